@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Regenerate the hash-locked requirement files from pyproject.toml (needs pip-tools).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+common=(-q --generate-hashes --allow-unsafe --strip-extras --no-emit-index-url --no-emit-find-links)
+pip-compile "${common[@]}" -o requirements/runtime.lock pyproject.toml requirements/build.in
+pip-compile "${common[@]}" --extra test -o requirements/test.lock pyproject.toml requirements/build.in

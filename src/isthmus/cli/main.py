@@ -1,0 +1,5 @@
+"""Placeholder CLI entry point; replaced below."""
+
+
+def main() -> int:
+    return 0

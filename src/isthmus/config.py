@@ -1,0 +1,204 @@
+"""Typed settings, loaded once at start from one TOML file plus environment overrides.
+
+The hub runs with no file at all: the embedded defaults below listen on 127.0.0.1 only and
+carry a small demonstration chart of mapping tables. A file replaces any table it names.
+Environment overrides: ISTHMUS_DATA_DIR, ISTHMUS_MLLP_PORT, ISTHMUS_HTTP_PORT,
+ISTHMUS_HOST, ISTHMUS_STORE, ISTHMUS_BUS, ISTHMUS_TOKEN_SECRET.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Literal
+
+Summarization = Literal["detailed", "summary"]
+ClosedPeriodPolicy = Literal["reject", "next_open"]
+
+
+class ConfigError(ValueError):
+    """The configuration is invalid; the operator must fix the file or variable named."""
+
+
+@dataclass(frozen=True)
+class RevenueMapping:
+    revenue_account: str
+    service_line: str
+
+
+@dataclass(frozen=True)
+class ChannelSettings:
+    name: str
+    summarization: Summarization = "summary"
+    currency: str = "USD"
+
+
+@dataclass(frozen=True)
+class Mappings:
+    """Enrichment tables: department -> cost center, facility -> ERP company, charge code -> revenue."""
+
+    department_cost_center: dict[str, str]
+    facility_company: dict[str, str]
+    charge_codes: dict[str, RevenueMapping]
+
+
+@dataclass(frozen=True)
+class PostingPolicy:
+    ar_account: str = "1200"
+    closed_periods: tuple[str, ...] = ()
+    closed_period_policy: ClosedPeriodPolicy = "next_open"
+
+
+@dataclass(frozen=True)
+class ReliabilitySettings:
+    max_attempts: int = 8
+    backoff_base_s: float = 0.5
+    backoff_max_s: float = 300.0
+    workers: int = 2
+    max_message_bytes: int = 1_048_576
+    idle_timeout_s: float = 300.0
+    sqlite_synchronous: Literal["FULL", "NORMAL"] = "FULL"
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path
+    host: str = "127.0.0.1"
+    mllp_port: int = 2575
+    http_port: int = 8470
+    store: Literal["sqlite", "postgresql"] = "sqlite"
+    bus: Literal["sqlite", "nats"] = "sqlite"
+    tenant: str = "default"
+    token_secret: str = "change-me-per-site"
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    channels: dict[str, ChannelSettings] = field(default_factory=dict)
+    mappings: Mappings = field(default_factory=lambda: default_mappings())
+    posting: PostingPolicy = field(default_factory=PostingPolicy)
+    reliability: ReliabilitySettings = field(default_factory=ReliabilitySettings)
+
+    def channel(self, name: str) -> ChannelSettings:
+        return self.channels.get(name) or ChannelSettings(name=name)
+
+
+def default_mappings() -> Mappings:
+    """A demonstration chart: two facilities, six departments, twenty charge codes."""
+    codes = {
+        "71045": ("4100", "Imaging"), "71046": ("4100", "Imaging"),
+        "74177": ("4100", "Imaging"), "70450": ("4100", "Imaging"),
+        "80053": ("4200", "Laboratory"), "85025": ("4200", "Laboratory"),
+        "81001": ("4200", "Laboratory"), "84443": ("4200", "Laboratory"),
+        "99281": ("4300", "Emergency"), "99283": ("4300", "Emergency"),
+        "99285": ("4300", "Emergency"), "99011": ("4300", "Emergency"),
+        "J1100": ("4400", "Pharmacy"), "J2405": ("4400", "Pharmacy"),
+        "J0696": ("4400", "Pharmacy"), "27447": ("4500", "Surgery"),
+        "47562": ("4500", "Surgery"), "93000": ("4600", "Cardiology"),
+        "93306": ("4600", "Cardiology"), "626.2": ("4300", "Emergency"),
+    }
+    return Mappings(
+        department_cost_center={
+            "RAD": "CC-4100", "LAB": "CC-4200", "ED": "CC-4300",
+            "PHARM": "CC-4400", "SURG": "CC-4500", "CARD": "CC-4600",
+            "RAD-1": "CC-4100",
+        },
+        facility_company={"NORTH": "C100", "SOUTH": "C200", "GHHSFacility": "C100"},
+        charge_codes={k: RevenueMapping(*v) for k, v in codes.items()},
+    )
+
+
+def _table(raw: dict[str, Any], name: str) -> dict[str, Any]:
+    value = raw.get(name, {})
+    if not isinstance(value, dict):
+        raise ConfigError(f"[{name}] must be a table")
+    return value
+
+
+def _str_map(raw: dict[str, Any], name: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for k, v in raw.items():
+        if not isinstance(v, str):
+            raise ConfigError(f"{name}.{k} must be a string, got {type(v).__name__}")
+        out[str(k)] = v
+    return out
+
+
+def load_settings(
+    path: Path | None = None, *, data_dir: Path | None = None, env: dict[str, str] | None = None
+) -> Settings:
+    """Build Settings from defaults, then the TOML file, then the environment, then flags."""
+    env = dict(os.environ) if env is None else env
+    path = path or (Path(env["ISTHMUS_CONFIG"]) if env.get("ISTHMUS_CONFIG") else None)
+    raw: dict[str, Any] = {}
+    if path is not None:
+        try:
+            raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError as exc:
+            raise ConfigError(f"config file {path} does not exist") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config file {path} is not valid TOML: {exc}") from exc
+    hub = _table(raw, "hub")
+    dd = data_dir or Path(env.get("ISTHMUS_DATA_DIR") or hub.get("data_dir") or "./data")
+    s = Settings(data_dir=dd)
+    defaults = default_mappings()
+    maps = _table(raw, "mappings")
+    codes = defaults.charge_codes
+    if "charge_codes" in maps:
+        codes = {}
+        for code, spec in _table(maps, "charge_codes").items():
+            if not isinstance(spec, dict) or "revenue_account" not in spec:
+                raise ConfigError(f"mappings.charge_codes.{code} needs revenue_account")
+            codes[str(code)] = RevenueMapping(
+                str(spec["revenue_account"]), str(spec.get("service_line", "General"))
+            )
+    mappings = Mappings(
+        department_cost_center=_str_map(
+            _table(maps, "department_cost_center"), "mappings.department_cost_center"
+        ) or defaults.department_cost_center,
+        facility_company=_str_map(_table(maps, "facility_company"), "mappings.facility_company")
+        or defaults.facility_company,
+        charge_codes=codes,
+    )
+    channels = {}
+    for name, spec in _table(raw, "channels").items():
+        summ = spec.get("summarization", "summary")
+        if summ not in ("detailed", "summary"):
+            raise ConfigError(f"channels.{name}.summarization must be detailed or summary")
+        channels[name] = ChannelSettings(name=name, summarization=summ,
+                                         currency=str(spec.get("currency", "USD")))
+    post = _table(raw, "posting")
+    policy = post.get("closed_period_policy", "next_open")
+    if policy not in ("reject", "next_open"):
+        raise ConfigError("posting.closed_period_policy must be reject or next_open")
+    rel = _table(raw, "reliability")
+    try:
+        reliability = replace(ReliabilitySettings(), **rel)
+        s = replace(
+            s,
+            host=str(env.get("ISTHMUS_HOST") or hub.get("host", s.host)),
+            mllp_port=int(env.get("ISTHMUS_MLLP_PORT") or hub.get("mllp_port", s.mllp_port)),
+            http_port=int(env.get("ISTHMUS_HTTP_PORT") or hub.get("http_port", s.http_port)),
+            store=env.get("ISTHMUS_STORE") or hub.get("store", s.store),  # type: ignore[arg-type]
+            bus=env.get("ISTHMUS_BUS") or hub.get("bus", s.bus),  # type: ignore[arg-type]
+            tenant=str(hub.get("tenant", s.tenant)),
+            token_secret=str(env.get("ISTHMUS_TOKEN_SECRET") or hub.get("token_secret",
+                                                                         s.token_secret)),
+            tls_cert=Path(hub["tls_cert"]) if hub.get("tls_cert") else None,
+            tls_key=Path(hub["tls_key"]) if hub.get("tls_key") else None,
+            channels=channels,
+            mappings=mappings,
+            posting=PostingPolicy(
+                ar_account=str(post.get("ar_account", "1200")),
+                closed_periods=tuple(str(p) for p in post.get("closed_periods", ())),
+                closed_period_policy=policy,
+            ),
+            reliability=reliability,
+        )
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"invalid setting: {exc}") from exc
+    if s.store not in ("sqlite", "postgresql"):
+        raise ConfigError(f"store must be sqlite or postgresql, got {s.store!r}")
+    if s.bus not in ("sqlite", "nats"):
+        raise ConfigError(f"bus must be sqlite or nats, got {s.bus!r}")
+    return s

@@ -1,0 +1,49 @@
+"""The canonical envelope every event travels in.
+
+Lineage lives here: `correlation_id` names the source message (the inbox id) that started a
+chain, `causation_id` the record that directly caused this one. Event ids are derived from
+the source control id, so a replayed or duplicated message yields the same ids and every
+effect keyed on them stays effectively-once.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import msgspec
+
+from isthmus.model.events import Event
+
+
+class Source(msgspec.Struct, frozen=True):
+    """Where an event came from: channel, the message's own control id (MSH-10), inbox id."""
+
+    channel: str
+    control_id: str
+    message_id: str
+
+
+class Envelope(msgspec.Struct, frozen=True, kw_only=True):
+    event_id: str
+    type: str
+    schema_version: int = 1
+    occurred_at: datetime
+    recorded_at: datetime
+    source: Source
+    correlation_id: str
+    causation_id: str
+    tenant: str = "default"
+    key: str
+    payload: Event
+
+
+_encoder = msgspec.json.Encoder(decimal_format="string")
+_decoder = msgspec.json.Decoder(Envelope)
+
+
+def encode_envelope(env: Envelope) -> bytes:
+    return _encoder.encode(env)
+
+
+def decode_envelope(data: bytes) -> Envelope:
+    return _decoder.decode(data)
