@@ -1,0 +1,1 @@
+"""The durable event log between ingest and the flows, behind one port (`bus.ports.Bus`)."""

@@ -1,0 +1,80 @@
+"""The bus port: a durable, partitioned log with per-key order, retries and a dead-letter queue.
+
+Contract (every adapter passes tests/bus/contract.py):
+- `publish` is idempotent on `msg_id`: publishing the same id twice stores one message.
+- `fetch(partition)` hands out visible messages of one partition in publish order, and never
+  a message whose key has an earlier message still pending (waiting for a retry): per-key
+  order survives retries.
+- A delivery is settled by `ack` (the effect is committed), `nak` (retry later; the attempt
+  count, next-visible time and last error are persisted) or `dead` (to the dead-letter queue
+  with its reason). An unsettled delivery is handed out again: delivery is at least once.
+- `replay` puts messages back at the end of the log under the same id, after a fix.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class Publish:
+    msg_id: str
+    topic: str
+    key: str
+    body: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    seq: int
+    msg_id: str
+    topic: str
+    key: str
+    body: bytes
+    attempts: int
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    seq: int
+    msg_id: str
+    topic: str
+    key: str
+    attempts: int
+    reason: str
+    failed_at: float
+    body: bytes
+
+
+def partition_of(key: str, partitions: int) -> int:
+    """Stable partition for a business key (FNV-1a, not Python's salted hash)."""
+    h = 0x811C9DC5
+    for b in key.encode():
+        h = ((h ^ b) * 0x01000193) & 0xFFFFFFFF
+    return h % partitions
+
+
+class Bus(Protocol):
+    partitions: int
+
+    def publish(self, items: Sequence[Publish]) -> None: ...
+
+    def fetch(self, partition: int, limit: int, now: float) -> list[Delivery]: ...
+
+    def ack(self, deliveries: Sequence[Delivery]) -> None: ...
+
+    def nak(self, delivery: Delivery, error: str, visible_at: float) -> None: ...
+
+    def dead(self, delivery: Delivery, reason: str, now: float) -> None: ...
+
+    def dead_letters(self, limit: int = 100) -> list[DeadLetter]: ...
+
+    def replay(self, items: Sequence[Publish]) -> int: ...
+
+    def replay_dead(self, seqs: Sequence[int] | None = None) -> int: ...
+
+    def pending(self) -> int: ...
+
+    def close(self) -> None: ...

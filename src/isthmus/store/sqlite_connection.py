@@ -1,0 +1,37 @@
+"""How every embedded-mode SQLite connection is opened: WAL, a busy timeout, synchronous=FULL.
+
+WAL lets readers (CLI commands, the console) run while `serve` writes. synchronous=FULL
+makes a commit durable across power loss, not only across a process crash; group commit
+(many rows per transaction) is what keeps that affordable. See https://sqlite.org/wal.html.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+
+class StorageUnavailable(RuntimeError):
+    """The database cannot be opened or written; the caller must retry later or stop."""
+
+
+def connect(path: Path, *, synchronous: str = "FULL", readonly: bool = False) -> sqlite3.Connection:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if readonly:
+            conn = sqlite3.connect(
+                f"file:{path}?mode=ro", uri=True, timeout=30.0, check_same_thread=False,
+                isolation_level=None,
+            )
+        else:
+            conn = sqlite3.connect(
+                path, timeout=30.0, check_same_thread=False, isolation_level=None
+            )
+        conn.execute("PRAGMA busy_timeout=30000")
+        if not readonly:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute(f"PRAGMA synchronous={'FULL' if synchronous == 'FULL' else 'NORMAL'}")
+        conn.execute("PRAGMA foreign_keys=ON")
+        return conn
+    except sqlite3.Error as exc:
+        raise StorageUnavailable(f"cannot open {path}: {exc}") from exc
