@@ -37,7 +37,7 @@ class ChannelSettings:
 
 @dataclass(frozen=True)
 class Mappings:
-    """Enrichment tables: department -> cost center, facility -> ERP company, charge code -> revenue."""
+    """Enrichment: department -> cost center, facility -> ERP company, code -> revenue."""
 
     department_cost_center: dict[str, str]
     facility_company: dict[str, str]
@@ -71,11 +71,11 @@ class Settings:
     store: Literal["sqlite", "postgresql"] = "sqlite"
     bus: Literal["sqlite", "nats"] = "sqlite"
     tenant: str = "default"
-    token_secret: str = "change-me-per-site"
+    token_secret: str = ""  # empty: a random per-site key kept in the data directory
     tls_cert: Path | None = None
     tls_key: Path | None = None
     channels: dict[str, ChannelSettings] = field(default_factory=dict)
-    mappings: Mappings = field(default_factory=lambda: default_mappings())
+    mappings: Mappings = field(default_factory=lambda: default_mappings())  # noqa: PLW0108
     posting: PostingPolicy = field(default_factory=PostingPolicy)
     reliability: ReliabilitySettings = field(default_factory=ReliabilitySettings)
 

@@ -6,6 +6,7 @@ last_error) lives in the row, so a restart resumes exactly where the process die
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import threading
 import time
@@ -147,8 +148,5 @@ class SqliteBus:
         return int(row[0])
 
     def close(self) -> None:
-        with self._lock:
-            try:
-                self._conn.close()
-            except sqlite3.Error:
-                pass
+        with self._lock, contextlib.suppress(sqlite3.Error):
+            self._conn.close()

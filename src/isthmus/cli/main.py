@@ -1,5 +1,138 @@
-"""Placeholder CLI entry point; replaced below."""
+"""`isthmus` command line: serve, demo, ledger, messages, dlq, replay, workitems.
+
+Every command takes --data-dir, --config and --json after its name (or ISTHMUS_DATA_DIR /
+ISTHMUS_CONFIG) and exits non-zero on failure: 2 for a usage or configuration error, 3 when
+what was asked for does not exist, 4 when the ledger does not balance, 1 otherwise.
+Errors are one line on stderr, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from isthmus.app import Hub, serve_forever
+from isthmus.cli import commands
+from isthmus.config import ConfigError, load_settings
+from isthmus.store.sqlite_connection import StorageUnavailable
+
+
+class CliError(Exception):
+    def __init__(self, message: str, code: int = 1) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data-dir", type=Path, help="data directory (ISTHMUS_DATA_DIR)")
+    p.add_argument("--config", type=Path, help="TOML config file (ISTHMUS_CONFIG)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="isthmus", description=__doc__.splitlines()[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+
+    def add(name: str, help_: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_)
+        _common(p)
+        return p
+
+    s = add("serve", "run the hub: MLLP listener, HTTP API, workers, ERP export")
+    s.add_argument("--mllp-port", type=int)
+    s.add_argument("--http-port", type=int)
+    d = add("demo", "run the hub and a simulated EHR day over real MLLP, then summarize")
+    d.add_argument("--messages", type=int, default=2400)
+    d.add_argument("--connections", type=int, default=4)
+    d.add_argument("--seed", type=int, default=7)
+    led = add("ledger", "trial balance, journal, export")
+    led.add_argument("action", choices=["trial-balance", "journal", "export"])
+    led.add_argument("--limit", type=int, default=50)
+    m = add("messages", "inbound messages and their lineage")
+    m.add_argument("action", choices=["show", "list"])
+    m.add_argument("ref", nargs="?", help="inbox id or correlation id (channel/MSH-10)")
+    m.add_argument("--status", choices=["accepted", "rejected"])
+    m.add_argument("--raw", action="store_true", help="include the raw message (PHI!)")
+    m.add_argument("--limit", type=int, default=50)
+    q = add("dlq", "dead-letter queue")
+    q.add_argument("action", choices=["list", "replay"])
+    q.add_argument("seqs", nargs="*", type=int)
+    q.add_argument("--all", action="store_true")
+    q.add_argument("--apply", action="store_true", help="process the replayed events now")
+    r = add("replay", "re-drive stored messages through the flows (effects are idempotent)")
+    r.add_argument("--since", help="ISO time, inclusive")
+    r.add_argument("--until", help="ISO time, exclusive")
+    r.add_argument("--correlation", help="correlation id (channel/MSH-10) or inbox id")
+    r.add_argument("--apply", action="store_true", help="process the replayed events now")
+    w = add("workitems", "exception work queues")
+    w.add_argument("action", choices=["list", "resolve", "resubmit"])
+    w.add_argument("id", nargs="?", type=int)
+    w.add_argument("--status", choices=["open", "resolved", "resubmitted"])
+    w.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                   help="mapping to add when resolving, e.g. revenue_account=4100")
+    w.add_argument("--note", default="")
+    w.add_argument("--apply", action="store_true", help="process the resubmitted event now")
+    return ap
+
+
+def _emit(args: argparse.Namespace, data: Any, text: Callable[[Any], str]) -> None:
+    if args.json:
+        print(json.dumps(data, indent=2, default=str))
+    else:
+        print(text(data))
+
+
+def run(argv: list[str]) -> int:
+    args = parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: "
+                        "%(message)s", stream=sys.stderr)
+    try:
+        settings = load_settings(args.config, data_dir=args.data_dir)
+        if args.cmd == "serve":
+            logging.getLogger("isthmus").setLevel(logging.INFO)
+            hub = Hub.open(settings)
+            try:
+                asyncio.run(serve_forever(hub, mllp_port=args.mllp_port,
+                                          http_port=args.http_port))
+            finally:
+                hub.close()
+            return 0
+        if args.cmd == "demo":
+            from isthmus.cli.demo import run_demo  # noqa: PLC0415 - heavy, demo only
+
+            return run_demo(settings, args)
+        hub = Hub.open(settings)
+        try:
+            data, text, code = commands.dispatch(hub, args)
+        finally:
+            hub.close()
+        _emit(args, data, text)
+        return code
+    except commands.NotFound as exc:
+        print(f"isthmus: {exc}", file=sys.stderr)
+        return 3
+    except (ConfigError, commands.UsageError) as exc:
+        print(f"isthmus: {exc}", file=sys.stderr)
+        return 2
+    except StorageUnavailable as exc:
+        print(f"isthmus: storage unavailable: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"isthmus: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
 
 
 def main() -> int:
-    return 0
+    return run(sys.argv[1:])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,1 +1,1 @@
-"""Durable state behind one port (`store.ports.Store`): inbox, accounts, ledger, work items, outbox."""
+"""Durable state behind one port (`store.ports.Store`): inbox, accounts, ledger, outbox."""

@@ -1,0 +1,1 @@
+"""HTTP shell: thin routes over the hub's stores and flows."""

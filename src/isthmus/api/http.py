@@ -1,0 +1,76 @@
+"""HTTP API v1 (Starlette on uvicorn): health, counters, trial balance, lineage, work items.
+
+Thin on purpose: every route reads through the hub and renders JSON. Unknown ids answer
+404 with the field at fault; nothing here writes to the ledger.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from isthmus.observe.lineage import trace
+from isthmus.observe.views import trial_balance_view
+
+
+def build_app(hub: Any, run: Any | None = None) -> Starlette:
+    async def health(_: Request) -> JSONResponse:
+        return JSONResponse({"status": "ok"})
+
+    async def metrics(_: Request) -> JSONResponse:
+        body: dict[str, Any] = {"store": hub.store.counts(), "bus_pending": hub.bus.pending()}
+        if run is not None:
+            body["acks"] = run.inbox.acks
+            body["mllp"] = vars(run.mllp.stats)
+            body["worker"] = {"applied": run.worker.stats.applied,
+                              "retried": run.worker.stats.retried,
+                              "dead": run.worker.stats.dead}
+            body["erp_breaker"] = run.dispatcher.breaker.state
+        return JSONResponse(body)
+
+    async def tb(_: Request) -> JSONResponse:
+        return JSONResponse(trial_balance_view(hub.store))
+
+    async def message(req: Request) -> JSONResponse:
+        ref = req.path_params["ref"]
+        found = trace(hub.store, ref)
+        if found is None:
+            return JSONResponse({"error": "not found", "field": "ref", "value": ref}, 404)
+        return JSONResponse(found)
+
+    async def workitems(req: Request) -> JSONResponse:
+        status = req.query_params.get("status")
+        if status not in (None, "open", "resolved", "resubmitted"):
+            return JSONResponse({"error": "status must be open, resolved or resubmitted",
+                                 "field": "status"}, 400)
+        return JSONResponse([{"id": w.id, "kind": w.kind, "queue": w.queue,
+                              "status": w.status, "event_id": w.event_id, "detail": w.detail}
+                             for w in hub.store.work_items(status)])
+
+    return Starlette(routes=[
+        Route("/health", health), Route("/metrics", metrics),
+        Route("/api/v1/ledger/trial-balance", tb),
+        Route("/api/v1/messages/{ref:path}", message),
+        Route("/api/v1/workitems", workitems),
+    ])
+
+
+class _QuietServer(uvicorn.Server):
+    """uvicorn without its own signal handling: `serve` owns SIGINT/SIGTERM."""
+
+    def capture_signals(self) -> contextlib.AbstractContextManager[None]:  # type: ignore[override]
+        return contextlib.nullcontext()
+
+
+async def serve_http(hub: Any, run: Any, host: str, port: int) -> None:
+    config = uvicorn.Config(build_app(hub, run), host=host, port=port, log_level="warning",
+                            access_log=False, lifespan="off")
+    server = _QuietServer(config)
+    with contextlib.suppress(SystemExit):
+        await server.serve()

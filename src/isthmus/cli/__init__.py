@@ -1,0 +1,1 @@
+"""Command-line shell: `isthmus <command>`; thin wrappers over the hub."""

@@ -1,0 +1,221 @@
+"""The read and operate commands behind `isthmus`: each returns (data, renderer, exit code)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from isthmus.app import Hub
+from isthmus.bus.ports import Publish
+from isthmus.flows.inbox import TOPIC, classify, publications
+from isthmus.model.envelope import decode_envelope
+from isthmus.observe.lineage import find_message, trace
+from isthmus.observe.views import trial_balance_view
+
+Result = tuple[Any, Callable[[Any], str], int]
+
+
+class UsageError(Exception):
+    """The command line is incomplete or contradictory; exit 2."""
+
+
+class NotFound(Exception):
+    """The id named does not exist; exit 3."""
+
+
+def _table(rows: list[list[str]], header: list[str]) -> str:
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows, strict=False)]
+    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
+    return "\n".join([fmt.format(*header), fmt.format(*("-" * w for w in widths))] +
+                     [fmt.format(*map(str, r)) for r in rows])
+
+
+def render_tb(d: dict[str, Any]) -> str:
+    rows = [[r["account"], r["currency"], r["debit"], r["credit"], r["balance"]]
+            for r in d["rows"]]
+    rows += [["TOTAL", t["currency"], t["debit"], t["credit"],
+              "balanced" if t["balanced"] else "NOT BALANCED"] for t in d["totals"]]
+    return _table(rows, ["account", "cur", "debit", "credit", "balance"])
+
+
+def _ledger(hub: Hub, args: argparse.Namespace) -> Result:
+    if args.action == "trial-balance":
+        d = trial_balance_view(hub.store)
+        return d, render_tb, 0 if d["balanced"] else 4
+    if args.action == "export":
+        made, sent = hub.export()
+        d = {"batches_sealed": made, "files_delivered": sent,
+             "folder": str(hub.export_dir)}
+        return d, lambda x: (f"sealed {x['batches_sealed']} batch(es), delivered "
+                             f"{x['files_delivered']} file(s) to {x['folder']}"), 0
+    entries = hub.store.entries(limit=args.limit)
+    data = [{"entry_key": e.entry_key, "posted_on": e.posted_on.isoformat(),
+             "period": e.period, "memo": e.memo, "correlation_id": e.correlation_id,
+             "lines": [[ln.account, str(ln.debit), str(ln.credit), ln.currency,
+                        ln.dims.company, ln.dims.cost_center, ln.dims.account_token]
+                       for ln in e.lines]} for e in entries]
+    return data, lambda d: "\n".join(
+        f"{e['posted_on']} {e['entry_key']}  {e['memo']}\n" + "\n".join(
+            f"    {a:<6} DR {dr:>10} CR {cr:>10} {c} {co} {cc} {tok}"
+            for a, dr, cr, c, co, cc, tok in e["lines"]) for e in d), 0
+
+
+def _render_trace(t: dict[str, Any]) -> str:
+    m = t["message"]
+    out = [f"message {m['id']}  {m['correlation_id']}  {m['type']}  {m['status']}  "
+           f"ACK {m['ack']}" + (f"  error: {m['error'].split('|')[-1]}" if m["error"] else "")]
+    for e in t["events"]:
+        out.append(f"  -> event {e['event_id']} {e['type']}")
+    for j in t["journal_entries"]:
+        out.append(f"     -> journal entry {j['entry_key']} ({j['period']}) caused by "
+                   f"{j['causation_id']}")
+        for ln in j["lines"]:
+            out.append(f"          {ln['account']:<6} DR {ln['debit']:>10} CR {ln['credit']:>10}"
+                       f" {ln['currency']} {ln['company']} {ln['cost_center']} "
+                       f"{ln['account_token']}")
+        for b in j["batch_lines"]:
+            out.append(f"        -> ERP batch {b['batch_id']} line {b['line_no']} "
+                       f"{b['account']} DR {b['debit']} CR {b['credit']} {b['currency']}")
+        if not j["batch_id"]:
+            out.append("        -> not yet exported")
+    for w in t["work_items"]:
+        out.append(f"     -> work item #{w['id']} {w['kind']} [{w['queue']}] {w['status']}: "
+                   f"{w['detail']}")
+    return "\n".join(out)
+
+
+def _messages(hub: Hub, args: argparse.Namespace) -> Result:
+    if args.action == "show":
+        if not args.ref:
+            raise UsageError("messages show needs an id or a correlation id")
+        t = trace(hub.store, args.ref, include_raw=args.raw)
+        if t is None:
+            raise NotFound(f"no message {args.ref!r}")
+        return t, _render_trace, 0
+    rows = hub.store.messages(status=args.status, limit=args.limit)
+    data = [{"id": m.id, "control_id": m.control_id, "type": m.message_type,
+             "status": m.status, "ack": m.ack_code, "error": m.error.split("|")[-1]}
+            for m in rows]
+    return data, lambda d: _table([[x["id"], x["control_id"], x["type"], x["status"],
+                                    x["ack"], x["error"][:60]] for x in d],
+                                   ["id", "control_id", "type", "status", "ack", "error"]), 0
+
+
+def _apply(hub: Hub, args: argparse.Namespace) -> int:
+    return hub.worker().drain() if getattr(args, "apply", False) else 0
+
+
+def _dlq(hub: Hub, args: argparse.Namespace) -> Result:
+    if args.action == "list":
+        data = [{"seq": d.seq, "event_id": d.msg_id, "attempts": d.attempts,
+                 "reason": d.reason, "failed_at": d.failed_at}
+                for d in hub.bus.dead_letters(1000)]
+        return data, lambda d: _table([[x["seq"], x["event_id"], x["attempts"], x["reason"]]
+                                       for x in d], ["seq", "event", "attempts", "reason"]), 0
+    if not args.seqs and not args.all:
+        raise UsageError("dlq replay needs sequence numbers or --all")
+    n = hub.bus.replay_dead(None if args.all else args.seqs)
+    applied = _apply(hub, args)
+    return {"replayed": n, "applied": applied}, lambda d: (
+        f"replayed {d['replayed']} dead letter(s); applied {d['applied']}"), 0
+
+
+def _when(text: str | None, name: str) -> float | None:
+    if text is None:
+        return None
+    try:
+        dt = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise UsageError(f"--{name} {text!r} is not an ISO date/time") from exc
+    return (dt if dt.tzinfo else dt.replace(tzinfo=UTC)).timestamp()
+
+
+def _replay(hub: Hub, args: argparse.Namespace) -> Result:
+    if args.correlation:
+        m = find_message(hub.store, args.correlation)
+        if m is None:
+            raise NotFound(f"no message {args.correlation!r}")
+        msgs = [m]
+    elif args.since or args.until:
+        msgs = hub.store.messages(since=_when(args.since, "since"),
+                                  until=_when(args.until, "until"), limit=10_000_000)
+    else:
+        raise UsageError("replay needs --since/--until or --correlation")
+    pubs: list[Publish] = []
+    still_rejected = 0
+    s = hub.settings
+    for m in msgs:
+        events = m.events
+        if not events:  # rejected before: classify again, the fix may be in now
+            inbound, _ = classify(m.raw, channel=m.channel, peer=m.peer, now=m.received_at,
+                                  tenant=s.tenant, currency=s.channel(m.channel).currency)
+            events = inbound.events
+            still_rejected += 0 if events else 1
+        pubs += publications(events) if events else []
+    n = hub.bus.replay(pubs) if pubs else 0
+    applied = _apply(hub, args)
+    d = {"messages": len(msgs), "events_replayed": n, "still_rejected": still_rejected,
+         "applied": applied}
+    return d, lambda x: (f"{x['messages']} message(s): {x['events_replayed']} event(s) "
+                         f"replayed, {x['still_rejected']} still rejected, "
+                         f"{x['applied']} applied now"), 0
+
+
+FIELDS = {"unmapped_charge_code": ("charge_codes", {"revenue_account", "service_line"}),
+          "unmapped_department": ("department_cost_center", {"cost_center"}),
+          "unmapped_facility": ("facility_company", {"company"})}
+
+
+def _workitems(hub: Hub, args: argparse.Namespace) -> Result:
+    store = hub.store
+    if args.action == "list":
+        data = [{"id": w.id, "kind": w.kind, "queue": w.queue, "status": w.status,
+                 "event_id": w.event_id, "detail": w.detail}
+                for w in store.work_items(args.status)]
+        return data, lambda d: _table(
+            [[x["id"], x["queue"], x["kind"], x["status"], x["detail"]] for x in d],
+            ["id", "queue", "kind", "status", "detail"]), 0
+    if args.id is None:
+        raise UsageError(f"workitems {args.action} needs an id")
+    item = store.work_item(args.id)
+    if item is None:
+        raise NotFound(f"no work item {args.id}")
+    now = datetime.now(UTC).timestamp()
+    if args.action == "resolve":
+        values = dict(s.split("=", 1) for s in args.set if "=" in s)
+        if len(values) != len(args.set):
+            raise UsageError("--set takes FIELD=VALUE")
+        if values:
+            if item.kind not in FIELDS:
+                raise UsageError(f"a {item.kind} item takes no --set; fix it and resubmit")
+            table, allowed = FIELDS[item.kind]
+            unknown = set(values) - allowed
+            if unknown:
+                raise UsageError(f"--set {sorted(unknown)[0]} is not one of {sorted(allowed)}")
+            charge = decode_envelope(item.envelope).payload
+            code = {"charge_codes": getattr(charge, "charge_code", ""),
+                    "department_cost_center": getattr(charge, "department", ""),
+                    "facility_company": getattr(charge, "facility", "")}[table]
+            value = json.dumps(values) if table == "charge_codes" else next(iter(values.values()))
+            if table == "charge_codes" and "revenue_account" not in values:
+                raise UsageError("--set revenue_account=... is required for a charge code")
+            store.set_mapping_override(table, code, value)
+        store.set_work_item_status(item.id, "resolved", args.note or json.dumps(values), now)
+        return {"id": item.id, "status": "resolved", "mapping": values}, lambda d: (
+            f"work item {d['id']} resolved" + (f"; mapping {d['mapping']} added"
+                                               if d["mapping"] else "")), 0
+    env = decode_envelope(item.envelope)
+    hub.bus.replay([Publish(env.event_id, TOPIC, env.key, item.envelope)])
+    store.set_work_item_status(item.id, "resubmitted", item.resolution or args.note, now)
+    applied = _apply(hub, args)
+    return {"id": item.id, "status": "resubmitted", "applied": applied}, lambda d: (
+        f"work item {d['id']} resubmitted; applied {d['applied']}"), 0
+
+
+def dispatch(hub: Hub, args: argparse.Namespace) -> Result:
+    handler = {"ledger": _ledger, "messages": _messages, "dlq": _dlq, "replay": _replay,
+               "workitems": _workitems}[args.cmd]
+    return handler(hub, args)

@@ -1,0 +1,1 @@
+"""Business workflows. Decisions are pure functions; steps reach storage only through ports."""

@@ -1,0 +1,104 @@
+"""Registration -> patient account: ADT and BAR events kept as account state.
+
+The same MRN under the same assigning authority is the same account (`PatientRef.key`).
+Each account gets an opaque token, an HMAC of its key, which is all the ledger and the ERP
+ever see of a patient. A merge (ADT^A40) points the merged account at the survivor, moves
+its charges, encounters and billing accounts, and reclassifies its A/R balance to the
+survivor's token with one balanced journal entry.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from decimal import Decimal
+
+from isthmus.ledger.periods import FiscalCalendar
+from isthmus.ledger.rules import merge_reclass_entry
+from isthmus.model import (
+    AccountsMerged,
+    BillingAccountOpened,
+    EncounterDischarged,
+    EncounterStarted,
+    PatientRef,
+    PatientRegistered,
+)
+from isthmus.model.envelope import Envelope
+from isthmus.store.ports import Patient, Tx
+
+
+def account_token(secret: str, key: str) -> str:
+    """Opaque, stable, non-reversible account token: PA- + 16 hex of HMAC-SHA256."""
+    return "PA-" + hmac.new(secret.encode(), key.encode(), hashlib.sha256).hexdigest()[:16]
+
+
+def resolve(tx: Tx, secret: str, ref: PatientRef) -> Patient:
+    """The live account for a patient reference, following merges; created if unknown."""
+    seen: set[str] = set()
+    key = ref.key
+    while True:
+        p = tx.get_patient(key)
+        if p is None:
+            p = Patient(key=key, mrn=ref.mrn, authority=ref.authority,
+                        token=account_token(secret, key))
+            tx.put_patient(p)
+            return p
+        if not p.merged_into or p.merged_into in seen:
+            return p
+        seen.add(key)
+        key = p.merged_into
+
+
+def register(tx: Tx, secret: str, ev: PatientRegistered) -> None:
+    current = resolve(tx, secret, ev.patient)
+    tx.put_patient(Patient(
+        key=current.key, mrn=current.mrn, authority=current.authority, token=current.token,
+        family_name=ev.family_name or current.family_name,
+        given_name=ev.given_name or current.given_name,
+        birth_date=ev.birth_date or current.birth_date, sex=ev.sex or current.sex,
+        merged_into=current.merged_into,
+    ))
+
+
+def encounter(tx: Tx, secret: str, ev: EncounterStarted | EncounterDischarged,
+              at: str) -> None:
+    p = resolve(tx, secret, ev.patient)
+    if isinstance(ev, EncounterStarted):
+        tx.put_encounter(ev.visit_number, p.key, ev.facility, ev.patient_class, "active", at)
+    else:
+        tx.put_encounter(ev.visit_number, p.key, ev.facility, "", "discharged", at)
+
+
+def billing_account(tx: Tx, secret: str, ev: BillingAccountOpened) -> None:
+    p = resolve(tx, secret, ev.patient)
+    tx.put_billing_account(ev.account_number, p.key, ev.facility)
+
+
+def merge(tx: Tx, secret: str, env: Envelope, ev: AccountsMerged, *, ar_account: str,
+          calendar: FiscalCalendar) -> None:
+    survivor = resolve(tx, secret, ev.survivor)
+    merged = tx.get_patient(ev.merged.key)
+    if merged is None:
+        merged = resolve(tx, secret, ev.merged)
+    if merged.key == survivor.key:
+        return
+    tx.put_patient(Patient(
+        key=merged.key, mrn=merged.mrn, authority=merged.authority, token=merged.token,
+        family_name=merged.family_name, given_name=merged.given_name,
+        birth_date=merged.birth_date, sex=merged.sex, merged_into=survivor.key,
+    ))
+    tx.merge_patient(merged.key, survivor.key)
+    where = calendar.assign(env.occurred_at.date())
+    by_company: dict[str, dict[str, Decimal]] = {}
+    for (company, currency), amount in tx.ar_balances(ar_account, merged.token).items():
+        by_company.setdefault(company, {})[currency] = amount
+    for company, balances in sorted(by_company.items()):
+        entry = merge_reclass_entry(
+            balances, from_token=merged.token, to_token=survivor.token,
+            ar_account=ar_account, company=company,
+            entry_key=f"{env.event_id}/reclass/{company}", posted_on=where.posted_on,
+            period=where.period, channel=env.source.channel,
+            correlation_id=env.correlation_id, causation_id=env.event_id,
+        )
+        if entry is not None:
+            tx.insert_entry(entry)

@@ -1,0 +1,98 @@
+"""Encounter charges -> the ledger: enrich a Charge from the mapping tables, then post it.
+
+Enrichment (config mapping tables, with operator overrides stored by `workitems resolve`):
+department -> cost center, facility -> ERP company, charge code -> revenue account and
+service line. Anything unmapped, or a service date in a closed period under the `reject`
+policy, becomes a work item for the team that owns the fix; the event is kept inside it and
+can be resubmitted. It is never a crash and never a partial posting.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+
+from isthmus.config import Mappings, RevenueMapping
+from isthmus.flows.accounts import resolve
+from isthmus.ledger.errors import ClosedPeriod, LedgerRefusal
+from isthmus.ledger.periods import FiscalCalendar
+from isthmus.ledger.rules import charge_entry
+from isthmus.model import Charge
+from isthmus.model.envelope import Envelope, encode_envelope
+from isthmus.store.ports import ChargeRecord, Tx
+
+# work item kind -> (owning queue, what the operator must supply)
+QUEUES = {
+    "unmapped_charge_code": "revenue-integrity",
+    "unmapped_department": "finance-master-data",
+    "unmapped_facility": "finance-master-data",
+    "closed_period": "finance-close",
+    "unpostable_charge": "revenue-integrity",
+}
+
+
+@dataclass(frozen=True)
+class Enrichment:
+    company: str
+    cost_center: str
+    revenue: RevenueMapping
+
+
+def lookup(tx: Tx, maps: Mappings, charge: Charge) -> Enrichment | tuple[str, str]:
+    """The dimensions of a charge, or (work item kind, detail) naming what is missing."""
+    company = tx.mapping_override("facility_company", charge.facility) or \
+        maps.facility_company.get(charge.facility)
+    if not company:
+        return "unmapped_facility", f"facility {charge.facility!r} has no ERP company"
+    cost_center = tx.mapping_override("department_cost_center", charge.department) or \
+        maps.department_cost_center.get(charge.department)
+    if not cost_center:
+        return "unmapped_department", f"department {charge.department!r} has no cost center"
+    override = tx.mapping_override("charge_codes", charge.charge_code)
+    if override:
+        spec = json.loads(override)
+        revenue = RevenueMapping(spec["revenue_account"], spec.get("service_line", "General"))
+    elif charge.charge_code in maps.charge_codes:
+        revenue = maps.charge_codes[charge.charge_code]
+    else:
+        return "unmapped_charge_code", (f"charge code {charge.charge_code!r} has no revenue "
+                                        "account")
+    return Enrichment(company, cost_center, revenue)
+
+
+def post_charge(tx: Tx, env: Envelope, charge: Charge, *, secret: str, maps: Mappings,
+                ar_account: str, calendar: FiscalCalendar) -> str:
+    """Post one charge; returns "posted", "duplicate" or "held" (a work item was opened)."""
+    patient = resolve(tx, secret, charge.patient)
+    found = lookup(tx, maps, charge)
+    hold: tuple[str, str] | None = found if isinstance(found, tuple) else None
+    entry = None
+    if isinstance(found, Enrichment):
+        try:
+            where = calendar.assign(charge.service_date)
+            entry = charge_entry(
+                charge, entry_key=env.event_id, ar_account=ar_account,
+                revenue_account=found.revenue.revenue_account,
+                service_line=found.revenue.service_line, cost_center=found.cost_center,
+                company=found.company, account_token=patient.token, period=where.period,
+                posted_on=where.posted_on, channel=env.source.channel,
+                correlation_id=env.correlation_id, causation_id=env.event_id,
+                moved_from=where.moved_from)
+        except ClosedPeriod as exc:
+            hold = ("closed_period", str(exc))
+        except LedgerRefusal as exc:
+            hold = ("unpostable_charge", str(exc))
+    if hold is not None or entry is None:
+        kind, detail = hold or ("unpostable_charge", "no entry")
+        tx.add_work_item(kind=kind, queue=QUEUES[kind], key=env.key, event_id=env.event_id,
+                         correlation_id=env.correlation_id, detail=detail,
+                         envelope=encode_envelope(env), now=time.time())
+        return "held"
+    tx.record_charge(ChargeRecord(
+        event_id=env.event_id, patient_key=patient.key, account_token=patient.token,
+        transaction_id=charge.transaction_id, transaction_type=charge.transaction_type,
+        charge_code=charge.charge_code, amount=charge.amount.amount,
+        currency=charge.amount.currency, service_date=charge.service_date,
+        entry_key=entry.entry_key))
+    return "posted" if tx.insert_entry(entry) else "duplicate"

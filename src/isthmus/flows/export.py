@@ -1,0 +1,114 @@
+"""ERP export v1: seal unbatched journal entries into balanced batches, queue them durably.
+
+A batch is sealed in one transaction with its outbox rows (transactional outbox), so a
+batch is either fully queued for the ERP or not at all. The batch id is a hash of its entry
+keys, so sealing the same entries twice is a no-op. The dispatcher then delivers each
+outbox row through a connector, with persisted retries and a circuit breaker; on recovery
+it drains in order.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from isthmus.flows.retry import RetryPolicy
+from isthmus.ledger.batch import JournalBatch, batch_to_csv, batch_to_jsonl, build_batch
+from isthmus.store.ports import OutboxItem, Store
+
+log = logging.getLogger(__name__)
+DESTINATION = "erp_file"
+
+
+class ErpUnavailable(Exception):
+    """The ERP or its drop folder can't take the batch now; retry later."""
+
+
+class BatchSink(Protocol):
+    def deliver(self, item: OutboxItem) -> None: ...
+
+
+def batch_id_for(channel: str, entry_keys: list[str]) -> str:
+    digest = hashlib.sha256("\n".join(entry_keys).encode()).hexdigest()[:12]
+    return f"JB-{channel}-{digest}"
+
+
+def seal_batches(store: Store, *, policy_of: Callable[[str], str], max_entries: int = 20_000,
+                 now: float | None = None) -> list[JournalBatch]:
+    """Seal every channel's unbatched entries into batches; returns the batches made."""
+    made: list[JournalBatch] = []
+    for channel in store.unbatched_channels():
+        while entries := store.entries(unbatched_channel=channel, limit=max_entries):
+            keys = [e.entry_key for e in entries]
+            batch = build_batch(batch_id_for(channel, keys), entries,
+                                policy=policy_of(channel), channel=channel)  # type: ignore[arg-type]
+            files = [(DESTINATION, "csv", batch_to_csv(batch).encode()),
+                     (DESTINATION, "jsonl", batch_to_jsonl(batch).encode())]
+            if store.record_batch(batch, files, time.time() if now is None else now):
+                made.append(batch)
+            else:
+                break
+    return made
+
+
+@dataclass
+class CircuitBreaker:
+    """Open after `threshold` consecutive failures; try again after `cooldown_s`."""
+
+    threshold: int = 5
+    cooldown_s: float = 30.0
+    failures: int = 0
+    opened_at: float = 0.0
+
+    def allows(self, now: float) -> bool:
+        return self.failures < self.threshold or now - self.opened_at >= self.cooldown_s
+
+    def success(self) -> None:
+        self.failures = 0
+
+    def failure(self, now: float) -> None:
+        self.failures += 1
+        if self.failures >= self.threshold:
+            self.opened_at = now
+
+    @property
+    def state(self) -> str:
+        return "open" if self.failures >= self.threshold else "closed"
+
+
+class Dispatcher:
+    """Deliver outbox rows in order; stop at the first failure so order holds."""
+
+    def __init__(self, store: Store, sink: BatchSink, policy: RetryPolicy,
+                 breaker: CircuitBreaker | None = None) -> None:
+        self._store, self._sink, self._policy = store, sink, policy
+        self.breaker = breaker or CircuitBreaker()
+        self.sent = 0
+
+    def run_once(self, now: float | None = None) -> int:
+        now = time.time() if now is None else now
+        if not self.breaker.allows(now):
+            return 0
+        delivered = 0
+        for item in self._store.outbox_due(DESTINATION, now, 100):
+            try:
+                self._sink.deliver(item)
+            except Exception as exc:  # noqa: BLE001 - persisted as retry state
+                attempts = item.attempts + 1
+                self.breaker.failure(now)
+                if self._policy.exhausted(attempts):
+                    self._store.outbox_settle(item.id, status="dead", error=str(exc))
+                else:
+                    self._store.outbox_settle(item.id, status="pending", error=str(exc),
+                                              visible_at=now + self._policy.delay(attempts))
+                log.warning("ERP delivery of %s failed: %s", item.batch_id, exc)
+                break
+            self.breaker.success()
+            self._store.outbox_settle(item.id, status="sent", visible_at=now)
+            delivered += 1
+        self.sent += delivered
+        return delivered

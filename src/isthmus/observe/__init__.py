@@ -1,0 +1,1 @@
+"""Observability: lineage of every message, counters and summaries for shells to show."""

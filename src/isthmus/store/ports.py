@@ -1,0 +1,212 @@
+"""The store port: durable state of the hub, and the records that cross it.
+
+Contract (tests/store/contract.py runs it against every adapter):
+- `accept` is idempotent on (channel, control id): a duplicate stores nothing and returns the
+  answer given the first time, so the source gets the same ACK.
+- Effects written inside one `transaction()` commit together or not at all; `savepoint()`
+  isolates one message's effects inside a batch.
+- Effects are keyed on business keys (journal entry key, charge event id, work item kind +
+  event id): writing one twice is a no-op that reports False/None, never a second posting.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from typing import Protocol
+
+from isthmus.ledger.batch import JournalBatch
+from isthmus.ledger.journal import JournalEntry, JournalLine
+
+
+@dataclass(frozen=True, slots=True)
+class Inbound:
+    """A message as a listener hands it to the inbox, with the answer it will get."""
+
+    channel: str
+    control_id: str
+    raw: bytes
+    received_at: float
+    peer: str
+    message_type: str
+    status: str  # "accepted" | "rejected"
+    ack_code: str  # AA | AE | AR
+    error: str
+    events: bytes  # encoded envelopes (msgspec JSON array), empty when rejected
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    message_id: int
+    duplicate: bool
+    ack_code: str
+    status: str
+    error: str
+
+
+@dataclass(frozen=True, slots=True)
+class StoredMessage:
+    id: int
+    channel: str
+    control_id: str
+    received_at: float
+    peer: str
+    message_type: str
+    status: str
+    ack_code: str
+    error: str
+    raw: bytes
+    events: bytes
+    published: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Patient:
+    key: str
+    mrn: str
+    authority: str
+    token: str
+    family_name: str = ""
+    given_name: str = ""
+    birth_date: str = ""
+    sex: str = ""
+    merged_into: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ChargeRecord:
+    event_id: str
+    patient_key: str
+    account_token: str
+    transaction_id: str
+    transaction_type: str
+    charge_code: str
+    amount: Decimal
+    currency: str
+    service_date: date
+    entry_key: str
+
+
+@dataclass(frozen=True, slots=True)
+class WorkItem:
+    id: int
+    kind: str
+    queue: str
+    status: str  # open | resolved | resubmitted
+    key: str
+    event_id: str
+    correlation_id: str
+    detail: str
+    created_at: float
+    updated_at: float
+    resolution: str
+    envelope: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxItem:
+    id: int
+    destination: str
+    batch_id: str
+    fmt: str
+    payload: bytes
+    status: str  # pending | sent | dead
+    attempts: int
+    visible_at: float
+    last_error: str
+
+
+class Tx(Protocol):
+    """Effects of one unit of work; see the module docstring for the idempotency contract."""
+
+    def savepoint(self) -> AbstractContextManager[None]: ...
+
+    def get_patient(self, key: str) -> Patient | None: ...
+
+    def put_patient(self, patient: Patient) -> None: ...
+
+    def put_encounter(
+        self, visit_number: str, patient_key: str, facility: str, patient_class: str,
+        status: str, at: str,
+    ) -> None: ...
+
+    def put_billing_account(self, account_number: str, patient_key: str, facility: str) -> None: ...
+
+    def merge_patient(self, merged_key: str, survivor_key: str) -> int: ...
+
+    def record_charge(self, charge: ChargeRecord) -> bool: ...
+
+    def insert_entry(self, entry: JournalEntry) -> bool: ...
+
+    def ar_balances(self, ar_account: str, token: str) -> dict[tuple[str, str], Decimal]:
+        """A/R balance of one account token per (company, currency), debit positive."""
+        ...
+
+    def add_work_item(
+        self, *, kind: str, queue: str, key: str, event_id: str, correlation_id: str,
+        detail: str, envelope: bytes, now: float,
+    ) -> int | None: ...
+
+    def mapping_override(self, table: str, code: str) -> str | None: ...
+
+
+class Store(Protocol):
+    def accept(self, batch: Sequence[Inbound]) -> list[Accepted]: ...
+
+    def unpublished(self, limit: int) -> list[StoredMessage]: ...
+
+    def mark_published(self, ids: Sequence[int]) -> None: ...
+
+    def message(self, message_id: int) -> StoredMessage | None: ...
+
+    def message_by_control_id(self, channel: str, control_id: str) -> StoredMessage | None: ...
+
+    def messages(
+        self, *, since: float | None = None, until: float | None = None,
+        status: str | None = None, limit: int = 1000,
+    ) -> list[StoredMessage]: ...
+
+    def transaction(self) -> AbstractContextManager[Tx]: ...
+
+    def journal_lines(self) -> Iterator[JournalLine]: ...
+
+    def entries(
+        self, *, correlation_id: str | None = None, unbatched_channel: str | None = None,
+        limit: int = 100_000,
+    ) -> list[JournalEntry]: ...
+
+    def entry_batches(self, entry_keys: Sequence[str]) -> dict[str, str]: ...
+
+    def unbatched_channels(self) -> list[str]: ...
+
+    def record_batch(self, batch: JournalBatch, outbox: Sequence[tuple[str, str, bytes]],
+                     now: float) -> bool: ...
+
+    def batches(self) -> list[tuple[str, str, int, float]]: ...
+
+    def batch_body(self, batch_id: str) -> bytes | None: ...
+
+    def outbox_due(self, destination: str, now: float, limit: int) -> list[OutboxItem]: ...
+
+    def outbox_settle(self, item_id: int, *, status: str, error: str = "",
+                      visible_at: float = 0.0) -> None: ...
+
+    def outbox_items(self, status: str | None = None) -> list[OutboxItem]: ...
+
+    def work_items(self, status: str | None = None, limit: int = 1000) -> list[WorkItem]: ...
+
+    def work_item(self, item_id: int) -> WorkItem | None: ...
+
+    def set_work_item_status(self, item_id: int, status: str, resolution: str,
+                             now: float) -> None: ...
+
+    def set_mapping_override(self, table: str, code: str, value: str) -> None: ...
+
+    def work_items_for(self, correlation_id: str) -> list[WorkItem]: ...
+
+    def counts(self) -> dict[str, int]: ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,399 @@
+"""Embedded store on SQLite (WAL): one file, one connection per thread, group commit.
+
+`accept` stores a whole batch of inbound messages in one transaction; that is the group
+commit that lets the MLLP listener ACK thousands of messages a second with synchronous=FULL.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from isthmus.ledger.batch import JournalBatch
+from isthmus.ledger.journal import Dimensions, JournalEntry, JournalLine
+from isthmus.store.ports import (
+    Accepted,
+    ChargeRecord,
+    Inbound,
+    OutboxItem,
+    Patient,
+    StoredMessage,
+    WorkItem,
+)
+from isthmus.store.sqlite_connection import StorageUnavailable, connect
+from isthmus.store.sqlite_schema import SCHEMA, SCHEMA_VERSION
+
+_batch_enc = msgspec.json.Encoder(decimal_format="string")
+_MSG_COLS = ("id, channel, control_id, received_at, peer, message_type, status, ack_code, "
+             "error, raw, events, published")
+_WI_COLS = ("id, kind, queue, status, key, event_id, correlation_id, detail, created_at, "
+            "updated_at, resolution, envelope")
+_OB_COLS = "id, destination, batch_id, fmt, payload, status, attempts, visible_at, last_error"
+
+
+def _line(acc: str, debit: str, credit: str, cur: str, co: str, cc: str, sl: str,
+          tok: str) -> JournalLine:
+    return JournalLine(account=acc, debit=Decimal(debit), credit=Decimal(credit), currency=cur,
+                       dims=Dimensions(company=co, cost_center=cc, service_line=sl,
+                                       account_token=tok))
+
+
+def _msg(r: tuple[Any, ...]) -> StoredMessage:
+    return StoredMessage(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], bytes(r[9]),
+                         bytes(r[10]), bool(r[11]))
+
+
+class SqliteTx:
+    """Effects inside one BEGIN IMMEDIATE ... COMMIT."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._c = conn
+        self._sp = 0
+
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        self._sp += 1
+        name = f"sp{self._sp}"
+        self._c.execute(f"SAVEPOINT {name}")
+        try:
+            yield
+        except BaseException:
+            self._c.execute(f"ROLLBACK TO {name}")
+            self._c.execute(f"RELEASE {name}")
+            raise
+        self._c.execute(f"RELEASE {name}")
+
+    def get_patient(self, key: str) -> Patient | None:
+        r = self._c.execute(
+            "SELECT key, mrn, authority, token, family_name, given_name, birth_date, sex, "
+            "merged_into FROM patients WHERE key=?", (key,)).fetchone()
+        return Patient(*r) if r else None
+
+    def put_patient(self, p: Patient) -> None:
+        self._c.execute(
+            "INSERT INTO patients VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT(key) DO UPDATE SET "
+            "family_name=excluded.family_name, given_name=excluded.given_name, "
+            "birth_date=excluded.birth_date, sex=excluded.sex, merged_into=excluded.merged_into",
+            (p.key, p.mrn, p.authority, p.token, p.family_name, p.given_name, p.birth_date,
+             p.sex, p.merged_into))
+
+    def put_encounter(self, visit_number: str, patient_key: str, facility: str,
+                      patient_class: str, status: str, at: str) -> None:
+        self._c.execute(
+            "INSERT INTO encounters VALUES (?,?,?,?,?,?) ON CONFLICT(visit_number) DO UPDATE "
+            "SET status=excluded.status, updated_at=excluded.updated_at, "
+            "patient_class=CASE WHEN excluded.patient_class='' THEN patient_class "
+            "ELSE excluded.patient_class END",
+            (visit_number, patient_key, facility, patient_class, status, at))
+
+    def put_billing_account(self, account_number: str, patient_key: str, facility: str) -> None:
+        self._c.execute(
+            "INSERT INTO billing_accounts VALUES (?,?,?) ON CONFLICT(account_number) DO UPDATE "
+            "SET patient_key=excluded.patient_key", (account_number, patient_key, facility))
+
+    def merge_patient(self, merged_key: str, survivor_key: str) -> int:
+        self._c.execute("UPDATE patients SET merged_into=? WHERE key=?", (survivor_key, merged_key))
+        self._c.execute("UPDATE encounters SET patient_key=? WHERE patient_key=?",
+                        (survivor_key, merged_key))
+        self._c.execute("UPDATE billing_accounts SET patient_key=? WHERE patient_key=?",
+                        (survivor_key, merged_key))
+        return self._c.execute("UPDATE charges SET patient_key=? WHERE patient_key=?",
+                               (survivor_key, merged_key)).rowcount
+
+    def record_charge(self, c: ChargeRecord) -> bool:
+        cur = self._c.execute(
+            "INSERT OR IGNORE INTO charges VALUES (?,?,?,?,?,?,?,?,?,?)",
+            (c.event_id, c.patient_key, c.account_token, c.transaction_id, c.transaction_type,
+             c.charge_code, str(c.amount), c.currency, c.service_date.isoformat(), c.entry_key))
+        return cur.rowcount == 1
+
+    def insert_entry(self, e: JournalEntry) -> bool:
+        cur = self._c.execute(
+            "INSERT OR IGNORE INTO journal_entries VALUES (?,?,?,?,?,?,?,?,?,NULL)",
+            (e.entry_key, e.posted_on.isoformat(), e.period, e.channel, e.memo,
+             e.correlation_id, e.causation_id, e.reverses, e.moved_from))
+        if cur.rowcount != 1:
+            return False
+        self._c.executemany(
+            "INSERT INTO journal_lines VALUES (?,?,?,?,?,?,?,?,?,?)",
+            [(e.entry_key, i, ln.account, str(ln.debit), str(ln.credit), ln.currency,
+              ln.dims.company, ln.dims.cost_center, ln.dims.service_line, ln.dims.account_token)
+             for i, ln in enumerate(e.lines, 1)])
+        return True
+
+    def ar_balances(self, ar_account: str, token: str) -> dict[tuple[str, str], Decimal]:
+        out: dict[tuple[str, str], Decimal] = {}
+        for debit, credit, cur, company in self._c.execute(
+            "SELECT debit, credit, currency, company FROM journal_lines WHERE account=? AND "
+            "account_token=?", (ar_account, token)):
+            k = (company, cur)
+            out[k] = out.get(k, Decimal(0)) + Decimal(debit) - Decimal(credit)
+        return out
+
+    def add_work_item(self, *, kind: str, queue: str, key: str, event_id: str,
+                      correlation_id: str, detail: str, envelope: bytes,
+                      now: float) -> int | None:
+        cur = self._c.execute(
+            "INSERT OR IGNORE INTO work_items(kind, queue, status, key, event_id, "
+            "correlation_id, detail, created_at, updated_at, envelope) "
+            "VALUES (?,?,?,?,?,?,?,?,?,?)",
+            (kind, queue, "open", key, event_id, correlation_id, detail, now, now, envelope))
+        if cur.rowcount == 1:
+            return cur.lastrowid
+        # seen before: reopen it only if it was resubmitted and failed again
+        self._c.execute(
+            "UPDATE work_items SET status='open', detail=?, updated_at=? "
+            "WHERE kind=? AND event_id=? AND status='resubmitted'",
+            (detail, now, kind, event_id))
+        return None
+
+    def mapping_override(self, table: str, code: str) -> str | None:
+        r = self._c.execute("SELECT value FROM mapping_overrides WHERE table_name=? AND code=?",
+                            (table, code)).fetchone()
+        return str(r[0]) if r else None
+
+
+class SqliteStore:
+    def __init__(self, path: Path, *, synchronous: str = "FULL") -> None:
+        self.path = path
+        self._sync = synchronous
+        self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        c = self._conn()
+        c.executescript(SCHEMA)
+        c.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (SCHEMA_VERSION,))
+
+    def _conn(self) -> sqlite3.Connection:
+        c: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if c is None:
+            c = connect(self.path, synchronous=self._sync)
+            self._local.conn = c
+            with self._lock:
+                self._all.append(c)
+        return c
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        c = self._conn()
+        try:
+            c.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise StorageUnavailable(f"cannot write {self.path}: {exc}") from exc
+        try:
+            yield c
+            c.execute("COMMIT")
+        except BaseException:
+            c.execute("ROLLBACK")
+            raise
+
+    def transaction(self) -> AbstractContextManager[SqliteTx]:
+        @contextmanager
+        def tx() -> Iterator[SqliteTx]:
+            with self._write() as c:
+                yield SqliteTx(c)
+        return tx()
+
+    # inbox ---------------------------------------------------------------
+    def accept(self, batch: Sequence[Inbound]) -> list[Accepted]:
+        out: list[Accepted] = []
+        with self._write() as c:
+            for m in batch:
+                cur = c.execute(
+                    "INSERT OR IGNORE INTO inbox(channel, control_id, received_at, peer, "
+                    "message_type, status, ack_code, error, raw, events, published) "
+                    "VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                    (m.channel, m.control_id, m.received_at, m.peer, m.message_type, m.status,
+                     m.ack_code, m.error, m.raw, m.events, 0 if m.events else 1))
+                if cur.rowcount == 1:
+                    out.append(Accepted(int(cur.lastrowid or 0), False, m.ack_code, m.status,
+                                        m.error))
+                    continue
+                r = c.execute("SELECT id, ack_code, status, error FROM inbox WHERE channel=? "
+                              "AND control_id=?", (m.channel, m.control_id)).fetchone()
+                out.append(Accepted(int(r[0]), True, r[1], r[2], r[3]))
+        return out
+
+    def unpublished(self, limit: int) -> list[StoredMessage]:
+        rows = self._conn().execute(
+            f"SELECT {_MSG_COLS} FROM inbox WHERE published=0 ORDER BY id LIMIT ?", (limit,))
+        return [_msg(r) for r in rows]
+
+    def mark_published(self, ids: Sequence[int]) -> None:
+        with self._write() as c:
+            c.executemany("UPDATE inbox SET published=1 WHERE id=?", [(i,) for i in ids])
+
+    def message(self, message_id: int) -> StoredMessage | None:
+        r = self._conn().execute(f"SELECT {_MSG_COLS} FROM inbox WHERE id=?",
+                                 (message_id,)).fetchone()
+        return _msg(r) if r else None
+
+    def message_by_control_id(self, channel: str, control_id: str) -> StoredMessage | None:
+        r = self._conn().execute(f"SELECT {_MSG_COLS} FROM inbox WHERE channel=? AND "
+                                 "control_id=?", (channel, control_id)).fetchone()
+        return _msg(r) if r else None
+
+    def messages(self, *, since: float | None = None, until: float | None = None,
+                 status: str | None = None, limit: int = 1000) -> list[StoredMessage]:
+        q, args = f"SELECT {_MSG_COLS} FROM inbox WHERE 1=1", []
+        for cond, val in (("received_at >= ?", since), ("received_at < ?", until),
+                          ("status = ?", status)):
+            if val is not None:
+                q += f" AND {cond}"
+                args.append(val)
+        q += " ORDER BY id LIMIT ?"
+        return [_msg(r) for r in self._conn().execute(q, (*args, limit))]
+
+    # ledger --------------------------------------------------------------
+    def journal_lines(self) -> Iterator[JournalLine]:
+        for acc, debit, credit, cur, co, cc, sl, tok in self._conn().execute(
+            "SELECT account, debit, credit, currency, company, cost_center, service_line, "
+            "account_token FROM journal_lines"):
+            yield _line(acc, debit, credit, cur, co, cc, sl, tok)
+
+    def entries(self, *, correlation_id: str | None = None,
+                unbatched_channel: str | None = None, limit: int = 100_000) -> list[JournalEntry]:
+        q = ("SELECT entry_key, posted_on, period, channel, memo, correlation_id, causation_id, "
+             "reverses, moved_from FROM journal_entries")
+        if correlation_id is not None:
+            rows = self._conn().execute(q + " WHERE correlation_id=? ORDER BY rowid",
+                                        (correlation_id,)).fetchall()
+        elif unbatched_channel is not None:
+            rows = self._conn().execute(
+                q + " WHERE batch_id IS NULL AND channel=? ORDER BY rowid LIMIT ?",
+                (unbatched_channel, limit)).fetchall()
+        else:
+            rows = self._conn().execute(q + " ORDER BY rowid LIMIT ?", (limit,)).fetchall()
+        lines: dict[str, list[JournalLine]] = {}
+        keys = [r[0] for r in rows]
+        c = self._conn()
+        for i in range(0, len(keys), 500):
+            chunk = keys[i:i + 500]
+            for ek, acc, debit, credit, cur, co, cc, sl, tok in c.execute(
+                "SELECT entry_key, account, debit, credit, currency, company, cost_center, "
+                f"service_line, account_token FROM journal_lines WHERE entry_key IN "
+                f"({','.join('?' * len(chunk))}) ORDER BY entry_key, line_no", chunk):
+                lines.setdefault(ek, []).append(
+                    _line(acc, debit, credit, cur, co, cc, sl, tok))
+        return [JournalEntry(entry_key=r[0], posted_on=date.fromisoformat(r[1]), period=r[2],
+                             channel=r[3], memo=r[4], lines=tuple(lines.get(r[0], ())),
+                             correlation_id=r[5], causation_id=r[6], reverses=r[7],
+                             moved_from=r[8])
+                for r in rows]
+
+    def entry_batches(self, entry_keys: Sequence[str]) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for k in entry_keys:
+            r = self._conn().execute("SELECT batch_id FROM journal_entries WHERE entry_key=?",
+                                     (k,)).fetchone()
+            if r and r[0]:
+                out[k] = r[0]
+        return out
+
+    def unbatched_channels(self) -> list[str]:
+        return [r[0] for r in self._conn().execute(
+            "SELECT DISTINCT channel FROM journal_entries WHERE batch_id IS NULL ORDER BY 1")]
+
+    def record_batch(self, batch: JournalBatch, outbox: Sequence[tuple[str, str, bytes]],
+                     now: float) -> bool:
+        """Seal a batch: mark its entries, keep its body, queue its files. All or nothing."""
+        with self._write() as c:
+            cur = c.execute("INSERT OR IGNORE INTO batches VALUES (?,?,?,?,?,?)",
+                            (batch.batch_id, batch.channel, batch.policy, len(batch.lines), now,
+                             _batch_enc.encode(batch)))
+            if cur.rowcount != 1:
+                return False
+            c.executemany("UPDATE journal_entries SET batch_id=? WHERE entry_key=? "
+                          "AND batch_id IS NULL", [(batch.batch_id, k) for k in batch.entry_keys])
+            c.executemany(
+                "INSERT OR IGNORE INTO outbox(destination, batch_id, fmt, payload, created_at) "
+                "VALUES (?,?,?,?,?)", [(d, batch.batch_id, f, p, now) for d, f, p in outbox])
+        return True
+
+    def batches(self) -> list[tuple[str, str, int, float]]:
+        return [(str(r[0]), str(r[1]), int(r[2]), float(r[3])) for r in self._conn().execute(
+            "SELECT batch_id, channel, line_count, created_at FROM batches ORDER BY created_at")]
+
+    def batch_body(self, batch_id: str) -> bytes | None:
+        r = self._conn().execute("SELECT body FROM batches WHERE batch_id=?",
+                                 (batch_id,)).fetchone()
+        return bytes(r[0]) if r else None
+
+    # outbox --------------------------------------------------------------
+    def outbox_due(self, destination: str, now: float, limit: int) -> list[OutboxItem]:
+        return [OutboxItem(*r) for r in self._conn().execute(
+            f"SELECT {_OB_COLS} FROM outbox WHERE destination=? AND status='pending' "
+            "AND visible_at<=? ORDER BY id LIMIT ?", (destination, now, limit))]
+
+    def outbox_settle(self, item_id: int, *, status: str, error: str = "",
+                      visible_at: float = 0.0) -> None:
+        with self._write() as c:
+            c.execute("UPDATE outbox SET status=?, last_error=?, visible_at=?, "
+                      "attempts=attempts+1, sent_at=CASE WHEN ?='sent' THEN ? END WHERE id=?",
+                      (status, error[:2000], visible_at, status, visible_at, item_id))
+
+    def outbox_items(self, status: str | None = None) -> list[OutboxItem]:
+        q = f"SELECT {_OB_COLS} FROM outbox" + (" WHERE status=?" if status else "")
+        return [OutboxItem(*r) for r in self._conn().execute(q + " ORDER BY id",
+                                                            (status,) if status else ())]
+
+    # work items ------------------------------------------------------------
+    def work_items(self, status: str | None = None, limit: int = 1000) -> list[WorkItem]:
+        q = f"SELECT {_WI_COLS} FROM work_items" + (" WHERE status=?" if status else "")
+        args: tuple[object, ...] = (status, limit) if status else (limit,)
+        return [WorkItem(*r) for r in self._conn().execute(q + " ORDER BY id LIMIT ?", args)]
+
+    def work_item(self, item_id: int) -> WorkItem | None:
+        r = self._conn().execute(f"SELECT {_WI_COLS} FROM work_items WHERE id=?",
+                                 (item_id,)).fetchone()
+        return WorkItem(*r) if r else None
+
+    def work_items_for(self, correlation_id: str) -> list[WorkItem]:
+        return [WorkItem(*r) for r in self._conn().execute(
+            f"SELECT {_WI_COLS} FROM work_items WHERE correlation_id=? ORDER BY id",
+            (correlation_id,))]
+
+    def set_work_item_status(self, item_id: int, status: str, resolution: str,
+                             now: float) -> None:
+        with self._write() as c:
+            c.execute("UPDATE work_items SET status=?, resolution=?, updated_at=? WHERE id=?",
+                      (status, resolution, now, item_id))
+
+    def set_mapping_override(self, table: str, code: str, value: str) -> None:
+        with self._write() as c:
+            c.execute("INSERT INTO mapping_overrides VALUES (?,?,?) ON CONFLICT DO UPDATE SET "
+                      "value=excluded.value", (table, code, value))
+
+    def counts(self) -> dict[str, int]:
+        c = self._conn()
+        out = {}
+        for name, q in (
+            ("messages", "SELECT count(*) FROM inbox"),
+            ("rejected", "SELECT count(*) FROM inbox WHERE status='rejected'"),
+            ("patients", "SELECT count(*) FROM patients"),
+            ("charges", "SELECT count(*) FROM charges"),
+            ("journal_entries", "SELECT count(*) FROM journal_entries"),
+            ("journal_lines", "SELECT count(*) FROM journal_lines"),
+            ("open_work_items", "SELECT count(*) FROM work_items WHERE status='open'"),
+            ("batches", "SELECT count(*) FROM batches"),
+            ("outbox_pending", "SELECT count(*) FROM outbox WHERE status='pending'"),
+        ):
+            out[name] = int(c.execute(q).fetchone()[0])
+        return out
+
+    def close(self) -> None:
+        with self._lock:
+            for c in self._all:
+                with contextlib.suppress(sqlite3.Error):
+                    c.close()
+            self._all.clear()
+        self._local = threading.local()

@@ -1,0 +1,86 @@
+"""The embedded store's schema (SQLite). Money is kept as decimal text, never REAL.
+
+Unique constraints carry the idempotency contract: inbox (channel, control_id), charges
+(event_id), journal entries (entry_key), work items (kind, event_id), outbox
+(destination, batch_id).
+"""
+
+SCHEMA_VERSION = 1
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS inbox (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  channel TEXT NOT NULL,
+  control_id TEXT NOT NULL,
+  received_at REAL NOT NULL,
+  peer TEXT NOT NULL,
+  message_type TEXT NOT NULL,
+  status TEXT NOT NULL,
+  ack_code TEXT NOT NULL,
+  error TEXT NOT NULL,
+  raw BLOB NOT NULL,
+  events BLOB NOT NULL,
+  published INTEGER NOT NULL DEFAULT 0,
+  UNIQUE (channel, control_id)
+);
+CREATE INDEX IF NOT EXISTS inbox_unpublished ON inbox(published) WHERE published = 0;
+CREATE INDEX IF NOT EXISTS inbox_received ON inbox(received_at);
+CREATE TABLE IF NOT EXISTS patients (
+  key TEXT PRIMARY KEY, mrn TEXT NOT NULL, authority TEXT NOT NULL, token TEXT NOT NULL,
+  family_name TEXT NOT NULL, given_name TEXT NOT NULL, birth_date TEXT NOT NULL,
+  sex TEXT NOT NULL, merged_into TEXT NOT NULL DEFAULT ''
+);
+CREATE TABLE IF NOT EXISTS encounters (
+  visit_number TEXT PRIMARY KEY, patient_key TEXT NOT NULL, facility TEXT NOT NULL,
+  patient_class TEXT NOT NULL, status TEXT NOT NULL, updated_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS billing_accounts (
+  account_number TEXT PRIMARY KEY, patient_key TEXT NOT NULL, facility TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS charges (
+  event_id TEXT PRIMARY KEY, patient_key TEXT NOT NULL, account_token TEXT NOT NULL,
+  transaction_id TEXT NOT NULL, transaction_type TEXT NOT NULL, charge_code TEXT NOT NULL,
+  amount TEXT NOT NULL, currency TEXT NOT NULL, service_date TEXT NOT NULL,
+  entry_key TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS charges_patient ON charges(patient_key);
+CREATE TABLE IF NOT EXISTS journal_entries (
+  entry_key TEXT PRIMARY KEY, posted_on TEXT NOT NULL, period TEXT NOT NULL,
+  channel TEXT NOT NULL, memo TEXT NOT NULL, correlation_id TEXT NOT NULL,
+  causation_id TEXT NOT NULL, reverses TEXT, moved_from TEXT, batch_id TEXT
+);
+CREATE INDEX IF NOT EXISTS entries_correlation ON journal_entries(correlation_id);
+CREATE INDEX IF NOT EXISTS entries_unbatched ON journal_entries(channel) WHERE batch_id IS NULL;
+CREATE TABLE IF NOT EXISTS journal_lines (
+  entry_key TEXT NOT NULL, line_no INTEGER NOT NULL, account TEXT NOT NULL,
+  debit TEXT NOT NULL, credit TEXT NOT NULL, currency TEXT NOT NULL,
+  company TEXT NOT NULL, cost_center TEXT NOT NULL, service_line TEXT NOT NULL,
+  account_token TEXT NOT NULL,
+  PRIMARY KEY (entry_key, line_no)
+);
+CREATE INDEX IF NOT EXISTS lines_token ON journal_lines(account, account_token);
+CREATE TABLE IF NOT EXISTS batches (
+  batch_id TEXT PRIMARY KEY, channel TEXT NOT NULL, policy TEXT NOT NULL,
+  line_count INTEGER NOT NULL, created_at REAL NOT NULL, body BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS outbox (
+  id INTEGER PRIMARY KEY AUTOINCREMENT, destination TEXT NOT NULL, batch_id TEXT NOT NULL,
+  fmt TEXT NOT NULL, payload BLOB NOT NULL, status TEXT NOT NULL DEFAULT 'pending',
+  attempts INTEGER NOT NULL DEFAULT 0, visible_at REAL NOT NULL DEFAULT 0,
+  last_error TEXT NOT NULL DEFAULT '', created_at REAL NOT NULL, sent_at REAL,
+  UNIQUE (destination, batch_id, fmt)
+);
+CREATE TABLE IF NOT EXISTS work_items (
+  id INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, queue TEXT NOT NULL,
+  status TEXT NOT NULL, key TEXT NOT NULL, event_id TEXT NOT NULL,
+  correlation_id TEXT NOT NULL, detail TEXT NOT NULL, created_at REAL NOT NULL,
+  updated_at REAL NOT NULL, resolution TEXT NOT NULL DEFAULT '', envelope BLOB NOT NULL,
+  UNIQUE (kind, event_id)
+);
+CREATE INDEX IF NOT EXISTS work_items_status ON work_items(status);
+CREATE TABLE IF NOT EXISTS mapping_overrides (
+  table_name TEXT NOT NULL, code TEXT NOT NULL, value TEXT NOT NULL,
+  PRIMARY KEY (table_name, code)
+);
+"""
