@@ -1,0 +1,323 @@
+"""ERP journal batches: the summarization policy, control totals, and the file formats.
+
+A batch is what leaves Isthmus for the general ledger. Two policies (per channel):
+
+- `detailed`: one batch line per journal line, account token included, so the ERP can
+  drill down to a patient account (still no PHI: the token is opaque).
+- `summary`: lines are aggregated per accounting day x company x cost center x account x
+  currency. The account token is dropped (patient-level detail never leaves in a summary);
+  the service line is kept only when every merged line shares it. Each group is NETTED to
+  one side: debit total minus credit total becomes a single debit or credit line, as an
+  ERP summary journal shows it. A group that nets to zero is omitted, but its entries stay
+  in `entry_keys`, so the batch still accounts for every entry it consumed.
+
+Netting preserves, per currency and per account, the net of the input, which is what the
+tests check. A batch balances per currency or it is refused (`UnbalancedBatch`). Control
+totals per currency (line count, debit and credit totals, and a SHA-256 hash total of the
+entry keys behind that currency's lines) let the ERP check that the file arrived whole.
+Ordering is deterministic: the same entries in any order give the same batch.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from datetime import date
+from decimal import Decimal
+from typing import Literal
+
+import msgspec
+
+from isthmus.ledger.currency import quantize
+from isthmus.ledger.errors import InvalidBatch, LedgerError, UnbalancedBatch
+from isthmus.ledger.journal import Dimensions, JournalEntry, validate_entry
+
+Summarization = Literal["detailed", "summary"]
+
+
+class BatchLine(msgspec.Struct, frozen=True, kw_only=True):
+    line_no: int
+    posted_on: date
+    period: str
+    account: str
+    dims: Dimensions
+    currency: str
+    debit: Decimal
+    credit: Decimal
+    source_entries: tuple[str, ...]  # entry keys that made this line, sorted
+    source_lines: int  # journal lines merged into this one
+
+
+class ControlTotal(msgspec.Struct, frozen=True, kw_only=True):
+    currency: str
+    line_count: int
+    debit_total: Decimal
+    credit_total: Decimal
+    hash_total: str  # see `hash_total`
+
+
+class JournalBatch(msgspec.Struct, frozen=True, kw_only=True):
+    batch_id: str
+    channel: str
+    policy: Summarization
+    lines: tuple[BatchLine, ...]
+    control: tuple[ControlTotal, ...]  # one per currency, sorted
+    entry_keys: tuple[str, ...]  # every entry consumed, sorted
+    correlation_ids: tuple[str, ...]  # source references (inbox ids), sorted
+
+
+def hash_total(entry_keys: Iterable[str]) -> str:
+    """SHA-256 hex of the sorted, distinct entry keys joined by newlines."""
+    return hashlib.sha256("\n".join(sorted(set(entry_keys))).encode()).hexdigest()
+
+
+def control_totals(lines: Iterable[BatchLine]) -> tuple[ControlTotal, ...]:
+    """Per-currency control record computed from batch lines."""
+    groups: dict[str, list[BatchLine]] = {}
+    for line in lines:
+        groups.setdefault(line.currency, []).append(line)
+    return tuple(
+        ControlTotal(
+            currency=cur,
+            line_count=len(group),
+            debit_total=sum((x.debit for x in group), quantize(Decimal(0), cur)),
+            credit_total=sum((x.credit for x in group), quantize(Decimal(0), cur)),
+            hash_total=hash_total(k for x in group for k in x.source_entries),
+        )
+        for cur, group in sorted(groups.items())
+    )
+
+
+def validate_batch(batch: JournalBatch) -> list[LedgerError]:
+    """Findings about a batch (as built, or as read back from a file)."""
+    errors: list[LedgerError] = []
+    for total in batch.control:
+        if total.debit_total != total.credit_total:
+            errors.append(LedgerError(
+                code="unbalanced",
+                message=f"{total.currency} debits {total.debit_total} != "
+                        f"credits {total.credit_total}"))
+    if batch.control != control_totals(batch.lines):
+        errors.append(LedgerError(code="unbalanced", message="control totals differ from lines"))
+    if [x.line_no for x in batch.lines] != list(range(1, len(batch.lines) + 1)):
+        errors.append(LedgerError(code="bad_line", message="line numbers are not 1..n"))
+    if batch.policy == "summary" and any(x.dims.account_token for x in batch.lines):
+        errors.append(LedgerError(code="bad_line", message="summary line carries a token"))
+    return errors
+
+
+def build_batch(
+    batch_id: str, entries: Sequence[JournalEntry], *, policy: Summarization, channel: str
+) -> JournalBatch:
+    """Build the ERP batch for `entries` under `policy`; refuse rather than send bad data.
+
+    Raises UnbalancedBatch if an entry is invalid or a currency does not balance, and
+    InvalidBatch if an entry_key appears twice (it would post twice).
+    """
+    errors: list[LedgerError] = []
+    for entry in entries:
+        errors.extend(validate_entry(entry))
+    if errors:
+        raise UnbalancedBatch(f"batch {batch_id!r}: {len(errors)} invalid entr(ies)",
+                              tuple(errors))
+    keys = [e.entry_key for e in entries]
+    dupes = sorted(k for k, n in Counter(keys).items() if n > 1)
+    if dupes:
+        twice = tuple(LedgerError(code="duplicate_entry", message="entry twice in batch",
+                                  entry_key=k) for k in dupes)
+        raise InvalidBatch(f"batch {batch_id!r}: duplicate entries {dupes}", twice)
+    if policy not in ("detailed", "summary"):
+        raise InvalidBatch(f"policy {policy!r} is not detailed or summary")
+    ordered = sorted(entries, key=lambda e: (e.posted_on, e.entry_key))
+    lines = _detailed(ordered) if policy == "detailed" else _summary(ordered)
+    batch = JournalBatch(
+        batch_id=batch_id,
+        channel=channel,
+        policy=policy,
+        lines=lines,
+        control=control_totals(lines),
+        entry_keys=tuple(sorted(keys)),
+        correlation_ids=tuple(sorted({e.correlation_id for e in entries})),
+    )
+    found = validate_batch(batch)
+    if found:
+        raise UnbalancedBatch(f"batch {batch_id!r} refused: " + "; ".join(map(str, found)),
+                              tuple(found))
+    return batch
+
+
+def _detailed(entries: Sequence[JournalEntry]) -> tuple[BatchLine, ...]:
+    return tuple(
+        BatchLine(line_no=n, posted_on=entry.posted_on, period=entry.period,
+                  account=line.account, dims=line.dims, currency=line.currency,
+                  debit=line.debit, credit=line.credit, source_entries=(entry.entry_key,),
+                  source_lines=1)
+        for n, (entry, line) in enumerate(
+            ((e, x) for e in entries for x in e.lines), start=1)
+    )
+
+
+class _Group:
+    """Accumulator for one summary group (mutable, private to `_summary`)."""
+
+    def __init__(self, currency: str) -> None:
+        self.debit = quantize(Decimal(0), currency)
+        self.credit = self.debit
+        self.service_lines: set[str] = set()
+        self.entries: set[str] = set()
+        self.count = 0
+
+
+def _summary(entries: Sequence[JournalEntry]) -> tuple[BatchLine, ...]:
+    groups: dict[tuple[date, str, str, str, str, str], _Group] = {}
+    for entry in entries:
+        for line in entry.lines:
+            key = (entry.posted_on, entry.period, line.dims.company, line.dims.cost_center,
+                   line.account, line.currency)
+            group = groups.get(key)
+            if group is None:
+                group = groups[key] = _Group(line.currency)
+            group.debit += line.debit
+            group.credit += line.credit
+            group.service_lines.add(line.dims.service_line)
+            group.entries.add(entry.entry_key)
+            group.count += 1
+    out: list[BatchLine] = []
+    for (posted_on, period, company, cost_center, account, currency), g in sorted(
+        groups.items()
+    ):
+        net = g.debit - g.credit
+        if net == 0:
+            continue
+        zero = quantize(Decimal(0), currency)
+        service_line = next(iter(g.service_lines)) if len(g.service_lines) == 1 else ""
+        out.append(BatchLine(
+            line_no=len(out) + 1, posted_on=posted_on, period=period, account=account,
+            dims=Dimensions(company=company, cost_center=cost_center, service_line=service_line),
+            currency=currency, debit=net if net > 0 else zero, credit=-net if net < 0 else zero,
+            source_entries=tuple(sorted(g.entries)), source_lines=g.count))
+    return tuple(out)
+
+
+# --- file formats ------------------------------------------------------------------------
+
+CSV_COLUMNS = (
+    "record", "batch_id", "channel", "policy", "line_no", "posted_on", "period", "account",
+    "company", "cost_center", "service_line", "account_token", "currency", "debit", "credit",
+    "line_count", "source_lines", "source_entries", "hash_total", "correlation_ids",
+)  # fmt: skip
+
+
+def batch_to_csv(batch: JournalBatch) -> str:
+    """CSV with a header; a `batch` record first, then `line` records, then one `control`
+    record per currency (debit/credit columns hold the totals). Lists are JSON arrays."""
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=CSV_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    head = {"batch_id": batch.batch_id, "channel": batch.channel, "policy": batch.policy}
+    writer.writerow({**head, "record": "batch", "line_count": len(batch.lines),
+                     "source_entries": json.dumps(list(batch.entry_keys)),
+                     "correlation_ids": json.dumps(list(batch.correlation_ids))})
+    for x in batch.lines:
+        writer.writerow({
+            **head, "record": "line", "line_no": x.line_no, "posted_on": x.posted_on.isoformat(),
+            "period": x.period, "account": x.account, "company": x.dims.company,
+            "cost_center": x.dims.cost_center, "service_line": x.dims.service_line,
+            "account_token": x.dims.account_token, "currency": x.currency,
+            "debit": str(x.debit), "credit": str(x.credit), "source_lines": x.source_lines,
+            "source_entries": json.dumps(list(x.source_entries)),
+        })
+    for c in batch.control:
+        writer.writerow({**head, "record": "control", "currency": c.currency,
+                         "debit": str(c.debit_total), "credit": str(c.credit_total),
+                         "line_count": c.line_count, "hash_total": c.hash_total})
+    return buf.getvalue()
+
+
+def batch_from_csv(text: str) -> JournalBatch:
+    """Read back a file written by `batch_to_csv`; raises InvalidBatch if malformed."""
+    reader = csv.DictReader(io.StringIO(text))
+    if tuple(reader.fieldnames or ()) != CSV_COLUMNS:
+        raise InvalidBatch("CSV header does not match the batch columns")
+    try:
+        rows = list(reader)
+        head, body = rows[0], rows[1:]
+        lines = tuple(
+            BatchLine(
+                line_no=int(r["line_no"]), posted_on=date.fromisoformat(r["posted_on"]),
+                period=r["period"], account=r["account"],
+                dims=Dimensions(company=r["company"], cost_center=r["cost_center"],
+                                service_line=r["service_line"],
+                                account_token=r["account_token"]),
+                currency=r["currency"], debit=Decimal(r["debit"]), credit=Decimal(r["credit"]),
+                source_entries=tuple(json.loads(r["source_entries"])),
+                source_lines=int(r["source_lines"]))
+            for r in body if r["record"] == "line"
+        )
+        control = tuple(
+            ControlTotal(currency=r["currency"], line_count=int(r["line_count"]),
+                         debit_total=Decimal(r["debit"]), credit_total=Decimal(r["credit"]),
+                         hash_total=r["hash_total"])
+            for r in body if r["record"] == "control"
+        )
+        return _assemble(record=head["record"], batch_id=head["batch_id"],
+                         channel=head["channel"], policy=head["policy"], lines=lines,
+                         control=control, entry_keys=json.loads(head["source_entries"]),
+                         correlation_ids=json.loads(head["correlation_ids"]),
+                         line_count=int(head["line_count"]))
+    except (KeyError, IndexError, ValueError, ArithmeticError, TypeError) as exc:
+        raise InvalidBatch(f"CSV batch is malformed: {exc}") from exc
+
+
+def batch_to_jsonl(batch: JournalBatch) -> str:
+    """JSON Lines: a `batch` record, one `line` record per line, one `control` per currency.
+    Amounts are strings (exact Decimals); key order follows the struct field order."""
+    out = [{"record": "batch", "batch_id": batch.batch_id, "channel": batch.channel,
+            "policy": batch.policy, "line_count": len(batch.lines),
+            "entry_keys": list(batch.entry_keys),
+            "correlation_ids": list(batch.correlation_ids)}]
+    out += [{"record": "line", "batch_id": batch.batch_id, **msgspec.to_builtins(x)}
+            for x in batch.lines]
+    out += [{"record": "control", "batch_id": batch.batch_id, **msgspec.to_builtins(c)}
+            for c in batch.control]
+    return "".join(msgspec.json.encode(r).decode() + "\n" for r in out)
+
+
+def batch_from_jsonl(text: str) -> JournalBatch:
+    """Read back a file written by `batch_to_jsonl`; raises InvalidBatch if malformed."""
+    try:
+        records = [msgspec.json.decode(row) for row in text.splitlines() if row.strip()]
+        head, body = records[0], records[1:]
+        strip = ("record", "batch_id")
+        lines = tuple(msgspec.convert({k: v for k, v in r.items() if k not in strip},
+                                      BatchLine) for r in body if r["record"] == "line")
+        control = tuple(msgspec.convert({k: v for k, v in r.items() if k not in strip},
+                                        ControlTotal) for r in body if r["record"] == "control")
+        return _assemble(record=head["record"], batch_id=head["batch_id"],
+                         channel=head["channel"], policy=head["policy"], lines=lines,
+                         control=control, entry_keys=head["entry_keys"],
+                         correlation_ids=head["correlation_ids"], line_count=head["line_count"])
+    except (KeyError, IndexError, TypeError, AttributeError, msgspec.ValidationError,
+            msgspec.DecodeError) as exc:
+        raise InvalidBatch(f"JSONL batch is malformed: {exc}") from exc
+
+
+def _assemble(
+    *,
+    record: str, batch_id: str, channel: str, policy: str, lines: tuple[BatchLine, ...],
+    control: tuple[ControlTotal, ...], entry_keys: list[str], correlation_ids: list[str],
+    line_count: int,
+) -> JournalBatch:
+    if record != "batch" or policy not in ("detailed", "summary"):
+        raise InvalidBatch("the first record must be the batch record")
+    if line_count != len(lines):
+        raise InvalidBatch(f"batch record announces {line_count} lines, file has {len(lines)}")
+    return JournalBatch(
+        batch_id=batch_id, channel=channel,
+        policy="detailed" if policy == "detailed" else "summary", lines=lines,
+        control=control, entry_keys=tuple(entry_keys), correlation_ids=tuple(correlation_ids),
+    )
