@@ -13,8 +13,10 @@ import logging
 import os
 import secrets
 import signal
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from isthmus.bus.ports import Bus
 from isthmus.bus.sqlite import SqliteBus
@@ -129,8 +131,13 @@ async def _export_loop(hub: Hub, dispatcher: Dispatcher, every_s: float) -> None
             log.error("export round failed: %s", exc)
 
 
+HttpShell = Callable[[Hub, "Running", str, int], Coroutine[Any, Any, None]]
+
+
 async def start(hub: Hub, *, mllp_port: int | None = None, http_port: int | None = None,
-                export_every_s: float = 30.0, with_http: bool = True) -> Running:
+                export_every_s: float = 30.0, http: HttpShell | None = None) -> Running:
+    """Bring the hub up; `http` is the HTTP shell to run beside it (the CLI passes it in,
+    so the composition root never imports a shell)."""
     s = hub.settings
     writer = GroupCommitWriter(hub.store, hub.bus)
     writer.start()
@@ -142,31 +149,25 @@ async def start(hub: Hub, *, mllp_port: int | None = None, http_port: int | None
                       idle_timeout_s=s.reliability.idle_timeout_s, ssl_context=ssl_ctx)
     await mllp.start()
     worker = hub.worker()
-    worker.start()
+    if s.reliability.workers > 0:
+        worker.start()
     dispatcher = Dispatcher(hub.store, ErpFileSink(hub.export_dir), hub.policy)
     run = Running(hub, writer, inbox, worker, mllp, dispatcher)
     run.tasks.append(asyncio.create_task(_export_loop(hub, dispatcher, export_every_s)))
-    if with_http:
-        from isthmus.api.http import serve_http  # noqa: PLC0415 - optional shell
-
+    if http is not None:
         port = s.http_port if http_port is None else http_port
-        run.tasks.append(asyncio.create_task(serve_http(hub, run, s.host, port)))
+        run.tasks.append(asyncio.create_task(http(hub, run, s.host, port)))
     return run
 
 
 async def serve_forever(hub: Hub, *, mllp_port: int | None = None,
-                        http_port: int | None = None, ready: asyncio.Event | None = None
-                        ) -> None:
-    run = await start(hub, mllp_port=mllp_port, http_port=http_port)
+                        http_port: int | None = None, http: HttpShell | None = None) -> None:
+    run = await start(hub, mllp_port=mllp_port, http_port=http_port, http=http)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
     log.info("serving MLLP on %s:%d", hub.settings.host, run.mllp.port)
-    if ready is not None:
-        ready.set()
     await stop.wait()
     await run.stop()
-
-

@@ -3,7 +3,8 @@
 The hub runs with no file at all: the embedded defaults below listen on 127.0.0.1 only and
 carry a small demonstration chart of mapping tables. A file replaces any table it names.
 Environment overrides: ISTHMUS_DATA_DIR, ISTHMUS_MLLP_PORT, ISTHMUS_HTTP_PORT,
-ISTHMUS_HOST, ISTHMUS_STORE, ISTHMUS_BUS, ISTHMUS_TOKEN_SECRET.
+ISTHMUS_HOST, ISTHMUS_STORE, ISTHMUS_BUS, ISTHMUS_TOKEN_SECRET, ISTHMUS_WORKERS
+(0: this process only listens; run the flows elsewhere), ISTHMUS_SQLITE_SYNCHRONOUS.
 """
 
 from __future__ import annotations
@@ -174,6 +175,13 @@ def load_settings(
     rel = _table(raw, "reliability")
     try:
         reliability = replace(ReliabilitySettings(), **rel)
+        if env.get("ISTHMUS_WORKERS"):
+            reliability = replace(reliability, workers=int(env["ISTHMUS_WORKERS"]))
+        sync = env.get("ISTHMUS_SQLITE_SYNCHRONOUS", "").upper()
+        if sync in ("FULL", "NORMAL"):
+            reliability = replace(reliability, sqlite_synchronous=sync)  # type: ignore[arg-type]
+        elif sync:
+            raise ConfigError("ISTHMUS_SQLITE_SYNCHRONOUS must be FULL or NORMAL")
         s = replace(
             s,
             host=str(env.get("ISTHMUS_HOST") or hub.get("host", s.host)),

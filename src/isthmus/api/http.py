@@ -7,6 +7,7 @@ Thin on purpose: every route reads through the hub and renders JSON. Unknown ids
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from typing import Any
 
 import uvicorn
@@ -27,7 +28,7 @@ def build_app(hub: Any, run: Any | None = None) -> Starlette:
         body: dict[str, Any] = {"store": hub.store.counts(), "bus_pending": hub.bus.pending()}
         if run is not None:
             body["acks"] = run.inbox.acks
-            body["mllp"] = vars(run.mllp.stats)
+            body["mllp"] = dataclasses.asdict(run.mllp.stats)
             body["worker"] = {"applied": run.worker.stats.applied,
                               "retried": run.worker.stats.retried,
                               "dead": run.worker.stats.dead}

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from isthmus.api.http import serve_http
 from isthmus.app import Hub, serve_forever
 from isthmus.cli import commands
 from isthmus.config import ConfigError, load_settings
@@ -99,7 +100,7 @@ def run(argv: list[str]) -> int:
             hub = Hub.open(settings)
             try:
                 asyncio.run(serve_forever(hub, mllp_port=args.mllp_port,
-                                          http_port=args.http_port))
+                                          http_port=args.http_port, http=serve_http))
             finally:
                 hub.close()
             return 0

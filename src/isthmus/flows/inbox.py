@@ -116,19 +116,23 @@ def relay_unpublished(store: Store, bus: Bus, batch: int = 500) -> int:
 
 
 class GroupCommitWriter:
-    """One thread that stores queued messages in batches: one commit, many ACKs."""
+    """One thread stores queued messages in batches (one commit, many ACKs); a second thread
+    relays the committed events to the bus, so the next group commit never waits for it."""
 
     def __init__(self, store: Store, bus: Bus, *, max_batch: int = 512) -> None:
         self._store, self._bus, self._max = store, bus, max_batch
         self._q: queue.SimpleQueue[tuple[Inbound, Callable[[Accepted | Exception], None]]
                                    | None] = queue.SimpleQueue()
+        self._relay_q: queue.SimpleQueue[list[tuple[int, bytes]] | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="inbox-writer", daemon=True)
+        self._relay = threading.Thread(target=self._run_relay, name="inbox-relay", daemon=True)
         self.commits = 0
         self.stored = 0
 
     def start(self) -> None:
         relay_unpublished(self._store, self._bus)
         self._thread.start()
+        self._relay.start()
 
     def submit(self, item: Inbound, done: Callable[[Accepted | Exception], None]) -> None:
         self._q.put((item, done))
@@ -136,6 +140,8 @@ class GroupCommitWriter:
     def stop(self) -> None:
         self._q.put(None)
         self._thread.join(timeout=30)
+        self._relay_q.put(None)
+        self._relay.join(timeout=30)
 
     def _run(self) -> None:
         stopping = False
@@ -168,13 +174,30 @@ class GroupCommitWriter:
         self.stored += len(batch)
         for (_, done), res in zip(batch, results, strict=True):
             done(res)
-        fresh = [(b[0], r) for b, r in zip(batch, results, strict=True)
+        fresh = [(r.message_id, b[0].events) for b, r in zip(batch, results, strict=True)
                  if not r.duplicate and b[0].events]
         if fresh:
+            self._relay_q.put(fresh)
+
+    def _run_relay(self) -> None:
+        while True:
+            first = self._relay_q.get()
+            if first is None:
+                return
+            items = list(first)
+            while len(items) < 4 * self._max:
+                try:
+                    nxt = self._relay_q.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is None:
+                    self._relay_q.put(None)
+                    break
+                items += nxt
             try:
-                self._bus.publish([p for inb, _ in fresh for p in publications(inb.events)])
-                self._store.mark_published([r.message_id for _, r in fresh])
-            except Exception as exc:  # noqa: BLE001 - healed by relay_unpublished
+                self._bus.publish([p for _, events in items for p in publications(events)])
+                self._store.mark_published([mid for mid, _ in items])
+            except Exception as exc:  # noqa: BLE001 - healed by relay_unpublished at start
                 log.warning("relay to bus deferred: %s", exc)
 
 

@@ -1,0 +1,1 @@
+"""Web console shell (issue 7)."""

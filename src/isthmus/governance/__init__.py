@@ -1,0 +1,1 @@
+"""Governance: RBAC, audit trail, PHI minimization, event contracts (issue 6)."""
