@@ -25,7 +25,10 @@ def build_app(hub: Any, run: Any | None = None) -> Starlette:
         return JSONResponse({"status": "ok"})
 
     async def metrics(_: Request) -> JSONResponse:
-        body: dict[str, Any] = {"store": hub.store.counts(), "bus_pending": hub.bus.pending()}
+        counts = hub.store.counts()
+        # events not yet applied: still in the inbox relay, or waiting on the bus
+        body: dict[str, Any] = {"store": counts,
+                                "bus_pending": hub.bus.pending() + counts["unpublished"]}
         if run is not None:
             body["acks"] = run.inbox.acks
             body["mllp"] = dataclasses.asdict(run.mllp.stats)

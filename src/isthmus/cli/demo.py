@@ -64,7 +64,7 @@ async def _demo(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
             _say(args, f"  sent {done:>6}/{len(msgs)}  ACKs {acks}  "
                        f"{done / (time.perf_counter() - t0):,.0f} msg/s")
         sent_s = time.perf_counter() - t0
-        while hub.bus.pending():
+        while hub.store.counts()["unpublished"] or hub.bus.pending():
             await asyncio.sleep(0.05)
         applied_s = time.perf_counter() - t0
     finally:

@@ -152,6 +152,10 @@ class Tx(Protocol):
 
     def mapping_override(self, table: str, code: str) -> str | None: ...
 
+    def close_work_items(self, event_id: str, resolution: str, now: float) -> int:
+        """Mark the open or resubmitted work items of an event resolved (it went through)."""
+        ...
+
 
 class Store(Protocol):
     def accept(self, batch: Sequence[Inbound]) -> list[Accepted]: ...

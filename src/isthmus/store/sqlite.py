@@ -162,6 +162,13 @@ class SqliteTx:
         return str(r[0]) if r else None
 
 
+    def close_work_items(self, event_id: str, resolution: str, now: float) -> int:
+        return self._c.execute(
+            "UPDATE work_items SET status='resolved', resolution=CASE WHEN resolution='' "
+            "THEN ? ELSE resolution END, updated_at=? WHERE event_id=? AND status IN "
+            "('open','resubmitted')", (resolution, now, event_id)).rowcount
+
+
 class SqliteStore:
     def __init__(self, path: Path, *, synchronous: str = "FULL") -> None:
         self.path = path
@@ -379,6 +386,7 @@ class SqliteStore:
         for name, q in (
             ("messages", "SELECT count(*) FROM inbox"),
             ("rejected", "SELECT count(*) FROM inbox WHERE status='rejected'"),
+            ("unpublished", "SELECT count(*) FROM inbox WHERE published=0"),
             ("patients", "SELECT count(*) FROM patients"),
             ("charges", "SELECT count(*) FROM charges"),
             ("journal_entries", "SELECT count(*) FROM journal_entries"),

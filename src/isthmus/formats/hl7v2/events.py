@@ -54,8 +54,9 @@ SUPPORTED: dict[str, frozenset[str]] = {
 
 
 def _missing(seg: str, field: int, what: str, component: int = 0) -> HL7ParseError:
-    return HL7ParseError(REQUIRED_FIELD_MISSING, f"{what} is required",
-                         ErrorLocation(seg, 1, field, component))
+    return HL7ParseError(
+        REQUIRED_FIELD_MISSING, f"{what} is required", ErrorLocation(seg, 1, field, component)
+    )
 
 
 def parse_ts(text: str) -> datetime | None:
@@ -67,7 +68,7 @@ def parse_ts(text: str) -> datetime | None:
     for sign in ("+", "-"):
         pos = text.find(sign, 4)
         if pos > 0:
-            off = text[pos + 1:]
+            off = text[pos + 1 :]
             text = text[:pos]
             if len(off) == 4 and off.isdigit():
                 delta = timedelta(hours=int(off[:2]), minutes=int(off[2:]))
@@ -76,8 +77,8 @@ def parse_ts(text: str) -> datetime | None:
     main = text.split(".", 1)[0]
     if len(main) < 4 or not main.isdigit():
         return None
-    parts = [int(main[i:i + 2]) for i in range(4, min(len(main), 14), 2)]
-    month, day, hour, minute, second = (parts + [1, 1, 0, 0, 0][len(parts):])[:5]
+    parts = [int(main[i : i + 2]) for i in range(4, min(len(main), 14), 2)]
+    month, day, hour, minute, second = (parts + [1, 1, 0, 0, 0][len(parts) :])[:5]
     try:
         return datetime(int(main[:4]), month, day, hour, minute, second, tzinfo=tz)
     except ValueError:
@@ -99,8 +100,7 @@ def patient_of(msg: Message, seg: Segment | None = None, field: int = 3) -> Pati
     pid = seg or msg.segment("PID")
     name = pid.name if pid is not None else "PID"
     if pid is None:
-        raise HL7ParseError(REQUIRED_FIELD_MISSING, "PID segment is required",
-                            ErrorLocation("PID"))
+        raise HL7ParseError(REQUIRED_FIELD_MISSING, "PID segment is required", ErrorLocation("PID"))
     reps = pid.repetitions(field)
     chosen = 1
     for i in range(1, len(reps) + 1):
@@ -124,16 +124,21 @@ def _registration(msg: Message, cls: type[PatientRegistered]) -> PatientRegister
     assert pid is not None  # patient_of checked
     return cls(
         patient=patient_of(msg),
-        family_name=pid.value(5, 1), given_name=pid.value(5, 2),
-        birth_date=pid.value(7, 1)[:8], sex=pid.value(8, 1),
-        account_number=pid.value(18, 1), facility=facility_of(msg),
+        family_name=pid.value(5, 1),
+        given_name=pid.value(5, 2),
+        birth_date=pid.value(7, 1)[:8],
+        sex=pid.value(8, 1),
+        account_number=pid.value(18, 1),
+        facility=facility_of(msg),
     )
 
 
 def _encounter_start(msg: Message) -> EncounterStarted:
     return EncounterStarted(
-        patient=patient_of(msg), visit_number=msg.get("PV1-19.1") or msg.get("PID-18.1"),
-        patient_class=msg.get("PV1-2.1"), facility=facility_of(msg),
+        patient=patient_of(msg),
+        visit_number=msg.get("PV1-19.1") or msg.get("PID-18.1"),
+        patient_class=msg.get("PV1-2.1"),
+        facility=facility_of(msg),
         started_at=parse_ts(msg.get("PV1-44.1")) or parse_ts(msg.get("EVN-2.1")),
     )
 
@@ -148,14 +153,18 @@ def _amount(ft1: Segment, seq: int, currency: str) -> Money:
         field, text, cur = 12, ft1.value(12, 1, 1).strip(), ft1.value(12, 1, 2).strip()
         multiply = True
     if not text:
-        raise HL7ParseError(REQUIRED_FIELD_MISSING, "FT1-11 extended amount or FT1-12 unit "
-                            "amount is required", ErrorLocation("FT1", seq, 11, 1))
+        raise HL7ParseError(
+            REQUIRED_FIELD_MISSING,
+            "FT1-11 extended amount or FT1-12 unit amount is required",
+            ErrorLocation("FT1", seq, 11, 1),
+        )
     try:
         money = Money.parse(text, cur or currency)
         qty = Decimal(qty_text)
     except (MoneyError, InvalidOperation) as exc:
-        raise HL7ParseError(DATA_TYPE_ERROR, f"not a valid amount: {exc}",
-                            ErrorLocation("FT1", seq, field, 1)) from exc
+        raise HL7ParseError(
+            DATA_TYPE_ERROR, f"not a valid amount: {exc}", ErrorLocation("FT1", seq, field, 1)
+        ) from exc
     return money * qty if multiply else money
 
 
@@ -168,26 +177,33 @@ def _charges(msg: Message, currency: str) -> list[Event]:
     out: list[Event] = []
     ft1s = msg.segments_named("FT1")
     if not ft1s:
-        raise HL7ParseError(REQUIRED_FIELD_MISSING, "DFT^P03 needs at least one FT1 segment",
-                            ErrorLocation("FT1"))
+        raise HL7ParseError(
+            REQUIRED_FIELD_MISSING, "DFT^P03 needs at least one FT1 segment", ErrorLocation("FT1")
+        )
     names = msg.segment_names
     if names.index("FT1") < names.index("PID"):
-        raise HL7ParseError(SEGMENT_SEQUENCE_ERROR, "FT1 must follow PID in DFT^P03",
-                            ErrorLocation("FT1", 1))
+        raise HL7ParseError(
+            SEGMENT_SEQUENCE_ERROR, "FT1 must follow PID in DFT^P03", ErrorLocation("FT1", 1)
+        )
     for seq, ft1 in enumerate(ft1s, 1):
         ttype = ft1.value(6).strip().upper()
         if ttype not in ("CG", "CD"):
-            raise HL7ParseError(TABLE_VALUE_NOT_FOUND, f"transaction type {ttype!r} is not "
-                                "supported (HL7 table 0017: CG or CD)",
-                                ErrorLocation("FT1", seq, 6))
+            raise HL7ParseError(
+                TABLE_VALUE_NOT_FOUND,
+                f"transaction type {ttype!r} is not supported (HL7 table 0017: CG or CD)",
+                ErrorLocation("FT1", seq, 6),
+            )
         code = ft1.value(7, 1).strip()
         if not code:
             raise _missing("FT1", 7, "transaction code (FT1-7)", 1)
         posted = ft1.value(4, 1) or ft1.value(5, 1)
         when = parse_date(posted)
         if when is None:
-            raise HL7ParseError(DATA_TYPE_ERROR, "transaction date (FT1-4) is not a valid date",
-                                ErrorLocation("FT1", seq, 4, 1))
+            raise HL7ParseError(
+                DATA_TYPE_ERROR,
+                "transaction date (FT1-4) is not a valid date",
+                ErrorLocation("FT1", seq, 4, 1),
+            )
         money = _amount(ft1, seq, currency)
         if money.amount < 0:  # a negative charge is a credit
             money, ttype = money.abs(), "CD"
@@ -195,15 +211,25 @@ def _charges(msg: Message, currency: str) -> list[Event]:
         try:
             qty = abs(int(Decimal(qty_text)))
         except (InvalidOperation, ValueError) as exc:
-            raise HL7ParseError(DATA_TYPE_ERROR, "quantity (FT1-10) is not a number",
-                                ErrorLocation("FT1", seq, 10)) from exc
-        out.append(Charge(
-            patient=patient, transaction_id=ft1.value(2).strip() or f"{seq}",
-            transaction_type=ttype, quantity=qty, amount=money, charge_code=code,
-            department=ft1.value(13, 1).strip(), facility=facility,
-            performing_provider=ft1.value(20, 1).strip(), service_date=when,
-            account_number=account, visit_number=visit,
-        ))
+            raise HL7ParseError(
+                DATA_TYPE_ERROR, "quantity (FT1-10) is not a number", ErrorLocation("FT1", seq, 10)
+            ) from exc
+        out.append(
+            Charge(
+                patient=patient,
+                transaction_id=ft1.value(2).strip() or f"{seq}",
+                transaction_type=ttype,
+                quantity=qty,
+                amount=money,
+                charge_code=code,
+                department=ft1.value(13, 1).strip(),
+                facility=facility,
+                performing_provider=ft1.value(20, 1).strip(),
+                service_date=when,
+                account_number=account,
+                visit_number=visit,
+            )
+        )
     return out
 
 
@@ -211,11 +237,17 @@ def events_of(msg: Message, *, currency: str = "USD") -> list[Event]:
     """The finance events a message carries, or HL7ParseError saying why it can't be taken."""
     mtype, trigger = msg.message_type.strip().upper(), msg.trigger_event.strip().upper()
     if mtype not in SUPPORTED:
-        raise HL7ParseError(UNSUPPORTED_MESSAGE_TYPE, f"message type {mtype!r} is not "
-                            "handled by this channel", ErrorLocation("MSH", 1, 9, 1))
+        raise HL7ParseError(
+            UNSUPPORTED_MESSAGE_TYPE,
+            f"message type {mtype!r} is not handled by this channel",
+            ErrorLocation("MSH", 1, 9, 1),
+        )
     if trigger not in SUPPORTED[mtype]:
-        raise HL7ParseError(UNSUPPORTED_EVENT_CODE, f"{mtype}^{trigger} is not handled by "
-                            "this channel", ErrorLocation("MSH", 1, 9, 2))
+        raise HL7ParseError(
+            UNSUPPORTED_EVENT_CODE,
+            f"{mtype}^{trigger} is not handled by this channel",
+            ErrorLocation("MSH", 1, 9, 2),
+        )
     if mtype == "DFT":
         return _charges(msg, currency)
     if mtype == "BAR":
@@ -223,9 +255,15 @@ def events_of(msg: Message, *, currency: str = "USD") -> list[Event]:
         number = reg.account_number or msg.get("PV1-19.1")
         if not number:
             raise _missing("PID", 18, "patient account number (PID-18)", 1)
-        return [reg, BillingAccountOpened(patient=reg.patient, account_number=number,
-                                          facility=reg.facility,
-                                          visit_number=msg.get("PV1-19.1"))]
+        return [
+            reg,
+            BillingAccountOpened(
+                patient=reg.patient,
+                account_number=number,
+                facility=reg.facility,
+                visit_number=msg.get("PV1-19.1"),
+            ),
+        ]
     if trigger in ("A01", "A04"):
         return [_registration(msg, PatientRegistered), _encounter_start(msg)]
     if trigger == "A05":
@@ -233,13 +271,19 @@ def events_of(msg: Message, *, currency: str = "USD") -> list[Event]:
     if trigger == "A08":
         return [_registration(msg, PatientUpdated)]
     if trigger == "A03":
-        return [EncounterDischarged(
-            patient=patient_of(msg), visit_number=msg.get("PV1-19.1"),
-            facility=facility_of(msg), discharged_at=parse_ts(msg.get("PV1-45.1")))]
+        return [
+            EncounterDischarged(
+                patient=patient_of(msg),
+                visit_number=msg.get("PV1-19.1"),
+                facility=facility_of(msg),
+                discharged_at=parse_ts(msg.get("PV1-45.1")),
+            )
+        ]
     mrg = msg.segment("MRG")
     if mrg is None:
-        raise HL7ParseError(REQUIRED_FIELD_MISSING, "ADT^A40 needs an MRG segment",
-                            ErrorLocation("MRG"))
+        raise HL7ParseError(
+            REQUIRED_FIELD_MISSING, "ADT^A40 needs an MRG segment", ErrorLocation("MRG")
+        )
     return [AccountsMerged(survivor=patient_of(msg), merged=patient_of(msg, mrg, 1))]
 
 
@@ -248,4 +292,3 @@ def event_key(event: Event) -> str:
     if isinstance(event, AccountsMerged):
         return event.survivor.key
     return event.patient.key
-

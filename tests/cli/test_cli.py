@@ -1,0 +1,120 @@
+"""CLI shell: the demo end to end, then read/operate commands on its data directory."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from isthmus.cli.main import run
+
+
+def _demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    d = tmp_path_factory.mktemp("demo")
+    assert run(["demo", "--data-dir", str(d), "--messages", "400", "--json"]) == 0
+    return d
+
+
+@pytest.fixture(scope="module")
+def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _demo(tmp_path_factory)
+
+
+def _json(capsys: pytest.CaptureFixture[str], argv: list[str], code: int = 0) -> object:
+    capsys.readouterr()
+    assert run(argv) == code
+    return json.loads(capsys.readouterr().out)
+
+
+def test_demo_balances_and_exports(demo_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tb = _json(capsys, ["ledger", "trial-balance", "--data-dir", str(demo_dir), "--json"])
+    assert isinstance(tb, dict) and tb["balanced"] is True
+    assert {r["account"] for r in tb["rows"]} >= {"1200", "4100", "4200"}
+    files = sorted(p.suffix for p in (demo_dir / "exports" / "erp").iterdir())
+    assert files and set(files) == {".csv", ".jsonl"}
+
+
+def test_messages_show_traces_to_journal_and_batch(demo_dir: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    entries = _json(capsys, ["ledger", "journal", "--data-dir", str(demo_dir), "--json"])
+    assert isinstance(entries, list) and entries
+    corr = entries[0]["correlation_id"]
+    t = _json(capsys, ["messages", "show", corr, "--data-dir", str(demo_dir), "--json"])
+    assert isinstance(t, dict)
+    assert t["message"]["correlation_id"] == corr and t["message"]["ack"] == "AA"
+    assert t["events"] and t["journal_entries"]
+    je = t["journal_entries"][0]
+    assert je["batch_id"] and je["batch_lines"], "exported entries point at their ERP lines"
+    assert "raw" not in t  # PHI only on explicit request
+    capsys.readouterr()
+    assert run(["messages", "show", corr, "--data-dir", str(demo_dir)]) == 0
+    out = capsys.readouterr().out
+    assert "journal entry" in out and "ERP batch" in out
+
+
+def test_rejected_messages_are_kept_and_listed(demo_dir: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    rows = _json(capsys, ["messages", "list", "--status", "rejected", "--data-dir",
+                          str(demo_dir), "--json"])
+    assert isinstance(rows, list) and rows
+    assert {r["ack"] for r in rows} <= {"AE", "AR"}
+    assert all(r["error"] for r in rows)
+
+
+def test_workitem_resolve_and_resubmit_posts_once(demo_dir: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    items = _json(capsys, ["workitems", "list", "--status", "open", "--data-dir",
+                           str(demo_dir), "--json"])
+    assert isinstance(items, list) and items
+    item = items[0]
+    assert item["kind"] == "unmapped_charge_code" and item["queue"] == "revenue-integrity"
+    before = _json(capsys, ["ledger", "journal", "--limit", "100000", "--data-dir",
+                            str(demo_dir), "--json"])
+    assert isinstance(before, list)
+    base = ["--data-dir", str(demo_dir)]
+    assert run(["workitems", "resolve", str(item["id"]), "--set", "revenue_account=4999",
+                "--set", "service_line=Misc", *base]) == 0
+    assert run(["workitems", "resubmit", str(item["id"]), "--apply", *base]) == 0
+    assert run(["workitems", "resubmit", str(item["id"]), "--apply", *base]) == 0  # twice
+    after = _json(capsys, ["ledger", "journal", "--limit", "100000", *base, "--json"])
+    assert isinstance(after, list)
+    new = [e for e in after if e["entry_key"] == item["event_id"]]
+    assert len(after) == len(before) + 1 and len(new) == 1
+    assert new[0]["lines"][1][0] == "4999"
+    tb = _json(capsys, ["ledger", "trial-balance", *base, "--json"])
+    assert isinstance(tb, dict) and tb["balanced"]
+    done = _json(capsys, ["workitems", "list", "--status", "resolved", *base, "--json"])
+    assert isinstance(done, list) and item["id"] in {w["id"] for w in done}
+
+
+def test_replay_changes_nothing(tmp_path_factory: pytest.TempPathFactory,
+                                capsys: pytest.CaptureFixture[str]) -> None:
+    base = ["--data-dir", str(_demo(tmp_path_factory))]
+    tb1 = _json(capsys, ["ledger", "trial-balance", *base, "--json"])
+    r = _json(capsys, ["replay", "--since", "2000-01-01", "--apply", *base, "--json"])
+    assert isinstance(r, dict) and r["events_replayed"] > 0 and r["applied"] > 0
+    assert _json(capsys, ["ledger", "trial-balance", *base, "--json"]) == tb1
+
+
+@pytest.mark.parametrize(("argv", "code", "fragment"), [
+    (["messages", "show", "999999"], 3, "no message"),
+    (["workitems", "resolve", "424242"], 3, "no work item"),
+    (["dlq", "replay"], 2, "needs sequence numbers"),
+    (["replay"], 2, "needs --since"),
+    (["replay", "--since", "yesterday"], 2, "not an ISO"),
+])
+def test_errors_are_one_line_with_exit_code(demo_dir: Path, capsys: pytest.CaptureFixture[str],
+                                            argv: list[str], code: int, fragment: str) -> None:
+    capsys.readouterr()
+    assert run([*argv, "--data-dir", str(demo_dir)]) == code
+    err = capsys.readouterr().err
+    assert fragment in err and "Traceback" not in err and err.count("\n") == 1
+
+
+def test_bad_config_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("[hub\n")
+    assert run(["ledger", "trial-balance", "--config", str(cfg), "--data-dir",
+                str(tmp_path)]) == 2
+    assert "not valid TOML" in capsys.readouterr().err
