@@ -12,6 +12,8 @@ import contextlib
 import logging
 import os
 import secrets
+import shutil
+import sqlite3
 import signal
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
@@ -45,6 +47,26 @@ def site_secret(data_dir: Path) -> str:
         with os.fdopen(fd, "w") as fh:
             fh.write(secrets.token_hex(32))
     return path.read_text().strip()
+
+
+def backup_embedded(data_dir: Path, target: Path) -> list[Path]:
+    """Online backup (sqlite3 backup API) of store.db and bus.db while `serve` runs, plus the
+    token key; restore by copying the files back into an empty data directory."""
+    target.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name in ("store.db", "bus.db"):
+        src = data_dir / name
+        if not src.exists():
+            continue
+        with contextlib.closing(sqlite3.connect(src)) as s, \
+                contextlib.closing(sqlite3.connect(target / name)) as d:
+            s.backup(d)
+        written.append(target / name)
+    key = data_dir / "token.key"
+    if key.exists():
+        shutil.copy2(key, target / "token.key")
+        written.append(target / "token.key")
+    return written
 
 
 @dataclass

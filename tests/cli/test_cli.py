@@ -118,3 +118,15 @@ def test_bad_config_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     assert run(["ledger", "trial-balance", "--config", str(cfg), "--data-dir",
                 str(tmp_path)]) == 2
     assert "not valid TOML" in capsys.readouterr().err
+
+
+def test_backup_restores_the_same_ledger(demo_dir: Path, tmp_path: Path,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    target = tmp_path / "bk"
+    assert run(["backup", "--to", str(target), "--data-dir", str(demo_dir)]) == 0
+    assert {p.name for p in target.iterdir()} == {"store.db", "bus.db", "token.key"}
+    original = _json(capsys, ["ledger", "trial-balance", "--data-dir", str(demo_dir), "--json"])
+    restored = _json(capsys, ["ledger", "trial-balance", "--data-dir", str(target), "--json"])
+    assert restored == original
+    capsys.readouterr()
+    assert run(["backup", "--to", str(target), "--data-dir", str(demo_dir)]) == 2  # not empty

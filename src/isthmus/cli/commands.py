@@ -6,9 +6,10 @@ import argparse
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
-from isthmus.app import Hub
+from isthmus.app import Hub, backup_embedded
 from isthmus.bus.ports import Publish
 from isthmus.flows.inbox import TOPIC, classify, publications
 from isthmus.model.envelope import decode_envelope
@@ -215,7 +216,16 @@ def _workitems(hub: Hub, args: argparse.Namespace) -> Result:
         f"work item {d['id']} resubmitted; applied {d['applied']}"), 0
 
 
+def _backup(hub: Hub, args: argparse.Namespace) -> Result:
+    target: Path = args.to
+    if target.exists() and any(target.iterdir()):
+        raise UsageError(f"--to {target} is not empty")
+    written = backup_embedded(hub.settings.data_dir, target)
+    return {"files": [str(p) for p in written]}, lambda d: "backed up:\n  " + "\n  ".join(
+        d["files"]), 0
+
+
 def dispatch(hub: Hub, args: argparse.Namespace) -> Result:
     handler = {"ledger": _ledger, "messages": _messages, "dlq": _dlq, "replay": _replay,
-               "workitems": _workitems}[args.cmd]
+               "workitems": _workitems, "backup": _backup}[args.cmd]
     return handler(hub, args)

@@ -79,6 +79,8 @@ def parser() -> argparse.ArgumentParser:
                    help="mapping to add when resolving, e.g. revenue_account=4100")
     w.add_argument("--note", default="")
     w.add_argument("--apply", action="store_true", help="process the resubmitted event now")
+    b = add("backup", "online backup of the embedded databases and the token key")
+    b.add_argument("--to", type=Path, required=True, help="an empty folder to write into")
     return ap
 
 
