@@ -1,0 +1,211 @@
+"""classify: the pure ACK decision and the event envelopes of one inbound message."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import msgspec
+import pytest
+
+from isthmus.flows.inbox import classify, decode_error, publications
+from isthmus.formats.hl7v2 import ErrorLocation
+from isthmus.model import (
+    BillingAccountOpened,
+    Charge,
+    EncounterStarted,
+    PatientRegistered,
+)
+from isthmus.model.envelope import Envelope, decode_envelope
+from isthmus.store.ports import Inbound
+from tests.flows.helpers import (
+    AUTH,
+    CHANNEL,
+    adt,
+    bar,
+    dft,
+    ft1,
+    hl7,
+    merge,
+    msh,
+    pid,
+    pv1,
+)
+
+NOW = 1_800_000_000.0
+
+
+def run(raw: bytes) -> Inbound:
+    inbound, _ = classify(raw, channel=CHANNEL, peer="10.0.0.9:4000", now=NOW,
+                          tenant="acme", currency="USD")
+    return inbound
+
+
+def envelopes(inbound: Inbound) -> list[Envelope]:
+    return [decode_envelope(p.body) for p in publications(inbound.events)]
+
+
+def test_dft_is_accepted_with_one_charge_event_per_ft1() -> None:
+    raw = dft("C1", "M1", ft1(1, "T1", amount="120.50"), ft1(2, "T2", code="85025",
+                                                              amount="30.00"))
+    inbound = run(raw)
+    assert (inbound.status, inbound.ack_code, inbound.error) == ("accepted", "AA", "")
+    assert inbound.control_id == "C1"
+    assert inbound.message_type == "DFT^P03"
+    assert inbound.raw == raw
+    assert inbound.peer == "10.0.0.9:4000"
+    envs = envelopes(inbound)
+    assert [e.event_id for e in envs] == ["mllp/C1/0", "mllp/C1/1"]
+    assert [e.type for e in envs] == ["Charge", "Charge"]
+    assert all(e.key == f"{AUTH}|M1" for e in envs)
+    assert all(e.correlation_id == "mllp/C1" and e.tenant == "acme" for e in envs)
+    first, second = (e.payload for e in envs)
+    assert isinstance(first, Charge) and isinstance(second, Charge)
+    assert first.amount.amount == Decimal("120.50") and first.amount.currency == "USD"
+    assert (first.transaction_type, first.charge_code, first.department) == ("CG", "80053",
+                                                                             "LAB")
+    assert second.charge_code == "85025"
+    pubs = publications(inbound.events)
+    assert [p.msg_id for p in pubs] == ["mllp/C1/0", "mllp/C1/1"]
+    assert {p.key for p in pubs} == {f"{AUTH}|M1"}
+
+
+def test_event_ids_are_deterministic() -> None:
+    raw = dft("C7", "M1", ft1(1, "T1"))
+    a, b = run(raw), run(raw)
+    assert [e.event_id for e in envelopes(a)] == [e.event_id for e in envelopes(b)]
+    assert envelopes(a)[0].event_id == "mllp/C7/0"
+
+
+def test_adt_registration_yields_patient_and_encounter() -> None:
+    inbound = run(adt("R1", "M9", family="ROE", given="RICHARD", birth="19700203"))
+    assert (inbound.ack_code, inbound.message_type) == ("AA", "ADT^A04")
+    envs = envelopes(inbound)
+    assert [e.type for e in envs] == ["PatientRegistered", "EncounterStarted"]
+    assert [e.event_id for e in envs] == ["mllp/R1/0", "mllp/R1/1"]
+    assert {e.key for e in envs} == {f"{AUTH}|M9"}
+    reg, enc = envs[0].payload, envs[1].payload
+    assert isinstance(reg, PatientRegistered) and isinstance(enc, EncounterStarted)
+    assert (reg.family_name, reg.given_name, reg.birth_date) == ("ROE", "RICHARD", "19700203")
+    assert enc.visit_number == "VM9"
+
+
+def test_bar_opens_a_billing_account() -> None:
+    inbound = run(bar("B1", "M3"))
+    assert inbound.ack_code == "AA"
+    envs = envelopes(inbound)
+    assert [e.type for e in envs] == ["PatientRegistered", "BillingAccountOpened"]
+    opened = envs[1].payload
+    assert isinstance(opened, BillingAccountOpened)
+    assert opened.account_number == "AM3"
+    assert envs[1].key == f"{AUTH}|M3"
+
+
+def test_merge_is_keyed_by_the_survivor() -> None:
+    envs = envelopes(run(merge("G1", "MS", "MD")))
+    assert [e.type for e in envs] == ["AccountsMerged"]
+    assert envs[0].key == f"{AUTH}|MS"
+
+
+@pytest.mark.parametrize("mtype", ["ORU^R01^ORU_R01", "SIU^S12^SIU_S12"])
+def test_unsupported_type_is_rejected_with_200(mtype: str) -> None:
+    raw = hl7(msh("U1", mtype), pid("M1"), "OBX|1|NM|2345-7^GLUCOSE^LN||98")
+    inbound = run(raw)
+    assert (inbound.status, inbound.ack_code, inbound.control_id) == ("rejected", "AR", "U1")
+    assert inbound.events == b""
+    assert inbound.raw == raw
+    err = decode_error(inbound.error)
+    assert err is not None and err.code == 200
+    assert err.location == ErrorLocation("MSH", 1, 9, 1)
+
+
+def test_unsupported_trigger_is_rejected_with_201() -> None:
+    inbound = run(hl7(msh("U2", "ADT^A99^ADT_A01"), pid("M1")))
+    assert inbound.ack_code == "AR"
+    err = decode_error(inbound.error)
+    assert err is not None and err.code == 201
+
+
+def test_missing_control_id_is_rejected_and_keyed_by_content_hash() -> None:
+    raw = hl7(msh("", "DFT^P03^DFT_P03"), pid("M1"), pv1("V1"), ft1(1, "T1"))
+    inbound = run(raw)
+    assert (inbound.status, inbound.ack_code) == ("rejected", "AR")
+    err = decode_error(inbound.error)
+    assert err is not None and err.code == 101
+    assert err.location is not None and (err.location.segment, err.location.field) == ("MSH", 10)
+    assert inbound.control_id.startswith("sha256:")
+    assert run(raw).control_id == inbound.control_id  # same bytes, same idempotency key
+    other = run(raw + b"ZZZ|1\r")
+    assert other.control_id != inbound.control_id
+
+
+def test_bad_amount_is_an_application_error_at_ft1_11() -> None:
+    raw = dft("E1", "M1", ft1(1, "T1", amount="12,50"))
+    inbound = run(raw)
+    assert (inbound.status, inbound.ack_code, inbound.control_id) == ("rejected", "AE", "E1")
+    assert inbound.message_type == "DFT^P03"
+    err = decode_error(inbound.error)
+    assert err is not None and err.code == 102
+    assert err.location == ErrorLocation("FT1", 1, 11, 1)
+
+
+def test_bad_amount_in_second_ft1_names_that_occurrence() -> None:
+    inbound = run(dft("E2", "M1", ft1(1, "T1"), ft1(2, "T2", amount="abc")))
+    err = decode_error(inbound.error)
+    assert inbound.ack_code == "AE"
+    assert err is not None and err.location == ErrorLocation("FT1", 2, 11, 1)
+
+
+def test_bad_date_is_an_application_error_at_ft1_4() -> None:
+    inbound = run(dft("E3", "M1", ft1(1, "T1", when="20261345")))
+    assert inbound.ack_code == "AE"
+    err = decode_error(inbound.error)
+    assert err is not None and err.code == 102
+    assert err.location is not None and (err.location.segment, err.location.field) == ("FT1", 4)
+
+
+def test_ft1_before_pid_is_a_segment_sequence_error() -> None:
+    raw = hl7(msh("E4", "DFT^P03^DFT_P03"), "EVN|P03|20261102", ft1(1, "T1"), pid("M1"),
+              pv1("V1"))
+    inbound = run(raw)
+    assert inbound.ack_code == "AE"
+    err = decode_error(inbound.error)
+    assert err is not None and err.code == 100
+    assert err.location is not None and err.location.segment == "FT1"
+
+
+def test_missing_mrn_is_an_application_error() -> None:
+    raw = hl7(msh("E5", "DFT^P03^DFT_P03"), "PID|1||^^^HOSPMRN^MR||DOE^JANE", pv1("V1"),
+              ft1(1, "T1"))
+    inbound = run(raw)
+    assert inbound.ack_code == "AE"
+    err = decode_error(inbound.error)
+    assert err is not None and err.code == 101
+
+
+def test_garbage_is_rejected_without_a_message() -> None:
+    inbound, msg = classify(b"PRINTER JOB PAPER OUT", channel=CHANNEL, peer="p", now=NOW,
+                            tenant="t", currency="USD")
+    assert msg is None
+    assert (inbound.status, inbound.ack_code, inbound.message_type) == ("rejected", "AR", "")
+    assert inbound.raw == b"PRINTER JOB PAPER OUT"
+
+
+def test_negative_amount_becomes_a_positive_credit() -> None:
+    inbound = run(dft("N1", "M1", ft1(1, "T1", amount="-45.10")))
+    assert inbound.ack_code == "AA"
+    (env,) = envelopes(inbound)
+    ch = env.payload
+    assert isinstance(ch, Charge)
+    assert ch.transaction_type == "CD"
+    assert ch.amount.amount == Decimal("45.10")
+
+
+def test_occurred_at_is_msh7_and_recorded_at_is_now() -> None:
+    (env, _) = envelopes(run(adt("T1", "M1")))
+    assert env.occurred_at.isoformat().startswith("2026-11-02T10:15:00")
+    assert env.recorded_at.timestamp() == NOW
+
+
+def test_events_blob_is_a_json_array_of_envelopes() -> None:
+    inbound = run(adt("J1", "M1"))
+    assert isinstance(msgspec.json.decode(inbound.events), list)

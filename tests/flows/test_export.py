@@ -1,0 +1,272 @@
+"""ERP export: sealing journal entries into batches (idempotent, PHI-free summaries), the
+dispatcher's persisted retries and circuit breaker, and the atomic file sink."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+
+import msgspec
+import pytest
+
+from isthmus.connectors.erp_file import ErpFileSink
+from isthmus.flows.export import (
+    DESTINATION,
+    CircuitBreaker,
+    Dispatcher,
+    ErpUnavailable,
+    seal_batches,
+)
+from isthmus.flows.retry import RetryPolicy
+from isthmus.ledger.batch import batch_from_jsonl
+from isthmus.store.ports import OutboxItem
+from tests.flows.helpers import CHANNEL, Rig, adt, charge, token
+
+A, B = "ME1", "ME2"
+T0 = 2_000_000_000.0
+
+
+def ledger(rig: Rig) -> None:
+    rig.ingest([adt("E1", A), adt("E2", B), charge("E3", A, amount="100.00"),
+                charge("E4", B, amount="40.00", code="85025"),
+                charge("E5", A, amount="15.00", ttype="CD"),
+                charge("E6", B, amount="60.00", code="71045", dept="RAD")])
+    rig.drain()
+
+
+def seal(rig: Rig, policy: str = "summary", **kw: int) -> list[str]:
+    return [b.batch_id for b in seal_batches(rig.store, policy_of=lambda ch: policy, **kw)]
+
+
+def test_sealing_twice_makes_one_batch(rig: Rig) -> None:
+    ledger(rig)
+    made = seal(rig)
+    assert len(made) == 1 and made[0].startswith(f"JB-{CHANNEL}-")
+    assert seal(rig) == []
+    assert [b[0] for b in rig.store.batches()] == made
+    assert rig.store.unbatched_channels() == []
+    items = rig.store.outbox_items()
+    assert [(i.batch_id, i.fmt, i.status) for i in items] == [
+        (made[0], "csv", "pending"), (made[0], "jsonl", "pending")]
+    batch = batch_from_jsonl(items[1].payload.decode())
+    assert sorted(batch.entry_keys) == sorted(rig.entry_keys())
+
+
+def test_new_entries_go_into_a_new_batch(rig: Rig) -> None:
+    ledger(rig)
+    first = seal(rig)
+    rig.ingest([charge("E7", A, amount="5.00")])
+    rig.drain()
+    second = seal(rig)
+    assert len(second) == 1 and second != first
+    body = rig.store.batch_body(second[0])
+    assert body is not None
+    assert msgspec.json.decode(body)["entry_keys"] == ["mllp/E7/0"]
+
+
+def test_max_entries_splits_into_several_balanced_batches(rig: Rig) -> None:
+    ledger(rig)
+    made = seal(rig, max_entries=2)
+    assert len(made) == 2  # 4 entries
+    assert seal(rig, max_entries=2) == []
+    keys: list[str] = []
+    for item in rig.store.outbox_items():
+        if item.fmt == "jsonl":
+            batch = batch_from_jsonl(item.payload.decode())
+            assert all(c.debit_total == c.credit_total for c in batch.control)
+            keys += batch.entry_keys
+    assert sorted(keys) == sorted(rig.entry_keys())
+
+
+def test_summary_batches_carry_no_account_tokens(rig: Rig) -> None:
+    ledger(rig)
+    seal(rig, "summary")
+    items = rig.store.outbox_items()
+    batch = batch_from_jsonl(next(i for i in items if i.fmt == "jsonl").payload.decode())
+    assert batch.policy == "summary"
+    assert all(ln.dims.account_token == "" for ln in batch.lines)
+    for item in items:
+        assert b"PA-" not in item.payload
+        assert token(A).encode() not in item.payload
+    # the summary still nets A/R to what the ledger holds
+    ar = sum((ln.debit - ln.credit for ln in batch.lines if ln.account == "1200"), Decimal(0))
+    assert ar == Decimal("185.00")
+
+
+def test_detailed_batches_carry_account_tokens(rig: Rig) -> None:
+    ledger(rig)
+    seal(rig, "detailed")
+    items = rig.store.outbox_items()
+    batch = batch_from_jsonl(next(i for i in items if i.fmt == "jsonl").payload.decode())
+    assert batch.policy == "detailed"
+    ar_tokens = {ln.dims.account_token for ln in batch.lines if ln.account == "1200"}
+    assert ar_tokens == {token(A), token(B)}
+    for item in items:
+        assert token(A).encode() in item.payload and token(B).encode() in item.payload
+
+
+@dataclass
+class FlakySink:
+    """Fails the first `failures` deliveries, then records what it delivered, in order."""
+
+    failures: int = 0
+    calls: int = 0
+    delivered: list[tuple[str, str]] = field(default_factory=list)
+
+    def deliver(self, item: OutboxItem) -> None:
+        self.calls += 1
+        if self.calls <= self.failures:
+            raise ErpUnavailable(f"ERP down (call {self.calls})")
+        self.delivered.append((item.batch_id, item.fmt))
+
+
+@pytest.fixture
+def queued(rig: Rig) -> Iterator[list[tuple[str, str]]]:
+    """Three batches (six outbox rows) waiting for the ERP, in the order they must arrive."""
+    ledger(rig)
+    seal(rig)
+    for i in range(2):
+        rig.ingest([charge(f"Q{i}", A, amount="1.00")])
+        rig.drain()
+        seal(rig)
+    yield [(i.batch_id, i.fmt) for i in rig.store.outbox_items()]
+
+
+def test_failed_delivery_persists_retry_state(rig: Rig,
+                                              queued: list[tuple[str, str]]) -> None:
+    sink = FlakySink(failures=1)
+    disp = Dispatcher(rig.store, sink, RetryPolicy(max_attempts=5, base_s=4, max_s=4))
+    assert disp.run_once(T0) == 0
+    first = rig.store.outbox_items()[0]
+    assert (first.status, first.attempts, first.last_error) == ("pending", 1,
+                                                               "ERP down (call 1)")
+    assert T0 + 2 <= first.visible_at <= T0 + 4
+    assert all(i.attempts == 0 for i in rig.store.outbox_items()[1:])
+    assert sink.calls == 1  # stopped at the first failure
+    # a new dispatcher (a restart) sees the same state: nothing is held in memory
+    disp2 = Dispatcher(rig.store, sink, RetryPolicy(max_attempts=5, base_s=4, max_s=4))
+    assert disp2.run_once(T0 + 5) == len(queued)
+    assert sink.delivered == queued
+    assert {i.status for i in rig.store.outbox_items()} == {"sent"}
+    assert disp2.run_once(T0 + 6) == 0
+
+
+def test_breaker_opens_after_threshold_and_waits_for_cooldown(
+        rig: Rig, queued: list[tuple[str, str]]) -> None:
+    sink = FlakySink(failures=3)
+    breaker = CircuitBreaker(threshold=3, cooldown_s=60)
+    disp = Dispatcher(rig.store, sink, RetryPolicy(max_attempts=10, base_s=2, max_s=2),
+                      breaker)
+    for i in range(3):
+        assert disp.run_once(T0 + 5 * i) == 0
+    assert breaker.state == "open"
+    assert rig.store.outbox_items()[0].attempts == 3
+    # open: the row is due, but nothing is tried until the cooldown has passed
+    assert disp.run_once(T0 + 20) == 0
+    assert disp.run_once(T0 + 10 + 59) == 0
+    assert sink.calls == 3
+    # half-open after the cooldown: the ERP is back, everything drains in order
+    assert disp.run_once(T0 + 10 + 60) == len(queued)
+    assert breaker.state == "closed"
+    assert sink.delivered == queued
+    assert [i.status for i in rig.store.outbox_items()] == ["sent"] * len(queued)
+
+
+def test_breaker_reopens_when_the_trial_delivery_fails(
+        rig: Rig, queued: list[tuple[str, str]]) -> None:
+    sink = FlakySink(failures=4)
+    breaker = CircuitBreaker(threshold=3, cooldown_s=60)
+    disp = Dispatcher(rig.store, sink, RetryPolicy(max_attempts=10, base_s=2, max_s=2),
+                      breaker)
+    for i in range(3):
+        disp.run_once(T0 + 5 * i)
+    assert disp.run_once(T0 + 100) == 0  # the trial fails
+    assert breaker.state == "open"
+    assert disp.run_once(T0 + 130) == 0 and sink.calls == 4
+    assert disp.run_once(T0 + 160) == len(queued)
+    assert sink.delivered == queued
+
+
+def test_exhausted_retries_mark_the_row_dead_with_its_error(
+        rig: Rig, queued: list[tuple[str, str]]) -> None:
+    sink = FlakySink(failures=2)
+    disp = Dispatcher(rig.store, sink, RetryPolicy(max_attempts=2, base_s=1, max_s=1),
+                      CircuitBreaker(threshold=100))
+    disp.run_once(T0)
+    disp.run_once(T0 + 5)
+    (dead,) = rig.store.outbox_items("dead")
+    assert (dead.batch_id, dead.fmt, dead.attempts) == (*queued[0], 2)
+    assert dead.last_error == "ERP down (call 2)"
+    assert disp.run_once(T0 + 10) == len(queued) - 1
+    assert sink.delivered == queued[1:]
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "BUG: SqliteStore.outbox_due returns pending rows whose visible_at has passed even "
+    "when an earlier row of the same destination is waiting for its retry, so "
+    "Dispatcher.run_once delivers later batches before the failed one (order lost)"))
+def test_later_batches_wait_behind_a_failed_one(rig: Rig,
+                                                queued: list[tuple[str, str]]) -> None:
+    sink = FlakySink(failures=1)
+    disp = Dispatcher(rig.store, sink, RetryPolicy(max_attempts=5, base_s=60, max_s=60),
+                      CircuitBreaker(threshold=5))
+    disp.run_once(T0)
+    disp.run_once(T0 + 1)  # the first row waits for its retry (30 to 60 s)
+    assert sink.delivered == []
+    disp.run_once(T0 + 61)
+    assert sink.delivered == queued
+
+
+def item(batch_id: str, fmt: str, payload: bytes) -> OutboxItem:
+    return OutboxItem(1, DESTINATION, batch_id, fmt, payload, "pending", 0, 0.0, "")
+
+
+def test_file_sink_writes_whole_files_and_rewrites_harmlessly(tmp_path: Path) -> None:
+    folder = tmp_path / "erp" / "in"
+    sink = ErpFileSink(folder)
+    sink.deliver(item("JB-mllp-abc", "csv", b"a,b\n1,2\n"))
+    sink.deliver(item("JB-mllp-abc", "jsonl", b'{"x":1}\n'))
+    assert sorted(p.name for p in folder.iterdir()) == ["JB-mllp-abc.csv",
+                                                        "JB-mllp-abc.jsonl"]
+    before = {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in folder.iterdir()}
+    sink.deliver(item("JB-mllp-abc", "csv", b"a,b\n1,2\n"))
+    after = {p.name: p.read_bytes() for p in folder.iterdir()}
+    assert after == {k: v[0] for k, v in before.items()}
+    assert not list(folder.glob("*.part"))
+
+
+def test_file_sink_never_shows_a_partial_file(tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = tmp_path / "erp"
+    sink = ErpFileSink(folder)
+
+    def no_disk(fd: int) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", no_disk)
+    with pytest.raises(ErpUnavailable, match="No space left"):
+        sink.deliver(item("JB-mllp-def", "csv", b"x" * 10_000))
+    assert not (folder / "JB-mllp-def.csv").exists()
+    monkeypatch.undo()
+    sink.deliver(item("JB-mllp-def", "csv", b"x" * 10_000))
+    assert (folder / "JB-mllp-def.csv").read_bytes() == b"x" * 10_000
+    assert not list(folder.glob("*.part"))
+
+
+def test_file_sink_unwritable_folder_is_erp_unavailable(tmp_path: Path) -> None:
+    blocker = tmp_path / "erp"
+    blocker.write_text("not a folder")
+    with pytest.raises(ErpUnavailable):
+        ErpFileSink(blocker).deliver(item("JB-x", "csv", b"1"))
+
+
+def test_dispatcher_to_file_sink_end_to_end(rig: Rig, tmp_path: Path) -> None:
+    ledger(rig)
+    seal(rig)
+    folder = tmp_path / "exports"
+    assert Dispatcher(rig.store, ErpFileSink(folder), RetryPolicy()).run_once() == 2
+    files = {p.name: p.read_bytes() for p in folder.iterdir()}
+    assert files == {f"{i.batch_id}.{i.fmt}": i.payload for i in rig.store.outbox_items()}
