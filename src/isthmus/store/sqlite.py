@@ -272,8 +272,8 @@ class SqliteStore:
         q = ("SELECT entry_key, posted_on, period, channel, memo, correlation_id, causation_id, "
              "reverses, moved_from FROM journal_entries")
         if correlation_id is not None:
-            rows = self._conn().execute(q + " WHERE correlation_id=? ORDER BY rowid",
-                                        (correlation_id,)).fetchall()
+            rows = self._conn().execute(q + " WHERE correlation_id=? ORDER BY rowid LIMIT ?",
+                                        (correlation_id, limit)).fetchall()
         elif unbatched_channel is not None:
             rows = self._conn().execute(
                 q + " WHERE batch_id IS NULL AND channel=? ORDER BY rowid LIMIT ?",

@@ -1,0 +1,418 @@
+"""In-memory store: the fast fake of the store port, next to the real adapters.
+
+`MemoryStore` passes the same contract suite (tests/store/contract.py) as `SqliteStore`, so
+flows can be unit-tested against it in microseconds and trusted against the real thing.
+It is not durable and it is not meant for production: it lives as long as the process.
+
+How it keeps the contract:
+- One re-entrant lock guards all state. A `transaction()` holds it from begin to end, as
+  `BEGIN IMMEDIATE` serializes SQLite writers, so no other thread sees uncommitted effects.
+- A transaction snapshots the state when it begins and puts the snapshot back if the block
+  raises; a savepoint does the same around its own block. Every stored value is immutable
+  (frozen records, bytes, Decimals), so copying the containers is a full snapshot.
+- Idempotency keys are the same unique keys as the SQLite schema's constraints: inbox
+  (channel, control_id), charges event_id, entries entry_key, work items (kind, event_id),
+  batches batch_id, outbox (destination, batch_id, fmt).
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+import msgspec
+
+from isthmus.ledger.batch import JournalBatch
+from isthmus.ledger.journal import JournalEntry, JournalLine
+from isthmus.store.ports import (
+    Accepted,
+    ChargeRecord,
+    Inbound,
+    OutboxItem,
+    Patient,
+    StoredMessage,
+    WorkItem,
+)
+
+_batch_enc = msgspec.json.Encoder(decimal_format="string")
+_MAX_ERROR = 2000
+
+# (patient_key, facility, patient_class, status, updated_at)
+Encounter = tuple[str, str, str, str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class _Batch:
+    channel: str
+    policy: str
+    line_count: int
+    created_at: float
+    body: bytes
+
+
+@dataclass
+class _State:
+    """Everything the store holds. Containers are copied for a snapshot; values never change."""
+
+    inbox: dict[int, StoredMessage] = field(default_factory=dict)
+    inbox_keys: dict[tuple[str, str], int] = field(default_factory=dict)
+    patients: dict[str, Patient] = field(default_factory=dict)
+    encounters: dict[str, Encounter] = field(default_factory=dict)
+    billing_accounts: dict[str, tuple[str, str]] = field(default_factory=dict)
+    charges: dict[str, ChargeRecord] = field(default_factory=dict)
+    entries: dict[str, JournalEntry] = field(default_factory=dict)  # in posting order
+    entry_batch: dict[str, str] = field(default_factory=dict)
+    batches: dict[str, _Batch] = field(default_factory=dict)
+    outbox: dict[int, OutboxItem] = field(default_factory=dict)
+    outbox_keys: set[tuple[str, str, str]] = field(default_factory=set)
+    work_items: dict[int, WorkItem] = field(default_factory=dict)
+    work_keys: dict[tuple[str, str], int] = field(default_factory=dict)
+    overrides: dict[tuple[str, str], str] = field(default_factory=dict)
+    last_ids: dict[str, int] = field(default_factory=dict)
+
+    def snapshot(self) -> _State:
+        return _State(**{f.name: copy.copy(getattr(self, f.name))
+                         for f in dataclasses.fields(self)})
+
+    def next_id(self, table: str) -> int:
+        self.last_ids[table] = self.last_ids.get(table, 0) + 1
+        return self.last_ids[table]
+
+
+class MemoryTx:
+    """Effects of one unit of work on a `MemoryStore`; the store's lock is held throughout."""
+
+    def __init__(self, store: MemoryStore) -> None:
+        self._store = store
+
+    @property
+    def _s(self) -> _State:
+        return self._store._state
+
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        with self._store._undo_on_error():
+            yield
+
+    def get_patient(self, key: str) -> Patient | None:
+        return self._s.patients.get(key)
+
+    def put_patient(self, patient: Patient) -> None:
+        old = self._s.patients.get(patient.key)
+        if old is not None:  # upsert keeps the identity: mrn, authority, token
+            patient = dataclasses.replace(patient, mrn=old.mrn, authority=old.authority,
+                                          token=old.token)
+        self._s.patients[patient.key] = patient
+
+    def put_encounter(self, visit_number: str, patient_key: str, facility: str,
+                      patient_class: str, status: str, at: str) -> None:
+        old = self._s.encounters.get(visit_number)
+        if old is None:
+            self._s.encounters[visit_number] = (patient_key, facility, patient_class, status, at)
+        else:
+            self._s.encounters[visit_number] = (old[0], old[1], patient_class or old[2],
+                                                status, at)
+
+    def put_billing_account(self, account_number: str, patient_key: str, facility: str) -> None:
+        old = self._s.billing_accounts.get(account_number)
+        self._s.billing_accounts[account_number] = (patient_key,
+                                                    old[1] if old else facility)
+
+    def merge_patient(self, merged_key: str, survivor_key: str) -> int:
+        s = self._s
+        if merged_key in s.patients:
+            s.patients[merged_key] = dataclasses.replace(s.patients[merged_key],
+                                                         merged_into=survivor_key)
+        for visit, enc in s.encounters.items():
+            if enc[0] == merged_key:
+                s.encounters[visit] = (survivor_key, *enc[1:])
+        for number, (owner, facility) in s.billing_accounts.items():
+            if owner == merged_key:
+                s.billing_accounts[number] = (survivor_key, facility)
+        moved = 0
+        for event_id, charge in s.charges.items():
+            if charge.patient_key == merged_key:
+                s.charges[event_id] = dataclasses.replace(charge, patient_key=survivor_key)
+                moved += 1
+        return moved
+
+    def record_charge(self, charge: ChargeRecord) -> bool:
+        if charge.event_id in self._s.charges:
+            return False
+        self._s.charges[charge.event_id] = charge
+        return True
+
+    def insert_entry(self, entry: JournalEntry) -> bool:
+        if entry.entry_key in self._s.entries:
+            return False
+        self._s.entries[entry.entry_key] = entry
+        return True
+
+    def ar_balances(self, ar_account: str, token: str) -> dict[tuple[str, str], Decimal]:
+        out: dict[tuple[str, str], Decimal] = {}
+        for entry in self._s.entries.values():
+            for ln in entry.lines:
+                if ln.account == ar_account and ln.dims.account_token == token:
+                    k = (ln.dims.company, ln.currency)
+                    out[k] = out.get(k, Decimal(0)) + ln.debit - ln.credit
+        return out
+
+    def add_work_item(self, *, kind: str, queue: str, key: str, event_id: str,
+                      correlation_id: str, detail: str, envelope: bytes,
+                      now: float) -> int | None:
+        s = self._s
+        known = s.work_keys.get((kind, event_id))
+        if known is None:
+            item_id = s.next_id("work_items")
+            s.work_items[item_id] = WorkItem(
+                id=item_id, kind=kind, queue=queue, status="open", key=key, event_id=event_id,
+                correlation_id=correlation_id, detail=detail, created_at=now, updated_at=now,
+                resolution="", envelope=envelope)
+            s.work_keys[(kind, event_id)] = item_id
+            return item_id
+        item = s.work_items[known]
+        if item.status == "resubmitted":  # seen before: it was resubmitted and failed again
+            s.work_items[known] = dataclasses.replace(item, status="open", detail=detail,
+                                                      updated_at=now)
+        return None
+
+    def mapping_override(self, table: str, code: str) -> str | None:
+        return self._s.overrides.get((table, code))
+
+    def close_work_items(self, event_id: str, resolution: str, now: float) -> int:
+        closed = 0
+        for item_id, item in self._s.work_items.items():
+            if item.event_id == event_id and item.status in ("open", "resubmitted"):
+                self._s.work_items[item_id] = dataclasses.replace(
+                    item, status="resolved", resolution=item.resolution or resolution,
+                    updated_at=now)
+                closed += 1
+        return closed
+
+
+class MemoryStore:
+    """The store port in memory; see the module docstring."""
+
+    def __init__(self) -> None:
+        self._state = _State()
+        self._lock = threading.RLock()
+
+    @contextmanager
+    def _undo_on_error(self) -> Iterator[None]:
+        """Snapshot the state; put it back if the block raises (the lock must be held)."""
+        saved = self._state.snapshot()
+        try:
+            yield
+        except BaseException:
+            self._state = saved
+            raise
+
+    @contextmanager
+    def _write(self) -> Iterator[_State]:
+        with self._lock, self._undo_on_error():
+            yield self._state
+
+    def transaction(self) -> AbstractContextManager[MemoryTx]:
+        @contextmanager
+        def tx() -> Iterator[MemoryTx]:
+            with self._write():
+                yield MemoryTx(self)
+        return tx()
+
+    # inbox ---------------------------------------------------------------------------------
+    def accept(self, batch: Sequence[Inbound]) -> list[Accepted]:
+        out: list[Accepted] = []
+        with self._write() as s:
+            for m in batch:
+                known = s.inbox_keys.get((m.channel, m.control_id))
+                if known is not None:
+                    first = s.inbox[known]
+                    out.append(Accepted(known, True, first.ack_code, first.status, first.error))
+                    continue
+                mid = s.next_id("inbox")
+                s.inbox[mid] = StoredMessage(
+                    id=mid, channel=m.channel, control_id=m.control_id,
+                    received_at=m.received_at, peer=m.peer, message_type=m.message_type,
+                    status=m.status, ack_code=m.ack_code, error=m.error, raw=m.raw,
+                    events=m.events, published=not m.events)
+                s.inbox_keys[(m.channel, m.control_id)] = mid
+                out.append(Accepted(mid, False, m.ack_code, m.status, m.error))
+        return out
+
+    def unpublished(self, limit: int) -> list[StoredMessage]:
+        with self._lock:
+            return [m for m in self._state.inbox.values() if not m.published][:limit]
+
+    def mark_published(self, ids: Sequence[int]) -> None:
+        with self._write() as s:
+            for i in ids:
+                if i in s.inbox:
+                    s.inbox[i] = dataclasses.replace(s.inbox[i], published=True)
+
+    def message(self, message_id: int) -> StoredMessage | None:
+        with self._lock:
+            return self._state.inbox.get(message_id)
+
+    def message_by_control_id(self, channel: str, control_id: str) -> StoredMessage | None:
+        with self._lock:
+            known = self._state.inbox_keys.get((channel, control_id))
+            return None if known is None else self._state.inbox[known]
+
+    def messages(self, *, since: float | None = None, until: float | None = None,
+                 status: str | None = None, limit: int = 1000) -> list[StoredMessage]:
+        with self._lock:
+            return [m for m in self._state.inbox.values()
+                    if (since is None or m.received_at >= since)
+                    and (until is None or m.received_at < until)
+                    and (status is None or m.status == status)][:limit]
+
+    # ledger --------------------------------------------------------------------------------
+    def journal_lines(self) -> Iterator[JournalLine]:
+        with self._lock:
+            lines = [ln for e in self._state.entries.values() for ln in e.lines]
+        yield from lines
+
+    def entries(self, *, correlation_id: str | None = None,
+                unbatched_channel: str | None = None, limit: int = 100_000) -> list[JournalEntry]:
+        with self._lock:
+            s = self._state
+            found = list(s.entries.values())
+            if correlation_id is not None:
+                found = [e for e in found if e.correlation_id == correlation_id]
+            elif unbatched_channel is not None:
+                found = [e for e in found
+                         if e.channel == unbatched_channel and e.entry_key not in s.entry_batch]
+            return found[:limit]
+
+    def entry_batches(self, entry_keys: Sequence[str]) -> dict[str, str]:
+        with self._lock:
+            return {k: self._state.entry_batch[k] for k in entry_keys
+                    if k in self._state.entry_batch}
+
+    def unbatched_channels(self) -> list[str]:
+        with self._lock:
+            s = self._state
+            return sorted({e.channel for e in s.entries.values()
+                           if e.entry_key not in s.entry_batch})
+
+    def record_batch(self, batch: JournalBatch, outbox: Sequence[tuple[str, str, bytes]],
+                     now: float) -> bool:
+        """Seal a batch: mark its entries, keep its body, queue its files. All or nothing."""
+        with self._write() as s:
+            if batch.batch_id in s.batches:
+                return False
+            s.batches[batch.batch_id] = _Batch(batch.channel, batch.policy, len(batch.lines),
+                                               now, _batch_enc.encode(batch))
+            for k in batch.entry_keys:
+                if k in s.entries and k not in s.entry_batch:
+                    s.entry_batch[k] = batch.batch_id
+            for destination, fmt, payload in outbox:
+                key = (destination, batch.batch_id, fmt)
+                if key in s.outbox_keys:
+                    continue
+                s.outbox_keys.add(key)
+                item_id = s.next_id("outbox")
+                s.outbox[item_id] = OutboxItem(
+                    id=item_id, destination=destination, batch_id=batch.batch_id, fmt=fmt,
+                    payload=payload, status="pending", attempts=0, visible_at=0.0,
+                    last_error="")
+        return True
+
+    def batches(self) -> list[tuple[str, str, int, float]]:
+        with self._lock:
+            rows = [(bid, b.channel, b.line_count, b.created_at)
+                    for bid, b in self._state.batches.items()]
+        return sorted(rows, key=lambda r: r[3])
+
+    def batch_body(self, batch_id: str) -> bytes | None:
+        with self._lock:
+            b = self._state.batches.get(batch_id)
+            return None if b is None else b.body
+
+    # outbox --------------------------------------------------------------------------------
+    def outbox_due(self, destination: str, now: float, limit: int) -> list[OutboxItem]:
+        """Pending rows of `destination` in order, up to the first one still waiting for its
+        retry: a destination is drained in order (sent and dead rows hold nothing back)."""
+        due: list[OutboxItem] = []
+        with self._lock:
+            for o in self._state.outbox.values():
+                if o.destination != destination or o.status != "pending":
+                    continue
+                if o.visible_at > now or len(due) >= limit:
+                    break
+                due.append(o)
+        return due
+
+    def outbox_settle(self, item_id: int, *, status: str, error: str = "",
+                      visible_at: float = 0.0) -> None:
+        with self._write() as s:
+            item = s.outbox.get(item_id)
+            if item is not None:
+                s.outbox[item_id] = dataclasses.replace(
+                    item, status=status, last_error=error[:_MAX_ERROR], visible_at=visible_at,
+                    attempts=item.attempts + 1)
+
+    def outbox_items(self, status: str | None = None) -> list[OutboxItem]:
+        with self._lock:
+            return [o for o in self._state.outbox.values() if status in (None, o.status)]
+
+    # work items ----------------------------------------------------------------------------
+    def work_items(self, status: str | None = None, limit: int = 1000) -> list[WorkItem]:
+        with self._lock:
+            return [w for w in self._state.work_items.values()
+                    if status in (None, w.status)][:limit]
+
+    def work_item(self, item_id: int) -> WorkItem | None:
+        with self._lock:
+            return self._state.work_items.get(item_id)
+
+    def work_items_for(self, correlation_id: str) -> list[WorkItem]:
+        with self._lock:
+            return [w for w in self._state.work_items.values()
+                    if w.correlation_id == correlation_id]
+
+    def set_work_item_status(self, item_id: int, status: str, resolution: str,
+                             now: float) -> None:
+        with self._write() as s:
+            item = s.work_items.get(item_id)
+            if item is not None:
+                s.work_items[item_id] = dataclasses.replace(
+                    item, status=status, resolution=resolution, updated_at=now)
+
+    def set_mapping_override(self, table: str, code: str, value: str) -> None:
+        with self._write() as s:
+            s.overrides[(table, code)] = value
+
+    def counts(self) -> dict[str, int]:
+        with self._lock:
+            s = self._state
+            return {
+                "messages": len(s.inbox),
+                "rejected": sum(m.status == "rejected" for m in s.inbox.values()),
+                "unpublished": sum(not m.published for m in s.inbox.values()),
+                "patients": len(s.patients),
+                "charges": len(s.charges),
+                "journal_entries": len(s.entries),
+                "journal_lines": sum(len(e.lines) for e in s.entries.values()),
+                "open_work_items": sum(w.status == "open" for w in s.work_items.values()),
+                "batches": len(s.batches),
+                "outbox_pending": sum(o.status == "pending" for o in s.outbox.values()),
+            }
+
+    def close(self) -> None:
+        """Nothing to release; kept for the port."""
+
+    # inspection for tests: the port has no reader for these yet ----------------------------
+    def encounter(self, visit_number: str) -> Encounter | None:
+        with self._lock:
+            return self._state.encounters.get(visit_number)
+
+    def billing_account(self, account_number: str) -> tuple[str, str] | None:
+        """(patient_key, facility) of a billing account, or None."""
+        with self._lock:
+            return self._state.billing_accounts.get(account_number)
