@@ -188,12 +188,10 @@ def test_a_transient_storm_on_one_key_leaves_the_others_flowing(tmp_path: Path) 
         rig.store.close()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: accounts.merge lets ClosedPeriod escape (reject policy, A40 dated in a closed "
-    "month): the worker retries it as transient and dead-letters it instead of opening a "
-    "closed_period work item; the merge never happens"))
-def test_merge_in_a_closed_period_becomes_a_work_item_not_a_dead_letter(
+def test_merge_in_a_closed_period_moves_the_reclass_to_the_next_open_month(
         tmp_path: Path) -> None:
+    """A merge is master data: it always happens. Its A/R reclass cannot post into a closed
+    month, so it posts on the first day of the next open one (whatever the charge policy)."""
     cal = FiscalCalendar(closed=frozenset({"2026-11"}), policy="reject")
     rig = make_rig(tmp_path, partitions=1, calendar=cal,
                    policy=RetryPolicy(max_attempts=2, base_s=1, max_s=1))
@@ -203,7 +201,10 @@ def test_merge_in_a_closed_period_becomes_a_work_item_not_a_dead_letter(
         for i in range(3):
             rig.drain_at(T0 + 10 * i)
         assert rig.bus.dead_letters() == []
-        assert [(w.kind, w.queue) for w in rig.store.work_items()] == [
-            ("closed_period", "finance-close")]
+        reclass = [e for e in rig.store.entries() if "/reclass/" in e.entry_key]
+        assert len(reclass) == 1 and reclass[0].period == "2026-12"
+        with rig.store.transaction() as tx:
+            merged = tx.get_patient(key(B))
+            assert merged is not None and merged.merged_into == key(A)
     finally:
         rig.store.close()

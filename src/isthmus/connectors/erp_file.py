@@ -7,6 +7,7 @@ identical bytes, so a retried delivery is harmless.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -29,4 +30,6 @@ class ErpFileSink:
                 os.fsync(fh.fileno())
             os.replace(tmp, target)
         except OSError as exc:
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)
             raise ErpUnavailable(f"cannot write {target}: {exc.strerror}") from exc

@@ -13,7 +13,8 @@ import hashlib
 import hmac
 from decimal import Decimal
 
-from isthmus.ledger.periods import FiscalCalendar
+from isthmus.ledger.errors import ClosedPeriod
+from isthmus.ledger.periods import FiscalCalendar, PeriodAssignment, first_day, period_of
 from isthmus.ledger.rules import merge_reclass_entry
 from isthmus.model import (
     AccountsMerged,
@@ -88,7 +89,12 @@ def merge(tx: Tx, secret: str, env: Envelope, ev: AccountsMerged, *, ar_account:
         birth_date=merged.birth_date, sex=merged.sex, merged_into=survivor.key,
     ))
     tx.merge_patient(merged.key, survivor.key)
-    where = calendar.assign(env.occurred_at.date())
+    try:
+        where = calendar.assign(env.occurred_at.date())
+    except ClosedPeriod:  # an A/R move between tokens goes to the next open month
+        period = calendar.next_open(period_of(env.occurred_at.date()))
+        where = PeriodAssignment(period=period, posted_on=first_day(period),
+                                 moved_from=period_of(env.occurred_at.date()))
     by_company: dict[str, dict[str, Decimal]] = {}
     for (company, currency), amount in tx.ar_balances(ar_account, merged.token).items():
         by_company.setdefault(company, {})[currency] = amount

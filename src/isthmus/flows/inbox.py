@@ -194,11 +194,21 @@ class GroupCommitWriter:
                     self._relay_q.put(None)
                     break
                 items += nxt
+            self._relay_until_done(items)
+
+    def _relay_until_done(self, items: list[tuple[int, bytes]]) -> None:
+        """Publish, then mark published; on failure wait and try again (publish is
+        idempotent on the event id), so an ACKed message never waits for a restart."""
+        delay = 0.05
+        while True:
             try:
                 self._bus.publish([p for _, events in items for p in publications(events)])
                 self._store.mark_published([mid for mid, _ in items])
-            except Exception as exc:  # noqa: BLE001 - healed by relay_unpublished at start
-                log.warning("relay to bus deferred: %s", exc)
+                return
+            except Exception as exc:  # noqa: BLE001 - retried; also healed at next start
+                log.warning("relay to bus failed, retrying in %.2fs: %s", delay, exc)
+                time.sleep(delay)
+                delay = min(delay * 2, 5.0)
 
 
 class Inbox:

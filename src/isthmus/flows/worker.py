@@ -85,8 +85,8 @@ class Worker:
             self._bus.dead(d, reason, now)
             self.stats.dead += 1
             return
-        delay = exc.retry_after if isinstance(exc, TransientError) and exc.retry_after \
-            else self._policy.delay(attempts)
+        delay = exc.retry_after if isinstance(exc, TransientError) and \
+            exc.retry_after is not None else self._policy.delay(attempts)
         self._bus.nak(d, reason, now + delay)
         self.stats.retried += 1
 
