@@ -204,10 +204,6 @@ def test_exhausted_retries_mark_the_row_dead_with_its_error(
     assert sink.delivered == queued[1:]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: SqliteStore.outbox_due returns pending rows whose visible_at has passed even "
-    "when an earlier row of the same destination is waiting for its retry, so "
-    "Dispatcher.run_once delivers later batches before the failed one (order lost)"))
 def test_later_batches_wait_behind_a_failed_one(rig: Rig,
                                                 queued: list[tuple[str, str]]) -> None:
     sink = FlakySink(failures=1)

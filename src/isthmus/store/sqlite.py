@@ -339,7 +339,9 @@ class SqliteStore:
     def outbox_due(self, destination: str, now: float, limit: int) -> list[OutboxItem]:
         return [OutboxItem(*r) for r in self._conn().execute(
             f"SELECT {_OB_COLS} FROM outbox WHERE destination=? AND status='pending' "
-            "AND visible_at<=? ORDER BY id LIMIT ?", (destination, now, limit))]
+            "AND visible_at<=? AND id < coalesce((SELECT min(id) FROM outbox WHERE "
+            "destination=? AND status='pending' AND visible_at>?), 1<<62) "  # keep order
+            "ORDER BY id LIMIT ?", (destination, now, destination, now, limit))]
 
     def outbox_settle(self, item_id: int, *, status: str, error: str = "",
                       visible_at: float = 0.0) -> None:
