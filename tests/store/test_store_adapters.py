@@ -54,40 +54,6 @@ class TestSqliteStore(StoreContract):
         return None if r is None else (r[0], r[1], r[2], r[3], r[4])
 
     def billing_account_row(self, store: Store, account_number: str) -> tuple[str, str] | None:
-        return cast(MemoryStore, store).billing_account(account_number)
-
-
-def _row(path: Path, query: str, key: str) -> tuple[str, ...] | None:
-    """Read what is committed in the file, through a connection of its own."""
-    with closing(sqlite3.connect(path)) as c:
-        r = c.execute(query, (key,)).fetchone()
-    return tuple(r) if r else None
-
-
-class TestSqliteStore(StoreContract):
-    @pytest.fixture
-    def store(self, tmp_path: Path) -> Iterator[Store]:
-        s = SqliteStore(tmp_path / "store.db", synchronous="NORMAL")
-        yield s
-        s.close()
-
-    def encounter_row(self, store: Store,
-                      visit_number: str) -> tuple[str, str, str, str, str] | None:
-        r = _row(cast(SqliteStore, store).path,
-                 "SELECT patient_key, facility, patient_class, status, updated_at "
-                 "FROM encounters WHERE visit_number=?", visit_number)
-        return None if r is None else (r[0], r[1], r[2], r[3], r[4])
-
-    @pytest.mark.xfail(strict=True, reason=(
-        "BUG: SqliteStore.outbox_due selects every pending row with visible_at <= now, so "
-        "rows queued after one that waits for its retry are handed out first (destination "
-        "order lost; same bug as tests/flows/test_export.py::"
-        "test_later_batches_wait_behind_a_failed_one)"))
-    def test_outbox_due_keeps_destination_order_behind_a_waiting_retry(
-            self, store: Store) -> None:
-        super().test_outbox_due_keeps_destination_order_behind_a_waiting_retry(store)
-
-    def billing_account_row(self, store: Store, account_number: str) -> tuple[str, str] | None:
         r = _row(cast(SqliteStore, store).path,
                  "SELECT patient_key, facility FROM billing_accounts WHERE account_number=?",
                  account_number)
