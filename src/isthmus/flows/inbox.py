@@ -96,12 +96,22 @@ def classify(raw: bytes, *, channel: str, peer: str, now: float, tenant: str,
                    _list_enc.encode(envs)), msg
 
 
+class _Head(msgspec.Struct):
+    """Only the routing fields of an envelope; the body travels as the stored bytes."""
+
+    event_id: str
+    key: str
+
+
+_heads_dec = msgspec.json.Decoder(list[_Head])
+
+
 def publications(events: bytes) -> list[Publish]:
-    out = []
-    for raw in _list_dec.decode(events):
-        env = decode_envelope(bytes(raw))
-        out.append(Publish(env.event_id, TOPIC, env.key, encode_envelope(env)))
-    return out
+    """The bus messages for a stored event list, without re-encoding any envelope."""
+    bodies = _list_dec.decode(events)
+    heads = _heads_dec.decode(events)
+    return [Publish(h.event_id, TOPIC, h.key, bytes(b)) for h, b in zip(heads, bodies,
+                                                                       strict=True)]
 
 
 def relay_unpublished(store: Store, bus: Bus, batch: int = 500) -> int:
