@@ -50,7 +50,7 @@ def ensure_env(name: str) -> Path:
 
 
 def main(argv: list[str]) -> int:
-    if sys.version_info < (3, 11):
+    if sys.version_info < (3, 11):  # noqa: UP036 - this script runs on any python3
         print("Isthmus needs Python 3.11 or newer", file=sys.stderr)
         return 2
     if not argv or argv[0] not in {"demo", "serve", "isthmus", "test", "lint"}:

@@ -13,8 +13,8 @@ import logging
 import os
 import secrets
 import shutil
-import sqlite3
 import signal
+import sqlite3
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -153,7 +153,7 @@ async def _export_loop(hub: Hub, dispatcher: Dispatcher, every_s: float) -> None
             log.error("export round failed: %s", exc)
 
 
-HttpShell = Callable[[Hub, "Running", str, int], Coroutine[Any, Any, None]]
+HttpShell = Callable[[Hub, dict[str, "Running"], str, int], Coroutine[Any, Any, None]]
 
 
 async def start(hub: Hub, *, mllp_port: int | None = None, http_port: int | None = None,
@@ -161,6 +161,7 @@ async def start(hub: Hub, *, mllp_port: int | None = None, http_port: int | None
     """Bring the hub up; `http` is the HTTP shell to run beside it (the CLI passes it in,
     so the composition root never imports a shell)."""
     s = hub.settings
+    live: dict[str, Running] = {}  # the HTTP shell reads the running parts through this
     writer = GroupCommitWriter(hub.store, hub.bus)
     writer.start()
     inbox = Inbox(writer, channel=CHANNEL, tenant=s.tenant,
@@ -169,27 +170,39 @@ async def start(hub: Hub, *, mllp_port: int | None = None, http_port: int | None
     mllp = MllpServer(inbox, s.host, s.mllp_port if mllp_port is None else mllp_port,
                       max_message_bytes=s.reliability.max_message_bytes,
                       idle_timeout_s=s.reliability.idle_timeout_s, ssl_context=ssl_ctx)
-    await mllp.start()
+    http_coro = None
+    try:
+        await mllp.start()
+        if http is not None:  # binds now: a taken port stops start-up with OSError
+            http_coro = http(hub, live, s.host, s.http_port if http_port is None else http_port)
+    except BaseException:
+        await mllp.close()
+        writer.stop()
+        raise
     worker = hub.worker()
     if s.reliability.workers > 0:
         worker.start()
     dispatcher = Dispatcher(hub.store, ErpFileSink(hub.export_dir), hub.policy)
     run = Running(hub, writer, inbox, worker, mllp, dispatcher)
+    live["run"] = run
     run.tasks.append(asyncio.create_task(_export_loop(hub, dispatcher, export_every_s)))
-    if http is not None:
-        port = s.http_port if http_port is None else http_port
-        run.tasks.append(asyncio.create_task(http(hub, run, s.host, port)))
+    if http_coro is not None:
+        run.tasks.append(asyncio.create_task(http_coro))
     return run
 
 
 async def serve_forever(hub: Hub, *, mllp_port: int | None = None,
-                        http_port: int | None = None, http: HttpShell | None = None) -> None:
+                        http_port: int | None = None, http: HttpShell | None = None,
+                        on_ready: Callable[[], None] | None = None) -> None:
     run = await start(hub, mllp_port=mllp_port, http_port=http_port, http=http)
+    if on_ready is not None:
+        on_ready()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
-    log.info("serving MLLP on %s:%d", hub.settings.host, run.mllp.port)
+    log.info("serving: MLLP %s:%d, data in %s", hub.settings.host, run.mllp.port,
+             hub.settings.data_dir)
     await stop.wait()
     await run.stop()

@@ -7,15 +7,17 @@ DFT^P03 charge the corpus carries reaches the ledger; sending everything again c
 nothing, not even the answers.
 
 About MSH-10: the corpus reuses control ids across unrelated sample files (32 messages say
-"MSG00001", 16 say "12334456778890", ...). The hub's idempotency key is (channel, MSH-10),
-so only the first message with a given id is stored and takes effect; every later one is a
-duplicate and gets the first one's answer (same MSA-1, same error), with no second effect.
-The assertions below follow that rule. For the charge to be the original rather than one
-of the 31 other "MSG00001" messages, the DFT files are sent first.
+"MSG00001", 16 say "12334456778890", ...). The hub's idempotency key is (channel, MSH-10):
+the first message with a given id is stored and takes effect; a resend of the same content
+gets the first one's answer (same MSA-1, same error) with no second effect; a different
+message reusing the id is kept for inspection and refused with AR, ERR code 205
+(duplicate key identifier). The assertions below follow that rule. For the charge to be the
+original rather than one of the 31 other "MSG00001" messages, the DFT files are sent first.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections import Counter
 from decimal import Decimal
@@ -80,24 +82,34 @@ def ft1_lines(raw: bytes) -> list[dict[str, Any]]:
     return out
 
 
-def check_answers(msgs: list[CorpusMessage], acks: list[bytes]) -> dict[str, tuple[str, str, str]]:
-    """Per-message ACK checks; returns the answer of the original of each control id."""
+def check_answers(msgs: list[CorpusMessage], acks: list[bytes]
+                  ) -> tuple[dict[str, tuple[str, str, str]], set[str]]:
+    """Per-message ACK checks; returns the answer of the original of each control id, and
+    the keys under which the hub keeps messages that reused a taken MSH-10 (`id#digest`)."""
     assert len(acks) == len(msgs), f"{len(acks)} ACKs for {len(msgs)} messages"
     first: dict[str, tuple[str, str, str]] = {}
+    content: dict[str, bytes] = {}
+    conflicts: set[str] = set()
     for m, ack in zip(msgs, acks, strict=True):
         code, cid, text = answer(ack)
         assert cid == m.control_id, (m.source, cid)
         assert code in ("AA", "AE", "AR"), (m.source, code)
         assert has_err(ack) == (code != "AA"), (m.source, code, ack)
-        if m.control_id in first:  # a duplicate: the original's answer, word for word
-            assert (code, cid, text) == first[m.control_id], m.source
+        if m.control_id in first:
+            if m.raw.rstrip(b"\r") == content[m.control_id]:  # a duplicate: the same answer
+                assert (code, cid, text) == first[m.control_id], m.source
+            else:  # another message reusing a taken MSH-10: refused, table 0357 code 205
+                assert code == "AR" and b"|205^" in ack, (m.source, ack)
+                digest = hashlib.sha256(m.raw.rstrip(b"\r")).hexdigest()
+                conflicts.add(f"{m.control_id}#{digest[:16]}")
             continue
         first[m.control_id] = (code, cid, text)
+        content[m.control_id] = m.raw.rstrip(b"\r")
         if m.message_type in TAKEN:
             assert code == "AA", (m.source, code, text)
         else:
             assert code == "AR" and "not handled" in text, (m.source, code, text)
-    return first
+    return first, conflicts
 
 
 def send_in_process(port: int, msgs: list[CorpusMessage]) -> list[bytes]:
@@ -127,19 +139,21 @@ def test_corpus_over_mllp_send_then_again(corpus: list[CorpusMessage],
     assert all(m.raw.startswith(b"MSH") for m in msgs)
 
     acks = run_mllp_send(hub.mllp_port, [m.raw for m in msgs], tmp_path)
-    first = check_answers(msgs, acks)
+    first, conflicts = check_answers(msgs, acks)
+    assert conflicts, "the corpus reuses MSH-10 values across different messages"
     hub.wait_idle()
     data = hub.data_dir
 
-    # One stored row per distinct MSH-10, with the status its answer announced.
+    # One stored row per distinct message, with the status its answer announced.
     listed = isthmus_json("messages", "list", "--limit", "1000000", data_dir=data)
-    assert Counter(x["control_id"] for x in listed) == Counter(set(first))
+    assert Counter(x["control_id"] for x in listed) == Counter(set(first) | conflicts)
     for x in listed:
-        code = first[x["control_id"]][0]
+        code = "AR" if x["control_id"] in conflicts else first[x["control_id"]][0]
         assert (x["status"], x["ack"]) == ("accepted" if code == "AA" else "rejected", code)
     rejected = isthmus_json("messages", "list", "--status", "rejected", "--limit", "1000000",
                             data_dir=data)
-    assert {x["control_id"] for x in rejected} == {c for c, a in first.items() if a[0] != "AA"}
+    assert {x["control_id"] for x in rejected} == {
+        c for c, a in first.items() if a[0] != "AA"} | conflicts
     assert rejected and all(x["error"] for x in rejected)
 
     # The DFT^P03 charge is in the ledger, traced to its message; a line the site cannot
@@ -195,11 +209,11 @@ def test_mllp_send_cli_resend_is_idempotent(corpus: list[CorpusMessage],
     acks = run_mllp_send(hub.mllp_port, [m.raw for m in msgs] * 2, tmp_path)
     assert len(acks) == 2 * len(msgs)
     once, twice = acks[:len(msgs)], acks[len(msgs):]
-    check_answers(msgs, once)
+    first, conflicts = check_answers(msgs, once)
     assert [answer(a) for a in twice] == [answer(a) for a in once]
     hub.wait_idle()
     listed = isthmus_json("messages", "list", "--limit", "1000000", data_dir=hub.data_dir)
-    assert len(listed) == len({m.control_id for m in msgs})
+    assert len(listed) == len(first) + len(conflicts)
     res = isthmus("ledger", "trial-balance", "--json", data_dir=hub.data_dir)
     assert res.returncode == 0 and json.loads(res.stdout)["balanced"] is True
 

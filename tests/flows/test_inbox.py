@@ -89,14 +89,21 @@ def test_duplicate_gets_the_same_answer_and_is_stored_once(store: SqliteStore) -
     assert bus.pending() == 1
 
 
-def test_duplicate_with_other_content_keeps_the_first(store: SqliteStore) -> None:
+def test_reused_control_id_with_other_content_is_refused_and_kept(store: SqliteStore) -> None:
     bus = MemoryBus(partitions=2)
     serve(store, bus, [charge("X1", "M1", amount="10.00")])
     (ack,) = serve(store, bus, [charge("X1", "M1", amount="99.00")])
-    assert ack_code(ack) == ("AA", "X1")
+    assert ack_code(ack) == ("AR", "X1")
+    assert err3(ack) == "205"  # HL7 table 0357: duplicate key identifier
     stored = store.message_by_control_id(CHANNEL, "X1")
-    assert stored is not None and b"10.00&USD" in stored.raw
+    assert stored is not None and b"10.00&USD" in stored.raw  # the first one stands
+    kept = store.messages(status="rejected")
+    assert len(kept) == 1 and b"99.00&USD" in kept[0].raw  # the newcomer is kept, refused
     assert bus.pending() == 1
+    (again,) = serve(store, bus, [charge("X1", "M1", amount="99.00")])
+    assert ack_code(again) == ("AR", "X1") and len(store.messages(status="rejected")) == 1
+    (same,) = serve(store, bus, [charge("X1", "M1", amount="10.00").replace(b"\r", b"\n")])
+    assert ack_code(same) == ("AA", "X1")  # same content, other line ends: a duplicate
 
 
 @pytest.mark.parametrize(("raw", "code", "err"), [

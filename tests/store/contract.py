@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 from collections import Counter
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from datetime import date
 from decimal import Decimal
 
@@ -145,6 +146,17 @@ class StoreContract:
         assert c.message_id == a.message_id and a.message_id != b.message_id
         assert (c.ack_code, c.error) == ("AA", "first")
         assert store.counts()["messages"] == 2
+
+    def test_same_control_id_other_content_is_a_conflict(self, store: Store) -> None:
+        (first,) = store.accept([replace(inbound("C9"), digest="aaa")])
+        (same,) = store.accept([replace(inbound("C9"), digest="aaa")])
+        (other,) = store.accept([replace(inbound("C9", raw=b"other"), digest="bbb")])
+        assert (same.duplicate, same.conflict) == (True, False)
+        assert (other.duplicate, other.conflict, other.message_id) == (True, True,
+                                                                       first.message_id)
+        stored = store.message(first.message_id)
+        assert stored is not None and stored.digest == "aaa" and stored.raw == b"MSH|C9"
+        assert len(store.messages()) == 1
 
     def test_control_id_is_scoped_by_channel(self, store: Store) -> None:
         a, b = store.accept([inbound("C1", channel="adt"), inbound("C1", channel="dft")])

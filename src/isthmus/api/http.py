@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import socket
+from collections.abc import Coroutine
 from typing import Any
 
 import uvicorn
@@ -20,7 +22,7 @@ from isthmus.observe.lineage import trace
 from isthmus.observe.views import trial_balance_view
 
 
-def build_app(hub: Any, run: Any | None = None) -> Starlette:
+def build_app(hub: Any, live: dict[str, Any] | None = None) -> Starlette:
     async def health(_: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})
 
@@ -29,6 +31,7 @@ def build_app(hub: Any, run: Any | None = None) -> Starlette:
         # events not yet applied: still in the inbox relay, or waiting on the bus
         body: dict[str, Any] = {"store": counts,
                                 "bus_pending": hub.bus.pending() + counts["unpublished"]}
+        run = (live or {}).get("run")
         if run is not None:
             body["acks"] = run.inbox.acks
             body["mllp"] = dataclasses.asdict(run.mllp.stats)
@@ -72,9 +75,25 @@ class _QuietServer(uvicorn.Server):
         return contextlib.nullcontext()
 
 
-async def serve_http(hub: Any, run: Any, host: str, port: int) -> None:
-    config = uvicorn.Config(build_app(hub, run), host=host, port=port, log_level="warning",
-                            access_log=False, lifespan="off")
-    server = _QuietServer(config)
-    with contextlib.suppress(SystemExit):
-        await server.serve()
+def serve_http(hub: Any, live: dict[str, Any], host: str, port: int) -> Coroutine[Any, Any, None]:
+    """Bind the HTTP port now (OSError if it is taken, so `serve` fails at once) and return
+    the coroutine that serves it."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise OSError(exc.errno, f"HTTP port {host}:{port}: {exc.strerror}") from exc
+    sock.listen(128)
+    sock.setblocking(False)
+    config = uvicorn.Config(build_app(hub, live), log_level="warning", access_log=False,
+                            lifespan="off")
+    return _serve(_QuietServer(config), sock)
+
+
+async def _serve(server: uvicorn.Server, sock: socket.socket) -> None:
+    try:
+        await server.serve(sockets=[sock])
+    finally:
+        sock.close()

@@ -98,11 +98,11 @@ def run(argv: list[str]) -> int:
     try:
         settings = load_settings(args.config, data_dir=args.data_dir)
         if args.cmd == "serve":
-            logging.getLogger("isthmus").setLevel(logging.INFO)
             hub = Hub.open(settings)
             try:
-                asyncio.run(serve_forever(hub, mllp_port=args.mllp_port,
-                                          http_port=args.http_port, http=serve_http))
+                asyncio.run(serve_forever(
+                    hub, mllp_port=args.mllp_port, http_port=args.http_port, http=serve_http,
+                    on_ready=lambda: logging.getLogger("isthmus").setLevel(logging.INFO)))
             finally:
                 hub.close()
             return 0
@@ -127,7 +127,8 @@ def run(argv: list[str]) -> int:
         print(f"isthmus: storage unavailable: {exc}", file=sys.stderr)
         return 1
     except OSError as exc:
-        print(f"isthmus: {exc.strerror or exc}", file=sys.stderr)
+        where = f" ({exc.filename})" if exc.filename else ""
+        print(f"isthmus: {exc.strerror or exc}{where}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

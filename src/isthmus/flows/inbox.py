@@ -18,6 +18,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import msgspec
@@ -33,7 +34,7 @@ from isthmus.formats.hl7v2 import (
 )
 from isthmus.formats.hl7v2.errors import APPLICATION_INTERNAL_ERROR
 from isthmus.formats.hl7v2.events import event_key, events_of, parse_ts
-from isthmus.model.envelope import Envelope, Source, decode_envelope, encode_envelope
+from isthmus.model.envelope import Envelope, Source
 from isthmus.store.ports import Accepted, Inbound, Store
 
 log = logging.getLogger(__name__)
@@ -62,6 +63,22 @@ def correlation_of(channel: str, control_id: str) -> str:
     return f"{channel}/{control_id}"
 
 
+def content_digest(raw: bytes) -> str:
+    """Digest of a message's content, blind to segment-terminator style and trailing CRs, so
+    a resend framed differently is still the same message."""
+    norm = raw.replace(b"\r\n", b"\r").replace(b"\n", b"\r").rstrip(b"\r \t")
+    return hashlib.sha256(norm).hexdigest()
+
+
+def conflict_copy(m: Inbound) -> Inbound:
+    """A message whose MSH-10 another message already holds: kept under its own key, refused
+    with HL7 table 0357 code 205 (duplicate key identifier)."""
+    err = HL7ParseError(205, f"MSH-10 {m.control_id!r} already identifies a different "
+                        "message; send it with a new control id", ErrorLocation("MSH", 1, 10))
+    return replace(m, control_id=f"{m.control_id}#{m.digest[:16]}", status="rejected",
+                   ack_code="AR", error=encode_error(err), events=b"")
+
+
 def classify(raw: bytes, *, channel: str, peer: str, now: float, tenant: str,
              currency: str) -> tuple[Inbound, Message | None]:
     """Parse and map one message; the decision is pure, the answer travels with it."""
@@ -82,7 +99,7 @@ def classify(raw: bytes, *, channel: str, peer: str, now: float, tenant: str,
         code = "AR" if in_header or err.code in (200, 201, 202, 203) else "AE"
         mtype = f"{msg.message_type}^{msg.trigger_event}" if msg is not None else ""
         return Inbound(channel, cid, raw, now, peer, mtype, "rejected", code,
-                       encode_error(err), b""), msg
+                       encode_error(err), b"", content_digest(raw)), msg
     recorded = datetime.fromtimestamp(now, UTC)
     occurred = parse_ts(msg.timestamp) or recorded
     corr = correlation_of(channel, control_id)
@@ -93,7 +110,7 @@ def classify(raw: bytes, *, channel: str, peer: str, now: float, tenant: str,
             for i, ev in enumerate(events)]
     return Inbound(channel, control_id, raw, now, peer,
                    f"{msg.message_type}^{msg.trigger_event}", "accepted", "AA", "",
-                   _list_enc.encode(envs)), msg
+                   _list_enc.encode(envs), content_digest(raw)), msg
 
 
 class _Head(msgspec.Struct):
@@ -174,17 +191,28 @@ class GroupCommitWriter:
     def _commit(self, batch: Sequence[tuple[Inbound, Callable[[Accepted | Exception], None]]]
                 ) -> None:
         try:
-            results = self._store.accept([b[0] for b in batch])
+            stored = self._store.accept([b[0] for b in batch])
         except Exception as exc:  # noqa: BLE001 - every caller must get its NAK
             log.error("inbox commit failed for %d messages: %s", len(batch), exc)
             for _, done in batch:
                 done(exc)
             return
+        results: list[Accepted | Exception] = list(stored)
+        conflicts = [i for i, r in enumerate(stored) if r.conflict]
+        if conflicts:
+            try:
+                results_c: list[Accepted | Exception] = list(self._store.accept(
+                    [conflict_copy(batch[i][0]) for i in conflicts]))
+            except Exception as exc:  # noqa: BLE001 - those callers get their NAK
+                log.error("storing %d conflicting messages failed: %s", len(conflicts), exc)
+                results_c = [exc] * len(conflicts)
+            for i, res in zip(conflicts, results_c, strict=True):
+                results[i] = res
         self.commits += 1
         self.stored += len(batch)
         for (_, done), res in zip(batch, results, strict=True):
             done(res)
-        fresh = [(r.message_id, b[0].events) for b, r in zip(batch, results, strict=True)
+        fresh = [(r.message_id, b[0].events) for b, r in zip(batch, stored, strict=True)
                  if not r.duplicate and b[0].events]
         if fresh:
             self._relay_q.put(fresh)

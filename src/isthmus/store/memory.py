@@ -232,14 +232,16 @@ class MemoryStore:
                 known = s.inbox_keys.get((m.channel, m.control_id))
                 if known is not None:
                     first = s.inbox[known]
-                    out.append(Accepted(known, True, first.ack_code, first.status, first.error))
+                    out.append(Accepted(known, True, first.ack_code, first.status, first.error,
+                                        conflict=bool(m.digest and first.digest
+                                                      and m.digest != first.digest)))
                     continue
                 mid = s.next_id("inbox")
                 s.inbox[mid] = StoredMessage(
                     id=mid, channel=m.channel, control_id=m.control_id,
                     received_at=m.received_at, peer=m.peer, message_type=m.message_type,
                     status=m.status, ack_code=m.ack_code, error=m.error, raw=m.raw,
-                    events=m.events, published=not m.events)
+                    events=m.events, published=not m.events, digest=m.digest)
                 s.inbox_keys[(m.channel, m.control_id)] = mid
                 out.append(Accepted(mid, False, m.ack_code, m.status, m.error))
         return out

@@ -2,7 +2,9 @@
 
 Contract (tests/store/contract.py runs it against every adapter):
 - `accept` is idempotent on (channel, control id): a duplicate stores nothing and returns the
-  answer given the first time, so the source gets the same ACK.
+  answer given the first time, so the source gets the same ACK. When the stored message has
+  another content digest, `accept` stores nothing and reports a conflict, so the caller can
+  keep the newcomer under its own key and refuse it (HL7 table 0357 code 205).
 - Effects written inside one `transaction()` commit together or not at all; `savepoint()`
   isolates one message's effects inside a batch.
 - Effects are keyed on business keys (journal entry key, charge event id, work item kind +
@@ -36,6 +38,7 @@ class Inbound:
     ack_code: str  # AA | AE | AR
     error: str
     events: bytes  # encoded envelopes (msgspec JSON array), empty when rejected
+    digest: str = ""  # content digest; the same control id with another digest is a conflict
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +48,7 @@ class Accepted:
     ack_code: str
     status: str
     error: str
+    conflict: bool = False  # control id already taken by different content: nothing stored
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +65,7 @@ class StoredMessage:
     raw: bytes
     events: bytes
     published: bool
+    digest: str = ""
 
 
 @dataclass(frozen=True, slots=True)

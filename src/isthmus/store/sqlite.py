@@ -34,7 +34,7 @@ from isthmus.store.sqlite_schema import SCHEMA, SCHEMA_VERSION
 
 _batch_enc = msgspec.json.Encoder(decimal_format="string")
 _MSG_COLS = ("id, channel, control_id, received_at, peer, message_type, status, ack_code, "
-             "error, raw, events, published")
+             "error, raw, events, published, digest")
 _WI_COLS = ("id, kind, queue, status, key, event_id, correlation_id, detail, created_at, "
             "updated_at, resolution, envelope")
 _OB_COLS = "id, destination, batch_id, fmt, payload, status, attempts, visible_at, last_error"
@@ -49,7 +49,7 @@ def _line(acc: str, debit: str, credit: str, cur: str, co: str, cc: str, sl: str
 
 def _msg(r: tuple[Any, ...]) -> StoredMessage:
     return StoredMessage(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], bytes(r[9]),
-                         bytes(r[10]), bool(r[11]))
+                         bytes(r[10]), bool(r[11]), r[12])
 
 
 class SqliteTx:
@@ -217,17 +217,18 @@ class SqliteStore:
             for m in batch:
                 cur = c.execute(
                     "INSERT OR IGNORE INTO inbox(channel, control_id, received_at, peer, "
-                    "message_type, status, ack_code, error, raw, events, published) "
-                    "VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                    "message_type, status, ack_code, error, raw, events, published, digest) "
+                    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                     (m.channel, m.control_id, m.received_at, m.peer, m.message_type, m.status,
-                     m.ack_code, m.error, m.raw, m.events, 0 if m.events else 1))
+                     m.ack_code, m.error, m.raw, m.events, 0 if m.events else 1, m.digest))
                 if cur.rowcount == 1:
                     out.append(Accepted(int(cur.lastrowid or 0), False, m.ack_code, m.status,
                                         m.error))
                     continue
-                r = c.execute("SELECT id, ack_code, status, error FROM inbox WHERE channel=? "
-                              "AND control_id=?", (m.channel, m.control_id)).fetchone()
-                out.append(Accepted(int(r[0]), True, r[1], r[2], r[3]))
+                r = c.execute("SELECT id, ack_code, status, error, digest FROM inbox WHERE "
+                              "channel=? AND control_id=?", (m.channel, m.control_id)).fetchone()
+                out.append(Accepted(int(r[0]), True, r[1], r[2], r[3],
+                                    conflict=bool(m.digest and r[4] and m.digest != r[4])))
         return out
 
     def unpublished(self, limit: int) -> list[StoredMessage]:

@@ -22,6 +22,7 @@ CREATE TABLE IF NOT EXISTS inbox (
   raw BLOB NOT NULL,
   events BLOB NOT NULL,
   published INTEGER NOT NULL DEFAULT 0,
+  digest TEXT NOT NULL DEFAULT '',
   UNIQUE (channel, control_id)
 );
 CREATE INDEX IF NOT EXISTS inbox_unpublished ON inbox(published) WHERE published = 0;
