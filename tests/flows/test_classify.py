@@ -100,10 +100,11 @@ def test_bar_opens_a_billing_account() -> None:
     assert envs[1].key == f"{AUTH}|M3"
 
 
-def test_merge_is_keyed_by_the_survivor() -> None:
+def test_merge_is_keyed_by_the_merged_account() -> None:
+    """It must follow every earlier event of the account whose A/R it moves."""
     envs = envelopes(run(merge("G1", "MS", "MD")))
     assert [e.type for e in envs] == ["AccountsMerged"]
-    assert envs[0].key == f"{AUTH}|MS"
+    assert envs[0].key == f"{AUTH}|MD"
 
 
 @pytest.mark.parametrize("mtype", ["ORU^R01^ORU_R01", "SIU^S12^SIU_S12"])

@@ -288,7 +288,13 @@ def events_of(msg: Message, *, currency: str = "USD") -> list[Event]:
 
 
 def event_key(event: Event) -> str:
-    """The partition key: the patient (survivor, for a merge), so each account stays in order."""
+    """The partition key: the patient, so each account's events stay in order.
+
+    A merge is keyed on the merged (retired) patient: it must follow every earlier event of
+    that account, because it moves that account's A/R, and every later event of that
+    account resolves to the survivor anyway. Keyed on the survivor, the reclass amount would
+    depend on how far the other partition had got.
+    """
     if isinstance(event, AccountsMerged):
-        return event.survivor.key
+        return event.merged.key
     return event.patient.key
