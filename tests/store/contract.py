@@ -654,13 +654,17 @@ class StoreContract:
             ("csv", b"csv body"), ("jsonl", b"jsonl body")]
         assert store.counts()["batches"] == 1
 
-    def test_an_entry_is_sealed_by_its_first_batch_only(self, store: Store) -> None:
+    def test_a_batch_holding_an_already_sealed_entry_is_refused_whole(
+            self, store: Store) -> None:
+        """Two exporters racing must never send an entry to the ERP twice."""
         e1, e2 = entry("E1"), entry("E2")
         post(store, e1, e2)
         store.record_batch(detailed("B1", [e1]), [], now=1.0)
-        assert store.record_batch(detailed("B2", [e1, e2]), [], now=2.0) is True
-        assert store.entry_batches(["E1", "E2"]) == {"E1": "B1", "E2": "B2"}
-        assert store.batches() == [("B1", "dft", 2, 1.0), ("B2", "dft", 4, 2.0)]
+        assert store.record_batch(detailed("B2", [e1, e2]), FILES, now=2.0) is False
+        assert store.entry_batches(["E1", "E2"]) == {"E1": "B1"}
+        assert store.batches() == [("B1", "dft", 2, 1.0)]
+        assert store.outbox_items() == []
+        assert store.batch_body("B2") is None
 
     def test_record_batch_queues_its_outbox_rows(self, store: Store) -> None:
         e1 = entry("E1")

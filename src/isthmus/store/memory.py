@@ -306,13 +306,13 @@ class MemoryStore:
                      now: float) -> bool:
         """Seal a batch: mark its entries, keep its body, queue its files. All or nothing."""
         with self._write() as s:
-            if batch.batch_id in s.batches:
+            if batch.batch_id in s.batches or any(
+                    k in s.entry_batch or k not in s.entries for k in batch.entry_keys):
                 return False
             s.batches[batch.batch_id] = _Batch(batch.channel, batch.policy, len(batch.lines),
                                                now, _batch_enc.encode(batch))
             for k in batch.entry_keys:
-                if k in s.entries and k not in s.entry_batch:
-                    s.entry_batch[k] = batch.batch_id
+                s.entry_batch[k] = batch.batch_id
             for destination, fmt, payload in outbox:
                 key = (destination, batch.batch_id, fmt)
                 if key in s.outbox_keys:

@@ -52,6 +52,10 @@ def _msg(r: tuple[Any, ...]) -> StoredMessage:
                          bytes(r[10]), bool(r[11]), r[12])
 
 
+class _AlreadySealed(Exception):
+    """Internal: roll the batch back, one of its entries is sealed already."""
+
+
 class SqliteTx:
     """Effects inside one BEGIN IMMEDIATE ... COMMIT."""
 
@@ -314,17 +318,24 @@ class SqliteStore:
     def record_batch(self, batch: JournalBatch, outbox: Sequence[tuple[str, str, bytes]],
                      now: float) -> bool:
         """Seal a batch: mark its entries, keep its body, queue its files. All or nothing."""
-        with self._write() as c:
-            cur = c.execute("INSERT OR IGNORE INTO batches VALUES (?,?,?,?,?,?)",
-                            (batch.batch_id, batch.channel, batch.policy, len(batch.lines), now,
-                             _batch_enc.encode(batch)))
-            if cur.rowcount != 1:
-                return False
-            c.executemany("UPDATE journal_entries SET batch_id=? WHERE entry_key=? "
-                          "AND batch_id IS NULL", [(batch.batch_id, k) for k in batch.entry_keys])
-            c.executemany(
-                "INSERT OR IGNORE INTO outbox(destination, batch_id, fmt, payload, created_at) "
-                "VALUES (?,?,?,?,?)", [(d, batch.batch_id, f, p, now) for d, f, p in outbox])
+        try:
+            with self._write() as c:
+                cur = c.execute("INSERT OR IGNORE INTO batches VALUES (?,?,?,?,?,?)",
+                                (batch.batch_id, batch.channel, batch.policy, len(batch.lines),
+                                 now, _batch_enc.encode(batch)))
+                if cur.rowcount != 1:
+                    return False
+                sealed = c.executemany(
+                    "UPDATE journal_entries SET batch_id=? WHERE entry_key=? AND batch_id IS "
+                    "NULL", [(batch.batch_id, k) for k in batch.entry_keys]).rowcount
+                if sealed != len(batch.entry_keys):
+                    raise _AlreadySealed
+                c.executemany(
+                    "INSERT OR IGNORE INTO outbox(destination, batch_id, fmt, payload, "
+                    "created_at) VALUES (?,?,?,?,?)",
+                    [(d, batch.batch_id, f, p, now) for d, f, p in outbox])
+        except _AlreadySealed:
+            return False  # rolled back: another batch holds one of these entries
         return True
 
     def batches(self) -> list[tuple[str, str, int, float]]:
