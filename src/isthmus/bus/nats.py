@@ -158,10 +158,14 @@ class NatsBus:
             raise BusUnavailable(f"NATS JetStream: {type(exc).__name__}: {exc}") from exc
 
     def _stop_loop(self) -> None:
+        """Stop the private loop from any thread, even one running a loop of its own."""
         self._closed = True
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(5)
-        self._loop.run_until_complete(self._loop.shutdown_asyncgens())
+        if self._thread.is_alive():
+            with contextlib.suppress(Exception):
+                asyncio.run_coroutine_threadsafe(self._loop.shutdown_asyncgens(),
+                                                 self._loop).result(5)
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(5)
         self._loop.close()
 
     async def _open(self, servers: str) -> None:
