@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import os
 import secrets
@@ -69,6 +70,34 @@ def backup_embedded(data_dir: Path, target: Path) -> list[Path]:
     return written
 
 
+def site_name(settings: Settings) -> str:
+    """A stable identifier of this hub's data directory, for the schema and stream names."""
+    digest = hashlib.sha256(str(settings.data_dir.resolve()).encode()).hexdigest()[:10]
+    return f"isthmus_{digest}"
+
+
+def open_store(settings: Settings) -> Store:
+    if settings.store == "postgresql":
+        from isthmus.store.postgres import PostgresStore  # noqa: PLC0415 - scale-out only
+
+        schema = settings.scaleout.pg_schema or site_name(settings)
+        return PostgresStore(settings.scaleout.pg_dsn, schema=schema)
+    return SqliteStore(settings.data_dir / "store.db",
+                       synchronous=settings.reliability.sqlite_synchronous)
+
+
+def open_bus(settings: Settings) -> Bus:
+    partitions = max(1, settings.reliability.partitions)
+    if settings.bus == "nats":
+        from isthmus.bus.nats import NatsBus  # noqa: PLC0415 - scale-out only
+
+        stream = settings.scaleout.nats_stream or site_name(settings).upper()
+        return NatsBus(settings.scaleout.nats_servers, stream=stream, partitions=partitions,
+                       subject_prefix=stream.lower())
+    return SqliteBus(settings.data_dir / "bus.db", partitions=partitions,
+                     synchronous=settings.reliability.sqlite_synchronous)
+
+
 @dataclass
 class Hub:
     settings: Settings
@@ -81,17 +110,17 @@ class Hub:
 
     @classmethod
     def open(cls, settings: Settings) -> Hub:
-        if settings.store != "sqlite" or settings.bus != "sqlite":
-            raise ConfigError("scale-out mode (postgresql/nats) is not available in this build;"
-                              " use store = sqlite and bus = sqlite")
         rel = settings.reliability
         data = settings.data_dir
-        store = SqliteStore(data / "store.db", synchronous=rel.sqlite_synchronous)
-        bus = SqliteBus(data / "bus.db", partitions=max(1, rel.workers),
-                        synchronous=rel.sqlite_synchronous)
+        store = open_store(settings)
+        try:
+            bus = open_bus(settings)
+        except BaseException:
+            store.close()
+            raise
         processor = Processor(
-            secret=settings.token_secret or site_secret(data), mappings=settings.mappings,
-            ar_account=settings.posting.ar_account,
+            secret=settings.token_secret or site_secret(data),
+            mappings=settings.mappings, ar_account=settings.posting.ar_account,
             calendar=FiscalCalendar(closed=frozenset(settings.posting.closed_periods),
                                     policy=settings.posting.closed_period_policy),
         )
@@ -116,29 +145,40 @@ class Hub:
         self.store.close()
 
 
+ROLES = ("all", "listener", "worker", "api")
+
+
 @dataclass
 class Running:
-    """A hub with its listeners up; what `serve` and `demo` share."""
+    """The parts of a hub this process runs, by role; what `serve` and `demo` share.
+
+    listener: MLLP + durable inbox (and its relay to the bus). worker: the flows and the ERP
+    export loop. api: the HTTP shell. all: every part in one process (embedded mode).
+    """
 
     hub: Hub
-    writer: GroupCommitWriter
-    inbox: Inbox
-    worker: Worker
-    mllp: MllpServer
-    dispatcher: Dispatcher
-    http: object | None = None
+    role: str
+    writer: GroupCommitWriter | None = None
+    inbox: Inbox | None = None
+    mllp: MllpServer | None = None
+    worker: Worker | None = None
+    dispatcher: Dispatcher | None = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def stop(self) -> None:
-        await self.mllp.close()
-        self.writer.stop()
-        self.worker.stop()
+        if self.mllp is not None:
+            await self.mllp.close()
+        if self.writer is not None:
+            self.writer.stop()
+        if self.worker is not None:
+            self.worker.stop()
         for t in self.tasks:
             t.cancel()
         for t in self.tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await t
-        await asyncio.to_thread(self.hub.export)
+        if self.dispatcher is not None:
+            await asyncio.to_thread(self.hub.export)
 
 
 async def _export_loop(hub: Hub, dispatcher: Dispatcher, every_s: float) -> None:
@@ -156,45 +196,51 @@ async def _export_loop(hub: Hub, dispatcher: Dispatcher, every_s: float) -> None
 HttpShell = Callable[[Hub, dict[str, "Running"], str, int], Coroutine[Any, Any, None]]
 
 
-async def start(hub: Hub, *, mllp_port: int | None = None, http_port: int | None = None,
-                export_every_s: float = 30.0, http: HttpShell | None = None) -> Running:
-    """Bring the hub up; `http` is the HTTP shell to run beside it (the CLI passes it in,
-    so the composition root never imports a shell)."""
+async def start(hub: Hub, *, role: str = "all", mllp_port: int | None = None,
+                http_port: int | None = None, export_every_s: float = 30.0,
+                http: HttpShell | None = None) -> Running:
+    """Bring up the parts of `role`; `http` is the HTTP shell to run beside them (the CLI
+    passes it in, so the composition root never imports a shell). Ports are bound first,
+    so a taken port stops start-up with OSError before anything runs."""
+    if role not in ROLES:
+        raise ConfigError(f"role must be one of {', '.join(ROLES)}, got {role!r}")
     s = hub.settings
-    live: dict[str, Running] = {}  # the HTTP shell reads the running parts through this
-    writer = GroupCommitWriter(hub.store, hub.bus)
-    writer.start()
-    inbox = Inbox(writer, channel=CHANNEL, tenant=s.tenant,
-                  currency=s.channel(CHANNEL).currency)
-    ssl_ctx = tls_context(s.tls_cert, s.tls_key) if s.tls_cert and s.tls_key else None
-    mllp = MllpServer(inbox, s.host, s.mllp_port if mllp_port is None else mllp_port,
-                      max_message_bytes=s.reliability.max_message_bytes,
-                      idle_timeout_s=s.reliability.idle_timeout_s, ssl_context=ssl_ctx)
+    run = Running(hub, role)
+    live: dict[str, Running] = {"run": run}  # what the HTTP shell reads
     http_coro = None
     try:
-        await mllp.start()
-        if http is not None:  # binds now: a taken port stops start-up with OSError
+        if role in ("all", "listener"):
+            run.writer = GroupCommitWriter(hub.store, hub.bus)
+            run.writer.start()
+            run.inbox = Inbox(run.writer, channel=CHANNEL, tenant=s.tenant,
+                              currency=s.channel(CHANNEL).currency)
+            ssl_ctx = tls_context(s.tls_cert, s.tls_key) if s.tls_cert and s.tls_key else None
+            run.mllp = MllpServer(
+                run.inbox, s.host, s.mllp_port if mllp_port is None else mllp_port,
+                max_message_bytes=s.reliability.max_message_bytes,
+                idle_timeout_s=s.reliability.idle_timeout_s, ssl_context=ssl_ctx)
+            await run.mllp.start()
+        if http is not None and role in ("all", "api"):
             http_coro = http(hub, live, s.host, s.http_port if http_port is None else http_port)
     except BaseException:
-        await mllp.close()
-        writer.stop()
+        await run.stop()
         raise
-    worker = hub.worker()
-    if s.reliability.workers > 0:
-        worker.start()
-    dispatcher = Dispatcher(hub.store, ErpFileSink(hub.export_dir), hub.policy)
-    run = Running(hub, writer, inbox, worker, mllp, dispatcher)
-    live["run"] = run
-    run.tasks.append(asyncio.create_task(_export_loop(hub, dispatcher, export_every_s)))
+    if role in ("all", "worker"):
+        run.worker = hub.worker()
+        if s.reliability.workers > 0:
+            run.worker.start()
+        run.dispatcher = Dispatcher(hub.store, ErpFileSink(hub.export_dir), hub.policy)
+        run.tasks.append(asyncio.create_task(_export_loop(hub, run.dispatcher,
+                                                          export_every_s)))
     if http_coro is not None:
         run.tasks.append(asyncio.create_task(http_coro))
     return run
 
 
-async def serve_forever(hub: Hub, *, mllp_port: int | None = None,
+async def serve_forever(hub: Hub, *, role: str = "all", mllp_port: int | None = None,
                         http_port: int | None = None, http: HttpShell | None = None,
                         on_ready: Callable[[], None] | None = None) -> None:
-    run = await start(hub, mllp_port=mllp_port, http_port=http_port, http=http)
+    run = await start(hub, role=role, mllp_port=mllp_port, http_port=http_port, http=http)
     if on_ready is not None:
         on_ready()
     stop = asyncio.Event()
@@ -202,7 +248,8 @@ async def serve_forever(hub: Hub, *, mllp_port: int | None = None,
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
-    log.info("serving: MLLP %s:%d, data in %s", hub.settings.host, run.mllp.port,
+    log.info("serving role %s%s, data in %s", role,
+             f", MLLP {hub.settings.host}:{run.mllp.port}" if run.mllp else "",
              hub.settings.data_dir)
     await stop.wait()
     await run.stop()

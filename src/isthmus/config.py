@@ -4,7 +4,8 @@ The hub runs with no file at all: the embedded defaults below listen on 127.0.0.
 carry a small demonstration chart of mapping tables. A file replaces any table it names.
 Environment overrides: ISTHMUS_DATA_DIR, ISTHMUS_MLLP_PORT, ISTHMUS_HTTP_PORT,
 ISTHMUS_HOST, ISTHMUS_STORE, ISTHMUS_BUS, ISTHMUS_TOKEN_SECRET, ISTHMUS_WORKERS
-(0: this process only listens; run the flows elsewhere), ISTHMUS_SQLITE_SYNCHRONOUS.
+(0: this process only listens; run the flows elsewhere), ISTHMUS_SQLITE_SYNCHRONOUS,
+ISTHMUS_PG_DSN, ISTHMUS_PG_SCHEMA, ISTHMUS_NATS_URL, ISTHMUS_NATS_STREAM.
 """
 
 from __future__ import annotations
@@ -57,10 +58,22 @@ class ReliabilitySettings:
     max_attempts: int = 8
     backoff_base_s: float = 0.5
     backoff_max_s: float = 300.0
-    workers: int = 2
+    workers: int = 2  # worker threads in this process; 0: it only listens
+    partitions: int = 4  # bus partitions, site-wide: every process must agree
     max_message_bytes: int = 1_048_576
     idle_timeout_s: float = 300.0
     sqlite_synchronous: Literal["FULL", "NORMAL"] = "FULL"
+
+
+@dataclass(frozen=True)
+class ScaleOutSettings:
+    """Scale-out adapters. Empty schema/stream: derived from the data directory, so one
+    PostgreSQL database and one NATS server can hold several independent hubs (and tests)."""
+
+    pg_dsn: str = "postgresql://postgres@127.0.0.1:5432/isthmus"
+    pg_schema: str = ""
+    nats_servers: str = "nats://127.0.0.1:4222"
+    nats_stream: str = ""
 
 
 @dataclass(frozen=True)
@@ -79,6 +92,7 @@ class Settings:
     mappings: Mappings = field(default_factory=lambda: default_mappings())  # noqa: PLW0108
     posting: PostingPolicy = field(default_factory=PostingPolicy)
     reliability: ReliabilitySettings = field(default_factory=ReliabilitySettings)
+    scaleout: ScaleOutSettings = field(default_factory=ScaleOutSettings)
 
     def channel(self, name: str) -> ChannelSettings:
         return self.channels.get(name) or ChannelSettings(name=name)
@@ -172,9 +186,19 @@ def load_settings(
     policy = post.get("closed_period_policy", "next_open")
     if policy not in ("reject", "next_open"):
         raise ConfigError("posting.closed_period_policy must be reject or next_open")
+    pg, nats = _table(raw, "postgresql"), _table(raw, "nats")
+    scaleout = ScaleOutSettings(
+        pg_dsn=str(env.get("ISTHMUS_PG_DSN") or pg.get("dsn", ScaleOutSettings.pg_dsn)),
+        pg_schema=str(env.get("ISTHMUS_PG_SCHEMA") or pg.get("schema", "")),
+        nats_servers=str(env.get("ISTHMUS_NATS_URL") or nats.get("servers",
+                                                                  ScaleOutSettings.nats_servers)),
+        nats_stream=str(env.get("ISTHMUS_NATS_STREAM") or nats.get("stream", "")),
+    )
     rel = _table(raw, "reliability")
     try:
         reliability = replace(ReliabilitySettings(), **rel)
+        if env.get("ISTHMUS_PARTITIONS"):
+            reliability = replace(reliability, partitions=int(env["ISTHMUS_PARTITIONS"]))
         if env.get("ISTHMUS_WORKERS"):
             reliability = replace(reliability, workers=int(env["ISTHMUS_WORKERS"]))
         sync = env.get("ISTHMUS_SQLITE_SYNCHRONOUS", "").upper()
@@ -202,6 +226,7 @@ def load_settings(
                 closed_period_policy=policy,
             ),
             reliability=reliability,
+            scaleout=scaleout,
         )
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"invalid setting: {exc}") from exc

@@ -33,12 +33,15 @@ def build_app(hub: Any, live: dict[str, Any] | None = None) -> Starlette:
                                 "bus_pending": hub.bus.pending() + counts["unpublished"]}
         run = (live or {}).get("run")
         if run is not None:
-            body["acks"] = run.inbox.acks
-            body["mllp"] = dataclasses.asdict(run.mllp.stats)
-            body["worker"] = {"applied": run.worker.stats.applied,
-                              "retried": run.worker.stats.retried,
-                              "dead": run.worker.stats.dead}
-            body["erp_breaker"] = run.dispatcher.breaker.state
+            body["role"] = run.role
+            if run.inbox is not None and run.mllp is not None:
+                body["acks"] = run.inbox.acks
+                body["mllp"] = dataclasses.asdict(run.mllp.stats)
+            if run.worker is not None and run.dispatcher is not None:
+                body["worker"] = {"applied": run.worker.stats.applied,
+                                  "retried": run.worker.stats.retried,
+                                  "dead": run.worker.stats.dead}
+                body["erp_breaker"] = run.dispatcher.breaker.state
         return JSONResponse(body)
 
     async def tb(_: Request) -> JSONResponse:

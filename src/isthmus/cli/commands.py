@@ -218,6 +218,9 @@ def _workitems(hub: Hub, args: argparse.Namespace) -> Result:
 
 def _backup(hub: Hub, args: argparse.Namespace) -> Result:
     target: Path = args.to
+    if hub.settings.store != "sqlite" or hub.settings.bus != "sqlite":
+        raise UsageError("backup copies the embedded SQLite files; in scale-out mode back up "
+                         "PostgreSQL (pg_dump) and the NATS streams (docs/deployment.md)")
     if target.exists() and any(target.iterdir()):
         raise UsageError(f"--to {target} is not empty")
     written = backup_embedded(hub.settings.data_dir, target)
@@ -225,7 +228,13 @@ def _backup(hub: Hub, args: argparse.Namespace) -> Result:
         d["files"]), 0
 
 
+def _migrate(hub: Hub, _args: argparse.Namespace) -> Result:
+    version = hub.store.migrate()
+    d = {"store": hub.settings.store, "schema_version": version}
+    return d, lambda x: f"{x['store']} store at schema version {x['schema_version']}", 0
+
+
 def dispatch(hub: Hub, args: argparse.Namespace) -> Result:
-    handler = {"ledger": _ledger, "messages": _messages, "dlq": _dlq, "replay": _replay,
-               "workitems": _workitems, "backup": _backup}[args.cmd]
+    handler = {"migrate": _migrate, "ledger": _ledger, "messages": _messages, "dlq": _dlq,
+               "replay": _replay, "workitems": _workitems, "backup": _backup}[args.cmd]
     return handler(hub, args)

@@ -38,6 +38,7 @@ async def _demo(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
     expected = expected_totals(msgs)
     hub = Hub.open(settings)
     run = await start(hub, mllp_port=0, export_every_s=3600)
+    assert run.mllp is not None
     _say(args, f"hub up: MLLP 127.0.0.1:{run.mllp.port}, data in {settings.data_dir}")
     _say(args, f"simulated EHR: {len(msgs)} messages over {args.connections} connections")
     acks: dict[str, int] = {}

@@ -48,6 +48,10 @@ def parser() -> argparse.ArgumentParser:
     s = add("serve", "run the hub: MLLP listener, HTTP API, workers, ERP export")
     s.add_argument("--mllp-port", type=int)
     s.add_argument("--http-port", type=int)
+    s.add_argument("--role", choices=["all", "listener", "worker", "api"], default="all",
+                   help="which parts this process runs (scale-out: several processes)")
+    mg = add("migrate", "create or upgrade the store's schema (PostgreSQL or SQLite)")
+    mg.set_defaults(action="migrate")
     d = add("demo", "run the hub and a simulated EHR day over real MLLP, then summarize")
     d.add_argument("--messages", type=int, default=2400)
     d.add_argument("--connections", type=int, default=4)
@@ -101,7 +105,8 @@ def run(argv: list[str]) -> int:
             hub = Hub.open(settings)
             try:
                 asyncio.run(serve_forever(
-                    hub, mllp_port=args.mllp_port, http_port=args.http_port, http=serve_http,
+                    hub, role=args.role, mllp_port=args.mllp_port, http_port=args.http_port,
+                    http=serve_http,
                     on_ready=lambda: logging.getLogger("isthmus").setLevel(logging.INFO)))
             finally:
                 hub.close()

@@ -225,6 +225,9 @@ class MemoryStore:
         return tx()
 
     # inbox ---------------------------------------------------------------------------------
+    def migrate(self) -> int:
+        return 1  # nothing to create: the schema is the Python types
+
     def accept(self, batch: Sequence[Inbound]) -> list[Accepted]:
         out: list[Accepted] = []
         with self._write() as s:

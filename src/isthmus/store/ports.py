@@ -163,6 +163,10 @@ class Tx(Protocol):
 
 
 class Store(Protocol):
+    def migrate(self) -> int:
+        """Create or upgrade the schema (idempotent); returns the schema version."""
+        ...
+
     def accept(self, batch: Sequence[Inbound]) -> list[Accepted]: ...
 
     def unpublished(self, limit: int) -> list[StoredMessage]: ...

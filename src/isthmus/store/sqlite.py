@@ -180,9 +180,13 @@ class SqliteStore:
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
+        self.migrate()
+
+    def migrate(self) -> int:
         c = self._conn()
         c.executescript(SCHEMA)
         c.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (SCHEMA_VERSION,))
+        return int(c.execute("SELECT value FROM meta WHERE name='schema_version'").fetchone()[0])
 
     def _conn(self) -> sqlite3.Connection:
         c: sqlite3.Connection | None = getattr(self._local, "conn", None)
