@@ -89,3 +89,19 @@ class BusContract:
         assert [d.msg_id for d in bus.fetch(part, 5, 1e12)] == ["m1"]
         bus.publish([msg(1)])  # still deduplicated after replay
         assert bus.pending() == 1
+
+    def test_a_lease_has_one_owner_until_it_expires(self, bus: Bus) -> None:
+        assert bus.claim("partition:0", "w1", 10.0, now=1000.0)
+        assert bus.claim("partition:0", "w1", 10.0, now=1005.0)  # renewal
+        assert not bus.claim("partition:0", "w2", 10.0, now=1010.0)
+        assert bus.claim("partition:1", "w2", 10.0, now=1010.0)
+        assert bus.holders("partition:", now=1010.0) == 2
+        assert bus.claim("partition:0", "w2", 10.0, now=1016.0)  # w1 stopped renewing
+        assert not bus.claim("partition:0", "w1", 10.0, now=1017.0)
+        bus.release("partition:0", "w1")  # not the owner: no effect
+        assert not bus.claim("partition:0", "w3", 10.0, now=1018.0)
+        bus.release("partition:0", "w2")
+        assert bus.claim("partition:0", "w3", 10.0, now=1019.0)
+        assert bus.holders("partition:", now=1019.0) == 2
+        assert bus.holders("worker:", now=1019.0) == 0
+        assert bus.holders("partition:", now=2000.0) == 0

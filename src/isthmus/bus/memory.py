@@ -28,6 +28,7 @@ class MemoryBus:
         self._ids: dict[str, int] = {}
         self._seq = 0
         self._lock = threading.Lock()
+        self._leases: dict[str, tuple[str, float]] = {}
 
     def _append(self, p: Publish) -> None:
         self._seq += 1
@@ -98,6 +99,24 @@ class MemoryBus:
     def pending(self) -> int:
         with self._lock:
             return sum(1 for r in self._rows.values() if r.status == 0)
+
+    def claim(self, name: str, owner: str, ttl_s: float, now: float) -> bool:
+        with self._lock:
+            held = self._leases.get(name)
+            if held is not None and held[0] != owner and held[1] > now:
+                return False
+            self._leases[name] = (owner, now + ttl_s)
+            return True
+
+    def release(self, name: str, owner: str) -> None:
+        with self._lock:
+            if self._leases.get(name, ("", 0.0))[0] == owner:
+                del self._leases[name]
+
+    def holders(self, prefix: str, now: float) -> int:
+        with self._lock:
+            return sum(1 for n, (_, exp) in self._leases.items()
+                       if n.startswith(prefix) and exp > now)
 
     def close(self) -> None:
         self._rows.clear()

@@ -9,6 +9,11 @@ Contract (every adapter passes tests/bus/contract.py):
   count, next-visible time and last error are persisted) or `dead` (to the dead-letter queue
   with its reason). An unsettled delivery is handed out again: delivery is at least once.
 - `replay` puts messages back at the end of the log under the same id, after a fix.
+- Leases: `claim(name, owner, ttl_s, now)` takes or renews a named lease that expires unless
+  renewed; one owner at a time. Workers lease partitions ("partition:N") so that one process
+  at a time consumes a partition (per-key order across processes), and heartbeat
+  ("worker:ID") so that they can share the partitions out; a killed worker's leases expire
+  and the survivors take its partitions over.
 """
 
 from __future__ import annotations
@@ -76,5 +81,11 @@ class Bus(Protocol):
     def replay_dead(self, seqs: Sequence[int] | None = None) -> int: ...
 
     def pending(self) -> int: ...
+
+    def claim(self, name: str, owner: str, ttl_s: float, now: float) -> bool: ...
+
+    def release(self, name: str, owner: str) -> None: ...
+
+    def holders(self, prefix: str, now: float) -> int: ...
 
     def close(self) -> None: ...

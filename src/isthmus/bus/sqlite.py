@@ -34,6 +34,9 @@ CREATE TABLE IF NOT EXISTS bus (
   settled_at REAL
 );
 CREATE INDEX IF NOT EXISTS bus_ready ON bus(part, status, seq);
+CREATE TABLE IF NOT EXISTS leases (
+  name TEXT PRIMARY KEY, owner TEXT NOT NULL, expires_at REAL NOT NULL
+);
 """
 
 
@@ -145,6 +148,23 @@ class SqliteBus:
     def pending(self) -> int:
         with self._lock:
             row = self._conn.execute("SELECT count(*) FROM bus WHERE status=0").fetchone()
+        return int(row[0])
+
+    def claim(self, name: str, owner: str, ttl_s: float, now: float) -> bool:
+        return self._tx(
+            "INSERT INTO leases VALUES (?,?,?) ON CONFLICT(name) DO UPDATE SET "
+            "owner=excluded.owner, expires_at=excluded.expires_at "
+            "WHERE leases.owner=excluded.owner OR leases.expires_at<=?",
+            [(name, owner, now + ttl_s, now)]) == 1
+
+    def release(self, name: str, owner: str) -> None:
+        self._tx("DELETE FROM leases WHERE name=? AND owner=?", [(name, owner)])
+
+    def holders(self, prefix: str, now: float) -> int:
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT count(*) FROM leases WHERE substr(name, 1, ?)=? AND expires_at>?",
+                (len(prefix), prefix, now)).fetchone()
         return int(row[0])
 
     def close(self) -> None:

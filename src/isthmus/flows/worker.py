@@ -11,8 +11,12 @@ the reason, and the key moves on.
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import threading
 import time
+import uuid
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -37,14 +41,53 @@ class WorkerStats:
 
 
 class Worker:
+    """Consumes the partitions it holds a lease on (see `Bus.claim`).
+
+    Workers in several processes share the partitions out: each heartbeats a "worker:ID"
+    lease, takes at most ceil(partitions / live workers) partition leases, and gives extras
+    back when another worker joins. A killed worker stops renewing; its leases expire after
+    `lease_ttl_s` and the survivors take its partitions over, so one process at a time
+    consumes a partition and per-key order holds across processes.
+    """
+
     def __init__(self, bus: Bus, store: Store, processor: Processor, policy: RetryPolicy,
-                 *, partitions: Sequence[int], batch: int = 256) -> None:
+                 *, partitions: Sequence[int], batch: int = 256, lease_ttl_s: float = 15.0,
+                 owner: str | None = None) -> None:
         self._bus, self._store, self._proc, self._policy = bus, store, processor, policy
         self._parts = list(partitions)
         self._batch = batch
         self.stats = WorkerStats()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self.owner = owner or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        self._ttl = lease_ttl_s
+        self.owned: set[int] = set()
+        self._renewed = 0.0
+
+    def rebalance(self, now: float) -> set[int]:
+        """Renew, give back or take partition leases; returns the partitions held now."""
+        bus, me, ttl = self._bus, self.owner, self._ttl
+        bus.claim(f"worker:{me}", me, ttl, now)
+        cap = -(-len(self._parts) // max(1, bus.holders("worker:", now)))
+        self.owned = {p for p in self.owned if bus.claim(f"partition:{p}", me, ttl, now)}
+        for p in sorted(self.owned, reverse=True)[:max(0, len(self.owned) - cap)]:
+            bus.release(f"partition:{p}", me)
+            self.owned.discard(p)
+        start = zlib.crc32(me.encode()) % max(1, len(self._parts))
+        for p in self._parts[start:] + self._parts[:start]:
+            if len(self.owned) >= cap:
+                break
+            if p not in self.owned and bus.claim(f"partition:{p}", me, ttl, now):
+                self.owned.add(p)
+        self._renewed = now
+        return self.owned
+
+    def release_all(self) -> None:
+        for p in sorted(self.owned):
+            self._bus.release(f"partition:{p}", self.owner)
+        self.owned.clear()
+        self._bus.release(f"worker:{self.owner}", self.owner)
+        self._renewed = 0.0
 
     def run_once(self, partition: int, now: float | None = None) -> int:
         """Process one batch of one partition; returns how many deliveries were settled."""
@@ -91,13 +134,19 @@ class Worker:
         self.stats.retried += 1
 
     def drain(self, max_rounds: int = 1_000_000) -> int:
-        """Process until no partition has visible work (tests, demo, CLI replay)."""
+        """Process the leased partitions until none has visible work (tests, demo, CLI
+        replay); partitions another live worker holds are left to it."""
         total = 0
-        for _ in range(max_rounds):
-            n = sum(self.run_once(p) for p in self._parts)
-            total += n
-            if n == 0:
-                break
+        try:
+            for _ in range(max_rounds):
+                if time.time() - self._renewed > self._ttl / 3:
+                    self.rebalance(time.time())
+                n = sum(self.run_once(p) for p in sorted(self.owned))
+                total += n
+                if n == 0:
+                    break
+        finally:
+            self.release_all()
         return total
 
     def start(self) -> None:
@@ -108,7 +157,9 @@ class Worker:
         idle = 0.005
         while not self._stop.is_set():
             try:
-                n = sum(self.run_once(p) for p in self._parts)
+                if time.time() - self._renewed > self._ttl / 5:
+                    self.rebalance(time.time())
+                n = sum(self.run_once(p) for p in sorted(self.owned))
             except Exception as exc:  # noqa: BLE001 - storage hiccup: back off, keep going
                 log.error("worker round failed: %s", exc)
                 n = 0
@@ -121,3 +172,7 @@ class Worker:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=30)
+        try:
+            self.release_all()
+        except Exception as exc:  # noqa: BLE001 - leases expire by themselves
+            log.warning("could not release leases: %s", exc)
