@@ -1,0 +1,397 @@
+"""The finance-relevant FHIR R4 resources, as msgspec Structs that decode fast.
+
+FHIR R4 4.0.1 resources (https://hl7.org/fhir/R4/resourcelist.html), reduced to the
+elements that carry money, the parties that owe or pay it, and the links between them:
+
+- Administration: Patient (8.1; PHI, kept only for the account), Encounter (8.11),
+  Account (15.2).
+- Financial: Coverage (13.3), ChargeItem (15.3), Invoice (15.5), Claim (13.5),
+  ClaimResponse (13.6), ExplanationOfBenefit (13.10), PaymentNotice (13.8),
+  PaymentReconciliation (13.9).
+
+Unknown JSON members are ignored, so the decoder skips narrative, extensions and clinical
+detail at C speed. Choice elements ``[x]`` keep one field per JSON name
+(``occurrenceDateTime``, ``occurrencePeriod``) and a property that returns whichever is set.
+The ``resourceType`` member is the struct tag, checked when decoding.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from isthmus.formats.fhir.datatypes import (
+    CodeableConcept,
+    Coding,
+    FhirStruct,
+    HumanName,
+    Identifier,
+    Money,
+    Period,
+    Quantity,
+    Reference,
+)
+
+
+class Resource(FhirStruct, frozen=True, kw_only=True, tag_field="resourceType"):
+    """A FHIR resource: ``resourceType`` is the tag, ``id`` the logical id (R4 2.1.27.5)."""
+
+    id: str | None = None
+
+    @property
+    def resource_type(self) -> str:
+        return type(self).__name__
+
+
+# --- Administration -----------------------------------------------------------------------
+
+
+class Patient(Resource, frozen=True, kw_only=True, tag=True):
+    """Patient (R4 8.1). PHI: names and birth date stay with the account, out of the ERP."""
+
+    identifier: tuple[Identifier, ...] = ()
+    name: tuple[HumanName, ...] = ()
+    birth_date: str | None = None
+    gender: str | None = None
+
+
+class Encounter(Resource, frozen=True, kw_only=True, tag=True):
+    """Encounter (R4 8.11): the visit charges hang from; ``class`` is a Coding in R4."""
+
+    identifier: tuple[Identifier, ...] = ()
+    status: str | None = None
+    class_: Coding | None = None
+    subject: Reference | None = None
+    period: Period | None = None
+    service_provider: Reference | None = None
+    account: tuple[Reference, ...] = ()
+
+
+class AccountCoverage(FhirStruct, frozen=True, kw_only=True):
+    """Account.coverage: the insurance billed, in priority order."""
+
+    coverage: Reference | None = None
+    priority: int | None = None
+
+
+class Guarantor(FhirStruct, frozen=True, kw_only=True):
+    """Account.guarantor: the party responsible for the balance."""
+
+    party: Reference | None = None
+    on_hold: bool | None = None
+    period: Period | None = None
+
+
+class Account(Resource, frozen=True, kw_only=True, tag=True):
+    """Account (R4 15.2): the patient billing account charges are posted to."""
+
+    identifier: tuple[Identifier, ...] = ()
+    status: str | None = None
+    type: CodeableConcept | None = None
+    subject: tuple[Reference, ...] = ()
+    service_period: Period | None = None
+    coverage: tuple[AccountCoverage, ...] = ()
+    owner: Reference | None = None
+    guarantor: tuple[Guarantor, ...] = ()
+
+
+# --- Coverage and charges -----------------------------------------------------------------
+
+
+class CoverageClass(FhirStruct, frozen=True, kw_only=True):
+    """Coverage.class: group, plan, rx group..."""
+
+    type: CodeableConcept | None = None
+    value: str | None = None
+    name: str | None = None
+
+
+class Coverage(Resource, frozen=True, kw_only=True, tag=True):
+    """Coverage (R4 13.3): the insurance plan that pays for the beneficiary."""
+
+    identifier: tuple[Identifier, ...] = ()
+    status: str | None = None
+    type: CodeableConcept | None = None
+    subscriber_id: str | None = None
+    beneficiary: Reference | None = None
+    period: Period | None = None
+    payor: tuple[Reference, ...] = ()
+    class_: tuple[CoverageClass, ...] = ()
+
+
+class ChargeItem(Resource, frozen=True, kw_only=True, tag=True):
+    """ChargeItem (R4 15.3): one billable item, the source of a revenue posting."""
+
+    identifier: tuple[Identifier, ...] = ()
+    status: str | None = None
+    code: CodeableConcept | None = None
+    subject: Reference | None = None
+    context: Reference | None = None
+    occurrence_date_time: str | None = None
+    occurrence_period: Period | None = None
+    quantity: Quantity | None = None
+    factor_override: Decimal | None = None
+    price_override: Money | None = None
+    override_reason: str | None = None
+    enterer: Reference | None = None
+    entered_date: str | None = None
+    performing_organization: Reference | None = None
+    cost_center: Reference | None = None
+    account: tuple[Reference, ...] = ()
+
+    @property
+    def occurrence(self) -> str | Period | None:
+        """ChargeItem.occurrence[x] (dateTime or Period; Timing is not read)."""
+        return self.occurrence_date_time or self.occurrence_period
+
+
+class PriceComponent(FhirStruct, frozen=True, kw_only=True):
+    """Invoice.lineItem.priceComponent: base, surcharge, deduction, discount, tax."""
+
+    type: str | None = None
+    code: CodeableConcept | None = None
+    factor: Decimal | None = None
+    amount: Money | None = None
+
+
+class InvoiceLineItem(FhirStruct, frozen=True, kw_only=True):
+    """Invoice.lineItem; chargeItem[x] is a Reference or a CodeableConcept."""
+
+    sequence: int | None = None
+    charge_item_reference: Reference | None = None
+    charge_item_codeable_concept: CodeableConcept | None = None
+    price_component: tuple[PriceComponent, ...] = ()
+
+
+class Invoice(Resource, frozen=True, kw_only=True, tag=True):
+    """Invoice (R4 15.5): what the patient or payer is billed, net and gross."""
+
+    identifier: tuple[Identifier, ...] = ()
+    status: str | None = None
+    subject: Reference | None = None
+    recipient: Reference | None = None
+    date: str | None = None
+    account: Reference | None = None
+    line_item: tuple[InvoiceLineItem, ...] = ()
+    total_price_component: tuple[PriceComponent, ...] = ()
+    total_net: Money | None = None
+    total_gross: Money | None = None
+
+
+# --- Claims and adjudication --------------------------------------------------------------
+
+
+class Adjudication(FhirStruct, frozen=True, kw_only=True):
+    """Claim adjudication (submitted, eligible, benefit, copay...): amount or value."""
+
+    category: CodeableConcept | None = None
+    reason: CodeableConcept | None = None
+    amount: Money | None = None
+    value: Decimal | None = None
+
+
+class Insurance(FhirStruct, frozen=True, kw_only=True):
+    """Claim.insurance / ExplanationOfBenefit.insurance: the coverage billed."""
+
+    sequence: int | None = None
+    focal: bool | None = None
+    coverage: Reference | None = None
+
+
+class ClaimItem(FhirStruct, frozen=True, kw_only=True):
+    """Claim.item; serviced[x] is a date or a Period."""
+
+    sequence: int | None = None
+    product_or_service: CodeableConcept | None = None
+    serviced_date: str | None = None
+    serviced_period: Period | None = None
+    quantity: Quantity | None = None
+    unit_price: Money | None = None
+    factor: Decimal | None = None
+    net: Money | None = None
+    encounter: tuple[Reference, ...] = ()
+
+    @property
+    def serviced(self) -> str | Period | None:
+        return self.serviced_date or self.serviced_period
+
+
+class Claim(Resource, frozen=True, kw_only=True, tag=True):
+    """Claim (R4 13.5): what the provider bills the insurer, in total and per item."""
+
+    identifier: tuple[Identifier, ...] = ()
+    status: str | None = None
+    type: CodeableConcept | None = None
+    use: str | None = None
+    patient: Reference | None = None
+    billable_period: Period | None = None
+    created: str | None = None
+    insurer: Reference | None = None
+    provider: Reference | None = None
+    priority: CodeableConcept | None = None
+    insurance: tuple[Insurance, ...] = ()
+    item: tuple[ClaimItem, ...] = ()
+    total: Money | None = None
+
+
+class Total(FhirStruct, frozen=True, kw_only=True):
+    """ClaimResponse.total / ExplanationOfBenefit.total: one adjudication category."""
+
+    category: CodeableConcept | None = None
+    amount: Money | None = None
+
+
+class Payment(FhirStruct, frozen=True, kw_only=True):
+    """ClaimResponse.payment / ExplanationOfBenefit.payment: what the payer pays."""
+
+    type: CodeableConcept | None = None
+    adjustment: Money | None = None
+    date: str | None = None
+    amount: Money | None = None
+    identifier: Identifier | None = None
+
+
+class ResponseItem(FhirStruct, frozen=True, kw_only=True):
+    """ClaimResponse.item: adjudication of the claim item ``itemSequence``."""
+
+    item_sequence: int | None = None
+    adjudication: tuple[Adjudication, ...] = ()
+
+
+class ClaimResponse(Resource, frozen=True, kw_only=True, tag=True):
+    """ClaimResponse (R4 13.6): the insurer's adjudication of a Claim."""
+
+    identifier: tuple[Identifier, ...] = ()
+    status: str | None = None
+    type: CodeableConcept | None = None
+    use: str | None = None
+    patient: Reference | None = None
+    created: str | None = None
+    insurer: Reference | None = None
+    requestor: Reference | None = None
+    request: Reference | None = None
+    outcome: str | None = None
+    item: tuple[ResponseItem, ...] = ()
+    total: tuple[Total, ...] = ()
+    payment: Payment | None = None
+
+
+class EobItem(FhirStruct, frozen=True, kw_only=True):
+    """ExplanationOfBenefit.item with its adjudications."""
+
+    sequence: int | None = None
+    product_or_service: CodeableConcept | None = None
+    serviced_date: str | None = None
+    serviced_period: Period | None = None
+    quantity: Quantity | None = None
+    unit_price: Money | None = None
+    factor: Decimal | None = None
+    net: Money | None = None
+    encounter: tuple[Reference, ...] = ()
+    adjudication: tuple[Adjudication, ...] = ()
+
+    @property
+    def serviced(self) -> str | Period | None:
+        return self.serviced_date or self.serviced_period
+
+
+class ExplanationOfBenefit(Resource, frozen=True, kw_only=True, tag=True):
+    """ExplanationOfBenefit (R4 13.10): claim, adjudication and payment in one resource."""
+
+    identifier: tuple[Identifier, ...] = ()
+    status: str | None = None
+    type: CodeableConcept | None = None
+    use: str | None = None
+    patient: Reference | None = None
+    created: str | None = None
+    insurer: Reference | None = None
+    provider: Reference | None = None
+    claim: Reference | None = None
+    claim_response: Reference | None = None
+    outcome: str | None = None
+    insurance: tuple[Insurance, ...] = ()
+    item: tuple[EobItem, ...] = ()
+    total: tuple[Total, ...] = ()
+    payment: Payment | None = None
+
+
+# --- Payments -----------------------------------------------------------------------------
+
+
+class PaymentNotice(Resource, frozen=True, kw_only=True, tag=True):
+    """PaymentNotice (R4 13.8): a payment was made (or is expected) against a request."""
+
+    identifier: tuple[Identifier, ...] = ()
+    status: str | None = None
+    request: Reference | None = None
+    response: Reference | None = None
+    created: str | None = None
+    provider: Reference | None = None
+    payment: Reference | None = None
+    payment_date: str | None = None
+    payee: Reference | None = None
+    recipient: Reference | None = None
+    amount: Money | None = None
+    payment_status: CodeableConcept | None = None
+
+
+class ReconciliationDetail(FhirStruct, frozen=True, kw_only=True):
+    """PaymentReconciliation.detail: one claim's share of the bulk payment."""
+
+    identifier: Identifier | None = None
+    type: CodeableConcept | None = None
+    request: Reference | None = None
+    submitter: Reference | None = None
+    response: Reference | None = None
+    date: str | None = None
+    payee: Reference | None = None
+    amount: Money | None = None
+
+
+class PaymentReconciliation(Resource, frozen=True, kw_only=True, tag=True):
+    """PaymentReconciliation (R4 13.9): a bulk payment (EFT) and the claims it settles."""
+
+    identifier: tuple[Identifier, ...] = ()
+    status: str | None = None
+    period: Period | None = None
+    created: str | None = None
+    payment_issuer: Reference | None = None
+    request: Reference | None = None
+    requestor: Reference | None = None
+    outcome: str | None = None
+    payment_date: str | None = None
+    payment_amount: Money | None = None
+    payment_identifier: Identifier | None = None
+    detail: tuple[ReconciliationDetail, ...] = ()
+
+
+FinanceResource = (
+    Patient
+    | Encounter
+    | Account
+    | Coverage
+    | ChargeItem
+    | Invoice
+    | Claim
+    | ClaimResponse
+    | ExplanationOfBenefit
+    | PaymentNotice
+    | PaymentReconciliation
+)
+
+#: The resource types decoded on the fast path, by FHIR name.
+FINANCE_TYPES: dict[str, type[Resource]] = {
+    cls.__name__: cls
+    for cls in (
+        Patient,
+        Encounter,
+        Account,
+        Coverage,
+        ChargeItem,
+        Invoice,
+        Claim,
+        ClaimResponse,
+        ExplanationOfBenefit,
+        PaymentNotice,
+        PaymentReconciliation,
+    )
+}
