@@ -17,6 +17,7 @@ import logging
 import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -250,25 +251,45 @@ class GroupCommitWriter:
 
 
 class Inbox:
-    """The MLLP handler: classify, store durably, then answer with the ACK."""
+    """The MLLP handler: classify, store durably, then answer with the ACK.
+
+    Completions come back from the writer thread in batches; they are handed to the event
+    loop with one wake-up per batch rather than one per message (a wake-up is a syscall).
+    """
 
     def __init__(self, writer: GroupCommitWriter, *, channel: str, tenant: str,
                  currency: str) -> None:
         self._writer = writer
         self.channel, self.tenant, self.currency = channel, tenant, currency
         self.acks: dict[str, int] = {"AA": 0, "AE": 0, "AR": 0}
+        self._completed: deque[tuple[asyncio.Future[Accepted | Exception],
+                                     Accepted | Exception]] = deque()
+        self._wake_pending = False
+
+    def _store(self, inbound: Inbound) -> asyncio.Future[Accepted | Exception]:
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[Accepted | Exception] = loop.create_future()
+
+        def done(res: Accepted | Exception) -> None:  # runs in the writer thread
+            self._completed.append((fut, res))
+            if not self._wake_pending:
+                self._wake_pending = True
+                loop.call_soon_threadsafe(self._deliver)
+
+        self._writer.submit(inbound, done)
+        return fut
+
+    def _deliver(self) -> None:  # runs in the event loop
+        self._wake_pending = False  # reset first: a later append schedules a new wake-up
+        while self._completed:
+            fut, res = self._completed.popleft()
+            if not fut.done():
+                fut.set_result(res)
 
     async def on_message(self, payload: bytes, peer: str) -> bytes:
         inbound, msg = classify(payload, channel=self.channel, peer=peer, now=time.time(),
                                 tenant=self.tenant, currency=self.currency)
-        loop = asyncio.get_running_loop()
-        fut: asyncio.Future[Accepted | Exception] = loop.create_future()
-
-        def done(res: Accepted | Exception) -> None:
-            loop.call_soon_threadsafe(_resolve, fut, res)
-
-        self._writer.submit(inbound, done)
-        res = await fut
+        res = await self._store(inbound)
         if isinstance(res, Exception):
             self.acks["AR"] += 1
             err = HL7ParseError(APPLICATION_INTERNAL_ERROR,
@@ -285,18 +306,6 @@ class Inbox:
         inbound = Inbound(self.channel, cid or "sha256:" + hashlib.sha256(
             payload_head + reason.encode()).hexdigest(), payload_head, now, peer, "",
             "rejected", "AR", encode_error(err), b"")
-        loop = asyncio.get_running_loop()
-        fut: asyncio.Future[Accepted | Exception] = loop.create_future()
-
-        def done(res: Accepted | Exception) -> None:
-            loop.call_soon_threadsafe(_resolve, fut, res)
-
-        self._writer.submit(inbound, done)
-        await fut
+        await self._store(inbound)
         self.acks["AR"] += 1
         return build_ack(None, "AR", error=err, original=payload_head)
-
-
-def _resolve(fut: asyncio.Future[Accepted | Exception], res: Accepted | Exception) -> None:
-    if not fut.done():
-        fut.set_result(res)
