@@ -31,13 +31,14 @@ from isthmus.formats.x12.remittance import (
     AmountValue,
     Claim,
     DateValue,
-    Party,
     Person,
     ProviderAdjustment,
     Reference,
     Remittance,
     RemittanceBatch,
     ServiceLine,
+    party_from_n1,
+    person_from_nm1,
 )
 
 SKIPPED: Final = frozenset({"N2", "N3", "N4", "PER", "QTY", "RDM", "TS2", "TS3"})
@@ -154,19 +155,6 @@ class _Reader:
                 parts = e[k].split(cs) if cs in e[k] else [e[k], ""]
                 amount = self.amount(e, k + 1, i)
                 into.append(ProviderAdjustment(e[1], period, parts[0], parts[1], amount))
-
-
-def _person(e: list[str]) -> Person:
-    e = e + [""] * (10 - len(e))
-    return Person(e[3], e[4], e[5], e[8], e[9])
-
-
-def _party(e: list[str], refs: list[Reference]) -> Party:
-    e = e + [""] * (5 - len(e))
-    q, ident = e[3], e[4]
-    tin = ident if q == "FI" else next((r.value for r in refs if r.qualifier == "TJ"), "")
-    npi = ident if q == "XX" else ""
-    return Party(e[2], q, ident, npi, tin, tuple(refs))
 
 
 def _line(r: _Reader, ln: _Line) -> ServiceLine:
@@ -294,9 +282,9 @@ def read_remittance(
         elif sid == "NM1":
             if cl is not None and det is cl and len(e) > 1:
                 if e[1] == "QC":
-                    cl.patient = _person(e)
+                    cl.patient = person_from_nm1(e)
                 elif e[1] == "IL":
-                    cl.insured = _person(e)
+                    cl.insured = person_from_nm1(e)
         elif sid in ("MOA", "MIA"):
             if cl is not None:
                 pos = _MOA_REMARKS if sid == "MOA" else _MIA_REMARKS
@@ -350,9 +338,9 @@ def read_remittance(
     receiver = next((x.value for x in header_refs if x.qualifier == "EV"), "")
     for pe, prefs in parties:
         if pe[1] == "PR":
-            payer = _party(pe, prefs)
+            payer = party_from_n1(pe, prefs)
         else:
-            payee = _party(pe, prefs)
+            payee = party_from_n1(pe, prefs)
     r.findings.extend(
         check_balance(
             amount,

@@ -102,6 +102,21 @@ class Person(msgspec.Struct, frozen=True):
     id: str = ""
 
 
+def person_from_nm1(e: list[str]) -> Person:
+    """An NM1 segment's elements (NM101 at index 1) as a Person."""
+    e = e + [""] * (10 - len(e))
+    return Person(e[3], e[4], e[5], e[8], e[9])
+
+
+def party_from_n1(e: list[str], refs: list[Reference]) -> Party:
+    """An N1 segment's elements and the REFs of its loop as a Party."""
+    e = e + [""] * (5 - len(e))
+    q, ident = e[3], e[4]
+    tin = ident if q == "FI" else next((r.value for r in refs if r.qualifier == "TJ"), "")
+    npi = ident if q == "XX" else ""
+    return Party(e[2], q, ident, npi, tin, tuple(refs))
+
+
 class ServiceLine(msgspec.Struct, frozen=True):
     """Loop 2110: SVC01 procedure, SVC02 charge, SVC03 paid, SVC04 revenue code
     (NUBC), SVC05 units paid, SVC06 submitted procedure when different, and the line's
