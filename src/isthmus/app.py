@@ -93,7 +93,8 @@ def open_bus(settings: Settings) -> Bus:
 
         stream = settings.scaleout.nats_stream or site_name(settings).upper()
         return NatsBus(settings.scaleout.nats_servers, stream=stream, partitions=partitions,
-                       subject_prefix=stream.lower())
+                       subject_prefix=stream.lower(),
+                       max_deliver=settings.reliability.max_attempts)
     return SqliteBus(settings.data_dir / "bus.db", partitions=partitions,
                      synchronous=settings.reliability.sqlite_synchronous)
 

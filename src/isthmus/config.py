@@ -58,7 +58,7 @@ class ReliabilitySettings:
     max_attempts: int = 8
     backoff_base_s: float = 0.5
     backoff_max_s: float = 300.0
-    workers: int = 2  # worker threads in this process; 0: it only listens
+    workers: int = 2  # 0: this process only listens; above 0: it runs one worker loop
     partitions: int = 4  # bus partitions, site-wide: every process must agree
     max_message_bytes: int = 1_048_576
     idle_timeout_s: float = 300.0
