@@ -75,6 +75,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, RetentionPolicy, StorageType,
 from nats.js.client import JetStreamContext
 from nats.js.kv import KeyValue
 
+from isthmus.bus.nats_leases import JetStreamLeases
 from isthmus.bus.ports import DeadLetter, Delivery, Publish, partition_of
 
 T = TypeVar("T")
@@ -193,11 +194,12 @@ class NatsBus:
             self._kv = await self._js.create_key_value(
                 bucket=self.bucket, history=1, storage=StorageType.FILE, replicas=self._replicas)
         try:
-            self._leases: KeyValue = await self._js.key_value(f"{self.stream}_LEASES")
+            lease_kv = await self._js.key_value(f"{self.stream}_LEASES")
         except nats.js.errors.BucketNotFoundError:
-            self._leases = await self._js.create_key_value(
+            lease_kv = await self._js.create_key_value(
                 bucket=f"{self.stream}_LEASES", history=1, storage=StorageType.FILE,
                 replicas=self._replicas)
+        self._leases = JetStreamLeases(lease_kv)
         self._watcher = await self._kv.watchall()
         async for entry in self._watcher:  # the initial values, up to the None marker
             if entry is None:
@@ -443,68 +445,14 @@ class NatsBus:
                  for p in range(self.partitions)]
         return sum(int(i.num_pending or 0) + int(i.num_ack_pending or 0) for i in infos)
 
-    # -- leases (KV bucket <stream>_LEASES, compare-and-set on the entry revision) ----------
-
-    @staticmethod
-    def _lease_key(name: str) -> str:
-        return name.encode().hex()
-
-    async def _claim(self, name: str, owner: str, ttl_s: float, now: float) -> bool:
-        key, value = self._lease_key(name), json.dumps(
-            {"owner": owner, "expires_at": now + ttl_s}).encode()
-        try:
-            entry = await self._leases.get(key)
-        except nats.js.errors.KeyNotFoundError:
-            entry = None
-        try:
-            if entry is None or not entry.value:
-                if entry is None:
-                    await self._leases.create(key, value)
-                else:  # deleted marker: take it at its revision
-                    await self._leases.update(key, value, last=entry.revision)
-                return True
-            held = json.loads(entry.value)
-            if held["owner"] != owner and held["expires_at"] > now:
-                return False
-            await self._leases.update(key, value, last=entry.revision)
-            return True
-        except nats.js.errors.KeyWrongLastSequenceError:
-            return False  # someone else wrote it first
-
-    async def _release(self, name: str, owner: str) -> None:
-        key = self._lease_key(name)
-        try:
-            entry = await self._leases.get(key)
-        except nats.js.errors.KeyNotFoundError:
-            return
-        if entry.value and json.loads(entry.value)["owner"] == owner:
-            await self._leases.delete(key)
-
-    async def _holders(self, prefix: str, now: float) -> int:
-        try:
-            keys = await self._leases.keys()
-        except nats.js.errors.NoKeysError:
-            return 0
-        count = 0
-        for key in keys:
-            if not bytes.fromhex(key).decode().startswith(prefix):
-                continue
-            try:
-                entry = await self._leases.get(key)
-            except nats.js.errors.KeyNotFoundError:
-                continue
-            if entry.value and json.loads(entry.value)["expires_at"] > now:
-                count += 1
-        return count
-
     def claim(self, name: str, owner: str, ttl_s: float, now: float) -> bool:
-        return self._call(self._claim(name, owner, ttl_s, now))
+        return self._call(self._leases.claim(name, owner, ttl_s, now))
 
     def release(self, name: str, owner: str) -> None:
-        self._call(self._release(name, owner))
+        self._call(self._leases.release(name, owner))
 
     def holders(self, prefix: str, now: float) -> int:
-        return self._call(self._holders(prefix, now))
+        return self._call(self._leases.holders(prefix, now))
 
     def close(self) -> None:
         if self._closed:
