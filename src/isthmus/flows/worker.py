@@ -19,6 +19,7 @@ import uuid
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import msgspec
 
@@ -27,9 +28,27 @@ from isthmus.flows.errors import PermanentError, TransientError
 from isthmus.flows.processor import Processor
 from isthmus.flows.retry import RetryPolicy
 from isthmus.model.envelope import decode_envelope
-from isthmus.store.ports import Store
+from isthmus.store.ports import Store, Tx
 
 log = logging.getLogger(__name__)
+
+
+class _BatchTx:
+    """The store transaction of one batch, remembering mapping overrides it has read: the
+    charge flow asks for three per charge, and they change only by operator action."""
+
+    def __init__(self, tx: Tx) -> None:
+        self._tx = tx
+        self._overrides: dict[tuple[str, str], str | None] = {}
+
+    def mapping_override(self, table: str, code: str) -> str | None:
+        key = (table, code)
+        if key not in self._overrides:
+            self._overrides[key] = self._tx.mapping_override(table, code)
+        return self._overrides[key]
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._tx, name)
 
 
 @dataclass
@@ -98,7 +117,8 @@ class Worker:
         done: list[Delivery] = []
         failed: list[tuple[Delivery, Exception]] = []
         blocked: set[str] = set()
-        with self._store.transaction() as tx:
+        with self._store.transaction() as raw_tx:
+            tx = _BatchTx(raw_tx)
             for d in deliveries:
                 if d.key in blocked:
                     continue

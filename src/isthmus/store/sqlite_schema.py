@@ -1,7 +1,7 @@
 """The embedded store's schema (SQLite). Money is kept as decimal text, never REAL.
 
 Unique constraints carry the idempotency contract: inbox (channel, control_id), charges
-(event_id), journal entries (entry_key), work items (kind, event_id), outbox
+(event_id), claims (event_id), journal entries (entry_key), work items (kind, event_id), outbox
 (destination, batch_id).
 """
 
@@ -46,6 +46,12 @@ CREATE TABLE IF NOT EXISTS charges (
   entry_key TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS charges_patient ON charges(patient_key);
+CREATE TABLE IF NOT EXISTS claims (
+  event_id TEXT PRIMARY KEY, patient_control_number TEXT NOT NULL, payer_id TEXT NOT NULL,
+  payer_claim_id TEXT NOT NULL, total_charge TEXT NOT NULL, currency TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS claims_pcn ON claims(patient_control_number);
+CREATE INDEX IF NOT EXISTS claims_payer_claim ON claims(payer_claim_id);
 CREATE TABLE IF NOT EXISTS journal_entries (
   entry_key TEXT PRIMARY KEY, posted_on TEXT NOT NULL, period TEXT NOT NULL,
   channel TEXT NOT NULL, memo TEXT NOT NULL, correlation_id TEXT NOT NULL,
@@ -80,6 +86,8 @@ CREATE TABLE IF NOT EXISTS work_items (
   UNIQUE (kind, event_id)
 );
 CREATE INDEX IF NOT EXISTS work_items_status ON work_items(status);
+CREATE INDEX IF NOT EXISTS work_items_event ON work_items(event_id);
+CREATE INDEX IF NOT EXISTS work_items_correlation ON work_items(correlation_id);
 CREATE TABLE IF NOT EXISTS mapping_overrides (
   table_name TEXT NOT NULL, code TEXT NOT NULL, value TEXT NOT NULL,
   PRIMARY KEY (table_name, code)
