@@ -22,7 +22,15 @@ from isthmus.ledger.journal import JournalEntry, all_lines, reverse
 from isthmus.ledger.periods import period_of
 from isthmus.ledger.rules import charge_entry
 from isthmus.model import Charge, Money, PatientRef
-from isthmus.store.ports import ChargeRecord, Inbound, Patient, Store, StoredMessage
+from isthmus.store.ports import (
+    BillingAccount,
+    ChargeRecord,
+    ClaimRecord,
+    Inbound,
+    Patient,
+    Store,
+    StoredMessage,
+)
 
 AR, REVENUE = "1200", "4000"
 
@@ -369,6 +377,44 @@ class StoreContract:
             tx.put_billing_account("A1", "HOSP|2", "F1")
         assert self.billing_account_row(store, "A1") == ("HOSP|2", "F1")
         assert self.billing_account_row(store, "A2") is None
+
+    def test_get_billing_account_reads_what_put_stored(self, store: Store) -> None:
+        with store.transaction() as tx:
+            assert tx.get_billing_account("A1") is None
+            tx.put_billing_account("A1", "HOSP|1", "F1")
+            assert tx.get_billing_account("A1") == BillingAccount("A1", "HOSP|1", "F1")
+        with store.transaction() as tx:
+            tx.put_billing_account("A1", "HOSP|2", "F9")  # a new owner, the first facility
+            tx.put_patient(patient("HOSP|2"))
+            tx.put_patient(patient("HOSP|3"))
+            tx.merge_patient("HOSP|2", "HOSP|3")
+            assert tx.get_billing_account("A1") == BillingAccount("A1", "HOSP|3", "F1")
+            assert tx.get_billing_account("A2") is None
+
+    def test_get_billing_account_sees_nothing_of_a_rolled_back_put(self, store: Store) -> None:
+        with pytest.raises(Boom), store.transaction() as tx:
+            tx.put_billing_account("A1", "HOSP|1", "F1")
+            raise Boom
+        with store.transaction() as tx:
+            assert tx.get_billing_account("A1") is None
+
+    def test_claim_register_is_idempotent_and_finds_the_latest_claim(
+            self, store: Store) -> None:
+        first = ClaimRecord("x12/S:1/1/0", "A1", "PAYER", "", Decimal("120.50"), "USD")
+        second = ClaimRecord("x12/S:2/1/0", "A1", "PAYER", "ICN9", Decimal("99.00"), "USD")
+        other = ClaimRecord("x12/S:2/1/1", "A2", "PAYER", "ICN7", Decimal("10.00"), "USD")
+        with store.transaction() as tx:
+            assert tx.find_claim("A1") is None
+            assert tx.record_claim(first) is True
+            assert tx.record_claim(first) is False
+            assert tx.record_claim(second) and tx.record_claim(other)
+        with store.transaction() as tx:
+            assert tx.find_claim("A1") == second
+            assert tx.find_claim("A2", "ICN9") == other  # the control number wins
+            assert tx.find_claim("NOPE", "ICN9") == second
+            assert tx.find_claim("NOPE") is None
+            found = tx.find_claim("A1")
+            assert found is not None and found.total_charge == Decimal("99.00")
 
     def test_merge_patient_moves_charges_and_returns_their_count(self, store: Store) -> None:
         with store.transaction() as tx:

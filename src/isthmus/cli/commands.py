@@ -167,7 +167,8 @@ def _replay(hub: Hub, args: argparse.Namespace) -> Result:
 
 FIELDS = {"unmapped_charge_code": ("charge_codes", {"revenue_account", "service_line"}),
           "unmapped_department": ("department_cost_center", {"cost_center"}),
-          "unmapped_facility": ("facility_company", {"company"})}
+          "unmapped_facility": ("facility_company", {"company"}),
+          "unmapped_payee": ("payee_company", {"company"})}
 
 
 def _workitems(hub: Hub, args: argparse.Namespace) -> Result:
@@ -199,7 +200,8 @@ def _workitems(hub: Hub, args: argparse.Namespace) -> Result:
             charge = decode_envelope(item.envelope).payload
             code = {"charge_codes": getattr(charge, "charge_code", ""),
                     "department_cost_center": getattr(charge, "department", ""),
-                    "facility_company": getattr(charge, "facility", "")}[table]
+                    "facility_company": getattr(charge, "facility", ""),
+                    "payee_company": getattr(charge, "payee_key", "")}[table]
             value = json.dumps(values) if table == "charge_codes" else next(iter(values.values()))
             if table == "charge_codes" and "revenue_account" not in values:
                 raise UsageError("--set revenue_account=... is required for a charge code")

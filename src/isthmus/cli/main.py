@@ -83,6 +83,9 @@ def parser() -> argparse.ArgumentParser:
                    help="mapping to add when resolving, e.g. revenue_account=4100")
     w.add_argument("--note", default="")
     w.add_argument("--apply", action="store_true", help="process the resubmitted event now")
+    ing = add("ingest", "take X12 (835, 837) or HL7 v2 files once through the inbox")
+    ing.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    ing.add_argument("--apply", action="store_true", help="process the events now")
     b = add("backup", "online backup of the embedded databases and the token key")
     b.add_argument("--to", type=Path, required=True, help="an empty folder to write into")
     return ap
@@ -117,7 +120,12 @@ def run(argv: list[str]) -> int:
             return run_demo(settings, args)
         hub = Hub.open(settings)
         try:
-            data, text, code = commands.dispatch(hub, args)
+            if args.cmd == "ingest":
+                from isthmus.cli.ingest import ingest  # noqa: PLC0415 - ingest only
+
+                data, text, code = ingest(hub, args)
+            else:
+                data, text, code = commands.dispatch(hub, args)
         finally:
             hub.close()
         _emit(args, data, text)

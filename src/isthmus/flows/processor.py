@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 from isthmus.config import Mappings
-from isthmus.flows import accounts
+from isthmus.flows import accounts, remittance
 from isthmus.flows.charges import post_charge
 from isthmus.flows.errors import PermanentError
 from isthmus.ledger.periods import FiscalCalendar
+from isthmus.ledger.remit import RemitAccounts
 from isthmus.model import (
     AccountsMerged,
     BillingAccountOpened,
     Charge,
+    ClaimRemitted,
+    ClaimSubmitted,
     EncounterDischarged,
     EncounterStarted,
     PatientRegistered,
+    ProviderAdjusted,
 )
 from isthmus.model.envelope import Envelope
 from isthmus.store.ports import Tx
@@ -27,12 +31,28 @@ class Processor:
     mappings: Mappings
     ar_account: str
     calendar: FiscalCalendar
+    remit_accounts: RemitAccounts = field(default_factory=RemitAccounts)
+
+    def _remit_accounts(self) -> RemitAccounts:
+        """The remittance chart, with this site's A/R account."""
+        if self.remit_accounts.ar == self.ar_account:
+            return self.remit_accounts
+        return replace(self.remit_accounts, ar=self.ar_account)
 
     def handle(self, tx: Tx, env: Envelope) -> str:
         ev = env.payload
         if isinstance(ev, Charge):
             return post_charge(tx, env, ev, secret=self.secret, maps=self.mappings,
                                ar_account=self.ar_account, calendar=self.calendar)
+        if isinstance(ev, ClaimRemitted):
+            return remittance.post_claim_payment(
+                tx, env, ev, secret=self.secret, maps=self.mappings,
+                accounts=self._remit_accounts(), calendar=self.calendar)
+        if isinstance(ev, ProviderAdjusted):
+            return remittance.post_provider_adjustment(
+                tx, env, ev, accounts=self._remit_accounts(), calendar=self.calendar)
+        if isinstance(ev, ClaimSubmitted):
+            return remittance.register_claim(tx, env, ev)
         if isinstance(ev, PatientRegistered):  # PatientUpdated too
             accounts.register(tx, self.secret, ev)
         elif isinstance(ev, EncounterStarted | EncounterDischarged):

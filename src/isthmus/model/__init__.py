@@ -5,12 +5,16 @@ from isthmus.model.events import (
     AccountsMerged,
     BillingAccountOpened,
     Charge,
+    ClaimRemitted,
+    ClaimSubmitted,
     EncounterDischarged,
     EncounterStarted,
     Event,
     PatientRef,
     PatientRegistered,
     PatientUpdated,
+    ProviderAdjusted,
+    RemitAdjustment,
 )
 from isthmus.model.money import Money, MoneyError
 
@@ -18,6 +22,8 @@ __all__ = [
     "AccountsMerged",
     "BillingAccountOpened",
     "Charge",
+    "ClaimRemitted",
+    "ClaimSubmitted",
     "EncounterDischarged",
     "EncounterStarted",
     "Envelope",
@@ -27,5 +33,7 @@ __all__ = [
     "PatientRef",
     "PatientRegistered",
     "PatientUpdated",
+    "ProviderAdjusted",
+    "RemitAdjustment",
     "Source",
 ]

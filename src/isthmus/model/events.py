@@ -3,12 +3,15 @@
 Each event is a tagged msgspec Struct so the bus stores compact JSON and decodes it back
 into the exact type. Field meanings follow HL7 v2.5+ where they come from:
 PID-3 (patient identifier list), PID-18 (patient account number), PV1-19 (visit number),
-FT1 (financial transaction), MRG (merge patient information).
+FT1 (financial transaction), MRG (merge patient information). Remittance and claim events
+follow ASC X12 005010X221A1 (835: BPR, TRN, CLP, CAS, LQ, PLB) and X222A2/X223A3 (837: CLM,
+REF*F8); they carry no patient names or identifiers beyond the account number (CLP01).
 """
 
 from __future__ import annotations
 
 from datetime import date, datetime
+from decimal import Decimal
 
 import msgspec
 
@@ -104,6 +107,84 @@ class Charge(msgspec.Struct, frozen=True, tag=True, kw_only=True):
         return self.transaction_type == "CD"
 
 
+class RemitAdjustment(msgspec.Struct, frozen=True):
+    """CAS: group code (CO, PR, OA, PI, CR), CARC reason, amount (sign as sent)."""
+
+    group: str
+    reason: str
+    amount: Decimal
+
+
+class ClaimRemitted(msgspec.Struct, frozen=True, tag=True, kw_only=True):
+    """835 loop 2100 (one CLP) with its payment header (BPR, TRN) and payer/payee.
+
+    Amounts are in `currency` (CUR02, USD by default) with the signs sent: a reversal
+    (CLP02 = 22) carries negative amounts. `adjustments` sums the CAS of the claim and of
+    its service lines per (group, CARC); `remarks` are the RARC codes (MOA, MIA, LQ*HE).
+    Patient and insured names (NM1*QC/IL) are never copied here.
+    """
+
+    payer_id: str  # TRN03 or N1*PR N104
+    payer_name: str
+    payee_npi: str
+    payee_tin: str
+    trace_number: str  # TRN02: EFT trace or check number
+    payment_method: str  # BPR04: ACH, CHK, FWT, BOP, NON
+    payment_date: date | None = None  # BPR16
+    patient_control_number: str  # CLP01 (the billing account number, PID-18)
+    claim_status: str  # CLP02
+    charge: Decimal  # CLP03
+    paid: Decimal  # CLP04
+    patient_responsibility: Decimal = Decimal(0)  # CLP05
+    payer_claim_control_number: str = ""  # CLP07
+    adjustments: tuple[RemitAdjustment, ...] = ()
+    remarks: tuple[str, ...] = ()
+    reversal: bool = False
+    currency: str = "USD"
+    facility: str = ""  # a facility hint when the sender gives one; usually empty
+
+    @property
+    def payee_key(self) -> str:
+        return self.payee_npi or self.payee_tin
+
+
+class ProviderAdjusted(msgspec.Struct, frozen=True, tag=True, kw_only=True):
+    """835 PLB: a provider-level adjustment. A positive amount reduces the payment
+    (e.g. WO overpayment recovery), a negative one adds to it (e.g. L6 interest)."""
+
+    payer_id: str
+    payee_npi: str
+    payee_tin: str
+    provider_id: str  # PLB01
+    trace_number: str
+    payment_date: date | None = None
+    fiscal_period: date | None = None  # PLB02
+    reason: str  # PLB03-1
+    reference: str = ""  # PLB03-2
+    amount: Decimal
+    currency: str = "USD"
+
+    @property
+    def payee_key(self) -> str:
+        return self.payee_npi or self.payee_tin or self.provider_id
+
+
+class ClaimSubmitted(msgspec.Struct, frozen=True, tag=True, kw_only=True):
+    """837P/837I loop 2300 CLM: a claim sent to a payer, for the claim register that
+    remittances match on (CLP01 = CLM01, CLP07 = REF*F8 for corrections)."""
+
+    patient_control_number: str  # CLM01
+    payer_id: str  # 2010BB NM1*PR NM109
+    payer_name: str = ""
+    billing_npi: str = ""
+    total_charge: Decimal
+    currency: str = "USD"
+    kind: str = ""  # professional | institutional
+    frequency: str = ""  # CLM05-3
+    payer_claim_control_number: str = ""  # REF*F8
+    service_date: date | None = None
+
+
 Event = (
     PatientRegistered
     | PatientUpdated
@@ -112,4 +193,7 @@ Event = (
     | AccountsMerged
     | BillingAccountOpened
     | Charge
+    | ClaimRemitted
+    | ProviderAdjusted
+    | ClaimSubmitted
 )

@@ -31,7 +31,9 @@ from isthmus.ledger.batch import JournalBatch
 from isthmus.ledger.journal import JournalEntry, JournalLine
 from isthmus.store.ports import (
     Accepted,
+    BillingAccount,
     ChargeRecord,
+    ClaimRecord,
     Inbound,
     OutboxItem,
     Patient,
@@ -65,6 +67,7 @@ class _State:
     encounters: dict[str, Encounter] = field(default_factory=dict)
     billing_accounts: dict[str, tuple[str, str]] = field(default_factory=dict)
     charges: dict[str, ChargeRecord] = field(default_factory=dict)
+    claims: dict[str, ClaimRecord] = field(default_factory=dict)  # in register order
     entries: dict[str, JournalEntry] = field(default_factory=dict)  # in posting order
     entry_batch: dict[str, str] = field(default_factory=dict)
     batches: dict[str, _Batch] = field(default_factory=dict)
@@ -122,6 +125,25 @@ class MemoryTx:
         old = self._s.billing_accounts.get(account_number)
         self._s.billing_accounts[account_number] = (patient_key,
                                                     old[1] if old else facility)
+
+    def get_billing_account(self, account_number: str) -> BillingAccount | None:
+        row = self._s.billing_accounts.get(account_number)
+        return None if row is None else BillingAccount(account_number, row[0], row[1])
+
+    def record_claim(self, claim: ClaimRecord) -> bool:
+        if claim.event_id in self._s.claims:
+            return False
+        self._s.claims[claim.event_id] = claim
+        return True
+
+    def find_claim(self, patient_control_number: str,
+                   payer_claim_id: str = "") -> ClaimRecord | None:
+        claims = list(self._s.claims.values())[::-1]
+        found = next((c for c in claims if c.patient_control_number ==
+                      patient_control_number), None)
+        if found is None and payer_claim_id:
+            found = next((c for c in claims if c.payer_claim_id == payer_claim_id), None)
+        return found
 
     def merge_patient(self, merged_key: str, survivor_key: str) -> int:
         s = self._s

@@ -96,6 +96,27 @@ class ChargeRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class BillingAccount:
+    """A billing account (PID-18) and the patient and facility it belongs to."""
+
+    account_number: str
+    patient_key: str
+    facility: str
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimRecord:
+    """One submitted claim (837 CLM) in the claim register, keyed by its event id."""
+
+    event_id: str
+    patient_control_number: str  # CLM01
+    payer_id: str
+    payer_claim_id: str  # REF*F8, when the claim corrects an earlier one
+    total_charge: Decimal
+    currency: str
+
+
+@dataclass(frozen=True, slots=True)
 class WorkItem:
     id: int
     kind: str
@@ -139,6 +160,20 @@ class Tx(Protocol):
     ) -> None: ...
 
     def put_billing_account(self, account_number: str, patient_key: str, facility: str) -> None: ...
+
+    def get_billing_account(self, account_number: str) -> BillingAccount | None:
+        """The billing account with this number (PID-18), or None when none is known."""
+        ...
+
+    def record_claim(self, claim: ClaimRecord) -> bool:
+        """Add a claim to the claim register; False (no change) when its event id is known."""
+        ...
+
+    def find_claim(self, patient_control_number: str,
+                   payer_claim_id: str = "") -> ClaimRecord | None:
+        """The latest registered claim with this patient control number, else (when
+        `payer_claim_id` is given) the latest one with that payer claim id."""
+        ...
 
     def merge_patient(self, merged_key: str, survivor_key: str) -> int: ...
 

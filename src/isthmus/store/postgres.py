@@ -35,7 +35,9 @@ from isthmus.ledger.batch import JournalBatch
 from isthmus.ledger.journal import Dimensions, JournalEntry, JournalLine
 from isthmus.store.ports import (
     Accepted,
+    BillingAccount,
     ChargeRecord,
+    ClaimRecord,
     Inbound,
     OutboxItem,
     Patient,
@@ -191,6 +193,31 @@ class PostgresTx:
             "INSERT INTO billing_accounts VALUES (%s,%s,%s) ON CONFLICT (account_number) DO "
             "UPDATE SET patient_key = excluded.patient_key",
             (account_number, patient_key, facility))
+
+    def get_billing_account(self, account_number: str) -> BillingAccount | None:
+        r = self._c.execute("SELECT account_number, patient_key, facility FROM "
+                            "billing_accounts WHERE account_number = %s",
+                            (account_number,)).fetchone()
+        return BillingAccount(r[0], r[1], r[2]) if r else None
+
+    def record_claim(self, claim: ClaimRecord) -> bool:
+        return self._c.execute(
+            "INSERT INTO claims (event_id, patient_control_number, payer_id, payer_claim_id, "
+            "total_charge, currency) VALUES (%s,%s,%s,%s,%s,%s) "
+            "ON CONFLICT (event_id) DO NOTHING",
+            (claim.event_id, claim.patient_control_number, claim.payer_id,
+             claim.payer_claim_id, claim.total_charge, claim.currency)).rowcount == 1
+
+    def find_claim(self, patient_control_number: str,
+                   payer_claim_id: str = "") -> ClaimRecord | None:
+        cols = ("SELECT event_id, patient_control_number, payer_id, payer_claim_id, "
+                "total_charge, currency FROM claims WHERE ")
+        r = self._c.execute(cols + "patient_control_number = %s ORDER BY seq DESC LIMIT 1",
+                            (patient_control_number,)).fetchone()
+        if r is None and payer_claim_id:
+            r = self._c.execute(cols + "payer_claim_id = %s ORDER BY seq DESC LIMIT 1",
+                                (payer_claim_id,)).fetchone()
+        return None if r is None else ClaimRecord(r[0], r[1], r[2], r[3], Decimal(r[4]), r[5])
 
     def merge_patient(self, merged_key: str, survivor_key: str) -> int:
         moves = (survivor_key, merged_key)

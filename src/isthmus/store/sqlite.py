@@ -22,7 +22,9 @@ from isthmus.ledger.batch import JournalBatch
 from isthmus.ledger.journal import Dimensions, JournalEntry, JournalLine
 from isthmus.store.ports import (
     Accepted,
+    BillingAccount,
     ChargeRecord,
+    ClaimRecord,
     Inbound,
     OutboxItem,
     Patient,
@@ -103,6 +105,31 @@ class SqliteTx:
         self._c.execute(
             "INSERT INTO billing_accounts VALUES (?,?,?) ON CONFLICT(account_number) DO UPDATE "
             "SET patient_key=excluded.patient_key", (account_number, patient_key, facility))
+
+    def get_billing_account(self, account_number: str) -> BillingAccount | None:
+        r = self._c.execute("SELECT account_number, patient_key, facility FROM "
+                            "billing_accounts WHERE account_number=?",
+                            (account_number,)).fetchone()
+        return BillingAccount(r[0], r[1], r[2]) if r else None
+
+    def record_claim(self, claim: ClaimRecord) -> bool:
+        cur = self._c.execute(
+            "INSERT OR IGNORE INTO claims(event_id, patient_control_number, payer_id, "
+            "payer_claim_id, total_charge, currency) VALUES (?,?,?,?,?,?)",
+            (claim.event_id, claim.patient_control_number, claim.payer_id,
+             claim.payer_claim_id, str(claim.total_charge), claim.currency))
+        return cur.rowcount == 1
+
+    def find_claim(self, patient_control_number: str,
+                   payer_claim_id: str = "") -> ClaimRecord | None:
+        cols = ("SELECT event_id, patient_control_number, payer_id, payer_claim_id, "
+                "total_charge, currency FROM claims WHERE ")
+        r = self._c.execute(cols + "patient_control_number=? ORDER BY rowid DESC LIMIT 1",
+                            (patient_control_number,)).fetchone()
+        if r is None and payer_claim_id:
+            r = self._c.execute(cols + "payer_claim_id=? ORDER BY rowid DESC LIMIT 1",
+                                (payer_claim_id,)).fetchone()
+        return None if r is None else ClaimRecord(r[0], r[1], r[2], r[3], Decimal(r[4]), r[5])
 
     def merge_patient(self, merged_key: str, survivor_key: str) -> int:
         self._c.execute("UPDATE patients SET merged_into=? WHERE key=?", (survivor_key, merged_key))

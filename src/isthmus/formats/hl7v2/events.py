@@ -36,6 +36,8 @@ from isthmus.model import (
     AccountsMerged,
     BillingAccountOpened,
     Charge,
+    ClaimRemitted,
+    ClaimSubmitted,
     EncounterDischarged,
     EncounterStarted,
     Event,
@@ -44,6 +46,7 @@ from isthmus.model import (
     PatientRef,
     PatientRegistered,
     PatientUpdated,
+    ProviderAdjusted,
 )
 
 SUPPORTED: dict[str, frozenset[str]] = {
@@ -297,4 +300,6 @@ def event_key(event: Event) -> str:
     """
     if isinstance(event, AccountsMerged):
         return event.merged.key
+    if isinstance(event, ClaimRemitted | ProviderAdjusted | ClaimSubmitted):
+        raise TypeError(f"{type(event).__name__} is keyed by formats.x12.events, not HL7")
     return event.patient.key

@@ -1,0 +1,232 @@
+"""Files taken once through the inbox (`isthmus ingest`): what each one is and what it says.
+
+The decisions here are pure: bytes in; the inbox record, its events and the acknowledgement
+to write out come back as data. The shell stores them (`Store.accept`, idempotent on the
+channel and control id), writes the acknowledgement file and relays the events.
+
+* X12 (starts with ISA): one inbox record per interchange on channel `x12`, control id
+  `<ISA06>:<ISA13>`, digest the SHA-256 of its bytes. 835s become `ClaimRemitted` and
+  `ProviderAdjusted` events, 837s `ClaimSubmitted` events (`formats.x12.events`). The answer
+  is a 999 (005010X231A1) naming every error's segment and element. A transaction set
+  the 999 rejects (IK5 R), or one with an unreadable claim, adjustment or service amount,
+  contributes no events: the interchange is kept and can be replayed once corrected. An
+  unreadable ISA or an envelope error (ISA/IEA, GS/GE structure) gets a TA1 with its note
+  code instead, and the interchange is kept, rejected, with its error. An interchange
+  whose ISA13 another one with other content already holds (sample files, and senders
+  that restart their counters, do this) is taken as a distinct interchange, its control
+  id suffixed with `#<content hash>`; the same bytes again are a duplicate and change
+  nothing. Balancing findings (005010X221A1 section 1.10.2.1) are application findings:
+  reported, never in the 999.
+* HL7 v2 (MSH, or a batch with FHS/BHS): split into messages, each classified exactly as
+  the MLLP listener does (`inbox.classify`) on the same channel, so a message resent as a
+  file is a duplicate of the one that came over MLLP, never a second posting.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Final
+
+import msgspec
+
+from isthmus.flows.inbox import classify
+from isthmus.formats.hl7v2 import HL7ParseError, split_messages
+from isthmus.formats.x12 import (
+    Finding,
+    Interchange,
+    Level,
+    X12Error,
+    build_999,
+    build_ta1,
+    check_envelope,
+    parse_835,
+    parse_837,
+    read,
+    recover_isa,
+    ta1_note,
+)
+from isthmus.formats.x12.events import CHANNEL, KeyedEvent, claim_events, remittance_events
+from isthmus.formats.x12.events import control_id as x12_control_id
+from isthmus.model.envelope import Envelope, Source
+from isthmus.store.ports import Inbound
+
+X12: Final = "x12"
+HL7: Final = "hl7"
+UNKNOWN: Final = "unknown"
+_SYNTAX: Final = (Level.TRANSACTION, Level.SEGMENT)
+# The amount elements (X12 element 782) a posting is made of: CLP03-05, CAS03/06/../18,
+# SVC02-03, PLB04/06/../14 (005010X221A1), CLM02, SV102, SV203 (X222A2/X223A3).
+_MONEY: Final[dict[str, frozenset[int]]] = {
+    "CLP": frozenset({3, 4, 5}), "CAS": frozenset({3, 6, 9, 12, 15, 18}),
+    "SVC": frozenset({2, 3}), "PLB": frozenset({4, 6, 8, 10, 12, 14}),
+    "CLM": frozenset({2}), "SV1": frozenset({2}), "SV2": frozenset({3}),
+}
+_enc = msgspec.json.Encoder(decimal_format="string")
+
+
+def detect(data: bytes) -> str:
+    """"x12" (ISA), "hl7" (MSH, FHS or BHS) or "unknown", from the first bytes."""
+    head = data[:16].lstrip(b"\xef\xbb\xbf \t\r\n\x00")
+    if head.startswith(b"ISA"):
+        return X12
+    if head[:3] in (b"MSH", b"FHS", b"BHS"):
+        return HL7
+    return UNKNOWN
+
+
+def split_interchanges(data: bytes) -> list[bytes]:
+    """Several interchanges back to back in one file, cut at each ISA after a terminator."""
+    try:
+        d = read(data).delimiters
+    except X12Error:
+        return [data]
+    cut = re.compile(re.escape(d.segment.encode()) + rb"[\r\n]*(?=ISA" +
+                     re.escape(d.element.encode()) + rb")")
+    parts, start = [], 0
+    for m in cut.finditer(data):
+        parts.append(data[start:m.end()])
+        start = m.end()
+    parts.append(data[start:])
+    return [p for p in parts if p.strip()]
+
+
+@dataclass(frozen=True)
+class X12Intake:
+    """One interchange as the inbox takes it, and the acknowledgement to send back."""
+
+    inbound: Inbound
+    ack_name: str  # "<ISA13>.999" or "<ISA13>.ta1"
+    ack: bytes
+    kinds: tuple[str, ...]  # transaction set ids: 835, 837, ...
+    findings: tuple[Finding, ...]  # syntax and balancing findings
+    events: tuple[KeyedEvent, ...]
+    isa: tuple[str, ...]
+    held: tuple[str, ...] = ()  # ST02 of the sets whose events were held back
+
+    @property
+    def balance_findings(self) -> list[Finding]:
+        return [x for x in self.findings if x.level is Level.BALANCE]
+
+
+def _error_text(code: str, segment: str, index: int, element: int, text: str) -> str:
+    """The inbox error column, shaped like the HL7 ones: code|segment|index|element|0|text."""
+    return f"{code}|{segment}|{index}|{element}|0|{text}"
+
+
+def _finding_error(x: Finding) -> str:
+    return _error_text(x.code, x.segment_id, x.segment_index, x.element, str(x))
+
+
+def _stamp(isa: list[str], fallback: datetime) -> datetime:
+    try:
+        return datetime.strptime(isa[9] + isa[10], "%y%m%d%H%M").replace(tzinfo=UTC)
+    except (IndexError, ValueError):
+        return fallback
+
+
+def _unpostable(x: Finding) -> bool:
+    """A finding that leaves money unknown: the 999 rejects the set (transaction or segment
+    level), or an amount of a claim, adjustment or service line could not be read (the
+    reader takes it as zero, which must never be posted)."""
+    return x.level in _SYNTAX or (x.level is Level.ELEMENT and
+                                   x.element in _MONEY.get(x.segment_id, ()))
+
+
+def _rejected_sets(ic: Interchange, findings: list[Finding]) -> set[str]:
+    """ST02 of the sets whose events are held back (see `_unpostable`)."""
+    bad: set[str] = set()
+    for g in check_envelope(ic).groups:
+        for t in g.transactions:
+            if any(_unpostable(x) and t.start <= x.segment_index < t.stop for x in findings):
+                bad.add(t.control)
+    return bad
+
+
+def _ak901(ack: str, segment: str, element: str) -> str:
+    """The worst AK901 of a 999 (R, P, E, A): what the ack told the sender."""
+    codes = {seg.split(element)[1] for seg in ack.split(segment)
+             if seg.startswith("AK9" + element) and len(seg.split(element)) > 1}
+    return next((c for c in "RPEA" if c in codes), "A")
+
+
+def x12_intake(raw: bytes, *, peer: str, now: float, tenant: str,
+               distinct: bool = False) -> X12Intake:
+    """Read, check and map one interchange; never raises. ``distinct``: its ISA13 is taken
+    by another interchange, so its ids carry its content hash too."""
+    digest = hashlib.sha256(raw).hexdigest()
+    at = datetime.fromtimestamp(now, UTC)
+    try:
+        ic = read(raw)
+    except X12Error as err:
+        isa = recover_isa(raw)
+        icn = isa[13].strip() if len(isa) > 13 else ""
+        sender = isa[6] if len(isa) > 6 else ""
+        cid = x12_control_id(sender, icn) if icn else f"sha256:{digest}"
+        ack = build_ta1(isa, err.code, at=at)
+        return X12Intake(
+            Inbound(CHANNEL, cid, raw, now, peer, "X12", "rejected", "TA1-R",
+                    _error_text(err.code, err.segment_id, err.segment_index, err.element,
+                                str(err)), b"", digest),
+            f"{icn or digest[:16]}.ta1", ack, (), (), (), tuple(isa))
+    isa = ic.isa
+    sender, icn = isa[6], ic.control_number.strip()
+    cid = x12_control_id(sender, icn)
+    ack_stem = icn
+    if distinct:
+        cid, ack_stem = f"{cid}#{digest[:16]}", f"{icn}-{digest[:16]}"
+    env = check_envelope(ic)
+    kinds = tuple(dict.fromkeys(t.id for g in env.groups for t in g.transactions))
+    mtype = "X12 " + "+".join(kinds) if kinds else "X12"
+    if env.rejected:
+        first = next(x for x in env.findings if x.level is Level.INTERCHANGE)
+        ack = build_ta1(isa, ta1_note(env.findings), at=at, delimiters=ic.delimiters)
+        return X12Intake(
+            Inbound(CHANNEL, cid, raw, now, peer, mtype, "rejected", "TA1-R",
+                    _finding_error(first), b"", digest),
+            f"{ack_stem}.ta1", ack, kinds, tuple(env.findings), (), tuple(isa))
+    findings = list(env.findings)
+    rem_batch = parse_835(ic) if "835" in kinds else None
+    claim_batch = parse_837(ic) if "837" in kinds else None
+    if rem_batch is not None:
+        findings += [x for r in rem_batch.remittances for x in r.findings]
+    if claim_batch is not None:
+        findings += list(claim_batch.findings[len(env.findings):])
+    skip = _rejected_sets(ic, findings)
+    keyed: list[KeyedEvent] = []
+    if rem_batch is not None:
+        keyed += remittance_events(rem_batch, interchange_id=cid, skip=tuple(skip))
+    if claim_batch is not None:
+        keyed += claim_events(claim_batch, interchange_id=cid, skip=tuple(skip))
+    ack = build_999(ic, findings, control_number=int(icn) if icn.isdigit() else 1, at=at)
+    syntax = [x for x in findings if x.level not in (Level.BALANCE, Level.INTERCHANGE)]
+    status = "rejected" if skip and not keyed else "accepted"
+    code = "999-" + _ak901(ack.decode("latin-1"), ic.delimiters.segment,
+                           ic.delimiters.element)
+    error = _finding_error(syntax[0]) if syntax else ""
+    occurred = _stamp(isa, at)
+    corr = f"{CHANNEL}/{cid}"
+    source = Source(channel=CHANNEL, control_id=cid, message_id=corr)
+    envs = [Envelope(event_id=k.event_id, type=type(k.event).__name__, occurred_at=occurred,
+                     recorded_at=at, source=source, correlation_id=corr, causation_id=corr,
+                     tenant=tenant, key=k.key, payload=k.event) for k in keyed]
+    return X12Intake(
+        Inbound(CHANNEL, cid, raw, now, peer, mtype, status, code, error,
+                _enc.encode(envs) if envs else b"", digest),
+        f"{ack_stem}.999", ack, kinds, tuple(findings), tuple(keyed), tuple(isa),
+        tuple(sorted(skip)))
+
+
+def hl7_intake(raw: bytes, *, channel: str, peer: str, now: float, tenant: str,
+               currency: str) -> list[Inbound]:
+    """Every message of an HL7 v2 file or batch, classified as the MLLP inbox does.
+    Raises HL7ParseError when the file has data before its first MSH."""
+    return [classify(text.encode("utf-8"), channel=channel, peer=peer, now=now,
+                     tenant=tenant, currency=currency)[0]
+            for text in split_messages(raw)]
+
+
+__all__ = ["HL7", "UNKNOWN", "X12", "HL7ParseError", "X12Intake", "detect", "hl7_intake",
+           "split_interchanges", "x12_intake"]

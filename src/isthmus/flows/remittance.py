@@ -1,0 +1,189 @@
+"""Remittances (X12 835) -> the ledger: match each claim payment to its account, post it.
+
+A `ClaimRemitted` (one CLP) is matched to a billing account by its patient control number
+(CLP01, which the hospital sends as CLM01 = PID-18), else through the claim register (an
+837 whose CLM01 or REF*F8 payer claim id names it). The account's patient, following
+merges, gives the A/R token; the account's facility gives the ERP company. Then
+`ledger.remit.claim_payment_entry` posts payment, contractual, patient responsibility and
+other adjustments, keyed by the event id, so a replay never posts twice.
+
+Business problems become work items with the event inside, never crashes:
+- no account matches: `unapplied_cash` in queue `cash-posting`; resubmit once the BAR^P01
+  (or a claim) that opens the account has arrived;
+- a denial (CLP02 = 4, or nothing paid with a denial CARC on a CO/PR adjustment):
+  `denial` in queue `denials` with the CARC/RARC codes; no payment is posted;
+- the facility has no ERP company, the period is closed, an amount cannot be posted.
+A `ProviderAdjusted` (PLB) posts against cash clearing; its company comes from the payee
+(override table `payee_company`, NPI or TIN), else it waits in `unmapped_payee`.
+A `ClaimSubmitted` (837 CLM) is recorded in the claim register.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Final
+
+from isthmus.config import Mappings
+from isthmus.flows.accounts import account_token
+from isthmus.ledger.errors import ClosedPeriod, LedgerRefusal
+from isthmus.ledger.journal import JournalEntry
+from isthmus.ledger.periods import FiscalCalendar
+from isthmus.ledger.remit import RemitAccounts, claim_payment_entry, provider_adjustment_entry
+from isthmus.model import ClaimRemitted, ClaimSubmitted, ProviderAdjusted
+from isthmus.model.envelope import Envelope, encode_envelope
+from isthmus.store.ports import BillingAccount, ClaimRecord, Tx
+
+QUEUES: Final = {
+    "unapplied_cash": "cash-posting",
+    "denial": "denials",
+    "unmapped_facility": "finance-master-data",
+    "unmapped_payee": "finance-master-data",
+    "closed_period": "finance-close",
+    "unpostable_remittance": "cash-posting",
+}
+DENIED: Final = "4"
+# CARCs that deny a claim (or a line) outright rather than reduce it (X12 code list 139).
+DENIAL_CARCS: Final = frozenset({
+    "4", "5", "6", "7", "8", "9", "11", "13", "15", "16", "18", "19", "20", "21", "22",
+    "26", "27", "29", "31", "32", "33", "34", "35", "39", "40", "49", "50", "51", "54",
+    "55", "56", "58", "96", "97", "107", "109", "110", "111", "114", "119", "129", "146",
+    "147", "149", "150", "151", "160", "167", "170", "171", "172", "181", "182", "183",
+    "184", "185", "197", "198", "200", "204", "208", "213", "219", "222", "226", "227",
+    "234", "236", "242", "243", "A1", "B1", "B5", "B7", "B9", "B12", "B15", "B20",
+})
+
+
+def is_denial(ev: ClaimRemitted) -> bool:
+    """CLP02 = 4, or nothing paid and a CO/PR adjustment with a denial reason code."""
+    if ev.reversal:
+        return False
+    if ev.claim_status == DENIED:
+        return True
+    return ev.paid == 0 and any(a.group in ("CO", "PR") and a.reason in DENIAL_CARCS
+                                and a.amount > 0 for a in ev.adjustments)
+
+
+def codes_of(ev: ClaimRemitted) -> str:
+    carc = ", ".join(f"{a.group}-{a.reason} {a.amount}" for a in ev.adjustments) or "none"
+    return f"CARC {carc}; RARC {', '.join(ev.remarks) or 'none'}"
+
+
+def _hold(tx: Tx, env: Envelope, kind: str, detail: str) -> str:
+    tx.add_work_item(kind=kind, queue=QUEUES[kind], key=env.key, event_id=env.event_id,
+                     correlation_id=env.correlation_id, detail=detail,
+                     envelope=encode_envelope(env), now=time.time())
+    return "held"
+
+
+def _live_token(tx: Tx, secret: str, patient_key: str) -> str:
+    """The A/R token of the live account for a patient key, following merges."""
+    seen: set[str] = set()
+    key = patient_key
+    while True:
+        p = tx.get_patient(key)
+        if p is None:
+            return account_token(secret, key)
+        if not p.merged_into or p.merged_into in seen:
+            return p.token
+        seen.add(key)
+        key = p.merged_into
+
+
+def match_account(tx: Tx, ev: ClaimRemitted) -> tuple[BillingAccount | None, str]:
+    """The billing account a claim payment belongs to, and how it was found."""
+    acct = tx.get_billing_account(ev.patient_control_number)
+    if acct is not None:
+        return acct, "CLP01 billing account"
+    claim = tx.find_claim(ev.patient_control_number, ev.payer_claim_control_number)
+    if claim is not None and claim.patient_control_number != ev.patient_control_number:
+        acct = tx.get_billing_account(claim.patient_control_number)
+        if acct is not None:
+            return acct, f"claim register (CLP07 {ev.payer_claim_control_number})"
+    return None, ""
+
+
+def _company(tx: Tx, maps: Mappings, facility: str) -> str | None:
+    return tx.mapping_override("facility_company", facility) or \
+        maps.facility_company.get(facility)
+
+
+def _post(tx: Tx, env: Envelope, entry: JournalEntry | None) -> str:
+    if entry is None:
+        tx.close_work_items(env.event_id, "nothing to post", time.time())
+        return "applied"
+    posted = tx.insert_entry(entry)
+    tx.close_work_items(env.event_id, "posted after the fix", time.time())
+    return "posted" if posted else "duplicate"
+
+
+def post_claim_payment(tx: Tx, env: Envelope, ev: ClaimRemitted, *, secret: str,
+                       maps: Mappings, accounts: RemitAccounts,
+                       calendar: FiscalCalendar) -> str:
+    """Post one CLP; "posted", "duplicate", "applied" (nothing to post) or "held"."""
+    if is_denial(ev):
+        return _hold(tx, env, "denial", f"claim {ev.payer_claim_control_number or '-'} "
+                     f"from payer {ev.payer_id or ev.payer_name} denied (CLP02 "
+                     f"{ev.claim_status}, charge {ev.charge} {ev.currency}): {codes_of(ev)}")
+    acct, how = match_account(tx, ev)
+    if acct is None:
+        return _hold(tx, env, "unapplied_cash", f"payment {ev.paid} {ev.currency} (trace "
+                     f"{ev.trace_number}) matches no billing account or claim for patient "
+                     f"control number {ev.patient_control_number!r}; resubmit once it is "
+                     "known")
+    company = _company(tx, maps, acct.facility)
+    if not company:
+        return _hold(tx, env, "unmapped_facility",
+                     f"facility {acct.facility!r} has no ERP company")
+    when = ev.payment_date or env.occurred_at.date()
+    try:
+        where = calendar.assign(when)
+        entry = claim_payment_entry(
+            paid=ev.paid, adjustments=[(a.group, a.reason, a.amount) for a in ev.adjustments],
+            currency=ev.currency, accounts=accounts, company=company,
+            account_token=_live_token(tx, secret, acct.patient_key), entry_key=env.event_id,
+            posted_on=where.posted_on, period=where.period, channel=env.source.channel,
+            memo=(f"835 {'reversal' if ev.reversal else 'payment'} trace {ev.trace_number} "
+                  f"payer {ev.payer_id} claim {ev.payer_claim_control_number} "
+                  f"(matched by {how})"),
+            correlation_id=env.correlation_id, causation_id=env.event_id,
+            moved_from=where.moved_from)
+    except ClosedPeriod as exc:
+        return _hold(tx, env, "closed_period", str(exc))
+    except LedgerRefusal as exc:
+        return _hold(tx, env, "unpostable_remittance", str(exc))
+    return _post(tx, env, entry)
+
+
+def post_provider_adjustment(tx: Tx, env: Envelope, ev: ProviderAdjusted, *,
+                             accounts: RemitAccounts, calendar: FiscalCalendar) -> str:
+    """Post one PLB adjustment against cash clearing."""
+    company = next((c for k in (ev.payee_npi, ev.payee_tin, ev.provider_id) if k
+                    for c in [tx.mapping_override("payee_company", k)] if c), None)
+    if not company:
+        return _hold(tx, env, "unmapped_payee", f"payee {ev.payee_key!r} has no ERP company "
+                     f"(PLB {ev.reason} {ev.amount} {ev.currency}); resolve with "
+                     "--set company=...")
+    try:
+        where = calendar.assign(ev.payment_date or env.occurred_at.date())
+        entry = provider_adjustment_entry(
+            amount=ev.amount, currency=ev.currency, accounts=accounts, company=company,
+            entry_key=env.event_id, posted_on=where.posted_on, period=where.period,
+            channel=env.source.channel,
+            memo=f"835 PLB {ev.reason} {ev.reference} trace {ev.trace_number}".strip(),
+            correlation_id=env.correlation_id, causation_id=env.event_id,
+            moved_from=where.moved_from)
+    except ClosedPeriod as exc:
+        return _hold(tx, env, "closed_period", str(exc))
+    except LedgerRefusal as exc:
+        return _hold(tx, env, "unpostable_remittance", str(exc))
+    return _post(tx, env, entry)
+
+
+def register_claim(tx: Tx, env: Envelope, ev: ClaimSubmitted) -> str:
+    """Record an 837 claim in the claim register (idempotent on the event id)."""
+    fresh = tx.record_claim(ClaimRecord(
+        event_id=env.event_id, patient_control_number=ev.patient_control_number,
+        payer_id=ev.payer_id, payer_claim_id=ev.payer_claim_control_number,
+        total_charge=ev.total_charge, currency=ev.currency))
+    return "applied" if fresh else "duplicate"
+

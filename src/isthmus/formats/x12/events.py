@@ -1,0 +1,146 @@
+"""Canonical remittances and claims -> finance events, with deterministic ids and keys.
+
+One :class:`~isthmus.model.ClaimRemitted` per 835 CLP (loop 2100), one
+:class:`~isthmus.model.ProviderAdjusted` per PLB adjustment, one
+:class:`~isthmus.model.ClaimSubmitted` per 837 CLM (loop 2300). Event ids are
+``x12/<ISA06>:<ISA13>/<ST02>/<n>``, so a re-ingested interchange yields the same ids and
+every effect keyed on them stays effectively-once. The partition key is
+``remit|<CLP01>`` (``remit|<CLM01>`` for a claim): a payment does not depend on the order of
+charges, it resolves its billing account when it is processed, but a claim and its
+remittances stay in order. PLBs are keyed on the payee and the trace number.
+
+Patient and insured names (NM1*QC, NM1*IL) are never copied into an event: the hub needs the
+patient control number (the billing account number, PID-18) and the money, nothing else.
+Pure, no I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from decimal import Decimal
+
+import msgspec
+
+from isthmus.formats.x12.claim837 import ClaimBatch, ClaimEntry
+from isthmus.formats.x12.remittance import Adjustment, Claim, Remittance, RemittanceBatch
+from isthmus.model import ClaimRemitted, ClaimSubmitted, Event, ProviderAdjusted, RemitAdjustment
+
+CHANNEL = "x12"
+
+
+class KeyedEvent(msgspec.Struct, frozen=True):
+    """An event with the id and partition key it travels under."""
+
+    event_id: str
+    key: str
+    event: Event
+
+
+def control_id(sender: str, interchange_control: str) -> str:
+    """The inbox control id of an interchange: ``<ISA06>:<ISA13>``, padding removed."""
+    return f"{sender.strip()}:{interchange_control.strip()}"
+
+
+def correlation_id(interchange_id: str) -> str:
+    """``x12/<ISA06>:<ISA13>``, the lineage id every event of the interchange shares."""
+    return f"{CHANNEL}/{interchange_id}"
+
+
+def remit_key(patient_control_number: str) -> str:
+    return f"remit|{patient_control_number}"
+
+
+def summed_adjustments(adjustments: Iterable[Adjustment]) -> tuple[RemitAdjustment, ...]:
+    """CAS amounts summed per (group, CARC), in order of first appearance."""
+    totals: dict[tuple[str, str], Decimal] = {}
+    for a in adjustments:
+        k = (a.group, a.reason)
+        totals[k] = totals.get(k, Decimal(0)) + a.amount
+    return tuple(RemitAdjustment(g, r, amt) for (g, r), amt in totals.items())
+
+
+def _remarks(claim: Claim) -> tuple[str, ...]:
+    seen = dict.fromkeys(claim.remarks)
+    for line in claim.service_lines:
+        seen.update(dict.fromkeys(line.remarks))
+    return tuple(r for r in seen if r)
+
+
+def _claim_event(rem: Remittance, claim: Claim) -> ClaimRemitted:
+    payer, payee = rem.payer, rem.payee
+    return ClaimRemitted(
+        payer_id=(payer.id if payer is not None and payer.id else rem.payer_id),
+        payer_name=payer.name if payer is not None else "",
+        payee_npi=payee.npi if payee is not None else "",
+        payee_tin=payee.tin if payee is not None else "",
+        trace_number=rem.trace_number,
+        payment_method=rem.method,
+        payment_date=rem.payment_date or rem.production_date,
+        patient_control_number=claim.patient_control_number,
+        claim_status=claim.status,
+        charge=claim.charge,
+        paid=claim.paid,
+        patient_responsibility=claim.patient_responsibility or Decimal(0),
+        payer_claim_control_number=claim.payer_claim_control_number,
+        adjustments=summed_adjustments(claim.all_adjustments()),
+        remarks=_remarks(claim),
+        reversal=claim.is_reversal,
+        currency=rem.currency or "USD",
+    )
+
+
+def remittance_events(batch: RemittanceBatch, *, interchange_id: str,
+                      skip: Sequence[str] = ()) -> list[KeyedEvent]:
+    """The events of every 835 in ``batch`` except the transaction sets (ST02) in ``skip``
+    (those a 999 rejects). ``interchange_id`` is :func:`control_id` of the interchange."""
+    corr = correlation_id(interchange_id)
+    out: list[KeyedEvent] = []
+    for rem in batch.remittances:
+        if rem.control_number in skip:
+            continue
+        prefix = f"{corr}/{rem.control_number}"
+        n = 0
+        for claim in rem.claims:
+            out.append(KeyedEvent(f"{prefix}/{n}", remit_key(claim.patient_control_number),
+                                  _claim_event(rem, claim)))
+            n += 1
+        payee = rem.payee
+        for plb in rem.provider_adjustments:
+            ev = ProviderAdjusted(
+                payer_id=(rem.payer.id if rem.payer is not None and rem.payer.id
+                          else rem.payer_id),
+                payee_npi=payee.npi if payee is not None else "",
+                payee_tin=payee.tin if payee is not None else "",
+                provider_id=plb.provider_id, trace_number=rem.trace_number,
+                payment_date=rem.payment_date or rem.production_date,
+                fiscal_period=plb.fiscal_period, reason=plb.reason, reference=plb.reference,
+                amount=plb.amount, currency=rem.currency or "USD")
+            out.append(KeyedEvent(f"{prefix}/{n}",
+                                  f"remit|PLB|{ev.payee_key}|{rem.trace_number}", ev))
+            n += 1
+    return out
+
+
+def _claim_submitted(c: ClaimEntry) -> ClaimSubmitted:
+    first = next((ln.service_date for ln in c.lines if ln.service_date), None)
+    return ClaimSubmitted(
+        patient_control_number=c.patient_control_number, payer_id=c.payer.id,
+        payer_name=c.payer.name, billing_npi=c.billing_provider.npi,
+        total_charge=c.total_charge, kind=c.kind, frequency=c.frequency,
+        payer_claim_control_number=c.payer_claim_control_number, service_date=first)
+
+
+def claim_events(batch: ClaimBatch, *, interchange_id: str,
+                 skip: Sequence[str] = ()) -> list[KeyedEvent]:
+    """One ClaimSubmitted per 837 claim, except those of the sets (ST02) in ``skip``."""
+    corr = correlation_id(interchange_id)
+    out: list[KeyedEvent] = []
+    counters: dict[str, int] = {}
+    for c in batch.claims:
+        if c.transaction_control in skip:
+            continue
+        n = counters.get(c.transaction_control, 0)
+        counters[c.transaction_control] = n + 1
+        out.append(KeyedEvent(f"{corr}/{c.transaction_control}/{n}",
+                              remit_key(c.patient_control_number), _claim_submitted(c)))
+    return out
