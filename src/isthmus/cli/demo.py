@@ -1,5 +1,9 @@
 """`isthmus demo`: the embedded hub plus a simulated EHR sending a hospital day over MLLP.
 
+After the day, a payer's 835 pays part of the day's claims (one denied): the remittance goes
+through the same inbox as `isthmus ingest` and posts cash, contractual allowance and
+patient responsibility.
+
 It starts the real listener on a free local port, sends the day (registrations, encounters,
 charges, credits, merges, a few malformed, unsupported and unmapped messages) over several
 MLLP connections, waits until every event is applied, seals and exports the ERP batches,
@@ -14,6 +18,7 @@ import json
 import sys
 import tempfile
 import time
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -23,14 +28,40 @@ from isthmus.bus.ports import partition_of
 from isthmus.cli.commands import render_tb
 from isthmus.config import Settings
 from isthmus.connectors.mllp_client import send_messages
-from isthmus.demo.ehr_day import expected_totals, hospital_day
-from isthmus.formats.hl7v2 import ack_code
+from isthmus.demo.ehr_day import SimMessage, expected_totals, hospital_day
+from isthmus.demo.remit835 import ClaimToPay, remittance_835
+from isthmus.flows.files import x12_intake
+from isthmus.flows.inbox import relay_unpublished
+from isthmus.formats.hl7v2 import ack_code, parse_message
 from isthmus.observe.views import trial_balance_view
 
 
 def _say(args: argparse.Namespace, text: str) -> None:
     if not args.json:
         print(text, flush=True)
+
+
+async def _idle(hub: Hub) -> None:
+    while hub.store.counts()["unpublished"] or hub.bus.pending():
+        await asyncio.sleep(0.05)
+
+
+def claims_to_pay(msgs: list[SimMessage], share: float = 0.4) -> list[ClaimToPay]:
+    """Billing accounts the payer pays: charged, no credit, not merged; every other one up
+    to `share` of them, the last one denied."""
+    charged: dict[str, Decimal] = {}
+    skip: set[str] = set()
+    for m in msgs:
+        if m.kind not in ("charge", "credit", "merge"):
+            continue
+        account = parse_message(m.raw).get("PID-18.1")
+        if m.kind == "charge":
+            charged[account] = charged.get(account, Decimal(0)) + m.amount
+        else:
+            skip.add(account)
+    accounts = sorted(a for a in charged if a and a not in skip)
+    step = max(1, round(1 / share))
+    return [ClaimToPay(a, charged[a]) for a in accounts[::step]]
 
 
 async def _demo(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
@@ -65,9 +96,18 @@ async def _demo(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
             _say(args, f"  sent {done:>6}/{len(msgs)}  ACKs {acks}  "
                        f"{done / (time.perf_counter() - t0):,.0f} msg/s")
         sent_s = time.perf_counter() - t0
-        while hub.store.counts()["unpublished"] or hub.bus.pending():
-            await asyncio.sleep(0.05)
+        await _idle(hub)
         applied_s = time.perf_counter() - t0
+        claims = claims_to_pay(msgs)
+        remit = remittance_835(claims, day=date(2026, 11, 3), seed=args.seed)
+        intake = x12_intake(remit, peer="file:demo-payer.835", now=time.time(),
+                            tenant=settings.tenant)
+        hub.store.accept([intake.inbound])
+        relay_unpublished(hub.store, hub.bus)
+        _say(args, f"payer 835 ingested: {len(claims)} claims worth "
+                   f"{sum((c.charged for c in claims), Decimal(0))} charged, "
+                   f"ack {intake.inbound.ack_code}")
+        await _idle(hub)
     finally:
         await run.stop()  # seals and exports the batches
     counts = hub.store.counts()
@@ -76,14 +116,22 @@ async def _demo(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
     for w in hub.store.work_items("open"):
         work[f"{w.queue}/{w.kind}"] = work.get(f"{w.queue}/{w.kind}", 0) + 1
     files = sorted(p.name for p in hub.export_dir.glob("*.*"))
-    ar = sum((Decimal(r["balance"]) for r in tb["rows"] if r["account"] ==
-              settings.posting.ar_account and r["currency"] == "USD"), Decimal(0))
+    def balance(account: str) -> Decimal:
+        return sum((Decimal(r["balance"]) for r in tb["rows"] if r["account"] == account
+                    and r["currency"] == "USD"), Decimal(0))
+
+    ar = balance(settings.posting.ar_account)
+    remitted = sum((c.charged for c in claims[:-1]), Decimal(0))  # the last one is denied
     hub.close()
     return {
         "messages": len(msgs), "acks": acks, "ack_mismatches": mismatched,
         "send_seconds": round(sent_s, 2), "applied_seconds": round(applied_s, 2),
         "store": counts, "work_items": work, "trial_balance": tb,
-        "expected_net_usd": str(expected["net"].get("USD", Decimal(0))),
+        "expected_net_usd": str(expected["net"].get("USD", Decimal(0)) - remitted),
+        "remittance": {"claims": len(claims), "denied": 1, "ack": intake.inbound.ack_code,
+                       "cash_clearing_usd": str(balance("1010")),
+                       "contractual_usd": str(balance("4900")),
+                       "patient_responsibility_usd": str(balance("1210"))},
         "ledger_ar_usd": str(ar), "export_files": files,
         "export_dir": str(hub.export_dir),
     }
@@ -114,7 +162,12 @@ def run_demo(settings: Settings, args: argparse.Namespace) -> int:
           f"entries, {s['journal_lines']} lines")
     print("work items        " + (", ".join(f"{k}: {v}" for k, v in
                                             sorted(out["work_items"].items())) or "none"))
-    print(f"patient A/R USD   {out['ledger_ar_usd']} (expected {out['expected_net_usd']})")
+    r = out["remittance"]
+    print(f"payer 835         {r['claims']} claims ({r['denied']} denied), 999 {r['ack']}: "
+          f"cash {r['cash_clearing_usd']}, contractual {r['contractual_usd']}, "
+          f"to patient {r['patient_responsibility_usd']}")
+    print(f"A/R 1200 USD      {out['ledger_ar_usd']} (expected {out['expected_net_usd']}: "
+          "charges - credits - remitted claims)")
     print()
     print("trial balance")
     print(render_tb(out["trial_balance"]))
