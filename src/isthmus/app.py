@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import logging
 import os
@@ -31,6 +32,7 @@ from isthmus.flows.inbox import GroupCommitWriter, Inbox
 from isthmus.flows.processor import Processor
 from isthmus.flows.retry import RetryPolicy
 from isthmus.flows.worker import Worker
+from isthmus.governance.ports import GovernanceStore
 from isthmus.ledger.periods import FiscalCalendar
 from isthmus.store.ports import Store
 from isthmus.store.sqlite import SqliteStore
@@ -51,11 +53,12 @@ def site_secret(data_dir: Path) -> str:
 
 
 def backup_embedded(data_dir: Path, target: Path) -> list[Path]:
-    """Online backup (sqlite3 backup API) of store.db and bus.db while `serve` runs, plus the
-    token key; restore by copying the files back into an empty data directory."""
+    """Online backup (sqlite3 backup API) of store.db, bus.db and governance.db while `serve`
+    runs, plus the token key; restore by copying the files back into an empty data
+    directory."""
     target.mkdir(parents=True, exist_ok=True)
     written = []
-    for name in ("store.db", "bus.db"):
+    for name in ("store.db", "bus.db", "governance.db"):
         src = data_dir / name
         if not src.exists():
             continue
@@ -84,6 +87,18 @@ def open_store(settings: Settings) -> Store:
         return PostgresStore(settings.scaleout.pg_dsn, schema=schema)
     return SqliteStore(settings.data_dir / "store.db",
                        synchronous=settings.reliability.sqlite_synchronous)
+
+
+def open_governance(settings: Settings) -> GovernanceStore:
+    """Principals, token digests and the audit trail, beside the store of the same mode."""
+    if settings.store == "postgresql":
+        from isthmus.store.postgres_governance import PostgresGovernance  # noqa: PLC0415
+
+        return PostgresGovernance(settings.scaleout.pg_dsn,
+                                  schema=settings.scaleout.pg_schema or site_name(settings))
+    from isthmus.store.sqlite_governance import SqliteGovernance  # noqa: PLC0415
+
+    return SqliteGovernance(settings.data_dir / "governance.db")
 
 
 def open_bus(settings: Settings) -> Bus:
@@ -127,6 +142,11 @@ class Hub:
         )
         policy = RetryPolicy(rel.max_attempts, rel.backoff_base_s, rel.backoff_max_s)
         return cls(settings, store, bus, processor, policy, data / "exports" / "erp")
+
+    @functools.cached_property
+    def governance(self) -> GovernanceStore:
+        """Opened on first use: most commands never need it."""
+        return open_governance(self.settings)
 
     def worker(self) -> Worker:
         return Worker(self.bus, self.store, self.processor, self.policy,

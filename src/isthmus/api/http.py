@@ -1,6 +1,7 @@
 """HTTP API v1 (Starlette on uvicorn): health, counters, trial balance, lineage, work items.
 
-Thin on purpose: every route reads through the hub and renders JSON. Unknown ids answer
+Thin on purpose: every route reads through the hub and renders JSON; api/auth.py puts a
+bearer token and a role check in front of every route but /health. Unknown ids answer
 404 with the field at fault; nothing here writes to the ledger.
 """
 
@@ -18,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from isthmus.api.auth import protect
 from isthmus.observe.lineage import trace
 from isthmus.observe.views import trial_balance_view
 
@@ -63,12 +65,12 @@ def build_app(hub: Any, live: dict[str, Any] | None = None) -> Starlette:
                               "status": w.status, "event_id": w.event_id, "detail": w.detail}
                              for w in hub.store.work_items(status)])
 
-    return Starlette(routes=[
+    return protect(Starlette(routes=[
         Route("/health", health), Route("/metrics", metrics),
         Route("/api/v1/ledger/trial-balance", tb),
         Route("/api/v1/messages/{ref:path}", message),
         Route("/api/v1/workitems", workitems),
-    ])
+    ]), hub.governance)
 
 
 class _QuietServer(uvicorn.Server):

@@ -2,7 +2,8 @@
 
 Every command takes --data-dir, --config and --json after its name (or ISTHMUS_DATA_DIR /
 ISTHMUS_CONFIG) and exits non-zero on failure: 2 for a usage or configuration error, 3 when
-what was asked for does not exist, 4 when the ledger does not balance, 1 otherwise.
+what was asked for does not exist, 4 when a check fails (the ledger does not balance, the
+audit chain is broken, an event contract broke), 1 otherwise.
 Errors are one line on stderr, never a traceback.
 """
 
@@ -19,7 +20,7 @@ from typing import Any
 
 from isthmus.api.http import serve_http
 from isthmus.app import Hub, serve_forever
-from isthmus.cli import commands
+from isthmus.cli import commands, security
 from isthmus.config import ConfigError, load_settings
 from isthmus.store.sqlite_connection import StorageUnavailable
 
@@ -88,6 +89,7 @@ def parser() -> argparse.ArgumentParser:
     ing.add_argument("--apply", action="store_true", help="process the events now")
     b = add("backup", "online backup of the embedded databases and the token key")
     b.add_argument("--to", type=Path, required=True, help="an empty folder to write into")
+    security.add_parsers(sub, add)
     return ap
 
 
@@ -104,6 +106,11 @@ def run(argv: list[str]) -> int:
                         "%(message)s", stream=sys.stderr)
     try:
         settings = load_settings(args.config, data_dir=args.data_dir)
+        gate = security.guard(settings, args)  # exit 2 without a token where one is needed
+        if args.cmd in security.COMMANDS:
+            data, text, code = security.dispatch(settings, args, gate)
+            _emit(args, data, text)
+            return code
         if args.cmd == "serve":
             hub = Hub.open(settings)
             try:
@@ -123,9 +130,9 @@ def run(argv: list[str]) -> int:
             if args.cmd == "ingest":
                 from isthmus.cli.ingest import ingest  # noqa: PLC0415 - ingest only
 
-                data, text, code = ingest(hub, args)
+                data, text, code = gate.run(ingest, hub, args)
             else:
-                data, text, code = commands.dispatch(hub, args)
+                data, text, code = gate.run(commands.dispatch, hub, args)
         finally:
             hub.close()
         _emit(args, data, text)

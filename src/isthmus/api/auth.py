@@ -1,0 +1,139 @@
+"""Bearer-token authentication and role checks for every HTTP route (ASGI middleware).
+
+Every request but `GET /health` needs `Authorization: Bearer <token>` (RFC 6750). The token
+is looked up by its SHA-256 digest (governance.identity); a missing, unknown, expired or
+revoked token answers 401, a token whose roles the permission table (governance.rbac) does
+not allow for the route answers 403. Both carry a JSON body naming the reason, never the
+token, and are written to the audit trail. Requests for paths that match no route get the
+same 401 when unauthenticated, so the route list cannot be probed.
+
+Before `isthmus init` there are no identities at all. Until then the API answers read
+requests (GET, HEAD) from loopback clients only, the same trust as the read commands of
+the local CLI, and 401 "not initialized" to everyone else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from starlette.applications import Starlette
+from starlette.datastructures import Headers
+from starlette.responses import JSONResponse
+from starlette.routing import BaseRoute, Match, Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from isthmus.governance import audit, identity, rbac
+from isthmus.governance.ports import GovernanceStore
+from isthmus.store.sqlite_connection import StorageUnavailable
+
+_SAFE = frozenset({"GET", "HEAD"})
+
+
+@dataclass(frozen=True)
+class Verdict:
+    status: int  # 0: let it through
+    reason: str = ""
+    actor: str = "anonymous"
+    roles: tuple[str, ...] = ()
+    token_given: bool = False
+
+
+def route_action(routes: Sequence[BaseRoute], scope: Scope) -> str | None:
+    """The permission-table action of the route that fully matches, or None."""
+    for route in routes:
+        match, _ = route.matches(scope)
+        if match == Match.FULL and isinstance(route, Route):
+            return rbac.http_action(scope["method"], route.path)
+    return None
+
+
+def _loopback(scope: Scope) -> bool:
+    client = scope.get("client")
+    if not client:
+        return False
+    try:
+        return ipaddress.ip_address(client[0]).is_loopback
+    except ValueError:
+        return False
+
+
+class BearerAuth:
+    def __init__(self, app: ASGIApp, *, routes: Sequence[BaseRoute],
+                 governance: GovernanceStore, clock: Callable[[], float] = time.time) -> None:
+        self.app = app
+        self.routes = routes
+        self.gov = governance
+        self.clock = clock
+        self._initialized = False  # sticky: a hub never becomes uninitialized again
+
+    def decide(self, scope: Scope) -> Verdict:
+        """Blocking (store reads): run it in a thread."""
+        action = route_action(self.routes, scope)
+        if action in rbac.PUBLIC:
+            return Verdict(0, actor="public")
+        if not self._initialized:
+            self._initialized = self.gov.initialized()
+        clear = identity.bearer(Headers(scope=scope).get("authorization"))
+        if not self._initialized:
+            if scope["method"] in _SAFE and _loopback(scope):
+                return Verdict(0, actor="local")
+            return Verdict(401, "hub not initialized: run `isthmus init` and use its token")
+        if clear is None:
+            return Verdict(401, "missing bearer token (Authorization: Bearer <token>)")
+        token = self.gov.token_by_digest(identity.digest(clear))
+        holder = self.gov.principal(token.principal) if token is not None else None
+        refused = identity.refusal(token, holder, self.clock())
+        if refused is not None or token is None or holder is None:
+            return Verdict(401, refused or "invalid token", token_given=True,
+                           actor=holder.name if holder else "anonymous")
+        roles = identity.effective_roles(token, holder)
+        if action is None:  # no such route or method: the router answers 404/405
+            return Verdict(0, actor=holder.name, roles=roles)
+        decision = rbac.decide(action, roles)
+        if not decision.allowed:
+            return Verdict(403, decision.reason, actor=holder.name, roles=roles,
+                           token_given=True)
+        return Verdict(0, actor=holder.name, roles=roles)
+
+    def _audit(self, scope: Scope, v: Verdict) -> None:
+        client = scope.get("client")
+        audit.record(self.gov, v.actor, "http.denied",
+                     f"{scope['method']} {str(scope.get('path', ''))[:200]}", "denied",
+                     status=v.status, reason=v.reason, client=client[0] if client else "")
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        try:
+            v = await asyncio.to_thread(self.decide, scope)
+            if v.status:
+                await asyncio.to_thread(self._audit, scope, v)
+        except StorageUnavailable:
+            await JSONResponse({"error": "unavailable",
+                                "reason": "the governance store cannot be read"},
+                               503)(scope, receive, send)
+            return
+        if v.status == 0:
+            scope.setdefault("state", {})["principal"] = v.actor
+            scope["state"]["roles"] = v.roles
+            await self.app(scope, receive, send)
+            return
+        headers = {}
+        if v.status == 401:
+            headers["WWW-Authenticate"] = ('Bearer realm="isthmus"' +
+                                           (', error="invalid_token"' if v.token_given
+                                            else ""))
+        body = {"error": "unauthorized" if v.status == 401 else "forbidden",
+                "reason": v.reason}
+        await JSONResponse(body, v.status, headers=headers)(scope, receive, send)
+
+
+def protect(app: Starlette, governance: GovernanceStore) -> Starlette:
+    """Install BearerAuth on `app`, over all of its routes (present and added later)."""
+    app.add_middleware(BearerAuth, routes=app.router.routes, governance=governance)
+    return app

@@ -1,0 +1,85 @@
+"""Roles and the permission table: which roles may take which action. Pure decisions.
+
+An action is an HTTP route and method (`GET /api/v1/workitems`, the route's path template)
+or a CLI command (`cli dlq replay`). What is not in the table is refused (deny by default);
+`tests/governance/test_rbac_matrix.py` fails when a route or command has no entry.
+
+Roles, after the people of docs/DESIGN.md: `admin` (everything, including identities),
+`integration-engineer` (channels, mappings, replays, dead letters), `revenue-cycle`
+(exception work queues), `finance-approver` (ledger, ERP export), `auditor` (read
+everything, including lineage and the audit trail), `read-only` (dashboards: counters,
+balances, queues).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+ADMIN = "admin"
+ENGINEER = "integration-engineer"
+REVENUE = "revenue-cycle"
+FINANCE = "finance-approver"
+AUDITOR = "auditor"
+READ_ONLY = "read-only"
+ROLES: tuple[str, ...] = (ADMIN, ENGINEER, REVENUE, FINANCE, AUDITOR, READ_ONLY)
+EVERYONE = frozenset(ROLES)
+
+# HTTP routes that answer without a token: a load balancer's liveness probe.
+PUBLIC: frozenset[str] = frozenset({"GET /health"})
+
+PERMISSIONS: Mapping[str, frozenset[str]] = {
+    # HTTP API v1 (read only for now)
+    "GET /metrics": EVERYONE,
+    "GET /api/v1/ledger/trial-balance": frozenset({ADMIN, FINANCE, REVENUE, AUDITOR,
+                                                   READ_ONLY}),
+    "GET /api/v1/messages/{ref:path}": frozenset({ADMIN, ENGINEER, REVENUE, AUDITOR}),
+    "GET /api/v1/workitems": EVERYONE,
+    # CLI commands that change state: a token is needed once the hub is initialized
+    "cli migrate": frozenset({ADMIN}),
+    "cli ledger export": frozenset({ADMIN, FINANCE, ENGINEER}),
+    "cli dlq replay": frozenset({ADMIN, ENGINEER}),
+    "cli replay": frozenset({ADMIN, ENGINEER}),
+    "cli workitems resolve": frozenset({ADMIN, ENGINEER, REVENUE}),
+    "cli workitems resubmit": frozenset({ADMIN, ENGINEER, REVENUE}),
+    "cli backup": frozenset({ADMIN}),
+    "cli ingest": frozenset({ADMIN, ENGINEER}),
+    "cli erp setup-tryton": frozenset({ADMIN, ENGINEER}),
+    "cli tokens create": frozenset({ADMIN}),
+    "cli tokens list": frozenset({ADMIN}),
+    "cli tokens revoke": frozenset({ADMIN}),
+}
+
+# CLI commands open to whoever can read the data directory (filesystem permissions): they
+# read, or they are the bootstrap (`init`) and developer tools (`contracts`).
+LOCAL: frozenset[str] = frozenset({
+    "cli serve", "cli demo", "cli init", "cli contracts check", "cli contracts update",
+    "cli ledger trial-balance", "cli ledger journal", "cli messages list",
+    "cli messages show", "cli dlq list", "cli workitems list", "cli audit list",
+    "cli audit verify", "cli erp master-data", "cli recon erp",
+})
+
+
+@dataclass(frozen=True)
+class Decision:
+    allowed: bool
+    reason: str = ""
+
+
+def http_action(method: str, path_template: str) -> str:
+    return f"{'GET' if method.upper() == 'HEAD' else method.upper()} {path_template}"
+
+
+def cli_action(cmd: str, action: str | None = None) -> str:
+    return f"cli {cmd}" + (f" {action}" if action else "")
+
+
+def decide(action: str, roles: Iterable[str]) -> Decision:
+    allowed = PERMISSIONS.get(action)
+    held = sorted(set(roles))
+    if allowed is None:
+        return Decision(False, f"no permission covers {action!r}")
+    if allowed.intersection(held):
+        return Decision(True)
+    return Decision(False, f"role(s) {', '.join(held) or 'none'} may not {action}; "
+                           f"allowed: {', '.join(r for r in ROLES if r in allowed)}")
