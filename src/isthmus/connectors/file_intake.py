@@ -1,0 +1,97 @@
+"""Taking one file through the inbox: X12 interchanges and HL7 v2 files or batches.
+
+Shared by `isthmus ingest` (the CLI shell) and the watched drop folder (`connectors.folder`).
+Each X12 interchange is stored on channel `x12`, idempotent on `<ISA06>:<ISA13>` and its
+content hash, and answered with a 999 (or a TA1 for an envelope error) written to
+`<data_dir>/outbound/x12/<ISA13>.999`; HL7 messages are classified exactly as the MLLP
+listener does. The decisions are in `flows/files.py`; this module stores and writes.
+"""
+
+from __future__ import annotations
+
+import os
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from isthmus.config import Settings
+from isthmus.flows.files import (
+    HL7,
+    X12,
+    HL7ParseError,
+    X12Intake,
+    detect,
+    hl7_intake,
+    split_interchanges,
+    x12_intake,
+)
+from isthmus.model import ClaimRemitted, ProviderAdjusted
+from isthmus.store.ports import Store
+
+HL7_CHANNEL = "mllp"
+
+
+def take_file(store: Store, settings: Settings, raw: bytes, name: str,
+              now: float) -> list[dict[str, Any]]:
+    """Store every message or interchange of one file; one report row each."""
+    kind = detect(raw)
+    if kind == X12:
+        return [_x12(store, settings, part, name, now) for part in split_interchanges(raw)]
+    if kind == HL7:
+        return _hl7(store, settings, raw, name, now)
+    return [{"file": name, "format": "unknown", "status": "unreadable", "ack": "",
+             "duplicate": False, "error": "neither X12 (ISA) nor HL7 v2 (MSH, FHS, BHS)"}]
+
+
+def _write_atomic(path: Path, body: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_bytes(body)
+    os.replace(tmp, path)
+
+
+def _x12(store: Store, settings: Settings, raw: bytes, name: str,
+         now: float) -> dict[str, Any]:
+    out_dir = settings.data_dir / "outbound" / "x12"
+    intake: X12Intake = x12_intake(raw, peer=f"file:{name}", now=now,
+                                   tenant=settings.tenant)
+    [res] = store.accept([intake.inbound])
+    if res.conflict:  # ISA13 reused with other content: a distinct interchange
+        intake = x12_intake(raw, peer=f"file:{name}", now=now, tenant=settings.tenant,
+                            distinct=True)
+        [res] = store.accept([intake.inbound])
+    ack_path = out_dir / intake.ack_name
+    if not res.duplicate or not ack_path.exists():
+        _write_atomic(ack_path, intake.ack)
+    claims = [k.event for k in intake.events if isinstance(k.event, ClaimRemitted)]
+    plbs = [k.event for k in intake.events if isinstance(k.event, ProviderAdjusted)]
+    return {
+        "file": name, "format": "x12", "kind": "+".join(intake.kinds),
+        "message_id": res.message_id, "control_id": intake.inbound.control_id,
+        "status": res.status, "ack": res.ack_code, "duplicate": res.duplicate,
+        "ack_file": str(ack_path), "events": len(intake.events),
+        "claims": len(claims), "paid": str(sum((c.paid for c in claims), Decimal(0))),
+        "provider_adjustments": len(plbs),
+        "error": res.error.split("|")[-1] if res.error else "",
+        "findings": [str(x) for x in intake.findings],
+        "balance_findings": len(intake.balance_findings),
+        "held_transaction_sets": list(intake.held),
+    }
+
+
+def _hl7(store: Store, settings: Settings, raw: bytes, name: str,
+         now: float) -> list[dict[str, Any]]:
+    s = settings
+    try:
+        inbound = hl7_intake(raw, channel=HL7_CHANNEL, peer=f"file:{name}", now=now,
+                             tenant=s.tenant, currency=s.channel(HL7_CHANNEL).currency)
+    except HL7ParseError as exc:
+        return [{"file": name, "format": "hl7", "status": "unreadable", "ack": "",
+                 "duplicate": False, "error": str(exc)}]
+    stored = store.accept(inbound)
+    return [{"file": name, "format": "hl7", "kind": m.message_type, "message_id": r.message_id,
+             "control_id": m.control_id, "status": r.status, "ack": r.ack_code,
+             "duplicate": r.duplicate, "error": r.error.split("|")[-1] if r.error else ""}
+            for m, r in zip(inbound, stored, strict=True)]
+
+
