@@ -20,6 +20,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from isthmus.api.auth import protect
+from isthmus.connectors.mllp import tls_context
 from isthmus.observe.lineage import trace
 from isthmus.observe.views import trial_balance_view
 
@@ -82,7 +83,10 @@ class _QuietServer(uvicorn.Server):
 
 def serve_http(hub: Any, live: dict[str, Any], host: str, port: int) -> Coroutine[Any, Any, None]:
     """Bind the HTTP port now (OSError if it is taken, so `serve` fails at once) and return
-    the coroutine that serves it."""
+    the coroutine that serves it. With [hub] tls_cert/tls_key it serves HTTPS (TLS 1.2+),
+    with the same certificate as MLLP."""
+    s = hub.settings
+    ctx = tls_context(s.tls_cert, s.tls_key) if s.tls_cert and s.tls_key else None
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
@@ -93,7 +97,8 @@ def serve_http(hub: Any, live: dict[str, Any], host: str, port: int) -> Coroutin
     sock.listen(128)
     sock.setblocking(False)
     config = uvicorn.Config(build_app(hub, live), log_level="warning", access_log=False,
-                            lifespan="off")
+                            lifespan="off",
+                            ssl_context_factory=None if ctx is None else lambda _c, _d: ctx)
     return _serve(_QuietServer(config), sock)
 
 
