@@ -64,6 +64,7 @@ PARTITIONS = 6
 LISTENERS = 2
 WORKERS = 3
 CONNECTIONS = 3  # per listener
+ROUND = 300  # messages per send call of a source; the listener kill lands inside one
 # Compared with the reference run; batches and the outbox depend on export-loop timing.
 COMPARED_COUNTS = ("messages", "rejected", "unpublished", "patients", "charges",
                    "journal_entries", "journal_lines", "open_work_items")
@@ -154,9 +155,11 @@ def reference_run(msgs: Sequence[SimMessage], route: Sequence[int],
 
 def kill_plan(n: int, share: int, seed: int) -> tuple[int, int, float]:
     """ACKs (all listeners) before the worker kill; ACKs of the victim listener's own
-    source before its kill, and a delay into the round then in flight; fixed by seed."""
+    source before its kill (a full round still to go), and a delay into the round then in
+    flight; fixed by seed."""
     rng = random.Random(seed)
-    return (rng.randrange(n // 10, n // 2), rng.randrange(share // 5, share * 3 // 4),
+    last = max(share // 5 + 1, min(share * 3 // 4, share - ROUND))
+    return (rng.randrange(n // 10, n // 2), rng.randrange(share // 5, last),
             rng.uniform(0.02, 0.2))
 
 
@@ -238,7 +241,7 @@ def run_faulty(site: Site, msgs: Sequence[SimMessage], route: Sequence[int], api
     senders = [
         RoutedSender([(i, m) for i, m in enumerate(msgs) if route[i] % LISTENERS == n],
                      (lambda p=p: p.mllp_port), lambda i: route[i] // LISTENERS,
-                     ups[n], connections=CONNECTIONS, round_size=300)
+                     ups[n], connections=CONNECTIONS, round_size=ROUND)
         for n, p in enumerate(listeners)]
     rng = random.Random(SEED + 1)
     w_victim, l_victim = rng.randrange(len(workers)), rng.randrange(len(listeners))
