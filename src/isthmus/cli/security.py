@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import getpass
 import json
-import logging
 import os
 import time
 from collections.abc import Callable
@@ -129,10 +128,6 @@ def guard(settings: Settings, args: argparse.Namespace) -> Gate:
     raw = args.cmd == "messages" and getattr(args, "raw", False)
     audited = (action in rbac.PERMISSIONS and action != "cli tokens list") or raw
     gate = Gate(settings, action, _local_user(), audited)
-    if action == "cli serve" and not gate.gov.initialized():
-        logging.getLogger("isthmus.security").warning(
-            "this hub is not initialized: the HTTP API answers loopback reads only and "
-            "admin commands need no token; run `isthmus init`")
     if action in rbac.LOCAL:
         return gate
     if not gate.gov.initialized():
