@@ -18,9 +18,10 @@ were inserted in send order.
 Loop it by hand:
     for s in 1 2 3 4 5; do ISTHMUS_SCALEOUT_SEED=$s .venv/test/bin/python -m pytest \
         tests/e2e/test_scaleout_fault.py -q -x || break; done
-ISTHMUS_SCALEOUT_MESSAGES (default 4000) sets the size of the day. Until the known
-takeover-order bug below is fixed, a run where it strikes xfails (only if the order broke
-in the killed worker's partitions alone); ISTHMUS_SCALEOUT_STRICT_ORDER=1 makes it fail.
+ISTHMUS_SCALEOUT_MESSAGES (default 4000) sets the size of the day. Per-key order must
+hold strictly, also in the killed worker's partitions: the broker redelivers a dead
+worker's unacked messages (10 s ack wait) before its partition leases expire (15 s TTL,
+renewed every 3 s), so a survivor never pulls later messages of those keys first.
 """
 
 from __future__ import annotations
@@ -38,7 +39,6 @@ from typing import Any
 
 import pytest
 
-from isthmus.bus.ports import partition_of
 from isthmus.demo.ehr_day import SimMessage, expected_totals, hospital_day
 from isthmus.formats.hl7v2 import HL7ParseError, parse_message
 from isthmus.formats.hl7v2.events import event_key, events_of
@@ -68,15 +68,6 @@ ROUND = 300  # messages per send call of a source; the listener kill lands insid
 # Compared with the reference run; batches and the outbox depend on export-loop timing.
 COMPARED_COUNTS = ("messages", "rejected", "unpublished", "patients", "charges",
                    "journal_entries", "journal_lines", "open_work_items")
-
-# Known bug (reported; src/isthmus/bus/nats.py + src/isthmus/flows/worker.py): a survivor
-# takes a dead worker's partition over when its lease expires (<= 15 s), but the dead
-# worker's fetched, unacked deliveries come back only after the broker's ack wait (30 s),
-# so the survivor applies later messages of those keys first. Everything else is asserted
-# strictly; an order break confined to the dead worker's partitions xfails with this reason
-# unless ISTHMUS_SCALEOUT_STRICT_ORDER=1 (set it once the bug is fixed, then drop the gate).
-KNOWN_TAKEOVER_BUG = "takeover before the dead worker's unacked deliveries return"
-STRICT_ORDER = os.environ.get("ISTHMUS_SCALEOUT_STRICT_ORDER", "") == "1"
 
 pytestmark = [pytest.mark.slow, pytest.mark.service, pytest.mark.timeout(420)]
 
@@ -357,25 +348,19 @@ def check(site: Site, msgs: Sequence[SimMessage], senders: Sequence[RoutedSender
     # books: a broken order can change them, e.g. a merge's reclass amount.)
     journal_keys = [e["entry_key"] for e in journal]
     out_of_order = order_breaks(site, msgs, keys, len(journal_keys), ctx)
-    known = known_takeover_bug(msgs, keys, out_of_order, victim_parts, ctx)
+    assert not out_of_order, (f"{len(out_of_order)} keys out of order {ctx} (the killed "
+                              f"worker held partitions {sorted(victim_parts)}): "
+                              f"{out_of_order[:2]}")
 
     # Nothing posted twice, and the books equal those of the uninterrupted run.
     tb = site_json(site, "ledger", "trial-balance")
     assert tb["balanced"], ctx
     assert len(journal_keys) == len(set(journal_keys)), ctx
-    try:
-        assert tb["rows"] == ref["ledger"]["rows"], ctx
-        assert tb["totals"] == ref["ledger"]["totals"], ctx
-        assert sorted(journal_keys) == ref["ledger"]["entry_keys"], ctx
-        for name in COMPARED_COUNTS:
-            assert metrics["store"][name] == ref["store"][name], (name, ctx)
-    except AssertionError as exc:
-        if known is None:
-            raise
-        pytest.xfail(f"{known}; and, as a consequence, the books differ from the "
-                     f"reference: {str(exc)[-600:]}")
-    if known is not None:
-        pytest.xfail(known)
+    assert tb["rows"] == ref["ledger"]["rows"], ctx
+    assert tb["totals"] == ref["ledger"]["totals"], ctx
+    assert sorted(journal_keys) == ref["ledger"]["entry_keys"], ctx
+    for name in COMPARED_COUNTS:
+        assert metrics["store"][name] == ref["store"][name], (name, ctx)
 
 
 def order_breaks(site: Site, msgs: Sequence[SimMessage], keys: Sequence[Sequence[str]],
@@ -397,22 +382,3 @@ def order_breaks(site: Site, msgs: Sequence[SimMessage], keys: Sequence[Sequence
         if sent != sorted(sent):
             out.append((key, [k for _, _, k in rows]))
     return out
-
-
-def known_takeover_bug(msgs: Sequence[SimMessage], keys: Sequence[Sequence[str]],
-                       out_of_order: list[tuple[str, list[str]]], victim_parts: set[int],
-                       ctx: str) -> str | None:
-    """None if the order held; the xfail reason if it broke only where the known bug can
-    break it (the killed worker's partitions); an AssertionError otherwise."""
-    if not out_of_order:
-        return None
-    broken = {k for k, _ in out_of_order}
-    merges = sum(1 for m, ks in zip(msgs, keys, strict=True)
-                 if m.kind == "merge" and broken & set(ks))
-    why = (f"{len(out_of_order)} keys out of order ({merges} of them merged) {ctx}: "
-           f"{out_of_order[:2]}")
-    parts = {partition_of(k, PARTITIONS) for k in broken}
-    if STRICT_ORDER or not parts <= victim_parts:
-        raise AssertionError(f"{why} (partitions {sorted(parts)}, the killed worker held "
-                             f"{sorted(victim_parts)})")
-    return f"{KNOWN_TAKEOVER_BUG}: {why}"

@@ -21,7 +21,7 @@ class ErpFileSink:
 
     def deliver(self, item: OutboxItem) -> None:
         target = self.folder / f"{item.batch_id}.{item.fmt}"
-        tmp = target.with_suffix(target.suffix + ".part")
+        tmp = target.with_name(f".{target.name}.{os.getpid()}.part")
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
             with open(tmp, "wb") as fh:
