@@ -1,0 +1,255 @@
+"""PHI minimization (issue 6, item 5): nothing that leaves the hub carries PHI of its inputs.
+
+The public corpora go through a real in-process hub: every HL7 v2 message of
+../shared/corpora/hl7v2 (files split with `split_messages`) and a simulated hospital day
+(600 messages) over the MLLP listener, every X12 835/837 of ../shared/corpora/x12 through
+`isthmus ingest`; then `hub.export()` seals and delivers the ERP batches (file sink).
+
+PHI values searched for, taken from the inputs themselves:
+
+* HL7: PID-5 family and given names, PID-7 birth date (its first 8 characters, CCYYMMDD),
+  PID-3.1 MRNs, PID-11.1 street, PID-13.1 phone, MRG-1.1 prior MRN, NK1-2 names,
+  DG1-3.1/.2 diagnosis code and text (every repetition);
+* X12: NM103/NM104 names and NM109 member id of NM1*QC (patient) and NM1*IL (subscriber),
+  DMG02 birth dates, and N301/N302 addresses of those two parties (provider and payer
+  addresses are not PHI and are not searched for).
+
+Values too short or too generic to mean anything are ignored: under 4 characters, numbers
+(digits with separators) of fewer than 6 digits, and common words or placeholders
+(TEST, PATIENT, UNKNOWN, ...; see GENERIC). A match is a case-insensitive substring; a
+purely alphabetic value (a name) must not be part of a longer run of letters, so MARY is
+not found in "summary" but is in "MARY", "mary_12" or "Smith^Mary".
+
+What is scanned (what leaves the hub): every file under <data_dir>/exports/ and
+<data_dir>/outbound/ (ERP batches, 999/TA1 acknowledgements), every outbox payload, every
+journal entry (accounts, dimensions, memo, lines), the HTTP /metrics JSON and the
+/api/v1/ledger/trial-balance JSON, and every log record captured at DEBUG (message with its
+arguments rendered, and the formatted text with tracebacks).
+
+The scan must not be vacuous: the PHI list is long, and the raw inbox messages (which hold
+PHI by design and never leave the hub) contain most of it.
+
+Runs through `Hub.open`, so on the embedded adapters and, in the second CI pass, on
+PostgreSQL + NATS.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import re
+import time
+from collections.abc import Iterable
+from pathlib import Path
+
+import httpx
+import msgspec
+import pytest
+
+from isthmus.api.http import build_app
+from isthmus.app import Hub, start
+from isthmus.cli.main import run as cli_run
+from isthmus.config import load_settings
+from isthmus.connectors.mllp_client import send_messages
+from isthmus.demo.ehr_day import hospital_day
+from isthmus.formats.hl7v2 import HL7ParseError, parse_message, split_messages
+from isthmus.formats.x12 import X12Error, read
+
+REPO = Path(__file__).resolve().parents[2]
+HL7_CORPUS = (REPO / ".." / "shared" / "corpora" / "hl7v2").resolve()
+X12_CORPUS = (REPO / ".." / "shared" / "corpora" / "x12").resolve()
+X12_SUFFIXES = (".835", ".837", ".837i")
+
+GENERIC = frozenset({
+    "TEST", "TESTING", "PATIENT", "UNKNOWN", "NONE", "NULL", "DOE", "JOHN", "JANE", "MALE",
+    "FEMALE", "OTHER", "MOTHER", "FATHER", "SPOUSE", "CHILD", "SELF", "BABY", "GIRL", "BOY",
+    "HOME", "WORK", "MAIN", "STREET", "CITY", "NAME", "FIRST", "LAST", "SMITH",
+})
+MIN_PHI_VALUES = 150  # the corpora give several hundred; far fewer means extraction broke
+
+
+def _require(path: Path) -> None:
+    if path.is_dir():
+        return
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"no corpus at {path}; CI=true requires it")
+    pytest.skip(f"no corpus at {path}")
+
+
+def meaningful(value: str) -> str | None:
+    v = value.strip()
+    if len(v) < 4 or v.upper() in GENERIC:
+        return None
+    if re.fullmatch(r"[\d\s().+/-]+", v) and len(re.sub(r"\D", "", v)) < 6:
+        return None
+    return v
+
+
+def hl7_phi(raw: str) -> set[str]:
+    try:
+        msg = parse_message(raw)
+    except HL7ParseError:
+        return set()
+    out: list[str] = []
+    for pid in msg.segments_named("PID"):
+        for rep in range(1, len(pid.repetitions(3)) + 1):
+            out.append(pid.value(3, 1, 1, rep))
+        for rep in range(1, len(pid.repetitions(5)) + 1):
+            out += [pid.value(5, 1, 1, rep), pid.value(5, 2, 1, rep)]
+        out.append(pid.value(7)[:8])
+        for field in (11, 13):
+            for rep in range(1, len(pid.repetitions(field)) + 1):
+                out.append(pid.value(field, 1, 1, rep))
+    for mrg in msg.segments_named("MRG"):
+        out.append(mrg.value(1))
+    for nk1 in msg.segments_named("NK1"):
+        for rep in range(1, len(nk1.repetitions(2)) + 1):
+            out += [nk1.value(2, 1, 1, rep), nk1.value(2, 2, 1, rep)]
+    for dg1 in msg.segments_named("DG1"):
+        out += [dg1.value(3, 1), dg1.value(3, 2)]
+    return {m for v in out if (m := meaningful(v))}
+
+
+def x12_phi(raw: bytes) -> set[str]:
+    try:
+        ic = read(raw)
+    except X12Error:
+        return set()
+    out: list[str] = []
+    party = ""
+    for seg in ic:
+        if seg.id == "NM1":
+            party = seg.element(1)
+            if party in ("QC", "IL"):
+                out += [seg.element(3), seg.element(4), seg.element(9)]
+        elif seg.id == "DMG":
+            out.append(seg.element(2))
+        elif seg.id == "N3" and party in ("QC", "IL"):
+            out += [seg.element(1), seg.element(2)]
+    return {m for v in out if (m := meaningful(v))}
+
+
+def hits(phi: Iterable[str], text: str) -> set[str]:
+    low = text.lower()
+    found = set()
+    for v in phi:
+        lv = v.lower()
+        if lv not in low:
+            continue
+        if lv.isalpha() and not re.search(rf"(?<![a-z]){re.escape(lv)}(?![a-z])", low):
+            continue  # a name inside a longer word ("mary" in "summary") is not that name
+        found.add(v)
+    return found
+
+
+async def _idle(hub: Hub, timeout_s: float = 45.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while hub.store.counts()["unpublished"] or hub.bus.pending():
+        assert time.monotonic() < deadline, f"not applied in {timeout_s} s: " \
+            f"{hub.store.counts()} bus pending {hub.bus.pending()}"
+        await asyncio.sleep(0.05)
+
+
+async def _http(hub: Hub) -> dict[str, str]:
+    transport = httpx.ASGITransport(app=build_app(hub, {}))
+    out = {}
+    async with httpx.AsyncClient(transport=transport, base_url="http://hub") as c:
+        for path in ("/metrics", "/api/v1/ledger/trial-balance"):
+            r = await c.get(path)
+            assert r.status_code == 200, (path, r.status_code, r.text)
+            out[path] = r.text
+    return out
+
+
+async def _push(hub: Hub, hl7: list[bytes], x12: list[Path]) -> dict[str, str]:
+    run = await start(hub, mllp_port=0, export_every_s=3600)
+    try:
+        assert run.mllp is not None
+        report = await send_messages("127.0.0.1", run.mllp.port, hl7, connections=4,
+                                     window=8)
+        assert len(report.acks) == len(hl7)
+        assert all(report.acks), "a message got no answer"
+        code = await asyncio.to_thread(
+            cli_run, ["ingest", *map(str, x12), "--data-dir", str(hub.settings.data_dir)])
+        assert code in (0, 1), code  # 1: some interchange refused (answered with a 999)
+        await _idle(hub)
+    finally:
+        await run.stop()
+    hub.export()
+    return await _http(hub)
+
+
+def test_nothing_that_leaves_the_hub_carries_phi(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    _require(HL7_CORPUS)
+    _require(X12_CORPUS)
+    caplog.set_level(logging.DEBUG, logger="isthmus")
+
+    hl7: list[bytes] = []
+    for path in sorted(HL7_CORPUS.rglob("*.hl7")):
+        try:
+            hl7 += [m.encode() for m in split_messages(path.read_bytes())]
+        except HL7ParseError:
+            hl7.append(path.read_bytes())  # malformed on purpose: sent as one block
+    corpus_count = len(hl7)
+    hl7 += [m.raw for m in hospital_day(messages=600)]
+    x12 = sorted(p for p in X12_CORPUS.rglob("*") if p.suffix in X12_SUFFIXES)
+    assert corpus_count >= 50 and len(x12) >= 20, (corpus_count, len(x12))
+
+    phi: set[str] = set()
+    for raw in hl7:
+        phi |= hl7_phi(raw.decode("utf-8", "replace"))
+    for path in x12:
+        phi |= x12_phi(path.read_bytes())
+    assert len(phi) >= MIN_PHI_VALUES, sorted(phi)
+
+    hub = Hub.open(load_settings(None, data_dir=tmp_path / "hub"))
+    try:
+        http = asyncio.run(_push(hub, hl7, x12))
+        data = hub.settings.data_dir
+        leaving: dict[str, str] = {}
+        for sub in ("exports", "outbound"):
+            for f in sorted((data / sub).rglob("*")):
+                if f.is_file():
+                    leaving[f"file {f.relative_to(data)}"] = f.read_text("utf-8", "replace")
+        for item in hub.store.outbox_items():
+            leaving[f"outbox {item.id} {item.destination}"] = \
+                f"{item.batch_id} {item.destination}\n" + item.payload.decode("utf-8", "replace")
+        leaving["journal lines"] = "\n".join(
+            msgspec.json.encode(line).decode() for line in hub.store.journal_lines())
+        entries = hub.store.entries()
+        leaving["journal entries"] = "\n".join(
+            msgspec.json.encode(e).decode() for e in entries)
+        for route, body in http.items():
+            leaving[f"http {route}"] = body
+        for i, rec in enumerate(caplog.records):
+            leaving[f"log {i} {rec.name}"] = f"{rec.getMessage()} {rec.args!r}"
+        leaving["log text"] = caplog.text
+        control = "\n".join(m.raw.decode("utf-8", "replace")
+                            for m in hub.store.messages(limit=1_000_000))
+        stats = hub.store.counts()
+    finally:
+        hub.close()
+
+    # not vacuous: the ERP got batches, the logs said something, the inbox holds the PHI
+    assert any(k.startswith("file exports/") for k in leaving), sorted(leaving)
+    assert any(k.startswith("file outbound/") for k in leaving), sorted(leaving)
+    assert entries and stats["journal_lines"] > 0, stats
+    assert caplog.records
+    seen = hits(phi, control)
+    assert len(seen) >= 0.8 * len(phi), sorted(phi - seen)
+
+    leaks = {where: sorted(found) for where, text in leaving.items()
+             if (found := hits(phi, text))}
+    assert not leaks, {w: (f, _ctx(leaving[w], f)) for w, f in leaks.items()}
+
+
+def _ctx(text: str, found: list[str]) -> list[str]:
+    """Where each value sits in the text, for the failure message."""
+    low = text.lower()
+    out = []
+    for v in found:
+        i = low.find(v.lower())
+        out.append(text[max(0, i - 40):i + len(v) + 40])
+    return out
