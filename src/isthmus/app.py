@@ -26,8 +26,9 @@ from isthmus.bus.ports import Bus
 from isthmus.bus.sqlite import SqliteBus
 from isthmus.config import ConfigError, Settings
 from isthmus.connectors.erp_file import ErpFileSink
+from isthmus.connectors.erp_ports import ErpBatchSink, ErpPort
 from isthmus.connectors.mllp import MllpServer, tls_context
-from isthmus.flows.export import Dispatcher, seal_batches
+from isthmus.flows.export import BatchSink, Dispatcher, seal_batches
 from isthmus.flows.inbox import GroupCommitWriter, Inbox
 from isthmus.flows.processor import Processor
 from isthmus.flows.retry import RetryPolicy
@@ -114,6 +115,29 @@ def open_bus(settings: Settings) -> Bus:
                      synchronous=settings.reliability.sqlite_synchronous)
 
 
+def open_erp(settings: Settings) -> ErpPort:
+    """The ERP adapter named by [erp] (only `tryton` has an API today)."""
+    erp = settings.erp
+    if erp.kind != "tryton":
+        raise ConfigError("the ERP is a file drop ([erp] kind = \"file\"): nothing to query")
+    from isthmus.connectors.erp_rpc import TrytonRpc  # noqa: PLC0415 - Tryton sites only
+    from isthmus.connectors.erp_tryton import TrytonErp  # noqa: PLC0415
+
+    try:
+        password = erp.password_file.read_text().strip() if erp.password_file else ""
+    except OSError as exc:
+        raise ConfigError(f"erp.password_file {erp.password_file}: {exc.strerror}") from exc
+    rpc = TrytonRpc(erp.url, erp.database, erp.user, password, timeout_s=erp.timeout_s)
+    return TrytonErp(rpc, journal=erp.journal, account_map=erp.account_map)
+
+
+def erp_sink(settings: Settings, export_dir: Path) -> BatchSink:
+    """The outbox sink for the configured ERP: a file drop, or posting through its API."""
+    if settings.erp.kind == "tryton":
+        return ErpBatchSink(open_erp(settings))
+    return ErpFileSink(export_dir)
+
+
 @dataclass
 class Hub:
     settings: Settings
@@ -156,7 +180,8 @@ class Hub:
         """Seal pending journal batches and deliver what is due; (batches, files sent)."""
         made = seal_batches(self.store, policy_of=lambda ch: self.settings.channel(ch)
                             .summarization)
-        sent = Dispatcher(self.store, ErpFileSink(self.export_dir), self.policy).run_once()
+        sent = Dispatcher(self.store, erp_sink(self.settings, self.export_dir),
+                          self.policy).run_once()
         return len(made), sent
 
     def close(self) -> None:
@@ -250,7 +275,7 @@ async def start(hub: Hub, *, role: str = "all", mllp_port: int | None = None,
         run.worker = hub.worker()
         if s.reliability.workers > 0:
             run.worker.start()
-        run.dispatcher = Dispatcher(hub.store, ErpFileSink(hub.export_dir), hub.policy)
+        run.dispatcher = Dispatcher(hub.store, erp_sink(s, hub.export_dir), hub.policy)
         run.tasks.append(asyncio.create_task(_export_loop(hub, run.dispatcher,
                                                           export_every_s)))
     if http_coro is not None:

@@ -77,6 +77,42 @@ class ScaleOutSettings:
 
 
 @dataclass(frozen=True)
+class ErpSettings:
+    """Where sealed batches go: `file` (CSV/JSONL drop folder) or `tryton` (JSON-RPC).
+
+    [erp] kind = "tryton", url, database, user, password_file (the password is never in the
+    config itself), company (label only: the Tryton user's current company is used),
+    journal (code), account_map (hub code -> Tryton code, when the charts differ).
+    """
+
+    kind: Literal["file", "tryton"] = "file"
+    url: str = "http://127.0.0.1:8000"
+    database: str = ""
+    user: str = "admin"
+    password_file: Path | None = None
+    company: str = ""
+    journal: str = "HUB"
+    account_map: dict[str, str] = field(default_factory=dict)
+    timeout_s: float = 60.0
+
+
+def _erp(raw: dict[str, Any]) -> ErpSettings:
+    kind = raw.get("kind", "file")
+    if kind not in ("file", "tryton"):
+        raise ConfigError(f"erp.kind must be file or tryton, got {kind!r}")
+    if kind == "tryton" and not raw.get("database"):
+        raise ConfigError("erp.database is required when erp.kind is tryton")
+    pw = raw.get("password_file")
+    return ErpSettings(
+        kind=kind, url=str(raw.get("url", ErpSettings.url)),
+        database=str(raw.get("database", "")), user=str(raw.get("user", "admin")),
+        password_file=Path(pw) if pw else None, company=str(raw.get("company", "")),
+        journal=str(raw.get("journal", "HUB")),
+        account_map=_str_map(_table(raw, "account_map"), "erp.account_map"),
+        timeout_s=float(raw.get("timeout_s", 60.0)))
+
+
+@dataclass(frozen=True)
 class Settings:
     data_dir: Path
     host: str = "127.0.0.1"
@@ -93,6 +129,7 @@ class Settings:
     posting: PostingPolicy = field(default_factory=PostingPolicy)
     reliability: ReliabilitySettings = field(default_factory=ReliabilitySettings)
     scaleout: ScaleOutSettings = field(default_factory=ScaleOutSettings)
+    erp: ErpSettings = field(default_factory=ErpSettings)
 
     def channel(self, name: str) -> ChannelSettings:
         return self.channels.get(name) or ChannelSettings(name=name)
@@ -227,6 +264,7 @@ def load_settings(
             ),
             reliability=reliability,
             scaleout=scaleout,
+            erp=_erp(_table(raw, "erp")),
         )
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"invalid setting: {exc}") from exc

@@ -11,6 +11,7 @@ from typing import Any
 
 from isthmus.app import Hub, backup_embedded
 from isthmus.bus.ports import Publish
+from isthmus.flows.export import REJECTED_KIND, resubmit_rejected
 from isthmus.flows.inbox import TOPIC, classify, publications
 from isthmus.model.envelope import decode_envelope
 from isthmus.observe.lineage import find_message, trace
@@ -210,6 +211,12 @@ def _workitems(hub: Hub, args: argparse.Namespace) -> Result:
         return {"id": item.id, "status": "resolved", "mapping": values}, lambda d: (
             f"work item {d['id']} resolved" + (f"; mapping {d['mapping']} added"
                                                if d["mapping"] else "")), 0
+    if item.kind == REJECTED_KIND:  # an ERP rejection: put its batch back in the outbox
+        resubmit_rejected(store, item.event_id, now)
+        store.set_work_item_status(item.id, "resubmitted", item.resolution or args.note, now)
+        return {"id": item.id, "status": "resubmitted", "batch_id": item.key}, lambda d: (
+            f"work item {d['id']} resubmitted; batch {d['batch_id']} is queued for the ERP "
+            "again (the next export round delivers it)"), 0
     env = decode_envelope(item.envelope)
     hub.bus.replay([Publish(env.event_id, TOPIC, env.key, item.envelope)])
     store.set_work_item_status(item.id, "resubmitted", item.resolution or args.note, now)

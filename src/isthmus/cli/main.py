@@ -21,6 +21,7 @@ from typing import Any
 from isthmus.api.http import serve_http
 from isthmus.app import Hub, serve_forever
 from isthmus.cli import commands, security
+from isthmus.cli import erp as erp_cli
 from isthmus.config import ConfigError, load_settings
 from isthmus.store.sqlite_connection import StorageUnavailable
 
@@ -89,6 +90,7 @@ def parser() -> argparse.ArgumentParser:
     ing.add_argument("--apply", action="store_true", help="process the events now")
     b = add("backup", "online backup of the embedded databases and the token key")
     b.add_argument("--to", type=Path, required=True, help="an empty folder to write into")
+    erp_cli.add_parsers(add)
     security.add_parsers(sub, add)
     return ap
 
@@ -125,6 +127,10 @@ def run(argv: list[str]) -> int:
             from isthmus.cli.demo import run_demo  # noqa: PLC0415 - heavy, demo only
 
             return run_demo(settings, args)
+        if args.cmd in erp_cli.COMMANDS:
+            data, text, code = erp_cli.dispatch(settings, args)
+            _emit(args, data, text)
+            return code
         hub = Hub.open(settings)
         try:
             if args.cmd == "ingest":

@@ -28,6 +28,19 @@ class ErpUnavailable(Exception):
     """The ERP or its drop folder can't take the batch now; retry later."""
 
 
+class ErpRejected(Exception):
+    """The ERP refused the batch on business grounds (closed period, unknown account...).
+
+    Retrying as is cannot help: the dispatcher marks the outbox row dead and opens a work
+    item (kind `erp_rejected`, queue `finance-gl`) carrying the ERP's message; after the fix,
+    `isthmus workitems resubmit ID` puts the row back in the outbox.
+    """
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
 class BatchSink(Protocol):
     def deliver(self, item: OutboxItem) -> None: ...
 
@@ -97,6 +110,10 @@ class Dispatcher:
         for item in self._store.outbox_due(DESTINATION, now, 100):
             try:
                 self._sink.deliver(item)
+            except ErpRejected as exc:  # the ERP answered: it is up, but a person must act
+                self.breaker.success()
+                self._reject(item, exc.reason, now)
+                continue
             except Exception as exc:  # noqa: BLE001 - persisted as retry state
                 attempts = item.attempts + 1
                 self.breaker.failure(now)
@@ -109,6 +126,35 @@ class Dispatcher:
                 break
             self.breaker.success()
             self._store.outbox_settle(item.id, status="sent", visible_at=now)
+            if item.attempts:  # it may have been rejected and resubmitted: close its item
+                with self._store.transaction() as tx:
+                    tx.close_work_items(rejection_event_id(item.id), "posted", now)
             delivered += 1
         self.sent += delivered
         return delivered
+
+    def _reject(self, item: OutboxItem, reason: str, now: float) -> None:
+        """Dead outbox row + an `erp_rejected` work item for finance (reopened if it was
+        resubmitted and rejected again)."""
+        with self._store.transaction() as tx:
+            tx.add_work_item(kind=REJECTED_KIND, queue=REJECTED_QUEUE, key=item.batch_id,
+                             event_id=rejection_event_id(item.id),
+                             correlation_id=item.batch_id, detail=reason[:2000],
+                             envelope=b"", now=now)
+        self._store.outbox_settle(item.id, status="dead", error=reason)
+        log.warning("ERP rejected %s: %s", item.batch_id, reason)
+
+
+REJECTED_KIND, REJECTED_QUEUE = "erp_rejected", "finance-gl"
+
+
+def rejection_event_id(outbox_id: int) -> str:
+    """The work-item event id of a rejected outbox row: `outbox:<id>`."""
+    return f"outbox:{outbox_id}"
+
+
+def resubmit_rejected(store: Store, event_id: str, now: float) -> int:
+    """Put the outbox row of an `erp_rejected` work item back in the queue; its id."""
+    outbox_id = int(event_id.removeprefix("outbox:"))
+    store.outbox_settle(outbox_id, status="pending", error="resubmitted", visible_at=now)
+    return outbox_id

@@ -1,0 +1,136 @@
+"""`isthmus erp ...` and `isthmus recon erp`: the ERP connector's commands.
+
+- `erp setup-tryton --database NAME [--tryton-dir DIR]` builds a local Tryton database
+  (company, chart with the hub's account codes, fiscal year, cost centers, journal) and
+  writes `erp-tryton.toml`, the `[erp]` table to put in the hub's config.
+- `erp master-data` lists the ERP's accounts, cost centers and parties, and the mapped
+  cost centers and revenue accounts the ERP does not have (drift).
+- `recon erp [--period YYYY-MM]` compares the hub ledger with the ERP's posted balances;
+  exit 4 when a variance is not zero.
+An ERP that cannot be reached is exit 1 with the reason, not a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from isthmus.app import Hub, open_erp
+from isthmus.cli.commands import Result, UsageError, _table
+from isthmus.config import Settings
+from isthmus.flows.export import ErpRejected, ErpUnavailable
+
+COMMANDS = ("erp", "recon")
+
+
+def add_parsers(add: Callable[[str, str], argparse.ArgumentParser]) -> None:
+    e = add("erp", "the ERP connector: build a local Tryton, master data and drift")
+    e.add_argument("action", choices=["setup-tryton", "master-data"])
+    e.add_argument("--database", help="Tryton database to create (setup-tryton)")
+    e.add_argument("--tryton-dir", type=Path, help="where Tryton keeps its databases "
+                   "(default: DATA_DIR/tryton)")
+    e.add_argument("--dsn", help="database server; only SQLite (the default) is supported")
+    r = add("recon", "reconciliation reports")
+    r.add_argument("action", choices=["erp"])
+    r.add_argument("--period", help="YYYY-MM (default: every period)")
+
+
+def dispatch(settings: Settings, args: argparse.Namespace) -> Result:
+    try:
+        if args.cmd == "erp" and args.action == "setup-tryton":
+            return _setup(settings, args)
+        erp = open_erp(settings)
+        try:
+            if args.cmd == "erp":
+                return _master_data(settings, erp.master_data())
+            hub = Hub.open(settings)
+            try:
+                from isthmus.recon.erp import reconcile  # noqa: PLC0415
+
+                d = reconcile(hub.store, erp, args.period)
+            finally:
+                hub.close()
+            return d, render_recon, 0 if d["zero_variance"] else 4
+        finally:
+            erp.close()
+    except (ErpUnavailable, ErpRejected) as exc:
+        return {"error": str(exc)}, lambda d: f"isthmus: ERP: {d['error']}", 1
+
+
+def _setup(settings: Settings, args: argparse.Namespace) -> Result:
+    from isthmus.connectors.erp_tryton_setup import (  # noqa: PLC0415 - heavy, setup only
+        TrytonSite,
+        build_database,
+        default_bin_dir,
+    )
+
+    if not args.database:
+        raise UsageError("erp setup-tryton needs --database NAME")
+    if args.dsn and not args.dsn.startswith("sqlite"):
+        raise UsageError("only SQLite Tryton databases can be built here: trytond's "
+                         "PostgreSQL backend needs psycopg_pool, which is not installed")
+    site_dir = (args.tryton_dir or settings.data_dir / "tryton").resolve()
+    site = TrytonSite(site_dir, default_bin_dir())
+    if not (site.bin_dir / "trytond-admin").exists():
+        raise UsageError(f"trytond-admin not found in {site.bin_dir}: install trytond, "
+                         "trytond-account and trytond-analytic-account")
+    centers = {cc: f"Cost center {cc} ({dept})" for dept, cc in sorted(
+        settings.mappings.department_cost_center.items(), reverse=True)}
+    seconds = build_database(site, args.database, cost_centers=centers,
+                             progress=lambda m: print(f"  {m}", flush=True))
+    mapping = site_dir / "erp-tryton.toml"
+    mapping.write_text(
+        "# [erp] table for the hub's config: start Tryton with\n"
+        f"#   TRYTONPASSFILE={site_dir}/admin.pass {site.bin_dir}/trytond "
+        f"-c {site_dir}/trytond.conf -d {args.database}\n"
+        f'[erp]\nkind = "tryton"\nurl = "http://127.0.0.1:8000"\n'
+        f'database = "{args.database}"\nuser = "admin"\n'
+        f'password_file = "{site_dir}/admin.pass"\njournal = "HUB"\n')
+    (site_dir / "trytond.conf").write_text(
+        f"[database]\nuri = sqlite://\npath = {site_dir}\n[web]\nlisten = 127.0.0.1:8000\n")
+    d = {"database": args.database, "path": str(site_dir / f"{args.database}.sqlite"),
+         "seconds": round(seconds, 1), "config": str(mapping)}
+    return d, lambda x: (f"Tryton database {x['database']} built in {x['seconds']} s at "
+                         f"{x['path']}\n[erp] settings written to {x['config']}"), 0
+
+
+def _master_data(settings: Settings, md: Any) -> Result:
+    maps = settings.mappings
+    missing_cc = sorted({cc for cc in maps.department_cost_center.values()
+                         if cc not in md.cost_centers})
+    wanted = {m.revenue_account for m in maps.charge_codes.values()} | {
+        settings.posting.ar_account}
+    mapped = {settings.erp.account_map.get(a, a) for a in wanted}
+    missing_acct = sorted(a for a in mapped if a not in md.accounts)
+    d = {"accounts": md.accounts, "cost_centers": md.cost_centers, "parties": md.parties,
+         "drift": {"cost_centers_missing": missing_cc, "accounts_missing": missing_acct}}
+
+    def text(x: dict[str, Any]) -> str:
+        rows = [["account", k, v] for k, v in sorted(x["accounts"].items())]
+        rows += [["cost center", k, v] for k, v in sorted(x["cost_centers"].items())]
+        rows += [["party", k, v] for k, v in sorted(x["parties"].items())]
+        drift = x["drift"]
+        tail = ("no drift: every mapped account and cost center exists in the ERP"
+                if not any(drift.values()) else
+                f"DRIFT: accounts missing {drift['accounts_missing']}, cost centers "
+                f"missing {drift['cost_centers_missing']}")
+        return _table(rows, ["kind", "code", "name"]) + "\n" + tail
+
+    return d, text, 0 if not any(d["drift"].values()) else 1
+
+
+def render_recon(d: dict[str, Any]) -> str:
+    rows = [[r["account"], r["cost_center"] or "-", r["hub"], r["erp"], r["variance"],
+             r["in_transit"]] for r in d["rows"]]
+    out = [f"period {d['period']}",
+           _table(rows, ["account", "cost center", "hub", "erp", "variance", "in transit"])]
+    b = [[c["batch_id"], c["policy"], c["lines"], c["debit"], c["credit"], c["outbox"],
+          f"{c['moves_in_erp']}/{c['moves']}", c["state"]] for c in d["batches"]]
+    out += ["", _table(b, ["batch", "policy", "lines", "debit", "credit", "outbox",
+                           "moves", "erp"])]
+    out.append("zero variance" if d["zero_variance"]
+               else f"VARIANCE: {d['absolute_variance']} (absolute, all keys)")
+    return "\n".join(out)
+

@@ -1,0 +1,237 @@
+"""Build a local Tryton database for the hub (demo and tests), and run a trytond server.
+
+`build_database` activates the modules with `trytond-admin` (about 40 s on SQLite), then
+starts a server and configures the books over JSON-RPC, as any client would:
+USD, one company, account types and the chart with the hub's codes (1200 Patient A/R,
+4100-4600 revenue, 1000 cash clearing, 2100 refunds payable, the 835 remittance accounts),
+fiscal years with monthly periods (2026 through this year), a `HUB` journal, one analytic
+account per cost center (CC-4100...), and a few parties (payers, suppliers).
+
+Facts from a trial with trytond 8.2: `trytond-admin` waits at a prompt on a new database
+unless given `--email`; the admin password comes from TRYTONPASSFILE; a server must be
+started with `-d` naming its databases or logins fail (KeyError 'res.user'). Only SQLite
+is supported here: trytond's PostgreSQL backend needs psycopg_pool, which is not locked.
+A database is one file, so tests copy a built template instead of building again
+(`copy_database`, which drops stale -wal/-shm files).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from isthmus.connectors.erp_rpc import TrytonRpc
+from isthmus.connectors.erp_tryton import period_bounds
+
+MODULES = ("account", "analytic_account")
+CHART = {
+    "1000": ("Cash clearing", "asset"), "1010": ("Cash clearing (remittances)", "asset"),
+    "1200": ("Patient A/R", "asset"), "1210": ("Patient responsibility A/R", "asset"),
+    "2100": ("Refunds payable", "liability"),
+    "4100": ("Revenue - Imaging", "revenue"), "4200": ("Revenue - Laboratory", "revenue"),
+    "4300": ("Revenue - Emergency", "revenue"), "4400": ("Revenue - Pharmacy", "revenue"),
+    "4500": ("Revenue - Surgery", "revenue"), "4600": ("Revenue - Cardiology", "revenue"),
+    "4900": ("Contractual adjustments", "revenue"), "4910": ("Other adjustments", "revenue"),
+    "4920": ("Provider adjustments", "revenue"),
+}
+PARTIES = {"PAYER-MCR": "Medicare", "PAYER-BCBS": "Blue Cross Blue Shield",
+           "SUP-MEDLINE": "Medline Industries"}
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class TrytonSite:
+    """Where a local Tryton keeps its databases, and its binaries."""
+
+    data_dir: Path  # holds <database>.sqlite and trytond.conf
+    bin_dir: Path  # holds trytond and trytond-admin
+    password: str = "admin"  # noqa: S105 - local demo/test database only
+
+    def config(self, port: int) -> Path:
+        path = self.data_dir / f"trytond-{port}.conf"
+        path.write_text(f"[database]\nuri = sqlite://\npath = {self.data_dir}\n"
+                        f"[web]\nlisten = 127.0.0.1:{port}\n")
+        return path
+
+    def env(self) -> dict[str, str]:
+        pw = self.data_dir / "admin.pass"
+        if not pw.exists():
+            pw.write_text(self.password + "\n")
+            pw.chmod(0o600)
+        return {**os.environ, "TRYTONPASSFILE": str(pw)}
+
+
+def default_bin_dir() -> Path:
+    found = shutil.which("trytond-admin")
+    return Path(found).parent if found else Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class TrytonServer:
+    """A trytond process serving the named databases on a local port."""
+
+    def __init__(self, site: TrytonSite, databases: list[str], port: int | None = None) -> None:
+        self.site, self.databases = site, databases
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log = site.data_dir / f"trytond-{self.port}.log"
+
+    def start(self, timeout_s: float = 60.0) -> None:
+        conf = self.site.config(self.port)
+        with open(self.log, "ab") as log:
+            self.proc = subprocess.Popen(  # noqa: S603 - our own trytond binary
+                [str(self.site.bin_dir / "trytond"), "-c", str(conf), "-d", *self.databases],
+                stdout=log, stderr=subprocess.STDOUT, env=self.site.env())
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"trytond exited with {self.proc.returncode}; see {self.log}")
+            with contextlib.suppress(OSError), socket.create_connection(
+                    ("127.0.0.1", self.port), timeout=0.5):
+                return
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"trytond did not listen on {self.port} in {timeout_s:.0f} s")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+    def rpc(self, database: str, *, timeout_s: float = 60.0) -> TrytonRpc:
+        return TrytonRpc(self.url, database, "admin", self.site.password, timeout_s=timeout_s)
+
+
+@contextlib.contextmanager
+def running(site: TrytonSite, databases: list[str]) -> Iterator[TrytonServer]:
+    server = TrytonServer(site, databases)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def copy_database(site: TrytonSite, template: str, name: str, *,
+                  source: Path | None = None) -> None:
+    """Copy a built SQLite database file (from `source`, default the site's folder); stale
+    -wal/-shm files of the target are removed first."""
+    target = site.data_dir / f"{name}.sqlite"
+    for suffix in ("-wal", "-shm", "-journal"):
+        Path(f"{target}{suffix}").unlink(missing_ok=True)
+    origin = (source or site.data_dir) / f"{template}.sqlite"
+    checkpoint(origin)
+    shutil.copyfile(origin, target)
+
+
+def checkpoint(db: Path) -> None:
+    """Fold the WAL into the database file, so that the file alone is the whole database."""
+    with contextlib.closing(sqlite3.connect(db)) as conn:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
+def build_database(site: TrytonSite, name: str, *, company: str = "Isthmus General Hospital",
+                   cost_centers: dict[str, str] | None = None,
+                   progress: Progress = lambda _m: None) -> float:
+    """Create and configure database `name`; returns the seconds it took."""
+    t0 = time.monotonic()
+    site.data_dir.mkdir(parents=True, exist_ok=True)
+    db = site.data_dir / f"{name}.sqlite"
+    if db.exists():
+        raise FileExistsError(f"Tryton database {db} exists already")
+    db.touch()
+    progress(f"activating {', '.join(MODULES)} in {db} (trytond-admin, ~40 s)")
+    try:
+        subprocess.run(  # noqa: S603 - our own trytond-admin binary
+            [str(site.bin_dir / "trytond-admin"), "-c", str(site.config(free_port())),
+             "-d", name, "--all", "-u", *MODULES, "--activate-dependencies",
+             "--email", "admin@localhost"],
+            env=site.env(), check=True, capture_output=True, timeout=600)
+    except subprocess.CalledProcessError as exc:
+        db.unlink(missing_ok=True)
+        tail = exc.stderr.decode(errors="replace").strip().splitlines()[-1:] or [""]
+        raise RuntimeError(f"trytond-admin failed: {tail[0]}") from exc
+    progress(f"modules active after {time.monotonic() - t0:.0f} s; configuring the books")
+    with running(site, [name]) as server:
+        rpc = server.rpc(name)
+        try:
+            configure(rpc, company=company, cost_centers=cost_centers or {},
+                      progress=progress)
+        finally:
+            rpc.close()
+    checkpoint(db)
+    progress(f"Tryton database {name!r} ready in {time.monotonic() - t0:.0f} s")
+    return time.monotonic() - t0
+
+
+def configure(rpc: TrytonRpc, *, company: str, cost_centers: dict[str, str],
+              progress: Progress) -> None:
+    rpc.login()
+    m = rpc.model
+    [usd] = m("currency.currency", "create", [{
+        "name": "U.S. Dollar", "code": "USD", "symbol": "$", "rounding": Decimal("0.01"),
+        "digits": 2}])
+    [party] = m("party.party", "create", [{"name": company}])
+    [cid] = m("company.company", "create", [{"party": party, "currency": usd}])
+    m("res.user", "write", [rpc.context.get("id") or 1],
+      {"companies": [("add", [cid])], "company": cid})
+    rpc.login()  # the session context now carries the company
+    progress(f"company {company!r} (id {cid}) in USD")
+    kinds: dict[str, dict[str, Any]] = {
+        "asset": {"name": "Assets", "statement": "balance", "assets": True},
+        "liability": {"name": "Liabilities", "statement": "balance"},
+        "revenue": {"name": "Revenue", "statement": "income", "revenue": True}}
+    type_ids = m("account.account.type", "create",
+                 [{**v, "company": cid} for v in kinds.values()])
+    type_of = dict(zip(kinds, type_ids, strict=True))
+    m("account.account", "create", [
+        {"name": name, "code": code, "company": cid, "type": type_of[kind]}
+        for code, (name, kind) in CHART.items()])
+    progress(f"chart of accounts: {len(CHART)} accounts")
+    [seq_type] = m("ir.sequence.type", "search", [("name", "=", "Account Move")], 0, 1, None)
+    last_year = max(2026, date.today().year)
+    for year in range(2026, last_year + 1):
+        [seq] = m("ir.sequence.strict", "create", [{
+            "name": f"Moves {year}", "sequence_type": seq_type, "company": cid}])
+        [fy] = m("account.fiscalyear", "create", [{
+            "name": str(year), "start_date": date(year, 1, 1), "end_date": date(year, 12, 31),
+            "company": cid, "move_sequence": seq}])
+        m("account.period", "create", [{
+            "name": f"{year}-{month:02d}", "fiscalyear": fy, "type": "standard",
+            "start_date": period_bounds(f"{year}-{month:02d}")[0],
+            "end_date": period_bounds(f"{year}-{month:02d}")[1]} for month in range(1, 13)])
+    progress(f"fiscal years 2026-{last_year} with monthly periods")
+    m("account.journal", "create", [{"name": "Isthmus hub postings", "code": "HUB",
+                                     "type": "general"}])
+    [root] = m("analytic_account.account", "create", [{
+        "name": "Cost centers", "code": "CC", "type": "root", "company": cid}])
+    centers = cost_centers or {}
+    if centers:
+        m("analytic_account.account", "create", [
+            {"name": label, "code": code, "type": "normal", "company": cid, "root": root,
+             "parent": root} for code, label in sorted(centers.items())])
+    m("party.party", "create", [{"name": n, "code": c} for c, n in PARTIES.items()])
+    progress(f"journal HUB, {len(centers)} cost centers, {len(PARTIES)} parties")
