@@ -15,6 +15,7 @@ import logging
 import os
 import secrets
 import shutil
+import time
 import signal
 import sqlite3
 from collections.abc import Callable, Coroutine
@@ -110,7 +111,11 @@ def open_bus(settings: Settings) -> Bus:
         stream = settings.scaleout.nats_stream or site_name(settings).upper()
         return NatsBus(settings.scaleout.nats_servers, stream=stream, partitions=partitions,
                        subject_prefix=stream.lower(),
-                       max_deliver=settings.reliability.max_attempts)
+                       max_deliver=settings.reliability.max_attempts,
+                       # Redelivery must come before a dead worker's partition lease
+                       # expires (15 s, renewed every 3 s), so its unacked messages are
+                       # back in the partition before a survivor pulls later ones.
+                       ack_wait_s=10.0)
     return SqliteBus(settings.data_dir / "bus.db", partitions=partitions,
                      synchronous=settings.reliability.sqlite_synchronous)
 
@@ -227,10 +232,19 @@ class Running:
             await asyncio.to_thread(self.hub.export)
 
 
-async def _export_loop(hub: Hub, dispatcher: Dispatcher, every_s: float) -> None:
+EXPORTER_LEASE = "exporter"
+
+
+async def _export_loop(hub: Hub, dispatcher: Dispatcher, every_s: float, owner: str) -> None:
+    """Seal and deliver ERP batches; one exporter per site (a lease on the bus), so two
+    workers never deliver the same outbox row at once."""
     while True:
         await asyncio.sleep(every_s)
         try:
+            ttl = max(3 * every_s, 15.0)
+            if not await asyncio.to_thread(hub.bus.claim, EXPORTER_LEASE, owner, ttl,
+                                           time.time()):
+                continue
             await asyncio.to_thread(
                 seal_batches, hub.store,
                 policy_of=lambda ch: hub.settings.channel(ch).summarization)
@@ -277,7 +291,7 @@ async def start(hub: Hub, *, role: str = "all", mllp_port: int | None = None,
             run.worker.start()
         run.dispatcher = Dispatcher(hub.store, erp_sink(s, hub.export_dir), hub.policy)
         run.tasks.append(asyncio.create_task(_export_loop(hub, run.dispatcher,
-                                                          export_every_s)))
+                                                          export_every_s, run.worker.owner)))
     if http_coro is not None:
         run.tasks.append(asyncio.create_task(http_coro))
     return run
