@@ -19,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from isthmus.api import fhir
 from isthmus.api.auth import protect
 from isthmus.connectors.mllp import tls_context
 from isthmus.observe.lineage import trace
@@ -71,7 +72,8 @@ def build_app(hub: Any, live: dict[str, Any] | None = None) -> Starlette:
         Route("/api/v1/ledger/trial-balance", tb),
         Route("/api/v1/messages/{ref:path}", message),
         Route("/api/v1/workitems", workitems),
-    ]), hub.governance)
+        *fhir.routes(hub),
+    ], exception_handlers={404: fhir.http_error, 405: fhir.http_error}), hub.governance)
 
 
 class _QuietServer(uvicorn.Server):

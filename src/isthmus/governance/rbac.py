@@ -35,6 +35,13 @@ PERMISSIONS: Mapping[str, frozenset[str]] = {
                                                    READ_ONLY}),
     "GET /api/v1/messages/{ref:path}": frozenset({ADMIN, ENGINEER, REVENUE, AUDITOR}),
     "GET /api/v1/workitems": EVERYONE,
+    # FHIR R4 API: integration feeds write, readers read
+    "GET /fhir/metadata": EVERYONE,
+    "GET /fhir/{type}/{id}": frozenset({ADMIN, ENGINEER, REVENUE, FINANCE, AUDITOR,
+                                        READ_ONLY}),
+    "POST /fhir": frozenset({ADMIN, ENGINEER}),
+    "POST /fhir/{type}": frozenset({ADMIN, ENGINEER}),
+    "PUT /fhir/{type}/{id}": frozenset({ADMIN, ENGINEER}),
     # CLI commands that change state: a token is needed once the hub is initialized
     "cli migrate": frozenset({ADMIN}),
     "cli ledger export": frozenset({ADMIN, FINANCE, ENGINEER}),

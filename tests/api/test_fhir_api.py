@@ -1,0 +1,295 @@
+"""The FHIR R4 API under /fhir, through `build_app(hub)` and the real inbox and worker.
+
+Runs through `Hub.open`, so on the embedded adapters and, in the second CI pass, on
+PostgreSQL + NATS. Writes need an initialized hub and a token of a writing role.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fhirclient.models.account import Account as FcAccount
+from fhirclient.models.capabilitystatement import CapabilityStatement
+from fhirclient.models.chargeitem import ChargeItem as FcChargeItem
+from fhirclient.models.codeableconcept import CodeableConcept
+from fhirclient.models.identifier import Identifier
+from fhirclient.models.operationoutcome import OperationOutcome
+from fhirclient.models.patient import Patient as FcPatient
+
+from isthmus.api.fhir import BALANCE_URL
+from isthmus.api.http import build_app
+from isthmus.app import Hub
+from isthmus.config import load_settings
+from isthmus.formats.fhir import FINANCE_TYPES
+from isthmus.governance import identity, rbac
+from isthmus.observe.views import trial_balance_view
+
+CORPUS = (Path(__file__).resolve().parents[2] / ".." / "shared" / "corpora" /
+          "fhir-r4").resolve()
+EXAMPLES = sorted(p for p in (CORPUS / "examples").glob("*.json")
+                  if p.name.split("-")[0] in FINANCE_TYPES)
+SYNTHEA = sorted((CORPUS / "synthea").glob("*.json"))
+NOW = 1_700_000_000.0
+MEDIA = "application/fhir+json"
+
+
+@dataclass
+class Site:
+    hub: Hub
+    token: str
+    reader: str
+
+    def call(self, method: str, path: str, body: Any = None, token: str | None = "admin",
+             raw: bytes | None = None) -> httpx.Response:
+        tok = {"admin": self.token, "reader": self.reader}.get(token or "", token)
+        content = raw if raw is not None else (
+            json.dumps(body).encode() if body is not None else None)
+
+        async def go() -> httpx.Response:
+            transport = httpx.ASGITransport(app=build_app(self.hub, {}),
+                                            client=("127.0.0.1", 50000))
+            async with httpx.AsyncClient(transport=transport, base_url="http://hub") as c:
+                headers = {"Content-Type": MEDIA}
+                if tok:
+                    headers["Authorization"] = f"Bearer {tok}"
+                return await c.request(method, path, content=content, headers=headers)
+        return asyncio.run(go())
+
+
+def _site(path: Path) -> Iterator[Site]:
+    hub = Hub.open(load_settings(None, data_dir=path))
+    try:
+        gov = hub.governance
+        admin = identity.principal("root", "user", (rbac.ADMIN,), NOW)
+        issued = identity.issue(admin, (rbac.ADMIN,), NOW)
+        assert gov.initialize(admin, issued.token)
+        reader = identity.principal("dash", "service", (rbac.READ_ONLY,), NOW)
+        gov.save_principal(reader)
+        r = identity.issue(reader, (rbac.READ_ONLY,), NOW)
+        gov.add_token(r.token)
+        yield Site(hub, issued.clear, r.clear)
+    finally:
+        hub.close()
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Iterator[Site]:
+    yield from _site(tmp_path)
+
+
+def _issues(r: httpx.Response) -> list[dict[str, Any]]:
+    assert r.headers["content-type"].startswith(MEDIA)
+    body = r.json()
+    assert body["resourceType"] == "OperationOutcome", body
+    OperationOutcome(body)  # a valid R4 OperationOutcome for a real FHIR client
+    return list(body["issue"])
+
+
+def _patient() -> dict[str, Any]:
+    p = FcPatient()
+    p.id = "p1"
+    p.identifier = [_ident("MR", "urn:oid:1.2.36.146.595.217.0.1", "MRN-77")]
+    p.gender = "female"
+    return dict(p.as_json())
+
+
+def _ident(code: str, system: str, value: str) -> Any:
+    i = Identifier()
+    i.system, i.value = system, value
+    i.type = CodeableConcept({"coding": [{"system":
+                             "http://terminology.hl7.org/CodeSystem/v2-0203", "code": code}]})
+    return i
+
+
+def _account() -> dict[str, Any]:
+    a = FcAccount({"resourceType": "Account", "id": "acct1", "status": "active",
+                   "identifier": [{"value": "ACC-1001"}],
+                   "subject": [{"reference": "Patient/p1"}],
+                   "owner": {"reference": "Organization/NORTH"}})
+    return dict(a.as_json())
+
+
+def _charge(cid: str = "ci1", amount: float = 125.50) -> dict[str, Any]:
+    c = FcChargeItem({"resourceType": "ChargeItem", "id": cid, "status": "billable",
+                      "code": {"coding": [{"system": "http://www.ama-assn.org/go/cpt",
+                                           "code": "80053"}]},
+                      "subject": {"reference": "Patient/p1"},
+                      "occurrenceDateTime": "2025-03-04T10:00:00Z",
+                      "quantity": {"value": 1},
+                      "priceOverride": {"value": amount, "currency": "USD"},
+                      "performingOrganization": {"reference": "Organization/NORTH"},
+                      "costCenter": {"reference": "Organization/LAB"},
+                      "account": [{"reference": "Account/acct1"}]})
+    return dict(c.as_json())
+
+
+def _balance(r: httpx.Response) -> dict[str, Decimal]:
+    acct = FcAccount(r.json())
+    return {e.valueMoney.currency: Decimal(str(e.valueMoney.value))
+            for e in acct.extension or [] if e.url == BALANCE_URL}
+
+
+def test_metadata_is_an_r4_capability_statement(site: Site) -> None:
+    r = site.call("GET", "/fhir/metadata", token="reader")
+    assert r.status_code == 200 and r.headers["content-type"].startswith(MEDIA)
+    cs = CapabilityStatement(r.json())
+    assert cs.fhirVersion == "4.0.1"
+    types = {res.type for res in cs.rest[0].resource}
+    assert types == set(FINANCE_TYPES) and len(types) == 11
+    assert {i.code for i in cs.rest[0].interaction} == {"transaction", "batch"}
+
+
+def test_fhirclient_resources_post_read_and_account_balance(site: Site) -> None:
+    for path, body in (("/fhir/Patient", _patient()), ("/fhir/Account", _account()),
+                       ("/fhir/ChargeItem", _charge())):
+        r = site.call("POST", path, body)
+        assert r.status_code == 201, r.text
+        assert r.headers["content-type"].startswith(MEDIA)
+    site.hub.worker().drain()
+    r = site.call("GET", "/fhir/Patient/p1", token="reader")
+    assert r.status_code == 200
+    assert FcPatient(r.json()).identifier[0].value == "MRN-77"
+    r = site.call("GET", "/fhir/Account/acct1", token="reader")
+    assert r.status_code == 200
+    assert _balance(r) == {"USD": Decimal("125.50")}
+    assert trial_balance_view(site.hub.store)["balanced"]
+    # a credit lowers it
+    credit = _charge("ci2", -25.50)
+    assert site.call("POST", "/fhir/ChargeItem", credit).status_code == 201
+    site.hub.worker().drain()
+    assert _balance(site.call("GET", "/fhir/Account/acct1")) == {"USD": Decimal("100.00")}
+
+
+def test_resend_has_no_second_effect_and_other_content_conflicts(site: Site) -> None:
+    for path, body in (("/fhir/Patient", _patient()), ("/fhir/Account", _account()),
+                       ("/fhir/ChargeItem", _charge())):
+        assert site.call("POST", path, body).status_code == 201
+    site.hub.worker().drain()
+    before = site.hub.store.counts()
+    r = site.call("POST", "/fhir/ChargeItem", _charge())
+    assert r.status_code == 200
+    site.hub.worker().drain()
+    assert site.hub.store.counts() == before
+    assert _balance(site.call("GET", "/fhir/Account/acct1")) == {"USD": Decimal("125.50")}
+    r = site.call("POST", "/fhir/ChargeItem", _charge(amount=999.0))
+    assert r.status_code == 409
+    assert _issues(r)[0]["code"] == "duplicate"
+    # PUT of the same content: no change; PUT of a new Patient version: accepted, kept
+    assert site.call("PUT", "/fhir/Patient/p1", _patient()).status_code == 200
+    changed = {**_patient(), "gender": "male"}
+    assert site.call("PUT", "/fhir/Patient/p1", changed).status_code == 200
+    assert site.call("PUT", "/fhir/Patient/p2", {**_patient(), "id": "p2"}).status_code == 201
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
+def test_official_finance_examples_are_accepted(tmp_path: Path, path: Path) -> None:
+    for s in _site(tmp_path):
+        rtype = path.name.split("-")[0]
+        r = s.call("POST", f"/fhir/{rtype}", raw=path.read_bytes())
+        assert r.status_code == 201, r.text
+        rid = json.loads(path.read_bytes())["id"]
+        assert s.call("GET", f"/fhir/{rtype}/{rid}").status_code == 200
+        s.hub.worker().drain()
+        assert trial_balance_view(s.hub.store)["balanced"]
+
+
+def test_synthea_bundles_go_through_as_transactions(site: Site) -> None:
+    assert len(SYNTHEA) >= 10
+    for path in SYNTHEA:
+        data = path.read_bytes()
+        r = site.call("POST", "/fhir", raw=data)
+        assert r.status_code == 200, (path.name, r.text[:2000])
+        body = r.json()
+        assert body["resourceType"] == "Bundle" and body["type"] == "transaction-response"
+        assert len(body["entry"]) == len(json.loads(data)["entry"])
+        statuses = {e["response"]["status"] for e in body["entry"]}
+        # Organizations and Practitioners recur across bundles: 200 (same or newer)
+        assert statuses <= {"201 Created", "200 OK"}, statuses
+        if path == SYNTHEA[0]:
+            assert statuses == {"201 Created"}
+    site.hub.worker().drain()
+    tb = trial_balance_view(site.hub.store)
+    assert tb["balanced"]
+    counts = site.hub.store.counts()
+    assert counts["patients"] == len(SYNTHEA) and counts["rejected"] == 0
+    assert counts["unpublished"] == 0 and counts["open_work_items"] == 0
+    # the same bundle again: every entry is a duplicate, nothing new is stored
+    r = site.call("POST", "/fhir", raw=SYNTHEA[0].read_bytes())
+    assert r.status_code == 200
+    assert {e["response"]["status"] for e in r.json()["entry"]} == {"200 OK"}
+    site.hub.worker().drain()
+    assert site.hub.store.counts() == counts
+    # a Patient of the bundle reads back, its references rewritten to Type/id
+    first = json.loads(SYNTHEA[0].read_bytes())["entry"]
+    enc = next(e["resource"] for e in first if e["resource"]["resourceType"] == "Encounter")
+    r = site.call("GET", f"/fhir/Encounter/{enc['id']}", token="reader")
+    assert r.status_code == 200
+    assert r.json()["subject"]["reference"].startswith("Patient/")
+
+
+def test_broken_inputs_answer_operation_outcomes_naming_the_field(site: Site) -> None:
+    r = site.call("POST", "/fhir/Claim", raw=b"{not json")
+    assert r.status_code == 400 and _issues(r)[0]["code"] == "structure"
+    claim = json.loads((CORPUS / "examples" / "Claim-100150.json").read_bytes())
+    claim["total"] = {"value": "lots", "currency": "USD"}
+    r = site.call("POST", "/fhir/Claim", claim)
+    assert r.status_code == 400
+    assert _issues(r)[0]["expression"] == ["Claim.total.value"]
+    charge = _charge()
+    del charge["subject"]
+    r = site.call("POST", "/fhir/ChargeItem", charge)
+    assert r.status_code == 422
+    assert any("ChargeItem.subject" in e for i in _issues(r) for e in i.get("expression", []))
+    r = site.call("POST", "/fhir/Observation", {"resourceType": "Observation"})
+    assert r.status_code == 404 and _issues(r)[0]["code"] == "not-supported"
+    r = site.call("POST", "/fhir/Claim", _patient())
+    assert r.status_code == 400 and _issues(r)[0]["expression"] == ["resourceType"]
+    r = site.call("GET", "/fhir/Claim/nope", token="reader")
+    assert r.status_code == 404 and _issues(r)[0]["code"] == "not-found"
+    r = site.call("DELETE", "/fhir/Claim/nope")
+    assert r.status_code == 405 and _issues(r)[0]["code"] == "not-supported"
+    bad = {"resourceType": "Bundle", "type": "transaction", "entry": [
+        {"fullUrl": "urn:uuid:00000000-0000-4000-8000-000000000001",
+         "resource": charge, "request": {"method": "POST", "url": "ChargeItem"}}]}
+    r = site.call("POST", "/fhir", bad)
+    assert r.status_code == 422
+    assert any(e.startswith("Bundle.entry[0]") for i in _issues(r)
+               for e in i.get("expression", []))
+    assert site.hub.store.counts()["unpublished"] == 0
+
+
+def test_batch_answers_per_entry(site: Site) -> None:
+    charge = _charge()
+    del charge["subject"]
+    batch = {"resourceType": "Bundle", "type": "batch", "entry": [
+        {"resource": _patient(), "request": {"method": "PUT", "url": "Patient/p1"}},
+        {"resource": charge, "request": {"method": "POST", "url": "ChargeItem"}},
+        {"request": {"method": "GET", "url": "Patient/p1"}}]}
+    r = site.call("POST", "/fhir", batch)
+    assert r.status_code == 200
+    statuses = [e["response"]["status"] for e in r.json()["entry"]]
+    assert statuses[0].startswith("201") and statuses[1].startswith("422")
+    assert statuses[2].startswith("200")
+
+
+def test_writes_need_a_writing_role(site: Site) -> None:
+    assert site.call("POST", "/fhir/Patient", _patient(), token=None).status_code == 401
+    assert site.call("POST", "/fhir/Patient", _patient(), token="reader").status_code == 403
+
+
+def test_an_unexpected_failure_is_a_500_outcome(site: Site, monkeypatch: pytest.MonkeyPatch
+                                                ) -> None:
+    def boom(*_: object) -> None:
+        raise RuntimeError("store down")
+    monkeypatch.setattr(site.hub.store, "accept", boom)
+    r = site.call("POST", "/fhir/Patient", _patient())
+    assert r.status_code == 500 and _issues(r)[0]["code"] == "exception"
+    assert "store down" not in r.text
