@@ -15,9 +15,9 @@ import logging
 import os
 import secrets
 import shutil
-import time
 import signal
 import sqlite3
+import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
