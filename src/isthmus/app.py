@@ -28,6 +28,7 @@ from isthmus.bus.sqlite import SqliteBus
 from isthmus.config import ConfigError, Settings
 from isthmus.connectors.erp_file import ErpFileSink
 from isthmus.connectors.erp_ports import ErpBatchSink, ErpPort
+from isthmus.connectors.folder import DropFolder
 from isthmus.connectors.mllp import MllpServer, tls_context
 from isthmus.flows.export import BatchSink, Dispatcher, seal_batches
 from isthmus.flows.inbox import GroupCommitWriter, Inbox
@@ -253,6 +254,16 @@ async def _export_loop(hub: Hub, dispatcher: Dispatcher, every_s: float, owner: 
             log.error("export round failed: %s", exc)
 
 
+async def _drop_loop(drop: DropFolder, every_s: float = 2.0) -> None:
+    """The watched drop folder (X12 and HL7 files), one pass every `every_s` seconds."""
+    while True:
+        await asyncio.sleep(every_s)
+        try:
+            await asyncio.to_thread(drop.run_once)
+        except Exception as exc:  # noqa: BLE001 - retried next pass
+            log.error("drop folder pass failed: %s", exc)
+
+
 HttpShell = Callable[[Hub, dict[str, "Running"], str, int], Coroutine[Any, Any, None]]
 
 
@@ -280,6 +291,8 @@ async def start(hub: Hub, *, role: str = "all", mllp_port: int | None = None,
                 max_message_bytes=s.reliability.max_message_bytes,
                 idle_timeout_s=s.reliability.idle_timeout_s, ssl_context=ssl_ctx)
             await run.mllp.start()
+            drop = DropFolder(s.data_dir / "drop", hub.store, hub.bus, s)
+            run.tasks.append(asyncio.create_task(_drop_loop(drop)))
         if http is not None and role in ("all", "api"):
             http_coro = http(hub, live, s.host, s.http_port if http_port is None else http_port)
     except BaseException:

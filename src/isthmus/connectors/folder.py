@@ -60,7 +60,10 @@ class DropFolder:
         moved = []
         for p in self._ready():
             target = self.processing / p.name
-            os.replace(p, target)  # atomic pickup: the sender never sees it half-taken
+            try:
+                os.replace(p, target)  # atomic pickup: the sender never sees it half-taken
+            except FileNotFoundError:
+                continue  # another listener on the same folder took it first
             moved.append(target)
         for path in leftovers + moved:
             reports.append(self._take(path, time.time() if now is None else now))
