@@ -31,7 +31,7 @@ from isthmus.connectors.erp_ports import ErpBatchSink, ErpPort
 from isthmus.connectors.folder import DropFolder
 from isthmus.connectors.mllp import MllpServer, tls_context
 from isthmus.flows.export import BatchSink, Dispatcher, seal_batches
-from isthmus.flows.inbox import GroupCommitWriter, Inbox
+from isthmus.flows.inbox import MLLP_CHANNEL, GroupCommitWriter, Inbox
 from isthmus.flows.processor import Processor
 from isthmus.flows.retry import RetryPolicy
 from isthmus.flows.worker import Worker
@@ -41,7 +41,6 @@ from isthmus.store.ports import Store
 from isthmus.store.sqlite import SqliteStore
 
 log = logging.getLogger(__name__)
-CHANNEL = "mllp"
 
 
 def site_secret(data_dir: Path) -> str:
@@ -283,8 +282,8 @@ async def start(hub: Hub, *, role: str = "all", mllp_port: int | None = None,
         if role in ("all", "listener"):
             run.writer = GroupCommitWriter(hub.store, hub.bus)
             run.writer.start()
-            run.inbox = Inbox(run.writer, channel=CHANNEL, tenant=s.tenant,
-                              currency=s.channel(CHANNEL).currency)
+            run.inbox = Inbox(run.writer, channel=MLLP_CHANNEL, tenant=s.tenant,
+                              currency=s.channel(MLLP_CHANNEL).currency)
             ssl_ctx = tls_context(s.tls_cert, s.tls_key) if s.tls_cert and s.tls_key else None
             run.mllp = MllpServer(
                 run.inbox, s.host, s.mllp_port if mllp_port is None else mllp_port,

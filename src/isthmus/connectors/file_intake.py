@@ -25,10 +25,9 @@ from isthmus.flows.files import (
     split_interchanges,
     x12_intake,
 )
+from isthmus.flows.inbox import MLLP_CHANNEL
 from isthmus.model import ClaimRemitted, ProviderAdjusted
 from isthmus.store.ports import Store
-
-HL7_CHANNEL = "mllp"
 
 
 def take_file(store: Store, settings: Settings, raw: bytes, name: str,
@@ -83,8 +82,8 @@ def _hl7(store: Store, settings: Settings, raw: bytes, name: str,
          now: float) -> list[dict[str, Any]]:
     s = settings
     try:
-        inbound = hl7_intake(raw, channel=HL7_CHANNEL, peer=f"file:{name}", now=now,
-                             tenant=s.tenant, currency=s.channel(HL7_CHANNEL).currency)
+        inbound = hl7_intake(raw, channel=MLLP_CHANNEL, peer=f"file:{name}", now=now,
+                             tenant=s.tenant, currency=s.channel(MLLP_CHANNEL).currency)
     except HL7ParseError as exc:
         return [{"file": name, "format": "hl7", "status": "unreadable", "ack": "",
                  "duplicate": False, "error": str(exc)}]

@@ -40,6 +40,7 @@ from isthmus.store.ports import Accepted, Inbound, Store
 
 log = logging.getLogger(__name__)
 TOPIC = "finance"
+MLLP_CHANNEL = "mllp"  # HL7 v2 from the listener, and HL7 files (the same control ids)
 _list_enc = msgspec.json.Encoder(decimal_format="string")
 _list_dec = msgspec.json.Decoder(list[msgspec.Raw])
 
