@@ -8,7 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from isthmus.app import Hub
+from isthmus.bus.ports import Publish
 from isthmus.cli.main import run
+from isthmus.config import load_settings
 
 
 def _demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -135,3 +138,26 @@ def test_backup_restores_the_same_ledger(demo_dir: Path, tmp_path: Path,
     assert restored == original
     capsys.readouterr()
     assert run(["backup", "--to", str(target), "--data-dir", str(demo_dir)]) == 2  # not empty
+
+
+def test_status_shows_backlogs_and_exits_4_on_trouble(demo_dir: Path,
+                                                      capsys: pytest.CaptureFixture[str]
+                                                      ) -> None:
+    st = _json(capsys, ["status", "--data-dir", str(demo_dir), "--json"])
+    assert isinstance(st, dict)
+    assert st["events_waiting"] == 0 and st["dead_letters"] == 0
+    assert st["erp_outbox"]["failing"] == 0
+    assert st["work_items_open"].get("revenue-integrity", 0) >= 1
+    assert st["messages"] > 0 and st["rejected"] > 0
+
+
+def test_status_exits_4_with_a_dead_letter(tmp_path: Path,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    hub = Hub.open(load_settings(None, data_dir=tmp_path, env=dict(os.environ)))
+    try:
+        hub.bus.publish([Publish("bad/1", "finance", "k1", b"not an envelope")])
+        hub.worker().drain()
+    finally:
+        hub.close()
+    st = _json(capsys, ["status", "--data-dir", str(tmp_path), "--json"], code=4)
+    assert isinstance(st, dict) and st["dead_letters"] == 1

@@ -243,7 +243,45 @@ def _migrate(hub: Hub, _args: argparse.Namespace) -> Result:
     return d, lambda x: f"{x['store']} store at schema version {x['schema_version']}", 0
 
 
+def _status(hub: Hub, _args: argparse.Namespace) -> Result:
+    """What is waiting, and where: the operator's first look during an outage."""
+    now = datetime.now(UTC).timestamp()
+    counts = hub.store.counts()
+    outbox = hub.store.outbox_items("pending")
+    failing = [o for o in outbox if o.attempts]
+    queues: dict[str, int] = {}
+    for w in hub.store.work_items("open", limit=1_000_000):
+        queues[w.queue] = queues.get(w.queue, 0) + 1
+    d: dict[str, Any] = {
+        "events_waiting": hub.bus.pending() + counts["unpublished"],
+        "dead_letters": len(hub.bus.dead_letters(1_000_000)),
+        "erp_outbox": {"pending": len(outbox), "dead": len(hub.store.outbox_items("dead")),
+                       "failing": len(failing),
+                       "next_retry_in_s": round(max(0.0, min(o.visible_at for o in failing)
+                                                    - now), 1) if failing else 0.0,
+                       "last_error": failing[0].last_error if failing else ""},
+        "work_items_open": queues, "messages": counts["messages"],
+        "rejected": counts["rejected"], "unbatched_channels": hub.store.unbatched_channels(),
+    }
+
+    def text(x: dict[str, Any]) -> str:
+        o = x["erp_outbox"]
+        lines = [f"events waiting to apply  {x['events_waiting']}",
+                 f"dead letters             {x['dead_letters']}",
+                 f"ERP outbox               {o['pending']} pending, {o['failing']} failing, "
+                 f"{o['dead']} dead" + (f"; next retry in {o['next_retry_in_s']} s: "
+                                        f"{o['last_error']}" if o["failing"] else ""),
+                 f"messages                 {x['messages']} ({x['rejected']} rejected)",
+                 "work items open          " + (", ".join(
+                     f"{q}: {n}" for q, n in sorted(x["work_items_open"].items())) or "none")]
+        return "\n".join(lines)
+
+    busy = d["dead_letters"] or d["erp_outbox"]["failing"] or d["erp_outbox"]["dead"]
+    return d, text, 4 if busy else 0
+
+
 def dispatch(hub: Hub, args: argparse.Namespace) -> Result:
     handler = {"migrate": _migrate, "ledger": _ledger, "messages": _messages, "dlq": _dlq,
-               "replay": _replay, "workitems": _workitems, "backup": _backup}[args.cmd]
+               "replay": _replay, "workitems": _workitems, "backup": _backup,
+               "status": _status}[args.cmd]
     return handler(hub, args)

@@ -88,6 +88,7 @@ def parser() -> argparse.ArgumentParser:
     ing = add("ingest", "take X12 (835, 837) or HL7 v2 files once through the inbox")
     ing.add_argument("files", nargs="+", type=Path, metavar="FILE")
     ing.add_argument("--apply", action="store_true", help="process the events now")
+    add("status", "backlogs at a glance: unapplied events, dead letters, ERP outbox, work queues")
     b = add("backup", "online backup of the embedded databases and the token key")
     b.add_argument("--to", type=Path, required=True, help="an empty folder to write into")
     erp_cli.add_parsers(add)
