@@ -5,7 +5,8 @@ carry a small demonstration chart of mapping tables. A file replaces any table i
 Environment overrides: ISTHMUS_DATA_DIR, ISTHMUS_MLLP_PORT, ISTHMUS_HTTP_PORT,
 ISTHMUS_HOST, ISTHMUS_STORE, ISTHMUS_BUS, ISTHMUS_TOKEN_SECRET, ISTHMUS_WORKERS
 (0: this process only listens; run the flows elsewhere), ISTHMUS_SQLITE_SYNCHRONOUS,
-ISTHMUS_PG_DSN, ISTHMUS_PG_SCHEMA, ISTHMUS_NATS_URL, ISTHMUS_NATS_STREAM.
+ISTHMUS_PG_DSN, ISTHMUS_PG_SCHEMA, ISTHMUS_NATS_URL, ISTHMUS_NATS_STREAM,
+ISTHMUS_LOG_FORMAT, ISTHMUS_LOG_LEVEL, ISTHMUS_TRACING_EXPORTER.
 """
 
 from __future__ import annotations
@@ -83,9 +84,14 @@ class ErpSettings:
     [erp] kind = "tryton", url, database, user, password_file (the password is never in the
     config itself), company (label only: the Tryton user's current company is used),
     journal (code), account_map (hub code -> Tryton code, when the charts differ).
+    kind = "rest" (connectors/erp_rest.py): url (base), token_file, auth_header,
+    auth_scheme, idempotency_header, [erp.endpoints] ("METHOD /path{placeholders}" for
+    post, lookup, balances, master_data) and [erp.templates] move (Jinja2 JSON body).
+    While the ERP is down, retries back off up to retry_max_s and the breaker waits
+    breaker_cooldown_s; `serve` pulls master data every master_data_every_s (0: never).
     """
 
-    kind: Literal["file", "tryton"] = "file"
+    kind: Literal["file", "tryton", "rest"] = "file"
     url: str = "http://127.0.0.1:8000"
     database: str = ""
     user: str = "admin"
@@ -94,22 +100,125 @@ class ErpSettings:
     journal: str = "HUB"
     account_map: dict[str, str] = field(default_factory=dict)
     timeout_s: float = 60.0
+    retry_max_s: float = 60.0
+    breaker_cooldown_s: float = 30.0
+    master_data_every_s: float = 3600.0
+    token_file: Path | None = None
+    auth_header: str = "Authorization"
+    auth_scheme: str = "Bearer"
+    idempotency_header: str = "Idempotency-Key"
+    endpoints: dict[str, str] = field(default_factory=dict)
+    templates: dict[str, str] = field(default_factory=dict)
 
 
 def _erp(raw: dict[str, Any]) -> ErpSettings:
     kind = raw.get("kind", "file")
-    if kind not in ("file", "tryton"):
-        raise ConfigError(f"erp.kind must be file or tryton, got {kind!r}")
+    if kind not in ("file", "tryton", "rest"):
+        raise ConfigError(f"erp.kind must be file, tryton or rest, got {kind!r}")
     if kind == "tryton" and not raw.get("database"):
         raise ConfigError("erp.database is required when erp.kind is tryton")
+    if kind == "rest" and not raw.get("url"):
+        raise ConfigError("erp.url is required when erp.kind is rest")
+    for name in ("timeout_s", "retry_max_s", "breaker_cooldown_s", "master_data_every_s"):
+        value = raw.get(name, 0)
+        if not isinstance(value, int | float) or value < 0:
+            raise ConfigError(f"erp.{name} must be a number >= 0, got {value!r}")
     pw = raw.get("password_file")
+    token = raw.get("token_file")
     return ErpSettings(
         kind=kind, url=str(raw.get("url", ErpSettings.url)),
         database=str(raw.get("database", "")), user=str(raw.get("user", "admin")),
         password_file=Path(pw) if pw else None, company=str(raw.get("company", "")),
         journal=str(raw.get("journal", "HUB")),
         account_map=_str_map(_table(raw, "account_map"), "erp.account_map"),
-        timeout_s=float(raw.get("timeout_s", 60.0)))
+        timeout_s=float(raw.get("timeout_s", 60.0)),
+        retry_max_s=float(raw.get("retry_max_s", 60.0)),
+        breaker_cooldown_s=float(raw.get("breaker_cooldown_s", 30.0)),
+        master_data_every_s=float(raw.get("master_data_every_s", 3600.0)),
+        token_file=Path(token) if token else None,
+        auth_header=str(raw.get("auth_header", "Authorization")),
+        auth_scheme=str(raw.get("auth_scheme", "Bearer")),
+        idempotency_header=str(raw.get("idempotency_header", "Idempotency-Key")),
+        endpoints=_str_map(_table(raw, "endpoints"), "erp.endpoints"),
+        templates=_str_map(_table(raw, "templates"), "erp.templates"))
+
+
+@dataclass(frozen=True)
+class SlaSettings:
+    """[sla]: how long a charge may take from receipt to the ERP, and a work item may stay
+    open (per queue overrides in `queue_age_hours`), before it counts as a breach."""
+
+    charge_post_minutes: float = 60.0
+    workitem_age_hours: float = 24.0
+    queue_age_hours: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class LogSettings:
+    """[logging] format = "text" | "json" (one JSON object a line), level; or
+    ISTHMUS_LOG_FORMAT / ISTHMUS_LOG_LEVEL."""
+
+    format: Literal["text", "json"] = "text"
+    level: str = "INFO"
+
+
+@dataclass(frozen=True)
+class TracingSettings:
+    """[tracing] exporter = "none" | "console" | "otlp" (needs the OTLP exporter package);
+    endpoint for otlp; or ISTHMUS_TRACING_EXPORTER."""
+
+    exporter: Literal["none", "console", "otlp"] = "none"
+    endpoint: str = ""
+    service_name: str = "isthmus"
+
+
+@dataclass(frozen=True)
+class AlertSettings:
+    """[alerts]: rules evaluated every `interval_s`, transitions POSTed to `webhook_url`
+    (empty: alerts are off). A rule fires once when its condition starts and resolves once
+    when it clears."""
+
+    webhook_url: str = ""
+    interval_s: float = 30.0
+    queue_age_minutes: float = 240.0  # oldest open work item of a queue
+    error_rate: float = 0.05  # rejected messages + dead letters over messages, per window
+    error_window_minutes: float = 15.0
+    error_min_count: int = 1  # fewer errors than this in the window never fire
+    sla_breach: bool = True
+    circuit_open: bool = True
+    timeout_s: float = 5.0
+    retry_max_s: float = 300.0
+
+
+def _observe_tables(raw: dict[str, Any], env: dict[str, str]
+                    ) -> tuple[SlaSettings, LogSettings, TracingSettings, AlertSettings]:
+    sla_raw = dict(_table(raw, "sla"))
+    per_queue = sla_raw.pop("queue_age_hours", {})
+    if not isinstance(per_queue, dict):
+        raise ConfigError("[sla] queue_age_hours must be a table of queue = hours")
+    try:
+        sla = replace(SlaSettings(), **sla_raw,
+                      queue_age_hours={str(k): float(v) for k, v in per_queue.items()})
+        logs = replace(LogSettings(), **_table(raw, "logging"))
+        tracing = replace(TracingSettings(), **_table(raw, "tracing"))
+        alerts = replace(AlertSettings(), **_table(raw, "alerts"))
+    except TypeError as exc:
+        raise ConfigError(f"invalid setting in [sla], [logging], [tracing] or [alerts]: "
+                          f"{exc}") from exc
+    if env.get("ISTHMUS_LOG_FORMAT"):
+        logs = replace(logs, format=env["ISTHMUS_LOG_FORMAT"])  # type: ignore[arg-type]
+    if env.get("ISTHMUS_LOG_LEVEL"):
+        logs = replace(logs, level=env["ISTHMUS_LOG_LEVEL"].upper())
+    if env.get("ISTHMUS_TRACING_EXPORTER"):
+        tracing = replace(tracing, exporter=env["ISTHMUS_TRACING_EXPORTER"])  # type: ignore[arg-type]
+    if logs.format not in ("text", "json"):
+        raise ConfigError(f"logging.format must be text or json, got {logs.format!r}")
+    if tracing.exporter not in ("none", "console", "otlp"):
+        raise ConfigError(f"tracing.exporter must be none, console or otlp, got "
+                          f"{tracing.exporter!r}")
+    if alerts.interval_s <= 0 or alerts.error_window_minutes <= 0:
+        raise ConfigError("alerts.interval_s and alerts.error_window_minutes must be > 0")
+    return sla, logs, tracing, alerts
 
 
 @dataclass(frozen=True)
@@ -130,6 +239,10 @@ class Settings:
     reliability: ReliabilitySettings = field(default_factory=ReliabilitySettings)
     scaleout: ScaleOutSettings = field(default_factory=ScaleOutSettings)
     erp: ErpSettings = field(default_factory=ErpSettings)
+    sla: SlaSettings = field(default_factory=SlaSettings)
+    logging: LogSettings = field(default_factory=LogSettings)
+    tracing: TracingSettings = field(default_factory=TracingSettings)
+    alerts: AlertSettings = field(default_factory=AlertSettings)
 
     def channel(self, name: str) -> ChannelSettings:
         return self.channels.get(name) or ChannelSettings(name=name)
@@ -266,6 +379,8 @@ def load_settings(
             scaleout=scaleout,
             erp=_erp(_table(raw, "erp")),
         )
+        sla, logs, tracing, alerts = _observe_tables(raw, env)
+        s = replace(s, sla=sla, logging=logs, tracing=tracing, alerts=alerts)
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"invalid setting: {exc}") from exc
     if s.store not in ("sqlite", "postgresql"):
