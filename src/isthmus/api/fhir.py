@@ -31,7 +31,7 @@ from typing import Any, Final
 import msgspec
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from isthmus.flows.accounts import account_token
@@ -473,10 +473,13 @@ def routes(hub: Any) -> list[Route]:
 
 
 async def http_error(req: Request, exc: Exception) -> Response:
-    """404/405 under /fhir as OperationOutcome; elsewhere Starlette's plain answer."""
+    """404/405 under /fhir as OperationOutcome; elsewhere a JSON error (api/openapi.py)."""
     assert isinstance(exc, HTTPException)
     if not req.url.path.startswith("/fhir"):
-        return PlainTextResponse(exc.detail, exc.status_code, headers=exc.headers)
+        error = "not found" if exc.status_code == 404 else "method not allowed"
+        return JSONResponse({"error": error, "reason": f"{req.method} {req.url.path[:200]}: "
+                                                       f"{exc.detail}"},
+                            exc.status_code, headers=exc.headers)
     code = "not-supported" if exc.status_code == 405 else "not-found"
     return outcome(exc.status_code, [FhirError(code, f"{req.method} {req.url.path}: "
                                                f"{exc.detail}")])

@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from isthmus.api import fhir
+from isthmus.api import fhir, openapi
 from isthmus.api.auth import protect
 from isthmus.connectors.mllp import tls_context
 from isthmus.observe.lineage import trace
@@ -48,6 +48,9 @@ def build_app(hub: Any, live: dict[str, Any] | None = None) -> Starlette:
                 body["erp_breaker"] = run.dispatcher.breaker.state
         return JSONResponse(body)
 
+    async def spec(_: Request) -> JSONResponse:
+        return JSONResponse(openapi.document())
+
     async def tb(_: Request) -> JSONResponse:
         return JSONResponse(trial_balance_view(hub.store))
 
@@ -69,6 +72,7 @@ def build_app(hub: Any, live: dict[str, Any] | None = None) -> Starlette:
 
     return protect(Starlette(routes=[
         Route("/health", health), Route("/metrics", metrics),
+        Route("/openapi.json", spec, methods=["GET"]),
         Route("/api/v1/ledger/trial-balance", tb),
         Route("/api/v1/messages/{ref:path}", message),
         Route("/api/v1/workitems", workitems),

@@ -31,6 +31,7 @@ PUBLIC: frozenset[str] = frozenset({"GET /health"})
 PERMISSIONS: Mapping[str, frozenset[str]] = {
     # HTTP API v1 (read only for now)
     "GET /metrics": EVERYONE,
+    "GET /openapi.json": EVERYONE,  # the route list: not public (api/auth.py)
     "GET /api/v1/ledger/trial-balance": frozenset({ADMIN, FINANCE, REVENUE, AUDITOR,
                                                    READ_ONLY}),
     "GET /api/v1/messages/{ref:path}": frozenset({ADMIN, ENGINEER, REVENUE, AUDITOR}),

@@ -1,0 +1,219 @@
+"""The OpenAPI 3.1 description of the HTTP API, from one table of operations.
+
+Every route of the Starlette app (api/http.py, api/fhir.py) has one `Operation` here,
+keyed by method and the route's own path template (the key of governance.rbac), and
+`coverage` names the routes without one and the entries without a route:
+tests/api/test_openapi.py fails on either, so the spec cannot drift from the app. The
+HTML console (/console/*) is not part of the API and is left out.
+
+The document is served at GET /openapi.json (any authenticated role: the route list is
+not public, see api/auth.py) and is what schemathesis tests the app against
+(tests/api/test_schemathesis.py). Error bodies: `{"error", "reason"}` from the bearer-token
+middleware (RFC 6750), `{"error", "field"}` from the v1 handlers, OperationOutcome under
+/fhir (FHIR R4 3.1.0.4.1).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+JSON: Final = "application/json"
+FHIR: Final = "application/fhir+json"
+EXCLUDED_PREFIXES: Final = ("/console",)
+_CONVERTER: Final = re.compile(r"\{(\w+):\w+\}")
+
+Schema = dict[str, Any]
+
+_OBJ: Final[Schema] = {"type": "object"}
+ERROR: Final[Schema] = {
+    "type": "object", "required": ["error"],
+    "properties": {"error": {"type": "string"}, "reason": {"type": "string"},
+                   "field": {"type": "string"}, "value": {}},
+}
+OUTCOME: Final[Schema] = {
+    "type": "object", "required": ["resourceType", "issue"],
+    "properties": {
+        "resourceType": {"const": "OperationOutcome"},
+        "issue": {"type": "array", "minItems": 1, "items": {
+            "type": "object", "required": ["severity", "code"],
+            "properties": {"severity": {"type": "string"}, "code": {"type": "string"},
+                           "diagnostics": {"type": "string"},
+                           "expression": {"type": "array", "items": {"type": "string"}}}}},
+    },
+}
+RESOURCE: Final[Schema] = {
+    "type": "object", "required": ["resourceType"],
+    "properties": {"resourceType": {"type": "string"}, "id": {"type": "string"}},
+}
+_MONEY_ROW: Final[Schema] = {
+    "type": "object",
+    "properties": {k: {"type": "string"} for k in ("account", "currency", "debit", "credit",
+                                                   "balance")},
+}
+WORK_ITEM: Final[Schema] = {
+    "type": "object", "required": ["id", "kind", "queue", "status"],
+    "properties": {"id": {"type": ["integer", "string"]}, "kind": {"type": "string"},
+                   "queue": {"type": "string"}, "status": {"type": "string"},
+                   "event_id": {"type": ["string", "null"]}, "detail": {}},
+}
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One documented response: its description and body schema per media type."""
+
+    description: str
+    content: Mapping[str, Schema] = field(default_factory=dict)
+
+
+def _json(description: str, schema: Schema = _OBJ) -> Answer:
+    return Answer(description, {JSON: schema})
+
+
+def _fhir(description: str, schema: Schema = OUTCOME) -> Answer:
+    return Answer(description, {FHIR: schema})
+
+
+@dataclass(frozen=True)
+class Operation:
+    method: str
+    path: str  # the Starlette route template, as in governance.rbac
+    summary: str
+    tag: str
+    responses: Mapping[int, Answer]
+    parameters: tuple[Schema, ...] = ()
+    body: tuple[str, Schema] | None = None  # media type, schema
+    public: bool = False
+
+
+def _path_param(name: str, description: str) -> Schema:
+    return {"name": name, "in": "path", "required": True, "description": description,
+            "schema": {"type": "string", "minLength": 1}}
+
+
+_TYPE = _path_param("type", "FHIR resource type (one of the finance types of /fhir/metadata)")
+_ID = _path_param("id", "logical id ([A-Za-z0-9-.]{1,64})")
+_FHIR_WRITE = {400: _fhir("not a valid resource, or type/id mismatch"),
+               404: _fhir("resource type not supported"),
+               403: Answer("the token's roles may not write (JSON), or the data domain is "
+                           "owned by another system (OperationOutcome, code forbidden)",
+                           {JSON: ERROR, FHIR: OUTCOME}),
+               409: _fhir("the id is taken by other content (create)"),
+               422: _fhir("the resource fails the finance checks; kept as rejected"),
+               500: _fhir("unexpected failure; nothing stored")}
+
+OPERATIONS: Final[tuple[Operation, ...]] = (
+    Operation("GET", "/health", "Liveness probe", "ops",
+              {200: _json("alive", {"type": "object", "required": ["status"],
+                                    "properties": {"status": {"const": "ok"}}})},
+              public=True),
+    Operation("GET", "/openapi.json", "This OpenAPI document", "ops",
+              {200: _json("OpenAPI 3.1 document", {"type": "object",
+                                                   "required": ["openapi", "paths"]})}),
+    Operation("GET", "/metrics", "Counters: store, bus, MLLP, workers", "ops",
+              {200: Answer("counters", {JSON: _OBJ, "text/plain": {"type": "string"}})}),
+    Operation("GET", "/api/v1/ledger/trial-balance", "Trial balance per account and currency",
+              "ledger",
+              {200: _json("trial balance", {
+                  "type": "object", "required": ["balanced", "rows", "totals"],
+                  "properties": {"balanced": {"type": "boolean"},
+                                 "rows": {"type": "array", "items": _MONEY_ROW},
+                                 "totals": {"type": "array", "items": _OBJ}}})}),
+    Operation("GET", "/api/v1/messages/{ref:path}", "Lineage of one inbound message",
+              "messages",
+              {200: _json("message, events, journal entries, ERP batch lines, work items",
+                          {"type": "object", "required": ["message"]}),
+               404: _json("no such message (field ref)", ERROR)},
+              parameters=(_path_param("ref", "inbox id, or <channel>/<control id> "
+                                             "(e.g. mllp/MSG00001)"),)),
+    Operation("GET", "/api/v1/workitems", "Exception work items", "workitems",
+              {200: _json("work items", {"type": "array", "items": WORK_ITEM}),
+               400: _json("bad status (field status)", ERROR)},
+              parameters=({"name": "status", "in": "query", "required": False,
+                           "schema": {"type": "string",
+                                      "enum": ["open", "resolved", "resubmitted"]}},)),
+    Operation("GET", "/fhir/metadata", "CapabilityStatement (FHIR R4 3.1.0.1)", "fhir",
+              {200: _fhir("capability statement", {
+                  "type": "object", "required": ["resourceType"],
+                  "properties": {"resourceType": {"const": "CapabilityStatement"}}})}),
+    Operation("POST", "/fhir", "Transaction or batch Bundle (FHIR R4 3.1.0.11)", "fhir",
+              {200: _fhir("transaction-response or batch-response Bundle", RESOURCE),
+               **_FHIR_WRITE},
+              body=(FHIR, RESOURCE)),
+    Operation("POST", "/fhir/{type}", "Create a resource", "fhir",
+              {200: _fhir("identical resend: the stored resource", RESOURCE),
+               201: _fhir("created", RESOURCE), **_FHIR_WRITE},
+              parameters=(_TYPE,), body=(FHIR, RESOURCE)),
+    Operation("GET", "/fhir/{type}/{id}", "Read a resource (an Account with its A/R balance)",
+              "fhir",
+              {200: _fhir("the resource", RESOURCE),
+               404: _fhir("unknown type or id"), 500: _fhir("unexpected failure")},
+              parameters=(_TYPE, _ID)),
+    Operation("PUT", "/fhir/{type}/{id}", "Create or update a resource", "fhir",
+              {200: _fhir("updated, or an identical resend", RESOURCE),
+               201: _fhir("created", RESOURCE), **_FHIR_WRITE},
+              parameters=(_TYPE, _ID), body=(FHIR, RESOURCE)),
+)
+
+_AUTH_ERRORS: Final = {
+    401: _json("missing, unknown, expired or revoked token (WWW-Authenticate: Bearer)", ERROR),
+    403: _json("the token's roles may not use this route", ERROR),
+    429: _json("too many failed authentications from this client; see Retry-After", ERROR),
+    503: _json("the governance store cannot be read", ERROR),
+}
+
+
+def openapi_path(template: str) -> str:
+    """`/api/v1/messages/{ref:path}` -> `/api/v1/messages/{ref}`."""
+    return _CONVERTER.sub(r"{\1}", template)
+
+
+def _operation(op: Operation) -> Schema:
+    responses = dict(op.responses) if op.public else {**_AUTH_ERRORS, **op.responses}
+    out: Schema = {
+        "summary": op.summary, "tags": [op.tag],
+        "operationId": f"{op.method.lower()}_{re.sub(r'[^a-z0-9]+', '_', op.path.lower())}"
+                       .rstrip("_"),
+        "responses": {str(code): {"description": a.description,
+                                  "content": {m: {"schema": s} for m, s in a.content.items()}}
+                      for code, a in sorted(responses.items())},
+    }
+    if op.parameters:
+        out["parameters"] = list(op.parameters)
+    if op.body is not None:
+        media, schema = op.body
+        out["requestBody"] = {"required": True, "content": {media: {"schema": schema}}}
+    if op.public:
+        out["security"] = []
+    return out
+
+
+def document(operations: Iterable[Operation] = OPERATIONS) -> Schema:
+    paths: dict[str, dict[str, Schema]] = {}
+    for op in operations:
+        paths.setdefault(openapi_path(op.path), {})[op.method.lower()] = _operation(op)
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Isthmus hub API", "version": "1",
+                 "description": "HTTP API v1, FHIR R4 under /fhir. Every operation but "
+                                "/health needs Authorization: Bearer <token>."},
+        "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
+        "security": [{"bearer": []}],
+        "paths": paths,
+    }
+
+
+def coverage(routes: Iterable[tuple[str, str]],
+             operations: Iterable[Operation] = OPERATIONS) -> tuple[list[str], list[str]]:
+    """(routes without an operation, operations without a route); HEAD and /console/*
+    are not part of the spec."""
+    served = {f"{m} {p}" for m, p in routes
+              if m != "HEAD" and not p.startswith(EXCLUDED_PREFIXES)}
+    described = {f"{op.method} {op.path}" for op in operations}
+    return sorted(served - described), sorted(described - served)
+
+
+__all__ = ["OPERATIONS", "Answer", "Operation", "coverage", "document", "openapi_path"]
