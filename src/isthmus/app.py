@@ -30,13 +30,14 @@ from isthmus.connectors.erp_file import ErpFileSink
 from isthmus.connectors.erp_ports import ErpBatchSink, ErpPort
 from isthmus.connectors.folder import DropFolder
 from isthmus.connectors.mllp import MllpServer, tls_context
-from isthmus.flows.export import BatchSink, Dispatcher, seal_batches
+from isthmus.flows.export import BatchSink, CircuitBreaker, Dispatcher, seal_batches
 from isthmus.flows.inbox import MLLP_CHANNEL, GroupCommitWriter, Inbox
 from isthmus.flows.processor import Processor
 from isthmus.flows.retry import RetryPolicy
 from isthmus.flows.worker import Worker
 from isthmus.governance.ports import GovernanceStore
 from isthmus.ledger.periods import FiscalCalendar
+from isthmus.recon.drift import DriftReport, find_drift, record_drift
 from isthmus.store.ports import Store
 from isthmus.store.sqlite import SqliteStore
 
@@ -121,8 +122,12 @@ def open_bus(settings: Settings) -> Bus:
 
 
 def open_erp(settings: Settings) -> ErpPort:
-    """The ERP adapter named by [erp] (only `tryton` has an API today)."""
+    """The ERP adapter named by [erp]: `tryton` (JSON-RPC) or `rest` (generic REST)."""
     erp = settings.erp
+    if erp.kind == "rest":
+        from isthmus.connectors.erp_rest import RestErp  # noqa: PLC0415 - REST sites only
+
+        return RestErp.from_settings(erp)
     if erp.kind != "tryton":
         raise ConfigError("the ERP is a file drop ([erp] kind = \"file\"): nothing to query")
     from isthmus.connectors.erp_rpc import TrytonRpc  # noqa: PLC0415 - Tryton sites only
@@ -138,9 +143,17 @@ def open_erp(settings: Settings) -> ErpPort:
 
 def erp_sink(settings: Settings, export_dir: Path) -> BatchSink:
     """The outbox sink for the configured ERP: a file drop, or posting through its API."""
-    if settings.erp.kind == "tryton":
+    if settings.erp.kind in ("tryton", "rest"):
         return ErpBatchSink(open_erp(settings))
     return ErpFileSink(export_dir)
+
+
+def erp_dispatcher(settings: Settings, store: Store, sink: BatchSink,
+                   policy: RetryPolicy) -> Dispatcher:
+    """The outbox dispatcher with the [erp] outage settings (backoff cap, breaker)."""
+    return Dispatcher(store, sink, policy,
+                      CircuitBreaker(cooldown_s=settings.erp.breaker_cooldown_s),
+                      unavailable_max_s=settings.erp.retry_max_s)
 
 
 @dataclass
@@ -185,9 +198,20 @@ class Hub:
         """Seal pending journal batches and deliver what is due; (batches, files sent)."""
         made = seal_batches(self.store, policy_of=lambda ch: self.settings.channel(ch)
                             .summarization)
-        sent = Dispatcher(self.store, erp_sink(self.settings, self.export_dir),
-                          self.policy).run_once()
+        sent = erp_dispatcher(self.settings, self.store,
+                              erp_sink(self.settings, self.export_dir), self.policy).run_once()
         return len(made), sent
+
+    def pull_master_data(self, now: float | None = None) -> DriftReport:
+        """Read the ERP's master data; open an `erp-mapping` work item per new drift and
+        close those that cleared (recon/drift.py)."""
+        erp = open_erp(self.settings)
+        try:
+            md = erp.master_data()
+        finally:
+            erp.close()
+        return record_drift(self.store, find_drift(self.settings, md),
+                            time.time() if now is None else now)
 
     def close(self) -> None:
         for t in self.loops:
@@ -253,6 +277,25 @@ async def _export_loop(hub: Hub, dispatcher: Dispatcher, every_s: float, owner: 
             log.error("export round failed: %s", exc)
 
 
+MASTER_DATA_LEASE = "erp-master-data"
+
+
+async def _master_data_loop(hub: Hub, every_s: float, owner: str) -> None:
+    """Pull the ERP's master data every `every_s` seconds (one puller per site, a lease):
+    mapping drift becomes `erp-mapping` work items, closed when it clears."""
+    while True:
+        try:
+            if await asyncio.to_thread(hub.bus.claim, MASTER_DATA_LEASE, owner,
+                                       max(2 * every_s, 15.0), time.time()):
+                report = await asyncio.to_thread(hub.pull_master_data)
+                if report.opened or report.closed:
+                    log.warning("ERP mapping drift: %d new, %d cleared, %d open",
+                                len(report.opened), len(report.closed), len(report.drift))
+        except Exception as exc:  # noqa: BLE001 - retried next round
+            log.error("ERP master-data pull failed: %s", exc)
+        await asyncio.sleep(every_s)
+
+
 async def _drop_loop(drop: DropFolder, every_s: float = 2.0) -> None:
     """The watched drop folder (X12 and HL7 files), one pass every `every_s` seconds."""
     while True:
@@ -301,9 +344,12 @@ async def start(hub: Hub, *, role: str = "all", mllp_port: int | None = None,
         run.worker = hub.worker()
         if s.reliability.workers > 0:
             run.worker.start()
-        run.dispatcher = Dispatcher(hub.store, erp_sink(s, hub.export_dir), hub.policy)
+        run.dispatcher = erp_dispatcher(s, hub.store, erp_sink(s, hub.export_dir), hub.policy)
         run.tasks.append(asyncio.create_task(_export_loop(hub, run.dispatcher,
                                                           export_every_s, run.worker.owner)))
+        if s.erp.kind != "file" and s.erp.master_data_every_s > 0:
+            run.tasks.append(asyncio.create_task(_master_data_loop(
+                hub, s.erp.master_data_every_s, run.worker.owner)))
     if http_coro is not None:
         run.tasks.append(asyncio.create_task(http_coro))
     return run

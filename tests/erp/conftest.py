@@ -88,7 +88,8 @@ class TrytonPool:
 
 
 @pytest.fixture(scope="session")
-def tryton_pool(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TrytonPool]:
+def tryton_template() -> TrytonSite:
+    """The built template's site (skips, or fails under CI, when trytond cannot run)."""
     try:
         import trytond  # noqa: F401, PLC0415
     except ImportError as exc:
@@ -96,9 +97,16 @@ def tryton_pool(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TrytonPool
     if not (default_bin_dir() / "trytond").exists():
         _unavailable(f"no trytond binary in {default_bin_dir()}")
     try:
-        template = ensure_template()
+        return ensure_template()
     except (RuntimeError, OSError) as exc:
         _unavailable(f"building the template failed: {exc}")
+        raise
+
+
+@pytest.fixture(scope="session")
+def tryton_pool(tmp_path_factory: pytest.TempPathFactory,
+                tryton_template: TrytonSite) -> Iterator[TrytonPool]:
+    template = tryton_template
     site = TrytonSite(tmp_path_factory.mktemp("tryton"), template.bin_dir)
     names = [f"t{n}" for n in range(POOL)]
     for name in names:

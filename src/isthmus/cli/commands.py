@@ -11,7 +11,7 @@ from typing import Any
 
 from isthmus.app import Hub, backup_embedded
 from isthmus.bus.ports import Publish
-from isthmus.flows.export import REJECTED_KIND, resubmit_rejected
+from isthmus.flows.export import REJECTED_KIND, breaker_state, resubmit_rejected
 from isthmus.flows.inbox import TOPIC, classify, publications
 from isthmus.model.envelope import decode_envelope
 from isthmus.observe.lineage import find_message, trace
@@ -259,7 +259,8 @@ def _status(hub: Hub, _args: argparse.Namespace) -> Result:
                        "failing": len(failing),
                        "next_retry_in_s": round(max(0.0, min(o.visible_at for o in failing)
                                                     - now), 1) if failing else 0.0,
-                       "last_error": failing[0].last_error if failing else ""},
+                       "last_error": failing[0].last_error if failing else "",
+                       "breaker": breaker_state(outbox)},
         "work_items_open": queues, "messages": counts["messages"],
         "rejected": counts["rejected"], "unbatched_channels": hub.store.unbatched_channels(),
     }
@@ -269,8 +270,9 @@ def _status(hub: Hub, _args: argparse.Namespace) -> Result:
         lines = [f"events waiting to apply  {x['events_waiting']}",
                  f"dead letters             {x['dead_letters']}",
                  f"ERP outbox               {o['pending']} pending, {o['failing']} failing, "
-                 f"{o['dead']} dead" + (f"; next retry in {o['next_retry_in_s']} s: "
-                                        f"{o['last_error']}" if o["failing"] else ""),
+                 f"{o['dead']} dead, breaker {o['breaker']}" + (
+                     f"; next retry in {o['next_retry_in_s']} s: "
+                         f"{o['last_error']}" if o["failing"] else ""),
                  f"messages                 {x['messages']} ({x['rejected']} rejected)",
                  "work items open          " + (", ".join(
                      f"{q}: {n}" for q, n in sorted(x["work_items_open"].items())) or "none")]

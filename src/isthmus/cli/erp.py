@@ -4,7 +4,10 @@
   (company, chart with the hub's account codes, fiscal year, cost centers, journal) and
   writes `erp-tryton.toml`, the `[erp]` table to put in the hub's config.
 - `erp master-data` lists the ERP's accounts, cost centers and parties, and the mapped
-  cost centers and revenue accounts the ERP does not have (drift).
+  cost centers and revenue accounts the ERP does not have (drift); exit 4 on drift.
+- `erp drift` pulls the master data now, as `serve` does every [erp] master_data_every_s:
+  each drift gets one open `erp-mapping` work item, cleared drift resolves its item; it
+  prints the drift (exit 4 while there is any).
 - `recon erp [--period YYYY-MM]` compares the hub ledger with the ERP's posted balances;
   exit 4 when a variance is not zero.
 An ERP that cannot be reached is exit 1 with the reason, not a traceback.
@@ -21,13 +24,14 @@ from isthmus.app import Hub, open_erp
 from isthmus.cli.commands import Result, UsageError, _table
 from isthmus.config import Settings
 from isthmus.flows.export import ErpRejected, ErpUnavailable
+from isthmus.recon.drift import DRIFT_QUEUE, find_drift
 
 COMMANDS = ("erp", "recon")
 
 
 def add_parsers(add: Callable[[str, str], argparse.ArgumentParser]) -> None:
     e = add("erp", "the ERP connector: build a local Tryton, master data and drift")
-    e.add_argument("action", choices=["setup-tryton", "master-data"])
+    e.add_argument("action", choices=["setup-tryton", "master-data", "drift"])
     e.add_argument("--database", help="Tryton database to create (setup-tryton)")
     e.add_argument("--tryton-dir", type=Path, help="where Tryton keeps its databases "
                    "(default: DATA_DIR/tryton)")
@@ -41,6 +45,8 @@ def dispatch(settings: Settings, args: argparse.Namespace) -> Result:
     try:
         if args.cmd == "erp" and args.action == "setup-tryton":
             return _setup(settings, args)
+        if args.cmd == "erp" and args.action == "drift":
+            return _drift(settings)
         erp = open_erp(settings)
         try:
             if args.cmd == "erp":
@@ -97,15 +103,11 @@ def _setup(settings: Settings, args: argparse.Namespace) -> Result:
 
 
 def _master_data(settings: Settings, md: Any) -> Result:
-    maps = settings.mappings
-    missing_cc = sorted({cc for cc in maps.department_cost_center.values()
-                         if cc not in md.cost_centers})
-    wanted = {m.revenue_account for m in maps.charge_codes.values()} | {
-        settings.posting.ar_account}
-    mapped = {settings.erp.account_map.get(a, a) for a in wanted}
-    missing_acct = sorted(a for a in mapped if a not in md.accounts)
+    drift = find_drift(settings, md)
     d = {"accounts": md.accounts, "cost_centers": md.cost_centers, "parties": md.parties,
-         "drift": {"cost_centers_missing": missing_cc, "accounts_missing": missing_acct}}
+         "drift": {"cost_centers_missing": sorted(x.code for x in drift
+                                                  if x.kind == "cost_center"),
+                   "accounts_missing": sorted(x.code for x in drift if x.kind == "account")}}
 
     def text(x: dict[str, Any]) -> str:
         rows = [["account", k, v] for k, v in sorted(x["accounts"].items())]
@@ -118,7 +120,31 @@ def _master_data(settings: Settings, md: Any) -> Result:
                 f"missing {drift['cost_centers_missing']}")
         return _table(rows, ["kind", "code", "name"]) + "\n" + tail
 
-    return d, text, 0 if not any(d["drift"].values()) else 1
+    return d, text, 0 if not drift else 4
+
+
+def _drift(settings: Settings) -> Result:
+    hub = Hub.open(settings)
+    try:
+        report = hub.pull_master_data()
+    finally:
+        hub.close()
+    d = {"drift": [{"kind": x.kind, "code": x.code, "mapped_from": x.mapped_from}
+                   for x in report.drift],
+         "work_items_opened": list(report.opened), "work_items_closed": list(report.closed),
+         "queue": DRIFT_QUEUE}
+
+    def text(x: dict[str, Any]) -> str:
+        rows = [[r["kind"].replace("_", " "), r["code"], r["mapped_from"]] for r in x["drift"]]
+        out = [_table(rows, ["missing in ERP", "code", "mapped from"])] if rows else []
+        out.append(f"DRIFT: {len(rows)} mapping(s) point at what the ERP lacks; work items "
+                   f"in queue {x['queue']} ({len(x['work_items_opened'])} new)" if rows else
+                   "no drift: every mapped account and cost center exists in the ERP")
+        if x["work_items_closed"]:
+            out.append(f"cleared: {', '.join(x['work_items_closed'])}")
+        return "\n".join(out)
+
+    return d, text, 4 if report.drift else 0
 
 
 def render_recon(d: dict[str, Any]) -> str:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -93,13 +93,28 @@ class CircuitBreaker:
         return "open" if self.failures >= self.threshold else "closed"
 
 
+def breaker_state(pending: Sequence[OutboxItem], threshold: int = CircuitBreaker.threshold
+                  ) -> str:
+    """The breaker as another process sees it (`isthmus status`): the dispatcher stops at
+    the first failure, so the head row's attempts count the consecutive failures."""
+    return "open" if any(o.attempts >= threshold and o.last_error for o in pending) \
+        else "closed"
+
+
 class Dispatcher:
-    """Deliver outbox rows in order; stop at the first failure so order holds."""
+    """Deliver outbox rows in order; stop at the first failure so order holds.
+
+    An ERP that is down (`ErpUnavailable`) is retried without end, backing off up to
+    `unavailable_max_s`: an outage never turns a batch dead. Any other failure counts
+    against the retry policy's attempts.
+    """
 
     def __init__(self, store: Store, sink: BatchSink, policy: RetryPolicy,
-                 breaker: CircuitBreaker | None = None) -> None:
+                 breaker: CircuitBreaker | None = None, *,
+                 unavailable_max_s: float = 60.0) -> None:
         self._store, self._sink, self._policy = store, sink, policy
         self.breaker = breaker or CircuitBreaker()
+        self.unavailable_max_s = unavailable_max_s
         self.sent = 0
 
     def run_once(self, now: float | None = None) -> int:
@@ -117,7 +132,11 @@ class Dispatcher:
             except Exception as exc:  # noqa: BLE001 - persisted as retry state
                 attempts = item.attempts + 1
                 self.breaker.failure(now)
-                if self._policy.exhausted(attempts):
+                if isinstance(exc, ErpUnavailable):
+                    self._store.outbox_settle(item.id, status="pending", error=str(exc),
+                                              visible_at=now + min(self._policy.delay(
+                                                  attempts), self.unavailable_max_s))
+                elif self._policy.exhausted(attempts):
                     self._store.outbox_settle(item.id, status="dead", error=str(exc))
                 else:
                     self._store.outbox_settle(item.id, status="pending", error=str(exc),

@@ -53,6 +53,7 @@ PERMISSIONS: Mapping[str, frozenset[str]] = {
     "cli backup": frozenset({ADMIN}),
     "cli ingest": frozenset({ADMIN, ENGINEER}),
     "cli erp setup-tryton": frozenset({ADMIN, ENGINEER}),
+    "cli erp drift": frozenset({ADMIN, ENGINEER, FINANCE}),  # opens/closes work items
     "cli tokens create": frozenset({ADMIN}),
     "cli tokens list": frozenset({ADMIN}),
     "cli tokens revoke": frozenset({ADMIN}),
