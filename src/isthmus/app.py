@@ -181,6 +181,7 @@ class Hub:
             mappings=settings.mappings, ar_account=settings.posting.ar_account,
             calendar=FiscalCalendar(closed=frozenset(settings.posting.closed_periods),
                                     policy=settings.posting.closed_period_policy),
+            settlement=settings.settlement,
         )
         policy = RetryPolicy(rel.max_attempts, rel.backoff_base_s, rel.backoff_max_s)
         return cls(settings, store, bus, processor, policy, data / "exports" / "erp")

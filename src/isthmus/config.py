@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 import tomllib
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -52,6 +52,38 @@ class PostingPolicy:
     ar_account: str = "1200"
     closed_periods: tuple[str, ...] = ()
     closed_period_policy: ClosedPeriodPolicy = "next_open"
+
+
+@dataclass(frozen=True)
+class SettlementPolicy:
+    """[settlement]: where card settlements and bank deposits post (`ledger.settlement`),
+    the ERP company of the bank side, and how many days an 835 payment or a deposit may
+    stay unmatched before `isthmus recon deposits` exits 4."""
+
+    bank_account: str = "1050"
+    card_clearing_account: str = "1020"
+    cash_clearing_account: str = "1010"  # where 835 claim payments are debited
+    fees_account: str = "6100"
+    company: str = "C100"
+    match_limit_days: int = 30
+
+
+def _settlement(raw: dict[str, Any]) -> SettlementPolicy:
+    known = {f.name for f in fields(SettlementPolicy)}
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        raise ConfigError(f"[settlement] has no setting {', '.join(unknown)}")
+    d = SettlementPolicy()
+    policy = SettlementPolicy(
+        bank_account=str(raw.get("bank_account", d.bank_account)),
+        card_clearing_account=str(raw.get("card_clearing_account", d.card_clearing_account)),
+        cash_clearing_account=str(raw.get("cash_clearing_account", d.cash_clearing_account)),
+        fees_account=str(raw.get("fees_account", d.fees_account)),
+        company=str(raw.get("company", d.company)),
+        match_limit_days=int(raw.get("match_limit_days", d.match_limit_days)))
+    if policy.match_limit_days < 0:
+        raise ConfigError("settlement.match_limit_days must be 0 or more")
+    return policy
 
 
 @dataclass(frozen=True)
@@ -236,6 +268,7 @@ class Settings:
     channels: dict[str, ChannelSettings] = field(default_factory=dict)
     mappings: Mappings = field(default_factory=lambda: default_mappings())  # noqa: PLW0108
     posting: PostingPolicy = field(default_factory=PostingPolicy)
+    settlement: SettlementPolicy = field(default_factory=SettlementPolicy)
     reliability: ReliabilitySettings = field(default_factory=ReliabilitySettings)
     scaleout: ScaleOutSettings = field(default_factory=ScaleOutSettings)
     erp: ErpSettings = field(default_factory=ErpSettings)
@@ -378,6 +411,7 @@ def load_settings(
             reliability=reliability,
             scaleout=scaleout,
             erp=_erp(_table(raw, "erp")),
+            settlement=_settlement(_table(raw, "settlement")),
         )
         sla, logs, tracing, alerts = _observe_tables(raw, env)
         s = replace(s, sla=sla, logging=logs, tracing=tracing, alerts=alerts)

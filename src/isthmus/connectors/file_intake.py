@@ -26,6 +26,7 @@ from isthmus.flows.files import (
     x12_intake,
 )
 from isthmus.flows.inbox import MLLP_CHANNEL
+from isthmus.flows.settlement_intake import TYPES, csv_intake
 from isthmus.model import ClaimRemitted, ProviderAdjusted
 from isthmus.store.ports import Store
 
@@ -38,6 +39,8 @@ def take_file(store: Store, settings: Settings, raw: bytes, name: str,
         return [_x12(store, settings, part, name, now) for part in split_interchanges(raw)]
     if kind == HL7:
         return _hl7(store, settings, raw, name, now)
+    if kind in TYPES:
+        return [_csv(store, settings, raw, name, now, kind)]
     return [{"file": name, "format": "unknown", "status": "unreadable", "ack": "",
              "duplicate": False, "error": "neither X12 (ISA) nor HL7 v2 (MSH, FHS, BHS)"}]
 
@@ -76,6 +79,19 @@ def _x12(store: Store, settings: Settings, raw: bytes, name: str,
         "balance_findings": len(intake.balance_findings),
         "held_transaction_sets": list(intake.held),
     }
+
+
+def _csv(store: Store, settings: Settings, raw: bytes, name: str, now: float,
+         kind: str) -> dict[str, Any]:
+    """A settlement or bank deposit file: one inbox record, all its rows or none."""
+    intake = csv_intake(raw, kind=kind, peer=f"file:{name}", now=now, tenant=settings.tenant)
+    [res] = store.accept([intake.inbound])
+    return {"file": name, "format": kind, "kind": TYPES[kind], "message_id": res.message_id,
+            "control_id": intake.inbound.control_id, "status": res.status,
+            "ack": res.ack_code, "duplicate": res.duplicate, "events": len(intake.events),
+            "deposits": intake.deposits, "rows": intake.rows, "total": str(intake.total),
+            "error": res.error.split("|")[-1] if res.error else "",
+            "findings": [str(x) for x in intake.findings]}
 
 
 def _hl7(store: Store, settings: Settings, raw: bytes, name: str,

@@ -20,6 +20,8 @@ channel and control id), writes the acknowledgement file and relays the events.
 * HL7 v2 (MSH, or a batch with FHS/BHS): split into messages, each classified exactly as
   the MLLP listener does (`inbox.classify`) on the same channel, so a message resent as a
   file is a duplicate of the one that came over MLLP, never a second posting.
+* Settlement and bank deposit CSV (told apart by their header): see
+  `flows.settlement_intake`.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ import msgspec
 
 from isthmus.flows.inbox import classify
 from isthmus.formats.hl7v2 import HL7ParseError, split_messages
+from isthmus.formats.settlement import detect as csv_kind
 from isthmus.formats.x12 import (
     Finding,
     Interchange,
@@ -74,7 +77,7 @@ def detect(data: bytes) -> str:
         return X12
     if head[:3] in (b"MSH", b"FHS", b"BHS"):
         return HL7
-    return UNKNOWN
+    return csv_kind(data) or UNKNOWN
 
 
 def split_interchanges(data: bytes) -> list[bytes]:

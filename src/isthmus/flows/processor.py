@@ -4,22 +4,27 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from isthmus.config import Mappings
+from isthmus.config import Mappings, SettlementPolicy
 from isthmus.flows import accounts, remittance
 from isthmus.flows.charges import post_charge
 from isthmus.flows.errors import PermanentError
+from isthmus.flows.settlement import SettlementFlow
 from isthmus.ledger.periods import FiscalCalendar
 from isthmus.ledger.remit import RemitAccounts
 from isthmus.model import (
     AccountsMerged,
+    BankDeposited,
     BillingAccountOpened,
     Charge,
     ClaimRemitted,
     ClaimSubmitted,
     EncounterDischarged,
     EncounterStarted,
+    PatientPaymentSettled,
     PatientRegistered,
+    ProcessorDeposited,
     ProviderAdjusted,
+    RemittancePaid,
 )
 from isthmus.model.envelope import Envelope
 from isthmus.store.ports import Tx
@@ -32,6 +37,7 @@ class Processor:
     ar_account: str
     calendar: FiscalCalendar
     remit_accounts: RemitAccounts = field(default_factory=RemitAccounts)
+    settlement: SettlementPolicy = field(default_factory=SettlementPolicy)
 
     def _remit_accounts(self) -> RemitAccounts:
         """The remittance chart, with this site's A/R account."""
@@ -51,6 +57,10 @@ class Processor:
         if isinstance(ev, ProviderAdjusted):
             return remittance.post_provider_adjustment(
                 tx, env, ev, accounts=self._remit_accounts(), calendar=self.calendar)
+        if isinstance(ev, PatientPaymentSettled | ProcessorDeposited | RemittancePaid |
+                      BankDeposited):
+            return SettlementFlow(self.secret, self.mappings, self.settlement, self.calendar,
+                                  self.ar_account).handle(tx, env)
         if isinstance(ev, ClaimSubmitted):
             return remittance.register_claim(tx, env, ev)
         if isinstance(ev, PatientRegistered):  # PatientUpdated too

@@ -3,6 +3,7 @@
 from isthmus.model.envelope import Envelope, Source
 from isthmus.model.events import (
     AccountsMerged,
+    BankDeposited,
     BillingAccountOpened,
     Charge,
     ClaimRemitted,
@@ -10,16 +11,20 @@ from isthmus.model.events import (
     EncounterDischarged,
     EncounterStarted,
     Event,
+    PatientPaymentSettled,
     PatientRef,
     PatientRegistered,
     PatientUpdated,
+    ProcessorDeposited,
     ProviderAdjusted,
     RemitAdjustment,
+    RemittancePaid,
 )
 from isthmus.model.money import Money, MoneyError
 
 __all__ = [
     "AccountsMerged",
+    "BankDeposited",
     "BillingAccountOpened",
     "Charge",
     "ClaimRemitted",
@@ -30,10 +35,13 @@ __all__ = [
     "Event",
     "Money",
     "MoneyError",
+    "PatientPaymentSettled",
     "PatientRef",
     "PatientRegistered",
     "PatientUpdated",
+    "ProcessorDeposited",
     "ProviderAdjusted",
     "RemitAdjustment",
+    "RemittancePaid",
     "Source",
 ]

@@ -185,6 +185,74 @@ class ClaimSubmitted(msgspec.Struct, frozen=True, tag=True, kw_only=True):
     service_date: date | None = None
 
 
+class RemittancePaid(msgspec.Struct, frozen=True, tag=True, kw_only=True):
+    """835 BPR/TRN: the payment of one 835 transaction set, as the bank will see it.
+
+    `amount` is BPR02 (total actual provider payment), `trace_number` TRN02 (the EFT
+    reassociation trace or check number, 005010X221A1 section 1.10.2.3): a bank deposit with
+    this reference and amount is this payment arriving.
+    """
+
+    payer_id: str
+    payer_name: str = ""
+    payee_npi: str = ""
+    payee_tin: str = ""
+    trace_number: str
+    payment_method: str  # BPR04: ACH, CHK, FWT, BOP
+    payment_date: date | None = None  # BPR16
+    amount: Decimal
+    currency: str = "USD"
+
+    @property
+    def payee_key(self) -> str:
+        return self.payee_npi or self.payee_tin
+
+
+class PatientPaymentSettled(msgspec.Struct, frozen=True, tag=True, kw_only=True):
+    """A card or online patient payment (or its refund or chargeback) settled by a payment
+    processor, from its settlement file. `account_number` is the billing account (PID-18),
+    never card data. Amounts carry their sign: a refund or chargeback is negative;
+    gross - fee = net."""
+
+    processor: str
+    deposit_id: str
+    transaction_id: str
+    kind: str  # payment | refund | chargeback
+    account_number: str
+    transaction_date: date
+    deposit_date: date
+    gross: Decimal
+    fee: Decimal
+    net: Decimal
+    currency: str = "USD"
+
+
+class ProcessorDeposited(msgspec.Struct, frozen=True, tag=True, kw_only=True):
+    """A processor's deposit (payout): the sum of the payments it settles, less its fees,
+    paid into the bank on `deposit_date`."""
+
+    processor: str
+    deposit_id: str
+    deposit_date: date
+    gross: Decimal
+    fee: Decimal
+    net: Decimal
+    currency: str = "USD"
+    transactions: int = 0
+
+
+class BankDeposited(msgspec.Struct, frozen=True, tag=True, kw_only=True):
+    """A credit on the hospital's bank account, from a bank deposit file. `reference` is
+    what it matches on: an 835 trace number (TRN02) or a processor deposit id."""
+
+    deposit_date: date
+    amount: Decimal
+    reference: str
+    method: str = ""  # ACH | CARD | CHECK | WIRE | OTHER | "" (unknown)
+    currency: str = "USD"
+    bank_account: str = ""
+
+
 Event = (
     PatientRegistered
     | PatientUpdated
@@ -196,4 +264,8 @@ Event = (
     | ClaimRemitted
     | ProviderAdjusted
     | ClaimSubmitted
+    | RemittancePaid
+    | PatientPaymentSettled
+    | ProcessorDeposited
+    | BankDeposited
 )

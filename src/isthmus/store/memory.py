@@ -34,6 +34,7 @@ from isthmus.store.ports import (
     BillingAccount,
     ChargeRecord,
     ClaimRecord,
+    DepositRecord,
     Inbound,
     OutboxItem,
     Patient,
@@ -68,6 +69,7 @@ class _State:
     billing_accounts: dict[str, tuple[str, str]] = field(default_factory=dict)
     charges: dict[str, ChargeRecord] = field(default_factory=dict)
     claims: dict[str, ClaimRecord] = field(default_factory=dict)  # in register order
+    deposits: dict[str, DepositRecord] = field(default_factory=dict)  # in record order
     entries: dict[str, JournalEntry] = field(default_factory=dict)  # in posting order
     entry_batch: dict[str, str] = field(default_factory=dict)
     batches: dict[str, _Batch] = field(default_factory=dict)
@@ -215,6 +217,22 @@ class MemoryTx:
                     updated_at=now)
                 closed += 1
         return closed
+
+    def record_deposit(self, record: DepositRecord) -> bool:
+        if record.event_id in self._s.deposits:
+            return False
+        self._s.deposits[record.event_id] = record
+        return True
+
+    def open_deposits(self, reference: str) -> list[DepositRecord]:
+        return [d for d in self._s.deposits.values()
+                if d.reference == reference and not d.matched_with]
+
+    def match_deposits(self, event_id: str, other_event_id: str, entry_key: str) -> None:
+        for a, b in ((event_id, other_event_id), (other_event_id, event_id)):
+            if a in self._s.deposits:
+                self._s.deposits[a] = dataclasses.replace(
+                    self._s.deposits[a], matched_with=b, entry_key=entry_key)
 
 
 class MemoryStore:
@@ -402,6 +420,10 @@ class MemoryStore:
         with self._lock:
             return [w for w in self._state.work_items.values()
                     if w.correlation_id == correlation_id]
+
+    def deposit_records(self) -> list[DepositRecord]:
+        with self._lock:
+            return list(self._state.deposits.values())
 
     def set_work_item_status(self, item_id: int, status: str, resolution: str,
                              now: float) -> None:

@@ -117,6 +117,25 @@ class ClaimRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class DepositRecord:
+    """One side of deposit matching, keyed by its event id: `side` is "eft" (an 835
+    payment), "processor" (a processor deposit) or "bank" (a credit on the bank account).
+    `reference` is normalized (trimmed, upper case); `matched_with` names the event id of
+    the other side once matched, `entry_key` the journal entry the match posted (if any)."""
+
+    event_id: str
+    side: str
+    reference: str
+    amount: Decimal
+    currency: str
+    on_date: date
+    party: str  # payer id, processor, or the bank's deposit type
+    correlation_id: str
+    matched_with: str = ""
+    entry_key: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class WorkItem:
     id: int
     kind: str
@@ -196,6 +215,18 @@ class Tx(Protocol):
         """Mark the open or resubmitted work items of an event resolved (it went through)."""
         ...
 
+    def record_deposit(self, record: DepositRecord) -> bool:
+        """Add one side of deposit matching; False (no change) when its event id is known."""
+        ...
+
+    def open_deposits(self, reference: str) -> list[DepositRecord]:
+        """The unmatched records with this (normalized) reference, oldest first."""
+        ...
+
+    def match_deposits(self, event_id: str, other_event_id: str, entry_key: str) -> None:
+        """Mark two records matched with each other (and the entry the match posted)."""
+        ...
+
 
 class Store(Protocol):
     def migrate(self) -> int:
@@ -257,6 +288,10 @@ class Store(Protocol):
     def set_mapping_override(self, table: str, code: str, value: str) -> None: ...
 
     def work_items_for(self, correlation_id: str) -> list[WorkItem]: ...
+
+    def deposit_records(self) -> list[DepositRecord]:
+        """Every record of deposit matching (EFTs, processor and bank deposits), in order."""
+        ...
 
     def counts(self) -> dict[str, int]: ...
 

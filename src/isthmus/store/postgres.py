@@ -38,6 +38,7 @@ from isthmus.store.ports import (
     BillingAccount,
     ChargeRecord,
     ClaimRecord,
+    DepositRecord,
     Inbound,
     OutboxItem,
     Patient,
@@ -48,6 +49,12 @@ from isthmus.store.postgres_schema import migrate
 from isthmus.store.sqlite_connection import StorageUnavailable
 
 Conn = psycopg.Connection[TupleRow]
+_DEP_COLS = ("event_id, side, reference, amount, currency, on_date, party, correlation_id, "
+             "matched_with, entry_key")
+
+
+def _deposit(r: tuple[Any, ...]) -> DepositRecord:
+    return DepositRecord(r[0], r[1], r[2], Decimal(r[3]), r[4], r[5], r[6], r[7], r[8], r[9])
 T = TypeVar("T")
 
 _batch_enc = msgspec.json.Encoder(decimal_format="string")
@@ -290,6 +297,26 @@ class PostgresTx:
             "THEN %s ELSE resolution END, updated_at = %s WHERE event_id = %s "
             "AND status IN ('open', 'resubmitted')", (resolution, now, event_id)).rowcount
 
+    # deposit matching --------------------------------------------------------
+    def record_deposit(self, record: DepositRecord) -> bool:
+        r = record
+        return self._c.execute(
+            "INSERT INTO deposits (event_id, side, reference, amount, currency, on_date, "
+            "party, correlation_id, matched_with, entry_key) VALUES "
+            "(%s,%s,%s,%s,%s,%s,%s,%s,%s,%s) ON CONFLICT (event_id) DO NOTHING",
+            (r.event_id, r.side, r.reference, r.amount, r.currency, r.on_date, r.party,
+             r.correlation_id, r.matched_with, r.entry_key)).rowcount == 1
+
+    def open_deposits(self, reference: str) -> list[DepositRecord]:
+        return [_deposit(r) for r in self._c.execute(
+            f"SELECT {_DEP_COLS} FROM deposits WHERE reference = %s AND matched_with = '' "
+            "ORDER BY seq", (reference,)).fetchall()]
+
+    def match_deposits(self, event_id: str, other_event_id: str, entry_key: str) -> None:
+        for a, b in ((event_id, other_event_id), (other_event_id, event_id)):
+            self._c.execute("UPDATE deposits SET matched_with = %s, entry_key = %s "
+                            "WHERE event_id = %s", (b, entry_key, a))
+
 
 class PostgresStore:
     def __init__(self, dsn: str, *, schema: str = "isthmus", pool_size: int = 4) -> None:
@@ -524,6 +551,10 @@ class PostgresStore:
         return [WorkItem(*r) for r in self._rows(
             f"SELECT {_WI_COLS} FROM work_items WHERE correlation_id = %s ORDER BY id",
             (correlation_id,))]
+
+    def deposit_records(self) -> list[DepositRecord]:
+        return [_deposit(r) for r in self._rows(
+            f"SELECT {_DEP_COLS} FROM deposits ORDER BY seq")]
 
     def set_work_item_status(self, item_id: int, status: str, resolution: str,
                              now: float) -> None:

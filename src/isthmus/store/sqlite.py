@@ -25,6 +25,7 @@ from isthmus.store.ports import (
     BillingAccount,
     ChargeRecord,
     ClaimRecord,
+    DepositRecord,
     Inbound,
     OutboxItem,
     Patient,
@@ -47,6 +48,15 @@ def _line(acc: str, debit: str, credit: str, cur: str, co: str, cc: str, sl: str
     return JournalLine(account=acc, debit=Decimal(debit), credit=Decimal(credit), currency=cur,
                        dims=Dimensions(company=co, cost_center=cc, service_line=sl,
                                        account_token=tok))
+
+
+_DEP_COLS = ("event_id, side, reference, amount, currency, on_date, party, correlation_id, "
+             "matched_with, entry_key")
+
+
+def _deposit(r: tuple[Any, ...]) -> DepositRecord:
+    return DepositRecord(r[0], r[1], r[2], Decimal(r[3]), r[4], date.fromisoformat(r[5]),
+                         r[6], r[7], r[8], r[9])
 
 
 def _msg(r: tuple[Any, ...]) -> StoredMessage:
@@ -198,6 +208,25 @@ class SqliteTx:
             "UPDATE work_items SET status='resolved', resolution=CASE WHEN resolution='' "
             "THEN ? ELSE resolution END, updated_at=? WHERE event_id=? AND status IN "
             "('open','resubmitted')", (resolution, now, event_id)).rowcount
+
+    # deposit matching --------------------------------------------------------
+    def record_deposit(self, record: DepositRecord) -> bool:
+        r = record
+        return self._c.execute(
+            "INSERT OR IGNORE INTO deposits VALUES (?,?,?,?,?,?,?,?,?,?)",
+            (r.event_id, r.side, r.reference, str(r.amount), r.currency,
+             r.on_date.isoformat(), r.party, r.correlation_id, r.matched_with,
+             r.entry_key)).rowcount == 1
+
+    def open_deposits(self, reference: str) -> list[DepositRecord]:
+        return [_deposit(r) for r in self._c.execute(
+            f"SELECT {_DEP_COLS} FROM deposits WHERE reference=? AND matched_with='' "
+            "ORDER BY rowid", (reference,))]
+
+    def match_deposits(self, event_id: str, other_event_id: str, entry_key: str) -> None:
+        for a, b in ((event_id, other_event_id), (other_event_id, event_id)):
+            self._c.execute("UPDATE deposits SET matched_with=?, entry_key=? WHERE event_id=?",
+                            (b, entry_key, a))
 
 
 class SqliteStore:
@@ -413,6 +442,10 @@ class SqliteStore:
         return [WorkItem(*r) for r in self._conn().execute(
             f"SELECT {_WI_COLS} FROM work_items WHERE correlation_id=? ORDER BY id",
             (correlation_id,))]
+
+    def deposit_records(self) -> list[DepositRecord]:
+        return [_deposit(r) for r in self._conn().execute(
+            f"SELECT {_DEP_COLS} FROM deposits ORDER BY rowid")]
 
     def set_work_item_status(self, item_id: int, status: str, resolution: str,
                              now: float) -> None:

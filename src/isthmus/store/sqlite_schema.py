@@ -92,4 +92,11 @@ CREATE TABLE IF NOT EXISTS mapping_overrides (
   table_name TEXT NOT NULL, code TEXT NOT NULL, value TEXT NOT NULL,
   PRIMARY KEY (table_name, code)
 );
+CREATE TABLE IF NOT EXISTS deposits (
+  event_id TEXT PRIMARY KEY, side TEXT NOT NULL, reference TEXT NOT NULL,
+  amount TEXT NOT NULL, currency TEXT NOT NULL, on_date TEXT NOT NULL, party TEXT NOT NULL,
+  correlation_id TEXT NOT NULL, matched_with TEXT NOT NULL DEFAULT '',
+  entry_key TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS deposits_open ON deposits(reference) WHERE matched_with = '';
 """

@@ -34,6 +34,7 @@ from isthmus.formats.hl7v2.message import Message
 from isthmus.formats.hl7v2.segment import Segment
 from isthmus.model import (
     AccountsMerged,
+    BankDeposited,
     BillingAccountOpened,
     Charge,
     ClaimRemitted,
@@ -43,10 +44,13 @@ from isthmus.model import (
     Event,
     Money,
     MoneyError,
+    PatientPaymentSettled,
     PatientRef,
     PatientRegistered,
     PatientUpdated,
+    ProcessorDeposited,
     ProviderAdjusted,
+    RemittancePaid,
 )
 
 SUPPORTED: dict[str, frozenset[str]] = {
@@ -300,6 +304,7 @@ def event_key(event: Event) -> str:
     """
     if isinstance(event, AccountsMerged):
         return event.merged.key
-    if isinstance(event, ClaimRemitted | ProviderAdjusted | ClaimSubmitted):
+    if isinstance(event, ClaimRemitted | ProviderAdjusted | ClaimSubmitted | RemittancePaid |
+                  PatientPaymentSettled | ProcessorDeposited | BankDeposited):
         raise TypeError(f"{type(event).__name__} is keyed by formats.x12.events, not HL7")
     return event.patient.key

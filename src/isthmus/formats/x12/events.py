@@ -7,7 +7,10 @@ One :class:`~isthmus.model.ClaimRemitted` per 835 CLP (loop 2100), one
 every effect keyed on them stays effectively-once. The partition key is
 ``remit|<CLP01>`` (``remit|<CLM01>`` for a claim): a payment does not depend on the order of
 charges, it resolves its billing account when it is processed, but a claim and its
-remittances stay in order. PLBs are keyed on the payee and the trace number.
+remittances stay in order. PLBs are keyed on the payee and the trace number. The payment
+itself (BPR02, TRN02) is one :class:`~isthmus.model.RemittancePaid` per 835, id
+``.../<ST02>/eft``, keyed on the trace number (``deposit|<TRN02>``) like the bank deposit
+it is matched to.
 
 Patient and insured names (NM1*QC, NM1*IL) are never copied into an event: the hub needs the
 patient control number (the billing account number, PID-18) and the money, nothing else.
@@ -23,7 +26,14 @@ import msgspec
 
 from isthmus.formats.x12.claim837 import ClaimBatch, ClaimEntry
 from isthmus.formats.x12.remittance import Adjustment, Claim, Remittance, RemittanceBatch
-from isthmus.model import ClaimRemitted, ClaimSubmitted, Event, ProviderAdjusted, RemitAdjustment
+from isthmus.model import (
+    ClaimRemitted,
+    ClaimSubmitted,
+    Event,
+    ProviderAdjusted,
+    RemitAdjustment,
+    RemittancePaid,
+)
 
 CHANNEL = "x12"
 
@@ -118,7 +128,33 @@ def remittance_events(batch: RemittanceBatch, *, interchange_id: str,
             out.append(KeyedEvent(f"{prefix}/{n}",
                                   f"remit|PLB|{ev.payee_key}|{rem.trace_number}", ev))
             n += 1
+        paid = _payment(rem)
+        if paid is not None:
+            out.append(KeyedEvent(f"{prefix}/eft", deposit_key(rem.trace_number), paid))
     return out
+
+
+def deposit_key(reference: str) -> str:
+    """The partition key of everything matched on a deposit reference (TRN02 or a
+    processor deposit id), so a payment and its bank deposit are handled in order."""
+    return f"deposit|{reference.strip().upper()}"
+
+
+def _payment(rem: Remittance) -> RemittancePaid | None:
+    """The money of an 835 (BPR02, TRN02), unless no money moves: BPR01 H (advice only) or
+    P (prenote), BPR04 NON, a zero amount, a debit (BPR03 D) or no trace number."""
+    if (rem.handling_code in ("H", "P") or rem.method == "NON" or rem.amount <= 0
+            or rem.credit_debit == "D" or not rem.trace_number):
+        return None
+    payer, payee = rem.payer, rem.payee
+    return RemittancePaid(
+        payer_id=(payer.id if payer is not None and payer.id else rem.payer_id),
+        payer_name=payer.name if payer is not None else "",
+        payee_npi=payee.npi if payee is not None else "",
+        payee_tin=payee.tin if payee is not None else "",
+        trace_number=rem.trace_number, payment_method=rem.method,
+        payment_date=rem.payment_date or rem.production_date, amount=rem.amount,
+        currency=rem.currency or "USD")
 
 
 def _claim_submitted(c: ClaimEntry) -> ClaimSubmitted:

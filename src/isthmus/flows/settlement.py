@@ -1,0 +1,219 @@
+"""Card settlements and deposits -> the ledger, and the matching of deposits to payments.
+
+* `PatientPaymentSettled` (a card or online patient payment, refund or chargeback from a
+  processor's settlement file) is matched to its billing account by account number (PID-18)
+  and posts DR card clearing / CR A/R of that account (`ledger.settlement`). No account
+  known: `unapplied_cash` in queue `cash-posting`, as for an 835 (`flows.remittance`);
+  resubmit once the account is known.
+* `ProcessorDeposited` (a processor's payout) posts DR bank, DR fees / CR card clearing, and
+  is recorded for matching with the bank's credit of the same reference and net amount.
+* `RemittancePaid` (an 835's BPR02 and TRN02) is recorded for matching: its claims already
+  debited cash clearing (`ledger.remit`).
+* `BankDeposited` (a credit on the bank account) is recorded and matched on reference and
+  amount: to an 835 payment (posts DR bank / CR cash clearing, the money has arrived), or to
+  a processor deposit (nothing to post: that deposit posted the bank side already).
+  Whichever of the two sides arrives second makes the match; both are keyed on
+  `deposit|<reference>`, so they are handled in order on one partition.
+
+Every entry is keyed by an event id (a match by the bank deposit's id + "/match"), every
+record by its event id, so a replayed event or file never posts twice. What stays
+unmatched ages in `recon.deposits`.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import date
+from typing import Final
+
+from isthmus.config import Mappings, SettlementPolicy
+from isthmus.flows.accounts import account_token
+from isthmus.ledger.errors import ClosedPeriod, LedgerRefusal
+from isthmus.ledger.journal import JournalEntry
+from isthmus.ledger.periods import FiscalCalendar
+from isthmus.ledger.settlement import (
+    Posting,
+    SettlementAccounts,
+    bank_match_entry,
+    card_payment_entry,
+    processor_deposit_entry,
+)
+from isthmus.model import BankDeposited, PatientPaymentSettled, ProcessorDeposited, RemittancePaid
+from isthmus.model.envelope import Envelope, encode_envelope
+from isthmus.store.ports import DepositRecord, Tx
+
+QUEUES: Final = {
+    "unapplied_cash": "cash-posting",
+    "unmapped_facility": "finance-master-data",
+    "closed_period": "finance-close",
+    "unpostable_settlement": "cash-posting",
+}
+EFT: Final = "eft"
+PROCESSOR: Final = "processor"
+BANK: Final = "bank"
+
+
+def reference_of(text: str) -> str:
+    """A deposit reference as matched: trimmed, upper case (banks shout)."""
+    return text.strip().upper()
+
+
+@dataclass(frozen=True)
+class SettlementFlow:
+    """The settlement flows with this site's accounts, company and calendar."""
+
+    secret: str
+    mappings: Mappings
+    policy: SettlementPolicy
+    calendar: FiscalCalendar
+    ar_account: str = "1200"
+
+    @property
+    def accounts(self) -> SettlementAccounts:
+        p = self.policy
+        return SettlementAccounts(ar=self.ar_account, bank=p.bank_account,
+                                  card_clearing=p.card_clearing_account,
+                                  cash_clearing=p.cash_clearing_account,
+                                  processor_fees=p.fees_account)
+
+    def handle(self, tx: Tx, env: Envelope) -> str:
+        ev = env.payload
+        if isinstance(ev, PatientPaymentSettled):
+            return self.card_payment(tx, env, ev)
+        if isinstance(ev, ProcessorDeposited):
+            return self.processor_deposit(tx, env, ev)
+        if isinstance(ev, RemittancePaid):
+            return self.remittance_paid(tx, env, ev)
+        if isinstance(ev, BankDeposited):
+            return self.bank_deposit(tx, env, ev)
+        raise TypeError(f"not a settlement event: {type(ev).__name__}")
+
+    # -- steps -------------------------------------------------------------------------
+    def _posting(self, env: Envelope, when: date, memo: str, key: str = "") -> Posting:
+        where = self.calendar.assign(when)
+        return Posting(entry_key=key or env.event_id, posted_on=where.posted_on,
+                       period=where.period, channel=env.source.channel, memo=memo,
+                       correlation_id=env.correlation_id, causation_id=env.event_id,
+                       moved_from=where.moved_from)
+
+    def card_payment(self, tx: Tx, env: Envelope, ev: PatientPaymentSettled) -> str:
+        acct = tx.get_billing_account(ev.account_number)
+        if acct is None:
+            return _hold(tx, env, "unapplied_cash", f"card {ev.kind} {ev.gross} "
+                         f"{ev.currency} ({ev.processor} {ev.transaction_id}, deposit "
+                         f"{ev.deposit_id}) matches no billing account {ev.account_number!r}; "
+                         "resubmit once it is known")
+        company = (tx.mapping_override("facility_company", acct.facility)
+                   or self.mappings.facility_company.get(acct.facility))
+        if not company:
+            return _hold(tx, env, "unmapped_facility",
+                         f"facility {acct.facility!r} has no ERP company")
+        try:
+            entry = card_payment_entry(
+                gross=ev.gross, currency=ev.currency, accounts=self.accounts,
+                company=company, account_token=_live_token(tx, self.secret, acct.patient_key),
+                posting=self._posting(env, ev.transaction_date, f"card {ev.kind} "
+                                      f"{ev.processor} {ev.transaction_id} deposit "
+                                      f"{ev.deposit_id}"))
+        except ClosedPeriod as exc:
+            return _hold(tx, env, "closed_period", str(exc))
+        except LedgerRefusal as exc:
+            return _hold(tx, env, "unpostable_settlement", str(exc))
+        return _post(tx, env, entry)
+
+    def processor_deposit(self, tx: Tx, env: Envelope, ev: ProcessorDeposited) -> str:
+        try:
+            entry = processor_deposit_entry(
+                gross=ev.gross, fee=ev.fee, net=ev.net, currency=ev.currency,
+                accounts=self.accounts, company=self.policy.company,
+                posting=self._posting(env, ev.deposit_date, f"{ev.processor} deposit "
+                                      f"{ev.deposit_id}: {ev.transactions} transaction(s)"))
+        except ClosedPeriod as exc:
+            return _hold(tx, env, "closed_period", str(exc))
+        except LedgerRefusal as exc:
+            return _hold(tx, env, "unpostable_settlement", str(exc))
+        mine = DepositRecord(env.event_id, PROCESSOR, reference_of(ev.deposit_id), ev.net,
+                             ev.currency, ev.deposit_date, ev.processor, env.correlation_id)
+        if not tx.record_deposit(mine):
+            return "duplicate"
+        bank = _counterpart(tx, mine, (BANK,))
+        if bank is not None:
+            tx.match_deposits(mine.event_id, bank.event_id, "")
+        return _post(tx, env, entry)
+
+    def remittance_paid(self, tx: Tx, env: Envelope, ev: RemittancePaid) -> str:
+        mine = DepositRecord(env.event_id, EFT, reference_of(ev.trace_number), ev.amount,
+                             ev.currency, ev.payment_date or env.occurred_at.date(),
+                             ev.payer_id or ev.payer_name, env.correlation_id)
+        bank = _counterpart(tx, mine, (BANK,))
+        return self._settle(tx, env, mine, bank, bank)
+
+    def bank_deposit(self, tx: Tx, env: Envelope, ev: BankDeposited) -> str:
+        mine = DepositRecord(env.event_id, BANK, reference_of(ev.reference), ev.amount,
+                             ev.currency, ev.deposit_date, ev.method, env.correlation_id)
+        other = _counterpart(tx, mine, (EFT, PROCESSOR))
+        return self._settle(tx, env, mine, other, mine)
+
+    def _settle(self, tx: Tx, env: Envelope, mine: DepositRecord,
+                other: DepositRecord | None, bank: DepositRecord | None) -> str:
+        """Record `mine`; when `other` matches it and is an 835 payment, post the bank
+        side (keyed by the bank record) on the bank's date."""
+        entry: JournalEntry | None = None
+        eft = other if other is not None and other.side == EFT else \
+            mine if mine.side == EFT else None
+        if other is not None and bank is not None and eft is not None:
+            try:
+                entry = bank_match_entry(
+                    amount=bank.amount, currency=bank.currency, accounts=self.accounts,
+                    company=self.policy.company,
+                    posting=self._posting(env, bank.on_date, f"bank deposit {bank.reference} "
+                                          f"matched to 835 payment (payer {eft.party})",
+                                          key=f"{bank.event_id}/match"))
+            except ClosedPeriod as exc:
+                return _hold(tx, env, "closed_period", str(exc))
+            except LedgerRefusal as exc:
+                return _hold(tx, env, "unpostable_settlement", str(exc))
+        if not tx.record_deposit(mine):
+            return "duplicate"
+        if other is None:
+            tx.close_work_items(env.event_id, "recorded", time.time())
+            return "applied"
+        tx.match_deposits(mine.event_id, other.event_id, entry.entry_key if entry else "")
+        return _post(tx, env, entry)
+
+
+def _counterpart(tx: Tx, mine: DepositRecord, sides: tuple[str, ...]) -> DepositRecord | None:
+    """The oldest unmatched record of another side with the same reference, amount and
+    currency."""
+    return next((d for d in tx.open_deposits(mine.reference)
+                 if d.side in sides and d.amount == mine.amount
+                 and d.currency == mine.currency and d.event_id != mine.event_id), None)
+
+
+def _hold(tx: Tx, env: Envelope, kind: str, detail: str) -> str:
+    tx.add_work_item(kind=kind, queue=QUEUES[kind], key=env.key, event_id=env.event_id,
+                     correlation_id=env.correlation_id, detail=detail,
+                     envelope=encode_envelope(env), now=time.time())
+    return "held"
+
+
+def _post(tx: Tx, env: Envelope, entry: JournalEntry | None) -> str:
+    tx.close_work_items(env.event_id, "posted after the fix", time.time())
+    if entry is None:
+        return "applied"
+    return "posted" if tx.insert_entry(entry) else "duplicate"
+
+
+def _live_token(tx: Tx, secret: str, patient_key: str) -> str:
+    """The A/R token of the live account for a patient key, following merges."""
+    seen: set[str] = set()
+    key = patient_key
+    while True:
+        p = tx.get_patient(key)
+        if p is None:
+            return account_token(secret, key)
+        if not p.merged_into or p.merged_into in seen:
+            return p.token
+        seen.add(key)
+        key = p.merged_into

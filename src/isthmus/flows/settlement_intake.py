@@ -1,0 +1,76 @@
+"""Settlement and bank deposit files taken once through the inbox: what each one says.
+
+Pure decisions, like `flows.files` for X12: bytes in, the inbox record and its events out.
+A file is one inbox record on channel `settlement` (processor settlement CSV) or `bank`
+(bank deposit CSV), control id `sha256:<content hash>`: the same file again is a
+duplicate and changes nothing. A file with any finding (a bad row, a missing column, a
+deposit whose totals do not add up) is kept, rejected, with every finding, and contributes
+no events at all: nothing of a bad file is posted. Once corrected it comes in as a new
+file; its events carry ids of their own business keys (`formats.settlement.events`), so
+the rows already posted from another file do not post again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Final
+
+import msgspec
+
+from isthmus.formats.settlement import BANK, SETTLEMENT, Finding, parse_bank, parse_settlement
+from isthmus.formats.settlement.events import bank_events, settlement_events
+from isthmus.formats.x12.events import KeyedEvent
+from isthmus.model.envelope import Envelope, Source
+from isthmus.store.ports import Inbound
+
+TYPES: Final = {SETTLEMENT: "settlement CSV", BANK: "bank deposit CSV"}
+_enc = msgspec.json.Encoder(decimal_format="string")
+
+
+@dataclass(frozen=True)
+class CsvIntake:
+    inbound: Inbound
+    findings: tuple[Finding, ...]
+    events: tuple[KeyedEvent, ...]
+    deposits: int
+    rows: int
+    total: Decimal  # net of the processor deposits, or the sum of the bank credits
+
+
+def _error(findings: tuple[Finding, ...]) -> str:
+    """The inbox error column, shaped like the others: code|segment|index|element|0|text."""
+    f = findings[0]
+    more = f" (and {len(findings) - 1} more finding(s))" if len(findings) > 1 else ""
+    return f"CSV|{f.column}|{f.row}|0|0|{f}{more}"
+
+
+def csv_intake(raw: bytes, *, kind: str, peer: str, now: float, tenant: str) -> CsvIntake:
+    """Read, check and map one settlement (`kind` "settlement") or bank ("bank") file."""
+    digest = hashlib.sha256(raw).hexdigest()
+    cid = f"sha256:{digest}"
+    if kind == SETTLEMENT:
+        sf = parse_settlement(raw)
+        findings, keyed = sf.findings, settlement_events(sf)
+        deposits, rows = len(sf.deposits), sum(len(d.transactions) for d in sf.deposits)
+        total = sum((d.net for d in sf.deposits), Decimal(0))
+    else:
+        bf = parse_bank(raw)
+        findings, keyed = bf.findings, bank_events(bf)
+        deposits = rows = len(bf.deposits)
+        total = sum((b.amount for b in bf.deposits), Decimal(0))
+    at = datetime.fromtimestamp(now, UTC)
+    corr = f"{kind}/{cid}"
+    if findings:
+        return CsvIntake(Inbound(kind, cid, raw, now, peer, TYPES[kind], "rejected", "AR",
+                                 _error(findings), b"", digest),
+                         findings, (), deposits, rows, total)
+    source = Source(channel=kind, control_id=cid, message_id=corr)
+    envs = [Envelope(event_id=k.event_id, type=type(k.event).__name__, occurred_at=at,
+                     recorded_at=at, source=source, correlation_id=corr, causation_id=corr,
+                     tenant=tenant, key=k.key, payload=k.event) for k in keyed]
+    return CsvIntake(Inbound(kind, cid, raw, now, peer, TYPES[kind], "accepted", "AA", "",
+                             _enc.encode(envs), digest),
+                     (), tuple(keyed), deposits, rows, total)

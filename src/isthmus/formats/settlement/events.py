@@ -1,0 +1,51 @@
+"""Settlement and bank deposit files -> finance events, with ids from business keys.
+
+Ids come from what the processor and the bank name, not from the file, so a transaction
+sent again in another file (a re-export, an overlapping statement) is the same event and
+never posts twice:
+
+* ``settlement/<processor>/<deposit_id>/<transaction_id>``: one
+  :class:`~isthmus.model.PatientPaymentSettled` per transaction, keyed on its billing
+  account (``remit|<account>``, the key of the account's 835 claim payments);
+* ``settlement/<processor>/<deposit_id>``: one :class:`~isthmus.model.ProcessorDeposited`
+  per deposit, keyed ``deposit|<deposit_id>``;
+* ``bank/<date>/<reference>/<amount>``: one :class:`~isthmus.model.BankDeposited` per bank
+  credit, keyed ``deposit|<reference>`` like the 835 payment or processor deposit it
+  matches (`formats.x12.events.deposit_key`).
+
+Pure, no I/O.
+"""
+
+from __future__ import annotations
+
+from isthmus.formats.settlement.bank import BankFile
+from isthmus.formats.settlement.processor import SettlementFile
+from isthmus.formats.x12.events import KeyedEvent, deposit_key, remit_key
+from isthmus.model import BankDeposited, PatientPaymentSettled, ProcessorDeposited
+
+
+def settlement_events(sf: SettlementFile) -> list[KeyedEvent]:
+    out: list[KeyedEvent] = []
+    for d in sf.deposits:
+        prefix = f"settlement/{d.processor or '-'}/{d.deposit_id}"
+        for t in d.transactions:
+            out.append(KeyedEvent(f"{prefix}/{t.transaction_id}", remit_key(t.account_number),
+                                  PatientPaymentSettled(
+                processor=d.processor, deposit_id=d.deposit_id, transaction_id=t.transaction_id,
+                kind=t.kind, account_number=t.account_number,
+                transaction_date=t.transaction_date, deposit_date=d.deposit_date,
+                gross=t.gross, fee=t.fee, net=t.net, currency=d.currency)))
+        out.append(KeyedEvent(prefix, deposit_key(d.deposit_id), ProcessorDeposited(
+            processor=d.processor, deposit_id=d.deposit_id, deposit_date=d.deposit_date,
+            gross=d.gross, fee=d.fee, net=d.net, currency=d.currency,
+            transactions=len(d.transactions))))
+    return out
+
+
+def bank_events(bf: BankFile) -> list[KeyedEvent]:
+    return [KeyedEvent(f"bank/{b.deposit_date.isoformat()}/{b.reference}/{b.amount}",
+                       deposit_key(b.reference), BankDeposited(
+                           deposit_date=b.deposit_date, amount=b.amount,
+                           reference=b.reference, method=b.method, currency=b.currency,
+                           bank_account=b.bank_account))
+            for b in bf.deposits]
