@@ -138,7 +138,7 @@ class Serve:
         return self.proc is not None and self.proc.poll() is None
 
     def metrics(self) -> dict[str, Any]:
-        r = httpx.get(f"http://{HOST}:{self.http_port}/metrics", timeout=5.0)
+        r = httpx.get(f"http://{HOST}:{self.http_port}/api/v1/status", timeout=5.0)
         r.raise_for_status()
         body: dict[str, Any] = r.json()
         return body

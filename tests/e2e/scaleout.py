@@ -210,7 +210,7 @@ class RoleProc:
         return int(self.proc.returncode)
 
     def metrics(self) -> dict[str, Any]:
-        r = httpx.get(f"http://{HOST}:{self.http_port}/metrics", timeout=10.0)
+        r = httpx.get(f"http://{HOST}:{self.http_port}/api/v1/status", timeout=10.0)
         r.raise_for_status()
         body: dict[str, Any] = r.json()
         return body
@@ -218,14 +218,14 @@ class RoleProc:
 
 def wait_idle_http(port: int, alive: Callable[[], None], timeout: float,
                    stable_polls: int = 5, every_s: float = 0.3) -> dict[str, Any]:
-    """Poll an api process's /metrics until nothing is unpublished or pending on the bus and
+    """Poll an api process's status route until nothing is unpublished or pending on the bus and
     the store counts stop moving; `alive` raises if a process the hub needs has died."""
     deadline = time.monotonic() + timeout
     last: dict[str, Any] | None = None
     same = 0
     while True:
         alive()
-        r = httpx.get(f"http://{HOST}:{port}/metrics", timeout=10.0)
+        r = httpx.get(f"http://{HOST}:{port}/api/v1/status", timeout=10.0)
         r.raise_for_status()
         m: dict[str, Any] = r.json()
         snap = {"bus_pending": m["bus_pending"], "store": m["store"]}

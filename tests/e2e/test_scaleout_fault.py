@@ -1,7 +1,7 @@
 """Scale-out fault test: kill -9 a worker and a listener mid-stream, then check the books.
 
 The reliability contract, scaled out: 2 listener processes and 3 worker processes (plus an
-api process for /metrics) share one PostgreSQL database and one NATS JetStream stream.
+api process for /api/v1/status) share one PostgreSQL database and one NATS JetStream stream.
 An EHR sends a simulated day, each patient (with every patient a merge ties it to) always
 to the same listener on the same connection, so its order is defined. Mid-stream one worker
 and one listener are killed -9 at seeded points. The listener is restarted on its port; the

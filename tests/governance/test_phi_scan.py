@@ -155,7 +155,7 @@ async def _http(hub: Hub) -> dict[str, str]:
     transport = httpx.ASGITransport(app=build_app(hub, {}))
     out = {}
     async with httpx.AsyncClient(transport=transport, base_url="http://hub") as c:
-        for path in ("/metrics", "/api/v1/ledger/trial-balance"):
+        for path in ("/metrics", "/api/v1/status", "/api/v1/ledger/trial-balance"):
             r = await c.get(path)
             assert r.status_code == 200, (path, r.status_code, r.text)
             out[path] = r.text

@@ -86,14 +86,15 @@ def test_unposted_charges_count_and_amount_per_currency(kpis: Kpis) -> None:
     assert kpis.unposted_charges == 2
     assert kpis.unposted_amount == {"USD": Decimal("50.00"), "EUR": Decimal("25.00")}
     assert kpis.posted_charges == 2
+    assert kpis.posted_amount == {"USD": Decimal("300.00")}
 
 
 def test_charge_lag_runs_from_service_date_to_erp_delivery(kpis: Kpis) -> None:
-    assert kpis.charge_lag == Latency(count=2, p50_s=DAY, p95_s=2 * DAY)
+    assert kpis.charge_lag == Latency(count=2, p50_s=DAY, p95_s=2 * DAY, sum_s=3 * DAY)
 
 
 def test_payment_visibility_runs_from_835_receipt_to_delivery(kpis: Kpis) -> None:
-    assert kpis.payment_visibility == Latency(count=1, p50_s=3600.0, p95_s=3600.0)
+    assert kpis.payment_visibility == Latency(count=1, p50_s=3600.0, p95_s=3600.0, sum_s=3600.0)
 
 
 def test_denial_rate_by_carc_over_remitted_claims(kpis: Kpis) -> None:

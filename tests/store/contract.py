@@ -218,6 +218,23 @@ class StoreContract:
         assert message_ids(store.messages(limit=2)) == [a, b]
         assert store.messages(since=50.0) == []
 
+    def test_message_counts_per_channel_status_and_ack(self, store: Store) -> None:
+        store.accept([
+            inbound("A", received_at=10.0),
+            inbound("B", received_at=20.0, status="rejected", ack_code="AE", events=b""),
+            inbound("C", received_at=30.0),
+            inbound("D", received_at=40.0, status="rejected", ack_code="AR", events=b""),
+            inbound("E", channel="x12", received_at=50.0),
+        ])
+        assert store.message_counts() == {("adt", "accepted", "AA"): 2,
+                                          ("adt", "rejected", "AE"): 1,
+                                          ("adt", "rejected", "AR"): 1,
+                                          ("x12", "accepted", "AA"): 1}
+        assert store.message_counts(since=30.0) == {("adt", "accepted", "AA"): 1,
+                                                    ("adt", "rejected", "AR"): 1,
+                                                    ("x12", "accepted", "AA"): 1}
+        assert store.message_counts(since=60.0) == {}
+
     def test_concurrent_accept_stores_each_message_once(self, store: Store) -> None:
         results: list[list[tuple[str, int, bool]]] = [[] for _ in range(4)]
         errors: list[BaseException] = []

@@ -1,4 +1,5 @@
-"""HTTP API v1 (Starlette on uvicorn): health, counters, trial balance, lineage, work items.
+"""HTTP API v1 (Starlette on uvicorn): health, Prometheus metrics, status counters, trial
+balance, lineage, work items.
 
 Thin on purpose: every route reads through the hub and renders JSON; api/auth.py puts a
 bearer token and a role check in front of every route but /health. Unknown ids answer
@@ -7,22 +8,25 @@ bearer token and a role check in front of every route but /health. Unknown ids a
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
 import socket
+import time
 from collections.abc import Coroutine
 from typing import Any
 
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.routing import Route
 
 from isthmus.api import fhir, openapi
 from isthmus.api.auth import protect
 from isthmus.connectors.mllp import tls_context
 from isthmus.observe.lineage import trace
+from isthmus.observe.metrics import CONTENT_TYPE, KpiCache, LiveParts, collect, render
 from isthmus.observe.views import trial_balance_view
 
 
@@ -30,7 +34,28 @@ def build_app(hub: Any, live: dict[str, Any] | None = None) -> Starlette:
     async def health(_: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})
 
-    async def metrics(_: Request) -> JSONResponse:
+    kpi_cache = KpiCache(hub.store, hub.settings.sla)
+
+    def live_parts() -> LiveParts | None:
+        run = (live or {}).get("run")
+        if run is None:
+            return None
+        return LiveParts(
+            role=run.role, acks=None if run.inbox is None else dict(run.inbox.acks),
+            mllp=None if run.mllp is None else run.mllp.stats,
+            worker=None if run.worker is None else run.worker.stats,
+            breaker=None if run.dispatcher is None else run.dispatcher.breaker.state)
+
+    def exposition() -> str:
+        now = time.time()
+        return render(collect(hub.store, hub.bus, now=now, live=live_parts(),
+                              kpis=kpi_cache.get(now)))
+
+    async def metrics(_: Request) -> PlainTextResponse:
+        text = await asyncio.to_thread(exposition)
+        return PlainTextResponse(text, media_type=CONTENT_TYPE)
+
+    async def status(_: Request) -> JSONResponse:
         counts = hub.store.counts()
         # events not yet applied: still in the inbox relay, or waiting on the bus
         body: dict[str, Any] = {"store": counts,
@@ -72,6 +97,7 @@ def build_app(hub: Any, live: dict[str, Any] | None = None) -> Starlette:
 
     return protect(Starlette(routes=[
         Route("/health", health), Route("/metrics", metrics),
+        Route("/api/v1/status", status),
         Route("/openapi.json", spec, methods=["GET"]),
         Route("/api/v1/ledger/trial-balance", tb),
         Route("/api/v1/messages/{ref:path}", message),

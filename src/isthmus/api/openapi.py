@@ -113,8 +113,12 @@ OPERATIONS: Final[tuple[Operation, ...]] = (
     Operation("GET", "/openapi.json", "This OpenAPI document", "ops",
               {200: _json("OpenAPI 3.1 document", {"type": "object",
                                                    "required": ["openapi", "paths"]})}),
-    Operation("GET", "/metrics", "Counters: store, bus, MLLP, workers", "ops",
-              {200: Answer("counters", {JSON: _OBJ, "text/plain": {"type": "string"}})}),
+    Operation("GET", "/metrics", "Prometheus text exposition (0.0.4): transport, business "
+              "and KPI metrics", "ops",
+              {200: Answer("metrics", {"text/plain": {"type": "string"}})}),
+    Operation("GET", "/api/v1/status", "Counters: store, bus, MLLP, workers, ERP breaker",
+              "ops", {200: _json("counters", {"type": "object", "required": ["store",
+                                                                          "bus_pending"]})}),
     Operation("GET", "/api/v1/ledger/trial-balance", "Trial balance per account and currency",
               "ledger",
               {200: _json("trial balance", {

@@ -60,6 +60,8 @@ class MllpStats:
     errors: int = 0  # framing problems, junk included
     handler_errors: int = 0
     idle_closes: int = 0
+    bytes_received: int = 0
+    bytes_sent: int = 0
 
 
 def tls_context(cert: Path, key: Path, *, client_ca: Path | None = None) -> ssl.SSLContext:

@@ -144,6 +144,7 @@ class Connection(asyncio.Protocol):
         if self._stopping:
             return
         self._last_activity = self._loop.time()
+        self._stats.bytes_received += len(data)
         self._batching = True  # answers completed during this read leave in one write
         try:
             for f in self._framer.feed_data(data):
@@ -264,6 +265,7 @@ class Connection(asyncio.Protocol):
         if transport is not None and not transport.is_closing():
             transport.write(out[0] if len(out) == 1 else b"".join(out))
             self._stats.acks += len(out)
+            self._stats.bytes_sent += sum(len(b) for b in out)
             self._last_activity = self._loop.time()
         out.clear()
 

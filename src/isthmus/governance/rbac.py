@@ -30,7 +30,8 @@ PUBLIC: frozenset[str] = frozenset({"GET /health"})
 
 PERMISSIONS: Mapping[str, frozenset[str]] = {
     # HTTP API v1 (read only for now)
-    "GET /metrics": EVERYONE,
+    "GET /metrics": EVERYONE,  # Prometheus text; no PHI in it
+    "GET /api/v1/status": EVERYONE,
     "GET /openapi.json": EVERYONE,  # the route list: not public (api/auth.py)
     "GET /api/v1/ledger/trial-balance": frozenset({ADMIN, FINANCE, REVENUE, AUDITOR,
                                                    READ_ONLY}),

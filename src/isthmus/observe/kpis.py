@@ -54,6 +54,7 @@ class Latency:
     count: int = 0
     p50_s: float | None = None
     p95_s: float | None = None
+    sum_s: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +79,7 @@ class Kpis:
     unposted_charges: int = 0
     unposted_amount: Mapping[str, Decimal] = field(default_factory=dict)  # per currency
     posted_charges: int = 0
+    posted_amount: Mapping[str, Decimal] = field(default_factory=dict)  # per currency
     charge_lag: Latency = Latency()
     payment_visibility: Latency = Latency()
     remitted_claims: int = 0
@@ -98,7 +100,8 @@ def quantile(values: Iterable[float], q: float) -> float | None:
 
 
 def latency(values: list[float]) -> Latency:
-    return Latency(len(values), quantile(values, 0.50), quantile(values, 0.95))
+    return Latency(len(values), quantile(values, 0.50), quantile(values, 0.95),
+                   sum(values))
 
 
 def aging_label(age_days: float) -> str:
@@ -203,6 +206,7 @@ def compute_kpis(store: Store, now: datetime, *, sla: SlaSettings | None = None)
     unposted = 0
     unposted_amount: dict[str, Decimal] = {}
     lags: list[float] = []
+    posted_amount: dict[str, Decimal] = {}
     late = 0
     for env, ch, received in found.charges:
         at = posted.get(env.event_id)
@@ -214,6 +218,8 @@ def compute_kpis(store: Store, now: datetime, *, sla: SlaSettings | None = None)
                 late += 1
             continue
         lags.append(max(0.0, at - _midnight(ch.service_date)))
+        cur = ch.amount.currency
+        posted_amount[cur] = posted_amount.get(cur, Decimal(0)) + ch.amount.amount
         if at - received > sla.charge_post_minutes * 60.0:
             late += 1
 
@@ -226,7 +232,8 @@ def compute_kpis(store: Store, now: datetime, *, sla: SlaSettings | None = None)
         breaches[CHARGE_POSTING] += late
     return Kpis(
         as_of=now, unposted_charges=unposted, unposted_amount=unposted_amount,
-        posted_charges=len(found.charges) - unposted, charge_lag=latency(lags),
+        posted_charges=len(found.charges) - unposted, posted_amount=posted_amount,
+        charge_lag=latency(lags),
         payment_visibility=latency(visibility), remitted_claims=len(found.remits),
         denied_claims=denied,
         denial_rate=denied / len(found.remits) if found.remits else 0.0,

@@ -316,6 +316,15 @@ class MemoryStore:
                     and (until is None or m.received_at < until)
                     and (status is None or m.status == status)][:limit]
 
+    def message_counts(self, since: float | None = None) -> dict[tuple[str, str, str], int]:
+        out: dict[tuple[str, str, str], int] = {}
+        with self._lock:
+            for m in self._state.inbox.values():
+                if since is None or m.received_at >= since:
+                    k = (m.channel, m.status, m.ack_code)
+                    out[k] = out.get(k, 0) + 1
+        return out
+
     # ledger --------------------------------------------------------------------------------
     def journal_lines(self) -> Iterator[JournalLine]:
         with self._lock:

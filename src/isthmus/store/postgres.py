@@ -438,6 +438,14 @@ class PostgresStore:
                 args.append(val)
         return [_msg(r) for r in self._rows(q + " ORDER BY id LIMIT %s", (*args, limit))]
 
+    def message_counts(self, since: float | None = None) -> dict[tuple[str, str, str], int]:
+        q = "SELECT channel, status, ack_code, count(*) FROM inbox"
+        args: tuple[float, ...] = ()
+        if since is not None:
+            q, args = q + " WHERE received_at >= %s", (since,)
+        return {(ch, st, ack): int(n) for ch, st, ack, n in
+                self._rows(q + " GROUP BY channel, status, ack_code", args)}
+
     # ledger --------------------------------------------------------------
     def journal_lines(self) -> Iterator[JournalLine]:
         for r in self._rows(f"SELECT {_LINE_COLS} FROM journal_lines"):

@@ -325,6 +325,14 @@ class SqliteStore:
         q += " ORDER BY id LIMIT ?"
         return [_msg(r) for r in self._conn().execute(q, (*args, limit))]
 
+    def message_counts(self, since: float | None = None) -> dict[tuple[str, str, str], int]:
+        q = "SELECT channel, status, ack_code, count(*) FROM inbox"
+        args: tuple[float, ...] = ()
+        if since is not None:
+            q, args = q + " WHERE received_at >= ?", (since,)
+        return {(ch, st, ack): int(n) for ch, st, ack, n in
+                self._conn().execute(q + " GROUP BY channel, status, ack_code", args)}
+
     # ledger --------------------------------------------------------------
     def journal_lines(self) -> Iterator[JournalLine]:
         for acc, debit, credit, cur, co, cc, sl, tok in self._conn().execute(
