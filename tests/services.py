@@ -25,3 +25,18 @@ def require(name: str, host: str, port: int) -> None:
 
 POSTGRES = ("127.0.0.1", int(os.environ.get("ISTHMUS_TEST_PG_PORT", "5432")))
 NATS = ("127.0.0.1", int(os.environ.get("ISTHMUS_TEST_NATS_PORT", "4222")))
+
+
+CHROMIUM = "/usr/bin/chromium"  # Debian's package; Playwright drives it, never downloads one
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu",
+                 "--disable-background-networking"]
+
+
+def require_chromium() -> str:
+    """The Chromium executable for Playwright; skip (fail under CI=true) without it."""
+    if os.access(CHROMIUM, os.X_OK):
+        return CHROMIUM
+    why = f"{CHROMIUM} is not installed (Debian package chromium)"
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"{why}; CI=true requires it (.ci/run installs it)")
+    pytest.skip(why)

@@ -13,14 +13,15 @@ import contextlib
 import dataclasses
 import socket
 import time
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse
-from starlette.routing import Route
+from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse
+from starlette.routing import Mount, Route
+from starlette.types import ASGIApp
 
 from isthmus.api import fhir, openapi
 from isthmus.api.auth import protect
@@ -29,8 +30,13 @@ from isthmus.observe.lineage import trace
 from isthmus.observe.metrics import CONTENT_TYPE, KpiCache, LiveParts, collect, render
 from isthmus.observe.views import trial_balance_view
 
+# The web console as an ASGI app for (hub, live); the CLI passes console.app.build_console
+# (the console is a sibling shell: api/ does not import it).
+ConsoleFactory = Callable[[Any, dict[str, Any] | None], ASGIApp]
 
-def build_app(hub: Any, live: dict[str, Any] | None = None) -> Starlette:
+
+def build_app(hub: Any, live: dict[str, Any] | None = None, *,
+              console: ConsoleFactory | None = None) -> Starlette:
     async def health(_: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})
 
@@ -95,7 +101,7 @@ def build_app(hub: Any, live: dict[str, Any] | None = None) -> Starlette:
                               "status": w.status, "event_id": w.event_id, "detail": w.detail}
                              for w in hub.store.work_items(status)])
 
-    return protect(Starlette(routes=[
+    api = protect(Starlette(routes=[
         Route("/health", health), Route("/metrics", metrics),
         Route("/api/v1/status", status),
         Route("/openapi.json", spec, methods=["GET"]),
@@ -104,6 +110,13 @@ def build_app(hub: Any, live: dict[str, Any] | None = None) -> Starlette:
         Route("/api/v1/workitems", workitems),
         *fhir.routes(hub),
     ], exception_handlers={404: fhir.http_error, 405: fhir.http_error}), hub.governance)
+    if console is None:
+        return api
+    # /console signs people in with a session cookie of its own (console/session.py);
+    # every other path keeps the bearer-token API above.
+    return Starlette(routes=[
+        Route("/console", lambda _: RedirectResponse("/console/", 307)),
+        Mount("/console", app=console(hub, live)), Mount("", app=api)])
 
 
 class _QuietServer(uvicorn.Server):
@@ -113,7 +126,8 @@ class _QuietServer(uvicorn.Server):
         return contextlib.nullcontext()
 
 
-def serve_http(hub: Any, live: dict[str, Any], host: str, port: int) -> Coroutine[Any, Any, None]:
+def serve_http(hub: Any, live: dict[str, Any], host: str, port: int, *,
+               console: ConsoleFactory | None = None) -> Coroutine[Any, Any, None]:
     """Bind the HTTP port now (OSError if it is taken, so `serve` fails at once) and return
     the coroutine that serves it. With [hub] tls_cert/tls_key it serves HTTPS (TLS 1.2+),
     with the same certificate as MLLP."""
@@ -128,8 +142,8 @@ def serve_http(hub: Any, live: dict[str, Any], host: str, port: int) -> Coroutin
         raise OSError(exc.errno, f"HTTP port {host}:{port}: {exc.strerror}") from exc
     sock.listen(128)
     sock.setblocking(False)
-    config = uvicorn.Config(build_app(hub, live), log_level="warning", access_log=False,
-                            lifespan="off",
+    config = uvicorn.Config(build_app(hub, live, console=console), log_level="warning",
+                            access_log=False, lifespan="off",
                             ssl_context_factory=None if ctx is None else lambda _c, _d: ctx)
     return _serve(_QuietServer(config), sock)
 

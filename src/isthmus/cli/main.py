@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import logging
 import sys
@@ -115,11 +116,13 @@ def run(argv: list[str]) -> int:
             _emit(args, data, text)
             return code
         if args.cmd == "serve":
+            from isthmus.console.app import build_console  # noqa: PLC0415 - serve only
+
             hub = Hub.open(settings)
             try:
                 asyncio.run(serve_forever(
                     hub, role=args.role, mllp_port=args.mllp_port, http_port=args.http_port,
-                    http=serve_http,
+                    http=functools.partial(serve_http, console=build_console),
                     on_ready=lambda: logging.getLogger("isthmus").setLevel(logging.INFO)))
             finally:
                 hub.close()

@@ -27,6 +27,10 @@ EVERYONE = frozenset(ROLES)
 
 # HTTP routes that answer without a token: a load balancer's liveness probe.
 PUBLIC: frozenset[str] = frozenset({"GET /health"})
+# The console's sign-in page and its stylesheet: they open a session, they show no data.
+CONSOLE_PUBLIC: frozenset[str] = frozenset({
+    "GET /console/login", "POST /console/login", "POST /console/logout",
+    "GET /console/static/console.css"})
 
 PERMISSIONS: Mapping[str, frozenset[str]] = {
     # HTTP API v1 (read only for now)
@@ -44,6 +48,19 @@ PERMISSIONS: Mapping[str, frozenset[str]] = {
     "POST /fhir": frozenset({ADMIN, ENGINEER}),
     "POST /fhir/{type}": frozenset({ADMIN, ENGINEER}),
     "PUT /fhir/{type}/{id}": frozenset({ADMIN, ENGINEER}),
+    # Web console (src/isthmus/console), signed in with a token; the raw message is PHI
+    "GET /console/": EVERYONE,
+    "GET /console/messages": frozenset({ADMIN, ENGINEER, REVENUE, AUDITOR}),
+    "GET /console/messages/{ref:path}": frozenset({ADMIN, ENGINEER, REVENUE, AUDITOR}),
+    "GET /console/raw/{ref:path}": frozenset({ADMIN, ENGINEER, AUDITOR}),
+    "GET /console/queues": EVERYONE,
+    "POST /console/workitems/{id:int}/assign": frozenset({ADMIN, ENGINEER, REVENUE}),
+    "POST /console/workitems/{id:int}/resolve": frozenset({ADMIN, ENGINEER, REVENUE}),
+    "POST /console/workitems/{id:int}/resubmit": frozenset({ADMIN, ENGINEER, REVENUE}),
+    "GET /console/dlq": frozenset({ADMIN, ENGINEER, AUDITOR}),
+    "POST /console/dlq/replay": frozenset({ADMIN, ENGINEER}),
+    "GET /console/recon": frozenset({ADMIN, FINANCE, REVENUE, AUDITOR, READ_ONLY}),
+    "GET /console/kpis": EVERYONE,
     # CLI commands that change state: a token is needed once the hub is initialized
     "cli migrate": frozenset({ADMIN}),
     "cli ledger export": frozenset({ADMIN, FINANCE, ENGINEER}),

@@ -1,0 +1,121 @@
+"""What the console's buttons do: assign, resolve and resubmit work items, replay dead letters.
+
+The same steps as `isthmus workitems resolve/resubmit` and `isthmus dlq replay`
+(cli/commands.py), on the same ports: a resolution may add a mapping override (the charge
+code, department, facility or payee the item was missing), a resubmission puts the
+item's event back on the bus (or, for an ERP rejection, its batch back in the outbox), a
+replay puts dead letters back on the bus. The running hub's workers apply them; with no
+`serve` around the console (tests) the caller drains here.
+
+Errors are `ActionRefused`, named for the operator: the form field at fault and why.
+Assignment is kept as a mapping override row of table `workitem_assignee` (work item id ->
+principal): the store port has no assignee column yet.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from isthmus.bus.ports import Publish
+from isthmus.flows.export import REJECTED_KIND, resubmit_rejected
+from isthmus.flows.inbox import TOPIC
+from isthmus.model.envelope import decode_envelope
+from isthmus.store.ports import WorkItem
+
+ASSIGNEE_TABLE = "workitem_assignee"
+
+# work item kind -> (mapping table, fields the resolution may set); as the CLI's --set
+FIELDS = {"unmapped_charge_code": ("charge_codes", ("revenue_account", "service_line")),
+          "unmapped_department": ("department_cost_center", ("cost_center",)),
+          "unmapped_facility": ("facility_company", ("company",)),
+          "unmapped_payee": ("payee_company", ("company",))}
+
+
+class ActionRefused(ValueError):
+    """The action cannot be taken as asked; `field` names the form field at fault."""
+
+    def __init__(self, message: str, field: str = "") -> None:
+        super().__init__(message)
+        self.field = field
+
+
+def item(store: Any, item_id: int) -> WorkItem:
+    found: WorkItem | None = store.work_item(item_id)
+    if found is None:
+        raise ActionRefused(f"no work item {item_id}", "id")
+    return found
+
+
+def assignees(store: Any, ids: list[int]) -> dict[int, str]:
+    with store.transaction() as tx:
+        return {i: who for i in ids
+                if (who := tx.mapping_override(ASSIGNEE_TABLE, str(i)))}
+
+
+def assign(store: Any, item_id: int, who: str) -> None:
+    w = item(store, item_id)
+    if w.status != "open":
+        raise ActionRefused(f"work item {item_id} is {w.status}; only open items are assigned",
+                            "id")
+    store.set_mapping_override(ASSIGNEE_TABLE, str(item_id), who.strip())
+
+
+def resolve(store: Any, item_id: int, values: dict[str, str], note: str,
+            now: float) -> dict[str, str]:
+    """Mark the item resolved; with values, add the mapping it was missing first."""
+    w = item(store, item_id)
+    if w.status != "open":
+        raise ActionRefused(f"work item {item_id} is already {w.status}", "id")
+    values = {k: v.strip() for k, v in values.items() if v.strip()}
+    if values:
+        if w.kind not in FIELDS:
+            raise ActionRefused(f"a {w.kind} item takes no mapping; fix it at the source "
+                                "and resubmit", next(iter(values)))
+        table, allowed = FIELDS[w.kind]
+        unknown = sorted(set(values) - set(allowed))
+        if unknown:
+            raise ActionRefused(f"{unknown[0]} is not one of {list(allowed)}", unknown[0])
+        if table == "charge_codes" and "revenue_account" not in values:
+            raise ActionRefused("a revenue account is required to map a charge code",
+                                "revenue_account")
+        payload = decode_envelope(w.envelope).payload
+        code = str(getattr(payload, {"charge_codes": "charge_code",
+                                     "department_cost_center": "department",
+                                     "facility_company": "facility",
+                                     "payee_company": "payee_key"}[table], ""))
+        value = json.dumps(values) if table == "charge_codes" else next(iter(values.values()))
+        store.set_mapping_override(table, code, value)
+    store.set_work_item_status(w.id, "resolved", note or json.dumps(values), now)
+    return values
+
+
+def resubmit(hub: Any, item_id: int, note: str, now: float) -> str:
+    """Put the item's event back on the bus (an ERP rejection: its batch in the outbox)."""
+    w = item(hub.store, item_id)
+    if w.status == "resubmitted":
+        raise ActionRefused(f"work item {item_id} was resubmitted already", "id")
+    if w.kind == REJECTED_KIND:
+        resubmit_rejected(hub.store, w.event_id, now)
+        hub.store.set_work_item_status(w.id, "resubmitted", w.resolution or note, now)
+        return f"batch {w.key} is queued for the ERP again"
+    env = decode_envelope(w.envelope)
+    hub.bus.replay([Publish(env.event_id, TOPIC, env.key, w.envelope)])
+    hub.store.set_work_item_status(w.id, "resubmitted", w.resolution or note, now)
+    return f"event {env.event_id} is back on the bus"
+
+
+def replay_dead(hub: Any, seqs: list[int] | None) -> int:
+    if seqs is not None and not seqs:
+        raise ActionRefused("choose at least one dead letter", "seq")
+    n: int = hub.bus.replay_dead(seqs)
+    return n
+
+
+def apply_here(hub: Any, live: dict[str, Any] | None) -> int:
+    """Process what was just put on the bus when the console runs outside `serve` (tests,
+    an embedded tool); under `serve` the hub's workers apply it, here or elsewhere."""
+    if (live or {}).get("run") is not None:
+        return 0
+    drained: int = hub.worker().drain()
+    return drained

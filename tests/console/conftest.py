@@ -1,0 +1,52 @@
+"""Fixtures for the console tests: the seeded site, a running `isthmus serve` over it, and
+a headless Chromium page (Debian's chromium driven by Playwright; no browser download)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.console.site import Site, build
+from tests.e2e.helpers import Serve
+from tests.services import CHROMIUM_ARGS, require_chromium
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Site:
+    return build(tmp_path_factory.mktemp("console") / "data")
+
+
+@pytest.fixture(scope="module")
+def hub_url(site: Site, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    serve = Serve(data_dir=site.data_dir, log_dir=tmp_path_factory.mktemp("serve-logs"))
+    serve.start()
+    try:
+        yield f"http://127.0.0.1:{serve.http_port}"
+    finally:
+        serve.stop()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    exe = require_chromium()
+    from playwright.sync_api import sync_playwright  # noqa: PLC0415 - only with chromium
+
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=exe, args=CHROMIUM_ARGS, headless=True)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+@pytest.fixture
+def shots() -> Path | None:
+    """Where to write page screenshots (ISTHMUS_CONSOLE_SHOTS), or None: tests do not
+    touch docs/ unless asked (scripts/console_screenshots.py asks)."""
+    import os  # noqa: PLC0415
+
+    where = os.environ.get("ISTHMUS_CONSOLE_SHOTS")
+    return Path(where) if where else None
