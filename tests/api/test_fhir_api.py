@@ -10,7 +10,7 @@ import asyncio
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
 
@@ -64,8 +64,8 @@ class Site:
         return asyncio.run(go())
 
 
-def _site(path: Path) -> Iterator[Site]:
-    hub = Hub.open(load_settings(None, data_dir=path))
+def _site(path: Path, config: Path | None = None) -> Iterator[Site]:
+    hub = Hub.open(load_settings(config, data_dir=path))
     try:
         gov = hub.governance
         admin = identity.principal("root", "user", (rbac.ADMIN,), NOW)
@@ -201,7 +201,110 @@ def test_official_finance_examples_are_accepted(tmp_path: Path, path: Path) -> N
         assert trial_balance_view(s.hub.store)["balanced"]
 
 
-def test_synthea_bundles_go_through_as_transactions(site: Site) -> None:
+def _synthea_site(tmp_path: Path) -> Iterator[Site]:
+    """A site whose facility table maps every Synthea Organization (the Claims' provider)
+    to company C100, as a hospital maps its own facilities."""
+    orgs = sorted({e["resource"]["id"] for p in SYNTHEA
+                   for e in json.loads(p.read_bytes())["entry"]
+                   if e["resource"]["resourceType"] == "Organization"})
+    config = tmp_path / "site.toml"
+    config.write_text("[mappings.facility_company]\n" +
+                      "".join(f'"{o}" = "C100"\n' for o in orgs))
+    yield from _site(tmp_path / "data", config)
+
+
+@pytest.fixture
+def synthea(tmp_path: Path) -> Iterator[Site]:
+    yield from _synthea_site(tmp_path)
+
+
+def _eob_payments() -> tuple[Decimal, Decimal, int]:
+    """Read independently of the hub: the sum of ExplanationOfBenefit.payment.amount over
+    the corpus, each rounded half up to the cent (what an EFT can carry), the raw sum, and
+    the EOB count."""
+    rounded, raw, n = Decimal(0), Decimal(0), 0
+    for p in SYNTHEA:
+        for e in json.loads(p.read_bytes(), parse_float=Decimal, parse_int=Decimal)["entry"]:
+            r = e["resource"]
+            if r["resourceType"] == "ExplanationOfBenefit":
+                amount = r["payment"]["amount"]
+                assert amount["currency"] == "USD"
+                raw += amount["value"]
+                rounded += amount["value"].quantize(Decimal("0.01"), ROUND_HALF_UP)
+                n += 1
+    return rounded, raw, n
+
+
+def _phi(paths: list[Path]) -> set[str]:
+    """Names, birth dates, MRNs, addresses and phones of the corpus' Patients."""
+    out: set[str] = set()
+    for p in paths:
+        for e in json.loads(p.read_bytes())["entry"]:
+            r = e["resource"]
+            if r["resourceType"] != "Patient":
+                continue
+            out |= {n["family"] for n in r.get("name", []) if "family" in n}
+            out |= {g for n in r.get("name", []) for g in n.get("given", [])}
+            out |= {r["birthDate"]} if "birthDate" in r else set()
+            out |= {i["value"] for i in r.get("identifier", []) if "value" in i}
+            out |= {ln for a in r.get("address", []) for ln in a.get("line", [])}
+            out |= {t["value"] for t in r.get("telecom", []) if "value" in t}
+    return {x for x in out if len(x) >= 4}
+
+
+def test_synthea_eob_payments_are_the_cash_posted(synthea: Site) -> None:
+    """Issue 4: every Synthea bundle through /fhir as a transaction; the ledger balances
+    and the EOB payments equal the cash posted (DR cash clearing), nothing unapplied."""
+    site = synthea
+    for path in SYNTHEA:
+        r = site.call("POST", "/fhir", raw=path.read_bytes())
+        assert r.status_code == 200, (path.name, r.text[:2000])
+    site.hub.worker().drain()
+    assert trial_balance_view(site.hub.store)["balanced"]
+    expected, raw, n = _eob_payments()
+    assert n == 398 and abs(expected - raw) <= Decimal("0.005") * n
+    entries = [e for e in site.hub.store.entries() if e.channel == "fhir"]
+    cash = [ln for e in entries for ln in e.lines if ln.account == "1010"]
+    assert sum((ln.debit - ln.credit for ln in cash), Decimal(0)) == expected
+    # one entry per paid EOB, each matched by its patient reference
+    paid = [e for e in entries if any(ln.account == "1010" for ln in e.lines)]
+    assert len(paid) == n - _zero_payments() and all(
+        "matched by FHIR patient reference" in e.memo for e in paid)
+    # explicitly: no unapplied cash, no other hold
+    assert site.hub.store.work_items(status="open") == []
+    # patient responsibility (coinsurance, deductible) moved to the patient's side of A/R
+    assert any(ln.account == "1210" for e in entries for ln in e.lines)
+    # no PHI in the journal: memos, keys, dimensions
+    text = "\n".join(f"{e.entry_key} {e.memo} {e.correlation_id} " + " ".join(
+        f"{ln.dims.company} {ln.dims.cost_center} {ln.dims.service_line} "
+        f"{ln.dims.account_token}" for ln in e.lines) for e in entries)
+    leaks = {x for x in _phi(SYNTHEA) if x in text}
+    assert not leaks, sorted(leaks)[:5]
+    # the same bundles again: nothing posts twice
+    before = len(site.hub.store.entries())
+    for path in SYNTHEA[:2]:
+        assert site.call("POST", "/fhir", raw=path.read_bytes()).status_code == 200
+    site.hub.worker().drain()
+    assert len(site.hub.store.entries()) == before
+
+
+def _zero_payments() -> int:
+    """EOBs that pay nothing and adjust nothing (Synthea's encounter-only claims)."""
+    n = 0
+    for p in SYNTHEA:
+        for e in json.loads(p.read_bytes(), parse_float=Decimal, parse_int=Decimal)["entry"]:
+            r = e["resource"]
+            if r["resourceType"] != "ExplanationOfBenefit":
+                continue
+            pay = r["payment"]["amount"]["value"].quantize(Decimal("0.01"), ROUND_HALF_UP)
+            adjusted = any(a["amount"]["value"] for i in r.get("item", [])
+                           for a in i.get("adjudication", []) if "amount" in a)
+            n += pay == 0 and not adjusted
+    return n
+
+
+def test_synthea_bundles_go_through_as_transactions(synthea: Site) -> None:
+    site = synthea
     assert len(SYNTHEA) >= 10
     for path in SYNTHEA:
         data = path.read_bytes()

@@ -12,19 +12,16 @@ and answered 422. Every error is an OperationOutcome (application/fhir+json).
 Transactions follow FHIR R4 3.1.0.11 (formats.fhir.bundle): ids come from the resources'
 own ids (else a content hash), ``urn:uuid`` references are rewritten to ``Type/id`` in the
 stored JSON, and all entries are stored in one ``accept`` (all or nothing). Resources
-outside the finance set (Observation, Condition...) are kept without events.
+outside the finance set (Observation, Condition...) are kept without events. The intake
+itself (checks, storing, transactions) is `flows.fhir_intake`, shared with
+`isthmus ingest`; this shell turns its answers into HTTP.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import re
-import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Final
 
@@ -35,50 +32,23 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from isthmus.flows.accounts import account_token
-from isthmus.flows.inbox import publications
+from isthmus.flows.fhir_intake import ID, FhirIntake, Local, digest, with_id
 from isthmus.formats.fhir import (
     FINANCE_TYPES,
     Account,
     Bundle,
     BundleEntry,
     FhirError,
-    FinanceResource,
-    Patient,
-    check_resource,
     decode_bundle,
     decode_resource,
     operation_outcome,
-    plan_transaction,
-    resolve_raw,
 )
-from isthmus.formats.fhir.events import CHANNEL, events_of, patient_ref
-from isthmus.model.envelope import Envelope, Source
-from isthmus.model.events import PatientRef
-from isthmus.store.ports import Inbound
+from isthmus.formats.fhir.events import CHANNEL
 
 log = logging.getLogger(__name__)
 MEDIA: Final = "application/fhir+json"
 BALANCE_URL: Final = "https://isthmus.dev/fhir/StructureDefinition/account-balance"
-_ID: Final = re.compile(r"[A-Za-z0-9\-.]{1,64}")
-_UPDATE_EVENTS: Final = frozenset({"Patient", "Encounter", "Account"})
-# The types that become events: their check errors refuse them. The others (EOB,
-# ClaimResponse, Coverage, Invoice, PaymentNotice, PaymentReconciliation) post nothing
-# yet, so their check errors (e.g. Synthea's float artifacts, 28.104000000000003 USD)
-# are kept as warnings on the stored row and in the answer.
-_POSTING: Final = frozenset({"Patient", "Encounter", "Account", "ChargeItem", "Claim"})
-
-
-def _blocking(rtype: str, errors: Sequence[FhirError]) -> list[FhirError]:
-    return [e for e in errors if e.is_error] if rtype in _POSTING else []
 _enc = msgspec.json.Encoder(decimal_format="number")
-_env_enc = msgspec.json.Encoder(decimal_format="string")
-
-
-class _IdOnly(msgspec.Struct):
-    id: str | None = None
-
-
-_id_dec = msgspec.json.Decoder(_IdOnly)
 _json_dec = msgspec.json.Decoder(float_hook=Decimal)
 
 
@@ -92,121 +62,10 @@ def outcome(status: int, errors: Sequence[FhirError]) -> Response:
     return fhir_response(operation_outcome(errors), status)
 
 
-def _digest(raw: bytes) -> str:
-    return hashlib.sha256(raw).hexdigest()
-
-
-def _with_id(raw: bytes, rid: str) -> bytes:
-    """The JSON resource with its ``id`` set (a create without one gets the server's)."""
-    doc = _json_dec.decode(raw)
-    if isinstance(doc, dict) and doc.get("id") != rid:
-        doc = {"resourceType": doc.get("resourceType"), "id": rid,
-               **{k: v for k, v in doc.items() if k not in ("resourceType", "id")}}
-        return _enc.encode(doc)
-    return raw
-
-
-def _own_id(raw: bytes) -> str | None:
-    try:
-        rid = _id_dec.decode(raw).id
-    except msgspec.MsgspecError:
-        return None
-    return rid if rid and _ID.fullmatch(rid) else None
-
-
-@dataclass
-class _Item:
-    """One resource on its way into the inbox."""
-
-    rtype: str
-    rid: str
-    raw: bytes
-    resource: FinanceResource | None
-    update: bool = False
-    cid: str = ""
-    events: list[tuple[str, Any]] = field(default_factory=list)
-
-
 class FhirApi:
     def __init__(self, hub: Any) -> None:
         self.hub = hub
-
-    # --- look-ups -----------------------------------------------------------------------
-
-    def stored(self, rtype: str, rid: str) -> Any:
-        m = self.hub.store.message_by_control_id(CHANNEL, f"{rtype}/{rid}")
-        return m if m is not None and m.status == "accepted" else None
-
-    def patient_of(self, reference: str, local: dict[str, PatientRef]) -> PatientRef | None:
-        if reference in local:
-            return local[reference]
-        rtype, _, rid = reference.partition("/")
-        m = self.stored(rtype, rid)
-        if m is None:
-            return PatientRef(rid, "urn:isthmus:fhir:Patient") if rid else None
-        try:
-            _, p = decode_resource(m.raw)
-        except FhirError:
-            return None
-        return patient_ref(p) if isinstance(p, Patient) else None
-
-    # --- intake -------------------------------------------------------------------------
-
-    def _inbound(self, item: _Item, now: float, peer: str, local: dict[str, PatientRef]
-                 ) -> Inbound:
-        digest = _digest(item.raw)
-        base = f"{item.rtype}/{item.rid}"
-        item.cid = f"{base}/_history/{digest[:16]}" if item.update else base
-        evs: list[tuple[str, Any]] = []
-        if item.resource is not None and (not item.update or item.rtype in _UPDATE_EVENTS):
-            evs = events_of(item.resource, lambda ref: self.patient_of(ref, local))
-        item.events = evs
-        at = datetime.fromtimestamp(now, UTC)
-        corr = f"{CHANNEL}/{item.cid}"
-        source = Source(channel=CHANNEL, control_id=item.cid, message_id=corr)
-        envs = [Envelope(event_id=f"{corr}/{i}", type=type(ev).__name__, occurred_at=at,
-                         recorded_at=at, source=source, correlation_id=corr,
-                         causation_id=corr, tenant=self.hub.settings.tenant, key=key,
-                         payload=ev) for i, (key, ev) in enumerate(evs)]
-        return Inbound(CHANNEL, item.cid, item.raw, now, peer, item.rtype, "accepted", "AA",
-                       "", _env_enc.encode(envs) if envs else b"", digest)
-
-    def _reject(self, rtype: str, rid: str, raw: bytes, errors: Sequence[FhirError],
-                peer: str) -> None:
-        digest = _digest(raw)
-        text = "; ".join(str(e) for e in errors)[:2000]
-        self.hub.store.accept([Inbound(CHANNEL, f"{rtype}/{rid}#{digest[:16]}", raw,
-                                       time.time(), peer, rtype, "rejected", "AE", text,
-                                       b"", digest)])
-
-    def store(self, items: list[_Item], peer: str, local: dict[str, PatientRef]
-              ) -> list[Any]:
-        """Store all items in one commit, then relay their events; the Accepted list."""
-        now = time.time()
-        inbound = [self._inbound(it, now, peer, local) for it in items]
-        done = self.hub.store.accept(inbound)
-        fresh = [(a.message_id, i.events) for a, i in zip(done, inbound, strict=True)
-                 if not a.duplicate and not a.conflict and i.events]
-        if fresh:
-            pubs = [p for _, ev in fresh for p in publications(ev)]
-            self.hub.bus.publish(pubs)
-            self.hub.store.mark_published([mid for mid, _ in fresh])
-        return list(done)
-
-    def prepare(self, rtype: str, rid: str, raw: bytes, *, update: bool,
-                peer: str) -> tuple[_Item | None, Response | None]:
-        """Decode and check one resource; (item, None) or (None, error response)."""
-        if rtype in FINANCE_TYPES:
-            try:
-                _, resource = decode_resource(raw)
-            except FhirError as err:
-                return None, outcome(400, [err])
-            errors = _blocking(rtype, check_resource(resource))
-            if errors:
-                self._reject(rtype, rid, raw, errors, peer)
-                return None, outcome(422, errors)
-            return _Item(rtype, rid, raw, resource, update), None
-        return _Item(rtype, rid, raw, None, update), None
+        self.intake = FhirIntake(hub.store, hub.bus, hub.settings.tenant)
 
     # --- interactions --------------------------------------------------------------------
 
@@ -225,14 +84,14 @@ class FhirApi:
         if rid is not None and resource.id is not None and resource.id != rid:
             return outcome(400, [FhirError("invalid", f"id {resource.id!r} does not match "
                                            f"the URL id {rid!r}", [f"{rtype}.id"])])
-        new_id = rid or (resource.id if resource.id and _ID.fullmatch(resource.id)
-                         else str(uuid.UUID(_digest(body)[:32])))
-        raw = _with_id(body, new_id)
-        item, refused = self.prepare(rtype, new_id, raw, update=False, peer=peer)
+        new_id = rid or (resource.id if resource.id and ID.fullmatch(resource.id)
+                         else str(uuid.UUID(digest(body)[:32])))
+        raw = with_id(body, new_id)
+        item, status, errors = self.intake.prepare(rtype, new_id, raw, update=False,
+                                                   peer=peer)
         if item is None:
-            assert refused is not None
-            return refused
-        (done,) = self.store([item], peer, {})
+            return outcome(status, errors)
+        (done,) = self.intake.put([item], peer, Local())
         location = {"Location": f"{rtype}/{new_id}"}
         if done.conflict:
             if rid is None:
@@ -240,7 +99,7 @@ class FhirApi:
                                                "with other content; use PUT to update it",
                                                [f"{rtype}.id"])])
             item.update = True
-            self.store([item], peer, {})
+            self.intake.put([item], peer, Local())
             return fhir_response(raw, 200, location)
         return fhir_response(raw, 200 if done.duplicate else 201, location)
 
@@ -249,7 +108,7 @@ class FhirApi:
             return outcome(404, [FhirError("not-supported",
                                            f"resource type {rtype!r} is not supported",
                                            [rtype])])
-        m = self.stored(rtype, rid)
+        m = self.intake.stored(rtype, rid)
         if m is None:
             return outcome(404, [FhirError("not-found", f"{rtype}/{rid} is not known",
                                            [f"{rtype}.id"])])
@@ -266,7 +125,7 @@ class FhirApi:
         balances: dict[str, Decimal] = {}
         ref = next((s.reference for s in acct.subject
                     if s.reference and s.reference.startswith("Patient/")), None)
-        patient = self.patient_of(ref, {}) if ref else None
+        patient = self.intake.patient_of(ref, Local()) if ref else None
         if patient is not None:
             proc = self.hub.processor
             with self.hub.store.transaction() as tx:
@@ -301,66 +160,11 @@ class FhirApi:
             return outcome(400, [err])
         if bundle.type == "batch":
             return self.batch(bundle, peer)
-        if bundle.errors:
-            return outcome(400, bundle.errors)
-        plan = plan_transaction(bundle, new_id=_entry_id)
-        if plan.errors:
-            return outcome(400, plan.errors)
-        refs: dict[str, str | None] = dict(plan.references)
-        items: list[tuple[int, _Item]] = []
-        responses: dict[int, dict[str, Any]] = {}
-        errors: list[FhirError] = []
-        local: dict[str, PatientRef] = {}
-        for step in plan.steps:
-            e = step.entry
-            if step.method in ("GET", "HEAD"):
-                responses[e.index] = self._get_entry(step.target)
-                continue
-            if step.method not in ("POST", "PUT") or step.target is None:
-                errors.append(FhirError("not-supported", f"{step.method} is not supported in "
-                                        "a transaction", [f"Bundle.entry[{e.index}].request"]))
-                continue
-            if step.noop:
-                responses[e.index] = {"response": {"status": "200 OK",
-                                                   "location": step.target}}
-                continue
-            rtype, _, rid = step.target.partition("/")
-            assert e.raw is not None
-            raw = _with_id(resolve_raw(e.raw, refs), rid)
-            try:
-                resource = decode_resource(raw)[1] if rtype in FINANCE_TYPES else None
-            except FhirError as err:
-                errors.append(err.within(e.expression))
-                continue
-            if resource is not None:
-                errors += [x.within(e.expression)
-                           for x in _blocking(rtype, check_resource(resource))]
-                if isinstance(resource, Patient) and (ref := patient_ref(resource)):
-                    local[step.target] = ref
-            items.append((e.index, _Item(rtype, rid, raw, resource)))
-        if errors:
-            return outcome(422, errors)
-        done = self.store([i for _, i in items], peer, local)
-        for (index, item), acc in zip(items, done, strict=True):
-            if acc.conflict:  # a newer version of a known resource: an update
-                item.update = True
-                self.store([item], peer, local)
-                status = "200 OK"
-            else:
-                status = "200 OK" if acc.duplicate else "201 Created"
-            responses[index] = {"response": {"status": status,
-                                             "location": f"{item.rtype}/{item.rid}"}}
+        result = self.intake.transaction(bundle, peer)
+        if result.status != 200:
+            return outcome(result.status, result.errors)
         return fhir_response({"resourceType": "Bundle", "type": "transaction-response",
-                              "entry": [responses.get(e.index, {"response": {
-                                  "status": "200 OK"}}) for e in bundle.entry]})
-
-    def _get_entry(self, target: str | None) -> dict[str, Any]:
-        rtype, _, rid = (target or "").partition("/")
-        m = self.stored(rtype, rid) if rid else None
-        if m is None:
-            return {"response": {"status": "404 Not Found", "outcome": operation_outcome(
-                [FhirError("not-found", f"{target} is not known")])}}
-        return {"resource": _json_dec.decode(m.raw), "response": {"status": "200 OK"}}
+                              "entry": list(result.entries)})
 
     def batch(self, bundle: Bundle, peer: str) -> Response:
         out: list[dict[str, Any]] = []
@@ -378,7 +182,7 @@ class FhirApi:
                                                [f"Bundle.entry[{e.index}].request"]))
         url = req.url.lstrip("/")
         if req.method == "GET":
-            return self._get_entry(url)
+            return self.intake.get_entry(url)
         if req.method not in ("POST", "PUT") or e.raw is None or e.resource_type is None:
             return _entry_error(405, FhirError("not-supported", f"{req.method} {url} is not "
                                                "supported", [f"Bundle.entry[{e.index}]"]))
@@ -419,12 +223,6 @@ _REASONS: Final = {200: "OK", 201: "Created", 400: "Bad Request", 404: "Not Foun
 def _entry_error(status: int, err: FhirError) -> dict[str, Any]:
     return {"response": {"status": f"{status} {_REASONS[status]}",
                          "outcome": operation_outcome([err])}}
-
-
-def _entry_id(e: BundleEntry) -> str:
-    if e.raw is not None and (rid := _own_id(e.raw)):
-        return rid
-    return str(uuid.UUID(_digest(e.raw or (e.full_url or "").encode())[:32]))
 
 
 def _peer(req: Request) -> str:

@@ -2,7 +2,9 @@
 
 A `ClaimRemitted` (one CLP) is matched to a billing account by its patient control number
 (CLP01, which the hospital sends as CLM01 = PID-18), else through the claim register (an
-837 whose CLM01 or REF*F8 payer claim id names it). The account's patient, following
+837 whose CLM01 or REF*F8 payer claim id names it), else (a FHIR ExplanationOfBenefit or
+ClaimResponse, `formats.fhir.remittance`) the patient it names, with the facility of the
+claim's provider. The account's patient, following
 merges, gives the A/R token; the account's facility gives the ERP company. Then
 `ledger.remit.claim_payment_entry` posts payment, contractual, patient responsibility and
 other adjustments, keyed by the event id, so a replay never posts twice.
@@ -99,6 +101,9 @@ def match_account(tx: Tx, ev: ClaimRemitted) -> tuple[BillingAccount | None, str
         acct = tx.get_billing_account(claim.patient_control_number)
         if acct is not None:
             return acct, f"claim register (CLP07 {ev.payer_claim_control_number})"
+    if ev.patient is not None:  # FHIR: the EOB names its patient; the claim, its facility
+        return BillingAccount(ev.patient_control_number, ev.patient.key,
+                              ev.facility), "FHIR patient reference"
     return None, ""
 
 
@@ -142,7 +147,8 @@ def post_claim_payment(tx: Tx, env: Envelope, ev: ClaimRemitted, *, secret: str,
             currency=ev.currency, accounts=accounts, company=company,
             account_token=_live_token(tx, secret, acct.patient_key), entry_key=env.event_id,
             posted_on=where.posted_on, period=where.period, channel=env.source.channel,
-            memo=(f"835 {'reversal' if ev.reversal else 'payment'} trace {ev.trace_number} "
+            memo=(f"{'FHIR' if ev.patient else '835'} "
+                  f"{'reversal' if ev.reversal else 'payment'} trace {ev.trace_number} "
                   f"payer {ev.payer_id} claim {ev.payer_claim_control_number} "
                   f"(matched by {how})"),
             correlation_id=env.correlation_id, causation_id=env.event_id,

@@ -142,6 +142,10 @@ class ClaimRemitted(msgspec.Struct, frozen=True, tag=True, kw_only=True):
     reversal: bool = False
     currency: str = "USD"
     facility: str = ""  # a facility hint when the sender gives one; usually empty
+    # FHIR ExplanationOfBenefit.patient / ClaimResponse.patient (never set from X12): the
+    # patient whose A/R a payment with no known billing account is applied to. An MRN
+    # reference like Charge.patient; only its account token reaches the journal.
+    patient: PatientRef | None = None
 
     @property
     def payee_key(self) -> str:

@@ -10,10 +10,13 @@
   ``costCenter`` (else ``performingOrganization``) is the department, the performing
   organization the facility, ``occurrence[x]`` (else ``enteredDate``) the service date.
 - Claim -> ClaimSubmitted when it has a total (or item nets) in one currency.
-- Everything else is kept without events.
+- ExplanationOfBenefit, ClaimResponse -> ClaimRemitted (+ ProviderAdjusted for a payment
+  adjustment), PaymentReconciliation -> RemittancePaid: see ``formats.fhir.remittance``.
+- Everything else (Coverage, Invoice, PaymentNotice) is kept without events.
 
 Subjects are references to Patients; ``lookup`` turns ``Patient/id`` into the patient's
 PatientRef (the caller knows the Bundle and the store). Unresolvable subjects give no event.
+``claims`` turns ``Claim/id`` into that Claim, when known, for the remittances.
 """
 
 from __future__ import annotations
@@ -24,13 +27,17 @@ from decimal import Decimal
 from typing import Final
 
 from isthmus.formats.fhir.datatypes import Identifier, Reference
+from isthmus.formats.fhir.remittance import ClaimLookup, claim_remitted, remittance_paid
 from isthmus.formats.fhir.resources import (
     Account,
     ChargeItem,
     Claim,
+    ClaimResponse,
     Encounter,
+    ExplanationOfBenefit,
     FinanceResource,
     Patient,
+    PaymentReconciliation,
 )
 from isthmus.model.events import (
     BillingAccountOpened,
@@ -146,7 +153,12 @@ def _claim(c: Claim) -> ClaimSubmitted | None:
         currency=(currency or "USD").upper(), kind=kind or "", service_date=_day(served))
 
 
-def events_of(resource: FinanceResource, lookup: Lookup) -> list[tuple[str, Event]]:
+def _no_claim(_: str) -> Claim | None:
+    return None
+
+
+def events_of(resource: FinanceResource, lookup: Lookup,
+              claims: ClaimLookup = _no_claim) -> list[tuple[str, Event]]:
     """(partition key, event) pairs for one accepted resource, in order."""
     if isinstance(resource, Patient):
         ref = patient_ref(resource)
@@ -181,6 +193,10 @@ def events_of(resource: FinanceResource, lookup: Lookup) -> list[tuple[str, Even
     if isinstance(resource, Claim):
         claim = _claim(resource)
         return [(f"remit|{claim.patient_control_number}", claim)] if claim is not None else []
+    if isinstance(resource, ExplanationOfBenefit | ClaimResponse):
+        return claim_remitted(resource, lookup, claims)
+    if isinstance(resource, PaymentReconciliation):
+        return remittance_paid(resource)
     return []
 
 

@@ -245,6 +245,7 @@ class Payment(FhirStruct, frozen=True, kw_only=True):
 
     type: CodeableConcept | None = None
     adjustment: Money | None = None
+    adjustment_reason: CodeableConcept | None = None
     date: str | None = None
     amount: Money | None = None
     identifier: Identifier | None = None
@@ -255,6 +256,13 @@ class ResponseItem(FhirStruct, frozen=True, kw_only=True):
 
     item_sequence: int | None = None
     adjudication: tuple[Adjudication, ...] = ()
+
+
+class ProcessingError(FhirStruct, frozen=True, kw_only=True):
+    """ClaimResponse.error: why the claim (or one item of it) could not be adjudicated."""
+
+    item_sequence: int | None = None
+    code: CodeableConcept | None = None
 
 
 class ClaimResponse(Resource, frozen=True, kw_only=True, tag=True):
@@ -273,6 +281,7 @@ class ClaimResponse(Resource, frozen=True, kw_only=True, tag=True):
     item: tuple[ResponseItem, ...] = ()
     total: tuple[Total, ...] = ()
     payment: Payment | None = None
+    error: tuple[ProcessingError, ...] = ()
 
 
 class EobItem(FhirStruct, frozen=True, kw_only=True):
@@ -305,6 +314,7 @@ class ExplanationOfBenefit(Resource, frozen=True, kw_only=True, tag=True):
     created: str | None = None
     insurer: Reference | None = None
     provider: Reference | None = None
+    facility: Reference | None = None
     claim: Reference | None = None
     claim_response: Reference | None = None
     outcome: str | None = None

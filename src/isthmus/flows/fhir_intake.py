@@ -1,0 +1,297 @@
+"""FHIR R4 resources and Bundles into the inbox: the one path of `/fhir` and `isthmus ingest`.
+
+Every accepted resource is stored on channel ``fhir``: control id ``<type>/<id>``, digest
+the SHA-256 of the stored JSON, so an identical resend is a duplicate (no second effect)
+and the same id with other content is a conflict (the caller decides: 409 for a create, an
+update for a PUT or a transaction entry, kept under ``<type>/<id>/_history/<digest16>``;
+only Patient, Encounter and Account updates carry events). A resource that fails the
+finance checks is kept as rejected (``<type>/<id>#<digest16>``).
+
+Transactions follow FHIR R4 3.1.0.11 (`formats.fhir.bundle`): ids come from the
+resources' own ids (else a content hash), ``urn:uuid`` references are rewritten to
+``Type/id`` in the stored JSON, and all entries are stored in one ``accept`` (all or
+nothing). References to Patients and Claims resolve against the Bundle first, then the
+store, so an ExplanationOfBenefit finds its patient and its claim's patient control number
+(`formats.fhir.remittance`). Events are published when a bus is given, else left for
+`relay_unpublished`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any, Final
+
+import msgspec
+
+from isthmus.bus.ports import Bus
+from isthmus.flows.inbox import publications
+from isthmus.formats.fhir import (
+    FINANCE_TYPES,
+    Bundle,
+    BundleEntry,
+    Claim,
+    FhirError,
+    FinanceResource,
+    Patient,
+    check_resource,
+    decode_resource,
+    operation_outcome,
+    plan_transaction,
+    resolve_raw,
+)
+from isthmus.formats.fhir.events import CHANNEL, events_of, patient_ref
+from isthmus.model.envelope import Envelope, Source
+from isthmus.model.events import PatientRef
+from isthmus.store.ports import Accepted, Inbound, Store, StoredMessage
+
+ID: Final = re.compile(r"[A-Za-z0-9\-.]{1,64}")
+_UPDATE_EVENTS: Final = frozenset({"Patient", "Encounter", "Account"})
+# The check errors of these types refuse them. The payer-side ones (EOB, ClaimResponse,
+# PaymentReconciliation) post through `formats.fhir.remittance`, which rounds amounts to
+# the minor unit, so their check errors (e.g. Synthea's float artifacts,
+# 28.104000000000003 USD) are kept as warnings on the stored row; so are Coverage's,
+# Invoice's and PaymentNotice's, which post nothing.
+_POSTING: Final = frozenset({"Patient", "Encounter", "Account", "ChargeItem", "Claim"})
+_enc = msgspec.json.Encoder(decimal_format="number")
+_env_enc = msgspec.json.Encoder(decimal_format="string")
+_json_dec = msgspec.json.Decoder(float_hook=Decimal)
+
+
+class _IdOnly(msgspec.Struct):
+    id: str | None = None
+
+
+_id_dec = msgspec.json.Decoder(_IdOnly)
+
+
+def blocking(rtype: str, errors: Sequence[FhirError]) -> list[FhirError]:
+    return [e for e in errors if e.is_error] if rtype in _POSTING else []
+
+
+def digest(raw: bytes) -> str:
+    return hashlib.sha256(raw).hexdigest()
+
+
+def with_id(raw: bytes, rid: str) -> bytes:
+    """The JSON resource with its ``id`` set (a create without one gets the server's)."""
+    doc = _json_dec.decode(raw)
+    if isinstance(doc, dict) and doc.get("id") != rid:
+        doc = {"resourceType": doc.get("resourceType"), "id": rid,
+               **{k: v for k, v in doc.items() if k not in ("resourceType", "id")}}
+        return _enc.encode(doc)
+    return raw
+
+
+def own_id(raw: bytes) -> str | None:
+    try:
+        rid = _id_dec.decode(raw).id
+    except msgspec.MsgspecError:
+        return None
+    return rid if rid and ID.fullmatch(rid) else None
+
+
+def entry_id(e: BundleEntry) -> str:
+    if e.raw is not None and (rid := own_id(e.raw)):
+        return rid
+    return str(uuid.UUID(digest(e.raw or (e.full_url or "").encode())[:32]))
+
+
+@dataclass
+class Item:
+    """One resource on its way into the inbox."""
+
+    rtype: str
+    rid: str
+    raw: bytes
+    resource: FinanceResource | None
+    update: bool = False
+    cid: str = ""
+    events: list[tuple[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class Local:
+    """What a Bundle itself says about the references its entries make."""
+
+    patients: dict[str, PatientRef] = field(default_factory=dict)
+    claims: dict[str, Claim] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TransactionResult:
+    """A transaction's answer: 200 and one response per entry, or the error status."""
+
+    status: int
+    errors: tuple[FhirError, ...] = ()
+    entries: tuple[dict[str, Any], ...] = ()
+    stored: tuple[Accepted, ...] = ()
+
+
+class FhirIntake:
+    def __init__(self, store: Store, bus: Bus | None, tenant: str) -> None:
+        self.store, self.bus, self.tenant = store, bus, tenant
+
+    # --- look-ups -----------------------------------------------------------------------
+
+    def stored(self, rtype: str, rid: str) -> StoredMessage | None:
+        m = self.store.message_by_control_id(CHANNEL, f"{rtype}/{rid}")
+        return m if m is not None and m.status == "accepted" else None
+
+    def patient_of(self, reference: str, local: Local) -> PatientRef | None:
+        if reference in local.patients:
+            return local.patients[reference]
+        rtype, _, rid = reference.partition("/")
+        m = self.stored(rtype, rid)
+        if m is None:
+            return PatientRef(rid, "urn:isthmus:fhir:Patient") if rid else None
+        try:
+            _, p = decode_resource(m.raw)
+        except FhirError:
+            return None
+        return patient_ref(p) if isinstance(p, Patient) else None
+
+    def claim_of(self, reference: str, local: Local) -> Claim | None:
+        if reference in local.claims:
+            return local.claims[reference]
+        rtype, _, rid = reference.partition("/")
+        m = self.stored(rtype, rid) if rtype == "Claim" and rid else None
+        try:
+            c = decode_resource(m.raw)[1] if m is not None else None
+        except FhirError:
+            return None
+        return c if isinstance(c, Claim) else None
+
+    # --- storing ------------------------------------------------------------------------
+
+    def _inbound(self, item: Item, now: float, peer: str, local: Local) -> Inbound:
+        dig = digest(item.raw)
+        base = f"{item.rtype}/{item.rid}"
+        item.cid = f"{base}/_history/{dig[:16]}" if item.update else base
+        evs: list[tuple[str, Any]] = []
+        if item.resource is not None and (not item.update or item.rtype in _UPDATE_EVENTS):
+            evs = events_of(item.resource, lambda ref: self.patient_of(ref, local),
+                            lambda ref: self.claim_of(ref, local))
+        item.events = evs
+        at = datetime.fromtimestamp(now, UTC)
+        corr = f"{CHANNEL}/{item.cid}"
+        source = Source(channel=CHANNEL, control_id=item.cid, message_id=corr)
+        envs = [Envelope(event_id=f"{corr}/{i}", type=type(ev).__name__, occurred_at=at,
+                         recorded_at=at, source=source, correlation_id=corr,
+                         causation_id=corr, tenant=self.tenant, key=key,
+                         payload=ev) for i, (key, ev) in enumerate(evs)]
+        return Inbound(CHANNEL, item.cid, item.raw, now, peer, item.rtype, "accepted", "AA",
+                       "", _env_enc.encode(envs) if envs else b"", dig)
+
+    def reject(self, rtype: str, rid: str, raw: bytes, errors: Sequence[FhirError],
+               peer: str) -> Accepted:
+        dig = digest(raw)
+        text = "; ".join(str(e) for e in errors)[:2000]
+        [done] = self.store.accept([Inbound(CHANNEL, f"{rtype}/{rid}#{dig[:16]}", raw,
+                                            time.time(), peer, rtype, "rejected", "AE",
+                                            text, b"", dig)])
+        return done
+
+    def put(self, items: list[Item], peer: str, local: Local) -> list[Accepted]:
+        """Store all items in one commit, then relay their events; the Accepted list."""
+        now = time.time()
+        inbound = [self._inbound(it, now, peer, local) for it in items]
+        done = self.store.accept(inbound)
+        fresh = [(a.message_id, i.events) for a, i in zip(done, inbound, strict=True)
+                 if not a.duplicate and not a.conflict and i.events]
+        if fresh and self.bus is not None:
+            self.bus.publish([p for _, ev in fresh for p in publications(ev)])
+            self.store.mark_published([mid for mid, _ in fresh])
+        return list(done)
+
+    def prepare(self, rtype: str, rid: str, raw: bytes, *, update: bool, peer: str
+                ) -> tuple[Item | None, int, list[FhirError]]:
+        """Decode and check one resource: (item, 0, []) or (None, status, errors)."""
+        if rtype in FINANCE_TYPES:
+            try:
+                _, resource = decode_resource(raw)
+            except FhirError as err:
+                return None, 400, [err]
+            errors = blocking(rtype, check_resource(resource))
+            if errors:
+                self.reject(rtype, rid, raw, errors, peer)
+                return None, 422, errors
+            return Item(rtype, rid, raw, resource, update), 0, []
+        return Item(rtype, rid, raw, None, update), 0, []
+
+    # --- transactions -------------------------------------------------------------------
+
+    def transaction(self, bundle: Bundle, peer: str) -> TransactionResult:
+        """A transaction Bundle, all or nothing (FHIR R4 3.1.0.11)."""
+        if bundle.errors:
+            return TransactionResult(400, tuple(bundle.errors))
+        plan = plan_transaction(bundle, new_id=entry_id)
+        if plan.errors:
+            return TransactionResult(400, tuple(plan.errors))
+        refs: dict[str, str | None] = dict(plan.references)
+        items: list[tuple[int, Item]] = []
+        responses: dict[int, dict[str, Any]] = {}
+        errors: list[FhirError] = []
+        local = Local()
+        for step in plan.steps:
+            e = step.entry
+            if step.method in ("GET", "HEAD"):
+                responses[e.index] = self.get_entry(step.target)
+                continue
+            if step.method not in ("POST", "PUT") or step.target is None:
+                errors.append(FhirError("not-supported", f"{step.method} is not supported in "
+                                        "a transaction", [f"Bundle.entry[{e.index}].request"]))
+                continue
+            if step.noop:
+                responses[e.index] = {"response": {"status": "200 OK",
+                                                   "location": step.target}}
+                continue
+            rtype, _, rid = step.target.partition("/")
+            assert e.raw is not None
+            raw = with_id(resolve_raw(e.raw, refs), rid)
+            try:
+                resource = decode_resource(raw)[1] if rtype in FINANCE_TYPES else None
+            except FhirError as err:
+                errors.append(err.within(e.expression))
+                continue
+            if resource is not None:
+                errors += [x.within(e.expression)
+                           for x in blocking(rtype, check_resource(resource))]
+                if isinstance(resource, Patient) and (ref := patient_ref(resource)):
+                    local.patients[step.target] = ref
+                elif isinstance(resource, Claim):
+                    local.claims[step.target] = resource
+            items.append((e.index, Item(rtype, rid, raw, resource)))
+        if errors:
+            return TransactionResult(422, tuple(errors))
+        done = self.put([i for _, i in items], peer, local)
+        for (index, item), acc in zip(items, done, strict=True):
+            if acc.conflict:  # a newer version of a known resource: an update
+                item.update = True
+                self.put([item], peer, local)
+                status = "200 OK"
+            else:
+                status = "200 OK" if acc.duplicate else "201 Created"
+            responses[index] = {"response": {"status": status,
+                                             "location": f"{item.rtype}/{item.rid}"}}
+        return TransactionResult(200, entries=tuple(
+            responses.get(e.index, {"response": {"status": "200 OK"}}) for e in bundle.entry),
+            stored=tuple(done))
+
+    def get_entry(self, target: str | None) -> dict[str, Any]:
+        rtype, _, rid = (target or "").partition("/")
+        m = self.stored(rtype, rid) if rid else None
+        if m is None:
+            return {"response": {"status": "404 Not Found", "outcome": operation_outcome(
+                [FhirError("not-found", f"{target} is not known")])}}
+        return {"resource": _json_dec.decode(m.raw), "response": {"status": "200 OK"}}
+
+
+__all__ = ["ID", "FhirIntake", "Item", "Local", "TransactionResult", "blocking", "digest",
+           "entry_id", "own_id", "with_id"]
