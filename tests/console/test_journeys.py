@@ -119,6 +119,9 @@ def test_raw_message_is_not_for_revenue_cycle(signed_in: Callable[[str], Any],
 def test_journey_2_resolve_unmapped_code_and_post(signed_in: Callable[[str], Any],
                                                  hub_url: str, shots: Path | None) -> None:
     page = signed_in(rbac.REVENUE)
+    page.goto(f"{hub_url}/console/messages/mllp/{UNMAPPED}")
+    assert page.locator(".entry").count() == 0  # held: nothing posted yet
+    assert "unmapped_charge_code" in page.inner_text(".lineage")
     page.click("header nav >> text=Work queues")
     page.click(".tabs >> text=revenue-integrity")
     row = page.locator("#items tbody tr", has_text="unmapped_charge_code")
@@ -138,7 +141,6 @@ def test_journey_2_resolve_unmapped_code_and_post(signed_in: Callable[[str], Any
         "button:has-text('Resubmit')").click()
     assert "resubmitted" in page.inner_text(".flash.ok")
     page.goto(f"{hub_url}/console/messages/mllp/{UNMAPPED}")
-    assert page.locator(".entry").count() == 0  # not posted yet, or already: wait for it
     eventually(page, lambda: page.locator(".entry").count() == 1)
     entry = page.inner_text(".entry")
     assert "4200" in entry and "310.00" in entry
@@ -147,6 +149,8 @@ def test_journey_2_resolve_unmapped_code_and_post(signed_in: Callable[[str], Any
 def test_journey_3_replay_dead_letter(signed_in: Callable[[str], Any], hub_url: str,
                                       shots: Path | None) -> None:
     page = signed_in(rbac.ENGINEER)
+    page.goto(f"{hub_url}/console/messages/mllp/{DEAD}")
+    assert page.locator(".entry").count() == 0  # its events are dead letters
     page.click("header nav >> text=Dead letters")
     rows = page.locator("#dead tbody tr", has_text=DEAD)
     assert rows.count() >= 1 and "timed out" in rows.first.inner_text()

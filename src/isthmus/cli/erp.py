@@ -22,6 +22,7 @@ from typing import Any
 
 from isthmus.app import Hub, open_erp
 from isthmus.cli.commands import Result, UsageError, _table
+from isthmus.cli.deposits import recon_deposits
 from isthmus.config import Settings
 from isthmus.flows.export import ErpRejected, ErpUnavailable
 from isthmus.recon.drift import DRIFT_QUEUE, find_drift
@@ -37,11 +38,16 @@ def add_parsers(add: Callable[[str, str], argparse.ArgumentParser]) -> None:
                    "(default: DATA_DIR/tryton)")
     e.add_argument("--dsn", help="database server; only SQLite (the default) is supported")
     r = add("recon", "reconciliation reports")
-    r.add_argument("action", choices=["erp"])
+    r.add_argument("action", choices=["erp", "deposits"])
     r.add_argument("--period", help="YYYY-MM (default: every period)")
+    r.add_argument("--as-of", help="deposits: age unmatched items as of YYYY-MM-DD (today)")
+    r.add_argument("--limit-days", type=int, help="deposits: exit 4 when something unmatched "
+                   "is older (default: [settlement] match_limit_days)")
 
 
 def dispatch(settings: Settings, args: argparse.Namespace) -> Result:
+    if args.cmd == "recon" and args.action == "deposits":
+        return recon_deposits(settings, args)
     try:
         if args.cmd == "erp" and args.action == "setup-tryton":
             return _setup(settings, args)

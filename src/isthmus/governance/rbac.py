@@ -83,7 +83,8 @@ LOCAL: frozenset[str] = frozenset({
     "cli serve", "cli demo", "cli init", "cli contracts check", "cli contracts update",
     "cli ledger trial-balance", "cli ledger journal", "cli messages list",
     "cli messages show", "cli dlq list", "cli workitems list", "cli audit list",
-    "cli audit verify", "cli erp master-data", "cli recon erp", "cli status",
+    "cli audit verify", "cli erp master-data", "cli recon erp",
+    "cli recon deposits", "cli status",
 })
 
 
