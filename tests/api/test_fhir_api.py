@@ -396,3 +396,38 @@ def test_an_unexpected_failure_is_a_500_outcome(site: Site, monkeypatch: pytest.
     r = site.call("POST", "/fhir/Patient", _patient())
     assert r.status_code == 500 and _issues(r)[0]["code"] == "exception"
     assert "store down" not in r.text
+
+
+def test_official_payer_examples_post_as_remittances(tmp_path: Path) -> None:
+    """The R4 payer-side examples through /fhir with provider Organization/1 mapped to a
+    company: a ClaimResponse pays (cash + copay as patient responsibility), one with a
+    payment adjustment pays its benefit and holds the adjustment like a PLB with no payee
+    company, an error outcome is a denial, a PaymentReconciliation is an EFT waiting for
+    its bank deposit, and what moves no money posts nothing."""
+    config = tmp_path / "site.toml"
+    config.write_text('[mappings.facility_company]\n"1" = "C100"\n')
+    for s in _site(tmp_path / "data", config):
+        names = ["ClaimResponse-R3500.json", "ClaimResponse-R3501.json",
+                 "ClaimResponse-R3502.json", "ClaimResponse-UR3503.json",
+                 "ExplanationOfBenefit-EB3500.json", "ExplanationOfBenefit-EB3501.json",
+                 "PaymentNotice-77654.json", "PaymentReconciliation-ER2500.json"]
+        for name in names:
+            r = s.call("POST", f"/fhir/{name.split('-')[0]}",
+                       raw=(CORPUS / "examples" / name).read_bytes())
+            assert r.status_code == 201, (name, r.text)
+        s.hub.worker().drain()
+        assert trial_balance_view(s.hub.store)["balanced"]
+        entries = [e for e in s.hub.store.entries() if e.channel == "fhir"]
+        by_source = {e.correlation_id: e for e in entries}
+        assert set(by_source) == {"fhir/ClaimResponse/R3500", "fhir/ClaimResponse/R3502"}
+
+        net = {(corr, ln.account): ln.debit - ln.credit for corr, e in by_source.items()
+               for ln in e.lines if ln.account in ("1010", "1210")}
+        assert net["fhir/ClaimResponse/R3500", "1010"] == Decimal("100.47")
+        assert net["fhir/ClaimResponse/R3500", "1210"] == Decimal("10.00")  # copay, PR-3
+        assert net["fhir/ClaimResponse/R3502", "1010"] == Decimal("182.00")
+        held = {(w.kind, w.correlation_id) for w in s.hub.store.work_items(status="open")}
+        assert held == {("denial", "fhir/ClaimResponse/R3501"),
+                        ("unmapped_payee", "fhir/ClaimResponse/R3502")}
+        [eft] = s.hub.store.deposit_records()
+        assert (eft.side, eft.reference, eft.amount) == ("eft", "10-12345", Decimal("7000.00"))
