@@ -327,8 +327,9 @@ async def start(hub: Hub, *, role: str = "all", mllp_port: int | None = None,
             run.writer = GroupCommitWriter(hub.store, hub.bus)
             run.writer.start()
             run.inbox = Inbox(run.writer, channel=MLLP_CHANNEL, tenant=s.tenant,
-                              currency=s.channel(MLLP_CHANNEL).currency)
-            ssl_ctx = tls_context(s.tls_cert, s.tls_key) if s.tls_cert and s.tls_key else None
+                              currency=s.channel(MLLP_CHANNEL).currency, owners=s.ownership)
+            ssl_ctx = (tls_context(s.tls_cert, s.tls_key, client_ca=s.tls_client_ca)
+                       if s.tls_cert and s.tls_key else None)
             run.mllp = MllpServer(
                 run.inbox, s.host, s.mllp_port if mllp_port is None else mllp_port,
                 max_message_bytes=s.reliability.max_message_bytes,

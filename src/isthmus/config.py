@@ -17,6 +17,8 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Literal
 
+from isthmus.governance import allowlist, ownership
+
 Summarization = Literal["detailed", "summary"]
 ClosedPeriodPolicy = Literal["reject", "next_open"]
 
@@ -265,6 +267,9 @@ class Settings:
     token_secret: str = ""  # empty: a random per-site key kept in the data directory
     tls_cert: Path | None = None
     tls_key: Path | None = None
+    tls_client_ca: Path | None = None  # [tls] client_ca: MLLP clients need a certificate
+    ownership: dict[str, frozenset[str]] = field(default_factory=dict)  # [ownership]
+    allowlist: dict[str, frozenset[str]] = field(default_factory=dict)  # [allowlist]
     channels: dict[str, ChannelSettings] = field(default_factory=dict)
     mappings: Mappings = field(default_factory=lambda: default_mappings())  # noqa: PLW0108
     posting: PostingPolicy = field(default_factory=PostingPolicy)
@@ -401,6 +406,10 @@ def load_settings(
                                                                          s.token_secret)),
             tls_cert=Path(hub["tls_cert"]) if hub.get("tls_cert") else None,
             tls_key=Path(hub["tls_key"]) if hub.get("tls_key") else None,
+            tls_client_ca=(Path(_table(raw, "tls")["client_ca"])
+                           if _table(raw, "tls").get("client_ca") else None),
+            ownership=ownership.parse(_table(raw, "ownership")),
+            allowlist=allowlist.parse(_table(raw, "allowlist")),
             channels=channels,
             mappings=mappings,
             posting=PostingPolicy(
@@ -415,8 +424,11 @@ def load_settings(
         )
         sla, logs, tracing, alerts = _observe_tables(raw, env)
         s = replace(s, sla=sla, logging=logs, tracing=tracing, alerts=alerts)
+        s = replace(s, refunds=_refunds(_table(raw, "refunds")))
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"invalid setting: {exc}") from exc
+    if s.tls_client_ca is not None and not (s.tls_cert and s.tls_key):
+        raise ConfigError("[tls] client_ca needs [hub] tls_cert and tls_key (mutual TLS)")
     if s.store not in ("sqlite", "postgresql"):
         raise ConfigError(f"store must be sqlite or postgresql, got {s.store!r}")
     if s.bus not in ("sqlite", "nats"):

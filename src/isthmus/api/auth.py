@@ -26,8 +26,10 @@ from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Match, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from isthmus.governance import audit, identity, rbac
+from isthmus.api.ownership import SystemOfRecord
+from isthmus.governance import audit, identity, ownership, rbac
 from isthmus.governance.ports import GovernanceStore
+from isthmus.store.ports import Store
 from isthmus.store.sqlite_connection import StorageUnavailable
 
 _SAFE = frozenset({"GET", "HEAD"})
@@ -133,7 +135,11 @@ class BearerAuth:
         await JSONResponse(body, v.status, headers=headers)(scope, receive, send)
 
 
-def protect(app: Starlette, governance: GovernanceStore) -> Starlette:
-    """Install BearerAuth on `app`, over all of its routes (present and added later)."""
+def protect(app: Starlette, governance: GovernanceStore, *,
+            owners: ownership.Owners | None = None, store: Store | None = None) -> Starlette:
+    """Install BearerAuth on `app`, over all of its routes (present and added later), and
+    inside it, with [ownership] owners, the system-of-record check of FHIR writes."""
+    if owners and store is not None:
+        app.add_middleware(SystemOfRecord, owners=owners, store=store, governance=governance)
     app.add_middleware(BearerAuth, routes=app.router.routes, governance=governance)
     return app

@@ -108,8 +108,10 @@ def build_app(hub: Any, live: dict[str, Any] | None = None, *,
         Route("/api/v1/ledger/trial-balance", tb),
         Route("/api/v1/messages/{ref:path}", message),
         Route("/api/v1/workitems", workitems),
+        *refunds.routes(hub),
         *fhir.routes(hub),
-    ], exception_handlers={404: fhir.http_error, 405: fhir.http_error}), hub.governance)
+    ], exception_handlers={404: fhir.http_error, 405: fhir.http_error}), hub.governance,
+        owners=hub.settings.ownership, store=hub.store)
     if console is None:
         return api
     # /console signs people in with a session cookie of its own (console/session.py);

@@ -22,6 +22,7 @@ from isthmus.flows.files import (
     X12Intake,
     detect,
     hl7_intake,
+    owned_x12,
     split_interchanges,
     x12_intake,
 )
@@ -55,12 +56,13 @@ def _write_atomic(path: Path, body: bytes) -> None:
 def _x12(store: Store, settings: Settings, raw: bytes, name: str,
          now: float) -> dict[str, Any]:
     out_dir = settings.data_dir / "outbound" / "x12"
-    intake: X12Intake = x12_intake(raw, peer=f"file:{name}", now=now,
-                                   tenant=settings.tenant)
+    intake: X12Intake = owned_x12(x12_intake(raw, peer=f"file:{name}", now=now,
+                                             tenant=settings.tenant), settings.ownership)
     [res] = store.accept([intake.inbound])
     if res.conflict:  # ISA13 reused with other content: a distinct interchange
-        intake = x12_intake(raw, peer=f"file:{name}", now=now, tenant=settings.tenant,
-                            distinct=True)
+        intake = owned_x12(x12_intake(raw, peer=f"file:{name}", now=now,
+                                      tenant=settings.tenant, distinct=True),
+                           settings.ownership)
         [res] = store.accept([intake.inbound])
     ack_path = out_dir / intake.ack_name
     if not res.duplicate or not ack_path.exists():
@@ -99,7 +101,8 @@ def _hl7(store: Store, settings: Settings, raw: bytes, name: str,
     s = settings
     try:
         inbound = hl7_intake(raw, channel=MLLP_CHANNEL, peer=f"file:{name}", now=now,
-                             tenant=s.tenant, currency=s.channel(MLLP_CHANNEL).currency)
+                             tenant=s.tenant, currency=s.channel(MLLP_CHANNEL).currency,
+                             owners=s.ownership)
     except HL7ParseError as exc:
         return [{"file": name, "format": "hl7", "status": "unreadable", "ack": "",
                  "duplicate": False, "error": str(exc)}]

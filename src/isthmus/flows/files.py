@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Final
 
@@ -53,6 +53,7 @@ from isthmus.formats.x12 import (
 )
 from isthmus.formats.x12.events import CHANNEL, KeyedEvent, claim_events, remittance_events
 from isthmus.formats.x12.events import control_id as x12_control_id
+from isthmus.governance import ownership
 from isthmus.model.envelope import Envelope, Source
 from isthmus.store.ports import Inbound
 
@@ -223,7 +224,7 @@ def x12_intake(raw: bytes, *, peer: str, now: float, tenant: str,
 
 
 def hl7_intake(raw: bytes, *, channel: str, peer: str, now: float, tenant: str,
-               currency: str) -> list[Inbound]:
+               currency: str, owners: ownership.Owners | None = None) -> list[Inbound]:
     """Every message of an HL7 v2 file or batch, classified as the MLLP inbox does.
     Raises HL7ParseError when the file has data before its first MSH."""
     return [classify(text.encode("utf-8"), channel=channel, peer=peer, now=now,
@@ -231,5 +232,21 @@ def hl7_intake(raw: bytes, *, channel: str, peer: str, now: float, tenant: str,
             for text in split_messages(raw)]
 
 
+def owned_x12(intake: X12Intake, owners: ownership.Owners) -> X12Intake:
+    """The interchange, refused when it writes a data domain that its sender (ISA06) does
+    not own ([ownership], governance/ownership.py): kept as rejected with the reason and no
+    events. Its 999 stands (the syntax was fine); the refusal is the file's status."""
+    if not owners or intake.inbound.status != "accepted":
+        return intake
+    refused = ownership.decide(
+        owners, ownership.event_domains(type(k.event).__name__ for k in intake.events),
+        (intake.isa[6] if len(intake.isa) > 6 else "",))
+    if refused is None:
+        return intake
+    inbound = replace(intake.inbound, status="rejected",
+                      error=_error_text("owner", "ISA", 1, 6, refused.text), events=b"")
+    return replace(intake, inbound=inbound, events=())
+
+
 __all__ = ["HL7", "UNKNOWN", "X12", "HL7ParseError", "X12Intake", "detect", "hl7_intake",
-           "split_interchanges", "x12_intake"]
+           "owned_x12", "split_interchanges", "x12_intake"]

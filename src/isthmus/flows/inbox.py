@@ -35,7 +35,9 @@ from isthmus.formats.hl7v2 import (
 )
 from isthmus.formats.hl7v2.errors import APPLICATION_INTERNAL_ERROR
 from isthmus.formats.hl7v2.events import event_key, events_of, parse_ts
+from isthmus.governance import ownership
 from isthmus.model.envelope import Envelope, Source
+from isthmus.observe import logs, tracing
 from isthmus.store.ports import Accepted, Inbound, Store
 
 log = logging.getLogger(__name__)
@@ -82,8 +84,11 @@ def conflict_copy(m: Inbound) -> Inbound:
 
 
 def classify(raw: bytes, *, channel: str, peer: str, now: float, tenant: str,
-             currency: str) -> tuple[Inbound, Message | None]:
-    """Parse and map one message; the decision is pure, the answer travels with it."""
+             currency: str, owners: ownership.Owners | None = None
+             ) -> tuple[Inbound, Message | None]:
+    """Parse and map one message; the decision is pure, the answer travels with it.
+    With `owners` ([ownership]), a message writing a domain its sender (MSH-3 or MSH-4)
+    does not own is refused, AR, with an ERR naming the domain and its owners."""
     msg: Message | None = None
     try:
         msg = parse_message(raw)
@@ -92,6 +97,12 @@ def classify(raw: bytes, *, channel: str, peer: str, now: float, tenant: str,
             raise HL7ParseError(101, "MSH-10 message control id is required",
                                 ErrorLocation("MSH", 1, 10))
         events = events_of(msg, currency=currency)
+        refused = ownership.decide(
+            owners or {}, ownership.event_domains(type(ev).__name__ for ev in events),
+            (msg.sending_application, msg.sending_facility))
+        if refused is not None:
+            raise HL7ParseError(APPLICATION_INTERNAL_ERROR, refused.text,
+                                ErrorLocation("MSH", 1, 3))
     except HL7ParseError as err:
         cid = (msg.control_id.strip() if msg is not None else recover_control_id(raw))
         cid = cid or "sha256:" + hashlib.sha256(raw).hexdigest()
@@ -259,9 +270,10 @@ class Inbox:
     """
 
     def __init__(self, writer: GroupCommitWriter, *, channel: str, tenant: str,
-                 currency: str) -> None:
+                 currency: str, owners: ownership.Owners | None = None) -> None:
         self._writer = writer
         self.channel, self.tenant, self.currency = channel, tenant, currency
+        self.owners = owners or {}
         self.acks: dict[str, int] = {"AA": 0, "AE": 0, "AR": 0}
         self._completed: deque[tuple[asyncio.Future[Accepted | Exception],
                                      Accepted | Exception]] = deque()
@@ -289,8 +301,22 @@ class Inbox:
 
     async def on_message(self, payload: bytes, peer: str) -> bytes:
         inbound, msg = classify(payload, channel=self.channel, peer=peer, now=time.time(),
-                                tenant=self.tenant, currency=self.currency)
+                                tenant=self.tenant, currency=self.currency,
+                                owners=self.owners)
+        corr = correlation_of(inbound.channel, inbound.control_id)
+        # a span that is not made current, and ids bound only around synchronous code: an
+        # eagerly started handler resumes in another context after the await
+        sp = tracing.start("isthmus.ingest", correlation=corr, channel=inbound.channel,
+                           message_type=inbound.message_type, status=inbound.status,
+                           bytes=len(payload))
         res = await self._store(inbound)
+        with logs.bound(correlation=corr, control=inbound.control_id):
+            if sp is not None:
+                sp.set_attribute("isthmus.ack_code",
+                                 "AR" if isinstance(res, Exception) else res.ack_code)
+                sp.end()
+            if isinstance(res, Exception):
+                log.error("inbox could not store %s: %s", corr, res)
         if isinstance(res, Exception):
             self.acks["AR"] += 1
             err = HL7ParseError(APPLICATION_INTERNAL_ERROR,

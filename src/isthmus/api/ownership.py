@@ -1,0 +1,111 @@
+"""System-of-record check for FHIR writes (ASGI middleware, inside the bearer-token check).
+
+A POST or PUT under /fhir writes the data domains of the resources it carries (a Bundle:
+those of its entries). When [ownership] names owners for one of them and the calling
+principal (the token's, set by api/auth.py) is not among them, the write is refused before
+it reaches the FHIR handlers: 403 with an OperationOutcome (code `forbidden`) naming the
+domain and its owners, and the body is kept as a rejected inbox row for inspection
+(channel fhir, control id `owner/<type>/<digest16>`), like the other refusals. The
+decision is governance/ownership.py's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+from typing import Any
+
+import msgspec
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from isthmus.formats.fhir import FhirError, operation_outcome
+from isthmus.governance import audit, ownership
+from isthmus.governance.ports import GovernanceStore
+from isthmus.store.ports import Inbound, Store
+
+CHANNEL = "fhir"
+_WRITES = frozenset({"POST", "PUT"})
+
+
+class _Entry(msgspec.Struct):
+    resource: dict[str, Any] | None = None
+
+
+class _Doc(msgspec.Struct):
+    resourceType: str = ""  # the FHIR element name
+    entry: list[_Entry] = []
+
+
+_doc = msgspec.json.Decoder(_Doc)
+
+
+def resource_types(body: bytes) -> list[str]:
+    """The resource types a FHIR write carries; [] when the body is unreadable (the FHIR
+    handlers then answer 400 with the reason)."""
+    try:
+        doc = _doc.decode(body)
+    except msgspec.MsgspecError:
+        return []
+    if doc.resourceType != "Bundle":
+        return [doc.resourceType]
+    return [str(e.resource.get("resourceType", "")) for e in doc.entry
+            if e.resource is not None]
+
+
+class SystemOfRecord:
+    def __init__(self, app: ASGIApp, *, owners: ownership.Owners, store: Store,
+                 governance: GovernanceStore) -> None:
+        self.app, self.owners, self.store, self.gov = app, owners, store, governance
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (not self.owners or scope["type"] != "http" or scope["method"] not in _WRITES
+                or not str(scope.get("path", "")).startswith("/fhir")):
+            await self.app(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":
+                break
+            chunks.append(message.get("body", b""))
+            more = message.get("more_body", False)
+        body = b"".join(chunks)
+        principal = str(scope.get("state", {}).get("principal", ""))
+        types = resource_types(body)
+        refused = ownership.decide(self.owners, ownership.fhir_domains(types), (principal,))
+        if refused is None:
+            sent = False
+
+            async def replay() -> Message:
+                nonlocal sent
+                if sent:
+                    return await receive()
+                sent = True
+                return {"type": "http.request", "body": body, "more_body": False}
+
+            await self.app(scope, replay, send)
+            return
+        await asyncio.to_thread(self._keep, scope, body, types[0] if types else "", refused)
+        data = msgspec.json.encode(operation_outcome([FhirError(
+            "forbidden", refused.text, [refused.domain])]))
+        await send({"type": "http.response.start", "status": 403,
+                    "headers": [(b"content-type", b"application/fhir+json"),
+                                (b"content-length", str(len(data)).encode())]})
+        await send({"type": "http.response.body", "body": data})
+
+    def _keep(self, scope: Scope, body: bytes, rtype: str, refused: ownership.Refusal
+              ) -> None:
+        digest = hashlib.sha256(body).hexdigest()
+        client = scope.get("client")
+        peer = f"{client[0]}:{client[1]}" if client else ""
+        self.store.accept([Inbound(CHANNEL, f"owner/{rtype or 'unknown'}/{digest[:16]}", body,
+                                   time.time(), peer, rtype, "rejected", "AE", refused.text,
+                                   b"", digest)])
+        audit.record(self.gov, refused.sender or "anonymous", "fhir.refused",
+                     f"{scope['method']} {str(scope.get('path', ''))[:200]}", "denied",
+                     domain=refused.domain, owners=list(refused.owners))
+
+
+__all__ = ["SystemOfRecord", "resource_types"]

@@ -1,0 +1,110 @@
+"""System-of-record ownership: each data domain has owners; a write from another system is
+refused. Pure decisions, called at each boundary (MLLP and HL7 files: flows/inbox.py;
+X12 files: connectors/file_intake.py; FHIR: api/auth.py).
+
+DESIGN.md "Governance and security": patient and encounter belong to the EHR, claims and
+remittances to billing, and so on. The site says who owns what in its config:
+
+    [ownership]
+    patient = "EPIC"                 # HL7 MSH-3/MSH-4, a FHIR principal, an X12 sender id
+    encounter = "EPIC"
+    claim = ["BILLING", "PAYERX"]
+
+A system is named by what it sends: an HL7 v2 message by its sending application (MSH-3.1)
+or facility (MSH-4.1), an X12 interchange by its sender id (ISA06) or application sender
+code (GS02), a FHIR client by the principal of its token. A domain the config does not name
+is open to everyone, and so is everything without an [ownership] table.
+
+A write touches the domains of the events it would produce (`EVENT_DOMAINS`) or, for FHIR,
+of the resources it carries (`FHIR_DOMAINS`); the first domain whose owners do not include
+the sender refuses the whole write, naming the domain and its owners.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+DOMAINS: Final = ("patient", "encounter", "account", "charge", "claim", "remittance",
+                  "payment")
+
+# model.events type name -> the domain it writes
+EVENT_DOMAINS: Final[Mapping[str, str]] = {
+    "PatientRegistered": "patient", "AccountsMerged": "patient",
+    "EncounterStarted": "encounter", "EncounterDischarged": "encounter",
+    "BillingAccountOpened": "account",
+    "Charge": "charge",
+    "ClaimSubmitted": "claim",
+    "ClaimRemitted": "remittance", "ProviderAdjusted": "remittance",
+    "RemittancePaid": "remittance",
+    "PatientPaymentSettled": "payment", "ProcessorDeposited": "payment",
+    "BankDeposited": "payment",
+}
+
+# FHIR R4 resource type -> the domain it writes
+FHIR_DOMAINS: Final[Mapping[str, str]] = {
+    "Patient": "patient", "Encounter": "encounter", "Account": "account",
+    "Coverage": "account", "ChargeItem": "charge", "Invoice": "charge", "Claim": "claim",
+    "ClaimResponse": "remittance", "ExplanationOfBenefit": "remittance",
+    "PaymentReconciliation": "payment", "PaymentNotice": "payment",
+}
+
+Owners = Mapping[str, frozenset[str]]
+
+
+class OwnershipConfigError(ValueError):
+    """The [ownership] table is invalid; the operator must fix the entry named."""
+
+
+@dataclass(frozen=True)
+class Refusal:
+    domain: str
+    owners: tuple[str, ...]
+    sender: str
+
+    @property
+    def text(self) -> str:
+        who = self.sender or "an unidentified system"
+        return (f"{who} may not write {self.domain} data: the system of record for "
+                f"{self.domain} is {', '.join(self.owners)} ([ownership] {self.domain})")
+
+
+def parse(raw: Mapping[str, Any]) -> dict[str, frozenset[str]]:
+    """The [ownership] table: domain -> a system name or a list of them."""
+    out: dict[str, frozenset[str]] = {}
+    for domain, value in raw.items():
+        if domain not in DOMAINS:
+            raise OwnershipConfigError(f"ownership.{domain}: unknown data domain; domains "
+                                       f"are {', '.join(DOMAINS)}")
+        names = [value] if isinstance(value, str) else value
+        if (not isinstance(names, list) or not names
+                or not all(isinstance(n, str) and n.strip() for n in names)):
+            raise OwnershipConfigError(f"ownership.{domain} must be a system name or a "
+                                       "non-empty list of them")
+        out[domain] = frozenset(n.strip() for n in names)
+    return out
+
+
+def decide(owners: Owners, domains: Iterable[str], senders: Iterable[str]) -> Refusal | None:
+    """None when every domain written is open or owned by one of the sender's names."""
+    if not owners:
+        return None
+    names = {s.strip() for s in senders if s and s.strip()}
+    for domain in dict.fromkeys(domains):
+        allowed = owners.get(domain)
+        if allowed is not None and not allowed & names:
+            return Refusal(domain, tuple(sorted(allowed)), "/".join(sorted(names)))
+    return None
+
+
+def event_domains(type_names: Iterable[str]) -> list[str]:
+    return [EVENT_DOMAINS[t] for t in type_names if t in EVENT_DOMAINS]
+
+
+def fhir_domains(resource_types: Iterable[str]) -> list[str]:
+    return [FHIR_DOMAINS[t] for t in resource_types if t in FHIR_DOMAINS]
+
+
+__all__ = ["DOMAINS", "EVENT_DOMAINS", "FHIR_DOMAINS", "OwnershipConfigError", "Refusal",
+           "decide", "event_domains", "fhir_domains", "parse"]
