@@ -228,7 +228,7 @@ def hl7_intake(raw: bytes, *, channel: str, peer: str, now: float, tenant: str,
     """Every message of an HL7 v2 file or batch, classified as the MLLP inbox does.
     Raises HL7ParseError when the file has data before its first MSH."""
     return [classify(text.encode("utf-8"), channel=channel, peer=peer, now=now,
-                     tenant=tenant, currency=currency)[0]
+                     tenant=tenant, currency=currency, owners=owners)[0]
             for text in split_messages(raw)]
 
 
