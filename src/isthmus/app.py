@@ -26,6 +26,7 @@ from typing import Any
 from isthmus.bus.ports import Bus
 from isthmus.bus.sqlite import SqliteBus
 from isthmus.config import ConfigError, Settings
+from isthmus.connectors.erp_allowlist import guarded
 from isthmus.connectors.erp_file import ErpFileSink
 from isthmus.connectors.erp_ports import ErpBatchSink, ErpPort
 from isthmus.connectors.folder import DropFolder
@@ -33,8 +34,10 @@ from isthmus.connectors.mllp import MllpServer, tls_context
 from isthmus.flows.export import BatchSink, CircuitBreaker, Dispatcher, seal_batches
 from isthmus.flows.inbox import MLLP_CHANNEL, GroupCommitWriter, Inbox
 from isthmus.flows.processor import Processor
+from isthmus.flows.refunds import RefundPolicy, Refunds
 from isthmus.flows.retry import RetryPolicy
 from isthmus.flows.worker import Worker
+from isthmus.governance import allowlist
 from isthmus.governance.ports import GovernanceStore
 from isthmus.ledger.periods import FiscalCalendar
 from isthmus.recon.drift import DriftReport, find_drift, record_drift
@@ -143,9 +146,10 @@ def open_erp(settings: Settings) -> ErpPort:
 
 def erp_sink(settings: Settings, export_dir: Path) -> BatchSink:
     """The outbox sink for the configured ERP: a file drop, or posting through its API."""
+    withheld = allowlist.withheld(settings.allowlist, settings.erp.kind)
     if settings.erp.kind in ("tryton", "rest"):
-        return ErpBatchSink(open_erp(settings))
-    return ErpFileSink(export_dir)
+        return guarded(ErpBatchSink(open_erp(settings)), withheld)
+    return guarded(ErpFileSink(export_dir), withheld)
 
 
 def erp_dispatcher(settings: Settings, store: Store, sink: BatchSink,
@@ -194,6 +198,15 @@ class Hub:
     def worker(self) -> Worker:
         return Worker(self.bus, self.store, self.processor, self.policy,
                       partitions=range(self.bus.partitions))
+    def refunds(self) -> Refunds:
+        """The refund service (flows/refunds.py) over this hub's store and audit trail."""
+        s = self.settings
+        return Refunds(self.store, self.governance, RefundPolicy(
+            approval_threshold=s.refunds.approval_threshold, ar_account=s.posting.ar_account,
+            refunds_payable_account=s.posting.refunds_payable_account,
+            calendar=self.processor.calendar, mappings=s.mappings,
+            secret=self.processor.secret))
+
 
     def export(self) -> tuple[int, int]:
         """Seal pending journal batches and deliver what is due; (batches, files sent)."""

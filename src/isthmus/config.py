@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import tomllib
 from dataclasses import dataclass, field, fields, replace
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, Literal
 
@@ -54,6 +55,29 @@ class PostingPolicy:
     ar_account: str = "1200"
     closed_periods: tuple[str, ...] = ()
     closed_period_policy: ClosedPeriodPolicy = "next_open"
+    refunds_payable_account: str = "2100"
+
+
+@dataclass(frozen=True)
+class RefundSettings:
+    """[refunds]: above `approval_threshold` (a decimal string, in the refund's currency) a
+    refund waits for a second person's approval (segregation of duties)."""
+
+    approval_threshold: Decimal = Decimal("500.00")
+
+
+def _refunds(raw: dict[str, Any]) -> RefundSettings:
+    value = raw.get("approval_threshold", "500.00")
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise ConfigError('refunds.approval_threshold must be a decimal string such as '
+                          f'"500.00", got {type(value).__name__}')
+    try:
+        threshold = Decimal(str(value))
+    except InvalidOperation as exc:
+        raise ConfigError(f"refunds.approval_threshold {value!r} is not a decimal") from exc
+    if not threshold.is_finite() or threshold < 0:
+        raise ConfigError(f"refunds.approval_threshold {value!r} must be 0 or more")
+    return RefundSettings(approval_threshold=threshold)
 
 
 @dataclass(frozen=True)
@@ -193,7 +217,7 @@ class LogSettings:
     ISTHMUS_LOG_FORMAT / ISTHMUS_LOG_LEVEL."""
 
     format: Literal["text", "json"] = "text"
-    level: str = "INFO"
+    level: str = ""  # empty: the command decides (WARNING, INFO for serve)
 
 
 @dataclass(frozen=True)
@@ -245,6 +269,9 @@ def _observe_tables(raw: dict[str, Any], env: dict[str, str]
         logs = replace(logs, level=env["ISTHMUS_LOG_LEVEL"].upper())
     if env.get("ISTHMUS_TRACING_EXPORTER"):
         tracing = replace(tracing, exporter=env["ISTHMUS_TRACING_EXPORTER"])  # type: ignore[arg-type]
+    if logs.level.upper() not in ("", "DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+        raise ConfigError(f"logging.level must be DEBUG, INFO, WARNING, ERROR or CRITICAL, "
+                          f"got {logs.level!r}")
     if logs.format not in ("text", "json"):
         raise ConfigError(f"logging.format must be text or json, got {logs.format!r}")
     if tracing.exporter not in ("none", "console", "otlp"):
@@ -281,6 +308,7 @@ class Settings:
     logging: LogSettings = field(default_factory=LogSettings)
     tracing: TracingSettings = field(default_factory=TracingSettings)
     alerts: AlertSettings = field(default_factory=AlertSettings)
+    refunds: RefundSettings = field(default_factory=RefundSettings)
 
     def channel(self, name: str) -> ChannelSettings:
         return self.channels.get(name) or ChannelSettings(name=name)
@@ -416,6 +444,7 @@ def load_settings(
                 ar_account=str(post.get("ar_account", "1200")),
                 closed_periods=tuple(str(p) for p in post.get("closed_periods", ())),
                 closed_period_policy=policy,
+                refunds_payable_account=str(post.get("refunds_payable_account", "2100")),
             ),
             reliability=reliability,
             scaleout=scaleout,

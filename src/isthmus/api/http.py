@@ -23,7 +23,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, RedirectRespons
 from starlette.routing import Mount, Route
 from starlette.types import ASGIApp
 
-from isthmus.api import fhir, openapi
+from isthmus.api import fhir, openapi, refunds
 from isthmus.api.auth import protect
 from isthmus.connectors.mllp import tls_context
 from isthmus.observe.lineage import trace

@@ -105,6 +105,60 @@ _FHIR_WRITE = {400: _fhir("not a valid resource, or type/id mismatch"),
                422: _fhir("the resource fails the finance checks; kept as rejected"),
                500: _fhir("unexpected failure; nothing stored")}
 
+REFUND: Final[Schema] = {
+    "type": "object", "required": ["id", "status", "amount", "currency", "requested_by"],
+    "properties": {**{k: {"type": "string"} for k in (
+        "id", "status", "account_number", "account_token", "company", "amount", "currency",
+        "reason", "requested_by", "requested_at", "decided_by", "decided_at", "note",
+        "entry_key", "idempotency_key", "correlation_id")}, "replayed": {"type": "boolean"}},
+}
+REFUND_REQUEST: Final[Schema] = {
+    "type": "object", "required": ["account", "amount", "currency", "reason"],
+    "properties": {"account": {"type": "string", "description": "billing account number "
+                               "(PID-18) or account token"},
+                   "amount": {"type": "string", "description": "decimal, e.g. 125.00"},
+                   "currency": {"type": "string"}, "reason": {"type": "string"},
+                   "idempotency_key": {"type": "string", "description": "or the "
+                                       "Idempotency-Key header"}},
+}
+_REFUND_ID = _path_param("id", "refund id (RF-...)")
+_REFUND_REFUSED = {400: _json("a field is missing or malformed (field names it)", ERROR),
+                   404: _json("no such account or refund", ERROR),
+                   409: _json("duplicate request, idempotency key reused, not enough credit, "
+                              "already decided, or the ledger refuses the posting", ERROR)}
+REFUND_OPERATIONS: Final[tuple[Operation, ...]] = (
+    Operation("POST", "/api/v1/refunds", "Request a refund of a credit balance", "refunds",
+              {201: _json("created: posted at once (at or under the approval threshold) or "
+                          "pending approval", REFUND),
+               200: _json("the same request again: the first answer", REFUND),
+               **_REFUND_REFUSED, 403: _json("the token's roles may not request refunds",
+                                             ERROR)},
+              body=(JSON, REFUND_REQUEST)),
+    Operation("GET", "/api/v1/refunds", "The refund register", "refunds",
+              {200: _json("refunds, oldest first", {"type": "array", "items": REFUND}),
+               400: _json("bad status (field status)", ERROR)},
+              parameters=({"name": "status", "in": "query", "required": False,
+                           "schema": {"type": "string",
+                                      "enum": ["pending", "posted", "rejected"]}},)),
+    Operation("GET", "/api/v1/refunds/{id}", "One refund", "refunds",
+              {200: _json("the refund", REFUND), 404: _json("no such refund", ERROR)},
+              parameters=(_REFUND_ID,)),
+    Operation("POST", "/api/v1/refunds/{id}/approve", "Approve a pending refund; it posts",
+              "refunds",
+              {200: _json("approved and posted (or the same approval again)", REFUND),
+               **_REFUND_REFUSED,
+               403: _json("segregation of duties (the requester approving) or a role that "
+                          "may not approve", ERROR)},
+              parameters=(_REFUND_ID,), body=(JSON, {"type": "object", "properties": {
+                  "note": {"type": "string"}}})),
+    Operation("POST", "/api/v1/refunds/{id}/reject", "Reject a pending refund with a reason",
+              "refunds",
+              {200: _json("rejected (or the same rejection again)", REFUND),
+               **_REFUND_REFUSED, 403: _json("a role that may not reject", ERROR)},
+              parameters=(_REFUND_ID,), body=(JSON, {"type": "object", "required": ["reason"],
+                                                     "properties": {
+                                                         "reason": {"type": "string"}}})),
+)
 OPERATIONS: Final[tuple[Operation, ...]] = (
     Operation("GET", "/health", "Liveness probe", "ops",
               {200: _json("alive", {"type": "object", "required": ["status"],
@@ -160,6 +214,7 @@ OPERATIONS: Final[tuple[Operation, ...]] = (
               {200: _fhir("updated, or an identical resend", RESOURCE),
                201: _fhir("created", RESOURCE), **_FHIR_WRITE},
               parameters=(_TYPE, _ID), body=(FHIR, RESOURCE)),
+    *REFUND_OPERATIONS,
 )
 
 _AUTH_ERRORS: Final = {

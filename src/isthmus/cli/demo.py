@@ -18,6 +18,7 @@ import json
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -28,12 +29,18 @@ from isthmus.bus.ports import partition_of
 from isthmus.cli.commands import render_tb
 from isthmus.config import Settings
 from isthmus.connectors.mllp_client import send_messages
+from isthmus.demo.deposits import CardDay, card_day
 from isthmus.demo.ehr_day import SimMessage, expected_totals, hospital_day
 from isthmus.demo.remit835 import ClaimToPay, remittance_835
 from isthmus.flows.files import x12_intake
 from isthmus.flows.inbox import relay_unpublished
+from isthmus.flows.settlement_intake import csv_intake
 from isthmus.formats.hl7v2 import ack_code, parse_message
+from isthmus.formats.settlement import BANK, SETTLEMENT
+from isthmus.formats.x12.events import KeyedEvent
+from isthmus.model import RemittancePaid
 from isthmus.observe.views import trial_balance_view
+from isthmus.recon.deposits import deposit_report
 
 
 def _say(args: argparse.Namespace, text: str) -> None:
@@ -62,6 +69,41 @@ def claims_to_pay(msgs: list[SimMessage], share: float = 0.4) -> list[ClaimToPay
     accounts = sorted(a for a in charged if a and a not in skip)
     step = max(1, round(1 / share))
     return [ClaimToPay(a, charged[a]) for a in accounts[::step]]
+
+
+def _card_day(hub: Hub, settings: Settings, msgs: list[SimMessage],
+              claims: list[ClaimToPay], events: Sequence[KeyedEvent], seed: int) -> CardDay:
+    """Card payments on accounts the payer did not pay, and the bank's deposits (the 835
+    EFT among them), through the inbox like `isthmus ingest`."""
+    paid = {c.account_number for c in claims}
+    eft = next(k.event for k in events if isinstance(k.event, RemittancePaid))
+    cards = card_day([c for c in claims_to_pay(msgs, share=1.0) if c.account_number
+                      not in paid], day=date(2026, 11, 3), eft_trace=eft.trace_number,
+                     eft_amount=eft.amount, seed=seed)
+    for kind, raw, name in ((SETTLEMENT, cards.settlement, "demopay-settlement.csv"),
+                            (BANK, cards.bank, "bank-deposits.csv")):
+        hub.store.accept([csv_intake(raw, kind=kind, peer=f"file:{name}", now=time.time(),
+                                     tenant=settings.tenant).inbound])
+    relay_unpublished(hub.store, hub.bus)
+    return cards
+
+
+def _deposit_summary(hub: Hub, settings: Settings, cards: CardDay) -> dict[str, Any]:
+    d = deposit_report(hub.store.deposit_records(), as_of=date(2026, 11, 5),
+                       limit_days=settings.settlement.match_limit_days)
+    unmatched = [f"{x['title']}: " + ", ".join(
+        f"{b} days {c['count']} ({' '.join(f'{v} {k}' for k, v in c['total'].items())})"
+        for b, c in x["aging"].items() if c["count"]) for x in d["unmatched"].values()
+        if x["items"]]
+    text = cards.settlement.decode()
+    return {"processor": "DemoPay", "card_payments": text.count(",payment,"),
+            "refunds": text.count(",refund,"), "card_total": str(cards.card_total),
+            "fees": str(sum((Decimal(line.split(",")[8]) for line in text.splitlines()[1:]),
+                            Decimal(0))),
+            "processor_deposits": [list(x) for x in cards.deposits],
+            "matched": len(d["matched"]),
+            "matched_refs": [f"{m['side']} {m['reference']} {m['amount']}" for m in d["matched"]],
+            "unmatched": unmatched, "over_limit": d["over_limit"], "report": d}
 
 
 async def _demo(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
@@ -108,6 +150,8 @@ async def _demo(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
                    f"{sum((c.charged for c in claims), Decimal(0))} charged, "
                    f"ack {intake.inbound.ack_code}")
         await _idle(hub)
+        cards = _card_day(hub, settings, msgs, claims, intake.events, args.seed)
+        await _idle(hub)
     finally:
         await run.stop()  # seals and exports the batches
     counts = hub.store.counts()
@@ -127,11 +171,13 @@ async def _demo(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
         "messages": len(msgs), "acks": acks, "ack_mismatches": mismatched,
         "send_seconds": round(sent_s, 2), "applied_seconds": round(applied_s, 2),
         "store": counts, "work_items": work, "trial_balance": tb,
-        "expected_net_usd": str(expected["net"].get("USD", Decimal(0)) - remitted),
+        "expected_net_usd": str(expected["net"].get("USD", Decimal(0)) - remitted -
+                                cards.card_total),
         "remittance": {"claims": len(claims), "denied": 1, "ack": intake.inbound.ack_code,
                        "cash_clearing_usd": str(balance("1010")),
                        "contractual_usd": str(balance("4900")),
                        "patient_responsibility_usd": str(balance("1210"))},
+        "deposits": _deposit_summary(hub, settings, cards),
         "ledger_ar_usd": str(ar), "export_files": files,
         "export_dir": str(hub.export_dir),
     }
@@ -166,8 +212,15 @@ def run_demo(settings: Settings, args: argparse.Namespace) -> int:
     print(f"payer 835         {r['claims']} claims ({r['denied']} denied), 999 {r['ack']}: "
           f"cash {r['cash_clearing_usd']}, contractual {r['contractual_usd']}, "
           f"to patient {r['patient_responsibility_usd']}")
+    dp = out["deposits"]
+    print(f"card payments     {dp['card_payments']} payments and {dp['refunds']} refund(s) "
+          f"by {dp['processor']} (net {dp['card_total']}), fees {dp['fees']}, in "
+          f"{len(dp['processor_deposits'])} deposits")
+    print(f"bank deposits     {dp['matched']} matched ({', '.join(dp['matched_refs'])}); "
+          f"unmatched: " + ("; ".join(dp["unmatched"]) or "none") +
+          " (isthmus recon deposits)")
     print(f"A/R 1200 USD      {out['ledger_ar_usd']} (expected {out['expected_net_usd']}: "
-          "charges - credits - remitted claims)")
+          "charges - credits - remitted claims - card payments)")
     print()
     print("trial balance")
     print(render_tb(out["trial_balance"]))

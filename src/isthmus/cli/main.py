@@ -23,7 +23,10 @@ from isthmus.api.http import serve_http
 from isthmus.app import Hub, serve_forever
 from isthmus.cli import commands, security
 from isthmus.cli import erp as erp_cli
+from isthmus.cli import refunds as refunds_cli
 from isthmus.config import ConfigError, load_settings
+from isthmus.flows.refunds import RefundError
+from isthmus.observe import logs, tracing
 from isthmus.store.sqlite_connection import StorageUnavailable
 
 
@@ -93,6 +96,7 @@ def parser() -> argparse.ArgumentParser:
     b = add("backup", "online backup of the embedded databases and the token key")
     b.add_argument("--to", type=Path, required=True, help="an empty folder to write into")
     erp_cli.add_parsers(add)
+    refunds_cli.add_parsers(add)
     security.add_parsers(sub, add)
     return ap
 
@@ -110,12 +114,14 @@ def run(argv: list[str]) -> int:
                         "%(message)s", stream=sys.stderr)
     try:
         settings = load_settings(args.config, data_dir=args.data_dir)
+        logs.configure(settings.logging)
         gate = security.guard(settings, args)  # exit 2 without a token where one is needed
         if args.cmd in security.COMMANDS:
             data, text, code = security.dispatch(settings, args, gate)
             _emit(args, data, text)
             return code
         if args.cmd == "serve":
+            tracing.configure(settings.tracing)  # ConfigError (exit 2) without the exporter
             from isthmus.console.app import build_console  # noqa: PLC0415 - serve only
 
             hub = Hub.open(settings)
@@ -141,12 +147,18 @@ def run(argv: list[str]) -> int:
                 from isthmus.cli.ingest import ingest  # noqa: PLC0415 - ingest only
 
                 data, text, code = gate.run(ingest, hub, args)
+            elif args.cmd in refunds_cli.COMMANDS:
+                data, text, code = gate.run(
+                    lambda h, a: refunds_cli.dispatch(h, a, gate=gate), hub, args)
             else:
                 data, text, code = gate.run(commands.dispatch, hub, args)
         finally:
             hub.close()
         _emit(args, data, text)
         return code
+    except RefundError as exc:  # refused by the refund flow (audited there)
+        print(f"isthmus: {exc}", file=sys.stderr)
+        return exc.exit_code
     except commands.NotFound as exc:
         print(f"isthmus: {exc}", file=sys.stderr)
         return 3

@@ -18,6 +18,7 @@ from typing import Protocol
 
 from isthmus.flows.retry import RetryPolicy
 from isthmus.ledger.batch import JournalBatch, batch_to_csv, batch_to_jsonl, build_batch
+from isthmus.observe import tracing
 from isthmus.store.ports import OutboxItem, Store
 
 log = logging.getLogger(__name__)
@@ -124,7 +125,9 @@ class Dispatcher:
         delivered = 0
         for item in self._store.outbox_due(DESTINATION, now, 100):
             try:
-                self._sink.deliver(item)
+                with tracing.span("isthmus.export", batch_id=item.batch_id, fmt=item.fmt,
+                                  destination=item.destination, attempt=item.attempts + 1):
+                    self._sink.deliver(item)
             except ErpRejected as exc:  # the ERP answered: it is up, but a person must act
                 self.breaker.success()
                 self._reject(item, exc.reason, now)

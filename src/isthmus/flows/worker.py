@@ -28,6 +28,7 @@ from isthmus.flows.errors import PermanentError, TransientError
 from isthmus.flows.processor import Processor
 from isthmus.flows.retry import RetryPolicy
 from isthmus.model.envelope import decode_envelope
+from isthmus.observe import logs, tracing
 from isthmus.store.ports import Store, Tx
 
 log = logging.getLogger(__name__)
@@ -124,8 +125,16 @@ class Worker:
                     continue
                 try:
                     env = decode_envelope(d.body)
-                    with tx.savepoint():
+                    with logs.bound(correlation=env.correlation_id, event=env.event_id,
+                                    control=env.source.control_id), \
+                            tracing.span("isthmus.apply", correlation=env.correlation_id,
+                                         event_id=env.event_id, event_type=env.type,
+                                         partition=partition) as sp, tx.savepoint():
                         outcome = self._proc.handle(tx, env)
+                        if sp is not None:
+                            sp.set_attribute("isthmus.outcome", outcome)
+                        if log.isEnabledFor(logging.DEBUG):
+                            log.debug("%s %s", env.type, outcome)
                     self.stats.outcomes[outcome] = self.stats.outcomes.get(outcome, 0) + 1
                     done.append(d)
                 except msgspec.DecodeError as exc:
@@ -144,7 +153,9 @@ class Worker:
         reason = f"{type(exc).__name__}: {exc}"
         attempts = d.attempts + 1
         if isinstance(exc, PermanentError) or self._policy.exhausted(attempts):
-            log.warning("dead-lettering %s after %d attempts: %s", d.msg_id, attempts, reason)
+            with logs.bound(event=d.msg_id):
+                log.warning("dead-lettering %s after %d attempts: %s", d.msg_id, attempts,
+                            reason)
             self._bus.dead(d, reason, now)
             self.stats.dead += 1
             return

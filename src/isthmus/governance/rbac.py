@@ -48,6 +48,13 @@ PERMISSIONS: Mapping[str, frozenset[str]] = {
     "POST /fhir": frozenset({ADMIN, ENGINEER}),
     "POST /fhir/{type}": frozenset({ADMIN, ENGINEER}),
     "PUT /fhir/{type}/{id}": frozenset({ADMIN, ENGINEER}),
+    # Refunds: revenue cycle asks, finance approves (flows/refunds.py also refuses the
+    # requester approving their own refund: segregation of duties)
+    "POST /api/v1/refunds": frozenset({ADMIN, REVENUE}),
+    "GET /api/v1/refunds": frozenset({ADMIN, REVENUE, FINANCE, AUDITOR}),
+    "GET /api/v1/refunds/{id}": frozenset({ADMIN, REVENUE, FINANCE, AUDITOR}),
+    "POST /api/v1/refunds/{id}/approve": frozenset({ADMIN, FINANCE}),
+    "POST /api/v1/refunds/{id}/reject": frozenset({ADMIN, FINANCE}),
     # Web console (src/isthmus/console), signed in with a token; the raw message is PHI
     "GET /console/": EVERYONE,
     "GET /console/messages": frozenset({ADMIN, ENGINEER, REVENUE, AUDITOR}),
@@ -61,6 +68,10 @@ PERMISSIONS: Mapping[str, frozenset[str]] = {
     "POST /console/dlq/replay": frozenset({ADMIN, ENGINEER}),
     "GET /console/recon": frozenset({ADMIN, FINANCE, REVENUE, AUDITOR, READ_ONLY}),
     "GET /console/kpis": EVERYONE,
+    "GET /console/refunds": frozenset({ADMIN, REVENUE, FINANCE, AUDITOR}),
+    "POST /console/refunds": frozenset({ADMIN, REVENUE}),
+    "POST /console/refunds/{id}/approve": frozenset({ADMIN, FINANCE}),
+    "POST /console/refunds/{id}/reject": frozenset({ADMIN, FINANCE}),
     # CLI commands that change state: a token is needed once the hub is initialized
     "cli migrate": frozenset({ADMIN}),
     "cli ledger export": frozenset({ADMIN, FINANCE, ENGINEER}),
@@ -72,6 +83,9 @@ PERMISSIONS: Mapping[str, frozenset[str]] = {
     "cli ingest": frozenset({ADMIN, ENGINEER}),
     "cli erp setup-tryton": frozenset({ADMIN, ENGINEER}),
     "cli erp drift": frozenset({ADMIN, ENGINEER, FINANCE}),  # opens/closes work items
+    "cli refunds request": frozenset({ADMIN, REVENUE}),
+    "cli refunds approve": frozenset({ADMIN, FINANCE}),
+    "cli refunds reject": frozenset({ADMIN, FINANCE}),
     "cli tokens create": frozenset({ADMIN}),
     "cli tokens list": frozenset({ADMIN}),
     "cli tokens revoke": frozenset({ADMIN}),
@@ -85,6 +99,7 @@ LOCAL: frozenset[str] = frozenset({
     "cli messages show", "cli dlq list", "cli workitems list", "cli audit list",
     "cli audit verify", "cli erp master-data", "cli recon erp",
     "cli recon deposits", "cli status",
+    "cli refunds list",
 })
 
 

@@ -25,7 +25,7 @@ import hashlib
 import io
 import json
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from datetime import date
 from decimal import Decimal
 from typing import Literal
@@ -201,6 +201,28 @@ def _summary(entries: Sequence[JournalEntry]) -> tuple[BatchLine, ...]:
             currency=currency, debit=net if net > 0 else zero, credit=-net if net < 0 else zero,
             source_entries=tuple(sorted(g.entries)), source_lines=g.count))
     return tuple(out)
+
+
+# --- per-destination allow-lists ----------------------------------------------------------
+
+_DIMENSIONS = ("company", "cost_center", "service_line", "account_token")
+
+
+def restrict(batch: JournalBatch, withheld: Collection[str]) -> JournalBatch:
+    """The batch with the withheld optional fields left empty (governance/allowlist.py):
+    dimensions, `source_entries` (each line's and the batch's entry keys) and
+    `correlation_ids`. Amounts, accounts and the control totals are never touched, so the
+    batch still balances and the ERP can still check it arrived whole."""
+    if not withheld:
+        return batch
+    blank = {k: "" for k in _DIMENSIONS if k in withheld}
+    keys = "source_entries" not in withheld
+    lines = tuple(msgspec.structs.replace(
+        x, dims=msgspec.structs.replace(x.dims, **blank),
+        source_entries=x.source_entries if keys else ()) for x in batch.lines)
+    return msgspec.structs.replace(
+        batch, lines=lines, entry_keys=batch.entry_keys if keys else (),
+        correlation_ids=() if "correlation_ids" in withheld else batch.correlation_ids)
 
 
 # --- file formats ------------------------------------------------------------------------

@@ -38,6 +38,7 @@ from isthmus.store.ports import (
     Inbound,
     OutboxItem,
     Patient,
+    RefundRecord,
     StoredMessage,
     WorkItem,
 )
@@ -78,6 +79,7 @@ class _State:
     work_items: dict[int, WorkItem] = field(default_factory=dict)
     work_keys: dict[tuple[str, str], int] = field(default_factory=dict)
     overrides: dict[tuple[str, str], str] = field(default_factory=dict)
+    refunds: dict[str, RefundRecord] = field(default_factory=dict)  # in request order
     last_ids: dict[str, int] = field(default_factory=dict)
 
     def snapshot(self) -> _State:
@@ -233,6 +235,32 @@ class MemoryTx:
             if a in self._s.deposits:
                 self._s.deposits[a] = dataclasses.replace(
                     self._s.deposits[a], matched_with=b, entry_key=entry_key)
+
+    def lock_refunds(self, account_token: str) -> None:
+        """Nothing to do: the store's lock is held for the whole transaction."""
+
+    def add_refund(self, refund: RefundRecord) -> bool:
+        if refund.id in self._s.refunds:
+            return False
+        self._s.refunds[refund.id] = refund
+        return True
+
+    def get_refund(self, refund_id: str) -> RefundRecord | None:
+        return self._s.refunds.get(refund_id)
+
+    def pending_refunds(self, account_token: str) -> list[RefundRecord]:
+        return [r for r in self._s.refunds.values()
+                if r.account_token == account_token and r.status == "pending"]
+
+    def decide_refund(self, refund_id: str, *, status: str, decided_by: str,
+                      decided_at: float, note: str, entry_key: str = "") -> bool:
+        r = self._s.refunds.get(refund_id)
+        if r is None or r.status != "pending":
+            return False
+        self._s.refunds[refund_id] = dataclasses.replace(
+            r, status=status, decided_by=decided_by, decided_at=decided_at, note=note,
+            entry_key=entry_key)
+        return True
 
 
 class MemoryStore:
@@ -461,6 +489,14 @@ class MemoryStore:
                 "batches": len(s.batches),
                 "outbox_pending": sum(o.status == "pending" for o in s.outbox.values()),
             }
+
+    def refunds(self, status: str | None = None, limit: int = 1000) -> list[RefundRecord]:
+        with self._lock:
+            return [r for r in self._state.refunds.values() if status in (None, r.status)][:limit]
+
+    def refund(self, refund_id: str) -> RefundRecord | None:
+        with self._lock:
+            return self._state.refunds.get(refund_id)
 
     def close(self) -> None:
         """Nothing to release; kept for the port."""

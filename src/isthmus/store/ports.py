@@ -164,6 +164,33 @@ class OutboxItem:
     last_error: str
 
 
+@dataclass(frozen=True, slots=True)
+class RefundRecord:
+    """One refund in the refund register (flows/refunds.py), keyed by its id.
+
+    `status`: pending (waits for an approver), posted (approved and posted in the same
+    transaction, `entry_key` names the journal entry) or rejected. `account_number` is ""
+    when the refund was asked for by account token. `reason` is the requester's free text:
+    it stays in the register, never in the journal or the ERP files.
+    """
+
+    id: str
+    idempotency_key: str
+    account_number: str
+    account_token: str
+    company: str
+    amount: Decimal
+    currency: str
+    reason: str
+    status: str  # pending | posted | rejected
+    requested_by: str
+    requested_at: float
+    decided_by: str = ""
+    decided_at: float = 0.0
+    note: str = ""
+    entry_key: str = ""
+
+
 class Tx(Protocol):
     """Effects of one unit of work; see the module docstring for the idempotency contract."""
 
@@ -225,6 +252,27 @@ class Tx(Protocol):
 
     def match_deposits(self, event_id: str, other_event_id: str, entry_key: str) -> None:
         """Mark two records matched with each other (and the entry the match posted)."""
+        ...
+
+    def lock_refunds(self, account_token: str) -> None:
+        """Hold refund decisions on this account token until the transaction ends, so two
+        requests or approvals for one account never check its credit at the same time."""
+        ...
+
+    def add_refund(self, refund: RefundRecord) -> bool:
+        """Add a refund to the register; False (no change) when its id is known."""
+        ...
+
+    def get_refund(self, refund_id: str) -> RefundRecord | None: ...
+
+    def pending_refunds(self, account_token: str) -> list[RefundRecord]:
+        """The refunds of this account token still waiting for a decision."""
+        ...
+
+    def decide_refund(self, refund_id: str, *, status: str, decided_by: str,
+                      decided_at: float, note: str, entry_key: str = "") -> bool:
+        """Move a pending refund to `status` (posted | rejected); False (no change) when it
+        is not pending any more: someone else decided first."""
         ...
 
 
@@ -299,5 +347,11 @@ class Store(Protocol):
         ...
 
     def counts(self) -> dict[str, int]: ...
+
+    def refunds(self, status: str | None = None, limit: int = 1000) -> list[RefundRecord]:
+        """The refund register, oldest first, optionally of one status."""
+        ...
+
+    def refund(self, refund_id: str) -> RefundRecord | None: ...
 
     def close(self) -> None: ...

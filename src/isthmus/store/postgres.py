@@ -42,6 +42,7 @@ from isthmus.store.ports import (
     Inbound,
     OutboxItem,
     Patient,
+    RefundRecord,
     StoredMessage,
     WorkItem,
 )
@@ -63,6 +64,9 @@ _MSG_COLS = ("id, channel, control_id, received_at, peer, message_type, status, 
 _WI_COLS = ("id, kind, queue, status, key, event_id, correlation_id, detail, created_at, "
             "updated_at, resolution, envelope")
 _OB_COLS = "id, destination, batch_id, fmt, payload, status, attempts, visible_at, last_error"
+_RF_COLS = ("id, idempotency_key, account_number, account_token, company, amount, currency, "
+            "reason, status, requested_by, requested_at, decided_by, decided_at, note, "
+            "entry_key")
 _LINE_COLS = ("account, debit, credit, currency, company, cost_center, service_line, "
               "account_token")
 # A store-level write that lost a deadlock is rerun whole. Two batches holding the same
@@ -79,6 +83,10 @@ def _line(r: Sequence[Any]) -> JournalLine:
     return JournalLine(account=r[0], debit=r[1], credit=r[2], currency=r[3],
                        dims=Dimensions(company=r[4], cost_center=r[5], service_line=r[6],
                                        account_token=r[7]))
+
+
+def _refund(r: Sequence[Any]) -> RefundRecord:
+    return RefundRecord(r[0], r[1], r[2], r[3], r[4], Decimal(r[5]), *r[6:])
 
 
 def _text(s: str) -> str:
@@ -316,6 +324,39 @@ class PostgresTx:
         for a, b in ((event_id, other_event_id), (other_event_id, event_id)):
             self._c.execute("UPDATE deposits SET matched_with = %s, entry_key = %s "
                             "WHERE event_id = %s", (b, entry_key, a))
+
+    # refunds -----------------------------------------------------------------
+    def lock_refunds(self, account_token: str) -> None:
+        """A transaction-scoped advisory lock on the account token: READ COMMITTED alone
+        would let two processes check the same credit at once."""
+        self._c.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
+                        (f"refund:{account_token}",))
+
+    def add_refund(self, refund: RefundRecord) -> bool:
+        r = refund
+        return self._c.execute(
+            f"INSERT INTO refunds ({_RF_COLS}) VALUES "
+            "(%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s) ON CONFLICT (id) DO NOTHING",
+            (r.id, r.idempotency_key, r.account_number, r.account_token, r.company,
+             r.amount, r.currency, r.reason, r.status, r.requested_by, r.requested_at,
+             r.decided_by, r.decided_at, r.note, r.entry_key)).rowcount == 1
+
+    def get_refund(self, refund_id: str) -> RefundRecord | None:
+        r = self._c.execute(f"SELECT {_RF_COLS} FROM refunds WHERE id = %s",
+                            (refund_id,)).fetchone()
+        return _refund(r) if r else None
+
+    def pending_refunds(self, account_token: str) -> list[RefundRecord]:
+        return [_refund(r) for r in self._c.execute(
+            f"SELECT {_RF_COLS} FROM refunds WHERE account_token = %s AND status = 'pending' "
+            "ORDER BY seq", (account_token,)).fetchall()]
+
+    def decide_refund(self, refund_id: str, *, status: str, decided_by: str,
+                      decided_at: float, note: str, entry_key: str = "") -> bool:
+        return self._c.execute(
+            "UPDATE refunds SET status = %s, decided_by = %s, decided_at = %s, note = %s, "
+            "entry_key = %s WHERE id = %s AND status = 'pending'",
+            (status, decided_by, decided_at, note, entry_key, refund_id)).rowcount == 1
 
 
 class PostgresStore:
@@ -590,6 +631,15 @@ class PostgresStore:
         )
         [r] = self._rows("SELECT " + ", ".join(f"({q})" for _, q in names_and_queries))
         return {name: int(v) for (name, _), v in zip(names_and_queries, r, strict=True)}
+
+    def refunds(self, status: str | None = None, limit: int = 1000) -> list[RefundRecord]:
+        q = f"SELECT {_RF_COLS} FROM refunds" + (" WHERE status = %s" if status else "")
+        args: tuple[object, ...] = (status, limit) if status else (limit,)
+        return [_refund(r) for r in self._rows(q + " ORDER BY seq LIMIT %s", args)]
+
+    def refund(self, refund_id: str) -> RefundRecord | None:
+        r = self._one(f"SELECT {_RF_COLS} FROM refunds WHERE id = %s", (refund_id,))
+        return _refund(r) if r else None
 
     def close(self) -> None:
         self._pool.close()

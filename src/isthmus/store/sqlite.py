@@ -29,6 +29,7 @@ from isthmus.store.ports import (
     Inbound,
     OutboxItem,
     Patient,
+    RefundRecord,
     StoredMessage,
     WorkItem,
 )
@@ -41,6 +42,13 @@ _MSG_COLS = ("id, channel, control_id, received_at, peer, message_type, status, 
 _WI_COLS = ("id, kind, queue, status, key, event_id, correlation_id, detail, created_at, "
             "updated_at, resolution, envelope")
 _OB_COLS = "id, destination, batch_id, fmt, payload, status, attempts, visible_at, last_error"
+_RF_COLS = ("id, idempotency_key, account_number, account_token, company, amount, currency, "
+            "reason, status, requested_by, requested_at, decided_by, decided_at, note, "
+            "entry_key")
+
+
+def _refund(r: tuple[Any, ...]) -> RefundRecord:
+    return RefundRecord(r[0], r[1], r[2], r[3], r[4], Decimal(r[5]), *r[6:])
 
 
 def _line(acc: str, debit: str, credit: str, cur: str, co: str, cc: str, sl: str,
@@ -227,6 +235,35 @@ class SqliteTx:
         for a, b in ((event_id, other_event_id), (other_event_id, event_id)):
             self._c.execute("UPDATE deposits SET matched_with=?, entry_key=? WHERE event_id=?",
                             (b, entry_key, a))
+
+    # refunds -----------------------------------------------------------------
+    def lock_refunds(self, account_token: str) -> None:
+        """Nothing to do: BEGIN IMMEDIATE already serializes every writer."""
+
+    def add_refund(self, refund: RefundRecord) -> bool:
+        r = refund
+        return self._c.execute(
+            f"INSERT OR IGNORE INTO refunds({_RF_COLS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (r.id, r.idempotency_key, r.account_number, r.account_token, r.company,
+             str(r.amount), r.currency, r.reason, r.status, r.requested_by, r.requested_at,
+             r.decided_by, r.decided_at, r.note, r.entry_key)).rowcount == 1
+
+    def get_refund(self, refund_id: str) -> RefundRecord | None:
+        r = self._c.execute(f"SELECT {_RF_COLS} FROM refunds WHERE id=?",
+                            (refund_id,)).fetchone()
+        return _refund(r) if r else None
+
+    def pending_refunds(self, account_token: str) -> list[RefundRecord]:
+        return [_refund(r) for r in self._c.execute(
+            f"SELECT {_RF_COLS} FROM refunds WHERE account_token=? AND status='pending' "
+            "ORDER BY rowid", (account_token,))]
+
+    def decide_refund(self, refund_id: str, *, status: str, decided_by: str,
+                      decided_at: float, note: str, entry_key: str = "") -> bool:
+        return self._c.execute(
+            "UPDATE refunds SET status=?, decided_by=?, decided_at=?, note=?, entry_key=? "
+            "WHERE id=? AND status='pending'",
+            (status, decided_by, decided_at, note, entry_key, refund_id)).rowcount == 1
 
 
 class SqliteStore:
@@ -483,6 +520,16 @@ class SqliteStore:
         ):
             out[name] = int(c.execute(q).fetchone()[0])
         return out
+
+    def refunds(self, status: str | None = None, limit: int = 1000) -> list[RefundRecord]:
+        q = f"SELECT {_RF_COLS} FROM refunds" + (" WHERE status=?" if status else "")
+        args: tuple[object, ...] = (status, limit) if status else (limit,)
+        return [_refund(r) for r in self._conn().execute(q + " ORDER BY rowid LIMIT ?", args)]
+
+    def refund(self, refund_id: str) -> RefundRecord | None:
+        r = self._conn().execute(f"SELECT {_RF_COLS} FROM refunds WHERE id=?",
+                                 (refund_id,)).fetchone()
+        return _refund(r) if r else None
 
     def close(self) -> None:
         with self._lock:

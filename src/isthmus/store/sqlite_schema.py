@@ -2,7 +2,7 @@
 
 Unique constraints carry the idempotency contract: inbox (channel, control_id), charges
 (event_id), claims (event_id), journal entries (entry_key), work items (kind, event_id), outbox
-(destination, batch_id).
+(destination, batch_id), refunds (id).
 """
 
 SCHEMA_VERSION = 1
@@ -99,4 +99,14 @@ CREATE TABLE IF NOT EXISTS deposits (
   entry_key TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS deposits_open ON deposits(reference) WHERE matched_with = '';
+CREATE TABLE IF NOT EXISTS refunds (
+  id TEXT PRIMARY KEY, idempotency_key TEXT NOT NULL, account_number TEXT NOT NULL,
+  account_token TEXT NOT NULL, company TEXT NOT NULL, amount TEXT NOT NULL,
+  currency TEXT NOT NULL, reason TEXT NOT NULL, status TEXT NOT NULL,
+  requested_by TEXT NOT NULL, requested_at REAL NOT NULL, decided_by TEXT NOT NULL DEFAULT '',
+  decided_at REAL NOT NULL DEFAULT 0, note TEXT NOT NULL DEFAULT '',
+  entry_key TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS refunds_pending ON refunds(account_token) WHERE status = 'pending';
+CREATE INDEX IF NOT EXISTS refunds_status ON refunds(status);
 """

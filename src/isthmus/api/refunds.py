@@ -1,0 +1,121 @@
+"""HTTP API v1 for refunds: request, list, read, approve, reject (flows/refunds.py).
+
+A thin shell: each route reads its JSON, calls the refund service as the principal whose
+bearer token api/auth.py checked (roles from the permission table, governance/rbac.py), and
+renders the result. A refusal answers with the status its error names: 400 (the field at
+fault), 404, 409 (duplicate request, idempotency key reused, not enough credit, already
+decided), 403 (role, or segregation of duties: the requester approving), each as JSON
+`{"error", "reason", "field"}`; `error` is "not found" for a 404, else the refusal's kind
+(`segregation_of_duties`, `insufficient_credit`, ...). JSON numbers are read as Decimal, never float.
+
+POST /api/v1/refunds            {"account", "amount", "currency", "reason",
+                                 "idempotency_key"} (or an Idempotency-Key header);
+                                201 when created, 200 with the first answer on a retry
+GET  /api/v1/refunds[?status=]  the register, oldest first
+GET  /api/v1/refunds/{id}       one refund
+POST /api/v1/refunds/{id}/approve  {"note"} optional; the refund posts
+POST /api/v1/refunds/{id}/reject   {"reason"} required
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from decimal import Decimal
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from isthmus.flows.refunds import Actor, InvalidRefund, Outcome, RefundError, view
+
+
+def _actor(req: Request) -> Actor:
+    state = req.scope.get("state", {})
+    return Actor(str(state.get("principal", "anonymous")), frozenset(state.get("roles", ())))
+
+
+def _refused(exc: RefundError) -> JSONResponse:
+    kind = re.sub(r"(?<!^)(?=[A-Z])", "_", type(exc).__name__).lower()
+    return JSONResponse({"error": "not found" if exc.status == 404 else kind,
+                         "reason": str(exc), "field": exc.field}, exc.status)
+
+
+def _answer(out: Outcome, created: int = 200) -> JSONResponse:
+    return JSONResponse({**view(out.refund), "replayed": out.replayed},
+                        200 if out.replayed else created)
+
+
+async def _body(req: Request, *, required: bool = True) -> dict[str, Any]:
+    raw = await req.body()
+    if not raw.strip() and not required:
+        return {}
+    try:
+        data = json.loads(raw, parse_float=Decimal)
+    except ValueError as exc:
+        raise InvalidRefund(f"the body is not JSON: {exc}", "body") from exc
+    if not isinstance(data, dict):
+        raise InvalidRefund("the body must be a JSON object", "body")
+    return data
+
+
+def routes(hub: Any) -> list[Route]:
+    def desk() -> Any:
+        return hub.refunds()
+
+    async def create(req: Request) -> JSONResponse:
+        try:
+            b = await _body(req)
+            key = b.get("idempotency_key") or req.headers.get("idempotency-key")
+            out = await asyncio.to_thread(
+                lambda: desk().request(account=b.get("account"), amount=b.get("amount"),
+                                       currency=b.get("currency"), reason=b.get("reason"),
+                                       requested_by=_actor(req), idempotency_key=key))
+        except RefundError as exc:
+            return _refused(exc)
+        return _answer(out, 201)
+
+    async def listing(req: Request) -> JSONResponse:
+        try:
+            found = await asyncio.to_thread(desk().list, req.query_params.get("status"))
+        except RefundError as exc:
+            return _refused(exc)
+        return JSONResponse([view(r) for r in found])
+
+    async def one(req: Request) -> JSONResponse:
+        try:
+            found = await asyncio.to_thread(desk().get, req.path_params["id"])
+        except RefundError as exc:
+            return _refused(exc)
+        return JSONResponse(view(found))
+
+    async def approve(req: Request) -> JSONResponse:
+        try:
+            b = await _body(req, required=False)
+            note = b.get("note", "")
+            if not isinstance(note, str):
+                raise InvalidRefund("note must be text", "note")
+            out = await asyncio.to_thread(lambda: desk().approve(
+                req.path_params["id"], approver=_actor(req), note=note))
+        except RefundError as exc:
+            return _refused(exc)
+        return _answer(out)
+
+    async def reject(req: Request) -> JSONResponse:
+        try:
+            b = await _body(req)
+            out = await asyncio.to_thread(lambda: desk().reject(
+                req.path_params["id"], approver=_actor(req), reason=b.get("reason")))
+        except RefundError as exc:
+            return _refused(exc)
+        return _answer(out)
+
+    return [
+        Route("/api/v1/refunds", create, methods=["POST"]),
+        Route("/api/v1/refunds", listing, methods=["GET"]),
+        Route("/api/v1/refunds/{id}", one, methods=["GET"]),
+        Route("/api/v1/refunds/{id}/approve", approve, methods=["POST"]),
+        Route("/api/v1/refunds/{id}/reject", reject, methods=["POST"]),
+    ]

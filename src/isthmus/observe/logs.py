@@ -1,0 +1,116 @@
+"""Structured logs: one JSON object a line, carrying the ids of the message being handled.
+
+The inbox and the worker bind the correlation id (`<channel>/<control id>`), the message
+control id (MSH-10, ISA13/ST02, FHIR type/id) and the event id in context variables
+(`bound`) while they work on a message, so any record logged meanwhile, by any module,
+carries them without passing them down. `JsonFormatter` writes
+`{"ts", "level", "logger", "message", "correlation_id", "control_id", "event_id", "exc"}`
+(ids only when bound); `TextFormatter` is the classic line with the correlation id added.
+
+PHI guard: logs carry ids and sizes, never message content, by construction. As a guard
+against a slip (an exception text quoting a segment), `scrub` cuts anything that looks
+like an HL7 v2 segment of a patient-bearing type (PID, PD1, NK1, GT1, IN1, IN2, DG1, MRG,
+PV1, PV2, OBX, NTE) or an X12 segment naming or locating a person (NM1, N3, N4, DMG, PER,
+REF) out of the message and the traceback.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import logging
+import re
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import IO
+
+from isthmus.config import LogSettings
+
+correlation_id: contextvars.ContextVar[str] = contextvars.ContextVar(
+    "isthmus_correlation_id", default="")
+control_id: contextvars.ContextVar[str] = contextvars.ContextVar(
+    "isthmus_control_id", default="")
+event_id: contextvars.ContextVar[str] = contextvars.ContextVar("isthmus_event_id", default="")
+
+_HL7_SEGMENT = re.compile(
+    r"\b(PID|PD1|NK1|GT1|IN1|IN2|DG1|MRG|PV1|PV2|OBX|NTE)\|[^\r\n'\"]*")
+_X12_SEGMENT = re.compile(r"\b(NM1|N3|N4|DMG|PER|REF)\*[^~\r\n'\"]*")
+
+
+def scrub(text: str) -> str:
+    """`text` with HL7 v2 / X12 segments that can hold PHI reduced to their names."""
+    if "|" in text:
+        text = _HL7_SEGMENT.sub(lambda m: f"{m.group(1)}|<redacted>", text)
+    if "*" in text:
+        text = _X12_SEGMENT.sub(lambda m: f"{m.group(1)}*<redacted>", text)
+    return text
+
+
+@contextmanager
+def bound(*, correlation: str = "", control: str = "", event: str = "") -> Iterator[None]:
+    """Bind the ids of the message at hand for the records logged inside the block."""
+    tokens = [(var, var.set(value)) for var, value in
+              ((correlation_id, correlation), (control_id, control), (event_id, event))
+              if value]
+    try:
+        yield
+    finally:
+        for var, token in reversed(tokens):
+            var.reset(token)
+
+
+def current_ids() -> dict[str, str]:
+    return {k: v for k, v in (("correlation_id", correlation_id.get()),
+                              ("control_id", control_id.get()),
+                              ("event_id", event_id.get())) if v}
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object a line; UTC timestamps in ISO 8601 with milliseconds."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        out: dict[str, str] = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(
+                timespec="milliseconds").replace("+00:00", "Z"),
+            "level": record.levelname, "logger": record.name,
+            "message": scrub(record.getMessage()),
+        }
+        out.update(current_ids())
+        if record.exc_info:
+            out["exc"] = scrub(self.formatException(record.exc_info))
+        return json.dumps(out, ensure_ascii=False)
+
+
+class TextFormatter(logging.Formatter):
+    """`<time> <LEVEL> <logger> [<correlation id>]: <message>`, scrubbed."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s%(ids)s: %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        ids = current_ids()
+        record.ids = f" [{ids['correlation_id']}]" if "correlation_id" in ids else ""
+        return scrub(super().format(record))
+
+
+def formatter(settings: LogSettings) -> logging.Formatter:
+    return JsonFormatter() if settings.format == "json" else TextFormatter()
+
+
+def configure(settings: LogSettings, stream: IO[str] | None = None) -> logging.Handler:
+    """Format the root logger's plain stream handlers (the CLI's `basicConfig` one) in the
+    configured format, or add one on `stream` (stderr) when there is none. Other handlers
+    (a test's capture, a file handler) are left as they are. [logging] level, when set,
+    applies to the isthmus loggers."""
+    root = logging.getLogger()
+    plain = [h for h in root.handlers if type(h) is logging.StreamHandler]
+    if not plain:
+        plain = [logging.StreamHandler(stream or sys.stderr)]
+        root.addHandler(plain[0])
+    for h in plain:
+        h.setFormatter(formatter(settings))
+    if settings.level:
+        logging.getLogger("isthmus").setLevel(settings.level.upper())
+    return plain[0]
