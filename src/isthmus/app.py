@@ -40,6 +40,7 @@ from isthmus.flows.worker import Worker
 from isthmus.governance import allowlist
 from isthmus.governance.ports import GovernanceStore
 from isthmus.ledger.periods import FiscalCalendar
+from isthmus.observe.alerts import Alerter
 from isthmus.recon.drift import DriftReport, find_drift, record_drift
 from isthmus.store.ports import Store
 from isthmus.store.sqlite import SqliteStore
@@ -291,6 +292,25 @@ async def _export_loop(hub: Hub, dispatcher: Dispatcher, every_s: float, owner: 
             log.error("export round failed: %s", exc)
 
 
+ALERTS_LEASE = "alerts"
+
+
+async def _alert_loop(hub: Hub, owner: str) -> None:
+    """Evaluate the alert rules every [alerts] interval_s and send the transitions to the
+    webhook (observe/alerts.py); one evaluator per site (a lease on the bus). The breaker
+    is read from the outbox, as `isthmus status` does, whichever process exports."""
+    conf = hub.settings.alerts
+    alerter = Alerter(hub.store, hub.bus, conf, hub.settings.sla)
+    while True:
+        await asyncio.sleep(conf.interval_s)
+        try:
+            if await asyncio.to_thread(hub.bus.claim, ALERTS_LEASE, owner,
+                                       max(3 * conf.interval_s, 15.0), time.time()):
+                await asyncio.to_thread(alerter.run_once, time.time())
+        except Exception as exc:  # noqa: BLE001 - retried next round
+            log.error("alert round failed: %s", exc)
+
+
 MASTER_DATA_LEASE = "erp-master-data"
 
 
@@ -365,6 +385,8 @@ async def start(hub: Hub, *, role: str = "all", mllp_port: int | None = None,
         if s.erp.kind != "file" and s.erp.master_data_every_s > 0:
             run.tasks.append(asyncio.create_task(_master_data_loop(
                 hub, s.erp.master_data_every_s, run.worker.owner)))
+        if s.alerts.webhook_url:
+            run.tasks.append(asyncio.create_task(_alert_loop(hub, run.worker.owner)))
     if http_coro is not None:
         run.tasks.append(asyncio.create_task(http_coro))
     return run
