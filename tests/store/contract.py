@@ -26,6 +26,7 @@ from isthmus.store.ports import (
     BillingAccount,
     ChargeRecord,
     ClaimRecord,
+    DepositRecord,
     Inbound,
     Patient,
     Store,
@@ -432,6 +433,33 @@ class StoreContract:
             assert tx.find_claim("NOPE") is None
             found = tx.find_claim("A1")
             assert found is not None and found.total_charge == Decimal("99.00")
+
+    def test_deposit_records_are_idempotent_matched_in_pairs_and_rolled_back(
+            self, store: Store) -> None:
+        eft = DepositRecord("x12/S:1/0001/eft", "eft", "EFT1", Decimal("450.00"), "USD",
+                            date(2026, 11, 5), "PAYER", "x12/S:1")
+        bank = DepositRecord("bank/2026-11-06/EFT1/450.00", "bank", "EFT1",
+                             Decimal("450.00"), "USD", date(2026, 11, 6), "ACH", "bank/f")
+        other = DepositRecord("bank/2026-11-06/EFT2/1.00", "bank", "EFT2", Decimal("1.00"),
+                              "USD", date(2026, 11, 6), "ACH", "bank/f")
+        with store.transaction() as tx:
+            assert tx.open_deposits("EFT1") == []
+            assert tx.record_deposit(eft) is True
+            assert tx.record_deposit(eft) is False
+            assert tx.record_deposit(bank) and tx.record_deposit(other)
+            assert tx.open_deposits("EFT1") == [eft, bank]  # oldest first
+        with pytest.raises(Boom), store.transaction() as tx:
+            tx.match_deposits(eft.event_id, bank.event_id, "bank/2026-11-06/EFT1/450.00/match")
+            raise Boom
+        with store.transaction() as tx:
+            assert tx.open_deposits("EFT1") == [eft, bank]
+            tx.match_deposits(eft.event_id, bank.event_id, "K")
+            assert tx.open_deposits("EFT1") == []
+        got = store.deposit_records()
+        assert [(r.event_id, r.matched_with, r.entry_key) for r in got] == [
+            (eft.event_id, bank.event_id, "K"), (bank.event_id, eft.event_id, "K"),
+            (other.event_id, "", "")]
+        assert got[0].amount == Decimal("450.00") and got[0].on_date == date(2026, 11, 5)
 
     def test_merge_patient_moves_charges_and_returns_their_count(self, store: Store) -> None:
         with store.transaction() as tx:
