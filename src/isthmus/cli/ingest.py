@@ -3,7 +3,10 @@
 X12 interchanges (835 remittances, 837 claims) and HL7 v2 files or batches. Each X12
 interchange is stored on channel `x12` (idempotent on `<ISA06>:<ISA13>` and its content
 hash) and answered with a 999, or a TA1 for an envelope error, written to
-`<data_dir>/outbound/x12/<ISA13>.999` (or `.ta1`). Events go to the bus; `--apply`
+`<data_dir>/outbound/x12/<ISA13>.999` (or `.ta1`). A FHIR Bundle file (transaction, batch
+or collection) is one transaction on channel `fhir`, as `POST /fhir` takes it; a refused
+one is kept as rejected and reported with its OperationOutcome issues (the status it would
+get over HTTP, 400 or 422). Events go to the bus; `--apply`
 processes them in this command, otherwise a running `serve` does. The decisions are in
 `flows/files.py`; this shell reads, stores, writes and reports.
 
@@ -44,6 +47,8 @@ def _render(d: dict[str, Any]) -> str:
         line = f"{r['file']}: {r['format']} {r.get('kind', '')} {r['status']}"
         if r.get("ack"):
             line += f" ({r['ack']})"
+        if r["format"] == "fhir" and r["status"] == "accepted":
+            line += f", {r['entries']} entries, {r['created']} new"
         if r.get("duplicate"):
             line += ", already taken: nothing changed"
         if r["format"] == "x12" and r.get("claims") is not None:

@@ -1,4 +1,6 @@
-"""Taking one file through the inbox: X12 interchanges and HL7 v2 files or batches.
+"""Taking one file through the inbox: X12 interchanges, HL7 v2 files or batches, settlement
+CSVs, FHIR Bundles (transaction, batch or collection, taken as one transaction on channel
+`fhir`, exactly as `POST /fhir` takes it).
 
 Shared by `isthmus ingest` (the CLI shell) and the watched drop folder (`connectors.folder`).
 Each X12 interchange is stored on channel `x12`, idempotent on `<ISA06>:<ISA13>` and its
@@ -15,7 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from isthmus.config import Settings
+from isthmus.flows.fhir_intake import FhirIntake
 from isthmus.flows.files import (
+    FHIR,
     HL7,
     X12,
     HL7ParseError,
@@ -42,8 +46,24 @@ def take_file(store: Store, settings: Settings, raw: bytes, name: str,
         return _hl7(store, settings, raw, name, now)
     if kind in TYPES:
         return [_csv(store, settings, raw, name, now, kind)]
+    if kind == FHIR:
+        return [_fhir(store, settings, raw, name)]
     return [{"file": name, "format": "unknown", "status": "unreadable", "ack": "",
-             "duplicate": False, "error": "neither X12 (ISA) nor HL7 v2 (MSH, FHS, BHS)"}]
+             "duplicate": False, "error": "neither X12 (ISA), HL7 v2 (MSH, FHS, BHS), "
+             "FHIR JSON nor a settlement CSV"}]
+
+
+def _fhir(store: Store, settings: Settings, raw: bytes, name: str) -> dict[str, Any]:
+    """A FHIR Bundle (or resource) file as one transaction (`flows.fhir_intake`); events are
+    left for `relay_unpublished`."""
+    res = FhirIntake(store, None, settings.tenant).take_file(raw, f"file:{name}")
+    statuses = [e.get("response", {}).get("status", "") for e in res.entries]
+    return {"file": name, "format": "fhir", "kind": "Bundle", "entries": len(statuses),
+            "created": sum(s.startswith("201") for s in statuses),
+            "status": "accepted" if res.status == 200 else "rejected", "ack": str(res.status),
+            "duplicate": res.status == 200 and not any(s.startswith("201") for s in statuses),
+            "error": "; ".join(str(e) for e in res.errors[:3]),
+            "findings": [str(e) for e in res.errors[3:]]}
 
 
 def _write_atomic(path: Path, body: bytes) -> None:

@@ -13,7 +13,8 @@ resources' own ids (else a content hash), ``urn:uuid`` references are rewritten 
 nothing). References to Patients and Claims resolve against the Bundle first, then the
 store, so an ExplanationOfBenefit finds its patient and its claim's patient control number
 (`formats.fhir.remittance`). Events are published when a bus is given, else left for
-`relay_unpublished`.
+`relay_unpublished`. A file (`take_file`) is a transaction too: batch and collection
+Bundles, and single resources, are taken whole (`as_transaction`).
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from isthmus.formats.fhir import (
     FinanceResource,
     Patient,
     check_resource,
+    decode_bundle,
     decode_resource,
     operation_outcome,
     plan_transaction,
@@ -101,6 +103,40 @@ def entry_id(e: BundleEntry) -> str:
     if e.raw is not None and (rid := own_id(e.raw)):
         return rid
     return str(uuid.UUID(digest(e.raw or (e.full_url or "").encode())[:32]))
+
+
+FILE_BUNDLES: Final = frozenset({"transaction", "batch", "collection"})
+
+
+def as_transaction(raw: bytes) -> bytes:
+    """The transaction a FHIR file stands for: a batch or collection Bundle becomes a
+    transaction (entries without a ``request`` are POSTs of their resource, under its own
+    id), one finance resource a one-entry transaction. Raises FhirError otherwise."""
+    try:
+        doc = _json_dec.decode(raw)
+    except msgspec.MsgspecError as exc:
+        raise FhirError("structure", f"the file is not JSON: {exc}") from exc
+    rtype = doc.get("resourceType") if isinstance(doc, dict) else None
+    if rtype in FINANCE_TYPES:
+        assert isinstance(doc, dict)
+        doc = {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": doc}]}
+    elif rtype != "Bundle":
+        raise FhirError("invalid", f"expected a Bundle or a finance resource, got {rtype!r}",
+                        ["resourceType"])
+    assert isinstance(doc, dict)
+    if doc.get("type") not in FILE_BUNDLES:
+        raise FhirError("invalid", f"a {doc.get('type')!r} Bundle is not taken from a file "
+                        "(transaction, batch or collection)", ["Bundle.type"])
+    if doc["type"] == "transaction":
+        return raw
+    entries = doc.get("entry")
+    if not isinstance(entries, list):
+        entries = []
+    for e in entries:
+        res = e.get("resource") if isinstance(e, dict) else None
+        if isinstance(e, dict) and isinstance(res, dict) and "request" not in e:
+            e["request"] = {"method": "POST", "url": str(res.get("resourceType", ""))}
+    return _enc.encode({**doc, "type": "transaction", "entry": entries})
 
 
 @dataclass
@@ -284,6 +320,20 @@ class FhirIntake:
             responses.get(e.index, {"response": {"status": "200 OK"}}) for e in bundle.entry),
             stored=tuple(done))
 
+    def take_file(self, raw: bytes, peer: str) -> TransactionResult:
+        """A FHIR JSON file (`isthmus ingest`, the drop folder): a Bundle of type
+        transaction, batch or collection, or one finance resource, taken as one transaction
+        (a file is taken whole or not at all). A file refused is kept as a rejected inbox
+        row (``Bundle/<digest16>#<digest16>``) with its OperationOutcome issues."""
+        try:
+            result = self.transaction(decode_bundle(as_transaction(raw)), peer)
+        except FhirError as err:
+            result = TransactionResult(400, (err,))
+        if result.status != 200:
+            dig = digest(raw)
+            self.reject("Bundle", dig[:16], raw, result.errors, peer)
+        return result
+
     def get_entry(self, target: str | None) -> dict[str, Any]:
         rtype, _, rid = (target or "").partition("/")
         m = self.stored(rtype, rid) if rid else None
@@ -293,5 +343,5 @@ class FhirIntake:
         return {"resource": _json_dec.decode(m.raw), "response": {"status": "200 OK"}}
 
 
-__all__ = ["ID", "FhirIntake", "Item", "Local", "TransactionResult", "blocking", "digest",
-           "entry_id", "own_id", "with_id"]
+__all__ = ["FILE_BUNDLES", "ID", "FhirIntake", "Item", "Local", "TransactionResult",
+           "as_transaction", "blocking", "digest", "entry_id", "own_id", "with_id"]

@@ -59,6 +59,7 @@ from isthmus.store.ports import Inbound
 
 X12: Final = "x12"
 HL7: Final = "hl7"
+FHIR: Final = "fhir"
 UNKNOWN: Final = "unknown"
 _SYNTAX: Final = (Level.TRANSACTION, Level.SEGMENT)
 # The amount elements (X12 element 782) a posting is made of: CLP03-05, CAS03/06/../18,
@@ -78,6 +79,8 @@ def detect(data: bytes) -> str:
         return X12
     if head[:3] in (b"MSH", b"FHS", b"BHS"):
         return HL7
+    if head.startswith(b"{"):  # JSON: a FHIR Bundle or resource (flows.fhir_intake)
+        return FHIR
     return csv_kind(data) or UNKNOWN
 
 
@@ -248,5 +251,6 @@ def owned_x12(intake: X12Intake, owners: ownership.Owners) -> X12Intake:
     return replace(intake, inbound=inbound, events=())
 
 
-__all__ = ["HL7", "UNKNOWN", "X12", "HL7ParseError", "X12Intake", "detect", "hl7_intake",
+__all__ = ["FHIR", "HL7", "UNKNOWN", "X12", "HL7ParseError", "X12Intake", "detect",
+           "hl7_intake",
            "owned_x12", "split_interchanges", "x12_intake"]
