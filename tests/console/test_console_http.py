@@ -224,3 +224,40 @@ def test_revoked_token_ends_the_session(hub: Hub, site: Site) -> None:
     assert hub.governance.revoke_token(issued.token.id, 1.0)
     r = b.request("GET", "/console/")
     assert r.status_code == 303 and "token%20revoked" in r.headers["location"]
+
+
+def test_refund_requester_cannot_approve_their_own(hub: Hub, site: Site) -> None:
+    from tests.console.site import CREDIT_ACCOUNT  # noqa: PLC0415
+
+    b = Browser(hub)
+    b.sign_in(site.tokens[rbac.ADMIN])  # admin may both ask and decide, but not both
+    r = b.request("POST", "/console/refunds", data={
+        "csrf": b.csrf(), "account": CREDIT_ACCOUNT, "amount": "550.00", "currency": "USD",
+        "reason": "test", "idempotency_key": "sod-1"})
+    assert r.status_code == 303
+    rid = next(x.id for x in hub.refunds().list("pending") if x.requested_by == "root")
+    r = b.request("POST", f"/console/refunds/{rid}/approve", data={"csrf": b.csrf()})
+    assert r.status_code == 403 and "approve" in r.text
+    assert hub.refunds().get(rid).status == "pending"
+    r = b.request("POST", "/console/refunds", data={
+        "csrf": b.csrf(), "account": CREDIT_ACCOUNT, "amount": "ten", "currency": "USD",
+        "reason": "test", "idempotency_key": "sod-2"})
+    assert r.status_code == 400 and "amount" in r.text
+
+
+def test_refund_items_are_not_resolved_from_the_queue(hub: Hub, site: Site) -> None:
+    from tests.console.site import CREDIT_ACCOUNT  # noqa: PLC0415
+
+    b = Browser(hub)
+    b.sign_in(site.tokens[rbac.REVENUE])
+    # one pending refund on the account (this request, or an earlier test's: one at a time)
+    b.request("POST", "/console/refunds", data={
+        "csrf": b.csrf(), "account": CREDIT_ACCOUNT, "amount": "501.00", "currency": "USD",
+        "reason": "queue test", "idempotency_key": "queue-1"})
+    item = next(w for w in hub.store.work_items("open") if w.queue == "refunds")
+    for act in ("resolve", "resubmit"):
+        r = b.request("POST", f"/console/workitems/{item.id}/{act}", data={"csrf": b.csrf()})
+        assert r.status_code == 400 and "Refunds page" in r.text
+    assert hub.store.work_item(item.id).status == "open"  # type: ignore[union-attr]
+    assert "decide on the Refunds page" in b.request(
+        "GET", "/console/queues?queue=refunds").text

@@ -3,7 +3,7 @@
 1. Find a charge by its control id and follow it to the ERP batch.
 2. Resolve an unmapped-code work item and see the charge post.
 3. Replay a dead letter.
-4. Approve a refund as a second user (tests/console/test_refunds_journey.py).
+4. Approve a refund as a second user.
 With ISTHMUS_CONSOLE_SHOTS=<dir> each page is also saved as a PNG (1280x800).
 """
 
@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from isthmus.governance import rbac
-from tests.console.site import DEAD, POSTED, UNMAPPED, USERS, Site
+from tests.console.site import CREDIT_ACCOUNT, DEAD, POSTED, UNMAPPED, USERS, Site
 
 pytestmark = pytest.mark.slow
 
@@ -175,3 +175,33 @@ def test_recon_and_kpis_pages(signed_in: Callable[[str], Any], shots: Path | Non
     assert "unposted charges" in page.inner_text("#unposted")
     assert "denial rate" in page.inner_text("main")
     shot(page, shots, "kpis")
+
+
+def test_journey_4_refund_approved_by_a_second_user(signed_in: Callable[[str], Any],
+                                                    hub_url: str,
+                                                    shots: Path | None) -> None:
+    rita = signed_in(rbac.REVENUE)
+    rita.click("header nav >> text=Refunds")
+    form = rita.locator("#request")
+    form.locator("input[name=account]").fill(CREDIT_ACCOUNT)
+    form.locator("input[name=amount]").fill("600.00")
+    form.locator("input[name=reason]").fill("overpayment returned to guarantor")
+    form.locator("button:has-text('Request refund')").click()
+    assert "waits for a second person's approval" in rita.inner_text(".flash.ok")
+    row = rita.locator("#refunds tbody tr", has_text="600.00")
+    assert "pending" in row.locator(".status").inner_text()
+    assert row.locator("button:has-text('Approve')").count() == 0  # rita may not decide
+    rid = (row.get_attribute("id") or "").removeprefix("refund-")
+    assert rid.startswith("RF-")
+
+    fiona = signed_in(rbac.FINANCE)
+    fiona.click("header nav >> text=Refunds")
+    row = fiona.locator(f"#refund-{rid}")
+    shot(fiona, shots, "refunds")
+    row.locator("input[name=note]").fill("checked against the remittance")
+    row.locator("button:has-text('Approve')").click()
+    assert f"refund {rid} posted by {USERS[rbac.FINANCE]}" in fiona.inner_text(".flash.ok")
+    assert "posted" in fiona.locator(f"#refund-{rid} .status").inner_text()
+    rita.goto(f"{hub_url}/console/messages/refunds/{rid}")  # the lineage of the refund
+    entry = rita.inner_text(".entry")
+    assert "600.00" in entry and "1200" in entry

@@ -24,6 +24,9 @@ from isthmus.model.envelope import decode_envelope
 from isthmus.store.ports import WorkItem
 
 ASSIGNEE_TABLE = "workitem_assignee"
+# Items decided by their own flow, never by a generic resolve or resubmit.
+ELSEWHERE = {"refund_approval": "a refund is approved or rejected on the Refunds page "
+                                "(segregation of duties), not resolved here"}
 
 # work item kind -> (mapping table, fields the resolution may set); as the CLI's --set
 FIELDS = {"unmapped_charge_code": ("charge_codes", ("revenue_account", "service_line")),
@@ -40,10 +43,12 @@ class ActionRefused(ValueError):
         self.field = field
 
 
-def item(store: Any, item_id: int) -> WorkItem:
+def item(store: Any, item_id: int, *, acting: bool = True) -> WorkItem:
     found: WorkItem | None = store.work_item(item_id)
     if found is None:
         raise ActionRefused(f"no work item {item_id}", "id")
+    if acting and found.kind in ELSEWHERE:
+        raise ActionRefused(ELSEWHERE[found.kind], "id")
     return found
 
 
@@ -54,7 +59,7 @@ def assignees(store: Any, ids: list[int]) -> dict[int, str]:
 
 
 def assign(store: Any, item_id: int, who: str) -> None:
-    w = item(store, item_id)
+    w = item(store, item_id, acting=False)
     if w.status != "open":
         raise ActionRefused(f"work item {item_id} is {w.status}; only open items are assigned",
                             "id")

@@ -31,7 +31,7 @@ from starlette.routing import Route
 
 from isthmus.app import open_erp, site_secret
 from isthmus.config import ConfigError
-from isthmus.console import actions, charts, reads, session
+from isthmus.console import actions, charts, reads, refund_pages, session
 from isthmus.console.actions import ActionRefused
 from isthmus.governance import audit, identity, rbac
 from isthmus.observe.kpis import compute_kpis
@@ -74,6 +74,7 @@ class Console:
                  clock: Callable[[], float] = time.time) -> None:
         self.hub = hub
         self.live = live
+        self.prefix = PREFIX
         self.clock = clock
         self.key = session.session_key(hub.settings.token_secret or
                                        site_secret(hub.settings.data_dir))
@@ -291,6 +292,7 @@ class Console:
         rows = [reads.work_item_row(w, now, who.get(w.id, "")) for w in shown]
         return self.render(ctx, "queues.html", title="Work queues", counts=counts,
                            queue=queue, status=status, rows=rows, fields=actions.FIELDS,
+                           elsewhere=actions.ELSEWHERE,
                            may_act=ctx.may("POST", "/workitems/{id:int}/resolve"))
 
     def _item_action(self, ctx: Ctx, name: str, act: Callable[[int], str]) -> Response:
@@ -404,6 +406,12 @@ class Console:
             self.page("/dlq/replay", self.dlq_replay, "POST"),
             self.page("/recon", self.recon),
             self.page("/kpis", self.kpis),
+            self.page("/refunds", lambda c: refund_pages.page(self, c)),
+            self.page("/refunds", lambda c: refund_pages.request(self, c), "POST"),
+            self.page("/refunds/{id}/approve",
+                      lambda c: refund_pages.decide(self, c, approve=True), "POST"),
+            self.page("/refunds/{id}/reject",
+                      lambda c: refund_pages.decide(self, c, approve=False), "POST"),
         ]
 
 
