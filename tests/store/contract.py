@@ -236,6 +236,16 @@ class StoreContract:
                                                     ("x12", "accepted", "AA"): 1}
         assert store.message_counts(since=60.0) == {}
 
+    def test_accepted_events_in_inbox_order_without_rejected(self, store: Store) -> None:
+        store.accept([
+            inbound("A", received_at=10.0, events=b'[{"a":1}]'),
+            inbound("B", received_at=20.0, status="rejected", ack_code="AE", events=b""),
+            inbound("C", received_at=30.0, events=b'[{"c":1}]'),
+        ])
+        assert store.accepted_events() == [(10.0, b'[{"a":1}]'), (30.0, b'[{"c":1}]')]
+        assert store.accepted_events(since=30.0) == [(30.0, b'[{"c":1}]')]
+        assert store.accepted_events(since=31.0) == []
+
     def test_concurrent_accept_stores_each_message_once(self, store: Store) -> None:
         results: list[list[tuple[str, int, bool]]] = [[] for _ in range(4)]
         errors: list[BaseException] = []

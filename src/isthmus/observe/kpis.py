@@ -34,9 +34,8 @@ from decimal import Decimal
 import msgspec
 
 from isthmus.config import SlaSettings
-from isthmus.flows.inbox import publications
 from isthmus.flows.remittance import is_denial
-from isthmus.model.envelope import Envelope, decode_envelope
+from isthmus.model.envelope import decode_envelope
 from isthmus.model.events import Charge, ClaimRemitted
 from isthmus.store.ports import Store, WorkItem
 
@@ -130,25 +129,39 @@ def delivered_at(store: Store, entry_keys: list[str]) -> dict[str, float]:
 
 @dataclass(slots=True)
 class _Inputs:
-    charges: list[tuple[Envelope, Charge, float]] = field(default_factory=list)
-    remits: list[tuple[Envelope, ClaimRemitted, float]] = field(default_factory=list)
+    charges: list[tuple[str, Charge, float]] = field(default_factory=list)
+    remits: list[tuple[str, ClaimRemitted, float]] = field(default_factory=list)
+
+
+class _Head(msgspec.Struct):
+    """An envelope with its payload left undecoded: most events are neither kind read."""
+
+    event_id: str
+    type: str
+    payload: msgspec.Raw
+
+
+_heads = msgspec.json.Decoder(list[_Head])
+_charge = msgspec.json.Decoder(Charge)
+_remit = msgspec.json.Decoder(ClaimRemitted)
 
 
 def _events(store: Store) -> _Inputs:
     found = _Inputs()
-    for msg in store.messages(status="accepted", limit=_ALL):
-        if not msg.events:
+    for received, events in store.accepted_events():
+        if not events:
             continue
-        for p in publications(msg.events):
-            env = decode_envelope(p.body)
-            if isinstance(env.payload, Charge):
-                found.charges.append((env, env.payload, msg.received_at))
-            elif isinstance(env.payload, ClaimRemitted) and not env.payload.reversal:
-                found.remits.append((env, env.payload, msg.received_at))
+        for head in _heads.decode(events):
+            if head.type == "Charge":
+                found.charges.append((head.event_id, _charge.decode(head.payload), received))
+            elif head.type == "ClaimRemitted":
+                ev = _remit.decode(head.payload)
+                if not ev.reversal:
+                    found.remits.append((head.event_id, ev, received))
     return found
 
 
-def _denials(remits: list[tuple[Envelope, ClaimRemitted, float]]
+def _denials(remits: list[tuple[str, ClaimRemitted, float]]
              ) -> tuple[int, tuple[CarcDenials, ...]]:
     by_carc: Counter[str] = Counter()
     denied = 0
@@ -199,8 +212,7 @@ def compute_kpis(store: Store, now: datetime, *, sla: SlaSettings | None = None)
     sla = sla or SlaSettings()
     t_now = now.timestamp()
     found = _events(store)
-    keys = [env.event_id for env, _c, _t in found.charges] + \
-        [env.event_id for env, _r, _t in found.remits]
+    keys = [eid for eid, _c, _t in found.charges] + [eid for eid, _r, _t in found.remits]
     posted = delivered_at(store, keys)
 
     unposted = 0
@@ -208,8 +220,8 @@ def compute_kpis(store: Store, now: datetime, *, sla: SlaSettings | None = None)
     lags: list[float] = []
     posted_amount: dict[str, Decimal] = {}
     late = 0
-    for env, ch, received in found.charges:
-        at = posted.get(env.event_id)
+    for eid, ch, received in found.charges:
+        at = posted.get(eid)
         if at is None:
             unposted += 1
             cur = ch.amount.currency
@@ -223,8 +235,8 @@ def compute_kpis(store: Store, now: datetime, *, sla: SlaSettings | None = None)
         if at - received > sla.charge_post_minutes * 60.0:
             late += 1
 
-    visibility = [max(0.0, posted[env.event_id] - received)
-                  for env, _r, received in found.remits if env.event_id in posted]
+    visibility = [max(0.0, posted[eid] - received)
+                  for eid, _r, received in found.remits if eid in posted]
     denied, by_carc = _denials(found.remits)
     items = store.work_items(limit=_ALL)
     breaches = _queue_breaches(items, sla, t_now)

@@ -353,6 +353,11 @@ class MemoryStore:
                     out[k] = out.get(k, 0) + 1
         return out
 
+    def accepted_events(self, since: float | None = None) -> list[tuple[float, bytes]]:
+        with self._lock:
+            return [(m.received_at, m.events) for m in self._state.inbox.values()
+                    if m.status == "accepted" and (since is None or m.received_at >= since)]
+
     # ledger --------------------------------------------------------------------------------
     def journal_lines(self) -> Iterator[JournalLine]:
         with self._lock:

@@ -487,6 +487,13 @@ class PostgresStore:
         return {(ch, st, ack): int(n) for ch, st, ack, n in
                 self._rows(q + " GROUP BY channel, status, ack_code", args)}
 
+    def accepted_events(self, since: float | None = None) -> list[tuple[float, bytes]]:
+        q = "SELECT received_at, events FROM inbox WHERE status = 'accepted'"
+        args: tuple[float, ...] = ()
+        if since is not None:
+            q, args = q + " AND received_at >= %s", (since,)
+        return [(float(t), bytes(ev)) for t, ev in self._rows(q + " ORDER BY id", args)]
+
     # ledger --------------------------------------------------------------
     def journal_lines(self) -> Iterator[JournalLine]:
         for r in self._rows(f"SELECT {_LINE_COLS} FROM journal_lines"):

@@ -370,6 +370,13 @@ class SqliteStore:
         return {(ch, st, ack): int(n) for ch, st, ack, n in
                 self._conn().execute(q + " GROUP BY channel, status, ack_code", args)}
 
+    def accepted_events(self, since: float | None = None) -> list[tuple[float, bytes]]:
+        q = "SELECT received_at, events FROM inbox WHERE status='accepted'"
+        args: tuple[float, ...] = ()
+        if since is not None:
+            q, args = q + " AND received_at >= ?", (since,)
+        return [(t, bytes(ev)) for t, ev in self._conn().execute(q + " ORDER BY id", args)]
+
     # ledger --------------------------------------------------------------
     def journal_lines(self) -> Iterator[JournalLine]:
         for acc, debit, credit, cur, co, cc, sl, tok in self._conn().execute(
