@@ -7,6 +7,10 @@ not allow for the route answers 403. Both carry a JSON body naming the reason, n
 token, and are written to the audit trail. Requests for paths that match no route get the
 same 401 when unauthenticated, so the route list cannot be probed.
 
+Failed authentications are throttled (governance/throttle.py): after 10 401s in a minute
+from one client address or for one token id, that client or token gets 429 with
+Retry-After until the window clears; each throttled request is an audit row too.
+
 Before `isthmus init` there are no identities at all. Until then the API answers read
 requests (GET, HEAD) from loopback clients only, the same trust as the read commands of
 the local CLI, and 401 "not initialized" to everyone else.
@@ -16,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -27,8 +32,9 @@ from starlette.routing import BaseRoute, Match, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from isthmus.api.ownership import SystemOfRecord
-from isthmus.governance import audit, identity, ownership, rbac
+from isthmus.governance import audit, identity, ownership, rbac, throttle
 from isthmus.governance.ports import GovernanceStore
+from isthmus.governance.throttle import FailureThrottle
 from isthmus.store.ports import Store
 from isthmus.store.sqlite_connection import StorageUnavailable
 
@@ -63,13 +69,23 @@ def _loopback(scope: Scope) -> bool:
         return False
 
 
+def _keys(scope: Scope) -> list[str]:
+    """The throttle keys of a request: its client address and its token's public id."""
+    client = scope.get("client")
+    keys = [f"ip:{client[0]}"] if client else []
+    token = throttle.token_key(identity.bearer(Headers(scope=scope).get("authorization")))
+    return keys + ([token] if token else [])
+
+
 class BearerAuth:
     def __init__(self, app: ASGIApp, *, routes: Sequence[BaseRoute],
-                 governance: GovernanceStore, clock: Callable[[], float] = time.time) -> None:
+                 governance: GovernanceStore, clock: Callable[[], float] = time.time,
+                 throttle: FailureThrottle | None = None) -> None:
         self.app = app
         self.routes = routes
         self.gov = governance
         self.clock = clock
+        self.throttle = throttle or FailureThrottle()
         self._initialized = False  # sticky: a hub never becomes uninitialized again
 
     def decide(self, scope: Scope) -> Verdict:
@@ -101,9 +117,9 @@ class BearerAuth:
                            token_given=True)
         return Verdict(0, actor=holder.name, roles=roles)
 
-    def _audit(self, scope: Scope, v: Verdict) -> None:
+    def _audit(self, scope: Scope, v: Verdict, action: str = "http.denied") -> None:
         client = scope.get("client")
-        audit.record(self.gov, v.actor, "http.denied",
+        audit.record(self.gov, v.actor, action,
                      f"{scope['method']} {str(scope.get('path', ''))[:200]}", "denied",
                      status=v.status, reason=v.reason, client=client[0] if client else "")
 
@@ -111,10 +127,21 @@ class BearerAuth:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        keys = [] if route_action(self.routes, scope) in rbac.PUBLIC else _keys(scope)
+        wait = self.throttle.retry_after(keys, self.clock())
         try:
+            if wait > 0:
+                v = Verdict(429, "too many failed authentications; try again later")
+                await asyncio.to_thread(self._audit, scope, v, "http.throttled")
+                await JSONResponse({"error": "too many requests", "reason": v.reason}, 429,
+                                   headers={"Retry-After": str(math.ceil(wait))})(
+                    scope, receive, send)
+                return
             v = await asyncio.to_thread(self.decide, scope)
             if v.status:
                 await asyncio.to_thread(self._audit, scope, v)
+            if v.status == 401:
+                self.throttle.failed(keys, self.clock())
         except StorageUnavailable:
             await JSONResponse({"error": "unavailable",
                                 "reason": "the governance store cannot be read"},
