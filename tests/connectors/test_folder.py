@@ -33,12 +33,12 @@ def test_a_settled_file_is_taken_once_and_moved_to_done(tmp_path: Path) -> None:
         [report] = folder.run_once()
         assert report["refused"] == 0 and (folder.done / "payer.835").exists()
         assert not any(folder.inbound.iterdir()) and not any(folder.processing.iterdir())
-        assert bus.pending() == 2  # one ClaimRemitted per claim, relayed to the bus
+        assert bus.pending() == 3  # a ClaimRemitted per claim + the EFT, relayed to the bus
         (folder.inbound / "again.835").write_bytes(remit(1))  # the same bytes, new name
         folder.run_once()
         folder.run_once()
         assert (folder.done / "again.835").exists()
-        assert len(store.messages()) == 1 and bus.pending() == 2  # nothing new
+        assert len(store.messages()) == 1 and bus.pending() == 3  # nothing new
         ack = tmp_path / "data" / "outbound" / "x12" / "000000901.999"
         assert ack.exists() and b"IK5*A" in ack.read_bytes()
     finally:
@@ -81,6 +81,6 @@ def test_leftovers_of_a_crash_in_processing_are_taken_at_start(tmp_path: Path) -
         (folder.processing / "crashed.835").write_bytes(remit(3))
         [report] = folder.run_once()
         assert report["refused"] == 0 and (folder.done / "crashed.835").exists()
-        assert bus.pending() == 2
+        assert bus.pending() == 3  # two claims and the EFT
     finally:
         store.close()
