@@ -261,3 +261,18 @@ def test_refund_items_are_not_resolved_from_the_queue(hub: Hub, site: Site) -> N
     assert hub.store.work_item(item.id).status == "open"  # type: ignore[union-attr]
     assert "decide on the Refunds page" in b.request(
         "GET", "/console/queues?queue=refunds").text
+
+
+def test_work_item_actions_are_audited_with_the_actor(hub: Hub, site: Site) -> None:
+    b = Browser(hub)
+    b.sign_in(site.tokens[rbac.ENGINEER])
+    item = next(w for w in hub.store.work_items("open") if w.queue == "revenue-integrity")
+    before = hub.governance.audit_head()
+    r = b.request("POST", f"/console/workitems/{item.id}/assign",
+                  data={"csrf": b.csrf(), "assignee": "", "queue": "revenue-integrity"})
+    assert r.status_code == 303 and "assigned%20to%20eli" in r.headers["location"]
+    rows = hub.governance.audit_rows(after=before[0] if before else 0)
+    assert [(x.event.actor, x.event.action, x.event.target, x.event.outcome)
+            for x in rows] == [("eli", "console.workitems.assign", f"workitem/{item.id}", "ok")]
+    page = b.request("GET", "/console/queues?queue=revenue-integrity").text
+    assert re.search(rf'id="item-{item.id}".*?class="assignee">eli<', page, re.S)
