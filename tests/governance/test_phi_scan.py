@@ -23,8 +23,10 @@ not found in "summary" but is in "MARY", "mary_12" or "Smith^Mary".
 What is scanned (what leaves the hub): every file under <data_dir>/exports/ and
 <data_dir>/outbound/ (ERP batches, 999/TA1 acknowledgements), every outbox payload, every
 journal entry (accounts, dimensions, memo, lines), the HTTP /metrics JSON and the
-/api/v1/ledger/trial-balance JSON, and every log record captured at DEBUG (message with its
-arguments rendered, and the formatted text with tracebacks).
+/api/v1/ledger/trial-balance JSON, every log record captured at DEBUG (message with its
+arguments rendered, and the formatted text with tracebacks), every request body the
+Tryton JSON-RPC and REST ERP adapters would send for the sealed batches (recording fakes),
+and the alert webhook bodies (evaluated ten days later, so the work queues fire).
 
 The scan must not be vacuous: the PHI list is long, and the raw inbox messages (which hold
 PHI by design and never leave the hub) contain most of it.
@@ -36,6 +38,8 @@ PostgreSQL + NATS.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import json
 import logging
 import os
 import re
@@ -51,10 +55,14 @@ from isthmus.api.http import build_app
 from isthmus.app import Hub, start
 from isthmus.cli.main import run as cli_run
 from isthmus.config import load_settings
+from isthmus.connectors.erp_rest import RestErp
 from isthmus.connectors.mllp_client import send_messages
 from isthmus.demo.ehr_day import hospital_day
 from isthmus.formats.hl7v2 import HL7ParseError, parse_message, split_messages
 from isthmus.formats.x12 import X12Error, read
+from isthmus.ledger.batch import batch_from_jsonl
+from isthmus.observe.alerts import Alerter
+from tests.governance.tryton_fake import RecordingTryton
 
 REPO = Path(__file__).resolve().parents[2]
 HL7_CORPUS = (REPO / ".." / "shared" / "corpora" / "hl7v2").resolve()
@@ -223,6 +231,8 @@ def test_nothing_that_leaves_the_hub_carries_phi(
             msgspec.json.encode(e).decode() for e in entries)
         for route, body in http.items():
             leaving[f"http {route}"] = body
+        leaving["tryton rpc"], leaving["rest erp"] = _erp_wire(hub)
+        leaving["alert webhooks"] = _alerts(hub)
         for i, rec in enumerate(caplog.records):
             leaving[f"log {i} {rec.name}"] = f"{rec.getMessage()} {rec.args!r}"
         leaving["log text"] = caplog.text
@@ -233,6 +243,8 @@ def test_nothing_that_leaves_the_hub_carries_phi(
         hub.close()
 
     # not vacuous: the ERP got batches, the logs said something, the inbox holds the PHI
+    assert "account.move" in leaving["tryton rpc"] and '"lines"' in leaving["rest erp"]
+    assert '"status": "firing"' in leaving["alert webhooks"], leaving["alert webhooks"]
     assert any(k.startswith("file exports/") for k in leaving), sorted(leaving)
     assert any(k.startswith("file outbound/") for k in leaving), sorted(leaving)
     assert entries and stats["journal_lines"] > 0, stats
@@ -243,6 +255,41 @@ def test_nothing_that_leaves_the_hub_carries_phi(
     leaks = {where: sorted(found) for where, text in leaving.items()
              if (found := hits(phi, text))}
     assert not leaks, {w: (f, _ctx(leaving[w], f)) for w, f in leaks.items()}
+
+
+def _erp_wire(hub: Hub) -> tuple[str, str]:
+    """What the Tryton JSON-RPC and the REST adapters would put on the wire for every
+    sealed batch: each batch posted through the real adapter to a recording fake."""
+    batches = [batch_from_jsonl(i.payload.decode()) for i in hub.store.outbox_items()
+               if i.fmt == "jsonl"]
+    assert batches
+    accounts = sorted({x.account for b in batches for x in b.lines})
+    centers = sorted({x.dims.cost_center for b in batches for x in b.lines
+                      if x.dims.cost_center})
+    tryton = RecordingTryton(accounts, centers)
+    erp = tryton.erp()
+    rest_bodies: list[bytes] = []
+
+    def rest(request: httpx.Request) -> httpx.Response:
+        rest_bodies.append(request.url.path.encode() + b" " + request.content)
+        if request.method == "GET":
+            return httpx.Response(200, json=[])
+        return httpx.Response(201, json={"id": len(rest_bodies)})
+
+    rest_erp = RestErp("http://erp.test", "t", transport=httpx.MockTransport(rest))
+    for b in batches:
+        erp.post_batch(b)
+        rest_erp.post_batch(b)
+    return tryton.sent(), "\n".join(x.decode("utf-8", "replace") for x in rest_bodies)
+
+
+def _alerts(hub: Hub) -> str:
+    """The alert webhook bodies, ten days on (every open work queue is then old)."""
+    sent: list[dict[str, object]] = []
+    settings = dataclasses.replace(hub.settings.alerts, webhook_url="http://alerts.test/")
+    Alerter(hub.store, hub.bus, settings, hub.settings.sla,
+            post=lambda _url, body: sent.append(body)).run_once(time.time() + 10 * 86400)
+    return "\n".join(json.dumps(b) for b in sent)
 
 
 def _ctx(text: str, found: list[str]) -> list[str]:
