@@ -18,7 +18,8 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, Literal
 
-from isthmus.governance import allowlist, ownership
+from isthmus.governance import allowlist, oidc, ownership
+from isthmus.governance.oidc import OidcSettings
 
 Summarization = Literal["detailed", "summary"]
 ClosedPeriodPolicy = Literal["reject", "next_open"]
@@ -297,6 +298,7 @@ class Settings:
     tls_client_ca: Path | None = None  # [tls] client_ca: MLLP clients need a certificate
     ownership: dict[str, frozenset[str]] = field(default_factory=dict)  # [ownership]
     allowlist: dict[str, frozenset[str]] = field(default_factory=dict)  # [allowlist]
+    oidc: OidcSettings | None = None  # [oidc]: RS256 JWT bearer tokens too
     channels: dict[str, ChannelSettings] = field(default_factory=dict)
     mappings: Mappings = field(default_factory=lambda: default_mappings())  # noqa: PLW0108
     posting: PostingPolicy = field(default_factory=PostingPolicy)
@@ -438,6 +440,7 @@ def load_settings(
                            if _table(raw, "tls").get("client_ca") else None),
             ownership=ownership.parse(_table(raw, "ownership")),
             allowlist=allowlist.parse(_table(raw, "allowlist")),
+            oidc=oidc.parse(_table(raw, "oidc")),
             channels=channels,
             mappings=mappings,
             posting=PostingPolicy(

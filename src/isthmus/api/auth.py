@@ -11,6 +11,10 @@ Failed authentications are throttled (governance/throttle.py): after 10 401s in 
 from one client address or for one token id, that client or token gets 429 with
 Retry-After until the window clears; each throttled request is an audit row too.
 
+With an [oidc] table, a bearer token that is a JWT (three dot-separated parts, not an
+Isthmus token) is checked by governance/oidc.py instead: RS256 against the configured
+JWKS, issuer, audience, expiry; the caller is `oidc:<sub>` with the roles of its claim.
+
 Before `isthmus init` there are no identities at all. Until then the API answers read
 requests (GET, HEAD) from loopback clients only, the same trust as the read commands of
 the local CLI, and 401 "not initialized" to everyone else.
@@ -32,7 +36,7 @@ from starlette.routing import BaseRoute, Match, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from isthmus.api.ownership import SystemOfRecord
-from isthmus.governance import audit, identity, ownership, rbac, throttle
+from isthmus.governance import audit, identity, oidc, ownership, rbac, throttle
 from isthmus.governance.ports import GovernanceStore
 from isthmus.governance.throttle import FailureThrottle
 from isthmus.store.ports import Store
@@ -80,8 +84,10 @@ def _keys(scope: Scope) -> list[str]:
 class BearerAuth:
     def __init__(self, app: ASGIApp, *, routes: Sequence[BaseRoute],
                  governance: GovernanceStore, clock: Callable[[], float] = time.time,
-                 throttle: FailureThrottle | None = None) -> None:
+                 throttle: FailureThrottle | None = None,
+                 oidc_settings: oidc.OidcSettings | None = None) -> None:
         self.app = app
+        self.oidc = oidc_settings
         self.routes = routes
         self.gov = governance
         self.clock = clock
@@ -102,6 +108,8 @@ class BearerAuth:
             return Verdict(401, "hub not initialized: run `isthmus init` and use its token")
         if clear is None:
             return Verdict(401, "missing bearer token (Authorization: Bearer <token>)")
+        if self.oidc is not None and oidc.looks_like_jwt(clear):
+            return self._jwt(clear, action)
         token = self.gov.token_by_digest(identity.digest(clear))
         holder = self.gov.principal(token.principal) if token is not None else None
         refused = identity.refusal(token, holder, self.clock())
@@ -116,6 +124,20 @@ class BearerAuth:
             return Verdict(403, decision.reason, actor=holder.name, roles=roles,
                            token_given=True)
         return Verdict(0, actor=holder.name, roles=roles)
+
+    def _jwt(self, clear: str, action: str | None) -> Verdict:
+        """An [oidc] RS256 JWT: the caller is `oidc:<sub>` with the claim's roles."""
+        assert self.oidc is not None
+        try:
+            claims = oidc.verify(clear, self.oidc, self.clock())
+        except oidc.JwtRejected as exc:
+            return Verdict(401, f"invalid token: {exc}", token_given=True)
+        actor = f"oidc:{claims.subject}"
+        decision = rbac.decide(action, claims.roles) if action is not None else None
+        if decision is not None and not decision.allowed:
+            return Verdict(403, decision.reason, actor=actor, roles=claims.roles,
+                           token_given=True)
+        return Verdict(0, actor=actor, roles=claims.roles)
 
     def _audit(self, scope: Scope, v: Verdict, action: str = "http.denied") -> None:
         client = scope.get("client")
@@ -163,10 +185,12 @@ class BearerAuth:
 
 
 def protect(app: Starlette, governance: GovernanceStore, *,
-            owners: ownership.Owners | None = None, store: Store | None = None) -> Starlette:
+            owners: ownership.Owners | None = None, store: Store | None = None,
+            oidc_settings: oidc.OidcSettings | None = None) -> Starlette:
     """Install BearerAuth on `app`, over all of its routes (present and added later), and
     inside it, with [ownership] owners, the system-of-record check of FHIR writes."""
     if owners and store is not None:
         app.add_middleware(SystemOfRecord, owners=owners, store=store, governance=governance)
-    app.add_middleware(BearerAuth, routes=app.router.routes, governance=governance)
+    app.add_middleware(BearerAuth, routes=app.router.routes, governance=governance,
+                       oidc_settings=oidc_settings)
     return app

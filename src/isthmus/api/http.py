@@ -111,7 +111,7 @@ def build_app(hub: Any, live: dict[str, Any] | None = None, *,
         *refunds.routes(hub),
         *fhir.routes(hub),
     ], exception_handlers={404: fhir.http_error, 405: fhir.http_error}), hub.governance,
-        owners=hub.settings.ownership, store=hub.store)
+        owners=hub.settings.ownership, store=hub.store, oidc_settings=hub.settings.oidc)
     if console is None:
         return api
     # /console signs people in with a session cookie of its own (console/session.py);
