@@ -5,6 +5,7 @@ bytes give findings, never an exception; a broken amount is named by row and col
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 from datetime import date
 from decimal import Decimal
@@ -13,11 +14,13 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from isthmus.flows.settlement_intake import csv_intake
 from isthmus.formats.settlement import (
     BANK,
     SETTLEMENT,
     detect,
     looks_like_card,
+    mask_cards,
     parse_bank,
     parse_settlement,
 )
@@ -176,3 +179,14 @@ def test_any_bytes_give_findings_never_an_exception(data: bytes) -> None:
         if not parsed.findings:
             assert parsed.deposits
     detect(data)
+
+
+def test_card_numbers_are_masked_in_what_is_kept() -> None:
+    raw = (GOLDEN / "processor_bad.csv").read_bytes()
+    intake = csv_intake(raw, kind=SETTLEMENT, peer="t", now=0.0, tenant="t")
+    assert intake.inbound.status == "rejected"
+    assert b"4111111111111111" not in intake.inbound.raw
+    assert b"************1111" in intake.inbound.raw
+    assert intake.inbound.digest == hashlib.sha256(raw).hexdigest()  # idempotent on the file
+    assert mask_cards(b"ref 4111-1111-1111-1112 and 2026110412345") == \
+        b"ref 4111-1111-1111-1112 and 2026110412345"  # no Luhn, no mask

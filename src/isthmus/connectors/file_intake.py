@@ -108,7 +108,7 @@ def _csv(store: Store, settings: Settings, raw: bytes, name: str, now: float,
     """A settlement or bank deposit file: one inbox record, all its rows or none."""
     intake = csv_intake(raw, kind=kind, peer=f"file:{name}", now=now, tenant=settings.tenant)
     [res] = store.accept([intake.inbound])
-    return {"file": name, "format": kind, "kind": TYPES[kind], "message_id": res.message_id,
+    return {"file": name, "format": kind, "kind": "CSV", "message_id": res.message_id,
             "control_id": intake.inbound.control_id, "status": res.status,
             "ack": res.ack_code, "duplicate": res.duplicate, "events": len(intake.events),
             "deposits": intake.deposits, "rows": intake.rows, "total": str(intake.total),

@@ -4,7 +4,8 @@ Pure decisions, like `flows.files` for X12: bytes in, the inbox record and its e
 A file is one inbox record on channel `settlement` (processor settlement CSV) or `bank`
 (bank deposit CSV), control id `sha256:<content hash>`: the same file again is a
 duplicate and changes nothing. A file with any finding (a bad row, a missing column, a
-deposit whose totals do not add up) is kept, rejected, with every finding, and contributes
+deposit whose totals do not add up) is kept, rejected, with every finding (card numbers
+sent by mistake masked to their last four digits), and contributes
 no events at all: nothing of a bad file is posted. Once corrected it comes in as a new
 file; its events carry ids of their own business keys (`formats.settlement.events`), so
 the rows already posted from another file do not post again.
@@ -20,7 +21,14 @@ from typing import Final
 
 import msgspec
 
-from isthmus.formats.settlement import BANK, SETTLEMENT, Finding, parse_bank, parse_settlement
+from isthmus.formats.settlement import (
+    BANK,
+    SETTLEMENT,
+    Finding,
+    mask_cards,
+    parse_bank,
+    parse_settlement,
+)
 from isthmus.formats.settlement.events import bank_events, settlement_events
 from isthmus.formats.x12.events import KeyedEvent
 from isthmus.model.envelope import Envelope, Source
@@ -51,6 +59,8 @@ def csv_intake(raw: bytes, *, kind: str, peer: str, now: float, tenant: str) -> 
     """Read, check and map one settlement (`kind` "settlement") or bank ("bank") file."""
     digest = hashlib.sha256(raw).hexdigest()
     cid = f"sha256:{digest}"
+    # a card number sent by mistake is never stored (bank traces are left as they are)
+    kept = mask_cards(raw) if kind == SETTLEMENT else raw
     if kind == SETTLEMENT:
         sf = parse_settlement(raw)
         findings, keyed = sf.findings, settlement_events(sf)
@@ -64,13 +74,13 @@ def csv_intake(raw: bytes, *, kind: str, peer: str, now: float, tenant: str) -> 
     at = datetime.fromtimestamp(now, UTC)
     corr = f"{kind}/{cid}"
     if findings:
-        return CsvIntake(Inbound(kind, cid, raw, now, peer, TYPES[kind], "rejected", "AR",
+        return CsvIntake(Inbound(kind, cid, kept, now, peer, TYPES[kind], "rejected", "AR",
                                  _error(findings), b"", digest),
                          findings, (), deposits, rows, total)
     source = Source(channel=kind, control_id=cid, message_id=corr)
     envs = [Envelope(event_id=k.event_id, type=type(k.event).__name__, occurred_at=at,
                      recorded_at=at, source=source, correlation_id=corr, causation_id=corr,
                      tenant=tenant, key=k.key, payload=k.event) for k in keyed]
-    return CsvIntake(Inbound(kind, cid, raw, now, peer, TYPES[kind], "accepted", "AA", "",
+    return CsvIntake(Inbound(kind, cid, kept, now, peer, TYPES[kind], "accepted", "AA", "",
                              _enc.encode(envs), digest),
                      (), tuple(keyed), deposits, rows, total)

@@ -15,6 +15,7 @@ from isthmus.formats.settlement.processor import (
     Deposit,
     SettlementFile,
     looks_like_card,
+    mask_cards,
     parse_settlement,
 )
 from isthmus.formats.settlement.table import Finding, header_of, norm
@@ -39,5 +40,5 @@ def detect(data: bytes) -> str:
 
 
 __all__ = ["BANK", "SETTLEMENT", "BankDeposit", "BankFile", "CardPayment", "Deposit",
-           "Finding", "SettlementFile", "detect", "looks_like_card", "parse_bank",
-           "parse_settlement"]
+           "Finding", "SettlementFile", "detect", "looks_like_card", "mask_cards",
+           "parse_bank", "parse_settlement"]
