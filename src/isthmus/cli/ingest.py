@@ -3,7 +3,10 @@
 X12 interchanges (835 remittances, 837 claims) and HL7 v2 files or batches. Each X12
 interchange is stored on channel `x12` (idempotent on `<ISA06>:<ISA13>` and its content
 hash) and answered with a 999, or a TA1 for an envelope error, written to
-`<data_dir>/outbound/x12/<ISA13>.999` (or `.ta1`). A FHIR Bundle file (transaction, batch
+`<data_dir>/outbound/x12/<ISA13>.999` (or `.ta1`). A settlement or bank deposit CSV is one
+inbox record (channel `settlement` or `bank`, idempotent on its content hash), refused whole
+with every finding when one row is bad (`flows/settlement_intake.py`). A FHIR Bundle
+file (transaction, batch
 or collection) is one transaction on channel `fhir`, as `POST /fhir` takes it; a refused
 one is kept as rejected and reported with its OperationOutcome issues (the status it would
 get over HTTP, 400 or 422). Events go to the bus; `--apply`
