@@ -153,6 +153,12 @@ def erp_sink(settings: Settings, export_dir: Path) -> BatchSink:
     return guarded(ErpFileSink(export_dir), withheld)
 
 
+def close_sink(sink: BatchSink) -> None:
+    """Release an API sink's connections (a file sink holds none)."""
+    if isinstance(sink, ErpBatchSink):
+        sink.erp.close()
+
+
 def erp_dispatcher(settings: Settings, store: Store, sink: BatchSink,
                    policy: RetryPolicy) -> Dispatcher:
     """The outbox dispatcher with the [erp] outage settings (backoff cap, breaker)."""
@@ -213,8 +219,11 @@ class Hub:
         """Seal pending journal batches and deliver what is due; (batches, files sent)."""
         made = seal_batches(self.store, policy_of=lambda ch: self.settings.channel(ch)
                             .summarization)
-        sent = erp_dispatcher(self.settings, self.store,
-                              erp_sink(self.settings, self.export_dir), self.policy).run_once()
+        sink = erp_sink(self.settings, self.export_dir)
+        try:
+            sent = erp_dispatcher(self.settings, self.store, sink, self.policy).run_once()
+        finally:
+            close_sink(sink)
         return len(made), sent
 
     def pull_master_data(self, now: float | None = None) -> DriftReport:
@@ -269,6 +278,7 @@ class Running:
                 await t
         if self.dispatcher is not None:
             await asyncio.to_thread(self.hub.export)
+            close_sink(self.dispatcher.sink)
 
 
 EXPORTER_LEASE = "exporter"

@@ -28,9 +28,13 @@ from isthmus.connectors.erp_tryton_setup import (
     TrytonSite,
     build_database,
     copy_database,
+    database_exists,
     default_bin_dir,
+    drop_database,
 )
+from tests.erp.rest_stub import StubErp, StubServer
 from tests.flows.helpers import Rig, make_rig
+from tests.services import POSTGRES, require
 
 TEMPLATE = "isthmus_template"
 POOL = 15  # fresh databases served by the session's server, one per test that asks
@@ -122,6 +126,69 @@ def tryton_pool(tmp_path_factory: pytest.TempPathFactory,
         server.stop()
 
 
+PG_URI = "postgresql://postgres@{}:{}/".format(*POSTGRES)
+PG_POOL = 10
+
+
+def _pg_template(bin_dir: Path) -> tuple[TrytonSite, str]:
+    """The PostgreSQL template database, kept between runs like the SQLite one (named by
+    trytond version and setup code; built under a temporary name, then renamed, so a
+    half-built one is never used)."""
+    import trytond  # noqa: PLC0415
+
+    digest = hashlib.sha256(Path(setup_module.__file__).read_bytes()).hexdigest()[:10]
+    root = Path(tempfile.gettempdir()) / "isthmus-tryton-pg"
+    root.mkdir(parents=True, exist_ok=True)
+    site = TrytonSite(root, bin_dir, uri=PG_URI)
+    name = f"isthmus_tpl_{trytond.__version__.replace('.', '_')}_{digest}"
+    with open(root / "template.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not database_exists(site, name):
+            drop_database(site, f"{name}_wip")
+            build_database(site, f"{name}_wip", cost_centers=cost_centers())
+            setup_module._pg(site, f'ALTER DATABASE "{name}_wip" RENAME TO "{name}"')
+    return site, name
+
+
+def _drop_stale_copies(site: TrytonSite) -> None:
+    """Copies left by a run that was killed (its pid is gone)."""
+    for (name,) in setup_module._pg(site, "SELECT datname FROM pg_database WHERE datname "
+                                          "LIKE 'isthmus_t\\_%'"):
+        pid = name.split("_")[2]
+        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+            drop_database(site, name)
+
+
+@pytest.fixture(scope="session")
+def tryton_pg_pool(tmp_path_factory: pytest.TempPathFactory,
+                   tryton_template: TrytonSite) -> Iterator[TrytonPool]:
+    """A trytond on PostgreSQL serving PG_POOL copies of the PostgreSQL template (database
+    names unique to this run, dropped afterwards)."""
+    require("PostgreSQL", *POSTGRES)
+    try:
+        template_site, template = _pg_template(tryton_template.bin_dir)
+    except (RuntimeError, OSError) as exc:
+        _unavailable(f"building the PostgreSQL template failed: {exc}")
+    site = TrytonSite(tmp_path_factory.mktemp("tryton-pg"), template_site.bin_dir, uri=PG_URI)
+    _drop_stale_copies(site)
+    names = [f"isthmus_t_{os.getpid()}_{n}" for n in range(PG_POOL)]
+    try:
+        for name in names:
+            copy_database(site, template, name)
+        server = TrytonServer(site, names)
+        try:
+            server.start()
+        except RuntimeError as exc:
+            _unavailable(str(exc))
+        try:
+            yield TrytonPool(site, server, names)
+        finally:
+            server.stop()
+    finally:
+        for name in names:
+            drop_database(site, name)
+
+
 @pytest.fixture
 def tryton_db(tryton_pool: TrytonPool) -> str:
     return tryton_pool.take()
@@ -150,3 +217,23 @@ _seq = itertools.count(1)
 
 def unique(prefix: str) -> str:
     return f"{prefix}{os.getpid()}x{next(_seq)}"
+
+
+_tenants = itertools.count(1)
+
+
+@pytest.fixture(scope="session")
+def stub() -> Iterator[StubServer]:
+    """The REST ERP stub (rest_stub.py) on a free port, for the session."""
+    server = StubServer(StubErp(cost_centers()))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def base(stub: StubServer) -> str:
+    """The base URL of a fresh set of books in the stub."""
+    return f"{stub.url}/t{next(_tenants)}"

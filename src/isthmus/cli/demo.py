@@ -18,7 +18,7 @@ import json
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -191,9 +191,19 @@ def run_demo(settings: Settings, args: argparse.Namespace) -> int:
         print(f"isthmus: {settings.data_dir} already holds a hub; give an empty --data-dir",
               file=sys.stderr)
         return 2
+    if getattr(args, "erp", "file") == "tryton":
+        from isthmus.cli.demo_erp import tryton_demo  # noqa: PLC0415 - test extras only
+
+        return tryton_demo(settings, args, _report)
+    return _report(settings, args, lambda _out: True)
+
+
+def _report(settings: Settings, args: argparse.Namespace,
+            erp_check: Callable[[dict[str, Any]], bool]) -> int:
     out = asyncio.run(_demo(settings, args))
     ok = out["trial_balance"]["balanced"] and out["ack_mismatches"] == 0 and \
         out["expected_net_usd"] == out["ledger_ar_usd"]
+    ok = erp_check(out) and ok
     if args.json:
         print(json.dumps(out, indent=2, default=str))
         return 0 if ok else 4
@@ -225,9 +235,18 @@ def run_demo(settings: Settings, args: argparse.Namespace) -> int:
     print("trial balance")
     print(render_tb(out["trial_balance"]))
     print()
-    print(f"ERP batches       {s['batches']} sealed, files in {out['export_dir']}:")
-    for f in out["export_files"]:
-        print(f"                  {f}")
+    if "erp" in out:
+        e = out["erp"]
+        print(f"ERP batches       {s['batches']} sealed, {e['batches_posted']}/{e['batches']} "
+              f"posted to Tryton as {e['moves']} moves ({e['url']})")
+        print(f"recon erp         {e['keys']} account/cost-center keys, " + (
+            "zero variance" if e["zero_variance"] else
+            f"VARIANCE {e['absolute_variance']}") + f"; Tryton ready in "
+              f"{e['install_seconds']} s")
+    else:
+        print(f"ERP batches       {s['batches']} sealed, files in {out['export_dir']}:")
+        for f in out["export_files"]:
+            print(f"                  {f}")
     print()
     print("trace any message: isthmus messages show <id> --data-dir " +
           str(Path(out["export_dir"]).parent.parent))

@@ -62,6 +62,9 @@ def parser() -> argparse.ArgumentParser:
     d.add_argument("--messages", type=int, default=2400)
     d.add_argument("--connections", type=int, default=4)
     d.add_argument("--seed", type=int, default=7)
+    d.add_argument("--erp", choices=["file", "tryton"], default="file",
+                   help="where the batches go: files (default) or a local Tryton "
+                        "(needs trytond: the test environment)")
     led = add("ledger", "trial balance, journal, export")
     led.add_argument("action", choices=["trial-balance", "journal", "export"])
     led.add_argument("--limit", type=int, default=50)
@@ -89,8 +92,7 @@ def parser() -> argparse.ArgumentParser:
                    help="mapping to add when resolving, e.g. revenue_account=4100")
     w.add_argument("--note", default="")
     w.add_argument("--apply", action="store_true", help="process the resubmitted event now")
-    ing = add("ingest", "take X12 (835, 837), HL7 v2, settlement or bank deposit CSV files "
-              "once through the inbox")
+    ing = add("ingest", "take X12 (835, 837) or HL7 v2 files once through the inbox")
     ing.add_argument("files", nargs="+", type=Path, metavar="FILE")
     ing.add_argument("--apply", action="store_true", help="process the events now")
     add("status", "backlogs at a glance: unapplied events, dead letters, ERP outbox, work queues")

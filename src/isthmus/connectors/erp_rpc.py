@@ -92,6 +92,7 @@ class TrytonRpc:
         self._ids = itertools.count(1)
         self._auth = ""
         self.context: dict[str, Any] = {}
+        self.user_id = 0
         self.calls = 0
 
     def close(self) -> None:
@@ -101,6 +102,7 @@ class TrytonRpc:
         result = self._post("common.db.login",
                             [self._user, {"password": self._password}, "en"], auth=False)
         user_id, session = result[0], result[1]
+        self.user_id = int(user_id)
         token = base64.b64encode(f"{self._user}:{user_id}:{session}".encode()).decode()
         self._auth = f"Session {token}"
         self.context = dict(self._post("model.res.user.get_preferences", [True, {}]))

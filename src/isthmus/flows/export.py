@@ -118,6 +118,10 @@ class Dispatcher:
         self.unavailable_max_s = unavailable_max_s
         self.sent = 0
 
+    @property
+    def sink(self) -> BatchSink:
+        return self._sink
+
     def run_once(self, now: float | None = None) -> int:
         now = time.time() if now is None else now
         if not self.breaker.allows(now):

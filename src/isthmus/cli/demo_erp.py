@@ -1,0 +1,126 @@
+"""`isthmus demo --erp tryton`: the demo day posted to a real, local Tryton.
+
+trytond comes with the test extras only (it is a large install, and the hub itself needs
+nothing of it). The first run builds a Tryton database with the demo chart
+(`erp setup-tryton`'s `build_database`, ~45 s on SQLite) into a cache folder
+(`$XDG_CACHE_HOME/isthmus/tryton-<version>`, or ISTHMUS_TRYTON_CACHE); later runs copy it
+(about a second). A trytond is started on a free local port for the run, the hub posts the
+day's batches to it over JSON-RPC instead of dropping files, `recon erp` compares the
+ledger with what Tryton holds, and the server is stopped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import fcntl
+import hashlib
+import os
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from isthmus.app import Hub, open_erp
+from isthmus.config import ErpSettings, Settings
+
+DEMO_DB = "isthmus_demo"
+TEMPLATE = "isthmus_demo_template"
+HOW_TO_GET_IT = (
+    "isthmus: the Tryton demo needs trytond (with trytond-account and "
+    "trytond-analytic-account), which only the test environment has.\n"
+    "  build it once:  python3 dev.py lint\n"
+    "  then run:       .venv/test/bin/isthmus demo --erp tryton")
+
+Report = Callable[[Settings, argparse.Namespace, Callable[[dict[str, Any]], bool]], int]
+
+
+def cache_dir(version: str) -> Path:
+    root = os.environ.get("ISTHMUS_TRYTON_CACHE")
+    if root:
+        return Path(root)
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "isthmus" / f"tryton-{version}"
+
+
+def tryton_demo(settings: Settings, args: argparse.Namespace, report: Report) -> int:
+    try:
+        import trytond  # noqa: PLC0415 - test extras only
+    except ImportError:
+        print(HOW_TO_GET_IT, file=sys.stderr)
+        return 2
+    import isthmus.connectors.erp_tryton_setup as setup  # noqa: PLC0415
+    from isthmus.connectors.erp_tryton_setup import (  # noqa: PLC0415
+        TrytonServer,
+        TrytonSite,
+        build_database,
+        copy_database,
+        default_bin_dir,
+    )
+
+    site = TrytonSite(cache_dir(trytond.__version__), default_bin_dir())
+    # the cached database is as good as the code that built it
+    digest = hashlib.sha256(Path(setup.__file__).read_bytes()).hexdigest()[:10]
+    if not (site.bin_dir / "trytond").exists():
+        print(HOW_TO_GET_IT, file=sys.stderr)
+        return 2
+    def say(message: str) -> None:
+        if not args.json:
+            print(message, flush=True)
+
+    site.data_dir.mkdir(parents=True, exist_ok=True)
+    marker = site.data_dir / f"{TEMPLATE}.ready"
+    t0 = time.monotonic()
+    with open(site.data_dir / "build.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        built, _, made_by = (marker.read_text().strip() if marker.exists() else "").partition(
+            " ")
+        if made_by == digest:
+            say(f"Tryton {trytond.__version__}: reusing the demo database in "
+                f"{site.data_dir} (built in {built} s)")
+        else:
+            say(f"Tryton {trytond.__version__}: building the demo database in "
+                f"{site.data_dir} (once)")
+            for stale in site.data_dir.glob(f"{TEMPLATE}.sqlite*"):
+                stale.unlink()
+            centers = {cc: f"Cost center {cc} ({dept})" for dept, cc in sorted(
+                settings.mappings.department_cost_center.items(), reverse=True)}
+            seconds = build_database(site, TEMPLATE, cost_centers=centers,
+                                     progress=lambda m: say(f"  {m}"))
+            marker.write_text(f"{seconds:.0f} {digest}\n")
+    copy_database(site, TEMPLATE, DEMO_DB)
+    install_s = time.monotonic() - t0
+    server = TrytonServer(site, [DEMO_DB])
+    server.start()
+    say(f"Tryton ready after {install_s:.1f} s: {server.url}/{DEMO_DB}/ (log {server.log})")
+    erp = ErpSettings(kind="tryton", url=server.url, database=DEMO_DB, user="admin",
+                      password_file=site.data_dir / "admin.pass", journal="HUB",
+                      master_data_every_s=0)
+    site.env()  # writes admin.pass
+    settings = dataclasses.replace(settings, erp=erp)
+
+    def recon(out: dict[str, Any]) -> bool:
+        from isthmus.recon.erp import reconcile  # noqa: PLC0415
+
+        hub, port = Hub.open(settings), open_erp(settings)
+        try:
+            r = reconcile(hub.store, port)
+        finally:
+            port.close()
+            hub.close()
+        out["erp"] = {"kind": "tryton", "url": f"{server.url}/{DEMO_DB}/",
+                      "install_seconds": round(install_s, 1),
+                      "batches_posted": sum(c["state"] == "posted" for c in r["batches"]),
+                      "batches": len(r["batches"]), "moves": sum(c["moves_in_erp"]
+                                                                 for c in r["batches"]),
+                      "keys": len(r["rows"]), "absolute_variance": r["absolute_variance"],
+                      "zero_variance": r["zero_variance"]}
+        return bool(r["zero_variance"])
+
+    try:
+        return report(settings, args, recon)
+    finally:
+        server.stop()
+        say(f"Tryton stopped; the demo database stays in {site.data_dir / DEMO_DB}.sqlite")
+
