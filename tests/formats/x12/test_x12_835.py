@@ -11,9 +11,12 @@ from tests.formats.x12.x12_corpus import corpus_files, file_id, interchange
 
 from isthmus.formats.x12 import (
     Adjustment,
+    AmountValue,
+    DateValue,
     Finding,
     Level,
     Procedure,
+    Reference,
     X12Error,
     parse_835,
     read,
@@ -243,6 +246,20 @@ def test_element_errors_are_findings_not_exceptions() -> None:
         "element:1:CLP:8:1",
         "element:6:CLP:8:3",
         "balance:PAYMENT_UNBALANCED:BPR:3:0",  # the claim reads 0 - 0 - 0 and balances
+    ]
+
+
+def test_segments_with_no_elements_are_read_as_empty_ones() -> None:
+    # a bare REF, DTM, AMT or LQ once raised IndexError: each reads as if its elements
+    # were empty, a missing value is a finding as usual
+    rem = remit("REF", "CLP*A*1*10*10**12", "DTM", "AMT", "LQ", "REF")
+    assert rem.claims[0].references == (Reference("", ""),)
+    assert rem.claims[0].dates == (DateValue("", None),)
+    assert rem.claims[0].amounts == (AmountValue("", D(0)),)
+    assert brief(rem.findings) == [
+        "element:8:DTM:10:2",
+        "element:1:AMT:11:2",
+        "balance:PAYMENT_UNBALANCED:BPR:3:0",
     ]
 
 

@@ -18,6 +18,7 @@ from isthmus.formats.x12 import (
     parse_835,
     parse_837,
     read,
+    read_remittance,
     recover_isa,
     ta1_note,
 )
@@ -48,6 +49,14 @@ SEGMENTS = [
     "LQ*HE",
     "REF*F8",
     "TA1*1",
+    "REF",
+    "DTM",
+    "AMT",
+    "LQ",
+    "CAS",
+    "ISAX*1",
+    "IEAB",
+    "TA1X",
 ]
 
 
@@ -61,6 +70,13 @@ def exercise(data: bytes | str) -> None:
         return
     env = check_envelope(ic)
     remits = parse_835(ic)
+    # parse_835 checks the envelope while it reads, in one pass: the same findings and
+    # the same remittances as the envelope walk followed by each set read on its own
+    assert list(remits.findings[: len(env.findings)]) == env.findings
+    sets = [(g, t) for g in env.groups for t in g.transactions if t.id == "835"]
+    assert [read_remittance(ic, t, g.control, g.version) for g, t in sets] == list(
+        remits.remittances
+    )
     claims = parse_837(ic)
     for seg in ic:
         seg.components(1)

@@ -59,6 +59,39 @@ def _finding(code: str, text: str, at: int, start: int, sid: str, loop: str, d: 
     )
 
 
+def line_finding(line: ServiceLine, at: int = -1, start: int = -1) -> Finding | None:
+    """The finding of an unbalanced service line (SVC at index ``at``, ST at ``start``)."""
+    d = line_difference(line)
+    if not d:
+        return None
+    text = f"SVC02 {line.charge} - SVC03 {line.paid} != sum of CAS; out by {d}"
+    return _finding(f.LINE_UNBALANCED, text, at, start, "SVC", "2110", d)
+
+
+def claim_finding(claim: Claim, at: int = -1, start: int = -1) -> Finding | None:
+    """The finding of an unbalanced claim (CLP at index ``at``, ST at ``start``)."""
+    d = claim_difference(claim)
+    if not d:
+        return None
+    text = f"CLP03 {claim.charge} - CLP04 {claim.paid} != sum of CAS; out by {d}"
+    return _finding(f.CLAIM_UNBALANCED, text, at, start, "CLP", "2100", d)
+
+
+def payment_finding(
+    amount: Decimal,
+    claims: Sequence[Claim],
+    adjustments: Sequence[ProviderAdjustment],
+    at: int = -1,
+    start: int = -1,
+) -> Finding | None:
+    """The finding of an unbalanced transaction (BPR at index ``at``, ST at ``start``)."""
+    d = payment_difference(amount, claims, adjustments)
+    if not d:
+        return None
+    text = f"BPR02 {amount} != sum of CLP04 - sum of PLB; out by {d}"
+    return _finding(f.PAYMENT_UNBALANCED, text, at, start, "BPR", "", d)
+
+
 def check_balance(
     amount: Decimal,
     claims: Sequence[Claim],
@@ -75,18 +108,13 @@ def check_balance(
     for n, claim in enumerate(claims):
         lines_at = line_at[n] if n < len(line_at) else ()
         for k, line in enumerate(claim.service_lines):
-            d = line_difference(line)
-            if d:
-                at = lines_at[k] if k < len(lines_at) else -1
-                text = f"SVC02 {line.charge} - SVC03 {line.paid} != sum of CAS; out by {d}"
-                out.append(_finding(f.LINE_UNBALANCED, text, at, start, "SVC", "2110", d))
-        d = claim_difference(claim)
-        if d:
-            at = claim_at[n] if n < len(claim_at) else -1
-            text = f"CLP03 {claim.charge} - CLP04 {claim.paid} != sum of CAS; out by {d}"
-            out.append(_finding(f.CLAIM_UNBALANCED, text, at, start, "CLP", "2100", d))
-    d = payment_difference(amount, claims, adjustments)
-    if d:
-        text = f"BPR02 {amount} != sum of CLP04 - sum of PLB; out by {d}"
-        out.append(_finding(f.PAYMENT_UNBALANCED, text, bpr_at, start, "BPR", "", d))
+            x = line_finding(line, lines_at[k] if k < len(lines_at) else -1, start)
+            if x is not None:
+                out.append(x)
+        x = claim_finding(claim, claim_at[n] if n < len(claim_at) else -1, start)
+        if x is not None:
+            out.append(x)
+    x = payment_finding(amount, claims, adjustments, bpr_at, start)
+    if x is not None:
+        out.append(x)
     return out

@@ -25,7 +25,7 @@ ZERO: Final = Decimal(0)
 NUMERIC: Final = "0123456789.-"
 
 
-class Procedure(msgspec.Struct, frozen=True):
+class Procedure(msgspec.Struct, frozen=True, gc=False):
     """C003 composite medical procedure identifier (SV1-1, SV2-2, SVC-1, SVC-6).
 
     ``qualifier`` is C003-1 (HC: HCPCS/CPT, NU: NUBC revenue code, N4: NDC, ...), ``code``

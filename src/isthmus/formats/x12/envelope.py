@@ -94,8 +94,7 @@ class Envelope:
 _WIDTHS: Final = tuple(w for w, _ in ISA_FIELDS)
 
 
-def _isa_findings(ic: Interchange, out: list[Finding]) -> None:
-    isa = ic.isa
+def _isa_findings(isa: list[str], out: list[Finding]) -> None:
     if (
         tuple(map(len, isa[1:])) == _WIDTHS
         and isa[9].isdigit()
@@ -145,20 +144,174 @@ def _at(level: Level, code: str, text: str, index: int, sid: str, element: int =
     )
 
 
-def _outside(raw: list[str], j: int, stop: int, ta1_ok: bool, es: str, out: list[Finding]) -> None:
-    """Report the first segment of raw[j:stop], segments outside any transaction set;
-    TA1 acknowledgements may sit between ISA and the first GS (X12.5)."""
-    if ta1_ok:
-        while j < stop and raw[j][:3] == "TA1":
-            j += 1
-    if j < stop:
-        sid = raw[j].split(es, 1)[0][:3]
-        text = "segment outside a transaction set"
-        out.append(_at(Level.INTERCHANGE, errors.INVALID_CONTENT, text, j, sid))
-
-
 def _count(value: str, actual: int) -> bool:
     return value.isdigit() and int(value) == actual
+
+
+class EnvelopeCheck:
+    """The envelope checks fed one segment at a time, for readers that walk the segments
+    themselves (the 835 reader, the streaming reader) and for :func:`check_envelope`.
+
+    Feed every control segment (ID ``ISA``/``IEA``, or ``GS``, ``GE``, ``ST``, ``SE``; as
+    their elements) to :meth:`control`, every other segment met while no transaction set
+    is open to :meth:`other`, then call :meth:`finish` once. ``tx`` and ``group`` are the
+    transaction set and group open at the moment.
+    """
+
+    __slots__ = ("_first", "_other", "control_number", "group", "groups", "iea", "out", "tx")
+
+    def __init__(self, isa: list[str]) -> None:
+        self.out: list[Finding] = []
+        self.groups: list[GroupSpan] = []
+        self.group: GroupSpan | None = None
+        self.tx: TransactionSpan | None = None
+        self.iea = -1
+        self.control_number = isa[13] if len(isa) > 13 else ""
+        # the run of segments outside any set since the last control segment: its first
+        # segment, and its first that is not a TA1 (TA1s may sit between ISA and GS, X12.5)
+        self._first: tuple[int, str] | None = None
+        self._other: tuple[int, str] | None = None
+        _isa_findings(isa, self.out)
+
+    def other(self, i: int, sid: str) -> None:
+        """Segment ``i`` (its ID ``sid``) is outside any transaction set."""
+        if self._first is None:
+            self._first = (i, sid)
+        if self._other is None and sid[:3] != "TA1":
+            self._other = (i, sid)
+
+    def _flush(self, ta1_ok: bool) -> None:
+        """Report the first segment of the run outside a transaction set, if any."""
+        at = self._other if ta1_ok else self._first
+        if at is not None:
+            text = "segment outside a transaction set"
+            self.out.append(_at(Level.INTERCHANGE, errors.INVALID_CONTENT, text, at[0], at[1][:3]))
+        self._first = self._other = None
+
+    def control(self, i: int, e: list[str]) -> None:
+        """Control segment ``i``, ``e`` its elements (the segment ID first)."""
+        out = self.out
+        if self._first is not None:
+            self._flush(self.group is None)
+        sid = e[0]
+        if self.iea >= 0:
+            out.append(
+                _at(Level.INTERCHANGE, errors.INVALID_CONTROL_STRUCTURE, "data after IEA", i, sid)
+            )
+            return
+        tx, group = self.tx, self.group
+        if tx is not None and sid in ("ST", "GS", "GE", "IEA", "ISA"):
+            out.append(_at(Level.TRANSACTION, f.IK5_TRAILER_MISSING, "SE missing", tx.start, "ST"))
+            tx.stop = i
+            tx = self.tx = None
+        if group is not None and sid in ("GS", "IEA", "ISA"):
+            out.append(_at(Level.GROUP, f.AK9_TRAILER_MISSING, "GE missing", group.start, "GS"))
+            group = self.group = None
+        groups = self.groups
+        if sid == "ST":
+            if len(e) < 4:
+                e = e + [""] * (4 - len(e))
+            if group is None:
+                out.append(
+                    _at(Level.INTERCHANGE, errors.INVALID_CONTENT, "ST outside a group", i, sid)
+                )
+                group = self.group = GroupSpan(-1, -1, "", "", "", "", "")
+                groups.append(group)
+            if group.transactions and any(t.control == e[2] for t in group.transactions):
+                out.append(
+                    _at(
+                        Level.TRANSACTION, f.IK5_CONTROL_NOT_UNIQUE, "ST02 is not unique", i, sid, 2
+                    )
+                )
+            tx = self.tx = TransactionSpan(i, -1, e[1], e[2], e[3])
+            group.transactions.append(tx)
+            if not e[1]:
+                out.append(_at(Level.TRANSACTION, f.IK5_MISSING_ID, "ST01 missing", i, sid, 1))
+            if not e[2]:
+                out.append(_at(Level.TRANSACTION, f.IK5_MISSING_CONTROL, "ST02 missing", i, sid, 2))
+        elif sid == "SE":
+            if len(e) < 3:
+                e = e + [""] * (3 - len(e))
+            if tx is None:
+                out.append(_at(Level.INTERCHANGE, errors.INVALID_CONTENT, "SE without ST", i, sid))
+                return
+            n = i - tx.start + 1
+            if e[1] != str(n) and not _count(e[1], n):
+                text = f"SE01 is {e[1]!r}, the set has {n} segments"
+                out.append(_at(Level.TRANSACTION, f.IK5_COUNT_MISMATCH, text, i, sid, 1))
+            if e[2] != tx.control:
+                text = f"SE02 {e[2]!r} does not match ST02 {tx.control!r}"
+                out.append(_at(Level.TRANSACTION, f.IK5_CONTROL_MISMATCH, text, i, sid, 2))
+            tx.end = i
+            tx.stop = i + 1
+            self.tx = None
+        elif sid == "GS":
+            if len(e) < 9:
+                e = e + [""] * (9 - len(e))
+            group = self.group = GroupSpan(i, -1, e[1], e[2], e[3], e[6], e[8])
+            groups.append(group)
+            if not e[6].isdigit():
+                out.append(_at(Level.GROUP, f.AK9_CONTROL_SYNTAX, "GS06 is not numeric", i, sid, 6))
+            elif len(groups) > 1 and any(g.control == e[6] for g in groups[:-1]):
+                out.append(
+                    _at(Level.GROUP, f.AK9_CONTROL_NOT_UNIQUE, "GS06 is not unique", i, sid, 6)
+                )
+        elif sid == "GE":
+            if len(e) < 3:
+                e = e + [""] * (3 - len(e))
+            if group is None:
+                out.append(_at(Level.INTERCHANGE, errors.INVALID_CONTENT, "GE without GS", i, sid))
+                return
+            n = len(group.transactions)
+            if not _count(e[1], n):
+                text = f"GE01 is {e[1]!r}, the group has {n} transaction sets"
+                out.append(_at(Level.GROUP, f.AK9_COUNT_MISMATCH, text, i, sid, 1))
+            if e[2] != group.control:
+                text = f"GE02 {e[2]!r} does not match GS06 {group.control!r}"
+                out.append(_at(Level.GROUP, f.AK9_CONTROL_MISMATCH, text, i, sid, 2))
+            group.end = i
+            self.group = None
+        elif sid == "IEA":
+            if len(e) < 3:
+                e = e + [""] * (3 - len(e))
+            n = len(groups)
+            if not _count(e[1], n):
+                text = f"IEA01 is {e[1]!r}, the interchange has {n} groups"
+                out.append(_at(Level.INTERCHANGE, errors.INVALID_GROUP_COUNT, text, i, sid, 1))
+            if e[2] != self.control_number:
+                text = f"IEA02 {e[2]!r} does not match ISA13 {self.control_number!r}"
+                out.append(_at(Level.INTERCHANGE, errors.CONTROL_NUMBER_MISMATCH, text, i, sid, 2))
+            self.iea = i
+        else:  # a second ISA before the IEA
+            out.append(
+                _at(Level.INTERCHANGE, errors.INVALID_CONTROL_STRUCTURE, "ISA before IEA", i, sid)
+            )
+
+    def finish(self, count: int, last_id: str, unterminated: bool) -> Envelope:
+        """The outline and findings, once ``count`` segments were fed, the last one with
+        segment ID ``last_id``; ``unterminated``: that one had no terminator."""
+        out = self.out
+        if self._first is not None:
+            self._flush(self.group is None and self.iea < 0)
+        last = count
+        tx, group = self.tx, self.group
+        if tx is not None:
+            out.append(_at(Level.TRANSACTION, f.IK5_TRAILER_MISSING, "SE missing", tx.start, "ST"))
+            tx.stop = last
+        if group is not None:
+            out.append(_at(Level.GROUP, f.AK9_TRAILER_MISSING, "GE missing", group.start, "GS"))
+        if unterminated:
+            text = "the last segment has no terminator: the data is cut short"
+            out.append(_at(Level.INTERCHANGE, errors.PREMATURE_END, text, last - 1, last_id[:3]))
+        elif self.iea < 0:
+            out.append(_at(Level.INTERCHANGE, errors.PREMATURE_END, "IEA missing", last - 1, ""))
+        return Envelope(self.groups, out, self.iea)
+
+
+def is_control(sid: str) -> bool:
+    """True for the segment IDs the envelope checks look at (by their first letters, as a
+    garbled "ISAX" is still an interchange header out of place)."""
+    return sid in ("ST", "SE", "GS", "GE") or sid[:3] in ("ISA", "IEA")
 
 
 def check_envelope(ic: Interchange) -> Envelope:
@@ -169,120 +322,28 @@ def check_envelope(ic: Interchange) -> Envelope:
         control = _CONTROL[es] = frozenset(
             {"ISA", "IEA", "GS" + es, "GE" + es, "ST" + es, "SE" + es, "GS", "GE", "ST", "SE"}
         )
-    out: list[Finding] = []
-    _isa_findings(ic, out)
-    groups: list[GroupSpan] = []
-    group: GroupSpan | None = None
-    tx: TransactionSpan | None = None
-    iea = -1
+    chk = EnvelopeCheck(ic.isa)
     raw = ic.raw
     # the control segments, found at C speed: their indexes, then a Python loop over those
     heads = map(_HEAD, raw)
     marks = list(compress(range(len(raw)), map(control.__contains__, heads)))
     previous = 0
     for i in marks[1:] if marks and marks[0] == 0 else marks:
-        if tx is None and i > previous + 1:
-            _outside(raw, previous + 1, i, group is None, es, out)
+        if chk.tx is None and i > previous + 1:
+            _run(chk, raw, previous + 1, i, es)
         previous = i
-        e = raw[i].split(es)
-        sid = e[0]
-        if iea >= 0:
-            out.append(
-                _at(Level.INTERCHANGE, errors.INVALID_CONTROL_STRUCTURE, "data after IEA", i, sid)
-            )
-            continue
-        if sid in ("ST", "GS", "GE", "IEA", "ISA") and tx is not None:
-            out.append(_at(Level.TRANSACTION, f.IK5_TRAILER_MISSING, "SE missing", tx.start, "ST"))
-            tx.stop = i
-            tx = None
-        if sid in ("GS", "IEA", "ISA") and group is not None:
-            out.append(_at(Level.GROUP, f.AK9_TRAILER_MISSING, "GE missing", group.start, "GS"))
-            group = None
-        if sid == "GS":
-            e += [""] * (9 - len(e))
-            group = GroupSpan(i, -1, e[1], e[2], e[3], e[6], e[8])
-            groups.append(group)
-            if not e[6].isdigit():
-                out.append(_at(Level.GROUP, f.AK9_CONTROL_SYNTAX, "GS06 is not numeric", i, sid, 6))
-            elif any(g.control == e[6] for g in groups[:-1]):
-                out.append(
-                    _at(Level.GROUP, f.AK9_CONTROL_NOT_UNIQUE, "GS06 is not unique", i, sid, 6)
-                )
-        elif sid == "ST":
-            e += [""] * (4 - len(e))
-            if group is None:
-                out.append(
-                    _at(Level.INTERCHANGE, errors.INVALID_CONTENT, "ST outside a group", i, sid)
-                )
-                group = GroupSpan(-1, -1, "", "", "", "", "")
-                groups.append(group)
-            if any(t.control == e[2] for t in group.transactions):
-                out.append(
-                    _at(
-                        Level.TRANSACTION, f.IK5_CONTROL_NOT_UNIQUE, "ST02 is not unique", i, sid, 2
-                    )
-                )
-            tx = TransactionSpan(i, -1, e[1], e[2], e[3])
-            group.transactions.append(tx)
-            if not e[1]:
-                out.append(_at(Level.TRANSACTION, f.IK5_MISSING_ID, "ST01 missing", i, sid, 1))
-            if not e[2]:
-                out.append(_at(Level.TRANSACTION, f.IK5_MISSING_CONTROL, "ST02 missing", i, sid, 2))
-        elif sid == "SE":
-            e += [""] * (3 - len(e))
-            if tx is None:
-                out.append(_at(Level.INTERCHANGE, errors.INVALID_CONTENT, "SE without ST", i, sid))
-                continue
-            n = i - tx.start + 1
-            if not _count(e[1], n):
-                text = f"SE01 is {e[1]!r}, the set has {n} segments"
-                out.append(_at(Level.TRANSACTION, f.IK5_COUNT_MISMATCH, text, i, sid, 1))
-            if e[2] != tx.control:
-                text = f"SE02 {e[2]!r} does not match ST02 {tx.control!r}"
-                out.append(_at(Level.TRANSACTION, f.IK5_CONTROL_MISMATCH, text, i, sid, 2))
-            tx.end = i
-            tx.stop = i + 1
-            tx = None
-        elif sid == "GE":
-            e += [""] * (3 - len(e))
-            if group is None:
-                out.append(_at(Level.INTERCHANGE, errors.INVALID_CONTENT, "GE without GS", i, sid))
-                continue
-            n = len(group.transactions)
-            if not _count(e[1], n):
-                text = f"GE01 is {e[1]!r}, the group has {n} transaction sets"
-                out.append(_at(Level.GROUP, f.AK9_COUNT_MISMATCH, text, i, sid, 1))
-            if e[2] != group.control:
-                text = f"GE02 {e[2]!r} does not match GS06 {group.control!r}"
-                out.append(_at(Level.GROUP, f.AK9_CONTROL_MISMATCH, text, i, sid, 2))
-            group.end = i
-            group = None
-        elif sid == "IEA":
-            e += [""] * (3 - len(e))
-            n = len(groups)
-            if not _count(e[1], n):
-                text = f"IEA01 is {e[1]!r}, the interchange has {n} groups"
-                out.append(_at(Level.INTERCHANGE, errors.INVALID_GROUP_COUNT, text, i, sid, 1))
-            if e[2] != ic.control_number:
-                text = f"IEA02 {e[2]!r} does not match ISA13 {ic.control_number!r}"
-                out.append(_at(Level.INTERCHANGE, errors.CONTROL_NUMBER_MISMATCH, text, i, sid, 2))
-            iea = i
-        else:  # a second ISA before the IEA
-            out.append(
-                _at(Level.INTERCHANGE, errors.INVALID_CONTROL_STRUCTURE, "ISA before IEA", i, sid)
-            )
+        chk.control(i, raw[i].split(es))
     last = len(raw)
-    if tx is None and last > previous + 1:
-        _outside(raw, previous + 1, last, group is None and iea < 0, es, out)
-    if tx is not None:
-        out.append(_at(Level.TRANSACTION, f.IK5_TRAILER_MISSING, "SE missing", tx.start, "ST"))
-        tx.stop = last
-    if group is not None:
-        out.append(_at(Level.GROUP, f.AK9_TRAILER_MISSING, "GE missing", group.start, "GS"))
-    if ic.unterminated:
-        tail = raw[-1].split(es, 1)[0][:3]
-        text = "the last segment has no terminator: the data is cut short"
-        out.append(_at(Level.INTERCHANGE, errors.PREMATURE_END, text, last - 1, tail))
-    elif iea < 0:
-        out.append(_at(Level.INTERCHANGE, errors.PREMATURE_END, "IEA missing", last - 1, ""))
-    return Envelope(groups, out, iea)
+    if chk.tx is None and last > previous + 1:
+        _run(chk, raw, previous + 1, last, es)
+    return chk.finish(last, raw[-1].split(es, 1)[0], ic.unterminated)
+
+
+def _run(chk: EnvelopeCheck, raw: list[str], j: int, stop: int, es: str) -> None:
+    """Feed raw[j:stop], segments outside any set, up to the first that is not a TA1."""
+    while j < stop:
+        sid = raw[j].split(es, 1)[0]
+        chk.other(j, sid)
+        if sid[:3] != "TA1":
+            return
+        j += 1

@@ -32,7 +32,7 @@ class Level(StrEnum):
     BALANCE = "balance"
 
 
-class Finding(msgspec.Struct, frozen=True, kw_only=True):
+class Finding(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """One finding. Positions are 0 (or "") when they do not apply.
 
     ``segment_index`` is the 0-based index of the segment in the interchange (the ISA is

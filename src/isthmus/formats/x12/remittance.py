@@ -48,14 +48,14 @@ ADJUSTMENT_GROUPS: Final[dict[str, str]] = {
 REVERSAL: Final = "22"
 
 
-class Reference(msgspec.Struct, frozen=True):
+class Reference(msgspec.Struct, frozen=True, gc=False):
     """A REF segment: REF01 qualifier, REF02 value."""
 
     qualifier: str
     value: str
 
 
-class DateValue(msgspec.Struct, frozen=True):
+class DateValue(msgspec.Struct, frozen=True, gc=False):
     """A DTM segment: DTM01 qualifier (405 production, 232/233 claim period, 050
     received, 472 service, 150/151 service period), DTM02 date (None when invalid)."""
 
@@ -63,7 +63,7 @@ class DateValue(msgspec.Struct, frozen=True):
     date: date | None
 
 
-class AmountValue(msgspec.Struct, frozen=True):
+class AmountValue(msgspec.Struct, frozen=True, gc=False):
     """An AMT segment: AMT01 qualifier (AU coverage, B6 allowed, I interest, ...),
     AMT02 amount."""
 
@@ -71,7 +71,7 @@ class AmountValue(msgspec.Struct, frozen=True):
     amount: Decimal
 
 
-class Adjustment(msgspec.Struct, frozen=True):
+class Adjustment(msgspec.Struct, frozen=True, gc=False):
     """One CAS triplet: CAS01 group code, CASnn reason (CARC), amount, quantity."""
 
     group: str
@@ -80,7 +80,7 @@ class Adjustment(msgspec.Struct, frozen=True):
     quantity: Decimal | None = None
 
 
-class Party(msgspec.Struct, frozen=True):
+class Party(msgspec.Struct, frozen=True, gc=False):
     """Payer (1000A, N1*PR) or payee (1000B, N1*PE). ``npi`` is N104 when N103 is XX,
     ``tin`` N104 when N103 is FI or REF*TJ."""
 
@@ -92,7 +92,7 @@ class Party(msgspec.Struct, frozen=True):
     references: tuple[Reference, ...] = ()
 
 
-class Person(msgspec.Struct, frozen=True):
+class Person(msgspec.Struct, frozen=True, gc=False):
     """An NM1 person: NM103 last name, NM104 first, NM105 middle, NM108/NM109 id."""
 
     last: str
@@ -117,7 +117,7 @@ def party_from_n1(e: list[str], refs: list[Reference]) -> Party:
     return Party(e[2], q, ident, npi, tin, tuple(refs))
 
 
-class ServiceLine(msgspec.Struct, frozen=True):
+class ServiceLine(msgspec.Struct, frozen=True, gc=False):
     """Loop 2110: SVC01 procedure, SVC02 charge, SVC03 paid, SVC04 revenue code
     (NUBC), SVC05 units paid, SVC06 submitted procedure when different, and the line's
     adjustments (CAS), remark codes (LQ*HE, RARC), dates, references and amounts."""
@@ -141,7 +141,7 @@ class ServiceLine(msgspec.Struct, frozen=True):
         return next((a.amount for a in self.amounts if a.qualifier == "B6"), None)
 
 
-class Claim(msgspec.Struct, frozen=True):
+class Claim(msgspec.Struct, frozen=True, gc=False):
     """Loop 2100: CLP01 patient control number (the 837 CLM01), CLP02 status, CLP03
     charge, CLP04 paid, CLP05 patient responsibility, CLP06 claim filing indicator,
     CLP07 payer claim control number, CLP08 facility type, CLP09 frequency."""
@@ -176,7 +176,7 @@ class Claim(msgspec.Struct, frozen=True):
         return tuple(out)
 
 
-class ProviderAdjustment(msgspec.Struct, frozen=True):
+class ProviderAdjustment(msgspec.Struct, frozen=True, gc=False):
     """One PLB adjustment: PLB01 provider id, PLB02 fiscal period date, PLB03-1 reason
     (e.g. WO overpayment recovery, L6 interest, CS), PLB03-2 reference, PLB04 amount.
     A positive amount reduces the payment."""
@@ -188,7 +188,7 @@ class ProviderAdjustment(msgspec.Struct, frozen=True):
     amount: Decimal
 
 
-class Remittance(msgspec.Struct, frozen=True):
+class Remittance(msgspec.Struct, frozen=True, gc=False):
     """One 835 transaction set. ``findings`` are those of this set: its balancing
     (005010X221A1 section 1.10.2.1) and the element errors met while reading it."""
 
@@ -223,7 +223,7 @@ class Remittance(msgspec.Struct, frozen=True):
         return sum((c.paid for c in self.claims), Decimal(0))
 
 
-class RemittanceBatch(msgspec.Struct, frozen=True, kw_only=True):
+class RemittanceBatch(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """Every 835 of one interchange, and every finding (envelope ones included)."""
 
     interchange_control: str
