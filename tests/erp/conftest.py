@@ -144,7 +144,9 @@ def _pg_template(bin_dir: Path) -> tuple[TrytonSite, str]:
     with open(root / "template.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not database_exists(site, name):
-            drop_database(site, f"{name}_wip")
+            for (old,) in setup_module._pg(site, "SELECT datname FROM pg_database WHERE "
+                                                 "datname LIKE 'isthmus\\_tpl\\_%'"):
+                drop_database(site, old)  # built by older setup code, or half built
             build_database(site, f"{name}_wip", cost_centers=cost_centers())
             setup_module._pg(site, f'ALTER DATABASE "{name}_wip" RENAME TO "{name}"')
     return site, name
