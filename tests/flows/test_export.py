@@ -115,11 +115,12 @@ class FlakySink:
     failures: int = 0
     calls: int = 0
     delivered: list[tuple[str, str]] = field(default_factory=list)
+    error: type[Exception] = ErpUnavailable
 
     def deliver(self, item: OutboxItem) -> None:
         self.calls += 1
         if self.calls <= self.failures:
-            raise ErpUnavailable(f"ERP down (call {self.calls})")
+            raise self.error(f"ERP down (call {self.calls})")
         self.delivered.append((item.batch_id, item.fmt))
 
 
@@ -190,9 +191,24 @@ def test_breaker_reopens_when_the_trial_delivery_fails(
     assert sink.delivered == queued
 
 
+def test_an_erp_outage_never_makes_a_row_dead(rig: Rig,
+                                              queued: list[tuple[str, str]]) -> None:
+    """ErpUnavailable is retried past max_attempts, backing off at most unavailable_max_s."""
+    sink = FlakySink(failures=6)
+    disp = Dispatcher(rig.store, sink, RetryPolicy(max_attempts=2, base_s=1, max_s=100),
+                      CircuitBreaker(threshold=100), unavailable_max_s=3)
+    for k in range(6):
+        disp.run_once(T0 + 10 * k)
+    assert rig.store.outbox_items("dead") == []
+    [head] = [o for o in rig.store.outbox_items("pending") if o.attempts]
+    assert head.attempts == 6 and head.visible_at <= T0 + 50 + 3
+    assert disp.run_once(T0 + 60) == len(queued)
+    assert sink.delivered == queued
+
+
 def test_exhausted_retries_mark_the_row_dead_with_its_error(
         rig: Rig, queued: list[tuple[str, str]]) -> None:
-    sink = FlakySink(failures=2)
+    sink = FlakySink(failures=2, error=RuntimeError)  # a fault that is not an outage
     disp = Dispatcher(rig.store, sink, RetryPolicy(max_attempts=2, base_s=1, max_s=1),
                       CircuitBreaker(threshold=100))
     disp.run_once(T0)
