@@ -16,12 +16,17 @@ import io
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 from typing import Final
 
 _CURRENCY: Final = re.compile(r"^[A-Z]{3}$")
-_DATE_FORMATS: Final = ("%Y-%m-%d", "%Y%m%d", "%m/%d/%Y")
+_AMOUNT: Final = re.compile(r"[+-]?\d+(\.\d+)?")
+_TIME: Final = re.compile(r"[T ]")
+_DATES: Final = (re.compile(r"(?P<y>\d{4})-(?P<m>\d{1,2})-(?P<d>\d{1,2})"),
+                  re.compile(r"(?P<y>\d{4})(?P<m>\d{2})(?P<d>\d{2})"),
+                  re.compile(r"(?P<m>\d{1,2})/(?P<d>\d{1,2})/(?P<y>\d{4})"))
 
 
 @dataclass(frozen=True)
@@ -38,6 +43,20 @@ class Finding:
         if self.column:
             where += f", column {self.column}"
         return f"{where}: {self.text}" + (f" (got {self.value!r})" if self.value else "")
+
+
+@lru_cache(maxsize=4096)
+def parse_day(text: str) -> date | None:
+    """YYYY-MM-DD, YYYYMMDD or MM/DD/YYYY as a date, None when it is none of them or no
+    such day exists. Cached: a file repeats its few dates on every row."""
+    for pattern in _DATES:
+        m = pattern.fullmatch(text)
+        if m:
+            try:
+                return date(int(m["y"]), int(m["m"]), int(m["d"]))
+            except ValueError:
+                return None
+    return None
 
 
 def norm(name: str) -> str:
@@ -157,7 +176,7 @@ class Cells:
             amount = Decimal(value)
         except InvalidOperation:
             amount = Decimal("NaN")
-        if not amount.is_finite() or not re.fullmatch(r"[+-]?\d+(\.\d+)?", value):
+        if not amount.is_finite() or not _AMOUNT.fullmatch(value):
             self._bad(column, "is not a decimal amount", raw)
             return Decimal(0)
         return -amount if negative else amount
@@ -169,14 +188,10 @@ class Cells:
             if required:
                 self._bad(column, "is empty")
             return None
-        head = re.split(r"[T ]", raw, maxsplit=1)[0]
-        for fmt in _DATE_FORMATS:
-            try:
-                return datetime.strptime(head, fmt).date()
-            except ValueError:
-                continue
-        self._bad(column, "is not a date (YYYY-MM-DD, YYYYMMDD or MM/DD/YYYY)", raw)
-        return None
+        when = parse_day(_TIME.split(raw, maxsplit=1)[0])
+        if when is None:
+            self._bad(column, "is not a date (YYYY-MM-DD, YYYYMMDD or MM/DD/YYYY)", raw)
+        return when
 
     def currency(self, column: str, default: str) -> str:
         raw = self.row.get(column)
