@@ -107,3 +107,25 @@ def test_exporters_from_settings() -> None:
         assert provider is not None and tracing.enabled()
     finally:
         tracing.install(None)
+
+
+def test_a_file_ingest_and_its_apply_share_the_interchange_trace(
+        tmp_path: Path, spans: InMemorySpanExporter) -> None:
+    from isthmus.connectors.file_intake import take_file  # noqa: PLC0415
+    from isthmus.flows.inbox import relay_unpublished  # noqa: PLC0415
+    from tests.remit.helpers import Clp, Remit  # noqa: PLC0415
+
+    hub = Hub.open(load_settings(None, data_dir=tmp_path / "hub", env={}))
+    try:
+        [row] = take_file(hub.store, hub.settings, Remit([Clp("A1", "80.00")]).build(),
+                          "r.835", time.time())
+        relay_unpublished(hub.store, hub.bus)
+        hub.worker().drain()
+    finally:
+        hub.close()
+    corr = f"x12/{row['control_id']}"
+    mine = [s for s in spans.get_finished_spans()
+            if s.context is not None and s.context.trace_id == tracing.trace_id_of(corr)]
+    assert {s.name for s in mine} == {"isthmus.apply", "isthmus.ingest"}
+    (ing,) = [s for s in mine if s.name == "isthmus.ingest"]
+    assert ing.attributes is not None and ing.attributes["isthmus.channel"] == "x12"

@@ -132,7 +132,8 @@ def run(argv: list[str]) -> int:
                 asyncio.run(serve_forever(
                     hub, role=args.role, mllp_port=args.mllp_port, http_port=args.http_port,
                     http=functools.partial(serve_http, console=build_console),
-                    on_ready=lambda: logging.getLogger("isthmus").setLevel(logging.INFO)))
+                    on_ready=lambda: logging.getLogger("isthmus").setLevel(
+                        settings.logging.level.upper() or logging.INFO)))
             finally:
                 hub.close()
             return 0

@@ -33,6 +33,7 @@ from isthmus.flows.files import (
 from isthmus.flows.inbox import MLLP_CHANNEL
 from isthmus.flows.settlement_intake import TYPES, csv_intake
 from isthmus.model import ClaimRemitted, ProviderAdjusted
+from isthmus.observe import tracing
 from isthmus.store.ports import Store
 
 
@@ -78,7 +79,9 @@ def _x12(store: Store, settings: Settings, raw: bytes, name: str,
     out_dir = settings.data_dir / "outbound" / "x12"
     intake: X12Intake = owned_x12(x12_intake(raw, peer=f"file:{name}", now=now,
                                              tenant=settings.tenant), settings.ownership)
+    spans = tracing.ingest_started([intake.inbound])
     [res] = store.accept([intake.inbound])
+    tracing.ingest_done(spans, [res])
     if res.conflict:  # ISA13 reused with other content: a distinct interchange
         intake = owned_x12(x12_intake(raw, peer=f"file:{name}", now=now,
                                       tenant=settings.tenant, distinct=True),
@@ -107,7 +110,9 @@ def _csv(store: Store, settings: Settings, raw: bytes, name: str, now: float,
          kind: str) -> dict[str, Any]:
     """A settlement or bank deposit file: one inbox record, all its rows or none."""
     intake = csv_intake(raw, kind=kind, peer=f"file:{name}", now=now, tenant=settings.tenant)
+    spans = tracing.ingest_started([intake.inbound])
     [res] = store.accept([intake.inbound])
+    tracing.ingest_done(spans, [res])
     return {"file": name, "format": kind, "kind": "CSV", "message_id": res.message_id,
             "control_id": intake.inbound.control_id, "status": res.status,
             "ack": res.ack_code, "duplicate": res.duplicate, "events": len(intake.events),

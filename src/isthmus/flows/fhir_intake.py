@@ -51,6 +51,7 @@ from isthmus.formats.fhir import (
 from isthmus.formats.fhir.events import CHANNEL, events_of, patient_ref
 from isthmus.model.envelope import Envelope, Source
 from isthmus.model.events import PatientRef
+from isthmus.observe import tracing
 from isthmus.store.ports import Accepted, Inbound, Store, StoredMessage
 
 ID: Final = re.compile(r"[A-Za-z0-9\-.]{1,64}")
@@ -238,7 +239,9 @@ class FhirIntake:
         """Store all items in one commit, then relay their events; the Accepted list."""
         now = time.time()
         inbound = [self._inbound(it, now, peer, local) for it in items]
+        spans = tracing.ingest_started(inbound)
         done = self.store.accept(inbound)
+        tracing.ingest_done(spans, done)
         fresh = [(a.message_id, i.events) for a, i in zip(done, inbound, strict=True)
                  if not a.duplicate and not a.conflict and i.events]
         if fresh and self.bus is not None:

@@ -99,18 +99,19 @@ def formatter(settings: LogSettings) -> logging.Formatter:
     return JsonFormatter() if settings.format == "json" else TextFormatter()
 
 
-def configure(settings: LogSettings, stream: IO[str] | None = None) -> logging.Handler:
+def configure(settings: LogSettings, stream: IO[str] | None = None) -> list[logging.Handler]:
     """Format the root logger's plain stream handlers (the CLI's `basicConfig` one) in the
-    configured format, or add one on `stream` (stderr) when there is none. Other handlers
-    (a test's capture, a file handler) are left as they are. [logging] level, when set,
-    applies to the isthmus loggers."""
+    configured format; add one on `stream` (stderr) only when the root logger has no
+    handler at all, as `basicConfig` does. Other handlers (a test's capture, a file) are
+    left alone. [logging] level, when set, applies to the isthmus loggers."""
     root = logging.getLogger()
-    plain = [h for h in root.handlers if type(h) is logging.StreamHandler]
-    if not plain:
+    plain: list[logging.Handler] = [h for h in root.handlers
+                                    if type(h) is logging.StreamHandler]
+    if not root.handlers:
         plain = [logging.StreamHandler(stream or sys.stderr)]
         root.addHandler(plain[0])
     for h in plain:
         h.setFormatter(formatter(settings))
     if settings.level:
         logging.getLogger("isthmus").setLevel(settings.level.upper())
-    return plain[0]
+    return plain

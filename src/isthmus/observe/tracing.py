@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -31,6 +31,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExport
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 
 from isthmus.config import ConfigError, TracingSettings
+from isthmus.store.ports import Accepted, Inbound
 
 INSTRUMENTATION = "isthmus"
 
@@ -127,3 +128,20 @@ def start(name: str, *, correlation: str = "", **attributes: Any) -> trace.Span 
         if correlation else None
     return tracer.start_span(name, context=ctx, attributes={
         f"isthmus.{k}": v for k, v in attributes.items() if v is not None})
+
+
+def ingest_started(inbound: Sequence[Inbound]) -> list[trace.Span | None]:
+    """`isthmus.ingest` spans for messages about to be stored (files, FHIR); [] when off."""
+    if _Installed.tracer is None:
+        return []
+    return [start("isthmus.ingest", correlation=f"{m.channel}/{m.control_id}",
+                  channel=m.channel, message_type=m.message_type, status=m.status,
+                  bytes=len(m.raw)) for m in inbound]
+
+
+def ingest_done(spans: Sequence[trace.Span | None], results: Sequence[Accepted]) -> None:
+    for sp, res in zip(spans, results, strict=False):
+        if sp is not None:
+            sp.set_attribute("isthmus.ack_code", res.ack_code)
+            sp.set_attribute("isthmus.duplicate", res.duplicate)
+            sp.end()
