@@ -216,3 +216,20 @@ def test_serve_runs_the_alert_loop(tmp_path: Path, receiver: Receiver) -> None:
     finally:
         hub.close()
     assert receiver.statuses() == [("firing", "queue_age/denials")]
+
+
+def test_alert_and_sla_settings_from_the_file(tmp_path: Path) -> None:
+    from isthmus.config import ConfigError  # noqa: PLC0415
+
+    cfg = tmp_path / "hub.toml"
+    cfg.write_text('[alerts]\nwebhook_url = "http://127.0.0.1:9/h"\nerror_rate = 0.2\n'
+                   '[sla]\ncharge_post_minutes = 15\nqueue_age_hours = { denials = 72 }\n')
+    s = load_settings(cfg, data_dir=tmp_path, env={})
+    assert (s.alerts.webhook_url, s.alerts.error_rate) == ("http://127.0.0.1:9/h", 0.2)
+    assert s.sla == SlaSettings(charge_post_minutes=15, queue_age_hours={"denials": 72.0})
+    for bad, field_name in (('[alerts]\nwebhok_url = "x"\n', "webhok_url"),
+                            ("[alerts]\ninterval_s = 0\n", "interval_s"),
+                            ('[sla]\nqueue_age_hours = "x"\n', "queue_age_hours")):
+        cfg.write_text(bad)
+        with pytest.raises(ConfigError, match=field_name):
+            load_settings(cfg, data_dir=tmp_path, env={})
