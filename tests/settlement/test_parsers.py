@@ -190,3 +190,22 @@ def test_card_numbers_are_masked_in_what_is_kept() -> None:
     assert intake.inbound.digest == hashlib.sha256(raw).hexdigest()  # idempotent on the file
     assert mask_cards(b"ref 4111-1111-1111-1112 and 2026110412345") == \
         b"ref 4111-1111-1111-1112 and 2026110412345"  # no Luhn, no mask
+
+
+bank_row = st.tuples(st.dates(min_value=date(2020, 1, 1), max_value=date(2030, 12, 31)),
+                     cents, st.from_regex(r"[A-Z0-9]{4,15}", fullmatch=True),
+                     st.sampled_from(["ACH", "card", "check", "wire", ""]))
+
+
+@settings(max_examples=60, deadline=None)
+@given(rows=st.lists(bank_row, min_size=1, max_size=10, unique_by=lambda r: (r[0], r[2], r[1])),
+       fmt=st.sampled_from(["%Y-%m-%d", "%Y%m%d", "%m/%d/%Y"]), crlf=st.booleans())
+def test_bank_rows_read_back_in_any_date_format(
+        rows: list[tuple[date, Decimal, str, str]], fmt: str, crlf: bool) -> None:
+    end = "\r\n" if crlf else "\n"
+    text = end.join(["Reference,Type,Amount,Value Date"] + [
+        f"{ref},{kind},{amount},{day.strftime(fmt)}" for day, amount, ref, kind in rows])
+    bf = parse_bank(text.encode())
+    assert bf.findings == ()
+    assert [(b.deposit_date, b.amount, b.reference) for b in bf.deposits] == [
+        (day, amount, ref) for day, amount, ref, _ in rows]
