@@ -264,6 +264,16 @@ def _observe_tables(raw: dict[str, Any], env: dict[str, str]
     except TypeError as exc:
         raise ConfigError(f"invalid setting in [sla], [logging], [tracing] or [alerts]: "
                           f"{exc}") from exc
+    for table, got in (("sla", sla), ("logging", logs), ("tracing", tracing),
+                       ("alerts", alerts)):
+        for f in fields(got):
+            want, value = getattr(type(got)(), f.name), getattr(got, f.name)
+            kinds: tuple[type, ...] = (int, float) if isinstance(want, (int, float)) and \
+                not isinstance(want, bool) else (type(want),)
+            if not isinstance(value, kinds) or isinstance(value, bool) != isinstance(want,
+                                                                                      bool):
+                raise ConfigError(f"{table}.{f.name} must be {type(want).__name__}, got "
+                                  f"{value!r}")
     if env.get("ISTHMUS_LOG_FORMAT"):
         logs = replace(logs, format=env["ISTHMUS_LOG_FORMAT"])  # type: ignore[arg-type]
     if env.get("ISTHMUS_LOG_LEVEL"):

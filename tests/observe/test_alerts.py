@@ -233,3 +233,17 @@ def test_alert_and_sla_settings_from_the_file(tmp_path: Path) -> None:
         cfg.write_text(bad)
         with pytest.raises(ConfigError, match=field_name):
             load_settings(cfg, data_dir=tmp_path, env={})
+
+
+def test_a_setting_of_the_wrong_type_is_refused(tmp_path: Path) -> None:
+    from isthmus.config import ConfigError  # noqa: PLC0415
+
+    cfg = tmp_path / "hub.toml"
+    for bad in ('[alerts]\nerror_rate = "high"\n', "[alerts]\nsla_breach = 1\n",
+                "[alerts]\nwebhook_url = 5\n", "[sla]\nworkitem_age_hours = true\n"):
+        cfg.write_text(bad)
+        with pytest.raises(ConfigError, match="must be"):
+            load_settings(cfg, data_dir=tmp_path, env={})
+    cfg.write_text("[alerts]\nqueue_age_minutes = 5\n[sla]\ncharge_post_minutes = 30\n")
+    s = load_settings(cfg, data_dir=tmp_path, env={})  # ints are fine where floats are
+    assert (s.alerts.queue_age_minutes, s.sla.charge_post_minutes) == (5, 30)
