@@ -83,7 +83,7 @@ def parse_bank(data: bytes) -> BankFile:
             findings.append(Finding(row.number, "amount", "a deposit must be positive",
                                     str(amount)))
             continue
-        key = (when, reference, amount)
+        key = (when, reference.upper(), amount)
         if key in seen:
             findings.append(Finding(row.number, "reference", f"the same deposit as row "
                                     f"{seen[key]}", reference))

@@ -9,7 +9,7 @@ never posts twice:
   account (``remit|<account>``, the key of the account's 835 claim payments);
 * ``settlement/<processor>/<deposit_id>``: one :class:`~isthmus.model.ProcessorDeposited`
   per deposit, keyed ``deposit|<deposit_id>``;
-* ``bank/<date>/<reference>/<amount>``: one :class:`~isthmus.model.BankDeposited` per bank
+* ``bank/<date>/<REFERENCE>/<amount>`` (the reference in upper case): one :class:`~isthmus.model.BankDeposited` per bank
   credit, keyed ``deposit|<reference>`` like the 835 payment or processor deposit it
   matches (`formats.x12.events.deposit_key`).
 
@@ -43,7 +43,8 @@ def settlement_events(sf: SettlementFile) -> list[KeyedEvent]:
 
 
 def bank_events(bf: BankFile) -> list[KeyedEvent]:
-    return [KeyedEvent(f"bank/{b.deposit_date.isoformat()}/{b.reference}/{b.amount}",
+    return [KeyedEvent(f"bank/{b.deposit_date.isoformat()}/{b.reference.strip().upper()}/"
+                       f"{b.amount}",
                        deposit_key(b.reference), BankDeposited(
                            deposit_date=b.deposit_date, amount=b.amount,
                            reference=b.reference, method=b.method, currency=b.currency,
