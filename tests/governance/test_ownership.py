@@ -14,9 +14,10 @@ import httpx
 import pytest
 
 from isthmus.api.http import build_app
-from isthmus.app import Hub
+from isthmus.app import Hub, start
 from isthmus.config import ConfigError, load_settings
 from isthmus.connectors.file_intake import take_file
+from isthmus.connectors.mllp_client import send_messages
 from isthmus.flows.inbox import classify, decode_error
 from isthmus.formats.hl7v2 import build_ack
 from isthmus.governance import identity, ownership, rbac
@@ -153,3 +154,22 @@ def test_fhir_writes_from_a_non_owner_are_403_outcomes_and_kept(owned_hub: Hub) 
     assert owned_hub.store.message_by_control_id("fhir", "Patient/own-p1") is None
     assert owned_hub.governance.audit_rows(after=0)[-1].event.action == "fhir.refused"
     assert _post(owned_hub, epic, "/fhir/Patient", PATIENT).status_code == 201
+
+
+def test_the_mllp_listener_applies_the_ownership_table(owned_hub: Hub) -> None:
+    async def go() -> list[bytes]:
+        run = await start(owned_hub, role="listener", mllp_port=0)
+        try:
+            assert run.mllp is not None
+            report = await send_messages("127.0.0.1", run.mllp.port,
+                                         [adt("MLLP-OWN1", "M5"), charge("MLLP-OWN2", "M5")])
+            return list(report.acks)
+        finally:
+            await run.stop()
+
+    refused, taken = asyncio.run(go())
+    assert b"MSA|AR|MLLP-OWN1" in refused and b"ERR|" in refused
+    assert b"EHR/NORTH may not write patient data" in refused
+    assert b"MSA|AA|MLLP-OWN2" in taken  # charges are not owned: open
+    kept = owned_hub.store.message_by_control_id("mllp", "MLLP-OWN1")
+    assert kept is not None and kept.status == "rejected"
