@@ -2,7 +2,8 @@
 
 After the day, a payer's 835 pays part of the day's claims (one denied): the remittance goes
 through the same inbox as `isthmus ingest` and posts cash, contractual allowance and
-patient responsibility.
+patient responsibility. Then an overpaid account is refunded: one demo user asks, above
+the approval threshold, another approves (segregation of duties), and it posts.
 
 It starts the real listener on a free local port, sends the day (registrations, encounters,
 charges, credits, merges, a few malformed, unsupported and unmapped messages) over several
@@ -34,10 +35,12 @@ from isthmus.demo.ehr_day import SimMessage, expected_totals, hospital_day
 from isthmus.demo.remit835 import ClaimToPay, remittance_835
 from isthmus.flows.files import x12_intake
 from isthmus.flows.inbox import relay_unpublished
+from isthmus.flows.refunds import Actor
 from isthmus.flows.settlement_intake import csv_intake
 from isthmus.formats.hl7v2 import ack_code, parse_message
 from isthmus.formats.settlement import BANK, SETTLEMENT
 from isthmus.formats.x12.events import KeyedEvent
+from isthmus.governance import rbac
 from isthmus.model import RemittancePaid
 from isthmus.observe.views import trial_balance_view
 from isthmus.recon.deposits import deposit_report
@@ -106,6 +109,50 @@ def _deposit_summary(hub: Hub, settings: Settings, cards: CardDay) -> dict[str, 
             "unmatched": unmatched, "over_limit": d["over_limit"], "report": d}
 
 
+# A patient who overpaid: a billing account left in credit, refunded above the threshold.
+REFUND_ACCOUNT, REFUND_AMOUNT = "DEMORF0001", Decimal("800.00")
+
+
+def refund_messages(day: date) -> list[bytes]:
+    """BAR^P01 opening account DEMORF0001, then DFT^P03 crediting an over-billed visit
+    (FT1-6 CD, 800.00 USD) after the patient paid: the account's A/R is a credit."""
+    ts = f"{day:%Y%m%d}120000"
+    fields = {1: "1", 3: "DEMORF01^^^NORTHMRN^MR", 5: "OVERPAID^PAT", 7: "19700101",
+              8: "U", 18: f"{REFUND_ACCOUNT}^^^NORTH^AN"}
+    pid = "|".join(["PID", *(fields.get(i, "") for i in range(1, 19))])
+    pv1 = "PV1|1|O|OPC^1^A^NORTH|R|||||||||||||||DEMORFV1^^^NORTH^VN"
+    bar = [f"MSH|^~\\&|SIMEHR|NORTH|ISTHMUS|HUB|{ts}||BAR^P01^BAR_P01|DEMO-RF-BAR|P|2.5.1",
+           f"EVN|P01|{ts}", pid, pv1]
+    dft = [f"MSH|^~\\&|SIMEHR|NORTH|ISTHMUS|HUB|{ts}||DFT^P03^DFT_P03|DEMO-RF-CD|P|2.5.1",
+           f"EVN|P03|{ts}", pid, pv1,
+           f"FT1|1|DEMO-RF-CD1||{day:%Y%m%d}|{day:%Y%m%d}|CD|99283^ED VISIT^CPT|||1|"
+           f"{REFUND_AMOUNT}&USD|{REFUND_AMOUNT}&USD|ED^EMERGENCY"]
+    return [("\r".join(m) + "\r").encode() for m in (bar, dft)]
+
+
+async def _refund_day(hub: Hub, port: int, settings: Settings) -> dict[str, Any]:
+    """The credit arrives over MLLP; rc.dana (revenue cycle) asks for the refund, above
+    the approval threshold, and fin.omar (finance, another person) approves it: it posts
+    DR A/R / CR refunds payable (flows/refunds.py). A/R nets to zero on the account."""
+    await send_messages("127.0.0.1", port, refund_messages(date(2026, 11, 3)), connections=1)
+    await _idle(hub)
+    desk = hub.refunds()
+    asked = await asyncio.to_thread(
+        desk.request, account=REFUND_ACCOUNT, amount=REFUND_AMOUNT, currency="USD",
+        reason="patient overpaid an ED visit", idempotency_key="demo-refund-1",
+        requested_by=Actor("rc.dana", frozenset({rbac.REVENUE})))
+    done = asked.refund
+    if done.status == "pending":  # above the threshold: a second person decides
+        done = (await asyncio.to_thread(
+            desk.approve, done.id, approver=Actor("fin.omar", frozenset({rbac.FINANCE})),
+            note="EOB and payment checked")).refund
+    return {"id": done.id, "amount": str(done.amount), "currency": done.currency,
+            "threshold": str(settings.refunds.approval_threshold),
+            "asked": asked.refund.status, "requested_by": done.requested_by,
+            "decided_by": done.decided_by, "status": done.status,
+            "entry_key": done.entry_key}
+
+
 async def _demo(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
     msgs = hospital_day(messages=args.messages, seed=args.seed)
     expected = expected_totals(msgs)
@@ -152,6 +199,7 @@ async def _demo(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
         await _idle(hub)
         cards = _card_day(hub, settings, msgs, claims, intake.events, args.seed)
         await _idle(hub)
+        refund = await _refund_day(hub, run.mllp.port, settings)
     finally:
         await run.stop()  # seals and exports the batches
     counts = hub.store.counts()
@@ -179,7 +227,7 @@ async def _demo(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
                        "patient_responsibility_usd": str(balance("1210"))},
         "deposits": _deposit_summary(hub, settings, cards),
         "ledger_ar_usd": str(ar), "export_files": files,
-        "export_dir": str(hub.export_dir),
+        "export_dir": str(hub.export_dir), "refund": refund,
     }
 
 
@@ -229,6 +277,11 @@ def _report(settings: Settings, args: argparse.Namespace,
     print(f"bank deposits     {dp['matched']} matched ({', '.join(dp['matched_refs'])}); "
           f"unmatched: " + ("; ".join(dp["unmatched"]) or "none") +
           " (isthmus recon deposits)")
+    rf = out["refund"]
+    print(f"refund            {rf['id']} {rf['amount']} {rf['currency']} to account "
+          f"{REFUND_ACCOUNT}: asked by {rf['requested_by']} ({rf['asked']}, above the "
+          f"threshold {rf['threshold']}), approved by {rf['decided_by']}, {rf['status']} as "
+          f"{rf['entry_key']} (DR A/R, CR refunds payable)")
     print(f"A/R 1200 USD      {out['ledger_ar_usd']} (expected {out['expected_net_usd']}: "
           "charges - credits - remitted claims - card payments)")
     print()
