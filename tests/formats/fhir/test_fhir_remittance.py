@@ -118,3 +118,53 @@ def test_cents_is_within_half_a_cent_and_on_the_cent(value: Decimal) -> None:
     assert c.as_tuple().exponent == -2
     assert abs(c - value) <= Decimal("0.005")
     assert cents(value, "JPY").as_tuple().exponent == 0
+
+
+_amount = st.decimals(min_value=Decimal("-99999"), max_value=Decimal("99999"),
+                      allow_nan=False, allow_infinity=False, places=4)
+_category = st.sampled_from(["submitted", "eligible", "copay", "deductible", "benefit",
+                             "https://bluebutton.cms.gov/resources/variables/line_coinsrnc_amt",
+                             "eligpercent", "tax"])
+
+
+@given(payment=st.none() | _amount, adjustment=st.none() | _amount,
+       outcome=st.sampled_from(["complete", "partial", "error", "queued"]),
+       items=st.lists(st.lists(st.tuples(_category, _amount), max_size=6), max_size=4),
+       currency=st.sampled_from(["USD", "JPY", "EUR"]))
+def test_any_eob_maps_to_postable_835_amounts(payment: Decimal | None,
+                                              adjustment: Decimal | None, outcome: str,
+                                              items: list[list[tuple[str, Decimal]]],
+                                              currency: str) -> None:
+    """Whatever the adjudication says, the event carries amounts a ledger can post (on the
+    currency's minor unit), cash (paid - PLB) is payment.amount, a denial pays nothing."""
+    pay: dict[str, object] = {}
+    if payment is not None:
+        pay["amount"] = {"value": payment, "currency": currency}
+    if adjustment is not None:
+        pay["adjustment"] = {"value": adjustment, "currency": currency}
+    doc = {"resourceType": "ExplanationOfBenefit", "id": "e1", "status": "active",
+           "use": "claim", "outcome": outcome, "patient": {"reference": "Patient/p"},
+           "claim": {"reference": "Claim/c1"}, "payment": pay,
+           "total": [{"category": {"coding": [{"code": "submitted"}]},
+                      "amount": {"value": Decimal(100), "currency": currency}}],
+           "item": [{"sequence": i + 1, "adjudication": [
+               {"category": {"coding": [{"code": c}]},
+                "amount": {"value": v, "currency": currency}} for c, v in adj]}
+               for i, adj in enumerate(items)]}
+    _, eob = decode_resource(_NUMBERS.encode(doc))
+    evs = [ev for _, ev in events_of(eob, lambda ref: PatientRef(ref, "urn:t"))]
+    if outcome == "queued" or (payment is None and outcome != "error"):
+        assert evs == []
+        return
+    claim = evs[0]
+    assert isinstance(claim, ClaimRemitted) and claim.patient_control_number == "c1"
+    exp = -2 if currency != "JPY" else 0
+    for amount in (claim.paid, claim.charge, *(a.amount for a in claim.adjustments)):
+        assert amount.as_tuple().exponent == exp
+    if outcome == "error":
+        assert claim.claim_status == "4" and claim.paid == 0 and claim.adjustments == ()
+        return
+    plb = sum((e.amount for e in evs[1:] if isinstance(e, ProviderAdjusted)), Decimal(0))
+    assert payment is not None
+    unit = Decimal(1).scaleb(exp)  # two roundings, half a unit each
+    assert abs(claim.paid - plb - payment) <= unit

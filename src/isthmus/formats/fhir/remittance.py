@@ -233,9 +233,9 @@ def claim_remitted(r: RemitSource, patients: PatientLookup, claims: ClaimLookup
         payer_id=payer_id, payer_name=payer_name, payee_npi="", payee_tin="",
         trace_number=trace, payment_method="", payment_date=when,
         patient_control_number=pcn, claim_status=DENIED if denied else PROCESSED,
-        charge=cents(charge, currency), paid=Decimal(0) if denied else paid,
-        patient_responsibility=sum((a.amount for a in adjustments if a.group == "PR"),
-                                   Decimal(0)),
+        charge=cents(charge, currency), paid=cents(Decimal(0), currency) if denied else paid,
+        patient_responsibility=cents(sum((a.amount for a in adjustments
+                                          if a.group == "PR"), Decimal(0)), currency),
         payer_claim_control_number=next((i.value for i in r.identifier if i.value), ""),
         adjustments=adjustments, remarks=tuple(dict.fromkeys(reasons)),
         currency=currency, facility=_org(claim.provider if claim else None) or _org(own),
