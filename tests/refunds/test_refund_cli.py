@@ -59,6 +59,10 @@ def test_request_approve_reject_list_with_exit_codes(
     r = _run(capsys, monkeypatch, tokens["alice"], ask)
     assert (r["status"], r["amount"], r["requested_by"]) == ("pending", "600.00", "alice")
     rid = r["id"]
+    [item] = _run(capsys, monkeypatch, None, ["workitems", "list", "--status", "open"])
+    for action in ("resolve", "resubmit"):  # decided by the refund flow only
+        assert f"refunds approve|reject {rid}" in _run(
+            capsys, monkeypatch, admin, ["workitems", action, str(item["id"])], 2)
     err = _run(capsys, monkeypatch, tokens["alice"], ["refunds", "approve", rid], 2)
     assert "segregation of duties" in err
     posted = _run(capsys, monkeypatch, tokens["bob"], ["refunds", "approve", rid])

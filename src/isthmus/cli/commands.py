@@ -13,6 +13,7 @@ from isthmus.app import Hub, backup_embedded
 from isthmus.bus.ports import Publish
 from isthmus.flows.export import REJECTED_KIND, breaker_state, resubmit_rejected
 from isthmus.flows.inbox import TOPIC, classify, publications
+from isthmus.flows.refunds import KIND as REFUND_KIND
 from isthmus.model.envelope import decode_envelope
 from isthmus.observe.lineage import find_message, trace
 from isthmus.observe.views import trial_balance_view
@@ -186,6 +187,9 @@ def _workitems(hub: Hub, args: argparse.Namespace) -> Result:
     item = store.work_item(args.id)
     if item is None:
         raise NotFound(f"no work item {args.id}")
+    if item.kind == REFUND_KIND:  # decided by its own flow, with segregation of duties
+        raise UsageError(f"work item {item.id} is a refund approval: use `isthmus refunds "
+                         f"approve|reject {item.event_id.rpartition('/')[2]}`")
     now = datetime.now(UTC).timestamp()
     if args.action == "resolve":
         values = dict(s.split("=", 1) for s in args.set if "=" in s)
