@@ -6,7 +6,8 @@ renders the result. A refusal answers with the status its error names: 400 (the 
 fault), 404, 409 (duplicate request, idempotency key reused, not enough credit, already
 decided), 403 (role, or segregation of duties: the requester approving), each as JSON
 `{"error", "reason", "field"}`; `error` is "not found" for a 404, else the refusal's kind
-(`segregation_of_duties`, `insufficient_credit`, ...). JSON numbers are read as Decimal, never float.
+(`segregation_of_duties`, `insufficient_credit`, ...). JSON numbers are read as Decimal,
+never float.
 
 POST /api/v1/refunds            {"account", "amount", "currency", "reason",
                                  "idempotency_key"} (or an Idempotency-Key header);
