@@ -173,3 +173,25 @@ def test_the_mllp_listener_applies_the_ownership_table(owned_hub: Hub) -> None:
     assert b"MSA|AA|MLLP-OWN2" in taken  # charges are not owned: open
     kept = owned_hub.store.message_by_control_id("mllp", "MLLP-OWN1")
     assert kept is not None and kept.status == "rejected"
+
+
+def test_fhir_files_are_judged_by_their_meta_source(owned_hub: Hub) -> None:
+    def bundle(source: str, pid: str) -> bytes:
+        patient = {**PATIENT, "id": pid}
+        return json.dumps({"resourceType": "Bundle", "type": "transaction",
+                           "meta": {"source": source}, "entry": [
+                               {"fullUrl": f"urn:uuid:{pid}", "resource": patient,
+                                "request": {"method": "PUT", "url": f"Patient/{pid}"}}]
+                           }).encode()
+
+    before = owned_hub.store.counts()["rejected"]
+    [row] = take_file(owned_hub.store, owned_hub.settings, bundle("lab-system", "fp1"),
+                      "lab.json", NOW)
+    assert row["status"] == "rejected" and "lab-system may not write patient" in row["error"]
+    assert owned_hub.store.counts()["rejected"] == before + 1  # kept for inspection
+    assert owned_hub.store.message_by_control_id("fhir", "Patient/fp1") is None
+    [row] = take_file(owned_hub.store, owned_hub.settings, bundle("EPIC", "fp2"), "epic.json",
+                      NOW)
+    assert row["status"] == "accepted", row
+    assert owned_hub.store.message_by_control_id("fhir", "Patient/fp2") is not None
+    assert ownership.fhir_write(b"not json") == ownership.FhirWrite((), "")

@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import time
-from typing import Any
 
 import msgspec
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -28,29 +27,10 @@ CHANNEL = "fhir"
 _WRITES = frozenset({"POST", "PUT"})
 
 
-class _Entry(msgspec.Struct):
-    resource: dict[str, Any] | None = None
-
-
-class _Doc(msgspec.Struct):
-    resourceType: str = ""  # the FHIR element name
-    entry: list[_Entry] = []
-
-
-_doc = msgspec.json.Decoder(_Doc)
-
-
 def resource_types(body: bytes) -> list[str]:
     """The resource types a FHIR write carries; [] when the body is unreadable (the FHIR
     handlers then answer 400 with the reason)."""
-    try:
-        doc = _doc.decode(body)
-    except msgspec.MsgspecError:
-        return []
-    if doc.resourceType != "Bundle":
-        return [doc.resourceType]
-    return [str(e.resource.get("resourceType", "")) for e in doc.entry
-            if e.resource is not None]
+    return list(ownership.fhir_write(body).types)
 
 
 class SystemOfRecord:

@@ -11,6 +11,7 @@ listener does. The decisions are in `flows/files.py`; this module stores and wri
 
 from __future__ import annotations
 
+import hashlib
 import os
 from decimal import Decimal
 from pathlib import Path
@@ -32,9 +33,10 @@ from isthmus.flows.files import (
 )
 from isthmus.flows.inbox import MLLP_CHANNEL
 from isthmus.flows.settlement_intake import TYPES, csv_intake
+from isthmus.governance import ownership
 from isthmus.model import ClaimRemitted, ProviderAdjusted
 from isthmus.observe import tracing
-from isthmus.store.ports import Store
+from isthmus.store.ports import Inbound, Store
 
 
 def take_file(store: Store, settings: Settings, raw: bytes, name: str,
@@ -48,15 +50,30 @@ def take_file(store: Store, settings: Settings, raw: bytes, name: str,
     if kind in TYPES:
         return [_csv(store, settings, raw, name, now, kind)]
     if kind == FHIR:
-        return [_fhir(store, settings, raw, name)]
+        return [_fhir(store, settings, raw, name, now)]
     return [{"file": name, "format": "unknown", "status": "unreadable", "ack": "",
              "duplicate": False, "error": "neither X12 (ISA), HL7 v2 (MSH, FHS, BHS), "
              "FHIR JSON nor a settlement CSV"}]
 
 
-def _fhir(store: Store, settings: Settings, raw: bytes, name: str) -> dict[str, Any]:
+def _fhir(store: Store, settings: Settings, raw: bytes, name: str,
+          now: float) -> dict[str, Any]:
     """A FHIR Bundle (or resource) file as one transaction (`flows.fhir_intake`); events are
-    left for `relay_unpublished`."""
+    left for `relay_unpublished`. A file writing a data domain that its `meta.source` does
+    not own ([ownership]) is kept as rejected, with the reason, and takes no effect."""
+    write = ownership.fhir_write(raw)
+    refused = ownership.decide(settings.ownership, ownership.fhir_domains(write.types),
+                               (write.source,))
+    if refused is not None:
+        digest = hashlib.sha256(raw).hexdigest()
+        rtype = write.types[0] if write.types else "unknown"
+        [kept] = store.accept([Inbound("fhir", f"owner/{rtype}/{digest[:16]}", raw, now,
+                                       f"file:{name}", "Bundle", "rejected", "AE",
+                                       refused.text, b"", digest)])
+        return {"file": name, "format": "fhir", "kind": "Bundle",
+                "entries": len(write.types), "created": 0, "status": "rejected",
+                "ack": "403", "duplicate": kept.duplicate, "error": refused.text,
+                "message_id": kept.message_id, "findings": []}
     res = FhirIntake(store, None, settings.tenant).take_file(raw, f"file:{name}")
     statuses = [e.get("response", {}).get("status", "") for e in res.entries]
     return {"file": name, "format": "fhir", "kind": "Bundle", "entries": len(statuses),

@@ -11,8 +11,9 @@ remittances to billing, and so on. The site says who owns what in its config:
     claim = ["BILLING", "PAYERX"]
 
 A system is named by what it sends: an HL7 v2 message by its sending application (MSH-3.1)
-or facility (MSH-4.1), an X12 interchange by its sender id (ISA06) or application sender
-code (GS02), a FHIR client by the principal of its token. A domain the config does not name
+or facility (MSH-4.1), an X12 interchange by its sender id (ISA06), a FHIR client over
+HTTP by the principal of its token, a FHIR file by its Bundle's (or resource's)
+`meta.source` (FHIR R4 Meta.source). A domain the config does not name
 is open to everyone, and so is everything without an [ownership] table.
 
 A write touches the domains of the events it would produce (`EVENT_DOMAINS`) or, for FHIR,
@@ -25,6 +26,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
+
+import msgspec
 
 DOMAINS: Final = ("patient", "encounter", "account", "charge", "claim", "remittance",
                   "payment")
@@ -98,6 +101,47 @@ def decide(owners: Owners, domains: Iterable[str], senders: Iterable[str]) -> Re
     return None
 
 
+class _Meta(msgspec.Struct):
+    source: str = ""
+
+
+class _Entry(msgspec.Struct):
+    resource: dict[str, Any] | None = None
+
+
+class _Doc(msgspec.Struct):
+    resourceType: str = ""  # the FHIR element names
+    meta: _Meta | None = None
+    entry: list[_Entry] = []
+
+
+_doc = msgspec.json.Decoder(_Doc)
+
+
+@dataclass(frozen=True)
+class FhirWrite:
+    """What a FHIR write body carries: its resource types and the `meta.source` of the
+    Bundle or resource (FHIR R4 Meta.source: the system the data comes from)."""
+
+    types: tuple[str, ...]
+    source: str
+
+
+def fhir_write(body: bytes) -> FhirWrite:
+    """The resource types of a resource or Bundle body; empty when it is unreadable (the
+    FHIR layer answers that with its own 400)."""
+    try:
+        doc = _doc.decode(body)
+    except msgspec.MsgspecError:
+        return FhirWrite((), "")
+    source = doc.meta.source if doc.meta is not None else ""
+    if doc.resourceType != "Bundle":
+        return FhirWrite((doc.resourceType,), source)
+    types = tuple(str(e.resource.get("resourceType", "")) for e in doc.entry
+                  if e.resource is not None)
+    return FhirWrite(types, source)
+
+
 def event_domains(type_names: Iterable[str]) -> list[str]:
     return [EVENT_DOMAINS[t] for t in type_names if t in EVENT_DOMAINS]
 
@@ -106,5 +150,5 @@ def fhir_domains(resource_types: Iterable[str]) -> list[str]:
     return [FHIR_DOMAINS[t] for t in resource_types if t in FHIR_DOMAINS]
 
 
-__all__ = ["DOMAINS", "EVENT_DOMAINS", "FHIR_DOMAINS", "OwnershipConfigError", "Refusal",
-           "decide", "event_domains", "fhir_domains", "parse"]
+__all__ = ["DOMAINS", "EVENT_DOMAINS", "FHIR_DOMAINS", "FhirWrite", "OwnershipConfigError",
+           "Refusal", "decide", "event_domains", "fhir_domains", "fhir_write", "parse"]
