@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
 
+import psycopg
 import pytest
+from psycopg import sql
 
 from isthmus.flows import refunds as rf
 from isthmus.governance.audit import verify
@@ -32,6 +35,7 @@ from tests.refunds.helpers import (
     move_ar,
     open_account,
 )
+from tests.services import POSTGRES, require
 
 
 @pytest.fixture
@@ -293,32 +297,70 @@ def test_awaiting_leaves_out_the_approvers_own_requests(
         d.list("weird")
 
 
-def test_two_approvers_at_once_post_exactly_once(tmp_path: Path) -> None:
-    """Two finance users approve the same refund at the same moment, on SQLite with one
-    connection each: one posts, the other is told it was decided, never a second entry."""
-    store = SqliteStore(tmp_path / "store.db", synchronous="NORMAL")
-    gov = MemoryGovernance()
+@pytest.fixture(params=["sqlite", "postgresql"])
+def shared_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    """A store that threads reach through connections of their own."""
+    if request.param == "sqlite":
+        s: Store = SqliteStore(tmp_path / "store.db", synchronous="NORMAL")
+        yield s
+        s.close()
+        return
+    require("PostgreSQL", *POSTGRES)
+    from isthmus.store.postgres import PostgresStore  # noqa: PLC0415 - scale-out only
+
+    dsn = f"postgresql://postgres@{POSTGRES[0]}:{POSTGRES[1]}/test"
+    schema = f"t_{uuid.uuid4().hex}"
+    s = PostgresStore(dsn, schema=schema)
     try:
-        token = open_account(store)
-        move_ar(store, token, "-900.00", key="overpaid")
-        rid = ask(desk(store, gov)).refund.id
-        barrier = threading.Barrier(2)
-        results: dict[str, object] = {}
-
-        def run(who: rf.Actor) -> None:
-            barrier.wait()
-            try:
-                results[who.name] = desk(store, gov).approve(rid, approver=who).refund.status
-            except rf.RefundError as exc:
-                results[who.name] = type(exc).__name__
-
-        threads = [threading.Thread(target=run, args=(a,)) for a in (BOB, CAROL)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(10)
-        assert sorted(map(str, results.values())) == ["AlreadyDecided", "posted"]
-        assert len(store.entries(correlation_id=f"refunds/{rid}")) == 1
-        assert ar_balance(store, token) == Decimal("-300.00")
+        yield s
     finally:
-        store.close()
+        s.close()
+        with psycopg.connect(dsn, autocommit=True) as c:
+            c.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
+
+
+def _at_once(*calls: Callable[[], object]) -> list[str]:
+    """Run the calls in threads released together; each one's outcome, sorted."""
+    barrier = threading.Barrier(len(calls))
+    results: list[str] = []
+
+    def run(call: Callable[[], object]) -> None:
+        barrier.wait()
+        try:
+            out = call()
+            results.append(out.refund.status if isinstance(out, rf.Outcome) else str(out))
+        except rf.RefundError as exc:
+            results.append(type(exc).__name__)
+
+    threads = [threading.Thread(target=run, args=(c,)) for c in calls]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(20)
+    return sorted(results)
+
+
+def test_two_approvers_at_once_post_exactly_once(shared_store: Store) -> None:
+    """Two finance users approve the same refund at the same moment, each through a
+    connection of its own: one posts, the other is told it was decided, one entry."""
+    store, gov = shared_store, MemoryGovernance()
+    token = open_account(store)
+    move_ar(store, token, "-900.00", key="overpaid")
+    rid = ask(desk(store, gov)).refund.id
+    assert _at_once(lambda: desk(store, gov).approve(rid, approver=BOB),
+                    lambda: desk(store, gov).approve(rid, approver=CAROL)) == [
+        "AlreadyDecided", "posted"]
+    assert len(store.entries(correlation_id=f"refunds/{rid}")) == 1
+    assert ar_balance(store, token) == Decimal("-300.00")
+
+
+def test_two_requests_at_once_never_refund_more_than_the_credit(shared_store: Store) -> None:
+    """Two auto-approved requests (under the threshold) for one account race: the account
+    lock makes the second see the first's posting, so only one fits in the credit."""
+    store, gov = shared_store, MemoryGovernance()
+    token = open_account(store)
+    move_ar(store, token, "-900.00", key="overpaid")
+    assert _at_once(lambda: ask(desk(store, gov, "1000.00"), key="a"),
+                    lambda: ask(desk(store, gov, "1000.00"), key="b", who=ROOT)) == [
+        "InsufficientCredit", "posted"]
+    assert ar_balance(store, token) == Decimal("-300.00")
