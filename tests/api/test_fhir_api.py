@@ -431,3 +431,48 @@ def test_official_payer_examples_post_as_remittances(tmp_path: Path) -> None:
                         ("unmapped_payee", "fhir/ClaimResponse/R3502")}
         [eft] = s.hub.store.deposit_records()
         assert (eft.side, eft.reference, eft.amount) == ("eft", "10-12345", Decimal("7000.00"))
+
+
+def test_search_accounts_and_eobs_by_identifier_and_patient(site: Site) -> None:
+    for path, body in (("/fhir/Patient", _patient()), ("/fhir/Account", _account()),
+                       ("/fhir/ChargeItem", _charge())):
+        assert site.call("POST", path, body).status_code == 201
+    bundle = json.loads(SYNTHEA[0].read_bytes())
+    assert site.call("POST", "/fhir", bundle).status_code == 200
+    site.hub.worker().drain()
+    r = site.call("GET", "/fhir/Account?identifier=ACC-1001", token="reader")
+    assert r.status_code == 200 and r.headers["content-type"].startswith(MEDIA)
+    body = r.json()
+    assert (body["type"], body["total"]) == ("searchset", 1)
+    [entry] = body["entry"]
+    assert entry["fullUrl"] == "Account/acct1"
+    assert _balance_of(entry["resource"]) == {"USD": Decimal("125.50")}
+    assert site.call("GET", "/fhir/Account?patient=Patient/p1").json()["total"] == 1
+    assert site.call("GET", "/fhir/Account?patient=p1").json()["total"] == 1
+    assert site.call("GET", "/fhir/Account?identifier=other|ACC-1001").json()["total"] == 0
+    # Synthea: the patient's EOBs, and one by its claim id (system|value)
+    pid = next(e["resource"]["id"] for e in bundle["entry"]
+               if e["resource"]["resourceType"] == "Patient")
+    eobs = [e["resource"] for e in bundle["entry"]
+            if e["resource"]["resourceType"] == "ExplanationOfBenefit"]
+    r = site.call("GET", f"/fhir/ExplanationOfBenefit?patient=Patient/{pid}&_count=1000")
+    assert r.json()["total"] == len(eobs) > 1
+    ident = eobs[0]["identifier"][0]
+    r = site.call("GET", f"/fhir/ExplanationOfBenefit?identifier={ident['system']}|"
+                         f"{ident['value']}")
+    assert [e["resource"]["id"] for e in r.json()["entry"]] == [eobs[0]["id"]]
+    r = site.call("GET", f"/fhir/ExplanationOfBenefit?patient={pid}&_count=2")
+    assert len(r.json()["entry"]) == 2 and "total" not in r.json()
+    # refusals name what is wrong
+    r = site.call("GET", "/fhir/Account?name=Smith")
+    assert r.status_code == 400 and _issues(r)[0]["expression"] == ["name"]
+    r = site.call("GET", "/fhir/Account?_count=0")
+    assert r.status_code == 400 and _issues(r)[0]["expression"] == ["_count"]
+    r = site.call("GET", "/fhir/Claim?identifier=1")
+    assert r.status_code == 404 and _issues(r)[0]["code"] == "not-supported"
+    assert site.call("GET", "/fhir/Account?identifier=x", token=None).status_code == 401
+
+
+def _balance_of(doc: dict[str, Any]) -> dict[str, Decimal]:
+    return {e["valueMoney"]["currency"]: Decimal(str(e["valueMoney"]["value"]))
+            for e in doc.get("extension", []) if e["url"] == BALANCE_URL}

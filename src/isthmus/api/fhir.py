@@ -14,7 +14,8 @@ own ids (else a content hash), ``urn:uuid`` references are rewritten to ``Type/i
 stored JSON, and all entries are stored in one ``accept`` (all or nothing). Resources
 outside the finance set (Observation, Condition...) are kept without events. The intake
 itself (checks, storing, transactions) is `flows.fhir_intake`, shared with
-`isthmus ingest`; this shell turns its answers into HTTP.
+`isthmus ingest`; this shell turns its answers into HTTP. Account and ExplanationOfBenefit
+can be searched by ``identifier`` and ``patient`` (a searchset Bundle).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from isthmus.flows.accounts import account_token
-from isthmus.flows.fhir_intake import ID, FhirIntake, Local, digest, with_id
+from isthmus.flows.fhir_intake import ID, SEARCHABLE, FhirIntake, Local, digest, with_id
 from isthmus.formats.fhir import (
     FINANCE_TYPES,
     Account,
@@ -48,6 +49,7 @@ from isthmus.formats.fhir.events import CHANNEL
 log = logging.getLogger(__name__)
 MEDIA: Final = "application/fhir+json"
 BALANCE_URL: Final = "https://isthmus.dev/fhir/StructureDefinition/account-balance"
+_SEARCH_PARAMS: Final = ("identifier", "patient", "_count")
 _enc = msgspec.json.Encoder(decimal_format="number")
 _json_dec = msgspec.json.Decoder(float_hook=Decimal)
 
@@ -115,6 +117,38 @@ class FhirApi:
         if rtype != "Account":
             return fhir_response(m.raw)
         return fhir_response(self.with_balance(m.raw))
+
+    def search(self, rtype: str, params: Sequence[tuple[str, str]]) -> Response:
+        """GET /fhir/{type}?identifier=&patient=&_count= (FHIR R4 3.1.0.8 search, for
+        Account and ExplanationOfBenefit): a searchset Bundle, Accounts with their balance."""
+        if rtype not in SEARCHABLE:
+            return outcome(404, [FhirError("not-supported", f"search on {rtype!r} is not "
+                                           f"supported; only {', '.join(sorted(SEARCHABLE))}",
+                                           [rtype])])
+        args: dict[str, str] = {}
+        for name, value in params:
+            if name not in _SEARCH_PARAMS or name in args:
+                why = "is not supported" if name not in _SEARCH_PARAMS else "is repeated"
+                return outcome(400, [FhirError("not-supported", f"search parameter {name!r} "
+                                               f"{why}; use {', '.join(_SEARCH_PARAMS)}",
+                                               [name])])
+            args[name] = value
+        count = args.get("_count", "100")
+        if not count.isdigit() or not 1 <= int(count) <= 1000:
+            return outcome(400, [FhirError("value", "_count must be an integer from 1 to "
+                                           "1000", ["_count"])])
+        found = self.intake.search(rtype, identifier=args.get("identifier"),
+                                   patient=args.get("patient"), count=int(count))
+        entries = []
+        for raw in found:
+            doc = self.with_balance(raw) if rtype == "Account" else _json_dec.decode(raw)
+            entries.append({"fullUrl": f"{rtype}/{doc.get('id', '')}", "resource": doc,
+                            "search": {"mode": "match"}})
+        bundle: dict[str, Any] = {"resourceType": "Bundle", "type": "searchset",
+                                  "entry": entries}
+        if len(entries) < int(count):
+            bundle["total"] = len(entries)
+        return fhir_response(bundle)
 
     def with_balance(self, raw: bytes) -> dict[str, Any]:
         """The Account with its current A/R balance (the ledger's, per currency) attached
@@ -206,9 +240,13 @@ class FhirApi:
             "implementation": {"description": "Isthmus healthcare finance hub"},
             "rest": [{
                 "mode": "server",
-                "resource": [{"type": t, "interaction": interactions,
+                "resource": [{"type": t, "interaction": interactions + (
+                                  [{"code": "search-type"}] if t in SEARCHABLE else []),
                               "versioning": "versioned-update", "readHistory": False,
-                              "updateCreate": True}
+                              "updateCreate": True, **({"searchParam": [
+                                  {"name": "identifier", "type": "token"},
+                                  {"name": "patient", "type": "reference"}]}
+                                  if t in SEARCHABLE else {})}
                              for t in sorted(FINANCE_TYPES)],
                 "interaction": [{"code": "transaction"}, {"code": "batch"}],
             }],
@@ -258,6 +296,9 @@ def routes(hub: Any) -> list[Route]:
     async def read(req: Request) -> Response:
         return api.read(req.path_params["type"], req.path_params["id"])
 
+    async def search(req: Request) -> Response:
+        return api.search(req.path_params["type"], list(req.query_params.multi_items()))
+
     async def transaction(req: Request) -> Response:
         return api.bundle(await req.body(), _peer(req))
 
@@ -265,6 +306,7 @@ def routes(hub: Any) -> list[Route]:
         Route("/fhir/metadata", _guarded(metadata), methods=["GET"]),
         Route("/fhir", _guarded(transaction), methods=["POST"]),
         Route("/fhir/{type}", _guarded(create), methods=["POST"]),
+        Route("/fhir/{type}", _guarded(search), methods=["GET"]),
         Route("/fhir/{type}/{id}", _guarded(read), methods=["GET"]),
         Route("/fhir/{type}/{id}", _guarded(update), methods=["PUT"]),
     ]

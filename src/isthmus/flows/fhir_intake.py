@@ -35,9 +35,11 @@ from isthmus.bus.ports import Bus
 from isthmus.flows.inbox import publications
 from isthmus.formats.fhir import (
     FINANCE_TYPES,
+    Account,
     Bundle,
     BundleEntry,
     Claim,
+    ExplanationOfBenefit,
     FhirError,
     FinanceResource,
     Patient,
@@ -107,6 +109,24 @@ def entry_id(e: BundleEntry) -> str:
 
 
 FILE_BUNDLES: Final = frozenset({"transaction", "batch", "collection"})
+SEARCHABLE: Final = frozenset({"Account", "ExplanationOfBenefit"})
+SCAN_LIMIT: Final = 1_000_000
+
+
+def _token_match(token: str, system: str | None, value: str | None) -> bool:
+    """FHIR R4 token search (3.1.1.5.6) on one Identifier."""
+    if "|" not in token:
+        return value == token
+    sys, _, val = token.partition("|")
+    return value == val and (system or "") == sys
+
+
+def _patients_of(res: FinanceResource) -> set[str]:
+    if isinstance(res, Account):
+        return {s.reference for s in res.subject if s.reference}
+    if isinstance(res, ExplanationOfBenefit) and res.patient is not None:
+        return {res.patient.reference} if res.patient.reference else set()
+    return set()
 
 
 def as_transaction(raw: bytes) -> bytes:
@@ -337,6 +357,36 @@ class FhirIntake:
             self.reject("Bundle", dig[:16], raw, result.errors, peer)
         return result
 
+    def search(self, rtype: str, *, identifier: str | None = None,
+               patient: str | None = None, count: int = 100) -> list[bytes]:
+        """The stored resources of ``rtype`` (SEARCHABLE) matching FHIR R4 token search
+        ``identifier`` (``system|value``, ``|value`` for no system, or ``value``) and
+        reference search ``patient`` (``Patient/id`` or ``id``: Account.subject,
+        ExplanationOfBenefit.patient), oldest first, at most ``count``.
+
+        A scan of the accepted inbox rows, not an index: fine for an embedded site, to be
+        replaced by a store index before large volumes (see the README)."""
+        out: list[bytes] = []
+        want_patient = None if patient is None else (
+            patient if "/" in patient else f"Patient/{patient}")
+        for m in self.store.messages(status="accepted", limit=SCAN_LIMIT):
+            if m.channel != CHANNEL or m.message_type != rtype or "/_history/" in m.control_id:
+                continue
+            try:
+                _, res = decode_resource(m.raw)
+            except FhirError:
+                continue
+            if identifier is not None and not any(
+                    _token_match(identifier, i.system, i.value)
+                    for i in getattr(res, "identifier", ())):
+                continue
+            if want_patient is not None and want_patient not in _patients_of(res):
+                continue
+            out.append(m.raw)
+            if len(out) >= count:
+                break
+        return out
+
     def get_entry(self, target: str | None) -> dict[str, Any]:
         rtype, _, rid = (target or "").partition("/")
         m = self.stored(rtype, rid) if rid else None
@@ -346,5 +396,6 @@ class FhirIntake:
         return {"resource": _json_dec.decode(m.raw), "response": {"status": "200 OK"}}
 
 
-__all__ = ["FILE_BUNDLES", "ID", "FhirIntake", "Item", "Local", "TransactionResult",
+__all__ = ["FILE_BUNDLES", "ID", "SEARCHABLE", "FhirIntake", "Item", "Local",
+           "TransactionResult",
            "as_transaction", "blocking", "digest", "entry_id", "own_id", "with_id"]

@@ -43,6 +43,7 @@ PERMISSIONS: Mapping[str, frozenset[str]] = {
     "GET /api/v1/workitems": EVERYONE,
     # FHIR R4 API: integration feeds write, readers read
     "GET /fhir/metadata": EVERYONE,
+    "GET /fhir/{type}": frozenset({ADMIN, ENGINEER, REVENUE, FINANCE, AUDITOR, READ_ONLY}),
     "GET /fhir/{type}/{id}": frozenset({ADMIN, ENGINEER, REVENUE, FINANCE, AUDITOR,
                                         READ_ONLY}),
     "POST /fhir": frozenset({ADMIN, ENGINEER}),
