@@ -6,7 +6,9 @@
   per section 1.10.2.1 (structs in ``remittance``);
 * ``claim837``: 005010X222A2 / X223A3 (and 004010 X098A1 / X096A1) claims to claim
   register entries;
-* ``ack999``: 005010X231A1 999 and TA1 acknowledgements built from findings.
+* ``ack999``: 005010X231A1 999 and TA1 acknowledgements built from findings;
+* ``stream``: large files block by block, transaction sets and 835s one at a time with
+  memory bounded by a set, the envelope checked across the whole interchange.
 
 Pure functions, no I/O. :func:`read`, :func:`parse_835` and :func:`parse_837` raise
 :class:`X12Error` (interchange unreadable, with its TA105 code) and nothing else; every
@@ -34,6 +36,7 @@ from isthmus.formats.x12.remittance import (
     RemittanceBatch,
     ServiceLine,
 )
+from isthmus.formats.x12.stream import TransactionSet, X12Stream
 
 __all__ = [
     "TA105_NOTES",
@@ -59,8 +62,10 @@ __all__ = [
     "RemittanceBatch",
     "Segment",
     "ServiceLine",
+    "TransactionSet",
     "TransactionSpan",
     "X12Error",
+    "X12Stream",
     "build_999",
     "build_ta1",
     "check_envelope",

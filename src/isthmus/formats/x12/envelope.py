@@ -158,7 +158,17 @@ class EnvelopeCheck:
     transaction set and group open at the moment.
     """
 
-    __slots__ = ("_first", "_other", "control_number", "group", "groups", "iea", "out", "tx")
+    __slots__ = (
+        "_first",
+        "_other",
+        "_sets",
+        "control_number",
+        "group",
+        "groups",
+        "iea",
+        "out",
+        "tx",
+    )
 
     def __init__(self, isa: list[str]) -> None:
         self.out: list[Finding] = []
@@ -171,6 +181,7 @@ class EnvelopeCheck:
         # segment, and its first that is not a TA1 (TA1s may sit between ISA and GS, X12.5)
         self._first: tuple[int, str] | None = None
         self._other: tuple[int, str] | None = None
+        self._sets: set[str] = set()  # ST02 of the open group, for uniqueness
         _isa_findings(isa, self.out)
 
     def other(self, i: int, sid: str) -> None:
@@ -217,7 +228,8 @@ class EnvelopeCheck:
                 )
                 group = self.group = GroupSpan(-1, -1, "", "", "", "", "")
                 groups.append(group)
-            if group.transactions and any(t.control == e[2] for t in group.transactions):
+                self._sets = set()
+            if e[2] in self._sets:
                 out.append(
                     _at(
                         Level.TRANSACTION, f.IK5_CONTROL_NOT_UNIQUE, "ST02 is not unique", i, sid, 2
@@ -225,6 +237,7 @@ class EnvelopeCheck:
                 )
             tx = self.tx = TransactionSpan(i, -1, e[1], e[2], e[3])
             group.transactions.append(tx)
+            self._sets.add(e[2])
             if not e[1]:
                 out.append(_at(Level.TRANSACTION, f.IK5_MISSING_ID, "ST01 missing", i, sid, 1))
             if not e[2]:
@@ -250,6 +263,7 @@ class EnvelopeCheck:
                 e = e + [""] * (9 - len(e))
             group = self.group = GroupSpan(i, -1, e[1], e[2], e[3], e[6], e[8])
             groups.append(group)
+            self._sets = set()
             if not e[6].isdigit():
                 out.append(_at(Level.GROUP, f.AK9_CONTROL_SYNTAX, "GS06 is not numeric", i, sid, 6))
             elif len(groups) > 1 and any(g.control == e[6] for g in groups[:-1]):

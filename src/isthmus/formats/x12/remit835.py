@@ -534,6 +534,7 @@ def remittances(
                 if tx.id == "835":
                     rem, nxt = _read_set(rows, tx, group.control, group.version, es, cs, icn, chk)
                     yield rem
+                    del rem  # the caller holds it as long as it needs
                 else:
                     nxt = _skip_set(rows, chk)
                 continue
