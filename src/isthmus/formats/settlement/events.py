@@ -9,9 +9,9 @@ never posts twice:
   account (``remit|<account>``, the key of the account's 835 claim payments);
 * ``settlement/<processor>/<deposit_id>``: one :class:`~isthmus.model.ProcessorDeposited`
   per deposit, keyed ``deposit|<deposit_id>``;
-* ``bank/<date>/<REFERENCE>/<amount>`` (the reference in upper case): one :class:`~isthmus.model.BankDeposited` per bank
-  credit, keyed ``deposit|<reference>`` like the 835 payment or processor deposit it
-  matches (`formats.x12.events.deposit_key`).
+* ``bank/<date>/<REFERENCE>/<amount>`` (the reference in upper case): one
+  :class:`~isthmus.model.BankDeposited` per bank credit, keyed ``deposit|<reference>``
+  like the 835 payment or processor deposit it matches (`formats.x12.events.deposit_key`).
 
 Pure, no I/O.
 """
