@@ -14,6 +14,7 @@ import dataclasses
 import socket
 import time
 from collections.abc import Callable, Coroutine
+from datetime import UTC, date, datetime
 from typing import Any
 
 import uvicorn
@@ -29,6 +30,7 @@ from isthmus.connectors.mllp import tls_context
 from isthmus.observe.lineage import trace
 from isthmus.observe.metrics import CONTENT_TYPE, KpiCache, LiveParts, collect, render
 from isthmus.observe.views import trial_balance_view
+from isthmus.recon.deposits import deposit_report
 
 # The web console as an ASGI app for (hub, live); the CLI passes console.app.build_console
 # (the console is a sibling shell: api/ does not import it).
@@ -92,6 +94,17 @@ def build_app(hub: Any, live: dict[str, Any] | None = None, *,
             return JSONResponse({"error": "not found", "field": "ref", "value": ref}, 404)
         return JSONResponse(found)
 
+    async def deposits(req: Request) -> JSONResponse:
+        raw = req.query_params.get("as_of")
+        try:
+            as_of = date.fromisoformat(raw) if raw else datetime.now(UTC).date()
+        except ValueError:
+            return JSONResponse({"error": "as_of must be YYYY-MM-DD", "field": "as_of",
+                                 "value": raw}, 400)
+        records = await asyncio.to_thread(hub.store.deposit_records)
+        return JSONResponse(deposit_report(records, as_of=as_of,
+                                           limit_days=hub.settings.settlement.match_limit_days))
+
     async def workitems(req: Request) -> JSONResponse:
         status = req.query_params.get("status")
         if status not in (None, "open", "resolved", "resubmitted"):
@@ -108,6 +121,7 @@ def build_app(hub: Any, live: dict[str, Any] | None = None, *,
         Route("/api/v1/ledger/trial-balance", tb),
         Route("/api/v1/messages/{ref:path}", message),
         Route("/api/v1/workitems", workitems),
+        Route("/api/v1/recon/deposits", deposits),
         *refunds.routes(hub),
         *fhir.routes(hub),
     ], exception_handlers={404: fhir.http_error, 405: fhir.http_error}), hub.governance,

@@ -193,6 +193,19 @@ OPERATIONS: Final[tuple[Operation, ...]] = (
               parameters=({"name": "status", "in": "query", "required": False,
                            "schema": {"type": "string",
                                       "enum": ["open", "resolved", "resubmitted"]}},)),
+    Operation("GET", "/api/v1/recon/deposits", "835 payments and processor deposits "
+              "against bank deposits: matched, and what is unmatched aged in buckets",
+              "recon",
+              {200: _json("deposit matching report (recon/deposits.py)", {
+                  "type": "object",
+                  "required": ["as_of", "matched", "unmatched", "over_limit"],
+                  "properties": {"as_of": {"type": "string"},
+                                 "matched": {"type": "array", "items": _OBJ},
+                                 "unmatched": _OBJ, "over_limit": {"type": "integer"}}}),
+               400: _json("bad as_of (field as_of)", ERROR)},
+              parameters=({"name": "as_of", "in": "query", "required": False,
+                           "description": "age unmatched items as of this day (today)",
+                           "schema": {"type": "string", "format": "date"}},)),
     Operation("GET", "/fhir/metadata", "CapabilityStatement (FHIR R4 3.1.0.1)", "fhir",
               {200: _fhir("capability statement", {
                   "type": "object", "required": ["resourceType"],

@@ -41,6 +41,7 @@ PERMISSIONS: Mapping[str, frozenset[str]] = {
                                                    READ_ONLY}),
     "GET /api/v1/messages/{ref:path}": frozenset({ADMIN, ENGINEER, REVENUE, AUDITOR}),
     "GET /api/v1/workitems": EVERYONE,
+    "GET /api/v1/recon/deposits": frozenset({ADMIN, FINANCE, REVENUE, AUDITOR, READ_ONLY}),
     # FHIR R4 API: integration feeds write, readers read
     "GET /fhir/metadata": EVERYONE,
     "GET /fhir/{type}": frozenset({ADMIN, ENGINEER, REVENUE, FINANCE, AUDITOR, READ_ONLY}),
