@@ -35,8 +35,7 @@ def ingest(hub: Hub, args: argparse.Namespace) -> Result:
     rows: list[dict[str, Any]] = []
     now = time.time()
     for path in args.files:
-        raw = Path(path).read_bytes()
-        rows += take_file(hub.store, hub.settings, raw, Path(path).name, now)
+        rows += take_file(hub.store, hub.settings, Path(path), Path(path).name, now)
     relayed = relay_unpublished(hub.store, hub.bus)
     applied = hub.worker().drain() if args.apply else 0
     bad = sum(r["status"] != "accepted" for r in rows)

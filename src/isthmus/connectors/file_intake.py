@@ -7,6 +7,14 @@ Each X12 interchange is stored on channel `x12`, idempotent on `<ISA06>:<ISA13>`
 content hash, and answered with a 999 (or a TA1 for an envelope error) written to
 `<data_dir>/outbound/x12/<ISA13>.999`; HL7 messages are classified exactly as the MLLP
 listener does. The decisions are in `flows/files.py`; this module stores and writes.
+
+An X12 file over `STREAM_OVER` bytes is never loaded whole: it is read in 1 MiB blocks
+(`formats.x12.stream`), once for the envelope checks of the whole interchange, then a
+transaction set at a time, each set taken as an interchange of its own (its ISA and GS,
+the set, a GE and IEA for one) with control id `<ISA06>:<ISA13>/<GS06>/<ST02>` and its own
+999, so memory is bounded by the largest set. When the interchange's own envelope is in
+error at interchange or group level (what a set alone would not show), the file is taken
+whole as before, to be answered with its TA1 or 999 and kept for inspection.
 """
 
 from __future__ import annotations
@@ -15,7 +23,7 @@ import hashlib
 import os
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from isthmus.config import Settings
 from isthmus.flows.fhir_intake import FhirIntake
@@ -33,15 +41,30 @@ from isthmus.flows.files import (
 )
 from isthmus.flows.inbox import MLLP_CHANNEL
 from isthmus.flows.settlement_intake import TYPES, csv_intake
+from isthmus.formats.x12 import Level, X12Error, X12Stream
+from isthmus.formats.x12.finding import IK5_CONTROL_NOT_UNIQUE
+from isthmus.formats.x12.stream import blocks
 from isthmus.governance import ownership
 from isthmus.model import ClaimRemitted, ProviderAdjusted
 from isthmus.observe import tracing
 from isthmus.store.ports import Inbound, Store
 
+STREAM_OVER: Final = 16 << 20  # bytes: larger X12 files are taken a transaction set at a time
 
-def take_file(store: Store, settings: Settings, raw: bytes, name: str,
+
+def take_file(store: Store, settings: Settings, raw: bytes | Path, name: str,
               now: float) -> list[dict[str, Any]]:
-    """Store every message or interchange of one file; one report row each."""
+    """Store every message or interchange of one file (its bytes, or its path: then a large
+    X12 file is streamed); one report row each."""
+    if isinstance(raw, Path):
+        if raw.stat().st_size > STREAM_OVER:
+            with raw.open("rb") as f:
+                head = f.read(64)
+            if detect(head) == X12:
+                rows = _x12_streamed(store, settings, raw, name, now)
+                if rows is not None:
+                    return rows
+        raw = raw.read_bytes()
     kind = detect(raw)
     if kind == X12:
         return [_x12(store, settings, part, name, now) for part in split_interchanges(raw)]
@@ -91,17 +114,39 @@ def _write_atomic(path: Path, body: bytes) -> None:
     os.replace(tmp, path)
 
 
+def _x12_streamed(store: Store, settings: Settings, path: Path, name: str,
+                  now: float) -> list[dict[str, Any]] | None:
+    """A large interchange a transaction set at a time; None when it must be taken whole."""
+    try:
+        with path.open("rb") as f:
+            env = X12Stream(blocks(f)).check()
+    except X12Error:
+        return None  # the ISA is unusable: the whole-file path answers with a TA1
+    if any(x.level in (Level.INTERCHANGE, Level.GROUP) or x.code == IK5_CONTROL_NOT_UNIQUE
+           for x in env.findings):
+        return None
+    rows = []
+    with path.open("rb") as f:
+        stream = X12Stream(blocks(f))
+        for t in stream.transactions():
+            part = t.interchange(stream.isa_text, stream.delimiters).encode(stream.encoding)
+            gs06 = t.group.split(stream.delimiters.element)[6:7] or [""]
+            rows.append(_x12(store, settings, part, name, now, part=f"{gs06[0]}/{t.control}"))
+    return rows
+
+
 def _x12(store: Store, settings: Settings, raw: bytes, name: str,
-         now: float) -> dict[str, Any]:
+         now: float, part: str = "") -> dict[str, Any]:
     out_dir = settings.data_dir / "outbound" / "x12"
     intake: X12Intake = owned_x12(x12_intake(raw, peer=f"file:{name}", now=now,
-                                             tenant=settings.tenant), settings.ownership)
+                                             tenant=settings.tenant, part=part),
+                                  settings.ownership)
     spans = tracing.ingest_started([intake.inbound])
     [res] = store.accept([intake.inbound])
     tracing.ingest_done(spans, [res])
     if res.conflict:  # ISA13 reused with other content: a distinct interchange
         intake = owned_x12(x12_intake(raw, peer=f"file:{name}", now=now,
-                                      tenant=settings.tenant, distinct=True),
+                                      tenant=settings.tenant, distinct=True, part=part),
                            settings.ownership)
         [res] = store.accept([intake.inbound])
     ack_path = out_dir / intake.ack_name

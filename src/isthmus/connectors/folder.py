@@ -73,7 +73,7 @@ class DropFolder:
 
     def _take(self, path: Path, now: float) -> dict[str, Any]:
         try:
-            rows = take_file(self._store, self._settings, path.read_bytes(), path.name, now)
+            rows = take_file(self._store, self._settings, path, path.name, now)
         except Exception as exc:  # noqa: BLE001 - the file goes to failed/ with the reason
             rows = [{"file": path.name, "status": "error", "error": f"{type(exc).__name__}: "
                      f"{exc}"}]

@@ -160,9 +160,10 @@ def _ak901(ack: str, segment: str, element: str) -> str:
 
 
 def x12_intake(raw: bytes, *, peer: str, now: float, tenant: str,
-               distinct: bool = False) -> X12Intake:
+               distinct: bool = False, part: str = "") -> X12Intake:
     """Read, check and map one interchange; never raises. ``distinct``: its ISA13 is taken
-    by another interchange, so its ids carry its content hash too."""
+    by another interchange, so its ids carry its content hash too. ``part``: the interchange
+    is one set of a larger one taken a set at a time (``<GS06>/<ST02>``), part of its ids."""
     digest = hashlib.sha256(raw).hexdigest()
     at = datetime.fromtimestamp(now, UTC)
     try:
@@ -182,6 +183,8 @@ def x12_intake(raw: bytes, *, peer: str, now: float, tenant: str,
     sender, icn = isa[6], ic.control_number.strip()
     cid = x12_control_id(sender, icn)
     ack_stem = icn
+    if part:
+        cid, ack_stem = f"{cid}/{part}", f"{icn}-{part.replace('/', '-')}"
     if distinct:
         cid, ack_stem = f"{cid}#{digest[:16]}", f"{icn}-{digest[:16]}"
     env = check_envelope(ic)

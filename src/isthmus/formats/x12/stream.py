@@ -38,6 +38,7 @@ from isthmus.formats.x12.remit835 import remittances
 from isthmus.formats.x12.remittance import Remittance
 
 BLOCK_SIZE: Final = 1 << 20
+_PIECE: Final = 1 << 16  # characters split at once: a block's segments are never all held
 _HEAD: Final = 1024  # text enough to find the ISA however it is laid out (read looks at 512)
 _CLOSING: Final = frozenset({"ST", "SE", "GS", "GE", "IEA", "ISA"})
 _LEADING: Final = "\ufeff \t\r\n\x00"
@@ -100,6 +101,11 @@ class X12Stream:
         self.unterminated = False
         self.envelope: Envelope | None = None  # once exhausted
 
+    @property
+    def encoding(self) -> str:
+        """How the text was decoded (so far): "utf-8", or "latin-1" once it was not."""
+        return "latin-1" if self._latin1 else "utf-8"
+
     def _next(self) -> str | None:
         """The next block as text; None at the end."""
         if self._done:
@@ -138,14 +144,16 @@ class X12Stream:
                 text = text.replace("\r\n", "\n").replace("\r", "\n")
             elif "\n" in text or "\r" in text:
                 text = text.replace("\r", "").replace("\n", "")
-            segs = (carry + text).split(sep) if carry else text.split(sep)
-            carry = segs.pop()
-            if "" in segs:
-                segs = [s for s in segs if s]
-            if segs:
-                self.count += len(segs)
-                self.last = segs[-1]
-                yield segs
+            for k in range(0, len(text), _PIECE):  # a block's segments, a piece at a time
+                piece = carry + text[k : k + _PIECE]
+                segs = piece.split(sep)
+                carry = segs.pop()
+                if "" in segs:
+                    segs = [s for s in segs if s]
+                if segs:
+                    self.count += len(segs)
+                    self.last = segs[-1]
+                    yield segs
             text = self._next()
         self.unterminated = bool(carry) if crlf else bool(carry.strip())
         if self.unterminated:
