@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -11,10 +10,9 @@ from typing import Any
 
 from isthmus.app import Hub, backup_embedded
 from isthmus.bus.ports import Publish
-from isthmus.flows.export import REJECTED_KIND, breaker_state, resubmit_rejected
-from isthmus.flows.inbox import TOPIC, classify, publications
-from isthmus.flows.refunds import KIND as REFUND_KIND
-from isthmus.model.envelope import decode_envelope
+from isthmus.flows import workitems
+from isthmus.flows.export import breaker_state
+from isthmus.flows.inbox import classify, publications
 from isthmus.observe.lineage import find_message, trace
 from isthmus.observe.views import trial_balance_view
 
@@ -120,7 +118,7 @@ def _dlq(hub: Hub, args: argparse.Namespace) -> Result:
                                        for x in d], ["seq", "event", "attempts", "reason"]), 0
     if not args.seqs and not args.all:
         raise UsageError("dlq replay needs sequence numbers or --all")
-    n = hub.bus.replay_dead(None if args.all else args.seqs)
+    n = workitems.replay_dead(hub.bus, None if args.all else args.seqs)
     applied = _apply(hub, args)
     return {"replayed": n, "applied": applied}, lambda d: (
         f"replayed {d['replayed']} dead letter(s); applied {d['applied']}"), 0
@@ -167,12 +165,6 @@ def _replay(hub: Hub, args: argparse.Namespace) -> Result:
                          f"{x['applied']} applied now"), 0
 
 
-FIELDS = {"unmapped_charge_code": ("charge_codes", {"revenue_account", "service_line"}),
-          "unmapped_department": ("department_cost_center", {"cost_center"}),
-          "unmapped_facility": ("facility_company", {"company"}),
-          "unmapped_payee": ("payee_company", {"company"})}
-
-
 def _workitems(hub: Hub, args: argparse.Namespace) -> Result:
     store = hub.store
     if args.action == "list":
@@ -184,49 +176,24 @@ def _workitems(hub: Hub, args: argparse.Namespace) -> Result:
             ["id", "queue", "kind", "status", "detail"]), 0
     if args.id is None:
         raise UsageError(f"workitems {args.action} needs an id")
-    item = store.work_item(args.id)
-    if item is None:
-        raise NotFound(f"no work item {args.id}")
-    if item.kind == REFUND_KIND:  # decided by its own flow, with segregation of duties
-        raise UsageError(f"work item {item.id} is a refund approval: use `isthmus refunds "
-                         f"approve|reject {item.event_id.rpartition('/')[2]}`")
     now = datetime.now(UTC).timestamp()
-    if args.action == "resolve":
-        values = dict(s.split("=", 1) for s in args.set if "=" in s)
-        if len(values) != len(args.set):
-            raise UsageError("--set takes FIELD=VALUE")
-        if values:
-            if item.kind not in FIELDS:
-                raise UsageError(f"a {item.kind} item takes no --set; fix it and resubmit")
-            table, allowed = FIELDS[item.kind]
-            unknown = set(values) - allowed
-            if unknown:
-                raise UsageError(f"--set {sorted(unknown)[0]} is not one of {sorted(allowed)}")
-            charge = decode_envelope(item.envelope).payload
-            code = {"charge_codes": getattr(charge, "charge_code", ""),
-                    "department_cost_center": getattr(charge, "department", ""),
-                    "facility_company": getattr(charge, "facility", ""),
-                    "payee_company": getattr(charge, "payee_key", "")}[table]
-            value = json.dumps(values) if table == "charge_codes" else next(iter(values.values()))
-            if table == "charge_codes" and "revenue_account" not in values:
-                raise UsageError("--set revenue_account=... is required for a charge code")
-            store.set_mapping_override(table, code, value)
-        store.set_work_item_status(item.id, "resolved", args.note or json.dumps(values), now)
-        return {"id": item.id, "status": "resolved", "mapping": values}, lambda d: (
-            f"work item {d['id']} resolved" + (f"; mapping {d['mapping']} added"
-                                               if d["mapping"] else "")), 0
-    if item.kind == REJECTED_KIND:  # an ERP rejection: put its batch back in the outbox
-        resubmit_rejected(store, item.event_id, now)
-        store.set_work_item_status(item.id, "resubmitted", item.resolution or args.note, now)
-        return {"id": item.id, "status": "resubmitted", "batch_id": item.key}, lambda d: (
-            f"work item {d['id']} resubmitted; batch {d['batch_id']} is queued for the ERP "
-            "again (the next export round delivers it)"), 0
-    env = decode_envelope(item.envelope)
-    hub.bus.replay([Publish(env.event_id, TOPIC, env.key, item.envelope)])
-    store.set_work_item_status(item.id, "resubmitted", item.resolution or args.note, now)
+    try:
+        if args.action == "resolve":
+            values = dict(s.split("=", 1) for s in args.set if "=" in s)
+            if len(values) != len(args.set):
+                raise UsageError("--set takes FIELD=VALUE")
+            values = workitems.resolve(store, args.id, values, args.note, now)
+            return {"id": args.id, "status": "resolved", "mapping": values}, lambda d: (
+                f"work item {d['id']} resolved" + (f"; mapping {d['mapping']} added"
+                                                   if d["mapping"] else "")), 0
+        said = workitems.resubmit(store, hub.bus, args.id, args.note, now)
+    except workitems.NoSuchWorkItem as exc:
+        raise NotFound(str(exc)) from exc
+    except workitems.ActionRefused as exc:
+        raise UsageError(str(exc)) from exc
     applied = _apply(hub, args)
-    return {"id": item.id, "status": "resubmitted", "applied": applied}, lambda d: (
-        f"work item {d['id']} resubmitted; applied {d['applied']}"), 0
+    return {"id": args.id, "status": "resubmitted", "applied": applied}, lambda d: (
+        f"work item {d['id']} resubmitted; {said}; applied {d['applied']}"), 0
 
 
 def _backup(hub: Hub, args: argparse.Namespace) -> Result:

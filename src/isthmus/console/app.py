@@ -9,7 +9,7 @@ CLI's commands. The raw message (PHI) has its own route and permission, and each
 it is audited.
 
 The shell stays thin: pages read through console/reads.py, observe.lineage and
-observe.kpis; buttons act through console/actions.py on the same ports as the CLI.
+observe.kpis; buttons act through flows/workitems.py, as the CLI does.
 """
 
 from __future__ import annotations
@@ -31,8 +31,9 @@ from starlette.routing import Route
 
 from isthmus.app import open_erp, site_secret
 from isthmus.config import ConfigError
-from isthmus.console import actions, charts, reads, refund_pages, session
-from isthmus.console.actions import ActionRefused
+from isthmus.console import charts, reads, refund_pages, session
+from isthmus.flows import workitems as actions
+from isthmus.flows.workitems import ActionRefused
 from isthmus.governance import audit, identity, rbac
 from isthmus.observe.kpis import compute_kpis
 from isthmus.observe.lineage import trace
@@ -98,6 +99,14 @@ class Console:
     def refuse(self, ctx: Ctx, exc: ActionRefused, back: str) -> Response:
         return self.render(ctx, "error.html", 400, title="Not done", message=str(exc),
                            field=exc.field, back=back)
+
+    def apply_here(self) -> int:
+        """Process what was just put on the bus when the console runs outside `serve`
+        (tests, an embedded tool); under `serve` the hub's workers apply it."""
+        if (self.live or {}).get("run") is not None:
+            return 0
+        drained: int = self.hub.worker().drain()
+        return drained
 
     def done(self, path: str, message: str) -> Response:
         sep = "&" if "?" in path else "?"
@@ -325,8 +334,9 @@ class Console:
 
     def resubmit(self, ctx: Ctx) -> Response:
         def act(i: int) -> str:
-            said = actions.resubmit(self.hub, i, ctx.value("note"), self.clock())
-            applied = actions.apply_here(self.hub, self.live)
+            said = actions.resubmit(self.hub.store, self.hub.bus, i, ctx.value("note"),
+                                    self.clock())
+            applied = self.apply_here()
             return f"resubmitted; {said}" + (f"; {applied} applied" if applied else "")
         return self._item_action(ctx, "resubmit", act)
 
@@ -343,13 +353,13 @@ class Console:
         everything = ctx.value("all") == "1"
         try:
             seqs = None if everything else [int(s) for s in ctx.form.get("seq", [])]
-            n = actions.replay_dead(self.hub, seqs)
+            n = actions.replay_dead(self.hub.bus, seqs)
         except ValueError as exc:
             refused = exc if isinstance(exc, ActionRefused) else \
                 ActionRefused("a dead letter's sequence number is a whole number", "seq")
             self.audit(ctx, "dlq.replay", "dlq", "failed", reason=str(refused))
             return self.refuse(ctx, refused, PREFIX + "/dlq")
-        applied = actions.apply_here(self.hub, self.live)
+        applied = self.apply_here()
         self.audit(ctx, "dlq.replay", "dlq", "ok", replayed=n, seqs=seqs or "all")
         return self.done("/dlq", f"replayed {n} dead letter(s)" +
                          (f"; {applied} applied" if applied else ""))

@@ -1,13 +1,13 @@
-"""What the console's buttons do: assign, resolve and resubmit work items, replay dead letters.
+"""Operating on work items and dead letters: assign, resolve, resubmit, replay.
 
-The same steps as `isthmus workitems resolve/resubmit` and `isthmus dlq replay`
-(cli/commands.py), on the same ports: a resolution may add a mapping override (the charge
-code, department, facility or payee the item was missing), a resubmission puts the
-item's event back on the bus (or, for an ERP rejection, its batch back in the outbox), a
-replay puts dead letters back on the bus. The running hub's workers apply them; with no
-`serve` around the console (tests) the caller drains here.
+One implementation behind `isthmus workitems resolve|resubmit`, `isthmus dlq replay` and
+the console's buttons, on the store and bus ports: a resolution may add a mapping override
+(the charge code, department, facility or payee the item was missing), a resubmission puts
+the item's event back on the bus (or, for an ERP rejection, its batch back in the outbox),
+a replay puts dead letters back on the bus. The running hub's workers apply them.
 
-Errors are `ActionRefused`, named for the operator: the form field at fault and why.
+Errors are `ActionRefused`, named for the operator: the field at fault and why
+(`NoSuchWorkItem` when the id names nothing).
 Assignment is kept as a mapping override row of table `workitem_assignee` (work item id ->
 principal): the store port has no assignee column yet.
 """
@@ -15,18 +15,18 @@ principal): the store port has no assignee column yet.
 from __future__ import annotations
 
 import json
-from typing import Any
 
-from isthmus.bus.ports import Publish
+from isthmus.bus.ports import Bus, Publish
 from isthmus.flows.export import REJECTED_KIND, resubmit_rejected
 from isthmus.flows.inbox import TOPIC
 from isthmus.model.envelope import decode_envelope
-from isthmus.store.ports import WorkItem
+from isthmus.store.ports import Store, WorkItem
 
 ASSIGNEE_TABLE = "workitem_assignee"
 # Items decided by their own flow, never by a generic resolve or resubmit.
-ELSEWHERE = {"refund_approval": "a refund is approved or rejected on the Refunds page "
-                                "(segregation of duties), not resolved here"}
+ELSEWHERE = {"refund_approval": "is a refund approval, decided by a second user "
+                                "(segregation of duties): `isthmus refunds approve|reject "
+                                "{ref}` or the console's Refunds page, not resolved here"}
 
 # work item kind -> (mapping table, fields the resolution may set); as the CLI's --set
 FIELDS = {"unmapped_charge_code": ("charge_codes", ("revenue_account", "service_line")),
@@ -43,22 +43,28 @@ class ActionRefused(ValueError):
         self.field = field
 
 
-def item(store: Any, item_id: int, *, acting: bool = True) -> WorkItem:
+class NoSuchWorkItem(ActionRefused):
+    """The id names no work item."""
+
+
+def item(store: Store, item_id: int, *, acting: bool = True) -> WorkItem:
     found: WorkItem | None = store.work_item(item_id)
     if found is None:
-        raise ActionRefused(f"no work item {item_id}", "id")
+        raise NoSuchWorkItem(f"no work item {item_id}", "id")
     if acting and found.kind in ELSEWHERE:
-        raise ActionRefused(ELSEWHERE[found.kind], "id")
+        ref = found.event_id.rpartition("/")[2]
+        raise ActionRefused(f"work item {item_id} "
+                            + ELSEWHERE[found.kind].format(ref=ref), "id")
     return found
 
 
-def assignees(store: Any, ids: list[int]) -> dict[int, str]:
+def assignees(store: Store, ids: list[int]) -> dict[int, str]:
     with store.transaction() as tx:
         return {i: who for i in ids
                 if (who := tx.mapping_override(ASSIGNEE_TABLE, str(i)))}
 
 
-def assign(store: Any, item_id: int, who: str) -> None:
+def assign(store: Store, item_id: int, who: str) -> None:
     w = item(store, item_id, acting=False)
     if w.status != "open":
         raise ActionRefused(f"work item {item_id} is {w.status}; only open items are assigned",
@@ -66,7 +72,7 @@ def assign(store: Any, item_id: int, who: str) -> None:
     store.set_mapping_override(ASSIGNEE_TABLE, str(item_id), who.strip())
 
 
-def resolve(store: Any, item_id: int, values: dict[str, str], note: str,
+def resolve(store: Store, item_id: int, values: dict[str, str], note: str,
             now: float) -> dict[str, str]:
     """Mark the item resolved; with values, add the mapping it was missing first."""
     w = item(store, item_id)
@@ -95,32 +101,23 @@ def resolve(store: Any, item_id: int, values: dict[str, str], note: str,
     return values
 
 
-def resubmit(hub: Any, item_id: int, note: str, now: float) -> str:
+def resubmit(store: Store, bus: Bus, item_id: int, note: str, now: float) -> str:
     """Put the item's event back on the bus (an ERP rejection: its batch in the outbox)."""
-    w = item(hub.store, item_id)
+    w = item(store, item_id)
     if w.status == "resubmitted":
         raise ActionRefused(f"work item {item_id} was resubmitted already", "id")
     if w.kind == REJECTED_KIND:
-        resubmit_rejected(hub.store, w.event_id, now)
-        hub.store.set_work_item_status(w.id, "resubmitted", w.resolution or note, now)
-        return f"batch {w.key} is queued for the ERP again"
+        resubmit_rejected(store, w.event_id, now)
+        store.set_work_item_status(w.id, "resubmitted", w.resolution or note, now)
+        return f"batch {w.key} is queued for the ERP again (the next export round delivers it)"
     env = decode_envelope(w.envelope)
-    hub.bus.replay([Publish(env.event_id, TOPIC, env.key, w.envelope)])
-    hub.store.set_work_item_status(w.id, "resubmitted", w.resolution or note, now)
+    bus.replay([Publish(env.event_id, TOPIC, env.key, w.envelope)])
+    store.set_work_item_status(w.id, "resubmitted", w.resolution or note, now)
     return f"event {env.event_id} is back on the bus"
 
 
-def replay_dead(hub: Any, seqs: list[int] | None) -> int:
+def replay_dead(bus: Bus, seqs: list[int] | None) -> int:
+    """Put the dead letters `seqs` (None: all of them) back on the bus."""
     if seqs is not None and not seqs:
         raise ActionRefused("choose at least one dead letter", "seq")
-    n: int = hub.bus.replay_dead(seqs)
-    return n
-
-
-def apply_here(hub: Any, live: dict[str, Any] | None) -> int:
-    """Process what was just put on the bus when the console runs outside `serve` (tests,
-    an embedded tool); under `serve` the hub's workers apply it, here or elsewhere."""
-    if (live or {}).get("run") is not None:
-        return 0
-    drained: int = hub.worker().drain()
-    return drained
+    return bus.replay_dead(seqs)
