@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from datetime import date
-from decimal import Decimal, InvalidOperation
+from decimal import Context, Decimal, InvalidOperation
 from itertools import repeat
 from typing import Any, Final
 
@@ -54,6 +54,9 @@ _MOA_REMARKS: Final = (3, 4, 5, 6, 7)
 _MIA_REMARKS: Final = (5, 20, 21, 22, 23)
 _CLOSING: Final = frozenset({"ST", "SE", "GS", "GE", "IEA", "ISA"})  # end a set's body
 _Row = tuple[int, list[str]]
+# Decimal(v) through an explicit context: no lookup of the thread's context on each call.
+# R values are at most 18 characters, so 28 digits never round; a bad one still raises.
+_DECIMAL: Final = Context(prec=28, traps=[InvalidOperation]).create_decimal
 
 
 class _Reader:
@@ -92,7 +95,7 @@ class _Reader:
         v = e[n] if n < len(e) else ""
         if v and len(v) <= MAX_AMOUNT_LENGTH and not v.strip(NUMERIC):
             try:
-                return Decimal(v)  # inlined parse_amount: the hot path of the reader
+                return _DECIMAL(v)  # inlined parse_amount: the hot path of the reader
             except InvalidOperation:
                 pass
         if v:
@@ -106,7 +109,7 @@ class _Reader:
         v = e[n]
         if v and len(v) <= MAX_AMOUNT_LENGTH and not v.strip(NUMERIC):
             try:
-                return Decimal(v)
+                return _DECIMAL(v)
             except InvalidOperation:
                 pass
         if v:
@@ -199,6 +202,7 @@ def _read_set(
     production = None
     end: _Row | None = None
     groups = ADJUSTMENT_GROUPS
+    dec = _DECIMAL
     for i, e in rows:
         sid = e[0]
         if sid == "DTM":
@@ -223,7 +227,7 @@ def _read_set(
                 v = e[3]
                 if v and len(v) <= MAX_AMOUNT_LENGTH and not v.strip(NUMERIC):
                     try:
-                        det[2].append(Adjustment(e[1], e[2], Decimal(v), None))
+                        det[2].append(Adjustment(e[1], e[2], dec(v), None))
                         continue
                     except InvalidOperation:
                         pass
@@ -258,7 +262,7 @@ def _read_set(
             v = e[2]
             try:
                 charge = (
-                    Decimal(v)
+                    dec(v)
                     if v and len(v) <= MAX_AMOUNT_LENGTH and not v.strip(NUMERIC)
                     else r.late_amount(e, 2, i, "2110")
                 )
@@ -267,7 +271,7 @@ def _read_set(
             v = e[3]
             try:
                 paid = (
-                    Decimal(v)
+                    dec(v)
                     if v and len(v) <= MAX_AMOUNT_LENGTH and not v.strip(NUMERIC)
                     else r.late_amount(e, 3, i, "2110")
                 )
@@ -299,7 +303,7 @@ def _read_set(
             v = e[3]
             try:
                 charge = (
-                    Decimal(v)
+                    dec(v)
                     if v and len(v) <= MAX_AMOUNT_LENGTH and not v.strip(NUMERIC)
                     else r.late_amount(e, 3, i, "2100")
                 )
@@ -308,7 +312,7 @@ def _read_set(
             v = e[4]
             try:
                 paid = (
-                    Decimal(v)
+                    dec(v)
                     if v and len(v) <= MAX_AMOUNT_LENGTH and not v.strip(NUMERIC)
                     else r.late_amount(e, 4, i, "2100")
                 )
