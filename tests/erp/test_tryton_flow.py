@@ -131,3 +131,31 @@ def test_cli_recon_erp(tmp_path: Path, hub: Path, capsys: pytest.CaptureFixture[
     assert run(["erp", "master-data", *args]) == 0
     md = json.loads(capsys.readouterr().out)
     assert md["drift"] == {"cost_centers_missing": [], "accounts_missing": []}
+
+
+def test_drafts_posted_by_a_stale_request_count_as_posted(tryton_pool: TrytonPool,
+                                                         tryton_db: str) -> None:
+    """A try's `post` was queued at Tryton when it timed out; the retry finds its drafts,
+    and that stale post lands between the retry's look-up and its delete: the delete is
+    refused, the moves count as posted, nothing posts twice and nothing is rejected."""
+    erp = TrytonErp(tryton_pool.rpc(tryton_db), journal="HUB")
+    try:
+        b = batch("summary", n=10)
+        erp._load()
+        drafts = erp.rpc.model("account.move", "create",
+                               [erp._move_values(s) for s in move_specs(b)])
+        real = erp.rpc.model
+
+        def model(name: str, method: str, *args: object, **kw: object) -> object:
+            if (name, method) == ("account.move", "delete"):
+                real("account.move", "post", drafts)  # the stale post gets there first
+            return real(name, method, *args, **kw)  # type: ignore[arg-type]
+
+        erp.rpc.model = model  # type: ignore[method-assign]
+        result = erp.post_batch(b)
+        refs = {s.reference for s in move_specs(b)}
+        assert result.posted == () and set(result.existing) == refs
+        assert erp.find_posted(b.batch_id) == refs
+        assert erp.balances() == expected_balances([b])
+    finally:
+        erp.close()

@@ -4,7 +4,9 @@ One batch costs three JSON-RPC calls, whatever its size, because each call
 carries 150-250 ms of server overhead:
 1. `account.move.search_read` on the source references (`description` holds
    `isthmus:<batch_id>:<date>:<company>`): moves already posted are skipped (a retry after a
-   lost answer), drafts left by an interrupted earlier try are deleted and made again;
+   lost answer), drafts left by an interrupted earlier try are deleted and made again (if
+   the delete is refused because that try's `post`, still queued at Tryton, posted them
+   meanwhile, they count as posted);
 2. `account.move.create` of every missing move with its lines (one transaction, all or
    nothing), accounts looked up by code, the move's period by date;
    with the cost center of each line as a nested analytic line (`analytic_account.line`)
@@ -116,11 +118,20 @@ class TrytonErp:
     def post_batch(self, batch: JournalBatch) -> PostResult:
         self._load()
         specs = move_specs(batch)
-        found = self._moves([s.reference for s in specs])
+        refs = [s.reference for s in specs]
+        found = self._moves(refs)
         posted = {m["description"] for m in found if m["state"] == "posted"}
         drafts = [m["id"] for m in found if m["state"] != "posted"]
         if drafts:  # an earlier try was cut between create and post: make them again
-            self.rpc.model("account.move", "delete", drafts)
+            try:
+                self.rpc.model("account.move", "delete", drafts)
+            except ErpRejected:
+                # The earlier try's `post` may have been queued at Tryton when it timed
+                # out, and posted them since the look-up: then they are done, not refused.
+                again = self._moves(refs)
+                if any(m["state"] != "posted" for m in again if m["id"] in drafts):
+                    raise
+                posted = {m["description"] for m in again if m["state"] == "posted"}
         todo = [s for s in specs if s.reference not in posted]
         existing = tuple(s.reference for s in specs if s.reference in posted)
         if not todo:
