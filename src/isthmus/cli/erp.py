@@ -36,7 +36,8 @@ def add_parsers(add: Callable[[str, str], argparse.ArgumentParser]) -> None:
     e.add_argument("--database", help="Tryton database to create (setup-tryton)")
     e.add_argument("--tryton-dir", type=Path, help="where Tryton keeps its databases "
                    "(default: DATA_DIR/tryton)")
-    e.add_argument("--dsn", help="database server; only SQLite (the default) is supported")
+    e.add_argument("--dsn", help="Tryton's database server: sqlite:// (the default) or "
+                   "postgresql://user@host:port/")
     r = add("recon", "reconciliation reports")
     r.add_argument("action", choices=["erp", "deposits"])
     r.add_argument("--period", help="YYYY-MM (default: every period)")
@@ -80,11 +81,12 @@ def _setup(settings: Settings, args: argparse.Namespace) -> Result:
 
     if not args.database:
         raise UsageError("erp setup-tryton needs --database NAME")
-    if args.dsn and not args.dsn.startswith("sqlite"):
-        raise UsageError("only SQLite Tryton databases can be built here: trytond's "
-                         "PostgreSQL backend needs psycopg_pool, which is not installed")
+    uri = args.dsn or "sqlite://"
+    if not uri.startswith(("sqlite:", "postgresql:")):
+        raise UsageError("--dsn must be sqlite:// or postgresql://user@host:port/ (the "
+                         "server; the database is --database)")
     site_dir = (args.tryton_dir or settings.data_dir / "tryton").resolve()
-    site = TrytonSite(site_dir, default_bin_dir())
+    site = TrytonSite(site_dir, default_bin_dir(), uri=uri)
     if not (site.bin_dir / "trytond-admin").exists():
         raise UsageError(f"trytond-admin not found in {site.bin_dir}: install trytond, "
                          "trytond-account and trytond-analytic-account")
@@ -101,8 +103,10 @@ def _setup(settings: Settings, args: argparse.Namespace) -> Result:
         f'database = "{args.database}"\nuser = "admin"\n'
         f'password_file = "{site_dir}/admin.pass"\njournal = "HUB"\n')
     (site_dir / "trytond.conf").write_text(
-        f"[database]\nuri = sqlite://\npath = {site_dir}\n[web]\nlisten = 127.0.0.1:8000\n")
-    d = {"database": args.database, "path": str(site_dir / f"{args.database}.sqlite"),
+        f"[database]\nuri = {uri}\npath = {site_dir}\n[web]\nlisten = 127.0.0.1:8000\n")
+    where = (site_dir / f"{args.database}.sqlite") if site.sqlite else \
+        f"{uri.split('@')[-1]} (PostgreSQL)"
+    d = {"database": args.database, "path": str(where),
          "seconds": round(seconds, 1), "config": str(mapping)}
     return d, lambda x: (f"Tryton database {x['database']} built in {x['seconds']} s at "
                          f"{x['path']}\n[erp] settings written to {x['config']}"), 0
