@@ -56,6 +56,7 @@ class Posting:
     memo: str
     correlation_id: str
     causation_id: str
+    moved_from: str | None = None
 
 
 @dataclass(frozen=True)
@@ -103,7 +104,7 @@ def _entry(p: Posting, lines: list[JournalLine]) -> JournalEntry:
     return require_valid(JournalEntry(
         entry_key=p.entry_key, posted_on=p.posted_on, period=p.period, channel=p.channel,
         memo=p.memo, lines=tuple(lines), correlation_id=p.correlation_id,
-        causation_id=p.causation_id))
+        causation_id=p.causation_id, moved_from=p.moved_from))
 
 
 @dataclass

@@ -257,6 +257,31 @@ class BankDeposited(msgspec.Struct, frozen=True, tag=True, kw_only=True):
     bank_account: str = ""
 
 
+class SupplyConsumed(msgspec.Struct, frozen=True, tag=True, kw_only=True):
+    """A supply or implant used by a procedure (issue 8), from an HL7 v2 DFT FT1 supply
+    line, a FHIR R4 SupplyDelivery or a departmental inventory CSV feed.
+
+    `usage_id` is the source's own id for the line (idempotency). `item` is the ERP item
+    number, `location` the stock location it was taken from, `quantity` units used (> 0).
+    `lot` / `serial` are kept where the source gives them (implant traceability). The link
+    to the patient's finances is the billing account (PID-18), visit (PV1-19) and the charge
+    line it was billed on (FT1-2 transaction id), never the patient's identity.
+    """
+
+    usage_id: str
+    item: str
+    location: str
+    quantity: Decimal
+    used_on: date
+    department: str = ""
+    facility: str = ""
+    lot: str = ""
+    serial: str = ""
+    account_number: str = ""
+    visit_number: str = ""
+    charge_id: str = ""
+
+
 Event = (
     PatientRegistered
     | PatientUpdated
@@ -272,4 +297,5 @@ Event = (
     | PatientPaymentSettled
     | ProcessorDeposited
     | BankDeposited
+    | SupplyConsumed
 )

@@ -1,0 +1,228 @@
+"""Supply chain flow (issue 8): consumption -> replenishment, receipt, three-way match -> AP.
+
+* A `SupplyConsumed` (FT1 supply line, FHIR SupplyDelivery, usage CSV) takes stock off its
+  location and posts DR supply expense (the department's cost center) / CR inventory at
+  the average cost. More than the hub knows is on hand: an `insufficient_stock` work item
+  in queue `procurement`, nothing changes. When on-hand crosses the item's reorder point a
+  requisition for (par - on hand - on order) is made; the cost center's budget is checked
+  first and a breach holds it in a `budget_approval` work item (queue `procurement`),
+  otherwise it waits as `pending` for the ERP connector (`connectors/erp_tryton_supply.py`).
+* A goods receipt against a purchase-order line posts DR inventory / CR GRNI.
+* A supplier invoice line is three-way matched (order price, received quantity,
+  `[supply]` tolerances). A match posts DR GRNI / CR AP with the price variance to its
+  own account; a mismatch posts nothing and becomes an `invoice_mismatch` work item plus
+  an `Unmatched` record that ages in the report until an invoice that matches arrives.
+
+Every operation is idempotent on its source id (usage id, receipt id, invoice id), and the
+journal entry and work item go into the caller's store transaction.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+
+from isthmus.config import Mappings
+from isthmus.flows.supply_state import (
+    Requisition,
+    SupplyPolicy,
+    SupplyState,
+    SupplyStore,
+    Unmatched,
+)
+from isthmus.ledger.currency import quantize
+from isthmus.ledger.errors import LedgerRefusal
+from isthmus.ledger.periods import FiscalCalendar
+from isthmus.ledger.supply import OrderLine, Posting
+from isthmus.ledger.supply_match import (
+    crossed_reorder_point,
+    reorder_quantity,
+    three_way_match,
+    within_budget,
+)
+from isthmus.model.envelope import Envelope, encode_envelope
+from isthmus.model.events import SupplyConsumed
+from isthmus.store.ports import Tx
+
+QUEUE = "procurement"
+CHANNEL = "supply"
+
+
+@dataclass(frozen=True)
+class Lineage:
+    """Where a receipt or invoice came from, for the entry and any work item."""
+
+    source_id: str
+    correlation_id: str
+
+
+class SupplyFlow:
+    def __init__(self, store: SupplyStore, policy: SupplyPolicy, maps: Mappings,
+                 calendar: FiscalCalendar) -> None:
+        self.store = store
+        self.policy = policy
+        self.maps = maps
+        self.calendar = calendar
+
+    def _posting(self, key: str, when: date, memo: str, correlation_id: str,
+                 causation_id: str) -> Posting:
+        where = self.calendar.assign(when)
+        return Posting(entry_key=key, posted_on=where.posted_on, period=where.period,
+                       channel=CHANNEL, memo=memo, correlation_id=correlation_id,
+                       causation_id=causation_id, moved_from=where.moved_from)
+
+    def _hold(self, tx: Tx, kind: str, key: str, event_id: str, correlation_id: str,
+              detail: str, envelope: bytes = b"") -> None:
+        tx.add_work_item(kind=kind, queue=QUEUE, key=key, event_id=event_id,
+                         correlation_id=correlation_id, detail=detail, envelope=envelope,
+                         now=time.time())
+
+    # --- consumption -------------------------------------------------------------------
+
+    def consume(self, tx: Tx, env: Envelope, ev: SupplyConsumed) -> str:
+        """Apply one usage: "posted", "duplicate" or "held" (a work item was opened)."""
+        applied_id = f"usage/{ev.usage_id}"
+        with self.store.session() as state:
+            if applied_id in state.applied:
+                return "duplicate"
+            company = self.maps.facility_company.get(ev.facility, self.policy.company)
+            cost_center = self.maps.department_cost_center.get(ev.department, "")
+            if not cost_center:
+                self._hold(tx, "unmapped_department", env.key, env.event_id,
+                           env.correlation_id, f"department {ev.department!r} has no cost "
+                           "center", encode_envelope(env))
+                return "held"
+            before = state.book.quantity(ev.item, ev.location)
+            try:
+                entry = state.book.consume(
+                    ev.item, ev.location, ev.quantity, company=company,
+                    cost_center=cost_center, service_line=ev.department,
+                    posting=self._posting(f"supply/{applied_id}", ev.used_on,
+                                          f"usage {ev.usage_id} item {ev.item}",
+                                          env.correlation_id, env.event_id))
+            except LedgerRefusal as exc:
+                self._hold(tx, "insufficient_stock", env.key, env.event_id,
+                           env.correlation_id, str(exc), encode_envelope(env))
+                return "held"
+            if entry is not None:
+                tx.insert_entry(entry)
+            state.applied.add(applied_id)
+            self._replenish(tx, state, ev, before, env.correlation_id)
+            tx.close_work_items(env.event_id, "posted after the fix", time.time())
+            return "posted"
+
+    def _replenish(self, tx: Tx, state: SupplyState, ev: SupplyConsumed, before: Decimal,
+                   correlation_id: str) -> None:
+        rule = self.policy.par_levels.get(f"{ev.item}|{ev.location}")
+        after = state.book.quantity(ev.item, ev.location)
+        if rule is None or not crossed_reorder_point(before, after, rule.reorder_point):
+            return
+        qty = reorder_quantity(rule.par, after, state.on_order(ev.item, ev.location))
+        if qty <= 0:
+            return
+        amount = quantize(qty * rule.unit_price, self.policy.currency)
+        req = Requisition(req_id=f"REQ-{ev.item}-{ev.location}-{ev.usage_id}", item=ev.item,
+                          location=ev.location, quantity=qty, cost_center=rule.cost_center,
+                          amount=amount, created_on=ev.used_on)
+        committed = state.committed.get(rule.cost_center, Decimal(0))
+        if not within_budget(budget=self.policy.budgets.get(rule.cost_center),
+                             committed=committed, amount=amount):
+            req.status = "approval"
+            self._hold(tx, "budget_approval", rule.cost_center, req.req_id, correlation_id,
+                       f"requisition {req.req_id} for {qty} x {ev.item} ({amount} "
+                       f"{self.policy.currency}) exceeds the budget of cost center "
+                       f"{rule.cost_center} ({committed} committed)")
+        else:
+            state.committed[rule.cost_center] = committed + amount
+        state.requisitions.append(req)
+
+    def approve(self, req_id: str) -> bool:
+        """A person approved a budget breach: the requisition goes to the ERP."""
+        with self.store.session() as state:
+            for req in state.requisitions:
+                if req.req_id == req_id and req.status == "approval":
+                    req.status = "pending"
+                    state.committed[req.cost_center] = \
+                        state.committed.get(req.cost_center, Decimal(0)) + req.amount
+                    return True
+        return False
+
+    # --- purchase orders, receipts, invoices ---------------------------------------------
+
+    def open_order(self, order: OrderLine) -> None:
+        """A purchase-order line read from the ERP (owner of orders, items and vendors)."""
+        with self.store.session() as state:
+            state.book.open_order(order)
+
+    def receive(self, tx: Tx, *, po: str, line: str, quantity: Decimal, received_on: date,
+                lineage: Lineage) -> str:
+        """A goods receipt: "posted", "duplicate" or "held"."""
+        applied_id = f"receipt/{lineage.source_id}"
+        with self.store.session() as state:
+            if applied_id in state.applied:
+                return "duplicate"
+            try:
+                entry = state.book.receive(po, line, quantity, self._posting(
+                    f"supply/{applied_id}", received_on, f"receipt {lineage.source_id} "
+                    f"{po}/{line}", lineage.correlation_id, applied_id))
+            except LedgerRefusal as exc:
+                self._hold(tx, "receipt_refused", f"{po}/{line}", applied_id,
+                           lineage.correlation_id, str(exc))
+                return "held"
+            tx.insert_entry(entry)
+            state.applied.add(applied_id)
+            return "posted"
+
+    def invoice(self, tx: Tx, *, po: str, line: str, quantity: Decimal, unit_price: Decimal,
+                currency: str, invoiced_on: date, lineage: Lineage) -> str:
+        """A supplier invoice line: "posted", "duplicate" or "held" (mismatch)."""
+        applied_id = f"invoice/{lineage.source_id}"
+        with self.store.session() as state:
+            if applied_id in state.applied:
+                return "duplicate"
+            g = state.book.grni.get((po, line))
+            if g is None:
+                findings = [f"order line {po}/{line} is not known"]
+            else:
+                findings = [f"{f.field}: {f.detail}" for f in three_way_match(
+                    ordered_qty=g.order.quantity, order_price=g.order.unit_price,
+                    order_currency=g.order.currency, uninvoiced_qty=g.uninvoiced,
+                    invoice_qty=quantity, invoice_price=unit_price, invoice_currency=currency,
+                    tolerance=self.policy.tolerance)]
+            entry = None
+            if not findings:
+                try:
+                    entry = state.book.invoice(po, line, quantity, unit_price, self._posting(
+                        f"supply/{applied_id}", invoiced_on, f"invoice {lineage.source_id} "
+                        f"{po}/{line}", lineage.correlation_id, applied_id))
+                except LedgerRefusal as exc:
+                    findings = [str(exc)]
+            if entry is None:
+                if not any(u.invoice_id == lineage.source_id for u in state.unmatched):
+                    state.unmatched.append(Unmatched(
+                        invoice_id=lineage.source_id, po=po, line=line, quantity=quantity,
+                        unit_price=unit_price, invoiced_on=invoiced_on, findings=findings))
+                    self._hold(tx, "invoice_mismatch", f"{po}/{line}", applied_id,
+                               lineage.correlation_id, "; ".join(findings))
+                return "held"
+            tx.insert_entry(entry)
+            state.applied.add(applied_id)
+            for u in state.unmatched:
+                if (u.po, u.line) == (po, line) and u.status == "open" and \
+                        u.invoice_id == lineage.source_id:
+                    u.status = "resolved"
+            return "posted"
+
+    # --- requisitions for the ERP --------------------------------------------------------
+
+    def pending_requisitions(self) -> list[Requisition]:
+        with self.store.session() as state:
+            return [r for r in state.requisitions if r.status == "pending"]
+
+    def mark_sent(self, req_id: str, erp_id: str) -> None:
+        with self.store.session() as state:
+            for r in state.requisitions:
+                if r.req_id == req_id:
+                    r.status, r.erp_id = "sent", erp_id

@@ -1,0 +1,137 @@
+"""FHIR R4 SupplyDelivery and SupplyRequest: the few elements supply finance needs.
+
+* SupplyDelivery (R4 4.0.1, `supplydelivery.html`), status `completed`: an item handed
+  over for use. `suppliedItem.itemCodeableConcept.coding[0].code` is the item number,
+  `suppliedItem.quantity.value` the units, `occurrenceDateTime` (or `occurrencePeriod.end`)
+  the day, `destination` the stock location (Location reference id or identifier value).
+  Lot and serial are read from extensions named by `LOT_URL` / `SERIAL_URL` where a sender
+  gives them; `partOf` (a Procedure) is kept as the charge link. `patient` is never read.
+  It becomes a `SupplyConsumed` with usage id `SupplyDelivery/<id>`.
+* SupplyRequest (`supplyrequest.html`): a request for stock, `itemCodeableConcept`,
+  `quantity.value`, `deliverTo` and `authoredOn`; decoded into a `SupplyRequestLine` (a
+  demand that procurement sees, no posting).
+
+Pure: a parsed JSON object in, an event or a list of `(element path, problem)` out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal, InvalidOperation
+from typing import Any, Final
+
+from isthmus.model.events import SupplyConsumed
+
+LOT_URL: Final = "http://isthmus.example/fhir/StructureDefinition/lot-number"
+SERIAL_URL: Final = "http://isthmus.example/fhir/StructureDefinition/serial-number"
+
+Problem = tuple[str, str]
+
+
+@dataclass(frozen=True)
+class SupplyRequestLine:
+    request_id: str
+    item: str
+    quantity: Decimal
+    location: str
+    status: str
+    authored_on: date | None
+
+
+def _obj(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _code(concept: Any) -> str:
+    codings = _obj(concept).get("coding")
+    if isinstance(codings, list) and codings:
+        return str(_obj(codings[0]).get("code") or "").strip()
+    return ""
+
+
+def _ref_id(ref: Any) -> str:
+    ref = _obj(ref)
+    text = str(ref.get("reference") or "")
+    if "/" in text:
+        return text.rsplit("/", 1)[-1]
+    return str(_obj(ref.get("identifier")).get("value") or text).strip()
+
+
+def _quantity(value: Any, path: str, problems: list[Problem]) -> Decimal:
+    raw = _obj(value).get("value")
+    try:
+        qty = Decimal(str(raw)) if isinstance(raw, int | float | str) and \
+            not isinstance(raw, bool) else Decimal("NaN")
+    except InvalidOperation:
+        qty = Decimal("NaN")
+    if not qty.is_finite() or qty <= 0:
+        problems.append((path, f"must be a number > 0, not {raw!r}"))
+        return Decimal(0)
+    return qty
+
+
+def _day(text: Any, path: str, problems: list[Problem]) -> date | None:
+    try:
+        return date.fromisoformat(str(text)[:10])
+    except ValueError:
+        problems.append((path, f"is not a date: {text!r}"))
+        return None
+
+
+def _extension(resource: dict[str, Any], url: str) -> str:
+    for ext in resource.get("extension") or []:
+        if _obj(ext).get("url") == url:
+            return str(_obj(ext).get("valueString") or "")
+    return ""
+
+
+def supply_delivery(resource: dict[str, Any]) -> SupplyConsumed | list[Problem]:
+    """A completed SupplyDelivery as a `SupplyConsumed`, or the problems that stop it."""
+    problems: list[Problem] = []
+    if resource.get("resourceType") != "SupplyDelivery":
+        return [("resourceType", "must be SupplyDelivery")]
+    rid = str(resource.get("id") or "").strip()
+    if not rid:
+        problems.append(("id", "is required"))
+    if resource.get("status") != "completed":
+        problems.append(("status", f"must be completed, not {resource.get('status')!r}"))
+    supplied = _obj(resource.get("suppliedItem"))
+    item = _code(supplied.get("itemCodeableConcept"))
+    if not item:
+        problems.append(("suppliedItem.itemCodeableConcept.coding[0].code", "is required"))
+    qty = _quantity(supplied.get("quantity"), "suppliedItem.quantity.value", problems)
+    when_text = resource.get("occurrenceDateTime") or \
+        _obj(resource.get("occurrencePeriod")).get("end")
+    when = _day(when_text, "occurrenceDateTime", problems)
+    location = _ref_id(resource.get("destination"))
+    if not location:
+        problems.append(("destination", "is required (the stock location)"))
+    if problems or when is None:
+        return problems
+    part_of = resource.get("partOf")
+    charge = _ref_id(part_of[0]) if isinstance(part_of, list) and part_of else ""
+    return SupplyConsumed(usage_id=f"SupplyDelivery/{rid}", item=item, location=location,
+                          quantity=qty, used_on=when, lot=_extension(resource, LOT_URL),
+                          serial=_extension(resource, SERIAL_URL), charge_id=charge)
+
+
+def supply_request(resource: dict[str, Any]) -> SupplyRequestLine | list[Problem]:
+    """A SupplyRequest as a `SupplyRequestLine`, or the problems that stop it."""
+    problems: list[Problem] = []
+    if resource.get("resourceType") != "SupplyRequest":
+        return [("resourceType", "must be SupplyRequest")]
+    rid = str(resource.get("id") or "").strip()
+    if not rid:
+        problems.append(("id", "is required"))
+    item = _code(resource.get("itemCodeableConcept"))
+    if not item:
+        problems.append(("itemCodeableConcept.coding[0].code", "is required"))
+    qty = _quantity(resource.get("quantity"), "quantity.value", problems)
+    authored = resource.get("authoredOn")
+    when = _day(authored, "authoredOn", problems) if authored else None
+    if problems:
+        return problems
+    return SupplyRequestLine(request_id=rid, item=item, quantity=qty,
+                             location=_ref_id(resource.get("deliverTo")),
+                             status=str(resource.get("status") or ""), authored_on=when)

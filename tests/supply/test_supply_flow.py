@@ -1,0 +1,126 @@
+"""The supply flow: consumption, replenishment, receipt, three-way match (issue 8)."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+from isthmus.config import Mappings
+from isthmus.flows.supply import Lineage, SupplyFlow
+from isthmus.flows.supply_state import MemorySupplyStore, ParLevel, SupplyPolicy
+from isthmus.ledger.periods import FiscalCalendar
+from isthmus.ledger.supply import OrderLine
+from isthmus.ledger.supply_match import Tolerance
+from isthmus.model.envelope import Envelope, Source
+from isthmus.model.events import SupplyConsumed
+from isthmus.store.memory import MemoryStore
+
+D = Decimal
+NOW = datetime(2026, 3, 2, 10, tzinfo=UTC)
+
+
+def env(ev: SupplyConsumed) -> Envelope:
+    return Envelope(event_id=f"e-{ev.usage_id}", type="SupplyConsumed", occurred_at=NOW,
+                    recorded_at=NOW, source=Source("supply-csv", ev.usage_id, "1"),
+                    correlation_id=f"c-{ev.usage_id}", causation_id="m1",
+                    key=f"{ev.item}|{ev.location}", payload=ev)
+
+
+def usage(n: int, qty: int = 1, dept: str = "CATH") -> SupplyConsumed:
+    return SupplyConsumed(usage_id=f"U{n}", item="STENT-01", location="OR",
+                          quantity=D(qty), used_on=date(2026, 3, 2), department=dept,
+                          facility="MAIN", account_number="A100", charge_id=f"FT{n}")
+
+
+def flow(budget: str | None = None) -> tuple[SupplyFlow, MemoryStore]:
+    policy = SupplyPolicy(
+        par_levels={"STENT-01|OR": ParLevel(par=D(10), reorder_point=D(4),
+                                            cost_center="CC-OR", unit_price=D("12.50"))},
+        budgets={"CC-OR": D(budget)} if budget else {},
+        tolerance=Tolerance(price_fraction=D("0.02")))
+    maps = Mappings(department_cost_center={"CATH": "CC-CATH"},
+                    facility_company={"MAIN": "C100"}, charge_codes={})
+    f = SupplyFlow(MemorySupplyStore(), policy, maps, FiscalCalendar())
+    f.open_order(OrderLine(po="PO1", line="1", item="STENT-01", location="OR",
+                           quantity=D(10), unit_price=D("12.50"), currency="USD",
+                           company="C100", cost_center="CC-OR"))
+    return f, MemoryStore()
+
+
+def stock(f: SupplyFlow, store: MemoryStore, qty: int = 6) -> None:
+    with store.transaction() as tx:
+        assert f.receive(tx, po="PO1", line="1", quantity=D(qty), received_on=date(2026, 3, 1),
+                         lineage=Lineage("GR1", "c-gr1")) == "posted"
+
+
+def balances(store: MemoryStore) -> dict[str, Decimal]:
+    out: dict[str, Decimal] = {}
+    for ln in store.journal_lines():
+        out[ln.account] = out.get(ln.account, D(0)) + ln.debit - ln.credit
+    return out
+
+
+def test_consumption_posts_to_the_cost_center_and_crossing_reorder_requisitions() -> None:
+    f, store = flow()
+    stock(f, store)
+    with store.transaction() as tx:
+        assert f.consume(tx, env(usage(1)), usage(1)) == "posted"
+        assert f.consume(tx, env(usage(1)), usage(1)) == "duplicate"
+        assert f.pending_requisitions() == []
+        assert f.consume(tx, env(usage(2)), usage(2)) == "posted"  # 6 -> 4: crosses
+    reqs = f.pending_requisitions()
+    # par 10 - 4 on hand - 4 still on order (PO1: 10 ordered, 6 received)
+    assert [(r.item, r.quantity, r.cost_center) for r in reqs] == [("STENT-01", D(2), "CC-OR")]
+    assert balances(store) == {"1300": D("50.00"), "2050": D("-75.00"), "6200": D("25.00")}
+    expense = [ln for ln in store.journal_lines() if ln.account == "6200"]
+    assert {ln.dims.cost_center for ln in expense} == {"CC-CATH"}
+    with store.transaction() as tx:
+        assert f.consume(tx, env(usage(3)), usage(3)) == "posted"  # 4 -> 3: already below
+    assert len(f.pending_requisitions()) == 1
+    f.mark_sent(reqs[0].req_id, "PR-7")
+    assert f.pending_requisitions() == []
+
+
+def test_budget_breach_holds_the_requisition_for_approval() -> None:
+    f, store = flow(budget="20.00")
+    stock(f, store)
+    with store.transaction() as tx:
+        f.consume(tx, env(usage(1, qty=2)), usage(1, qty=2))
+    assert f.pending_requisitions() == []
+    items = store.work_items()
+    assert [(w.kind, w.queue) for w in items] == [("budget_approval", "procurement")]
+    assert "exceeds the budget of cost center CC-OR" in items[0].detail
+    assert f.approve(items[0].event_id)
+    assert [r.quantity for r in f.pending_requisitions()] == [D(2)]
+
+
+def test_more_than_on_hand_is_a_work_item_and_changes_nothing() -> None:
+    f, store = flow()
+    stock(f, store, qty=1)
+    with store.transaction() as tx:
+        assert f.consume(tx, env(usage(1, qty=2)), usage(1, qty=2)) == "held"
+        assert f.consume(tx, env(usage(2, dept="NOPE")), usage(2, dept="NOPE")) == "held"
+    assert [w.kind for w in store.work_items()] == ["insufficient_stock", "unmapped_department"]
+    assert balances(store)["1300"] == D("12.50")
+
+
+def test_matched_invoice_posts_to_ap_and_a_price_variance_beyond_tolerance_posts_nothing() -> None:
+    f, store = flow()
+    stock(f, store, qty=4)
+    with store.transaction() as tx:
+        held = f.invoice(tx, po="PO1", line="1", quantity=D(4), unit_price=D("13.00"),
+                         currency="USD", invoiced_on=date(2026, 3, 5),
+                         lineage=Lineage("INV-1", "c-inv1"))
+    assert held == "held"
+    assert balances(store) == {"1300": D("50.00"), "2050": D("-50.00")}
+    assert [(w.kind, w.queue) for w in store.work_items()] == [("invoice_mismatch",
+                                                                "procurement")]
+    with store.transaction() as tx:
+        assert f.invoice(tx, po="PO1", line="1", quantity=D(4), unit_price=D("12.60"),
+                         currency="USD", invoiced_on=date(2026, 3, 6),
+                         lineage=Lineage("INV-2", "c-inv2")) == "posted"
+        assert f.invoice(tx, po="PO1", line="1", quantity=D(4), unit_price=D("12.60"),
+                         currency="USD", invoiced_on=date(2026, 3, 6),
+                         lineage=Lineage("INV-2", "c-inv2")) == "duplicate"
+    assert balances(store) == {"1300": D("50.00"), "2050": D("0.00"), "6210": D("0.40"),
+                               "2000": D("-50.40")}
