@@ -24,6 +24,7 @@ from isthmus.app import Hub, serve_forever
 from isthmus.cli import commands, security
 from isthmus.cli import erp as erp_cli
 from isthmus.cli import refunds as refunds_cli
+from isthmus.cli import supply as supply_cli
 from isthmus.config import ConfigError, load_settings
 from isthmus.flows.refunds import RefundError
 from isthmus.observe import logs, tracing
@@ -101,6 +102,7 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("--to", type=Path, required=True, help="an empty folder to write into")
     erp_cli.add_parsers(add)
     refunds_cli.add_parsers(add)
+    supply_cli.add_parsers(add)
     security.add_parsers(sub, add)
     return ap
 
@@ -155,6 +157,8 @@ def run(argv: list[str]) -> int:
             elif args.cmd in refunds_cli.COMMANDS:
                 data, text, code = gate.run(
                     lambda h, a: refunds_cli.dispatch(h, a, gate=gate), hub, args)
+            elif args.cmd in supply_cli.COMMANDS:
+                data, text, code = gate.run(supply_cli.dispatch, hub, args)
             else:
                 data, text, code = gate.run(commands.dispatch, hub, args)
         finally:

@@ -113,7 +113,7 @@ class _Stored(msgspec.Struct):
 
 
 _enc = msgspec.json.Encoder(decimal_format="string")
-_dec = msgspec.json.Decoder(_Stored)
+_decoder = msgspec.json.Decoder(_Stored)
 
 
 def encode_state(state: SupplyState) -> bytes:
@@ -129,7 +129,7 @@ def encode_state(state: SupplyState) -> bytes:
 
 
 def decode_state(data: bytes, accounts: SupplyAccounts | None = None) -> SupplyState:
-    s = _dec.decode(data)
+    s = _decoder.decode(data)
     book = SupplyBook(currency=s.currency, accounts=accounts or SupplyAccounts())
     for item, loc, qty, value in s.stock:
         book.on_hand[(item, loc)] = qty
@@ -159,3 +159,67 @@ class MemorySupplyStore:
         state = decode_state(self.data) if self.data is not None else SupplyState()
         yield state
         self.data = encode_state(state)
+
+
+class SupplyConfigError(ValueError):
+    """The [supply] table is wrong; fix the configuration (exit 2)."""
+
+
+def _dec(value: object, name: str) -> Decimal:
+    try:
+        out = Decimal(str(value))
+    except ArithmeticError as exc:
+        raise SupplyConfigError(f"{name} must be a decimal number, not {value!r}") from exc
+    if not out.is_finite() or out < 0:
+        raise SupplyConfigError(f"{name} must be a decimal number >= 0, not {value!r}")
+    return out
+
+
+def _sub(raw: dict[str, object], name: str) -> dict[str, object]:
+    value = raw.get(name, {})
+    if not isinstance(value, dict):
+        raise SupplyConfigError(f"supply.{name} must be a table")
+    return value
+
+
+KNOWN = {"company", "currency", "price_tolerance", "price_tolerance_per_unit",
+         "quantity_tolerance", "unmatched_limit_days", "accounts", "budgets", "par_levels",
+         "charge_items"}
+
+
+def policy_from_table(raw: dict[str, object]) -> tuple[SupplyPolicy, int]:
+    """The [supply] table of the config as a policy, and the unmatched-invoice age limit."""
+    unknown = sorted(set(raw) - KNOWN)
+    if unknown:
+        raise SupplyConfigError(f"[supply] has no setting {', '.join(unknown)}")
+    d = SupplyPolicy()
+    pars = {}
+    for key, spec in _sub(raw, "par_levels").items():
+        if not isinstance(spec, dict) or "|" not in key:
+            raise SupplyConfigError(f"supply.par_levels.{key!r} must be a table keyed "
+                                    "\"item|location\"")
+        missing = {"par", "reorder_point", "cost_center"} - set(spec)
+        if missing:
+            raise SupplyConfigError(f"supply.par_levels.{key!r} needs "
+                                    f"{', '.join(sorted(missing))}")
+        pars[key] = ParLevel(par=_dec(spec["par"], f"{key}.par"),
+                             reorder_point=_dec(spec["reorder_point"], f"{key}.reorder_point"),
+                             cost_center=str(spec["cost_center"]),
+                             unit_price=_dec(spec.get("unit_price", 0), f"{key}.unit_price"),
+                             company=str(spec.get("company", raw.get("company", d.company))))
+    accounts = SupplyAccounts(**{k: str(v) for k, v in _sub(raw, "accounts").items()
+                                 if k in SupplyAccounts.__dataclass_fields__})
+    tol = Tolerance(price_fraction=_dec(raw.get("price_tolerance", "0.02"), "price_tolerance"),
+                    price_per_unit=_dec(raw.get("price_tolerance_per_unit", "0"),
+                                        "price_tolerance_per_unit"),
+                    quantity_fraction=_dec(raw.get("quantity_tolerance", "0"),
+                                           "quantity_tolerance"))
+    limit = raw.get("unmatched_limit_days", 30)
+    if not isinstance(limit, int) or limit < 0:
+        raise SupplyConfigError("supply.unmatched_limit_days must be a whole number >= 0")
+    return SupplyPolicy(
+        par_levels=pars,
+        budgets={str(k): _dec(v, f"budgets.{k}") for k, v in _sub(raw, "budgets").items()},
+        tolerance=tol, accounts=accounts, currency=str(raw.get("currency", d.currency)),
+        company=str(raw.get("company", d.company)),
+        charge_items={str(k): str(v) for k, v in _sub(raw, "charge_items").items()}), limit

@@ -88,6 +88,7 @@ PERMISSIONS: Mapping[str, frozenset[str]] = {
     "cli refunds request": frozenset({ADMIN, REVENUE}),
     "cli refunds approve": frozenset({ADMIN, FINANCE}),
     "cli refunds reject": frozenset({ADMIN, FINANCE}),
+    "cli supply approve": frozenset({ADMIN, FINANCE}),  # releases a budget breach
     "cli tokens create": frozenset({ADMIN}),
     "cli tokens list": frozenset({ADMIN}),
     "cli tokens revoke": frozenset({ADMIN}),
@@ -102,6 +103,7 @@ LOCAL: frozenset[str] = frozenset({
     "cli audit verify", "cli erp master-data", "cli recon erp",
     "cli recon deposits", "cli status",
     "cli refunds list",
+    "cli supply report", "cli supply margin",
 })
 
 

@@ -1,0 +1,128 @@
+"""`isthmus supply report|margin|approve`: supply chain reports and the budget approval.
+
+* `report [--as-of DATE] [--limit-days N]`: unmatched supplier invoices aged (exit 4 when
+  one is older than the limit, `[supply] unmatched_limit_days`), stock-out risk (below par,
+  with what is on order), open GRNI, requisitions (`recon.supply`).
+* `margin`: revenue, supply cost and margin per service line and period from the journal.
+* `approve REQ`: a procurement approver releases a requisition held for its budget.
+
+The policy is the `[supply]` table of the config file (`--config` / ISTHMUS_CONFIG); the
+state is `<data_dir>/supply.db`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tomllib
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+from isthmus.app import Hub
+from isthmus.cli.commands import NotFound, Result, UsageError, _table
+from isthmus.config import ConfigError
+from isthmus.flows.supply import SupplyFlow
+from isthmus.flows.supply_state import SupplyConfigError, SupplyPolicy, policy_from_table
+from isthmus.recon.supply import BUCKETS, service_line_margin, supply_report
+from isthmus.store.supply_sqlite import SqliteSupplyStore
+
+COMMANDS = ("supply",)
+
+
+def add_parsers(add: Callable[[str, str], argparse.ArgumentParser]) -> None:
+    s = add("supply", "supply chain: unmatched invoices, stock-out risk, margin, approvals")
+    s.add_argument("action", choices=["report", "margin", "approve"])
+    s.add_argument("id", nargs="?", help="approve: the requisition id")
+    s.add_argument("--as-of", help="report: YYYY-MM-DD (default today, UTC)")
+    s.add_argument("--limit-days", type=int, help="report: age limit of unmatched invoices")
+
+
+def policy_of(args: argparse.Namespace) -> tuple[SupplyPolicy, int]:
+    """The [supply] table of the config file in use (defaults without one)."""
+    path = getattr(args, "config", None) or os.environ.get("ISTHMUS_CONFIG")
+    raw: dict[str, Any] = {}
+    if path:
+        try:
+            raw = tomllib.loads(Path(path).read_text(encoding="utf-8")).get("supply", {})
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"config file {path}: {exc}") from exc
+    try:
+        return policy_from_table(raw)
+    except SupplyConfigError as exc:
+        raise ConfigError(str(exc)) from exc
+
+
+def dispatch(hub: Hub, args: argparse.Namespace) -> Result:
+    policy, limit = policy_of(args)
+    store = SqliteSupplyStore.in_dir(hub.settings.data_dir)
+    try:
+        if args.action == "report":
+            try:
+                as_of = (date.fromisoformat(args.as_of) if args.as_of
+                         else datetime.now(UTC).date())
+            except ValueError as exc:
+                raise UsageError(f"--as-of must be YYYY-MM-DD, got {args.as_of!r}") from exc
+            if args.limit_days is not None:
+                if args.limit_days < 0:
+                    raise UsageError("--limit-days must be 0 or more")
+                limit = args.limit_days
+            with store.session() as state:
+                d = supply_report(state, policy, as_of=as_of, limit_days=limit)
+            return d, render, 4 if d["unmatched"]["over_limit"] else 0
+        if args.action == "margin":
+            revenue = {m.revenue_account for m in hub.settings.mappings.charge_codes.values()}
+            rows = service_line_margin(hub.store.entries(), revenue_accounts=revenue,
+                                       supply_expense_account=policy.accounts.supply_expense)
+            return rows, render_margin, 0
+        if not args.id:
+            raise UsageError("supply approve needs the requisition id")
+        flow = SupplyFlow(store, policy, hub.settings.mappings, hub.processor.calendar)
+        if not flow.approve(args.id):
+            raise NotFound(f"no requisition {args.id} waits for approval")
+        return {"approved": args.id}, lambda d: f"requisition {d['approved']} approved", 0
+    finally:
+        store.close()
+
+
+def render(d: dict[str, Any]) -> str:
+    u = d["unmatched"]
+    out = [f"supply as of {d['as_of']} (unmatched limit {d['limit_days']} days)", "",
+           f"unmatched supplier invoices: {len(u['items'])}"]
+    if u["items"]:
+        out.append(_table([[x["invoice"], f"{x['po']}/{x['line']}", x["amount"],
+                            x["invoiced_on"], x["age_days"], x["bucket"],
+                            "; ".join(x["findings"])] for x in u["items"]],
+                          ["invoice", "po/line", "amount", "date", "age", "bucket", "why"]))
+        out.append(_table([[b, u["aging"][b]["count"], u["aging"][b]["total"]]
+                           for b, _, _ in BUCKETS], ["age (days)", "count", "total"]))
+    risk = d["stock_out_risk"]
+    out += ["", f"below par: {len(risk)}"]
+    if risk:
+        out.append(_table([[x["item"], x["location"], x["on_hand"], x["par"],
+                            x["reorder_point"], x["on_order"], ",".join(x["open_pos"]) or "-",
+                            "AT RISK" if x["at_risk"] else ""] for x in risk],
+                          ["item", "location", "on hand", "par", "reorder", "on order",
+                           "open POs", ""]))
+    out += ["", f"open GRNI: {d['open_grni_total']}"]
+    if d["open_grni"]:
+        out.append(_table([[x["po"], x["line"], x["item"], x["uninvoiced"], x["open_value"]]
+                           for x in d["open_grni"]],
+                          ["po", "line", "item", "uninvoiced", "value"]))
+    reqs = d["requisitions"]
+    out += ["", f"requisitions: {len(reqs)}"]
+    if reqs:
+        out.append(_table([[r["req_id"], r["item"], r["location"], r["quantity"],
+                            r["cost_center"], r["amount"], r["status"], r["erp_id"] or "-"]
+                           for r in reqs], ["id", "item", "location", "qty", "cost center",
+                                            "amount", "status", "ERP"]))
+    return "\n".join(out)
+
+
+def render_margin(rows: list[dict[str, Any]]) -> str:
+    if not rows:
+        return "no revenue or supply cost posted"
+    return _table([[r["service_line"], r["period"], r["revenue"], r["supply"], r["labor"],
+                    r["margin"]] for r in rows],
+                  ["service line", "period", "revenue", "supply", "labor", "margin"])

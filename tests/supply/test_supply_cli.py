@@ -1,0 +1,104 @@
+"""`isthmus supply report|margin|approve` over a data directory (issue 8)."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from isthmus.app import Hub
+from isthmus.cli.main import run
+from isthmus.cli.supply import policy_of
+from isthmus.config import load_settings
+from isthmus.flows.supply import Lineage, SupplyFlow
+from isthmus.ledger.supply import OrderLine
+from isthmus.model.envelope import Envelope
+from isthmus.store.supply_sqlite import SqliteSupplyStore
+from tests.supply.test_supply_flow import env, usage
+
+CONFIG = """
+[supply]
+price_tolerance = "0.02"
+unmatched_limit_days = 10
+[supply.budgets]
+CC-OR = "20.00"
+[supply.par_levels."STENT-01|OR"]
+par = 10
+reorder_point = 4
+cost_center = "CC-OR"
+unit_price = "12.50"
+"""
+
+
+def _site(tmp_path: Path) -> tuple[Path, Path]:
+    cfg = tmp_path / "isthmus.toml"
+    cfg.write_text(CONFIG)
+    data = tmp_path / "data"
+    settings = load_settings(cfg, data_dir=data)
+    policy, _ = policy_of(type("A", (), {"config": cfg})())
+    hub = Hub.open(settings)
+    store = SqliteSupplyStore.in_dir(data)
+    try:
+        flow = SupplyFlow(store, policy, settings.mappings, hub.processor.calendar)
+        flow.open_order(OrderLine(po="PO1", line="1", item="STENT-01", location="OR",
+                                  quantity=Decimal(6), unit_price=Decimal("12.50"),
+                                  currency="USD", company="C100", cost_center="CC-OR"))
+        dept = next(iter(settings.mappings.department_cost_center))
+        ev = usage(1, qty=2, dept=dept)
+        e: Envelope = env(ev)
+        with hub.store.transaction() as tx:
+            flow.receive(tx, po="PO1", line="1", quantity=Decimal(6),
+                         received_on=date(2026, 3, 1), lineage=Lineage("GR1", "c1"))
+            assert flow.consume(tx, e, ev) == "posted"
+            assert flow.invoice(tx, po="PO1", line="1", quantity=Decimal(6),
+                                unit_price=Decimal("14.00"), currency="USD",
+                                invoiced_on=date(2026, 3, 3),
+                                lineage=Lineage("INV-9", "c2")) == "held"
+    finally:
+        store.close()
+        hub.close()
+    return cfg, data
+
+
+def _json(capsys: pytest.CaptureFixture[str], argv: list[str], code: int = 0) -> object:
+    capsys.readouterr()
+    assert run([*argv, "--json"]) == code
+    return json.loads(capsys.readouterr().out)
+
+
+def test_report_ages_unmatched_and_shows_stock_out_risk(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cfg, data = _site(tmp_path)
+    base = ["--data-dir", str(data), "--config", str(cfg)]
+    d = _json(capsys, ["supply", "report", "--as-of", "2026-03-05", *base])
+    assert isinstance(d, dict)
+    assert [x["invoice"] for x in d["unmatched"]["items"]] == ["INV-9"]
+    assert d["unmatched"]["aging"]["0-30"] == {"count": 1, "total": "84.00"}
+    assert d["stock_out_risk"][0]["on_hand"] == "4" and d["open_grni_total"] == "75.00"
+    [req] = d["requisitions"]
+    assert req["status"] == "approval" and req["quantity"] == "6"
+    late = _json(capsys, ["supply", "report", "--as-of", "2026-04-30", *base], code=4)
+    assert isinstance(late, dict) and late["unmatched"]["over_limit"] == ["INV-9"]
+    capsys.readouterr()
+    assert run(["supply", "report", *base]) == 4
+    assert "AT RISK" not in capsys.readouterr().out  # a requisition is on order
+    assert run(["supply", "report", "--as-of", "yesterday", *base]) == 2
+
+
+def test_approve_and_margin(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cfg, data = _site(tmp_path)
+    base = ["--data-dir", str(data), "--config", str(cfg)]
+    d = _json(capsys, ["supply", "report", "--as-of", "2026-03-05", *base])
+    assert isinstance(d, dict)
+    req_id = d["requisitions"][0]["req_id"]
+    assert run(["supply", "approve", req_id, *base]) == 0
+    assert run(["supply", "approve", req_id, *base]) == 3
+    d = _json(capsys, ["supply", "report", "--as-of", "2026-03-05", *base])
+    assert isinstance(d, dict) and d["requisitions"][0]["status"] == "pending"
+    rows = _json(capsys, ["supply", "margin", *base])
+    assert isinstance(rows, list)
+    assert [(r["period"], r["supply"], r["margin"]) for r in rows] == [
+        ("2026-03", "25.00", "-25.00")]
