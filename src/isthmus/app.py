@@ -192,7 +192,7 @@ class Hub:
             mappings=settings.mappings, ar_account=settings.posting.ar_account,
             calendar=FiscalCalendar(closed=frozenset(settings.posting.closed_periods),
                                     policy=settings.posting.closed_period_policy),
-            settlement=settings.settlement,
+            settlement=settings.settlement, labor=settings.labor,
         )
         policy = RetryPolicy(rel.max_attempts, rel.backoff_base_s, rel.backoff_max_s)
         return cls(settings, store, bus, processor, policy, data / "exports" / "erp")
@@ -202,9 +202,6 @@ class Hub:
         """Opened on first use: most commands never need it."""
         return open_governance(self.settings)
 
-    def worker(self) -> Worker:
-        return Worker(self.bus, self.store, self.processor, self.policy,
-                      partitions=range(self.bus.partitions))
     def refunds(self) -> Refunds:
         """The refund service (flows/refunds.py) over this hub's store and audit trail."""
         s = self.settings
@@ -214,6 +211,9 @@ class Hub:
             calendar=self.processor.calendar, mappings=s.mappings,
             secret=self.processor.secret))
 
+    def worker(self) -> Worker:
+        return Worker(self.bus, self.store, self.processor, self.policy,
+                      partitions=range(self.bus.partitions))
 
     def export(self) -> tuple[int, int]:
         """Seal pending journal batches and deliver what is due; (batches, files sent)."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import tomllib
 from dataclasses import dataclass, field, fields, replace
+from datetime import date
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, Literal
@@ -79,6 +80,81 @@ def _refunds(raw: dict[str, Any]) -> RefundSettings:
     if not threshold.is_finite() or threshold < 0:
         raise ConfigError(f"refunds.approval_threshold {value!r} must be 0 or more")
     return RefundSettings(approval_threshold=threshold)
+
+
+@dataclass(frozen=True)
+class PayCode:
+    """One pay code of [labor.pay_codes]: hourly rate and the wages expense account."""
+
+    rate: Decimal
+    account: str
+
+
+PAY_CODES = ("regular", "overtime", "differential", "on_call")
+
+
+def _default_pay_codes() -> dict[str, PayCode]:
+    return {"regular": PayCode(Decimal("45.00"), "5100"),
+            "overtime": PayCode(Decimal("67.50"), "5110"),
+            "differential": PayCode(Decimal("4.00"), "5120"),
+            "on_call": PayCode(Decimal("8.00"), "5130")}
+
+
+@dataclass(frozen=True)
+class LaborSettings:
+    """[labor]: workforce accruals (flows/labor.py). `employees` (employee id -> home
+    department) is a copy of the ERP's master, read-only here; `budgets` are monthly labor
+    budgets per department; a department at `budget_alert` (a fraction) of its budget is
+    flagged. Pay periods are `pay_period_days` long, counted from `pay_period_anchor`."""
+
+    company: str = "C100"
+    accrued_account: str = "2300"
+    pay_codes: dict[str, PayCode] = field(default_factory=_default_pay_codes)
+    pay_period_days: int = 14
+    pay_period_anchor: date = date(2026, 1, 4)
+    employees: dict[str, str] = field(default_factory=dict)
+    budgets: dict[str, Decimal] = field(default_factory=dict)
+    budget_alert: Decimal = Decimal("0.90")
+
+
+def _decimal(value: object, name: str) -> Decimal:
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise ConfigError(f'{name} must be a decimal string such as "45.00"')
+    try:
+        out = Decimal(str(value))
+    except InvalidOperation as exc:
+        raise ConfigError(f"{name} {value!r} is not a decimal") from exc
+    if not out.is_finite() or out < 0:
+        raise ConfigError(f"{name} {value!r} must be 0 or more")
+    return out
+
+
+def _labor(raw: dict[str, Any]) -> LaborSettings:
+    base = LaborSettings()
+    codes = dict(base.pay_codes)
+    for code, spec in _table(raw, "pay_codes").items():
+        if code not in PAY_CODES or not isinstance(spec, dict):
+            raise ConfigError(f"labor.pay_codes.{code}: one of {', '.join(PAY_CODES)}, "
+                              "a table with rate and account")
+        codes[code] = PayCode(_decimal(spec.get("rate", codes[code].rate),
+                                       f"labor.pay_codes.{code}.rate"),
+                              str(spec.get("account", codes[code].account)))
+    anchor = raw.get("pay_period_anchor", base.pay_period_anchor)
+    if isinstance(anchor, str):
+        anchor = date.fromisoformat(anchor)
+    if not isinstance(anchor, date):
+        raise ConfigError("labor.pay_period_anchor must be a date (YYYY-MM-DD)")
+    days = int(raw.get("pay_period_days", base.pay_period_days))
+    if days < 1:
+        raise ConfigError("labor.pay_period_days must be 1 or more")
+    return LaborSettings(
+        company=str(raw.get("company", base.company)),
+        accrued_account=str(raw.get("accrued_account", base.accrued_account)),
+        pay_codes=codes, pay_period_days=days, pay_period_anchor=anchor,
+        employees=_str_map(_table(raw, "employees"), "labor.employees"),
+        budgets={str(k): _decimal(v, f"labor.budgets.{k}")
+                 for k, v in _table(raw, "budgets").items()},
+        budget_alert=_decimal(raw.get("budget_alert", "0.90"), "labor.budget_alert"))
 
 
 @dataclass(frozen=True)
@@ -321,6 +397,7 @@ class Settings:
     tracing: TracingSettings = field(default_factory=TracingSettings)
     alerts: AlertSettings = field(default_factory=AlertSettings)
     refunds: RefundSettings = field(default_factory=RefundSettings)
+    labor: LaborSettings = field(default_factory=LaborSettings)
 
     def channel(self, name: str) -> ChannelSettings:
         return self.channels.get(name) or ChannelSettings(name=name)
@@ -467,6 +544,7 @@ def load_settings(
         sla, logs, tracing, alerts = _observe_tables(raw, env)
         s = replace(s, sla=sla, logging=logs, tracing=tracing, alerts=alerts)
         s = replace(s, refunds=_refunds(_table(raw, "refunds")))
+        s = replace(s, labor=_labor(_table(raw, "labor")))
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"invalid setting: {exc}") from exc
     if s.tls_client_ca is not None and not (s.tls_cert and s.tls_key):

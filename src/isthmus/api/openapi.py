@@ -206,6 +206,18 @@ OPERATIONS: Final[tuple[Operation, ...]] = (
               parameters=({"name": "as_of", "in": "query", "required": False,
                            "description": "age unmatched items as of this day (today)",
                            "schema": {"type": "string", "format": "date"}},)),
+    Operation("POST", "/api/v1/workforce/events", "Workforce events from an HCM or "
+              "scheduling webhook (shifts, overtime, credentials, transfers)", "workforce",
+              {202: _json("stored in the inbox; the event ids", {
+                  "type": "object", "required": ["message_id", "events"],
+                  "properties": {"message_id": {"type": "integer"},
+                                 "duplicate": {"type": "boolean"},
+                                 "events": {"type": "array", "items": {"type": "string"}}}}),
+               200: _json("the same body came before: nothing changes"),
+               400: _json("not a workforce event (field names it); kept as rejected",
+                          ERROR)},
+              body=(JSON, {"type": "object", "description": "{\"type\": \"ShiftWorked\", "
+                           "...} or {\"events\": [...]}"})),
     Operation("GET", "/fhir/metadata", "CapabilityStatement (FHIR R4 3.1.0.1)", "fhir",
               {200: _fhir("capability statement", {
                   "type": "object", "required": ["resourceType"],

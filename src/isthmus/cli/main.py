@@ -23,6 +23,7 @@ from isthmus.api.http import serve_http
 from isthmus.app import Hub, serve_forever
 from isthmus.cli import commands, security
 from isthmus.cli import erp as erp_cli
+from isthmus.cli import labor as labor_cli
 from isthmus.cli import refunds as refunds_cli
 from isthmus.cli import supply as supply_cli
 from isthmus.config import ConfigError, load_settings
@@ -103,6 +104,7 @@ def parser() -> argparse.ArgumentParser:
     erp_cli.add_parsers(add)
     refunds_cli.add_parsers(add)
     supply_cli.add_parsers(add)
+    labor_cli.add_parsers(add)
     security.add_parsers(sub, add)
     return ap
 
@@ -159,6 +161,8 @@ def run(argv: list[str]) -> int:
                     lambda h, a: refunds_cli.dispatch(h, a, gate=gate), hub, args)
             elif args.cmd in supply_cli.COMMANDS:
                 data, text, code = gate.run(supply_cli.dispatch, hub, args)
+            elif args.cmd in labor_cli.COMMANDS:
+                data, text, code = gate.run(labor_cli.dispatch, hub, args)
             else:
                 data, text, code = gate.run(commands.dispatch, hub, args)
         finally:

@@ -30,6 +30,7 @@ from isthmus.flows.fhir_intake import FhirIntake
 from isthmus.flows.files import (
     FHIR,
     HL7,
+    TIMECARD,
     X12,
     HL7ParseError,
     X12Intake,
@@ -40,6 +41,7 @@ from isthmus.flows.files import (
     x12_intake,
 )
 from isthmus.flows.inbox import MLLP_CHANNEL
+from isthmus.flows.labor_intake import timecard_intake
 from isthmus.flows.settlement_intake import TYPES, csv_intake
 from isthmus.formats.x12 import Level, X12Error, X12Stream
 from isthmus.formats.x12.finding import IK5_CONTROL_NOT_UNIQUE
@@ -74,6 +76,8 @@ def take_file(store: Store, settings: Settings, raw: bytes | Path, name: str,
         return [_csv(store, settings, raw, name, now, kind)]
     if kind == FHIR:
         return [_fhir(store, settings, raw, name, now)]
+    if kind == TIMECARD:
+        return [_timecard(store, settings, raw, name, now)]
     return [{"file": name, "format": "unknown", "status": "unreadable", "ack": "",
              "duplicate": False, "error": "neither X12 (ISA), HL7 v2 (MSH, FHS, BHS), "
              "FHIR JSON nor a settlement CSV"}]
@@ -180,6 +184,20 @@ def _csv(store: Store, settings: Settings, raw: bytes, name: str, now: float,
             "ack": res.ack_code, "duplicate": res.duplicate, "events": len(intake.events),
             "deposits": intake.deposits, "rows": intake.rows, "total": str(intake.total),
             "error": res.error.split("|")[-1] if res.error else "",
+            "findings": [str(x) for x in intake.findings]}
+
+
+def _timecard(store: Store, settings: Settings, raw: bytes, name: str,
+              now: float) -> dict[str, Any]:
+    """A workforce timecard file (CSV or JSON): one inbox record, all its shifts or none."""
+    intake = timecard_intake(raw, peer=f"file:{name}", now=now, tenant=settings.tenant)
+    spans = tracing.ingest_started([intake.inbound])
+    [res] = store.accept([intake.inbound])
+    tracing.ingest_done(spans, [res])
+    return {"file": name, "format": TIMECARD, "kind": "timecard",
+            "message_id": res.message_id, "control_id": intake.inbound.control_id,
+            "status": res.status, "ack": res.ack_code, "duplicate": res.duplicate,
+            "events": len(intake.events), "error": intake.error,
             "findings": [str(x) for x in intake.findings]}
 
 

@@ -22,6 +22,8 @@ channel and control id), writes the acknowledgement file and relays the events.
   file is a duplicate of the one that came over MLLP, never a second posting.
 * Settlement and bank deposit CSV (told apart by their header): see
   `flows.settlement_intake`.
+* Workforce timecards, CSV or JSON (`formats.workforce.timecard.detect`): see
+  `flows.labor_intake`.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ import msgspec
 from isthmus.flows.inbox import classify
 from isthmus.formats.hl7v2 import HL7ParseError, split_messages
 from isthmus.formats.settlement import detect as csv_kind
+from isthmus.formats.workforce import detect as is_timecard
 from isthmus.formats.x12 import (
     Finding,
     Interchange,
@@ -61,6 +64,7 @@ X12: Final = "x12"
 HL7: Final = "hl7"
 FHIR: Final = "fhir"
 UNKNOWN: Final = "unknown"
+TIMECARD: Final = "timecard"
 _SYNTAX: Final = (Level.TRANSACTION, Level.SEGMENT)
 # The amount elements (X12 element 782) a posting is made of: CLP03-05, CAS03/06/../18,
 # SVC02-03, PLB04/06/../14 (005010X221A1), CLM02, SV102, SV203 (X222A2/X223A3).
@@ -79,6 +83,8 @@ def detect(data: bytes) -> str:
         return X12
     if head[:3] in (b"MSH", b"FHS", b"BHS"):
         return HL7
+    if is_timecard(data):  # CSV or JSON timecards of a workforce feed (flows.labor_intake)
+        return TIMECARD
     if head.startswith(b"{"):  # JSON: a FHIR Bundle or resource (flows.fhir_intake)
         return FHIR
     return csv_kind(data) or UNKNOWN
@@ -254,6 +260,6 @@ def owned_x12(intake: X12Intake, owners: ownership.Owners) -> X12Intake:
     return replace(intake, inbound=inbound, events=())
 
 
-__all__ = ["FHIR", "HL7", "UNKNOWN", "X12", "HL7ParseError", "X12Intake", "detect",
+__all__ = ["FHIR", "HL7", "TIMECARD", "UNKNOWN", "X12", "HL7ParseError", "X12Intake", "detect",
            "hl7_intake",
            "owned_x12", "split_interchanges", "x12_intake"]

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from isthmus.config import Mappings, SettlementPolicy
+from isthmus.config import LaborSettings, Mappings, SettlementPolicy
 from isthmus.flows import accounts, remittance
 from isthmus.flows.charges import post_charge
 from isthmus.flows.errors import PermanentError
+from isthmus.flows.labor import LaborFlow
 from isthmus.flows.settlement import SettlementFlow
 from isthmus.ledger.periods import FiscalCalendar
 from isthmus.ledger.remit import RemitAccounts
 from isthmus.model import (
+    WORKFORCE_EVENTS,
     AccountsMerged,
     BankDeposited,
     BillingAccountOpened,
@@ -38,6 +40,7 @@ class Processor:
     calendar: FiscalCalendar
     remit_accounts: RemitAccounts = field(default_factory=RemitAccounts)
     settlement: SettlementPolicy = field(default_factory=SettlementPolicy)
+    labor: LaborSettings = field(default_factory=LaborSettings)
 
     def _remit_accounts(self) -> RemitAccounts:
         """The remittance chart, with this site's A/R account."""
@@ -61,6 +64,8 @@ class Processor:
                       BankDeposited):
             return SettlementFlow(self.secret, self.mappings, self.settlement, self.calendar,
                                   self.ar_account).handle(tx, env)
+        if isinstance(ev, WORKFORCE_EVENTS):
+            return LaborFlow(self.labor, self.mappings, self.calendar).handle(tx, env)
         if isinstance(ev, ClaimSubmitted):
             return remittance.register_claim(tx, env, ev)
         if isinstance(ev, PatientRegistered):  # PatientUpdated too

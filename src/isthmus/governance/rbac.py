@@ -57,6 +57,8 @@ PERMISSIONS: Mapping[str, frozenset[str]] = {
     "GET /api/v1/refunds/{id}": frozenset({ADMIN, REVENUE, FINANCE, AUDITOR}),
     "POST /api/v1/refunds/{id}/approve": frozenset({ADMIN, FINANCE}),
     "POST /api/v1/refunds/{id}/reject": frozenset({ADMIN, FINANCE}),
+    # Workforce feed (HCM / scheduling webhook): integration feeds write
+    "POST /api/v1/workforce/events": frozenset({ADMIN, ENGINEER}),
     # Web console (src/isthmus/console), signed in with a token; the raw message is PHI
     "GET /console/": EVERYONE,
     "GET /console/messages": frozenset({ADMIN, ENGINEER, REVENUE, AUDITOR}),
@@ -89,6 +91,7 @@ PERMISSIONS: Mapping[str, frozenset[str]] = {
     "cli refunds approve": frozenset({ADMIN, FINANCE}),
     "cli refunds reject": frozenset({ADMIN, FINANCE}),
     "cli supply approve": frozenset({ADMIN, FINANCE}),  # releases a budget breach
+    "cli labor payroll-posted": frozenset({ADMIN, FINANCE}),  # reverses accruals
     "cli tokens create": frozenset({ADMIN}),
     "cli tokens list": frozenset({ADMIN}),
     "cli tokens revoke": frozenset({ADMIN}),
@@ -104,6 +107,7 @@ LOCAL: frozenset[str] = frozenset({
     "cli recon deposits", "cli status",
     "cli refunds list",
     "cli supply report", "cli supply margin",
+    "cli labor budget",
 })
 
 

@@ -307,4 +307,7 @@ def event_key(event: Event) -> str:
     if isinstance(event, ClaimRemitted | ProviderAdjusted | ClaimSubmitted | RemittancePaid |
                   PatientPaymentSettled | ProcessorDeposited | BankDeposited):
         raise TypeError(f"{type(event).__name__} is keyed by formats.x12.events, not HL7")
+    if not isinstance(event, PatientRegistered | EncounterStarted | EncounterDischarged |
+                      BillingAccountOpened | Charge):
+        raise TypeError(f"{type(event).__name__} is not keyed by a patient")
     return event.patient.key

@@ -1,0 +1,190 @@
+"""Workforce events -> labor accruals, work items and the labor budget check.
+
+Mapping: employee -> department (the shift's own, else the employee's home department in
+[labor.employees], the ERP's master, read-only here) -> cost center ([mappings]
+department_cost_center, with operator overrides) ; pay code -> rate and wages account
+([labor.pay_codes]). Postings are `ledger.labor` accruals, one per shift, dated the end of
+its pay period; the overtime of a shift is an accrual of its own, keyed by the shift, and
+posts only with an approval (in the timecard, or an `OvertimeApproved`): until then it is a
+work item in queue `workforce`. A shift worked after the employee's credential expired
+posts nothing: it is a work item in queue `compliance`, as is a `CredentialExpired` (and
+a `CredentialExpiring`) event. Nothing posts silently, nothing posts twice: entry keys come
+from the feed's keys and `insert_entry` is idempotent on them.
+
+When payroll posts (`isthmus labor payroll-posted`), every accrual of the pay period is
+reversed (a new entry naming it, never an edit), once.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+
+from isthmus.config import LaborSettings, Mappings
+from isthmus.ledger import labor
+from isthmus.ledger.errors import ClosedPeriod, LedgerRefusal
+from isthmus.ledger.journal import reverse
+from isthmus.ledger.periods import FiscalCalendar
+from isthmus.model import (
+    CredentialExpired,
+    CredentialExpiring,
+    OvertimeApproved,
+    OvertimeRejected,
+    ShiftWorked,
+)
+from isthmus.model.envelope import Envelope, encode_envelope
+from isthmus.store.ports import Store, Tx
+
+QUEUES = {
+    "unapproved_overtime": "workforce",
+    "expired_credential": "compliance",
+    "credential_expiring": "compliance",
+    "unmapped_employee": "finance-master-data",
+    "unmapped_department": "finance-master-data",
+    "closed_period": "finance-close",
+    "unpostable_labor": "finance-master-data",
+}
+REVERSAL_PREFIX = "labor:reversal:"
+
+
+def overtime_item(shift_id: str) -> str:
+    """The work item id (event id) under which the unapproved overtime of a shift waits."""
+    return f"workforce:overtime:{shift_id}"
+
+
+def _rates(settings: LaborSettings) -> dict[str, labor.Rate]:
+    return {code: labor.Rate(p.rate, p.account) for code, p in settings.pay_codes.items()}
+
+
+@dataclass(frozen=True)
+class LaborFlow:
+    settings: LaborSettings
+    mappings: Mappings
+    calendar: FiscalCalendar
+
+    def handle(self, tx: Tx, env: Envelope) -> str:
+        ev = env.payload
+        if isinstance(ev, ShiftWorked):
+            return self._shift(tx, env, ev)
+        if isinstance(ev, OvertimeApproved):
+            return self._post(tx, env, employee=ev.employee_id, department=ev.department,
+                              work_date=ev.work_date, hours={"overtime": ev.hours},
+                              entry_key=f"{labor.ACCRUAL_PREFIX}overtime:{ev.shift_id}",
+                              memo=f"Approved overtime, shift {ev.shift_id}",
+                              item_id=overtime_item(ev.shift_id))
+        if isinstance(ev, OvertimeRejected):
+            n = tx.close_work_items(overtime_item(ev.shift_id),
+                                    f"overtime rejected ({ev.request_id})", time.time())
+            return "rejected" if n else "applied"
+        if isinstance(ev, CredentialExpired):
+            return self._hold(tx, env, "expired_credential",
+                              f"credential {ev.credential} of employee {ev.employee_id} "
+                              f"expired on {ev.expires_on}: shifts after it are held")
+        if isinstance(ev, CredentialExpiring):
+            return self._hold(tx, env, "credential_expiring",
+                              f"credential {ev.credential} of employee {ev.employee_id} "
+                              f"expires on {ev.expires_on}")
+        # ShiftChanged, OvertimeRequested, EmployeeTransferred: no money moves. A transfer
+        # is the ERP's to make in its employee master ([labor.employees] mirrors it).
+        return "applied"
+
+    def _hold(self, tx: Tx, env: Envelope, kind: str, detail: str,
+              item_id: str = "") -> str:
+        tx.add_work_item(kind=kind, queue=QUEUES[kind], key=env.key,
+                         event_id=item_id or env.event_id, correlation_id=env.correlation_id,
+                         detail=detail, envelope=encode_envelope(env), now=time.time())
+        return "held"
+
+    def _shift(self, tx: Tx, env: Envelope, ev: ShiftWorked) -> str:
+        expires = ev.credential_expires_on
+        if expires is not None and ev.work_date > expires:
+            return self._hold(tx, env, "expired_credential",
+                              f"shift {ev.shift_id} on {ev.work_date} worked by employee "
+                              f"{ev.employee_id} after their credential expired on "
+                              f"{expires}: not posted")
+        hours = {"regular": ev.regular_hours, "differential": ev.differential_hours,
+                 "on_call": ev.on_call_hours}
+        out = "applied"
+        if any(hours.values()):
+            out = self._post(tx, env, employee=ev.employee_id, department=ev.department,
+                             work_date=ev.work_date, hours=hours,
+                             entry_key=f"{labor.ACCRUAL_PREFIX}{env.event_id}",
+                             memo=f"Labor accrual, shift {ev.shift_id}")
+        if ev.overtime_hours and ev.overtime_approval:
+            ot = self._post(tx, env, employee=ev.employee_id, department=ev.department,
+                            work_date=ev.work_date, hours={"overtime": ev.overtime_hours},
+                            entry_key=f"{labor.ACCRUAL_PREFIX}overtime:{ev.shift_id}",
+                            memo=f"Approved overtime, shift {ev.shift_id}")
+            out = "held" if "held" in (out, ot) else ot
+        elif ev.overtime_hours:
+            self._hold(tx, env, "unapproved_overtime",
+                       f"shift {ev.shift_id} on {ev.work_date}: {ev.overtime_hours} overtime "
+                       f"hours of employee {ev.employee_id} have no approval: not posted",
+                       overtime_item(ev.shift_id))
+            out = "held"
+        return out
+
+    def _post(self, tx: Tx, env: Envelope, *, employee: str, department: str,
+              work_date: date, hours: dict[str, Decimal], entry_key: str, memo: str,
+              item_id: str = "") -> str:
+        s = self.settings
+        dept = department or tx.mapping_override("employee_department", employee) or \
+            s.employees.get(employee, "")
+        if not dept:
+            return self._hold(tx, env, "unmapped_employee",
+                              f"employee {employee} has no department", item_id)
+        cc = tx.mapping_override("department_cost_center", dept) or \
+            self.mappings.department_cost_center.get(dept)
+        if not cc:
+            return self._hold(tx, env, "unmapped_department",
+                              f"department {dept!r} has no cost center", item_id)
+        rates = _rates(s)
+        try:
+            where = self.calendar.assign(labor.pay_period_end(
+                work_date, anchor=s.pay_period_anchor, days=s.pay_period_days))
+            entry = labor.accrual_entry(
+                entry_key=entry_key, costs=labor.shift_cost(hours, rates), rates=rates,
+                accrued_account=s.accrued_account, company=s.company, cost_center=cc,
+                posted_on=where.posted_on, period=where.period, memo=memo,
+                correlation_id=env.correlation_id, causation_id=env.event_id)
+        except ClosedPeriod as exc:
+            return self._hold(tx, env, "closed_period", str(exc), item_id)
+        except (LedgerRefusal, KeyError) as exc:
+            return self._hold(tx, env, "unpostable_labor", f"labor accrual refused: {exc}",
+                              item_id)
+        posted = tx.insert_entry(entry)
+        tx.close_work_items(item_id or env.event_id, "posted", time.time())
+        return "posted" if posted else "duplicate"
+
+
+def reverse_pay_period(store: Store, *, pay_period_end: date, payroll_id: str,
+                       posted_on: date, calendar: FiscalCalendar) -> tuple[int, Decimal]:
+    """Payroll for the pay period ending `pay_period_end` has posted: reverse each of its
+    accruals, once (the reversal's key names the accrual). (entries reversed, amount)."""
+    accruals = [e for e in store.entries() if labor.is_accrual(e)
+                and e.posted_on == pay_period_end]
+    where = calendar.assign(posted_on)
+    n, total = 0, Decimal(0)
+    with store.transaction() as tx:
+        for e in accruals:
+            rev = reverse(e, entry_key=f"{REVERSAL_PREFIX}{e.entry_key}",
+                          posted_on=where.posted_on, period=where.period,
+                          causation_id=f"workforce:payroll:{payroll_id}")
+            if tx.insert_entry(rev):
+                n += 1
+                total += sum((x.credit for x in e.lines), Decimal(0))
+    return n, total
+
+
+def budget_report(store: Store, settings: LaborSettings, mappings: Mappings,
+                  period: str) -> list[labor.BudgetLine]:
+    """Each budgeted department's accrued labor cost for `period` (YYYY-MM) against its
+    budget ([labor.budgets]); `alert` once `budget_alert` of the budget is used."""
+    accounts = [p.account for p in settings.pay_codes.values()]
+    actual = labor.labor_cost(store.entries(), accounts, period)
+    with store.transaction() as tx:
+        ccs = {d: tx.mapping_override("department_cost_center", d) or
+               mappings.department_cost_center.get(d, "") for d in settings.budgets}
+    return labor.budget_variance(actual, settings.budgets, ccs, settings.budget_alert)

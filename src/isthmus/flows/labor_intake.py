@@ -1,0 +1,87 @@
+"""Workforce events into the inbox: the webhook body and timecard files (pure decisions).
+
+Like `flows.settlement_intake`: bytes in, the inbox record and its events out; the shell
+stores them (`Store.accept`, idempotent on channel and control id). Channel `workforce`.
+
+* Webhook (`POST /api/v1/workforce/events`): control id `webhook:<content hash>`; a body
+  that is not a workforce event is refused (HTTP 400 naming the field) and kept, rejected.
+* Timecard file (drop folder, `isthmus ingest`): control id `timecard:<content hash>`; a
+  file with any finding is kept, rejected, and posts nothing.
+
+Either way the events' ids come from the feed's own keys (`formats.workforce.events`), so
+a shift sent twice, by the same path or by both, accrues once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Final
+
+import msgspec
+
+from isthmus.formats.settlement.table import Finding
+from isthmus.formats.workforce import WebhookError, decode_webhook, keyed, parse_timecards
+from isthmus.formats.x12.events import KeyedEvent
+from isthmus.model.envelope import Envelope, Source
+from isthmus.store.ports import Inbound
+
+CHANNEL: Final = "workforce"
+TIMECARD: Final = "timecard"
+_enc = msgspec.json.Encoder(decimal_format="string")
+
+
+@dataclass(frozen=True)
+class WorkforceIntake:
+    inbound: Inbound
+    events: tuple[KeyedEvent, ...]
+    error: str = ""
+    field: str = ""
+    findings: tuple[Finding, ...] = ()
+
+
+def _envelopes(keyed_events: list[KeyedEvent], *, cid: str, at: datetime,
+               tenant: str) -> bytes:
+    corr = f"{CHANNEL}/{cid}"
+    source = Source(channel=CHANNEL, control_id=cid, message_id=corr)
+    return _enc.encode([Envelope(event_id=k.event_id, type=type(k.event).__name__,
+                                 occurred_at=at, recorded_at=at, source=source,
+                                 correlation_id=corr, causation_id=corr, tenant=tenant,
+                                 key=k.key, payload=k.event) for k in keyed_events])
+
+
+def webhook_intake(body: bytes, *, peer: str, now: float, tenant: str) -> WorkforceIntake:
+    """One webhook call; never raises. A refused body keeps its error and field."""
+    digest = hashlib.sha256(body).hexdigest()
+    cid = f"webhook:{digest}"
+    at = datetime.fromtimestamp(now, UTC)
+    try:
+        events = decode_webhook(body)
+    except WebhookError as exc:
+        return WorkforceIntake(
+            Inbound(CHANNEL, cid, body, now, peer, "workforce event", "rejected", "AR",
+                    f"JSON|{exc.field}|0|0|0|{exc}", b"", digest), (), str(exc), exc.field)
+    mtype = "+".join(dict.fromkeys(type(k.event).__name__ for k in events))
+    return WorkforceIntake(
+        Inbound(CHANNEL, cid, body, now, peer, mtype, "accepted", "AA", "",
+                _envelopes(events, cid=cid, at=at, tenant=tenant), digest), tuple(events))
+
+
+def timecard_intake(raw: bytes, *, peer: str, now: float, tenant: str) -> WorkforceIntake:
+    """One timecard file, all its shifts or none; never raises."""
+    digest = hashlib.sha256(raw).hexdigest()
+    cid = f"timecard:{digest}"
+    tf = parse_timecards(raw)
+    if tf.findings:
+        f = tf.findings[0]
+        more = f" (and {len(tf.findings) - 1} more finding(s))" if len(tf.findings) > 1 else ""
+        return WorkforceIntake(
+            Inbound(CHANNEL, cid, raw, now, peer, "timecard", "rejected", "AR",
+                    f"CSV|{f.column}|{f.row}|0|0|{f}{more}", b"", digest),
+            (), str(f), f.column, tf.findings)
+    events = [keyed(s) for s in tf.shifts]
+    at = datetime.fromtimestamp(now, UTC)
+    return WorkforceIntake(
+        Inbound(CHANNEL, cid, raw, now, peer, "timecard", "accepted", "AA", "",
+                _envelopes(events, cid=cid, at=at, tenant=tenant), digest), tuple(events))

@@ -1,0 +1,125 @@
+"""The workforce webhook over real HTTP (uvicorn on a free port, httpx): events are stored
+before the answer, a redelivery changes nothing, a bad body is a 400 naming the field, and
+the shifts end as balanced accruals; an approval posts the held overtime."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+
+from isthmus.api.http import build_app
+from isthmus.app import Hub
+from isthmus.config import load_settings
+from isthmus.flows.inbox import relay_unpublished
+from isthmus.governance import identity, rbac
+from isthmus.ledger.journal import validate_entry
+from tests.e2e.helpers import HOST, free_port
+
+NOW = 1_700_000_000.0
+
+
+class _Site:
+    def __init__(self, hub: Hub, url: str, tokens: dict[str, str]) -> None:
+        self.hub, self.url, self.tokens = hub, url, tokens
+
+    def post(self, body: Any, role: str = rbac.ENGINEER) -> httpx.Response:
+        return httpx.post(f"{self.url}/api/v1/workforce/events", json=body, timeout=15,
+                          headers={"Authorization": f"Bearer {self.tokens[role]}"})
+
+    def apply(self) -> int:
+        relay_unpublished(self.hub.store, self.hub.bus)
+        return self.hub.worker().drain()
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Iterator[_Site]:
+    hub = Hub.open(load_settings(None, data_dir=tmp_path / "hub", env={}))
+    gov = hub.governance
+    admin = identity.principal("root", "user", (rbac.ADMIN,), NOW)
+    issued = identity.issue(admin, (rbac.ADMIN,), NOW)
+    assert gov.initialize(admin, issued.token)
+    tokens = {rbac.ADMIN: issued.clear}
+    for role in (rbac.ENGINEER, rbac.FINANCE):
+        p = identity.principal(f"svc-{role}", "service", (role,), NOW)
+        gov.save_principal(p)
+        t = identity.issue(p, (role,), NOW)
+        gov.add_token(t.token)
+        tokens[role] = t.clear
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(build_app(hub), host=HOST, port=port,
+                                           log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not server.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.02)
+    try:
+        yield _Site(hub, f"http://{HOST}:{port}", tokens)
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        hub.close()
+
+
+def _shift(sid: str, day: str, **hours: str) -> dict[str, Any]:
+    return {"type": "ShiftWorked", "shift_id": sid, "employee_id": "E100",
+            "employee_name": "Jane Roe", "department": "ED", "work_date": day, **hours}
+
+
+def _labor_lines(hub: Hub) -> dict[str, Decimal]:
+    out: dict[str, Decimal] = {}
+    for e in hub.store.entries():
+        assert validate_entry(e) == []
+        for x in e.lines:
+            out[x.account] = out.get(x.account, Decimal(0)) + x.debit - x.credit
+    return out
+
+
+def test_webhook_to_balanced_accruals(site: _Site) -> None:
+    body = {"events": [_shift("W1", "2026-01-05", regular_hours="8"),
+                       _shift("W2", "2026-01-06", regular_hours="8", overtime_hours="2")]}
+    r = site.post(body)
+    assert r.status_code == 202, r.text
+    assert r.json()["events"] == ["workforce:shift:W1", "workforce:shift:W2"]
+    again = site.post(body)
+    assert (again.status_code, again.json()["duplicate"]) == (200, True)
+    assert site.apply() == 2
+    lines = _labor_lines(site.hub)
+    assert lines == {"5100": Decimal("720.00"), "2300": Decimal("-720.00")}
+    [item] = [w for w in site.hub.store.work_items("open")]
+    assert (item.queue, item.kind) == ("workforce", "unapproved_overtime")
+    # the approval, sent twice, posts the held overtime once and closes the item
+    ok = {"type": "OvertimeApproved", "request_id": "R1", "shift_id": "W2",
+          "employee_id": "E100", "department": "ED", "work_date": "2026-01-06",
+          "hours": "2", "approver": "M7"}
+    assert site.post(ok).status_code == 202
+    assert site.post({"events": [ok]}).status_code == 202  # other bytes, same event
+    site.apply()
+    lines = _labor_lines(site.hub)
+    assert lines == {"5100": Decimal("720.00"), "5110": Decimal("135.00"),
+                     "2300": Decimal("-855.00")}
+    assert site.hub.store.work_items("open") == []
+    assert all("Roe" not in e.memo for e in site.hub.store.entries())
+
+
+def test_webhook_refusals(site: _Site) -> None:
+    r = site.post({"type": "ShiftWorked", "shift_id": "W1", "employee_id": "E1",
+                   "work_date": "2026-01-05", "regular_hours": "25"})
+    assert r.status_code == 400
+    assert (r.json()["field"], r.json()["error"]) == ("regular_hours",
+                                                      "invalid workforce event")
+    kept = site.hub.store.message(r.json()["message_id"])
+    assert kept is not None and kept.status == "rejected"
+    assert site.post({"type": "Nope"}).json()["field"] == "type"
+    assert site.post(_shift("W9", "2026-01-05", regular_hours="8"),
+                     role=rbac.FINANCE).status_code == 403
+    assert site.apply() == 0
