@@ -33,6 +33,7 @@ from isthmus.connectors.folder import DropFolder
 from isthmus.connectors.mllp import MllpServer, tls_context
 from isthmus.flows.export import BatchSink, CircuitBreaker, Dispatcher, seal_batches
 from isthmus.flows.inbox import MLLP_CHANNEL, GroupCommitWriter, Inbox
+from isthmus.flows.labor import budget_usage
 from isthmus.flows.processor import Processor
 from isthmus.flows.refunds import RefundPolicy, Refunds
 from isthmus.flows.retry import RetryPolicy
@@ -310,7 +311,9 @@ async def _alert_loop(hub: Hub, owner: str) -> None:
     webhook (observe/alerts.py); one evaluator per site (a lease on the bus). The breaker
     is read from the outbox, as `isthmus status` does, whichever process exports."""
     conf = hub.settings.alerts
-    alerter = Alerter(hub.store, hub.bus, conf, hub.settings.sla)
+    s = hub.settings
+    alerter = Alerter(hub.store, hub.bus, conf, s.sla, labor=lambda now: budget_usage(
+        hub.store, s.labor, s.mappings, now))
     while True:
         await asyncio.sleep(conf.interval_s)
         try:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 from isthmus.config import LaborSettings, Mappings
@@ -188,3 +188,16 @@ def budget_report(store: Store, settings: LaborSettings, mappings: Mappings,
         ccs = {d: tx.mapping_override("department_cost_center", d) or
                mappings.department_cost_center.get(d, "") for d in settings.budgets}
     return labor.budget_variance(actual, settings.budgets, ccs, settings.budget_alert)
+
+
+def budget_usage(store: Store, settings: LaborSettings, mappings: Mappings,
+                 now: float) -> dict[str, tuple[float, float]]:
+    """For the alert rule `labor_budget` (observe/alerts.py): each budgeted department's
+    share of its budget used this month (UTC), with the alert threshold. Empty, and
+    nothing read, when no budget is configured."""
+    if not settings.budgets:
+        return {}
+    period = datetime.fromtimestamp(now, UTC).strftime("%Y-%m")
+    threshold = float(settings.budget_alert)
+    return {r.department: (float(r.used), threshold)
+            for r in budget_report(store, settings, mappings, period) if r.budget}

@@ -6,7 +6,9 @@ Rules ([alerts] thresholds), each condition with a key of its own:
 - `error_rate`: rejected messages and dead letters over the messages received in the last
   `error_window_minutes` exceed `error_rate` (and number at least `error_min_count`);
 - `sla_breach/<queue>`: a queue has items past their [sla] threshold (observe/kpis.py);
-- `erp_circuit_open`: the ERP circuit breaker is open.
+- `erp_circuit_open`: the ERP circuit breaker is open;
+- `labor_budget/<department>`: the department's accrued labor cost this month has reached
+  [labor] budget_alert of its [labor.budgets] budget (`flows.labor.budget_usage`).
 
 Edge-triggered, never a storm: `step` (pure) compares the conditions that hold now with
 the ones that held at the last evaluation and emits one `firing` notification when a
@@ -109,6 +111,8 @@ class Inputs:
     errors: int  # rejected messages and dead letters in the error window
     sla_breaches: Mapping[str, int]
     circuit_open: bool
+    labor_budget: Mapping[str, tuple[float, float]] = field(default_factory=dict)
+    # department -> (share of its labor budget used, alert threshold)
 
 
 # -- rules (pure) -------------------------------------------------------------------------
@@ -140,6 +144,12 @@ def evaluate(inputs: Inputs, settings: AlertSettings) -> dict[str, Condition]:
         out["erp_circuit_open"] = Condition(
             "erp_circuit_open", "erp_circuit_open",
             "the ERP circuit breaker is open: deliveries are held", 1.0, 0.0)
+    for dept, (used, limit) in sorted(inputs.labor_budget.items()):
+        if used >= limit:
+            out[f"labor_budget/{dept}"] = Condition(
+                "labor_budget", f"labor_budget/{dept}",
+                f"department {dept} has used {used:.1%} of its labor budget "
+                f"(alert at {limit:.0%})", used, limit, {"department": dept})
     return out
 
 
@@ -196,8 +206,11 @@ def save_state(store: Store, state: AlertState) -> None:
 
 # -- I/O: gathering and delivery ------------------------------------------------------------
 
+LaborUsage = Callable[[float], Mapping[str, tuple[float, float]]]
+
+
 def gather(store: Store, bus: Bus, settings: AlertSettings, sla: SlaSettings, now: float,
-           breaker: str | None = None) -> Inputs:
+           breaker: str | None = None, labor: LaborUsage | None = None) -> Inputs:
     """Read the rule inputs; `breaker` is this process's breaker state when it exports."""
     oldest: dict[str, float] = {}
     for w in store.work_items("open", limit=_ALL):
@@ -211,7 +224,8 @@ def gather(store: Store, bus: Bus, settings: AlertSettings, sla: SlaSettings, no
         if settings.sla_breach else None
     state = breaker if breaker is not None else breaker_state(store.outbox_items("pending"))
     return Inputs(oldest, received, rejected + dead,
-                  dict(kpis.sla_breaches) if kpis else {}, state == "open")
+                  dict(kpis.sla_breaches) if kpis else {}, state == "open",
+                  dict(labor(now)) if labor is not None else {})
 
 
 Post = Callable[[str, dict[str, object]], None]
@@ -229,15 +243,16 @@ class Alerter:
     """Evaluate the rules, persist the transitions, deliver them; one round per call."""
 
     def __init__(self, store: Store, bus: Bus, settings: AlertSettings, sla: SlaSettings,
-                 post: Post | None = None) -> None:
+                 post: Post | None = None, labor: LaborUsage | None = None) -> None:
         self._store, self._bus, self._settings, self._sla = store, bus, settings, sla
+        self._labor = labor
         self._post = post or http_post(settings.timeout_s)
 
     def run_once(self, now: float, *, breaker: str | None = None,
                  inputs: Inputs | None = None) -> list[Notification]:
         """One evaluation; returns the notifications delivered in this round."""
         found = inputs or gather(self._store, self._bus, self._settings, self._sla, now,
-                                 breaker)
+                                 breaker, self._labor)
         state, new = step(load_state(self._store), evaluate(found, self._settings), now)
         if new:
             save_state(self._store, state)  # before sending: a crash loses nothing
