@@ -58,9 +58,11 @@ def jwt(claims: dict[str, Any], *, key: rsa.RSAPrivateKey = KEY, kid: str = "k1"
 
 
 def claims(**over: Any) -> dict[str, Any]:
-    now = time.time()  # the real clock: the app checks against it
+    # The real clock, which the app checks against. Parametrized tokens are made at
+    # collection, possibly many minutes before the test runs: a day of validity.
+    now = time.time()
     return {"iss": ISS, "aud": [AUD, "other"], "sub": "jdoe@hospital.org",
-            "exp": now + 300, "iat": now - 10, "roles": ["finance-approver", "unrelated"],
+            "exp": now + 86_400, "iat": now - 10, "roles": ["finance-approver", "unrelated"],
             **over}
 
 
