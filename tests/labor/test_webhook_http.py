@@ -123,3 +123,40 @@ def test_webhook_refusals(site: _Site) -> None:
     assert site.post(_shift("W9", "2026-01-05", regular_hours="8"),
                      role=rbac.FINANCE).status_code == 403
     assert site.apply() == 0
+
+
+def test_credential_and_transfer_events_are_remembered(site: _Site) -> None:
+    def shift(sid: str, emp: str, day: str) -> dict[str, Any]:
+        dept = {"department": "ED"} if emp == "E7" else {}  # E8: by the transfer
+        return {"type": "ShiftWorked", "shift_id": sid, "employee_id": emp,
+                "work_date": day, "regular_hours": "8", **dept}
+
+    expired = {"type": "CredentialExpired", "employee_id": "E7", "credential": "RN",
+               "expires_on": "2026-01-04"}
+    moved = {"type": "EmployeeTransferred", "employee_id": "E8", "from_department": "ED",
+             "to_department": "LAB", "effective_on": "2026-01-06"}
+    assert site.post({"events": [expired, moved]}).status_code == 202
+    site.apply()
+    assert site.post({"events": [shift("C1", "E7", "2026-01-05"),
+                                 shift("T1", "E8", "2026-01-05"),
+                                 shift("T2", "E8", "2026-01-06")]}).status_code == 202
+    site.apply()
+    queues = sorted((w.queue, w.kind, w.event_id) for w in site.hub.store.work_items("open"))
+    assert queues == [("compliance", "expired_credential",
+                       "workforce:CredentialExpired:E7:RN:2026-01-04"),
+                      ("compliance", "expired_credential", "workforce:shift:C1")]
+    by_cc: dict[str, Decimal] = {}
+    for e in site.hub.store.entries():
+        for x in e.lines:
+            if x.account == "5100":
+                by_cc[x.dims.cost_center] = by_cc.get(x.dims.cost_center, Decimal(0)) + x.debit
+    assert by_cc == {"CC-4300": Decimal("360.00"), "CC-4200": Decimal("360.00")}
+    # renewed: a later expiry of the same credential lets the next shift post
+    renewed = {"type": "CredentialExpiring", "employee_id": "E7", "credential": "RN",
+               "expires_on": "2028-01-04"}
+    assert site.post(renewed).status_code == 202
+    assert site.post(shift("C2", "E7", "2026-01-07")).status_code == 202
+    site.apply()
+    keys = {e.entry_key for e in site.hub.store.entries()}
+    assert "labor:accrual:workforce:shift:C2" in keys
+    assert "labor:accrual:workforce:shift:C1" not in keys

@@ -1,15 +1,19 @@
 """Workforce events -> labor accruals, work items and the labor budget check.
 
-Mapping: employee -> department (the shift's own, else the employee's home department in
-[labor.employees], the ERP's master, read-only here) -> cost center ([mappings]
+Mapping: employee -> department (the shift's own, else the feed's last transfer, else the
+home department in [labor.employees], the ERP's master, read-only here) -> cost center ([mappings]
 department_cost_center, with operator overrides) ; pay code -> rate and wages account
 ([labor.pay_codes]). Postings are `ledger.labor` accruals, one per shift, dated the end of
 its pay period; the overtime of a shift is an accrual of its own, keyed by the shift, and
 posts only with an approval (in the timecard, or an `OvertimeApproved`): until then it is a
-work item in queue `workforce`. A shift worked after the employee's credential expired
-posts nothing: it is a work item in queue `compliance`, as is a `CredentialExpired` (and
-a `CredentialExpiring`) event. Nothing posts silently, nothing posts twice: entry keys come
-from the feed's keys and `insert_entry` is idempotent on them.
+work item in queue `workforce`. A shift worked after the employee's credential expired (the
+expiry the timecard states, else the last `CredentialExpired` of the employee, cleared by a
+`CredentialExpiring` of the same credential with a later date: a renewal) posts nothing:
+it is a work item in queue `compliance`, as is each `CredentialExpired` and
+`CredentialExpiring` event. An `EmployeeTransferred` moves the employee's shifts without a
+department of their own to the new department from its effective day. Nothing posts
+silently, nothing posts twice: entry keys come from the feed's keys and `insert_entry` is
+idempotent on them.
 
 When payroll posts (`isthmus labor payroll-posted`), every accrual of the pay period is
 reversed (a new entry naming it, never an edit), once.
@@ -30,6 +34,7 @@ from isthmus.ledger.periods import FiscalCalendar
 from isthmus.model import (
     CredentialExpired,
     CredentialExpiring,
+    EmployeeTransferred,
     OvertimeApproved,
     OvertimeRejected,
     ShiftWorked,
@@ -47,6 +52,30 @@ QUEUES = {
     "unpostable_labor": "finance-master-data",
 }
 REVERSAL_PREFIX = "labor:reversal:"
+# What the feed tells, kept as mapping rows (Tx.set_mapping_override), per employee id:
+CREDENTIALS = "employee_credential_expired"  # "<expired on>|<credential>", "" once renewed
+DEPARTMENTS = "employee_department"  # "<to>|<effective on>|<from>" (a transfer)
+
+
+def _date(text: str) -> date | None:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        return None
+
+
+def department_of(override: str | None, work_date: date) -> str:
+    """The department an employee worked in on `work_date` from their `DEPARTMENTS` row:
+    a transfer's new department from its effective day, the old one before; a plain
+    value (an operator's resolution) always; "" without a row."""
+    if not override:
+        return ""
+    to, _, rest = override.partition("|")
+    if not rest:
+        return to
+    on, _, before = rest.partition("|")
+    effective = _date(on)
+    return to if effective is None or work_date >= effective else before
 
 
 def overtime_item(shift_id: str) -> str:
@@ -79,15 +108,25 @@ class LaborFlow:
                                     f"overtime rejected ({ev.request_id})", time.time())
             return "rejected" if n else "applied"
         if isinstance(ev, CredentialExpired):
-            return self._hold(tx, env, "expired_credential",
-                              f"credential {ev.credential} of employee {ev.employee_id} "
-                              f"expired on {ev.expires_on}: shifts after it are held")
+            out = self._hold(tx, env, "expired_credential",
+                             f"credential {ev.credential} of employee {ev.employee_id} "
+                             f"expired on {ev.expires_on}: shifts after it are held")
+            tx.set_mapping_override(CREDENTIALS, ev.employee_id,
+                                    f"{ev.expires_on}|{ev.credential}")
+            return out
         if isinstance(ev, CredentialExpiring):
+            known = (tx.mapping_override(CREDENTIALS, ev.employee_id) or "").split("|")
+            expired = _date(known[0])
+            if len(known) == 2 and known[1] == ev.credential and expired is not None \
+                    and ev.expires_on > expired:  # the expired credential was renewed
+                tx.set_mapping_override(CREDENTIALS, ev.employee_id, "")
             return self._hold(tx, env, "credential_expiring",
                               f"credential {ev.credential} of employee {ev.employee_id} "
                               f"expires on {ev.expires_on}")
-        # ShiftChanged, OvertimeRequested, EmployeeTransferred: no money moves. A transfer
-        # is the ERP's to make in its employee master ([labor.employees] mirrors it).
+        if isinstance(ev, EmployeeTransferred):
+            tx.set_mapping_override(DEPARTMENTS, ev.employee_id, f"{ev.to_department}|"
+                                    f"{ev.effective_on}|{ev.from_department}")
+        # ShiftChanged, OvertimeRequested: no money moves until the shift is worked.
         return "applied"
 
     def _hold(self, tx: Tx, env: Envelope, kind: str, detail: str,
@@ -98,7 +137,8 @@ class LaborFlow:
         return "held"
 
     def _shift(self, tx: Tx, env: Envelope, ev: ShiftWorked) -> str:
-        expires = ev.credential_expires_on
+        expires = ev.credential_expires_on or _date(
+            (tx.mapping_override(CREDENTIALS, ev.employee_id) or "").partition("|")[0])
         if expires is not None and ev.work_date > expires:
             return self._hold(tx, env, "expired_credential",
                               f"shift {ev.shift_id} on {ev.work_date} worked by employee "
@@ -130,8 +170,8 @@ class LaborFlow:
               work_date: date, hours: dict[str, Decimal], entry_key: str, memo: str,
               item_id: str = "") -> str:
         s = self.settings
-        dept = department or tx.mapping_override("employee_department", employee) or \
-            s.employees.get(employee, "")
+        dept = department or department_of(tx.mapping_override(DEPARTMENTS, employee),
+                                           work_date) or s.employees.get(employee, "")
         if not dept:
             return self._hold(tx, env, "unmapped_employee",
                               f"employee {employee} has no department", item_id)

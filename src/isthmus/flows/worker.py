@@ -48,6 +48,10 @@ class _BatchTx:
             self._overrides[key] = self._tx.mapping_override(table, code)
         return self._overrides[key]
 
+    def set_mapping_override(self, table: str, code: str, value: str) -> None:
+        self._tx.set_mapping_override(table, code, value)
+        self._overrides[(table, code)] = value
+
     def __getattr__(self, name: str) -> Any:
         return getattr(self._tx, name)
 

@@ -210,6 +210,9 @@ class MemoryTx:
     def mapping_override(self, table: str, code: str) -> str | None:
         return self._s.overrides.get((table, code))
 
+    def set_mapping_override(self, table: str, code: str, value: str) -> None:
+        self._s.overrides[(table, code)] = value
+
     def close_work_items(self, event_id: str, resolution: str, now: float) -> int:
         closed = 0
         for item_id, item in self._s.work_items.items():

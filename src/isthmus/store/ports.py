@@ -238,6 +238,11 @@ class Tx(Protocol):
 
     def mapping_override(self, table: str, code: str) -> str | None: ...
 
+    def set_mapping_override(self, table: str, code: str, value: str) -> None:
+        """Keep what a flow learns from a feed (an employee's expired credential, a
+        transfer) as a mapping row, inside this transaction."""
+        ...
+
     def close_work_items(self, event_id: str, resolution: str, now: float) -> int:
         """Mark the open or resubmitted work items of an event resolved (it went through)."""
         ...

@@ -299,6 +299,11 @@ class PostgresTx:
             (table, code)).fetchone()
         return str(r[0]) if r else None
 
+    def set_mapping_override(self, table: str, code: str, value: str) -> None:
+        self._c.execute(
+            "INSERT INTO mapping_overrides VALUES (%s,%s,%s) ON CONFLICT (table_name, code) "
+            "DO UPDATE SET value = excluded.value", (table, code, value))
+
     def close_work_items(self, event_id: str, resolution: str, now: float) -> int:
         return self._c.execute(
             "UPDATE work_items SET status = 'resolved', resolution = CASE WHEN resolution = '' "
