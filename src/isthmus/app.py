@@ -37,6 +37,8 @@ from isthmus.flows.labor import budget_usage
 from isthmus.flows.processor import Processor
 from isthmus.flows.refunds import RefundPolicy, Refunds
 from isthmus.flows.retry import RetryPolicy
+from isthmus.flows.supply import SupplyFlow
+from isthmus.flows.supply_state import SupplyConfigError, policy_from_table
 from isthmus.flows.worker import Worker
 from isthmus.governance import allowlist
 from isthmus.governance.ports import GovernanceStore
@@ -45,6 +47,7 @@ from isthmus.observe.alerts import Alerter
 from isthmus.recon.drift import DriftReport, find_drift, record_drift
 from isthmus.store.ports import Store
 from isthmus.store.sqlite import SqliteStore
+from isthmus.store.supply_sqlite import SqliteSupplyStore
 
 log = logging.getLogger(__name__)
 
@@ -188,12 +191,20 @@ class Hub:
         except BaseException:
             store.close()
             raise
+        calendar = FiscalCalendar(closed=frozenset(settings.posting.closed_periods),
+                                  policy=settings.posting.closed_period_policy)
+        try:
+            supply_policy, _ = policy_from_table(settings.supply)
+        except SupplyConfigError as exc:
+            bus.close()
+            store.close()
+            raise ConfigError(str(exc)) from exc
         processor = Processor(
             secret=settings.token_secret or site_secret(data),
             mappings=settings.mappings, ar_account=settings.posting.ar_account,
-            calendar=FiscalCalendar(closed=frozenset(settings.posting.closed_periods),
-                                    policy=settings.posting.closed_period_policy),
-            settlement=settings.settlement, labor=settings.labor,
+            calendar=calendar, settlement=settings.settlement, labor=settings.labor,
+            supply=SupplyFlow(SqliteSupplyStore.in_dir(data), supply_policy,
+                              settings.mappings, calendar),
         )
         policy = RetryPolicy(rel.max_attempts, rel.backoff_base_s, rel.backoff_max_s)
         return cls(settings, store, bus, processor, policy, data / "exports" / "erp")
@@ -241,6 +252,8 @@ class Hub:
     def close(self) -> None:
         for t in self.loops:
             t.cancel()
+        if self.processor.supply is not None:
+            self.processor.supply.close()
         self.bus.close()
         self.store.close()
 

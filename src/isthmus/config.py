@@ -398,6 +398,9 @@ class Settings:
     alerts: AlertSettings = field(default_factory=AlertSettings)
     refunds: RefundSettings = field(default_factory=RefundSettings)
     labor: LaborSettings = field(default_factory=LaborSettings)
+    # [supply] as written: parsed and checked by flows.supply_state.policy_from_table when
+    # the hub is wired (app.py), so that config stays free of flow types
+    supply: dict[str, Any] = field(default_factory=dict)
 
     def channel(self, name: str) -> ChannelSettings:
         return self.channels.get(name) or ChannelSettings(name=name)
@@ -545,6 +548,7 @@ def load_settings(
         s = replace(s, sla=sla, logging=logs, tracing=tracing, alerts=alerts)
         s = replace(s, refunds=_refunds(_table(raw, "refunds")))
         s = replace(s, labor=_labor(_table(raw, "labor")))
+        s = replace(s, supply=_table(raw, "supply"))
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"invalid setting: {exc}") from exc
     if s.tls_client_ca is not None and not (s.tls_cert and s.tls_key):

@@ -11,12 +11,10 @@ import pytest
 
 from isthmus.app import Hub
 from isthmus.cli.main import run
-from isthmus.cli.supply import policy_of
 from isthmus.config import load_settings
-from isthmus.flows.supply import Lineage, SupplyFlow
+from isthmus.flows.supply import Lineage
 from isthmus.ledger.supply import OrderLine
 from isthmus.model.envelope import Envelope
-from isthmus.store.supply_sqlite import SqliteSupplyStore
 from tests.supply.test_supply_flow import env, usage
 
 CONFIG = """
@@ -38,11 +36,10 @@ def _site(tmp_path: Path) -> tuple[Path, Path]:
     cfg.write_text(CONFIG)
     data = tmp_path / "data"
     settings = load_settings(cfg, data_dir=data)
-    policy, _ = policy_of(type("A", (), {"config": cfg})())
     hub = Hub.open(settings)
-    store = SqliteSupplyStore.in_dir(data)
     try:
-        flow = SupplyFlow(store, policy, settings.mappings, hub.processor.calendar)
+        flow = hub.processor.supply
+        assert flow is not None
         flow.open_order(OrderLine(po="PO1", line="1", item="STENT-01", location="OR",
                                   quantity=Decimal(6), unit_price=Decimal("12.50"),
                                   currency="USD", company="C100", cost_center="CC-OR"))
@@ -58,7 +55,6 @@ def _site(tmp_path: Path) -> tuple[Path, Path]:
                                 invoiced_on=date(2026, 3, 3),
                                 lineage=Lineage("INV-9", "c2")) == "held"
     finally:
-        store.close()
         hub.close()
     return cfg, data
 

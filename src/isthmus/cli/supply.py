@@ -6,27 +6,21 @@
 * `margin`: revenue, supply cost and margin per service line and period from the journal.
 * `approve REQ`: a procurement approver releases a requisition held for its budget.
 
-The policy is the `[supply]` table of the config file (`--config` / ISTHMUS_CONFIG); the
-state is `<data_dir>/supply.db`.
+The policy is the `[supply]` table of the config; the state is `<data_dir>/supply.db`.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-import tomllib
 from collections.abc import Callable
 from datetime import UTC, date, datetime
-from pathlib import Path
 from typing import Any
 
 from isthmus.app import Hub
 from isthmus.cli.commands import NotFound, Result, UsageError, _table
-from isthmus.config import ConfigError
-from isthmus.flows.supply import SupplyFlow
+from isthmus.config import ConfigError, Settings
 from isthmus.flows.supply_state import SupplyConfigError, SupplyPolicy, policy_from_table
 from isthmus.recon.supply import BUCKETS, service_line_margin, supply_report
-from isthmus.store.supply_sqlite import SqliteSupplyStore
 
 COMMANDS = ("supply",)
 
@@ -39,51 +33,43 @@ def add_parsers(add: Callable[[str, str], argparse.ArgumentParser]) -> None:
     s.add_argument("--limit-days", type=int, help="report: age limit of unmatched invoices")
 
 
-def policy_of(args: argparse.Namespace) -> tuple[SupplyPolicy, int]:
-    """The [supply] table of the config file in use (defaults without one)."""
-    path = getattr(args, "config", None) or os.environ.get("ISTHMUS_CONFIG")
-    raw: dict[str, Any] = {}
-    if path:
-        try:
-            raw = tomllib.loads(Path(path).read_text(encoding="utf-8")).get("supply", {})
-        except (OSError, tomllib.TOMLDecodeError) as exc:
-            raise ConfigError(f"config file {path}: {exc}") from exc
+def policy_of(settings: Settings) -> tuple[SupplyPolicy, int]:
+    """The [supply] table of the config in use (defaults without one)."""
     try:
-        return policy_from_table(raw)
+        return policy_from_table(settings.supply)
     except SupplyConfigError as exc:
         raise ConfigError(str(exc)) from exc
 
 
 def dispatch(hub: Hub, args: argparse.Namespace) -> Result:
-    policy, limit = policy_of(args)
-    store = SqliteSupplyStore.in_dir(hub.settings.data_dir)
-    try:
-        if args.action == "report":
-            try:
-                as_of = (date.fromisoformat(args.as_of) if args.as_of
-                         else datetime.now(UTC).date())
-            except ValueError as exc:
-                raise UsageError(f"--as-of must be YYYY-MM-DD, got {args.as_of!r}") from exc
-            if args.limit_days is not None:
-                if args.limit_days < 0:
-                    raise UsageError("--limit-days must be 0 or more")
-                limit = args.limit_days
-            with store.session() as state:
-                d = supply_report(state, policy, as_of=as_of, limit_days=limit)
-            return d, render, 4 if d["unmatched"]["over_limit"] else 0
-        if args.action == "margin":
-            revenue = {m.revenue_account for m in hub.settings.mappings.charge_codes.values()}
-            rows = service_line_margin(hub.store.entries(), revenue_accounts=revenue,
-                                       supply_expense_account=policy.accounts.supply_expense)
-            return rows, render_margin, 0
-        if not args.id:
-            raise UsageError("supply approve needs the requisition id")
-        flow = SupplyFlow(store, policy, hub.settings.mappings, hub.processor.calendar)
-        if not flow.approve(args.id):
-            raise NotFound(f"no requisition {args.id} waits for approval")
-        return {"approved": args.id}, lambda d: f"requisition {d['approved']} approved", 0
-    finally:
-        store.close()
+    policy, limit = policy_of(hub.settings)
+    flow = hub.processor.supply
+    if flow is None:
+        raise UsageError("this hub has no supply flow")
+    store = flow.store
+    if args.action == "report":
+        try:
+            as_of = (date.fromisoformat(args.as_of) if args.as_of
+                     else datetime.now(UTC).date())
+        except ValueError as exc:
+            raise UsageError(f"--as-of must be YYYY-MM-DD, got {args.as_of!r}") from exc
+        if args.limit_days is not None:
+            if args.limit_days < 0:
+                raise UsageError("--limit-days must be 0 or more")
+            limit = args.limit_days
+        with store.session() as state:
+            d = supply_report(state, policy, as_of=as_of, limit_days=limit)
+        return d, render, 4 if d["unmatched"]["over_limit"] else 0
+    if args.action == "margin":
+        revenue = {m.revenue_account for m in hub.settings.mappings.charge_codes.values()}
+        rows = service_line_margin(hub.store.entries(), revenue_accounts=revenue,
+                                   supply_expense_account=policy.accounts.supply_expense)
+        return rows, render_margin, 0
+    if not args.id:
+        raise UsageError("supply approve needs the requisition id")
+    if not flow.approve(args.id):
+        raise NotFound(f"no requisition {args.id} waits for approval")
+    return {"approved": args.id}, lambda d: f"requisition {d['approved']} approved", 0
 
 
 def render(d: dict[str, Any]) -> str:

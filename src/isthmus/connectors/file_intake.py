@@ -31,6 +31,7 @@ from isthmus.flows.files import (
     FHIR,
     HL7,
     TIMECARD,
+    USAGE,
     X12,
     HL7ParseError,
     X12Intake,
@@ -43,6 +44,7 @@ from isthmus.flows.files import (
 from isthmus.flows.inbox import MLLP_CHANNEL
 from isthmus.flows.labor_intake import timecard_intake
 from isthmus.flows.settlement_intake import TYPES, csv_intake
+from isthmus.flows.supply_intake import usage_intake
 from isthmus.formats.x12 import Level, X12Error, X12Stream
 from isthmus.formats.x12.finding import IK5_CONTROL_NOT_UNIQUE
 from isthmus.formats.x12.stream import blocks
@@ -78,6 +80,8 @@ def take_file(store: Store, settings: Settings, raw: bytes | Path, name: str,
         return [_fhir(store, settings, raw, name, now)]
     if kind == TIMECARD:
         return [_timecard(store, settings, raw, name, now)]
+    if kind == USAGE:
+        return [_usage(store, settings, raw, name, now)]
     return [{"file": name, "format": "unknown", "status": "unreadable", "ack": "",
              "duplicate": False, "error": "neither X12 (ISA), HL7 v2 (MSH, FHS, BHS), "
              "FHIR JSON nor a settlement CSV"}]
@@ -183,6 +187,20 @@ def _csv(store: Store, settings: Settings, raw: bytes, name: str, now: float,
             "control_id": intake.inbound.control_id, "status": res.status,
             "ack": res.ack_code, "duplicate": res.duplicate, "events": len(intake.events),
             "deposits": intake.deposits, "rows": intake.rows, "total": str(intake.total),
+            "error": res.error.split("|")[-1] if res.error else "",
+            "findings": [str(x) for x in intake.findings]}
+
+
+def _usage(store: Store, settings: Settings, raw: bytes, name: str,
+           now: float) -> dict[str, Any]:
+    """A supply usage CSV (`flows.supply_intake`): one inbox record, all its rows or none."""
+    intake = usage_intake(raw, peer=f"file:{name}", now=now, tenant=settings.tenant)
+    spans = tracing.ingest_started([intake.inbound])
+    [res] = store.accept([intake.inbound])
+    tracing.ingest_done(spans, [res])
+    return {"file": name, "format": USAGE, "kind": "CSV", "message_id": res.message_id,
+            "control_id": intake.inbound.control_id, "status": res.status,
+            "ack": res.ack_code, "duplicate": res.duplicate, "events": intake.events,
             "error": res.error.split("|")[-1] if res.error else "",
             "findings": [str(x) for x in intake.findings]}
 

@@ -22,6 +22,7 @@ channel and control id), writes the acknowledgement file and relays the events.
   file is a duplicate of the one that came over MLLP, never a second posting.
 * Settlement and bank deposit CSV (told apart by their header): see
   `flows.settlement_intake`.
+* Supply usage CSV (a usage id, item and quantity column): see `flows.supply_intake`.
 * Workforce timecards, CSV or JSON (`formats.workforce.timecard.detect`): see
   `flows.labor_intake`.
 """
@@ -39,6 +40,7 @@ import msgspec
 from isthmus.flows.inbox import classify
 from isthmus.formats.hl7v2 import HL7ParseError, split_messages
 from isthmus.formats.settlement import detect as csv_kind
+from isthmus.formats.supply.usage import looks_like_usage
 from isthmus.formats.workforce import detect as is_timecard
 from isthmus.formats.x12 import (
     Finding,
@@ -65,6 +67,7 @@ HL7: Final = "hl7"
 FHIR: Final = "fhir"
 UNKNOWN: Final = "unknown"
 TIMECARD: Final = "timecard"
+USAGE: Final = "supply-usage"
 _SYNTAX: Final = (Level.TRANSACTION, Level.SEGMENT)
 # The amount elements (X12 element 782) a posting is made of: CLP03-05, CAS03/06/../18,
 # SVC02-03, PLB04/06/../14 (005010X221A1), CLM02, SV102, SV203 (X222A2/X223A3).
@@ -87,6 +90,8 @@ def detect(data: bytes) -> str:
         return TIMECARD
     if head.startswith(b"{"):  # JSON: a FHIR Bundle or resource (flows.fhir_intake)
         return FHIR
+    if looks_like_usage(data):  # a supply usage CSV (flows.supply_intake)
+        return USAGE
     return csv_kind(data) or UNKNOWN
 
 
@@ -260,6 +265,5 @@ def owned_x12(intake: X12Intake, owners: ownership.Owners) -> X12Intake:
     return replace(intake, inbound=inbound, events=())
 
 
-__all__ = ["FHIR", "HL7", "TIMECARD", "UNKNOWN", "X12", "HL7ParseError", "X12Intake", "detect",
-           "hl7_intake",
-           "owned_x12", "split_interchanges", "x12_intake"]
+__all__ = ["FHIR", "HL7", "TIMECARD", "UNKNOWN", "USAGE", "X12", "HL7ParseError", "X12Intake",
+           "detect", "hl7_intake", "owned_x12", "split_interchanges", "x12_intake"]

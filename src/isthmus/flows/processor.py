@@ -10,6 +10,7 @@ from isthmus.flows.charges import post_charge
 from isthmus.flows.errors import PermanentError
 from isthmus.flows.labor import LaborFlow
 from isthmus.flows.settlement import SettlementFlow
+from isthmus.flows.supply import SupplyFlow
 from isthmus.ledger.periods import FiscalCalendar
 from isthmus.ledger.remit import RemitAccounts
 from isthmus.model import (
@@ -29,6 +30,7 @@ from isthmus.model import (
     RemittancePaid,
 )
 from isthmus.model.envelope import Envelope
+from isthmus.model.events import SupplyConsumed
 from isthmus.store.ports import Tx
 
 
@@ -41,6 +43,7 @@ class Processor:
     remit_accounts: RemitAccounts = field(default_factory=RemitAccounts)
     settlement: SettlementPolicy = field(default_factory=SettlementPolicy)
     labor: LaborSettings = field(default_factory=LaborSettings)
+    supply: SupplyFlow | None = None  # issue 8: stock, replenishment, three-way match
 
     def _remit_accounts(self) -> RemitAccounts:
         """The remittance chart, with this site's A/R account."""
@@ -51,8 +54,15 @@ class Processor:
     def handle(self, tx: Tx, env: Envelope) -> str:
         ev = env.payload
         if isinstance(ev, Charge):
-            return post_charge(tx, env, ev, secret=self.secret, maps=self.mappings,
-                               ar_account=self.ar_account, calendar=self.calendar)
+            outcome = post_charge(tx, env, ev, secret=self.secret, maps=self.mappings,
+                                  ar_account=self.ar_account, calendar=self.calendar)
+            if self.supply is not None:  # an FT1 supply line also takes stock
+                self.supply.on_charge(tx, env, ev)
+            return outcome
+        if isinstance(ev, SupplyConsumed):
+            if self.supply is None:
+                raise PermanentError("no supply flow is configured for SupplyConsumed")
+            return self.supply.consume(tx, env, ev)
         if isinstance(ev, ClaimRemitted):
             return remittance.post_claim_payment(
                 tx, env, ev, secret=self.secret, maps=self.mappings,

@@ -1,6 +1,7 @@
 """Supply chain flow (issue 8): consumption -> replenishment, receipt, three-way match -> AP.
 
-* A `SupplyConsumed` (FT1 supply line, FHIR SupplyDelivery, usage CSV) takes stock off its
+* A `SupplyConsumed` (FHIR SupplyDelivery, usage CSV; an FT1 charge line whose code is a
+  supply item, see `on_charge`) takes stock off its
   location and posts DR supply expense (the department's cost center) / CR inventory at
   the average cost. More than the hub knows is on hand: an `insufficient_stock` work item
   in queue `procurement`, nothing changes. When on-hand crosses the item's reorder point a
@@ -43,7 +44,7 @@ from isthmus.ledger.supply_match import (
     within_budget,
 )
 from isthmus.model.envelope import Envelope, encode_envelope
-from isthmus.model.events import SupplyConsumed
+from isthmus.model.events import Charge, SupplyConsumed
 from isthmus.store.ports import Tx
 
 QUEUE = "procurement"
@@ -110,8 +111,25 @@ class SupplyFlow:
                 tx.insert_entry(entry)
             state.applied.add(applied_id)
             self._replenish(tx, state, ev, before, env.correlation_id)
-            tx.close_work_items(env.event_id, "posted after the fix", time.time())
+            if env.payload is ev:  # not when a charge's FT1 line brought it (on_charge)
+                tx.close_work_items(env.event_id, "posted after the fix", time.time())
             return "posted"
+
+    def on_charge(self, tx: Tx, env: Envelope, charge: Charge) -> str | None:
+        """An HL7 v2 DFT FT1 supply line: a charge (FT1-6 CG) whose code (FT1-7) is mapped
+        to an item in `[supply.charge_items]` also takes FT1-10 units of that item off the
+        stock of its department (FT1-13, as the location). Linked by FT1-2 (charge id),
+        PID-18 and PV1-19. None when the code is not a supply item."""
+        item = self.policy.charge_items.get(charge.charge_code)
+        if item is None or charge.transaction_type != "CG" or charge.quantity <= 0:
+            return None
+        usage = SupplyConsumed(
+            usage_id=f"ft1/{charge.account_number}/{charge.transaction_id}", item=item,
+            location=charge.department, quantity=Decimal(charge.quantity),
+            used_on=charge.service_date, department=charge.department,
+            facility=charge.facility, account_number=charge.account_number,
+            visit_number=charge.visit_number, charge_id=charge.transaction_id)
+        return self.consume(tx, env, usage)
 
     def _replenish(self, tx: Tx, state: SupplyState, ev: SupplyConsumed, before: Decimal,
                    correlation_id: str) -> None:
@@ -216,6 +234,10 @@ class SupplyFlow:
             return "posted"
 
     # --- requisitions for the ERP --------------------------------------------------------
+
+    def close(self) -> None:
+        """Release the store's connection, if it holds one."""
+        self.store.close()
 
     def pending_requisitions(self) -> list[Requisition]:
         with self.store.session() as state:

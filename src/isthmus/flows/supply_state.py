@@ -147,6 +147,8 @@ class SupplyStore(Protocol):
         """Yields the state, and saves it when the block ends without an error."""
         ...
 
+    def close(self) -> None: ...
+
 
 class MemorySupplyStore:
     """In-memory fake of the port: the state survives as encoded bytes, like on disk."""
@@ -159,6 +161,9 @@ class MemorySupplyStore:
         state = decode_state(self.data) if self.data is not None else SupplyState()
         yield state
         self.data = encode_state(state)
+
+    def close(self) -> None:
+        pass
 
 
 class SupplyConfigError(ValueError):

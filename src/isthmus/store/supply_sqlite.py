@@ -22,12 +22,20 @@ FILENAME = "supply.db"
 class SqliteSupplyStore:
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._conn = connect(path)
-        try:
-            self._conn.execute("CREATE TABLE IF NOT EXISTS supply_state ("
-                               "id INTEGER PRIMARY KEY CHECK (id = 1), body BLOB NOT NULL)")
-        except sqlite3.Error as exc:
-            raise StorageUnavailable(f"cannot prepare {path}: {exc}") from exc
+        self._conn: sqlite3.Connection | None = None
+
+    def _connection(self) -> sqlite3.Connection:
+        """Opened on first use: a hub that never sees a supply event never creates the file."""
+        if self._conn is None:
+            conn = connect(self.path)
+            try:
+                conn.execute("CREATE TABLE IF NOT EXISTS supply_state ("
+                             "id INTEGER PRIMARY KEY CHECK (id = 1), body BLOB NOT NULL)")
+            except sqlite3.Error as exc:
+                conn.close()
+                raise StorageUnavailable(f"cannot prepare {self.path}: {exc}") from exc
+            self._conn = conn
+        return self._conn
 
     @classmethod
     def in_dir(cls, data_dir: Path) -> SqliteSupplyStore:
@@ -35,21 +43,24 @@ class SqliteSupplyStore:
 
     @contextmanager
     def session(self) -> Iterator[SupplyState]:
+        conn = self._connection()
         try:
-            self._conn.execute("BEGIN IMMEDIATE")
-            row = self._conn.execute("SELECT body FROM supply_state WHERE id = 1").fetchone()
+            conn.execute("BEGIN IMMEDIATE")
+            row = conn.execute("SELECT body FROM supply_state WHERE id = 1").fetchone()
         except sqlite3.Error as exc:
             raise StorageUnavailable(f"cannot read {self.path}: {exc}") from exc
         try:
             state = decode_state(bytes(row[0])) if row else SupplyState()
             yield state
-            self._conn.execute("INSERT INTO supply_state (id, body) VALUES (1, ?) ON CONFLICT "
+            conn.execute("INSERT INTO supply_state (id, body) VALUES (1, ?) ON CONFLICT "
                                "(id) DO UPDATE SET body = excluded.body",
                                (encode_state(state),))
-            self._conn.execute("COMMIT")
+            conn.execute("COMMIT")
         except BaseException:
-            self._conn.execute("ROLLBACK")
+            conn.execute("ROLLBACK")
             raise
 
     def close(self) -> None:
-        self._conn.close()
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
