@@ -52,6 +52,30 @@ CHANNEL = "supply"
 
 
 @dataclass(frozen=True)
+class ReceiptLine:
+    """A goods receipt line read from the ERP (a done incoming stock move)."""
+
+    receipt_id: str
+    po: str
+    line: str
+    quantity: Decimal
+    received_on: date
+
+
+@dataclass(frozen=True)
+class InvoiceLine:
+    """A supplier invoice line read from the ERP, against a purchase-order line."""
+
+    invoice_id: str
+    po: str
+    line: str
+    quantity: Decimal
+    unit_price: Decimal
+    currency: str
+    invoiced_on: date
+
+
+@dataclass(frozen=True)
 class Lineage:
     """Where a receipt or invoice came from, for the entry and any work item."""
 
@@ -232,6 +256,28 @@ class SupplyFlow:
                         u.invoice_id == lineage.source_id:
                     u.status = "resolved"
             return "posted"
+
+    def sync(self, tx: Tx, *, orders: list[OrderLine], receipts: list[ReceiptLine],
+             invoices: list[InvoiceLine]) -> dict[str, int]:
+        """Apply what the ERP holds: order lines, then receipts, then invoice lines.
+
+        Idempotent: what was applied before counts as "duplicate". Returns counts per
+        outcome ("posted", "held", "duplicate")."""
+        counts: dict[str, int] = {}
+        for order in orders:
+            self.open_order(order)
+        for r in receipts:
+            got = self.receive(tx, po=r.po, line=r.line, quantity=r.quantity,
+                               received_on=r.received_on,
+                               lineage=Lineage(r.receipt_id, f"erp/receipt/{r.receipt_id}"))
+            counts[got] = counts.get(got, 0) + 1
+        for i in invoices:
+            got = self.invoice(tx, po=i.po, line=i.line, quantity=i.quantity,
+                               unit_price=i.unit_price, currency=i.currency,
+                               invoiced_on=i.invoiced_on,
+                               lineage=Lineage(i.invoice_id, f"erp/invoice/{i.invoice_id}"))
+            counts[got] = counts.get(got, 0) + 1
+        return counts
 
     # --- requisitions for the ERP --------------------------------------------------------
 
