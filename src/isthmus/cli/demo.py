@@ -20,6 +20,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -30,11 +31,14 @@ from isthmus.bus.ports import partition_of
 from isthmus.cli.commands import render_tb
 from isthmus.config import Settings
 from isthmus.connectors.mllp_client import send_messages
+from isthmus.demo import labor_week
 from isthmus.demo.deposits import CardDay, card_day
 from isthmus.demo.ehr_day import SimMessage, expected_totals, hospital_day
 from isthmus.demo.remit835 import ClaimToPay, remittance_835
 from isthmus.flows.files import x12_intake
 from isthmus.flows.inbox import relay_unpublished
+from isthmus.flows.labor import budget_report
+from isthmus.flows.labor_intake import timecard_intake
 from isthmus.flows.refunds import Actor
 from isthmus.flows.settlement_intake import csv_intake
 from isthmus.formats.hl7v2 import ack_code, parse_message
@@ -130,6 +134,21 @@ def refund_messages(day: date) -> list[bytes]:
     return [("\r".join(m) + "\r").encode() for m in (bar, dft)]
 
 
+async def _labor_week(hub: Hub, settings: Settings) -> dict[str, Any]:
+    """A week of timecards for ED and LAB through the inbox; the month's labor budget."""
+    intake = timecard_intake(labor_week.timecards(), peer="file:demo-timecards.csv",
+                             now=time.time(), tenant=settings.tenant)
+    hub.store.accept([intake.inbound])
+    relay_unpublished(hub.store, hub.bus)
+    await _idle(hub)
+    conf = replace(settings.labor, budgets=labor_week.BUDGETS)
+    rows = budget_report(hub.store, conf, settings.mappings, f"{labor_week.START:%Y-%m}")
+    return {"shifts": len(intake.events),
+            "budget": [{"department": r.department, "budget": str(r.budget),
+                        "actual": str(r.actual), "used": str(r.used), "alert": r.alert}
+                       for r in rows]}
+
+
 async def _refund_day(hub: Hub, port: int, settings: Settings) -> dict[str, Any]:
     """The credit arrives over MLLP; rc.dana (revenue cycle) asks for the refund, above
     the approval threshold, and fin.omar (finance, another person) approves it: it posts
@@ -200,6 +219,7 @@ async def _demo(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
         cards = _card_day(hub, settings, msgs, claims, intake.events, args.seed)
         await _idle(hub)
         refund = await _refund_day(hub, run.mllp.port, settings)
+        labor = await _labor_week(hub, settings)
     finally:
         await run.stop()  # seals and exports the batches
     counts = hub.store.counts()
@@ -227,7 +247,7 @@ async def _demo(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
                        "patient_responsibility_usd": str(balance("1210"))},
         "deposits": _deposit_summary(hub, settings, cards),
         "ledger_ar_usd": str(ar), "export_files": files,
-        "export_dir": str(hub.export_dir), "refund": refund,
+        "export_dir": str(hub.export_dir), "refund": refund, "labor": labor,
     }
 
 
@@ -282,6 +302,10 @@ def _report(settings: Settings, args: argparse.Namespace,
           f"{REFUND_ACCOUNT}: asked by {rf['requested_by']} ({rf['asked']}, above the "
           f"threshold {rf['threshold']}), approved by {rf['decided_by']}, {rf['status']} as "
           f"{rf['entry_key']} (DR A/R, CR refunds payable)")
+    lb = out["labor"]
+    print(f"labor week        {lb['shifts']} shifts (ED, LAB); budget " + "; ".join(
+        f"{b['department']} {b['actual']} of {b['budget']}" + (" ALERT" if b["alert"] else "")
+        for b in lb["budget"]) + " (isthmus labor budget)")
     print(f"A/R 1200 USD      {out['ledger_ar_usd']} (expected {out['expected_net_usd']}: "
           "charges - credits - remitted claims - card payments)")
     print()
