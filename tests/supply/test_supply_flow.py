@@ -124,3 +124,25 @@ def test_matched_invoice_posts_to_ap_and_a_price_variance_beyond_tolerance_posts
                          lineage=Lineage("INV-2", "c-inv2")) == "duplicate"
     assert balances(store) == {"1300": D("50.00"), "2050": D("0.00"), "6210": D("0.40"),
                                "2000": D("-50.40")}
+
+
+def test_a_rolled_back_transaction_gets_its_entry_on_the_retry() -> None:
+    f, store = flow()
+    stock(f, store)
+
+    class Crash(Exception):
+        pass
+
+    try:
+        with store.transaction() as tx:
+            assert f.consume(tx, env(usage(1)), usage(1)) == "posted"
+            raise Crash  # the hub's transaction fails after the supply state committed
+    except Crash:
+        pass
+    assert "6200" not in balances(store)
+    with store.transaction() as tx:
+        assert f.consume(tx, env(usage(1)), usage(1)) == "duplicate"
+    assert balances(store)["6200"] == D("12.50")
+    with store.transaction() as tx:
+        f.consume(tx, env(usage(1)), usage(1))
+    assert balances(store)["6200"] == D("12.50")  # never twice

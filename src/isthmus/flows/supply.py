@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
+import msgspec
+
 from isthmus.config import Mappings
 from isthmus.flows.supply_state import (
     Requisition,
@@ -35,6 +37,7 @@ from isthmus.flows.supply_state import (
 )
 from isthmus.ledger.currency import quantize
 from isthmus.ledger.errors import LedgerRefusal
+from isthmus.ledger.journal import JournalEntry
 from isthmus.ledger.periods import FiscalCalendar
 from isthmus.ledger.supply import OrderLine, Posting
 from isthmus.ledger.supply_match import (
@@ -48,6 +51,8 @@ from isthmus.model.events import Charge, SupplyConsumed
 from isthmus.store.ports import Tx
 
 QUEUE = "procurement"
+_entries = msgspec.json.Encoder(decimal_format="string")
+_entry_decoder = msgspec.json.Decoder(JournalEntry)
 CHANNEL = "supply"
 
 
@@ -104,6 +109,21 @@ class SupplyFlow:
                          correlation_id=correlation_id, detail=detail, envelope=envelope,
                          now=time.time())
 
+    @staticmethod
+    def _post(tx: Tx, state: SupplyState, applied_id: str, entry: JournalEntry) -> None:
+        """Insert the entry and keep it with the state: the state commits in its own store,
+        so when the caller's transaction is rolled back after it, the retry finds the id
+        applied and inserts the same entry again (`_again`, idempotent on entry_key)."""
+        tx.insert_entry(entry)
+        state.entries[applied_id] = _entries.encode(entry)
+
+    @staticmethod
+    def _again(tx: Tx, state: SupplyState, applied_id: str) -> str:
+        kept = state.entries.get(applied_id)
+        if kept is not None:
+            tx.insert_entry(_entry_decoder.decode(kept))
+        return "duplicate"
+
     # --- consumption -------------------------------------------------------------------
 
     def consume(self, tx: Tx, env: Envelope, ev: SupplyConsumed) -> str:
@@ -111,7 +131,7 @@ class SupplyFlow:
         applied_id = f"usage/{ev.usage_id}"
         with self.store.session() as state:
             if applied_id in state.applied:
-                return "duplicate"
+                return self._again(tx, state, applied_id)
             company = self.maps.facility_company.get(ev.facility, self.policy.company)
             cost_center = self.maps.department_cost_center.get(ev.department, "")
             if not cost_center:
@@ -132,7 +152,7 @@ class SupplyFlow:
                            env.correlation_id, str(exc), encode_envelope(env))
                 return "held"
             if entry is not None:
-                tx.insert_entry(entry)
+                self._post(tx, state, applied_id, entry)
             state.applied.add(applied_id)
             self._replenish(tx, state, ev, before, env.correlation_id)
             if env.payload is ev:  # not when a charge's FT1 line brought it (on_charge)
@@ -204,7 +224,7 @@ class SupplyFlow:
         applied_id = f"receipt/{lineage.source_id}"
         with self.store.session() as state:
             if applied_id in state.applied:
-                return "duplicate"
+                return self._again(tx, state, applied_id)
             try:
                 entry = state.book.receive(po, line, quantity, self._posting(
                     f"supply/{applied_id}", received_on, f"receipt {lineage.source_id} "
@@ -213,7 +233,7 @@ class SupplyFlow:
                 self._hold(tx, "receipt_refused", f"{po}/{line}", applied_id,
                            lineage.correlation_id, str(exc))
                 return "held"
-            tx.insert_entry(entry)
+            self._post(tx, state, applied_id, entry)
             state.applied.add(applied_id)
             return "posted"
 
@@ -223,7 +243,7 @@ class SupplyFlow:
         applied_id = f"invoice/{lineage.source_id}"
         with self.store.session() as state:
             if applied_id in state.applied:
-                return "duplicate"
+                return self._again(tx, state, applied_id)
             g = state.book.grni.get((po, line))
             if g is None:
                 findings = [f"order line {po}/{line} is not known"]
@@ -249,7 +269,7 @@ class SupplyFlow:
                     self._hold(tx, "invoice_mismatch", f"{po}/{line}", applied_id,
                                lineage.correlation_id, "; ".join(findings))
                 return "held"
-            tx.insert_entry(entry)
+            self._post(tx, state, applied_id, entry)
             state.applied.add(applied_id)
             for u in state.unmatched:
                 if (u.po, u.line) == (po, line) and u.status == "open" and \

@@ -90,6 +90,7 @@ class SupplyState:
     requisitions: list[Requisition] = field(default_factory=list)
     committed: dict[str, Decimal] = field(default_factory=dict)
     unmatched: list[Unmatched] = field(default_factory=list)
+    entries: dict[str, bytes] = field(default_factory=dict)  # applied id -> its entry (JSON)
 
     def on_order(self, item: str, location: str) -> Decimal:
         """Ordered and not yet received, plus requisitions not yet rejected."""
@@ -110,6 +111,7 @@ class _Stored(msgspec.Struct):
     requisitions: list[Requisition]
     committed: dict[str, Decimal]
     unmatched: list[Unmatched]
+    entries: dict[str, str] = {}
 
 
 _enc = msgspec.json.Encoder(decimal_format="string")
@@ -125,7 +127,8 @@ def encode_state(state: SupplyState) -> bytes:
         lines=[(g.order, g.received, g.invoiced, g.open_value) for _, g in
                sorted(b.grni.items())],
         applied=sorted(state.applied), requisitions=state.requisitions,
-        committed=state.committed, unmatched=state.unmatched))
+        committed=state.committed, unmatched=state.unmatched,
+        entries={k: v.decode() for k, v in state.entries.items()}))
 
 
 def decode_state(data: bytes, accounts: SupplyAccounts | None = None) -> SupplyState:
@@ -137,7 +140,8 @@ def decode_state(data: bytes, accounts: SupplyAccounts | None = None) -> SupplyS
     for order, received, invoiced, open_value in s.lines:
         book.grni[order.key] = GrniLine(order, received, invoiced, open_value)
     return SupplyState(book=book, applied=set(s.applied), requisitions=s.requisitions,
-                       committed=s.committed, unmatched=s.unmatched)
+                       committed=s.committed, unmatched=s.unmatched,
+                       entries={k: v.encode() for k, v in s.entries.items()})
 
 
 class SupplyStore(Protocol):
