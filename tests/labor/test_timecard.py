@@ -131,3 +131,25 @@ def test_valid_rows_round_trip(rows: list[tuple[str, str, date, D, D]]) -> None:
     assert len(tf.findings) == len(rows) - len(ok)
     assert [(s.shift_id, s.employee_id, s.work_date, s.regular_hours, s.overtime_hours)
             for s in tf.shifts] == ok
+
+
+_json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=12) |
+    st.sampled_from(["ShiftWorked", "OvertimeApproved", "2026-01-05", "8", "-1", "25"]),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(
+        st.sampled_from(["type", "events", "shift_id", "employee_id", "work_date",
+                         "regular_hours", "hours", "request_id", "expires_on",
+                         "credential"]), inner, max_size=6),
+    max_leaves=20)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_json_values)
+def test_any_webhook_body_is_events_or_a_named_field(doc: object) -> None:
+    body = json.dumps(doc).encode()
+    try:
+        events = decode_webhook(body)
+    except WebhookError as exc:
+        assert exc.field
+        return
+    assert events and all(k.event_id.startswith("workforce:") for k in events)

@@ -84,7 +84,7 @@ def _one(obj: object, where: str) -> KeyedEvent:
     if not isinstance(obj, dict):
         raise WebhookError("an event must be a JSON object", where or "body")
     kind = obj.get("type")
-    if kind not in TYPES:
+    if not isinstance(kind, str) or kind not in TYPES:
         raise WebhookError(f"type must be one of {', '.join(TYPES)}, got {kind!r}",
                            where + "type")
     try:
