@@ -14,10 +14,12 @@ Balancing (section 1.10.2.1) is in ``balancing.py``.
 Speed (docs/benchmarks.md): one pass. :func:`parse_835` splits each segment once and
 feeds the control segments to the envelope checks (``envelope.EnvelopeCheck``) while it
 reads the sets, instead of walking the interchange twice; a claim or a service line is
-built as soon as the next one starts, with no intermediate objects. The findings come out
-in the order the checks are listed in: the reading of the set, then its claims' and lines'
-amounts, then the BPR, the balancing, BPR16. :func:`remittances` does the same over any
-iterable of segments (``stream.py`` feeds it a file block by block).
+built as soon as the next one starts, with no intermediate objects. Amounts and dates
+are parsed once per distinct text in a set (fee schedules and service dates repeat; the
+``Decimal`` from text is the costliest step left), balancing sums each line's CAS once.
+The findings come out in the order the checks are listed in: the reading of the set, then
+its claims' and lines' amounts, then the BPR, the balancing, BPR16. :func:`remittances`
+does the same over any iterable of segments (``stream.py`` feeds it a file block by block).
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from isthmus.formats.x12.remittance import (
     AmountValue,
     Claim,
     DateValue,
+    Person,
     ProviderAdjustment,
     Reference,
     Remittance,
@@ -54,9 +57,30 @@ _MOA_REMARKS: Final = (3, 4, 5, 6, 7)
 _MIA_REMARKS: Final = (5, 20, 21, 22, 23)
 _CLOSING: Final = frozenset({"ST", "SE", "GS", "GE", "IEA", "ISA"})  # end a set's body
 _Row = tuple[int, list[str]]
+_PAD: Final = tuple(("",) * n for n in range(18))  # e.extend(_PAD[n]): n empty elements
 # Decimal(v) through an explicit context: no lookup of the thread's context on each call.
 # R values are at most 18 characters, so 28 digits never round; a bad one still raises.
 _DECIMAL: Final = Context(prec=28, traps=[InvalidOperation]).create_decimal
+
+
+def _r_value(v: str) -> Decimal | None:
+    """An R value as Decimal, None when it is not one (missing, too long, bad)."""
+    if v and len(v) <= MAX_AMOUNT_LENGTH and not v.strip(NUMERIC):
+        try:
+            return _DECIMAL(v)
+        except InvalidOperation:
+            pass
+    return None
+
+
+def _dt_value(v: str) -> date | None:
+    """A DT (CCYYMMDD) value as a date, None when it is not one."""
+    if len(v) == 8 and v.isdigit():
+        try:
+            return date.fromisoformat(v)
+        except ValueError:
+            pass
+    return None
 
 
 class _Reader:
@@ -169,7 +193,8 @@ class _Reader:
 # places in both: [0] CLP or SVC elements (padded), [1] its index, [2] CAS adjustments,
 # [3] DTM dates, [4] REF references, [5] AMT amounts, [6] remarks (MOA/MIA, LQ*HE),
 # [7] charge, [8] paid; then a claim has [9] patient responsibility, [10] patient,
-# [11] insured, [12] its service lines; a line [9] units, [10] SVC01, [11] SVC06.
+# [11] insured, [12] its service lines, [13] their CAS sums (of those with CAS); a line
+# [9] units, [10] SVC01, [11] SVC06.
 _Open = list[Any]
 
 
@@ -202,17 +227,21 @@ def _read_set(
     production = None
     end: _Row | None = None
     groups = ADJUSTMENT_GROUPS
-    dec = _DECIMAL
+    # R and DT values met so far in this set, text -> value: charges, allowed amounts,
+    # write-offs (fee schedules) and dates repeat, and a lookup costs a tenth of a parse
+    amounts: dict[str, Decimal] = {}
+    dates: dict[str, date | None] = {}
     for i, e in rows:
         sid = e[0]
         if sid == "DTM":
             if len(e) < 3:
-                e.extend([""] * (3 - len(e)))
+                e.extend(_PAD[3 - len(e)])
             v = e[2]
-            try:
-                d = DateValue(e[1], date.fromisoformat(v) if len(v) == 8 and v.isdigit() else None)
-            except ValueError:
-                d = DateValue(e[1], None)
+            if v in dates:
+                d = DateValue(e[1], dates[v])
+            else:
+                d = DateValue(e[1], _dt_value(v))
+                dates[v] = d.date
             if d.date is None:
                 r.date(e, 2, i)  # records the finding
             if det is not None:
@@ -225,58 +254,68 @@ def _read_set(
                 continue
             if len(e) == 4 and e[1] in groups:  # the common case, inlined
                 v = e[3]
-                if v and len(v) <= MAX_AMOUNT_LENGTH and not v.strip(NUMERIC):
-                    try:
-                        det[2].append(Adjustment(e[1], e[2], dec(v), None))
-                        continue
-                    except InvalidOperation:
-                        pass
+                a = amounts.get(v)
+                if a is None:
+                    a = _r_value(v)
+                    if a is not None:
+                        amounts[v] = a
+                if a is not None:
+                    det[2].append(Adjustment(e[1], e[2], a, None))
+                    continue
             r.cas(e, i, det[2])
         elif sid == "REF":
             if len(e) < 3:
-                e.extend([""] * (3 - len(e)))
+                e.extend(_PAD[3 - len(e)])
             if det is not None:
                 det[4].append(Reference(e[1], e[2]))
             else:
                 refs.append(Reference(e[1], e[2]))
         elif sid == "NM1":
             if cl is not None and ln is None and len(e) > 1:
-                if e[1] == "QC":
-                    cl[10] = person_from_nm1(e)
-                elif e[1] == "IL":
-                    cl[11] = person_from_nm1(e)
+                q = e[1]
+                if q in ("QC", "IL"):
+                    p = Person(e[3], e[4], e[5], e[8], e[9]) if len(e) == 10 else person_from_nm1(e)
+                    cl[10 if q == "QC" else 11] = p
         elif sid == "SVC":
             if cl is None:
                 r.bad(f.IK4_REQUIRED_MISSING, "SVC outside a claim", i, sid, 0)
                 continue
             r.loop = "2110"
             if ln is not None:
-                cl[12].append(_line(ln, balance, start))
+                cl[12].append(_line(ln, cl, balance, start))
             if len(e) < 8:
-                e.extend([""] * (8 - len(e)))
+                e.extend(_PAD[8 - len(e)])
             v = e[1]
             parts = v.split(cs)
             proc = Procedure(parts[0], parts[1]) if len(parts) == 2 else procedure(v, cs)
             if not proc.code:
                 r.bad(f.IK4_REQUIRED_MISSING, "SVC01 has no procedure code", i, sid, 1, v, 2)
             v = e[2]
-            try:
-                charge = (
-                    dec(v)
-                    if v and len(v) <= MAX_AMOUNT_LENGTH and not v.strip(NUMERIC)
-                    else r.late_amount(e, 2, i, "2110")
-                )
-            except InvalidOperation:
-                charge = r.late_amount(e, 2, i, "2110")
+            charge = amounts.get(v)
+            if charge is None:
+                charge = _r_value(v)
+                if charge is None:
+                    charge = r.late_amount(e, 2, i, "2110")
+                else:
+                    amounts[v] = charge
             v = e[3]
-            try:
-                paid = (
-                    dec(v)
-                    if v and len(v) <= MAX_AMOUNT_LENGTH and not v.strip(NUMERIC)
-                    else r.late_amount(e, 3, i, "2110")
-                )
-            except InvalidOperation:
-                paid = r.late_amount(e, 3, i, "2110")
+            paid = amounts.get(v)
+            if paid is None:
+                paid = _r_value(v)
+                if paid is None:
+                    paid = r.late_amount(e, 3, i, "2110")
+                else:
+                    amounts[v] = paid
+            units = None
+            if e[5]:
+                v = e[5]
+                units = amounts.get(v)
+                if units is None:
+                    units = _r_value(v)
+                    if units is None:
+                        units = r.late_amount(e, 5, i, "2110")
+                    else:
+                        amounts[v] = units
             det = ln = [
                 e,
                 i,
@@ -287,7 +326,7 @@ def _read_set(
                 [],
                 charge,
                 paid,
-                r.late_amount(e, 5, i, "2110") if e[5] else None,
+                units,
                 proc,
                 procedure(e[6], cs) if e[6] else None,
             ]
@@ -297,27 +336,25 @@ def _read_set(
                 claims.append(_claim(cl, ln, balance, start))
             ln = None
             if len(e) < 10:
-                e.extend([""] * (10 - len(e)))
+                e.extend(_PAD[10 - len(e)])
             if not e[1] or not e[2]:
                 r.clp_ids(e, i)
             v = e[3]
-            try:
-                charge = (
-                    dec(v)
-                    if v and len(v) <= MAX_AMOUNT_LENGTH and not v.strip(NUMERIC)
-                    else r.late_amount(e, 3, i, "2100")
-                )
-            except InvalidOperation:
-                charge = r.late_amount(e, 3, i, "2100")
+            charge = amounts.get(v)
+            if charge is None:
+                charge = _r_value(v)
+                if charge is None:
+                    charge = r.late_amount(e, 3, i, "2100")
+                else:
+                    amounts[v] = charge
             v = e[4]
-            try:
-                paid = (
-                    dec(v)
-                    if v and len(v) <= MAX_AMOUNT_LENGTH and not v.strip(NUMERIC)
-                    else r.late_amount(e, 4, i, "2100")
-                )
-            except InvalidOperation:
-                paid = r.late_amount(e, 4, i, "2100")
+            paid = amounts.get(v)
+            if paid is None:
+                paid = _r_value(v)
+                if paid is None:
+                    paid = r.late_amount(e, 4, i, "2100")
+                else:
+                    amounts[v] = paid
             det = cl = [
                 e,
                 i,
@@ -332,12 +369,21 @@ def _read_set(
                 None,
                 None,
                 [],
+                [],
             ]
         elif sid == "AMT":
             if det is not None:
                 if len(e) < 3:
-                    e.extend([""] * (3 - len(e)))
-                det[5].append(AmountValue(e[1], r.amount(e, 2, i)))
+                    e.extend(_PAD[3 - len(e)])
+                v = e[2]
+                a = amounts.get(v)
+                if a is None:
+                    a = _r_value(v)
+                    if a is None:
+                        a = r.amount(e, 2, i)  # records the finding
+                    else:
+                        amounts[v] = a
+                det[5].append(AmountValue(e[1], a))
         elif sid == "LQ":
             if det is not None and len(e) > 2 and e[1] == "HE":
                 det[6].append(e[2])
@@ -443,8 +489,9 @@ def _read_set(
     return rem, end
 
 
-def _line(ln: _Open, balance: list[Finding], start: int) -> ServiceLine:
-    """The service line ``ln`` as read, balanced (section 1.10.2.1.1)."""
+def _line(ln: _Open, cl: _Open, balance: list[Finding], start: int) -> ServiceLine:
+    """The service line ``ln`` of claim ``cl`` as read, balanced (section 1.10.2.1.1);
+    the sum of its CAS amounts, when it has any, goes to ``cl[13]``."""
     refs = ln[4]
     ctl = ""
     for x in refs:
@@ -459,17 +506,21 @@ def _line(ln: _Open, balance: list[Finding], start: int) -> ServiceLine:
         ln[0][4],
         ln[9],
         ln[11],
-        tuple(adj),
-        tuple(ln[6]),
-        tuple(ln[3]),
-        tuple(refs),
-        tuple(ln[5]),
+        tuple(adj) if adj else (),
+        tuple(ln[6]) if ln[6] else (),
+        tuple(ln[3]) if ln[3] else (),
+        tuple(refs) if refs else (),
+        tuple(ln[5]) if ln[5] else (),
         ctl,
     )
-    total = ZERO  # as balancing.line_difference adds up, inlined
-    for a in adj:
-        total += a.amount
-    if ln[7] - ln[8] - total:
+    if adj:  # as balancing.line_difference adds up, inlined
+        total = adj[0].amount
+        for a in adj[1:]:
+            total += a.amount
+        cl[13].append(total)  # for the claim's balancing
+    else:
+        total = ZERO
+    if ln[7] - ln[8] != total:
         x = line_finding(line, ln[1], start)
         if x is not None:
             balance.append(x)
@@ -481,7 +532,7 @@ def _claim(cl: _Open, ln: _Open | None, balance: list[Finding], start: int) -> C
     (section 1.10.2.1.2)."""
     lines = cl[12]
     if ln is not None:
-        lines.append(_line(ln, balance, start))
+        lines.append(_line(ln, cl, balance, start))
     e = cl[0]
     adj = cl[2]
     claim = Claim(  # positional, in field order (see remittance.py)
@@ -496,22 +547,19 @@ def _claim(cl: _Open, ln: _Open | None, balance: list[Finding], start: int) -> C
         e[9],
         cl[10],
         cl[11],
-        tuple(adj),
+        tuple(adj) if adj else (),
         tuple(lines),
-        tuple(cl[6]),
-        tuple(cl[3]),
-        tuple(cl[4]),
-        tuple(cl[5]),
+        tuple(cl[6]) if cl[6] else (),
+        tuple(cl[3]) if cl[3] else (),
+        tuple(cl[4]) if cl[4] else (),
+        tuple(cl[5]) if cl[5] else (),
     )
     total = ZERO  # as balancing.claim_difference adds up, inlined
     for a in adj:
         total += a.amount
-    for line in lines:
-        sub = ZERO
-        for a in line.adjustments:
-            sub += a.amount
+    for sub in cl[13]:  # the lines' sums, in order
         total += sub
-    if cl[7] - cl[8] - total:
+    if cl[7] - cl[8] != total:
         x = claim_finding(claim, cl[1], start)
         if x is not None:
             balance.append(x)
