@@ -91,6 +91,10 @@ class PayCode:
 
 
 PAY_CODES = ("regular", "overtime", "differential", "on_call")
+# [labor.service_lines]: department -> the service line its labor cost counts against
+SERVICE_LINES: dict[str, str] = {
+    "RAD": "Imaging", "RAD-1": "Imaging", "LAB": "Laboratory", "ED": "Emergency",
+    "PHARM": "Pharmacy", "SURG": "Surgery", "CARD": "Cardiology"}
 
 
 def _default_pay_codes() -> dict[str, PayCode]:
@@ -115,6 +119,7 @@ class LaborSettings:
     employees: dict[str, str] = field(default_factory=dict)
     budgets: dict[str, Decimal] = field(default_factory=dict)
     budget_alert: Decimal = Decimal("0.90")
+    service_lines: dict[str, str] = field(default_factory=lambda: dict(SERVICE_LINES))
 
 
 def _decimal(value: object, name: str) -> Decimal:
@@ -154,7 +159,9 @@ def _labor(raw: dict[str, Any]) -> LaborSettings:
         employees=_str_map(_table(raw, "employees"), "labor.employees"),
         budgets={str(k): _decimal(v, f"labor.budgets.{k}")
                  for k, v in _table(raw, "budgets").items()},
-        budget_alert=_decimal(raw.get("budget_alert", "0.90"), "labor.budget_alert"))
+        budget_alert=_decimal(raw.get("budget_alert", "0.90"), "labor.budget_alert"),
+        service_lines=_str_map(_table(raw, "service_lines"), "labor.service_lines")
+        or dict(SERVICE_LINES))
 
 
 @dataclass(frozen=True)

@@ -141,3 +141,13 @@ def test_a_bad_timecard_posts_nothing(tmp_path: Path, d: list[str],
     [item] = out["items"]
     assert item["status"] == "rejected" and "regular_hours" in item["error"]
     assert "5100" not in _balances(capsys, d)
+
+
+def test_labor_in_the_service_line_margin(
+        tmp_path: Path, d: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    # ED -> Emergency: 728.00; LAB -> Laboratory: 392.00 ([labor.service_lines] defaults)
+    _json(capsys, ["ingest", str(_file(tmp_path, "week.csv", WEEK)), "--apply", *d])
+    rows = _json(capsys, ["supply", "margin", *d])
+    got = {(r["service_line"], r["period"]): (r["labor"], r["margin"]) for r in rows}
+    assert got == {("Emergency", "2026-01"): ("728.00", "-728.00"),
+                   ("Laboratory", "2026-01"): ("392.00", "-392.00")}

@@ -19,6 +19,7 @@ from typing import Any
 from isthmus.app import Hub
 from isthmus.cli.commands import NotFound, Result, UsageError, _table
 from isthmus.config import ConfigError, Settings
+from isthmus.flows.labor import service_line_cost
 from isthmus.flows.supply_state import SupplyConfigError, SupplyPolicy, policy_from_table
 from isthmus.recon.supply import BUCKETS, service_line_margin, supply_report
 
@@ -63,7 +64,8 @@ def dispatch(hub: Hub, args: argparse.Namespace) -> Result:
     if args.action == "margin":
         revenue = {m.revenue_account for m in hub.settings.mappings.charge_codes.values()}
         rows = service_line_margin(hub.store.entries(), revenue_accounts=revenue,
-                                   supply_expense_account=policy.accounts.supply_expense)
+                                   supply_expense_account=policy.accounts.supply_expense,
+                                   labor_cost=service_line_cost(hub.store, hub.settings.labor))
         return rows, render_margin, 0
     if not args.id:
         raise UsageError("supply approve needs the requisition id")

@@ -188,7 +188,8 @@ class LaborFlow:
                 entry_key=entry_key, costs=labor.shift_cost(hours, rates), rates=rates,
                 accrued_account=s.accrued_account, company=s.company, cost_center=cc,
                 posted_on=where.posted_on, period=where.period, memo=memo,
-                correlation_id=env.correlation_id, causation_id=env.event_id)
+                correlation_id=env.correlation_id, causation_id=env.event_id,
+                service_line=s.service_lines.get(dept, ""))
         except ClosedPeriod as exc:
             return self._hold(tx, env, "closed_period", str(exc), item_id)
         except (LedgerRefusal, KeyError) as exc:
@@ -216,6 +217,13 @@ def reverse_pay_period(store: Store, *, pay_period_end: date, payroll_id: str,
                 n += 1
                 total += sum((x.credit for x in e.lines), Decimal(0))
     return n, total
+
+
+def service_line_cost(store: Store, settings: LaborSettings) -> dict[tuple[str, str], Decimal]:
+    """Accrued labor cost per (service line, period): the labor column of `isthmus supply
+    margin`."""
+    return labor.labor_by_service_line(store.entries(),
+                                       [p.account for p in settings.pay_codes.values()])
 
 
 def budget_report(store: Store, settings: LaborSettings, mappings: Mappings,

@@ -54,11 +54,11 @@ def shift_cost(hours: Mapping[str, Decimal], rates: Mapping[str, Rate],
 def accrual_entry(*, entry_key: str, costs: Mapping[str, Decimal],
                   rates: Mapping[str, Rate], accrued_account: str, company: str,
                   cost_center: str, posted_on: date, period: str, memo: str,
-                  correlation_id: str, causation_id: str,
+                  correlation_id: str, causation_id: str, service_line: str = "",
                   currency: str = "USD") -> JournalEntry:
-    """DR wages expense per pay code on the cost center, CR accrued payroll: balanced, or
-    `InvalidEntry` / `UnbalancedEntry`."""
-    dims = Dimensions(company=company, cost_center=cost_center)
+    """DR wages expense per pay code on the cost center (and service line), CR accrued
+    payroll: balanced, or `InvalidEntry` / `UnbalancedEntry`."""
+    dims = Dimensions(company=company, cost_center=cost_center, service_line=service_line)
     lines = [dr(rates[code].account, amount, currency, dims)
              for code, amount in sorted(costs.items())]
     lines.append(cr(accrued_account, sum(costs.values(), Decimal(0)), currency, dims))
@@ -86,6 +86,22 @@ def labor_cost(entries: Iterable[JournalEntry], expense_accounts: Iterable[str],
             if line.account in accounts:
                 cc = line.dims.cost_center
                 out[cc] = out.get(cc, Decimal(0)) + line.debit - line.credit
+    return out
+
+
+def labor_by_service_line(entries: Iterable[JournalEntry], expense_accounts: Iterable[str],
+                          ) -> dict[tuple[str, str], Decimal]:
+    """Accrued labor cost per (service line, period), for the service-line margin report
+    (`recon.supply.service_line_margin`); reversals left out as in `labor_cost`."""
+    accounts = set(expense_accounts)
+    out: dict[tuple[str, str], Decimal] = {}
+    for e in entries:
+        if not is_accrual(e):
+            continue
+        for line in e.lines:
+            if line.account in accounts:
+                key = (line.dims.service_line or "(none)", e.period)
+                out[key] = out.get(key, Decimal(0)) + line.debit - line.credit
     return out
 
 
