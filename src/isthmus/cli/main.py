@@ -94,8 +94,8 @@ def parser() -> argparse.ArgumentParser:
                    help="mapping to add when resolving, e.g. revenue_account=4100")
     w.add_argument("--note", default="")
     w.add_argument("--apply", action="store_true", help="process the resubmitted event now")
-    ing = add("ingest", "take X12 (835, 837), HL7 v2, settlement or bank deposit CSV files "
-              "once through the inbox")
+    ing = add("ingest", "take X12 (835, 837), HL7 v2, settlement or bank deposit CSV, or "
+              "workforce timecard files once through the inbox")
     ing.add_argument("files", nargs="+", type=Path, metavar="FILE")
     ing.add_argument("--apply", action="store_true", help="process the events now")
     add("status", "backlogs at a glance: unapplied events, dead letters, ERP outbox, work queues")

@@ -84,7 +84,7 @@ def take_file(store: Store, settings: Settings, raw: bytes | Path, name: str,
         return [_usage(store, settings, raw, name, now)]
     return [{"file": name, "format": "unknown", "status": "unreadable", "ack": "",
              "duplicate": False, "error": "neither X12 (ISA), HL7 v2 (MSH, FHS, BHS), "
-             "FHIR JSON nor a settlement CSV"}]
+             "FHIR JSON, a settlement CSV nor a timecard"}]
 
 
 def _fhir(store: Store, settings: Settings, raw: bytes, name: str,
