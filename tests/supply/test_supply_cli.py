@@ -98,3 +98,17 @@ def test_approve_and_margin(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     assert isinstance(rows, list)
     assert [(r["period"], r["supply"], r["margin"]) for r in rows] == [
         ("2026-03", "25.00", "-25.00")]
+
+
+def test_sync_without_a_tryton_erp_is_a_configuration_error(tmp_path: Path) -> None:
+    cfg, data = _site(tmp_path)
+    assert run(["supply", "sync", "--data-dir", str(data), "--config", str(cfg)]) == 2
+
+
+def test_sync_with_tryton_unreachable_exits_1_and_changes_nothing(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cfg, data = _site(tmp_path)
+    cfg.write_text(CONFIG + '\n[erp]\nkind = "tryton"\nurl = "http://127.0.0.1:9"\n'
+                   'database = "none"\n')
+    d = _json(capsys, ["supply", "sync", "--data-dir", str(data), "--config", str(cfg)], 1)
+    assert isinstance(d, dict) and d["sent"] == [] and "unreachable" in d["stopped"]

@@ -109,3 +109,42 @@ def test_requisition_is_created_and_sent_to_waiting() -> None:
     assert wait == ("purchase.requisition", "wait", ([5],))
     assert all(m not in ("product.product", "party.party") or meth == "search_read"
                for m, meth, _ in rpc.calls)  # masters are read, never written
+
+
+def test_push_requisitions_reads_the_masters_and_marks_sent() -> None:
+    rpc = erp("12.50")
+    rpc.answers.update({
+        ("product.product", "search_read"): [{"id": 3, "purchase_uom": 4, "default_uom": 9}],
+        ("stock.location", "search_read"): [{"id": 2}],
+        ("company.employee", "search_read"): [{"id": 1, "company": 1}],
+        ("company.company", "search_read"): [{"id": 1, "currency": 5}],
+    })
+    flow = SupplyFlow(MemorySupplyStore(), SupplyPolicy(), Mappings({}, {}, {}),
+                      FiscalCalendar())
+    with flow.store.session() as state:
+        state.requisitions.append(Requisition(
+            req_id="REQ-1", item="STENT-01", location="OR", quantity=D(4),
+            cost_center="CC-OR", amount=D("50.00"), created_on=date(2026, 3, 2)))
+    got = flow.push_requisitions(TrytonSupply(rpc, company="C100").push_requisition)
+    assert got == {"sent": ["REQ-1"], "refused": [], "stopped": ""}
+    assert flow.pending_requisitions() == []
+    create = next(c for c in rpc.calls if c[:2] == ("purchase.requisition", "create"))
+    values = create[2][0][0]
+    assert (values["employee"], values["warehouse"], values["currency"]) == (1, 2, 5)
+    assert values["lines"][0][1][0]["unit"] == 4
+    written = {(m, meth) for m, meth, _ in rpc.calls if meth not in ("search_read", "read")}
+    assert written == {("purchase.requisition", "create"), ("purchase.requisition", "wait")}
+
+
+def test_an_unknown_item_is_refused_and_stays_pending() -> None:
+    rpc = erp("12.50")
+    rpc.answers[("product.product", "search_read")] = []
+    flow = SupplyFlow(MemorySupplyStore(), SupplyPolicy(), Mappings({}, {}, {}),
+                      FiscalCalendar())
+    with flow.store.session() as state:
+        state.requisitions.append(Requisition(
+            req_id="REQ-1", item="NOPE", location="OR", quantity=D(1), cost_center="CC",
+            amount=D("1.00"), created_on=date(2026, 3, 2)))
+    got = flow.push_requisitions(TrytonSupply(rpc, company="C100").push_requisition)
+    assert got["sent"] == [] and "no product.product" in got["refused"][0]
+    assert [r.req_id for r in flow.pending_requisitions()] == ["REQ-1"]

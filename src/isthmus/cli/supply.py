@@ -5,6 +5,9 @@
   with what is on order), open GRNI, requisitions (`recon.supply`).
 * `margin`: revenue, supply cost and margin per service line and period from the journal.
 * `approve REQ`: a procurement approver releases a requisition held for its budget.
+* `sync`: pending requisitions to Tryton ([erp] kind "tryton"), then its purchase lines,
+  receipts and supplier invoice lines back through the three-way match; exit 1 when
+  Tryton cannot be reached (what was not sent stays pending).
 
 The policy is the `[supply]` table of the config; the state is `<data_dir>/supply.db`.
 """
@@ -19,7 +22,10 @@ from typing import Any
 from isthmus.app import Hub
 from isthmus.cli.commands import NotFound, Result, UsageError, _table
 from isthmus.config import ConfigError, Settings
+from isthmus.connectors.erp_tryton_supply import TrytonSupply
+from isthmus.flows.export import ErpRejected, ErpUnavailable
 from isthmus.flows.labor import service_line_cost
+from isthmus.flows.supply import SupplyFlow
 from isthmus.flows.supply_state import SupplyConfigError, SupplyPolicy, policy_from_table
 from isthmus.recon.supply import BUCKETS, service_line_margin, supply_report
 
@@ -28,7 +34,7 @@ COMMANDS = ("supply",)
 
 def add_parsers(add: Callable[[str, str], argparse.ArgumentParser]) -> None:
     s = add("supply", "supply chain: unmatched invoices, stock-out risk, margin, approvals")
-    s.add_argument("action", choices=["report", "margin", "approve"])
+    s.add_argument("action", choices=["report", "margin", "approve", "sync"])
     s.add_argument("id", nargs="?", help="approve: the requisition id")
     s.add_argument("--as-of", help="report: YYYY-MM-DD (default today, UTC)")
     s.add_argument("--limit-days", type=int, help="report: age limit of unmatched invoices")
@@ -67,11 +73,41 @@ def dispatch(hub: Hub, args: argparse.Namespace) -> Result:
                                    supply_expense_account=policy.accounts.supply_expense,
                                    labor_cost=service_line_cost(hub.store, hub.settings.labor))
         return rows, render_margin, 0
+    if args.action == "sync":
+        return _sync(hub, flow, policy.company)
     if not args.id:
         raise UsageError("supply approve needs the requisition id")
     if not flow.approve(args.id):
         raise NotFound(f"no requisition {args.id} waits for approval")
     return {"approved": args.id}, lambda d: f"requisition {d['approved']} approved", 0
+
+
+def _sync(hub: Hub, flow: SupplyFlow, company: str) -> Result:
+    """Pending requisitions to Tryton; its orders, receipts and supplier invoices back."""
+    erp = TrytonSupply.from_settings(hub.settings.erp, company=company)
+    try:
+        pushed = flow.push_requisitions(erp.push_requisition)
+        try:
+            orders, receipts, invoices = erp.pull()
+        except (ErpUnavailable, ErpRejected) as exc:
+            d = {**pushed, "stopped": str(exc), "applied": {}}
+            return d, _render_sync, 1
+    finally:
+        erp.close()
+    with hub.store.transaction() as tx:
+        applied = flow.sync(tx, orders=orders, receipts=receipts, invoices=invoices)
+    d = {**pushed, "orders": len(orders), "applied": applied}
+    return d, _render_sync, 1 if pushed["stopped"] else 0
+
+
+def _render_sync(d: dict[str, Any]) -> str:
+    out = [f"requisitions sent: {len(d['sent'])}"]
+    out += [f"  refused {r}" for r in d["refused"]]
+    if d["stopped"]:
+        out.append(f"stopped: {d['stopped']}")
+    out.append("receipts and invoices: " + (", ".join(
+        f"{k} {v}" for k, v in sorted(d["applied"].items())) or "nothing new"))
+    return "\n".join(out)
 
 
 def render(d: dict[str, Any]) -> str:

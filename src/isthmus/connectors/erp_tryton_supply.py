@@ -29,6 +29,9 @@ from datetime import date
 from decimal import Decimal
 from typing import Any, Protocol
 
+from isthmus.config import ConfigError, ErpSettings
+from isthmus.connectors.erp_rpc import TrytonRpc
+from isthmus.flows.export import ErpRejected
 from isthmus.flows.supply import InvoiceLine, ReceiptLine
 from isthmus.flows.supply_state import Requisition
 from isthmus.ledger.supply import OrderLine
@@ -58,6 +61,51 @@ class TrytonSupply:
 
     def _where(self, code: str) -> str:
         return self.locations.get(code, code)
+
+    @classmethod
+    def from_settings(cls, erp: ErpSettings, *, company: str) -> TrytonSupply:
+        """A session on the [erp] Tryton (kind "tryton"; the password from its file)."""
+        if erp.kind != "tryton":
+            raise ConfigError("supply sync needs [erp] kind = \"tryton\"")
+        try:
+            password = erp.password_file.read_text().strip() if erp.password_file else ""
+        except OSError as exc:
+            raise ConfigError(f"erp.password_file {erp.password_file}: {exc.strerror}") \
+                from exc
+        return cls(TrytonRpc(erp.url, erp.database, erp.user, password,
+                             timeout_s=erp.timeout_s), company=company)
+
+    def close(self) -> None:
+        close = getattr(self.rpc, "close", None)
+        if callable(close):
+            close()
+
+    def _first(self, model: str, domain: list[Any], fields: list[str]) -> dict[str, Any]:
+        rows = self.rpc.model(model, "search_read", domain, 0, 1, None, fields)
+        if not rows:
+            raise ErpRejected(f"Tryton has no {model} matching {domain}: set it up in the ERP")
+        return dict(rows[0])
+
+    def push_requisition(self, req: Requisition) -> str:
+        """Create `req` in Tryton: the product by its code (with its purchase unit), the
+        first warehouse, the first employee and the company's currency, all read."""
+        product = self._first("product.product", [("code", "=", req.item)],
+                              ["id", "purchase_uom", "default_uom"])
+        unit = product.get("purchase_uom") or product.get("default_uom")
+        warehouse = self._first("stock.location", [("type", "=", "warehouse")], ["id"])
+        employee = self._first("company.employee", [], ["id", "company"])
+        company = self._first("company.company", [("id", "=", employee["company"])],
+                              ["id", "currency"])
+        return self.create_requisition(req, employee=int(employee["id"]),
+                                       warehouse=int(warehouse["id"]),
+                                       product=int(product["id"]), unit=int(unit or 0),
+                                       currency=int(company["currency"]))
+
+    def pull(self) -> tuple[list[OrderLine], list[ReceiptLine], list[InvoiceLine]]:
+        """Order lines, receipts and supplier invoice lines, as the supply flow takes them."""
+        orders = self.order_lines()
+        numbers = {o.line: o.po for o in orders}
+        return orders, self.receipts(numbers), self.invoice_lines(numbers)
 
     def product_ids(self, codes: list[str]) -> dict[str, int]:
         """Item number -> Tryton product id (read only)."""

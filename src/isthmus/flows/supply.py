@@ -21,13 +21,16 @@ journal entry and work item go into the caller's store transaction.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from typing import Any
 
 import msgspec
 
 from isthmus.config import Mappings
+from isthmus.flows.export import ErpRejected, ErpUnavailable
 from isthmus.flows.supply_state import (
     Requisition,
     SupplyPolicy,
@@ -300,6 +303,24 @@ class SupplyFlow:
         return counts
 
     # --- requisitions for the ERP --------------------------------------------------------
+
+    def push_requisitions(self, send: Callable[[Requisition], str]) -> dict[str, Any]:
+        """Send each pending requisition to the ERP (`send` answers the ERP's id) and mark
+        it sent. An unavailable ERP stops the round (the rest stay pending for the next);
+        a refusal is reported and the requisition stays pending for a person to look at."""
+        sent: list[str] = []
+        refused: list[str] = []
+        for req in self.pending_requisitions():
+            try:
+                erp_id = send(req)
+            except ErpUnavailable as exc:
+                return {"sent": sent, "refused": refused, "stopped": str(exc)}
+            except ErpRejected as exc:
+                refused.append(f"{req.req_id}: {exc}")
+                continue
+            self.mark_sent(req.req_id, erp_id)
+            sent.append(req.req_id)
+        return {"sent": sent, "refused": refused, "stopped": ""}
 
     def close(self) -> None:
         """Release the store's connection, if it holds one."""

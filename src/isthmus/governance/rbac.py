@@ -91,6 +91,7 @@ PERMISSIONS: Mapping[str, frozenset[str]] = {
     "cli refunds approve": frozenset({ADMIN, FINANCE}),
     "cli refunds reject": frozenset({ADMIN, FINANCE}),
     "cli supply approve": frozenset({ADMIN, FINANCE}),  # releases a budget breach
+    "cli supply sync": frozenset({ADMIN, ENGINEER, FINANCE}),  # posts receipts, invoices
     "cli labor payroll-posted": frozenset({ADMIN, FINANCE}),  # reverses accruals
     "cli tokens create": frozenset({ADMIN}),
     "cli tokens list": frozenset({ADMIN}),
