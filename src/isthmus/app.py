@@ -33,7 +33,7 @@ from isthmus.connectors.folder import DropFolder
 from isthmus.connectors.mllp import MllpServer, tls_context
 from isthmus.flows.export import BatchSink, CircuitBreaker, Dispatcher, seal_batches
 from isthmus.flows.inbox import MLLP_CHANNEL, GroupCommitWriter, Inbox
-from isthmus.flows.labor import budget_usage
+from isthmus.flows.labor import budget_usage, pay_period_accruals
 from isthmus.flows.processor import Processor
 from isthmus.flows.refunds import RefundPolicy, Refunds
 from isthmus.flows.retry import RetryPolicy
@@ -203,6 +203,7 @@ class Hub:
             secret=settings.token_secret or site_secret(data),
             mappings=settings.mappings, ar_account=settings.posting.ar_account,
             calendar=calendar, settlement=settings.settlement, labor=settings.labor,
+            labor_accruals=functools.partial(pay_period_accruals, store),
             supply=SupplyFlow(SqliteSupplyStore.in_dir(data), supply_policy,
                               settings.mappings, calendar),
         )

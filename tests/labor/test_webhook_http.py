@@ -160,3 +160,22 @@ def test_credential_and_transfer_events_are_remembered(site: _Site) -> None:
     keys = {e.entry_key for e in site.hub.store.entries()}
     assert "labor:accrual:workforce:shift:C2" in keys
     assert "labor:accrual:workforce:shift:C1" not in keys
+
+
+def test_payroll_posted_reverses_the_pay_period_once(site: _Site) -> None:
+    body = {"events": [_shift("P1", "2026-01-05", regular_hours="8"),
+                       _shift("P2", "2026-01-20", regular_hours="4")]}  # next pay period
+    assert site.post(body).status_code == 202
+    site.apply()
+    payroll = {"type": "PayrollPosted", "payroll_id": "PR-1", "pay_period_end": "2026-01-17",
+               "posted_on": "2026-01-21"}
+    assert site.post(payroll).status_code == 202
+    assert site.post({"events": [payroll]}).status_code == 202  # a resend: same event id
+    site.apply()
+    reversals = [e for e in site.hub.store.entries() if e.reverses is not None]
+    assert [(e.reverses, e.posted_on.isoformat()) for e in reversals] == \
+        [("labor:accrual:workforce:shift:P1", "2026-01-21")]
+    # P1 accrued and reversed; P2 (pay period ending 31 Jan) still accrued
+    assert _labor_lines(site.hub) == {"5100": Decimal("180.00"), "2300": Decimal("-180.00")}
+    bad = site.post({**payroll, "payroll_id": " "})
+    assert (bad.status_code, bad.json()["field"]) == (400, "payroll_id")

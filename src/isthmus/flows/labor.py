@@ -15,21 +15,25 @@ department of their own to the new department from its effective day. Nothing po
 silently, nothing posts twice: entry keys come from the feed's keys and `insert_entry` is
 idempotent on them.
 
-When payroll posts (`isthmus labor payroll-posted`), every accrual of the pay period is
-reversed (a new entry naming it, never an edit), once.
+When payroll posts (a `PayrollPosted` event, or `isthmus labor payroll-posted`), every
+accrual of the pay period is reversed (a new entry naming it, never an edit), once. The
+event reverses the accruals committed when it is applied; one that comes later is reversed
+by replaying the event or by the command.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
 from isthmus.config import LaborSettings, Mappings
+from isthmus.flows.errors import PermanentError
 from isthmus.ledger import labor
 from isthmus.ledger.errors import ClosedPeriod, LedgerRefusal
-from isthmus.ledger.journal import reverse
+from isthmus.ledger.journal import JournalEntry, reverse
 from isthmus.ledger.periods import FiscalCalendar
 from isthmus.model import (
     CredentialExpired,
@@ -37,6 +41,7 @@ from isthmus.model import (
     EmployeeTransferred,
     OvertimeApproved,
     OvertimeRejected,
+    PayrollPosted,
     ShiftWorked,
 )
 from isthmus.model.envelope import Envelope, encode_envelope
@@ -87,11 +92,15 @@ def _rates(settings: LaborSettings) -> dict[str, labor.Rate]:
     return {code: labor.Rate(p.rate, p.account) for code, p in settings.pay_codes.items()}
 
 
+Accruals = Callable[[date], Sequence[JournalEntry]]  # pay period end -> its accruals
+
+
 @dataclass(frozen=True)
 class LaborFlow:
     settings: LaborSettings
     mappings: Mappings
     calendar: FiscalCalendar
+    accruals: Accruals | None = None  # for PayrollPosted: `pay_period_accruals` on the store
 
     def handle(self, tx: Tx, env: Envelope) -> str:
         ev = env.payload
@@ -103,6 +112,16 @@ class LaborFlow:
                               entry_key=f"{labor.ACCRUAL_PREFIX}overtime:{ev.shift_id}",
                               memo=f"Approved overtime, shift {ev.shift_id}",
                               item_id=overtime_item(ev.shift_id))
+        if isinstance(ev, PayrollPosted):
+            if self.accruals is None:
+                raise PermanentError("PayrollPosted needs the journal (LaborFlow.accruals)")
+            try:
+                n, _ = reverse_accruals(tx, self.accruals(ev.pay_period_end),
+                                        payroll_id=ev.payroll_id, posted_on=ev.posted_on,
+                                        calendar=self.calendar)
+            except ClosedPeriod as exc:
+                return self._hold(tx, env, "closed_period", str(exc))
+            return "reversed" if n else "applied"
         if isinstance(ev, OvertimeRejected):
             n = tx.close_work_items(overtime_item(ev.shift_id),
                                     f"overtime rejected ({ev.request_id})", time.time())
@@ -200,23 +219,35 @@ class LaborFlow:
         return "posted" if posted else "duplicate"
 
 
-def reverse_pay_period(store: Store, *, pay_period_end: date, payroll_id: str,
-                       posted_on: date, calendar: FiscalCalendar) -> tuple[int, Decimal]:
-    """Payroll for the pay period ending `pay_period_end` has posted: reverse each of its
-    accruals, once (the reversal's key names the accrual). (entries reversed, amount)."""
-    accruals = [e for e in store.entries() if labor.is_accrual(e)
-                and e.posted_on == pay_period_end]
+def pay_period_accruals(store: Store, pay_period_end: date) -> list[JournalEntry]:
+    """The labor accruals of the pay period ending `pay_period_end` (committed ones)."""
+    return [e for e in store.entries() if labor.is_accrual(e) and e.posted_on == pay_period_end]
+
+
+def reverse_accruals(tx: Tx, accruals: Sequence[JournalEntry], *, payroll_id: str,
+                     posted_on: date, calendar: FiscalCalendar) -> tuple[int, Decimal]:
+    """Reverse each accrual once (the reversal's key names it); (entries reversed, amount).
+    ClosedPeriod when `posted_on` is in a closed period under the reject policy."""
     where = calendar.assign(posted_on)
     n, total = 0, Decimal(0)
-    with store.transaction() as tx:
-        for e in accruals:
-            rev = reverse(e, entry_key=f"{REVERSAL_PREFIX}{e.entry_key}",
-                          posted_on=where.posted_on, period=where.period,
-                          causation_id=f"workforce:payroll:{payroll_id}")
-            if tx.insert_entry(rev):
-                n += 1
-                total += sum((x.credit for x in e.lines), Decimal(0))
+    for e in accruals:
+        rev = reverse(e, entry_key=f"{REVERSAL_PREFIX}{e.entry_key}",
+                      posted_on=where.posted_on, period=where.period,
+                      causation_id=f"workforce:payroll:{payroll_id}")
+        if tx.insert_entry(rev):
+            n += 1
+            total += sum((x.credit for x in e.lines), Decimal(0))
     return n, total
+
+
+def reverse_pay_period(store: Store, *, pay_period_end: date, payroll_id: str,
+                       posted_on: date, calendar: FiscalCalendar) -> tuple[int, Decimal]:
+    """Payroll for the pay period ending `pay_period_end` has posted (`isthmus labor
+    payroll-posted`): reverse each of its accruals, once."""
+    accruals = pay_period_accruals(store, pay_period_end)
+    with store.transaction() as tx:
+        return reverse_accruals(tx, accruals, payroll_id=payroll_id, posted_on=posted_on,
+                                calendar=calendar)
 
 
 def service_line_cost(store: Store, settings: LaborSettings) -> dict[tuple[str, str], Decimal]:

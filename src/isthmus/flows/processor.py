@@ -8,7 +8,7 @@ from isthmus.config import LaborSettings, Mappings, SettlementPolicy
 from isthmus.flows import accounts, remittance
 from isthmus.flows.charges import post_charge
 from isthmus.flows.errors import PermanentError
-from isthmus.flows.labor import LaborFlow
+from isthmus.flows.labor import Accruals, LaborFlow
 from isthmus.flows.settlement import SettlementFlow
 from isthmus.flows.supply import SupplyFlow
 from isthmus.ledger.periods import FiscalCalendar
@@ -43,6 +43,7 @@ class Processor:
     remit_accounts: RemitAccounts = field(default_factory=RemitAccounts)
     settlement: SettlementPolicy = field(default_factory=SettlementPolicy)
     labor: LaborSettings = field(default_factory=LaborSettings)
+    labor_accruals: Accruals | None = None  # the journal reader PayrollPosted reverses from
     supply: SupplyFlow | None = None  # issue 8: stock, replenishment, three-way match
 
     def _remit_accounts(self) -> RemitAccounts:
@@ -75,7 +76,8 @@ class Processor:
             return SettlementFlow(self.secret, self.mappings, self.settlement, self.calendar,
                                   self.ar_account).handle(tx, env)
         if isinstance(ev, WORKFORCE_EVENTS):
-            return LaborFlow(self.labor, self.mappings, self.calendar).handle(tx, env)
+            return LaborFlow(self.labor, self.mappings, self.calendar,
+                             self.labor_accruals).handle(tx, env)
         if isinstance(ev, ClaimSubmitted):
             return remittance.register_claim(tx, env, ev)
         if isinstance(ev, PatientRegistered):  # PatientUpdated too

@@ -358,9 +358,18 @@ class EmployeeTransferred(msgspec.Struct, frozen=True, tag=True, kw_only=True):
     effective_on: date
 
 
+class PayrollPosted(msgspec.Struct, frozen=True, tag=True, kw_only=True):
+    """The ERP's payroll run for the pay period ending `pay_period_end` has posted: the
+    period's labor accruals are reversed (on `posted_on`)."""
+
+    payroll_id: str
+    pay_period_end: date
+    posted_on: date
+
+
 WORKFORCE_EVENTS = (ShiftWorked, ShiftChanged, OvertimeRequested, OvertimeApproved,
                     OvertimeRejected, CredentialExpiring, CredentialExpired,
-                    EmployeeTransferred)
+                    EmployeeTransferred, PayrollPosted)
 
 
 Event = (
@@ -386,5 +395,6 @@ Event = (
     | CredentialExpiring
     | CredentialExpired
     | EmployeeTransferred
+    | PayrollPosted
     | SupplyConsumed
 )

@@ -26,16 +26,17 @@ from isthmus.model import (
     OvertimeApproved,
     OvertimeRejected,
     OvertimeRequested,
+    PayrollPosted,
     ShiftChanged,
     ShiftWorked,
 )
 
 WorkforceEvent = (ShiftWorked | ShiftChanged | OvertimeRequested | OvertimeApproved |
                   OvertimeRejected | CredentialExpiring | CredentialExpired |
-                  EmployeeTransferred)
+                  EmployeeTransferred | PayrollPosted)
 TYPES: Final[dict[str, type[Any]]] = {t.__name__: t for t in (
     ShiftWorked, ShiftChanged, OvertimeRequested, OvertimeApproved, OvertimeRejected,
-    CredentialExpiring, CredentialExpired, EmployeeTransferred)}
+    CredentialExpiring, CredentialExpired, EmployeeTransferred, PayrollPosted)}
 MAX_HOURS: Final = Decimal(24)
 
 
@@ -50,10 +51,14 @@ def event_id(ev: WorkforceEvent) -> str:
     if isinstance(ev, CredentialExpiring):  # expired too
         return (f"workforce:{type(ev).__name__}:{ev.employee_id}:{ev.credential}:"
                 f"{ev.expires_on}")
+    if isinstance(ev, PayrollPosted):
+        return f"workforce:payroll:{ev.payroll_id}"
     return f"workforce:transfer:{ev.employee_id}:{ev.effective_on}"
 
 
 def keyed(ev: WorkforceEvent) -> KeyedEvent:
+    if isinstance(ev, PayrollPosted):
+        return KeyedEvent(event_id(ev), f"payroll:{ev.pay_period_end}", ev)
     return KeyedEvent(event_id(ev), f"employee:{ev.employee_id}", ev)
 
 
@@ -67,7 +72,7 @@ class WebhookError(ValueError):
 
 def check(ev: WorkforceEvent, where: str = "") -> None:
     """Business checks msgspec cannot express: ids present, hours 0-24 to the hundredth."""
-    for name in ("employee_id", "shift_id", "request_id", "credential"):
+    for name in ("employee_id", "shift_id", "request_id", "credential", "payroll_id"):
         if name in ev.__struct_fields__ and not str(getattr(ev, name)).strip():
             raise WebhookError(f"{name} is empty", where + name)
     hours = [n for n in ev.__struct_fields__ if n == "hours" or n.endswith("_hours")]
