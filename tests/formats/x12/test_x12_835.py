@@ -299,3 +299,37 @@ def test_only_835_sets_are_read_and_bad_isa_raises() -> None:
     with pytest.raises(X12Error):
         parse_835(b"not x12")
     assert parse_835(read(interchange(BASE))).remittances[0].amount == D(100)
+
+
+def test_repeated_values_read_alike_and_a_repeated_bad_one_is_reported_each_time() -> None:
+    # amounts and dates are parsed once per distinct text in a set: a valid one read again
+    # gives an equal value, an invalid one read again is a finding again, at its own place
+    rem = remit(
+        "CLP*A*1*1x*10.00**12",
+        "DTM*232*20241341",
+        "SVC*HC:1*1x*10.00**2",
+        "DTM*472*20241341",
+        "CAS*CO*45*1x",
+        "AMT*B6*1x",
+        "CLP*B*1*10.00*10.00**12",
+        "DTM*232*20240102",
+        "SVC*HC:1*10.00*10.00**2",
+        "DTM*472*20240102",
+        "AMT*B6*10.00",
+    )
+    a, b = rem.claims
+    assert (b.charge, b.paid, b.service_lines[0].units) == (D("10.00"), D("10.00"), D(2))
+    assert [d.date for d in b.dates + b.service_lines[0].dates] == [date(2024, 1, 2)] * 2
+    assert b.service_lines[0].amounts == (AmountValue("B6", D("10.00")),)
+    assert a.service_lines[0].adjustments == (Adjustment("CO", "45", D(0)),)  # bad: zero
+    assert brief(rem.findings) == [
+        "element:8:DTM:9:2",
+        "element:8:DTM:11:2",
+        "element:6:CAS:12:3",
+        "element:6:AMT:13:2",
+        "element:6:CLP:8:3",
+        "element:6:SVC:10:2",
+        "balance:LINE_UNBALANCED:SVC:10:0",
+        "balance:CLAIM_UNBALANCED:CLP:8:0",
+        "balance:PAYMENT_UNBALANCED:BPR:3:0",
+    ]
