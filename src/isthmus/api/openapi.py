@@ -207,7 +207,8 @@ OPERATIONS: Final[tuple[Operation, ...]] = (
                            "description": "age unmatched items as of this day (today)",
                            "schema": {"type": "string", "format": "date"}},)),
     Operation("POST", "/api/v1/workforce/events", "Workforce events from an HCM or "
-              "scheduling webhook (shifts, overtime, credentials, transfers)", "workforce",
+              "scheduling webhook (shifts, overtime, credentials, transfers, payroll)",
+              "workforce",
               {202: _json("stored in the inbox; the event ids", {
                   "type": "object", "required": ["message_id", "events"],
                   "properties": {"message_id": {"type": "integer"},
