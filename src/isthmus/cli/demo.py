@@ -31,7 +31,7 @@ from isthmus.bus.ports import partition_of
 from isthmus.cli.commands import render_tb
 from isthmus.config import Settings
 from isthmus.connectors.mllp_client import send_messages
-from isthmus.demo import labor_week
+from isthmus.demo import labor_week, supply_day
 from isthmus.demo.deposits import CardDay, card_day
 from isthmus.demo.ehr_day import SimMessage, expected_totals, hospital_day
 from isthmus.demo.remit835 import ClaimToPay, remittance_835
@@ -41,6 +41,8 @@ from isthmus.flows.labor import budget_report
 from isthmus.flows.labor_intake import timecard_intake
 from isthmus.flows.refunds import Actor
 from isthmus.flows.settlement_intake import csv_intake
+from isthmus.flows.supply_intake import usage_intake
+from isthmus.flows.supply_state import policy_from_table
 from isthmus.formats.hl7v2 import ack_code, parse_message
 from isthmus.formats.settlement import BANK, SETTLEMENT
 from isthmus.formats.x12.events import KeyedEvent
@@ -48,6 +50,7 @@ from isthmus.governance import rbac
 from isthmus.model import RemittancePaid
 from isthmus.observe.views import trial_balance_view
 from isthmus.recon.deposits import deposit_report
+from isthmus.recon.supply import service_line_margin, supply_report
 
 
 def _say(args: argparse.Namespace, text: str) -> None:
@@ -149,6 +152,34 @@ async def _labor_week(hub: Hub, settings: Settings) -> dict[str, Any]:
                        for r in rows]}
 
 
+async def _supply_day(hub: Hub, settings: Settings) -> dict[str, Any]:
+    """PO-1001 received, the OR's usage through the inbox (stock crosses its reorder points,
+    requisitions), the supplier's invoices three-way matched; the report and the margin."""
+    flow = hub.processor.supply
+    assert flow is not None
+    with hub.store.transaction() as tx:
+        flow.sync(tx, orders=list(supply_day.ORDERS), receipts=list(supply_day.RECEIPTS),
+                  invoices=[])
+    intake = usage_intake(supply_day.usage_csv(), peer="file:demo-or-usage.csv",
+                          now=time.time(), tenant=settings.tenant)
+    hub.store.accept([intake.inbound])
+    relay_unpublished(hub.store, hub.bus)
+    await _idle(hub)
+    with hub.store.transaction() as tx:
+        invoices = flow.sync(tx, orders=[], receipts=[], invoices=list(supply_day.INVOICES))
+    policy, limit = policy_from_table(settings.supply)
+    with flow.store.session() as state:
+        report = supply_report(state, policy, as_of=date(2026, 11, 5), limit_days=limit)
+    revenue = {m.revenue_account for m in settings.mappings.charge_codes.values()}
+    margin = [r for r in service_line_margin(hub.store.entries(), revenue_accounts=revenue,
+                                             supply_expense_account="6200")
+              if r["service_line"] in ("Surgery", "Cardiology")]
+    return {"usages": intake.events, "invoices": invoices,
+            "requisitions": report["requisitions"], "below_par": report["stock_out_risk"],
+            "unmatched": [x["invoice"] for x in report["unmatched"]["items"]],
+            "open_grni": report["open_grni_total"], "margin": margin}
+
+
 async def _refund_day(hub: Hub, port: int, settings: Settings) -> dict[str, Any]:
     """The credit arrives over MLLP; rc.dana (revenue cycle) asks for the refund, above
     the approval threshold, and fin.omar (finance, another person) approves it: it posts
@@ -173,6 +204,8 @@ async def _refund_day(hub: Hub, port: int, settings: Settings) -> dict[str, Any]
 
 
 async def _demo(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
+    if not settings.supply:  # the demo's par levels, budgets and service lines
+        settings = replace(settings, supply=supply_day.POLICY)
     msgs = hospital_day(messages=args.messages, seed=args.seed)
     expected = expected_totals(msgs)
     hub = Hub.open(settings)
@@ -220,6 +253,7 @@ async def _demo(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
         await _idle(hub)
         refund = await _refund_day(hub, run.mllp.port, settings)
         labor = await _labor_week(hub, settings)
+        supply = await _supply_day(hub, settings)
     finally:
         await run.stop()  # seals and exports the batches
     counts = hub.store.counts()
@@ -248,6 +282,7 @@ async def _demo(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
         "deposits": _deposit_summary(hub, settings, cards),
         "ledger_ar_usd": str(ar), "export_files": files,
         "export_dir": str(hub.export_dir), "refund": refund, "labor": labor,
+        "supply": supply,
     }
 
 
@@ -306,6 +341,14 @@ def _report(settings: Settings, args: argparse.Namespace,
     print(f"labor week        {lb['shifts']} shifts (ED, LAB); budget " + "; ".join(
         f"{b['department']} {b['actual']} of {b['budget']}" + (" ALERT" if b["alert"] else "")
         for b in lb["budget"]) + " (isthmus labor budget)")
+    sp = out["supply"]
+    print(f"supply day        {sp['usages']} OR usages; requisitions " + ", ".join(
+        f"{r['quantity']} x {r['item']} ({r['status']})" for r in sp["requisitions"]) +
+        f"; invoices {sp['invoices']}, unmatched {', '.join(sp['unmatched']) or 'none'}; "
+        f"open GRNI {sp['open_grni']} (isthmus supply report)")
+    print("margin            " + "; ".join(
+        f"{m['service_line']} {m['period']}: revenue {m['revenue']}, supply {m['supply']}, "
+        f"margin {m['margin']}" for m in sp["margin"]) + " (isthmus supply margin)")
     print(f"A/R 1200 USD      {out['ledger_ar_usd']} (expected {out['expected_net_usd']}: "
           "charges - credits - remitted claims - card payments)")
     print()

@@ -146,7 +146,8 @@ class SupplyFlow:
             try:
                 entry = state.book.consume(
                     ev.item, ev.location, ev.quantity, company=company,
-                    cost_center=cost_center, service_line=ev.department,
+                    cost_center=cost_center,
+                    service_line=self.policy.service_lines.get(ev.department, ev.department),
                     posting=self._posting(f"supply/{applied_id}", ev.used_on,
                                           f"usage {ev.usage_id} item {ev.item}",
                                           env.correlation_id, env.event_id))

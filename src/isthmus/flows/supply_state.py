@@ -53,6 +53,7 @@ class SupplyPolicy:
     currency: str = "USD"
     company: str = "C100"  # when the facility of a usage has no ERP company mapping
     charge_items: dict[str, str] = field(default_factory=dict)  # FT1-7 code -> item number
+    service_lines: dict[str, str] = field(default_factory=dict)  # department -> service line
 
 
 class Requisition(msgspec.Struct, kw_only=True):
@@ -193,7 +194,7 @@ def _sub(raw: dict[str, object], name: str) -> dict[str, object]:
 
 KNOWN = {"company", "currency", "price_tolerance", "price_tolerance_per_unit",
          "quantity_tolerance", "unmatched_limit_days", "accounts", "budgets", "par_levels",
-         "charge_items"}
+         "charge_items", "service_lines"}
 
 
 def policy_from_table(raw: dict[str, object]) -> tuple[SupplyPolicy, int]:
@@ -231,4 +232,5 @@ def policy_from_table(raw: dict[str, object]) -> tuple[SupplyPolicy, int]:
         budgets={str(k): _dec(v, f"budgets.{k}") for k, v in _sub(raw, "budgets").items()},
         tolerance=tol, accounts=accounts, currency=str(raw.get("currency", d.currency)),
         company=str(raw.get("company", d.company)),
-        charge_items={str(k): str(v) for k, v in _sub(raw, "charge_items").items()}), limit
+        charge_items={str(k): str(v) for k, v in _sub(raw, "charge_items").items()},
+        service_lines={str(k): str(v) for k, v in _sub(raw, "service_lines").items()}), limit
