@@ -112,18 +112,20 @@ class SupplyFlow:
                          correlation_id=correlation_id, detail=detail, envelope=envelope,
                          now=time.time())
 
-    @staticmethod
-    def _post(tx: Tx, state: SupplyState, applied_id: str, entry: JournalEntry) -> None:
+    def _post(self, tx: Tx, applied_id: str, entry: JournalEntry) -> None:
         """Insert the entry and keep it with the state: the state commits in its own store,
         so when the caller's transaction is rolled back after it, the retry finds the id
         applied and inserts the same entry again (`_again`, idempotent on entry_key)."""
         tx.insert_entry(entry)
-        state.entries[applied_id] = _entries.encode(entry)
+        self.store.mark_applied(applied_id, _entries.encode(entry))
 
-    @staticmethod
-    def _again(tx: Tx, state: SupplyState, applied_id: str) -> str:
-        kept = state.entries.get(applied_id)
-        if kept is not None:
+    def _again(self, tx: Tx, applied_id: str) -> str | None:
+        """"duplicate" (its entry inserted again, if it had one) when `applied_id` was
+        applied before, else None."""
+        kept = self.store.applied(applied_id)
+        if kept is None:
+            return None
+        if kept:
             tx.insert_entry(_entry_decoder.decode(kept))
         return "duplicate"
 
@@ -133,8 +135,9 @@ class SupplyFlow:
         """Apply one usage: "posted", "duplicate" or "held" (a work item was opened)."""
         applied_id = f"usage/{ev.usage_id}"
         with self.store.session() as state:
-            if applied_id in state.applied:
-                return self._again(tx, state, applied_id)
+            again = self._again(tx, applied_id)
+            if again is not None:
+                return again
             company = self.maps.facility_company.get(ev.facility, self.policy.company)
             cost_center = self.maps.department_cost_center.get(ev.department, "")
             if not cost_center:
@@ -156,8 +159,9 @@ class SupplyFlow:
                            env.correlation_id, str(exc), encode_envelope(env))
                 return "held"
             if entry is not None:
-                self._post(tx, state, applied_id, entry)
-            state.applied.add(applied_id)
+                self._post(tx, applied_id, entry)
+            else:
+                self.store.mark_applied(applied_id, b"")
             self._replenish(tx, state, ev, before, env.correlation_id)
             if env.payload is ev:  # not when a charge's FT1 line brought it (on_charge)
                 tx.close_work_items(env.event_id, "posted after the fix", time.time())
@@ -227,8 +231,9 @@ class SupplyFlow:
         """A goods receipt: "posted", "duplicate" or "held"."""
         applied_id = f"receipt/{lineage.source_id}"
         with self.store.session() as state:
-            if applied_id in state.applied:
-                return self._again(tx, state, applied_id)
+            again = self._again(tx, applied_id)
+            if again is not None:
+                return again
             try:
                 entry = state.book.receive(po, line, quantity, self._posting(
                     f"supply/{applied_id}", received_on, f"receipt {lineage.source_id} "
@@ -237,8 +242,7 @@ class SupplyFlow:
                 self._hold(tx, "receipt_refused", f"{po}/{line}", applied_id,
                            lineage.correlation_id, str(exc))
                 return "held"
-            self._post(tx, state, applied_id, entry)
-            state.applied.add(applied_id)
+            self._post(tx, applied_id, entry)
             return "posted"
 
     def invoice(self, tx: Tx, *, po: str, line: str, quantity: Decimal, unit_price: Decimal,
@@ -246,8 +250,9 @@ class SupplyFlow:
         """A supplier invoice line: "posted", "duplicate" or "held" (mismatch)."""
         applied_id = f"invoice/{lineage.source_id}"
         with self.store.session() as state:
-            if applied_id in state.applied:
-                return self._again(tx, state, applied_id)
+            again = self._again(tx, applied_id)
+            if again is not None:
+                return again
             g = state.book.grni.get((po, line))
             if g is None:
                 findings = [f"order line {po}/{line} is not known"]
@@ -273,8 +278,7 @@ class SupplyFlow:
                     self._hold(tx, "invoice_mismatch", f"{po}/{line}", applied_id,
                                lineage.correlation_id, "; ".join(findings))
                 return "held"
-            self._post(tx, state, applied_id, entry)
-            state.applied.add(applied_id)
+            self._post(tx, applied_id, entry)
             for u in state.unmatched:
                 if (u.po, u.line) == (po, line) and u.status == "open" and \
                         u.invoice_id == lineage.source_id:

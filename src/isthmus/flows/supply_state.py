@@ -1,7 +1,6 @@
 """What the supply flow remembers between events, its policy, and the port that keeps it.
 
-`SupplyState` holds the stock and GRNI book (`ledger.supply.SupplyBook`), the ids already
-applied (a replayed usage, receipt or invoice changes nothing), the replenishment
+`SupplyState` holds the stock and GRNI book (`ledger.supply.SupplyBook`), the replenishment
 requisitions (pending for the ERP, waiting for budget approval, or sent with the ERP's
 purchase request id), the amount each cost center has committed, and the supplier invoice
 lines that failed the three-way match (they age in `isthmus supply report`).
@@ -10,10 +9,13 @@ lines that failed the three-way match (they age in `isthmus supply report`).
 location (with the cost center that pays and an estimated unit price for the budget
 check), budgets per cost center, match tolerances, chart accounts.
 
-`SupplyStore` is the port: load the whole state, save it back, in one transaction of the
-adapter (`store/supply_sqlite.py`, or `MemorySupplyStore` here for tests). Whole-state
-load/save is fine for a department's few thousand items; a table per record is the next
-step when it is not. The codec is msgspec JSON with Decimals as strings.
+`SupplyStore` is the port: load the state, save it back, in one transaction of the adapter
+(`store/supply_sqlite.py`, or `MemorySupplyStore` here for tests), together with the ids
+already applied (a replayed usage, receipt or invoice changes nothing) and the entry each
+posted, which are kept per id beside the state so the state does not grow with every
+event. The state itself grows with items, order lines, requisitions and unmatched invoices;
+a table per record is the next step when that is too much. The codec is msgspec JSON with
+Decimals as strings.
 """
 
 from __future__ import annotations
@@ -87,11 +89,9 @@ class Unmatched(msgspec.Struct, kw_only=True):
 @dataclass
 class SupplyState:
     book: SupplyBook = field(default_factory=SupplyBook)
-    applied: set[str] = field(default_factory=set)
     requisitions: list[Requisition] = field(default_factory=list)
     committed: dict[str, Decimal] = field(default_factory=dict)
     unmatched: list[Unmatched] = field(default_factory=list)
-    entries: dict[str, bytes] = field(default_factory=dict)  # applied id -> its entry (JSON)
 
     def on_order(self, item: str, location: str) -> Decimal:
         """Ordered and not yet received, plus requisitions not yet rejected."""
@@ -108,11 +108,9 @@ class _Stored(msgspec.Struct):
     currency: str
     stock: list[tuple[str, str, Decimal, Decimal]]
     lines: list[tuple[OrderLine, Decimal, Decimal, Decimal]]
-    applied: list[str]
     requisitions: list[Requisition]
     committed: dict[str, Decimal]
     unmatched: list[Unmatched]
-    entries: dict[str, str] = {}
 
 
 _enc = msgspec.json.Encoder(decimal_format="string")
@@ -127,9 +125,8 @@ def encode_state(state: SupplyState) -> bytes:
                sorted(b.on_hand.items())],
         lines=[(g.order, g.received, g.invoiced, g.open_value) for _, g in
                sorted(b.grni.items())],
-        applied=sorted(state.applied), requisitions=state.requisitions,
-        committed=state.committed, unmatched=state.unmatched,
-        entries={k: v.decode() for k, v in state.entries.items()}))
+        requisitions=state.requisitions, committed=state.committed,
+        unmatched=state.unmatched))
 
 
 def decode_state(data: bytes, accounts: SupplyAccounts | None = None) -> SupplyState:
@@ -140,9 +137,8 @@ def decode_state(data: bytes, accounts: SupplyAccounts | None = None) -> SupplyS
         book.value[(item, loc)] = value
     for order, received, invoiced, open_value in s.lines:
         book.grni[order.key] = GrniLine(order, received, invoiced, open_value)
-    return SupplyState(book=book, applied=set(s.applied), requisitions=s.requisitions,
-                       committed=s.committed, unmatched=s.unmatched,
-                       entries={k: v.encode() for k, v in s.entries.items()})
+    return SupplyState(book=book, requisitions=s.requisitions, committed=s.committed,
+                       unmatched=s.unmatched)
 
 
 class SupplyStore(Protocol):
@@ -150,6 +146,15 @@ class SupplyStore(Protocol):
 
     def session(self) -> AbstractContextManager[SupplyState]:
         """Yields the state, and saves it when the block ends without an error."""
+        ...
+
+    def applied(self, applied_id: str) -> bytes | None:
+        """Inside a session: None when `applied_id` was never applied, else the JSON of the
+        entry it posted (b"" when it posted none)."""
+        ...
+
+    def mark_applied(self, applied_id: str, entry: bytes) -> None:
+        """Inside a session: remember `applied_id` and its entry, committed with the state."""
         ...
 
     def close(self) -> None: ...
@@ -160,12 +165,27 @@ class MemorySupplyStore:
 
     def __init__(self) -> None:
         self.data: bytes | None = None
+        self.done: dict[str, bytes] = {}
+        self._pending: dict[str, bytes] = {}
+
+    def applied(self, applied_id: str) -> bytes | None:
+        return self._pending.get(applied_id, self.done.get(applied_id))
+
+    def mark_applied(self, applied_id: str, entry: bytes) -> None:
+        self._pending[applied_id] = entry
 
     @contextmanager
     def session(self) -> Iterator[SupplyState]:
         state = decode_state(self.data) if self.data is not None else SupplyState()
-        yield state
+        self._pending = {}
+        try:
+            yield state
+        except BaseException:
+            self._pending = {}
+            raise
         self.data = encode_state(state)
+        self.done.update(self._pending)
+        self._pending = {}
 
     def close(self) -> None:
         pass

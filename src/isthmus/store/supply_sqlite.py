@@ -1,7 +1,8 @@
 """The supply state (`flows.supply_state.SupplyStore`) in an embedded SQLite file.
 
-One row holds the encoded state (`supply.db` beside the hub's databases). A session is
-one `BEGIN IMMEDIATE` transaction: read, change, write back, commit; a second writer waits
+One row holds the encoded state (`supply.db` beside the hub's databases), a table the ids
+already applied with their entries. A session is one `BEGIN IMMEDIATE` transaction: read,
+change, write back (state and applied ids together), commit; a second writer waits
 (busy timeout) instead of losing an update. An error inside the block rolls back, so the
 state never holds half an operation.
 """
@@ -31,6 +32,8 @@ class SqliteSupplyStore:
             try:
                 conn.execute("CREATE TABLE IF NOT EXISTS supply_state ("
                              "id INTEGER PRIMARY KEY CHECK (id = 1), body BLOB NOT NULL)")
+                conn.execute("CREATE TABLE IF NOT EXISTS supply_applied ("
+                             "applied_id TEXT PRIMARY KEY, entry BLOB NOT NULL)")
             except sqlite3.Error as exc:
                 conn.close()
                 raise StorageUnavailable(f"cannot prepare {self.path}: {exc}") from exc
@@ -59,6 +62,16 @@ class SqliteSupplyStore:
         except BaseException:
             conn.execute("ROLLBACK")
             raise
+
+    def applied(self, applied_id: str) -> bytes | None:
+        row = self._connection().execute(
+            "SELECT entry FROM supply_applied WHERE applied_id = ?", (applied_id,)).fetchone()
+        return None if row is None else bytes(row[0])
+
+    def mark_applied(self, applied_id: str, entry: bytes) -> None:
+        self._connection().execute(
+            "INSERT INTO supply_applied (applied_id, entry) VALUES (?, ?) ON CONFLICT "
+            "(applied_id) DO NOTHING", (applied_id, entry))
 
     def close(self) -> None:
         if self._conn is not None:
