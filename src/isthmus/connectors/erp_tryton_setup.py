@@ -50,6 +50,11 @@ CHART = {
     "4500": ("Revenue - Surgery", "revenue"), "4600": ("Revenue - Cardiology", "revenue"),
     "4900": ("Contractual adjustments", "revenue"), "4910": ("Other adjustments", "revenue"),
     "4920": ("Provider adjustments", "revenue"),
+    "2300": ("Accrued payroll", "liability"),
+    "5100": ("Salaries and wages - regular", "expense"),
+    "5110": ("Salaries and wages - overtime", "expense"),
+    "5120": ("Salaries and wages - shift differential", "expense"),
+    "5130": ("Salaries and wages - on-call", "expense"),
 }
 PARTIES = {"PAYER-MCR": "Medicare", "PAYER-BCBS": "Blue Cross Blue Shield",
            "SUP-MEDLINE": "Medline Industries"}
