@@ -90,8 +90,15 @@ def test_approve_and_margin(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     d = _json(capsys, ["supply", "report", "--as-of", "2026-03-05", *base])
     assert isinstance(d, dict)
     req_id = d["requisitions"][0]["req_id"]
+    items = _json(capsys, ["workitems", "list", "--status", "open", *base])
+    assert isinstance(items, list)
+    assert [w["kind"] for w in items if w["queue"] == "procurement"] == [
+        "budget_approval", "invoice_mismatch"]
     assert run(["supply", "approve", req_id, *base]) == 0
     assert run(["supply", "approve", req_id, *base]) == 3
+    items = _json(capsys, ["workitems", "list", "--status", "open", *base])
+    assert isinstance(items, list)
+    assert [w["kind"] for w in items if w["queue"] == "procurement"] == ["invoice_mismatch"]
     d = _json(capsys, ["supply", "report", "--as-of", "2026-03-05", *base])
     assert isinstance(d, dict) and d["requisitions"][0]["status"] == "pending"
     rows = _json(capsys, ["supply", "margin", *base])

@@ -15,6 +15,7 @@ The policy is the `[supply]` table of the config; the state is `<data_dir>/suppl
 from __future__ import annotations
 
 import argparse
+import time
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Any
@@ -79,6 +80,9 @@ def dispatch(hub: Hub, args: argparse.Namespace) -> Result:
         raise UsageError("supply approve needs the requisition id")
     if not flow.approve(args.id):
         raise NotFound(f"no requisition {args.id} waits for approval")
+    with hub.store.transaction() as tx:  # its budget_approval work item is done
+        tx.close_work_items(args.id, "budget breach approved (isthmus supply approve)",
+                            time.time())
     return {"approved": args.id}, lambda d: f"requisition {d['approved']} approved", 0
 
 
