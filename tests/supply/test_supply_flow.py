@@ -146,3 +146,20 @@ def test_a_rolled_back_transaction_gets_its_entry_on_the_retry() -> None:
     with store.transaction() as tx:
         f.consume(tx, env(usage(1)), usage(1))
     assert balances(store)["6200"] == D("12.50")  # never twice
+
+
+def test_an_invoice_held_for_a_missing_receipt_posts_once_the_goods_arrive() -> None:
+    f, store = flow()
+    stock(f, store, qty=2)
+    args = {"po": "PO1", "line": "1", "quantity": D(4), "unit_price": D("12.50"),
+            "currency": "USD", "invoiced_on": date(2026, 3, 5),
+            "lineage": Lineage("INV-3", "c-inv3")}
+    with store.transaction() as tx:
+        assert f.invoice(tx, **args) == "held"  # type: ignore[arg-type]
+    assert [w.status for w in store.work_items()] == ["open"]
+    with store.transaction() as tx:
+        f.receive(tx, po="PO1", line="1", quantity=D(2), received_on=date(2026, 3, 6),
+                  lineage=Lineage("GR2", "c-gr2"))
+        assert f.invoice(tx, **args) == "posted"  # type: ignore[arg-type]
+    assert [w.status for w in store.work_items()] == ["resolved"]
+    assert balances(store)["2050"] == D("0.00")

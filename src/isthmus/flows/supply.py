@@ -283,6 +283,8 @@ class SupplyFlow:
                 if (u.po, u.line) == (po, line) and u.status == "open" and \
                         u.invoice_id == lineage.source_id:
                     u.status = "resolved"
+                    tx.close_work_items(applied_id, "matched after the receipt or fix",
+                                        time.time())
             return "posted"
 
     def sync(self, tx: Tx, *, orders: list[OrderLine], receipts: list[ReceiptLine],
