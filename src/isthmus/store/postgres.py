@@ -120,6 +120,9 @@ class _Pool:
         self._lock = threading.Lock()
         self._local = threading.local()
         self._generation = 0  # bumped by close(): older connections are closed on return
+        # Set by close(): a thread still running when the hub stopped (a cancelled task's
+        # to_thread call) closes what it opens instead of leaving it idle in a closed pool.
+        self._closed = False
 
     @contextmanager
     def connection(self) -> Iterator[Conn]:
@@ -154,7 +157,7 @@ class _Pool:
 
     def _give_back(self, gen: int, conn: Conn) -> None:
         with self._lock:
-            if (gen == self._generation and not conn.closed
+            if (not self._closed and gen == self._generation and not conn.closed
                     and conn.info.transaction_status == TransactionStatus.IDLE):
                 self._idle.append((gen, conn))
                 return
@@ -164,6 +167,7 @@ class _Pool:
         with self._lock:
             idle, self._idle = self._idle, []
             self._generation += 1
+            self._closed = True
         for _, conn in idle:
             conn.close()
 
