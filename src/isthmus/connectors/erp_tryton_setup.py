@@ -4,7 +4,8 @@
 starts a server and configures the books over JSON-RPC, as any client would:
 USD, one company, account types and the chart with the hub's codes (1200 Patient A/R,
 4100-4600 revenue, 1000 cash clearing, 2100 refunds payable, the 835 remittance accounts,
-1020 card clearing, 1050 bank, 6100 card fees),
+1020 card clearing, 1050 bank, 6100 card fees, the labor accounts 2300 and 5100-5130,
+the supply accounts 1300, 2000, 2050, 6200 and 6210),
 fiscal years with monthly periods (2026 through this year), a `HUB` journal, one analytic
 account per cost center (CC-4100...), and a few parties (payers, suppliers).
 
@@ -55,6 +56,9 @@ CHART = {
     "5110": ("Salaries and wages - overtime", "expense"),
     "5120": ("Salaries and wages - shift differential", "expense"),
     "5130": ("Salaries and wages - on-call", "expense"),
+    "1300": ("Supply inventory", "asset"), "2000": ("Accounts payable - supplies", "liability"),
+    "2050": ("Goods received not invoiced", "liability"),
+    "6200": ("Supply expense", "expense"), "6210": ("Purchase price variance", "expense"),
 }
 PARTIES = {"PAYER-MCR": "Medicare", "PAYER-BCBS": "Blue Cross Blue Shield",
            "SUP-MEDLINE": "Medline Industries"}
