@@ -17,10 +17,9 @@ from isthmus.flows.inbox import publications, relay_unpublished
 from isthmus.flows.processor import Processor
 from isthmus.flows.settlement_intake import csv_intake
 from isthmus.ledger.errors import InvalidEntry
-from isthmus.ledger.journal import JournalEntry
+from isthmus.ledger.journal import JournalEntry, Posting
 from isthmus.ledger.periods import FiscalCalendar
 from isthmus.ledger.settlement import (
-    Posting,
     SettlementAccounts,
     bank_match_entry,
     card_payment_entry,

@@ -10,12 +10,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from isthmus.ledger.errors import InvalidAmount, LedgerRefusal
-from isthmus.ledger.journal import JournalEntry, validate_entry
+from isthmus.ledger.journal import JournalEntry, Posting, validate_entry
 from isthmus.ledger.supply import (
     InsufficientStock,
     NotReceived,
     OrderLine,
-    Posting,
     SupplyBook,
     UnknownOrderLine,
 )

@@ -33,6 +33,20 @@ def account_token(secret: str, key: str) -> str:
     return "PA-" + hmac.new(secret.encode(), key.encode(), hashlib.sha256).hexdigest()[:16]
 
 
+def live_token(tx: Tx, secret: str, patient_key: str) -> str:
+    """The A/R token of the live account for a patient key, following merges."""
+    seen: set[str] = set()
+    key = patient_key
+    while True:
+        p = tx.get_patient(key)
+        if p is None:
+            return account_token(secret, key)
+        if not p.merged_into or p.merged_into in seen:
+            return p.token
+        seen.add(key)
+        key = p.merged_into
+
+
 def resolve(tx: Tx, secret: str, ref: PatientRef) -> Patient:
     """The live account for a patient reference, following merges; created if unknown."""
     seen: set[str] = set()

@@ -50,7 +50,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, ClassVar, Final
 
 from isthmus.config import Mappings
-from isthmus.flows.accounts import account_token
+from isthmus.flows.accounts import live_token
 from isthmus.governance import rbac
 from isthmus.governance.audit import AuditLog, record
 from isthmus.ledger.currency import is_currency_code, quantum
@@ -451,7 +451,7 @@ class Refunds:
             if not company:
                 raise NotPostable(f"facility {acct.facility!r} of account {account} has no "
                                   "ERP company", "account")
-            return account, _live_token(tx, p.secret, acct.patient_key), company
+            return account, live_token(tx, p.secret, acct.patient_key), company
         balances = tx.ar_balances(p.ar_account, account)
         if not balances:
             raise UnknownAccount(f"no billing account or account token {account!r} with "
@@ -486,18 +486,3 @@ class Refunds:
                amount=str(r.amount), currency=r.currency, account_token=r.account_token,
                requested_by=r.requested_by, decided_by=r.decided_by, entry_key=r.entry_key,
                replayed=out.replayed)
-
-
-def _live_token(tx: Tx, secret: str, patient_key: str) -> str:
-    """The A/R token of the live account for a patient key, following merges."""
-    seen: set[str] = set()
-    key = patient_key
-    while True:
-        p = tx.get_patient(key)
-        if p is None:
-            return account_token(secret, key)
-        if not p.merged_into or p.merged_into in seen:
-            return p.token
-        seen.add(key)
-        key = p.merged_into
-

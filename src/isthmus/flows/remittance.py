@@ -26,7 +26,7 @@ import time
 from typing import Final
 
 from isthmus.config import Mappings
-from isthmus.flows.accounts import account_token
+from isthmus.flows.accounts import live_token
 from isthmus.ledger.errors import ClosedPeriod, LedgerRefusal
 from isthmus.ledger.journal import JournalEntry
 from isthmus.ledger.periods import FiscalCalendar
@@ -76,19 +76,6 @@ def _hold(tx: Tx, env: Envelope, kind: str, detail: str) -> str:
                      envelope=encode_envelope(env), now=time.time())
     return "held"
 
-
-def _live_token(tx: Tx, secret: str, patient_key: str) -> str:
-    """The A/R token of the live account for a patient key, following merges."""
-    seen: set[str] = set()
-    key = patient_key
-    while True:
-        p = tx.get_patient(key)
-        if p is None:
-            return account_token(secret, key)
-        if not p.merged_into or p.merged_into in seen:
-            return p.token
-        seen.add(key)
-        key = p.merged_into
 
 
 def match_account(tx: Tx, ev: ClaimRemitted) -> tuple[BillingAccount | None, str]:
@@ -145,7 +132,7 @@ def post_claim_payment(tx: Tx, env: Envelope, ev: ClaimRemitted, *, secret: str,
         entry = claim_payment_entry(
             paid=ev.paid, adjustments=[(a.group, a.reason, a.amount) for a in ev.adjustments],
             currency=ev.currency, accounts=accounts, company=company,
-            account_token=_live_token(tx, secret, acct.patient_key), entry_key=env.event_id,
+            account_token=live_token(tx, secret, acct.patient_key), entry_key=env.event_id,
             posted_on=where.posted_on, period=where.period, channel=env.source.channel,
             memo=(f"{'FHIR' if ev.patient else '835'} "
                   f"{'reversal' if ev.reversal else 'payment'} trace {ev.trace_number} "
@@ -192,4 +179,3 @@ def register_claim(tx: Tx, env: Envelope, ev: ClaimSubmitted) -> str:
         payer_id=ev.payer_id, payer_claim_id=ev.payer_claim_control_number,
         total_charge=ev.total_charge, currency=ev.currency))
     return "applied" if fresh else "duplicate"
-

@@ -28,12 +28,11 @@ from datetime import date
 from typing import Final
 
 from isthmus.config import Mappings, SettlementPolicy
-from isthmus.flows.accounts import account_token
+from isthmus.flows.accounts import live_token
 from isthmus.ledger.errors import ClosedPeriod, LedgerRefusal
-from isthmus.ledger.journal import JournalEntry
+from isthmus.ledger.journal import JournalEntry, Posting
 from isthmus.ledger.periods import FiscalCalendar
 from isthmus.ledger.settlement import (
-    Posting,
     SettlementAccounts,
     bank_match_entry,
     card_payment_entry,
@@ -112,7 +111,7 @@ class SettlementFlow:
         try:
             entry = card_payment_entry(
                 gross=ev.gross, currency=ev.currency, accounts=self.accounts,
-                company=company, account_token=_live_token(tx, self.secret, acct.patient_key),
+                company=company, account_token=live_token(tx, self.secret, acct.patient_key),
                 posting=self._posting(env, ev.transaction_date, f"card {ev.kind} "
                                       f"{ev.processor} {ev.transaction_id} deposit "
                                       f"{ev.deposit_id}"))
@@ -203,17 +202,3 @@ def _post(tx: Tx, env: Envelope, entry: JournalEntry | None) -> str:
     if entry is None:
         return "applied"
     return "posted" if tx.insert_entry(entry) else "duplicate"
-
-
-def _live_token(tx: Tx, secret: str, patient_key: str) -> str:
-    """The A/R token of the live account for a patient key, following merges."""
-    seen: set[str] = set()
-    key = patient_key
-    while True:
-        p = tx.get_patient(key)
-        if p is None:
-            return account_token(secret, key)
-        if not p.merged_into or p.merged_into in seen:
-            return p.token
-        seen.add(key)
-        key = p.merged_into

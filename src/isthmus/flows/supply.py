@@ -40,9 +40,9 @@ from isthmus.flows.supply_state import (
 )
 from isthmus.ledger.currency import quantize
 from isthmus.ledger.errors import LedgerRefusal
-from isthmus.ledger.journal import JournalEntry
+from isthmus.ledger.journal import JournalEntry, Posting
 from isthmus.ledger.periods import FiscalCalendar
-from isthmus.ledger.supply import OrderLine, Posting
+from isthmus.ledger.supply import OrderLine
 from isthmus.ledger.supply_match import (
     crossed_reorder_point,
     reorder_quantity,

@@ -13,6 +13,7 @@ opaque patient-account token, never PHI: no name, MRN or birth date ever reaches
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
@@ -21,6 +22,20 @@ import msgspec
 from isthmus.ledger.currency import is_currency_code, is_quantized, quantize
 from isthmus.ledger.errors import ErrorCode, InvalidEntry, LedgerError, UnbalancedEntry
 from isthmus.ledger.periods import is_period, period_of
+
+
+@dataclass(frozen=True)
+class Posting:
+    """What every entry needs beside its lines: key, date, period, lineage."""
+
+    entry_key: str
+    posted_on: date
+    period: str
+    channel: str
+    memo: str
+    correlation_id: str
+    causation_id: str
+    moved_from: str | None = None
 
 
 class Dimensions(msgspec.Struct, frozen=True, kw_only=True):

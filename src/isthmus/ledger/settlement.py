@@ -18,11 +18,18 @@ raises `InvalidAmount` (the flow turns it into a work item).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
 from decimal import Decimal
 
 from isthmus.ledger.currency import quantize
-from isthmus.ledger.journal import Dimensions, JournalEntry, JournalLine, cr, dr, require_valid
+from isthmus.ledger.journal import (
+    Dimensions,
+    JournalEntry,
+    JournalLine,
+    Posting,
+    cr,
+    dr,
+    require_valid,
+)
 
 
 @dataclass(frozen=True)
@@ -34,20 +41,6 @@ class SettlementAccounts:
     card_clearing: str = "1020"
     cash_clearing: str = "1010"
     processor_fees: str = "6100"
-
-
-@dataclass(frozen=True)
-class Posting:
-    """What every entry needs beside its lines: key, date, period, lineage."""
-
-    entry_key: str
-    posted_on: date
-    period: str
-    channel: str
-    memo: str
-    correlation_id: str
-    causation_id: str
-    moved_from: str | None = None
 
 
 def _signed(account: str, amount: Decimal, currency: str, dims: Dimensions) -> list[JournalLine]:

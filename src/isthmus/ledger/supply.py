@@ -24,12 +24,19 @@ Pure: no I/O. The flow (`flows.supply`) loads a book, applies events, stores the
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
 from decimal import Decimal
 
 from isthmus.ledger.currency import quantize
 from isthmus.ledger.errors import InvalidAmount, LedgerError, LedgerRefusal
-from isthmus.ledger.journal import Dimensions, JournalEntry, JournalLine, cr, dr, require_valid
+from isthmus.ledger.journal import (
+    Dimensions,
+    JournalEntry,
+    JournalLine,
+    Posting,
+    cr,
+    dr,
+    require_valid,
+)
 
 ZERO = Decimal(0)
 
@@ -43,20 +50,6 @@ class SupplyAccounts:
     ap: str = "2000"
     supply_expense: str = "6200"
     price_variance: str = "6210"
-
-
-@dataclass(frozen=True)
-class Posting:
-    """What every entry needs beside its lines: key, date, period, lineage."""
-
-    entry_key: str
-    posted_on: date
-    period: str
-    channel: str
-    memo: str
-    correlation_id: str
-    causation_id: str
-    moved_from: str | None = None
 
 
 @dataclass(frozen=True)
