@@ -3,6 +3,7 @@ a headless Chromium page (Debian's chromium driven by Playwright; no browser dow
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,11 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Site:
 
 @pytest.fixture(scope="module")
 def hub_url(site: Site, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    serve = Serve(data_dir=site.data_dir, log_dir=tmp_path_factory.mktemp("serve-logs"))
+    # The served hub runs in the mode the site was seeded in (the scale-out pass sets it).
+    mode = {k: v for k, v in os.environ.items()
+            if k.startswith(("ISTHMUS_STORE", "ISTHMUS_BUS", "ISTHMUS_PG_", "ISTHMUS_NATS_"))}
+    serve = Serve(data_dir=site.data_dir, log_dir=tmp_path_factory.mktemp("serve-logs"),
+                  env=mode)
     serve.start()
     try:
         yield f"http://127.0.0.1:{serve.http_port}"
@@ -46,7 +51,6 @@ def browser() -> Iterator[Any]:
 def shots() -> Path | None:
     """Where to write page screenshots (ISTHMUS_CONSOLE_SHOTS), or None: tests do not
     touch docs/ unless asked (scripts/console_screenshots.py asks)."""
-    import os  # noqa: PLC0415
 
     where = os.environ.get("ISTHMUS_CONSOLE_SHOTS")
     return Path(where) if where else None
