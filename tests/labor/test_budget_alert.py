@@ -41,7 +41,7 @@ def test_usage_from_the_ledger(tmp_path: Path) -> None:
                   "S1,E1,ED,2026-01-05,12\n")  # 540.00 of 1000.00
     d = ["--data-dir", str(tmp_path / "hub"), "--config", str(cfg)]
     assert run(["ingest", str(tc), "--apply", *d]) == 0
-    hub = Hub.open(load_settings(cfg, data_dir=tmp_path / "hub", env={}))
+    hub = Hub.open(load_settings(cfg, data_dir=tmp_path / "hub"))  # the mode `run` used
     try:
         s = hub.settings
         usage = budget_usage(hub.store, s.labor, s.mappings, JAN)
