@@ -86,7 +86,7 @@ def send(port: int, msgs: list[bytes], conns: int, window: int) -> dict[str, flo
 
 
 def metrics(hp: int) -> dict[str, object]:
-    with urllib.request.urlopen(f"http://127.0.0.1:{hp}/metrics", timeout=10) as r:
+    with urllib.request.urlopen(f"http://127.0.0.1:{hp}/api/v1/status", timeout=10) as r:
         return dict(json.loads(r.read()))
 
 

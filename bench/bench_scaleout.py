@@ -1,7 +1,7 @@
 """Benchmark (d) scale-out: embedded SQLite vs PostgreSQL + NATS JetStream with 1, 2, 4 workers.
 
 End to end, as in bench_ingest.py (c): DFT^P03 charges sent over MLLP (8 connections, 8 in
-flight each) until every charge is a posted journal entry, read from GET /metrics
+flight each) until every charge is a posted journal entry, read from GET /api/v1/status
 (store.journal_entries, and bus_pending, which counts the inbox rows not yet relayed too).
 
 - embedded: one `isthmus serve --role all`, default settings (SQLite WAL, synchronous=FULL).
@@ -200,7 +200,7 @@ def spawn(role: str, data: Path, env: dict[str, str], log: Path, *, mllp_port: i
 
 
 def metrics(port: int) -> dict[str, object]:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/status", timeout=10) as r:
         return dict(json.loads(r.read()))
 
 
@@ -227,7 +227,7 @@ class Result:
 
 def drive(name: str, n: int, seed: int, mllp: int, api: int, cpu: CpuWindow,
           poll_s: float = 0.05, timeout_s: float = 900) -> Result:
-    """Send n charges, then poll /metrics until all are posted and nothing is pending."""
+    """Send n charges, then poll /api/v1/status until all are posted and nothing is pending."""
     batch = corpus_like(n, seed=seed)
     base = posted(metrics(api))
     cpu.start()
