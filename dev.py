@@ -41,7 +41,10 @@ def ensure_env(name: str) -> Path:
     if not py.exists():
         venv.EnvBuilder(with_pip=True, clear=True).create(env_dir)
     pip = [str(py), "-m", "pip", "--disable-pip-version-check", "-q"]
-    subprocess.run([*pip, "install", "--require-hashes", "-r", str(lock)], check=True)
+    # --no-deps: the lock is the whole closure already; resolving again lets pip 23 refuse a
+    # dependency's extras ("pwdlib[argon2]>=0.2") when an index offers a newer version.
+    subprocess.run([*pip, "install", "--no-deps", "--require-hashes", "-r", str(lock)],
+                   check=True)
     subprocess.run(
         [*pip, "install", "--no-deps", "--no-build-isolation", "-e", str(ROOT)], check=True
     )
