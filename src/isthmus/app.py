@@ -47,7 +47,6 @@ from isthmus.observe.alerts import Alerter
 from isthmus.recon.drift import DriftReport, find_drift, record_drift
 from isthmus.store.ports import Store
 from isthmus.store.sqlite import SqliteStore
-from isthmus.store.supply_sqlite import SqliteSupplyStore
 
 log = logging.getLogger(__name__)
 
@@ -204,8 +203,7 @@ class Hub:
             mappings=settings.mappings, ar_account=settings.posting.ar_account,
             calendar=calendar, settlement=settings.settlement, labor=settings.labor,
             labor_accruals=functools.partial(pay_period_accruals, store),
-            supply=SupplyFlow(SqliteSupplyStore.in_dir(data), supply_policy,
-                              settings.mappings, calendar),
+            supply=SupplyFlow(store, supply_policy, settings.mappings, calendar),
         )
         policy = RetryPolicy(rel.max_attempts, rel.backoff_base_s, rel.backoff_max_s)
         return cls(settings, store, bus, processor, policy, data / "exports" / "erp")
@@ -253,8 +251,6 @@ class Hub:
     def close(self) -> None:
         for t in self.loops:
             t.cancel()
-        if self.processor.supply is not None:
-            self.processor.supply.close()
         self.bus.close()
         self.store.close()
 

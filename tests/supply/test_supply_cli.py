@@ -40,9 +40,10 @@ def _site(tmp_path: Path) -> tuple[Path, Path]:
     try:
         flow = hub.processor.supply
         assert flow is not None
-        flow.open_order(OrderLine(po="PO1", line="1", item="STENT-01", location="OR",
-                                  quantity=Decimal(6), unit_price=Decimal("12.50"),
-                                  currency="USD", company="C100", cost_center="CC-OR"))
+        with hub.store.transaction() as tx:
+            flow.open_order(tx, OrderLine(po="PO1", line="1", item="STENT-01", location="OR",
+                                          quantity=Decimal(6), unit_price=Decimal("12.50"),
+                                          currency="USD", company="C100", cost_center="CC-OR"))
         dept = next(iter(settings.mappings.department_cost_center))
         ev = usage(1, qty=2, dept=dept)
         e: Envelope = env(ev)

@@ -14,7 +14,7 @@ from typing import Any
 from isthmus.config import Mappings
 from isthmus.connectors.erp_tryton_supply import TrytonSupply
 from isthmus.flows.supply import SupplyFlow
-from isthmus.flows.supply_state import MemorySupplyStore, Requisition, SupplyPolicy
+from isthmus.flows.supply_state import Requisition, SupplyPolicy, session
 from isthmus.ledger.periods import FiscalCalendar
 from isthmus.store.memory import MemoryStore
 
@@ -59,14 +59,13 @@ def sync(rpc: FakeRpc) -> tuple[dict[str, int], MemoryStore, SupplyFlow]:
     tryton = TrytonSupply(rpc, company="C100", locations={"WH": "OR"})
     orders = tryton.order_lines()
     numbers = {o.line: o.po for o in orders}
-    flow = SupplyFlow(MemorySupplyStore(), SupplyPolicy(), Mappings({}, {}, {}),
-                      FiscalCalendar())
     store = MemoryStore()
+    flow = SupplyFlow(store, SupplyPolicy(), Mappings({}, {}, {}), FiscalCalendar())
     with store.transaction() as tx:
         got = flow.sync(tx, orders=orders, receipts=tryton.receipts(numbers),
-                        invoices=tryton.invoice_lines(numbers))
+                        invoices=tryton.invoice_lines(numbers)).counts
         again = flow.sync(tx, orders=orders, receipts=tryton.receipts(numbers),
-                          invoices=tryton.invoice_lines(numbers))
+                          invoices=tryton.invoice_lines(numbers)).counts
     assert set(again) <= {"duplicate", "held"}
     return got, store, flow
 
@@ -82,8 +81,8 @@ def test_erp_order_receipt_and_matched_invoice_post_and_reconcile_to_zero_grni()
     got, store, flow = sync(erp("12.50"))
     assert got == {"posted": 2}
     assert balances(store) == {"1300": D("125.00"), "2050": D("0.00"), "2000": D("-125.00")}
-    with flow.store.session() as state:
-        assert state.book.open_grni == 0 and state.book.quantity("STENT-01", "OR") == 10
+    state = flow.snapshot()
+    assert state.book.open_grni == 0 and state.book.quantity("STENT-01", "OR") == 10
 
 
 def test_erp_invoice_beyond_tolerance_is_a_work_item_and_posts_nothing() -> None:
@@ -119,9 +118,9 @@ def test_push_requisitions_reads_the_masters_and_marks_sent() -> None:
         ("company.employee", "search_read"): [{"id": 1, "company": 1}],
         ("company.company", "search_read"): [{"id": 1, "currency": 5}],
     })
-    flow = SupplyFlow(MemorySupplyStore(), SupplyPolicy(), Mappings({}, {}, {}),
-                      FiscalCalendar())
-    with flow.store.session() as state:
+    store = MemoryStore()
+    flow = SupplyFlow(store, SupplyPolicy(), Mappings({}, {}, {}), FiscalCalendar())
+    with store.transaction() as tx, session(tx, flow.policy) as state:
         state.requisitions.append(Requisition(
             req_id="REQ-1", item="STENT-01", location="OR", quantity=D(4),
             cost_center="CC-OR", amount=D("50.00"), created_on=date(2026, 3, 2)))
@@ -139,9 +138,9 @@ def test_push_requisitions_reads_the_masters_and_marks_sent() -> None:
 def test_an_unknown_item_is_refused_and_stays_pending() -> None:
     rpc = erp("12.50")
     rpc.answers[("product.product", "search_read")] = []
-    flow = SupplyFlow(MemorySupplyStore(), SupplyPolicy(), Mappings({}, {}, {}),
-                      FiscalCalendar())
-    with flow.store.session() as state:
+    store = MemoryStore()
+    flow = SupplyFlow(store, SupplyPolicy(), Mappings({}, {}, {}), FiscalCalendar())
+    with store.transaction() as tx, session(tx, flow.policy) as state:
         state.requisitions.append(Requisition(
             req_id="REQ-1", item="NOPE", location="OR", quantity=D(1), cost_center="CC",
             amount=D("1.00"), created_on=date(2026, 3, 2)))

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
+from msgspec import structs
+
 from isthmus.config import Mappings
+from isthmus.flows.export import seal_batches
 from isthmus.flows.supply import Lineage, SupplyFlow
-from isthmus.flows.supply_state import MemorySupplyStore, ParLevel, SupplyPolicy
+from isthmus.flows.supply_state import ParLevel, SupplyPolicy
 from isthmus.ledger.periods import FiscalCalendar
-from isthmus.ledger.supply import OrderLine
+from isthmus.ledger.supply import ERP_AP_CHANNEL, OrderLine
 from isthmus.ledger.supply_match import Tolerance
 from isthmus.model.envelope import Envelope, Source
-from isthmus.model.events import SupplyConsumed
+from isthmus.model.events import SupplyConsumed, SupplyRequested
+from isthmus.recon.erp import hub_balances
 from isthmus.store.memory import MemoryStore
 
 D = Decimal
@@ -40,11 +45,13 @@ def flow(budget: str | None = None) -> tuple[SupplyFlow, MemoryStore]:
         tolerance=Tolerance(price_fraction=D("0.02")))
     maps = Mappings(department_cost_center={"CATH": "CC-CATH"},
                     facility_company={"MAIN": "C100"}, charge_codes={})
-    f = SupplyFlow(MemorySupplyStore(), policy, maps, FiscalCalendar())
-    f.open_order(OrderLine(po="PO1", line="1", item="STENT-01", location="OR",
-                           quantity=D(10), unit_price=D("12.50"), currency="USD",
-                           company="C100", cost_center="CC-OR"))
-    return f, MemoryStore()
+    store = MemoryStore()
+    f = SupplyFlow(store, policy, maps, FiscalCalendar())
+    with store.transaction() as tx:
+        f.open_order(tx, OrderLine(po="PO1", line="1", item="STENT-01", location="OR",
+                                   quantity=D(10), unit_price=D("12.50"), currency="USD",
+                                   company="C100", cost_center="CC-OR"))
+    return f, store
 
 
 def stock(f: SupplyFlow, store: MemoryStore, qty: int = 6) -> None:
@@ -90,7 +97,9 @@ def test_budget_breach_holds_the_requisition_for_approval() -> None:
     items = store.work_items()
     assert [(w.kind, w.queue) for w in items] == [("budget_approval", "procurement")]
     assert "exceeds the budget of cost center CC-OR" in items[0].detail
-    assert f.approve(items[0].event_id)
+    with store.transaction() as tx:
+        assert f.approve(tx, items[0].event_id)
+    assert store.work_items(status="open") == []
     assert [r.quantity for r in f.pending_requisitions()] == [D(2)]
 
 
@@ -126,7 +135,7 @@ def test_matched_invoice_posts_to_ap_and_a_price_variance_beyond_tolerance_posts
                                "2000": D("-50.40")}
 
 
-def test_a_rolled_back_transaction_gets_its_entry_on_the_retry() -> None:
+def test_a_rolled_back_transaction_takes_the_stock_back_and_the_retry_posts_once() -> None:
     f, store = flow()
     stock(f, store)
 
@@ -136,13 +145,15 @@ def test_a_rolled_back_transaction_gets_its_entry_on_the_retry() -> None:
     try:
         with store.transaction() as tx:
             assert f.consume(tx, env(usage(1)), usage(1)) == "posted"
-            raise Crash  # the hub's transaction fails after the supply state committed
+            raise Crash  # the hub's transaction fails after the supply flow applied it
     except Crash:
         pass
     assert "6200" not in balances(store)
+    assert f.snapshot().book.quantity("STENT-01", "OR") == D(6)  # state rolled back too
     with store.transaction() as tx:
-        assert f.consume(tx, env(usage(1)), usage(1)) == "duplicate"
+        assert f.consume(tx, env(usage(1)), usage(1)) == "posted"
     assert balances(store)["6200"] == D("12.50")
+    assert f.snapshot().book.quantity("STENT-01", "OR") == D(5)
     with store.transaction() as tx:
         f.consume(tx, env(usage(1)), usage(1))
     assert balances(store)["6200"] == D("12.50")  # never twice
@@ -163,3 +174,53 @@ def test_an_invoice_held_for_a_missing_receipt_posts_once_the_goods_arrive() -> 
         assert f.invoice(tx, **args) == "posted"  # type: ignore[arg-type]
     assert [w.status for w in store.work_items()] == ["resolved"]
     assert balances(store)["2050"] == D("0.00")
+
+
+def test_where_the_erp_owns_ap_the_mirror_is_kept_and_only_the_variance_is_exported(
+) -> None:
+    f, store = flow()
+    f.policy = replace(f.policy, ap_owner="erp")
+    stock(f, store, qty=4)
+    with store.transaction() as tx:
+        assert f.invoice(tx, po="PO1", line="1", quantity=D(4), unit_price=D("12.60"),
+                         currency="USD", invoiced_on=date(2026, 3, 6),
+                         lineage=Lineage("INV-2", "c-inv2")) == "posted"
+    assert balances(store) == {"1300": D("50.00"), "2050": D("0.00"), "6210": D("0.40"),
+                               "2000": D("-50.40")}  # the same as when the hub owns AP
+    by_channel = {e.channel: e for e in store.entries()
+                  if e.entry_key.startswith("supply/invoice/")}
+    mirror = by_channel[ERP_AP_CHANNEL]
+    assert {(ln.account, ln.debit, ln.credit) for ln in mirror.lines} == {
+        ("2050", D("50.40"), D("0.00")), ("2000", D("0.00"), D("50.40"))}  # the ERP's move
+    assert {(ln.account, ln.debit, ln.credit) for ln in by_channel["supply"].lines} == {
+        ("6210", D("0.40"), D("0.00")), ("2050", D("0.00"), D("0.40"))}
+    sealed = seal_batches(store, policy_of=lambda _: "detailed", now=1.0)
+    exported = {x.account for b in sealed for x in b.lines}
+    assert "2000" not in exported and "6210" in exported
+    assert store.unbatched_channels() == [ERP_AP_CHANNEL]
+    total, unsealed = hub_balances(store, None)
+    assert total[("2000", "")] == D("-50.40") and unsealed == {}  # not "in transit"
+
+
+def test_a_department_request_is_a_budget_checked_requisition_once() -> None:
+    f, store = flow(budget="100.00")
+    ask = SupplyRequested(request_id="SR-1", item="STENT-01", location="OR",
+                          quantity=D(6), requested_on=date(2026, 3, 2))  # its par rule pays
+    e = Envelope(event_id="e-SR-1", type="SupplyRequested", occurred_at=NOW, recorded_at=NOW,
+                 source=Source("fhir", "SR-1", "1"), correlation_id="c-SR-1",
+                 causation_id="m1", key="STENT-01|OR", payload=ask)
+    with store.transaction() as tx:
+        assert f.request(tx, e, ask) == "posted"
+        assert f.request(tx, e, ask) == "duplicate"
+    [req] = f.pending_requisitions()
+    assert (req.req_id, req.quantity, req.cost_center, req.amount) == (
+        "REQ-SR-1", D(6), "CC-OR", D("75.00"))
+    big = structs.replace(ask, request_id="SR-2", quantity=D(4))
+    with store.transaction() as tx:  # 75.00 + 50.00 is over the 100.00 budget
+        assert f.request(tx, structs.replace(e, event_id="e-SR-2", payload=big), big) == "held"
+    assert [w.kind for w in store.work_items()] == ["budget_approval"]
+    nobody = structs.replace(ask, request_id="SR-3", item="GAUZE", department="NOPE")
+    with store.transaction() as tx:
+        got = f.request(tx, structs.replace(e, event_id="e-SR-3", payload=nobody), nobody)
+    assert got == "held"
+    assert store.work_items()[-1].kind == "unmapped_department"

@@ -41,9 +41,10 @@ def _site(tmp_path: Path) -> tuple[list[str], str]:
     try:
         flow = hub.processor.supply
         assert flow is not None
-        flow.open_order(OrderLine(po="PO1", line="1", item="STENT-01", location="OR",
-                                  quantity=Decimal(6), unit_price=Decimal("12.50"),
-                                  currency="USD", company="C100", cost_center="CC-OR"))
+        with hub.store.transaction() as tx:
+            flow.open_order(tx, OrderLine(po="PO1", line="1", item="STENT-01", location="OR",
+                                          quantity=Decimal(6), unit_price=Decimal("12.50"),
+                                          currency="USD", company="C100", cost_center="CC-OR"))
         with hub.store.transaction() as tx:
             flow.receive(tx, po="PO1", line="1", quantity=Decimal(6),
                          received_on=date(2026, 3, 1), lineage=Lineage("GR1", "c1"))
@@ -117,8 +118,7 @@ def test_ft1_supply_line_takes_stock(tmp_path: Path) -> None:
         with hub.store.transaction() as tx:
             hub.processor.handle(tx, env)
             hub.processor.handle(tx, env)  # a resend takes nothing more
-        with flow.store.session() as state:
-            assert state.book.quantity("STENT-01", "OR") == Decimal(4)
+        assert flow.snapshot().book.quantity("STENT-01", "OR") == Decimal(4)
         lines = [ln for ln in hub.store.journal_lines() if ln.account == "6200"]
         assert [(ln.debit, ln.dims.cost_center) for ln in lines] == [(Decimal("25.00"), "CC-OR")]
     finally:

@@ -166,10 +166,10 @@ async def _supply_day(hub: Hub, settings: Settings) -> dict[str, Any]:
     relay_unpublished(hub.store, hub.bus)
     await _idle(hub)
     with hub.store.transaction() as tx:
-        invoices = flow.sync(tx, orders=[], receipts=[], invoices=list(supply_day.INVOICES))
+        invoices = flow.sync(tx, orders=[], receipts=[],
+                             invoices=list(supply_day.INVOICES)).counts
     policy, limit = policy_from_table(settings.supply)
-    with flow.store.session() as state:
-        report = supply_report(state, policy, as_of=date(2026, 11, 5), limit_days=limit)
+    report = supply_report(flow.snapshot(), policy, as_of=date(2026, 11, 5), limit_days=limit)
     revenue = {m.revenue_account for m in settings.mappings.charge_codes.values()}
     margin = [r for r in service_line_margin(hub.store.entries(), revenue_accounts=revenue,
                                              supply_expense_account="6200")

@@ -6,16 +6,16 @@
 * `margin`: revenue, supply cost and margin per service line and period from the journal.
 * `approve REQ`: a procurement approver releases a requisition held for its budget.
 * `sync`: pending requisitions to Tryton ([erp] kind "tryton"), then its purchase lines,
-  receipts and supplier invoice lines back through the three-way match; exit 1 when
-  Tryton cannot be reached (what was not sent stays pending).
+  receipts and supplier invoice lines back through the three-way match; then every Tryton
+  invoice whose lines all matched is posted there (its AP posting). Exit 1 when Tryton
+  cannot be reached (what was not sent stays pending; the next sync posts what matched).
 
-The policy is the `[supply]` table of the config; the state is `<data_dir>/supply.db`.
+The policy is the `[supply]` table of the config; the state is in the hub's store.
 """
 
 from __future__ import annotations
 
 import argparse
-import time
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Any
@@ -54,7 +54,6 @@ def dispatch(hub: Hub, args: argparse.Namespace) -> Result:
     flow = hub.processor.supply
     if flow is None:
         raise UsageError("this hub has no supply flow")
-    store = flow.store
     if args.action == "report":
         try:
             as_of = (date.fromisoformat(args.as_of) if args.as_of
@@ -65,8 +64,7 @@ def dispatch(hub: Hub, args: argparse.Namespace) -> Result:
             if args.limit_days < 0:
                 raise UsageError("--limit-days must be 0 or more")
             limit = args.limit_days
-        with store.session() as state:
-            d = supply_report(state, policy, as_of=as_of, limit_days=limit)
+        d = supply_report(flow.snapshot(), policy, as_of=as_of, limit_days=limit)
         return d, render, 4 if d["unmatched"]["over_limit"] else 0
     if args.action == "margin":
         revenue = {m.revenue_account for m in hub.settings.mappings.charge_codes.values()}
@@ -78,11 +76,10 @@ def dispatch(hub: Hub, args: argparse.Namespace) -> Result:
         return _sync(hub, flow, policy.company)
     if not args.id:
         raise UsageError("supply approve needs the requisition id")
-    if not flow.approve(args.id):
+    with hub.store.transaction() as tx:
+        approved = flow.approve(tx, args.id)
+    if not approved:
         raise NotFound(f"no requisition {args.id} waits for approval")
-    with hub.store.transaction() as tx:  # its budget_approval work item is done
-        tx.close_work_items(args.id, "budget breach approved (isthmus supply approve)",
-                            time.time())
     return {"approved": args.id}, lambda d: f"requisition {d['approved']} approved", 0
 
 
@@ -96,11 +93,17 @@ def _sync(hub: Hub, flow: SupplyFlow, company: str) -> Result:
         except (ErpUnavailable, ErpRejected) as exc:
             d = {**pushed, "stopped": str(exc), "applied": {}}
             return d, _render_sync, 1
+        with hub.store.transaction() as tx:
+            report = flow.sync(tx, orders=orders, receipts=receipts, invoices=invoices)
+        try:  # after the commit: a crash before this posts them on the next sync
+            posted = erp.post_matched(invoices, report.invoices)
+        except (ErpUnavailable, ErpRejected) as exc:
+            d = {**pushed, "stopped": str(exc), "orders": len(orders),
+                 "applied": report.counts, "posted_in_erp": []}
+            return d, _render_sync, 1
     finally:
         erp.close()
-    with hub.store.transaction() as tx:
-        applied = flow.sync(tx, orders=orders, receipts=receipts, invoices=invoices)
-    d = {**pushed, "orders": len(orders), "applied": applied}
+    d = {**pushed, "orders": len(orders), "applied": report.counts, "posted_in_erp": posted}
     return d, _render_sync, 1 if pushed["stopped"] else 0
 
 
@@ -111,6 +114,8 @@ def _render_sync(d: dict[str, Any]) -> str:
         out.append(f"stopped: {d['stopped']}")
     out.append("receipts and invoices: " + (", ".join(
         f"{k} {v}" for k, v in sorted(d["applied"].items())) or "nothing new"))
+    if d.get("posted_in_erp"):
+        out.append("invoices posted in the ERP: " + ", ".join(d["posted_in_erp"]))
     return "\n".join(out)
 
 

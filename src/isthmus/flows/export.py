@@ -18,6 +18,7 @@ from typing import Protocol
 
 from isthmus.flows.retry import RetryPolicy
 from isthmus.ledger.batch import JournalBatch, batch_to_csv, batch_to_jsonl, build_batch
+from isthmus.ledger.supply import MIRROR_CHANNELS
 from isthmus.observe import tracing
 from isthmus.store.ports import OutboxItem, Store
 
@@ -53,9 +54,15 @@ def batch_id_for(channel: str, entry_keys: list[str]) -> str:
 
 def seal_batches(store: Store, *, policy_of: Callable[[str], str], max_entries: int = 20_000,
                  now: float | None = None) -> list[JournalBatch]:
-    """Seal every channel's unbatched entries into batches; returns the batches made."""
+    """Seal every channel's unbatched entries into batches; returns the batches made.
+
+    Entries on a mirror channel (`ledger.supply.MIRROR_CHANNELS`: what the ERP posts
+    itself, like the supplier invoices it owns) stay in the hub's ledger and are never
+    sent: exporting them would post them twice."""
     made: list[JournalBatch] = []
     for channel in store.unbatched_channels():
+        if channel in MIRROR_CHANNELS:
+            continue
         while entries := store.entries(unbatched_channel=channel, limit=max_entries):
             keys = [e.entry_key for e in entries]
             batch = build_batch(batch_id_for(channel, keys), entries,

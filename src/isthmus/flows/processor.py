@@ -30,7 +30,7 @@ from isthmus.model import (
     RemittancePaid,
 )
 from isthmus.model.envelope import Envelope
-from isthmus.model.events import SupplyConsumed
+from isthmus.model.events import SupplyConsumed, SupplyRequested
 from isthmus.store.ports import Tx
 
 
@@ -64,6 +64,10 @@ class Processor:
             if self.supply is None:
                 raise PermanentError("no supply flow is configured for SupplyConsumed")
             return self.supply.consume(tx, env, ev)
+        if isinstance(ev, SupplyRequested):
+            if self.supply is None:
+                raise PermanentError("no supply flow is configured for SupplyRequested")
+            return self.supply.request(tx, env, ev)
         if isinstance(ev, ClaimRemitted):
             return remittance.post_claim_payment(
                 tx, env, ev, secret=self.secret, maps=self.mappings,

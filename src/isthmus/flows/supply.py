@@ -8,26 +8,30 @@
   requisition for (par - on hand - on order) is made; the cost center's budget is checked
   first and a breach holds it in a `budget_approval` work item (queue `procurement`),
   otherwise it waits as `pending` for the ERP connector (`connectors/erp_tryton_supply.py`).
+* A `SupplyRequested` (FHIR SupplyRequest) makes a requisition for what a department asks,
+  through the same budget check.
 * A goods receipt against a purchase-order line posts DR inventory / CR GRNI.
 * A supplier invoice line is three-way matched (order price, received quantity,
   `[supply]` tolerances). A match posts DR GRNI / CR AP with the price variance to its
   own account; a mismatch posts nothing and becomes an `invoice_mismatch` work item plus
   an `Unmatched` record that ages in the report until an invoice that matches arrives.
+  Where the ERP owns AP (`[supply] ap_owner = "erp"`) the matched entry is split
+  (`ledger.supply.split_erp_ap`): the AP part mirrors the invoice the ERP posts once the
+  hub says it matched (`SyncReport.invoices`), and only the variance is exported.
 
-Every operation is idempotent on its source id (usage id, receipt id, invoice id), and the
-journal entry and work item go into the caller's store transaction.
+Every operation is idempotent on its source id (usage id, receipt id, invoice id, request
+id), and the state (`flows.supply_state.session`), journal entries, work items and applied
+ids all go into the caller's store transaction: they commit or roll back together.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from typing import Any
-
-import msgspec
 
 from isthmus.config import Mappings
 from isthmus.flows.export import ErpRejected, ErpUnavailable
@@ -35,14 +39,15 @@ from isthmus.flows.supply_state import (
     Requisition,
     SupplyPolicy,
     SupplyState,
-    SupplyStore,
     Unmatched,
+    load,
+    session,
 )
 from isthmus.ledger.currency import quantize
 from isthmus.ledger.errors import LedgerRefusal
-from isthmus.ledger.journal import JournalEntry, Posting
+from isthmus.ledger.journal import Posting
 from isthmus.ledger.periods import FiscalCalendar
-from isthmus.ledger.supply import OrderLine
+from isthmus.ledger.supply import OrderLine, split_erp_ap
 from isthmus.ledger.supply_match import (
     crossed_reorder_point,
     reorder_quantity,
@@ -50,12 +55,10 @@ from isthmus.ledger.supply_match import (
     within_budget,
 )
 from isthmus.model.envelope import Envelope, encode_envelope
-from isthmus.model.events import Charge, SupplyConsumed
-from isthmus.store.ports import Tx
+from isthmus.model.events import Charge, SupplyConsumed, SupplyRequested
+from isthmus.store.ports import Store, Tx
 
 QUEUE = "procurement"
-_entries = msgspec.json.Encoder(decimal_format="string")
-_entry_decoder = msgspec.json.Decoder(JournalEntry)
 CHANNEL = "supply"
 
 
@@ -81,6 +84,7 @@ class InvoiceLine:
     unit_price: Decimal
     currency: str
     invoiced_on: date
+    erp_invoice: str = ""  # the ERP's id of the whole invoice, which it posts once matched
 
 
 @dataclass(frozen=True)
@@ -91,10 +95,23 @@ class Lineage:
     correlation_id: str
 
 
+@dataclass
+class SyncReport:
+    """What one sync applied: counts per outcome, and each invoice line's outcome
+    ("posted", "duplicate" for one matched before, "held") by its id."""
+
+    counts: dict[str, int] = field(default_factory=dict)
+    invoices: dict[str, str] = field(default_factory=dict)
+
+    def add(self, outcome: str) -> str:
+        self.counts[outcome] = self.counts.get(outcome, 0) + 1
+        return outcome
+
+
 class SupplyFlow:
-    def __init__(self, store: SupplyStore, policy: SupplyPolicy, maps: Mappings,
+    def __init__(self, store: Store, policy: SupplyPolicy, maps: Mappings,
                  calendar: FiscalCalendar) -> None:
-        self.store = store
+        self.store = store  # for what no event's transaction carries: approvals, the ERP
         self.policy = policy
         self.maps = maps
         self.calendar = calendar
@@ -112,46 +129,33 @@ class SupplyFlow:
                          correlation_id=correlation_id, detail=detail, envelope=envelope,
                          now=time.time())
 
-    def _post(self, tx: Tx, applied_id: str, entry: JournalEntry) -> None:
-        """Insert the entry and keep it with the state: the state commits in its own store,
-        so when the caller's transaction is rolled back after it, the retry finds the id
-        applied and inserts the same entry again (`_again`, idempotent on entry_key)."""
-        tx.insert_entry(entry)
-        self.store.mark_applied(applied_id, _entries.encode(entry))
-
-    def _again(self, tx: Tx, applied_id: str) -> str | None:
-        """"duplicate" (its entry inserted again, if it had one) when `applied_id` was
-        applied before, else None."""
-        kept = self.store.applied(applied_id)
-        if kept is None:
-            return None
-        if kept:
-            tx.insert_entry(_entry_decoder.decode(kept))
-        return "duplicate"
+    def snapshot(self) -> SupplyState:
+        """The state as committed (for reports); changes to it are not saved."""
+        with self.store.transaction() as tx:
+            return load(tx, self.policy)
 
     # --- consumption -------------------------------------------------------------------
 
     def consume(self, tx: Tx, env: Envelope, ev: SupplyConsumed) -> str:
         """Apply one usage: "posted", "duplicate" or "held" (a work item was opened)."""
-        applied_id = f"usage/{ev.usage_id}"
-        with self.store.session() as state:
-            again = self._again(tx, applied_id)
-            if again is not None:
-                return again
-            company = self.maps.facility_company.get(ev.facility, self.policy.company)
-            cost_center = self.maps.department_cost_center.get(ev.department, "")
-            if not cost_center:
-                self._hold(tx, "unmapped_department", env.key, env.event_id,
-                           env.correlation_id, f"department {ev.department!r} has no cost "
-                           "center", encode_envelope(env))
-                return "held"
+        applied_id = f"supply/usage/{ev.usage_id}"
+        if tx.applied(applied_id) is not None:
+            return "duplicate"
+        company = self.maps.facility_company.get(ev.facility, self.policy.company)
+        cost_center = self.maps.department_cost_center.get(ev.department, "")
+        if not cost_center:
+            self._hold(tx, "unmapped_department", env.key, env.event_id, env.correlation_id,
+                       f"department {ev.department!r} has no cost center",
+                       encode_envelope(env))
+            return "held"
+        with session(tx, self.policy) as state:
             before = state.book.quantity(ev.item, ev.location)
             try:
                 entry = state.book.consume(
                     ev.item, ev.location, ev.quantity, company=company,
                     cost_center=cost_center,
                     service_line=self.policy.service_lines.get(ev.department, ev.department),
-                    posting=self._posting(f"supply/{applied_id}", ev.used_on,
+                    posting=self._posting(applied_id, ev.used_on,
                                           f"usage {ev.usage_id} item {ev.item}",
                                           env.correlation_id, env.event_id))
             except LedgerRefusal as exc:
@@ -159,13 +163,13 @@ class SupplyFlow:
                            env.correlation_id, str(exc), encode_envelope(env))
                 return "held"
             if entry is not None:
-                self._post(tx, applied_id, entry)
-            else:
-                self.store.mark_applied(applied_id, b"")
-            self._replenish(tx, state, ev, before, env.correlation_id)
-            if env.payload is ev:  # not when a charge's FT1 line brought it (on_charge)
-                tx.close_work_items(env.event_id, "posted after the fix", time.time())
-            return "posted"
+                tx.insert_entry(entry)
+            tx.mark_applied(applied_id, b"")
+            self._replenish(tx, state, ev.item, ev.location, before, ev.used_on,
+                            ev.usage_id, env.correlation_id)
+        if env.payload is ev:  # not when a charge's FT1 line brought it (on_charge)
+            tx.close_work_items(env.event_id, "posted after the fix", time.time())
+        return "posted"
 
     def on_charge(self, tx: Tx, env: Envelope, charge: Charge) -> str | None:
         """An HL7 v2 DFT FT1 supply line: a charge (FT1-6 CG) whose code (FT1-7) is mapped
@@ -183,76 +187,106 @@ class SupplyFlow:
             visit_number=charge.visit_number, charge_id=charge.transaction_id)
         return self.consume(tx, env, usage)
 
-    def _replenish(self, tx: Tx, state: SupplyState, ev: SupplyConsumed, before: Decimal,
-                   correlation_id: str) -> None:
-        rule = self.policy.par_levels.get(f"{ev.item}|{ev.location}")
-        after = state.book.quantity(ev.item, ev.location)
+    def _replenish(self, tx: Tx, state: SupplyState, item: str, location: str,
+                   before: Decimal, on: date, source: str, correlation_id: str) -> None:
+        rule = self.policy.par_levels.get(f"{item}|{location}")
+        after = state.book.quantity(item, location)
         if rule is None or not crossed_reorder_point(before, after, rule.reorder_point):
             return
-        qty = reorder_quantity(rule.par, after, state.on_order(ev.item, ev.location))
-        if qty <= 0:
-            return
-        amount = quantize(qty * rule.unit_price, self.policy.currency)
-        req = Requisition(req_id=f"REQ-{ev.item}-{ev.location}-{ev.usage_id}", item=ev.item,
-                          location=ev.location, quantity=qty, cost_center=rule.cost_center,
-                          amount=amount, created_on=ev.used_on)
-        committed = state.committed.get(rule.cost_center, Decimal(0))
-        if not within_budget(budget=self.policy.budgets.get(rule.cost_center),
-                             committed=committed, amount=amount):
-            req.status = "approval"
-            self._hold(tx, "budget_approval", rule.cost_center, req.req_id, correlation_id,
-                       f"requisition {req.req_id} for {qty} x {ev.item} ({amount} "
-                       f"{self.policy.currency}) exceeds the budget of cost center "
-                       f"{rule.cost_center} ({committed} committed)")
-        else:
-            state.committed[rule.cost_center] = committed + amount
-        state.requisitions.append(req)
+        qty = reorder_quantity(rule.par, after, state.on_order(item, location))
+        if qty > 0:
+            self._requisition(tx, state, f"REQ-{item}-{location}-{source}", item, location,
+                              qty, rule.cost_center, rule.unit_price, on, correlation_id)
 
-    def approve(self, req_id: str) -> bool:
-        """A person approved a budget breach: the requisition goes to the ERP."""
-        with self.store.session() as state:
+    def _requisition(self, tx: Tx, state: SupplyState, req_id: str, item: str,
+                     location: str, qty: Decimal, cost_center: str, unit_price: Decimal,
+                     on: date, correlation_id: str) -> str:
+        """A requisition, budget-checked: "posted" (pending for the ERP) or "held"."""
+        amount = quantize(qty * unit_price, self.policy.currency)
+        req = Requisition(req_id=req_id, item=item, location=location, quantity=qty,
+                          cost_center=cost_center, amount=amount, created_on=on)
+        committed = state.committed.get(cost_center, Decimal(0))
+        state.requisitions.append(req)
+        if within_budget(budget=self.policy.budgets.get(cost_center), committed=committed,
+                         amount=amount):
+            state.committed[cost_center] = committed + amount
+            return "posted"
+        req.status = "approval"
+        self._hold(tx, "budget_approval", cost_center, req_id, correlation_id,
+                   f"requisition {req_id} for {qty} x {item} ({amount} "
+                   f"{self.policy.currency}) exceeds the budget of cost center "
+                   f"{cost_center} ({committed} committed)")
+        return "held"
+
+    def request(self, tx: Tx, env: Envelope, ev: SupplyRequested) -> str:
+        """A department's request for stock: a requisition ("posted" when it waits for the
+        ERP, "held" for a budget approval or an unknown cost center, "duplicate")."""
+        applied_id = f"supply/request/{ev.request_id}"
+        if tx.applied(applied_id) is not None:
+            return "duplicate"
+        rule = self.policy.par_levels.get(f"{ev.item}|{ev.location}")
+        cost_center = self.maps.department_cost_center.get(ev.department, "") or \
+            (rule.cost_center if rule else "")
+        if not cost_center:
+            self._hold(tx, "unmapped_department", env.key, env.event_id, env.correlation_id,
+                       f"request {ev.request_id}: neither department {ev.department!r} nor "
+                       f"{ev.item}|{ev.location} names a cost center", encode_envelope(env))
+            return "held"
+        with session(tx, self.policy) as state:
+            tx.mark_applied(applied_id, b"")
+            got = self._requisition(
+                tx, state, f"REQ-{ev.request_id}", ev.item, ev.location, ev.quantity,
+                cost_center, rule.unit_price if rule else Decimal(0), ev.requested_on,
+                env.correlation_id)
+        tx.close_work_items(env.event_id, "requested after the fix", time.time())
+        return got
+
+    def approve(self, tx: Tx, req_id: str) -> bool:
+        """A person approved a budget breach: the requisition goes to the ERP, and its
+        work item is done."""
+        with session(tx, self.policy) as state:
             for req in state.requisitions:
                 if req.req_id == req_id and req.status == "approval":
                     req.status = "pending"
                     state.committed[req.cost_center] = \
                         state.committed.get(req.cost_center, Decimal(0)) + req.amount
+                    tx.close_work_items(req_id, "budget breach approved", time.time())
                     return True
         return False
 
     # --- purchase orders, receipts, invoices ---------------------------------------------
 
-    def open_order(self, order: OrderLine) -> None:
+    def open_order(self, tx: Tx, order: OrderLine) -> None:
         """A purchase-order line read from the ERP (owner of orders, items and vendors)."""
-        with self.store.session() as state:
+        with session(tx, self.policy) as state:
             state.book.open_order(order)
 
     def receive(self, tx: Tx, *, po: str, line: str, quantity: Decimal, received_on: date,
                 lineage: Lineage) -> str:
         """A goods receipt: "posted", "duplicate" or "held"."""
-        applied_id = f"receipt/{lineage.source_id}"
-        with self.store.session() as state:
-            again = self._again(tx, applied_id)
-            if again is not None:
-                return again
+        applied_id = f"supply/receipt/{lineage.source_id}"
+        if tx.applied(applied_id) is not None:
+            return "duplicate"
+        with session(tx, self.policy) as state:
             try:
                 entry = state.book.receive(po, line, quantity, self._posting(
-                    f"supply/{applied_id}", received_on, f"receipt {lineage.source_id} "
-                    f"{po}/{line}", lineage.correlation_id, applied_id))
+                    applied_id, received_on, f"receipt {lineage.source_id} {po}/{line}",
+                    lineage.correlation_id, applied_id))
             except LedgerRefusal as exc:
                 self._hold(tx, "receipt_refused", f"{po}/{line}", applied_id,
                            lineage.correlation_id, str(exc))
                 return "held"
-            self._post(tx, applied_id, entry)
+            tx.insert_entry(entry)
+            tx.mark_applied(applied_id, b"")
             return "posted"
 
     def invoice(self, tx: Tx, *, po: str, line: str, quantity: Decimal, unit_price: Decimal,
                 currency: str, invoiced_on: date, lineage: Lineage) -> str:
         """A supplier invoice line: "posted", "duplicate" or "held" (mismatch)."""
-        applied_id = f"invoice/{lineage.source_id}"
-        with self.store.session() as state:
-            again = self._again(tx, applied_id)
-            if again is not None:
-                return again
+        applied_id = f"supply/invoice/{lineage.source_id}"
+        if tx.applied(applied_id) is not None:
+            return "duplicate"
+        with session(tx, self.policy) as state:
             g = state.book.grni.get((po, line))
             if g is None:
                 findings = [f"order line {po}/{line} is not known"]
@@ -266,8 +300,8 @@ class SupplyFlow:
             if not findings:
                 try:
                     entry = state.book.invoice(po, line, quantity, unit_price, self._posting(
-                        f"supply/{applied_id}", invoiced_on, f"invoice {lineage.source_id} "
-                        f"{po}/{line}", lineage.correlation_id, applied_id))
+                        applied_id, invoiced_on, f"invoice {lineage.source_id} {po}/{line}",
+                        lineage.correlation_id, applied_id))
                 except LedgerRefusal as exc:
                     findings = [str(exc)]
             if entry is None:
@@ -278,43 +312,48 @@ class SupplyFlow:
                     self._hold(tx, "invoice_mismatch", f"{po}/{line}", applied_id,
                                lineage.correlation_id, "; ".join(findings))
                 return "held"
-            self._post(tx, applied_id, entry)
+            if self.policy.ap_owner == "erp":
+                mirror, variance = split_erp_ap(entry, state.book.accounts)
+                tx.insert_entry(mirror)
+                if variance is not None:
+                    tx.insert_entry(variance)
+            else:
+                tx.insert_entry(entry)
+            tx.mark_applied(applied_id, b"")
             for u in state.unmatched:
-                if (u.po, u.line) == (po, line) and u.status == "open" and \
-                        u.invoice_id == lineage.source_id:
+                if u.invoice_id == lineage.source_id and u.status == "open":
                     u.status = "resolved"
                     tx.close_work_items(applied_id, "matched after the receipt or fix",
                                         time.time())
             return "posted"
 
     def sync(self, tx: Tx, *, orders: list[OrderLine], receipts: list[ReceiptLine],
-             invoices: list[InvoiceLine]) -> dict[str, int]:
+             invoices: list[InvoiceLine]) -> SyncReport:
         """Apply what the ERP holds: order lines, then receipts, then invoice lines.
 
-        Idempotent: what was applied before counts as "duplicate". Returns counts per
-        outcome ("posted", "held", "duplicate")."""
-        counts: dict[str, int] = {}
+        Idempotent: what was applied before counts as "duplicate"."""
+        report = SyncReport()
         for order in orders:
-            self.open_order(order)
+            self.open_order(tx, order)
         for r in receipts:
-            got = self.receive(tx, po=r.po, line=r.line, quantity=r.quantity,
-                               received_on=r.received_on,
-                               lineage=Lineage(r.receipt_id, f"erp/receipt/{r.receipt_id}"))
-            counts[got] = counts.get(got, 0) + 1
+            report.add(self.receive(
+                tx, po=r.po, line=r.line, quantity=r.quantity, received_on=r.received_on,
+                lineage=Lineage(r.receipt_id, f"erp/receipt/{r.receipt_id}")))
         for i in invoices:
-            got = self.invoice(tx, po=i.po, line=i.line, quantity=i.quantity,
-                               unit_price=i.unit_price, currency=i.currency,
-                               invoiced_on=i.invoiced_on,
-                               lineage=Lineage(i.invoice_id, f"erp/invoice/{i.invoice_id}"))
-            counts[got] = counts.get(got, 0) + 1
-        return counts
+            report.invoices[i.invoice_id] = report.add(self.invoice(
+                tx, po=i.po, line=i.line, quantity=i.quantity, unit_price=i.unit_price,
+                currency=i.currency, invoiced_on=i.invoiced_on,
+                lineage=Lineage(i.invoice_id, f"erp/invoice/{i.invoice_id}")))
+        return report
 
     # --- requisitions for the ERP --------------------------------------------------------
 
     def push_requisitions(self, send: Callable[[Requisition], str]) -> dict[str, Any]:
         """Send each pending requisition to the ERP (`send` answers the ERP's id) and mark
         it sent. An unavailable ERP stops the round (the rest stay pending for the next);
-        a refusal is reported and the requisition stays pending for a person to look at."""
+        a refusal is reported and the requisition stays pending for a person to look at.
+        A crash between the ERP's answer and the mark sends it again on the next round:
+        the requisition's description carries its id for the buyer to spot the twin."""
         sent: list[str] = []
         refused: list[str] = []
         for req in self.pending_requisitions():
@@ -329,16 +368,11 @@ class SupplyFlow:
             sent.append(req.req_id)
         return {"sent": sent, "refused": refused, "stopped": ""}
 
-    def close(self) -> None:
-        """Release the store's connection, if it holds one."""
-        self.store.close()
-
     def pending_requisitions(self) -> list[Requisition]:
-        with self.store.session() as state:
-            return [r for r in state.requisitions if r.status == "pending"]
+        return [r for r in self.snapshot().requisitions if r.status == "pending"]
 
     def mark_sent(self, req_id: str, erp_id: str) -> None:
-        with self.store.session() as state:
+        with self.store.transaction() as tx, session(tx, self.policy) as state:
             for r in state.requisitions:
                 if r.req_id == req_id:
                     r.status, r.erp_id = "sent", erp_id

@@ -9,10 +9,10 @@ lines that failed the three-way match (they age in `isthmus supply report`).
 location (with the cost center that pays and an estimated unit price for the budget
 check), budgets per cost center, match tolerances, chart accounts.
 
-`SupplyStore` is the port: load the state, save it back, in one transaction of the adapter
-(`store/supply_sqlite.py`, or `MemorySupplyStore` here for tests), together with the ids
-already applied (a replayed usage, receipt or invoice changes nothing) and the entry each
-posted, which are kept per id beside the state so the state does not grow with every
+`session` keeps the state in the hub's own store (`Tx.load_state`/`save_state`: SQLite
+embedded, PostgreSQL in scale-out), inside the transaction of the event that changes it,
+and the ids already applied (a replayed usage, receipt or invoice changes nothing) go to
+the store's `applied` table in the same transaction, so the state does not grow with every
 event. The state itself grows with items, order lines, requisitions and unmatched invoices;
 a table per record is the next step when that is too much. The codec is msgspec JSON with
 Decimals as strings.
@@ -21,16 +21,16 @@ Decimals as strings.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
-from typing import Protocol
 
 import msgspec
 
 from isthmus.ledger.supply import GrniLine, OrderLine, SupplyAccounts, SupplyBook
 from isthmus.ledger.supply_match import Tolerance
+from isthmus.store.ports import Tx
 
 
 @dataclass(frozen=True)
@@ -56,6 +56,7 @@ class SupplyPolicy:
     company: str = "C100"  # when the facility of a usage has no ERP company mapping
     charge_items: dict[str, str] = field(default_factory=dict)  # FT1-7 code -> item number
     service_lines: dict[str, str] = field(default_factory=dict)  # department -> service line
+    ap_owner: str = "hub"  # "erp": the ERP posts supplier invoices (AP), the hub mirrors
 
 
 class Requisition(msgspec.Struct, kw_only=True):
@@ -141,54 +142,25 @@ def decode_state(data: bytes, accounts: SupplyAccounts | None = None) -> SupplyS
                        unmatched=s.unmatched)
 
 
-class SupplyStore(Protocol):
-    """Load and save the supply state atomically (one writer at a time)."""
-
-    def session(self) -> AbstractContextManager[SupplyState]:
-        """Yields the state, and saves it when the block ends without an error."""
-        ...
-
-    def applied(self, applied_id: str) -> bytes | None:
-        """Inside a session: None when `applied_id` was never applied, else the JSON of the
-        entry it posted (b"" when it posted none)."""
-        ...
-
-    def mark_applied(self, applied_id: str, entry: bytes) -> None:
-        """Inside a session: remember `applied_id` and its entry, committed with the state."""
-        ...
-
-    def close(self) -> None: ...
+STATE = "supply"  # its name among the store's flow states
 
 
-class MemorySupplyStore:
-    """In-memory fake of the port: the state survives as encoded bytes, like on disk."""
+def load(tx: Tx, policy: SupplyPolicy) -> SupplyState:
+    """The supply state as the store holds it (held against other writers until the
+    transaction ends); a new one when none was saved."""
+    raw = tx.load_state(STATE)
+    return decode_state(raw, policy.accounts) if raw is not None else SupplyState(
+        book=SupplyBook(currency=policy.currency, accounts=policy.accounts))
 
-    def __init__(self) -> None:
-        self.data: bytes | None = None
-        self.done: dict[str, bytes] = {}
-        self._pending: dict[str, bytes] = {}
 
-    def applied(self, applied_id: str) -> bytes | None:
-        return self._pending.get(applied_id, self.done.get(applied_id))
-
-    def mark_applied(self, applied_id: str, entry: bytes) -> None:
-        self._pending[applied_id] = entry
-
-    @contextmanager
-    def session(self) -> Iterator[SupplyState]:
-        state = decode_state(self.data) if self.data is not None else SupplyState()
-        self._pending = {}
-        try:
-            yield state
-        except BaseException:
-            self._pending = {}
-            raise
-        self.data = encode_state(state)
-        self.done.update(self._pending)
-        self._pending = {}
-
-    def close(self) -> None:
-        pass
+@contextmanager
+def session(tx: Tx, policy: SupplyPolicy) -> Iterator[SupplyState]:
+    """The supply state inside the caller's transaction, written back when the block ends
+    without an error, so state, journal entries, work items and applied ids commit or roll
+    back together."""
+    state = load(tx, policy)
+    yield state
+    tx.save_state(STATE, encode_state(state))
 
 
 class SupplyConfigError(ValueError):
@@ -214,7 +186,7 @@ def _sub(raw: dict[str, object], name: str) -> dict[str, object]:
 
 KNOWN = {"company", "currency", "price_tolerance", "price_tolerance_per_unit",
          "quantity_tolerance", "unmatched_limit_days", "accounts", "budgets", "par_levels",
-         "charge_items", "service_lines"}
+         "charge_items", "service_lines", "ap_owner"}
 
 
 def policy_from_table(raw: dict[str, object]) -> tuple[SupplyPolicy, int]:
@@ -244,6 +216,9 @@ def policy_from_table(raw: dict[str, object]) -> tuple[SupplyPolicy, int]:
                                         "price_tolerance_per_unit"),
                     quantity_fraction=_dec(raw.get("quantity_tolerance", "0"),
                                            "quantity_tolerance"))
+    ap_owner = str(raw.get("ap_owner", d.ap_owner))
+    if ap_owner not in ("hub", "erp"):
+        raise SupplyConfigError(f"supply.ap_owner must be \"hub\" or \"erp\", not {ap_owner!r}")
     limit = raw.get("unmatched_limit_days", 30)
     if not isinstance(limit, int) or limit < 0:
         raise SupplyConfigError("supply.unmatched_limit_days must be a whole number >= 0")
@@ -253,4 +228,5 @@ def policy_from_table(raw: dict[str, object]) -> tuple[SupplyPolicy, int]:
         tolerance=tol, accounts=accounts, currency=str(raw.get("currency", d.currency)),
         company=str(raw.get("company", d.company)),
         charge_items={str(k): str(v) for k, v in _sub(raw, "charge_items").items()},
-        service_lines={str(k): str(v) for k, v in _sub(raw, "service_lines").items()}), limit
+        service_lines={str(k): str(v) for k, v in _sub(raw, "service_lines").items()},
+        ap_owner=ap_owner), limit

@@ -10,6 +10,13 @@ Three posting rules, each a balanced entry in one currency:
 * consumption by a procedure: DR supply expense (the cost center and service line that
   used it) / CR inventory, at the moving average cost of the item at that location.
 
+Where the ERP owns accounts payable (it posts the supplier invoice itself, `[supply]
+ap_owner = "erp"`), `split_erp_ap` cuts the invoice entry in two: the ERP's own move
+(DR GRNI / CR AP at the invoice amount) on channel `ERP_AP_CHANNEL`, which the hub keeps
+for its subledger and reconciliation but never exports (`MIRROR_CHANNELS`), and the
+price variance (PPV against GRNI), which the hub does export. Together they are the one
+entry above, so the hub's balances are the same either way.
+
 `SupplyBook` keeps what those postings imply, per item x location (quantity and value on
 hand) and per purchase-order line (received and invoiced quantity, GRNI value), and is the
 only way entries are made here: each operation checks first and changes nothing when it
@@ -26,6 +33,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+import msgspec
+
 from isthmus.ledger.currency import quantize
 from isthmus.ledger.errors import InvalidAmount, LedgerError, LedgerRefusal
 from isthmus.ledger.journal import (
@@ -39,6 +48,8 @@ from isthmus.ledger.journal import (
 )
 
 ZERO = Decimal(0)
+ERP_AP_CHANNEL = "supply-ap"
+MIRROR_CHANNELS = frozenset({ERP_AP_CHANNEL})  # the ERP posts these itself: never exported
 
 
 @dataclass(frozen=True)
@@ -222,3 +233,25 @@ class SupplyBook:
         self.on_hand[key] = have - qty
         self.value[key] = held - amount
         return entry
+
+
+def split_erp_ap(entry: JournalEntry, accounts: SupplyAccounts
+                 ) -> tuple[JournalEntry, JournalEntry | None]:
+    """An invoice entry (`SupplyBook.invoice`) as (the ERP's AP move, the hub's variance).
+
+    The AP move mirrors what the ERP posts for the invoice: DR GRNI / CR AP, both at the
+    amount billed. The rest of the entry (GRNI at the order price less the amount billed,
+    and the variance line) is the variance entry, None when the price matched exactly."""
+    [ap] = [ln for ln in entry.lines if ln.account == accounts.ap]
+    mirror = require_valid(msgspec.structs.replace(
+        entry, entry_key=f"{entry.entry_key}/ap", channel=ERP_AP_CHANNEL,
+        lines=(dr(accounts.grni, ap.credit, ap.currency, ap.dims), ap)))
+    grni = sum((ln.debit - ln.credit for ln in entry.lines if ln.account == accounts.grni),
+               ZERO) - ap.credit
+    rest = [ln for ln in entry.lines if ln.account not in (accounts.grni, accounts.ap)]
+    if not rest:
+        return mirror, None
+    side = dr if grni > 0 else cr
+    variance = require_valid(msgspec.structs.replace(
+        entry, lines=(*rest, side(accounts.grni, abs(grni), ap.currency, ap.dims))))
+    return mirror, variance

@@ -282,6 +282,19 @@ class SupplyConsumed(msgspec.Struct, frozen=True, tag=True, kw_only=True):
     charge_id: str = ""
 
 
+class SupplyRequested(msgspec.Struct, frozen=True, tag=True, kw_only=True):
+    """A department asks for stock (issue 8; FHIR R4 SupplyRequest): a replenishment
+    requisition for `quantity` of `item` delivered to `location`, budget-checked like one
+    the hub makes at a reorder point. `request_id` is the source's id (idempotency)."""
+
+    request_id: str
+    item: str
+    location: str
+    quantity: Decimal
+    requested_on: date
+    department: str = ""
+
+
 # --- workforce (HCM / scheduling feed) --------------------------------------------------
 # Employees are named by their HCM employee id only: never a name (the feed's names are
 # dropped at the boundary), so nothing here can put a person's name into a journal or log.
@@ -397,4 +410,5 @@ Event = (
     | EmployeeTransferred
     | PayrollPosted
     | SupplyConsumed
+    | SupplyRequested
 )

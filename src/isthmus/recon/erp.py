@@ -21,6 +21,7 @@ import msgspec
 
 from isthmus.connectors.erp_ports import BalanceKey, ErpPort, move_specs
 from isthmus.ledger.batch import JournalBatch
+from isthmus.ledger.supply import MIRROR_CHANNELS
 from isthmus.store.ports import Store
 
 _batch = msgspec.json.Decoder(JournalBatch)
@@ -28,7 +29,10 @@ _batch = msgspec.json.Decoder(JournalBatch)
 
 def hub_balances(store: Store, period: str | None) -> tuple[dict[BalanceKey, Decimal],
                                                              dict[BalanceKey, Decimal]]:
-    """(all journal lines, those not yet sealed into a batch) per (account, cost center)."""
+    """(all journal lines, those not yet sealed into a batch) per (account, cost center).
+
+    Mirror entries (what the ERP posts itself, `ledger.supply.MIRROR_CHANNELS`) are never
+    sealed, and are not in transit either: the ERP's own document is their other side."""
     total: dict[BalanceKey, Decimal] = {}
     unsealed: dict[BalanceKey, Decimal] = {}
     entries = store.entries(limit=100_000_000)
@@ -39,7 +43,7 @@ def hub_balances(store: Store, period: str | None) -> tuple[dict[BalanceKey, Dec
         for x in e.lines:
             key = (x.account, x.dims.cost_center)
             total[key] = total.get(key, Decimal(0)) + x.debit - x.credit
-            if e.entry_key not in sealed:
+            if e.entry_key not in sealed and e.channel not in MIRROR_CHANNELS:
                 unsealed[key] = unsealed.get(key, Decimal(0)) + x.debit - x.credit
     return total, unsealed
 

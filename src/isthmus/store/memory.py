@@ -80,6 +80,8 @@ class _State:
     work_keys: dict[tuple[str, str], int] = field(default_factory=dict)
     overrides: dict[tuple[str, str], str] = field(default_factory=dict)
     refunds: dict[str, RefundRecord] = field(default_factory=dict)  # in request order
+    flow_state: dict[str, bytes] = field(default_factory=dict)
+    applied: dict[str, bytes] = field(default_factory=dict)
     last_ids: dict[str, int] = field(default_factory=dict)
 
     def snapshot(self) -> _State:
@@ -264,6 +266,18 @@ class MemoryTx:
             r, status=status, decided_by=decided_by, decided_at=decided_at, note=note,
             entry_key=entry_key)
         return True
+
+    def load_state(self, name: str) -> bytes | None:
+        return self._s.flow_state.get(name)
+
+    def save_state(self, name: str, body: bytes) -> None:
+        self._s.flow_state[name] = body
+
+    def applied(self, key: str) -> bytes | None:
+        return self._s.applied.get(key)
+
+    def mark_applied(self, key: str, body: bytes) -> None:
+        self._s.applied.setdefault(key, body)
 
 
 class MemoryStore:

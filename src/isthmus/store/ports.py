@@ -280,6 +280,24 @@ class Tx(Protocol):
         is not pending any more: someone else decided first."""
         ...
 
+    def load_state(self, name: str) -> bytes | None:
+        """A flow's named state (the supply book), held for this transaction alone until it
+        ends: a second writer waits. None when it was never saved."""
+        ...
+
+    def save_state(self, name: str, body: bytes) -> None:
+        """Write a flow's named state back; it commits with the rest of the transaction."""
+        ...
+
+    def applied(self, key: str) -> bytes | None:
+        """What a flow recorded when it applied `key` (a usage, receipt or invoice id),
+        None when it never did: a replay finds it and changes nothing."""
+        ...
+
+    def mark_applied(self, key: str, body: bytes) -> None:
+        """Record that `key` is applied (idempotent), with what the flow keeps about it."""
+        ...
+
 
 class Store(Protocol):
     def migrate(self) -> int:

@@ -367,6 +367,28 @@ class PostgresTx:
             "entry_key = %s WHERE id = %s AND status = 'pending'",
             (status, decided_by, decided_at, note, entry_key, refund_id)).rowcount == 1
 
+    # flow state --------------------------------------------------------------
+    def load_state(self, name: str) -> bytes | None:
+        """A transaction-scoped advisory lock on the name first: the row may not exist yet,
+        so SELECT ... FOR UPDATE alone would let two first writers in."""
+        self._c.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
+                        (f"state:{name}",))
+        row = self._c.execute("SELECT body FROM flow_state WHERE name = %s",
+                              (name,)).fetchone()
+        return None if row is None else bytes(row[0])
+
+    def save_state(self, name: str, body: bytes) -> None:
+        self._c.execute("INSERT INTO flow_state (name, body) VALUES (%s, %s) ON CONFLICT "
+                        "(name) DO UPDATE SET body = excluded.body", (name, body))
+
+    def applied(self, key: str) -> bytes | None:
+        row = self._c.execute("SELECT body FROM applied WHERE key = %s", (key,)).fetchone()
+        return None if row is None else bytes(row[0])
+
+    def mark_applied(self, key: str, body: bytes) -> None:
+        self._c.execute("INSERT INTO applied (key, body) VALUES (%s, %s) ON CONFLICT (key) "
+                        "DO NOTHING", (key, body))
+
 
 class PostgresStore:
     def __init__(self, dsn: str, *, schema: str = "isthmus", pool_size: int = 4) -> None:

@@ -140,6 +140,8 @@ CREATE TABLE IF NOT EXISTS refunds (
 );
 CREATE INDEX IF NOT EXISTS refunds_pending ON refunds(account_token) WHERE status = 'pending';
 CREATE INDEX IF NOT EXISTS refunds_status ON refunds(status);
+CREATE TABLE IF NOT EXISTS flow_state (name TEXT PRIMARY KEY, body BYTEA NOT NULL);
+CREATE TABLE IF NOT EXISTS applied (key TEXT PRIMARY KEY, body BYTEA NOT NULL);
 """
 
 # One key for every Isthmus migration: concurrent starters (several workers booting at

@@ -269,6 +269,23 @@ class SqliteTx:
             "WHERE id=? AND status='pending'",
             (status, decided_by, decided_at, note, entry_key, refund_id)).rowcount == 1
 
+    # flow state --------------------------------------------------------------
+    def load_state(self, name: str) -> bytes | None:
+        """BEGIN IMMEDIATE already holds every other writer off until the commit."""
+        row = self._c.execute("SELECT body FROM flow_state WHERE name=?", (name,)).fetchone()
+        return None if row is None else bytes(row[0])
+
+    def save_state(self, name: str, body: bytes) -> None:
+        self._c.execute("INSERT INTO flow_state(name, body) VALUES (?,?) ON CONFLICT(name) "
+                        "DO UPDATE SET body=excluded.body", (name, body))
+
+    def applied(self, key: str) -> bytes | None:
+        row = self._c.execute("SELECT body FROM applied WHERE key=?", (key,)).fetchone()
+        return None if row is None else bytes(row[0])
+
+    def mark_applied(self, key: str, body: bytes) -> None:
+        self._c.execute("INSERT OR IGNORE INTO applied(key, body) VALUES (?,?)", (key, body))
+
 
 class SqliteStore:
     def __init__(self, path: Path, *, synchronous: str = "FULL") -> None:

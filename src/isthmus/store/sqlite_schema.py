@@ -2,7 +2,7 @@
 
 Unique constraints carry the idempotency contract: inbox (channel, control_id), charges
 (event_id), claims (event_id), journal entries (entry_key), work items (kind, event_id), outbox
-(destination, batch_id), refunds (id).
+(destination, batch_id), refunds (id), applied (key).
 """
 
 SCHEMA_VERSION = 1
@@ -109,4 +109,6 @@ CREATE TABLE IF NOT EXISTS refunds (
 );
 CREATE INDEX IF NOT EXISTS refunds_pending ON refunds(account_token) WHERE status = 'pending';
 CREATE INDEX IF NOT EXISTS refunds_status ON refunds(status);
+CREATE TABLE IF NOT EXISTS flow_state (name TEXT PRIMARY KEY, body BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS applied (key TEXT PRIMARY KEY, body BLOB NOT NULL);
 """
