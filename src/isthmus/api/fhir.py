@@ -16,6 +16,10 @@ outside the finance set (Observation, Condition...) are kept without events. The
 itself (checks, storing, transactions) is `flows.fhir_intake`, shared with
 `isthmus ingest`; this shell turns its answers into HTTP. Account and ExplanationOfBenefit
 can be searched by ``identifier`` and ``patient`` (a searchset Bundle).
+
+SupplyDelivery and SupplyRequest (issue 8) can be created, updated and read like the
+finance types: a completed delivery takes stock (`SupplyConsumed`), an active request asks
+for a requisition (`SupplyRequested`); see `formats.supply.fhir` for the elements read.
 """
 
 from __future__ import annotations
@@ -45,11 +49,13 @@ from isthmus.formats.fhir import (
     operation_outcome,
 )
 from isthmus.formats.fhir.events import CHANNEL
+from isthmus.formats.supply.fhir import SUPPLY_TYPES
 
 log = logging.getLogger(__name__)
 MEDIA: Final = "application/fhir+json"
 BALANCE_URL: Final = "https://isthmus.dev/fhir/StructureDefinition/account-balance"
 _SEARCH_PARAMS: Final = ("identifier", "patient", "_count")
+WRITABLE: Final = frozenset(FINANCE_TYPES) | SUPPLY_TYPES
 _enc = msgspec.json.Encoder(decimal_format="number")
 _json_dec = msgspec.json.Decoder(float_hook=Decimal)
 
@@ -73,20 +79,20 @@ class FhirApi:
 
     def write(self, rtype: str, rid: str | None, body: bytes, peer: str) -> Response:
         """POST (rid None) or PUT of one resource."""
-        if rtype not in FINANCE_TYPES:
+        if rtype not in WRITABLE:
             return outcome(404, [FhirError("not-supported", f"resource type {rtype!r} is not "
                                            "supported; see /fhir/metadata", [rtype])])
         try:
-            _, resource = decode_resource(body)
+            body_type, body_id = _identity(rtype, body)
         except FhirError as err:
             return outcome(400, [err])
-        if resource.resource_type != rtype:
-            return outcome(400, [FhirError("invalid", f"the body is a {resource.resource_type}"
+        if body_type != rtype:
+            return outcome(400, [FhirError("invalid", f"the body is a {body_type}"
                                            f", not a {rtype}", ["resourceType"])])
-        if rid is not None and resource.id is not None and resource.id != rid:
-            return outcome(400, [FhirError("invalid", f"id {resource.id!r} does not match "
+        if rid is not None and body_id is not None and body_id != rid:
+            return outcome(400, [FhirError("invalid", f"id {body_id!r} does not match "
                                            f"the URL id {rid!r}", [f"{rtype}.id"])])
-        new_id = rid or (resource.id if resource.id and ID.fullmatch(resource.id)
+        new_id = rid or (body_id if body_id and ID.fullmatch(body_id)
                          else str(uuid.UUID(digest(body)[:32])))
         raw = with_id(body, new_id)
         item, status, errors = self.intake.prepare(rtype, new_id, raw, update=False,
@@ -106,7 +112,7 @@ class FhirApi:
         return fhir_response(raw, 200 if done.duplicate else 201, location)
 
     def read(self, rtype: str, rid: str) -> Response:
-        if rtype not in FINANCE_TYPES:
+        if rtype not in WRITABLE:
             return outcome(404, [FhirError("not-supported",
                                            f"resource type {rtype!r} is not supported",
                                            [rtype])])
@@ -247,7 +253,7 @@ class FhirApi:
                                   {"name": "identifier", "type": "token"},
                                   {"name": "patient", "type": "reference"}]}
                                   if t in SEARCHABLE else {})}
-                             for t in sorted(FINANCE_TYPES)],
+                             for t in sorted(WRITABLE)],
                 "interaction": [{"code": "transaction"}, {"code": "batch"}],
             }],
         }
@@ -256,6 +262,24 @@ class FhirApi:
 _REASONS: Final = {200: "OK", 201: "Created", 400: "Bad Request", 404: "Not Found",
                    405: "Method Not Allowed", 409: "Conflict", 422: "Unprocessable Entity",
                    500: "Internal Server Error"}
+
+
+def _identity(rtype: str, body: bytes) -> tuple[str, str | None]:
+    """The body's resourceType and id: finance types through their decoder (which checks
+    the element types), supply types as a JSON object (`formats.supply.fhir` reads them)."""
+    if rtype in FINANCE_TYPES:
+        _, resource = decode_resource(body)
+        return resource.resource_type, resource.id
+    try:
+        doc = _json_dec.decode(body)
+    except msgspec.MsgspecError as exc:
+        raise FhirError("structure", f"the body is not JSON: {exc}") from exc
+    if not isinstance(doc, dict):
+        raise FhirError("structure", "a FHIR resource is a JSON object")
+    rid = doc.get("id")
+    if rid is not None and not isinstance(rid, str):
+        raise FhirError("value", "id must be a string", [f"{rtype}.id"])
+    return str(doc.get("resourceType") or ""), rid
 
 
 def _entry_error(status: int, err: FhirError) -> dict[str, Any]:

@@ -24,7 +24,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, RedirectRespons
 from starlette.routing import Mount, Route
 from starlette.types import ASGIApp
 
-from isthmus.api import fhir, openapi, refunds, workforce
+from isthmus.api import fhir, openapi, refunds, supply, workforce
 from isthmus.api.auth import protect
 from isthmus.connectors.mllp import tls_context
 from isthmus.observe.lineage import trace
@@ -124,6 +124,7 @@ def build_app(hub: Any, live: dict[str, Any] | None = None, *,
         Route("/api/v1/recon/deposits", deposits),
         *refunds.routes(hub),
         *workforce.routes(hub),
+        *supply.routes(hub),
         *fhir.routes(hub),
     ], exception_handlers={404: fhir.http_error, 405: fhir.http_error}), hub.governance,
         owners=hub.settings.ownership, store=hub.store, oidc_settings=hub.settings.oidc)

@@ -61,6 +61,19 @@ WORK_ITEM: Final[Schema] = {
 }
 
 
+USAGE_REFUSED: Final[Schema] = {
+    "type": "object", "required": ["error", "field", "row", "findings"],
+    "properties": {**ERROR["properties"], "row": {"type": "integer"},
+                   "message_id": {"type": "integer"},
+                   "findings": {"type": "array", "items": {
+                       "type": "object", "required": ["row", "column", "problem"],
+                       "properties": {"row": {"type": "integer"},
+                                      "column": {"type": "string"},
+                                      "problem": {"type": "string"},
+                                      "value": {"type": "string"}}}}},
+}
+
+
 @dataclass(frozen=True)
 class Answer:
     """One documented response: its description and body schema per media type."""
@@ -94,7 +107,8 @@ def _path_param(name: str, description: str) -> Schema:
             "schema": {"type": "string", "minLength": 1}}
 
 
-_TYPE = _path_param("type", "FHIR resource type (one of the finance types of /fhir/metadata)")
+_TYPE = _path_param("type", "FHIR resource type (one of the finance and supply types of "
+                    "/fhir/metadata)")
 _ID = _path_param("id", "logical id ([A-Za-z0-9-.]{1,64})")
 _FHIR_WRITE = {400: _fhir("not a valid resource, or type/id mismatch"),
                404: _fhir("resource type not supported"),
@@ -102,7 +116,8 @@ _FHIR_WRITE = {400: _fhir("not a valid resource, or type/id mismatch"),
                            "owned by another system (OperationOutcome, code forbidden)",
                            {JSON: ERROR, FHIR: OUTCOME}),
                409: _fhir("the id is taken by other content (create)"),
-               422: _fhir("the resource fails the finance checks; kept as rejected"),
+               422: _fhir("the resource fails the finance or supply checks (expression "
+                          "names the element); kept as rejected"),
                500: _fhir("unexpected failure; nothing stored")}
 
 REFUND: Final[Schema] = {
@@ -219,6 +234,23 @@ OPERATIONS: Final[tuple[Operation, ...]] = (
                           ERROR)},
               body=(JSON, {"type": "object", "description": "{\"type\": \"ShiftWorked\", "
                            "...} or {\"events\": [...]}"})),
+    Operation("POST", "/api/v1/supply/usage", "Supply usage from a departmental inventory "
+              "application: the usage CSV of the drop folder, over HTTP", "supply",
+              {202: _json("stored in the inbox; the number of usages", {
+                  "type": "object", "required": ["message_id", "usages"],
+                  "properties": {"message_id": {"type": "integer"},
+                                 "duplicate": {"type": "boolean"},
+                                 "usages": {"type": "integer"}}}),
+               200: _json("the same body came before: nothing changes"),
+               400: _json("not a usage file: unreadable, empty or a required column missing "
+                          "(field and row name it, findings list all); kept as rejected",
+                          USAGE_REFUSED),
+               415: _json("the body is not text/csv (field Content-Type); not read", ERROR),
+               422: _json("rows at fault (field and row name the first, findings list "
+                          "all); kept as rejected, nothing posted", USAGE_REFUSED)},
+              body=("text/csv", {"type": "string", "description": "usage_id, item, "
+                                 "location, quantity, used_on[, department, facility, lot, "
+                                 "serial, account_number, visit_number, charge_id]"})),
     Operation("GET", "/fhir/metadata", "CapabilityStatement (FHIR R4 3.1.0.1)", "fhir",
               {200: _fhir("capability statement", {
                   "type": "object", "required": ["resourceType"],

@@ -15,6 +15,13 @@ store, so an ExplanationOfBenefit finds its patient and its claim's patient cont
 (`formats.fhir.remittance`). Events are published when a bus is given, else left for
 `relay_unpublished`. A file (`take_file`) is a transaction too: batch and collection
 Bundles, and single resources, are taken whole (`as_transaction`).
+
+SupplyDelivery and SupplyRequest (issue 8) are read as plain JSON by
+`formats.supply.fhir.supply_events`, not by the finance decoders: a problem refuses them
+(422, kept as rejected, the element named as ``SupplyDelivery.<path>``); a completed
+delivery carries a `SupplyConsumed`, an active request a `SupplyRequested`. Their updates
+carry events too (an in-progress delivery completed later), and the supply flow applies
+each usage id and request id once, so a resend or a replay takes no more stock.
 """
 
 from __future__ import annotations
@@ -25,7 +32,7 @@ import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any, Final
 
@@ -51,13 +58,14 @@ from isthmus.formats.fhir import (
     resolve_raw,
 )
 from isthmus.formats.fhir.events import CHANNEL, events_of, patient_ref
+from isthmus.formats.supply.fhir import SUPPLY_TYPES, SupplyEvents, supply_events
 from isthmus.model.envelope import Envelope, Source
 from isthmus.model.events import PatientRef
 from isthmus.observe import tracing
 from isthmus.store.ports import Accepted, Inbound, Store, StoredMessage
 
 ID: Final = re.compile(r"[A-Za-z0-9\-.]{1,64}")
-_UPDATE_EVENTS: Final = frozenset({"Patient", "Encounter", "Account"})
+_UPDATE_EVENTS: Final = frozenset({"Patient", "Encounter", "Account", *SUPPLY_TYPES})
 # The check errors of these types refuse them. The payer-side ones (EOB, ClaimResponse,
 # PaymentReconciliation) post through `formats.fhir.remittance`, which rounds amounts to
 # the minor unit, so their check errors (e.g. Synthea's float artifacts,
@@ -102,6 +110,27 @@ def own_id(raw: bytes) -> str | None:
     return rid if rid and ID.fullmatch(rid) else None
 
 
+def supply_of(raw: bytes, received: date) -> SupplyEvents:
+    """The supply events of a stored SupplyDelivery or SupplyRequest (JSON not an object:
+    one problem at the root)."""
+    try:
+        doc = _json_dec.decode(raw)
+    except msgspec.MsgspecError as exc:
+        return SupplyEvents(problems=(("", f"is not JSON: {exc}"),))
+    if not isinstance(doc, dict):
+        return SupplyEvents(problems=(("", "must be a JSON object"),))
+    return supply_events(doc, received)
+
+
+def supply_errors(rtype: str, found: SupplyEvents) -> list[FhirError]:
+    """The problems of a supply resource as OperationOutcome issues, each naming its element
+    (FHIRPath ``<type>.<path>``)."""
+    return [FhirError("required" if text == "is required" else "invalid",
+                      f"{path or rtype} {text}",
+                      [f"{rtype}.{path}" if path else rtype])
+            for path, text in found.problems]
+
+
 def entry_id(e: BundleEntry) -> str:
     if e.raw is not None and (rid := own_id(e.raw)):
         return rid
@@ -132,13 +161,14 @@ def _patients_of(res: FinanceResource) -> set[str]:
 def as_transaction(raw: bytes) -> bytes:
     """The transaction a FHIR file stands for: a batch or collection Bundle becomes a
     transaction (entries without a ``request`` are POSTs of their resource, under its own
-    id), one finance resource a one-entry transaction. Raises FhirError otherwise."""
+    id), one finance or supply resource a one-entry transaction. Raises FhirError
+    otherwise."""
     try:
         doc = _json_dec.decode(raw)
     except msgspec.MsgspecError as exc:
         raise FhirError("structure", f"the file is not JSON: {exc}") from exc
     rtype = doc.get("resourceType") if isinstance(doc, dict) else None
-    if rtype in FINANCE_TYPES:
+    if rtype in FINANCE_TYPES or rtype in SUPPLY_TYPES:
         assert isinstance(doc, dict)
         doc = {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": doc}]}
     elif rtype != "Bundle":
@@ -232,11 +262,14 @@ class FhirIntake:
         base = f"{item.rtype}/{item.rid}"
         item.cid = f"{base}/_history/{dig[:16]}" if item.update else base
         evs: list[tuple[str, Any]] = []
-        if item.resource is not None and (not item.update or item.rtype in _UPDATE_EVENTS):
-            evs = events_of(item.resource, lambda ref: self.patient_of(ref, local),
-                            lambda ref: self.claim_of(ref, local))
-        item.events = evs
         at = datetime.fromtimestamp(now, UTC)
+        if not item.update or item.rtype in _UPDATE_EVENTS:
+            if item.resource is not None:
+                evs = events_of(item.resource, lambda ref: self.patient_of(ref, local),
+                                lambda ref: self.claim_of(ref, local))
+            elif item.rtype in SUPPLY_TYPES:
+                evs = list(supply_of(item.raw, at.date()).events)
+        item.events = evs
         corr = f"{CHANNEL}/{item.cid}"
         source = Source(channel=CHANNEL, control_id=item.cid, message_id=corr)
         envs = [Envelope(event_id=f"{corr}/{i}", type=type(ev).__name__, occurred_at=at,
@@ -282,6 +315,11 @@ class FhirIntake:
                 self.reject(rtype, rid, raw, errors, peer)
                 return None, 422, errors
             return Item(rtype, rid, raw, resource, update), 0, []
+        if rtype in SUPPLY_TYPES:
+            errors = supply_errors(rtype, supply_of(raw, datetime.now(UTC).date()))
+            if errors:
+                self.reject(rtype, rid, raw, errors, peer)
+                return None, 422, errors
         return Item(rtype, rid, raw, None, update), 0, []
 
     # --- transactions -------------------------------------------------------------------
@@ -319,6 +357,9 @@ class FhirIntake:
             except FhirError as err:
                 errors.append(err.within(e.expression))
                 continue
+            if rtype in SUPPLY_TYPES:
+                errors += [x.within(e.expression) for x in supply_errors(
+                    rtype, supply_of(raw, datetime.now(UTC).date()))]
             if resource is not None:
                 errors += [x.within(e.expression)
                            for x in blocking(rtype, check_resource(resource))]
@@ -397,5 +438,5 @@ class FhirIntake:
 
 
 __all__ = ["FILE_BUNDLES", "ID", "SEARCHABLE", "FhirIntake", "Item", "Local",
-           "TransactionResult",
-           "as_transaction", "blocking", "digest", "entry_id", "own_id", "with_id"]
+           "TransactionResult", "as_transaction", "blocking", "digest", "entry_id", "own_id",
+           "supply_errors", "supply_of", "with_id"]

@@ -11,6 +11,24 @@
   `quantity.value`, `deliverTo` and `authoredOn`; decoded into a `SupplyRequestLine` (a
   demand that procurement sees, no posting).
 
+What the hub does with them (`supply_events`, used by `flows.fhir_intake` for `/fhir`):
+
+* The status decides whether there is anything to apply. A SupplyDelivery `completed`
+  is a consumption; `in-progress`, `abandoned` and `entered-in-error` are kept with no
+  event (an update to `completed` later carries it). A SupplyRequest `active` becomes a
+  `SupplyRequested` (request id `SupplyRequest/<id>`, `authoredOn` else the day received,
+  `deliverTo` required: the location the requisition is for); `draft`, `suspended`,
+  `cancelled`, `completed`, `entered-in-error` and `unknown` are kept with no event. A
+  status outside the R4 value sets (`supplydelivery-status`, `supplyrequest-status`) is a
+  problem.
+* Department: R4 has no cost-center element on either resource. The department is the
+  `valueString` (or `valueReference` / `valueCodeableConcept.coding[0].code`) of the
+  extension `DEPARTMENT_URL`, else the stock location's id (`destination`, `deliverTo`),
+  as for an FT1 line, whose FT1-13 department is its location. The supply flow maps it to
+  a cost center (`[mappings.department_cost_center]`); one it cannot map holds the usage.
+* Partition key `supply/<item>|<location>`, the same as the usage CSV's, so all usage of
+  one item at one location stays in order whatever path it came by.
+
 Pure: a parsed JSON object in, an event or a list of `(element path, problem)` out.
 """
 
@@ -21,12 +39,21 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any, Final
 
-from isthmus.model.events import SupplyConsumed
+import msgspec
 
+from isthmus.model.events import Event, SupplyConsumed, SupplyRequested
+
+SUPPLY_TYPES: Final = frozenset({"SupplyDelivery", "SupplyRequest"})
+DEPARTMENT_URL: Final = "http://isthmus.example/fhir/StructureDefinition/department"
 LOT_URL: Final = "http://isthmus.example/fhir/StructureDefinition/lot-number"
 SERIAL_URL: Final = "http://isthmus.example/fhir/StructureDefinition/serial-number"
 
 Problem = tuple[str, str]
+# R4 value sets http://hl7.org/fhir/ValueSet/supplydelivery-status and supplyrequest-status
+DELIVERY_STATUSES: Final = frozenset({"in-progress", "completed", "abandoned",
+                                      "entered-in-error"})
+REQUEST_STATUSES: Final = frozenset({"draft", "active", "suspended", "cancelled",
+                                     "completed", "entered-in-error", "unknown"})
 
 
 @dataclass(frozen=True)
@@ -135,3 +162,76 @@ def supply_request(resource: dict[str, Any]) -> SupplyRequestLine | list[Problem
     return SupplyRequestLine(request_id=rid, item=item, quantity=qty,
                              location=_ref_id(resource.get("deliverTo")),
                              status=str(resource.get("status") or ""), authored_on=when)
+
+
+@dataclass(frozen=True)
+class SupplyEvents:
+    """What one SupplyDelivery or SupplyRequest means to the hub: (partition key, event)
+    pairs (none for a status with nothing to apply), or the problems that refuse it."""
+
+    events: tuple[tuple[str, Event], ...] = ()
+    problems: tuple[Problem, ...] = ()
+
+
+def _department(resource: dict[str, Any], location: str) -> str:
+    for each in resource.get("extension") or []:
+        ext = _obj(each)
+        if ext.get("url") != DEPARTMENT_URL:
+            continue
+        text = str(ext.get("valueString") or "").strip() or \
+            _ref_id(ext.get("valueReference")) or _code(ext.get("valueCodeableConcept"))
+        if text:
+            return text
+    return location
+
+
+def _status(resource: dict[str, Any], allowed: frozenset[str]) -> Problem | None:
+    status = resource.get("status")
+    if isinstance(status, str) and status in allowed:
+        return None
+    if status is None:
+        return ("status", "is required")
+    return ("status", f"must be one of {', '.join(sorted(allowed))}, not {status!r}")
+
+
+def _key(item: str, location: str) -> str:
+    return f"supply/{item}|{location}"
+
+
+def supply_events(resource: dict[str, Any], received: date) -> SupplyEvents:
+    """The events of one SupplyDelivery or SupplyRequest received on ``received``."""
+    rtype = resource.get("resourceType")
+    if rtype == "SupplyDelivery":
+        bad = _status(resource, DELIVERY_STATUSES)
+        if bad is not None:
+            return SupplyEvents(problems=(bad,))
+        if resource.get("status") != "completed":
+            return SupplyEvents()
+        used = supply_delivery(resource)
+        if isinstance(used, list):
+            return SupplyEvents(problems=tuple(used))
+        used = msgspec.structs.replace(used, department=_department(resource, used.location))
+        return SupplyEvents(events=((_key(used.item, used.location), used),))
+    if rtype == "SupplyRequest":
+        return _requested(resource, received)
+    return SupplyEvents(problems=(("resourceType", "must be SupplyDelivery or "
+                                                   "SupplyRequest"),))
+
+
+def _requested(resource: dict[str, Any], received: date) -> SupplyEvents:
+    bad = _status(resource, REQUEST_STATUSES)
+    line = supply_request(resource)
+    problems = ([bad] if bad is not None else []) + (line if isinstance(line, list) else [])
+    if isinstance(line, SupplyRequestLine) and bad is None and line.status == "active" \
+            and not line.location:
+        problems.append(("deliverTo", "is required for an active request (the stock "
+                                      "location to replenish)"))
+    if problems or not isinstance(line, SupplyRequestLine):
+        return SupplyEvents(problems=tuple(problems))
+    if line.status != "active":
+        return SupplyEvents()
+    ev = SupplyRequested(request_id=f"SupplyRequest/{line.request_id}", item=line.item,
+                         location=line.location, quantity=line.quantity,
+                         requested_on=line.authored_on or received,
+                         department=_department(resource, line.location))
+    return SupplyEvents(events=((_key(ev.item, ev.location), ev),))
