@@ -47,7 +47,7 @@ def erp(invoice_price: str) -> FakeRpc:
             {"id": 8, "origin": "purchase.line,99", "quantity": 1.0,
              "effective_date": date(2026, 3, 3)}],
         ("account.invoice.line", "search_read"): [
-            {"id": 3, "origin": "purchase.line,42", "quantity": 10.0,
+            {"id": 3, "invoice": 1, "origin": "purchase.line,42", "quantity": 10.0,
              "unit_price": D(invoice_price),
              "invoice.": {"number": "SI-1", "invoice_date": "2026-03-04",
                           "currency.": {"code": "USD"}}}],

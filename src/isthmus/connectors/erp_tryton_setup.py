@@ -208,8 +208,12 @@ def checkpoint(db: Path) -> None:
 
 def build_database(site: TrytonSite, name: str, *, company: str = "Isthmus General Hospital",
                    cost_centers: dict[str, str] | None = None,
-                   progress: Progress = lambda _m: None) -> float:
-    """Create and configure database `name`; returns the seconds it took."""
+                   progress: Progress = lambda _m: None, modules: tuple[str, ...] = MODULES,
+                   extra: Callable[[TrytonRpc, Progress], None] | None = None) -> float:
+    """Create and configure database `name`; returns the seconds it took.
+
+    `modules` are activated (with their dependencies) instead of just MODULES, and `extra`
+    configures more over the same session after the books (`erp_tryton_procure`)."""
     t0 = time.monotonic()
     site.data_dir.mkdir(parents=True, exist_ok=True)
     db = site.data_dir / f"{name}.sqlite"
@@ -221,12 +225,12 @@ def build_database(site: TrytonSite, name: str, *, company: str = "Isthmus Gener
     else:
         _pg(site, f"CREATE DATABASE {_ident(name)} ENCODING 'UTF8' TEMPLATE template0")
     where = db if site.sqlite else f"PostgreSQL database {name}"
-    progress(f"activating {', '.join(MODULES)} in {where} (trytond-admin, "
+    progress(f"activating {', '.join(modules)} in {where} (trytond-admin, "
              f"~{40 if site.sqlite else 90} s)")
     try:
         subprocess.run(  # noqa: S603 - our own trytond-admin binary
             [str(site.bin_dir / "trytond-admin"), "-c", str(site.config(free_port())),
-             "-d", name, "--all", "-u", *MODULES, "--activate-dependencies",
+             "-d", name, "--all", "-u", *modules, "--activate-dependencies",
              "--email", "admin@localhost"],
             env=site.env(), check=True, capture_output=True, timeout=600)
     except subprocess.CalledProcessError as exc:
@@ -239,6 +243,8 @@ def build_database(site: TrytonSite, name: str, *, company: str = "Isthmus Gener
         try:
             configure(rpc, company=company, cost_centers=cost_centers or {},
                       progress=progress)
+            if extra is not None:
+                extra(rpc, progress)
         finally:
             rpc.close()
     if site.sqlite:

@@ -1,25 +1,37 @@
 """Tryton's procurement side over JSON-RPC (issue 8): requisitions out; orders, receipts and
-supplier invoices in.
+supplier invoices in; matched supplier invoices posted.
 
 The ERP owns the item master (`product.product`), the vendor master (`party.party`),
-purchase orders, receipts and invoices; the hub reads them and never writes them. What it
-writes is a `purchase.requisition` (Tryton module purchase_requisition) for a
-replenishment, moved to `waiting` (the `wait` button); Tryton's own approval turns it into
-purchase requests (purchase_request) and those into a purchase order.
+purchase orders, receipts and supplier invoices (accounts payable). What the hub writes is
+a `purchase.requisition` (Tryton module purchase_requisition) for a replenishment, moved to
+`waiting` (the `wait` button); a person approves it in Tryton, which makes purchase
+requests (purchase_request) and, through the buyer, a purchase order.
 
 Read back, as the supply flow's plain records (`flows.supply`):
 
 * order lines: `purchase.line` of purchases in state confirmed, processing or done;
-* receipts: `stock.move` in state done whose origin is a `purchase.line`;
-* supplier invoice lines: `account.invoice.line` of posted or paid supplier invoices
-  (`invoice.type` in) whose origin is a `purchase.line`.
+* receipts: `stock.move` in state done whose origin is a `purchase.line` (the incoming
+  move of a supplier shipment);
+* supplier invoice lines: `account.invoice.line` of supplier invoices (`invoice.type` in)
+  in state validated, posted or paid, whose origin is a `purchase.line`. Their id is
+  `invoice/<invoice id>/<line id>`: Tryton's own ids, stable whatever number the invoice
+  gets, and `erp_invoice` is the invoice's id. The date is the invoice's accounting date,
+  else its invoice date: the date of the move Tryton posts for it.
+
+Then `post_matched` posts (`account.invoice.post`) each validated invoice whose every
+line the hub matched (outcome "posted" or "duplicate"), that has no line the hub did not
+see, and whose lines still carry the quantity and price that were matched: that posting is
+the AP entry, in Tryton. A held invoice stays validated, unposted.
 
 Dotted field names (`purchase.number`) are read in one `search_read` per model. Locations
 and items are the ERP's codes (`product.code`, `warehouse.code`); `locations` maps a
-Tryton location code to the hub's stock location where they differ.
+Tryton location code to the hub's stock location where they differ. Tryton's faults
+arrive as `ErpRejected` (a person must act) or `ErpUnavailable` (retry later), translated
+by the transport (`erp_rpc`).
 
-Field names follow trytond 7/8 modules purchase, stock, account_invoice and
-purchase_requisition. Not yet run against a live Tryton with those modules (see README).
+Field names follow trytond 8 modules purchase, stock, account_invoice and
+purchase_requisition; run against a live trytond 8.2 by tests/supply/test_supply_tryton_*.py
+(the database set up by `erp_tryton_procure`).
 """
 
 from __future__ import annotations
@@ -50,6 +62,18 @@ def _origin_id(origin: Any) -> str:
 
 def _day(value: Any) -> date:
     return value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
+
+
+def _code(row: dict[str, Any], *path: str) -> str:
+    """A dotted value read by search_read ('product.', 'code'), "" when a link is empty."""
+    value: Any = row
+    for step in path:
+        value = value.get(step) if isinstance(value, dict) else None
+    return "" if value is None else str(value)
+
+
+POSTABLE = frozenset({"posted", "duplicate"})
+PRICE = Decimal("0.0001")  # Tryton's default price digits
 
 
 class TrytonSupply:
@@ -120,7 +144,8 @@ class TrytonSupply:
             "description": req.req_id, "employee": employee, "warehouse": warehouse,
             "supply_date": req.created_on, "currency": currency,
             "lines": [["create", [{"product": product, "quantity": float(req.quantity),
-                                   "unit": unit, "unit_price": req.amount / req.quantity
+                                   "unit": unit, "unit_price": (req.amount / req.quantity
+                                                                ).quantize(PRICE)
                                    if req.quantity else Decimal(0)}]]]}])
         self.rpc.model("purchase.requisition", "wait", [rid])
         return str(rid)
@@ -132,13 +157,14 @@ class TrytonSupply:
              ("type", "=", "line")], 0, None, None,
             ["id", "quantity", "unit_price", "product.code", "purchase.number",
              "purchase.currency.code", "purchase.warehouse.code"])
-        return [OrderLine(po=str(r["purchase."]["number"]), line=str(r["id"]),
-                          item=str(r["product."]["code"]),
-                          location=self._where(str(r["purchase."]["warehouse."]["code"])),
+        return [OrderLine(po=_code(r, "purchase.", "number"), line=str(r["id"]),
+                          item=_code(r, "product.", "code"),
+                          location=self._where(_code(r, "purchase.", "warehouse.", "code")),
                           quantity=Decimal(str(r["quantity"])),
                           unit_price=Decimal(str(r["unit_price"])),
-                          currency=str(r["purchase."]["currency."]["code"]),
-                          company=self.company) for r in rows]
+                          currency=_code(r, "purchase.", "currency.", "code"),
+                          company=self.company) for r in rows
+                if _code(r, "product.", "code")]  # a text-only line is no stock
 
     def receipts(self, po_numbers: Mapping[str, str]) -> list[ReceiptLine]:
         """Done moves from purchase lines; `po_numbers` maps a line id to its order."""
@@ -156,21 +182,75 @@ class TrytonSupply:
         return out
 
     def invoice_lines(self, po_numbers: Mapping[str, str]) -> list[InvoiceLine]:
+        """Lines of validated, posted or paid supplier invoices against known order lines."""
         rows = self.rpc.model(
             "account.invoice.line", "search_read",
-            [("invoice.type", "=", "in"), ("invoice.state", "in", ["posted", "paid"]),
+            [("invoice.type", "=", "in"),
+             ("invoice.state", "in", ["validated", "posted", "paid"]),
              ("origin", "like", "purchase.line,%")], 0, None, None,
-            ["id", "origin", "quantity", "unit_price", "invoice.number",
-             "invoice.invoice_date", "invoice.currency.code"])
+            ["id", "origin", "quantity", "unit_price", "invoice", "invoice.invoice_date",
+             "invoice.accounting_date", "invoice.currency.code"])
         out = []
         for r in rows:
             line = _origin_id(r["origin"])
-            if line in po_numbers:
-                inv = r["invoice."]
-                out.append(InvoiceLine(invoice_id=f"{inv['number']}/{r['id']}",
+            inv = r.get("invoice.") or {}
+            when = inv.get("accounting_date") or inv.get("invoice_date")
+            if line in po_numbers and when:
+                out.append(InvoiceLine(invoice_id=f"invoice/{r['invoice']}/{r['id']}",
                                        po=po_numbers[line], line=line,
                                        quantity=Decimal(str(r["quantity"])),
                                        unit_price=Decimal(str(r["unit_price"])),
-                                       currency=str(inv["currency."]["code"]),
-                                       invoiced_on=_day(inv["invoice_date"])))
+                                       currency=_code(inv, "currency.", "code"),
+                                       invoiced_on=_day(when),
+                                       erp_invoice=str(r["invoice"])))
         return out
+
+    def post_matched(self, lines: list[InvoiceLine], outcomes: Mapping[str, str]
+                     ) -> list[str]:
+        """Post in Tryton each validated invoice all of whose lines matched: every line
+        of it in `lines` has outcome "posted" or "duplicate" (`SyncReport.invoices`), it
+        has no other line, and its lines still hold what was matched. The ids posted.
+
+        One `post` per invoice: a refusal (ErpRejected, Tryton's message) does not stop
+        the others; it is raised after them, naming what was posted."""
+        mine: dict[str, dict[int, InvoiceLine]] = {}
+        for ln in lines:
+            if ln.erp_invoice:
+                mine.setdefault(ln.erp_invoice, {})[int(ln.invoice_id.rsplit("/", 1)[1])] = ln
+        ready = [inv for inv, by_id in mine.items()
+                 if all(outcomes.get(x.invoice_id) in POSTABLE for x in by_id.values())]
+        if not ready:
+            return []
+        states = {str(r["id"]): r["state"] for r in self.rpc.model(
+            "account.invoice", "read", [int(i) for i in ready], ["state"])}
+        ready = [i for i in ready if states.get(i) == "validated"]
+        if not ready:
+            return []
+        now = self.rpc.model("account.invoice.line", "search_read",
+                             [("invoice", "in", [int(i) for i in ready])], 0, None, None,
+                             ["id", "invoice", "type", "quantity", "unit_price"])
+        changed: set[str] = set()
+        for r in now:
+            inv = str(r["invoice"])
+            seen = mine[inv].get(int(r["id"]))
+            if seen is None:
+                if r.get("type", "line") == "line":
+                    changed.add(inv)  # a line the hub did not match (no order line)
+            elif (Decimal(str(r["quantity"])), Decimal(str(r["unit_price"]))) != \
+                    (seen.quantity, seen.unit_price):
+                changed.add(inv)  # edited since it was read: the next sync matches it
+        posted: list[str] = []
+        refused: list[str] = []
+        for inv in ready:
+            if inv in changed:
+                continue
+            try:
+                self.rpc.model("account.invoice", "post", [int(inv)])
+            except ErpRejected as exc:
+                refused.append(f"invoice {inv}: {exc}")
+                continue
+            posted.append(inv)
+        if refused:
+            raise ErpRejected("; ".join(refused) + (f" (posted: {', '.join(posted)})"
+                                                     if posted else ""))
+        return posted
