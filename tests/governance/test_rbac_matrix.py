@@ -104,7 +104,7 @@ def test_route_role_matrix(site: Site) -> None:
             if role in rbac.PERMISSIONS[action]:
                 fhir = path.startswith("/fhir")  # an empty FHIR body is a 400 outcome
                 bodied = fhir or (method == "POST" and path.startswith(
-                    ("/api/v1/refunds", "/api/v1/workforce")))
+                    ("/api/v1/refunds", "/api/v1/workforce", "/api/v1/supply")))
                 assert r.status_code in ((200, 400, 404) if bodied else (200, 404)), \
                     (action, role, r.status_code)
                 if r.status_code == 404 and method != "HEAD":

@@ -59,6 +59,7 @@ PERMISSIONS: Mapping[str, frozenset[str]] = {
     "POST /api/v1/refunds/{id}/reject": frozenset({ADMIN, FINANCE}),
     # Workforce feed (HCM / scheduling webhook): integration feeds write
     "POST /api/v1/workforce/events": frozenset({ADMIN, ENGINEER}),
+    "POST /api/v1/supply/usage": frozenset({ADMIN, ENGINEER}),
     # Web console (src/isthmus/console), signed in with a token; the raw message is PHI
     "GET /console/": EVERYONE,
     "GET /console/messages": frozenset({ADMIN, ENGINEER, REVENUE, AUDITOR}),
