@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 
 import pytest
 
@@ -89,6 +90,15 @@ class BusContract:
         assert [d.msg_id for d in bus.fetch(part, 5, 1e12)] == ["m1"]
         bus.publish([msg(1)])  # still deduplicated after replay
         assert bus.pending() == 1
+
+    def test_an_id_replayed_twice_in_one_call_goes_back_once(self, bus: Bus) -> None:
+        bus.publish([msg(1), msg(2)])
+        part = partition_of("k1", bus.partitions)
+        bus.ack(bus.fetch(part, 5, 1e12))
+        twice = [msg(1), msg(2), replace(msg(1), body=b"later")]
+        assert bus.replay(twice) == 2
+        got = bus.fetch(part, 5, 1e12)
+        assert [(d.msg_id, d.body) for d in got] == [("m2", msg(2).body), ("m1", b"later")]
 
     def test_a_lease_has_one_owner_until_it_expires(self, bus: Bus) -> None:
         assert bus.claim("partition:0", "w1", 10.0, now=1000.0)

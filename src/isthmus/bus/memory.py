@@ -6,7 +6,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from isthmus.bus.ports import DeadLetter, Delivery, Publish, partition_of
+from isthmus.bus.ports import DeadLetter, Delivery, Publish, once_per_id, partition_of
 
 
 @dataclass
@@ -82,6 +82,7 @@ class MemoryBus:
                            r.last_error, r.settled_at, r.item.body) for r in dead[:limit]]
 
     def replay(self, items: Sequence[Publish]) -> int:
+        items = once_per_id(items)
         with self._lock:
             for p in items:
                 old = self._ids.pop(p.msg_id, None)

@@ -76,7 +76,7 @@ from nats.js.client import JetStreamContext
 from nats.js.kv import KeyValue
 
 from isthmus.bus.nats_leases import JetStreamLeases
-from isthmus.bus.ports import DeadLetter, Delivery, Publish, partition_of
+from isthmus.bus.ports import DeadLetter, Delivery, Publish, once_per_id, partition_of
 
 T = TypeVar("T")
 _TIMEOUT = 10.0
@@ -416,6 +416,7 @@ class NatsBus:
         return _dead_letters(self._call(self._dead_msgs(limit)))
 
     def replay(self, items: Sequence[Publish]) -> int:
+        items = once_per_id(items)
         self._call(self._replay(items))
         return len(items)
 

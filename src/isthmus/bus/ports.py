@@ -53,6 +53,12 @@ class DeadLetter:
     body: bytes
 
 
+def once_per_id(items: Sequence[Publish]) -> list[Publish]:
+    """`items` with each msg_id once (the last one), in the order of those last ones."""
+    last = {p.msg_id: i for i, p in enumerate(items)}
+    return [p for i, p in enumerate(items) if last[p.msg_id] == i]
+
+
 def partition_of(key: str, partitions: int) -> int:
     """Stable partition for a business key (FNV-1a, not Python's salted hash)."""
     h = 0x811C9DC5
@@ -76,7 +82,11 @@ class Bus(Protocol):
 
     def dead_letters(self, limit: int = 100) -> list[DeadLetter]: ...
 
-    def replay(self, items: Sequence[Publish]) -> int: ...
+    def replay(self, items: Sequence[Publish]) -> int:
+        """Put `items` back at the end of the log under their ids; an id given twice (two
+        source messages carrying the same event) goes back once, with its last body.
+        Returns how many were put back."""
+        ...
 
     def replay_dead(self, seqs: Sequence[int] | None = None) -> int: ...
 

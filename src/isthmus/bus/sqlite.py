@@ -13,7 +13,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from isthmus.bus.ports import DeadLetter, Delivery, Publish, partition_of
+from isthmus.bus.ports import DeadLetter, Delivery, Publish, once_per_id, partition_of
 from isthmus.store.sqlite_connection import connect
 
 READY, DONE, DEAD = 0, 1, 2
@@ -118,6 +118,7 @@ class SqliteBus:
 
     def replay(self, items: Sequence[Publish]) -> int:
         """Put messages back at the end of the log under the same id (delete, then insert)."""
+        items = once_per_id(items)
         now = time.time()
         with self._lock:
             cur = self._conn.cursor()
