@@ -35,7 +35,7 @@ class _Site:
                           headers={"Authorization": f"Bearer {self.tokens[role]}"})
 
     def apply(self) -> int:
-        relay_unpublished(self.hub.store, self.hub.bus)
+        assert relay_unpublished(self.hub.store, self.hub.bus) == 0  # published on arrival
         return self.hub.worker().drain()
 
 

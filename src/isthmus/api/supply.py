@@ -25,7 +25,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from isthmus.flows.inbox import publications
+from isthmus.flows.inbox import publish_stored
 from isthmus.flows.supply_intake import usage_intake
 from isthmus.observe import tracing
 
@@ -38,9 +38,7 @@ def routes(hub: Any) -> list[Route]:
         spans = tracing.ingest_started([intake.inbound])
         [res] = hub.store.accept([intake.inbound])
         tracing.ingest_done(spans, [res])
-        if intake.events and not res.duplicate:  # stored: now to the bus (else the relay)
-            hub.bus.publish(publications(intake.inbound.events))
-            hub.store.mark_published([res.message_id])
+        publish_stored(hub.store, hub.bus, intake.inbound, res)
         if intake.findings:
             first = intake.findings[0]
             return JSONResponse({

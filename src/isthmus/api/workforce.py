@@ -3,11 +3,12 @@
 POST /api/v1/workforce/events  one event `{"type": "ShiftWorked", ...}` or
                                `{"events": [...]}` (`formats/workforce/events.py`)
 
-The body is stored in the inbox before the answer (`flows/labor_intake.py`): 202 with the
-event ids once it is durable; 200 with `"duplicate": true` when the same body came before
-(nothing changes); 400 naming the field at fault when it is not a workforce event (the body
-is kept, rejected, for inspection). Event ids come from the feed's keys, so a shift sent
-here and again in a timecard file accrues once.
+The body is stored in the inbox before the answer (`flows/labor_intake.py`), its events
+go to the bus right after: 202 with the event ids once it is durable; 200 with
+`"duplicate": true` when the same body came before (nothing changes); 400 naming the field
+at fault when it is not a workforce event (the body is kept, rejected, for inspection).
+Event ids come from the feed's keys, so a shift sent here and again in a timecard file
+accrues once.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from isthmus.flows.inbox import publish_stored
 from isthmus.flows.labor_intake import webhook_intake
 from isthmus.observe import tracing
 
@@ -31,6 +33,7 @@ def routes(hub: Any) -> list[Route]:
         spans = tracing.ingest_started([intake.inbound])
         [res] = hub.store.accept([intake.inbound])
         tracing.ingest_done(spans, [res])
+        publish_stored(hub.store, hub.bus, intake.inbound, res)
         if intake.error:
             return JSONResponse({"error": "invalid workforce event", "reason": intake.error,
                                  "field": intake.field, "message_id": res.message_id}, 400)

@@ -144,6 +144,15 @@ def publications(events: bytes) -> list[Publish]:
                                                                        strict=True)]
 
 
+def publish_stored(store: Store, bus: Bus, item: Inbound, res: Accepted) -> None:
+    """Right after one message is stored (a webhook's answer): its events to the bus. A
+    duplicate or an event-less record has nothing to send; a crash in between leaves the
+    record unpublished for `relay_unpublished`, and the bus drops an id it already has."""
+    if item.events and not res.duplicate:
+        bus.publish(publications(item.events))
+        store.mark_published([res.message_id])
+
+
 def relay_unpublished(store: Store, bus: Bus, batch: int = 500) -> int:
     """Publish events of committed messages that never reached the bus (crash recovery)."""
     total = 0
