@@ -31,7 +31,7 @@ from isthmus.connectors.erp_tryton_setup import (
 from tests.erp.conftest import _unavailable, cost_centers
 
 TEMPLATE = "isthmus_procure"
-POOL = 8
+POOL = 16
 
 
 def ensure_template() -> TrytonSite:

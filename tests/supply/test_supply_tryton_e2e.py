@@ -16,15 +16,20 @@ queue procurement, no hub entry, and the invoice stays validated (unposted) in T
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
+from msgspec import structs
 
-from isthmus.config import default_mappings
+from isthmus.app import Hub
+from isthmus.cli.main import run
+from isthmus.config import default_mappings, load_settings
 from isthmus.connectors import erp_tryton_procure as buyer
 from isthmus.connectors.erp_ports import ErpBatchSink
 from isthmus.connectors.erp_rpc import TrytonRpc
@@ -40,6 +45,7 @@ from isthmus.model.envelope import Envelope, Source
 from isthmus.model.events import SupplyConsumed
 from isthmus.recon.erp import reconcile
 from isthmus.store.sqlite import SqliteStore
+from tests.supply.conftest import ProcurePool
 
 pytestmark = pytest.mark.service
 
@@ -198,3 +204,83 @@ def test_invoice_beyond_tolerance_is_held_and_not_posted(loop: Loop) -> None:
                             0, None, None)
     [unmatched] = loop.flow.snapshot().unmatched
     assert unmatched.invoice_id == f"invoice/{invoice}/{line}"
+
+
+CLI_CONFIG = """
+[erp]
+kind = "tryton"
+url = "{url}"
+database = "{database}"
+password_file = "{password_file}"
+journal = "HUB"
+[supply]
+ap_owner = "erp"
+price_tolerance = "0.02"
+[supply.par_levels."STENT-01|WH"]
+par = 10
+reorder_point = 4
+cost_center = "CC-4500"
+unit_price = "450.00"
+"""
+
+
+def test_cli_supply_sync_posts_the_matched_invoice_and_recon_is_zero(
+        tmp_path: Path, procure_pool: ProcurePool, procure_db: str,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """The same loop through `isthmus supply sync` and `isthmus recon erp` (the hub's stock
+    location is Tryton's warehouse code here: the CLI maps none)."""
+    pw = tmp_path / "tryton.pass"
+    pw.write_text(procure_pool.site.password)
+    cfg = tmp_path / "isthmus.toml"
+    cfg.write_text(CLI_CONFIG.format(url=procure_pool.server.url, database=procure_db,
+                                     password_file=pw))
+    data = tmp_path / "data"
+    args = ["--data-dir", str(data), "--config", str(cfg), "--json"]
+    rpc = procure_pool.rpc(procure_db)
+
+    def sync() -> dict[str, Any]:
+        assert run(["supply", "sync", *args]) == 0
+        return dict(json.loads(capsys.readouterr().out))
+
+    try:
+        opening = buyer.create_purchase(rpc, {"STENT-01": D(10)})
+        buyer.confirm_purchases(rpc, [opening])
+        buyer.receive(rpc, opening)
+        assert sync()["applied"] == {"posted": 1}
+        hub = Hub.open(load_settings(cfg, data_dir=data))
+        try:
+            flow = hub.processor.supply
+            assert flow is not None
+            with hub.store.transaction() as tx:
+                for n in range(7):
+                    e, ev = usage(n)
+                    ev = structs.replace(ev, location="WH")
+                    assert flow.consume(tx, structs.replace(e, payload=ev), ev) == "posted"
+        finally:
+            hub.close()
+        assert len(sync()["sent"]) == 1
+        [rid] = rpc.model("purchase.requisition", "search", [("state", "=", "waiting")], 0,
+                          None, None)
+        [po] = buyer.create_purchases(rpc, buyer.approve_requisitions(rpc, [rid]))
+        buyer.confirm_purchases(rpc, [po])
+        buyer.receive(rpc, po)
+        assert sync()["applied"] == {"posted": 1, "duplicate": 1}
+        invoice = buyer.supplier_invoice(rpc, po, on=TODAY)
+        d = sync()
+        assert d["applied"] == {"posted": 1, "duplicate": 2}
+        assert d["posted_in_erp"] == [str(invoice)]
+        [inv] = rpc.model("account.invoice", "read", [invoice], ["state"])
+        assert inv["state"] == "posted"
+    finally:
+        rpc.close()
+    hub = Hub.open(load_settings(cfg, data_dir=data))
+    try:
+        made, sent = hub.export()
+        assert made >= 1 and sent >= 1
+    finally:
+        hub.close()
+    assert run(["recon", "erp", "--period", PERIOD, *args]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["zero_variance"], report["rows"]
+    rows = {(r["account"], r["cost_center"]): D(r["erp"]) for r in report["rows"]}
+    assert rows[("2000", "")] == -6 * PRICE and rows[("6200", "CC-4500")] == 7 * PRICE

@@ -50,7 +50,7 @@ def test_requisition_waits_in_tryton_with_a_rounded_price(procure_rpc: TrytonRpc
 
 
 def test_an_unknown_item_is_refused(procure_rpc: TrytonRpc) -> None:
-    with pytest.raises(ErpRejected, match="no product.product"):
+    with pytest.raises(ErpRejected, match=r"no product\.product"):
         TrytonSupply(procure_rpc, company="C100").push_requisition(req("NOPE"))
 
 
