@@ -1,8 +1,9 @@
 """Tryton procurement records through the supply flow, with a recorded fake RPC (issue 8).
 
-A live Tryton end to end (requisition -> purchase request -> purchase order -> shipment ->
-posted invoice) is not part of this suite yet; `connectors/erp_tryton_supply.py` is run
-here against the shapes trytond's search_read answers with.
+`connectors/erp_tryton_supply.py` is run here against the shapes trytond's search_read
+answers with; against a live Tryton in test_supply_tryton_live.py and, the whole loop
+(requisition -> purchase request -> purchase order -> shipment -> invoice posted in
+Tryton), in test_supply_tryton_e2e.py.
 """
 
 from __future__ import annotations
