@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from msgspec import structs
 
 from isthmus.app import Hub
 from isthmus.cli.main import run
@@ -216,7 +215,9 @@ journal = "HUB"
 [supply]
 ap_owner = "erp"
 price_tolerance = "0.02"
-[supply.par_levels."STENT-01|WH"]
+[supply.locations]                 # Tryton warehouse code -> the hub's stock location
+WH = "SURG"
+[supply.par_levels."STENT-01|SURG"]
 par = 10
 reorder_point = 4
 cost_center = "CC-4500"
@@ -227,8 +228,8 @@ unit_price = "450.00"
 def test_cli_supply_sync_posts_the_matched_invoice_and_recon_is_zero(
         tmp_path: Path, procure_pool: ProcurePool, procure_db: str,
         capsys: pytest.CaptureFixture[str]) -> None:
-    """The same loop through `isthmus supply sync` and `isthmus recon erp` (the hub's stock
-    location is Tryton's warehouse code here: the CLI maps none)."""
+    """The same loop through `isthmus supply sync` and `isthmus recon erp`, with Tryton's
+    warehouse WH mapped to the hub's stock location SURG."""
     pw = tmp_path / "tryton.pass"
     pw.write_text(procure_pool.site.password)
     cfg = tmp_path / "isthmus.toml"
@@ -254,8 +255,8 @@ def test_cli_supply_sync_posts_the_matched_invoice_and_recon_is_zero(
             with hub.store.transaction() as tx:
                 for n in range(7):
                     e, ev = usage(n)
-                    ev = structs.replace(ev, location="WH")
-                    assert flow.consume(tx, structs.replace(e, payload=ev), ev) == "posted"
+                    assert ev.location == "SURG"
+                    assert flow.consume(tx, e, ev) == "posted"
         finally:
             hub.close()
         assert len(sync()["sent"]) == 1

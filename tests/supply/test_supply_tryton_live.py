@@ -39,7 +39,8 @@ def test_reads_are_accepted_and_masters_are_there(procure_rpc: TrytonRpc) -> Non
 
 
 def test_requisition_waits_in_tryton_with_a_rounded_price(procure_rpc: TrytonRpc) -> None:
-    rid = TrytonSupply(procure_rpc, company="C100").push_requisition(req())
+    rid = TrytonSupply(procure_rpc, company="C100",
+                       locations={buyer.WAREHOUSE: "SURG"}).push_requisition(req())
     [r] = procure_rpc.model("purchase.requisition", "read", [int(rid)],
                             ["state", "description", "lines", "warehouse.code"])
     assert (r["state"], r["description"], r["warehouse."]["code"]) == \
@@ -49,9 +50,12 @@ def test_requisition_waits_in_tryton_with_a_rounded_price(procure_rpc: TrytonRpc
     assert (line["quantity"], line["unit_price"]) == (3.0, D("33.3333"))  # 100.00 / 3
 
 
-def test_an_unknown_item_is_refused(procure_rpc: TrytonRpc) -> None:
+def test_an_unknown_item_or_an_unmapped_location_is_refused(procure_rpc: TrytonRpc) -> None:
+    mapped = TrytonSupply(procure_rpc, company="C100", locations={buyer.WAREHOUSE: "SURG"})
     with pytest.raises(ErpRejected, match=r"no product\.product"):
-        TrytonSupply(procure_rpc, company="C100").push_requisition(req("NOPE"))
+        mapped.push_requisition(req("NOPE"))
+    with pytest.raises(ErpRejected, match=r"no stock\.location .*'SURG'"):
+        TrytonSupply(procure_rpc, company="C100").push_requisition(req())
 
 
 def test_an_unreachable_tryton_is_unavailable() -> None:

@@ -73,7 +73,7 @@ def dispatch(hub: Hub, args: argparse.Namespace) -> Result:
                                    labor_cost=service_line_cost(hub.store, hub.settings.labor))
         return rows, render_margin, 0
     if args.action == "sync":
-        return _sync(hub, flow, policy.company)
+        return _sync(hub, flow, policy)
     if not args.id:
         raise UsageError("supply approve needs the requisition id")
     with hub.store.transaction() as tx:
@@ -83,9 +83,10 @@ def dispatch(hub: Hub, args: argparse.Namespace) -> Result:
     return {"approved": args.id}, lambda d: f"requisition {d['approved']} approved", 0
 
 
-def _sync(hub: Hub, flow: SupplyFlow, company: str) -> Result:
+def _sync(hub: Hub, flow: SupplyFlow, policy: SupplyPolicy) -> Result:
     """Pending requisitions to Tryton; its orders, receipts and supplier invoices back."""
-    erp = TrytonSupply.from_settings(hub.settings.erp, company=company)
+    erp = TrytonSupply.from_settings(hub.settings.erp, company=policy.company,
+                                     locations=policy.locations)
     try:
         pushed = flow.push_requisitions(erp.push_requisition)
         try:

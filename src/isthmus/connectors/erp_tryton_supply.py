@@ -87,8 +87,10 @@ class TrytonSupply:
         return self.locations.get(code, code)
 
     @classmethod
-    def from_settings(cls, erp: ErpSettings, *, company: str) -> TrytonSupply:
-        """A session on the [erp] Tryton (kind "tryton"; the password from its file)."""
+    def from_settings(cls, erp: ErpSettings, *, company: str,
+                      locations: Mapping[str, str] | None = None) -> TrytonSupply:
+        """A session on the [erp] Tryton (kind "tryton"; the password from its file);
+        `locations` maps Tryton warehouse codes to the hub's stock locations."""
         if erp.kind != "tryton":
             raise ConfigError("supply sync needs [erp] kind = \"tryton\"")
         try:
@@ -97,7 +99,7 @@ class TrytonSupply:
             raise ConfigError(f"erp.password_file {erp.password_file}: {exc.strerror}") \
                 from exc
         return cls(TrytonRpc(erp.url, erp.database, erp.user, password,
-                             timeout_s=erp.timeout_s), company=company)
+                             timeout_s=erp.timeout_s), company=company, locations=locations)
 
     def close(self) -> None:
         close = getattr(self.rpc, "close", None)
@@ -112,11 +114,16 @@ class TrytonSupply:
 
     def push_requisition(self, req: Requisition) -> str:
         """Create `req` in Tryton: the product by its code (with its purchase unit), the
-        first warehouse, the first employee and the company's currency, all read."""
+        warehouse whose code maps to the requisition's location (`locations`; the
+        location's own code when none does), the first employee and the company's
+        currency, all read."""
         product = self._first("product.product", [("code", "=", req.item)],
                               ["id", "purchase_uom", "default_uom"])
         unit = product.get("purchase_uom") or product.get("default_uom")
-        warehouse = self._first("stock.location", [("type", "=", "warehouse")], ["id"])
+        code = next((c for c, hub in self.locations.items() if hub == req.location),
+                    req.location)
+        warehouse = self._first("stock.location", [("type", "=", "warehouse"),
+                                                   ("code", "=", code)], ["id"])
         employee = self._first("company.employee", [], ["id", "company"])
         company = self._first("company.company", [("id", "=", employee["company"])],
                               ["id", "currency"])

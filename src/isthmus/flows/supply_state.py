@@ -57,6 +57,7 @@ class SupplyPolicy:
     charge_items: dict[str, str] = field(default_factory=dict)  # FT1-7 code -> item number
     service_lines: dict[str, str] = field(default_factory=dict)  # department -> service line
     ap_owner: str = "hub"  # "erp": the ERP posts supplier invoices (AP), the hub mirrors
+    locations: dict[str, str] = field(default_factory=dict)  # ERP location -> hub location
 
 
 class Requisition(msgspec.Struct, kw_only=True):
@@ -186,7 +187,7 @@ def _sub(raw: dict[str, object], name: str) -> dict[str, object]:
 
 KNOWN = {"company", "currency", "price_tolerance", "price_tolerance_per_unit",
          "quantity_tolerance", "unmatched_limit_days", "accounts", "budgets", "par_levels",
-         "charge_items", "service_lines", "ap_owner"}
+         "charge_items", "service_lines", "ap_owner", "locations"}
 
 
 def policy_from_table(raw: dict[str, object]) -> tuple[SupplyPolicy, int]:
@@ -229,4 +230,5 @@ def policy_from_table(raw: dict[str, object]) -> tuple[SupplyPolicy, int]:
         company=str(raw.get("company", d.company)),
         charge_items={str(k): str(v) for k, v in _sub(raw, "charge_items").items()},
         service_lines={str(k): str(v) for k, v in _sub(raw, "service_lines").items()},
-        ap_owner=ap_owner), limit
+        ap_owner=ap_owner,
+        locations={str(k): str(v) for k, v in _sub(raw, "locations").items()}), limit
