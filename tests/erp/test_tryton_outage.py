@@ -170,6 +170,7 @@ def test_tryton_down_for_a_minute_mid_stream(tmp_path: Path, tryton_template: Tr
             seen["pending_late"] = await asyncio.to_thread(_pending, hub)
             seen["breaker"] = running.dispatcher.breaker.state
             seen["status"] = await asyncio.to_thread(_status, data, cfg, capsys)
+            await asyncio.sleep(max(0.0, OUTAGE_S - (time.monotonic() - t_down)))
             await asyncio.to_thread(server.start)  # same port, same database
             t_up = time.monotonic()
             seen["down_s"] = t_up - t_down
