@@ -32,7 +32,7 @@ import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Final
 
@@ -58,7 +58,7 @@ from isthmus.formats.fhir import (
     resolve_raw,
 )
 from isthmus.formats.fhir.events import CHANNEL, events_of, patient_ref
-from isthmus.formats.supply.fhir import SUPPLY_TYPES, SupplyEvents, supply_events
+from isthmus.formats.supply.fhir import SUPPLY_TYPES, supply_errors, supply_of
 from isthmus.model.envelope import Envelope, Source
 from isthmus.model.events import PatientRef
 from isthmus.observe import tracing
@@ -108,27 +108,6 @@ def own_id(raw: bytes) -> str | None:
     except msgspec.MsgspecError:
         return None
     return rid if rid and ID.fullmatch(rid) else None
-
-
-def supply_of(raw: bytes, received: date) -> SupplyEvents:
-    """The supply events of a stored SupplyDelivery or SupplyRequest (JSON not an object:
-    one problem at the root)."""
-    try:
-        doc = _json_dec.decode(raw)
-    except msgspec.MsgspecError as exc:
-        return SupplyEvents(problems=(("", f"is not JSON: {exc}"),))
-    if not isinstance(doc, dict):
-        return SupplyEvents(problems=(("", "must be a JSON object"),))
-    return supply_events(doc, received)
-
-
-def supply_errors(rtype: str, found: SupplyEvents) -> list[FhirError]:
-    """The problems of a supply resource as OperationOutcome issues, each naming its element
-    (FHIRPath ``<type>.<path>``)."""
-    return [FhirError("required" if text == "is required" else "invalid",
-                      f"{path or rtype} {text}",
-                      [f"{rtype}.{path}" if path else rtype])
-            for path, text in found.problems]
 
 
 def entry_id(e: BundleEntry) -> str:
@@ -439,4 +418,4 @@ class FhirIntake:
 
 __all__ = ["FILE_BUNDLES", "ID", "SEARCHABLE", "FhirIntake", "Item", "Local",
            "TransactionResult", "as_transaction", "blocking", "digest", "entry_id", "own_id",
-           "supply_errors", "supply_of", "with_id"]
+           "with_id"]

@@ -29,7 +29,9 @@ What the hub does with them (`supply_events`, used by `flows.fhir_intake` for `/
 * Partition key `supply/<item>|<location>`, the same as the usage CSV's, so all usage of
   one item at one location stays in order whatever path it came by.
 
-Pure: a parsed JSON object in, an event or a list of `(element path, problem)` out.
+Pure: a parsed JSON object (or the stored bytes, `supply_of`) in, events or a list of
+`(element path, problem)` out; `supply_errors` turns the problems into OperationOutcome
+issues.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from typing import Any, Final
 
 import msgspec
 
+from isthmus.formats.fhir import FhirError
 from isthmus.model.events import Event, SupplyConsumed, SupplyRequested
 
 SUPPLY_TYPES: Final = frozenset({"SupplyDelivery", "SupplyRequest"})
@@ -194,6 +197,9 @@ def _status(resource: dict[str, Any], allowed: frozenset[str]) -> Problem | None
     return ("status", f"must be one of {', '.join(sorted(allowed))}, not {status!r}")
 
 
+_json_dec = msgspec.json.Decoder(float_hook=Decimal)
+
+
 def _key(item: str, location: str) -> str:
     return f"supply/{item}|{location}"
 
@@ -235,3 +241,24 @@ def _requested(resource: dict[str, Any], received: date) -> SupplyEvents:
                          requested_on=line.authored_on or received,
                          department=_department(resource, line.location))
     return SupplyEvents(events=((_key(ev.item, ev.location), ev),))
+
+
+def supply_of(raw: bytes, received: date) -> SupplyEvents:
+    """The supply events of a stored SupplyDelivery or SupplyRequest (JSON not an object:
+    one problem at the root)."""
+    try:
+        doc = _json_dec.decode(raw)
+    except msgspec.MsgspecError as exc:
+        return SupplyEvents(problems=(("", f"is not JSON: {exc}"),))
+    if not isinstance(doc, dict):
+        return SupplyEvents(problems=(("", "must be a JSON object"),))
+    return supply_events(doc, received)
+
+
+def supply_errors(rtype: str, found: SupplyEvents) -> list[FhirError]:
+    """The problems of a supply resource as OperationOutcome issues, each naming its element
+    (FHIRPath ``<type>.<path>``)."""
+    return [FhirError("required" if text == "is required" else "invalid",
+                      f"{path or rtype} {text}",
+                      [f"{rtype}.{path}" if path else rtype])
+            for path, text in found.problems]
