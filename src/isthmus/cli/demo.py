@@ -21,7 +21,7 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -152,6 +152,31 @@ async def _labor_week(hub: Hub, settings: Settings) -> dict[str, Any]:
                        for r in rows]}
 
 
+async def _usage_day(hub: Hub, settings: Settings) -> int:
+    """The OR cabinet's usage CSV through the inbox, applied; the usages it held."""
+    intake = usage_intake(supply_day.usage_csv(), peer="file:demo-or-usage.csv",
+                          now=time.time(), tenant=settings.tenant)
+    hub.store.accept([intake.inbound])
+    relay_unpublished(hub.store, hub.bus)
+    await _idle(hub)
+    return intake.events
+
+
+def _supply_summary(hub: Hub, settings: Settings, as_of: date) -> dict[str, Any]:
+    """`isthmus supply report` and the margin of the demo's service lines."""
+    flow = hub.processor.supply
+    assert flow is not None
+    policy, limit = policy_from_table(settings.supply)
+    report = supply_report(flow.snapshot(), policy, as_of=as_of, limit_days=limit)
+    revenue = {m.revenue_account for m in settings.mappings.charge_codes.values()}
+    margin = [r for r in service_line_margin(hub.store.entries(), revenue_accounts=revenue,
+                                             supply_expense_account="6200")
+              if r["service_line"] in ("Surgery", "Cardiology")]
+    return {"requisitions": report["requisitions"], "below_par": report["stock_out_risk"],
+            "unmatched": [x["invoice"] for x in report["unmatched"]["items"]],
+            "open_grni": report["open_grni_total"], "margin": margin}
+
+
 async def _supply_day(hub: Hub, settings: Settings) -> dict[str, Any]:
     """PO-1001 received, the OR's usage through the inbox (stock crosses its reorder points,
     requisitions), the supplier's invoices three-way matched; the report and the margin."""
@@ -160,24 +185,33 @@ async def _supply_day(hub: Hub, settings: Settings) -> dict[str, Any]:
     with hub.store.transaction() as tx:
         flow.sync(tx, orders=list(supply_day.ORDERS), receipts=list(supply_day.RECEIPTS),
                   invoices=[])
-    intake = usage_intake(supply_day.usage_csv(), peer="file:demo-or-usage.csv",
-                          now=time.time(), tenant=settings.tenant)
-    hub.store.accept([intake.inbound])
-    relay_unpublished(hub.store, hub.bus)
-    await _idle(hub)
+    usages = await _usage_day(hub, settings)
     with hub.store.transaction() as tx:
         invoices = flow.sync(tx, orders=[], receipts=[],
                              invoices=list(supply_day.INVOICES)).counts
-    policy, limit = policy_from_table(settings.supply)
-    report = supply_report(flow.snapshot(), policy, as_of=date(2026, 11, 5), limit_days=limit)
-    revenue = {m.revenue_account for m in settings.mappings.charge_codes.values()}
-    margin = [r for r in service_line_margin(hub.store.entries(), revenue_accounts=revenue,
-                                             supply_expense_account="6200")
-              if r["service_line"] in ("Surgery", "Cardiology")]
-    return {"usages": intake.events, "invoices": invoices,
-            "requisitions": report["requisitions"], "below_par": report["stock_out_risk"],
-            "unmatched": [x["invoice"] for x in report["unmatched"]["items"]],
-            "open_grni": report["open_grni_total"], "margin": margin}
+    return {"usages": usages, "invoices": invoices,
+            **_supply_summary(hub, settings, as_of=date(2026, 11, 5))}
+
+
+async def _tryton_supply_day(hub: Hub, settings: Settings,
+                             args: argparse.Namespace) -> dict[str, Any]:
+    """The same day through Tryton (demo/supply_tryton.py): opening stock bought and
+    received there, the OR's usage through the inbox, the requisitions sent, the buyer's
+    steps, the receipts, one invoice matched and posted in Tryton, one held."""
+    from isthmus.demo.supply_tryton import TrytonSupplyDay  # noqa: PLC0415 - --erp tryton
+
+    flow = hub.processor.supply
+    assert flow is not None
+    day = TrytonSupplyDay.open(settings.erp, flow, lambda m: _say(args, f"  {m}"))
+    try:
+        opening = await asyncio.to_thread(day.opening_stock)
+        usages = await _usage_day(hub, settings)
+        tryton = await asyncio.to_thread(day.procure)
+    finally:
+        day.close()
+    return {"usages": usages, "invoices": tryton.pop("invoice_lines"),
+            "tryton": {"opening_purchase": opening, **tryton},
+            **_supply_summary(hub, settings, as_of=datetime.now(UTC).date())}
 
 
 async def _refund_day(hub: Hub, port: int, settings: Settings) -> dict[str, Any]:
@@ -253,7 +287,9 @@ async def _demo(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
         await _idle(hub)
         refund = await _refund_day(hub, run.mllp.port, settings)
         labor = await _labor_week(hub, settings)
-        supply = await _supply_day(hub, settings)
+        supply = await (_tryton_supply_day(hub, settings, args)
+                        if getattr(args, "erp", "file") == "tryton"
+                        else _supply_day(hub, settings))
     finally:
         await run.stop()  # seals and exports the batches
     counts = hub.store.counts()
@@ -346,6 +382,13 @@ def _report(settings: Settings, args: argparse.Namespace,
         f"{r['quantity']} x {r['item']} ({r['status']})" for r in sp["requisitions"]) +
         f"; invoices {sp['invoices']}, unmatched {', '.join(sp['unmatched']) or 'none'}; "
         f"open GRNI {sp['open_grni']} (isthmus supply report)")
+    if "tryton" in sp:
+        t = sp["tryton"]
+        print(f"Tryton supply     opening purchase {t['opening_purchase']}; requisitions " +
+              ", ".join(f"{r['number']} ({r['quantity']} x {r['item']}) -> purchase "
+                        f"{r['purchase']}" for r in t["requisitions"]) + "; invoices " +
+              ", ".join(f"{i['number']} ({i['purchase']}) {i['hub']}, {i['state']} in Tryton"
+                        for i in t["invoices"]))
     print("margin            " + "; ".join(
         f"{m['service_line']} {m['period']}: revenue {m['revenue']}, supply {m['supply']}, "
         f"margin {m['margin']}" for m in sp["margin"]) + " (isthmus supply margin)")

@@ -1,12 +1,16 @@
 """`isthmus demo --erp tryton`: the demo day posted to a real, local Tryton.
 
 trytond comes with the test extras only (it is a large install, and the hub itself needs
-nothing of it). The first run builds a Tryton database with the demo chart
-(`erp setup-tryton`'s `build_database`, ~45 s on SQLite) into a cache folder
-(`$XDG_CACHE_HOME/isthmus/tryton-<version>`, or ISTHMUS_TRYTON_CACHE); later runs copy it
-(about a second). A trytond is started on a free local port for the run, the hub posts the
-day's batches to it over JSON-RPC instead of dropping files, `recon erp` compares the
-ledger with what Tryton holds, and the server is stopped.
+nothing of it). The first run builds a Tryton database with the demo chart and procurement
+(`erp_tryton_procure.build_procurement`: the books of `erp setup-tryton` plus purchase,
+stock and supplier invoicing, ~70 s on SQLite) into a cache folder
+(`$XDG_CACHE_HOME/isthmus/tryton-<version>`, or ISTHMUS_TRYTON_CACHE), keyed by the digest
+of both setup modules; later runs copy it (about a second). A trytond is started on a free
+local port for the run. The hub owns no AP there (`[supply] ap_owner = "erp"`, Tryton's
+warehouse WH is the OR's stock location): the supply day runs through Tryton
+(demo/supply_tryton.py), the hub posts the day's batches to it over JSON-RPC instead of
+dropping files, `recon erp` compares the ledger with what Tryton holds, and the server is
+stopped.
 """
 
 from __future__ import annotations
@@ -28,8 +32,9 @@ from isthmus.config import ErpSettings, Settings
 DEMO_DB = "isthmus_demo"
 TEMPLATE = "isthmus_demo_template"
 HOW_TO_GET_IT = (
-    "isthmus: the Tryton demo needs trytond (with trytond-account and "
-    "trytond-analytic-account), which only the test environment has.\n"
+    "isthmus: the Tryton demo needs trytond (with trytond-account, "
+    "trytond-analytic-account and the purchase modules), which only the test environment "
+    "has.\n"
     "  build it once:  python3 dev.py lint\n"
     "  then run:       .venv/test/bin/isthmus demo --erp tryton")
 
@@ -44,24 +49,33 @@ def cache_dir(version: str) -> Path:
     return base / "isthmus" / f"tryton-{version}"
 
 
+def template_digest() -> str:
+    """The cached database is as good as the code that built it: both setup modules."""
+    import isthmus.connectors.erp_tryton_procure as procure  # noqa: PLC0415
+    import isthmus.connectors.erp_tryton_setup as setup  # noqa: PLC0415
+
+    return hashlib.sha256(Path(setup.__file__).read_bytes()
+                          + Path(procure.__file__).read_bytes()).hexdigest()[:10]
+
+
 def tryton_demo(settings: Settings, args: argparse.Namespace, report: Report) -> int:
     try:
         import trytond  # noqa: PLC0415 - test extras only
     except ImportError:
         print(HOW_TO_GET_IT, file=sys.stderr)
         return 2
-    import isthmus.connectors.erp_tryton_setup as setup  # noqa: PLC0415
+    from isthmus.connectors.erp_tryton_procure import build_procurement  # noqa: PLC0415
     from isthmus.connectors.erp_tryton_setup import (  # noqa: PLC0415
         TrytonServer,
         TrytonSite,
-        build_database,
         copy_database,
         default_bin_dir,
     )
+    from isthmus.demo import supply_day  # noqa: PLC0415
+    from isthmus.demo.supply_tryton import policy  # noqa: PLC0415
 
     site = TrytonSite(cache_dir(trytond.__version__), default_bin_dir())
-    # the cached database is as good as the code that built it
-    digest = hashlib.sha256(Path(setup.__file__).read_bytes()).hexdigest()[:10]
+    digest = template_digest()
     if not (site.bin_dir / "trytond").exists():
         print(HOW_TO_GET_IT, file=sys.stderr)
         return 2
@@ -86,8 +100,8 @@ def tryton_demo(settings: Settings, args: argparse.Namespace, report: Report) ->
                 stale.unlink()
             centers = {cc: f"Cost center {cc} ({dept})" for dept, cc in sorted(
                 settings.mappings.department_cost_center.items(), reverse=True)}
-            seconds = build_database(site, TEMPLATE, cost_centers=centers,
-                                     progress=lambda m: say(f"  {m}"))
+            seconds = build_procurement(site, TEMPLATE, cost_centers=centers,
+                                        progress=lambda m: say(f"  {m}"))
             marker.write_text(f"{seconds:.0f} {digest}\n")
     copy_database(site, TEMPLATE, DEMO_DB)
     install_s = time.monotonic() - t0
@@ -98,7 +112,8 @@ def tryton_demo(settings: Settings, args: argparse.Namespace, report: Report) ->
                       password_file=site.data_dir / "admin.pass", journal="HUB",
                       master_data_every_s=0)
     site.env()  # writes admin.pass
-    settings = dataclasses.replace(settings, erp=erp)
+    supply = policy(settings.supply or supply_day.POLICY, supply_day.OR_LOCATION)
+    settings = dataclasses.replace(settings, erp=erp, supply=supply)
 
     def recon(out: dict[str, Any]) -> bool:
         from isthmus.recon.erp import reconcile  # noqa: PLC0415

@@ -19,6 +19,7 @@ from typing import Any, Final
 from isthmus.flows.supply import InvoiceLine, ReceiptLine
 from isthmus.ledger.supply import OrderLine
 
+OR_LOCATION: Final = "SURG"  # the OR's stock location (its cabinet's usage rows say so)
 POLICY: Final[dict[str, Any]] = {
     "price_tolerance": "0.02",
     "budgets": {"CC-4500": "5000.00"},
