@@ -387,8 +387,8 @@ def _report(settings: Settings, args: argparse.Namespace,
         print(f"Tryton supply     opening purchase {t['opening_purchase']}; requisitions " +
               ", ".join(f"{r['number']} ({r['quantity']} x {r['item']}) -> purchase "
                         f"{r['purchase']}" for r in t["requisitions"]) + "; invoices " +
-              ", ".join(f"{i['number']} ({i['purchase']}) {i['hub']}, {i['state']} in Tryton"
-                        for i in t["invoices"]))
+              ", ".join(f"{i['number']} (purchase {i['purchase']}) {i['hub']}, "
+                        f"{i['state']} in Tryton" for i in t["invoices"]))
     print("margin            " + "; ".join(
         f"{m['service_line']} {m['period']}: revenue {m['revenue']}, supply {m['supply']}, "
         f"margin {m['margin']}" for m in sp["margin"]) + " (isthmus supply margin)")

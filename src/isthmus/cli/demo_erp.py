@@ -3,7 +3,7 @@
 trytond comes with the test extras only (it is a large install, and the hub itself needs
 nothing of it). The first run builds a Tryton database with the demo chart and procurement
 (`erp_tryton_procure.build_procurement`: the books of `erp setup-tryton` plus purchase,
-stock and supplier invoicing, ~70 s on SQLite) into a cache folder
+stock and supplier invoicing, ~30 s on SQLite) into a cache folder
 (`$XDG_CACHE_HOME/isthmus/tryton-<version>`, or ISTHMUS_TRYTON_CACHE), keyed by the digest
 of both setup modules; later runs copy it (about a second). A trytond is started on a free
 local port for the run. The hub owns no AP there (`[supply] ap_owner = "erp"`, Tryton's
