@@ -60,6 +60,12 @@ def _origin_id(origin: Any) -> str:
     return text.split(",", 1)[1] if text.startswith("purchase.line,") else ""
 
 
+def _quantity(value: Any) -> Decimal:
+    """Tryton's float quantity as a Decimal: 25.0 -> 25, 2.5 -> 2.5 (no float noise)."""
+    q = Decimal(str(value))
+    return q.quantize(Decimal(1)) if q == q.to_integral_value() else q.normalize()
+
+
 def _day(value: Any) -> date:
     return value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
 
@@ -167,7 +173,7 @@ class TrytonSupply:
         return [OrderLine(po=_code(r, "purchase.", "number"), line=str(r["id"]),
                           item=_code(r, "product.", "code"),
                           location=self._where(_code(r, "purchase.", "warehouse.", "code")),
-                          quantity=Decimal(str(r["quantity"])),
+                          quantity=_quantity(r["quantity"]),
                           unit_price=Decimal(str(r["unit_price"])),
                           currency=_code(r, "purchase.", "currency.", "code"),
                           company=self.company) for r in rows
@@ -184,7 +190,7 @@ class TrytonSupply:
             line = _origin_id(r["origin"])
             if line in po_numbers:
                 out.append(ReceiptLine(receipt_id=f"move/{r['id']}", po=po_numbers[line],
-                                       line=line, quantity=Decimal(str(r["quantity"])),
+                                       line=line, quantity=_quantity(r["quantity"]),
                                        received_on=_day(r["effective_date"])))
         return out
 
@@ -205,7 +211,7 @@ class TrytonSupply:
             if line in po_numbers and when:
                 out.append(InvoiceLine(invoice_id=f"invoice/{r['invoice']}/{r['id']}",
                                        po=po_numbers[line], line=line,
-                                       quantity=Decimal(str(r["quantity"])),
+                                       quantity=_quantity(r["quantity"]),
                                        unit_price=Decimal(str(r["unit_price"])),
                                        currency=_code(inv, "currency.", "code"),
                                        invoiced_on=_day(when),
