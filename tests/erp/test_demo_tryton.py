@@ -23,11 +23,9 @@ from isthmus.connectors.erp_tryton_setup import (
     TrytonSite,
     checkpoint,
     copy_database,
-    default_bin_dir,
 )
-from tests.erp.conftest import _unavailable
 from tests.supply.conftest import TEMPLATE as PROCURE_TEMPLATE
-from tests.supply.conftest import ensure_template
+from tests.supply.conftest import procure_template
 
 
 def test_without_trytond_it_says_how_to_get_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
@@ -38,21 +36,11 @@ def test_without_trytond_it_says_how_to_get_it(tmp_path: Path, monkeypatch: pyte
     assert "trytond" in err and ".venv/test/bin/isthmus demo --erp tryton" in err
 
 
-@pytest.fixture(scope="session")
-def procure_template() -> TrytonSite:
+@pytest.fixture(scope="session", name="procure_template")
+def procure_template_fixture() -> TrytonSite:
     """The supply tests' procurement template (built once per machine; skips, or fails
     under CI, when trytond cannot run)."""
-    try:
-        import trytond  # noqa: F401, PLC0415
-    except ImportError as exc:
-        _unavailable(f"trytond is not installed ({exc})")
-    if not (default_bin_dir() / "trytond").exists():
-        _unavailable(f"no trytond binary in {default_bin_dir()}")
-    try:
-        return ensure_template()
-    except (RuntimeError, OSError) as exc:
-        _unavailable(f"building the procurement template failed: {exc}")
-        raise
+    return procure_template()
 
 
 def tryton_holds(cache: Path, bin_dir: Path) -> dict[str, Any]:
