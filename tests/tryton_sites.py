@@ -88,13 +88,9 @@ class TrytonPool:
                          **kw)  # type: ignore[arg-type]
 
 
-def serve_copies(folder: Path, template: TrytonSite, template_name: str,
-                 names: list[str]) -> Iterator[TrytonPool]:
-    """Copy the template into `folder` once per name and serve them (a generator for a
-    session fixture: the server stops when it ends)."""
-    site = TrytonSite(folder, template.bin_dir)
-    for name in names:
-        copy_database(site, template_name, name, source=template.data_dir)
+def serve(site: TrytonSite, names: list[str]) -> Iterator[TrytonPool]:
+    """One trytond serving the databases `names` of `site` (a generator for a session
+    fixture: the server stops when it ends)."""
     server = TrytonServer(site, names)
     try:
         server.start()
@@ -104,3 +100,12 @@ def serve_copies(folder: Path, template: TrytonSite, template_name: str,
         yield TrytonPool(site, server, names)
     finally:
         server.stop()
+
+
+def serve_copies(folder: Path, template: TrytonSite, template_name: str,
+                 names: list[str]) -> Iterator[TrytonPool]:
+    """Copy the template into `folder` once per name and `serve` them."""
+    site = TrytonSite(folder, template.bin_dir)
+    for name in names:
+        copy_database(site, template_name, name, source=template.data_dir)
+    yield from serve(site, names)

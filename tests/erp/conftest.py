@@ -19,7 +19,6 @@ import isthmus.connectors.erp_tryton_setup as setup_module
 from isthmus.config import default_mappings
 from isthmus.connectors.erp_tryton import TrytonErp
 from isthmus.connectors.erp_tryton_setup import (
-    TrytonServer,
     TrytonSite,
     build_database,
     copy_database,
@@ -33,6 +32,7 @@ from tests.tryton_sites import (
     TrytonPool,
     ensure_template,
     require_trytond,
+    serve,
     serve_copies,
     unavailable,
 )
@@ -112,15 +112,7 @@ def tryton_pg_pool(tmp_path_factory: pytest.TempPathFactory,
     try:
         for name in names:
             copy_database(site, template, name)
-        server = TrytonServer(site, names)
-        try:
-            server.start()
-        except RuntimeError as exc:
-            unavailable(str(exc))
-        try:
-            yield TrytonPool(site, server, names)
-        finally:
-            server.stop()
+        yield from serve(site, names)
     finally:
         for name in names:
             drop_database(site, name)
