@@ -31,7 +31,7 @@ from starlette.routing import Route
 
 from isthmus.app import open_erp, site_secret
 from isthmus.config import ConfigError
-from isthmus.console import charts, reads, refund_pages, session
+from isthmus.console import charts, reads, refund_pages, session, supply_pages
 from isthmus.flows import workitems as actions
 from isthmus.flows.workitems import ActionRefused
 from isthmus.governance import audit, identity, rbac
@@ -43,7 +43,8 @@ MAX_FORM = 64 * 1024
 # Who may see a raw message (PHI): the people who fix feeds and those who audit them.
 PHI_ROLES = rbac.PERMISSIONS[f"GET {PREFIX}/raw/{{ref:path}}"]
 NAV = (("Dashboard", "/"), ("Messages", "/messages"), ("Work queues", "/queues"),
-       ("Dead letters", "/dlq"), ("Reconciliation", "/recon"), ("KPIs", "/kpis"))
+       ("Dead letters", "/dlq"), ("Reconciliation", "/recon"), ("KPIs", "/kpis"),
+       ("Supply", "/supply"))
 _HEADERS = {"Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self';"
             " form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
             "X-Content-Type-Options": "nosniff", "Referrer-Policy": "same-origin",
@@ -422,6 +423,8 @@ class Console:
                       lambda c: refund_pages.decide(self, c, approve=True), "POST"),
             self.page("/refunds/{id}/reject",
                       lambda c: refund_pages.decide(self, c, approve=False), "POST"),
+            self.page("/supply", lambda c: supply_pages.page(self, c)),
+            self.page("/supply/approve", lambda c: supply_pages.approve(self, c), "POST"),
         ]
 
 

@@ -77,6 +77,9 @@ PERMISSIONS: Mapping[str, frozenset[str]] = {
     "POST /console/refunds": frozenset({ADMIN, REVENUE}),
     "POST /console/refunds/{id}/approve": frozenset({ADMIN, FINANCE}),
     "POST /console/refunds/{id}/reject": frozenset({ADMIN, FINANCE}),
+    # Supply (issue 8): finance reads and releases budget breaches, as `cli supply approve`
+    "GET /console/supply": frozenset({ADMIN, FINANCE, AUDITOR}),
+    "POST /console/supply/approve": frozenset({ADMIN, FINANCE}),
     # CLI commands that change state: a token is needed once the hub is initialized
     "cli migrate": frozenset({ADMIN}),
     "cli ledger export": frozenset({ADMIN, FINANCE, ENGINEER}),
