@@ -262,6 +262,22 @@ def test_journey_5_supply_report_and_budget_approval(signed_in: Callable[[str], 
         (USERS[rbac.FINANCE], "console.supply.approve", f"requisition/{supply_site.held}",
          "failed")]
 
+    # second thoughts before the ERP has it: rejected, with a reason, never sent
+    resp = fiona.request.post(f"{hub_url}/console/supply/reject",
+                              form={"csrf": _csrf(fiona), "requisition": supply_site.held})
+    assert resp.status == 400 and "say why" in resp.text()
+    fiona.reload()
+    fiona.request.post(f"{hub_url}/console/supply/reject",
+                       form={"csrf": _csrf(fiona), "requisition": supply_site.held,
+                             "reason": "covered by a standing order"})
+    fiona.reload()
+    held = fiona.locator(f"[id='req-{supply_site.held}']")
+    assert held.locator(".status").inner_text() == "rejected"
+    with opened(supply_site) as hub:
+        flow = hub.processor.supply
+        assert flow is not None
+        assert supply_site.held not in [r.req_id for r in flow.pending_requisitions()]
+
 
 def shot(page: Any, where: Path | None, name: str) -> None:
     if where is not None:

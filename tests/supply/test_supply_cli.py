@@ -1,4 +1,4 @@
-"""`isthmus supply report|margin|approve` over a data directory (issue 8)."""
+"""`isthmus supply report|margin|approve|reject` over a data directory (issue 8)."""
 
 from __future__ import annotations
 
@@ -106,6 +106,30 @@ def test_approve_and_margin(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     assert isinstance(rows, list)
     assert [(r["period"], r["supply"], r["margin"]) for r in rows] == [
         ("2026-03", "25.00", "-25.00")]
+
+
+def test_reject_releases_nothing_to_the_erp_and_closes_its_work_item(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cfg, data = _site(tmp_path)
+    base = ["--data-dir", str(data), "--config", str(cfg)]
+    d = _json(capsys, ["supply", "report", "--as-of", "2026-03-05", *base])
+    assert isinstance(d, dict)
+    req_id = d["requisitions"][0]["req_id"]
+    items = _json(capsys, ["workitems", "list", "--status", "open", *base])
+    assert isinstance(items, list)
+    [held] = [w for w in items if w["kind"] == "budget_approval"]
+    assert run(["workitems", "resolve", str(held["id"]), *base]) == 2  # not resolved there
+    assert f"supply approve|reject {req_id}" in capsys.readouterr().err
+    assert run(["supply", "reject", req_id, *base]) == 2  # a reason is required
+    assert run(["supply", "reject", req_id, "--reason", "not this quarter", *base]) == 0
+    assert run(["supply", "reject", req_id, "--reason", "again", *base]) == 3
+    assert run(["supply", "approve", req_id, *base]) == 3
+    capsys.readouterr()
+    d = _json(capsys, ["supply", "report", "--as-of", "2026-03-05", *base])
+    assert isinstance(d, dict) and d["requisitions"][0]["status"] == "rejected"
+    items = _json(capsys, ["workitems", "list", "--status", "open", *base])
+    assert isinstance(items, list)
+    assert "budget_approval" not in [w["kind"] for w in items]
 
 
 def test_sync_without_a_tryton_erp_is_a_configuration_error(tmp_path: Path) -> None:

@@ -224,3 +224,23 @@ def test_a_department_request_is_a_budget_checked_requisition_once() -> None:
         got = f.request(tx, structs.replace(e, event_id="e-SR-3", payload=nobody), nobody)
     assert got == "held"
     assert store.work_items()[-1].kind == "unmapped_department"
+
+
+def test_a_rejected_requisition_gives_its_budget_back_and_is_never_sent() -> None:
+    f, store = flow(budget="100.00")
+    ask = SupplyRequested(request_id="SR-1", item="STENT-01", location="OR",
+                          quantity=D(6), requested_on=date(2026, 3, 2))
+    e = Envelope(event_id="e-SR-1", type="SupplyRequested", occurred_at=NOW, recorded_at=NOW,
+                 source=Source("fhir", "SR-1", "1"), correlation_id="c-SR-1",
+                 causation_id="m1", key="STENT-01|OR", payload=ask)
+    with store.transaction() as tx:
+        assert f.request(tx, e, ask) == "posted"  # 75.00 of 100.00 committed
+        assert f.reject(tx, "REQ-SR-1", "duplicate of a standing order")
+        assert not f.reject(tx, "REQ-SR-1", "twice")
+    assert f.pending_requisitions() == []
+    assert f.snapshot().committed["CC-OR"] == D("0.00")
+    again = structs.replace(ask, request_id="SR-2")
+    with store.transaction() as tx:  # the budget is free again: no approval needed
+        assert f.request(tx, structs.replace(e, event_id="e-SR-2", payload=again),
+                         again) == "posted"
+    assert [r.req_id for r in f.pending_requisitions()] == ["REQ-SR-2"]

@@ -4,7 +4,8 @@
   one is older than the limit, `[supply] unmatched_limit_days`), stock-out risk (below par,
   with what is on order), open GRNI, requisitions (`recon.supply`).
 * `margin`: revenue, supply cost and margin per service line and period from the journal.
-* `approve REQ`: a procurement approver releases a requisition held for its budget.
+* `approve REQ`: a procurement approver releases a requisition held for its budget;
+  `reject REQ --reason TEXT` refuses one held or not yet sent (its budget is released).
 * `sync`: pending requisitions to Tryton ([erp] kind "tryton"), then its purchase lines,
   receipts and supplier invoice lines back through the three-way match; then every Tryton
   invoice whose lines all matched is posted there (its AP posting). Exit 1 when Tryton
@@ -35,8 +36,9 @@ COMMANDS = ("supply",)
 
 def add_parsers(add: Callable[[str, str], argparse.ArgumentParser]) -> None:
     s = add("supply", "supply chain: unmatched invoices, stock-out risk, margin, approvals")
-    s.add_argument("action", choices=["report", "margin", "approve", "sync"])
-    s.add_argument("id", nargs="?", help="approve: the requisition id")
+    s.add_argument("action", choices=["report", "margin", "approve", "reject", "sync"])
+    s.add_argument("id", nargs="?", help="approve, reject: the requisition id")
+    s.add_argument("--reason", help="reject: why (kept on its work item)")
     s.add_argument("--as-of", help="report: YYYY-MM-DD (default today, UTC)")
     s.add_argument("--limit-days", type=int, help="report: age limit of unmatched invoices")
 
@@ -75,7 +77,15 @@ def dispatch(hub: Hub, args: argparse.Namespace) -> Result:
     if args.action == "sync":
         return _sync(hub, flow, policy)
     if not args.id:
-        raise UsageError("supply approve needs the requisition id")
+        raise UsageError(f"supply {args.action} needs the requisition id")
+    if args.action == "reject":
+        if not (args.reason or "").strip():
+            raise UsageError("supply reject needs --reason")
+        with hub.store.transaction() as tx:
+            rejected = flow.reject(tx, args.id, args.reason.strip())
+        if not rejected:
+            raise NotFound(f"no requisition {args.id} waits for approval or for the ERP")
+        return {"rejected": args.id}, lambda d: f"requisition {d['rejected']} rejected", 0
     with hub.store.transaction() as tx:
         approved = flow.approve(tx, args.id)
     if not approved:

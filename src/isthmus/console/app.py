@@ -424,7 +424,10 @@ class Console:
             self.page("/refunds/{id}/reject",
                       lambda c: refund_pages.decide(self, c, approve=False), "POST"),
             self.page("/supply", lambda c: supply_pages.page(self, c)),
-            self.page("/supply/approve", lambda c: supply_pages.approve(self, c), "POST"),
+            self.page("/supply/approve",
+                      lambda c: supply_pages.decide(self, c, approve=True), "POST"),
+            self.page("/supply/reject",
+                      lambda c: supply_pages.decide(self, c, approve=False), "POST"),
         ]
 
 

@@ -7,10 +7,11 @@ buckets, open GRNI, requisitions) and the journal through `recon.supply.service_
 (labor cost from `flows.labor.service_line_cost`). `?as_of=YYYY-MM-DD` ages the invoices
 as of another day, like `--as-of`.
 
-One action, like `isthmus supply approve`: a person allowed to release a budget breach
-approves a requisition held for its cost center's budget (`SupplyFlow.approve`, which
-commits the requisition as pending for the ERP and closes its work item). Every attempt
-is written to the audit trail with its outcome.
+Two actions, like `isthmus supply approve|reject`: a person allowed to release a budget
+breach approves a requisition held for its cost center's budget (`SupplyFlow.approve`,
+which commits it as pending for the ERP and closes its work item), or rejects it with a
+reason (`SupplyFlow.reject`). Every attempt is written to the audit trail with its
+outcome.
 """
 
 from __future__ import annotations
@@ -77,28 +78,35 @@ def page(console: Console, ctx: Ctx) -> Response:
                           may_approve=ctx.may("POST", "/supply/approve"))
 
 
-def approve(console: Console, ctx: Ctx) -> Response:
-    """Release one requisition held for its budget (form field `requisition`)."""
+def decide(console: Console, ctx: Ctx, *, approve: bool) -> Response:
+    """Release one requisition held for its budget, or refuse it with a reason (form
+    fields `requisition`, `reason`)."""
+    verb = "approve" if approve else "reject"
     req_id = ctx.value("requisition").strip()
+    reason = ctx.value("reason").strip()
     back = console.prefix + "/supply"
     flow = console.hub.processor.supply
     why = ("this hub runs without a supply flow" if flow is None else
-           "" if req_id else "name the requisition to approve")
+           "name the requisition" if not req_id else
+           "" if approve or reason else "say why it is rejected")
     if why:
-        console.audit(ctx, "supply.approve", f"requisition/{req_id}", "failed", reason=why)
-        return console.render(ctx, "error.html", 400, title="Not approved", message=why,
-                              field="requisition", back=back)
+        console.audit(ctx, f"supply.{verb}", f"requisition/{req_id}", "failed", reason=why)
+        return console.render(ctx, "error.html", 400, title=f"Not {verb}d", message=why,
+                              field="requisition" if req_id else "reason", back=back)
     with console.hub.store.transaction() as tx:
-        approved = flow.approve(tx, req_id)
-    if not approved:
-        why = (f"no requisition {req_id} waits for a budget approval (approved already, or "
-               "never held): reload the Supply page")
-        console.audit(ctx, "supply.approve", f"requisition/{req_id}", "failed", reason=why)
-        return console.render(ctx, "error.html", 404, title="Not approved", message=why,
+        done = flow.approve(tx, req_id) if approve else flow.reject(tx, req_id, reason)
+    if not done:
+        why = (f"no requisition {req_id} waits for a budget approval"
+               f"{'' if approve else ' or for the ERP'} (decided already, or never held): "
+               "reload the Supply page")
+        console.audit(ctx, f"supply.{verb}", f"requisition/{req_id}", "failed", reason=why)
+        return console.render(ctx, "error.html", 404, title=f"Not {verb}d", message=why,
                               field="requisition", back=back)
-    console.audit(ctx, "supply.approve", f"requisition/{req_id}", "ok")
+    console.audit(ctx, f"supply.{verb}", f"requisition/{req_id}", "ok",
+                  **({} if approve else {"reason": reason}))
     path = "/supply"
     with contextlib.suppress(ValueError):  # back to the day the approver was looking at
         path += f"?as_of={date.fromisoformat(ctx.value('as_of')).isoformat()}"
-    return console.done(path, f"requisition {req_id} approved by {ctx.actor}: pending for "
-                              "the ERP (the next `isthmus supply sync` sends it)")
+    said = ("pending for the ERP (the next `isthmus supply sync` sends it)" if approve
+            else "it will not be sent to the ERP")
+    return console.done(path, f"requisition {req_id} {verb}d by {ctx.actor}: {said}")

@@ -254,6 +254,21 @@ class SupplyFlow:
                     return True
         return False
 
+    def reject(self, tx: Tx, req_id: str, reason: str) -> bool:
+        """A person refused a requisition still held for its budget or not yet sent: it
+        will never go to the ERP, what it committed of the budget is released, and its
+        work item is done. False when no such requisition can be refused."""
+        with session(tx, self.policy) as state:
+            for req in state.requisitions:
+                if req.req_id == req_id and req.status in ("approval", "pending"):
+                    if req.status == "pending":
+                        state.committed[req.cost_center] = \
+                            state.committed.get(req.cost_center, Decimal(0)) - req.amount
+                    req.status = "rejected"
+                    tx.close_work_items(req_id, f"rejected: {reason}", time.time())
+                    return True
+        return False
+
     # --- purchase orders, receipts, invoices ---------------------------------------------
 
     def open_order(self, tx: Tx, order: OrderLine) -> None:

@@ -26,7 +26,10 @@ ASSIGNEE_TABLE = "workitem_assignee"
 # Items decided by their own flow, never by a generic resolve or resubmit.
 ELSEWHERE = {"refund_approval": "is a refund approval, decided by a second user "
                                 "(segregation of duties): `isthmus refunds approve|reject "
-                                "{ref}` or the console's Refunds page, not resolved here"}
+                                "{ref}` or the console's Refunds page, not resolved here",
+             "budget_approval": "holds requisition {event} for its cost center's budget: "
+                                "`isthmus supply approve|reject {event}` or the console's "
+                                "Supply page, not resolved here"}
 
 # work item kind -> (mapping table, fields the resolution may set); as the CLI's --set
 FIELDS = {"unmapped_charge_code": ("charge_codes", ("revenue_account", "service_line")),
@@ -54,7 +57,8 @@ def item(store: Store, item_id: int, *, acting: bool = True) -> WorkItem:
     if acting and found.kind in ELSEWHERE:
         ref = found.event_id.rpartition("/")[2]
         raise ActionRefused(f"work item {item_id} "
-                            + ELSEWHERE[found.kind].format(ref=ref), "id")
+                            + ELSEWHERE[found.kind].format(ref=ref, event=found.event_id),
+                            "id")
     return found
 
 

@@ -80,6 +80,7 @@ PERMISSIONS: Mapping[str, frozenset[str]] = {
     # Supply (issue 8): finance reads and releases budget breaches, as `cli supply approve`
     "GET /console/supply": frozenset({ADMIN, FINANCE, AUDITOR}),
     "POST /console/supply/approve": frozenset({ADMIN, FINANCE}),
+    "POST /console/supply/reject": frozenset({ADMIN, FINANCE}),
     # CLI commands that change state: a token is needed once the hub is initialized
     "cli migrate": frozenset({ADMIN}),
     "cli ledger export": frozenset({ADMIN, FINANCE, ENGINEER}),
@@ -95,6 +96,7 @@ PERMISSIONS: Mapping[str, frozenset[str]] = {
     "cli refunds approve": frozenset({ADMIN, FINANCE}),
     "cli refunds reject": frozenset({ADMIN, FINANCE}),
     "cli supply approve": frozenset({ADMIN, FINANCE}),  # releases a budget breach
+    "cli supply reject": frozenset({ADMIN, FINANCE}),
     "cli supply sync": frozenset({ADMIN, ENGINEER, FINANCE}),  # posts receipts, invoices
     "cli labor payroll-posted": frozenset({ADMIN, FINANCE}),  # reverses accruals
     "cli tokens create": frozenset({ADMIN}),
