@@ -21,7 +21,7 @@ import pytest
 
 from isthmus.app import Hub
 from isthmus.config import load_settings
-from isthmus.flows.supply import Lineage
+from isthmus.flows.supply_state import Lineage
 from isthmus.ledger.journal import validate_entry
 from isthmus.ledger.supply import OrderLine
 from tests.e2e.conftest import ServeFactory

@@ -12,7 +12,7 @@ import pytest
 from isthmus.app import Hub
 from isthmus.cli.main import run
 from isthmus.config import load_settings
-from isthmus.flows.supply import Lineage
+from isthmus.flows.supply_state import Lineage
 from isthmus.ledger.supply import OrderLine
 from isthmus.model.envelope import Envelope
 from tests.supply.test_supply_flow import env, usage

@@ -27,7 +27,8 @@ from isthmus.app import Hub
 from isthmus.config import load_settings
 from isthmus.connectors.file_intake import take_file
 from isthmus.flows.inbox import publications, relay_unpublished
-from isthmus.flows.supply import Lineage, SupplyFlow
+from isthmus.flows.supply import SupplyFlow
+from isthmus.flows.supply_state import Lineage
 from isthmus.formats.supply.fhir import DEPARTMENT_URL, LOT_URL, supply_events
 from isthmus.governance import identity, rbac
 from isthmus.ledger.journal import JournalEntry
@@ -245,6 +246,27 @@ def test_in_progress_delivery_takes_stock_when_completed(site: Site) -> None:
                      delivery("sd-p")).status_code == 200
     assert site.on_hand() == Decimal(4)
     assert site.postings() == TWO_STENTS
+
+
+def test_a_delivery_entered_in_error_puts_the_stock_back_and_reverses_its_cost(
+        site: Site) -> None:
+    assert site.call("PUT", "/fhir/SupplyDelivery/sd-e", delivery("sd-e")).status_code == 201
+    assert site.on_hand() == Decimal(4)
+    assert site.call("PUT", "/fhir/SupplyDelivery/sd-e",
+                     delivery("sd-e", status="entered-in-error")).status_code == 200
+    assert site.on_hand() == Decimal(6)
+    [reversal] = [e for e in site.hub.store.entries() if e.reverses]
+    assert reversal.reverses == "supply/usage/SupplyDelivery/sd-e"
+    assert sum((ln.debit - ln.credit for e in site.hub.store.entries() for ln in e.lines
+                if ln.account == "6200"), Decimal(0)) == 0
+    site.replay_all()  # replays change nothing, in either order of arrival
+    assert site.on_hand() == Decimal(6)
+    # a second version saying another quantity is not dropped silently: a work item
+    assert site.call("PUT", "/fhir/SupplyDelivery/sd-q", delivery("sd-q")).status_code == 201
+    assert site.call("PUT", "/fhir/SupplyDelivery/sd-q",
+                     delivery("sd-q", qty=1)).status_code == 200
+    assert site.on_hand() == Decimal(4)
+    assert [w.kind for w in site.hub.store.work_items(status="open")] == ["usage_changed"]
 
 
 @pytest.mark.parametrize(("over", "element"), [

@@ -10,13 +10,13 @@ from msgspec import structs
 
 from isthmus.config import Mappings
 from isthmus.flows.export import seal_batches
-from isthmus.flows.supply import Lineage, SupplyFlow
-from isthmus.flows.supply_state import ParLevel, SupplyPolicy
+from isthmus.flows.supply import SupplyFlow
+from isthmus.flows.supply_state import Lineage, ParLevel, SupplyPolicy
 from isthmus.ledger.periods import FiscalCalendar
 from isthmus.ledger.supply import ERP_AP_CHANNEL, OrderLine
 from isthmus.ledger.supply_match import Tolerance
 from isthmus.model.envelope import Envelope, Source
-from isthmus.model.events import SupplyConsumed, SupplyRequested
+from isthmus.model.events import SupplyConsumed, SupplyRequested, SupplyUsageVoided
 from isthmus.recon.erp import hub_balances
 from isthmus.store.memory import MemoryStore
 
@@ -244,3 +244,54 @@ def test_a_rejected_requisition_gives_its_budget_back_and_is_never_sent() -> Non
         assert f.request(tx, structs.replace(e, event_id="e-SR-2", payload=again),
                          again) == "posted"
     assert [r.req_id for r in f.pending_requisitions()] == ["REQ-SR-2"]
+
+
+def void_env(usage_id: str) -> tuple[Envelope, SupplyUsageVoided]:
+    ev = SupplyUsageVoided(usage_id=usage_id, voided_on=date(2026, 3, 3))
+    return Envelope(event_id=f"e-void-{usage_id}", type="SupplyUsageVoided", occurred_at=NOW,
+                    recorded_at=NOW, source=Source("fhir", usage_id, "2"),
+                    correlation_id=f"c-{usage_id}", causation_id="m2",
+                    key="STENT-01|OR", payload=ev), ev
+
+
+def test_a_usage_recorded_in_error_is_reversed_and_its_stock_put_back() -> None:
+    f, store = flow()
+    stock(f, store)
+    with store.transaction() as tx:
+        assert f.consume(tx, env(usage(1, qty=2)), usage(1, qty=2)) == "posted"
+    assert balances(store)["6200"] == D("25.00")
+    e, voided = void_env("U1")
+    with store.transaction() as tx:
+        assert f.void(tx, e, voided) == "posted"
+        assert f.void(tx, e, voided) == "duplicate"
+        assert f.consume(tx, env(usage(1, qty=2)), usage(1, qty=2)) == "duplicate"
+    assert balances(store) == {"1300": D("75.00"), "2050": D("-75.00"), "6200": D("0.00")}
+    book = f.snapshot().book
+    assert book.quantity("STENT-01", "OR") == D(6) and book.value[("STENT-01", "OR")] == \
+        D("75.00")
+    [rev] = [x for x in store.entries() if x.reverses]
+    assert rev.reverses == "supply/usage/U1" and rev.period == "2026-03"
+
+
+def test_a_usage_voided_before_it_arrives_takes_nothing() -> None:
+    f, store = flow()
+    stock(f, store)
+    e, voided = void_env("U1")
+    with store.transaction() as tx:
+        assert f.void(tx, e, voided) == "posted"
+        assert f.consume(tx, env(usage(1)), usage(1)) == "duplicate"
+    assert "6200" not in balances(store)
+    assert f.snapshot().book.quantity("STENT-01", "OR") == D(6)
+
+
+def test_a_changed_version_of_an_applied_usage_is_a_work_item_not_a_silent_drop() -> None:
+    f, store = flow()
+    stock(f, store)
+    with store.transaction() as tx:
+        assert f.consume(tx, env(usage(1, qty=2)), usage(1, qty=2)) == "posted"
+        assert f.consume(tx, env(usage(1, qty=3)), usage(1, qty=3)) == "held"
+        assert f.consume(tx, env(usage(1, qty=2)), usage(1, qty=2)) == "duplicate"
+    [item] = store.work_items()
+    assert (item.kind, item.queue) == ("usage_changed", "procurement")
+    assert "applied as 2 x STENT-01 at OR; this version says 3" in item.detail
+    assert f.snapshot().book.quantity("STENT-01", "OR") == D(4)

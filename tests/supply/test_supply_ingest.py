@@ -13,7 +13,7 @@ from isthmus.app import Hub
 from isthmus.cli.main import run
 from isthmus.config import load_settings
 from isthmus.flows.files import USAGE, detect
-from isthmus.flows.supply import Lineage
+from isthmus.flows.supply_state import Lineage
 from isthmus.ledger.supply import OrderLine
 from isthmus.model import Charge, Money, PatientRef
 from isthmus.model.envelope import Envelope, Source

@@ -11,8 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from isthmus.config import Mappings
-from isthmus.flows.supply import Lineage, SupplyFlow
-from isthmus.flows.supply_state import SupplyPolicy
+from isthmus.flows.supply import SupplyFlow
+from isthmus.flows.supply_state import Lineage, SupplyPolicy
 from isthmus.ledger.journal import validate_entry
 from isthmus.ledger.periods import FiscalCalendar
 from isthmus.ledger.supply import OrderLine

@@ -36,8 +36,8 @@ from isthmus.connectors.erp_tryton import TrytonErp
 from isthmus.connectors.erp_tryton_supply import TrytonSupply
 from isthmus.flows.export import Dispatcher, seal_batches
 from isthmus.flows.retry import RetryPolicy
-from isthmus.flows.supply import SupplyFlow, SyncReport
-from isthmus.flows.supply_state import ParLevel, SupplyPolicy
+from isthmus.flows.supply import SupplyFlow
+from isthmus.flows.supply_state import ParLevel, SupplyPolicy, SyncReport
 from isthmus.ledger.periods import FiscalCalendar
 from isthmus.ledger.supply_match import Tolerance
 from isthmus.model.envelope import Envelope, Source

@@ -44,8 +44,7 @@ from typing import Any, Protocol
 from isthmus.config import ConfigError, ErpSettings
 from isthmus.connectors.erp_rpc import TrytonRpc
 from isthmus.flows.export import ErpRejected
-from isthmus.flows.supply import InvoiceLine, ReceiptLine
-from isthmus.flows.supply_state import Requisition
+from isthmus.flows.supply_state import InvoiceLine, ReceiptLine, Requisition
 from isthmus.ledger.supply import OrderLine
 
 

@@ -16,7 +16,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any, Final
 
-from isthmus.flows.supply import InvoiceLine, ReceiptLine
+from isthmus.flows.supply_state import InvoiceLine, ReceiptLine
 from isthmus.ledger.supply import OrderLine
 
 OR_LOCATION: Final = "SURG"  # the OR's stock location (its cabinet's usage rows say so)

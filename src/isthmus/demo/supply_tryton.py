@@ -34,7 +34,8 @@ from isthmus.config import ErpSettings
 from isthmus.connectors import erp_tryton_procure as buyer
 from isthmus.connectors.erp_rpc import TrytonRpc
 from isthmus.connectors.erp_tryton_supply import POSTABLE, TrytonSupply
-from isthmus.flows.supply import SupplyFlow, SyncReport
+from isthmus.flows.supply import SupplyFlow
+from isthmus.flows.supply_state import SyncReport
 
 OPENING: Final = {"STENT-01": Decimal(10), "SUTURE-3": Decimal(40)}
 BILLED: Final = {"SUTURE-3": Decimal("6.90")}  # what the supplier bills off the order price

@@ -30,7 +30,7 @@ from isthmus.model import (
     RemittancePaid,
 )
 from isthmus.model.envelope import Envelope
-from isthmus.model.events import SupplyConsumed, SupplyRequested
+from isthmus.model.events import SupplyConsumed, SupplyRequested, SupplyUsageVoided
 from isthmus.store.ports import Tx
 
 
@@ -64,9 +64,11 @@ class Processor:
             if self.supply is None:
                 raise PermanentError("no supply flow is configured for SupplyConsumed")
             return self.supply.consume(tx, env, ev)
-        if isinstance(ev, SupplyRequested):
+        if isinstance(ev, SupplyRequested | SupplyUsageVoided):
             if self.supply is None:
-                raise PermanentError("no supply flow is configured for SupplyRequested")
+                raise PermanentError(f"no supply flow is configured for {env.type}")
+            if isinstance(ev, SupplyUsageVoided):
+                return self.supply.void(tx, env, ev)
             return self.supply.request(tx, env, ev)
         if isinstance(ev, ClaimRemitted):
             return remittance.post_claim_payment(

@@ -28,24 +28,30 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from typing import Any
 
+import msgspec
+
 from isthmus.config import Mappings
 from isthmus.flows.export import ErpRejected, ErpUnavailable
 from isthmus.flows.supply_state import (
+    InvoiceLine,
+    Lineage,
+    ReceiptLine,
     Requisition,
     SupplyPolicy,
     SupplyState,
+    SyncReport,
+    Taken,
     Unmatched,
     load,
     session,
 )
 from isthmus.ledger.currency import quantize
 from isthmus.ledger.errors import LedgerRefusal
-from isthmus.ledger.journal import Posting
+from isthmus.ledger.journal import Posting, reverse
 from isthmus.ledger.periods import FiscalCalendar
 from isthmus.ledger.supply import OrderLine, split_erp_ap
 from isthmus.ledger.supply_match import (
@@ -55,57 +61,16 @@ from isthmus.ledger.supply_match import (
     within_budget,
 )
 from isthmus.model.envelope import Envelope, encode_envelope
-from isthmus.model.events import Charge, SupplyConsumed, SupplyRequested
+from isthmus.model.events import Charge, SupplyConsumed, SupplyRequested, SupplyUsageVoided
 from isthmus.store.ports import Store, Tx
 
 QUEUE = "procurement"
+VOIDED = b"voided"  # a usage's applied record once it was voided before it arrived
 CHANNEL = "supply"
 
 
-@dataclass(frozen=True)
-class ReceiptLine:
-    """A goods receipt line read from the ERP (a done incoming stock move)."""
-
-    receipt_id: str
-    po: str
-    line: str
-    quantity: Decimal
-    received_on: date
-
-
-@dataclass(frozen=True)
-class InvoiceLine:
-    """A supplier invoice line read from the ERP, against a purchase-order line."""
-
-    invoice_id: str
-    po: str
-    line: str
-    quantity: Decimal
-    unit_price: Decimal
-    currency: str
-    invoiced_on: date
-    erp_invoice: str = ""  # the ERP's id of the whole invoice, which it posts once matched
-
-
-@dataclass(frozen=True)
-class Lineage:
-    """Where a receipt or invoice came from, for the entry and any work item."""
-
-    source_id: str
-    correlation_id: str
-
-
-@dataclass
-class SyncReport:
-    """What one sync applied: counts per outcome, and each invoice line's outcome
-    ("posted", "duplicate" for one matched before, "held") by its id."""
-
-    counts: dict[str, int] = field(default_factory=dict)
-    invoices: dict[str, str] = field(default_factory=dict)
-
-    def add(self, outcome: str) -> str:
-        self.counts[outcome] = self.counts.get(outcome, 0) + 1
-        return outcome
+_taken_enc = msgspec.json.Encoder(decimal_format="string")
+_taken_dec = msgspec.json.Decoder(Taken)
 
 
 class SupplyFlow:
@@ -139,8 +104,9 @@ class SupplyFlow:
     def consume(self, tx: Tx, env: Envelope, ev: SupplyConsumed) -> str:
         """Apply one usage: "posted", "duplicate" or "held" (a work item was opened)."""
         applied_id = f"supply/usage/{ev.usage_id}"
-        if tx.applied(applied_id) is not None:
-            return "duplicate"
+        kept = tx.applied(applied_id)
+        if kept is not None:
+            return self._again(tx, env, ev, kept)
         company = self.maps.facility_company.get(ev.facility, self.policy.company)
         cost_center = self.maps.department_cost_center.get(ev.department, "")
         if not cost_center:
@@ -164,11 +130,52 @@ class SupplyFlow:
                 return "held"
             if entry is not None:
                 tx.insert_entry(entry)
-            tx.mark_applied(applied_id, b"")
+            value = sum((ln.credit for ln in entry.lines), Decimal(0)) if entry else Decimal(0)
+            tx.mark_applied(applied_id, _taken_enc.encode(Taken(
+                ev.item, ev.location, ev.quantity, value, entry)))
             self._replenish(tx, state, ev.item, ev.location, before, ev.used_on,
                             ev.usage_id, env.correlation_id)
         if env.payload is ev:  # not when a charge's FT1 line brought it (on_charge)
             tx.close_work_items(env.event_id, "posted after the fix", time.time())
+        return "posted"
+
+    def _again(self, tx: Tx, env: Envelope, ev: SupplyConsumed, kept: bytes) -> str:
+        """A usage id seen before: "duplicate", or "held" when this version says otherwise
+        than the one applied (a person corrects it: void the usage, send it again under a
+        new id)."""
+        if kept == VOIDED:
+            return "duplicate"  # voided before it came: it takes nothing
+        was = _taken_dec.decode(kept)
+        if (was.item, was.location, was.quantity) != (ev.item, ev.location, ev.quantity):
+            self._hold(tx, "usage_changed", env.key, env.event_id, env.correlation_id,
+                       f"usage {ev.usage_id} was applied as {was.quantity} x {was.item} at "
+                       f"{was.location}; this version says {ev.quantity} x {ev.item} at "
+                       f"{ev.location}: void it and send the correction under a new id",
+                       encode_envelope(env))
+            return "held"
+        return "duplicate"
+
+    def void(self, tx: Tx, env: Envelope, ev: SupplyUsageVoided) -> str:
+        """A usage recorded in error: the stock goes back at the value it was taken at and
+        its entry is reversed ("posted"); voided before it arrived, the usage will take
+        nothing ("posted" too); "duplicate" for a second void."""
+        void_id = f"supply/void/{ev.usage_id}"
+        if tx.applied(void_id) is not None:
+            return "duplicate"
+        applied_id = f"supply/usage/{ev.usage_id}"
+        kept = tx.applied(applied_id)
+        tx.mark_applied(void_id, b"")
+        if kept is None:
+            tx.mark_applied(applied_id, VOIDED)
+            return "posted"
+        was = _taken_dec.decode(kept)
+        with session(tx, self.policy) as state:
+            state.book.restock(was.item, was.location, was.quantity, was.value)
+        if was.entry is not None:
+            where = self.calendar.assign(ev.voided_on)
+            tx.insert_entry(reverse(was.entry, entry_key=f"{was.entry.entry_key}/void",
+                                    posted_on=where.posted_on, period=where.period,
+                                    causation_id=env.event_id))
         return "posted"
 
     def on_charge(self, tx: Tx, env: Envelope, charge: Charge) -> str | None:

@@ -1,9 +1,14 @@
-"""What the supply flow remembers between events, its policy, and the port that keeps it.
+"""What the supply flow remembers between events, the records it trades with the ERP, its
+policy, and where it keeps them.
 
 `SupplyState` holds the stock and GRNI book (`ledger.supply.SupplyBook`), the replenishment
 requisitions (pending for the ERP, waiting for budget approval, or sent with the ERP's
 purchase request id), the amount each cost center has committed, and the supplier invoice
 lines that failed the three-way match (they age in `isthmus supply report`).
+
+The ERP's records as the flow takes them (`ReceiptLine`, `InvoiceLine`, with their
+`Lineage`), what one sync applied (`SyncReport`), and what one usage took (`Taken`, its
+applied record: enough to void it later).
 
 `SupplyPolicy` is the site's `[supply]` table: par level and reorder point per item and
 location (with the cost center that pays and an estimated unit price for the budget
@@ -28,6 +33,7 @@ from decimal import Decimal
 
 import msgspec
 
+from isthmus.ledger.journal import JournalEntry
 from isthmus.ledger.supply import GrniLine, OrderLine, SupplyAccounts, SupplyBook
 from isthmus.ledger.supply_match import Tolerance
 from isthmus.store.ports import Tx
@@ -86,6 +92,62 @@ class Unmatched(msgspec.Struct, kw_only=True):
     invoiced_on: date
     findings: list[str]
     status: str = "open"  # open | resolved
+
+
+@dataclass(frozen=True)
+class ReceiptLine:
+    """A goods receipt line read from the ERP (a done incoming stock move)."""
+
+    receipt_id: str
+    po: str
+    line: str
+    quantity: Decimal
+    received_on: date
+
+
+@dataclass(frozen=True)
+class InvoiceLine:
+    """A supplier invoice line read from the ERP, against a purchase-order line."""
+
+    invoice_id: str
+    po: str
+    line: str
+    quantity: Decimal
+    unit_price: Decimal
+    currency: str
+    invoiced_on: date
+    erp_invoice: str = ""  # the ERP's id of the whole invoice, which it posts once matched
+
+
+@dataclass(frozen=True)
+class Lineage:
+    """Where a receipt or invoice came from, for the entry and any work item."""
+
+    source_id: str
+    correlation_id: str
+
+
+@dataclass
+class SyncReport:
+    """What one sync applied: counts per outcome, and each invoice line's outcome
+    ("posted", "duplicate" for one matched before, "held") by its id."""
+
+    counts: dict[str, int] = field(default_factory=dict)
+    invoices: dict[str, str] = field(default_factory=dict)
+
+    def add(self, outcome: str) -> str:
+        self.counts[outcome] = self.counts.get(outcome, 0) + 1
+        return outcome
+
+
+class Taken(msgspec.Struct, frozen=True):
+    """What one usage took, kept as its applied record: enough to void it later."""
+
+    item: str
+    location: str
+    quantity: Decimal
+    value: Decimal
+    entry: JournalEntry | None
 
 
 @dataclass

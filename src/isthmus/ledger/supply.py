@@ -208,6 +208,13 @@ class SupplyBook:
         g.open_value -= clear
         return entry
 
+    def restock(self, item: str, location: str, quantity: Decimal, value: Decimal) -> None:
+        """Put back what a usage took (it was recorded in error): the quantity, at the value
+        it was taken at. The caller posts the reversal of the usage's entry."""
+        key = (item, location)
+        self.on_hand[key] = self.quantity(item, location) + quantity
+        self.value[key] = self.value.get(key, ZERO) + value
+
     def consume(self, item: str, location: str, quantity: Decimal, *, company: str,
                 cost_center: str, service_line: str, posting: Posting) -> JournalEntry | None:
         """Used by a procedure: DR supply expense (cost center) / CR inventory at average cost.

@@ -282,6 +282,15 @@ class SupplyConsumed(msgspec.Struct, frozen=True, tag=True, kw_only=True):
     charge_id: str = ""
 
 
+class SupplyUsageVoided(msgspec.Struct, frozen=True, tag=True, kw_only=True):
+    """A usage recorded in error (FHIR R4 SupplyDelivery `entered-in-error`): the stock it
+    took goes back and its cost is reversed; a usage voided before it arrived takes
+    nothing when it does."""
+
+    usage_id: str
+    voided_on: date
+
+
 class SupplyRequested(msgspec.Struct, frozen=True, tag=True, kw_only=True):
     """A department asks for stock (issue 8; FHIR R4 SupplyRequest): a replenishment
     requisition for `quantity` of `item` delivered to `location`, budget-checked like one
@@ -410,5 +419,6 @@ Event = (
     | EmployeeTransferred
     | PayrollPosted
     | SupplyConsumed
+    | SupplyUsageVoided
     | SupplyRequested
 )

@@ -14,7 +14,8 @@
 What the hub does with them (`supply_events`, used by `flows.fhir_intake` for `/fhir`):
 
 * The status decides whether there is anything to apply. A SupplyDelivery `completed`
-  is a consumption; `in-progress`, `abandoned` and `entered-in-error` are kept with no
+  is a consumption; `entered-in-error` voids it (`SupplyUsageVoided`: the supply flow puts
+  the stock back and reverses its cost); `in-progress` and `abandoned` are kept with no
   event (an update to `completed` later carries it). A SupplyRequest `active` becomes a
   `SupplyRequested` (request id `SupplyRequest/<id>`, `authoredOn` else the day received,
   `deliverTo` required: the location the requisition is for); `draft`, `suspended`,
@@ -44,7 +45,7 @@ from typing import Any, Final
 import msgspec
 
 from isthmus.formats.fhir import FhirError
-from isthmus.model.events import Event, SupplyConsumed, SupplyRequested
+from isthmus.model.events import Event, SupplyConsumed, SupplyRequested, SupplyUsageVoided
 
 SUPPLY_TYPES: Final = frozenset({"SupplyDelivery", "SupplyRequest"})
 DEPARTMENT_URL: Final = "http://isthmus.example/fhir/StructureDefinition/department"
@@ -211,6 +212,8 @@ def supply_events(resource: dict[str, Any], received: date) -> SupplyEvents:
         bad = _status(resource, DELIVERY_STATUSES)
         if bad is not None:
             return SupplyEvents(problems=(bad,))
+        if resource.get("status") == "entered-in-error":
+            return _voided(resource, received)
         if resource.get("status") != "completed":
             return SupplyEvents()
         used = supply_delivery(resource)
@@ -222,6 +225,19 @@ def supply_events(resource: dict[str, Any], received: date) -> SupplyEvents:
         return _requested(resource, received)
     return SupplyEvents(problems=(("resourceType", "must be SupplyDelivery or "
                                                    "SupplyRequest"),))
+
+
+def _voided(resource: dict[str, Any], received: date) -> SupplyEvents:
+    """A delivery recorded in error: its usage (if applied) is reversed. Keyed like the
+    usage when the resource still names its item and location, so the two stay in order."""
+    rid = str(resource.get("id") or "").strip()
+    if not rid:
+        return SupplyEvents(problems=(("id", "is required"),))
+    item = _code(_obj(resource.get("suppliedItem")).get("itemCodeableConcept"))
+    location = _ref_id(resource.get("destination"))
+    key = _key(item, location) if item and location else f"supply/SupplyDelivery/{rid}"
+    return SupplyEvents(events=((key, SupplyUsageVoided(usage_id=f"SupplyDelivery/{rid}",
+                                                        voided_on=received)),))
 
 
 def _requested(resource: dict[str, Any], received: date) -> SupplyEvents:
