@@ -121,6 +121,13 @@ class TrytonRpc:
             return self._post(f"model.{model}.{method}", [*args, {**self.context,
                                                                  **(context or {})}])
 
+    def call(self, method: str, params: list[Any]) -> Any:
+        """Any other JSON-RPC method of the session (a wizard's `wizard.<name>.create`,
+        `execute`, `delete`), its faults translated like `model`'s."""
+        if not self._auth:
+            self.login()
+        return self._post(method, params)
+
     def _post(self, method: str, params: list[Any], *, auth: bool = True) -> Any:
         body = json.dumps({"id": next(self._ids), "method": method,
                            "params": encode(params)}).encode()

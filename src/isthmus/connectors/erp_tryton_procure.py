@@ -133,7 +133,7 @@ def _wizard(rpc: TrytonRpc, name: str, model: str, ids: list[int], state: str = 
     if not rpc.context:
         rpc.login()
     ctx = {**rpc.context, "active_model": model, "active_id": ids[0], "active_ids": ids}
-    post = rpc._post  # the transport has no public call for wizards
+    post = rpc.call
     session, _start, _end = post(f"wizard.{name}.create", [ctx])
     try:
         return post(f"wizard.{name}.execute", [session, data or {}, state, ctx])
