@@ -6,7 +6,6 @@ PostgreSQL + NATS. Writes need an initialized hub and a token of a writing role.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -25,12 +24,12 @@ from fhirclient.models.operationoutcome import OperationOutcome
 from fhirclient.models.patient import Patient as FcPatient
 
 from isthmus.api.fhir import BALANCE_URL
-from isthmus.api.http import build_app
 from isthmus.app import Hub
 from isthmus.config import load_settings
 from isthmus.formats.fhir import FINANCE_TYPES
 from isthmus.governance import identity, rbac
 from isthmus.observe.views import trial_balance_view
+from tests.api.fhir_call import call
 
 CORPUS = (Path(__file__).resolve().parents[2] / ".." / "shared" / "corpora" /
           "fhir-r4").resolve()
@@ -50,18 +49,7 @@ class Site:
     def call(self, method: str, path: str, body: Any = None, token: str | None = "admin",
              raw: bytes | None = None) -> httpx.Response:
         tok = {"admin": self.token, "reader": self.reader}.get(token or "", token)
-        content = raw if raw is not None else (
-            json.dumps(body).encode() if body is not None else None)
-
-        async def go() -> httpx.Response:
-            transport = httpx.ASGITransport(app=build_app(self.hub, {}),
-                                            client=("127.0.0.1", 50000))
-            async with httpx.AsyncClient(transport=transport, base_url="http://hub") as c:
-                headers = {"Content-Type": MEDIA}
-                if tok:
-                    headers["Authorization"] = f"Bearer {tok}"
-                return await c.request(method, path, content=content, headers=headers)
-        return asyncio.run(go())
+        return call(self.hub, method, path, body, token=tok, raw=raw, media=MEDIA)
 
 
 def _site(path: Path, config: Path | None = None) -> Iterator[Site]:

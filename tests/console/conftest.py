@@ -4,13 +4,14 @@ a headless Chromium page (Debian's chromium driven by Playwright; no browser dow
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+import re
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.console.site import Site, build
+from tests.console.site import USERS, Site, build
 from tests.e2e.helpers import Serve
 from tests.services import CHROMIUM_ARGS, require_chromium
 
@@ -54,3 +55,26 @@ def shots() -> Path | None:
 
     where = os.environ.get("ISTHMUS_CONSOLE_SHOTS")
     return Path(where) if where else None
+
+
+@pytest.fixture
+def signed_in(browser: Any, hub_url: str, site: Site) -> Iterator[Callable[[str], Any]]:
+    """A page signed in as a role, one browser context each (closed afterwards)."""
+    contexts: list[Any] = []
+
+    def as_role(role: str) -> Any:
+        ctx = browser.new_context(viewport={"width": 1280, "height": 800})
+        contexts.append(ctx)
+        page = ctx.new_page()
+        page.set_default_timeout(15_000)
+        page.goto(f"{hub_url}/console/")
+        assert "/console/login" in page.url  # no session: sent to sign in
+        page.fill("#token", site.tokens[role])
+        page.click("button:has-text('Sign in')")
+        page.wait_for_url(re.compile(r".*/console/$"))
+        assert USERS[role] in page.inner_text("header")
+        return page
+
+    yield as_role
+    for c in contexts:
+        c.close()

@@ -20,7 +20,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import re
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -123,27 +122,6 @@ def hub_url(supply_site: SupplySite, tmp_path_factory: pytest.TempPathFactory
         yield f"http://127.0.0.1:{serve.http_port}"
     finally:
         serve.stop()
-
-
-@pytest.fixture
-def signed_in(browser: Any, hub_url: str, site: Site) -> Iterator[Callable[[str], Any]]:
-    contexts: list[Any] = []
-
-    def as_role(role: str) -> Any:
-        ctx = browser.new_context(viewport={"width": 1280, "height": 800})
-        contexts.append(ctx)
-        page = ctx.new_page()
-        page.set_default_timeout(15_000)
-        page.goto(f"{hub_url}/console/login")
-        page.fill("#token", site.tokens[role])
-        page.click("button:has-text('Sign in')")
-        page.wait_for_url(re.compile(r".*/console/$"))
-        assert USERS[role] in page.inner_text("header")
-        return page
-
-    yield as_role
-    for c in contexts:
-        c.close()
 
 
 def _csrf(page: Any) -> str:

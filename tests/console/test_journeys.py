@@ -9,40 +9,17 @@ With ISTHMUS_CONSOLE_SHOTS=<dir> each page is also saved as a PNG (1280x800).
 
 from __future__ import annotations
 
-import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from isthmus.governance import rbac
-from tests.console.site import CREDIT_ACCOUNT, DEAD, POSTED, UNMAPPED, USERS, Site
+from tests.console.site import CREDIT_ACCOUNT, DEAD, POSTED, UNMAPPED, USERS
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def signed_in(browser: Any, hub_url: str, site: Site) -> Iterator[Callable[[str], Any]]:
-    contexts: list[Any] = []
-
-    def as_role(role: str) -> Any:
-        ctx = browser.new_context(viewport={"width": 1280, "height": 800})
-        contexts.append(ctx)
-        page = ctx.new_page()
-        page.set_default_timeout(15_000)
-        page.goto(f"{hub_url}/console/")
-        assert "/console/login" in page.url  # no session: sent to sign in
-        page.fill("#token", site.tokens[role])
-        page.click("button:has-text('Sign in')")
-        page.wait_for_url(re.compile(r".*/console/$"))
-        assert USERS[role] in page.inner_text("header")
-        return page
-
-    yield as_role
-    for c in contexts:
-        c.close()
 
 
 def shot(page: Any, where: Path | None, name: str) -> None:

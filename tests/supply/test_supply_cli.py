@@ -6,6 +6,7 @@ import json
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -85,14 +86,21 @@ def test_report_ages_unmatched_and_shows_stock_out_risk(
     assert run(["supply", "report", "--as-of", "yesterday", *base]) == 2
 
 
-def test_approve_and_margin(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def _held(tmp_path: Path, capsys: pytest.CaptureFixture[str]
+          ) -> tuple[list[str], str, list[Any]]:
+    """A site with a requisition held for its budget: the CLI's base arguments, its id,
+    and the open work items."""
     cfg, data = _site(tmp_path)
     base = ["--data-dir", str(data), "--config", str(cfg)]
     d = _json(capsys, ["supply", "report", "--as-of", "2026-03-05", *base])
     assert isinstance(d, dict)
-    req_id = d["requisitions"][0]["req_id"]
     items = _json(capsys, ["workitems", "list", "--status", "open", *base])
     assert isinstance(items, list)
+    return base, str(d["requisitions"][0]["req_id"]), items
+
+
+def test_approve_and_margin(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    base, req_id, items = _held(tmp_path, capsys)
     assert [w["kind"] for w in items if w["queue"] == "procurement"] == [
         "budget_approval", "invoice_mismatch"]
     assert run(["supply", "approve", req_id, *base]) == 0
@@ -110,13 +118,7 @@ def test_approve_and_margin(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
 
 def test_reject_releases_nothing_to_the_erp_and_closes_its_work_item(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    cfg, data = _site(tmp_path)
-    base = ["--data-dir", str(data), "--config", str(cfg)]
-    d = _json(capsys, ["supply", "report", "--as-of", "2026-03-05", *base])
-    assert isinstance(d, dict)
-    req_id = d["requisitions"][0]["req_id"]
-    items = _json(capsys, ["workitems", "list", "--status", "open", *base])
-    assert isinstance(items, list)
+    base, req_id, items = _held(tmp_path, capsys)
     [held] = [w for w in items if w["kind"] == "budget_approval"]
     assert run(["workitems", "resolve", str(held["id"]), *base]) == 2  # not resolved there
     assert f"supply approve|reject {req_id}" in capsys.readouterr().err

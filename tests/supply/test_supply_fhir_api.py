@@ -6,7 +6,6 @@ OperationOutcome naming the element and kept as rejected.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,7 +21,6 @@ from fhirclient.models.operationoutcome import OperationOutcome
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from isthmus.api.http import build_app
 from isthmus.app import Hub
 from isthmus.config import load_settings
 from isthmus.connectors.file_intake import take_file
@@ -34,6 +32,7 @@ from isthmus.governance import identity, rbac
 from isthmus.ledger.journal import JournalEntry
 from isthmus.ledger.supply import OrderLine
 from isthmus.model.events import SupplyConsumed, SupplyRequested
+from tests.api.fhir_call import call
 
 NOW = 1_700_000_000.0
 FHIR = "application/fhir+json"
@@ -60,18 +59,7 @@ class Site:
     def call(self, method: str, path: str, body: Any = None, *, token: str | None = "admin",
              raw: bytes | None = None, media: str = FHIR) -> httpx.Response:
         tok = {"admin": self.admin, "reader": self.reader}.get(token or "", token)
-        content = raw if raw is not None else (
-            json.dumps(body).encode() if body is not None else None)
-
-        async def go() -> httpx.Response:
-            transport = httpx.ASGITransport(app=build_app(self.hub, {}),
-                                            client=("127.0.0.1", 50000))
-            async with httpx.AsyncClient(transport=transport, base_url="http://hub") as c:
-                headers = {"Content-Type": media}
-                if tok:
-                    headers["Authorization"] = f"Bearer {tok}"
-                return await c.request(method, path, content=content, headers=headers)
-        return asyncio.run(go())
+        return call(self.hub, method, path, body, token=tok, raw=raw, media=media)
 
     @property
     def flow(self) -> SupplyFlow:
