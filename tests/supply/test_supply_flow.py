@@ -238,7 +238,7 @@ def test_a_rejected_requisition_gives_its_budget_back_and_is_never_sent() -> Non
         assert f.reject(tx, "REQ-SR-1", "duplicate of a standing order")
         assert not f.reject(tx, "REQ-SR-1", "twice")
     assert f.pending_requisitions() == []
-    assert f.snapshot().committed["CC-OR"] == D("0.00")
+    assert f.snapshot().committed("CC-OR") == D("0.00")
     again = structs.replace(ask, request_id="SR-2")
     with store.transaction() as tx:  # the budget is free again: no approval needed
         assert f.request(tx, structs.replace(e, event_id="e-SR-2", payload=again),

@@ -212,11 +212,10 @@ class SupplyFlow:
         amount = quantize(qty * unit_price, self.policy.currency)
         req = Requisition(req_id=req_id, item=item, location=location, quantity=qty,
                           cost_center=cost_center, amount=amount, created_on=on)
-        committed = state.committed.get(cost_center, Decimal(0))
+        committed = state.committed(cost_center)
         state.requisitions.append(req)
         if within_budget(budget=self.policy.budgets.get(cost_center), committed=committed,
                          amount=amount):
-            state.committed[cost_center] = committed + amount
             return "posted"
         req.status = "approval"
         self._hold(tx, "budget_approval", cost_center, req_id, correlation_id,
@@ -255,8 +254,6 @@ class SupplyFlow:
             for req in state.requisitions:
                 if req.req_id == req_id and req.status == "approval":
                     req.status = "pending"
-                    state.committed[req.cost_center] = \
-                        state.committed.get(req.cost_center, Decimal(0)) + req.amount
                     tx.close_work_items(req_id, "budget breach approved", time.time())
                     return True
         return False
@@ -268,9 +265,6 @@ class SupplyFlow:
         with session(tx, self.policy) as state:
             for req in state.requisitions:
                 if req.req_id == req_id and req.status in ("approval", "pending"):
-                    if req.status == "pending":
-                        state.committed[req.cost_center] = \
-                            state.committed.get(req.cost_center, Decimal(0)) - req.amount
                     req.status = "rejected"
                     tx.close_work_items(req_id, f"rejected: {reason}", time.time())
                     return True

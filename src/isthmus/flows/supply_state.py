@@ -3,8 +3,9 @@ policy, and where it keeps them.
 
 `SupplyState` holds the stock and GRNI book (`ledger.supply.SupplyBook`), the replenishment
 requisitions (pending for the ERP, waiting for budget approval, or sent with the ERP's
-purchase request id), the amount each cost center has committed, and the supplier invoice
-lines that failed the three-way match (they age in `isthmus supply report`).
+purchase request id; what each cost center has committed follows from them), and the
+supplier invoice lines that failed the three-way match (they age in `isthmus supply
+report`).
 
 The ERP's records as the flow takes them (`ReceiptLine`, `InvoiceLine`, with their
 `Lineage`), what one sync applied (`SyncReport`), and what one usage took (`Taken`, its
@@ -154,8 +155,13 @@ class Taken(msgspec.Struct, frozen=True):
 class SupplyState:
     book: SupplyBook = field(default_factory=SupplyBook)
     requisitions: list[Requisition] = field(default_factory=list)
-    committed: dict[str, Decimal] = field(default_factory=dict)
     unmatched: list[Unmatched] = field(default_factory=list)
+
+    def committed(self, cost_center: str) -> Decimal:
+        """What the cost center's requisitions hold of its budget: those pending for the
+        ERP or sent (a held or rejected one holds nothing)."""
+        return sum((r.amount for r in self.requisitions if r.cost_center == cost_center
+                    and r.status in ("pending", "sent")), Decimal(0))
 
     def on_order(self, item: str, location: str) -> Decimal:
         """Ordered and not yet received, plus requisitions not yet rejected."""
@@ -173,7 +179,6 @@ class _Stored(msgspec.Struct):
     stock: list[tuple[str, str, Decimal, Decimal]]
     lines: list[tuple[OrderLine, Decimal, Decimal, Decimal]]
     requisitions: list[Requisition]
-    committed: dict[str, Decimal]
     unmatched: list[Unmatched]
 
 
@@ -189,8 +194,7 @@ def encode_state(state: SupplyState) -> bytes:
                sorted(b.on_hand.items())],
         lines=[(g.order, g.received, g.invoiced, g.open_value) for _, g in
                sorted(b.grni.items())],
-        requisitions=state.requisitions, committed=state.committed,
-        unmatched=state.unmatched))
+        requisitions=state.requisitions, unmatched=state.unmatched))
 
 
 def decode_state(data: bytes, accounts: SupplyAccounts | None = None) -> SupplyState:
@@ -201,8 +205,7 @@ def decode_state(data: bytes, accounts: SupplyAccounts | None = None) -> SupplyS
         book.value[(item, loc)] = value
     for order, received, invoiced, open_value in s.lines:
         book.grni[order.key] = GrniLine(order, received, invoiced, open_value)
-    return SupplyState(book=book, requisitions=s.requisitions, committed=s.committed,
-                       unmatched=s.unmatched)
+    return SupplyState(book=book, requisitions=s.requisitions, unmatched=s.unmatched)
 
 
 STATE = "supply"  # its name among the store's flow states
