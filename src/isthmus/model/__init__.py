@@ -1,6 +1,6 @@
 """Canonical model: the envelope, finance events and Money. Imports nothing of ours."""
 
-from isthmus.model.envelope import Envelope, Source
+from isthmus.model.envelope import Envelope, KeyedEvent, Source
 from isthmus.model.events import (
     WORKFORCE_EVENTS,
     AccountsMerged,
@@ -46,6 +46,7 @@ __all__ = [
     "EncounterDischarged",
     "EncounterStarted",
     "Envelope",
+    "KeyedEvent",
     "Event",
     "Money",
     "MoneyError",

@@ -24,6 +24,12 @@ class Source(msgspec.Struct, frozen=True):
 
 
 class Envelope(msgspec.Struct, frozen=True, kw_only=True):
+    """One event as it travels. `business_key` names the business fact the event posts
+    (an 835 claim payment by payer + TRN02 + CLP01/CLP07, an HL7 charge by sender + FT1-2,
+    a card payment by processor + transaction id, ...): two envelopes with the same business
+    key are one fact, whatever message, file or channel brought them (`flows.identity`).
+    Empty: the event id is the identity."""
+
     event_id: str
     type: str
     schema_version: int = 1
@@ -35,6 +41,17 @@ class Envelope(msgspec.Struct, frozen=True, kw_only=True):
     tenant: str = "default"
     key: str
     payload: Event
+    business_key: str = ""
+
+
+class KeyedEvent(msgspec.Struct, frozen=True):
+    """An event as a decoder returns it: its id, its partition key, and the business key
+    that makes its posting unique ("" when the event id is the identity)."""
+
+    event_id: str
+    key: str
+    event: Event
+    business_key: str = ""
 
 
 _encoder = msgspec.json.Encoder(decimal_format="string")

@@ -22,10 +22,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from decimal import Decimal
 
-import msgspec
 
 from isthmus.formats.x12.claim837 import ClaimBatch, ClaimEntry
 from isthmus.formats.x12.remittance import Adjustment, Claim, Remittance, RemittanceBatch
+from isthmus.model.envelope import KeyedEvent
 from isthmus.model import (
     ClaimRemitted,
     ClaimSubmitted,
@@ -36,14 +36,6 @@ from isthmus.model import (
 )
 
 CHANNEL = "x12"
-
-
-class KeyedEvent(msgspec.Struct, frozen=True):
-    """An event with the id and partition key it travels under."""
-
-    event_id: str
-    key: str
-    event: Event
 
 
 def control_id(sender: str, interchange_control: str) -> str:
