@@ -22,18 +22,16 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from decimal import Decimal
 
-
 from isthmus.formats.x12.claim837 import ClaimBatch, ClaimEntry
 from isthmus.formats.x12.remittance import Adjustment, Claim, Remittance, RemittanceBatch
-from isthmus.model.envelope import KeyedEvent
 from isthmus.model import (
     ClaimRemitted,
     ClaimSubmitted,
-    Event,
     ProviderAdjusted,
     RemitAdjustment,
     RemittancePaid,
 )
+from isthmus.model.envelope import KeyedEvent
 
 CHANNEL = "x12"
 
