@@ -5,6 +5,7 @@ Each command builds its own virtual environment from a hash-locked requirements 
 (requirements/*.lock, made by pip-compile) and then runs. A stamp file records the hash of
 the lock and of pyproject.toml, so a second run with nothing changed skips the install and
 costs well under a second. Only Python 3.11+ is needed on the machine.
+`test` takes options to run the suite repeatedly and under load (scripts/check.py).
 """
 
 from __future__ import annotations
@@ -57,7 +58,8 @@ def main(argv: list[str]) -> int:
         print("Isthmus needs Python 3.11 or newer", file=sys.stderr)
         return 2
     if not argv or argv[0] not in {"demo", "serve", "isthmus", "test", "lint"}:
-        print("usage: python3 dev.py demo|serve|isthmus ARGS...|test [PYTEST ARGS]|lint",
+        print("usage: python3 dev.py demo|serve|isthmus ARGS...|lint|test [--repeat N] "
+              "[--load[=suite]] [--mode embedded|scale-out] [--no-lint] [PYTEST ARGS]",
               file=sys.stderr)
         return 2
     cmd, rest = argv[0], argv[1:]

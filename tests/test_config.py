@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -44,7 +45,7 @@ def test_file_tables_replace_defaults_and_env_overrides(tmp_path: Path) -> None:
     ("[hub\n", "not valid TOML"),
     ('[channels.mllp]\nsummarization = "weekly"\n', "summarization"),
     ('[posting]\nclosed_period_policy = "ignore"\n', "closed_period_policy"),
-    ('[reliability]\nno_such = 1\n', "invalid setting"),
+    ('[reliability]\nno_such = 1\n', "unknown key reliability.no_such"),
     ('[hub]\nstore = "mongodb"\n', "store must be"),
     ('[mappings.charge_codes]\n"X" = { service_line = "A" }\n', "revenue_account"),
 ])
@@ -58,3 +59,70 @@ def test_bad_config_names_the_fault(tmp_path: Path, text: str, fragment: str) ->
 def test_missing_file_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="does not exist"):
         load_settings(tmp_path / "nope.toml", env={})
+
+
+@pytest.mark.parametrize(("text", "fragment"), [
+    ('[mapping.charge_codes]\n"X" = { revenue_account = "4999" }\n',
+     r"unknown table \[mapping\]: did you mean \[mappings\]\?"),
+    ('[hub]\nmllp_prot = 3000\n', r"unknown key hub\.mllp_prot: did you mean hub\.mllp_port\?"),
+    ('[hub]\nhttp_prt = 3001\n', r"unknown key hub\.http_prt: did you mean hub\.http_port\?"),
+    ('[nonsense]\na = 1\n', r"unknown table \[nonsense\]$"),
+    ('mllp_port = 3000\n', r"unknown key mllp_port: it belongs in \[hub\]"),
+    ('[mappings.charge_codes."7 1"]\nrevenue_acount = "4100"\n',
+     r'mappings\.charge_codes\."7 1"\.revenue_acount: did you mean '
+     r'mappings\.charge_codes\."7 1"\.revenue_account\?'),
+    ('[channels.mllp]\nsumarization = "detailed"\n', r"channels\.mllp\.sumarization"),
+    ('[labor.pay_codes.overtime]\nrat = "50.00"\n', r"labor\.pay_codes\.overtime\.rat"),
+    ('[erp]\nkind = "file"\ntimout_s = 5\n', r"erp\.timout_s: did you mean erp\.timeout_s\?"),
+    ('[postgresql]\ndns = "postgresql://x"\n', r"postgresql\.dns: did you mean postgresql\.dsn\?"),
+    ('[oidc]\nissuer = "https://i"\naudiance = "a"\n',
+     r"oidc\.audiance: did you mean oidc\.audience"),
+    ('[supply.accounts]\ninventry = "1300"\n', r"supply\.accounts\.inventry"),
+    ('[supply.par_levels."STENT|OR"]\npar = 1\nreorder = 1\n',
+     r'supply\.par_levels\."STENT\|OR"\.reorder'),
+])
+def test_unknown_tables_and_keys_are_refused_with_path_and_guess(
+        tmp_path: Path, text: str, fragment: str) -> None:
+    cfg = tmp_path / "typo.toml"
+    cfg.write_text(text)
+    with pytest.raises(ConfigError, match=fragment):
+        load_settings(cfg, data_dir=tmp_path, env={})
+
+
+def test_every_typo_of_a_file_is_named_at_once(tmp_path: Path) -> None:
+    cfg = tmp_path / "typos.toml"
+    cfg.write_text('[hub]\nmllp_prot = 1\nhttp_prt = 2\n[nonsense]\n')
+    with pytest.raises(ConfigError) as err:
+        load_settings(cfg, data_dir=tmp_path, env={})
+    assert all(k in str(err.value) for k in ("hub.mllp_prot", "hub.http_prt", "[nonsense]"))
+
+
+def test_site_named_entries_are_not_mistaken_for_typos(tmp_path: Path) -> None:
+    cfg = tmp_path / "site.toml"
+    cfg.write_text('[mappings.department_cost_center]\nNURS = "CC-9"\n'
+                   '[channels.fhir]\ncurrency = "EUR"\n'
+                   '[sla]\nqueue_age_hours = { denials = 72 }\n'
+                   '[erp.account_map]\n"1200" = "120000"\n'
+                   '[labor.employees]\nE1 = "RAD"\n')
+    s = load_settings(cfg, data_dir=tmp_path, env={})
+    assert s.channel("fhir").currency == "EUR" and s.sla.queue_age_hours == {"denials": 72.0}
+
+
+def test_settings_added_lately_are_known(tmp_path: Path) -> None:
+    cfg = tmp_path / "new.toml"
+    cfg.write_text('[reliability]\ncontrol_id_reuse_window_hours = 12.0\n'
+                   'drop_quiet_period_s = 2.0\n[api]\ntrusted_proxies = ["10.0.0.0/8"]\n'
+                   '[refunds]\napproval_window_days = 7\n[tls]\n')
+    s = load_settings(cfg, data_dir=tmp_path, env={})
+    assert s.reliability.drop_quiet_period_s == 2.0 and s.refunds.approval_window_days == 7
+
+
+def test_scale_out_without_its_drivers_names_the_extra(tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "psycopg", None)  # as if `isthmus[scaleout]` were absent
+    with pytest.raises(ConfigError, match=r"pip install 'isthmus\[scaleout\]'"):
+        load_settings(None, data_dir=tmp_path, env={"ISTHMUS_STORE": "postgresql"})
+    monkeypatch.setitem(sys.modules, "nats", None)
+    with pytest.raises(ConfigError, match=r"bus = \"nats\" needs the nats driver"):
+        load_settings(None, data_dir=tmp_path, env={"ISTHMUS_BUS": "nats"})
+    assert load_settings(None, data_dir=tmp_path, env={}).store == "sqlite"

@@ -28,6 +28,7 @@ from isthmus.connectors.erp_tryton_setup import (
     copy_database,
     default_bin_dir,
 )
+from tests.e2e.helpers import free_port
 
 
 def unavailable(why: str) -> NoReturn:
@@ -91,7 +92,9 @@ class TrytonPool:
 def serve(site: TrytonSite, names: list[str]) -> Iterator[TrytonPool]:
     """One trytond serving the databases `names` of `site` (a generator for a session
     fixture: the server stops when it ends)."""
-    server = TrytonServer(site, names)
+    # A port outside the kernel's ephemeral range (tests/e2e/helpers.free_port), so no
+    # outgoing connection takes it between choosing it and trytond binding it.
+    server = TrytonServer(site, names, port=free_port())
     try:
         server.start()
     except RuntimeError as exc:

@@ -217,7 +217,8 @@ class Hub:
         """The refund service (flows/refunds.py) over this hub's store and audit trail."""
         s = self.settings
         return Refunds(self.store, self.governance, RefundPolicy(
-            approval_threshold=s.refunds.approval_threshold, ar_account=s.posting.ar_account,
+            approval_threshold=s.refunds.approval_threshold,
+            approval_window_days=s.refunds.approval_window_days, ar_account=s.posting.ar_account,
             refunds_payable_account=s.posting.refunds_payable_account,
             calendar=self.processor.calendar, mappings=s.mappings,
             secret=self.processor.secret))
@@ -380,7 +381,9 @@ async def start(hub: Hub, *, role: str = "all", mllp_port: int | None = None,
     http_coro = None
     try:
         if role in ("all", "listener"):
-            run.writer = GroupCommitWriter(hub.store, hub.bus)
+            run.writer = GroupCommitWriter(
+                hub.store, hub.bus,
+                reuse_window_s=s.reliability.control_id_reuse_window_hours * 3600)
             run.writer.start()
             run.inbox = Inbox(run.writer, channel=MLLP_CHANNEL, tenant=s.tenant,
                               currency=s.channel(MLLP_CHANNEL).currency, owners=s.ownership)

@@ -1,7 +1,8 @@
 """Typed settings, loaded once at start from one TOML file plus environment overrides.
 
 The hub runs with no file at all: the embedded defaults below listen on 127.0.0.1 only and
-carry a small demonstration chart of mapping tables. A file replaces any table it names.
+carry a small demonstration chart of mapping tables. A file replaces any table it names;
+an unknown table or key is refused with its path and a guess (config_keys.py, known_keys).
 Environment overrides: ISTHMUS_DATA_DIR, ISTHMUS_MLLP_PORT, ISTHMUS_HTTP_PORT,
 ISTHMUS_HOST, ISTHMUS_STORE, ISTHMUS_BUS, ISTHMUS_TOKEN_SECRET, ISTHMUS_WORKERS
 (0: this process only listens; run the flows elsewhere), ISTHMUS_SQLITE_SYNCHRONOUS,
@@ -11,6 +12,8 @@ ISTHMUS_LOG_FORMAT, ISTHMUS_LOG_LEVEL, ISTHMUS_TRACING_EXPORTER.
 
 from __future__ import annotations
 
+import importlib.util
+import ipaddress
 import os
 import tomllib
 from dataclasses import dataclass, field, fields, replace
@@ -19,8 +22,11 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, Literal
 
+from isthmus.config_keys import LEAF, OPEN, Entries, Schema, keys_of, unknown
+from isthmus.flows import supply_state
 from isthmus.governance import allowlist, oidc, ownership
 from isthmus.governance.oidc import OidcSettings
+from isthmus.ledger.supply import SupplyAccounts
 
 Summarization = Literal["detailed", "summary"]
 ClosedPeriodPolicy = Literal["reject", "next_open"]
@@ -63,23 +69,42 @@ class PostingPolicy:
 @dataclass(frozen=True)
 class RefundSettings:
     """[refunds]: above `approval_threshold` (a decimal string, in the refund's currency) a
-    refund waits for a second person's approval (segregation of duties)."""
+    refund waits for a second person's approval (segregation of duties). The threshold
+    holds for the sum of an account's posted and pending refunds over the last
+    `approval_window_days` days (0: each request alone), so split refunds add up."""
 
     approval_threshold: Decimal = Decimal("500.00")
+    approval_window_days: int = 30
 
 
 def _refunds(raw: dict[str, Any]) -> RefundSettings:
-    value = raw.get("approval_threshold", "500.00")
-    if isinstance(value, bool) or not isinstance(value, str | int):
-        raise ConfigError('refunds.approval_threshold must be a decimal string such as '
-                          f'"500.00", got {type(value).__name__}')
-    try:
-        threshold = Decimal(str(value))
-    except InvalidOperation as exc:
-        raise ConfigError(f"refunds.approval_threshold {value!r} is not a decimal") from exc
-    if not threshold.is_finite() or threshold < 0:
-        raise ConfigError(f"refunds.approval_threshold {value!r} must be 0 or more")
-    return RefundSettings(approval_threshold=threshold)
+    threshold = _decimal(raw.get("approval_threshold", "500.00"),
+                         "refunds.approval_threshold")
+    days = raw.get("approval_window_days", RefundSettings.approval_window_days)
+    if isinstance(days, bool) or not isinstance(days, int) or not 0 <= days <= 3660:
+        raise ConfigError("refunds.approval_window_days must be a whole number of days "
+                          f"from 0 to 3660, got {days!r}")
+    return RefundSettings(approval_threshold=threshold, approval_window_days=days)
+
+
+@dataclass(frozen=True)
+class LimitSettings:
+    """[limits]: the largest HTTP request body (413 above it) and the deepest JSON nesting
+    (400 above it) the API routes take (api/json_body.py)."""
+
+    max_body_bytes: int = 8 * 1024 * 1024
+    max_json_depth: int = 32
+
+
+def _limits(raw: dict[str, Any]) -> LimitSettings:
+    d = LimitSettings()
+    out = LimitSettings(**{k: raw.get(k, getattr(d, k))
+                           for k in ("max_body_bytes", "max_json_depth")})
+    for name, low, high in (("max_body_bytes", 1024, 1 << 30), ("max_json_depth", 2, 512)):
+        value = getattr(out, name)
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise ConfigError(f"limits.{name} must be a whole number from {low} to {high}")
+    return out
 
 
 @dataclass(frozen=True)
@@ -179,10 +204,6 @@ class SettlementPolicy:
 
 
 def _settlement(raw: dict[str, Any]) -> SettlementPolicy:
-    known = {f.name for f in fields(SettlementPolicy)}
-    unknown = sorted(set(raw) - known)
-    if unknown:
-        raise ConfigError(f"[settlement] has no setting {', '.join(unknown)}")
     d = SettlementPolicy()
     policy = SettlementPolicy(
         bank_account=str(raw.get("bank_account", d.bank_account)),
@@ -206,6 +227,12 @@ class ReliabilitySettings:
     max_message_bytes: int = 1_048_576
     idle_timeout_s: float = 300.0
     sqlite_synchronous: Literal["FULL", "NORMAL"] = "FULL"
+    # an HL7 identity (sender + MSH-10) reused with other content: AR 205 inside this many
+    # hours after the first, a new message (counter restart, noted) after it
+    control_id_reuse_window_hours: float = 24.0
+    # the drop folder takes a file written in place once unchanged this long (and not open
+    # for writing); a file renamed into inbound/ from an in-flight name is taken at once
+    drop_quiet_period_s: float = 5.0
 
 
 @dataclass(frozen=True)
@@ -306,7 +333,7 @@ class LogSettings:
 
 @dataclass(frozen=True)
 class TracingSettings:
-    """[tracing] exporter = "none" | "console" | "otlp" (needs the OTLP exporter package);
+    """[tracing] exporter = "none" | "console" | "otlp" (the `otlp` extra installs it);
     endpoint for otlp; or ISTHMUS_TRACING_EXPORTER."""
 
     exporter: Literal["none", "console", "otlp"] = "none"
@@ -392,6 +419,8 @@ class Settings:
     ownership: dict[str, frozenset[str]] = field(default_factory=dict)  # [ownership]
     allowlist: dict[str, frozenset[str]] = field(default_factory=dict)  # [allowlist]
     oidc: OidcSettings | None = None  # [oidc]: RS256 JWT bearer tokens too
+    # [api] trusted_proxies: peers whose X-Forwarded-For names the client (api/clients.py)
+    trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
     channels: dict[str, ChannelSettings] = field(default_factory=dict)
     mappings: Mappings = field(default_factory=lambda: default_mappings())  # noqa: PLW0108
     posting: PostingPolicy = field(default_factory=PostingPolicy)
@@ -404,6 +433,7 @@ class Settings:
     tracing: TracingSettings = field(default_factory=TracingSettings)
     alerts: AlertSettings = field(default_factory=AlertSettings)
     refunds: RefundSettings = field(default_factory=RefundSettings)
+    limits: LimitSettings = field(default_factory=LimitSettings)  # [limits]
     labor: LaborSettings = field(default_factory=LaborSettings)
     # [supply] as written: parsed and checked by flows.supply_state.policy_from_table when
     # the hub is wired (app.py), so that config stays free of flow types
@@ -454,6 +484,52 @@ def _str_map(raw: dict[str, Any], name: str) -> dict[str, str]:
     return out
 
 
+def _trusted_proxies(api: dict[str, Any]
+                     ) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    entries = api.get("trusted_proxies", [])
+    if not isinstance(entries, list):
+        raise ConfigError("api.trusted_proxies must be a list of addresses or networks")
+    out = []
+    for e in entries:
+        try:
+            out.append(ipaddress.ip_network(str(e).strip(), strict=False))
+        except ValueError as exc:
+            raise ConfigError(f"api.trusted_proxies: {str(e)[:60]!r} is not an IP address "
+                              "or network") from exc
+    return tuple(out)
+
+
+def known_keys() -> Schema:
+    """Every table and key a config file may hold, from the settings dataclasses above.
+
+    Top-level scalar settings live in [hub]; the scale-out ones in [postgresql] (pg_*) and
+    [nats] (nats_*); [ownership], [allowlist], [oidc] and [supply] are parsed by their own
+    modules: [oidc] and [supply] are described here by the names those modules take."""
+    moved = ("tls_client_ca", "oidc", "trusted_proxies", "scaleout", "channels")
+    top = keys_of(Settings, skip=moved)
+    scale = keys_of(ScaleOutSettings)
+    return {
+        **{k: node for k, node in top.items() if node is not LEAF},
+        "hub": {k: LEAF for k, node in top.items() if node is LEAF},
+        "tls": {"client_ca": LEAF},
+        "api": {"trusted_proxies": LEAF},
+        "postgresql": {k.removeprefix("pg_"): LEAF for k in scale if k.startswith("pg_")},
+        "nats": {k.removeprefix("nats_"): LEAF for k in scale if k.startswith("nats_")},
+        "channels": Entries(keys_of(ChannelSettings, skip=("name",))),
+        # keys are data domains / ERP destinations: their parsers name the path and list
+        # the valid ones, which says more than a guess
+        "ownership": OPEN, "allowlist": OPEN,
+        "oidc": dict.fromkeys(("issuer", "audience", "jwks_file", "jwks_url", "roles_claim",
+                               "leeway_s", "jwks_max_age_s", "jwks_min_refresh_s"), LEAF),
+        "supply": {**dict.fromkeys(supply_state.KNOWN, OPEN),
+                   **dict.fromkeys(("company", "currency", "price_tolerance", "ap_owner",
+                                    "price_tolerance_per_unit", "quantity_tolerance",
+                                    "unmatched_limit_days"), LEAF),
+                   "accounts": keys_of(SupplyAccounts),
+                   "par_levels": Entries(keys_of(supply_state.ParLevel))},
+    }
+
+
 def load_settings(
     path: Path | None = None, *, data_dir: Path | None = None, env: dict[str, str] | None = None
 ) -> Settings:
@@ -468,6 +544,9 @@ def load_settings(
             raise ConfigError(f"config file {path} does not exist") from exc
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"config file {path} is not valid TOML: {exc}") from exc
+    refused = unknown(raw, known_keys())
+    if refused:
+        raise ConfigError(f"config file {path}: " + "; ".join(refused))
     hub = _table(raw, "hub")
     dd = data_dir or Path(env.get("ISTHMUS_DATA_DIR") or hub.get("data_dir") or "./data")
     s = Settings(data_dir=dd)
@@ -512,6 +591,11 @@ def load_settings(
     rel = _table(raw, "reliability")
     try:
         reliability = replace(ReliabilitySettings(), **rel)
+        if reliability.control_id_reuse_window_hours < 0:
+            raise ConfigError("reliability.control_id_reuse_window_hours must be 0 or more")
+        quiet = reliability.drop_quiet_period_s
+        if isinstance(quiet, bool) or not isinstance(quiet, int | float) or not 0 <= quiet < 1e6:
+            raise ConfigError("reliability.drop_quiet_period_s must be seconds, 0 or more")
         if env.get("ISTHMUS_PARTITIONS"):
             reliability = replace(reliability, partitions=int(env["ISTHMUS_PARTITIONS"]))
         if env.get("ISTHMUS_WORKERS"):
@@ -538,6 +622,7 @@ def load_settings(
             ownership=ownership.parse(_table(raw, "ownership")),
             allowlist=allowlist.parse(_table(raw, "allowlist")),
             oidc=oidc.parse(_table(raw, "oidc")),
+            trusted_proxies=_trusted_proxies(_table(raw, "api")),
             channels=channels,
             mappings=mappings,
             posting=PostingPolicy(
@@ -554,6 +639,7 @@ def load_settings(
         sla, logs, tracing, alerts = _observe_tables(raw, env)
         s = replace(s, sla=sla, logging=logs, tracing=tracing, alerts=alerts)
         s = replace(s, refunds=_refunds(_table(raw, "refunds")))
+        s = replace(s, limits=_limits(_table(raw, "limits")))
         s = replace(s, labor=_labor(_table(raw, "labor")))
         s = replace(s, supply=_table(raw, "supply"))
     except (TypeError, ValueError) as exc:
@@ -564,4 +650,14 @@ def load_settings(
         raise ConfigError(f"store must be sqlite or postgresql, got {s.store!r}")
     if s.bus not in ("sqlite", "nats"):
         raise ConfigError(f"bus must be sqlite or nats, got {s.bus!r}")
+    _scaleout_drivers(s)
     return s
+
+
+def _scaleout_drivers(s: Settings) -> None:
+    """The PostgreSQL and NATS drivers are the `scaleout` extra: name it when one is missing."""
+    for chosen, setting, module in ((s.store == "postgresql", "store = \"postgresql\"", "psycopg"),
+                                    (s.bus == "nats", "bus = \"nats\"", "nats")):
+        if chosen and importlib.util.find_spec(module) is None:
+            raise ConfigError(f"{setting} needs the {module} driver, which is not installed: "
+                              "pip install 'isthmus[scaleout]' (with the lock as constraints)")

@@ -18,7 +18,7 @@ from isthmus.api.http import build_app
 from isthmus.app import Hub
 from isthmus.config import load_settings
 from isthmus.governance import identity, rbac
-from isthmus.governance.throttle import FailureThrottle, token_key
+from isthmus.governance.throttle import FailureThrottle
 
 NOW = 1_700_000_000.0
 FAR = 3650.0
@@ -161,13 +161,14 @@ def test_failed_authentications_are_throttled_per_client(site: Site) -> None:
     codes = [_call(site.hub, "GET", "/metrics", bad, ip, app=app).status_code
              for _ in range(FailureThrottle.max_failures)]
     assert codes == [401] * FailureThrottle.max_failures
-    r = _call(site.hub, "GET", "/metrics", good, ip, app=app)
+    r = _call(site.hub, "GET", "/metrics", bad, ip, app=app)
     assert r.status_code == 429 and 0 < int(r.headers["retry-after"]) <= 60
     _clean(r, site.admin)
     assert _call(site.hub, "GET", "/health", {}, ip, app=app).status_code == 200
-    assert _call(site.hub, "GET", "/metrics", good, "203.0.113.51", app=app).status_code == 200
-    # the same token id from elsewhere is throttled too
-    assert _call(site.hub, "GET", "/metrics", bad, "203.0.113.52", app=app).status_code == 429
+    # a valid token behind the blocked address still passes (tests/api/test_throttle_keys.py)
+    assert _call(site.hub, "GET", "/metrics", good, ip, app=app).status_code == 200
+    # the bad token's public id proves nothing: elsewhere it is an ordinary 401
+    assert _call(site.hub, "GET", "/metrics", bad, "203.0.113.52", app=app).status_code == 401
     rows = site.hub.governance.audit_rows(after=0)
     assert any(r.event.action == "http.throttled" for r in rows)
 
@@ -181,5 +182,3 @@ def test_the_throttle_forgets_after_its_window() -> None:
     assert t.retry_after(keys, 103.0) == pytest.approx(7.0)
     assert t.retry_after(["ip:other"], 103.0) == 0
     assert t.retry_after(keys, 110.5) == 0  # the first failure left the window
-    assert token_key("isth_abcdef123456_SECRETPART") == "token:abcdef123456"
-    assert "SECRET" not in (token_key("opaque-SECRET-value") or "")

@@ -405,6 +405,14 @@ def test_official_payer_examples_post_as_remittances(tmp_path: Path) -> None:
                        raw=(CORPUS / "examples" / name).read_bytes())
             assert r.status_code == 201, (name, r.text)
         s.hub.worker().drain()
+        # the claim payments wait for Patient/1 (no billing account for their claims)
+        assert {w.correlation_id for w in s.hub.store.work_items(status="open")
+                if w.kind == "awaiting_patient"} == {"fhir/ClaimResponse/R3500",
+                                                     "fhir/ClaimResponse/R3502"}
+        patient = {"resourceType": "Patient", "id": "1",
+                   "identifier": [{"system": "urn:oid:1.2.3", "value": "MRN-1"}]}
+        assert s.call("POST", "/fhir/Patient", patient).status_code == 201
+        s.hub.worker().drain()
         assert trial_balance_view(s.hub.store)["balanced"]
         entries = [e for e in s.hub.store.entries() if e.channel == "fhir"]
         by_source = {e.correlation_id: e for e in entries}

@@ -35,9 +35,16 @@ def _config(tmp_path: Path, orgs: list[str]) -> Path:
     return config
 
 
+# The payer examples name Patient/1, which the R4 examples do not define: a site gets it
+# from its EHR feed. Without it their cash waits for it (`flows.references`).
+PATIENT_1 = {"resourceType": "Patient", "id": "1",
+             "identifier": [{"system": "urn:oid:1.2.3", "value": "MRN-1"}]}
+
+
 def _collection(*names: str) -> bytes:
     return json.dumps({"resourceType": "Bundle", "type": "collection", "entry": [
-        {"resource": json.loads((EXAMPLES / n).read_bytes())} for n in names]}).encode()
+        {"resource": json.loads((EXAMPLES / n).read_bytes())} for n in names] + [
+        {"resource": PATIENT_1}]}).encode()
 
 
 def test_ingest_synthea_bundles_posts_the_eob_cash(tmp_path: Path,
@@ -71,7 +78,7 @@ def test_ingest_a_collection_of_payer_resources(tmp_path: Path,
     d = ["--data-dir", str(tmp_path / "hub"), "--config", str(_config(tmp_path, ["1"])),
          "--json"]
     [item] = _json(capsys, ["ingest", str(f), "--apply", *d])["items"]
-    assert (item["status"], item["entries"], item["created"]) == ("accepted", 2, 2)
+    assert (item["status"], item["entries"], item["created"]) == ("accepted", 3, 3)
     rows = {r["account"]: r["balance"] for r in
             _json(capsys, ["ledger", "trial-balance", *d])["rows"]}
     assert rows["1010"] == "100.47" and rows["1210"] == "10.00"
@@ -106,7 +113,7 @@ def test_a_bad_bundle_is_refused_with_its_issues_and_kept(
 def test_drop_folder_takes_a_bundle_and_fails_a_bad_one(tmp_path: Path) -> None:
     hub = Hub.open(load_settings(_config(tmp_path, ["1"]), data_dir=tmp_path / "hub"))
     try:
-        folder = DropFolder(tmp_path / "drop", hub.store, hub.bus, hub.settings)
+        folder = DropFolder(tmp_path / "drop", hub.store, hub.bus, hub.settings, quiet_s=0.0)
         (folder.inbound / "payer.json").write_bytes(_collection("ClaimResponse-R3500.json"))
         (folder.inbound / "broken.json").write_bytes(b'{"resourceType": "Bundle", "type"')
         folder.run_once(0.0)  # sizes noted; taken on the next pass once settled

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from isthmus.bus.memory import MemoryBus
 from isthmus.config import load_settings
@@ -13,10 +14,12 @@ from isthmus.demo.remit835 import ClaimToPay, remittance_835
 from isthmus.store.sqlite import SqliteStore
 
 
-def make(tmp_path: Path) -> tuple[DropFolder, SqliteStore, MemoryBus]:
+def make(tmp_path: Path, **kwargs: Any) -> tuple[DropFolder, SqliteStore, MemoryBus]:
+    """A folder with no quiet period (two passes settle a file) unless told otherwise."""
     settings = load_settings(None, data_dir=tmp_path / "data", env={})
     store, bus = SqliteStore(tmp_path / "store.db"), MemoryBus(partitions=2)
-    return DropFolder(tmp_path / "drop", store, bus, settings), store, bus
+    kwargs.setdefault("quiet_s", 0.0)
+    return DropFolder(tmp_path / "drop", store, bus, settings, **kwargs), store, bus
 
 
 def remit(seed: int) -> bytes:

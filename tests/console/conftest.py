@@ -66,7 +66,7 @@ def signed_in(browser: Any, hub_url: str, site: Site) -> Iterator[Callable[[str]
         ctx = browser.new_context(viewport={"width": 1280, "height": 800})
         contexts.append(ctx)
         page = ctx.new_page()
-        page.set_default_timeout(15_000)
+        page.set_default_timeout(60_000)  # generous: Playwright waits on the condition
         page.goto(f"{hub_url}/console/")
         assert "/console/login" in page.url  # no session: sent to sign in
         page.fill("#token", site.tokens[role])

@@ -56,9 +56,13 @@ class Browser:
                 return r
         return asyncio.run(go())
 
-    def sign_in(self, token: str) -> httpx.Response:
+    def sign_in(self, token: str, nxt: str = "/console/") -> httpx.Response:
+        """Post the sign-in form as a browser does: with the form's CSRF token."""
+        page = self.request("GET", "/console/login").text
+        found = re.search(r'name="csrf" value="([^"]+)"', page)
+        assert found, page[:500]
         return self.request("POST", "/console/login",
-                            data={"token": token, "next": "/console/"})
+                            data={"token": token, "next": nxt, "csrf": found.group(1)})
 
     def csrf(self) -> str:
         page = self.request("GET", "/console/").text
@@ -115,8 +119,7 @@ def test_no_session_redirects_to_sign_in_and_back(hub: Hub, site: Site) -> None:
     r = b.request("GET", "/console/queues?queue=denials")
     assert r.status_code == 303
     assert r.headers["location"].startswith("/console/login?next=/console/queues%3Fqueue")
-    r = b.request("POST", "/console/login", data={"token": site.tokens[rbac.REVENUE],
-                                                  "next": "/console/queues?queue=denials"})
+    r = b.sign_in(site.tokens[rbac.REVENUE], "/console/queues?queue=denials")
     assert r.headers["location"] == "/console/queues?queue=denials"
     cookie = r.headers["set-cookie"].lower()
     assert "httponly" in cookie and "samesite=strict" in cookie and "path=/console" in cookie
@@ -125,13 +128,12 @@ def test_no_session_redirects_to_sign_in_and_back(hub: Hub, site: Site) -> None:
 
 def test_sign_in_refuses_bad_tokens_and_foreign_redirects(hub: Hub, site: Site) -> None:
     b = Browser(hub)
-    r = b.request("POST", "/console/login", data={"token": "isth_nope_" + "A" * 40})
+    r = b.sign_in("isth_nope_" + "A" * 40)
     assert r.status_code == 401 and "invalid token" in r.text
-    assert session.COOKIE not in r.headers.get("set-cookie", "")
-    r = b.request("POST", "/console/login", data={"token": ""})
+    assert session.COOKIE + "=" not in r.headers.get("set-cookie", "")
+    r = b.sign_in("")
     assert r.status_code == 400
-    r = b.request("POST", "/console/login", data={"token": site.tokens[rbac.AUDITOR],
-                                                  "next": "//evil.example/console/"})
+    r = b.sign_in(site.tokens[rbac.AUDITOR], "//evil.example/console/")
     assert r.headers["location"] == "/console/"
     rows = hub.governance.audit_rows()
     assert any(x.event.action == "console.login" and x.event.outcome == "denied" for x in rows)

@@ -9,7 +9,6 @@ With ISTHMUS_CONSOLE_SHOTS=<dir> each page is also saved as a PNG (1280x800).
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ import pytest
 
 from isthmus.governance import rbac
 from tests.console.site import CREDIT_ACCOUNT, DEAD, POSTED, UNMAPPED, USERS
+from tests.support import wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -28,12 +28,17 @@ def shot(page: Any, where: Path | None, name: str) -> None:
         page.screenshot(path=str(where / f"{name}.png"))
 
 
-def eventually(page: Any, check: Callable[[], bool], timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, f"not reached within {timeout} s: {page.url}"
-        time.sleep(0.5)
+def eventually(page: Any, check: Callable[[], bool], what: str) -> None:
+    """Reload the page until `check` holds: the served hub's worker applies in the
+    background, so a page shows the outcome some time after the action."""
+
+    def reloaded() -> bool:
+        if check():
+            return True
         page.reload()
+        return False
+
+    wait_until(reloaded, what=f"{what} on {page.url}", every_s=0.5)
 
 
 def test_login_page_and_bad_token(browser: Any, hub_url: str, shots: Path | None) -> None:
@@ -118,7 +123,7 @@ def test_journey_2_resolve_unmapped_code_and_post(signed_in: Callable[[str], Any
         "button:has-text('Resubmit')").click()
     assert "resubmitted" in page.inner_text(".flash.ok")
     page.goto(f"{hub_url}/console/messages/mllp/{UNMAPPED}")
-    eventually(page, lambda: page.locator(".entry").count() == 1)
+    eventually(page, lambda: page.locator(".entry").count() == 1, "one journal entry")
     entry = page.inner_text(".entry")
     assert "4200" in entry and "310.00" in entry
 
@@ -138,7 +143,7 @@ def test_journey_3_replay_dead_letter(signed_in: Callable[[str], Any], hub_url: 
     assert "replayed" in page.inner_text(".flash.ok")
     assert DEAD not in page.inner_text("#dead")
     page.goto(f"{hub_url}/console/messages/mllp/{DEAD}")
-    eventually(page, lambda: page.locator(".entry").count() == 1)
+    eventually(page, lambda: page.locator(".entry").count() == 1, "one journal entry")
     assert "88.50" in page.inner_text(".entry")
 
 

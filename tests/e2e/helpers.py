@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -33,7 +34,34 @@ TOKEN_SECRET = "e2e-" + "0" * 60
 SB, EB, CR = b"\x0b", b"\x1c", b"\r"
 
 
+def ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999  # Linux's default
+
+
 def free_port() -> int:
+    """A port nobody listens on now, for a server a test starts a moment later.
+
+    Taken outside the kernel's ephemeral range: a port the kernel hands out for bind(0) is
+    also what it hands out as the local port of outgoing connections, and on a busy machine
+    one of those (to PostgreSQL, NATS, another test's server) can take it before the server
+    binds it (issue 22). Two runs side by side can still pick the same one; `Serve.start`
+    then retries on other ports.
+    """
+    low, high = ephemeral_range()
+    spans = [(a, b) for a, b in ((10000, low - 1), (high + 1, 65535)) if b - a > 1000]
+    for _ in range(200):
+        a, b = random.choice(spans) if spans else (1024, 65535)
+        port = random.randint(a, b)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind((HOST, port))
+            except OSError:
+                continue
+            return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind((HOST, 0))
         return int(s.getsockname()[1])
@@ -64,6 +92,10 @@ def isthmus_json(*args: str | Path, data_dir: Path, code: int = 0) -> Any:
     return json.loads(res.stdout)
 
 
+class PortTaken(AssertionError):
+    """`isthmus serve` could not bind a port chosen for it: another process took it."""
+
+
 @dataclass
 class Serve:
     """`isthmus serve` in a subprocess on free ports; stdout/stderr go to files."""
@@ -77,7 +109,21 @@ class Serve:
     proc: subprocess.Popen[bytes] | None = None
     starts: int = 0
 
-    def start(self, timeout: float = 30.0) -> Serve:
+    def start(self, timeout: float = 60.0) -> Serve:
+        """Start it and wait until MLLP and /health answer. On a first start that loses
+        its free ports to another process in the moment between choosing and binding them,
+        try again on other ports (a restart keeps its ports: the test knows them)."""
+        for attempt in range(3):
+            try:
+                return self._start(timeout)
+            except PortTaken:
+                if self.starts > 1 or attempt == 2:
+                    raise
+                self.starts -= 1
+                self.mllp_port, self.http_port = free_port(), free_port()
+        raise AssertionError("unreachable")
+
+    def _start(self, timeout: float) -> Serve:
         assert self.proc is None or self.proc.poll() is not None, "already running"
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.starts += 1
@@ -110,8 +156,9 @@ class Serve:
         while True:
             assert self.proc is not None
             if self.proc.poll() is not None:
-                raise AssertionError(f"serve exited with {self.proc.returncode} while "
-                                     f"starting:\n{self.stderr_text()}")
+                err = self.stderr_text()
+                kind = PortTaken if "address already in use" in err.lower() else AssertionError
+                raise kind(f"serve exited with {self.proc.returncode} while starting:\n{err}")
             if self._mllp_open() and self._healthy():
                 return
             if time.monotonic() > deadline:

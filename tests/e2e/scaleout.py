@@ -21,7 +21,7 @@ import zlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
@@ -29,6 +29,10 @@ from isthmus.connectors.mllp_client import send_messages_sync
 from isthmus.demo.ehr_day import SimMessage
 from tests.e2e.helpers import HOST, REPO, free_port, hub_env, msa_of
 from tests.services import NATS, POSTGRES
+
+if TYPE_CHECKING:
+    from nats.js.api import StreamInfo
+    from nats.js.manager import JetStreamManager
 
 PG_ADMIN = f"postgresql://postgres@{POSTGRES[0]}:{POSTGRES[1]}/postgres"
 NATS_URL = f"nats://{NATS[0]}:{NATS[1]}"
@@ -76,21 +80,34 @@ def scaleout_site(root: Path, partitions: int) -> Iterator[Site]:
                 conn.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
 
 
-async def drop_streams(stream: str) -> None:
-    """Delete the stream, its dead letters and its KV buckets (every name starting with it)."""
+async def all_streams(js: JetStreamManager) -> list[StreamInfo]:
+    """Every stream on the server: the listing comes in pages (256 a page), so one call
+    alone misses the rest on a server holding many test runs' streams."""
+    out: list[StreamInfo] = []
+    while page := await js.streams_info(offset=len(out)):
+        out += page
+    return out
+
+
+async def drop_streams(*streams: str) -> int:
+    """Delete each stream, its dead letters and its KV buckets (every name starting with
+    it or with KV_ and it); how many were deleted. One listing for all of them."""
     import nats  # noqa: PLC0415 - scale-out tests only
     import nats.js.errors  # noqa: PLC0415
 
+    prefixes = tuple(streams) + tuple(f"KV_{s}" for s in streams)
     nc = await nats.connect(NATS_URL, connect_timeout=2)
+    gone = 0
     try:
         js = nc.jetstream()
-        names = [s.config.name for s in await js.streams_info()]
-        for name in names:
-            if name and (name.startswith(stream) or name.startswith(f"KV_{stream}")):
+        for name in [s.config.name for s in await all_streams(js)]:
+            if name and prefixes and name.startswith(prefixes):
                 with contextlib.suppress(nats.js.errors.NotFoundError):
                     await js.delete_stream(name)
+                    gone += 1
     finally:
         await nc.close()
+    return gone
 
 
 async def _lease_owners(stream: str) -> dict[str, str]:

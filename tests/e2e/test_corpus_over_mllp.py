@@ -7,12 +7,14 @@ DFT^P03 charge the corpus carries reaches the ledger; sending everything again c
 nothing, not even the answers.
 
 About MSH-10: the corpus reuses control ids across unrelated sample files (32 messages say
-"MSG00001", 16 say "12334456778890", ...). The hub's idempotency key is (channel, MSH-10):
-the first message with a given id is stored and takes effect; a resend of the same content
-gets the first one's answer (same MSA-1, same error) with no second effect; a different
-message reusing the id is kept for inspection and refused with AR, ERR code 205
-(duplicate key identifier). The assertions below follow that rule. For the charge to be the
-original rather than one of the 31 other "MSG00001" messages, the DFT files are sent first.
+"MSG00001", 16 say "12334456778890", ...), across senders and within one. The hub's
+idempotency key is (channel, MSH-3, MSH-4, MSH-10), `<MSH-3>^<MSH-4>:<MSH-10>`: the same id
+from another sending application is another message; the first message with a given
+identity is stored and takes effect; a resend of the same content gets the first one's
+answer (same MSA-1, same error) with no second effect; a different message reusing the
+identity (within the reuse window) is kept for inspection and refused with AR, ERR code
+205 (duplicate key identifier). The assertions below follow that rule. The DFT files are
+sent first, so the charges are originals whatever the sender.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from typing import Any
 import hl7.client
 import pytest
 
+from isthmus.formats.hl7v2 import identity_of, parse_message
 from tests.e2e.conftest import ServeFactory
 from tests.e2e.helpers import (
     HOST,
@@ -82,6 +85,11 @@ def ft1_lines(raw: bytes) -> list[dict[str, Any]]:
     return out
 
 
+def identity(m: CorpusMessage) -> str:
+    """The hub's identity of a corpus message: `<MSH-3.1>^<MSH-4.1>:<MSH-10>`."""
+    return identity_of(parse_message(m.raw))
+
+
 def check_answers(msgs: list[CorpusMessage], acks: list[bytes]
                   ) -> tuple[dict[str, tuple[str, str, str]], set[str]]:
     """Per-message ACK checks; returns the answer of the original of each control id, and
@@ -95,16 +103,17 @@ def check_answers(msgs: list[CorpusMessage], acks: list[bytes]
         assert cid == m.control_id, (m.source, cid)
         assert code in ("AA", "AE", "AR"), (m.source, code)
         assert has_err(ack) == (code != "AA"), (m.source, code, ack)
-        if m.control_id in first:
-            if m.raw.rstrip(b"\r") == content[m.control_id]:  # a duplicate: the same answer
-                assert (code, cid, text) == first[m.control_id], m.source
-            else:  # another message reusing a taken MSH-10: refused, table 0357 code 205
+        key = identity(m)
+        if key in first:
+            if m.raw.rstrip(b"\r") == content[key]:  # a duplicate: the same answer
+                assert (code, cid, text) == first[key], m.source
+            else:  # another message reusing a taken identity: refused, table 0357 code 205
                 assert code == "AR" and b"|205^" in ack, (m.source, ack)
                 digest = hashlib.sha256(m.raw.rstrip(b"\r")).hexdigest()
-                conflicts.add(f"{m.control_id}#{digest[:16]}")
+                conflicts.add(f"{key}#{digest[:16]}")
             continue
-        first[m.control_id] = (code, cid, text)
-        content[m.control_id] = m.raw.rstrip(b"\r")
+        first[key] = (code, cid, text)
+        content[key] = m.raw.rstrip(b"\r")
         if m.message_type in TAKEN:
             assert code == "AA", (m.source, code, text)
         else:
@@ -159,7 +168,7 @@ def test_corpus_over_mllp_send_then_again(corpus: list[CorpusMessage],
     # The DFT^P03 charge is in the ledger, traced to its message; a line the site cannot
     # map (no department) waits as a work item instead of being posted or dropped.
     dft = next(m for m in msgs if m.source == "fhir-converter/DFT-P03-01.hl7#0")
-    corr = f"mllp/{dft.control_id}"
+    corr = f"mllp/{identity(dft)}"
     lines = ft1_lines(dft.raw)
     assert len(lines) == 2
     journal = isthmus_json("ledger", "journal", "--limit", "1000000", data_dir=data)

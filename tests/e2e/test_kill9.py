@@ -15,7 +15,6 @@ ISTHMUS_FAULT_KILLS (default 3) and ISTHMUS_FAULT_MESSAGES (default 10000) tune 
 
 from __future__ import annotations
 
-import hashlib
 import os
 import random
 import threading
@@ -30,6 +29,7 @@ import pytest
 
 from isthmus.connectors.mllp_client import send_messages_sync
 from isthmus.demo.ehr_day import SimMessage, expected_totals, hospital_day
+from isthmus.flows.inbox import classify
 from tests.e2e.conftest import ServeFactory
 from tests.e2e.helpers import HOST, Serve, isthmus_json, ledger_snapshot, msa_of
 
@@ -142,8 +142,10 @@ def reference_run(msgs: Sequence[SimMessage], serve: Serve) -> dict[str, Any]:
 
 
 def stored_key(m: SimMessage) -> str:
-    """How the hub keys a message: MSH-10, or a hash of the bytes when there is none."""
-    return m.control_id or "sha256:" + hashlib.sha256(m.raw).hexdigest()
+    """How the hub keys a message: its identity `<MSH-3>^<MSH-4>:<MSH-10>` (or a hash of
+    the bytes when there is no MSH-10), exactly as the inbox classifies it."""
+    return classify(m.raw, channel="mllp", peer="", now=0.0, tenant="default",
+                    currency="USD")[0].control_id
 
 
 def test_kill9_mid_stream_loses_nothing_and_posts_once(serve_factory: ServeFactory) -> None:
@@ -214,7 +216,7 @@ def test_kill9_mid_stream_loses_nothing_and_posts_once(serve_factory: ServeFacto
     items = isthmus_json("workitems", "list", data_dir=data)
     held = {w["event_id"].rsplit("/", 1)[0] for w in items}
     for m in msgs:
-        corr = f"mllp/{m.control_id}"
+        corr = f"mllp/{stored_key(m)}"
         if m.kind in ("charge", "credit"):
             assert posted[corr] >= 1, (m.kind, corr, ctx)
         elif m.kind == "unmapped":

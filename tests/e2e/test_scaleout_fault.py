@@ -26,7 +26,6 @@ renewed every 3 s), so a survivor never pulls later messages of those keys first
 
 from __future__ import annotations
 
-import hashlib
 import os
 import random
 import re
@@ -40,6 +39,7 @@ from typing import Any
 import pytest
 
 from isthmus.demo.ehr_day import SimMessage, expected_totals, hospital_day
+from isthmus.flows.inbox import classify
 from isthmus.formats.hl7v2 import HL7ParseError, parse_message
 from isthmus.formats.hl7v2.events import event_key, events_of
 from tests.e2e.conftest import ServeFactory
@@ -125,8 +125,10 @@ def routes(msgs: Sequence[SimMessage], keys: Sequence[Sequence[str]]) -> list[in
 
 
 def stored_key(m: SimMessage) -> str:
-    """How the hub keys a message: MSH-10, or a hash of the bytes when there is none."""
-    return m.control_id or "sha256:" + hashlib.sha256(m.raw).hexdigest()
+    """How the hub keys a message: its identity `<MSH-3>^<MSH-4>:<MSH-10>` (or a hash of
+    the bytes when there is no MSH-10), exactly as the inbox classifies it."""
+    return classify(m.raw, channel="mllp", peer="", now=0.0, tenant="default",
+                    currency="USD")[0].control_id
 
 
 ENTRY = re.compile(r"^mllp/(?P<cid>[^/]+)/(?P<i>\d+)(?:/.*)?$")
@@ -343,7 +345,7 @@ def check(site: Site, msgs: Sequence[SimMessage], senders: Sequence[RoutedSender
     posted = Counter(e["correlation_id"] for e in journal)
     held = {w["event_id"].rsplit("/", 1)[0] for w in site_json(site, "workitems", "list")}
     for m in msgs:
-        corr = f"mllp/{m.control_id}"
+        corr = f"mllp/{stored_key(m)}"
         if m.kind in ("charge", "credit"):
             assert posted[corr] >= 1, (m.kind, corr, ctx)
         elif m.kind == "unmapped":
@@ -374,7 +376,7 @@ def order_breaks(site: Site, msgs: Sequence[SimMessage], keys: Sequence[Sequence
                  entries: int, ctx: str) -> list[tuple[str, list[str]]]:
     """Business keys whose journal entries were not inserted (journal_entries.seq) in send
     order, with their entry keys in insertion order."""
-    index = {m.control_id: i for i, m in enumerate(msgs) if m.control_id}
+    index = {stored_key(m): i for i, m in enumerate(msgs) if m.control_id}
     by_key: dict[str, list[tuple[int, tuple[int, int], str]]] = defaultdict(list)
     for entry_key, seq in pg_rows(site, "SELECT entry_key, seq FROM journal_entries"):
         hit = ENTRY.match(entry_key)

@@ -16,16 +16,27 @@ import pytest
 
 from isthmus.connectors.mllp_client import send_messages_sync
 from isthmus.demo.ehr_day import corpus_like
+from isthmus.formats.hl7v2 import control_id_of as control_id_of_identity
+from isthmus.formats.hl7v2 import identity_of, parse_message
 from tests.e2e.conftest import ServeFactory
 from tests.e2e.helpers import (
     HOST,
     Serve,
-    control_id_of,
     has_err,
     isthmus,
     isthmus_json,
     msa_of,
 )
+
+
+def sim(cid: str) -> str:
+    """The hub's identity of a message these tests send (MSH-3 SIMEHR, MSH-4 NORTH)."""
+    return f"SIMEHR^NORTH:{cid}"
+
+
+def identity(raw: bytes) -> str:
+    return identity_of(parse_message(raw))
+
 
 PID = ("PID|1||{mrn}^^^NORTHMRN^MR||TESTER^PAT^^^^^L||19800101|F|||1 MAIN ST^^ISTHMUS CITY"
        "^WI^53700^USA||555-0100|||||{acct}^^^NORTH^AN")
@@ -77,7 +88,7 @@ def test_serve_starts_and_stops_cleanly_on_sigterm(serve_factory: ServeFactory) 
             pass
     # What was ACKed before the stop is there after it.
     listed = isthmus_json("messages", "list", data_dir=hub.data_dir)
-    assert [(x["control_id"], x["status"]) for x in listed] == [("UP-1", "accepted")]
+    assert [(x["control_id"], x["status"]) for x in listed] == [(sim("UP-1"), "accepted")]
 
 
 def test_bad_messages_get_ar_or_ae_with_err_and_are_kept(serve_factory: ServeFactory) -> None:
@@ -96,14 +107,15 @@ def test_bad_messages_get_ar_or_ae_with_err_and_are_kept(serve_factory: ServeFac
 
     rejected = isthmus_json("messages", "list", "--status", "rejected", data_dir=hub.data_dir)
     assert len(rejected) == 5
-    by_id = {x["control_id"]: x for x in rejected}
-    assert by_id["BAD-AMT"]["ack"] == "AE" and "12,50" in by_id["BAD-AMT"]["error"]
+    by_id = {control_id_of_identity(x["control_id"]): x for x in rejected}
+    assert by_id["BAD-AMT"]["ack"] == "AE" and "not a valid amount" in by_id["BAD-AMT"]["error"]
+    assert "12,50" not in by_id["BAD-AMT"]["error"]  # the value is never echoed
     assert by_id["BAD-DATE"]["ack"] == "AE" and by_id["BAD-DATE"]["error"]
     assert by_id["ORU-1"]["ack"] == "AR" and "ORU" in by_id["ORU-1"]["error"]
     hashed = [x for x in rejected if x["control_id"].startswith("sha256:")]
     assert len(hashed) == 2 and all(x["ack"] == "AR" and x["error"] for x in hashed)
     accepted = isthmus_json("messages", "list", "--status", "accepted", data_dir=hub.data_dir)
-    assert [x["control_id"] for x in accepted] == ["GOOD-1"]
+    assert [x["control_id"] for x in accepted] == [sim("GOOD-1")]
     # Kept for inspection: the rejected message and its reason, and no effect at all.
     shown = isthmus_json("messages", "show", "mllp/BAD-AMT", data_dir=hub.data_dir)
     assert shown["message"]["status"] == "rejected" and shown["message"]["ack"] == "AE"
@@ -130,10 +142,10 @@ def test_unmapped_charge_becomes_work_item_then_resolve_and_resubmit_posts_it(
     assert len(items) == 1
     item = items[0]
     assert (item["kind"], item["queue"], item["status"], item["event_id"]) == (
-        "unmapped_charge_code", "revenue-integrity", "open", "mllp/CHG-2/0")
+        "unmapped_charge_code", "revenue-integrity", "open", f"mllp/{sim('CHG-2')}/0")
     assert "Z9999" in item["detail"]
     journal = isthmus_json("ledger", "journal", data_dir=data)
-    assert [e["correlation_id"] for e in journal] == ["mllp/CHG-1"]
+    assert [e["correlation_id"] for e in journal] == [f"mllp/{sim('CHG-1')}"]
 
     res = isthmus("workitems", "resolve", str(item["id"]), "--set", "revenue_account=4999",
                   "--set", "service_line=Misc", "--json", data_dir=data)
@@ -148,8 +160,8 @@ def test_unmapped_charge_becomes_work_item_then_resolve_and_resubmit_posts_it(
     hub.wait_idle()  # the running hub's worker applies the resubmitted event
 
     journal = isthmus_json("ledger", "journal", data_dir=data)
-    entry = next(e for e in journal if e["correlation_id"] == "mllp/CHG-2")
-    assert entry["entry_key"] == "mllp/CHG-2/0"
+    entry = next(e for e in journal if e["correlation_id"] == f"mllp/{sim('CHG-2')}")
+    assert entry["entry_key"] == f"mllp/{sim('CHG-2')}/0"
     assert sorted((ln[0], ln[1], ln[2]) for ln in entry["lines"]) == [
         ("1200", "468.31", "0.00"), ("4999", "0.00", "468.31")]
     tb = isthmus_json("ledger", "trial-balance", data_dir=data)
@@ -177,11 +189,12 @@ def test_messages_show_prints_message_event_journal_chain(serve_factory: ServeFa
 
     t = isthmus_json("messages", "show", "mllp/CHG-9", data_dir=data)
     assert (t["message"]["correlation_id"], t["message"]["type"], t["message"]["ack"]) == (
-        "mllp/CHG-9", "DFT^P03", "AA")
+        f"mllp/{sim('CHG-9')}", "DFT^P03", "AA")
     assert [(e["event_id"], e["type"], e["causation_id"]) for e in t["events"]] == [
-        ("mllp/CHG-9/0", "Charge", "mllp/CHG-9")]
+        (f"mllp/{sim('CHG-9')}/0", "Charge", f"mllp/{sim('CHG-9')}")]
     [j] = t["journal_entries"]
-    assert (j["entry_key"], j["causation_id"]) == ("mllp/CHG-9/0", "mllp/CHG-9/0")
+    ev9 = f"mllp/{sim('CHG-9')}/0"
+    assert (j["entry_key"], j["causation_id"]) == (ev9, ev9)
     assert {ln["account"] for ln in j["lines"]} == {"1200", "4200"}
     assert "raw" not in t and "TESTER" not in json.dumps(t)  # no PHI unless --raw
     by_id = isthmus_json("messages", "show", str(t["message"]["id"]), data_dir=data)
@@ -191,10 +204,10 @@ def test_messages_show_prints_message_event_journal_chain(serve_factory: ServeFa
     assert res.returncode == 0, res.stderr
     lines = res.stdout.splitlines()
     msg = next(i for i, ln in enumerate(lines) if ln.startswith("message "))
-    ev = next(i for i, ln in enumerate(lines) if "-> event mllp/CHG-9/0" in ln)
-    je = next(i for i, ln in enumerate(lines) if "-> journal entry mllp/CHG-9/0" in ln)
+    ev = next(i for i, ln in enumerate(lines) if f"-> event mllp/{sim('CHG-9')}/0" in ln)
+    je = next(i for i, ln in enumerate(lines) if f"-> journal entry mllp/{sim('CHG-9')}/0" in ln)
     assert msg < ev < je, res.stdout
-    assert "mllp/CHG-9" in lines[msg] and "AA" in lines[msg]
+    assert f"mllp/{sim('CHG-9')}" in lines[msg] and "AA" in lines[msg]
 
 
 def test_json_outputs_parse(serve_factory: ServeFactory) -> None:
@@ -335,7 +348,7 @@ def test_sigterm_under_load_exits_0_and_keeps_every_acked_message(
         t.join(30)
     assert codes == [0, 1], hub.stderr_text()
     assert 0 < rep.acked < len(raws), "the stop did not land mid-stream"
-    acked = [control_id_of(r) for r, a in zip(raws, rep.acks, strict=True) if a is not None]
+    acked = [identity(r) for r, a in zip(raws, rep.acks, strict=True) if a is not None]
     assert all(msa_of(a)[0] == "AA" for a in rep.acks if a is not None)
     stored = {x["control_id"] for x in isthmus_json("messages", "list", "--limit", "100000",
                                                      data_dir=hub.data_dir)}
@@ -347,8 +360,8 @@ def test_sigterm_under_load_exits_0_and_keeps_every_acked_message(
     assert again.failed == 0 and all(msa_of(a)[0] == "AA" for a in again.acks if a)
     m = hub.wait_idle()
     listed = isthmus_json("messages", "list", "--limit", "100000", data_dir=hub.data_dir)
-    assert sorted(x["control_id"] for x in listed) == sorted(control_id_of(r) for r in raws)
+    assert sorted(x["control_id"] for x in listed) == sorted(identity(r) for r in raws)
     assert m["bus_pending"] == 0
     assert isthmus_json("ledger", "trial-balance", data_dir=hub.data_dir)["balanced"] is True
     journal = isthmus_json("ledger", "journal", "--limit", "1000000", data_dir=hub.data_dir)
-    assert {e["correlation_id"] for e in journal} == {f"mllp/{control_id_of(r)}" for r in raws}
+    assert {e["correlation_id"] for e in journal} == {f"mllp/{identity(r)}" for r in raws}

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import threading
-import time
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -27,7 +26,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from isthmus.connectors.erp_tryton_setup import CHART, PARTIES, free_port
+from isthmus.connectors.erp_tryton_setup import CHART, PARTIES
+from tests.e2e.helpers import free_port
+from tests.support import wait_until
 
 TOKEN = "stub-token-5f2c"
 
@@ -164,11 +165,10 @@ class StubServer:
 
     def start(self) -> None:
         self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if time.monotonic() > deadline or not self._thread.is_alive():
-                raise RuntimeError("the REST ERP stub did not start")
-            time.sleep(0.02)
+        wait_until(lambda: self._server.started or not self._thread.is_alive(),
+                   what="the REST ERP stub's server to start")
+        if not self._server.started:
+            raise RuntimeError("the REST ERP stub did not start")
 
     def stop(self) -> None:
         self._server.should_exit = True

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from pathlib import Path
 
 import pytest
@@ -18,6 +17,7 @@ from isthmus.config import Settings, load_settings
 from isthmus.connectors.erp_ports import MasterData
 from isthmus.recon.drift import DRIFT_KIND, DRIFT_QUEUE, Drift, find_drift
 from tests.erp.rest_stub import TOKEN, StubServer
+from tests.support import await_until
 
 
 def _config(tmp_path: Path, base: str, extra: str = "") -> Path:
@@ -96,10 +96,8 @@ def test_serve_pulls_master_data_on_its_schedule(tmp_path: Path, stub: StubServe
         hub = Hub.open(settings)
         running = await start(hub, role="worker", export_every_s=3600)
         try:
-            deadline = time.monotonic() + 10
-            while not hub.store.work_items("open"):
-                assert time.monotonic() < deadline, "no drift work item from serve"
-                await asyncio.sleep(0.1)
+            await await_until(lambda: hub.store.work_items("open"),
+                              what="a drift work item from serve's master-data pull")
             await asyncio.sleep(1.0)  # several more pulls
         finally:
             await running.stop()

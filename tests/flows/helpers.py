@@ -34,6 +34,16 @@ def msh(cid: str, mtype: str, facility: str = "NORTH") -> str:
     return f"MSH|^~\\&|EHR|{facility}|ISTHMUS|HUB|{DAY}101500||{mtype}|{cid}|P|2.5.1"
 
 
+def ident(cid: str, facility: str = "NORTH", app: str = "EHR") -> str:
+    """The inbox identity of a message built by `msh`: `<MSH-3>^<MSH-4>:<MSH-10>`."""
+    return f"{app}^{facility}:{cid}"
+
+
+def corr(cid: str, facility: str = "NORTH") -> str:
+    """The correlation id of a message built by `msh` (its events are `<corr>/<n>`)."""
+    return f"{CHANNEL}/{ident(cid, facility)}"
+
+
 def pid(mrn: str, family: str = "DOE", given: str = "JANE", birth: str = "19800101",
         account: str = "", auth: str = AUTH) -> str:
     return (f"PID|1||{mrn}^^^{auth}^MR||{family}^{given}^^^^^L||{birth}|F||||||||||"

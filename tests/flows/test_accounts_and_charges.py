@@ -23,6 +23,8 @@ from tests.flows.helpers import (
     adt,
     bar,
     charge,
+    corr,
+    ident,
     key,
     make_rig,
     merge,
@@ -67,7 +69,7 @@ def test_merge_moves_charges_and_reclassifies_ar(rig: Rig) -> None:
     with rig.store.transaction() as tx:
         merged = tx.get_patient(key(D))
     assert merged is not None and merged.merged_into == key(S)
-    reclass = rig.store.entries(correlation_id="mllp/M06")
+    reclass = rig.store.entries(correlation_id=corr("M06"))
     assert len(reclass) == 1 and len(reclass[0].lines) == 2
     assert {(ln.dims.account_token, ln.debit, ln.credit) for ln in reclass[0].lines} == {
         (token(S), Decimal("80.00"), Decimal("0")), (token(D), Decimal("0"),
@@ -79,12 +81,12 @@ def test_merge_moves_charges_and_reclassifies_ar(rig: Rig) -> None:
     ar = rig.ar()
     assert ar[(token(D), "USD")] == 0
     assert ar[(token(S), "USD")] == Decimal("155.00")
-    assert charges_of(rig)["mllp/M07/0"] == key(S)
+    assert charges_of(rig)[f"{corr('M07')}/0"] == key(S)
     assert rig.balanced()
 
     # replaying the merge moves nothing twice
     entries = rig.entry_keys()
-    stored = rig.store.message_by_control_id(CHANNEL, "M06")
+    stored = rig.store.message_by_control_id(CHANNEL, ident("M06"))
     assert stored is not None
     rig.bus.replay(publications(stored.events))
     rig.drain()
@@ -116,7 +118,7 @@ def test_unmapped_code_waits_in_its_queue_then_posts_once_after_the_fix(rig: Rig
     (item,) = rig.store.work_items()
     assert (item.kind, item.queue, item.status) == ("unmapped_charge_code",
                                                     "revenue-integrity", "open")
-    assert item.event_id == "mllp/W2/0" and item.correlation_id == "mllp/W2"
+    assert item.event_id == f"{corr('W2')}/0" and item.correlation_id == corr("W2")
     assert "Z9999" in item.detail
     assert rig.entry_keys() == [] and rig.ar() == {}
 
@@ -131,7 +133,7 @@ def test_unmapped_code_waits_in_its_queue_then_posts_once_after_the_fix(rig: Rig
     for _ in range(2):  # resubmitted twice: posted once
         rig.bus.replay([Publish(env.event_id, TOPIC, env.key, item.envelope)])
         rig.drain()
-    assert rig.entry_keys() == ["mllp/W2/0"]
+    assert rig.entry_keys() == [f"{corr('W2')}/0"]
     (entry,) = rig.store.entries()
     revenue = next(ln for ln in entry.lines if ln.account == "4999")
     assert revenue.credit == Decimal("42.00") and revenue.dims.service_line == "Misc"

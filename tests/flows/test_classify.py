@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from pathlib import Path
 
 import msgspec
 import pytest
 
 from isthmus.flows.inbox import classify, decode_error, publications
-from isthmus.formats.hl7v2 import ErrorLocation
+from isthmus.formats.hl7v2 import ErrorLocation, control_id_of
 from isthmus.model import (
     BillingAccountOpened,
     Charge,
@@ -22,9 +23,11 @@ from tests.flows.helpers import (
     CHANNEL,
     adt,
     bar,
+    corr,
     dft,
     ft1,
     hl7,
+    ident,
     merge,
     msh,
     pid,
@@ -32,6 +35,7 @@ from tests.flows.helpers import (
 )
 
 NOW = 1_800_000_000.0
+CORPUS = (Path(__file__).resolve().parents[2] / ".." / "shared" / "corpora" / "hl7v2").resolve()
 
 
 def run(raw: bytes) -> Inbound:
@@ -49,15 +53,15 @@ def test_dft_is_accepted_with_one_charge_event_per_ft1() -> None:
                                                               amount="30.00"))
     inbound = run(raw)
     assert (inbound.status, inbound.ack_code, inbound.error) == ("accepted", "AA", "")
-    assert inbound.control_id == "C1"
+    assert inbound.control_id == ident("C1") == "EHR^NORTH:C1"
     assert inbound.message_type == "DFT^P03"
     assert inbound.raw == raw
     assert inbound.peer == "10.0.0.9:4000"
     envs = envelopes(inbound)
-    assert [e.event_id for e in envs] == ["mllp/C1/0", "mllp/C1/1"]
+    assert [e.event_id for e in envs] == [f"{corr('C1')}/0", f"{corr('C1')}/1"]
     assert [e.type for e in envs] == ["Charge", "Charge"]
     assert all(e.key == f"{AUTH}|M1" for e in envs)
-    assert all(e.correlation_id == "mllp/C1" and e.tenant == "acme" for e in envs)
+    assert all(e.correlation_id == corr("C1") and e.tenant == "acme" for e in envs)
     first, second = (e.payload for e in envs)
     assert isinstance(first, Charge) and isinstance(second, Charge)
     assert first.amount.amount == Decimal("120.50") and first.amount.currency == "USD"
@@ -65,7 +69,7 @@ def test_dft_is_accepted_with_one_charge_event_per_ft1() -> None:
                                                                              "LAB")
     assert second.charge_code == "85025"
     pubs = publications(inbound.events)
-    assert [p.msg_id for p in pubs] == ["mllp/C1/0", "mllp/C1/1"]
+    assert [p.msg_id for p in pubs] == [f"{corr('C1')}/0", f"{corr('C1')}/1"]
     assert {p.key for p in pubs} == {f"{AUTH}|M1"}
 
 
@@ -73,7 +77,7 @@ def test_event_ids_are_deterministic() -> None:
     raw = dft("C7", "M1", ft1(1, "T1"))
     a, b = run(raw), run(raw)
     assert [e.event_id for e in envelopes(a)] == [e.event_id for e in envelopes(b)]
-    assert envelopes(a)[0].event_id == "mllp/C7/0"
+    assert envelopes(a)[0].event_id == f"{corr('C7')}/0"
 
 
 def test_adt_registration_yields_patient_and_encounter() -> None:
@@ -81,7 +85,7 @@ def test_adt_registration_yields_patient_and_encounter() -> None:
     assert (inbound.ack_code, inbound.message_type) == ("AA", "ADT^A04")
     envs = envelopes(inbound)
     assert [e.type for e in envs] == ["PatientRegistered", "EncounterStarted"]
-    assert [e.event_id for e in envs] == ["mllp/R1/0", "mllp/R1/1"]
+    assert [e.event_id for e in envs] == [f"{corr('R1')}/0", f"{corr('R1')}/1"]
     assert {e.key for e in envs} == {f"{AUTH}|M9"}
     reg, enc = envs[0].payload, envs[1].payload
     assert isinstance(reg, PatientRegistered) and isinstance(enc, EncounterStarted)
@@ -111,7 +115,7 @@ def test_merge_is_keyed_by_the_merged_account() -> None:
 def test_unsupported_type_is_rejected_with_200(mtype: str) -> None:
     raw = hl7(msh("U1", mtype), pid("M1"), "OBX|1|NM|2345-7^GLUCOSE^LN||98")
     inbound = run(raw)
-    assert (inbound.status, inbound.ack_code, inbound.control_id) == ("rejected", "AR", "U1")
+    assert (inbound.status, inbound.ack_code, inbound.control_id) == ("rejected", "AR", ident("U1"))
     assert inbound.events == b""
     assert inbound.raw == raw
     err = decode_error(inbound.error)
@@ -142,7 +146,7 @@ def test_missing_control_id_is_rejected_and_keyed_by_content_hash() -> None:
 def test_bad_amount_is_an_application_error_at_ft1_11() -> None:
     raw = dft("E1", "M1", ft1(1, "T1", amount="12,50"))
     inbound = run(raw)
-    assert (inbound.status, inbound.ack_code, inbound.control_id) == ("rejected", "AE", "E1")
+    assert (inbound.status, inbound.ack_code, inbound.control_id) == ("rejected", "AE", ident("E1"))
     assert inbound.message_type == "DFT^P03"
     err = decode_error(inbound.error)
     assert err is not None and err.code == 102
@@ -210,3 +214,49 @@ def test_occurred_at_is_msh7_and_recorded_at_is_now() -> None:
 def test_events_blob_is_a_json_array_of_envelopes() -> None:
     inbound = run(adt("J1", "M1"))
     assert isinstance(msgspec.json.decode(inbound.events), list)
+
+
+# -- identity per sender (HL7 v2.5.1 2.14.9: MSH-10 is unique per MSH-3/MSH-4) -------------
+
+
+def test_the_same_msh10_from_two_senders_is_two_identities() -> None:
+    """The public samples reuse MSG00001 across sending applications: not duplicates."""
+    a = run(adt("MSG00001", "M1"))
+    b = run(hl7(msh("MSG00001", "ADT^A04^ADT_A01", facility="SOUTH"), pid("M1"), pv1("VM1")))
+    assert (a.control_id, b.control_id) == ("EHR^NORTH:MSG00001", "EHR^SOUTH:MSG00001")
+    assert envelopes(b)[0].correlation_id == "mllp/EHR^SOUTH:MSG00001"
+
+
+def test_sender_parts_are_percent_encoded_only_where_they_would_be_ambiguous() -> None:
+    raw = hl7("MSH|^~\\&|GHH LAB|A\\S\\B:C/D|H|H|20261102||ADT^A04^ADT_A01|X:1|P|2.5",
+              pid("M1"), pv1("V1"))
+    inbound = run(raw)
+    assert inbound.control_id == "GHH LAB^A%5EB%3AC%2FD:X:1"
+    assert control_id_of(inbound.control_id) == "X:1"
+
+
+def test_a_message_that_does_not_parse_is_kept_under_its_recovered_identity() -> None:
+    raw = b"MSH|^~\\&|EHR|NORTH|H|H|2026||ADT^A04|Q1|P|2.5\rPID|1\rZZ\r"
+    inbound = run(raw)
+    assert (inbound.status, inbound.control_id) == ("rejected", "EHR^NORTH:Q1")
+
+
+def test_a_charge_with_ft1_2_has_a_business_key_of_its_sender_and_transaction() -> None:
+    envs = envelopes(run(dft("K1", "M1", ft1(1, "TX-9"), ft1(2, ""))))
+    assert [e.business_key for e in envs] == ["hl7|EHR|NORTH|TX-9|CG", ""]
+    assert envelopes(run(adt("K2", "M1")))[0].business_key == ""
+
+
+def test_a_charge_resent_under_a_new_msh10_keeps_its_business_key() -> None:
+    first = envelopes(run(dft("K3", "M1", ft1(1, "TX-1"))))[0]
+    again = envelopes(run(dft("K4", "M1", ft1(1, "TX-1"))))[0]
+    assert first.event_id != again.event_id
+    assert first.business_key == again.business_key == "hl7|EHR|NORTH|TX-1|CG"
+
+
+def test_the_corpus_dft_charge_is_keyed_by_its_sender_and_ft1_2() -> None:
+    raw = (CORPUS / "fhir-converter" / "DFT-P03-01.hl7").read_bytes()
+    inbound = run(raw)
+    assert (inbound.status, inbound.control_id) == ("accepted", "IMMAPP^GHHSFacility:MSG00001")
+    # FT1 1 has FT1-2 12345; FT1 2 has none: its event id is its identity
+    assert [e.business_key for e in envelopes(inbound)] == ["hl7|IMMAPP|GHHSFacility|12345|CG", ""]

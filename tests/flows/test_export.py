@@ -23,7 +23,7 @@ from isthmus.flows.export import (
 from isthmus.flows.retry import RetryPolicy
 from isthmus.ledger.batch import batch_from_jsonl
 from isthmus.store.ports import OutboxItem
-from tests.flows.helpers import CHANNEL, Rig, adt, charge, token
+from tests.flows.helpers import CHANNEL, Rig, adt, charge, corr, token
 
 A, B = "ME1", "ME2"
 T0 = 2_000_000_000.0
@@ -64,7 +64,7 @@ def test_new_entries_go_into_a_new_batch(rig: Rig) -> None:
     assert len(second) == 1 and second != first
     body = rig.store.batch_body(second[0])
     assert body is not None
-    assert msgspec.json.decode(body)["entry_keys"] == ["mllp/E7/0"]
+    assert msgspec.json.decode(body)["entry_keys"] == [f"{corr('E7')}/0"]
 
 
 def test_max_entries_splits_into_several_balanced_batches(rig: Rig) -> None:

@@ -15,7 +15,7 @@ from isthmus.bus.ports import Publish, partition_of
 from isthmus.demo.ehr_day import expected_totals, hospital_day
 from isthmus.flows.accounts import account_token
 from isthmus.flows.inbox import publications
-from isthmus.formats.hl7v2 import parse_message
+from isthmus.formats.hl7v2 import identity_of, parse_message
 from isthmus.ledger.balance import trial_balance
 from isthmus.store.ports import Inbound
 from tests.flows.helpers import SECRET, Rig, make_rig
@@ -51,7 +51,7 @@ def test_hospital_day_posts_the_expected_totals(rig: Rig) -> None:
     assert {(w.kind, w.queue, w.status) for w in items} == {
         ("unmapped_charge_code", "revenue-integrity", "open")}
     assert sorted(w.correlation_id for w in items) == sorted(
-        f"mllp/{m.control_id}" for m in unmapped)
+        f"mllp/{identity_of(parse_message(m.raw))}" for m in unmapped)
     held = sum((m.amount for m in unmapped), Decimal(0))
     assert held == exp["unmapped"]["USD"]
 

@@ -5,7 +5,9 @@ is called the way the listener calls it."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -13,12 +15,18 @@ import pytest
 
 from isthmus.bus.memory import MemoryBus
 from isthmus.bus.ports import Publish
-from isthmus.flows.inbox import GroupCommitWriter, Inbox, classify, relay_unpublished
+from isthmus.flows.inbox import (
+    GroupCommitWriter,
+    Inbox,
+    classify,
+    decode_error,
+    relay_unpublished,
+)
 from isthmus.formats.hl7v2 import ack_code, parse_message
 from isthmus.store.ports import Accepted, Inbound
 from isthmus.store.sqlite import SqliteStore
 from isthmus.store.sqlite_connection import StorageUnavailable
-from tests.flows.helpers import CHANNEL, adt, charge, dft, ft1, hl7, msh, pid
+from tests.flows.helpers import CHANNEL, adt, charge, corr, dft, ft1, hl7, ident, msh, pid
 
 ORU = hl7(msh("ORU1", "ORU^R01^ORU_R01"), pid("M1"), "OBX|1|NM|GLU||98")
 
@@ -37,9 +45,10 @@ def store(tmp_path: Path) -> Iterator[SqliteStore]:
     s.close()
 
 
-def serve(store: SqliteStore, bus: MemoryBus, payloads: Sequence[bytes]) -> list[bytes]:
+def serve(store: SqliteStore, bus: MemoryBus, payloads: Sequence[bytes],
+          window_s: float = 24 * 3600) -> list[bytes]:
     """Start a writer, send each payload through the handler (concurrently), stop."""
-    writer = GroupCommitWriter(store, bus)
+    writer = GroupCommitWriter(store, bus, reuse_window_s=window_s)
     writer.start()
     inbox = Inbox(writer, channel=CHANNEL, tenant="default", currency="USD")
 
@@ -61,7 +70,7 @@ def test_accepted_message_acks_aa_with_its_control_id(store: SqliteStore) -> Non
     raw = adt("A1", "M1")
     (ack,) = serve(store, bus, [raw])
     assert ack_code(ack) == ("AA", "A1")
-    stored = store.message_by_control_id(CHANNEL, "A1")
+    stored = store.message_by_control_id(CHANNEL, ident("A1"))
     assert stored is not None
     assert (stored.status, stored.ack_code, stored.raw) == ("accepted", "AA", raw)
     assert stored.published
@@ -95,7 +104,7 @@ def test_reused_control_id_with_other_content_is_refused_and_kept(store: SqliteS
     (ack,) = serve(store, bus, [charge("X1", "M1", amount="99.00")])
     assert ack_code(ack) == ("AR", "X1")
     assert err3(ack) == "205"  # HL7 table 0357: duplicate key identifier
-    stored = store.message_by_control_id(CHANNEL, "X1")
+    stored = store.message_by_control_id(CHANNEL, ident("X1"))
     assert stored is not None and b"10.00&USD" in stored.raw  # the first one stands
     kept = store.messages(status="rejected")
     assert len(kept) == 1 and b"99.00&USD" in kept[0].raw  # the newcomer is kept, refused
@@ -118,11 +127,11 @@ def test_rejected_message_is_answered_and_kept(store: SqliteStore, raw: bytes, c
     cid = parse_message(raw).control_id
     assert ack_code(ack) == (code, cid)
     assert err3(ack) == err
-    stored = store.message_by_control_id(CHANNEL, cid)
+    stored = store.message_by_control_id(CHANNEL, ident(cid))
     assert stored is not None
     assert (stored.status, stored.ack_code, stored.raw) == ("rejected", code, raw)
     assert stored.error.startswith(err + "|")
-    assert [m.control_id for m in store.messages(status="rejected")] == [cid]
+    assert [m.control_id for m in store.messages(status="rejected")] == [ident(cid)]
     assert bus.pending() == 0
 
 
@@ -148,19 +157,27 @@ def test_store_failure_answers_ar_207_and_relays_nothing(tmp_path: Path) -> None
     assert store.counts()["messages"] == 0
 
 
-def test_framing_error_is_answered_ar_and_kept(store: SqliteStore) -> None:
+def test_framing_error_is_answered_ar_and_kept_without_claiming_its_msh10(
+        store: SqliteStore) -> None:
     bus = MemoryBus(partitions=2)
     writer = GroupCommitWriter(store, bus)
     writer.start()
     inbox = Inbox(writer, channel=CHANNEL, tenant="default", currency="USD")
-    head = msh("FR1", "DFT^P03^DFT_P03").encode()
+    whole = charge("FR1", "M1")
+    head = whole[:100]  # the MSH line and a bit: a block cut short
     try:
         ack = asyncio.run(inbox.on_framing_error(head, "peer", "message too large"))
+        resent = asyncio.run(inbox.on_message(whole, "peer"))
     finally:
         writer.stop()
-    assert ack_code(ack) == ("AR", "FR1")
-    stored = store.message_by_control_id(CHANNEL, "FR1")
-    assert stored is not None and stored.status == "rejected" and stored.raw == head
+    assert ack_code(ack) == ("AR", "FR1")  # the sender is told which message failed
+    (kept,) = store.messages(status="rejected")
+    assert kept.control_id.startswith("frame:") and kept.raw == head
+    assert store.message_by_control_id(CHANNEL, "FR1") is None
+    # the whole message, resent, is taken under its own identity: not a duplicate
+    assert ack_code(resent) == ("AA", "FR1")
+    taken = store.message_by_control_id(CHANNEL, ident("FR1"))
+    assert taken is not None and taken.status == "accepted"
 
 
 def test_relay_unpublished_heals_a_crash_between_commit_and_publish(
@@ -184,7 +201,7 @@ def test_relay_unpublished_heals_a_crash_between_commit_and_publish(
     assert relay_unpublished(store, bus) == 0
     assert bus.pending() == 4
     ids = sorted(d.msg_id for p in range(bus.partitions) for d in bus.fetch(p, 100, 2.0))
-    assert ids == ["mllp/R1/0", "mllp/R1/1", "mllp/R2/0", "mllp/R3/0"]
+    assert ids == [f"{corr('R1')}/0", f"{corr('R1')}/1", f"{corr('R2')}/0", f"{corr('R3')}/0"]
 
 
 def test_relay_unpublished_pages_through_many(store: SqliteStore) -> None:
@@ -277,4 +294,62 @@ def test_a_failed_relay_is_retried_while_running(store: SqliteStore) -> None:
         writer.stop()
     assert bus.refused == 1
     assert store.unpublished(10) == []
+    assert bus.pending() == 2
+
+
+# -- identity per sender, and a sender whose counter restarted ------------------------------
+
+CORPUS = (Path(__file__).resolve().parents[2] / ".." / "shared" / "corpora" / "hl7v2"
+          / "fhir-converter").resolve()
+
+
+def test_the_same_msh10_from_other_senders_is_taken_not_refused(store: SqliteStore) -> None:
+    """The public samples reuse MSG00001 across MSH-3 (ADTApp, IMMAPP, BARApp)."""
+    bus = MemoryBus(partitions=2)
+    raws = [(CORPUS / n).read_bytes() for n in ("BAR-P01-01.hl7", "DFT-P03-01.hl7",
+                                                 "BAR-P12-01.hl7")]
+    acks = [serve(store, bus, [r])[0] for r in raws]
+    assert [ack_code(a)[1] for a in acks] == ["MSG00001"] * 3
+    assert all(err3(a) != "205" for a in acks)
+    assert {m.control_id for m in store.messages()} == {
+        "ADTApp^GHHSFacility:MSG00001", "IMMAPP^GHHSFacility:MSG00001",
+        "BARApp^GHHSFacility:MSG00001"}
+
+
+def held_at(store: SqliteStore, raw: bytes, hours_ago: float) -> None:
+    store.accept([classify(raw, channel=CHANNEL, peer="p", now=time.time() - hours_ago * 3600,
+                           tenant="default", currency="USD")[0]])
+
+
+def test_reuse_inside_the_window_is_ar_205(store: SqliteStore) -> None:
+    bus = MemoryBus(partitions=2)
+    held_at(store, charge("W1", "M1", amount="10.00"), hours_ago=1)
+    (ack,) = serve(store, bus, [charge("W1", "M1", amount="99.00")], window_s=2 * 3600)
+    assert (ack_code(ack), err3(ack)) == (("AR", "W1"), "205")
+    assert parse_message(ack).get("ERR-2.3") == "10"  # ERR-2: MSH-10
+    assert bus.pending() == 1  # the first message's charge (relayed at start), only
+
+
+def test_reuse_after_the_window_is_a_new_message_with_a_note(
+        store: SqliteStore, caplog: pytest.LogCaptureFixture) -> None:
+    bus = MemoryBus(partitions=2)
+    held_at(store, charge("W2", "M1", amount="10.00"), hours_ago=3)
+    restarted = charge("W2", "M1", amount="99.00")
+    with caplog.at_level(logging.WARNING, logger="isthmus.flows.intake"):
+        (ack,) = serve(store, bus, [restarted], window_s=2 * 3600)
+    assert ack_code(ack) == ("AA", "W2") and "ERR" not in ack.decode()
+    (first, renewed) = store.messages()
+    assert first.control_id == ident("W2") and b"10.00&USD" in first.raw  # untouched
+    assert renewed.control_id.startswith(ident("W2") + "~")
+    assert (renewed.status, renewed.ack_code, renewed.raw) == ("accepted", "AA", restarted)
+    note = decode_error(renewed.error)
+    assert note is not None and note.code == 0 and f"message #{first.id}" in note.text
+    assert "counter restart" in note.text
+    events = sorted(d.msg_id for p in range(bus.partitions) for d in bus.fetch(p, 10, 2.0))
+    assert events == [f"{corr('W2')}/0", f"{CHANNEL}/{renewed.control_id}/0"]  # its own ids
+    assert any("counter restart" in r.getMessage() for r in caplog.records)
+    assert bus.pending() == 2  # the first message's charge (relayed at start), and this one
+    assert not any(b"DOE" in r.getMessage().encode() for r in caplog.records)  # no PHI
+    (again,) = serve(store, bus, [restarted], window_s=2 * 3600)
+    assert ack_code(again) == ("AA", "W2") and len(store.messages()) == 2  # a duplicate
     assert bus.pending() == 2

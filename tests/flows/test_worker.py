@@ -18,7 +18,17 @@ from isthmus.flows.retry import RetryPolicy
 from isthmus.ledger.periods import FiscalCalendar
 from isthmus.model.envelope import Envelope
 from isthmus.store.ports import Tx
-from tests.flows.helpers import Rig, adt, charge, key, make_processor, make_rig, merge, token
+from tests.flows.helpers import (
+    Rig,
+    adt,
+    charge,
+    corr,
+    key,
+    make_processor,
+    make_rig,
+    merge,
+    token,
+)
 
 T0 = 1_900_000_000.0
 A, B = "MA1", "MB2"
@@ -71,47 +81,47 @@ FEED = [adt("O1", A), charge("O2", A, amount="10.00"), adt("O3", B),
 
 def test_transient_failure_naks_with_backoff_and_holds_its_key(frig: Rig,
                                                               flaky: Flaky) -> None:
-    flaky.fail["mllp/O2/0"] = lambda: TransientError("ERP busy", retry_after=30)
+    flaky.fail[f"{corr('O2')}/0"] = lambda: TransientError("ERP busy", retry_after=30)
     flaky.times = 1
     frig.ingest(FEED)
     frig.drain_at(T0)
     # A's later charge waits behind the failed one; B goes on
-    assert "mllp/O4/0" not in flaky.applied
-    assert {"mllp/O3/0", "mllp/O5/0"} <= set(flaky.applied)
+    assert f"{corr('O4')}/0" not in flaky.applied
+    assert {f"{corr('O3')}/0", f"{corr('O5')}/0"} <= set(flaky.applied)
     assert frig.ar() == {(token(B), "USD"): Decimal("7.00")}
     assert frig.worker.stats.retried == 1
     # the retry state lives in the bus: invisible before retry_after, then attempt 1 done
     assert frig.drain_at(T0 + 29) == 0
     (d, *_rest) = frig.bus.fetch(0, 10, T0 + 30)
-    assert (d.msg_id, d.attempts) == ("mllp/O2/0", 1)
+    assert (d.msg_id, d.attempts) == (f"{corr('O2')}/0", 1)
     frig.drain_at(T0 + 30)
-    a_events = [e for e in flaky.applied if e in ("mllp/O2/0", "mllp/O4/0")]
-    assert a_events == ["mllp/O2/0", "mllp/O4/0"]
+    a_events = [e for e in flaky.applied if e in (f"{corr('O2')}/0", f"{corr('O4')}/0")]
+    assert a_events == [f"{corr('O2')}/0", f"{corr('O4')}/0"]
     assert frig.ar()[(token(A), "USD")] == Decimal("30.00")
     assert frig.bus.pending() == 0 and frig.bus.dead_letters() == []
 
 
 def test_backoff_without_retry_after_follows_the_policy(frig: Rig, flaky: Flaky) -> None:
-    flaky.fail["mllp/O2/0"] = lambda: TransientError("ERP busy")
+    flaky.fail[f"{corr('O2')}/0"] = lambda: TransientError("ERP busy")
     flaky.times = 1
     frig.ingest(FEED)
     frig.drain_at(T0)
     # RetryPolicy(base 10 s, cap 10 s): full jitter between 5 and 10 seconds
-    assert all(d.msg_id != "mllp/O2/0" for d in frig.bus.fetch(0, 10, T0 + 4.99))
-    assert frig.bus.fetch(0, 10, T0 + 10)[0].msg_id == "mllp/O2/0"
+    assert all(d.msg_id != f"{corr('O2')}/0" for d in frig.bus.fetch(0, 10, T0 + 4.99))
+    assert frig.bus.fetch(0, 10, T0 + 10)[0].msg_id == f"{corr('O2')}/0"
 
 
 def test_retries_run_out_into_the_dead_letter_queue(frig: Rig, flaky: Flaky) -> None:
-    flaky.fail["mllp/O2/0"] = lambda: TransientError("ERP busy", retry_after=5)
+    flaky.fail[f"{corr('O2')}/0"] = lambda: TransientError("ERP busy", retry_after=5)
     frig.ingest(FEED)
     for i in range(3):
         frig.drain_at(T0 + 10 * i)
     (dead,) = frig.bus.dead_letters()
-    assert (dead.msg_id, dead.attempts) == ("mllp/O2/0", 3)
+    assert (dead.msg_id, dead.attempts) == (f"{corr('O2')}/0", 3)
     assert dead.reason == "TransientError: ERP busy"
-    assert flaky.calls["mllp/O2/0"] == 3
+    assert flaky.calls[f"{corr('O2')}/0"] == 3
     # the key moved on: A's next charge is applied after the dead letter
-    assert "mllp/O4/0" in flaky.applied
+    assert f"{corr('O4')}/0" in flaky.applied
     assert frig.ar()[(token(A), "USD")] == Decimal("20.00")
 
     # after the fix, the dead letter is replayed and applied once
@@ -122,26 +132,26 @@ def test_retries_run_out_into_the_dead_letter_queue(frig: Rig, flaky: Flaky) -> 
     assert frig.ar()[(token(A), "USD")] == Decimal("30.00")
     assert frig.bus.replay_dead() == 0
     frig.drain_at(T0 + 200)
-    assert flaky.applied.count("mllp/O2/0") == 1
-    assert frig.entry_keys().count("mllp/O2/0") == 1
+    assert flaky.applied.count(f"{corr('O2')}/0") == 1
+    assert frig.entry_keys().count(f"{corr('O2')}/0") == 1
 
 
 def test_permanent_error_is_dead_at_once(frig: Rig, flaky: Flaky) -> None:
-    flaky.fail["mllp/O2/0"] = lambda: PermanentError("no posting rule")
+    flaky.fail[f"{corr('O2')}/0"] = lambda: PermanentError("no posting rule")
     frig.ingest(FEED)
     frig.drain_at(T0)
     (dead,) = frig.bus.dead_letters()
-    assert (dead.msg_id, dead.attempts, dead.reason) == ("mllp/O2/0", 1,
+    assert (dead.msg_id, dead.attempts, dead.reason) == (f"{corr('O2')}/0", 1,
                                                          "PermanentError: no posting rule")
     assert frig.worker.stats.retried == 0
-    assert flaky.calls["mllp/O2/0"] == 1
-    assert "mllp/O4/0" in flaky.applied  # the key is not blocked by a dead message
+    assert flaky.calls[f"{corr('O2')}/0"] == 1
+    assert f"{corr('O4')}/0" in flaky.applied  # the key is not blocked by a dead message
     flaky.fail.clear()
     frig.bus.replay_dead()
     frig.drain_at(T0 + 1)
     frig.bus.replay_dead()
     frig.drain_at(T0 + 2)
-    assert frig.entry_keys().count("mllp/O2/0") == 1
+    assert frig.entry_keys().count(f"{corr('O2')}/0") == 1
     assert frig.ar() == {(token(A), "USD"): Decimal("30.00"),
                          (token(B), "USD"): Decimal("7.00")}
 
@@ -157,13 +167,13 @@ def test_undecodable_envelope_is_dead_at_once(rig: Rig) -> None:
 
 def test_one_failing_message_does_not_undo_its_neighbours(frig: Rig, flaky: Flaky) -> None:
     # O4 writes its posting, then fails: the savepoint must drop exactly that posting
-    flaky.fail["mllp/O4/0"] = lambda: PermanentError("boom after effects")
+    flaky.fail[f"{corr('O4')}/0"] = lambda: PermanentError("boom after effects")
     flaky.after_effects = True
     frig.ingest(FEED)
     settled = frig.worker.run_once(0, T0)
     assert settled == 7  # one batch, one transaction: 7 events (2 per ADT^A04)
     assert frig.bus.pending() == 0
-    assert sorted(frig.entry_keys()) == ["mllp/O2/0", "mllp/O5/0"]
+    assert sorted(frig.entry_keys()) == [f"{corr('O2')}/0", f"{corr('O5')}/0"]
     assert frig.ar() == {(token(A), "USD"): Decimal("10.00"),
                          (token(B), "USD"): Decimal("7.00")}
     assert frig.balanced()
@@ -172,18 +182,18 @@ def test_one_failing_message_does_not_undo_its_neighbours(frig: Rig, flaky: Flak
 
 def test_a_transient_storm_on_one_key_leaves_the_others_flowing(tmp_path: Path) -> None:
     flaky = Flaky(make_processor(),
-                  fail={"mllp/S0/0": lambda: TransientError("locked", retry_after=60)},
+                  fail={f"{corr('S0')}/0": lambda: TransientError("locked", retry_after=60)},
                   times=1)
     rig = flaky_rig(tmp_path, flaky, partitions=3)
     try:
         rig.ingest([charge(f"S{i}", A, amount="1.00") for i in range(3)]
                    + [charge(f"X{i}", f"MX{i}", amount="2.00") for i in range(20)])
         rig.drain_at(T0)
-        assert [e for e in flaky.applied if e.startswith("mllp/S")] == []
-        assert len([e for e in flaky.applied if e.startswith("mllp/X")]) == 20
+        assert [e for e in flaky.applied if e.startswith(corr("S"))] == []
+        assert len([e for e in flaky.applied if e.startswith(corr("X"))]) == 20
         rig.drain_at(T0 + 61)
-        assert [e for e in flaky.applied if e.startswith("mllp/S")] == [
-            "mllp/S0/0", "mllp/S1/0", "mllp/S2/0"]
+        assert [e for e in flaky.applied if e.startswith(corr("S"))] == [
+            f"{corr('S0')}/0", f"{corr('S1')}/0", f"{corr('S2')}/0"]
     finally:
         rig.store.close()
 

@@ -4,23 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 import ssl
 from pathlib import Path
 
 import httpx
-import pytest
 import trustme
 
 from isthmus.api.http import serve_http
 from isthmus.app import Hub
 from isthmus.config import load_settings
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.e2e.helpers import free_port
+from tests.support import await_until, listening
 
 
 def test_https_with_the_configured_certificate(tmp_path: Path) -> None:
@@ -32,22 +26,17 @@ def test_https_with_the_configured_certificate(tmp_path: Path) -> None:
     conf.write_text(f'[hub]\ntls_cert = "{tmp_path / "hub.pem"}"\n'
                     f'tls_key = "{tmp_path / "hub.key"}"\n')
     hub = Hub.open(load_settings(conf, data_dir=tmp_path / "data"))
-    port = _free_port()
+    port = free_port()
     client_ctx = ssl.create_default_context()
     ca.configure_trust(client_ctx)
 
     async def go() -> tuple[int, int, str]:
         task = asyncio.create_task(serve_http(hub, {}, "127.0.0.1", port))
         try:
+            await await_until(lambda: listening("127.0.0.1", port),
+                              what="the HTTPS listener to accept connections")
             async with httpx.AsyncClient(verify=client_ctx) as c:
-                for _ in range(100):
-                    try:
-                        ok = await c.get(f"https://127.0.0.1:{port}/health")
-                        break
-                    except httpx.ConnectError:
-                        await asyncio.sleep(0.05)
-                else:
-                    pytest.fail("HTTPS never came up")
+                ok = await c.get(f"https://127.0.0.1:{port}/health")
                 guarded = await c.get(f"https://127.0.0.1:{port}/metrics")
             async with httpx.AsyncClient() as plain:
                 try:

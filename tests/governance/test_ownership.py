@@ -171,7 +171,7 @@ def test_the_mllp_listener_applies_the_ownership_table(owned_hub: Hub) -> None:
     assert b"MSA|AR|MLLP-OWN1" in refused and b"ERR|" in refused
     assert b"EHR/NORTH may not write patient data" in refused
     assert b"MSA|AA|MLLP-OWN2" in taken  # charges are not owned: open
-    kept = owned_hub.store.message_by_control_id("mllp", "MLLP-OWN1")
+    kept = owned_hub.store.message_by_control_id("mllp", "EHR^NORTH:MLLP-OWN1")
     assert kept is not None and kept.status == "rejected"
 
 

@@ -63,6 +63,7 @@ from isthmus.formats.x12 import X12Error, read
 from isthmus.ledger.batch import batch_from_jsonl
 from isthmus.observe.alerts import Alerter
 from tests.governance.tryton_fake import RecordingTryton
+from tests.support import await_until, settled
 
 REPO = Path(__file__).resolve().parents[2]
 HL7_CORPUS = (REPO / ".." / "shared" / "corpora" / "hl7v2").resolve()
@@ -151,12 +152,8 @@ def hits(phi: Iterable[str], text: str) -> set[str]:
     return found
 
 
-async def _idle(hub: Hub, timeout_s: float = 45.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while hub.store.counts()["unpublished"] or hub.bus.pending():
-        assert time.monotonic() < deadline, f"not applied in {timeout_s} s: " \
-            f"{hub.store.counts()} bus pending {hub.bus.pending()}"
-        await asyncio.sleep(0.05)
+async def _idle(hub: Hub) -> None:
+    await await_until(lambda: settled(hub), what="the hub to apply what it took")
 
 
 async def _http(hub: Hub) -> dict[str, str]:

@@ -34,6 +34,7 @@ from isthmus.observe.alerts import (
 from isthmus.store.ports import Store
 from isthmus.store.sqlite import SqliteStore
 from tests.observe.builders import T
+from tests.support import await_until
 
 SLA = SlaSettings()
 
@@ -204,10 +205,8 @@ def test_serve_runs_the_alert_loop(tmp_path: Path, receiver: Receiver) -> None:
     async def go() -> None:
         run = await start(hub, role="worker")
         try:
-            deadline = time.monotonic() + 20
-            while not receiver.bodies and time.monotonic() < deadline:
-                await asyncio.sleep(0.05)
-            await asyncio.sleep(0.6)  # several more rounds while it holds
+            await await_until(lambda: receiver.bodies, what="the first alert at the webhook")
+            await asyncio.sleep(0.6)  # several more rounds while it holds: no repeat
         finally:
             await run.stop()
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import math
-import time
 from typing import Any
 
 import httpx
@@ -18,6 +17,7 @@ from isthmus.config import load_settings
 from isthmus.connectors.mllp_client import send_messages
 from isthmus.observe.metrics import CONTENT_TYPE, Family, render
 from tests.flows.helpers import adt, charge, dft, ft1
+from tests.support import await_until, settled
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
@@ -47,11 +47,8 @@ def test_render_escapes_label_values_and_names_counters_as_prometheus_client() -
     assert math.isnan(parsed["isthmus_level"].samples[1].value)
 
 
-async def _idle(hub: Hub, timeout_s: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while hub.store.counts()["unpublished"] or hub.bus.pending():
-        assert time.monotonic() < deadline, "not applied in time"
-        await asyncio.sleep(0.05)
+async def _idle(hub: Hub) -> None:
+    await await_until(lambda: settled(hub), what="the hub to apply what it took")
 
 
 MESSAGES = [
@@ -106,6 +103,8 @@ def test_metrics_parse_and_count_the_known_ingest(
     assert value(s, "isthmus_mllp_sent_bytes_total") > 0
     assert value(s, "isthmus_worker_events_total", outcome="applied") >= 3
     assert value(s, "isthmus_worker_events_total", outcome="dead") == 0
+    outcomes = sum(v for (n, _), v in s.items() if n == "isthmus_worker_outcomes_total")
+    assert outcomes == value(s, "isthmus_worker_events_total", outcome="applied")
     assert value(s, "isthmus_bus_pending") == 0
     assert value(s, "isthmus_bus_dead_letters") == 0
     assert value(s, "isthmus_erp_circuit_open") == 0

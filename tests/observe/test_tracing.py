@@ -17,7 +17,8 @@ from isthmus.app import Hub, start
 from isthmus.config import ConfigError, TracingSettings, load_settings
 from isthmus.connectors.mllp_client import send_messages
 from isthmus.observe import tracing
-from tests.flows.helpers import adt, dft, ft1
+from tests.flows.helpers import adt, dft, ft1, ident
+from tests.support import await_until, settled
 
 
 @pytest.fixture
@@ -39,10 +40,7 @@ async def _run(hub: Hub) -> None:
         await send_messages("127.0.0.1", run.mllp.port, [
             adt("TR1", "800001"),
             dft("TR2", "800001", ft1(1, "T1", amount="10.00"), ft1(2, "T2", amount="5.00"))])
-        deadline = time.monotonic() + 30
-        while hub.store.counts()["unpublished"] or hub.bus.pending():
-            assert time.monotonic() < deadline
-            await asyncio.sleep(0.05)
+        await await_until(lambda: settled(hub), what="the hub to apply both messages")
         await asyncio.to_thread(hub.export)
     finally:
         await run.stop()
@@ -63,7 +61,7 @@ def test_ingest_apply_export_spans(tmp_path: Path, spans: InMemorySpanExporter) 
     assert set(ingest) == {"accepted"} and len(by_name(got, "isthmus.ingest")) == 2
     applied = by_name(got, "isthmus.apply")
     assert len(applied) >= 3  # registration + two charges (and any account events)
-    for corr in ("mllp/TR1", "mllp/TR2"):
+    for corr in (f"mllp/{ident('TR1')}", f"mllp/{ident('TR2')}"):
         tid = tracing.trace_id_of(corr)
         mine = [s for s in got if s.context is not None and s.context.trace_id == tid]
         names = sorted({s.name for s in mine})

@@ -23,7 +23,7 @@ PAYEE_NPI = "1999999984"
 class Clp:
     pcn: str
     paid: str
-    charge: str = "800.00"
+    charge: str = ""  # default: CLP04 + every CAS, so the claim balances (X221A1 1.10.2.1)
     status: str = "1"
     responsibility: str = ""
     icn: str = "94060555410000"
@@ -31,12 +31,19 @@ class Clp:
     line_cas: Sequence[tuple[str, str, str]] = ()
     remarks: Sequence[str] = ()
 
+    @property
+    def charge_amount(self) -> str:
+        if self.charge:
+            return self.charge
+        cas = sum((Decimal(a) for _, _, a in (*self.cas, *self.line_cas)), Decimal(0))
+        return f"{Decimal(self.paid) + cas:.2f}"
+
     def segments(self) -> list[str]:
-        segs = [f"CLP*{self.pcn}*{self.status}*{self.charge}*{self.paid}*"
+        segs = [f"CLP*{self.pcn}*{self.status}*{self.charge_amount}*{self.paid}*"
                 f"{self.responsibility}*12*{self.icn}"]
         segs += [f"CAS*{g}*{r}*{a}" for g, r, a in self.cas]
         segs.append(f"NM1*QC*1*{PATIENT_FAMILY}*{PATIENT_GIVEN}****MI*W99887766")
-        line_charge = Decimal(self.charge) - sum((Decimal(a) for _, _, a in self.cas),
+        line_charge = Decimal(self.charge_amount) - sum((Decimal(a) for _, _, a in self.cas),
                                                  Decimal(0))
         line_paid = Decimal(self.paid)
         segs.append(f"SVC*HC:99213*{line_charge}*{line_paid}")

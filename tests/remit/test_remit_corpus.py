@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from isthmus.flows import remit_holds
+from isthmus.flows.inbox import relay_unpublished
 from isthmus.flows.remittance import is_denial
 from isthmus.formats.x12 import Level, parse_835
 from isthmus.model import ClaimRemitted, ProviderAdjusted
@@ -44,10 +46,18 @@ def test_corpus_835_ingests_posts_and_balances(rig: Rig, path: Path) -> None:
         if r.payee is not None:
             rig.store.set_mapping_override("payee_company", r.payee.npi or r.payee.tin, "C100")
     intake = ingest_x12(rig, raw)
-    assert intake.inbound.status == "accepted", intake.inbound.error
     assert intake.ack.startswith(b"ISA") and b"AK9*" in intake.ack
     expected_balance = [x for x in batch.findings if x.level is Level.BALANCE]
     assert intake.balance_findings == expected_balance  # reported, not hidden
+    if expected_balance:  # held: nothing posts until a person releases it
+        assert intake.inbound.status == "held", intake.inbound.error
+        rig.drain()
+        assert not list(rig.store.journal_lines())
+        remit_holds.release(rig.store, intake.inbound.control_id, actor="pat",
+                            reason="payer confirmed the amounts by phone", now=1.0)
+        relay_unpublished(rig.store, rig.bus)
+    else:
+        assert intake.inbound.status == "accepted", intake.inbound.error
     rig.drain()
     assert rig.balanced()
     claims = [k.event for k in intake.events if isinstance(k.event, ClaimRemitted)]

@@ -158,12 +158,14 @@ def test_plb_posts_against_cash_clearing_once_the_payee_has_a_company(rig: Rig) 
     assert rig.balanced()
 
 
-def test_unbalanced_835_is_reported_and_still_posts_balanced_entries(rig: Rig) -> None:
+def test_unbalanced_835_is_reported_and_held_not_posted(rig: Rig) -> None:
     _open_account(rig)
+    before = rig.store.entries()
     intake = ingest_x12(rig, Remit([_paid_claim()], bpr="999.99").build())
-    assert [f.code for f in intake.balance_findings]
+    assert [f.code for f in intake.balance_findings] == ["PAYMENT_UNBALANCED"]
+    assert intake.inbound.status == "held"  # tests/remit/test_remit_holds.py: the rest
     rig.drain()
-    assert rig.balanced()
+    assert rig.store.entries() == before and rig.balanced()
 
 
 def test_no_patient_name_in_events_journal_or_work_items(rig: Rig) -> None:

@@ -138,7 +138,7 @@ def test_drop_folder_refuses_a_bad_settlement_file_with_row_and_column(
         tmp_path: Path) -> None:
     settings = load_settings(None, data_dir=tmp_path / "data", env={})
     store, bus = SqliteStore(tmp_path / "store.db"), MemoryBus(partitions=2)
-    folder = DropFolder(tmp_path / "drop", store, bus, settings)
+    folder = DropFolder(tmp_path / "drop", store, bus, settings, quiet_s=0.0)
     try:
         (folder.inbound / "bad.csv").write_bytes(settlement_csv(
             [("D1", "T1", "payment", "A1", "10.00", "0.50")], net={"T1": "9.00"}))

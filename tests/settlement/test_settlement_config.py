@@ -22,7 +22,8 @@ def test_defaults_and_overrides(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("body", "message"), [
-    ('bank_acount = "1001"', "[settlement] has no setting bank_acount"),
+    ('bank_acount = "1001"',
+     "unknown key settlement.bank_acount: did you mean settlement.bank_account?"),
     ("match_limit_days = -1", "match_limit_days must be 0 or more"),
     ('match_limit_days = "soon"', "invalid setting"),
 ])

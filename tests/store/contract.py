@@ -24,14 +24,17 @@ from isthmus.ledger.periods import period_of
 from isthmus.ledger.rules import charge_entry
 from isthmus.model import Charge, Money, PatientRef
 from isthmus.store.ports import (
+    HELD,
     BillingAccount,
     ChargeRecord,
     ClaimRecord,
     DepositRecord,
+    Hold,
     Inbound,
     Patient,
     Store,
     StoredMessage,
+    held_ref,
 )
 
 AR, REVENUE = "1200", "4000"
@@ -190,6 +193,56 @@ class StoreContract:
         assert kept is not None and kept.published and kept.error == "not HL7"
         assert [m.id for m in store.unpublished(10)] == [good.message_id]
         assert store.counts()["rejected"] == 1
+
+    def test_held_message_is_kept_with_its_work_item_and_never_published(
+            self, store: Store) -> None:
+        hold = Hold("unbalanced_remittance", "cash-posting", "BPR02 100.00 out by 5.00")
+        [before] = store.accept([inbound("C0")])
+        [held] = store.accept([replace(inbound("H1", channel="x12", status=HELD,
+                                               ack_code="999-E"), hold=hold)])
+        [after] = store.accept([inbound("C2")])
+        assert held.status == HELD and not held.duplicate
+        kept = store.message(held.message_id)
+        assert kept is not None and kept.status == HELD and not kept.published
+        assert kept.events == b'[{"e":1}]'  # its events are kept, waiting
+        assert [m.id for m in store.unpublished(10)] == [before.message_id, after.message_id]
+        [item] = store.work_items_for(held_ref("x12", "H1"))
+        assert (item.kind, item.queue, item.status, item.key, item.event_id, item.detail) == (
+            "unbalanced_remittance", "cash-posting", "open", "H1", "x12/H1",
+            "BPR02 100.00 out by 5.00")
+        counts = store.counts()
+        assert counts["held"] == 1 and counts["unpublished"] == 2
+        assert [m.id for m in store.messages(status=HELD)] == [held.message_id]
+
+    def test_held_duplicate_gets_the_first_answer_and_no_second_item(
+            self, store: Store) -> None:
+        m = replace(inbound("H1", channel="x12", status=HELD, ack_code="999-E"),
+                    hold=Hold("unbalanced_remittance", "cash-posting", "out"))
+        [first] = store.accept([m])
+        [again] = store.accept([m])
+        assert again.duplicate and again.message_id == first.message_id
+        assert (again.status, again.ack_code) == (HELD, "999-E")
+        assert len(store.work_items_for(held_ref("x12", "H1"))) == 1
+
+    def test_release_moves_a_held_message_to_accepted_and_resolves_its_item(
+            self, store: Store) -> None:
+        store.accept([replace(inbound("H1", channel="x12", status=HELD, ack_code="999-E"),
+                              hold=Hold("unbalanced_remittance", "cash-posting", "out"))])
+        [other] = store.accept([inbound("C1")])
+        done = store.release("x12", "H1", resolution="released by pat: payer confirmed",
+                             now=200.0)
+        assert done is not None and done.status == "accepted" and not done.published
+        assert [m.id for m in store.unpublished(10)] == sorted([done.id, other.message_id])
+        [item] = store.work_items_for(held_ref("x12", "H1"))
+        assert (item.status, item.resolution, item.updated_at) == (
+            "resolved", "released by pat: payer confirmed", 200.0)
+        assert store.counts()["held"] == 0
+        # released already, never held, unknown: no change
+        assert store.release("x12", "H1", resolution="again", now=300.0) is None
+        assert store.release("adt", "C1", resolution="x", now=300.0) is None
+        assert store.release("x12", "nope", resolution="x", now=300.0) is None
+        [item] = store.work_items_for(held_ref("x12", "H1"))
+        assert item.resolution == "released by pat: payer confirmed"
 
     def test_unpublished_in_order_and_mark_published(self, store: Store) -> None:
         ids = [a.message_id for a in store.accept([inbound(f"C{i}") for i in range(5)])]
@@ -860,7 +913,7 @@ class StoreContract:
         assert store.counts() == {
             "messages": 0, "rejected": 0, "unpublished": 0, "patients": 0, "charges": 0,
             "journal_entries": 0, "journal_lines": 0, "open_work_items": 0, "batches": 0,
-            "outbox_pending": 0}
+            "outbox_pending": 0, "held": 0}
 
     def test_counts_follow_every_table(self, store: Store) -> None:
         store.accept([inbound("C1"), inbound("C2", status="rejected", ack_code="AR",
@@ -882,7 +935,7 @@ class StoreContract:
         assert store.counts() == {
             "messages": 3, "rejected": 1, "unpublished": 1, "patients": 1, "charges": 2,
             "journal_entries": 2, "journal_lines": 4, "open_work_items": 1, "batches": 1,
-            "outbox_pending": 1}
+            "outbox_pending": 1, "held": 0}
 
     # flow state and applied ids ---------------------------------------------------------------
 

@@ -8,8 +8,11 @@ token, and are written to the audit trail. Requests for paths that match no rout
 same 401 when unauthenticated, so the route list cannot be probed.
 
 Failed authentications are throttled (governance/throttle.py): after 10 401s in a minute
-from one client address or for one token id, that client or token gets 429 with
-Retry-After until the window clears; each throttled request is an audit row too.
+counted against one key, that key's further 401s become 429 with Retry-After until the
+window clears; each throttled request is an audit row too. The key is what the caller
+proved: a token id once its secret matched (a revoked or expired token), else the client
+address (api/clients.py: the peer, or a configured proxy's X-Forwarded-For). A valid token
+always passes, so nobody is locked out by someone else's failures.
 
 With an [oidc] table, a bearer token that is a JWT (three dot-separated parts, not an
 Isthmus token) is checked by governance/oidc.py instead: RS256 against the configured
@@ -52,6 +55,7 @@ class Verdict:
     actor: str = "anonymous"
     roles: tuple[str, ...] = ()
     token_given: bool = False
+    proven: str | None = None  # the token id whose secret matched, on a 401
 
 
 def route_action(routes: Sequence[BaseRoute], scope: Scope) -> str | None:
@@ -73,12 +77,9 @@ def _loopback(scope: Scope) -> bool:
         return False
 
 
-def _keys(scope: Scope) -> list[str]:
-    """The throttle keys of a request: its client address and its token's public id."""
+def _client(scope: Scope) -> str:
     client = scope.get("client")
-    keys = [f"ip:{client[0]}"] if client else []
-    token = throttle.token_key(identity.bearer(Headers(scope=scope).get("authorization")))
-    return keys + ([token] if token else [])
+    return str(client[0]) if client else ""
 
 
 class BearerAuth:
@@ -115,7 +116,8 @@ class BearerAuth:
         refused = identity.refusal(token, holder, self.clock())
         if refused is not None or token is None or holder is None:
             return Verdict(401, refused or "invalid token", token_given=True,
-                           actor=holder.name if holder else "anonymous")
+                           actor=holder.name if holder else "anonymous",
+                           proven=token.id if token is not None else None)
         roles = identity.effective_roles(token, holder)
         if action is None:  # no such route or method: the router answers 404/405
             return Verdict(0, actor=holder.name, roles=roles)
@@ -140,30 +142,30 @@ class BearerAuth:
         return Verdict(0, actor=actor, roles=claims.roles)
 
     def _audit(self, scope: Scope, v: Verdict, action: str = "http.denied") -> None:
-        client = scope.get("client")
         audit.record(self.gov, v.actor, action,
                      f"{scope['method']} {str(scope.get('path', ''))[:200]}", "denied",
-                     status=v.status, reason=v.reason, client=client[0] if client else "")
+                     status=v.status, reason=v.reason, client=_client(scope))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        keys = [] if route_action(self.routes, scope) in rbac.PUBLIC else _keys(scope)
-        wait = self.throttle.retry_after(keys, self.clock())
         try:
+            v = await asyncio.to_thread(self.decide, scope)
+            wait = 0.0
+            if v.status == 401:
+                wait = self.throttle.refuse(throttle.failure_key(_client(scope), v.proven),
+                                            self.clock())
             if wait > 0:
-                v = Verdict(429, "too many failed authentications; try again later")
+                v = Verdict(429, "too many failed authentications; try again later",
+                            actor=v.actor)
                 await asyncio.to_thread(self._audit, scope, v, "http.throttled")
                 await JSONResponse({"error": "too many requests", "reason": v.reason}, 429,
                                    headers={"Retry-After": str(math.ceil(wait))})(
                     scope, receive, send)
                 return
-            v = await asyncio.to_thread(self.decide, scope)
             if v.status:
                 await asyncio.to_thread(self._audit, scope, v)
-            if v.status == 401:
-                self.throttle.failed(keys, self.clock())
         except StorageUnavailable:
             await JSONResponse({"error": "unavailable",
                                 "reason": "the governance store cannot be read"},

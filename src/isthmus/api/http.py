@@ -19,6 +19,7 @@ from typing import Any
 
 import uvicorn
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse
 from starlette.routing import Mount, Route
@@ -26,6 +27,8 @@ from starlette.types import ASGIApp
 
 from isthmus.api import fhir, openapi, refunds, supply, workforce
 from isthmus.api.auth import protect
+from isthmus.api.clients import TrustedProxies
+from isthmus.api.health import Health
 from isthmus.connectors.mllp import tls_context
 from isthmus.observe.lineage import trace
 from isthmus.observe.metrics import CONTENT_TYPE, KpiCache, LiveParts, collect, render
@@ -39,8 +42,11 @@ ConsoleFactory = Callable[[Any, dict[str, Any] | None], ASGIApp]
 
 def build_app(hub: Any, live: dict[str, Any] | None = None, *,
               console: ConsoleFactory | None = None) -> Starlette:
+    probes = Health(hub)
+
     async def health(_: Request) -> JSONResponse:
-        return JSONResponse({"status": "ok"})
+        code, body = await probes.check()  # store and bus, bounded; no detail leaks
+        return JSONResponse(body, code)
 
     kpi_cache = KpiCache(hub.store, hub.settings.sla)
 
@@ -128,13 +134,18 @@ def build_app(hub: Any, live: dict[str, Any] | None = None, *,
         *fhir.routes(hub),
     ], exception_handlers={404: fhir.http_error, 405: fhir.http_error}), hub.governance,
         owners=hub.settings.ownership, store=hub.store, oidc_settings=hub.settings.oidc)
+    # The client address every layer below sees (throttle, audit, console): X-Forwarded-For
+    # only from [api] trusted_proxies (api/clients.py).
+    proxies = hub.settings.trusted_proxies
     if console is None:
+        api.add_middleware(TrustedProxies, proxies=proxies)
         return api
     # /console signs people in with a session cookie of its own (console/session.py);
     # every other path keeps the bearer-token API above.
     return Starlette(routes=[
         Route("/console", lambda _: RedirectResponse("/console/", 307)),
-        Mount("/console", app=console(hub, live)), Mount("", app=api)])
+        Mount("/console", app=console(hub, live)), Mount("", app=api)],
+        middleware=[Middleware(TrustedProxies, proxies=proxies)])
 
 
 class _QuietServer(uvicorn.Server):
@@ -160,8 +171,10 @@ def serve_http(hub: Any, live: dict[str, Any], host: str, port: int, *,
         raise OSError(exc.errno, f"HTTP port {host}:{port}: {exc.strerror}") from exc
     sock.listen(128)
     sock.setblocking(False)
+    # proxy_headers off: uvicorn would take X-Forwarded-For from 127.0.0.1 as the client;
+    # build_app reads it from [api] trusted_proxies only
     config = uvicorn.Config(build_app(hub, live, console=console), log_level="warning",
-                            access_log=False, lifespan="off",
+                            access_log=False, lifespan="off", proxy_headers=False,
                             ssl_context_factory=None if ctx is None else lambda _c, _d: ctx)
     return _serve(_QuietServer(config), sock)
 

@@ -175,9 +175,11 @@ REFUND_OPERATIONS: Final[tuple[Operation, ...]] = (
                                                          "reason": {"type": "string"}}})),
 )
 OPERATIONS: Final[tuple[Operation, ...]] = (
-    Operation("GET", "/health", "Liveness probe", "ops",
-              {200: _json("alive", {"type": "object", "required": ["status"],
-                                    "properties": {"status": {"const": "ok"}}})},
+    Operation("GET", "/health", "Health: the store and the bus answer", "ops",
+              {200: _json("healthy", {"type": "object", "required": ["status"],
+                                      "properties": {"status": {"const": "ok"}}}),
+               503: _json("the store or the bus does not answer (which one: failed or "
+                          "timeout)", {"type": "object", "required": ["status"]})},
               public=True),
     Operation("GET", "/openapi.json", "This OpenAPI document", "ops",
               {200: _json("OpenAPI 3.1 document", {"type": "object",

@@ -6,8 +6,10 @@ renders the result. A refusal answers with the status its error names: 400 (the 
 fault), 404, 409 (duplicate request, idempotency key reused, not enough credit, already
 decided), 403 (role, or segregation of duties: the requester approving), each as JSON
 `{"error", "reason", "field"}`; `error` is "not found" for a 404, else the refusal's kind
-(`segregation_of_duties`, `insufficient_credit`, ...). JSON numbers are read as Decimal,
-never float.
+(`segregation_of_duties`, `insufficient_credit`, ...). Bodies are read by api/json_body.py:
+over `[limits] max_body_bytes` 413, nested deeper than `max_json_depth` 400, a key twice in
+one object 400 naming it, in the same shape with `limit` and `max`; JSON numbers are read
+as Decimal, never float, and amounts only as ASCII decimals (flows/refunds.parse_amount).
 
 POST /api/v1/refunds            {"account", "amount", "currency", "reason",
                                  "idempotency_key"} (or an Idempotency-Key header);
@@ -21,15 +23,14 @@ POST /api/v1/refunds/{id}/reject   {"reason"} required
 from __future__ import annotations
 
 import asyncio
-import json
 import re
-from decimal import Decimal
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from isthmus.api.json_body import BodyLimits, BodyRefused, loads, read_body
 from isthmus.flows.refunds import Actor, InvalidRefund, Outcome, RefundError, view
 
 
@@ -49,14 +50,12 @@ def _answer(out: Outcome, created: int = 200) -> JSONResponse:
                         200 if out.replayed else created)
 
 
-async def _body(req: Request, *, required: bool = True) -> dict[str, Any]:
-    raw = await req.body()
+async def _body(req: Request, limits: BodyLimits, *, required: bool = True
+                ) -> dict[str, Any]:
+    raw = await read_body(req, limits)
     if not raw.strip() and not required:
         return {}
-    try:
-        data = json.loads(raw, parse_float=Decimal)
-    except ValueError as exc:
-        raise InvalidRefund(f"the body is not JSON: {exc}", "body") from exc
+    data = loads(raw, limits)
     if not isinstance(data, dict):
         raise InvalidRefund("the body must be a JSON object", "body")
     return data
@@ -66,9 +65,11 @@ def routes(hub: Any) -> list[Route]:
     def desk() -> Any:
         return hub.refunds()
 
+    limits: BodyLimits = hub.settings.limits
+
     async def create(req: Request) -> JSONResponse:
         try:
-            b = await _body(req)
+            b = await _body(req, limits)
             key = b.get("idempotency_key") or req.headers.get("idempotency-key")
             out = await asyncio.to_thread(
                 lambda: desk().request(account=b.get("account"), amount=b.get("amount"),
@@ -76,6 +77,8 @@ def routes(hub: Any) -> list[Route]:
                                        requested_by=_actor(req), idempotency_key=key))
         except RefundError as exc:
             return _refused(exc)
+        except BodyRefused as exc:
+            return exc.response()
         return _answer(out, 201)
 
     async def listing(req: Request) -> JSONResponse:
@@ -94,7 +97,7 @@ def routes(hub: Any) -> list[Route]:
 
     async def approve(req: Request) -> JSONResponse:
         try:
-            b = await _body(req, required=False)
+            b = await _body(req, limits, required=False)
             note = b.get("note", "")
             if not isinstance(note, str):
                 raise InvalidRefund("note must be text", "note")
@@ -102,15 +105,19 @@ def routes(hub: Any) -> list[Route]:
                 req.path_params["id"], approver=_actor(req), note=note))
         except RefundError as exc:
             return _refused(exc)
+        except BodyRefused as exc:
+            return exc.response()
         return _answer(out)
 
     async def reject(req: Request) -> JSONResponse:
         try:
-            b = await _body(req)
+            b = await _body(req, limits)
             out = await asyncio.to_thread(lambda: desk().reject(
                 req.path_params["id"], approver=_actor(req), reason=b.get("reason")))
         except RefundError as exc:
             return _refused(exc)
+        except BodyRefused as exc:
+            return exc.response()
         return _answer(out)
 
     return [

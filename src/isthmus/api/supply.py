@@ -11,7 +11,8 @@ kept, rejected, for inspection, and answered with every finding (row and column)
 when it is not a usage file at all (unreadable, empty, a required column missing: the
 findings of row 0, the file, or row 1, the header), 422 when rows are at fault (a file
 with any finding posts nothing). A body sent as another media type than `text/csv`
-(or `application/csv`; none at all is read as CSV) is answered 415 and not read. Usage
+(or `application/csv`; none at all is read as CSV) is answered 415 and not read, a body
+over `[limits] max_body_bytes` 413 (api/json_body.py), not read past the limit. Usage
 ids are the application's: the same usage in a later body takes stock once.
 """
 
@@ -25,6 +26,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from isthmus.api.json_body import BodyRefused, read_body
 from isthmus.flows.inbox import publish_stored
 from isthmus.flows.supply_intake import usage_intake
 from isthmus.observe import tracing
@@ -56,7 +58,10 @@ def routes(hub: Any) -> list[Route]:
             return JSONResponse({"error": "unsupported media type", "field": "Content-Type",
                                  "reason": f"send the usage CSV as text/csv, not "
                                            f"{media or 'no Content-Type'!r}"}, 415)
-        body = await req.body()
+        try:
+            body = await read_body(req, hub.settings.limits)
+        except BodyRefused as exc:
+            return exc.response()
         peer = f"http:{req.client.host}" if req.client else "http"
         return await asyncio.to_thread(take, body, peer)
 

@@ -21,6 +21,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from isthmus.api.json_body import BodyRefused, loads, read_body
 from isthmus.flows.inbox import publish_stored
 from isthmus.flows.labor_intake import webhook_intake
 from isthmus.observe import tracing
@@ -42,7 +43,11 @@ def routes(hub: Any) -> list[Route]:
                             200 if res.duplicate else 202)
 
     async def events(req: Request) -> JSONResponse:
-        body = await req.body()
+        try:
+            body = await read_body(req, hub.settings.limits)
+            loads(body, hub.settings.limits)  # depth, duplicate keys, NaN: 400/413
+        except BodyRefused as exc:
+            return exc.response()
         peer = f"http:{req.client.host}" if req.client else "http"
         return await asyncio.to_thread(take, body, peer)
 

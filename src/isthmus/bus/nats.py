@@ -199,7 +199,7 @@ class NatsBus:
             lease_kv = await self._js.create_key_value(
                 bucket=f"{self.stream}_LEASES", history=1, storage=StorageType.FILE,
                 replicas=self._replicas)
-        self._leases = JetStreamLeases(lease_kv)
+        self._leases = JetStreamLeases(lease_kv, self._js, f"{self.stream}_LEASES")
         self._watcher = await self._kv.watchall()
         async for entry in self._watcher:  # the initial values, up to the None marker
             if entry is None:

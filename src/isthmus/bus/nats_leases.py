@@ -10,12 +10,22 @@ from __future__ import annotations
 import json
 
 import nats.js.errors
+from nats.js import JetStreamContext
 from nats.js.kv import KeyValue
 
 
 class JetStreamLeases:
-    def __init__(self, kv: KeyValue) -> None:
-        self._kv = kv
+    def __init__(self, kv: KeyValue, js: JetStreamContext, bucket: str) -> None:
+        self._kv, self._js, self._bucket = kv, js, bucket
+
+    async def _keys(self) -> list[str]:
+        """The bucket's keys as the server lists them (its stream's subjects). Not
+        `kv.keys()`: its watcher can end the listing before entries already on their way
+        are seen (nats-io/nats.py#842), and on a busy machine `holders` then missed live
+        leases."""
+        prefix = f"$KV.{self._bucket}."
+        info = await self._js.stream_info(f"KV_{self._bucket}", subjects_filter=f"{prefix}>")
+        return [subject[len(prefix):] for subject in info.state.subjects or {}]
 
     @staticmethod
     def _key(name: str) -> str:
@@ -53,12 +63,8 @@ class JetStreamLeases:
             await self._kv.delete(key)
 
     async def holders(self, prefix: str, now: float) -> int:
-        try:
-            keys = await self._kv.keys()
-        except nats.js.errors.NoKeysError:
-            return 0
         count = 0
-        for key in keys:
+        for key in await self._keys():
             if not bytes.fromhex(key).decode().startswith(prefix):
                 continue
             try:

@@ -12,9 +12,20 @@ from isthmus.app import Hub, backup_embedded
 from isthmus.bus.ports import Publish
 from isthmus.flows import workitems
 from isthmus.flows.export import breaker_state
-from isthmus.flows.inbox import classify, publications
+from isthmus.flows.inbox import (
+    MLLP_CHANNEL,
+    classify,
+    decode_error,
+    encode_error,
+    is_conflict_copy,
+    publications,
+    publish_stored,
+)
+from isthmus.flows.intake import rekeyed
+from isthmus.formats.hl7v2 import FRAMING_PREFIX, HL7ParseError
 from isthmus.observe.lineage import find_message, trace
 from isthmus.observe.views import trial_balance_view
+from isthmus.store.ports import Inbound, StoredMessage
 
 Result = tuple[Any, Callable[[Any], str], int]
 
@@ -66,8 +77,11 @@ def _ledger(hub: Hub, args: argparse.Namespace) -> Result:
 
 def _render_trace(t: dict[str, Any]) -> str:
     m = t["message"]
+    said = "note" if m["status"] == "accepted" else "error"  # an accepted one: a note
     out = [f"message {m['id']}  {m['correlation_id']}  {m['type']}  {m['status']}  "
-           f"ACK {m['ack']}" + (f"  error: {m['error'].split('|')[-1]}" if m["error"] else "")]
+           f"ACK {m['ack']}" + (f"  {said}: {m['error'].split('|')[-1]}" if m["error"] else "")]
+    if t.get("released_as"):
+        out.append(f"  released as {t['released_as']}")
     for e in t["events"]:
         out.append(f"  -> event {e['event_id']} {e['type']}")
     for j in t["journal_entries"]:
@@ -95,6 +109,10 @@ def _messages(hub: Hub, args: argparse.Namespace) -> Result:
         t = trace(hub.store, args.ref, include_raw=args.raw)
         if t is None:
             raise NotFound(f"no message {args.ref!r}")
+        m = t["message"]
+        if m["status"] == "rejected":
+            rel = hub.store.message_by_control_id(m["channel"], m["control_id"] + RELEASED)
+            t["released_as"] = f"{rel.channel}/{rel.control_id}" if rel is not None else ""
         return t, _render_trace, 0
     rows = hub.store.messages(status=args.status, limit=args.limit)
     data = [{"id": m.id, "control_id": m.control_id, "type": m.message_type,
@@ -146,23 +164,91 @@ def _replay(hub: Hub, args: argparse.Namespace) -> Result:
     else:
         raise UsageError("replay needs --since/--until or --correlation")
     pubs: list[Publish] = []
-    still_rejected = 0
-    s = hub.settings
+    still_rejected, releasable = 0, []
     for m in msgs:
-        events = m.events
-        if not events:  # rejected before: classify again, the fix may be in now
-            inbound, _ = classify(m.raw, channel=m.channel, peer=m.peer, now=m.received_at,
-                                  tenant=s.tenant, currency=s.channel(m.channel).currency)
-            events = inbound.events
-            still_rejected += 0 if events else 1
-        pubs += publications(events) if events else []
+        if m.status == "accepted":  # what intake accepted, again (event ids: idempotent)
+            pubs += publications(m.events) if m.events else []
+            continue
+        if m.status != "rejected":  # held: its events wait for a person's release
+            continue
+        # a refusal stays a refusal: never published here. The same intake and gates say
+        # whether it would be taken now; a person releases it (`messages release`).
+        still_rejected += 1
+        if _refusal(m) is None and _reclassified(hub, m, gates=True).status == "accepted":
+            releasable.append(m.id)
     n = hub.bus.replay(pubs) if pubs else 0
     applied = _apply(hub, args)
     d = {"messages": len(msgs), "events_replayed": n, "still_rejected": still_rejected,
-         "applied": applied}
+         "releasable": releasable, "applied": applied}
     return d, lambda x: (f"{x['messages']} message(s): {x['events_replayed']} event(s) "
-                         f"replayed, {x['still_rejected']} still rejected, "
-                         f"{x['applied']} applied now"), 0
+                         f"replayed, {x['still_rejected']} still rejected"
+                         + (f" ({len(x['releasable'])} would be taken now: "
+                            "`isthmus messages release ID --reason TEXT`)"
+                            if x["releasable"] else "")
+                         + f", {x['applied']} applied now"), 0
+
+
+RELEASED = "!released"  # the control id suffix of a released message
+
+
+def _refusal(m: StoredMessage) -> str | None:
+    """Why a stored message cannot be released, None when it may be."""
+    if m.status != "rejected":
+        return f"message {m.id} is {m.status}: only a rejected message is released"
+    if m.channel != MLLP_CHANNEL:
+        return f"message {m.id} is on channel {m.channel}: only HL7 v2 messages are released"
+    if is_conflict_copy(m):
+        return (f"message {m.id} reused the control id of another message with other "
+                "content (AR 205): it is never released over the original; the sender "
+                "must send it under a new control id")
+    if m.control_id.startswith(FRAMING_PREFIX):
+        return f"message {m.id} is a broken MLLP block: the sender must resend it whole"
+    return None
+
+
+def _reclassified(hub: Hub, m: StoredMessage, *, gates: bool) -> Inbound:
+    """The stored message through intake again (`inbox.classify`), with today's config;
+    `gates` False: without the [ownership] gate (a person's override)."""
+    s = hub.settings
+    inbound, _ = classify(m.raw, channel=m.channel, peer=m.peer, now=m.received_at,
+                          tenant=s.tenant, currency=s.channel(m.channel).currency,
+                          owners=s.ownership if gates else None)
+    return inbound
+
+
+def release(hub: Hub, args: argparse.Namespace, *, actor: str) -> Result:
+    """`messages release ID --reason TEXT`: a person overrides one refusal. The message goes
+    through intake again with the current config and every gate but the one overridden
+    (`--override-ownership`); taken, it is stored as a new message `<id>!released` (the
+    refused one stays as it was, for the record) and its events are published. An AR 205
+    conflict copy, a broken frame or a message of another channel is never released."""
+    reason = (args.reason or "").strip()
+    if not args.ref or not reason:
+        raise UsageError("messages release needs an id and --reason")
+    m = find_message(hub.store, args.ref)
+    if m is None:
+        raise NotFound(f"no message {args.ref!r}")
+    refused = _refusal(m)
+    if refused is not None:
+        raise UsageError(refused)
+    inbound = _reclassified(hub, m, gates=not args.override_ownership)
+    d: dict[str, Any] = {"id": m.id, "reason": reason, "actor": actor,
+                         "override": "ownership" if args.override_ownership else ""}
+    if inbound.status != "accepted":
+        err = decode_error(inbound.error)
+        d.update(released=False, error=err.text if err is not None else inbound.error)
+        return d, lambda x: f"message {x['id']} is still refused: {x['error']}", 4
+    note = HL7ParseError(0, f"released from message #{m.id} by {actor}" + (
+        " over [ownership]" if args.override_ownership else "") + f": {reason}")
+    taken = rekeyed(inbound, m.control_id + RELEASED, error=encode_error(note))
+    [res] = hub.store.accept([taken])
+    publish_stored(hub.store, hub.bus, taken, res)
+    d.update(released=True, released_as=f"{taken.channel}/{taken.control_id}",
+             message_id=res.message_id, duplicate=res.duplicate, applied=_apply(hub, args))
+    return d, lambda x: (f"message {x['id']} " + ("was already released" if x["duplicate"]
+                                                  else "released") +
+                         f" as {x['released_as']} (#{x['message_id']}); applied "
+                         f"{x['applied']}"), 0
 
 
 def _workitems(hub: Hub, args: argparse.Namespace) -> Result:

@@ -45,9 +45,9 @@ from isthmus.flows.supply_intake import usage_intake
 from isthmus.flows.supply_state import policy_from_table
 from isthmus.formats.hl7v2 import ack_code, parse_message
 from isthmus.formats.settlement import BANK, SETTLEMENT
-from isthmus.formats.x12.events import KeyedEvent
 from isthmus.governance import rbac
 from isthmus.model import RemittancePaid
+from isthmus.model.envelope import KeyedEvent
 from isthmus.observe.views import trial_balance_view
 from isthmus.recon.deposits import deposit_report
 from isthmus.recon.supply import service_line_margin, supply_report

@@ -19,12 +19,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from isthmus import __version__
 from isthmus.api.http import serve_http
 from isthmus.app import Hub, serve_forever
-from isthmus.cli import commands, security
+from isthmus.cli import commands, datadir, security
 from isthmus.cli import erp as erp_cli
 from isthmus.cli import labor as labor_cli
 from isthmus.cli import refunds as refunds_cli
+from isthmus.cli import remits as remits_cli
 from isthmus.cli import supply as supply_cli
 from isthmus.config import ConfigError, load_settings
 from isthmus.flows.refunds import RefundError
@@ -46,6 +48,7 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="isthmus", description=__doc__.splitlines()[0])
+    ap.add_argument("--version", action="version", version=f"isthmus {__version__}")
     sub = ap.add_subparsers(dest="cmd", required=True)
 
     def add(name: str, help_: str) -> argparse.ArgumentParser:
@@ -70,10 +73,15 @@ def parser() -> argparse.ArgumentParser:
     led = add("ledger", "trial balance, journal, export")
     led.add_argument("action", choices=["trial-balance", "journal", "export"])
     led.add_argument("--limit", type=int, default=50)
-    m = add("messages", "inbound messages and their lineage")
-    m.add_argument("action", choices=["show", "list"])
-    m.add_argument("ref", nargs="?", help="inbox id or correlation id (channel/MSH-10)")
-    m.add_argument("--status", choices=["accepted", "rejected"])
+    m = add("messages", "inbound messages and their lineage; release one refused message")
+    m.add_argument("action", choices=["show", "list", "release"])
+    m.add_argument("ref", nargs="?", help="inbox id or correlation id "
+                   "(mllp/<MSH-3>^<MSH-4>:<MSH-10>, or mllp/<MSH-10> when one sender used it)")
+    m.add_argument("--reason", help="release: why this refusal is overridden (audited)")
+    m.add_argument("--override-ownership", action="store_true",
+                   help="release: take it even if [ownership] refuses its sender")
+    m.add_argument("--apply", action="store_true", help="release: process its events now")
+    m.add_argument("--status", choices=["accepted", "rejected", "held"])
     m.add_argument("--raw", action="store_true", help="include the raw message (PHI!)")
     m.add_argument("--limit", type=int, default=50)
     q = add("dlq", "dead-letter queue")
@@ -84,7 +92,7 @@ def parser() -> argparse.ArgumentParser:
     r = add("replay", "re-drive stored messages through the flows (effects are idempotent)")
     r.add_argument("--since", help="ISO time, inclusive")
     r.add_argument("--until", help="ISO time, exclusive")
-    r.add_argument("--correlation", help="correlation id (channel/MSH-10) or inbox id")
+    r.add_argument("--correlation", help="correlation id (channel/control id) or inbox id")
     r.add_argument("--apply", action="store_true", help="process the replayed events now")
     w = add("workitems", "exception work queues")
     w.add_argument("action", choices=["list", "resolve", "resubmit"])
@@ -103,6 +111,7 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("--to", type=Path, required=True, help="an empty folder to write into")
     erp_cli.add_parsers(add)
     refunds_cli.add_parsers(add)
+    remits_cli.add_parsers(add)
     supply_cli.add_parsers(add)
     labor_cli.add_parsers(add)
     security.add_parsers(sub, add)
@@ -122,6 +131,8 @@ def run(argv: list[str]) -> int:
                         "%(message)s", stream=sys.stderr)
     try:
         settings = load_settings(args.config, data_dir=args.data_dir)
+        if datadir.needs_hub(args) and (missing := datadir.missing_hub(settings)):
+            raise ConfigError(missing)  # a typo must not open a new, empty hub
         logs.configure(settings.logging)
         gate = security.guard(settings, args)  # exit 2 without a token where one is needed
         if args.cmd in security.COMMANDS:
@@ -159,10 +170,16 @@ def run(argv: list[str]) -> int:
             elif args.cmd in refunds_cli.COMMANDS:
                 data, text, code = gate.run(
                     lambda h, a: refunds_cli.dispatch(h, a, gate=gate), hub, args)
+            elif args.cmd in remits_cli.COMMANDS:
+                data, text, code = gate.run(
+                    lambda h, a: remits_cli.dispatch(h, a, gate=gate), hub, args)
             elif args.cmd in supply_cli.COMMANDS:
                 data, text, code = gate.run(supply_cli.dispatch, hub, args)
             elif args.cmd in labor_cli.COMMANDS:
                 data, text, code = gate.run(labor_cli.dispatch, hub, args)
+            elif args.cmd == "messages" and args.action == "release":
+                data, text, code = gate.run(
+                    lambda h, a: commands.release(h, a, actor=gate.actor), hub, args)
             else:
                 data, text, code = gate.run(commands.dispatch, hub, args)
         finally:

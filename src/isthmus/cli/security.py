@@ -53,8 +53,9 @@ def add_parsers(sub: Any, add: Callable[[str, str], argparse.ArgumentParser]) ->
     a.add_argument("--limit", type=int, default=50)
     c = add("contracts", "event contracts: check the model against the baseline, or update it")
     c.add_argument("action", choices=["check", "update"])
-    c.add_argument("--baseline", type=Path, default=BASELINE,
-                   help=f"the committed baseline (default {BASELINE})")
+    c.add_argument("--baseline", type=Path, default=None,
+                   help="the baseline file (default: check against the one packaged with "
+                        f"this release; update writes {BASELINE})")
     for p in sub.choices.values():
         if "--token" not in p._option_string_actions:
             p.add_argument("--token", help="API token for commands that change state "
@@ -69,8 +70,11 @@ def _local_user() -> str:
 
 
 def action_of(args: argparse.Namespace) -> str:
+    """The permission table's name of the command: `cli <cmd>` or `cli <cmd> <action>`. A
+    command without sub-actions may still carry `action` as a default (`migrate` sets it
+    to its own name): that names no sub-action."""
     sub = getattr(args, "action", None)
-    return rbac.cli_action(args.cmd, sub if isinstance(sub, str) else None)
+    return rbac.cli_action(args.cmd, sub if isinstance(sub, str) and sub != args.cmd else None)
 
 
 @dataclass
@@ -242,9 +246,46 @@ def _tokens(gate: Gate, args: argparse.Namespace) -> Result:
                          f" shown this once:\n\n  {x['token']}\n"), 0
 
 
+# What an adapter raises on a stored row it cannot even read back (a head that is not
+# "seq:hash", a column of the wrong type): `audit verify` reports it, it does not crash.
+_UNREADABLE = (ValueError, TypeError, IndexError, KeyError, AttributeError)
+
+
+def _read_chain(gov: GovernanceStore) -> tuple[list[audit.AuditRow],
+                                                tuple[int, str] | None,
+                                                audit.ChainFault | None]:
+    """The rows and the head as stored, or the first one that cannot be read."""
+    try:
+        rows = gov.audit_rows()
+    except _UNREADABLE:
+        rows = []
+        while True:  # again one row at a time, to name the one that cannot be read
+            last = rows[-1].seq if rows else 0
+            try:
+                page = gov.audit_rows(after=last, limit=1)
+            except _UNREADABLE as exc:
+                return rows, None, audit.ChainFault(
+                    last + 1, f"malformed row: the row after row {last} cannot be read "
+                              f"({type(exc).__name__}: {str(exc)[:200]})", {})
+            if not page:
+                break
+            rows += page
+    try:
+        head = gov.audit_head()
+    except _UNREADABLE as exc:
+        last = rows[-1].seq if rows and isinstance(rows[-1].seq, int) else 0
+        return rows, None, audit.ChainFault(
+            last, f"the head record is malformed ({type(exc).__name__}: {str(exc)[:200]})",
+            {})
+    return rows, head, None
+
+
 def _audit(gov: GovernanceStore, args: argparse.Namespace) -> Result:
-    head = gov.audit_head()
     if args.action == "list":
+        try:
+            head = gov.audit_head()
+        except _UNREADABLE:
+            head = None  # `audit verify` says what is wrong; list what can be read
         after = max(0, (head[0] if head else 0) - max(0, args.limit))
         data = [{"seq": r.seq, "at": r.event.at, "actor": r.event.actor,
                  "action": r.event.action, "target": r.event.target,
@@ -254,16 +295,21 @@ def _audit(gov: GovernanceStore, args: argparse.Namespace) -> Result:
             [[x["seq"], x["at"][:19], x["actor"], x["action"], x["target"][:40],
               x["outcome"]] for x in d],
             ["seq", "at", "actor", "action", "target", "outcome"]), 0
-    rows = gov.audit_rows()
-    fault = audit.verify(rows, head)
+    rows, head, fault = _read_chain(gov)
+    if fault is None:
+        fault = audit.verify(rows, head)
     d: dict[str, Any] = {"ok": fault is None, "rows": len(rows),
-                         "head": {"seq": head[0], "hash": head[1]} if head else None,
-                         "fault": None if fault is None else {"seq": fault.seq,
-                                                              "reason": fault.reason}}
+                         "head": {"seq": head[0], "hash": head[1]}
+                         if head and audit.head_fault(head, 0) is None else None,
+                         "fault": None if fault is None else {
+                             "seq": fault.seq, "reason": fault.reason, "row": fault.row}}
 
     def text(x: dict[str, Any]) -> str:
         if x["fault"]:
-            return f"audit trail BROKEN at row {x['fault']['seq']}: {x['fault']['reason']}"
+            f = x["fault"]
+            stored = "; ".join(f"{k}={v}" for k, v in (f["row"] or {}).items())
+            return (f"audit trail BROKEN at row {f['seq']}: {f['reason']}" +
+                    (f"\n  stored: {stored}" if stored else ""))
         h = x["head"]
         return (f"audit trail verified: {x['rows']} row(s)" +
                 (f"; head row {h['seq']} hash {h['hash']} (record it outside the hub)"
@@ -272,8 +318,10 @@ def _audit(gov: GovernanceStore, args: argparse.Namespace) -> Result:
 
 
 def _contracts(args: argparse.Namespace) -> Result:
-    path: Path = args.baseline
+    path: Path = args.baseline or BASELINE
     now = contracts.current()
+    if args.action == "check" and args.baseline is None:  # works outside the repository
+        return _verdict("packaged", contracts.packaged_baseline(), now)
     if args.action == "update":
         old = _load(path) if path.exists() else None
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -285,9 +333,13 @@ def _contracts(args: argparse.Namespace) -> Result:
     if not path.exists():
         raise UsageError(f"no contract baseline at {path}: run `isthmus contracts update` "
                          "and commit it")
-    found = contracts.changes(_load(path), now)
+    return _verdict(str(path), _load(path), now)
+
+
+def _verdict(name: str, old: contracts.Schema, now: contracts.Schema) -> Result:
+    found = contracts.changes(old, now)
     bad = [str(c) for c in found if c.breaking]
-    d = {"baseline": str(path), "breaking": bad,
+    d = {"baseline": name, "breaking": bad,
          "additive": [str(c) for c in found if not c.breaking]}
 
     def text(x: dict[str, Any]) -> str:

@@ -41,7 +41,7 @@ from isthmus.flows.files import (
     split_interchanges,
     x12_intake,
 )
-from isthmus.flows.inbox import MLLP_CHANNEL
+from isthmus.flows.inbox import MLLP_CHANNEL, settle
 from isthmus.flows.labor_intake import timecard_intake
 from isthmus.flows.settlement_intake import TYPES, csv_intake
 from isthmus.flows.supply_intake import usage_intake
@@ -173,6 +173,7 @@ def _x12(store: Store, settings: Settings, raw: bytes, name: str,
         "findings": [str(x) for x in intake.findings],
         "balance_findings": len(intake.balance_findings),
         "held_transaction_sets": list(intake.held),
+        "unbalanced_transaction_sets": list(intake.unbalanced),
     }
 
 
@@ -229,10 +230,17 @@ def _hl7(store: Store, settings: Settings, raw: bytes, name: str,
     except HL7ParseError as exc:
         return [{"file": name, "format": "hl7", "status": "unreadable", "ack": "",
                  "duplicate": False, "error": str(exc)}]
-    stored = store.accept(inbound)
-    return [{"file": name, "format": "hl7", "kind": m.message_type, "message_id": r.message_id,
-             "control_id": m.control_id, "status": r.status, "ack": r.ack_code,
-             "duplicate": r.duplicate, "error": r.error.split("|")[-1] if r.error else ""}
-            for m, r in zip(inbound, stored, strict=True)]
+    # the MLLP listener's conflict mechanism: a reused identity is AR 205 or a renewal
+    settled = settle(store, inbound, store.accept(inbound),
+                     s.reliability.control_id_reuse_window_hours * 3600)
+    rows = []
+    for m, r in settled:
+        if isinstance(r, Exception):
+            raise r
+        rows.append({"file": name, "format": "hl7", "kind": m.message_type,
+                     "message_id": r.message_id, "control_id": m.control_id,
+                     "status": r.status, "ack": r.ack_code, "duplicate": r.duplicate,
+                     "error": r.error.split("|")[-1] if r.error else ""})
+    return rows
 
 

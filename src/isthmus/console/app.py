@@ -15,10 +15,11 @@ observe.kpis; buttons act through flows/workitems.py, as the CLI does.
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 import urllib.parse
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from importlib import resources
 from typing import Any
@@ -34,7 +35,8 @@ from isthmus.config import ConfigError
 from isthmus.console import charts, reads, refund_pages, session, supply_pages
 from isthmus.flows import workitems as actions
 from isthmus.flows.workitems import ActionRefused
-from isthmus.governance import audit, identity, rbac
+from isthmus.governance import audit, identity, rbac, throttle
+from isthmus.governance.throttle import FailureThrottle
 from isthmus.observe.kpis import compute_kpis
 from isthmus.observe.lineage import trace
 
@@ -78,6 +80,7 @@ class Console:
         self.live = live
         self.prefix = PREFIX
         self.clock = clock
+        self.throttle = FailureThrottle()  # failed sign-ins, as for the API's tokens
         self.key = session.session_key(hub.settings.token_secret or
                                        site_secret(hub.settings.data_dir))
         self.env = jinja2.Environment(
@@ -128,7 +131,8 @@ class Console:
         gov = self.hub.governance
         token = gov.token_by_digest(s.digest)
         holder = gov.principal(token.principal) if token is not None else None
-        refused = identity.refusal(token, holder, self.clock())
+        refused = identity.refusal(token, holder, self.clock()) or identity.session_refusal(
+            gov.token_by_digest(s.record) if s.record else None, self.clock())
         if refused is not None or token is None or holder is None:
             return f"session ended: {refused or 'invalid token'}"
         return s, holder.name, identity.effective_roles(token, holder)
@@ -145,7 +149,7 @@ class Console:
                                                else ""))
                     return RedirectResponse(f"{PREFIX}/login?next={back}&why="
                                             f"{urllib.parse.quote(found)}", 303)
-                return self.render(None, "login.html", 401, why=found, next=PREFIX + "/")
+                return self.sign_in_form(request, 401, why=found, nxt=PREFIX + "/")
             sess, actor, roles = found
             ctx = Ctx(request, actor, roles, sess.csrf)
             decision = rbac.decide(action, roles)
@@ -183,50 +187,104 @@ class Console:
 
     # --- sign in / out -----------------------------------------------------------------
 
-    def login_form(self, request: Request, code: int = 200, why: str = "") -> Response:
-        nxt = request.query_params.get("next", PREFIX + "/")
-        return self.render(None, "login.html", code,
-                           why=why or request.query_params.get("why", ""),
+    def sign_in_form(self, request: Request, code: int = 200, *, why: str = "",
+                     nxt: str = PREFIX + "/", headers: dict[str, str] | None = None
+                     ) -> Response:
+        """The sign-in form with its CSRF token, set in its cookie too (session.py); a
+        token the browser already holds is kept, so two open forms both work."""
+        now = self.clock()
+        held = request.cookies.get(session.LOGIN_COOKIE)
+        token = held if session.login_token_ok(self.key, held, held, now) else \
+            session.login_token(self.key, now)
+        resp = self.render(None, "login.html", code, why=why, csrf=token,
                            next=nxt if _local_path(nxt) else PREFIX + "/")
+        resp.headers.update(headers or {})
+        resp.set_cookie(session.LOGIN_COOKIE, token or "", max_age=int(session.LOGIN_TTL_S),
+                        path=PREFIX, httponly=True, samesite="strict",
+                        secure=request.url.scheme == "https")
+        return resp
 
     async def login_page(self, request: Request) -> Response:
-        return self.login_form(request)
+        return self.sign_in_form(request, why=request.query_params.get("why", ""),
+                                 nxt=request.query_params.get("next", PREFIX + "/"))
 
     async def login(self, request: Request) -> Response:
         form = await self.read_form(request) or {}
+        return await asyncio.to_thread(self._login, request, form)
+
+    def _login(self, request: Request, form: dict[str, list[str]]) -> Response:
+        gov, now = self.hub.governance, self.clock()
         clear = (form.get("token") or [""])[0].strip()
         nxt = (form.get("next") or [PREFIX + "/"])[0]
-        return await asyncio.to_thread(self._login, request, clear,
-                                       nxt if _local_path(nxt) else PREFIX + "/")
-
-    def _login(self, request: Request, clear: str, nxt: str) -> Response:
-        gov, now = self.hub.governance, self.clock()
         client = request.client.host if request.client else ""
+        foreign = session.foreign_origin(request.headers.get("origin"),
+                                         request.headers.get("referer"),
+                                         request.headers.get("host"))
+        if foreign or not session.login_token_ok(
+                self.key, request.cookies.get(session.LOGIN_COOKIE),
+                (form.get("csrf") or [""])[0], now):
+            why = foreign or "the sign-in form expired: sign in again"
+            audit.record(gov, "anonymous", "console.login", "console", "denied",
+                         reason=why, client=client)
+            return self.sign_in_form(request, 403, why=why, nxt=nxt)
         if not gov.initialized():
-            return self.render(None, "login.html", 401, next=nxt,
-                               why="hub not initialized: run `isthmus init` and sign in with "
-                                   "its token")
+            return self.sign_in_form(request, 401, nxt=nxt, why="hub not initialized: run "
+                                     "`isthmus init` and sign in with its token")
         if not clear:
-            return self.render(None, "login.html", 400, next=nxt, why="enter an API token")
+            return self.sign_in_form(request, 400, nxt=nxt, why="enter an API token")
         token = gov.token_by_digest(identity.digest(clear))
         holder = gov.principal(token.principal) if token is not None else None
         refused = identity.refusal(token, holder, now)
         if refused is not None or token is None or holder is None:
-            audit.record(gov, holder.name if holder else "anonymous", "console.login",
-                         "console", "denied", reason=refused or "invalid token",
-                         client=client)
-            return self.render(None, "login.html", 401, next=nxt,
-                               why=refused or "invalid token")
+            # counted against what the caller proved, as for the API (governance/throttle.py)
+            wait = self.throttle.refuse(throttle.failure_key(
+                client, token.id if token is not None else None), now)
+            why = "too many failed sign-ins; try again later" if wait > 0 else \
+                refused or "invalid token"
+            audit.record(gov, holder.name if holder else "anonymous",
+                         "console.throttled" if wait > 0 else "console.login", "console",
+                         "denied", reason=why, client=client)
+            return self.sign_in_form(request, 429 if wait > 0 else 401, nxt=nxt, why=why,
+                                     headers={"Retry-After": str(math.ceil(wait))}
+                                     if wait > 0 else None)
         s = session.open_session(token.digest, now, token.expires_at)
+        record = identity.session_record(holder, token, now, s.expires_at)
+        gov.add_token(record)
+        s = replace(s, record=record.digest)
         audit.record(gov, holder.name, "console.login", "console", "ok", token_id=token.id,
-                     client=client)
-        resp = RedirectResponse(nxt, 303)
+                     session=record.id, client=client)
+        resp = RedirectResponse(nxt if _local_path(nxt) else PREFIX + "/", 303)
         resp.set_cookie(session.COOKIE, session.seal(s, self.key),
                         max_age=int(s.expires_at - now), path=PREFIX, httponly=True,
                         samesite="strict", secure=request.url.scheme == "https")
+        resp.delete_cookie(session.LOGIN_COOKIE, path=PREFIX, httponly=True,
+                           samesite="strict")
         return resp
 
     async def logout(self, request: Request) -> Response:
+        form = await self.read_form(request) or {}
+        return await asyncio.to_thread(self._logout, request, (form.get("csrf") or [""])[0])
+
+    def _logout(self, request: Request, csrf: str) -> Response:
+        """End the session on the server (its record revoked), then drop the cookie."""
+        foreign = session.foreign_origin(request.headers.get("origin"),
+                                         request.headers.get("referer"),
+                                         request.headers.get("host"))
+        found = self.who(request)
+        if not isinstance(found, str):
+            sess, actor, _ = found
+            if foreign or not session.csrf_ok(sess, csrf):
+                return self.render(None, "error.html", 403, title="Not signed out",
+                                   message=foreign or "the form's CSRF token does not match "
+                                   "your session: reload the page and try again",
+                                   field="csrf", back=PREFIX + "/")
+            gov = self.hub.governance
+            record = gov.token_by_digest(sess.record)
+            if record is not None:
+                gov.revoke_token(record.id, self.clock())
+            audit.record(gov, actor, "console.logout", "console", "ok",
+                         session=record.id if record else "",
+                         client=request.client.host if request.client else "")
         resp = RedirectResponse(f"{PREFIX}/login?why=signed+out", 303)
         resp.delete_cookie(session.COOKIE, path=PREFIX, httponly=True, samesite="strict")
         return resp

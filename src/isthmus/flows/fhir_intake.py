@@ -7,6 +7,13 @@ update for a PUT or a transaction entry, kept under ``<type>/<id>/_history/<dige
 only Patient, Encounter and Account updates carry events). A resource that fails the
 finance checks is kept as rejected (``<type>/<id>#<digest16>``).
 
+Each posting event carries the business key of its resource version
+(``fhir|<type>/<id>|<meta.versionId or content digest>``, `formats.fhir.identity`), so the
+worker's gate keeps it once whichever path brought it; registration events (Patient,
+Encounter, Account) are upserts and carry none. A reference to a Patient that is neither in
+the Bundle nor stored gives the `pending` patient: the worker holds the posting until the
+Patient arrives (`flows.references`), never posting it to an account token of its own.
+
 Transactions follow FHIR R4 3.1.0.11 (`formats.fhir.bundle`): ids come from the
 resources' own ids (else a content hash), ``urn:uuid`` references are rewritten to
 ``Type/id`` in the stored JSON, and all entries are stored in one ``accept`` (all or
@@ -40,6 +47,7 @@ import msgspec
 
 from isthmus.bus.ports import Bus
 from isthmus.flows.inbox import publications
+from isthmus.flows.intake import correlation_of, encoded, envelopes
 from isthmus.formats.fhir import (
     FINANCE_TYPES,
     Account,
@@ -58,9 +66,15 @@ from isthmus.formats.fhir import (
     resolve_raw,
 )
 from isthmus.formats.fhir.events import CHANNEL, events_of, patient_ref
+from isthmus.formats.fhir.identity import business_key, pending, version_of
 from isthmus.formats.supply.fhir import SUPPLY_TYPES, supply_errors, supply_of
-from isthmus.model.envelope import Envelope, Source
-from isthmus.model.events import PatientRef
+from isthmus.model.envelope import KeyedEvent
+from isthmus.model.events import (
+    BillingAccountOpened,
+    EncounterStarted,
+    PatientRef,
+    PatientRegistered,
+)
 from isthmus.observe import tracing
 from isthmus.store.ports import Accepted, Inbound, Store, StoredMessage
 
@@ -72,8 +86,10 @@ _UPDATE_EVENTS: Final = frozenset({"Patient", "Encounter", "Account", *SUPPLY_TY
 # 28.104000000000003 USD) are kept as warnings on the stored row; so are Coverage's,
 # Invoice's and PaymentNotice's, which post nothing.
 _POSTING: Final = frozenset({"Patient", "Encounter", "Account", "ChargeItem", "Claim"})
+# Registration state (upserts, idempotent): no business key, so a later version that only
+# resolves a reference is never taken for other content of the same fact.
+_STATE_EVENTS: Final = (PatientRegistered, EncounterStarted, BillingAccountOpened)
 _enc = msgspec.json.Encoder(decimal_format="number")
-_env_enc = msgspec.json.Encoder(decimal_format="string")
 _json_dec = msgspec.json.Decoder(float_hook=Decimal)
 
 
@@ -215,8 +231,8 @@ class FhirIntake:
             return local.patients[reference]
         rtype, _, rid = reference.partition("/")
         m = self.stored(rtype, rid)
-        if m is None:
-            return PatientRef(rid, "urn:isthmus:fhir:Patient") if rid else None
+        if m is None:  # not known yet: the posting waits for it (`flows.references`)
+            return pending(reference) if rid else None
         try:
             _, p = decode_resource(m.raw)
         except FhirError:
@@ -249,14 +265,15 @@ class FhirIntake:
             elif item.rtype in SUPPLY_TYPES:
                 evs = list(supply_of(item.raw, at.date()).events)
         item.events = evs
-        corr = f"{CHANNEL}/{item.cid}"
-        source = Source(channel=CHANNEL, control_id=item.cid, message_id=corr)
-        envs = [Envelope(event_id=f"{corr}/{i}", type=type(ev).__name__, occurred_at=at,
-                         recorded_at=at, source=source, correlation_id=corr,
-                         causation_id=corr, tenant=self.tenant, key=key,
-                         payload=ev) for i, (key, ev) in enumerate(evs)]
+        corr = correlation_of(CHANNEL, item.cid)
+        version = version_of(item.raw) if evs else ""
+        keyed = [KeyedEvent(f"{corr}/{i}", key, ev, "" if isinstance(ev, _STATE_EVENTS)
+                            else business_key(item.rtype, item.rid, version, i))
+                 for i, (key, ev) in enumerate(evs)]
+        envs = envelopes(keyed, channel=CHANNEL, control_id=item.cid, occurred=at,
+                         recorded=at, tenant=self.tenant)
         return Inbound(CHANNEL, item.cid, item.raw, now, peer, item.rtype, "accepted", "AA",
-                       "", _env_enc.encode(envs) if envs else b"", dig)
+                       "", encoded(envs), dig)
 
     def reject(self, rtype: str, rid: str, raw: bytes, errors: Sequence[FhirError],
                peer: str) -> Accepted:

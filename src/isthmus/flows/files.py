@@ -15,8 +15,15 @@ channel and control id), writes the acknowledgement file and relays the events.
   whose ISA13 another one with other content already holds (sample files, and senders
   that restart their counters, do this) is taken as a distinct interchange, its control
   id suffixed with `#<content hash>`; the same bytes again are a duplicate and change
-  nothing. Balancing findings (005010X221A1 section 1.10.2.1) are application findings:
-  reported, never in the 999.
+  nothing. An 835 that does not balance (005010X221A1 section 1.10.2.1: BPR02 = sum of
+  CLP04 - sum of PLB; CLP03 - CLP04 = claim and line CAS; SVC02 - SVC03 = line CAS) is
+  HELD: the interchange is kept with status "held" and its events, none of which reach the
+  bus, its 999 reports the imbalance (IK3/IK4 at the amount, IK5 E, `formats.x12.ack999`),
+  and a `unbalanced_remittance` work item in queue `cash-posting` names the sets and the
+  totals that are out, in the same transaction (`Store.accept` with a `Hold`). A person
+  releases it (`flows.remit_holds`, `isthmus remits release`). The interchange is the
+  unit of the hold: its balanced sets wait with the unbalanced one (a large file taken a
+  set at a time holds set by set). Events carry business keys (`formats.x12.events`).
 * HL7 v2 (MSH, or a batch with FHS/BHS): split into messages, each classified exactly as
   the MLLP listener does (`inbox.classify`) on the same channel, so a message resent as a
   file is a duplicate of the one that came over MLLP, never a second posting.
@@ -35,9 +42,9 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Final
 
-import msgspec
-
+from isthmus.flows import intake
 from isthmus.flows.inbox import classify
+from isthmus.flows.remittance import QUEUES
 from isthmus.formats.hl7v2 import HL7ParseError, split_messages
 from isthmus.formats.settlement import detect as csv_kind
 from isthmus.formats.supply.usage import looks_like_usage
@@ -56,11 +63,12 @@ from isthmus.formats.x12 import (
     recover_isa,
     ta1_note,
 )
-from isthmus.formats.x12.events import CHANNEL, KeyedEvent, claim_events, remittance_events
+from isthmus.formats.x12.events import CHANNEL, claim_events, remittance_events
 from isthmus.formats.x12.events import control_id as x12_control_id
+from isthmus.formats.x12.remittance import RemittanceBatch
 from isthmus.governance import ownership
-from isthmus.model.envelope import Envelope, Source
-from isthmus.store.ports import Inbound
+from isthmus.model.envelope import KeyedEvent
+from isthmus.store.ports import HELD, Hold, Inbound
 
 X12: Final = "x12"
 HL7: Final = "hl7"
@@ -76,7 +84,7 @@ _MONEY: Final[dict[str, frozenset[int]]] = {
     "SVC": frozenset({2, 3}), "PLB": frozenset({4, 6, 8, 10, 12, 14}),
     "CLM": frozenset({2}), "SV1": frozenset({2}), "SV2": frozenset({3}),
 }
-_enc = msgspec.json.Encoder(decimal_format="string")
+HOLD_KIND: Final = "unbalanced_remittance"
 
 
 def detect(data: bytes) -> str:
@@ -123,6 +131,7 @@ class X12Intake:
     events: tuple[KeyedEvent, ...]
     isa: tuple[str, ...]
     held: tuple[str, ...] = ()  # ST02 of the sets whose events were held back
+    unbalanced: tuple[str, ...] = ()  # ST02 of the 835s that put the interchange on hold
 
     @property
     def balance_findings(self) -> list[Finding]:
@@ -168,6 +177,30 @@ def _ak901(ack: str, segment: str, element: str) -> str:
     codes = {seg.split(element)[1] for seg in ack.split(segment)
              if seg.startswith("AK9" + element) and len(seg.split(element)) > 1}
     return next((c for c in "RPEA" if c in codes), "A")
+
+
+def _unbalanced(batch: RemittanceBatch | None, skip: set[str]) -> list[tuple[str, str]]:
+    """(ST02, what is out) of every 835 not rejected whose claims or BPR do not balance."""
+    out: list[tuple[str, str]] = []
+    for rem in batch.remittances if batch is not None else ():
+        found = [x for x in rem.findings if x.level is Level.BALANCE]
+        if found and rem.control_number not in skip:
+            out.append((rem.control_number, "; ".join(
+                f"{x.segment_id} at set position {x.position}: {x.text}" for x in found)))
+    return out
+
+
+def _hold(cid: str, rem_batch: RemittanceBatch | None,
+          unbalanced: list[tuple[str, str]]) -> Hold:
+    """The work item of a held interchange: which sets, which totals, by how much (amounts
+    and segment positions, never a patient control number or a name)."""
+    traces = {r.control_number: (r.trace_number, r.amount)
+              for r in (rem_batch.remittances if rem_batch is not None else ())}
+    parts = [f"set {st} (TRN02 {traces[st][0] or '-'}, BPR02 {traces[st][1]}): {what}"
+             for st, what in unbalanced]
+    detail = (f"835 interchange {cid} held, nothing posted: it does not balance "
+              f"(005010X221A1 1.10.2.1). " + " | ".join(parts))
+    return Hold(HOLD_KIND, QUEUES[HOLD_KIND], detail[:2000])
 
 
 def x12_intake(raw: bytes, *, peer: str, now: float, tenant: str,
@@ -223,27 +256,29 @@ def x12_intake(raw: bytes, *, peer: str, now: float, tenant: str,
         keyed += claim_events(claim_batch, interchange_id=cid, skip=tuple(skip))
     ack = build_999(ic, findings, control_number=int(icn) if icn.isdigit() else 1, at=at)
     syntax = [x for x in findings if x.level not in (Level.BALANCE, Level.INTERCHANGE)]
-    status = "rejected" if skip and not keyed else "accepted"
+    unbalanced = _unbalanced(rem_batch, skip) if keyed else []
+    hold = _hold(cid, rem_batch, unbalanced) if unbalanced else None
+    status = "rejected" if skip and not keyed else HELD if hold else "accepted"
     code = "999-" + _ak901(ack.decode("latin-1"), ic.delimiters.segment,
                            ic.delimiters.element)
-    error = _finding_error(syntax[0]) if syntax else ""
-    occurred = _stamp(isa, at)
-    corr = f"{CHANNEL}/{cid}"
-    source = Source(channel=CHANNEL, control_id=cid, message_id=corr)
-    envs = [Envelope(event_id=k.event_id, type=type(k.event).__name__, occurred_at=occurred,
-                     recorded_at=at, source=source, correlation_id=corr, causation_id=corr,
-                     tenant=tenant, key=k.key, payload=k.event) for k in keyed]
+    balance = [x for x in findings if x.level is Level.BALANCE]
+    error = (_finding_error(syntax[0]) if syntax
+             else _finding_error(balance[0]) if hold and balance else "")
+    envs = intake.envelopes(keyed, channel=CHANNEL, control_id=cid, occurred=_stamp(isa, at),
+                            recorded=at, tenant=tenant)
     return X12Intake(
         Inbound(CHANNEL, cid, raw, now, peer, mtype, status, code, error,
-                _enc.encode(envs) if envs else b"", digest),
+                intake.encoded(envs), digest, hold),
         f"{ack_stem}.999", ack, kinds, tuple(findings), tuple(keyed), tuple(isa),
-        tuple(sorted(skip)))
+        tuple(sorted(skip)), tuple(st for st, _ in unbalanced))
 
 
 def hl7_intake(raw: bytes, *, channel: str, peer: str, now: float, tenant: str,
                currency: str, owners: ownership.Owners | None = None) -> list[Inbound]:
-    """Every message of an HL7 v2 file or batch, classified as the MLLP inbox does.
-    Raises HL7ParseError when the file has data before its first MSH."""
+    """Every message of an HL7 v2 file or batch, classified as the MLLP inbox does (same
+    identity, gates and envelopes); the shell stores them and settles a reused identity
+    with `inbox.settle`, as the MLLP writer does. Raises HL7ParseError when the file has
+    data before its first MSH."""
     return [classify(text.encode("utf-8"), channel=channel, peer=peer, now=now,
                      tenant=tenant, currency=currency, owners=owners)[0]
             for text in split_messages(raw)]
@@ -253,7 +288,7 @@ def owned_x12(intake: X12Intake, owners: ownership.Owners) -> X12Intake:
     """The interchange, refused when it writes a data domain that its sender (ISA06) does
     not own ([ownership], governance/ownership.py): kept as rejected with the reason and no
     events. Its 999 stands (the syntax was fine); the refusal is the file's status."""
-    if not owners or intake.inbound.status != "accepted":
+    if not owners or intake.inbound.status not in ("accepted", HELD):
         return intake
     refused = ownership.decide(
         owners, ownership.event_domains(type(k.event).__name__ for k in intake.events),
@@ -261,8 +296,9 @@ def owned_x12(intake: X12Intake, owners: ownership.Owners) -> X12Intake:
     if refused is None:
         return intake
     inbound = replace(intake.inbound, status="rejected",
-                      error=_error_text("owner", "ISA", 1, 6, refused.text), events=b"")
-    return replace(intake, inbound=inbound, events=())
+                      error=_error_text("owner", "ISA", 1, 6, refused.text), events=b"",
+                      hold=None)
+    return replace(intake, inbound=inbound, events=(), unbalanced=())
 
 
 __all__ = ["FHIR", "HL7", "TIMECARD", "UNKNOWN", "USAGE", "X12", "HL7ParseError", "X12Intake",

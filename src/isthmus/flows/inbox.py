@@ -2,11 +2,16 @@
 
 The reliability contract starts here. A message is ACKed only after the transaction that
 holds it has committed; many connections' messages share one commit (group commit), which
-is what makes a durable ACK cheap. A duplicate (same channel and MSH-10) stores nothing and
-gets the answer the original got. A message that can't be taken is stored too, as rejected,
-and answered AE/AR with an ERR segment. If the store fails, the source gets AR with code 207
-and keeps the message. After the commit, the message's events are relayed to the bus; a
-crash in between is healed at start by `relay_unpublished`.
+is what makes a durable ACK cheap. A message is identified by its channel and sender plus
+MSH-10 (`formats.hl7v2.identity`: `<MSH-3.1>^<MSH-4.1>:<MSH-10>`). A duplicate (same
+identity, same content) stores nothing and gets the answer the original got; the same
+identity with other content is settled by `flows.intake.settle_reuse`: AR with HL7 table
+0357 code 205 inside the reuse window, a new message (with a note) after it. A message that
+can't be taken is stored too, as rejected, and answered AE/AR with an ERR segment; a broken
+MLLP block is kept under `frame:<hash>`, never under the MSH-10 it may show. If the store
+fails, the source gets AR with code 207 and keeps the message. After the commit, the
+message's events are relayed to the bus; a crash in between is healed at start by
+`relay_unpublished`.
 """
 
 from __future__ import annotations
@@ -21,29 +26,44 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
+from functools import partial
 
 import msgspec
 
 from isthmus.bus.ports import Bus, Publish
+from isthmus.flows.intake import (
+    REUSE_WINDOW_S,
+    correlation_of,
+    encoded,
+    envelopes,
+    rekeyed,
+    renewal_note,
+    settle_reuse,
+)
 from isthmus.formats.hl7v2 import (
+    FRAMING_PREFIX,
     ErrorLocation,
     HL7ParseError,
     Message,
     build_ack,
+    charge_keys,
+    control_id_of,
+    identity_of,
+    is_identity,
     parse_message,
-    recover_control_id,
+    recover_identity,
 )
 from isthmus.formats.hl7v2.errors import APPLICATION_INTERNAL_ERROR
 from isthmus.formats.hl7v2.events import event_key, events_of, parse_ts
 from isthmus.governance import ownership
-from isthmus.model.envelope import Envelope, Source
+from isthmus.model import Charge
+from isthmus.model.envelope import KeyedEvent
 from isthmus.observe import logs, tracing
-from isthmus.store.ports import Accepted, Inbound, Store
+from isthmus.store.ports import Accepted, Inbound, Store, StoredMessage
 
 log = logging.getLogger(__name__)
 TOPIC = "finance"
 MLLP_CHANNEL = "mllp"  # HL7 v2 from the listener, and HL7 files (the same control ids)
-_list_enc = msgspec.json.Encoder(decimal_format="string")
 _list_dec = msgspec.json.Decoder(list[msgspec.Raw])
 
 
@@ -63,10 +83,6 @@ def decode_error(text: str) -> HL7ParseError | None:
     return HL7ParseError(int(code), msg, loc)
 
 
-def correlation_of(channel: str, control_id: str) -> str:
-    return f"{channel}/{control_id}"
-
-
 def content_digest(raw: bytes) -> str:
     """Digest of a message's content, blind to segment-terminator style and trailing CRs, so
     a resend framed differently is still the same message."""
@@ -74,13 +90,49 @@ def content_digest(raw: bytes) -> str:
     return hashlib.sha256(norm).hexdigest()
 
 
+DUPLICATE_KEY = 205  # HL7 table 0357: duplicate key identifier
+
+
 def conflict_copy(m: Inbound) -> Inbound:
-    """A message whose MSH-10 another message already holds: kept under its own key, refused
-    with HL7 table 0357 code 205 (duplicate key identifier)."""
-    err = HL7ParseError(205, f"MSH-10 {m.control_id!r} already identifies a different "
-                        "message; send it with a new control id", ErrorLocation("MSH", 1, 10))
+    """A message whose identity (sender + MSH-10) another message with other content holds,
+    inside the reuse window: kept under `<id>#<digest>`, refused AR with HL7 table 0357
+    code 205 (duplicate key identifier) at MSH-10. It never posts, and is never released."""
+    err = HL7ParseError(DUPLICATE_KEY, f"MSH-10 {m.control_id!r} already identifies a "
+                        "different message; send it with a new control id",
+                        ErrorLocation("MSH", 1, 10))
     return replace(m, control_id=f"{m.control_id}#{m.digest[:16]}", status="rejected",
                    ack_code="AR", error=encode_error(err), events=b"")
+
+
+def is_conflict_copy(m: StoredMessage) -> bool:
+    return m.status == "rejected" and m.error.startswith(f"{DUPLICATE_KEY}|")
+
+
+def renewed(m: Inbound, held: StoredMessage) -> Inbound:
+    """A message reusing an identity after the window (its sender's counter restarted):
+    a new message under `<id>~<digest>`, accepted, noted (table 0357 code 0) with the
+    message that held the identity, which `messages show` displays."""
+    note = HL7ParseError(0, renewal_note(m, held), ErrorLocation("MSH", 1, 10))
+    return rekeyed(m, f"{m.control_id}~{m.digest[:16]}", error=encode_error(note))
+
+
+def settle(store: Store, batch: Sequence[Inbound], stored: Sequence[Accepted],
+           window_s: float) -> list[tuple[Inbound, Accepted | Exception]]:
+    """HL7 v2 messages as stored, reused identities settled (`flows.intake.settle_reuse`):
+    the one conflict mechanism of the MLLP listener and HL7 files."""
+    return settle_reuse(store, batch, stored, window_s=window_s, refuse=conflict_copy,
+                        renew=renewed)
+
+
+def message_by_msh10(store: Store, channel: str, msh10: str) -> StoredMessage | None:
+    """The one message whose identity has this bare MSH-10, None when no sender or several
+    used it. A scan of the inbox (a lookup aid for people, never on the ACK path)."""
+    if is_identity(msh10):
+        return None
+    found = [m for m in store.messages(limit=10_000_000)
+             if m.channel == channel and control_id_of(m.control_id) == msh10
+             and is_identity(m.control_id)]
+    return found[0] if len(found) == 1 else None
 
 
 def classify(raw: bytes, *, channel: str, peer: str, now: float, tenant: str,
@@ -92,10 +144,10 @@ def classify(raw: bytes, *, channel: str, peer: str, now: float, tenant: str,
     msg: Message | None = None
     try:
         msg = parse_message(raw)
-        control_id = msg.control_id.strip()
-        if not control_id:
+        if not msg.control_id.strip():
             raise HL7ParseError(101, "MSH-10 message control id is required",
                                 ErrorLocation("MSH", 1, 10))
+        control_id = identity_of(msg)
         events = events_of(msg, currency=currency)
         refused = ownership.decide(
             owners or {}, ownership.event_domains(type(ev).__name__ for ev in events),
@@ -104,7 +156,10 @@ def classify(raw: bytes, *, channel: str, peer: str, now: float, tenant: str,
             raise HL7ParseError(APPLICATION_INTERNAL_ERROR, refused.text,
                                 ErrorLocation("MSH", 1, 3))
     except HL7ParseError as err:
-        cid = (msg.control_id.strip() if msg is not None else recover_control_id(raw))
+        if msg is not None:
+            cid = identity_of(msg) if msg.control_id.strip() else ""
+        else:
+            cid = recover_identity(raw)
         cid = cid or "sha256:" + hashlib.sha256(raw).hexdigest()
         # AR: the header is unusable or the message is not one we take (HL7 2.9.2);
         # AE: the message was understood but its content is in error.
@@ -116,14 +171,16 @@ def classify(raw: bytes, *, channel: str, peer: str, now: float, tenant: str,
     recorded = datetime.fromtimestamp(now, UTC)
     occurred = parse_ts(msg.timestamp) or recorded
     corr = correlation_of(channel, control_id)
-    source = Source(channel=channel, control_id=control_id, message_id=corr)
-    envs = [Envelope(event_id=f"{corr}/{i}", type=type(ev).__name__, occurred_at=occurred,
-                     recorded_at=recorded, source=source, correlation_id=corr,
-                     causation_id=corr, tenant=tenant, key=event_key(ev), payload=ev)
-            for i, ev in enumerate(events)]
+    # a charge posts once per sending system and FT1-2 (its business key), not per message
+    bkeys = iter(charge_keys(msg) if any(isinstance(ev, Charge) for ev in events) else ())
+    keyed = [KeyedEvent(f"{corr}/{i}", event_key(ev), ev,
+                        next(bkeys, "") if isinstance(ev, Charge) else "")
+             for i, ev in enumerate(events)]
+    envs = envelopes(keyed, channel=channel, control_id=control_id, occurred=occurred,
+                     recorded=recorded, tenant=tenant)
     return Inbound(channel, control_id, raw, now, peer,
                    f"{msg.message_type}^{msg.trigger_event}", "accepted", "AA", "",
-                   _list_enc.encode(envs), content_digest(raw)), msg
+                   encoded(envs), content_digest(raw)), msg
 
 
 class _Head(msgspec.Struct):
@@ -168,8 +225,10 @@ class GroupCommitWriter:
     """One thread stores queued messages in batches (one commit, many ACKs); a second thread
     relays the committed events to the bus, so the next group commit never waits for it."""
 
-    def __init__(self, store: Store, bus: Bus, *, max_batch: int = 512) -> None:
+    def __init__(self, store: Store, bus: Bus, *, max_batch: int = 512,
+                 reuse_window_s: float = REUSE_WINDOW_S) -> None:
         self._store, self._bus, self._max = store, bus, max_batch
+        self._settle = partial(settle, store, window_s=reuse_window_s)
         self._q: queue.SimpleQueue[tuple[Inbound, Callable[[Accepted | Exception], None]]
                                    | None] = queue.SimpleQueue()
         self._relay_q: queue.SimpleQueue[list[tuple[int, bytes]] | None] = queue.SimpleQueue()
@@ -219,23 +278,13 @@ class GroupCommitWriter:
             for _, done in batch:
                 done(exc)
             return
-        results: list[Accepted | Exception] = list(stored)
-        conflicts = [i for i, r in enumerate(stored) if r.conflict]
-        if conflicts:
-            try:
-                results_c: list[Accepted | Exception] = list(self._store.accept(
-                    [conflict_copy(batch[i][0]) for i in conflicts]))
-            except Exception as exc:  # noqa: BLE001 - those callers get their NAK
-                log.error("storing %d conflicting messages failed: %s", len(conflicts), exc)
-                results_c = [exc] * len(conflicts)
-            for i, res in zip(conflicts, results_c, strict=True):
-                results[i] = res
+        settled = self._settle([b[0] for b in batch], stored)
         self.commits += 1
         self.stored += len(batch)
-        for (_, done), res in zip(batch, results, strict=True):
+        for (_, done), (_, res) in zip(batch, settled, strict=True):
             done(res)
-        fresh = [(r.message_id, b[0].events) for b, r in zip(batch, stored, strict=True)
-                 if not r.duplicate and b[0].events]
+        fresh = [(r.message_id, m.events) for m, r in settled
+                 if isinstance(r, Accepted) and not r.duplicate and m.events]
         if fresh:
             self._relay_q.put(fresh)
 
@@ -336,12 +385,19 @@ class Inbox:
                          original=payload)
 
     async def on_framing_error(self, payload_head: bytes, peer: str, reason: str) -> bytes:
+        # kept under `frame:<hash>`: the MSH-10 a broken block shows is never claimed, so
+        # the whole message, resent, is taken under its own identity
         now = time.time()
-        cid = recover_control_id(payload_head)
         err = HL7ParseError(100, f"framing error: {reason}")
-        inbound = Inbound(self.channel, cid or "sha256:" + hashlib.sha256(
+        inbound = Inbound(self.channel, FRAMING_PREFIX + hashlib.sha256(
             payload_head + reason.encode()).hexdigest(), payload_head, now, peer, "",
             "rejected", "AR", encode_error(err), b"")
         await self._store(inbound)
         self.acks["AR"] += 1
         return build_ack(None, "AR", error=err, original=payload_head)
+
+
+__all__ = ["MLLP_CHANNEL", "TOPIC", "GroupCommitWriter", "Inbox", "classify", "conflict_copy",
+           "content_digest", "correlation_of", "decode_error", "encode_error",
+           "is_conflict_copy", "message_by_msh10", "publications", "publish_stored",
+           "relay_unpublished", "renewed", "settle"]

@@ -19,17 +19,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Final
 
-import msgspec
-
+from isthmus.flows.intake import encoded, envelopes
 from isthmus.formats.settlement.table import Finding
 from isthmus.formats.workforce import WebhookError, decode_webhook, keyed, parse_timecards
-from isthmus.formats.x12.events import KeyedEvent
-from isthmus.model.envelope import Envelope, Source
+from isthmus.model import KeyedEvent
 from isthmus.store.ports import Inbound
 
 CHANNEL: Final = "workforce"
 TIMECARD: Final = "timecard"
-_enc = msgspec.json.Encoder(decimal_format="string")
 
 
 @dataclass(frozen=True)
@@ -43,12 +40,8 @@ class WorkforceIntake:
 
 def _envelopes(keyed_events: list[KeyedEvent], *, cid: str, at: datetime,
                tenant: str) -> bytes:
-    corr = f"{CHANNEL}/{cid}"
-    source = Source(channel=CHANNEL, control_id=cid, message_id=corr)
-    return _enc.encode([Envelope(event_id=k.event_id, type=type(k.event).__name__,
-                                 occurred_at=at, recorded_at=at, source=source,
-                                 correlation_id=corr, causation_id=corr, tenant=tenant,
-                                 key=k.key, payload=k.event) for k in keyed_events])
+    return encoded(envelopes(keyed_events, channel=CHANNEL, control_id=cid, occurred=at,
+                             recorded=at, tenant=tenant))
 
 
 def webhook_intake(body: bytes, *, peer: str, now: float, tenant: str) -> WorkforceIntake:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from isthmus.config import LaborSettings, Mappings, SettlementPolicy
-from isthmus.flows import accounts, remittance
+from isthmus.flows import accounts, references, remittance
 from isthmus.flows.charges import post_charge
 from isthmus.flows.errors import PermanentError
 from isthmus.flows.labor import Accruals, LaborFlow
@@ -53,6 +53,10 @@ class Processor:
         return replace(self.remit_accounts, ar=self.ar_account)
 
     def handle(self, tx: Tx, env: Envelope) -> str:
+        admitted = references.admit(tx, env)
+        if admitted is None:  # names a FHIR Patient not known yet: held (flows.references)
+            return references.HELD
+        env = admitted
         ev = env.payload
         if isinstance(ev, Charge):
             outcome = post_charge(tx, env, ev, secret=self.secret, maps=self.mappings,
@@ -88,6 +92,8 @@ class Processor:
             return remittance.register_claim(tx, env, ev)
         if isinstance(ev, PatientRegistered):  # PatientUpdated too
             accounts.register(tx, self.secret, ev)
+            for held in references.release(tx, env, ev):  # postings that waited for it
+                self.handle(tx, held)
         elif isinstance(ev, EncounterStarted | EncounterDischarged):
             accounts.encounter(tx, self.secret, ev, env.occurred_at.isoformat())
         elif isinstance(ev, BillingAccountOpened):

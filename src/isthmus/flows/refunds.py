@@ -12,8 +12,12 @@ and an idempotency key. The checks, in order:
 4. a credit: the account's A/R balance (company, currency) is below zero, and the amount is
    at most that credit less the refunds still pending on it.
 
-At or under `[refunds] approval_threshold` the refund is approved at once and posts. Above
-it, it waits in work queue `refunds` (kind `refund_approval`) until someone with the
+At or under `[refunds] approval_threshold` the refund is approved at once and posts. The
+threshold holds for the account's refunds together, not for each request: the new amount
+plus the account's posted and pending refunds in that currency over the last `[refunds]
+approval_window_days` (flows/refund_window.py), so splitting a refund does not avoid the
+approver. Above it, it waits in work queue `refunds` (kind `refund_approval`) until someone
+with the
 finance-approver or admin role who is NOT the requester approves it (segregation of duties,
 DESIGN.md "Governance and security"), or someone rejects it with a reason. Approval checks
 the credit again: it may have shrunk since the request.
@@ -50,6 +54,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, ClassVar, Final
 
 from isthmus.config import Mappings
+from isthmus.flows import refund_window
 from isthmus.flows.accounts import live_token
 from isthmus.governance import rbac
 from isthmus.governance.audit import AuditLog, record
@@ -57,6 +62,7 @@ from isthmus.ledger.currency import is_currency_code, quantum
 from isthmus.ledger.errors import LedgerRefusal
 from isthmus.ledger.periods import FiscalCalendar
 from isthmus.ledger.refund import credit_of, refund_entry, refundable
+from isthmus.model.money import MoneyError, parse_decimal
 from isthmus.store.ports import Inbound, RefundRecord, Store, Tx
 
 CHANNEL: Final = "refunds"
@@ -170,6 +176,7 @@ class RefundPolicy:
     calendar: FiscalCalendar
     mappings: Mappings
     secret: str
+    approval_window_days: int = 30  # [refunds] approval_window_days; 0: each request alone
 
 
 def refund_id(requested_by: str, idempotency_key: str) -> str:
@@ -210,13 +217,14 @@ def _text(value: object, field: str, *, limit: int = _MAX_TEXT) -> str:
 
 def parse_amount(value: object, currency: str) -> Decimal:
     """A positive amount at the currency's minor unit (100 -> 100.00 USD), from a string or
-    an integer, never a float: money is Decimal."""
+    an integer, never a float: money is Decimal. Written as `model.money.parse_decimal`
+    reads it (ASCII digits, sign, point): `1_0.00`, `１０.00`, `1e3`, `NaN` are refused."""
     if isinstance(value, bool) or not isinstance(value, str | int | Decimal):
         raise InvalidRefund('amount must be a decimal string such as "125.00"', "amount")
     try:
-        amount = Decimal(str(value).strip())
-    except InvalidOperation as exc:
-        raise InvalidRefund(f"amount {value!r} is not a decimal number", "amount") from exc
+        amount = parse_decimal(str(value))
+    except MoneyError as exc:
+        raise InvalidRefund(str(exc), "amount") from exc
     if not amount.is_finite() or amount <= 0:
         raise InvalidRefund(f"amount {value!r} must be greater than zero", "amount")
     try:
@@ -303,7 +311,12 @@ class Refunds:
             ask = _checked(account, amount, currency, reason, idempotency_key)
             raw = ask.raw(requested_by.name)
             rid = refund_id(requested_by.name, ask.key)
-            out = self._request(rid, ask, requested_by)
+            try:
+                out = self._request(rid, ask, requested_by)
+            except refund_window.Unindexed as first:  # once per account: index its history
+                out = self._request(rid, ask, requested_by, seed=[
+                    r.id for r in self.store.refunds(None, limit=10**9)
+                    if r.account_token == first.token])
         except RefundError as exc:
             self._keep(rid or "invalid", raw, requested_by.name, error=exc)
             self._audit(requested_by, "refund.request", rid, exc)
@@ -336,7 +349,8 @@ class Refunds:
         return out
 
     # steps ------------------------------------------------------------------------------
-    def _request(self, rid: str, ask: _Ask, actor: Actor) -> Outcome:
+    def _request(self, rid: str, ask: _Ask, actor: Actor,
+                 seed: Sequence[str] | None = None) -> Outcome:
         p = self.policy
         with self.store.transaction() as tx:
             number, token, company = self._account(tx, ask.account, ask.currency)
@@ -357,21 +371,28 @@ class Refunds:
                     "account")
             self._check_credit(tx, token, company, ask.currency, ask.amount, rid)
             now = self.clock()
+            start = refund_window.since(now, p.approval_window_days)
+            earlier = refund_window.recent(tx, token, seed)
+            before = refund_window.window_total(earlier, ask.currency, start)
             rec = RefundRecord(
                 id=rid, idempotency_key=ask.key, account_number=number, account_token=token,
                 company=company, amount=ask.amount, currency=ask.currency, reason=ask.reason,
                 status=PENDING, requested_by=actor.name, requested_at=now)
             tx.add_refund(rec)
-            if ask.amount <= p.approval_threshold:
+            refund_window.remember(tx, token, [*earlier, rec], start)
+            window = (f"with the account's refunds of the last {p.approval_window_days} "
+                      f"day(s) ({before} {ask.currency}) {ask.amount + before} {ask.currency}")
+            if not refund_window.needs_approval(ask.amount, before, p.approval_threshold):
                 return Outcome(self._post(tx, rec, AUTO_APPROVER, now, note=(
-                    f"at or under the approval threshold {p.approval_threshold}")))
+                    f"at or under the approval threshold {p.approval_threshold} "
+                    f"{window}")[:_MAX_TEXT]))
             tx.add_work_item(
                 kind=KIND, queue=QUEUE, key=token, event_id=correlation_of(rid),
                 correlation_id=correlation_of(rid), envelope=b"", now=now,
                 detail=(f"refund {rid}: {ask.amount} {ask.currency} to account token {token} "
-                        f"({company}) requested by {actor.name}; above the approval threshold "
-                        f"{p.approval_threshold}: a finance-approver other than "
-                        f"{actor.name} must approve or reject it"))
+                        f"({company}) requested by {actor.name}; {window}, above the "
+                        f"approval threshold {p.approval_threshold}: a finance-approver "
+                        f"other than {actor.name} must approve or reject it"))
             return Outcome(rec)
 
     def _decide(self, rid: str, actor: Actor, *, approve: bool, note: str) -> Outcome:

@@ -42,6 +42,7 @@ QUEUES: Final = {
     "unmapped_payee": "finance-master-data",
     "closed_period": "finance-close",
     "unpostable_remittance": "cash-posting",
+    "unbalanced_remittance": "cash-posting",  # an 835 held at intake (flows.remit_holds)
 }
 DENIED: Final = "4"
 # CARCs that deny a claim (or a line) outright rather than reduce it (X12 code list 139).

@@ -7,8 +7,9 @@ duplicate and changes nothing. A file with any finding (a bad row, a missing col
 deposit whose totals do not add up) is kept, rejected, with every finding (card numbers
 sent by mistake masked to their last four digits), and contributes
 no events at all: nothing of a bad file is posted. Once corrected it comes in as a new
-file; its events carry ids of their own business keys (`formats.settlement.events`), so
-the rows already posted from another file do not post again.
+file; its events carry ids and business keys of their own (`formats.settlement.events`),
+so the rows already posted from another file do not post again, and a card transaction
+listed again under another deposit is kept once (`flows.identity`).
 """
 
 from __future__ import annotations
@@ -19,8 +20,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Final
 
-import msgspec
-
+from isthmus.flows.intake import encoded, envelopes
 from isthmus.formats.settlement import (
     BANK,
     SETTLEMENT,
@@ -30,12 +30,10 @@ from isthmus.formats.settlement import (
     parse_settlement,
 )
 from isthmus.formats.settlement.events import bank_events, settlement_events
-from isthmus.formats.x12.events import KeyedEvent
-from isthmus.model.envelope import Envelope, Source
+from isthmus.model import KeyedEvent
 from isthmus.store.ports import Inbound
 
 TYPES: Final = {SETTLEMENT: "settlement CSV", BANK: "bank deposit CSV"}
-_enc = msgspec.json.Encoder(decimal_format="string")
 
 
 @dataclass(frozen=True)
@@ -71,16 +69,13 @@ def csv_intake(raw: bytes, *, kind: str, peer: str, now: float, tenant: str) -> 
         findings, keyed = bf.findings, bank_events(bf)
         deposits = rows = len(bf.deposits)
         total = sum((b.amount for b in bf.deposits), Decimal(0))
-    at = datetime.fromtimestamp(now, UTC)
-    corr = f"{kind}/{cid}"
     if findings:
         return CsvIntake(Inbound(kind, cid, kept, now, peer, TYPES[kind], "rejected", "AR",
                                  _error(findings), b"", digest),
                          findings, (), deposits, rows, total)
-    source = Source(channel=kind, control_id=cid, message_id=corr)
-    envs = [Envelope(event_id=k.event_id, type=type(k.event).__name__, occurred_at=at,
-                     recorded_at=at, source=source, correlation_id=corr, causation_id=corr,
-                     tenant=tenant, key=k.key, payload=k.event) for k in keyed]
+    at = datetime.fromtimestamp(now, UTC)
+    envs = envelopes(keyed, channel=kind, control_id=cid, occurred=at, recorded=at,
+                     tenant=tenant)
     return CsvIntake(Inbound(kind, cid, kept, now, peer, TYPES[kind], "accepted", "AA", "",
-                             _enc.encode(envs), digest),
+                             encoded(envs), digest),
                      (), tuple(keyed), deposits, rows, total)

@@ -4,8 +4,9 @@ A departmental inventory application's usage CSV (`formats.supply.usage`), from 
 folder or `isthmus ingest`, is one inbox record on channel `supply`, control id
 `sha256:<content hash>`: the same file again is a duplicate. A file with any finding is
 kept, rejected with every finding, and contributes no event. Each row becomes a
-`SupplyConsumed` whose event id is derived from the application's usage id, so the same
-usage in a later file is applied once (the supply flow is idempotent on it too).
+`SupplyConsumed` whose event id is derived from the application's usage id and whose
+business key is `usage|<usage id>` (`flows.identity`), so the same usage in a later file is
+applied once (the supply flow is idempotent on it too).
 """
 
 from __future__ import annotations
@@ -16,17 +17,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Final
 
-import msgspec
-
+from isthmus.flows.intake import encoded, envelopes
 from isthmus.formats.settlement.table import Finding
 from isthmus.formats.supply.usage import parse_usage
-from isthmus.model.envelope import Envelope, Source
+from isthmus.model import KeyedEvent
 from isthmus.store.ports import Inbound
 
 CHANNEL: Final = "supply"
 USAGE: Final = "supply-usage"
 _NS: Final = uuid.UUID("5b0d3c5e-3f0e-4f57-9a51-8d5c2a1e0b11")
-_enc = msgspec.json.Encoder(decimal_format="string")
 
 
 @dataclass(frozen=True)
@@ -49,12 +48,10 @@ def usage_intake(raw: bytes, *, peer: str, now: float, tenant: str) -> UsageInta
                                    "rejected", "AR", f"CSV|{f.column}|{f.row}|0|0|{f}{more}",
                                    b"", digest), parsed.findings, 0)
     at = datetime.fromtimestamp(now, UTC)
-    corr = f"{CHANNEL}/{cid}"
-    source = Source(channel=CHANNEL, control_id=cid, message_id=corr)
-    envs = [Envelope(event_id=str(uuid.uuid5(_NS, f"usage/{ev.usage_id}")),
-                     type="SupplyConsumed", occurred_at=at, recorded_at=at, source=source,
-                     correlation_id=corr, causation_id=corr, tenant=tenant,
-                     key=f"supply/{ev.item}|{ev.location}", payload=ev)
-            for ev in parsed.events]
+    keyed = [KeyedEvent(str(uuid.uuid5(_NS, f"usage/{ev.usage_id}")),
+                        f"supply/{ev.item}|{ev.location}", ev, f"usage|{ev.usage_id}")
+             for ev in parsed.events]
+    envs = envelopes(keyed, channel=CHANNEL, control_id=cid, occurred=at, recorded=at,
+                     tenant=tenant)
     return UsageIntake(Inbound(CHANNEL, cid, raw, now, peer, "supply usage CSV", "accepted",
-                               "AA", "", _enc.encode(envs), digest), (), len(envs))
+                               "AA", "", encoded(envs), digest), (), len(envs))

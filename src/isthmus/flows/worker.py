@@ -6,6 +6,10 @@ only after the commit (at least once); effects are keyed, so a redelivery after 
 changes nothing. A failed message is nak'ed with persisted backoff, and the later messages
 of its key wait behind it; when its attempts run out it goes to the dead-letter queue with
 the reason, and the key moves on.
+
+Before its flow, an event with a business key passes the gate of `flows.identity`, in the
+same savepoint: the same fact from another envelope is a duplicate and changes nothing,
+other content for it is a conflict work item; both are outcomes, counted like the others.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from typing import Any
 import msgspec
 
 from isthmus.bus.ports import Bus, Delivery
+from isthmus.flows import identity
 from isthmus.flows.errors import PermanentError, TransientError
 from isthmus.flows.processor import Processor
 from isthmus.flows.retry import RetryPolicy
@@ -134,7 +139,7 @@ class Worker:
                             tracing.span("isthmus.apply", correlation=env.correlation_id,
                                          event_id=env.event_id, event_type=env.type,
                                          partition=partition) as sp, tx.savepoint():
-                        outcome = self._proc.handle(tx, env)
+                        outcome = identity.gate(tx, env) or self._proc.handle(tx, env)
                         if sp is not None:
                             sp.set_attribute("isthmus.outcome", outcome)
                         if log.isEnabledFor(logging.DEBUG):

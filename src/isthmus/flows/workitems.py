@@ -29,7 +29,10 @@ ELSEWHERE = {"refund_approval": "is a refund approval, decided by a second user 
                                 "{ref}` or the console's Refunds page, not resolved here",
              "budget_approval": "holds requisition {event} for its cost center's budget: "
                                 "`isthmus supply approve|reject {event}` or the console's "
-                                "Supply page, not resolved here"}
+                                "Supply page, not resolved here",
+             "unbalanced_remittance": "holds 835 interchange {event} (it does not balance): "
+                                      "`isthmus remits release` posts it, with a reason; "
+                                      "not resolved here"}
 
 # work item kind -> (mapping table, fields the resolution may set); as the CLI's --set
 FIELDS = {"unmapped_charge_code": ("charge_codes", ("revenue_account", "service_line")),

@@ -12,7 +12,11 @@ events (they are replayed from the bus and the inbox for years) or a consumer of
 - additive: a new event type (also a new member of a tagged union, such as the
   Envelope's payload), a new optional field, an added enum value, new documentation.
 
-Pure: reading and writing the baseline file is the shell's job (`isthmus contracts`).
+The baseline ships inside the package (`isthmus/governance/events.v1.json`, package data;
+`contracts/events.v1.json` in the repository points at it), so `isthmus contracts check`
+works from an installed wheel too: `packaged_baseline()` reads it through
+importlib.resources. Otherwise pure: reading and writing a baseline file named on the
+command line (`--baseline PATH`) is the shell's job (`isthmus contracts`).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from __future__ import annotations
 import inspect
 import json
 from dataclasses import dataclass
+from importlib import resources
 from typing import Any
 
 import msgspec
@@ -33,6 +38,15 @@ _NOTES = frozenset({"title", "description", "default", "examples", "$comment",
                     "discriminator"})  # discriminator: follows anyOf, compared there
 
 Schema = dict[str, Any]
+BASELINE_NAME = f"events.v{VERSION}.json"  # beside this module, in the wheel too
+
+
+def packaged_baseline() -> Schema:
+    """The baseline this release was built against (package data of isthmus.governance)."""
+    text = resources.files(__package__ or "isthmus.governance").joinpath(BASELINE_NAME) \
+        .read_text(encoding="utf-8")
+    doc: Schema = json.loads(text)
+    return doc
 
 
 @dataclass(frozen=True)

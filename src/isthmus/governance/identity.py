@@ -22,6 +22,7 @@ from typing import Literal
 from isthmus.governance.rbac import ROLES
 
 PREFIX = "isth_"
+SESSION = "console-session:"  # created_by of a console session record
 DAY_S = 86_400.0
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
 
@@ -113,6 +114,27 @@ def bearer(header: str | None) -> str | None:
     return value
 
 
+def session_record(holder: Principal, opened_with: Token, now: float,
+                   expires_at: float) -> Token:
+    """The server-side record of a console session (console/session.py), kept with the
+    tokens: revoking it (sign-out, or `isthmus tokens revoke`) ends the session. It has no
+    scopes and no clear text exists, so it is never a usable bearer token, nor counted as
+    an admin token."""
+    return Token(secrets.token_hex(6), holder.name, (), digest(secrets.token_urlsafe(32)),
+                 now, expires_at, None, f"{SESSION}{opened_with.id}")
+
+
+def session_refusal(record: Token | None, now: float) -> str | None:
+    """Why a console session record no longer stands for a session, or None."""
+    if record is None or not record.created_by.startswith(SESSION):
+        return "no such session"
+    if record.revoked_at is not None:
+        return "signed out"
+    if record.expires_at is not None and now >= record.expires_at:
+        return "session expired"
+    return None
+
+
 def refusal(token: Token | None, holder: Principal | None, now: float) -> str | None:
     """Why this token cannot be used now, or None when it can."""
     if token is None or holder is None:
@@ -121,6 +143,8 @@ def refusal(token: Token | None, holder: Principal | None, now: float) -> str | 
         return "token revoked"
     if token.expires_at is not None and now >= token.expires_at:
         return "token expired"
+    if token.created_by.startswith(SESSION):
+        return "console session record, not a bearer token"
     if not effective_roles(token, holder):
         return "token has no role its principal still holds"
     return None

@@ -86,6 +86,7 @@ PERMISSIONS: Mapping[str, frozenset[str]] = {
     "cli ledger export": frozenset({ADMIN, FINANCE, ENGINEER}),
     "cli dlq replay": frozenset({ADMIN, ENGINEER}),
     "cli replay": frozenset({ADMIN, ENGINEER}),
+    "cli messages release": frozenset({ADMIN, ENGINEER}),  # overrides one refusal (audited)
     "cli workitems resolve": frozenset({ADMIN, ENGINEER, REVENUE}),
     "cli workitems resubmit": frozenset({ADMIN, ENGINEER, REVENUE}),
     "cli backup": frozenset({ADMIN}),
@@ -95,6 +96,7 @@ PERMISSIONS: Mapping[str, frozenset[str]] = {
     "cli refunds request": frozenset({ADMIN, REVENUE}),
     "cli refunds approve": frozenset({ADMIN, FINANCE}),
     "cli refunds reject": frozenset({ADMIN, FINANCE}),
+    "cli remits release": frozenset({ADMIN, FINANCE}),  # posts a held 835 (audited)
     "cli supply approve": frozenset({ADMIN, FINANCE}),  # releases a budget breach
     "cli supply reject": frozenset({ADMIN, FINANCE}),
     "cli supply sync": frozenset({ADMIN, ENGINEER, FINANCE}),  # posts receipts, invoices
@@ -113,6 +115,7 @@ LOCAL: frozenset[str] = frozenset({
     "cli audit verify", "cli erp master-data", "cli recon erp",
     "cli recon deposits", "cli status",
     "cli refunds list",
+    "cli remits list",
     "cli supply report", "cli supply margin",
     "cli labor budget",
 })

@@ -2,17 +2,43 @@
 
 Floats never carry money here. Arithmetic across currencies is refused, because a sum of
 dollars and euros is not a number any ledger can post.
+
+Amounts as text are read by `parse_decimal` alone, and strictly: ASCII digits with an
+optional sign and one optional decimal point, as HL7 v2 NM (2.A.47) and X12 R write them.
+Python's `Decimal()` takes far more (`1_0.00`, non-ASCII digits such as `１０`, `1e3`,
+`NaN`, `Infinity`): what a sender did not mean as an amount is refused, not reinterpreted
+(issue 16, strict inputs).
 """
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+import re
+from decimal import Decimal
+from typing import Final
 
 import msgspec
+
+# re.ASCII: \d would match any Unicode digit otherwise; [0-9] says it plainly anyway.
+_DECIMAL: Final = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)", re.ASCII)
+_SPACE: Final = " \t\r\n"
 
 
 class MoneyError(ValueError):
     """The amount or currency is not valid money; the caller must reject the input."""
+
+
+def parse_decimal(text: str, what: str = "amount") -> Decimal:
+    """A decimal from text: ASCII digits, an optional leading + or -, an optional decimal
+    point (surrounding ASCII blanks are ignored). Anything else raises MoneyError naming
+    `what` and the rule, never the value (a name typed into an amount field is PHI): digit
+    group separators, exponents, NaN and infinities, non-ASCII digits."""
+    if not isinstance(text, str):
+        raise MoneyError(f"{what} must be text, not {type(text).__name__}")
+    core = text.strip(_SPACE)
+    if not _DECIMAL.fullmatch(core):
+        raise MoneyError(f"{what} is not a decimal number (ASCII digits with an optional "
+                         "sign and decimal point, e.g. 125.00)")  # the value may be PHI
+    return Decimal(core)
 
 
 class Money(msgspec.Struct, frozen=True):
@@ -25,13 +51,7 @@ class Money(msgspec.Struct, frozen=True):
         cur = currency.strip().upper()
         if len(cur) != 3 or not cur.isalpha():
             raise MoneyError(f"currency {currency!r} is not an ISO 4217 code")
-        try:
-            value = Decimal(amount.strip())
-        except InvalidOperation as exc:
-            raise MoneyError(f"amount {amount!r} is not a decimal number") from exc
-        if not value.is_finite():
-            raise MoneyError(f"amount {amount!r} is not finite")
-        return cls(value, cur)
+        return cls(parse_decimal(amount), cur)
 
     def __add__(self, other: Money) -> Money:
         self._same(other)

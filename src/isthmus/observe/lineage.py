@@ -13,7 +13,7 @@ from typing import Any
 
 import msgspec
 
-from isthmus.flows.inbox import correlation_of, publications
+from isthmus.flows.inbox import MLLP_CHANNEL, correlation_of, message_by_msh10, publications
 from isthmus.ledger.batch import JournalBatch
 from isthmus.model.envelope import decode_envelope
 from isthmus.store.ports import Store, StoredMessage
@@ -22,11 +22,15 @@ _batch_dec = msgspec.json.Decoder(JournalBatch)
 
 
 def find_message(store: Store, ref: str) -> StoredMessage | None:
-    """By inbox id ("42") or by correlation id ("mllp/MSG00001")."""
+    """By inbox id ("42") or by correlation id ("mllp/EHR^NORTH:MSG00001"); an HL7 one also
+    by its bare MSH-10 ("mllp/MSG00001") when a single sender used it."""
     if ref.isdigit():
         return store.message(int(ref))
     channel, _, control = ref.partition("/")
-    return store.message_by_control_id(channel, control)
+    found = store.message_by_control_id(channel, control)
+    if found is None and channel == MLLP_CHANNEL:
+        return message_by_msh10(store, channel, control)
+    return found
 
 
 def trace(store: Store, ref: str, *, include_raw: bool = False) -> dict[str, Any] | None:

@@ -179,6 +179,12 @@ def _live_families(live: LiveParts) -> list[Family]:
                            ("dead", live.worker.dead)):
             w.add(n, "_total", outcome=outcome)
         out.append(w)
+        # what the flows made of the applied events: posted, duplicate (a business fact
+        # already kept from another envelope), conflict (same key, other content), held ...
+        f = Family("worker_outcomes", "counter", "Applied events by flow outcome (this process)")
+        for outcome, n in sorted(live.worker.outcomes.items()):
+            f.add(n, "_total", outcome=outcome)
+        out.append(f)
     return out
 
 

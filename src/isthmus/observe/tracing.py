@@ -58,9 +58,10 @@ def _otlp_exporter(endpoint: str) -> SpanExporter:
     try:
         module = importlib.import_module("opentelemetry.exporter.otlp.proto.http.trace_exporter")
     except ImportError as exc:
-        raise ConfigError("tracing.exporter = \"otlp\" needs the opentelemetry-exporter-otlp "
-                          "package, which is not installed; install it or use \"console\" "
-                          "or \"none\"") from exc
+        raise ConfigError("tracing.exporter = \"otlp\" needs the OTLP exporter "
+                          "(opentelemetry-exporter-otlp-proto-http), which is not installed: "
+                          "pip install 'isthmus[otlp]', or use \"console\" or \"none\""
+                          ) from exc
     exporter: SpanExporter = module.OTLPSpanExporter(endpoint=endpoint) if endpoint else \
         module.OTLPSpanExporter()
     return exporter

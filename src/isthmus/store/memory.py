@@ -30,6 +30,7 @@ import msgspec
 from isthmus.ledger.batch import JournalBatch
 from isthmus.ledger.journal import JournalEntry, JournalLine
 from isthmus.store.ports import (
+    HELD,
     Accepted,
     BillingAccount,
     ChargeRecord,
@@ -41,6 +42,7 @@ from isthmus.store.ports import (
     RefundRecord,
     StoredMessage,
     WorkItem,
+    held_ref,
 )
 
 _batch_enc = msgspec.json.Encoder(decimal_format="string")
@@ -331,12 +333,29 @@ class MemoryStore:
                     status=m.status, ack_code=m.ack_code, error=m.error, raw=m.raw,
                     events=m.events, published=not m.events, digest=m.digest)
                 s.inbox_keys[(m.channel, m.control_id)] = mid
+                if m.hold is not None:
+                    ref = held_ref(m.channel, m.control_id)
+                    MemoryTx(self).add_work_item(
+                        kind=m.hold.kind, queue=m.hold.queue, key=m.control_id,
+                        event_id=ref, correlation_id=ref, detail=m.hold.detail,
+                        envelope=b"", now=m.received_at)
                 out.append(Accepted(mid, False, m.ack_code, m.status, m.error))
         return out
 
     def unpublished(self, limit: int) -> list[StoredMessage]:
         with self._lock:
-            return [m for m in self._state.inbox.values() if not m.published][:limit]
+            return [m for m in self._state.inbox.values()
+                    if not m.published and m.status != HELD][:limit]
+
+    def release(self, channel: str, control_id: str, *, resolution: str,
+                now: float) -> StoredMessage | None:
+        with self._write() as s:
+            mid = s.inbox_keys.get((channel, control_id))
+            if mid is None or s.inbox[mid].status != HELD:
+                return None
+            s.inbox[mid] = dataclasses.replace(s.inbox[mid], status="accepted")
+            MemoryTx(self).close_work_items(held_ref(channel, control_id), resolution, now)
+            return s.inbox[mid]
 
     def mark_published(self, ids: Sequence[int]) -> None:
         with self._write() as s:
@@ -502,7 +521,9 @@ class MemoryStore:
             return {
                 "messages": len(s.inbox),
                 "rejected": sum(m.status == "rejected" for m in s.inbox.values()),
-                "unpublished": sum(not m.published for m in s.inbox.values()),
+                "unpublished": sum(not m.published and m.status != HELD
+                                   for m in s.inbox.values()),
+                "held": sum(m.status == HELD for m in s.inbox.values()),
                 "patients": len(s.patients),
                 "charges": len(s.charges),
                 "journal_entries": len(s.entries),

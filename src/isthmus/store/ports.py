@@ -7,6 +7,11 @@ Contract (tests/store/contract.py runs it against every adapter):
   keep the newcomer under its own key and refuse it (HL7 table 0357 code 205).
 - Effects written inside one `transaction()` commit together or not at all; `savepoint()`
   isolates one message's effects inside a batch.
+- A message taken with a `hold` (status "held") is stored with its events, and its work
+  item opens in the same transaction (event id and correlation id `held_ref(channel,
+  control id)`), so neither is ever without the other. `unpublished` never returns a held
+  message: its events reach the bus only after `release`, a person's decision, moves it to
+  "accepted" and closes its work item in one transaction.
 - Effects are keyed on business keys (journal entry key, charge event id, work item kind +
   event id): writing one twice is a no-op that reports False/None, never a second posting.
 """
@@ -22,6 +27,23 @@ from typing import Protocol
 
 from isthmus.ledger.batch import JournalBatch
 from isthmus.ledger.journal import JournalEntry, JournalLine
+
+HELD = "held"
+
+
+def held_ref(channel: str, control_id: str) -> str:
+    """The event id and correlation id of a held message's work item: the message's own
+    correlation id, `<channel>/<control id>` (as `flows.intake.correlation_of` names it)."""
+    return f"{channel}/{control_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class Hold:
+    """Why a message is held back from the bus: the work item that opens with it."""
+
+    kind: str
+    queue: str
+    detail: str  # what a person must look at; never PHI
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +61,7 @@ class Inbound:
     error: str
     events: bytes  # encoded envelopes (msgspec JSON array), empty when rejected
     digest: str = ""  # content digest; the same control id with another digest is a conflict
+    hold: Hold | None = None  # status "held": kept, its events wait for `Store.release`
 
 
 @dataclass(frozen=True, slots=True)
@@ -306,7 +329,17 @@ class Store(Protocol):
 
     def accept(self, batch: Sequence[Inbound]) -> list[Accepted]: ...
 
-    def unpublished(self, limit: int) -> list[StoredMessage]: ...
+    def unpublished(self, limit: int) -> list[StoredMessage]:
+        """Committed messages whose events never reached the bus, oldest first; held
+        messages are not among them until released."""
+        ...
+
+    def release(self, channel: str, control_id: str, *, resolution: str,
+                now: float) -> StoredMessage | None:
+        """A held message becomes accepted (its events then go out as unpublished ones) and
+        its work item is resolved with `resolution`, in one transaction. None (no change)
+        when the message is not held: unknown, or released already."""
+        ...
 
     def mark_published(self, ids: Sequence[int]) -> None: ...
 

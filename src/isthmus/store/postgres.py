@@ -45,6 +45,7 @@ from isthmus.store.ports import (
     RefundRecord,
     StoredMessage,
     WorkItem,
+    held_ref,
 )
 from isthmus.store.postgres_schema import migrate
 from isthmus.store.sqlite_connection import StorageUnavailable
@@ -478,12 +479,34 @@ class PostgresStore:
                     raise StorageUnavailable(f"inbox row {m.channel}/{m.control_id} vanished")
                 out.append(Accepted(int(d[0]), True, d[1], d[2], d[3],
                                     conflict=bool(m.digest and d[4] and _text(m.digest) != d[4])))
+        tx = PostgresTx(c)
+        for m, r in zip(batch, ids, strict=True):
+            if r is not None and m.hold is not None:  # a new held message: its work item
+                ref = _text(held_ref(m.channel, m.control_id))
+                tx.add_work_item(kind=m.hold.kind, queue=m.hold.queue,
+                                 key=_text(m.control_id), event_id=ref, correlation_id=ref,
+                                 detail=_text(m.hold.detail), envelope=b"",
+                                 now=m.received_at)
         return out
 
     def unpublished(self, limit: int) -> list[StoredMessage]:
         return [_msg(r) for r in self._rows(
-            f"SELECT {_MSG_COLS} FROM inbox WHERE NOT published ORDER BY id LIMIT %s",
-            (limit,))]
+            f"SELECT {_MSG_COLS} FROM inbox WHERE NOT published AND status <> 'held' "
+            "ORDER BY id LIMIT %s", (limit,))]
+
+    def release(self, channel: str, control_id: str, *, resolution: str,
+                now: float) -> StoredMessage | None:
+        def work(c: Conn) -> StoredMessage | None:
+            r = c.execute(
+                f"UPDATE inbox SET status = 'accepted' WHERE channel = %s AND control_id = %s "
+                f"AND status = 'held' RETURNING {_MSG_COLS}",
+                (_text(channel), _text(control_id))).fetchone()
+            if r is None:
+                return None
+            PostgresTx(c).close_work_items(_text(held_ref(channel, control_id)), resolution,
+                                           now)
+            return _msg(r)
+        return self._run(work)
 
     def mark_published(self, ids: Sequence[int]) -> None:
         if ids:
@@ -658,7 +681,9 @@ class PostgresStore:
         names_and_queries = (
             ("messages", "SELECT count(*) FROM inbox"),
             ("rejected", "SELECT count(*) FROM inbox WHERE status = 'rejected'"),
-            ("unpublished", "SELECT count(*) FROM inbox WHERE NOT published"),
+            ("unpublished", "SELECT count(*) FROM inbox WHERE NOT published AND "
+                            "status <> 'held'"),
+            ("held", "SELECT count(*) FROM inbox WHERE status = 'held'"),
             ("patients", "SELECT count(*) FROM patients"),
             ("charges", "SELECT count(*) FROM charges"),
             ("journal_entries", "SELECT count(*) FROM journal_entries"),

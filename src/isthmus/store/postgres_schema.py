@@ -15,6 +15,7 @@ rowid to give back the posting order.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import psycopg
@@ -149,12 +150,41 @@ CREATE TABLE IF NOT EXISTS applied (key TEXT PRIMARY KEY, body BYTEA NOT NULL);
 _MIGRATION_LOCK = 0x15_7405
 
 
+_CREATES = re.compile(r"CREATE (?:UNIQUE )?(?:TABLE|INDEX) IF NOT EXISTS (\w+)")
+
+
+def _complete(conn: psycopg.Connection[Any], schema: str) -> bool:
+    """Every table and index of DDL is in `schema` already (and DDL holds nothing else).
+
+    Then the DDL is not run again: CREATE INDEX IF NOT EXISTS takes a SHARE lock on its
+    table even when the index exists, and one transaction taking that on every table
+    deadlocks with a hub writing to two of them (PostgreSQL then aborts one side: a CLI
+    command or a second process opening the store beside `serve` failed at random on a
+    busy machine, issue 22). This check reads the catalog and locks nothing.
+    """
+    names = _CREATES.findall(DDL)
+    if len(names) != len([s for s in DDL.split(";") if s.strip()]):
+        return False
+    row = conn.execute("SELECT count(*) FROM pg_class c JOIN pg_namespace n ON "
+                       "n.oid = c.relnamespace WHERE n.nspname = %s AND c.relname = ANY(%s)",
+                       (schema, names)).fetchone()
+    return row is not None and int(row[0]) == len(set(names))
+
+
 def migrate(conn: psycopg.Connection[Any], schema: str) -> int:
     """Create `schema`, its tables and its version row if missing; return the stored version.
 
     Idempotent and safe to run from several processes at once (an advisory lock serializes
     them). Runs in a transaction of its own: the schema is there completely or not at all.
+    A schema already complete is only read (`_complete`).
     """
+    with conn.transaction():
+        if _complete(conn, schema):
+            row = conn.execute(sql.SQL("SELECT value FROM {}.meta WHERE name = "
+                                       "'schema_version'").format(sql.Identifier(schema))
+                               ).fetchone()
+            if row is not None:
+                return int(str(row[0]))
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
         conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))

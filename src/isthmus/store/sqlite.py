@@ -32,6 +32,7 @@ from isthmus.store.ports import (
     RefundRecord,
     StoredMessage,
     WorkItem,
+    held_ref,
 )
 from isthmus.store.sqlite_connection import StorageUnavailable, connect
 from isthmus.store.sqlite_schema import SCHEMA, SCHEMA_VERSION
@@ -344,6 +345,12 @@ class SqliteStore:
                     (m.channel, m.control_id, m.received_at, m.peer, m.message_type, m.status,
                      m.ack_code, m.error, m.raw, m.events, 0 if m.events else 1, m.digest))
                 if cur.rowcount == 1:
+                    if m.hold is not None:
+                        ref = held_ref(m.channel, m.control_id)
+                        SqliteTx(c).add_work_item(
+                            kind=m.hold.kind, queue=m.hold.queue, key=m.control_id,
+                            event_id=ref, correlation_id=ref, detail=m.hold.detail,
+                            envelope=b"", now=m.received_at)
                     out.append(Accepted(int(cur.lastrowid or 0), False, m.ack_code, m.status,
                                         m.error))
                     continue
@@ -355,8 +362,21 @@ class SqliteStore:
 
     def unpublished(self, limit: int) -> list[StoredMessage]:
         rows = self._conn().execute(
-            f"SELECT {_MSG_COLS} FROM inbox WHERE published=0 ORDER BY id LIMIT ?", (limit,))
+            f"SELECT {_MSG_COLS} FROM inbox WHERE published=0 AND status<>'held' "
+            "ORDER BY id LIMIT ?", (limit,))
         return [_msg(r) for r in rows]
+
+    def release(self, channel: str, control_id: str, *, resolution: str,
+                now: float) -> StoredMessage | None:
+        with self._write() as c:
+            if c.execute("UPDATE inbox SET status='accepted' WHERE channel=? AND "
+                         "control_id=? AND status='held'",
+                         (channel, control_id)).rowcount != 1:
+                return None
+            SqliteTx(c).close_work_items(held_ref(channel, control_id), resolution, now)
+            r = c.execute(f"SELECT {_MSG_COLS} FROM inbox WHERE channel=? AND control_id=?",
+                          (channel, control_id)).fetchone()
+        return _msg(r)
 
     def mark_published(self, ids: Sequence[int]) -> None:
         with self._write() as c:
@@ -537,7 +557,9 @@ class SqliteStore:
         for name, q in (
             ("messages", "SELECT count(*) FROM inbox"),
             ("rejected", "SELECT count(*) FROM inbox WHERE status='rejected'"),
-            ("unpublished", "SELECT count(*) FROM inbox WHERE published=0"),
+            ("unpublished", "SELECT count(*) FROM inbox WHERE published=0 AND "
+                            "status<>'held'"),
+            ("held", "SELECT count(*) FROM inbox WHERE status='held'"),
             ("patients", "SELECT count(*) FROM patients"),
             ("charges", "SELECT count(*) FROM charges"),
             ("journal_entries", "SELECT count(*) FROM journal_entries"),

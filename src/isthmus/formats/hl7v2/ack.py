@@ -24,6 +24,7 @@ from isthmus.formats.hl7v2.errors import (
     HL7ParseError,
 )
 from isthmus.formats.hl7v2.escape import escape, unescape
+from isthmus.formats.hl7v2.identity import message_identity
 from isthmus.formats.hl7v2.message import Message, parse_message
 from isthmus.formats.hl7v2.text import decode, segment_lines
 
@@ -84,6 +85,16 @@ def recover_control_id(data: bytes | str) -> str:
     """MSH-10 of a message that may not parse, or "" when it cannot be found. Never raises."""
     header = _recover(data)
     return header.whole(10) if header is not None else ""
+
+
+def recover_identity(data: bytes | str) -> str:
+    """The inbox identity (`identity.message_identity`: MSH-3.1, MSH-4.1, MSH-10) of a
+    message that may not parse, or "" when no MSH-10 can be found. Never raises."""
+    header = _recover(data)
+    control = header.whole(10).strip() if header is not None else ""
+    if header is None or not control:
+        return ""
+    return message_identity(header.value(3), header.value(4), control)
 
 
 def _derive_control_id(original: str, now: datetime) -> str:

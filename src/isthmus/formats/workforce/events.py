@@ -4,7 +4,8 @@ keys, and the webhook body read into typed events (pure).
 Event ids come from the feed's business keys (a shift id, an overtime request id, an
 employee and credential), never from arrival: the same shift sent by the webhook and again
 in a timecard file is one event, and its accrual posts once. The partition key is the
-employee id, so one employee's events stay in order.
+employee id, so one employee's events stay in order. A worked shift and a payroll run also
+carry a business key (`business_key`, README "Identity and business keys").
 
 The webhook body is one JSON object `{"type": "ShiftWorked", ...fields}` or
 `{"events": [...]}`. Unknown fields are ignored and never copied (an HCM sends names:
@@ -18,11 +19,11 @@ from typing import Any, Final
 
 import msgspec
 
-from isthmus.formats.x12.events import KeyedEvent
 from isthmus.model import (
     CredentialExpired,
     CredentialExpiring,
     EmployeeTransferred,
+    KeyedEvent,
     OvertimeApproved,
     OvertimeRejected,
     OvertimeRequested,
@@ -56,10 +57,21 @@ def event_id(ev: WorkforceEvent) -> str:
     return f"workforce:transfer:{ev.employee_id}:{ev.effective_on}"
 
 
+def business_key(ev: WorkforceEvent) -> str:
+    """The fact a posting is unique on (`flows.identity`): a worked shift by the scheduling
+    system's shift (timecard line) id, a payroll run by its id; "" for the others, whose
+    event id is their identity."""
+    if isinstance(ev, ShiftWorked):
+        return f"shift|{ev.shift_id}"
+    if isinstance(ev, PayrollPosted):
+        return f"payroll|{ev.payroll_id}"
+    return ""
+
+
 def keyed(ev: WorkforceEvent) -> KeyedEvent:
     if isinstance(ev, PayrollPosted):
-        return KeyedEvent(event_id(ev), f"payroll:{ev.pay_period_end}", ev)
-    return KeyedEvent(event_id(ev), f"employee:{ev.employee_id}", ev)
+        return KeyedEvent(event_id(ev), f"payroll:{ev.pay_period_end}", ev, business_key(ev))
+    return KeyedEvent(event_id(ev), f"employee:{ev.employee_id}", ev, business_key(ev))
 
 
 class WebhookError(ValueError):

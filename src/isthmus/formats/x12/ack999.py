@@ -8,6 +8,17 @@ bad data), IK5 (IK501 A/E/R and IK502 codes), then AK9 (AK901 A/E/P/R, sets incl
 received, accepted, AK905 codes). A set with no findings gets IK5*A, a group with no
 findings AK9*A.
 
+Balancing (level BALANCE: 005010X221A1 section 1.10.2.1 for the 835, CLM02 = sum of line
+charges for the 837) is an implementation guide rule, so a set that breaks it is reported
+too. X231A1 has no code named for balancing; the set is answered as one whose value breaks
+an implementation guide rule: IK3 at the segment that does not balance (BPR, CLP or SVC;
+CLM for an 837) with IK304 8 (segment has data element errors), IK4 at the amount that is
+out (BPR02, CLP04, SVC03, CLM02; element 782) with IK403 I12 (implementation pattern match
+failure) and IK404 a copy of that amount, and IK5 E with IK502 I5 (implementation: one or
+more segments in error): the set is kept, not rejected. The hub holds its money for a
+person to release (flows/files.py); asking the sender to send it again (R) would bring a
+second copy of the same payment.
+
 TA1 follows X12.5 (interchange acknowledgment): TA101-TA103 repeat ISA13, ISA09, ISA10
 of the interchange acknowledged, TA104 is A (accepted), E (accepted with errors) or R
 (rejected), TA105 the note code (``errors.TA105_NOTES``). It is sent for envelope errors,
@@ -31,6 +42,10 @@ GUIDE_999: Final = "005010X231A1"
 _SEGMENT_ERRORS: Final = "5"  # IK502: one or more segments in error
 _IMPLEMENTATION_ERRORS: Final = "I5"  # IK502: implementation, one or more segments in error
 _ELEMENT_ERRORS: Final = "8"  # IK304: segment has data element errors
+_PATTERN_FAILURE: Final = "I12"  # IK403: implementation pattern match failure
+# The amount a balancing finding points at: (element position, X12 data element reference).
+_OUT_OF_BALANCE: Final[dict[str, tuple[int, str]]] = {
+    "BPR": (2, "782"), "CLP": (4, "782"), "SVC": (3, "782"), "CLM": (2, "782")}
 _WIDTHS: Final = (2, 10, 2, 10, 2, 15, 2, 15, 6, 4, 1, 5, 9, 1, 1, 1)
 
 
@@ -114,6 +129,17 @@ def ta1_note(findings: Iterable[Finding]) -> str:
     return next((x.code for x in findings if x.level is Level.INTERCHANGE), errors.NO_ERROR)
 
 
+def _balance_as_element(x: Finding, interchange: Interchange) -> Finding:
+    """A balancing finding as the element finding the 999 reports (module docstring)."""
+    element, ref = _OUT_OF_BALANCE.get(x.segment_id, (0, ""))
+    es = interchange.delimiters.element
+    parts = interchange.raw[x.segment_index].split(es) if element else []
+    return Finding(level=Level.ELEMENT, code=_PATTERN_FAILURE, text=x.text,
+                   segment_index=x.segment_index, segment_id=x.segment_id, loop=x.loop,
+                   element=element, element_ref=ref,
+                   value=parts[element] if element < len(parts) else "")
+
+
 def build_999(
     interchange: Interchange,
     findings: Iterable[Finding],
@@ -124,7 +150,7 @@ def build_999(
     """A 999 interchange acknowledging every functional group of ``interchange``.
 
     ``findings`` are those of :func:`check_envelope` and of the transaction readers;
-    levels INTERCHANGE (a TA1 matter) and BALANCE (application) are not reported.
+    level INTERCHANGE (a TA1 matter) is not reported, BALANCE is (module docstring).
     """
     at = at or datetime.now(UTC)
     d = interchange.delimiters
@@ -132,6 +158,8 @@ def build_999(
     env = check_envelope(interchange)
     wanted = (Level.TRANSACTION, Level.SEGMENT, Level.ELEMENT)
     syntax = [x for x in findings if x.level in wanted]
+    syntax += [_balance_as_element(x, interchange) for x in findings
+               if x.level is Level.BALANCE and x.segment_index >= 0]
     group_findings = [x for x in findings if x.level is Level.GROUP]
     isa = interchange.isa
     segs: list[list[str]] = []

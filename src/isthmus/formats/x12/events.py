@@ -12,6 +12,25 @@ itself (BPR02, TRN02) is one :class:`~isthmus.model.RemittancePaid` per 835, id
 ``.../<ST02>/eft``, keyed on the trace number (``deposit|<TRN02>``) like the bank deposit
 it is matched to.
 
+Business keys (``KeyedEvent.business_key``, README "Identity and business keys") name the
+business fact each event posts, from the content alone, never from the envelope (ISA13,
+GS06, ST02 and the position of the set in the file change when a clearinghouse re-sends the
+same 835 in a new interchange; the keys do not):
+
+* ClaimRemitted ``835|<payer>|<TRN02>|<CLP01>|<CLP07>|<pay or rev>``: TRN02 identifies the
+  payment (005010X221A1 1.10.2.3, "reassociation"), CLP01/CLP07 the claim within it; a
+  reversal (CLP02 = 22) and its correction share CLP01 and CLP07, the last part tells them
+  apart. Any other CLP02 change under the same key is other content for the same fact (a
+  conflict for a person, not a second posting).
+* ProviderAdjusted ``835-PLB|<payer>|<TRN02>|<PLB01>|<PLB02>|<PLB03-1>|<PLB03-2>``.
+* RemittancePaid ``835-EFT|<payer>|<TRN02>``.
+* ClaimSubmitted ``837|<billing provider>|<CLM01>|<CLM05-3>`` (NPI, else TIN, else NM109 of
+  loop 2010AA).
+
+The payer is TRN03 (required, the payer's identifier, 1 + TIN), else N1*PR's id. A key met
+twice in one transaction set (two PLBs with the same reason and no reference) gets ``#2``,
+``#3``, ... in order of appearance, so two facts of one set are never taken for one.
+
 Patient and insured names (NM1*QC, NM1*IL) are never copied into an event: the hub needs the
 patient control number (the billing account number, PID-18) and the money, nothing else.
 Pure, no I/O.
@@ -23,7 +42,13 @@ from collections.abc import Iterable, Sequence
 from decimal import Decimal
 
 from isthmus.formats.x12.claim837 import ClaimBatch, ClaimEntry
-from isthmus.formats.x12.remittance import Adjustment, Claim, Remittance, RemittanceBatch
+from isthmus.formats.x12.remittance import (
+    Adjustment,
+    Claim,
+    ProviderAdjustment,
+    Remittance,
+    RemittanceBatch,
+)
 from isthmus.model import (
     ClaimRemitted,
     ClaimSubmitted,
@@ -48,6 +73,51 @@ def correlation_id(interchange_id: str) -> str:
 
 def remit_key(patient_control_number: str) -> str:
     return f"remit|{patient_control_number}"
+
+
+def _payer(rem: Remittance) -> str:
+    """The payer of a remittance as business keys name it: TRN03, else N1*PR's id."""
+    return (rem.payer_id or (rem.payer.id if rem.payer is not None else "")).strip()
+
+
+def claim_business_key(rem: Remittance, claim: Claim) -> str:
+    """``835|<payer>|<TRN02>|<CLP01>|<CLP07>|pay`` (``|rev`` for a reversal, CLP02 22)."""
+    return "|".join(("835", _payer(rem), rem.trace_number.strip(),
+                     claim.patient_control_number.strip(),
+                     claim.payer_claim_control_number.strip(),
+                     "rev" if claim.is_reversal else "pay"))
+
+
+def plb_business_key(rem: Remittance, plb: ProviderAdjustment) -> str:
+    """``835-PLB|<payer>|<TRN02>|<PLB01>|<PLB02>|<PLB03-1>|<PLB03-2>``."""
+    period = plb.fiscal_period.isoformat() if plb.fiscal_period is not None else ""
+    return "|".join(("835-PLB", _payer(rem), rem.trace_number.strip(),
+                     plb.provider_id.strip(), period, plb.reason.strip(),
+                     plb.reference.strip()))
+
+
+def eft_business_key(rem: Remittance) -> str:
+    """``835-EFT|<payer>|<TRN02>``: the money of one 835."""
+    return f"835-EFT|{_payer(rem)}|{rem.trace_number.strip()}"
+
+
+def submitted_business_key(c: ClaimEntry) -> str:
+    """``837|<billing provider>|<CLM01>|<CLM05-3>``."""
+    bp = c.billing_provider
+    provider = (bp.npi or bp.tin or bp.id).strip()
+    return f"837|{provider}|{c.patient_control_number.strip()}|{c.frequency.strip()}"
+
+
+class _Once:
+    """Makes a business key unique within one transaction set: the n-th repeat gets #n."""
+
+    def __init__(self) -> None:
+        self._seen: dict[str, int] = {}
+
+    def __call__(self, key: str) -> str:
+        n = self._seen.get(key, 0) + 1
+        self._seen[key] = n
+        return key if n == 1 else f"{key}#{n}"
 
 
 def summed_adjustments(adjustments: Iterable[Adjustment]) -> tuple[RemitAdjustment, ...]:
@@ -99,10 +169,12 @@ def remittance_events(batch: RemittanceBatch, *, interchange_id: str,
         if rem.control_number in skip:
             continue
         prefix = f"{corr}/{rem.control_number}"
+        once = _Once()
         n = 0
         for claim in rem.claims:
             out.append(KeyedEvent(f"{prefix}/{n}", remit_key(claim.patient_control_number),
-                                  _claim_event(rem, claim)))
+                                  _claim_event(rem, claim),
+                                  once(claim_business_key(rem, claim))))
             n += 1
         payee = rem.payee
         for plb in rem.provider_adjustments:
@@ -116,11 +188,13 @@ def remittance_events(batch: RemittanceBatch, *, interchange_id: str,
                 fiscal_period=plb.fiscal_period, reason=plb.reason, reference=plb.reference,
                 amount=plb.amount, currency=rem.currency or "USD")
             out.append(KeyedEvent(f"{prefix}/{n}",
-                                  f"remit|PLB|{ev.payee_key}|{rem.trace_number}", ev))
+                                  f"remit|PLB|{ev.payee_key}|{rem.trace_number}", ev,
+                                  once(plb_business_key(rem, plb))))
             n += 1
         paid = _payment(rem)
         if paid is not None:
-            out.append(KeyedEvent(f"{prefix}/eft", deposit_key(rem.trace_number), paid))
+            out.append(KeyedEvent(f"{prefix}/eft", deposit_key(rem.trace_number), paid,
+                                  eft_business_key(rem)))
     return out
 
 
@@ -162,11 +236,14 @@ def claim_events(batch: ClaimBatch, *, interchange_id: str,
     corr = correlation_id(interchange_id)
     out: list[KeyedEvent] = []
     counters: dict[str, int] = {}
+    once: dict[str, _Once] = {}
     for c in batch.claims:
         if c.transaction_control in skip:
             continue
         n = counters.get(c.transaction_control, 0)
         counters[c.transaction_control] = n + 1
+        unique = once.setdefault(c.transaction_control, _Once())
         out.append(KeyedEvent(f"{corr}/{c.transaction_control}/{n}",
-                              remit_key(c.patient_control_number), _claim_submitted(c)))
+                              remit_key(c.patient_control_number), _claim_submitted(c),
+                              unique(submitted_business_key(c))))
     return out

@@ -1,0 +1,89 @@
+"""The wheel as a site installs it: drivers of the scale-out mode are an extra, the contract
+baseline, py.typed and templates are inside, and the installed package answers
+`--version`, `python -m isthmus` and reads its baseline outside the repository."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from isthmus import __version__
+from isthmus.governance import contracts
+
+ROOT = Path(__file__).resolve().parent.parent
+BLOCK_DRIVERS = "import sys; sys.modules.update(psycopg=None, nats=None); "
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Built from a copy of the sources, so the checkout gets no build/ or egg-info."""
+    src = tmp_path_factory.mktemp("src")
+    shutil.copy(ROOT / "pyproject.toml", src)
+    shutil.copy(ROOT / "README.md", src)
+    shutil.copytree(ROOT / "src", src / "src", ignore=shutil.ignore_patterns("__pycache__"))
+    out = tmp_path_factory.mktemp("wheel")
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps",
+                    "--no-build-isolation", "-w", str(out), str(src)],
+                   check=True, capture_output=True, timeout=300)
+    (whl,) = out.glob("isthmus-*.whl")
+    return whl
+
+
+def test_wheel_carries_data_and_declares_the_extras(wheel: Path) -> None:
+    with zipfile.ZipFile(wheel) as z:
+        names = set(z.namelist())
+        meta = z.read(f"isthmus-{__version__}.dist-info/METADATA").decode()
+    assert {"isthmus/py.typed", "isthmus/__main__.py", "isthmus/governance/events.v1.json",
+            "isthmus/console/templates/base.html"} <= names
+    requires = [ln.split(": ", 1)[1] for ln in meta.splitlines()
+                if ln.startswith("Requires-Dist: ")]
+    core = [r for r in requires if "extra ==" not in r]
+    assert not [r for r in core if r.startswith(("psycopg", "nats"))]  # embedded needs neither
+    assert any(r.startswith("psycopg") and 'extra == "scaleout"' in r for r in requires)
+    assert any(r.startswith("nats-py") and 'extra == "scaleout"' in r for r in requires)
+    assert any("opentelemetry-exporter-otlp" in r and 'extra == "otlp"' in r for r in requires)
+
+
+def test_installed_wheel_works_outside_the_repository(wheel: Path, tmp_path: Path) -> None:
+    target = tmp_path / "site"
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target",
+                    str(target), str(wheel)], check=True, capture_output=True, timeout=300)
+    env = {**os.environ, "PYTHONPATH": str(target)}
+    version = subprocess.run([sys.executable, "-m", "isthmus", "--version"], cwd=tmp_path,
+                             env=env, capture_output=True, text=True, timeout=60, check=True)
+    assert version.stdout == f"isthmus {__version__}\n"
+    probe = ("import isthmus; from isthmus.governance import contracts as c; "
+             "print(isthmus.__file__); print(len(c.packaged_baseline()['events']))")
+    out = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, env=env,
+                         capture_output=True, text=True, timeout=60, check=True).stdout
+    where, events = out.splitlines()
+    assert where.startswith(str(target))  # the installed copy, not the checkout
+    assert int(events) == len(contracts.packaged_baseline()["events"]) > 0
+
+
+def test_packaged_baseline_is_the_repository_baseline() -> None:
+    repo = json.loads((ROOT / "contracts" / "events.v1.json").read_text())
+    assert contracts.packaged_baseline() == repo
+
+
+def test_embedded_mode_runs_without_the_scale_out_drivers(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("ISTHMUS_STORE", "ISTHMUS_BUS", "ISTHMUS_CONFIG")}
+    script = (BLOCK_DRIVERS + "from isthmus.cli.main import run; "
+              f"sys.exit(run(['migrate', '--data-dir', {str(tmp_path)!r}]) or "
+              f"run(['status', '--data-dir', {str(tmp_path)!r}]))")
+    res = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
+                         text=True, timeout=120, check=False)
+    assert res.returncode == 0, res.stderr
+    scale = subprocess.run([sys.executable, "-c", script],
+                           env={**env, "ISTHMUS_STORE": "postgresql"}, capture_output=True,
+                           text=True, timeout=120, check=False)
+    assert scale.returncode == 2
+    assert "pip install 'isthmus[scaleout]'" in scale.stderr
