@@ -256,7 +256,7 @@ def test_unknown_ids_exit_3(serve_factory: ServeFactory) -> None:
     ("[hub\nport = ", "not valid TOML"),
     ("[posting]\nclosed_period_policy = 'sometimes'\n", "closed_period_policy"),
     ("[mappings.charge_codes]\n80053 = { service_line = 'Lab' }\n", "revenue_account"),
-    ("[reliability]\nno_such_setting = 3\n", "invalid setting"),
+    ("[reliability]\nno_such_setting = 3\n", "unknown key reliability.no_such_setting"),
     ("[hub]\nstore = 'oracle'\n", "store must be"),
     ("[channels.mllp]\nsummarization = 'weekly'\n", "summarization"),
 ])

@@ -142,7 +142,8 @@ def test_jwks_url_and_file_over_http(provider: Provider, tmp_path: Path) -> None
 
 @pytest.mark.parametrize(("table", "message"), [
     ('jwks_url = "http://idp.example.org/certs"', "https"),
-    ('jwks_url = "https://idp.example.org/certs"\nalgorithms = ["HS256"]', "no setting"),
+    ('jwks_url = "https://idp.example.org/certs"\nalgorithms = ["HS256"]',
+     "unknown key oidc.algorithms"),
 ])
 def test_bad_jwks_urls_are_refused_at_load(tmp_path: Path, table: str, message: str) -> None:
     conf = tmp_path / "c.toml"
