@@ -189,6 +189,9 @@ class CpuWindow:
 
 def spawn(role: str, data: Path, env: dict[str, str], log: Path, *, mllp_port: int | None = None,
           http_port: int | None = None) -> subprocess.Popen[bytes]:
+    cfg = log.parent / "bench.toml"
+    cfg.write_text('[mappings]\ninclude = "demo"\n')  # the demo EHR's codes post
+    env = {**env, "ISTHMUS_CONFIG": str(cfg)}
     cmd = [sys.executable, "-m", "isthmus.cli.main", "serve", "--role", role,
            "--data-dir", str(data)]
     if mllp_port is not None:

@@ -32,7 +32,6 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from isthmus.config import default_mappings
 from isthmus.connectors.erp_ports import ErpBatchSink, move_specs
 from isthmus.connectors.erp_tryton import TrytonErp
 from isthmus.connectors.erp_tryton_setup import (
@@ -45,6 +44,7 @@ from isthmus.connectors.erp_tryton_setup import (
     default_bin_dir,
     drop_database,
 )
+from isthmus.demo.chart import demo_mappings
 from isthmus.flows.export import Dispatcher, seal_batches
 from isthmus.flows.retry import RetryPolicy
 from isthmus.ledger.batch import JournalBatch
@@ -81,7 +81,7 @@ def template_dir(given: Path | None) -> Path:
     if cached:
         return cached[0]
     site = TrytonSite(Path(tempfile.mkdtemp(prefix="isthmus-bench-tryton-")), default_bin_dir())
-    centers = {cc: cc for cc in set(default_mappings().department_cost_center.values())}
+    centers = {cc: cc for cc in set(demo_mappings().department_cost_center.values())}
     build_database(site, TEMPLATE, cost_centers=centers, progress=print)
     return site.data_dir
 
@@ -93,7 +93,7 @@ def pg_site(uri: str, work: Path) -> TrytonSite:
     """A PostgreSQL site whose template exists (built once, ~95 s)."""
     site = TrytonSite(work, default_bin_dir(), uri=uri)
     if not database_exists(site, PG_TEMPLATE):
-        centers = {cc: cc for cc in set(default_mappings().department_cost_center.values())}
+        centers = {cc: cc for cc in set(demo_mappings().department_cost_center.values())}
         build_database(site, f"{PG_TEMPLATE}_wip", cost_centers=centers, progress=print)
         _pg(site, f'ALTER DATABASE "{PG_TEMPLATE}_wip" RENAME TO "{PG_TEMPLATE}"')
     return site

@@ -11,7 +11,6 @@ page in Debian's headless Chromium (Playwright, 1280x800).
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import subprocess
 import sys
 import tempfile
@@ -21,11 +20,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tests.console.site import CREDIT_ACCOUNT, USERS, dress  # noqa: E402
-from tests.e2e.helpers import TOKEN_SECRET, Serve, hub_env  # noqa: E402
+from tests.e2e.helpers import Serve, hub_env  # noqa: E402
 from tests.services import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
 
 from isthmus.app import Hub  # noqa: E402
-from isthmus.config import load_settings  # noqa: E402
 from isthmus.flows.refunds import Actor  # noqa: E402
 from isthmus.governance import rbac  # noqa: E402
 
@@ -45,9 +43,8 @@ def prepare(data_dir: Path, messages: int) -> tuple[dict[str, str], str]:
     subprocess.run([sys.executable, "-m", "isthmus.cli.main", "demo", "--messages",
                     str(messages), "--data-dir", str(data_dir)], check=True, cwd=ROOT,
                    env=hub_env(), stdout=subprocess.DEVNULL)
-    site = dress(data_dir)
-    hub = Hub.open(dataclasses.replace(load_settings(None, data_dir=data_dir),
-                                       token_secret=TOKEN_SECRET))
+    site = dress(data_dir)  # with the demo chart, as `demo` posted: a site.toml beside it
+    hub = Hub.open(site.settings())
     try:
         hub.refunds().request(account=CREDIT_ACCOUNT, amount="600.00", currency="USD",
                               reason="overpayment returned to guarantor",
@@ -93,7 +90,8 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="isthmus-shots-") as tmp:
         data = Path(tmp) / "data"
         tokens, traced = prepare(data, args.messages)
-        serve = Serve(data_dir=data, log_dir=Path(tmp) / "logs").start()
+        serve = Serve(data_dir=data, log_dir=Path(tmp) / "logs",
+                      config=Path(tmp) / "site.toml").start()
         base = f"http://127.0.0.1:{serve.http_port}"
         args.out.mkdir(parents=True, exist_ok=True)
         try:

@@ -14,7 +14,9 @@ def test_no_file_gives_local_only_defaults(tmp_path: Path) -> None:
     s = load_settings(None, data_dir=tmp_path, env={})
     assert (s.host, s.mllp_port, s.http_port) == ("127.0.0.1", 2575, 8470)
     assert s.store == "sqlite" and s.bus == "sqlite"
-    assert s.mappings.charge_codes["71045"].revenue_account == "4100"
+    # a safe default: no chart at all, so nothing posts to demonstration accounts
+    assert s.mappings.charge_codes == {} and s.mappings.facility_company == {}
+    assert s.mappings.department_cost_center == {} and s.mappings.include == ""
     assert s.reliability.sqlite_synchronous == "FULL"
     assert s.token_secret == ""  # a random per-site key is made in the data dir
 
@@ -34,7 +36,7 @@ def test_file_tables_replace_defaults_and_env_overrides(tmp_path: Path) -> None:
     assert s.data_dir == tmp_path
     assert set(s.mappings.charge_codes) == {"X1"}
     assert s.mappings.department_cost_center == {"NURS": "CC-9"}
-    assert s.mappings.facility_company["NORTH"] == "C100"  # untouched table keeps defaults
+    assert s.mappings.facility_company == {}  # no include: nothing from the demo chart
     assert s.channel("mllp").summarization == "detailed"
     assert s.channel("other").summarization == "summary"
     assert s.posting.closed_periods == ("2026-09",) and s.posting.closed_period_policy == "reject"
@@ -48,12 +50,28 @@ def test_file_tables_replace_defaults_and_env_overrides(tmp_path: Path) -> None:
     ('[reliability]\nno_such = 1\n', "unknown key reliability.no_such"),
     ('[hub]\nstore = "mongodb"\n', "store must be"),
     ('[mappings.charge_codes]\n"X" = { service_line = "A" }\n', "revenue_account"),
+    ('[mappings]\ninclude = "acme"\n', "mappings.include must be one of demo"),
 ])
 def test_bad_config_names_the_fault(tmp_path: Path, text: str, fragment: str) -> None:
     cfg = tmp_path / "bad.toml"
     cfg.write_text(text)
     with pytest.raises(ConfigError, match=fragment):
         load_settings(cfg, data_dir=tmp_path, env={})
+
+
+def test_include_demo_loads_the_demo_chart_under_the_files_rows(tmp_path: Path) -> None:
+    cfg = tmp_path / "isthmus.toml"
+    cfg.write_text('[mappings]\ninclude = "demo"\n'
+                   '[mappings.department_cost_center]\nRAD = "CC-9"\nNURS = "CC-8"\n'
+                   '[mappings.charge_codes]\n"X1" = { revenue_account = "4999" }\n')
+    m = load_settings(cfg, data_dir=tmp_path, env={}).mappings
+    assert m.include == "demo"
+    assert m.facility_company["NORTH"] == "C100"  # from the demo chart
+    assert m.department_cost_center["RAD"] == "CC-9"  # the file's row wins
+    assert m.department_cost_center["NURS"] == "CC-8" and m.department_cost_center["LAB"]
+    assert m.charge_codes["71045"].revenue_account == "4100"
+    assert m.charge_codes["X1"].service_line == "General"
+    assert "626.2" not in m.charge_codes  # a diagnosis code is never a charge code
 
 
 def test_missing_file_is_a_config_error(tmp_path: Path) -> None:

@@ -14,7 +14,6 @@ import hashlib
 import logging
 import os
 import secrets
-import shutil
 import signal
 import sqlite3
 import time
@@ -32,6 +31,7 @@ from isthmus.connectors.erp_ports import ErpBatchSink, ErpPort
 from isthmus.connectors.folder import DropFolder
 from isthmus.connectors.mllp import MllpServer, tls_context
 from isthmus.flows.export import BatchSink, CircuitBreaker, Dispatcher, seal_batches
+from isthmus.flows.file_intake import FileIntake
 from isthmus.flows.inbox import MLLP_CHANNEL, GroupCommitWriter, Inbox
 from isthmus.flows.labor import budget_usage, pay_period_accruals
 from isthmus.flows.processor import Processor
@@ -46,6 +46,7 @@ from isthmus.ledger.periods import FiscalCalendar
 from isthmus.observe.alerts import Alerter
 from isthmus.recon.drift import DriftReport, find_drift, record_drift
 from isthmus.store.ports import Store
+from isthmus.store.private_files import private_database, private_dir, write_private
 from isthmus.store.sqlite import SqliteStore
 
 log = logging.getLogger(__name__)
@@ -55,30 +56,33 @@ def site_secret(data_dir: Path) -> str:
     """The per-site key for account tokens: made once, random, readable by the owner only."""
     path = data_dir / "token.key"
     if not path.exists():
-        data_dir.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(secrets.token_hex(32))
+        with contextlib.suppress(FileExistsError):  # another process made it meanwhile
+            private_dir(data_dir)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                fh.write(secrets.token_hex(32))
     return path.read_text().strip()
 
 
 def backup_embedded(data_dir: Path, target: Path) -> list[Path]:
     """Online backup (sqlite3 backup API) of store.db, bus.db and governance.db while `serve`
     runs, plus the token key; restore by copying the files back into an empty data
-    directory."""
-    target.mkdir(parents=True, exist_ok=True)
+    directory. Every file written is 0600 and a folder made for them 0700, whatever the
+    umask (store.private_files): a backup holds the same patient data as the hub."""
+    private_dir(target)
     written = []
     for name in ("store.db", "bus.db", "governance.db"):
         src = data_dir / name
         if not src.exists():
             continue
+        private_database(target / name)
         with contextlib.closing(sqlite3.connect(src)) as s, \
                 contextlib.closing(sqlite3.connect(target / name)) as d:
             s.backup(d)
         written.append(target / name)
     key = data_dir / "token.key"
     if key.exists():
-        shutil.copy2(key, target / "token.key")
+        write_private(target / "token.key", key.read_bytes())
         written.append(target / "token.key")
     return written
 
@@ -386,15 +390,18 @@ async def start(hub: Hub, *, role: str = "all", mllp_port: int | None = None,
                 reuse_window_s=s.reliability.control_id_reuse_window_hours * 3600)
             run.writer.start()
             run.inbox = Inbox(run.writer, channel=MLLP_CHANNEL, tenant=s.tenant,
-                              currency=s.channel(MLLP_CHANNEL).currency, owners=s.ownership)
+                              currency=s.channel(MLLP_CHANNEL).currency, owners=s.ownership,
+                              messages=s.channel(MLLP_CHANNEL).messages)
             ssl_ctx = (tls_context(s.tls_cert, s.tls_key, client_ca=s.tls_client_ca)
                        if s.tls_cert and s.tls_key else None)
             run.mllp = MllpServer(
                 run.inbox, s.host, s.mllp_port if mllp_port is None else mllp_port,
                 max_message_bytes=s.reliability.max_message_bytes,
-                idle_timeout_s=s.reliability.idle_timeout_s, ssl_context=ssl_ctx)
+                idle_timeout_s=s.reliability.idle_timeout_s, ssl_context=ssl_ctx,
+                max_connections=s.reliability.mllp_max_connections,
+                max_connections_per_peer=s.reliability.mllp_max_connections_per_peer)
             await run.mllp.start()
-            drop = DropFolder(s.data_dir / "drop", hub.store, hub.bus, s)
+            drop = DropFolder(s.data_dir / "drop", FileIntake(hub.store, hub.bus, s), s)
             run.tasks.append(asyncio.create_task(_drop_loop(drop)))
         if http is not None and role in ("all", "api"):
             http_coro = http(hub, live, s.host, s.http_port if http_port is None else http_port)

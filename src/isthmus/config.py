@@ -1,8 +1,12 @@
 """Typed settings, loaded once at start from one TOML file plus environment overrides.
 
 The hub runs with no file at all: the embedded defaults below listen on 127.0.0.1 only and
-carry a small demonstration chart of mapping tables. A file replaces any table it names;
-an unknown table or key is refused with its path and a guess (config_keys.py, known_keys).
+carry an EMPTY chart of mapping tables, so every charge waits behind a mapping work item
+until the site maps it (never posting to demonstration accounts). The demonstration chart
+(demo/chart.py) is `isthmus demo`'s, or a file's that asks for it: `[mappings] include =
+"demo"`, its tables then merged under the file's own rows. A file replaces any other table
+it names; an unknown table or key is refused with its path and a guess (config_keys.py,
+known_keys).
 Environment overrides: ISTHMUS_DATA_DIR, ISTHMUS_MLLP_PORT, ISTHMUS_HTTP_PORT,
 ISTHMUS_HOST, ISTHMUS_STORE, ISTHMUS_BUS, ISTHMUS_TOKEN_SECRET, ISTHMUS_WORKERS
 (0: this process only listens; run the flows elsewhere), ISTHMUS_SQLITE_SYNCHRONOUS,
@@ -24,6 +28,7 @@ from typing import Any, Literal
 
 from isthmus.config_keys import LEAF, OPEN, Entries, Schema, keys_of, unknown
 from isthmus.flows import supply_state
+from isthmus.formats.hl7v2.triggers import policy_table
 from isthmus.governance import allowlist, oidc, ownership
 from isthmus.governance.oidc import OidcSettings
 from isthmus.ledger.supply import SupplyAccounts
@@ -42,20 +47,33 @@ class RevenueMapping:
     service_line: str
 
 
+TRANSACTION_KINDS = ("charge", "credit", "payment", "adjustment")
+TRANSACTION_TYPES = {"CG": "charge", "CD": "credit", "PY": "payment", "AJ": "adjustment"}
+
+
 @dataclass(frozen=True)
 class ChannelSettings:
     name: str
     summarization: Summarization = "summary"
     currency: str = "USD"
+    # HL7 v2: message type or TYPE^TRIGGER -> accept | ignore | refuse (formats.hl7v2.triggers)
+    messages: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class Mappings:
-    """Enrichment: department -> cost center, facility -> ERP company, code -> revenue."""
+    """Enrichment: department -> cost center, facility -> ERP company, code -> revenue.
 
-    department_cost_center: dict[str, str]
-    facility_company: dict[str, str]
-    charge_codes: dict[str, RevenueMapping]
+    Empty by default (a safe default: nothing posts unmapped); `include` names a chart the
+    tables start from ("demo", demo/chart.py), "" for none."""
+
+    department_cost_center: dict[str, str] = field(default_factory=dict)
+    facility_company: dict[str, str] = field(default_factory=dict)
+    charge_codes: dict[str, RevenueMapping] = field(default_factory=dict)
+    include: str = ""
+    # FT1-6 transaction type (HL7 table 0017) -> charge | credit | payment | adjustment
+    transaction_types: dict[str, str] = field(default_factory=lambda: dict(
+        TRANSACTION_TYPES))
 
 
 @dataclass(frozen=True)
@@ -225,7 +243,11 @@ class ReliabilitySettings:
     workers: int = 2  # 0: this process only listens; above 0: it runs one worker loop
     partitions: int = 4  # bus partitions, site-wide: every process must agree
     max_message_bytes: int = 1_048_576
-    idle_timeout_s: float = 300.0
+    # MLLP: an idle connection closes after idle_timeout_s; over either connection limit
+    # the oldest idle connection (the address's own, or any) makes room for a new one
+    idle_timeout_s: float = 60.0
+    mllp_max_connections: int = 256
+    mllp_max_connections_per_peer: int = 64
     sqlite_synchronous: Literal["FULL", "NORMAL"] = "FULL"
     # an HL7 identity (sender + MSH-10) reused with other content: AR 205 inside this many
     # hours after the first, a new message (counter restart, noted) after it
@@ -422,7 +444,7 @@ class Settings:
     # [api] trusted_proxies: peers whose X-Forwarded-For names the client (api/clients.py)
     trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
     channels: dict[str, ChannelSettings] = field(default_factory=dict)
-    mappings: Mappings = field(default_factory=lambda: default_mappings())  # noqa: PLW0108
+    mappings: Mappings = field(default_factory=Mappings)  # empty: see the module docstring
     posting: PostingPolicy = field(default_factory=PostingPolicy)
     settlement: SettlementPolicy = field(default_factory=SettlementPolicy)
     reliability: ReliabilitySettings = field(default_factory=ReliabilitySettings)
@@ -443,29 +465,34 @@ class Settings:
         return self.channels.get(name) or ChannelSettings(name=name)
 
 
-def default_mappings() -> Mappings:
-    """A demonstration chart: two facilities, six departments, twenty charge codes."""
-    codes = {
-        "71045": ("4100", "Imaging"), "71046": ("4100", "Imaging"),
-        "74177": ("4100", "Imaging"), "70450": ("4100", "Imaging"),
-        "80053": ("4200", "Laboratory"), "85025": ("4200", "Laboratory"),
-        "81001": ("4200", "Laboratory"), "84443": ("4200", "Laboratory"),
-        "99281": ("4300", "Emergency"), "99283": ("4300", "Emergency"),
-        "99285": ("4300", "Emergency"), "99011": ("4300", "Emergency"),
-        "J1100": ("4400", "Pharmacy"), "J2405": ("4400", "Pharmacy"),
-        "J0696": ("4400", "Pharmacy"), "27447": ("4500", "Surgery"),
-        "47562": ("4500", "Surgery"), "93000": ("4600", "Cardiology"),
-        "93306": ("4600", "Cardiology"), "626.2": ("4300", "Emergency"),
-    }
-    return Mappings(
-        department_cost_center={
-            "RAD": "CC-4100", "LAB": "CC-4200", "ED": "CC-4300",
-            "PHARM": "CC-4400", "SURG": "CC-4500", "CARD": "CC-4600",
-            "RAD-1": "CC-4100",
-        },
-        facility_company={"NORTH": "C100", "SOUTH": "C200", "GHHSFacility": "C100"},
-        charge_codes={k: RevenueMapping(*v) for k, v in codes.items()},
-    )
+CHARTS = ("demo",)  # what `[mappings] include` may name
+
+
+def mappings_from_table(maps: dict[str, Any]) -> Mappings:
+    """The mapping tables of a `[mappings]` table: the included chart's rows (if any), then
+    the table's own rows over them."""
+    include = maps.get("include", "")
+    base: dict[str, Any] = {}
+    if include:
+        if include not in CHARTS:
+            raise ConfigError(f"mappings.include must be one of {', '.join(CHARTS)} "
+                              f"(or left out for an empty chart), got {include!r}")
+        from isthmus.demo.chart import TABLE  # noqa: PLC0415 - demo/chart.py imports us
+        base = TABLE
+    codes: dict[str, RevenueMapping] = {}
+    for source in (base, maps):
+        for code, spec in _table(source, "charge_codes").items():
+            if not isinstance(spec, dict) or "revenue_account" not in spec:
+                raise ConfigError(f"mappings.charge_codes.{code} needs revenue_account")
+            codes[str(code)] = RevenueMapping(
+                str(spec["revenue_account"]), str(spec.get("service_line", "General")))
+    tables = {name: {**_str_map(_table(base, name), f"mappings.{name}"),
+                     **_str_map(_table(maps, name), f"mappings.{name}")}
+              for name in ("department_cost_center", "facility_company")}
+    return Mappings(department_cost_center=tables["department_cost_center"],
+                    facility_company=tables["facility_company"], charge_codes=codes,
+                    include=str(include),
+                    transaction_types=_transaction_types(_table(maps, "transaction_types")))
 
 
 def _table(raw: dict[str, Any], name: str) -> dict[str, Any]:
@@ -530,6 +557,17 @@ def known_keys() -> Schema:
     }
 
 
+def _transaction_types(raw: dict[str, Any]) -> dict[str, str]:
+    """[mappings.transaction_types]: FT1-6 code -> posting kind, over the table 0017 defaults."""
+    out = dict(TRANSACTION_TYPES)
+    for code, kind in raw.items():
+        if kind not in TRANSACTION_KINDS:
+            raise ConfigError(f"mappings.transaction_types.{code} must be one of "
+                              f"{', '.join(TRANSACTION_KINDS)}, not {kind!r}")
+        out[str(code).strip().upper()] = kind
+    return out
+
+
 def load_settings(
     path: Path | None = None, *, data_dir: Path | None = None, env: dict[str, str] | None = None
 ) -> Settings:
@@ -550,32 +588,19 @@ def load_settings(
     hub = _table(raw, "hub")
     dd = data_dir or Path(env.get("ISTHMUS_DATA_DIR") or hub.get("data_dir") or "./data")
     s = Settings(data_dir=dd)
-    defaults = default_mappings()
-    maps = _table(raw, "mappings")
-    codes = defaults.charge_codes
-    if "charge_codes" in maps:
-        codes = {}
-        for code, spec in _table(maps, "charge_codes").items():
-            if not isinstance(spec, dict) or "revenue_account" not in spec:
-                raise ConfigError(f"mappings.charge_codes.{code} needs revenue_account")
-            codes[str(code)] = RevenueMapping(
-                str(spec["revenue_account"]), str(spec.get("service_line", "General"))
-            )
-    mappings = Mappings(
-        department_cost_center=_str_map(
-            _table(maps, "department_cost_center"), "mappings.department_cost_center"
-        ) or defaults.department_cost_center,
-        facility_company=_str_map(_table(maps, "facility_company"), "mappings.facility_company")
-        or defaults.facility_company,
-        charge_codes=codes,
-    )
+    mappings = mappings_from_table(_table(raw, "mappings"))
     channels = {}
     for name, spec in _table(raw, "channels").items():
         summ = spec.get("summarization", "summary")
         if summ not in ("detailed", "summary"):
             raise ConfigError(f"channels.{name}.summarization must be detailed or summary")
+        try:
+            table = policy_table(spec.get("messages", {}), f"channels.{name}.messages")
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from exc
         channels[name] = ChannelSettings(name=name, summarization=summ,
-                                         currency=str(spec.get("currency", "USD")))
+                                         currency=str(spec.get("currency", "USD")),
+                                         messages=dict(table))
     post = _table(raw, "posting")
     policy = post.get("closed_period_policy", "next_open")
     if policy not in ("reject", "next_open"):
@@ -593,6 +618,10 @@ def load_settings(
         reliability = replace(ReliabilitySettings(), **rel)
         if reliability.control_id_reuse_window_hours < 0:
             raise ConfigError("reliability.control_id_reuse_window_hours must be 0 or more")
+        if (min(reliability.mllp_max_connections, reliability.mllp_max_connections_per_peer)
+                < 1 or not reliability.idle_timeout_s > 0):
+            raise ConfigError("reliability.mllp_max_connections, mllp_max_connections_per_peer "
+                              "and idle_timeout_s must be above 0")
         quiet = reliability.drop_quiet_period_s
         if isinstance(quiet, bool) or not isinstance(quiet, int | float) or not 0 <= quiet < 1e6:
             raise ConfigError("reliability.drop_quiet_period_s must be seconds, 0 or more")

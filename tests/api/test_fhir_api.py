@@ -30,6 +30,7 @@ from isthmus.formats.fhir import FINANCE_TYPES
 from isthmus.governance import identity, rbac
 from isthmus.observe.views import trial_balance_view
 from tests.api.fhir_call import call
+from tests.chart import DEMO_CHART, demo_config
 
 CORPUS = (Path(__file__).resolve().parents[2] / ".." / "shared" / "corpora" /
           "fhir-r4").resolve()
@@ -53,7 +54,8 @@ class Site:
 
 
 def _site(path: Path, config: Path | None = None) -> Iterator[Site]:
-    hub = Hub.open(load_settings(config, data_dir=path))
+    """A hub on `path` with `config`, by default the demo chart (its charges must post)."""
+    hub = Hub.open(load_settings(config or demo_config(path.parent), data_dir=path))
     try:
         gov = hub.governance
         admin = identity.principal("root", "user", (rbac.ADMIN,), NOW)
@@ -143,9 +145,12 @@ def test_fhirclient_resources_post_read_and_account_balance(site: Site) -> None:
         assert r.status_code == 201, r.text
         assert r.headers["content-type"].startswith(MEDIA)
     site.hub.worker().drain()
-    r = site.call("GET", "/fhir/Patient/p1", token="reader")
+    r = site.call("GET", "/fhir/Patient/p1")
     assert r.status_code == 200
     assert FcPatient(r.json()).identifier[0].value == "MRN-77"
+    # read-only reads the Patient without its identifiers (governance.phi_access)
+    r = site.call("GET", "/fhir/Patient/p1", token="reader")
+    assert r.status_code == 200 and FcPatient(r.json()).identifier is None
     r = site.call("GET", "/fhir/Account/acct1", token="reader")
     assert r.status_code == 200
     assert _balance(r) == {"USD": Decimal("125.50")}
@@ -197,7 +202,7 @@ def _synthea_site(tmp_path: Path) -> Iterator[Site]:
                    for e in json.loads(p.read_bytes())["entry"]
                    if e["resource"]["resourceType"] == "Organization"})
     config = tmp_path / "site.toml"
-    config.write_text("[mappings.facility_company]\n" +
+    config.write_text(DEMO_CHART + "[mappings.facility_company]\n" +
                       "".join(f'"{o}" = "C100"\n' for o in orgs))
     yield from _site(tmp_path / "data", config)
 
@@ -394,7 +399,7 @@ def test_official_payer_examples_post_as_remittances(tmp_path: Path) -> None:
     company, an error outcome is a denial, a PaymentReconciliation is an EFT waiting for
     its bank deposit, and what moves no money posts nothing."""
     config = tmp_path / "site.toml"
-    config.write_text('[mappings.facility_company]\n"1" = "C100"\n')
+    config.write_text(DEMO_CHART + '[mappings.facility_company]\n"1" = "C100"\n')
     for s in _site(tmp_path / "data", config):
         names = ["ClaimResponse-R3500.json", "ClaimResponse-R3501.json",
                  "ClaimResponse-R3502.json", "ClaimResponse-UR3503.json",

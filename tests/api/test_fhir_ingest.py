@@ -15,7 +15,9 @@ from isthmus.app import Hub
 from isthmus.cli.main import run
 from isthmus.config import load_settings
 from isthmus.connectors.folder import DropFolder
+from isthmus.flows.file_intake import FileIntake
 from tests.api.test_fhir_api import CORPUS, SYNTHEA
+from tests.chart import DEMO_CHART
 
 EXAMPLES = CORPUS / "examples"
 
@@ -30,7 +32,7 @@ def _json(capsys: pytest.CaptureFixture[str], argv: list[str], code: int = 0) ->
 
 def _config(tmp_path: Path, orgs: list[str]) -> Path:
     config = tmp_path / "site.toml"
-    config.write_text("[mappings.facility_company]\n" +
+    config.write_text(DEMO_CHART + "[mappings.facility_company]\n" +
                       "".join(f'"{o}" = "C100"\n' for o in orgs))
     return config
 
@@ -102,7 +104,7 @@ def test_a_bad_bundle_is_refused_with_its_issues_and_kept(
     assert "Bundle.type" in second["error"] and "searchset" in second["error"]
     assert out["refused"] == 2 and bad.exists() and search.exists()
     rejected = _json(capsys, ["messages", "list", "--status", "rejected", *d])
-    assert sum(m["control_id"].startswith("Bundle/") for m in rejected) == 2
+    assert sum(m["control_id"].startswith("Bundle/") for m in rejected["messages"]) == 2
     capsys.readouterr()
     assert run(["ingest", str(bad), "--data-dir", str(tmp_path / "hub")]) == 1
     text = capsys.readouterr().out
@@ -113,7 +115,8 @@ def test_a_bad_bundle_is_refused_with_its_issues_and_kept(
 def test_drop_folder_takes_a_bundle_and_fails_a_bad_one(tmp_path: Path) -> None:
     hub = Hub.open(load_settings(_config(tmp_path, ["1"]), data_dir=tmp_path / "hub"))
     try:
-        folder = DropFolder(tmp_path / "drop", hub.store, hub.bus, hub.settings, quiet_s=0.0)
+        intake = FileIntake(hub.store, hub.bus, hub.settings)
+        folder = DropFolder(tmp_path / "drop", intake, hub.settings, quiet_s=0.0)
         (folder.inbound / "payer.json").write_bytes(_collection("ClaimResponse-R3500.json"))
         (folder.inbound / "broken.json").write_bytes(b'{"resourceType": "Bundle", "type"')
         folder.run_once(0.0)  # sizes noted; taken on the next pass once settled

@@ -27,6 +27,7 @@ from tests.api.test_fhir_api import (
     _patient,
     _site,
 )
+from tests.chart import DEMO_CHART
 
 MRN_KEY = "urn:oid:1.2.36.146.595.217.0.1|MRN-77"  # _patient()'s MR identifier
 
@@ -34,7 +35,7 @@ MRN_KEY = "urn:oid:1.2.36.146.595.217.0.1|MRN-77"  # _patient()'s MR identifier
 @pytest.fixture
 def site(tmp_path: Path) -> Iterator[Site]:
     config = tmp_path / "site.toml"
-    config.write_text('[mappings.facility_company]\n"1" = "C100"\n"NORTH" = "C100"\n')
+    config.write_text(DEMO_CHART + '[mappings.facility_company]\n"1" = "C100"\n"NORTH" = "C100"\n')
     yield from _site(tmp_path / "data", config)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ from isthmus.app import Hub
 from isthmus.bus.ports import Publish
 from isthmus.cli.main import run
 from isthmus.config import load_settings
+from tests.chart import demo_config
 
 
 def _demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -59,42 +61,55 @@ def test_messages_show_traces_to_journal_and_batch(demo_dir: Path,
 
 def test_rejected_messages_are_kept_and_listed(demo_dir: Path,
                                                capsys: pytest.CaptureFixture[str]) -> None:
-    rows = _json(capsys, ["messages", "list", "--status", "rejected", "--data-dir",
+    page = _json(capsys, ["messages", "list", "--status", "rejected", "--data-dir",
                           str(demo_dir), "--json"])
-    assert isinstance(rows, list) and rows
+    assert isinstance(page, dict) and set(page) == {"messages", "next"}
+    rows = page["messages"]
+    assert rows and page["next"] is None  # fewer than a page
     assert {r["ack"] for r in rows} <= {"AE", "AR"}
     assert all(r["error"] for r in rows)
 
 
-def test_workitem_resolve_and_resubmit_posts_once(demo_dir: Path,
-                                                   capsys: pytest.CaptureFixture[str]) -> None:
-    items = _json(capsys, ["workitems", "list", "--status", "open", "--data-dir",
-                           str(demo_dir), "--json"])
-    assert isinstance(items, list) and items
-    item = items[0]
-    assert item["kind"] == "unmapped_charge_code" and item["queue"] == "revenue-integrity"
-    before = _json(capsys, ["ledger", "journal", "--limit", "100000", "--data-dir",
-                            str(demo_dir), "--json"])
+def test_resolving_a_mapping_item_posts_every_charge_it_holds_once(
+        tmp_path_factory: pytest.TempPathFactory, tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    demo = _demo(tmp_path_factory)
+    # the demo's chart: a CLI command that applies events says which chart it posts with
+    base = ["--data-dir", str(demo), "--config", str(demo_config(tmp_path))]
+    items = _json(capsys, ["workitems", "list", "--status", "open", *base, "--json"])
+    assert isinstance(items, list)
+    (item,) = [w for w in items if w["kind"] == "unmapped_charge_code"]  # one per code
+    assert item["queue"] == "revenue-integrity" and item["held"] > 1
+    assert Decimal(item["held_amount"]["USD"]) > 0 and item["oldest_held_at"]
+    before = _json(capsys, ["ledger", "journal", "--limit", "100000", *base, "--json"])
     assert isinstance(before, list)
-    base = ["--data-dir", str(demo_dir)]
-    assert run(["workitems", "resolve", str(item["id"]), "--set", "revenue_account=4999",
-                "--set", "service_line=Misc", *base]) == 0
-    assert run(["workitems", "resubmit", str(item["id"]), "--apply", *base]) == 0
-    assert run(["workitems", "resubmit", str(item["id"]), "--apply", *base]) == 0  # twice
+    done = _json(capsys, ["workitems", "resolve", str(item["id"]), "--set",
+                          "revenue_account=4999", "--set", "service_line=Misc", "--apply",
+                          *base, "--json"])
+    assert isinstance(done, dict) and done["status"] == "resolved"
+    assert f"released {item['held']} held event(s)" in done["resolution"]
+    assert (done["outcome"]["held"], done["outcome"]["posted"]) == (0, item["held"])
+    assert run(["workitems", "resubmit", str(item["id"]), "--apply", *base]) == 0  # again
     after = _json(capsys, ["ledger", "journal", "--limit", "100000", *base, "--json"])
     assert isinstance(after, list)
-    new = [e for e in after if e["entry_key"] == item["event_id"]]
-    assert len(after) == len(before) + 1 and len(new) == 1
-    assert new[0]["lines"][1][0] == "4999"
+    new = [e for e in after if e["entry_key"] not in {b["entry_key"] for b in before}]
+    assert len(new) == item["held"] == len(done["outcome"]["entries"])
+    assert {e["lines"][1][0] for e in new} == {"4999"}
     tb = _json(capsys, ["ledger", "trial-balance", *base, "--json"])
     assert isinstance(tb, dict) and tb["balanced"]
-    done = _json(capsys, ["workitems", "list", "--status", "resolved", *base, "--json"])
-    assert isinstance(done, list) and item["id"] in {w["id"] for w in done}
+    maps = _json(capsys, ["workitems", "mappings", *base, "--json"])
+    assert isinstance(maps, list)
+    code = item["event_id"].rsplit("/", 1)[1]
+    assert {"table": "charge_codes", "code": code, "source": "override",
+            "value": '{"revenue_account": "4999", "service_line": "Misc"}'} in maps
+    assert {"table": "facility_company", "code": "NORTH", "value": "C100",
+            "source": "config (demo chart)"} in maps
 
 
 def test_replay_changes_nothing(tmp_path_factory: pytest.TempPathFactory,
                                 capsys: pytest.CaptureFixture[str]) -> None:
-    base = ["--data-dir", str(_demo(tmp_path_factory))]
+    base = ["--data-dir", str(_demo(tmp_path_factory)), "--config",
+            str(demo_config(tmp_path_factory.mktemp("chart")))]
     tb1 = _json(capsys, ["ledger", "trial-balance", *base, "--json"])
     r = _json(capsys, ["replay", "--since", "2000-01-01", "--apply", *base, "--json"])
     assert isinstance(r, dict) and r["events_replayed"] > 0 and r["applied"] > 0
@@ -147,7 +162,7 @@ def test_status_shows_backlogs_and_exits_4_on_trouble(demo_dir: Path,
     assert isinstance(st, dict)
     assert st["events_waiting"] == 0 and st["dead_letters"] == 0
     assert st["erp_outbox"]["failing"] == 0
-    assert st["work_items_open"].get("revenue-integrity", 0) >= 1
+    assert st["work_items_open"].get("revenue-integrity", 0) == 1  # one per missing code
     assert st["messages"] > 0 and st["rejected"] > 0
 
 

@@ -16,11 +16,16 @@ import pytest
 from isthmus.cli.main import run
 from tests.flows.helpers import charge, ident
 
-OWN_CHARGES = '[ownership]\ncharge = "BILLING"\n'  # the test sender (MSH-3 EHR) is not it
+CHART = '[mappings]\ninclude = "demo"\n'  # the charges below post to the demo chart
+OWN_CHARGES = CHART + '[ownership]\ncharge = "BILLING"\n'  # the sender (MSH-3 EHR) is not it
 
 
 def cli(capsys: pytest.CaptureFixture[str], data: Path, *argv: str, code: int = 0) -> Any:
     capsys.readouterr()
+    if "--config" not in argv:
+        conf = data.parent / "chart.toml"
+        conf.write_text(CHART)
+        argv = (*argv, "--config", str(conf))
     rc = run([*argv, "--data-dir", str(data), "--json"])
     out, err = capsys.readouterr()
     assert rc == code, (rc, out, err)
@@ -61,7 +66,7 @@ def test_replay_never_posts_an_ar_205_copy_and_release_refuses_it(
     r = cli(capsys, data, "replay", "--since", "2000-01-01", "--apply")
     assert r["still_rejected"] == 1 and r["releasable"] == []
     assert journal(capsys, data) == [f"mllp/{ident('F2')}"]
-    (copy,) = cli(capsys, data, "messages", "list", "--status", "rejected")
+    (copy,) = cli(capsys, data, "messages", "list", "--status", "rejected")["messages"]
     err = cli(capsys, data, "messages", "release", str(copy["id"]), "--reason", "fix",
               code=2)
     assert "never released over the original" in str(err["stderr"])

@@ -11,6 +11,7 @@ from isthmus.bus.memory import MemoryBus
 from isthmus.config import load_settings
 from isthmus.connectors.folder import DropFolder
 from isthmus.demo.remit835 import ClaimToPay, remittance_835
+from isthmus.flows.file_intake import FileIntake
 from isthmus.store.sqlite import SqliteStore
 
 
@@ -19,7 +20,8 @@ def make(tmp_path: Path, **kwargs: Any) -> tuple[DropFolder, SqliteStore, Memory
     settings = load_settings(None, data_dir=tmp_path / "data", env={})
     store, bus = SqliteStore(tmp_path / "store.db"), MemoryBus(partitions=2)
     kwargs.setdefault("quiet_s", 0.0)
-    return DropFolder(tmp_path / "drop", store, bus, settings, **kwargs), store, bus
+    return (DropFolder(tmp_path / "drop", FileIntake(store, bus, settings), settings, **kwargs),
+            store, bus)
 
 
 def remit(seed: int) -> bytes:

@@ -16,11 +16,10 @@ import pytest
 
 from isthmus.bus.memory import MemoryBus
 from isthmus.config import ConfigError, load_settings
-from isthmus.connectors import folder as folder_module
-from isthmus.connectors.file_intake import take_file
 from isthmus.connectors.folder import DropFolder, fitted, leaves, shown
 from isthmus.connectors.settled import inode, open_for_writing
 from isthmus.demo.remit835 import ClaimToPay, remittance_835
+from isthmus.flows.file_intake import FileIntake
 from isthmus.store.sqlite import SqliteStore
 
 
@@ -42,7 +41,8 @@ def rig(tmp_path: Path) -> Any:
         settings = load_settings(None, data_dir=tmp_path / "data", env={})
         store = SqliteStore(tmp_path / f"store{len(made)}.db")
         made.append(store)
-        folder = DropFolder(tmp_path / "drop", store, MemoryBus(partitions=2), settings,
+        folder = DropFolder(tmp_path / "drop",
+                            FileIntake(store, MemoryBus(partitions=2), settings), settings,
                             quiet_s=quiet_s, **kwargs)
         return folder, store
 
@@ -206,14 +206,19 @@ def test_a_file_changed_while_it_was_taken_goes_to_failed_saying_so(
         rig: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     """A writer the watcher cannot see (another user's) goes on after the move."""
     folder, _ = rig()
+    inner = folder._intake
 
-    def take_then_grow(*args: Any) -> list[dict[str, Any]]:
-        rows = take_file(*args)
-        with args[2].open("ab") as w:
-            w.write(b"more\n")
-        return rows
+    class TakeThenGrow:
+        def take(self, path: Path, name: str, now: float) -> list[dict[str, Any]]:
+            rows = inner.take(path, name, now)
+            with path.open("ab") as w:
+                w.write(b"more\n")
+            return rows
 
-    monkeypatch.setattr(folder_module, "take_file", take_then_grow)
+        def relay(self) -> int:
+            return inner.relay()
+
+    monkeypatch.setattr(folder, "_intake", TakeThenGrow())
     (folder.inbound / "payer.835").write_bytes(remit(11))
     [report] = passes(folder, 2)
     assert report["refused"] == 1 and not (folder.done / "payer.835").exists()

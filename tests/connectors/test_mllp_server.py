@@ -405,22 +405,7 @@ def test_half_closed_peer_still_gets_its_acks() -> None:
     run(lambda: serving(handler, body))
 
 
-def test_max_connections_refuses_extra_connections() -> None:
-    handler = FakeHandler()
-
-    async def body(server: MllpServer) -> None:
-        peers = [await Peer.connect(server.port) for _ in range(2)]
-        for p in peers:  # make sure both are registered
-            await p.send(frame(msg("X")))
-            await p.read(1)
-        extra = await Peer.connect(server.port)
-        assert await asyncio.wait_for(extra.at_eof(), 3.0)
-        await extra.close()
-        for p in peers:
-            await p.close()
-        assert server.stats.connections_refused == 1
-
-    run(lambda: serving(handler, body, max_connections=2))
+# connection limits (refusal only when nothing idle can make room): test_mllp_limits.py
 
 
 @pytest.fixture(scope="module")

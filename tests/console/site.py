@@ -4,7 +4,8 @@ One charge posted and exported to an ERP batch (journey 1), one with an unmapped
 code waiting in revenue-integrity (journey 2), one whose events sit in the dead-letter
 queue (journey 3), an account with a credit balance to refund (journey 4), one rejected
 message, and a token per role. Built in-process on the
-embedded adapters; the browser tests then run `isthmus serve` over the same data dir.
+embedded adapters; the browser tests then run `isthmus serve` over the same data dir and
+the same config: `[mappings] include = "demo"`, since a hub's own chart is empty (issue 15).
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from isthmus.app import Hub
-from isthmus.config import load_settings
-from isthmus.connectors.file_intake import take_file
+from isthmus.config import Settings, load_settings
+from isthmus.flows.file_intake import take_file
 from isthmus.flows.inbox import relay_unpublished
 from isthmus.governance import identity, rbac
 from tests.e2e.helpers import TOKEN_SECRET
@@ -27,6 +28,7 @@ UNMAPPED = "CHG1002"  # code 99999: an unmapped_charge_code work item
 DEAD = "CHG1003"  # its events dead-lettered
 REJECTED = "BAD1004"
 CREDIT_ACCOUNT = "A5004"  # charged 100.00, credited 800.00: a 700.00 credit to refund
+CHART = '[mappings]\ninclude = "demo"\n'  # the seed's facility, departments and codes
 USERS = {rbac.ADMIN: "root", rbac.ENGINEER: "eli", rbac.REVENUE: "rita",
          rbac.FINANCE: "fiona", rbac.AUDITOR: "otto", rbac.READ_ONLY: "rod"}
 
@@ -35,6 +37,12 @@ USERS = {rbac.ADMIN: "root", rbac.ENGINEER: "eli", rbac.REVENUE: "rita",
 class Site:
     data_dir: Path
     tokens: dict[str, str]  # role -> clear token of USERS[role]
+    config: Path  # the site's config file (the demo chart, at least)
+
+    def settings(self) -> Settings:
+        """The settings `isthmus serve --config` reads for this site, in-process."""
+        return dataclasses.replace(load_settings(self.config, data_dir=self.data_dir),
+                                   token_secret=TOKEN_SECRET)
 
 
 def _take(hub: Hub, name: str, raw: bytes, now: float) -> None:
@@ -47,18 +55,22 @@ def build(data_dir: Path) -> Site:
     return dress(data_dir)
 
 
-def dress(data_dir: Path) -> Site:
-    """Add the seed and the identities to a data dir (new, or one `isthmus demo` made)."""
-    settings = dataclasses.replace(load_settings(None, data_dir=data_dir),
-                                   token_secret=TOKEN_SECRET)
-    hub = Hub.open(settings)
+def dress(data_dir: Path, config: Path | None = None) -> Site:
+    """Add the seed and the identities to a data dir (new, or one `isthmus demo` made);
+    `config` (written with the demo chart beside the data dir when not given) must map the
+    seed's charges."""
+    if config is None:
+        config = data_dir.parent / "site.toml"
+        config.write_text(CHART, encoding="utf-8")
+    site = Site(data_dir, {}, config)
+    hub = Hub.open(site.settings())
     now = time.time()
     try:
         seed(hub, now)
         tokens = _identities(hub, now)
     finally:
         hub.close()
-    return Site(data_dir, tokens)
+    return dataclasses.replace(site, tokens=tokens)
 
 
 def seed(hub: Hub, now: float) -> None:

@@ -17,7 +17,6 @@ from starlette.routing import Route
 
 from isthmus.api.http import build_app
 from isthmus.app import Hub
-from isthmus.config import load_settings
 from isthmus.console import session
 from isthmus.console.app import build_console
 from isthmus.governance import rbac
@@ -29,10 +28,7 @@ PUBLIC_PATHS = {"/login", "/logout", "/static/console.css"}
 
 @pytest.fixture(scope="module")
 def hub(site: Site) -> Iterator[Hub]:
-    import dataclasses  # noqa: PLC0415
-
-    h = Hub.open(dataclasses.replace(load_settings(None, data_dir=site.data_dir),
-                                     token_secret=TOKEN_SECRET))
+    h = Hub.open(site.settings())
     try:
         yield h
     finally:

@@ -4,25 +4,21 @@ Origin-checked."""
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from collections.abc import Iterator
 
 import pytest
 
 from isthmus.app import Hub
-from isthmus.config import load_settings
 from isthmus.governance import identity, rbac
 from isthmus.governance.throttle import FailureThrottle
 from tests.console.site import POSTED, Site
 from tests.console.test_console_http import Browser
-from tests.e2e.helpers import TOKEN_SECRET
 
 
 @pytest.fixture(scope="module")
 def hub(site: Site) -> Iterator[Hub]:
-    h = Hub.open(dataclasses.replace(load_settings(None, data_dir=site.data_dir),
-                                     token_secret=TOKEN_SECRET))
+    h = Hub.open(site.settings())
     try:
         yield h
     finally:

@@ -34,7 +34,7 @@ from isthmus.demo import supply_day
 from isthmus.flows.inbox import relay_unpublished
 from isthmus.flows.supply_intake import usage_intake
 from isthmus.governance import rbac
-from tests.console.site import USERS, Site, dress
+from tests.console.site import CHART, USERS, Site, dress
 from tests.e2e.helpers import TOKEN_SECRET, Serve
 
 pytestmark = pytest.mark.slow
@@ -95,8 +95,8 @@ def supply_site(tmp_path_factory: pytest.TempPathFactory) -> SupplySite:
     root = tmp_path_factory.mktemp("console-supply")
     config = root / "isthmus.toml"
     policy = {**supply_day.POLICY, "budgets": {"CC-4500": BUDGET}}
-    config.write_text("\n".join(_toml(policy, "supply")) + "\n", encoding="utf-8")
-    s = SupplySite(dress(root / "data"), config, "")
+    config.write_text(CHART + "\n".join(_toml(policy, "supply")) + "\n", encoding="utf-8")
+    s = SupplySite(dress(root / "data", config), config, "")
     with opened(s) as hub:
         _supply_day(hub)
         assert hub.processor.supply is not None

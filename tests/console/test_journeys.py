@@ -119,10 +119,10 @@ def test_journey_2_resolve_unmapped_code_and_post(signed_in: Callable[[str], Any
     row.locator("input[name=set_service_line]").fill("Laboratory")
     row.locator("button:has-text('Resolve')").click()
     assert "resolved" in page.inner_text(".flash.ok")
+    # resolving the mapping released the charge held behind it: no resubmit (issue 15)
     page.goto(f"{hub_url}/console/queues?queue=revenue-integrity&status=resolved")
-    page.locator("#items tbody tr", has_text="99999").locator(
-        "button:has-text('Resubmit')").click()
-    assert "resubmitted" in page.inner_text(".flash.ok")
+    done = page.locator("#items tbody tr", has_text="99999").inner_text()
+    assert "released 1 held event(s) (310.00 USD)" in done
     page.goto(f"{hub_url}/console/messages/mllp/{UNMAPPED}")
     eventually(page, lambda: page.locator(".entry").count() == 1, "one journal entry")
     entry = page.inner_text(".entry")

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.chart import demo_config
 from tests.e2e.helpers import CORPUS, CorpusMessage, Serve, corpus_messages
 
 ServeFactory = Callable[..., Serve]
@@ -23,6 +24,10 @@ def serve_factory(tmp_path: Path) -> Iterator[ServeFactory]:
     made: list[Serve] = []
 
     def make(name: str = "hub", *, start: bool = True, **kwargs: object) -> Serve:
+        """A Serve on `name`'s dirs; its config the demo chart unless `config` is given
+        (a hub's own chart is empty, and these tests' charges must post)."""
+        if "config" not in kwargs:
+            kwargs["config"] = demo_config(tmp_path / name)
         s = Serve(data_dir=tmp_path / name / "data", log_dir=tmp_path / name / "logs",
                   **kwargs)  # type: ignore[arg-type]
         made.append(s)

@@ -92,6 +92,20 @@ def isthmus_json(*args: str | Path, data_dir: Path, code: int = 0) -> Any:
     return json.loads(res.stdout)
 
 
+def all_messages(*filters: str, data_dir: Path) -> list[dict[str, Any]]:
+    """Every message `messages list` finds with these filters, newest first: its pages of
+    500, each asked for with the `next` cursor of the one before."""
+    out: list[dict[str, Any]] = []
+    cursor: list[str] = []
+    while True:
+        page = isthmus_json("messages", "list", *filters, "--limit", "500", *cursor,
+                            data_dir=data_dir)
+        out += page["messages"]
+        if not page["next"]:
+            return out
+        cursor = ["--cursor", page["next"]]
+
+
 class PortTaken(AssertionError):
     """`isthmus serve` could not bind a port chosen for it: another process took it."""
 

@@ -147,6 +147,18 @@ def pg_rows(site: Site, sql: str) -> list[tuple[Any, ...]]:
         return list(conn.execute(sql).fetchall())  # type: ignore[arg-type]
 
 
+def site_messages(site: Site) -> list[dict[str, Any]]:
+    """Every message of the scale-out hub, newest first, page after page of 500."""
+    out: list[dict[str, Any]] = []
+    cursor: list[str] = []
+    while True:
+        page = site_json(site, "messages", "list", "--limit", "500", *cursor)
+        out += page["messages"]
+        if not page["next"]:
+            return out
+        cursor = ["--cursor", page["next"]]
+
+
 def site_json(site: Site, *args: str) -> Any:
     """A read command of the CLI (`--json`) against the scale-out hub."""
     argv = [sys.executable, "-m", "isthmus.cli.main", *args, "--json",

@@ -31,7 +31,7 @@ from isthmus.connectors.mllp_client import send_messages_sync
 from isthmus.demo.ehr_day import SimMessage, expected_totals, hospital_day
 from isthmus.flows.inbox import classify
 from tests.e2e.conftest import ServeFactory
-from tests.e2e.helpers import HOST, Serve, isthmus_json, ledger_snapshot, msa_of
+from tests.e2e.helpers import HOST, Serve, all_messages, isthmus_json, ledger_snapshot, msa_of
 
 SEED = int(os.environ.get("ISTHMUS_FAULT_SEED", "11"))
 KILLS = int(os.environ.get("ISTHMUS_FAULT_KILLS", "3"))
@@ -194,7 +194,7 @@ def test_kill9_mid_stream_loses_nothing_and_posts_once(serve_factory: ServeFacto
         assert (code, cid) == (m.expect_ack, m.control_id), (i, m.kind, code, cid, ctx)
 
     # Stored exactly once: as many rows as distinct idempotency keys, no repeated id.
-    listed = isthmus_json("messages", "list", "--limit", "100000000", data_dir=data)
+    listed = all_messages(data_dir=data)
     ids = Counter(x["control_id"] for x in listed)
     assert [k for k, n in ids.items() if n > 1] == [], ctx
     assert set(ids) == {stored_key(m) for m in msgs}, ctx

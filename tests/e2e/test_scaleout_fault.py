@@ -54,6 +54,7 @@ from tests.e2e.scaleout import (
     scaleout_site,
     send_all,
     site_json,
+    site_messages,
     wait_idle_http,
 )
 from tests.services import NATS, POSTGRES, require
@@ -329,7 +330,7 @@ def check(site: Site, msgs: Sequence[SimMessage], senders: Sequence[RoutedSender
         assert msa_of(ref["acks"][i]) == (code, cid), (i, ctx)
 
     # Stored exactly once.
-    listed = site_json(site, "messages", "list", "--limit", "100000000")
+    listed = site_messages(site)
     ids = Counter(x["control_id"] for x in listed)
     assert [k for k, n in ids.items() if n > 1] == [], ctx
     assert set(ids) == {stored_key(m) for m in msgs}, ctx

@@ -22,6 +22,7 @@ from tests.e2e.conftest import ServeFactory
 from tests.e2e.helpers import (
     HOST,
     Serve,
+    all_messages,
     has_err,
     isthmus,
     isthmus_json,
@@ -87,7 +88,7 @@ def test_serve_starts_and_stops_cleanly_on_sigterm(serve_factory: ServeFactory) 
         with pytest.raises(OSError), socket.create_connection((HOST, port), timeout=1):
             pass
     # What was ACKed before the stop is there after it.
-    listed = isthmus_json("messages", "list", data_dir=hub.data_dir)
+    listed = all_messages(data_dir=hub.data_dir)
     assert [(x["control_id"], x["status"]) for x in listed] == [(sim("UP-1"), "accepted")]
 
 
@@ -100,21 +101,24 @@ def test_bad_messages_get_ar_or_ae_with_err_and_are_kept(serve_factory: ServeFac
     oru = adt("ORU-1").replace(b"ADT^A04^ADT_A01", b"ORU^R01^ORU_R01")
     acks = send(hub, bad_amount, bad_date, garbage, no_id, oru, adt("GOOD-1"))
     codes = [msa_of(a) for a in acks]
+    # an ORU has no finance meaning: acknowledged AA and kept as `ignored`, never refused
     assert codes == [("AE", "BAD-AMT"), ("AE", "BAD-DATE"), ("AR", ""), ("AR", ""),
-                     ("AR", "ORU-1"), ("AA", "GOOD-1")]
-    assert [has_err(a) for a in acks] == [True] * 5 + [False]
+                     ("AA", "ORU-1"), ("AA", "GOOD-1")]
+    assert [has_err(a) for a in acks] == [True] * 4 + [False] * 2
     hub.wait_idle()
 
-    rejected = isthmus_json("messages", "list", "--status", "rejected", data_dir=hub.data_dir)
-    assert len(rejected) == 5
+    rejected = all_messages("--status", "rejected", data_dir=hub.data_dir)
+    assert len(rejected) == 4
     by_id = {control_id_of_identity(x["control_id"]): x for x in rejected}
     assert by_id["BAD-AMT"]["ack"] == "AE" and "not a valid amount" in by_id["BAD-AMT"]["error"]
     assert "12,50" not in by_id["BAD-AMT"]["error"]  # the value is never echoed
     assert by_id["BAD-DATE"]["ack"] == "AE" and by_id["BAD-DATE"]["error"]
-    assert by_id["ORU-1"]["ack"] == "AR" and "ORU" in by_id["ORU-1"]["error"]
+    [ignored] = all_messages("--status", "ignored", data_dir=hub.data_dir)
+    assert control_id_of_identity(ignored["control_id"]) == "ORU-1"
+    assert ignored["ack"] == "AA" and "ORU" in ignored["error"]
     hashed = [x for x in rejected if x["control_id"].startswith("sha256:")]
     assert len(hashed) == 2 and all(x["ack"] == "AR" and x["error"] for x in hashed)
-    accepted = isthmus_json("messages", "list", "--status", "accepted", data_dir=hub.data_dir)
+    accepted = all_messages("--status", "accepted", data_dir=hub.data_dir)
     assert [x["control_id"] for x in accepted] == [sim("GOOD-1")]
     # Kept for inspection: the rejected message and its reason, and no effect at all.
     shown = isthmus_json("messages", "show", "mllp/BAD-AMT", data_dir=hub.data_dir)
@@ -126,38 +130,39 @@ def test_bad_messages_get_ar_or_ae_with_err_and_are_kept(serve_factory: ServeFac
     assert msa_of(send(hub, bad_amount, garbage)[0]) == ("AE", "BAD-AMT")
     assert msa_of(send(hub, garbage)[0]) == ("AR", "")
     hub.wait_idle()
-    assert len(isthmus_json("messages", "list", data_dir=hub.data_dir)) == 6
+    assert len(all_messages(data_dir=hub.data_dir)) == 6
 
 
-def test_unmapped_charge_becomes_work_item_then_resolve_and_resubmit_posts_it(
+def test_unmapped_charges_wait_behind_one_item_and_resolving_it_posts_them(
         serve_factory: ServeFactory) -> None:
     hub = serve_factory()
     data = hub.data_dir
     acks = send(hub, adt("REG-1"), dft("CHG-1", code="80053", amount="125.40"),
-                dft("CHG-2", code="Z9999", amount="468.31"))
-    assert [msa_of(a)[0] for a in acks] == ["AA", "AA", "AA"]  # accepted; a business problem
+                dft("CHG-2", code="Z9999", amount="468.31"),
+                dft("CHG-3", code="Z9999", amount="31.69"))
+    assert [msa_of(a)[0] for a in acks] == ["AA"] * 4  # accepted; a business problem
     hub.wait_idle()
 
     items = isthmus_json("workitems", "list", data_dir=data)
-    assert len(items) == 1
+    assert len(items) == 1  # one item for the missing code, holding both charges
     item = items[0]
     assert (item["kind"], item["queue"], item["status"], item["event_id"]) == (
-        "unmapped_charge_code", "revenue-integrity", "open", f"mllp/{sim('CHG-2')}/0")
+        "unmapped_charge_code", "revenue-integrity", "open", "mapping:charge_codes/Z9999")
+    assert (item["held"], item["held_amount"]) == (2, {"USD": "500.00"})
     assert "Z9999" in item["detail"]
     journal = isthmus_json("ledger", "journal", data_dir=data)
     assert [e["correlation_id"] for e in journal] == [f"mllp/{sim('CHG-1')}"]
+    shown = isthmus_json("messages", "show", "mllp/CHG-2", data_dir=data)
+    assert [w["id"] for w in shown["work_items"]] == [item["id"]]  # what it waits behind
 
     res = isthmus("workitems", "resolve", str(item["id"]), "--set", "revenue_account=4999",
                   "--set", "service_line=Misc", "--json", data_dir=data)
     assert res.returncode == 0, res.stderr
-    assert json.loads(res.stdout) == {"id": item["id"], "status": "resolved", "mapping": {
-        "revenue_account": "4999", "service_line": "Misc"}}
-    # Resolving alone posts nothing: the event waits for its resubmission.
-    assert len(isthmus_json("ledger", "journal", data_dir=data)) == 1
-    res = isthmus("workitems", "resubmit", str(item["id"]), "--json", data_dir=data)
-    assert res.returncode == 0, res.stderr
-    assert json.loads(res.stdout)["status"] == "resubmitted"
-    hub.wait_idle()  # the running hub's worker applies the resubmitted event
+    done = json.loads(res.stdout)
+    assert (done["status"], done["mapping"]) == (
+        "resolved", {"revenue_account": "4999", "service_line": "Misc"})
+    assert "released 2 held event(s) (500.00 USD)" in done["resolution"]
+    hub.wait_idle()  # the running hub's worker applies the released events: no resubmit
 
     journal = isthmus_json("ledger", "journal", data_dir=data)
     entry = next(e for e in journal if e["correlation_id"] == f"mllp/{sim('CHG-2')}")
@@ -167,17 +172,19 @@ def test_unmapped_charge_becomes_work_item_then_resolve_and_resubmit_posts_it(
     tb = isthmus_json("ledger", "trial-balance", data_dir=data)
     assert tb["balanced"] is True
     rows = {r["account"]: Decimal(r["balance"]) for r in tb["rows"]}
-    assert rows == {"1200": Decimal("593.71"), "4200": Decimal("-125.40"),
-                    "4999": Decimal("-468.31")}
-    # Once posted the item is closed (resolved) or at least marked resubmitted; never open.
+    assert rows == {"1200": Decimal("625.40"), "4200": Decimal("-125.40"),
+                    "4999": Decimal("-500.00")}
     [after] = isthmus_json("workitems", "list", data_dir=data)
-    assert after["id"] == item["id"] and after["status"] in ("resolved", "resubmitted")
+    assert (after["id"], after["status"], after["held"]) == (item["id"], "resolved", 0)
     assert isthmus_json("workitems", "list", "--status", "open", data_dir=data) == []
+    maps = isthmus_json("workitems", "mappings", data_dir=data)
+    assert [(m["table"], m["code"], m["source"]) for m in maps
+            if m["code"] == "Z9999"] == [("charge_codes", "Z9999", "override")]
 
-    # A second resubmission is a replay: effects are idempotent, nothing posts twice.
+    # A resubmission afterwards is a replay: effects are idempotent, nothing posts twice.
     assert isthmus("workitems", "resubmit", str(item["id"]), data_dir=data).returncode == 0
     hub.wait_idle()
-    assert len(isthmus_json("ledger", "journal", data_dir=data)) == 2
+    assert len(isthmus_json("ledger", "journal", data_dir=data)) == 3
     assert isthmus_json("ledger", "trial-balance", data_dir=data) == tb
 
 
@@ -218,8 +225,9 @@ def test_json_outputs_parse(serve_factory: ServeFactory) -> None:
     cases = {
         ("ledger", "trial-balance"): dict,
         ("ledger", "journal", "--limit", "5"): list,
-        ("messages", "list", "--limit", "5"): list,
-        ("messages", "list", "--status", "rejected"): list,
+        ("messages", "list", "--limit", "5"): dict,
+        ("messages", "list", "--status", "rejected"): dict,
+        ("workitems", "mappings"): list,
         ("messages", "show", "mllp/J-2"): dict,
         ("workitems", "list"): list,
         ("workitems", "list", "--status", "open"): list,
@@ -233,9 +241,17 @@ def test_json_outputs_parse(serve_factory: ServeFactory) -> None:
     assert set(tb) >= {"balanced", "rows", "totals"}
     assert all(set(r) == {"account", "currency", "debit", "credit", "balance"}
                for r in tb["rows"])
-    msgs = isthmus_json("messages", "list", data_dir=data)
-    assert [set(m) for m in msgs] == [{"id", "control_id", "type", "status", "ack",
-                                       "error"}] * 3
+    page = isthmus_json("messages", "list", data_dir=data)
+    assert set(page) == {"messages", "next"} and page["next"] is None
+    assert [set(m) for m in page["messages"]] == [{
+        "id", "channel", "control_id", "type", "status", "ack", "received_at", "error"}] * 3
+    # newest first, and a page of one leads to the next with its cursor
+    assert [m["control_id"] for m in page["messages"]] == [sim("J-3"), sim("J-2"), sim("J-1")]
+    one = isthmus_json("messages", "list", "--limit", "1", data_dir=data)
+    two = isthmus_json("messages", "list", "--limit", "1", "--cursor", one["next"],
+                       data_dir=data)
+    assert [m["control_id"] for m in one["messages"] + two["messages"]] == [
+        sim("J-3"), sim("J-2")]
     assert isthmus_json("ledger", "journal", "--limit", "1", data_dir=data).__len__() == 1
 
 
@@ -350,8 +366,7 @@ def test_sigterm_under_load_exits_0_and_keeps_every_acked_message(
     assert 0 < rep.acked < len(raws), "the stop did not land mid-stream"
     acked = [identity(r) for r, a in zip(raws, rep.acks, strict=True) if a is not None]
     assert all(msa_of(a)[0] == "AA" for a in rep.acks if a is not None)
-    stored = {x["control_id"] for x in isthmus_json("messages", "list", "--limit", "100000",
-                                                     data_dir=hub.data_dir)}
+    stored = {x["control_id"] for x in all_messages(data_dir=hub.data_dir)}
     assert set(acked) <= stored  # ACK only after a durable commit
 
     hub.start()
@@ -359,7 +374,7 @@ def test_sigterm_under_load_exits_0_and_keeps_every_acked_message(
     again = send_messages_sync(HOST, hub.mllp_port, rest, connections=4, window=16)
     assert again.failed == 0 and all(msa_of(a)[0] == "AA" for a in again.acks if a)
     m = hub.wait_idle()
-    listed = isthmus_json("messages", "list", "--limit", "100000", data_dir=hub.data_dir)
+    listed = all_messages(data_dir=hub.data_dir)
     assert sorted(x["control_id"] for x in listed) == sorted(identity(r) for r in raws)
     assert m["bus_pending"] == 0
     assert isthmus_json("ledger", "trial-balance", data_dir=hub.data_dir)["balanced"] is True

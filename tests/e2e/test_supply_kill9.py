@@ -24,6 +24,7 @@ from isthmus.config import load_settings
 from isthmus.flows.supply_state import Lineage
 from isthmus.ledger.journal import validate_entry
 from isthmus.ledger.supply import OrderLine
+from tests.chart import DEMO_CHART
 from tests.e2e.conftest import ServeFactory
 from tests.e2e.helpers import TOKEN_SECRET, Serve
 
@@ -62,7 +63,7 @@ def open_hub(data: Path, cfg: Path) -> Hub:
 def test_kill9_while_applying_usages_takes_each_one_once(tmp_path: Path,
                                                           serve_factory: ServeFactory) -> None:
     cfg = tmp_path / "isthmus.toml"
-    cfg.write_text(CONFIG)
+    cfg.write_text(DEMO_CHART + CONFIG)
     serve: Serve = serve_factory("hub", start=False, config=cfg)
     hub = open_hub(serve.data_dir, cfg)
     try:

@@ -16,7 +16,6 @@ from pathlib import Path
 import pytest
 
 import isthmus.connectors.erp_tryton_setup as setup_module
-from isthmus.config import default_mappings
 from isthmus.connectors.erp_tryton import TrytonErp
 from isthmus.connectors.erp_tryton_setup import (
     TrytonSite,
@@ -25,6 +24,7 @@ from isthmus.connectors.erp_tryton_setup import (
     database_exists,
     drop_database,
 )
+from isthmus.demo.chart import demo_mappings
 from tests.erp.rest_stub import StubErp, StubServer
 from tests.flows.helpers import Rig, make_rig
 from tests.services import POSTGRES, require
@@ -42,7 +42,7 @@ POOL = 15  # fresh databases served by the session's server, one per test that a
 
 
 def cost_centers() -> dict[str, str]:
-    return {cc: f"Cost center {cc}" for cc in set(default_mappings()
+    return {cc: f"Cost center {cc}" for cc in set(demo_mappings()
                                                   .department_cost_center.values())}
 
 

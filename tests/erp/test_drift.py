@@ -15,7 +15,9 @@ from isthmus.app import Hub, start
 from isthmus.cli.main import run
 from isthmus.config import Settings, load_settings
 from isthmus.connectors.erp_ports import MasterData
+from isthmus.demo.chart import demo_mappings
 from isthmus.recon.drift import DRIFT_KIND, DRIFT_QUEUE, Drift, find_drift
+from tests.chart import DEMO_CHART
 from tests.erp.rest_stub import TOKEN, StubServer
 from tests.support import await_until
 
@@ -24,7 +26,8 @@ def _config(tmp_path: Path, base: str, extra: str = "") -> Path:
     token = tmp_path / "erp.token"
     token.write_text(TOKEN)
     cfg = tmp_path / "isthmus.toml"
-    cfg.write_text(f'[erp]\nkind = "rest"\nurl = "{base}"\ntoken_file = "{token}"\n{extra}')
+    cfg.write_text(DEMO_CHART
+                   + f'[erp]\nkind = "rest"\nurl = "{base}"\ntoken_file = "{token}"\n{extra}')
     return cfg
 
 
@@ -38,7 +41,7 @@ def _drift_items(settings: Settings) -> list[tuple[str, str, str]]:
 
 
 def test_find_drift_names_what_maps_to_the_missing_code() -> None:
-    settings = Settings(data_dir=Path("/nonexistent"))
+    settings = Settings(data_dir=Path("/nonexistent"), mappings=demo_mappings())
     full = MasterData({"1200": "A/R"} | {m.revenue_account: "rev" for m in
                                          settings.mappings.charge_codes.values()},
                       {cc: "cc" for cc in settings.mappings.department_cost_center.values()},

@@ -41,6 +41,7 @@ from isthmus.connectors.mllp_client import send_messages
 from isthmus.formats.hl7v2 import ack_code
 from isthmus.ledger.batch import JournalBatch
 from isthmus.recon.erp import _batch
+from tests.chart import DEMO_CHART
 from tests.erp.conftest import TEMPLATE
 from tests.flows.helpers import adt, charge
 
@@ -110,7 +111,7 @@ def test_tryton_down_for_a_minute_mid_stream(tmp_path: Path, tryton_template: Tr
     pw.write_text(site.password)
     cfg = tmp_path / "isthmus.toml"
     cfg.write_text(
-        "[reliability]\nbackoff_base_s = 0.2\nbackoff_max_s = 2.0\n"
+        DEMO_CHART + "[reliability]\nbackoff_base_s = 0.2\nbackoff_max_s = 2.0\n"
         f'[erp]\nkind = "tryton"\nurl = "{server.url}"\ndatabase = "outage"\n'
         f'password_file = "{pw}"\njournal = "HUB"\ntimeout_s = 2.0\nretry_max_s = 2.0\n'
         "breaker_cooldown_s = 3.0\nmaster_data_every_s = 0\n")

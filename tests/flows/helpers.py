@@ -12,7 +12,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from isthmus.bus.memory import MemoryBus
-from isthmus.config import default_mappings
+from isthmus.demo.chart import demo_mappings
 from isthmus.flows.accounts import account_token
 from isthmus.flows.inbox import classify, relay_unpublished
 from isthmus.flows.processor import Processor
@@ -96,7 +96,7 @@ def token(mrn: str) -> str:
 
 
 def make_processor(calendar: FiscalCalendar | None = None) -> Processor:
-    return Processor(secret=SECRET, mappings=default_mappings(), ar_account=AR,
+    return Processor(secret=SECRET, mappings=demo_mappings(), ar_account=AR,
                      calendar=calendar or FiscalCalendar())
 
 

@@ -3,7 +3,6 @@ closed periods), through the worker against a real SQLite store."""
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from collections.abc import Iterator
 from datetime import date
@@ -13,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from isthmus.bus.ports import Publish
+from isthmus.flows import mapping_holds, workitems
 from isthmus.flows.inbox import TOPIC, publications
 from isthmus.ledger.periods import FiscalCalendar
-from isthmus.model.envelope import decode_envelope
 from tests.flows.helpers import (
     AR,
     CHANNEL,
@@ -113,34 +112,39 @@ def test_merge_into_itself_is_a_no_op(rig: Rig) -> None:
 
 
 def test_unmapped_code_waits_in_its_queue_then_posts_once_after_the_fix(rig: Rig) -> None:
-    rig.ingest([adt("W1", S), charge("W2", S, code="Z9999", amount="42.00")])
+    rig.ingest([adt("W1", S), charge("W2", S, code="Z9999", amount="42.00"),
+                charge("W3", S, code="Z9999", amount="8.00")])
     rig.drain()
-    (item,) = rig.store.work_items()
+    (item,) = rig.store.work_items()  # one item for the missing code, not one per charge
     assert (item.kind, item.queue, item.status) == ("unmapped_charge_code",
                                                     "revenue-integrity", "open")
-    assert item.event_id == f"{corr('W2')}/0" and item.correlation_id == corr("W2")
+    assert item.event_id == "mapping:charge_codes/Z9999" and item.key == "Z9999"
     assert "Z9999" in item.detail
     assert rig.entry_keys() == [] and rig.ar() == {}
+    totals = rig.store.hold_totals([item.event_id])[item.event_id]
+    assert totals.count == 2 and totals.amounts == (("USD", Decimal("50.00")),)
 
     # resubmitting before the fix neither posts nor opens a second item
-    env = decode_envelope(item.envelope)
-    rig.bus.replay([Publish(env.event_id, TOPIC, env.key, item.envelope)])
+    workitems.resubmit(rig.store, rig.bus, item.id, "", 1.0)
     rig.drain()
-    assert len(rig.store.work_items()) == 1 and rig.entry_keys() == []
+    (again,) = rig.store.work_items()
+    assert again.status == "open" and rig.entry_keys() == []
 
-    rig.store.set_mapping_override("charge_codes", "Z9999", json.dumps(
-        {"revenue_account": "4999", "service_line": "Misc"}))
-    for _ in range(2):  # resubmitted twice: posted once
-        rig.bus.replay([Publish(env.event_id, TOPIC, env.key, item.envelope)])
-        rig.drain()
-    assert rig.entry_keys() == [f"{corr('W2')}/0"]
-    (entry,) = rig.store.entries()
-    revenue = next(ln for ln in entry.lines if ln.account == "4999")
-    assert revenue.credit == Decimal("42.00") and revenue.dims.service_line == "Misc"
-    assert rig.ar() == {(token(S), "USD"): Decimal("42.00")}
+    workitems.resolve(rig.store, item.id, {"revenue_account": "4999", "service_line": "Misc"},
+                      "", 2.0, bus=rig.bus)
+    rig.drain()
+    assert sorted(rig.entry_keys()) == [f"{corr('W2')}/0", f"{corr('W3')}/0"]
+    assert rig.ar() == {(token(S), "USD"): Decimal("50.00")}
     assert rig.balanced()
     (item,) = rig.store.work_items()
-    assert item.status == "resolved"
+    assert item.status == "resolved" and "released 2 held event(s) (50.00 USD)" in \
+        item.resolution
+    assert mapping_holds.outcome(rig.store, item.event_id)["posted"] == 2
+    # the same events again (a replay) post nothing twice
+    for h in rig.store.held_events(item.event_id):
+        rig.bus.replay([Publish(h.event_id, TOPIC, h.key, h.envelope)])
+    rig.drain()
+    assert len(rig.entry_keys()) == 2
 
 
 @pytest.mark.parametrize(("kw", "kind", "queue"), [

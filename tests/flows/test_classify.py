@@ -111,23 +111,44 @@ def test_merge_is_keyed_by_the_merged_account() -> None:
     assert envs[0].key == f"{AUTH}|MD"
 
 
-@pytest.mark.parametrize("mtype", ["ORU^R01^ORU_R01", "SIU^S12^SIU_S12"])
-def test_unsupported_type_is_rejected_with_200(mtype: str) -> None:
+@pytest.mark.parametrize("mtype", ["ORU^R01^ORU_R01", "SIU^S12^SIU_S12", "ADT^A99^ADT_A01"])
+def test_a_type_the_hub_does_not_use_is_ignored_aa_with_its_reason(mtype: str) -> None:
     raw = hl7(msh("U1", mtype), pid("M1"), "OBX|1|NM|2345-7^GLUCOSE^LN||98")
     inbound = run(raw)
-    assert (inbound.status, inbound.ack_code, inbound.control_id) == ("rejected", "AR", ident("U1"))
+    assert (inbound.status, inbound.ack_code, inbound.control_id) == ("ignored", "AA", ident("U1"))
     assert inbound.events == b""
     assert inbound.raw == raw
-    err = decode_error(inbound.error)
-    assert err is not None and err.code == 200
-    assert err.location == ErrorLocation("MSH", 1, 9, 1)
+    note = decode_error(inbound.error)
+    assert note is not None and note.code == 0
+    assert note.text == f"{mtype.rsplit('^', 1)[0]} is not used by the hub: no finance effect"
 
 
-def test_unsupported_trigger_is_rejected_with_201() -> None:
-    inbound = run(hl7(msh("U2", "ADT^A99^ADT_A01"), pid("M1")))
-    assert inbound.ack_code == "AR"
-    err = decode_error(inbound.error)
+def policy(raw: bytes, table: dict[str, str]) -> Inbound:
+    inbound, _ = classify(raw, channel=CHANNEL, peer="p", now=NOW, tenant="acme",
+                          currency="USD", messages=table)
+    return inbound
+
+
+def test_the_channel_table_refuses_ignores_or_accepts_by_type_and_trigger() -> None:
+    a29 = hl7(msh("P1", "ADT^A29^ADT_A21"), "EVN|A29|20261102", pid("M1"))
+    refused = policy(a29, {"ADT^A29": "refuse", "ADT": "accept"})
+    assert (refused.status, refused.ack_code) == ("rejected", "AR")
+    err = decode_error(refused.error)
     assert err is not None and err.code == 201
+    assert err.text == "ADT^A29 is refused by [channels.mllp] messages"
+    assert policy(a29, {"ADT": "accept"}).status == "accepted"  # the specific key wins
+    ignored = policy(adt("P2", "M1"), {"ADT": "ignore"})
+    assert (ignored.status, ignored.ack_code, ignored.events) == ("ignored", "AA", b"")
+    oru = hl7(msh("P3", "ORU^R01^ORU_R01"), pid("M1"))
+    assert policy(oru, {"*": "refuse"}).ack_code == "AR"
+    assert policy(oru, {"ORU": "accept"}).status == "ignored"  # no flow takes it
+
+
+def test_tracking_events_are_taken_without_finance_effect() -> None:
+    inbound = run(hl7(msh("N1", "ADT^A09^ADT_A09"), "EVN|A09|20261102", pid("M1")))
+    note = decode_error(inbound.error)
+    assert (inbound.status, inbound.ack_code) == ("ignored", "AA")
+    assert note is not None and "has no finance effect" in note.text
 
 
 def test_missing_control_id_is_rejected_and_keyed_by_content_hash() -> None:
@@ -247,6 +268,12 @@ def test_a_charge_with_ft1_2_has_a_business_key_of_its_sender_and_transaction() 
     assert envelopes(run(adt("K2", "M1")))[0].business_key == ""
 
 
+def test_a_name_in_ft1_6_never_reaches_the_business_key() -> None:
+    [env] = envelopes(run(dft("K5", "M1", ft1(1, "TX-7", ttype="SMITH^JOHN"))))
+    assert env.business_key.startswith("hl7|EHR|NORTH|TX-7|#")
+    assert "SMITH" not in env.business_key
+
+
 def test_a_charge_resent_under_a_new_msh10_keeps_its_business_key() -> None:
     first = envelopes(run(dft("K3", "M1", ft1(1, "TX-1"))))[0]
     again = envelopes(run(dft("K4", "M1", ft1(1, "TX-1"))))[0]
@@ -259,4 +286,5 @@ def test_the_corpus_dft_charge_is_keyed_by_its_sender_and_ft1_2() -> None:
     inbound = run(raw)
     assert (inbound.status, inbound.control_id) == ("accepted", "IMMAPP^GHHSFacility:MSG00001")
     # FT1 1 has FT1-2 12345; FT1 2 has none: its event id is its identity
-    assert [e.business_key for e in envelopes(inbound)] == ["hl7|IMMAPP|GHHSFacility|12345|CG", ""]
+    charges = [e for e in envelopes(inbound) if e.type == "Charge"]
+    assert [e.business_key for e in charges] == ["hl7|IMMAPP|GHHSFacility|12345|CG", ""]

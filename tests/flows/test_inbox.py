@@ -116,7 +116,6 @@ def test_reused_control_id_with_other_content_is_refused_and_kept(store: SqliteS
 
 
 @pytest.mark.parametrize(("raw", "code", "err"), [
-    (ORU, "AR", "200"),
     (dft("BAD1", "M1", ft1(1, "T1", amount="12,50")), "AE", "102"),
     (dft("BAD2", "M1", ft1(1, "T1", when="20261345")), "AE", "102"),
 ])

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from isthmus.bus.memory import MemoryBus
-from isthmus.config import default_mappings
+from isthmus.demo.chart import demo_mappings
 from isthmus.flows.processor import Processor
 from isthmus.flows.retry import RetryPolicy
 from isthmus.flows.worker import Worker
@@ -16,7 +16,7 @@ from isthmus.store.sqlite import SqliteStore
 def workers(tmp_path: Path, n: int, parts: int = 6) -> tuple[MemoryBus, list[Worker]]:
     bus = MemoryBus(partitions=parts)
     store = SqliteStore(tmp_path / "s.db")
-    proc = Processor("k", default_mappings(), "1200", FiscalCalendar())
+    proc = Processor("k", demo_mappings(), "1200", FiscalCalendar())
     return bus, [Worker(bus, store, proc, RetryPolicy(), partitions=range(parts),
                         lease_ttl_s=10.0, owner=f"w{i}") for i in range(n)]
 

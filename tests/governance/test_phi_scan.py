@@ -62,6 +62,7 @@ from isthmus.formats.hl7v2 import HL7ParseError, parse_message, split_messages
 from isthmus.formats.x12 import X12Error, read
 from isthmus.ledger.batch import batch_from_jsonl
 from isthmus.observe.alerts import Alerter
+from tests.chart import demo_config
 from tests.governance.tryton_fake import RecordingTryton
 from tests.support import await_until, settled
 
@@ -209,7 +210,7 @@ def test_nothing_that_leaves_the_hub_carries_phi(
         phi |= x12_phi(path.read_bytes())
     assert len(phi) >= MIN_PHI_VALUES, sorted(phi)
 
-    hub = Hub.open(load_settings(None, data_dir=tmp_path / "hub"))
+    hub = Hub.open(load_settings(demo_config(tmp_path), data_dir=tmp_path / "hub"))
     try:
         http = asyncio.run(_push(hub, hl7, x12))
         data = hub.settings.data_dir

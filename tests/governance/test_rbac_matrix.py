@@ -83,6 +83,9 @@ def _call(hub: Hub, method: str, path: str, token: str | None = None,
 def test_every_route_has_a_permission(site: Site) -> None:
     routes = _routes(site.hub)
     assert ("GET", "/health") in routes and len(routes) >= 10
+    assert ("GET", "/api/v1/messages") in routes  # issue 15: in the matrix below too
+    assert rbac.PERMISSIONS["GET /api/v1/messages"] == frozenset(
+        {rbac.ADMIN, rbac.ENGINEER, rbac.REVENUE, rbac.AUDITOR})
     missing = [f"{m} {p}" for m, p in routes
                if rbac.http_action(m, p) not in rbac.PERMISSIONS
                and rbac.http_action(m, p) not in rbac.PUBLIC]

@@ -11,6 +11,7 @@ from isthmus.cli.main import run
 from isthmus.config import AlertSettings, load_settings
 from isthmus.flows.labor import budget_usage
 from isthmus.observe.alerts import AlertState, Inputs, evaluate, step
+from tests.chart import DEMO_CHART
 
 JAN = datetime(2026, 1, 20, tzinfo=UTC).timestamp()
 
@@ -34,7 +35,7 @@ def test_the_rule_is_edge_triggered() -> None:
 
 def test_usage_from_the_ledger(tmp_path: Path) -> None:
     cfg = tmp_path / "isthmus.toml"
-    cfg.write_text('[labor]\nbudget_alert = "0.5"\n[labor.budgets]\nED = "1000.00"\n'
+    cfg.write_text(DEMO_CHART + '[labor]\nbudget_alert = "0.5"\n[labor.budgets]\nED = "1000.00"\n'
                    'LAB = "0"\n')
     tc = tmp_path / "t.csv"
     tc.write_text("shift_id,employee_id,department,work_date,regular_hours\n"

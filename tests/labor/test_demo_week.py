@@ -10,11 +10,13 @@ import pytest
 
 from isthmus.cli.main import run
 from isthmus.demo.labor_week import BUDGETS, timecards
+from tests.chart import DEMO_CHART
 
 
 def test_the_demo_week(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     cfg = tmp_path / "c.toml"
-    cfg.write_text("[labor.budgets]\n" + "".join(f'{k} = "{v}"\n' for k, v in BUDGETS.items()))
+    cfg.write_text(DEMO_CHART + "[labor.budgets]\n"
+                   + "".join(f'{k} = "{v}"\n' for k, v in BUDGETS.items()))
     f = tmp_path / "week.csv"
     f.write_bytes(timecards())
     d = ["--data-dir", str(tmp_path / "hub"), "--config", str(cfg), "--json"]

@@ -11,6 +11,8 @@ from pathlib import Path
 from isthmus.app import Hub
 from isthmus.config import load_settings
 from isthmus.connectors.folder import DropFolder
+from isthmus.flows.file_intake import FileIntake
+from tests.chart import demo_config
 
 
 def _wages(hub: Hub) -> Decimal:
@@ -19,9 +21,10 @@ def _wages(hub: Hub) -> Decimal:
 
 
 def test_timecards_through_the_drop_folder(tmp_path: Path) -> None:
-    hub = Hub.open(load_settings(None, data_dir=tmp_path / "hub", env={}))
+    hub = Hub.open(load_settings(demo_config(tmp_path), data_dir=tmp_path / "hub", env={}))
     try:
-        folder = DropFolder(tmp_path / "drop", hub.store, hub.bus, hub.settings, quiet_s=0.0)
+        intake = FileIntake(hub.store, hub.bus, hub.settings)
+        folder = DropFolder(tmp_path / "drop", intake, hub.settings, quiet_s=0.0)
         week = json.dumps({"timecards": [
             {"shift_id": "J1", "employee_id": "E1", "department": "ED",
              "work_date": "2026-01-05", "regular_hours": 8, "employee_name": "Jane Roe"},

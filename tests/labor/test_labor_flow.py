@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from isthmus.cli.main import run
+from tests.chart import DEMO_CHART
 
 HEADER = ("shift_id,employee_id,employee_name,department,work_date,regular_hours,"
           "overtime_hours,differential_hours,on_call_hours,overtime_approval,"
@@ -37,7 +38,7 @@ def _json(capsys: pytest.CaptureFixture[str], argv: list[str], code: int = 0) ->
 @pytest.fixture
 def d(tmp_path: Path) -> list[str]:
     cfg = tmp_path / "isthmus.toml"
-    cfg.write_text(CONFIG)
+    cfg.write_text(DEMO_CHART + CONFIG)
     return ["--data-dir", str(tmp_path / "hub"), "--config", str(cfg), "--json"]
 
 

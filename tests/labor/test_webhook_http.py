@@ -21,6 +21,7 @@ from isthmus.config import load_settings
 from isthmus.flows.inbox import relay_unpublished
 from isthmus.governance import identity, rbac
 from isthmus.ledger.journal import validate_entry
+from tests.chart import demo_config
 from tests.e2e.helpers import HOST, free_port
 
 NOW = 1_700_000_000.0
@@ -41,7 +42,7 @@ class _Site:
 
 @pytest.fixture
 def site(tmp_path: Path) -> Iterator[_Site]:
-    hub = Hub.open(load_settings(None, data_dir=tmp_path / "hub", env={}))
+    hub = Hub.open(load_settings(demo_config(tmp_path), data_dir=tmp_path / "hub", env={}))
     gov = hub.governance
     admin = identity.principal("root", "user", (rbac.ADMIN,), NOW)
     issued = identity.issue(admin, (rbac.ADMIN,), NOW)

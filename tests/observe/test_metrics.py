@@ -16,6 +16,7 @@ from isthmus.app import Hub, start
 from isthmus.config import load_settings
 from isthmus.connectors.mllp_client import send_messages
 from isthmus.observe.metrics import CONTENT_TYPE, Family, render
+from tests.chart import demo_config
 from tests.flows.helpers import adt, charge, dft, ft1
 from tests.support import await_until, settled
 
@@ -78,7 +79,8 @@ async def _scrape(hub: Hub) -> tuple[httpx.Response, httpx.Response, int]:
 
 @pytest.fixture(scope="module")
 def scraped(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, dict[str, Any], int]:
-    hub = Hub.open(load_settings(None, data_dir=tmp_path_factory.mktemp("hub")))
+    hub = Hub.open(load_settings(demo_config(tmp_path_factory.mktemp("chart")),
+                                 data_dir=tmp_path_factory.mktemp("hub")))
     try:
         metrics, status, received = asyncio.run(_scrape(hub))
     finally:

@@ -17,6 +17,7 @@ from isthmus.app import Hub, start
 from isthmus.config import ConfigError, TracingSettings, load_settings
 from isthmus.connectors.mllp_client import send_messages
 from isthmus.observe import tracing
+from tests.chart import demo_config
 from tests.flows.helpers import adt, dft, ft1, ident
 from tests.support import await_until, settled
 
@@ -51,7 +52,7 @@ def by_name(spans: tuple[ReadableSpan, ...], name: str) -> list[ReadableSpan]:
 
 
 def test_ingest_apply_export_spans(tmp_path: Path, spans: InMemorySpanExporter) -> None:
-    hub = Hub.open(load_settings(None, data_dir=tmp_path / "hub"))
+    hub = Hub.open(load_settings(demo_config(tmp_path), data_dir=tmp_path / "hub"))
     try:
         asyncio.run(_run(hub))
     finally:
@@ -109,7 +110,7 @@ def test_exporters_from_settings() -> None:
 
 def test_a_file_ingest_and_its_apply_share_the_interchange_trace(
         tmp_path: Path, spans: InMemorySpanExporter) -> None:
-    from isthmus.connectors.file_intake import take_file  # noqa: PLC0415
+    from isthmus.flows.file_intake import take_file  # noqa: PLC0415
     from isthmus.flows.inbox import relay_unpublished  # noqa: PLC0415
     from tests.remit.helpers import Clp, Remit  # noqa: PLC0415
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 
-from isthmus.config import default_mappings
+from isthmus.demo.chart import demo_mappings
 from isthmus.flows.accounts import account_token
 from isthmus.flows.refunds import Actor, RefundPolicy, Refunds
 from isthmus.governance import rbac
@@ -30,7 +30,7 @@ def policy(threshold: str = "500.00", closed: frozenset[str] = frozenset(),
     return RefundPolicy(
         approval_threshold=Decimal(threshold), ar_account=AR, refunds_payable_account=PAYABLE,
         calendar=FiscalCalendar(closed=closed, policy=closed_policy),  # type: ignore[arg-type]
-        mappings=default_mappings(), secret=SECRET)
+        mappings=demo_mappings(), secret=SECRET)
 
 
 def desk(store: Store, log: AuditLog, threshold: str = "500.00", **kw: object) -> Refunds:

@@ -12,6 +12,7 @@ import pytest
 from isthmus.app import Hub
 from isthmus.cli.main import run
 from isthmus.config import load_settings
+from tests.chart import demo_config
 from tests.refunds.helpers import move_ar, open_account
 
 
@@ -20,6 +21,7 @@ def data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.delenv("ISTHMUS_TOKEN", raising=False)
     monkeypatch.setenv("ISTHMUS_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.delenv("ISTHMUS_STORE", raising=False)
+    monkeypatch.setenv("ISTHMUS_CONFIG", str(demo_config(tmp_path)))  # its refunds post
     hub = Hub.open(load_settings(None))
     try:
         move_ar(hub.store, open_account(hub.store), "-800.00", key="overpaid")

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from isthmus.cli.main import run
+from tests.chart import demo_config
 from tests.flows.helpers import bar, charge
 from tests.remit.helpers import PATIENT_FAMILY, PATIENT_GIVEN, Clp, Remit
 
@@ -38,7 +39,7 @@ def files(tmp_path: Path) -> dict[str, Path]:
 
 def test_ingest_hl7_then_835_posts_and_acknowledges(
         tmp_path: Path, files: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
-    d = ["--data-dir", str(tmp_path / "hub"), "--json"]
+    d = ["--data-dir", str(tmp_path / "hub"), "--config", str(demo_config(tmp_path)), "--json"]
     first = _json(capsys, ["ingest", str(files["hl7"]), "--apply", *d])
     assert [r["ack"] for r in first["items"]] == ["AA", "AA"]
     out = _json(capsys, ["ingest", str(files["remit"]), "--apply", *d])
@@ -73,14 +74,14 @@ def test_truncated_isa_gets_a_ta1_and_is_kept(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     bad = tmp_path / "bad.835"
     bad.write_bytes(b"ISA*00*          *00*   ~GS*HP~")
-    d = ["--data-dir", str(tmp_path / "hub"), "--json"]
+    d = ["--data-dir", str(tmp_path / "hub"), "--config", str(demo_config(tmp_path)), "--json"]
     out = _json(capsys, ["ingest", str(bad), *d], code=1)
     [item] = out["items"]
     assert item["status"] == "rejected" and item["ack"] == "TA1-R"
     assert "segment 0 ISA" in item["error"]
     ack = Path(item["ack_file"])
     assert ack.suffix == ".ta1" and b"TA1*" in ack.read_bytes()
-    rows = _json(capsys, ["messages", "list", "--status", "rejected", *d])
+    rows = _json(capsys, ["messages", "list", "--status", "rejected", *d])["messages"]
     assert [r["type"] for r in rows] == ["X12"]
 
 
@@ -102,7 +103,7 @@ def test_bad_claim_amount_gets_a_999_with_its_location_and_posts_nothing(
     raw = Remit([Clp(pcn="A1", paid="10.00", charge="10.00")], icn=8).build()
     bad = tmp_path / "amount.835"
     bad.write_bytes(raw.replace(b"CLP*A1*1*10.00*", b"CLP*A1*1*1O.00*"))
-    d = ["--data-dir", str(tmp_path / "hub"), "--json"]
+    d = ["--data-dir", str(tmp_path / "hub"), "--config", str(demo_config(tmp_path)), "--json"]
     out = _json(capsys, ["ingest", str(bad), "--apply", *d], code=1)
     [item] = out["items"]
     assert item["status"] == "rejected" and item["ack"] == "999-E"

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from isthmus.config import load_settings
-from isthmus.connectors import file_intake
-from isthmus.connectors.file_intake import take_file
+from isthmus.flows import file_intake
+from isthmus.flows.file_intake import take_file
 from isthmus.store.sqlite import SqliteStore
 from tests.formats.x12.x12_corpus import synthetic_835
 
@@ -60,7 +60,7 @@ CHILD = """
 import resource, sys, time
 from pathlib import Path
 from isthmus.config import load_settings
-from isthmus.connectors.file_intake import take_file
+from isthmus.flows.file_intake import take_file
 from isthmus.store.sqlite import SqliteStore
 tmp = Path(sys.argv[1])
 settings = load_settings(None, data_dir=tmp / "data", env={})

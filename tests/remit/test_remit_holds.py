@@ -11,9 +11,8 @@ from pathlib import Path
 import pytest
 
 from isthmus.config import load_settings
-from isthmus.connectors import file_intake
-from isthmus.connectors.file_intake import take_file
-from isthmus.flows import remit_holds
+from isthmus.flows import file_intake, remit_holds
+from isthmus.flows.file_intake import take_file
 from isthmus.flows.inbox import relay_unpublished
 from isthmus.flows.workitems import ActionRefused, resolve
 from isthmus.store.ports import HELD

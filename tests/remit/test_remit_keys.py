@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from isthmus.config import load_settings
-from isthmus.connectors.file_intake import take_file
+from isthmus.flows.file_intake import take_file
 from isthmus.flows.files import x12_intake
 from isthmus.formats.x12 import parse_835, parse_837
 from isthmus.formats.x12.events import claim_events, remittance_events
@@ -117,6 +117,24 @@ def test_a_re_enveloped_835_is_its_own_interchange_with_the_same_keys(tmp_path: 
     first = x12_intake(raw, peer="t", now=1.0, tenant="default")
     second = x12_intake(again, peer="t", now=2.0, tenant="default")
     assert [k.business_key for k in first.events] == [k.business_key for k in second.events]
+
+
+def test_an_isa13_reused_with_other_content_is_a_distinct_interchange(tmp_path: Path) -> None:
+    """The same sender and ISA13, other claims (a sender whose counter restarted): kept as
+    its own interchange under `<id>#<digest>`, with its own 999; the same bytes again are a
+    duplicate of whichever copy they match."""
+    settings_ = load_settings(None, data_dir=tmp_path / "data", env={})
+    store = SqliteStore(tmp_path / "store.db")
+    first = Remit([Clp(pcn="A1", paid="10.00", charge="10.00")], icn=41).build()
+    other = Remit([Clp(pcn="B2", paid="20.00", charge="20.00")], icn=41,
+                  trace="EFT0002").build()
+    [a] = take_file(store, settings_, first, "first.835", 1.0)
+    [b] = take_file(store, settings_, other, "other.835", 2.0)
+    assert a["control_id"] == "PAYERX:000000041" and not b["duplicate"]
+    assert b["control_id"].startswith("PAYERX:000000041#") and b["status"] == "accepted"
+    assert a["message_id"] != b["message_id"] and b["claims"] == 1
+    [again] = take_file(store, settings_, other, "other-again.835", 3.0)
+    assert again["duplicate"] and again["message_id"] == b["message_id"]
 
 
 def test_a_re_enveloped_835_posts_its_money_once(rig: Rig) -> None:

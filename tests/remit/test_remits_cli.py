@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from isthmus.cli.main import run
+from tests.chart import demo_config
 from tests.flows.helpers import bar, charge
 from tests.remit.helpers import Clp, Remit
 
@@ -27,7 +28,7 @@ def _call(capsys: pytest.CaptureFixture[str], argv: list[str], code: int = 0) ->
 
 def test_release_a_held_835_by_a_finance_approver_with_a_reason(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    d = ["--data-dir", str(tmp_path / "hub"), "--json"]
+    d = ["--data-dir", str(tmp_path / "hub"), "--config", str(demo_config(tmp_path)), "--json"]
     hl7 = tmp_path / "day.hl7"
     hl7.write_bytes(b"FHS|^~\\&|EHR\r" + bar("B1", MRN) + charge("D1", MRN, amount="800.00"))
     _call(capsys, ["ingest", str(hl7), "--apply", *d])

@@ -11,8 +11,10 @@ from pathlib import Path
 import pytest
 
 from isthmus.bus.memory import MemoryBus
-from isthmus.config import default_mappings, load_settings
+from isthmus.config import load_settings
 from isthmus.connectors.folder import DropFolder
+from isthmus.demo.chart import demo_mappings
+from isthmus.flows.file_intake import FileIntake
 from isthmus.flows.inbox import publications, relay_unpublished
 from isthmus.flows.processor import Processor
 from isthmus.flows.settlement_intake import csv_intake
@@ -122,7 +124,7 @@ def test_replayed_events_post_nothing_twice(tmp_path: Path) -> None:
 
 def test_a_closed_period_holds_the_deposit_for_finance(tmp_path: Path) -> None:
     cal = FiscalCalendar(closed=frozenset({"2026-11"}), policy="reject")
-    proc = Processor(secret="s", mappings=default_mappings(), ar_account="1200", calendar=cal)
+    proc = Processor(secret="s", mappings=demo_mappings(), ar_account="1200", calendar=cal)
     rig = make_rig(tmp_path, processor=proc)
     try:
         _take(rig, settlement_csv([("D9", "T1", "payment", "A1", "10.00", "0.50")]),
@@ -138,7 +140,7 @@ def test_drop_folder_refuses_a_bad_settlement_file_with_row_and_column(
         tmp_path: Path) -> None:
     settings = load_settings(None, data_dir=tmp_path / "data", env={})
     store, bus = SqliteStore(tmp_path / "store.db"), MemoryBus(partitions=2)
-    folder = DropFolder(tmp_path / "drop", store, bus, settings, quiet_s=0.0)
+    folder = DropFolder(tmp_path / "drop", FileIntake(store, bus, settings), settings, quiet_s=0.0)
     try:
         (folder.inbound / "bad.csv").write_bytes(settlement_csv(
             [("D1", "T1", "payment", "A1", "10.00", "0.50")], net={"T1": "9.00"}))

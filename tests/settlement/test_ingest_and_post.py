@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from isthmus.cli.main import run
+from tests.chart import demo_config
 from tests.flows.helpers import bar, charge
 from tests.remit.helpers import Clp, Remit
 from tests.settlement.files import bank_csv, settlement_csv
@@ -35,7 +36,7 @@ def _balances(capsys: pytest.CaptureFixture[str], d: list[str]) -> dict[str, str
 
 @pytest.fixture
 def hub(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> list[str]:
-    d = ["--data-dir", str(tmp_path / "hub"), "--json"]
+    d = ["--data-dir", str(tmp_path / "hub"), "--config", str(demo_config(tmp_path)), "--json"]
     hl7 = tmp_path / "day.hl7"
     hl7.write_bytes(b"FHS|^~\\&|EHR\r" + bar("B1", MRN) + charge("D1", MRN, amount="800.00"))
     _json(capsys, ["ingest", str(hl7), "--apply", *d])
@@ -100,7 +101,7 @@ def test_bad_file_is_refused_whole_with_row_and_column(
     assert item["findings"] == ["row 3, column net: gross 50.00 - fee 1.00 is 49.00, not "
                                 "net 48.00"]
     assert _balances(capsys, hub) == before  # the good row did not post either
-    listed = _json(capsys, ["messages", "list", "--status", "rejected", *hub])
+    listed = _json(capsys, ["messages", "list", "--status", "rejected", *hub])["messages"]
     assert any(m["control_id"] == item["control_id"] for m in listed)
 
 

@@ -52,18 +52,16 @@ def test_golden_processor_file_with_aliases_quotes_and_a_control_row() -> None:
 def test_golden_bad_processor_file_names_every_row_and_column() -> None:
     sf = parse_settlement((GOLDEN / "processor_bad.csv").read_bytes())
     assert [str(f) for f in sf.findings] == [
-        "row 3, column account_number: looks like a card number; send the patient's "
-        "billing account number, never card data",
-        "row 3, column deposit_date: deposit D1 has 2026-11-04 on row 2 (got '2026-11-05')",
-        "row 4, column gross: is not a decimal amount (got 'ten')",
-        "row 4, column transaction_date: is not a date (YYYY-MM-DD, YYYYMMDD or MM/DD/YYYY) "
-        "(got '2026-13-03')",
-        "row 5, column gross: a refund must be negative (got '10.00')",
-        "row 6, column currency: is not an ISO 4217 currency code (got 'EURO')",
-        "row 6, column currency: deposit D1 has USD on row 2 (got 'EURO')",
-        "row 6, column transaction_id: appears twice in deposit D1 (first on row 2) "
-        "(got 'T1')",
-        "row 6, column type: is not payment, refund, chargeback or deposit (got 'gift')",
+        "row 3, column account_number: holds a card number; send the patient's billing "
+        "account number or the processor's ids, never card data",
+        "row 3, column deposit_date: deposit D1 has 2026-11-04 on row 2",
+        "row 4, column gross: is not a decimal amount",
+        "row 4, column transaction_date: is not a date (YYYY-MM-DD, YYYYMMDD or MM/DD/YYYY)",
+        "row 5, column gross: a refund must be negative",
+        "row 6, column currency: is not an ISO 4217 currency code",
+        "row 6, column currency: deposit D1 has USD on row 2",
+        "row 6, column transaction_id: appears twice in deposit D1 (first on row 2)",
+        "row 6, column type: is not payment, refund, chargeback or deposit",
         "row 7, column fee: deposit D1 control total 3.50 but its transactions sum to 4.00",
         "row 7, column gross: deposit D1 control total 999.00 but its transactions sum to "
         "125.00",
@@ -92,9 +90,9 @@ def test_missing_columns_and_bad_bank_rows() -> None:
     bf = parse_bank(b"date,amount,reference\n2026-11-01,-5.00,X\n2026-11-01,5.00,\n"
                     b"2026-11-01,5.00,Y\n2026-11-01,5.00,Y\n")
     assert [str(f) for f in bf.findings] == [
-        "row 2, column amount: a deposit must be positive (got '-5.00')",
+        "row 2, column amount: a deposit must be positive",
         "row 3, column reference: is empty",
-        "row 5, column reference: the same deposit as row 4 (got 'Y')"]
+        "row 5, column reference: the same deposit as row 4"]
     assert parse_bank(b"").findings[0].text == "the file is empty"
     assert parse_bank(b"date,amount,reference\n").findings[0].text.startswith("the file has")
     assert parse_bank(b"\xff\xfe").findings[0].text.startswith("not UTF-8")

@@ -15,9 +15,10 @@ from isthmus.store.memory import MemoryStore
 from isthmus.store.ports import Patient, Store
 from isthmus.store.sqlite import SqliteStore
 from tests.store.contract import FILES, StoreContract, detailed, entry, inbound, post
+from tests.store.contract_find import FindContract
 
 
-class TestMemoryStore(StoreContract):
+class TestMemoryStore(StoreContract, FindContract):
     @pytest.fixture
     def store(self) -> Iterator[Store]:
         s = MemoryStore()
@@ -39,7 +40,7 @@ def _row(path: Path, query: str, key: str) -> tuple[str, ...] | None:
     return tuple(r) if r else None
 
 
-class TestSqliteStore(StoreContract):
+class TestSqliteStore(StoreContract, FindContract):
     @pytest.fixture
     def store(self, tmp_path: Path) -> Iterator[Store]:
         s = SqliteStore(tmp_path / "store.db", synchronous="NORMAL")

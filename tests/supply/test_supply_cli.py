@@ -16,6 +16,7 @@ from isthmus.config import load_settings
 from isthmus.flows.supply_state import Lineage
 from isthmus.ledger.supply import OrderLine
 from isthmus.model.envelope import Envelope
+from tests.chart import DEMO_CHART
 from tests.supply.test_supply_flow import env, usage
 
 CONFIG = """
@@ -34,7 +35,7 @@ unit_price = "12.50"
 
 def _site(tmp_path: Path) -> tuple[Path, Path]:
     cfg = tmp_path / "isthmus.toml"
-    cfg.write_text(CONFIG)
+    cfg.write_text(DEMO_CHART + CONFIG)
     data = tmp_path / "data"
     settings = load_settings(cfg, data_dir=data)
     hub = Hub.open(settings)
@@ -142,7 +143,7 @@ def test_sync_without_a_tryton_erp_is_a_configuration_error(tmp_path: Path) -> N
 def test_sync_with_tryton_unreachable_exits_1_and_changes_nothing(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     cfg, data = _site(tmp_path)
-    cfg.write_text(CONFIG + '\n[erp]\nkind = "tryton"\nurl = "http://127.0.0.1:9"\n'
+    cfg.write_text(DEMO_CHART + CONFIG + '\n[erp]\nkind = "tryton"\nurl = "http://127.0.0.1:9"\n'
                    'database = "none"\n')
     d = _json(capsys, ["supply", "sync", "--data-dir", str(data), "--config", str(cfg)], 1)
     assert isinstance(d, dict) and d["sent"] == [] and "unreachable" in d["stopped"]

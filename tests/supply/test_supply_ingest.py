@@ -17,6 +17,7 @@ from isthmus.flows.supply_state import Lineage
 from isthmus.ledger.supply import OrderLine
 from isthmus.model import Charge, Money, PatientRef
 from isthmus.model.envelope import Envelope, Source
+from tests.chart import DEMO_CHART
 
 CONFIG = """
 [mappings.department_cost_center]
@@ -33,10 +34,10 @@ unit_price = "12.50"
 
 def _site(tmp_path: Path) -> tuple[list[str], str]:
     cfg = tmp_path / "isthmus.toml"
-    cfg.write_text(CONFIG)
+    cfg.write_text(DEMO_CHART + CONFIG)
     data = tmp_path / "data"
     settings = load_settings(cfg, data_dir=data)
-    dept = next(iter(settings.mappings.department_cost_center))
+    dept = "OR"  # the site's own row, over the demo chart's
     hub = Hub.open(settings)
     try:
         flow = hub.processor.supply

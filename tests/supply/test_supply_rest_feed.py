@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from isthmus.connectors.file_intake import take_file
+from isthmus.flows.file_intake import take_file
 from tests.supply.test_supply_fhir_api import Site, open_site
 
 URL = "/api/v1/supply/usage"

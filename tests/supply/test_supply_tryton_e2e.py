@@ -28,12 +28,13 @@ import pytest
 
 from isthmus.app import Hub
 from isthmus.cli.main import run
-from isthmus.config import default_mappings, load_settings
+from isthmus.config import load_settings
 from isthmus.connectors import erp_tryton_procure as buyer
 from isthmus.connectors.erp_ports import ErpBatchSink
 from isthmus.connectors.erp_rpc import TrytonRpc
 from isthmus.connectors.erp_tryton import TrytonErp
 from isthmus.connectors.erp_tryton_supply import TrytonSupply
+from isthmus.demo.chart import demo_mappings
 from isthmus.flows.export import Dispatcher, seal_batches
 from isthmus.flows.retry import RetryPolicy
 from isthmus.flows.supply import SupplyFlow
@@ -44,6 +45,7 @@ from isthmus.model.envelope import Envelope, Source
 from isthmus.model.events import SupplyConsumed
 from isthmus.recon.erp import reconcile
 from isthmus.store.sqlite import SqliteStore
+from tests.chart import DEMO_CHART
 from tests.supply.conftest import ProcurePool
 
 pytestmark = pytest.mark.service
@@ -74,7 +76,7 @@ class Loop:
                                                   cost_center="CC-4500", unit_price=PRICE)},
             tolerance=Tolerance(price_fraction=D("0.02")), ap_owner="erp")
         self.store, self.rpc = store, rpc
-        self.flow = SupplyFlow(store, policy, default_mappings(), FiscalCalendar())
+        self.flow = SupplyFlow(store, policy, demo_mappings(), FiscalCalendar())
         self.erp = TrytonSupply(rpc, company="C100", locations={buyer.WAREHOUSE: "SURG"})
 
     def sync(self) -> tuple[SyncReport, list[str]]:
@@ -233,7 +235,7 @@ def test_cli_supply_sync_posts_the_matched_invoice_and_recon_is_zero(
     pw = tmp_path / "tryton.pass"
     pw.write_text(procure_pool.site.password)
     cfg = tmp_path / "isthmus.toml"
-    cfg.write_text(CLI_CONFIG.format(url=procure_pool.server.url, database=procure_db,
+    cfg.write_text(DEMO_CHART + CLI_CONFIG.format(url=procure_pool.server.url, database=procure_db,
                                      password_file=pw))
     data = tmp_path / "data"
     args = ["--data-dir", str(data), "--config", str(cfg), "--json"]

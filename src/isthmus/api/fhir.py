@@ -17,6 +17,10 @@ itself (checks, storing, transactions) is `flows.fhir_intake`, shared with
 `isthmus ingest`; this shell turns its answers into HTTP. Account and ExplanationOfBenefit
 can be searched by ``identifier`` and ``patient`` (a searchset Bundle).
 
+Reads and searches answer each caller what its roles may see (`governance.phi_access`):
+Patient and Encounter without identifiers, names, birth date and the like to the roles
+that do not read patient data, the finance types without reference displays and narrative.
+
 SupplyDelivery and SupplyRequest (issue 8) can be created, updated and read like the
 finance types: a completed delivery takes stock (`SupplyConsumed`), an active request asks
 for a requisition (`SupplyRequested`); see `formats.supply.fhir` for the elements read.
@@ -50,6 +54,7 @@ from isthmus.formats.fhir import (
 )
 from isthmus.formats.fhir.events import CHANNEL
 from isthmus.formats.supply.fhir import SUPPLY_TYPES
+from isthmus.governance import phi_access
 
 log = logging.getLogger(__name__)
 MEDIA: Final = "application/fhir+json"
@@ -111,7 +116,9 @@ class FhirApi:
             return fhir_response(raw, 200, location)
         return fhir_response(raw, 200 if done.duplicate else 201, location)
 
-    def read(self, rtype: str, rid: str) -> Response:
+    def read(self, rtype: str, rid: str, roles: Sequence[str] = (phi_access.LOCAL,)
+             ) -> Response:
+        """One resource, as the caller's roles may see it (`governance.phi_access`)."""
         if rtype not in WRITABLE:
             return outcome(404, [FhirError("not-supported",
                                            f"resource type {rtype!r} is not supported",
@@ -121,10 +128,13 @@ class FhirApi:
             return outcome(404, [FhirError("not-found", f"{rtype}/{rid} is not known",
                                            [f"{rtype}.id"])])
         if rtype != "Account":
-            return fhir_response(m.raw)
-        return fhir_response(self.with_balance(m.raw))
+            if phi_access.may_read(f"fhir:{rtype}", roles):
+                return fhir_response(m.raw)
+            return fhir_response(phi_access.fhir_view(_json_dec.decode(m.raw), roles))
+        return fhir_response(phi_access.fhir_view(self.with_balance(m.raw), roles))
 
-    def search(self, rtype: str, params: Sequence[tuple[str, str]]) -> Response:
+    def search(self, rtype: str, params: Sequence[tuple[str, str]],
+               roles: Sequence[str] = (phi_access.LOCAL,)) -> Response:
         """GET /fhir/{type}?identifier=&patient=&_count= (FHIR R4 3.1.0.8 search, for
         Account and ExplanationOfBenefit): a searchset Bundle, Accounts with their balance."""
         if rtype not in SEARCHABLE:
@@ -147,7 +157,8 @@ class FhirApi:
                                    patient=args.get("patient"), count=int(count))
         entries = []
         for raw in found:
-            doc = self.with_balance(raw) if rtype == "Account" else _json_dec.decode(raw)
+            doc = phi_access.fhir_view(
+                self.with_balance(raw) if rtype == "Account" else _json_dec.decode(raw), roles)
             entries.append({"fullUrl": f"{rtype}/{doc.get('id', '')}", "resource": doc,
                             "search": {"mode": "match"}})
         bundle: dict[str, Any] = {"resourceType": "Bundle", "type": "searchset",
@@ -291,6 +302,15 @@ def _peer(req: Request) -> str:
     return f"{req.client.host}:{req.client.port}" if req.client else ""
 
 
+def _roles(req: Request) -> tuple[str, ...]:
+    """The caller's roles, as api/auth.py found them (the loopback caller before `init`
+    is `local`: it reads as the local CLI does)."""
+    state = req.scope.get("state") or {}
+    if state.get("principal") == phi_access.LOCAL:
+        return (phi_access.LOCAL,)
+    return tuple(state.get("roles") or ())
+
+
 def _guarded(fn: Callable[[Request], Awaitable[Response]]
              ) -> Callable[[Request], Awaitable[Response]]:
     """Anything unexpected is a 500 OperationOutcome, never a traceback."""
@@ -318,10 +338,11 @@ def routes(hub: Any) -> list[Route]:
                          _peer(req))
 
     async def read(req: Request) -> Response:
-        return api.read(req.path_params["type"], req.path_params["id"])
+        return api.read(req.path_params["type"], req.path_params["id"], _roles(req))
 
     async def search(req: Request) -> Response:
-        return api.search(req.path_params["type"], list(req.query_params.multi_items()))
+        return api.search(req.path_params["type"], list(req.query_params.multi_items()),
+                          _roles(req))
 
     async def transaction(req: Request) -> Response:
         return api.bundle(await req.body(), _peer(req))

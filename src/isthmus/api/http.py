@@ -30,6 +30,7 @@ from isthmus.api.auth import protect
 from isthmus.api.clients import TrustedProxies
 from isthmus.api.health import Health
 from isthmus.connectors.mllp import tls_context
+from isthmus.observe import message_list
 from isthmus.observe.lineage import trace
 from isthmus.observe.metrics import CONTENT_TYPE, KpiCache, LiveParts, collect, render
 from isthmus.observe.views import trial_balance_view
@@ -100,6 +101,17 @@ def build_app(hub: Any, live: dict[str, Any] | None = None, *,
             return JSONResponse({"error": "not found", "field": "ref", "value": ref}, 404)
         return JSONResponse(found)
 
+    async def messages(req: Request) -> JSONResponse:
+        try:
+            query, cursor, limit = message_list.from_params(req.query_params)
+            found = await asyncio.to_thread(message_list.page, hub.store, query,
+                                            cursor=cursor, limit=limit)
+        except message_list.BadFilter as exc:
+            return JSONResponse({"error": str(exc), "field": exc.field}, 400)
+        except message_list.BadCursor as exc:
+            return JSONResponse({"error": str(exc), "field": "cursor"}, 400)
+        return JSONResponse(found)
+
     async def deposits(req: Request) -> JSONResponse:
         raw = req.query_params.get("as_of")
         try:
@@ -125,6 +137,7 @@ def build_app(hub: Any, live: dict[str, Any] | None = None, *,
         Route("/api/v1/status", status),
         Route("/openapi.json", spec, methods=["GET"]),
         Route("/api/v1/ledger/trial-balance", tb),
+        Route("/api/v1/messages", messages),
         Route("/api/v1/messages/{ref:path}", message),
         Route("/api/v1/workitems", workitems),
         Route("/api/v1/recon/deposits", deposits),

@@ -12,7 +12,10 @@ a quiet reinterpretation (issue 16, strict inputs):
   reader, and readers differ (first wins, last wins): such an object is refused, 400
   naming the key, so no two components can read two different requests out of it;
 - `NaN`, `Infinity`, `-Infinity` are not JSON (RFC 8259 section 6) and are refused; JSON
-  numbers with a fraction are read as Decimal, never float.
+  numbers with a fraction are read as Decimal, never float;
+- card numbers: a string or integer anywhere in the body that holds one (`formats.cards`,
+  the hub's one detector) is refused, 400 `card_number` naming the JSON path, never the
+  value; nothing is stored, so no copy of it is kept (refund and workforce bodies).
 
 Refusals are `BodyRefused`, answered in the API's error shape (`{"error", "reason",
 "field"}`, api/openapi.py ERROR) plus `limit` (the setting) and `max` (its value).
@@ -29,13 +32,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from isthmus.config import LimitSettings as BodyLimits
+from isthmus.formats.cards import has_card
 
 # A JSON string (so brackets inside it are not counted), or one bracket.
 _TOKENS: Final = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]')
 _OPEN: Final = frozenset(b"[{")
 
-__all__ = ["BodyLimits", "BodyRefused", "check_depth", "depth_of", "loads", "read_body",
-           "read_json"]
+__all__ = ["BodyLimits", "BodyRefused", "card_path", "check_depth", "depth_of", "loads",
+           "read_body", "read_json"]
 
 
 class BodyRefused(Exception):
@@ -115,18 +119,42 @@ def check_depth(raw: bytes, limits: BodyLimits) -> None:
                           limit="max_json_depth", maximum=limits.max_json_depth)
 
 
+def card_path(doc: Any, path: str = "$") -> str | None:
+    """The JSON path of the first string or integer (or key) holding a card number."""
+    if isinstance(doc, dict):
+        for k, v in doc.items():
+            where = f"{path}.{k}" if k.isidentifier() else f"{path}[{json.dumps(k)}]"
+            if has_card(k):
+                return f"{path} (a key)"
+            if (found := card_path(v, where)) is not None:
+                return found
+    elif isinstance(doc, list):
+        for i, v in enumerate(doc):
+            if (found := card_path(v, f"{path}[{i}]")) is not None:
+                return found
+    elif (isinstance(doc, str) or (isinstance(doc, int) and not isinstance(doc, bool))) \
+            and has_card(str(doc)):
+        return path
+    return None
+
+
 def loads(raw: bytes, limits: BodyLimits) -> Any:
     """Strict JSON: within the depth limit, no duplicate keys, no NaN/Infinity, decimals
-    as Decimal. Raises BodyRefused (400) naming the rule."""
+    as Decimal, no card number. Raises BodyRefused (400) naming the rule."""
     check_depth(raw, limits)
     try:
-        return json.loads(raw, parse_float=Decimal, parse_constant=_constant,
-                          object_pairs_hook=_unique)
+        doc = json.loads(raw, parse_float=Decimal, parse_constant=_constant,
+                         object_pairs_hook=_unique)
     except RecursionError as exc:  # only if max_json_depth is set very high
         raise BodyRefused(400, "json_too_deep", "the JSON body nests too deep to read",
                           limit="max_json_depth", maximum=limits.max_json_depth) from exc
     except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
         raise BodyRefused(400, "invalid_json", f"the body is not JSON: {exc}") from exc
+    found = card_path(doc)
+    if found is not None:
+        raise BodyRefused(400, "card_number", f"{found} holds a card number; send account "
+                          "and transaction numbers, never card data", key=found)
+    return doc
 
 
 async def read_json(req: Request, limits: BodyLimits) -> Any:

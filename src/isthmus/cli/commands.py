@@ -10,7 +10,7 @@ from typing import Any
 
 from isthmus.app import Hub, backup_embedded
 from isthmus.bus.ports import Publish
-from isthmus.flows import workitems
+from isthmus.flows import mapping_holds, workitems
 from isthmus.flows.export import breaker_state
 from isthmus.flows.inbox import (
     MLLP_CHANNEL,
@@ -23,9 +23,10 @@ from isthmus.flows.inbox import (
 )
 from isthmus.flows.intake import rekeyed
 from isthmus.formats.hl7v2 import FRAMING_PREFIX, HL7ParseError
+from isthmus.observe import message_list
 from isthmus.observe.lineage import find_message, trace
 from isthmus.observe.views import trial_balance_view
-from isthmus.store.ports import Inbound, StoredMessage
+from isthmus.store.ports import Inbound, MessageQuery, StoredMessage
 
 Result = tuple[Any, Callable[[Any], str], int]
 
@@ -114,13 +115,20 @@ def _messages(hub: Hub, args: argparse.Namespace) -> Result:
             rel = hub.store.message_by_control_id(m["channel"], m["control_id"] + RELEASED)
             t["released_as"] = f"{rel.channel}/{rel.control_id}" if rel is not None else ""
         return t, _render_trace, 0
-    rows = hub.store.messages(status=args.status, limit=args.limit)
-    data = [{"id": m.id, "control_id": m.control_id, "type": m.message_type,
-             "status": m.status, "ack": m.ack_code, "error": m.error.split("|")[-1]}
-            for m in rows]
-    return data, lambda d: _table([[x["id"], x["control_id"], x["type"], x["status"],
-                                    x["ack"], x["error"][:60]] for x in d],
-                                   ["id", "control_id", "type", "status", "ack", "error"]), 0
+    query = MessageQuery(status=args.status, channel=args.channel, message_type=args.type,
+                         sender=args.sender, control_id=args.control_id,
+                         since=_when(args.since, "since"), until=_when(args.until, "until"))
+    try:
+        data = message_list.page(hub.store, query, cursor=args.cursor, limit=args.limit)
+    except ValueError as exc:  # a bad cursor or limit
+        raise UsageError(str(exc)) from exc
+
+    def text(d: dict[str, Any]) -> str:
+        out = _table([[x["id"], x["channel"], x["control_id"], x["type"], x["status"],
+                       x["ack"], x["error"][:60]] for x in d["messages"]],
+                     ["id", "channel", "control_id", "type", "status", "ack", "error"])
+        return out + (f"\nmore: --cursor {d['next']}" if d["next"] else "")
+    return data, text, 0
 
 
 def _apply(hub: Hub, args: argparse.Namespace) -> int:
@@ -212,7 +220,8 @@ def _reclassified(hub: Hub, m: StoredMessage, *, gates: bool) -> Inbound:
     s = hub.settings
     inbound, _ = classify(m.raw, channel=m.channel, peer=m.peer, now=m.received_at,
                           tenant=s.tenant, currency=s.channel(m.channel).currency,
-                          owners=s.ownership if gates else None)
+                          owners=s.ownership if gates else None,
+                          messages=s.channel(m.channel).messages)
     return inbound
 
 
@@ -254,12 +263,35 @@ def release(hub: Hub, args: argparse.Namespace, *, actor: str) -> Result:
 def _workitems(hub: Hub, args: argparse.Namespace) -> Result:
     store = hub.store
     if args.action == "list":
-        data = [{"id": w.id, "kind": w.kind, "queue": w.queue, "status": w.status,
-                 "event_id": w.event_id, "detail": w.detail}
-                for w in store.work_items(args.status)]
+        items = store.work_items(args.status)
+        held = store.hold_totals([w.event_id for w in items
+                                  if mapping_holds.parse_ref(w.event_id)])
+        data = []
+        for w in items:
+            t = held.get(w.event_id)
+            data.append({"id": w.id, "kind": w.kind, "queue": w.queue, "status": w.status,
+                         "event_id": w.event_id, "detail": w.detail,
+                         "held": t.count if t else 0,
+                         "held_amount": {c: str(a) for c, a in t.amounts} if t else {},
+                         "oldest_held_at": t.oldest if t else None})
         return data, lambda d: _table(
-            [[x["id"], x["queue"], x["kind"], x["status"], x["detail"]] for x in d],
-            ["id", "queue", "kind", "status", "detail"]), 0
+            [[x["id"], x["queue"], x["kind"], x["status"], x["held"] or "",
+              " ".join(f"{a} {c}" for c, a in x["held_amount"].items()), x["detail"]]
+             for x in d], ["id", "queue", "kind", "status", "held", "amount", "detail"]), 0
+    if args.action == "mappings":
+        rows = [{"table": t, "code": c, "value": v, "source": "override"}
+                for t, c, v in store.mapping_overrides(mapping_holds.TABLES)]
+        maps = hub.settings.mappings
+        chart = [("facility_company", c, v) for c, v in maps.facility_company.items()] + [
+            ("department_cost_center", c, v) for c, v in maps.department_cost_center.items()
+        ] + [("charge_codes", c, f"{m.revenue_account} {m.service_line}")
+             for c, m in maps.charge_codes.items()]
+        overridden = {(r["table"], r["code"]) for r in rows}
+        rows += [{"table": t, "code": c, "value": v,
+                  "source": f"config ({maps.include} chart)" if maps.include else "config"}
+                 for t, c, v in sorted(chart) if (t, c) not in overridden]
+        return rows, lambda d: _table([[x["table"], x["code"], x["value"], x["source"]]
+                                       for x in d], ["table", "code", "value", "source"]), 0
     if args.id is None:
         raise UsageError(f"workitems {args.action} needs an id")
     now = datetime.now(UTC).timestamp()
@@ -268,10 +300,19 @@ def _workitems(hub: Hub, args: argparse.Namespace) -> Result:
             values = dict(s.split("=", 1) for s in args.set if "=" in s)
             if len(values) != len(args.set):
                 raise UsageError("--set takes FIELD=VALUE")
-            values = workitems.resolve(store, args.id, values, args.note, now)
-            return {"id": args.id, "status": "resolved", "mapping": values}, lambda d: (
+            values = workitems.resolve(store, args.id, values, args.note, now, bus=hub.bus)
+            applied = _apply(hub, args)
+            after = store.work_item(args.id)
+            done = {"id": args.id, "status": "resolved", "mapping": values,
+                    "resolution": after.resolution if after else "", "applied": applied}
+            ref = after.event_id if after and mapping_holds.parse_ref(after.event_id) else ""
+            if ref:
+                done["outcome"] = mapping_holds.outcome(store, ref)
+            return done, lambda d: (
                 f"work item {d['id']} resolved" + (f"; mapping {d['mapping']} added"
-                                                   if d["mapping"] else "")), 0
+                                                   if d["mapping"] else "")
+                + (f"; {d['resolution']}" if "outcome" in d else "")
+                + (f"; posted {d['outcome']['posted']}" if "outcome" in d else "")), 0
         said = workitems.resubmit(store, hub.bus, args.id, args.note, now)
     except workitems.NoSuchWorkItem as exc:
         raise NotFound(str(exc)) from exc
@@ -319,7 +360,9 @@ def _status(hub: Hub, _args: argparse.Namespace) -> Result:
                        "last_error": failing[0].last_error if failing else "",
                        "breaker": breaker_state(outbox)},
         "work_items_open": queues, "messages": counts["messages"],
-        "rejected": counts["rejected"], "unbatched_channels": hub.store.unbatched_channels(),
+        "rejected": counts["rejected"], "ignored": sum(
+            n for (_ch, st, _ack), n in hub.store.message_counts().items() if st == "ignored"),
+        "unbatched_channels": hub.store.unbatched_channels(),
     }
 
     def text(x: dict[str, Any]) -> str:
@@ -330,7 +373,8 @@ def _status(hub: Hub, _args: argparse.Namespace) -> Result:
                  f"{o['dead']} dead, breaker {o['breaker']}" + (
                      f"; next retry in {o['next_retry_in_s']} s: "
                          f"{o['last_error']}" if o["failing"] else ""),
-                 f"messages                 {x['messages']} ({x['rejected']} rejected)",
+                 f"messages                 {x['messages']} ({x['rejected']} rejected, "
+                 f"{x['ignored']} ignored)",
                  "work items open          " + (", ".join(
                      f"{q}: {n}" for q, n in sorted(x["work_items_open"].items())) or "none")]
         return "\n".join(lines)

@@ -32,6 +32,7 @@ from isthmus.cli.commands import render_tb
 from isthmus.config import Settings
 from isthmus.connectors.mllp_client import send_messages
 from isthmus.demo import labor_week, supply_day
+from isthmus.demo.chart import demo_mappings
 from isthmus.demo.deposits import CardDay, card_day
 from isthmus.demo.ehr_day import SimMessage, expected_totals, hospital_day
 from isthmus.demo.remit835 import ClaimToPay, remittance_835
@@ -240,6 +241,11 @@ async def _refund_day(hub: Hub, port: int, settings: Settings) -> dict[str, Any]
 async def _demo(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
     if not settings.supply:  # the demo's par levels, budgets and service lines
         settings = replace(settings, supply=supply_day.POLICY)
+    maps = settings.mappings
+    if not (maps.include or maps.charge_codes or maps.facility_company
+            or maps.department_cost_center):  # no chart of the site's: the demo's own
+        settings = replace(settings, mappings=replace(
+            demo_mappings(), transaction_types=maps.transaction_types))
     msgs = hospital_day(messages=args.messages, seed=args.seed)
     expected = expected_totals(msgs)
     hub = Hub.open(settings)

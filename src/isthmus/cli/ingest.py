@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from isthmus.app import Hub
-from isthmus.connectors.file_intake import take_file
+from isthmus.flows.file_intake import take_file
 from isthmus.flows.inbox import relay_unpublished
 
 Result = tuple[Any, Callable[[Any], str], int]

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from isthmus import __version__
+from isthmus import __version__, serve_checks
 from isthmus.api.http import serve_http
 from isthmus.app import Hub, serve_forever
 from isthmus.cli import commands, datadir, security
@@ -61,6 +61,9 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--http-port", type=int)
     s.add_argument("--role", choices=["all", "listener", "worker", "api"], default="all",
                    help="which parts this process runs (scale-out: several processes)")
+    s.add_argument("--insecure", action="store_true",
+                   help="serve on a non-loopback address without TLS or without `isthmus "
+                        "init` (logged and audited; refused otherwise)")
     mg = add("migrate", "create or upgrade the store's schema (PostgreSQL or SQLite)")
     mg.set_defaults(action="migrate")
     d = add("demo", "run the hub and a simulated EHR day over real MLLP, then summarize")
@@ -81,9 +84,16 @@ def parser() -> argparse.ArgumentParser:
     m.add_argument("--override-ownership", action="store_true",
                    help="release: take it even if [ownership] refuses its sender")
     m.add_argument("--apply", action="store_true", help="release: process its events now")
-    m.add_argument("--status", choices=["accepted", "rejected", "held"])
+    m.add_argument("--status", choices=["accepted", "rejected", "held", "ignored"])
     m.add_argument("--raw", action="store_true", help="include the raw message (PHI!)")
-    m.add_argument("--limit", type=int, default=50)
+    m.add_argument("--limit", type=int, default=50, help="list: messages a page (newest first)")
+    m.add_argument("--channel", help="list: only this channel (mllp, x12, fhir, ...)")
+    m.add_argument("--type", help="list: message type, e.g. ADT (every trigger) or ADT^A01")
+    m.add_argument("--sender", help="list: sender, <MSH-3.1>^<MSH-4.1>")
+    m.add_argument("--control-id", help="list: control id (MSH-10) or whole identity")
+    m.add_argument("--since", help="list: received at or after (ISO time)")
+    m.add_argument("--until", help="list: received before (ISO time)")
+    m.add_argument("--cursor", help="list: the next page (the `next` of the last one)")
     q = add("dlq", "dead-letter queue")
     q.add_argument("action", choices=["list", "replay"])
     q.add_argument("seqs", nargs="*", type=int)
@@ -95,13 +105,15 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--correlation", help="correlation id (channel/control id) or inbox id")
     r.add_argument("--apply", action="store_true", help="process the replayed events now")
     w = add("workitems", "exception work queues")
-    w.add_argument("action", choices=["list", "resolve", "resubmit"])
+    w.add_argument("action", choices=["list", "resolve", "resubmit", "mappings"],
+                   help="mappings: the chart in force, config rows and overrides")
     w.add_argument("id", nargs="?", type=int)
     w.add_argument("--status", choices=["open", "resolved", "resubmitted"])
     w.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
                    help="mapping to add when resolving, e.g. revenue_account=4100")
     w.add_argument("--note", default="")
-    w.add_argument("--apply", action="store_true", help="process the resubmitted event now")
+    w.add_argument("--apply", action="store_true",
+                   help="process the resubmitted or released events now")
     ing = add("ingest", "take X12 (835, 837), HL7 v2, settlement or bank deposit CSV, or "
               "workforce timecard files once through the inbox")
     ing.add_argument("files", nargs="+", type=Path, metavar="FILE")
@@ -141,6 +153,8 @@ def run(argv: list[str]) -> int:
             return code
         if args.cmd == "serve":
             tracing.configure(settings.tracing)  # ConfigError (exit 2) without the exporter
+            serve_checks.check_serve(settings, args.role, insecure=args.insecure,
+                                     governance=lambda: gate.gov, actor=gate.actor)
             from isthmus.console.app import build_console  # noqa: PLC0415 - serve only
 
             hub = Hub.open(settings)

@@ -2,17 +2,18 @@
 
 For ERPs without an API. Each file is written to a temporary name, fsynced, then renamed,
 so the ERP's import job never sees half a file; delivering the same batch again rewrites
-identical bytes, so a retried delivery is harmless.
+identical bytes, so a retried delivery is harmless. The folder is 0700 and the files 0600
+whatever the umask (store.private_files): the ERP's import job runs as the hub's user, or
+is given access by the operator (an ACL), never by a world-readable mode.
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
 from pathlib import Path
 
 from isthmus.flows.export import ErpUnavailable
 from isthmus.store.ports import OutboxItem
+from isthmus.store.private_files import write_private
 
 
 class ErpFileSink:
@@ -21,15 +22,7 @@ class ErpFileSink:
 
     def deliver(self, item: OutboxItem) -> None:
         target = self.folder / f"{item.batch_id}.{item.fmt}"
-        tmp = target.with_name(f".{target.name}.{os.getpid()}.part")
         try:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            with open(tmp, "wb") as fh:
-                fh.write(item.payload)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, target)
+            write_private(target, item.payload)
         except OSError as exc:
-            with contextlib.suppress(OSError):
-                tmp.unlink(missing_ok=True)
             raise ErpUnavailable(f"cannot write {target}: {exc.strerror}") from exc

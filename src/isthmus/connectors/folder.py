@@ -4,12 +4,13 @@ A sender (or its SFTP server) writes files into `<root>/inbound/`. A file is tak
 it is complete (`connectors.settled`): renamed into place from an in-flight name, or
 unchanged over the quiet period `[reliability] drop_quiet_period_s`, and in both cases not
 open for writing. Only then is it moved atomically (rename, same file system) into
-`<root>/processing/`, checked to be the same file at the same size, and taken through the
-inbox (`file_intake.take_file`: idempotent on control numbers and content hash, so a file
-dropped twice changes nothing). It then goes to `<root>/done/` or, when anything in it was
-refused or unreadable, to `<root>/failed/` with a `<name>.error.txt` (JSON, mode 0600)
-beside it; a file that changed while it was being read goes to `failed/` saying so. Files
-left in `processing/` by a crash are taken again at start: taking is idempotent.
+`<root>/processing/`, checked to be the same file at the same size, and handed to the intake
+through the `Intake` port (`flows.file_intake.FileIntake`: idempotent on control numbers
+and content hash, so a file dropped twice changes nothing). It then goes to `<root>/done/`
+or, when anything in it was refused or unreadable, to `<root>/failed/` with a
+`<name>.error.txt` (JSON, mode 0600) beside it; a file that changed while it was being read
+goes to `failed/` saying so. Files left in `processing/` by a crash are taken again at start:
+taking is idempotent.
 
 Never taken, never moved: in-flight names (dot files, `*.part`, `*.filepart`, `*.tmp`,
 `*~`) and sub-folders. Refused into `failed/` with the reason, unread: symbolic links (the
@@ -33,11 +34,9 @@ import stat
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
-from isthmus.bus.ports import Bus
 from isthmus.config import Settings
-from isthmus.connectors.file_intake import take_file
 from isthmus.connectors.settled import (
     PROC,
     Inode,
@@ -50,8 +49,6 @@ from isthmus.connectors.settled import (
     same_content,
     stable,
 )
-from isthmus.flows.inbox import relay_unpublished
-from isthmus.store.ports import Store
 
 log = logging.getLogger(__name__)
 NAME_MAX: Final = 255  # bytes in one file name (Linux, macOS)
@@ -108,11 +105,22 @@ def _write_new(path: Path, body: bytes) -> None:
         f.write(body)
 
 
+class Intake(Protocol):
+    """The port the folder hands complete files to (`flows.file_intake.FileIntake`): it
+    decodes, gates and stores them; the folder itself never writes to the store."""
+
+    def take(self, path: Path, name: str, now: float) -> list[dict[str, Any]]:
+        """Take one file; one report row per message or interchange in it."""
+
+    def relay(self) -> int:
+        """Send what was stored on to the bus; how many messages."""
+
+
 class DropFolder:
-    def __init__(self, root: Path, store: Store, bus: Bus, settings: Settings, *,
+    def __init__(self, root: Path, intake: Intake, settings: Settings, *,
                  quiet_s: float | None = None, clock: Callable[[], float] = time.monotonic,
                  proc: Path = PROC) -> None:
-        self.root, self._store, self._bus, self._settings = root, store, bus, settings
+        self.root, self._intake, self._settings = root, intake, settings
         self.inbound, self.processing = root / "inbound", root / "processing"
         self.done, self.failed = root / "done", root / "failed"
         for d in (self.inbound, self.processing, self.done, self.failed):
@@ -139,7 +147,7 @@ class DropFolder:
             reports.append(self._take(name, st, now))
         self._started = True
         if reports:
-            relay_unpublished(self._store, self._bus)
+            self._intake.relay()
         return reports
 
     def _entries(self, directory: Path) -> list[tuple[str, os.stat_result]]:
@@ -248,7 +256,7 @@ class DropFolder:
     def _take(self, name: str, st: os.stat_result, now: float) -> dict[str, Any]:
         path, label = self.processing / name, shown(name)
         try:
-            rows = take_file(self._store, self._settings, path, label, now)
+            rows = self._intake.take(path, label, now)
         except Exception as exc:  # noqa: BLE001 - the file goes to failed/ with the reason
             rows = [{"file": label, "status": "error", "error": f"{type(exc).__name__}: "
                      f"{exc}"}]

@@ -13,8 +13,15 @@ This module only moves bytes: each payload goes to an :class:`MllpHandler`, whos
   the sender resends; the inbox's idempotency key makes that harmless.
 * Oversize or broken blocks go to ``on_framing_error``, whose NAK (if any) takes the block's
   place in the ACK order. Junk between blocks answers nobody: logged and counted only.
-* Idle connections (no bytes either way, nothing in flight) close after ``idle_timeout_s``.
-  Resets and broken pipes are routine: debug level.
+* Idle connections (no bytes either way, nothing in flight) close after ``idle_timeout_s``
+  (60 s by default). Resets and broken pipes are routine: debug level.
+* No lock-outs: one address holds at most ``max_connections_per_peer`` connections and the
+  server ``max_connections``. A connection arriving over either limit takes the place of
+  the oldest idle one (the peer's own, for the per-peer limit; any, for the total), which
+  is closed (counted in ``idle_closes``); only when every candidate has a message in
+  flight is the newcomer refused (``connections_refused``). So idle connections, however
+  many and from wherever, never keep a new sender out, and one address cannot crowd out
+  the others.
 
 An ``asyncio.Protocol`` (one callback per read) with eager handler start measured about 1.7x
 the pipelined throughput of a streams-based server on the same machine.
@@ -54,12 +61,13 @@ class MllpStats:
 
     connections: int = 0  # open now
     connections_total: int = 0
-    connections_refused: int = 0  # over max_connections, or arriving while closing
+    connections_refused: int = 0  # over a limit with none idle to close, or while closing
     messages: int = 0  # well-framed blocks received
     acks: int = 0  # answers written (ACKs and NAKs)
     errors: int = 0  # framing problems, junk included
     handler_errors: int = 0
-    idle_closes: int = 0
+    idle_closes: int = 0  # idle timeouts and evictions together
+    evictions: int = 0  # idle connections closed to admit a new one (over a limit)
     bytes_received: int = 0
     bytes_sent: int = 0
 
@@ -85,12 +93,14 @@ class MllpServer:
         port: int = 2575,
         *,
         max_message_bytes: int = 1_048_576,
-        idle_timeout_s: float = 300.0,
+        idle_timeout_s: float = 60.0,
         ssl_context: ssl.SSLContext | None = None,
         max_connections: int = 256,
+        max_connections_per_peer: int = 64,
         max_in_flight_per_connection: int = 64,
     ) -> None:
-        if max_in_flight_per_connection < 1 or max_connections < 1 or idle_timeout_s <= 0:
+        if (min(max_in_flight_per_connection, max_connections, max_connections_per_peer) < 1
+                or idle_timeout_s <= 0):
             raise ValueError("limits must be positive")
         self.handler = handler
         self.host = host
@@ -99,9 +109,11 @@ class MllpServer:
         self.idle_timeout_s = idle_timeout_s
         self.ssl_context = ssl_context
         self.max_connections = max_connections
+        self.max_connections_per_peer = max_connections_per_peer
         self.max_in_flight_per_connection = max_in_flight_per_connection
         self.stats = MllpStats()
         self.connections: set[Connection] = set()
+        self._by_peer: dict[str, set[Connection]] = {}  # peer address (no port) -> open
         self.closing = False
         self._tasks: set[asyncio.Task[None]] = set()
         self._server: asyncio.Server | None = None
@@ -172,6 +184,48 @@ class MllpServer:
         if self._closed is not None:
             self._closed.set()
         log.info("mllp server closed: %s", self.stats)
+
+    def admit(self, conn: Connection) -> str | None:
+        """Register a new connection, closing the oldest idle one if a limit is reached;
+        the reason it is refused instead (server closing, or none idle to close)."""
+        if self.closing:
+            return "server closing"
+        mine = self._by_peer.setdefault(conn.peer_host, set())
+        if len(mine) >= self.max_connections_per_peer:
+            scope, pool, limit = "from this address", mine, self.max_connections_per_peer
+        elif len(self.connections) >= self.max_connections:
+            scope, pool, limit = "in all", self.connections, self.max_connections
+        else:
+            pool = set()
+        if pool:
+            victim = min((c for c in pool if c.idle), key=lambda c: c.last_activity,
+                         default=None)
+            if victim is None:
+                if not mine:
+                    del self._by_peer[conn.peer_host]
+                return f"{len(pool)} open {scope} (limit {limit}), none idle"
+            log.info("mllp closing idle connection from %s to admit one from %s: %d open %s "
+                     "(limit %d)", victim.peer, conn.peer, len(pool), scope, limit)
+            self.stats.idle_closes += 1
+            self.stats.evictions += 1
+            victim.evict()
+        mine.add(conn)
+        self.connections.add(conn)
+        self.stats.connections += 1
+        self.stats.connections_total += 1
+        return None
+
+    def release(self, conn: Connection) -> None:
+        """Forget a connection that was admitted (closed, lost or evicted); idempotent."""
+        if conn not in self.connections:
+            return
+        self.connections.discard(conn)
+        self.stats.connections -= 1
+        mine = self._by_peer.get(conn.peer_host)
+        if mine is not None:
+            mine.discard(conn)
+            if not mine:
+                del self._by_peer[conn.peer_host]
 
     def track(self, task: asyncio.Task[None]) -> None:
         self._tasks.add(task)

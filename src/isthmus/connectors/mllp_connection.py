@@ -87,6 +87,7 @@ class Connection(asyncio.Protocol):
         self._framer = MllpFramer(server.max_message_bytes)
         self._transport: asyncio.Transport | None = None
         self._peer = "?"
+        self.peer_host = "?"  # the address without the port: what per-peer limits count
         self._slots: deque[_Slot] = deque()
         self._backlog: deque[Frame] = deque()
         self._registered = False
@@ -110,19 +111,16 @@ class Connection(asyncio.Protocol):
         self._transport = transport
         peer = transport.get_extra_info("peername")
         self._peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
+        self.peer_host = str(peer[0]) if isinstance(peer, tuple) else str(peer)
         server = self._server
-        if server.closing or self._stats.connections >= server.max_connections:
+        refused = server.admit(self)
+        if refused is not None:
             self._stats.connections_refused += 1
-            log.warning("mllp refusing connection from %s: %d open (limit %d)%s", self._peer,
-                        self._stats.connections, server.max_connections,
-                        ", server closing" if server.closing else "")
+            log.warning("mllp refusing connection from %s: %s", self._peer, refused)
             self._stopping = True
             transport.close()
             return
         self._registered = True
-        server.connections.add(self)
-        self._stats.connections += 1
-        self._stats.connections_total += 1
         log.debug("mllp connection from %s", self._peer)
         self._arm_idle(server.idle_timeout_s)
 
@@ -133,8 +131,7 @@ class Connection(asyncio.Protocol):
             self._idle_handle.cancel()
         if self._registered:
             self._registered = False
-            self._stats.connections -= 1
-            self._server.connections.discard(self)
+            self._server.release(self)
             if exc is not None:
                 log.debug("mllp connection from %s lost: %s", self._peer, type(exc).__name__)
         if not self.lost.done():
@@ -304,6 +301,26 @@ class Connection(asyncio.Protocol):
         self._backlog.clear()
         self._update_reading()
         self._maybe_finish()
+
+    @property
+    def peer(self) -> str:
+        return self._peer
+
+    @property
+    def last_activity(self) -> float:
+        """Loop time of the last byte read or answer written."""
+        return self._last_activity
+
+    @property
+    def idle(self) -> bool:
+        """Open with no message in flight: closing it loses no ACK."""
+        return self._registered and not (self._stopping or self._slots or self._backlog)
+
+    def evict(self) -> None:
+        """Close now to make room for a new connection (the server counts it)."""
+        self._server.release(self)
+        self._registered = False
+        self._close_now()
 
     def abort(self) -> None:
         if self._transport is not None:

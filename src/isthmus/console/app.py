@@ -35,15 +35,16 @@ from isthmus.config import ConfigError
 from isthmus.console import charts, reads, refund_pages, session, supply_pages
 from isthmus.flows import workitems as actions
 from isthmus.flows.workitems import ActionRefused
-from isthmus.governance import audit, identity, rbac, throttle
+from isthmus.governance import audit, identity, phi_access, rbac, throttle
 from isthmus.governance.throttle import FailureThrottle
 from isthmus.observe.kpis import compute_kpis
 from isthmus.observe.lineage import trace
 
 PREFIX = "/console"
 MAX_FORM = 64 * 1024
-# Who may see a raw message (PHI): the people who fix feeds and those who audit them.
-PHI_ROLES = rbac.PERMISSIONS[f"GET {PREFIX}/raw/{{ref:path}}"]
+# Who may see a raw message (PHI): the one table of governance.phi_access, which the
+# permission of `GET /console/raw/...` follows (tests/governance/test_phi_access.py).
+PHI_ROLES = phi_access.rule("message:raw").readers
 NAV = (("Dashboard", "/"), ("Messages", "/messages"), ("Work queues", "/queues"),
        ("Dead letters", "/dlq"), ("Reconciliation", "/recon"), ("KPIs", "/kpis"),
        ("Supply", "/supply"))
@@ -316,11 +317,17 @@ class Console:
                             since=_ts(q.get("since", ""), "since", problems),
                             until=_ts(q.get("until", ""), "until", problems),
                             status=q.get("status", ""))
-        if crit.status not in ("", "accepted", "rejected"):
-            problems.append("status must be accepted or rejected")
-        rows = [] if problems else reads.search(self.hub.store, crit)
+        if crit.status not in ("", *reads.STATUSES):
+            problems.append(f"status must be one of {', '.join(reads.STATUSES)}")
+        found: dict[str, Any] = {"rows": [], "next": None}
+        if not problems:
+            try:
+                found = reads.search_page(self.hub.store, crit, q)
+            except ValueError as exc:  # a bad cursor
+                problems.append(str(exc))
         return self.render(ctx, "messages.html", 400 if problems else 200, title="Messages",
-                           rows=rows, q=q, problems=problems)
+                           rows=found["rows"], q=q, problems=problems, next=found["next"],
+                           next_query=reads.next_query(q, found["next"]))
 
     def lineage(self, ctx: Ctx) -> Response:
         ref = ctx.request.path_params["ref"]
@@ -387,7 +394,8 @@ class Console:
         values = {k[4:]: v[0] for k, v in ctx.form.items() if k.startswith("set_") and v}
 
         def act(i: int) -> str:
-            done = actions.resolve(self.hub.store, i, values, ctx.value("note"), self.clock())
+            done = actions.resolve(self.hub.store, i, values, ctx.value("note"), self.clock(),
+                                   bus=self.hub.bus)
             return "resolved" + (f", mapping {done} added" if done else "")
         return self._item_action(ctx, "resolve", act)
 

@@ -9,15 +9,17 @@ listed by control id, type and status; account tokens, never names or MRNs).
 
 from __future__ import annotations
 
+import urllib.parse
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from isthmus.observe import message_list
 from isthmus.observe.lineage import find_message
 from isthmus.recon.erp import batch_controls, hub_balances
-from isthmus.store.ports import StoredMessage, WorkItem
+from isthmus.store.ports import MessageQuery, StoredMessage, WorkItem
 
 _HOUR = 3600.0
 _ALL = 1 << 62
@@ -92,6 +94,41 @@ def _row(m: StoredMessage) -> dict[str, Any]:
             "ref": f"{m.channel}/{m.control_id}", "type": m.message_type, "status": m.status,
             "ack": m.ack_code, "received": when(m.received_at),
             "error": m.error.split("|")[-1][:80]}
+
+
+STATUSES = ("accepted", "rejected", "held", "ignored")
+
+
+def search_page(store: Any, q: Search, params: Any, limit: int = 100) -> dict[str, Any]:
+    """One page of the Messages page, newest first: by correlation id or account token as
+    `search` finds them, else through the inbox's indexed, cursor-paged query (the same
+    filters as the CLI and GET /api/v1/messages, observe/message_list.py)."""
+    if q.correlation_id or q.account_token:
+        return {"rows": search(store, q, limit), "next": None}
+    query = MessageQuery(status=q.status or None, channel=_opt(params, "channel"),
+                         message_type=_opt(params, "type"), sender=_opt(params, "sender"),
+                         control_id=q.control_id.strip() or None, since=q.since,
+                         until=q.until)
+    found = message_list.page(store, query, cursor=_opt(params, "cursor"), limit=limit)
+    return {"rows": [_page_row(r) for r in found["messages"]], "next": found["next"]}
+
+
+def _opt(params: Any, name: str) -> str | None:
+    value = params.get(name, "")
+    return value.strip() or None
+
+
+def _page_row(r: dict[str, Any]) -> dict[str, Any]:
+    return {**r, "ref": f"{r['channel']}/{r['control_id']}", "received": when(r["received_at"]),
+            "error": r["error"][:80]}
+
+
+def next_query(params: Any, cursor: str | None) -> str:
+    """The query string of the next page: the same filters, the new cursor."""
+    if not cursor:
+        return ""
+    kept = {k: v for k, v in params.items() if k != "cursor" and v}
+    return urllib.parse.urlencode({**kept, "cursor": cursor})
 
 
 def search(store: Any, q: Search, limit: int = 200) -> list[dict[str, Any]]:

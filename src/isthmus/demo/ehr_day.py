@@ -19,7 +19,8 @@ management):
   registered and charged earlier the same day, so the merge moves real charges;
 - DFTs whose charge code is not in the mapping table ("unmapped": accepted, AA, but the hub
   must raise a work item), malformed messages (AE for bad content, AR when MSH itself is
-  unusable) and message types the hub does not take (ORU^R01, SIU^S12: AR).
+  unusable) and message types with no finance meaning (ORU^R01, SIU^S12: AA, kept as
+  `ignored` with the reason, as every real feed carries them).
 """
 
 from __future__ import annotations
@@ -288,8 +289,8 @@ def _render(ev: _Event, control_id: str, day: date) -> SimMessage:
     elif kind in ("charge", "credit", "unmapped"):
         segs = _dft(msh(p.facility, ts, "DFT^P03^DFT_P03", control_id), p, ts, day, ev.lines)
         amount, currency = sum((ln.extended for ln in ev.lines), Decimal("0.00")), _CURRENCY
-    elif kind == "unsupported":
-        ack = "AR"
+    elif kind == "unsupported":  # accepted and ignored: an EHR feed must never stop on them
+        ack = "AA"
         if ev.variant == "ORU":
             segs = [msh(p.facility, ts, "ORU^R01^ORU_R01", control_id),
                     *oru_body(p, ts, f"R{control_id}")]

@@ -2,7 +2,7 @@
 
 Everything a message of `ehr_day` contains comes from here: fixed lists of invented names
 (so no real person can appear), a price table for the demonstration charge codes of
-`isthmus.config.default_mappings`, and one small function per segment. Field numbers follow
+`isthmus.demo.chart`, and one small function per segment. Field numbers follow
 HL7 v2.5.1: chapter 2 (MSH, control), chapter 3 (EVN, PID, PV1, MRG, patient administration),
 chapter 6 (FT1, financial management), chapter 7 (OBR/OBX) and chapter 10 (SCH/AIS).
 
@@ -51,7 +51,7 @@ class CodeSpec:
     code: str
     description: str
     system: str  # coding system of FT1-7.3: CPT or HCPCS
-    service_line: str  # as in config.default_mappings(); decides the FT1-13 department
+    service_line: str  # as in demo/chart.py; decides the FT1-13 department
     low: int
     high: int
     max_qty: int
@@ -63,8 +63,7 @@ class CodeSpec:
         return DEPARTMENTS[self.service_line]
 
 
-# The mapped demonstration codes. "626.2" of the demo chart is an ICD-9 diagnosis, not a
-# chargeable procedure, so the simulated EHR never bills it.
+# The mapped demonstration codes (demo/chart.py maps procedure codes only).
 CHARGE_CODES = (
     CodeSpec("71045", "XR CHEST 1 VIEW", "CPT", "Imaging", 150, 350, 1, "EOI", 6),
     CodeSpec("71046", "XR CHEST 2 VIEWS", "CPT", "Imaging", 180, 450, 1, "EOI", 5),

@@ -4,13 +4,16 @@ The same MRN under the same assigning authority is the same account (`PatientRef
 Each account gets an opaque token, an HMAC of its key, which is all the ledger and the ERP
 ever see of a patient. A merge (ADT^A40) points the merged account at the survivor, moves
 its charges, encounters and billing accounts, and reclassifies its A/R balance to the
-survivor's token with one balanced journal entry.
+survivor's token with one balanced journal entry. A delete (A29) of a person with an A/R
+balance and the account/visit moves (A41..A51) become work items (`delete_person`,
+`identifiers_moved`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import time
 from decimal import Decimal
 
 from isthmus.ledger.errors import ClosedPeriod
@@ -24,7 +27,8 @@ from isthmus.model import (
     PatientRef,
     PatientRegistered,
 )
-from isthmus.model.envelope import Envelope
+from isthmus.model.envelope import Envelope, encode_envelope
+from isthmus.model.events import IdentifiersMoved, PatientDeleted
 from isthmus.store.ports import Patient, Tx
 
 
@@ -122,3 +126,44 @@ def merge(tx: Tx, secret: str, env: Envelope, ev: AccountsMerged, *, ar_account:
         )
         if entry is not None:
             tx.insert_entry(entry)
+
+
+MERGE_REVIEW = "merge-review"
+PATIENT_ACCOUNTING = "patient-accounting"
+
+
+def _work_item(tx: Tx, env: Envelope, kind: str, queue: str, detail: str) -> None:
+    tx.add_work_item(kind=kind, queue=queue, key=env.key, event_id=env.event_id,
+                     correlation_id=env.correlation_id, detail=detail,
+                     envelope=encode_envelope(env), now=time.time())
+
+
+def delete_person(tx: Tx, secret: str, env: Envelope, ev: PatientDeleted, *,
+                  ar_account: str) -> str:
+    """ADT A29: a person with financial activity (any A/R posting on the live account, even
+    settled to zero) is never deleted: the message waits in a `person_delete_refused` work
+    item. Without activity there is nothing financial to remove: the patient row stays."""
+    p = tx.get_patient(ev.patient.key)
+    if p is None:
+        return "applied"
+    live = resolve(tx, secret, ev.patient)
+    balances = tx.ar_balances(ar_account, live.token)
+    if balances:
+        _work_item(tx, env, "person_delete_refused", PATIENT_ACCOUNTING,
+                   "ADT^A29 deletes a person whose account has postings: not deleted; "
+                   "merge or settle the account first, then resolve")
+        return "held"
+    return "applied"
+
+
+def identifiers_moved(tx: Tx, env: Envelope, ev: IdentifiersMoved) -> str:
+    """ADT A41/A42/A44/A45/A47/A49/A50/A51: the identifiers are recorded (the event in the
+    work item) and a `merge_review` work item per message asks a person to move balances
+    and open charges; the hub makes no automatic reclassification for these yet."""
+    moved = ", ".join(what for what, there in (("patient", ev.prior_patient),
+                                               ("account", ev.prior_account),
+                                               ("visit", ev.prior_visit)) if there)
+    _work_item(tx, env, "merge_review", MERGE_REVIEW,
+               f"ADT^{ev.trigger} moves identifiers ({moved or 'none named in MRG'}): "
+               "review balances and open charges; reclassify by hand, then resolve")
+    return "held"

@@ -2,9 +2,11 @@
 
 Enrichment (config mapping tables, with operator overrides stored by `workitems resolve`):
 department -> cost center, facility -> ERP company, charge code -> revenue account and
-service line. Anything unmapped, or a service date in a closed period under the `reject`
-policy, becomes a work item for the team that owns the fix; the event is kept inside it and
-can be resubmitted. It is never a crash and never a partial posting.
+service line. Anything unmapped is held behind the ONE work item of the missing key
+(flows/mapping_holds.py), which releases every charge it holds when the mapping is added;
+a service date in a closed period under the `reject` policy, or a charge the ledger
+refuses, becomes a work item of its own with the event inside it, to be resubmitted. It is
+never a crash and never a partial posting.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import time
 from dataclasses import dataclass
 
 from isthmus.config import Mappings, RevenueMapping
+from isthmus.flows import mapping_holds
 from isthmus.flows.accounts import resolve
 from isthmus.ledger.errors import ClosedPeriod, LedgerRefusal
 from isthmus.ledger.periods import FiscalCalendar
@@ -39,16 +42,28 @@ class Enrichment:
     revenue: RevenueMapping
 
 
-def lookup(tx: Tx, maps: Mappings, charge: Charge) -> Enrichment | tuple[str, str]:
-    """The dimensions of a charge, or (work item kind, detail) naming what is missing."""
+@dataclass(frozen=True)
+class Missing:
+    """The mapping row a charge lacks: its work item kind, table and code."""
+
+    kind: str
+    table: str
+    code: str
+    detail: str
+
+
+def lookup(tx: Tx, maps: Mappings, charge: Charge) -> Enrichment | Missing:
+    """The dimensions of a charge, or the mapping row that is missing."""
     company = tx.mapping_override("facility_company", charge.facility) or \
         maps.facility_company.get(charge.facility)
     if not company:
-        return "unmapped_facility", f"facility {charge.facility!r} has no ERP company"
+        return Missing("unmapped_facility", "facility_company", charge.facility,
+                       f"facility {charge.facility!r} has no ERP company")
     cost_center = tx.mapping_override("department_cost_center", charge.department) or \
         maps.department_cost_center.get(charge.department)
     if not cost_center:
-        return "unmapped_department", f"department {charge.department!r} has no cost center"
+        return Missing("unmapped_department", "department_cost_center", charge.department,
+                       f"department {charge.department!r} has no cost center")
     override = tx.mapping_override("charge_codes", charge.charge_code)
     if override:
         spec = json.loads(override)
@@ -56,8 +71,8 @@ def lookup(tx: Tx, maps: Mappings, charge: Charge) -> Enrichment | tuple[str, st
     elif charge.charge_code in maps.charge_codes:
         revenue = maps.charge_codes[charge.charge_code]
     else:
-        return "unmapped_charge_code", (f"charge code {charge.charge_code!r} has no revenue "
-                                        "account")
+        return Missing("unmapped_charge_code", "charge_codes", charge.charge_code,
+                       f"charge code {charge.charge_code!r} has no revenue account")
     return Enrichment(company, cost_center, revenue)
 
 
@@ -66,7 +81,13 @@ def post_charge(tx: Tx, env: Envelope, charge: Charge, *, secret: str, maps: Map
     """Post one charge; returns "posted", "duplicate" or "held" (a work item was opened)."""
     patient = resolve(tx, secret, charge.patient)
     found = lookup(tx, maps, charge)
-    hold: tuple[str, str] | None = found if isinstance(found, tuple) else None
+    if isinstance(found, Missing):
+        mapping_holds.hold(tx, env, kind=found.kind, queue=QUEUES[found.kind],
+                           table=found.table, code=found.code, detail=found.detail,
+                           amount=charge.amount.amount, currency=charge.amount.currency,
+                           now=time.time())
+        return "held"
+    hold: tuple[str, str] | None = None
     entry = None
     if isinstance(found, Enrichment):
         try:
@@ -97,4 +118,5 @@ def post_charge(tx: Tx, env: Envelope, charge: Charge, *, secret: str, maps: Map
         entry_key=entry.entry_key))
     posted = tx.insert_entry(entry)
     tx.close_work_items(env.event_id, "posted after the fix", time.time())
+    tx.held_posted(env.event_id, entry.entry_key)
     return "posted" if posted else "duplicate"

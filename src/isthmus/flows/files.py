@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Final
@@ -274,13 +275,14 @@ def x12_intake(raw: bytes, *, peer: str, now: float, tenant: str,
 
 
 def hl7_intake(raw: bytes, *, channel: str, peer: str, now: float, tenant: str,
-               currency: str, owners: ownership.Owners | None = None) -> list[Inbound]:
+               currency: str, owners: ownership.Owners | None = None,
+               messages: Mapping[str, str] | None = None) -> list[Inbound]:
     """Every message of an HL7 v2 file or batch, classified as the MLLP inbox does (same
     identity, gates and envelopes); the shell stores them and settles a reused identity
     with `inbox.settle`, as the MLLP writer does. Raises HL7ParseError when the file has
     data before its first MSH."""
     return [classify(text.encode("utf-8"), channel=channel, peer=peer, now=now,
-                     tenant=tenant, currency=currency, owners=owners)[0]
+                     tenant=tenant, currency=currency, owners=owners, messages=messages)[0]
             for text in split_messages(raw)]
 
 

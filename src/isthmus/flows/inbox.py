@@ -23,7 +23,7 @@ import queue
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from functools import partial
@@ -53,8 +53,10 @@ from isthmus.formats.hl7v2 import (
     parse_message,
     recover_identity,
 )
-from isthmus.formats.hl7v2.errors import APPLICATION_INTERNAL_ERROR
+from isthmus.formats.hl7v2.cards import card_error, masked
+from isthmus.formats.hl7v2.errors import APPLICATION_INTERNAL_ERROR, UNSUPPORTED_EVENT_CODE
 from isthmus.formats.hl7v2.events import event_key, events_of, parse_ts
+from isthmus.formats.hl7v2.triggers import decide as decide_type
 from isthmus.governance import ownership
 from isthmus.model import Charge
 from isthmus.model.envelope import KeyedEvent
@@ -136,11 +138,15 @@ def message_by_msh10(store: Store, channel: str, msh10: str) -> StoredMessage | 
 
 
 def classify(raw: bytes, *, channel: str, peer: str, now: float, tenant: str,
-             currency: str, owners: ownership.Owners | None = None
+             currency: str, owners: ownership.Owners | None = None,
+             messages: Mapping[str, str] | None = None,
              ) -> tuple[Inbound, Message | None]:
     """Parse and map one message; the decision is pure, the answer travels with it.
     With `owners` ([ownership]), a message writing a domain its sender (MSH-3 or MSH-4)
-    does not own is refused, AR, with an ERR naming the domain and its owners."""
+    does not own is refused, AR, with an ERR naming the domain and its owners.
+    `messages` ([channels.<name>] messages, `formats.hl7v2.triggers`) says which types are
+    taken, ignored or refused: an ignored message is stored `ignored`, AA, with its reason
+    (MSA-3), and no events."""
     msg: Message | None = None
     try:
         msg = parse_message(raw)
@@ -148,6 +154,22 @@ def classify(raw: bytes, *, channel: str, peer: str, now: float, tenant: str,
             raise HL7ParseError(101, "MSH-10 message control id is required",
                                 ErrorLocation("MSH", 1, 10))
         control_id = identity_of(msg)
+        carded = card_error(msg)  # a card number in PID-18 or FT1: refused, kept masked
+        if carded is not None:
+            raise carded
+        mtype, trigger = msg.message_type.strip().upper(), msg.trigger_event.strip().upper()
+        if not mtype:
+            raise HL7ParseError(101, "MSH-9 message type is required",
+                                ErrorLocation("MSH", 1, 9, 1))
+        decision = decide_type(mtype, trigger, messages, channel=channel)
+        if decision.disposition == "refuse":
+            raise HL7ParseError(UNSUPPORTED_EVENT_CODE, decision.reason,
+                                ErrorLocation("MSH", 1, 9))
+        if decision.disposition == "ignore":
+            note = HL7ParseError(0, decision.reason, ErrorLocation("MSH", 1, 9))
+            return Inbound(channel, control_id, raw, now, peer, f"{mtype}^{trigger}",
+                           "ignored", "AA", encode_error(note), b"",
+                           content_digest(raw)), msg
         events = events_of(msg, currency=currency)
         refused = ownership.decide(
             owners or {}, ownership.event_domains(type(ev).__name__ for ev in events),
@@ -166,7 +188,7 @@ def classify(raw: bytes, *, channel: str, peer: str, now: float, tenant: str,
         in_header = err.location is None or err.location.segment == "MSH"
         code = "AR" if in_header or err.code in (200, 201, 202, 203) else "AE"
         mtype = f"{msg.message_type}^{msg.trigger_event}" if msg is not None else ""
-        return Inbound(channel, cid, raw, now, peer, mtype, "rejected", code,
+        return Inbound(channel, cid, masked(raw, msg), now, peer, mtype, "rejected", code,
                        encode_error(err), b"", content_digest(raw)), msg
     recorded = datetime.fromtimestamp(now, UTC)
     occurred = parse_ts(msg.timestamp) or recorded
@@ -226,8 +248,9 @@ class GroupCommitWriter:
     relays the committed events to the bus, so the next group commit never waits for it."""
 
     def __init__(self, store: Store, bus: Bus, *, max_batch: int = 512,
-                 reuse_window_s: float = REUSE_WINDOW_S) -> None:
+                 reuse_window_s: float = REUSE_WINDOW_S, linger_s: float = 0.05) -> None:
         self._store, self._bus, self._max = store, bus, max_batch
+        self._linger_s = linger_s
         self._settle = partial(settle, store, window_s=reuse_window_s)
         self._q: queue.SimpleQueue[tuple[Inbound, Callable[[Accepted | Exception], None]]
                                    | None] = queue.SimpleQueue()
@@ -293,6 +316,10 @@ class GroupCommitWriter:
             first = self._relay_q.get()
             if first is None:
                 return
+            # linger a moment so that one publish and one mark_published (two commits, two
+            # fsyncs) carry many group commits: on one connection a message at a time,
+            # relaying each commit on its own took as many fsyncs as the ACKs themselves
+            time.sleep(self._linger_s)
             items = list(first)
             while len(items) < 4 * self._max:
                 try:
@@ -328,10 +355,12 @@ class Inbox:
     """
 
     def __init__(self, writer: GroupCommitWriter, *, channel: str, tenant: str,
-                 currency: str, owners: ownership.Owners | None = None) -> None:
+                 currency: str, owners: ownership.Owners | None = None,
+                 messages: Mapping[str, str] | None = None) -> None:
         self._writer = writer
         self.channel, self.tenant, self.currency = channel, tenant, currency
         self.owners = owners or {}
+        self.messages = messages or {}
         self.acks: dict[str, int] = {"AA": 0, "AE": 0, "AR": 0}
         self._completed: deque[tuple[asyncio.Future[Accepted | Exception],
                                      Accepted | Exception]] = deque()
@@ -360,7 +389,7 @@ class Inbox:
     async def on_message(self, payload: bytes, peer: str) -> bytes:
         inbound, msg = classify(payload, channel=self.channel, peer=peer, now=time.time(),
                                 tenant=self.tenant, currency=self.currency,
-                                owners=self.owners)
+                                owners=self.owners, messages=self.messages)
         corr = correlation_of(inbound.channel, inbound.control_id)
         # a span that is not made current, and ids bound only around synchronous code: an
         # eagerly started handler resumes in another context after the await

@@ -8,8 +8,10 @@ stores them (`Store.accept`, idempotent on channel and control id). Channel `wor
 * Timecard file (drop folder, `isthmus ingest`): control id `timecard:<content hash>`; a
   file with any finding is kept, rejected, and posts nothing.
 
-Either way the events' ids come from the feed's own keys (`formats.workforce.events`), so
-a shift sent twice, by the same path or by both, accrues once.
+What is kept has every card number masked (`formats.cards`: a card number in a read
+column or field refuses the file or body). Either way the events' ids come from the feed's
+own keys (`formats.workforce.events`), so a shift sent twice, by the same path or by both,
+accrues once.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from datetime import UTC, datetime
 from typing import Final
 
 from isthmus.flows.intake import encoded, envelopes
+from isthmus.formats.cards import mask_bytes
 from isthmus.formats.settlement.table import Finding
 from isthmus.formats.workforce import WebhookError, decode_webhook, keyed, parse_timecards
 from isthmus.model import KeyedEvent
@@ -53,7 +56,8 @@ def webhook_intake(body: bytes, *, peer: str, now: float, tenant: str) -> Workfo
         events = decode_webhook(body)
     except WebhookError as exc:
         return WorkforceIntake(
-            Inbound(CHANNEL, cid, body, now, peer, "workforce event", "rejected", "AR",
+            Inbound(CHANNEL, cid, mask_bytes(body), now, peer, "workforce event", "rejected",
+                    "AR",
                     f"JSON|{exc.field}|0|0|0|{exc}", b"", digest), (), str(exc), exc.field)
     mtype = "+".join(dict.fromkeys(type(k.event).__name__ for k in events))
     return WorkforceIntake(
@@ -70,11 +74,11 @@ def timecard_intake(raw: bytes, *, peer: str, now: float, tenant: str) -> Workfo
         f = tf.findings[0]
         more = f" (and {len(tf.findings) - 1} more finding(s))" if len(tf.findings) > 1 else ""
         return WorkforceIntake(
-            Inbound(CHANNEL, cid, raw, now, peer, "timecard", "rejected", "AR",
+            Inbound(CHANNEL, cid, mask_bytes(raw), now, peer, "timecard", "rejected", "AR",
                     f"CSV|{f.column}|{f.row}|0|0|{f}{more}", b"", digest),
             (), str(f), f.column, tf.findings)
     events = [keyed(s) for s in tf.shifts]
     at = datetime.fromtimestamp(now, UTC)
     return WorkforceIntake(
-        Inbound(CHANNEL, cid, raw, now, peer, "timecard", "accepted", "AA", "",
+        Inbound(CHANNEL, cid, mask_bytes(raw), now, peer, "timecard", "accepted", "AA", "",
                 _envelopes(events, cid=cid, at=at, tenant=tenant), digest), tuple(events))

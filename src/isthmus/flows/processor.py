@@ -1,12 +1,14 @@
-"""Route one event envelope to the flow that owns it, inside the caller's transaction."""
+"""Route one event envelope to the flow that owns it, inside the caller's transaction.
+
+HL7 v2 FT1 lines go to `flows.transactions`, the visit and billing-account events of
+issue 15 to `flows.visits` and `flows.accounts`."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
 from isthmus.config import LaborSettings, Mappings, SettlementPolicy
-from isthmus.flows import accounts, references, remittance
-from isthmus.flows.charges import post_charge
+from isthmus.flows import accounts, references, remittance, transactions, visits
 from isthmus.flows.errors import PermanentError
 from isthmus.flows.labor import Accruals, LaborFlow
 from isthmus.flows.settlement import SettlementFlow
@@ -30,7 +32,19 @@ from isthmus.model import (
     RemittancePaid,
 )
 from isthmus.model.envelope import Envelope
-from isthmus.model.events import SupplyConsumed, SupplyRequested, SupplyUsageVoided
+from isthmus.model.events import (
+    BillingAccountClosed,
+    ClinicalCodesRecorded,
+    CoverageRecorded,
+    EncounterTransferred,
+    IdentifiersMoved,
+    PatientClassChanged,
+    PatientDeleted,
+    SupplyConsumed,
+    SupplyRequested,
+    SupplyUsageVoided,
+    VisitEventRecorded,
+)
 from isthmus.store.ports import Tx
 
 
@@ -58,9 +72,11 @@ class Processor:
             return references.HELD
         env = admitted
         ev = env.payload
-        if isinstance(ev, Charge):
-            outcome = post_charge(tx, env, ev, secret=self.secret, maps=self.mappings,
-                                  ar_account=self.ar_account, calendar=self.calendar)
+        if isinstance(ev, Charge):  # FT1 CG/CD/PY/AJ by [mappings.transaction_types]
+            outcome = transactions.post_line(tx, env, ev, secret=self.secret,
+                                             maps=self.mappings,
+                                             accounts=self._remit_accounts(),
+                                             calendar=self.calendar)
             if self.supply is not None:  # an FT1 supply line also takes stock
                 self.supply.on_charge(tx, env, ev)
             return outcome
@@ -96,11 +112,34 @@ class Processor:
                 self.handle(tx, held)
         elif isinstance(ev, EncounterStarted | EncounterDischarged):
             accounts.encounter(tx, self.secret, ev, env.occurred_at.isoformat())
+            visits.set_status(tx, ev.visit_number, "active" if isinstance(
+                ev, EncounterStarted) else "discharged")
         elif isinstance(ev, BillingAccountOpened):
             accounts.billing_account(tx, self.secret, ev)
+            visits.reopen(tx, ev.account_number)
         elif isinstance(ev, AccountsMerged):
             accounts.merge(tx, self.secret, env, ev, ar_account=self.ar_account,
                            calendar=self.calendar)
         else:
-            raise PermanentError(f"no flow handles {type(ev).__name__}")
+            return self._visit_event(tx, env, ev)
         return "applied"
+
+    def _visit_event(self, tx: Tx, env: Envelope, ev: object) -> str:
+        """The ADT visit / identifier events and BAR account events of issue 15."""
+        if isinstance(ev, EncounterTransferred):
+            return visits.transfer(tx, self.secret, env, ev)
+        if isinstance(ev, PatientClassChanged):
+            return visits.class_change(tx, self.secret, env, ev)
+        if isinstance(ev, VisitEventRecorded):
+            return visits.record(tx, self.secret, env, ev)
+        if isinstance(ev, ClinicalCodesRecorded):
+            return visits.codes(tx, env, ev)
+        if isinstance(ev, CoverageRecorded):
+            return visits.coverage(tx, ev)
+        if isinstance(ev, BillingAccountClosed):
+            return visits.close_account(tx, self.secret, ev)
+        if isinstance(ev, PatientDeleted):
+            return accounts.delete_person(tx, self.secret, env, ev, ar_account=self.ar_account)
+        if isinstance(ev, IdentifiersMoved):
+            return accounts.identifiers_moved(tx, env, ev)
+        raise PermanentError(f"no flow handles {type(ev).__name__}")

@@ -57,8 +57,8 @@ def csv_intake(raw: bytes, *, kind: str, peer: str, now: float, tenant: str) -> 
     """Read, check and map one settlement (`kind` "settlement") or bank ("bank") file."""
     digest = hashlib.sha256(raw).hexdigest()
     cid = f"sha256:{digest}"
-    # a card number sent by mistake is never stored (bank traces are left as they are)
-    kept = mask_cards(raw) if kind == SETTLEMENT else raw
+    # a card number sent by mistake is never stored, in either kind of file
+    kept = mask_cards(raw)
     if kind == SETTLEMENT:
         sf = parse_settlement(raw)
         findings, keyed = sf.findings, settlement_events(sf)

@@ -2,9 +2,11 @@
 
 One implementation behind `isthmus workitems resolve|resubmit`, `isthmus dlq replay` and
 the console's buttons, on the store and bus ports: a resolution may add a mapping override
-(the charge code, department, facility or payee the item was missing), a resubmission puts
-the item's event back on the bus (or, for an ERP rejection, its batch back in the outbox),
-a replay puts dead letters back on the bus. The running hub's workers apply them.
+(the charge code, department, facility or payee the item was missing); for the one item of
+a missing mapping (flows/mapping_holds.py) it then releases every event held behind it at
+once. A resubmission puts the item's event back on the bus (a mapping item: all its held
+events, as after a config fix; an ERP rejection: its batch back in the outbox), a replay
+puts dead letters back on the bus. The running hub's workers apply them.
 
 Errors are `ActionRefused`, named for the operator: the field at fault and why
 (`NoSuchWorkItem` when the id names nothing).
@@ -15,8 +17,10 @@ principal): the store port has no assignee column yet.
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 
 from isthmus.bus.ports import Bus, Publish
+from isthmus.flows import mapping_holds
 from isthmus.flows.export import REJECTED_KIND, resubmit_rejected
 from isthmus.flows.inbox import TOPIC
 from isthmus.model.envelope import decode_envelope
@@ -79,10 +83,20 @@ def assign(store: Store, item_id: int, who: str) -> None:
     store.set_mapping_override(ASSIGNEE_TABLE, str(item_id), who.strip())
 
 
+def _released(count: int, sums: dict[str, Decimal]) -> str:
+    money = ", ".join(f"{v} {c}" for c, v in sorted(sums.items()))
+    return f"released {count} held event(s)" + (f" ({money})" if money else "")
+
+
 def resolve(store: Store, item_id: int, values: dict[str, str], note: str,
-            now: float) -> dict[str, str]:
-    """Mark the item resolved; with values, add the mapping it was missing first."""
+            now: float, *, bus: Bus | None = None) -> dict[str, str]:
+    """Mark the item resolved; with values, add the mapping it was missing first. The item
+    of a missing mapping needs the mapping (or a resubmit, after a config fix) and `bus`:
+    every event held behind it goes back on the bus, and the resolution says so."""
     w = item(store, item_id)
+    ref = mapping_holds.parse_ref(w.event_id)
+    if ref is not None:
+        return _resolve_mapping(store, w, ref, values, note, now, bus)
     if w.status != "open":
         raise ActionRefused(f"work item {item_id} is already {w.status}", "id")
     values = {k: v.strip() for k, v in values.items() if v.strip()}
@@ -108,11 +122,45 @@ def resolve(store: Store, item_id: int, values: dict[str, str], note: str,
     return values
 
 
+def _resolve_mapping(store: Store, w: WorkItem, ref: tuple[str, str], values: dict[str, str],
+                     note: str, now: float, bus: Bus | None) -> dict[str, str]:
+    table, code = ref
+    if w.status != "open":
+        raise ActionRefused(f"work item {w.id} is already {w.status}", "id")
+    allowed = FIELDS[w.kind][1] if w.kind in FIELDS else ()
+    values = {k: v.strip() for k, v in values.items() if v.strip()}
+    unknown = sorted(set(values) - set(allowed))
+    if unknown:
+        raise ActionRefused(f"{unknown[0]} is not one of {list(allowed)}", unknown[0])
+    if not values:
+        raise ActionRefused(f"work item {w.id} waits for a mapping of {code!r}: give "
+                            f"{' and '.join(allowed)} (or fix the config and resubmit it)",
+                            allowed[0] if allowed else "id")
+    if table == "charge_codes" and "revenue_account" not in values:
+        raise ActionRefused("a revenue account is required to map a charge code",
+                            "revenue_account")
+    if bus is None:
+        raise ActionRefused("releasing the held events needs the bus", "id")
+    store.set_mapping_override(table, code, json.dumps(values) if table == "charge_codes"
+                               else next(iter(values.values())))
+    said = _released(*mapping_holds.release(store, bus, w.event_id, now))
+    store.set_work_item_status(w.id, "resolved",
+                               f"{json.dumps(values)}; {said}" + (f"; {note}" if note else ""),
+                               now)
+    return values
+
+
 def resubmit(store: Store, bus: Bus, item_id: int, note: str, now: float) -> str:
-    """Put the item's event back on the bus (an ERP rejection: its batch in the outbox)."""
+    """Put the item's event back on the bus (an ERP rejection: its batch in the outbox; a
+    missing mapping: every event held behind it, as after a config fix)."""
     w = item(store, item_id)
     if w.status == "resubmitted":
         raise ActionRefused(f"work item {item_id} was resubmitted already", "id")
+    if mapping_holds.parse_ref(w.event_id) is not None:
+        said = _released(*mapping_holds.release(store, bus, w.event_id, now))
+        # resubmitted, not resolved: a charge that still finds no mapping opens it again
+        store.set_work_item_status(w.id, "resubmitted", w.resolution or note or said, now)
+        return said
     if w.kind == REJECTED_KIND:
         resubmit_rejected(store, w.event_id, now)
         store.set_work_item_status(w.id, "resubmitted", w.resolution or note, now)

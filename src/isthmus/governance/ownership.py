@@ -1,6 +1,6 @@
 """System-of-record ownership: each data domain has owners; a write from another system is
 refused. Pure decisions, called at each boundary (MLLP and HL7 files: flows/inbox.py;
-X12 files: connectors/file_intake.py; FHIR: api/auth.py).
+X12 files: flows/file_intake.py; FHIR: api/auth.py).
 
 DESIGN.md "Governance and security": patient and encounter belong to the EHR, claims and
 remittances to billing, and so on. The site says who owns what in its config:
@@ -37,6 +37,11 @@ EVENT_DOMAINS: Final[Mapping[str, str]] = {
     "PatientRegistered": "patient", "AccountsMerged": "patient",
     "EncounterStarted": "encounter", "EncounterDischarged": "encounter",
     "BillingAccountOpened": "account",
+    # issue 15: the other ADT and BAR events write the same domains
+    "PatientUpdated": "patient", "PatientDeleted": "patient", "IdentifiersMoved": "patient",
+    "EncounterTransferred": "encounter", "PatientClassChanged": "encounter",
+    "VisitEventRecorded": "encounter", "ClinicalCodesRecorded": "encounter",
+    "CoverageRecorded": "account", "BillingAccountClosed": "account",
     "Charge": "charge",
     "ClaimSubmitted": "claim",
     "ClaimRemitted": "remittance", "ProviderAdjusted": "remittance",

@@ -9,6 +9,10 @@ Roles, after the people of docs/DESIGN.md: `admin` (everything, including identi
 (exception work queues), `finance-approver` (ledger, ERP export), `auditor` (read
 everything, including lineage and the audit trail), `read-only` (dashboards: counters,
 balances, queues).
+
+Which of the callers a route admits see patient data in its answer is the PHI table's
+decision (`governance.phi_access`): the raw message routes admit its readers only, and the
+FHIR reads answer the other roles with the resource redacted.
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ PERMISSIONS: Mapping[str, frozenset[str]] = {
     "GET /openapi.json": EVERYONE,  # the route list: not public (api/auth.py)
     "GET /api/v1/ledger/trial-balance": frozenset({ADMIN, FINANCE, REVENUE, AUDITOR,
                                                    READ_ONLY}),
+    "GET /api/v1/messages": frozenset({ADMIN, ENGINEER, REVENUE, AUDITOR}),
     "GET /api/v1/messages/{ref:path}": frozenset({ADMIN, ENGINEER, REVENUE, AUDITOR}),
     "GET /api/v1/workitems": EVERYONE,
     "GET /api/v1/recon/deposits": frozenset({ADMIN, FINANCE, REVENUE, AUDITOR, READ_ONLY}),
@@ -64,7 +69,7 @@ PERMISSIONS: Mapping[str, frozenset[str]] = {
     "GET /console/": EVERYONE,
     "GET /console/messages": frozenset({ADMIN, ENGINEER, REVENUE, AUDITOR}),
     "GET /console/messages/{ref:path}": frozenset({ADMIN, ENGINEER, REVENUE, AUDITOR}),
-    "GET /console/raw/{ref:path}": frozenset({ADMIN, ENGINEER, AUDITOR}),
+    "GET /console/raw/{ref:path}": frozenset({ADMIN, ENGINEER, AUDITOR}),  # phi_access
     "GET /console/queues": EVERYONE,
     "POST /console/workitems/{id:int}/assign": frozenset({ADMIN, ENGINEER, REVENUE}),
     "POST /console/workitems/{id:int}/resolve": frozenset({ADMIN, ENGINEER, REVENUE}),
@@ -112,7 +117,7 @@ LOCAL: frozenset[str] = frozenset({
     "cli serve", "cli demo", "cli init", "cli contracts check", "cli contracts update",
     "cli ledger trial-balance", "cli ledger journal", "cli messages list",
     "cli messages show", "cli dlq list", "cli workitems list", "cli audit list",
-    "cli audit verify", "cli erp master-data", "cli recon erp",
+    "cli workitems mappings", "cli audit verify", "cli erp master-data", "cli recon erp",
     "cli recon deposits", "cli status",
     "cli refunds list",
     "cli remits list",

@@ -71,6 +71,117 @@ class AccountsMerged(msgspec.Struct, frozen=True, tag=True, kw_only=True):
     merged: PatientRef
 
 
+class EncounterTransferred(msgspec.Struct, frozen=True, tag=True, kw_only=True):
+    """ADT A02 transfer (and each patient of an A17 swap): the visit moves to PV1-3
+    (`location` PL-1 point of care, `department` the location or PV1-10 hospital service,
+    the key of `[mappings.department_cost_center]`). A12 cancel transfer: `cancelled`, the
+    last transfer of the visit is undone."""
+
+    patient: PatientRef
+    visit_number: str
+    location: str = ""
+    department: str = ""
+    facility: str = ""
+    at: datetime | None = None
+    trigger: str = "A02"
+    cancelled: bool = False
+
+
+class PatientClassChanged(msgspec.Struct, frozen=True, tag=True, kw_only=True):
+    """ADT A06 (outpatient to inpatient) / A07 (inpatient to outpatient): PV1-2 patient
+    class, HL7 table 0004, the account type of the visit."""
+
+    patient: PatientRef
+    visit_number: str
+    patient_class: str
+    facility: str = ""
+    at: datetime | None = None
+    trigger: str = ""
+
+
+class VisitEventRecorded(msgspec.Struct, frozen=True, tag=True, kw_only=True):
+    """A visit event kept on the visit with no posting (HL7 v2.5.1 ch. 3): A14 pending
+    admit, A15 pending transfer, A16 pending discharge, A25 cancel pending discharge, A26
+    cancel pending transfer; A13 cancel discharge (the visit is active again); A11 cancel
+    admit, A27 cancel pending admit, A38 cancel pre-admit (the visit is cancelled; charges
+    already on it open a work item)."""
+
+    patient: PatientRef
+    visit_number: str
+    trigger: str
+    facility: str = ""
+    at: datetime | None = None
+
+
+class PatientDeleted(msgspec.Struct, frozen=True, tag=True, kw_only=True):
+    """ADT A29 delete person information: refused into a work item when the person has
+    financial activity."""
+
+    patient: PatientRef
+
+
+class IdentifiersMoved(msgspec.Struct, frozen=True, tag=True, kw_only=True):
+    """ADT A41/A42/A44/A45/A47/A49/A50/A51 (merge account, merge visit, move account, move
+    visit, change identifier...): the identifiers the message moves, from MRG (MRG-1 prior
+    patient, MRG-3 prior account, MRG-5 prior visit) to PID-3 / PID-18 / PV1-19."""
+
+    trigger: str
+    patient: PatientRef
+    prior_patient: PatientRef | None = None
+    prior_account: str = ""
+    prior_visit: str = ""
+    account_number: str = ""
+    visit_number: str = ""
+
+
+class CodedEntry(msgspec.Struct, frozen=True):
+    """A DG1 diagnosis (DG1-3, DG1-6 type) or PR1 procedure (PR1-3): code and system."""
+
+    code: str
+    system: str = ""
+    kind: str = ""
+
+
+class ClinicalCodesRecorded(msgspec.Struct, frozen=True, tag=True, kw_only=True):
+    """BAR P12 (and DG1/PR1 of other BAR and DFT messages): diagnoses and procedures kept
+    with the visit for claims. Codes only; never sent to the ERP."""
+
+    patient: PatientRef
+    visit_number: str = ""
+    account_number: str = ""
+    diagnoses: tuple[CodedEntry, ...] = ()
+    procedures: tuple[CodedEntry, ...] = ()
+
+
+class Coverage(msgspec.Struct, frozen=True):
+    """IN1/IN2: a plan (IN1-2), its payer (IN1-3 id, IN1-4 name), the plan type (IN1-15)
+    and the visit's financial class (PV1-20), the payer dimension of reports."""
+
+    plan_id: str = ""
+    payer_id: str = ""
+    payer_name: str = ""
+    plan_type: str = ""
+    financial_class: str = ""
+
+
+class CoverageRecorded(msgspec.Struct, frozen=True, tag=True, kw_only=True):
+    """The insurance of a billing account (PID-18) as the message states it, in IN1 order."""
+
+    patient: PatientRef
+    account_number: str
+    plans: tuple[Coverage, ...] = ()
+
+
+class BillingAccountClosed(msgspec.Struct, frozen=True, tag=True, kw_only=True):
+    """BAR P06 end account (`purged` False) or P02 purge patient accounts (`purged` True):
+    a later charge to the account is held with a work item."""
+
+    patient: PatientRef
+    account_number: str
+    purged: bool = False
+    at: datetime | None = None
+
+
 class BillingAccountOpened(msgspec.Struct, frozen=True, tag=True, kw_only=True):
     """BAR P01: a billing account (PID-18) is opened for a patient."""
 
@@ -101,6 +212,10 @@ class Charge(msgspec.Struct, frozen=True, tag=True, kw_only=True):
     service_date: date
     account_number: str = ""
     visit_number: str = ""
+
+    # FT1-11 was sent negative on a type other than CG (a PY or AJ usually is): the amount
+    # is still carried positive, and an adjustment sent positive raises the balance
+    negative: bool = False
 
     @property
     def is_credit(self) -> bool:
@@ -401,6 +516,14 @@ Event = (
     | EncounterDischarged
     | AccountsMerged
     | BillingAccountOpened
+    | EncounterTransferred
+    | PatientClassChanged
+    | VisitEventRecorded
+    | PatientDeleted
+    | IdentifiersMoved
+    | ClinicalCodesRecorded
+    | CoverageRecorded
+    | BillingAccountClosed
     | Charge
     | ClaimRemitted
     | ProviderAdjusted

@@ -70,8 +70,12 @@ def trace(store: Store, ref: str, *, include_raw: bool = False) -> dict[str, Any
                        "account_token": ln.dims.account_token} for ln in e.lines],
             "batch_id": bid, "batch_lines": refs,
         })
+    # its own work items, and the one item of each missing mapping an event waits behind
+    # (its correlation id is the hold's ref: flows/mapping_holds.py)
+    holding = sorted({h.ref for h in store.holds_of([e["event_id"] for e in events])})
     work = [{"id": w.id, "kind": w.kind, "queue": w.queue, "status": w.status,
-             "event_id": w.event_id, "detail": w.detail} for w in store.work_items_for(corr)]
+             "event_id": w.event_id, "detail": w.detail}
+            for c in (corr, *holding) for w in store.work_items_for(c)]
     out: dict[str, Any] = {
         "message": {"id": msg.id, "correlation_id": corr, "channel": msg.channel,
                     "control_id": msg.control_id, "type": msg.message_type,

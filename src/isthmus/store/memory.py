@@ -29,6 +29,7 @@ import msgspec
 
 from isthmus.ledger.batch import JournalBatch
 from isthmus.ledger.journal import JournalEntry, JournalLine
+from isthmus.store.message_filter import matches
 from isthmus.store.ports import (
     HELD,
     Accepted,
@@ -36,7 +37,10 @@ from isthmus.store.ports import (
     ChargeRecord,
     ClaimRecord,
     DepositRecord,
+    HeldEvent,
+    HoldTotals,
     Inbound,
+    MessageQuery,
     OutboxItem,
     Patient,
     RefundRecord,
@@ -81,6 +85,7 @@ class _State:
     work_items: dict[int, WorkItem] = field(default_factory=dict)
     work_keys: dict[tuple[str, str], int] = field(default_factory=dict)
     overrides: dict[tuple[str, str], str] = field(default_factory=dict)
+    held: dict[tuple[str, str], HeldEvent] = field(default_factory=dict)  # (ref, event id)
     refunds: dict[str, RefundRecord] = field(default_factory=dict)  # in request order
     flow_state: dict[str, bytes] = field(default_factory=dict)
     applied: dict[str, bytes] = field(default_factory=dict)
@@ -226,6 +231,23 @@ class MemoryTx:
                     updated_at=now)
                 closed += 1
         return closed
+
+    def hold_event(self, held: HeldEvent) -> bool:
+        known = self._s.held.get((held.ref, held.event_id))
+        if known is not None and not known.released_at:
+            return False
+        self._s.held[(held.ref, held.event_id)] = dataclasses.replace(
+            held, released_at=0.0, entry_key="",
+            held_at=known.held_at if known is not None else held.held_at)
+        return True
+
+    def held_posted(self, event_id: str, entry_key: str) -> int:
+        n = 0
+        for k, h in self._s.held.items():
+            if h.event_id == event_id and h.released_at and not h.entry_key:
+                self._s.held[k] = dataclasses.replace(h, entry_key=entry_key)
+                n += 1
+        return n
 
     def record_deposit(self, record: DepositRecord) -> bool:
         if record.event_id in self._s.deposits:
@@ -380,6 +402,18 @@ class MemoryStore:
                     and (until is None or m.received_at < until)
                     and (status is None or m.status == status)][:limit]
 
+    def message_page(self, query: MessageQuery, *, before: int | None = None,
+                     limit: int = 50) -> list[StoredMessage]:
+        out: list[StoredMessage] = []
+        with self._lock:
+            for mid in sorted(self._state.inbox, reverse=True):
+                if len(out) >= limit:
+                    break
+                m = self._state.inbox[mid]
+                if (before is None or mid < before) and matches(query, m):
+                    out.append(m)
+        return out
+
     def message_counts(self, since: float | None = None) -> dict[tuple[str, str, str], int]:
         out: dict[tuple[str, str, str], int] = {}
         with self._lock:
@@ -498,6 +532,44 @@ class MemoryStore:
         with self._lock:
             return [w for w in self._state.work_items.values()
                     if w.correlation_id == correlation_id]
+
+    def held_events(self, ref: str, limit: int = 1000) -> list[HeldEvent]:
+        with self._lock:
+            found = [h for h in self._state.held.values() if h.ref == ref]
+        return sorted(found, key=lambda h: (h.held_at, h.event_id))[:limit]
+
+    def holds_of(self, event_ids: Sequence[str]) -> list[HeldEvent]:
+        wanted = set(event_ids)
+        with self._lock:
+            return sorted((h for h in self._state.held.values() if h.event_id in wanted),
+                          key=lambda h: (h.ref, h.event_id))
+
+    def hold_totals(self, refs: Sequence[str]) -> dict[str, HoldTotals]:
+        wanted = set(refs)
+        acc: dict[str, tuple[int, dict[str, Decimal], float]] = {}
+        with self._lock:
+            for h in self._state.held.values():
+                if h.ref in wanted and not h.released_at:
+                    n, sums, oldest = acc.get(h.ref, (0, {}, h.held_at))
+                    sums[h.currency] = sums.get(h.currency, Decimal(0)) + h.amount
+                    acc[h.ref] = (n + 1, sums, min(oldest, h.held_at))
+        return {r: HoldTotals(n, tuple(sorted(sums.items())), oldest)
+                for r, (n, sums, oldest) in acc.items()}
+
+    def release_held(self, ref: str, event_ids: Sequence[str], now: float) -> int:
+        n = 0
+        with self._write() as s:
+            for e in event_ids:
+                h = s.held.get((ref, e))
+                if h is not None and not h.released_at:
+                    s.held[(ref, e)] = dataclasses.replace(h, released_at=now)
+                    n += 1
+        return n
+
+    def mapping_overrides(self, tables: Sequence[str]) -> list[tuple[str, str, str]]:
+        with self._lock:
+            return sorted((t, c, v) for (t, c), v in self._state.overrides.items()
+                          if t in tables)
 
     def deposit_records(self) -> list[DepositRecord]:
         with self._lock:

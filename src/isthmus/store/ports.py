@@ -14,6 +14,11 @@ Contract (tests/store/contract.py runs it against every adapter):
   "accepted" and closes its work item in one transaction.
 - Effects are keyed on business keys (journal entry key, charge event id, work item kind +
   event id): writing one twice is a no-op that reports False/None, never a second posting.
+- An event held behind a missing mapping is kept once per (ref, event id) (`hold_event`),
+  where ref is the event id of the one work item of that missing key; `release_held` marks
+  the events a person's fix put back on the bus, `held_posted` what they posted.
+- `message_page` is newest first and keyset-paged (`before` an id), each filter served by
+  an index on the real adapters: a page never scans the inbox.
 """
 
 from __future__ import annotations
@@ -175,6 +180,47 @@ class WorkItem:
 
 
 @dataclass(frozen=True, slots=True)
+class MessageQuery:
+    """Filters of `Store.message_page`; None: any. `message_type` "ADT" matches every ADT
+    event ("ADT^A01", ...), "ADT^A01" that one. `sender` is the part of the inbox identity
+    before its first ":" (MSH-3.1^MSH-4.1); `control_id` matches the whole identity or the
+    part after that ":" (MSH-10)."""
+
+    status: str | None = None
+    channel: str | None = None
+    message_type: str | None = None
+    sender: str | None = None
+    control_id: str | None = None
+    since: float | None = None  # received at or after
+    until: float | None = None  # received before
+
+
+@dataclass(frozen=True, slots=True)
+class HeldEvent:
+    """An event held behind a missing mapping: `ref` is the event id of the work item of
+    that missing key, shared by every event it holds. `released_at` 0: still held."""
+
+    ref: str
+    event_id: str
+    key: str  # the bus partition key the event goes back out on
+    envelope: bytes
+    amount: Decimal
+    currency: str
+    held_at: float
+    released_at: float = 0.0
+    entry_key: str = ""  # the journal entry it posted once released
+
+
+@dataclass(frozen=True, slots=True)
+class HoldTotals:
+    """What one work item holds: how many events, their amount per currency, the oldest."""
+
+    count: int
+    amounts: tuple[tuple[str, Decimal], ...]  # (currency, sum), by currency
+    oldest: float
+
+
+@dataclass(frozen=True, slots=True)
 class OutboxItem:
     id: int
     destination: str
@@ -270,6 +316,15 @@ class Tx(Protocol):
         """Mark the open or resubmitted work items of an event resolved (it went through)."""
         ...
 
+    def hold_event(self, held: HeldEvent) -> bool:
+        """Keep an event behind the work item `held.ref`; True when it is newly held (or held
+        again after a release), False when it is held there already."""
+        ...
+
+    def held_posted(self, event_id: str, entry_key: str) -> int:
+        """Record the journal entry a released held event posted; how many holds it ends."""
+        ...
+
     def record_deposit(self, record: DepositRecord) -> bool:
         """Add one side of deposit matching; False (no change) when its event id is known."""
         ...
@@ -352,6 +407,12 @@ class Store(Protocol):
         status: str | None = None, limit: int = 1000,
     ) -> list[StoredMessage]: ...
 
+    def message_page(self, query: MessageQuery, *, before: int | None = None,
+                     limit: int = 50) -> list[StoredMessage]:
+        """Messages matching every filter of `query`, newest first (by id), those with an id
+        below `before` when given: the next page starts before the last id of this one."""
+        ...
+
     def message_counts(self, since: float | None = None) -> dict[tuple[str, str, str], int]:
         """Inbox messages per (channel, status, ack code), those received at or after
         `since` when it is given (metrics and alert windows)."""
@@ -402,6 +463,27 @@ class Store(Protocol):
     def set_mapping_override(self, table: str, code: str, value: str) -> None: ...
 
     def work_items_for(self, correlation_id: str) -> list[WorkItem]: ...
+
+    def held_events(self, ref: str, limit: int = 1000) -> list[HeldEvent]:
+        """The events held (or once held) behind work item event id `ref`, oldest first."""
+        ...
+
+    def holds_of(self, event_ids: Sequence[str]) -> list[HeldEvent]:
+        """Every hold (current or released) of these events, by ref and event id: which
+        work item an event waits (or waited) behind, for its message's trace."""
+        ...
+
+    def hold_totals(self, refs: Sequence[str]) -> dict[str, HoldTotals]:
+        """Per ref, what is still held behind it (refs holding nothing are left out)."""
+        ...
+
+    def release_held(self, ref: str, event_ids: Sequence[str], now: float) -> int:
+        """Mark these events of `ref` released (back on the bus); how many were held."""
+        ...
+
+    def mapping_overrides(self, tables: Sequence[str]) -> list[tuple[str, str, str]]:
+        """(table, code, value) of every override row of these tables, by table and code."""
+        ...
 
     def deposit_records(self) -> list[DepositRecord]:
         """Every record of deposit matching (EFTs, processor and bank deposits), in order."""

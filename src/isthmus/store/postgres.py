@@ -33,13 +33,17 @@ from psycopg.rows import TupleRow
 
 from isthmus.ledger.batch import JournalBatch
 from isthmus.ledger.journal import Dimensions, JournalEntry, JournalLine
+from isthmus.store.message_filter import POSTGRES, where
 from isthmus.store.ports import (
     Accepted,
     BillingAccount,
     ChargeRecord,
     ClaimRecord,
     DepositRecord,
+    HeldEvent,
+    HoldTotals,
     Inbound,
+    MessageQuery,
     OutboxItem,
     Patient,
     RefundRecord,
@@ -53,6 +57,14 @@ from isthmus.store.sqlite_connection import StorageUnavailable
 Conn = psycopg.Connection[TupleRow]
 _DEP_COLS = ("event_id, side, reference, amount, currency, on_date, party, correlation_id, "
              "matched_with, entry_key")
+
+
+_HE_COLS = ("ref, event_id, key, envelope, amount, currency, held_at, released_at, "
+            "entry_key")
+
+
+def _held(r: tuple[Any, ...]) -> HeldEvent:
+    return HeldEvent(r[0], r[1], r[2], bytes(r[3]), Decimal(r[4]), r[5], r[6], r[7], r[8])
 
 
 def _deposit(r: tuple[Any, ...]) -> DepositRecord:
@@ -315,6 +327,20 @@ class PostgresTx:
             "THEN %s ELSE resolution END, updated_at = %s WHERE event_id = %s "
             "AND status IN ('open', 'resubmitted')", (resolution, now, event_id)).rowcount
 
+    def hold_event(self, held: HeldEvent) -> bool:
+        h = held
+        return self._c.execute(
+            f"INSERT INTO held_events ({_HE_COLS}) VALUES (%s,%s,%s,%s,%s,%s,%s,0,'') "
+            "ON CONFLICT (ref, event_id) DO UPDATE SET released_at = 0, entry_key = '', "
+            "envelope = excluded.envelope WHERE held_events.released_at <> 0",
+            (h.ref, h.event_id, h.key, h.envelope, h.amount, h.currency,
+             h.held_at)).rowcount == 1
+
+    def held_posted(self, event_id: str, entry_key: str) -> int:
+        return self._c.execute(
+            "UPDATE held_events SET entry_key = %s WHERE event_id = %s AND released_at <> 0 "
+            "AND entry_key = ''", (entry_key, event_id)).rowcount
+
     # deposit matching --------------------------------------------------------
     def record_deposit(self, record: DepositRecord) -> bool:
         r = record
@@ -533,6 +559,12 @@ class PostgresStore:
                 args.append(val)
         return [_msg(r) for r in self._rows(q + " ORDER BY id LIMIT %s", (*args, limit))]
 
+    def message_page(self, query: MessageQuery, *, before: int | None = None,
+                     limit: int = 50) -> list[StoredMessage]:
+        cond, args = where(query, before, POSTGRES)
+        return [_msg(r) for r in self._rows(
+            f"SELECT {_MSG_COLS} FROM inbox{cond} ORDER BY id DESC LIMIT %s", (*args, limit))]
+
     def message_counts(self, since: float | None = None) -> dict[tuple[str, str, str], int]:
         q = "SELECT channel, status, ack_code, count(*) FROM inbox"
         args: tuple[float, ...] = ()
@@ -665,6 +697,37 @@ class PostgresStore:
     def deposit_records(self) -> list[DepositRecord]:
         return [_deposit(r) for r in self._rows(
             f"SELECT {_DEP_COLS} FROM deposits ORDER BY seq")]
+
+    def held_events(self, ref: str, limit: int = 1000) -> list[HeldEvent]:
+        return [_held(r) for r in self._rows(
+            f"SELECT {_HE_COLS} FROM held_events WHERE ref = %s ORDER BY held_at, event_id "
+            "LIMIT %s", (ref, limit))]
+
+    def holds_of(self, event_ids: Sequence[str]) -> list[HeldEvent]:
+        return [_held(r) for r in self._rows(
+            f"SELECT {_HE_COLS} FROM held_events WHERE event_id = ANY(%s) "
+            'ORDER BY ref COLLATE "C", event_id COLLATE "C"', (list(event_ids),))]
+
+    def hold_totals(self, refs: Sequence[str]) -> dict[str, HoldTotals]:
+        if not refs:
+            return {}
+        return {ref: HoldTotals(int(n), tuple((c, Decimal(a)) for c, a in sums), float(oldest))
+                for ref, n, sums, oldest in self._rows(
+                    "SELECT ref, sum(n), array_agg(ARRAY[currency, total::text] ORDER BY "
+                    "currency), min(oldest) FROM (SELECT ref, currency, count(*) AS n, "
+                    "sum(amount) AS total, min(held_at) AS oldest FROM held_events WHERE "
+                    "released_at = 0 AND ref = ANY(%s) GROUP BY ref, currency) AS per "
+                    "GROUP BY ref", (list(refs),))}
+
+    def release_held(self, ref: str, event_ids: Sequence[str], now: float) -> int:
+        return self._run(lambda c: c.execute(
+            "UPDATE held_events SET released_at = %s WHERE ref = %s AND event_id = ANY(%s) "
+            "AND released_at = 0", (now, ref, list(event_ids))).rowcount)
+
+    def mapping_overrides(self, tables: Sequence[str]) -> list[tuple[str, str, str]]:
+        return [(str(t), str(c), str(v)) for t, c, v in self._rows(
+            "SELECT table_name, code, value FROM mapping_overrides WHERE table_name = ANY(%s) "
+            "ORDER BY table_name COLLATE \"C\", code COLLATE \"C\"", (list(tables),))]
 
     def set_work_item_status(self, item_id: int, status: str, resolution: str,
                              now: float) -> None:

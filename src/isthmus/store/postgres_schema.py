@@ -43,6 +43,12 @@ CREATE TABLE IF NOT EXISTS inbox (
 );
 CREATE INDEX IF NOT EXISTS inbox_unpublished ON inbox(id) WHERE NOT published;
 CREATE INDEX IF NOT EXISTS inbox_received ON inbox(received_at);
+CREATE INDEX IF NOT EXISTS inbox_status_id ON inbox(status, id);
+CREATE INDEX IF NOT EXISTS inbox_channel_id ON inbox(channel, id);
+CREATE INDEX IF NOT EXISTS inbox_type_id ON inbox(message_type COLLATE "C", id);
+CREATE INDEX IF NOT EXISTS inbox_control ON inbox(control_id COLLATE "C");
+CREATE INDEX IF NOT EXISTS inbox_control_tail
+  ON inbox((substr(control_id, strpos(control_id, ':') + 1)));
 CREATE TABLE IF NOT EXISTS patients (
   key TEXT PRIMARY KEY, mrn TEXT NOT NULL, authority TEXT NOT NULL, token TEXT NOT NULL,
   family_name TEXT NOT NULL, given_name TEXT NOT NULL, birth_date TEXT NOT NULL,
@@ -118,6 +124,13 @@ CREATE TABLE IF NOT EXISTS work_items (
 CREATE INDEX IF NOT EXISTS work_items_status ON work_items(status);
 CREATE INDEX IF NOT EXISTS work_items_event ON work_items(event_id);
 CREATE INDEX IF NOT EXISTS work_items_correlation ON work_items(correlation_id);
+CREATE TABLE IF NOT EXISTS held_events (
+  ref TEXT NOT NULL, event_id TEXT NOT NULL, key TEXT NOT NULL, envelope BYTEA NOT NULL,
+  amount NUMERIC NOT NULL, currency TEXT NOT NULL, held_at DOUBLE PRECISION NOT NULL,
+  released_at DOUBLE PRECISION NOT NULL DEFAULT 0, entry_key TEXT NOT NULL DEFAULT '',
+  PRIMARY KEY (ref, event_id)
+);
+CREATE INDEX IF NOT EXISTS held_events_event ON held_events(event_id);
 CREATE TABLE IF NOT EXISTS mapping_overrides (
   table_name TEXT NOT NULL, code TEXT NOT NULL, value TEXT NOT NULL,
   PRIMARY KEY (table_name, code)

@@ -20,13 +20,17 @@ import msgspec
 
 from isthmus.ledger.batch import JournalBatch
 from isthmus.ledger.journal import Dimensions, JournalEntry, JournalLine
+from isthmus.store.message_filter import SQLITE, where
 from isthmus.store.ports import (
     Accepted,
     BillingAccount,
     ChargeRecord,
     ClaimRecord,
     DepositRecord,
+    HeldEvent,
+    HoldTotals,
     Inbound,
+    MessageQuery,
     OutboxItem,
     Patient,
     RefundRecord,
@@ -66,6 +70,26 @@ _DEP_COLS = ("event_id, side, reference, amount, currency, on_date, party, corre
 def _deposit(r: tuple[Any, ...]) -> DepositRecord:
     return DepositRecord(r[0], r[1], r[2], Decimal(r[3]), r[4], date.fromisoformat(r[5]),
                          r[6], r[7], r[8], r[9])
+
+
+_HE_COLS = ("ref, event_id, key, envelope, amount, currency, held_at, released_at, "
+            "entry_key")
+
+
+def _held(r: tuple[Any, ...]) -> HeldEvent:
+    return HeldEvent(r[0], r[1], r[2], bytes(r[3]), Decimal(r[4]), r[5], r[6], r[7], r[8])
+
+
+def hold_totals_of(rows: list[tuple[Any, ...]]) -> dict[str, HoldTotals]:
+    """(ref, currency, amount text, held_at) rows -> totals per ref (amounts summed as
+    Decimal here: the store keeps money as text)."""
+    acc: dict[str, tuple[int, dict[str, Decimal], float]] = {}
+    for ref, cur, amount, at in rows:
+        n, sums, oldest = acc.get(ref, (0, {}, at))
+        sums[cur] = sums.get(cur, Decimal(0)) + Decimal(amount)
+        acc[ref] = (n + 1, sums, min(oldest, at))
+    return {ref: HoldTotals(n, tuple(sorted(sums.items())), oldest)
+            for ref, (n, sums, oldest) in acc.items()}
 
 
 def _msg(r: tuple[Any, ...]) -> StoredMessage:
@@ -222,6 +246,20 @@ class SqliteTx:
             "THEN ? ELSE resolution END, updated_at=? WHERE event_id=? AND status IN "
             "('open','resubmitted')", (resolution, now, event_id)).rowcount
 
+    def hold_event(self, held: HeldEvent) -> bool:
+        h = held
+        return self._c.execute(
+            f"INSERT INTO held_events({_HE_COLS}) VALUES (?,?,?,?,?,?,?,0,'') "
+            "ON CONFLICT(ref, event_id) DO UPDATE SET released_at=0, entry_key='', "
+            "envelope=excluded.envelope WHERE held_events.released_at<>0",
+            (h.ref, h.event_id, h.key, h.envelope, str(h.amount), h.currency,
+             h.held_at)).rowcount == 1
+
+    def held_posted(self, event_id: str, entry_key: str) -> int:
+        return self._c.execute(
+            "UPDATE held_events SET entry_key=? WHERE event_id=? AND released_at<>0 AND "
+            "entry_key=''", (entry_key, event_id)).rowcount
+
     # deposit matching --------------------------------------------------------
     def record_deposit(self, record: DepositRecord) -> bool:
         r = record
@@ -295,6 +333,11 @@ class SqliteStore:
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
+        # Writers of this process take turns here, woken the moment the lock is free.
+        # Without it they meet in SQLite's busy handler, which sleeps 1, 2, 5, 10 ms...
+        # between tries: the relay's mark_published then stalls the next group commit, and
+        # with it every ACK waiting on that commit. Other processes still meet in SQLite.
+        self._writing = threading.RLock()
         self.migrate()
 
     def migrate(self) -> int:
@@ -315,16 +358,17 @@ class SqliteStore:
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
         c = self._conn()
-        try:
-            c.execute("BEGIN IMMEDIATE")
-        except sqlite3.Error as exc:
-            raise StorageUnavailable(f"cannot write {self.path}: {exc}") from exc
-        try:
-            yield c
-            c.execute("COMMIT")
-        except BaseException:
-            c.execute("ROLLBACK")
-            raise
+        with self._writing:
+            try:
+                c.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                raise StorageUnavailable(f"cannot write {self.path}: {exc}") from exc
+            try:
+                yield c
+                c.execute("COMMIT")
+            except BaseException:
+                c.execute("ROLLBACK")
+                raise
 
     def transaction(self) -> AbstractContextManager[SqliteTx]:
         @contextmanager
@@ -379,8 +423,16 @@ class SqliteStore:
         return _msg(r)
 
     def mark_published(self, ids: Sequence[int]) -> None:
-        with self._write() as c:
-            c.executemany("UPDATE inbox SET published=1 WHERE id=?", [(i,) for i in ids])
+        # Without its own fsync (synchronous=NORMAL for this commit): a flag lost to a power
+        # failure only makes the relay publish those events again, which the bus drops by
+        # id; the next FULL commit of any writer makes it durable with the rest of the WAL.
+        c = self._conn()
+        c.execute("PRAGMA synchronous=NORMAL")
+        try:
+            with self._write() as w:
+                w.executemany("UPDATE inbox SET published=1 WHERE id=?", [(i,) for i in ids])
+        finally:
+            c.execute(f"PRAGMA synchronous={'FULL' if self._sync == 'FULL' else 'NORMAL'}")
 
     def message(self, message_id: int) -> StoredMessage | None:
         r = self._conn().execute(f"SELECT {_MSG_COLS} FROM inbox WHERE id=?",
@@ -402,6 +454,12 @@ class SqliteStore:
                 args.append(val)
         q += " ORDER BY id LIMIT ?"
         return [_msg(r) for r in self._conn().execute(q, (*args, limit))]
+
+    def message_page(self, query: MessageQuery, *, before: int | None = None,
+                     limit: int = 50) -> list[StoredMessage]:
+        cond, args = where(query, before, SQLITE)
+        return [_msg(r) for r in self._conn().execute(
+            f"SELECT {_MSG_COLS} FROM inbox{cond} ORDER BY id DESC LIMIT ?", (*args, limit))]
 
     def message_counts(self, since: float | None = None) -> dict[tuple[str, str, str], int]:
         q = "SELECT channel, status, ack_code, count(*) FROM inbox"
@@ -535,6 +593,42 @@ class SqliteStore:
         return [WorkItem(*r) for r in self._conn().execute(
             f"SELECT {_WI_COLS} FROM work_items WHERE correlation_id=? ORDER BY id",
             (correlation_id,))]
+
+    def held_events(self, ref: str, limit: int = 1000) -> list[HeldEvent]:
+        return [_held(r) for r in self._conn().execute(
+            f"SELECT {_HE_COLS} FROM held_events WHERE ref=? ORDER BY held_at, event_id "
+            "LIMIT ?", (ref, limit))]
+
+    def holds_of(self, event_ids: Sequence[str]) -> list[HeldEvent]:
+        rows: list[tuple[Any, ...]] = []
+        for i in range(0, len(event_ids), 500):
+            chunk = list(event_ids[i:i + 500])
+            rows += self._conn().execute(
+                f"SELECT {_HE_COLS} FROM held_events WHERE event_id IN "
+                f"({','.join('?' * len(chunk))})", chunk).fetchall()
+        return sorted((_held(r) for r in rows), key=lambda h: (h.ref, h.event_id))
+
+    def hold_totals(self, refs: Sequence[str]) -> dict[str, HoldTotals]:
+        rows: list[tuple[Any, ...]] = []
+        for i in range(0, len(refs), 500):
+            chunk = list(refs[i:i + 500])
+            rows += self._conn().execute(
+                "SELECT ref, currency, amount, held_at FROM held_events WHERE released_at=0 "
+                f"AND ref IN ({','.join('?' * len(chunk))})", chunk).fetchall()
+        return hold_totals_of(rows)
+
+    def release_held(self, ref: str, event_ids: Sequence[str], now: float) -> int:
+        with self._write() as c:
+            return c.executemany(
+                "UPDATE held_events SET released_at=? WHERE ref=? AND event_id=? AND "
+                "released_at=0", [(now, ref, e) for e in event_ids]).rowcount
+
+    def mapping_overrides(self, tables: Sequence[str]) -> list[tuple[str, str, str]]:
+        if not tables:
+            return []
+        return [(str(t), str(c), str(v)) for t, c, v in self._conn().execute(
+            "SELECT table_name, code, value FROM mapping_overrides WHERE table_name IN "
+            f"({','.join('?' * len(tables))}) ORDER BY table_name, code", list(tables))]
 
     def deposit_records(self) -> list[DepositRecord]:
         return [_deposit(r) for r in self._conn().execute(

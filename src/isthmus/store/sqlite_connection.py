@@ -3,12 +3,16 @@
 WAL lets readers (CLI commands, the console) run while `serve` writes. synchronous=FULL
 makes a commit durable across power loss, not only across a process crash; group commit
 (many rows per transaction) is what keeps that affordable. See https://sqlite.org/wal.html.
+The database, its -wal and -shm files and its directory are private (0600/0700, whatever
+the umask: store.private_files): they hold raw messages, names and birth dates included.
 """
 
 from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
+
+from isthmus.store.private_files import private_database, private_dir
 
 
 class StorageUnavailable(RuntimeError):
@@ -17,13 +21,14 @@ class StorageUnavailable(RuntimeError):
 
 def connect(path: Path, *, synchronous: str = "FULL", readonly: bool = False) -> sqlite3.Connection:
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(path.parent)
         if readonly:
             conn = sqlite3.connect(
                 f"file:{path}?mode=ro", uri=True, timeout=30.0, check_same_thread=False,
                 isolation_level=None,
             )
         else:
+            private_database(path)
             conn = sqlite3.connect(
                 path, timeout=30.0, check_same_thread=False, isolation_level=None
             )
@@ -35,3 +40,5 @@ def connect(path: Path, *, synchronous: str = "FULL", readonly: bool = False) ->
         return conn
     except sqlite3.Error as exc:
         raise StorageUnavailable(f"cannot open {path}: {exc}") from exc
+    except OSError as exc:
+        raise StorageUnavailable(f"cannot open {path}: {exc.strerror}") from exc

@@ -12,7 +12,6 @@ attacker with the file (who can drop the trigger); the hash chain is what catche
 from __future__ import annotations
 
 import contextlib
-import os
 import sqlite3
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -71,11 +70,7 @@ def audit_params(row: AuditRow) -> tuple[Any, ...]:
 class SqliteGovernance:
     def __init__(self, path: Path) -> None:
         self.path = path
-        if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with contextlib.suppress(FileExistsError):
-                os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-        with self._conn() as c:
+        with self._conn() as c:  # made 0600 in a 0700 directory (private_files)
             c.executescript(SCHEMA)
 
     @contextlib.contextmanager

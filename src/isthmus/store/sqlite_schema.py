@@ -2,7 +2,7 @@
 
 Unique constraints carry the idempotency contract: inbox (channel, control_id), charges
 (event_id), claims (event_id), journal entries (entry_key), work items (kind, event_id), outbox
-(destination, batch_id), refunds (id), applied (key).
+(destination, batch_id), refunds (id), applied (key), held events (ref, event_id).
 """
 
 SCHEMA_VERSION = 1
@@ -27,6 +27,12 @@ CREATE TABLE IF NOT EXISTS inbox (
 );
 CREATE INDEX IF NOT EXISTS inbox_unpublished ON inbox(published) WHERE published = 0;
 CREATE INDEX IF NOT EXISTS inbox_received ON inbox(received_at);
+CREATE INDEX IF NOT EXISTS inbox_status_id ON inbox(status, id);
+CREATE INDEX IF NOT EXISTS inbox_channel_id ON inbox(channel, id);
+CREATE INDEX IF NOT EXISTS inbox_type_id ON inbox(message_type, id);
+CREATE INDEX IF NOT EXISTS inbox_control ON inbox(control_id);
+CREATE INDEX IF NOT EXISTS inbox_control_tail
+  ON inbox(substr(control_id, instr(control_id, ':') + 1));
 CREATE TABLE IF NOT EXISTS patients (
   key TEXT PRIMARY KEY, mrn TEXT NOT NULL, authority TEXT NOT NULL, token TEXT NOT NULL,
   family_name TEXT NOT NULL, given_name TEXT NOT NULL, birth_date TEXT NOT NULL,
@@ -88,6 +94,13 @@ CREATE TABLE IF NOT EXISTS work_items (
 CREATE INDEX IF NOT EXISTS work_items_status ON work_items(status);
 CREATE INDEX IF NOT EXISTS work_items_event ON work_items(event_id);
 CREATE INDEX IF NOT EXISTS work_items_correlation ON work_items(correlation_id);
+CREATE TABLE IF NOT EXISTS held_events (
+  ref TEXT NOT NULL, event_id TEXT NOT NULL, key TEXT NOT NULL, envelope BLOB NOT NULL,
+  amount TEXT NOT NULL, currency TEXT NOT NULL, held_at REAL NOT NULL,
+  released_at REAL NOT NULL DEFAULT 0, entry_key TEXT NOT NULL DEFAULT '',
+  PRIMARY KEY (ref, event_id)
+);
+CREATE INDEX IF NOT EXISTS held_events_event ON held_events(event_id);
 CREATE TABLE IF NOT EXISTS mapping_overrides (
   table_name TEXT NOT NULL, code TEXT NOT NULL, value TEXT NOT NULL,
   PRIMARY KEY (table_name, code)

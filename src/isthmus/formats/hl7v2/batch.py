@@ -222,7 +222,7 @@ class _Reader:
         declared = _count(trailer)
         if declared is None:
             self.problem(
-                DATA_TYPE_ERROR, f"{name}-1 {trailer.field(1)!r} is not a count", name, seq, 1
+                DATA_TYPE_ERROR, f"{name}-1 is not a count", name, seq, 1
             )
         elif declared != actual:
             self.problem(

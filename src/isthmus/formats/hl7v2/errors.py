@@ -77,6 +77,12 @@ class HL7ParseError(Exception):
 
     ``code`` is an HL7 table 0357 value, ``location`` the ERL of the offending element when
     known, ``text`` a human readable explanation (sent in ERR-8).
+
+    ``text`` names the field and the rule it breaks, never the field's value: it is sent
+    back in the ACK, kept in the inbox error column, written to `failed/*.error.txt` and
+    shown to every role, and a misplaced value (a name in FT1-13, a card number in PID-18)
+    is patient or card data. ``tests/governance/test_no_echo.py`` holds every raiser of
+    the HL7 formats to it.
     """
 
     code: int

@@ -1,129 +1,73 @@
 """HL7 v2 message -> canonical finance events (pure).
 
-Which messages mean money, and where each fact is read from (HL7 v2.5.1):
+Which messages mean money, and where each fact is read from (HL7 v2.5.1; the table of what
+the hub takes, ignores or refuses is `formats.hl7v2.triggers`):
 - ADT^A01 admit, ADT^A04 register (ch. 3.3.1, 3.3.4): PatientRegistered + EncounterStarted
-- ADT^A05 pre-admit (3.3.5): PatientRegistered; ADT^A08 update (3.3.8): PatientUpdated
+- ADT^A05 pre-admit (3.3.5), A28 add person (3.3.28): PatientRegistered; A08 update
+  (3.3.8), A31 update person (3.3.31): PatientUpdated
 - ADT^A03 discharge (3.3.3): EncounterDischarged (PV1-45 discharge date/time)
 - ADT^A40 merge patient identifier list (3.3.40): AccountsMerged (PID-3 survivor, MRG-1 merged)
-- BAR^P01 add patient accounts (6.4.1): PatientRegistered + BillingAccountOpened (PID-18)
-- DFT^P03 post detail financial transaction (6.4.3): one Charge per FT1 segment (6.5.1)
+- the other ADT visit and identifier events: `formats.hl7v2.adt`
+- BAR^P01 add patient accounts (6.4.1), P05 update account (6.4.5): PatientRegistered /
+  PatientUpdated + BillingAccountOpened (PID-18); P02 / P06 close it; P12 updates the
+  diagnoses and procedures (`formats.hl7v2.billing`)
+- DFT^P03 post detail financial transaction (6.4.3), DFT^P11 (6.4.11, v2.5+ groups): one
+  Charge per FT1 segment (6.5.1), whatever its FT1-6 transaction type (table 0017: CG, CD,
+  PY, AJ or a site's own); the flow maps the type to a posting ([mappings.transaction_types])
+- IN1, DG1 and PR1 of ADT, BAR and DFT messages: CoverageRecorded, ClinicalCodesRecorded
 
-The patient identity is the PID-3 repetition whose identifier type (CX-5) is "MR", else the
-first: MRN = CX-1, assigning authority = CX-4.1; an empty authority falls back to the
-sending facility (MSH-4.1). Facility: PV1-3.4 (PL-4, HD), else MSH-4.1.
-Anything else is refused with an HL7ParseError carrying its table 0357 code and location,
-which the inbox turns into an AE/AR acknowledgement.
+The patient, facility and visit are read by `formats.hl7v2.reading`. A message of a type
+no flow takes raises HL7ParseError (201): `inbox.classify` asks `triggers.decide` first.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
 
+from isthmus.formats.hl7v2.adt import adt_events
+from isthmus.formats.hl7v2.billing import account_facts, closed_accounts
 from isthmus.formats.hl7v2.errors import (
     DATA_TYPE_ERROR,
     REQUIRED_FIELD_MISSING,
     SEGMENT_SEQUENCE_ERROR,
-    TABLE_VALUE_NOT_FOUND,
     UNSUPPORTED_EVENT_CODE,
     UNSUPPORTED_MESSAGE_TYPE,
     ErrorLocation,
     HL7ParseError,
 )
 from isthmus.formats.hl7v2.message import Message
+from isthmus.formats.hl7v2.reading import (
+    facility_of,
+    missing,
+    parse_date,
+    parse_ts,
+    patient_of,
+    visit_of,
+)
 from isthmus.formats.hl7v2.segment import Segment
+from isthmus.formats.hl7v2.triggers import HANDLED
 from isthmus.model import (
     AccountsMerged,
-    BankDeposited,
     BillingAccountOpened,
     Charge,
-    ClaimRemitted,
-    ClaimSubmitted,
     EncounterDischarged,
     EncounterStarted,
     Event,
     Money,
     MoneyError,
-    PatientPaymentSettled,
-    PatientRef,
     PatientRegistered,
     PatientUpdated,
-    ProcessorDeposited,
-    ProviderAdjusted,
-    RemittancePaid,
 )
-
-SUPPORTED: dict[str, frozenset[str]] = {
-    "ADT": frozenset({"A01", "A03", "A04", "A05", "A08", "A40"}),
-    "BAR": frozenset({"P01"}),
-    "DFT": frozenset({"P03"}),
-}
-
-
-def _missing(seg: str, field: int, what: str, component: int = 0) -> HL7ParseError:
-    return HL7ParseError(
-        REQUIRED_FIELD_MISSING, f"{what} is required", ErrorLocation(seg, 1, field, component)
-    )
-
-
-def parse_ts(text: str) -> datetime | None:
-    """HL7 TS/DTM: YYYY[MM[DD[HH[MM[SS[.S{1,4}]]]]]][+/-ZZZZ]; None when empty or invalid."""
-    text = text.strip()
-    if not text:
-        return None
-    tz = UTC
-    for sign in ("+", "-"):
-        pos = text.find(sign, 4)
-        if pos > 0:
-            off = text[pos + 1 :]
-            text = text[:pos]
-            if len(off) == 4 and off.isdigit():
-                delta = timedelta(hours=int(off[:2]), minutes=int(off[2:]))
-                tz = timezone(delta if sign == "+" else -delta)
-            break
-    main = text.split(".", 1)[0]
-    if len(main) < 4 or not main.isdigit():
-        return None
-    parts = [int(main[i : i + 2]) for i in range(4, min(len(main), 14), 2)]
-    month, day, hour, minute, second = (parts + [1, 1, 0, 0, 0][len(parts) :])[:5]
-    try:
-        return datetime(int(main[:4]), month, day, hour, minute, second, tzinfo=tz)
-    except ValueError:
-        return None
-
-
-def parse_date(text: str) -> date | None:
-    """The date part of an HL7 DT/DTM (YYYYMMDD...); None when missing or invalid."""
-    text = text.strip()
-    if len(text) < 8 or not text[:8].isdigit():
-        return None
-    try:
-        return date(int(text[:4]), int(text[4:6]), int(text[6:8]))
-    except ValueError:
-        return None
-
-
-def patient_of(msg: Message, seg: Segment | None = None, field: int = 3) -> PatientRef:
-    pid = seg or msg.segment("PID")
-    name = pid.name if pid is not None else "PID"
-    if pid is None:
-        raise HL7ParseError(REQUIRED_FIELD_MISSING, "PID segment is required", ErrorLocation("PID"))
-    reps = pid.repetitions(field)
-    chosen = 1
-    for i in range(1, len(reps) + 1):
-        if pid.value(field, 5, repetition=i) == "MR":
-            chosen = i
-            break
-    mrn = pid.value(field, 1, repetition=chosen).strip()
-    if not mrn:
-        raise _missing(name, field, "patient identifier (CX-1)", 1)
-    authority = pid.value(field, 4, repetition=chosen).strip() or msg.get("MSH-4.1").strip()
-    return PatientRef(mrn=mrn, authority=authority or "UNKNOWN")
-
-
-def facility_of(msg: Message) -> str:
-    pv1 = msg.segment("PV1")
-    return (pv1.value(3, 4).strip() if pv1 is not None else "") or msg.sending_facility.strip()
+from isthmus.model.events import (
+    BillingAccountClosed,
+    ClinicalCodesRecorded,
+    CoverageRecorded,
+    EncounterTransferred,
+    IdentifiersMoved,
+    PatientClassChanged,
+    PatientDeleted,
+    VisitEventRecorded,
+)
 
 
 def _registration(msg: Message, cls: type[PatientRegistered]) -> PatientRegistered:
@@ -170,12 +114,13 @@ def _amount(ft1: Segment, seq: int, currency: str) -> Money:
         qty = Decimal(qty_text)
     except (MoneyError, InvalidOperation) as exc:
         raise HL7ParseError(
-            DATA_TYPE_ERROR, f"not a valid amount: {exc}", ErrorLocation("FT1", seq, field, 1)
+            DATA_TYPE_ERROR, f"FT1-{field} is not a valid amount (a decimal number)",
+            ErrorLocation("FT1", seq, field, 1)
         ) from exc
     return money * qty if multiply else money
 
 
-def _charges(msg: Message, currency: str) -> list[Event]:
+def _charges(msg: Message, currency: str, name: str) -> list[Event]:
     patient = patient_of(msg)
     facility = facility_of(msg)
     pid, pv1 = msg.segment("PID"), msg.segment("PV1")
@@ -185,24 +130,22 @@ def _charges(msg: Message, currency: str) -> list[Event]:
     ft1s = msg.segments_named("FT1")
     if not ft1s:
         raise HL7ParseError(
-            REQUIRED_FIELD_MISSING, "DFT^P03 needs at least one FT1 segment", ErrorLocation("FT1")
+            REQUIRED_FIELD_MISSING, f"{name} needs at least one FT1 segment", ErrorLocation("FT1")
         )
     names = msg.segment_names
     if names.index("FT1") < names.index("PID"):
         raise HL7ParseError(
-            SEGMENT_SEQUENCE_ERROR, "FT1 must follow PID in DFT^P03", ErrorLocation("FT1", 1)
+            SEGMENT_SEQUENCE_ERROR, f"FT1 must follow PID in {name}", ErrorLocation("FT1", 1)
         )
     for seq, ft1 in enumerate(ft1s, 1):
         ttype = ft1.value(6).strip().upper()
-        if ttype not in ("CG", "CD"):
-            raise HL7ParseError(
-                TABLE_VALUE_NOT_FOUND,
-                f"transaction type {ttype!r} is not supported (HL7 table 0017: CG or CD)",
-                ErrorLocation("FT1", seq, 6),
-            )
+        if not ttype:
+            raise HL7ParseError(REQUIRED_FIELD_MISSING,
+                                "transaction type (FT1-6, HL7 table 0017) is required",
+                                ErrorLocation("FT1", seq, 6))
         code = ft1.value(7, 1).strip()
         if not code:
-            raise _missing("FT1", 7, "transaction code (FT1-7)", 1)
+            raise missing("FT1", 7, "transaction code (FT1-7)", 1)
         posted = ft1.value(4, 1) or ft1.value(5, 1)
         when = parse_date(posted)
         if when is None:
@@ -212,8 +155,11 @@ def _charges(msg: Message, currency: str) -> list[Event]:
                 ErrorLocation("FT1", seq, 4, 1),
             )
         money = _amount(ft1, seq, currency)
-        if money.amount < 0:  # a negative charge is a credit
-            money, ttype = money.abs(), "CD"
+        negative = money.amount < 0
+        if negative:
+            money = money.abs()
+            if ttype == "CG":  # a negative charge is a credit
+                ttype, negative = "CD", False
         qty_text = ft1.value(10).strip() or "1"
         try:
             qty = abs(int(Decimal(qty_text)))
@@ -235,63 +181,81 @@ def _charges(msg: Message, currency: str) -> list[Event]:
                 service_date=when,
                 account_number=account,
                 visit_number=visit,
+                negative=negative,
             )
         )
-    return out
+    return out + account_facts(msg, patient, account, visit)
+
+
+def _billing(msg: Message, trigger: str) -> list[Event]:
+    if trigger in ("P02", "P06"):
+        return closed_accounts(msg, purged=trigger == "P02")
+    reg = _registration(msg, PatientUpdated if trigger == "P05" else PatientRegistered)
+    number = reg.account_number or msg.get("PV1-19.1")
+    if trigger == "P12":
+        return account_facts(msg, reg.patient, number, visit_of(msg)) or [reg]
+    if not number:
+        raise missing("PID", 18, "patient account number (PID-18)", 1)
+    return [
+        reg,
+        BillingAccountOpened(
+            patient=reg.patient,
+            account_number=number,
+            facility=reg.facility,
+            visit_number=msg.get("PV1-19.1"),
+        ),
+        *account_facts(msg, reg.patient, number, visit_of(msg)),
+    ]
+
+
+def _admission(msg: Message, trigger: str) -> list[Event]:
+    if trigger == "A40":
+        mrg = msg.segment("MRG")
+        if mrg is None:
+            raise HL7ParseError(
+                REQUIRED_FIELD_MISSING, "ADT^A40 needs an MRG segment", ErrorLocation("MRG")
+            )
+        return [AccountsMerged(survivor=patient_of(msg), merged=patient_of(msg, mrg, 1))]
+    if trigger == "A03":
+        return [
+            EncounterDischarged(
+                patient=patient_of(msg),
+                visit_number=visit_of(msg),
+                facility=facility_of(msg),
+                discharged_at=parse_ts(msg.get("PV1-45.1")),
+            )
+        ]
+    moved = adt_events(msg, trigger)
+    if moved is not None:
+        return moved
+    reg = _registration(msg, PatientUpdated if trigger in ("A08", "A31") else PatientRegistered)
+    out: list[Event] = [reg]
+    if trigger in ("A01", "A04"):
+        out.append(_encounter_start(msg))
+    number = reg.account_number or msg.get("PV1-19.1")
+    return out + account_facts(msg, reg.patient, number, visit_of(msg))
 
 
 def events_of(msg: Message, *, currency: str = "USD") -> list[Event]:
     """The finance events a message carries, or HL7ParseError saying why it can't be taken."""
     mtype, trigger = msg.message_type.strip().upper(), msg.trigger_event.strip().upper()
-    if mtype not in SUPPORTED:
+    if mtype not in HANDLED:
         raise HL7ParseError(
             UNSUPPORTED_MESSAGE_TYPE,
             f"message type {mtype!r} is not handled by this channel",
             ErrorLocation("MSH", 1, 9, 1),
         )
-    if trigger not in SUPPORTED[mtype]:
+    if trigger not in HANDLED[mtype]:
         raise HL7ParseError(
             UNSUPPORTED_EVENT_CODE,
             f"{mtype}^{trigger} is not handled by this channel",
             ErrorLocation("MSH", 1, 9, 2),
         )
     if mtype == "DFT":
-        return _charges(msg, currency)
+        return _charges(msg, currency, f"{mtype}^{trigger}")
     if mtype == "BAR":
-        reg = _registration(msg, PatientRegistered)
-        number = reg.account_number or msg.get("PV1-19.1")
-        if not number:
-            raise _missing("PID", 18, "patient account number (PID-18)", 1)
-        return [
-            reg,
-            BillingAccountOpened(
-                patient=reg.patient,
-                account_number=number,
-                facility=reg.facility,
-                visit_number=msg.get("PV1-19.1"),
-            ),
-        ]
-    if trigger in ("A01", "A04"):
-        return [_registration(msg, PatientRegistered), _encounter_start(msg)]
-    if trigger == "A05":
-        return [_registration(msg, PatientRegistered)]
-    if trigger == "A08":
-        return [_registration(msg, PatientUpdated)]
-    if trigger == "A03":
-        return [
-            EncounterDischarged(
-                patient=patient_of(msg),
-                visit_number=msg.get("PV1-19.1"),
-                facility=facility_of(msg),
-                discharged_at=parse_ts(msg.get("PV1-45.1")),
-            )
-        ]
-    mrg = msg.segment("MRG")
-    if mrg is None:
-        raise HL7ParseError(
-            REQUIRED_FIELD_MISSING, "ADT^A40 needs an MRG segment", ErrorLocation("MRG")
-        )
-    return [AccountsMerged(survivor=patient_of(msg), merged=patient_of(msg, mrg, 1))]
+        return _billing(msg, trigger)
+    return _admission(msg, trigger)
 
 
 def event_key(event: Event) -> str:
@@ -300,14 +264,21 @@ def event_key(event: Event) -> str:
     A merge is keyed on the merged (retired) patient: it must follow every earlier event of
     that account, because it moves that account's A/R, and every later event of that
     account resolves to the survivor anyway. Keyed on the survivor, the reclass amount would
-    depend on how far the other partition had got.
+    depend on how far the other partition had got. An identifier move is keyed the same way
+    on its prior patient (MRG-1) when it names one.
     """
     if isinstance(event, AccountsMerged):
         return event.merged.key
-    if isinstance(event, ClaimRemitted | ProviderAdjusted | ClaimSubmitted | RemittancePaid |
-                  PatientPaymentSettled | ProcessorDeposited | BankDeposited):
-        raise TypeError(f"{type(event).__name__} is keyed by formats.x12.events, not HL7")
-    if not isinstance(event, PatientRegistered | EncounterStarted | EncounterDischarged |
-                      BillingAccountOpened | Charge):
-        raise TypeError(f"{type(event).__name__} is not keyed by a patient")
-    return event.patient.key
+    if isinstance(event, IdentifiersMoved):
+        return (event.prior_patient or event.patient).key
+    if isinstance(event, PATIENT_KEYED):
+        return event.patient.key
+    raise TypeError(f"{type(event).__name__} is not keyed by a patient (HL7 v2)")
+
+
+PATIENT_KEYED = (PatientRegistered, EncounterStarted, EncounterDischarged, BillingAccountOpened,
+                 Charge, EncounterTransferred, PatientClassChanged, VisitEventRecorded,
+                 PatientDeleted, ClinicalCodesRecorded, CoverageRecorded, BillingAccountClosed)
+
+__all__ = ["PATIENT_KEYED", "event_key", "events_of", "facility_of", "parse_date", "parse_ts",
+           "patient_of"]

@@ -21,6 +21,7 @@ fact), else none, and the event id is its identity.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from typing import Final
 
@@ -61,8 +62,18 @@ def is_identity(text: str) -> bool:
 def charge_keys(msg: Message) -> list[str]:
     """The business key of each FT1 charge, in order ("" where FT1-2 is empty)."""
     sender = f"hl7|{msg.sending_application.strip()}|{msg.sending_facility.strip()}|"
-    return [f"{sender}{txn}|{ft1.value(6).strip()}" if (txn := ft1.value(2).strip()) else ""
+    return [f"{sender}{txn}|{_code(ft1.value(6))}" if (txn := ft1.value(2).strip()) else ""
             for ft1 in msg.segments_named("FT1")]
+
+
+TABLE_0017: Final = frozenset({"AJ", "CD", "CG", "CO", "PY"})  # HL7 table 0017, transaction type
+
+
+def _code(text: str) -> str:
+    """A table 0017 code as it is; anything else (a site code, or a name typed in the wrong
+    field) only as a digest, so a key never carries what may be patient data."""
+    text = text.strip()
+    return text if text in TABLE_0017 else "#" + hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 __all__ = ["FRAMING_PREFIX", "charge_keys", "control_id_of", "identity_of", "is_identity",

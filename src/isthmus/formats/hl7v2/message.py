@@ -170,7 +170,7 @@ def _bad_line(lines: list[str], i: int, fs: str) -> HL7ParseError:
         )
     return HL7ParseError(
         SEGMENT_SEQUENCE_ERROR,
-        f"segment {i + 1} does not start with a segment ID and {fs!r}: {line[:20]!r}",
+        f"segment {i + 1} does not start with a segment ID and {fs!r}",
         ErrorLocation(name if line[3:4] in ("", fs) and _SEGMENT_ID.fullmatch(name) else "", 1),
     )
 
@@ -181,7 +181,7 @@ def message_from_lines(lines: list[str]) -> Message:
         first = lines[0][:3] if lines else ""
         raise HL7ParseError(
             SEGMENT_SEQUENCE_ERROR,
-            f"a message must start with MSH, not {first!r}" if first else "empty message",
+            "a message must start with MSH" if first else "empty message",
             ErrorLocation("MSH", 1),
         )
     enc = read_encoding(lines[0])

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from typing import Final
 
+from isthmus.formats.cards import looks_like_card
 from isthmus.formats.settlement import bank, processor
 from isthmus.formats.settlement.bank import BankDeposit, BankFile, parse_bank
 from isthmus.formats.settlement.processor import (
     CardPayment,
     Deposit,
     SettlementFile,
-    looks_like_card,
     mask_cards,
     parse_settlement,
 )

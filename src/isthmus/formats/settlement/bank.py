@@ -77,7 +77,7 @@ def parse_bank(data: bytes) -> BankFile:
             findings.append(Finding(row.number, "type", "is not ACH, card, check, wire or "
                                     "other", raw_method))
         currency = c.currency("currency", "USD")
-        if len(findings) > before or when is None or method is None:
+        if len(findings) > before or when is None or method is None or row.carded:
             continue
         if amount <= 0:
             findings.append(Finding(row.number, "amount", "a deposit must be positive",

@@ -9,8 +9,10 @@ lands in the bank on its deposit date. The settlement file has one row per trans
 
 `type` is `payment` (the default), `refund` or `chargeback`, or `deposit` for an optional
 control row that states a deposit's totals. `account_number` is the patient's billing
-account number (PID-18, what 837 CLM01 carries), never card data: a value shaped like a
-card number (13 to 19 digits passing the Luhn check, ISO/IEC 7812) is refused. Amounts
+account number (PID-18, what 837 CLM01 carries), never card data: a card number in any
+cell of the file (`formats.cards`, the one detector: 13 to 19 digits with any separators,
+passing the Luhn check of ISO/IEC 7812) is refused by `formats.settlement.table`, and
+`mask_cards` masks it in the copy that is kept. Amounts
 carry their sign: a payment is positive, a refund or chargeback negative, a fee is what
 the processor keeps (positive; negative when it gives a fee back). Every row must satisfy
 gross - fee = net; every deposit must have one processor, deposit date and currency, and
@@ -22,13 +24,13 @@ post anything (the caller holds it whole).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from typing import Final
 
+from isthmus.formats.cards import mask_bytes
 from isthmus.formats.settlement.table import Cells, Finding, Row, read_table
 
 REQUIRED: Final[dict[str, tuple[str, ...]]] = {
@@ -101,35 +103,10 @@ class SettlementFile:
         return not self.findings
 
 
-def luhn(digits: str) -> bool:
-    """The Luhn (mod 10) check of ISO/IEC 7812 card numbers."""
-    total = 0
-    for i, ch in enumerate(reversed(digits)):
-        d = int(ch)
-        if i % 2:
-            d = d * 2 - 9 if d > 4 else d * 2
-        total += d
-    return total % 10 == 0
-
-
-def looks_like_card(value: str) -> bool:
-    digits = value.replace(" ", "").replace("-", "")
-    return digits.isdigit() and 13 <= len(digits) <= 19 and luhn(digits)
-
-
-_CARDISH: Final = re.compile(rb"(?<![0-9])[0-9](?:[ -]?[0-9]){12,18}(?![0-9])")
-
-
 def mask_cards(data: bytes) -> bytes:
-    """The file with every card-number-shaped value (13 to 19 digits, spaces or dashes
-    between, passing the Luhn check) masked but its last four digits, so what is kept for
-    inspection never holds a card number (PCI DSS requirement 3.3)."""
-    def mask(m: re.Match[bytes]) -> bytes:
-        digits = re.sub(rb"[^0-9]", b"", m.group())
-        if not luhn(digits.decode()):
-            return m.group()
-        return b"*" * (len(digits) - 4) + digits[-4:]
-    return _CARDISH.sub(mask, data)
+    """The file with every card number (`formats.cards`) masked but its last four digits,
+    so what is kept for inspection never holds one (PCI DSS v4.0 requirement 3.4.1)."""
+    return mask_bytes(data)
 
 
 def _kind(cells: Cells) -> str:
@@ -163,10 +140,6 @@ def _line(row: Row, findings: list[Finding]) -> _Line:
     txn = c.text("transaction_id", required=kind != CONTROL)
     account = c.text("account_number", required=kind != CONTROL)
     when = c.day("transaction_date", required=False) or deposit_date or date.min
-    if account and looks_like_card(account):
-        findings.append(Finding(row.number, "account_number", "looks like a card number; "
-                                "send the patient's billing account number, never card data"))
-        account = ""
     if len(findings) == before:
         if gross - fee != net:
             findings.append(Finding(row.number, "net", f"gross {gross} - fee {fee} is "

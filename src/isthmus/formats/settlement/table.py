@@ -6,7 +6,13 @@ read by its header: every column the file kind needs is looked up by its name or
 its aliases (case, spaces, dashes and underscores ignored), so column order never matters
 and extra columns are ignored (they are never copied into an event: they may carry PHI or
 card data). Every problem is a `Finding` with its row number (the header is row 1, as a
-spreadsheet counts) and its column, returned as data, never raised.
+spreadsheet counts) and its column, returned as data, never raised. A finding names the
+column and the rule, never the cell's value (a misplaced name or account number would be
+echoed into the inbox error, `failed/*.error.txt` and work items otherwise).
+
+Every cell of every row, read or not, goes through the one card-number detector
+(`formats.cards`): a cell holding a card number is a finding (the file is refused) and the
+cell is read as empty, so a card number is never copied into an event or a key.
 """
 
 from __future__ import annotations
@@ -21,6 +27,10 @@ from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from typing import Final
 
+from isthmus.formats.cards import has_card
+
+CARD_RULE: Final = ("holds a card number; send the patient's billing account number or the "
+                    "processor's ids, never card data")
 _CURRENCY: Final = re.compile(r"^[A-Z]{3}$")
 _AMOUNT: Final = re.compile(r"[+-]?\d+(\.\d+)?")
 _TIME: Final = re.compile(r"[T ]")
@@ -31,7 +41,8 @@ _DATES: Final = (re.compile(r"(?P<y>\d{4})-(?P<m>\d{1,2})-(?P<d>\d{1,2})"),
 
 @dataclass(frozen=True)
 class Finding:
-    """One problem of a file: row 0 is the file itself, row 1 the header."""
+    """One problem of a file: row 0 is the file itself, row 1 the header. `value` is the
+    offending cell, for programs; it is never part of the text."""
 
     row: int
     column: str
@@ -42,7 +53,7 @@ class Finding:
         where = f"row {self.row}" if self.row else "file"
         if self.column:
             where += f", column {self.column}"
-        return f"{where}: {self.text}" + (f" (got {self.value!r})" if self.value else "")
+        return f"{where}: {self.text}"
 
 
 @lru_cache(maxsize=4096)
@@ -91,6 +102,7 @@ class Row:
 
     number: int
     cells: Mapping[str, str]
+    carded: frozenset[str] = frozenset()  # columns read as empty: they held a card number
 
     def get(self, name: str) -> str:
         return self.cells.get(name, "").strip()
@@ -135,12 +147,19 @@ def read_table(data: bytes, *, required: Mapping[str, Sequence[str]],
     if findings:
         return Table(columns, (), tuple(findings))
     rows: list[Row] = []
+    names = {i: n for n, i in where.items()}
     for number, rec in numbered[1:]:
+        carded = {i for i, cell in enumerate(rec) if has_card(cell)}
+        for i in sorted(carded):
+            column = names.get(i) or (head[i].strip() if i < len(head) else f"#{i + 1}")
+            findings.append(Finding(number, column, CARD_RULE))
         if len(rec) > len(head):
             findings.append(Finding(number, "", f"{len(rec)} cells for {len(head)} header "
                                     "columns"))
             continue
-        rows.append(Row(number, {n: rec[i] if i < len(rec) else "" for n, i in where.items()}))
+        rows.append(Row(number, {n: rec[i] if i < len(rec) and i not in carded else ""
+                                 for n, i in where.items()},
+                        frozenset(n for n, i in where.items() if i in carded)))
     if not rows and not findings:
         findings.append(Finding(0, "", "the file has a header and no data rows"))
     return Table(columns, tuple(rows), tuple(findings))
@@ -154,6 +173,8 @@ class Cells:
         self.findings = findings
 
     def _bad(self, column: str, text: str, value: str = "") -> None:
+        if column in self.row.carded:
+            return  # already a card finding; the cell was read as empty
         self.findings.append(Finding(self.row.number, column, text, value))
 
     def text(self, column: str, *, required: bool = True) -> str:

@@ -18,7 +18,8 @@ from typing import Any, Final
 
 import msgspec
 
-from isthmus.formats.settlement.table import Finding, header_of, norm, parse_day
+from isthmus.formats.cards import has_card
+from isthmus.formats.settlement.table import CARD_RULE, Finding, header_of, norm, parse_day
 from isthmus.formats.workforce.events import WebhookError, check
 from isthmus.model import ShiftWorked
 
@@ -112,6 +113,10 @@ def parse_timecards(data: bytes) -> TimecardFile:
     findings: list[Finding] = []
     seen: dict[str, int] = {}
     for n, row in enumerate(rows, start=2):
+        carded = sorted(c for c, v in row.items() if has_card(v))  # formats.cards
+        if carded:
+            findings += [Finding(n, c, CARD_RULE) for c in carded]
+            continue
         got = _shift(row, n)
         if isinstance(got, Finding):
             findings.append(got)

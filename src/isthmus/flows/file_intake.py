@@ -25,6 +25,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Final
 
+from isthmus.bus.ports import Bus
 from isthmus.config import Settings
 from isthmus.flows.fhir_intake import FhirIntake
 from isthmus.flows.files import (
@@ -41,7 +42,8 @@ from isthmus.flows.files import (
     split_interchanges,
     x12_intake,
 )
-from isthmus.flows.inbox import MLLP_CHANNEL, settle
+from isthmus.flows.inbox import MLLP_CHANNEL, relay_unpublished, settle
+from isthmus.flows.intake import settle_reuse
 from isthmus.flows.labor_intake import timecard_intake
 from isthmus.flows.settlement_intake import TYPES, csv_intake
 from isthmus.flows.supply_intake import usage_intake
@@ -51,9 +53,23 @@ from isthmus.formats.x12.stream import blocks
 from isthmus.governance import ownership
 from isthmus.model import ClaimRemitted, ProviderAdjusted
 from isthmus.observe import tracing
-from isthmus.store.ports import Inbound, Store
+from isthmus.store.ports import Inbound, Store, StoredMessage
 
 STREAM_OVER: Final = 16 << 20  # bytes: larger X12 files are taken a transaction set at a time
+
+
+class FileIntake:
+    """Files through the inbox, then their events to the bus: what the drop folder (and
+    `isthmus ingest`) hands complete files to (`connectors.folder.Intake`)."""
+
+    def __init__(self, store: Store, bus: Bus, settings: Settings) -> None:
+        self._store, self._bus, self._settings = store, bus, settings
+
+    def take(self, path: Path, name: str, now: float) -> list[dict[str, Any]]:
+        return take_file(self._store, self._settings, path, name, now)
+
+    def relay(self) -> int:
+        return relay_unpublished(self._store, self._bus)
 
 
 def take_file(store: Store, settings: Settings, raw: bytes | Path, name: str,
@@ -150,13 +166,24 @@ def _x12(store: Store, settings: Settings, raw: bytes, name: str,
                                              tenant=settings.tenant, part=part),
                                   settings.ownership)
     spans = tracing.ingest_started([intake.inbound])
-    [res] = store.accept([intake.inbound])
-    tracing.ingest_done(spans, [res])
-    if res.conflict:  # ISA13 reused with other content: a distinct interchange
-        intake = owned_x12(x12_intake(raw, peer=f"file:{name}", now=now,
-                                      tenant=settings.tenant, distinct=True, part=part),
-                           settings.ownership)
-        [res] = store.accept([intake.inbound])
+    stored = store.accept([intake.inbound])
+    tracing.ingest_done(spans, stored)
+    renewed: list[X12Intake] = []
+
+    def distinct(_m: Inbound, _held: StoredMessage) -> Inbound:
+        renewed.append(owned_x12(x12_intake(raw, peer=f"file:{name}", now=now,
+                                            tenant=settings.tenant, distinct=True, part=part),
+                                 settings.ownership))
+        return renewed[0].inbound
+
+    # An ISA13 reused with other content (sample files, senders that restart their
+    # counters) is always a distinct interchange: X12 answers duplicates with its own
+    # acknowledgements, so the reuse window is "none" (flows.intake.settle_reuse).
+    [(_, res)] = settle_reuse(store, [intake.inbound], stored, window_s=-1.0,
+                              refuse=lambda m: m, renew=distinct)
+    if isinstance(res, Exception):
+        raise res
+    intake = renewed[0] if renewed else intake
     ack_path = out_dir / intake.ack_name
     if not res.duplicate or not ack_path.exists():
         _write_atomic(ack_path, intake.ack)
@@ -226,7 +253,7 @@ def _hl7(store: Store, settings: Settings, raw: bytes, name: str,
     try:
         inbound = hl7_intake(raw, channel=MLLP_CHANNEL, peer=f"file:{name}", now=now,
                              tenant=s.tenant, currency=s.channel(MLLP_CHANNEL).currency,
-                             owners=s.ownership)
+                             owners=s.ownership, messages=s.channel(MLLP_CHANNEL).messages)
     except HL7ParseError as exc:
         return [{"file": name, "format": "hl7", "status": "unreadable", "ack": "",
                  "duplicate": False, "error": str(exc)}]

@@ -1,0 +1,80 @@
+"""The meaning of `MessageQuery` (store/ports.py), once: as SQL for SQLite and PostgreSQL,
+and as a predicate for the in-memory fake, so the three adapters find the same messages.
+
+Every filter is written so an index serves it (store/*_schema.py): status, channel and
+message type each with the id (`(status, id)`...), so a page newest first reads the index
+backwards and stops after `limit` rows; a message type prefix ("ADT" for every "ADT^...")
+is a range on `(message_type, id)`; a sender is a range on `control_id` (the identity
+`<MSH-3.1>^<MSH-4.1>:<MSH-10>` starts with it, formats/hl7v2/identity.py); a control id is
+the whole identity or, through an expression index, the part after its first ":" (MSH-10).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from isthmus.store.ports import MessageQuery, StoredMessage
+
+
+@dataclass(frozen=True)
+class Dialect:
+    mark: str  # the driver's placeholder
+    tail: str  # SQL for the part of control_id after its first ":" (as indexed)
+    bytewise: str = ""  # what makes a range compare bytes (as its index is built)
+
+
+SQLITE = Dialect("?", "substr(control_id, instr(control_id, ':') + 1)")
+# a PostgreSQL locale collation skips punctuation when it sorts: the ranges need "C"
+POSTGRES = Dialect("%s", "substr(control_id, strpos(control_id, ':') + 1)", ' COLLATE "C"')
+
+
+def _type_range(message_type: str) -> tuple[str, str]:
+    # "^" (0x5E) is followed by "_" (0x5F): [T^, T_) holds every "T^..." and nothing else
+    return message_type + "^", message_type + "_"
+
+
+def _sender_range(sender: str) -> tuple[str, str]:
+    return sender + ":", sender + ";"  # ";" follows ":": every identity of that sender
+
+
+def where(q: MessageQuery, before: int | None, d: Dialect) -> tuple[str, list[object]]:
+    """` WHERE ...` (or "") and its arguments for the inbox table."""
+    m = d.mark
+    conds: list[str] = []
+    args: list[object] = []
+    for column, text in (("status", q.status), ("channel", q.channel)):
+        if text is not None:
+            conds.append(f"{column} = {m}")
+            args.append(text)
+    if q.message_type is not None:
+        t = f"message_type{d.bytewise}"
+        conds.append(f"(message_type = {m} OR ({t} >= {m} AND {t} < {m}))")
+        args += [q.message_type, *_type_range(q.message_type)]
+    if q.sender is not None:
+        c = f"control_id{d.bytewise}"
+        conds.append(f"{c} >= {m} AND {c} < {m}")
+        args += list(_sender_range(q.sender))
+    if q.control_id is not None:
+        conds.append(f"(control_id = {m} OR {d.tail} = {m})")
+        args += [q.control_id, q.control_id]
+    for cond, value in ((f"received_at >= {m}", q.since), (f"received_at < {m}", q.until),
+                        (f"id < {m}", before)):
+        if value is not None:
+            conds.append(cond)
+            args.append(value)
+    return (" WHERE " + " AND ".join(conds) if conds else ""), args
+
+
+def matches(q: MessageQuery, msg: StoredMessage) -> bool:
+    """The same filters over one stored message (the in-memory store)."""
+    t = msg.message_type
+    lo, hi = _type_range(q.message_type or "")
+    slo, shi = _sender_range(q.sender or "")
+    return ((q.status is None or msg.status == q.status)
+            and (q.channel is None or msg.channel == q.channel)
+            and (q.message_type is None or t == q.message_type or lo <= t < hi)
+            and (q.sender is None or slo <= msg.control_id < shi)
+            and (q.control_id is None or q.control_id in
+                 (msg.control_id, msg.control_id[msg.control_id.find(":") + 1:]))
+            and (q.since is None or msg.received_at >= q.since)
+            and (q.until is None or msg.received_at < q.until))
