@@ -71,12 +71,13 @@ def test_a_key_repeated_in_one_set_is_numbered() -> None:
 def _renumbered(raw: bytes, icn: int, gs06: int, st02: str) -> bytes:
     """The same 835 in another envelope: ISA13/IEA02, GS06/GE02 and ST02/SE02 renumbered."""
     text = raw.decode()
+    # anchored at a segment's start: a CLP01 ending in "GE" or "SE" is not a trailer
     text = re.sub(r"\*\d{9}\*0\*T\*:", f"*{icn:09d}*0*T*:", text)
-    text = re.sub(r"IEA\*1\*\d+", f"IEA*1*{icn:09d}", text)
-    text = re.sub(r"(GS\*HP\*[^*]*\*[^*]*\*\d+\*\d+)\*\d+\*", rf"\g<1>*{gs06}*", text)
-    text = re.sub(r"GE\*1\*\d+", f"GE*1*{gs06}", text)
-    text = re.sub(r"ST\*835\*\w+\*", f"ST*835*{st02}*", text)
-    text = re.sub(r"SE\*(\d+)\*\w+", rf"SE*\g<1>*{st02}", text)
+    text = re.sub(r"(?m)^IEA\*1\*\d+", f"IEA*1*{icn:09d}", text)
+    text = re.sub(r"(?m)^(GS\*HP\*[^*]*\*[^*]*\*\d+\*\d+)\*\d+\*", rf"\g<1>*{gs06}*", text)
+    text = re.sub(r"(?m)^GE\*1\*\d+", f"GE*1*{gs06}", text)
+    text = re.sub(r"(?m)^ST\*835\*\w+\*", f"ST*835*{st02}*", text)
+    text = re.sub(r"(?m)^SE\*(\d+)\*\w+", rf"SE*\g<1>*{st02}", text)
     return text.encode()
 
 

@@ -82,6 +82,14 @@ class SimMessage:
     amount: Decimal
     currency: str
 
+    @property
+    def expect_status(self) -> str:
+        """The inbox status the hub keeps it under: accepted, ignored (no finance meaning)
+        or rejected."""
+        if self.expect_ack != "AA":
+            return "rejected"
+        return "ignored" if self.kind == "unsupported" else "accepted"
+
 
 class ExpectedTotals(TypedDict):
     messages: int
