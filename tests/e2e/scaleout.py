@@ -27,6 +27,7 @@ import httpx
 
 from isthmus.connectors.mllp_client import send_messages_sync
 from isthmus.demo.ehr_day import SimMessage
+from tests.chart import demo_config
 from tests.e2e.helpers import HOST, REPO, free_port, hub_env, msa_of
 from tests.services import NATS, POSTGRES
 
@@ -50,12 +51,14 @@ class Site:
     dsn: str
     stream: str
     partitions: int
+    config: Path  # the demo chart: the simulated EHR's codes post
 
     def env(self) -> dict[str, str]:
         return hub_env({
             "ISTHMUS_STORE": "postgresql", "ISTHMUS_BUS": "nats", "ISTHMUS_PG_DSN": self.dsn,
             "ISTHMUS_PG_SCHEMA": PG_SCHEMA, "ISTHMUS_NATS_URL": NATS_URL,
             "ISTHMUS_NATS_STREAM": self.stream, "ISTHMUS_PARTITIONS": str(self.partitions),
+            "ISTHMUS_CONFIG": str(self.config),
         })
 
 
@@ -71,7 +74,7 @@ def scaleout_site(root: Path, partitions: int) -> Iterator[Site]:
     dsn = f"postgresql://postgres@{POSTGRES[0]}:{POSTGRES[1]}/{db}"
     stream = f"FAULT{tag.upper()}"
     try:
-        yield Site(root / "data", dsn, stream, partitions)
+        yield Site(root / "data", dsn, stream, partitions, demo_config(root))
     finally:
         try:
             asyncio.run(drop_streams(stream))

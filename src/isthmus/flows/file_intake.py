@@ -53,7 +53,7 @@ from isthmus.formats.x12.stream import blocks
 from isthmus.governance import ownership
 from isthmus.model import ClaimRemitted, ProviderAdjusted
 from isthmus.observe import tracing
-from isthmus.store.ports import Inbound, Store, StoredMessage
+from isthmus.store.ports import Accepted, Inbound, Store, StoredMessage
 
 STREAM_OVER: Final = 16 << 20  # bytes: larger X12 files are taken a transaction set at a time
 
@@ -204,13 +204,19 @@ def _x12(store: Store, settings: Settings, raw: bytes, name: str,
     }
 
 
+def _store_one(store: Store, inbound: Inbound) -> Accepted:
+    """One file's inbox record, stored (idempotent on its control id), in an ingest span."""
+    spans = tracing.ingest_started([inbound])
+    [res] = store.accept([inbound])
+    tracing.ingest_done(spans, [res])
+    return res
+
+
 def _csv(store: Store, settings: Settings, raw: bytes, name: str, now: float,
          kind: str) -> dict[str, Any]:
     """A settlement or bank deposit file: one inbox record, all its rows or none."""
     intake = csv_intake(raw, kind=kind, peer=f"file:{name}", now=now, tenant=settings.tenant)
-    spans = tracing.ingest_started([intake.inbound])
-    [res] = store.accept([intake.inbound])
-    tracing.ingest_done(spans, [res])
+    res = _store_one(store, intake.inbound)
     return {"file": name, "format": kind, "kind": "CSV", "message_id": res.message_id,
             "control_id": intake.inbound.control_id, "status": res.status,
             "ack": res.ack_code, "duplicate": res.duplicate, "events": len(intake.events),
@@ -223,9 +229,7 @@ def _usage(store: Store, settings: Settings, raw: bytes, name: str,
            now: float) -> dict[str, Any]:
     """A supply usage CSV (`flows.supply_intake`): one inbox record, all its rows or none."""
     intake = usage_intake(raw, peer=f"file:{name}", now=now, tenant=settings.tenant)
-    spans = tracing.ingest_started([intake.inbound])
-    [res] = store.accept([intake.inbound])
-    tracing.ingest_done(spans, [res])
+    res = _store_one(store, intake.inbound)
     return {"file": name, "format": USAGE, "kind": "CSV", "message_id": res.message_id,
             "control_id": intake.inbound.control_id, "status": res.status,
             "ack": res.ack_code, "duplicate": res.duplicate, "events": intake.events,
@@ -237,9 +241,7 @@ def _timecard(store: Store, settings: Settings, raw: bytes, name: str,
               now: float) -> dict[str, Any]:
     """A workforce timecard file (CSV or JSON): one inbox record, all its shifts or none."""
     intake = timecard_intake(raw, peer=f"file:{name}", now=now, tenant=settings.tenant)
-    spans = tracing.ingest_started([intake.inbound])
-    [res] = store.accept([intake.inbound])
-    tracing.ingest_done(spans, [res])
+    res = _store_one(store, intake.inbound)
     return {"file": name, "format": TIMECARD, "kind": "timecard",
             "message_id": res.message_id, "control_id": intake.inbound.control_id,
             "status": res.status, "ack": res.ack_code, "duplicate": res.duplicate,
