@@ -74,8 +74,9 @@ def test_journey_1_control_id_to_erp_batch(signed_in: Callable[[str], Any],
     page.click("header nav >> text=Messages")
     page.fill("input[name=control_id]", POSTED)
     page.click("button:has-text('Search')")
-    rows = page.locator("#results tbody tr")
-    assert rows.count() == 1 and POSTED in rows.first.inner_text()
+    rows = page.locator("#results tbody tr", has_text=POSTED)
+    rows.first.wait_for()  # the search's page has loaded (count() does not wait)
+    assert page.locator("#results tbody tr").count() == 1
     shot(page, shots, "messages")
     page.click(f"#results >> text={POSTED}")
     # the message's identity names its sender: mllp/<MSH-3>^<MSH-4>:<MSH-10>
@@ -108,6 +109,7 @@ def test_journey_2_resolve_unmapped_code_and_post(signed_in: Callable[[str], Any
     page.click("header nav >> text=Work queues")
     page.click(".tabs >> text=revenue-integrity")
     row = page.locator("#items tbody tr", has_text="unmapped_charge_code")
+    row.first.wait_for()  # the tab's page has loaded (count() does not wait)
     assert row.count() == 1 and "99999" in row.inner_text()
     row.locator("input[name=assignee]").fill("rita")
     row.locator("button:has-text('Assign')").click()
@@ -136,6 +138,7 @@ def test_journey_3_replay_dead_letter(signed_in: Callable[[str], Any], hub_url: 
     assert page.locator(".entry").count() == 0  # its events are dead letters
     page.click("header nav >> text=Dead letters")
     rows = page.locator("#dead tbody tr", has_text=DEAD)
+    rows.first.wait_for()  # the page has loaded (count() does not wait)
     assert rows.count() >= 1 and "timed out" in rows.first.inner_text()
     shot(page, shots, "dlq")
     for i in range(rows.count()):
