@@ -143,6 +143,8 @@ def test_systemd_units_run_cli_commands_as_the_service_user(tmp_path: Path) -> N
         roles.add(args.role)
         assert unit["User"] == ["isthmus"] and unit["UMask"] == ["0077"]
         assert unit["ReadWritePaths"] == [str(DEFAULTS.data_dir)]
+        # exit 2 (a refused config) and 4 (an old schema) are not restarted in a loop
+        assert unit["RestartPreventExitStatus"] == ["2 4"]
     assert roles == {"all", "listener", "worker", "api"}
     wanted = _unit("isthmus.target")["Wants"][0].split()
     for want in wanted:
@@ -170,5 +172,25 @@ def test_systemd_units_verify(tmp_path: Path) -> None:
 
 def test_deployment_guide_points_at_the_files() -> None:
     guide = (ROOT / "docs" / "deployment.md").read_text()
-    for path in [DEPLOY / "Containerfile", DEPLOY / "compose.yaml", *UNITS.iterdir()]:
+    for path in [DEPLOY / "Containerfile", DEPLOY / "compose.yaml",
+                 DEPLOY / "compose.embedded.yaml", *UNITS.iterdir()]:
         assert str(path.relative_to(ROOT)) in guide, path.name
+
+
+def test_embedded_compose_runs_one_hub_on_the_default_ports(tmp_path: Path) -> None:
+    doc = yaml.safe_load((DEPLOY / "compose.embedded.yaml").read_text())
+    (hub,) = doc["services"].values()
+    args = _parses(hub["command"])
+    assert (args.cmd, args.role) == ("serve", "all")
+    assert hub["build"]["dockerfile"] == "deploy/Containerfile"
+    for var, value in hub["environment"].items():
+        assert _changes_settings(var, str(value), tmp_path), f"{var} is read by nothing"
+    embedded = load_settings(None, env={k: re.sub(r"\$\{[^}]*\}", "x", str(v))
+                                        for k, v in hub["environment"].items()})
+    assert (embedded.store, embedded.bus) == ("sqlite", "sqlite")
+    ports = [str(p) for p in hub["ports"]]
+    assert [int(p.rsplit(":", 1)[1]) for p in ports] == [DEFAULTS.mllp_port,
+                                                          DEFAULTS.http_port]
+    assert ports[1].startswith("127.0.0.1:")  # the API is private by default
+    assert f"127.0.0.1:{DEFAULTS.http_port}/health" in " ".join(hub["healthcheck"]["test"])
+    assert any(str(v).endswith(":/var/lib/isthmus") for v in hub["volumes"])

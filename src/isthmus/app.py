@@ -30,6 +30,7 @@ from isthmus.connectors.erp_file import ErpFileSink
 from isthmus.connectors.erp_ports import ErpBatchSink, ErpPort
 from isthmus.connectors.folder import DropFolder
 from isthmus.connectors.mllp import MllpServer, tls_context
+from isthmus.flows import retention
 from isthmus.flows.export import BatchSink, CircuitBreaker, Dispatcher, seal_batches
 from isthmus.flows.file_intake import FileIntake
 from isthmus.flows.inbox import MLLP_CHANNEL, GroupCommitWriter, Inbox
@@ -40,7 +41,7 @@ from isthmus.flows.retry import RetryPolicy
 from isthmus.flows.supply import SupplyFlow
 from isthmus.flows.supply_state import SupplyConfigError, policy_from_table
 from isthmus.flows.worker import Worker
-from isthmus.governance import allowlist
+from isthmus.governance import allowlist, audit
 from isthmus.governance.ports import GovernanceStore
 from isthmus.ledger.periods import FiscalCalendar
 from isthmus.observe.alerts import Alerter
@@ -358,6 +359,35 @@ async def _master_data_loop(hub: Hub, every_s: float, owner: str) -> None:
         await asyncio.sleep(every_s)
 
 
+RETENTION_LEASE = "retention"
+
+
+def retention_round(hub: Hub, owner: str, now: float) -> retention.PurgeReport | None:
+    """One daily purge of bodies past [retention] (flows/retention.py), by the process that
+    holds the lease; a purge that blanked anything goes into the audit trail. None when
+    another process holds the lease."""
+    if not hub.bus.claim(RETENTION_LEASE, owner, 3600.0, now):
+        return None
+    report = retention.purge(hub.store, hub.settings.retention, now)
+    if report.purged:
+        audit.record(hub.governance, "system:retention", "retention purge", "inbox", "ok",
+                     **report.as_dict())
+        log.info("retention: purged %d message bodies", report.purged)
+    return report
+
+
+async def _retention_loop(hub: Hub, owner: str, first_s: float = 60.0,
+                          every_s: float = 86_400.0) -> None:
+    """The daily retention job: a minute after start, then every day."""
+    await asyncio.sleep(first_s)
+    while True:
+        try:
+            await asyncio.to_thread(retention_round, hub, owner, time.time())
+        except Exception as exc:  # noqa: BLE001 - retried next round
+            log.error("retention purge failed: %s", exc)
+        await asyncio.sleep(every_s)
+
+
 async def _drop_loop(drop: DropFolder, every_s: float = 2.0) -> None:
     """The watched drop folder (X12 and HL7 files), one pass every `every_s` seconds."""
     while True:
@@ -420,6 +450,8 @@ async def start(hub: Hub, *, role: str = "all", mllp_port: int | None = None,
                 hub, s.erp.master_data_every_s, run.worker.owner)))
         if s.alerts.webhook_url:
             run.tasks.append(asyncio.create_task(_alert_loop(hub, run.worker.owner)))
+        if retention.enabled(s.retention):
+            run.tasks.append(asyncio.create_task(_retention_loop(hub, run.worker.owner)))
     if http_coro is not None:
         run.tasks.append(asyncio.create_task(http_coro))
     return run

@@ -58,6 +58,8 @@ class ChannelSettings:
     currency: str = "USD"
     # HL7 v2: message type or TYPE^TRIGGER -> accept | ignore | refuse (formats.hl7v2.triggers)
     messages: dict[str, str] = field(default_factory=dict)
+    # FHIR: where charges come from, "chargeitem" or "claim" (formats.fhir.claim_charges)
+    charges_from: str = "chargeitem"
 
 
 @dataclass(frozen=True)
@@ -123,6 +125,49 @@ def _limits(raw: dict[str, Any]) -> LimitSettings:
         if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
             raise ConfigError(f"limits.{name} must be a whole number from {low} to {high}")
     return out
+
+
+@dataclass(frozen=True)
+class RetentionRule:
+    """[retention.channels.<name>]: one channel's limits; a key left out takes [retention]'s."""
+
+    raw_days: int | None = None
+    ignored_days: int | None = None
+
+
+@dataclass(frozen=True)
+class RetentionSettings:
+    """[retention]: how long stored message bodies (patient data) are kept, in days.
+
+    After `raw_days` a message's body is blanked (`isthmus purge`, and daily in `serve`);
+    an ignored message's after `ignored_days` (0: as `raw_days`). 0 keeps bodies forever
+    (the default). The message row, its lineage, the journal and the audit trail stay.
+    The `fhir` channel (resources the FHIR API serves) follows only its own rule."""
+
+    raw_days: int = 0
+    ignored_days: int = 0
+    channels: dict[str, RetentionRule] = field(default_factory=dict)
+
+
+def _days(value: object, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 36_500:
+        raise ConfigError(f"{name} must be a whole number of days from 0 to 36500 "
+                          f"(0 keeps forever), got {value!r}")
+    return value
+
+
+def _retention(raw: dict[str, Any]) -> RetentionSettings:
+    channels: dict[str, RetentionRule] = {}
+    for name, spec in _table(raw, "channels").items():
+        if not isinstance(spec, dict):
+            raise ConfigError(f"[retention.channels.{name}] must be a table")
+        channels[str(name)] = RetentionRule(**{
+            k: _days(spec[k], f"retention.channels.{name}.{k}")
+            for k in ("raw_days", "ignored_days") if k in spec})
+    return RetentionSettings(
+        raw_days=_days(raw.get("raw_days", 0), "retention.raw_days"),
+        ignored_days=_days(raw.get("ignored_days", 0), "retention.ignored_days"),
+        channels=channels)
 
 
 @dataclass(frozen=True)
@@ -456,6 +501,7 @@ class Settings:
     alerts: AlertSettings = field(default_factory=AlertSettings)
     refunds: RefundSettings = field(default_factory=RefundSettings)
     limits: LimitSettings = field(default_factory=LimitSettings)  # [limits]
+    retention: RetentionSettings = field(default_factory=RetentionSettings)  # [retention]
     labor: LaborSettings = field(default_factory=LaborSettings)
     # [supply] as written: parsed and checked by flows.supply_state.policy_from_table when
     # the hub is wired (app.py), so that config stays free of flow types
@@ -598,9 +644,12 @@ def load_settings(
             table = policy_table(spec.get("messages", {}), f"channels.{name}.messages")
         except ValueError as exc:
             raise ConfigError(str(exc)) from exc
+        charges_from = spec.get("charges_from", "chargeitem")
+        if charges_from not in ("chargeitem", "claim"):
+            raise ConfigError(f"channels.{name}.charges_from must be chargeitem or claim")
         channels[name] = ChannelSettings(name=name, summarization=summ,
                                          currency=str(spec.get("currency", "USD")),
-                                         messages=dict(table))
+                                         messages=dict(table), charges_from=charges_from)
     post = _table(raw, "posting")
     policy = post.get("closed_period_policy", "next_open")
     if policy not in ("reject", "next_open"):
@@ -669,6 +718,7 @@ def load_settings(
         s = replace(s, sla=sla, logging=logs, tracing=tracing, alerts=alerts)
         s = replace(s, refunds=_refunds(_table(raw, "refunds")))
         s = replace(s, limits=_limits(_table(raw, "limits")))
+        s = replace(s, retention=_retention(_table(raw, "retention")))
         s = replace(s, labor=_labor(_table(raw, "labor")))
         s = replace(s, supply=_table(raw, "supply"))
     except (TypeError, ValueError) as exc:

@@ -71,9 +71,31 @@ def _node(tp: Any) -> Node:
     return LEAF
 
 
+@dataclass(frozen=True)
+class Refusal:
+    """One unknown table or key: its dotted path, and the key (or tables) meant when close."""
+
+    path: str
+    is_table: bool
+    suggestion: str = ""  # the dotted path of the close key, "" when none is close
+    homes: tuple[str, ...] = ()  # the tables that hold a key of that name
+
+    def __str__(self) -> str:
+        what = f"unknown table [{self.path}]" if self.is_table else f"unknown key {self.path}"
+        if self.suggestion:
+            meant = f"[{self.suggestion}]" if self.is_table else self.suggestion
+            return f"{what}: did you mean {meant}?"
+        return f"{what}: it belongs in {' or '.join(self.homes)}" if self.homes else what
+
+
 def unknown(raw: Mapping[str, Any], schema: Schema, path: str = "") -> list[str]:
     """One refusal per key of `raw` the schema does not know, with its path and a guess."""
-    out: list[str] = []
+    return [str(r) for r in refusals(raw, schema, path)]
+
+
+def refusals(raw: Mapping[str, Any], schema: Schema, path: str = "") -> list[Refusal]:
+    """`unknown` as data (`isthmus config check --json` shows the path and guess apart)."""
+    out: list[Refusal] = []
     for key, value in raw.items():
         where = f"{path}.{_quote(key)}" if path else _quote(key)
         if key not in schema:
@@ -86,9 +108,9 @@ def unknown(raw: Mapping[str, Any], schema: Schema, path: str = "") -> list[str]
         if isinstance(node, Entries):
             for name, entry in value.items():
                 if isinstance(entry, Mapping):
-                    out += unknown(entry, node.keys, f"{where}.{_quote(name)}")
+                    out += refusals(entry, node.keys, f"{where}.{_quote(name)}")
         elif isinstance(node, Mapping):
-            out += unknown(value, node, where)
+            out += refusals(value, node, where)
     return out
 
 
@@ -96,13 +118,11 @@ def _quote(key: str) -> str:
     return key if _BARE.fullmatch(key) else json.dumps(key)
 
 
-def _refusal(where: str, key: str, schema: Schema, *, is_table: bool, parent: str) -> str:
-    what = f"unknown table [{where}]" if is_table else f"unknown key {where}"
+def _refusal(where: str, key: str, schema: Schema, *, is_table: bool, parent: str) -> Refusal:
     prefix = f"{parent}." if parent else ""
     close = difflib.get_close_matches(key, [str(k) for k in schema], n=1, cutoff=0.6)
     if close:
-        meant = prefix + close[0]
-        return f"{what}: did you mean {f'[{meant}]' if is_table else meant}?"
-    homes = [f"[{prefix}{name}]" for name, node in schema.items()
-             if isinstance(node, Mapping) and key in node]
-    return f"{what}: it belongs in {' or '.join(homes)}" if homes else what
+        return Refusal(where, is_table, prefix + close[0])
+    homes = tuple(f"[{prefix}{name}]" for name, node in schema.items()
+                  if isinstance(node, Mapping) and key in node)
+    return Refusal(where, is_table, homes=homes)

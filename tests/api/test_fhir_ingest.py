@@ -18,6 +18,7 @@ from isthmus.connectors.folder import DropFolder
 from isthmus.flows.file_intake import FileIntake
 from tests.api.test_fhir_api import CORPUS, SYNTHEA
 from tests.chart import DEMO_CHART
+from tests.synthea_chart import mapping_tables
 
 EXAMPLES = CORPUS / "examples"
 
@@ -43,6 +44,24 @@ PATIENT_1 = {"resourceType": "Patient", "id": "1",
              "identifier": [{"system": "urn:oid:1.2.3", "value": "MRN-1"}]}
 
 
+# What the EHR charged Patient/1 before the payer paid: a payment is applied only to an
+# account with charges (issue 15), so the payer examples' cash needs it.
+CHARGE_1 = {"resourceType": "ChargeItem", "id": "ci-1", "status": "billable",
+            "code": {"coding": [{"system": "http://www.ama-assn.org/go/cpt",
+                                 "code": "80053"}]},
+            "subject": {"reference": "Patient/1"}, "occurrenceDateTime": "2014-08-01",
+            "priceOverride": {"value": 500.00, "currency": "USD"},
+            "performingOrganization": {"reference": "Organization/1"},
+            "costCenter": {"reference": "Organization/LAB"}}
+
+
+def _charged(tmp_path: Path) -> Path:
+    f = tmp_path / "charges.json"
+    f.write_text(json.dumps({"resourceType": "Bundle", "type": "collection", "entry": [
+        {"resource": PATIENT_1}, {"resource": CHARGE_1}]}))
+    return f
+
+
 def _collection(*names: str) -> bytes:
     return json.dumps({"resourceType": "Bundle", "type": "collection", "entry": [
         {"resource": json.loads((EXAMPLES / n).read_bytes())} for n in names] + [
@@ -52,10 +71,9 @@ def _collection(*names: str) -> bytes:
 def test_ingest_synthea_bundles_posts_the_eob_cash(tmp_path: Path,
                                                    capsys: pytest.CaptureFixture[str]) -> None:
     paths = SYNTHEA[:3]
-    orgs = sorted({e["resource"]["id"] for p in paths for e in json.loads(p.read_bytes())[
-        "entry"] if e["resource"]["resourceType"] == "Organization"})
-    d = ["--data-dir", str(tmp_path / "hub"), "--config", str(_config(tmp_path, orgs)),
-         "--json"]
+    config = tmp_path / "site.toml"  # charges from the Claims: Synthea sends no ChargeItem
+    config.write_text(DEMO_CHART + mapping_tables(paths))
+    d = ["--data-dir", str(tmp_path / "hub"), "--config", str(config), "--json"]
     out = _json(capsys, ["ingest", *map(str, paths), "--apply", *d])
     assert [(r["format"], r["status"], r["ack"]) for r in out["items"]] == \
         [("fhir", "accepted", "200")] * 3
@@ -79,8 +97,10 @@ def test_ingest_a_collection_of_payer_resources(tmp_path: Path,
     f.write_bytes(_collection("ClaimResponse-R3500.json", "PaymentReconciliation-ER2500.json"))
     d = ["--data-dir", str(tmp_path / "hub"), "--config", str(_config(tmp_path, ["1"])),
          "--json"]
+    _json(capsys, ["ingest", str(_charged(tmp_path)), "--apply", *d])
     [item] = _json(capsys, ["ingest", str(f), "--apply", *d])["items"]
-    assert (item["status"], item["entries"], item["created"]) == ("accepted", 3, 3)
+    # Patient/1 came with its charges: 200, the payer resources 201
+    assert (item["status"], item["entries"], item["created"]) == ("accepted", 3, 2)
     rows = {r["account"]: r["balance"] for r in
             _json(capsys, ["ledger", "trial-balance", *d])["rows"]}
     assert rows["1010"] == "100.47" and rows["1210"] == "10.00"
@@ -117,6 +137,9 @@ def test_drop_folder_takes_a_bundle_and_fails_a_bad_one(tmp_path: Path) -> None:
     try:
         intake = FileIntake(hub.store, hub.bus, hub.settings)
         folder = DropFolder(tmp_path / "drop", intake, hub.settings, quiet_s=0.0)
+        intake.take(_charged(tmp_path), "charges.json", 0.0)
+        intake.relay()
+        hub.worker().drain()
         (folder.inbound / "payer.json").write_bytes(_collection("ClaimResponse-R3500.json"))
         (folder.inbound / "broken.json").write_bytes(b'{"resourceType": "Bundle", "type"')
         folder.run_once(0.0)  # sizes noted; taken on the next pass once settled

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from msgspec.json import decode
 
+from isthmus.flows import workitems
 from isthmus.flows.accounts import account_token
 from isthmus.flows.fhir_intake import FhirIntake
 from isthmus.model.envelope import Envelope
@@ -84,6 +85,17 @@ def test_a_payment_before_its_patient_waits_in_cash_posting(site: Site) -> None:
     patient = {"resourceType": "Patient", "id": "1",
                "identifier": [{"system": "urn:oid:1.2.3", "value": "MRN-1"}]}
     assert site.call("POST", "/fhir/Patient", patient).status_code == 201
+    site.hub.worker().drain()
+    # Patient/1 arrived, but nothing was charged to it: unapplied cash (issue 15, rule 6)
+    assert list(site.hub.store.journal_lines()) == []
+    [unapplied] = site.hub.store.work_items("open")
+    assert (unapplied.kind, unapplied.queue) == ("unapplied_cash", "cash-posting")
+    charge = {**_charge("ci-1", 300.00), "subject": {"reference": "Patient/1"},
+              "performingOrganization": {"reference": "Organization/1"}}
+    charge.pop("account")
+    assert site.call("POST", "/fhir/ChargeItem", charge).status_code == 201
+    site.hub.worker().drain()
+    workitems.resubmit(site.hub.store, site.hub.bus, unapplied.id, "", 0.0)
     site.hub.worker().drain()
     cash = sum((ln.debit - ln.credit for ln in site.hub.store.journal_lines()
                 if ln.account == "1010"), Decimal(0))

@@ -65,7 +65,7 @@ def test_a_page_newest_first_then_the_next(site: Site) -> None:
     r = site.get()
     assert r.status_code == 200
     body = r.json()
-    assert set(body) == {"messages", "next"} and body["next"] is None
+    assert set(body) == {"messages", "next", "next_url"} and body["next"] is None
     assert _ids(body) == ["EHR^NORTH:BAD", "EHR^NORTH:A2", "EHR^NORTH:C1", "EHR^NORTH:A1"]
     assert "raw" not in body["messages"][0] and "M1" not in r.text  # no PHI
     first = site.get("?limit=3").json()

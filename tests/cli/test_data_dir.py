@@ -1,5 +1,6 @@
-"""A read command pointed at a data directory that holds no hub refuses (exit 2) and creates
-nothing; `--version` and `python -m isthmus` answer without a hub."""
+"""A read command pointed at a data directory that holds no hub refuses (exit 3: what was
+asked for does not exist) and creates nothing; `--version` and `python -m isthmus` answer
+without a hub."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ READS = [["status"], ["ledger", "trial-balance"], ["messages", "list"], ["workit
 def test_read_command_on_a_mistyped_data_dir_refuses_and_creates_nothing(
         tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str]) -> None:
     typo = tmp_path / "isthmsu-data"
-    assert run([*argv, "--data-dir", str(typo)]) == 2
+    assert run([*argv, "--data-dir", str(typo)]) == 3
     err = capsys.readouterr().err
     assert "no hub in" in err and "isthmus migrate" in err and err.count("\n") == 1
     assert str(typo) in err
@@ -32,7 +33,7 @@ def test_the_same_command_reads_the_hub_once_it_exists(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     data = tmp_path / "data"
     data.mkdir()  # an existing but empty folder is no hub either
-    assert run(["ledger", "trial-balance", "--data-dir", str(data)]) == 2
+    assert run(["ledger", "trial-balance", "--data-dir", str(data)]) == 3
     assert run(["migrate", "--data-dir", str(data)]) == 0
     capsys.readouterr()
     assert run(["ledger", "trial-balance", "--data-dir", str(data)]) == 0

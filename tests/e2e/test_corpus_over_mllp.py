@@ -199,9 +199,9 @@ def test_corpus_over_mllp_send_then_again(corpus: list[CorpusMessage],
     ]
     assert {ln[4] for ln in mine[0]["lines"]} == {"C300"}
     items = isthmus_json("workitems", "list", data_dir=data)
-    # one item per missing key (the empty department), holding the line; account and visit
-    # moves (A41, A45) wait for a person in merge-review rather than being lost
-    assert Counter(w["kind"] for w in items) == {"unmapped_department": 1, "merge_review": 2}
+    # one item per missing key (the empty department), holding the line; the account and
+    # visit moves (A41, A45) are applied by flows/merges.py (nothing to reclassify here)
+    assert Counter(w["kind"] for w in items) == {"unmapped_department": 1}
     [dept] = [w for w in items if w["kind"] == "unmapped_department"]
     assert (dept["event_id"], dept["status"]) == ("mapping:department_cost_center/", "open")
     assert lines[1]["department"] == ""

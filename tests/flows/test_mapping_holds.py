@@ -132,3 +132,30 @@ def test_the_demo_chart_is_included_by_name(tmp_path: Path) -> None:
         assert {ln.account for ln in e.lines} == {"1200", "4200"}  # the demo's lab revenue
     finally:
         hub.close()
+
+
+def test_a_name_in_the_department_field_is_held_by_digest_and_never_mapped(
+        tmp_path: Path) -> None:
+    hub = _open(tmp_path / "data", demo_config(tmp_path))
+    try:
+        name = "SMITHSON, JANE"  # typed into FT1-13 instead of a department code
+        _send(hub, adt("R1", "M1"), charge("C1", "M1", "100.00", dept=name),
+              charge("C2", "M1", "5.00", dept=name))
+        [item] = _open_items(hub)
+        assert item.kind == "unmapped_department"
+        assert "SMITHSON" not in item.key + item.event_id + item.detail
+        assert item.key.startswith("<not a code: 14 characters, sha256 ")
+        assert hub.store.hold_totals([item.event_id])[item.event_id].count == 2
+        # a cost center keyed on the digest would never match what the charges carry:
+        # refused, and the charges stay held for a corrected resend
+        with pytest.raises(workitems.ActionRefused, match="not a code"):
+            workitems.resolve(hub.store, item.id, {"cost_center": "CC-9"}, "", time.time(),
+                              bus=hub.bus)
+        assert hub.store.mapping_overrides(mapping_holds.TABLES) == []
+        assert hub.store.hold_totals([item.event_id])[item.event_id].count == 2
+        # a FHIR Organization id (36 characters) is a code and is shown as one
+        uuid = "3f1c2b9e-5d4a-4c1b-9e8f-0a1b2c3d4e5f"
+        _send(hub, charge("C3", "M1", "7.00", dept=uuid))
+        assert uuid in {w.key for w in _open_items(hub)}
+    finally:
+        hub.close()

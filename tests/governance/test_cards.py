@@ -11,6 +11,8 @@ from __future__ import annotations
 import hashlib
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from isthmus.api.json_body import BodyRefused, loads
 from isthmus.config import LimitSettings
@@ -145,3 +147,23 @@ def test_a_timecard_with_a_card_is_refused_and_kept_masked() -> None:
     intake = timecard_intake(raw, peer="t", now=0.0, tenant="t")
     assert intake.inbound.status == "rejected" and intake.field == "employee_id"
     assert b"4111-1111-1111-1111" not in intake.inbound.raw
+
+
+_TEXT = st.text(alphabet="0123456789 -.\t|^&A\u2012", max_size=60)
+
+
+@given(before=_TEXT, pan=st.sampled_from(WRITTEN), after=_TEXT)
+@settings(max_examples=300)
+def test_the_cheap_prefilter_never_misses_what_the_detector_finds(
+        before: str, pan: str, after: str) -> None:
+    # `may_hold_card` is the HL7 ACK path's first look (most messages stop there): it must
+    # let through every text in which `has_card` would find a card number
+    for text in (before + pan + after, before + after, pan):
+        if cards.has_card(text):
+            assert cards.may_hold_card(text), text
+
+
+def test_timestamps_dates_and_amounts_do_not_pass_the_prefilter() -> None:
+    fields = "|20261102053456|20261102|19421217|114.78&USD|1000000004^MIREBROOK|555-0046|"
+    assert not cards.may_hold_card(fields)
+    assert cards.may_hold_card(fields + "4111 1111 1111 1111|")

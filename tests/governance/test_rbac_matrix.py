@@ -23,6 +23,7 @@ from isthmus.app import Hub
 from isthmus.cli import security
 from isthmus.cli.main import parser
 from isthmus.config import load_settings
+from isthmus.flows.inbox import classify, relay_unpublished
 from isthmus.governance import identity, rbac
 from isthmus.governance.ports import GovernanceStore
 
@@ -184,6 +185,78 @@ def test_before_init_only_loopback_reads(tmp_path: Path) -> None:
         assert _call(hub, "GET", "/health", client=("203.0.113.9", 4000)).status_code == 200
     finally:
         hub.close()
+
+
+# --- strict FHIR bodies and work items (issue 16, items 7 and 8) -------------------------
+
+STRICT_BAD = {  # a birth date that is not a date, and the same element sent twice
+    "date": b'{"resourceType": "Patient", "id": "rbac-p", "birthDate": "1942-08-17X"}',
+    "twice": b'{"resourceType": "Patient", "id": "rbac-p", "birthDate": "1942-08-17", '
+             b'"birthDate": "1990-01-01"}',
+}
+
+
+def _send(hub: Hub, method: str, path: str, token: str | None, body: bytes
+          ) -> httpx.Response:
+    async def go() -> httpx.Response:
+        transport = httpx.ASGITransport(app=build_app(hub), client=("127.0.0.1", 50000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://hub") as c:
+            headers = {"Content-Type": "application/fhir+json"}
+            if token:
+                headers["Authorization"] = f"Bearer {token}"
+            return await c.request(method, path, content=body, headers=headers)
+    return asyncio.run(go())
+
+
+@pytest.mark.parametrize("kind", sorted(STRICT_BAD))
+def test_fhir_bodies_are_judged_after_the_role_and_refused_for_every_writer(
+        site: Site, kind: str) -> None:
+    """A caller that may not write gets 401/403 before the body is read (no oracle); every
+    role that may write gets the strictness refusal, naming the element, not the value."""
+    raw = STRICT_BAD[kind]
+    bundle = (b'{"resourceType": "Bundle", "type": "transaction", "entry": [{"resource": '
+              + raw + b', "request": {"method": "PUT", "url": "Patient/rbac-p"}}]}')
+    writes = [("POST", "/fhir/{type}", "/fhir/Patient", raw),
+              ("PUT", "/fhir/{type}/{id}", "/fhir/Patient/rbac-p", raw),
+              ("POST", "/fhir", "/fhir", bundle)]
+    for method, route, path, body in writes:
+        action = rbac.http_action(method, route)
+        assert _send(site.hub, method, path, None, body).status_code == 401
+        for role in rbac.ROLES:
+            r = _send(site.hub, method, path, site.tokens[role], body)
+            if role not in rbac.PERMISSIONS[action]:
+                assert r.status_code == 403, (action, role, r.status_code)
+                continue
+            assert r.status_code == (422 if kind == "date" else 400), (action, role, r.text)
+            [issue] = r.json()["issue"]
+            assert issue["expression"][0].endswith("birthDate"), issue
+            assert "1942" not in r.text and "1990" not in r.text
+    assert site.hub.store.message_by_control_id("fhir", "Patient/rbac-p") is None
+
+
+def test_every_role_reads_work_items_without_a_misplaced_name(site: Site) -> None:
+    """`GET /api/v1/workitems` is open to every role: a name typed into FT1-6 is there as a
+    digest only (formats/hl7v2/code_display.py)."""
+    name = "SMITHSON, JANE Q"
+    msg = "\r".join([
+        "MSH|^~\\&|EHR|NORTH|ISTHMUS|HUB|20261102101500||DFT^P03^DFT_P03|RBAC-W1|P|2.5.1",
+        "EVN|P03|20261102101500", "PID|1||RW1^^^HOSPMRN^MR||DOE^JANE||19800101|F",
+        "PV1|1|O|OPC^1^A^NORTH|R||||||MED|||||||||VRW1^^^NORTH^VN",
+        f"FT1|1|TW1||20261102|20261102|{name}|80053^TEST^CPT|||1|100.00&USD|100.00&USD"
+    ]).encode()
+    hub = site.hub
+    inbound, _ = classify(msg, channel="mllp", peer="t", now=NOW, tenant="default",
+                          currency="USD")
+    hub.store.accept([inbound])
+    relay_unpublished(hub.store, hub.bus)
+    hub.worker().drain()
+    items = [w for w in hub.store.work_items("open") if w.kind == "unmapped_transaction_type"]
+    assert items, [w.kind for w in hub.store.work_items("open")]
+    for role in rbac.ROLES:
+        r = _call(hub, "GET", "/api/v1/workitems", site.tokens[role])
+        assert r.status_code == 200, role
+        assert "unmapped_transaction_type" in r.text
+        assert "SMITHSON" not in r.text and "sha256" in r.text, role
 
 
 # --- CLI ----------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ from decimal import Decimal
 import msgspec
 
 from isthmus.bus.ports import Publish
+from isthmus.flows import mapping_holds, workitems
 from isthmus.flows.inbox import TOPIC
 from isthmus.model.envelope import decode_envelope
 from tests.flows.helpers import Rig, bar, charge, token
@@ -147,11 +148,15 @@ def test_plb_posts_against_cash_clearing_once_the_payee_has_a_company(rig: Rig) 
     intake = ingest_x12(rig, raw)
     assert intake.balance_findings == []
     rig.drain()
-    held = [w for w in rig.store.work_items() if w.kind == "unmapped_payee"]
-    assert len(held) == 2 and {w.queue for w in held} == {"finance-master-data"}
-    rig.store.set_mapping_override("payee_company", "1999999984", "C100")
-    rig.bus.replay([Publish(w.event_id, TOPIC, w.key, w.envelope) for w in held])
+    # both PLB adjustments wait behind the ONE item of the payee (flows/mapping_holds.py)
+    [held] = [w for w in rig.store.work_items() if w.kind == "unmapped_payee"]
+    assert (held.queue, held.key, held.event_id) == (
+        "finance-master-data", "1999999984", "mapping:payee_company/1999999984")
+    totals = rig.store.hold_totals([held.event_id])[held.event_id]
+    assert (totals.count, totals.amounts) == (2, (("USD", Decimal("17.50")),))
+    workitems.resolve(rig.store, held.id, {"company": "C100"}, "", 1.0, bus=rig.bus)
     rig.drain()
+    assert mapping_holds.outcome(rig.store, held.event_id)["posted"] == 2
     b = _balances(rig)
     assert b["1010"] == Decimal("432.50")  # BPR02: 450.00 - 20.00 + 2.50
     assert b["4920"] == Decimal("17.50")

@@ -18,6 +18,7 @@ from decimal import Decimal
 
 import pytest
 
+from isthmus.flows.inbox import message_by_msh10
 from isthmus.store.ports import HeldEvent, MessageQuery, Store, StoredMessage
 from tests.store.contract import Boom, inbound
 
@@ -88,6 +89,22 @@ class FindContract:
                                              expected: list[str]) -> None:
         _seed(store)
         assert _ids(store.message_page(query)) == expected
+
+    @pytest.mark.parametrize(("msh10", "expected"), [
+        ("1", "EHR^NORTH:1"),   # one sender used it: found by MSH-10 alone
+        ("3", "EHR^NORTHX:3"),  # a refused message too
+        ("2", None),            # two senders used it: the whole identity is needed
+        ("5", "EHR^NORTH:5"),   # its conflict copy (`5#<digest>`) is not a second holder
+        ("5#abc", None), ("9", None), ("EHR^NORTH:1", None),
+    ])
+    def test_a_bare_msh10_finds_the_one_message_that_has_it(
+            self, store: Store, msh10: str, expected: str | None) -> None:
+        _seed(store)
+        store.accept([inbound("EHR^NORTH:5#0123456789abcdef", channel="mllp",
+                              status="rejected", ack_code="AR", events=b"")])
+        found = message_by_msh10(store, "mllp", msh10)
+        assert (found.control_id if found is not None else None) == expected
+        assert message_by_msh10(store, "x12", "1") is None
 
     def test_paging_stays_continuous_while_messages_arrive(self, store: Store) -> None:
         _seed(store)

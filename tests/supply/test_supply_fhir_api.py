@@ -7,6 +7,7 @@ OperationOutcome naming the element and kept as rejected.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -169,7 +170,9 @@ def test_capability_statement_lists_supply_create_update_read(site: Site) -> Non
 def test_supply_delivery_takes_stock_once_over_resend_and_replay(site: Site) -> None:
     r = site.call("POST", "/fhir/SupplyDelivery", delivery())
     assert r.status_code == 201, r.text
-    assert r.headers["location"] == "SupplyDelivery/sd1"
+    # absolute, with the version the hub gave it (issue 19, API conventions)
+    assert re.fullmatch(r"https?://[^/]+/fhir/SupplyDelivery/sd1/_history/\w+",
+                        r.headers["location"]), r.headers["location"]
     assert site.on_hand() == Decimal(4)
     assert site.postings() == TWO_STENTS
     [entry] = site.usage_entries()

@@ -188,11 +188,14 @@ class BearerAuth:
 
 def protect(app: Starlette, governance: GovernanceStore, *,
             owners: ownership.Owners | None = None, store: Store | None = None,
-            oidc_settings: oidc.OidcSettings | None = None) -> Starlette:
+            oidc_settings: oidc.OidcSettings | None = None,
+            max_body_bytes: int = 0) -> Starlette:
     """Install BearerAuth on `app`, over all of its routes (present and added later), and
-    inside it, with [ownership] owners, the system-of-record check of FHIR writes."""
+    inside it, with [ownership] owners, the system-of-record check of FHIR writes (which
+    reads a body within `max_body_bytes`, [limits], as the routes do)."""
     if owners and store is not None:
-        app.add_middleware(SystemOfRecord, owners=owners, store=store, governance=governance)
+        app.add_middleware(SystemOfRecord, owners=owners, store=store, governance=governance,
+                           max_body_bytes=max_body_bytes)
     app.add_middleware(BearerAuth, routes=app.router.routes, governance=governance,
                        oidc_settings=oidc_settings)
     return app

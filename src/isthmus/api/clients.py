@@ -5,7 +5,9 @@ peer is one of `[api] trusted_proxies` (addresses or CIDR networks, parsed by co
 none by default). RFC 7239 `Forwarded` is not read. The list is then read from the right, the
 way the hops appended it, skipping the trusted proxies: the first address that is not one of
 them is the client (a client's own made-up entries stay on the left and are never reached).
-An entry that is not an IP address stops the walk at the last trusted hop.
+An entry that is not an IP address stops the walk at the last trusted hop. A trusted
+proxy's `X-Forwarded-Proto` (http or https) sets the request's scheme, so the absolute
+URLs the API answers with (FHIR `fullUrl` and `Location`, `next` links) say https.
 
 The middleware puts the result in the ASGI scope's `client` before anything else reads it,
 so the failed-authentication throttle (governance/throttle.py), the audit trail and the
@@ -58,10 +60,16 @@ class TrustedProxies:
         client = scope.get("client")
         if self.proxies and scope["type"] in ("http", "websocket") and client and \
                 _trusted(client[0], self.proxies):
-            hops = Headers(scope=scope).getlist("x-forwarded-for")
+            headers = Headers(scope=scope)
+            hops = headers.getlist("x-forwarded-for")
             if hops:
                 scope = {**scope, "client": (client_address(client[0], hops, self.proxies),
                                              client[1])}
+            # the scheme the client used, for the absolute URLs the API answers with
+            # (FHIR fullUrl/Location, next links) behind a TLS-terminating proxy
+            proto = headers.get("x-forwarded-proto", "").split(",")[0].strip().lower()
+            if proto in ("http", "https"):
+                scope = {**scope, "scheme": proto}
         await self.app(scope, receive, send)
 
 

@@ -17,6 +17,14 @@ itself (checks, storing, transactions) is `flows.fhir_intake`, shared with
 `isthmus ingest`; this shell turns its answers into HTTP. Account and ExplanationOfBenefit
 can be searched by ``identifier`` and ``patient`` (a searchset Bundle).
 
+Versions (FHIR R4 3.1.0.4, 3.1.0.5.1): a resource's current version is its newest
+accepted inbox row (`<type>/<id>` or `<type>/<id>/_history/<vid>`); its `meta.versionId`
+is `vid`, the first 16 hex digits of the SHA-256 of its stored JSON, answered with
+`meta.lastUpdated` and an `ETag: W/"<vid>"`; a read answers the current version, and a PUT
+with `If-Match` is refused 412 unless it names it. `Location` and a searchset's `fullUrl`
+are absolute (`<base>/fhir/...`, the base the client reached). Search parameters the hub
+does not support are ignored (handling=lenient) unless `Prefer: handling=strict`.
+
 Reads and searches answer each caller what its roles may see (`governance.phi_access`):
 Patient and Encounter without identifiers, names, birth date and the like to the roles
 that do not read patient data, the finance types without reference displays and narrative.
@@ -24,6 +32,13 @@ that do not read patient data, the finance types without reference displays and 
 SupplyDelivery and SupplyRequest (issue 8) can be created, updated and read like the
 finance types: a completed delivery takes stock (`SupplyConsumed`), an active request asks
 for a requisition (`SupplyRequested`); see `formats.supply.fhir` for the elements read.
+
+Strict inputs (issue 16): every write body is read within `[limits] max_body_bytes` (413
+above it) and checked by `formats.fhir.strict` before anything decodes it: nesting deeper
+than `max_json_depth`, a member twice in one object, a date, dateTime or instant that does
+not match FHIR R4's expression are refused with an OperationOutcome naming the element,
+never its value: 400 for JSON that is not strict (nothing stored), 422 for a wrong date
+(a resource kept as rejected, as for the finance checks).
 """
 
 from __future__ import annotations
@@ -33,6 +48,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from decimal import Decimal
 from typing import Any, Final
+from urllib.parse import quote
 
 import msgspec
 from starlette.exceptions import HTTPException
@@ -40,8 +56,17 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from isthmus.api.json_body import BodyRefused, read_body
 from isthmus.flows.accounts import account_token
-from isthmus.flows.fhir_intake import ID, SEARCHABLE, FhirIntake, Local, digest, with_id
+from isthmus.flows.fhir_intake import (
+    ID,
+    SCAN_LIMIT,
+    SEARCHABLE,
+    FhirIntake,
+    Local,
+    digest,
+    with_id,
+)
 from isthmus.formats.fhir import (
     FINANCE_TYPES,
     Account,
@@ -53,13 +78,17 @@ from isthmus.formats.fhir import (
     operation_outcome,
 )
 from isthmus.formats.fhir.events import CHANNEL
+from isthmus.formats.fhir.strict import strict_errors
 from isthmus.formats.supply.fhir import SUPPLY_TYPES
 from isthmus.governance import phi_access
+from isthmus.observe.instant import instant
+from isthmus.store.ports import MessageQuery, StoredMessage
 
 log = logging.getLogger(__name__)
 MEDIA: Final = "application/fhir+json"
 BALANCE_URL: Final = "https://isthmus.dev/fhir/StructureDefinition/account-balance"
-_SEARCH_PARAMS: Final = ("identifier", "patient", "_count")
+_SEARCH_PARAMS: Final = ("identifier", "patient", "_count", "_total")
+_TOTALS: Final = ("none", "estimate", "accurate")
 WRITABLE: Final = frozenset(FINANCE_TYPES) | SUPPLY_TYPES
 _enc = msgspec.json.Encoder(decimal_format="number")
 _json_dec = msgspec.json.Decoder(float_hook=Decimal)
@@ -78,15 +107,33 @@ def outcome(status: int, errors: Sequence[FhirError]) -> Response:
 class FhirApi:
     def __init__(self, hub: Any) -> None:
         self.hub = hub
-        self.intake = FhirIntake(hub.store, hub.bus, hub.settings.tenant)
+        self.intake = FhirIntake(hub.store, hub.bus, hub.settings.tenant,
+                                 charges_from=hub.settings.channel(CHANNEL).charges_from)
+        self.limits = hub.settings.limits
+
+    def strict(self, body: bytes, root: str) -> tuple[Response | None, list[FhirError]]:
+        """The strictness issues of the body (`formats.fhir.strict`): a 400 when it is not
+        strict JSON (a member twice, too deep); a wrong date alone is left to the caller
+        (422, kept as rejected, like any other element with a wrong value)."""
+        errors = strict_errors(body, root, max_depth=self.limits.max_json_depth)
+        if any(e.code != "value" for e in errors):
+            return outcome(400, errors), errors
+        return None, errors
 
     # --- interactions --------------------------------------------------------------------
 
-    def write(self, rtype: str, rid: str | None, body: bytes, peer: str) -> Response:
-        """POST (rid None) or PUT of one resource."""
+    def write(self, rtype: str, rid: str | None, body: bytes, peer: str, *, base: str = "",
+              if_match: str | None = None) -> Response:
+        """POST (rid None) or PUT of one resource; with `if_match` (a PUT's If-Match) only
+        over that version (FHIR R4 3.1.0.5.1 managing resource contention: 412 otherwise).
+        The answer carries the stored resource with its `meta.versionId`, its ETag and its
+        absolute Location (`base` is the server's /fhir URL)."""
         if rtype not in WRITABLE:
             return outcome(404, [FhirError("not-supported", f"resource type {rtype!r} is not "
                                            "supported; see /fhir/metadata", [rtype])])
+        refused, wrong = self.strict(body, rtype)
+        if refused is not None:
+            return refused
         try:
             body_type, body_id = _identity(rtype, body)
         except FhirError as err:
@@ -99,22 +146,62 @@ class FhirApi:
                                            f"the URL id {rid!r}", [f"{rtype}.id"])])
         new_id = rid or (body_id if body_id and ID.fullmatch(body_id)
                          else str(uuid.UUID(digest(body)[:32])))
+        if wrong:  # a date that is not one: kept for inspection, never decoded further
+            self.intake.reject(rtype, new_id, body, wrong, peer)
+            return outcome(422, wrong)
+        if if_match is not None and rid is not None:
+            refused = self._precondition(rtype, rid, if_match)
+            if refused is not None:
+                return refused
+        # kept as sent, meta too: a sender's meta.versionId is the version in the posting's
+        # business key (formats.fhir.identity); answers carry the hub's own (version_id)
         raw = with_id(body, new_id)
         item, status, errors = self.intake.prepare(rtype, new_id, raw, update=False,
                                                    peer=peer)
         if item is None:
             return outcome(status, errors)
         (done,) = self.intake.put([item], peer, Local())
-        location = {"Location": f"{rtype}/{new_id}"}
-        if done.conflict:
-            if rid is None:
-                return outcome(409, [FhirError("duplicate", f"{rtype}/{new_id} already exists "
-                                               "with other content; use PUT to update it",
-                                               [f"{rtype}.id"])])
+        if done.conflict and rid is None:
+            return outcome(409, [FhirError("duplicate", f"{rtype}/{new_id} already exists "
+                                           "with other content; use PUT to update it",
+                                           [f"{rtype}.id"])])
+        now = self.current(rtype, new_id)
+        if rid is not None and (done.conflict or (done.duplicate and now is not None and
+                                                  version_id(now.raw) != version_id(raw))):
+            # a new version of a known resource (or a return to its first content): kept
+            # under <type>/<id>/_history/<vid> (flows.fhir_intake)
             item.update = True
             self.intake.put([item], peer, Local())
-            return fhir_response(raw, 200, location)
-        return fhir_response(raw, 200 if done.duplicate else 201, location)
+            now = self.current(rtype, new_id)
+        code = 201 if not (done.duplicate or done.conflict) else 200
+        return self._versioned(rtype, new_id, raw, now, code, base)
+
+    def current(self, rtype: str, rid: str) -> StoredMessage | None:
+        """The resource's current version: its newest accepted `<type>/<id>` or
+        `<type>/<id>/_history/<vid>` inbox row (one index range, not a scan)."""
+        found = self.hub.store.message_page(MessageQuery(history_of=f"{rtype}/{rid}"),
+                                            limit=8)
+        return next((m for m in found if m.channel == CHANNEL and m.status == "accepted"),
+                    None)
+
+    def _precondition(self, rtype: str, rid: str, if_match: str) -> Response | None:
+        """None when `If-Match` names the current version, else the 412 OperationOutcome."""
+        now = self.current(rtype, rid)
+        wanted = _etag_version(if_match)
+        if now is not None and wanted == version_id(now.raw):
+            return None
+        why = (f"{rtype}/{rid} does not exist" if now is None else
+               f"version {wanted[:40]!r} is not the current version of {rtype}/{rid}; read "
+               "it again and apply the change to the current version")
+        return outcome(412, [FhirError("conflict", f"If-Match: {why}", ["If-Match"])])
+
+    def _versioned(self, rtype: str, rid: str, raw: bytes, now: StoredMessage | None,
+                   status: int, base: str) -> Response:
+        stored = now.raw if now is not None else raw
+        vid = version_id(stored)
+        doc = _with_meta(_json_dec.decode(stored), vid, now)
+        return fhir_response(doc, status, {
+            "Location": f"{base}/{rtype}/{rid}/_history/{vid}", "ETag": f'W/"{vid}"'})
 
     def read(self, rtype: str, rid: str, roles: Sequence[str] = (phi_access.LOCAL,)
              ) -> Response:
@@ -123,26 +210,33 @@ class FhirApi:
             return outcome(404, [FhirError("not-supported",
                                            f"resource type {rtype!r} is not supported",
                                            [rtype])])
-        m = self.intake.stored(rtype, rid)
+        m = self.current(rtype, rid)
         if m is None:
             return outcome(404, [FhirError("not-found", f"{rtype}/{rid} is not known",
                                            [f"{rtype}.id"])])
-        if rtype != "Account":
-            if phi_access.may_read(f"fhir:{rtype}", roles):
-                return fhir_response(m.raw)
-            return fhir_response(phi_access.fhir_view(_json_dec.decode(m.raw), roles))
-        return fhir_response(phi_access.fhir_view(self.with_balance(m.raw), roles))
+        vid = version_id(m.raw)
+        doc = self.with_balance(m.raw) if rtype == "Account" else _json_dec.decode(m.raw)
+        if rtype == "Account" or not phi_access.may_read(f"fhir:{rtype}", roles):
+            doc = phi_access.fhir_view(doc, roles)
+        return fhir_response(_with_meta(doc, vid, m), 200, {"ETag": f'W/"{vid}"'})
 
     def search(self, rtype: str, params: Sequence[tuple[str, str]],
-               roles: Sequence[str] = (phi_access.LOCAL,)) -> Response:
-        """GET /fhir/{type}?identifier=&patient=&_count= (FHIR R4 3.1.0.8 search, for
-        Account and ExplanationOfBenefit): a searchset Bundle, Accounts with their balance."""
+               roles: Sequence[str] = (phi_access.LOCAL,), *, base: str = "",
+               strict: bool = False) -> Response:
+        """GET /fhir/{type}?identifier=&patient=&_count=&_total= (FHIR R4 3.1.0.8 search,
+        for Account and ExplanationOfBenefit): a searchset Bundle, Accounts with their
+        balance, `total` the number of matches (unless `_total=none`; `_count=0` asks for
+        the total alone, as fhirpy's `.count()` does). Parameters the hub does not support
+        are ignored and left out of the `self` link (3.1.1.5.4 handling=lenient, the
+        default); with `Prefer: handling=strict` they are a 400 OperationOutcome."""
         if rtype not in SEARCHABLE:
             return outcome(404, [FhirError("not-supported", f"search on {rtype!r} is not "
                                            f"supported; only {', '.join(sorted(SEARCHABLE))}",
                                            [rtype])])
         args: dict[str, str] = {}
         for name, value in params:
+            if name not in _SEARCH_PARAMS and not strict:
+                continue  # lenient: an unknown parameter is ignored (and not in `self`)
             if name not in _SEARCH_PARAMS or name in args:
                 why = "is not supported" if name not in _SEARCH_PARAMS else "is repeated"
                 return outcome(400, [FhirError("not-supported", f"search parameter {name!r} "
@@ -150,21 +244,35 @@ class FhirApi:
                                                [name])])
             args[name] = value
         count = args.get("_count", "100")
-        if not count.isdigit() or not 1 <= int(count) <= 1000:
-            return outcome(400, [FhirError("value", "_count must be an integer from 1 to "
+        if not count.isdigit() or not 0 <= int(count) <= 1000:
+            return outcome(400, [FhirError("value", "_count must be an integer from 0 to "
                                            "1000", ["_count"])])
+        total = args.get("_total", "accurate")
+        if total not in _TOTALS:
+            return outcome(400, [FhirError("value", f"_total must be one of "
+                                           f"{', '.join(_TOTALS)}", ["_total"])])
+        want = int(count)
         found = self.intake.search(rtype, identifier=args.get("identifier"),
-                                   patient=args.get("patient"), count=int(count))
+                                   patient=args.get("patient"),
+                                   count=want if total == "none" else SCAN_LIMIT)
         entries = []
-        for raw in found:
-            doc = phi_access.fhir_view(
-                self.with_balance(raw) if rtype == "Account" else _json_dec.decode(raw), roles)
-            entries.append({"fullUrl": f"{rtype}/{doc.get('id', '')}", "resource": doc,
+        for raw in found[:want]:
+            res_id = str(_json_dec.decode(raw).get("id", ""))
+            m = self.current(rtype, res_id)
+            latest = m.raw if m is not None else raw
+            doc = _with_meta(self.with_balance(latest) if rtype == "Account"
+                             else _json_dec.decode(latest), version_id(latest), m)
+            entries.append({"fullUrl": f"{base}/{rtype}/{res_id}",
+                            "resource": phi_access.fhir_view(doc, roles),
                             "search": {"mode": "match"}})
-        bundle: dict[str, Any] = {"resourceType": "Bundle", "type": "searchset",
-                                  "entry": entries}
-        if len(entries) < int(count):
-            bundle["total"] = len(entries)
+        query = "&".join(f"{k}={quote(v, safe='|/:')}" for k, v in args.items())
+        bundle: dict[str, Any] = {
+            "resourceType": "Bundle", "type": "searchset",
+            "link": [{"relation": "self",
+                      "url": f"{base}/{rtype}" + (f"?{query}" if query else "")}],
+            "entry": entries}
+        if total != "none":
+            bundle["total"] = len(found)
         return fhir_response(bundle)
 
     def with_balance(self, raw: bytes) -> dict[str, Any]:
@@ -204,27 +312,32 @@ class FhirApi:
         except Exception:  # noqa: BLE001 - a channel not configured: the default currency
             return "USD"
 
-    def bundle(self, body: bytes, peer: str) -> Response:
+    def bundle(self, body: bytes, peer: str, base: str = "") -> Response:
+        refused, wrong = self.strict(body, "Bundle")
+        if refused is not None:
+            return refused
         try:
             bundle = decode_bundle(body)
         except FhirError as err:
             return outcome(400, [err])
-        if bundle.type == "batch":
-            return self.batch(bundle, peer)
+        if bundle.type == "batch":  # entries stand alone: each is checked by `write`
+            return self.batch(bundle, peer, base)
+        if wrong:
+            return outcome(422, wrong)
         result = self.intake.transaction(bundle, peer)
         if result.status != 200:
             return outcome(result.status, result.errors)
         return fhir_response({"resourceType": "Bundle", "type": "transaction-response",
-                              "entry": list(result.entries)})
+                              "entry": [_absolute(e, base) for e in result.entries]})
 
-    def batch(self, bundle: Bundle, peer: str) -> Response:
+    def batch(self, bundle: Bundle, peer: str, base: str = "") -> Response:
         out: list[dict[str, Any]] = []
         for e in bundle.entry:
-            out.append(self._batch_entry(e, peer))
+            out.append(_absolute(self._batch_entry(e, peer, base), base))
         return fhir_response({"resourceType": "Bundle", "type": "batch-response",
                               "entry": out})
 
-    def _batch_entry(self, e: BundleEntry, peer: str) -> dict[str, Any]:
+    def _batch_entry(self, e: BundleEntry, peer: str, base: str = "") -> dict[str, Any]:
         req = e.request
         if e.error is not None:
             return _entry_error(400, e.error)
@@ -238,12 +351,13 @@ class FhirApi:
             return _entry_error(405, FhirError("not-supported", f"{req.method} {url} is not "
                                                "supported", [f"Bundle.entry[{e.index}]"]))
         rid = url.partition("/")[2] if req.method == "PUT" else None
-        resp = self.write(e.resource_type, rid or None, e.raw, peer)
+        resp = self.write(e.resource_type, rid or None, e.raw, peer, base=base)
         body = _json_dec.decode(bytes(resp.body))
         status = f"{resp.status_code} {_REASONS.get(resp.status_code, '')}".strip()
         if resp.status_code >= 400:
             return {"response": {"status": status, "outcome": body}}
-        return {"response": {"status": status, "location": resp.headers.get("location", "")}}
+        return {"response": {"status": status, "location": resp.headers.get("location", ""),
+                             "etag": resp.headers.get("etag", "")}}
 
     # --- metadata -----------------------------------------------------------------------
 
@@ -271,8 +385,40 @@ class FhirApi:
 
 
 _REASONS: Final = {200: "OK", 201: "Created", 400: "Bad Request", 404: "Not Found",
-                   405: "Method Not Allowed", 409: "Conflict", 422: "Unprocessable Entity",
-                   500: "Internal Server Error"}
+                   405: "Method Not Allowed", 409: "Conflict", 412: "Precondition Failed",
+                   422: "Unprocessable Entity", 500: "Internal Server Error"}
+
+
+def version_id(raw: bytes) -> str:
+    """A version's id: the first 16 hex digits of the SHA-256 of its stored JSON, the same
+    that names it in the inbox (`<type>/<id>/_history/<vid>`, flows.fhir_intake)."""
+    return digest(raw)[:16]
+
+
+def _etag_version(header: str) -> str:
+    """The version an If-Match names: `W/"3f2a..."`, `"3f2a..."` or bare (RFC 9110 8.8.3)."""
+    return header.strip().removeprefix("W/").strip().strip('"')
+
+
+def _with_meta(doc: Any, vid: str, m: StoredMessage | None) -> Any:
+    """The resource with the server's meta.versionId and meta.lastUpdated (FHIR R4 2.22)."""
+    if not isinstance(doc, dict):
+        return doc
+    meta = dict(doc["meta"]) if isinstance(doc.get("meta"), dict) else {}
+    meta["versionId"] = vid
+    if m is not None:
+        meta["lastUpdated"] = instant(m.received_at)
+    return {**doc, "meta": meta}
+
+
+def _absolute(entry: dict[str, Any], base: str) -> dict[str, Any]:
+    """A transaction or batch response entry with its `response.location` absolute."""
+    resp = entry.get("response")
+    loc = resp.get("location") if isinstance(resp, dict) else None
+    if not base or not isinstance(resp, dict) or not isinstance(loc, str) or not loc \
+            or "://" in loc:
+        return entry
+    return {**entry, "response": {**resp, "location": f"{base}/{loc.lstrip('/')}"}}
 
 
 def _identity(rtype: str, body: bytes) -> tuple[str, str | None]:
@@ -296,6 +442,18 @@ def _identity(rtype: str, body: bytes) -> tuple[str, str | None]:
 def _entry_error(status: int, err: FhirError) -> dict[str, Any]:
     return {"response": {"status": f"{status} {_REASONS[status]}",
                          "outcome": operation_outcome([err])}}
+
+
+def _base(req: Request) -> str:
+    """The server's FHIR base URL as the client reached it (scheme: api/clients.py)."""
+    return f"{str(req.base_url).rstrip('/')}/fhir"
+
+
+def _strict(req: Request) -> bool:
+    """`Prefer: handling=strict` (FHIR R4 3.1.1.5.4; RFC 7240 preference syntax)."""
+    prefs = {p.strip().lower().replace(" ", "") for h in req.headers.getlist("prefer")
+             for p in h.split(",")}
+    return "handling=strict" in prefs
 
 
 def _peer(req: Request) -> str:
@@ -324,6 +482,14 @@ def _guarded(fn: Callable[[Request], Awaitable[Response]]
     return run
 
 
+async def _body(req: Request, api: FhirApi) -> bytes | Response:
+    """The request body within `[limits] max_body_bytes`, else a 413 OperationOutcome."""
+    try:
+        return await read_body(req, api.limits)
+    except BodyRefused as exc:
+        return outcome(exc.status, [FhirError("too-long", exc.reason)])
+
+
 def routes(hub: Any) -> list[Route]:
     api = FhirApi(hub)
 
@@ -331,21 +497,30 @@ def routes(hub: Any) -> list[Route]:
         return fhir_response(api.capability())
 
     async def create(req: Request) -> Response:
-        return api.write(req.path_params["type"], None, await req.body(), _peer(req))
+        body = await _body(req, api)
+        if isinstance(body, Response):
+            return body
+        return api.write(req.path_params["type"], None, body, _peer(req), base=_base(req))
 
     async def update(req: Request) -> Response:
-        return api.write(req.path_params["type"], req.path_params["id"], await req.body(),
-                         _peer(req))
+        body = await _body(req, api)
+        if isinstance(body, Response):
+            return body
+        return api.write(req.path_params["type"], req.path_params["id"], body, _peer(req),
+                         base=_base(req), if_match=req.headers.get("if-match"))
 
     async def read(req: Request) -> Response:
         return api.read(req.path_params["type"], req.path_params["id"], _roles(req))
 
     async def search(req: Request) -> Response:
         return api.search(req.path_params["type"], list(req.query_params.multi_items()),
-                          _roles(req))
+                          _roles(req), base=_base(req), strict=_strict(req))
 
     async def transaction(req: Request) -> Response:
-        return api.bundle(await req.body(), _peer(req))
+        body = await _body(req, api)
+        if isinstance(body, Response):
+            return body
+        return api.bundle(body, _peer(req), _base(req))
 
     return [
         Route("/fhir/metadata", _guarded(metadata), methods=["GET"]),

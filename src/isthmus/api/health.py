@@ -3,7 +3,8 @@
 A load balancer, a compose healthcheck or a systemd watchdog asks this route every few
 seconds without a token (governance.rbac.PUBLIC), so it answers 200 only when the store
 answers a primary-key read and the bus answers its pending count, each within a bound
-(`PROBE_TIMEOUT_S`), and 503 naming the part that failed otherwise. The answer says `ok`,
+(`PROBE_TIMEOUT_S`), and the store's schema is at this release's revision
+(store/migrations), and 503 naming the part that failed otherwise. The answer says `ok`,
 `failed` or `timeout` per part and nothing more: no error text, no host name or DSN, no
 counts (an unauthenticated caller learns only that the hub is or is not ready).
 
@@ -28,6 +29,9 @@ class Health:
         self._probes: dict[str, Callable[[], object]] = {
             "store": lambda: hub.store.message(0),  # a primary-key read (ids start at 1)
             "bus": hub.bus.pending,  # one round trip per partition on NATS
+            # the schema is at this release's revision (reads the version row; another
+            # process's `isthmus migrate` of a newer release makes this one not ready)
+            "migrations": hub.store.migrate,
         }
         self._timeout_s = timeout_s
         self._running: dict[str, asyncio.Future[object]] = {}

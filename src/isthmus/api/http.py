@@ -3,7 +3,9 @@ balance, lineage, work items.
 
 Thin on purpose: every route reads through the hub and renders JSON; api/auth.py puts a
 bearer token and a role check in front of every route but /health. Unknown ids answer
-404 with the field at fault; nothing here writes to the ledger.
+404 with the field at fault; nothing here writes to the ledger. The list routes page with
+one cursor and `next` link (api/pages.py), every time is ISO 8601 (observe/instant.py),
+and every answer carries a request id (api/request_context.py).
 """
 
 from __future__ import annotations
@@ -25,12 +27,14 @@ from starlette.responses import JSONResponse, PlainTextResponse, RedirectRespons
 from starlette.routing import Mount, Route
 from starlette.types import ASGIApp
 
-from isthmus.api import fhir, openapi, refunds, supply, workforce
+from isthmus.api import fhir, openapi, pages, refunds, supply, workforce
 from isthmus.api.auth import protect
 from isthmus.api.clients import TrustedProxies
 from isthmus.api.health import Health
+from isthmus.api.request_context import RequestContext
 from isthmus.connectors.mllp import tls_context
-from isthmus.observe import message_list
+from isthmus.observe import cursor, message_list
+from isthmus.observe.instant import instant
 from isthmus.observe.lineage import trace
 from isthmus.observe.metrics import CONTENT_TYPE, KpiCache, LiveParts, collect, render
 from isthmus.observe.views import trial_balance_view
@@ -39,6 +43,7 @@ from isthmus.recon.deposits import deposit_report
 # The web console as an ASGI app for (hub, live); the CLI passes console.app.build_console
 # (the console is a sibling shell: api/ does not import it).
 ConsoleFactory = Callable[[Any, dict[str, Any] | None], ASGIApp]
+WORKITEM_PAGES = "w1"  # the cursor tag of /api/v1/workitems (observe/cursor.py)
 
 
 def build_app(hub: Any, live: dict[str, Any] | None = None, *,
@@ -46,8 +51,17 @@ def build_app(hub: Any, live: dict[str, Any] | None = None, *,
     probes = Health(hub)
 
     async def health(_: Request) -> JSONResponse:
-        code, body = await probes.check()  # store and bus, bounded; no detail leaks
+        # readiness: the store, the bus and the schema answer, each bounded; no detail leaks
+        code, body = await probes.check()
+        run = (live or {}).get("run")
+        dispatcher = None if run is None else run.dispatcher
+        if dispatcher is not None:  # shown, never failing: intake goes on while the ERP rests
+            body["erp"] = str(dispatcher.breaker.state)
         return JSONResponse(body, code)
+
+    async def health_live(_: Request) -> JSONResponse:
+        # liveness: this process and its event loop answer (a restart would not help more)
+        return JSONResponse({"status": "ok"})
 
     kpi_cache = KpiCache(hub.store, hub.settings.sla)
 
@@ -110,7 +124,7 @@ def build_app(hub: Any, live: dict[str, Any] | None = None, *,
             return JSONResponse({"error": str(exc), "field": exc.field}, 400)
         except message_list.BadCursor as exc:
             return JSONResponse({"error": str(exc), "field": "cursor"}, 400)
-        return JSONResponse(found)
+        return pages.answer(req, "messages", found["messages"], found["next"])
 
     async def deposits(req: Request) -> JSONResponse:
         raw = req.query_params.get("as_of")
@@ -128,12 +142,21 @@ def build_app(hub: Any, live: dict[str, Any] | None = None, *,
         if status not in (None, "open", "resolved", "resubmitted"):
             return JSONResponse({"error": "status must be open, resolved or resubmitted",
                                  "field": "status"}, 400)
-        return JSONResponse([{"id": w.id, "kind": w.kind, "queue": w.queue,
-                              "status": w.status, "event_id": w.event_id, "detail": w.detail}
-                             for w in hub.store.work_items(status)])
+        try:
+            limit, start = pages.limit(req), pages.after(req, WORKITEM_PAGES, number=True)
+        except pages.BadPage as exc:
+            return exc.response()
+        found = await asyncio.to_thread(hub.store.work_items, status, limit + 1,
+                                        start if isinstance(start, int) else None)
+        shown, more = cursor.cut(found, limit, WORKITEM_PAGES, lambda w: w.id)
+        return pages.answer(req, "workitems", [
+            {"id": w.id, "kind": w.kind, "queue": w.queue, "status": w.status,
+             "event_id": w.event_id, "detail": w.detail, "created_at": instant(w.created_at),
+             "updated_at": instant(w.updated_at)} for w in shown], more)
 
     api = protect(Starlette(routes=[
-        Route("/health", health), Route("/metrics", metrics),
+        Route("/health", health), Route("/health/ready", health),
+        Route("/health/live", health_live), Route("/metrics", metrics),
         Route("/api/v1/status", status),
         Route("/openapi.json", spec, methods=["GET"]),
         Route("/api/v1/ledger/trial-balance", tb),
@@ -146,11 +169,15 @@ def build_app(hub: Any, live: dict[str, Any] | None = None, *,
         *supply.routes(hub),
         *fhir.routes(hub),
     ], exception_handlers={404: fhir.http_error, 405: fhir.http_error}), hub.governance,
-        owners=hub.settings.ownership, store=hub.store, oidc_settings=hub.settings.oidc)
+        owners=hub.settings.ownership, store=hub.store, oidc_settings=hub.settings.oidc,
+        max_body_bytes=hub.settings.limits.max_body_bytes)
     # The client address every layer below sees (throttle, audit, console): X-Forwarded-For
     # only from [api] trusted_proxies (api/clients.py).
+    # Every answer, the console's too, carries X-Request-Id and is access-logged
+    # (api/request_context.py), inside the proxy rewrite so the log names the client.
     proxies = hub.settings.trusted_proxies
     if console is None:
+        api.add_middleware(RequestContext)
         api.add_middleware(TrustedProxies, proxies=proxies)
         return api
     # /console signs people in with a session cookie of its own (console/session.py);
@@ -158,7 +185,7 @@ def build_app(hub: Any, live: dict[str, Any] | None = None, *,
     return Starlette(routes=[
         Route("/console", lambda _: RedirectResponse("/console/", 307)),
         Mount("/console", app=console(hub, live)), Mount("", app=api)],
-        middleware=[Middleware(TrustedProxies, proxies=proxies)])
+        middleware=[Middleware(TrustedProxies, proxies=proxies), Middleware(RequestContext)])
 
 
 class _QuietServer(uvicorn.Server):

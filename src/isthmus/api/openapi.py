@@ -10,7 +10,9 @@ The document is served at GET /openapi.json (any authenticated role: the route l
 not public, see api/auth.py) and is what schemathesis tests the app against
 (tests/api/test_schemathesis.py). Error bodies: `{"error", "reason"}` from the bearer-token
 middleware (RFC 6750), `{"error", "field"}` from the v1 handlers, OperationOutcome under
-/fhir (FHIR R4 3.1.0.4.1).
+/fhir (FHIR R4 3.1.0.4.1). Every answer carries `X-Request-Id`; list routes page with
+`limit`, `cursor`, `next`/`next_url` and a `Link` header (api/pages.py); every time is an
+ISO 8601 `date-time`.
 """
 
 from __future__ import annotations
@@ -53,14 +55,37 @@ _MONEY_ROW: Final[Schema] = {
     "properties": {k: {"type": "string"} for k in ("account", "currency", "debit", "credit",
                                                    "balance")},
 }
+# every time in an answer: ISO 8601 / RFC 3339 (observe/instant.py)
+TIME: Final[Schema] = {"type": "string", "format": "date-time"}
 WORK_ITEM: Final[Schema] = {
-    "type": "object", "required": ["id", "kind", "queue", "status"],
+    "type": "object", "required": ["id", "kind", "queue", "status", "created_at"],
     "properties": {"id": {"type": ["integer", "string"]}, "kind": {"type": "string"},
                    "queue": {"type": "string"}, "status": {"type": "string"},
-                   "event_id": {"type": ["string", "null"]}, "detail": {}},
+                   "event_id": {"type": ["string", "null"]}, "detail": {},
+                   "created_at": TIME, "updated_at": TIME},
 }
+MESSAGE_ROW: Final[Schema] = {
+    "type": "object", "required": ["id", "channel", "control_id", "status", "received_at"],
+    "properties": {"id": {"type": "integer"}, "channel": {"type": "string"},
+                   "control_id": {"type": "string"}, "type": {"type": "string"},
+                   "status": {"type": "string"}, "ack": {"type": "string"},
+                   "received_at": TIME, "error": {"type": "string"}},
+}
+_PAGE_PARAMS: Final[tuple[Schema, ...]] = (
+    {"name": "limit", "in": "query", "required": False, "description": "rows a page",
+     "schema": {"type": "integer", "minimum": 1, "maximum": 500, "default": 50}},
+    {"name": "cursor", "in": "query", "required": False,
+     "description": "the `next` of the previous page", "schema": {"type": "string"}},
+)
+_NEXT_LINK: Final[Schema] = {
+    "description": "RFC 8288 link to the next page (`<url>; rel=\"next\"`), on every page "
+                   "but the last", "schema": {"type": "string"}}
 
 
+REQUEST_ID: Final[Schema] = {
+    "description": "the request's id: the caller's X-Request-Id when sane, else a new one; "
+                   "in the hub's logs too (api/request_context.py)",
+    "schema": {"type": "string"}}
 USAGE_REFUSED: Final[Schema] = {
     "type": "object", "required": ["error", "field", "row", "findings"],
     "properties": {**ERROR["properties"], "row": {"type": "integer"},
@@ -76,14 +101,26 @@ USAGE_REFUSED: Final[Schema] = {
 
 @dataclass(frozen=True)
 class Answer:
-    """One documented response: its description and body schema per media type."""
+    """One documented response: its description, body schema per media type, headers."""
 
     description: str
     content: Mapping[str, Schema] = field(default_factory=dict)
+    headers: Mapping[str, Schema] = field(default_factory=dict)
 
 
 def _json(description: str, schema: Schema = _OBJ) -> Answer:
     return Answer(description, {JSON: schema})
+
+
+def page_of(name: str, rows: Schema) -> Answer:
+    """A list route's page (api/pages.py): the rows, `next` cursor, `next_url`, Link."""
+    return Answer(f"one page of {name}; `next` is the cursor of the next page and "
+                  "`next_url` the same request for it, both null on the last page",
+                  {JSON: {"type": "object", "required": [name, "next", "next_url"],
+                          "properties": {name: {"type": "array", "items": rows},
+                                         "next": {"type": ["string", "null"]},
+                                         "next_url": {"type": ["string", "null"]}}}},
+                  {"Link": _NEXT_LINK})
 
 
 def _fhir(description: str, schema: Schema = OUTCOME) -> Answer:
@@ -110,6 +147,10 @@ def _path_param(name: str, description: str) -> Schema:
 _TYPE = _path_param("type", "FHIR resource type (one of the finance and supply types of "
                     "/fhir/metadata)")
 _ID = _path_param("id", "logical id ([A-Za-z0-9-.]{1,64})")
+_VERSIONED: Final = {
+    "ETag": {"description": "the version: W/\"<meta.versionId>\"", "schema": {"type": "string"}},
+    "Location": {"description": "absolute: <base>/fhir/<type>/<id>/_history/<versionId>",
+                 "schema": {"type": "string"}}}
 _FHIR_WRITE = {400: _fhir("not a valid resource, or type/id mismatch"),
                404: _fhir("resource type not supported"),
                403: Answer("the token's roles may not write (JSON), or the data domain is "
@@ -124,8 +165,9 @@ REFUND: Final[Schema] = {
     "type": "object", "required": ["id", "status", "amount", "currency", "requested_by"],
     "properties": {**{k: {"type": "string"} for k in (
         "id", "status", "account_number", "account_token", "company", "amount", "currency",
-        "reason", "requested_by", "requested_at", "decided_by", "decided_at", "note",
-        "entry_key", "idempotency_key", "correlation_id")}, "replayed": {"type": "boolean"}},
+        "reason", "requested_by", "decided_by", "decided_at", "note",
+        "entry_key", "idempotency_key", "correlation_id")}, "requested_at": TIME,
+        "replayed": {"type": "boolean"}},
 }
 REFUND_REQUEST: Final[Schema] = {
     "type": "object", "required": ["account", "amount", "currency", "reason"],
@@ -149,12 +191,14 @@ REFUND_OPERATIONS: Final[tuple[Operation, ...]] = (
                **_REFUND_REFUSED, 403: _json("the token's roles may not request refunds",
                                              ERROR)},
               body=(JSON, REFUND_REQUEST)),
-    Operation("GET", "/api/v1/refunds", "The refund register", "refunds",
-              {200: _json("refunds, oldest first", {"type": "array", "items": REFUND}),
-               400: _json("bad status (field status)", ERROR)},
+    Operation("GET", "/api/v1/refunds", "The refund register, oldest first, cursor-paged",
+              "refunds",
+              {200: page_of("refunds", REFUND),
+               400: _json("bad status, limit or cursor (field names it)", ERROR)},
               parameters=({"name": "status", "in": "query", "required": False,
                            "schema": {"type": "string",
-                                      "enum": ["pending", "posted", "rejected"]}},)),
+                                      "enum": ["pending", "posted", "rejected"]}},
+                          *_PAGE_PARAMS)),
     Operation("GET", "/api/v1/refunds/{id}", "One refund", "refunds",
               {200: _json("the refund", REFUND), 404: _json("no such refund", ERROR)},
               parameters=(_REFUND_ID,)),
@@ -174,16 +218,23 @@ REFUND_OPERATIONS: Final[tuple[Operation, ...]] = (
                                                      "properties": {
                                                          "reason": {"type": "string"}}})),
 )
+_READY: Final[Mapping[int, Answer]] = {
+    200: _json("ready", {"type": "object", "required": ["status"],
+                         "properties": {"status": {"const": "ok"}}}),
+    503: _json("the store, the bus or the schema is not ready (which one: failed or "
+               "timeout)", {"type": "object", "required": ["status"]})}
 OPERATIONS: Final[tuple[Operation, ...]] = (
-    Operation("GET", "/health", "Health: the store and the bus answer", "ops",
-              {200: _json("healthy", {"type": "object", "required": ["status"],
-                                      "properties": {"status": {"const": "ok"}}}),
-               503: _json("the store or the bus does not answer (which one: failed or "
-                          "timeout)", {"type": "object", "required": ["status"]})},
-              public=True),
+    Operation("GET", "/health", "Readiness: the store, the bus and the schema answer (as "
+              "/health/ready)", "ops", _READY, public=True),
     Operation("GET", "/openapi.json", "This OpenAPI document", "ops",
               {200: _json("OpenAPI 3.1 document", {"type": "object",
                                                    "required": ["openapi", "paths"]})}),
+    Operation("GET", "/health/ready", "Readiness: the store, the bus and the schema answer",
+              "ops", _READY, public=True),
+    Operation("GET", "/health/live", "Liveness: the process answers", "ops",
+              {200: _json("alive", {"type": "object", "required": ["status"],
+                                    "properties": {"status": {"const": "ok"}}})},
+              public=True),
     Operation("GET", "/metrics", "Prometheus text exposition (0.0.4): transport, business "
               "and KPI metrics", "ops",
               {200: Answer("metrics", {"text/plain": {"type": "string"}})}),
@@ -199,10 +250,7 @@ OPERATIONS: Final[tuple[Operation, ...]] = (
                                  "totals": {"type": "array", "items": _OBJ}}})}),
     Operation("GET", "/api/v1/messages", "Inbound messages, newest first, cursor-paged "
               "(no raw message, no patient field)", "messages",
-              {200: _json("one page; `next` is the cursor of the next page, null on the last",
-                          {"type": "object", "required": ["messages", "next"],
-                           "properties": {"messages": {"type": "array", "items": _OBJ},
-                                          "next": {"type": ["string", "null"]}}}),
+              {200: page_of("messages", MESSAGE_ROW),
                400: _json("a malformed filter, limit or cursor (field names it)", ERROR)},
               parameters=tuple(
                   {"name": n, "in": "query", "required": False, "description": d,
@@ -223,12 +271,14 @@ OPERATIONS: Final[tuple[Operation, ...]] = (
                404: _json("no such message (field ref)", ERROR)},
               parameters=(_path_param("ref", "inbox id, or <channel>/<control id> "
                                              "(e.g. mllp/MSG00001)"),)),
-    Operation("GET", "/api/v1/workitems", "Exception work items", "workitems",
-              {200: _json("work items", {"type": "array", "items": WORK_ITEM}),
-               400: _json("bad status (field status)", ERROR)},
+    Operation("GET", "/api/v1/workitems", "Exception work items, oldest first, cursor-paged",
+              "workitems",
+              {200: page_of("workitems", WORK_ITEM),
+               400: _json("bad status, limit or cursor (field names it)", ERROR)},
               parameters=({"name": "status", "in": "query", "required": False,
                            "schema": {"type": "string",
-                                      "enum": ["open", "resolved", "resubmitted"]}},)),
+                                      "enum": ["open", "resolved", "resubmitted"]}},
+                          *_PAGE_PARAMS)),
     Operation("GET", "/api/v1/recon/deposits", "835 payments and processor deposits "
               "against bank deposits: matched, and what is unmatched aged in buckets",
               "recon",
@@ -281,13 +331,18 @@ OPERATIONS: Final[tuple[Operation, ...]] = (
                **_FHIR_WRITE},
               body=(FHIR, RESOURCE)),
     Operation("POST", "/fhir/{type}", "Create a resource", "fhir",
-              {200: _fhir("identical resend: the stored resource", RESOURCE),
-               201: _fhir("created", RESOURCE), **_FHIR_WRITE},
+              {200: Answer("identical resend: the stored resource", {FHIR: RESOURCE},
+                           _VERSIONED),
+               201: Answer("created, with meta.versionId", {FHIR: RESOURCE}, _VERSIONED),
+               **_FHIR_WRITE},
               parameters=(_TYPE,), body=(FHIR, RESOURCE)),
     Operation("GET", "/fhir/{type}", "Search Account or ExplanationOfBenefit by identifier "
               "or patient (FHIR R4 3.1.0.8): a searchset Bundle", "fhir",
-              {200: _fhir("searchset Bundle", RESOURCE),
-               400: _fhir("unknown or repeated search parameter, or a bad _count"),
+              {200: _fhir("searchset Bundle: absolute fullUrl, total (unless _total=none), "
+                          "a self link with the parameters applied", RESOURCE),
+               400: _fhir("a repeated search parameter, a bad _count or _total, or (with "
+                          "Prefer: handling=strict) an unknown one; unknown ones are "
+                          "otherwise ignored"),
                404: _fhir("search not supported on this type"),
                500: _fhir("unexpected failure")},
               parameters=(_TYPE,
@@ -297,16 +352,30 @@ OPERATIONS: Final[tuple[Operation, ...]] = (
                           {"name": "patient", "in": "query", "required": False,
                            "description": "Patient/id or id", "schema": {"type": "string"}},
                           {"name": "_count", "in": "query", "required": False,
-                           "schema": {"type": "integer", "minimum": 1, "maximum": 1000}})),
+                           "description": "0: the total alone",
+                           "schema": {"type": "integer", "minimum": 0, "maximum": 1000}},
+                          {"name": "_total", "in": "query", "required": False,
+                           "schema": {"type": "string",
+                                      "enum": ["none", "estimate", "accurate"]}},
+                          {"name": "Prefer", "in": "header", "required": False,
+                           "description": "handling=strict: unknown parameters are a 400",
+                           "schema": {"type": "string"}})),
     Operation("GET", "/fhir/{type}/{id}", "Read a resource (an Account with its A/R balance)",
               "fhir",
-              {200: _fhir("the resource", RESOURCE),
+              {200: Answer("the current version, with meta.versionId and lastUpdated",
+                           {FHIR: RESOURCE}, {"ETag": _VERSIONED["ETag"]}),
                404: _fhir("unknown type or id"), 500: _fhir("unexpected failure")},
               parameters=(_TYPE, _ID)),
     Operation("PUT", "/fhir/{type}/{id}", "Create or update a resource", "fhir",
-              {200: _fhir("updated, or an identical resend", RESOURCE),
-               201: _fhir("created", RESOURCE), **_FHIR_WRITE},
-              parameters=(_TYPE, _ID), body=(FHIR, RESOURCE)),
+              {200: Answer("updated, or an identical resend", {FHIR: RESOURCE}, _VERSIONED),
+               201: Answer("created", {FHIR: RESOURCE}, _VERSIONED), **_FHIR_WRITE,
+               412: _fhir("If-Match names another version than the current one (or the "
+                          "resource does not exist); nothing stored")},
+              parameters=(_TYPE, _ID, {
+                  "name": "If-Match", "in": "header", "required": False,
+                  "description": "update only this version: W/\"<versionId>\" (the ETag of a "
+                                 "read)", "schema": {"type": "string"}}),
+              body=(FHIR, RESOURCE)),
     *REFUND_OPERATIONS,
 )
 
@@ -330,6 +399,7 @@ def _operation(op: Operation) -> Schema:
         "operationId": f"{op.method.lower()}_{re.sub(r'[^a-z0-9]+', '_', op.path.lower())}"
                        .rstrip("_"),
         "responses": {str(code): {"description": a.description,
+                                  "headers": {**a.headers, "X-Request-Id": REQUEST_ID},
                                   "content": {m: {"schema": s} for m, s in a.content.items()}}
                       for code, a in sorted(responses.items())},
     }

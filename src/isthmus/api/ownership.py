@@ -6,7 +6,8 @@ principal (the token's, set by api/auth.py) is not among them, the write is refu
 it reaches the FHIR handlers: 403 with an OperationOutcome (code `forbidden`) naming the
 domain and its owners, and the body is kept as a rejected inbox row for inspection
 (channel fhir, control id `owner/<type>/<digest16>`), like the other refusals. The
-decision is governance/ownership.py's.
+decision is governance/ownership.py's. The body is read within `[limits] max_body_bytes`
+(413 above it, before it is read in full), as the FHIR routes read it.
 """
 
 from __future__ import annotations
@@ -35,21 +36,45 @@ def resource_types(body: bytes) -> list[str]:
 
 class SystemOfRecord:
     def __init__(self, app: ASGIApp, *, owners: ownership.Owners, store: Store,
-                 governance: GovernanceStore) -> None:
+                 governance: GovernanceStore, max_body_bytes: int = 0) -> None:
         self.app, self.owners, self.store, self.gov = app, owners, store, governance
+        self.max_body_bytes = max_body_bytes  # [limits]; 0: no limit
+
+    async def _too_large(self, send: Send) -> None:
+        """413 before the body is read in full, as the FHIR routes answer it (api/fhir.py)."""
+        await self._answer(send, 413, FhirError(
+            "too-long", f"the request body is larger than {self.max_body_bytes} bytes "
+            "([limits] max_body_bytes)"))
+
+    @staticmethod
+    async def _answer(send: Send, status: int, error: FhirError) -> None:
+        data = msgspec.json.encode(operation_outcome([error]))
+        await send({"type": "http.response.start", "status": status,
+                    "headers": [(b"content-type", b"application/fhir+json"),
+                                (b"content-length", str(len(data)).encode())]})
+        await send({"type": "http.response.body", "body": data})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (not self.owners or scope["type"] != "http" or scope["method"] not in _WRITES
                 or not str(scope.get("path", "")).startswith("/fhir")):
             await self.app(scope, receive, send)
             return
+        cap = self.max_body_bytes
+        declared = dict(scope.get("headers") or []).get(b"content-length", b"")
+        if cap and declared.isdigit() and int(declared) > cap:
+            await self._too_large(send)
+            return
         chunks: list[bytes] = []
-        more = True
+        more, size = True, 0
         while more:
             message = await receive()
             if message["type"] != "http.request":
                 break
             chunks.append(message.get("body", b""))
+            size += len(chunks[-1])
+            if cap and size > cap:
+                await self._too_large(send)
+                return
             more = message.get("more_body", False)
         body = b"".join(chunks)
         principal = str(scope.get("state", {}).get("principal", ""))
@@ -68,12 +93,7 @@ class SystemOfRecord:
             await self.app(scope, replay, send)
             return
         await asyncio.to_thread(self._keep, scope, body, types[0] if types else "", refused)
-        data = msgspec.json.encode(operation_outcome([FhirError(
-            "forbidden", refused.text, [refused.domain])]))
-        await send({"type": "http.response.start", "status": 403,
-                    "headers": [(b"content-type", b"application/fhir+json"),
-                                (b"content-length", str(len(data)).encode())]})
-        await send({"type": "http.response.body", "body": data})
+        await self._answer(send, 403, FhirError("forbidden", refused.text, [refused.domain]))
 
     def _keep(self, scope: Scope, body: bytes, rtype: str, refused: ownership.Refusal
               ) -> None:

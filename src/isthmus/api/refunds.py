@@ -14,7 +14,8 @@ as Decimal, never float, and amounts only as ASCII decimals (flows/refunds.parse
 POST /api/v1/refunds            {"account", "amount", "currency", "reason",
                                  "idempotency_key"} (or an Idempotency-Key header);
                                 201 when created, 200 with the first answer on a retry
-GET  /api/v1/refunds[?status=]  the register, oldest first
+GET  /api/v1/refunds[?status=&limit=&cursor=]  the register, oldest first, a page at a
+                                time: {"refunds", "next", "next_url"} (api/pages.py)
 GET  /api/v1/refunds/{id}       one refund
 POST /api/v1/refunds/{id}/approve  {"note"} optional; the refund posts
 POST /api/v1/refunds/{id}/reject   {"reason"} required
@@ -30,8 +31,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from isthmus.api import pages
 from isthmus.api.json_body import BodyLimits, BodyRefused, loads, read_body
 from isthmus.flows.refunds import Actor, InvalidRefund, Outcome, RefundError, view
+from isthmus.observe import cursor
+
+PAGES = "r1"  # the cursor tag of the register's pages (observe/cursor.py)
 
 
 def _actor(req: Request) -> Actor:
@@ -83,10 +88,15 @@ def routes(hub: Any) -> list[Route]:
 
     async def listing(req: Request) -> JSONResponse:
         try:
-            found = await asyncio.to_thread(desk().list, req.query_params.get("status"))
+            limit, start = pages.limit(req), pages.after(req, PAGES)
+            found = await asyncio.to_thread(desk().list, req.query_params.get("status"),
+                                            limit + 1, None if start is None else str(start))
         except RefundError as exc:
             return _refused(exc)
-        return JSONResponse([view(r) for r in found])
+        except pages.BadPage as exc:
+            return exc.response()
+        shown, more = cursor.cut(found, limit, PAGES, lambda r: r.id)
+        return pages.answer(req, "refunds", [view(r) for r in shown], more)
 
     async def one(req: Request) -> JSONResponse:
         try:

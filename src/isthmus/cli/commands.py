@@ -10,6 +10,7 @@ from typing import Any
 
 from isthmus.app import Hub, backup_embedded
 from isthmus.bus.ports import Publish
+from isthmus.config import Settings
 from isthmus.flows import mapping_holds, workitems
 from isthmus.flows.export import breaker_state
 from isthmus.flows.inbox import (
@@ -81,6 +82,8 @@ def _render_trace(t: dict[str, Any]) -> str:
     said = "note" if m["status"] == "accepted" else "error"  # an accepted one: a note
     out = [f"message {m['id']}  {m['correlation_id']}  {m['type']}  {m['status']}  "
            f"ACK {m['ack']}" + (f"  {said}: {m['error'].split('|')[-1]}" if m["error"] else "")]
+    if m.get("purged_at"):
+        out.append(f"  body purged at {m['purged_at']} (retention); lineage kept")
     if t.get("released_as"):
         out.append(f"  released as {t['released_as']}")
     for e in t["events"]:
@@ -203,6 +206,9 @@ def _refusal(m: StoredMessage) -> str | None:
     """Why a stored message cannot be released, None when it may be."""
     if m.status != "rejected":
         return f"message {m.id} is {m.status}: only a rejected message is released"
+    if m.purged_at:
+        return (f"message {m.id}'s body was purged (retention): it cannot be released; "
+                "the sender must send it again")
     if m.channel != MLLP_CHANNEL:
         return f"message {m.id} is on channel {m.channel}: only HL7 v2 messages are released"
     if is_conflict_copy(m):
@@ -324,13 +330,19 @@ def _workitems(hub: Hub, args: argparse.Namespace) -> Result:
 
 
 def _backup(hub: Hub, args: argparse.Namespace) -> Result:
+    return backup(hub.settings, args)
+
+
+def backup(settings: Settings, args: argparse.Namespace) -> Result:
+    """`isthmus backup`: needs no open hub, so it also copies a store that `isthmus migrate`
+    is about to upgrade (the backup taken before an upgrade, docs/deployment.md)."""
     target: Path = args.to
-    if hub.settings.store != "sqlite" or hub.settings.bus != "sqlite":
+    if settings.store != "sqlite" or settings.bus != "sqlite":
         raise UsageError("backup copies the embedded SQLite files; in scale-out mode back up "
                          "PostgreSQL (pg_dump) and the NATS streams (docs/deployment.md)")
     if target.exists() and any(target.iterdir()):
         raise UsageError(f"--to {target} is not empty")
-    written = backup_embedded(hub.settings.data_dir, target)
+    written = backup_embedded(settings.data_dir, target)
     return {"files": [str(p) for p in written]}, lambda d: "backed up:\n  " + "\n  ".join(
         d["files"]), 0
 

@@ -5,7 +5,8 @@ Opening the store creates it (and migrates it), which is right for `serve`, `mig
 `isthmus ledger trial-balance` would make a new empty hub and print zeros with exit 0, as
 if the site had no ledger. So the read commands (`READS`) first check that the data
 directory holds a hub (embedded: any of its SQLite files; scale-out: the PostgreSQL schema
-the data directory names), and otherwise exit 2 naming the path and how to make one.
+the data directory names), and otherwise exit 3 (what was asked for does not exist, as
+the CLI's other exit codes say) naming the path and how to make one.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ READS: Final[dict[str, frozenset[str] | None]] = {
     "refunds": frozenset({"list"}), "remits": frozenset({"list"}),
     "supply": frozenset({"report", "margin"}), "labor": frozenset({"budget", "payroll-posted"}),
     "tokens": frozenset({"list"}),
+    "purge": None,  # changes a hub, never makes one
 }
 EMBEDDED_FILES: Final = ("store.db", "governance.db", "bus.db")
 

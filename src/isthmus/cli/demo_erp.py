@@ -33,10 +33,10 @@ DEMO_DB = "isthmus_demo"
 TEMPLATE = "isthmus_demo_template"
 HOW_TO_GET_IT = (
     "isthmus: the Tryton demo needs trytond (with trytond-account, "
-    "trytond-analytic-account and the purchase modules), which only the test environment "
-    "has.\n"
-    "  build it once:  python3 dev.py lint\n"
-    "  then run:       .venv/test/bin/isthmus demo --erp tryton")
+    "trytond-analytic-account and the purchase modules): the `tryton` extra.\n"
+    "  install it:     pip install -c requirements/test.lock 'isthmus[tryton]'\n"
+    "  or, from a checkout, build the test environment once (python3 dev.py lint)\n"
+    "  and run:        .venv/test/bin/isthmus demo --erp tryton")
 
 Report = Callable[[Settings, argparse.Namespace, Callable[[dict[str, Any]], bool]], int]
 

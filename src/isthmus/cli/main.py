@@ -3,7 +3,8 @@
 Every command takes --data-dir, --config and --json after its name (or ISTHMUS_DATA_DIR /
 ISTHMUS_CONFIG) and exits non-zero on failure: 2 for a usage or configuration error, 3 when
 what was asked for does not exist, 4 when a check fails (the ledger does not balance, the
-audit chain is broken, an event contract broke), 1 otherwise.
+audit chain is broken, an event contract broke, the store's schema is not at this
+release's revision: `isthmus migrate`), 1 otherwise.
 Errors are one line on stderr, never a traceback.
 """
 
@@ -22,15 +23,18 @@ from typing import Any
 from isthmus import __version__, serve_checks
 from isthmus.api.http import serve_http
 from isthmus.app import Hub, serve_forever
-from isthmus.cli import commands, datadir, security
+from isthmus.cli import commands, config_check, datadir, security
 from isthmus.cli import erp as erp_cli
 from isthmus.cli import labor as labor_cli
+from isthmus.cli import migrate as migrate_cli
+from isthmus.cli import purge as purge_cli
 from isthmus.cli import refunds as refunds_cli
 from isthmus.cli import remits as remits_cli
 from isthmus.cli import supply as supply_cli
 from isthmus.config import ConfigError, load_settings
 from isthmus.flows.refunds import RefundError
 from isthmus.observe import logs, tracing
+from isthmus.store.migrations import SchemaNotCurrent
 from isthmus.store.sqlite_connection import StorageUnavailable
 
 
@@ -66,13 +70,18 @@ def parser() -> argparse.ArgumentParser:
                         "init` (logged and audited; refused otherwise)")
     mg = add("migrate", "create or upgrade the store's schema (PostgreSQL or SQLite)")
     mg.set_defaults(action="migrate")
+    mg.add_argument("--check", dest="action", action="store_const", const="check",
+                    help="change nothing; exit 4 when a migration is pending, 0 when current")
+    pu = add("purge", "blank message bodies past the [retention] limits (lineage, journal "
+             "and audit stay)")
+    pu.add_argument("--dry-run", action="store_true", help="count what would go; change nothing")
     d = add("demo", "run the hub and a simulated EHR day over real MLLP, then summarize")
     d.add_argument("--messages", type=int, default=2400)
     d.add_argument("--connections", type=int, default=4)
     d.add_argument("--seed", type=int, default=7)
     d.add_argument("--erp", choices=["file", "tryton"], default="file",
                    help="where the batches go: files (default) or a local Tryton "
-                        "(needs trytond: the test environment)")
+                        "(needs the tryton extra)")
     led = add("ledger", "trial balance, journal, export")
     led.add_argument("action", choices=["trial-balance", "journal", "export"])
     led.add_argument("--limit", type=int, default=50)
@@ -126,6 +135,7 @@ def parser() -> argparse.ArgumentParser:
     remits_cli.add_parsers(add)
     supply_cli.add_parsers(add)
     labor_cli.add_parsers(add)
+    config_check.add_parsers(add, _common)
     security.add_parsers(sub, add)
     return ap
 
@@ -142,9 +152,13 @@ def run(argv: list[str]) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: "
                         "%(message)s", stream=sys.stderr)
     try:
+        if args.cmd == "config":  # checks a file: it must not need that file to load
+            data, text, code = config_check.dispatch(args)
+            _emit(args, data, text)
+            return code
         settings = load_settings(args.config, data_dir=args.data_dir)
         if datadir.needs_hub(args) and (missing := datadir.missing_hub(settings)):
-            raise ConfigError(missing)  # a typo must not open a new, empty hub
+            raise commands.NotFound(missing)  # exit 3: a typo must not open an empty hub
         logs.configure(settings.logging)
         gate = security.guard(settings, args)  # exit 2 without a token where one is needed
         if args.cmd in security.COMMANDS:
@@ -175,6 +189,10 @@ def run(argv: list[str]) -> int:
             data, text, code = erp_cli.dispatch(settings, args)
             _emit(args, data, text)
             return code
+        if args.cmd in ("migrate", "backup"):  # without the hub: it refuses an old schema
+            data, text, code = migrate_cli.dispatch(settings, args, gate)
+            _emit(args, data, text)
+            return code
         hub = Hub.open(settings)
         try:
             if args.cmd == "ingest":
@@ -191,6 +209,8 @@ def run(argv: list[str]) -> int:
                 data, text, code = gate.run(supply_cli.dispatch, hub, args)
             elif args.cmd in labor_cli.COMMANDS:
                 data, text, code = gate.run(labor_cli.dispatch, hub, args)
+            elif args.cmd == "purge":
+                data, text, code = gate.run(purge_cli.dispatch, hub, args)
             elif args.cmd == "messages" and args.action == "release":
                 data, text, code = gate.run(
                     lambda h, a: commands.release(h, a, actor=gate.actor), hub, args)
@@ -209,6 +229,11 @@ def run(argv: list[str]) -> int:
     except (ConfigError, commands.UsageError) as exc:
         print(f"isthmus: {exc}", file=sys.stderr)
         return 2
+    except SchemaNotCurrent as exc:  # serve, a worker, the API or a command: upgrade first
+        print(f"isthmus: {exc}" + ("" if exc.state.newer else
+                                   f": {migrate_cli.upgrade_hint(args, settings)}"),
+              file=sys.stderr)
+        return 4
     except StorageUnavailable as exc:
         print(f"isthmus: storage unavailable: {exc}", file=sys.stderr)
         return 1

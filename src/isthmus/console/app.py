@@ -32,7 +32,7 @@ from starlette.routing import Route
 
 from isthmus.app import open_erp, site_secret
 from isthmus.config import ConfigError
-from isthmus.console import charts, reads, refund_pages, session, supply_pages
+from isthmus.console import charts, mapping_pages, reads, refund_pages, session, supply_pages
 from isthmus.flows import workitems as actions
 from isthmus.flows.workitems import ActionRefused
 from isthmus.governance import audit, identity, phi_access, rbac, throttle
@@ -47,7 +47,7 @@ MAX_FORM = 64 * 1024
 PHI_ROLES = phi_access.rule("message:raw").readers
 NAV = (("Dashboard", "/"), ("Messages", "/messages"), ("Work queues", "/queues"),
        ("Dead letters", "/dlq"), ("Reconciliation", "/recon"), ("KPIs", "/kpis"),
-       ("Supply", "/supply"))
+       ("Supply", "/supply"), ("Mappings", mapping_pages.PATH))
 _HEADERS = {"Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self';"
             " form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
             "X-Content-Type-Options": "nosniff", "Referrer-Policy": "same-origin",
@@ -489,6 +489,8 @@ class Console:
                       lambda c: refund_pages.decide(self, c, approve=True), "POST"),
             self.page("/refunds/{id}/reject",
                       lambda c: refund_pages.decide(self, c, approve=False), "POST"),
+            self.page(mapping_pages.PATH, lambda c: mapping_pages.page(self, c)),
+            self.page(mapping_pages.RESOLVE, lambda c: mapping_pages.resolve(self, c), "POST"),
             self.page("/supply", lambda c: supply_pages.page(self, c)),
             self.page("/supply/approve",
                       lambda c: supply_pages.decide(self, c, approve=True), "POST"),

@@ -27,8 +27,10 @@ WORK_QUEUES = ("revenue-integrity", "denials", "cash-posting", "refunds", "finan
                "finance-master-data", "finance-close")
 
 
-def when(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S")
+def when(ts: float | str) -> str:
+    """A time for a page: Unix seconds, or the ISO 8601 the API rows carry."""
+    at = datetime.fromisoformat(ts) if isinstance(ts, str) else datetime.fromtimestamp(ts, UTC)
+    return at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def age(seconds: float) -> str:

@@ -5,8 +5,8 @@ Each account gets an opaque token, an HMAC of its key, which is all the ledger a
 ever see of a patient. A merge (ADT^A40) points the merged account at the survivor, moves
 its charges, encounters and billing accounts, and reclassifies its A/R balance to the
 survivor's token with one balanced journal entry. A delete (A29) of a person with an A/R
-balance and the account/visit moves (A41..A51) become work items (`delete_person`,
-`identifiers_moved`).
+balance becomes a work item (`delete_person`). The account and visit moves and identifier
+changes (A41..A51) are `flows.merges`.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from isthmus.model import (
     PatientRegistered,
 )
 from isthmus.model.envelope import Envelope, encode_envelope
-from isthmus.model.events import IdentifiersMoved, PatientDeleted
+from isthmus.model.events import PatientDeleted
 from isthmus.store.ports import Patient, Tx
 
 
@@ -94,7 +94,9 @@ def billing_account(tx: Tx, secret: str, ev: BillingAccountOpened) -> None:
 
 
 def merge(tx: Tx, secret: str, env: Envelope, ev: AccountsMerged, *, ar_account: str,
-          calendar: FiscalCalendar) -> None:
+          calendar: FiscalCalendar, patient_ar: str = "") -> None:
+    """ADT A40 (module docstring); `patient_ar`, when given, is a second receivable account
+    whose balance on the merged token moves too (835 patient responsibility)."""
     survivor = resolve(tx, secret, ev.survivor)
     merged = tx.get_patient(ev.merged.key)
     if merged is None:
@@ -113,22 +115,24 @@ def merge(tx: Tx, secret: str, env: Envelope, ev: AccountsMerged, *, ar_account:
         period = calendar.next_open(period_of(env.occurred_at.date()))
         where = PeriodAssignment(period=period, posted_on=first_day(period),
                                  moved_from=period_of(env.occurred_at.date()))
-    by_company: dict[str, dict[str, Decimal]] = {}
-    for (company, currency), amount in tx.ar_balances(ar_account, merged.token).items():
-        by_company.setdefault(company, {})[currency] = amount
-    for company, balances in sorted(by_company.items()):
-        entry = merge_reclass_entry(
-            balances, from_token=merged.token, to_token=survivor.token,
-            ar_account=ar_account, company=company,
-            entry_key=f"{env.event_id}/reclass/{company}", posted_on=where.posted_on,
-            period=where.period, channel=env.source.channel,
-            correlation_id=env.correlation_id, causation_id=env.event_id,
-        )
-        if entry is not None:
-            tx.insert_entry(entry)
+    for account in dict.fromkeys(a for a in (ar_account, patient_ar) if a):
+        by_company: dict[str, dict[str, Decimal]] = {}
+        for (company, currency), amount in tx.ar_balances(account, merged.token).items():
+            by_company.setdefault(company, {})[currency] = amount
+        for company, balances in sorted(by_company.items()):
+            suffix = "" if account == ar_account else f"/{account}"
+            entry = merge_reclass_entry(
+                balances, from_token=merged.token, to_token=survivor.token,
+                ar_account=account, company=company,
+                entry_key=f"{env.event_id}/reclass/{company}{suffix}",
+                posted_on=where.posted_on, period=where.period, channel=env.source.channel,
+                correlation_id=env.correlation_id, causation_id=env.event_id,
+                moved_from=where.moved_from,
+            )
+            if entry is not None:
+                tx.insert_entry(entry)
 
 
-MERGE_REVIEW = "merge-review"
 PATIENT_ACCOUNTING = "patient-accounting"
 
 
@@ -154,16 +158,3 @@ def delete_person(tx: Tx, secret: str, env: Envelope, ev: PatientDeleted, *,
                    "merge or settle the account first, then resolve")
         return "held"
     return "applied"
-
-
-def identifiers_moved(tx: Tx, env: Envelope, ev: IdentifiersMoved) -> str:
-    """ADT A41/A42/A44/A45/A47/A49/A50/A51: the identifiers are recorded (the event in the
-    work item) and a `merge_review` work item per message asks a person to move balances
-    and open charges; the hub makes no automatic reclassification for these yet."""
-    moved = ", ".join(what for what, there in (("patient", ev.prior_patient),
-                                               ("account", ev.prior_account),
-                                               ("visit", ev.prior_visit)) if there)
-    _work_item(tx, env, "merge_review", MERGE_REVIEW,
-               f"ADT^{ev.trigger} moves identifiers ({moved or 'none named in MRG'}): "
-               "review balances and open charges; reclassify by hand, then resolve")
-    return "held"

@@ -23,6 +23,13 @@ store, so an ExplanationOfBenefit finds its patient and its claim's patient cont
 `relay_unpublished`. A file (`take_file`) is a transaction too: batch and collection
 Bundles, and single resources, are taken whole (`as_transaction`).
 
+Where charges come from (`[channels.fhir] charges_from`, issue 15): ChargeItems by default,
+each Claim registering only; "claim" for a site whose feed has Claims but no ChargeItems
+(Synthea): each Claim item is a charge too (`formats.fhir.claim_charges`), keyed
+``fhir|Claim/<id>|item/<sequence>`` and partitioned with its claim (``remit|<number>``), so
+the claim's EOB comes after its charges, and a ChargeItem carries no charge. One source
+charges per channel, so a ChargeItem and a Claim item for the same service never both post.
+
 SupplyDelivery and SupplyRequest (issue 8) are read as plain JSON by
 `formats.supply.fhir.supply_events`, not by the finance decoders: a problem refuses them
 (422, kept as rejected, the element named as ``SupplyDelivery.<path>``); a completed
@@ -53,6 +60,7 @@ from isthmus.formats.fhir import (
     Account,
     Bundle,
     BundleEntry,
+    ChargeItem,
     Claim,
     ExplanationOfBenefit,
     FhirError,
@@ -65,8 +73,10 @@ from isthmus.formats.fhir import (
     plan_transaction,
     resolve_raw,
 )
+from isthmus.formats.fhir.claim_charges import CHARGE_ITEM, CLAIM, claim_charges, item_key
 from isthmus.formats.fhir.events import CHANNEL, events_of, patient_ref
 from isthmus.formats.fhir.identity import business_key, pending, version_of
+from isthmus.formats.fhir.strict import strict_errors
 from isthmus.formats.supply.fhir import SUPPLY_TYPES, supply_errors, supply_of
 from isthmus.model.envelope import KeyedEvent
 from isthmus.model.events import (
@@ -217,8 +227,10 @@ class TransactionResult:
 
 
 class FhirIntake:
-    def __init__(self, store: Store, bus: Bus | None, tenant: str) -> None:
+    def __init__(self, store: Store, bus: Bus | None, tenant: str, *,
+                 charges_from: str = CHARGE_ITEM) -> None:
         self.store, self.bus, self.tenant = store, bus, tenant
+        self.charges_from = charges_from  # [channels.fhir] charges_from (_charge_source)
 
     # --- look-ups -----------------------------------------------------------------------
 
@@ -258,22 +270,46 @@ class FhirIntake:
         item.cid = f"{base}/_history/{dig[:16]}" if item.update else base
         evs: list[tuple[str, Any]] = []
         at = datetime.fromtimestamp(now, UTC)
+        keys: dict[int, str] = {}  # event index -> its business key, when not the version's
         if not item.update or item.rtype in _UPDATE_EVENTS:
             if item.resource is not None:
                 evs = events_of(item.resource, lambda ref: self.patient_of(ref, local),
                                 lambda ref: self.claim_of(ref, local))
+                evs = self._charge_source(item.resource, item.rid, evs, keys, local)
             elif item.rtype in SUPPLY_TYPES:
                 evs = list(supply_of(item.raw, at.date()).events)
         item.events = evs
         corr = correlation_of(CHANNEL, item.cid)
         version = version_of(item.raw) if evs else ""
         keyed = [KeyedEvent(f"{corr}/{i}", key, ev, "" if isinstance(ev, _STATE_EVENTS)
-                            else business_key(item.rtype, item.rid, version, i))
+                            else keys.get(i) or business_key(item.rtype, item.rid, version, i))
                  for i, (key, ev) in enumerate(evs)]
         envs = envelopes(keyed, channel=CHANNEL, control_id=item.cid, occurred=at,
                          recorded=at, tenant=self.tenant)
         return Inbound(CHANNEL, item.cid, item.raw, now, peer, item.rtype, "accepted", "AA",
                        "", encoded(envs), dig)
+
+    def _charge_source(self, resource: FinanceResource, rid: str,
+                       evs: list[tuple[str, Any]], keys: dict[int, str], local: Local
+                       ) -> list[tuple[str, Any]]:
+        """Where this channel's charges come from (`[channels.fhir] charges_from`): the
+        ChargeItems (the default), or the Claim items (`formats.fhir.claim_charges`).
+        Only one source charges: under "claim" a ChargeItem is kept with no charge, under
+        "chargeitem" a Claim only registers. A Claim item's charge is keyed by the claim and
+        the item (`claim_charges.item_key`, into `keys`) and partitioned with the claim
+        (``remit|<patient control number>``), so its EOB comes after it."""
+        if self.charges_from != CLAIM:
+            return evs
+        if isinstance(resource, ChargeItem):
+            return []
+        if not isinstance(resource, Claim):
+            return evs
+        part = evs[0][0] if evs else f"remit|{rid}"
+        out = list(evs)
+        for seq, charge in claim_charges(resource, lambda ref: self.patient_of(ref, local)):
+            keys[len(out)] = item_key(rid, seq)
+            out.append((part, charge))
+        return out
 
     def reject(self, rtype: str, rid: str, raw: bytes, errors: Sequence[FhirError],
                peer: str) -> Accepted:
@@ -384,9 +420,15 @@ class FhirIntake:
         """A FHIR JSON file (`isthmus ingest`, the drop folder): a Bundle of type
         transaction, batch or collection, or one finance resource, taken as one transaction
         (a file is taken whole or not at all). A file refused is kept as a rejected inbox
-        row (``Bundle/<digest16>#<digest16>``) with its OperationOutcome issues."""
+        row (``Bundle/<digest16>#<digest16>``) with its OperationOutcome issues; so is a
+        file that is not strict FHIR JSON (`formats.fhir.strict`: dates, repeated members)."""
+        strict = strict_errors(raw)
         try:
-            result = self.transaction(decode_bundle(as_transaction(raw)), peer)
+            if strict:  # 422 for dates that are not dates, 400 for JSON that is not strict
+                bad = any(e.code != "value" for e in strict)
+                result = TransactionResult(400 if bad else 422, tuple(strict))
+            else:
+                result = self.transaction(decode_bundle(as_transaction(raw)), peer)
         except FhirError as err:
             result = TransactionResult(400, (err,))
         if result.status != 200:

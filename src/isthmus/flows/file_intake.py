@@ -121,7 +121,9 @@ def _fhir(store: Store, settings: Settings, raw: bytes, name: str,
                 "entries": len(write.types), "created": 0, "status": "rejected",
                 "ack": "403", "duplicate": kept.duplicate, "error": refused.text,
                 "message_id": kept.message_id, "findings": []}
-    res = FhirIntake(store, None, settings.tenant).take_file(raw, f"file:{name}")
+    res = FhirIntake(store, None, settings.tenant,
+                     charges_from=settings.channel("fhir").charges_from
+                     ).take_file(raw, f"file:{name}")
     statuses = [e.get("response", {}).get("status", "") for e in res.entries]
     return {"file": name, "format": "fhir", "kind": "Bundle", "entries": len(statuses),
             "created": sum(s.startswith("201") for s in statuses),

@@ -133,9 +133,10 @@ def gate(tx: Tx, env: Envelope) -> str | None:
     seen = _read(tx, key)
     decision = decide(seen, env.event_id, content)
     if decision is Decision.FIRST:
-        tx.mark_applied(key, _seen_enc.encode(Seen(env.event_id, content)))
-        # two transactions may race for a new key (PostgreSQL, READ COMMITTED): the insert
-        # of the loser waits and does nothing; reading it back tells who won
+        if tx.mark_applied(key, _seen_enc.encode(Seen(env.event_id, content))):
+            return None
+        # two transactions raced for a new key (PostgreSQL, READ COMMITTED): the insert of
+        # the loser waited and did nothing; reading it back tells what won
         seen = _read(tx, key)
         decision = decide(seen, env.event_id, content)
     if decision.runs:

@@ -53,6 +53,7 @@ from isthmus.formats.hl7v2 import (
     parse_message,
     recover_identity,
 )
+from isthmus.formats.hl7v2.batch_reply import batch_blocks, batch_reply, is_batch
 from isthmus.formats.hl7v2.cards import card_error, masked
 from isthmus.formats.hl7v2.errors import APPLICATION_INTERNAL_ERROR, UNSUPPORTED_EVENT_CODE
 from isthmus.formats.hl7v2.events import event_key, events_of, parse_ts
@@ -61,7 +62,7 @@ from isthmus.governance import ownership
 from isthmus.model import Charge
 from isthmus.model.envelope import KeyedEvent
 from isthmus.observe import logs, tracing
-from isthmus.store.ports import Accepted, Inbound, Store, StoredMessage
+from isthmus.store.ports import Accepted, Inbound, MessageQuery, Store, StoredMessage
 
 log = logging.getLogger(__name__)
 TOPIC = "finance"
@@ -128,11 +129,12 @@ def settle(store: Store, batch: Sequence[Inbound], stored: Sequence[Accepted],
 
 def message_by_msh10(store: Store, channel: str, msh10: str) -> StoredMessage | None:
     """The one message whose identity has this bare MSH-10, None when no sender or several
-    used it. A scan of the inbox (a lookup aid for people, never on the ACK path)."""
+    used it (a lookup aid for people, on the inbox's control-id index; conflict copies and
+    renewals, `<id>#…` and `<id>~…`, are not identities and never match)."""
     if is_identity(msh10):
         return None
-    found = [m for m in store.messages(limit=10_000_000)
-             if m.channel == channel and control_id_of(m.control_id) == msh10
+    page = store.message_page(MessageQuery(channel=channel, control_id=msh10), limit=3)
+    found = [m for m in page if control_id_of(m.control_id) == msh10
              and is_identity(m.control_id)]
     return found[0] if len(found) == 1 else None
 
@@ -386,7 +388,21 @@ class Inbox:
             if not fut.done():
                 fut.set_result(res)
 
+    async def _on_batch(self, payload: bytes, peer: str) -> bytes:
+        """A batch or file in one block (HL7 v2.5.1 2.10.3): each message is taken as if
+        sent alone, submitted in block order (tasks start in creation order, and each hands
+        its message to the writer before it first waits); the answer is the batch of their
+        ACKs (`formats.hl7v2.batch_reply`); sent again, each message gets its first answer."""
+        block = batch_blocks(payload)
+        groups = [[asyncio.ensure_future(self.on_message(m, peer)) for m in b.messages]
+                  for b in block.batches]
+        acks = [list(await asyncio.gather(*g)) for g in groups]
+        return batch_reply(block, acks, now=datetime.now(UTC),
+                           control_id="B" + hashlib.sha256(payload).hexdigest()[:19])
+
     async def on_message(self, payload: bytes, peer: str) -> bytes:
+        if is_batch(payload):
+            return await self._on_batch(payload, peer)
         inbound, msg = classify(payload, channel=self.channel, peer=peer, now=time.time(),
                                 tenant=self.tenant, currency=self.currency,
                                 owners=self.owners, messages=self.messages)
@@ -397,14 +413,13 @@ class Inbox:
                            message_type=inbound.message_type, status=inbound.status,
                            bytes=len(payload))
         res = await self._store(inbound)
-        with logs.bound(correlation=corr, control=inbound.control_id):
-            if sp is not None:
-                sp.set_attribute("isthmus.ack_code",
-                                 "AR" if isinstance(res, Exception) else res.ack_code)
-                sp.end()
-            if isinstance(res, Exception):
-                log.error("inbox could not store %s: %s", corr, res)
+        if sp is not None:
+            sp.set_attribute("isthmus.ack_code",
+                             "AR" if isinstance(res, Exception) else res.ack_code)
+            sp.end()
         if isinstance(res, Exception):
+            with logs.bound(correlation=corr, control=inbound.control_id):
+                log.error("inbox could not store %s: %s", corr, res)
             self.acks["AR"] += 1
             err = HL7ParseError(APPLICATION_INTERNAL_ERROR,
                                 "message not stored, resend later")

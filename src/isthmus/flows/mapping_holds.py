@@ -10,6 +10,11 @@ puts every held event back on the bus at once (`release`): the worker applies th
 applies any event, through the business-key gate (flows/identity.py) and the flows, and
 records what each one posted (`Tx.held_posted`).
 
+The remittance, settlement and FT1 flows hold payments the same way: behind the one item
+of their facility (or, for a PLB, their payee). A FHIR payment whose Claim's charges
+(`[channels.fhir] charges_from = "claim"`) wait behind a mapping waits behind that same item
+(`hold_behind_claim`), so it posts after them instead of becoming unapplied cash.
+
 Nothing here names a patient: the ref carries a code of the chart, never a patient field.
 """
 
@@ -18,13 +23,27 @@ from __future__ import annotations
 from decimal import Decimal
 
 from isthmus.bus.ports import Bus, Publish
+from isthmus.config import Mappings
 from isthmus.flows.inbox import TOPIC
+from isthmus.formats.hl7v2 import code_display
 from isthmus.model.envelope import Envelope, encode_envelope
 from isthmus.store.ports import HeldEvent, Store, Tx
 
 PREFIX = "mapping:"
+QUEUE = "finance-master-data"  # who owns facility and payee rows (the ERP's master data)
 # the mapping tables whose rows an operator may add (flows/workitems.py FIELDS)
 TABLES = ("facility_company", "department_cost_center", "charge_codes", "payee_company")
+KINDS = {"facility_company": "unmapped_facility", "department_cost_center":
+         "unmapped_department", "charge_codes": "unmapped_charge_code",
+         "payee_company": "unmapped_payee"}  # the work item kind of each table's rows
+QUEUES = {"unmapped_charge_code": "revenue-integrity"}  # else QUEUE (flows/charges.py)
+DETAILS = {"facility_company": "facility {code!r} has no ERP company",  # as flows/charges.py
+           "department_cost_center": "department {code!r} has no cost center",
+           "charge_codes": "charge code {code!r} has no revenue account",
+           "payee_company": "payee {code!r} has no ERP company; resolve with --set company=..."}
+# flow state, not a mapping: FHIR claim key -> the ref its charges wait behind
+CLAIM_HOLDS = "claim_charges_held"
+CLAIM_CHARGED = "claim-charged:"  # applied record: a charge of this FHIR claim key posted
 
 
 def ref_of(table: str, code: str) -> str:
@@ -43,7 +62,10 @@ def parse_ref(ref: str) -> tuple[str, str] | None:
 def hold(tx: Tx, env: Envelope, *, kind: str, queue: str, table: str, code: str,
          detail: str, amount: Decimal, currency: str, now: float) -> str:
     """Hold `env` behind the work item of the missing (table, code), opening it (or opening
-    it again, when it was resubmitted and its events came back) as needed; returns its ref."""
+    it again, when it was resubmitted and its events came back) as needed; returns its ref.
+    A code that does not look like one (a name typed into FT1-7 or FT1-13) is shown by its
+    digest in the key, the ref and the detail (formats/hl7v2/code_display.py)."""
+    code, detail = code_display.masked(table, code, detail)
     ref = ref_of(table, code)
     tx.hold_event(HeldEvent(ref=ref, event_id=env.event_id, key=env.key,
                             envelope=encode_envelope(env), amount=amount,
@@ -51,6 +73,77 @@ def hold(tx: Tx, env: Envelope, *, kind: str, queue: str, table: str, code: str,
     tx.add_work_item(kind=kind, queue=queue, key=code, event_id=ref, correlation_id=ref,
                      detail=detail, envelope=b"", now=now)
     return ref
+
+
+def still_missing(tx: Tx, maps: Mappings, table: str, code: str) -> bool:
+    """Whether the mapping row (table, code) is still missing: no override (a resolved
+    item stores one) and no row of the chart."""
+    if tx.mapping_override(table, code):
+        return False
+    if table == "facility_company":
+        return code not in maps.facility_company
+    if table == "department_cost_center":
+        return code not in maps.department_cost_center
+    return table != "charge_codes" or code not in maps.charge_codes
+
+
+def note_claim_hold(tx: Tx, claim_key: str, ref: str) -> None:
+    """Keep which mapping item a FHIR Claim's charges wait behind (`claim_key`: the
+    claim's partition key, ``remit|<patient control number>``, its EOB's too)."""
+    tx.set_mapping_override(CLAIM_HOLDS, claim_key, ref)
+
+
+def note_claim_charged(tx: Tx, claim_key: str) -> None:
+    """Keep that a charge of the FHIR Claim of `claim_key` posted: its payment applies."""
+    tx.mark_applied(CLAIM_CHARGED + claim_key, b"")
+
+
+def claim_charged(tx: Tx, claim_key: str) -> bool:
+    return tx.applied(CLAIM_CHARGED + claim_key) is not None
+
+
+def hold_behind_claim(tx: Tx, env: Envelope, maps: Mappings, *, amount: Decimal,
+                      currency: str, now: float) -> str | None:
+    """Hold a payment of a claim whose charges wait behind a mapping item behind that same
+    item, so resolving it releases the charges and then the payment, in that order (one
+    partition); the ref, or None when the claim's charges wait for no mapping."""
+    ref = tx.mapping_override(CLAIM_HOLDS, env.key) or ""
+    found = parse_ref(ref)
+    if found is None or not still_missing(tx, maps, *found) or \
+            not code_display.looks_like_code(*found):  # a digest: no key to hold behind
+        return None
+    table, code = found
+    hold(tx, env, kind=KINDS[table], queue=QUEUES.get(KINDS[table], QUEUE), table=table,
+         code=code, detail=DETAILS[table].format(code=code), amount=amount,
+         currency=currency, now=now)
+    return ref
+
+
+def company(tx: Tx, maps: Mappings, facility: str) -> str | None:
+    """The ERP company of a facility: an operator's override (a resolved item), else the
+    chart's `[mappings.facility_company]`."""
+    return tx.mapping_override("facility_company", facility) or \
+        maps.facility_company.get(facility)
+
+
+def hold_facility(tx: Tx, env: Envelope, facility: str, *, amount: Decimal, currency: str,
+                  now: float) -> str:
+    """Hold a posting whose facility has no ERP company behind that facility's one item;
+    outcome "held"."""
+    hold(tx, env, kind="unmapped_facility", queue=QUEUE, table="facility_company",
+         code=facility, detail=DETAILS["facility_company"].format(code=facility),
+         amount=amount, currency=currency, now=now)
+    return "held"
+
+
+def hold_payee(tx: Tx, env: Envelope, payee: str, *, amount: Decimal, currency: str,
+               now: float) -> str:
+    """Hold a payee-level posting (835 PLB, a FHIR payment adjustment) whose payee (NPI,
+    TIN or provider id) has no ERP company behind that payee's one item."""
+    hold(tx, env, kind="unmapped_payee", queue=QUEUE, table="payee_company", code=payee,
+         detail=DETAILS["payee_company"].format(code=payee),
+         amount=amount, currency=currency, now=now)
+    return "held"
 
 
 def release(store: Store, bus: Bus, ref: str, now: float) -> tuple[int, dict[str, Decimal]]:

@@ -1,14 +1,18 @@
 """Route one event envelope to the flow that owns it, inside the caller's transaction.
 
 HL7 v2 FT1 lines go to `flows.transactions`, the visit and billing-account events of
-issue 15 to `flows.visits` and `flows.accounts`."""
+issue 15 to `flows.visits` and `flows.accounts`, the ADT merges and moves to
+`flows.merges`. An FT1 line first follows the merges (`flows.lineage.follow`), and what a
+posting that names a billing account or visit does to A/R is attributed to it
+(`lineage.books`, a `lineage.Recorder` around the flow's transaction, `lineage.settle`), so
+a later move knows what to reclassify."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
 from isthmus.config import LaborSettings, Mappings, SettlementPolicy
-from isthmus.flows import accounts, references, remittance, transactions, visits
+from isthmus.flows import accounts, lineage, merges, references, remittance, transactions, visits
 from isthmus.flows.errors import PermanentError
 from isthmus.flows.labor import Accruals, LaborFlow
 from isthmus.flows.settlement import SettlementFlow
@@ -66,6 +70,10 @@ class Processor:
             return self.remit_accounts
         return replace(self.remit_accounts, ar=self.ar_account)
 
+    def _receivables(self) -> tuple[str, ...]:
+        """The ledger accounts whose lines carry the patient's token: A/R, patient A/R."""
+        return tuple(dict.fromkeys((self.ar_account, self._remit_accounts().patient_ar)))
+
     def handle(self, tx: Tx, env: Envelope) -> str:
         admitted = references.admit(tx, env)
         if admitted is None:  # names a FHIR Patient not known yet: held (flows.references)
@@ -73,10 +81,13 @@ class Processor:
         env = admitted
         ev = env.payload
         if isinstance(ev, Charge):  # FT1 CG/CD/PY/AJ by [mappings.transaction_types]
-            outcome = transactions.post_line(tx, env, ev, secret=self.secret,
+            ev, found = lineage.follow(tx, ev)
+            rec = lineage.Recorder(tx)
+            outcome = transactions.post_line(rec.tx, env, ev, secret=self.secret,
                                              maps=self.mappings,
                                              accounts=self._remit_accounts(),
                                              calendar=self.calendar)
+            lineage.settle(tx, self._receivables(), found, rec.posted)
             if self.supply is not None:  # an FT1 supply line also takes stock
                 self.supply.on_charge(tx, env, ev)
             return outcome
@@ -91,14 +102,28 @@ class Processor:
                 return self.supply.void(tx, env, ev)
             return self.supply.request(tx, env, ev)
         if isinstance(ev, ClaimRemitted):
-            return remittance.post_claim_payment(
-                tx, env, ev, secret=self.secret, maps=self.mappings,
+            acct, _ = remittance.match_account(tx, ev)
+            found = None if acct is None else lineage.books(
+                tx, account=acct.account_number, visit="", patient_key=acct.patient_key)
+            rec = lineage.Recorder(tx)
+            outcome = remittance.post_claim_payment(
+                rec.tx, env, ev, secret=self.secret, maps=self.mappings,
                 accounts=self._remit_accounts(), calendar=self.calendar)
+            lineage.settle(tx, self._receivables(), found, rec.posted)
+            return outcome
         if isinstance(ev, ProviderAdjusted):
             return remittance.post_provider_adjustment(
                 tx, env, ev, accounts=self._remit_accounts(), calendar=self.calendar)
-        if isinstance(ev, PatientPaymentSettled | ProcessorDeposited | RemittancePaid |
-                      BankDeposited):
+        if isinstance(ev, PatientPaymentSettled):
+            acct = tx.get_billing_account(ev.account_number)
+            found = None if acct is None else lineage.books(
+                tx, account=acct.account_number, visit="", patient_key=acct.patient_key)
+            rec = lineage.Recorder(tx)
+            outcome = SettlementFlow(self.secret, self.mappings, self.settlement,
+                                     self.calendar, self.ar_account).handle(rec.tx, env)
+            lineage.settle(tx, self._receivables(), found, rec.posted)
+            return outcome
+        if isinstance(ev, ProcessorDeposited | RemittancePaid | BankDeposited):
             return SettlementFlow(self.secret, self.mappings, self.settlement, self.calendar,
                                   self.ar_account).handle(tx, env)
         if isinstance(ev, WORKFORCE_EVENTS):
@@ -112,14 +137,14 @@ class Processor:
                 self.handle(tx, held)
         elif isinstance(ev, EncounterStarted | EncounterDischarged):
             accounts.encounter(tx, self.secret, ev, env.occurred_at.isoformat())
-            visits.set_status(tx, ev.visit_number, "active" if isinstance(
-                ev, EncounterStarted) else "discharged")
+            visits.start_or_end(tx, env, ev)
         elif isinstance(ev, BillingAccountOpened):
             accounts.billing_account(tx, self.secret, ev)
             visits.reopen(tx, ev.account_number)
         elif isinstance(ev, AccountsMerged):
             accounts.merge(tx, self.secret, env, ev, ar_account=self.ar_account,
-                           calendar=self.calendar)
+                           calendar=self.calendar,
+                           patient_ar=self._remit_accounts().patient_ar)
         else:
             return self._visit_event(tx, env, ev)
         return "applied"
@@ -141,5 +166,6 @@ class Processor:
         if isinstance(ev, PatientDeleted):
             return accounts.delete_person(tx, self.secret, env, ev, ar_account=self.ar_account)
         if isinstance(ev, IdentifiersMoved):
-            return accounts.identifiers_moved(tx, env, ev)
+            return merges.apply(tx, self.secret, env, ev, receivables=self._receivables(),
+                                calendar=self.calendar)
         raise PermanentError(f"no flow handles {type(ev).__name__}")

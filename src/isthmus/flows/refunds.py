@@ -286,12 +286,13 @@ class Refunds:
             raise RefundNotFound(f"no refund {rid!r}", "id")
         return found
 
-    def list(self, status: str | None = None, limit: int = 1000) -> Sequence[RefundRecord]:
+    def list(self, status: str | None = None, limit: int = 1000,
+             after: str | None = None) -> Sequence[RefundRecord]:
         """The register, oldest first, optionally of one status (pending, posted,
-        rejected)."""
+        rejected), those recorded after refund `after` when given (the next page)."""
         if status is not None and status not in STATUSES:
             raise InvalidRefund(f"status must be one of {', '.join(STATUSES)}", "status")
-        return self.store.refunds(status, limit)
+        return self.store.refunds(status, limit, after)
 
     def awaiting(self, approver: Actor) -> Sequence[RefundRecord]:
         """Pending refunds this approver may decide (not their own requests)."""

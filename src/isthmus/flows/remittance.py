@@ -12,39 +12,49 @@ other adjustments, keyed by the event id, so a replay never posts twice.
 Business problems become work items with the event inside, never crashes:
 - no account matches: `unapplied_cash` in queue `cash-posting`; resubmit once the BAR^P01
   (or a claim) that opens the account has arrived;
+- one rule for payments without charges (issue 15): a FHIR payment that matches no
+  account, only the patient it names, is applied only when its Claim's charges posted
+  (`[channels.fhir] charges_from = "claim"`, `formats.fhir.claim_charges`: partitioned
+  with the claim, so they come first) or the patient has charges open in its company and
+  currency (A/R a debit: a ChargeItem or DFT feed); else it is `unapplied_cash` too, never
+  a credit balance on an account nothing was charged to. While its Claim's charges wait
+  behind a mapping item, it waits behind the same item (`mapping_holds.hold_behind_claim`);
 - a denial (CLP02 = 4, or nothing paid with a denial CARC on a CO/PR adjustment):
   `denial` in queue `denials` with the CARC/RARC codes; no payment is posted;
-- the facility has no ERP company, the period is closed, an amount cannot be posted.
+- the period is closed, an amount cannot be posted.
 A `ProviderAdjusted` (PLB) posts against cash clearing; its company comes from the payee
-(override table `payee_company`, NPI or TIN), else it waits in `unmapped_payee`.
+(override table `payee_company`, NPI or TIN).
+A facility with no ERP company, or a payee with none, is a missing mapping: the payment
+waits behind the ONE `unmapped_facility` / `unmapped_payee` item of that facility or payee
+(`flows.mapping_holds`), which releases every payment it holds once resolved.
 A `ClaimSubmitted` (837 CLM) is recorded in the claim register.
 """
 
 from __future__ import annotations
 
 import time
+from decimal import Decimal
 from typing import Final
 
 from isthmus.config import Mappings
+from isthmus.flows import mapping_holds, posting
 from isthmus.flows.accounts import live_token
 from isthmus.ledger.errors import ClosedPeriod, LedgerRefusal
-from isthmus.ledger.journal import JournalEntry
 from isthmus.ledger.periods import FiscalCalendar
 from isthmus.ledger.remit import RemitAccounts, claim_payment_entry, provider_adjustment_entry
 from isthmus.model import ClaimRemitted, ClaimSubmitted, ProviderAdjusted
-from isthmus.model.envelope import Envelope, encode_envelope
+from isthmus.model.envelope import Envelope
 from isthmus.store.ports import BillingAccount, ClaimRecord, Tx
 
 QUEUES: Final = {
     "unapplied_cash": "cash-posting",
     "denial": "denials",
-    "unmapped_facility": "finance-master-data",
-    "unmapped_payee": "finance-master-data",
     "closed_period": "finance-close",
     "unpostable_remittance": "cash-posting",
     "unbalanced_remittance": "cash-posting",  # an 835 held at intake (flows.remit_holds)
 }
 DENIED: Final = "4"
+BY_PATIENT: Final = "FHIR patient reference"  # matched to no account, only to its patient
 # CARCs that deny a claim (or a line) outright rather than reduce it (X12 code list 139).
 DENIAL_CARCS: Final = frozenset({
     "4", "5", "6", "7", "8", "9", "11", "13", "15", "16", "18", "19", "20", "21", "22",
@@ -72,11 +82,7 @@ def codes_of(ev: ClaimRemitted) -> str:
 
 
 def _hold(tx: Tx, env: Envelope, kind: str, detail: str) -> str:
-    tx.add_work_item(kind=kind, queue=QUEUES[kind], key=env.key, event_id=env.event_id,
-                     correlation_id=env.correlation_id, detail=detail,
-                     envelope=encode_envelope(env), now=time.time())
-    return "held"
-
+    return posting.hold(tx, env, kind=kind, queue=QUEUES[kind], detail=detail)
 
 
 def match_account(tx: Tx, ev: ClaimRemitted) -> tuple[BillingAccount | None, str]:
@@ -91,22 +97,17 @@ def match_account(tx: Tx, ev: ClaimRemitted) -> tuple[BillingAccount | None, str
             return acct, f"claim register (CLP07 {ev.payer_claim_control_number})"
     if ev.patient is not None:  # FHIR: the EOB names its patient; the claim, its facility
         return BillingAccount(ev.patient_control_number, ev.patient.key,
-                              ev.facility), "FHIR patient reference"
+                              ev.facility), BY_PATIENT
     return None, ""
 
 
-def _company(tx: Tx, maps: Mappings, facility: str) -> str | None:
-    return tx.mapping_override("facility_company", facility) or \
-        maps.facility_company.get(facility)
-
-
-def _post(tx: Tx, env: Envelope, entry: JournalEntry | None) -> str:
-    if entry is None:
-        tx.close_work_items(env.event_id, "nothing to post", time.time())
-        return "applied"
-    posted = tx.insert_entry(entry)
-    tx.close_work_items(env.event_id, "posted after the fix", time.time())
-    return "posted" if posted else "duplicate"
+def charged(tx: Tx, ar_account: str, token: str, company: str, ev: ClaimRemitted) -> bool:
+    """Whether a payment matched only by its patient has charges to be applied to: the
+    patient's A/R in that company and currency is a debit (charged, not yet paid), or the
+    payment moves no money at all (an encounter-only EOB pays and adjusts nothing)."""
+    if ev.paid == 0 and not any(a.amount for a in ev.adjustments):
+        return True
+    return tx.ar_balances(ar_account, token).get((company, ev.currency), Decimal(0)) > 0
 
 
 def post_claim_payment(tx: Tx, env: Envelope, ev: ClaimRemitted, *, secret: str,
@@ -123,17 +124,28 @@ def post_claim_payment(tx: Tx, env: Envelope, ev: ClaimRemitted, *, secret: str,
                      f"{ev.trace_number}) matches no billing account or claim for patient "
                      f"control number {ev.patient_control_number!r}; resubmit once it is "
                      "known")
-    company = _company(tx, maps, acct.facility)
+    company = mapping_holds.company(tx, maps, acct.facility)
     if not company:
-        return _hold(tx, env, "unmapped_facility",
-                     f"facility {acct.facility!r} has no ERP company")
+        return mapping_holds.hold_facility(tx, env, acct.facility, amount=ev.paid,
+                                           currency=ev.currency, now=time.time())
+    token = live_token(tx, secret, acct.patient_key)
+    if how == BY_PATIENT and mapping_holds.hold_behind_claim(
+            tx, env, maps, amount=ev.paid, currency=ev.currency, now=time.time()):
+        return "held"  # its claim's charges wait for a mapping: it waits with them
+    if how == BY_PATIENT and not mapping_holds.claim_charged(tx, env.key) and \
+            not charged(tx, accounts.ar, token, company, ev):
+        return _hold(tx, env, "unapplied_cash", f"FHIR payment {ev.paid} {ev.currency} "
+                     f"(trace {ev.trace_number or '-'}, claim {ev.patient_control_number!r}) "
+                     "matches no billing account, and its patient has no open charges to "
+                     "apply it to: resubmit once the charges are known (a ChargeItem or DFT "
+                     "feed, or [channels.fhir] charges_from = \"claim\")")
     when = ev.payment_date or env.occurred_at.date()
     try:
         where = calendar.assign(when)
         entry = claim_payment_entry(
             paid=ev.paid, adjustments=[(a.group, a.reason, a.amount) for a in ev.adjustments],
             currency=ev.currency, accounts=accounts, company=company,
-            account_token=live_token(tx, secret, acct.patient_key), entry_key=env.event_id,
+            account_token=token, entry_key=env.event_id,
             posted_on=where.posted_on, period=where.period, channel=env.source.channel,
             memo=(f"{'FHIR' if ev.patient else '835'} "
                   f"{'reversal' if ev.reversal else 'payment'} trace {ev.trace_number} "
@@ -145,7 +157,7 @@ def post_claim_payment(tx: Tx, env: Envelope, ev: ClaimRemitted, *, secret: str,
         return _hold(tx, env, "closed_period", str(exc))
     except LedgerRefusal as exc:
         return _hold(tx, env, "unpostable_remittance", str(exc))
-    return _post(tx, env, entry)
+    return posting.post(tx, env, entry)
 
 
 def post_provider_adjustment(tx: Tx, env: Envelope, ev: ProviderAdjusted, *,
@@ -154,9 +166,8 @@ def post_provider_adjustment(tx: Tx, env: Envelope, ev: ProviderAdjusted, *,
     company = next((c for k in (ev.payee_npi, ev.payee_tin, ev.provider_id) if k
                     for c in [tx.mapping_override("payee_company", k)] if c), None)
     if not company:
-        return _hold(tx, env, "unmapped_payee", f"payee {ev.payee_key!r} has no ERP company "
-                     f"(PLB {ev.reason} {ev.amount} {ev.currency}); resolve with "
-                     "--set company=...")
+        return mapping_holds.hold_payee(tx, env, ev.payee_key, amount=ev.amount,
+                                        currency=ev.currency, now=time.time())
     try:
         where = calendar.assign(ev.payment_date or env.occurred_at.date())
         entry = provider_adjustment_entry(
@@ -170,7 +181,7 @@ def post_provider_adjustment(tx: Tx, env: Envelope, ev: ProviderAdjusted, *,
         return _hold(tx, env, "closed_period", str(exc))
     except LedgerRefusal as exc:
         return _hold(tx, env, "unpostable_remittance", str(exc))
-    return _post(tx, env, entry)
+    return posting.post(tx, env, entry)
 
 
 def register_claim(tx: Tx, env: Envelope, ev: ClaimSubmitted) -> str:

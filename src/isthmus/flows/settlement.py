@@ -4,7 +4,8 @@
   processor's settlement file) is matched to its billing account by account number (PID-18)
   and posts DR card clearing / CR A/R of that account (`ledger.settlement`). No account
   known: `unapplied_cash` in queue `cash-posting`, as for an 835 (`flows.remittance`);
-  resubmit once the account is known.
+  resubmit once the account is known. An account whose facility has no ERP company waits
+  behind that facility's one `unmapped_facility` item (`flows.mapping_holds`).
 * `ProcessorDeposited` (a processor's payout) posts DR bank, DR fees / CR card clearing, and
   is recorded for matching with the bank's credit of the same reference and net amount.
 * `RemittancePaid` (an 835's BPR02 and TRN02) is recorded for matching: its claims already
@@ -28,6 +29,7 @@ from datetime import date
 from typing import Final
 
 from isthmus.config import Mappings, SettlementPolicy
+from isthmus.flows import mapping_holds, posting
 from isthmus.flows.accounts import live_token
 from isthmus.ledger.errors import ClosedPeriod, LedgerRefusal
 from isthmus.ledger.journal import JournalEntry, Posting
@@ -39,12 +41,11 @@ from isthmus.ledger.settlement import (
     processor_deposit_entry,
 )
 from isthmus.model import BankDeposited, PatientPaymentSettled, ProcessorDeposited, RemittancePaid
-from isthmus.model.envelope import Envelope, encode_envelope
+from isthmus.model.envelope import Envelope
 from isthmus.store.ports import DepositRecord, Tx
 
 QUEUES: Final = {
     "unapplied_cash": "cash-posting",
-    "unmapped_facility": "finance-master-data",
     "closed_period": "finance-close",
     "unpostable_settlement": "cash-posting",
 }
@@ -103,11 +104,10 @@ class SettlementFlow:
                          f"{ev.currency} ({ev.processor} {ev.transaction_id}, deposit "
                          f"{ev.deposit_id}) matches no billing account {ev.account_number!r}; "
                          "resubmit once it is known")
-        company = (tx.mapping_override("facility_company", acct.facility)
-                   or self.mappings.facility_company.get(acct.facility))
+        company = mapping_holds.company(tx, self.mappings, acct.facility)
         if not company:
-            return _hold(tx, env, "unmapped_facility",
-                         f"facility {acct.facility!r} has no ERP company")
+            return mapping_holds.hold_facility(tx, env, acct.facility, amount=ev.gross,
+                                               currency=ev.currency, now=time.time())
         try:
             entry = card_payment_entry(
                 gross=ev.gross, currency=ev.currency, accounts=self.accounts,
@@ -191,14 +191,11 @@ def _counterpart(tx: Tx, mine: DepositRecord, sides: tuple[str, ...]) -> Deposit
 
 
 def _hold(tx: Tx, env: Envelope, kind: str, detail: str) -> str:
-    tx.add_work_item(kind=kind, queue=QUEUES[kind], key=env.key, event_id=env.event_id,
-                     correlation_id=env.correlation_id, detail=detail,
-                     envelope=encode_envelope(env), now=time.time())
-    return "held"
+    return posting.hold(tx, env, kind=kind, queue=QUEUES[kind], detail=detail)
 
 
 def _post(tx: Tx, env: Envelope, entry: JournalEntry | None) -> str:
-    tx.close_work_items(env.event_id, "posted after the fix", time.time())
-    if entry is None:
+    if entry is None:  # recorded for matching, nothing to post
+        tx.close_work_items(env.event_id, "recorded", time.time())
         return "applied"
-    return "posted" if tx.insert_entry(entry) else "duplicate"
+    return posting.post(tx, env, entry)

@@ -49,6 +49,7 @@ from isthmus.flows.supply_state import (
     load,
     session,
 )
+from isthmus.formats.hl7v2.code_display import shown
 from isthmus.ledger.currency import quantize
 from isthmus.ledger.errors import LedgerRefusal
 from isthmus.ledger.journal import Posting, reverse
@@ -111,7 +112,8 @@ class SupplyFlow:
         cost_center = self.maps.department_cost_center.get(ev.department, "")
         if not cost_center:
             self._hold(tx, "unmapped_department", env.key, env.event_id, env.correlation_id,
-                       f"department {ev.department!r} has no cost center",
+                       f"department {shown('department_cost_center', ev.department)!r} "
+                       "has no cost center",
                        encode_envelope(env))
             return "held"
         with session(tx, self.policy) as state:
@@ -235,7 +237,8 @@ class SupplyFlow:
             (rule.cost_center if rule else "")
         if not cost_center:
             self._hold(tx, "unmapped_department", env.key, env.event_id, env.correlation_id,
-                       f"request {ev.request_id}: neither department {ev.department!r} nor "
+                       f"request {ev.request_id}: neither department "
+                       f"{shown('department_cost_center', ev.department)!r} nor "
                        f"{ev.item}|{ev.location} names a cost center", encode_envelope(env))
             return "held"
         with session(tx, self.policy) as state:

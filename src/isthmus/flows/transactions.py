@@ -11,7 +11,11 @@ Before any posting:
   transfer land on the new cost center; an FT1-13 department always wins.
 Charges and credits are `flows.charges.post_charge`; payments and adjustments post against
 the patient's A/R with `ledger.ft1.balance_entry` (cash clearing and other adjustments
-accounts of the remittance chart).
+accounts of the remittance chart), their facility's company found, or held behind that
+facility's one mapping item, as the remittance flow does (`flows.mapping_holds`,
+`flows.posting`). A charge from a FHIR Claim item notes, under its claim's key, that it
+posted or which mapping item it waits behind, so the claim's EOB applies, or waits behind
+that same item (`flows.remittance`).
 """
 
 from __future__ import annotations
@@ -21,28 +25,26 @@ import time
 from msgspec.structs import replace
 
 from isthmus.config import Mappings
-from isthmus.flows import visits
+from isthmus.flows import mapping_holds, posting, visits
 from isthmus.flows.accounts import resolve
-from isthmus.flows.charges import post_charge
+from isthmus.flows.charges import Missing, lookup, post_charge
+from isthmus.formats.hl7v2 import code_display
 from isthmus.ledger.errors import ClosedPeriod, LedgerRefusal
 from isthmus.ledger.ft1 import balance_entry
 from isthmus.ledger.periods import FiscalCalendar
 from isthmus.ledger.remit import RemitAccounts
 from isthmus.model import Charge
-from isthmus.model.envelope import Envelope, encode_envelope
+from isthmus.model.envelope import Envelope
 from isthmus.store.ports import Tx
 
+CLAIM_ITEM = "Claim/"  # a charge from a FHIR Claim item (formats.fhir.claim_charges)
 QUEUES = {"unmapped_transaction_type": "finance-master-data",
           "charge_to_closed_account": "patient-accounting",
-          "unmapped_facility": "finance-master-data",
           "closed_period": "finance-close", "unpostable_charge": "revenue-integrity"}
 
 
 def _hold(tx: Tx, env: Envelope, kind: str, detail: str) -> str:
-    tx.add_work_item(kind=kind, queue=QUEUES[kind], key=env.key, event_id=env.event_id,
-                     correlation_id=env.correlation_id, detail=detail,
-                     envelope=encode_envelope(env), now=time.time())
-    return "held"
+    return posting.hold(tx, env, kind=kind, queue=QUEUES[kind], detail=detail)
 
 
 def post_line(tx: Tx, env: Envelope, line: Charge, *, secret: str, maps: Mappings,
@@ -51,8 +53,9 @@ def post_line(tx: Tx, env: Envelope, line: Charge, *, secret: str, maps: Mapping
     kind = maps.transaction_types.get(line.transaction_type)
     if kind is None:
         return _hold(tx, env, "unmapped_transaction_type",
-                     f"FT1-6 transaction type {line.transaction_type!r} has no posting "
-                     "kind: add it to [mappings.transaction_types]")
+                     "FT1-6 transaction type "
+                     f"{code_display.shown('transaction_types', line.transaction_type)!r} "
+                     "has no posting kind: add it to [mappings.transaction_types]")
     closed = visits.closed_status(tx, line.account_number)
     if closed:
         return _hold(tx, env, "charge_to_closed_account",
@@ -71,6 +74,13 @@ def post_line(tx: Tx, env: Envelope, line: Charge, *, secret: str, maps: Mapping
                               ar_account=accounts.ar, calendar=calendar)
         if outcome == "posted":
             visits.charge_posted(tx, line.visit_number, env.event_id)
+            if line.transaction_id.startswith(CLAIM_ITEM):  # its EOB may apply now
+                mapping_holds.note_claim_charged(tx, env.key)
+        elif outcome == "held" and line.transaction_id.startswith(CLAIM_ITEM):
+            missing = lookup(tx, maps, line)  # its EOB waits behind the same item
+            if isinstance(missing, Missing):
+                mapping_holds.note_claim_hold(tx, env.key,
+                                              mapping_holds.ref_of(missing.table, missing.code))
         return outcome
     return _post_balance(tx, env, line, "payment" if kind == "payment" else "adjustment",
                          secret=secret, maps=maps, accounts=accounts, calendar=calendar)
@@ -78,11 +88,10 @@ def post_line(tx: Tx, env: Envelope, line: Charge, *, secret: str, maps: Mapping
 
 def _post_balance(tx: Tx, env: Envelope, line: Charge, kind: str, *, secret: str,
                   maps: Mappings, accounts: RemitAccounts, calendar: FiscalCalendar) -> str:
-    company = tx.mapping_override("facility_company", line.facility) or \
-        maps.facility_company.get(line.facility)
+    company = mapping_holds.company(tx, maps, line.facility)
     if not company:
-        return _hold(tx, env, "unmapped_facility",
-                     f"facility {line.facility!r} has no ERP company")
+        return mapping_holds.hold_facility(tx, env, line.facility, amount=line.amount.amount,
+                                           currency=line.amount.currency, now=time.time())
     patient = resolve(tx, secret, line.patient)
     try:
         where = calendar.assign(line.service_date)
@@ -100,6 +109,4 @@ def _post_balance(tx: Tx, env: Envelope, line: Charge, kind: str, *, secret: str
         return _hold(tx, env, "closed_period", str(exc))
     except LedgerRefusal as exc:
         return _hold(tx, env, "unpostable_charge", str(exc))
-    posted = tx.insert_entry(entry)
-    tx.close_work_items(env.event_id, "posted after the fix", time.time())
-    return "posted" if posted else "duplicate"
+    return posting.post(tx, env, entry)

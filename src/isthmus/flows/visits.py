@@ -3,18 +3,25 @@
 The store keeps one row per encounter (status, patient class) and per billing account; what
 a hospital feed says beyond that is kept here as flow state (`Tx.load_state`), one record
 per visit (`visit:<PV1-19>`) and per billing account (`account:<PID-18>`):
-- the location history of a visit (ADT A02 transfer, A12 cancel transfer, A17 swap): a
-  charge with no FT1-13 department lands on the cost center of the location the patient was
-  in on its service date (`department_at`);
-- its pending events (A14, A15, A16; A25 and A26 cancel them): recorded, never posted;
+- the location history of a visit (its first location from ADT A01/A04, then A02
+  transfer, A12 cancel transfer, A17 swap): a charge with no FT1-13 department lands on the
+  cost center of the location the patient was in on its service date (`department_at`);
+- its pending events (A14 pending admit, A15 pending transfer, A16 pending discharge):
+  recorded, never posted; the A01, A02 or A03 that completes one, or the A27, A26 or A25
+  that cancels it, takes it off the list;
 - the charges posted on it, so that a cancelled visit (A11, A27, A38) with charges opens a
   `cancelled_visit_with_charges` work item: the hub never reverses them by itself, the
   source must send the credits (documented policy, README);
 - the diagnoses and procedures (DG1, PR1; BAR P12), kept for claims;
 - per billing account: the coverage (IN1: payer, plan, plan type, PV1-20 financial class)
-  and whether BAR P06 ended it or P02 purged it (a later charge is held).
+  and whether BAR P06 ended it or P02 purged it (a later charge is held);
+- when `flows.merges` merges or renumbers a visit (A42, A45, A50) or an account (A41,
+  A49), the survivor's record takes what the old one held (`merge_visit_state`,
+  `merge_account_state`).
 
-Every update is idempotent on the event id: a redelivered event changes nothing.
+Every update is idempotent on the event id: a redelivered event changes nothing. A
+visit's stops and pending events are also idempotent on what the message says (trigger and
+MSH-7, as for `flows.merges`): a resend under a new control id changes nothing either.
 """
 
 from __future__ import annotations
@@ -32,6 +39,8 @@ from isthmus.model.events import (
     CodedEntry,
     Coverage,
     CoverageRecorded,
+    EncounterDischarged,
+    EncounterStarted,
     EncounterTransferred,
     PatientClassChanged,
     VisitEventRecorded,
@@ -39,7 +48,8 @@ from isthmus.model.events import (
 from isthmus.store.ports import Tx
 
 PENDING = {"A14": "pending admit", "A15": "pending transfer", "A16": "pending discharge"}
-CANCELS_PENDING = {"A25": "A16", "A26": "A15"}
+CANCELS_PENDING = {"A25": "A16", "A26": "A15", "A27": "A14"}
+COMPLETES_PENDING = {"A01": "A14", "A02": "A15", "A03": "A16"}  # HL7 v2.5.1 3.3.14-16
 CANCELS_VISIT = {"A11": "cancel admit/visit", "A27": "cancel pending admit",
                  "A38": "cancel pre-admit"}
 QUEUE = "patient-accounting"
@@ -64,7 +74,7 @@ class VisitState(msgspec.Struct):
     charges: list[str] = msgspec.field(default_factory=list)  # posted charge event ids
     diagnoses: list[CodedEntry] = msgspec.field(default_factory=list)
     procedures: list[CodedEntry] = msgspec.field(default_factory=list)
-    seen: list[str] = msgspec.field(default_factory=list)  # applied event ids
+    seen: list[str] = msgspec.field(default_factory=list)  # applied event ids, `_once` marks
 
 
 class AccountState(msgspec.Struct):
@@ -103,9 +113,37 @@ def _at(env: Envelope, when: datetime | None) -> str:
     return (when or env.occurred_at).isoformat()
 
 
+def _once(state: VisitState, env: Envelope, *what: object) -> bool:
+    """True the first time the visit sees `what` (trigger, event time, location) in a
+    message of this MSH-7: the same event resent under a new control id is no news. The
+    mark joins `seen`, so a merged visit keeps it (`merge_visit_state`)."""
+    mark = "@".join([*(str(w) for w in what), env.occurred_at.isoformat()])
+    if mark in state.seen:
+        return False
+    state.seen.append(mark)
+    return True
+
+
+def _settle(state: VisitState, trigger: str) -> None:
+    """The pending event `trigger` completes (A01, A02, A03) or cancels (A27, A26, A25)
+    leaves the visit's pending list; nothing when none is pending."""
+    target = COMPLETES_PENDING.get(trigger) or CANCELS_PENDING.get(trigger)
+    if target:
+        state.pending = [p for p in state.pending if p != target]
+
+
+def _add_stop(state: VisitState, stop: Stop) -> None:
+    """In time order: an admit known late still comes before the transfers after it."""
+    i = len(state.stops)
+    while i and state.stops[i - 1].at > stop.at:
+        i -= 1
+    state.stops.insert(i, stop)
+
+
 def transfer(tx: Tx, secret: str, env: Envelope, ev: EncounterTransferred) -> str:
-    """A02 / A17: a new stop; A12: the last transfer is undone. The encounter row keeps
-    its status; its facility follows the message."""
+    """A02 / A17: a new stop (an A02 completes a pending transfer, A15); A12: the last
+    transfer is undone. The encounter row keeps its status; its facility follows the
+    message."""
     if not ev.visit_number:
         return "applied"
     p = resolve(tx, secret, ev.patient)
@@ -113,12 +151,15 @@ def transfer(tx: Tx, secret: str, env: Envelope, ev: EncounterTransferred) -> st
     if env.event_id in state.seen:
         return "duplicate"
     state.seen.append(env.event_id)
-    if ev.cancelled:
+    if not _once(state, env, ev.trigger, ev.at, ev.location, ev.department):
+        pass  # resent under a new control id: applied already
+    elif ev.cancelled:
         for i in range(len(state.stops) - 1, -1, -1):
             if state.stops[i].trigger in ("A02", "A17"):
                 del state.stops[i]
                 break
     else:
+        _settle(state, ev.trigger)
         state.stops.append(Stop(env.event_id, _at(env, ev.at), ev.location, ev.department,
                                 ev.trigger))
     state.patient_key = p.key
@@ -130,7 +171,8 @@ def transfer(tx: Tx, secret: str, env: Envelope, ev: EncounterTransferred) -> st
 
 def department_at(tx: Tx, visit: str, on: date) -> str:
     """The department of the location the visit was in on `on` (its last stop up to that
-    day; the first stop when the charge precedes every transfer); "" when none is known."""
+    day: the A01/A04 location, then transfers; the first stop when the charge precedes
+    every stop); "" when none is known."""
     if not visit:
         return ""
     stops = load_visit(tx, visit).stops
@@ -164,13 +206,13 @@ def record(tx: Tx, secret: str, env: Envelope, ev: VisitEventRecorded) -> str:
     state.seen.append(env.event_id)
     state.patient_key = p.key
     outcome = "applied"
-    if ev.trigger in PENDING:
-        state.pending.append(ev.trigger)
-    elif ev.trigger in CANCELS_PENDING:
-        target = CANCELS_PENDING[ev.trigger]
-        if target in state.pending:
-            state.pending.remove(target)
-    elif ev.trigger == "A13":  # cancel discharge: the visit is active again
+    if (ev.trigger in PENDING or ev.trigger in CANCELS_PENDING) \
+            and _once(state, env, ev.trigger, ev.at):  # not resent under a new control id
+        if ev.trigger not in PENDING:
+            _settle(state, ev.trigger)  # A25, A26, A27
+        elif ev.trigger not in state.pending:
+            state.pending.append(ev.trigger)
+    if ev.trigger == "A13":  # cancel discharge: the visit is active again
         state.status = "active"
     elif ev.trigger in CANCELS_VISIT:
         state.status = "cancelled"
@@ -186,13 +228,31 @@ def record(tx: Tx, secret: str, env: Envelope, ev: VisitEventRecorded) -> str:
     return outcome
 
 
-def set_status(tx: Tx, visit: str, status: str) -> None:
-    """A01/A04 (active) and A03 (discharged) as the visit's status, so later events keep it."""
-    if visit:
-        state = load_visit(tx, visit)
-        if state.status != status:
-            state.status = status
-            _save_visit(tx, visit, state)
+def start_or_end(tx: Tx, env: Envelope, ev: EncounterStarted | EncounterDischarged) -> None:
+    """A01/A04 (active) and A03 (discharged) as the visit's status, so later events keep it.
+    A01/A04 also give the visit its first location (PV1-3: a charge with no FT1-13 lands on
+    its cost center until a transfer); A01 completes a pending admit (A14), A03 a pending
+    discharge (A16)."""
+    if not ev.visit_number:
+        return
+    state = load_visit(tx, ev.visit_number)
+    changed = state.status != ("active" if isinstance(ev, EncounterStarted) else "discharged")
+    if isinstance(ev, EncounterStarted):
+        state.status = "active"
+        if _once(state, env, ev.trigger or "start", ev.started_at, ev.location,
+                 ev.department):
+            changed = True
+            _settle(state, ev.trigger)
+            if ev.department:
+                _add_stop(state, Stop(env.event_id, _at(env, ev.started_at), ev.location,
+                                      ev.department, ev.trigger or "start"))
+    else:
+        state.status = "discharged"
+        if _once(state, env, "A03", ev.discharged_at):
+            changed = True
+            _settle(state, "A03")
+    if changed:
+        _save_visit(tx, ev.visit_number, state)
 
 
 def charge_posted(tx: Tx, visit: str, event_id: str) -> None:
@@ -250,3 +310,38 @@ def closed_status(tx: Tx, account_number: str) -> str:
         return ""
     status = load_account(tx, account_number).status
     return "" if status == "open" else status
+
+
+def merge_visit_state(tx: Tx, old: str, new: str, patient_key: str) -> None:
+    """A42 / A45 / A50 (`flows.merges`): what the hub keeps of visit `old` joins visit
+    `new`: its stops (in time order), posted charges, pending events, codes; `new` keeps
+    its own status and class when it has them. `old` stays as it was (never edited away).
+    With `old == new` (A45 keeps the number) only the patient changes. The store's
+    encounter row keeps the patient it was opened under."""
+    into = load_visit(tx, new)
+    if old == new:
+        into.patient_key = patient_key
+        _save_visit(tx, new, into)
+        return
+    was = load_visit(tx, old)
+    known = {s.event_id for s in into.stops}
+    into.stops = sorted([*into.stops, *(s for s in was.stops if s.event_id not in known)],
+                        key=lambda s: s.at)
+    into.charges += [c for c in was.charges if c not in into.charges]
+    into.pending += [p for p in was.pending if p not in into.pending]
+    into.diagnoses += [d for d in was.diagnoses if d not in into.diagnoses]
+    into.procedures += [p for p in was.procedures if p not in into.procedures]
+    into.seen += [e for e in was.seen if e not in into.seen]
+    into.status = into.status or was.status
+    into.patient_class = into.patient_class or was.patient_class
+    into.patient_key = patient_key
+    _save_visit(tx, new, into)
+
+
+def merge_account_state(tx: Tx, old: str, new: str) -> None:
+    """A41 / A49 (`flows.merges`): a survivor account the hub knows nothing of takes the
+    coverage of the account merged into it; a known one keeps its own coverage and status."""
+    if old == new or tx.load_state(f"account:{new}") is not None:
+        return
+    was = load_account(tx, old)
+    tx.save_state(f"account:{new}", _enc.encode(AccountState(plans=list(was.plans))))

@@ -58,7 +58,10 @@ class _BatchTx:
         self._overrides[(table, code)] = value
 
     def __getattr__(self, name: str) -> Any:
-        return getattr(self._tx, name)
+        # kept on the instance: the next use of the method skips this lookup
+        found = getattr(self._tx, name)
+        setattr(self, name, found)
+        return found
 
 
 @dataclass

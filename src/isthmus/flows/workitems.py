@@ -23,6 +23,7 @@ from isthmus.bus.ports import Bus, Publish
 from isthmus.flows import mapping_holds
 from isthmus.flows.export import REJECTED_KIND, resubmit_rejected
 from isthmus.flows.inbox import TOPIC
+from isthmus.formats.hl7v2 import code_display
 from isthmus.model.envelope import decode_envelope
 from isthmus.store.ports import Store, WorkItem
 
@@ -127,6 +128,12 @@ def _resolve_mapping(store: Store, w: WorkItem, ref: tuple[str, str], values: di
     table, code = ref
     if w.status != "open":
         raise ActionRefused(f"work item {w.id} is already {w.status}", "id")
+    if not code_display.looks_like_code(table, code):
+        # shown by its digest: what the field holds is not a code (a name typed into it?),
+        # and a mapping row keyed on it would never match what the events carry
+        raise ActionRefused(f"work item {w.id} holds a value that is not a code, so it "
+                            "cannot be mapped: correct the field at the source and send "
+                            "the messages again", "id")
     allowed = FIELDS[w.kind][1] if w.kind in FIELDS else ()
     values = {k: v.strip() for k, v in values.items() if v.strip()}
     unknown = sorted(set(values) - set(allowed))

@@ -101,6 +101,26 @@ def spans(text: str) -> Iterator[tuple[int, int]]:
             i = hit + 1
 
 
+# a stretch of digits and separators long enough for a card number (a superset of every
+# run `spans` reads), and the digits a card network's issuer range opens with
+_LONG: Final = re.compile(r"[0-9][0-9 \t.\-\u2010-\u2015]{12,}")
+_NOT_ISSUER_AFTER_2: Final = frozenset("0189")  # 2200-2204 and 2221-2720 only
+
+
+def may_hold_card(text: str) -> bool:
+    """A cheap necessary condition for `has_card`: some digit run of `text` holds 13
+    digits and has a group opening as an issuer range does (2-6: `_NETWORKS`). Dates and
+    timestamps (19xx, 20xx) never pass, so ordinary messages stop here."""
+    for run in _LONG.findall(text):
+        groups = _GROUP.findall(run)
+        if sum(map(len, groups)) < MIN_DIGITS:
+            continue
+        for g in groups:
+            if g[0] in "3456" or (g[0] == "2" and g[1:2] not in _NOT_ISSUER_AFTER_2):
+                return True
+    return False
+
+
 def has_card(text: str) -> bool:
     """True when `text` holds a card number anywhere."""
     return next(spans(text), None) is not None
@@ -135,4 +155,4 @@ def mask_bytes(data: bytes) -> bytes:
 
 
 __all__ = ["MAX_DIGITS", "MIN_DIGITS", "has_card", "issued", "looks_like_card", "luhn",
-           "mask", "mask_bytes", "spans"]
+           "mask", "mask_bytes", "may_hold_card", "spans"]

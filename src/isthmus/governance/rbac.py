@@ -30,7 +30,7 @@ ROLES: tuple[str, ...] = (ADMIN, ENGINEER, REVENUE, FINANCE, AUDITOR, READ_ONLY)
 EVERYONE = frozenset(ROLES)
 
 # HTTP routes that answer without a token: a load balancer's liveness probe.
-PUBLIC: frozenset[str] = frozenset({"GET /health"})
+PUBLIC: frozenset[str] = frozenset({"GET /health", "GET /health/ready", "GET /health/live"})
 # The console's sign-in page and its stylesheet: they open a session, they show no data.
 CONSOLE_PUBLIC: frozenset[str] = frozenset({
     "GET /console/login", "POST /console/login", "POST /console/logout",
@@ -86,8 +86,12 @@ PERMISSIONS: Mapping[str, frozenset[str]] = {
     "GET /console/supply": frozenset({ADMIN, FINANCE, AUDITOR}),
     "POST /console/supply/approve": frozenset({ADMIN, FINANCE}),
     "POST /console/supply/reject": frozenset({ADMIN, FINANCE}),
+    # Mappings (issue 15): who may resolve a work item may map what it misses
+    "GET /console/mappings": frozenset({ADMIN, ENGINEER, REVENUE, FINANCE, AUDITOR}),
+    "POST /console/mappings/{id:int}/resolve": frozenset({ADMIN, ENGINEER, REVENUE}),
     # CLI commands that change state: a token is needed once the hub is initialized
     "cli migrate": frozenset({ADMIN}),
+    "cli purge": frozenset({ADMIN}),  # blanks message bodies past [retention] (audited)
     "cli ledger export": frozenset({ADMIN, FINANCE, ENGINEER}),
     "cli dlq replay": frozenset({ADMIN, ENGINEER}),
     "cli replay": frozenset({ADMIN, ENGINEER}),
@@ -123,6 +127,8 @@ LOCAL: frozenset[str] = frozenset({
     "cli remits list",
     "cli supply report", "cli supply margin",
     "cli labor budget",
+    "cli migrate check",  # reads the schema revision, changes nothing
+    "cli config check",  # reads a configuration file (and the ERP's master data), no hub
 })
 
 

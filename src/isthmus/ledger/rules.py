@@ -108,8 +108,11 @@ def merge_reclass_entry(
     channel: str,
     correlation_id: str,
     causation_id: str,
+    memo: str = "A40 merge: A/R reclass to surviving account",
+    moved_from: str | None = None,
 ) -> JournalEntry | None:
-    """ADT A40 merge: move the merged account's A/R balance onto the surviving account.
+    """ADT A40 merge: move the merged account's A/R balance onto the surviving account
+    (and the moves of `flows.merges`: A41..A50, under their own `memo`).
 
     `balances` maps currency -> A/R balance of `from_token` (debit positive). A debit
     balance moves as CR A/R(from) / DR A/R(to); a credit balance (the patient is owed
@@ -143,9 +146,10 @@ def merge_reclass_entry(
             posted_on=posted_on,
             period=period,
             channel=channel,
-            memo="A40 merge: A/R reclass to surviving account",
+            memo=memo,
             lines=tuple(lines),
             correlation_id=correlation_id,
             causation_id=causation_id,
+            moved_from=moved_from,
         )
     )

@@ -46,13 +46,18 @@ class PatientUpdated(PatientRegistered, frozen=True, tag=True, kw_only=True):
 
 
 class EncounterStarted(msgspec.Struct, frozen=True, tag=True, kw_only=True):
-    """ADT A01/A04: a visit begins (PV1-19 visit number, PV1-2 patient class)."""
+    """ADT A01/A04: a visit begins (PV1-19 visit number, PV1-2 patient class), at its first
+    location PV1-3 (`location` PL-1 point of care, `department` the location or PV1-10
+    hospital service, as for EncounterTransferred); `trigger` A01 or A04 ("" from FHIR)."""
 
     patient: PatientRef
     visit_number: str
     patient_class: str = ""
     facility: str = ""
     started_at: datetime | None = None
+    location: str = ""
+    department: str = ""
+    trigger: str = ""
 
 
 class EncounterDischarged(msgspec.Struct, frozen=True, tag=True, kw_only=True):

@@ -16,6 +16,7 @@ import msgspec
 from isthmus.flows.inbox import MLLP_CHANNEL, correlation_of, message_by_msh10, publications
 from isthmus.ledger.batch import JournalBatch
 from isthmus.model.envelope import decode_envelope
+from isthmus.observe.instant import instant
 from isthmus.store.ports import Store, StoredMessage
 
 _batch_dec = msgspec.json.Decoder(JournalBatch)
@@ -80,7 +81,10 @@ def trace(store: Store, ref: str, *, include_raw: bool = False) -> dict[str, Any
         "message": {"id": msg.id, "correlation_id": corr, "channel": msg.channel,
                     "control_id": msg.control_id, "type": msg.message_type,
                     "status": msg.status, "ack": msg.ack_code, "error": msg.error,
-                    "received_at": msg.received_at, "peer": msg.peer, "bytes": len(msg.raw)},
+                    "received_at": instant(msg.received_at), "peer": msg.peer,
+                    "bytes": len(msg.raw),
+                    # retention blanked the body then (flows/retention.py); None: kept
+                    "purged_at": instant(msg.purged_at) if msg.purged_at else None},
         "events": events, "journal_entries": out_entries, "work_items": work,
     }
     if include_raw:

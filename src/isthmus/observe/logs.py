@@ -6,6 +6,8 @@ control id (MSH-10, ISA13/ST02, FHIR type/id) and the event id in context variab
 carries them without passing them down. `JsonFormatter` writes
 `{"ts", "level", "logger", "message", "correlation_id", "control_id", "event_id", "exc"}`
 (ids only when bound); `TextFormatter` is the classic line with the correlation id added.
+An HTTP request binds its `request_id` (X-Request-Id) and the W3C `trace_id` the same way
+(api/request_context.py), and its access record adds its own fields (observe/access.py).
 
 PHI guard: logs carry ids and sizes, never message content, by construction. As a guard
 against a slip (an exception text quoting a segment), `scrub` cuts anything that looks
@@ -33,6 +35,10 @@ correlation_id: contextvars.ContextVar[str] = contextvars.ContextVar(
 control_id: contextvars.ContextVar[str] = contextvars.ContextVar(
     "isthmus_control_id", default="")
 event_id: contextvars.ContextVar[str] = contextvars.ContextVar("isthmus_event_id", default="")
+# the HTTP request being answered (api/request_context.py): X-Request-Id and W3C trace id
+request_id: contextvars.ContextVar[str] = contextvars.ContextVar(
+    "isthmus_request_id", default="")
+trace_id: contextvars.ContextVar[str] = contextvars.ContextVar("isthmus_trace_id", default="")
 
 _HL7_SEGMENT = re.compile(
     r"\b(PID|PD1|NK1|GT1|IN1|IN2|DG1|MRG|PV1|PV2|OBX|NTE)\|[^\r\n'\"]*")
@@ -49,10 +55,13 @@ def scrub(text: str) -> str:
 
 
 @contextmanager
-def bound(*, correlation: str = "", control: str = "", event: str = "") -> Iterator[None]:
-    """Bind the ids of the message at hand for the records logged inside the block."""
+def bound(*, correlation: str = "", control: str = "", event: str = "", request: str = "",
+          trace: str = "") -> Iterator[None]:
+    """Bind the ids of the message (or HTTP request) at hand for the records logged inside
+    the block."""
     tokens = [(var, var.set(value)) for var, value in
-              ((correlation_id, correlation), (control_id, control), (event_id, event))
+              ((correlation_id, correlation), (control_id, control), (event_id, event),
+               (request_id, request), (trace_id, trace))
               if value]
     try:
         yield
@@ -64,34 +73,41 @@ def bound(*, correlation: str = "", control: str = "", event: str = "") -> Itera
 def current_ids() -> dict[str, str]:
     return {k: v for k, v in (("correlation_id", correlation_id.get()),
                               ("control_id", control_id.get()),
-                              ("event_id", event_id.get())) if v}
+                              ("event_id", event_id.get()),
+                              ("request_id", request_id.get()),
+                              ("trace_id", trace_id.get())) if v}
 
 
 class JsonFormatter(logging.Formatter):
     """One JSON object a line; UTC timestamps in ISO 8601 with milliseconds."""
 
     def format(self, record: logging.LogRecord) -> str:
-        out: dict[str, str] = {
+        out: dict[str, str | int | float] = {
             "ts": datetime.fromtimestamp(record.created, UTC).isoformat(
                 timespec="milliseconds").replace("+00:00", "Z"),
             "level": record.levelname, "logger": record.name,
             "message": scrub(record.getMessage()),
         }
         out.update(current_ids())
+        fields = getattr(record, "fields", None)  # an access record's (observe/access.py)
+        if isinstance(fields, dict):
+            out.update({k: v for k, v in fields.items() if k not in out})
         if record.exc_info:
             out["exc"] = scrub(self.formatException(record.exc_info))
         return json.dumps(out, ensure_ascii=False)
 
 
 class TextFormatter(logging.Formatter):
-    """`<time> <LEVEL> <logger> [<correlation id>]: <message>`, scrubbed."""
+    """`<time> <LEVEL> <logger> [<correlation id>]: <message>`, scrubbed (`[req <request
+    id>]` for a record logged while an HTTP request is answered)."""
 
     def __init__(self) -> None:
         super().__init__("%(asctime)s %(levelname)s %(name)s%(ids)s: %(message)s")
 
     def format(self, record: logging.LogRecord) -> str:
         ids = current_ids()
-        record.ids = f" [{ids['correlation_id']}]" if "correlation_id" in ids else ""
+        record.ids = (f" [{ids['correlation_id']}]" if "correlation_id" in ids else
+                      f" [req {ids['request_id']}]" if "request_id" in ids else "")
         return scrub(super().format(record))
 
 

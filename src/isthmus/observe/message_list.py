@@ -3,44 +3,36 @@
 The three shells take the same filters (status, channel, type, sender, control id, time:
 store/ports.py MessageQuery) and hand back the same opaque cursor: the page's next call
 starts below the last id shown (keyset paging on the store's indexes, never an offset).
-A cursor is base64url of "m1:<id>"; anything else is refused as a bad cursor.
-Rows carry identity, type, status and ACK, never the raw message or a patient field.
+A cursor is base64url of "m1:<id>" (observe/cursor.py, shared by every paged list); anything
+else is refused as a bad cursor. Rows carry identity, type, status, ACK and the time received
+(ISO 8601, as every API time), never the raw message or a patient field.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 from typing import Any
 
+from isthmus.observe import cursor as pages
+from isthmus.observe.cursor import BadCursor
+from isthmus.observe.instant import instant, seconds
 from isthmus.store.ports import MessageQuery, Store, StoredMessage
 
-MAX_LIMIT = 500
-_TAG = "m1:"
-
-
-class BadCursor(ValueError):
-    """The cursor was not one this hub gave out."""
+MAX_LIMIT = pages.MAX_LIMIT
+_TAG = "m1"
 
 
 def encode_cursor(before_id: int) -> str:
-    return base64.urlsafe_b64encode(f"{_TAG}{before_id}".encode()).decode().rstrip("=")
+    return pages.encode(_TAG, before_id)
 
 
 def decode_cursor(cursor: str) -> int:
-    try:
-        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        if text.startswith(_TAG) and text[len(_TAG):].isdigit():
-            return int(text[len(_TAG):])
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        pass
-    raise BadCursor("cursor is not one this hub gave out: use the `next` of a page")
+    return pages.decode_int(_TAG, cursor)
 
 
 def row(m: StoredMessage) -> dict[str, Any]:
     return {"id": m.id, "channel": m.channel, "control_id": m.control_id,
             "type": m.message_type, "status": m.status, "ack": m.ack_code,
-            "received_at": m.received_at, "error": m.error.split("|")[-1][:200]}
+            "received_at": instant(m.received_at), "error": m.error.split("|")[-1][:200]}
 
 
 def page(store: Store, query: MessageQuery, *, cursor: str | None = None,
@@ -50,10 +42,8 @@ def page(store: Store, query: MessageQuery, *, cursor: str | None = None,
         raise ValueError(f"limit must be from 1 to {MAX_LIMIT}")
     before = decode_cursor(cursor) if cursor else None
     found = store.message_page(query, before=before, limit=limit + 1)
-    shown = found[:limit]
-    more = len(found) > limit and shown
-    return {"messages": [row(m) for m in shown],
-            "next": encode_cursor(shown[-1].id) if more else None}
+    shown, after = pages.cut(found, limit, _TAG, lambda m: m.id)
+    return {"messages": [row(m) for m in shown], "next": after}
 
 
 class BadFilter(ValueError):
@@ -65,13 +55,10 @@ class BadFilter(ValueError):
 
 
 def _time(text: str, name: str) -> float:
-    from datetime import UTC, datetime  # noqa: PLC0415 - query strings only
-
     try:
-        t = datetime.fromisoformat(text)
+        return seconds(text)
     except ValueError as exc:
         raise BadFilter(f"{name} must be an ISO 8601 time", name) from exc
-    return (t if t.tzinfo else t.replace(tzinfo=UTC)).timestamp()
 
 
 def from_params(params: Any) -> tuple[MessageQuery, str | None, int]:
@@ -80,12 +67,17 @@ def from_params(params: Any) -> tuple[MessageQuery, str | None, int]:
         value = params.get(name)
         return value.strip() if value and value.strip() else None
     since, until = get("since"), get("until")
-    limit_text = get("limit") or "50"
-    if not limit_text.isdigit() or not 1 <= int(limit_text) <= MAX_LIMIT:
-        raise BadFilter(f"limit must be a whole number from 1 to {MAX_LIMIT}", "limit")
+    try:
+        limit = pages.limit_of(get("limit"))
+    except ValueError as exc:
+        raise BadFilter(str(exc), "limit") from exc
     query = MessageQuery(status=get("status"), channel=get("channel"),
                          message_type=get("type"), sender=get("sender"),
                          control_id=get("control_id"),
                          since=_time(since, "since") if since else None,
                          until=_time(until, "until") if until else None)
-    return query, get("cursor"), int(limit_text)
+    return query, get("cursor"), limit
+
+
+__all__ = ["MAX_LIMIT", "BadCursor", "BadFilter", "decode_cursor", "encode_cursor",
+           "from_params", "page", "row"]

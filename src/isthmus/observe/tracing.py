@@ -12,6 +12,10 @@ form (https://www.w3.org/TR/trace-context/ section 3.2), for logs, webhooks or a
 that wants to join the trace. An ERP delivery covers many messages: its span is a trace of
 its own, named by batch id.
 
+An HTTP request (api/request_context.py) that carries a W3C `traceparent` header has its
+server span made a child of the caller's (`remote_parent`, `http_span`), so a caller's
+trace continues into the hub; without one the request's span starts a trace of its own.
+
 The tracer is process-wide, like the logging configuration: `configure` (serve) or
 `install` (tests) sets it.
 """
@@ -101,6 +105,47 @@ def traceparent(correlation: str) -> str:
     """W3C `traceparent` of a source message's trace: version-traceid-parentid-flags."""
     p = parent_of(correlation)
     return f"00-{p.trace_id:032x}-{p.span_id:016x}-01"
+
+
+_HEX = frozenset("0123456789abcdef")
+
+
+def _hex(text: str, size: int) -> bool:
+    return len(text) == size and set(text) <= _HEX and text.strip("0") != ""
+
+
+def remote_parent(header: str | None) -> SpanContext | None:
+    """The caller's span from a W3C `traceparent` header (Trace Context, section 3.2:
+    version-traceid-parentid-flags, lowercase hex, ids not all zeros); None when absent or
+    malformed (the request then starts a trace of its own, section 4.3). A version above
+    00 is read for its first four fields, as the spec asks; version ff is invalid."""
+    parts = (header or "").strip().split("-")
+    if len(parts) < 4:
+        return None
+    version, tid, pid, flags = parts[:4]
+    if (len(version) != 2 or not set(version) <= _HEX or version == "ff"
+            or (version == "00" and len(parts) != 4)
+            or not _hex(tid, 32) or not _hex(pid, 16) or len(flags) != 2
+            or not set(flags) <= _HEX):
+        return None
+    return SpanContext(trace_id=int(tid, 16), span_id=int(pid, 16), is_remote=True,
+                       trace_flags=TraceFlags(int(flags, 16) & 0x01))
+
+
+@contextmanager
+def http_span(name: str, parent: SpanContext | None, **attributes: Any
+              ) -> Iterator[trace.Span | None]:
+    """A SERVER span for one HTTP request, a child of the caller's `traceparent` span when
+    it sent one; yields None, doing nothing, when tracing is off."""
+    tracer = _Installed.tracer
+    if tracer is None:
+        yield None
+        return
+    ctx = trace.set_span_in_context(NonRecordingSpan(parent)) if parent is not None else None
+    with tracer.start_as_current_span(name, context=ctx, kind=trace.SpanKind.SERVER,
+                                      attributes={k: v for k, v in attributes.items()
+                                                  if v is not None}) as s:
+        yield s
 
 
 @contextmanager

@@ -30,6 +30,7 @@ import msgspec
 from isthmus.ledger.batch import JournalBatch
 from isthmus.ledger.journal import JournalEntry, JournalLine
 from isthmus.store.message_filter import matches
+from isthmus.store.migrations import HEAD
 from isthmus.store.ports import (
     HELD,
     Accepted,
@@ -43,11 +44,13 @@ from isthmus.store.ports import (
     MessageQuery,
     OutboxItem,
     Patient,
+    PurgeRule,
     RefundRecord,
     StoredMessage,
     WorkItem,
     held_ref,
 )
+from isthmus.store.purge_filter import purge_matches
 
 _batch_enc = msgspec.json.Encoder(decimal_format="string")
 _MAX_ERROR = 2000
@@ -300,8 +303,11 @@ class MemoryTx:
     def applied(self, key: str) -> bytes | None:
         return self._s.applied.get(key)
 
-    def mark_applied(self, key: str, body: bytes) -> None:
-        self._s.applied.setdefault(key, body)
+    def mark_applied(self, key: str, body: bytes) -> bool:
+        if key in self._s.applied:
+            return False
+        self._s.applied[key] = body
+        return True
 
 
 class MemoryStore:
@@ -335,7 +341,7 @@ class MemoryStore:
 
     # inbox ---------------------------------------------------------------------------------
     def migrate(self) -> int:
-        return 1  # nothing to create: the schema is the Python types
+        return int(HEAD)  # nothing to create: the schema is the Python types
 
     def accept(self, batch: Sequence[Inbound]) -> list[Accepted]:
         out: list[Accepted] = []
@@ -401,6 +407,22 @@ class MemoryStore:
                     if (since is None or m.received_at >= since)
                     and (until is None or m.received_at < until)
                     and (status is None or m.status == status)][:limit]
+
+    def purge_candidates(self, rule: PurgeRule, *, after: int = 0,
+                         limit: int = 500) -> list[StoredMessage]:
+        with self._lock:
+            return [m for _, m in sorted(self._state.inbox.items())
+                    if purge_matches(rule, after, m)][:limit]
+
+    def purge_bodies(self, ids: Sequence[int], now: float) -> int:
+        done = 0
+        with self._write() as s:
+            for i in ids:
+                m = s.inbox.get(i)
+                if m is not None and not m.purged_at:
+                    s.inbox[i] = dataclasses.replace(m, raw=b"", purged_at=now)
+                    done += 1
+        return done
 
     def message_page(self, query: MessageQuery, *, before: int | None = None,
                      limit: int = 50) -> list[StoredMessage]:
@@ -519,10 +541,11 @@ class MemoryStore:
             return [o for o in self._state.outbox.values() if status in (None, o.status)]
 
     # work items ----------------------------------------------------------------------------
-    def work_items(self, status: str | None = None, limit: int = 1000) -> list[WorkItem]:
+    def work_items(self, status: str | None = None, limit: int = 1000,
+                   after: int | None = None) -> list[WorkItem]:
         with self._lock:
-            return [w for w in self._state.work_items.values()
-                    if status in (None, w.status)][:limit]
+            return [w for _, w in sorted(self._state.work_items.items())
+                    if status in (None, w.status) and (after is None or w.id > after)][:limit]
 
     def work_item(self, item_id: int) -> WorkItem | None:
         with self._lock:
@@ -605,9 +628,14 @@ class MemoryStore:
                 "outbox_pending": sum(o.status == "pending" for o in s.outbox.values()),
             }
 
-    def refunds(self, status: str | None = None, limit: int = 1000) -> list[RefundRecord]:
+    def refunds(self, status: str | None = None, limit: int = 1000,
+                after: str | None = None) -> list[RefundRecord]:
         with self._lock:
-            return [r for r in self._state.refunds.values() if status in (None, r.status)][:limit]
+            rows = list(self._state.refunds.values())
+            if after is not None:
+                ids = [r.id for r in rows]
+                rows = rows[ids.index(after) + 1:] if after in ids else []
+            return [r for r in rows if status in (None, r.status)][:limit]
 
     def refund(self, refund_id: str) -> RefundRecord | None:
         with self._lock:

@@ -6,7 +6,9 @@ message type each with the id (`(status, id)`...), so a page newest first reads 
 backwards and stops after `limit` rows; a message type prefix ("ADT" for every "ADT^...")
 is a range on `(message_type, id)`; a sender is a range on `control_id` (the identity
 `<MSH-3.1>^<MSH-4.1>:<MSH-10>` starts with it, formats/hl7v2/identity.py); a control id is
-the whole identity or, through an expression index, the part after its first ":" (MSH-10).
+the whole identity or, through an expression index, the part after its first ":" (MSH-10);
+a FHIR resource's versions (`history_of`) are its identity and a range on
+`<type>/<id>/_history/`.
 """
 
 from __future__ import annotations
@@ -37,6 +39,10 @@ def _sender_range(sender: str) -> tuple[str, str]:
     return sender + ":", sender + ";"  # ";" follows ":": every identity of that sender
 
 
+def _history_range(resource: str) -> tuple[str, str]:
+    return resource + "/_history/", resource + "/_history0"  # "0" follows "/"
+
+
 def where(q: MessageQuery, before: int | None, d: Dialect) -> tuple[str, list[object]]:
     """` WHERE ...` (or "") and its arguments for the inbox table."""
     m = d.mark
@@ -57,6 +63,10 @@ def where(q: MessageQuery, before: int | None, d: Dialect) -> tuple[str, list[ob
     if q.control_id is not None:
         conds.append(f"(control_id = {m} OR {d.tail} = {m})")
         args += [q.control_id, q.control_id]
+    if q.history_of is not None:
+        c = f"control_id{d.bytewise}"
+        conds.append(f"(control_id = {m} OR ({c} >= {m} AND {c} < {m}))")
+        args += [q.history_of, *_history_range(q.history_of)]
     for cond, value in ((f"received_at >= {m}", q.since), (f"received_at < {m}", q.until),
                         (f"id < {m}", before)):
         if value is not None:
@@ -76,5 +86,7 @@ def matches(q: MessageQuery, msg: StoredMessage) -> bool:
             and (q.sender is None or slo <= msg.control_id < shi)
             and (q.control_id is None or q.control_id in
                  (msg.control_id, msg.control_id[msg.control_id.find(":") + 1:]))
+            and (q.history_of is None or msg.control_id == q.history_of
+                 or msg.control_id.startswith(q.history_of + "/_history/"))
             and (q.since is None or msg.received_at >= q.since)
             and (q.until is None or msg.received_at < q.until))

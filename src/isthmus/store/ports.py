@@ -94,6 +94,22 @@ class StoredMessage:
     events: bytes
     published: bool
     digest: str = ""
+    purged_at: float = 0.0  # retention blanked the body then (0: kept); flows/retention.py
+
+
+@dataclass(frozen=True, slots=True)
+class PurgeRule:
+    """Which message bodies retention blanks (flows/retention.py decides the rules).
+
+    Those received before `before` whose body is still there, on `channel` (None: every
+    channel but `others`), with status `ignored` (`ignored` True) or any other status but
+    `held` (a held message waits for a person); an accepted one only once its events are
+    published, so nothing still on its way is touched."""
+
+    before: float
+    ignored: bool
+    channel: str | None = None
+    others: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,6 +209,8 @@ class MessageQuery:
     control_id: str | None = None
     since: float | None = None  # received at or after
     until: float | None = None  # received before
+    # a FHIR resource's versions: control id `<type>/<id>` or `<type>/<id>/_history/<vid>`
+    history_of: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -372,14 +390,17 @@ class Tx(Protocol):
         None when it never did: a replay finds it and changes nothing."""
         ...
 
-    def mark_applied(self, key: str, body: bytes) -> None:
-        """Record that `key` is applied (idempotent), with what the flow keeps about it."""
+    def mark_applied(self, key: str, body: bytes) -> bool:
+        """Record that `key` is applied (idempotent), with what the flow keeps about it;
+        True when this call recorded it, False when it was already (or, under concurrency,
+        another transaction's insert of it won)."""
         ...
 
 
 class Store(Protocol):
     def migrate(self) -> int:
-        """Create or upgrade the schema (idempotent); returns the schema version."""
+        """Create a new store at the head revision (idempotent); return the revision. An
+        older schema raises migrations.SchemaNotCurrent: `isthmus migrate` upgrades it."""
         ...
 
     def accept(self, batch: Sequence[Inbound]) -> list[Accepted]: ...
@@ -406,6 +427,17 @@ class Store(Protocol):
         self, *, since: float | None = None, until: float | None = None,
         status: str | None = None, limit: int = 1000,
     ) -> list[StoredMessage]: ...
+
+    def purge_candidates(self, rule: PurgeRule, *, after: int = 0,
+                         limit: int = 500) -> list[StoredMessage]:
+        """Messages `rule` covers, by id above `after`, oldest first."""
+        ...
+
+    def purge_bodies(self, ids: Sequence[int], now: float) -> int:
+        """Blank the raw body of each message and mark it purged at `now`; the row (identity,
+        digest, status, its events: lineage) stays, and ids already purged are left as they
+        are. One transaction; returns how many were purged."""
+        ...
 
     def message_page(self, query: MessageQuery, *, before: int | None = None,
                      limit: int = 50) -> list[StoredMessage]:
@@ -453,7 +485,11 @@ class Store(Protocol):
 
     def outbox_items(self, status: str | None = None) -> list[OutboxItem]: ...
 
-    def work_items(self, status: str | None = None, limit: int = 1000) -> list[WorkItem]: ...
+    def work_items(self, status: str | None = None, limit: int = 1000,
+                   after: int | None = None) -> list[WorkItem]:
+        """Work items by id, optionally of one status, those with an id above `after`
+        when given (keyset paging: the next page starts after the last id shown)."""
+        ...
 
     def work_item(self, item_id: int) -> WorkItem | None: ...
 
@@ -491,8 +527,10 @@ class Store(Protocol):
 
     def counts(self) -> dict[str, int]: ...
 
-    def refunds(self, status: str | None = None, limit: int = 1000) -> list[RefundRecord]:
-        """The refund register, oldest first, optionally of one status."""
+    def refunds(self, status: str | None = None, limit: int = 1000,
+                after: str | None = None) -> list[RefundRecord]:
+        """The refund register, oldest first, optionally of one status, those recorded
+        after refund `after` when given (keyset paging on the register's order)."""
         ...
 
     def refund(self, refund_id: str) -> RefundRecord | None: ...

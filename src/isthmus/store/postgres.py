@@ -46,12 +46,14 @@ from isthmus.store.ports import (
     MessageQuery,
     OutboxItem,
     Patient,
+    PurgeRule,
     RefundRecord,
     StoredMessage,
     WorkItem,
     held_ref,
 )
 from isthmus.store.postgres_schema import migrate
+from isthmus.store.purge_filter import purge_where
 from isthmus.store.sqlite_connection import StorageUnavailable
 
 Conn = psycopg.Connection[TupleRow]
@@ -73,7 +75,7 @@ T = TypeVar("T")
 
 _batch_enc = msgspec.json.Encoder(decimal_format="string")
 _MSG_COLS = ("id, channel, control_id, received_at, peer, message_type, status, ack_code, "
-             "error, raw, events, published, digest")
+             "error, raw, events, published, digest, purged_at")
 _WI_COLS = ("id, kind, queue, status, key, event_id, correlation_id, detail, created_at, "
             "updated_at, resolution, envelope")
 _OB_COLS = "id, destination, batch_id, fmt, payload, status, attempts, visible_at, last_error"
@@ -111,7 +113,7 @@ def _text(s: str) -> str:
 
 def _msg(r: Sequence[Any]) -> StoredMessage:
     return StoredMessage(int(r[0]), r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8],
-                         bytes(r[9]), bytes(r[10]), bool(r[11]), r[12])
+                         bytes(r[9]), bytes(r[10]), bool(r[11]), r[12], float(r[13]))
 
 
 class _AlreadySealed(Exception):
@@ -412,9 +414,10 @@ class PostgresTx:
         row = self._c.execute("SELECT body FROM applied WHERE key = %s", (key,)).fetchone()
         return None if row is None else bytes(row[0])
 
-    def mark_applied(self, key: str, body: bytes) -> None:
-        self._c.execute("INSERT INTO applied (key, body) VALUES (%s, %s) ON CONFLICT (key) "
-                        "DO NOTHING", (key, body))
+    def mark_applied(self, key: str, body: bytes) -> bool:
+        # a racing insert of the same key waits for the other transaction, then does nothing
+        return self._c.execute("INSERT INTO applied (key, body) VALUES (%s, %s) ON CONFLICT "
+                               "(key) DO NOTHING", (key, body)).rowcount == 1
 
 
 class PostgresStore:
@@ -428,10 +431,15 @@ class PostgresStore:
                       f"/{params.get('dbname', '')} schema {schema}")
         self.schema = schema
         self._pool = _Pool(make_conninfo(dsn, **extra), schema, pool_size)
-        self.migrate()
+        try:
+            self.migrate()
+        except BaseException:  # an old schema (SchemaNotCurrent) or no server
+            self._pool.close()
+            raise
 
     def migrate(self) -> int:
-        """Create the schema and its tables if missing (idempotent); return its version."""
+        """Create the schema at the head revision if missing; return its revision.
+        SchemaNotCurrent for an older one (`isthmus migrate` upgrades it)."""
         return self._run(lambda c: migrate(c, self.schema))
 
     # plumbing ------------------------------------------------------------
@@ -559,6 +567,17 @@ class PostgresStore:
                 args.append(val)
         return [_msg(r) for r in self._rows(q + " ORDER BY id LIMIT %s", (*args, limit))]
 
+    def purge_candidates(self, rule: PurgeRule, *, after: int = 0,
+                         limit: int = 500) -> list[StoredMessage]:
+        q, args = purge_where(rule, after, "%s", "published")
+        return [_msg(r) for r in self._rows(
+            f"SELECT {_MSG_COLS} FROM inbox WHERE {q} ORDER BY id LIMIT %s", (*args, limit))]
+
+    def purge_bodies(self, ids: Sequence[int], now: float) -> int:
+        return self._run(lambda c: c.execute(
+            "UPDATE inbox SET raw = ''::bytea, purged_at = %s WHERE id = ANY(%s) AND "
+            "purged_at = 0", (now, list(ids))).rowcount)
+
     def message_page(self, query: MessageQuery, *, before: int | None = None,
                      limit: int = 50) -> list[StoredMessage]:
         cond, args = where(query, before, POSTGRES)
@@ -680,9 +699,11 @@ class PostgresStore:
                                                    (status,) if status else ())]
 
     # work items ------------------------------------------------------------
-    def work_items(self, status: str | None = None, limit: int = 1000) -> list[WorkItem]:
-        q = f"SELECT {_WI_COLS} FROM work_items" + (" WHERE status = %s" if status else "")
-        args: tuple[object, ...] = (status, limit) if status else (limit,)
+    def work_items(self, status: str | None = None, limit: int = 1000,
+                   after: int | None = None) -> list[WorkItem]:
+        q = f"SELECT {_WI_COLS} FROM work_items WHERE id > %s" + (" AND status = %s"
+                                                                  if status else "")
+        args = (-1 if after is None else after, *((status,) if status else ()), limit)
         return [WorkItem(*r) for r in self._rows(q + " ORDER BY id LIMIT %s", args)]
 
     def work_item(self, item_id: int) -> WorkItem | None:
@@ -758,9 +779,13 @@ class PostgresStore:
         [r] = self._rows("SELECT " + ", ".join(f"({q})" for _, q in names_and_queries))
         return {name: int(v) for (name, _), v in zip(names_and_queries, r, strict=True)}
 
-    def refunds(self, status: str | None = None, limit: int = 1000) -> list[RefundRecord]:
-        q = f"SELECT {_RF_COLS} FROM refunds" + (" WHERE status = %s" if status else "")
-        args: tuple[object, ...] = (status, limit) if status else (limit,)
+    def refunds(self, status: str | None = None, limit: int = 1000,
+                after: str | None = None) -> list[RefundRecord]:
+        # keyset on the register's order: rows recorded after refund `after` (none if unknown)
+        q = (f"SELECT {_RF_COLS} FROM refunds WHERE seq > coalesce((SELECT seq FROM refunds "
+             "WHERE id = %s), %s)" + (" AND status = %s" if status else ""))
+        args = (after or "", -1 if after is None else 1 << 62,
+                *((status,) if status else ()), limit)
         return [_refund(r) for r in self._rows(q + " ORDER BY seq LIMIT %s", args)]
 
     def refund(self, refund_id: str) -> RefundRecord | None:

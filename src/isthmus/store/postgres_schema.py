@@ -11,17 +11,28 @@ comes back as the Decimal it went in ("125.50", "0.000"), and sums can be done i
 
 Journal entries and batches get a `seq` identity because PostgreSQL, unlike SQLite, has no
 rowid to give back the posting order.
+
+This is the schema at the head revision (store/migrations): a new schema is created from
+it and stamped; an existing one changes only through a revision in
+store/migrations/versions/ (a test holds the two equal).
 """
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import psycopg
 from psycopg import sql
 
-SCHEMA_VERSION = 1
+from isthmus.store.migrations import (
+    HEAD,
+    VERSION_DDL,
+    VERSION_TABLE,
+    SchemaNotCurrent,
+    postgres_state,
+)
+
+SCHEMA_VERSION = int(HEAD)
 
 DDL = """
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -39,6 +50,7 @@ CREATE TABLE IF NOT EXISTS inbox (
   events BYTEA NOT NULL,
   published BOOLEAN NOT NULL DEFAULT FALSE,
   digest TEXT NOT NULL DEFAULT '',
+  purged_at DOUBLE PRECISION NOT NULL DEFAULT 0,
   UNIQUE (channel, control_id)
 );
 CREATE INDEX IF NOT EXISTS inbox_unpublished ON inbox(id) WHERE NOT published;
@@ -163,47 +175,31 @@ CREATE TABLE IF NOT EXISTS applied (key TEXT PRIMARY KEY, body BYTEA NOT NULL);
 _MIGRATION_LOCK = 0x15_7405
 
 
-_CREATES = re.compile(r"CREATE (?:UNIQUE )?(?:TABLE|INDEX) IF NOT EXISTS (\w+)")
-
-
-def _complete(conn: psycopg.Connection[Any], schema: str) -> bool:
-    """Every table and index of DDL is in `schema` already (and DDL holds nothing else).
-
-    Then the DDL is not run again: CREATE INDEX IF NOT EXISTS takes a SHARE lock on its
-    table even when the index exists, and one transaction taking that on every table
-    deadlocks with a hub writing to two of them (PostgreSQL then aborts one side: a CLI
-    command or a second process opening the store beside `serve` failed at random on a
-    busy machine, issue 22). This check reads the catalog and locks nothing.
-    """
-    names = _CREATES.findall(DDL)
-    if len(names) != len([s for s in DDL.split(";") if s.strip()]):
-        return False
-    row = conn.execute("SELECT count(*) FROM pg_class c JOIN pg_namespace n ON "
-                       "n.oid = c.relnamespace WHERE n.nspname = %s AND c.relname = ANY(%s)",
-                       (schema, names)).fetchone()
-    return row is not None and int(row[0]) == len(set(names))
-
-
 def migrate(conn: psycopg.Connection[Any], schema: str) -> int:
-    """Create `schema`, its tables and its version row if missing; return the stored version.
+    """Create `schema` at HEAD if it holds no store; return the revision of a current one.
 
-    Idempotent and safe to run from several processes at once (an advisory lock serializes
-    them). Runs in a transaction of its own: the schema is there completely or not at all.
-    A schema already complete is only read (`_complete`).
+    SchemaNotCurrent for an older or newer one (`isthmus migrate` upgrades it). Safe to run
+    from several processes at once: creation takes the migration advisory lock and looks
+    again. A store that exists is only read: its catalog and version row, no lock (running
+    DDL again on a live schema deadlocked with a hub's writers, issue 22).
     """
     with conn.transaction():
-        if _complete(conn, schema):
-            row = conn.execute(sql.SQL("SELECT value FROM {}.meta WHERE name = "
-                                       "'schema_version'").format(sql.Identifier(schema))
-                               ).fetchone()
-            if row is not None:
-                return int(str(row[0]))
-    with conn.transaction():
-        conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
-        conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
-        conn.execute(sql.SQL("SET LOCAL search_path TO {}").format(sql.Identifier(schema)))
-        conn.execute(DDL)
-        conn.execute("INSERT INTO meta VALUES ('schema_version', %s) ON CONFLICT DO NOTHING",
-                     (str(SCHEMA_VERSION),))
-        row = conn.execute("SELECT value FROM meta WHERE name = 'schema_version'").fetchone()
-    return int(str(row[0])) if row else SCHEMA_VERSION
+        state = postgres_state(conn.execute, schema)
+    if state.fresh:
+        with conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
+            state = postgres_state(conn.execute, schema)
+            if state.fresh:
+                conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(
+                    sql.Identifier(schema)))
+                conn.execute(sql.SQL("SET LOCAL search_path TO {}").format(
+                    sql.Identifier(schema)))
+                conn.execute(DDL)
+                conn.execute(VERSION_DDL)
+                conn.execute(f"INSERT INTO {VERSION_TABLE} VALUES (%s)", (HEAD,))
+                conn.execute("INSERT INTO meta VALUES ('schema_version', %s) "
+                             "ON CONFLICT DO NOTHING", (str(SCHEMA_VERSION),))
+                state = postgres_state(conn.execute, schema)
+    if not state.current:
+        raise SchemaNotCurrent(state, f"PostgreSQL schema {schema}")
+    return SCHEMA_VERSION

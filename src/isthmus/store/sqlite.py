@@ -33,17 +33,19 @@ from isthmus.store.ports import (
     MessageQuery,
     OutboxItem,
     Patient,
+    PurgeRule,
     RefundRecord,
     StoredMessage,
     WorkItem,
     held_ref,
 )
+from isthmus.store.purge_filter import purge_where
 from isthmus.store.sqlite_connection import StorageUnavailable, connect
-from isthmus.store.sqlite_schema import SCHEMA, SCHEMA_VERSION
+from isthmus.store.sqlite_schema import prepare
 
 _batch_enc = msgspec.json.Encoder(decimal_format="string")
 _MSG_COLS = ("id, channel, control_id, received_at, peer, message_type, status, ack_code, "
-             "error, raw, events, published, digest")
+             "error, raw, events, published, digest, purged_at")
 _WI_COLS = ("id, kind, queue, status, key, event_id, correlation_id, detail, created_at, "
             "updated_at, resolution, envelope")
 _OB_COLS = "id, destination, batch_id, fmt, payload, status, attempts, visible_at, last_error"
@@ -94,7 +96,7 @@ def hold_totals_of(rows: list[tuple[Any, ...]]) -> dict[str, HoldTotals]:
 
 def _msg(r: tuple[Any, ...]) -> StoredMessage:
     return StoredMessage(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], bytes(r[9]),
-                         bytes(r[10]), bool(r[11]), r[12])
+                         bytes(r[10]), bool(r[11]), r[12], float(r[13]))
 
 
 class _AlreadySealed(Exception):
@@ -322,8 +324,9 @@ class SqliteTx:
         row = self._c.execute("SELECT body FROM applied WHERE key=?", (key,)).fetchone()
         return None if row is None else bytes(row[0])
 
-    def mark_applied(self, key: str, body: bytes) -> None:
-        self._c.execute("INSERT OR IGNORE INTO applied(key, body) VALUES (?,?)", (key, body))
+    def mark_applied(self, key: str, body: bytes) -> bool:
+        return self._c.execute("INSERT OR IGNORE INTO applied(key, body) VALUES (?,?)",
+                               (key, body)).rowcount == 1
 
 
 class SqliteStore:
@@ -338,13 +341,15 @@ class SqliteStore:
         # between tries: the relay's mark_published then stalls the next group commit, and
         # with it every ACK waiting on that commit. Other processes still meet in SQLite.
         self._writing = threading.RLock()
-        self.migrate()
+        try:
+            self.migrate()
+        except BaseException:  # an old schema (SchemaNotCurrent)
+            self.close()
+            raise
 
     def migrate(self) -> int:
-        c = self._conn()
-        c.executescript(SCHEMA)
-        c.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (SCHEMA_VERSION,))
-        return int(c.execute("SELECT value FROM meta WHERE name='schema_version'").fetchone()[0])
+        """Create a new store at the head revision; SchemaNotCurrent for an older one."""
+        return prepare(self._conn(), str(self.path))
 
     def _conn(self) -> sqlite3.Connection:
         c: sqlite3.Connection | None = getattr(self._local, "conn", None)
@@ -454,6 +459,17 @@ class SqliteStore:
                 args.append(val)
         q += " ORDER BY id LIMIT ?"
         return [_msg(r) for r in self._conn().execute(q, (*args, limit))]
+
+    def purge_candidates(self, rule: PurgeRule, *, after: int = 0,
+                         limit: int = 500) -> list[StoredMessage]:
+        q, args = purge_where(rule, after, "?", "published = 1")
+        return [_msg(r) for r in self._conn().execute(
+            f"SELECT {_MSG_COLS} FROM inbox WHERE {q} ORDER BY id LIMIT ?", (*args, limit))]
+
+    def purge_bodies(self, ids: Sequence[int], now: float) -> int:
+        with self._write() as c:
+            return sum(c.execute("UPDATE inbox SET raw = x'', purged_at = ? WHERE id = ? AND "
+                                 "purged_at = 0", (now, i)).rowcount for i in ids)
 
     def message_page(self, query: MessageQuery, *, before: int | None = None,
                      limit: int = 50) -> list[StoredMessage]:
@@ -579,9 +595,11 @@ class SqliteStore:
                                                             (status,) if status else ())]
 
     # work items ------------------------------------------------------------
-    def work_items(self, status: str | None = None, limit: int = 1000) -> list[WorkItem]:
-        q = f"SELECT {_WI_COLS} FROM work_items" + (" WHERE status=?" if status else "")
-        args: tuple[object, ...] = (status, limit) if status else (limit,)
+    def work_items(self, status: str | None = None, limit: int = 1000,
+                   after: int | None = None) -> list[WorkItem]:
+        q = f"SELECT {_WI_COLS} FROM work_items WHERE id > ?" + (" AND status=?" if status
+                                                                 else "")
+        args = (-1 if after is None else after, *((status,) if status else ()), limit)
         return [WorkItem(*r) for r in self._conn().execute(q + " ORDER BY id LIMIT ?", args)]
 
     def work_item(self, item_id: int) -> WorkItem | None:
@@ -665,9 +683,13 @@ class SqliteStore:
             out[name] = int(c.execute(q).fetchone()[0])
         return out
 
-    def refunds(self, status: str | None = None, limit: int = 1000) -> list[RefundRecord]:
-        q = f"SELECT {_RF_COLS} FROM refunds" + (" WHERE status=?" if status else "")
-        args: tuple[object, ...] = (status, limit) if status else (limit,)
+    def refunds(self, status: str | None = None, limit: int = 1000,
+                after: str | None = None) -> list[RefundRecord]:
+        # keyset on the register's order: rows recorded after refund `after` (none if unknown)
+        q = (f"SELECT {_RF_COLS} FROM refunds WHERE rowid > coalesce((SELECT rowid FROM "
+             "refunds WHERE id=?), ?)" + (" AND status=?" if status else ""))
+        args = (after or "", -1 if after is None else 1 << 62,
+                *((status,) if status else ()), limit)
         return [_refund(r) for r in self._conn().execute(q + " ORDER BY rowid LIMIT ?", args)]
 
     def refund(self, refund_id: str) -> RefundRecord | None:

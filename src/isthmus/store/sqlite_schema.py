@@ -3,9 +3,25 @@
 Unique constraints carry the idempotency contract: inbox (channel, control_id), charges
 (event_id), claims (event_id), journal entries (entry_key), work items (kind, event_id), outbox
 (destination, batch_id), refunds (id), applied (key), held events (ref, event_id).
+
+This is the schema at the head revision (store/migrations): a new database is created
+from it and stamped; an existing one changes only through a revision in
+store/migrations/versions/ (a test holds the two equal).
 """
 
-SCHEMA_VERSION = 1
+from __future__ import annotations
+
+import sqlite3
+
+from isthmus.store.migrations import (
+    HEAD,
+    VERSION_DDL,
+    VERSION_TABLE,
+    SchemaNotCurrent,
+    sqlite_state,
+)
+
+SCHEMA_VERSION = int(HEAD)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -23,6 +39,7 @@ CREATE TABLE IF NOT EXISTS inbox (
   events BLOB NOT NULL,
   published INTEGER NOT NULL DEFAULT 0,
   digest TEXT NOT NULL DEFAULT '',
+  purged_at REAL NOT NULL DEFAULT 0,
   UNIQUE (channel, control_id)
 );
 CREATE INDEX IF NOT EXISTS inbox_unpublished ON inbox(published) WHERE published = 0;
@@ -125,3 +142,26 @@ CREATE INDEX IF NOT EXISTS refunds_status ON refunds(status);
 CREATE TABLE IF NOT EXISTS flow_state (name TEXT PRIMARY KEY, body BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS applied (key TEXT PRIMARY KEY, body BLOB NOT NULL);
 """
+
+
+def prepare(conn: sqlite3.Connection, where: str) -> int:
+    """Create a new store at HEAD (one transaction); return the revision of a current one.
+
+    SchemaNotCurrent for an older or newer one: `isthmus migrate` upgrades, not the opener.
+    """
+    state = sqlite_state(conn.execute)
+    if state.fresh:
+        try:
+            conn.executescript(
+                f"BEGIN IMMEDIATE;\n{SCHEMA}\n{VERSION_DDL};\n"
+                f"INSERT OR IGNORE INTO {VERSION_TABLE} VALUES ('{HEAD}');\n"
+                f"INSERT OR IGNORE INTO meta VALUES ('schema_version', '{SCHEMA_VERSION}');\n"
+                "COMMIT;")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        state = sqlite_state(conn.execute)
+    if not state.current:
+        raise SchemaNotCurrent(state, where)
+    return SCHEMA_VERSION

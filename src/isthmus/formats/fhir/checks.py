@@ -119,7 +119,8 @@ def check_reference(ref: Reference | None, where: str, out: Errors) -> None:
         out.append(
             FhirError(
                 "value",
-                f"reference {ref.reference!r} is not Type/id, urn:uuid:, #id or a URL",
+                "the reference is not Type/id, urn:uuid:, urn:oid:, #id, Type?query or a "
+                "URL (R4 2.3.0; its value is not repeated: it may be anything)",
                 [f"{where}.reference"],
             )
         )

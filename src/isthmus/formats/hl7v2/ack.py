@@ -14,6 +14,7 @@ message (``recover_control_id``) rather than silence.
 from __future__ import annotations
 
 import hashlib
+import time
 from datetime import UTC, datetime
 from typing import Literal
 
@@ -112,6 +113,18 @@ def _dtm(now: datetime) -> str:
     return text + offset
 
 
+_last_second: list[tuple[int, str]] = [(-1, "")]  # MSH-7 of the ACKs of the current second
+
+
+def _now_dtm() -> str:
+    """MSH-7 for an ACK built now: formatted once a second, not once an ACK."""
+    second = int(time.time())
+    cached = _last_second[0]
+    if cached[0] != second:
+        cached = _last_second[0] = (second, _dtm(datetime.fromtimestamp(second, UTC)))
+    return cached[1]
+
+
 def build_ack(
     message: Message | None,
     code: AckCode,
@@ -133,7 +146,7 @@ def build_ack(
     is AA an ERR segment follows: ERR-2 the error location, ERR-3 the table 0357 code (207
     when no error is given), ERR-4 ``E``, ERR-8 the message.
     """
-    now = now or datetime.now(UTC)
+    stamp = _dtm(now) if now is not None else _now_dtm()
     if message is not None:
         header: _Header | None = _from_message(message)
     elif original is not None:
@@ -158,10 +171,10 @@ def build_ack(
         esc(sending_facility) if sending_facility is not None else raw(6),
         raw(3),
         raw(4),
-        _dtm(now),
+        stamp,
         "",
         cs.join(["ACK", esc(trigger), "ACK"]),
-        esc(control_id or _derive_control_id(orig_id, now)),
+        esc(control_id or _derive_control_id(orig_id, now or datetime.now(UTC))),
         raw(11) or "P",
         raw(12) or "2.5",
     ]

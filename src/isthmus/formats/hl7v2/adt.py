@@ -1,5 +1,7 @@
 """ADT visit and identifier events -> canonical events (pure), HL7 v2.5.1 chapter 3.
 
+- A01 admit, A04 register: the visit's first location (`location_of`, read by
+  `formats.hl7v2.events` into EncounterStarted).
 - A02 transfer (3.3.2), A12 cancel transfer (3.3.12): EncounterTransferred, the new
   location PV1-3 (PL-1 point of care; department = PL-1, else PV1-10 hospital service).
 - A17 swap patients (3.3.17): two PID/PV1 pairs, one EncounterTransferred each.
@@ -39,14 +41,21 @@ VISIT_RECORDS = frozenset({"A11", "A13", "A14", "A15", "A16", "A25", "A26", "A27
 IDENTIFIER_MOVES = frozenset({"A41", "A42", "A44", "A45", "A47", "A49", "A50", "A51"})
 
 
+def location_of(pv1: Segment | None) -> tuple[str, str]:
+    """(location, department) of a PV1: PV1-3 PL-1 point of care; the department is that
+    location, else PV1-10 hospital service (the key of [mappings.department_cost_center])."""
+    location = pv1.value(3, 1).strip() if pv1 is not None else ""
+    service = pv1.value(10, 1).strip() if pv1 is not None else ""
+    return location, location or service
+
+
 def _transfer(msg: Message, trigger: str, pid: Segment | None = None,
               pv1: Segment | None = None) -> EncounterTransferred:
     pv1 = pv1 or msg.segment("PV1")
-    location = pv1.value(3, 1).strip() if pv1 is not None else ""
-    service = pv1.value(10, 1).strip() if pv1 is not None else ""
+    location, department = location_of(pv1)
     return EncounterTransferred(
         patient=patient_of(msg, pid), visit_number=visit_of(msg, pv1, pid),
-        location=location, department=location or service, facility=facility_of(msg),
+        location=location, department=department, facility=facility_of(msg),
         at=event_time(msg), trigger=trigger, cancelled=trigger == "A12")
 
 

@@ -3,6 +3,7 @@
 Which messages mean money, and where each fact is read from (HL7 v2.5.1; the table of what
 the hub takes, ignores or refuses is `formats.hl7v2.triggers`):
 - ADT^A01 admit, ADT^A04 register (ch. 3.3.1, 3.3.4): PatientRegistered + EncounterStarted
+  (with the first location, PV1-3)
 - ADT^A05 pre-admit (3.3.5), A28 add person (3.3.28): PatientRegistered; A08 update
   (3.3.8), A31 update person (3.3.31): PatientUpdated
 - ADT^A03 discharge (3.3.3): EncounterDischarged (PV1-45 discharge date/time)
@@ -24,7 +25,7 @@ from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
 
-from isthmus.formats.hl7v2.adt import adt_events
+from isthmus.formats.hl7v2.adt import adt_events, location_of
 from isthmus.formats.hl7v2.billing import account_facts, closed_accounts
 from isthmus.formats.hl7v2.errors import (
     DATA_TYPE_ERROR,
@@ -71,10 +72,11 @@ from isthmus.model.events import (
 
 
 def _registration(msg: Message, cls: type[PatientRegistered]) -> PatientRegistered:
+    patient = patient_of(msg)  # HL7ParseError (101, AE) when PID or PID-3 is missing
     pid = msg.segment("PID")
     assert pid is not None  # patient_of checked
     return cls(
-        patient=patient_of(msg),
+        patient=patient,
         family_name=pid.value(5, 1),
         given_name=pid.value(5, 2),
         birth_date=pid.value(7, 1)[:8],
@@ -84,19 +86,23 @@ def _registration(msg: Message, cls: type[PatientRegistered]) -> PatientRegister
     )
 
 
-def _encounter_start(msg: Message) -> EncounterStarted:
+def _encounter_start(msg: Message, trigger: str) -> EncounterStarted:
+    location, department = location_of(msg.segment("PV1"))  # its first location (PV1-3)
     return EncounterStarted(
         patient=patient_of(msg),
         visit_number=msg.get("PV1-19.1") or msg.get("PID-18.1"),
         patient_class=msg.get("PV1-2.1"),
         facility=facility_of(msg),
         started_at=parse_ts(msg.get("PV1-44.1")) or parse_ts(msg.get("EVN-2.1")),
+        location=location,
+        department=department,
+        trigger=trigger,
     )
 
 
-def _amount(ft1: Segment, seq: int, currency: str) -> Money:
-    """FT1-11 extended amount (CP: MO price = amount & denomination), else FT1-12 x FT1-10."""
-    qty_text = ft1.value(10).strip() or "1"
+def _amount(ft1: Segment, seq: int, currency: str, qty_text: str) -> Money:
+    """FT1-11 extended amount (CP: MO price = amount & denomination), else FT1-12 x FT1-10
+    (`qty_text`, "1" when empty)."""
     field, text = 11, ft1.value(11, 1, 1).strip()
     cur = ft1.value(11, 1, 2).strip()
     multiply = False
@@ -154,13 +160,13 @@ def _charges(msg: Message, currency: str, name: str) -> list[Event]:
                 "transaction date (FT1-4) is not a valid date",
                 ErrorLocation("FT1", seq, 4, 1),
             )
-        money = _amount(ft1, seq, currency)
+        qty_text = ft1.value(10).strip() or "1"
+        money = _amount(ft1, seq, currency, qty_text)
         negative = money.amount < 0
         if negative:
             money = money.abs()
             if ttype == "CG":  # a negative charge is a credit
                 ttype, negative = "CD", False
-        qty_text = ft1.value(10).strip() or "1"
         try:
             qty = abs(int(Decimal(qty_text)))
         except (InvalidOperation, ValueError) as exc:
@@ -231,7 +237,7 @@ def _admission(msg: Message, trigger: str) -> list[Event]:
     reg = _registration(msg, PatientUpdated if trigger in ("A08", "A31") else PatientRegistered)
     out: list[Event] = [reg]
     if trigger in ("A01", "A04"):
-        out.append(_encounter_start(msg))
+        out.append(_encounter_start(msg, trigger))
     number = reg.account_number or msg.get("PV1-19.1")
     return out + account_facts(msg, reg.patient, number, visit_of(msg))
 

@@ -32,13 +32,14 @@ _ENVELOPE = frozenset({"FHS", "BHS", "BTS", "FTS", "MSH"})
 class Message:
     """One parsed message. Build it with :func:`parse_message`."""
 
-    __slots__ = ("_index", "_lines", "_segs", "encoding")
+    __slots__ = ("_header", "_index", "_lines", "_segs", "encoding")
 
     def __init__(self, lines: list[str], encoding: EncodingChars) -> None:
         self._lines = lines
         self.encoding = encoding
         self._segs: list[Segment | None] = [None] * len(lines)
         self._index: dict[str, list[int]] | None = None
+        self._header: dict[tuple[int, int], str] = {}  # MSH values read, each read once
 
     def _at(self, i: int) -> Segment:
         seg = self._segs[i]
@@ -106,7 +107,12 @@ class Message:
         return seg.value(p.field, p.component, p.subcomponent, p.repetition) or default
 
     def _msh(self, field: int, component: int = 1) -> str:
-        return self._at(0).value(field, component)
+        # the header is read a dozen times a message (identity, type, ownership, ACK)
+        key = (field, component)
+        found = self._header.get(key)
+        if found is None:
+            found = self._header[key] = self._at(0).value(field, component)
+        return found
 
     @property
     def sending_application(self) -> str:

@@ -1,0 +1,365 @@
+"""A deterministic simulated hospital week: every finance-relevant HL7 v2 event, in order.
+
+Why: issue 15 asks for proof that a real hospital feed, carrying every trigger event the
+README's "HL7 v2 events" table names, leaves the accounts, encounters, cost centers and the
+ledger as documented, after each message. `hospital_week(seed)` is that feed: seven days of
+ADT (A01 A02 A03 A04 A05 A06 A07 A08 A09 A10 A11 A12 A13 A14 A15 A16 A17 A25 A26 A27 A28
+A29 A31 A32 A33 A38 A60), BAR (P01 P02 P05 P06 P10 P12) and DFT (P03, P11) messages, FT1
+lines of types CG, CD, PY and AJ, IN1/IN2, DG1/PR1, a Z-segment here and there, HL7 2.3 to
+2.8, and a few ORU and SIU messages the hub must accept and ignore. Merges and moves (A40 to
+A51) are not part of it.
+
+Each message comes with a `Fact`: what it says in the generator's own terms (who, which
+visit, which unit, which FT1 lines with which amounts and departments, which payers and
+codes). A test keeps its own model of the expected state from the facts and never reads the
+HL7 back; the hub reads only the HL7. The same seed gives the same bytes. Names come from
+the invented lists of `ehr_segments`; no real person can appear. Pure: no I/O.
+
+Field positions follow HL7 v2.5.1: MSH/EVN (ch. 2, 3), PID/PV1/MRG (ch. 3), FT1 6.5.1,
+DG1 6.5.2, PR1 6.5.4, IN1 6.5.6, IN2 6.5.7; OBR/OBX (ch. 7); SCH/AIS (ch. 10).
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+
+from isthmus.demo.ehr_segments import (
+    CHARGE_CODES,
+    FAMILY_NAMES,
+    GIVEN_NAMES,
+    PROVIDERS,
+    STREETS,
+    cx,
+    segment,
+    xcn,
+)
+from isthmus.demo.ehr_segments import field as checked
+
+START = date(2026, 3, 2)  # a Monday
+DAYS = 7
+VERSIONS = ("2.3", "2.4", "2.5", "2.5.1", "2.6", "2.7", "2.8")
+PAYERS = {"BCBS01": ("BLUE PLAN PPO", "PPO"), "AETNA02": ("AETNA CHOICE", "HMO"),
+          "MCARE03": ("MEDICARE PART A", "MC"), "SELF00": ("SELF PAY", "SP")}
+DIAGNOSES = ("I10", "E11.9", "J18.9", "K80.20", "M17.11", "R07.9")
+PROCEDURES = ("0SRD0JZ", "0FT44ZZ", "4A02X4Z", "BW28ZZZ")
+# FT1-7 of payments and adjustments: a site's own transaction codes (no revenue mapping)
+PAY_CODES = {"PY": "PAYMENT^PATIENT OR PAYER PAYMENT", "AJ": "ADJUST^BALANCE ADJUSTMENT"}
+CENT = Decimal("0.01")
+_PRICES = {s.code: (s.low, s.high, s.description, s.system) for s in CHARGE_CODES}
+
+
+@dataclass(frozen=True)
+class Person:
+    """A synthetic patient: one medical record number, one account, one visit, one facility."""
+
+    mrn: str
+    facility: str
+    account: str
+    visit: str
+    family: str
+    given: str
+    birth: date
+    sex: str
+
+    @property
+    def authority(self) -> str:
+        return f"{self.facility}MRN"
+
+
+@dataclass(frozen=True)
+class Line:
+    """One FT1 segment as sent: `amount` is FT1-11 (an AJ or a CG may be negative), and
+    `department` FT1-13, "" when the visit's location decides the cost center."""
+
+    txn: str
+    ttype: str  # FT1-6, HL7 table 0017: CG, CD, PY, AJ
+    code: str  # FT1-7
+    quantity: int
+    amount: Decimal
+    department: str
+    service_date: date
+
+
+@dataclass(frozen=True)
+class Fact:
+    """What one message says. `unit` is PV1-3.1 (point of care) as the message states it;
+    for A17 `other` is the second patient of the swap and its new unit."""
+
+    event: str  # MSH-9.1^MSH-9.2
+    person: Person | None
+    patient_class: str = ""  # PV1-2, HL7 table 0004
+    unit: str = ""
+    lines: tuple[Line, ...] = ()
+    payers: tuple[str, ...] = ()  # IN1-3, one IN1 (and IN2) each
+    diagnoses: tuple[str, ...] = ()  # DG1-3
+    procedures: tuple[str, ...] = ()  # PR1-3
+    other: tuple[Person, str] | None = None
+
+
+@dataclass(frozen=True)
+class WeekMessage:
+    day: int  # 0 (Monday) to 6
+    at: datetime
+    control_id: str
+    version: str
+    raw: bytes
+    fact: Fact
+
+
+@dataclass
+class _Week:
+    rng: random.Random
+    day: int = 0
+    minute: int = 7 * 60
+    out: list[WeekMessage] = field(default_factory=list)
+    txns: int = 0
+    people: int = 0
+
+    def person(self, facility: str) -> Person:
+        n, rng = self.people, self.rng
+        self.people += 1
+        birth = date(1940, 1, 1) + timedelta(days=rng.randrange(0, 365 * 80))
+        return Person(mrn=f"W{100000 + n * 37:06d}", facility=facility, account=f"AC{5000 + n}",
+                      visit=f"VN{7000 + n}", family=FAMILY_NAMES[rng.randrange(20)],
+                      given=GIVEN_NAMES[rng.randrange(20)], birth=birth,
+                      sex=rng.choice("FM"))
+
+    def next_day(self) -> None:
+        self.day += 1
+        self.minute = 7 * 60
+
+    @property
+    def today(self) -> date:
+        return START + timedelta(days=self.day)
+
+    def line(self, code: str, department: str = "", qty: int = 1) -> Line:
+        low, high, _, _ = _PRICES[code]
+        unit = (Decimal(self.rng.randrange(low * 100, high * 100 + 1)) / 100).quantize(CENT)
+        self.txns += 1
+        return Line(f"T{self.txns:05d}", "CG", code, qty, unit * qty, department, self.today)
+
+    def money(self, ttype: str, amount: str) -> Line:
+        self.txns += 1
+        return Line(f"T{self.txns:05d}", ttype, ttype, 1, Decimal(amount), "", self.today)
+
+    def credit(self, of: Line, amount: Decimal, *, negative_cg: bool = False) -> Line:
+        self.txns += 1
+        return replace(of, txn=f"T{self.txns:05d}", ttype="CG" if negative_cg else "CD",
+                       quantity=1, amount=-amount if negative_cg else amount,
+                       service_date=self.today)
+
+    def send(self, fact: Fact) -> Fact:
+        self.minute += self.rng.randrange(4, 12)
+        at = datetime.combine(self.today, datetime.min.time()) + timedelta(minutes=self.minute)
+        n = len(self.out) + 1
+        version = VERSIONS[(n * 3) % len(VERSIONS)]
+        cid = f"HW{START:%y%m%d}{n:04d}"
+        raw = render(fact, at, cid, version, zseg=n % 5 == 0)
+        self.out.append(WeekMessage(self.day, at, cid, version, raw.encode(), fact))
+        return fact
+
+
+# -- rendering -------------------------------------------------------------------------------
+
+
+def _ts(at: datetime) -> str:
+    return f"{at:%Y%m%d%H%M%S}"
+
+
+def _pid(p: Person) -> str:
+    street = STREETS[int(p.mrn[1:]) % len(STREETS)]
+    return segment("PID", {
+        1: "1", 3: cx(p.mrn, p.authority, "MR"),
+        5: f"{checked(p.family)}^{checked(p.given)}^^^^^L", 7: f"{p.birth:%Y%m%d}", 8: p.sex,
+        11: f"{street}^^ISTHMUS CITY^WI^53700^USA", 18: cx(p.account, p.facility, "AN")})
+
+
+def _pv1(p: Person, pclass: str, unit: str, at: datetime, *, discharge: bool = False) -> str:
+    provider = PROVIDERS[int(p.mrn[1:]) % len(PROVIDERS)]
+    fields = {1: "1", 2: pclass or "N", 3: f"{unit}^{int(p.mrn[-2:]) + 100}^A^{p.facility}"
+              if unit else f"^^^{p.facility}", 7: xcn(provider),
+              10: {"E": "EME", "O": "MED", "I": "MED"}.get(pclass, "MED"),
+              19: cx(p.visit, p.facility, "VN"), 20: "01", 44: _ts(at)}
+    if discharge:
+        fields[36], fields[45] = "01", _ts(at)  # table 0112 discharge disposition: home
+    return segment("PV1", fields)
+
+
+def _ft1(i: int, line: Line) -> str:
+    if line.ttype in PAY_CODES and line.code in PAY_CODES:
+        code = PAY_CODES[line.code]
+    else:
+        _, _, desc, system = _PRICES[line.code]
+        code = f"{line.code}^{desc}^{system}"
+    dept = f"{line.department}^{line.department}" if line.department else ""
+    return segment("FT1", {1: str(i), 2: line.txn, 4: f"{line.service_date:%Y%m%d}",
+                           6: line.ttype, 7: code, 10: str(line.quantity),
+                           11: f"{line.amount}&USD", 13: dept})
+
+
+def _in1(i: int, payer: str) -> list[str]:
+    name, plan_type = PAYERS[payer]
+    return [segment("IN1", {1: str(i), 2: f"PL-{payer}", 3: payer, 4: name, 15: plan_type}),
+            segment("IN2", {1: f"EMP{i:03d}", 6: ""})]
+
+
+def _codes(f: Fact) -> list[str]:
+    out = [segment("DG1", {1: str(i), 3: f"{c}^^I10", 6: "F" if i > 1 else "A"})
+           for i, c in enumerate(f.diagnoses, 1)]
+    out += [segment("PR1", {1: str(i), 3: f"{c}^^I10P", 5: "20260302"})
+            for i, c in enumerate(f.procedures, 1)]
+    return out
+
+
+def render(f: Fact, at: datetime, cid: str, version: str, *, zseg: bool = False) -> str:
+    """The HL7 v2 text of one fact (segments CR-terminated)."""
+    mtype, trigger = f.event.split("^")
+    p = f.person
+    facility = p.facility if p is not None else "NORTH"
+    segs = ["MSH|^~\\&|" + "|".join(("SIMEHR", facility, "ISTHMUS", "HUB", _ts(at), "",
+                                      f"{mtype}^{trigger}", cid, "P", version))]
+    if mtype == "ORU" and p is not None:
+        segs += [_pid(p), segment("OBR", {1: "1", 3: f"R{cid}^SIMLAB",
+                                          4: "2345-7^GLUCOSE^LN", 7: _ts(at)}),
+                 segment("OBX", {1: "1", 2: "NM", 3: "2345-7^GLUCOSE^LN", 5: "98",
+                                 6: "mg/dL", 11: "F"})]
+    elif mtype == "SIU" and p is not None:
+        segs += [segment("SCH", {1: f"S{cid}^SIMEHR", 7: "FOLLOWUP", 25: "Booked"}), _pid(p),
+                 segment("RGS", {1: "1"}), segment("AIS", {1: "1", 3: "99213^VISIT^CPT",
+                                                           4: _ts(at)})]
+    elif p is not None:
+        segs += [segment("EVN", {1: trigger if mtype == "ADT" else "", 2: _ts(at), 6: _ts(at)}),
+                 _pid(p)]
+        if trigger not in ("A28", "A29", "A31"):
+            segs.append(_pv1(p, f.patient_class, f.unit, at, discharge=trigger == "A03"))
+        if f.other is not None:
+            q, unit = f.other
+            segs += [_pid(q), _pv1(q, "I", unit, at)]
+        if trigger == "A60":
+            segs.append(segment("IAM", {1: "1", 3: "PEANUT^PEANUT ALLERGY", 6: "U"}))
+        for i, line in enumerate(f.lines, 1):
+            segs.append(_ft1(i, line))
+        segs += _codes(f)
+        for i, payer in enumerate(f.payers, 1):
+            segs += _in1(i, payer)
+    if zseg:
+        segs.append(segment("ZPV", {1: "WEEK", 2: cid}))  # a site's own segment: tolerated
+    return "\r".join(segs) + "\r"
+
+
+# -- the week ----------------------------------------------------------------------------------
+
+
+def hospital_week(seed: int = 15) -> list[WeekMessage]:
+    """Seven days of a two-facility hospital's feed (module docstring), in sending order."""
+    w = _Week(random.Random(seed))
+    s = w.send
+    ada, bo, cy, dee = (w.person("NORTH"), w.person("NORTH"), w.person("SOUTH"),
+                        w.person("NORTH"))
+    eli, fay, gus, hal = (w.person("SOUTH"), w.person("NORTH"), w.person("NORTH"),
+                          w.person("NORTH"))
+    ivo, jo = w.person("NORTH"), w.person("SOUTH")
+
+    # Monday: a pre-admission becomes an admission; an ED visit; an outpatient visit
+    s(Fact("ADT^A28", dee))
+    s(Fact("ADT^A05", ada, "P", "4W", payers=("BCBS01",)))
+    s(Fact("ADT^A14", ada, "I", "4W"))
+    s(Fact("ADT^A01", ada, "I", "4W", payers=("BCBS01",)))  # completes the A14
+    s(Fact("DFT^P03", ada, "I", "4W", (w.line("80053"),)))  # no FT1-13: the admit unit's
+    s(Fact("BAR^P01", ada, "I", "4W", payers=("BCBS01",), diagnoses=("M17.11",)))
+    s(Fact("ADT^A04", bo, "E", "ED"))
+    bo_ed = w.line("99283", "ED")
+    s(Fact("DFT^P03", bo, "E", "ED", (bo_ed, w.line("85025", "LAB"),
+                                      w.line("J1100", "PHARM", 2))))
+    s(Fact("ORU^R01", bo))
+    s(Fact("ADT^A04", cy, "O", "OPC", payers=("MCARE03",)))
+    s(Fact("DFT^P11", cy, "O", "OPC", (w.line("93000", "CARD"), w.line("80053", "LAB")),
+           payers=("MCARE03",), diagnoses=("I10", "R07.9"), procedures=("4A02X4Z",)))
+    s(Fact("ADT^A03", cy, "O", "OPC"))
+    s(Fact("SIU^S12", dee))
+    s(Fact("ADT^A31", dee))
+
+    # Tuesday: transfers and a cancelled one; a cancelled discharge; payment and adjustment
+    w.next_day()
+    s(Fact("ADT^A15", ada, "I", "ICU"))
+    s(Fact("ADT^A26", ada, "I", "4W"))
+    s(Fact("ADT^A02", ada, "I", "ICU"))
+    s(Fact("DFT^P03", ada, "I", "ICU", (w.line("J0696", qty=2), w.line("93306"))))
+    s(Fact("ADT^A02", ada, "I", "SURG"))
+    s(Fact("ADT^A12", ada, "I", "ICU"))
+    s(Fact("DFT^P03", ada, "I", "ICU", (w.line("85025"),)))
+    s(Fact("ADT^A13", cy, "O", "OPC"))
+    s(Fact("DFT^P03", cy, "O", "OPC", (w.money("PY", "50.00"), w.money("AJ", "-20.00"))))
+    s(Fact("ADT^A03", cy, "O", "OPC"))
+    s(Fact("ADT^A08", ada, "I", "ICU"))
+    s(Fact("ADT^A06", bo, "I", "ED"))
+    s(Fact("ADT^A15", bo, "I", "4W"))
+    s(Fact("ADT^A02", bo, "I", "4W"))  # completes the A15
+    s(Fact("DFT^P03", bo, "I", "4W", (w.line("J2405", qty=3),)))
+
+    # Wednesday: cancelled visits, with and without charges; tracking events
+    w.next_day()
+    s(Fact("ADT^A04", eli, "O", "OPC"))
+    s(Fact("ADT^A11", eli, "O", "OPC"))
+    s(Fact("ADT^A05", fay, "P", "4W"))
+    s(Fact("ADT^A38", fay, "P", "4W"))
+    s(Fact("ADT^A14", gus, "I", "4W"))
+    s(Fact("ADT^A27", gus, "I", "4W"))
+    s(Fact("ADT^A04", hal, "E", "ED"))
+    s(Fact("DFT^P03", hal, "E", "ED", (w.line("99281"),)))  # the A04's unit: ED
+    s(Fact("ADT^A11", hal, "E", "ED"))
+    for trigger in ("A09", "A10", "A32", "A33", "A60"):
+        s(Fact(f"ADT^{trigger}", ada, "I", "ICU"))
+
+    # Thursday: a swap, pending discharge cancelled, class change, account updates
+    w.next_day()
+    s(Fact("ADT^A17", ada, "I", "4W", other=(bo, "ICU")))
+    s(Fact("DFT^P03", ada, "I", "4W", (w.line("J1100", qty=4),)))
+    s(Fact("DFT^P03", bo, "I", "ICU", (w.line("80053"),)))
+    s(Fact("ADT^A16", bo, "I", "ICU"))
+    s(Fact("ADT^A25", bo, "I", "ICU"))
+    s(Fact("ADT^A07", bo, "O", "ICU"))
+    s(Fact("BAR^P05", ada, "I", "4W", payers=("AETNA02", "SELF00")))
+    s(Fact("BAR^P12", ada, "I", "4W", diagnoses=("M17.11", "I10"), procedures=("0SRD0JZ",)))
+    s(Fact("BAR^P10", ada, "I", "4W"))
+
+    # Friday: an ended account holds a charge until it is reopened; person deletes; a purge
+    w.next_day()
+    s(Fact("BAR^P01", cy, "O", "OPC", payers=("MCARE03",)))
+    s(Fact("BAR^P06", cy, "O", "OPC"))
+    s(Fact("DFT^P03", cy, "O", "OPC", (w.line("81001", "LAB"),)))
+    s(Fact("BAR^P05", cy, "O", "OPC"))
+    s(Fact("DFT^P03", cy, "O", "OPC", (w.line("84443", "LAB"),)))
+    s(Fact("ADT^A28", ivo))
+    s(Fact("ADT^A29", ivo))
+    s(Fact("ADT^A29", bo))
+    s(Fact("BAR^P01", eli, "O", "OPC"))
+    s(Fact("BAR^P02", eli, "O", "OPC"))
+
+    # Saturday: a weekend ED visit with credits, both ways
+    w.next_day()
+    s(Fact("ADT^A04", jo, "E", "ED", payers=("SELF00",)))
+    ct = w.line("74177", "RAD")
+    s(Fact("DFT^P03", jo, "E", "ED", (w.line("99285", "ED"), w.line("71046", "RAD"), ct)))
+    s(Fact("DFT^P11", jo, "E", "ED", (w.credit(ct, Decimal("100.00")),
+                                      w.credit(ct, Decimal("25.50"), negative_cg=True)),
+           diagnoses=("R07.9",)))
+    s(Fact("ORU^R01", jo))
+    s(Fact("ADT^A03", jo, "E", "ED"))
+    s(Fact("SIU^S12", jo))
+
+    # Sunday: discharges, a payer's payment, a debit adjustment, a late credit
+    w.next_day()
+    s(Fact("ADT^A16", ada, "I", "4W"))
+    s(Fact("ADT^A03", ada, "I", "4W"))
+    s(Fact("DFT^P03", ada, "I", "4W", (w.money("PY", "1500.00"), w.money("AJ", "12.34")),
+           payers=("AETNA02",)))
+    s(Fact("ADT^A03", bo, "O", "ICU"))
+    s(Fact("DFT^P03", bo, "O", "ICU", (w.credit(bo_ed, Decimal("40.00")),)))
+    return w.out
+
+
+__all__ = ["DAYS", "START", "Fact", "Line", "Person", "WeekMessage", "hospital_week", "render"]

@@ -1,0 +1,1 @@
+"""The revisions, one module each (r<rev>_<what>.py), loaded by Alembic from this folder."""

@@ -1,0 +1,59 @@
+"""The generated hospital week: the same bytes for the same seed, invented people only,
+every event of the README's table, messages any HL7 reader can read."""
+
+from __future__ import annotations
+
+import hl7
+
+from isthmus.demo.ehr_segments import FAMILY_NAMES, GIVEN_NAMES
+from isthmus.demo.hospital_week import DAYS, VERSIONS, hospital_week
+
+README_EVENTS = {f"ADT^A{n:02d}" for n in (
+    1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 25, 26, 27, 28, 29, 31, 32, 33,
+    38, 60)} | {f"BAR^P{n:02d}" for n in (1, 2, 5, 6, 10, 12)} | {"DFT^P03", "DFT^P11"}
+
+
+def test_same_seed_same_bytes_other_seed_other_amounts() -> None:
+    a, b, c = hospital_week(15), hospital_week(15), hospital_week(16)
+    assert [m.raw for m in a] == [m.raw for m in b]
+    assert [m.fact.event for m in a] == [m.fact.event for m in c]
+    assert [m.raw for m in a] != [m.raw for m in c]
+
+
+def test_every_event_of_the_table_and_no_merge() -> None:
+    week = hospital_week()
+    events = {m.fact.event for m in week}
+    assert events - {"ORU^R01", "SIU^S12"} == README_EVENTS
+    assert not any(e[4:] >= "A40" and e[4:] <= "A51" for e in events if e.startswith("ADT"))
+    assert {ln.ttype for m in week for ln in m.fact.lines} == {"CG", "CD", "PY", "AJ"}
+    assert [m.day for m in week] == sorted(m.day for m in week)
+    assert {m.day for m in week} == set(range(DAYS))
+    assert [m.at for m in week] == sorted(m.at for m in week)
+
+
+def test_messages_parse_and_say_what_their_fact_says() -> None:
+    week = hospital_week()
+    assert len({m.control_id for m in week}) == len(week)
+    assert {m.version for m in week} == set(VERSIONS)
+    for m in week:
+        msg = hl7.parse(m.raw.decode())
+        assert str(msg.segment("MSH")[9]) == m.fact.event
+        assert str(msg.segment("MSH")[10]) == m.control_id
+        names = [str(s[0]) for s in msg]
+        assert names.count("FT1") == len(m.fact.lines)
+        assert names.count("IN1") == names.count("IN2") == len(m.fact.payers)
+        assert names.count("DG1") == len(m.fact.diagnoses)
+        assert names.count("PR1") == len(m.fact.procedures)
+        if m.fact.person is not None:
+            pid = msg.segment("PID")
+            assert str(pid[3][0][0]) == m.fact.person.mrn
+            assert str(pid[5][0][0]) in FAMILY_NAMES and str(pid[5][0][1]) in GIVEN_NAMES
+    assert any(b"\rZPV|" in m.raw for m in week)  # a site's Z-segment, tolerated
+
+
+def test_a_swap_names_two_patients_and_their_new_units() -> None:
+    [swap] = [m for m in hospital_week() if m.fact.event == "ADT^A17"]
+    msg = hl7.parse(swap.raw.decode())
+    assert swap.fact.other is not None
+    units = [str(s[3][0][0]) for s in msg if str(s[0]) == "PV1"]
+    assert units == [swap.fact.unit, swap.fact.other[1]]
