@@ -9,6 +9,7 @@ import os
 import shutil
 import subprocess
 import sys
+import urllib.request
 import zipfile
 from pathlib import Path
 
@@ -16,6 +17,8 @@ import pytest
 
 from isthmus import __version__
 from isthmus.governance import contracts
+from tests.e2e.helpers import free_port
+from tests.support import wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 BLOCK_DRIVERS = "import sys; sys.modules.update(psycopg=None, nats=None); "
@@ -133,3 +136,25 @@ def test_a_fresh_virtualenv_runs_the_wheel_outside_the_repository(wheel: Path,
         "expected_net_usd"]
     check = run("contracts", "check", "--data-dir", str(site / "hub"))
     assert check.returncode == 0, check.stderr[-2000:]
+    # what the image runs (deploy/Containerfile: `migrate`, then `serve`, watched through
+    # /health/ready): no container runtime here, so the same commands in this environment
+    data = site / "served"
+    assert run("migrate", "--data-dir", str(data)).returncode == 0
+    assert run("migrate", "--check", "--data-dir", str(data)).returncode == 0
+    mllp, http = free_port(), free_port()
+    serve = subprocess.Popen([isthmus, "serve", "--data-dir", str(data), "--mllp-port",
+                              str(mllp), "--http-port", str(http)], cwd=site, env=env,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        def ready() -> bool:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{http}/health/ready",
+                                            timeout=2) as r:
+                    return bool(r.status == 200)
+            except OSError:
+                return False
+        wait_until(ready, timeout=120, what="the installed hub to be ready")
+    finally:
+        serve.terminate()
+        _, err = serve.communicate(timeout=60)
+    assert serve.returncode == 0, err.decode()[-2000:]

@@ -28,6 +28,7 @@ from isthmus.api.http import build_app, serve_http
 from isthmus.app import Hub
 from isthmus.config import load_settings
 from isthmus.governance import identity, rbac
+from tests.api.admin_hub import admin_hub
 from tests.e2e.helpers import free_port
 from tests.support import wait_until
 
@@ -38,14 +39,8 @@ BASE = "http://hub.test/fhir"
 
 @pytest.fixture
 def site(tmp_path: Path) -> Iterator[tuple[Hub, str]]:
-    hub = Hub.open(load_settings(None, data_dir=tmp_path / "data"))
-    try:
-        admin = identity.principal("root", "user", (rbac.ADMIN,), NOW)
-        issued = identity.issue(admin, (rbac.ADMIN,), NOW)
-        assert hub.governance.initialize(admin, issued.token)
-        yield hub, issued.clear
-    finally:
-        hub.close()
+    with admin_hub(tmp_path / "data") as found:
+        yield found
 
 
 def _call(site: tuple[Hub, str], method: str, path: str, body: Any = None,
@@ -121,8 +116,8 @@ def test_search_has_absolute_full_urls_a_total_and_ignores_unknown_parameters(
     assert bundle.total == 3 and len(bundle.entry) == 2
     assert [e.fullUrl for e in bundle.entry] == [f"{BASE}/Account/a0", f"{BASE}/Account/a1"]
     assert all(e.resource.meta.versionId for e in bundle.entry)
-    [self_link] = bundle.link
-    assert self_link.relation == "self"
+    self_link, next_link = bundle.link  # a third match remains: a `next` page (paging)
+    assert (self_link.relation, next_link.relation) == ("self", "next")
     assert self_link.url == f"{BASE}/Account?patient=Patient/p1&_count=2"  # what was applied
     # fhirpy's .count(): _count=0 and its own _totalMethod
     count = _call(site, "GET", "/fhir/Account?_count=0&_totalMethod=count").json()
@@ -231,5 +226,27 @@ def test_fhirclient_reads_updates_and_searches_against_the_real_server(
         assert raw["total"] == 1
         entry = server.request_json("Account?identifier=ACC-7")["entry"][0]
         assert entry["fullUrl"] == f"{served}/fhir/Account/a7"
+    finally:
+        server.session.close()
+
+
+def test_fhirclient_follows_the_next_links_against_the_real_server(
+        site: tuple[Hub, str], served: str) -> None:
+    """fhirclient's paging (`perform_iter`: the Bundle's `next` link until there is none)
+    over `serve`'s HTTP server: every match once, in order, pages of `_count`."""
+    ids = [f"pg{i:02d}" for i in range(7)]
+    for aid in ids:
+        assert _call(site, "PUT", f"/fhir/Account/{aid}",
+                     _account(aid, f"ACC-{aid}")).status_code == 201
+    server = FHIRServer(None, base_uri=f"{served}/fhir")
+    server.session.headers["Authorization"] = f"Bearer {site[1]}"
+    try:
+        search = FcAccount.where(struct={"patient": "Patient/p1", "_count": "3"})
+        pages = list(search.perform_iter(server))
+        assert [len(b.entry or []) for b in pages] == [3, 3, 1]
+        assert all(b.total == len(ids) for b in pages)
+        assert [e.resource.id for b in pages for e in b.entry or []] == ids
+        nexts = [lk.url for b in pages for lk in b.link or [] if lk.relation == "next"]
+        assert len(nexts) == 2 and all(u.startswith(f"{served}/fhir/Account?") for u in nexts)
     finally:
         server.session.close()

@@ -10,7 +10,8 @@ from isthmus.demo.hospital_week import DAYS, VERSIONS, hospital_week
 
 README_EVENTS = {f"ADT^A{n:02d}" for n in (
     1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 25, 26, 27, 28, 29, 31, 32, 33,
-    38, 60)} | {f"BAR^P{n:02d}" for n in (1, 2, 5, 6, 10, 12)} | {"DFT^P03", "DFT^P11"}
+    38, 40, 41, 42, 44, 45, 47, 49, 50, 51, 60)} | {
+    f"BAR^P{n:02d}" for n in (1, 2, 5, 6, 10, 12)} | {"DFT^P03", "DFT^P11"}
 
 
 def test_same_seed_same_bytes_other_seed_other_amounts() -> None:
@@ -20,11 +21,16 @@ def test_same_seed_same_bytes_other_seed_other_amounts() -> None:
     assert [m.raw for m in a] != [m.raw for m in c]
 
 
-def test_every_event_of_the_table_and_no_merge() -> None:
+def test_every_event_of_the_table_merges_last() -> None:
     week = hospital_week()
     events = {m.fact.event for m in week}
     assert events - {"ORU^R01", "SIU^S12"} == README_EVENTS
-    assert not any(e[4:] >= "A40" and e[4:] <= "A51" for e in events if e.startswith("ADT"))
+    first = next(i for i, m in enumerate(week) if m.fact.prior is not None)
+    end = week[first:]  # Sunday evening: merges and moves, with late lines between them
+    assert all(m.day == DAYS - 1 for m in end)
+    assert all(m.fact.prior is not None or m.fact.event == "DFT^P03" for m in end)
+    assert {m.fact.event for m in end if m.fact.prior is not None} == {
+        f"ADT^A{n}" for n in (40, 41, 42, 44, 45, 47, 49, 50, 51)}
     assert {ln.ttype for m in week for ln in m.fact.lines} == {"CG", "CD", "PY", "AJ"}
     assert [m.day for m in week] == sorted(m.day for m in week)
     assert {m.day for m in week} == set(range(DAYS))
@@ -57,3 +63,22 @@ def test_a_swap_names_two_patients_and_their_new_units() -> None:
     assert swap.fact.other is not None
     units = [str(s[3][0][0]) for s in msg if str(s[0]) == "PV1"]
     assert units == [swap.fact.unit, swap.fact.other[1]]
+
+
+def test_merges_name_prior_identifiers_and_a_resend_repeats_one() -> None:
+    week = hospital_week()
+    for m in week:
+        msg = hl7.parse(m.raw.decode())
+        mrg = [str(s).split("|") + [""] * 6 for s in msg if str(s[0]) == "MRG"]
+        assert len(mrg) == (m.fact.prior is not None)
+        if m.fact.prior is not None and m.fact.person is not None:
+            first_components = [mrg[0][n].split("^")[0] for n in (1, 3, 5)]
+            prior = m.fact.prior
+            assert first_components == [prior.mrn, prior.account, prior.visit]
+            assert str(msg.segment("PID")[18]).split("^")[0] == m.fact.person.account
+    [i] = [i for i, m in enumerate(week) if m.fact.resent]
+    first, again = week[i - 1], week[i]
+    assert (first.at, first.fact.event) == (again.at, again.fact.event)
+    assert first.control_id != again.control_id
+    assert first.raw.replace(first.control_id.encode(), b"") == \
+        again.raw.replace(again.control_id.encode(), b"")

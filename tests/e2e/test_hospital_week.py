@@ -7,7 +7,9 @@ MLLPClient sends it, one message at a time on one connection as an EHR interface
 real `isthmus serve`. After each ACK (AA, naming the message's MSH-10) the test waits until
 the hub's store shows exactly the state `week_model.Expected` predicts from the message's
 fact; at the end of each day, once the hub is idle, the same state must still hold and
-`isthmus ledger trial-balance` must be balanced with the expected totals.
+`isthmus ledger trial-balance` must be balanced with the expected totals. Sunday ends with
+the merges and moves (A40 to A51), each on patients with charges and payments, and one move
+resent under a new control id: the A/R per patient token after each is the model's.
 
 The hub's store is read directly (read-only SQL on the tables and flow state), because no
 command shows encounters and visit histories. With ISTHMUS_STORE=postgresql and
@@ -85,6 +87,8 @@ def observed(rows: Rows) -> dict[str, Any]:
     visits, accounts = {}, {}
     for name, body in rows("SELECT name, body FROM flow_state"):
         kind, _, key = str(name).partition(":")
+        if kind not in ("visit", "account"):  # lineage records, move marks: not state
+            continue
         doc = json.loads(bytes(body))
         if kind == "visit":
             visits[key] = {"status": doc.get("status", ""),
@@ -137,8 +141,9 @@ def test_hospital_week_over_mllp(serve_factory: ServeFactory, tmp_path: Path) ->
     events = {m.fact.event for m in week}
     assert events >= {f"ADT^A{n:02d}" for n in (
         1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 25, 26, 27, 28, 29, 31,
-        32, 33, 38, 60)} | {"BAR^P01", "BAR^P02", "BAR^P05", "BAR^P06", "BAR^P10",
-                            "BAR^P12", "DFT^P03", "DFT^P11", "ORU^R01", "SIU^S12"}
+        32, 33, 38, 40, 41, 42, 44, 45, 47, 49, 50, 51, 60)} | {
+            "BAR^P01", "BAR^P02", "BAR^P05", "BAR^P06", "BAR^P10", "BAR^P12", "DFT^P03",
+            "DFT^P11", "ORU^R01", "SIU^S12"}
     assert {ln.ttype for m in week for ln in m.fact.lines} == {"CG", "CD", "PY", "AJ"}
 
     cfg = tmp_path / "site.toml"
@@ -175,6 +180,14 @@ def test_hospital_week_over_mllp(serve_factory: ServeFactory, tmp_path: Path) ->
     [admit] = [m.fact for m in week if m.fact.event == "ADT^A01"]
     assert admit.person is not None
     assert state["visits"][admit.person.visit]["stops"][0] == admit.unit
+    # every account or visit that changed patient took its A/R along: the patients whose
+    # accounts, visits or identifiers went elsewhere hold none; a resent move moved nothing
+    moved = [m.fact.prior.mrn for m in week if m.fact.prior is not None and not m.fact.resent
+             and m.fact.person is not None and m.fact.prior.mrn != m.fact.person.mrn
+             and m.fact.event in ("ADT^A40", "ADT^A41", "ADT^A44", "ADT^A47")]
+    assert len(moved) == 4
+    assert not any(k[0] == "1200" and k[3] in moved for k in state["ledger"])
+    assert any(m.fact.resent for m in week)
     assert set(state["work_items"]) == {("cancelled_visit_with_charges", "open"),
                                         ("person_delete_refused", "open"),
                                         ("charge_to_closed_account", "open")}

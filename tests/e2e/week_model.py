@@ -16,17 +16,26 @@ State, as `state()` returns it (and the test's probe reads it from the hub's sto
 - accounts: number -> (open | ended | purged, IN1-3 payers of the last message with IN1);
 - ledger: (account, company, cost center, MRN of the A/R token) -> net debit, non-zero;
 - work items: (kind, status) -> count.
+
+Merges and moves (README rows A40 to A51, `flows/merges.py`): the model attributes the A/R of
+every line to its (billing account, visit) and patient, as the hub's lineage does, and moves
+it itself: an account (A41, A44, A49) or a visit (A42, A45, A50) that ends up with another
+patient takes its A/R to that patient's token, one reclassification per old patient and
+company (DR new / CR old, the mirror for a credit); A40 and A47 onto another patient move the
+whole token; within one patient nothing moves. A message resent under a new control id with
+the same MSH-7 changes nothing but the inbox.
 """
 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from isthmus.demo.hospital_week import Fact, Line
+from isthmus.demo.hospital_week import Fact, Line, Person
 
 FACILITY_COMPANY = {"NORTH": "C100", "SOUTH": "C200"}
 DEPARTMENT_COST_CENTER = {"ED": "CC-4300", "LAB": "CC-4200", "RAD": "CC-4100",
@@ -43,6 +52,8 @@ PENDING = {"A14", "A15", "A16"}
 CANCELS_PENDING = {"A25": "A16", "A26": "A15", "A27": "A14"}
 COMPLETES_PENDING = {"A01": "A14", "A02": "A15", "A03": "A16"}
 CANCELS_VISIT = {"A11", "A27", "A38"}
+ACCOUNT_MOVES, VISIT_MOVES, PATIENT_MERGES = {"A41", "A44", "A49"}, {"A42", "A45", "A50"}, \
+    {"A40", "A47"}
 KIND = {"CG": "charge", "CD": "credit", "PY": "payment", "AJ": "adjustment"}
 
 
@@ -80,6 +91,15 @@ class Expected:
         default_factory=lambda: defaultdict(Decimal))
     debits: Decimal = Decimal("0.00")
     work_items: Counter[tuple[str, str]] = field(default_factory=Counter)
+    # (billing account, visit) -> (patient MRN, company) -> A/R its lines posted there
+    holdings: defaultdict[tuple[str, str], defaultdict[tuple[str, str], Decimal]] = field(
+        default_factory=lambda: defaultdict(lambda: defaultdict(Decimal)))
+    # what the merges made of a number: account or visit -> the one it became; the patient a
+    # move gave an account ("a", number) or a visit ("v", number); MRN -> A40/A47 survivor
+    became: dict[str, str] = field(default_factory=dict)
+    owner: dict[tuple[str, str], str] = field(default_factory=dict)
+    merged_into: dict[str, str] = field(default_factory=dict)
+    visit_account: dict[str, str] = field(default_factory=dict)  # A42/A45/A50: PID-18
 
     # -- reading -------------------------------------------------------------------------
 
@@ -112,6 +132,8 @@ class Expected:
             self.inbox[(f.event, "ignored", "AA")] += 1
             return
         self.inbox[(f.event, "accepted", "AA")] += 1
+        if f.resent:  # the same move again (same MSH-7): applied once
+            return
         p = f.person
         assert p is not None
         self.patients.add(p.mrn)
@@ -147,6 +169,9 @@ class Expected:
     def _adt(self, f: Fact, trigger: str, on: date) -> None:
         p = f.person
         assert p is not None
+        if f.prior is not None:
+            self._merge(f, trigger)
+            return
         if trigger in COMPLETES_PENDING:
             self._settle(p.visit, trigger)
         if trigger in ("A01", "A04"):
@@ -201,9 +226,17 @@ class Expected:
         elif p.account in self.accounts:  # P01 / P05 reopen an ended account
             self.accounts[p.account][0] = "open"
 
+    def _followed(self, p: Person) -> Person:
+        """The person, account and visit a line lands on after the merges (README: later
+        lines to an old number land on the survivor; the visit's move wins)."""
+        visit = chase(self.became, p.visit)
+        account = chase(self.became, self.visit_account.get(visit) or p.account)
+        mrn = self.owner.get(("v", visit)) or self.owner.get(("a", account)) or p.mrn
+        return replace(p, mrn=chase(self.merged_into, mrn), account=account, visit=visit)
+
     def _line(self, f: Fact, line: Line) -> None:
-        p = f.person
-        assert p is not None
+        assert f.person is not None
+        p = self._followed(f.person)
         if self.accounts.get(p.account, ["open"])[0] != "open":
             self.work_items[("charge_to_closed_account", "open")] += 1
             return
@@ -227,3 +260,86 @@ class Expected:
         self.ledger[debit] += amount
         self.ledger[credit] -= amount
         self.debits += amount
+        ar_delta = amount if debit == ar else -amount
+        self.holdings[(p.account, p.visit)][(p.mrn, company)] += ar_delta
+
+    # -- merges and moves ----------------------------------------------------------------------
+
+    def _merge(self, f: Fact, trigger: str) -> None:
+        p, q = f.person, f.prior
+        assert p is not None and q is not None
+        if trigger in PATIENT_MERGES:
+            if q.mrn != p.mrn:  # the whole token, per company
+                self.merged_into[q.mrn] = p.mrn
+                moving: defaultdict[tuple[str, str], Decimal] = defaultdict(Decimal)
+                for (account, company, _cc, mrn), amount in self.ledger.items():
+                    if account == AR and mrn == q.mrn:
+                        moving[(mrn, company)] += amount
+                for cells in self.holdings.values():
+                    for (mrn, company) in list(cells):
+                        if mrn == q.mrn:
+                            cells[(p.mrn, company)] += cells.pop((mrn, company))
+                self._reclass(moving, p.mrn)
+        elif trigger in ACCOUNT_MOVES:
+            source, target = q.account, p.account
+            self.billing_accounts |= {source, target}
+            if target != source and target not in self.accounts:  # takes the coverage
+                self.accounts[target] = ["open", self.accounts.get(source, ["open", ()])[1]]
+            if target != source:
+                self.became[source] = target
+            self.owner[("a", target)] = p.mrn
+            for _, visit in (k for k in self.holdings if k[0] in (source, target)):
+                self.owner[("v", visit)] = p.mrn
+            self._move({k for k in self.holdings if k[0] in (source, target)}, p.mrn,
+                       lambda k: (target, k[1]))
+        elif trigger in VISIT_MOVES:
+            source, target = q.visit, p.visit
+            self.billing_accounts.add(p.account)
+            if target != source:
+                self.visits[target] = joined(self.visits.get(target), self.visits[source])
+                self.became[source] = target
+            self.owner[("v", target)] = p.mrn
+            self.visit_account[target] = p.account
+            self._move({k for k in self.holdings if k[1] in (source, target)}, p.mrn,
+                       lambda k: (p.account, target))
+        # A51: the alternate visit id keys nothing
+
+    def _move(self, keys: set[tuple[str, str]], owner: str,
+              dest: Callable[[tuple[str, str]], tuple[str, str]]) -> None:
+        moving: defaultdict[tuple[str, str], Decimal] = defaultdict(Decimal)
+        for key in sorted(keys):
+            for (mrn, company), amount in self.holdings.pop(key).items():
+                self.holdings[dest(key)][(owner, company)] += amount
+                if mrn != owner:
+                    moving[(mrn, company)] += amount
+        self._reclass(moving, owner)
+
+    def _reclass(self, moving: dict[tuple[str, str], Decimal], owner: str) -> None:
+        """One entry per old patient and company: its A/R onto `owner`'s token."""
+        for (mrn, company), amount in moving.items():
+            if amount and mrn != owner:
+                self.ledger[(AR, company, "", mrn)] -= amount
+                self.ledger[(AR, company, "", owner)] += amount
+                self.debits += abs(amount)
+
+
+def chase(links: dict[str, str], start: str) -> str:
+    seen = {start}
+    while links.get(start, start) not in seen:
+        start = links[start]
+        seen.add(start)
+    return start
+
+
+def joined(into: Visit | None, was: Visit) -> Visit:
+    """Visit `was` merged into `into` (A42, A50): stops in time order, charges, pending
+    events and codes joined; `into` keeps its own status."""
+    new = into or Visit()
+    return Visit(status=new.status or was.status,
+                 stops=sorted([*new.stops, *was.stops], key=lambda s: s[0]),
+                 pending=[*new.pending, *(t for t in was.pending if t not in new.pending)],
+                 charges=new.charges + was.charges,
+                 diagnoses=(*new.diagnoses, *(c for c in was.diagnoses
+                                              if c not in new.diagnoses)),
+                 procedures=(*new.procedures, *(c for c in was.procedures
+                                                if c not in new.procedures)))

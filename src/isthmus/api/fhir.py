@@ -15,7 +15,9 @@ stored JSON, and all entries are stored in one ``accept`` (all or nothing). Reso
 outside the finance set (Observation, Condition...) are kept without events. The intake
 itself (checks, storing, transactions) is `flows.fhir_intake`, shared with
 `isthmus ingest`; this shell turns its answers into HTTP. Account and ExplanationOfBenefit
-can be searched by ``identifier`` and ``patient`` (a searchset Bundle).
+can be searched by ``identifier`` and ``patient`` (a searchset Bundle, paged by ``_count``
+with a ``next`` link holding an opaque ``_cursor``: hl7.org/fhir/R4/search.html#count
+and http.html#paging).
 
 Versions (FHIR R4 3.1.0.4, 3.1.0.5.1): a resource's current version is its newest
 accepted inbox row (`<type>/<id>` or `<type>/<id>/_history/<vid>`); its `meta.versionId`
@@ -43,6 +45,7 @@ never its value: 400 for JSON that is not strict (nothing stored), 422 for a wro
 
 from __future__ import annotations
 
+import bisect
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
@@ -81,13 +84,15 @@ from isthmus.formats.fhir.events import CHANNEL
 from isthmus.formats.fhir.strict import strict_errors
 from isthmus.formats.supply.fhir import SUPPLY_TYPES
 from isthmus.governance import phi_access
+from isthmus.observe import cursor
 from isthmus.observe.instant import instant
 from isthmus.store.ports import MessageQuery, StoredMessage
 
 log = logging.getLogger(__name__)
 MEDIA: Final = "application/fhir+json"
 BALANCE_URL: Final = "https://isthmus.dev/fhir/StructureDefinition/account-balance"
-_SEARCH_PARAMS: Final = ("identifier", "patient", "_count", "_total")
+CURSOR: Final = "_cursor"  # the opaque page cursor of a searchset's `next` link
+_SEARCH_PARAMS: Final = ("identifier", "patient", "_count", "_total", CURSOR)
 _TOTALS: Final = ("none", "estimate", "accurate")
 WRITABLE: Final = frozenset(FINANCE_TYPES) | SUPPLY_TYPES
 _enc = msgspec.json.Encoder(decimal_format="number")
@@ -223,12 +228,20 @@ class FhirApi:
     def search(self, rtype: str, params: Sequence[tuple[str, str]],
                roles: Sequence[str] = (phi_access.LOCAL,), *, base: str = "",
                strict: bool = False) -> Response:
-        """GET /fhir/{type}?identifier=&patient=&_count=&_total= (FHIR R4 3.1.0.8 search,
-        for Account and ExplanationOfBenefit): a searchset Bundle, Accounts with their
-        balance, `total` the number of matches (unless `_total=none`; `_count=0` asks for
-        the total alone, as fhirpy's `.count()` does). Parameters the hub does not support
-        are ignored and left out of the `self` link (3.1.1.5.4 handling=lenient, the
-        default); with `Prefer: handling=strict` they are a 400 OperationOutcome."""
+        """GET /fhir/{type}?identifier=&patient=&_count=&_total=&_cursor= (FHIR R4 3.1.0.8
+        search, for Account and ExplanationOfBenefit): a searchset Bundle, Accounts with
+        their balance, `total` the number of matches (unless `_total=none`; `_count=0` asks
+        for the total alone, as fhirpy's `.count()` does). Parameters the hub does not
+        support are ignored and left out of the `self` link (3.1.1.5.4 handling=lenient,
+        the default); with `Prefer: handling=strict` they are a 400 OperationOutcome.
+
+        Paging (hl7.org/fhir/R4/search.html#count, http.html#paging): `_count` matches a
+        page (default 50; above 500 a page holds 500, as a server may return fewer than
+        asked), and when more remain the Bundle has a `next` link, the same search with
+        `_cursor` set to an opaque keyset cursor (observe/cursor.py: the inbox id of the
+        last resource shown, matches being in inbox order), so a resource created meanwhile
+        is neither shown twice nor skipped over. A cursor the hub did not give out for this
+        type is a 400."""
         if rtype not in SEARCHABLE:
             return outcome(404, [FhirError("not-supported", f"search on {rtype!r} is not "
                                            f"supported; only {', '.join(sorted(SEARCHABLE))}",
@@ -243,21 +256,37 @@ class FhirApi:
                                                f"{why}; use {', '.join(_SEARCH_PARAMS)}",
                                                [name])])
             args[name] = value
-        count = args.get("_count", "100")
-        if not count.isdigit() or not 0 <= int(count) <= 1000:
-            return outcome(400, [FhirError("value", "_count must be an integer from 0 to "
-                                           "1000", ["_count"])])
+        count = args.get("_count", str(cursor.DEFAULT_LIMIT)).strip()
+        if not (count.isascii() and count.isdigit()):
+            return outcome(400, [FhirError("value", "_count must be a whole number (0 for "
+                                           f"the total alone; at most {cursor.MAX_LIMIT} a "
+                                           "page)", ["_count"])])
+        want = min(int(count), cursor.MAX_LIMIT)
+        if "_count" in args:
+            args["_count"] = str(want)  # the `self` link says what was applied
         total = args.get("_total", "accurate")
         if total not in _TOTALS:
             return outcome(400, [FhirError("value", f"_total must be one of "
                                            f"{', '.join(_TOTALS)}", ["_total"])])
-        want = int(count)
+        tag = _page_tag(rtype)
+        after = None
+        if args.get(CURSOR, "").strip():
+            try:
+                after = cursor.decode_int(tag, args[CURSOR].strip())
+            except cursor.BadCursor:
+                return outcome(400, [FhirError("value", f"{CURSOR} is not one this hub gave "
+                                               f"out for a {rtype} search: follow the "
+                                               "Bundle's `next` link", [CURSOR])])
+        scan = want + 1 if total == "none" and after is None else SCAN_LIMIT
         found = self.intake.search(rtype, identifier=args.get("identifier"),
-                                   patient=args.get("patient"),
-                                   count=want if total == "none" else SCAN_LIMIT)
+                                   patient=args.get("patient"), count=scan)
+        # matches are in inbox order: the page starts after the cursor's inbox id
+        start = 0 if after is None else bisect.bisect_right(
+            found, after, key=lambda raw: self._inbox_id(rtype, raw))
+        shown = found[start:start + want]
         entries = []
-        for raw in found[:want]:
-            res_id = str(_json_dec.decode(raw).get("id", ""))
+        for raw in shown:
+            res_id = _resource_id(raw)
             m = self.current(rtype, res_id)
             latest = m.raw if m is not None else raw
             doc = _with_meta(self.with_balance(latest) if rtype == "Account"
@@ -265,15 +294,22 @@ class FhirApi:
             entries.append({"fullUrl": f"{base}/{rtype}/{res_id}",
                             "resource": phi_access.fhir_view(doc, roles),
                             "search": {"mode": "match"}})
-        query = "&".join(f"{k}={quote(v, safe='|/:')}" for k, v in args.items())
-        bundle: dict[str, Any] = {
-            "resourceType": "Bundle", "type": "searchset",
-            "link": [{"relation": "self",
-                      "url": f"{base}/{rtype}" + (f"?{query}" if query else "")}],
-            "entry": entries}
+        links = [{"relation": "self", "url": _search_url(base, rtype, args)}]
+        if shown and len(found) > start + want:
+            nxt = cursor.encode(tag, self._inbox_id(rtype, shown[-1]))
+            links.append({"relation": "next", "url": _search_url(
+                base, rtype, {**args, "_count": str(want), CURSOR: nxt})})
+        bundle: dict[str, Any] = {"resourceType": "Bundle", "type": "searchset",
+                                  "link": links, "entry": entries}
         if total != "none":
             bundle["total"] = len(found)
         return fhir_response(bundle)
+
+    def _inbox_id(self, rtype: str, raw: bytes) -> int:
+        """The inbox id of a match (its `<type>/<id>` row: one index lookup), its key in
+        the search order."""
+        m = self.intake.stored(rtype, _resource_id(raw))
+        return m.id if m is not None else 0
 
     def with_balance(self, raw: bytes) -> dict[str, Any]:
         """The Account with its current A/R balance (the ledger's, per currency) attached
@@ -393,6 +429,21 @@ def version_id(raw: bytes) -> str:
     """A version's id: the first 16 hex digits of the SHA-256 of its stored JSON, the same
     that names it in the inbox (`<type>/<id>/_history/<vid>`, flows.fhir_intake)."""
     return digest(raw)[:16]
+
+
+def _page_tag(rtype: str) -> str:
+    """The cursor tag of a type's search (observe/cursor.py): one type's cursor is refused
+    by another's search."""
+    return f"fhir-{rtype}.1"
+
+
+def _resource_id(raw: bytes) -> str:
+    return str(_json_dec.decode(raw).get("id", ""))
+
+
+def _search_url(base: str, rtype: str, args: dict[str, str]) -> str:
+    query = "&".join(f"{k}={quote(v, safe='|/:')}" for k, v in args.items())
+    return f"{base}/{rtype}" + (f"?{query}" if query else "")
 
 
 def _etag_version(header: str) -> str:

@@ -11,8 +11,8 @@ not public, see api/auth.py) and is what schemathesis tests the app against
 (tests/api/test_schemathesis.py). Error bodies: `{"error", "reason"}` from the bearer-token
 middleware (RFC 6750), `{"error", "field"}` from the v1 handlers, OperationOutcome under
 /fhir (FHIR R4 3.1.0.4.1). Every answer carries `X-Request-Id`; list routes page with
-`limit`, `cursor`, `next`/`next_url` and a `Link` header (api/pages.py); every time is an
-ISO 8601 `date-time`.
+`limit`, `cursor`, `next`/`next_url` and a `Link` header (api/pages.py), FHIR searchsets
+with `_count` and a Bundle `next` link (api/fhir.py); every time is an ISO 8601 `date-time`.
 """
 
 from __future__ import annotations
@@ -339,10 +339,11 @@ OPERATIONS: Final[tuple[Operation, ...]] = (
     Operation("GET", "/fhir/{type}", "Search Account or ExplanationOfBenefit by identifier "
               "or patient (FHIR R4 3.1.0.8): a searchset Bundle", "fhir",
               {200: _fhir("searchset Bundle: absolute fullUrl, total (unless _total=none), "
-                          "a self link with the parameters applied", RESOURCE),
-               400: _fhir("a repeated search parameter, a bad _count or _total, or (with "
-                          "Prefer: handling=strict) an unknown one; unknown ones are "
-                          "otherwise ignored"),
+                          "a self link with the parameters applied and, while matches "
+                          "remain, a next link (absolute, with _cursor)", RESOURCE),
+               400: _fhir("a repeated search parameter, a bad _count, _total or _cursor, "
+                          "or (with Prefer: handling=strict) an unknown one; unknown ones "
+                          "are otherwise ignored"),
                404: _fhir("search not supported on this type"),
                500: _fhir("unexpected failure")},
               parameters=(_TYPE,
@@ -352,8 +353,12 @@ OPERATIONS: Final[tuple[Operation, ...]] = (
                           {"name": "patient", "in": "query", "required": False,
                            "description": "Patient/id or id", "schema": {"type": "string"}},
                           {"name": "_count", "in": "query", "required": False,
-                           "description": "0: the total alone",
-                           "schema": {"type": "integer", "minimum": 0, "maximum": 1000}},
+                           "description": "matches a page (default 50; above 500 a page "
+                                          "holds 500); 0: the total alone",
+                           "schema": {"type": "integer", "minimum": 0}},
+                          {"name": "_cursor", "in": "query", "required": False,
+                           "description": "opaque: the next link's, for the next page",
+                           "schema": {"type": "string"}},
                           {"name": "_total", "in": "query", "required": False,
                            "schema": {"type": "string",
                                       "enum": ["none", "estimate", "accurate"]}},

@@ -6,8 +6,10 @@ ledger as documented, after each message. `hospital_week(seed)` is that feed: se
 ADT (A01 A02 A03 A04 A05 A06 A07 A08 A09 A10 A11 A12 A13 A14 A15 A16 A17 A25 A26 A27 A28
 A29 A31 A32 A33 A38 A60), BAR (P01 P02 P05 P06 P10 P12) and DFT (P03, P11) messages, FT1
 lines of types CG, CD, PY and AJ, IN1/IN2, DG1/PR1, a Z-segment here and there, HL7 2.3 to
-2.8, and a few ORU and SIU messages the hub must accept and ignore. Merges and moves (A40 to
-A51) are not part of it.
+2.8, and a few ORU and SIU messages the hub must accept and ignore. Sunday ends with the
+merges and moves (A40 A41 A42 A44 A45 A47 A49 A50 A51, MRG ch. 3.4.9) on patients that have
+charges and payments (one holding a credit balance), one of them resent under a new control
+id (same MSH-7), and late lines naming a merged account and a merged patient.
 
 Each message comes with a `Fact`: what it says in the generator's own terms (who, which
 visit, which unit, which FT1 lines with which amounts and departments, which payers and
@@ -48,6 +50,8 @@ PROCEDURES = ("0SRD0JZ", "0FT44ZZ", "4A02X4Z", "BW28ZZZ")
 # FT1-7 of payments and adjustments: a site's own transaction codes (no revenue mapping)
 PAY_CODES = {"PY": "PAYMENT^PATIENT OR PAYER PAYMENT", "AJ": "ADJUST^BALANCE ADJUSTMENT"}
 CENT = Decimal("0.01")
+# ADT structures without PV1 (HL7 v2.5.1 3.3.28/29/31, A40 A41 A44 A47 A49: PID, MRG only)
+NO_PV1 = frozenset({"A28", "A29", "A31", "A40", "A41", "A44", "A47", "A49"})
 _PRICES = {s.code: (s.low, s.high, s.description, s.system) for s in CHARGE_CODES}
 
 
@@ -86,7 +90,9 @@ class Line:
 @dataclass(frozen=True)
 class Fact:
     """What one message says. `unit` is PV1-3.1 (point of care) as the message states it;
-    for A17 `other` is the second patient of the swap and its new unit."""
+    for A17 `other` is the second patient of the swap and its new unit. For a merge or move,
+    `person` is what PID-3/PID-18/PV1-19 become and `prior` what MRG-1/MRG-3/MRG-5 name ("" not
+    sent); `resent` marks a copy of the previous message under a new MSH-10 (same MSH-7)."""
 
     event: str  # MSH-9.1^MSH-9.2
     person: Person | None
@@ -97,6 +103,8 @@ class Fact:
     diagnoses: tuple[str, ...] = ()  # DG1-3
     procedures: tuple[str, ...] = ()  # PR1-3
     other: tuple[Person, str] | None = None
+    prior: Person | None = None
+    resent: bool = False
 
 
 @dataclass(frozen=True)
@@ -161,6 +169,15 @@ class _Week:
         self.out.append(WeekMessage(self.day, at, cid, version, raw.encode(), fact))
         return fact
 
+    def resend(self) -> None:
+        """The last message again under a new control id, as a sender does when an ACK is
+        lost: the same MSH-7 and content."""
+        last = self.out[-1]
+        cid = f"HW{START:%y%m%d}{len(self.out) + 1:04d}"
+        raw = last.raw.replace(last.control_id.encode(), cid.encode())
+        self.out.append(WeekMessage(self.day, last.at, cid, last.version, raw,
+                                    replace(last.fact, resent=True)))
+
 
 # -- rendering -------------------------------------------------------------------------------
 
@@ -206,6 +223,17 @@ def _in1(i: int, payer: str) -> list[str]:
             segment("IN2", {1: f"EMP{i:03d}", 6: ""})]
 
 
+def _mrg(prior: Person, trigger: str) -> str:
+    fields = {1: cx(prior.mrn, prior.authority, "MR")}
+    if prior.account:
+        fields[3] = cx(prior.account, prior.facility, "AN")
+    if prior.visit:
+        fields[5] = cx(prior.visit, prior.facility, "VN")
+    if trigger == "A51":
+        fields[6] = f"ALT{prior.mrn}"  # MRG-6 prior alternate visit id
+    return segment("MRG", fields)
+
+
 def _codes(f: Fact) -> list[str]:
     out = [segment("DG1", {1: str(i), 3: f"{c}^^I10", 6: "F" if i > 1 else "A"})
            for i, c in enumerate(f.diagnoses, 1)]
@@ -233,7 +261,9 @@ def render(f: Fact, at: datetime, cid: str, version: str, *, zseg: bool = False)
     elif p is not None:
         segs += [segment("EVN", {1: trigger if mtype == "ADT" else "", 2: _ts(at), 6: _ts(at)}),
                  _pid(p)]
-        if trigger not in ("A28", "A29", "A31"):
+        if f.prior is not None:
+            segs.append(_mrg(f.prior, trigger))
+        if trigger not in NO_PV1:
             segs.append(_pv1(p, f.patient_class, f.unit, at, discharge=trigger == "A03"))
         if f.other is not None:
             q, unit = f.other
@@ -359,6 +389,25 @@ def hospital_week(seed: int = 15) -> list[WeekMessage]:
            payers=("AETNA02",)))
     s(Fact("ADT^A03", bo, "O", "ICU"))
     s(Fact("DFT^P03", bo, "O", "ICU", (w.credit(bo_ed, Decimal("40.00")),)))
+
+    # Sunday evening: merges and moves, each on a patient with A/R; one resent
+    def mrg(p: Person, *, account: bool = False, visit: str = "") -> Person:
+        return replace(p, account=p.account if account else "", visit=visit)
+
+    s(Fact("ADT^A49", replace(cy, account="AC5102"), prior=mrg(cy, account=True)))
+    s(Fact("ADT^A44", replace(cy, account=jo.account), prior=mrg(jo, account=True)))
+    w.resend()
+    s(Fact("ADT^A41", hal, prior=mrg(bo, account=True)))
+    s(Fact("DFT^P03", bo, "O", "ICU", (w.line("85025", "LAB"),)))  # late, to the old number
+    s(Fact("ADT^A50", replace(hal, visit="VN7107"), "E", prior=mrg(hal, visit=hal.visit)))
+    s(Fact("ADT^A42", dee, "I", prior=mrg(hal, visit="VN7107")))
+    s(Fact("ADT^A45", replace(eli, account="AC5104", visit=jo.visit), "E",
+           prior=replace(cy, account=jo.account, visit=jo.visit)))
+    s(Fact("DFT^P03", ada, "I", "4W", (w.money("PY", "400.00"),)))  # a credit balance now
+    s(Fact("ADT^A51", ada, "I", "4W", prior=mrg(ada)))
+    s(Fact("ADT^A47", eli, prior=mrg(cy)))
+    s(Fact("ADT^A40", dee, prior=mrg(ada)))
+    s(Fact("DFT^P03", ada, "I", "4W", (w.line("85025", "LAB"),)))  # late, the merged MRN
     return w.out
 
 

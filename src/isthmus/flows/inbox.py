@@ -89,7 +89,8 @@ def decode_error(text: str) -> HL7ParseError | None:
 def content_digest(raw: bytes) -> str:
     """Digest of a message's content, blind to segment-terminator style and trailing CRs, so
     a resend framed differently is still the same message."""
-    norm = raw.replace(b"\r\n", b"\r").replace(b"\n", b"\r").rstrip(b"\r \t")
+    norm = raw.replace(b"\r\n", b"\r").replace(b"\n", b"\r") if b"\n" in raw else raw
+    norm = norm.rstrip(b"\r \t")
     return hashlib.sha256(norm).hexdigest()
 
 
@@ -174,8 +175,8 @@ def classify(raw: bytes, *, channel: str, peer: str, now: float, tenant: str,
                            content_digest(raw)), msg
         events = events_of(msg, currency=currency)
         refused = ownership.decide(
-            owners or {}, ownership.event_domains(type(ev).__name__ for ev in events),
-            (msg.sending_application, msg.sending_facility))
+            owners, ownership.event_domains(type(ev).__name__ for ev in events),
+            (msg.sending_application, msg.sending_facility)) if owners else None
         if refused is not None:
             raise HL7ParseError(APPLICATION_INTERNAL_ERROR, refused.text,
                                 ErrorLocation("MSH", 1, 3))

@@ -37,16 +37,20 @@ def account_facts(msg: Message, patient: PatientRef, account: str,
                   visit: str) -> list[Event]:
     """The coverage and the clinical codes a message carries, when it carries any."""
     out: list[Event] = []
-    financial_class = msg.get("PV1-20.1").strip()
-    plans = tuple(Coverage(plan_id=in1.value(2, 1).strip(), payer_id=in1.value(3, 1).strip(),
-                           payer_name=in1.value(4, 1).strip(),
-                           plan_type=in1.value(15, 1).strip(),
-                           financial_class=financial_class)
-                  for in1 in msg.segments_named("IN1"))
-    if plans and account:
+    in1s, dg1s = msg.segments_named("IN1"), msg.segments_named("DG1")
+    pr1s = msg.segments_named("PR1")
+    if in1s and account:
+        financial_class = msg.get("PV1-20.1").strip()
+        plans = tuple(Coverage(plan_id=in1.value(2, 1).strip(),
+                               payer_id=in1.value(3, 1).strip(),
+                               payer_name=in1.value(4, 1).strip(),
+                               plan_type=in1.value(15, 1).strip(),
+                               financial_class=financial_class) for in1 in in1s)
         out.append(CoverageRecorded(patient=patient, account_number=account, plans=plans))
-    diagnoses = tuple(c for c in (_coded(s, 3, 6) for s in msg.segments_named("DG1")) if c)
-    procedures = tuple(c for c in (_coded(s, 3) for s in msg.segments_named("PR1")) if c)
+    if not (dg1s or pr1s):  # most charge messages carry neither
+        return out
+    diagnoses = tuple(c for c in (_coded(s, 3, 6) for s in dg1s) if c)
+    procedures = tuple(c for c in (_coded(s, 3) for s in pr1s) if c)
     if diagnoses or procedures:
         out.append(ClinicalCodesRecorded(patient=patient, visit_number=visit,
                                          account_number=account, diagnoses=diagnoses,

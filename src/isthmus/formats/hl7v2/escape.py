@@ -76,7 +76,8 @@ def unescape(value: str, enc: EncodingChars) -> str:
 
 
 @lru_cache(maxsize=64)
-def _escape_table(enc: EncodingChars) -> dict[int, str]:
+def escape_table(enc: EncodingChars) -> dict[int, str]:
+    """The `str.translate` table of `escape` for `enc` (one lookup, then many values)."""
     e = enc.escape
     table = {
         ord(enc.escape): f"{e}E{e}",
@@ -99,4 +100,4 @@ def escape(value: str, enc: EncodingChars) -> str:
     character is declared); CR and LF become ``\\X0D\\``/``\\X0A\\`` so the value cannot
     split a segment. ``unescape(escape(v, enc), enc) == v`` for every string ``v``.
     """
-    return value.translate(_escape_table(enc))
+    return value.translate(escape_table(enc))

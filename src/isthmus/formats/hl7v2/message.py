@@ -32,7 +32,7 @@ _ENVELOPE = frozenset({"FHS", "BHS", "BTS", "FTS", "MSH"})
 class Message:
     """One parsed message. Build it with :func:`parse_message`."""
 
-    __slots__ = ("_header", "_index", "_lines", "_segs", "encoding")
+    __slots__ = ("_header", "_index", "_lines", "_named", "_segs", "encoding")
 
     def __init__(self, lines: list[str], encoding: EncodingChars) -> None:
         self._lines = lines
@@ -40,6 +40,7 @@ class Message:
         self._segs: list[Segment | None] = [None] * len(lines)
         self._index: dict[str, list[int]] | None = None
         self._header: dict[tuple[int, int], str] = {}  # MSH values read, each read once
+        self._named: dict[str, list[Segment]] = {}
 
     def _at(self, i: int) -> Segment:
         seg = self._segs[i]
@@ -91,8 +92,11 @@ class Message:
         return self._at(found[occurrence - 1])
 
     def segments_named(self, name: str) -> list[Segment]:
-        found = (self._index or self._build_index()).get(name, ())
-        return [self._at(i) for i in found]
+        named = self._named.get(name)
+        if named is None:  # built once a name: FT1 and PID are read by several checks
+            found = (self._index or self._build_index()).get(name, ())
+            named = self._named[name] = [self._at(i) for i in found]
+        return list(named)
 
     def get(self, path: str, default: str = "") -> str:
         """The unescaped value at ``path`` (e.g. "PID-3(2).1"), or ``default`` if empty.
