@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import functools
 import hashlib
+import importlib.util
 import logging
 import os
 import secrets
@@ -24,20 +25,26 @@ from typing import Any
 
 from isthmus.bus.ports import Bus
 from isthmus.bus.sqlite import SqliteBus
-from isthmus.config import ConfigError, Settings
+from isthmus.config import ChannelSettings, ConfigError, Settings
+from isthmus.connectors.destinations import open_destination
 from isthmus.connectors.erp_allowlist import guarded
 from isthmus.connectors.erp_file import ErpFileSink
 from isthmus.connectors.erp_ports import ErpBatchSink, ErpPort
 from isthmus.connectors.folder import DropFolder
 from isthmus.connectors.mllp import MllpServer, tls_context
-from isthmus.flows import retention
+from isthmus.flows import channels, retention
+from isthmus.flows.claim_remit import ClaimPolicy
+from isthmus.flows.delivery import DeliveryEngine
 from isthmus.flows.export import BatchSink, CircuitBreaker, Dispatcher, seal_batches
 from isthmus.flows.file_intake import FileIntake
 from isthmus.flows.inbox import MLLP_CHANNEL, GroupCommitWriter, Inbox
 from isthmus.flows.labor import budget_usage, pay_period_accruals
+from isthmus.flows.outbound import Outbound
 from isthmus.flows.processor import Processor
 from isthmus.flows.refunds import RefundPolicy, Refunds
 from isthmus.flows.retry import RetryPolicy
+from isthmus.flows.routes import compile_routes
+from isthmus.flows.status_events import Derivation
 from isthmus.flows.supply import SupplyFlow
 from isthmus.flows.supply_state import SupplyConfigError, policy_from_table
 from isthmus.flows.worker import Worker
@@ -203,12 +210,19 @@ class Hub:
             bus.close()
             store.close()
             raise ConfigError(str(exc)) from exc
+        try:  # issue 20: fee schedule paths are relative to the data directory
+            claim_policy = ClaimPolicy.load(settings.claims, data)
+        except (OSError, ValueError) as exc:
+            bus.close()
+            store.close()
+            raise ConfigError(f"[claims] fee_schedules: {exc}") from exc
         processor = Processor(
             secret=settings.token_secret or site_secret(data),
             mappings=settings.mappings, ar_account=settings.posting.ar_account,
             calendar=calendar, settlement=settings.settlement, labor=settings.labor,
             labor_accruals=functools.partial(pay_period_accruals, store),
             supply=SupplyFlow(store, supply_policy, settings.mappings, calendar),
+            claims=claim_policy,
         )
         policy = RetryPolicy(rel.max_attempts, rel.backoff_base_s, rel.backoff_max_s)
         return cls(settings, store, bus, processor, policy, data / "exports" / "erp")
@@ -218,9 +232,44 @@ class Hub:
         """Opened on first use: most commands never need it."""
         return open_governance(self.settings)
 
+    @functools.cached_property
+    def outbound(self) -> Outbound | None:
+        """The routes' hook (issue 18, flows/outbound.py); None without [[routes]], so the
+        worker and the refunds service skip it at no cost."""
+        s = self.settings
+        if not s.routes:
+            return None
+        return Outbound(compile_routes(s.routes, s.destinations),
+                        Derivation(self.processor.secret, s.posting.ar_account,
+                                   dict(s.mappings.transaction_types)),
+                        message_of=self.store.message_by_control_id)
+
+    def delivery_engine(self, name: str) -> DeliveryEngine:
+        """The delivery engine of destination `name` (flows/delivery.py), its adapter open."""
+        d = self.settings.destinations[name]
+        return DeliveryEngine(self.store, open_destination(d, self.settings.scaleout
+                                                           .nats_servers), d)
+
+    def deliver(self, now: float | None = None) -> int:
+        """One delivery round for every destination (tests, CLI); how many were sent."""
+        sent = 0
+        for name in self.settings.destinations:
+            engine = self.delivery_engine(name)
+            try:
+                sent += engine.run_once(now).sent
+            finally:
+                engine.close()
+        return sent
+
     def refunds(self) -> Refunds:
         """The refund service (flows/refunds.py) over this hub's store and audit trail."""
         s = self.settings
+        service = self._refunds(s)
+        if self.outbound is not None:
+            service.on_status = self.outbound.publish
+        return service
+
+    def _refunds(self, s: Settings) -> Refunds:
         return Refunds(self.store, self.governance, RefundPolicy(
             approval_threshold=s.refunds.approval_threshold,
             approval_window_days=s.refunds.approval_window_days, ar_account=s.posting.ar_account,
@@ -229,8 +278,11 @@ class Hub:
             secret=self.processor.secret))
 
     def worker(self) -> Worker:
-        return Worker(self.bus, self.store, self.processor, self.policy,
-                      partitions=range(self.bus.partitions))
+        w = Worker(self.bus, self.store, self.processor, self.policy,
+                   partitions=range(self.bus.partitions))
+        if self.outbound is not None:
+            w.on_applied = self.outbound.on_applied
+        return w
 
     def export(self) -> tuple[int, int]:
         """Seal pending journal batches and deliver what is due; (batches, files sent)."""
@@ -270,6 +322,9 @@ class Running:
 
     listener: MLLP + durable inbox (and its relay to the bus). worker: the flows and the ERP
     export loop. api: the HTTP shell. all: every part in one process (embedded mode).
+    A listener runs one MllpServer and Inbox per MLLP channel (`mllps`, `inboxes`, by
+    channel name; `mllp` and `inbox` are the channel "mllp"'s) and one drop folder per
+    folder channel, each paused and resumed as the store says (flows/channels.py).
     """
 
     hub: Hub
@@ -277,13 +332,16 @@ class Running:
     writer: GroupCommitWriter | None = None
     inbox: Inbox | None = None
     mllp: MllpServer | None = None
+    mllps: dict[str, MllpServer] = field(default_factory=dict)
+    inboxes: dict[str, Inbox] = field(default_factory=dict)
+    switches: dict[str, channels.Switch] = field(default_factory=dict)  # folder channels
     worker: Worker | None = None
     dispatcher: Dispatcher | None = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def stop(self) -> None:
-        if self.mllp is not None:
-            await self.mllp.close()
+        if self.mllps:
+            await asyncio.gather(*(m.close() for m in self.mllps.values()))
         if self.writer is not None:
             self.writer.stop()
         if self.worker is not None:
@@ -317,6 +375,39 @@ async def _export_loop(hub: Hub, dispatcher: Dispatcher, every_s: float, owner: 
             await asyncio.to_thread(dispatcher.run_once)
         except Exception as exc:  # noqa: BLE001 - retried next round
             log.error("export round failed: %s", exc)
+
+
+DESTINATION_LEASE = "destination:"  # + the destination's name
+
+
+async def _delivery_loop(hub: Hub, name: str, owner: str, idle_s: float = 0.25) -> None:
+    """Deliver destination `name`'s outbox (flows/delivery.py); one engine per destination
+    and site at a time (a lease on the bus), so order per key holds across processes."""
+    engine: DeliveryEngine | None = None
+    # the lease outlives a round: one send (timeout_s) after the round's 5 s, twice over
+    ttl = max(15.0, 2 * (hub.settings.destinations[name].timeout_s + 5.0))
+    renewed, held = 0.0, False
+    try:
+        while True:
+            pause = idle_s
+            try:
+                now = time.time()
+                if now - renewed >= ttl / 5:  # the lease is a bus write: renew, not spin
+                    held = await asyncio.to_thread(hub.bus.claim, DESTINATION_LEASE + name,
+                                                   owner, ttl, now)
+                    renewed = now
+                if held:
+                    if engine is None:
+                        engine = await asyncio.to_thread(hub.delivery_engine, name)
+                    if (await asyncio.to_thread(engine.run_once)).sent:
+                        pause = 0
+            except Exception as exc:  # noqa: BLE001 - retried after a pause, never spinning
+                log.error("delivery round of %s failed: %s", name, exc)
+                pause = 5.0
+            await asyncio.sleep(pause)
+    finally:
+        if engine is not None:
+            engine.close()
 
 
 ALERTS_LEASE = "alerts"
@@ -359,6 +450,29 @@ async def _master_data_loop(hub: Hub, every_s: float, owner: str) -> None:
         await asyncio.sleep(every_s)
 
 
+ANALYTICS_LEASE = "analytics-export"
+ANALYTICS_EVERY_S = 300.0
+
+
+async def _analytics_loop(hub: Hub, owner: str, every_s: float = ANALYTICS_EVERY_S) -> None:
+    """The analytics feed (issue 21, docs/analytics.md): one incremental export every
+    `every_s` seconds by the process holding the lease; scheduled only with the extra."""
+    from isthmus.analytics import export  # noqa: PLC0415 - the optional `analytics` extra
+
+    data = hub.settings.data_dir
+    while True:
+        await asyncio.sleep(every_s)
+        try:
+            if await asyncio.to_thread(hub.bus.claim, ANALYTICS_LEASE, owner, 2 * every_s,
+                                       time.time()):
+                await asyncio.to_thread(
+                    export.run, hub.store, warehouse=data / export.WAREHOUSE,
+                    parquet=data / export.PARQUET, secret=hub.processor.secret,
+                    roles=export.roles_from(hub.settings))
+        except Exception as exc:  # noqa: BLE001 - retried next round
+            log.error("analytics export failed: %s", exc)
+
+
 RETENTION_LEASE = "retention"
 
 
@@ -388,14 +502,65 @@ async def _retention_loop(hub: Hub, owner: str, first_s: float = 60.0,
         await asyncio.sleep(every_s)
 
 
-async def _drop_loop(drop: DropFolder, every_s: float = 2.0) -> None:
-    """The watched drop folder (X12 and HL7 files), one pass every `every_s` seconds."""
+async def _drop_loop(drop: DropFolder, every_s: float = 2.0,
+                     switch: channels.Switch | None = None) -> None:
+    """The watched drop folder (X12 and HL7 files), one pass every `every_s` seconds; no
+    pass while its channel is paused (the files wait in inbound/)."""
     while True:
         await asyncio.sleep(every_s)
+        if switch is not None and switch.paused:
+            continue
         try:
             await asyncio.to_thread(drop.run_once)
         except Exception as exc:  # noqa: BLE001 - retried next pass
             log.error("drop folder pass failed: %s", exc)
+
+
+def _mllp_server(hub: Hub, ch: ChannelSettings, writer: GroupCommitWriter,
+                 port: int) -> tuple[Inbox, MllpServer]:
+    """One MLLP channel's inbox (stamped with its name: message identity is channel +
+    MSH-3 + MSH-4 + MSH-10) and listener, with its own TLS keys or the hub's."""
+    s = hub.settings
+    inbox = Inbox(writer, channel=ch.name, tenant=s.tenant, currency=ch.currency,
+                  owners=s.ownership, messages=ch.messages, senders=ch.senders,
+                  ack_application=ch.ack_application, ack_facility=ch.ack_facility)
+    cert, key = (ch.tls_cert, ch.tls_key) if ch.tls_cert else (s.tls_cert, s.tls_key)
+    ssl_ctx = (tls_context(cert, key, client_ca=ch.tls_client_ca or s.tls_client_ca)
+               if cert and key else None)
+    server = MllpServer(
+        inbox, ch.host or s.host, port, max_message_bytes=s.reliability.max_message_bytes,
+        idle_timeout_s=s.reliability.idle_timeout_s, ssl_context=ssl_ctx,
+        max_connections=s.reliability.mllp_max_connections,
+        max_connections_per_peer=s.reliability.mllp_max_connections_per_peer)
+    return inbox, server
+
+
+async def _start_channels(hub: Hub, run: Running, mllp_port: int | None) -> None:
+    """Every inbound channel of the listener role: an MLLP server per MLLP channel (a
+    taken port stops start-up, naming the channel), a drop folder per folder channel,
+    each brought to the state the store holds, then following it (flows/channels.py)."""
+    s = hub.settings
+    assert run.writer is not None
+    for name, ch in channels.settings_of(s).items():
+        if ch.transport == "mllp":
+            port = ch.port if ch.port is not None else s.mllp_port
+            if name == MLLP_CHANNEL and mllp_port is not None:
+                port = mllp_port
+            inbox, server = _mllp_server(hub, ch, run.writer, port)
+            run.inboxes[name], run.mllps[name] = inbox, server
+            try:
+                await server.start()
+            except OSError as exc:
+                raise OSError(exc.errno, f"MLLP channel {name!r} port {server.host}:{port}: "
+                              f"{exc.strerror}") from exc
+        elif (folder := channels.folder_of(ch, s)) is not None:
+            switch = run.switches[name] = channels.Switch()
+            drop = DropFolder(folder, FileIntake(hub.store, hub.bus, s), s)
+            run.tasks.append(asyncio.create_task(_drop_loop(drop, switch=switch)))
+    run.inbox, run.mllp = run.inboxes.get(MLLP_CHANNEL), run.mllps.get(MLLP_CHANNEL)
+    targets: dict[str, channels.Pausable] = {**run.mllps, **run.switches}
+    await channels.apply_states(hub.store, targets)
+    run.tasks.append(asyncio.create_task(channels.follow(hub.store, targets)))
 
 
 HttpShell = Callable[[Hub, dict[str, "Running"], str, int], Coroutine[Any, Any, None]]
@@ -419,20 +584,7 @@ async def start(hub: Hub, *, role: str = "all", mllp_port: int | None = None,
                 hub.store, hub.bus,
                 reuse_window_s=s.reliability.control_id_reuse_window_hours * 3600)
             run.writer.start()
-            run.inbox = Inbox(run.writer, channel=MLLP_CHANNEL, tenant=s.tenant,
-                              currency=s.channel(MLLP_CHANNEL).currency, owners=s.ownership,
-                              messages=s.channel(MLLP_CHANNEL).messages)
-            ssl_ctx = (tls_context(s.tls_cert, s.tls_key, client_ca=s.tls_client_ca)
-                       if s.tls_cert and s.tls_key else None)
-            run.mllp = MllpServer(
-                run.inbox, s.host, s.mllp_port if mllp_port is None else mllp_port,
-                max_message_bytes=s.reliability.max_message_bytes,
-                idle_timeout_s=s.reliability.idle_timeout_s, ssl_context=ssl_ctx,
-                max_connections=s.reliability.mllp_max_connections,
-                max_connections_per_peer=s.reliability.mllp_max_connections_per_peer)
-            await run.mllp.start()
-            drop = DropFolder(s.data_dir / "drop", FileIntake(hub.store, hub.bus, s), s)
-            run.tasks.append(asyncio.create_task(_drop_loop(drop)))
+            await _start_channels(hub, run, mllp_port)
         if http is not None and role in ("all", "api"):
             http_coro = http(hub, live, s.host, s.http_port if http_port is None else http_port)
     except BaseException:
@@ -450,8 +602,12 @@ async def start(hub: Hub, *, role: str = "all", mllp_port: int | None = None,
                 hub, s.erp.master_data_every_s, run.worker.owner)))
         if s.alerts.webhook_url:
             run.tasks.append(asyncio.create_task(_alert_loop(hub, run.worker.owner)))
+        for name in s.destinations:  # issue 18
+            run.tasks.append(asyncio.create_task(_delivery_loop(hub, name, run.worker.owner)))
         if retention.enabled(s.retention):
             run.tasks.append(asyncio.create_task(_retention_loop(hub, run.worker.owner)))
+        if all(importlib.util.find_spec(m) for m in ("duckdb", "pyarrow")):  # issue 21
+            run.tasks.append(asyncio.create_task(_analytics_loop(hub, run.worker.owner)))
     if http_coro is not None:
         run.tasks.append(asyncio.create_task(http_coro))
     return run
@@ -468,8 +624,8 @@ async def serve_forever(hub: Hub, *, role: str = "all", mllp_port: int | None = 
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
-    log.info("serving role %s%s, data in %s", role,
-             f", MLLP {hub.settings.host}:{run.mllp.port}" if run.mllp else "",
-             hub.settings.data_dir)
+    log.info("serving role %s%s, data in %s", role, "".join(
+        f", MLLP {name} {m.host}:{m.port}" for name, m in run.mllps.items()),
+        hub.settings.data_dir)
     await stop.wait()
     await run.stop()

@@ -51,8 +51,23 @@ TRANSACTION_KINDS = ("charge", "credit", "payment", "adjustment")
 TRANSACTION_TYPES = {"CG": "charge", "CD": "credit", "PY": "payment", "AJ": "adjustment"}
 
 
+CHANNEL_TRANSPORTS = ("mllp", "fhir", "folder")
+
+
 @dataclass(frozen=True)
 class ChannelSettings:
+    """[channels.<name>] (issue 18): one named inbound feed.
+
+    `transport` says how messages come in: "mllp" (a listener on `host`:`port`; the
+    channel named "mllp" listens on [hub] mllp_port), "fhir" (the FHIR API, the channel
+    named "fhir") or "folder" (a watched drop folder at `folder`; empty: the hub's own
+    `<data_dir>/drop`). Left out, it is inferred: "mllp" for a channel named "mllp" or one
+    with a `port`, "fhir" for the one named "fhir", else "folder" (the file channels,
+    x12, settlement, ...). `senders` are the sending identities an MLLP channel takes,
+    `MSH-3^MSH-4` (first components; empty: any); `ack_application`/`ack_facility` are
+    the ACK's own MSH-3/MSH-4. TLS keys left out take [hub] tls_cert/tls_key and [tls]
+    client_ca."""
+
     name: str
     summarization: Summarization = "summary"
     currency: str = "USD"
@@ -60,6 +75,110 @@ class ChannelSettings:
     messages: dict[str, str] = field(default_factory=dict)
     # FHIR: where charges come from, "chargeitem" or "claim" (formats.fhir.claim_charges)
     charges_from: str = "chargeitem"
+    transport: str = ""  # "" until parsed: channel_transport() infers it
+    host: str = ""  # mllp: empty means [hub] host
+    port: int | None = None  # mllp: None means [hub] mllp_port (the "mllp" channel only)
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    tls_client_ca: Path | None = None
+    senders: tuple[str, ...] = ()
+    ack_application: str = "ISTHMUS"
+    ack_facility: str = "ISTHMUS"
+    folder: Path | None = None
+
+
+def channel_transport(name: str, spec: dict[str, Any]) -> str:
+    """The transport a `[channels.<name>]` table names, or the one inferred (see
+    ChannelSettings), so files written before channels had transports keep working."""
+    if "transport" in spec:
+        return str(spec["transport"])
+    if name == "fhir":
+        return "fhir"
+    if name == "mllp" or "port" in spec:
+        return "mllp"
+    return "folder"
+
+
+def _channel(name: str, spec: dict[str, Any]) -> ChannelSettings:
+    """One `[channels.<name>]` table, checked; every error names its dotted key."""
+    where = f"channels.{name}"
+    if not isinstance(spec, dict):
+        raise ConfigError(f"[{where}] must be a table")
+    summ = spec.get("summarization", "summary")
+    if summ not in ("detailed", "summary"):
+        raise ConfigError(f"{where}.summarization must be detailed or summary")
+    try:
+        table = policy_table(spec.get("messages", {}), f"{where}.messages")
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from exc
+    charges_from = spec.get("charges_from", "chargeitem")
+    if charges_from not in ("chargeitem", "claim"):
+        raise ConfigError(f"{where}.charges_from must be chargeitem or claim")
+    transport = channel_transport(name, spec)
+    if transport not in CHANNEL_TRANSPORTS:
+        raise ConfigError(f"{where}.transport must be one of {', '.join(CHANNEL_TRANSPORTS)}"
+                          f", got {transport!r}")
+    if transport == "fhir" and name != "fhir":
+        raise ConfigError(f"{where}.transport: the FHIR API is the one channel named "
+                          "\"fhir\"; name this channel fhir or choose mllp or folder")
+    port = spec.get("port")
+    if port is not None and (isinstance(port, bool) or not isinstance(port, int)
+                             or not 0 <= port <= 65535):
+        raise ConfigError(f"{where}.port must be a TCP port from 0 to 65535, got {port!r}")
+    if transport == "mllp" and name != "mllp" and port is None:
+        raise ConfigError(f"{where}.port is required: an MLLP channel other than \"mllp\" "
+                          "listens on a port of its own")
+    if transport != "mllp":
+        for key in ("port", "host", "senders", "ack_application", "ack_facility",
+                    "tls_cert", "tls_key", "tls_client_ca"):
+            if key in spec:
+                raise ConfigError(f"{where}.{key} is for MLLP channels; this one's "
+                                  f"transport is {transport}")
+    if "folder" in spec and transport != "folder":
+        raise ConfigError(f"{where}.folder is for folder channels; this one's transport "
+                          f"is {transport}")
+    senders = spec.get("senders", [])
+    if not isinstance(senders, list) or not all(
+            isinstance(x, str) and x.count("^") == 1 and x.strip("^") for x in senders):
+        raise ConfigError(f"{where}.senders must be a list of \"MSH-3^MSH-4\" identities, "
+                          "e.g. [\"EPIC^MAIN\"]")
+    texts: dict[str, str] = {}
+    for key in ("host", "ack_application", "ack_facility"):
+        value = spec.get(key, getattr(ChannelSettings, key))
+        if not isinstance(value, str) or any(c in value for c in "|^~\\&\r\n"):
+            raise ConfigError(f"{where}.{key} must be text without HL7 delimiters")
+        texts[key] = value
+    paths = {k: Path(str(spec[k])) if spec.get(k) else None
+             for k in ("tls_cert", "tls_key", "tls_client_ca", "folder")}
+    if (paths["tls_cert"] is None) != (paths["tls_key"] is None):
+        raise ConfigError(f"{where}.tls_cert and {where}.tls_key go together")
+    return ChannelSettings(name=name, summarization=summ,
+                           currency=str(spec.get("currency", "USD")),
+                           messages=dict(table), charges_from=charges_from,
+                           transport=transport, port=port,
+                           senders=tuple(x.strip() for x in senders), host=texts["host"],
+                           ack_application=texts["ack_application"],
+                           ack_facility=texts["ack_facility"], tls_cert=paths["tls_cert"],
+                           tls_key=paths["tls_key"], tls_client_ca=paths["tls_client_ca"],
+                           folder=paths["folder"])
+
+
+def _check_channel_ports(channels: dict[str, ChannelSettings], hub_port: int,
+                         hub_tls: bool) -> None:
+    """Two MLLP channels may not share a port (0, a free one, excepted); a channel's own
+    client CA needs a certificate, its own or the hub's."""
+    seen: dict[int, str] = {hub_port: "mllp"} if "mllp" not in channels else {}
+    for ch in channels.values():
+        if ch.transport != "mllp":
+            continue
+        port = hub_port if ch.port is None else ch.port
+        if port and port in seen and seen[port] != ch.name:
+            raise ConfigError(f"channels.{ch.name}.port {port} is already the port of "
+                              f"channel {seen[port]}")
+        seen[port] = ch.name
+        if ch.tls_client_ca is not None and ch.tls_cert is None and not hub_tls:
+            raise ConfigError(f"channels.{ch.name}.tls_client_ca needs a certificate: "
+                              f"channels.{ch.name}.tls_cert and tls_key, or [hub] tls_cert")
 
 
 @dataclass(frozen=True)
@@ -105,6 +224,63 @@ def _refunds(raw: dict[str, Any]) -> RefundSettings:
         raise ConfigError("refunds.approval_window_days must be a whole number of days "
                           f"from 0 to 3660, got {days!r}")
     return RefundSettings(approval_threshold=threshold, approval_window_days=days)
+
+
+@dataclass(frozen=True)
+class ClaimSettings:
+    """[claims] (issue 20): the 837/270/276 envelope ids (ISA06/GS02 `sender_id`, ISA08/GS03
+    `receiver_id`, ISA15 `usage` P or T), where outbound X12 files go (`destination`: a
+    file or sftp `[destinations.<name>]`; else the folder `outbound_dir`, "" = <data
+    dir>/outbound/claims), a payer's expected turnaround before a 276 asks
+    (`status_after_days`, per payer in `turnaround_days`), its appeal deadline (`appeal_days`,
+    per payer in `appeal_deadline_days`), the write-off amount above which a second person
+    approves (`write_off_threshold`), the underpayment tolerance per claim
+    (`underpayment_tolerance`) and fee schedule CSVs per "payer/plan" (`fee_schedules`)."""
+
+    sender_id: str = "ISTHMUS"
+    receiver_id: str = "CLEARINGHOUSE"
+    usage: str = "P"
+    currency: str = "USD"
+    outbound_dir: str = ""
+    destination: str = ""  # a [destinations.<name>] of kind file or sftp, over outbound_dir
+    status_after_days: int = 30
+    appeal_days: int = 180
+    write_off_threshold: Decimal = Decimal("100.00")
+    underpayment_tolerance: Decimal = Decimal("1.00")
+    turnaround_days: dict[str, int] = field(default_factory=dict)
+    appeal_deadline_days: dict[str, int] = field(default_factory=dict)
+    fee_schedules: dict[str, str] = field(default_factory=dict)
+
+
+def _claim_days(v: Any, where: str) -> int:
+    if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= 3660:
+        raise ConfigError(f"{where} must be a whole number of days from 0 to 3660, got {v!r}")
+    return v
+
+
+def _claims(raw: dict[str, Any]) -> ClaimSettings:
+    d = ClaimSettings()
+    usage = str(raw.get("usage", d.usage))
+    if usage not in ("P", "T"):
+        raise ConfigError(f"claims.usage must be P or T, got {usage!r}")
+    return ClaimSettings(
+        sender_id=str(raw.get("sender_id", d.sender_id)),
+        receiver_id=str(raw.get("receiver_id", d.receiver_id)), usage=usage,
+        currency=str(raw.get("currency", d.currency)),
+        outbound_dir=str(raw.get("outbound_dir", "")),
+        destination=str(raw.get("destination", "")),
+        status_after_days=_claim_days(raw.get("status_after_days", d.status_after_days),
+                                "claims.status_after_days"),
+        appeal_days=_claim_days(raw.get("appeal_days", d.appeal_days), "claims.appeal_days"),
+        write_off_threshold=_decimal(raw.get("write_off_threshold", "100.00"),
+                                     "claims.write_off_threshold"),
+        underpayment_tolerance=_decimal(raw.get("underpayment_tolerance", "1.00"),
+                                        "claims.underpayment_tolerance"),
+        turnaround_days={str(k): _claim_days(v, f"claims.turnaround_days.{k}")
+                         for k, v in _table(raw, "turnaround_days").items()},
+        appeal_deadline_days={str(k): _claim_days(v, f"claims.appeal_deadline_days.{k}")
+                              for k, v in _table(raw, "appeal_deadline_days").items()},
+        fee_schedules={str(k): str(v) for k, v in _table(raw, "fee_schedules").items()})
 
 
 @dataclass(frozen=True)
@@ -379,6 +555,163 @@ def _erp(raw: dict[str, Any]) -> ErpSettings:
         templates=_str_map(_table(raw, "templates"), "erp.templates"))
 
 
+DESTINATION_KINDS = ("mllp", "webhook", "nats", "fhir", "sftp", "file")
+
+
+@dataclass(frozen=True)
+class DestinationSettings:
+    """[destinations.<name>] (issue 18): one outbound system and how to reach it.
+
+    `kind` picks the adapter (connectors/destination_ports.py); the keys a kind does not
+    use are ignored by it. `allow` is the destination's field allow-list (its PHI policy:
+    only these fields of a status event leave; empty sends the event's non-PHI defaults).
+    Delivery is at least once, in order per key, with persisted retries (`max_attempts`,
+    backoff from `backoff_base_s` up to `backoff_max_s`; an outage is retried without end,
+    never dead-lettered) and a circuit breaker (`breaker_cooldown_s`)."""
+
+    name: str
+    kind: str = "file"
+    host: str = "127.0.0.1"
+    port: int = 0
+    url: str = ""  # webhook and FHIR base URL
+    subject: str = ""  # nats: the external subject (its stream must exist or is created)
+    servers: str = ""  # nats: empty means [nats] servers
+    path: str = ""  # file: the folder; sftp: the remote folder
+    user: str = ""  # sftp
+    key_file: Path | None = None  # sftp: private key
+    known_hosts: Path | None = None  # sftp: the server's host key must be in it
+    secret_file: Path | None = None  # webhook: the HMAC-SHA256 key
+    token_file: Path | None = None  # webhook/fhir: a bearer token
+    tls_ca: Path | None = None  # mllp/webhook/fhir: the CA that signs the peer's certificate
+    tls_cert: Path | None = None  # mllp/webhook/fhir: our client certificate (mutual TLS)
+    tls_key: Path | None = None
+    sending_application: str = "ISTHMUS"  # mllp: MSH-3/MSH-4 of what we send
+    sending_facility: str = ""
+    receiving_application: str = ""  # mllp: MSH-5/MSH-6
+    receiving_facility: str = ""
+    allow: tuple[str, ...] = ()
+    batch: int = 1  # deliveries per send; file and sftp write them into one file
+    timeout_s: float = 10.0
+    max_attempts: int = 8
+    backoff_base_s: float = 0.5
+    backoff_max_s: float = 60.0
+    breaker_cooldown_s: float = 30.0
+
+
+def _destinations(raw: dict[str, Any]) -> dict[str, DestinationSettings]:
+    out: dict[str, DestinationSettings] = {}
+    paths = ("key_file", "known_hosts", "secret_file", "token_file", "tls_ca", "tls_cert",
+             "tls_key")
+    for name, spec in raw.items():
+        where = f"destinations.{name}"
+        if not isinstance(spec, dict):
+            raise ConfigError(f"[{where}] must be a table")
+        kind = spec.get("kind", "file")
+        if kind not in DESTINATION_KINDS:
+            raise ConfigError(f"{where}.kind must be one of {', '.join(DESTINATION_KINDS)}, "
+                              f"got {kind!r}")
+        values: dict[str, Any] = dict(spec)
+        for key in paths:
+            if key in values:
+                values[key] = Path(str(values[key])) if values[key] else None
+        if "allow" in values:
+            allow = values["allow"]
+            if not isinstance(allow, list) or not all(isinstance(a, str) for a in allow):
+                raise ConfigError(f"{where}.allow must be a list of field names")
+            values["allow"] = tuple(allow)
+        for key in ("batch", "max_attempts"):
+            if key in values and (not isinstance(values[key], int) or values[key] < 1):
+                raise ConfigError(f"{where}.{key} must be a whole number, 1 or more")
+        for key in ("timeout_s", "backoff_base_s", "backoff_max_s", "breaker_cooldown_s"):
+            value = values.get(key, 0)
+            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+                raise ConfigError(f"{where}.{key} must be a number >= 0, got {value!r}")
+        if kind in ("webhook", "fhir") and not values.get("url"):
+            raise ConfigError(f"{where}.url is required when kind is {kind}")
+        if kind == "mllp" and not values.get("port"):
+            raise ConfigError(f"{where}.port is required when kind is mllp")
+        if kind == "nats" and not values.get("subject"):
+            raise ConfigError(f"{where}.subject is required when kind is nats")
+        if kind in ("file", "sftp") and not values.get("path"):
+            raise ConfigError(f"{where}.path is required when kind is {kind}")
+        out[str(name)] = DestinationSettings(name=str(name), **values)
+    return out
+
+
+@dataclass(frozen=True)
+class RouteSettings:
+    """[[routes]] (issue 18): which status events or source messages go to which
+    destinations, and how they are written (flows/routes.py, checked there at load).
+
+    `events` names status events (model/status.py), canonical event types ("Charge") or
+    source message types ("ADT^A01", "ADT": every ADT); `channels` and `where` filter (a
+    field equal to a value, or in a list of values); `template` is Jinja2 (sandboxed),
+    inline or a file path, `function` a "module:function" for what a template cannot say;
+    neither: the destination's default (JSON, or HL7 v2 for an mllp destination)."""
+
+    name: str
+    events: tuple[str, ...]
+    destinations: tuple[str, ...]
+    channels: tuple[str, ...] = ()
+    where: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    template: str = ""
+    function: str = ""
+    content_type: str = ""
+
+
+ROUTE_KEYS = ("name", "events", "destinations", "channels", "where", "template", "function",
+              "content_type")
+
+
+def _names(value: Any, where: str, *, required: bool) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value) or \
+            (required and not value):
+        raise ConfigError(f"{where} must be a list of names" + (", at least one"
+                                                                   if required else ""))
+    return tuple(value)
+
+
+def _routes(raw: Any, destinations: dict[str, DestinationSettings]) -> tuple[RouteSettings, ...]:
+    if not isinstance(raw, list):
+        raise ConfigError("routes must be an array of tables: [[routes]]")
+    out: list[RouteSettings] = []
+    for i, spec in enumerate(raw):
+        where = f"routes[{i}]"
+        if not isinstance(spec, dict):
+            raise ConfigError(f"{where} must be a table")
+        for key in spec:
+            if key not in ROUTE_KEYS:
+                raise ConfigError(f"unknown key {where}.{key}: a route takes "
+                                  f"{', '.join(ROUTE_KEYS)}")
+        name = str(spec.get("name") or f"route{i + 1}")
+        dests = _names(spec.get("destinations"), f"{where}.destinations", required=True)
+        for d in dests:
+            if d not in destinations:
+                raise ConfigError(f"{where}.destinations: unknown destination {d!r} (known: "
+                                  f"{', '.join(sorted(destinations)) or 'none'})")
+        filters = spec.get("where", {})
+        if not isinstance(filters, dict):
+            raise ConfigError(f"{where}.where must be a table of field = value or [values]")
+        for key in ("template", "function", "content_type"):
+            if not isinstance(spec.get(key, ""), str):
+                raise ConfigError(f"{where}.{key} must be a string")
+        if spec.get("template") and spec.get("function"):
+            raise ConfigError(f"{where}: a route takes a template or a function, not both")
+        out.append(RouteSettings(
+            name=name, events=_names(spec.get("events"), f"{where}.events", required=True),
+            destinations=dests,
+            channels=_names(spec.get("channels", []), f"{where}.channels", required=False),
+            where={str(k): tuple(str(x) for x in (v if isinstance(v, list) else [v]))
+                   for k, v in filters.items()},
+            template=str(spec.get("template", "")), function=str(spec.get("function", "")),
+            content_type=str(spec.get("content_type", ""))))
+    if len({r.name for r in out}) != len(out):
+        raise ConfigError("routes: each route needs a name of its own")
+    return tuple(out)
+
+
 @dataclass(frozen=True)
 class SlaSettings:
     """[sla]: how long a charge may take from receipt to the ERP, and a work item may stay
@@ -489,6 +822,8 @@ class Settings:
     # [api] trusted_proxies: peers whose X-Forwarded-For names the client (api/clients.py)
     trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
     channels: dict[str, ChannelSettings] = field(default_factory=dict)
+    destinations: dict[str, DestinationSettings] = field(default_factory=dict)
+    routes: tuple[RouteSettings, ...] = ()  # [[routes]]
     mappings: Mappings = field(default_factory=Mappings)  # empty: see the module docstring
     posting: PostingPolicy = field(default_factory=PostingPolicy)
     settlement: SettlementPolicy = field(default_factory=SettlementPolicy)
@@ -500,6 +835,7 @@ class Settings:
     tracing: TracingSettings = field(default_factory=TracingSettings)
     alerts: AlertSettings = field(default_factory=AlertSettings)
     refunds: RefundSettings = field(default_factory=RefundSettings)
+    claims: ClaimSettings = field(default_factory=ClaimSettings)  # [claims], issue 20
     limits: LimitSettings = field(default_factory=LimitSettings)  # [limits]
     retention: RetentionSettings = field(default_factory=RetentionSettings)  # [retention]
     labor: LaborSettings = field(default_factory=LaborSettings)
@@ -508,7 +844,8 @@ class Settings:
     supply: dict[str, Any] = field(default_factory=dict)
 
     def channel(self, name: str) -> ChannelSettings:
-        return self.channels.get(name) or ChannelSettings(name=name)
+        return self.channels.get(name) or ChannelSettings(
+            name=name, transport=channel_transport(name, {}))
 
 
 CHARTS = ("demo",)  # what `[mappings] include` may name
@@ -578,7 +915,8 @@ def known_keys() -> Schema:
     Top-level scalar settings live in [hub]; the scale-out ones in [postgresql] (pg_*) and
     [nats] (nats_*); [ownership], [allowlist], [oidc] and [supply] are parsed by their own
     modules: [oidc] and [supply] are described here by the names those modules take."""
-    moved = ("tls_client_ca", "oidc", "trusted_proxies", "scaleout", "channels")
+    moved = ("tls_client_ca", "oidc", "trusted_proxies", "scaleout", "channels",
+             "destinations", "routes")
     top = keys_of(Settings, skip=moved)
     scale = keys_of(ScaleOutSettings)
     return {
@@ -589,6 +927,8 @@ def known_keys() -> Schema:
         "postgresql": {k.removeprefix("pg_"): LEAF for k in scale if k.startswith("pg_")},
         "nats": {k.removeprefix("nats_"): LEAF for k in scale if k.startswith("nats_")},
         "channels": Entries(keys_of(ChannelSettings, skip=("name",))),
+        "destinations": Entries(keys_of(DestinationSettings, skip=("name",))),
+        "routes": LEAF,  # an array of tables: _routes names its unknown keys
         # keys are data domains / ERP destinations: their parsers name the path and list
         # the valid ones, which says more than a guess
         "ownership": OPEN, "allowlist": OPEN,
@@ -635,21 +975,8 @@ def load_settings(
     dd = data_dir or Path(env.get("ISTHMUS_DATA_DIR") or hub.get("data_dir") or "./data")
     s = Settings(data_dir=dd)
     mappings = mappings_from_table(_table(raw, "mappings"))
-    channels = {}
-    for name, spec in _table(raw, "channels").items():
-        summ = spec.get("summarization", "summary")
-        if summ not in ("detailed", "summary"):
-            raise ConfigError(f"channels.{name}.summarization must be detailed or summary")
-        try:
-            table = policy_table(spec.get("messages", {}), f"channels.{name}.messages")
-        except ValueError as exc:
-            raise ConfigError(str(exc)) from exc
-        charges_from = spec.get("charges_from", "chargeitem")
-        if charges_from not in ("chargeitem", "claim"):
-            raise ConfigError(f"channels.{name}.charges_from must be chargeitem or claim")
-        channels[name] = ChannelSettings(name=name, summarization=summ,
-                                         currency=str(spec.get("currency", "USD")),
-                                         messages=dict(table), charges_from=charges_from)
+    channels = {str(name): _channel(str(name), spec)
+                for name, spec in _table(raw, "channels").items()}
     post = _table(raw, "posting")
     policy = post.get("closed_period_policy", "next_open")
     if policy not in ("reject", "next_open"):
@@ -717,14 +1044,24 @@ def load_settings(
         sla, logs, tracing, alerts = _observe_tables(raw, env)
         s = replace(s, sla=sla, logging=logs, tracing=tracing, alerts=alerts)
         s = replace(s, refunds=_refunds(_table(raw, "refunds")))
+        s = replace(s, claims=_claims(_table(raw, "claims")))
         s = replace(s, limits=_limits(_table(raw, "limits")))
         s = replace(s, retention=_retention(_table(raw, "retention")))
         s = replace(s, labor=_labor(_table(raw, "labor")))
         s = replace(s, supply=_table(raw, "supply"))
+        s = replace(s, destinations=_destinations(_table(raw, "destinations")))
+        if s.claims.destination and s.claims.destination not in s.destinations:
+            raise ConfigError(f"claims.destination {s.claims.destination!r} names no "
+                              "[destinations] entry")
+        s = replace(s, routes=_routes(raw.get("routes", []), s.destinations))
+        if s.routes:  # templates and functions compile now: a bad one is a ConfigError
+            from isthmus.flows.routes import compile_routes  # noqa: PLC0415 - imports us
+            compile_routes(s.routes, s.destinations)
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"invalid setting: {exc}") from exc
     if s.tls_client_ca is not None and not (s.tls_cert and s.tls_key):
         raise ConfigError("[tls] client_ca needs [hub] tls_cert and tls_key (mutual TLS)")
+    _check_channel_ports(s.channels, s.mllp_port, bool(s.tls_cert and s.tls_key))
     if s.store not in ("sqlite", "postgresql"):
         raise ConfigError(f"store must be sqlite or postgresql, got {s.store!r}")
     if s.bus not in ("sqlite", "nats"):

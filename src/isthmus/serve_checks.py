@@ -58,11 +58,21 @@ def is_loopback(host: str) -> bool:
 def exposure(settings: Settings, role: str, initialized: Callable[[], bool]) -> list[str]:
     """What a listener on `settings.host` lacks to be safe there; [] when it binds loopback
     only, or the role binds nothing, or TLS and an admin are both set up."""
-    if role == "worker" or is_loopback(settings.host):
+    if role == "worker":
+        return []
+    # an MLLP channel with an address of its own ([channels.<name>] host, issue 18) is a
+    # listener too: it needs TLS there, its own certificate or the hub's
+    channels = [ch for ch in settings.channels.values()
+                if role in ("all", "listener") and ch.transport == "mllp" and ch.host
+                and not is_loopback(ch.host)]
+    if is_loopback(settings.host) and not channels:
         return []
     missing = []
-    if not (settings.tls_cert and settings.tls_key):
+    if not is_loopback(settings.host) and not (settings.tls_cert and settings.tls_key):
         missing.append("TLS ([hub] tls_cert and tls_key)")
+    missing += [f"TLS for channel {ch.name} ([channels.{ch.name}] tls_cert and tls_key, "
+                "or [hub] ones)" for ch in channels
+                if not (ch.tls_cert or (settings.tls_cert and settings.tls_key))]
     if not initialized():
         missing.append("an admin (run `isthmus init`)")
     return missing

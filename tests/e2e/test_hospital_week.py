@@ -85,8 +85,11 @@ def observed(rows: Rows) -> dict[str, Any]:
         "SELECT message_type, status, ack_code FROM inbox"))
     patients: dict[str, str] = dict(rows("SELECT token, mrn FROM patients"))
     visits, accounts = {}, {}
+    charged = set()  # visits whose lineage record holds postings (flows/lineage.py)
     for name, body in rows("SELECT name, body FROM flow_state"):
         kind, _, key = str(name).partition(":")
+        if str(name).startswith("lineage:visit:") and json.loads(bytes(body)).get("accounts"):
+            charged.add(str(name).removeprefix("lineage:visit:"))
         if kind not in ("visit", "account"):  # lineage records, move marks: not state
             continue
         doc = json.loads(bytes(body))
@@ -94,12 +97,15 @@ def observed(rows: Rows) -> dict[str, Any]:
             visits[key] = {"status": doc.get("status", ""),
                            "stops": [s["department"] for s in doc.get("stops", [])],
                            "pending": doc.get("pending", []),
-                           "charges": len(doc.get("charges", [])),
+                           "charged": False,
                            "diagnoses": [c["code"] for c in doc.get("diagnoses", [])],
                            "procedures": [c["code"] for c in doc.get("procedures", [])]}
         elif kind == "account":
             accounts[key] = (doc.get("status", "open"),
                              tuple(p["payer_id"] for p in doc.get("plans", [])))
+    for visit in charged:
+        visits.setdefault(visit, {"status": "", "stops": [], "pending": [], "charged": False,
+                                  "diagnoses": [], "procedures": []})["charged"] = True
     ledger: defaultdict[tuple[str, str, str, str], Decimal] = defaultdict(Decimal)
     for account, debit, credit, company, cc, token in rows(
             "SELECT account, debit, credit, company, cost_center, account_token "

@@ -74,7 +74,7 @@ class Visit:
     status: str = ""
     stops: list[tuple[date, str]] = field(default_factory=list)
     pending: list[str] = field(default_factory=list)
-    charges: int = 0
+    charged: bool = False  # an FT1 line posted on it (the hub's lineage record says so)
     diagnoses: tuple[str, ...] = ()
     procedures: tuple[str, ...] = ()
 
@@ -110,7 +110,7 @@ class Expected:
             "billing_accounts": sorted(self.billing_accounts),
             "encounters": {v: tuple(e) for v, e in self.encounters.items()},
             "visits": {v: {"status": s.status, "stops": [d for _, d in s.stops],
-                           "pending": list(s.pending), "charges": s.charges,
+                           "pending": list(s.pending), "charged": s.charged,
                            "diagnoses": list(s.diagnoses), "procedures": list(s.procedures)}
                        for v, s in self.visits.items()},
             "accounts": {n: (a[0], tuple(a[1])) for n, a in self.accounts.items()},
@@ -207,7 +207,7 @@ class Expected:
                 v.status = "active"
             elif trigger in CANCELS_VISIT:
                 v.status = "cancelled"
-                if v.charges:  # the hub never reverses them: a person decides
+                if v.charged:  # the hub never reverses them: a person decides
                     self.work_items[("cancelled_visit_with_charges", "open")] += 1
             if v.status:
                 self._encounter(p.visit, v.status)
@@ -249,7 +249,6 @@ class Expected:
             dept = line.department or self.department_at(p.visit, line.service_date)
             revenue = (REVENUE[line.code], company, DEPARTMENT_COST_CENTER[dept], "")
             debit, credit = (ar, revenue) if kind == "charge" else (revenue, ar)
-            self._visit(p.visit).charges += 1
         elif kind == "payment":
             debit, credit = (CASH_CLEARING, company, "", ""), ar
             amount = abs(amount)
@@ -260,6 +259,8 @@ class Expected:
         self.ledger[debit] += amount
         self.ledger[credit] -= amount
         self.debits += amount
+        if p.visit and amount:  # its A/R is attributed to the visit (flows/lineage.py)
+            self._visit(p.visit).charged = True
         ar_delta = amount if debit == ar else -amount
         self.holdings[(p.account, p.visit)][(p.mrn, company)] += ar_delta
 
@@ -297,6 +298,7 @@ class Expected:
             self.billing_accounts.add(p.account)
             if target != source:
                 self.visits[target] = joined(self.visits.get(target), self.visits[source])
+                self.visits[source].charged = False  # its postings moved with it
                 self.became[source] = target
             self.owner[("v", target)] = p.mrn
             self.visit_account[target] = p.account
@@ -338,7 +340,7 @@ def joined(into: Visit | None, was: Visit) -> Visit:
     return Visit(status=new.status or was.status,
                  stops=sorted([*new.stops, *was.stops], key=lambda s: s[0]),
                  pending=[*new.pending, *(t for t in was.pending if t not in new.pending)],
-                 charges=new.charges + was.charges,
+                 charged=new.charged or was.charged,
                  diagnoses=(*new.diagnoses, *(c for c in was.diagnoses
                                               if c not in new.diagnoses)),
                  procedures=(*new.procedures, *(c for c in was.procedures

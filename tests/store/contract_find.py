@@ -172,6 +172,23 @@ class FindContract:
         assert [(h.ref, h.event_id) for h in store.holds_of(["e1", "e3", "zz"])] == [
             (A, "e1"), (A, "e3")]
 
+    def test_pending_events_are_those_with_a_work_item_or_an_unposted_release(
+            self, store: Store) -> None:
+        with store.transaction() as tx:
+            for e in ("e1", "e2", "e3"):
+                tx.hold_event(held(A, e))
+            for e, kind in (("w1", "unmapped_code"), ("w2", "closed_period")):
+                tx.add_work_item(kind=kind, queue="q", key="k", event_id=e,
+                                 correlation_id="c", detail="d", envelope=b"", now=1.0)
+        store.release_held(A, ["e1", "e2"], 500.0)
+        with store.transaction() as tx:
+            tx.held_posted("e2", "entry-e2")
+            tx.close_work_items("w2", "posted", 2.0)
+            everything = ["e1", "e2", "e3", "w1", "w2", "none"]
+            # e1: released, not posted; w1: open item. e2 posted, e3 still held, w2 closed.
+            assert tx.pending_events(everything) == {"e1", "w1"}
+            assert tx.pending_events(["e3", "none"]) == set()
+
     def test_a_released_event_can_be_held_again(self, store: Store) -> None:
         with store.transaction() as tx:
             tx.hold_event(held(A, "e1", at=100.0))

@@ -177,21 +177,21 @@ def test_the_chain_from_nothing_builds_the_head_schema_sqlite(tmp_path: Path) ->
     chain = sqlite_schema(tmp_path / "chain" / "store.db")
     fresh = sqlite_schema(tmp_path / "fresh" / "store.db")
     assert chain == fresh
-    assert fresh["version"] == [(HEAD,)] and fresh["meta"] == [("schema_version", "2")]
+    assert fresh["version"] == [(HEAD,)] and fresh["meta"] == [("schema_version", str(int(HEAD)))]
 
 
 def test_revision_1_upgrades_in_place_sqlite(tmp_path: Path,
                                              capsys: pytest.CaptureFixture[str]) -> None:
     data = tmp_path / "data"
     sqlite_rev1(data / "store.db")
-    with pytest.raises(SchemaNotCurrent, match="revision 0001, this release needs 0002"):
+    with pytest.raises(SchemaNotCurrent, match=f"revision 0001, this release needs {HEAD}"):
         SqliteStore(data / "store.db")
     hint = f"run `isthmus migrate`: isthmus migrate --data-dir {data}"
     for argv in (["serve"], ["serve", "--role", "worker"], ["messages", "list"], ["status"]):
         code, _, err = cli(capsys, *argv, "--data-dir", str(data))
         assert (code, err.strip().endswith(hint)) == (4, True), (argv, code, err)
     code, out, _ = cli(capsys, "migrate", "--check", "--data-dir", str(data), "--json")
-    assert code == 4 and json.loads(out)["pending"] == ["0002"]
+    assert code == 4 and json.loads(out)["pending"] == list(REVISIONS[1:])
     assert json.loads(out)["revision"] == "0001"
     code, _, err = cli(capsys, "backup", "--to", str(tmp_path / "before"), "--data-dir",
                        str(data))  # the step before the upgrade works on the old schema
@@ -199,9 +199,9 @@ def test_revision_1_upgrades_in_place_sqlite(tmp_path: Path,
     assert sqlite_schema(tmp_path / "before" / "store.db") == sqlite_schema(data / "store.db")
     code, out, _ = cli(capsys, "migrate", "--data-dir", str(data), "--json")
     assert code == 0, out
-    assert json.loads(out) | {"store": ""} == {"store": "", "schema_version": 2,
+    assert json.loads(out) | {"store": ""} == {"store": "", "schema_version": int(HEAD),
                                                "revision": HEAD, "from": "0001",
-                                               "applied": ["0002"]}
+                                               "applied": list(REVISIONS[1:])}
     code, out, _ = cli(capsys, "migrate", "--data-dir", str(data), "--json")
     assert (code, json.loads(out)["applied"]) == (0, [])  # idempotent
     code, out, _ = cli(capsys, "migrate", "--check", "--data-dir", str(data))
@@ -256,7 +256,7 @@ def test_revision_0002_goes_back_and_forth(tmp_path: Path) -> None:
     upgrade(target)
     downgrade(target, "0001")
     assert check(target).at == "0001"
-    assert upgrade(target).applied == ("0002",)
+    assert upgrade(target).applied == REVISIONS[1:]
     assert check(target).current
 
 
@@ -279,7 +279,7 @@ def test_the_chain_from_nothing_builds_the_head_schema_postgres(schema: str) -> 
     fresh = {k: [tuple(str(v).replace("S_f", "S") for v in r) for r in rows]
              for k, rows in fresh.items()}
     assert chain == fresh
-    assert fresh["version"] == [(HEAD,)] and fresh["meta"] == [("schema_version", "2")]
+    assert fresh["version"] == [(HEAD,)] and fresh["meta"] == [("schema_version", str(int(HEAD)))]
 
 
 @pytest.mark.service
@@ -318,9 +318,9 @@ def test_revision_1_upgrades_in_place_postgres(schema: str, tmp_path: Path,
         code, _, err = cli(capsys, *argv, "--data-dir", str(data))
         assert (code, err.strip().endswith(hint)) == (4, True), (argv, code, err)
     code, out, _ = cli(capsys, "migrate", "--check", "--data-dir", str(data), "--json")
-    assert code == 4 and json.loads(out)["pending"] == ["0002"]
+    assert code == 4 and json.loads(out)["pending"] == list(REVISIONS[1:])
     code, out, _ = cli(capsys, "migrate", "--data-dir", str(data), "--json")
-    assert code == 0 and json.loads(out)["applied"] == ["0002"], out
+    assert code == 0 and json.loads(out)["applied"] == list(REVISIONS[1:]), out
     code, out, _ = cli(capsys, "migrate", "--data-dir", str(data), "--json")
     assert (code, json.loads(out)["applied"]) == (0, [])
     assert cli(capsys, "migrate", "--check", "--data-dir", str(data))[0] == 0

@@ -15,10 +15,11 @@ from isthmus.store.memory import MemoryStore
 from isthmus.store.ports import Patient, Store
 from isthmus.store.sqlite import SqliteStore
 from tests.store.contract import FILES, StoreContract, detailed, entry, inbound, post
+from tests.store.contract_channels import ChannelContract
 from tests.store.contract_find import FindContract
 
 
-class TestMemoryStore(StoreContract, FindContract):
+class TestMemoryStore(StoreContract, FindContract, ChannelContract):
     @pytest.fixture
     def store(self) -> Iterator[Store]:
         s = MemoryStore()
@@ -40,7 +41,7 @@ def _row(path: Path, query: str, key: str) -> tuple[str, ...] | None:
     return tuple(r) if r else None
 
 
-class TestSqliteStore(StoreContract, FindContract):
+class TestSqliteStore(StoreContract, FindContract, ChannelContract):
     @pytest.fixture
     def store(self, tmp_path: Path) -> Iterator[Store]:
         s = SqliteStore(tmp_path / "store.db", synchronous="NORMAL")

@@ -24,6 +24,7 @@ from isthmus.store.postgres_schema import SCHEMA_VERSION
 from isthmus.store.sqlite_connection import StorageUnavailable
 from tests.services import POSTGRES, require
 from tests.store.contract import FILES, StoreContract, detailed, entry, inbound, post
+from tests.store.contract_channels import ChannelContract
 from tests.store.contract_find import FindContract
 
 pytestmark = pytest.mark.service
@@ -54,7 +55,7 @@ def _row(schema: str, query: str, key: str) -> tuple[str, ...] | None:
     return tuple(r) if r else None
 
 
-class TestPostgresStore(StoreContract, FindContract):
+class TestPostgresStore(StoreContract, FindContract, ChannelContract):
     @pytest.fixture
     def store(self, schema: str) -> Iterator[Store]:
         s = PostgresStore(_dsn(schema), schema=schema)

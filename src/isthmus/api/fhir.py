@@ -60,6 +60,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from isthmus.api.json_body import BodyRefused, read_body
+from isthmus.flows import channels
 from isthmus.flows.accounts import account_token
 from isthmus.flows.fhir_intake import (
     ID,
@@ -543,17 +544,32 @@ async def _body(req: Request, api: FhirApi) -> bytes | Response:
 
 def routes(hub: Any) -> list[Route]:
     api = FhirApi(hub)
+    states = channels.StateCache(hub.store)
+
+    def paused() -> Response | None:
+        """While the channel "fhir" is paused (issue 18), writes answer 503 with
+        Retry-After and an OperationOutcome (code transient): nothing is taken."""
+        st = states.paused(CHANNEL)
+        if st is None:
+            return None
+        return fhir_response(operation_outcome([FhirError(
+            "transient", "the FHIR channel is paused by an operator; send again later")]),
+            503, headers={"Retry-After": "30"})
 
     async def metadata(_: Request) -> Response:
         return fhir_response(api.capability())
 
     async def create(req: Request) -> Response:
+        if (closed := paused()) is not None:
+            return closed
         body = await _body(req, api)
         if isinstance(body, Response):
             return body
         return api.write(req.path_params["type"], None, body, _peer(req), base=_base(req))
 
     async def update(req: Request) -> Response:
+        if (closed := paused()) is not None:
+            return closed
         body = await _body(req, api)
         if isinstance(body, Response):
             return body
@@ -568,6 +584,8 @@ def routes(hub: Any) -> list[Route]:
                           _roles(req), base=_base(req), strict=_strict(req))
 
     async def transaction(req: Request) -> Response:
+        if (closed := paused()) is not None:
+            return closed
         body = await _body(req, api)
         if isinstance(body, Response):
             return body

@@ -27,7 +27,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, RedirectRespons
 from starlette.routing import Mount, Route
 from starlette.types import ASGIApp
 
-from isthmus.api import fhir, openapi, pages, refunds, supply, workforce
+from isthmus.api import channels, destinations, fhir, openapi, pages, refunds, supply, workforce
 from isthmus.api.auth import protect
 from isthmus.api.clients import TrustedProxies
 from isthmus.api.health import Health
@@ -165,6 +165,8 @@ def build_app(hub: Any, live: dict[str, Any] | None = None, *,
         Route("/api/v1/workitems", workitems),
         Route("/api/v1/recon/deposits", deposits),
         *refunds.routes(hub),
+        *channels.routes(hub, live),
+        *destinations.routes(hub),
         *workforce.routes(hub),
         *supply.routes(hub),
         *fhir.routes(hub),

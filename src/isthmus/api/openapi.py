@@ -159,7 +159,10 @@ _FHIR_WRITE = {400: _fhir("not a valid resource, or type/id mismatch"),
                409: _fhir("the id is taken by other content (create)"),
                422: _fhir("the resource fails the finance or supply checks (expression "
                           "names the element); kept as rejected"),
-               500: _fhir("unexpected failure; nothing stored")}
+               500: _fhir("unexpected failure; nothing stored"),
+               503: Answer("the channel fhir is paused (issue 18); send again after "
+                           "Retry-After seconds", {FHIR: OUTCOME},
+                           {"Retry-After": {"schema": {"type": "string"}}})}
 
 REFUND: Final[Schema] = {
     "type": "object", "required": ["id", "status", "amount", "currency", "requested_by"],
@@ -217,6 +220,68 @@ REFUND_OPERATIONS: Final[tuple[Operation, ...]] = (
               parameters=(_REFUND_ID,), body=(JSON, {"type": "object", "required": ["reason"],
                                                      "properties": {
                                                          "reason": {"type": "string"}}})),
+)
+CHANNEL: Final[Schema] = {
+    "type": "object", "required": ["name", "transport", "address", "state"],
+    "properties": {**{k: {"type": "string"} for k in (
+        "name", "transport", "address", "changed_by", "reason")},
+        "state": {"type": "string", "enum": ["running", "paused"]},
+        "pausable": {"type": "boolean"},
+        **{k: {"type": "integer", "minimum": 0} for k in (
+            "received", "ignored", "refused", "queued", "delivered", "errored")},
+        "changed_at": {"type": ["string", "null"], "format": "date-time"},
+        "last_message_at": {"type": ["string", "null"], "format": "date-time"}},
+}
+_CHANNEL_NAME = _path_param("name", "channel name ([channels.<name>], or mllp, fhir, drop)")
+_CHANNEL_REFUSED = {404: _json("no such channel (reason names those that can be paused)",
+                               ERROR),
+                    409: _json("the channel has no listener of its own", ERROR),
+                    403: _json("the token's roles may not pause or resume", ERROR)}
+CHANNEL_OPERATIONS: Final[tuple[Operation, ...]] = (
+    Operation("GET", "/api/v1/channels", "Inbound channels: state and counters", "channels",
+              {200: _json("every channel", {"type": "object", "required": ["channels"],
+                                            "properties": {"channels": {
+                                                "type": "array", "items": CHANNEL}}})}),
+    Operation("POST", "/api/v1/channels/{name}/pause", "Pause a channel: its port refuses "
+              "new connections (or its folder is not read) in every process", "channels",
+              {200: _json("paused", CHANNEL), **_CHANNEL_REFUSED,
+               400: _json("the body is not {\"reason\": text}", ERROR),
+               413: _json("the body is too large", ERROR)},
+              parameters=(_CHANNEL_NAME,), body=(JSON, {"type": "object", "properties": {
+                  "reason": {"type": "string"}}})),
+    Operation("POST", "/api/v1/channels/{name}/resume", "Resume a paused channel",
+              "channels", {200: _json("running", CHANNEL), **_CHANNEL_REFUSED},
+              parameters=(_CHANNEL_NAME,)),
+)
+DESTINATION: Final[Schema] = {
+    "type": "object", "required": ["name", "kind", "address", "state"],
+    "properties": {**{k: {"type": "string"} for k in ("name", "kind", "address",
+                                                      "last_answer")},
+                   "state": {"type": "string", "enum": ["closed", "retrying", "open"]},
+                   **{k: {"type": "integer", "minimum": 0} for k in ("pending", "sent",
+                                                                      "dead")},
+                   "oldest_pending_age_s": {"type": ["number", "null"]},
+                   "last_answer_at": {"type": ["string", "null"], "format": "date-time"}},
+}
+DESTINATION_OPERATIONS: Final[tuple[Operation, ...]] = (
+    Operation("GET", "/api/v1/destinations", "Outbound destinations: outbox counters, "
+              "breaker state, last answer; the newest dead deliveries", "destinations",
+              {200: _json("every destination", {
+                  "type": "object", "required": ["destinations", "recent"],
+                  "properties": {"destinations": {"type": "array", "items": DESTINATION},
+                                 "recent": {"type": "array", "items": _OBJ}}})}),
+    Operation("POST", "/api/v1/deliveries/{id}/resend", "Resend one delivery (sent or "
+              "dead) with the same idempotency key", "destinations",
+              {200: _json("put back in its outbox", {
+                  "type": "object", "required": ["resent"],
+                  "properties": {"resent": {"type": "array", "items": {"type": "integer"}}}}),
+               409: _json("pending already (it will be sent)", ERROR),
+               404: _json("no such delivery", ERROR),
+               403: _json("the token's roles may not resend", ERROR)},
+              parameters=({"name": "id", "in": "path", "required": True,
+                           "description": "delivery id",
+                           "schema": {"type": "integer", "minimum": 1,
+                                      "maximum": (1 << 63) - 1}},)),
 )
 _READY: Final[Mapping[int, Answer]] = {
     200: _json("ready", {"type": "object", "required": ["status"],
@@ -382,6 +447,8 @@ OPERATIONS: Final[tuple[Operation, ...]] = (
                                  "read)", "schema": {"type": "string"}}),
               body=(FHIR, RESOURCE)),
     *REFUND_OPERATIONS,
+    *CHANNEL_OPERATIONS,
+    *DESTINATION_OPERATIONS,
 )
 
 _AUTH_ERRORS: Final = {

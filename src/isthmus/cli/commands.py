@@ -103,6 +103,10 @@ def _render_trace(t: dict[str, Any]) -> str:
     for w in t["work_items"]:
         out.append(f"     -> work item #{w['id']} {w['kind']} [{w['queue']}] {w['status']}: "
                    f"{w['detail']}")
+    for d in t.get("deliveries", ()):  # issue 18: what went out, and the answer
+        out.append(f"     -> delivery #{d['id']} {d['event_type']} to {d['destination']} "
+                   f"({d['route']}) {d['status']}, {d['attempts']} attempt(s)"
+                   + (f", answer {d['answer']} {d['detail']}".rstrip() if d["answer"] else ""))
     return "\n".join(out)
 
 

@@ -27,7 +27,9 @@ READS: Final[dict[str, frozenset[str] | None]] = {
     "refunds": frozenset({"list"}), "remits": frozenset({"list"}),
     "supply": frozenset({"report", "margin"}), "labor": frozenset({"budget", "payroll-posted"}),
     "tokens": frozenset({"list"}),
+    "analytics": frozenset({"export"}),  # reads a hub: never makes one
     "purge": None,  # changes a hub, never makes one
+    "channels": None,  # reads a hub's channels or pauses one: never makes a hub
 }
 EMBEDDED_FILES: Final = ("store.db", "governance.db", "bus.db")
 

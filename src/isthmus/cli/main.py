@@ -23,7 +23,11 @@ from typing import Any
 from isthmus import __version__, serve_checks
 from isthmus.api.http import serve_http
 from isthmus.app import Hub, serve_forever
+from isthmus.cli import analytics as analytics_cli
+from isthmus.cli import channels as channels_cli
+from isthmus.cli import claims as claims_cli
 from isthmus.cli import commands, config_check, datadir, security
+from isthmus.cli import destinations as destinations_cli
 from isthmus.cli import erp as erp_cli
 from isthmus.cli import labor as labor_cli
 from isthmus.cli import migrate as migrate_cli
@@ -131,10 +135,14 @@ def parser() -> argparse.ArgumentParser:
     b = add("backup", "online backup of the embedded databases and the token key")
     b.add_argument("--to", type=Path, required=True, help="an empty folder to write into")
     erp_cli.add_parsers(add)
+    channels_cli.add_parsers(add)
+    destinations_cli.add_parsers(add)
     refunds_cli.add_parsers(add)
+    claims_cli.add_parsers(add)
     remits_cli.add_parsers(add)
     supply_cli.add_parsers(add)
     labor_cli.add_parsers(add)
+    analytics_cli.add_parsers(add)
     config_check.add_parsers(add, _common)
     security.add_parsers(sub, add)
     return ap
@@ -199,9 +207,18 @@ def run(argv: list[str]) -> int:
                 from isthmus.cli.ingest import ingest  # noqa: PLC0415 - ingest only
 
                 data, text, code = gate.run(ingest, hub, args)
+            elif args.cmd in claims_cli.COMMANDS:
+                data, text, code = gate.run(
+                    lambda h, a: claims_cli.dispatch(h, a, gate=gate), hub, args)
             elif args.cmd in refunds_cli.COMMANDS:
                 data, text, code = gate.run(
                     lambda h, a: refunds_cli.dispatch(h, a, gate=gate), hub, args)
+            elif args.cmd in channels_cli.COMMANDS:
+                data, text, code = gate.run(
+                    lambda h, a: channels_cli.dispatch(h, a, gate=gate), hub, args)
+            elif args.cmd in destinations_cli.COMMANDS:
+                data, text, code = gate.run(
+                    lambda h, a: destinations_cli.dispatch(h, a, gate=gate), hub, args)
             elif args.cmd in remits_cli.COMMANDS:
                 data, text, code = gate.run(
                     lambda h, a: remits_cli.dispatch(h, a, gate=gate), hub, args)
@@ -209,6 +226,8 @@ def run(argv: list[str]) -> int:
                 data, text, code = gate.run(supply_cli.dispatch, hub, args)
             elif args.cmd in labor_cli.COMMANDS:
                 data, text, code = gate.run(labor_cli.dispatch, hub, args)
+            elif args.cmd in analytics_cli.COMMANDS:
+                data, text, code = gate.run(analytics_cli.dispatch, hub, args)
             elif args.cmd == "purge":
                 data, text, code = gate.run(purge_cli.dispatch, hub, args)
             elif args.cmd == "messages" and args.action == "release":

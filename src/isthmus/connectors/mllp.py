@@ -22,6 +22,11 @@ This module only moves bytes: each payload goes to an :class:`MllpHandler`, whos
   flight is the newcomer refused (``connections_refused``). So idle connections, however
   many and from wherever, never keep a new sender out, and one address cannot crowd out
   the others.
+* Pause and resume (issue 18: a channel paused by an operator): ``pause`` closes the
+  listening socket, so new connections are refused by the operating system, while open
+  connections carry on and every message in flight is stored and ACKed; ``resume`` binds
+  the same port again. Nothing is lost: a sender whose connection is refused keeps its
+  messages and retries.
 
 An ``asyncio.Protocol`` (one callback per read) with eager handler start measured about 1.7x
 the pipelined throughput of a streams-based server on the same machine.
@@ -115,8 +120,10 @@ class MllpServer:
         self.connections: set[Connection] = set()
         self._by_peer: dict[str, set[Connection]] = {}  # peer address (no port) -> open
         self.closing = False
+        self.paused = False
         self._tasks: set[asyncio.Task[None]] = set()
         self._server: asyncio.Server | None = None
+        self._retired: list[asyncio.Server] = []  # listeners closed by pause()
         self._closed: asyncio.Event | None = None
 
     @property
@@ -129,8 +136,29 @@ class MllpServer:
     async def start(self) -> None:
         if self._server is not None:
             return
-        loop = asyncio.get_running_loop()
         self._closed = asyncio.Event()
+        await self._listen()
+
+    async def pause(self) -> None:
+        """Close the listening socket: new connections are refused, open ones go on."""
+        if self._server is None or self.paused or self.closing:
+            return
+        self._port = self.port  # the bound one, so resume() binds it again after port=0
+        self.paused = True
+        self._server.close()
+        log.info("mllp paused on %s:%d: new connections refused, %d open carry on",
+                 self.host, self._port, len(self.connections))
+
+    async def resume(self) -> None:
+        """Listen again on the same port after :meth:`pause`."""
+        if self._server is None or not self.paused or self.closing:
+            return
+        self._retired.append(self._server)
+        await self._listen()
+        self.paused = False
+
+    async def _listen(self) -> None:
+        loop = asyncio.get_running_loop()
         self._server = await loop.create_server(
             lambda: Connection(self),
             self.host,
@@ -180,6 +208,9 @@ class MllpServer:
                 conn.abort()
             await asyncio.wait(losts, timeout=1.0)
         await server.wait_closed()
+        for old in self._retired:
+            await old.wait_closed()
+        self._retired.clear()
         self._server = None
         if self._closed is not None:
             self._closed.set()

@@ -32,7 +32,18 @@ from starlette.routing import Route
 
 from isthmus.app import open_erp, site_secret
 from isthmus.config import ConfigError
-from isthmus.console import charts, mapping_pages, reads, refund_pages, session, supply_pages
+from isthmus.console import (
+    channel_pages,
+    charts,
+    claim_pages,
+    destination_pages,
+    executive_pages,
+    mapping_pages,
+    reads,
+    refund_pages,
+    session,
+    supply_pages,
+)
 from isthmus.flows import workitems as actions
 from isthmus.flows.workitems import ActionRefused
 from isthmus.governance import audit, identity, phi_access, rbac, throttle
@@ -47,7 +58,9 @@ MAX_FORM = 64 * 1024
 PHI_ROLES = phi_access.rule("message:raw").readers
 NAV = (("Dashboard", "/"), ("Messages", "/messages"), ("Work queues", "/queues"),
        ("Dead letters", "/dlq"), ("Reconciliation", "/recon"), ("KPIs", "/kpis"),
-       ("Supply", "/supply"), ("Mappings", mapping_pages.PATH))
+       ("Supply", "/supply"), ("Mappings", mapping_pages.PATH),
+       ("Channels", channel_pages.PATH), ("Destinations", destination_pages.PATH),
+       ("Claims", claim_pages.PATH), ("Executive", "/executive"))
 _HEADERS = {"Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self';"
             " form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
             "X-Content-Type-Options": "nosniff", "Referrer-Policy": "same-origin",
@@ -483,6 +496,8 @@ class Console:
             self.page("/dlq/replay", self.dlq_replay, "POST"),
             self.page("/recon", self.recon),
             self.page("/kpis", self.kpis),
+            self.page("/executive", lambda c: executive_pages.page(self, c)),
+            self.page("/executive.json", lambda c: executive_pages.as_json(self, c)),
             self.page("/refunds", lambda c: refund_pages.page(self, c)),
             self.page("/refunds", lambda c: refund_pages.request(self, c), "POST"),
             self.page("/refunds/{id}/approve",
@@ -490,6 +505,16 @@ class Console:
             self.page("/refunds/{id}/reject",
                       lambda c: refund_pages.decide(self, c, approve=False), "POST"),
             self.page(mapping_pages.PATH, lambda c: mapping_pages.page(self, c)),
+            self.page(channel_pages.PATH, lambda c: channel_pages.page(self, c)),
+            self.page(claim_pages.PATH, lambda c: claim_pages.page(self, c)),
+            self.page(claim_pages.ONE, lambda c: claim_pages.timeline(self, c)),
+            self.page(destination_pages.PATH, lambda c: destination_pages.page(self, c)),
+            self.page(destination_pages.RESEND, lambda c: destination_pages.resend(self, c),
+                      "POST"),
+            self.page(channel_pages.PATH + "/{name}/pause",
+                      lambda c: channel_pages.change(self, c, pause=True), "POST"),
+            self.page(channel_pages.PATH + "/{name}/resume",
+                      lambda c: channel_pages.change(self, c, pause=False), "POST"),
             self.page(mapping_pages.RESOLVE, lambda c: mapping_pages.resolve(self, c), "POST"),
             self.page("/supply", lambda c: supply_pages.page(self, c)),
             self.page("/supply/approve",

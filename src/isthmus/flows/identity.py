@@ -130,15 +130,14 @@ def gate(tx: Tx, env: Envelope) -> str | None:
         return None
     key = record_key(env.business_key)
     content = digest(env)
+    # Claim the key first: a new key (the common case) costs one insert and no read. When
+    # it was known (a resend, a replay) or another transaction's insert of it won
+    # (PostgreSQL, READ COMMITTED: the loser's insert waits, then does nothing), reading it
+    # back tells what came first.
+    if tx.mark_applied(key, _seen_enc.encode(Seen(env.event_id, content))):
+        return None
     seen = _read(tx, key)
     decision = decide(seen, env.event_id, content)
-    if decision is Decision.FIRST:
-        if tx.mark_applied(key, _seen_enc.encode(Seen(env.event_id, content))):
-            return None
-        # two transactions raced for a new key (PostgreSQL, READ COMMITTED): the insert of
-        # the loser waited and did nothing; reading it back tells what won
-        seen = _read(tx, key)
-        decision = decide(seen, env.event_id, content)
     if decision.runs:
         return None
     if decision is Decision.DUPLICATE or seen is None:

@@ -23,7 +23,7 @@ import queue
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from functools import partial
@@ -140,11 +140,27 @@ def message_by_msh10(store: Store, channel: str, msh10: str) -> StoredMessage | 
     return found[0] if len(found) == 1 else None
 
 
+def sender_refusal(msg: Message, senders: Collection[str]) -> HL7ParseError | None:
+    """With `senders` ([channels.<name>] senders, `MSH-3.1^MSH-4.1` each), a message from
+    any other sending identity is refused: AR, ERR-3 HL7 table 0357 code 207, ERR-2 at
+    MSH-3, the text naming the MSH-3/MSH-4 it came with (a sender identity, not PHI)."""
+    if not senders:
+        return None
+    app, facility = msg.sending_application.strip(), msg.sending_facility.strip()
+    if f"{app}^{facility}" in senders:
+        return None
+    return HL7ParseError(APPLICATION_INTERNAL_ERROR, f"sender MSH-3 {app[:40]!r} MSH-4 "
+                         f"{facility[:40]!r} is not one this channel accepts",
+                         ErrorLocation("MSH", 1, 3))
+
+
 def classify(raw: bytes, *, channel: str, peer: str, now: float, tenant: str,
              currency: str, owners: ownership.Owners | None = None,
-             messages: Mapping[str, str] | None = None,
+             messages: Mapping[str, str] | None = None, senders: Collection[str] = (),
              ) -> tuple[Inbound, Message | None]:
     """Parse and map one message; the decision is pure, the answer travels with it.
+    With `senders`, a message from another sending identity is refused (`sender_refusal`)
+    and kept for inspection; it never posts.
     With `owners` ([ownership]), a message writing a domain its sender (MSH-3 or MSH-4)
     does not own is refused, AR, with an ERR naming the domain and its owners.
     `messages` ([channels.<name>] messages, `formats.hl7v2.triggers`) says which types are
@@ -157,6 +173,9 @@ def classify(raw: bytes, *, channel: str, peer: str, now: float, tenant: str,
             raise HL7ParseError(101, "MSH-10 message control id is required",
                                 ErrorLocation("MSH", 1, 10))
         control_id = identity_of(msg)
+        foreign = sender_refusal(msg, senders)
+        if foreign is not None:
+            raise foreign
         carded = card_error(msg)  # a card number in PID-18 or FT1: refused, kept masked
         if carded is not None:
             raise carded
@@ -359,11 +378,15 @@ class Inbox:
 
     def __init__(self, writer: GroupCommitWriter, *, channel: str, tenant: str,
                  currency: str, owners: ownership.Owners | None = None,
-                 messages: Mapping[str, str] | None = None) -> None:
+                 messages: Mapping[str, str] | None = None, senders: Collection[str] = (),
+                 ack_application: str = "ISTHMUS", ack_facility: str = "ISTHMUS") -> None:
         self._writer = writer
         self.channel, self.tenant, self.currency = channel, tenant, currency
         self.owners = owners or {}
         self.messages = messages or {}
+        self.senders = frozenset(senders)
+        # the ACK's own MSH-3/MSH-4 ([channels.<name>] ack_application, ack_facility)
+        self.ack_application, self.ack_facility = ack_application, ack_facility
         self.acks: dict[str, int] = {"AA": 0, "AE": 0, "AR": 0}
         self._completed: deque[tuple[asyncio.Future[Accepted | Exception],
                                      Accepted | Exception]] = deque()
@@ -406,7 +429,8 @@ class Inbox:
             return await self._on_batch(payload, peer)
         inbound, msg = classify(payload, channel=self.channel, peer=peer, now=time.time(),
                                 tenant=self.tenant, currency=self.currency,
-                                owners=self.owners, messages=self.messages)
+                                owners=self.owners, messages=self.messages,
+                                senders=self.senders)
         corr = correlation_of(inbound.channel, inbound.control_id)
         # a span that is not made current, and ids bound only around synchronous code: an
         # eagerly started handler resumes in another context after the await
@@ -424,10 +448,13 @@ class Inbox:
             self.acks["AR"] += 1
             err = HL7ParseError(APPLICATION_INTERNAL_ERROR,
                                 "message not stored, resend later")
-            return build_ack(msg, "AR", error=err, original=payload)
+            return build_ack(msg, "AR", error=err, original=payload,
+                             sending_application=self.ack_application,
+                             sending_facility=self.ack_facility)
         self.acks[res.ack_code] = self.acks.get(res.ack_code, 0) + 1
         return build_ack(msg, res.ack_code, error=decode_error(res.error),  # type: ignore[arg-type]
-                         original=payload)
+                         original=payload, sending_application=self.ack_application,
+                         sending_facility=self.ack_facility)
 
     async def on_framing_error(self, payload_head: bytes, peer: str, reason: str) -> bytes:
         # kept under `frame:<hash>`: the MSH-10 a broken block shows is never claimed, so
@@ -439,10 +466,12 @@ class Inbox:
             "rejected", "AR", encode_error(err), b"")
         await self._store(inbound)
         self.acks["AR"] += 1
-        return build_ack(None, "AR", error=err, original=payload_head)
+        return build_ack(None, "AR", error=err, original=payload_head,
+                         sending_application=self.ack_application,
+                         sending_facility=self.ack_facility)
 
 
 __all__ = ["MLLP_CHANNEL", "TOPIC", "GroupCommitWriter", "Inbox", "classify", "conflict_copy",
            "content_digest", "correlation_of", "decode_error", "encode_error",
            "is_conflict_copy", "message_by_msh10", "publications", "publish_stored",
-           "relay_unpublished", "renewed", "settle"]
+           "relay_unpublished", "renewed", "sender_refusal", "settle"]

@@ -12,7 +12,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from isthmus.config import LaborSettings, Mappings, SettlementPolicy
-from isthmus.flows import accounts, lineage, merges, references, remittance, transactions, visits
+from isthmus.flows import (
+    accounts,
+    claim_remit,
+    lineage,
+    merges,
+    references,
+    remittance,
+    transactions,
+    visits,
+)
+from isthmus.flows.claim_remit import ClaimPolicy
 from isthmus.flows.errors import PermanentError
 from isthmus.flows.labor import Accruals, LaborFlow
 from isthmus.flows.settlement import SettlementFlow
@@ -63,6 +73,7 @@ class Processor:
     labor: LaborSettings = field(default_factory=LaborSettings)
     labor_accruals: Accruals | None = None  # the journal reader PayrollPosted reverses from
     supply: SupplyFlow | None = None  # issue 8: stock, replenishment, three-way match
+    claims: ClaimPolicy | None = None  # issue 20: a remittance moves the claim's life
 
     def _remit_accounts(self) -> RemitAccounts:
         """The remittance chart, with this site's A/R account."""
@@ -109,6 +120,11 @@ class Processor:
             outcome = remittance.post_claim_payment(
                 rec.tx, env, ev, secret=self.secret, maps=self.mappings,
                 accounts=self._remit_accounts(), calendar=self.calendar)
+            if self.claims is not None:  # issue 20: paid, underpaid or denied
+                claim_remit.on_remitted(rec.tx, env, ev, policy=self.claims, outcome=outcome,
+                                        books=claim_remit.Books(
+                                            self.secret, self.mappings, self.calendar,
+                                            self._remit_accounts()))
             lineage.settle(tx, self._receivables(), found, rec.posted)
             return outcome
         if isinstance(ev, ProviderAdjusted):

@@ -63,6 +63,7 @@ from isthmus.ledger.errors import LedgerRefusal
 from isthmus.ledger.periods import FiscalCalendar
 from isthmus.ledger.refund import credit_of, refund_entry, refundable
 from isthmus.model.money import MoneyError, parse_decimal
+from isthmus.model.status import REFUND_APPROVED, REFUND_REJECTED, StatusEvent
 from isthmus.store.ports import Inbound, RefundRecord, Store, Tx
 
 CHANNEL: Final = "refunds"
@@ -269,6 +270,20 @@ def _may(actor: Actor, allowed: frozenset[str], what: str) -> None:
                          f"{', '.join(sorted(allowed))}", "roles")
 
 
+def refund_status(rec: RefundRecord) -> StatusEvent:
+    """A decided refund as a status event (issue 18): keyed by its account token, no reason
+    text (free text stays in the register)."""
+    return StatusEvent(
+        type=REFUND_APPROVED if rec.status == POSTED else REFUND_REJECTED,
+        key=rec.account_token, event_id=correlation_of(rec.id),
+        occurred_at=datetime.fromtimestamp(rec.decided_at or rec.requested_at, UTC),
+        channel=CHANNEL,
+        fields={"refund_id": rec.id, "account_token": rec.account_token,
+                "account_number": rec.account_number, "company": rec.company,
+                "amount": StatusEvent.amount(rec.amount), "currency": rec.currency,
+                "status": rec.status, "decided_by": rec.decided_by, "entry_key": rec.entry_key})
+
+
 # --- the service -----------------------------------------------------------------------
 
 
@@ -278,6 +293,13 @@ class Refunds:
     def __init__(self, store: Store, audit_log: AuditLog, policy: RefundPolicy, *,
                  clock: Callable[[], float] = time.time) -> None:
         self.store, self.audit_log, self.policy, self.clock = store, audit_log, policy, clock
+
+    # issue 18: RefundApproved / RefundRejected to the routes, in the deciding transaction
+    on_status: Callable[[Tx, Sequence[StatusEvent]], object] | None = None
+
+    def _tell(self, tx: Tx, rec: RefundRecord) -> None:
+        if self.on_status is not None:
+            self.on_status(tx, [refund_status(rec)])
 
     # reads ------------------------------------------------------------------------------
     def get(self, rid: str) -> RefundRecord:
@@ -415,6 +437,7 @@ class Refunds:
                                  decided_at=now, note=note)
                 tx.close_work_items(correlation_of(rid), f"rejected by {actor.name}: {note}",
                                     now)
+                self._tell(tx, tx.get_refund(rid) or rec)
                 return Outcome(tx.get_refund(rid) or rec)
             if rec.requested_by == actor.name:
                 raise SegregationOfDuties(
@@ -461,6 +484,7 @@ class Refunds:
             raise AlreadyDecided(f"refund {rec.id} was decided meanwhile", "id")
         tx.insert_entry(entry)
         tx.close_work_items(correlation_of(rec.id), f"approved by {by}", now)
+        self._tell(tx, tx.get_refund(rec.id) or rec)
         return tx.get_refund(rec.id) or rec
 
     def _account(self, tx: Tx, account: str, currency: str) -> tuple[str, str, str]:

@@ -73,7 +73,6 @@ def post_line(tx: Tx, env: Envelope, line: Charge, *, secret: str, maps: Mapping
         outcome = post_charge(tx, env, line, secret=secret, maps=maps,
                               ar_account=accounts.ar, calendar=calendar)
         if outcome == "posted":
-            visits.charge_posted(tx, line.visit_number, env.event_id)
             if line.transaction_id.startswith(CLAIM_ITEM):  # its EOB may apply now
                 mapping_holds.note_claim_charged(tx, env.key)
         elif outcome == "held" and line.transaction_id.startswith(CLAIM_ITEM):

@@ -31,6 +31,7 @@ from datetime import date, datetime
 
 import msgspec
 
+from isthmus.flows import lineage
 from isthmus.flows.accounts import resolve
 from isthmus.model.envelope import Envelope, encode_envelope
 from isthmus.model.events import (
@@ -71,7 +72,9 @@ class VisitState(msgspec.Struct):
     status: str = ""
     stops: list[Stop] = msgspec.field(default_factory=list)
     pending: list[str] = msgspec.field(default_factory=list)  # triggers still pending
-    charges: list[str] = msgspec.field(default_factory=list)  # posted charge event ids
+    # posted charge event ids, as releases before the lineage records kept them; a visit's
+    # postings are now its lineage record's (`lineage.VisitLineage.accounts`)
+    charges: list[str] = msgspec.field(default_factory=list)
     diagnoses: list[CodedEntry] = msgspec.field(default_factory=list)
     procedures: list[CodedEntry] = msgspec.field(default_factory=list)
     seen: list[str] = msgspec.field(default_factory=list)  # applied event ids, `_once` marks
@@ -200,6 +203,10 @@ def record(tx: Tx, secret: str, env: Envelope, ev: VisitEventRecorded) -> str:
     p = resolve(tx, secret, ev.patient)
     if not ev.visit_number:
         return "applied"
+    # whether anything posted on the visit, read before its state (a charge takes the lineage
+    # record first too: one lock order on PostgreSQL)
+    posted = ev.trigger in CANCELS_VISIT and bool(lineage.load_visit(tx, ev.visit_number)
+                                                  .accounts)
     state = load_visit(tx, ev.visit_number)
     if env.event_id in state.seen:
         return "duplicate"
@@ -216,11 +223,11 @@ def record(tx: Tx, secret: str, env: Envelope, ev: VisitEventRecorded) -> str:
         state.status = "active"
     elif ev.trigger in CANCELS_VISIT:
         state.status = "cancelled"
-        if state.charges:
+        if state.charges or posted:
             outcome = _hold(tx, env, "cancelled_visit_with_charges",
                             f"ADT^{ev.trigger} ({CANCELS_VISIT[ev.trigger]}) on a visit with "
-                            f"{len(state.charges)} posted charge(s): they are not reversed "
-                            "by the hub; credit them in the source system or resolve")
+                            "posted charges: they are not reversed by the hub; credit them "
+                            "in the source system or resolve")
     _save_visit(tx, ev.visit_number, state)
     if state.status:
         tx.put_encounter(ev.visit_number, p.key, ev.facility, "", state.status,
@@ -253,16 +260,6 @@ def start_or_end(tx: Tx, env: Envelope, ev: EncounterStarted | EncounterDischarg
             _settle(state, "A03")
     if changed:
         _save_visit(tx, ev.visit_number, state)
-
-
-def charge_posted(tx: Tx, visit: str, event_id: str) -> None:
-    """Count a posted charge on its visit (a later cancel of the visit opens a work item)."""
-    if not visit:
-        return
-    state = load_visit(tx, visit)
-    if event_id not in state.charges:
-        state.charges.append(event_id)
-        _save_visit(tx, visit, state)
 
 
 def codes(tx: Tx, env: Envelope, ev: ClinicalCodesRecorded) -> str:

@@ -1,15 +1,17 @@
 """The bus consumer: apply events in per-key order, commit effects, then settle deliveries.
 
-A batch of deliveries from one partition runs in one store transaction, each message inside
-its own savepoint, so one bad message never undoes its neighbours. The deliveries are acked
+A batch of deliveries from one partition runs in one store transaction; when one of its
+messages fails, the batch runs again with each message inside its own savepoint, so one bad
+message never undoes its neighbours (`Worker.run_once`). The deliveries are acked
 only after the commit (at least once); effects are keyed, so a redelivery after a crash
 changes nothing. A failed message is nak'ed with persisted backoff, and the later messages
 of its key wait behind it; when its attempts run out it goes to the dead-letter queue with
 the reason, and the key moves on.
 
 Before its flow, an event with a business key passes the gate of `flows.identity`, in the
-same savepoint: the same fact from another envelope is a duplicate and changes nothing,
-other content for it is a conflict work item; both are outcomes, counted like the others.
+same transaction (and savepoint, when isolated): the same fact from another envelope is a
+duplicate and changes nothing, other content for it is a conflict work item; both are
+outcomes, counted like the others.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import threading
 import time
 import uuid
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,20 +34,73 @@ from isthmus.flows import identity
 from isthmus.flows.errors import PermanentError, TransientError
 from isthmus.flows.processor import Processor
 from isthmus.flows.retry import RetryPolicy
-from isthmus.model.envelope import decode_envelope
+from isthmus.model.envelope import Envelope, decode_envelope
 from isthmus.observe import logs, tracing
-from isthmus.store.ports import Store, Tx
+from isthmus.store.ports import HeldEvent, Store, Tx
 
 log = logging.getLogger(__name__)
 
 
 class _BatchTx:
-    """The store transaction of one batch, remembering mapping overrides it has read: the
-    charge flow asks for three per charge, and they change only by operator action."""
+    """The store transaction of one batch, remembering mapping overrides it has read (the
+    charge flow asks for three per charge, and they change only by operator action), and
+    which of the batch's events have a work item or a released hold to settle when they
+    post (`Tx.pending_events`, read once): for the others, `close_work_items` and
+    `held_posted` have nothing to change and write nothing."""
 
-    def __init__(self, tx: Tx) -> None:
+    def __init__(self, tx: Tx, event_ids: Collection[str] = (), *,
+                 keep_states: bool = False) -> None:
         self._tx = tx
         self._overrides: dict[tuple[str, str], str | None] = {}
+        self._batch = frozenset(event_ids)
+        self._pending: set[str] | None = None
+        # Flow state read or written in this batch, served again from memory: the FT1 lines
+        # of one message name the same account and visit. Only when no savepoint can undo
+        # a write behind it (`keep_states`: the batch's first pass, all or nothing).
+        self._states: dict[str, bytes | None] | None = {} if keep_states else None
+
+    def load_state(self, name: str) -> bytes | None:
+        if self._states is None:
+            return self._tx.load_state(name)
+        if name not in self._states:
+            self._states[name] = self._tx.load_state(name)
+        return self._states[name]
+
+    def save_state(self, name: str, body: bytes) -> None:
+        self._tx.save_state(name, body)
+        if self._states is not None:
+            self._states[name] = body
+
+    def _settles_nothing(self, event_id: str) -> bool:
+        if event_id not in self._batch:
+            return False
+        if self._pending is None:
+            self._pending = self._tx.pending_events(self._batch)
+        return event_id not in self._pending
+
+    def close_work_items(self, event_id: str, resolution: str, now: float) -> int:
+        if self._settles_nothing(event_id):
+            return 0
+        return self._tx.close_work_items(event_id, resolution, now)
+
+    def held_posted(self, event_id: str, entry_key: str) -> int:
+        if self._settles_nothing(event_id):
+            return 0
+        return self._tx.held_posted(event_id, entry_key)
+
+    def add_work_item(self, **item: Any) -> Any:
+        """A work item opened in this batch is one its event may close."""
+        self._note(str(item["event_id"]))
+        return self._tx.add_work_item(**item)
+
+    def hold_event(self, held: HeldEvent) -> bool:
+        self._note(held.event_id)
+        return self._tx.hold_event(held)
+
+    def _note(self, event_id: str) -> None:
+        if self._pending is None:
+            self._pending = self._tx.pending_events(self._batch)
+        self._pending.add(event_id)
 
     def mapping_override(self, table: str, code: str) -> str | None:
         key = (table, code)
@@ -62,6 +117,14 @@ class _BatchTx:
         found = getattr(self._tx, name)
         setattr(self, name, found)
         return found
+
+
+class _Undo(Exception):
+    """Internal: an event of a batch applied without savepoints failed; roll it back whole."""
+
+    def __init__(self, delivery: Delivery, error: Exception) -> None:
+        super().__init__(str(error))
+        self.delivery, self.error = delivery, error
 
 
 @dataclass
@@ -81,6 +144,9 @@ class Worker:
     `lease_ttl_s` and the survivors take its partitions over, so one process at a time
     consumes a partition and per-key order holds across processes.
     """
+
+    # issue 18: queues the deliveries the routes ask for, with the event's effects
+    on_applied: Callable[[Tx, Envelope, str], None] | None = None
 
     def __init__(self, bus: Bus, store: Store, processor: Processor, policy: RetryPolicy,
                  *, partitions: Sequence[int], batch: int = 256, lease_ttl_s: float = 15.0,
@@ -122,44 +188,91 @@ class Worker:
         self._renewed = 0.0
 
     def run_once(self, partition: int, now: float | None = None) -> int:
-        """Process one batch of one partition; returns how many deliveries were settled."""
+        """Process one batch of one partition; returns how many deliveries were settled.
+
+        The batch is first applied without a savepoint per event: most batches hold no
+        failure, and a savepoint costs two statements an event. If any event fails, that
+        transaction is rolled back whole and the batch applied again with a savepoint
+        around each event (`isolate`), so only the failed one and the later events of its
+        key are held back."""
         now = time.time() if now is None else now
         deliveries = self._bus.fetch(partition, self._batch, now)
         if not deliveries:
             return 0
-        done: list[Delivery] = []
-        failed: list[tuple[Delivery, Exception]] = []
-        blocked: set[str] = set()
-        with self._store.transaction() as raw_tx:
-            tx = _BatchTx(raw_tx)
-            for d in deliveries:
-                if d.key in blocked:
-                    continue
-                try:
-                    env = decode_envelope(d.body)
-                    with logs.bound(correlation=env.correlation_id, event=env.event_id,
-                                    control=env.source.control_id), \
-                            tracing.span("isthmus.apply", correlation=env.correlation_id,
-                                         event_id=env.event_id, event_type=env.type,
-                                         partition=partition) as sp, tx.savepoint():
-                        outcome = identity.gate(tx, env) or self._proc.handle(tx, env)
-                        if sp is not None:
-                            sp.set_attribute("isthmus.outcome", outcome)
-                        if log.isEnabledFor(logging.DEBUG):
-                            log.debug("%s %s", env.type, outcome)
-                    self.stats.outcomes[outcome] = self.stats.outcomes.get(outcome, 0) + 1
-                    done.append(d)
-                except msgspec.DecodeError as exc:
-                    failed.append((d, PermanentError(f"undecodable envelope: {exc}")))
-                    blocked.add(d.key)
-                except Exception as exc:  # noqa: BLE001 - classified below, never lost
-                    failed.append((d, exc))
-                    blocked.add(d.key)
+        try:
+            done, failed, outcomes = self._apply(deliveries, partition)
+        except _Undo as undo:
+            done, failed, outcomes = self._apply(deliveries, partition, failed=undo)
         self._bus.ack(done)
         self.stats.applied += len(done)
+        for outcome, count in outcomes.items():
+            self.stats.outcomes[outcome] = self.stats.outcomes.get(outcome, 0) + count
         for d, error in failed:
             self._settle_failure(d, error, now)
         return len(done) + len(failed)
+
+    def _apply(self, deliveries: Sequence[Delivery], partition: int, *,
+               failed: _Undo | None = None
+               ) -> tuple[list[Delivery], list[tuple[Delivery, Exception]], dict[str, int]]:
+        """Apply the batch in one transaction: (applied, failed with why, outcome counts).
+        The first pass raises `_Undo` at the first failure, which rolls it back; the second
+        (`failed`: that failure) isolates each event in a savepoint and does not run the one
+        that failed again: it is settled with its first failure, as a failed event is."""
+        isolate = failed is not None
+        done: list[Delivery] = []
+        bad: list[tuple[Delivery, Exception]] = []
+        outcomes: dict[str, int] = {}
+        blocked: set[str] = set()
+        traced = tracing.enabled()
+        debug = log.isEnabledFor(logging.DEBUG)
+        with self._store.transaction() as raw_tx:
+            tx = _BatchTx(raw_tx, [d.msg_id for d in deliveries], keep_states=not isolate)
+            for d in deliveries:
+                if d.key in blocked:
+                    continue
+                if failed is not None and d is failed.delivery:
+                    bad.append((d, failed.error))
+                    blocked.add(d.key)
+                    continue
+                try:
+                    env = decode_envelope(d.body)
+                except msgspec.DecodeError as exc:  # nothing written for it: no undo
+                    bad.append((d, PermanentError(f"undecodable envelope: {exc}")))
+                    blocked.add(d.key)
+                    continue
+                try:
+                    with logs.bound(correlation=env.correlation_id, event=env.event_id,
+                                    control=env.source.control_id):
+                        if traced:
+                            with tracing.span("isthmus.apply", correlation=env.correlation_id,
+                                              event_id=env.event_id, event_type=env.type,
+                                              partition=partition) as sp, tx.savepoint():
+                                outcome = self._applied(tx, env)
+                                if sp is not None:
+                                    sp.set_attribute("isthmus.outcome", outcome)
+                        elif isolate:
+                            with tx.savepoint():
+                                outcome = self._applied(tx, env)
+                        else:
+                            outcome = self._applied(tx, env)
+                        if debug:
+                            log.debug("%s %s", env.type, outcome)
+                except Exception as exc:  # classified by _settle_failure, never lost
+                    if not isolate:
+                        raise _Undo(d, exc) from exc
+                    bad.append((d, exc))
+                    blocked.add(d.key)
+                    continue
+                outcomes[outcome] = outcomes.get(outcome, 0) + 1
+                done.append(d)
+        return done, bad, outcomes
+
+    def _applied(self, tx: Tx, env: Envelope) -> str:
+        """Gate, flow, and the deliveries the routes ask for (when any route exists)."""
+        outcome = identity.gate(tx, env) or self._proc.handle(tx, env)
+        if self.on_applied is not None:  # routes exist (flows/outbound.py)
+            self.on_applied(tx, env, outcome)
+        return outcome
 
     def _settle_failure(self, d: Delivery, exc: Exception, now: float) -> None:
         reason = f"{type(exc).__name__}: {exc}"

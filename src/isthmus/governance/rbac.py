@@ -65,6 +65,20 @@ PERMISSIONS: Mapping[str, frozenset[str]] = {
     # Workforce feed (HCM / scheduling webhook): integration feeds write
     "POST /api/v1/workforce/events": frozenset({ADMIN, ENGINEER}),
     "POST /api/v1/supply/usage": frozenset({ADMIN, ENGINEER}),
+    # Inbound channels (issue 18): everyone sees the counters, engineers pause and resume
+    "GET /api/v1/channels": EVERYONE,
+    "POST /api/v1/channels/{name}/pause": frozenset({ADMIN, ENGINEER}),
+    "POST /api/v1/channels/{name}/resume": frozenset({ADMIN, ENGINEER}),
+    "GET /console/channels": EVERYONE,
+    "GET /console/claims": frozenset({ADMIN, REVENUE, FINANCE, AUDITOR}),  # issue 20
+    "GET /console/claims/{claim}": frozenset({ADMIN, REVENUE, FINANCE, AUDITOR}),
+    "POST /console/channels/{name}/pause": frozenset({ADMIN, ENGINEER}),
+    "POST /console/channels/{name}/resume": frozenset({ADMIN, ENGINEER}),
+    # Outbound destinations (issue 18): everyone sees the outboxes, engineers resend
+    "GET /api/v1/destinations": EVERYONE,
+    "POST /api/v1/deliveries/{id}/resend": frozenset({ADMIN, ENGINEER}),
+    "GET /console/destinations": EVERYONE,
+    "POST /console/deliveries/{id:int}/resend": frozenset({ADMIN, ENGINEER}),
     # Web console (src/isthmus/console), signed in with a token; the raw message is PHI
     "GET /console/": EVERYONE,
     "GET /console/messages": frozenset({ADMIN, ENGINEER, REVENUE, AUDITOR}),
@@ -78,6 +92,9 @@ PERMISSIONS: Mapping[str, frozenset[str]] = {
     "POST /console/dlq/replay": frozenset({ADMIN, ENGINEER}),
     "GET /console/recon": frozenset({ADMIN, FINANCE, REVENUE, AUDITOR, READ_ONLY}),
     "GET /console/kpis": EVERYONE,
+    # Executive view (issue 21): the analytics warehouse, finance figures, no PHI
+    "GET /console/executive": frozenset({ADMIN, FINANCE, REVENUE, AUDITOR, READ_ONLY}),
+    "GET /console/executive.json": frozenset({ADMIN, FINANCE, REVENUE, AUDITOR, READ_ONLY}),
     "GET /console/refunds": frozenset({ADMIN, REVENUE, FINANCE, AUDITOR}),
     "POST /console/refunds": frozenset({ADMIN, REVENUE}),
     "POST /console/refunds/{id}/approve": frozenset({ADMIN, FINANCE}),
@@ -99,6 +116,9 @@ PERMISSIONS: Mapping[str, frozenset[str]] = {
     "cli workitems resolve": frozenset({ADMIN, ENGINEER, REVENUE}),
     "cli workitems resubmit": frozenset({ADMIN, ENGINEER, REVENUE}),
     "cli backup": frozenset({ADMIN}),
+    "cli channels pause": frozenset({ADMIN, ENGINEER}),  # every listener of the site
+    "cli channels resume": frozenset({ADMIN, ENGINEER}),
+    "cli destinations resend": frozenset({ADMIN, ENGINEER}),  # issue 18 (audited)
     "cli ingest": frozenset({ADMIN, ENGINEER}),
     "cli erp setup-tryton": frozenset({ADMIN, ENGINEER}),
     "cli erp drift": frozenset({ADMIN, ENGINEER, FINANCE}),  # opens/closes work items
@@ -106,6 +126,15 @@ PERMISSIONS: Mapping[str, frozenset[str]] = {
     "cli refunds approve": frozenset({ADMIN, FINANCE}),
     "cli refunds reject": frozenset({ADMIN, FINANCE}),
     "cli remits release": frozenset({ADMIN, FINANCE}),  # posts a held 835 (audited)
+    # Claims (issue 20): revenue cycle works claims; a write-off over the threshold needs
+    # finance (flows/claim_denials.py also refuses the requester as its approver)
+    "cli claims submit": frozenset({ADMIN, ENGINEER, REVENUE}),
+    "cli claims ack": frozenset({ADMIN, ENGINEER, REVENUE}),
+    "cli claims status-requests": frozenset({ADMIN, ENGINEER, REVENUE}),
+    "cli claims correct": frozenset({ADMIN, REVENUE}),
+    "cli claims appeal": frozenset({ADMIN, REVENUE}),
+    "cli claims write-off": frozenset({ADMIN, REVENUE}),
+    "cli claims approve-write-off": frozenset({ADMIN, FINANCE}),
     "cli supply approve": frozenset({ADMIN, FINANCE}),  # releases a budget breach
     "cli supply reject": frozenset({ADMIN, FINANCE}),
     "cli supply sync": frozenset({ADMIN, ENGINEER, FINANCE}),  # posts receipts, invoices
@@ -123,10 +152,14 @@ LOCAL: frozenset[str] = frozenset({
     "cli messages show", "cli dlq list", "cli workitems list", "cli audit list",
     "cli workitems mappings", "cli audit verify", "cli erp master-data", "cli recon erp",
     "cli recon deposits", "cli status",
+    "cli analytics export",  # reads the hub; writes the analytics warehouse only
     "cli refunds list",
     "cli remits list",
+    "cli claims list", "cli claims show",
     "cli supply report", "cli supply margin",
     "cli labor budget",
+    "cli channels", "cli channels list",
+    "cli destinations", "cli destinations list",
     "cli migrate check",  # reads the schema revision, changes nothing
     "cli config check",  # reads a configuration file (and the ERP's master data), no hub
 })

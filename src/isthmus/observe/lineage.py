@@ -1,4 +1,5 @@
-"""Lineage: the chain from one source message to the ERP batch lines it fed.
+"""Lineage: the chain from one source message to the ERP batch lines it fed, and to the
+deliveries its events sent out (issue 18: each with its destination's answer).
 
 message (inbox) -> events (bus envelopes, by correlation id) -> journal entries and work
 items -> batch lines whose `source_entries` name those entries. Every hop is found by the
@@ -17,7 +18,7 @@ from isthmus.flows.inbox import MLLP_CHANNEL, correlation_of, message_by_msh10, 
 from isthmus.ledger.batch import JournalBatch
 from isthmus.model.envelope import decode_envelope
 from isthmus.observe.instant import instant
-from isthmus.store.ports import Store, StoredMessage
+from isthmus.store.ports import DeliveryQuery, Store, StoredMessage
 
 _batch_dec = msgspec.json.Decoder(JournalBatch)
 
@@ -77,6 +78,19 @@ def trace(store: Store, ref: str, *, include_raw: bool = False) -> dict[str, Any
     work = [{"id": w.id, "kind": w.kind, "queue": w.queue, "status": w.status,
              "event_id": w.event_id, "detail": w.detail}
             for c in (corr, *holding) for w in store.work_items_for(c)]
+    # issue 18: what went out because of it, each delivery with its destination's answer
+    found = store.deliveries(DeliveryQuery(event_ids=tuple(e["event_id"] for e in events),
+                                           limit=10_000)) if events else []
+    deliveries: list[dict[str, Any]] = [
+        {"id": d.id, "destination": d.destination, "route": d.route,
+         "event_type": d.event_type, "event_id": d.event_id, "status": d.status,
+         "attempts": d.attempts, "answer": d.answer_code, "detail": d.answer_detail,
+         "sent_at": instant(d.sent_at) if d.sent_at else None, "last_error": d.last_error}
+        for d in found]
+    work += [{"id": w.id, "kind": w.kind, "queue": w.queue, "status": w.status,
+              "event_id": w.event_id, "detail": w.detail}
+             for d in deliveries if d["status"] == "dead" or d["attempts"] > 1
+             for w in store.work_items_for(f"delivery:{d['id']}")]
     out: dict[str, Any] = {
         "message": {"id": msg.id, "correlation_id": corr, "channel": msg.channel,
                     "control_id": msg.control_id, "type": msg.message_type,
@@ -86,6 +100,7 @@ def trace(store: Store, ref: str, *, include_raw: bool = False) -> dict[str, Any
                     # retention blanked the body then (flows/retention.py); None: kept
                     "purged_at": instant(msg.purged_at) if msg.purged_at else None},
         "events": events, "journal_entries": out_entries, "work_items": work,
+        "deliveries": deliveries,
     }
     if include_raw:
         out["raw"] = msg.raw.decode("utf-8", "replace")

@@ -23,8 +23,6 @@ import json
 import logging
 import re
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import IO
 
@@ -54,20 +52,27 @@ def scrub(text: str) -> str:
     return text
 
 
-@contextmanager
-def bound(*, correlation: str = "", control: str = "", event: str = "", request: str = "",
-          trace: str = "") -> Iterator[None]:
+class bound:
     """Bind the ids of the message (or HTTP request) at hand for the records logged inside
-    the block."""
-    tokens = [(var, var.set(value)) for var, value in
-              ((correlation_id, correlation), (control_id, control), (event_id, event),
-               (request_id, request), (trace_id, trace))
-              if value]
-    try:
-        yield
-    finally:
-        for var, token in reversed(tokens):
+    the block. A class rather than a generator: the worker enters one per event."""
+
+    __slots__ = ("_tokens", "_values")
+
+    def __init__(self, *, correlation: str = "", control: str = "", event: str = "",
+                 request: str = "", trace: str = "") -> None:
+        self._values = (correlation, control, event, request, trace)
+        self._tokens: list[tuple[contextvars.ContextVar[str], contextvars.Token[str]]] = []
+
+    def __enter__(self) -> None:
+        self._tokens = [(var, var.set(value)) for var, value in zip(_BOUND, self._values,
+                                                                      strict=True) if value]
+
+    def __exit__(self, *exc: object) -> None:
+        for var, token in reversed(self._tokens):
             var.reset(token)
+
+
+_BOUND = (correlation_id, control_id, event_id, request_id, trace_id)
 
 
 def current_ids() -> dict[str, str]:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -29,14 +29,21 @@ import msgspec
 
 from isthmus.ledger.batch import JournalBatch
 from isthmus.ledger.journal import JournalEntry, JournalLine
+from isthmus.store import channel_meta
+from isthmus.store.claim_adapters import MemoryClaims, MemoryClaimTx
+from isthmus.store.memory_deliveries import DeliveryRecord, MemoryDeliveries, MemoryDeliveryTx
 from isthmus.store.message_filter import matches
 from isthmus.store.migrations import HEAD
 from isthmus.store.ports import (
     HELD,
     Accepted,
     BillingAccount,
+    ChannelCount,
+    ChannelState,
     ChargeRecord,
+    ClaimEvent,
     ClaimRecord,
+    ClaimState,
     DepositRecord,
     HeldEvent,
     HoldTotals,
@@ -92,6 +99,11 @@ class _State:
     refunds: dict[str, RefundRecord] = field(default_factory=dict)  # in request order
     flow_state: dict[str, bytes] = field(default_factory=dict)
     applied: dict[str, bytes] = field(default_factory=dict)
+    deliveries: dict[int, DeliveryRecord] = field(default_factory=dict)  # issue 18
+    delivery_keys: dict[tuple[str, str], int] = field(default_factory=dict)
+    meta: dict[str, str] = field(default_factory=dict)  # the `meta` table (channel states)
+    claim_states: dict[str, ClaimState] = field(default_factory=dict)  # issue 20
+    claim_events: dict[str, ClaimEvent] = field(default_factory=dict)
     last_ids: dict[str, int] = field(default_factory=dict)
 
     def snapshot(self) -> _State:
@@ -103,7 +115,7 @@ class _State:
         return self.last_ids[table]
 
 
-class MemoryTx:
+class MemoryTx(MemoryDeliveryTx, MemoryClaimTx):
     """Effects of one unit of work on a `MemoryStore`; the store's lock is held throughout."""
 
     def __init__(self, store: MemoryStore) -> None:
@@ -244,6 +256,13 @@ class MemoryTx:
             held_at=known.held_at if known is not None else held.held_at)
         return True
 
+    def pending_events(self, event_ids: Collection[str]) -> set[str]:
+        wanted = set(event_ids)
+        return ({w.event_id for w in self._s.work_items.values()
+                 if w.event_id in wanted and w.status in ("open", "resubmitted")}
+                | {h.event_id for h in self._s.held.values()
+                   if h.event_id in wanted and h.released_at and not h.entry_key})
+
     def held_posted(self, event_id: str, entry_key: str) -> int:
         n = 0
         for k, h in self._s.held.items():
@@ -310,7 +329,7 @@ class MemoryTx:
         return True
 
 
-class MemoryStore:
+class MemoryStore(MemoryDeliveries, MemoryClaims):
     """The store port in memory; see the module docstring."""
 
     def __init__(self) -> None:
@@ -450,7 +469,19 @@ class MemoryStore:
             return [(m.received_at, m.events) for m in self._state.inbox.values()
                     if m.status == "accepted" and (since is None or m.received_at >= since)]
 
+    def inbox_after(self, after: int,
+                    limit: int = 10_000) -> list[tuple[int, str, float, bytes]]:
+        with self._lock:
+            return [(i, m.status, m.received_at, m.events)
+                    for i, m in self._state.inbox.items() if i > after][:limit]
+
     # ledger --------------------------------------------------------------------------------
+    def journal_after(self, after: int, limit: int = 10_000) -> list[tuple[int, JournalEntry]]:
+        """Position: 1 + the entry's index in posting order (entries are never removed)."""
+        with self._lock:
+            found = list(self._state.entries.values())
+        return list(enumerate(found, start=1))[after:after + limit]
+
     def journal_lines(self) -> Iterator[JournalLine]:
         with self._lock:
             lines = [ln for e in self._state.entries.values() for ln in e.lines]
@@ -609,6 +640,28 @@ class MemoryStore:
     def set_mapping_override(self, table: str, code: str, value: str) -> None:
         with self._write() as s:
             s.overrides[(table, code)] = value
+
+    def channel_states(self) -> dict[str, ChannelState]:
+        with self._lock:
+            return channel_meta.states(self._state.meta.items())
+
+    def set_channel_state(self, name: str, state: str, by: str, reason: str,
+                          now: float) -> ChannelState:
+        out = ChannelState(state, by, reason, now)
+        value = channel_meta.encode(out)
+        with self._write() as s:
+            s.meta[channel_meta.key(name)] = value
+        return out
+
+    def channel_counts(self) -> list[ChannelCount]:
+        groups: dict[tuple[str, str, bool], tuple[int, float]] = {}
+        with self._lock:
+            for m in self._state.inbox.values():
+                k = (m.channel, m.status, m.published)
+                n, last = groups.get(k, (0, 0.0))
+                groups[k] = (n + 1, max(last, m.received_at))
+        return [ChannelCount(ch, st, pub, n, last)
+                for (ch, st, pub), (n, last) in groups.items()]
 
     def counts(self) -> dict[str, int]:
         with self._lock:

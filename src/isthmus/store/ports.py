@@ -23,7 +23,7 @@ Contract (tests/store/contract.py runs it against every adapter):
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import date
@@ -67,6 +67,30 @@ class Inbound:
     events: bytes  # encoded envelopes (msgspec JSON array), empty when rejected
     digest: str = ""  # content digest; the same control id with another digest is a conflict
     hold: Hold | None = None  # status "held": kept, its events wait for `Store.release`
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelState:
+    """A channel's operating state (issue 18) as the store keeps it, in the `meta` table
+    under `channel:<name>`: every process of a site reads it, so a pause given in one takes
+    effect in all. `state` is "running" or "paused"; who set it, why and when."""
+
+    state: str
+    by: str = ""
+    reason: str = ""
+    at: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelCount:
+    """Inbox messages of one (channel, status, published) group and the latest one's time:
+    one row of `Store.channel_counts`, what the channel list sums (flows/channels.py)."""
+
+    channel: str
+    status: str
+    published: bool
+    count: int
+    last_received_at: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -278,6 +302,111 @@ class RefundRecord:
     entry_key: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class ClaimState:
+    """Where one claim stands in its life (issue 20, flows/claim_life.py), keyed by its
+    patient control number (CLM01); `payer_claim_id` is the payer's (CLP07, 277 REF*1K).
+
+    `controls` is "ISA13/GS06/ST02" of the 837 it last left in (what a 999 names);
+    `body` the claim's segments as sent (JSON), for a 276 and a corrected resubmission.
+    Money is Decimal in `currency`. No PHI in any text column."""
+
+    claim_key: str
+    state: str
+    payer_id: str
+    total_charge: Decimal
+    currency: str
+    created_at: float
+    updated_at: float
+    payer_claim_id: str = ""
+    account_number: str = ""
+    paid: Decimal = Decimal(0)
+    frequency: str = "1"
+    controls: str = ""
+    status_category: str = ""
+    status_code: str = ""
+    denial_category: str = ""
+    appeal_due: str = ""  # ISO date, "" when none
+    submitted_at: float = 0.0
+    body: bytes = b""
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimEvent:
+    """One transition of a claim (or a fact kept on it without one: from = to), with its
+    lineage: `causation_id` the event or file that caused it, `actor` who (a person, or
+    "hub"). Unique on `event_id`; `seq` orders a claim's events (1, 2, ...)."""
+
+    event_id: str
+    claim_key: str
+    seq: int
+    kind: str
+    from_state: str
+    to_state: str
+    at: float
+    causation_id: str = ""
+    correlation_id: str = ""
+    actor: str = "hub"
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryRecord:
+    """One delivery in a destination's durable outbox (issue 18, flows/delivery.py).
+
+    Unique on (destination, idempotency_key): the same event routed twice to one destination
+    is one delivery. `event_id` leads back to the source event (lineage); `answer_*` is what
+    the destination said last (codes and reasons, never PHI). `sent_at` 0: not sent yet."""
+
+    id: int
+    destination: str
+    key: str  # ordering key: one key's deliveries leave in id order
+    idempotency_key: str
+    event_id: str
+    event_type: str
+    route: str
+    content_type: str
+    body: bytes
+    status: str  # pending | sent | dead
+    attempts: int
+    visible_at: float
+    created_at: float
+    sent_at: float
+    answer_code: str
+    answer_detail: str
+    last_error: str
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryQuery:
+    """Filters of `Store.deliveries`; None: any. Newest last (id order)."""
+
+    destination: str | None = None
+    status: str | None = None
+    since: float | None = None  # created at or after
+    event_ids: tuple[str, ...] | None = None
+    ids: tuple[int, ...] | None = None
+    after: int = 0  # keyset paging: ids above this one
+    limit: int = 1000
+
+
+ANY_DELIVERY = DeliveryQuery()
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryTotals:
+    """Per destination: how many deliveries in each state, the oldest pending one's creation
+    time (0: none), and the last answer with when it came (for `isthmus destinations`)."""
+
+    destination: str
+    pending: int
+    sent: int
+    dead: int
+    oldest_pending: float
+    last_answer: str
+    last_answer_at: float
+
+
 class Tx(Protocol):
     """Effects of one unit of work; see the module docstring for the idempotency contract."""
 
@@ -332,6 +461,13 @@ class Tx(Protocol):
 
     def close_work_items(self, event_id: str, resolution: str, now: float) -> int:
         """Mark the open or resubmitted work items of an event resolved (it went through)."""
+        ...
+
+    def pending_events(self, event_ids: Collection[str]) -> set[str]:
+        """Those of `event_ids` that have an open or resubmitted work item, or a released
+        hold whose posting is not recorded yet: the events whose posting must close or
+        record something (`close_work_items`, `held_posted`). One read for a worker's
+        batch, instead of two writes an event."""
         ...
 
     def hold_event(self, held: HeldEvent) -> bool:
@@ -397,6 +533,30 @@ class Tx(Protocol):
         ...
 
 
+    def get_claim_state(self, claim_key: str) -> ClaimState | None:
+        """A claim's state by its patient control number (issue 20)."""
+        ...
+
+    def claim_by_payer_id(self, payer_claim_id: str) -> ClaimState | None:
+        """The claim the payer knows by this claim control number (CLP07, REF*1K)."""
+        ...
+
+    def put_claim_state(self, state: ClaimState) -> None:
+        """Insert or replace a claim's state row."""
+        ...
+
+    def add_claim_event(self, event: ClaimEvent) -> bool:
+        """Append a claim event; False (no change) when its event id is known."""
+        ...
+
+    def add_delivery(self, *, destination: str, key: str, idempotency_key: str,
+                     event_id: str, event_type: str, route: str, content_type: str,
+                     body: bytes, now: float) -> bool:
+        """Queue a delivery in this transaction (it commits with the effects that caused
+        it); False when (destination, idempotency_key) is queued already."""
+        ...
+
+
 class Store(Protocol):
     def migrate(self) -> int:
         """Create a new store at the head revision (idempotent); return the revision. An
@@ -453,6 +613,18 @@ class Store(Protocol):
     def accepted_events(self, since: float | None = None) -> list[tuple[float, bytes]]:
         """(received_at, encoded events) of every accepted message, in inbox order, those
         received at or after `since` when given: what the KPIs read, without raw bytes."""
+        ...
+
+    def inbox_after(self, after: int,
+                    limit: int = 10_000) -> list[tuple[int, str, float, bytes]]:
+        """(message id, status, received_at, encoded events) of inbox messages with an id
+        above `after`, by id, only as far as every message below is committed (no id still
+        in flight can come in under the last one): the analytics feed's watermark."""
+        ...
+
+    def journal_after(self, after: int, limit: int = 10_000) -> list[tuple[int, JournalEntry]]:
+        """(position, entry) of journal entries posted after position `after`, in posting
+        order, only as far as every entry below is committed: the analytics watermark."""
         ...
 
     def transaction(self) -> AbstractContextManager[Tx]: ...
@@ -525,7 +697,47 @@ class Store(Protocol):
         """Every record of deposit matching (EFTs, processor and bank deposits), in order."""
         ...
 
+    def deliveries_due(self, destination: str, now: float, limit: int) -> list[DeliveryRecord]:
+        """Pending deliveries of `destination` that are visible at `now`, in id order,
+        leaving out every delivery whose key has an earlier one still waiting for its retry
+        (order per key; other keys go on)."""
+        ...
+
+    def settle_deliveries(self, ids: Sequence[int], *, status: str, now: float,
+                          visible_at: float = 0.0, error: str = "", answer_code: str = "",
+                          answer_detail: str = "") -> None:
+        """Record one try of these deliveries: its outcome (`sent`, `dead`, or `pending`
+        again, visible at `visible_at`), the answer and error; attempts + 1."""
+        ...
+
+    def deliveries(self, query: DeliveryQuery = ANY_DELIVERY) -> list[DeliveryRecord]: ...
+
+    def delivery_totals(self) -> list[DeliveryTotals]:
+        """One row per destination that has deliveries, by name."""
+        ...
+
+    def resend_deliveries(self, ids: Sequence[int], now: float) -> list[int]:
+        """Put these (sent or dead) deliveries back in their outbox, visible now, with the
+        same idempotency key; the ids that were put back."""
+        ...
+
     def counts(self) -> dict[str, int]: ...
+
+    def channel_states(self) -> dict[str, ChannelState]:
+        """The state of every channel ever paused or resumed, by name (the `meta` table);
+        a channel not in it is running."""
+        ...
+
+    def set_channel_state(self, name: str, state: str, by: str, reason: str,
+                          now: float) -> ChannelState:
+        """Record a channel's state ("running" or "paused"), who set it and why; returns
+        what was recorded."""
+        ...
+
+    def channel_counts(self) -> list[ChannelCount]:
+        """Inbox messages per (channel, status, published) with the latest received time:
+        one grouped query, what the channel list and its counters read."""
+        ...
 
     def refunds(self, status: str | None = None, limit: int = 1000,
                 after: str | None = None) -> list[RefundRecord]:
@@ -534,5 +746,13 @@ class Store(Protocol):
         ...
 
     def refund(self, refund_id: str) -> RefundRecord | None: ...
+
+    def claim_states(self, state: str | None = None, limit: int = 1000) -> list[ClaimState]:
+        """Claims (in one state when given), oldest update first (issue 20)."""
+        ...
+
+    def claim_events(self, claim_key: str) -> list[ClaimEvent]:
+        """A claim's timeline, in `seq` order."""
+        ...
 
     def close(self) -> None: ...

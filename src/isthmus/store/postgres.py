@@ -18,7 +18,7 @@ from __future__ import annotations
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -33,10 +33,14 @@ from psycopg.rows import TupleRow
 
 from isthmus.ledger.batch import JournalBatch
 from isthmus.ledger.journal import Dimensions, JournalEntry, JournalLine
+from isthmus.store import channel_meta
+from isthmus.store.claim_adapters import PostgresClaims, PostgresClaimTx
 from isthmus.store.message_filter import POSTGRES, where
 from isthmus.store.ports import (
     Accepted,
     BillingAccount,
+    ChannelCount,
+    ChannelState,
     ChargeRecord,
     ClaimRecord,
     DepositRecord,
@@ -52,6 +56,7 @@ from isthmus.store.ports import (
     WorkItem,
     held_ref,
 )
+from isthmus.store.postgres_deliveries import PostgresDeliveries, PostgresDeliveryTx
 from isthmus.store.postgres_schema import migrate
 from isthmus.store.purge_filter import purge_where
 from isthmus.store.sqlite_connection import StorageUnavailable
@@ -187,7 +192,7 @@ class _Pool:
             conn.close()
 
 
-class PostgresTx:
+class PostgresTx(PostgresDeliveryTx, PostgresClaimTx):
     """Effects inside one BEGIN ... COMMIT on one connection."""
 
     def __init__(self, conn: Conn) -> None:
@@ -338,6 +343,13 @@ class PostgresTx:
             (h.ref, h.event_id, h.key, h.envelope, h.amount, h.currency,
              h.held_at)).rowcount == 1
 
+    def pending_events(self, event_ids: Collection[str]) -> set[str]:
+        ids = list(event_ids)
+        return {r[0] for r in self._c.execute(
+            "SELECT event_id FROM work_items WHERE event_id = ANY(%s) AND status IN "
+            "('open', 'resubmitted') UNION SELECT event_id FROM held_events WHERE "
+            "event_id = ANY(%s) AND released_at <> 0 AND entry_key = ''", (ids, ids))}
+
     def held_posted(self, event_id: str, entry_key: str) -> int:
         return self._c.execute(
             "UPDATE held_events SET entry_key = %s WHERE event_id = %s AND released_at <> 0 "
@@ -420,7 +432,7 @@ class PostgresTx:
                                "(key) DO NOTHING", (key, body)).rowcount == 1
 
 
-class PostgresStore:
+class PostgresStore(PostgresDeliveries, PostgresClaims):
     def __init__(self, dsn: str, *, schema: str = "isthmus", pool_size: int = 4) -> None:
         if pool_size < 1:
             raise ValueError(f"pool_size must be at least 1, got {pool_size}")
@@ -599,6 +611,66 @@ class PostgresStore:
             q, args = q + " AND received_at >= %s", (since,)
         return [(float(t), bytes(ev)) for t, ev in self._rows(q + " ORDER BY id", args)]
 
+    _SETTLE_WAIT_S = 2.0
+
+    def _settled(self, table: str, column: str, cols: str, after: int,
+                 limit: int) -> list[tuple[Any, ...]]:
+        """Rows of `table` (`cols`, the identity `column` first) above `after`, as far as
+        no transaction still in flight can commit one below the last. Identities are
+        handed out before commit (a conflict or a rollback leaves a hole for good), so: note
+        the last identity handed out and the writers of this database in flight, wait (at
+        most `_SETTLE_WAIT_S`) until those writers end, then every identity up to the
+        noted one is final, a row or a hole for good. When they do not end in time, only
+        the gapless run after `after` is returned (the rest waits for the next read)."""
+        writers = ("SELECT coalesce(array_agg(backend_xid::text), '{}') FROM "
+                   "pg_stat_activity WHERE datname = current_database() AND backend_xid IS "
+                   "NOT NULL AND pid <> pg_backend_pid()")
+        with self._use() as c:  # autocommit: each statement sees what is committed now
+            found = c.execute(f"SELECT pg_sequence_last_value(pg_get_serial_sequence("
+                              f"'{table}', '{column}')), ({writers})").fetchone()
+            last, xids = (found[0], list(found[1])) if found else (None, [])
+            deadline = time.monotonic() + self._SETTLE_WAIT_S
+            while xids and time.monotonic() < deadline:
+                time.sleep(0.005)
+                row = c.execute(writers + " AND backend_xid::text = ANY(%s)",
+                                (xids,)).fetchone()
+                xids = list(row[0]) if row else []
+            if last is None:
+                return []
+            bound = int(last) if not xids else after + limit
+            rows = c.execute(f"SELECT {cols} FROM {table} WHERE {column} > %s AND "
+                             f"{column} <= %s ORDER BY {column} LIMIT %s",
+                             (after, bound, limit)).fetchall()
+        if not xids:
+            return rows
+        run: list[tuple[Any, ...]] = []
+        for r in rows:
+            if int(r[0]) != after + len(run) + 1:
+                break
+            run.append(r)
+        return run
+
+    def inbox_after(self, after: int,
+                    limit: int = 10_000) -> list[tuple[int, str, float, bytes]]:
+        rows = self._settled("inbox", "id", "id, status, received_at, events", after, limit)
+        return [(int(i), str(st), float(t), bytes(ev)) for i, st, t, ev in rows]
+
+    def journal_after(self, after: int, limit: int = 10_000) -> list[tuple[int, JournalEntry]]:
+        rows = self._settled(
+            "journal_entries", "seq", "seq, entry_key, posted_on, period, channel, memo, "
+            "correlation_id, causation_id, reverses, moved_from", after, limit)
+        lines: dict[str, list[JournalLine]] = {}
+        if rows:
+            for r in self._rows(
+                    f"SELECT entry_key, {_LINE_COLS} FROM journal_lines "
+                    "WHERE entry_key = ANY(%s) ORDER BY entry_key, line_no",
+                    ([r[1] for r in rows],)):
+                lines.setdefault(r[0], []).append(_line(r[1:]))
+        return [(int(r[0]), JournalEntry(
+            entry_key=r[1], posted_on=r[2], period=r[3], channel=r[4], memo=r[5],
+            lines=tuple(lines.get(r[1], ())), correlation_id=r[6], causation_id=r[7],
+            reverses=r[8], moved_from=r[9])) for r in rows]
+
     # ledger --------------------------------------------------------------
     def journal_lines(self) -> Iterator[JournalLine]:
         for r in self._rows(f"SELECT {_LINE_COLS} FROM journal_lines"):
@@ -760,6 +832,25 @@ class PostgresStore:
         self._run(lambda c: c.execute(
             "INSERT INTO mapping_overrides VALUES (%s,%s,%s) ON CONFLICT (table_name, code) "
             "DO UPDATE SET value = excluded.value", (table, code, value)))
+
+    def channel_states(self) -> dict[str, ChannelState]:
+        return channel_meta.states(self._rows(
+            "SELECT name, value FROM meta WHERE name LIKE %s", (channel_meta.PREFIX + "%",)))
+
+    def set_channel_state(self, name: str, state: str, by: str, reason: str,
+                          now: float) -> ChannelState:
+        out = ChannelState(state, by, reason, now)
+        value = channel_meta.encode(out)
+        self._run(lambda c: c.execute(
+            "INSERT INTO meta(name, value) VALUES (%s, %s) ON CONFLICT (name) DO UPDATE "
+            "SET value = excluded.value", (channel_meta.key(name), value)))
+        return out
+
+    def channel_counts(self) -> list[ChannelCount]:
+        return [ChannelCount(ch, st, bool(pub), int(n), float(last))
+                for ch, st, pub, n, last in self._rows(
+                    "SELECT channel, status, published, count(*), max(received_at) "
+                    "FROM inbox GROUP BY channel, status, published")]
 
     def counts(self) -> dict[str, int]:
         names_and_queries = (

@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from datetime import date
 from decimal import Decimal
@@ -20,10 +20,14 @@ import msgspec
 
 from isthmus.ledger.batch import JournalBatch
 from isthmus.ledger.journal import Dimensions, JournalEntry, JournalLine
+from isthmus.store import channel_meta
+from isthmus.store.claim_adapters import SqlClaimTx, SqliteClaims
 from isthmus.store.message_filter import SQLITE, where
 from isthmus.store.ports import (
     Accepted,
     BillingAccount,
+    ChannelCount,
+    ChannelState,
     ChargeRecord,
     ClaimRecord,
     DepositRecord,
@@ -41,6 +45,7 @@ from isthmus.store.ports import (
 )
 from isthmus.store.purge_filter import purge_where
 from isthmus.store.sqlite_connection import StorageUnavailable, connect
+from isthmus.store.sqlite_deliveries import SqliteDeliveries, SqliteDeliveryTx
 from isthmus.store.sqlite_schema import prepare
 
 _batch_enc = msgspec.json.Encoder(decimal_format="string")
@@ -103,7 +108,7 @@ class _AlreadySealed(Exception):
     """Internal: roll the batch back, one of its entries is sealed already."""
 
 
-class SqliteTx:
+class SqliteTx(SqliteDeliveryTx, SqlClaimTx):
     """Effects inside one BEGIN IMMEDIATE ... COMMIT."""
 
     def __init__(self, conn: sqlite3.Connection) -> None:
@@ -257,6 +262,14 @@ class SqliteTx:
             (h.ref, h.event_id, h.key, h.envelope, str(h.amount), h.currency,
              h.held_at)).rowcount == 1
 
+    def pending_events(self, event_ids: Collection[str]) -> set[str]:
+        ids = list(event_ids)
+        marks = ",".join("?" * len(ids))
+        return {r[0] for r in self._c.execute(
+            f"SELECT event_id FROM work_items WHERE event_id IN ({marks}) AND status IN "
+            f"('open','resubmitted') UNION SELECT event_id FROM held_events WHERE event_id IN "
+            f"({marks}) AND released_at<>0 AND entry_key=''", (*ids, *ids))}
+
     def held_posted(self, event_id: str, entry_key: str) -> int:
         return self._c.execute(
             "UPDATE held_events SET entry_key=? WHERE event_id=? AND released_at<>0 AND "
@@ -329,7 +342,7 @@ class SqliteTx:
                                (key, body)).rowcount == 1
 
 
-class SqliteStore:
+class SqliteStore(SqliteDeliveries, SqliteClaims):
     def __init__(self, path: Path, *, synchronous: str = "FULL") -> None:
         self.path = path
         self._sync = synchronous
@@ -491,6 +504,33 @@ class SqliteStore:
         if since is not None:
             q, args = q + " AND received_at >= ?", (since,)
         return [(t, bytes(ev)) for t, ev in self._conn().execute(q + " ORDER BY id", args)]
+
+    def inbox_after(self, after: int,
+                    limit: int = 10_000) -> list[tuple[int, str, float, bytes]]:
+        # one writer at a time: ids commit in order, so every committed id is final
+        return [(int(i), st, t, bytes(ev)) for i, st, t, ev in self._conn().execute(
+            "SELECT id, status, received_at, events FROM inbox WHERE id > ? "
+            "ORDER BY id LIMIT ?", (after, limit))]
+
+    def journal_after(self, after: int, limit: int = 10_000) -> list[tuple[int, JournalEntry]]:
+        c = self._conn()
+        rows = c.execute(
+            "SELECT rowid, entry_key, posted_on, period, channel, memo, correlation_id, "
+            "causation_id, reverses, moved_from FROM journal_entries WHERE rowid > ? "
+            "ORDER BY rowid LIMIT ?", (after, limit)).fetchall()
+        lines: dict[str, list[JournalLine]] = {}
+        if rows:  # the lines of the same rowid range, in one pass
+            for ek, acc, debit, credit, cur, co, cc, sl, tok in c.execute(
+                "SELECT l.entry_key, l.account, l.debit, l.credit, l.currency, l.company, "
+                "l.cost_center, l.service_line, l.account_token FROM journal_entries e "
+                "JOIN journal_lines l ON l.entry_key = e.entry_key WHERE e.rowid > ? AND "
+                "e.rowid <= ? ORDER BY e.rowid, l.line_no", (after, rows[-1][0])):
+                lines.setdefault(ek, []).append(
+                    _line(acc, debit, credit, cur, co, cc, sl, tok))
+        return [(int(r[0]), JournalEntry(
+            entry_key=r[1], posted_on=date.fromisoformat(r[2]), period=r[3], channel=r[4],
+            memo=r[5], lines=tuple(lines.get(r[1], ())), correlation_id=r[6],
+            causation_id=r[7], reverses=r[8], moved_from=r[9])) for r in rows]
 
     # ledger --------------------------------------------------------------
     def journal_lines(self) -> Iterator[JournalLine]:
@@ -662,6 +702,25 @@ class SqliteStore:
         with self._write() as c:
             c.execute("INSERT INTO mapping_overrides VALUES (?,?,?) ON CONFLICT DO UPDATE SET "
                       "value=excluded.value", (table, code, value))
+
+    def channel_states(self) -> dict[str, ChannelState]:
+        return channel_meta.states(self._conn().execute(
+            "SELECT name, value FROM meta WHERE name LIKE ?", (channel_meta.PREFIX + "%",)))
+
+    def set_channel_state(self, name: str, state: str, by: str, reason: str,
+                          now: float) -> ChannelState:
+        out = ChannelState(state, by, reason, now)
+        with self._write() as c:
+            c.execute("INSERT INTO meta(name, value) VALUES (?,?) ON CONFLICT(name) DO "
+                      "UPDATE SET value=excluded.value",
+                      (channel_meta.key(name), channel_meta.encode(out)))
+        return out
+
+    def channel_counts(self) -> list[ChannelCount]:
+        return [ChannelCount(ch, st, bool(pub), int(n), float(last))
+                for ch, st, pub, n, last in self._conn().execute(
+                    "SELECT channel, status, published, count(*), max(received_at) "
+                    "FROM inbox GROUP BY channel, status, published")]
 
     def counts(self) -> dict[str, int]:
         c = self._conn()

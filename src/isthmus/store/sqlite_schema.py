@@ -2,7 +2,8 @@
 
 Unique constraints carry the idempotency contract: inbox (channel, control_id), charges
 (event_id), claims (event_id), journal entries (entry_key), work items (kind, event_id), outbox
-(destination, batch_id), refunds (id), applied (key), held events (ref, event_id).
+(destination, batch_id), refunds (id), applied (key), held events (ref, event_id), deliveries
+(destination, idempotency_key).
 
 This is the schema at the head revision (store/migrations): a new database is created
 from it and stamped; an existing one changes only through a revision in
@@ -141,6 +142,43 @@ CREATE INDEX IF NOT EXISTS refunds_pending ON refunds(account_token) WHERE statu
 CREATE INDEX IF NOT EXISTS refunds_status ON refunds(status);
 CREATE TABLE IF NOT EXISTS flow_state (name TEXT PRIMARY KEY, body BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS applied (key TEXT PRIMARY KEY, body BLOB NOT NULL);
+-- deliveries: revision 0003 (issue 18)
+CREATE TABLE IF NOT EXISTS deliveries (
+  id INTEGER PRIMARY KEY AUTOINCREMENT, destination TEXT NOT NULL, key TEXT NOT NULL,
+  idempotency_key TEXT NOT NULL, event_id TEXT NOT NULL, event_type TEXT NOT NULL,
+  route TEXT NOT NULL, content_type TEXT NOT NULL, body BLOB NOT NULL,
+  status TEXT NOT NULL DEFAULT 'pending', attempts INTEGER NOT NULL DEFAULT 0,
+  visible_at REAL NOT NULL DEFAULT 0, created_at REAL NOT NULL,
+  sent_at REAL NOT NULL DEFAULT 0, answer_code TEXT NOT NULL DEFAULT '',
+  answer_detail TEXT NOT NULL DEFAULT '', last_error TEXT NOT NULL DEFAULT '',
+  UNIQUE (destination, idempotency_key)
+);
+CREATE INDEX IF NOT EXISTS deliveries_pending ON deliveries(destination, id)
+  WHERE status = 'pending';
+CREATE INDEX IF NOT EXISTS deliveries_key ON deliveries(destination, key, id)
+  WHERE status = 'pending';
+CREATE INDEX IF NOT EXISTS deliveries_event ON deliveries(event_id);
+-- claim life: revision 0004 (issue 20)
+CREATE TABLE IF NOT EXISTS claim_states (
+  claim_key TEXT PRIMARY KEY, state TEXT NOT NULL, payer_id TEXT NOT NULL,
+  total_charge TEXT NOT NULL, currency TEXT NOT NULL, created_at REAL NOT NULL,
+  updated_at REAL NOT NULL, payer_claim_id TEXT NOT NULL DEFAULT '',
+  account_number TEXT NOT NULL DEFAULT '', paid TEXT NOT NULL DEFAULT '0',
+  frequency TEXT NOT NULL DEFAULT '1', controls TEXT NOT NULL DEFAULT '',
+  status_category TEXT NOT NULL DEFAULT '', status_code TEXT NOT NULL DEFAULT '',
+  denial_category TEXT NOT NULL DEFAULT '', appeal_due TEXT NOT NULL DEFAULT '',
+  submitted_at REAL NOT NULL DEFAULT 0, body BLOB NOT NULL DEFAULT x''
+);
+CREATE INDEX IF NOT EXISTS claim_states_payer_id ON claim_states(payer_claim_id)
+  WHERE payer_claim_id <> '';
+CREATE INDEX IF NOT EXISTS claim_states_state ON claim_states(state, updated_at);
+CREATE TABLE IF NOT EXISTS claim_events (
+  event_id TEXT PRIMARY KEY, claim_key TEXT NOT NULL, seq INTEGER NOT NULL,
+  kind TEXT NOT NULL, from_state TEXT NOT NULL, to_state TEXT NOT NULL, at REAL NOT NULL,
+  causation_id TEXT NOT NULL DEFAULT '', correlation_id TEXT NOT NULL DEFAULT '',
+  actor TEXT NOT NULL DEFAULT 'hub', detail TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS claim_events_claim ON claim_events(claim_key, seq);
 """
 
 

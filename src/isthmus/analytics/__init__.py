@@ -1,0 +1,7 @@
+"""Finance analytics (issue 21): a star schema of the hub's posted facts, fed incrementally.
+
+`schema` names the tables and their version, `facts` turns journal entries and inbox events
+into rows (pure), `warehouse` writes them to DuckDB and Parquet (pyarrow, duckdb: the
+`analytics` extra, imported lazily), `export` runs one incremental export from the store
+port, `executive` reads the executive view back. docs/analytics.md documents the schema.
+"""

@@ -1,0 +1,60 @@
+"""HTTP API v1 for outbound destinations (issue 18): the list with its outbox counters,
+and the resend of one delivery.
+
+A thin shell over flows/destinations.py, like `isthmus destinations`:
+
+GET  /api/v1/destinations               every destination: name, kind, address, breaker
+                                        state, pending, sent, dead, oldest pending age,
+                                        last answer; `recent`: the newest dead deliveries
+POST /api/v1/deliveries/{id}/resend     200 {"resent": [id]} (the same idempotency key)
+
+Resend needs the role integration-engineer or admin (governance/rbac.py) and goes into the
+audit trail with its outcome (`deliveries.resend`). A delivery that is still
+pending answers 409 (404 when there is no such delivery) with the reason, and is
+audited as failed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from isthmus.flows import destinations
+from isthmus.governance import audit
+
+
+def routes(hub: Any) -> list[Route]:
+    async def listing(_: Request) -> JSONResponse:
+        def read() -> dict[str, Any]:
+            return {"destinations": destinations.table(hub.settings, hub.store, time.time()),
+                    "recent": destinations.recent(hub.store, status="dead", limit=50)}
+        return JSONResponse(await asyncio.to_thread(read))
+
+    async def resend(req: Request) -> JSONResponse:
+        raw = req.path_params["id"]
+        if not (raw.isascii() and raw.isdigit() and 0 < int(raw) < 1 << 63):
+            return JSONResponse({"error": "not found", "reason": "a delivery id is a number",
+                                 "field": "id"}, 404)
+        delivery_id = int(raw)
+        actor = str(req.scope.get("state", {}).get("principal", "anonymous"))
+
+        def act() -> JSONResponse:
+            done = destinations.resend(hub.settings, hub.store, ids=[delivery_id], by=actor,
+                                       now=time.time())
+            if not done["resent"]:
+                status, reason = destinations.why_not(hub.store, delivery_id)
+                audit.record(hub.governance, actor, "deliveries.resend", str(delivery_id),
+                             "failed", reason=reason)
+                return JSONResponse({"error": "not found" if status == 404 else "not resent",
+                                     "reason": reason, "field": "id"}, status)
+            audit.record(hub.governance, actor, "deliveries.resend", str(delivery_id), "ok")
+            return JSONResponse({"resent": done["resent"]})
+        return await asyncio.to_thread(act)
+
+    return [Route("/api/v1/destinations", listing, methods=["GET"]),
+            Route("/api/v1/deliveries/{id}/resend", resend, methods=["POST"])]

@@ -1,0 +1,62 @@
+"""`isthmus analytics export`: the incremental feed of the analytics warehouse (issue 21).
+
+Reads the hub through the store port and writes what changed since the last watermark to
+the embedded DuckDB warehouse (`<data_dir>/analytics/warehouse.duckdb`) and to Parquet
+files partitioned by period (`--out`, default `<data_dir>/analytics/parquet`); see
+docs/analytics.md. Needs the `analytics` extra (pyarrow, duckdb): without it the command
+says what to install and exits 2, like a configuration error.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from isthmus.analytics import export
+from isthmus.analytics.warehouse import Missing, VersionMismatch
+from isthmus.app import Hub
+from isthmus.cli.commands import Result, UsageError
+
+COMMANDS = ("analytics",)
+
+
+def add_parsers(add: Callable[[str, str], argparse.ArgumentParser]) -> None:
+    a = add("analytics", "finance analytics: export the warehouse feed (DuckDB, Parquet)")
+    a.add_argument("action", choices=["export"])
+    a.add_argument("--out", type=Path, default=None,
+                   help="Parquet directory (default <data_dir>/analytics/parquet)")
+    a.add_argument("--warehouse", type=Path, default=None,
+                   help="DuckDB file (default <data_dir>/analytics/warehouse.duckdb)")
+    a.add_argument("--page", type=int, default=export.PAGE,
+                   help="entries and messages read per commit")
+
+
+def paths(hub: Hub, out: Path | None = None,
+          warehouse: Path | None = None) -> tuple[Path, Path]:
+    data = hub.settings.data_dir
+    return (warehouse or data / export.WAREHOUSE, out or data / export.PARQUET)
+
+
+def run_export(hub: Hub, out: Path | None = None, warehouse: Path | None = None,
+               page: int = export.PAGE) -> export.Report:
+    db, parquet = paths(hub, out, warehouse)
+    return export.run(hub.store, warehouse=db, parquet=parquet,
+                      secret=hub.processor.secret, roles=export.roles_from(hub.settings),
+                      page=max(1, page))
+
+
+def dispatch(hub: Hub, args: argparse.Namespace) -> Result:
+    try:
+        report = run_export(hub, args.out, args.warehouse, args.page)
+    except (Missing, VersionMismatch) as exc:
+        raise UsageError(str(exc)) from exc
+    return report.as_dict(), _render, 0
+
+
+def _render(d: dict[str, Any]) -> str:
+    rows = ", ".join(f"{k} {v}" for k, v in d["rows"].items()) or "nothing new"
+    marks = ", ".join(f"{k} {v}" for k, v in d["watermarks"].items())
+    return (f"exported {d['total']} row(s) in {d['pages']} commit(s): {rows}; "
+            f"{d['files']} file(s); watermarks {marks or 'none'}")

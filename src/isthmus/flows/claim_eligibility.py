@@ -1,0 +1,122 @@
+"""Eligibility: a 270 built from an account's coverage, the 271 kept on the account.
+
+Issue 20. :func:`request_eligibility` asks, for each billing account, its first plan's payer
+(IN1-3/IN1-4 as `flows.visits` keeps them from IN1 or FHIR Coverage) about the account's
+patient (name and birth date from the patient register; the member id from the caller,
+IN1-36 / Coverage.subscriberId, else the account number), builds one 270
+(`formats.x12.eligibility.build_270`, 005010X279A1) with a trace (TRN02) per account, and
+sends it through the claim sender. The trace -> account map is kept in flow state.
+
+:func:`apply_271` reads the answers: active/inactive, plan, co-payment, deductible and
+out-of-pocket remaining (`EligibilityResponse.summary`) are kept on the account (flow state
+``eligibility:<account>``, shown by :func:`eligibility_of`); an answer ``inactive`` for an
+account with a scheduled encounter (the caller names those: pre-admits, appointments)
+opens an ``eligibility_inactive`` work item in queue ``registration``, so the coverage is
+fixed before the visit. A rejected inquiry (AAA) is kept with its reason code.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Final
+
+from isthmus.config import ClaimSettings
+from isthmus.flows.claim_submission import X12Sender, next_controls
+from isthmus.flows.visits import load_account
+from isthmus.formats.x12.eligibility import EligibilityRequest, build_270, parse_271
+from isthmus.formats.x12.remittance import Party, Person
+from isthmus.store.ports import Store
+
+QUEUE: Final = "registration"
+KIND: Final = "eligibility_inactive"
+_TRACE: Final = "claims/270/"
+_KEPT: Final = "eligibility:"
+
+
+@dataclass(frozen=True)
+class Asked:
+    sent: str  # the sender's reference
+    traces: dict[str, str]  # trace -> account
+    skipped: dict[str, str]  # account -> why (no coverage, no patient)
+
+
+def request_eligibility(store: Store, accounts: Collection[str], *, settings: ClaimSettings,
+                        sender: X12Sender, provider: Party, now: float,
+                        member_ids: Mapping[str, str] | None = None) -> Asked:
+    """One 270 for the accounts that have a plan and a known patient."""
+    asks: list[EligibilityRequest] = []
+    traces: dict[str, str] = {}
+    skipped: dict[str, str] = {}
+    with store.transaction() as tx:
+        for number in accounts:
+            acct = tx.get_billing_account(number)
+            plans = load_account(tx, number).plans
+            patient = tx.get_patient(acct.patient_key) if acct else None
+            if not plans or patient is None:
+                skipped[number] = "no coverage recorded" if patient else "no patient known"
+                continue
+            plan = plans[0]
+            trace = f"{number}-{int(now)}"
+            asks.append(EligibilityRequest(
+                transaction_control="", trace=trace,
+                payer=Party(name=plan.payer_name or plan.payer_id, id_qualifier="PI",
+                            id=plan.payer_id),
+                provider=provider,
+                subscriber=Person(last=patient.family_name, first=patient.given_name,
+                                  id_qualifier="MI",
+                                  id=(member_ids or {}).get(number, number)),
+                plan_date=datetime.fromtimestamp(now, UTC).date()))
+            traces[trace] = number
+        if not asks:
+            return Asked("", {}, skipped)
+        first = next_controls(tx)
+        text = build_270(asks, sender=settings.sender_id, receiver=settings.receiver_id,
+                         interchange_control=first, group_control=first,
+                         at=datetime.fromtimestamp(now, UTC), usage=settings.usage)
+        ref = sender.send(name=f"270-{first:09d}.x12", kind="270", body=text.encode())
+        for trace, number in traces.items():
+            tx.save_state(_TRACE + trace, number.encode())
+    return Asked(ref, traces, skipped)
+
+
+def apply_271(store: Store, data: bytes | str, *, now: float, source: str,
+              scheduled: Collection[str] = ()) -> dict[str, str]:
+    """Keep each answer on its account; account -> status ("active", "inactive", ...)."""
+    out: dict[str, str] = {}
+    with store.transaction() as tx:
+        for r in parse_271(data).responses:
+            raw = tx.load_state(_TRACE + r.trace) if r.trace else None
+            if not raw:
+                continue
+            number = raw.decode()
+            s = r.summary()
+            kept: dict[str, Any] = {
+                "status": s.status, "plan": s.plan, "payer": r.payer.id,
+                "copay": str(s.copay) if s.copay is not None else "",
+                "deductible_remaining": "" if s.deductible_remaining is None
+                else str(s.deductible_remaining),
+                "out_of_pocket_remaining": "" if s.out_of_pocket_remaining is None
+                else str(s.out_of_pocket_remaining),
+                "rejections": [x.reason for x in r.rejections], "at": now, "source": source}
+            tx.save_state(_KEPT + number, json.dumps(kept).encode())
+            out[number] = s.status
+            if s.status == "inactive" and number in scheduled:
+                tx.add_work_item(kind=KIND, queue=QUEUE, key=number,
+                                 event_id=f"eligibility/{number}/{r.trace}",
+                                 correlation_id=f"eligibility/{number}",
+                                 detail=f"271 from payer {r.payer.id}: coverage inactive for "
+                                        f"account {number} with a scheduled encounter; "
+                                        "update the coverage before the visit",
+                                 envelope=b"", now=now)
+    return out
+
+
+def eligibility_of(store: Store, account_number: str) -> dict[str, Any]:
+    """What the last 271 said of an account ({} when none came)."""
+    with store.transaction() as tx:
+        raw = tx.load_state(_KEPT + account_number)
+    got: dict[str, Any] = json.loads(raw) if raw else {}
+    return got
