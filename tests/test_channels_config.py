@@ -56,7 +56,7 @@ ack_facility = "LABIF"
 
 
 @pytest.mark.parametrize(("text", "message"), [
-    ("[channels.lab]\ntransport = \"sftp\"\nport = 1\n", "channels.lab.transport must be one of"),
+    ("[channels.lab]\ntransport = \"ftp\"\nport = 1\n", "channels.lab.transport must be one of"),
     ("[channels.lab]\nsenders = [\"LAB\"]\nport = 1\n", "channels.lab.senders must be a list"),
     ("[channels.lab]\ntransport = \"mllp\"\n", "channels.lab.port is required"),
     ("[channels.lab]\nport = 70000\n", "channels.lab.port must be a TCP port"),

@@ -16,6 +16,7 @@ import logging
 import os
 import secrets
 import signal
+import socket
 import sqlite3
 import time
 from collections.abc import Callable, Coroutine
@@ -32,6 +33,7 @@ from isthmus.connectors.erp_file import ErpFileSink
 from isthmus.connectors.erp_ports import ErpBatchSink, ErpPort
 from isthmus.connectors.folder import DropFolder
 from isthmus.connectors.mllp import MllpServer, tls_context
+from isthmus.connectors.sftp_pickup import SftpPickup, open_pickup
 from isthmus.flows import channels, retention
 from isthmus.flows.claim_remit import ClaimPolicy
 from isthmus.flows.delivery import DeliveryEngine
@@ -225,7 +227,10 @@ class Hub:
             claims=claim_policy,
         )
         policy = RetryPolicy(rel.max_attempts, rel.backoff_base_s, rel.backoff_max_s)
-        return cls(settings, store, bus, processor, policy, data / "exports" / "erp")
+        hub = cls(settings, store, bus, processor, policy, data / "exports" / "erp")
+        if hub.outbound is not None and processor.supply is not None:  # InvoiceMatched
+            processor.supply.on_status = hub.outbound.publish
+        return hub
 
     @functools.cached_property
     def governance(self) -> GovernanceStore:
@@ -335,6 +340,7 @@ class Running:
     mllps: dict[str, MllpServer] = field(default_factory=dict)
     inboxes: dict[str, Inbox] = field(default_factory=dict)
     switches: dict[str, channels.Switch] = field(default_factory=dict)  # folder channels
+    pickups: dict[str, SftpPickup] = field(default_factory=dict)  # sftp channels
     worker: Worker | None = None
     dispatcher: Dispatcher | None = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
@@ -516,6 +522,33 @@ async def _drop_loop(drop: DropFolder, every_s: float = 2.0,
             log.error("drop folder pass failed: %s", exc)
 
 
+SFTP_LEASE = "sftp-pickup:"  # + the channel's name
+
+
+async def _sftp_loop(hub: Hub, pickup: SftpPickup, switch: channels.Switch, owner: str,
+                     every_s: float) -> None:
+    """An sftp channel's remote folder, one pass every `every_s` seconds by the one process
+    of the site holding its lease; no pass while the channel is paused (the files wait on
+    the server)."""
+    ttl = max(3 * every_s, 60.0)  # a pass may download large files: outlive it
+    try:
+        while True:
+            await asyncio.sleep(every_s)
+            if switch.paused:
+                pickup.skipped += 1
+                continue
+            try:
+                if await asyncio.to_thread(hub.bus.claim, SFTP_LEASE + pickup.name, owner,
+                                           ttl, time.time()):
+                    await asyncio.to_thread(pickup.run_once)
+                else:
+                    pickup.waiting += 1
+            except Exception as exc:  # noqa: BLE001 - retried next pass
+                log.error("sftp pickup %s pass failed: %s", pickup.name, exc)
+    finally:
+        pickup.close()
+
+
 def _mllp_server(hub: Hub, ch: ChannelSettings, writer: GroupCommitWriter,
                  port: int) -> tuple[Inbox, MllpServer]:
     """One MLLP channel's inbox (stamped with its name: message identity is channel +
@@ -557,6 +590,12 @@ async def _start_channels(hub: Hub, run: Running, mllp_port: int | None) -> None
             switch = run.switches[name] = channels.Switch()
             drop = DropFolder(folder, FileIntake(hub.store, hub.bus, s), s)
             run.tasks.append(asyncio.create_task(_drop_loop(drop, switch=switch)))
+        elif ch.transport == channels.SFTP:
+            switch = run.switches[name] = channels.Switch()
+            pickup = run.pickups[name] = open_pickup(ch, s, FileIntake(hub.store, hub.bus, s))
+            run.tasks.append(asyncio.create_task(_sftp_loop(
+                hub, pickup, switch, f"{socket.gethostname()}-{os.getpid()}-{id(run):x}",
+                ch.poll_s)))
     run.inbox, run.mllp = run.inboxes.get(MLLP_CHANNEL), run.mllps.get(MLLP_CHANNEL)
     targets: dict[str, channels.Pausable] = {**run.mllps, **run.switches}
     await channels.apply_states(hub.store, targets)

@@ -51,7 +51,8 @@ TRANSACTION_KINDS = ("charge", "credit", "payment", "adjustment")
 TRANSACTION_TYPES = {"CG": "charge", "CD": "credit", "PY": "payment", "AJ": "adjustment"}
 
 
-CHANNEL_TRANSPORTS = ("mllp", "fhir", "folder")
+CHANNEL_TRANSPORTS = ("mllp", "fhir", "folder", "sftp")
+SFTP_KEYS = ("user", "key_file", "known_hosts", "path", "poll_s")  # sftp channels only
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,14 @@ class ChannelSettings:
     ack_application: str = "ISTHMUS"
     ack_facility: str = "ISTHMUS"
     folder: Path | None = None
+    # sftp pickup (connectors/sftp_pickup.py): `host`:`port` (22), `user`, `key_file`,
+    # `known_hosts` and the remote folder `path` (its inbound/, done/, failed/), polled
+    # every `poll_s` seconds
+    user: str = ""
+    key_file: Path | None = None
+    known_hosts: Path | None = None
+    path: str = ""
+    poll_s: float = 30.0
 
 
 def channel_transport(name: str, spec: dict[str, Any]) -> str:
@@ -125,13 +134,22 @@ def _channel(name: str, spec: dict[str, Any]) -> ChannelSettings:
     if port is not None and (isinstance(port, bool) or not isinstance(port, int)
                              or not 0 <= port <= 65535):
         raise ConfigError(f"{where}.port must be a TCP port from 0 to 65535, got {port!r}")
+    if transport == "sftp" and port == 0:
+        raise ConfigError(f"{where}.port must be the SFTP server's port (1 to 65535)")
     if transport == "mllp" and name != "mllp" and port is None:
         raise ConfigError(f"{where}.port is required: an MLLP channel other than \"mllp\" "
                           "listens on a port of its own")
+    if transport == "sftp":
+        _sftp_channel(where, spec)
+    else:
+        for key in SFTP_KEYS:
+            if key in spec:
+                raise ConfigError(f"{where}.{key} is for sftp channels; this one's "
+                                  f"transport is {transport}")
     if transport != "mllp":
         for key in ("port", "host", "senders", "ack_application", "ack_facility",
                     "tls_cert", "tls_key", "tls_client_ca"):
-            if key in spec:
+            if key in spec and not (transport == "sftp" and key in ("port", "host")):
                 raise ConfigError(f"{where}.{key} is for MLLP channels; this one's "
                                   f"transport is {transport}")
     if "folder" in spec and transport != "folder":
@@ -149,7 +167,8 @@ def _channel(name: str, spec: dict[str, Any]) -> ChannelSettings:
             raise ConfigError(f"{where}.{key} must be text without HL7 delimiters")
         texts[key] = value
     paths = {k: Path(str(spec[k])) if spec.get(k) else None
-             for k in ("tls_cert", "tls_key", "tls_client_ca", "folder")}
+             for k in ("tls_cert", "tls_key", "tls_client_ca", "folder", "key_file",
+                       "known_hosts")}
     if (paths["tls_cert"] is None) != (paths["tls_key"] is None):
         raise ConfigError(f"{where}.tls_cert and {where}.tls_key go together")
     return ChannelSettings(name=name, summarization=summ,
@@ -160,7 +179,20 @@ def _channel(name: str, spec: dict[str, Any]) -> ChannelSettings:
                            ack_application=texts["ack_application"],
                            ack_facility=texts["ack_facility"], tls_cert=paths["tls_cert"],
                            tls_key=paths["tls_key"], tls_client_ca=paths["tls_client_ca"],
-                           folder=paths["folder"])
+                           folder=paths["folder"], user=str(spec.get("user", "")),
+                           key_file=paths["key_file"], known_hosts=paths["known_hosts"],
+                           path=str(spec.get("path", "")),
+                           poll_s=float(spec.get("poll_s", ChannelSettings.poll_s)))
+
+
+def _sftp_channel(where: str, spec: dict[str, Any]) -> None:
+    """The keys an sftp pickup needs (host keys are always checked: known_hosts)."""
+    for key in ("host", "user", "key_file", "known_hosts", "path"):
+        if not isinstance(spec.get(key), str) or not spec[key].strip():
+            raise ConfigError(f"{where}.{key} is required when transport is sftp (text)")
+    poll = spec.get("poll_s", ChannelSettings.poll_s)
+    if isinstance(poll, bool) or not isinstance(poll, int | float) or not 0 < poll < 86_400:
+        raise ConfigError(f"{where}.poll_s must be seconds above 0, got {poll!r}")
 
 
 def _check_channel_ports(channels: dict[str, ChannelSettings], hub_port: int,
@@ -604,6 +636,8 @@ def _destinations(raw: dict[str, Any]) -> dict[str, DestinationSettings]:
              "tls_key")
     for name, spec in raw.items():
         where = f"destinations.{name}"
+        if name == "erp":  # the [erp] destination's name in `isthmus destinations`
+            raise ConfigError(f"[{where}]: the name erp is the [erp] table's; choose another")
         if not isinstance(spec, dict):
             raise ConfigError(f"[{where}] must be a table")
         kind = spec.get("kind", "file")

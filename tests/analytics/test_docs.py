@@ -1,6 +1,7 @@
 """docs/analytics.md and README.md's Analytics section name only what exists: the command
-and its options parse, the routes are the console's, every table and view of the schema
-is documented and every documented table exists, and the version matches."""
+and its options parse, the routes are the console's and the API's (described in the
+OpenAPI document, in the RBAC table), every table and view of the schema is documented
+and every documented table exists, and the version matches."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ import shlex
 from pathlib import Path
 
 from isthmus.analytics.schema import DIMENSIONS, FACTS, SCHEMA_VERSION, VIEWS
+from isthmus.api import openapi
 from isthmus.cli.main import parser
+from isthmus.governance import rbac
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = (ROOT / "docs" / "analytics.md").read_text()
@@ -33,6 +36,11 @@ def test_the_routes_exist() -> None:
     source = Path(app.__file__).read_text()
     for route in set(re.findall(r"/console(/executive[.a-z]*)", DOC + README)):
         assert f'self.page("{route}"' in source, route
+    api = set(re.findall(r"`(?:GET )?(/api/v1/analytics/[a-z/]+)", DOC + README))
+    assert api == {"/api/v1/analytics/executive"}
+    described = {op.path for op in openapi.OPERATIONS}
+    for route in api:
+        assert route in described and f"GET {route}" in rbac.PERMISSIONS, route
 
 
 def test_every_table_is_documented_and_only_those() -> None:

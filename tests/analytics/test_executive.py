@@ -9,16 +9,22 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
+from urllib.parse import quote
 
 import pytest
 
+from isthmus.analytics.export import WAREHOUSE
+from isthmus.analytics.warehouse import EXTRA, Missing
+from isthmus.api import analytics as api_analytics
 from isthmus.app import Hub
 from isthmus.cli.main import run
 from isthmus.flows.labor import service_line_cost
 from isthmus.governance import rbac
 from isthmus.observe.kpis import compute_kpis
 from isthmus.recon.supply import service_line_margin
-from tests.analytics.helpers import export
+from tests.analytics.helpers import duckdb, export
+from tests.api.admin_hub import admin_hub
 from tests.chart import demo_config
 from tests.console.site import Site, dress
 from tests.console.test_console_http import Browser
@@ -116,3 +122,95 @@ def test_executive_view_follows_rbac(hub: Hub, site: Site) -> None:
     assert engineer.request("GET", "/console/executive").status_code == 403
     assert engineer.request("GET", "/console/executive.json").status_code == 403
     assert Browser(hub).request("GET", "/console/executive.json").status_code == 303
+
+
+# --- GET /api/v1/analytics/executive: the same view for a bearer token ----------------------
+
+API = "/api/v1/analytics/executive"
+
+
+def _bearer(hub: Hub, token: str, path: str = API) -> Any:
+    return Browser(hub).request("GET", path, headers={"Authorization": f"Bearer {token}"})
+
+
+def test_the_api_route_answers_what_the_console_json_shows(
+        hub: Hub, site: Site, capsys: pytest.CaptureFixture[str]) -> None:
+    export(capsys, Path(site.data_dir), site.config)  # incremental: nothing new if done
+    console = _signed_in(hub, site, rbac.FINANCE).request("GET", "/console/executive.json")
+    r = _bearer(hub, site.tokens[rbac.FINANCE])
+    assert r.status_code == 200 and console.status_code == 200, r.text[:300]
+    assert r.headers["content-type"].startswith("application/json")
+    assert r.json() == console.json()
+    body = r.json()
+    assert body["margin"] and body["denials"]["remitted_claims"] > 0
+    # no PHI: no account token, billing account or patient name in the answer
+    text = r.text
+    assert "PA-" not in text and "CK-" not in text
+    for name in ("EVERYMAN", "DOE"):
+        assert name not in text.upper()
+
+
+def test_the_api_route_cuts_the_series_to_one_period(
+        hub: Hub, site: Site, capsys: pytest.CaptureFixture[str]) -> None:
+    export(capsys, Path(site.data_dir), site.config)
+    token = site.tokens[rbac.REVENUE]
+    whole = _bearer(hub, token).json()
+    period = whole["margin"][0]["period"]
+    one = _bearer(hub, token, f"{API}?period={period}")
+    assert one.status_code == 200
+    got = one.json()
+    assert got["period"] == period
+    for series in (got["margin"], got["trends"], got["close"], got["denials"]["by_month"]):
+        assert all(r["period"] == period for r in series)
+    assert got["margin"] == [m for m in whole["margin"] if m["period"] == period] != []
+    assert got["ar"] == whole["ar"] and got["forecast"] == whole["forecast"]
+    assert _bearer(hub, token, f"{API}?period=1999-01").json()["margin"] == []
+    for bad in ("2026-13", "2026-1", "2026-01-01", "２０２６-01", "2026-01\n"):
+        r = _bearer(hub, token, f"{API}?period={quote(bad)}")
+        assert r.status_code == 400 and r.json()["field"] == "period", bad
+
+
+def test_the_api_route_follows_rbac(hub: Hub, site: Site,
+                                    capsys: pytest.CaptureFixture[str]) -> None:
+    export(capsys, Path(site.data_dir), site.config)
+    allowed = {rbac.ADMIN, rbac.FINANCE, rbac.REVENUE, rbac.AUDITOR, rbac.READ_ONLY}
+    assert rbac.PERMISSIONS[f"GET {API}"] == rbac.PERMISSIONS["GET /console/executive.json"]
+    for role in rbac.ROLES:
+        code = _bearer(hub, site.tokens[role]).status_code
+        assert code == (200 if role in allowed else 403), (role, code)
+    assert Browser(hub).request("GET", API).status_code == 401
+
+
+def test_the_api_route_answers_503_while_an_export_holds_the_warehouse(
+        hub: Hub, site: Site, capsys: pytest.CaptureFixture[str]) -> None:
+    export(capsys, Path(site.data_dir), site.config)
+    writer = duckdb.connect(str(Path(site.data_dir) / WAREHOUSE))  # as an export holds it
+    try:
+        r = _bearer(hub, site.tokens[rbac.FINANCE])
+    finally:
+        writer.close()
+    assert r.status_code == 503 and r.headers["retry-after"].isdigit()
+    assert r.headers["content-type"].startswith("application/problem+json")
+    assert r.json()["missing"] == "busy"
+    assert _bearer(hub, site.tokens[rbac.FINANCE]).status_code == 200
+
+
+def test_the_api_route_says_what_is_missing(tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    with admin_hub(tmp_path / "data") as (fresh, token):
+        r = _bearer(fresh, token)
+        assert r.status_code == 404  # as the console page: nothing exported yet
+        assert r.headers["content-type"].startswith("application/problem+json")
+        p = r.json()
+        assert (p["status"], p["missing"]) == (404, "warehouse")
+        assert "isthmus analytics export" in p["detail"]
+
+        def missing() -> None:
+            raise Missing("analytics needs pyarrow and duckdb (duckdb is missing): "
+                          f"{EXTRA}")
+
+        monkeypatch.setattr(api_analytics, "modules", missing)
+        r = _bearer(fresh, token)
+        assert r.status_code == 503 and r.json()["missing"] == "extra"
+        assert r.headers["content-type"].startswith("application/problem+json")
+        assert EXTRA in r.json()["detail"]

@@ -58,3 +58,27 @@ def test_submit_ack_list_show(data: Path, tmp_path: Path,
     out = json.loads(_)
     assert "cannot happen in state 'accepted'" in out["error"]
     cli(capsys, ["claims", "submit"], code=2)
+
+
+def test_ingest_applies_a_999_as_claims_ack_does(data: Path, tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    """`isthmus ingest --apply` takes the 999 through the inbox and the worker; `claims ack`
+    of the same file afterwards finds the claims accepted already (a fact, no move)."""
+    f = tmp_path / "i.837"
+    f.write_text(institutional())
+    [got] = cli(capsys, ["claims", "submit", str(f)])
+    ic = read((data / "outbound" / "claims" / got["sent"]).read_bytes())
+    ack = tmp_path / "ack.999"
+    ack.write_bytes(build_999(ic, parse_837(ic).findings))
+    taken = cli(capsys, ["ingest", str(ack), "--apply"])
+    assert [(r["kind"], r["status"], r["events"]) for r in taken["items"]] == [
+        ("999", "accepted", 1)]
+    assert taken["applied"] >= 1
+    rows = cli(capsys, ["claims", "list", "--state", "accepted"])
+    assert [r["claim"] for r in rows] == ["756048Q", "756049Q"]
+    again = cli(capsys, ["ingest", str(ack), "--apply"])
+    assert again["items"][0]["duplicate"] is True
+    shown = cli(capsys, ["claims", "show", "756048Q"])
+    assert [e["kind"] for e in shown["timeline"]] == ["created", "edits_passed", "submitted",
+                                                      "ack_accepted"]
+    assert shown["timeline"][-1]["cause"].startswith("x12/")

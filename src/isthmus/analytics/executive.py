@@ -26,6 +26,7 @@ Figures, all per currency-less sums of one-currency sites (as recon.supply does)
 
 from __future__ import annotations
 
+import re
 from collections import Counter, defaultdict
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -292,3 +293,17 @@ def _read(con: Any, store: Store | None, as_of: date) -> dict[str, Any]:
     return {"as_of": as_of.isoformat(), "watermarks": marks, "margin": _margin(con),
             "denials": _denials(con), "ar": ar, "forecast": _forecast(con, open_by_class),
             "trends": _trends(con), "close": _close(con, store)}
+
+
+PERIOD = re.compile(r"[0-9]{4}-(0[1-9]|1[0-2])")  # fullmatch: YYYY-MM, ASCII digits
+
+
+def for_period(view: dict[str, Any], period: str) -> dict[str, Any]:
+    """The view with its per-period series cut to one accounting period (YYYY-MM): margin,
+    denials by month, trends and the close checklist. The point-in-time figures (A/R aging,
+    days in A/R, the cash forecast, the denial totals) stay as of `as_of`."""
+    denials = {**view["denials"], "by_month": [
+        r for r in view["denials"]["by_month"] if r["period"] == period]}
+    return {**view, "period": period, "denials": denials,
+            **{k: [r for r in view[k] if r["period"] == period]
+               for k in ("margin", "trends", "close")}}

@@ -1,7 +1,11 @@
 """Fact rows of the star schema (analytics/schema.py), from what the store port returns.
 
 Pure: journal entries (with their posting position) and inbox messages (with their id)
-in, one tuple per row out, in the column order of `schema.TABLES`. Nothing here reads a
+in, one tuple per row out, in the column order of `schema.TABLES` (warehouse.to_arrow
+turns each table's tuples into columns at once). The hot path stays bulk: a journal
+entry's lines are one list comprehension, and a charge (most of a site's events) is
+decoded once into a struct of the columns it feeds, the patient left unread (tests/
+analytics/test_facts.py keeps that struct in step with `Charge`). Nothing here reads a
 patient: the events' patient references, billing account numbers (CLP01, CLM01) and free
 text are dropped; an account becomes its token (PA-...) through `resolve`, a claim its
 HMAC key. Only identifiers that name no patient pass: event ids, NPIs (a provider's
@@ -22,7 +26,8 @@ import msgspec
 from isthmus.flows.remittance import is_denial
 from isthmus.ledger.journal import JournalEntry
 from isthmus.ledger.labor import is_accrual
-from isthmus.model.events import Charge, ClaimRemitted, ClaimSubmitted, CoverageRecorded
+from isthmus.model.events import ClaimRemitted, ClaimSubmitted, CoverageRecorded
+from isthmus.model.money import Money
 
 Row = tuple[object, ...]
 # a billing account number (CLP01/CLM01) -> (claim key, account token or "")
@@ -41,6 +46,10 @@ class Rows:
 
     def add(self, table: str, row: Row) -> None:
         self.tables.setdefault(table, []).append(row)
+
+    def into(self, table: str) -> list[Row]:
+        """The table's row list, to append or extend in a loop."""
+        return self.tables.setdefault(table, [])
 
     def count(self) -> int:
         return sum(len(r) for r in self.tables.values())
@@ -61,14 +70,15 @@ def npi(value: str) -> str:
 
 
 def journal_rows(page: Iterable[tuple[int, JournalEntry]], out: Rows) -> None:
+    extend = out.into("fact_journal_line").extend
     for pos, e in page:
-        accrual = is_accrual(e)
-        for no, ln in enumerate(e.lines, start=1):
-            out.add("fact_journal_line", (
-                pos, e.entry_key, no, e.posted_on, e.period, e.channel, ln.account,
-                ln.debit, ln.credit, ln.debit - ln.credit, ln.currency, ln.dims.company,
-                ln.dims.cost_center, ln.dims.service_line, ln.dims.account_token,
-                e.causation_id, e.reverses, e.moved_from, accrual))
+        key, on, period, channel = e.entry_key, e.posted_on, e.period, e.channel
+        cause, reverses, moved, accrual = e.causation_id, e.reverses, e.moved_from, \
+            is_accrual(e)
+        extend([(pos, key, no, on, period, channel, ln.account, ln.debit, ln.credit,
+                 ln.debit - ln.credit, ln.currency, d.company, d.cost_center,
+                 d.service_line, d.account_token, cause, reverses, moved, accrual)
+                for no, ln in enumerate(e.lines, start=1) for d in (ln.dims,)])
 
 
 class _Head(msgspec.Struct):
@@ -79,22 +89,38 @@ class _Head(msgspec.Struct):
     payload: msgspec.Raw
 
 
+class _ChargeColumns(msgspec.Struct, frozen=True):
+    """The fields of a `Charge` payload that fact_charge holds (same names and defaults):
+    decoding skips the rest, the patient first."""
+
+    transaction_type: str
+    quantity: int
+    amount: Money
+    charge_code: str
+    department: str
+    facility: str
+    service_date: date
+    performing_provider: str = ""
+    negative: bool = False
+
+
 _heads = msgspec.json.Decoder(list[_Head])
+_charges = msgspec.json.Decoder(_ChargeColumns)
 _decoders: dict[str, msgspec.json.Decoder[object]] = {
-    "Charge": msgspec.json.Decoder(Charge), "ClaimRemitted": msgspec.json.Decoder(ClaimRemitted),
+    "ClaimRemitted": msgspec.json.Decoder(ClaimRemitted),
     "ClaimSubmitted": msgspec.json.Decoder(ClaimSubmitted),
     "CoverageRecorded": msgspec.json.Decoder(CoverageRecorded)}
 
 
+@functools.lru_cache(maxsize=4096)  # a page's charges fall on a few hundred days at most
 def _period(d: date) -> str:
     return f"{d.year:04d}-{d.month:02d}"
 
 
-def _charge(mid: int, at: datetime, eid: str, ev: Charge, out: Rows) -> None:
-    out.add("fact_charge", (
-        mid, eid, at, ev.service_date, _period(ev.service_date), ev.transaction_type,
-        ev.charge_code, ev.quantity, ev.amount.amount, ev.amount.currency, ev.department,
-        ev.facility, npi(ev.performing_provider), ev.negative))
+def _charge(mid: int, at: datetime, eid: str, ev: _ChargeColumns) -> Row:
+    return (mid, eid, at, ev.service_date, _period(ev.service_date), ev.transaction_type,
+            ev.charge_code, ev.quantity, ev.amount.amount, ev.amount.currency, ev.department,
+            ev.facility, npi(ev.performing_provider), ev.negative)
 
 
 def _claim(mid: int, at: datetime, eid: str, ev: ClaimSubmitted, resolve: Resolve,
@@ -141,18 +167,20 @@ def _coverage(ev: CoverageRecorded, out: Rows) -> None:
 def inbox_rows(page: Iterable[tuple[int, str, float, bytes]], resolve: Resolve,
                out: Rows) -> None:
     """Rows of the accepted messages' events (other statuses carry none to count)."""
+    charges = out.into("fact_charge").append
     for mid, status, received, events in page:
         if status != "accepted" or not events:
             continue
         at = datetime.fromtimestamp(received, UTC)
         for head in _heads.decode(events):
+            if head.type == "Charge":
+                charges(_charge(mid, at, head.event_id, _charges.decode(head.payload)))
+                continue
             dec = _decoders.get(head.type)
             if dec is None:
                 continue
             ev = dec.decode(head.payload)
-            if isinstance(ev, Charge):
-                _charge(mid, at, head.event_id, ev, out)
-            elif isinstance(ev, ClaimRemitted):
+            if isinstance(ev, ClaimRemitted):
                 _remit(mid, at, head.event_id, ev, resolve, out)
             elif isinstance(ev, ClaimSubmitted):
                 _claim(mid, at, head.event_id, ev, resolve, out)

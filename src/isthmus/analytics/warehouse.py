@@ -69,9 +69,13 @@ def arrow_schema(pa: Any, table: Table) -> Any:
 
 
 def to_arrow(pa: Any, table: Table, rows: Sequence[tuple[object, ...]]) -> Any:
-    cols = list(zip(*rows, strict=True)) if rows else [() for _ in table.columns]
+    """Rows (tuples in column order) to an Arrow table: transposed once (`zip`, in C),
+    then one typed `pa.array` per column, no Python object per cell in between."""
     schema = arrow_schema(pa, table)
-    return pa.Table.from_arrays([pa.array(list(c), type=f.type)
+    if not rows:
+        return schema.empty_table()
+    cols = zip(*rows, strict=True)
+    return pa.Table.from_arrays([pa.array(c, type=f.type)
                                  for c, f in zip(cols, schema, strict=True)], schema=schema)
 
 
@@ -175,8 +179,10 @@ def fact_files(out: Path, name: str, source: str, lo: int, hi: int, data: Any) -
     import pyarrow.parquet as pq  # noqa: PLC0415
 
     written = []
-    for period in sorted(set(data.column("period").to_pylist())):
-        part = data.filter(pc.equal(data.column("period"), period))
+    periods = sorted(pc.unique(data.column("period")).to_pylist())
+    for period in periods:  # most pages hold one period: written whole, no filter pass
+        part = data if len(periods) == 1 else data.filter(
+            pc.equal(data.column("period"), period))
         path = out / name / f"period={period}" / f"{name}-{source}-{lo:012d}-{hi:012d}.parquet"
         _write(pq, part, path)
         written.append(path)

@@ -6,7 +6,10 @@ A thin shell over flows/destinations.py, like `isthmus destinations`:
 GET  /api/v1/destinations               every destination: name, kind, address, breaker
                                         state, pending, sent, dead, oldest pending age,
                                         last answer; `recent`: the newest dead deliveries
-POST /api/v1/deliveries/{id}/resend     200 {"resent": [id]} (the same idempotency key)
+                                        (the ERP's dead batch files among them)
+POST /api/v1/deliveries/{id}/resend     200 {"resent": [id]} (the same idempotency key);
+                                        `erp:<outbox id>`: a dead ERP batch file
+                                        (the ERP is the destination `erp`)
 
 Resend needs the role integration-engineer or admin (governance/rbac.py) and goes into the
 audit trail with its outcome (`deliveries.resend`). A delivery that is still
@@ -31,16 +34,16 @@ from isthmus.governance import audit
 def routes(hub: Any) -> list[Route]:
     async def listing(_: Request) -> JSONResponse:
         def read() -> dict[str, Any]:
-            return {"destinations": destinations.table(hub.settings, hub.store, time.time()),
+            return {"destinations": destinations.table(hub.settings, hub.store, time.time(),
+                                                       erp_dir=hub.export_dir),
                     "recent": destinations.recent(hub.store, status="dead", limit=50)}
         return JSONResponse(await asyncio.to_thread(read))
 
     async def resend(req: Request) -> JSONResponse:
-        raw = req.path_params["id"]
-        if not (raw.isascii() and raw.isdigit() and 0 < int(raw) < 1 << 63):
-            return JSONResponse({"error": "not found", "reason": "a delivery id is a number",
-                                 "field": "id"}, 404)
-        delivery_id = int(raw)
+        try:
+            delivery_id = destinations.parse_id(req.path_params["id"])
+        except ValueError as exc:
+            return JSONResponse({"error": "not found", "reason": str(exc), "field": "id"}, 404)
         actor = str(req.scope.get("state", {}).get("principal", "anonymous"))
 
         def act() -> JSONResponse:

@@ -27,7 +27,17 @@ from starlette.responses import JSONResponse, PlainTextResponse, RedirectRespons
 from starlette.routing import Mount, Route
 from starlette.types import ASGIApp
 
-from isthmus.api import channels, destinations, fhir, openapi, pages, refunds, supply, workforce
+from isthmus.api import (
+    analytics,
+    channels,
+    destinations,
+    fhir,
+    openapi,
+    pages,
+    refunds,
+    supply,
+    workforce,
+)
 from isthmus.api.auth import protect
 from isthmus.api.clients import TrustedProxies
 from isthmus.api.health import Health
@@ -169,6 +179,7 @@ def build_app(hub: Any, live: dict[str, Any] | None = None, *,
         *destinations.routes(hub),
         *workforce.routes(hub),
         *supply.routes(hub),
+        *analytics.routes(hub),
         *fhir.routes(hub),
     ], exception_handlers={404: fhir.http_error, 405: fhir.http_error}), hub.governance,
         owners=hub.settings.ownership, store=hub.store, oidc_settings=hub.settings.oidc,

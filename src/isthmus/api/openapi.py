@@ -263,6 +263,9 @@ DESTINATION: Final[Schema] = {
                    "oldest_pending_age_s": {"type": ["number", "null"]},
                    "last_answer_at": {"type": ["string", "null"], "format": "date-time"}},
 }
+_DELIVERY_ID: Final[Schema] = {"oneOf": [  # erp:<id>: an ERP outbox row (flows/destinations.py)
+    {"type": "integer", "minimum": 1, "maximum": (1 << 63) - 1},
+    {"type": "string", "pattern": "^erp:[1-9][0-9]{0,18}$"}]}
 DESTINATION_OPERATIONS: Final[tuple[Operation, ...]] = (
     Operation("GET", "/api/v1/destinations", "Outbound destinations: outbox counters, "
               "breaker state, last answer; the newest dead deliveries", "destinations",
@@ -271,17 +274,64 @@ DESTINATION_OPERATIONS: Final[tuple[Operation, ...]] = (
                   "properties": {"destinations": {"type": "array", "items": DESTINATION},
                                  "recent": {"type": "array", "items": _OBJ}}})}),
     Operation("POST", "/api/v1/deliveries/{id}/resend", "Resend one delivery (sent or "
-              "dead) with the same idempotency key", "destinations",
+              "dead) with the same idempotency key; erp:<id>, a dead ERP batch file",
+              "destinations",
               {200: _json("put back in its outbox", {
                   "type": "object", "required": ["resent"],
-                  "properties": {"resent": {"type": "array", "items": {"type": "integer"}}}}),
+                  "properties": {"resent": {"type": "array", "items": _DELIVERY_ID}}}),
                409: _json("pending already (it will be sent)", ERROR),
                404: _json("no such delivery", ERROR),
                403: _json("the token's roles may not resend", ERROR)},
               parameters=({"name": "id", "in": "path", "required": True,
-                           "description": "delivery id",
-                           "schema": {"type": "integer", "minimum": 1,
-                                      "maximum": (1 << 63) - 1}},)),
+                           "description": "delivery id, or erp:<outbox id>",
+                           "schema": _DELIVERY_ID},)),
+)
+# RFC 9457 problem details (with the v1 error and reason beside): the executive view's
+# 404 and 503 (api/analytics.py)
+PROBLEM: Final[Schema] = {
+    "type": "object", "required": ["type", "title", "status", "detail", "missing"],
+    "properties": {"type": {"type": "string"}, "title": {"type": "string"},
+                   "status": {"type": "integer"}, "detail": {"type": "string"},
+                   "error": {"type": "string"}, "reason": {"type": "string"},
+                   "missing": {"type": "string", "enum": ["extra", "warehouse", "busy"]}},
+}
+_PERIOD_SERIES: Final[Schema] = {"type": "array", "items": {
+    "type": "object", "required": ["period"], "properties": {"period": {"type": "string"}}}}
+EXECUTIVE: Final[Schema] = {
+    "type": "object",
+    "required": ["as_of", "watermarks", "margin", "denials", "ar", "forecast", "trends",
+                 "close"],
+    "properties": {"as_of": {"type": "string", "format": "date"},
+                   "period": {"type": "string"},
+                   "watermarks": {"type": "object",
+                                  "additionalProperties": {"type": "integer"}},
+                   "margin": _PERIOD_SERIES, "trends": _PERIOD_SERIES,
+                   "close": _PERIOD_SERIES,
+                   "denials": {"type": "object",
+                               "required": ["remitted_claims", "denied_claims", "by_month"],
+                               "properties": {"by_month": _PERIOD_SERIES}},
+                   "ar": {"type": "object", "required": ["by_class", "open"]},
+                   "forecast": {"type": "array", "items": _OBJ}},
+}
+ANALYTICS_OPERATIONS: Final[tuple[Operation, ...]] = (
+    Operation("GET", "/api/v1/analytics/executive", "The executive view (issue 21) from the "
+              "analytics warehouse: margin per service line net of allowances, denials and "
+              "write-offs, denial trends, A/R aging by payer class, charge lag, first-pass "
+              "yield, cash forecast, close checklist; no PHI", "analytics",
+              {200: _json("what the console's /console/executive.json shows; with period, "
+                          "the per-period series cut to that period", EXECUTIVE),
+               400: _json("period is not YYYY-MM (field period)", ERROR),
+               404: Answer("no analytics warehouse yet: run `isthmus analytics export` "
+                           "(missing: warehouse)", {"application/problem+json": PROBLEM}),
+               503: Answer("not available: the analytics extra is not installed, or an "
+                           "export holds the warehouse (missing names which; Retry-After "
+                           "when busy)", {"application/problem+json": PROBLEM, JSON: ERROR},
+                           {"Retry-After": {"schema": {"type": "string"}}})},
+              parameters=({"name": "period", "in": "query", "required": False,
+                           "description": "an accounting period: only its rows in the "
+                                          "per-period series",
+                           "schema": {"type": "string",
+                                      "pattern": "^[0-9]{4}-(0[1-9]|1[0-2])$"}},)),
 )
 _READY: Final[Mapping[int, Answer]] = {
     200: _json("ready", {"type": "object", "required": ["status"],
@@ -449,6 +499,7 @@ OPERATIONS: Final[tuple[Operation, ...]] = (
     *REFUND_OPERATIONS,
     *CHANNEL_OPERATIONS,
     *DESTINATION_OPERATIONS,
+    *ANALYTICS_OPERATIONS,
 )
 
 _AUTH_ERRORS: Final = {

@@ -4,7 +4,8 @@
 * `show CLAIM`: one claim and its timeline, every transition with cause, who and when;
 * `submit FILE...`: 837s from billing through the edits, the clean claims out as one 837
   per file to `[claims] outbound_dir` (default <data dir>/outbound/claims);
-* `ack FILE...`: 999, 277CA or 277 files applied to the claims they name;
+* `ack FILE...`: 999, 277CA or 277 files applied to the claims they name (271: the
+  accounts), decoded as the intake does (`formats.x12.responses`);
 * `status-requests`: a 276 for claims past their payer's turnaround;
 * `correct CLAIM`, `appeal CLAIM`: the ways forward from a denial or rejection;
 * `write-off CLAIM --amount A --reason R`, `approve-write-off CLAIM`: above `[claims]
@@ -26,7 +27,7 @@ from isthmus.app import Hub
 from isthmus.cli.commands import NotFound, Result, UsageError, _table
 from isthmus.cli.security import Gate
 from isthmus.connectors.claim_files import FileSender, SendFailed, SftpSender, sender_for
-from isthmus.flows import claim_acks, claim_denials, claim_submission
+from isthmus.flows import claim_acks, claim_denials, claim_eligibility, claim_submission
 from isthmus.flows.claim_life import STATES
 from isthmus.flows.claim_remit import Books
 from isthmus.formats.x12 import X12Error, read
@@ -165,8 +166,12 @@ def _files(hub: Hub, act: str, files: list[Path], now: float) -> Result:
             got = claim_acks.apply_999(hub.store, data, now=now, source=f.name)
         elif kind == "277":
             got = claim_acks.apply_277(hub.store, data, now=now, source=f.name)
+        elif kind == "271":  # accounts, not claims: account -> active/inactive
+            kept = claim_eligibility.apply_271(hub.store, data, now=now, source=f.name)
+            out.append({"file": f.name, "claims": kept, "unknown": 0})
+            continue
         else:
-            raise UsageError(f"{f.name}: a {kind or 'non-X12'} set, not a 999 or 277")
+            raise UsageError(f"{f.name}: a {kind or 'non-X12'} set, not a 999, 277 or 271")
         out.append({"file": f.name, "claims": got.claims, "unknown": got.unknown})
     return out, _render_files, 0
 

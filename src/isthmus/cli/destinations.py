@@ -5,11 +5,14 @@
   breaker state, pending, sent and dead deliveries, the age of the oldest pending one and
   the last answer (flows/destinations.py). A read, like `status`.
 * `destinations resend`: put deliveries back in their outbox with the same idempotency key,
-  by id or as a filtered set (every dead delivery of a destination, since a time). Needs a
+  by id or as a filtered set (every dead delivery of a destination, since a time). The ERP
+  is the destination `erp` (its own batch outbox, flows/export.py): its dead batch files
+  go by `erp:<outbox id>`, or `--destination erp --status dead`. Needs a
   token with role integration-engineer or admin once the hub is initialized and goes into
   the audit trail with what it resent (cli/security.py).
 
-Exit codes as cli/main.py: 2 for an unknown destination or a resend that names nothing.
+Exit codes as cli/main.py: 2 for an unknown destination, an id that is neither a number
+nor `erp:<number>`, or a resend that names nothing.
 """
 
 from __future__ import annotations
@@ -32,7 +35,8 @@ def add_parsers(add: Callable[[str, str], argparse.ArgumentParser]) -> None:
     c = add("destinations", "outbound destinations: outbox counters and state; resend "
             "deliveries")
     c.add_argument("action", nargs="?", choices=["list", "resend"], default="list")
-    c.add_argument("ids", nargs="*", type=int, metavar="ID", help="resend: delivery ids")
+    c.add_argument("ids", nargs="*", metavar="ID",
+                   help="resend: delivery ids; erp:<id> for an ERP batch file")
     c.add_argument("--destination", help="resend: every delivery of this destination")
     c.add_argument("--status", choices=list(destinations.STATUSES),
                    help="resend: only deliveries in this state (e.g. dead)")
@@ -43,10 +47,15 @@ def add_parsers(add: Callable[[str, str], argparse.ArgumentParser]) -> None:
 def dispatch(hub: Hub, args: argparse.Namespace, *, gate: Gate) -> Result:
     now = time.time()
     if args.action == "list":
-        return destinations.table(hub.settings, hub.store, now), _render_list, 0
+        return (destinations.table(hub.settings, hub.store, now, erp_dir=hub.export_dir),
+                _render_list, 0)
     if not args.ids and not args.destination:
         raise UsageError("destinations resend needs delivery ids, or --destination NAME "
                          "(with --status dead, --since TIME to narrow it)")
+    try:
+        ids = [destinations.parse_id(raw) for raw in args.ids]
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc
     since = None
     if args.since:
         try:
@@ -54,7 +63,7 @@ def dispatch(hub: Hub, args: argparse.Namespace, *, gate: Gate) -> Result:
         except ValueError as exc:
             raise UsageError(f"--since must be an ISO time, got {args.since!r}") from exc
     try:
-        done = destinations.resend(hub.settings, hub.store, ids=args.ids,
+        done = destinations.resend(hub.settings, hub.store, ids=ids,
                                    destination=args.destination, status=args.status,
                                    since=since, by=gate.actor, now=now)
     except destinations.UnknownDestination as exc:
@@ -66,7 +75,8 @@ def _render_resend(d: dict[str, Any]) -> str:
     text = f"resent {len(d['resent'])} deliveries" + (
         f": {', '.join(map(str, d['resent']))}" if d["resent"] else "")
     if d["skipped"]:
-        text += (f"\nnot resent (unknown, or pending already): "
+        text += (f"\nnot resent (unknown, pending already, or an ERP batch file that was "
+                 f"sent): "
                  f"{', '.join(map(str, d['skipped']))}")
     return text
 

@@ -511,6 +511,8 @@ class Console:
             self.page(destination_pages.PATH, lambda c: destination_pages.page(self, c)),
             self.page(destination_pages.RESEND, lambda c: destination_pages.resend(self, c),
                       "POST"),
+            self.page(destination_pages.RESEND_ERP,
+                      lambda c: destination_pages.resend(self, c, erp=True), "POST"),
             self.page(channel_pages.PATH + "/{name}/pause",
                       lambda c: channel_pages.change(self, c, pause=True), "POST"),
             self.page(channel_pages.PATH + "/{name}/resume",

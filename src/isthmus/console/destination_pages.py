@@ -5,6 +5,9 @@ Resend button, as `isthmus destinations` shows and does (flows/destinations.py).
 Resend is a form with the session's CSRF token (console/app.py checks it and the role:
 integration-engineer or admin); each attempt goes into the audit trail with its outcome,
 like the CLI's and the API's. Bodies are never shown (they may hold PHI).
+
+The ERP is the row `erp` (its own batch outbox, flows/export.py); its dead batch files
+are listed with the dead deliveries as `erp:<outbox id>` and resent by `RESEND_ERP`.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ if TYPE_CHECKING:
 
 PATH = "/destinations"
 RESEND = "/deliveries/{id:int}/resend"
+RESEND_ERP = "/deliveries/erp:{id:int}/resend"
 
 
 def page(console: Console, ctx: Ctx) -> Response:
@@ -27,14 +31,15 @@ def page(console: Console, ctx: Ctx) -> Response:
     now = console.clock()
     return console.render(
         ctx, "destinations.html", title="Destinations",
-        rows=destinations.table(hub.settings, hub.store, now),
+        rows=destinations.table(hub.settings, hub.store, now, erp_dir=hub.export_dir),
         dead=destinations.recent(hub.store, status="dead", limit=50),
         pending=destinations.recent(hub.store, status="pending", limit=20),
         may_act=ctx.may("POST", RESEND))
 
 
-def resend(console: Console, ctx: Ctx) -> Response:
-    delivery_id = int(ctx.request.path_params["id"])
+def resend(console: Console, ctx: Ctx, *, erp: bool = False) -> Response:
+    number = int(ctx.request.path_params["id"])
+    delivery_id: int | str = f"{destinations.ERP_ID}{number}" if erp else number
     done = destinations.resend(console.hub.settings, console.hub.store, ids=[delivery_id],
                                by=ctx.actor, now=console.clock())
     if not done["resent"]:

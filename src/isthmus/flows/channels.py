@@ -1,7 +1,8 @@
 """Named inbound channels (issue 18): which there are, their counters, pause and resume.
 
 A channel is a named feed (`[channels.<name>]`, config.ChannelSettings) with a transport:
-an MLLP listener, the FHIR API (the channel "fhir") or a watched drop folder. The hub always
+an MLLP listener, the FHIR API (the channel "fhir"), a watched drop folder or a remote
+folder polled over SFTP (connectors/sftp_pickup.py). The hub always
 has "mllp" (the listener on [hub] mllp_port), "fhir" and "drop" (the folder
 `<data_dir>/drop`, which takes X12, HL7, FHIR and CSV files onto their own channels: x12,
 settlement, ...); a channel that only names a policy for files (x12, settlement) has no
@@ -46,6 +47,7 @@ RUNNING, PAUSED = "running", "paused"
 DROP = "drop"  # the hub's own drop folder, <data_dir>/drop
 FHIR = "fhir"
 MLLP = "mllp"
+SFTP = "sftp"  # a remote folder polled over SFTP (connectors/sftp_pickup.py)
 _DEAD_LIMIT = 100_000
 
 
@@ -91,6 +93,8 @@ def address(ch: ChannelSettings, settings: Settings, bound: Mapping[str, int] | 
         return f"{ch.host or settings.host}:{port}"
     if ch.transport == FHIR:
         return f"{settings.host}:{settings.http_port}/fhir"
+    if ch.transport == SFTP:
+        return f"sftp://{ch.user}@{ch.host}:{ch.port or 22}/{ch.path.lstrip('/')}"
     return str(folder_of(ch, settings) or f"{settings.data_dir / DROP} (via {DROP})")
 
 
@@ -107,7 +111,7 @@ def folder_of(ch: ChannelSettings, settings: Settings) -> Path | None:
 def pausable(settings: Settings) -> list[str]:
     """The channels with a listener of their own: what pause and resume may name."""
     return sorted(name for name, ch in settings_of(settings).items()
-                  if ch.transport in (MLLP, FHIR) or folder_of(ch, settings) is not None)
+                  if ch.transport in (MLLP, FHIR, SFTP) or folder_of(ch, settings) is not None)
 
 
 def counters(store: Store, bus: Bus | None = None) -> dict[str, Counters]:
@@ -249,7 +253,7 @@ class StateCache:
         return st if st is not None and st.state == PAUSED else None
 
 
-__all__ = ["DROP", "PAUSED", "RUNNING", "ChannelRefused", "Counters", "Pausable",
+__all__ = ["DROP", "PAUSED", "RUNNING", "SFTP", "ChannelRefused", "Counters", "Pausable",
            "StateCache", "Switch", "UnknownChannel", "address", "apply_states", "counters",
            "folder_of", "follow", "is_paused", "pausable", "set_state", "settings_of",
            "table"]

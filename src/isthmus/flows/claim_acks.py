@@ -17,7 +17,12 @@ Issue 20.
   its expected turnaround (`[claims] turnaround_days.<payer>`, else `status_after_days`),
   at most once per turnaround period each, and sends it like the 837.
 
-A status for a claim the hub does not know is counted and left (``unknown``); a status
+999s, 277CAs and 277s dropped in the drop folder or taken by `isthmus ingest` arrive as
+events (`formats.x12.responses`) routed here by `flows.processor` (:func:`on_acknowledged`,
+:func:`on_status`, each applied once per event id); :func:`apply_999` and :func:`apply_277`
+decode a file the same way and apply it in one transaction (`isthmus claims ack`). The
+claims of a set are found by the flow state `claims/sent/<GS06>/<ST02>` written when the
+set left. A status for a claim the hub does not know is counted and left (``unknown``); a status
 that cannot move a claim in its state (a late 277CA after the 835) is kept as a fact.
 """
 
@@ -28,17 +33,31 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 from isthmus.config import ClaimSettings
+from isthmus.flows import claim_eligibility
 from isthmus.flows import claim_life as life
-from isthmus.flows.claim_submission import X12Sender, claim_from_body, next_controls
-from isthmus.formats.x12 import parse_837
-from isthmus.formats.x12.acknowledgement import parse_999
+from isthmus.flows.claim_submission import (
+    X12Sender,
+    claim_from_body,
+    next_controls,
+    sent_set_state,
+)
+from isthmus.formats.x12 import check_envelope, parse_837, read
 from isthmus.formats.x12.claim_batch import build_837
-from isthmus.formats.x12.claim_status import ClaimStatus, build_276, parse_status
+from isthmus.formats.x12.claim_status import (
+    ACCEPTED_CATEGORIES,
+    REJECTED_CATEGORIES,
+    ClaimStatus,
+    build_276,
+)
+from isthmus.formats.x12.responses import response_events
+from isthmus.model import AcknowledgementReceived, ClaimStatusReported, EligibilityReported
+from isthmus.model.envelope import Envelope, KeyedEvent
 from isthmus.store.ports import ClaimState, Store, Tx
 
 QUEUE: Final = "claim-rejections"
 KIND: Final = "claim_rejected"
 _ASKED: Final = "claims/276/"
+_APPLIED: Final = "claims/applied/"
 DAY: Final = 86400.0
 
 
@@ -57,39 +76,109 @@ def _reject_item(tx: Tx, claim: ClaimState, *, source: str, detail: str, now: fl
                      now=now)
 
 
+def _once(tx: Tx, event_id: str) -> bool:
+    """True the first time an event is applied (a redelivery of it changes nothing)."""
+    mark = _APPLIED + event_id
+    if tx.load_state(mark):
+        return False
+    tx.save_state(mark, b"1")
+    return True
+
+
+def on_acknowledged(tx: Tx, ev: AcknowledgementReceived, *, now: float, source: str,
+                    event_id: str = "") -> Applied:
+    """Accept or reject the claims of the set one received 999 loop 2000 names."""
+    out = Applied()
+    if event_id and not _once(tx, event_id):
+        return out
+    raw = tx.load_state(sent_set_state(ev.group_control, ev.set_control))
+    named = [c for c in (tx.get_claim_state(k) for k in (raw or b"").decode().split())
+             if c is not None]
+    if not named:
+        out.unknown += 1
+        return out
+    errors = "; ".join(
+        f"IK3 {e.segment_id} position {e.position} loop {e.loop} code {e.code}"
+        + "".join(f", IK4 {x}" for x in e.elements) for e in ev.errors)
+    detail = f"999 IK501 {ev.status or '-'} for set {ev.set_control}" + (
+        f" ({', '.join(ev.codes)})" if ev.codes else "") + (f": {errors}" if errors else "")
+    kind = "ack_accepted" if ev.accepted else "ack_rejected"
+    for c in named:
+        if not life.can(c.state, kind):  # a 277CA came first: a fact now
+            life.note(tx, c, "ack", now=now, causation_id=source, detail=detail)
+            out.claims[c.claim_key] = c.state
+            continue
+        new = life.advance(tx, c, kind, now=now, causation_id=source, detail=detail)
+        if not ev.accepted:
+            _reject_item(tx, new, source=source, detail=detail, now=now)
+        out.claims[c.claim_key] = new.state
+    return out
+
+
+def on_status(tx: Tx, ev: ClaimStatusReported, *, now: float, source: str,
+              event_id: str = "") -> Applied:
+    """Apply one claim status of a 277 or 277CA to the claim it names."""
+    out = Applied()
+    if event_id and not _once(tx, event_id):
+        return out
+    claim = life.find(tx, ev.patient_control_number or ev.trace,
+                      ev.payer_claim_control_number)
+    if claim is None or not ev.statuses:
+        out.unknown += 1
+        return out
+    out.claims[claim.claim_key] = _apply_status(tx, claim, ev, now=now, source=source)
+    return out
+
+
+def on_response(tx: Tx, env: Envelope,
+                ev: AcknowledgementReceived | ClaimStatusReported | EligibilityReported) -> str:
+    """The worker's entry (`flows.processor`): a received 999 set, 277/277CA claim status
+    or 271 answer applied once per event id to the claims or the account it names
+    (`flows.claim_eligibility`); outcome ``unknown`` when it names nothing the hub sent."""
+    now, source = env.recorded_at.timestamp(), env.event_id
+    if isinstance(ev, EligibilityReported):
+        return "applied" if claim_eligibility.on_eligibility(
+            tx, ev, now=now, source=source, event_id=env.event_id) else "unknown"
+    if isinstance(ev, AcknowledgementReceived):
+        got = on_acknowledged(tx, ev, now=now, source=source, event_id=env.event_id)
+    else:
+        got = on_status(tx, ev, now=now, source=source, event_id=env.event_id)
+    return "applied" if got.claims else "unknown"
+
+
+def _events(data: bytes | str) -> list[KeyedEvent]:
+    """The response events of a file, as the intake decodes them (no 999 check of ours)."""
+    ic = read(data)
+    kinds = [t.id for g in check_envelope(ic).groups for t in g.transactions]
+    return response_events(ic, kinds, interchange_id="direct")
+
+
 def apply_999(store: Store, data: bytes | str, *, now: float, source: str) -> Applied:
-    """Accept or reject the claims of each set a 999 names."""
-    ack = parse_999(data)
+    """Accept or reject the claims of each set a 999 names (a direct call; the intake
+    routes the same events through `on_acknowledged`)."""
     out = Applied()
     with store.transaction() as tx:
-        sent = [c for c in store.claim_states(limit=1_000_000) if c.controls]
-        for g in ack.groups:
-            for s in g.sets:
-                named = [c for c in (tx.get_claim_state(x.claim_key) for x in sent
-                                     if x.controls.split("/")[1:] == [g.control, s.control])
-                         if c is not None]
-                if not named:
-                    out.unknown += 1
-                    continue
-                errors = "; ".join(
-                    f"IK3 {e.segment_id} position {e.position} loop {e.loop} code {e.code}"
-                    + "".join(f", IK4 element {x.element} ref {x.reference} code {x.code}"
-                              for x in e.elements) for e in s.segments)
-                for c in named:
-                    kind = "ack_accepted" if s.accepted else "ack_rejected"
-                    detail = f"999 IK501 {s.status or '-'} for set {s.control}" + (
-                        f" ({', '.join(s.codes)})" if s.codes else "") + (
-                        f": {errors}" if errors else "")
-                    if not life.can(c.state, kind):  # a 277CA came first: a fact now
-                        life.note(tx, c, "ack", now=now, causation_id=source, detail=detail)
-                        out.claims[c.claim_key] = c.state
-                        continue
-                    new = life.advance(tx, c, kind, now=now, causation_id=source,
-                                       detail=detail)
-                    if not s.accepted:
-                        _reject_item(tx, new, source=source, detail=detail, now=now)
-                    out.claims[c.claim_key] = new.state
+        for k in _events(data):
+            if isinstance(k.event, AcknowledgementReceived):
+                _index_sent(store, tx, k.event)
+                got = on_acknowledged(tx, k.event, now=now, source=source)
+                out.claims.update(got.claims)
+                out.unknown += got.unknown
     return out
+
+
+def _index_sent(store: Store, tx: Tx, ev: AcknowledgementReceived) -> None:
+    """A set that left before its claims were indexed by set: found by the controls kept
+    on each claim (ISA13/GS06/ST02), and indexed now."""
+    name = sent_set_state(ev.group_control, ev.set_control)
+    if tx.load_state(name):
+        return
+    want = [ev.group_control.strip().lstrip("0") or "0", ev.set_control.strip()]
+    keys = [c.claim_key for c in store.claim_states(limit=1_000_000) if c.controls
+            and [x.lstrip("0") or "0" for x in c.controls.split("/")[1:2]]
+            + c.controls.split("/")[2:] == want]
+    if keys:
+        tx.save_state(name, " ".join(keys).encode())
 
 
 def store_claims(store: Store, tx: Tx, state: str) -> list[ClaimState]:
@@ -100,34 +189,30 @@ def store_claims(store: Store, tx: Tx, state: str) -> list[ClaimState]:
 
 
 def apply_277(store: Store, data: bytes | str, *, now: float, source: str) -> Applied:
-    """Apply each claim status of a 277 or 277CA to the claim it names."""
-    batch = parse_status(data)
+    """Apply each claim status of a 277 or 277CA to the claim it names (a direct call; the
+    intake routes the same events through `on_status`)."""
     out = Applied()
-    label = "277CA" if "X214" in batch.guide else "277"
     with store.transaction() as tx:
-        for st in batch.claims:
-            claim = life.find(tx, st.patient_control_number or st.trace,
-                              st.payer_claim_control_number)
-            if claim is None or not st.statuses:
-                out.unknown += 1
-                continue
-            out.claims[claim.claim_key] = _apply_status(tx, claim, st, label=label, now=now,
-                                                        source=source)
+        for k in _events(data):
+            if isinstance(k.event, ClaimStatusReported):
+                got = on_status(tx, k.event, now=now, source=source)
+                out.claims.update(got.claims)
+                out.unknown += got.unknown
     return out
 
 
-def _apply_status(tx: Tx, claim: ClaimState, st: ClaimStatus, *, label: str, now: float,
+def _apply_status(tx: Tx, claim: ClaimState, st: ClaimStatusReported, *, now: float,
                   source: str) -> str:
     first = st.statuses[0]
     codes = ", ".join(f"{s.category}:{s.code}" + (f":{s.entity}" if s.entity else "")
                       for s in st.statuses)
-    detail = f"{label} {codes}"
+    detail = f"{st.report} {codes}"
     changes: dict[str, Any] = {"status_category": first.category,
                                   "status_code": first.code}
     if st.payer_claim_control_number:
         changes["payer_claim_id"] = st.payer_claim_control_number
     kind = {"accepted": "ack_accepted", "rejected": "ack_rejected",
-            "pending": "status_pending"}.get(st.category(), "")
+            "pending": "status_pending"}.get(category(first.category), "")
     if kind and life.can(claim.state, kind):
         new = life.advance(tx, claim, kind, now=now, causation_id=source, detail=detail,
                            **changes)
@@ -136,6 +221,16 @@ def _apply_status(tx: Tx, claim: ClaimState, st: ClaimStatus, *, label: str, now
         return new.state
     life.note(tx, claim, "status", now=now, causation_id=source, detail=detail, **changes)
     return claim.state
+
+
+def category(c: str) -> str:
+    """As ``ClaimStatus.category``: A1/A2/A5/A6 accepted, A3/A4/A7/A8 and E* rejected
+    (005010X214 1.10.2), P* pending, F* finalized, R* a request for information."""
+    if c in ACCEPTED_CATEGORIES:
+        return "accepted"
+    if c in REJECTED_CATEGORIES or c.startswith("E"):
+        return "rejected"
+    return {"P": "pending", "F": "finalized", "R": "info"}.get(c[:1], "")
 
 
 def due_for_status(tx: Tx, claims: list[ClaimState], settings: ClaimSettings,

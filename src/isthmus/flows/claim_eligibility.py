@@ -12,7 +12,10 @@ out-of-pocket remaining (`EligibilityResponse.summary`) are kept on the account 
 ``eligibility:<account>``, shown by :func:`eligibility_of`); an answer ``inactive`` for an
 account with a scheduled encounter (the caller names those: pre-admits, appointments)
 opens an ``eligibility_inactive`` work item in queue ``registration``, so the coverage is
-fixed before the visit. A rejected inquiry (AAA) is kept with its reason code.
+fixed before the visit. A rejected inquiry (AAA) is kept with its reason code. A 271 in
+the drop folder or taken by `isthmus ingest` arrives as `EligibilityReported` events
+(`formats.x12.responses`) that `flows.processor` routes to :func:`on_eligibility`; the
+accounts with a scheduled encounter are then those named when the 270 was sent.
 """
 
 from __future__ import annotations
@@ -26,14 +29,19 @@ from typing import Any, Final
 from isthmus.config import ClaimSettings
 from isthmus.flows.claim_submission import X12Sender, next_controls
 from isthmus.flows.visits import load_account
-from isthmus.formats.x12.eligibility import EligibilityRequest, build_270, parse_271
+from isthmus.formats.x12 import check_envelope, read
+from isthmus.formats.x12.eligibility import EligibilityRequest, build_270
 from isthmus.formats.x12.remittance import Party, Person
-from isthmus.store.ports import Store
+from isthmus.formats.x12.responses import response_events
+from isthmus.model import EligibilityReported
+from isthmus.store.ports import Store, Tx
 
 QUEUE: Final = "registration"
 KIND: Final = "eligibility_inactive"
 _TRACE: Final = "claims/270/"
 _KEPT: Final = "eligibility:"
+_SCHEDULED: Final = "claims/270-scheduled/"
+_APPLIED: Final = "claims/applied/"
 
 
 @dataclass(frozen=True)
@@ -45,8 +53,11 @@ class Asked:
 
 def request_eligibility(store: Store, accounts: Collection[str], *, settings: ClaimSettings,
                         sender: X12Sender, provider: Party, now: float,
-                        member_ids: Mapping[str, str] | None = None) -> Asked:
-    """One 270 for the accounts that have a plan and a known patient."""
+                        member_ids: Mapping[str, str] | None = None,
+                        scheduled: Collection[str] = ()) -> Asked:
+    """One 270 for the accounts that have a plan and a known patient. ``scheduled``: the
+    accounts with a scheduled encounter, kept with the trace so that an inactive 271,
+    however it arrives, opens a registration work item."""
     asks: list[EligibilityRequest] = []
     traces: dict[str, str] = {}
     skipped: dict[str, str] = {}
@@ -79,38 +90,64 @@ def request_eligibility(store: Store, accounts: Collection[str], *, settings: Cl
         ref = sender.send(name=f"270-{first:09d}.x12", kind="270", body=text.encode())
         for trace, number in traces.items():
             tx.save_state(_TRACE + trace, number.encode())
+            if number in scheduled:
+                tx.save_state(_SCHEDULED + trace, b"1")
     return Asked(ref, traces, skipped)
 
 
+def on_eligibility(tx: Tx, ev: EligibilityReported, *, now: float, source: str,
+                   scheduled: Collection[str] | None = None, event_id: str = "") -> str:
+    """Keep one 271 answer on the account its trace names; its status, "" when the trace
+    is none of ours. ``scheduled``: the accounts with a scheduled encounter (None: those
+    named when the 270 was sent, see :func:`request_eligibility`)."""
+    if event_id:
+        mark = _APPLIED + event_id
+        if tx.load_state(mark):
+            return ""
+        tx.save_state(mark, b"1")
+    raw = tx.load_state(_TRACE + ev.trace) if ev.trace else None
+    if not raw:
+        return ""
+    number = raw.decode()
+    if scheduled is None:
+        is_scheduled = bool(tx.load_state(_SCHEDULED + ev.trace))
+    else:
+        is_scheduled = number in scheduled
+    kept: dict[str, Any] = {
+        "status": ev.status, "plan": ev.plan, "payer": ev.payer_id,
+        "copay": str(ev.copay) if ev.copay is not None else "",
+        "deductible_remaining": "" if ev.deductible_remaining is None
+        else str(ev.deductible_remaining),
+        "out_of_pocket_remaining": "" if ev.out_of_pocket_remaining is None
+        else str(ev.out_of_pocket_remaining),
+        "rejections": list(ev.rejections), "at": now, "source": source}
+    tx.save_state(_KEPT + number, json.dumps(kept).encode())
+    if ev.status == "inactive" and is_scheduled:
+        tx.add_work_item(kind=KIND, queue=QUEUE, key=number,
+                         event_id=f"eligibility/{number}/{ev.trace}",
+                         correlation_id=f"eligibility/{number}",
+                         detail=f"271 from payer {ev.payer_id}: coverage inactive for "
+                                f"account {number} with a scheduled encounter; "
+                                "update the coverage before the visit",
+                         envelope=b"", now=now)
+    return ev.status
+
+
 def apply_271(store: Store, data: bytes | str, *, now: float, source: str,
-              scheduled: Collection[str] = ()) -> dict[str, str]:
-    """Keep each answer on its account; account -> status ("active", "inactive", ...)."""
+              scheduled: Collection[str] | None = None) -> dict[str, str]:
+    """Keep each answer on its account; account -> status ("active", "inactive", ...). A
+    direct call; the intake routes the same events through :func:`on_eligibility`."""
     out: dict[str, str] = {}
+    ic = read(data)
+    kinds = [t.id for g in check_envelope(ic).groups for t in g.transactions]
     with store.transaction() as tx:
-        for r in parse_271(data).responses:
-            raw = tx.load_state(_TRACE + r.trace) if r.trace else None
-            if not raw:
-                continue
-            number = raw.decode()
-            s = r.summary()
-            kept: dict[str, Any] = {
-                "status": s.status, "plan": s.plan, "payer": r.payer.id,
-                "copay": str(s.copay) if s.copay is not None else "",
-                "deductible_remaining": "" if s.deductible_remaining is None
-                else str(s.deductible_remaining),
-                "out_of_pocket_remaining": "" if s.out_of_pocket_remaining is None
-                else str(s.out_of_pocket_remaining),
-                "rejections": [x.reason for x in r.rejections], "at": now, "source": source}
-            tx.save_state(_KEPT + number, json.dumps(kept).encode())
-            out[number] = s.status
-            if s.status == "inactive" and number in scheduled:
-                tx.add_work_item(kind=KIND, queue=QUEUE, key=number,
-                                 event_id=f"eligibility/{number}/{r.trace}",
-                                 correlation_id=f"eligibility/{number}",
-                                 detail=f"271 from payer {r.payer.id}: coverage inactive for "
-                                        f"account {number} with a scheduled encounter; "
-                                        "update the coverage before the visit",
-                                 envelope=b"", now=now)
+        for k in response_events(ic, kinds, interchange_id="direct"):
+            if isinstance(k.event, EligibilityReported):
+                raw = tx.load_state(_TRACE + k.event.trace)
+                status = on_eligibility(tx, k.event, now=now, source=source,
+                                        scheduled=scheduled)
+                if raw and status:
+                    out[raw.decode()] = status
     return out
 
 

@@ -203,13 +203,24 @@ def send_batch(tx: Tx, claims: list[ScrubbedClaim], *, settings: ClaimSettings,
                       usage=settings.usage)
     ref = sender.send(name=f"837-{batch.interchange_control}.x12", kind="837",
                       body=batch.text.encode())
+    sets: dict[str, list[str]] = {}
     for p in batch.placements:
         state = tx.get_claim_state(p.patient_control_number)
         if state is None:
             continue
+        sets.setdefault(sent_set_state(p.group_control, p.transaction_control),
+                        []).append(p.patient_control_number)
         life.advance(tx, state, "submitted", now=now, causation_id=source or ref,
                      detail=f"837 {p.interchange_control}/{p.group_control}/"
                             f"{p.transaction_control} sent as {ref}",
                      controls=f"{p.interchange_control}/{p.group_control}/"
                               f"{p.transaction_control}", submitted_at=now)
+    for name, keys in sets.items():  # what a 999 naming the set applies to (claim_acks)
+        tx.save_state(name, " ".join(keys).encode())
     return batch, ref
+
+
+def sent_set_state(group_control: str, set_control: str) -> str:
+    """The flow state naming the claims that left in one set (our GS06 and ST02), read
+    when a 999 names that set (`flows.claim_acks`)."""
+    return f"claims/sent/{group_control.strip().lstrip('0') or '0'}/{set_control.strip()}"

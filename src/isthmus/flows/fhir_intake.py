@@ -13,6 +13,10 @@ worker's gate keeps it once whichever path brought it; registration events (Pati
 Encounter, Account) are upserts and carry none. A reference to a Patient that is neither in
 the Bundle nor stored gives the `pending` patient: the worker holds the posting until the
 Patient arrives (`flows.references`), never posting it to an account token of its own.
+A ChargeItem's ``account`` (``Account/<id>``) resolves the same way to that Account's
+business number (`formats.fhir.events.account_number`, what its BillingAccountOpened
+registers): from the Bundle, else its current stored version, else `pending_account`, held
+by the worker until the Account arrives.
 
 Transactions follow FHIR R4 3.1.0.11 (`formats.fhir.bundle`): ids come from the
 resources' own ids (else a content hash), ``urn:uuid`` references are rewritten to
@@ -74,8 +78,8 @@ from isthmus.formats.fhir import (
     resolve_raw,
 )
 from isthmus.formats.fhir.claim_charges import CHARGE_ITEM, CLAIM, claim_charges, item_key
-from isthmus.formats.fhir.events import CHANNEL, events_of, patient_ref
-from isthmus.formats.fhir.identity import business_key, pending, version_of
+from isthmus.formats.fhir.events import CHANNEL, account_number, events_of, patient_ref
+from isthmus.formats.fhir.identity import business_key, pending, pending_account, version_of
 from isthmus.formats.fhir.strict import strict_errors
 from isthmus.formats.supply.fhir import SUPPLY_TYPES, supply_errors, supply_of
 from isthmus.model.envelope import KeyedEvent
@@ -86,7 +90,7 @@ from isthmus.model.events import (
     PatientRegistered,
 )
 from isthmus.observe import tracing
-from isthmus.store.ports import Accepted, Inbound, Store, StoredMessage
+from isthmus.store.ports import Accepted, Inbound, MessageQuery, Store, StoredMessage
 
 ID: Final = re.compile(r"[A-Za-z0-9\-.]{1,64}")
 _UPDATE_EVENTS: Final = frozenset({"Patient", "Encounter", "Account", *SUPPLY_TYPES})
@@ -214,6 +218,7 @@ class Local:
 
     patients: dict[str, PatientRef] = field(default_factory=dict)
     claims: dict[str, Claim] = field(default_factory=dict)
+    accounts: dict[str, str] = field(default_factory=dict)  # Account/<id> -> its number
 
 
 @dataclass(frozen=True)
@@ -251,6 +256,30 @@ class FhirIntake:
             return None
         return patient_ref(p) if isinstance(p, Patient) else None
 
+    def current(self, rtype: str, rid: str) -> StoredMessage | None:
+        """The newest accepted version of a resource (``<type>/<id>`` or an update under
+        ``<type>/<id>/_history/<digest16>``), as the FHIR API reads it back."""
+        found = self.store.message_page(MessageQuery(history_of=f"{rtype}/{rid}"), limit=8)
+        return next((m for m in found if m.channel == CHANNEL and m.status == "accepted"),
+                    None)
+
+    def account_of(self, reference: str, local: Local) -> str | None:
+        """The account number ``Account/<id>`` stands for: the Account's business
+        identifier (`account_number`, the rule its BillingAccountOpened follows), from the
+        Bundle, else its current stored version; `pending_account` while it has not
+        arrived (the worker holds the posting: `flows.references`)."""
+        if reference in local.accounts:
+            return local.accounts[reference]
+        _, _, rid = reference.partition("/")
+        m = self.current("Account", rid) if rid else None
+        if m is None:
+            return pending_account(reference) if rid else None
+        try:
+            _, a = decode_resource(m.raw)
+        except FhirError:
+            return None
+        return account_number(a) if isinstance(a, Account) else None
+
     def claim_of(self, reference: str, local: Local) -> Claim | None:
         if reference in local.claims:
             return local.claims[reference]
@@ -274,7 +303,8 @@ class FhirIntake:
         if not item.update or item.rtype in _UPDATE_EVENTS:
             if item.resource is not None:
                 evs = events_of(item.resource, lambda ref: self.patient_of(ref, local),
-                                lambda ref: self.claim_of(ref, local))
+                                lambda ref: self.claim_of(ref, local),
+                                lambda ref: self.account_of(ref, local))
                 evs = self._charge_source(item.resource, item.rid, evs, keys, local)
             elif item.rtype in SUPPLY_TYPES:
                 evs = list(supply_of(item.raw, at.date()).events)
@@ -399,6 +429,8 @@ class FhirIntake:
                     local.patients[step.target] = ref
                 elif isinstance(resource, Claim):
                     local.claims[step.target] = resource
+                elif isinstance(resource, Account):
+                    local.accounts[step.target] = account_number(resource)
             items.append((e.index, Item(rtype, rid, raw, resource)))
         if errors:
             return TransactionResult(422, tuple(errors))

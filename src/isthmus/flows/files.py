@@ -15,7 +15,11 @@ channel and control id), writes the acknowledgement file and relays the events.
   whose ISA13 another one with other content already holds (sample files, and senders
   that restart their counters, do this) is taken as a distinct interchange, its control
   id suffixed with `#<content hash>`; the same bytes again are a duplicate and change
-  nothing. An 835 that does not balance (005010X221A1 section 1.10.2.1: BPR02 = sum of
+  nothing. Inbound 999, 277CA/277 and 271 (answers to the 837, 276 and 270 the hub sent)
+  become `AcknowledgementReceived`, `ClaimStatusReported` and `EligibilityReported`
+  (`formats.x12.responses`), applied to claims and accounts by `flows.claim_acks` and
+  `flows.claim_eligibility`; they are answered like any interchange.
+  An 835 that does not balance (005010X221A1 section 1.10.2.1: BPR02 = sum of
   CLP04 - sum of PLB; CLP03 - CLP04 = claim and line CAS; SVC02 - SVC03 = line CAS) is
   HELD: the interchange is kept with status "held" and its events, none of which reach the
   bus, its 999 reports the imbalance (IK3/IK4 at the amount, IK5 E, `formats.x12.ack999`),
@@ -67,6 +71,7 @@ from isthmus.formats.x12 import (
 from isthmus.formats.x12.events import CHANNEL, claim_events, remittance_events
 from isthmus.formats.x12.events import control_id as x12_control_id
 from isthmus.formats.x12.remittance import RemittanceBatch
+from isthmus.formats.x12.responses import RESPONSE_SETS, response_events
 from isthmus.governance import ownership
 from isthmus.model.envelope import KeyedEvent
 from isthmus.store.ports import HELD, Hold, Inbound
@@ -255,6 +260,8 @@ def x12_intake(raw: bytes, *, peer: str, now: float, tenant: str,
         keyed += remittance_events(rem_batch, interchange_id=cid, skip=tuple(skip))
     if claim_batch is not None:
         keyed += claim_events(claim_batch, interchange_id=cid, skip=tuple(skip))
+    if RESPONSE_SETS.intersection(kinds):  # 999, 277CA/277, 271 answering what we sent
+        keyed += response_events(ic, kinds, interchange_id=cid, skip=tuple(skip))
     ack = build_999(ic, findings, control_number=int(icn) if icn.isdigit() else 1, at=at)
     syntax = [x for x in findings if x.level not in (Level.BALANCE, Level.INTERCHANGE)]
     unbalanced = _unbalanced(rem_batch, skip) if keyed else []

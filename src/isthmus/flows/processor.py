@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 from isthmus.config import LaborSettings, Mappings, SettlementPolicy
 from isthmus.flows import (
     accounts,
+    claim_acks,
     claim_remit,
     lineage,
     merges,
@@ -32,11 +33,14 @@ from isthmus.ledger.remit import RemitAccounts
 from isthmus.model import (
     WORKFORCE_EVENTS,
     AccountsMerged,
+    AcknowledgementReceived,
     BankDeposited,
     BillingAccountOpened,
     Charge,
     ClaimRemitted,
+    ClaimStatusReported,
     ClaimSubmitted,
+    EligibilityReported,
     EncounterDischarged,
     EncounterStarted,
     PatientPaymentSettled,
@@ -87,7 +91,7 @@ class Processor:
 
     def handle(self, tx: Tx, env: Envelope) -> str:
         admitted = references.admit(tx, env)
-        if admitted is None:  # names a FHIR Patient not known yet: held (flows.references)
+        if admitted is None:  # names a FHIR Patient/Account not known yet: held (references)
             return references.HELD
         env = admitted
         ev = env.payload
@@ -147,6 +151,8 @@ class Processor:
                              self.labor_accruals).handle(tx, env)
         if isinstance(ev, ClaimSubmitted):
             return remittance.register_claim(tx, env, ev)
+        if isinstance(ev, AcknowledgementReceived | ClaimStatusReported | EligibilityReported):
+            return claim_acks.on_response(tx, env, ev)  # issue 20: 999, 277(CA), 271 in
         if isinstance(ev, PatientRegistered):  # PatientUpdated too
             accounts.register(tx, self.secret, ev)
             for held in references.release(tx, env, ev):  # postings that waited for it
@@ -157,6 +163,8 @@ class Processor:
         elif isinstance(ev, BillingAccountOpened):
             accounts.billing_account(tx, self.secret, ev)
             visits.reopen(tx, ev.account_number)
+            for held in references.release(tx, env, ev):  # charges that waited for it
+                self.handle(tx, held)
         elif isinstance(ev, AccountsMerged):
             accounts.merge(tx, self.secret, env, ev, ar_account=self.ar_account,
                            calendar=self.calendar,

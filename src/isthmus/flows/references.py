@@ -27,6 +27,15 @@ before a person must act (ask the sender for the Patient) is the owning queue's
 ``queue_age``/``sla_breach`` alerts enforce. A resubmit of the item runs `admit` again:
 linked if the Patient has arrived since, held again otherwise.
 
+Accounts the same way: a ChargeItem names its billing account ``Account/<id>``, a
+logical id, while the number the Account registers (and lineage, closed-status checks,
+merges and A/R by account know) is its business identifier. The intake resolves the
+reference from the Bundle or the stored Account; when the Account has not arrived, the
+charge carries `pending_account` and `admit` holds it in ``fhir-reference:Account/<id>``
+with an ``awaiting_account`` work item (after any wait for its Patient); the Account's
+``BillingAccountOpened`` (control id ``Account/<id>``) links the reference to its number
+and `release` gives the held charges back with that account number.
+
 HL7 v2 needs none of this: a DFT names its patient by PID-3 (MRN and assigning
 authority), so its account token is derived before the A04 arrives and is the same after.
 """
@@ -41,22 +50,36 @@ import msgspec
 from isthmus.flows.identity import queue_of
 from isthmus.flows.remittance import is_denial, match_account
 from isthmus.formats.fhir.events import CHANNEL
-from isthmus.formats.fhir.identity import patient_reference, waiting_for
+from isthmus.formats.fhir.identity import (
+    account_reference,
+    account_waiting_for,
+    patient_reference,
+    waiting_for,
+)
 from isthmus.model.envelope import Envelope, encode_envelope
-from isthmus.model.events import ClaimRemitted, Event, PatientRef, PatientRegistered
+from isthmus.model.events import (
+    BillingAccountOpened,
+    Charge,
+    ClaimRemitted,
+    Event,
+    PatientRef,
+    PatientRegistered,
+)
 from isthmus.store.ports import Tx
 
 STATE_PREFIX: Final = "fhir-reference:"
 KIND: Final = "awaiting_patient"
+ACCOUNT_KIND: Final = "awaiting_account"
 HELD: Final = "held"
 
 
 class Waiting(msgspec.Struct):
-    """The flow state of one reference: the patient it names once known, and the
-    envelopes held for it until then."""
+    """The flow state of one reference: the patient (or, for an ``Account/<id>``, the
+    account number) it names once known, and the envelopes held for it until then."""
 
     patient: PatientRef | None = None
     held: list[Envelope] = []
+    account: str = ""
 
 
 _enc = msgspec.json.Encoder(decimal_format="string")
@@ -67,6 +90,18 @@ def reference_of(env: Envelope) -> str | None:
     """The ``Patient/<id>`` an event waits for, or None when its patient is known."""
     patient = getattr(env.payload, "patient", None)
     return waiting_for(patient) if isinstance(patient, PatientRef) else None
+
+
+def account_of(env: Envelope) -> str | None:
+    """The ``Account/<id>`` a charge waits for, or None when its account is known."""
+    ev = env.payload
+    return account_waiting_for(ev.account_number) if isinstance(ev, Charge) else None
+
+
+def linked_account(env: Envelope, number: str) -> Envelope:
+    """`env` (a charge) with its pending account number replaced by `number`."""
+    return msgspec.structs.replace(
+        env, payload=msgspec.structs.replace(env.payload, account_number=number))
 
 
 def linked(env: Envelope, patient: PatientRef) -> Envelope:
@@ -92,45 +127,69 @@ def _load(tx: Tx, reference: str) -> Waiting:
     return _dec.decode(body) if body else Waiting()
 
 
-def admit(tx: Tx, env: Envelope, now: float | None = None) -> Envelope | None:
-    """The envelope to handle (linked when its Patient is known), or None: held."""
-    reference = reference_of(env)
-    if reference is None or not _needs_patient(tx, env.payload):
-        return env
-    state = _load(tx, reference)
-    if state.patient is not None:
-        return linked(env, state.patient)
+def _hold(tx: Tx, env: Envelope, reference: str, state: Waiting, kind: str, whose: str,
+          now: float | None) -> None:
     if all(h.event_id != env.event_id for h in state.held):
         state.held.append(env)
         tx.save_state(STATE_PREFIX + reference, _enc.encode(state))
     tx.add_work_item(
-        kind=KIND, queue=queue_of(env.payload), key=env.key, event_id=env.event_id,
+        kind=kind, queue=queue_of(env.payload), key=env.key, event_id=env.event_id,
         correlation_id=env.correlation_id,
         detail=(f"{env.type} from {env.source.control_id} names {reference}, which has not "
-                "arrived: held, not posted. It posts by itself to that patient's account "
-                f"when {reference} arrives (FHIR create/update, a Bundle or a file); if it "
-                "does not, ask the sender for it"),
+                f"arrived: held, not posted. It posts by itself to {whose} when {reference} "
+                "arrives (FHIR create/update, a Bundle or a file); if it does not, ask the "
+                "sender for it"),
         envelope=encode_envelope(env), now=time.time() if now is None else now)
+
+
+def admit(tx: Tx, env: Envelope, now: float | None = None) -> Envelope | None:
+    """The envelope to handle (linked when its Patient and Account are known), or None:
+    held, for its Patient first, then for its Account."""
+    reference = reference_of(env)
+    if reference is not None and _needs_patient(tx, env.payload):
+        state = _load(tx, reference)
+        if state.patient is None:
+            _hold(tx, env, reference, state, KIND, "that patient's account", now)
+            return None
+        env = linked(env, state.patient)
+    account = account_of(env)
+    if account is None:
+        return env
+    state = _load(tx, account)
+    if state.account:
+        return linked_account(env, state.account)
+    _hold(tx, env, account, state, ACCOUNT_KIND, "that account's number", now)
     return None
 
 
-def release(tx: Tx, env: Envelope, ev: PatientRegistered,
+def release(tx: Tx, env: Envelope, ev: PatientRegistered | BillingAccountOpened,
             now: float | None = None) -> list[Envelope]:
-    """Link the FHIR Patient `env` registers to `ev.patient`; the envelopes held for it,
-    linked, in arrival order (the caller handles them in this transaction)."""
-    reference = patient_reference(env.source.control_id) \
-        if env.source.channel == CHANNEL else None
+    """Link the FHIR Patient `env` registers to `ev.patient` (the FHIR Account to
+    `ev.account_number`); the envelopes held for it, linked, in arrival order (the caller
+    handles them in this transaction: `admit` again, for a charge whose Patient came and
+    whose Account has not)."""
+    if env.source.channel != CHANNEL:
+        return []
+    if isinstance(ev, BillingAccountOpened):
+        reference = account_reference(env.source.control_id)
+        now_linked = Waiting(account=ev.account_number)
+    else:
+        reference = patient_reference(env.source.control_id)
+        now_linked = Waiting(ev.patient)
     if reference is None:
         return []
     state = _load(tx, reference)
-    if state.patient == ev.patient and not state.held:
+    if (state.patient, state.account) == (now_linked.patient, now_linked.account) and \
+            not state.held:
         return []
-    tx.save_state(STATE_PREFIX + reference, _enc.encode(Waiting(ev.patient)))
+    tx.save_state(STATE_PREFIX + reference, _enc.encode(now_linked))
     at = time.time() if now is None else now
     for h in state.held:
         tx.close_work_items(h.event_id, f"{reference} arrived: linked and posted", at)
+    if isinstance(ev, BillingAccountOpened):
+        return [linked_account(h, ev.account_number) for h in state.held]
     return [linked(h, ev.patient) for h in state.held]
 
 
-__all__ = ["HELD", "KIND", "STATE_PREFIX", "Waiting", "admit", "linked", "reference_of",
-           "release"]
+__all__ = ["ACCOUNT_KIND", "HELD", "KIND", "STATE_PREFIX", "Waiting", "account_of", "admit",
+           "linked", "linked_account", "reference_of", "release"]

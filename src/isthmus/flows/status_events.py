@@ -15,11 +15,13 @@ source event's id (lineage), and an `account_token` stands in for the patient.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 from isthmus.config import TRANSACTION_TYPES
 from isthmus.flows.accounts import live_token
 from isthmus.flows.remittance import is_denial
+from isthmus.ledger.currency import quantize
 from isthmus.model.envelope import Envelope
 from isthmus.model.events import (
     Charge,
@@ -34,6 +36,7 @@ from isthmus.model.status import (
     ADJUSTMENT_POSTED,
     CHARGE_POSTED,
     CLAIM_DENIED,
+    INVOICE_MATCHED,
     PAYMENT_POSTED,
     PAYROLL_ACCRUED,
     REQUISITION_SENT,
@@ -74,7 +77,8 @@ def derive(tx: Tx, env: Envelope, outcome: str, how: Derivation) -> list[StatusE
             return []
         fields = {"transaction_id": ev.transaction_id,
                   "transaction_type": ev.transaction_type,
-                  "ft1_type": _FT1_CODE[kind_event], "charge_code": ev.charge_code,
+                  "ft1_type": "CD" if kind == "credit" else _FT1_CODE[kind_event],
+                  "charge_code": ev.charge_code,
                   "quantity": str(ev.quantity), "amount": StatusEvent.amount(ev.amount.amount),
                   "currency": ev.amount.currency, "department": ev.department,
                   "facility": ev.facility, "service_date": ev.service_date.isoformat(),
@@ -112,6 +116,27 @@ def derive(tx: Tx, env: Envelope, outcome: str, how: Derivation) -> list[StatusE
             "hours": StatusEvent.amount(hours),
             "overtime_hours": StatusEvent.amount(ev.overtime_hours)})]
     return []
+
+
+def invoice_matched(*, invoice_id: str, po: str, line: str, supplier: str,
+                    quantity: Decimal, unit_price: Decimal, order_price: Decimal,
+                    currency: str, invoiced_on: date, channel: str,
+                    at: float) -> StatusEvent:
+    """A supplier invoice line that passed the three-way match (flows/supply.py decides it
+    outside any applied event: the ERP's invoices come in through a sync). Keyed by the
+    purchase order, so its lines' events keep their order; nothing about a patient."""
+    variance = quantize((unit_price - order_price) * quantity, currency)
+    return StatusEvent(
+        type=INVOICE_MATCHED, key=po, event_id=f"supply/invoice/{invoice_id}",
+        occurred_at=datetime.fromtimestamp(at, UTC), channel=channel,
+        fields={"invoice_id": invoice_id, "po": po, "line": line, "supplier": supplier,
+                "quantity": StatusEvent.amount(quantity),
+                "unit_price": StatusEvent.amount(unit_price),
+                "amount": StatusEvent.amount(quantize(quantity * unit_price, currency)),
+                "currency": currency,
+                "price_variance": StatusEvent.amount(variance),
+                "match": "matched" if not variance else "matched_within_tolerance",
+                "invoiced_on": invoiced_on.isoformat()})
 
 
 def _event(env: Envelope, kind: str, fields: dict[str, str]) -> StatusEvent:

@@ -27,7 +27,7 @@ ids all go into the caller's store transaction: they commit or roll back togethe
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -36,6 +36,7 @@ import msgspec
 
 from isthmus.config import Mappings
 from isthmus.flows.export import ErpRejected, ErpUnavailable
+from isthmus.flows.status_events import invoice_matched
 from isthmus.flows.supply_state import (
     InvoiceLine,
     Lineage,
@@ -63,6 +64,7 @@ from isthmus.ledger.supply_match import (
 )
 from isthmus.model.envelope import Envelope, encode_envelope
 from isthmus.model.events import Charge, SupplyConsumed, SupplyRequested, SupplyUsageVoided
+from isthmus.model.status import StatusEvent
 from isthmus.store.ports import Store, Tx
 
 QUEUE = "procurement"
@@ -75,6 +77,9 @@ _taken_dec = msgspec.json.Decoder(Taken)
 
 
 class SupplyFlow:
+    # issue 18: InvoiceMatched to the routes, in the transaction that posts the match
+    on_status: Callable[[Tx, Sequence[StatusEvent]], object] | None = None
+
     def __init__(self, store: Store, policy: SupplyPolicy, maps: Mappings,
                  calendar: FiscalCalendar) -> None:
         self.store = store  # for what no event's transaction carries: approvals, the ERP
@@ -300,7 +305,8 @@ class SupplyFlow:
             return "posted"
 
     def invoice(self, tx: Tx, *, po: str, line: str, quantity: Decimal, unit_price: Decimal,
-                currency: str, invoiced_on: date, lineage: Lineage) -> str:
+                currency: str, invoiced_on: date, lineage: Lineage,
+                supplier: str = "") -> str:
         """A supplier invoice line: "posted", "duplicate" or "held" (mismatch)."""
         applied_id = f"supply/invoice/{lineage.source_id}"
         if tx.applied(applied_id) is not None:
@@ -339,6 +345,12 @@ class SupplyFlow:
             else:
                 tx.insert_entry(entry)
             tx.mark_applied(applied_id, b"")
+            if self.on_status is not None and g is not None:
+                self.on_status(tx, [invoice_matched(
+                    invoice_id=lineage.source_id, po=po, line=line, supplier=supplier,
+                    quantity=quantity, unit_price=unit_price, order_price=g.order.unit_price,
+                    currency=currency, invoiced_on=invoiced_on, channel=CHANNEL,
+                    at=time.time())])
             for u in state.unmatched:
                 if u.invoice_id == lineage.source_id and u.status == "open":
                     u.status = "resolved"
@@ -362,7 +374,8 @@ class SupplyFlow:
             report.invoices[i.invoice_id] = report.add(self.invoice(
                 tx, po=i.po, line=i.line, quantity=i.quantity, unit_price=i.unit_price,
                 currency=i.currency, invoiced_on=i.invoiced_on,
-                lineage=Lineage(i.invoice_id, f"erp/invoice/{i.invoice_id}")))
+                lineage=Lineage(i.invoice_id, f"erp/invoice/{i.invoice_id}"),
+                supplier=i.supplier))
         return report
 
     # --- requisitions for the ERP --------------------------------------------------------

@@ -118,6 +118,7 @@ class InvoiceLine:
     currency: str
     invoiced_on: date
     erp_invoice: str = ""  # the ERP's id of the whole invoice, which it posts once matched
+    supplier: str = ""  # the vendor's code or id in the ERP, for InvoiceMatched
 
 
 @dataclass(frozen=True)

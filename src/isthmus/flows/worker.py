@@ -54,10 +54,12 @@ class _BatchTx:
         self._overrides: dict[tuple[str, str], str | None] = {}
         self._batch = frozenset(event_ids)
         self._pending: set[str] | None = None
-        # Flow state read or written in this batch, served again from memory: the FT1 lines
-        # of one message name the same account and visit. Only when no savepoint can undo
-        # a write behind it (`keep_states`: the batch's first pass, all or nothing).
+        # Flow state read or written in this batch, served again from memory, and written
+        # once at its end (`flush`): the FT1 lines of one message name the same account
+        # and visit. Only when no savepoint can undo a write behind it (`keep_states`: the
+        # batch's first pass, all or nothing).
         self._states: dict[str, bytes | None] | None = {} if keep_states else None
+        self._dirty: dict[str, None] = {}  # names saved in this batch, in first-save order
 
     def load_state(self, name: str) -> bytes | None:
         if self._states is None:
@@ -67,9 +69,20 @@ class _BatchTx:
         return self._states[name]
 
     def save_state(self, name: str, body: bytes) -> None:
-        self._tx.save_state(name, body)
+        if self._states is None:
+            self._tx.save_state(name, body)
+            return
+        self._states[name] = body
+        self._dirty[name] = None
+
+    def flush(self) -> None:
+        """Write the flow state this batch saved, each name once, before the commit."""
         if self._states is not None:
-            self._states[name] = body
+            for name in self._dirty:
+                body = self._states[name]
+                assert body is not None  # only saved names are dirty
+                self._tx.save_state(name, body)
+            self._dirty.clear()
 
     def _settles_nothing(self, event_id: str) -> bool:
         if event_id not in self._batch:
@@ -265,6 +278,7 @@ class Worker:
                     continue
                 outcomes[outcome] = outcomes.get(outcome, 0) + 1
                 done.append(d)
+            tx.flush()
         return done, bad, outcomes
 
     def _applied(self, tx: Tx, env: Envelope) -> str:

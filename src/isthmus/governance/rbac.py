@@ -47,6 +47,9 @@ PERMISSIONS: Mapping[str, frozenset[str]] = {
     "GET /api/v1/messages/{ref:path}": frozenset({ADMIN, ENGINEER, REVENUE, AUDITOR}),
     "GET /api/v1/workitems": EVERYONE,
     "GET /api/v1/recon/deposits": frozenset({ADMIN, FINANCE, REVENUE, AUDITOR, READ_ONLY}),
+    # the executive view (issue 21) for a token: as GET /console/executive.json
+    "GET /api/v1/analytics/executive": frozenset({ADMIN, FINANCE, REVENUE, AUDITOR,
+                                                  READ_ONLY}),
     # FHIR R4 API: integration feeds write, readers read
     "GET /fhir/metadata": EVERYONE,
     "GET /fhir/{type}": frozenset({ADMIN, ENGINEER, REVENUE, FINANCE, AUDITOR, READ_ONLY}),
@@ -79,6 +82,7 @@ PERMISSIONS: Mapping[str, frozenset[str]] = {
     "POST /api/v1/deliveries/{id}/resend": frozenset({ADMIN, ENGINEER}),
     "GET /console/destinations": EVERYONE,
     "POST /console/deliveries/{id:int}/resend": frozenset({ADMIN, ENGINEER}),
+    "POST /console/deliveries/erp:{id:int}/resend": frozenset({ADMIN, ENGINEER}),  # ERP
     # Web console (src/isthmus/console), signed in with a token; the raw message is PHI
     "GET /console/": EVERYONE,
     "GET /console/messages": frozenset({ADMIN, ENGINEER, REVENUE, AUDITOR}),

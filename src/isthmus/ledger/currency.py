@@ -37,9 +37,15 @@ def exponent(currency: str) -> int:
     return EXPONENTS.get(currency, DEFAULT_EXPONENT)
 
 
+_QUANTA: dict[str, Decimal] = {}  # currency -> its minor unit, made once (every posting asks)
+
+
 def quantum(currency: str) -> Decimal:
     """The minor unit as a Decimal: Decimal('0.01') for USD, Decimal('1') for JPY."""
-    return Decimal(1).scaleb(-exponent(currency))
+    found = _QUANTA.get(currency)
+    if found is None:
+        found = _QUANTA[currency] = Decimal(1).scaleb(-exponent(currency))
+    return found
 
 
 def is_quantized(amount: Decimal, currency: str) -> bool:
@@ -47,7 +53,7 @@ def is_quantized(amount: Decimal, currency: str) -> bool:
     return (
         isinstance(amount, Decimal)
         and amount.is_finite()
-        and amount.as_tuple().exponent == -exponent(currency)
+        and amount.same_quantum(quantum(currency))
     )
 
 

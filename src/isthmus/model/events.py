@@ -309,6 +309,83 @@ class ClaimSubmitted(msgspec.Struct, frozen=True, tag=True, kw_only=True):
     service_date: date | None = None
 
 
+class AckError(msgspec.Struct, frozen=True):
+    """999 loops 2100/2110 of a received acknowledgment: IK301 segment id, IK302 position in
+    the set, IK303 loop, IK304 code (620); IK401 element (and component), IK402 data element
+    reference, IK403 code (621). IK404, the copy of the bad data, is never kept."""
+
+    segment_id: str
+    position: int
+    loop: str = ""
+    code: str = ""
+    elements: tuple[str, ...] = ()  # "<element>:<component>/<reference>/<IK403 code>"
+
+
+class AcknowledgementReceived(msgspec.Struct, frozen=True, tag=True, kw_only=True):
+    """An inbound 999 (005010X231A1) loop 2000: what a receiver said of one transaction set
+    the hub SENT (AK102 our GS06, AK202 our ST02). Not the 999 the hub answers inbound X12
+    with (`formats.x12.ack999`): that one is written out, never taken in."""
+
+    sender: str  # ISA06 of the 999: who acknowledges
+    functional_id: str  # AK101 (HC for an 837)
+    group_control: str  # AK102
+    set_id: str  # AK201
+    set_control: str  # AK202
+    convention: str = ""  # AK203
+    status: str  # IK501: A, E accepted; R, M, W, X rejected
+    codes: tuple[str, ...] = ()  # IK502-506
+    group_status: str = ""  # AK901
+    errors: tuple[AckError, ...] = ()
+
+    @property
+    def accepted(self) -> bool:
+        return self.status in ("A", "E")
+
+
+class ClaimStatusEntry(msgspec.Struct, frozen=True):
+    """One STC C043: category (code list 507), status (508), entity (98); STC02 date,
+    STC04 charge and STC05 paid of the first one."""
+
+    category: str
+    code: str = ""
+    entity: str = ""
+    effective: date | None = None
+    charge: Decimal | None = None
+    paid: Decimal | None = None
+
+
+class ClaimStatusReported(msgspec.Struct, frozen=True, tag=True, kw_only=True):
+    """A 277CA (005010X214) or 277 (005010X212) claim level: a payer's or clearinghouse's
+    status of one claim. No patient or subscriber name or member id is copied."""
+
+    report: str  # "277CA" or "277"
+    payer_id: str  # 2100A NM109 (PR payer, AY clearinghouse)
+    payer_name: str = ""
+    trace: str = ""  # TRN02
+    patient_control_number: str = ""  # REF*EJ (277), REF*D9 (277CA)
+    payer_claim_control_number: str = ""  # REF*1K
+    statuses: tuple[ClaimStatusEntry, ...] = ()
+    currency: str = "USD"
+
+
+class EligibilityReported(msgspec.Struct, frozen=True, tag=True, kw_only=True):
+    """A 271 (005010X279A1) answer for one subscriber or dependent inquiry, reduced to what
+    billing keeps: active/inactive, plan, co-payment, deductible and out-of-pocket remaining,
+    AAA03 reject reasons. `trace` is TRN02, the trace of the hub's 270. No name, birth date
+    or member id is copied."""
+
+    payer_id: str  # 2100A NM109
+    payer_name: str = ""
+    trace: str
+    status: str  # active | inactive | unknown
+    plan: str = ""
+    copay: Decimal | None = None
+    deductible_remaining: Decimal | None = None
+    out_of_pocket_remaining: Decimal | None = None
+    rejections: tuple[str, ...] = ()
+    currency: str = "USD"
+
+
 class RemittancePaid(msgspec.Struct, frozen=True, tag=True, kw_only=True):
     """835 BPR/TRN: the payment of one 835 transaction set, as the bank will see it.
 
@@ -533,6 +610,9 @@ Event = (
     | ClaimRemitted
     | ProviderAdjusted
     | ClaimSubmitted
+    | AcknowledgementReceived
+    | ClaimStatusReported
+    | EligibilityReported
     | RemittancePaid
     | PatientPaymentSettled
     | ProcessorDeposited

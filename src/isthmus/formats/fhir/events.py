@@ -4,11 +4,15 @@
   the MRN and its ``system`` the assigning authority; with no identifier, the logical id
   under the authority ``urn:isthmus:fhir:Patient``.
 - Encounter -> EncounterStarted (visit number = first identifier value, else the id).
-- Account -> BillingAccountOpened (account number = first identifier value, else the id).
+- Account -> BillingAccountOpened (account number = first identifier value, else the id:
+  `account_number`, the PID-18 equivalent).
 - ChargeItem -> Charge: ``priceOverride`` (times ``factorOverride`` when given) is the
   extended amount; a negative amount becomes a credit (CD) of the positive amount;
   ``costCenter`` (else ``performingOrganization``) is the department, the performing
-  organization the facility, ``occurrence[x]`` (else ``enteredDate``) the service date.
+  organization the facility, ``occurrence[x]`` (else ``enteredDate``) the service date,
+  ``account[0]`` the billing account: ``Account/<id>`` is that Account's `account_number`
+  (``accounts`` resolves it; a logical id is not a business number), a reference by
+  ``identifier`` its value.
 - Claim -> ClaimSubmitted when it has a total (or item nets) in one currency.
 - ExplanationOfBenefit, ClaimResponse -> ClaimRemitted (+ ProviderAdjusted for a payment
   adjustment), PaymentReconciliation -> RemittancePaid: see ``formats.fhir.remittance``.
@@ -17,6 +21,8 @@
 Subjects are references to Patients; ``lookup`` turns ``Patient/id`` into the patient's
 PatientRef (the caller knows the Bundle and the store). Unresolvable subjects give no event.
 ``claims`` turns ``Claim/id`` into that Claim, when known, for the remittances.
+``accounts`` turns ``Account/id`` into that Account's account number (the caller knows the
+Bundle and the store; `formats.fhir.identity.pending_account` while it has not arrived).
 """
 
 from __future__ import annotations
@@ -53,6 +59,9 @@ from isthmus.model.money import Money
 CHANNEL: Final = "fhir"
 DEFAULT_AUTHORITY: Final = "urn:isthmus:fhir:Patient"
 Lookup = Callable[[str], PatientRef | None]
+AccountLookup = Callable[[str], str | None]
+_ACCOUNT: Final = "Account"
+_HISTORY: Final = "/_history/"
 
 
 def control_id(resource_type: str, resource_id: str) -> str:
@@ -83,6 +92,34 @@ def _first_value(identifiers: tuple[Identifier, ...], fallback: str | None) -> s
     return next((i.value for i in identifiers if i.value), None) or fallback or ""
 
 
+def account_number(a: Account) -> str:
+    """The number an Account registers its billing account under (BillingAccountOpened),
+    and a ChargeItem naming it posts to: its first identifier value, else its id."""
+    return _first_value(a.identifier, a.id)
+
+
+def account_target(ref: Reference) -> str | None:
+    """``Account/<id>`` for a literal reference to an Account (relative, absolute or
+    versioned), else None."""
+    parts = (ref.reference or "").split(_HISTORY, 1)[0].rstrip("/").rsplit("/", 2)
+    if len(parts) >= 2 and parts[-2] == _ACCOUNT and parts[-1]:
+        return f"{_ACCOUNT}/{parts[-1]}"
+    return None
+
+
+def _own_id(reference: str) -> str:
+    return reference.rsplit("/", 1)[-1]
+
+
+def _account_of(ref: Reference, accounts: AccountLookup) -> str:
+    target = account_target(ref)
+    if target is not None:
+        return accounts(target) or ""
+    if not ref.reference and ref.identifier is not None and ref.identifier.value:
+        return ref.identifier.value  # a logical reference: the business number itself
+    return _ref_id(ref)
+
+
 def _subject(ref: Reference | None, lookup: Lookup) -> PatientRef | None:
     if ref is None or not ref.reference or not ref.reference.startswith("Patient/"):
         return None
@@ -111,7 +148,7 @@ def _day(text: str | None) -> date | None:
         return None
 
 
-def _charge(c: ChargeItem, lookup: Lookup) -> Charge | None:
+def _charge(c: ChargeItem, lookup: Lookup, accounts: AccountLookup) -> Charge | None:
     patient = _subject(c.subject, lookup)
     price = c.price_override
     if patient is None or price is None or price.value is None or not price.currency:
@@ -130,7 +167,7 @@ def _charge(c: ChargeItem, lookup: Lookup) -> Charge | None:
         amount=Money(abs(amount), price.currency.upper()), charge_code=code or "",
         department=_ref_id(c.cost_center or c.performing_organization),
         facility=_ref_id(c.performing_organization), service_date=day,
-        account_number=_ref_id(c.account[0]) if c.account else "",
+        account_number=_account_of(c.account[0], accounts) if c.account else "",
         visit_number=_ref_id(c.context))
 
 
@@ -158,7 +195,8 @@ def _no_claim(_: str) -> Claim | None:
 
 
 def events_of(resource: FinanceResource, lookup: Lookup,
-              claims: ClaimLookup = _no_claim) -> list[tuple[str, Event]]:
+              claims: ClaimLookup = _no_claim,
+              accounts: AccountLookup = _own_id) -> list[tuple[str, Event]]:
     """(partition key, event) pairs for one accepted resource, in order."""
     if isinstance(resource, Patient):
         ref = patient_ref(resource)
@@ -185,10 +223,10 @@ def events_of(resource: FinanceResource, lookup: Lookup,
         if patient is None:
             return []
         return [(patient.key, BillingAccountOpened(
-            patient=patient, account_number=_first_value(resource.identifier, resource.id),
+            patient=patient, account_number=account_number(resource),
             facility=_ref_id(resource.owner)))]
     if isinstance(resource, ChargeItem):
-        charge = _charge(resource, lookup)
+        charge = _charge(resource, lookup, accounts)
         return [(charge.patient.key, charge)] if charge is not None else []
     if isinstance(resource, Claim):
         claim = _claim(resource)
@@ -200,4 +238,5 @@ def events_of(resource: FinanceResource, lookup: Lookup,
     return []
 
 
-__all__ = ["CHANNEL", "DEFAULT_AUTHORITY", "Lookup", "control_id", "events_of", "patient_ref"]
+__all__ = ["CHANNEL", "DEFAULT_AUTHORITY", "AccountLookup", "Lookup", "account_number",
+           "account_target", "control_id", "events_of", "patient_ref"]

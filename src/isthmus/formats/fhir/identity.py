@@ -16,6 +16,13 @@ cannot be derived. The event then carries `pending(reference)`: a PatientRef und
 authority ``urn:isthmus:fhir:reference`` whose "MRN" is the reference itself
 (``Patient/<id>``, a logical id, not PHI). `flows.references` holds such events until the
 Patient arrives and links them to the patient it names.
+
+A ChargeItem names its billing account the same way (``ChargeItem.account``:
+``Account/<logical id>``), but the account number the hub knows is the Account's business
+identifier (`formats.fhir.events.account_number`, the PID-18 equivalent), which a real
+server's server-assigned id is not. An Account neither in the Bundle nor stored gives the
+account number `pending_account(reference)` (``urn:isthmus:fhir:reference|Account/<id>``,
+no PHI), held by `flows.references` until the Account registers its number.
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ from isthmus.model.events import PatientRef
 
 PENDING_AUTHORITY: Final = "urn:isthmus:fhir:reference"
 _PATIENT: Final = "Patient/"
+_ACCOUNT: Final = "Account/"
 _HISTORY: Final = "/_history/"
 _canonical = msgspec.json.Encoder(order="sorted")
 _any = msgspec.json.Decoder()
@@ -81,14 +89,36 @@ def waiting_for(patient: PatientRef | None) -> str | None:
     return patient.mrn
 
 
+def _reference(control_id: str, prefix: str) -> str | None:
+    if not control_id.startswith(prefix):
+        return None
+    ref = control_id.split(_HISTORY, 1)[0]
+    return ref if len(ref) > len(prefix) and "#" not in ref else None
+
+
 def patient_reference(control_id: str) -> str | None:
     """``Patient/<id>`` for the inbox control id of a stored Patient (``Patient/<id>``, or
     ``Patient/<id>/_history/<digest16>`` for an update), else None."""
-    if not control_id.startswith(_PATIENT):
-        return None
-    ref = control_id.split(_HISTORY, 1)[0]
-    return ref if len(ref) > len(_PATIENT) and "#" not in ref else None
+    return _reference(control_id, _PATIENT)
 
 
-__all__ = ["PENDING_AUTHORITY", "business_key", "patient_reference", "pending", "version_of",
-           "waiting_for"]
+def account_reference(control_id: str) -> str | None:
+    """``Account/<id>`` for the inbox control id of a stored Account (as
+    `patient_reference`), else None."""
+    return _reference(control_id, _ACCOUNT)
+
+
+def pending_account(reference: str) -> str:
+    """The account number of a posting whose Account (``Account/<id>``) is not known yet."""
+    return f"{PENDING_AUTHORITY}|{reference}"
+
+
+def account_waiting_for(account_number: str) -> str | None:
+    """The reference (``Account/<id>``) a `pending_account` number waits for, else None."""
+    authority, sep, ref = account_number.partition("|")
+    return ref if sep and authority == PENDING_AUTHORITY and ref.startswith(_ACCOUNT) \
+        else None
+
+
+__all__ = ["PENDING_AUTHORITY", "account_reference", "account_waiting_for", "business_key",
+           "patient_reference", "pending", "pending_account", "version_of", "waiting_for"]

@@ -94,12 +94,13 @@ def parse_999(data: bytes | str | Interchange) -> Ack999:
         for t in g.transactions:
             if t.id != "999":
                 continue
-            groups += _read_set(ic, t)
+            groups += read_999_set(ic, t)
     return Ack999(interchange_control=ic.control_number, groups=tuple(groups),
                   findings=tuple(env.findings))
 
 
-def _read_set(ic: Interchange, t: TransactionSpan) -> list[GroupAck]:
+def read_999_set(ic: Interchange, t: TransactionSpan) -> list[GroupAck]:
+    """The AK1 groups of one 999 transaction set (``t``) of ``ic``."""
     es, cs = ic.delimiters.element, ic.delimiters.component
     groups: list[GroupAck] = []
     stop = t.stop - 1 if t.end >= 0 else t.stop
