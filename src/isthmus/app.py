@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from isthmus.bus.ports import Bus
 from isthmus.bus.sqlite import SqliteBus
@@ -33,7 +33,6 @@ from isthmus.connectors.erp_file import ErpFileSink
 from isthmus.connectors.erp_ports import ErpBatchSink, ErpPort
 from isthmus.connectors.folder import DropFolder
 from isthmus.connectors.mllp import MllpServer, tls_context
-from isthmus.connectors.sftp_pickup import SftpPickup, open_pickup
 from isthmus.flows import channels, retention
 from isthmus.flows.claim_remit import ClaimPolicy
 from isthmus.flows.delivery import DeliveryEngine
@@ -58,6 +57,9 @@ from isthmus.recon.drift import DriftReport, find_drift, record_drift
 from isthmus.store.ports import Store
 from isthmus.store.private_files import private_database, private_dir, write_private
 from isthmus.store.sqlite import SqliteStore
+
+if TYPE_CHECKING:  # paramiko is the `sftp` extra: imported where an sftp channel starts
+    from isthmus.connectors.sftp_pickup import SftpPickup
 
 log = logging.getLogger(__name__)
 
@@ -591,6 +593,8 @@ async def _start_channels(hub: Hub, run: Running, mllp_port: int | None) -> None
             drop = DropFolder(folder, FileIntake(hub.store, hub.bus, s), s)
             run.tasks.append(asyncio.create_task(_drop_loop(drop, switch=switch)))
         elif ch.transport == channels.SFTP:
+            from isthmus.connectors.sftp_pickup import open_pickup  # noqa: PLC0415 - extra
+
             switch = run.switches[name] = channels.Switch()
             pickup = run.pickups[name] = open_pickup(ch, s, FileIntake(hub.store, hub.bus, s))
             run.tasks.append(asyncio.create_task(_sftp_loop(

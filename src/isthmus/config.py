@@ -1111,3 +1111,8 @@ def _scaleout_drivers(s: Settings) -> None:
         if chosen and importlib.util.find_spec(module) is None:
             raise ConfigError(f"{setting} needs the {module} driver, which is not installed: "
                               "pip install 'isthmus[scaleout]' (with the lock as constraints)")
+    sftp = [f"destinations.{d.name}" for d in s.destinations.values() if d.kind == "sftp"] + [
+        f"channels.{c.name}" for c in s.channels.values() if c.transport == "sftp"]
+    if sftp and importlib.util.find_spec("paramiko") is None:
+        raise ConfigError(f"{sftp[0]} uses SFTP, whose client (paramiko) is not installed: "
+                          "pip install 'isthmus[sftp]'")

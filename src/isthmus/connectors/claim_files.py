@@ -22,8 +22,6 @@ import os
 import posixpath
 from pathlib import Path
 
-import paramiko
-
 from isthmus.config import DestinationSettings
 
 
@@ -69,27 +67,26 @@ class SftpSender:
 
     def send(self, *, name: str, kind: str, body: bytes) -> str:
         name = _plain(name)
-        where = f"SFTP {self._host}:{self._port}"
+        import paramiko  # noqa: PLC0415 - the `sftp` extra, needed by SFTP senders only
+
+        from isthmus.connectors.sftp_session import (  # noqa: PLC0415
+            SftpPeer,
+            SftpUnreachable,
+            open_session,
+        )
+
         target = posixpath.join(self._path, name)
-        ssh = paramiko.SSHClient()
         try:
-            ssh.load_host_keys(str(self._known_hosts))
-            ssh.set_missing_host_key_policy(paramiko.RejectPolicy())
-            ssh.connect(self._host, self._port, username=self._user,
-                        key_filename=str(self._key_file), look_for_keys=False,
-                        allow_agent=False, timeout=self._timeout,
-                        banner_timeout=self._timeout, auth_timeout=self._timeout)
-            sftp = ssh.open_sftp()
+            ssh, sftp = open_session(SftpPeer(self._host, self._port, self._user,
+                                              self._key_file, self._known_hosts,
+                                              self._timeout))
+        except SftpUnreachable as exc:
+            raise SendFailed(str(exc)) from exc
+        try:
             sftp.putfo(io.BytesIO(body), target + ".part", file_size=len(body), confirm=True)
             sftp.posix_rename(target + ".part", target)
-        except paramiko.AuthenticationException as exc:
-            raise SendFailed(f"{where}: public key authentication refused") from exc
-        except paramiko.SSHException as exc:
-            reason = ("host key not in known_hosts" if "known_hosts" in str(exc)
-                      else type(exc).__name__)
-            raise SendFailed(f"{where}: {reason}") from exc
-        except (OSError, EOFError) as exc:
-            raise SendFailed(f"{where}: {kind} file not written "
+        except (OSError, EOFError, paramiko.SSHException) as exc:
+            raise SendFailed(f"SFTP {self._host}:{self._port}: {kind} file not written "
                              f"({getattr(exc, 'strerror', None) or type(exc).__name__})"
                              ) from exc
         finally:

@@ -45,6 +45,7 @@ from isthmus.connectors.destination_ports import (
     DestinationUnavailable,
     Outgoing,
 )
+from isthmus.connectors.sftp_session import SftpPeer, SftpUnreachable, open_session, why
 
 __all__ = ["SftpDestination", "open_destination"]
 
@@ -74,39 +75,12 @@ class SftpDestination:
         if sftp is not None and transport is not None and transport.is_active():
             return sftp
         self._drop()
-        where = f"SFTP {self._host}:{self._port}"
-        ssh = paramiko.SSHClient()
         try:
-            ssh.load_host_keys(str(self._known_hosts))  # only these; never the user's own
-        except OSError as exc:
-            raise DestinationUnavailable(f"{where}: known_hosts unreadable "
-                                         f"[{exc.errno}] {exc.strerror}") from exc
-        ssh.set_missing_host_key_policy(paramiko.RejectPolicy())
-        try:
-            ssh.connect(self._host, self._port, username=self._user,
-                        key_filename=str(self._key_file), look_for_keys=False,
-                        allow_agent=False, timeout=self._timeout,
-                        banner_timeout=self._timeout, auth_timeout=self._timeout)
-            sftp = ssh.open_sftp()
-        except paramiko.BadHostKeyException as exc:
-            ssh.close()
-            raise DestinationUnavailable(f"{where}: host key does not match known_hosts"
-                                         ) from exc
-        except paramiko.AuthenticationException as exc:
-            ssh.close()
-            raise DestinationUnavailable(f"{where}: public key authentication refused"
-                                         ) from exc
-        except paramiko.SSHException as exc:
-            ssh.close()
-            reason = ("host key not in known_hosts" if "known_hosts" in str(exc)
-                      else type(exc).__name__)
-            raise DestinationUnavailable(f"{where}: {reason}") from exc
-        except (OSError, EOFError) as exc:
-            ssh.close()
-            raise DestinationUnavailable(f"{where} unreachable: {_why(exc)}") from exc
-        channel = sftp.get_channel()
-        if channel is not None:
-            channel.settimeout(self._timeout)
+            ssh, sftp = open_session(SftpPeer(self._host, self._port, self._user,
+                                              self._key_file, self._known_hosts,
+                                              self._timeout))
+        except SftpUnreachable as exc:
+            raise DestinationUnavailable(str(exc)) from exc
         self._ssh, self._sftp = ssh, sftp
         return sftp
 
@@ -139,9 +113,9 @@ class SftpDestination:
         except OSError as exc:
             if exc.errno in _REFUSED:
                 raise DestinationRejected(Answer(
-                    "refused", f"SFTP server refused {name}: {_why(exc)}")) from exc
+                    "refused", f"SFTP server refused {name}: {why(exc)}")) from exc
             self._drop()
-            raise DestinationUnavailable(f"SFTP upload of {name} failed: {_why(exc)}") from exc
+            raise DestinationUnavailable(f"SFTP upload of {name} failed: {why(exc)}") from exc
         except (TimeoutError, EOFError, paramiko.SSHException) as exc:
             self._drop()
             raise DestinationUnavailable(
@@ -162,10 +136,6 @@ def _replace(sftp: paramiko.SFTPClient, part: str, target: str) -> None:
     sftp.rename(part, target)
 
 
-def _why(exc: BaseException) -> str:
-    if isinstance(exc, OSError) and (exc.errno or exc.strerror):
-        return f"{type(exc).__name__} [{exc.errno}] {exc.strerror or ''}".strip()
-    return type(exc).__name__
 
 
 def open_destination(s: DestinationSettings, nats_servers: str = "") -> SftpDestination:

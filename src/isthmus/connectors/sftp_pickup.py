@@ -50,6 +50,7 @@ import paramiko
 from isthmus.config import ChannelSettings, Settings
 from isthmus.connectors.folder import ERROR_SUFFIX, DropFolder, Intake, leaves, shown
 from isthmus.connectors.settled import IN_FLIGHT_ENDINGS, in_flight
+from isthmus.connectors.sftp_session import SftpPeer, SftpUnreachable, open_session
 
 log = logging.getLogger(__name__)
 STAGING: Final = ".incoming"  # under the local root: downloads before they are whole
@@ -106,30 +107,12 @@ class SftpPickup:
         if self._sftp is not None and transport is not None and transport.is_active():
             return self._sftp
         self.close()
-        where = f"SFTP {self._host}:{self._port}"
-        ssh = paramiko.SSHClient()
         try:
-            ssh.load_host_keys(str(self._known_hosts))  # only these; never the user's own
-            ssh.set_missing_host_key_policy(paramiko.RejectPolicy())
-            ssh.connect(self._host, self._port, username=self._user,
-                        key_filename=str(self._key_file), look_for_keys=False,
-                        allow_agent=False, timeout=self._timeout,
-                        banner_timeout=self._timeout, auth_timeout=self._timeout)
-            sftp = ssh.open_sftp()
-        except paramiko.BadHostKeyException as exc:
-            ssh.close()
-            raise PickupUnavailable(f"{where}: host key does not match known_hosts") from exc
-        except paramiko.AuthenticationException as exc:
-            ssh.close()
-            raise PickupUnavailable(f"{where}: public key authentication refused") from exc
-        except (paramiko.SSHException, OSError, EOFError) as exc:
-            ssh.close()
-            reason = ("host key not in known_hosts" if "known_hosts" in str(exc)
-                      else type(exc).__name__)
-            raise PickupUnavailable(f"{where}: {reason}") from exc
-        channel = sftp.get_channel()
-        if channel is not None:
-            channel.settimeout(self._timeout)
+            ssh, sftp = open_session(SftpPeer(self._host, self._port, self._user,
+                                              self._key_file, self._known_hosts,
+                                              self._timeout))
+        except SftpUnreachable as exc:
+            raise PickupUnavailable(str(exc)) from exc
         for sub in ("inbound", "done", "failed"):
             with contextlib.suppress(OSError):
                 sftp.mkdir(f"{self.remote}/{sub}")
