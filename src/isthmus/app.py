@@ -466,6 +466,7 @@ async def _analytics_loop(hub: Hub, owner: str, every_s: float = ANALYTICS_EVERY
     """The analytics feed (issue 21, docs/analytics.md): one incremental export every
     `every_s` seconds by the process holding the lease; scheduled only with the extra."""
     from isthmus.analytics import export  # noqa: PLC0415 - the optional `analytics` extra
+    from isthmus.analytics.warehouse import WAREHOUSE  # noqa: PLC0415
 
     data = hub.settings.data_dir
     while True:
@@ -474,7 +475,7 @@ async def _analytics_loop(hub: Hub, owner: str, every_s: float = ANALYTICS_EVERY
             if await asyncio.to_thread(hub.bus.claim, ANALYTICS_LEASE, owner, 2 * every_s,
                                        time.time()):
                 await asyncio.to_thread(
-                    export.run, hub.store, warehouse=data / export.WAREHOUSE,
+                    export.run, hub.store, warehouse=data / WAREHOUSE,
                     parquet=data / export.PARQUET, secret=hub.processor.secret,
                     roles=export.roles_from(hub.settings))
         except Exception as exc:  # noqa: BLE001 - retried next round

@@ -14,8 +14,7 @@ from urllib.parse import quote
 
 import pytest
 
-from isthmus.analytics.export import WAREHOUSE
-from isthmus.analytics.warehouse import EXTRA, Missing
+from isthmus.analytics.warehouse import EXTRA, WAREHOUSE, Missing
 from isthmus.api import analytics as api_analytics
 from isthmus.app import Hub
 from isthmus.cli.main import run

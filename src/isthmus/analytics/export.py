@@ -38,8 +38,6 @@ from isthmus.ledger.remit import RemitAccounts
 from isthmus.store.ports import Store, Tx
 
 PAGE = 20_000  # entries and messages a commit: fewer files and commits, bounded memory
-# The default place of the warehouse, under the data directory (docs/analytics.md).
-WAREHOUSE = Path("analytics") / "warehouse.duckdb"
 PARQUET = Path("analytics") / "parquet"
 
 

@@ -32,6 +32,9 @@ from isthmus.analytics.schema import DIMENSIONS, FACTS, SCHEMA_VERSION, TABLES, 
 if TYPE_CHECKING:
     import duckdb
 
+# The default place of the warehouse, under the data directory (docs/analytics.md).
+WAREHOUSE = Path("analytics") / "warehouse.duckdb"
+
 EXTRA = "pip install 'isthmus[analytics]'"
 _RANGE = re.compile(r"^(?P<table>[a-z_]+)-(?P<source>[a-z]+)-(?P<lo>\d+)-(?P<hi>\d+)\.parquet$")
 

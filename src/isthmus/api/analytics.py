@@ -28,8 +28,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from isthmus.analytics import executive
-from isthmus.analytics.export import WAREHOUSE
-from isthmus.analytics.warehouse import Missing, modules
+from isthmus.analytics.warehouse import WAREHOUSE, Missing, modules
 
 PATH: Final = "/api/v1/analytics/executive"
 PROBLEM: Final = "application/problem+json"

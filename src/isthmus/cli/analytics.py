@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from isthmus.analytics import export
-from isthmus.analytics.warehouse import Missing, VersionMismatch
+from isthmus.analytics.warehouse import WAREHOUSE, Missing, VersionMismatch
 from isthmus.app import Hub
 from isthmus.cli.commands import Result, UsageError
 
@@ -36,7 +36,7 @@ def add_parsers(add: Callable[[str, str], argparse.ArgumentParser]) -> None:
 def paths(hub: Hub, out: Path | None = None,
           warehouse: Path | None = None) -> tuple[Path, Path]:
     data = hub.settings.data_dir
-    return (warehouse or data / export.WAREHOUSE, out or data / export.PARQUET)
+    return (warehouse or data / WAREHOUSE, out or data / export.PARQUET)
 
 
 def run_export(hub: Hub, out: Path | None = None, warehouse: Path | None = None,

@@ -19,8 +19,7 @@ from typing import TYPE_CHECKING, Any
 from starlette.responses import Response
 
 from isthmus.analytics import executive
-from isthmus.analytics.export import WAREHOUSE
-from isthmus.analytics.warehouse import Missing
+from isthmus.analytics.warehouse import WAREHOUSE, Missing
 from isthmus.console import charts
 
 if TYPE_CHECKING:

@@ -19,6 +19,7 @@ from typing import Final
 
 import msgspec
 
+from isthmus.formats.x12.elements import padded
 from isthmus.formats.x12.envelope import TransactionSpan, check_envelope
 from isthmus.formats.x12.finding import Finding
 from isthmus.formats.x12.reader import Interchange, read
@@ -81,10 +82,6 @@ def _int(v: str) -> int:
     return int(v) if v.isdigit() else 0
 
 
-def _pad(e: list[str], n: int) -> list[str]:
-    return e + [""] * (n - len(e)) if len(e) < n else e
-
-
 def parse_999(data: bytes | str | Interchange) -> Ack999:
     """Every AK1 group of every 999 set of an interchange."""
     ic = data if isinstance(data, Interchange) else read(data)
@@ -128,21 +125,21 @@ def read_999_set(ic: Interchange, t: TransactionSpan) -> list[GroupAck]:
         e = ic.raw[i].split(es)
         sid = e[0]
         if sid == "AK1":
-            e = _pad(e, 4)
+            e = padded(e, 4)
             group = {"functional_id": e[1], "control": e[2], "version": e[3]}
             sets = []
         elif sid == "AK2":
             close_set()
-            e = _pad(e, 4)
+            e = padded(e, 4)
             current = {"set_id": e[1], "control": e[2], "convention": e[3]}
         elif sid == "IK3":
             close_segment()
-            e = _pad(e, 5)
+            e = padded(e, 5)
             seg = {"segment_id": e[1], "position": _int(e[2]), "loop": e[3],
                    "code": e[4]}
         elif sid == "IK4" and seg is not None:
-            e = _pad(e, 5)
-            pos = _pad(e[1].split(cs), 2)
+            e = padded(e, 5)
+            pos = padded(e[1].split(cs), 2)
             elems.append(ElementError(element=_int(pos[0]), component=_int(pos[1]),
                                       reference=e[2], code=e[3], value=e[4]))
         elif sid == "IK5" and current is not None:
@@ -151,7 +148,7 @@ def read_999_set(ic: Interchange, t: TransactionSpan) -> list[GroupAck]:
             current["codes"] = tuple(x for x in e[2:7] if x)
         elif sid == "AK9" and group is not None:
             close_set()
-            e = _pad(e, 5)
+            e = padded(e, 5)
             groups.append(GroupAck(
                 status=e[1], included=_int(e[2]), received=_int(e[3]),
                 accepted=_int(e[4]), codes=tuple(x for x in e[5:10] if x),

@@ -27,11 +27,18 @@ from typing import Final
 import msgspec
 
 from isthmus.formats.x12 import finding as f
-from isthmus.formats.x12.elements import ZERO, Procedure, parse_amount, parse_date, procedure
+from isthmus.formats.x12.elements import (
+    ZERO,
+    Procedure,
+    padded,
+    parse_amount,
+    parse_date,
+    procedure,
+)
 from isthmus.formats.x12.envelope import TransactionSpan, check_envelope
 from isthmus.formats.x12.finding import Finding, Level
 from isthmus.formats.x12.reader import Interchange, read
-from isthmus.formats.x12.remittance import Party, Person
+from isthmus.formats.x12.remittance import Party, Person, party_from_nm1, person_from_nm1
 
 PROFESSIONAL: Final = "professional"
 INSTITUTIONAL: Final = "institutional"
@@ -85,27 +92,6 @@ class ClaimBatch(msgspec.Struct, frozen=True, kw_only=True):
     interchange_control: str
     claims: tuple[ClaimEntry, ...]
     findings: tuple[Finding, ...]
-
-
-def _pad(e: list[str], n: int) -> list[str]:
-    return e + [""] * (n - len(e)) if len(e) < n else e
-
-
-def _person(e: list[str]) -> Person:
-    e = _pad(e, 10)
-    return Person(last=e[3], first=e[4], middle=e[5], id_qualifier=e[8], id=e[9])
-
-
-def _party(e: list[str], tin: str = "") -> Party:
-    e = _pad(e, 10)
-    q, ident = e[8], e[9]
-    return Party(
-        name=e[3],
-        id_qualifier=q,
-        id=ident,
-        npi=ident if q == "XX" else "",
-        tin=tin or (ident if q in ("24", "FI") else ""),
-    )
 
 
 _NOBODY: Final = Person(last="")
@@ -194,7 +180,7 @@ def _read(
             version=version,
             interchange_control=ic.control_number,
             transaction_control=span.control,
-            billing_provider=_party(st.billing, st.tin) if st.billing else _NOPARTY,
+            billing_provider=party_from_nm1(st.billing, st.tin) if st.billing else _NOPARTY,
             subscriber=st.subscriber,
             patient=st.patient or st.subscriber,
             payer=st.payer,
@@ -241,7 +227,7 @@ def _read(
         elif sid in ("SV1", "SV2"):
             if line is None:
                 continue
-            e = _pad(e, 6)
+            e = padded(e, 6)
             if sid == "SV1":
                 line.update(
                     procedure=procedure(e[1], cs),
@@ -258,11 +244,11 @@ def _read(
                     units=parse_amount(e[5]) if e[5] else None,
                 )
         elif sid == "DTP" and line is not None and st.loop == "2400" and e[1] == "472":
-            v = _pad(e, 4)[3].split("-")
+            v = padded(e, 4)[3].split("-")
             line["service_date"] = parse_date(v[0])
             line["service_end"] = parse_date(v[1]) if len(v) > 1 else None
         elif sid == "REF":
-            e = _pad(e, 3)
+            e = padded(e, 3)
             if st.loop == "2300":
                 st.refs.setdefault(e[1], e[2])
             elif st.loop == "2400" and line is not None and e[1] == "6R":
@@ -271,7 +257,7 @@ def _read(
                 st.tin = e[2]
         elif sid == "CLM":
             flush()
-            st.claim, st.claim_at, st.loop, line = _pad(e, 6), i, "2300", None
+            st.claim, st.claim_at, st.loop, line = padded(e, 6), i, "2300", None
         elif sid == "NM1":
             q = e[1] if len(e) > 1 else ""
             if st.claim is not None:
@@ -279,11 +265,11 @@ def _read(
             elif q == "85":
                 st.billing, st.tin, st.loop = e, "", "2010AA"
             elif q == "IL":
-                st.subscriber, st.loop = _person(e), "2010BA"
+                st.subscriber, st.loop = person_from_nm1(e), "2010BA"
             elif q == "PR":
-                st.payer, st.loop = _party(e), "2010BB"
+                st.payer, st.loop = party_from_nm1(e), "2010BB"
             elif q == "QC":
-                st.patient, st.loop = _person(e), "2010CA"
+                st.patient, st.loop = person_from_nm1(e), "2010CA"
             else:
                 st.loop = "1000" if st.billing is None else "2010"
         elif sid == "HL":
@@ -301,7 +287,7 @@ def _read(
             if st.claim is not None:
                 st.loop = "2320"
             else:
-                e = _pad(e, 10)
+                e = padded(e, 10)
                 st.responsibility, st.filing = e[1], e[9]
         elif sid in ("SVD", "LIN"):
             st.loop = "2430"

@@ -32,7 +32,7 @@ from typing import Final
 
 import msgspec
 
-from isthmus.formats.x12.elements import ZERO, parse_amount, parse_date, split_composite
+from isthmus.formats.x12.elements import ZERO, padded, parse_amount, parse_date, split_composite
 from isthmus.formats.x12.envelope import check_envelope
 from isthmus.formats.x12.finding import Level
 from isthmus.formats.x12.reader import Delimiters, Interchange, read
@@ -123,10 +123,6 @@ def digest(segments: tuple[str, ...] | list[str]) -> str:
     return hashlib.sha256("\x1e".join(segments).encode()).hexdigest()
 
 
-def _pad(e: list[str], n: int) -> list[str]:
-    return e + [""] * (n - len(e)) if len(e) < n else e
-
-
 class _Claim:
     __slots__ = ("at", "failures", "lines", "raw", "refs", "seen")
 
@@ -193,7 +189,7 @@ def _scrub_set(ic: Interchange, start: int, end: int, stop: int, guide: str,
                                       element=el, component=comp, loop=loop))
 
     def finish(c: _Claim) -> None:
-        clm = _pad(raw[c.at].split(es), 6)
+        clm = padded(raw[c.at].split(es), 6)
         pos = c.at - start + 1
         total = parse_amount(clm[2]) if clm[2] else None
         for name, sid, loop in (("billing provider", "NM1*85", "2010AA"),
@@ -262,7 +258,7 @@ def _scrub_set(ic: Interchange, start: int, end: int, stop: int, guide: str,
             if claim is not None:
                 finish(claim)
                 claim = None
-            level = _pad(e, 4)[3]
+            level = padded(e, 4)[3]
             if level == "20":
                 blocks["20"], blocks["22"], blocks["23"] = [s], [], []
                 found, pending, payer_id = {}, [], ""
@@ -288,7 +284,7 @@ def _scrub_set(ic: Interchange, start: int, end: int, stop: int, guide: str,
                 continue
             blocks[level if level in blocks else "23"].append(s)
             if sid == "NM1":
-                e = _pad(e, 10)
+                e = padded(e, 10)
                 q = e[1]
                 if q in ("85", "IL", "PR"):
                     found["NM1*" + q] = pos
@@ -315,7 +311,7 @@ def _scrub_set(ic: Interchange, start: int, end: int, stop: int, guide: str,
         if sid == "LX":
             line_open = True
         elif sid in ("SV1", "SV2") and line_open:
-            e = _pad(e, 4)
+            e = padded(e, 4)
             n = 2 if sid == "SV1" else 3
             amt = parse_amount(e[n]) if e[n] else None
             if amt is None:
@@ -337,7 +333,7 @@ def _scrub_set(ic: Interchange, start: int, end: int, stop: int, guide: str,
                         fail(claim, CODE_SET, "procedure qualifier is not HC, HP, IV or WK",
                              sid, pos, 2, 1, "2400")
         elif sid == "DTP":
-            e = _pad(e, 4)
+            e = padded(e, 4)
             if e[1] == "434":
                 claim.seen.add("DTP*434")
             if e[1] in ("472", "434"):
@@ -347,7 +343,7 @@ def _scrub_set(ic: Interchange, start: int, end: int, stop: int, guide: str,
                              loop="2400" if line_open else "2300")
                         break
         elif sid == "HI" and not line_open:
-            q = split_composite(_pad(e, 2)[1], cs)[0]
+            q = split_composite(padded(e, 2)[1], cs)[0]
             if q in PRINCIPAL_DIAGNOSIS:
                 claim.seen.add("HI")
         elif sid == "CL1":
@@ -355,9 +351,9 @@ def _scrub_set(ic: Interchange, start: int, end: int, stop: int, guide: str,
         elif sid == "SBR":
             claim.seen.add("2320")  # other payers follow: their REFs are not this claim's
         elif sid == "REF" and not line_open and "2320" not in claim.seen:
-            claim.refs.add(_pad(e, 2)[1])
+            claim.refs.add(padded(e, 2)[1])
         elif sid == "NM1":
-            e = _pad(e, 10)
+            e = padded(e, 10)
             if e[8] == "XX" and not npi_valid(e[9]):
                 fail(claim, NPI_CHECK_DIGIT, "NPI check digit does not match", "NM1", pos, 9,
                      loop="2420" if line_open else "2310")

@@ -28,12 +28,12 @@ from typing import Final
 
 import msgspec
 
-from isthmus.formats.x12.elements import Procedure, parse_amount, parse_date, procedure
+from isthmus.formats.x12.elements import Procedure, padded, parse_amount, parse_date, procedure
 from isthmus.formats.x12.eligibility import envelope
 from isthmus.formats.x12.envelope import TransactionSpan, check_envelope
 from isthmus.formats.x12.finding import Finding
 from isthmus.formats.x12.reader import Interchange, read
-from isthmus.formats.x12.remittance import Party, Person
+from isthmus.formats.x12.remittance import Party, Person, party_from_nm1, person_from_nm1
 
 GUIDE_276: Final = "005010X212"
 GUIDE_277CA: Final = "005010X214"
@@ -111,28 +111,13 @@ class StatusBatch(msgspec.Struct, frozen=True, kw_only=True):
     findings: tuple[Finding, ...] = ()
 
 
-def _pad(e: list[str], n: int) -> list[str]:
-    return e + [""] * (n - len(e)) if len(e) < n else e
-
-
-def _person(e: list[str]) -> Person:
-    e = _pad(e, 10)
-    return Person(last=e[3], first=e[4], middle=e[5], id_qualifier=e[8], id=e[9])
-
-
-def _party(e: list[str]) -> Party:
-    e = _pad(e, 10)
-    return Party(name=e[3], id_qualifier=e[8], id=e[9], npi=e[9] if e[8] == "XX" else "",
-                 tin=e[9] if e[8] in ("FI", "24") else "")
-
-
 def _status(e: list[str], cs: str, first: int = 1) -> list[Status]:
-    e = _pad(e, 12)
+    e = padded(e, 12)
     out: list[Status] = []
     for n in (first, 10, 11):
         if not e[n]:
             continue
-        c = _pad(e[n].split(cs), 3)
+        c = padded(e[n].split(cs), 3)
         out.append(Status(
             category=c[0], code=c[1], entity=c[2],
             effective=parse_date(e[2]) if n == first else None,
@@ -217,21 +202,21 @@ def _read_set(ic: Interchange, t: TransactionSpan, claims: list[ClaimStatus],
         if sid == "HL":
             flush()
             line = None
-            level = _pad(e, 4)[3]
+            level = padded(e, 4)[3]
             if level == "22":
                 subscriber, patient = None, None
             elif level in ("23", "PT"):
                 patient = None
         elif sid == "NM1":
-            q = _pad(e, 2)[1]
+            q = padded(e, 2)[1]
             if level in ("20", "21", "19"):
-                parties[level] = _party(e)
+                parties[level] = party_from_nm1(e)
             elif q == "IL":
-                subscriber = _person(e)
+                subscriber = person_from_nm1(e)
             elif q == "QC":
-                patient = _person(e)
+                patient = person_from_nm1(e)
         elif sid == "TRN":
-            e = _pad(e, 3)
+            e = padded(e, 3)
             if level in _PATIENT_LEVELS:
                 claim, line = _Claim(e[2]), None
             else:
@@ -245,21 +230,21 @@ def _read_set(ic: Interchange, t: TransactionSpan, claims: list[ClaimStatus],
             else:
                 level_status += found
         elif sid == "REF" and claim is not None:
-            e = _pad(e, 3)
+            e = padded(e, 3)
             if line is not None and e[1] == "FJ":
                 line["control_number"] = e[2]
             elif line is None:
                 claim.refs.setdefault(e[1], e[2])
-        elif sid == "AMT" and claim is not None and _pad(e, 3)[1] == "T3":
+        elif sid == "AMT" and claim is not None and padded(e, 3)[1] == "T3":
             claim.charge = parse_amount(e[2])
         elif sid == "DTP" and claim is not None and line is None:
-            e = _pad(e, 4)
+            e = padded(e, 4)
             if e[1] in ("472", "232"):
                 v = e[3].split("-")
                 claim.dates = (parse_date(v[0]),
                                parse_date(v[1]) if len(v) > 1 else None)
         elif sid == "SVC" and claim is not None:
-            e = _pad(e, 4)
+            e = padded(e, 4)
             line = {"procedure": procedure(e[1], cs),
                     "charge": parse_amount(e[2]) if e[2] else None,
                     "paid": parse_amount(e[3]) if e[3] else None}

@@ -38,6 +38,11 @@ class Procedure(msgspec.Struct, frozen=True, gc=False):
     description: str = ""
 
 
+def padded(e: list[str], n: int) -> list[str]:
+    """A segment's elements with empty ones added up to index `n - 1`."""
+    return e + [""] * (n - len(e)) if len(e) < n else e
+
+
 def parse_amount(v: str) -> Decimal | None:
     """An R value as Decimal; None when ``v`` is not a valid one (callers test "")."""
     if len(v) > MAX_AMOUNT_LENGTH or v.strip(NUMERIC):

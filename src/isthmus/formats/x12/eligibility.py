@@ -27,11 +27,11 @@ from typing import Final
 
 import msgspec
 
-from isthmus.formats.x12.elements import parse_amount, parse_date
+from isthmus.formats.x12.elements import padded, parse_amount, parse_date
 from isthmus.formats.x12.envelope import TransactionSpan, check_envelope
 from isthmus.formats.x12.finding import Finding
 from isthmus.formats.x12.reader import Delimiters, Interchange, read, serialize
-from isthmus.formats.x12.remittance import Party, Person
+from isthmus.formats.x12.remittance import Party, Person, party_from_nm1, person_from_nm1
 
 GUIDE: Final = "005010X279A1"
 ACTIVE_CODES: Final = frozenset({"1", "2", "3", "4", "5"})
@@ -131,21 +131,6 @@ class EligibilityBatch(msgspec.Struct, frozen=True, kw_only=True):
     findings: tuple[Finding, ...] = ()
 
 
-def _pad(e: list[str], n: int) -> list[str]:
-    return e + [""] * (n - len(e)) if len(e) < n else e
-
-
-def _person(e: list[str]) -> Person:
-    e = _pad(e, 10)
-    return Person(last=e[3], first=e[4], middle=e[5], id_qualifier=e[8], id=e[9])
-
-
-def _party(e: list[str]) -> Party:
-    e = _pad(e, 10)
-    return Party(name=e[3], id_qualifier=e[8], id=e[9], npi=e[9] if e[8] == "XX" else "",
-                 tin=e[9] if e[8] in ("FI", "24") else "")
-
-
 _NOPARTY: Final = Party(name="")
 
 
@@ -210,7 +195,7 @@ def _read_set(ic: Interchange, t: TransactionSpan, set_id: str,
         sid = e[0]
         if sid == "HL":
             flush(cur)
-            level = _pad(e, 4)[3]
+            level = padded(e, 4)[3]
             nxt = _Level()
             nxt.level = level
             nxt.payer, nxt.provider = carry["20"], carry["21"]
@@ -218,27 +203,27 @@ def _read_set(ic: Interchange, t: TransactionSpan, set_id: str,
                 nxt.subscriber = sub
             cur, in_benefit = nxt, False
         elif sid == "NM1":
-            q = _pad(e, 2)[1]
+            q = padded(e, 2)[1]
             if in_benefit:
                 continue  # 2120 benefit related entity
             if q in ("PR", "2B", "36", "GP", "P5") and cur.level == "20":
-                cur.payer = carry["20"] = _party(e)
+                cur.payer = carry["20"] = party_from_nm1(e)
             elif cur.level == "21":
-                cur.provider = carry["21"] = _party(e)
+                cur.provider = carry["21"] = party_from_nm1(e)
             elif q == "IL":
-                cur.subscriber = sub = _person(e)
+                cur.subscriber = sub = person_from_nm1(e)
             elif q == "03":
-                cur.dependent = _person(e)
+                cur.dependent = person_from_nm1(e)
         elif sid == "TRN":
-            e = _pad(e, 3)
+            e = padded(e, 3)
             if not cur.trace:
                 cur.trace = e[2]
         elif sid == "EQ":
-            cur.eq.append(_pad(e, 2)[1].split(cs)[0])
-        elif sid == "DTP" and _pad(e, 4)[1] == "291":
+            cur.eq.append(padded(e, 2)[1].split(cs)[0])
+        elif sid == "DTP" and padded(e, 4)[1] == "291":
             cur.plan_date = parse_date(e[3].split("-")[0])
         elif sid == "EB":
-            e = _pad(e, 13)
+            e = padded(e, 13)
             st = tuple(x for x in (e[3].split(rs) if rs else [e[3]]) if x)
             cur.benefits.append(Benefit(
                 info=e[1], coverage_level=e[2], service_types=st,
@@ -251,7 +236,7 @@ def _read_set(ic: Interchange, t: TransactionSpan, set_id: str,
         elif sid == "LE":
             in_benefit = False
         elif sid == "AAA":
-            e = _pad(e, 5)
+            e = padded(e, 5)
             cur.rejections.append(Rejection(loop=_LOOP.get(cur.level, ""),
                                             valid=e[1], reason=e[3], follow_up=e[4]))
     flush(cur)

@@ -21,7 +21,7 @@ from typing import Final
 
 import msgspec
 
-from isthmus.formats.x12.elements import Procedure
+from isthmus.formats.x12.elements import Procedure, padded
 from isthmus.formats.x12.finding import Finding
 
 # CLP02 claim status codes (005010X221A1, 2100 CLP02).
@@ -104,8 +104,17 @@ class Person(msgspec.Struct, frozen=True, gc=False):
 
 def person_from_nm1(e: list[str]) -> Person:
     """An NM1 segment's elements (NM101 at index 1) as a Person."""
-    e = e + [""] * (10 - len(e))
+    e = padded(e, 10)
     return Person(e[3], e[4], e[5], e[8], e[9])
+
+
+def party_from_nm1(e: list[str], tin: str = "") -> Party:
+    """An NM1 organization as a Party: NM109 is its NPI when NM108 is XX, its TIN when 24
+    or FI (or `tin`, from a REF, when given)."""
+    e = padded(e, 10)
+    q, ident = e[8], e[9]
+    return Party(name=e[3], id_qualifier=q, id=ident, npi=ident if q == "XX" else "",
+                 tin=tin or (ident if q in ("24", "FI") else ""))
 
 
 def party_from_n1(e: list[str], refs: list[Reference]) -> Party:
