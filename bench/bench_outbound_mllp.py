@@ -31,8 +31,8 @@ from pathlib import Path
 from hl7.client import MLLPClient
 
 from isthmus.connectors.dest_mllp import MllpDestination
-from isthmus.connectors.destination_ports import Outgoing
 from isthmus.demo.ehr_day import corpus_like
+from isthmus.ports.destination import Outgoing
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))

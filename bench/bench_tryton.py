@@ -101,10 +101,11 @@ def pg_site(uri: str, work: Path) -> TrytonSite:
 
 def hub_drain(erp: TrytonErp, store: SqliteStore, policy: str,
               batch_size: int) -> tuple[float, list[JournalBatch]]:
-    batches = seal_batches(store, policy_of=lambda _c: policy, max_entries=batch_size)
+    batches = seal_batches(store, policy_of=lambda _c: policy, max_entries=batch_size,
+                           now=time.time())
     d = Dispatcher(store, ErpBatchSink(erp), RetryPolicy())
     t0 = time.perf_counter()
-    while d.run_once():
+    while d.run_once(time.time()):
         pass
     elapsed = time.perf_counter() - t0
     left = [o for o in store.outbox_items() if o.status != "sent"]

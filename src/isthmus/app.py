@@ -1,44 +1,36 @@
 """Composition root: the one place where adapters are chosen and wired together.
 
-`Hub.open` builds the store and the bus for the configured mode and the flows on top of
-them; `Hub.serve` adds the listeners and the background loops (worker, exporter). CLI
-commands that only read open the same data directory while `serve` runs (SQLite WAL).
+`Hub.open` builds the store and the bus for the configured mode ([store], [bus]) and the
+flows on top of them; the Hub's methods build the rest on demand (the ERP adapter and its
+outbox sink, the destinations' delivery engines, the intakes the shells hand requests and
+files to). CLI commands that only read open the same data directory while `serve` runs
+(SQLite WAL). Running the hub (listeners, loops, signals) is `isthmus.runtime`; the site's
+key file and backups are `isthmus.maintenance`.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import functools
 import hashlib
-import importlib.util
 import logging
-import os
-import secrets
-import signal
-import socket
-import sqlite3
 import time
-from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 from isthmus.bus.ports import Bus
 from isthmus.bus.sqlite import SqliteBus
-from isthmus.config import ChannelSettings, ConfigError, Settings
+from isthmus.config import ConfigError, Settings
 from isthmus.connectors.destinations import open_destination
 from isthmus.connectors.erp_allowlist import guarded
 from isthmus.connectors.erp_file import ErpFileSink
-from isthmus.connectors.erp_ports import ErpBatchSink, ErpPort
-from isthmus.connectors.folder import DropFolder
-from isthmus.connectors.mllp import MllpServer, tls_context
-from isthmus.flows import channels, retention
+from isthmus.connectors.erp_ports import ErpBatchSink
 from isthmus.flows.claim_remit import ClaimPolicy
+from isthmus.flows.clock import Clock
 from isthmus.flows.delivery import DeliveryEngine
-from isthmus.flows.export import BatchSink, CircuitBreaker, Dispatcher, seal_batches
+from isthmus.flows.export import CircuitBreaker, Dispatcher, seal_batches
+from isthmus.flows.fhir_intake import FhirIntake
 from isthmus.flows.file_intake import FileIntake
-from isthmus.flows.inbox import MLLP_CHANNEL, GroupCommitWriter, Inbox
+from isthmus.flows.inbox import GroupCommitWriter
 from isthmus.flows.labor import budget_usage, pay_period_accruals
 from isthmus.flows.outbound import Outbound
 from isthmus.flows.processor import Processor
@@ -49,54 +41,25 @@ from isthmus.flows.status_events import Derivation
 from isthmus.flows.supply import SupplyFlow
 from isthmus.flows.supply_state import SupplyConfigError, policy_from_table
 from isthmus.flows.worker import Worker
-from isthmus.governance import allowlist, audit
+from isthmus.formats.fhir.events import CHANNEL as FHIR_CHANNEL
+from isthmus.governance import allowlist
 from isthmus.governance.ports import GovernanceStore
 from isthmus.ledger.periods import FiscalCalendar
+from isthmus.maintenance import site_secret
 from isthmus.observe.alerts import Alerter
+from isthmus.ports.erp import BatchSink, ErpPort
 from isthmus.recon.drift import DriftReport, find_drift, record_drift
 from isthmus.store.ports import Store
-from isthmus.store.private_files import private_database, private_dir, write_private
 from isthmus.store.sqlite import SqliteStore
-
-if TYPE_CHECKING:  # paramiko is the `sftp` extra: imported where an sftp channel starts
-    from isthmus.connectors.sftp_pickup import SftpPickup
 
 log = logging.getLogger(__name__)
 
 
-def site_secret(data_dir: Path) -> str:
-    """The per-site key for account tokens: made once, random, readable by the owner only."""
-    path = data_dir / "token.key"
-    if not path.exists():
-        with contextlib.suppress(FileExistsError):  # another process made it meanwhile
-            private_dir(data_dir)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w") as fh:
-                fh.write(secrets.token_hex(32))
-    return path.read_text().strip()
+class SystemClock:
+    """The wall clock (flows/clock.py's `Clock`): what every flow reads outside tests."""
 
-
-def backup_embedded(data_dir: Path, target: Path) -> list[Path]:
-    """Online backup (sqlite3 backup API) of store.db, bus.db and governance.db while `serve`
-    runs, plus the token key; restore by copying the files back into an empty data
-    directory. Every file written is 0600 and a folder made for them 0700, whatever the
-    umask (store.private_files): a backup holds the same patient data as the hub."""
-    private_dir(target)
-    written = []
-    for name in ("store.db", "bus.db", "governance.db"):
-        src = data_dir / name
-        if not src.exists():
-            continue
-        private_database(target / name)
-        with contextlib.closing(sqlite3.connect(src)) as s, \
-                contextlib.closing(sqlite3.connect(target / name)) as d:
-            s.backup(d)
-        written.append(target / name)
-    key = data_dir / "token.key"
-    if key.exists():
-        write_private(target / "token.key", key.read_bytes())
-        written.append(target / "token.key")
-    return written
+    def now(self) -> float:
+        return time.time()
 
 
 def site_name(settings: Settings) -> str:
@@ -106,6 +69,8 @@ def site_name(settings: Settings) -> str:
 
 
 def open_store(settings: Settings) -> Store:
+    """The store `settings` choose: PostgreSQL (scale-out, its schema per site) or the
+    embedded SQLite file in the data directory."""
     if settings.store == "postgresql":
         from isthmus.store.postgres import PostgresStore  # noqa: PLC0415 - scale-out only
 
@@ -128,6 +93,8 @@ def open_governance(settings: Settings) -> GovernanceStore:
 
 
 def open_bus(settings: Settings) -> Bus:
+    """The event bus `settings` choose: NATS JetStream (scale-out) or the embedded SQLite bus,
+    with the site's partitions and [reliability] max_attempts as the redelivery limit."""
     partitions = max(1, settings.reliability.partitions)
     if settings.bus == "nats":
         from isthmus.bus.nats import NatsBus  # noqa: PLC0415 - scale-out only
@@ -188,18 +155,24 @@ def erp_dispatcher(settings: Settings, store: Store, sink: BatchSink,
 
 @dataclass
 class Hub:
+    """A running hub's wired parts: settings, store, bus, the event processor, the retry
+    policy, the ERP export directory and the clock its flows stamp with."""
+
     settings: Settings
     store: Store
     bus: Bus
     processor: Processor
     policy: RetryPolicy
     export_dir: Path
-    loops: list[asyncio.Task[None]] = field(default_factory=list)
+    clock: Clock = field(default_factory=SystemClock)  # what the flows stamp outside the worker
 
     @classmethod
-    def open(cls, settings: Settings) -> Hub:
+    def open(cls, settings: Settings, *, clock: Clock | None = None) -> Hub:
+        """The hub of `settings`, its store and bus open; `clock` is the wall clock its
+        flows read (the system's unless a test passes a `flows.clock.FixedClock`)."""
         rel = settings.reliability
         data = settings.data_dir
+        clock = clock or SystemClock()
         store = open_store(settings)
         try:
             bus = open_bus(settings)
@@ -225,11 +198,11 @@ class Hub:
             mappings=settings.mappings, ar_account=settings.posting.ar_account,
             calendar=calendar, settlement=settings.settlement, labor=settings.labor,
             labor_accruals=functools.partial(pay_period_accruals, store),
-            supply=SupplyFlow(store, supply_policy, settings.mappings, calendar),
+            supply=SupplyFlow(store, supply_policy, settings.mappings, calendar, clock=clock),
             claims=claim_policy,
         )
         policy = RetryPolicy(rel.max_attempts, rel.backoff_base_s, rel.backoff_max_s)
-        hub = cls(settings, store, bus, processor, policy, data / "exports" / "erp")
+        hub = cls(settings, store, bus, processor, policy, data / "exports" / "erp", clock)
         if hub.outbound is not None and processor.supply is not None:  # InvoiceMatched
             processor.supply.on_status = hub.outbound.publish
         return hub
@@ -284,20 +257,57 @@ class Hub:
             calendar=self.processor.calendar, mappings=s.mappings,
             secret=self.processor.secret))
 
+    def open_erp(self) -> ErpPort:
+        """The ERP adapter named by [erp] (`open_erp`), open: the caller closes it."""
+        return open_erp(self.settings)
+
+    def fhir_intake(self) -> FhirIntake:
+        """The FHIR intake (flows/fhir_intake.py) of channel `fhir`: `POST /fhir` hands it
+        requests, with this hub's store, bus and the channel's settings."""
+        s = self.settings
+        return FhirIntake(self.store, self.bus, s.tenant, clock=self.clock,
+                          charges_from=s.channel(FHIR_CHANNEL).charges_from)
+
+    def file_intake(self) -> FileIntake:
+        """The intake the drop folders and sftp pickups hand complete files to
+        (flows/file_intake.py, the `connectors.folder.Intake` port)."""
+        return FileIntake(self.store, self.bus, self.settings)
+
+    def inbox_writer(self) -> GroupCommitWriter:
+        """The listener role's group-commit writer (flows/inbox.py): every inbound channel's
+        inbox commits through it, with the [reliability] control-id reuse window."""
+        window_s = self.settings.reliability.control_id_reuse_window_hours * 3600
+        return GroupCommitWriter(self.store, self.bus, reuse_window_s=window_s)
+
+    def erp_dispatcher(self) -> Dispatcher:
+        """The worker role's ERP outbox dispatcher over the configured sink (`erp_sink`);
+        `close_sink(dispatcher.sink)` releases it."""
+        s = self.settings
+        return erp_dispatcher(s, self.store, erp_sink(s, self.export_dir), self.policy)
+
+    def alerter(self) -> Alerter:
+        """The alert rules of [alerts] over this hub (observe/alerts.py), with the labor
+        budget usage they watch."""
+        s = self.settings
+        return Alerter(self.store, self.bus, s.alerts, s.sla, labor=lambda now: budget_usage(
+            self.store, s.labor, s.mappings, now))
+
     def worker(self) -> Worker:
         w = Worker(self.bus, self.store, self.processor, self.policy,
-                   partitions=range(self.bus.partitions))
+                   partitions=range(self.bus.partitions), clock=self.clock)
         if self.outbound is not None:
             w.on_applied = self.outbound.on_applied
         return w
 
     def export(self) -> tuple[int, int]:
-        """Seal pending journal batches and deliver what is due; (batches, files sent)."""
-        made = seal_batches(self.store, policy_of=lambda ch: self.settings.channel(ch)
+        """Seal pending journal batches and deliver what is due; (batches sealed, outbox
+        rows delivered: one per batch, two per batch of the previous version)."""
+        now = self.clock.now()
+        made = seal_batches(self.store, now=now, policy_of=lambda ch: self.settings.channel(ch)
                             .summarization)
         sink = erp_sink(self.settings, self.export_dir)
         try:
-            sent = erp_dispatcher(self.settings, self.store, sink, self.policy).run_once()
+            sent = erp_dispatcher(self.settings, self.store, sink, self.policy).run_once(now)
         finally:
             close_sink(sink)
         return len(made), sent
@@ -311,365 +321,9 @@ class Hub:
         finally:
             erp.close()
         return record_drift(self.store, find_drift(self.settings, md),
-                            time.time() if now is None else now)
+                            self.clock.now() if now is None else now)
 
     def close(self) -> None:
-        for t in self.loops:
-            t.cancel()
         self.bus.close()
         self.store.close()
 
-
-ROLES = ("all", "listener", "worker", "api")
-
-
-@dataclass
-class Running:
-    """The parts of a hub this process runs, by role; what `serve` and `demo` share.
-
-    listener: MLLP + durable inbox (and its relay to the bus). worker: the flows and the ERP
-    export loop. api: the HTTP shell. all: every part in one process (embedded mode).
-    A listener runs one MllpServer and Inbox per MLLP channel (`mllps`, `inboxes`, by
-    channel name; `mllp` and `inbox` are the channel "mllp"'s) and one drop folder per
-    folder channel, each paused and resumed as the store says (flows/channels.py).
-    """
-
-    hub: Hub
-    role: str
-    writer: GroupCommitWriter | None = None
-    inbox: Inbox | None = None
-    mllp: MllpServer | None = None
-    mllps: dict[str, MllpServer] = field(default_factory=dict)
-    inboxes: dict[str, Inbox] = field(default_factory=dict)
-    switches: dict[str, channels.Switch] = field(default_factory=dict)  # folder channels
-    pickups: dict[str, SftpPickup] = field(default_factory=dict)  # sftp channels
-    worker: Worker | None = None
-    dispatcher: Dispatcher | None = None
-    tasks: list[asyncio.Task[None]] = field(default_factory=list)
-
-    async def stop(self) -> None:
-        if self.mllps:
-            await asyncio.gather(*(m.close() for m in self.mllps.values()))
-        if self.writer is not None:
-            self.writer.stop()
-        if self.worker is not None:
-            self.worker.stop()
-        for t in self.tasks:
-            t.cancel()
-        for t in self.tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await t
-        if self.dispatcher is not None:
-            await asyncio.to_thread(self.hub.export)
-            close_sink(self.dispatcher.sink)
-
-
-EXPORTER_LEASE = "exporter"
-
-
-async def _export_loop(hub: Hub, dispatcher: Dispatcher, every_s: float, owner: str) -> None:
-    """Seal and deliver ERP batches; one exporter per site (a lease on the bus), so two
-    workers never deliver the same outbox row at once."""
-    while True:
-        await asyncio.sleep(every_s)
-        try:
-            ttl = max(3 * every_s, 15.0)
-            if not await asyncio.to_thread(hub.bus.claim, EXPORTER_LEASE, owner, ttl,
-                                           time.time()):
-                continue
-            await asyncio.to_thread(
-                seal_batches, hub.store,
-                policy_of=lambda ch: hub.settings.channel(ch).summarization)
-            await asyncio.to_thread(dispatcher.run_once)
-        except Exception as exc:  # noqa: BLE001 - retried next round
-            log.error("export round failed: %s", exc)
-
-
-DESTINATION_LEASE = "destination:"  # + the destination's name
-
-
-async def _delivery_loop(hub: Hub, name: str, owner: str, idle_s: float = 0.25) -> None:
-    """Deliver destination `name`'s outbox (flows/delivery.py); one engine per destination
-    and site at a time (a lease on the bus), so order per key holds across processes."""
-    engine: DeliveryEngine | None = None
-    # the lease outlives a round: one send (timeout_s) after the round's 5 s, twice over
-    ttl = max(15.0, 2 * (hub.settings.destinations[name].timeout_s + 5.0))
-    renewed, held = 0.0, False
-    try:
-        while True:
-            pause = idle_s
-            try:
-                now = time.time()
-                if now - renewed >= ttl / 5:  # the lease is a bus write: renew, not spin
-                    held = await asyncio.to_thread(hub.bus.claim, DESTINATION_LEASE + name,
-                                                   owner, ttl, now)
-                    renewed = now
-                if held:
-                    if engine is None:
-                        engine = await asyncio.to_thread(hub.delivery_engine, name)
-                    if (await asyncio.to_thread(engine.run_once)).sent:
-                        pause = 0
-            except Exception as exc:  # noqa: BLE001 - retried after a pause, never spinning
-                log.error("delivery round of %s failed: %s", name, exc)
-                pause = 5.0
-            await asyncio.sleep(pause)
-    finally:
-        if engine is not None:
-            engine.close()
-
-
-ALERTS_LEASE = "alerts"
-
-
-async def _alert_loop(hub: Hub, owner: str) -> None:
-    """Evaluate the alert rules every [alerts] interval_s and send the transitions to the
-    webhook (observe/alerts.py); one evaluator per site (a lease on the bus). The breaker
-    is read from the outbox, as `isthmus status` does, whichever process exports."""
-    conf = hub.settings.alerts
-    s = hub.settings
-    alerter = Alerter(hub.store, hub.bus, conf, s.sla, labor=lambda now: budget_usage(
-        hub.store, s.labor, s.mappings, now))
-    while True:
-        await asyncio.sleep(conf.interval_s)
-        try:
-            if await asyncio.to_thread(hub.bus.claim, ALERTS_LEASE, owner,
-                                       max(3 * conf.interval_s, 15.0), time.time()):
-                await asyncio.to_thread(alerter.run_once, time.time())
-        except Exception as exc:  # noqa: BLE001 - retried next round
-            log.error("alert round failed: %s", exc)
-
-
-MASTER_DATA_LEASE = "erp-master-data"
-
-
-async def _master_data_loop(hub: Hub, every_s: float, owner: str) -> None:
-    """Pull the ERP's master data every `every_s` seconds (one puller per site, a lease):
-    mapping drift becomes `erp-mapping` work items, closed when it clears."""
-    while True:
-        try:
-            if await asyncio.to_thread(hub.bus.claim, MASTER_DATA_LEASE, owner,
-                                       max(2 * every_s, 15.0), time.time()):
-                report = await asyncio.to_thread(hub.pull_master_data)
-                if report.opened or report.closed:
-                    log.warning("ERP mapping drift: %d new, %d cleared, %d open",
-                                len(report.opened), len(report.closed), len(report.drift))
-        except Exception as exc:  # noqa: BLE001 - retried next round
-            log.error("ERP master-data pull failed: %s", exc)
-        await asyncio.sleep(every_s)
-
-
-ANALYTICS_LEASE = "analytics-export"
-ANALYTICS_EVERY_S = 300.0
-
-
-async def _analytics_loop(hub: Hub, owner: str, every_s: float = ANALYTICS_EVERY_S) -> None:
-    """The analytics feed (issue 21, docs/analytics.md): one incremental export every
-    `every_s` seconds by the process holding the lease; scheduled only with the extra."""
-    from isthmus.analytics import export  # noqa: PLC0415 - the optional `analytics` extra
-    from isthmus.analytics.warehouse import WAREHOUSE  # noqa: PLC0415
-
-    data = hub.settings.data_dir
-    while True:
-        await asyncio.sleep(every_s)
-        try:
-            if await asyncio.to_thread(hub.bus.claim, ANALYTICS_LEASE, owner, 2 * every_s,
-                                       time.time()):
-                await asyncio.to_thread(
-                    export.run, hub.store, warehouse=data / WAREHOUSE,
-                    parquet=data / export.PARQUET, secret=hub.processor.secret,
-                    roles=export.roles_from(hub.settings))
-        except Exception as exc:  # noqa: BLE001 - retried next round
-            log.error("analytics export failed: %s", exc)
-
-
-RETENTION_LEASE = "retention"
-
-
-def retention_round(hub: Hub, owner: str, now: float) -> retention.PurgeReport | None:
-    """One daily purge of bodies past [retention] (flows/retention.py), by the process that
-    holds the lease; a purge that blanked anything goes into the audit trail. None when
-    another process holds the lease."""
-    if not hub.bus.claim(RETENTION_LEASE, owner, 3600.0, now):
-        return None
-    report = retention.purge(hub.store, hub.settings.retention, now)
-    if report.purged:
-        audit.record(hub.governance, "system:retention", "retention purge", "inbox", "ok",
-                     **report.as_dict())
-        log.info("retention: purged %d message bodies", report.purged)
-    return report
-
-
-async def _retention_loop(hub: Hub, owner: str, first_s: float = 60.0,
-                          every_s: float = 86_400.0) -> None:
-    """The daily retention job: a minute after start, then every day."""
-    await asyncio.sleep(first_s)
-    while True:
-        try:
-            await asyncio.to_thread(retention_round, hub, owner, time.time())
-        except Exception as exc:  # noqa: BLE001 - retried next round
-            log.error("retention purge failed: %s", exc)
-        await asyncio.sleep(every_s)
-
-
-async def _drop_loop(drop: DropFolder, every_s: float = 2.0,
-                     switch: channels.Switch | None = None) -> None:
-    """The watched drop folder (X12 and HL7 files), one pass every `every_s` seconds; no
-    pass while its channel is paused (the files wait in inbound/)."""
-    while True:
-        await asyncio.sleep(every_s)
-        if switch is not None and switch.paused:
-            continue
-        try:
-            await asyncio.to_thread(drop.run_once)
-        except Exception as exc:  # noqa: BLE001 - retried next pass
-            log.error("drop folder pass failed: %s", exc)
-
-
-SFTP_LEASE = "sftp-pickup:"  # + the channel's name
-
-
-async def _sftp_loop(hub: Hub, pickup: SftpPickup, switch: channels.Switch, owner: str,
-                     every_s: float) -> None:
-    """An sftp channel's remote folder, one pass every `every_s` seconds by the one process
-    of the site holding its lease; no pass while the channel is paused (the files wait on
-    the server)."""
-    ttl = max(3 * every_s, 60.0)  # a pass may download large files: outlive it
-    try:
-        while True:
-            await asyncio.sleep(every_s)
-            if switch.paused:
-                pickup.skipped += 1
-                continue
-            try:
-                if await asyncio.to_thread(hub.bus.claim, SFTP_LEASE + pickup.name, owner,
-                                           ttl, time.time()):
-                    await asyncio.to_thread(pickup.run_once)
-                else:
-                    pickup.waiting += 1
-            except Exception as exc:  # noqa: BLE001 - retried next pass
-                log.error("sftp pickup %s pass failed: %s", pickup.name, exc)
-    finally:
-        pickup.close()
-
-
-def _mllp_server(hub: Hub, ch: ChannelSettings, writer: GroupCommitWriter,
-                 port: int) -> tuple[Inbox, MllpServer]:
-    """One MLLP channel's inbox (stamped with its name: message identity is channel +
-    MSH-3 + MSH-4 + MSH-10) and listener, with its own TLS keys or the hub's."""
-    s = hub.settings
-    inbox = Inbox(writer, channel=ch.name, tenant=s.tenant, currency=ch.currency,
-                  owners=s.ownership, messages=ch.messages, senders=ch.senders,
-                  ack_application=ch.ack_application, ack_facility=ch.ack_facility)
-    cert, key = (ch.tls_cert, ch.tls_key) if ch.tls_cert else (s.tls_cert, s.tls_key)
-    ssl_ctx = (tls_context(cert, key, client_ca=ch.tls_client_ca or s.tls_client_ca)
-               if cert and key else None)
-    server = MllpServer(
-        inbox, ch.host or s.host, port, max_message_bytes=s.reliability.max_message_bytes,
-        idle_timeout_s=s.reliability.idle_timeout_s, ssl_context=ssl_ctx,
-        max_connections=s.reliability.mllp_max_connections,
-        max_connections_per_peer=s.reliability.mllp_max_connections_per_peer)
-    return inbox, server
-
-
-async def _start_channels(hub: Hub, run: Running, mllp_port: int | None) -> None:
-    """Every inbound channel of the listener role: an MLLP server per MLLP channel (a
-    taken port stops start-up, naming the channel), a drop folder per folder channel,
-    each brought to the state the store holds, then following it (flows/channels.py)."""
-    s = hub.settings
-    assert run.writer is not None
-    for name, ch in channels.settings_of(s).items():
-        if ch.transport == "mllp":
-            port = ch.port if ch.port is not None else s.mllp_port
-            if name == MLLP_CHANNEL and mllp_port is not None:
-                port = mllp_port
-            inbox, server = _mllp_server(hub, ch, run.writer, port)
-            run.inboxes[name], run.mllps[name] = inbox, server
-            try:
-                await server.start()
-            except OSError as exc:
-                raise OSError(exc.errno, f"MLLP channel {name!r} port {server.host}:{port}: "
-                              f"{exc.strerror}") from exc
-        elif (folder := channels.folder_of(ch, s)) is not None:
-            switch = run.switches[name] = channels.Switch()
-            drop = DropFolder(folder, FileIntake(hub.store, hub.bus, s), s)
-            run.tasks.append(asyncio.create_task(_drop_loop(drop, switch=switch)))
-        elif ch.transport == channels.SFTP:
-            from isthmus.connectors.sftp_pickup import open_pickup  # noqa: PLC0415 - extra
-
-            switch = run.switches[name] = channels.Switch()
-            pickup = run.pickups[name] = open_pickup(ch, s, FileIntake(hub.store, hub.bus, s))
-            run.tasks.append(asyncio.create_task(_sftp_loop(
-                hub, pickup, switch, f"{socket.gethostname()}-{os.getpid()}-{id(run):x}",
-                ch.poll_s)))
-    run.inbox, run.mllp = run.inboxes.get(MLLP_CHANNEL), run.mllps.get(MLLP_CHANNEL)
-    targets: dict[str, channels.Pausable] = {**run.mllps, **run.switches}
-    await channels.apply_states(hub.store, targets)
-    run.tasks.append(asyncio.create_task(channels.follow(hub.store, targets)))
-
-
-HttpShell = Callable[[Hub, dict[str, "Running"], str, int], Coroutine[Any, Any, None]]
-
-
-async def start(hub: Hub, *, role: str = "all", mllp_port: int | None = None,
-                http_port: int | None = None, export_every_s: float = 30.0,
-                http: HttpShell | None = None) -> Running:
-    """Bring up the parts of `role`; `http` is the HTTP shell to run beside them (the CLI
-    passes it in, so the composition root never imports a shell). Ports are bound first,
-    so a taken port stops start-up with OSError before anything runs."""
-    if role not in ROLES:
-        raise ConfigError(f"role must be one of {', '.join(ROLES)}, got {role!r}")
-    s = hub.settings
-    run = Running(hub, role)
-    live: dict[str, Running] = {"run": run}  # what the HTTP shell reads
-    http_coro = None
-    try:
-        if role in ("all", "listener"):
-            run.writer = GroupCommitWriter(
-                hub.store, hub.bus,
-                reuse_window_s=s.reliability.control_id_reuse_window_hours * 3600)
-            run.writer.start()
-            await _start_channels(hub, run, mllp_port)
-        if http is not None and role in ("all", "api"):
-            http_coro = http(hub, live, s.host, s.http_port if http_port is None else http_port)
-    except BaseException:
-        await run.stop()
-        raise
-    if role in ("all", "worker"):
-        run.worker = hub.worker()
-        if s.reliability.workers > 0:
-            run.worker.start()
-        run.dispatcher = erp_dispatcher(s, hub.store, erp_sink(s, hub.export_dir), hub.policy)
-        run.tasks.append(asyncio.create_task(_export_loop(hub, run.dispatcher,
-                                                          export_every_s, run.worker.owner)))
-        if s.erp.kind != "file" and s.erp.master_data_every_s > 0:
-            run.tasks.append(asyncio.create_task(_master_data_loop(
-                hub, s.erp.master_data_every_s, run.worker.owner)))
-        if s.alerts.webhook_url:
-            run.tasks.append(asyncio.create_task(_alert_loop(hub, run.worker.owner)))
-        for name in s.destinations:  # issue 18
-            run.tasks.append(asyncio.create_task(_delivery_loop(hub, name, run.worker.owner)))
-        if retention.enabled(s.retention):
-            run.tasks.append(asyncio.create_task(_retention_loop(hub, run.worker.owner)))
-        if all(importlib.util.find_spec(m) for m in ("duckdb", "pyarrow")):  # issue 21
-            run.tasks.append(asyncio.create_task(_analytics_loop(hub, run.worker.owner)))
-    if http_coro is not None:
-        run.tasks.append(asyncio.create_task(http_coro))
-    return run
-
-
-async def serve_forever(hub: Hub, *, role: str = "all", mllp_port: int | None = None,
-                        http_port: int | None = None, http: HttpShell | None = None,
-                        on_ready: Callable[[], None] | None = None) -> None:
-    run = await start(hub, role=role, mllp_port=mllp_port, http_port=http_port, http=http)
-    if on_ready is not None:
-        on_ready()
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, stop.set)
-    log.info("serving role %s%s, data in %s", role, "".join(
-        f", MLLP {name} {m.host}:{m.port}" for name, m in run.mllps.items()),
-        hub.settings.data_dir)
-    await stop.wait()
-    await run.stop()

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from isthmus.config_keys import LEAF, OPEN, Entries, Schema, keys_of, unknown
+from isthmus.errors import ConfigurationError
 from isthmus.flows import supply_state
 from isthmus.formats.hl7v2.triggers import policy_table
 from isthmus.governance import allowlist, oidc, ownership
@@ -37,12 +38,14 @@ Summarization = Literal["detailed", "summary"]
 ClosedPeriodPolicy = Literal["reject", "next_open"]
 
 
-class ConfigError(ValueError):
+class ConfigError(ConfigurationError, ValueError):
     """The configuration is invalid; the operator must fix the file or variable named."""
 
 
 @dataclass(frozen=True)
 class RevenueMapping:
+    """Where revenue of one charge code (FT1-7) posts: its revenue account and service line."""
+
     revenue_account: str
     service_line: str
 
@@ -108,7 +111,7 @@ def channel_transport(name: str, spec: dict[str, Any]) -> str:
     return "folder"
 
 
-def _channel(name: str, spec: dict[str, Any]) -> ChannelSettings:
+def _channel(name: str, spec: dict[str, Any]) -> ChannelSettings:  # noqa: C901 - one branch per channel key, each refused with its path
     """One `[channels.<name>]` table, checked; every error names its dotted key."""
     where = f"channels.{name}"
     if not isinstance(spec, dict):
@@ -231,6 +234,9 @@ class Mappings:
 
 @dataclass(frozen=True)
 class PostingPolicy:
+    """[posting]: the A/R account, the closed periods and what happens to a late posting
+    into one (`reject` or `next_open`, ledger/periods.py), and the refunds-payable account."""
+
     ar_account: str = "1200"
     closed_periods: tuple[str, ...] = ()
     closed_period_policy: ClosedPeriodPolicy = "next_open"
@@ -490,6 +496,10 @@ def _settlement(raw: dict[str, Any]) -> SettlementPolicy:
 
 @dataclass(frozen=True)
 class ReliabilitySettings:
+    """[reliability]: retries and their backoff, workers and bus partitions, message size
+    and MLLP connection limits, SQLite durability, the HL7 control-id reuse window, and the
+    drop folder's quiet period."""
+
     max_attempts: int = 8
     backoff_base_s: float = 0.5
     backoff_max_s: float = 300.0
@@ -594,7 +604,7 @@ DESTINATION_KINDS = ("mllp", "webhook", "nats", "fhir", "sftp", "file")
 class DestinationSettings:
     """[destinations.<name>] (issue 18): one outbound system and how to reach it.
 
-    `kind` picks the adapter (connectors/destination_ports.py); the keys a kind does not
+    `kind` picks the adapter (ports/destination.py); the keys a kind does not
     use are ignored by it. `allow` is the destination's field allow-list (its PHI policy:
     only these fields of a status event leave; empty sends the event's non-PHI defaults).
     Delivery is at least once, in order per key, with persisted retries (`max_attempts`,
@@ -630,7 +640,7 @@ class DestinationSettings:
     breaker_cooldown_s: float = 30.0
 
 
-def _destinations(raw: dict[str, Any]) -> dict[str, DestinationSettings]:
+def _destinations(raw: dict[str, Any]) -> dict[str, DestinationSettings]:  # noqa: C901 - one branch per destination key, each refused with its path
     out: dict[str, DestinationSettings] = {}
     paths = ("key_file", "known_hosts", "secret_file", "token_file", "tls_ca", "tls_cert",
              "tls_key")
@@ -839,6 +849,9 @@ def _observe_tables(raw: dict[str, Any], env: dict[str, str]
 
 @dataclass(frozen=True)
 class Settings:
+    """Every setting of a site, typed: one TOML file plus environment overrides, read once at
+    start."""
+
     data_dir: Path
     host: str = "127.0.0.1"
     mllp_port: int = 2575
@@ -988,7 +1001,7 @@ def _transaction_types(raw: dict[str, Any]) -> dict[str, str]:
     return out
 
 
-def load_settings(
+def load_settings(  # noqa: C901 - one step per configuration table, in precedence order
     path: Path | None = None, *, data_dir: Path | None = None, env: dict[str, str] | None = None
 ) -> Settings:
     """Build Settings from defaults, then the TOML file, then the environment, then flags."""

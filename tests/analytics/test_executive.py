@@ -213,3 +213,19 @@ def test_the_api_route_says_what_is_missing(tmp_path: Path,
         assert r.status_code == 503 and r.json()["missing"] == "extra"
         assert r.headers["content-type"].startswith("application/problem+json")
         assert EXTRA in r.json()["detail"]
+
+
+def test_the_kpis_page_says_how_far_its_facts_reach(
+        hub: Hub, site: Site, capsys: pytest.CaptureFixture[str]) -> None:
+    export(capsys, Path(site.data_dir), site.config)  # incremental: nothing twice
+    con = duckdb.connect(str(Path(site.data_dir) / WAREHOUSE), read_only=True)
+    try:
+        (mark,) = con.execute(
+            "SELECT position FROM watermark WHERE source = 'inbox'").fetchone()
+    finally:
+        con.close()
+    last = hub.store.inbox_after(0, 1 << 30)[-1][0]
+    page = _signed_in(hub, site, rbac.READ_ONLY).request("GET", "/console/kpis")
+    assert page.status_code == 200
+    assert (f"the analytics facts up to inbox message {last} (the warehouse up to {mark}, "
+            f"the rest from the store)") in page.text

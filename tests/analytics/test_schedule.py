@@ -10,9 +10,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from isthmus import app
 from isthmus.app import Hub
 from isthmus.config import load_settings
+from isthmus.runtime import loops
 from tests.analytics.helpers import duckdb, query
 from tests.store.contract import entry, post
 from tests.support import await_until
@@ -35,7 +35,7 @@ def test_the_scheduled_export_follows_the_journal(tmp_path: Path) -> None:
 
     async def scenario() -> None:
         post(hub.store, entry("E1", corr="c1"), entry("E2", corr="c2"))
-        task = asyncio.create_task(app._analytics_loop(hub, "worker-1", every_s=0.05))
+        task = asyncio.create_task(loops.analytics_loop(hub, "worker-1", every_s=0.05))
         try:
             await await_until(lambda: exported() == 4, timeout=60,
                               what="the first scheduled export")

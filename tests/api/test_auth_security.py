@@ -1,8 +1,9 @@
 """Attempts to get around the bearer-token check, tokens that are expired, revoked or scoped
 too narrowly for each class of route, and the failed-authentication throttle (429).
 
-Every refusal is 401/403/429 with a short JSON reason and nothing else: no token, no digest,
-no stack, no principal other than the caller's own.
+Every refusal is 401/403/429 with a short reason and nothing else (RFC 9457 problem+json,
+an OperationOutcome under /fhir): no token, no digest, no stack, no principal other than
+the caller's own.
 """
 
 from __future__ import annotations
@@ -73,9 +74,31 @@ def _call(hub: Hub, method: str, path: str, headers: dict[str, str] | None = Non
     return asyncio.run(go())
 
 
+PROBLEM_MEMBERS = {"type", "title", "status", "detail", "instance", "errors", "error",
+                   "reason"}
+
+
+def _reason(r: httpx.Response) -> str:
+    """The refusal's reason: problem+json `detail` (RFC 9457), or under /fhir the
+    OperationOutcome's diagnostics (api/problems.py)."""
+    doc = r.json()
+    if doc.get("resourceType") == "OperationOutcome":
+        return str(doc["issue"][0]["diagnostics"])
+    assert doc["reason"] == doc["detail"]
+    return str(doc["detail"])
+
+
 def _clean(r: httpx.Response, *secrets: str) -> None:
-    assert r.headers["content-type"].startswith("application/json"), r.headers
-    assert set(r.json()) <= {"error", "reason"}, r.json()
+    if r.request.url.path.startswith("/fhir"):
+        assert r.headers["content-type"].startswith("application/fhir+json"), r.headers
+        [issue] = r.json()["issue"]
+        assert issue["code"] == {401: "login", 403: "forbidden", 429: "throttled"}[
+            r.status_code]
+        assert set(issue) <= {"severity", "code", "diagnostics", "expression"}, issue
+    else:
+        assert r.headers["content-type"].startswith("application/problem+json"), r.headers
+        assert set(r.json()) <= PROBLEM_MEMBERS, r.json()
+        assert r.json()["status"] == r.status_code
     for s in secrets:
         assert s not in r.text
         assert identity.digest(s) not in r.text
@@ -130,7 +153,7 @@ def test_expired_and_revoked_tokens_are_401_on_every_route_class(
     tok = site.tokens[kind]
     r = _call(site.hub, method, path, {"Authorization": f"Bearer {tok}"},
               client=f"198.51.100.{20 + ROUTE_CLASSES.index((method, path))}")
-    assert r.status_code == 401 and r.json()["reason"] == f"token {kind}"
+    assert r.status_code == 401 and _reason(r) == f"token {kind}"
     _clean(r, tok, site.admin)
 
 
@@ -141,7 +164,7 @@ def test_a_token_scoped_below_its_principal_is_held_to_its_scope(
         site: Site, method: str, path: str) -> None:
     r = _call(site.hub, method, path, {"Authorization": f"Bearer {site.tokens['narrow']}"},
               body=b"{}")
-    assert r.status_code == 403 and "read-only" in r.json()["reason"]
+    assert r.status_code == 403 and "read-only" in _reason(r)
     _clean(r, site.tokens["narrow"], site.admin)
 
 

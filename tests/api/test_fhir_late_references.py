@@ -127,7 +127,8 @@ def test_the_same_resource_version_is_one_fact_on_every_path(site: Site) -> None
     r = site.call("POST", "/fhir", raw=json.dumps(bundle, indent=1).encode())
     assert r.status_code == 200, r.text
     # a file (`isthmus ingest`, the drop folder): the same intake's take_file
-    intake = FhirIntake(site.hub.store, site.hub.bus, site.hub.settings.tenant)
+    intake = FhirIntake(site.hub.store, site.hub.bus, site.hub.settings.tenant,
+                        clock=site.hub.clock)
     assert intake.take_file(json.dumps(_versioned_charge(), indent=3).encode(),
                             "drop").status == 200
     site.hub.worker().drain()

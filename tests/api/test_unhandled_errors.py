@@ -94,8 +94,8 @@ def test_a_route_that_raises_answers_500_with_the_request_id(
     assert r.headers["x-request-id"] == "req-boom-1"
     assert SECRET not in r.text and "RuntimeError" not in r.text and "Traceback" not in r.text
     if not with_console:  # with the console mounted, its inner Starlette answers first
-        assert r.headers["content-type"].startswith("application/json")
-        assert r.json()["error"] == "internal_error"
+        assert r.headers["content-type"].startswith("application/problem+json")
+        assert r.json()["error"] == "internal_error" and r.json()["status"] == 500
     # the failure is logged with its traceback under the answer's request id
     [failed] = [x for x in emitted.lines if x["level"] == "ERROR"]
     assert failed["request_id"] == "req-boom-1" and "RuntimeError" in failed["exc"]

@@ -1,7 +1,8 @@
 """999, 277CA/277 and 271 files through the hub's one intake (the drop folder, the worker):
 they update the claims and accounts they name exactly as `isthmus claims ack` and the
 direct flow calls do, a resend (same file, or the same content in a new envelope) changes
-nothing, a malformed one is answered with a located 999 or TA1 and kept. On a real hub:
+nothing, a malformed one is kept rejected with where it is wrong; a 999 or a TA1 is never
+answered (acknowledgements are not acknowledged), a 277 or 271 is. On a real hub:
 SQLite + SQLite bus, or PostgreSQL + NATS when ISTHMUS_STORE/ISTHMUS_BUS say so."""
 
 from __future__ import annotations
@@ -94,6 +95,12 @@ def timeline(hub: Hub) -> list[tuple[str, str, str, str, str]]:
             for e in hub.store.claim_events(c.claim_key)]
 
 
+def outbound(hub: Hub) -> list[str]:
+    """The acknowledgements the intake wrote back (`<data_dir>/outbound/x12`)."""
+    out = hub.settings.data_dir / "outbound" / "x12"
+    return sorted(p.name for p in out.iterdir()) if out.exists() else []
+
+
 def states(hub: Hub) -> dict[str, str]:
     return {c.claim_key: c.state for c in hub.store.claim_states()}
 
@@ -116,7 +123,9 @@ def test_999_and_277_through_the_drop_folder_as_claims_ack_does(tmp_path: Path) 
         drop = Drop(hub, tmp_path / "drop")
         sent = submit(hub, tmp_path / "out")
         got = drop("ack.999", ack_999(sent))
-        assert (got["status"], got["ack"], got["events"]) == ("accepted", "999-A", 1)
+        # a 999 is not acknowledged (005010X231A1): nothing is written back
+        assert (got["status"], got["ack"], got["events"]) == ("accepted", "none", 1)
+        assert got["ack_file"] == "" and not outbound(hub)
         assert states(hub) == {"756048Q": "accepted", "756049Q": "accepted"}
         drop("ca.277", ca_277(["756048Q", "756049Q"], "A2:20:PR"))
         drop("status.277", status_277(["756048Q", "756049Q"], "P3:317"))
@@ -164,14 +173,13 @@ def test_a_malformed_response_is_answered_where_it_is_wrong_and_kept(
     se = next(s for s in good.split("~") if s.startswith("SE*"))
     bad_count = good.replace(se, "SE*99*" + se.split("*")[2])
     got = drop("count.999", bad_count)
-    assert (got["status"], got["ack"], got["events"]) == ("rejected", "999-R", 0)
-    assert "/failed/" in got["moved_to"]
-    answer_999 = Path(str(got["ack_file"])).read_text()
-    assert "IK5*R*4" in answer_999  # IK502 4: number of included segments does not match
+    # kept rejected with where it is wrong; a 999 is never answered, not even a bad one
+    assert (got["status"], got["ack"], got["events"]) == ("rejected", "none", 0)
+    assert "/failed/" in got["moved_to"] and "SE" in got["error"]
     bad_ta1 = good.replace("*00501*", "*00999*", 1)  # ISA12 version not supported
     got = drop("version.999", bad_ta1)
-    assert (got["status"], got["ack"]) == ("rejected", "TA1-R")
-    assert "TA1*000000501*" in Path(str(got["ack_file"])).read_text()
+    assert (got["status"], got["ack"], got["ack_file"]) == ("rejected", "none", "")
+    assert not outbound(hub)
     kept = {m.control_id: m.status for m in hub.store.messages(limit=100)}
     assert sorted(kept.values()) == ["rejected", "rejected"]
     assert states(hub) == {"756048Q": "submitted", "756049Q": "submitted"}
@@ -179,6 +187,21 @@ def test_a_malformed_response_is_answered_where_it_is_wrong_and_kept(
     got = drop("broken.277", broken_277)
     assert got["status"] == "rejected" and got["events"] == 0
     assert states(hub) == {"756048Q": "submitted", "756049Q": "submitted"}
+
+
+def test_a_received_ta1_or_999_is_not_answered_a_277_is(hub: Hub, tmp_path: Path) -> None:
+    drop = Drop(hub, tmp_path / "drop")
+    sent = submit(hub, tmp_path / "out")
+    isa, icn = sent.decode().split("~")[0], read(sent).control_number
+    ta1 = f"{isa}~TA1*{icn}*270116*0800*A*000~IEA*0*{icn}~"  # the clearinghouse's TA1
+    got = drop("answer.ta1", ta1)
+    assert (got["status"], got["ack"], got["ack_file"]) == ("accepted", "none", "")
+    got = drop("ack.999", ack_999(sent))
+    assert (got["ack"], got["ack_file"]) == ("none", "")
+    assert not outbound(hub)
+    got = drop("ca.277", ca_277(["756048Q"], "A2:20:PR"))
+    assert got["ack"] == "999-A" and outbound(hub) == ["000000123.999"]
+    assert states(hub) == {"756048Q": "accepted", "756049Q": "accepted"}
 
 
 def test_271_through_the_drop_folder_keeps_eligibility(hub: Hub, tmp_path: Path) -> None:
@@ -227,7 +250,10 @@ def test_every_corpus_270_271_276_277_goes_through_the_intake(hub: Hub) -> None:
     worker.drain()
     assert worker.stats.dead == 0 and worker.stats.retried == 0
     # two corpus files repeat a fact of another (same business key, same content)
-    assert worker.stats.outcomes == {"unknown": 5, "duplicate": 2}
+    # (and the receiver- and provider-level statuses, E0, name no batch of ours: unknown)
+    assert by_kind["information-receiver-level-status.277"] == ("277", 1)
+    assert by_kind["provider-level-status.277"] == ("277", 2)  # a claim and a provider
+    assert worker.stats.outcomes == {"unknown": 7, "duplicate": 2}
     assert sum(worker.stats.outcomes.values()) == sum(n for _, n in by_kind.values())
     assert hub.store.claim_states() == [] and hub.store.work_items(status="open") == []
 

@@ -6,8 +6,8 @@ the ledger asserted at each step."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import replace
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from pathlib import Path
 from urllib.parse import urlparse
@@ -38,8 +38,27 @@ SETTINGS = ClaimSettings(sender_id="NORTHHOSP", receiver_id="CLEARING", usage="T
 POLICY = ClaimPolicy(settings=SETTINGS, schedules={
     "999996666": FeeSchedule("USD", {"99213": D("40.00"), "87070": D("15.00"),
                                      "99214": D("35.00"), "86663": D("10.00")}),
-    "99999": FeeSchedule.from_csv("code,allowed\n85025,13.39\n93005,25.52\n85087,50.00\n",
+    "99999": FeeSchedule.from_csv("code,allowed\n85025,13.39\n93005,20.00\n85087,50.00\n",
                                   "USD")})
+CONTRACTUAL = "4900"  # ledger.remit.RemitAccounts().contractual
+
+
+@dataclass
+class ClpLines(Clp):
+    """A CLP paid line by line: (SVC01, SVC04, SVC02 billed, SVC03 paid, SVC05 units,
+    CO-45 amount, REF*6R) per 2110 loop, with DTM*472."""
+
+    lines: Sequence[tuple[str, str, str, str, str, str, str]] = ()
+
+    def segments(self) -> list[str]:
+        charge = sum((D(x[2]) for x in self.lines), D(0))
+        segs = [f"CLP*{self.pcn}*1*{charge:.2f}*{self.paid}**12*{self.icn}",
+                "NM1*QC*1*DOE*J****MI*W99887766"]
+        for svc, rev, billed, paid, units, co, ctl in self.lines:
+            segs += [f"SVC*{svc}*{billed}*{paid}*{rev}*{units}", "DTM*472*20261102"]
+            segs += [f"CAS*CO*45*{co}"] if co else []
+            segs.append(f"REF*6R*{ctl}")
+        return segs
 
 
 @pytest.fixture
@@ -63,6 +82,16 @@ def ar(mrn: str) -> Decimal:
 
 
 rig_ar: list[Rig] = []
+
+
+def contractual(pcn: str) -> Decimal:
+    """The contractual allowance net of what was put back, over the 835 entries of one
+    claim (its payment and its fee-schedule correction)."""
+    rig = rig_ar[0]
+    causes = {e.causation_id for e in rig.store.claim_events(pcn) if e.kind.startswith("remit")}
+    lines = [ln for e in rig.store.entries() for ln in e.lines
+             if ln.account == CONTRACTUAL and (e.entry_key in causes or e.causation_id in causes)]
+    return sum((ln.debit - ln.credit for ln in lines), D(0))
 
 
 def open_items(rig: Rig) -> set[tuple[str, str]]:
@@ -165,7 +194,11 @@ def test_claim_whole_life(rig: Rig, sshd: SshServer) -> None:
     # 5. the 835: pays one, underpays one, denies one
     remit = Remit([Clp(pcn="26463774", paid="80.00", responsibility="20.00",
                        cas=[("PR", "2", "20.00")], icn="PAY1"),
-                   Clp(pcn="756048Q", paid="60.00", cas=[("CO", "45", "29.95")], icn="PAY2"),
+                   # line by line against the fee schedule: 85025 at 13.39 as agreed;
+                   # 93005 x 3 billed 76.56, expected 3 x 20.00, allowed 46.61
+                   ClpLines(pcn="756048Q", paid="60.00", icn="PAY2", lines=[
+                       ("HC:85025", "0305", "13.39", "13.39", "1", "", "1"),
+                       ("HC:93005", "0730", "76.56", "46.61", "3", "29.95", "2")]),
                    Clp(pcn="756049Q", paid="0.00", status="4", charge="50.00",
                        cas=[("CO", "197", "50.00")], icn="PAY3")], icn=7, trace="EFT7")
     ingest_x12(rig, remit.build())
@@ -178,11 +211,19 @@ def test_claim_whole_life(rig: Rig, sshd: SshServer) -> None:
     items = open_items(rig)
     assert {("underpayments", "756048Q"), ("denials-authorization", "756049Q")} <= items
     assert not any(q == "denials" for q, _ in items)  # the generic item went to its queue
+    # one underpayment item per short line (line 1 was paid as agreed), naming it
+    [under] = [w for w in rig.store.work_items(status="open") if w.queue == "underpayments"]
+    assert under.event_id.endswith("/2") and "DOE" not in under.detail
+    assert ("line 2 (REF*6R 2) code 93005: expected 60.00, paid 46.61, payer allowed "
+            "46.61, variance 13.39 USD") in under.detail
     # ledger: paid claim's A/R 0 (PR moved to patient A/R); underpaid keeps the shortfall
-    # open (contractual allowance against the fee schedule); the denied one is untouched
+    # of its line open: the contractual allowance posts against the expected amount
+    # (billed 76.56 - expected 60.00 = 16.56 of the payer's CO 29.95), the 13.39 to
+    # recover stays on A/R; the denied one is untouched
     assert ar("700001") == D("0.00")
-    assert ar("700002") == D("29.95")
+    assert ar("700002") == D("13.39")
     assert ar("700003") == D("50.00")
+    assert contractual("756048Q") == D("16.56")
     assert rig.balanced()
 
     # 6. the denied claim is appealed, then paid by the payer's next 835
@@ -198,11 +239,11 @@ def test_claim_whole_life(rig: Rig, sshd: SshServer) -> None:
 
     # 7. the underpaid remainder written off: over the threshold, a second person approves
     b = books()
-    wo = claim_denials.request_write_off(rig.store, "756048Q", amount=D("29.95"),
+    wo = claim_denials.request_write_off(rig.store, "756048Q", amount=D("13.39"),
                                          reason="small balance", requested_by="alice",
                                          now=T0 + 41 * DAY, policy=POLICY, books=b)
     assert wo.status == "pending" and ("write-offs", "756048Q") in open_items(rig)
-    assert ar("700002") == D("29.95")
+    assert ar("700002") == D("13.39")
     with pytest.raises(claim_denials.ClaimActionRefused, match="segregation of duties"):
         claim_denials.approve_write_off(rig.store, "756048Q", approver="alice",
                                         roles=frozenset({rbac.FINANCE}), now=T0 + 42 * DAY,

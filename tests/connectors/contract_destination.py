@@ -1,4 +1,4 @@
-"""The destination contract (connectors/destination_ports.py), one suite subclassed per adapter.
+"""The destination contract (ports/destination.py), one suite subclassed per adapter.
 
 Every outbound adapter (mllp, nats, sftp, fhir, the in-memory fake here, and the file and
 webhook adapters of connectors/destinations.py) runs the same cases against a real peer:
@@ -32,7 +32,7 @@ import uvicorn
 from starlette.applications import Starlette
 from tests.support import wait_until
 
-from isthmus.connectors.destination_ports import (
+from isthmus.ports.destination import (
     Answer,
     Destination,
     DestinationRejected,

@@ -27,7 +27,7 @@ from tests.connectors.contract_destination import (
 )
 
 from isthmus.config import DestinationSettings
-from isthmus.connectors.destination_ports import Answer, Destination, Outgoing
+from isthmus.ports.destination import Answer, Destination, Outgoing
 
 destinations = pytest.importorskip("isthmus.connectors.destinations")
 

@@ -38,7 +38,7 @@ from tests.connectors.contract_destination import (
 from isthmus.config import DestinationSettings
 from isthmus.connectors import dest_fhir
 from isthmus.connectors.dest_fhir import FhirDestination, interaction
-from isthmus.connectors.destination_ports import (
+from isthmus.ports.destination import (
     Destination,
     DestinationRejected,
     DestinationUnavailable,

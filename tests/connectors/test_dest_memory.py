@@ -14,7 +14,7 @@ from tests.connectors.contract_destination import (
     outgoing,
 )
 
-from isthmus.connectors.destination_ports import Destination, Outgoing
+from isthmus.ports.destination import Destination, Outgoing
 
 
 class TestMemoryDestination(DestinationContract):

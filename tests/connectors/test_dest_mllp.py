@@ -36,7 +36,7 @@ from tests.connectors.contract_destination import (
 from isthmus.config import DestinationSettings
 from isthmus.connectors import dest_mllp
 from isthmus.connectors.dest_mllp import MllpDestination, ack_answer, control_id
-from isthmus.connectors.destination_ports import (
+from isthmus.ports.destination import (
     Destination,
     DestinationRejected,
     DestinationUnavailable,

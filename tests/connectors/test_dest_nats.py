@@ -39,7 +39,7 @@ from tests.support import listening, wait_until
 from isthmus.config import DestinationSettings
 from isthmus.connectors import dest_nats
 from isthmus.connectors.dest_nats import NatsDestination, stream_for
-from isthmus.connectors.destination_ports import Destination, DestinationUnavailable, Outgoing
+from isthmus.ports.destination import Destination, DestinationUnavailable, Outgoing
 
 NATS_SERVER = shutil.which("nats-server") or "/usr/sbin/nats-server"
 

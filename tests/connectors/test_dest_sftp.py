@@ -40,7 +40,7 @@ from isthmus.config import DestinationSettings
 from isthmus.connectors import dest_sftp
 from isthmus.connectors.dest_file import control_file, file_name
 from isthmus.connectors.dest_sftp import SftpDestination
-from isthmus.connectors.destination_ports import (
+from isthmus.ports.destination import (
     Destination,
     DestinationRejected,
     DestinationUnavailable,

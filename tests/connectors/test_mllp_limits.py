@@ -17,10 +17,11 @@ from typing import Any
 import pytest
 from tests.support import await_until
 
-from isthmus.app import Hub, start
+from isthmus.app import Hub
 from isthmus.config import ConfigError, ReliabilitySettings, load_settings
 from isthmus.connectors.mllp import MllpServer
 from isthmus.connectors.mllp_framing import MllpFramer, frame
+from isthmus.runtime import start
 
 
 def msg(cid: str) -> bytes:

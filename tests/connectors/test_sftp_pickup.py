@@ -19,11 +19,13 @@ from tests.connectors.test_dest_sftp import SshServer
 from tests.flows.helpers import adt
 from tests.support import await_until
 
-from isthmus.app import SFTP_LEASE, Hub, start
+from isthmus.app import Hub
 from isthmus.config import ConfigError, load_settings
 from isthmus.connectors.sftp_pickup import PickupUnavailable, SftpPickup, final_name
 from isthmus.flows import channels
 from isthmus.flows.file_intake import FileIntake
+from isthmus.runtime import start
+from isthmus.runtime.listeners import SFTP_LEASE
 
 REMIT = Path("/work/shared/corpora/x12/linuxforhealth/835_005010X221A1/managed-care.835")
 BATCH = (b"FHS|^~\\&|EHR|NORTH\rBHS|^~\\&|EHR|NORTH\r" + adt("SFTP-1", "S1")

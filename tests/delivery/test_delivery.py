@@ -20,14 +20,14 @@ import pytest
 from isthmus.config import DestinationSettings
 from isthmus.connectors.dest_file import FileDestination
 from isthmus.connectors.dest_webhook import open_destination as open_webhook
-from isthmus.connectors.destination_ports import (
+from isthmus.flows import delivery
+from isthmus.flows.delivery import DeliveryEngine, work_item_ref
+from isthmus.ports.destination import (
     Answer,
     DestinationRejected,
     DestinationUnavailable,
     Outgoing,
 )
-from isthmus.flows import delivery
-from isthmus.flows.delivery import DeliveryEngine, work_item_ref
 from isthmus.store.ports import DeliveryQuery, Store
 
 T0 = 1_800_000_000.0

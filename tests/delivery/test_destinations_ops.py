@@ -15,9 +15,9 @@ import pytest
 from isthmus.app import Hub
 from isthmus.cli.main import run
 from isthmus.config import load_settings
-from isthmus.connectors.destination_ports import Answer, DestinationRejected
 from isthmus.flows.delivery import DeliveryEngine, work_item_ref
 from isthmus.governance import identity, rbac
+from isthmus.ports.destination import Answer, DestinationRejected
 from isthmus.store.ports import DeliveryQuery
 from tests.api.fhir_call import call
 from tests.api.test_channels_api import Browser

@@ -28,7 +28,8 @@ from isthmus.flows.export import (
 )
 from isthmus.flows.retry import RetryPolicy
 from isthmus.governance import identity, rbac
-from isthmus.store.ports import OutboxItem, Store
+from isthmus.ledger.batch_codec import BATCH_FORMAT, QueuedBatch
+from isthmus.store.ports import Store
 from tests.api.fhir_call import call
 from tests.api.test_channels_api import Browser
 from tests.erp.contract import charges
@@ -42,15 +43,15 @@ url = "https://portal.example.org/hooks"
 
 
 class Rejecting:
-    """An ERP that takes the CSV file and refuses the JSONL one (a business refusal)."""
+    """An ERP that refuses the batch (a business refusal) until it is fixed."""
 
     def __init__(self) -> None:
         self.seen: list[str] = []
         self.fixed = False
 
-    def deliver(self, item: OutboxItem) -> None:
-        self.seen.append(item.fmt)
-        if item.fmt == "jsonl" and not self.fixed:
+    def deliver(self, queued: QueuedBatch) -> None:
+        self.seen.append(queued.batch.batch_id)
+        if not self.fixed:
             raise ErpRejected(REASON)
 
 
@@ -70,23 +71,23 @@ def test_the_erp_row_counts_its_outbox_and_a_dead_batch_is_resent(store: Store,
     settings = load_settings(None, data_dir=tmp_path / "d", env={})
     t0 = time.time() - 1000
     post(store, "a")
-    assert len(seal_batches(store, policy_of=lambda _c: "summary", now=t0)) == 1
+    [batch] = seal_batches(store, policy_of=lambda _c: "summary", now=t0)
     row = erp_of(destinations.table(settings, store, t0 + 90, erp_dir=tmp_path / "x"))
     assert (row["kind"], row["address"], row["state"]) == ("file", str(tmp_path / "x"),
                                                            "closed")
     assert (row["pending"], row["sent"], row["dead"], row["oldest_pending_age_s"]) == (
-        2, 0, 0, 90.0)
+        1, 0, 0, 90.0)
     sink = Rejecting()
     Dispatcher(store, sink, RetryPolicy()).run_once(t0 + 100)
-    assert sink.seen == ["csv", "jsonl"]
+    assert sink.seen == [batch.batch_id]
     row = erp_of(destinations.table(settings, store, t0 + 200))
-    assert (row["pending"], row["sent"], row["dead"], row["last_answer"]) == (0, 1, 1, REASON)
+    assert (row["pending"], row["sent"], row["dead"], row["last_answer"]) == (0, 0, 1, REASON)
     assert row["oldest_pending_age_s"] is None
     [dead] = [o for o in store.outbox_items("dead")]
     ref = f"erp:{dead.id}"
     recent = destinations.recent(store, status="dead")
     assert [(r["id"], r["destination"], r["event_type"], r["last_error"]) for r in recent] == [
-        (ref, "erp", "JournalBatch (jsonl)", REASON)]
+        (ref, "erp", f"JournalBatch ({BATCH_FORMAT})", REASON)]
     assert "payload" not in recent[0] and recent[0]["bytes"] == len(dead.payload)
     [item] = store.work_items("open")
     assert (item.kind, item.event_id) == (REJECTED_KIND, rejection_event_id(dead.id))
@@ -103,7 +104,7 @@ def test_the_erp_row_counts_its_outbox_and_a_dead_batch_is_resent(store: Store,
     sink.fixed = True  # the fix, in the ERP
     assert Dispatcher(store, sink, RetryPolicy()).run_once(t0 + 400) == 1
     row = erp_of(destinations.table(settings, store, t0 + 500))
-    assert (row["pending"], row["sent"], row["dead"], row["last_answer"]) == (0, 2, 0, "sent")
+    assert (row["pending"], row["sent"], row["dead"], row["last_answer"]) == (0, 1, 0, "sent")
     assert store.work_item(item.id).status == "resolved"  # type: ignore[union-attr]
     status, reason = destinations.why_not(store, ref)
     assert status == 409 and "only a dead one" in reason  # sent: never posted twice
@@ -136,8 +137,8 @@ Site = tuple[Hub, dict[str, str], Path, Path]
 
 @pytest.fixture
 def site(tmp_path: Path) -> Iterator[Site]:
-    """A hub (the environment's mode) whose ERP sent one batch and rejected a second one's
-    JSONL file."""
+    """A hub (the environment's mode) whose ERP sent one batch and rejected a second
+    one."""
     conf = tmp_path / "isthmus.toml"
     conf.write_text(CONFIG)
     data = tmp_path / "data"
@@ -156,10 +157,10 @@ def site(tmp_path: Path) -> Iterator[Site]:
                 hub.governance.add_token(issued.token)
             tokens[name] = issued.clear
         post(hub.store, "sent")
-        assert hub.export() == (1, 2)  # the file sink: CSV and JSONL
+        assert hub.export() == (1, 1)  # the file sink: one row, its CSV and JSONL files
         post(hub.store, "refused")
-        seal_batches(hub.store, policy_of=lambda _c: "summary")
-        erp_dispatcher(hub.settings, hub.store, Rejecting(), hub.policy).run_once()
+        seal_batches(hub.store, policy_of=lambda _c: "summary", now=time.time())
+        erp_dispatcher(hub.settings, hub.store, Rejecting(), hub.policy).run_once(time.time())
         yield hub, tokens, conf, data
     finally:
         hub.close()
@@ -179,7 +180,7 @@ def test_api_lists_the_erp_and_resends_its_dead_batch(site: Site) -> None:
     assert set(rows) == {"erp", "portal"}
     assert (rows["erp"]["kind"], rows["erp"]["address"]) == ("file", str(hub.export_dir))
     assert (rows["erp"]["sent"], rows["erp"]["dead"], rows["erp"]["pending"],
-            rows["erp"]["state"], rows["erp"]["last_answer"]) == (3, 1, 0, "closed", REASON)
+            rows["erp"]["state"], rows["erp"]["last_answer"]) == (1, 1, 0, "closed", REASON)
     assert [d["id"] for d in r.json()["recent"]] == [ref]
     assert call(hub, "POST", f"/api/v1/deliveries/{ref}/resend", None,
                 token=tokens["reader"]).status_code == 403
@@ -200,7 +201,7 @@ def test_api_lists_the_erp_and_resends_its_dead_batch(site: Site) -> None:
     assert hub.store.work_item(item.id).status == "resolved"  # type: ignore[union-attr]
     erp = erp_of(call(hub, "GET", "/api/v1/destinations",
                       token=tokens["reader"]).json()["destinations"])
-    assert (erp["sent"], erp["dead"], erp["last_answer"]) == (4, 0, "sent")
+    assert (erp["sent"], erp["dead"], erp["last_answer"]) == (2, 0, "sent")
 
 
 def test_cli_lists_the_erp_and_resends_by_id_and_in_bulk(
@@ -211,7 +212,7 @@ def test_cli_lists_the_erp_and_resends_by_id_and_in_bulk(
     common = ["--config", str(conf), "--data-dir", str(data)]
     assert run(["destinations", *common, "--json"]) == 0
     erp = erp_of(json.loads(capsys.readouterr().out))
-    assert (erp["kind"], erp["sent"], erp["dead"]) == ("file", 3, 1)
+    assert (erp["kind"], erp["sent"], erp["dead"]) == ("file", 1, 1)
     assert run(["destinations", *common]) == 0
     out = capsys.readouterr().out
     assert re.search(r"^erp\s+file\s", out, re.M), out

@@ -119,9 +119,9 @@ def test_decided_refunds_become_refund_status_deliveries() -> None:
 
 
 def test_the_message_trace_shows_each_delivery_and_its_answer(tmp_path: Path) -> None:
-    from isthmus.connectors.destination_ports import Answer  # noqa: PLC0415
     from isthmus.flows.delivery import DeliveryEngine  # noqa: PLC0415
     from isthmus.observe.lineage import trace  # noqa: PLC0415
+    from isthmus.ports.destination import Answer  # noqa: PLC0415
     from tests.delivery.test_delivery import Fake  # noqa: PLC0415
     from tests.flows.helpers import corr  # noqa: PLC0415
 

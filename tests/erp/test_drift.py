@@ -11,12 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from isthmus.app import Hub, start
+from isthmus.app import Hub
 from isthmus.cli.main import run
 from isthmus.config import Settings, load_settings
 from isthmus.connectors.erp_ports import MasterData
 from isthmus.demo.chart import demo_mappings
 from isthmus.recon.drift import DRIFT_KIND, DRIFT_QUEUE, Drift, find_drift
+from isthmus.runtime import start
 from tests.chart import DEMO_CHART
 from tests.erp.rest_stub import TOKEN, StubServer
 from tests.support import await_until

@@ -1,21 +1,25 @@
-"""Outbox to an ERP with an API (the in-memory fake): post the jsonl row, skip the csv row;
-a rejection becomes a finance-gl work item with the ERP's message and a dead outbox row;
-resubmitting it queues the batch again and the item closes when it posts; an outage is
-retried behind the circuit breaker and drains in order."""
+"""Outbox to an ERP with an API (the in-memory fake): post the batch of its outbox row (of
+a previous version's csv and jsonl rows, the jsonl one); a rejection becomes a finance-gl
+work item with the ERP's message and a dead outbox row; resubmitting it queues the batch
+again and the item closes when it posts; an outage is retried behind the circuit breaker
+and drains in order."""
 
 from __future__ import annotations
 
 from isthmus.connectors.erp_ports import ErpBatchSink, MemoryErp, expected_balances
 from isthmus.connectors.erp_tryton_setup import CHART
 from isthmus.flows.export import (
+    DESTINATION,
     Dispatcher,
     ErpUnavailable,
+    batch_id_for,
     rejection_event_id,
     resubmit_rejected,
     seal_batches,
 )
 from isthmus.flows.retry import RetryPolicy
-from isthmus.ledger.batch import JournalBatch
+from isthmus.ledger.batch import JournalBatch, batch_to_csv, batch_to_jsonl, build_batch
+from isthmus.ledger.batch_codec import BATCH_FORMAT
 from isthmus.recon.erp import reconcile
 from tests.erp.conftest import cost_centers
 from tests.flows.helpers import Rig, adt, charge
@@ -40,12 +44,12 @@ def seal(rig: Rig, policy: str = "summary") -> list[JournalBatch]:
     return seal_batches(rig.store, policy_of=lambda _c: policy, now=T0)
 
 
-def test_posts_jsonl_skips_csv_and_reconciles(rig: Rig) -> None:
+def test_posts_the_batch_and_reconciles(rig: Rig) -> None:
     erp = fake()
     charge_day(rig, "a")
     [batch] = seal(rig)
     sink = ErpBatchSink(erp)
-    assert Dispatcher(rig.store, sink, RetryPolicy()).run_once(T0) == 2  # csv + jsonl rows
+    assert Dispatcher(rig.store, sink, RetryPolicy()).run_once(T0) == 1  # one row per batch
     assert erp.calls == 1 and sink.moves_posted == len(erp.moves)
     assert erp.balances() == expected_balances([batch])
     report = reconcile(rig.store, erp)
@@ -64,7 +68,7 @@ def test_rejection_becomes_work_item_then_resubmit_posts(rig: Rig) -> None:
     assert (item.kind, item.queue) == ("erp_rejected", "finance-gl")
     assert "CC-4200" in item.detail
     [dead] = [o for o in rig.store.outbox_items("dead")]
-    assert dead.fmt == "jsonl" and item.event_id == rejection_event_id(dead.id)
+    assert dead.fmt == BATCH_FORMAT and item.event_id == rejection_event_id(dead.id)
     assert d.breaker.state == "closed"  # a rejection is an answer, not an outage
     assert not reconcile(rig.store, erp)["zero_variance"]
 
@@ -95,7 +99,7 @@ def test_outage_retries_opens_breaker_and_drains_in_order(rig: Rig) -> None:
     for k in range(6):
         d.run_once(T0 + k)
     assert d.breaker.state == "open"
-    assert [o.fmt for o in rig.store.outbox_items("pending")].count("jsonl") == 3
+    assert [o.fmt for o in rig.store.outbox_items("pending")].count(BATCH_FORMAT) == 3
     erp.down = False
     order: list[str] = []
     real = erp.post_batch
@@ -109,3 +113,24 @@ def test_outage_retries_opens_breaker_and_drains_in_order(rig: Rig) -> None:
     sealed = [b for b, *_ in rig.store.batches()]
     assert order == sealed
     assert reconcile(rig.store, erp)["zero_variance"]
+
+
+def test_rows_of_the_previous_version_post_once_and_reconcile(rig: Rig) -> None:
+    """A database written by the previous version (a csv row and a jsonl row per batch)
+    still drains: the jsonl row posts the batch, the csv row is skipped."""
+    erp = fake()
+    charge_day(rig, "v")
+    entries = rig.store.entries(unbatched_channel=rig.store.unbatched_channels()[0],
+                                limit=1000)
+    batch = build_batch(batch_id_for(entries[0].channel, [e.entry_key for e in entries]),
+                        entries, policy="summary", channel=entries[0].channel)
+    assert rig.store.record_batch(batch, [
+        (DESTINATION, "csv", batch_to_csv(batch).encode()),
+        (DESTINATION, "jsonl", batch_to_jsonl(batch).encode())], T0)
+    sink = ErpBatchSink(erp)
+    assert Dispatcher(rig.store, sink, RetryPolicy()).run_once(T0) == 2
+    assert erp.calls == 1 and sink.moves_posted == len(erp.moves) > 0
+    assert erp.balances() == expected_balances([batch])
+    report = reconcile(rig.store, erp)
+    assert report["zero_variance"], report
+    assert [(c["state"], c["outbox"]) for c in report["batches"]] == [("posted", "sent")]

@@ -30,7 +30,7 @@ from typing import Any
 
 import pytest
 
-from isthmus.app import Hub, start
+from isthmus.app import Hub
 from isthmus.cli.main import run as cli
 from isthmus.config import load_settings
 from isthmus.connectors.erp_ports import PostResult, move_specs
@@ -40,7 +40,9 @@ from isthmus.connectors.erp_tryton_setup import TrytonServer, TrytonSite, copy_d
 from isthmus.connectors.mllp_client import send_messages
 from isthmus.formats.hl7v2 import ack_code
 from isthmus.ledger.batch import JournalBatch
+from isthmus.ledger.batch_codec import POSTING_FORMATS
 from isthmus.recon.erp import _batch
+from isthmus.runtime import start
 from tests.chart import DEMO_CHART
 from tests.erp.conftest import TEMPLATE
 from tests.flows.helpers import adt, charge
@@ -87,7 +89,8 @@ def _status(data: Path, cfg: Path, capsys: pytest.CaptureFixture[str]) -> tuple[
 
 
 def _pending(hub: Hub) -> int:
-    return sum(1 for o in hub.store.outbox_items("pending") if o.fmt == "jsonl")
+    """Batches waiting in the outbox (one posting row each)."""
+    return sum(1 for o in hub.store.outbox_items("pending") if o.fmt in POSTING_FORMATS)
 
 
 async def _until(cond: Any, timeout_s: float, what: str) -> None:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
+from isthmus.app import SystemClock
 from isthmus.bus.memory import MemoryBus
 from isthmus.demo.chart import demo_mappings
 from isthmus.flows.accounts import account_token
@@ -140,5 +141,6 @@ def make_rig(tmp: Path, *, partitions: int = 2, processor: object | None = None,
     store = SqliteStore(tmp / "store.db", synchronous="NORMAL")
     bus = MemoryBus(partitions=partitions)
     proc = processor or make_processor(calendar)
-    worker = Worker(bus, store, proc, policy or RetryPolicy(), partitions=range(partitions))  # type: ignore[arg-type]
+    worker = Worker(bus, store, proc, policy or RetryPolicy(),  # type: ignore[arg-type]
+                    partitions=range(partitions), clock=SystemClock())
     return Rig(store, bus, worker)

@@ -16,6 +16,7 @@ import msgspec
 import psycopg
 from psycopg import sql
 
+from isthmus.app import SystemClock
 from isthmus.bus.memory import MemoryBus
 from isthmus.bus.ports import Publish
 from isthmus.flows.inbox import TOPIC, classify, relay_unpublished
@@ -78,7 +79,7 @@ class GateRig:
     def restart(self) -> None:
         """A new worker (a new process) over the same store and bus."""
         self.worker = Worker(self.bus, self.store, make_processor(), RetryPolicy(),
-                             partitions=range(self.bus.partitions))
+                             partitions=range(self.bus.partitions), clock=SystemClock())
 
     def drain(self) -> int:
         assert self.worker is not None

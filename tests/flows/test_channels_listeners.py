@@ -12,16 +12,18 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import hl7.client
 import pytest
 
-from isthmus.app import Hub, Running, start
+from isthmus.app import Hub
 from isthmus.config import load_settings
 from isthmus.flows import channels
 from isthmus.flows.inbox import decode_error
+from isthmus.runtime import Running, start
 from tests.flows.helpers import adt, pid, pv1
 from tests.flows.helpers import hl7 as segments
 from tests.support import await_until
@@ -138,7 +140,7 @@ def test_pause_from_another_process_refuses_new_connections_and_resume_reopens(
             port = lab.port
             with hl7.client.MLLPClient(HOST, port) as open_before:
                 channels.set_state(other.settings, other.store, "lab", channels.PAUSED,
-                                   by="alice", reason="lab upgrade")
+                                   by="alice", reason="lab upgrade", now=time.time())
                 await await_until(lambda: lab.paused, what="the lab listener paused")
                 assert await asyncio.to_thread(refused, port)
                 assert not run.mllps["mllp"].paused  # only the channel named
@@ -147,7 +149,7 @@ def test_pause_from_another_process_refuses_new_connections_and_resume_reopens(
                                               lab_adt("INFLIGHT-1", "P1"))
                 assert fields(ack, "MSA")[1:3] == ["AA", "INFLIGHT-1"]
             channels.set_state(other.settings, other.store, "lab", channels.RUNNING,
-                               by="alice")
+                               by="alice", now=time.time())
             await await_until(lambda: not lab.paused, what="the lab listener resumed")
             assert lab.port == port  # the same port again
             [ack] = await asyncio.to_thread(send, port, lab_adt("AFTER-1", "P2"))

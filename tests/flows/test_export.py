@@ -1,5 +1,6 @@
-"""ERP export: sealing journal entries into batches (idempotent, PHI-free summaries), the
-dispatcher's persisted retries and circuit breaker, and the atomic file sink."""
+"""ERP export: sealing journal entries into batches (idempotent, PHI-free summaries, one
+typed outbox row per batch), the dispatcher's persisted retries and circuit breaker, rows
+it cannot read, rows of the previous version, and the atomic file sink."""
 
 from __future__ import annotations
 
@@ -18,12 +19,16 @@ from isthmus.flows.export import (
     CircuitBreaker,
     Dispatcher,
     ErpUnavailable,
+    batch_id_for,
     seal_batches,
 )
 from isthmus.flows.retry import RetryPolicy
-from isthmus.ledger.batch import batch_from_jsonl
+from isthmus.ledger import batch_codec
+from isthmus.ledger.batch import JournalBatch, batch_to_csv, batch_to_jsonl, build_batch
+from isthmus.ledger.batch_codec import BATCH_FORMAT, QueuedBatch
 from isthmus.store.ports import OutboxItem
 from tests.flows.helpers import CHANNEL, Rig, adt, charge, corr, token
+from tests.ledger.builders import make_charge, post
 
 A, B = "ME1", "ME2"
 T0 = 2_000_000_000.0
@@ -38,7 +43,7 @@ def ledger(rig: Rig) -> None:
 
 
 def seal(rig: Rig, policy: str = "summary", **kw: int) -> list[str]:
-    return [b.batch_id for b in seal_batches(rig.store, policy_of=lambda ch: policy, **kw)]
+    return [b.batch_id for b in seal_batches(rig.store, policy_of=lambda ch: policy, now=T0, **kw)]
 
 
 def test_sealing_twice_makes_one_batch(rig: Rig) -> None:
@@ -50,9 +55,13 @@ def test_sealing_twice_makes_one_batch(rig: Rig) -> None:
     assert rig.store.unbatched_channels() == []
     items = rig.store.outbox_items()
     assert [(i.batch_id, i.fmt, i.status) for i in items] == [
-        (made[0], "csv", "pending"), (made[0], "jsonl", "pending")]
-    batch = batch_from_jsonl(items[1].payload.decode())
+        (made[0], BATCH_FORMAT, "pending")]
+    batch = read(items[0])
     assert sorted(batch.entry_keys) == sorted(rig.entry_keys())
+
+
+def read(item: OutboxItem) -> JournalBatch:
+    return batch_codec.decode(item.fmt, item.payload).batch
 
 
 def test_new_entries_go_into_a_new_batch(rig: Rig) -> None:
@@ -74,10 +83,9 @@ def test_max_entries_splits_into_several_balanced_batches(rig: Rig) -> None:
     assert seal(rig, max_entries=2) == []
     keys: list[str] = []
     for item in rig.store.outbox_items():
-        if item.fmt == "jsonl":
-            batch = batch_from_jsonl(item.payload.decode())
-            assert all(c.debit_total == c.credit_total for c in batch.control)
-            keys += batch.entry_keys
+        batch = read(item)
+        assert all(c.debit_total == c.credit_total for c in batch.control)
+        keys += batch.entry_keys
     assert sorted(keys) == sorted(rig.entry_keys())
 
 
@@ -85,7 +93,7 @@ def test_summary_batches_carry_no_account_tokens(rig: Rig) -> None:
     ledger(rig)
     seal(rig, "summary")
     items = rig.store.outbox_items()
-    batch = batch_from_jsonl(next(i for i in items if i.fmt == "jsonl").payload.decode())
+    [batch] = [read(i) for i in items]
     assert batch.policy == "summary"
     assert all(ln.dims.account_token == "" for ln in batch.lines)
     for item in items:
@@ -100,7 +108,7 @@ def test_detailed_batches_carry_account_tokens(rig: Rig) -> None:
     ledger(rig)
     seal(rig, "detailed")
     items = rig.store.outbox_items()
-    batch = batch_from_jsonl(next(i for i in items if i.fmt == "jsonl").payload.decode())
+    [batch] = [read(i) for i in items]
     assert batch.policy == "detailed"
     ar_tokens = {ln.dims.account_token for ln in batch.lines if ln.account == "1200"}
     assert ar_tokens == {token(A), token(B)}
@@ -114,30 +122,31 @@ class FlakySink:
 
     failures: int = 0
     calls: int = 0
-    delivered: list[tuple[str, str]] = field(default_factory=list)
+    delivered: list[str] = field(default_factory=list)
     error: type[Exception] = ErpUnavailable
 
-    def deliver(self, item: OutboxItem) -> None:
+    def deliver(self, queued: QueuedBatch) -> None:
         self.calls += 1
         if self.calls <= self.failures:
             raise self.error(f"ERP down (call {self.calls})")
-        self.delivered.append((item.batch_id, item.fmt))
+        self.delivered.append(queued.batch.batch_id)
 
 
 @pytest.fixture
-def queued(rig: Rig) -> Iterator[list[tuple[str, str]]]:
-    """Three batches (six outbox rows) waiting for the ERP, in the order they must arrive."""
+def queued(rig: Rig) -> Iterator[list[str]]:
+    """Three batches (one outbox row each) waiting for the ERP, in the order they must
+    arrive."""
     ledger(rig)
     seal(rig)
     for i in range(2):
         rig.ingest([charge(f"Q{i}", A, amount="1.00")])
         rig.drain()
         seal(rig)
-    yield [(i.batch_id, i.fmt) for i in rig.store.outbox_items()]
+    yield [i.batch_id for i in rig.store.outbox_items()]
 
 
 def test_failed_delivery_persists_retry_state(rig: Rig,
-                                              queued: list[tuple[str, str]]) -> None:
+                                              queued: list[str]) -> None:
     sink = FlakySink(failures=1)
     disp = Dispatcher(rig.store, sink, RetryPolicy(max_attempts=5, base_s=4, max_s=4))
     assert disp.run_once(T0) == 0
@@ -156,7 +165,7 @@ def test_failed_delivery_persists_retry_state(rig: Rig,
 
 
 def test_breaker_opens_after_threshold_and_waits_for_cooldown(
-        rig: Rig, queued: list[tuple[str, str]]) -> None:
+        rig: Rig, queued: list[str]) -> None:
     sink = FlakySink(failures=3)
     breaker = CircuitBreaker(threshold=3, cooldown_s=60)
     disp = Dispatcher(rig.store, sink, RetryPolicy(max_attempts=10, base_s=2, max_s=2),
@@ -177,7 +186,7 @@ def test_breaker_opens_after_threshold_and_waits_for_cooldown(
 
 
 def test_breaker_reopens_when_the_trial_delivery_fails(
-        rig: Rig, queued: list[tuple[str, str]]) -> None:
+        rig: Rig, queued: list[str]) -> None:
     sink = FlakySink(failures=4)
     breaker = CircuitBreaker(threshold=3, cooldown_s=60)
     disp = Dispatcher(rig.store, sink, RetryPolicy(max_attempts=10, base_s=2, max_s=2),
@@ -192,7 +201,7 @@ def test_breaker_reopens_when_the_trial_delivery_fails(
 
 
 def test_an_erp_outage_never_makes_a_row_dead(rig: Rig,
-                                              queued: list[tuple[str, str]]) -> None:
+                                              queued: list[str]) -> None:
     """ErpUnavailable is retried past max_attempts, backing off at most unavailable_max_s."""
     sink = FlakySink(failures=6)
     disp = Dispatcher(rig.store, sink, RetryPolicy(max_attempts=2, base_s=1, max_s=100),
@@ -207,21 +216,21 @@ def test_an_erp_outage_never_makes_a_row_dead(rig: Rig,
 
 
 def test_exhausted_retries_mark_the_row_dead_with_its_error(
-        rig: Rig, queued: list[tuple[str, str]]) -> None:
+        rig: Rig, queued: list[str]) -> None:
     sink = FlakySink(failures=2, error=RuntimeError)  # a fault that is not an outage
     disp = Dispatcher(rig.store, sink, RetryPolicy(max_attempts=2, base_s=1, max_s=1),
                       CircuitBreaker(threshold=100))
     disp.run_once(T0)
     disp.run_once(T0 + 5)
     (dead,) = rig.store.outbox_items("dead")
-    assert (dead.batch_id, dead.fmt, dead.attempts) == (*queued[0], 2)
+    assert (dead.batch_id, dead.fmt, dead.attempts) == (queued[0], BATCH_FORMAT, 2)
     assert dead.last_error == "ERP down (call 2)"
     assert disp.run_once(T0 + 10) == len(queued) - 1
     assert sink.delivered == queued[1:]
 
 
 def test_later_batches_wait_behind_a_failed_one(rig: Rig,
-                                                queued: list[tuple[str, str]]) -> None:
+                                                queued: list[str]) -> None:
     sink = FlakySink(failures=1)
     disp = Dispatcher(rig.store, sink, RetryPolicy(max_attempts=5, base_s=60, max_s=60),
                       CircuitBreaker(threshold=5))
@@ -232,22 +241,51 @@ def test_later_batches_wait_behind_a_failed_one(rig: Rig,
     assert sink.delivered == queued
 
 
-def item(batch_id: str, fmt: str, payload: bytes) -> OutboxItem:
-    return OutboxItem(1, DESTINATION, batch_id, fmt, payload, "pending", 0, 0.0, "")
+def sample(batch_id: str = "JB-mllp-abc") -> JournalBatch:
+    entries = [post(make_charge(f"{10 + i}.25", txn=f"T{i}"), key=f"evt-{i}:charge",
+                    token=f"tok-{i}") for i in range(3)]
+    return build_batch(batch_id, entries, policy="detailed", channel="mllp")
+
+
+def test_a_row_no_sink_can_read_is_dead_with_a_work_item_and_the_rest_drains(
+        rig: Rig) -> None:
+    """A row the dispatcher cannot decode (a format this version does not know, a damaged
+    body) reaches no sink: it is dead with an erp_rejected work item, and the rows after
+    it still go."""
+    odd = msgspec.structs.replace(sample("JB-odd"), entry_keys=())
+    assert rig.store.record_batch(odd, [(DESTINATION, "batch.v9", b"{}")], T0)
+    ledger(rig)
+    made = seal(rig)
+    sink = FlakySink()
+    assert Dispatcher(rig.store, sink, RetryPolicy()).run_once(T0) == 1
+    assert sink.delivered == made
+    [dead] = rig.store.outbox_items("dead")
+    assert dead.batch_id == "JB-odd" and "'batch.v9' is not a journal batch" in dead.last_error
+    [work] = rig.store.work_items("open")
+    assert (work.kind, work.queue, work.key) == ("erp_rejected", "finance-gl", "JB-odd")
+
+
+def queued_batch(batch_id: str) -> QueuedBatch:
+    return QueuedBatch(batch=sample(batch_id))
 
 
 def test_file_sink_writes_whole_files_and_rewrites_harmlessly(tmp_path: Path) -> None:
     folder = tmp_path / "erp" / "in"
     sink = ErpFileSink(folder)
-    sink.deliver(item("JB-mllp-abc", "csv", b"a,b\n1,2\n"))
-    sink.deliver(item("JB-mllp-abc", "jsonl", b'{"x":1}\n'))
+    sink.deliver(queued_batch("JB-mllp-abc"))
     assert sorted(p.name for p in folder.iterdir()) == ["JB-mllp-abc.csv",
                                                         "JB-mllp-abc.jsonl"]
-    before = {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in folder.iterdir()}
-    sink.deliver(item("JB-mllp-abc", "csv", b"a,b\n1,2\n"))
-    after = {p.name: p.read_bytes() for p in folder.iterdir()}
-    assert after == {k: v[0] for k, v in before.items()}
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    assert before["JB-mllp-abc.csv"].startswith(b"record,batch_id,")
+    sink.deliver(queued_batch("JB-mllp-abc"))
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
     assert not list(folder.glob("*.part"))
+
+
+def test_file_sink_writes_only_the_file_an_old_row_stands_for(tmp_path: Path) -> None:
+    ErpFileSink(tmp_path).deliver(msgspec.structs.replace(queued_batch("JB-a"),
+                                                          files=("jsonl",)))
+    assert [p.name for p in tmp_path.iterdir()] == ["JB-a.jsonl"]
 
 
 def test_file_sink_never_shows_a_partial_file(tmp_path: Path,
@@ -260,11 +298,13 @@ def test_file_sink_never_shows_a_partial_file(tmp_path: Path,
 
     monkeypatch.setattr(os, "fsync", no_disk)
     with pytest.raises(ErpUnavailable, match="No space left"):
-        sink.deliver(item("JB-mllp-def", "csv", b"x" * 10_000))
-    assert not (folder / "JB-mllp-def.csv").exists()
+        sink.deliver(queued_batch("JB-mllp-def"))
+    assert list(folder.iterdir()) == []
     monkeypatch.undo()
-    sink.deliver(item("JB-mllp-def", "csv", b"x" * 10_000))
-    assert (folder / "JB-mllp-def.csv").read_bytes() == b"x" * 10_000
+    sink.deliver(queued_batch("JB-mllp-def"))
+    batch = sample("JB-mllp-def")
+    assert (folder / "JB-mllp-def.csv").read_text() == batch_to_csv(batch)
+    assert (folder / "JB-mllp-def.jsonl").read_text() == batch_to_jsonl(batch)
     assert not list(folder.glob("*.part"))
 
 
@@ -272,13 +312,35 @@ def test_file_sink_unwritable_folder_is_erp_unavailable(tmp_path: Path) -> None:
     blocker = tmp_path / "erp"
     blocker.write_text("not a folder")
     with pytest.raises(ErpUnavailable):
-        ErpFileSink(blocker).deliver(item("JB-x", "csv", b"1"))
+        ErpFileSink(blocker).deliver(queued_batch("JB-x"))
 
 
 def test_dispatcher_to_file_sink_end_to_end(rig: Rig, tmp_path: Path) -> None:
     ledger(rig)
     seal(rig)
     folder = tmp_path / "exports"
-    assert Dispatcher(rig.store, ErpFileSink(folder), RetryPolicy()).run_once() == 2
-    files = {p.name: p.read_bytes() for p in folder.iterdir()}
-    assert files == {f"{i.batch_id}.{i.fmt}": i.payload for i in rig.store.outbox_items()}
+    assert Dispatcher(rig.store, ErpFileSink(folder), RetryPolicy()).run_once(T0) == 1
+    [item] = rig.store.outbox_items()
+    batch = read(item)
+    assert {p.name: p.read_text() for p in folder.iterdir()} == {
+        f"{batch.batch_id}.csv": batch_to_csv(batch),
+        f"{batch.batch_id}.jsonl": batch_to_jsonl(batch)}
+
+
+def test_a_database_of_the_previous_version_drains_as_it_would_have(
+        rig: Rig, tmp_path: Path) -> None:
+    """Rows queued by the previous version (a csv row and a jsonl row per batch, as its
+    seal_batches stored them) still drain, into the files it would have written."""
+    ledger(rig)
+    entries = rig.store.entries(unbatched_channel=CHANNEL, limit=100)
+    keys = [e.entry_key for e in entries]
+    batch = build_batch(batch_id_for(CHANNEL, keys), entries, policy="summary",
+                        channel=CHANNEL)
+    csv_text, jsonl_text = batch_to_csv(batch), batch_to_jsonl(batch)
+    assert rig.store.record_batch(batch, [(DESTINATION, "csv", csv_text.encode()),
+                                          (DESTINATION, "jsonl", jsonl_text.encode())], T0)
+    folder = tmp_path / "exports"
+    assert Dispatcher(rig.store, ErpFileSink(folder), RetryPolicy()).run_once(T0) == 2
+    assert {p.name: p.read_text() for p in folder.iterdir()} == {
+        f"{batch.batch_id}.csv": csv_text, f"{batch.batch_id}.jsonl": jsonl_text}
+    assert {i.status for i in rig.store.outbox_items()} == {"sent"}

@@ -200,8 +200,8 @@ def test_a_resubmitted_work_item_still_posts(rig: GateRig) -> None:
 def test_events_without_a_business_key_pass_the_gate(rig: GateRig) -> None:
     env = msgspec.structs.replace(_env(_card()), business_key="")
     with rig.store.transaction() as tx:
-        assert identity.gate(tx, env) is None
-        assert identity.gate(tx, msgspec.structs.replace(env, event_id="e2")) is None
+        assert identity.gate(tx, env, NOW) is None
+        assert identity.gate(tx, msgspec.structs.replace(env, event_id="e2"), NOW) is None
         assert tx.applied(identity.record_key("")) is None
 
 
@@ -216,12 +216,12 @@ def test_two_workers_racing_for_a_new_key_keep_it_once(tmp_path: Path) -> None:
         def racer() -> None:
             gated.wait(5)
             with store.transaction() as tx:
-                answer.append(identity.gate(tx, second))
+                answer.append(identity.gate(tx, second, NOW))
 
         t = threading.Thread(target=racer)
         t.start()
         with store.transaction() as tx:
-            assert identity.gate(tx, first) is None
+            assert identity.gate(tx, first, NOW) is None
             gated.set()
             time.sleep(0.3)  # the racer has read "unknown" and waits on the insert
         t.join(10)

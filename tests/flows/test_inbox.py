@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from isthmus.app import SystemClock
 from isthmus.bus.memory import MemoryBus
 from isthmus.bus.ports import Publish
 from isthmus.flows.inbox import (
@@ -50,7 +51,7 @@ def serve(store: SqliteStore, bus: MemoryBus, payloads: Sequence[bytes],
     """Start a writer, send each payload through the handler (concurrently), stop."""
     writer = GroupCommitWriter(store, bus, reuse_window_s=window_s)
     writer.start()
-    inbox = Inbox(writer, channel=CHANNEL, tenant="default", currency="USD")
+    inbox = Inbox(writer, channel=CHANNEL, tenant="default", currency="USD", clock=SystemClock())
 
     async def main() -> list[bytes]:
         return list(await asyncio.gather(*(inbox.on_message(p, "peer") for p in payloads)))
@@ -161,7 +162,7 @@ def test_framing_error_is_answered_ar_and_kept_without_claiming_its_msh10(
     bus = MemoryBus(partitions=2)
     writer = GroupCommitWriter(store, bus)
     writer.start()
-    inbox = Inbox(writer, channel=CHANNEL, tenant="default", currency="USD")
+    inbox = Inbox(writer, channel=CHANNEL, tenant="default", currency="USD", clock=SystemClock())
     whole = charge("FR1", "M1")
     head = whole[:100]  # the MSH line and a bit: a block cut short
     try:
@@ -232,7 +233,7 @@ def test_ack_is_sent_only_after_the_commit(tmp_path: Path) -> None:
     bus = MemoryBus(partitions=2)
     writer = GroupCommitWriter(store, bus)
     writer.start()
-    inbox = Inbox(writer, channel=CHANNEL, tenant="default", currency="USD")
+    inbox = Inbox(writer, channel=CHANNEL, tenant="default", currency="USD", clock=SystemClock())
 
     async def main() -> bytes:
         task = asyncio.create_task(inbox.on_message(charge("G1", "M1"), "peer"))
@@ -279,7 +280,7 @@ def test_a_failed_relay_is_retried_while_running(store: SqliteStore) -> None:
     bus = FlakyBus()
     writer = GroupCommitWriter(store, bus)
     writer.start()
-    inbox = Inbox(writer, channel=CHANNEL, tenant="default", currency="USD")
+    inbox = Inbox(writer, channel=CHANNEL, tenant="default", currency="USD", clock=SystemClock())
 
     async def main() -> None:
         assert ack_code(await inbox.on_message(charge("L1", "M1"), "peer"))[0] == "AA"

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from isthmus.app import SystemClock
 from isthmus.bus.memory import MemoryBus
 from isthmus.flows.inbox import GroupCommitWriter, Inbox
 from isthmus.formats.hl7v2 import ack_code
@@ -29,7 +30,7 @@ def store(tmp_path: Path) -> Iterator[SqliteStore]:
 def send(store: SqliteStore, *blocks: bytes) -> list[bytes]:
     writer = GroupCommitWriter(store, MemoryBus(partitions=1))
     writer.start()
-    inbox = Inbox(writer, channel=CHANNEL, tenant="default", currency="USD")
+    inbox = Inbox(writer, channel=CHANNEL, tenant="default", currency="USD", clock=SystemClock())
 
     async def main() -> list[bytes]:
         return [await inbox.on_message(b, "peer") for b in blocks]

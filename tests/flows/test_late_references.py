@@ -20,6 +20,7 @@ from isthmus.store.ports import Store
 from tests.flows.helpers import Rig, adt, charge, key, token
 
 AT = datetime(2026, 11, 2, tzinfo=UTC)
+NOW = AT.timestamp()  # the time the worker passes in
 P9 = PatientRef("MRN-9", "urn:oid:1.2.3")
 
 
@@ -47,19 +48,19 @@ def _held(store: Store) -> list[tuple[str, str, str]]:
 def test_a_charge_waits_for_its_patient_then_comes_back_linked(rig: Rig) -> None:
     first, second = _charge("c1", pending("Patient/p9")), _charge("c2", pending("Patient/p9"))
     with rig.store.transaction() as tx:
-        assert references.admit(tx, first) is None
-        assert references.admit(tx, first) is None  # a redelivery is held once
-        assert references.admit(tx, second) is None
+        assert references.admit(tx, first, NOW) is None
+        assert references.admit(tx, first, NOW) is None  # a redelivery is held once
+        assert references.admit(tx, second, NOW) is None
         # another Patient, or one from another channel, releases nothing
         reg = PatientRegistered(patient=P9)
-        assert references.release(tx, _registered("Patient/p8"), reg) == []
+        assert references.release(tx, _registered("Patient/p8"), reg, NOW) == []
         mllp = replace(_registered(), source=Source("mllp", "Patient/p9", "mllp/x"))
-        assert references.release(tx, mllp, reg) == []
+        assert references.release(tx, mllp, reg, NOW) == []
     assert _held(rig.store) == [("awaiting_patient", "revenue-integrity", first.event_id),
                                 ("awaiting_patient", "revenue-integrity", second.event_id)]
     with rig.store.transaction() as tx:
         out = references.release(tx, _registered("Patient/p9/_history/0123abcd"),
-                                 PatientRegistered(patient=P9))
+                                 PatientRegistered(patient=P9), NOW)
     assert [e.event_id for e in out] == [first.event_id, second.event_id]
     assert all(isinstance(e.payload, Charge) and e.payload.patient == P9 and e.key == P9.key
                for e in out)
@@ -67,8 +68,8 @@ def test_a_charge_waits_for_its_patient_then_comes_back_linked(rig: Rig) -> None
     # the Patient is known now: a pending posting that raced its intake is linked at once
     late = _charge("c3", pending("Patient/p9"))
     with rig.store.transaction() as tx:
-        linked = references.admit(tx, late)
-        assert references.release(tx, _registered(), PatientRegistered(patient=P9)) == []
+        linked = references.admit(tx, late, NOW)
+        assert references.release(tx, _registered(), PatientRegistered(patient=P9), NOW) == []
     assert linked is not None and isinstance(linked.payload, Charge)
     assert linked.payload.patient == P9 and linked.event_id == late.event_id
 
@@ -82,13 +83,13 @@ def test_known_patients_and_matched_payments_pass(rig: Rig) -> None:
                             patient=pending("Patient/p9"))
     env = _env("ClaimResponse/r1", payment, "remit|ACC-9")
     with rig.store.transaction() as tx:
-        assert references.admit(tx, known) is known
+        assert references.admit(tx, known, NOW) is known
         tx.put_billing_account("ACC-9", P9.key, "NORTH")  # CLP01 finds its account
-        assert references.admit(tx, env) is env
+        assert references.admit(tx, env, NOW) is env
     other = _env("ClaimResponse/r2", replace(payment, patient_control_number="ACC-0"),
                  "remit|ACC-0")
     with rig.store.transaction() as tx:
-        assert references.admit(tx, other) is None
+        assert references.admit(tx, other, NOW) is None
     assert _held(rig.store) == [("awaiting_patient", "cash-posting", other.event_id)]
 
 

@@ -57,10 +57,10 @@ def test_nothing_exported_carries_phi(rig: Rig, tmp_path: Path, policy: str,
     caplog.set_level(logging.DEBUG, logger="isthmus")
     rig.ingest(raws)
     rig.drain()
-    made = seal_batches(rig.store, policy_of=lambda ch: policy)
+    made = seal_batches(rig.store, policy_of=lambda ch: policy, now=1_800_000_000.0)
     assert made
     folder = tmp_path / "exports"
-    Dispatcher(rig.store, ErpFileSink(folder), RetryPolicy()).run_once()
+    Dispatcher(rig.store, ErpFileSink(folder), RetryPolicy()).run_once(1_800_000_000.0)
 
     files = sorted(folder.iterdir())
     assert len(files) == 2 * len(made)

@@ -29,6 +29,7 @@ from isthmus.store.ports import Store
 from tests.flows.helpers import Rig
 
 AT = datetime(2026, 11, 2, tzinfo=UTC)
+NOW = AT.timestamp()  # the time the worker passes in
 P9 = PatientRef("MRN-9", "urn:oid:1.2.3")
 ACC = "Account/acc-7"
 
@@ -70,21 +71,21 @@ def test_pending_account_numbers_and_account_control_ids() -> None:
 def test_a_charge_waits_for_its_account_then_comes_back_with_its_number(rig: Rig) -> None:
     first, second = _charge("c1"), _charge("c2")
     with rig.store.transaction() as tx:
-        assert references.admit(tx, first) is None
-        assert references.admit(tx, first) is None  # a redelivery is held once
-        assert references.admit(tx, second) is None
+        assert references.admit(tx, first, NOW) is None
+        assert references.admit(tx, first, NOW) is None  # a redelivery is held once
+        assert references.admit(tx, second, NOW) is None
         # another Account, or one from another channel, releases nothing
         env, ev = _opened("Account/acc-8")
-        assert references.release(tx, env, ev) == []
+        assert references.release(tx, env, ev, NOW) == []
         env, ev = _opened()
-        assert references.release(tx, replace(env, source=Source("mllp", ACC, "x")), ev) == []
+        assert references.release(tx, replace(env, source=Source("mllp", ACC, "x")), ev, NOW) == []
     assert _held(rig.store) == [("awaiting_account", "revenue-integrity", first.event_id),
                                 ("awaiting_account", "revenue-integrity", second.event_id)]
     [item, _] = rig.store.work_items("open")
     assert ACC in item.detail and "MRN-9" not in item.detail
     with rig.store.transaction() as tx:
         env, ev = _opened("Account/acc-7/_history/0123abcd")
-        out = references.release(tx, env, ev)
+        out = references.release(tx, env, ev, NOW)
     assert [e.event_id for e in out] == [first.event_id, second.event_id]
     assert all(isinstance(e.payload, Charge) and e.payload.account_number == "A1007"
                and e.payload.patient == P9 and e.key == P9.key for e in out)
@@ -93,29 +94,29 @@ def test_a_charge_waits_for_its_account_then_comes_back_with_its_number(rig: Rig
     # and the Account sent again releases nothing more
     late = _charge("c3")
     with rig.store.transaction() as tx:
-        got = references.admit(tx, late)
-        assert references.release(tx, *_opened()) == []
+        got = references.admit(tx, late, NOW)
+        assert references.release(tx, *_opened(), NOW) == []
     assert got is not None and isinstance(got.payload, Charge)
     assert got.payload.account_number == "A1007" and got.event_id == late.event_id
     # a charge whose account is known (or an HL7 number) is untouched
     known = _charge("c4", account="A1007")
     with rig.store.transaction() as tx:
-        assert references.admit(tx, known) is known
+        assert references.admit(tx, known, NOW) is known
 
 
 def test_a_charge_waits_for_its_patient_first_then_for_its_account(rig: Rig) -> None:
     env = _charge("c1", patient=pending("Patient/p9"))
     with rig.store.transaction() as tx:
-        assert references.admit(tx, env) is None
+        assert references.admit(tx, env, NOW) is None
     assert [k for k, _, _ in _held(rig.store)] == ["awaiting_patient"]
     reg = _env("Patient/p9", PatientRegistered(patient=P9), P9.key)
     with rig.store.transaction() as tx:
-        [back] = references.release(tx, reg, PatientRegistered(patient=P9))
+        [back] = references.release(tx, reg, PatientRegistered(patient=P9), NOW)
         assert isinstance(back.payload, Charge) and back.payload.patient == P9
-        assert references.admit(tx, back) is None  # its Account has not arrived
+        assert references.admit(tx, back, NOW) is None  # its Account has not arrived
     assert [k for k, _, _ in _held(rig.store)] == ["awaiting_account"]
     with rig.store.transaction() as tx:
-        [done] = references.release(tx, *_opened())
+        [done] = references.release(tx, *_opened(), NOW)
     assert isinstance(done.payload, Charge)
     assert (done.payload.patient, done.payload.account_number) == (P9, "A1007")
     assert _held(rig.store) == []

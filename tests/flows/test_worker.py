@@ -45,12 +45,12 @@ class Flaky:
     applied: list[str] = field(default_factory=list)
     calls: dict[str, int] = field(default_factory=dict)
 
-    def handle(self, tx: Tx, env: Envelope) -> str:
+    def handle(self, tx: Tx, env: Envelope, now: float) -> str:
         n = self.calls[env.event_id] = self.calls.get(env.event_id, 0) + 1
         failing = env.event_id in self.fail and (self.times is None or n <= self.times)
         if failing and not self.after_effects:
             raise self.fail[env.event_id]()
-        out = self.inner.handle(tx, env)
+        out = self.inner.handle(tx, env, now)
         if failing:
             raise self.fail[env.event_id]()
         self.applied.append(env.event_id)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from isthmus.app import SystemClock
 from isthmus.bus.memory import MemoryBus
 from isthmus.demo.chart import demo_mappings
 from isthmus.flows.processor import Processor
@@ -18,7 +19,7 @@ def workers(tmp_path: Path, n: int, parts: int = 6) -> tuple[MemoryBus, list[Wor
     store = SqliteStore(tmp_path / "s.db")
     proc = Processor("k", demo_mappings(), "1200", FiscalCalendar())
     return bus, [Worker(bus, store, proc, RetryPolicy(), partitions=range(parts),
-                        lease_ttl_s=10.0, owner=f"w{i}") for i in range(n)]
+                        lease_ttl_s=10.0, owner=f"w{i}", clock=SystemClock()) for i in range(n)]
 
 
 def test_workers_share_partitions_without_overlap(tmp_path: Path) -> None:

@@ -15,16 +15,16 @@ from isthmus.connectors.erp_allowlist import AllowListSink, guarded
 from isthmus.connectors.erp_file import ErpFileSink
 from isthmus.connectors.erp_ports import ErpBatchSink
 from isthmus.governance import allowlist
+from isthmus.ledger import batch_codec
 from isthmus.ledger.batch import (
     JournalBatch,
     batch_from_csv,
     batch_from_jsonl,
     batch_to_csv,
-    batch_to_jsonl,
     build_batch,
     restrict,
 )
-from isthmus.store.ports import OutboxItem
+from isthmus.ledger.batch_codec import QueuedBatch
 from tests.governance.tryton_fake import RecordingTryton
 from tests.ledger.builders import make_charge, post
 
@@ -67,18 +67,15 @@ def test_restrict_blanks_withheld_fields_and_keeps_the_money() -> None:
     assert restrict(batch, frozenset()) is batch
 
 
-def _items(batch: JournalBatch) -> list[OutboxItem]:
-    return [OutboxItem(i, "erp_file", batch.batch_id, fmt, body.encode(), "pending", 0, 0.0,
-                       "")
-            for i, (fmt, body) in enumerate((("csv", batch_to_csv(batch)),
-                                             ("jsonl", batch_to_jsonl(batch))), 1)]
+def _queued(batch: JournalBatch) -> QueuedBatch:
+    """The batch as the dispatcher hands it over, read back from its outbox row."""
+    return batch_codec.decode(*batch_codec.encode(batch))
 
 
 def test_the_file_destination_gets_only_allowed_fields(tmp_path: Path) -> None:
     batch = _batch()
     sink = guarded(ErpFileSink(tmp_path), allowlist.OPTIONAL - set(LEAN))
-    for item in _items(batch):
-        sink.deliver(item)
+    sink.deliver(_queued(batch))
     csv_text = (tmp_path / f"{batch.batch_id}.csv").read_text()
     jsonl_text = (tmp_path / f"{batch.batch_id}.jsonl").read_text()
     for text in (csv_text, jsonl_text):
@@ -97,12 +94,29 @@ def test_the_tryton_destination_gets_only_allowed_fields() -> None:
     for fake, withheld in ((full, frozenset[str]()),
                            (lean, allowlist.OPTIONAL - set(LEAN))):
         sink = guarded(ErpBatchSink(fake.erp()), withheld)
-        for item in _items(batch):
-            sink.deliver(item)
+        sink.deliver(_queued(batch))
         assert fake.created == 1, fake.sent()
     assert "tok-0" in full.sent() and "Cardiology" in full.sent()  # the fake sees it all
     assert "tok-0" not in lean.sent() and "Cardiology" not in lean.sent()
     assert '"analytic_lines"' not in lean.sent()  # no cost center: no analytic lines
+
+
+def test_the_allowlist_restricts_the_typed_batch_the_sink_gets() -> None:
+    """No text is read back or rewritten: the inner sink gets the same QueuedBatch with its
+    batch restricted, whatever outbox form it came from."""
+    batch = _batch()
+    got: list[QueuedBatch] = []
+
+    class Inner:
+        def deliver(self, queued: QueuedBatch) -> None:
+            got.append(queued)
+
+    withheld = allowlist.OPTIONAL - set(LEAN)
+    old = batch_codec.decode("csv", batch_to_csv(batch).encode())
+    for queued in (_queued(batch), old):
+        guarded(Inner(), withheld).deliver(queued)
+    assert got == [QueuedBatch(batch=restrict(batch, withheld)),
+                   QueuedBatch(batch=restrict(batch, withheld), files=("csv",), post=False)]
 
 
 def test_the_configured_sink_is_behind_the_allowlist(tmp_path: Path) -> None:

@@ -9,9 +9,10 @@ from pathlib import Path
 
 import trustme
 
-from isthmus.app import Hub, start
+from isthmus.app import Hub
 from isthmus.config import load_settings
 from isthmus.connectors.mllp_client import send_messages
+from isthmus.runtime import start
 from tests.flows.helpers import adt
 from tests.governance.test_mtls import _client, _refused
 

@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 import trustme
 
-from isthmus.app import Hub, start
+from isthmus.app import Hub
 from isthmus.config import ConfigError, Settings, load_settings
 from isthmus.connectors.mllp_client import send_messages
+from isthmus.runtime import start
 from tests.flows.helpers import adt
 
 

@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 from isthmus.api.http import build_app
-from isthmus.app import Hub, start
+from isthmus.app import Hub
 from isthmus.config import load_settings
 from isthmus.connectors.folder import DropFolder
 from isthmus.connectors.mllp_client import send_messages
@@ -28,6 +28,7 @@ from isthmus.flows.file_intake import FileIntake
 from isthmus.flows.inbox import classify
 from isthmus.formats.hl7v2 import code_display, parse_batch, parse_message
 from isthmus.formats.settlement import parse_settlement
+from isthmus.runtime import start
 from tests.chart import demo_config
 from tests.flows.helpers import DAY, ft1, hl7, msh, pid, pv1
 from tests.settlement.files import settlement_csv

@@ -62,16 +62,17 @@ import msgspec
 import pytest
 
 from isthmus.api.http import build_app
-from isthmus.app import Hub, start
+from isthmus.app import Hub
 from isthmus.cli.main import run as cli_run
 from isthmus.config import load_settings
+from isthmus.connectors.erp_ports import batches_of
 from isthmus.connectors.erp_rest import RestErp
 from isthmus.connectors.mllp_client import send_messages
 from isthmus.demo.ehr_day import hospital_day
 from isthmus.formats.hl7v2 import HL7ParseError, parse_message, split_messages
 from isthmus.formats.x12 import X12Error, read
-from isthmus.ledger.batch import batch_from_jsonl
 from isthmus.observe.alerts import Alerter
+from isthmus.runtime import start
 from tests.chart import demo_config
 from tests.governance.tryton_fake import RecordingTryton
 from tests.support import await_until, settled
@@ -345,8 +346,7 @@ def test_nothing_that_leaves_the_hub_carries_phi(
 def _erp_wire(hub: Hub) -> tuple[str, str]:
     """What the Tryton JSON-RPC and the REST adapters would put on the wire for every
     sealed batch: each batch posted through the real adapter to a recording fake."""
-    batches = [batch_from_jsonl(i.payload.decode()) for i in hub.store.outbox_items()
-               if i.fmt == "jsonl"]
+    batches = batches_of(hub.store.outbox_items())
     assert batches
     accounts = sorted({x.account for b in batches for x in b.lines})
     centers = sorted({x.dims.cost_center for b in batches for x in b.lines

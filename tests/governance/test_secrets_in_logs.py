@@ -91,7 +91,7 @@ def test_tokens_site_key_and_erp_password_stay_out_of_logs(
             (DESTINATION, "csv", batch_to_csv(batch).encode()),
             (DESTINATION, "jsonl", batch_to_jsonl(batch).encode())], time.time())
         erp_dispatcher(hub.settings, hub.store, erp_sink(hub.settings, hub.export_dir),
-                       hub.policy).run_once()
+                       hub.policy).run_once(time.time())
         last_errors = [i.last_error for i in hub.store.outbox_items()]
         audit = [json.dumps(r.event.detail) + r.event.target + r.event.actor
                  for r in hub.governance.audit_rows(after=0)]

@@ -1,4 +1,5 @@
-"""The ledger stays pure: no I/O modules, no configuration, nothing of ours but the model."""
+"""The ledger stays pure: no I/O modules, no configuration, nothing of ours but the model
+and the error tree (isthmus/errors.py, which imports nothing of ours)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ LEDGER = Path(isthmus.ledger.__file__).parent
 ALLOWED = {
     "__future__", "collections", "csv", "dataclasses", "datetime", "decimal", "hashlib", "io",
     "json", "re", "types", "typing", "msgspec", "isthmus.model", "isthmus.ledger",
+    "isthmus.errors",
 }
 
 

@@ -18,7 +18,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from isthmus.app import Hub, start
+from isthmus.app import Hub
 from isthmus.bus.memory import MemoryBus
 from isthmus.config import AlertSettings, SlaSettings, load_settings
 from isthmus.observe.alerts import (
@@ -31,6 +31,7 @@ from isthmus.observe.alerts import (
     pending_notifications,
     step,
 )
+from isthmus.runtime import start
 from isthmus.store.ports import Store
 from isthmus.store.sqlite import SqliteStore
 from tests.observe.builders import T

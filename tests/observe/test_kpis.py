@@ -37,8 +37,8 @@ from tests.observe.builders import (
 NOV1, NOV2, NOV3 = date(2026, 11, 1), date(2026, 11, 2), date(2026, 11, 3)
 
 
-def known_store() -> Store:
-    store = MemoryStore()
+def known_store(store: Store | None = None) -> Store:
+    store = store if store is not None else MemoryStore()
     c1 = envelope("c1", charge("100.00", NOV1), control="D1")
     c2 = envelope("c2", charge("200.00", NOV1), control="D2")
     c3 = envelope("c3", charge("50.00", NOV1), control="D3")

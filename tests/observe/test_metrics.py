@@ -12,10 +12,11 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from isthmus.api.http import build_app
-from isthmus.app import Hub, start
+from isthmus.app import Hub
 from isthmus.config import load_settings
 from isthmus.connectors.mllp_client import send_messages
 from isthmus.observe.metrics import CONTENT_TYPE, Family, render
+from isthmus.runtime import start
 from tests.chart import demo_config
 from tests.flows.helpers import adt, charge, dft, ft1
 from tests.support import await_until, settled

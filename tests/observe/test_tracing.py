@@ -13,10 +13,11 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from isthmus.app import Hub, start
+from isthmus.app import Hub
 from isthmus.config import ConfigError, TracingSettings, load_settings
 from isthmus.connectors.mllp_client import send_messages
 from isthmus.observe import tracing
+from isthmus.runtime import start
 from tests.chart import demo_config
 from tests.flows.helpers import adt, dft, ft1, ident
 from tests.support import await_until, settled

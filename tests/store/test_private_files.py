@@ -13,13 +13,19 @@ from pathlib import Path
 
 import pytest
 
-from isthmus.app import Hub, backup_embedded
+from isthmus.app import Hub
 from isthmus.bus.ports import Publish
 from isthmus.cli.main import run
 from isthmus.config import load_settings
 from isthmus.connectors.erp_file import ErpFileSink
-from isthmus.store.ports import OutboxItem
+from isthmus.ledger import batch_codec
+from isthmus.ledger.batch import batch_to_csv, build_batch
+from isthmus.maintenance import backup_embedded
 from isthmus.store.sqlite_connection import connect
+from tests.ledger.builders import make_charge, post
+
+CSV_BATCH = batch_to_csv(build_batch("B-1", [post(make_charge())], policy="summary",
+                                     channel="c")).encode()  # an ERP file, as exported
 
 pytestmark = pytest.mark.skipif(os.environ.get("ISTHMUS_STORE") == "postgresql"
                                 or os.environ.get("ISTHMUS_BUS") == "nats",
@@ -53,10 +59,9 @@ def test_hub_files_are_private_whatever_the_umask(tmp_path: Path, umask: int) ->
         for p in (data / "store.db", data / "bus.db", data / "governance.db",
                   data / "token.key", *wal_files):
             assert mode(p) == 0o600, p.name
-        ErpFileSink(hub.export_dir).deliver(OutboxItem(1, "erp", "B-1", "csv", b"a,b\n",
-                                                       "pending", 0, 0.0, ""))
+        ErpFileSink(hub.export_dir).deliver(batch_codec.decode("csv", CSV_BATCH))
         exported = hub.export_dir / "B-1.csv"
-        assert exported.read_bytes() == b"a,b\n"
+        assert exported.read_bytes() == CSV_BATCH
         assert mode(exported) == 0o600
         assert mode(hub.export_dir) == 0o700 and mode(data / "exports") == 0o700
         written = backup_embedded(data, tmp_path / "backup")

@@ -24,11 +24,11 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from isthmus import app
-from isthmus.app import Hub, retention_round
+from isthmus.app import Hub
 from isthmus.cli.main import run
 from isthmus.config import ConfigError, RetentionRule, RetentionSettings, load_settings
 from isthmus.flows import retention
+from isthmus.runtime.loops import retention_loop, retention_round
 from isthmus.store.memory import MemoryStore
 from isthmus.store.ports import Hold, Inbound, PurgeRule, Store
 from isthmus.store.postgres import PostgresStore
@@ -273,14 +273,14 @@ def test_the_daily_job_purges_and_audits_once_per_site(tmp_path: Path,
 
 
 def test_serve_runs_the_purge_on_its_own(tmp_path: Path) -> None:
-    """The daily job as `serve` starts it (app._retention_loop), its first wait shortened."""
+    """The daily job as `serve` starts it (runtime.loops), its first wait shortened."""
     conf = tmp_path / "isthmus.toml"
     conf.write_text("[retention]\nraw_days = 1\n")
     hub = Hub.open(load_settings(conf, data_dir=tmp_path / "data"))
     [old] = hub.store.accept([Inbound("mllp", "OLD", b"MSH|OLD", time.time() - 2 * DAY,
                                       "p", "ADT^A01", "accepted", "AA", "", b"")])
     loop = asyncio.new_event_loop()
-    task = loop.create_task(app._retention_loop(hub, "worker-1", first_s=0.0))
+    task = loop.create_task(retention_loop(hub, "worker-1", first_s=0.0))
 
     def serve() -> None:
         with contextlib.suppress(asyncio.CancelledError):

@@ -14,6 +14,7 @@ from typing import Any
 
 from isthmus.config import Mappings
 from isthmus.connectors.erp_tryton_supply import TrytonSupply
+from isthmus.flows.clock import FixedClock
 from isthmus.flows.supply import SupplyFlow
 from isthmus.flows.supply_state import Requisition, SupplyPolicy, session
 from isthmus.ledger.periods import FiscalCalendar
@@ -61,7 +62,8 @@ def sync(rpc: FakeRpc) -> tuple[dict[str, int], MemoryStore, SupplyFlow]:
     orders = tryton.order_lines()
     numbers = {o.line: o.po for o in orders}
     store = MemoryStore()
-    flow = SupplyFlow(store, SupplyPolicy(), Mappings({}, {}, {}), FiscalCalendar())
+    flow = SupplyFlow(store, SupplyPolicy(), Mappings({}, {}, {}), FiscalCalendar(),
+                      clock=FixedClock(1_800_000_000.0))
     with store.transaction() as tx:
         got = flow.sync(tx, orders=orders, receipts=tryton.receipts(numbers),
                         invoices=tryton.invoice_lines(numbers)).counts
@@ -120,7 +122,8 @@ def test_push_requisitions_reads_the_masters_and_marks_sent() -> None:
         ("company.company", "search_read"): [{"id": 1, "currency": 5}],
     })
     store = MemoryStore()
-    flow = SupplyFlow(store, SupplyPolicy(), Mappings({}, {}, {}), FiscalCalendar())
+    flow = SupplyFlow(store, SupplyPolicy(), Mappings({}, {}, {}), FiscalCalendar(),
+                      clock=FixedClock(1_800_000_000.0))
     with store.transaction() as tx, session(tx, flow.policy) as state:
         state.requisitions.append(Requisition(
             req_id="REQ-1", item="STENT-01", location="OR", quantity=D(4),
@@ -140,7 +143,8 @@ def test_an_unknown_item_is_refused_and_stays_pending() -> None:
     rpc = erp("12.50")
     rpc.answers[("product.product", "search_read")] = []
     store = MemoryStore()
-    flow = SupplyFlow(store, SupplyPolicy(), Mappings({}, {}, {}), FiscalCalendar())
+    flow = SupplyFlow(store, SupplyPolicy(), Mappings({}, {}, {}), FiscalCalendar(),
+                      clock=FixedClock(1_800_000_000.0))
     with store.transaction() as tx, session(tx, flow.policy) as state:
         state.requisitions.append(Requisition(
             req_id="REQ-1", item="NOPE", location="OR", quantity=D(1), cost_center="CC",

@@ -9,6 +9,7 @@ from decimal import Decimal
 from msgspec import structs
 
 from isthmus.config import Mappings
+from isthmus.flows.clock import FixedClock
 from isthmus.flows.export import seal_batches
 from isthmus.flows.supply import SupplyFlow
 from isthmus.flows.supply_state import Lineage, ParLevel, SupplyPolicy
@@ -46,7 +47,7 @@ def flow(budget: str | None = None) -> tuple[SupplyFlow, MemoryStore]:
     maps = Mappings(department_cost_center={"CATH": "CC-CATH"},
                     facility_company={"MAIN": "C100"}, charge_codes={})
     store = MemoryStore()
-    f = SupplyFlow(store, policy, maps, FiscalCalendar())
+    f = SupplyFlow(store, policy, maps, FiscalCalendar(), clock=FixedClock(NOW.timestamp()))
     with store.transaction() as tx:
         f.open_order(tx, OrderLine(po="PO1", line="1", item="STENT-01", location="OR",
                                    quantity=D(10), unit_price=D("12.50"), currency="USD",

@@ -117,8 +117,8 @@ def test_ft1_supply_line_takes_stock(tmp_path: Path) -> None:
         assert flow is not None
         flow.policy.charge_items[code] = "STENT-01"  # the charge code is a supply item
         with hub.store.transaction() as tx:
-            hub.processor.handle(tx, env)
-            hub.processor.handle(tx, env)  # a resend takes nothing more
+            hub.processor.handle(tx, env, 1_800_000_000.0)
+            hub.processor.handle(tx, env, 1_800_000_000.0)  # a resend takes nothing more
         assert flow.snapshot().book.quantity("STENT-01", "OR") == Decimal(4)
         lines = [ln for ln in hub.store.journal_lines() if ln.account == "6200"]
         assert [(ln.debit, ln.dims.cost_center) for ln in lines] == [(Decimal("25.00"), "CC-OR")]

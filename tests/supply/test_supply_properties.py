@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from isthmus.config import Mappings
+from isthmus.flows.clock import FixedClock
 from isthmus.flows.supply import SupplyFlow
 from isthmus.flows.supply_state import Lineage, SupplyPolicy
 from isthmus.ledger.journal import validate_entry
@@ -38,7 +39,8 @@ def test_ledger_balances_never_go_negative_through_the_hub(
     """Also where the ERP owns AP: the mirror and variance entries add up to the same."""
     store = MemoryStore()
     flow = SupplyFlow(store, SupplyPolicy(ap_owner=ap_owner),
-                      Mappings({"CATH": "CC-CATH"}, {}, {}), FiscalCalendar())
+                      Mappings({"CATH": "CC-CATH"}, {}, {}), FiscalCalendar(),
+                      clock=FixedClock(1_800_000_000.0))
     with store.transaction() as tx:
         flow.open_order(tx, OrderLine(po="PO", line="1", item="A", location="OR",
                                       quantity=D(40), unit_price=order_price, currency="USD",

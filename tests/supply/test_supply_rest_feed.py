@@ -35,7 +35,9 @@ def site(tmp_path: Path) -> Iterator[Site]:
 def post(site: Site, body: bytes, *, media: str = CSV, token: str | None = "admin"
          ) -> tuple[int, dict[str, object]]:
     r = site.call("POST", URL, raw=body, media=media, token=token)
-    assert r.headers["content-type"].startswith("application/json")
+    # an answer is JSON; a refusal RFC 9457 problem+json (api/problems.py)
+    assert r.headers["content-type"].startswith(
+        "application/json" if r.status_code < 400 else "application/problem+json")
     return r.status_code, r.json()
 
 

@@ -26,7 +26,7 @@ from typing import Any
 
 import pytest
 
-from isthmus.app import Hub
+from isthmus.app import Hub, SystemClock
 from isthmus.cli.main import run
 from isthmus.config import load_settings
 from isthmus.connectors import erp_tryton_procure as buyer
@@ -76,7 +76,8 @@ class Loop:
                                                   cost_center="CC-4500", unit_price=PRICE)},
             tolerance=Tolerance(price_fraction=D("0.02")), ap_owner="erp")
         self.store, self.rpc = store, rpc
-        self.flow = SupplyFlow(store, policy, demo_mappings(), FiscalCalendar())
+        self.flow = SupplyFlow(store, policy, demo_mappings(), FiscalCalendar(),
+                               clock=SystemClock())
         self.erp = TrytonSupply(rpc, company="C100", locations={buyer.WAREHOUSE: "SURG"})
 
     def sync(self) -> tuple[SyncReport, list[str]]:

@@ -8,7 +8,8 @@ Figures, all per currency-less sums of one-currency sites (as recon.supply does)
   accruals). `gross_margin` is revenue - supply - labor, what `recon.supply.
   service_line_margin` shows on the Supply page.
 - denials: remitted and denied claims (flows.remittance.is_denial) by month, by CARC
-  (X12 code list 139) and by payer, with the rate over remitted claims (as observe.kpis);
+  (X12 code list 139) and by payer, with the rate over remitted claims (observe.kpis
+  counts the same fact rows, through analytics.feed: the two agree);
   the denied amounts by category (CAS01 group code and CARC).
 - A/R aging by payer class: open A/R per account token (debits applied first in, first
   out), aged from the posting date, in 0-30/31-60/61-90/90+ day buckets; days in A/R =
@@ -34,11 +35,14 @@ from pathlib import Path
 from typing import Any
 
 from isthmus.analytics.warehouse import modules
+from isthmus.errors import TransientError
 from isthmus.store.ports import Store
 
 
-class Busy(RuntimeError):
+class Busy(TransientError, RuntimeError):
     """The warehouse cannot be opened now (an export holds it)."""
+
+    retry_after = 5.0
 
 
 BUCKETS = (("0-30", 0, 30), ("31-60", 31, 60), ("61-90", 61, 90), ("90+", 91, 1 << 30))

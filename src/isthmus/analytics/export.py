@@ -51,6 +51,8 @@ class Roles:
 
 
 def roles_from(settings: Settings) -> Roles:
+    """Map each chart account named in the settings to its `dim_account.role` (the first role
+    found wins), with the facility->company and department->cost-center mappings."""
     remit = RemitAccounts()
     found: dict[str, str] = {}
 

@@ -70,6 +70,8 @@ def npi(value: str) -> str:
 
 
 def journal_rows(page: Iterable[tuple[int, JournalEntry]], out: Rows) -> None:
+    """Append one `fact_journal_line` row per journal line of the page: posting position,
+    entry key, line number, dimensions (account token, never a patient), amounts."""
     extend = out.into("fact_journal_line").extend
     for pos, e in page:
         key, on, period, channel = e.entry_key, e.posted_on, e.period, e.channel

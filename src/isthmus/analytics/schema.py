@@ -22,6 +22,9 @@ MONEY = "DECIMAL(20,4)"
 
 @dataclass(frozen=True, slots=True)
 class Table:
+    """One warehouse table: its columns with DuckDB types, its business key, and the
+    watermark (journal, inbox, or none for a dimension) it is exported with."""
+
     name: str
     columns: tuple[tuple[str, str], ...]  # (name, DuckDB type)
     key: tuple[str, ...]

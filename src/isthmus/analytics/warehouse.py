@@ -28,6 +28,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from isthmus.analytics.schema import DIMENSIONS, FACTS, SCHEMA_VERSION, TABLES, VIEWS, Table
+from isthmus.errors import ConfigurationError
 
 if TYPE_CHECKING:
     import duckdb
@@ -39,11 +40,13 @@ EXTRA = "pip install 'isthmus[analytics]'"
 _RANGE = re.compile(r"^(?P<table>[a-z_]+)-(?P<source>[a-z]+)-(?P<lo>\d+)-(?P<hi>\d+)\.parquet$")
 
 
-class Missing(RuntimeError):
+class Missing(ConfigurationError, RuntimeError):
     """pyarrow or duckdb is not installed: the analytics extra is needed."""
 
+    http_status = 503
 
-class VersionMismatch(RuntimeError):
+
+class VersionMismatch(ConfigurationError, RuntimeError):
     """The warehouse was written by another schema version."""
 
 
@@ -59,6 +62,8 @@ def modules() -> tuple[ModuleType, ModuleType]:
 
 
 def arrow_type(pa: Any, sql: str) -> Any:
+    """The Arrow type of a schema column's DuckDB type (DECIMAL(p,s) included); `pa` is the
+    lazily imported pyarrow module."""
     if sql.startswith("DECIMAL"):
         p, s = sql[8:-1].split(",")
         return pa.decimal128(int(p), int(s))
@@ -68,6 +73,7 @@ def arrow_type(pa: Any, sql: str) -> Any:
 
 
 def arrow_schema(pa: Any, table: Table) -> Any:
+    """The Arrow schema of a warehouse table, column for column."""
     return pa.schema([(c, arrow_type(pa, t)) for c, t in table.columns])
 
 
@@ -193,6 +199,7 @@ def fact_files(out: Path, name: str, source: str, lo: int, hi: int, data: Any) -
 
 
 def dimension_file(out: Path, name: str, data: Any) -> Path:
+    """Write a dimension table whole, as one Parquet file that replaces the previous one."""
     import pyarrow.parquet as pq  # noqa: PLC0415
 
     path = out / name / f"{name}.parquet"

@@ -24,32 +24,36 @@ from pathlib import Path
 from typing import Any, Final
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from isthmus.analytics import executive
 from isthmus.analytics.warehouse import WAREHOUSE, Missing, modules
+from isthmus.api import problems
+from isthmus.app import Hub
+from isthmus.errors import PROBLEM_BASE
 
 PATH: Final = "/api/v1/analytics/executive"
-PROBLEM: Final = "application/problem+json"
+PROBLEM: Final = problems.PROBLEM
 RETRY_AFTER_S: Final = 5
 
 
 def problem(status: int, missing: str, detail: str,
             retry_after: int | None = None) -> Response:
-    """RFC 9457 problem details; `missing` is `extra`, `warehouse` or `busy`."""
-    body = {"type": f"https://isthmus.invalid/problems/analytics-{missing}",
-            "title": "the executive view is not available", "status": status,
-            "detail": detail, "missing": missing,
-            # the v1 error shape beside it (api/openapi.py ERROR)
-            "error": "not found" if status == 404 else "unavailable", "reason": detail}
+    """RFC 9457 problem details (api/problems.py); `missing` is `extra`, `warehouse` or
+    `busy`."""
     headers = {"Cache-Control": "no-store"}
     if retry_after is not None:
         headers["Retry-After"] = str(retry_after)
-    return Response(json.dumps(body), status, media_type=PROBLEM, headers=headers)
+    return problems.answer(PATH, status, detail, type_=f"{PROBLEM_BASE}analytics-{missing}",
+                           title="the executive view is not available",
+                           extra={"missing": missing}, headers=headers)
 
 
-def routes(hub: Any, clock: Any = time.time) -> list[Route]:
+def routes(hub: Hub, clock: Any = time.time) -> list[Route]:
+    """The route of the executive view (GET `PATH`, `?period=YYYY-MM` to narrow it), read
+    from the analytics warehouse as of `clock`'s day; an RFC 9457 problem when the extra (503)
+    or the warehouse (404) is missing, or an export holds the warehouse (503)."""
     def read(db: Path) -> dict[str, Any]:
         as_of = datetime.fromtimestamp(clock(), UTC).date()
         return executive.read(db, hub.store, as_of)
@@ -57,8 +61,8 @@ def routes(hub: Any, clock: Any = time.time) -> list[Route]:
     async def view(req: Request) -> Response:
         period = req.query_params.get("period")
         if period is not None and not executive.PERIOD.fullmatch(period):
-            return JSONResponse({"error": "period must be YYYY-MM", "field": "period",
-                                 "value": period}, 400)
+            return problems.answer(req.url.path, 400, "period must be YYYY-MM",
+                                   field="period", extra={"value": period})
         try:
             modules()
         except Missing as exc:

@@ -3,9 +3,10 @@
 Every request but `GET /health` needs `Authorization: Bearer <token>` (RFC 6750). The token
 is looked up by its SHA-256 digest (governance.identity); a missing, unknown, expired or
 revoked token answers 401, a token whose roles the permission table (governance.rbac) does
-not allow for the route answers 403. Both carry a JSON body naming the reason, never the
-token, and are written to the audit trail. Requests for paths that match no route get the
-same 401 when unauthenticated, so the route list cannot be probed.
+not allow for the route answers 403. Both carry an RFC 9457 problem+json body (an
+OperationOutcome under /fhir, codes `login` and `forbidden`: api/problems.py) naming the
+reason, never the token, and are written to the audit trail. Requests for paths that
+match no route get the same 401 when unauthenticated, so the route list cannot be probed.
 
 Failed authentications are throttled (governance/throttle.py): after 10 401s in a minute
 counted against one key, that key's further 401s become 429 with Retry-After until the
@@ -34,22 +35,25 @@ from dataclasses import dataclass
 
 from starlette.applications import Starlette
 from starlette.datastructures import Headers
-from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Match, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from isthmus.api import problems
 from isthmus.api.ownership import SystemOfRecord
+from isthmus.errors import PROBLEM_BASE, RefusedError, StorageUnavailable
 from isthmus.governance import audit, identity, oidc, ownership, rbac, throttle
 from isthmus.governance.ports import GovernanceStore
 from isthmus.governance.throttle import FailureThrottle
 from isthmus.store.ports import Store
-from isthmus.store.sqlite_connection import StorageUnavailable
 
 _SAFE = frozenset({"GET", "HEAD"})
 
 
 @dataclass(frozen=True)
 class Verdict:
+    """What the bearer-token check decided for one request: status 0 lets it through as
+    `actor` with `roles`; 401, 403 or 429 refuses it with `reason`."""
+
     status: int  # 0: let it through
     reason: str = ""
     actor: str = "anonymous"
@@ -83,6 +87,10 @@ def _client(scope: Scope) -> str:
 
 
 class BearerAuth:
+    """ASGI middleware: authenticate the bearer token (or an [oidc] JWT) of every request and
+    check its roles against the route's action (governance.rbac); refusals are answered as
+    RFC 9457 problems, audited, and repeated 401s throttled (429, Retry-After)."""
+
     def __init__(self, app: ASGIApp, *, routes: Sequence[BaseRoute],
                  governance: GovernanceStore, clock: Callable[[], float] = time.time,
                  throttle: FailureThrottle | None = None,
@@ -150,6 +158,7 @@ class BearerAuth:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        path = str(scope.get("path", ""))
         try:
             v = await asyncio.to_thread(self.decide, scope)
             wait = 0.0
@@ -160,16 +169,15 @@ class BearerAuth:
                 v = Verdict(429, "too many failed authentications; try again later",
                             actor=v.actor)
                 await asyncio.to_thread(self._audit, scope, v, "http.throttled")
-                await JSONResponse({"error": "too many requests", "reason": v.reason}, 429,
-                                   headers={"Retry-After": str(math.ceil(wait))})(
-                    scope, receive, send)
+                await problems.answer(path, 429, v.reason, instance=False, headers={
+                    "Retry-After": str(math.ceil(wait))})(scope, receive, send)
                 return
             if v.status:
                 await asyncio.to_thread(self._audit, scope, v)
-        except StorageUnavailable:
-            await JSONResponse({"error": "unavailable",
-                                "reason": "the governance store cannot be read"},
-                               503)(scope, receive, send)
+        except StorageUnavailable as exc:
+            await problems.answer(path, 503, "the governance store cannot be read",
+                                  type_=exc.problem_type, title=exc.title)(
+                scope, receive, send)
             return
         if v.status == 0:
             scope.setdefault("state", {})["principal"] = v.actor
@@ -181,9 +189,10 @@ class BearerAuth:
             headers["WWW-Authenticate"] = ('Bearer realm="isthmus"' +
                                            (', error="invalid_token"' if v.token_given
                                             else ""))
-        body = {"error": "unauthorized" if v.status == 401 else "forbidden",
-                "reason": v.reason}
-        await JSONResponse(body, v.status, headers=headers)(scope, receive, send)
+        await problems.answer(path, v.status, v.reason, headers=headers,
+                              instance=v.status != 401, type_=(
+            f"{PROBLEM_BASE}unauthorized" if v.status == 401 else RefusedError.problem_type))(
+            scope, receive, send)
 
 
 def protect(app: Starlette, governance: GovernanceStore, *,

@@ -18,13 +18,16 @@ listener of its own (x12 files come through the drop folder) answers 409.
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from isthmus.api import problems
 from isthmus.api.json_body import BodyRefused, loads, read_body
+from isthmus.app import Hub
 from isthmus.flows import channels
 from isthmus.governance import audit
 
@@ -35,7 +38,9 @@ def _bound(live: dict[str, Any] | None) -> dict[str, int]:
     return {} if run is None else {n: m.port for n, m in run.mllps.items()}
 
 
-def routes(hub: Any, live: dict[str, Any] | None = None) -> list[Route]:
+def routes(hub: Hub, live: dict[str, Any] | None = None) -> list[Route]:
+    """The inbound-channel routes: GET /api/v1/channels, POST
+    /api/v1/channels/{name}/pause (an optional reason) and /api/v1/channels/{name}/resume."""
     def rows() -> list[dict[str, Any]]:
         return channels.table(hub.settings, hub.store, hub.bus, bound=_bound(live))
 
@@ -43,7 +48,7 @@ def routes(hub: Any, live: dict[str, Any] | None = None) -> list[Route]:
         return JSONResponse({"channels": await asyncio.to_thread(rows)})
 
     def change(verb: str, state: str) -> Any:
-        async def endpoint(req: Request) -> JSONResponse:
+        async def endpoint(req: Request) -> Response:
             name = req.path_params["name"]
             actor = str(req.scope.get("state", {}).get("principal", "anonymous"))
             reason = ""
@@ -52,22 +57,21 @@ def routes(hub: Any, live: dict[str, Any] | None = None) -> list[Route]:
                     raw = await read_body(req, hub.settings.limits)
                     body = loads(raw, hub.settings.limits) if raw.strip() else {}
                 except BodyRefused as exc:
-                    return exc.response()
+                    return exc.response(req.url.path)
                 if not isinstance(body, dict) or not isinstance(body.get("reason", ""), str):
-                    return JSONResponse({"error": "the body is {\"reason\": text}, or empty",
-                                         "field": "reason"}, 400)
+                    return problems.answer(req.url.path, 400, 'the body is {"reason": text}, '
+                                           "or empty", field="reason", pointer="#/reason")
                 reason = body.get("reason", "")
 
-            def act() -> JSONResponse:
+            def act() -> Response:
                 try:
                     channels.set_state(hub.settings, hub.store, name, state, by=actor,
-                                       reason=reason)
+                                       reason=reason, now=time.time())
                 except channels.ChannelRefused as exc:
                     audit.record(hub.governance, actor, f"channels.{verb}", name, "failed",
                                  reason=str(exc))
-                    return JSONResponse({"error": "not found" if exc.status == 404 else
-                                         "no listener", "reason": str(exc), "field": "name"},
-                                        exc.status)
+                    return problems.from_error(req.url.path, exc, field="name", error=(
+                        "not found" if exc.http_status == 404 else "no listener"))
                 audit.record(hub.governance, actor, f"channels.{verb}", name, "ok",
                              reason=reason)
                 row = next(r for r in rows() if r["name"] == name)

@@ -24,14 +24,18 @@ import time
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from isthmus.api import problems
+from isthmus.app import Hub
 from isthmus.flows import destinations
 from isthmus.governance import audit
 
 
-def routes(hub: Any) -> list[Route]:
+def routes(hub: Hub) -> list[Route]:
+    """The outbound routes: GET /api/v1/destinations (outbox counters, the latest dead
+    deliveries) and POST /api/v1/deliveries/{id}/resend."""
     async def listing(_: Request) -> JSONResponse:
         def read() -> dict[str, Any]:
             return {"destinations": destinations.table(hub.settings, hub.store, time.time(),
@@ -39,22 +43,22 @@ def routes(hub: Any) -> list[Route]:
                     "recent": destinations.recent(hub.store, status="dead", limit=50)}
         return JSONResponse(await asyncio.to_thread(read))
 
-    async def resend(req: Request) -> JSONResponse:
+    async def resend(req: Request) -> Response:
         try:
             delivery_id = destinations.parse_id(req.path_params["id"])
         except ValueError as exc:
-            return JSONResponse({"error": "not found", "reason": str(exc), "field": "id"}, 404)
+            return problems.answer(req.url.path, 404, str(exc), field="id")
         actor = str(req.scope.get("state", {}).get("principal", "anonymous"))
 
-        def act() -> JSONResponse:
+        def act() -> Response:
             done = destinations.resend(hub.settings, hub.store, ids=[delivery_id], by=actor,
                                        now=time.time())
             if not done["resent"]:
                 status, reason = destinations.why_not(hub.store, delivery_id)
                 audit.record(hub.governance, actor, "deliveries.resend", str(delivery_id),
                              "failed", reason=reason)
-                return JSONResponse({"error": "not found" if status == 404 else "not resent",
-                                     "reason": reason, "field": "id"}, status)
+                return problems.answer(req.url.path, status, reason, field="id",
+                                       error="not found" if status == 404 else "not resent")
             audit.record(hub.governance, actor, "deliveries.resend", str(delivery_id), "ok")
             return JSONResponse({"resent": done["resent"]})
         return await asyncio.to_thread(act)

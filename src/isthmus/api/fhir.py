@@ -56,17 +56,18 @@ from urllib.parse import quote
 import msgspec
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
+from isthmus.api import problems
 from isthmus.api.json_body import BodyRefused, read_body
+from isthmus.app import Hub
 from isthmus.flows import channels
 from isthmus.flows.accounts import account_token
 from isthmus.flows.fhir_intake import (
     ID,
     SCAN_LIMIT,
     SEARCHABLE,
-    FhirIntake,
     Local,
     digest,
     with_id,
@@ -111,10 +112,12 @@ def outcome(status: int, errors: Sequence[FhirError]) -> Response:
 
 
 class FhirApi:
-    def __init__(self, hub: Any) -> None:
+    """The FHIR R4 interactions on the hub's FHIR intake (capabilities, create, update, read,
+    search, transaction/batch) and the body checks they share; `routes` calls them."""
+
+    def __init__(self, hub: Hub) -> None:
         self.hub = hub
-        self.intake = FhirIntake(hub.store, hub.bus, hub.settings.tenant,
-                                 charges_from=hub.settings.channel(CHANNEL).charges_from)
+        self.intake = hub.fhir_intake()
         self.limits = hub.settings.limits
 
     def strict(self, body: bytes, root: str) -> tuple[Response | None, list[FhirError]]:
@@ -542,7 +545,10 @@ async def _body(req: Request, api: FhirApi) -> bytes | Response:
         return outcome(exc.status, [FhirError("too-long", exc.reason)])
 
 
-def routes(hub: Any) -> list[Route]:
+def routes(hub: Hub) -> list[Route]:
+    """The /fhir routes (FHIR R4 RESTful API): metadata (CapabilityStatement), transaction or
+    batch on the base, and create, search, read and update by type; writes answer 503 while
+    the channel "fhir" is paused."""
     api = FhirApi(hub)
     states = channels.StateCache(hub.store)
 
@@ -602,16 +608,12 @@ def routes(hub: Any) -> list[Route]:
 
 
 async def http_error(req: Request, exc: Exception) -> Response:
-    """404/405 under /fhir as OperationOutcome; elsewhere a JSON error (api/openapi.py)."""
+    """The router's 404/405: an OperationOutcome under /fhir, problem+json elsewhere
+    (api/problems.py)."""
     assert isinstance(exc, HTTPException)
-    if not req.url.path.startswith("/fhir"):
-        error = "not found" if exc.status_code == 404 else "method not allowed"
-        return JSONResponse({"error": error, "reason": f"{req.method} {req.url.path[:200]}: "
-                                                       f"{exc.detail}"},
-                            exc.status_code, headers=exc.headers)
-    code = "not-supported" if exc.status_code == 405 else "not-found"
-    return outcome(exc.status_code, [FhirError(code, f"{req.method} {req.url.path}: "
-                                               f"{exc.detail}")])
+    return problems.answer(req.url.path, exc.status_code,
+                           f"{req.method} {req.url.path[:200]}: {exc.detail}",
+                           headers=exc.headers)
 
 
 __all__ = ["MEDIA", "FhirApi", "http_error", "routes"]

@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import Any, Final
+from typing import Final
+
+from isthmus.app import Hub
 
 PROBE_TIMEOUT_S: Final = 2.0
 
@@ -25,7 +27,7 @@ PROBE_TIMEOUT_S: Final = 2.0
 class Health:
     """The probes of one hub (its store and its bus), with at most one probe in flight each."""
 
-    def __init__(self, hub: Any, timeout_s: float = PROBE_TIMEOUT_S) -> None:
+    def __init__(self, hub: Hub, timeout_s: float = PROBE_TIMEOUT_S) -> None:
         self._probes: dict[str, Callable[[], object]] = {
             "store": lambda: hub.store.message(0),  # a primary-key read (ids start at 1)
             "bus": hub.bus.pending,  # one round trip per partition on NATS

@@ -3,9 +3,11 @@ balance, lineage, work items.
 
 Thin on purpose: every route reads through the hub and renders JSON; api/auth.py puts a
 bearer token and a role check in front of every route but /health. Unknown ids answer
-404 with the field at fault; nothing here writes to the ledger. The list routes page with
-one cursor and `next` link (api/pages.py), every time is ISO 8601 (observe/instant.py),
-and every answer carries a request id (api/request_context.py).
+404 with the field at fault; every error is RFC 9457 problem+json (OperationOutcome
+under /fhir), built in one place (api/problems.py); nothing here writes to the ledger.
+The list routes page with one cursor and `next` link (api/pages.py), every time is ISO
+8601 (observe/instant.py), and every answer carries a request id
+(api/request_context.py).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import uvicorn
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse
+from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.types import ASGIApp
 
@@ -34,6 +36,7 @@ from isthmus.api import (
     fhir,
     openapi,
     pages,
+    problems,
     refunds,
     supply,
     workforce,
@@ -42,7 +45,9 @@ from isthmus.api.auth import protect
 from isthmus.api.clients import TrustedProxies
 from isthmus.api.health import Health
 from isthmus.api.request_context import RequestContext
+from isthmus.app import Hub
 from isthmus.connectors.mllp import tls_context
+from isthmus.errors import IsthmusError
 from isthmus.observe import cursor, message_list
 from isthmus.observe.instant import instant
 from isthmus.observe.lineage import trace
@@ -56,8 +61,11 @@ ConsoleFactory = Callable[[Any, dict[str, Any] | None], ASGIApp]
 WORKITEM_PAGES = "w1"  # the cursor tag of /api/v1/workitems (observe/cursor.py)
 
 
-def build_app(hub: Any, live: dict[str, Any] | None = None, *,
+def build_app(hub: Hub, live: dict[str, Any] | None = None, *,  # noqa: C901 - the API's route table, one branch per route group
               console: ConsoleFactory | None = None) -> Starlette:
+    """The hub's HTTP application: health, metrics, status, the v1 routes and /fhir behind the
+    bearer-token check (api/auth.py), wrapped in the request context and the trusted-proxy
+    rewrite; with `console`, the operator console is mounted at /console beside it."""
     probes = Health(hub)
 
     async def health(_: Request) -> JSONResponse:
@@ -73,7 +81,7 @@ def build_app(hub: Any, live: dict[str, Any] | None = None, *,
         # liveness: this process and its event loop answer (a restart would not help more)
         return JSONResponse({"status": "ok"})
 
-    kpi_cache = KpiCache(hub.store, hub.settings.sla)
+    kpi_cache = KpiCache(hub.store, hub.settings.sla, data_dir=hub.settings.data_dir)
 
     def live_parts() -> LiveParts | None:
         run = (live or {}).get("run")
@@ -118,44 +126,45 @@ def build_app(hub: Any, live: dict[str, Any] | None = None, *,
     async def tb(_: Request) -> JSONResponse:
         return JSONResponse(trial_balance_view(hub.store))
 
-    async def message(req: Request) -> JSONResponse:
+    async def message(req: Request) -> Response:
         ref = req.path_params["ref"]
         found = trace(hub.store, ref)
         if found is None:
-            return JSONResponse({"error": "not found", "field": "ref", "value": ref}, 404)
+            return problems.answer(req.url.path, 404, "no message has this inbox or "
+                                   "correlation id", field="ref", extra={"value": ref})
         return JSONResponse(found)
 
-    async def messages(req: Request) -> JSONResponse:
+    async def messages(req: Request) -> Response:
         try:
             query, cursor, limit = message_list.from_params(req.query_params)
             found = await asyncio.to_thread(message_list.page, hub.store, query,
                                             cursor=cursor, limit=limit)
         except message_list.BadFilter as exc:
-            return JSONResponse({"error": str(exc), "field": exc.field}, 400)
+            return problems.from_error(req.url.path, exc)
         except message_list.BadCursor as exc:
-            return JSONResponse({"error": str(exc), "field": "cursor"}, 400)
+            return problems.from_error(req.url.path, exc, field="cursor")
         return pages.answer(req, "messages", found["messages"], found["next"])
 
-    async def deposits(req: Request) -> JSONResponse:
+    async def deposits(req: Request) -> Response:
         raw = req.query_params.get("as_of")
         try:
             as_of = date.fromisoformat(raw) if raw else datetime.now(UTC).date()
         except ValueError:
-            return JSONResponse({"error": "as_of must be YYYY-MM-DD", "field": "as_of",
-                                 "value": raw}, 400)
+            return problems.answer(req.url.path, 400, "as_of must be YYYY-MM-DD",
+                                   field="as_of", extra={"value": raw})
         records = await asyncio.to_thread(hub.store.deposit_records)
         return JSONResponse(deposit_report(records, as_of=as_of,
                                            limit_days=hub.settings.settlement.match_limit_days))
 
-    async def workitems(req: Request) -> JSONResponse:
+    async def workitems(req: Request) -> Response:
         status = req.query_params.get("status")
         if status not in (None, "open", "resolved", "resubmitted"):
-            return JSONResponse({"error": "status must be open, resolved or resubmitted",
-                                 "field": "status"}, 400)
+            return problems.answer(req.url.path, 400, "status must be open, resolved or "
+                                   "resubmitted", field="status")
         try:
             limit, start = pages.limit(req), pages.after(req, WORKITEM_PAGES, number=True)
         except pages.BadPage as exc:
-            return exc.response()
+            return problems.from_error(req.url.path, exc)
         found = await asyncio.to_thread(hub.store.work_items, status, limit + 1,
                                         start if isinstance(start, int) else None)
         shown, more = cursor.cut(found, limit, WORKITEM_PAGES, lambda w: w.id)
@@ -181,7 +190,8 @@ def build_app(hub: Any, live: dict[str, Any] | None = None, *,
         *supply.routes(hub),
         *analytics.routes(hub),
         *fhir.routes(hub),
-    ], exception_handlers={404: fhir.http_error, 405: fhir.http_error}), hub.governance,
+    ], exception_handlers={404: fhir.http_error, 405: fhir.http_error,
+                           IsthmusError: problems.handler}), hub.governance,
         owners=hub.settings.ownership, store=hub.store, oidc_settings=hub.settings.oidc,
         max_body_bytes=hub.settings.limits.max_body_bytes)
     # The client address every layer below sees (throttle, audit, console): X-Forwarded-For
@@ -208,7 +218,7 @@ class _QuietServer(uvicorn.Server):
         return contextlib.nullcontext()
 
 
-def serve_http(hub: Any, live: dict[str, Any], host: str, port: int, *,
+def serve_http(hub: Hub, live: dict[str, Any], host: str, port: int, *,
                console: ConsoleFactory | None = None) -> Coroutine[Any, Any, None]:
     """Bind the HTTP port now (OSError if it is taken, so `serve` fails at once) and return
     the coroutine that serves it. With [hub] tls_cert/tls_key it serves HTTPS (TLS 1.2+),

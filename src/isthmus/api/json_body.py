@@ -17,8 +17,9 @@ a quiet reinterpretation (issue 16, strict inputs):
   the hub's one detector) is refused, 400 `card_number` naming the JSON path, never the
   value; nothing is stored, so no copy of it is kept (refund and workforce bodies).
 
-Refusals are `BodyRefused`, answered in the API's error shape (`{"error", "reason",
-"field"}`, api/openapi.py ERROR) plus `limit` (the setting) and `max` (its value).
+Refusals are `BodyRefused` (an `InvalidInput` of isthmus/errors.py), answered as RFC 9457
+problem+json by api/problems.py (`error` the rule, `field` "body") plus `limit` (the
+setting) and `max` (its value).
 """
 
 from __future__ import annotations
@@ -29,9 +30,11 @@ from decimal import Decimal
 from typing import Any, Final
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import Response
 
+from isthmus.api import problems
 from isthmus.config import LimitSettings as BodyLimits
+from isthmus.errors import PROBLEM_BASE, InvalidInput
 from isthmus.formats.cards import has_card
 
 # A JSON string (so brackets inside it are not counted), or one bracket.
@@ -42,22 +45,33 @@ __all__ = ["BodyLimits", "BodyRefused", "card_path", "check_depth", "depth_of", 
            "read_body", "read_json"]
 
 
-class BodyRefused(Exception):
-    """The body breaks a limit or is not strict JSON; nothing was stored."""
+class BodyRefused(InvalidInput):
+    """The body breaks a limit or is not strict JSON; nothing was stored. `status` is the
+    HTTP status (400, or 413 over the size limit), `error` the rule's short name."""
+
+    field = "body"
 
     def __init__(self, status: int, error: str, reason: str, *, limit: str = "",
                  maximum: int | None = None, key: str = "") -> None:
         super().__init__(reason)
-        self.status, self.error, self.reason = status, error, reason
+        self.http_status, self.error, self.reason = status, error, reason
         self.limit, self.maximum, self.key = limit, maximum, key
+        if status == 413:
+            self.problem_type = PROBLEM_BASE + "body-too-large"
+            self.title = "the request body is too large"
 
-    def response(self) -> JSONResponse:
-        body: dict[str, Any] = {"error": self.error, "reason": self.reason, "field": "body"}
+    @property
+    def status(self) -> int:
+        return self.http_status
+
+    def response(self, path: str) -> Response:
+        """The problem+json answer (an OperationOutcome under /fhir), api/problems.py."""
+        extra: dict[str, Any] = {}
         if self.limit:
-            body |= {"limit": self.limit, "max": self.maximum}
+            extra |= {"limit": self.limit, "max": self.maximum}
         if self.key:
-            body["key"] = self.key
-        return JSONResponse(body, self.status)
+            extra["key"] = self.key
+        return problems.from_error(path, self, error=self.error, extra=extra)
 
 
 def _too_large(limits: BodyLimits) -> BodyRefused:

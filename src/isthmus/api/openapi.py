@@ -8,11 +8,13 @@ HTML console (/console/*) is not part of the API and is left out.
 
 The document is served at GET /openapi.json (any authenticated role: the route list is
 not public, see api/auth.py) and is what schemathesis tests the app against
-(tests/api/test_schemathesis.py). Error bodies: `{"error", "reason"}` from the bearer-token
-middleware (RFC 6750), `{"error", "field"}` from the v1 handlers, OperationOutcome under
-/fhir (FHIR R4 3.1.0.4.1). Every answer carries `X-Request-Id`; list routes page with
-`limit`, `cursor`, `next`/`next_url` and a `Link` header (api/pages.py), FHIR searchsets
-with `_count` and a Bundle `next` link (api/fhir.py); every time is an ISO 8601 `date-time`.
+(tests/api/test_schemathesis.py). Error bodies (api/problems.py): RFC 9457
+`application/problem+json` outside /fhir (`type`, `title`, `status`, `detail`, `instance`,
+`errors`, and the v1 members `error`, `reason`, `field`), the bearer-token refusals (RFC
+6750) included; an OperationOutcome under /fhir (FHIR R4 3.1.0.4.1), 401 and 403
+included. Every answer carries `X-Request-Id`; list routes page with `limit`, `cursor`,
+`next`/`next_url` and a `Link` header (api/pages.py), FHIR searchsets with `_count` and a
+Bundle `next` link (api/fhir.py); every time is an ISO 8601 `date-time`.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 JSON: Final = "application/json"
+PROBLEM_JSON: Final = "application/problem+json"
 FHIR: Final = "application/fhir+json"
 EXCLUDED_PREFIXES: Final = ("/console",)
 _CONVERTER: Final = re.compile(r"\{(\w+):\w+\}")
@@ -30,10 +33,20 @@ _CONVERTER: Final = re.compile(r"\{(\w+):\w+\}")
 Schema = dict[str, Any]
 
 _OBJ: Final[Schema] = {"type": "object"}
+# RFC 9457 problem details (api/problems.py), served as application/problem+json
 ERROR: Final[Schema] = {
-    "type": "object", "required": ["error"],
-    "properties": {"error": {"type": "string"}, "reason": {"type": "string"},
-                   "field": {"type": "string"}, "value": {}},
+    "type": "object", "required": ["type", "title", "status", "detail", "error"],
+    "properties": {
+        "type": {"type": "string", "format": "uri"}, "title": {"type": "string"},
+        "status": {"type": "integer"}, "detail": {"type": "string"},
+        "instance": {"type": "string"},
+        "errors": {"type": "array", "items": {
+            "type": "object", "required": ["detail"],
+            "properties": {"detail": {"type": "string"}, "field": {"type": "string"},
+                           "pointer": {"type": "string"}}}},
+        # v1 members, kept beside the RFC 9457 ones
+        "error": {"type": "string"}, "reason": {"type": "string"},
+        "field": {"type": "string"}, "value": {}},
 }
 OUTCOME: Final[Schema] = {
     "type": "object", "required": ["resourceType", "issue"],
@@ -87,7 +100,7 @@ REQUEST_ID: Final[Schema] = {
                    "in the hub's logs too (api/request_context.py)",
     "schema": {"type": "string"}}
 USAGE_REFUSED: Final[Schema] = {
-    "type": "object", "required": ["error", "field", "row", "findings"],
+    "type": "object", "required": [*ERROR["required"], "field", "row", "findings"],
     "properties": {**ERROR["properties"], "row": {"type": "integer"},
                    "message_id": {"type": "integer"},
                    "findings": {"type": "array", "items": {
@@ -109,7 +122,9 @@ class Answer:
 
 
 def _json(description: str, schema: Schema = _OBJ) -> Answer:
-    return Answer(description, {JSON: schema})
+    """A JSON answer; an error schema (problem details) is `application/problem+json`."""
+    problem = any(schema is s for s in (ERROR, USAGE_REFUSED))
+    return Answer(description, {PROBLEM_JSON if problem else JSON: schema})
 
 
 def page_of(name: str, rows: Schema) -> Answer:
@@ -129,6 +144,9 @@ def _fhir(description: str, schema: Schema = OUTCOME) -> Answer:
 
 @dataclass(frozen=True)
 class Operation:
+    """One HTTP operation as the OpenAPI document shows it: method, route template, summary,
+    tag, answers by status, parameters and request body; `public` ones need no token."""
+
     method: str
     path: str  # the Starlette route template, as in governance.rbac
     summary: str
@@ -155,7 +173,7 @@ _FHIR_WRITE = {400: _fhir("not a valid resource, or type/id mismatch"),
                404: _fhir("resource type not supported"),
                403: Answer("the token's roles may not write (JSON), or the data domain is "
                            "owned by another system (OperationOutcome, code forbidden)",
-                           {JSON: ERROR, FHIR: OUTCOME}),
+                           {FHIR: OUTCOME}),
                409: _fhir("the id is taken by other content (create)"),
                422: _fhir("the resource fails the finance or supply checks (expression "
                           "names the element); kept as rejected"),
@@ -289,10 +307,8 @@ DESTINATION_OPERATIONS: Final[tuple[Operation, ...]] = (
 # RFC 9457 problem details (with the v1 error and reason beside): the executive view's
 # 404 and 503 (api/analytics.py)
 PROBLEM: Final[Schema] = {
-    "type": "object", "required": ["type", "title", "status", "detail", "missing"],
-    "properties": {"type": {"type": "string"}, "title": {"type": "string"},
-                   "status": {"type": "integer"}, "detail": {"type": "string"},
-                   "error": {"type": "string"}, "reason": {"type": "string"},
+    "type": "object", "required": [*ERROR["required"], "missing"],
+    "properties": {**ERROR["properties"],
                    "missing": {"type": "string", "enum": ["extra", "warehouse", "busy"]}},
 }
 _PERIOD_SERIES: Final[Schema] = {"type": "array", "items": {
@@ -322,10 +338,10 @@ ANALYTICS_OPERATIONS: Final[tuple[Operation, ...]] = (
                           "the per-period series cut to that period", EXECUTIVE),
                400: _json("period is not YYYY-MM (field period)", ERROR),
                404: Answer("no analytics warehouse yet: run `isthmus analytics export` "
-                           "(missing: warehouse)", {"application/problem+json": PROBLEM}),
+                           "(missing: warehouse)", {PROBLEM_JSON: PROBLEM}),
                503: Answer("not available: the analytics extra is not installed, or an "
                            "export holds the warehouse (missing names which; Retry-After "
-                           "when busy)", {"application/problem+json": PROBLEM, JSON: ERROR},
+                           "when busy)", {PROBLEM_JSON: PROBLEM},
                            {"Retry-After": {"schema": {"type": "string"}}})},
               parameters=({"name": "period", "in": "query", "required": False,
                            "description": "an accounting period: only its rows in the "
@@ -508,6 +524,14 @@ _AUTH_ERRORS: Final = {
     429: _json("too many failed authentications from this client; see Retry-After", ERROR),
     503: _json("the governance store cannot be read", ERROR),
 }
+_FHIR_AUTH_ERRORS: Final = {  # the same refusals under /fhir, as OperationOutcome
+    401: _fhir("missing, unknown, expired or revoked token (WWW-Authenticate: Bearer; "
+               "code login)"),
+    403: _fhir("the token's roles may not use this route (code forbidden)"),
+    429: _fhir("too many failed authentications from this client; see Retry-After "
+               "(code throttled)"),
+    503: _fhir("the governance store cannot be read (code transient)"),
+}
 
 
 def openapi_path(template: str) -> str:
@@ -516,7 +540,8 @@ def openapi_path(template: str) -> str:
 
 
 def _operation(op: Operation) -> Schema:
-    responses = dict(op.responses) if op.public else {**_AUTH_ERRORS, **op.responses}
+    auth = _FHIR_AUTH_ERRORS if op.path.startswith("/fhir") else _AUTH_ERRORS
+    responses = dict(op.responses) if op.public else {**auth, **op.responses}
     out: Schema = {
         "summary": op.summary, "tags": [op.tag],
         "operationId": f"{op.method.lower()}_{re.sub(r'[^a-z0-9]+', '_', op.path.lower())}"
@@ -537,6 +562,8 @@ def _operation(op: Operation) -> Schema:
 
 
 def document(operations: Iterable[Operation] = OPERATIONS) -> Schema:
+    """The OpenAPI 3.1 document of `operations`: bearer-token security on all but the public
+    ones."""
     paths: dict[str, dict[str, Schema]] = {}
     for op in operations:
         paths.setdefault(openapi_path(op.path), {})[op.method.lower()] = _operation(op)

@@ -35,6 +35,10 @@ def resource_types(body: bytes) -> list[str]:
 
 
 class SystemOfRecord:
+    """ASGI middleware: refuse a FHIR POST or PUT whose resources belong to a data domain the
+    calling principal does not own ([ownership]), with a 403 OperationOutcome, keeping the
+    body as a rejected inbox row and the refusal in the audit trail."""
+
     def __init__(self, app: ASGIApp, *, owners: ownership.Owners, store: Store,
                  governance: GovernanceStore, max_body_bytes: int = 0) -> None:
         self.app, self.owners, self.store, self.gov = app, owners, store, governance

@@ -10,7 +10,7 @@ Outermost but for the proxy-address rewrite (api/clients.py), so the bearer-toke
 - one access record per request (method, path without query values, status, duration,
   request id, trace id, client);
 - an exception nothing below handled is answered here, a 500 with the request id (an
-  OperationOutcome under /fhir, `{"error", "reason"}` elsewhere) that never echoes the
+  OperationOutcome under /fhir, RFC 9457 problem+json elsewhere) that never echoes the
   exception's text, and logged with its traceback under the request id. Starlette's own
   outermost error handler would answer it without the header, outside this middleware.
 """
@@ -24,6 +24,7 @@ import time
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from isthmus.api import problems
 from isthmus.formats.fhir import FhirError, operation_outcome
 from isthmus.observe import access, logs, tracing
 
@@ -31,6 +32,10 @@ log = logging.getLogger(__name__)
 
 
 class RequestContext:
+    """ASGI middleware that gives every answer an X-Request-Id, runs the request under the
+    caller's W3C traceparent (a span when tracing is on), writes its access record, and turns
+    an unhandled exception into a 500 that names the request id only."""
+
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
@@ -84,12 +89,12 @@ async def _failure(send: Send, path: str) -> None:
     """The 500 of an unhandled exception: what failed is in the log, not in the answer."""
     why = ("the request could not be processed; the log has the details under this "
            f"answer's {access.HEADER}")
-    if path == "/fhir" or path.startswith("/fhir/"):
-        body = operation_outcome([FhirError("exception", why)])
-        media = "application/fhir+json"
+    if problems.is_fhir(path):
+        doc: object = operation_outcome([FhirError("exception", why)])
+        media = problems.FHIR
     else:
-        body, media = {"error": "internal_error", "reason": why}, "application/json"
-    data = json.dumps(body).encode()
+        doc, media = problems.body(500, why, instance=path), problems.PROBLEM
+    data = json.dumps(doc).encode()
     await send({"type": "http.response.start", "status": 500,
                 "headers": [(b"content-type", media.encode()),
                             (b"content-length", str(len(data)).encode())]})

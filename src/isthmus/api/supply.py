@@ -20,13 +20,15 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any, Final
+from typing import Final
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from isthmus.api import problems
 from isthmus.api.json_body import BodyRefused, read_body
+from isthmus.app import Hub
 from isthmus.flows.inbox import publish_stored
 from isthmus.flows.supply_intake import usage_intake
 from isthmus.observe import tracing
@@ -34,8 +36,10 @@ from isthmus.observe import tracing
 MEDIA: Final = frozenset({"text/csv", "application/csv"})
 
 
-def routes(hub: Any) -> list[Route]:
-    def take(body: bytes, peer: str) -> JSONResponse:
+def routes(hub: Hub) -> list[Route]:
+    """The route of the inventory application's usage feed: POST /api/v1/supply/usage (CSV),
+    kept in the inbox; 400 or 422 with the rows' findings when the file is not valid."""
+    def take(body: bytes, peer: str, path: str) -> Response:
         intake = usage_intake(body, peer=peer, now=time.time(), tenant=hub.settings.tenant)
         spans = tracing.ingest_started([intake.inbound])
         [res] = hub.store.accept([intake.inbound])
@@ -43,26 +47,25 @@ def routes(hub: Any) -> list[Route]:
         publish_stored(hub.store, hub.bus, intake.inbound, res)
         if intake.findings:
             first = intake.findings[0]
-            return JSONResponse({
-                "error": "invalid supply usage CSV", "reason": str(first),
-                "field": first.column, "row": first.row, "message_id": res.message_id,
-                "findings": [{"row": f.row, "column": f.column, "problem": f.text,
-                              "value": f.value} for f in intake.findings]},
-                400 if first.row <= 1 else 422)
+            return problems.answer(
+                path, 400 if first.row <= 1 else 422, str(first),
+                error="invalid supply usage CSV", field=first.column,
+                extra={"field": first.column, "row": first.row, "message_id": res.message_id,
+                       "findings": [{"row": f.row, "column": f.column, "problem": f.text,
+                                     "value": f.value} for f in intake.findings]})
         return JSONResponse({"message_id": res.message_id, "duplicate": res.duplicate,
                              "usages": intake.events}, 200 if res.duplicate else 202)
 
-    async def usage(req: Request) -> JSONResponse:
+    async def usage(req: Request) -> Response:
         media = req.headers.get("content-type", "").split(";")[0].strip().lower()
         if media and media not in MEDIA:
-            return JSONResponse({"error": "unsupported media type", "field": "Content-Type",
-                                 "reason": f"send the usage CSV as text/csv, not "
-                                           f"{media or 'no Content-Type'!r}"}, 415)
+            return problems.answer(req.url.path, 415, f"send the usage CSV as text/csv, not "
+                                   f"{media or 'no Content-Type'!r}", field="Content-Type")
         try:
             body = await read_body(req, hub.settings.limits)
         except BodyRefused as exc:
-            return exc.response()
+            return exc.response(req.url.path)
         peer = f"http:{req.client.host}" if req.client else "http"
-        return await asyncio.to_thread(take, body, peer)
+        return await asyncio.to_thread(take, body, peer, req.url.path)
 
     return [Route("/api/v1/supply/usage", usage, methods=["POST"])]

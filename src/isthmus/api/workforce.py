@@ -15,20 +15,23 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from isthmus.api import problems
 from isthmus.api.json_body import BodyRefused, loads, read_body
+from isthmus.app import Hub
 from isthmus.flows.inbox import publish_stored
 from isthmus.flows.labor_intake import webhook_intake
 from isthmus.observe import tracing
 
 
-def routes(hub: Any) -> list[Route]:
-    def take(body: bytes, peer: str) -> JSONResponse:
+def routes(hub: Hub) -> list[Route]:
+    """The route of the workforce webhook: POST /api/v1/workforce/events, kept in the inbox;
+    400 when the event is not valid."""
+    def take(body: bytes, peer: str, path: str) -> Response:
         intake = webhook_intake(body, peer=peer, now=time.time(),
                                 tenant=hub.settings.tenant)
         spans = tracing.ingest_started([intake.inbound])
@@ -36,19 +39,19 @@ def routes(hub: Any) -> list[Route]:
         tracing.ingest_done(spans, [res])
         publish_stored(hub.store, hub.bus, intake.inbound, res)
         if intake.error:
-            return JSONResponse({"error": "invalid workforce event", "reason": intake.error,
-                                 "field": intake.field, "message_id": res.message_id}, 400)
+            return problems.answer(path, 400, intake.error, error="invalid workforce event",
+                                   field=intake.field, extra={"message_id": res.message_id})
         return JSONResponse({"message_id": res.message_id, "duplicate": res.duplicate,
                              "events": [k.event_id for k in intake.events]},
                             200 if res.duplicate else 202)
 
-    async def events(req: Request) -> JSONResponse:
+    async def events(req: Request) -> Response:
         try:
             body = await read_body(req, hub.settings.limits)
             loads(body, hub.settings.limits)  # depth, duplicate keys, NaN: 400/413
         except BodyRefused as exc:
-            return exc.response()
+            return exc.response(req.url.path)
         peer = f"http:{req.client.host}" if req.client else "http"
-        return await asyncio.to_thread(take, body, peer)
+        return await asyncio.to_thread(take, body, peer, req.url.path)
 
     return [Route("/api/v1/workforce/events", events, methods=["POST"])]

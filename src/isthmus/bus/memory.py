@@ -22,6 +22,9 @@ class _Row:
 
 
 class MemoryBus:
+    """The bus port in process memory, for tests and single-process runs: nothing survives a
+    restart."""
+
     def __init__(self, *, partitions: int = 2) -> None:
         self.partitions = partitions
         self._rows: dict[int, _Row] = {}

@@ -77,12 +77,13 @@ from nats.js.kv import KeyValue
 
 from isthmus.bus.nats_leases import JetStreamLeases
 from isthmus.bus.ports import DeadLetter, Delivery, Publish, once_per_id, partition_of
+from isthmus.errors import TransientError
 
 T = TypeVar("T")
 _TIMEOUT = 10.0
 
 
-class BusUnavailable(RuntimeError):
+class BusUnavailable(TransientError, RuntimeError):
     """The broker cannot be reached or refused the call: retry later."""
 
 
@@ -123,6 +124,9 @@ class _Retry:
 
 
 class NatsBus:
+    """The bus port on NATS JetStream: one stream for the log, a dead-letter stream, and a
+    key-value bucket for retry state and leases."""
+
     def __init__(self, servers: str = "nats://127.0.0.1:4222", *, stream: str = "ISTHMUS",
                  partitions: int = 2, subject_prefix: str = "isthmus.events",
                  dedupe_window_s: float = 120, max_deliver: int = 8,

@@ -15,6 +15,9 @@ from nats.js.kv import KeyValue
 
 
 class JetStreamLeases:
+    """Named leases kept in a JetStream key-value bucket, taken by compare-and-set on the
+    entry revision."""
+
     def __init__(self, kv: KeyValue, js: JetStreamContext, bucket: str) -> None:
         self._kv, self._js, self._bucket = kv, js, bucket
 

@@ -25,6 +25,8 @@ from typing import Protocol
 
 @dataclass(frozen=True, slots=True)
 class Publish:
+    """A message to publish: its idempotency id, topic, ordering key and encoded body."""
+
     msg_id: str
     topic: str
     key: str
@@ -33,6 +35,9 @@ class Publish:
 
 @dataclass(frozen=True, slots=True)
 class Delivery:
+    """A message handed out by `fetch`, with its log position and how many attempts it has had;
+    settle it with `ack`, `nak` or `dead`."""
+
     seq: int
     msg_id: str
     topic: str
@@ -43,6 +48,9 @@ class Delivery:
 
 @dataclass(frozen=True, slots=True)
 class DeadLetter:
+    """A message in the dead-letter queue: why it was dead-lettered, when, and after how many
+    attempts."""
+
     seq: int
     msg_id: str
     topic: str
@@ -68,6 +76,8 @@ def partition_of(key: str, partitions: int) -> int:
 
 
 class Bus(Protocol):
+    """The bus port (see the module docstring for the contract every adapter passes)."""
+
     partitions: int
 
     def publish(self, items: Sequence[Publish]) -> None: ...

@@ -41,6 +41,8 @@ CREATE TABLE IF NOT EXISTS leases (
 
 
 class SqliteBus:
+    """The bus port on one SQLite file: durable across restarts, for a single host."""
+
     def __init__(self, path: Path, *, partitions: int = 2, synchronous: str = "FULL") -> None:
         self.partitions = partitions
         self._conn = connect(path, synchronous=synchronous)

@@ -23,6 +23,7 @@ COMMANDS = ("analytics",)
 
 
 def add_parsers(add: Callable[[str, str], argparse.ArgumentParser]) -> None:
+    """Add the `analytics export` command to the parser."""
     a = add("analytics", "finance analytics: export the warehouse feed (DuckDB, Parquet)")
     a.add_argument("action", choices=["export"])
     a.add_argument("--out", type=Path, default=None,
@@ -35,12 +36,15 @@ def add_parsers(add: Callable[[str, str], argparse.ArgumentParser]) -> None:
 
 def paths(hub: Hub, out: Path | None = None,
           warehouse: Path | None = None) -> tuple[Path, Path]:
+    """The warehouse file and the Parquet directory of an export: the ones given, else the
+    defaults under the data directory."""
     data = hub.settings.data_dir
     return (warehouse or data / WAREHOUSE, out or data / export.PARQUET)
 
 
 def run_export(hub: Hub, out: Path | None = None, warehouse: Path | None = None,
                page: int = export.PAGE) -> export.Report:
+    """Run one incremental export of the store into the warehouse and the Parquet feed."""
     db, parquet = paths(hub, out, warehouse)
     return export.run(hub.store, warehouse=db, parquet=parquet,
                       secret=hub.processor.secret, roles=export.roles_from(hub.settings),
@@ -48,6 +52,8 @@ def run_export(hub: Hub, out: Path | None = None, warehouse: Path | None = None,
 
 
 def dispatch(hub: Hub, args: argparse.Namespace) -> Result:
+    """`isthmus analytics export`: the export's report; a missing extra or a warehouse of
+    another version is a usage error."""
     try:
         report = run_export(hub, args.out, args.warehouse, args.page)
     except (Missing, VersionMismatch) as exc:

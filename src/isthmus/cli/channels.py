@@ -18,6 +18,7 @@ or one without a listener of its own.
 from __future__ import annotations
 
 import argparse
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -30,6 +31,7 @@ COMMANDS = ("channels",)
 
 
 def add_parsers(add: Callable[[str, str], argparse.ArgumentParser]) -> None:
+    """Add the `channels` command (list, pause, resume) to the parser."""
     c = add("channels", "inbound channels: counters and state; pause or resume one")
     c.add_argument("action", nargs="?", choices=["list", "pause", "resume"], default="list")
     c.add_argument("id", nargs="?", metavar="NAME", help="pause/resume: the channel")
@@ -37,6 +39,8 @@ def add_parsers(add: Callable[[str, str], argparse.ArgumentParser]) -> None:
 
 
 def dispatch(hub: Hub, args: argparse.Namespace, *, gate: Gate) -> Result:
+    """`isthmus channels`: the channels with their counters, or pause or resume one and show
+    its new row; an unknown or unpausable channel is a usage error."""
     if args.action == "list":
         return channels.table(hub.settings, hub.store, hub.bus), _render_list, 0
     if not args.id:
@@ -45,7 +49,7 @@ def dispatch(hub: Hub, args: argparse.Namespace, *, gate: Gate) -> Result:
     state = channels.PAUSED if args.action == "pause" else channels.RUNNING
     try:
         channels.set_state(hub.settings, hub.store, args.id, state, by=gate.actor,
-                           reason=args.reason)
+                           reason=args.reason, now=time.time())
     except channels.ChannelRefused as exc:
         raise UsageError(str(exc)) from exc
     row = next(r for r in channels.table(hub.settings, hub.store, hub.bus)

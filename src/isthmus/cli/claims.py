@@ -39,6 +39,7 @@ ACTIONS = ("list", "show", "submit", "ack", "status-requests", "correct", "appea
 
 
 def add_parsers(add: Callable[[str, str], argparse.ArgumentParser]) -> None:
+    """Add the `claims` command and its actions to the parser."""
     c = add("claims", "claims: list, show, submit 837s, apply 999/277, 276 requests, "
             "correct, appeal, write off")
     c.add_argument("action", choices=ACTIONS)
@@ -69,6 +70,8 @@ def _books(hub: Hub) -> Books:
 
 
 def dispatch(hub: Hub, args: argparse.Namespace, *, gate: Gate) -> Result:
+    """`isthmus claims ACTION`; a send that failed before anything was recorded as sent
+    exits 4, and the same command may run again."""
     try:
         return _dispatch(hub, args, gate)
     except SendFailed as exc:  # nothing recorded as sent: the same command may run again

@@ -8,9 +8,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from isthmus.app import Hub, backup_embedded
+from isthmus.app import Hub
 from isthmus.bus.ports import Publish
 from isthmus.config import Settings
+from isthmus.errors import InvalidInput, NotFoundError
 from isthmus.flows import mapping_holds, workitems
 from isthmus.flows.export import breaker_state
 from isthmus.flows.inbox import (
@@ -24,6 +25,7 @@ from isthmus.flows.inbox import (
 )
 from isthmus.flows.intake import rekeyed
 from isthmus.formats.hl7v2 import FRAMING_PREFIX, HL7ParseError
+from isthmus.maintenance import backup_embedded
 from isthmus.observe import message_list
 from isthmus.observe.lineage import find_message, trace
 from isthmus.observe.views import trial_balance_view
@@ -32,11 +34,11 @@ from isthmus.store.ports import Inbound, MessageQuery, StoredMessage
 Result = tuple[Any, Callable[[Any], str], int]
 
 
-class UsageError(Exception):
+class UsageError(InvalidInput):
     """The command line is incomplete or contradictory; exit 2."""
 
 
-class NotFound(Exception):
+class NotFound(NotFoundError):
     """The id named does not exist; exit 3."""
 
 
@@ -48,6 +50,8 @@ def _table(rows: list[list[str]], header: list[str]) -> str:
 
 
 def render_tb(d: dict[str, Any]) -> str:
+    """The trial balance as text: a row per account and currency, and a total per currency
+    that says whether it balances."""
     rows = [[r["account"], r["currency"], r["debit"], r["credit"], r["balance"]]
             for r in d["rows"]]
     rows += [["TOTAL", t["currency"], t["debit"], t["credit"],
@@ -61,10 +65,10 @@ def _ledger(hub: Hub, args: argparse.Namespace) -> Result:
         return d, render_tb, 0 if d["balanced"] else 4
     if args.action == "export":
         made, sent = hub.export()
-        d = {"batches_sealed": made, "files_delivered": sent,
+        d = {"batches_sealed": made, "batches_delivered": sent,
              "folder": str(hub.export_dir)}
         return d, lambda x: (f"sealed {x['batches_sealed']} batch(es), delivered "
-                             f"{x['files_delivered']} file(s) to {x['folder']}"), 0
+                             f"{x['batches_delivered']} batch(es) to {x['folder']}"), 0
     entries = hub.store.entries(limit=args.limit)
     data = [{"entry_key": e.entry_key, "posted_on": e.posted_on.isoformat(),
              "period": e.period, "memo": e.memo, "correlation_id": e.correlation_id,
@@ -400,6 +404,8 @@ def _status(hub: Hub, _args: argparse.Namespace) -> Result:
 
 
 def dispatch(hub: Hub, args: argparse.Namespace) -> Result:
+    """Run one of the read and operate commands (migrate, ledger, messages, dlq, replay,
+    workitems, backup, status) on the open hub."""
     handler = {"migrate": _migrate, "ledger": _ledger, "messages": _messages, "dlq": _dlq,
                "replay": _replay, "workitems": _workitems, "backup": _backup,
                "status": _status}[args.cmd]

@@ -47,7 +47,7 @@ from isthmus.config import (
     load_settings,
 )
 from isthmus.config_keys import LEAF, refusals
-from isthmus.flows.export import ErpRejected, ErpUnavailable
+from isthmus.ports.erp import ErpRejected, ErpUnavailable
 from isthmus.recon.drift import find_drift
 
 ERROR: Final = "error"
@@ -57,6 +57,8 @@ ERP_TIMEOUT_S: Final = 10.0  # a check waits this long at most for the ERP's mas
 
 @dataclass(frozen=True)
 class Finding:
+    """One problem (or note) of a configuration file, at its dotted key path."""
+
     path: str  # dotted, as in config_keys ("" for the whole file)
     problem: str
     suggestion: str = ""  # the dotted path meant, for an unknown key
@@ -76,6 +78,8 @@ def add_parsers(add: Any, common: Any) -> None:
 
 
 def dispatch(args: argparse.Namespace) -> Result:
+    """`isthmus config check`: check the file given (FILE, --config or ISTHMUS_CONFIG); exit
+    4 when it has an error."""
     path = args.file or args.config or (Path(os.environ["ISTHMUS_CONFIG"])
                                         if os.environ.get("ISTHMUS_CONFIG") else None)
     if path is None:
@@ -243,7 +247,7 @@ def _quote(key: str) -> str:
 
 # --- mappings ------------------------------------------------------------------------------
 
-def _mappings(raw: dict[str, Any]) -> list[Finding]:
+def _mappings(raw: dict[str, Any]) -> list[Finding]:  # noqa: C901 - one check per mapping table
     maps = raw.get("mappings", {})
     if not isinstance(maps, dict):
         return []  # the type check names a table that is not one
@@ -333,6 +337,8 @@ def _drift_path(source: str, kind: str) -> str:
 # --- text ----------------------------------------------------------------------------------
 
 def render(d: dict[str, Any]) -> str:
+    """The check's report as text: each problem and note by key path, then the ERP accounts'
+    status."""
     errors = [f for f in d["findings"] if f["severity"] == ERROR]
     notes = [f for f in d["findings"] if f["severity"] != ERROR]
     head = (f"{d['file']}: ok" if not errors else

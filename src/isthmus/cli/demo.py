@@ -26,7 +26,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from isthmus.app import Hub, start
+from isthmus.app import Hub
 from isthmus.bus.ports import partition_of
 from isthmus.cli.commands import render_tb
 from isthmus.config import Settings
@@ -52,6 +52,7 @@ from isthmus.model.envelope import KeyedEvent
 from isthmus.observe.views import trial_balance_view
 from isthmus.recon.deposits import deposit_report
 from isthmus.recon.supply import service_line_margin, supply_report
+from isthmus.runtime import start
 
 
 def _say(args: argparse.Namespace, text: str) -> None:
@@ -329,6 +330,8 @@ async def _demo(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
 
 
 def run_demo(settings: Settings, args: argparse.Namespace) -> int:
+    """`isthmus demo`: run the demo day on a new hub (a temporary data directory unless
+    `--data-dir` names an empty one), against Tryton with `--erp tryton`."""
     if args.data_dir is None:
         settings = Settings(**{**settings.__dict__,
                                "data_dir": Path(tempfile.mkdtemp(prefix="isthmus-demo-"))})

@@ -42,6 +42,8 @@ Report = Callable[[Settings, argparse.Namespace, Callable[[dict[str, Any]], bool
 
 
 def cache_dir(version: str) -> Path:
+    """The Tryton site directory of the demo for this trytond version: ISTHMUS_TRYTON_CACHE,
+    else $XDG_CACHE_HOME (or ~/.cache)/isthmus/tryton-<version>."""
     root = os.environ.get("ISTHMUS_TRYTON_CACHE")
     if root:
         return Path(root)
@@ -59,6 +61,8 @@ def template_digest() -> str:
 
 
 def tryton_demo(settings: Settings, args: argparse.Namespace, report: Report) -> int:
+    """The demo day against a local Tryton: build (once, cached) the demo database, copy it,
+    start trytond and report the day through `report`; exit 2 without the `tryton` extra."""
     try:
         import trytond  # noqa: PLC0415 - test extras only
     except ImportError:

@@ -18,6 +18,8 @@ from isthmus.recon.deposits import BUCKETS, deposit_report
 
 
 def recon_deposits(settings: Settings, args: argparse.Namespace) -> Result:
+    """`isthmus recon deposits`: match 835 payments and processor deposits to the bank,
+    aging what is unmatched as of a day; exit 4 when an item is older than the limit."""
     try:
         as_of = (date.fromisoformat(args.as_of) if args.as_of
                  else datetime.now(UTC).date())
@@ -40,6 +42,8 @@ def _totals(cell: dict[str, Any]) -> str:
 
 
 def render(d: dict[str, Any]) -> str:
+    """The deposit report as text: the matched deposits, then each side's unmatched items
+    with their age bucket."""
     out = [f"deposits as of {d['as_of']} (limit {d['limit_days']} days)", ""]
     m = [[x["reference"], x["side"], x["party"], x["amount"], x["currency"], x["paid_on"],
           x["bank_on"], x["days_to_bank"]] for x in d["matched"]]

@@ -32,6 +32,7 @@ COMMANDS = ("destinations",)
 
 
 def add_parsers(add: Callable[[str, str], argparse.ArgumentParser]) -> None:
+    """Add the `destinations` command (list, resend) to the parser."""
     c = add("destinations", "outbound destinations: outbox counters and state; resend "
             "deliveries")
     c.add_argument("action", nargs="?", choices=["list", "resend"], default="list")
@@ -45,6 +46,8 @@ def add_parsers(add: Callable[[str, str], argparse.ArgumentParser]) -> None:
 
 
 def dispatch(hub: Hub, args: argparse.Namespace, *, gate: Gate) -> Result:
+    """`isthmus destinations`: the destinations' outbox counters and state, or resend
+    deliveries by id or by destination (narrowed by status and time)."""
     now = time.time()
     if args.action == "list":
         return (destinations.table(hub.settings, hub.store, now, erp_dir=hub.export_dir),

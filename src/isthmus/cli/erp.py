@@ -24,13 +24,14 @@ from isthmus.app import Hub, open_erp
 from isthmus.cli.commands import Result, UsageError, _table
 from isthmus.cli.deposits import recon_deposits
 from isthmus.config import Settings
-from isthmus.flows.export import ErpRejected, ErpUnavailable
+from isthmus.ports.erp import ErpRejected, ErpUnavailable
 from isthmus.recon.drift import DRIFT_QUEUE, find_drift
 
 COMMANDS = ("erp", "recon")
 
 
 def add_parsers(add: Callable[[str, str], argparse.ArgumentParser]) -> None:
+    """Add the `erp` and `recon` commands to the parser."""
     e = add("erp", "the ERP connector: build a local Tryton, master data and drift")
     e.add_argument("action", choices=["setup-tryton", "master-data", "drift"])
     e.add_argument("--database", help="Tryton database to create (setup-tryton)")
@@ -47,6 +48,7 @@ def add_parsers(add: Callable[[str, str], argparse.ArgumentParser]) -> None:
 
 
 def dispatch(settings: Settings, args: argparse.Namespace) -> Result:
+    """`isthmus erp setup-tryton|master-data|drift` and `isthmus recon erp|deposits`."""
     if args.cmd == "recon" and args.action == "deposits":
         return recon_deposits(settings, args)
     try:
@@ -158,6 +160,8 @@ def _drift(settings: Settings) -> Result:
 
 
 def render_recon(d: dict[str, Any]) -> str:
+    """The ERP reconciliation as text: hub against ERP balance per account and cost center
+    (variance, in transit), then each batch's state in the outbox and the ERP."""
     rows = [[r["account"], r["cost_center"] or "-", r["hub"], r["erp"], r["variance"],
              r["in_transit"]] for r in d["rows"]]
     out = [f"period {d['period']}",

@@ -32,6 +32,8 @@ Result = tuple[Any, Callable[[Any], str], int]
 
 
 def ingest(hub: Hub, args: argparse.Namespace) -> Result:
+    """`isthmus ingest`: take each file through the inbox, relay what is unpublished, and
+    apply it now with `--apply`; exit 1 when a file was refused."""
     rows: list[dict[str, Any]] = []
     now = time.time()
     for path in args.files:
@@ -56,7 +58,7 @@ def _render(d: dict[str, Any]) -> str:
         if r["format"] == "x12" and r.get("claims") is not None:
             line += (f", {r['claims']} claim payment(s) paid {r['paid']}, "
                      f"{r['provider_adjustments']} PLB, {r['balance_findings']} balancing "
-                     f"finding(s); ack {r['ack_file']}")
+                     f"finding(s); ack {r['ack_file'] or 'none (not acknowledged)'}")
         if r.get("held_transaction_sets"):
             line += (f"\n    held (nothing posted): transaction set(s) "
                      f"{', '.join(r['held_transaction_sets'])}")

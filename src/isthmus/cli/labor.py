@@ -26,6 +26,7 @@ COMMANDS = ("labor",)
 
 
 def add_parsers(add: Callable[[str, str], argparse.ArgumentParser]) -> None:
+    """Add the `labor` command (budget, payroll-posted) to the parser."""
     p = add("labor", "labor cost: budget variance per department, payroll reversal of "
             "accruals")
     p.add_argument("action", choices=["budget", "payroll-posted"])
@@ -45,6 +46,8 @@ def _day(text: str | None, flag: str) -> date:
 
 
 def dispatch(hub: Hub, args: argparse.Namespace) -> Result:
+    """`isthmus labor budget` (labor cost against department budgets, exit 4 on an alert) or
+    `payroll-posted` (reverse the accruals of a posted pay period)."""
     s = hub.settings
     if args.action == "budget":
         period = args.period or datetime.now(UTC).strftime("%Y-%m")

@@ -5,7 +5,8 @@ ISTHMUS_CONFIG) and exits non-zero on failure: 2 for a usage or configuration er
 what was asked for does not exist, 4 when a check fails (the ledger does not balance, the
 audit chain is broken, an event contract broke, the store's schema is not at this
 release's revision: `isthmus migrate`), 1 otherwise.
-Errors are one line on stderr, never a traceback.
+Errors are one line on stderr, never a traceback: any error of the tree (isthmus/errors.py)
+exits with its family's `exit_code`, in one handler.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import Any
 
 from isthmus import __version__, serve_checks
 from isthmus.api.http import serve_http
-from isthmus.app import Hub, serve_forever
+from isthmus.app import Hub
 from isthmus.cli import analytics as analytics_cli
 from isthmus.cli import channels as channels_cli
 from isthmus.cli import claims as claims_cli
@@ -35,17 +36,11 @@ from isthmus.cli import purge as purge_cli
 from isthmus.cli import refunds as refunds_cli
 from isthmus.cli import remits as remits_cli
 from isthmus.cli import supply as supply_cli
-from isthmus.config import ConfigError, load_settings
-from isthmus.flows.refunds import RefundError
+from isthmus.config import Settings, load_settings
+from isthmus.errors import IsthmusError, StorageUnavailable
 from isthmus.observe import logs, tracing
+from isthmus.runtime import serve_forever
 from isthmus.store.migrations import SchemaNotCurrent
-from isthmus.store.sqlite_connection import StorageUnavailable
-
-
-class CliError(Exception):
-    def __init__(self, message: str, code: int = 1) -> None:
-        super().__init__(message)
-        self.code = code
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -55,6 +50,7 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 
 def parser() -> argparse.ArgumentParser:
+    """The `isthmus` argument parser, with every command and its options."""
     ap = argparse.ArgumentParser(prog="isthmus", description=__doc__.splitlines()[0])
     ap.add_argument("--version", action="version", version=f"isthmus {__version__}")
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -155,10 +151,24 @@ def _emit(args: argparse.Namespace, data: Any, text: Callable[[Any], str]) -> No
         print(text(data))
 
 
-def run(argv: list[str]) -> int:
+def _say(exc: IsthmusError, args: argparse.Namespace, settings: Settings | None) -> str:
+    """The one stderr line of a refusal: its message, and what to run when it is known."""
+    if isinstance(exc, SchemaNotCurrent):  # serve, a worker, the API or a command
+        hint = "" if exc.state.newer or settings is None else \
+            f": {migrate_cli.upgrade_hint(args, settings)}"
+        return f"{exc}{hint}"
+    if isinstance(exc, StorageUnavailable):
+        return f"storage unavailable: {exc}"
+    return str(exc)
+
+
+def run(argv: list[str]) -> int:  # noqa: C901 - the CLI's dispatch, one branch per command
+    """Run the `isthmus` command line on `argv` and return the exit code: an error's own
+    (isthmus/errors.py), 1 on an OS error, 130 on Ctrl-C."""
     args = parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: "
                         "%(message)s", stream=sys.stderr)
+    settings: Settings | None = None
     try:
         if args.cmd == "config":  # checks a file: it must not need that file to load
             data, text, code = config_check.dispatch(args)
@@ -239,23 +249,9 @@ def run(argv: list[str]) -> int:
             hub.close()
         _emit(args, data, text)
         return code
-    except RefundError as exc:  # refused by the refund flow (audited there)
-        print(f"isthmus: {exc}", file=sys.stderr)
+    except IsthmusError as exc:  # every refusal, mapped by its family (isthmus/errors.py)
+        print(f"isthmus: {_say(exc, args, settings)}", file=sys.stderr)
         return exc.exit_code
-    except commands.NotFound as exc:
-        print(f"isthmus: {exc}", file=sys.stderr)
-        return 3
-    except (ConfigError, commands.UsageError) as exc:
-        print(f"isthmus: {exc}", file=sys.stderr)
-        return 2
-    except SchemaNotCurrent as exc:  # serve, a worker, the API or a command: upgrade first
-        print(f"isthmus: {exc}" + ("" if exc.state.newer else
-                                   f": {migrate_cli.upgrade_hint(args, settings)}"),
-              file=sys.stderr)
-        return 4
-    except StorageUnavailable as exc:
-        print(f"isthmus: storage unavailable: {exc}", file=sys.stderr)
-        return 1
     except OSError as exc:
         where = f" ({exc.filename})" if exc.filename else ""
         print(f"isthmus: {exc.strerror or exc}{where}", file=sys.stderr)
@@ -265,6 +261,7 @@ def run(argv: list[str]) -> int:
 
 
 def main() -> int:
+    """The `isthmus` console script: run the command line of this process."""
     return run(sys.argv[1:])
 
 

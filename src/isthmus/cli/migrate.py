@@ -23,6 +23,8 @@ from isthmus.store.migrations import HEAD, SchemaNotCurrent
 
 
 def target_of(settings: Settings) -> Any:
+    """The migration target of the store in use: the PostgreSQL DSN and schema, or the
+    SQLite file in the data directory."""
     from isthmus.store.migrations.runner import Target  # noqa: PLC0415 - loads Alembic
 
     if settings.store == "postgresql":

@@ -17,6 +17,8 @@ from isthmus.flows import retention
 
 
 def dispatch(hub: Hub, args: argparse.Namespace) -> Result:
+    """`isthmus purge`: blank the message bodies past the [retention] limits now (or, with
+    `--dry-run`, count them); rows, lineage, journal and audit are kept."""
     conf = hub.settings.retention
     report = retention.purge(hub.store, conf, time.time(), dry_run=args.dry_run)
     d = {**report.as_dict(), "enabled": retention.enabled(conf)}

@@ -30,6 +30,7 @@ COMMANDS = ("refunds",)
 
 
 def add_parsers(add: Callable[[str, str], argparse.ArgumentParser]) -> None:
+    """Add the `refunds` command (list, request, approve, reject) to the parser."""
     r = add("refunds", "refunds of credit balances: list, request, approve, reject")
     r.add_argument("action", choices=["list", "request", "approve", "reject"])
     r.add_argument("id", nargs="?", help="refund id (approve, reject)")
@@ -57,6 +58,7 @@ def actor_of(gate: Gate, args: argparse.Namespace) -> Actor:
 
 
 def render(d: dict[str, Any]) -> str:
+    """One refund as a line of text: amount, account and where it stands."""
     state = {"pending": "waits for approval by a finance-approver other than "
                         f"{d['requested_by']}",
              "posted": f"posted as journal entry {d['entry_key']} (approved by "
@@ -72,6 +74,8 @@ def _one(out: Outcome) -> Result:
 
 
 def dispatch(hub: Hub, args: argparse.Namespace, *, gate: Gate) -> Result:
+    """`isthmus refunds list|request|approve|reject` on the hub's refund desk, as the
+    caller the gate names."""
     desk = hub.refunds()
     if args.action == "list":
         rows = [view(r) for r in desk.list(args.status, max(1, args.limit))]

@@ -31,6 +31,7 @@ COMMANDS = ("remits",)
 
 
 def add_parsers(add: Callable[[str, str], argparse.ArgumentParser]) -> None:
+    """Add the `remits` command (list, release) to the parser."""
     r = add("remits", "835 remittances held because they do not balance: list, release")
     r.add_argument("action", choices=["list", "release"])
     r.add_argument("id", nargs="?", help="release: control id <ISA06>:<ISA13>, x12/... or "
@@ -42,6 +43,8 @@ def add_parsers(add: Callable[[str, str], argparse.ArgumentParser]) -> None:
 
 
 def dispatch(hub: Hub, args: argparse.Namespace, *, gate: Gate) -> Result:
+    """`isthmus remits`: the 835s held because they do not balance, or release one with a
+    reason, as the caller the gate names."""
     if args.action == "list":
         rows = remit_holds.held(hub.store, max(1, args.limit))
         return rows, _render_list, 0

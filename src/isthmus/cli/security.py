@@ -24,6 +24,7 @@ from typing import Any
 from isthmus.app import Hub, open_governance
 from isthmus.cli.commands import NotFound, Result, UsageError, _table
 from isthmus.config import Settings
+from isthmus.errors import PolicyRefused
 from isthmus.governance import audit, contracts, identity, rbac
 from isthmus.governance.ports import GovernanceStore
 
@@ -31,11 +32,15 @@ COMMANDS = ("init", "tokens", "audit", "contracts")
 BASELINE = Path("contracts") / f"events.v{contracts.VERSION}.json"
 
 
-class Unauthorized(UsageError):
+class Unauthorized(PolicyRefused, UsageError):
     """No token, a bad one, or a role that may not run the command; exit 2."""
+
+    http_status, exit_code = 403, 2
 
 
 def add_parsers(sub: Any, add: Callable[[str, str], argparse.ArgumentParser]) -> None:
+    """Add `init`, `tokens`, `audit` and `contracts` to the parser, and `--token` to every
+    command that lacks it."""
     i = add("init", "create the first admin and print its token, once")
     i.add_argument("--name", default="admin", help="the admin principal's name")
     t = add("tokens", "API tokens: create, list, revoke (admin)")
@@ -162,6 +167,7 @@ def guard(settings: Settings, args: argparse.Namespace) -> Gate:
 
 
 def dispatch(settings: Settings, args: argparse.Namespace, gate: Gate) -> Result:
+    """Run `contracts`, `init`, `audit` or `tokens`, as the caller the gate names."""
     if args.cmd == "contracts":
         return _contracts(args)
     if args.cmd == "init":

@@ -25,16 +25,17 @@ from isthmus.app import Hub
 from isthmus.cli.commands import NotFound, Result, UsageError, _table
 from isthmus.config import ConfigError, Settings
 from isthmus.connectors.erp_tryton_supply import TrytonSupply
-from isthmus.flows.export import ErpRejected, ErpUnavailable
 from isthmus.flows.labor import service_line_cost
 from isthmus.flows.supply import SupplyFlow
 from isthmus.flows.supply_state import SupplyConfigError, SupplyPolicy, policy_from_table
+from isthmus.ports.erp import ErpRejected, ErpUnavailable
 from isthmus.recon.supply import BUCKETS, service_line_margin, supply_report
 
 COMMANDS = ("supply",)
 
 
 def add_parsers(add: Callable[[str, str], argparse.ArgumentParser]) -> None:
+    """Add the `supply` command (report, margin, approve, reject, sync) to the parser."""
     s = add("supply", "supply chain: unmatched invoices, stock-out risk, margin, approvals")
     s.add_argument("action", choices=["report", "margin", "approve", "reject", "sync"])
     s.add_argument("id", nargs="?", help="approve, reject: the requisition id")
@@ -52,6 +53,7 @@ def policy_of(settings: Settings) -> tuple[SupplyPolicy, int]:
 
 
 def dispatch(hub: Hub, args: argparse.Namespace) -> Result:
+    """`isthmus supply report|margin|approve|reject|sync` on the hub's supply flow."""
     policy, limit = policy_of(hub.settings)
     flow = hub.processor.supply
     if flow is None:
@@ -131,6 +133,8 @@ def _render_sync(d: dict[str, Any]) -> str:
 
 
 def render(d: dict[str, Any]) -> str:
+    """The supply report as text: unmatched supplier invoices and their aging, items below
+    par, open GRNI (received, not invoiced), and the requisitions."""
     u = d["unmatched"]
     out = [f"supply as of {d['as_of']} (unmatched limit {d['limit_days']} days)", "",
            f"unmatched supplier invoices: {len(u['items'])}"]
@@ -165,6 +169,7 @@ def render(d: dict[str, Any]) -> str:
 
 
 def render_margin(rows: list[dict[str, Any]]) -> str:
+    """The margin per service line and period as text: revenue, supply, labor, margin."""
     if not rows:
         return "no revenue or supply cost posted"
     return _table([[r["service_line"], r["period"], r["revenue"], r["supply"], r["labor"],

@@ -23,9 +23,10 @@ import posixpath
 from pathlib import Path
 
 from isthmus.config import DestinationSettings
+from isthmus.errors import TransientError
 
 
-class SendFailed(Exception):
+class SendFailed(TransientError):
     """The file did not reach its destination; nothing was recorded as sent."""
 
 
@@ -36,6 +37,9 @@ def _plain(name: str) -> str:
 
 
 class FileSender:
+    """Writes outbound X12 files into a local folder (mode 0700, files 0600), flushed to disk
+    under a temporary name and renamed; a file already there under that name is kept."""
+
     def __init__(self, folder: Path) -> None:
         self.folder = folder
 

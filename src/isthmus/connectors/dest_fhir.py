@@ -35,7 +35,7 @@ from urllib.parse import quote
 import httpx
 
 from isthmus.config import DestinationSettings
-from isthmus.connectors.destination_ports import (
+from isthmus.ports.destination import (
     Answer,
     DestinationRejected,
     DestinationUnavailable,

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from isthmus.config import DestinationSettings
-from isthmus.connectors.destination_ports import (
+from isthmus.ports.destination import (
     Answer,
     DestinationRejected,
     DestinationUnavailable,
@@ -84,6 +84,9 @@ def control_file(items: Sequence[Outgoing]) -> bytes:
 
 
 class FileDestination:
+    """The `file` destination: each run of deliveries written into the folder as one JSON lines
+    file with its control record."""
+
     def __init__(self, name: str, folder: Path, *, batch: int = 100) -> None:
         self.name, self.folder, self.batch = name, folder, max(1, batch)
 

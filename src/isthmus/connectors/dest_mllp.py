@@ -40,13 +40,13 @@ import time
 from collections.abc import Sequence
 
 from isthmus.config import DestinationSettings
-from isthmus.connectors.destination_ports import (
+from isthmus.connectors.mllp_framing import CR, EB, SB, MllpFramer, frame
+from isthmus.ports.destination import (
     Answer,
     DestinationRejected,
     DestinationUnavailable,
     Outgoing,
 )
-from isthmus.connectors.mllp_framing import CR, EB, SB, MllpFramer, frame
 
 __all__ = ["MllpDestination", "ack_answer", "control_id", "open_destination"]
 

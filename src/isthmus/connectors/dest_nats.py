@@ -45,7 +45,7 @@ from nats.aio.client import Client
 from nats.js.api import RetentionPolicy, StorageType, StreamConfig
 
 from isthmus.config import DestinationSettings
-from isthmus.connectors.destination_ports import (
+from isthmus.ports.destination import (
     Answer,
     DestinationRejected,
     DestinationUnavailable,

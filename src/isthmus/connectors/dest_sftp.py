@@ -39,13 +39,13 @@ import paramiko
 
 from isthmus.config import DestinationSettings
 from isthmus.connectors.dest_file import control_file, file_name
-from isthmus.connectors.destination_ports import (
+from isthmus.connectors.sftp_session import SftpPeer, SftpUnreachable, open_session, why
+from isthmus.ports.destination import (
     Answer,
     DestinationRejected,
     DestinationUnavailable,
     Outgoing,
 )
-from isthmus.connectors.sftp_session import SftpPeer, SftpUnreachable, open_session, why
 
 __all__ = ["SftpDestination", "open_destination"]
 

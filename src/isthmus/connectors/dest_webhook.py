@@ -31,7 +31,7 @@ from pathlib import Path
 import httpx
 
 from isthmus.config import ConfigError, DestinationSettings
-from isthmus.connectors.destination_ports import (
+from isthmus.ports.destination import (
     Answer,
     DestinationRejected,
     DestinationUnavailable,
@@ -48,6 +48,9 @@ def signature(secret: bytes, body: bytes) -> str:
 
 
 class WebhookDestination:
+    """The `webhook` destination: one signed POST per delivery, its answer sorted into
+    delivered, unavailable (retried) or rejected."""
+
     batch = 1
 
     def __init__(self, name: str, url: str, *, secret: bytes = b"", token: str = "",

@@ -11,12 +11,14 @@ from __future__ import annotations
 import importlib
 
 from isthmus.config import DESTINATION_KINDS, ConfigError, DestinationSettings
-from isthmus.connectors.destination_ports import Destination
+from isthmus.ports.destination import Destination
 
 MODULES = {kind: f"isthmus.connectors.dest_{kind}" for kind in DESTINATION_KINDS}
 
 
 def open_destination(s: DestinationSettings, nats_servers: str) -> Destination:
+    """Open the adapter of a configured destination through its kind's module; a
+    `ConfigError` when the kind is unknown or its optional driver is not installed."""
     module = MODULES.get(s.kind)
     if module is None:
         raise ConfigError(f"destinations.{s.name}.kind: unknown kind {s.kind!r}")

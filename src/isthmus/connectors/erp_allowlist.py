@@ -1,48 +1,34 @@
 """The per-destination field allow-list, applied to whatever an ERP sink is about to send.
 
-Wraps the configured sink (file drop, Tryton JSON-RPC, REST): each outbox row's batch is
-read back, the fields its destination may not receive are left empty
-(`ledger.batch.restrict`, fields from governance/allowlist.py), and the sink gets the
-restricted batch, re-encoded in the row's format. Without an [allowlist] entry for the
-destination nothing is withheld and the sink is used as it is (`guarded`).
+Wraps the configured sink (file drop, Tryton JSON-RPC, REST): the fields its destination
+may not receive are left empty in the typed batch the dispatcher decoded
+(`ledger.batch.restrict`, fields from governance/allowlist.py), and the sink renders the
+restricted batch. No text is read back or rewritten here. Without an [allowlist] entry for
+the destination nothing is withheld and the sink is used as it is (`guarded`).
 """
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Collection
 
-from isthmus.flows.export import BatchSink, ErpRejected
-from isthmus.ledger.batch import (
-    batch_from_csv,
-    batch_from_jsonl,
-    batch_to_csv,
-    batch_to_jsonl,
-    restrict,
-)
-from isthmus.ledger.errors import InvalidBatch
-from isthmus.store.ports import OutboxItem
+import msgspec
 
-_FORMATS = {"csv": (batch_from_csv, batch_to_csv), "jsonl": (batch_from_jsonl, batch_to_jsonl)}
+from isthmus.ledger.batch import restrict
+from isthmus.ledger.batch_codec import QueuedBatch
+from isthmus.ports.erp import BatchSink
 
 
 class AllowListSink:
+    """An ERP sink that empties the fields its destination may not receive before the wrapped
+    sink renders the batch."""
+
     def __init__(self, inner: BatchSink, withheld: Collection[str]) -> None:
         self.inner = inner
         self.withheld = frozenset(withheld)
 
-    def deliver(self, item: OutboxItem) -> None:
-        codec = _FORMATS.get(item.fmt)
-        if codec is None:
-            raise ErpRejected(f"outbox row {item.id}: format {item.fmt!r} has no allow-list "
-                              "reader; nothing sent")
-        read, write = codec
-        try:
-            batch = read(item.payload.decode())
-        except (InvalidBatch, UnicodeDecodeError) as exc:
-            raise ErpRejected(f"outbox row {item.id} holds no readable batch: {exc}") from exc
-        payload = write(restrict(batch, self.withheld)).encode()
-        self.inner.deliver(dataclasses.replace(item, payload=payload))
+    def deliver(self, queued: QueuedBatch) -> None:
+        self.inner.deliver(msgspec.structs.replace(
+            queued, batch=restrict(queued.batch, self.withheld)))
 
     def __getattr__(self, name: str) -> object:  # the wrapped sink's state (erp, last...)
         return getattr(self.inner, name)

@@ -42,9 +42,16 @@ import jinja2
 from jinja2.sandbox import SandboxedEnvironment
 
 from isthmus.config import ConfigError, ErpSettings
-from isthmus.connectors.erp_ports import BalanceKey, MasterData, MoveSpec, PostResult, move_specs
-from isthmus.flows.export import ErpRejected, ErpUnavailable
 from isthmus.ledger.batch import JournalBatch
+from isthmus.ports.erp import (
+    BalanceKey,
+    ErpRejected,
+    ErpUnavailable,
+    MasterData,
+    MoveSpec,
+    PostResult,
+    move_specs,
+)
 
 DEFAULT_ENDPOINTS = {
     "post": "POST /moves",
@@ -81,6 +88,9 @@ def move_context(spec: MoveSpec) -> dict[str, Any]:
 
 
 class RestErp:
+    """The ERP port over a configured JSON-over-HTTP API: endpoints, auth header and move
+    template from the [erp] table."""
+
     def __init__(self, base_url: str, token: str, *, endpoints: dict[str, str] | None = None,
                  move_template: str = DEFAULT_MOVE_TEMPLATE,
                  auth_header: str = "Authorization", auth_scheme: str = "Bearer",
@@ -196,7 +206,8 @@ class RestErp:
         if resp.status_code == 409 and ok_conflict:
             return 409, None
         if resp.status_code == 429 or resp.status_code >= 500:
-            raise ErpUnavailable(f"ERP answered HTTP {resp.status_code} to {name}")
+            raise ErpUnavailable(f"ERP answered HTTP {resp.status_code} to {name}",
+                                 retry_after=_retry_after(resp))
         if resp.status_code >= 400:
             raise ErpRejected(f"ERP refused {name} (HTTP {resp.status_code}): "
                               f"{_message(resp)}" + (f" [{key}]" if key else ""))
@@ -206,6 +217,13 @@ class RestErp:
             return resp.status_code, resp.json()
         except ValueError as exc:
             raise ErpUnavailable(f"ERP sent malformed JSON for {name}") from exc
+
+
+def _retry_after(resp: httpx.Response) -> float | None:
+    """The seconds of a Retry-After header (RFC 9110 section 10.2.3), when it gives them;
+    an HTTP date or nothing leaves the backoff to decide."""
+    text = resp.headers.get("retry-after", "").strip()
+    return float(text) if text.isascii() and text.isdigit() else None
 
 
 def _message(resp: httpx.Response) -> str:

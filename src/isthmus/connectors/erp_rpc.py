@@ -26,7 +26,7 @@ from typing import Any
 
 import httpx
 
-from isthmus.flows.export import ErpRejected, ErpUnavailable
+from isthmus.ports.erp import ErpRejected, ErpUnavailable
 
 
 def encode(value: Any) -> Any:
@@ -65,6 +65,8 @@ def _decode_object(obj: dict[str, Any]) -> Any:
 
 
 def decode(text: bytes) -> Any:
+    """Decode a Tryton JSON-RPC answer, its tagged objects (Decimal, date, datetime, bytes,
+    ...) turned back into Python values."""
     return json.loads(text, object_hook=_decode_object)
 
 

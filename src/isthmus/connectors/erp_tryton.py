@@ -17,7 +17,7 @@ line's create they are kept (bench_tryton checks all 10,000 of them), and `balan
 the cost-center split from the analytic amounts, so the contract tests would see it.
 Tryton's `UserError`/`UserWarning` (closed period, failed domain) arrive as `ErpRejected`
 carrying Tryton's message; an unreachable server or a timeout as `ErpUnavailable` (see
-`erp_rpc`). A move is balanced on our side first (`erp_ports.move_specs`): Tryton on SQLite
+`erp_rpc`). A move is balanced on our side first (`ports.erp.move_specs`): Tryton on SQLite
 would accept an unbalanced move.
 
 Amounts are in the Tryton company's currency; a batch line in another currency is refused.
@@ -32,20 +32,30 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from isthmus.connectors.erp_ports import BalanceKey, MasterData, MoveSpec, PostResult, move_specs
 from isthmus.connectors.erp_rpc import TrytonRpc
-from isthmus.flows.export import ErpRejected
 from isthmus.ledger.batch import JournalBatch
+from isthmus.ports.erp import (
+    BalanceKey,
+    ErpRejected,
+    MasterData,
+    MoveSpec,
+    PostResult,
+    move_specs,
+)
 
 Record = dict[str, Any]
 
 
 def period_bounds(period: str) -> tuple[date, date]:
+    """The first and last day of an accounting period "YYYY-MM"."""
     year, month = (int(x) for x in period.split("-"))
     return date(year, month, 1), date(year, month, calendar.monthrange(year, month)[1])
 
 
 class TrytonErp:
+    """The ERP port on Tryton over JSON-RPC: batches posted as `account.move` records, with
+    their analytic lines per cost center."""
+
     def __init__(self, rpc: TrytonRpc, *, journal: str = "MISC",
                  account_map: dict[str, str] | None = None) -> None:
         self.rpc = rpc

@@ -72,6 +72,9 @@ def _one(rpc: TrytonRpc, model: str, domain: list[Any]) -> int:
 
 
 def configure_procurement(rpc: TrytonRpc, progress: Progress = lambda _m: None) -> None:
+    """Set up procurement in a Tryton database whose books exist: account types, invoice
+    sequences, the supplies product category and products, the supplier, and the stock
+    locations (the module docstring lists them)."""
     m = rpc.model
     company = int(rpc.context["company"])
     account = {a["code"]: int(a["id"]) for a in m(

@@ -93,11 +93,13 @@ class TrytonSite:
 
 
 def default_bin_dir() -> Path:
+    """The directory of the `trytond-admin` on PATH, else that of the running Python."""
     found = shutil.which("trytond-admin")
     return Path(found).parent if found else Path(sys.executable).parent
 
 
 def free_port() -> int:
+    """A TCP port on 127.0.0.1 free at the time of asking, for a test trytond server."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -146,6 +148,7 @@ class TrytonServer:
 
 @contextlib.contextmanager
 def running(site: TrytonSite, databases: list[str]) -> Iterator[TrytonServer]:
+    """A trytond server serving `databases` for the duration of the block, stopped after it."""
     server = TrytonServer(site, databases)
     server.start()
     try:
@@ -171,12 +174,15 @@ def _ident(name: str) -> str:
 
 
 def database_exists(site: TrytonSite, name: str) -> bool:
+    """True when the Tryton database `name` exists (a SQLite file, or a PostgreSQL database)."""
     if site.sqlite:
         return (site.data_dir / f"{name}.sqlite").exists()
     return bool(_pg(site, f"SELECT 1 FROM pg_database WHERE datname = '{name}'"))
 
 
 def drop_database(site: TrytonSite, name: str) -> None:
+    """Remove the Tryton database `name`: its SQLite files, or the PostgreSQL database (its
+    connections forced closed)."""
     if site.sqlite:
         for suffix in ("", "-wal", "-shm", "-journal"):
             Path(f"{site.data_dir / name}.sqlite{suffix}").unlink(missing_ok=True)
@@ -255,6 +261,9 @@ def build_database(site: TrytonSite, name: str, *, company: str = "Isthmus Gener
 
 def configure(rpc: TrytonRpc, *, company: str, cost_centers: dict[str, str],
               progress: Progress) -> None:
+    """Configure the books of a new Tryton database over JSON-RPC: USD, the company, the chart
+    with the hub's account codes, fiscal years, the journal, one analytic account per cost
+    center and the parties."""
     rpc.login()
     m = rpc.model
     [usd] = m("currency.currency", "create", [{

@@ -43,12 +43,15 @@ from typing import Any, Protocol
 
 from isthmus.config import ConfigError, ErpSettings
 from isthmus.connectors.erp_rpc import TrytonRpc
-from isthmus.flows.export import ErpRejected
-from isthmus.flows.supply_state import InvoiceLine, ReceiptLine, Requisition
 from isthmus.ledger.supply import OrderLine
+from isthmus.ports.erp import ErpRejected
+from isthmus.ports.supply import InvoiceLine, ReceiptLine, Requisition
 
 
 class Rpc(Protocol):
+    """The one JSON-RPC call the supply adapter needs: a model method, with an optional
+    context."""
+
     def model(self, model: str, method: str, *args: Any,
               context: dict[str, Any] | None = None) -> Any: ...
 
@@ -82,6 +85,9 @@ PRICE = Decimal("0.0001")  # Tryton's default price digits
 
 
 class TrytonSupply:
+    """Tryton's procurement side for the supply flow: requisitions written, orders, receipts
+    and supplier invoices read back, matched invoices posted."""
+
     def __init__(self, rpc: Rpc, *, company: str, locations: Mapping[str, str] | None = None,
                  ) -> None:
         self.rpc = rpc

@@ -117,6 +117,9 @@ class Intake(Protocol):
 
 
 class DropFolder:
+    """A watched drop folder (inbound, processing, done, failed): each settled file moved to
+    processing, handed to the intake, then to done or failed."""
+
     def __init__(self, root: Path, intake: Intake, settings: Settings, *,
                  quiet_s: float | None = None, clock: Callable[[], float] = time.monotonic,
                  proc: Path = PROC) -> None:

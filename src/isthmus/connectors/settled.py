@@ -43,6 +43,7 @@ def in_flight(name: str) -> bool:
 
 
 def inode(st: os.stat_result) -> Inode:
+    """A file's identity whatever its name: (st_dev, st_ino)."""
     return st.st_dev, st.st_ino
 
 

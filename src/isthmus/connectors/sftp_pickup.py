@@ -51,12 +51,13 @@ from isthmus.config import ChannelSettings, Settings
 from isthmus.connectors.folder import ERROR_SUFFIX, DropFolder, Intake, leaves, shown
 from isthmus.connectors.settled import IN_FLIGHT_ENDINGS, in_flight
 from isthmus.connectors.sftp_session import SftpPeer, SftpUnreachable, open_session
+from isthmus.errors import TransientError
 
 log = logging.getLogger(__name__)
 STAGING: Final = ".incoming"  # under the local root: downloads before they are whole
 
 
-class PickupUnavailable(OSError):
+class PickupUnavailable(TransientError, OSError):
     """The SFTP server could not be reached, refused our login or dropped the session."""
 
 

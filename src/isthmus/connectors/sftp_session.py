@@ -13,13 +13,18 @@ from pathlib import Path
 
 import paramiko
 
+from isthmus.errors import TransientError
 
-class SftpUnreachable(Exception):
+
+class SftpUnreachable(TransientError):
     """No session: refused, timed out, host key unknown or changed, key not accepted."""
 
 
 @dataclass(frozen=True)
 class SftpPeer:
+    """Where and how to open an SFTP session: host, port, user, private key, the
+    `known_hosts` to check the host key against, and the timeout."""
+
     host: str
     port: int
     user: str

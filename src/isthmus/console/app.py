@@ -30,7 +30,8 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from isthmus.app import open_erp, site_secret
+from isthmus.analytics.feed import site_feed
+from isthmus.app import Hub
 from isthmus.config import ConfigError
 from isthmus.console import (
     channel_pages,
@@ -88,15 +89,18 @@ Handler = Callable[[Ctx], Response]
 
 
 class Console:
-    def __init__(self, hub: Any, live: dict[str, Any] | None,
+    """The operator console: the hub it shows, this process's live parts, the clock, the
+    sign-in throttle and session key, and the page handlers that render and audit."""
+
+    def __init__(self, hub: Hub, live: dict[str, Any] | None,
                  clock: Callable[[], float] = time.time) -> None:
         self.hub = hub
         self.live = live
         self.prefix = PREFIX
         self.clock = clock
         self.throttle = FailureThrottle()  # failed sign-ins, as for the API's tokens
-        self.key = session.session_key(hub.settings.token_secret or
-                                       site_secret(hub.settings.data_dir))
+        self.kpi_feed = site_feed(hub.store, hub.settings.data_dir)  # the KPIs' facts
+        self.key = session.session_key(hub.processor.secret)  # [hub] token_secret or the site key
         self.env = jinja2.Environment(
             loader=jinja2.PackageLoader("isthmus.console", "templates"),
             autoescape=True, undefined=jinja2.StrictUndefined)
@@ -448,7 +452,7 @@ class Console:
         erp, why = None, ""
         if self.hub.settings.erp.kind == "tryton":
             try:
-                erp = open_erp(self.hub.settings)
+                erp = self.hub.open_erp()
             except ConfigError as exc:
                 why = str(exc)
         try:
@@ -466,7 +470,7 @@ class Console:
 
     def kpis(self, ctx: Ctx) -> Response:
         k = compute_kpis(self.hub.store, datetime.fromtimestamp(self.clock(), UTC),
-                         sla=self.hub.settings.sla)
+                         sla=self.hub.settings.sla, feed=self.kpi_feed)
         return self.render(
             ctx, "kpis.html", title="KPIs", k=k,
             carc=charts.bars([(f"CARC {c.carc}", c.denials) for c in k.denials_by_carc],
@@ -543,6 +547,6 @@ def _ts(text: str, name: str, problems: list[str]) -> float | None:
     return (dt if dt.tzinfo else dt.replace(tzinfo=UTC)).timestamp()
 
 
-def build_console(hub: Any, live: dict[str, Any] | None = None) -> Starlette:
+def build_console(hub: Hub, live: dict[str, Any] | None = None) -> Starlette:
     """The console as an ASGI app, to mount at /console (api/http.py does)."""
     return Starlette(routes=Console(hub, live).routes())

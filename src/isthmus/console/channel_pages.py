@@ -26,6 +26,8 @@ def _bound(live: dict[str, Any] | None) -> dict[str, int]:
 
 
 def page(console: Console, ctx: Ctx) -> Response:
+    """The Channels page: every inbound channel with its counters and state, with pause and
+    resume forms for those who may use them."""
     hub = console.hub
     rows = channels.table(hub.settings, hub.store, hub.bus, bound=_bound(console.live))
     return console.render(ctx, "channels.html", title="Channels", rows=rows,
@@ -33,6 +35,8 @@ def page(console: Console, ctx: Ctx) -> Response:
 
 
 def change(console: Console, ctx: Ctx, *, pause: bool) -> Response:
+    """Pause (with its reason) or resume one channel, audit the attempt with its outcome, and
+    say what happened."""
     name = ctx.request.path_params["name"]
     verb = "pause" if pause else "resume"
     reason = ctx.value("reason").strip() if pause else ""
@@ -42,7 +46,7 @@ def change(console: Console, ctx: Ctx, *, pause: bool) -> Response:
                            reason=reason, now=console.clock())
     except channels.ChannelRefused as exc:
         console.audit(ctx, f"channels.{verb}", name, "failed", reason=str(exc))
-        return console.render(ctx, "error.html", exc.status, title=f"Not {verb}d",
+        return console.render(ctx, "error.html", exc.http_status, title=f"Not {verb}d",
                               message=str(exc), field="name", back=console.prefix + PATH)
     console.audit(ctx, f"channels.{verb}", name, "ok", reason=reason)
     return console.done(PATH, f"channel {name} {'paused' if pause else 'resumed'}")

@@ -21,6 +21,8 @@ ONE = "/claims/{claim}"
 
 
 def page(console: Console, ctx: Ctx) -> Response:
+    """The Claims page: how many claims are in each state and the oldest age per state, and
+    the claims of the state asked for (`?state=`)."""
     want = ctx.request.query_params.get("state", "")
     now = console.clock()
     claims = console.hub.store.claim_states(limit=100_000)
@@ -40,6 +42,7 @@ def page(console: Console, ctx: Ctx) -> Response:
 
 
 def timeline(console: Console, ctx: Ctx) -> Response:
+    """One claim's timeline, its events in order; 404 when no claim has that key."""
     key = ctx.request.path_params["claim"]
     with console.hub.store.transaction() as tx:
         claim = tx.get_claim_state(key)

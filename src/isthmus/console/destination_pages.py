@@ -27,6 +27,8 @@ RESEND_ERP = "/deliveries/erp:{id:int}/resend"
 
 
 def page(console: Console, ctx: Ctx) -> Response:
+    """The Destinations page: every outbound destination with its counters, the newest dead
+    and pending deliveries, and the Resend form for those who may resend."""
     hub = console.hub
     now = console.clock()
     return console.render(
@@ -38,6 +40,8 @@ def page(console: Console, ctx: Ctx) -> Response:
 
 
 def resend(console: Console, ctx: Ctx, *, erp: bool = False) -> Response:
+    """Resend one dead delivery (with `erp`, a dead ERP batch file), audit the attempt, and
+    say why when it cannot be resent."""
     number = int(ctx.request.path_params["id"])
     delivery_id: int | str = f"{destinations.ERP_ID}{number}" if erp else number
     done = destinations.resend(console.hub.settings, console.hub.store, ids=[delivery_id],

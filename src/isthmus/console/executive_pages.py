@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
 
 def warehouse(console: Console) -> Path:
+    """Where the analytics warehouse of this hub lives, under its data directory."""
     return Path(console.hub.settings.data_dir) / WAREHOUSE
 
 
@@ -43,6 +44,8 @@ def _data(console: Console) -> tuple[dict[str, Any] | None, int, str]:
 
 
 def as_json(console: Console, ctx: Ctx) -> Response:
+    """The Executive view as JSON (not cached); an error object with 404 or 503 when there is
+    no warehouse to read."""
     data, code, why = _data(console)
     body = data if data is not None else {"error": why}
     return Response(json.dumps(body, default=str), code, media_type="application/json",
@@ -50,6 +53,8 @@ def as_json(console: Console, ctx: Ctx) -> Response:
 
 
 def page(console: Console, ctx: Ctx) -> Response:
+    """The Executive page: margin, denials, A/R, charge lag, cash forecast and close
+    checklist charts read from the warehouse, or what to run or install when there is none."""
     data, code, why = _data(console)
     if data is None:
         return console.render(ctx, "error.html", code, title="No executive view",

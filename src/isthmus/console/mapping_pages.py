@@ -36,7 +36,7 @@ def held_items(console: Console, now: float) -> list[dict[str, Any]]:
     items = [w for w in store.work_items("open", limit=5000)
              if mapping_holds.parse_ref(w.event_id) is not None]
     totals = store.hold_totals([w.event_id for w in items])
-    rows = []
+    rows: list[dict[str, Any]] = []
     for w in items:
         table, code = mapping_holds.parse_ref(w.event_id) or ("", "")
         t = totals.get(w.event_id)
@@ -67,6 +67,8 @@ def in_force(console: Console) -> list[dict[str, str]]:
 
 
 def page(console: Console, ctx: Ctx) -> Response:
+    """The mappings page: open items that wait for a mapping (optionally of one `?table=`),
+    and every mapping in force."""
     table = ctx.request.query_params.get("table", "")
     mappings = [r for r in in_force(console) if not table or r["table"] == table]
     return console.render(ctx, "mappings.html", title="Mappings",
@@ -76,6 +78,8 @@ def page(console: Console, ctx: Ctx) -> Response:
 
 
 def resolve(console: Console, ctx: Ctx) -> Response:
+    """Resolve a missing-mapping work item with the values posted (`set_<name>` fields), as
+    `workitems resolve --set` does, audit it, and say how many held events posted."""
     item_id = int(ctx.request.path_params["id"])
     values = {k[4:]: v[0] for k, v in ctx.form.items() if k.startswith("set_") and v}
     try:

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from isthmus.app import Hub
 from isthmus.observe import message_list
 from isthmus.observe.lineage import find_message
 from isthmus.recon.erp import batch_controls, hub_balances
@@ -34,6 +35,7 @@ def when(ts: float | str) -> str:
 
 
 def age(seconds: float) -> str:
+    """An age in seconds as a person reads it: seconds, then minutes, hours, days."""
     s = max(0, int(seconds))
     if s < 120:
         return f"{s} s"
@@ -44,7 +46,9 @@ def age(seconds: float) -> str:
     return f"{s // 86400} d"
 
 
-def dashboard(hub: Any, live: dict[str, Any] | None, now: float) -> dict[str, Any]:
+def dashboard(hub: Hub, live: dict[str, Any] | None, now: float) -> dict[str, Any]:
+    """The dashboard's data: counts, 24-hour throughput and rejection rate per channel,
+    backlogs with their oldest age, work queue depths and the ERP circuit."""
     store, bus = hub.store, hub.bus
     counts = store.counts()
     recent = store.messages(since=now - 24 * _HOUR, limit=_ALL)
@@ -83,6 +87,8 @@ def dashboard(hub: Any, live: dict[str, Any] | None, now: float) -> dict[str, An
 
 @dataclass(frozen=True)
 class Search:
+    """The Messages page's search criteria; empty fields do not filter."""
+
     control_id: str = ""
     account_token: str = ""
     correlation_id: str = ""
@@ -162,6 +168,7 @@ def search(store: Any, q: Search, limit: int = 200) -> list[dict[str, Any]]:
 
 
 def work_item_row(w: WorkItem, now: float, assignee: str) -> dict[str, Any]:
+    """A work item as a row of the work queues page, with its age and assignee."""
     return {"id": w.id, "kind": w.kind, "queue": w.queue, "status": w.status,
             "key": w.key, "detail": w.detail, "correlation_id": w.correlation_id,
             "age": age(now - w.created_at), "created": when(w.created_at),

@@ -27,12 +27,14 @@ def _actor(ctx: Ctx) -> Actor:
 
 
 def _refused(console: Console, ctx: Ctx, exc: RefundError) -> Response:
-    return console.render(ctx, "error.html", exc.status, title="Refund not done",
+    return console.render(ctx, "error.html", exc.http_status, title="Refund not done",
                           message=str(exc), field=exc.field,
                           back=console.prefix + "/refunds")
 
 
 def page(console: Console, ctx: Ctx) -> Response:
+    """The refunds page: the register (pending first, optionally of one `?status=`) and the
+    request form with a fresh idempotency key."""
     status = ctx.request.query_params.get("status", "")
     service = console.hub.refunds()
     rows = [view(r) for r in service.list(status if status in STATUSES else None)]
@@ -47,6 +49,8 @@ def page(console: Console, ctx: Ctx) -> Response:
 
 
 def request(console: Console, ctx: Ctx) -> Response:
+    """Request a refund through the refund service as the signed-in principal; a refusal is
+    shown with its field and status."""
     try:
         out = console.hub.refunds().request(
             account=ctx.value("account").strip(), amount=ctx.value("amount").strip(),
@@ -61,6 +65,8 @@ def request(console: Console, ctx: Ctx) -> Response:
 
 
 def decide(console: Console, ctx: Ctx, *, approve: bool) -> Response:
+    """Approve or reject a pending refund through the refund service as the signed-in
+    principal (never the requester: segregation of duties)."""
     rid = urllib.parse.unquote(ctx.request.path_params["id"])
     service = console.hub.refunds()
     try:

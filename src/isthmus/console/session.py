@@ -40,6 +40,9 @@ LOGIN_TTL_S = 3600.0  # how long a sign-in form stays good
 
 @dataclass(frozen=True)
 class Session:
+    """A console session as its signed cookie carries it: the token digest, the expiry, the
+    CSRF token and the digest of its server-side record."""
+
     digest: str  # SHA-256 of the API token it was opened with
     expires_at: float
     csrf: str
@@ -52,6 +55,8 @@ def session_key(site_secret: str) -> bytes:
 
 
 def open_session(digest: str, now: float, token_expires_at: float | None) -> Session:
+    """A new session for a token digest, with a fresh CSRF token, expiring after `TTL_S` or
+    with the token, whichever is first."""
     expires = now + TTL_S if token_expires_at is None else min(now + TTL_S, token_expires_at)
     return Session(digest, expires, secrets.token_urlsafe(24))
 
@@ -65,6 +70,8 @@ def _mac(key: bytes, body: str) -> str:
 
 
 def seal(session: Session, key: bytes) -> str:
+    """The cookie value of a session: its fields as base64url JSON, then ".", then their
+    HMAC-SHA256 under `key`."""
     body = _b64(json.dumps({"d": session.digest, "e": session.expires_at, "c": session.csrf,
                             "r": session.record}, separators=(",", ":")).encode())
     return f"{body}.{_mac(key, body)}"
@@ -86,6 +93,7 @@ def unseal(cookie: str | None, key: bytes, now: float) -> Session | None:
 
 
 def csrf_ok(session: Session, submitted: str | None) -> bool:
+    """True when the form's CSRF token is the session's (constant-time comparison)."""
     return bool(submitted) and hmac.compare_digest(session.csrf, submitted or "")
 
 

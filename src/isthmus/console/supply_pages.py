@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.responses import Response
 
+from isthmus.app import Hub
 from isthmus.console import charts
 from isthmus.flows.labor import service_line_cost
 from isthmus.flows.supply_state import policy_from_table
@@ -45,11 +46,12 @@ def _as_of(console: Console, ctx: Ctx, problems: list[str]) -> date:
         return today
 
 
-def read(hub: Any, as_of: date) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+def read(hub: Hub, as_of: date) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """The supply report as of `as_of` and the service-line margin, as the CLI builds them
     (the hub has already refused a [supply] table it cannot read when it opened)."""
     policy, limit = policy_from_table(hub.settings.supply)
     flow = hub.processor.supply
+    assert flow is not None  # Hub.open builds the supply flow of every hub
     report = supply_report(flow.snapshot(), policy, as_of=as_of, limit_days=limit)
     revenue = {m.revenue_account for m in hub.settings.mappings.charge_codes.values()}
     margin = service_line_margin(hub.store.entries(), revenue_accounts=revenue,
@@ -59,6 +61,8 @@ def read(hub: Any, as_of: date) -> tuple[dict[str, Any], list[dict[str, Any]]]:
 
 
 def page(console: Console, ctx: Ctx) -> Response:
+    """The Supply page: stock-out risk, unmatched invoice aging, open GRNI, requisitions and
+    service-line margin, as of `?as_of=` or today; 404 without a supply flow."""
     if console.hub.processor.supply is None:
         return console.render(ctx, "error.html", 404, title="No supply flow",
                               message="this hub runs without a supply flow", field="",
@@ -89,7 +93,7 @@ def decide(console: Console, ctx: Ctx, *, approve: bool) -> Response:
     why = ("this hub runs without a supply flow" if flow is None else
            "name the requisition" if not req_id else
            "" if approve or reason else "say why it is rejected")
-    if why:
+    if why or flow is None:
         console.audit(ctx, f"supply.{verb}", f"requisition/{req_id}", "failed", reason=why)
         return console.render(ctx, "error.html", 400, title=f"Not {verb}d", message=why,
                               field="requisition" if req_id else "reason", back=back)

@@ -27,6 +27,9 @@ HEADER = ("processor,deposit_id,deposit_date,transaction_id,transaction_date,typ
 
 @dataclass(frozen=True)
 class CardDay:
+    """The demo's card money for one day: the processor's settlement file, the bank's deposit
+    file, and the totals the reconciliation should find."""
+
     settlement: bytes  # the processor's settlement CSV
     bank: bytes  # the bank's deposit CSV
     card_total: Decimal  # payments less refunds: what leaves the patients' A/R

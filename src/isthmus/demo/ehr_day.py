@@ -92,6 +92,10 @@ class SimMessage:
 
 
 class ExpectedTotals(TypedDict):
+    """What the ledger and the inbox must show after the demo day: message counts per kind,
+    charges, credits and net per currency, unmapped amounts, and patients before and after
+    the merge."""
+
     messages: int
     kinds: dict[str, int]
     charges: dict[str, Decimal]

@@ -162,14 +162,21 @@ def msh(facility: str, ts: str, msg_type: str, control_id: str, version: str = V
 
 
 def evn(code: str, ts: str) -> str:
+    """EVN (HL7 v2.5.1 section 3.4.1): EVN-1 event type code, EVN-2 recorded date/time."""
     return segment("EVN", {1: code, 2: ts})
 
 
 def cx(ident: str, authority: str, id_type: str) -> str:
+    """A CX identifier (HL7 v2.5.1 chapter 2A, CX data type): CX-1 id, CX-4 assigning authority,
+    CX-5 identifier
+    type code (e.g. MR)."""
     return f"{field(ident)}^^^{field(authority)}^{id_type}"
 
 
 def xcn(provider: tuple[str, str, str]) -> str:
+    """An XCN provider (HL7 v2.5.1 chapter 2A, XCN data type): XCN-1 id (the NPI here), XCN-2
+    family name, XCN-3
+    given name."""
     npi, family, given = provider
     return f"{npi}^{family}^{given}"
 

@@ -109,6 +109,9 @@ class Fact:
 
 @dataclass(frozen=True)
 class WeekMessage:
+    """One message of the simulated week: when it is sent, its MSH-10 and HL7 version, its
+    bytes, and the fact it carries."""
+
     day: int  # 0 (Monday) to 6
     at: datetime
     control_id: str

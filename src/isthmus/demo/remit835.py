@@ -20,6 +20,8 @@ CENT = Decimal("0.01")
 
 @dataclass(frozen=True)
 class ClaimToPay:
+    """A billing account the demo payer pays: its number (CLP01) and what was charged."""
+
     account_number: str  # PID-18, sent back by the payer as CLP01
     charged: Decimal
 

@@ -16,8 +16,8 @@ from datetime import date
 from decimal import Decimal
 from typing import Any, Final
 
-from isthmus.flows.supply_state import InvoiceLine, ReceiptLine
 from isthmus.ledger.supply import OrderLine
+from isthmus.ports.supply import InvoiceLine, ReceiptLine
 
 OR_LOCATION: Final = "SURG"  # the OR's stock location (its cabinet's usage rows say so)
 POLICY: Final[dict[str, Any]] = {

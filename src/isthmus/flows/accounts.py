@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import time
 from decimal import Decimal
 
+from isthmus.flows.decision import Decision, apply, hold
+from isthmus.flows.outcome import APPLIED, Outcome
 from isthmus.ledger.errors import ClosedPeriod
 from isthmus.ledger.periods import FiscalCalendar, PeriodAssignment, first_day, period_of
 from isthmus.ledger.rules import merge_reclass_entry
@@ -27,7 +28,7 @@ from isthmus.model import (
     PatientRef,
     PatientRegistered,
 )
-from isthmus.model.envelope import Envelope, encode_envelope
+from isthmus.model.envelope import Envelope
 from isthmus.model.events import PatientDeleted
 from isthmus.store.ports import Patient, Tx
 
@@ -69,6 +70,8 @@ def resolve(tx: Tx, secret: str, ref: PatientRef) -> Patient:
 
 
 def register(tx: Tx, secret: str, ev: PatientRegistered) -> None:
+    """Keep a registered patient's demographics (PID-5, PID-7, PID-8), keeping stored values
+    the event leaves empty."""
     current = resolve(tx, secret, ev.patient)
     tx.put_patient(Patient(
         key=current.key, mrn=current.mrn, authority=current.authority, token=current.token,
@@ -81,6 +84,7 @@ def register(tx: Tx, secret: str, ev: PatientRegistered) -> None:
 
 def encounter(tx: Tx, secret: str, ev: EncounterStarted | EncounterDischarged,
               at: str) -> None:
+    """Record a visit (PV1-19) under its patient: active when it starts, discharged when it ends."""
     p = resolve(tx, secret, ev.patient)
     if isinstance(ev, EncounterStarted):
         tx.put_encounter(ev.visit_number, p.key, ev.facility, ev.patient_class, "active", at)
@@ -89,6 +93,7 @@ def encounter(tx: Tx, secret: str, ev: EncounterStarted | EncounterDischarged,
 
 
 def billing_account(tx: Tx, secret: str, ev: BillingAccountOpened) -> None:
+    """Record a billing account (PID-18) under its patient and facility."""
     p = resolve(tx, secret, ev.patient)
     tx.put_billing_account(ev.account_number, p.key, ev.facility)
 
@@ -136,25 +141,27 @@ def merge(tx: Tx, secret: str, env: Envelope, ev: AccountsMerged, *, ar_account:
 PATIENT_ACCOUNTING = "patient-accounting"
 
 
-def _work_item(tx: Tx, env: Envelope, kind: str, queue: str, detail: str) -> None:
-    tx.add_work_item(kind=kind, queue=queue, key=env.key, event_id=env.event_id,
-                     correlation_id=env.correlation_id, detail=detail,
-                     envelope=encode_envelope(env), now=time.time())
+def has_activity(tx: Tx, secret: str, ev: PatientDeleted, *, ar_account: str) -> bool:
+    """Whether the person ADT A29 deletes has financial activity: any A/R posting on the
+    live account, even settled to zero (the fact `decide_delete` needs)."""
+    if tx.get_patient(ev.patient.key) is None:
+        return False
+    return bool(tx.ar_balances(ar_account, resolve(tx, secret, ev.patient).token))
+
+
+def decide_delete(env: Envelope, active: bool) -> Decision:
+    """ADT A29: a person with financial activity is never deleted: the message waits in a
+    `person_delete_refused` work item. Without activity there is nothing financial to
+    remove: the patient row stays."""
+    if not active:
+        return Decision(APPLIED)
+    return hold(env, kind="person_delete_refused", queue=PATIENT_ACCOUNTING,
+                detail="ADT^A29 deletes a person whose account has postings: not deleted; "
+                       "merge or settle the account first, then resolve")
 
 
 def delete_person(tx: Tx, secret: str, env: Envelope, ev: PatientDeleted, *,
-                  ar_account: str) -> str:
-    """ADT A29: a person with financial activity (any A/R posting on the live account, even
-    settled to zero) is never deleted: the message waits in a `person_delete_refused` work
-    item. Without activity there is nothing financial to remove: the patient row stays."""
-    p = tx.get_patient(ev.patient.key)
-    if p is None:
-        return "applied"
-    live = resolve(tx, secret, ev.patient)
-    balances = tx.ar_balances(ar_account, live.token)
-    if balances:
-        _work_item(tx, env, "person_delete_refused", PATIENT_ACCOUNTING,
-                   "ADT^A29 deletes a person whose account has postings: not deleted; "
-                   "merge or settle the account first, then resolve")
-        return "held"
-    return "applied"
+                  ar_account: str, now: float) -> Outcome:
+    """ADT A29 (`decide_delete`), written at `now`."""
+    return apply(tx, decide_delete(env, has_activity(tx, secret, ev, ar_account=ar_account)),
+                 now)

@@ -39,6 +39,7 @@ from typing import Any, Protocol
 
 from isthmus.bus.ports import Bus
 from isthmus.config import ChannelSettings, Settings
+from isthmus.errors import ConflictError, NotFoundError
 from isthmus.observe.instant import instant
 from isthmus.store.ports import HELD, ChannelState, Store
 
@@ -51,22 +52,26 @@ SFTP = "sftp"  # a remote folder polled over SFTP (connectors/sftp_pickup.py)
 _DEAD_LIMIT = 100_000
 
 
-class ChannelRefused(ValueError):
+class ChannelRefused(ConflictError, ValueError):
     """A pause or resume that cannot be done: no such channel (exit code 2, HTTP 404), or
     one with no listener of its own (exit code 2, HTTP 409)."""
 
-    status = 409
+    http_status, exit_code = 409, 2
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
 
 
-class UnknownChannel(ChannelRefused):
-    status = 404
+class UnknownChannel(NotFoundError, ChannelRefused):
+    """The channel named is not one the hub has (HTTP 404)."""
+
+    http_status, exit_code = 404, 2
 
 
 @dataclass(frozen=True)
 class Counters:
+    """One channel's message counts by outcome, and the time of its last message."""
+
     received: int = 0
     ignored: int = 0
     refused: int = 0
@@ -165,7 +170,7 @@ def table(settings: Settings, store: Store, bus: Bus | None = None, *,
 
 
 def set_state(settings: Settings, store: Store, name: str, state: str, *, by: str,
-              reason: str = "", now: float | None = None) -> ChannelState:
+              reason: str = "", now: float) -> ChannelState:
     """Pause or resume one channel, for every process of the site. Raises UnknownChannel
     (naming the known ones) or ChannelRefused (no listener of its own)."""
     own = pausable(settings)
@@ -179,10 +184,11 @@ def set_state(settings: Settings, store: Store, name: str, state: str, *, by: st
         raise UnknownChannel(f"no channel {name!r}; the channels that can be paused are: "
                              f"{', '.join(own)}")
     return store.set_channel_state(name, state, by, reason[:500],
-                                   time.time() if now is None else now)
+                                   now)
 
 
 def is_paused(states: Mapping[str, ChannelState], name: str) -> bool:
+    """Whether the stored states say channel `name` is paused (no state: running)."""
     st = states.get(name)
     return st is not None and st.state == PAUSED
 

@@ -12,7 +12,6 @@ never a crash and never a partial posting.
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import dataclass
 
 from isthmus.config import Mappings, RevenueMapping
@@ -37,6 +36,8 @@ QUEUES = {
 
 @dataclass(frozen=True)
 class Enrichment:
+    """What the mapping tables give a charge: its company, cost center and revenue mapping."""
+
     company: str
     cost_center: str
     revenue: RevenueMapping
@@ -77,7 +78,7 @@ def lookup(tx: Tx, maps: Mappings, charge: Charge) -> Enrichment | Missing:
 
 
 def post_charge(tx: Tx, env: Envelope, charge: Charge, *, secret: str, maps: Mappings,
-                ar_account: str, calendar: FiscalCalendar) -> str:
+                ar_account: str, calendar: FiscalCalendar, now: float) -> str:
     """Post one charge; returns "posted", "duplicate" or "held" (a work item was opened)."""
     patient = resolve(tx, secret, charge.patient)
     found = lookup(tx, maps, charge)
@@ -85,7 +86,7 @@ def post_charge(tx: Tx, env: Envelope, charge: Charge, *, secret: str, maps: Map
         mapping_holds.hold(tx, env, kind=found.kind, queue=QUEUES[found.kind],
                            table=found.table, code=found.code, detail=found.detail,
                            amount=charge.amount.amount, currency=charge.amount.currency,
-                           now=time.time())
+                           now=now)
         return "held"
     hold: tuple[str, str] | None = None
     entry = None
@@ -108,7 +109,7 @@ def post_charge(tx: Tx, env: Envelope, charge: Charge, *, secret: str, maps: Map
         kind, detail = hold or ("unpostable_charge", "no entry")
         tx.add_work_item(kind=kind, queue=QUEUES[kind], key=env.key, event_id=env.event_id,
                          correlation_id=env.correlation_id, detail=detail,
-                         envelope=encode_envelope(env), now=time.time())
+                         envelope=encode_envelope(env), now=now)
         return "held"
     tx.record_charge(ChargeRecord(
         event_id=env.event_id, patient_key=patient.key, account_token=patient.token,
@@ -117,6 +118,6 @@ def post_charge(tx: Tx, env: Envelope, charge: Charge, *, secret: str, maps: Map
         currency=charge.amount.currency, service_date=charge.service_date,
         entry_key=entry.entry_key))
     posted = tx.insert_entry(entry)
-    tx.close_work_items(env.event_id, "posted after the fix", time.time())
+    tx.close_work_items(env.event_id, "posted after the fix", now)
     tx.held_posted(env.event_id, entry.entry_key)
     return "posted" if posted else "duplicate"

@@ -13,6 +13,13 @@ Issue 20.
   ``accepted``, A3/A4/A7/A8/E* ``rejected`` (and a work item), P* ``pending``, F* and R*
   kept on the claim as a fact (the 835 decides paid or denied). Status category and code
   stay on the claim state; each application is an event of its timeline.
+* A 277CA that rejects above the claims (STC at the information receiver level, 2200B,
+  or the billing provider level, 2200C, with no claim level) applies to every claim of
+  the batch it names (2200B TRN02 = the BHT03 our 837 carried, flow state
+  `claims/batch/<BHT03>`), on level 19 only to those of the billing provider NPI it
+  names: each still awaiting its acknowledgement is ``rejected`` with the status code,
+  and one ``claim_batch_rejected`` item per batch names the reason
+  (:func:`on_batch_status`).
 * :func:`request_status` builds a 276 for claims still awaiting their payer longer than
   its expected turnaround (`[claims] turnaround_days.<payer>`, else `status_after_days`),
   at most once per turnaround period each, and sends it like the 837.
@@ -28,19 +35,22 @@ that cannot move a claim in its state (a late 277CA after the 835) is kept as a 
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final
 
 from isthmus.config import ClaimSettings
-from isthmus.flows import claim_eligibility
+from isthmus.flows import claim_eligibility, claim_fhir
 from isthmus.flows import claim_life as life
 from isthmus.flows.claim_submission import (
     X12Sender,
     claim_from_body,
     next_controls,
+    sent_batch_state,
     sent_set_state,
 )
+from isthmus.formats.fhir.remittance import CLAIM_RESPONSE
 from isthmus.formats.x12 import check_envelope, parse_837, read
 from isthmus.formats.x12.claim_batch import build_837
 from isthmus.formats.x12.claim_status import (
@@ -50,12 +60,18 @@ from isthmus.formats.x12.claim_status import (
     build_276,
 )
 from isthmus.formats.x12.responses import response_events
-from isthmus.model import AcknowledgementReceived, ClaimStatusReported, EligibilityReported
+from isthmus.model import (
+    AcknowledgementReceived,
+    ClaimBatchStatusReported,
+    ClaimStatusReported,
+    EligibilityReported,
+)
 from isthmus.model.envelope import Envelope, KeyedEvent
 from isthmus.store.ports import ClaimState, Store, Tx
 
 QUEUE: Final = "claim-rejections"
 KIND: Final = "claim_rejected"
+BATCH_KIND: Final = "claim_batch_rejected"
 _ASKED: Final = "claims/276/"
 _APPLIED: Final = "claims/applied/"
 DAY: Final = 86400.0
@@ -130,8 +146,67 @@ def on_status(tx: Tx, ev: ClaimStatusReported, *, now: float, source: str,
     return out
 
 
+def billing_npi(claim: ClaimState) -> str:
+    """The billing provider NPI (2010AA NM109, NM108 XX) the claim was submitted with."""
+    if not claim.body:
+        return ""
+    body = json.loads(claim.body)
+    es = str(body["delimiters"][0])
+    for seg in body.get("billing", ()):
+        e = str(seg).split(es)
+        if e[0] == "NM1" and len(e) > 9 and e[1] == "85" and e[8] == "XX":
+            return e[9].strip()
+    return ""
+
+
+def on_batch_status(tx: Tx, ev: ClaimBatchStatusReported, *, now: float, source: str,
+                    event_id: str = "") -> Applied:
+    """A 277CA rejection above the claims: every claim of the batch it names (2200B TRN02
+    = our BHT03), of the billing provider it names on level 19 (NPI), still awaiting its
+    acknowledgement moves to ``rejected`` with the status code; one work item per batch
+    names the reason. An acceptance at these levels changes nothing (the claims' own
+    statuses follow)."""
+    out = Applied()
+    if event_id and not _once(tx, event_id):
+        return out
+    first = ev.statuses[0] if ev.statuses else None
+    if first is None or category(first.category) != "rejected":
+        return out
+    raw = tx.load_state(sent_batch_state(ev.batch)) if ev.batch else None
+    named = [c for c in (tx.get_claim_state(k) for k in (raw or b"").decode().split())
+             if c is not None and (ev.level != "19" or billing_npi(c) == ev.provider_npi)]
+    if not named:
+        out.unknown += 1
+        return out
+    codes = ", ".join(f"{s.category}:{s.code}" + (f":{s.entity}" if s.entity else "")
+                      for s in ev.statuses)
+    where = ("billing provider NPI " + ev.provider_npi if ev.level == "19"
+             else "information receiver")
+    detail = f"{ev.report} rejected batch {ev.batch} at the {where} level: {codes}"
+    moved: list[str] = []
+    for c in named:
+        changes = {"status_category": first.category, "status_code": first.code}
+        if life.can(c.state, "ack_rejected"):
+            new = life.advance(tx, c, "ack_rejected", now=now, causation_id=source,
+                               detail=detail, **changes)
+            moved.append(c.claim_key)
+        else:  # already adjudicated or rejected: a fact on its timeline
+            new = life.note(tx, c, "status", now=now, causation_id=source, detail=detail,
+                            **changes)
+        out.claims[c.claim_key] = new.state
+    if moved:
+        who = f"{ev.batch}/{ev.provider_npi}" if ev.level == "19" else ev.batch
+        tx.add_work_item(kind=BATCH_KIND, queue=QUEUE, key=f"batch {who}",
+                         event_id=f"claim-batch-rejected/{who}/{source}",
+                         correlation_id=f"claims/batch/{ev.batch}",
+                         detail=f"{detail}; {len(moved)} claim(s) rejected: "
+                                f"{', '.join(moved)}", envelope=b"", now=now)
+    return out
+
+
 def on_response(tx: Tx, env: Envelope,
-                ev: AcknowledgementReceived | ClaimStatusReported | EligibilityReported) -> str:
+                ev: AcknowledgementReceived | ClaimStatusReported | ClaimBatchStatusReported
+                | EligibilityReported) -> str:
     """The worker's entry (`flows.processor`): a received 999 set, 277/277CA claim status
     or 271 answer applied once per event id to the claims or the account it names
     (`flows.claim_eligibility`); outcome ``unknown`` when it names nothing the hub sent."""
@@ -141,7 +216,14 @@ def on_response(tx: Tx, env: Envelope,
             tx, ev, now=now, source=source, event_id=env.event_id) else "unknown"
     if isinstance(ev, AcknowledgementReceived):
         got = on_acknowledged(tx, ev, now=now, source=source, event_id=env.event_id)
+    elif isinstance(ev, ClaimBatchStatusReported):
+        got = on_batch_status(tx, ev, now=now, source=source, event_id=env.event_id)
     else:
+        if ev.report == CLAIM_RESPONSE:  # a FHIR claim's payer answers: it was submitted
+            found = life.find(tx, ev.patient_control_number or ev.trace,
+                              ev.payer_claim_control_number)
+            if found is not None:
+                claim_fhir.answered(tx, found, env, now=now)
         got = on_status(tx, ev, now=now, source=source, event_id=env.event_id)
     return "applied" if got.claims else "unknown"
 
@@ -196,8 +278,12 @@ def apply_277(store: Store, data: bytes | str, *, now: float, source: str) -> Ap
         for k in _events(data):
             if isinstance(k.event, ClaimStatusReported):
                 got = on_status(tx, k.event, now=now, source=source)
-                out.claims.update(got.claims)
-                out.unknown += got.unknown
+            elif isinstance(k.event, ClaimBatchStatusReported):
+                got = on_batch_status(tx, k.event, now=now, source=source)
+            else:
+                continue
+            out.claims.update(got.claims)
+            out.unknown += got.unknown
     return out
 
 
@@ -239,8 +325,8 @@ def due_for_status(tx: Tx, claims: list[ClaimState], settings: ClaimSettings,
     out = []
     for c in claims:
         days = settings.turnaround_days.get(c.payer_id, settings.status_after_days)
-        if c.state not in life.AWAITING_PAYER or not c.submitted_at:
-            continue
+        if c.state not in life.AWAITING_PAYER or not c.submitted_at or not c.body:
+            continue  # no 837 kept (a FHIR claim): no 276 can name it
         if now - c.submitted_at < days * DAY:
             continue
         asked = tx.load_state(_ASKED + c.claim_key)

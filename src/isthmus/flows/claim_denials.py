@@ -32,6 +32,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Final
 
+from isthmus.errors import ConflictError
 from isthmus.flows import claim_life as life
 from isthmus.flows import mapping_holds
 from isthmus.flows.accounts import live_token
@@ -63,12 +64,14 @@ Patient financial services
 """)
 
 
-class ClaimActionRefused(Exception):
+class ClaimActionRefused(ConflictError):
     """The action cannot be taken on this claim now; the text says why and what to do."""
 
 
 @dataclass(frozen=True)
 class WriteOff:
+    """A claim write-off: pending a second person's approval, or posted with its entry."""
+
     claim_key: str
     amount: Decimal
     currency: str

@@ -46,6 +46,9 @@ _APPLIED: Final = "claims/applied/"
 
 @dataclass(frozen=True)
 class Asked:
+    """What `request_eligibility` did: the sender's reference for its 270 ("" when none was
+    sent), each trace's account, the accounts skipped and why."""
+
     sent: str  # the sender's reference
     traces: dict[str, str]  # trace -> account
     skipped: dict[str, str]  # account -> why (no coverage, no patient)

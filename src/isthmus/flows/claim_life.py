@@ -26,6 +26,7 @@ from dataclasses import replace
 from decimal import Decimal
 from typing import Any, Final
 
+from isthmus.errors import ConflictError
 from isthmus.store.ports import ClaimEvent, ClaimState, Tx
 
 CREATED, SCRUBBED, SUBMITTED = "created", "scrubbed", "submitted"
@@ -57,7 +58,7 @@ TRANSITIONS: Final[dict[str, tuple[frozenset[str], str]]] = {
 }
 
 
-class InvalidTransition(Exception):
+class InvalidTransition(ConflictError):
     """What happened cannot happen to a claim in its state; names both (no PHI)."""
 
     def __init__(self, claim_key: str, state: str, kind: str) -> None:
@@ -77,6 +78,7 @@ def decide(claim_key: str, state: str, kind: str) -> str:
 
 
 def can(state: str, kind: str) -> bool:
+    """Whether `TRANSITIONS` lets a claim in `state` take the transition `kind`."""
     rule = TRANSITIONS.get(kind)
     return rule is not None and state in rule[0]
 

@@ -135,6 +135,7 @@ def claim_from_body(state: ClaimState) -> ScrubbedClaim:
 
 
 def edits_detail(failures: tuple[EditFailure, ...] | list[EditFailure]) -> str:
+    """The edit failures as one line, separated by semicolons."""
     return "; ".join(str(f) for f in failures)
 
 
@@ -217,7 +218,16 @@ def send_batch(tx: Tx, claims: list[ScrubbedClaim], *, settings: ClaimSettings,
                               f"{p.transaction_control}", submitted_at=now)
     for name, keys in sets.items():  # what a 999 naming the set applies to (claim_acks)
         tx.save_state(name, " ".join(keys).encode())
+    # what a 277CA rejecting the batch (2200B TRN02 = our BHT03) applies to (claim_acks)
+    tx.save_state(sent_batch_state(f"B{first}"),
+                  " ".join(p.patient_control_number for p in batch.placements).encode())
     return batch, ref
+
+
+def sent_batch_state(reference: str) -> str:
+    """The flow state naming the claims of one 837 batch by its BHT03 reference, read when a
+    277CA answers the batch at the receiver or provider level (`flows.claim_acks`)."""
+    return f"claims/batch/{reference.strip()}"
 
 
 def sent_set_state(group_control: str, set_control: str) -> str:

@@ -19,7 +19,7 @@ idempotency key lets the destination see it twice as once).
 
 Runs of up to `batch` deliveries go together (a file holds many); a run never holds two
 keys' order hostage: it takes due deliveries in id order, skipping a key that failed in
-this round. One engine per destination and site runs at a time (a bus lease, app.py).
+this round. One engine per destination and site runs at a time (a bus lease, runtime/loops.py).
 """
 
 from __future__ import annotations
@@ -30,16 +30,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from isthmus.config import DestinationSettings
-from isthmus.connectors.destination_ports import (
+from isthmus.flows.export import CircuitBreaker
+from isthmus.flows.retry import RetryPolicy
+from isthmus.observe import tracing
+from isthmus.ports.destination import (
     Answer,
     Destination,
     DestinationRejected,
     DestinationUnavailable,
     Outgoing,
 )
-from isthmus.flows.export import CircuitBreaker
-from isthmus.flows.retry import RetryPolicy
-from isthmus.observe import tracing
 from isthmus.store.ports import DeliveryQuery, DeliveryRecord, Store
 
 log = logging.getLogger(__name__)
@@ -54,6 +54,8 @@ def work_item_ref(delivery_id: int) -> str:
 
 @dataclass
 class RoundStats:
+    """Counts of deliveries sent, retried and dead-lettered (one round, or all rounds so far)."""
+
     sent: int = 0
     retried: int = 0
     dead: int = 0
@@ -72,7 +74,7 @@ class DeliveryEngine:
         self.breaker = breaker or CircuitBreaker(cooldown_s=settings.breaker_cooldown_s)
         self._clock = clock
         self._window = max(window, settings.batch)
-        self._round_s = round_s  # a round stops taking runs after this (the lease, app.py)
+        self._round_s = round_s  # a round stops taking runs after this (the lease: runtime/loops)
         self.totals = RoundStats()
 
     @property

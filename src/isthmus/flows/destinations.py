@@ -22,6 +22,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from isthmus.config import DestinationSettings, ErpSettings, Settings
+from isthmus.errors import NotFoundError
 from isthmus.flows import delivery, export
 from isthmus.observe.instant import instant
 from isthmus.store.ports import DeliveryQuery, DeliveryRecord, OutboxItem, Store
@@ -31,7 +32,7 @@ ERP = "erp"  # the [erp] destination's name in these lists (no [destinations.erp
 ERP_ID = "erp:"  # an ERP outbox row's id here: erp:<outbox id>
 
 
-class UnknownDestination(LookupError):
+class UnknownDestination(NotFoundError, LookupError):
     """A name that is no configured destination (the message names the known ones)."""
 
 

@@ -1,15 +1,13 @@
-"""Errors a flow step raises, named by what the worker must do next (DESIGN: house style)."""
+"""Errors a flow step raises, named by what the worker must do next (DESIGN: house style).
+
+They are the hub's error tree's (`isthmus.errors`), re-exported here where the flows and the
+worker have always found them: `TransientError(retry_after)` is retried (after
+`retry_after` seconds when given, else the backoff), `PermanentError(queue)` is
+dead-lettered at once.
+"""
 
 from __future__ import annotations
 
+from isthmus.errors import PermanentError, TransientError
 
-class TransientError(Exception):
-    """Retry later: a dependency is down or busy. `retry_after` overrides the backoff."""
-
-    def __init__(self, message: str, retry_after: float | None = None) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
-
-
-class PermanentError(Exception):
-    """Retrying cannot help: dead-letter the message with this reason."""
+__all__ = ["PermanentError", "TransientError"]

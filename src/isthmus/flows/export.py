@@ -1,59 +1,42 @@
 """ERP export v1: seal unbatched journal entries into balanced batches, queue them durably.
 
-A batch is sealed in one transaction with its outbox rows (transactional outbox), so a
+A batch is sealed in one transaction with its outbox row (transactional outbox), so a
 batch is either fully queued for the ERP or not at all. The batch id is a hash of its entry
-keys, so sealing the same entries twice is a no-op. The dispatcher then delivers each
-outbox row through a connector, with persisted retries and a circuit breaker; on recovery
-it drains in order.
+keys, so sealing the same entries twice is a no-op. The row holds the typed batch, encoded
+once (`ledger.batch_codec`); the dispatcher decodes each row once and hands the batch to
+the sink, which renders it for its ERP (files, JSON-RPC, REST), with persisted retries and
+a circuit breaker; on recovery it drains in order.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
 
 from isthmus.flows.retry import RetryPolicy
-from isthmus.ledger.batch import JournalBatch, batch_to_csv, batch_to_jsonl, build_batch
+from isthmus.ledger import batch_codec
+from isthmus.ledger.batch import JournalBatch, build_batch
+from isthmus.ledger.errors import InvalidBatch
 from isthmus.ledger.supply import MIRROR_CHANNELS
 from isthmus.observe import tracing
+from isthmus.ports.erp import BatchSink, ErpRejected, ErpUnavailable
 from isthmus.store.ports import OutboxItem, Store
 
 log = logging.getLogger(__name__)
 DESTINATION = "erp_file"
 
 
-class ErpUnavailable(Exception):
-    """The ERP or its drop folder can't take the batch now; retry later."""
-
-
-class ErpRejected(Exception):
-    """The ERP refused the batch on business grounds (closed period, unknown account...).
-
-    Retrying as is cannot help: the dispatcher marks the outbox row dead and opens a work
-    item (kind `erp_rejected`, queue `finance-gl`) carrying the ERP's message; after the fix,
-    `isthmus workitems resubmit ID` puts the row back in the outbox.
-    """
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
-class BatchSink(Protocol):
-    def deliver(self, item: OutboxItem) -> None: ...
-
-
 def batch_id_for(channel: str, entry_keys: list[str]) -> str:
+    """A journal batch id that is the same for the same channel and entry keys (a SHA-256
+    prefix)."""
     digest = hashlib.sha256("\n".join(entry_keys).encode()).hexdigest()[:12]
     return f"JB-{channel}-{digest}"
 
 
 def seal_batches(store: Store, *, policy_of: Callable[[str], str], max_entries: int = 20_000,
-                 now: float | None = None) -> list[JournalBatch]:
+                 now: float) -> list[JournalBatch]:
     """Seal every channel's unbatched entries into batches; returns the batches made.
 
     Entries on a mirror channel (`ledger.supply.MIRROR_CHANNELS`: what the ERP posts
@@ -67,9 +50,9 @@ def seal_batches(store: Store, *, policy_of: Callable[[str], str], max_entries: 
             keys = [e.entry_key for e in entries]
             batch = build_batch(batch_id_for(channel, keys), entries,
                                 policy=policy_of(channel), channel=channel)  # type: ignore[arg-type]
-            files = [(DESTINATION, "csv", batch_to_csv(batch).encode()),
-                     (DESTINATION, "jsonl", batch_to_jsonl(batch).encode())]
-            if store.record_batch(batch, files, time.time() if now is None else now):
+            fmt, payload = batch_codec.encode(batch)
+            if store.record_batch(batch, [(DESTINATION, fmt, payload)],
+                                  now):
                 made.append(batch)
             else:
                 break
@@ -129,16 +112,20 @@ class Dispatcher:
     def sink(self) -> BatchSink:
         return self._sink
 
-    def run_once(self, now: float | None = None) -> int:
-        now = time.time() if now is None else now
+    def run_once(self, now: float) -> int:
         if not self.breaker.allows(now):
             return 0
         delivered = 0
         for item in self._store.outbox_due(DESTINATION, now, 100):
             try:
+                queued = batch_codec.decode(item.fmt, item.payload)
+            except InvalidBatch as exc:  # no sink can send it: a person must look
+                self._reject(item, f"outbox row {item.id} holds no readable batch: {exc}", now)
+                continue
+            try:
                 with tracing.span("isthmus.export", batch_id=item.batch_id, fmt=item.fmt,
                                   destination=item.destination, attempt=item.attempts + 1):
-                    self._sink.deliver(item)
+                    self._sink.deliver(queued)
             except ErpRejected as exc:  # the ERP answered: it is up, but a person must act
                 self.breaker.success()
                 self._reject(item, exc.reason, now)

@@ -27,6 +27,7 @@ from typing import Any, Final
 
 from isthmus.bus.ports import Bus
 from isthmus.config import Settings
+from isthmus.flows.clock import FixedClock
 from isthmus.flows.fhir_intake import FhirIntake
 from isthmus.flows.files import (
     FHIR,
@@ -121,7 +122,7 @@ def _fhir(store: Store, settings: Settings, raw: bytes, name: str,
                 "entries": len(write.types), "created": 0, "status": "rejected",
                 "ack": "403", "duplicate": kept.duplicate, "error": refused.text,
                 "message_id": kept.message_id, "findings": []}
-    res = FhirIntake(store, None, settings.tenant,
+    res = FhirIntake(store, None, settings.tenant, clock=FixedClock(now),
                      charges_from=settings.channel("fhir").charges_from
                      ).take_file(raw, f"file:{name}")
     statuses = [e.get("response", {}).get("status", "") for e in res.entries]
@@ -186,16 +187,16 @@ def _x12(store: Store, settings: Settings, raw: bytes, name: str,
     if isinstance(res, Exception):
         raise res
     intake = renewed[0] if renewed else intake
-    ack_path = out_dir / intake.ack_name
-    if not res.duplicate or not ack_path.exists():
-        _write_atomic(ack_path, intake.ack)
+    ack_path = out_dir / intake.ack_name if intake.ack_name else None
+    if ack_path is not None and (not res.duplicate or not ack_path.exists()):
+        _write_atomic(ack_path, intake.ack)  # none for a 999 or TA1 (not acknowledged)
     claims = [k.event for k in intake.events if isinstance(k.event, ClaimRemitted)]
     plbs = [k.event for k in intake.events if isinstance(k.event, ProviderAdjusted)]
     return {
         "file": name, "format": "x12", "kind": "+".join(intake.kinds),
         "message_id": res.message_id, "control_id": intake.inbound.control_id,
         "status": res.status, "ack": res.ack_code, "duplicate": res.duplicate,
-        "ack_file": str(ack_path), "events": len(intake.events),
+        "ack_file": str(ack_path or ""), "events": len(intake.events),
         "claims": len(claims), "paid": str(sum((c.paid for c in claims), Decimal(0))),
         "provider_adjustments": len(plbs),
         "error": res.error.split("|")[-1] if res.error else "",

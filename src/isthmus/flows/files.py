@@ -18,7 +18,9 @@ channel and control id), writes the acknowledgement file and relays the events.
   nothing. Inbound 999, 277CA/277 and 271 (answers to the 837, 276 and 270 the hub sent)
   become `AcknowledgementReceived`, `ClaimStatusReported` and `EligibilityReported`
   (`formats.x12.responses`), applied to claims and accounts by `flows.claim_acks` and
-  `flows.claim_eligibility`; they are answered like any interchange.
+  `flows.claim_eligibility`; they are answered like any interchange, except an
+  interchange of 999s or a lone TA1: acknowledgements are not acknowledged (005010X231A1),
+  its answer code is `none` and no file is written back.
   An 835 that does not balance (005010X221A1 section 1.10.2.1: BPR02 = sum of
   CLP04 - sum of PLB; CLP03 - CLP04 = claim and line CAS; SVC02 - SVC03 = line CAS) is
   HELD: the interchange is kept with status "held" and its events, none of which reach the
@@ -71,7 +73,7 @@ from isthmus.formats.x12 import (
 from isthmus.formats.x12.events import CHANNEL, claim_events, remittance_events
 from isthmus.formats.x12.events import control_id as x12_control_id
 from isthmus.formats.x12.remittance import RemittanceBatch
-from isthmus.formats.x12.responses import RESPONSE_SETS, response_events
+from isthmus.formats.x12.responses import RESPONSE_SETS, is_acknowledgement, response_events
 from isthmus.governance import ownership
 from isthmus.model.envelope import KeyedEvent
 from isthmus.store.ports import HELD, Hold, Inbound
@@ -82,6 +84,7 @@ FHIR: Final = "fhir"
 UNKNOWN: Final = "unknown"
 TIMECARD: Final = "timecard"
 USAGE: Final = "supply-usage"
+NO_ACK: Final = "none"  # the answer code of a received 999 or TA1: nothing is sent back
 _SYNTAX: Final = (Level.TRANSACTION, Level.SEGMENT)
 # The amount elements (X12 element 782) a posting is made of: CLP03-05, CAS03/06/../18,
 # SVC02-03, PLB04/06/../14 (005010X221A1), CLM02, SV102, SV203 (X222A2/X223A3).
@@ -130,7 +133,7 @@ class X12Intake:
     """One interchange as the inbox takes it, and the acknowledgement to send back."""
 
     inbound: Inbound
-    ack_name: str  # "<ISA13>.999" or "<ISA13>.ta1"
+    ack_name: str  # "<ISA13>.999" or "<ISA13>.ta1"; "" for a 999 or TA1 (not answered)
     ack: bytes
     kinds: tuple[str, ...]  # transaction set ids: 835, 837, ...
     findings: tuple[Finding, ...]  # syntax and balancing findings
@@ -240,13 +243,16 @@ def x12_intake(raw: bytes, *, peer: str, now: float, tenant: str,
     env = check_envelope(ic)
     kinds = tuple(dict.fromkeys(t.id for g in env.groups for t in g.transactions))
     mtype = "X12 " + "+".join(kinds) if kinds else "X12"
+    silent = is_acknowledgement(ic, kinds)  # a 999 or TA1 is not acknowledged
     if env.rejected:
         first = next(x for x in env.findings if x.level is Level.INTERCHANGE)
-        ack = build_ta1(isa, ta1_note(env.findings), at=at, delimiters=ic.delimiters)
+        ack = b"" if silent else build_ta1(isa, ta1_note(env.findings), at=at,
+                                           delimiters=ic.delimiters)
         return X12Intake(
-            Inbound(CHANNEL, cid, raw, now, peer, mtype, "rejected", "TA1-R",
-                    _finding_error(first), b"", digest),
-            f"{ack_stem}.ta1", ack, kinds, tuple(env.findings), (), tuple(isa))
+            Inbound(CHANNEL, cid, raw, now, peer, mtype, "rejected",
+                    NO_ACK if silent else "TA1-R", _finding_error(first), b"", digest),
+            "" if silent else f"{ack_stem}.ta1", ack, kinds, tuple(env.findings), (),
+            tuple(isa))
     findings = list(env.findings)
     rem_batch = parse_835(ic) if "835" in kinds else None
     claim_batch = parse_837(ic) if "837" in kinds else None
@@ -269,6 +275,8 @@ def x12_intake(raw: bytes, *, peer: str, now: float, tenant: str,
     status = "rejected" if skip and not keyed else HELD if hold else "accepted"
     code = "999-" + _ak901(ack.decode("latin-1"), ic.delimiters.segment,
                            ic.delimiters.element)
+    if silent:
+        ack, code = b"", NO_ACK
     balance = [x for x in findings if x.level is Level.BALANCE]
     error = (_finding_error(syntax[0]) if syntax
              else _finding_error(balance[0]) if hold and balance else "")
@@ -277,7 +285,8 @@ def x12_intake(raw: bytes, *, peer: str, now: float, tenant: str,
     return X12Intake(
         Inbound(CHANNEL, cid, raw, now, peer, mtype, status, code, error,
                 intake.encoded(envs), digest, hold),
-        f"{ack_stem}.999", ack, kinds, tuple(findings), tuple(keyed), tuple(isa),
+        "" if silent else f"{ack_stem}.999", ack, kinds, tuple(findings), tuple(keyed),
+        tuple(isa),
         tuple(sorted(skip)), tuple(st for st, _ in unbalanced))
 
 

@@ -26,7 +26,6 @@ decimals as strings). `decide` is the pure decision; `gate` reads, writes and an
 from __future__ import annotations
 
 import hashlib
-import time
 from enum import Enum
 from typing import Final
 
@@ -123,7 +122,7 @@ def _read(tx: Tx, key: str) -> Seen | None:
     return None if body is None else _seen_dec.decode(body)
 
 
-def gate(tx: Tx, env: Envelope) -> str | None:
+def gate(tx: Tx, env: Envelope, now: float) -> str | None:
     """Apply the decision for `env` inside the caller's savepoint: None when its flow is to
     run, else the outcome ("duplicate" or "conflict"). Events without a business key pass."""
     if not env.business_key:
@@ -148,5 +147,5 @@ def gate(tx: Tx, env: Envelope) -> str | None:
         detail=(f"business key {env.business_key!r} came first with event {seen.event_id}; "
                 f"event {env.event_id} ({env.type}) carries other content for it and was "
                 "not posted: decide which is right and correct it at the source"),
-        envelope=encode_envelope(env), now=time.time())
+        envelope=encode_envelope(env), now=now)
     return CONFLICT

@@ -31,6 +31,7 @@ from functools import partial
 import msgspec
 
 from isthmus.bus.ports import Bus, Publish
+from isthmus.flows.clock import Clock
 from isthmus.flows.intake import (
     REUSE_WINDOW_S,
     correlation_of,
@@ -71,6 +72,8 @@ _list_dec = msgspec.json.Decoder(list[msgspec.Raw])
 
 
 def encode_error(err: HL7ParseError) -> str:
+    """An HL7 parse error as the inbox's error column: code|segment|sequence|field|component|text
+    (HL7 v2.5.1 ERR-3 code, ERR-2 location)."""
     loc = err.location
     parts = [str(err.code)]
     parts += ([loc.segment, str(loc.sequence), str(loc.field), str(loc.component)]
@@ -79,6 +82,7 @@ def encode_error(err: HL7ParseError) -> str:
 
 
 def decode_error(text: str) -> HL7ParseError | None:
+    """The HL7 parse error an error column holds (`encode_error`); None when it is empty."""
     if not text:
         return None
     code, seg, seq, field, comp, msg = text.split("|", 5)
@@ -109,6 +113,8 @@ def conflict_copy(m: Inbound) -> Inbound:
 
 
 def is_conflict_copy(m: StoredMessage) -> bool:
+    """Whether the stored message is a rejected copy of one whose identity another message
+    holds (HL7 table 0357 code 205, duplicate key)."""
     return m.status == "rejected" and m.error.startswith(f"{DUPLICATE_KEY}|")
 
 
@@ -379,8 +385,10 @@ class Inbox:
     def __init__(self, writer: GroupCommitWriter, *, channel: str, tenant: str,
                  currency: str, owners: ownership.Owners | None = None,
                  messages: Mapping[str, str] | None = None, senders: Collection[str] = (),
-                 ack_application: str = "ISTHMUS", ack_facility: str = "ISTHMUS") -> None:
+                 ack_application: str = "ISTHMUS", ack_facility: str = "ISTHMUS",
+                 clock: Clock) -> None:
         self._writer = writer
+        self._clock = clock  # the receipt time each message is stored with
         self.channel, self.tenant, self.currency = channel, tenant, currency
         self.owners = owners or {}
         self.messages = messages or {}
@@ -421,13 +429,13 @@ class Inbox:
         groups = [[asyncio.ensure_future(self.on_message(m, peer)) for m in b.messages]
                   for b in block.batches]
         acks = [list(await asyncio.gather(*g)) for g in groups]
-        return batch_reply(block, acks, now=datetime.now(UTC),
+        return batch_reply(block, acks, now=datetime.fromtimestamp(self._clock.now(), UTC),
                            control_id="B" + hashlib.sha256(payload).hexdigest()[:19])
 
     async def on_message(self, payload: bytes, peer: str) -> bytes:
         if is_batch(payload):
             return await self._on_batch(payload, peer)
-        inbound, msg = classify(payload, channel=self.channel, peer=peer, now=time.time(),
+        inbound, msg = classify(payload, channel=self.channel, peer=peer, now=self._clock.now(),
                                 tenant=self.tenant, currency=self.currency,
                                 owners=self.owners, messages=self.messages,
                                 senders=self.senders)
@@ -459,7 +467,7 @@ class Inbox:
     async def on_framing_error(self, payload_head: bytes, peer: str, reason: str) -> bytes:
         # kept under `frame:<hash>`: the MSH-10 a broken block shows is never claimed, so
         # the whole message, resent, is taken under its own identity
-        now = time.time()
+        now = self._clock.now()
         err = HL7ParseError(100, f"framing error: {reason}")
         inbound = Inbound(self.channel, FRAMING_PREFIX + hashlib.sha256(
             payload_head + reason.encode()).hexdigest(), payload_head, now, peer, "",

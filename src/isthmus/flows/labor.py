@@ -19,18 +19,23 @@ When payroll posts (a `PayrollPosted` event, or `isthmus labor payroll-posted`),
 accrual of the pay period is reversed (a new entry naming it, never an edit), once. The
 event reverses the accruals committed when it is applied; one that comes later is reversed
 by replaying the event or by the command.
+
+Issue 17: the flow reads the facts an event needs (the employee's credential and
+department rows, the cost center), decides without the store (`LaborFlow.decide`, a
+`flows.decision.Decision`) and `flows.decision.apply` writes it at the worker's `now`.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
 from isthmus.config import LaborSettings, Mappings
+from isthmus.flows.decision import Decision, Resolve, WorkItem, apply
 from isthmus.flows.errors import PermanentError
+from isthmus.flows.outcome import APPLIED, POSTED, REJECTED, REVERSED, Held, Outcome
 from isthmus.ledger import labor
 from isthmus.ledger.errors import ClosedPeriod, LedgerRefusal
 from isthmus.ledger.journal import JournalEntry, reverse
@@ -95,23 +100,55 @@ def _rates(settings: LaborSettings) -> dict[str, labor.Rate]:
 Accruals = Callable[[date], Sequence[JournalEntry]]  # pay period end -> its accruals
 
 
+@dataclass(frozen=True, slots=True)
+class Facts:
+    """What the store knows that a workforce decision needs (issue 17)."""
+
+    credential: str = ""  # the employee's `CREDENTIALS` row: "<expired on>|<credential>"
+    department: str = ""  # the department the hours go to ("" unknown)
+    cost_center: str = ""  # that department's cost center ("" unmapped)
+
+
+@dataclass(frozen=True, slots=True)
+class SetRow:
+    """Keep what the feed tells as a mapping row (`CREDENTIALS`, `DEPARTMENTS`)."""
+
+    table: str
+    key: str
+    value: str
+
+    def write(self, tx: Tx, now: float) -> bool:
+        tx.set_mapping_override(self.table, self.key, self.value)
+        return True
+
+
+def combine(parts: Sequence[Decision]) -> Decision:
+    """The decisions of one shift's parts (its hours, its overtime) as one: held when any
+    part is held, else what the last part came to; nothing to do, applied."""
+    if not parts:
+        return Decision(APPLIED)
+    held = next((d.outcome for d in parts if isinstance(d.outcome, Held)), None)
+    return Decision(held or parts[-1].outcome,
+                    open=tuple(w for d in parts for w in d.open),
+                    writes=tuple(w for d in parts for w in d.writes),
+                    entries=tuple(e for d in parts for e in d.entries),
+                    resolve=tuple(r for d in parts for r in d.resolve))
+
+
 @dataclass(frozen=True)
 class LaborFlow:
+    """Reads the facts an event needs (`facts`), decides without the store (`decide`),
+    and `flows.decision.apply` writes the decision at the worker's `now`. PayrollPosted
+    (it reverses what the journal holds) and OvertimeRejected (its outcome is whether an
+    item was waiting) still write as they decide."""
+
     settings: LaborSettings
     mappings: Mappings
     calendar: FiscalCalendar
     accruals: Accruals | None = None  # for PayrollPosted: `pay_period_accruals` on the store
 
-    def handle(self, tx: Tx, env: Envelope) -> str:
+    def handle(self, tx: Tx, env: Envelope, now: float) -> Outcome:
         ev = env.payload
-        if isinstance(ev, ShiftWorked):
-            return self._shift(tx, env, ev)
-        if isinstance(ev, OvertimeApproved):
-            return self._post(tx, env, employee=ev.employee_id, department=ev.department,
-                              work_date=ev.work_date, hours={"overtime": ev.hours},
-                              entry_key=f"{labor.ACCRUAL_PREFIX}overtime:{ev.shift_id}",
-                              memo=f"Approved overtime, shift {ev.shift_id}",
-                              item_id=overtime_item(ev.shift_id))
         if isinstance(ev, PayrollPosted):
             if self.accruals is None:
                 raise PermanentError("PayrollPosted needs the journal (LaborFlow.accruals)")
@@ -120,103 +157,139 @@ class LaborFlow:
                                         payroll_id=ev.payroll_id, posted_on=ev.posted_on,
                                         calendar=self.calendar)
             except ClosedPeriod as exc:
-                return self._hold(tx, env, "closed_period", str(exc))
-            return "reversed" if n else "applied"
+                return apply(tx, self._hold(env, "closed_period", str(exc)), now)
+            return REVERSED if n else APPLIED
         if isinstance(ev, OvertimeRejected):
             n = tx.close_work_items(overtime_item(ev.shift_id),
-                                    f"overtime rejected ({ev.request_id})", time.time())
-            return "rejected" if n else "applied"
+                                    f"overtime rejected ({ev.request_id})", now)
+            return REJECTED if n else APPLIED
+        return apply(tx, self.decide(env, self.facts(tx, env)), now)
+
+    # -- the reads ---------------------------------------------------------------------
+    def facts(self, tx: Tx, env: Envelope) -> Facts:
+        ev = env.payload
         if isinstance(ev, CredentialExpired):
-            out = self._hold(tx, env, "expired_credential",
-                             f"credential {ev.credential} of employee {ev.employee_id} "
-                             f"expired on {ev.expires_on}: shifts after it are held")
-            tx.set_mapping_override(CREDENTIALS, ev.employee_id,
-                                    f"{ev.expires_on}|{ev.credential}")
-            return out
+            return Facts()
         if isinstance(ev, CredentialExpiring):
-            known = (tx.mapping_override(CREDENTIALS, ev.employee_id) or "").split("|")
+            return Facts(tx.mapping_override(CREDENTIALS, ev.employee_id) or "")
+        if isinstance(ev, ShiftWorked):
+            credential = "" if ev.credential_expires_on else \
+                tx.mapping_override(CREDENTIALS, ev.employee_id) or ""
+            return replace(self._where(tx, ev.employee_id, ev.department, ev.work_date),
+                           credential=credential)
+        if isinstance(ev, OvertimeApproved):
+            return self._where(tx, ev.employee_id, ev.department, ev.work_date)
+        return Facts()
+
+    def _where(self, tx: Tx, employee: str, department: str, work_date: date) -> Facts:
+        """The department the hours go to (the shift's own, else the feed's transfer row,
+        else the home department) and its cost center (an override, else the chart)."""
+        dept = department or department_of(tx.mapping_override(DEPARTMENTS, employee),
+                                           work_date) or self.settings.employees.get(employee, "")
+        if not dept:
+            return Facts()
+        cc = tx.mapping_override("department_cost_center", dept) or \
+            self.mappings.department_cost_center.get(dept, "")
+        return Facts(department=dept, cost_center=cc)
+
+    # -- the decisions (no store) ------------------------------------------------------
+    def decide(self, env: Envelope, facts: Facts) -> Decision:
+        ev = env.payload
+        if isinstance(ev, ShiftWorked):
+            return self._shift(env, ev, facts)
+        if isinstance(ev, OvertimeApproved):
+            return self._accrual(env, facts, employee=ev.employee_id, work_date=ev.work_date,
+                                 hours={"overtime": ev.hours},
+                                 entry_key=f"{labor.ACCRUAL_PREFIX}overtime:{ev.shift_id}",
+                                 memo=f"Approved overtime, shift {ev.shift_id}",
+                                 item_id=overtime_item(ev.shift_id))
+        if isinstance(ev, PayrollPosted | OvertimeRejected):
+            raise TypeError(f"{type(ev).__name__} is applied as it is decided (handle)")
+        if isinstance(ev, CredentialExpired):
+            d = self._hold(env, "expired_credential",
+                           f"credential {ev.credential} of employee {ev.employee_id} "
+                           f"expired on {ev.expires_on}: shifts after it are held")
+            return replace(d, writes=(SetRow(CREDENTIALS, ev.employee_id,
+                                             f"{ev.expires_on}|{ev.credential}"),))
+        if isinstance(ev, CredentialExpiring):
+            d = self._hold(env, "credential_expiring",
+                           f"credential {ev.credential} of employee {ev.employee_id} "
+                           f"expires on {ev.expires_on}")
+            known = facts.credential.split("|")
             expired = _date(known[0])
             if len(known) == 2 and known[1] == ev.credential and expired is not None \
                     and ev.expires_on > expired:  # the expired credential was renewed
-                tx.set_mapping_override(CREDENTIALS, ev.employee_id, "")
-            return self._hold(tx, env, "credential_expiring",
-                              f"credential {ev.credential} of employee {ev.employee_id} "
-                              f"expires on {ev.expires_on}")
+                return replace(d, writes=(SetRow(CREDENTIALS, ev.employee_id, ""),))
+            return d
         if isinstance(ev, EmployeeTransferred):
-            tx.set_mapping_override(DEPARTMENTS, ev.employee_id, f"{ev.to_department}|"
-                                    f"{ev.effective_on}|{ev.from_department}")
+            return Decision(APPLIED, writes=(SetRow(
+                DEPARTMENTS, ev.employee_id,
+                f"{ev.to_department}|{ev.effective_on}|{ev.from_department}"),))
         # ShiftChanged, OvertimeRequested: no money moves until the shift is worked.
-        return "applied"
+        return Decision(APPLIED)
 
-    def _hold(self, tx: Tx, env: Envelope, kind: str, detail: str,
-              item_id: str = "") -> str:
-        tx.add_work_item(kind=kind, queue=QUEUES[kind], key=env.key,
-                         event_id=item_id or env.event_id, correlation_id=env.correlation_id,
-                         detail=detail, envelope=encode_envelope(env), now=time.time())
-        return "held"
+    def _hold(self, env: Envelope, kind: str, detail: str, item_id: str = "") -> Decision:
+        queue = QUEUES[kind]
+        return Decision(Held(queue, detail), open=(WorkItem(
+            kind, queue, env.key, item_id or env.event_id, env.correlation_id, detail,
+            encode_envelope(env)),))
 
-    def _shift(self, tx: Tx, env: Envelope, ev: ShiftWorked) -> str:
-        expires = ev.credential_expires_on or _date(
-            (tx.mapping_override(CREDENTIALS, ev.employee_id) or "").partition("|")[0])
+    def _shift(self, env: Envelope, ev: ShiftWorked, facts: Facts) -> Decision:
+        expires = ev.credential_expires_on or _date(facts.credential.partition("|")[0])
         if expires is not None and ev.work_date > expires:
-            return self._hold(tx, env, "expired_credential",
+            return self._hold(env, "expired_credential",
                               f"shift {ev.shift_id} on {ev.work_date} worked by employee "
                               f"{ev.employee_id} after their credential expired on "
                               f"{expires}: not posted")
         hours = {"regular": ev.regular_hours, "differential": ev.differential_hours,
                  "on_call": ev.on_call_hours}
-        out = "applied"
+        parts: list[Decision] = []
         if any(hours.values()):
-            out = self._post(tx, env, employee=ev.employee_id, department=ev.department,
-                             work_date=ev.work_date, hours=hours,
-                             entry_key=f"{labor.ACCRUAL_PREFIX}{env.event_id}",
-                             memo=f"Labor accrual, shift {ev.shift_id}")
+            parts.append(self._accrual(env, facts, employee=ev.employee_id,
+                                       work_date=ev.work_date, hours=hours,
+                                       entry_key=f"{labor.ACCRUAL_PREFIX}{env.event_id}",
+                                       memo=f"Labor accrual, shift {ev.shift_id}"))
         if ev.overtime_hours and ev.overtime_approval:
-            ot = self._post(tx, env, employee=ev.employee_id, department=ev.department,
-                            work_date=ev.work_date, hours={"overtime": ev.overtime_hours},
-                            entry_key=f"{labor.ACCRUAL_PREFIX}overtime:{ev.shift_id}",
-                            memo=f"Approved overtime, shift {ev.shift_id}")
-            out = "held" if "held" in (out, ot) else ot
+            parts.append(self._accrual(
+                env, facts, employee=ev.employee_id, work_date=ev.work_date,
+                hours={"overtime": ev.overtime_hours},
+                entry_key=f"{labor.ACCRUAL_PREFIX}overtime:{ev.shift_id}",
+                memo=f"Approved overtime, shift {ev.shift_id}"))
         elif ev.overtime_hours:
-            self._hold(tx, env, "unapproved_overtime",
-                       f"shift {ev.shift_id} on {ev.work_date}: {ev.overtime_hours} overtime "
-                       f"hours of employee {ev.employee_id} have no approval: not posted",
-                       overtime_item(ev.shift_id))
-            out = "held"
-        return out
+            parts.append(self._hold(
+                env, "unapproved_overtime",
+                f"shift {ev.shift_id} on {ev.work_date}: {ev.overtime_hours} overtime hours "
+                f"of employee {ev.employee_id} have no approval: not posted",
+                overtime_item(ev.shift_id)))
+        return combine(parts)
 
-    def _post(self, tx: Tx, env: Envelope, *, employee: str, department: str,
-              work_date: date, hours: dict[str, Decimal], entry_key: str, memo: str,
-              item_id: str = "") -> str:
+    def _accrual(self, env: Envelope, facts: Facts, *, employee: str, work_date: date,
+                 hours: dict[str, Decimal], entry_key: str, memo: str,
+                 item_id: str = "") -> Decision:
         s = self.settings
-        dept = department or department_of(tx.mapping_override(DEPARTMENTS, employee),
-                                           work_date) or s.employees.get(employee, "")
-        if not dept:
-            return self._hold(tx, env, "unmapped_employee",
+        if not facts.department:
+            return self._hold(env, "unmapped_employee",
                               f"employee {employee} has no department", item_id)
-        cc = tx.mapping_override("department_cost_center", dept) or \
-            self.mappings.department_cost_center.get(dept)
-        if not cc:
-            return self._hold(tx, env, "unmapped_department",
-                              f"department {dept!r} has no cost center", item_id)
+        if not facts.cost_center:
+            return self._hold(env, "unmapped_department",
+                              f"department {facts.department!r} has no cost center", item_id)
         rates = _rates(s)
         try:
             where = self.calendar.assign(labor.pay_period_end(
                 work_date, anchor=s.pay_period_anchor, days=s.pay_period_days))
             entry = labor.accrual_entry(
                 entry_key=entry_key, costs=labor.shift_cost(hours, rates), rates=rates,
-                accrued_account=s.accrued_account, company=s.company, cost_center=cc,
-                posted_on=where.posted_on, period=where.period, memo=memo,
-                correlation_id=env.correlation_id, causation_id=env.event_id,
-                service_line=s.service_lines.get(dept, ""))
+                accrued_account=s.accrued_account, company=s.company,
+                cost_center=facts.cost_center, posted_on=where.posted_on, period=where.period,
+                memo=memo, correlation_id=env.correlation_id, causation_id=env.event_id,
+                service_line=s.service_lines.get(facts.department, ""))
         except ClosedPeriod as exc:
-            return self._hold(tx, env, "closed_period", str(exc), item_id)
+            return self._hold(env, "closed_period", str(exc), item_id)
         except (LedgerRefusal, KeyError) as exc:
-            return self._hold(tx, env, "unpostable_labor", f"labor accrual refused: {exc}",
+            return self._hold(env, "unpostable_labor", f"labor accrual refused: {exc}",
                               item_id)
-        posted = tx.insert_entry(entry)
-        tx.close_work_items(item_id or env.event_id, "posted", time.time())
-        return "posted" if posted else "duplicate"
+        return Decision(POSTED, entries=(entry,),
+                        resolve=(Resolve(item_id or env.event_id, "posted"),))
 
 
 def pay_period_accruals(store: Store, pay_period_end: date) -> list[JournalEntry]:

@@ -34,6 +34,9 @@ TIMECARD: Final = "timecard"
 
 @dataclass(frozen=True)
 class WorkforceIntake:
+    """One workforce webhook body or timecard file read: its inbox record and events, or the
+    error (with its field or column, and the CSV findings) that rejected it."""
+
     inbound: Inbound
     events: tuple[KeyedEvent, ...]
     error: str = ""

@@ -42,6 +42,9 @@ class Cell(msgspec.Struct, frozen=True):
 
 
 class AccountLineage(msgspec.Struct):
+    """A billing account's lineage record: where it moved, its owner, its A/R cells and the
+    visits a move put on it."""
+
     moved_to: str = ""  # the billing account this one was merged into or renumbered to
     owner: str = ""  # the patient key a move (A41, A44, A49) gave it
     cells: list[Cell] = msgspec.field(default_factory=list)
@@ -49,6 +52,8 @@ class AccountLineage(msgspec.Struct):
 
 
 class VisitLineage(msgspec.Struct):
+    """A visit's lineage record: where it moved, its owner, its account, where its cells are."""
+
     moved_to: str = ""  # the visit this one was merged into or renumbered to (A42, A50)
     owner: str = ""  # the patient key a move gave it
     account: str = ""  # the billing account a move (A45) put it on
@@ -61,25 +66,31 @@ _visit_dec = msgspec.json.Decoder(VisitLineage)
 
 
 def load_account(tx: Tx, number: str) -> AccountLineage:
+    """A billing account's lineage record (an empty one when none is stored)."""
     body = tx.load_state(f"lineage:account:{number}")
     return _account_dec.decode(body) if body else AccountLineage()
 
 
 def save_account(tx: Tx, number: str, state: AccountLineage) -> None:
+    """Store a billing account's lineage record."""
     tx.save_state(f"lineage:account:{number}", _enc.encode(state))
 
 
 def load_visit(tx: Tx, visit: str) -> VisitLineage:
+    """A visit's lineage record (an empty one when none is stored)."""
     body = tx.load_state(f"lineage:visit:{visit}")
     return _visit_dec.decode(body) if body else VisitLineage()
 
 
 def save_visit(tx: Tx, visit: str, state: VisitLineage) -> None:
+    """Store a visit's lineage record."""
     tx.save_state(f"lineage:visit:{visit}", _enc.encode(state))
 
 
 def _final_account(tx: Tx, number: str) -> tuple[str, AccountLineage]:
     state = load_account(tx, number)
+    if not state.moved_to:  # never merged or renumbered: the common case
+        return number, state
     seen = {number}
     while state.moved_to and state.moved_to not in seen:
         number = state.moved_to
@@ -90,6 +101,8 @@ def _final_account(tx: Tx, number: str) -> tuple[str, AccountLineage]:
 
 def _final_visit(tx: Tx, visit: str) -> tuple[str, VisitLineage]:
     state = load_visit(tx, visit)
+    if not state.moved_to:
+        return visit, state
     seen = {visit}
     while state.moved_to and state.moved_to not in seen:
         visit = state.moved_to
@@ -183,6 +196,14 @@ def follow(tx: Tx, ev: Charge) -> tuple[Charge, Books | None]:
 # -- attribution ---------------------------------------------------------------------------
 
 
+def _resolved(tx: object) -> dict[str, Any] | None:
+    """A transaction's methods as a Recorder found them, kept on the transaction for the
+    next Recorder of it (one per event of a batch): each would otherwise look them up
+    again. None for a transaction object without an instance dict."""
+    attrs = getattr(tx, "__dict__", None)
+    return None if attrs is None else attrs.setdefault("_lineage_resolved", {})
+
+
 class Recorder:
     """The caller's transaction, noting each journal entry the flow inserts, so `settle`
     attributes exactly what was posted without reading the journal back."""
@@ -190,10 +211,15 @@ class Recorder:
     def __init__(self, tx: Tx) -> None:
         self._tx = tx
         self.posted: list[JournalEntry] = []
+        self._known = _resolved(tx)
+        if self._known:  # the methods an earlier event of this transaction resolved
+            self.__dict__.update(self._known)
 
     def __getattr__(self, name: str) -> Any:
         found = getattr(self._tx, name)
         setattr(self, name, found)  # kept: a flow asks for the same few methods again
+        if self._known is not None:
+            self._known[name] = found
         return found
 
     def insert_entry(self, entry: JournalEntry) -> bool:
@@ -236,10 +262,12 @@ def settle(tx: Tx, receivables: Collection[str], found: Books | None,
         for ln in entry.lines:
             if ln.account in receivables and ln.dims.account_token:
                 k = (ln.account, ln.dims.company, ln.currency)
-                changed[k] = changed.get(k, Decimal(0)) + ln.debit - ln.credit
+                amount = ln.debit - ln.credit
+                changed[k] = changed[k] + amount if k in changed else amount
     if not any(changed.values()):
         return
-    for (account, company, currency), amount in sorted(changed.items()):
+    for (account, company, currency), amount in (
+            sorted(changed.items()) if len(changed) > 1 else changed.items()):
         add_cell(found.held.cells, Cell(found.visit, found.patient_key, account, company,
                                         currency, amount))
     save_account(tx, found.account, found.held)

@@ -99,6 +99,7 @@ def note_claim_charged(tx: Tx, claim_key: str) -> None:
 
 
 def claim_charged(tx: Tx, claim_key: str) -> bool:
+    """Whether a charge of this FHIR claim has posted."""
     return tx.applied(CLAIM_CHARGED + claim_key) is not None
 
 

@@ -35,7 +35,6 @@ Policy where the standard is silent:
 from __future__ import annotations
 
 import hashlib
-import time
 from collections.abc import Iterable, Sequence
 from decimal import Decimal
 
@@ -70,8 +69,9 @@ class Mover:
     """One move message applied inside the caller's transaction."""
 
     def __init__(self, tx: Tx, secret: str, env: Envelope, ev: IdentifiersMoved, *,
-                 receivables: Sequence[str], calendar: FiscalCalendar) -> None:
+                 receivables: Sequence[str], calendar: FiscalCalendar, now: float) -> None:
         self.tx, self.secret, self.env, self.ev = tx, secret, env, ev
+        self.now = now
         self.receivables, self.calendar = receivables, calendar
         self.key = business_key(env, ev)
 
@@ -96,7 +96,7 @@ class Mover:
         mark = f"{outcome} {self.env.event_id}".encode()
         self.tx.save_state(self.key, mark)
         if outcome == "applied" and done is not None:  # a resubmitted refusal went through
-            self.tx.close_work_items(self.env.event_id, "moved after the fix", time.time())
+            self.tx.close_work_items(self.env.event_id, "moved after the fix", self.now)
         return outcome
 
     def refuse(self, reason: str) -> str:
@@ -105,7 +105,7 @@ class Mover:
             correlation_id=self.env.correlation_id,
             detail=f"ADT^{self.ev.trigger}: {reason}; nothing was moved: move the balance "
                    "by hand or have the source correct it, then resolve",
-            envelope=encode_envelope(self.env), now=time.time())
+            envelope=encode_envelope(self.env), now=self.now)
         return "held"
 
     # -- A47: the patient identifier changes ------------------------------------------
@@ -291,10 +291,11 @@ class Mover:
 
 
 def apply(tx: Tx, secret: str, env: Envelope, ev: IdentifiersMoved, *,
-          receivables: Sequence[str], calendar: FiscalCalendar) -> str:
+          receivables: Sequence[str], calendar: FiscalCalendar, now: float) -> str:
     """Apply one ADT move message (module docstring); `receivables` are the ledger accounts
     whose balances carry the patient's token (A/R, patient A/R)."""
-    return Mover(tx, secret, env, ev, receivables=receivables, calendar=calendar).run()
+    return Mover(tx, secret, env, ev, receivables=receivables, calendar=calendar,
+                 now=now).run()
 
 
 __all__ = ["QUEUE", "REFUSED", "AccountLineage", "apply", "business_key"]

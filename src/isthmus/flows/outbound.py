@@ -31,6 +31,8 @@ MessageOf = Callable[[str, str], StoredMessage | None]  # (channel, control id)
 
 
 class Outbound:
+    """Queues the deliveries the routes ask for, once a flow has applied something."""
+
     def __init__(self, routing: Routing, derivation: Derivation, *,
                  message_of: MessageOf | None = None,
                  clock: Callable[[], float] = time.time) -> None:

@@ -13,8 +13,6 @@ a missing mapping is not: it goes behind the one item of that mapping
 
 from __future__ import annotations
 
-import time
-
 from isthmus.ledger.journal import JournalEntry
 from isthmus.model.envelope import Envelope, encode_envelope
 from isthmus.store.ports import Tx
@@ -22,18 +20,17 @@ from isthmus.store.ports import Tx
 HELD = "held"
 
 
-def hold(tx: Tx, env: Envelope, *, kind: str, queue: str, detail: str) -> str:
+def hold(tx: Tx, env: Envelope, *, kind: str, queue: str, detail: str, now: float) -> str:
     """A work item of the event's own, holding it for a resubmit; outcome "held"."""
     tx.add_work_item(kind=kind, queue=queue, key=env.key, event_id=env.event_id,
                      correlation_id=env.correlation_id, detail=detail,
-                     envelope=encode_envelope(env), now=time.time())
+                     envelope=encode_envelope(env), now=now)
     return HELD
 
 
-def post(tx: Tx, env: Envelope, entry: JournalEntry | None) -> str:
+def post(tx: Tx, env: Envelope, entry: JournalEntry | None, now: float) -> str:
     """Write the entry of `env` (None: nothing to post) and close what held the event;
     "posted", "duplicate" (the entry key was posted already) or "applied"."""
-    now = time.time()
     if entry is None:
         tx.close_work_items(env.event_id, "nothing to post", now)
         return "applied"

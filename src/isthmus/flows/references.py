@@ -42,7 +42,6 @@ authority), so its account token is derived before the A04 arrives and is the sa
 
 from __future__ import annotations
 
-import time
 from typing import Final
 
 import msgspec
@@ -128,7 +127,7 @@ def _load(tx: Tx, reference: str) -> Waiting:
 
 
 def _hold(tx: Tx, env: Envelope, reference: str, state: Waiting, kind: str, whose: str,
-          now: float | None) -> None:
+          now: float) -> None:
     if all(h.event_id != env.event_id for h in state.held):
         state.held.append(env)
         tx.save_state(STATE_PREFIX + reference, _enc.encode(state))
@@ -139,10 +138,10 @@ def _hold(tx: Tx, env: Envelope, reference: str, state: Waiting, kind: str, whos
                 f"arrived: held, not posted. It posts by itself to {whose} when {reference} "
                 "arrives (FHIR create/update, a Bundle or a file); if it does not, ask the "
                 "sender for it"),
-        envelope=encode_envelope(env), now=time.time() if now is None else now)
+        envelope=encode_envelope(env), now=now)
 
 
-def admit(tx: Tx, env: Envelope, now: float | None = None) -> Envelope | None:
+def admit(tx: Tx, env: Envelope, now: float) -> Envelope | None:
     """The envelope to handle (linked when its Patient and Account are known), or None:
     held, for its Patient first, then for its Account."""
     reference = reference_of(env)
@@ -163,7 +162,7 @@ def admit(tx: Tx, env: Envelope, now: float | None = None) -> Envelope | None:
 
 
 def release(tx: Tx, env: Envelope, ev: PatientRegistered | BillingAccountOpened,
-            now: float | None = None) -> list[Envelope]:
+            now: float) -> list[Envelope]:
     """Link the FHIR Patient `env` registers to `ev.patient` (the FHIR Account to
     `ev.account_number`); the envelopes held for it, linked, in arrival order (the caller
     handles them in this transaction: `admit` again, for a charge whose Patient came and
@@ -183,9 +182,8 @@ def release(tx: Tx, env: Envelope, ev: PatientRegistered | BillingAccountOpened,
             not state.held:
         return []
     tx.save_state(STATE_PREFIX + reference, _enc.encode(now_linked))
-    at = time.time() if now is None else now
     for h in state.held:
-        tx.close_work_items(h.event_id, f"{reference} arrived: linked and posted", at)
+        tx.close_work_items(h.event_id, f"{reference} arrived: linked and posted", now)
     if isinstance(ev, BillingAccountOpened):
         return [linked_account(h, ev.account_number) for h in state.held]
     return [linked(h, ev.patient) for h in state.held]

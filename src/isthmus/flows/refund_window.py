@@ -41,6 +41,7 @@ class Unindexed(Exception):  # a signal to the caller, not a failure
 
 
 def since(now: float, window_days: int) -> float:
+    """When the approval window of `window_days` days ending at `now` starts."""
     return now - window_days * DAY
 
 

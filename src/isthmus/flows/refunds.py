@@ -54,6 +54,14 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, ClassVar, Final
 
 from isthmus.config import Mappings
+from isthmus.errors import (
+    ConflictError,
+    DuplicateError,
+    InvalidInput,
+    IsthmusError,
+    NotFoundError,
+    PolicyRefused,
+)
 from isthmus.flows import refund_window
 from isthmus.flows.accounts import live_token
 from isthmus.governance import rbac
@@ -80,43 +88,42 @@ _MAX_TEXT = 500
 # --- errors: each names what the caller must do next ---------------------------------------
 
 
-class RefundError(Exception):
+class RefundError(IsthmusError):
     """A refund action was refused; nothing changed. `field` names the input at fault.
 
-    `status` is the HTTP answer and `exit_code` the CLI's (main.py conventions)."""
+    Each subclass is also of the family of the error tree (isthmus.errors) that says what
+    to do next, and so carries the HTTP status and exit code the shells answer with;
+    `outcome` is the audit trail's."""
 
-    status: ClassVar[int] = 400
-    exit_code: ClassVar[int] = 2
     outcome: ClassVar[str] = "failed"
 
     def __init__(self, message: str, field: str = "") -> None:
         super().__init__(message)
         self.field = field
 
+    @property
+    def status(self) -> int:
+        """The HTTP status, `http_status`, under the name it had before the error tree."""
+        return self.http_status
 
-class InvalidRefund(RefundError):
+
+class InvalidRefund(RefundError, InvalidInput):
     """An input is missing or malformed: fix the field named and send it again."""
 
 
-class UnknownAccount(RefundError):
+class UnknownAccount(RefundError, NotFoundError):
     """No billing account or account token by that name: check the account."""
 
-    status, exit_code = 404, 3
 
-
-class RefundNotFound(RefundError):
+class RefundNotFound(RefundError, NotFoundError):
     """No refund with that id."""
 
-    status, exit_code = 404, 3
 
-
-class RefundConflict(RefundError):
+class RefundConflict(RefundError, ConflictError):
     """The request contradicts the state of the account or the refund; see the subclass."""
 
-    status, exit_code = 409, 4
 
-
-class DuplicateRequest(RefundConflict):
+class DuplicateRequest(RefundConflict, DuplicateError):
     """A refund for this account is waiting for approval: decide that one first."""
 
 
@@ -137,10 +144,10 @@ class NotPostable(RefundConflict):
     that first; the refund stays pending."""
 
 
-class NotAllowed(RefundError):
+class NotAllowed(RefundError, PolicyRefused):
     """The actor's roles may not take this action: someone else must."""
 
-    status, exit_code, outcome = 403, 2, "denied"
+    outcome = "denied"
 
 
 class SegregationOfDuties(NotAllowed):
@@ -187,6 +194,7 @@ def refund_id(requested_by: str, idempotency_key: str) -> str:
 
 
 def correlation_of(rid: str) -> str:
+    """The correlation id a refund's events carry."""
     return f"{CHANNEL}/{rid}"
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Final
 
+from isthmus.errors import ConflictError
 from isthmus.flows.files import HOLD_KIND
 from isthmus.flows.inbox import publications
 from isthmus.formats.x12.events import CHANNEL
@@ -28,7 +29,7 @@ from isthmus.store.ports import HELD, Store, StoredMessage, held_ref
 PREFIX: Final = f"{CHANNEL}/"
 
 
-class HoldError(ValueError):
+class HoldError(ConflictError, ValueError):
     """The release cannot be done as asked; `exit_code` as README's Commands section."""
 
     def __init__(self, message: str, exit_code: int) -> None:
@@ -38,6 +39,9 @@ class HoldError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class Released:
+    """What releasing a held X12 interchange did: its message, the events that may now post, who
+    released it and why."""
+
     message_id: int
     control_id: str
     events: int  # events that may now post

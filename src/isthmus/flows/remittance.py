@@ -32,13 +32,15 @@ A `ClaimSubmitted` (837 CLM) is recorded in the claim register.
 
 from __future__ import annotations
 
-import time
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Final
 
 from isthmus.config import Mappings
 from isthmus.flows import mapping_holds, posting
 from isthmus.flows.accounts import live_token
+from isthmus.flows.decision import Decision, PayeeHold, apply, hold, post
+from isthmus.flows.outcome import APPLIED, HELD, Outcome
 from isthmus.ledger.errors import ClosedPeriod, LedgerRefusal
 from isthmus.ledger.periods import FiscalCalendar
 from isthmus.ledger.remit import RemitAccounts, claim_payment_entry, provider_adjustment_entry
@@ -77,12 +79,13 @@ def is_denial(ev: ClaimRemitted) -> bool:
 
 
 def codes_of(ev: ClaimRemitted) -> str:
+    """A claim payment's adjustments (835 CAS group-CARC amount) and remark codes (RARC) as text."""
     carc = ", ".join(f"{a.group}-{a.reason} {a.amount}" for a in ev.adjustments) or "none"
     return f"CARC {carc}; RARC {', '.join(ev.remarks) or 'none'}"
 
 
-def _hold(tx: Tx, env: Envelope, kind: str, detail: str) -> str:
-    return posting.hold(tx, env, kind=kind, queue=QUEUES[kind], detail=detail)
+def _hold(tx: Tx, env: Envelope, now: float, kind: str, detail: str) -> str:
+    return posting.hold(tx, env, kind=kind, queue=QUEUES[kind], detail=detail, now=now)
 
 
 def match_account(tx: Tx, ev: ClaimRemitted) -> tuple[BillingAccount | None, str]:
@@ -112,29 +115,29 @@ def charged(tx: Tx, ar_account: str, token: str, company: str, ev: ClaimRemitted
 
 def post_claim_payment(tx: Tx, env: Envelope, ev: ClaimRemitted, *, secret: str,
                        maps: Mappings, accounts: RemitAccounts,
-                       calendar: FiscalCalendar) -> str:
+                       calendar: FiscalCalendar, now: float) -> str:
     """Post one CLP; "posted", "duplicate", "applied" (nothing to post) or "held"."""
     if is_denial(ev):
-        return _hold(tx, env, "denial", f"claim {ev.payer_claim_control_number or '-'} "
+        return _hold(tx, env, now, "denial", f"claim {ev.payer_claim_control_number or '-'} "
                      f"from payer {ev.payer_id or ev.payer_name} denied (CLP02 "
                      f"{ev.claim_status}, charge {ev.charge} {ev.currency}): {codes_of(ev)}")
     acct, how = match_account(tx, ev)
     if acct is None:
-        return _hold(tx, env, "unapplied_cash", f"payment {ev.paid} {ev.currency} (trace "
+        return _hold(tx, env, now, "unapplied_cash", f"payment {ev.paid} {ev.currency} (trace "
                      f"{ev.trace_number}) matches no billing account or claim for patient "
                      f"control number {ev.patient_control_number!r}; resubmit once it is "
                      "known")
     company = mapping_holds.company(tx, maps, acct.facility)
     if not company:
         return mapping_holds.hold_facility(tx, env, acct.facility, amount=ev.paid,
-                                           currency=ev.currency, now=time.time())
+                                           currency=ev.currency, now=now)
     token = live_token(tx, secret, acct.patient_key)
     if how == BY_PATIENT and mapping_holds.hold_behind_claim(
-            tx, env, maps, amount=ev.paid, currency=ev.currency, now=time.time()):
+            tx, env, maps, amount=ev.paid, currency=ev.currency, now=now):
         return "held"  # its claim's charges wait for a mapping: it waits with them
     if how == BY_PATIENT and not mapping_holds.claim_charged(tx, env.key) and \
             not charged(tx, accounts.ar, token, company, ev):
-        return _hold(tx, env, "unapplied_cash", f"FHIR payment {ev.paid} {ev.currency} "
+        return _hold(tx, env, now, "unapplied_cash", f"FHIR payment {ev.paid} {ev.currency} "
                      f"(trace {ev.trace_number or '-'}, claim {ev.patient_control_number!r}) "
                      "matches no billing account, and its patient has no open charges to "
                      "apply it to: resubmit once the charges are known (a ChargeItem or DFT "
@@ -154,20 +157,24 @@ def post_claim_payment(tx: Tx, env: Envelope, ev: ClaimRemitted, *, secret: str,
             correlation_id=env.correlation_id, causation_id=env.event_id,
             moved_from=where.moved_from)
     except ClosedPeriod as exc:
-        return _hold(tx, env, "closed_period", str(exc))
+        return _hold(tx, env, now, "closed_period", str(exc))
     except LedgerRefusal as exc:
-        return _hold(tx, env, "unpostable_remittance", str(exc))
-    return posting.post(tx, env, entry)
+        return _hold(tx, env, now, "unpostable_remittance", str(exc))
+    return posting.post(tx, env, entry, now)
 
 
-def post_provider_adjustment(tx: Tx, env: Envelope, ev: ProviderAdjusted, *,
-                             accounts: RemitAccounts, calendar: FiscalCalendar) -> str:
-    """Post one PLB adjustment against cash clearing."""
-    company = next((c for k in (ev.payee_npi, ev.payee_tin, ev.provider_id) if k
-                    for c in [tx.mapping_override("payee_company", k)] if c), None)
+def payee_company(tx: Tx, ev: ProviderAdjusted) -> str:
+    """The ERP company of a PLB's payee: the first of its NPI, TIN and provider id with a
+    `payee_company` row ("" for none): the fact `decide_provider_adjustment` needs."""
+    return next((c for k in (ev.payee_npi, ev.payee_tin, ev.provider_id) if k
+                 for c in [tx.mapping_override("payee_company", k)] if c), "")
+
+
+def decide_provider_adjustment(env: Envelope, ev: ProviderAdjusted, company: str, *,
+                               accounts: RemitAccounts, calendar: FiscalCalendar) -> Decision:
+    """One PLB adjustment against cash clearing, decided without the store (issue 17)."""
     if not company:
-        return mapping_holds.hold_payee(tx, env, ev.payee_key, amount=ev.amount,
-                                        currency=ev.currency, now=time.time())
+        return Decision(HELD, writes=(PayeeHold(env, ev.payee_key, ev.amount, ev.currency),))
     try:
         where = calendar.assign(ev.payment_date or env.occurred_at.date())
         entry = provider_adjustment_entry(
@@ -178,16 +185,39 @@ def post_provider_adjustment(tx: Tx, env: Envelope, ev: ProviderAdjusted, *,
             correlation_id=env.correlation_id, causation_id=env.event_id,
             moved_from=where.moved_from)
     except ClosedPeriod as exc:
-        return _hold(tx, env, "closed_period", str(exc))
+        return hold(env, kind="closed_period", queue=QUEUES["closed_period"], detail=str(exc))
     except LedgerRefusal as exc:
-        return _hold(tx, env, "unpostable_remittance", str(exc))
-    return posting.post(tx, env, entry)
+        return hold(env, kind="unpostable_remittance", queue=QUEUES["unpostable_remittance"],
+                    detail=str(exc))
+    return post(env, entry)
 
 
-def register_claim(tx: Tx, env: Envelope, ev: ClaimSubmitted) -> str:
-    """Record an 837 claim in the claim register (idempotent on the event id)."""
-    fresh = tx.record_claim(ClaimRecord(
+def post_provider_adjustment(tx: Tx, env: Envelope, ev: ProviderAdjusted, *,
+                             accounts: RemitAccounts, calendar: FiscalCalendar,
+                             now: float) -> Outcome:
+    """Post one PLB adjustment against cash clearing."""
+    return apply(tx, decide_provider_adjustment(env, ev, payee_company(tx, ev),
+                                                accounts=accounts, calendar=calendar), now)
+
+
+@dataclass(frozen=True, slots=True)
+class RecordClaim:
+    """Record an 837 claim in the claim register; False when its event was recorded."""
+
+    claim: ClaimRecord
+
+    def write(self, tx: Tx, now: float) -> bool:
+        return tx.record_claim(self.claim)
+
+
+def decide_claim(env: Envelope, ev: ClaimSubmitted) -> Decision:
+    """An 837 claim into the claim register, once per event (issue 17)."""
+    return Decision(APPLIED, claim=RecordClaim(ClaimRecord(
         event_id=env.event_id, patient_control_number=ev.patient_control_number,
         payer_id=ev.payer_id, payer_claim_id=ev.payer_claim_control_number,
-        total_charge=ev.total_charge, currency=ev.currency))
-    return "applied" if fresh else "duplicate"
+        total_charge=ev.total_charge, currency=ev.currency)))
+
+
+def register_claim(tx: Tx, env: Envelope, ev: ClaimSubmitted, now: float) -> Outcome:
+    """Record an 837 claim in the claim register (idempotent on the event id)."""
+    return apply(tx, decide_claim(env, ev), now)

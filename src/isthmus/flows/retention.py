@@ -35,6 +35,8 @@ PAGE = 500
 
 @dataclass(frozen=True)
 class Limits:
+    """Days a channel's raw and ignored message bodies are kept."""
+
     raw_days: int
     ignored_days: int  # 0: as raw_days
 

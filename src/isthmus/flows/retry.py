@@ -8,6 +8,8 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class RetryPolicy:
+    """How many attempts a delivery gets, and its exponential backoff with jitter."""
+
     max_attempts: int = 8
     base_s: float = 0.5
     max_s: float = 300.0

@@ -107,6 +107,9 @@ class Item:
 
 
 def variables(item: Item, dest: DestinationSettings) -> dict[str, Any]:
+    """The template variables for one item sent to a destination: its identity and times, the
+    fields (and raw message) the destination allows, and the destination's MSH-3 to MSH-6
+    names (HL7 v2.5.1 sending/receiving application and facility)."""
     when = item.occurred_at.astimezone(UTC) if item.occurred_at.tzinfo else item.occurred_at
     key = item.identity()
     return {"type": item.type, "key": item.key, "event_id": item.event_id,
@@ -180,6 +183,8 @@ _BUILT_IN = {name: _template(source) for name, source in HL7_TEMPLATES.items()}
 
 @dataclass(frozen=True)
 class Route:
+    """One compiled [[routes]] entry: its settings, renderer and content type."""
+
     settings: RouteSettings
     render: Render | None  # None: the destination's default
     content_type: str
@@ -191,6 +196,8 @@ class Route:
 
 @dataclass(frozen=True)
 class Rendered:
+    """One item rendered by a route for a destination, ready for its outbox."""
+
     destination: str
     route: str
     key: str
@@ -258,6 +265,7 @@ class Routing:
 
 
 def kind_of(name: str) -> str:
+    """Whether an event name in a route is a status event, a canonical event or a source type."""
     if name in STATUS_TYPES:
         return "status"
     if name in CANONICAL_TYPES:

@@ -38,6 +38,8 @@ TYPES: Final = {SETTLEMENT: "settlement CSV", BANK: "bank deposit CSV"}
 
 @dataclass(frozen=True)
 class CsvIntake:
+    """One settlement or deposit CSV read: its inbox record, findings, events and totals."""
+
     inbound: Inbound
     findings: tuple[Finding, ...]
     events: tuple[KeyedEvent, ...]

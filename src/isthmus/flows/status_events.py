@@ -60,6 +60,9 @@ class Derivation:
 
 
 def derive(tx: Tx, env: Envelope, outcome: str, how: Derivation) -> list[StatusEvent]:
+    """The status events for what a flow did with an envelope: a denied 835 claim payment
+    posted or held; once posted, a charge, a payment, a requisition or a worked shift; none
+    otherwise."""
     ev = env.payload
     if isinstance(ev, ClaimRemitted) and is_denial(ev) and outcome in ("posted", "held"):
         return [_event(env, CLAIM_DENIED, {

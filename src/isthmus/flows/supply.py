@@ -26,7 +26,6 @@ ids all go into the caller's store transaction: they commit or roll back togethe
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Sequence
 from datetime import date
 from decimal import Decimal
@@ -35,13 +34,10 @@ from typing import Any
 import msgspec
 
 from isthmus.config import Mappings
-from isthmus.flows.export import ErpRejected, ErpUnavailable
+from isthmus.flows.clock import Clock
 from isthmus.flows.status_events import invoice_matched
 from isthmus.flows.supply_state import (
-    InvoiceLine,
     Lineage,
-    ReceiptLine,
-    Requisition,
     SupplyPolicy,
     SupplyState,
     SyncReport,
@@ -65,6 +61,8 @@ from isthmus.ledger.supply_match import (
 from isthmus.model.envelope import Envelope, encode_envelope
 from isthmus.model.events import Charge, SupplyConsumed, SupplyRequested, SupplyUsageVoided
 from isthmus.model.status import StatusEvent
+from isthmus.ports.erp import ErpRejected, ErpUnavailable
+from isthmus.ports.supply import InvoiceLine, ReceiptLine, Requisition
 from isthmus.store.ports import Store, Tx
 
 QUEUE = "procurement"
@@ -77,12 +75,15 @@ _taken_dec = msgspec.json.Decoder(Taken)
 
 
 class SupplyFlow:
+    """Applies the supply chain events: consumption, replenishment, receipt, three-way match."""
+
     # issue 18: InvoiceMatched to the routes, in the transaction that posts the match
     on_status: Callable[[Tx, Sequence[StatusEvent]], object] | None = None
 
     def __init__(self, store: Store, policy: SupplyPolicy, maps: Mappings,
-                 calendar: FiscalCalendar) -> None:
+                 calendar: FiscalCalendar, *, clock: Clock) -> None:
         self.store = store  # for what no event's transaction carries: approvals, the ERP
+        self.clock = clock  # the time its work items and status events carry
         self.policy = policy
         self.maps = maps
         self.calendar = calendar
@@ -98,7 +99,7 @@ class SupplyFlow:
               detail: str, envelope: bytes = b"") -> None:
         tx.add_work_item(kind=kind, queue=QUEUE, key=key, event_id=event_id,
                          correlation_id=correlation_id, detail=detail, envelope=envelope,
-                         now=time.time())
+                         now=self.clock.now())
 
     def snapshot(self) -> SupplyState:
         """The state as committed (for reports); changes to it are not saved."""
@@ -143,7 +144,7 @@ class SupplyFlow:
             self._replenish(tx, state, ev.item, ev.location, before, ev.used_on,
                             ev.usage_id, env.correlation_id)
         if env.payload is ev:  # not when a charge's FT1 line brought it (on_charge)
-            tx.close_work_items(env.event_id, "posted after the fix", time.time())
+            tx.close_work_items(env.event_id, "posted after the fix", self.clock.now())
         return "posted"
 
     def _again(self, tx: Tx, env: Envelope, ev: SupplyConsumed, kept: bytes) -> str:
@@ -252,7 +253,7 @@ class SupplyFlow:
                 tx, state, f"REQ-{ev.request_id}", ev.item, ev.location, ev.quantity,
                 cost_center, rule.unit_price if rule else Decimal(0), ev.requested_on,
                 env.correlation_id)
-        tx.close_work_items(env.event_id, "requested after the fix", time.time())
+        tx.close_work_items(env.event_id, "requested after the fix", self.clock.now())
         return got
 
     def approve(self, tx: Tx, req_id: str) -> bool:
@@ -262,7 +263,7 @@ class SupplyFlow:
             for req in state.requisitions:
                 if req.req_id == req_id and req.status == "approval":
                     req.status = "pending"
-                    tx.close_work_items(req_id, "budget breach approved", time.time())
+                    tx.close_work_items(req_id, "budget breach approved", self.clock.now())
                     return True
         return False
 
@@ -274,7 +275,7 @@ class SupplyFlow:
             for req in state.requisitions:
                 if req.req_id == req_id and req.status in ("approval", "pending"):
                     req.status = "rejected"
-                    tx.close_work_items(req_id, f"rejected: {reason}", time.time())
+                    tx.close_work_items(req_id, f"rejected: {reason}", self.clock.now())
                     return True
         return False
 
@@ -350,12 +351,12 @@ class SupplyFlow:
                     invoice_id=lineage.source_id, po=po, line=line, supplier=supplier,
                     quantity=quantity, unit_price=unit_price, order_price=g.order.unit_price,
                     currency=currency, invoiced_on=invoiced_on, channel=CHANNEL,
-                    at=time.time())])
+                    at=self.clock.now())])
             for u in state.unmatched:
                 if u.invoice_id == lineage.source_id and u.status == "open":
                     u.status = "resolved"
                     tx.close_work_items(applied_id, "matched after the receipt or fix",
-                                        time.time())
+                                        self.clock.now())
             return "posted"
 
     def sync(self, tx: Tx, *, orders: list[OrderLine], receipts: list[ReceiptLine],

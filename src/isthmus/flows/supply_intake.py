@@ -30,6 +30,8 @@ _NS: Final = uuid.UUID("5b0d3c5e-3f0e-4f57-9a51-8d5c2a1e0b11")
 
 @dataclass(frozen=True)
 class UsageIntake:
+    """One usage CSV read: its inbox record, findings and the number of events."""
+
     inbound: Inbound
     findings: tuple[Finding, ...]
     events: int

@@ -7,9 +7,10 @@ purchase request id; what each cost center has committed follows from them), and
 supplier invoice lines that failed the three-way match (they age in `isthmus supply
 report`).
 
-The ERP's records as the flow takes them (`ReceiptLine`, `InvoiceLine`, with their
-`Lineage`), what one sync applied (`SyncReport`), and what one usage took (`Taken`, its
-applied record: enough to void it later).
+The ERP's records as the flow takes them (`ReceiptLine`, `InvoiceLine`, and the
+`Requisition` it sends, all in `ports/supply.py`), with their `Lineage`; what one sync
+applied (`SyncReport`), and what one usage took (`Taken`, its applied record: enough to
+void it later).
 
 `SupplyPolicy` is the site's `[supply]` table: par level and reorder point per item and
 location (with the cost center that pays and an estimated unit price for the budget
@@ -34,9 +35,11 @@ from decimal import Decimal
 
 import msgspec
 
+from isthmus.errors import ConfigurationError
 from isthmus.ledger.journal import JournalEntry
 from isthmus.ledger.supply import GrniLine, OrderLine, SupplyAccounts, SupplyBook
 from isthmus.ledger.supply_match import Tolerance
+from isthmus.ports.supply import Requisition
 from isthmus.store.ports import Tx
 
 
@@ -67,21 +70,6 @@ class SupplyPolicy:
     locations: dict[str, str] = field(default_factory=dict)  # ERP location -> hub location
 
 
-class Requisition(msgspec.Struct, kw_only=True):
-    """A replenishment request: `pending` (for the ERP), `approval` (budget breached, a
-    work item waits), `sent` (the ERP holds it as `erp_id`), `rejected`."""
-
-    req_id: str
-    item: str
-    location: str
-    quantity: Decimal
-    cost_center: str
-    amount: Decimal
-    created_on: date
-    status: str = "pending"
-    erp_id: str = ""
-
-
 class Unmatched(msgspec.Struct, kw_only=True):
     """A supplier invoice line that failed the three-way match; nothing posted for it."""
 
@@ -93,32 +81,6 @@ class Unmatched(msgspec.Struct, kw_only=True):
     invoiced_on: date
     findings: list[str]
     status: str = "open"  # open | resolved
-
-
-@dataclass(frozen=True)
-class ReceiptLine:
-    """A goods receipt line read from the ERP (a done incoming stock move)."""
-
-    receipt_id: str
-    po: str
-    line: str
-    quantity: Decimal
-    received_on: date
-
-
-@dataclass(frozen=True)
-class InvoiceLine:
-    """A supplier invoice line read from the ERP, against a purchase-order line."""
-
-    invoice_id: str
-    po: str
-    line: str
-    quantity: Decimal
-    unit_price: Decimal
-    currency: str
-    invoiced_on: date
-    erp_invoice: str = ""  # the ERP's id of the whole invoice, which it posts once matched
-    supplier: str = ""  # the vendor's code or id in the ERP, for InvoiceMatched
 
 
 @dataclass(frozen=True)
@@ -154,6 +116,8 @@ class Taken(msgspec.Struct, frozen=True):
 
 @dataclass
 class SupplyState:
+    """The supply flow's state: the book, the requisitions and the unmatched invoice lines."""
+
     book: SupplyBook = field(default_factory=SupplyBook)
     requisitions: list[Requisition] = field(default_factory=list)
     unmatched: list[Unmatched] = field(default_factory=list)
@@ -188,6 +152,7 @@ _decoder = msgspec.json.Decoder(_Stored)
 
 
 def encode_state(state: SupplyState) -> bytes:
+    """The supply state as the bytes the store keeps."""
     b = state.book
     return _enc.encode(_Stored(
         currency=b.currency,
@@ -199,6 +164,7 @@ def encode_state(state: SupplyState) -> bytes:
 
 
 def decode_state(data: bytes, accounts: SupplyAccounts | None = None) -> SupplyState:
+    """The supply state from its stored bytes, its book using `accounts`."""
     s = _decoder.decode(data)
     book = SupplyBook(currency=s.currency, accounts=accounts or SupplyAccounts())
     for item, loc, qty, value in s.stock:
@@ -230,7 +196,7 @@ def session(tx: Tx, policy: SupplyPolicy) -> Iterator[SupplyState]:
     tx.save_state(STATE, encode_state(state))
 
 
-class SupplyConfigError(ValueError):
+class SupplyConfigError(ConfigurationError, ValueError):
     """The [supply] table is wrong; fix the configuration (exit 2)."""
 
 

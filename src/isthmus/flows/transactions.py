@@ -20,8 +20,6 @@ that same item (`flows.remittance`).
 
 from __future__ import annotations
 
-import time
-
 from msgspec.structs import replace
 
 from isthmus.config import Mappings
@@ -43,25 +41,25 @@ QUEUES = {"unmapped_transaction_type": "finance-master-data",
           "closed_period": "finance-close", "unpostable_charge": "revenue-integrity"}
 
 
-def _hold(tx: Tx, env: Envelope, kind: str, detail: str) -> str:
-    return posting.hold(tx, env, kind=kind, queue=QUEUES[kind], detail=detail)
+def _hold(tx: Tx, env: Envelope, kind: str, detail: str, now: float) -> str:
+    return posting.hold(tx, env, kind=kind, queue=QUEUES[kind], detail=detail, now=now)
 
 
 def post_line(tx: Tx, env: Envelope, line: Charge, *, secret: str, maps: Mappings,
-              accounts: RemitAccounts, calendar: FiscalCalendar) -> str:
+              accounts: RemitAccounts, calendar: FiscalCalendar, now: float) -> str:
     """Post one FT1 line (module docstring): "posted", "duplicate" or "held"."""
     kind = maps.transaction_types.get(line.transaction_type)
     if kind is None:
         return _hold(tx, env, "unmapped_transaction_type",
                      "FT1-6 transaction type "
                      f"{code_display.shown('transaction_types', line.transaction_type)!r} "
-                     "has no posting kind: add it to [mappings.transaction_types]")
+                     "has no posting kind: add it to [mappings.transaction_types]", now)
     closed = visits.closed_status(tx, line.account_number)
     if closed:
         return _hold(tx, env, "charge_to_closed_account",
                      f"FT1 {line.transaction_type} {line.transaction_id} to a billing account "
                      f"{closed} by BAR^{'P02' if closed == 'purged' else 'P06'}: reopen it "
-                     "(BAR P01/P05) and resubmit, or resolve")
+                     "(BAR P01/P05) and resubmit, or resolve", now)
     if not line.department:
         department = visits.department_at(tx, line.visit_number, line.service_date)
         if department:
@@ -71,7 +69,7 @@ def post_line(tx: Tx, env: Envelope, line: Charge, *, secret: str, maps: Mapping
         if code != line.transaction_type:
             line = replace(line, transaction_type=code)
         outcome = post_charge(tx, env, line, secret=secret, maps=maps,
-                              ar_account=accounts.ar, calendar=calendar)
+                              ar_account=accounts.ar, calendar=calendar, now=now)
         if outcome == "posted":
             if line.transaction_id.startswith(CLAIM_ITEM):  # its EOB may apply now
                 mapping_holds.note_claim_charged(tx, env.key)
@@ -82,15 +80,17 @@ def post_line(tx: Tx, env: Envelope, line: Charge, *, secret: str, maps: Mapping
                                               mapping_holds.ref_of(missing.table, missing.code))
         return outcome
     return _post_balance(tx, env, line, "payment" if kind == "payment" else "adjustment",
-                         secret=secret, maps=maps, accounts=accounts, calendar=calendar)
+                         secret=secret, maps=maps, accounts=accounts, calendar=calendar,
+                         now=now)
 
 
 def _post_balance(tx: Tx, env: Envelope, line: Charge, kind: str, *, secret: str,
-                  maps: Mappings, accounts: RemitAccounts, calendar: FiscalCalendar) -> str:
+                  maps: Mappings, accounts: RemitAccounts, calendar: FiscalCalendar,
+                  now: float) -> str:
     company = mapping_holds.company(tx, maps, line.facility)
     if not company:
         return mapping_holds.hold_facility(tx, env, line.facility, amount=line.amount.amount,
-                                           currency=line.amount.currency, now=time.time())
+                                           currency=line.amount.currency, now=now)
     patient = resolve(tx, secret, line.patient)
     try:
         where = calendar.assign(line.service_date)
@@ -105,7 +105,7 @@ def _post_balance(tx: Tx, env: Envelope, line: Charge, kind: str, *, secret: str
             correlation_id=env.correlation_id, causation_id=env.event_id,
             moved_from=where.moved_from)
     except ClosedPeriod as exc:
-        return _hold(tx, env, "closed_period", str(exc))
+        return _hold(tx, env, "closed_period", str(exc), now)
     except LedgerRefusal as exc:
-        return _hold(tx, env, "unpostable_charge", str(exc))
-    return posting.post(tx, env, entry)
+        return _hold(tx, env, "unpostable_charge", str(exc), now)
+    return posting.post(tx, env, entry, now)

@@ -26,13 +26,14 @@ MSH-7, as for `flows.merges`): a resend under a new control id changes nothing e
 
 from __future__ import annotations
 
-import time
 from datetime import date, datetime
 
 import msgspec
 
 from isthmus.flows import lineage
 from isthmus.flows.accounts import resolve
+from isthmus.flows.decision import Decision, SaveState, apply
+from isthmus.flows.outcome import APPLIED, Outcome
 from isthmus.model.envelope import Envelope, encode_envelope
 from isthmus.model.events import (
     BillingAccountClosed,
@@ -67,6 +68,8 @@ class Stop(msgspec.Struct, frozen=True):
 
 
 class VisitState(msgspec.Struct):
+    """A visit's flow state: patient, class, status, stops, pending triggers, coded entries."""
+
     patient_key: str = ""
     patient_class: str = ""
     status: str = ""
@@ -81,6 +84,8 @@ class VisitState(msgspec.Struct):
 
 
 class AccountState(msgspec.Struct):
+    """A billing account's flow state: open, ended or purged, and its coverage plans."""
+
     status: str = "open"  # open | ended | purged
     plans: list[Coverage] = msgspec.field(default_factory=list)
     seen: list[str] = msgspec.field(default_factory=list)
@@ -92,11 +97,13 @@ _enc = msgspec.json.Encoder()
 
 
 def load_visit(tx: Tx, visit: str) -> VisitState:
+    """A visit's flow state (a new one when none is stored)."""
     body = tx.load_state(f"visit:{visit}")
     return _visit_dec.decode(body) if body else VisitState()
 
 
 def load_account(tx: Tx, number: str) -> AccountState:
+    """A billing account's flow state (a new one when none is stored)."""
     body = tx.load_state(f"account:{number}")
     return _account_dec.decode(body) if body else AccountState()
 
@@ -105,10 +112,10 @@ def _save_visit(tx: Tx, visit: str, state: VisitState) -> None:
     tx.save_state(f"visit:{visit}", _enc.encode(state))
 
 
-def _hold(tx: Tx, env: Envelope, kind: str, detail: str) -> str:
+def _hold(tx: Tx, env: Envelope, kind: str, detail: str, now: float) -> str:
     tx.add_work_item(kind=kind, queue=QUEUE, key=env.key, event_id=env.event_id,
                      correlation_id=env.correlation_id, detail=detail,
-                     envelope=encode_envelope(env), now=time.time())
+                     envelope=encode_envelope(env), now=now)
     return "held"
 
 
@@ -198,7 +205,7 @@ def class_change(tx: Tx, secret: str, env: Envelope, ev: PatientClassChanged) ->
     return "applied"
 
 
-def record(tx: Tx, secret: str, env: Envelope, ev: VisitEventRecorded) -> str:
+def record(tx: Tx, secret: str, env: Envelope, ev: VisitEventRecorded, now: float) -> str:
     """Pending events and cancellations (module docstring)."""
     p = resolve(tx, secret, ev.patient)
     if not ev.visit_number:
@@ -227,7 +234,7 @@ def record(tx: Tx, secret: str, env: Envelope, ev: VisitEventRecorded) -> str:
             outcome = _hold(tx, env, "cancelled_visit_with_charges",
                             f"ADT^{ev.trigger} ({CANCELS_VISIT[ev.trigger]}) on a visit with "
                             "posted charges: they are not reversed by the hub; credit them "
-                            "in the source system or resolve")
+                            "in the source system or resolve", now)
     _save_visit(tx, ev.visit_number, state)
     if state.status:
         tx.put_encounter(ev.visit_number, p.key, ev.facility, "", state.status,
@@ -262,24 +269,34 @@ def start_or_end(tx: Tx, env: Envelope, ev: EncounterStarted | EncounterDischarg
         _save_visit(tx, ev.visit_number, state)
 
 
-def codes(tx: Tx, env: Envelope, ev: ClinicalCodesRecorded) -> str:
-    """DG1 / PR1 kept with the visit (else the account number as visit) for claims."""
+def decide_codes(ev: ClinicalCodesRecorded, state: VisitState | None) -> Decision:
+    """DG1 / PR1 kept with the visit (else the account number as visit) for claims; what
+    a message leaves out stays as it was. `state`: the visit's (None: the message names no
+    visit)."""
     visit = ev.visit_number or ev.account_number
-    if not visit:
-        return "applied"
-    state = load_visit(tx, visit)
-    state.diagnoses = list(ev.diagnoses) or state.diagnoses
-    state.procedures = list(ev.procedures) or state.procedures
-    _save_visit(tx, visit, state)
-    return "applied"
+    if state is None or not visit:
+        return Decision(APPLIED)
+    kept = msgspec.structs.replace(state, diagnoses=list(ev.diagnoses) or state.diagnoses,
+                                   procedures=list(ev.procedures) or state.procedures)
+    return Decision(APPLIED, writes=(SaveState(f"visit:{visit}", _enc.encode(kept)),))
 
 
-def coverage(tx: Tx, ev: CoverageRecorded) -> str:
+def codes(tx: Tx, env: Envelope, ev: ClinicalCodesRecorded, now: float) -> Outcome:
+    """`decide_codes` on the visit's state, written at `now`."""
+    visit = ev.visit_number or ev.account_number
+    return apply(tx, decide_codes(ev, load_visit(tx, visit) if visit else None), now)
+
+
+def decide_coverage(ev: CoverageRecorded, state: AccountState) -> Decision:
     """IN1: the account's payers and plans, as the latest message states them."""
-    state = load_account(tx, ev.account_number)
-    state.plans = list(ev.plans)
-    tx.save_state(f"account:{ev.account_number}", _enc.encode(state))
-    return "applied"
+    kept = msgspec.structs.replace(state, plans=list(ev.plans))
+    return Decision(APPLIED, writes=(SaveState(f"account:{ev.account_number}",
+                                               _enc.encode(kept)),))
+
+
+def coverage(tx: Tx, ev: CoverageRecorded, now: float) -> Outcome:
+    """`decide_coverage` on the account's state, written at `now`."""
+    return apply(tx, decide_coverage(ev, load_account(tx, ev.account_number)), now)
 
 
 def close_account(tx: Tx, secret: str, ev: BillingAccountClosed) -> str:

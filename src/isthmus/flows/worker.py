@@ -20,7 +20,6 @@ import logging
 import os
 import socket
 import threading
-import time
 import uuid
 import zlib
 from collections.abc import Callable, Collection, Sequence
@@ -31,6 +30,7 @@ import msgspec
 
 from isthmus.bus.ports import Bus, Delivery
 from isthmus.flows import identity
+from isthmus.flows.clock import Clock
 from isthmus.flows.errors import PermanentError, TransientError
 from isthmus.flows.processor import Processor
 from isthmus.flows.retry import RetryPolicy
@@ -142,6 +142,8 @@ class _Undo(Exception):
 
 @dataclass
 class WorkerStats:
+    """What a worker did: events applied, retried, dead-lettered, and counts by outcome."""
+
     applied: int = 0
     retried: int = 0
     dead: int = 0
@@ -163,8 +165,9 @@ class Worker:
 
     def __init__(self, bus: Bus, store: Store, processor: Processor, policy: RetryPolicy,
                  *, partitions: Sequence[int], batch: int = 256, lease_ttl_s: float = 15.0,
-                 owner: str | None = None) -> None:
+                 owner: str | None = None, clock: Clock) -> None:
         self._bus, self._store, self._proc, self._policy = bus, store, processor, policy
+        self._clock = clock  # the time each batch is applied at (`run_once`)
         self._parts = list(partitions)
         self._batch = batch
         self.stats = WorkerStats()
@@ -208,14 +211,14 @@ class Worker:
         transaction is rolled back whole and the batch applied again with a savepoint
         around each event (`isolate`), so only the failed one and the later events of its
         key are held back."""
-        now = time.time() if now is None else now
+        now = self._clock.now() if now is None else now
         deliveries = self._bus.fetch(partition, self._batch, now)
         if not deliveries:
             return 0
         try:
-            done, failed, outcomes = self._apply(deliveries, partition)
+            done, failed, outcomes = self._apply(deliveries, partition, now)
         except _Undo as undo:
-            done, failed, outcomes = self._apply(deliveries, partition, failed=undo)
+            done, failed, outcomes = self._apply(deliveries, partition, now, failed=undo)
         self._bus.ack(done)
         self.stats.applied += len(done)
         for outcome, count in outcomes.items():
@@ -224,7 +227,7 @@ class Worker:
             self._settle_failure(d, error, now)
         return len(done) + len(failed)
 
-    def _apply(self, deliveries: Sequence[Delivery], partition: int, *,
+    def _apply(self, deliveries: Sequence[Delivery], partition: int, now: float, *,
                failed: _Undo | None = None
                ) -> tuple[list[Delivery], list[tuple[Delivery, Exception]], dict[str, int]]:
         """Apply the batch in one transaction: (applied, failed with why, outcome counts).
@@ -260,14 +263,14 @@ class Worker:
                             with tracing.span("isthmus.apply", correlation=env.correlation_id,
                                               event_id=env.event_id, event_type=env.type,
                                               partition=partition) as sp, tx.savepoint():
-                                outcome = self._applied(tx, env)
+                                outcome = self._applied(tx, env, now)
                                 if sp is not None:
                                     sp.set_attribute("isthmus.outcome", outcome)
                         elif isolate:
                             with tx.savepoint():
-                                outcome = self._applied(tx, env)
+                                outcome = self._applied(tx, env, now)
                         else:
-                            outcome = self._applied(tx, env)
+                            outcome = self._applied(tx, env, now)
                         if debug:
                             log.debug("%s %s", env.type, outcome)
                 except Exception as exc:  # classified by _settle_failure, never lost
@@ -281,9 +284,9 @@ class Worker:
             tx.flush()
         return done, bad, outcomes
 
-    def _applied(self, tx: Tx, env: Envelope) -> str:
+    def _applied(self, tx: Tx, env: Envelope, now: float) -> str:
         """Gate, flow, and the deliveries the routes ask for (when any route exists)."""
-        outcome = identity.gate(tx, env) or self._proc.handle(tx, env)
+        outcome = identity.gate(tx, env, now) or self._proc.handle(tx, env, now)
         if self.on_applied is not None:  # routes exist (flows/outbound.py)
             self.on_applied(tx, env, outcome)
         return outcome
@@ -309,8 +312,9 @@ class Worker:
         total = 0
         try:
             for _ in range(max_rounds):
-                if time.time() - self._renewed > self._ttl / 3:
-                    self.rebalance(time.time())
+                now = self._clock.now()
+                if now - self._renewed > self._ttl / 3:
+                    self.rebalance(now)
                 n = sum(self.run_once(p) for p in sorted(self.owned))
                 total += n
                 if n == 0:
@@ -327,8 +331,9 @@ class Worker:
         idle = 0.005
         while not self._stop.is_set():
             try:
-                if time.time() - self._renewed > self._ttl / 5:
-                    self.rebalance(time.time())
+                now = self._clock.now()
+                if now - self._renewed > self._ttl / 5:
+                    self.rebalance(now)
                 n = sum(self.run_once(p) for p in sorted(self.owned))
             except Exception as exc:  # noqa: BLE001 - storage hiccup: back off, keep going
                 log.error("worker round failed: %s", exc)

@@ -20,6 +20,7 @@ import json
 from decimal import Decimal
 
 from isthmus.bus.ports import Bus, Publish
+from isthmus.errors import InvalidInput, NotFoundError
 from isthmus.flows import mapping_holds
 from isthmus.flows.export import REJECTED_KIND, resubmit_rejected
 from isthmus.flows.inbox import TOPIC
@@ -46,7 +47,7 @@ FIELDS = {"unmapped_charge_code": ("charge_codes", ("revenue_account", "service_
           "unmapped_payee": ("payee_company", ("company",))}
 
 
-class ActionRefused(ValueError):
+class ActionRefused(InvalidInput, ValueError):
     """The action cannot be taken as asked; `field` names the form field at fault."""
 
     def __init__(self, message: str, field: str = "") -> None:
@@ -54,11 +55,14 @@ class ActionRefused(ValueError):
         self.field = field
 
 
-class NoSuchWorkItem(ActionRefused):
+class NoSuchWorkItem(NotFoundError, ActionRefused):
     """The id names no work item."""
+
+    http_status, exit_code = 404, 3
 
 
 def item(store: Store, item_id: int, *, acting: bool = True) -> WorkItem:
+    """Work item `item_id`; when `acting`, refused if its kind is acted on elsewhere."""
     found: WorkItem | None = store.work_item(item_id)
     if found is None:
         raise NoSuchWorkItem(f"no work item {item_id}", "id")
@@ -71,12 +75,14 @@ def item(store: Store, item_id: int, *, acting: bool = True) -> WorkItem:
 
 
 def assignees(store: Store, ids: list[int]) -> dict[int, str]:
+    """Who each of the work items is assigned to (unassigned ones left out)."""
     with store.transaction() as tx:
         return {i: who for i in ids
                 if (who := tx.mapping_override(ASSIGNEE_TABLE, str(i)))}
 
 
 def assign(store: Store, item_id: int, who: str) -> None:
+    """Assign an open work item to a person."""
     w = item(store, item_id, acting=False)
     if w.status != "open":
         raise ActionRefused(f"work item {item_id} is {w.status}; only open items are assigned",

@@ -23,6 +23,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
+from isthmus.errors import ConfigurationError
+
 DESTINATIONS: Final = ("file", "tryton", "rest")
 REQUIRED: Final = frozenset({"line_no", "posted_on", "period", "account", "currency",
                              "debit", "credit"})
@@ -32,11 +34,14 @@ OPTIONAL: Final = frozenset({"company", "cost_center", "service_line", "account_
 FIELDS: Final = REQUIRED | OPTIONAL
 
 
-class AllowListConfigError(ValueError):
+class AllowListConfigError(ConfigurationError, ValueError):
     """The [allowlist] table is invalid; the operator must fix the entry named."""
 
 
 def parse(raw: Mapping[str, Any]) -> dict[str, frozenset[str]]:
+    """Validate the [allowlist] table: per destination, the batch fields it may receive.
+    Refuses an unknown destination, a field outside `FIELDS`, or a list missing a `REQUIRED`
+    field."""
     out: dict[str, frozenset[str]] = {}
     for dest, value in raw.items():
         if dest not in DESTINATIONS:

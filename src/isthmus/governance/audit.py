@@ -44,6 +44,8 @@ class AuditEvent:
 
 @dataclass(frozen=True)
 class AuditRow:
+    """A stored audit event with its sequence number and its place in the hash chain."""
+
     seq: int
     event: AuditEvent
     prev_hash: str
@@ -67,12 +69,16 @@ class AuditLog(Protocol):
 
 
 def canonical_json(data: Any) -> str:
+    """The one JSON text of `data` that is hashed: sorted keys, no blanks, non-JSON values
+    as their str()."""
     return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
                       default=str)
 
 
 def event(actor: str, action: str, target: str = "", outcome: str = "ok", *,
           at: datetime | None = None, **detail: Any) -> AuditEvent:
+    """Build an audit event at `at` (default now, UTC, microseconds), its extra keyword
+    arguments as canonical JSON detail; the outcome must be one of `OUTCOMES`."""
     if outcome not in OUTCOMES:
         raise ValueError(f"outcome must be one of {OUTCOMES}, got {outcome!r}")
     when = (at or datetime.now(UTC)).astimezone(UTC).isoformat(timespec="microseconds")
@@ -80,6 +86,8 @@ def event(actor: str, action: str, target: str = "", outcome: str = "ok", *,
 
 
 def chain_hash(prev_hash: str, seq: int, ev: AuditEvent) -> str:
+    """The hash of a row: SHA-256 of the previous row's hash followed by the canonical JSON
+    of the event and its sequence number."""
     body = canonical_json({"seq": seq, "at": ev.at, "actor": ev.actor, "action": ev.action,
                            "target": ev.target, "outcome": ev.outcome, "detail": ev.detail})
     return hashlib.sha256((prev_hash + body).encode()).hexdigest()

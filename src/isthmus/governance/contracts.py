@@ -51,6 +51,9 @@ def packaged_baseline() -> Schema:
 
 @dataclass(frozen=True)
 class Change:
+    """One difference between two contract documents, at a schema path, and whether it
+    breaks stored or in-flight events or their consumers."""
+
     path: str
     what: str
     breaking: bool
@@ -71,16 +74,21 @@ def event_types() -> dict[str, type[msgspec.Struct]]:
 
 
 def current() -> Schema:
+    """The contract document of the running model: a JSON Schema for the Envelope and one
+    per tagged event type."""
     return {"format": FORMAT, "version": VERSION,
             "envelope": msgspec.json.schema(envelope_module.Envelope),
             "events": {tag: msgspec.json.schema(t) for tag, t in event_types().items()}}
 
 
 def dumps(doc: Schema) -> str:
+    """The contract document as the baseline file stores it: sorted, indented JSON."""
     return json.dumps(doc, indent=2, sort_keys=True) + "\n"
 
 
 def changes(old: Schema, new: Schema) -> list[Change]:
+    """Every difference from the old contract document to the new one, breaking or additive
+    (the rules are in the module docstring)."""
     out: list[Change] = []
     if old.get("format") != FORMAT:
         return [Change("$", "the baseline is not an isthmus event-contracts document", True)]
@@ -96,6 +104,7 @@ def changes(old: Schema, new: Schema) -> list[Change]:
 
 
 def breaking(old: Schema, new: Schema) -> list[Change]:
+    """The differences from `old` to `new` that break stored events or their consumers."""
     return [c for c in changes(old, new) if c.breaking]
 
 

@@ -19,6 +19,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Literal
 
+from isthmus.errors import InvalidInput
 from isthmus.governance.rbac import ROLES
 
 PREFIX = "isth_"
@@ -29,12 +30,14 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
 Kind = Literal["user", "service"]
 
 
-class IdentityError(ValueError):
+class IdentityError(InvalidInput, ValueError):
     """A principal or token request is invalid (bad name, unknown role, scope too wide)."""
 
 
 @dataclass(frozen=True)
 class Principal:
+    """A user or service account and the roles it holds."""
+
     name: str
     kind: Kind
     roles: tuple[str, ...]
@@ -64,10 +67,13 @@ class Issued:
 
 
 def digest(clear: str) -> str:
+    """The SHA-256 hex digest of a clear token: all the hub stores of it."""
     return hashlib.sha256(clear.encode()).hexdigest()
 
 
 def check_roles(roles: tuple[str, ...]) -> tuple[str, ...]:
+    """Validate a set of roles against `rbac.ROLES`; at least one, returned in canonical
+    order without duplicates."""
     if not roles:
         raise IdentityError("at least one role is needed")
     unknown = sorted(set(roles) - set(ROLES))
@@ -77,6 +83,7 @@ def check_roles(roles: tuple[str, ...]) -> tuple[str, ...]:
 
 
 def principal(name: str, kind: Kind, roles: tuple[str, ...], now: float) -> Principal:
+    """A new principal, its name and roles checked."""
     if not _NAME.match(name):
         raise IdentityError(f"principal name {name!r}: letters, digits and ._@- only, "
                             "at most 64")
@@ -90,6 +97,9 @@ def grant(p: Principal, roles: tuple[str, ...]) -> Principal:
 
 def issue(p: Principal, scopes: tuple[str, ...], now: float, *,
           expires_days: float | None = None, created_by: str = "") -> Issued:
+    """Issue a token for `p` with `scopes` (a subset of its roles), expiring after
+    `expires_days` or never: the clear token, shown once, and the record that keeps its
+    digest."""
     scopes = check_roles(scopes)
     wider = sorted(set(scopes) - set(p.roles))
     if wider:
@@ -151,4 +161,5 @@ def refusal(token: Token | None, holder: Principal | None, now: float) -> str | 
 
 
 def effective_roles(token: Token, holder: Principal) -> tuple[str, ...]:
+    """The roles a request with this token acts with: its scopes that the holder still holds."""
     return tuple(r for r in token.scopes if r in holder.roles)

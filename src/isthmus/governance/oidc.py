@@ -43,6 +43,7 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.exceptions import InvalidIssuedAtError, InvalidSubjectError
 
+from isthmus.errors import ConfigurationError, RefusedError
 from isthmus.governance.identity import PREFIX
 from isthmus.governance.jwks import RemoteJwks
 from isthmus.governance.rbac import ROLES
@@ -50,16 +51,21 @@ from isthmus.governance.rbac import ROLES
 ALG = "RS256"
 
 
-class OidcConfigError(ValueError):
+class OidcConfigError(ConfigurationError, ValueError):
     """The [oidc] table or its JWKS is invalid; the operator must fix it."""
 
 
-class JwtRejected(ValueError):
+class JwtRejected(RefusedError, ValueError):
     """The bearer JWT cannot be used; the message says why (never the token)."""
+
+    http_status = 401
 
 
 @dataclass(frozen=True)
 class OidcSettings:
+    """The [oidc] table, checked: issuer, audience, the signing keys (JWKS, RFC 7517), the
+    roles claim and the clock leeway."""
+
     issuer: str
     audience: str
     keys: Mapping[str, rsa.RSAPublicKey]  # from jwks_file: kid -> key ("" without a kid)
@@ -70,6 +76,9 @@ class OidcSettings:
 
 @dataclass(frozen=True)
 class Claims:
+    """What a verified token says: its subject (`sub`), the Isthmus roles from the roles
+    claim, and its expiry (`exp`)."""
+
     subject: str
     roles: tuple[str, ...]
     expires_at: float
@@ -139,6 +148,8 @@ def parse(raw: Mapping[str, Any]) -> OidcSettings | None:
 
 
 def looks_like_jwt(token: str) -> bool:
+    """True for a bearer token shaped like a JWS compact serialization (three dot-separated
+    parts, RFC 7515 section 7.1) rather than an Isthmus token."""
     return not token.startswith(PREFIX) and token.count(".") == 2
 
 

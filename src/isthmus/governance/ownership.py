@@ -29,6 +29,8 @@ from typing import Any, Final
 
 import msgspec
 
+from isthmus.errors import ConfigurationError
+
 DOMAINS: Final = ("patient", "encounter", "account", "charge", "claim", "remittance",
                   "payment")
 
@@ -46,6 +48,10 @@ EVENT_DOMAINS: Final[Mapping[str, str]] = {
     "ClaimSubmitted": "claim",
     "ClaimRemitted": "remittance", "ProviderAdjusted": "remittance",
     "RemittancePaid": "remittance",
+    # issue 20: the payer's or clearinghouse's other answers about claims (999, 277CA and
+    # 277 claim or batch status, 271 eligibility) come from whoever sends the 835s
+    "AcknowledgementReceived": "remittance", "ClaimStatusReported": "remittance",
+    "ClaimBatchStatusReported": "remittance", "EligibilityReported": "remittance",
     "PatientPaymentSettled": "payment", "ProcessorDeposited": "payment",
     "BankDeposited": "payment",
 }
@@ -61,12 +67,14 @@ FHIR_DOMAINS: Final[Mapping[str, str]] = {
 Owners = Mapping[str, frozenset[str]]
 
 
-class OwnershipConfigError(ValueError):
+class OwnershipConfigError(ConfigurationError, ValueError):
     """The [ownership] table is invalid; the operator must fix the entry named."""
 
 
 @dataclass(frozen=True)
 class Refusal:
+    """A write refused because its sender is not an owner of the domain it touches."""
+
     domain: str
     owners: tuple[str, ...]
     sender: str
@@ -148,10 +156,12 @@ def fhir_write(body: bytes) -> FhirWrite:
 
 
 def event_domains(type_names: Iterable[str]) -> list[str]:
+    """The data domains the given event types write, in order (types with no domain skipped)."""
     return [EVENT_DOMAINS[t] for t in type_names if t in EVENT_DOMAINS]
 
 
 def fhir_domains(resource_types: Iterable[str]) -> list[str]:
+    """The data domains the given FHIR resource types write, in order (others skipped)."""
     return [FHIR_DOMAINS[t] for t in resource_types if t in FHIR_DOMAINS]
 
 

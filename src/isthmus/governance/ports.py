@@ -3,7 +3,7 @@
 Adapters live in store/ (memory_governance.py, sqlite_governance.py,
 postgres_governance.py) and pass tests/governance/contract.py. They hold no connection
 between calls, so a port needs no close(). Failures to reach the database leave as
-`isthmus.store.sqlite_connection.StorageUnavailable`.
+`isthmus.errors.StorageUnavailable`.
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ from isthmus.governance.identity import Principal, Token
 
 
 class GovernanceStore(Protocol):
+    """The governance storage port (see the module docstring)."""
+
     def initialized(self) -> bool:
         """True once `initialize` succeeded; it never becomes false again."""
         ...

@@ -171,19 +171,26 @@ LOCAL: frozenset[str] = frozenset({
 
 @dataclass(frozen=True)
 class Decision:
+    """Whether an action is allowed and, when not, why."""
+
     allowed: bool
     reason: str = ""
 
 
 def http_action(method: str, path_template: str) -> str:
+    """The permission action of an HTTP request: method and route template (HEAD counts as
+    GET)."""
     return f"{'GET' if method.upper() == 'HEAD' else method.upper()} {path_template}"
 
 
 def cli_action(cmd: str, action: str | None = None) -> str:
+    """The permission action of a CLI command, and of its sub-action when it has one."""
     return f"cli {cmd}" + (f" {action}" if action else "")
 
 
 def decide(action: str, roles: Iterable[str]) -> Decision:
+    """Allow an action when one of the roles may perform it; an action no permission covers
+    is denied."""
     allowed = PERMISSIONS.get(action)
     held = sorted(set(roles))
     if allowed is None:

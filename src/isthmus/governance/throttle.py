@@ -37,6 +37,9 @@ def failure_key(client: str, proven_token_id: str | None) -> str:
 
 @dataclass
 class FailureThrottle:
+    """Counts failed authentications per key in a sliding window and blocks a key that has
+    too many (see the module docstring)."""
+
     max_failures: int = 10
     window_s: float = 60.0
     max_keys: int = 10_000  # memory bound: the least recently failing keys are forgotten

@@ -20,6 +20,9 @@ _DIMENSIONS = frozenset(Dimensions.__struct_fields__)
 
 
 class TrialBalanceRow(msgspec.Struct, frozen=True, kw_only=True):
+    """One trial balance row: total debits and credits of an account in one currency, and
+    the balance (debit minus credit)."""
+
     account: str
     currency: str
     debit: Decimal
@@ -28,6 +31,8 @@ class TrialBalanceRow(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class CurrencyTotal(msgspec.Struct, frozen=True, kw_only=True):
+    """Trial balance totals of one currency; `balanced` when debits equal credits."""
+
     currency: str
     debit: Decimal
     credit: Decimal

@@ -16,6 +16,12 @@ tests check. A batch balances per currency or it is refused (`UnbalancedBatch`).
 totals per currency (line count, debit and credit totals, and a SHA-256 hash total of the
 entry keys behind that currency's lines) let the ERP check that the file arrived whole.
 Ordering is deterministic: the same entries in any order give the same batch.
+
+The batch is typed once, here. It is queued as one outbox row (`batch_codec`), and each
+sink renders it: the CSV and JSON Lines files below (file drop), Tryton JSON-RPC and REST
+moves (`ports.erp.move_specs`), after `restrict` left out what its destination may not
+receive. The readers (`batch_from_csv`, `batch_from_jsonl`) read files back, and the
+outbox rows the previous version queued.
 """
 
 from __future__ import annotations
@@ -40,6 +46,9 @@ Summarization = Literal["detailed", "summary"]
 
 
 class BatchLine(msgspec.Struct, frozen=True, kw_only=True):
+    """One line of an ERP journal batch, with the journal entries and line count merged into
+    it."""
+
     line_no: int
     posted_on: date
     period: str
@@ -53,6 +62,9 @@ class BatchLine(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class ControlTotal(msgspec.Struct, frozen=True, kw_only=True):
+    """Control totals of one currency of a batch: line count, debit and credit totals, and a
+    SHA-256 hash total of the entry keys behind those lines."""
+
     currency: str
     line_count: int
     debit_total: Decimal
@@ -61,6 +73,9 @@ class ControlTotal(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class JournalBatch(msgspec.Struct, frozen=True, kw_only=True):
+    """A batch for the general ledger: its lines under one summarization policy, control
+    totals per currency, and every entry and source reference it consumed."""
+
     batch_id: str
     channel: str
     policy: Summarization
@@ -236,37 +251,46 @@ CSV_COLUMNS = (
 
 def batch_to_csv(batch: JournalBatch) -> str:
     """CSV with a header; a `batch` record first, then `line` records, then one `control`
-    record per currency (debit/credit columns hold the totals). Lists are JSON arrays."""
+    record per currency (debit/credit columns hold the totals). Lists are JSON arrays.
+    Rows are written in `CSV_COLUMNS` order (a plain csv.writer: the export loop renders
+    thousands of lines)."""
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=CSV_COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    head = {"batch_id": batch.batch_id, "channel": batch.channel, "policy": batch.policy}
-    writer.writerow({**head, "record": "batch", "line_count": len(batch.lines),
-                     "source_entries": json.dumps(list(batch.entry_keys)),
-                     "correlation_ids": json.dumps(list(batch.correlation_ids))})
-    for x in batch.lines:
-        writer.writerow({
-            **head, "record": "line", "line_no": x.line_no, "posted_on": x.posted_on.isoformat(),
-            "period": x.period, "account": x.account, "company": x.dims.company,
-            "cost_center": x.dims.cost_center, "service_line": x.dims.service_line,
-            "account_token": x.dims.account_token, "currency": x.currency,
-            "debit": str(x.debit), "credit": str(x.credit), "source_lines": x.source_lines,
-            "source_entries": json.dumps(list(x.source_entries)),
-        })
-    for c in batch.control:
-        writer.writerow({**head, "record": "control", "currency": c.currency,
-                         "debit": str(c.debit_total), "credit": str(c.credit_total),
-                         "line_count": c.line_count, "hash_total": c.hash_total})
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    bid, channel, policy = batch.batch_id, batch.channel, batch.policy
+    writer.writerow(("batch", bid, channel, policy, "", "", "", "", "", "", "", "", "", "", "",
+                     len(batch.lines), "", json.dumps(list(batch.entry_keys)), "",
+                     json.dumps(list(batch.correlation_ids))))
+    writer.writerows(
+        ("line", bid, channel, policy, x.line_no, x.posted_on.isoformat(), x.period, x.account,
+         x.dims.company, x.dims.cost_center, x.dims.service_line, x.dims.account_token,
+         x.currency, str(x.debit), str(x.credit), "", x.source_lines,
+         json.dumps(list(x.source_entries)), "", "")
+        for x in batch.lines)
+    writer.writerows(
+        ("control", bid, channel, policy, "", "", "", "", "", "", "", "", c.currency,
+         str(c.debit_total), str(c.credit_total), c.line_count, "", "", c.hash_total, "")
+        for c in batch.control)
     return buf.getvalue()
 
 
 def batch_from_csv(text: str) -> JournalBatch:
-    """Read back a file written by `batch_to_csv`; raises InvalidBatch if malformed."""
-    reader = csv.DictReader(io.StringIO(text))
-    if tuple(reader.fieldnames or ()) != CSV_COLUMNS:
-        raise InvalidBatch("CSV header does not match the batch columns")
+    """Read back a file written by `batch_to_csv`; raises InvalidBatch if malformed.
+
+    A batch of many entries has fields longer than the csv module's field limit (128 KiB:
+    the entry keys), so the limit is raised to the text's length while it is read."""
+    limit = csv.field_size_limit()
     try:
+        csv.field_size_limit(max(limit, len(text)))
+        reader = csv.DictReader(io.StringIO(text))
+        if tuple(reader.fieldnames or ()) != CSV_COLUMNS:
+            raise InvalidBatch("CSV header does not match the batch columns")
         rows = list(reader)
+    except csv.Error as exc:
+        raise InvalidBatch(f"CSV batch is malformed: {exc}") from exc
+    finally:
+        csv.field_size_limit(limit)
+    try:
         head, body = rows[0], rows[1:]
         lines = tuple(
             BatchLine(
@@ -297,16 +321,25 @@ def batch_from_csv(text: str) -> JournalBatch:
 
 def batch_to_jsonl(batch: JournalBatch) -> str:
     """JSON Lines: a `batch` record, one `line` record per line, one `control` per currency.
-    Amounts are strings (exact Decimals); key order follows the struct field order."""
-    out = [{"record": "batch", "batch_id": batch.batch_id, "channel": batch.channel,
-            "policy": batch.policy, "line_count": len(batch.lines),
-            "entry_keys": list(batch.entry_keys),
-            "correlation_ids": list(batch.correlation_ids)}]
-    out += [{"record": "line", "batch_id": batch.batch_id, **msgspec.to_builtins(x)}
-            for x in batch.lines]
-    out += [{"record": "control", "batch_id": batch.batch_id, **msgspec.to_builtins(c)}
-            for c in batch.control]
-    return "".join(msgspec.json.encode(r).decode() + "\n" for r in out)
+    Amounts are strings (exact Decimals); key order follows the struct field order: each
+    record is the struct's own JSON behind its `record` and `batch_id` keys."""
+    encode = _json.encode
+    head = encode({"record": "batch", "batch_id": batch.batch_id, "channel": batch.channel,
+                   "policy": batch.policy, "line_count": len(batch.lines),
+                   "entry_keys": batch.entry_keys,
+                   "correlation_ids": batch.correlation_ids})
+    bid = encode(batch.batch_id)
+    line, control = b'{"record":"line","batch_id":' + bid + b",", \
+        b'{"record":"control","batch_id":' + bid + b","
+    out = [head, b"\n"]
+    for x in batch.lines:
+        out += (line, encode(x)[1:], b"\n")
+    for c in batch.control:
+        out += (control, encode(c)[1:], b"\n")
+    return b"".join(out).decode()
+
+
+_json = msgspec.json.Encoder()
 
 
 def batch_from_jsonl(text: str) -> JournalBatch:

@@ -64,8 +64,11 @@ def quantize(amount: Decimal, currency: str) -> Decimal:
     """
     if not isinstance(amount, Decimal) or not amount.is_finite():
         raise _refuse(f"amount {amount!r} is not a finite Decimal")
+    unit = quantum(currency)
+    if amount.same_quantum(unit):  # already at the minor unit (most amounts): as it is
+        return amount
     try:
-        exact = amount.quantize(quantum(currency))
+        exact = amount.quantize(unit)
     except InvalidOperation as exc:
         raise _refuse(f"amount {amount} {currency} is too large to post") from exc
     if exact != amount:

@@ -15,6 +15,8 @@ from typing import Literal
 
 import msgspec
 
+from isthmus.errors import PolicyRefused
+
 ErrorCode = Literal[
     "missing_key",  # entry_key, correlation_id or causation_id is empty
     "too_few_lines",  # a journal entry needs at least two lines
@@ -44,8 +46,10 @@ class LedgerError(msgspec.Struct, frozen=True, kw_only=True):
         return f"{self.code}: {self.message}" + (f" ({where})" if where else "")
 
 
-class LedgerRefusal(Exception):
+class LedgerRefusal(PolicyRefused):
     """The ledger refuses to post; the caller must open a work item, not retry."""
+
+    http_status, exit_code = 422, 4
 
     def __init__(self, message: str, errors: tuple[LedgerError, ...] = ()) -> None:
         super().__init__(message)

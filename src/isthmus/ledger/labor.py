@@ -69,6 +69,7 @@ def accrual_entry(*, entry_key: str, costs: Mapping[str, Decimal],
 
 
 def is_accrual(entry: JournalEntry) -> bool:
+    """True for a labor accrual entry itself, not for the reversal that cancels it at payroll."""
     return entry.entry_key.startswith(ACCRUAL_PREFIX) and entry.reverses is None
 
 

@@ -23,9 +23,17 @@ PERIOD_RE = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
 ClosedPolicy = Literal["reject", "next_open"]
 
 
+_PERIODS: dict[date, str] = {}  # date -> its period, formatted once (every posting asks)
+
+
 def period_of(d: date) -> str:
     """The accounting period (calendar month, YYYY-MM) a date falls in."""
-    return f"{d.year:04d}-{d.month:02d}"
+    found = _PERIODS.get(d)
+    if found is None:
+        found = f"{d.year:04d}-{d.month:02d}"
+        if len(_PERIODS) < 100_000:  # a bounded memo: dates cluster in a few months
+            _PERIODS[d] = found
+    return found
 
 
 def is_period(text: str) -> bool:

@@ -59,8 +59,10 @@ _decoder = msgspec.json.Decoder(Envelope)
 
 
 def encode_envelope(env: Envelope) -> bytes:
+    """Encode an envelope as JSON bytes, decimals as strings (what the store keeps)."""
     return _encoder.encode(env)
 
 
 def decode_envelope(data: bytes) -> Envelope:
+    """Decode and validate JSON bytes written by `encode_envelope` into an `Envelope`."""
     return _decoder.decode(data)

@@ -235,6 +235,25 @@ class RemitAdjustment(msgspec.Struct, frozen=True):
     amount: Decimal
 
 
+class RemitServiceLine(msgspec.Struct, frozen=True, kw_only=True):
+    """835 loop 2110, one service line as paid: SVC01 procedure (C003-1 qualifier, C003-2
+    code, C003-3..6 modifiers), SVC02 billed, SVC03 paid, SVC04 revenue code, SVC05 units
+    paid, the line's CAS, its DTM*472 service date (else DTM*150, the period's start) and
+    REF*6R, the line item control number the 837 gave it. What a fee schedule is compared
+    with, line by line (`flows.claim_remit`)."""
+
+    code: str
+    qualifier: str = ""
+    modifiers: tuple[str, ...] = ()
+    charge: Decimal
+    paid: Decimal
+    revenue_code: str = ""
+    units: Decimal | None = None
+    adjustments: tuple[RemitAdjustment, ...] = ()
+    service_date: date | None = None
+    control_number: str = ""
+
+
 class ClaimRemitted(msgspec.Struct, frozen=True, tag=True, kw_only=True):
     """835 loop 2100 (one CLP) with its payment header (BPR, TRN) and payer/payee.
 
@@ -266,6 +285,9 @@ class ClaimRemitted(msgspec.Struct, frozen=True, tag=True, kw_only=True):
     # patient whose A/R a payment with no known billing account is applied to. An MRN
     # reference like Charge.patient; only its account token reaches the journal.
     patient: PatientRef | None = None
+    # 835 loop 2110 (issue 20): the service lines as paid, in order; empty when the 835
+    # has none (or the event came from FHIR or before lines were carried)
+    lines: tuple[RemitServiceLine, ...] = ()
 
     @property
     def payee_key(self) -> str:
@@ -356,9 +378,11 @@ class ClaimStatusEntry(msgspec.Struct, frozen=True):
 
 class ClaimStatusReported(msgspec.Struct, frozen=True, tag=True, kw_only=True):
     """A 277CA (005010X214) or 277 (005010X212) claim level: a payer's or clearinghouse's
-    status of one claim. No patient or subscriber name or member id is copied."""
+    status of one claim; or a FHIR ClaimResponse that adjudicated and paid nothing yet
+    (report "ClaimResponse", status A2). No patient or subscriber name or member id is
+    copied."""
 
-    report: str  # "277CA" or "277"
+    report: str  # "277CA", "277" or "ClaimResponse"
     payer_id: str  # 2100A NM109 (PR payer, AY clearinghouse)
     payer_name: str = ""
     trace: str = ""  # TRN02
@@ -366,6 +390,22 @@ class ClaimStatusReported(msgspec.Struct, frozen=True, tag=True, kw_only=True):
     payer_claim_control_number: str = ""  # REF*1K
     statuses: tuple[ClaimStatusEntry, ...] = ()
     currency: str = "USD"
+
+
+class ClaimBatchStatusReported(msgspec.Struct, frozen=True, tag=True, kw_only=True):
+    """A 277CA (005010X214) status above the claims: at the information receiver level
+    (HL 21, loop 2200B) it answers a whole 837 batch, at the billing provider level (HL 19,
+    2200C) the provider's claims of it. `batch` is the 2200B TRN02 (the BHT03 of our 837),
+    `provider_npi` the 2100C NM109 (NM108 XX). No claim is named; no patient data."""
+
+    report: str  # "277CA" or "277"
+    payer_id: str  # 2100A NM109 (PR payer, AY clearinghouse)
+    payer_name: str = ""
+    level: str  # HL03: "21" information receiver, "19" billing provider
+    batch: str = ""  # 2200B TRN02
+    trace: str = ""  # the level's own TRN02
+    provider_npi: str = ""  # 2100C NM109 when NM108 is XX
+    statuses: tuple[ClaimStatusEntry, ...] = ()
 
 
 class EligibilityReported(msgspec.Struct, frozen=True, tag=True, kw_only=True):
@@ -612,6 +652,7 @@ Event = (
     | ClaimSubmitted
     | AcknowledgementReceived
     | ClaimStatusReported
+    | ClaimBatchStatusReported
     | EligibilityReported
     | RemittancePaid
     | PatientPaymentSettled

@@ -18,12 +18,14 @@ from typing import Final
 
 import msgspec
 
+from isthmus.errors import InvalidInput
+
 # re.ASCII: \d would match any Unicode digit otherwise; [0-9] says it plainly anyway.
 _DECIMAL: Final = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)", re.ASCII)
 _SPACE: Final = " \t\r\n"
 
 
-class MoneyError(ValueError):
+class MoneyError(InvalidInput, ValueError):
     """The amount or currency is not valid money; the caller must reject the input."""
 
 
@@ -42,6 +44,8 @@ def parse_decimal(text: str, what: str = "amount") -> Decimal:
 
 
 class Money(msgspec.Struct, frozen=True):
+    """An amount with its ISO 4217 currency; arithmetic refuses to mix currencies."""
+
     amount: Decimal
     currency: str
 

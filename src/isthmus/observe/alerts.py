@@ -5,7 +5,8 @@ Rules ([alerts] thresholds), each condition with a key of its own:
   `queue_age_minutes`;
 - `error_rate`: rejected messages and dead letters over the messages received in the last
   `error_window_minutes` exceed `error_rate` (and number at least `error_min_count`);
-- `sla_breach/<queue>`: a queue has items past their [sla] threshold (observe/kpis.py);
+- `sla_breach/<queue>`: a queue has items past their [sla] threshold (observe/kpis.py;
+  the charge-posting count from the KPIs' fact feed, refreshed at every round);
 - `erp_circuit_open`: the ERP circuit breaker is open;
 - `labor_budget/<department>`: the department's accrued labor cost this month has reached
   [labor] budget_alert of its [labor.budgets] budget (`flows.labor.budget_usage`).
@@ -35,6 +36,7 @@ from datetime import UTC, datetime
 
 import httpx
 
+from isthmus.analytics.feed import FactFeed
 from isthmus.bus.ports import Bus
 from isthmus.config import AlertSettings, SlaSettings
 from isthmus.flows.export import breaker_state
@@ -62,6 +64,9 @@ class Condition:
 
 @dataclass(frozen=True, slots=True)
 class Notification:
+    """One firing or resolved transition of a condition, as the webhook receives it; `id`
+    is stable per transition, so a receiver can drop a duplicate."""
+
     id: str
     status: str  # firing | resolved
     rule: str
@@ -98,6 +103,9 @@ class Active:
 
 @dataclass(frozen=True, slots=True)
 class AlertState:
+    """What the evaluator persists between rounds: the conditions firing (by key) and the
+    notifications not yet delivered, in order."""
+
     active: Mapping[str, Active] = field(default_factory=dict)
     pending: tuple[Notification, ...] = ()
 
@@ -177,17 +185,21 @@ def step(state: AlertState, holding: Mapping[str, Condition], now: float
 
 
 def backoff(attempts: int, cap_s: float) -> float:
+    """Seconds to wait before the next delivery attempt: 1, 2, 4, ... doubling per attempt,
+    at most `cap_s`."""
     return float(min(cap_s, 2.0 ** max(attempts - 1, 0)))
 
 
 # -- persistence --------------------------------------------------------------------------
 
 def encode_state(state: AlertState) -> str:
+    """The alert state as JSON text, for the store."""
     return json.dumps({"active": {k: asdict(a) for k, a in state.active.items()},
                        "pending": [asdict(n) for n in state.pending]}, sort_keys=True)
 
 
 def decode_state(text: str | None) -> AlertState:
+    """The alert state from `encode_state`'s text; empty when nothing was stored yet."""
     if not text:
         return AlertState()
     raw = json.loads(text)
@@ -196,11 +208,13 @@ def decode_state(text: str | None) -> AlertState:
 
 
 def load_state(store: Store) -> AlertState:
+    """The persisted alert state (kept with the store's keyed values)."""
     with store.transaction() as tx:
         return decode_state(tx.mapping_override(STATE_TABLE, STATE_CODE))
 
 
 def save_state(store: Store, state: AlertState) -> None:
+    """Persist the alert state, before any notification of it is sent."""
     store.set_mapping_override(STATE_TABLE, STATE_CODE, encode_state(state))
 
 
@@ -210,8 +224,10 @@ LaborUsage = Callable[[float], Mapping[str, tuple[float, float]]]
 
 
 def gather(store: Store, bus: Bus, settings: AlertSettings, sla: SlaSettings, now: float,
-           breaker: str | None = None, labor: LaborUsage | None = None) -> Inputs:
-    """Read the rule inputs; `breaker` is this process's breaker state when it exports."""
+           breaker: str | None = None, labor: LaborUsage | None = None,
+           feed: FactFeed | None = None) -> Inputs:
+    """Read the rule inputs; `breaker` is this process's breaker state when it exports.
+    `feed` keeps the KPIs' facts between rounds (the Alerter's refreshes every round)."""
     oldest: dict[str, float] = {}
     for w in store.work_items("open", limit=_ALL):
         oldest[w.queue] = max(oldest.get(w.queue, 0.0), now - w.created_at)
@@ -220,7 +236,7 @@ def gather(store: Store, bus: Bus, settings: AlertSettings, sla: SlaSettings, no
     received = sum(counts.values())
     rejected = sum(n for (_ch, status, _ack), n in counts.items() if status == "rejected")
     dead = sum(1 for d in bus.dead_letters(limit=1_000_000) if d.failed_at >= since)
-    kpis = compute_kpis(store, datetime.fromtimestamp(now, UTC), sla=sla) \
+    kpis = compute_kpis(store, datetime.fromtimestamp(now, UTC), sla=sla, feed=feed) \
         if settings.sla_breach else None
     state = breaker if breaker is not None else breaker_state(store.outbox_items("pending"))
     return Inputs(oldest, received, rejected + dead,
@@ -246,13 +262,14 @@ class Alerter:
                  post: Post | None = None, labor: LaborUsage | None = None) -> None:
         self._store, self._bus, self._settings, self._sla = store, bus, settings, sla
         self._labor = labor
+        self._feed = FactFeed(store, max_age_s=0.0)  # current as of each round
         self._post = post or http_post(settings.timeout_s)
 
     def run_once(self, now: float, *, breaker: str | None = None,
                  inputs: Inputs | None = None) -> list[Notification]:
         """One evaluation; returns the notifications delivered in this round."""
         found = inputs or gather(self._store, self._bus, self._settings, self._sla, now,
-                                 breaker, self._labor)
+                                 breaker, self._labor, self._feed)
         state, new = step(load_state(self._store), evaluate(found, self._settings), now)
         if new:
             save_state(self._store, state)  # before sending: a crash loses nothing
@@ -281,4 +298,5 @@ class Alerter:
 
 
 def pending_notifications(store: Store) -> Sequence[Notification]:
+    """The notifications not yet delivered to the webhook, oldest first."""
     return load_state(store).pending

@@ -15,17 +15,20 @@ import binascii
 from collections.abc import Callable, Sequence
 from typing import Final, TypeVar
 
+from isthmus.errors import InvalidInput
+
 T = TypeVar("T")
 
 MAX_LIMIT: Final = 500
 DEFAULT_LIMIT: Final = 50
 
 
-class BadCursor(ValueError):
+class BadCursor(InvalidInput, ValueError):
     """The cursor was not one this hub gave out for this list."""
 
 
 def encode(tag: str, key: int | str) -> str:
+    """The cursor of a list's page: base64url, without padding, of "<tag>:<key>"."""
     return base64.urlsafe_b64encode(f"{tag}:{key}".encode()).decode().rstrip("=")
 
 
@@ -41,6 +44,7 @@ def decode(tag: str, cursor: str) -> str:
 
 
 def decode_int(tag: str, cursor: str) -> int:
+    """The integer key of a cursor of the list `tag`; `BadCursor` when it is not one."""
     key = decode(tag, cursor)
     if not key.isdigit():
         raise BadCursor("cursor is not one this hub gave out: use the `next` of a page")

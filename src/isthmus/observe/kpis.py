@@ -1,10 +1,19 @@
 """Finance KPIs of the hub (issue 7): what a revenue-cycle lead asks before the numbers.
 
-Computed, never stored: every figure is derived on demand from what the store already
-keeps (inbox messages and their events, journal entries sealed into ERP batches, outbox
-delivery times, work items), read through the store port only. "Posted" means delivered
-to the ERP: every outbox row of the batch that carries the journal entry is `sent` (for a
-sent row the adapters keep the delivery time in `visible_at`).
+Computed, never stored. Where each figure comes from (issue 21 item 4):
+
+- the figures about posted or received business (unposted charges, charge lag, payment
+  visibility latency, denial rate by CARC, and the charge-posting SLA) count the analytics
+  facts `fact_charge`, `fact_remit` and `fact_adjustment`, as `analytics/facts.py` defines
+  them for the warehouse too, kept by an `analytics.feed.FactFeed`: read from the warehouse
+  up to its inbox watermark when there is one, then advanced incrementally from the store
+  (`Store.inbox_after`). No request decodes the whole inbox; the result says which inbox id
+  the facts reach (`facts_mark`, `facts_warehouse_mark`) and when they were refreshed.
+- the work-item figures (unapplied cash aging, SLA breaches per queue) read the live work
+  items (`Store.work_items`) on each call: they are operational state, not inbox scans.
+
+"Posted" means delivered to the ERP: every outbox row of the batch that carries the journal
+entry is `sent` (for a sent row the adapters keep the delivery time in `visible_at`).
 
 - unposted charges: charge events (HL7 DFT FT1, FHIR ChargeItem) whose entry has not
   reached the ERP yet, held in a work item or waiting for export; count and amount per
@@ -19,30 +28,36 @@ sent row the adapters keep the delivery time in `visible_at`).
   overrides in `queue_age_hours`), and under `charge-posting` the charges not posted
   within `charge_post_minutes` of their receipt.
 
+Freshness: a feed refreshes when its last refresh is `max_age_s` old (analytics.feed,
+10 s by default); /metrics adds its cache's 10 s (observe/metrics.KpiCache, whose feed
+refreshes on every recompute), so a charge or a posting shows within about 10 s plus the
+store's commit lag, and the alert loop's feed refreshes on every round (max_age_s 0). A
+one-shot call (no `feed`) builds a feed and reads the store's facts from the start.
+
 No PHI: the result holds counts, amounts, currencies, CARCs and queue names only.
 """
-
 from __future__ import annotations
 
+import bisect
 import math
-from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import msgspec
 
+from isthmus.analytics.feed import FactFeed
 from isthmus.config import SlaSettings
-from isthmus.flows.remittance import is_denial
 from isthmus.model.envelope import decode_envelope
-from isthmus.model.events import Charge, ClaimRemitted
+from isthmus.model.events import ClaimRemitted
 from isthmus.store.ports import Store, WorkItem
 
 CHARGE_POSTING = "charge-posting"
 AGING_BUCKETS: tuple[tuple[str, int, int | None], ...] = (
     ("0-30", 0, 30), ("31-60", 31, 60), ("61-90", 61, 90), ("90+", 91, None))
-_ALL = 1 << 62  # "no limit" for the store's list reads
+ALL = 1 << 62  # "no limit" for the store's list reads
 _DAY_S = 86_400.0
 
 
@@ -67,6 +82,8 @@ class CarcDenials:
 
 @dataclass(frozen=True, slots=True)
 class AgingBucket:
+    """One aging bucket of unapplied cash: how many items, and their amount per currency."""
+
     label: str  # "0-30", "31-60", "61-90", "90+" (days)
     count: int
     amount: Mapping[str, Decimal]  # per currency
@@ -74,6 +91,9 @@ class AgingBucket:
 
 @dataclass(frozen=True, slots=True)
 class Kpis:
+    """The finance KPIs at `as_of`, and how far the analytics facts behind them reach (the
+    module docstring says where each figure comes from)."""
+
     as_of: datetime
     unposted_charges: int = 0
     unposted_amount: Mapping[str, Decimal] = field(default_factory=dict)  # per currency
@@ -87,6 +107,12 @@ class Kpis:
     denials_by_carc: tuple[CarcDenials, ...] = ()  # most frequent first
     unapplied_cash: tuple[AgingBucket, ...] = ()  # in AGING_BUCKETS order
     sla_breaches: Mapping[str, int] = field(default_factory=dict)  # queue -> count
+    # what the fact-fed figures cover: the inbox id the facts reach, the warehouse's part
+    # of it (0: none), when they were refreshed, "store" or "warehouse+store"
+    facts_mark: int = 0
+    facts_warehouse_mark: int = 0
+    facts_refreshed: datetime | None = None
+    facts_source: str = ""
 
 
 def quantile(values: Iterable[float], q: float) -> float | None:
@@ -99,11 +125,22 @@ def quantile(values: Iterable[float], q: float) -> float | None:
 
 
 def latency(values: list[float]) -> Latency:
+    """Count, median, 95th percentile (nearest rank) and sum of latencies in seconds."""
     return Latency(len(values), quantile(values, 0.50), quantile(values, 0.95),
                    sum(values))
 
 
+def ascending_latency(values: Sequence[float], total: float) -> Latency:
+    """`latency` of values already in ascending order, their sum given: no sort."""
+    n = len(values)
+    if not n:
+        return Latency()
+    return Latency(n, values[max(1, math.ceil(0.50 * n)) - 1],
+                   values[max(1, math.ceil(0.95 * n)) - 1], total)
+
+
 def aging_label(age_days: float) -> str:
+    """The aging bucket (0-30, 31-60, 61-90, 90+) of an age in days, counted in whole days."""
     days = max(0, math.floor(age_days))
     for label, _low, high in AGING_BUCKETS:
         if high is None or days <= high:
@@ -111,73 +148,9 @@ def aging_label(age_days: float) -> str:
     return AGING_BUCKETS[-1][0]  # pragma: no cover - the last bucket is open-ended
 
 
-def _midnight(d: date) -> float:
-    return datetime.combine(d, time(0), tzinfo=UTC).timestamp()
-
-
-def delivered_at(store: Store, entry_keys: list[str]) -> dict[str, float]:
-    """Entry key -> when the ERP got it: every outbox row of its batch sent (the latest
-    send time). Entries not sealed yet, or whose batch is still pending, are absent."""
-    batch_of = store.entry_batches(entry_keys)
-    rows: dict[str, list[tuple[str, float]]] = defaultdict(list)
-    for item in store.outbox_items():
-        rows[item.batch_id].append((item.status, item.visible_at))
-    done = {bid: max(t for _s, t in r) for bid, r in rows.items()
-            if r and all(s == "sent" for s, _t in r)}
-    return {k: done[b] for k, b in batch_of.items() if b in done}
-
-
-@dataclass(slots=True)
-class _Inputs:
-    charges: list[tuple[str, Charge, float]] = field(default_factory=list)
-    remits: list[tuple[str, ClaimRemitted, float]] = field(default_factory=list)
-
-
-class _Head(msgspec.Struct):
-    """An envelope with its payload left undecoded: most events are neither kind read."""
-
-    event_id: str
-    type: str
-    payload: msgspec.Raw
-
-
-_heads = msgspec.json.Decoder(list[_Head])
-_charge = msgspec.json.Decoder(Charge)
-_remit = msgspec.json.Decoder(ClaimRemitted)
-
-
-def _events(store: Store) -> _Inputs:
-    found = _Inputs()
-    for received, events in store.accepted_events():
-        if not events:
-            continue
-        for head in _heads.decode(events):
-            if head.type == "Charge":
-                found.charges.append((head.event_id, _charge.decode(head.payload), received))
-            elif head.type == "ClaimRemitted":
-                ev = _remit.decode(head.payload)
-                if not ev.reversal:
-                    found.remits.append((head.event_id, ev, received))
-    return found
-
-
-def _denials(remits: list[tuple[str, ClaimRemitted, float]]
-             ) -> tuple[int, tuple[CarcDenials, ...]]:
-    by_carc: Counter[str] = Counter()
-    denied = 0
-    for _env, ev, _t in remits:
-        if not is_denial(ev):
-            continue
-        denied += 1
-        carcs = {a.reason for a in ev.adjustments if a.amount > 0} or {"none"}
-        by_carc.update(carcs)
-    total = len(remits)
-    rows = tuple(CarcDenials(c, n, n / total) for c, n in
-                 sorted(by_carc.items(), key=lambda kv: (-kv[1], kv[0])))
-    return denied, rows
-
-
-def _unapplied(items: list[WorkItem], now: float) -> tuple[AgingBucket, ...]:
+def unapplied_aging(items: list[WorkItem], now: float) -> tuple[AgingBucket, ...]:
+    """Open unapplied-cash work items aged from their creation, per bucket: count and the
+    paid amount per currency."""
     count: Counter[str] = Counter()
     amount: dict[str, dict[str, Decimal]] = {b[0]: {} for b in AGING_BUCKETS}
     for w in items:
@@ -196,7 +169,9 @@ def _unapplied(items: list[WorkItem], now: float) -> tuple[AgingBucket, ...]:
                  AGING_BUCKETS)
 
 
-def _queue_breaches(items: list[WorkItem], sla: SlaSettings, now: float) -> Counter[str]:
+def queue_breaches(items: list[WorkItem], sla: SlaSettings, now: float) -> Counter[str]:
+    """Per queue, the open work items older than the queue's [sla] limit (or the default
+    work-item limit)."""
     out: Counter[str] = Counter()
     for w in items:
         if w.status != "open":
@@ -207,47 +182,38 @@ def _queue_breaches(items: list[WorkItem], sla: SlaSettings, now: float) -> Coun
     return out
 
 
-def compute_kpis(store: Store, now: datetime, *, sla: SlaSettings | None = None) -> Kpis:
-    """Every KPI as of `now` (timezone-aware), from the store's current state."""
+def compute_kpis(store: Store, now: datetime, *, sla: SlaSettings | None = None,
+                 feed: FactFeed | None = None) -> Kpis:
+    """Every KPI as of `now` (timezone-aware): the business figures from `feed`'s facts
+    (a new feed when None: the one-shot case), the work-item figures from the store."""
     sla = sla or SlaSettings()
     t_now = now.timestamp()
-    found = _events(store)
-    keys = [eid for eid, _c, _t in found.charges] + [eid for eid, _r, _t in found.remits]
-    posted = delivered_at(store, keys)
-
-    unposted = 0
+    snap = (feed or FactFeed(store)).snapshot(t_now)
+    limit_s = sla.charge_post_minutes * 60.0
     unposted_amount: dict[str, Decimal] = {}
-    lags: list[float] = []
-    posted_amount: dict[str, Decimal] = {}
     late = 0
-    for eid, ch, received in found.charges:
-        at = posted.get(eid)
-        if at is None:
-            unposted += 1
-            cur = ch.amount.currency
-            unposted_amount[cur] = unposted_amount.get(cur, Decimal(0)) + ch.amount.amount
-            if t_now - received > sla.charge_post_minutes * 60.0:
-                late += 1
-            continue
-        lags.append(max(0.0, at - _midnight(ch.service_date)))
-        cur = ch.amount.currency
-        posted_amount[cur] = posted_amount.get(cur, Decimal(0)) + ch.amount.amount
-        if at - received > sla.charge_post_minutes * 60.0:
+    for ch in snap.unposted:
+        unposted_amount[ch.currency] = unposted_amount.get(ch.currency, Decimal(0)) + ch.amount
+        if t_now - ch.received > limit_s:
             late += 1
-
-    visibility = [max(0.0, posted[eid] - received)
-                  for eid, _r, received in found.remits if eid in posted]
-    denied, by_carc = _denials(found.remits)
-    items = store.work_items(limit=_ALL)
-    breaches = _queue_breaches(items, sla, t_now)
+    # posted later than the SLA: the delays are ascending, those above the limit at the end
+    late += len(snap.post_delays) - bisect.bisect_right(snap.post_delays, limit_s)
+    items = store.work_items(status="open", limit=ALL)  # the figures count open ones only
+    breaches = queue_breaches(items, sla, t_now)
     if late:
         breaches[CHARGE_POSTING] += late
+    total = snap.remitted
+    by_carc = tuple(CarcDenials(c, n, n / total) for c, n in
+                    sorted(snap.denials_by_carc.items(), key=lambda kv: (-kv[1], kv[0])))
     return Kpis(
-        as_of=now, unposted_charges=unposted, unposted_amount=unposted_amount,
-        posted_charges=len(found.charges) - unposted, posted_amount=posted_amount,
-        charge_lag=latency(lags),
-        payment_visibility=latency(visibility), remitted_claims=len(found.remits),
-        denied_claims=denied,
-        denial_rate=denied / len(found.remits) if found.remits else 0.0,
-        denials_by_carc=by_carc, unapplied_cash=_unapplied(items, t_now),
-        sla_breaches=dict(sorted(breaches.items())))
+        as_of=now, unposted_charges=len(snap.unposted), unposted_amount=unposted_amount,
+        posted_charges=snap.posted_charges, posted_amount=dict(snap.posted_amount),
+        charge_lag=ascending_latency(snap.charge_lags, snap.charge_lag_sum),
+        payment_visibility=ascending_latency(snap.visibility, snap.visibility_sum),
+        remitted_claims=total, denied_claims=snap.denied,
+        denial_rate=snap.denied / total if total else 0.0, denials_by_carc=by_carc,
+        unapplied_cash=unapplied_aging(items, t_now),
+        sla_breaches=dict(sorted(breaches.items())), facts_mark=snap.mark,
+        facts_warehouse_mark=snap.warehouse_mark,
+        facts_refreshed=datetime.fromtimestamp(snap.refreshed_at, UTC),
+        facts_source=snap.source)

@@ -36,6 +36,9 @@ def find_message(store: Store, ref: str) -> StoredMessage | None:
 
 
 def trace(store: Store, ref: str, *, include_raw: bool = False) -> dict[str, Any] | None:
+    """The lineage of one source message (by inbox id or correlation id): its events,
+    journal entries, work items, the batch lines they fed and their deliveries; None when no
+    such message is stored. The raw message only with `include_raw`."""
     msg = find_message(store, ref)
     if msg is None:
         return None

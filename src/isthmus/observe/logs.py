@@ -76,6 +76,8 @@ _BOUND = (correlation_id, control_id, event_id, request_id, trace_id)
 
 
 def current_ids() -> dict[str, str]:
+    """The ids bound to the current context (correlation, control, event, request, trace),
+    the empty ones left out."""
     return {k: v for k, v in (("correlation_id", correlation_id.get()),
                               ("control_id", control_id.get()),
                               ("event_id", event_id.get()),
@@ -117,6 +119,7 @@ class TextFormatter(logging.Formatter):
 
 
 def formatter(settings: LogSettings) -> logging.Formatter:
+    """The log formatter the settings ask for: JSON lines or plain text."""
     return JsonFormatter() if settings.format == "json" else TextFormatter()
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from isthmus.errors import InvalidInput
 from isthmus.observe import cursor as pages
 from isthmus.observe.cursor import BadCursor
 from isthmus.observe.instant import instant, seconds
@@ -22,14 +23,18 @@ _TAG = "m1"
 
 
 def encode_cursor(before_id: int) -> str:
+    """The cursor of the next page: rows below inbox id `before_id`."""
     return pages.encode(_TAG, before_id)
 
 
 def decode_cursor(cursor: str) -> int:
+    """The inbox id a message-list cursor starts below; `BadCursor` when it is not one."""
     return pages.decode_int(_TAG, cursor)
 
 
 def row(m: StoredMessage) -> dict[str, Any]:
+    """A message as a list row: identity, type, status, ACK, time received and the last part
+    of its error (200 characters at most), never the raw message."""
     return {"id": m.id, "channel": m.channel, "control_id": m.control_id,
             "type": m.message_type, "status": m.status, "ack": m.ack_code,
             "received_at": instant(m.received_at), "error": m.error.split("|")[-1][:200]}
@@ -46,7 +51,7 @@ def page(store: Store, query: MessageQuery, *, cursor: str | None = None,
     return {"messages": [row(m) for m in shown], "next": after}
 
 
-class BadFilter(ValueError):
+class BadFilter(InvalidInput, ValueError):
     """A filter of the query string is malformed; `field` names it."""
 
     def __init__(self, message: str, field: str) -> None:

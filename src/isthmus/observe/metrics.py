@@ -21,7 +21,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
+from pathlib import Path
 
+from isthmus.analytics.feed import site_feed
 from isthmus.bus.ports import Bus
 from isthmus.config import SlaSettings
 from isthmus.connectors.mllp import MllpStats
@@ -38,6 +40,8 @@ _DLQ_LIMIT = 1_000_000
 
 @dataclass(frozen=True, slots=True)
 class Sample:
+    """One sample of a metric family: its name suffix, labels and value."""
+
     suffix: str  # "" or "_total", "_sum", "_count"
     labels: tuple[tuple[str, str], ...]
     value: float
@@ -45,6 +49,8 @@ class Sample:
 
 @dataclass(slots=True)
 class Family:
+    """A metric family (a `# HELP` and `# TYPE` block) and its samples."""
+
     name: str
     kind: str  # counter | gauge | summary
     help: str
@@ -102,6 +108,7 @@ def _summary(name: str, help_text: str, lat: Latency) -> Family:
 
 
 def kpi_families(k: Kpis) -> list[Family]:
+    """The finance KPIs as metric families (gauges, and summaries for the latencies)."""
     unposted = Family("unposted_charges", "gauge",
                       "Charges not yet delivered to the ERP (held or waiting for export)")
     unposted.add(k.unposted_charges)
@@ -242,11 +249,16 @@ def collect(store: Store, bus: Bus, *, now: float, live: LiveParts | None = None
 
 
 class KpiCache:
-    """KPIs read at most every `ttl_s` seconds: they scan the inbox, and a scraper or the
-    alert loop may ask often. One per process, owned by whoever serves (no module global)."""
+    """KPIs read at most every `ttl_s` seconds: a scraper or the alert loop may ask often.
+    Its fact feed (analytics/feed.py: the site's warehouse when `data_dir` has one, then
+    the store from its watermark)
+    refreshes on each recompute, so /metrics lags the store by at most `ttl_s` (plus the
+    store's commit lag). One per process, owned by whoever serves (no module global)."""
 
-    def __init__(self, store: Store, sla: SlaSettings, ttl_s: float = 10.0) -> None:
+    def __init__(self, store: Store, sla: SlaSettings, ttl_s: float = 10.0, *,
+                 data_dir: Path | str | None = None) -> None:
         self._store, self._sla, self._ttl = store, sla, ttl_s
+        self._feed = site_feed(store, data_dir, max_age_s=0.0)
         self._lock = threading.Lock()
         self._at = -math.inf
         self._value: Kpis | None = None
@@ -256,6 +268,6 @@ class KpiCache:
         with self._lock:
             if self._value is None or now - self._at >= self._ttl:
                 self._value = compute_kpis(self._store, datetime.fromtimestamp(now, UTC),
-                                           sla=self._sla)
+                                           sla=self._sla, feed=self._feed)
                 self._at = now
             return self._value

@@ -55,6 +55,7 @@ def install(provider: TracerProvider | None) -> None:
 
 
 def enabled() -> bool:
+    """True when a tracer is installed, so spans are recorded."""
     return _Installed.tracer is not None
 
 
@@ -90,6 +91,8 @@ def _digest(correlation: str) -> bytes:
 
 
 def trace_id_of(correlation: str) -> int:
+    """The trace id of a source message: the first 16 bytes of SHA-256 of its correlation
+    id (never 0, which W3C Trace Context forbids)."""
     return int.from_bytes(_digest(correlation)[:16], "big") or 1
 
 
@@ -186,6 +189,8 @@ def ingest_started(inbound: Sequence[Inbound]) -> list[trace.Span | None]:
 
 
 def ingest_done(spans: Sequence[trace.Span | None], results: Sequence[Accepted]) -> None:
+    """End the ingest spans from `ingest_started`, each with its message's ACK code and
+    whether it was a duplicate."""
     for sp, res in zip(spans, results, strict=False):
         if sp is not None:
             sp.set_attribute("isthmus.ack_code", res.ack_code)

@@ -9,6 +9,8 @@ from isthmus.store.ports import Store
 
 
 def trial_balance_view(store: Store) -> dict[str, Any]:
+    """The trial balance as plain data (amounts as strings): per account and currency, and
+    the totals per currency."""
     tb = trial_balance(store.journal_lines())
     return {"balanced": tb.balanced,
             "rows": [{"account": r.account, "currency": r.currency, "debit": str(r.debit),

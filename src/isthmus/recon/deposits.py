@@ -34,6 +34,8 @@ SIDES: Final = {"eft": "835 payments not in the bank",
 
 
 def bucket_of(age_days: int) -> str:
+    """The aging bucket (0-30, 31-60, 61-90, 90+ days) of an age in days; a negative age
+    (dated after the as-of day) counts as new."""
     for name, low, high in BUCKETS:
         if age_days >= low and (high is None or age_days <= high):
             return name

@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from isthmus.config import Settings
-from isthmus.connectors.erp_ports import MasterData
+from isthmus.ports.erp import MasterData
 from isthmus.store.ports import Store
 
 DRIFT_KIND, DRIFT_QUEUE = "erp_drift", "erp-mapping"
@@ -24,6 +24,8 @@ DRIFT_KIND, DRIFT_QUEUE = "erp_drift", "erp-mapping"
 
 @dataclass(frozen=True, slots=True, order=True)
 class Drift:
+    """A code the hub maps to that the ERP does not have: an account or a cost center."""
+
     kind: str  # "account" | "cost_center"
     code: str  # the code the ERP lacks (after erp.account_map)
     mapped_from: str  # what maps to it: "department RAD", "charge code 71045", "posting ar"
@@ -40,6 +42,9 @@ class Drift:
 
 @dataclass(frozen=True, slots=True)
 class DriftReport:
+    """What one pull of the ERP's chart found, and which drift work items it opened and
+    closed."""
+
     drift: tuple[Drift, ...]  # every drift found by this pull
     opened: tuple[str, ...]  # drift keys that got a new work item
     closed: tuple[str, ...]  # drift keys whose work item this pull resolved

@@ -19,9 +19,10 @@ from typing import Any
 
 import msgspec
 
-from isthmus.connectors.erp_ports import BalanceKey, ErpPort, move_specs
 from isthmus.ledger.batch import JournalBatch
+from isthmus.ledger.batch_codec import POSTING_FORMATS
 from isthmus.ledger.supply import MIRROR_CHANNELS
+from isthmus.ports.erp import BalanceKey, ErpPort, move_specs
 from isthmus.store.ports import Store
 
 _batch = msgspec.json.Decoder(JournalBatch)
@@ -53,7 +54,7 @@ def batch_controls(store: Store, posted: set[str], period: str | None,
     """Per sealed batch: hub control totals, moves expected and moves found in the ERP."""
     status = {}
     for item in store.outbox_items():
-        if item.fmt == "jsonl":
+        if item.fmt in POSTING_FORMATS:  # one row per batch (the csv twin of old rows aside)
             status[item.batch_id] = item.status
     out = []
     if batches is None:
@@ -75,6 +76,9 @@ def batch_controls(store: Store, posted: set[str], period: str | None,
 
 
 def reconcile(store: Store, erp: ErpPort, period: str | None = None) -> dict[str, Any]:
+    """Compare hub and ERP balances per account and cost center (for one period or all), with
+    what is still in transit (unsealed entries, batches not yet posted) and each batch's
+    control state."""
     hub, unsealed = hub_balances(store, period)
     erp_side = erp.balances(period)
     batches = [_batch.decode(b) for bid, *_ in store.batches()

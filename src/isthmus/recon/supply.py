@@ -36,6 +36,8 @@ def _bucket(age: int) -> str:
 
 
 def unmatched_aging(state: SupplyState, *, as_of: date, limit_days: int) -> dict[str, Any]:
+    """Open unmatched supplier invoice lines aged from the invoice date into buckets, with
+    counts, totals and those older than the limit."""
     items: list[dict[str, Any]] = []
     counts = {name: 0 for name, _, _ in BUCKETS}
     totals = {name: ZERO for name, _, _ in BUCKETS}
@@ -57,6 +59,8 @@ def unmatched_aging(state: SupplyState, *, as_of: date, limit_days: int) -> dict
 
 
 def stock_out_risk(state: SupplyState, policy: SupplyPolicy) -> list[dict[str, Any]]:
+    """Every item x location with a par level and stock below par, with what is on order;
+    `at_risk` when at or below the reorder point with nothing on order."""
     out = []
     for key, rule in sorted(policy.par_levels.items()):
         item, _, location = key.partition("|")
@@ -75,6 +79,7 @@ def stock_out_risk(state: SupplyState, policy: SupplyPolicy) -> list[dict[str, A
 
 
 def open_grni(state: SupplyState) -> list[dict[str, Any]]:
+    """Purchase-order lines received but not yet (fully) invoiced: goods received not invoiced."""
     return [{"po": g.order.po, "line": g.order.line, "item": g.order.item,
              "uninvoiced": str(g.uninvoiced), "open_value": str(g.open_value)}
             for _, g in sorted(state.book.grni.items()) if g.open_value or g.uninvoiced]
@@ -115,6 +120,8 @@ def service_line_margin(entries: Iterable[JournalEntry], *, revenue_accounts: It
 
 def supply_report(state: SupplyState, policy: SupplyPolicy, *, as_of: date,
                   limit_days: int) -> dict[str, Any]:
+    """The supply report as plain data: unmatched invoice aging, stock-out risk, open GRNI and
+    requisitions."""
     return {"as_of": as_of.isoformat(), "limit_days": limit_days,
             "unmatched": unmatched_aging(state, as_of=as_of, limit_days=limit_days),
             "stock_out_risk": stock_out_risk(state, policy),

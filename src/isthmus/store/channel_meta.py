@@ -18,10 +18,12 @@ STATES = ("running", "paused")
 
 
 def key(name: str) -> str:
+    """The `meta` row name of a channel's state."""
     return PREFIX + name
 
 
 def encode(state: ChannelState) -> str:
+    """A channel's state as its `meta` value (JSON); ValueError unless running or paused."""
     if state.state not in STATES:
         raise ValueError(f"a channel's state is running or paused, not {state.state!r}")
     return json.dumps({"state": state.state, "by": state.by, "reason": state.reason,
@@ -29,6 +31,7 @@ def encode(state: ChannelState) -> str:
 
 
 def decode(value: str) -> ChannelState:
+    """A channel's state from its `meta` value (running when a member is missing)."""
     d = json.loads(value)
     return ChannelState(str(d.get("state", "running")), str(d.get("by", "")),
                         str(d.get("reason", "")), float(d.get("at", 0.0)))

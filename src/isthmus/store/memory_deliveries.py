@@ -7,8 +7,8 @@ import dataclasses
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from isthmus.store.delivery_sql import MAX_TEXT
 from isthmus.store.ports import ANY_DELIVERY, DeliveryQuery, DeliveryRecord, DeliveryTotals
+from isthmus.store.sql_deliveries import MAX_TEXT
 
 __all__ = ["DeliveryRecord", "MemoryDeliveries", "MemoryDeliveryTx"]
 
@@ -26,6 +26,8 @@ def _add(s: Any, *, destination: str, key: str, idempotency_key: str, event_id: 
 
 
 class MemoryDeliveryTx:
+    """The delivery writes of a transaction in memory (mixin of MemoryTx)."""
+
     def _tx(self) -> Any:
         return self  # the MemoryTx this is mixed into
 
@@ -38,6 +40,8 @@ class MemoryDeliveryTx:
 
 
 class MemoryDeliveries:
+    """The deliveries port of the in-memory store (mixin of MemoryStore)."""
+
     def _m(self) -> Any:
         return self  # the MemoryStore this is mixed into: its _lock, _state and _write
 

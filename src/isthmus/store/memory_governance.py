@@ -10,6 +10,9 @@ from isthmus.governance.identity import Principal, Token
 
 
 class MemoryGovernance:
+    """The governance store in memory: principals, tokens and the audit chain, under one
+    lock."""
+
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._initialized = False

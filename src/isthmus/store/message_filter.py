@@ -13,21 +13,8 @@ a FHIR resource's versions (`history_of`) are its identity and a range on
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from isthmus.store.ports import MessageQuery, StoredMessage
-
-
-@dataclass(frozen=True)
-class Dialect:
-    mark: str  # the driver's placeholder
-    tail: str  # SQL for the part of control_id after its first ":" (as indexed)
-    bytewise: str = ""  # what makes a range compare bytes (as its index is built)
-
-
-SQLITE = Dialect("?", "substr(control_id, instr(control_id, ':') + 1)")
-# a PostgreSQL locale collation skips punctuation when it sorts: the ranges need "C"
-POSTGRES = Dialect("%s", "substr(control_id, strpos(control_id, ':') + 1)", ' COLLATE "C"')
+from isthmus.store.sql_dialect import Dialect
 
 
 def _type_range(message_type: str) -> tuple[str, str]:

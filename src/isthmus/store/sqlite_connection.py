@@ -12,14 +12,13 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+from isthmus.errors import StorageUnavailable
 from isthmus.store.private_files import private_database, private_dir
 
 
-class StorageUnavailable(RuntimeError):
-    """The database cannot be opened or written; the caller must retry later or stop."""
-
-
 def connect(path: Path, *, synchronous: str = "FULL", readonly: bool = False) -> sqlite3.Connection:
+    """Open a SQLite connection: a private file, busy timeout 30 s, foreign keys on, and
+    unless read-only WAL and the given synchronous level; StorageUnavailable on failure."""
     try:
         private_dir(path.parent)
         if readonly:
@@ -42,3 +41,6 @@ def connect(path: Path, *, synchronous: str = "FULL", readonly: bool = False) ->
         raise StorageUnavailable(f"cannot open {path}: {exc}") from exc
     except OSError as exc:
         raise StorageUnavailable(f"cannot open {path}: {exc.strerror}") from exc
+
+
+__all__ = ["StorageUnavailable", "connect"]  # StorageUnavailable: isthmus.errors, re-exported

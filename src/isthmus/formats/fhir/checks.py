@@ -171,10 +171,14 @@ def _totals(totals: Sequence[Total], root: str, out: Errors) -> None:
 
 
 def check_patient(p: Patient) -> Errors:
+    """No finance check on a Patient: the posting path reads only its identifiers (R4 8.1),
+    all optional."""
     return []
 
 
 def check_encounter(e: Encounter) -> Errors:
+    """Encounter.status and Encounter.class are 1..1 (R4 8.11); subject, serviceProvider
+    and account must be valid references."""
     out: Errors = []
     check_required(e.status, "Encounter.status", out)
     check_required(e.class_, "Encounter.class", out)
@@ -183,6 +187,8 @@ def check_encounter(e: Encounter) -> Errors:
 
 
 def check_account(a: Account) -> Errors:
+    """Account.status is 1..1 (R4 15.2) and each guarantor.party (1..1) a valid reference,
+    as are subject and owner."""
     out: Errors = []
     check_required(a.status, "Account.status", out)
     _refs(a, "Account", ("subject", "owner"), out)
@@ -193,6 +199,8 @@ def check_account(a: Account) -> Errors:
 
 
 def check_coverage(c: Coverage) -> Errors:
+    """Coverage.status, beneficiary and payor are required (R4 13.3) and must be valid
+    references."""
     out: Errors = []
     check_required(c.status, "Coverage.status", out)
     check_required(c.beneficiary, "Coverage.beneficiary", out)
@@ -202,6 +210,8 @@ def check_coverage(c: Coverage) -> Errors:
 
 
 def check_charge_item(c: ChargeItem) -> Errors:
+    """ChargeItem.status, code and subject are 1..1 (R4 15.3); priceOverride must be valid
+    Money and factorOverride finite; its references must be valid."""
     out: Errors = []
     check_required(c.status, "ChargeItem.status", out)
     check_required(c.code, "ChargeItem.code", out)
@@ -221,6 +231,8 @@ def check_charge_item(c: ChargeItem) -> Errors:
 
 
 def check_invoice(v: Invoice) -> Errors:
+    """Invoice.status is 1..1 (R4 15.5); totalNet, totalGross and every line item's price
+    component amount must be valid Money, chargeItemReference a valid reference."""
     out: Errors = []
     check_required(v.status, "Invoice.status", out)
     check_money(v.total_net, "Invoice.totalNet", out)
@@ -238,6 +250,9 @@ def check_invoice(v: Invoice) -> Errors:
 
 
 def check_claim(c: Claim) -> Errors:
+    """Claim.status, use, patient, created and provider are 1..1 (R4 13.5); finance also
+    needs a total or item net amounts, and warns when the insurer (0..1) is missing. Money
+    and references are checked."""
     out: Errors = []
     _require(c, "Claim", ("status", "use", "patient", "created", "provider"), out)
     if c.insurer is None:
@@ -265,6 +280,9 @@ def check_claim(c: Claim) -> Errors:
 
 
 def check_claim_response(r: ClaimResponse) -> Errors:
+    """ClaimResponse.status, use, patient, created, insurer and outcome are 1..1 (R4 13.6);
+    payment.amount (1..1 when payment is given), totals and adjudication amounts must be
+    valid Money."""
     out: Errors = []
     _require(r, "ClaimResponse", ("status", "use", "patient", "created", "insurer", "outcome"), out)
     _totals(r.total, "ClaimResponse", out)
@@ -280,6 +298,9 @@ def check_claim_response(r: ClaimResponse) -> Errors:
 
 
 def check_explanation_of_benefit(e: ExplanationOfBenefit) -> Errors:
+    """ExplanationOfBenefit.status, use, patient, created, insurer, provider and outcome are
+    1..1 (R4 13.10); payment, totals, item and adjudication amounts must be valid Money,
+    references valid."""
     out: Errors = []
     root = "ExplanationOfBenefit"
     _require(
@@ -300,6 +321,8 @@ def check_explanation_of_benefit(e: ExplanationOfBenefit) -> Errors:
 
 
 def check_payment_notice(n: PaymentNotice) -> Errors:
+    """PaymentNotice.status, created, payment and amount are 1..1 (R4 13.8); amount must be
+    valid Money, references valid."""
     out: Errors = []
     _require(n, "PaymentNotice", ("status", "created", "payment", "amount"), out)
     check_money(n.amount, "PaymentNotice.amount", out)
@@ -308,6 +331,8 @@ def check_payment_notice(n: PaymentNotice) -> Errors:
 
 
 def check_payment_reconciliation(r: PaymentReconciliation) -> Errors:
+    """PaymentReconciliation.status, created, paymentDate and paymentAmount are 1..1
+    (R4 13.9); paymentAmount and each detail amount must be valid Money, references valid."""
     out: Errors = []
     root = "PaymentReconciliation"
     _require(r, root, ("status", "created", "payment_date", "payment_amount"), out)

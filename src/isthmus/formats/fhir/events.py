@@ -65,6 +65,7 @@ _HISTORY: Final = "/_history/"
 
 
 def control_id(resource_type: str, resource_id: str) -> str:
+    """The inbox control id of a FHIR resource: "<resourceType>/<id>"."""
     return f"{resource_type}/{resource_id}"
 
 
@@ -76,6 +77,9 @@ def _mr(identifiers: tuple[Identifier, ...]) -> Identifier | None:
 
 
 def patient_ref(p: Patient) -> PatientRef | None:
+    """The patient a Patient resource names: the MR-typed identifier (else the first one with
+    a value) under its system, else the logical id under `DEFAULT_AUTHORITY`; None when it has
+    neither."""
     ident = _mr(p.identifier)
     if ident is not None and ident.value:
         return PatientRef(ident.value, ident.system or DEFAULT_AUTHORITY)

@@ -16,6 +16,8 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import Any, Final, Literal
 
+from isthmus.errors import InvalidInput
+
 Severity = Literal["fatal", "error", "warning", "information"]
 
 #: IssueType codes of FHIR R4 (http://hl7.org/fhir/issue-type), the only codes allowed.
@@ -31,7 +33,7 @@ ISSUE_TYPES: Final = frozenset(
 _SEVERITIES: Final = frozenset({"fatal", "error", "warning", "information"})
 
 
-class FhirError(Exception):
+class FhirError(InvalidInput):
     """One OperationOutcome issue: what is wrong (``code``), why, and where (FHIRPath).
 
     Raised by the decoders (the inbox answers 400/422 and keeps the input) and returned as

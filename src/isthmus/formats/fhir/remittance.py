@@ -37,8 +37,13 @@ ExplanationOfBenefit (13.10) and ClaimResponse (13.6) -> ``ClaimRemitted`` (one 
   provider is a Practitioner), else ``.provider`` (EOB) / ``.requestor`` (ClaimResponse)
   when it is one; mapped to the ERP company by ``[mappings.facility_company]``.
 
+A ClaimResponse with ``outcome`` complete or partial and no ``payment.amount`` (adjudicated,
+not paid yet) -> ``ClaimStatusReported`` (report ``ClaimResponse``, status A2:20, 277CA
+005010X214 "accepted for processing"), so the claim's life moves to accepted
+(`flows.claim_acks`); nothing posts.
+
 No event (kept, nothing posts) for: ``use`` preauthorization or predetermination (no
-money moves); ``outcome`` queued; ``status`` other than active; an adjudication with no
+money moves); ``outcome`` queued; ``status`` other than active; an EOB with no
 ``payment.amount`` that is not a denial (not paid yet); an EOB that names its
 ClaimResponse (``ExplanationOfBenefit.claimResponse``: the member-facing copy of an
 adjudication the ClaimResponse already posts); an amount with no ISO 4217 currency.
@@ -73,6 +78,8 @@ from isthmus.formats.fhir.resources import (
 )
 from isthmus.model.events import (
     ClaimRemitted,
+    ClaimStatusEntry,
+    ClaimStatusReported,
     Event,
     PatientRef,
     ProviderAdjusted,
@@ -95,6 +102,7 @@ ALLOWED: Final = frozenset({"eligible", "line_alowd_chrg_amt"})
 CONTRACTUAL: Final = ("CO", "45")
 NO_MONEY_MOVES: Final = frozenset({"preauthorization", "predetermination"})
 PROCESSED: Final = "1"
+CLAIM_RESPONSE: Final = "ClaimResponse"  # ClaimStatusReported.report of a FHIR answer
 DENIED: Final = "4"
 
 
@@ -203,11 +211,11 @@ def claim_remitted(r: RemitSource, patients: PatientLookup, claims: ClaimLookup
                 or next((t.amount.currency for t in r.total
                          if t.amount is not None and t.amount.currency), None)
                 or ("USD" if r.outcome == "error" else "")).upper()  # a denial posts nothing
-    if currency not in MINOR_UNITS:
-        return []
     claim_ref = r.claim if isinstance(r, ExplanationOfBenefit) else r.request
     pcn = _claim_number(claim_ref, claims) or next(
         (i.value for i in r.identifier if i.value), None) or r.id or ""
+    if currency not in MINOR_UNITS:
+        return _accepted(r, pcn) if amount is None else []
     payment = _money(amount, currency)
     adjustment = _money(pay.adjustment, currency) if pay is not None else None
     charge = _submitted(r.total, (i.net for i in r.item) if isinstance(
@@ -218,7 +226,7 @@ def claim_remitted(r: RemitSource, patients: PatientLookup, claims: ClaimLookup
     paid = cents((payment or Decimal(0)) + (adjustment or Decimal(0)), currency)
     denied = r.outcome == "error" or (paid == 0 and charge > 0 and bool(reasons))
     if payment is None and not denied:
-        return []
+        return _accepted(r, pcn)
     items: list[Sequence[Adjudication]] = [i.adjudication for i in r.item] or [
         [Adjudication(category=t.category, amount=t.amount) for t in r.total]]
     adjustments = () if denied else _adjustments(items, currency)
@@ -248,6 +256,20 @@ def claim_remitted(r: RemitSource, patients: PatientLookup, claims: ClaimLookup
             trace_number=trace, payment_date=when, reason=_code(pay.adjustment_reason),
             reference=pcn, amount=cents(adjustment, currency), currency=currency)))
     return out
+
+
+def _accepted(r: RemitSource, pcn: str) -> list[tuple[str, Event]]:
+    """A ClaimResponse that adjudicated (outcome complete or partial) with nothing paid
+    yet: the claim's status (issue 20, `flows.claim_acks`), 277CA-like: category A2
+    (accepted into adjudication). An EOB with no payment says nothing yet."""
+    if not isinstance(r, ClaimResponse) or r.outcome not in ("complete", "partial") or not pcn:
+        return []
+    payer_id, payer_name = _party(r.insurer)
+    return [(f"remit|{pcn}", ClaimStatusReported(
+        report=CLAIM_RESPONSE, payer_id=payer_id, payer_name=payer_name, trace=pcn,
+        patient_control_number=pcn,
+        payer_claim_control_number=next((i.value for i in r.identifier if i.value), ""),
+        statuses=(ClaimStatusEntry("A2", "20", "PR", _day(r.created)),)))]
 
 
 def remittance_paid(r: PaymentReconciliation) -> list[tuple[str, Event]]:

@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
+from isthmus.errors import ParseError
+
 # HL7 table 0357 - message error condition codes (v2.5.1).
 SEGMENT_SEQUENCE_ERROR: Final = 100
 REQUIRED_FIELD_MISSING: Final = 101
@@ -72,7 +74,7 @@ class ErrorLocation:
         ]
 
 
-class HL7ParseError(Exception):
+class HL7ParseError(ParseError):
     """The message cannot be read; dead-letter it and answer with a negative ACK.
 
     ``code`` is an HL7 table 0357 value, ``location`` the ERL of the offending element when

@@ -44,6 +44,7 @@ def message_identity(sending_application: str, sending_facility: str, control_id
 
 
 def identity_of(msg: Message) -> str:
+    """The inbox identity of a parsed message: `<MSH-3.1>^<MSH-4.1>:<MSH-10>`."""
     return message_identity(msg.sending_application, msg.sending_facility, msg.control_id)
 
 

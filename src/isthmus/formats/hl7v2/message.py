@@ -34,13 +34,14 @@ class Message:
 
     __slots__ = ("_header", "_index", "_lines", "_named", "_segs", "encoding")
 
-    def __init__(self, lines: list[str], encoding: EncodingChars) -> None:
+    def __init__(self, lines: list[str], encoding: EncodingChars,
+                 index: dict[str, list[int]] | None = None) -> None:
         self._lines = lines
         self.encoding = encoding
         self._segs: list[Segment | None] = [None] * len(lines)
-        self._index: dict[str, list[int]] | None = None
+        self._index = index  # segment ID -> line numbers (made while the lines are checked)
         self._header: dict[tuple[int, int], str] = {}  # MSH values read, each read once
-        self._named: dict[str, list[Segment]] = {}
+        self._named: dict[str, tuple[Segment, ...]] = {}
 
     def _at(self, i: int) -> Segment:
         seg = self._segs[i]
@@ -91,12 +92,12 @@ class Message:
             return None
         return self._at(found[occurrence - 1])
 
-    def segments_named(self, name: str) -> list[Segment]:
+    def segments_named(self, name: str) -> tuple[Segment, ...]:
         named = self._named.get(name)
         if named is None:  # built once a name: FT1 and PID are read by several checks
             found = (self._index or self._build_index()).get(name, ())
-            named = self._named[name] = [self._at(i) for i in found]
-        return list(named)
+            named = self._named[name] = tuple([self._at(i) for i in found])
+        return named
 
     def get(self, path: str, default: str = "") -> str:
         """The unescaped value at ``path`` (e.g. "PID-3(2).1"), or ``default`` if empty.
@@ -197,6 +198,7 @@ def message_from_lines(lines: list[str]) -> Message:
     enc = read_encoding(lines[0])
     fs = enc.field
     valid = _VALID_IDS
+    index: dict[str, list[int]] = {"MSH": [0]}
     for i in range(1, len(lines)):
         line = lines[i]
         name = line[:3]
@@ -206,7 +208,12 @@ def message_from_lines(lines: list[str]) -> Message:
             if _SEGMENT_ID.fullmatch(name) is None:
                 raise _bad_line(lines, i, fs)
             valid.add(name)
-    return Message(lines, enc)
+        found = index.get(name)
+        if found is None:
+            index[name] = [i]
+        else:
+            found.append(i)
+    return Message(lines, enc, index)
 
 
 def parse_message(data: bytes | str) -> Message:

@@ -17,6 +17,9 @@ _PATH = re.compile(r"([A-Z][A-Z0-9]{2})(?:\((\d+)\))?-(\d+)(?:\((\d+)\))?(?:\.(\
 
 
 class FieldPath(NamedTuple):
+    """A parsed field path, every part 1-based and explicit (occurrence, repetition,
+    component and subcomponent default to 1)."""
+
     segment: str
     occurrence: int
     field: int

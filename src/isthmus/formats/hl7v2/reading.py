@@ -19,6 +19,8 @@ from isthmus.model import PatientRef
 
 
 def missing(seg: str, field: int, what: str, component: int = 0) -> HL7ParseError:
+    """The parse error for a required field (or component) that is empty, with its location
+    (HL7 v2.5.1 chapter 2, ERR-2)."""
     return HL7ParseError(
         REQUIRED_FIELD_MISSING, f"{what} is required", ErrorLocation(seg, 1, field, component)
     )
@@ -62,6 +64,9 @@ def parse_date(text: str) -> date | None:
 
 
 def patient_of(msg: Message, seg: Segment | None = None, field: int = 3) -> PatientRef:
+    """The patient of a CX list, PID-3 by default (or `field` of another segment, such as
+    MRG-1): the repetition typed MR (CX-5), else the first; MRN CX-1, authority CX-4.1, else
+    MSH-4.1."""
     pid = seg or msg.segment("PID")
     name = pid.name if pid is not None else "PID"
     if pid is None:
@@ -80,6 +85,7 @@ def patient_of(msg: Message, seg: Segment | None = None, field: int = 3) -> Pati
 
 
 def facility_of(msg: Message) -> str:
+    """The facility of a message: PV1-3.4 (PL-4, the location's facility), else MSH-4.1."""
     pv1 = msg.segment("PV1")
     return (pv1.value(3, 4).strip() if pv1 is not None else "") or msg.sending_facility.strip()
 

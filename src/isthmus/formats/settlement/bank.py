@@ -40,6 +40,8 @@ METHODS: Final = {"ach": "ACH", "eft": "ACH", "card": "CARD", "check": "CHECK",
 
 @dataclass(frozen=True)
 class BankDeposit:
+    """One bank credit of a deposit file, with its row number in the file."""
+
     row: int
     deposit_date: date
     amount: Decimal
@@ -51,6 +53,9 @@ class BankDeposit:
 
 @dataclass(frozen=True)
 class BankFile:
+    """A bank deposit file read: its deposits and its findings (the file is refused when
+    there is any)."""
+
     deposits: tuple[BankDeposit, ...]
     findings: tuple[Finding, ...]
 

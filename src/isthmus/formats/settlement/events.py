@@ -39,6 +39,8 @@ def card_key(processor: str, transaction_id: str) -> str:
 
 
 def settlement_events(sf: SettlementFile) -> list[KeyedEvent]:
+    """Events of a settlement file: one PatientPaymentSettled per transaction and one
+    ProcessorDeposited per deposit, with ids and business keys as the module docstring says."""
     out: list[KeyedEvent] = []
     for d in sf.deposits:
         prefix = f"settlement/{d.processor or '-'}/{d.deposit_id}"
@@ -59,6 +61,8 @@ def settlement_events(sf: SettlementFile) -> list[KeyedEvent]:
 
 
 def bank_events(bf: BankFile) -> list[KeyedEvent]:
+    """Events of a bank deposit file: one BankDeposited per credit, keyed on its reference
+    like the 835 payment or processor deposit it matches."""
     out: list[KeyedEvent] = []
     for b in bf.deposits:
         on, ref = b.deposit_date.isoformat(), b.reference.strip().upper()

@@ -95,6 +95,9 @@ class Deposit:
 
 @dataclass(frozen=True)
 class SettlementFile:
+    """A settlement file read: its deposits and their transactions, and its findings (the file
+    is refused when there is any)."""
+
     deposits: tuple[Deposit, ...]
     findings: tuple[Finding, ...]
 

@@ -110,6 +110,8 @@ class Row:
 
 @dataclass(frozen=True)
 class Table:
+    """A CSV file read by its header: the columns found, the rows, and the findings."""
+
     columns: Mapping[str, str]  # canonical name -> the header as the file spells it
     rows: tuple[Row, ...]
     findings: tuple[Finding, ...]

@@ -62,6 +62,9 @@ REQUEST_STATUSES: Final = frozenset({"draft", "active", "suspended", "cancelled"
 
 @dataclass(frozen=True)
 class SupplyRequestLine:
+    """What a SupplyRequest asks for: item, quantity, the location to deliver to (deliverTo),
+    its status and authoredOn."""
+
     request_id: str
     item: str
     quantity: Decimal

@@ -44,6 +44,9 @@ OPTIONAL: Final[dict[str, tuple[str, ...]]] = {
 
 @dataclass(frozen=True)
 class UsageFile:
+    """A supply usage file read: its SupplyConsumed events and its findings (refused whole
+    when there is any)."""
+
     events: tuple[SupplyConsumed, ...]
     findings: tuple[Finding, ...]
 

@@ -19,6 +19,7 @@ from typing import Any, Final
 
 import msgspec
 
+from isthmus.errors import ParseError
 from isthmus.model import (
     CredentialExpired,
     CredentialExpiring,
@@ -69,12 +70,14 @@ def business_key(ev: WorkforceEvent) -> str:
 
 
 def keyed(ev: WorkforceEvent) -> KeyedEvent:
+    """A workforce event with its id, its partition key (the employee, or the payroll period
+    for a payroll run) and its business key."""
     if isinstance(ev, PayrollPosted):
         return KeyedEvent(event_id(ev), f"payroll:{ev.pay_period_end}", ev, business_key(ev))
     return KeyedEvent(event_id(ev), f"employee:{ev.employee_id}", ev, business_key(ev))
 
 
-class WebhookError(ValueError):
+class WebhookError(ParseError, ValueError):
     """The body is not a workforce event; `field` names the field at fault."""
 
     def __init__(self, message: str, field: str) -> None:

@@ -30,6 +30,9 @@ OPTIONAL: Final = ("department", *HOURS, "overtime_approval", "credential_expire
 
 @dataclass(frozen=True)
 class TimecardFile:
+    """A timecard export read: its worked shifts and its findings (nothing posts when there is
+    any)."""
+
     shifts: tuple[ShiftWorked, ...]
     findings: tuple[Finding, ...]
 

@@ -28,6 +28,9 @@ ACCEPTED: Final = frozenset({"A", "E"})  # IK501 / AK901 codes that accept the s
 
 
 class ElementError(msgspec.Struct, frozen=True, kw_only=True):
+    """Loop 2110 IK4: an element in error (IK401 position and component, IK402 data element
+    reference, IK403 code from list 621, IK404 the bad data)."""
+
     element: int
     component: int = 0
     reference: str = ""
@@ -36,6 +39,9 @@ class ElementError(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class SegmentError(msgspec.Struct, frozen=True, kw_only=True):
+    """Loop 2100 IK3: a segment in error (IK301 id, IK302 position in the set, IK303 loop,
+    IK304 code from list 620) and its element errors."""
+
     segment_id: str
     position: int
     loop: str = ""
@@ -73,6 +79,9 @@ class GroupAck(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class Ack999(msgspec.Struct, frozen=True, kw_only=True):
+    """A 999 interchange read (005010X231A1): the groups it acknowledges, and what was wrong
+    with the 999 itself."""
+
     interchange_control: str
     groups: tuple[GroupAck, ...] = ()
     findings: tuple[Finding, ...] = ()

@@ -89,6 +89,8 @@ class ClaimEntry(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class ClaimBatch(msgspec.Struct, frozen=True, kw_only=True):
+    """The claims of an 837 interchange (ISA13), and the findings of its envelope and sets."""
+
     interchange_control: str
     claims: tuple[ClaimEntry, ...]
     findings: tuple[Finding, ...]
@@ -136,7 +138,7 @@ def read_claims(ic: Interchange, span: TransactionSpan, version: str = "") -> li
     return _read(ic, span, version, [])
 
 
-def _read(
+def _read(  # noqa: C901 - one branch per 837 segment, in loop order
     ic: Interchange, span: TransactionSpan, version: str, findings: list[Finding]
 ) -> list[ClaimEntry]:
     raw = ic.raw

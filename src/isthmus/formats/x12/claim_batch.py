@@ -36,6 +36,8 @@ class Placement(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class OutboundBatch(msgspec.Struct, frozen=True, kw_only=True):
+    """An 837 interchange built: its text, ISA13, and where each claim went."""
+
     text: str
     interchange_control: str
     placements: tuple[Placement, ...]

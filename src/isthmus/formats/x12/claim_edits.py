@@ -166,7 +166,7 @@ def _envelope_failure(segment_id: str, element: int, text: str) -> EditFailure:
     return EditFailure(code=ENVELOPE, text=text, segment_id=segment_id, element=element)
 
 
-def _scrub_set(ic: Interchange, start: int, end: int, stop: int, guide: str,
+def _scrub_set(ic: Interchange, start: int, end: int, stop: int, guide: str,  # noqa: C901 - one edit per 837 rule, in segment order
                set_failures: list[EditFailure], sent: Mapping[str, str],
                seen_in_file: dict[str, str]) -> list[ScrubbedClaim]:
     raw = ic.raw
@@ -188,7 +188,7 @@ def _scrub_set(ic: Interchange, start: int, end: int, stop: int, guide: str,
         c.failures.append(EditFailure(code=code, text=text, segment_id=sid, position=pos,
                                       element=el, component=comp, loop=loop))
 
-    def finish(c: _Claim) -> None:
+    def finish(c: _Claim) -> None:  # noqa: C901 - the end-of-claim edits, one per rule
         clm = padded(raw[c.at].split(es), 6)
         pos = c.at - start + 1
         total = parse_amount(clm[2]) if clm[2] else None

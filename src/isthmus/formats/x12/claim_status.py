@@ -54,6 +54,9 @@ class Status(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class LineStatus(msgspec.Struct, frozen=True, kw_only=True):
+    """Service line level of a 276/277 claim (SVC): the procedure, charge and paid amounts,
+    line item control number (REF*FJ) and its statuses."""
+
     procedure: Procedure
     charge: Decimal | None = None
     paid: Decimal | None = None
@@ -94,15 +97,23 @@ class ClaimStatus(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class LevelStatus(msgspec.Struct, frozen=True, kw_only=True):
-    """A status at the receiver (21) or provider (19) level: a batch answered whole."""
+    """A status at the receiver (21, 277CA 2200B) or provider (19, 2200C) level: a batch
+    answered whole. ``batch`` is the TRN02 of the information receiver level above it (its
+    own on level 21): on a 277CA the BHT03 of the 837 batch it answers."""
 
     level: str
     trace: str = ""
     party: Party
     statuses: tuple[Status, ...] = ()
+    batch: str = ""
+    transaction_control: str = ""  # ST02
+    payer: Party | None = None  # the information source (HL 20)
 
 
 class StatusBatch(msgspec.Struct, frozen=True, kw_only=True):
+    """The claims and level statuses of a 276 or 277 interchange (005010X212, 277CA
+    005010X214), the transaction set id and implementation guide read, and the findings."""
+
     interchange_control: str
     transaction: str = ""  # "276" or "277"
     guide: str = ""
@@ -161,7 +172,7 @@ def parse_status(data: bytes | str | Interchange) -> StatusBatch:
                        claims=tuple(claims), levels=tuple(levels), findings=tuple(findings))
 
 
-def _read_set(ic: Interchange, t: TransactionSpan, claims: list[ClaimStatus],
+def _read_set(ic: Interchange, t: TransactionSpan, claims: list[ClaimStatus],  # noqa: C901 - one branch per 277 segment (005010X212)
               levels: list[LevelStatus]) -> None:
     es, cs = ic.delimiters.element, ic.delimiters.component
     stop = t.stop - 1 if t.end >= 0 else t.stop
@@ -171,7 +182,7 @@ def _read_set(ic: Interchange, t: TransactionSpan, claims: list[ClaimStatus],
     patient: Person | None = None
     claim: _Claim | None = None
     level_status: list[Status] = []
-    level_trace = ""
+    level_trace = receiver_trace = ""
     line: dict[str, object] | None = None
 
     def flush() -> None:
@@ -193,7 +204,10 @@ def _read_set(ic: Interchange, t: TransactionSpan, claims: list[ClaimStatus],
         elif level_status and level in ("20", "21", "19"):
             levels.append(LevelStatus(level=level, trace=level_trace,
                                       party=parties.get(level, _NOPARTY),
-                                      statuses=tuple(level_status)))
+                                      statuses=tuple(level_status),
+                                      batch=receiver_trace if level in ("21", "19") else "",
+                                      transaction_control=t.control,
+                                      payer=parties.get("20")))
         claim, level_status, level_trace = None, [], ""
 
     for i in range(t.start + 1, stop):
@@ -203,6 +217,8 @@ def _read_set(ic: Interchange, t: TransactionSpan, claims: list[ClaimStatus],
             flush()
             line = None
             level = padded(e, 4)[3]
+            if level in ("20", "21"):
+                receiver_trace = ""
             if level == "22":
                 subscriber, patient = None, None
             elif level in ("23", "PT"):
@@ -221,6 +237,8 @@ def _read_set(ic: Interchange, t: TransactionSpan, claims: list[ClaimStatus],
                 claim, line = _Claim(e[2]), None
             else:
                 level_trace = e[2]
+                if level == "21":
+                    receiver_trace = e[2]
         elif sid == "STC":
             found = _status(e, cs)
             if line is not None:

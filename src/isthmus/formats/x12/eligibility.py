@@ -125,6 +125,8 @@ class EligibilityResponse(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class EligibilityBatch(msgspec.Struct, frozen=True, kw_only=True):
+    """The 270 requests or 271 responses of an interchange (005010X279A1), and the findings."""
+
     interchange_control: str
     requests: tuple[EligibilityRequest, ...] = ()
     responses: tuple[EligibilityResponse, ...] = ()
@@ -166,7 +168,7 @@ def _read(ic: Interchange, set_id: str, requests: list[EligibilityRequest],
                 _read_set(ic, t, set_id, requests, responses)
 
 
-def _read_set(ic: Interchange, t: TransactionSpan, set_id: str,
+def _read_set(ic: Interchange, t: TransactionSpan, set_id: str,  # noqa: C901 - one branch per 271 segment (005010X279A1)
               requests: list[EligibilityRequest],
               responses: list[EligibilityResponse]) -> None:
     es, rs, cs = ic.delimiters.element, ic.delimiters.repetition, ic.delimiters.component

@@ -199,7 +199,7 @@ class EnvelopeCheck:
             self.out.append(_at(Level.INTERCHANGE, errors.INVALID_CONTENT, text, at[0], at[1][:3]))
         self._first = self._other = None
 
-    def control(self, i: int, e: list[str]) -> None:
+    def control(self, i: int, e: list[str]) -> None:  # noqa: C901 - one check per ISA/GS/ST rule, by TA1/IK5 code
         """Control segment ``i``, ``e`` its elements (the segment ID first)."""
         out = self.out
         if self._first is not None:

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from typing import Final
 
+from isthmus.errors import ParseError
+
 # TA105 (I18) interchange note codes, X12.5 005010.
 NO_ERROR: Final = "000"
 CONTROL_NUMBER_MISMATCH: Final = "001"
@@ -74,7 +76,7 @@ TA105_NOTES: Final[dict[str, str]] = {
 }
 
 
-class X12Error(Exception):
+class X12Error(ParseError):
     """The interchange cannot be read; dead-letter it and answer with a rejecting TA1.
 
     ``code`` is a TA105 note code, ``segment_index`` the 0-based index of the offending

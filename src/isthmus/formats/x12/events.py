@@ -1,6 +1,7 @@
 """Canonical remittances and claims -> finance events, with deterministic ids and keys.
 
-One :class:`~isthmus.model.ClaimRemitted` per 835 CLP (loop 2100), one
+One :class:`~isthmus.model.ClaimRemitted` per 835 CLP (loop 2100, with its 2110 service
+lines as :class:`~isthmus.model.RemitServiceLine`: SVC, line CAS, DTM*472, REF*6R), one
 :class:`~isthmus.model.ProviderAdjusted` per PLB adjustment, one
 :class:`~isthmus.model.ClaimSubmitted` per 837 CLM (loop 2300). Event ids are
 ``x12/<ISA06>:<ISA13>/<ST02>/<n>``, so a re-ingested interchange yields the same ids and
@@ -40,6 +41,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from decimal import Decimal
+from typing import Final
 
 from isthmus.formats.x12.claim837 import ClaimBatch, ClaimEntry
 from isthmus.formats.x12.remittance import (
@@ -48,12 +50,14 @@ from isthmus.formats.x12.remittance import (
     ProviderAdjustment,
     Remittance,
     RemittanceBatch,
+    ServiceLine,
 )
 from isthmus.model import (
     ClaimRemitted,
     ClaimSubmitted,
     ProviderAdjusted,
     RemitAdjustment,
+    RemitServiceLine,
     RemittancePaid,
 )
 from isthmus.model.envelope import KeyedEvent
@@ -72,6 +76,8 @@ def correlation_id(interchange_id: str) -> str:
 
 
 def remit_key(patient_control_number: str) -> str:
+    """The partition key of a claim's events: its patient control number (CLM01, echoed in
+    835 CLP01), so submission and remittances of one claim stay in order."""
     return f"remit|{patient_control_number}"
 
 
@@ -136,6 +142,22 @@ def _remarks(claim: Claim) -> tuple[str, ...]:
     return tuple(r for r in seen if r)
 
 
+_SERVICE_DATES: Final = ("472", "150")  # service date, else the service period's start
+
+
+def service_line(line: ServiceLine) -> RemitServiceLine:
+    """One 2110 loop as the event carries it: SVC, its CAS (summed per group and CARC),
+    DTM*472 (else DTM*150) and REF*6R; no remark, name or other reference."""
+    when = next((d.date for q in _SERVICE_DATES for d in line.dates
+                 if d.qualifier == q and d.date is not None), None)
+    p = line.procedure
+    return RemitServiceLine(
+        code=p.code, qualifier=p.qualifier, modifiers=p.modifiers, charge=line.charge,
+        paid=line.paid, revenue_code=line.revenue_code, units=line.units,
+        adjustments=summed_adjustments(line.adjustments), service_date=when,
+        control_number=line.control_number)
+
+
 def _claim_event(rem: Remittance, claim: Claim) -> ClaimRemitted:
     payer, payee = rem.payer, rem.payee
     return ClaimRemitted(
@@ -156,6 +178,7 @@ def _claim_event(rem: Remittance, claim: Claim) -> ClaimRemitted:
         remarks=_remarks(claim),
         reversal=claim.is_reversal,
         currency=rem.currency or "USD",
+        lines=tuple(map(service_line, claim.service_lines)),
     )
 
 

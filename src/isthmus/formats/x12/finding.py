@@ -24,6 +24,9 @@ import msgspec
 
 
 class Level(StrEnum):
+    """Where a finding is, which decides the acknowledgement code list it carries (module
+    docstring)."""
+
     INTERCHANGE = "interchange"
     GROUP = "group"
     TRANSACTION = "transaction"

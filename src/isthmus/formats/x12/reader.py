@@ -173,7 +173,7 @@ def decode(data: bytes | str) -> str:
         return data.decode("latin-1")
 
 
-def read(data: bytes | str) -> Interchange:
+def read(data: bytes | str) -> Interchange:  # noqa: C901 - the segment reader's state machine
     """Cut an interchange into segments. Raises :class:`X12Error` when the ISA is unusable."""
     text = decode(data)
     if text[:3] != "ISA":

@@ -198,7 +198,7 @@ class _Reader:
 _Open = list[Any]
 
 
-def _read_set(
+def _read_set(  # noqa: C901 - one branch per 835 segment, in loop order
     rows: Iterator[_Row],
     span: TransactionSpan,
     group_control: str,

@@ -8,11 +8,15 @@ with business keys (README "Identity and business keys"), from the content alone
 * 999 (005010X231A1) loop 2000 -> one :class:`~isthmus.model.AcknowledgementReceived` per
   AK2, key ``999|<ISA06>|<AK102>|<AK202>``: who acknowledged which of our sets. This is a
   999 the hub RECEIVES; the 999 (or TA1) the hub answers every inbound interchange with is
-  built by ``ack999`` and written out, never taken in.
+  built by ``ack999`` and written out, never taken in, and never for an interchange that
+  is itself only acknowledgements (:func:`is_acknowledgement`: 999s, or a lone TA1).
 * 277CA (005010X214) and 277 (005010X212) claim level -> one
   :class:`~isthmus.model.ClaimStatusReported` per claim, key
   ``277CA|<payer>|<CLM01 or TRN02>|<REF*1K>|<STC02>|<STC01-1>`` (``277|...`` for a 277):
-  the status of one claim on one date in one category is one fact.
+  the status of one claim on one date in one category is one fact. A status at the
+  information receiver (2200B) or billing provider (2200C) level with no claim under it
+  -> one :class:`~isthmus.model.ClaimBatchStatusReported`, key
+  ``277CA-batch|<payer>|<2200B TRN02>|<HL03>|<provider NPI>|<STC02>|<STC01-1>``.
 * 271 (005010X279A1) answer with a trace -> one :class:`~isthmus.model.EligibilityReported`
   per subscriber or dependent inquiry, key ``271|<payer>|<TRN02>`` (the trace of our 270).
 
@@ -27,14 +31,16 @@ from collections.abc import Sequence
 from typing import Final
 
 from isthmus.formats.x12.acknowledgement import read_999_set
-from isthmus.formats.x12.claim_status import ClaimStatus, parse_status
+from isthmus.formats.x12.claim_status import ClaimStatus, LevelStatus, Status, parse_status
 from isthmus.formats.x12.eligibility import EligibilityResponse, parse_271
 from isthmus.formats.x12.envelope import check_envelope
 from isthmus.formats.x12.events import correlation_id
 from isthmus.formats.x12.reader import Interchange
+from isthmus.formats.x12.remittance import Party
 from isthmus.model import (
     AckError,
     AcknowledgementReceived,
+    ClaimBatchStatusReported,
     ClaimStatusEntry,
     ClaimStatusReported,
     EligibilityReported,
@@ -43,6 +49,20 @@ from isthmus.model.envelope import KeyedEvent
 
 RESPONSE_SETS: Final = frozenset({"999", "277", "271"})
 GUIDE_277CA: Final = "X214"
+
+
+ACKNOWLEDGEMENT_SETS: Final = frozenset({"999", "997"})
+
+
+def is_acknowledgement(ic: Interchange, kinds: Sequence[str]) -> bool:
+    """True when the interchange only acknowledges: its sets are all 999 (or 997), or it
+    has no group and carries a TA1. Acknowledgements are not acknowledged (005010X231A1
+    1.4: no 999 answers a 999; X12.5 TA1: no TA1 answers a TA1), so the intake writes
+    nothing back for it."""
+    if kinds:
+        return ACKNOWLEDGEMENT_SETS.issuperset(kinds)
+    es = ic.delimiters.element
+    return any(seg.split(es, 1)[0] == "TA1" for seg in ic.raw)
 
 
 def ack_key(ev: AcknowledgementReceived) -> str:
@@ -57,6 +77,15 @@ def status_key(ev: ClaimStatusReported) -> str:
     return "|".join((ev.report, ev.payer_id.strip(),
                      (ev.patient_control_number or ev.trace).strip(),
                      ev.payer_claim_control_number.strip(), when,
+                     first.category if first is not None else ""))
+
+
+def batch_status_key(ev: ClaimBatchStatusReported) -> str:
+    """``<277CA or 277>-batch|<payer>|<batch>|<HL03>|<provider NPI>|<STC02>|<STC01-1>``."""
+    first = ev.statuses[0] if ev.statuses else None
+    when = first.effective.isoformat() if first is not None and first.effective else ""
+    return "|".join((f"{ev.report}-batch", ev.payer_id.strip(), ev.batch.strip(), ev.level,
+                     ev.provider_npi.strip(), when,
                      first.category if first is not None else ""))
 
 
@@ -100,8 +129,20 @@ def _status(c: ClaimStatus, report: str) -> ClaimStatusReported:
         report=report, payer_id=c.payer.id, payer_name=c.payer.name, trace=c.trace,
         patient_control_number=c.patient_control_number,
         payer_claim_control_number=c.payer_claim_control_number,
-        statuses=tuple(ClaimStatusEntry(s.category, s.code, s.entity, s.effective, s.charge,
-                                        s.paid) for s in c.statuses))
+        statuses=_entries(c.statuses))
+
+
+def _entries(statuses: Sequence[Status]) -> tuple[ClaimStatusEntry, ...]:
+    return tuple(ClaimStatusEntry(s.category, s.code, s.entity, s.effective, s.charge, s.paid)
+                 for s in statuses)
+
+
+def _level(lv: LevelStatus, payer: Party, report: str) -> ClaimBatchStatusReported:
+    return ClaimBatchStatusReported(
+        report=report, payer_id=payer.id, payer_name=payer.name, level=lv.level,
+        batch=lv.batch, trace=lv.trace,
+        provider_npi=lv.party.npi if lv.level == "19" else "",
+        statuses=_entries(lv.statuses))
 
 
 def _eligibility(r: EligibilityResponse) -> EligibilityReported:
@@ -122,7 +163,8 @@ class _Numbered:
         self._seen: dict[str, int] = {}
 
     def __call__(self, st02: str, partition: str,
-                 ev: ClaimStatusReported | EligibilityReported, key: str) -> KeyedEvent:
+                 ev: ClaimStatusReported | ClaimBatchStatusReported | EligibilityReported,
+                 key: str) -> KeyedEvent:
         n = self._n.get(st02, 0)
         self._n[st02] = n + 1
         seen = self._seen.get(f"{st02}|{key}", 0) + 1
@@ -150,6 +192,13 @@ def response_events(ic: Interchange, kinds: Sequence[str], *, interchange_id: st
             out.append(numbered(c.transaction_control,
                                 claim_key(c.patient_control_number or c.trace), ev,
                                 status_key(ev)))
+        for lv in batch.levels:
+            if lv.transaction_control in skip or lv.level not in ("21", "19"):
+                continue
+            ev3 = _level(lv, lv.payer or Party(name=""), report)
+            out.append(numbered(lv.transaction_control,
+                                f"claim-batch|{ev3.batch or ev3.provider_npi}", ev3,
+                                batch_status_key(ev3)))
     if "271" in kinds:
         for r in parse_271(ic).responses:
             if r.transaction_control in skip or not r.trace:

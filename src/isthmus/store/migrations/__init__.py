@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
-from isthmus.store.sqlite_connection import StorageUnavailable
+from isthmus.errors import StorageUnavailable
 
 REVISIONS: Final = ("0001", "0002", "0003", "0004")  # oldest first; each is versions/r<rev>_*.py
 HEAD: Final = REVISIONS[-1]
@@ -79,6 +79,8 @@ class SchemaNotCurrent(StorageUnavailable):
     """The store's schema is older (or newer) than this release: upgrade it, then start.
 
     `state` says where it stands; the shells name the exact command for their site."""
+
+    exit_code = 4
 
     def __init__(self, state: SchemaState, where: str) -> None:
         self.state = state

@@ -53,6 +53,9 @@ class Target:
 
 @dataclass(frozen=True)
 class Outcome:
+    """What `upgrade` did: the revision before (None: no store), the one after, and the
+    revisions applied."""
+
     before: str | None  # None: there was no store
     after: str
     applied: tuple[str, ...]
@@ -144,5 +147,7 @@ def downgrade(target: Target, revision: str) -> None:
 
 
 def describe(state: SchemaState) -> dict[str, Any]:
+    """A schema state as `isthmus migrate --check` reports it: revision, head, the pending
+    revisions, and whether it is current."""
     return {"revision": state.at, "head": HEAD, "pending": state.pending(),
             "current": state.current}

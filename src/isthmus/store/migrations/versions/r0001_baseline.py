@@ -277,6 +277,7 @@ def statements(script: str) -> list[str]:
 
 
 def upgrade() -> None:
+    """Create the baseline schema in the dialect of the connection, schema_version 1."""
     sqlite = op.get_bind().dialect.name == "sqlite"
     for stmt in statements(SQLITE if sqlite else POSTGRESQL):
         op.execute(stmt)
@@ -285,4 +286,5 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    """Refused: there is no revision before this one."""
     raise NotImplementedError("revision 0001 is the first: restore a backup instead")

@@ -17,11 +17,13 @@ depends_on = None
 
 
 def upgrade() -> None:
+    """Add `inbox.purged_at` (0 on every row); schema_version 2."""
     kind = "REAL" if op.get_bind().dialect.name == "sqlite" else "DOUBLE PRECISION"
     op.execute(f"ALTER TABLE inbox ADD COLUMN purged_at {kind} NOT NULL DEFAULT 0")
     op.execute("UPDATE meta SET value = '2' WHERE name = 'schema_version'")
 
 
 def downgrade() -> None:
+    """Drop `inbox.purged_at`; schema_version 1."""
     op.execute("ALTER TABLE inbox DROP COLUMN purged_at")
     op.execute("UPDATE meta SET value = '1' WHERE name = 'schema_version'")

@@ -54,6 +54,7 @@ CREATE INDEX IF NOT EXISTS deliveries_event ON deliveries(event_id);
 
 
 def upgrade() -> None:
+    """Create the `deliveries` table and its three indexes; schema_version 3."""
     ddl = SQLITE if op.get_bind().dialect.name == "sqlite" else POSTGRESQL
     for statement in ddl.split(";"):
         if statement.strip():
@@ -62,5 +63,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    """Drop the `deliveries` table; schema_version 2."""
     op.execute("DROP TABLE deliveries")
     op.execute("UPDATE meta SET value = '2' WHERE name = 'schema_version'")

@@ -64,6 +64,7 @@ CREATE INDEX IF NOT EXISTS claim_events_claim ON claim_events(claim_key, seq);
 
 
 def upgrade() -> None:
+    """Create `claim_states` and `claim_events`; schema_version 4."""
     ddl = SQLITE if op.get_bind().dialect.name == "sqlite" else POSTGRESQL
     for statement in ddl.split(";"):
         if statement.strip():
@@ -72,6 +73,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    """Drop `claim_events` and `claim_states`; schema_version 3."""
     op.execute("DROP TABLE IF EXISTS claim_events")
     op.execute("DROP TABLE IF EXISTS claim_states")
     op.execute("UPDATE meta SET value = '3' WHERE name = 'schema_version'")

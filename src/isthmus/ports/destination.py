@@ -26,6 +26,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from isthmus.errors import PermanentError, TransientError
+
 
 @dataclass(frozen=True, slots=True)
 class Outgoing:
@@ -49,11 +51,11 @@ class Answer:
     detail: str = ""  # e.g. the stream sequence, the file name, the ERR code and text
 
 
-class DestinationUnavailable(Exception):
+class DestinationUnavailable(TransientError):
     """The destination could not take the deliveries now; retry later (nothing was taken)."""
 
 
-class DestinationRejected(Exception):
+class DestinationRejected(PermanentError):
     """The destination answered and refused the content; a person must act."""
 
     def __init__(self, answer: Answer) -> None:
