@@ -3,8 +3,8 @@
 A flow read the store, decided and wrote, interleaved, so its decisions could only be
 tested with a store under it. A converted flow is two steps instead: it reads the facts
 it needs (a billing account, a deposit to match), then a pure `decide(event, facts)`
-returns a `Decision`: the journal entry to post, the work items to open or resolve, the
-records to write, the events that follow. `apply(tx, decision, now)` writes it, at the time
+returns a `Decision`: the journal entry to post, the work items to open or resolve and the
+records to write. `apply(tx, decision, now)` writes it, at the time
 the worker passes, in one fixed order:
 
 1. `claim`: the record that makes the event's effect once (a deposit keyed by its event
@@ -18,8 +18,7 @@ the worker passes, in one fixed order:
 5. `entries`: the journal entries, each idempotent on its entry key; when the outcome is
    `Posted` and the last of them was posted before, it is `Duplicate`.
 
-The follow-up events (`follow`) are handled by the caller in the same transaction
-(`flows.processor`). The holds and the posting end every posting flow alike, as
+The holds and the posting end every posting flow alike, as
 `flows.posting` wrote them for the flows not converted yet: `hold` and `post` here build
 those decisions.
 """
@@ -121,7 +120,6 @@ class Decision:
     writes: tuple[Write, ...] = ()
     entries: tuple[JournalEntry, ...] = ()
     resolve: tuple[Resolve, ...] = ()
-    follow: tuple[Envelope, ...] = ()
 
 
 def hold(env: Envelope, *, kind: str, queue: str, detail: str) -> Decision:
