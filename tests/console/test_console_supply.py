@@ -167,6 +167,7 @@ def test_supply_is_refused_without_the_role(signed_in: Callable[[str], Any], hub
 
     otto = signed_in(rbac.AUDITOR)  # reads the page, may not release a budget breach
     otto.click("header nav >> text=Supply")
+    otto.wait_for_url("**/console/supply")  # loaded: count() does not wait
     row = otto.locator(f"[id='req-{supply_site.held}']")
     assert "waits for budget approval" in row.inner_text()
     assert otto.locator("button:has-text('Approve')").count() == 0
@@ -195,7 +196,7 @@ def test_journey_5_supply_report_and_budget_approval(signed_in: Callable[[str], 
     fiona.click("header nav >> text=Supply")
     fiona.fill("input[name=as_of]", AS_OF)
     fiona.click("button:has-text('Show')")
-    assert fiona.url.endswith(f"/console/supply?as_of={AS_OF}")
+    fiona.wait_for_url(f"**/console/supply?as_of={AS_OF}")  # loaded: count() does not wait
 
     below = fiona.locator("#below-par tbody tr")
     assert below.count() == 2
