@@ -44,8 +44,7 @@ def ensure_env(name: str) -> Path:
     pip = [str(py), "-m", "pip", "--disable-pip-version-check", "-q"]
     # --no-deps: the lock is the whole closure already; resolving again lets pip 23 refuse a
     # dependency's extras ("pwdlib[argon2]>=0.2") when an index offers a newer version.
-    subprocess.run([*pip, "install", "--no-deps", "--require-hashes", "-r", str(lock)],
-                   check=True)
+    subprocess.run([*pip, "install", "--no-deps", "--require-hashes", "-r", str(lock)], check=True)
     subprocess.run(
         [*pip, "install", "--no-deps", "--no-build-isolation", "-e", str(ROOT)], check=True
     )
@@ -58,9 +57,11 @@ def main(argv: list[str]) -> int:
         print("Isthmus needs Python 3.11 or newer", file=sys.stderr)
         return 2
     if not argv or argv[0] not in {"demo", "serve", "isthmus", "test", "lint"}:
-        print("usage: python3 dev.py demo|serve|isthmus ARGS...|lint|test [--repeat N] "
-              "[--load[=suite]] [--mode embedded|scale-out] [--no-lint] [PYTEST ARGS]",
-              file=sys.stderr)
+        print(
+            "usage: python3 dev.py demo|serve|isthmus ARGS...|lint|test [--repeat N] "
+            "[--load[=suite]] [--mode embedded|scale-out] [--no-lint] [PYTEST ARGS]",
+            file=sys.stderr,
+        )
         return 2
     cmd, rest = argv[0], argv[1:]
     os.chdir(ROOT)

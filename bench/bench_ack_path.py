@@ -34,10 +34,15 @@ def run(n: int) -> float:
     msgs = corpus_like(max(n, 1), seed=7)[:n]
     t0 = time.perf_counter()
     for raw in msgs:
-        inbound, msg = classify(raw, channel="mllp", peer="127.0.0.1", now=time.time(),
-                                tenant="bench", currency="USD")
-        build_ack(msg, inbound.ack_code, error=decode_error(inbound.error),  # type: ignore[arg-type]
-                  original=raw)
+        inbound, msg = classify(
+            raw, channel="mllp", peer="127.0.0.1", now=time.time(), tenant="bench", currency="USD"
+        )
+        build_ack(
+            msg,
+            inbound.ack_code,
+            error=decode_error(inbound.error),  # type: ignore[arg-type]
+            original=raw,
+        )
     return time.perf_counter() - t0
 
 
@@ -45,8 +50,14 @@ def _child(src: str | None, n: int, count: bool) -> str:
     env = dict(os.environ)
     if src:
         env["PYTHONPATH"] = src
-    args = [sys.executable, str(Path(__file__).resolve()), "--child", str(n),
-            "--repeat", "1" if count else "3"]
+    args = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--child",
+        str(n),
+        "--repeat",
+        "1" if count else "3",
+    ]
     if count:
         args = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", *args]
     out = subprocess.run(args, env=env, check=True, capture_output=True, text=True)

@@ -31,9 +31,11 @@ from isthmus.app import Hub
 from isthmus.cli.main import run
 from isthmus.config import load_settings
 
-PEER_SQL = ("SELECT l.entry_key, l.line_no, e.posted_on, e.period, e.channel, l.account, "
-            "l.debit, l.credit, l.currency, l.company, l.cost_center, l.service_line, "
-            "l.account_token FROM journal_lines l JOIN journal_entries e USING (entry_key)")
+PEER_SQL = (
+    "SELECT l.entry_key, l.line_no, e.posted_on, e.period, e.channel, l.account, "
+    "l.debit, l.credit, l.currency, l.company, l.cost_center, l.service_line, "
+    "l.account_token FROM journal_lines l JOIN journal_entries e USING (entry_key)"
+)
 
 
 def main() -> None:
@@ -46,8 +48,9 @@ def main() -> None:
         data = root / "data"
         conf = root / "chart.toml"
         conf.write_text('[mappings]\ninclude = "demo"\n')
-        assert run(["demo", "--data-dir", str(data), "--messages", str(args.messages),
-                    "--json"]) == 0
+        assert (
+            run(["demo", "--data-dir", str(data), "--messages", str(args.messages), "--json"]) == 0
+        )
         settings = load_settings(conf, data_dir=data)
         hub = Hub.open(settings)
         modules()  # both sides start with their libraries imported (pandas is, above)
@@ -56,9 +59,13 @@ def main() -> None:
         try:
             for n in range(max(1, args.rounds)):
                 t, c = time.perf_counter(), time.process_time()
-                rep = export.run(hub.store, warehouse=root / f"wh{n}.duckdb",
-                                 parquet=root / f"pq{n}", secret=hub.processor.secret,
-                                 roles=export.roles_from(settings))
+                rep = export.run(
+                    hub.store,
+                    warehouse=root / f"wh{n}.duckdb",
+                    parquet=root / f"pq{n}",
+                    secret=hub.processor.secret,
+                    roles=export.roles_from(settings),
+                )
                 hub_s = min(hub_s, time.perf_counter() - t)
                 hub_cpu = min(hub_cpu, time.process_time() - c)
                 t, c = time.perf_counter(), time.process_time()
@@ -70,13 +77,19 @@ def main() -> None:
         finally:
             hub.close()
     lines = rep.rows.get("fact_journal_line", 0)
-    print(f"messages {args.messages}: journal lines {lines}, all fact rows {rep.total}, "
-          f"best of {max(1, args.rounds)}")
-    print(f"isthmus analytics export: {hub_s:.2f} s, {lines / hub_s:,.0f} journal lines/s, "
-          f"{rep.total / hub_s:,.0f} fact rows/s (Parquet + DuckDB, watermark commit); "
-          f"CPU {hub_cpu:.2f} s")
-    print(f"SELECT -> pandas -> to_parquet: {peer_s:.2f} s, {len(frame) / peer_s:,.0f} "
-          f"journal lines/s (Parquet only, no watermark); CPU {peer_cpu:.2f} s")
+    print(
+        f"messages {args.messages}: journal lines {lines}, all fact rows {rep.total}, "
+        f"best of {max(1, args.rounds)}"
+    )
+    print(
+        f"isthmus analytics export: {hub_s:.2f} s, {lines / hub_s:,.0f} journal lines/s, "
+        f"{rep.total / hub_s:,.0f} fact rows/s (Parquet + DuckDB, watermark commit); "
+        f"CPU {hub_cpu:.2f} s"
+    )
+    print(
+        f"SELECT -> pandas -> to_parquet: {peer_s:.2f} s, {len(frame) / peer_s:,.0f} "
+        f"journal lines/s (Parquet only, no watermark); CPU {peer_cpu:.2f} s"
+    )
 
 
 if __name__ == "__main__":

@@ -48,18 +48,34 @@ def wait_port(port: int, timeout: float = 20) -> None:
     raise RuntimeError(f"port {port} never opened")
 
 
-def start_ours(data: Path, *, workers: int, sync: str) -> tuple[subprocess.Popen[bytes], int,
-                                                                 int]:
+def start_ours(data: Path, *, workers: int, sync: str) -> tuple[subprocess.Popen[bytes], int, int]:
     mp, hp = free_port(), free_port()
     data.mkdir(mode=0o700, parents=True, exist_ok=True)  # serve refuses a readable one
     cfg = data / "bench.toml"
     cfg.write_text('[mappings]\ninclude = "demo"\n')  # the demo EHR's codes post
-    env = {**os.environ, "ISTHMUS_WORKERS": str(workers), "ISTHMUS_SQLITE_SYNCHRONOUS": sync,
-           "ISTHMUS_CONFIG": str(cfg)}
+    env = {
+        **os.environ,
+        "ISTHMUS_WORKERS": str(workers),
+        "ISTHMUS_SQLITE_SYNCHRONOUS": sync,
+        "ISTHMUS_CONFIG": str(cfg),
+    }
     proc = subprocess.Popen(
-        [sys.executable, "-m", "isthmus.cli.main", "serve", "--data-dir", str(data),
-         "--mllp-port", str(mp), "--http-port", str(hp)], env=env,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        [
+            sys.executable,
+            "-m",
+            "isthmus.cli.main",
+            "serve",
+            "--data-dir",
+            str(data),
+            "--mllp-port",
+            str(mp),
+            "--http-port",
+            str(hp),
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     wait_port(mp)
     wait_port(hp)
     return proc, mp, hp
@@ -67,17 +83,27 @@ def start_ours(data: Path, *, workers: int, sync: str) -> tuple[subprocess.Popen
 
 def start_peer() -> tuple[subprocess.Popen[bytes], int]:
     port = free_port()
-    proc = subprocess.Popen([sys.executable, str(ROOT / "bench" / "peer_hl7_server.py"),
-                             str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "bench" / "peer_hl7_server.py"), str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     wait_port(port)
     return proc, port
 
 
 def start_floor(data: Path) -> tuple[subprocess.Popen[bytes], int]:
     port = free_port()
-    proc = subprocess.Popen([sys.executable, str(ROOT / "bench" / "floor_server.py"),
-                             str(port), str(data / "floor.db")],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            str(ROOT / "bench" / "floor_server.py"),
+            str(port),
+            str(data / "floor.db"),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     wait_port(port)
     return proc, port
 
@@ -92,8 +118,9 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
 
 
 def send(port: int, msgs: list[bytes], conns: int, window: int) -> dict[str, float]:
-    rep = asyncio.run(send_messages("127.0.0.1", port, msgs, connections=conns, window=window,
-                                    timeout_s=120))
+    rep = asyncio.run(
+        send_messages("127.0.0.1", port, msgs, connections=conns, window=window, timeout_s=120)
+    )
     assert rep.failed == 0, f"{rep.failed} messages without ACK"
     return {"rate": rep.rate, "p50_ms": rep.p50 * 1000, "p99_ms": rep.p99 * 1000}
 
@@ -113,29 +140,49 @@ def main() -> None:
         batch = corpus_like(n, seed=conns * 10 + window)
         peer, pport = start_peer()
         try:
-            rows.append(("python-hl7 asyncio server (parse+ACK, no storage)", conns, window,
-                         send(pport, batch, conns, window)))
+            rows.append(
+                (
+                    "python-hl7 asyncio server (parse+ACK, no storage)",
+                    conns,
+                    window,
+                    send(pport, batch, conns, window),
+                )
+            )
         finally:
             stop(peer)
         with tempfile.TemporaryDirectory() as tmp:
             floor, fport = start_floor(Path(tmp))
             try:
-                rows.append(("durable floor (MSH split, raw row, FULL group commit)", conns,
-                             window, send(fport, batch, conns, window)))
+                rows.append(
+                    (
+                        "durable floor (MSH split, raw row, FULL group commit)",
+                        conns,
+                        window,
+                        send(fport, batch, conns, window),
+                    )
+                )
             finally:
                 stop(floor)
         for sync in ("FULL", "NORMAL"):
             with tempfile.TemporaryDirectory() as tmp:
                 proc, mp, _ = start_ours(Path(tmp), workers=0, sync=sync)
                 try:
-                    rows.append((f"isthmus serve, durable ACK (synchronous={sync})", conns,
-                                 window, send(mp, batch, conns, window)))
+                    rows.append(
+                        (
+                            f"isthmus serve, durable ACK (synchronous={sync})",
+                            conns,
+                            window,
+                            send(mp, batch, conns, window),
+                        )
+                    )
                 finally:
                     stop(proc)
     print("### (b) MLLP ingest\n")
     print(f"{n} DFT^P03 messages per run.\n")
-    print("| server | connections | in flight/conn | msg/s | p50 ms | p99 ms | vs python-hl7 "
-          "| of the floor |")
+    print(
+        "| server | connections | in flight/conn | msg/s | p50 ms | p99 ms | vs python-hl7 "
+        "| of the floor |"
+    )
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
     base: dict[tuple[int, int, int], dict[str, float]] = {}
     for name, c, w, r in rows:
@@ -144,9 +191,11 @@ def main() -> None:
         elif name.startswith("durable floor"):
             base[(c, w, 1)] = r
         hl7_rate, floor_rate = base[(c, w, 0)]["rate"], base.get((c, w, 1), r)["rate"]
-        print(f"| {name} | {c} | {w} | {r['rate']:,.0f} | {r['p50_ms']:.2f} | "
-              f"{r['p99_ms']:.2f} | {r['rate'] / hl7_rate:.2f}x | "
-              f"{r['rate'] / floor_rate:.0%} |")
+        print(
+            f"| {name} | {c} | {w} | {r['rate']:,.0f} | {r['p50_ms']:.2f} | "
+            f"{r['p99_ms']:.2f} | {r['rate'] / hl7_rate:.2f}x | "
+            f"{r['rate'] / floor_rate:.0%} |"
+        )
 
     print("\n### (c) end to end: DFT charge -> posted journal entry\n")
     batch = corpus_like(n, seed=99)
@@ -167,8 +216,10 @@ def main() -> None:
             stop(proc)
     print("| path | charges | seconds | charges/s (to ledger) | ingest msg/s |")
     print("|---|---:|---:|---:|---:|")
-    print(f"| MLLP -> inbox -> bus -> ledger (1 worker, FULL) | {n} | {total:.2f} | "
-          f"{n / total:,.0f} | {ing['rate']:,.0f} |")
+    print(
+        f"| MLLP -> inbox -> bus -> ledger (1 worker, FULL) | {n} | {total:.2f} | "
+        f"{n / total:,.0f} | {ing['rate']:,.0f} |"
+    )
 
 
 if __name__ == "__main__":

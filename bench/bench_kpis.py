@@ -70,38 +70,67 @@ def main() -> None:
         started = time.perf_counter()
         for day in days[:-1]:
             add_day(data, conf, day, args.messages)
-        assert _quiet(["analytics", "export", "--data-dir", str(data), "--config",
-                       str(conf), "--json"]) == 0
+        assert (
+            _quiet(
+                ["analytics", "export", "--data-dir", str(data), "--config", str(conf), "--json"]
+            )
+            == 0
+        )
         print(f"built in {time.perf_counter() - started:.0f} s")
         hub = Hub.open(load_settings(conf, data_dir=data))
         try:
             store = hub.store
             now = datetime.now(UTC)
             k = scan_kpis(store, now)
-            print(f"{len(store.inbox_after(0, 1 << 30))} messages, "
-                  f"{k.posted_charges + k.unposted_charges} charges "
-                  f"({k.posted_charges} posted), {k.remitted_claims} remitted claims, "
-                  f"{len(store.work_items(status='open', limit=ALL))} open work items")
+            print(
+                f"{len(store.inbox_after(0, 1 << 30))} messages, "
+                f"{k.posted_charges + k.unposted_charges} charges "
+                f"({k.posted_charges} posted), {k.remitted_claims} remitted claims, "
+                f"{len(store.work_items(status='open', limit=ALL))} open work items"
+            )
             rows = [
-                ("before: inbox scan, every request", _best(
-                    lambda: scan_kpis(store, now), args.rounds)),
-                ("after, cold: store alone (new feed)", _best(
-                    lambda: compute_kpis(store, now, feed=FactFeed(store)), args.rounds)),
-                ("after, cold: warehouse + store tail", _best(
-                    lambda: compute_kpis(store, now, feed=site_feed(store, data)),
-                    args.rounds)),
+                (
+                    "before: inbox scan, every request",
+                    _best(lambda: scan_kpis(store, now), args.rounds),
+                ),
+                (
+                    "after, cold: store alone (new feed)",
+                    _best(lambda: compute_kpis(store, now, feed=FactFeed(store)), args.rounds),
+                ),
+                (
+                    "after, cold: warehouse + store tail",
+                    _best(
+                        lambda: compute_kpis(store, now, feed=site_feed(store, data)), args.rounds
+                    ),
+                ),
             ]
-            rows.append(("  of which: every work item read (before)", _best(
-                lambda: store.work_items(limit=ALL), args.rounds)))
+            rows.append(
+                (
+                    "  of which: every work item read (before)",
+                    _best(lambda: store.work_items(limit=ALL), args.rounds),
+                )
+            )
             warm = site_feed(store, data, max_age_s=0.0)
             compute_kpis(store, now, feed=warm)
-            rows.append(("after, warm: nothing new", _best(
-                lambda: compute_kpis(store, now, feed=warm), args.rounds)))
-            rows.append(("  of which: the open work items read (after)", _best(
-                lambda: store.work_items(status="open", limit=ALL), args.rounds)))
+            rows.append(
+                (
+                    "after, warm: nothing new",
+                    _best(lambda: compute_kpis(store, now, feed=warm), args.rounds),
+                )
+            )
+            rows.append(
+                (
+                    "  of which: the open work items read (after)",
+                    _best(lambda: store.work_items(status="open", limit=ALL), args.rounds),
+                )
+            )
             add_day(data, conf, days[-1], args.messages)  # another process writes it
-            rows.append((f"after, warm: one more day ({args.messages} messages)", _best(
-                lambda: compute_kpis(store, datetime.now(UTC), feed=warm), 1)))
+            rows.append(
+                (
+                    f"after, warm: one more day ({args.messages} messages)",
+                    _best(lambda: compute_kpis(store, datetime.now(UTC), feed=warm), 1),
+                )
+            )
         finally:
             hub.close()
         for name, (wall, cpu) in rows:

@@ -43,9 +43,18 @@ def items(messages: list[bytes]) -> list[Outgoing]:
     out = []
     for i, body in enumerate(messages):
         control = body.split(b"\r", 1)[0].split(b"|")[9].decode()
-        out.append(Outgoing(delivery_id=i, destination="billing", key=f"acct-{i % 50}",
-                            idempotency_key=control, event_type="ChargePosted",
-                            content_type="x-application/hl7-v2+er7", body=body, attempt=1))
+        out.append(
+            Outgoing(
+                delivery_id=i,
+                destination="billing",
+                key=f"acct-{i % 50}",
+                idempotency_key=control,
+                event_type="ChargePosted",
+                content_type="x-application/hl7-v2+er7",
+                body=body,
+                attempt=1,
+            )
+        )
     return out
 
 
@@ -77,8 +86,13 @@ async def _bare_client(reader: asyncio.StreamReader, writer: asyncio.StreamWrite
         while True:
             block = await reader.readuntil(b"\x1c\r")
             control = block.split(b"\r", 1)[0].split(b"|")[9]
-            writer.write(b"\x0bMSH|^~\\&|PEER|GH|ISTHMUS|HUB|20260101||ACK|" + control
-                         + b"|P|2.5.1\rMSA|AA|" + control + b"\x1c\r")
+            writer.write(
+                b"\x0bMSH|^~\\&|PEER|GH|ISTHMUS|HUB|20260101||ACK|"
+                + control
+                + b"|P|2.5.1\rMSA|AA|"
+                + control
+                + b"\x1c\r"
+            )
             await writer.drain()
     except (asyncio.IncompleteReadError, ConnectionError):
         pass
@@ -92,8 +106,9 @@ async def _serve_bare(port: int) -> None:
         await server.serve_forever()
 
 
-def compare(peer_cmd: list[str], bodies: list[bytes], rounds: int
-            ) -> tuple[list[float], list[float]]:
+def compare(
+    peer_cmd: list[str], bodies: list[bytes], rounds: int
+) -> tuple[list[float], list[float]]:
     """Rates of both clients against one receiver process, alternating rounds."""
     outgoing = items(bodies)
     texts = [b.decode() for b in bodies]
@@ -117,16 +132,26 @@ def compare(peer_cmd: list[str], bodies: list[bytes], rounds: int
 
 def report(title: str, ours: list[float], theirs: list[float]) -> None:
     print(f"-- receiver: {title}")
-    print("rounds (msg/s): isthmus " + ", ".join(f"{r:,.0f}" for r in ours)
-          + " | python-hl7 " + ", ".join(f"{r:,.0f}" for r in theirs))
+    print(
+        "rounds (msg/s): isthmus "
+        + ", ".join(f"{r:,.0f}" for r in ours)
+        + " | python-hl7 "
+        + ", ".join(f"{r:,.0f}" for r in theirs)
+    )
     best_ours, best_theirs = max(ours), max(theirs)
     paired = statistics.median(o / t for o, t in zip(ours, theirs, strict=True))
-    print(f"isthmus dest_mllp (send + ACK check)   best {best_ours:8,.0f}  median "
-          f"{statistics.median(ours):8,.0f} msg/s")
-    print(f"python-hl7 MLLPClient.send_message     best {best_theirs:8,.0f}  median "
-          f"{statistics.median(theirs):8,.0f} msg/s")
-    print(f"ratio isthmus / python-hl7: best/best {best_ours / best_theirs:.2f}x, "
-          f"median of the paired rounds {paired:.2f}x")
+    print(
+        f"isthmus dest_mllp (send + ACK check)   best {best_ours:8,.0f}  median "
+        f"{statistics.median(ours):8,.0f} msg/s"
+    )
+    print(
+        f"python-hl7 MLLPClient.send_message     best {best_theirs:8,.0f}  median "
+        f"{statistics.median(theirs):8,.0f} msg/s"
+    )
+    print(
+        f"ratio isthmus / python-hl7: best/best {best_ours / best_theirs:.2f}x, "
+        f"median of the paired rounds {paired:.2f}x"
+    )
 
 
 def main() -> None:
@@ -139,15 +164,19 @@ def main() -> None:
         asyncio.run(_serve_bare(args.serve_bare))
         return
     bodies = corpus_like(args.messages, seed=18)
-    print(f"{args.messages} DFT^P03 messages, one at a time, one connection, {args.rounds} "
-          f"alternating rounds per receiver; load average {os.getloadavg()[0]:.2f} at start")
+    print(
+        f"{args.messages} DFT^P03 messages, one at a time, one connection, {args.rounds} "
+        f"alternating rounds per receiver; load average {os.getloadavg()[0]:.2f} at start"
+    )
     hl7_peer = [sys.executable, str(ROOT / "bench" / "peer_hl7_server.py")]
-    report("python-hl7 asyncio MLLP server (parse + create_ack)",
-           *compare(hl7_peer, bodies, args.rounds))
+    report(
+        "python-hl7 asyncio MLLP server (parse + create_ack)",
+        *compare(hl7_peer, bodies, args.rounds),
+    )
     bare_peer = [sys.executable, str(Path(__file__).resolve()), "--serve-bare"]
-    report("bare asyncio answerer (canned AA, no parse)",
-           *compare(bare_peer, bodies, args.rounds))
+    report("bare asyncio answerer (canned AA, no parse)", *compare(bare_peer, bodies, args.rounds))
     print(f"load average {os.getloadavg()[0]:.2f} at the end")
+
 
 if __name__ == "__main__":
     main()

@@ -57,9 +57,10 @@ TICK = os.sysconf("SC_CLK_TCK")
 
 # -- CPU accounting from /proc -------------------------------------------------------------
 
+
 def _stat(pid: int) -> list[str]:
     raw = Path(f"/proc/{pid}/stat").read_text()
-    return raw[raw.rindex(")") + 2:].split()  # fields from 3 (state) on
+    return raw[raw.rindex(")") + 2 :].split()  # fields from 3 (state) on
 
 
 def proc_cpu(pid: int, *, children: bool = False) -> float:
@@ -82,8 +83,8 @@ def _procs() -> Iterator[tuple[int, str, int, str]]:
             cmd = (d / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
         except OSError:
             continue
-        comm = raw[raw.index("(") + 1:raw.rindex(")")]
-        ppid = int(raw[raw.rindex(")") + 2:].split()[1])
+        comm = raw[raw.index("(") + 1 : raw.rindex(")")]
+        ppid = int(raw[raw.rindex(")") + 2 :].split()[1])
         yield int(d.name), comm, ppid, cmd
 
 
@@ -151,9 +152,13 @@ class CpuWindow:
         if not self.pg_dsn:
             return {}
         with psycopg.connect(self.pg_dsn, autocommit=True) as c:
-            pids = [int(r[0]) for r in c.execute(
-                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
-                "AND pid <> pg_backend_pid()")]
+            pids = [
+                int(r[0])
+                for r in c.execute(
+                    "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND pid <> pg_backend_pid()"
+                )
+            ]
         return {pid: proc_cpu(pid) for pid in pids}
 
     def start(self) -> None:
@@ -168,7 +173,8 @@ class CpuWindow:
         if self.pg_dsn:
             hub = sum(v - self.pg_before.get(pid, 0.0) for pid, v in pg_after.items())
             self.used["postgresql: rest (WAL writer, checkpointer, other databases)"] = max(
-                0.0, self.used.pop("postgresql") - hub)
+                0.0, self.used.pop("postgresql") - hub
+            )
             self.used["postgresql: this hub's backends"] = hub
         machine, irq = self.used.pop("_machine"), self.used.pop("_irq")
         self.used["kernel irq/softirq (loopback TCP etc.)"] = irq
@@ -187,13 +193,29 @@ class CpuWindow:
 
 # -- processes ------------------------------------------------------------------------------
 
-def spawn(role: str, data: Path, env: dict[str, str], log: Path, *, mllp_port: int | None = None,
-          http_port: int | None = None) -> subprocess.Popen[bytes]:
+
+def spawn(
+    role: str,
+    data: Path,
+    env: dict[str, str],
+    log: Path,
+    *,
+    mllp_port: int | None = None,
+    http_port: int | None = None,
+) -> subprocess.Popen[bytes]:
     cfg = log.parent / "bench.toml"
     cfg.write_text('[mappings]\ninclude = "demo"\n')  # the demo EHR's codes post
     env = {**env, "ISTHMUS_CONFIG": str(cfg)}
-    cmd = [sys.executable, "-m", "isthmus.cli.main", "serve", "--role", role,
-           "--data-dir", str(data)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "isthmus.cli.main",
+        "serve",
+        "--role",
+        role,
+        "--data-dir",
+        str(data),
+    ]
     if mllp_port is not None:
         cmd += ["--mllp-port", str(mllp_port)]
     if http_port is not None:
@@ -228,15 +250,24 @@ class Result:
         return self.total_s - self.ingest_s
 
 
-def drive(name: str, n: int, seed: int, mllp: int, api: int, cpu: CpuWindow,
-          poll_s: float = 0.05, timeout_s: float = 900) -> Result:
+def drive(
+    name: str,
+    n: int,
+    seed: int,
+    mllp: int,
+    api: int,
+    cpu: CpuWindow,
+    poll_s: float = 0.05,
+    timeout_s: float = 900,
+) -> Result:
     """Send n charges, then poll /api/v1/status until all are posted and nothing is pending."""
     batch = corpus_like(n, seed=seed)
     base = posted(metrics(api))
     cpu.start()
     t0 = time.perf_counter()
-    rep = asyncio.run(send_messages("127.0.0.1", mllp, batch, connections=8, window=8,
-                                    timeout_s=120))
+    rep = asyncio.run(
+        send_messages("127.0.0.1", mllp, batch, connections=8, window=8, timeout_s=120)
+    )
     t_ingest = time.perf_counter() - t0
     assert rep.failed == 0, f"{rep.failed} messages without ACK"
     while True:
@@ -260,8 +291,14 @@ def run_embedded(n: int, seed: int) -> Result:
         try:
             wait_port(mp)
             wait_port(hp)
-            return drive("embedded: serve --role all (SQLite WAL, FULL)", n, seed, mp, hp,
-                         CpuWindow({"serve --role all": proc.pid}))
+            return drive(
+                "embedded: serve --role all (SQLite WAL, FULL)",
+                n,
+                seed,
+                mp,
+                hp,
+                CpuWindow({"serve --role all": proc.pid}),
+            )
         except BaseException:
             print((data / "serve.log").read_text()[-3000:], file=sys.stderr)
             raise
@@ -300,8 +337,7 @@ def wait_leases(url: str, stream: str, workers: int, timeout_s: float = 60) -> d
         with contextlib.suppress(nats.errors.Error, nats.js.errors.Error):
             owners = asyncio.run(_lease_owners(url, stream))
         per = [list(owners.values()).count(o) for o in set(owners.values())]
-        if len(owners) == PARTITIONS and len(per) == min(workers, PARTITIONS) \
-                and max(per) <= cap:
+        if len(owners) == PARTITIONS and len(per) == min(workers, PARTITIONS) and max(per) <= cap:
             return owners
         time.sleep(0.5)
     raise RuntimeError(f"leases never spread over {workers} workers: {owners}")
@@ -333,13 +369,20 @@ def run_scaleout(n: int, seed: int, workers: int, *, pg_dsn: str, nats_url: str)
     with tempfile.TemporaryDirectory() as tmp:
         data, log = Path(tmp) / "hub", Path(tmp) / "serve.log"
         env = {k: v for k, v in os.environ.items() if not k.startswith("ISTHMUS_")} | {
-            "ISTHMUS_STORE": "postgresql", "ISTHMUS_BUS": "nats",
-            "ISTHMUS_PG_DSN": _dsn_db(pg_dsn, db), "ISTHMUS_NATS_URL": nats_url,
-            "ISTHMUS_NATS_STREAM": stream, "ISTHMUS_PARTITIONS": str(PARTITIONS)}
+            "ISTHMUS_STORE": "postgresql",
+            "ISTHMUS_BUS": "nats",
+            "ISTHMUS_PG_DSN": _dsn_db(pg_dsn, db),
+            "ISTHMUS_NATS_URL": nats_url,
+            "ISTHMUS_NATS_STREAM": stream,
+            "ISTHMUS_PARTITIONS": str(PARTITIONS),
+        }
         try:
-            mig = subprocess.run([sys.executable, "-m", "isthmus.cli.main", "migrate",
-                                  "--data-dir", str(data)], env=env, capture_output=True,
-                                 check=False)
+            mig = subprocess.run(
+                [sys.executable, "-m", "isthmus.cli.main", "migrate", "--data-dir", str(data)],
+                env=env,
+                capture_output=True,
+                check=False,
+            )
             assert mig.returncode == 0, mig.stderr.decode()
             mp, hp = free_port(), free_port()
             parts: dict[str, int] = {}
@@ -356,8 +399,14 @@ def run_scaleout(n: int, seed: int, workers: int, *, pg_dsn: str, nats_url: str)
             wait_leases(nats_url, stream, workers)
             parts = {"listener": listener.pid, **parts, "api": api.pid}
             port = urlsplit(nats_url).port or 4222
-            return drive(f"scale-out: PostgreSQL + NATS, {workers} worker(s)", n, seed, mp, hp,
-                         CpuWindow(parts, nats_port=port, pg_dsn=_dsn_db(pg_dsn, db)))
+            return drive(
+                f"scale-out: PostgreSQL + NATS, {workers} worker(s)",
+                n,
+                seed,
+                mp,
+                hp,
+                CpuWindow(parts, nats_port=port, pg_dsn=_dsn_db(pg_dsn, db)),
+            )
         except BaseException:
             with contextlib.suppress(OSError):
                 print(log.read_text()[-3000:], file=sys.stderr)
@@ -368,11 +417,13 @@ def run_scaleout(n: int, seed: int, workers: int, *, pg_dsn: str, nats_url: str)
             with contextlib.suppress(Exception):
                 asyncio.run(_delete_streams(nats_url, stream))
             with psycopg.connect(pg_dsn, autocommit=True) as c:
-                c.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-                    sql.Identifier(db)))
+                c.execute(
+                    sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(db))
+                )
 
 
 # -- report ---------------------------------------------------------------------------------
+
 
 def median(runs: list[Result]) -> Result:
     return sorted(runs, key=lambda r: r.total_s)[len(runs) // 2]
@@ -382,26 +433,35 @@ def report(runs: dict[str, list[Result]]) -> None:
     first = next(iter(runs.values()))
     n, reps = first[0].n, len(first)
     print("### (d) end to end, embedded vs scale-out\n")
-    print(f"{n} DFT^P03 charges per run over MLLP (8 connections x 8 in flight), until every "
-          f"charge is a posted journal entry; {PARTITIONS} partitions; "
-          f"{os.cpu_count()} cores shared by every process. {reps} run(s) per setup, "
-          "interleaved; the median run is shown, with the range of charges/s.\n")
-    print("| setup | charges | seconds | charges/s (to ledger) | range | ingest msg/s | "
-          "ingest s | drain after ingest s |")
+    print(
+        f"{n} DFT^P03 charges per run over MLLP (8 connections x 8 in flight), until every "
+        f"charge is a posted journal entry; {PARTITIONS} partitions; "
+        f"{os.cpu_count()} cores shared by every process. {reps} run(s) per setup, "
+        "interleaved; the median run is shown, with the range of charges/s.\n"
+    )
+    print(
+        "| setup | charges | seconds | charges/s (to ledger) | range | ingest msg/s | "
+        "ingest s | drain after ingest s |"
+    )
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for rs in runs.values():
         r = median(rs)
         rates = sorted(x.n / x.total_s for x in rs)
-        print(f"| {r.name} | {r.n} | {r.total_s:.2f} | {r.n / r.total_s:,.0f} | "
-              f"{rates[0]:,.0f}-{rates[-1]:,.0f} | {r.ingest_rate:,.0f} | {r.ingest_s:.2f} | "
-              f"{r.drain_s:.2f} |")
+        print(
+            f"| {r.name} | {r.n} | {r.total_s:.2f} | {r.n / r.total_s:,.0f} | "
+            f"{rates[0]:,.0f}-{rates[-1]:,.0f} | {r.ingest_rate:,.0f} | {r.ingest_s:.2f} | "
+            f"{r.drain_s:.2f} |"
+        )
     print("\n#### where the CPU went in the median run (CPU seconds; ms of CPU per charge)\n")
     for rs in runs.values():
         r = median(rs)
         busy = r.cpu["_machine"]
-        print(f"**{r.name}**: machine busy {busy:.1f} CPU s over {r.total_s:.1f} s wall = "
-              f"{busy / r.total_s:.2f} of {os.cpu_count()} cores"
-              + (f"; biggest other processes: {r.others}" if r.others else "") + "\n")
+        print(
+            f"**{r.name}**: machine busy {busy:.1f} CPU s over {r.total_s:.1f} s wall = "
+            f"{busy / r.total_s:.2f} of {os.cpu_count()} cores"
+            + (f"; biggest other processes: {r.others}" if r.others else "")
+            + "\n"
+        )
         print("| process | CPU s | ms/charge | share of busy |")
         print("|---|---:|---:|---:|")
         for k, v in r.cpu.items():
@@ -417,8 +477,11 @@ def main() -> None:
     ap.add_argument("--messages", type=int, default=4000)
     ap.add_argument("--workers", default="1,2,4", help="scale-out worker counts, comma separated")
     ap.add_argument("--repeat", type=int, default=3, help="runs per setup, interleaved")
-    ap.add_argument("--pg-dsn", default="postgresql://postgres@127.0.0.1:5432/postgres",
-                    help="a database to run CREATE/DROP DATABASE from")
+    ap.add_argument(
+        "--pg-dsn",
+        default="postgresql://postgres@127.0.0.1:5432/postgres",
+        help="a database to run CREATE/DROP DATABASE from",
+    )
     ap.add_argument("--nats", default="nats://127.0.0.1:4222")
     ap.add_argument("--no-embedded", action="store_true")
     args = ap.parse_args()

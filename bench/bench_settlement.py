@@ -21,8 +21,10 @@ from decimal import Decimal
 from isthmus.flows.settlement_intake import csv_intake
 from isthmus.formats.settlement import parse_settlement
 
-HEADER = ("processor,deposit_id,deposit_date,transaction_id,transaction_date,type,"
-          "account_number,gross,fee,net,currency")
+HEADER = (
+    "processor,deposit_id,deposit_date,transaction_id,transaction_date,type,"
+    "account_number,gross,fee,net,currency"
+)
 
 
 def settlement_file(rows: int) -> bytes:
@@ -30,8 +32,10 @@ def settlement_file(rows: int) -> bytes:
     for i in range(rows):
         gross = Decimal(1000 + i % 5000) / 100
         fee = (gross * Decimal("0.029") + Decimal("0.30")).quantize(Decimal("0.01"))
-        lines.append(f"DemoPay,D{i // 500},2026-11-04,T{i},2026-11-03,payment,"
-                     f"A{i % 9000:06d},{gross},{fee},{gross - fee},USD")
+        lines.append(
+            f"DemoPay,D{i // 500},2026-11-04,T{i},2026-11-03,payment,"
+            f"A{i % 9000:06d},{gross},{fee},{gross - fee},USD"
+        )
     return ("\n".join(lines) + "\n").encode()
 
 
@@ -50,9 +54,13 @@ def main() -> None:
     n = ap.parse_args().rows
     data = settlement_file(n)
     assert parse_settlement(data).ok
-    for name, fn in (("parse", lambda: parse_settlement(data)),
-                     ("intake", lambda: csv_intake(data, kind="settlement", peer="bench",
-                                                   now=0.0, tenant="bench"))):
+    for name, fn in (
+        ("parse", lambda: parse_settlement(data)),
+        (
+            "intake",
+            lambda: csv_intake(data, kind="settlement", peer="bench", now=0.0, tenant="bench"),
+        ),
+    ):
         s = best(fn)
         print(f"{name:<8} {n} rows in {s:.2f} s: {n / s:,.0f} rows/s")
 

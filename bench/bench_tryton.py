@@ -61,23 +61,38 @@ def entries(n: int) -> list[JournalEntry]:
     for i in range(n):
         acct = accounts[i % 4]
         day = date(2026, 11, 2 + i % 7)
-        dims = Dimensions(company=("C100", "C200")[i % 2], cost_center=REVENUE[acct],
-                          service_line="Imaging", account_token=f"tok{i % 97}")
+        dims = Dimensions(
+            company=("C100", "C200")[i % 2],
+            cost_center=REVENUE[acct],
+            service_line="Imaging",
+            account_token=f"tok{i % 97}",
+        )
         amount = Decimal(f"{17 + (i * 7) % 900}.{i % 100:02d}")
         lines = (dr("1200", amount, "USD", dims), cr(acct, amount, "USD", dims))
         if i % 6 == 5:
             lines = (cr("1200", amount, "USD", dims), dr(acct, amount, "USD", dims))
-        out.append(JournalEntry(entry_key=f"b{i}", posted_on=day, period="2026-11",
-                                channel="mllp", memo="charge", lines=lines,
-                                correlation_id=f"mllp/{i}", causation_id=f"ev{i}"))
+        out.append(
+            JournalEntry(
+                entry_key=f"b{i}",
+                posted_on=day,
+                period="2026-11",
+                channel="mllp",
+                memo="charge",
+                lines=lines,
+                correlation_id=f"mllp/{i}",
+                causation_id=f"ev{i}",
+            )
+        )
     return out
 
 
 def template_dir(given: Path | None) -> Path:
     if given:
         return given
-    cached = [Path(p).parent for p in glob.glob(
-        f"{tempfile.gettempdir()}/isthmus-tryton-*/template.ready")]
+    cached = [
+        Path(p).parent
+        for p in glob.glob(f"{tempfile.gettempdir()}/isthmus-tryton-*/template.ready")
+    ]
     if cached:
         return cached[0]
     site = TrytonSite(Path(tempfile.mkdtemp(prefix="isthmus-bench-tryton-")), default_bin_dir())
@@ -99,10 +114,12 @@ def pg_site(uri: str, work: Path) -> TrytonSite:
     return site
 
 
-def hub_drain(erp: TrytonErp, store: SqliteStore, policy: str,
-              batch_size: int) -> tuple[float, list[JournalBatch]]:
-    batches = seal_batches(store, policy_of=lambda _c: policy, max_entries=batch_size,
-                           now=time.time())
+def hub_drain(
+    erp: TrytonErp, store: SqliteStore, policy: str, batch_size: int
+) -> tuple[float, list[JournalBatch]]:
+    batches = seal_batches(
+        store, policy_of=lambda _c: policy, max_entries=batch_size, now=time.time()
+    )
     d = Dispatcher(store, ErpBatchSink(erp), RetryPolicy())
     t0 = time.perf_counter()
     while d.run_once(time.time()):
@@ -137,8 +154,12 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=1000, help="journal entries per batch")
     ap.add_argument("--policy", choices=["summary", "detailed"], default="detailed")
     ap.add_argument("--template", type=Path)
-    ap.add_argument("--postgresql", nargs="?", const="postgresql://postgres@127.0.0.1:5432/",
-                    help="Tryton on PostgreSQL (URI of the server, default local)")
+    ap.add_argument(
+        "--postgresql",
+        nargs="?",
+        const="postgresql://postgres@127.0.0.1:5432/",
+        help="Tryton on PostgreSQL (URI of the server, default local)",
+    )
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="isthmus-bench-"))
     names = ["hub", "peer"]
@@ -168,14 +189,19 @@ def main() -> None:
         peer_s = peer_post(peer, batches)
         lines_out = sum(len(b.lines) for b in batches)
         moves = sum(len(move_specs(b)) for b in batches)
-        assert hub.balances("2026-11") == {
-            k: v for k, v in peer.balances("2026-11").items()}, "hub and peer differ"
+        assert hub.balances("2026-11") == {k: v for k, v in peer.balances("2026-11").items()}, (
+            "hub and peer differ"
+        )
         journal_lines = sum(len(e.lines) for e in es)
-        print(f"policy {args.policy}: {args.charges} charges in, {journal_lines} journal "
-              f"lines, {lines_out} ERP move lines out in {moves} moves / {len(batches)} "
-              f"batches (summarization {journal_lines / lines_out:.1f}:1)")
-        print(f"hub  drain into Tryton  {hub_s:7.2f} s  {lines_out / hub_s:8.0f} lines/s  "
-              f"{args.charges / hub_s:8.0f} charges/s  ({hub.rpc.calls} RPC calls total)")
+        print(
+            f"policy {args.policy}: {args.charges} charges in, {journal_lines} journal "
+            f"lines, {lines_out} ERP move lines out in {moves} moves / {len(batches)} "
+            f"batches (summarization {journal_lines / lines_out:.1f}:1)"
+        )
+        print(
+            f"hub  drain into Tryton  {hub_s:7.2f} s  {lines_out / hub_s:8.0f} lines/s  "
+            f"{args.charges / hub_s:8.0f} charges/s  ({hub.rpc.calls} RPC calls total)"
+        )
         print(f"peer create+post        {peer_s:7.2f} s  {lines_out / peer_s:8.0f} lines/s")
         print(f"hub / peer: {peer_s / hub_s:.0%}")
         store.close()

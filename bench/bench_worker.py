@@ -54,8 +54,7 @@ def prepare(data: Path, messages: int) -> None:
 
 
 def drain(data: Path) -> tuple[int, float]:
-    settings = load_settings(data / "bench.toml", data_dir=data,
-                             env={"ISTHMUS_WORKERS": "1"})
+    settings = load_settings(data / "bench.toml", data_dir=data, env={"ISTHMUS_WORKERS": "1"})
     hub = Hub.open(settings)
     try:
         worker = hub.worker()
@@ -66,8 +65,9 @@ def drain(data: Path) -> tuple[int, float]:
         hub.close()
 
 
-def _child(cmd: str, data: Path, src: str | None, messages: int = 0,
-           count: bool = False) -> tuple[str, int]:
+def _child(
+    cmd: str, data: Path, src: str | None, messages: int = 0, count: bool = False
+) -> tuple[str, int]:
     """Run this script's `cmd` in a child process on `src`; (its output, the instructions
     it ran when `count`, else 0)."""
     env = dict(os.environ)
@@ -100,8 +100,11 @@ def main() -> None:
     ap.add_argument("--messages", type=int, default=2000)
     ap.add_argument("--base-src", default=None)
     ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--count", action="store_true",
-                    help="instructions per event under callgrind instead of timings")
+    ap.add_argument(
+        "--count",
+        action="store_true",
+        help="instructions per event under callgrind instead of timings",
+    )
     args = ap.parse_args()
     if args.cmd == "prepare":
         prepare(args.data, args.messages)

@@ -65,24 +65,42 @@ def ours_streamed(data: bytes) -> None:
 
 def synthetic_835(sets: int, claims: int) -> bytes:
     """One interchange of ``sets`` balanced 835s of ``claims`` claims each."""
-    isa = ("ISA*00*          *00*          *ZZ*SENDER         *ZZ*RECEIVER       "
-           "*240102*1200*^*00501*000000123*0*T*:~")
+    isa = (
+        "ISA*00*          *00*          *ZZ*SENDER         *ZZ*RECEIVER       "
+        "*240102*1200*^*00501*000000123*0*T*:~"
+    )
     out = [isa, "GS*HP*SENDER*RECEIVER*20240102*1200*7*X*005010X221A1~"]
     for n in range(1, sets + 1):
-        body = [f"ST*835*{n:04d}", "", f"TRN*1*{n:08d}*1512345678", "DTM*405*20240102",
-                "N1*PR*SYNTHETIC PAYER", "N3*1 MAIN ST", "N4*CITY*ST*12345",
-                "N1*PE*CLINIC*XX*1234567893", "LX*1"]
+        body = [
+            f"ST*835*{n:04d}",
+            "",
+            f"TRN*1*{n:08d}*1512345678",
+            "DTM*405*20240102",
+            "N1*PR*SYNTHETIC PAYER",
+            "N3*1 MAIN ST",
+            "N4*CITY*ST*12345",
+            "N1*PE*CLINIC*XX*1234567893",
+            "LX*1",
+        ]
         cents = 0
         for c in range(claims):
             a, b, k = 100 + (c * 37 + n) % 900, 50 + (c * 11 + n) % 400, c % 100
             w = 5 + (c * 13 + n) % 60  # the CO-45 write-off varies, like the rest
             day = f"202401{1 + (c * 7 + n) % 28:02d}"  # service dates over four weeks
             cents += (a + b - w) * 100 + k
-            body += [f"CLP*PCN{n}-{c}*1*{a + b}.{k:02d}*{a + b - w}.{k:02d}**12*PAYER{n}-{c}",
-                     f"NM1*QC*1*DOE*JANE****MI*M{n:04d}{c:05d}", f"DTM*232*{day}",
-                     f"SVC*HC:99213*{a}.{k:02d}*{a - w}.{k:02d}**1", f"DTM*472*{day}",
-                     f"CAS*CO*45*{w}.00", f"REF*6R*L{n}-{c}A", f"AMT*B6*{a - w}.{k:02d}",
-                     f"SVC*HC:85025*{b}.00*{b}.00**1", f"DTM*472*{day}", f"REF*6R*L{n}-{c}B"]
+            body += [
+                f"CLP*PCN{n}-{c}*1*{a + b}.{k:02d}*{a + b - w}.{k:02d}**12*PAYER{n}-{c}",
+                f"NM1*QC*1*DOE*JANE****MI*M{n:04d}{c:05d}",
+                f"DTM*232*{day}",
+                f"SVC*HC:99213*{a}.{k:02d}*{a - w}.{k:02d}**1",
+                f"DTM*472*{day}",
+                f"CAS*CO*45*{w}.00",
+                f"REF*6R*L{n}-{c}A",
+                f"AMT*B6*{a - w}.{k:02d}",
+                f"SVC*HC:85025*{b}.00*{b}.00**1",
+                f"DTM*472*{day}",
+                f"REF*6R*L{n}-{c}B",
+            ]
         body[1] = f"BPR*I*{cents // 100}.{cents % 100:02d}*C*ACH************20240105"
         body.append(f"SE*{len(body) + 1}*{n:04d}")
         out.append("~\n".join(body) + "~\n")
@@ -141,8 +159,10 @@ def run(title: str, blobs: list[bytes], workloads: list[Workload], seconds: floa
             best[w] = max(best[w], measure(fn, items, sizes, seconds / 3))
     results = [(name, *best[w]) for w, (name, _, _) in enumerate(workloads)]
     ref = next(fps for name, fps, _ in results if name.startswith("x12sdk X12SegmentReader"))
-    print(f"{title}: {len(blobs)} file(s), {sum(map(len, blobs)):,} bytes, {sum(sizes):,} "
-          f"segments, {seconds:g} s CPU per workload (best of 3 rounds)\n")
+    print(
+        f"{title}: {len(blobs)} file(s), {sum(map(len, blobs)):,} bytes, {sum(sizes):,} "
+        f"segments, {seconds:g} s CPU per workload (best of 3 rounds)\n"
+    )
     print("| workload | files/s | segments/s | vs x12sdk segments |")
     print("|---|---:|---:|---:|")
     for name, fps, sps in results:
@@ -159,20 +179,30 @@ def main() -> None:
     logging.disable(logging.WARNING)
     paths = sorted((CORPUS / "835_005010X221A1").glob("*.835"))
     blobs = [p.read_bytes() for p in paths]
-    run("Corpus 835s", blobs, [
-        ("isthmus 835 (full, balanced)", ours, list(blobs)),  # type: ignore[list-item]
-        ("isthmus reader (segments)", ours_reader, list(blobs)),  # type: ignore[list-item]
-        ("x12sdk X12SegmentReader", sdk_segments, list(blobs)),  # type: ignore[list-item]
-        ("x12sdk X12ModelReader (835)", sdk_models, list(blobs)),  # type: ignore[list-item]
-        ("pyx12 X12Reader (segments)", pyx12_reader, list(blobs)),  # type: ignore[list-item]
-    ], args.seconds)
+    run(
+        "Corpus 835s",
+        blobs,
+        [
+            ("isthmus 835 (full, balanced)", ours, list(blobs)),  # type: ignore[list-item]
+            ("isthmus reader (segments)", ours_reader, list(blobs)),  # type: ignore[list-item]
+            ("x12sdk X12SegmentReader", sdk_segments, list(blobs)),  # type: ignore[list-item]
+            ("x12sdk X12ModelReader (835)", sdk_models, list(blobs)),  # type: ignore[list-item]
+            ("pyx12 X12Reader (segments)", pyx12_reader, list(blobs)),  # type: ignore[list-item]
+        ],
+        args.seconds,
+    )
     big = synthetic_835(args.sets, args.claims)
-    run(f"Generated 835 ({args.sets} sets x {args.claims} claims)", [big], [
-        ("isthmus 835 (full, balanced)", ours, [big]),  # type: ignore[list-item]
-        ("isthmus 835 streamed (1 MiB blocks)", ours_streamed, [big]),  # type: ignore[list-item]
-        ("isthmus reader (segments)", ours_reader, [big]),  # type: ignore[list-item]
-        ("x12sdk X12SegmentReader", sdk_segments, [big]),  # type: ignore[list-item]
-    ], args.seconds)
+    run(
+        f"Generated 835 ({args.sets} sets x {args.claims} claims)",
+        [big],
+        [
+            ("isthmus 835 (full, balanced)", ours, [big]),  # type: ignore[list-item]
+            ("isthmus 835 streamed (1 MiB blocks)", ours_streamed, [big]),  # type: ignore[list-item]
+            ("isthmus reader (segments)", ours_reader, [big]),  # type: ignore[list-item]
+            ("x12sdk X12SegmentReader", sdk_segments, [big]),  # type: ignore[list-item]
+        ],
+        args.seconds,
+    )
 
 
 if __name__ == "__main__":

@@ -22,8 +22,9 @@ def writer(db: str, jobs: queue.SimpleQueue[Job]) -> None:
     c = sqlite3.connect(db, isolation_level=None, check_same_thread=False)
     c.execute("PRAGMA journal_mode=WAL")
     c.execute("PRAGMA synchronous=FULL")
-    c.execute("CREATE TABLE IF NOT EXISTS inbox(id INTEGER PRIMARY KEY, control_id TEXT "
-              "UNIQUE, raw BLOB)")
+    c.execute(
+        "CREATE TABLE IF NOT EXISTS inbox(id INTEGER PRIMARY KEY, control_id TEXT UNIQUE, raw BLOB)"
+    )
     while True:
         batch = [jobs.get()]
         while True:
@@ -32,8 +33,10 @@ def writer(db: str, jobs: queue.SimpleQueue[Job]) -> None:
             except queue.Empty:
                 break
         c.execute("BEGIN IMMEDIATE")
-        c.executemany("INSERT OR IGNORE INTO inbox(control_id, raw) VALUES (?, ?)",
-                      [(cid, raw) for cid, raw, _, _ in batch])
+        c.executemany(
+            "INSERT OR IGNORE INTO inbox(control_id, raw) VALUES (?, ?)",
+            [(cid, raw) for cid, raw, _, _ in batch],
+        )
         c.execute("COMMIT")
         for _, _, fut, loop in batch:
             loop.call_soon_threadsafe(fut.set_result, None)
@@ -54,8 +57,9 @@ async def main(port: int, db: str) -> None:
                 fut: asyncio.Future[None] = loop.create_future()
                 jobs.put((cid, raw, fut, loop))
                 await fut
-                w.write(SB + b"MSH|^~\\&|FLOOR|||||||ACK|" + cid + b"|P|2.5\rMSA|AA|" + cid
-                        + b"\r" + EB)
+                w.write(
+                    SB + b"MSH|^~\\&|FLOOR|||||||ACK|" + cid + b"|P|2.5\rMSA|AA|" + cid + b"\r" + EB
+                )
                 await w.drain()
         except (asyncio.IncompleteReadError, ConnectionError):
             pass

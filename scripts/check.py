@@ -39,8 +39,9 @@ DATABASE = os.environ.get("ISTHMUS_TEST_DB") or "isthmus_test"
 MODES = ("embedded", "scale-out")
 
 
-def run(step: str, argv: list[str], env: dict[str, str] | None = None,
-        log: Path | None = None) -> int:
+def run(
+    step: str, argv: list[str], env: dict[str, str] | None = None, log: Path | None = None
+) -> int:
     """Run one step; its output goes to the terminal, or to `log` when one is given."""
     print(f"== {step}: {' '.join(argv)}{f' > {log}' if log else ''}", flush=True)
     if log is None:
@@ -52,6 +53,10 @@ def run(step: str, argv: list[str], env: dict[str, str] | None = None,
 def lint() -> int:
     steps = [
         ("ruff", [str(BIN / "ruff"), "check", "src", "tests", "bench", "dev.py", "scripts"]),
+        (
+            "ruff format",
+            [str(BIN / "ruff"), "format", "--check", "src", "tests", "bench", "dev.py", "scripts"],
+        ),
         ("mypy", [str(BIN / "mypy")]),
         ("import layers", [str(BIN / "lint-imports")]),
     ]
@@ -69,8 +74,12 @@ def scaleout_vars(database: str) -> dict[str, str] | str:
     why = prepare(database)
     if why is not None:
         return why
-    return {**os.environ, "ISTHMUS_STORE": "postgresql", "ISTHMUS_BUS": "nats",
-            "ISTHMUS_PG_DSN": dsn(database)}
+    return {
+        **os.environ,
+        "ISTHMUS_STORE": "postgresql",
+        "ISTHMUS_BUS": "nats",
+        "ISTHMUS_PG_DSN": dsn(database),
+    }
 
 
 def suite(rest: list[str]) -> int:
@@ -88,8 +97,7 @@ def suite(rest: list[str]) -> int:
 
 
 def options(rest: list[str]) -> tuple[argparse.Namespace, list[str]]:
-    p = argparse.ArgumentParser(prog="python3 dev.py test", add_help=False,
-                                allow_abbrev=False)
+    p = argparse.ArgumentParser(prog="python3 dev.py test", add_help=False, allow_abbrev=False)
     p.add_argument("--repeat", type=int, default=0)
     p.add_argument("--load", choices=("cpu", "suite"))
     p.add_argument("--mode", choices=MODES)

@@ -40,21 +40,38 @@ PAGES = [  # (file name, role, path)
 
 
 def prepare(data_dir: Path, messages: int) -> tuple[dict[str, str], str]:
-    subprocess.run([sys.executable, "-m", "isthmus.cli.main", "demo", "--messages",
-                    str(messages), "--data-dir", str(data_dir)], check=True, cwd=ROOT,
-                   env=hub_env(), stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "isthmus.cli.main",
+            "demo",
+            "--messages",
+            str(messages),
+            "--data-dir",
+            str(data_dir),
+        ],
+        check=True,
+        cwd=ROOT,
+        env=hub_env(),
+        stdout=subprocess.DEVNULL,
+    )
     site = dress(data_dir)  # with the demo chart, as `demo` posted: a site.toml beside it
     hub = Hub.open(site.settings())
     try:
-        hub.refunds().request(account=CREDIT_ACCOUNT, amount="600.00", currency="USD",
-                              reason="overpayment returned to guarantor",
-                              requested_by=Actor(USERS[rbac.REVENUE],
-                                                 frozenset({rbac.REVENUE})),
-                              idempotency_key="screenshots-1")
+        hub.refunds().request(
+            account=CREDIT_ACCOUNT,
+            amount="600.00",
+            currency="USD",
+            reason="overpayment returned to guarantor",
+            requested_by=Actor(USERS[rbac.REVENUE], frozenset({rbac.REVENUE})),
+            idempotency_key="screenshots-1",
+        )
         entries = hub.store.entries(limit=100_000)
         batched = hub.store.entry_batches([e.entry_key for e in entries])
-        traced = next(e.correlation_id for e in entries
-                      if e.entry_key in batched and e.channel == "mllp")
+        traced = next(
+            e.correlation_id for e in entries if e.entry_key in batched and e.channel == "mllp"
+        )
     finally:
         hub.close()
     return site.tokens, traced
@@ -90,8 +107,9 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="isthmus-shots-") as tmp:
         data = Path(tmp) / "data"
         tokens, traced = prepare(data, args.messages)
-        serve = Serve(data_dir=data, log_dir=Path(tmp) / "logs",
-                      config=Path(tmp) / "site.toml").start()
+        serve = Serve(
+            data_dir=data, log_dir=Path(tmp) / "logs", config=Path(tmp) / "site.toml"
+        ).start()
         base = f"http://127.0.0.1:{serve.http_port}"
         args.out.mkdir(parents=True, exist_ok=True)
         try:

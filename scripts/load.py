@@ -40,8 +40,10 @@ def main(argv: list[str]) -> int:
     a = p.parse_args(argv)
     deadline = time.monotonic() + a.max_seconds
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # stop the spinners too
-    procs = [multiprocessing.Process(target=spin, args=(a.parent, deadline), daemon=True)
-             for _ in range(max(1, a.cores))]
+    procs = [
+        multiprocessing.Process(target=spin, args=(a.parent, deadline), daemon=True)
+        for _ in range(max(1, a.cores))
+    ]
     for proc in procs:
         proc.start()
     try:

@@ -65,8 +65,15 @@ class Repeat:
         """One pytest pass; its failures are counted under (run, mode)."""
         report = self.work / f"{run_name}-{mode}-{n}.xml"
         basetemp = self.work / f"tmp-{run_name}-{mode}-{n}"
-        argv = [sys.executable, "-m", "pytest", DURATIONS, f"--junitxml={report}",
-                f"--basetemp={basetemp}", *self.pytest_args]
+        argv = [
+            sys.executable,
+            "-m",
+            "pytest",
+            DURATIONS,
+            f"--junitxml={report}",
+            f"--basetemp={basetemp}",
+            *self.pytest_args,
+        ]
         env = dict(os.environ)
         if mode == "scale-out":
             got = scaleout_vars(DATABASES[run_name])
@@ -101,8 +108,9 @@ class Repeat:
         hog = None
         if self.load is not None:
             print(f"== load: a CPU hog on {os.cpu_count()} cores", flush=True)
-            hog = subprocess.Popen([sys.executable, str(ROOT / "scripts" / "load.py"),
-                                    "--parent", str(os.getpid())])
+            hog = subprocess.Popen(
+                [sys.executable, str(ROOT / "scripts" / "load.py"), "--parent", str(os.getpid())]
+            )
         side = None
         if self.load == "suite":
             side = threading.Thread(target=self.beside, name="beside", daemon=True)
@@ -132,12 +140,17 @@ class Repeat:
         drop_database(DATABASES["beside"])
 
     def summary(self, seconds: float) -> int:
-        print(f"\n== {self.times} x {'+'.join(self.modes)} in {seconds / 60:.1f} min"
-              f"{', load: ' + self.load if self.load else ''}; JUnit reports and the second"
-              f" run's logs in {self.work}", flush=True)
+        print(
+            f"\n== {self.times} x {'+'.join(self.modes)} in {seconds / 60:.1f} min"
+            f"{', load: ' + self.load if self.load else ''}; JUnit reports and the second"
+            f" run's logs in {self.work}",
+            flush=True,
+        )
         for (run_name, mode), count in sorted(self.passes.items()):
-            print(f"   {run_name:<6} {mode:<9}: {count} passes, "
-                  f"{self.red[(run_name, mode)]} with failures")
+            print(
+                f"   {run_name:<6} {mode:<9}: {count} passes, "
+                f"{self.red[(run_name, mode)]} with failures"
+            )
         if not self.failures:
             print("== no test failed", flush=True)
             return 0

@@ -71,8 +71,9 @@ async def _drop_stale_streams() -> int:
 
 def prepare(database: str = "isthmus_test") -> str | None:
     """None when ready, else why the scale-out pass cannot run."""
-    missing = [n for n, port in (("PostgreSQL", 5432), ("NATS", 4222))
-               if not reachable("127.0.0.1", port)]
+    missing = [
+        n for n, port in (("PostgreSQL", 5432), ("NATS", 4222)) if not reachable("127.0.0.1", port)
+    ]
     if missing:
         return f"{' and '.join(missing)} not reachable on 127.0.0.1"
     fresh_database(database)

@@ -28,8 +28,7 @@ NATS = ("127.0.0.1", int(os.environ.get("ISTHMUS_TEST_NATS_PORT", "4222")))
 
 
 CHROMIUM = "/usr/bin/chromium"  # Debian's package; Playwright drives it, never downloads one
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu",
-                 "--disable-background-networking"]
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 
 
 def require_chromium() -> str:

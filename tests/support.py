@@ -27,8 +27,9 @@ class WaitTimeout(AssertionError):
     """The awaited condition did not hold within the deadline."""
 
 
-def wait_until(predicate: Callable[[], T], *, timeout: float = DEADLINE_S, what: str,
-               every_s: float = 0.05) -> T:
+def wait_until(
+    predicate: Callable[[], T], *, timeout: float = DEADLINE_S, what: str, every_s: float = 0.05
+) -> T:
     """Poll `predicate` until it returns a truthy value and return that value; raise
     WaitTimeout naming `what` (and the last value) after `timeout` seconds."""
     deadline = time.monotonic() + timeout
@@ -41,8 +42,9 @@ def wait_until(predicate: Callable[[], T], *, timeout: float = DEADLINE_S, what:
         time.sleep(every_s)
 
 
-async def await_until(predicate: Callable[[], T], *, timeout: float = DEADLINE_S, what: str,
-                      every_s: float = 0.05) -> T:
+async def await_until(
+    predicate: Callable[[], T], *, timeout: float = DEADLINE_S, what: str, every_s: float = 0.05
+) -> T:
     """`wait_until` inside a running event loop: the loop keeps running between polls."""
     deadline = time.monotonic() + timeout
     while True:

@@ -17,8 +17,12 @@ CLAIM_CHARGES = '[channels.fhir]\ncharges_from = "claim"\n'
 
 
 def _resources(paths: Sequence[Path], rtype: str) -> list[dict[str, object]]:
-    return [e["resource"] for p in paths for e in json.loads(p.read_bytes())["entry"]
-            if e["resource"]["resourceType"] == rtype]
+    return [
+        e["resource"]
+        for p in paths
+        for e in json.loads(p.read_bytes())["entry"]
+        if e["resource"]["resourceType"] == rtype
+    ]
 
 
 def organizations(paths: Sequence[Path]) -> list[str]:
@@ -26,13 +30,17 @@ def organizations(paths: Sequence[Path]) -> list[str]:
 
 
 def claim_codes(paths: Sequence[Path]) -> list[str]:
-    return sorted({str(c["code"]) for r in _resources(paths, "Claim")
-                   for i in r.get("item", [])  # type: ignore[attr-defined]
-                   for c in i.get("productOrService", {}).get("coding", [])[:1]})
+    return sorted(
+        {
+            str(c["code"])
+            for r in _resources(paths, "Claim")
+            for i in r.get("item", [])  # type: ignore[attr-defined]
+            for c in i.get("productOrService", {}).get("coding", [])[:1]
+        }
+    )
 
 
-def mapping_tables(paths: Sequence[Path], *, company: str = "C100",
-                   charges: bool = True) -> str:
+def mapping_tables(paths: Sequence[Path], *, company: str = "C100", charges: bool = True) -> str:
     """TOML tables mapping every Organization to `company` (and, with `charges`, to cost
     center CC-<n>, each claim code to revenue account 4000, charges taken from Claims)."""
     orgs = organizations(paths)
@@ -40,8 +48,10 @@ def mapping_tables(paths: Sequence[Path], *, company: str = "C100",
     if not charges:
         return text
     text += "[mappings.department_cost_center]\n" + "".join(
-        f'"{o}" = "CC-{n}"\n' for n, o in enumerate(orgs, start=1))
+        f'"{o}" = "CC-{n}"\n' for n, o in enumerate(orgs, start=1)
+    )
     text += "[mappings.charge_codes]\n" + "".join(
         f'"{c}" = {{ revenue_account = "4000", service_line = "Ambulatory" }}\n'
-        for c in claim_codes(paths))
+        for c in claim_codes(paths)
+    )
     return CLAIM_CHARGES + text

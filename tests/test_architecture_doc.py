@@ -13,7 +13,8 @@ from isthmus.cli.main import parser
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "ARCHITECTURE.md"
 PATH = re.compile(
-    r"(?<![\w/.])((?:[a-z_0-9]+/)+(?:[a-z_0-9]+\.(?:py|md))?|[a-z_0-9]+\.(?:py|md))(?![\w/])")
+    r"(?<![\w/.])((?:[a-z_0-9]+/)+(?:[a-z_0-9]+\.(?:py|md))?|[a-z_0-9]+\.(?:py|md))(?![\w/])"
+)
 SIBLINGS = re.compile(r"`((?:[a-z_0-9]+/)+)([a-z_0-9]+\.py)`((?:, `?[a-z_0-9]+\.py`?)+)")
 
 
@@ -21,8 +22,10 @@ def _exists(name: str) -> bool:
     if name.startswith("../shared/"):
         return True  # the shared material, outside the repository
     if "/" not in name:  # a sibling after a path (its folder: the next test)
-        return ROOT.joinpath(name).exists() or \
-            next((ROOT / "src" / "isthmus").rglob(name), None) is not None
+        return (
+            ROOT.joinpath(name).exists()
+            or next((ROOT / "src" / "isthmus").rglob(name), None) is not None
+        )
     return any((base / name).exists() for base in (ROOT / "src" / "isthmus", ROOT))
 
 
@@ -53,8 +56,21 @@ def test_the_layers_it_draws_are_the_checked_ones() -> None:
     config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]
     text = DOC.read_text()
     layered = {c["name"]: c for c in config["contracts"]}
-    for pkg in ("model", "formats", "ledger", "flows", "store", "bus", "connectors", "ports",
-                "runtime", "api", "console", "cli"):
+    for pkg in (
+        "model",
+        "formats",
+        "ledger",
+        "flows",
+        "store",
+        "bus",
+        "connectors",
+        "ports",
+        "runtime",
+        "api",
+        "console",
+        "cli",
+    ):
         assert f"{pkg}/" in text, f"ARCHITECTURE.md does not place {pkg}/"
-        assert any(f"isthmus.{pkg}" in str(c) for c in layered.values()), \
+        assert any(f"isthmus.{pkg}" in str(c) for c in layered.values()), (
             f"no import-linter contract covers isthmus.{pkg}"
+        )

@@ -49,8 +49,11 @@ def _compose() -> dict[str, Any]:
 
 
 def _hub_services() -> dict[str, dict[str, Any]]:
-    return {n: s for n, s in _compose()["services"].items()
-            if str(s.get("image", "")).startswith("isthmus:")}
+    return {
+        n: s
+        for n, s in _compose()["services"].items()
+        if str(s.get("image", "")).startswith("isthmus:")
+    }
 
 
 def test_compose_runs_every_role_of_the_cli_with_migrate_first() -> None:
@@ -77,8 +80,9 @@ def test_compose_sets_only_variables_the_config_reads(tmp_path: Path) -> None:
     for var, value in env.items():
         assert var.startswith("ISTHMUS_"), var
         assert _changes_settings(var, str(value), tmp_path), f"{var} is read by nothing"
-    scale = load_settings(None, env={k: re.sub(r"\$\{[^}]*\}", "x", str(v))
-                                     for k, v in env.items()})
+    scale = load_settings(
+        None, env={k: re.sub(r"\$\{[^}]*\}", "x", str(v)) for k, v in env.items()}
+    )
     assert (scale.store, scale.bus) == ("postgresql", "nats")
     assert "@postgres:5432/" in scale.scaleout.pg_dsn
     assert scale.scaleout.nats_servers == "nats://nats:4222"
@@ -95,14 +99,17 @@ def test_published_ports_are_the_default_ports() -> None:
     assert container_port(services["api"]) == DEFAULTS.http_port
     assert str(services["api"]["ports"][0]).startswith("127.0.0.1:")  # private by default
     assert f"127.0.0.1:{DEFAULTS.http_port}/health" in " ".join(
-        services["api"]["healthcheck"]["test"])
+        services["api"]["healthcheck"]["test"]
+    )
 
 
-def test_containerfile_is_multi_stage_locked_unprivileged_and_consistent(
-        tmp_path: Path) -> None:
+def test_containerfile_is_multi_stage_locked_unprivileged_and_consistent(tmp_path: Path) -> None:
     text = (DEPLOY / "Containerfile").read_text()
-    lines = [ln for ln in text.replace("\\\n", " ").splitlines()
-             if ln.strip() and not ln.lstrip().startswith("#")]
+    lines = [
+        ln
+        for ln in text.replace("\\\n", " ").splitlines()
+        if ln.strip() and not ln.lstrip().startswith("#")
+    ]
     assert sum(ln.startswith("FROM ") for ln in lines) == 2 and " AS build" in text
     assert "--require-hashes -r requirements/runtime.lock" in text
     assert "--no-deps" in text  # the package adds no unpinned dependency
@@ -110,7 +117,8 @@ def test_containerfile_is_multi_stage_locked_unprivileged_and_consistent(
     assert user.split(":")[0] not in ("0", "root")
     (expose,) = [ln for ln in lines if ln.startswith("EXPOSE ")]
     assert sorted(int(p) for p in expose.split()[1:]) == sorted(
-        [DEFAULTS.mllp_port, DEFAULTS.http_port])
+        [DEFAULTS.mllp_port, DEFAULTS.http_port]
+    )
     assert re.search(r'ENTRYPOINT \["isthmus"\]', text)
     (cmd,) = [ln for ln in lines if ln.startswith("CMD ")]
     _parses(yaml.safe_load(cmd.removeprefix("CMD ")))
@@ -131,8 +139,12 @@ def _unit(name: str) -> dict[str, list[str]]:
 
 def test_systemd_units_run_cli_commands_as_the_service_user(tmp_path: Path) -> None:
     units = sorted(p.name for p in UNITS.glob("*.service"))
-    assert units == ["isthmus-api.service", "isthmus-listener.service",
-                     "isthmus-worker@.service", "isthmus.service"]
+    assert units == [
+        "isthmus-api.service",
+        "isthmus-listener.service",
+        "isthmus-worker@.service",
+        "isthmus.service",
+    ]
     roles = set()
     for name in units:
         unit = _unit(name)
@@ -160,20 +172,36 @@ def test_systemd_units_verify(tmp_path: Path) -> None:
     exe = Path(sys.executable).parent / "isthmus"  # the units' ExecStart must be executable
     for unit in UNITS.iterdir():
         (tmp_path / unit.name).write_text(
-            unit.read_text().replace("/opt/isthmus/venv/bin/isthmus", str(exe)))
-    names = ["isthmus.service", "isthmus-listener.service", "isthmus-api.service",
-             "isthmus-worker@1.service", "isthmus.target"]
-    res = subprocess.run(["systemd-analyze", "verify", "--man=no", *names], cwd=tmp_path,
-                         env={"SYSTEMD_UNIT_PATH": f"{tmp_path}:", "PATH": "/usr/bin:/bin"},
-                         capture_output=True, text=True, timeout=120, check=False)
+            unit.read_text().replace("/opt/isthmus/venv/bin/isthmus", str(exe))
+        )
+    names = [
+        "isthmus.service",
+        "isthmus-listener.service",
+        "isthmus-api.service",
+        "isthmus-worker@1.service",
+        "isthmus.target",
+    ]
+    res = subprocess.run(
+        ["systemd-analyze", "verify", "--man=no", *names],
+        cwd=tmp_path,
+        env={"SYSTEMD_UNIT_PATH": f"{tmp_path}:", "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert res.returncode == 0, res.stderr
     assert "Unknown" not in res.stderr, res.stderr
 
 
 def test_deployment_guide_points_at_the_files() -> None:
     guide = (ROOT / "docs" / "deployment.md").read_text()
-    for path in [DEPLOY / "Containerfile", DEPLOY / "compose.yaml",
-                 DEPLOY / "compose.embedded.yaml", *UNITS.iterdir()]:
+    for path in [
+        DEPLOY / "Containerfile",
+        DEPLOY / "compose.yaml",
+        DEPLOY / "compose.embedded.yaml",
+        *UNITS.iterdir(),
+    ]:
         assert str(path.relative_to(ROOT)) in guide, path.name
 
 
@@ -185,12 +213,12 @@ def test_embedded_compose_runs_one_hub_on_the_default_ports(tmp_path: Path) -> N
     assert hub["build"]["dockerfile"] == "deploy/Containerfile"
     for var, value in hub["environment"].items():
         assert _changes_settings(var, str(value), tmp_path), f"{var} is read by nothing"
-    embedded = load_settings(None, env={k: re.sub(r"\$\{[^}]*\}", "x", str(v))
-                                        for k, v in hub["environment"].items()})
+    embedded = load_settings(
+        None, env={k: re.sub(r"\$\{[^}]*\}", "x", str(v)) for k, v in hub["environment"].items()}
+    )
     assert (embedded.store, embedded.bus) == ("sqlite", "sqlite")
     ports = [str(p) for p in hub["ports"]]
-    assert [int(p.rsplit(":", 1)[1]) for p in ports] == [DEFAULTS.mllp_port,
-                                                          DEFAULTS.http_port]
+    assert [int(p.rsplit(":", 1)[1]) for p in ports] == [DEFAULTS.mllp_port, DEFAULTS.http_port]
     assert ports[1].startswith("127.0.0.1:")  # the API is private by default
     assert f"127.0.0.1:{DEFAULTS.http_port}/health" in " ".join(hub["healthcheck"]["test"])
     assert any(str(v).endswith(":/var/lib/isthmus") for v in hub["volumes"])

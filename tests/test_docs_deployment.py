@@ -40,12 +40,13 @@ def test_every_command_action_and_option_in_the_guide_exists() -> None:
         assert name in subs, f"isthmus {line}: no command {name}"
         p = subs[name]
         actions = [a for a in p._actions if a.dest == "action" and a.choices]
-        words = [w for w in rest if not w.startswith(("-", "<", "/", "$", "'", "\"", "\\"))]
+        words = [w for w in rest if not w.startswith(("-", "<", "/", "$", "'", '"', "\\"))]
         named = words[0].split("|") if words else []  # `workitems list|resolve|resubmit`
         if actions and named and all(re.fullmatch(r"[a-z][a-z-]*", w) for w in named):
             for action in named:
-                assert action in list(actions[0].choices or ()), \
+                assert action in list(actions[0].choices or ()), (
                     f"isthmus {line}: no action {action}"
+                )
         for flag in re.findall(r"(?<!\S)(--[a-z][a-z-]*)", " ".join(rest)):
             assert flag in p._option_string_actions, f"isthmus {line}: no option {flag}"
 

@@ -35,17 +35,19 @@ def test_import_layers_hold() -> None:
 
 
 def test_every_part_of_the_package_is_bound_by_a_contract() -> None:
-    parts = {f"isthmus.{p.stem}" for p in PACKAGE.iterdir()
-             if not p.name.startswith(("_", ".")) and
-             (p.suffix == ".py" or (p / "__init__.py").is_file())}
+    parts = {
+        f"isthmus.{p.stem}"
+        for p in PACKAGE.iterdir()
+        if not p.name.startswith(("_", "."))
+        and (p.suffix == ".py" or (p / "__init__.py").is_file())
+    }
     bound: set[str] = set()
     for c in contracts():
         bound.update(c.get("source_modules", []))
         for layer in c.get("layers", []):
             bound.update(name.strip() for name in layer.split("|"))
     assert {"isthmus.connectors", "isthmus.ports", "isthmus.runtime"} <= parts
-    unbound = sorted(p for p in parts if not any(b == p or b.startswith(p + ".")
-                                                   for b in bound))
+    unbound = sorted(p for p in parts if not any(b == p or b.startswith(p + ".") for b in bound))
     assert unbound == [], f"no import-linter contract names {unbound} as its source"
 
 
@@ -66,8 +68,9 @@ def imported_modules(path: Path) -> set[str]:
         if isinstance(node, ast.Import):
             names.update(a.name.split(".")[0] for a in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-            names.add(node.module.split(".")[0] if not node.module.startswith("isthmus")
-                      else node.module)
+            names.add(
+                node.module.split(".")[0] if not node.module.startswith("isthmus") else node.module
+            )
     return names
 
 
@@ -79,14 +82,20 @@ def test_the_composition_root_only_composes() -> None:
     assert not [n for n in ast.walk(tree) if isinstance(n, ast.AsyncFunctionDef)]
     mods = imported_modules(root)
     assert not mods & {"asyncio", "signal", "socket", "sqlite3", "secrets"}, mods
-    assert not [m for m in mods if m.startswith(("isthmus.api", "isthmus.console",
-                                                 "isthmus.cli", "isthmus.runtime"))]
+    assert not [
+        m
+        for m in mods
+        if m.startswith(("isthmus.api", "isthmus.console", "isthmus.cli", "isthmus.runtime"))
+    ]
 
 
 def test_the_split_modules_say_why_and_stay_small() -> None:
-    modules = [PACKAGE / "app.py", PACKAGE / "maintenance.py",
-               *sorted((PACKAGE / "runtime").glob("*.py")),
-               *sorted((PACKAGE / "ports").glob("*.py"))]
+    modules = [
+        PACKAGE / "app.py",
+        PACKAGE / "maintenance.py",
+        *sorted((PACKAGE / "runtime").glob("*.py")),
+        *sorted((PACKAGE / "ports").glob("*.py")),
+    ]
     for path in modules:
         text = path.read_text()
         assert ast.get_docstring(ast.parse(text)), f"{path.name} opens with no docstring"

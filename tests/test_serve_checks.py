@@ -20,8 +20,13 @@ from isthmus.serve_checks import check_serve, exposure, is_loopback
 
 def settings(data: Path, **hub: str) -> Settings:
     s = load_settings(None, data_dir=data, env=dict(os.environ))
-    return s if not hub else load_settings(
-        _toml(data.parent / f"{data.name}.toml", hub), data_dir=data, env=dict(os.environ))
+    return (
+        s
+        if not hub
+        else load_settings(
+            _toml(data.parent / f"{data.name}.toml", hub), data_dir=data, env=dict(os.environ)
+        )
+    )
 
 
 def _toml(path: Path, hub: dict[str, str]) -> Path:
@@ -31,7 +36,8 @@ def _toml(path: Path, hub: dict[str, str]) -> Path:
 
 @pytest.mark.parametrize("perm", [0o755, 0o750, 0o701, 0o770])
 def test_serve_refuses_a_data_directory_others_can_reach(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str], perm: int) -> None:
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], perm: int
+) -> None:
     data = tmp_path / "data"
     data.mkdir()
     os.chmod(data, perm)
@@ -46,9 +52,13 @@ def test_a_missing_data_directory_is_made_owner_only(tmp_path: Path) -> None:
     old = os.umask(0)
     try:
         data = tmp_path / "new" / "data"
-        check_serve(settings(data), "all", insecure=False,
-                    governance=lambda: pytest.fail("loopback: no governance needed"),
-                    actor="local:test")
+        check_serve(
+            settings(data),
+            "all",
+            insecure=False,
+            governance=lambda: pytest.fail("loopback: no governance needed"),
+            actor="local:test",
+        )
     finally:
         os.umask(old)
     assert (data.stat().st_mode & 0o777) == 0o700
@@ -59,18 +69,34 @@ def test_loopback_addresses(host: str) -> None:
     assert is_loopback(host)
 
 
-@pytest.mark.parametrize("host", ["0.0.0.0", "", "::", "10.1.2.3", "192.168.0.10",
-                                  "no-such-host.invalid"])
+@pytest.mark.parametrize(
+    "host", ["0.0.0.0", "", "::", "10.1.2.3", "192.168.0.10", "no-such-host.invalid"]
+)
 def test_network_addresses(host: str) -> None:
     assert not is_loopback(host)
 
 
 def test_serve_on_every_interface_without_tls_or_init_is_refused(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     data = tmp_path / "data"
     cfg = _toml(tmp_path / "isthmus.toml", {"host": "0.0.0.0"})
-    assert run(["serve", "--data-dir", str(data), "--config", str(cfg), "--mllp-port", "0",
-                "--http-port", "0"]) == 2
+    assert (
+        run(
+            [
+                "serve",
+                "--data-dir",
+                str(data),
+                "--config",
+                str(cfg),
+                "--mllp-port",
+                "0",
+                "--http-port",
+                "0",
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err
     assert "refusing to serve on 0.0.0.0" in err and "--insecure" in err
     assert "TLS" in err and "isthmus init" in err
@@ -88,7 +114,8 @@ def test_tls_and_an_admin_make_a_network_address_acceptable(tmp_path: Path) -> N
 
 
 def test_insecure_serves_anyway_with_a_warning_and_an_audit_row(
-        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     data = tmp_path / "data"
     s = settings(data, host="0.0.0.0")
     gov = open_governance(s)

@@ -14,13 +14,17 @@ from tests.support import WaitTimeout, wait_until
 
 def test_wait_until_returns_the_first_truthy_value() -> None:
     calls = itertools.count(1)
-    assert wait_until(lambda: [n for n in [next(calls)] if n >= 3], what="a third poll",
-                      every_s=0.001) == [3]
+    assert wait_until(
+        lambda: [n for n in [next(calls)] if n >= 3], what="a third poll", every_s=0.001
+    ) == [3]
 
 
 def test_wait_until_names_what_it_waited_for_and_the_last_value() -> None:
-    with pytest.raises(WaitTimeout, match=r"waited 0.05 s for the broker's redelivery; "
-                                          r"last value: \[\]"):
+    with pytest.raises(
+        WaitTimeout,
+        match=r"waited 0.05 s for the broker's redelivery; "
+        r"last value: \[\]",
+    ):
         wait_until(lambda: [], timeout=0.05, what="the broker's redelivery")
 
 

@@ -46,14 +46,16 @@ def require_trytond() -> None:
         unavailable(f"no trytond binary in {default_bin_dir()}")
 
 
-def ensure_template(label: str, name: str, build: Callable[[TrytonSite, str], object],
-                    code: Sequence[ModuleType]) -> TrytonSite:
+def ensure_template(
+    label: str, name: str, build: Callable[[TrytonSite, str], object], code: Sequence[ModuleType]
+) -> TrytonSite:
     """The site holding template `name`, built by `build` unless a build by the same
     trytond version and setup `code` (the modules that build it) is already there."""
     import trytond  # noqa: PLC0415
 
-    digest = hashlib.sha256(b"".join(Path(str(m.__file__)).read_bytes()
-                                     for m in code)).hexdigest()[:10]
+    digest = hashlib.sha256(b"".join(Path(str(m.__file__)).read_bytes() for m in code)).hexdigest()[
+        :10
+    ]
     root = Path(tempfile.gettempdir()) / f"isthmus-{label}-{trytond.__version__}-{digest}"
     root.mkdir(parents=True, exist_ok=True)
     site = TrytonSite(root, default_bin_dir())
@@ -85,8 +87,7 @@ class TrytonPool:
         return name
 
     def rpc(self, database: str, **kw: object) -> TrytonRpc:
-        return TrytonRpc(self.server.url, database, "admin", self.site.password,
-                         **kw)  # type: ignore[arg-type]
+        return TrytonRpc(self.server.url, database, "admin", self.site.password, **kw)  # type: ignore[arg-type]
 
 
 def serve(site: TrytonSite, names: list[str]) -> Iterator[TrytonPool]:
@@ -105,8 +106,9 @@ def serve(site: TrytonSite, names: list[str]) -> Iterator[TrytonPool]:
         server.stop()
 
 
-def serve_copies(folder: Path, template: TrytonSite, template_name: str,
-                 names: list[str]) -> Iterator[TrytonPool]:
+def serve_copies(
+    folder: Path, template: TrytonSite, template_name: str, names: list[str]
+) -> Iterator[TrytonPool]:
     """Copy the template into `folder` once per name and `serve` them."""
     site = TrytonSite(folder, template.bin_dir)
     for name in names:

@@ -76,8 +76,9 @@ def open_store(settings: Settings) -> Store:
 
         schema = settings.scaleout.pg_schema or site_name(settings)
         return PostgresStore(settings.scaleout.pg_dsn, schema=schema)
-    return SqliteStore(settings.data_dir / "store.db",
-                       synchronous=settings.reliability.sqlite_synchronous)
+    return SqliteStore(
+        settings.data_dir / "store.db", synchronous=settings.reliability.sqlite_synchronous
+    )
 
 
 def open_governance(settings: Settings) -> GovernanceStore:
@@ -85,8 +86,9 @@ def open_governance(settings: Settings) -> GovernanceStore:
     if settings.store == "postgresql":
         from isthmus.store.postgres_governance import PostgresGovernance  # noqa: PLC0415
 
-        return PostgresGovernance(settings.scaleout.pg_dsn,
-                                  schema=settings.scaleout.pg_schema or site_name(settings))
+        return PostgresGovernance(
+            settings.scaleout.pg_dsn, schema=settings.scaleout.pg_schema or site_name(settings)
+        )
     from isthmus.store.sqlite_governance import SqliteGovernance  # noqa: PLC0415
 
     return SqliteGovernance(settings.data_dir / "governance.db")
@@ -100,15 +102,22 @@ def open_bus(settings: Settings) -> Bus:
         from isthmus.bus.nats import NatsBus  # noqa: PLC0415 - scale-out only
 
         stream = settings.scaleout.nats_stream or site_name(settings).upper()
-        return NatsBus(settings.scaleout.nats_servers, stream=stream, partitions=partitions,
-                       subject_prefix=stream.lower(),
-                       max_deliver=settings.reliability.max_attempts,
-                       # Redelivery must come before a dead worker's partition lease
-                       # expires (15 s, renewed every 3 s), so its unacked messages are
-                       # back in the partition before a survivor pulls later ones.
-                       ack_wait_s=10.0)
-    return SqliteBus(settings.data_dir / "bus.db", partitions=partitions,
-                     synchronous=settings.reliability.sqlite_synchronous)
+        return NatsBus(
+            settings.scaleout.nats_servers,
+            stream=stream,
+            partitions=partitions,
+            subject_prefix=stream.lower(),
+            max_deliver=settings.reliability.max_attempts,
+            # Redelivery must come before a dead worker's partition lease
+            # expires (15 s, renewed every 3 s), so its unacked messages are
+            # back in the partition before a survivor pulls later ones.
+            ack_wait_s=10.0,
+        )
+    return SqliteBus(
+        settings.data_dir / "bus.db",
+        partitions=partitions,
+        synchronous=settings.reliability.sqlite_synchronous,
+    )
 
 
 def open_erp(settings: Settings) -> ErpPort:
@@ -119,7 +128,7 @@ def open_erp(settings: Settings) -> ErpPort:
 
         return RestErp.from_settings(erp)
     if erp.kind != "tryton":
-        raise ConfigError("the ERP is a file drop ([erp] kind = \"file\"): nothing to query")
+        raise ConfigError('the ERP is a file drop ([erp] kind = "file"): nothing to query')
     from isthmus.connectors.erp_rpc import TrytonRpc  # noqa: PLC0415 - Tryton sites only
     from isthmus.connectors.erp_tryton import TrytonErp  # noqa: PLC0415
 
@@ -145,12 +154,17 @@ def close_sink(sink: BatchSink) -> None:
         sink.erp.close()
 
 
-def erp_dispatcher(settings: Settings, store: Store, sink: BatchSink,
-                   policy: RetryPolicy) -> Dispatcher:
+def erp_dispatcher(
+    settings: Settings, store: Store, sink: BatchSink, policy: RetryPolicy
+) -> Dispatcher:
     """The outbox dispatcher with the [erp] outage settings (backoff cap, breaker)."""
-    return Dispatcher(store, sink, policy,
-                      CircuitBreaker(cooldown_s=settings.erp.breaker_cooldown_s),
-                      unavailable_max_s=settings.erp.retry_max_s)
+    return Dispatcher(
+        store,
+        sink,
+        policy,
+        CircuitBreaker(cooldown_s=settings.erp.breaker_cooldown_s),
+        unavailable_max_s=settings.erp.retry_max_s,
+    )
 
 
 @dataclass
@@ -179,8 +193,10 @@ class Hub:
         except BaseException:
             store.close()
             raise
-        calendar = FiscalCalendar(closed=frozenset(settings.posting.closed_periods),
-                                  policy=settings.posting.closed_period_policy)
+        calendar = FiscalCalendar(
+            closed=frozenset(settings.posting.closed_periods),
+            policy=settings.posting.closed_period_policy,
+        )
         try:
             supply_policy, _ = policy_from_table(settings.supply)
         except SupplyConfigError as exc:
@@ -195,8 +211,11 @@ class Hub:
             raise ConfigError(f"[claims] fee_schedules: {exc}") from exc
         processor = Processor(
             secret=settings.token_secret or site_secret(data),
-            mappings=settings.mappings, ar_account=settings.posting.ar_account,
-            calendar=calendar, settlement=settings.settlement, labor=settings.labor,
+            mappings=settings.mappings,
+            ar_account=settings.posting.ar_account,
+            calendar=calendar,
+            settlement=settings.settlement,
+            labor=settings.labor,
             labor_accruals=functools.partial(pay_period_accruals, store),
             supply=SupplyFlow(store, supply_policy, settings.mappings, calendar, clock=clock),
             claims=claim_policy,
@@ -219,16 +238,20 @@ class Hub:
         s = self.settings
         if not s.routes:
             return None
-        return Outbound(compile_routes(s.routes, s.destinations),
-                        Derivation(self.processor.secret, s.posting.ar_account,
-                                   dict(s.mappings.transaction_types)),
-                        message_of=self.store.message_by_control_id)
+        return Outbound(
+            compile_routes(s.routes, s.destinations),
+            Derivation(
+                self.processor.secret, s.posting.ar_account, dict(s.mappings.transaction_types)
+            ),
+            message_of=self.store.message_by_control_id,
+        )
 
     def delivery_engine(self, name: str) -> DeliveryEngine:
         """The delivery engine of destination `name` (flows/delivery.py), its adapter open."""
         d = self.settings.destinations[name]
-        return DeliveryEngine(self.store, open_destination(d, self.settings.scaleout
-                                                           .nats_servers), d)
+        return DeliveryEngine(
+            self.store, open_destination(d, self.settings.scaleout.nats_servers), d
+        )
 
     def deliver(self, now: float | None = None) -> int:
         """One delivery round for every destination (tests, CLI); how many were sent."""
@@ -250,12 +273,19 @@ class Hub:
         return service
 
     def _refunds(self, s: Settings) -> Refunds:
-        return Refunds(self.store, self.governance, RefundPolicy(
-            approval_threshold=s.refunds.approval_threshold,
-            approval_window_days=s.refunds.approval_window_days, ar_account=s.posting.ar_account,
-            refunds_payable_account=s.posting.refunds_payable_account,
-            calendar=self.processor.calendar, mappings=s.mappings,
-            secret=self.processor.secret))
+        return Refunds(
+            self.store,
+            self.governance,
+            RefundPolicy(
+                approval_threshold=s.refunds.approval_threshold,
+                approval_window_days=s.refunds.approval_window_days,
+                ar_account=s.posting.ar_account,
+                refunds_payable_account=s.posting.refunds_payable_account,
+                calendar=self.processor.calendar,
+                mappings=s.mappings,
+                secret=self.processor.secret,
+            ),
+        )
 
     def open_erp(self) -> ErpPort:
         """The ERP adapter named by [erp] (`open_erp`), open: the caller closes it."""
@@ -265,8 +295,13 @@ class Hub:
         """The FHIR intake (flows/fhir_intake.py) of channel `fhir`: `POST /fhir` hands it
         requests, with this hub's store, bus and the channel's settings."""
         s = self.settings
-        return FhirIntake(self.store, self.bus, s.tenant, clock=self.clock,
-                          charges_from=s.channel(FHIR_CHANNEL).charges_from)
+        return FhirIntake(
+            self.store,
+            self.bus,
+            s.tenant,
+            clock=self.clock,
+            charges_from=s.channel(FHIR_CHANNEL).charges_from,
+        )
 
     def file_intake(self) -> FileIntake:
         """The intake the drop folders and sftp pickups hand complete files to
@@ -289,12 +324,23 @@ class Hub:
         """The alert rules of [alerts] over this hub (observe/alerts.py), with the labor
         budget usage they watch."""
         s = self.settings
-        return Alerter(self.store, self.bus, s.alerts, s.sla, labor=lambda now: budget_usage(
-            self.store, s.labor, s.mappings, now))
+        return Alerter(
+            self.store,
+            self.bus,
+            s.alerts,
+            s.sla,
+            labor=lambda now: budget_usage(self.store, s.labor, s.mappings, now),
+        )
 
     def worker(self) -> Worker:
-        w = Worker(self.bus, self.store, self.processor, self.policy,
-                   partitions=range(self.bus.partitions), clock=self.clock)
+        w = Worker(
+            self.bus,
+            self.store,
+            self.processor,
+            self.policy,
+            partitions=range(self.bus.partitions),
+            clock=self.clock,
+        )
         if self.outbound is not None:
             w.on_applied = self.outbound.on_applied
         return w
@@ -303,8 +349,9 @@ class Hub:
         """Seal pending journal batches and deliver what is due; (batches sealed, outbox
         rows delivered: one per batch, two per batch of the previous version)."""
         now = self.clock.now()
-        made = seal_batches(self.store, now=now, policy_of=lambda ch: self.settings.channel(ch)
-                            .summarization)
+        made = seal_batches(
+            self.store, now=now, policy_of=lambda ch: self.settings.channel(ch).summarization
+        )
         sink = erp_sink(self.settings, self.export_dir)
         try:
             sent = erp_dispatcher(self.settings, self.store, sink, self.policy).run_once(now)
@@ -320,10 +367,10 @@ class Hub:
             md = erp.master_data()
         finally:
             erp.close()
-        return record_drift(self.store, find_drift(self.settings, md),
-                            self.clock.now() if now is None else now)
+        return record_drift(
+            self.store, find_drift(self.settings, md), self.clock.now() if now is None else now
+        )
 
     def close(self) -> None:
         self.bus.close()
         self.store.close()
-

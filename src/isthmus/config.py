@@ -128,64 +128,94 @@ def _channel(name: str, spec: dict[str, Any]) -> ChannelSettings:  # noqa: C901 
         raise ConfigError(f"{where}.charges_from must be chargeitem or claim")
     transport = channel_transport(name, spec)
     if transport not in CHANNEL_TRANSPORTS:
-        raise ConfigError(f"{where}.transport must be one of {', '.join(CHANNEL_TRANSPORTS)}"
-                          f", got {transport!r}")
+        raise ConfigError(
+            f"{where}.transport must be one of {', '.join(CHANNEL_TRANSPORTS)}, got {transport!r}"
+        )
     if transport == "fhir" and name != "fhir":
-        raise ConfigError(f"{where}.transport: the FHIR API is the one channel named "
-                          "\"fhir\"; name this channel fhir or choose mllp or folder")
+        raise ConfigError(
+            f"{where}.transport: the FHIR API is the one channel named "
+            '"fhir"; name this channel fhir or choose mllp or folder'
+        )
     port = spec.get("port")
-    if port is not None and (isinstance(port, bool) or not isinstance(port, int)
-                             or not 0 <= port <= 65535):
+    if port is not None and (
+        isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535
+    ):
         raise ConfigError(f"{where}.port must be a TCP port from 0 to 65535, got {port!r}")
     if transport == "sftp" and port == 0:
         raise ConfigError(f"{where}.port must be the SFTP server's port (1 to 65535)")
     if transport == "mllp" and name != "mllp" and port is None:
-        raise ConfigError(f"{where}.port is required: an MLLP channel other than \"mllp\" "
-                          "listens on a port of its own")
+        raise ConfigError(
+            f'{where}.port is required: an MLLP channel other than "mllp" '
+            "listens on a port of its own"
+        )
     if transport == "sftp":
         _sftp_channel(where, spec)
     else:
         for key in SFTP_KEYS:
             if key in spec:
-                raise ConfigError(f"{where}.{key} is for sftp channels; this one's "
-                                  f"transport is {transport}")
+                raise ConfigError(
+                    f"{where}.{key} is for sftp channels; this one's transport is {transport}"
+                )
     if transport != "mllp":
-        for key in ("port", "host", "senders", "ack_application", "ack_facility",
-                    "tls_cert", "tls_key", "tls_client_ca"):
+        for key in (
+            "port",
+            "host",
+            "senders",
+            "ack_application",
+            "ack_facility",
+            "tls_cert",
+            "tls_key",
+            "tls_client_ca",
+        ):
             if key in spec and not (transport == "sftp" and key in ("port", "host")):
-                raise ConfigError(f"{where}.{key} is for MLLP channels; this one's "
-                                  f"transport is {transport}")
+                raise ConfigError(
+                    f"{where}.{key} is for MLLP channels; this one's transport is {transport}"
+                )
     if "folder" in spec and transport != "folder":
-        raise ConfigError(f"{where}.folder is for folder channels; this one's transport "
-                          f"is {transport}")
+        raise ConfigError(
+            f"{where}.folder is for folder channels; this one's transport is {transport}"
+        )
     senders = spec.get("senders", [])
     if not isinstance(senders, list) or not all(
-            isinstance(x, str) and x.count("^") == 1 and x.strip("^") for x in senders):
-        raise ConfigError(f"{where}.senders must be a list of \"MSH-3^MSH-4\" identities, "
-                          "e.g. [\"EPIC^MAIN\"]")
+        isinstance(x, str) and x.count("^") == 1 and x.strip("^") for x in senders
+    ):
+        raise ConfigError(
+            f'{where}.senders must be a list of "MSH-3^MSH-4" identities, e.g. ["EPIC^MAIN"]'
+        )
     texts: dict[str, str] = {}
     for key in ("host", "ack_application", "ack_facility"):
         value = spec.get(key, getattr(ChannelSettings, key))
         if not isinstance(value, str) or any(c in value for c in "|^~\\&\r\n"):
             raise ConfigError(f"{where}.{key} must be text without HL7 delimiters")
         texts[key] = value
-    paths = {k: Path(str(spec[k])) if spec.get(k) else None
-             for k in ("tls_cert", "tls_key", "tls_client_ca", "folder", "key_file",
-                       "known_hosts")}
+    paths = {
+        k: Path(str(spec[k])) if spec.get(k) else None
+        for k in ("tls_cert", "tls_key", "tls_client_ca", "folder", "key_file", "known_hosts")
+    }
     if (paths["tls_cert"] is None) != (paths["tls_key"] is None):
         raise ConfigError(f"{where}.tls_cert and {where}.tls_key go together")
-    return ChannelSettings(name=name, summarization=summ,
-                           currency=str(spec.get("currency", "USD")),
-                           messages=dict(table), charges_from=charges_from,
-                           transport=transport, port=port,
-                           senders=tuple(x.strip() for x in senders), host=texts["host"],
-                           ack_application=texts["ack_application"],
-                           ack_facility=texts["ack_facility"], tls_cert=paths["tls_cert"],
-                           tls_key=paths["tls_key"], tls_client_ca=paths["tls_client_ca"],
-                           folder=paths["folder"], user=str(spec.get("user", "")),
-                           key_file=paths["key_file"], known_hosts=paths["known_hosts"],
-                           path=str(spec.get("path", "")),
-                           poll_s=float(spec.get("poll_s", ChannelSettings.poll_s)))
+    return ChannelSettings(
+        name=name,
+        summarization=summ,
+        currency=str(spec.get("currency", "USD")),
+        messages=dict(table),
+        charges_from=charges_from,
+        transport=transport,
+        port=port,
+        senders=tuple(x.strip() for x in senders),
+        host=texts["host"],
+        ack_application=texts["ack_application"],
+        ack_facility=texts["ack_facility"],
+        tls_cert=paths["tls_cert"],
+        tls_key=paths["tls_key"],
+        tls_client_ca=paths["tls_client_ca"],
+        folder=paths["folder"],
+        user=str(spec.get("user", "")),
+        key_file=paths["key_file"],
+        known_hosts=paths["known_hosts"],
+        path=str(spec.get("path", "")),
+        poll_s=float(spec.get("poll_s", ChannelSettings.poll_s)),
+    )
 
 
 def _sftp_channel(where: str, spec: dict[str, Any]) -> None:
@@ -198,8 +228,9 @@ def _sftp_channel(where: str, spec: dict[str, Any]) -> None:
         raise ConfigError(f"{where}.poll_s must be seconds above 0, got {poll!r}")
 
 
-def _check_channel_ports(channels: dict[str, ChannelSettings], hub_port: int,
-                         hub_tls: bool) -> None:
+def _check_channel_ports(
+    channels: dict[str, ChannelSettings], hub_port: int, hub_tls: bool
+) -> None:
     """Two MLLP channels may not share a port (0, a free one, excepted); a channel's own
     client CA needs a certificate, its own or the hub's."""
     seen: dict[int, str] = {hub_port: "mllp"} if "mllp" not in channels else {}
@@ -208,12 +239,15 @@ def _check_channel_ports(channels: dict[str, ChannelSettings], hub_port: int,
             continue
         port = hub_port if ch.port is None else ch.port
         if port and port in seen and seen[port] != ch.name:
-            raise ConfigError(f"channels.{ch.name}.port {port} is already the port of "
-                              f"channel {seen[port]}")
+            raise ConfigError(
+                f"channels.{ch.name}.port {port} is already the port of channel {seen[port]}"
+            )
         seen[port] = ch.name
         if ch.tls_client_ca is not None and ch.tls_cert is None and not hub_tls:
-            raise ConfigError(f"channels.{ch.name}.tls_client_ca needs a certificate: "
-                              f"channels.{ch.name}.tls_cert and tls_key, or [hub] tls_cert")
+            raise ConfigError(
+                f"channels.{ch.name}.tls_client_ca needs a certificate: "
+                f"channels.{ch.name}.tls_cert and tls_key, or [hub] tls_cert"
+            )
 
 
 @dataclass(frozen=True)
@@ -228,8 +262,7 @@ class Mappings:
     charge_codes: dict[str, RevenueMapping] = field(default_factory=dict)
     include: str = ""
     # FT1-6 transaction type (HL7 table 0017) -> charge | credit | payment | adjustment
-    transaction_types: dict[str, str] = field(default_factory=lambda: dict(
-        TRANSACTION_TYPES))
+    transaction_types: dict[str, str] = field(default_factory=lambda: dict(TRANSACTION_TYPES))
 
 
 @dataclass(frozen=True)
@@ -255,12 +288,13 @@ class RefundSettings:
 
 
 def _refunds(raw: dict[str, Any]) -> RefundSettings:
-    threshold = _decimal(raw.get("approval_threshold", "500.00"),
-                         "refunds.approval_threshold")
+    threshold = _decimal(raw.get("approval_threshold", "500.00"), "refunds.approval_threshold")
     days = raw.get("approval_window_days", RefundSettings.approval_window_days)
     if isinstance(days, bool) or not isinstance(days, int) or not 0 <= days <= 3660:
-        raise ConfigError("refunds.approval_window_days must be a whole number of days "
-                          f"from 0 to 3660, got {days!r}")
+        raise ConfigError(
+            "refunds.approval_window_days must be a whole number of days "
+            f"from 0 to 3660, got {days!r}"
+        )
     return RefundSettings(approval_threshold=threshold, approval_window_days=days)
 
 
@@ -303,22 +337,31 @@ def _claims(raw: dict[str, Any]) -> ClaimSettings:
         raise ConfigError(f"claims.usage must be P or T, got {usage!r}")
     return ClaimSettings(
         sender_id=str(raw.get("sender_id", d.sender_id)),
-        receiver_id=str(raw.get("receiver_id", d.receiver_id)), usage=usage,
+        receiver_id=str(raw.get("receiver_id", d.receiver_id)),
+        usage=usage,
         currency=str(raw.get("currency", d.currency)),
         outbound_dir=str(raw.get("outbound_dir", "")),
         destination=str(raw.get("destination", "")),
-        status_after_days=_claim_days(raw.get("status_after_days", d.status_after_days),
-                                "claims.status_after_days"),
+        status_after_days=_claim_days(
+            raw.get("status_after_days", d.status_after_days), "claims.status_after_days"
+        ),
         appeal_days=_claim_days(raw.get("appeal_days", d.appeal_days), "claims.appeal_days"),
-        write_off_threshold=_decimal(raw.get("write_off_threshold", "100.00"),
-                                     "claims.write_off_threshold"),
-        underpayment_tolerance=_decimal(raw.get("underpayment_tolerance", "1.00"),
-                                        "claims.underpayment_tolerance"),
-        turnaround_days={str(k): _claim_days(v, f"claims.turnaround_days.{k}")
-                         for k, v in _table(raw, "turnaround_days").items()},
-        appeal_deadline_days={str(k): _claim_days(v, f"claims.appeal_deadline_days.{k}")
-                              for k, v in _table(raw, "appeal_deadline_days").items()},
-        fee_schedules={str(k): str(v) for k, v in _table(raw, "fee_schedules").items()})
+        write_off_threshold=_decimal(
+            raw.get("write_off_threshold", "100.00"), "claims.write_off_threshold"
+        ),
+        underpayment_tolerance=_decimal(
+            raw.get("underpayment_tolerance", "1.00"), "claims.underpayment_tolerance"
+        ),
+        turnaround_days={
+            str(k): _claim_days(v, f"claims.turnaround_days.{k}")
+            for k, v in _table(raw, "turnaround_days").items()
+        },
+        appeal_deadline_days={
+            str(k): _claim_days(v, f"claims.appeal_deadline_days.{k}")
+            for k, v in _table(raw, "appeal_deadline_days").items()
+        },
+        fee_schedules={str(k): str(v) for k, v in _table(raw, "fee_schedules").items()},
+    )
 
 
 @dataclass(frozen=True)
@@ -332,8 +375,9 @@ class LimitSettings:
 
 def _limits(raw: dict[str, Any]) -> LimitSettings:
     d = LimitSettings()
-    out = LimitSettings(**{k: raw.get(k, getattr(d, k))
-                           for k in ("max_body_bytes", "max_json_depth")})
+    out = LimitSettings(
+        **{k: raw.get(k, getattr(d, k)) for k in ("max_body_bytes", "max_json_depth")}
+    )
     for name, low, high in (("max_body_bytes", 1024, 1 << 30), ("max_json_depth", 2, 512)):
         value = getattr(out, name)
         if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
@@ -365,8 +409,10 @@ class RetentionSettings:
 
 def _days(value: object, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 36_500:
-        raise ConfigError(f"{name} must be a whole number of days from 0 to 36500 "
-                          f"(0 keeps forever), got {value!r}")
+        raise ConfigError(
+            f"{name} must be a whole number of days from 0 to 36500 "
+            f"(0 keeps forever), got {value!r}"
+        )
     return value
 
 
@@ -375,13 +421,18 @@ def _retention(raw: dict[str, Any]) -> RetentionSettings:
     for name, spec in _table(raw, "channels").items():
         if not isinstance(spec, dict):
             raise ConfigError(f"[retention.channels.{name}] must be a table")
-        channels[str(name)] = RetentionRule(**{
-            k: _days(spec[k], f"retention.channels.{name}.{k}")
-            for k in ("raw_days", "ignored_days") if k in spec})
+        channels[str(name)] = RetentionRule(
+            **{
+                k: _days(spec[k], f"retention.channels.{name}.{k}")
+                for k in ("raw_days", "ignored_days")
+                if k in spec
+            }
+        )
     return RetentionSettings(
         raw_days=_days(raw.get("raw_days", 0), "retention.raw_days"),
         ignored_days=_days(raw.get("ignored_days", 0), "retention.ignored_days"),
-        channels=channels)
+        channels=channels,
+    )
 
 
 @dataclass(frozen=True)
@@ -395,15 +446,23 @@ class PayCode:
 PAY_CODES = ("regular", "overtime", "differential", "on_call")
 # [labor.service_lines]: department -> the service line its labor cost counts against
 SERVICE_LINES: dict[str, str] = {
-    "RAD": "Imaging", "RAD-1": "Imaging", "LAB": "Laboratory", "ED": "Emergency",
-    "PHARM": "Pharmacy", "SURG": "Surgery", "CARD": "Cardiology"}
+    "RAD": "Imaging",
+    "RAD-1": "Imaging",
+    "LAB": "Laboratory",
+    "ED": "Emergency",
+    "PHARM": "Pharmacy",
+    "SURG": "Surgery",
+    "CARD": "Cardiology",
+}
 
 
 def _default_pay_codes() -> dict[str, PayCode]:
-    return {"regular": PayCode(Decimal("45.00"), "5100"),
-            "overtime": PayCode(Decimal("67.50"), "5110"),
-            "differential": PayCode(Decimal("4.00"), "5120"),
-            "on_call": PayCode(Decimal("8.00"), "5130")}
+    return {
+        "regular": PayCode(Decimal("45.00"), "5100"),
+        "overtime": PayCode(Decimal("67.50"), "5110"),
+        "differential": PayCode(Decimal("4.00"), "5120"),
+        "on_call": PayCode(Decimal("8.00"), "5130"),
+    }
 
 
 @dataclass(frozen=True)
@@ -441,11 +500,14 @@ def _labor(raw: dict[str, Any]) -> LaborSettings:
     codes = dict(base.pay_codes)
     for code, spec in _table(raw, "pay_codes").items():
         if code not in PAY_CODES or not isinstance(spec, dict):
-            raise ConfigError(f"labor.pay_codes.{code}: one of {', '.join(PAY_CODES)}, "
-                              "a table with rate and account")
-        codes[code] = PayCode(_decimal(spec.get("rate", codes[code].rate),
-                                       f"labor.pay_codes.{code}.rate"),
-                              str(spec.get("account", codes[code].account)))
+            raise ConfigError(
+                f"labor.pay_codes.{code}: one of {', '.join(PAY_CODES)}, "
+                "a table with rate and account"
+            )
+        codes[code] = PayCode(
+            _decimal(spec.get("rate", codes[code].rate), f"labor.pay_codes.{code}.rate"),
+            str(spec.get("account", codes[code].account)),
+        )
     anchor = raw.get("pay_period_anchor", base.pay_period_anchor)
     if isinstance(anchor, str):
         anchor = date.fromisoformat(anchor)
@@ -457,13 +519,17 @@ def _labor(raw: dict[str, Any]) -> LaborSettings:
     return LaborSettings(
         company=str(raw.get("company", base.company)),
         accrued_account=str(raw.get("accrued_account", base.accrued_account)),
-        pay_codes=codes, pay_period_days=days, pay_period_anchor=anchor,
+        pay_codes=codes,
+        pay_period_days=days,
+        pay_period_anchor=anchor,
         employees=_str_map(_table(raw, "employees"), "labor.employees"),
-        budgets={str(k): _decimal(v, f"labor.budgets.{k}")
-                 for k, v in _table(raw, "budgets").items()},
+        budgets={
+            str(k): _decimal(v, f"labor.budgets.{k}") for k, v in _table(raw, "budgets").items()
+        },
         budget_alert=_decimal(raw.get("budget_alert", "0.90"), "labor.budget_alert"),
         service_lines=_str_map(_table(raw, "service_lines"), "labor.service_lines")
-        or dict(SERVICE_LINES))
+        or dict(SERVICE_LINES),
+    )
 
 
 @dataclass(frozen=True)
@@ -488,7 +554,8 @@ def _settlement(raw: dict[str, Any]) -> SettlementPolicy:
         cash_clearing_account=str(raw.get("cash_clearing_account", d.cash_clearing_account)),
         fees_account=str(raw.get("fees_account", d.fees_account)),
         company=str(raw.get("company", d.company)),
-        match_limit_days=int(raw.get("match_limit_days", d.match_limit_days)))
+        match_limit_days=int(raw.get("match_limit_days", d.match_limit_days)),
+    )
     if policy.match_limit_days < 0:
         raise ConfigError("settlement.match_limit_days must be 0 or more")
     return policy
@@ -580,9 +647,12 @@ def _erp(raw: dict[str, Any]) -> ErpSettings:
     pw = raw.get("password_file")
     token = raw.get("token_file")
     return ErpSettings(
-        kind=kind, url=str(raw.get("url", ErpSettings.url)),
-        database=str(raw.get("database", "")), user=str(raw.get("user", "admin")),
-        password_file=Path(pw) if pw else None, company=str(raw.get("company", "")),
+        kind=kind,
+        url=str(raw.get("url", ErpSettings.url)),
+        database=str(raw.get("database", "")),
+        user=str(raw.get("user", "admin")),
+        password_file=Path(pw) if pw else None,
+        company=str(raw.get("company", "")),
         journal=str(raw.get("journal", "HUB")),
         account_map=_str_map(_table(raw, "account_map"), "erp.account_map"),
         timeout_s=float(raw.get("timeout_s", 60.0)),
@@ -594,7 +664,8 @@ def _erp(raw: dict[str, Any]) -> ErpSettings:
         auth_scheme=str(raw.get("auth_scheme", "Bearer")),
         idempotency_header=str(raw.get("idempotency_header", "Idempotency-Key")),
         endpoints=_str_map(_table(raw, "endpoints"), "erp.endpoints"),
-        templates=_str_map(_table(raw, "templates"), "erp.templates"))
+        templates=_str_map(_table(raw, "templates"), "erp.templates"),
+    )
 
 
 DESTINATION_KINDS = ("mllp", "webhook", "nats", "fhir", "sftp", "file")
@@ -642,8 +713,15 @@ class DestinationSettings:
 
 def _destinations(raw: dict[str, Any]) -> dict[str, DestinationSettings]:  # noqa: C901 - one branch per destination key, each refused with its path
     out: dict[str, DestinationSettings] = {}
-    paths = ("key_file", "known_hosts", "secret_file", "token_file", "tls_ca", "tls_cert",
-             "tls_key")
+    paths = (
+        "key_file",
+        "known_hosts",
+        "secret_file",
+        "token_file",
+        "tls_ca",
+        "tls_cert",
+        "tls_key",
+    )
     for name, spec in raw.items():
         where = f"destinations.{name}"
         if name == "erp":  # the [erp] destination's name in `isthmus destinations`
@@ -652,8 +730,9 @@ def _destinations(raw: dict[str, Any]) -> dict[str, DestinationSettings]:  # noq
             raise ConfigError(f"[{where}] must be a table")
         kind = spec.get("kind", "file")
         if kind not in DESTINATION_KINDS:
-            raise ConfigError(f"{where}.kind must be one of {', '.join(DESTINATION_KINDS)}, "
-                              f"got {kind!r}")
+            raise ConfigError(
+                f"{where}.kind must be one of {', '.join(DESTINATION_KINDS)}, got {kind!r}"
+            )
         values: dict[str, Any] = dict(spec)
         for key in paths:
             if key in values:
@@ -703,17 +782,29 @@ class RouteSettings:
     content_type: str = ""
 
 
-ROUTE_KEYS = ("name", "events", "destinations", "channels", "where", "template", "function",
-              "content_type")
+ROUTE_KEYS = (
+    "name",
+    "events",
+    "destinations",
+    "channels",
+    "where",
+    "template",
+    "function",
+    "content_type",
+)
 
 
 def _names(value: Any, where: str, *, required: bool) -> tuple[str, ...]:
     if isinstance(value, str):
         value = [value]
-    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value) or \
-            (required and not value):
-        raise ConfigError(f"{where} must be a list of names" + (", at least one"
-                                                                   if required else ""))
+    if (
+        not isinstance(value, list)
+        or not all(isinstance(v, str) and v for v in value)
+        or (required and not value)
+    ):
+        raise ConfigError(
+            f"{where} must be a list of names" + (", at least one" if required else "")
+        )
     return tuple(value)
 
 
@@ -727,14 +818,17 @@ def _routes(raw: Any, destinations: dict[str, DestinationSettings]) -> tuple[Rou
             raise ConfigError(f"{where} must be a table")
         for key in spec:
             if key not in ROUTE_KEYS:
-                raise ConfigError(f"unknown key {where}.{key}: a route takes "
-                                  f"{', '.join(ROUTE_KEYS)}")
+                raise ConfigError(
+                    f"unknown key {where}.{key}: a route takes {', '.join(ROUTE_KEYS)}"
+                )
         name = str(spec.get("name") or f"route{i + 1}")
         dests = _names(spec.get("destinations"), f"{where}.destinations", required=True)
         for d in dests:
             if d not in destinations:
-                raise ConfigError(f"{where}.destinations: unknown destination {d!r} (known: "
-                                  f"{', '.join(sorted(destinations)) or 'none'})")
+                raise ConfigError(
+                    f"{where}.destinations: unknown destination {d!r} (known: "
+                    f"{', '.join(sorted(destinations)) or 'none'})"
+                )
         filters = spec.get("where", {})
         if not isinstance(filters, dict):
             raise ConfigError(f"{where}.where must be a table of field = value or [values]")
@@ -743,14 +837,21 @@ def _routes(raw: Any, destinations: dict[str, DestinationSettings]) -> tuple[Rou
                 raise ConfigError(f"{where}.{key} must be a string")
         if spec.get("template") and spec.get("function"):
             raise ConfigError(f"{where}: a route takes a template or a function, not both")
-        out.append(RouteSettings(
-            name=name, events=_names(spec.get("events"), f"{where}.events", required=True),
-            destinations=dests,
-            channels=_names(spec.get("channels", []), f"{where}.channels", required=False),
-            where={str(k): tuple(str(x) for x in (v if isinstance(v, list) else [v]))
-                   for k, v in filters.items()},
-            template=str(spec.get("template", "")), function=str(spec.get("function", "")),
-            content_type=str(spec.get("content_type", ""))))
+        out.append(
+            RouteSettings(
+                name=name,
+                events=_names(spec.get("events"), f"{where}.events", required=True),
+                destinations=dests,
+                channels=_names(spec.get("channels", []), f"{where}.channels", required=False),
+                where={
+                    str(k): tuple(str(x) for x in (v if isinstance(v, list) else [v]))
+                    for k, v in filters.items()
+                },
+                template=str(spec.get("template", "")),
+                function=str(spec.get("function", "")),
+                content_type=str(spec.get("content_type", "")),
+            )
+        )
     if len({r.name for r in out}) != len(out):
         raise ConfigError("routes: each route needs a name of its own")
     return tuple(out)
@@ -803,31 +904,36 @@ class AlertSettings:
     retry_max_s: float = 300.0
 
 
-def _observe_tables(raw: dict[str, Any], env: dict[str, str]
-                    ) -> tuple[SlaSettings, LogSettings, TracingSettings, AlertSettings]:
+def _observe_tables(
+    raw: dict[str, Any], env: dict[str, str]
+) -> tuple[SlaSettings, LogSettings, TracingSettings, AlertSettings]:
     sla_raw = dict(_table(raw, "sla"))
     per_queue = sla_raw.pop("queue_age_hours", {})
     if not isinstance(per_queue, dict):
         raise ConfigError("[sla] queue_age_hours must be a table of queue = hours")
     try:
-        sla = replace(SlaSettings(), **sla_raw,
-                      queue_age_hours={str(k): float(v) for k, v in per_queue.items()})
+        sla = replace(
+            SlaSettings(),
+            **sla_raw,
+            queue_age_hours={str(k): float(v) for k, v in per_queue.items()},
+        )
         logs = replace(LogSettings(), **_table(raw, "logging"))
         tracing = replace(TracingSettings(), **_table(raw, "tracing"))
         alerts = replace(AlertSettings(), **_table(raw, "alerts"))
     except TypeError as exc:
-        raise ConfigError(f"invalid setting in [sla], [logging], [tracing] or [alerts]: "
-                          f"{exc}") from exc
-    for table, got in (("sla", sla), ("logging", logs), ("tracing", tracing),
-                       ("alerts", alerts)):
+        raise ConfigError(
+            f"invalid setting in [sla], [logging], [tracing] or [alerts]: {exc}"
+        ) from exc
+    for table, got in (("sla", sla), ("logging", logs), ("tracing", tracing), ("alerts", alerts)):
         for f in fields(got):
             want, value = getattr(type(got)(), f.name), getattr(got, f.name)
-            kinds: tuple[type, ...] = (int, float) if isinstance(want, (int, float)) and \
-                not isinstance(want, bool) else (type(want),)
-            if not isinstance(value, kinds) or isinstance(value, bool) != isinstance(want,
-                                                                                      bool):
-                raise ConfigError(f"{table}.{f.name} must be {type(want).__name__}, got "
-                                  f"{value!r}")
+            kinds: tuple[type, ...] = (
+                (int, float)
+                if isinstance(want, (int, float)) and not isinstance(want, bool)
+                else (type(want),)
+            )
+            if not isinstance(value, kinds) or isinstance(value, bool) != isinstance(want, bool):
+                raise ConfigError(f"{table}.{f.name} must be {type(want).__name__}, got {value!r}")
     if env.get("ISTHMUS_LOG_FORMAT"):
         logs = replace(logs, format=env["ISTHMUS_LOG_FORMAT"])  # type: ignore[arg-type]
     if env.get("ISTHMUS_LOG_LEVEL"):
@@ -835,13 +941,15 @@ def _observe_tables(raw: dict[str, Any], env: dict[str, str]
     if env.get("ISTHMUS_TRACING_EXPORTER"):
         tracing = replace(tracing, exporter=env["ISTHMUS_TRACING_EXPORTER"])  # type: ignore[arg-type]
     if logs.level.upper() not in ("", "DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
-        raise ConfigError(f"logging.level must be DEBUG, INFO, WARNING, ERROR or CRITICAL, "
-                          f"got {logs.level!r}")
+        raise ConfigError(
+            f"logging.level must be DEBUG, INFO, WARNING, ERROR or CRITICAL, got {logs.level!r}"
+        )
     if logs.format not in ("text", "json"):
         raise ConfigError(f"logging.format must be text or json, got {logs.format!r}")
     if tracing.exporter not in ("none", "console", "otlp"):
-        raise ConfigError(f"tracing.exporter must be none, console or otlp, got "
-                          f"{tracing.exporter!r}")
+        raise ConfigError(
+            f"tracing.exporter must be none, console or otlp, got {tracing.exporter!r}"
+        )
     if alerts.interval_s <= 0 or alerts.error_window_minutes <= 0:
         raise ConfigError("alerts.interval_s and alerts.error_window_minutes must be > 0")
     return sla, logs, tracing, alerts
@@ -892,7 +1000,8 @@ class Settings:
 
     def channel(self, name: str) -> ChannelSettings:
         return self.channels.get(name) or ChannelSettings(
-            name=name, transport=channel_transport(name, {}))
+            name=name, transport=channel_transport(name, {})
+        )
 
 
 CHARTS = ("demo",)  # what `[mappings] include` may name
@@ -905,9 +1014,12 @@ def mappings_from_table(maps: dict[str, Any]) -> Mappings:
     base: dict[str, Any] = {}
     if include:
         if include not in CHARTS:
-            raise ConfigError(f"mappings.include must be one of {', '.join(CHARTS)} "
-                              f"(or left out for an empty chart), got {include!r}")
+            raise ConfigError(
+                f"mappings.include must be one of {', '.join(CHARTS)} "
+                f"(or left out for an empty chart), got {include!r}"
+            )
         from isthmus.demo.chart import TABLE  # noqa: PLC0415 - demo/chart.py imports us
+
         base = TABLE
     codes: dict[str, RevenueMapping] = {}
     for source in (base, maps):
@@ -915,14 +1027,22 @@ def mappings_from_table(maps: dict[str, Any]) -> Mappings:
             if not isinstance(spec, dict) or "revenue_account" not in spec:
                 raise ConfigError(f"mappings.charge_codes.{code} needs revenue_account")
             codes[str(code)] = RevenueMapping(
-                str(spec["revenue_account"]), str(spec.get("service_line", "General")))
-    tables = {name: {**_str_map(_table(base, name), f"mappings.{name}"),
-                     **_str_map(_table(maps, name), f"mappings.{name}")}
-              for name in ("department_cost_center", "facility_company")}
-    return Mappings(department_cost_center=tables["department_cost_center"],
-                    facility_company=tables["facility_company"], charge_codes=codes,
-                    include=str(include),
-                    transaction_types=_transaction_types(_table(maps, "transaction_types")))
+                str(spec["revenue_account"]), str(spec.get("service_line", "General"))
+            )
+    tables = {
+        name: {
+            **_str_map(_table(base, name), f"mappings.{name}"),
+            **_str_map(_table(maps, name), f"mappings.{name}"),
+        }
+        for name in ("department_cost_center", "facility_company")
+    }
+    return Mappings(
+        department_cost_center=tables["department_cost_center"],
+        facility_company=tables["facility_company"],
+        charge_codes=codes,
+        include=str(include),
+        transaction_types=_transaction_types(_table(maps, "transaction_types")),
+    )
 
 
 def _table(raw: dict[str, Any], name: str) -> dict[str, Any]:
@@ -941,8 +1061,9 @@ def _str_map(raw: dict[str, Any], name: str) -> dict[str, str]:
     return out
 
 
-def _trusted_proxies(api: dict[str, Any]
-                     ) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+def _trusted_proxies(
+    api: dict[str, Any],
+) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
     entries = api.get("trusted_proxies", [])
     if not isinstance(entries, list):
         raise ConfigError("api.trusted_proxies must be a list of addresses or networks")
@@ -951,8 +1072,9 @@ def _trusted_proxies(api: dict[str, Any]
         try:
             out.append(ipaddress.ip_network(str(e).strip(), strict=False))
         except ValueError as exc:
-            raise ConfigError(f"api.trusted_proxies: {str(e)[:60]!r} is not an IP address "
-                              "or network") from exc
+            raise ConfigError(
+                f"api.trusted_proxies: {str(e)[:60]!r} is not an IP address or network"
+            ) from exc
     return tuple(out)
 
 
@@ -962,8 +1084,15 @@ def known_keys() -> Schema:
     Top-level scalar settings live in [hub]; the scale-out ones in [postgresql] (pg_*) and
     [nats] (nats_*); [ownership], [allowlist], [oidc] and [supply] are parsed by their own
     modules: [oidc] and [supply] are described here by the names those modules take."""
-    moved = ("tls_client_ca", "oidc", "trusted_proxies", "scaleout", "channels",
-             "destinations", "routes")
+    moved = (
+        "tls_client_ca",
+        "oidc",
+        "trusted_proxies",
+        "scaleout",
+        "channels",
+        "destinations",
+        "routes",
+    )
     top = keys_of(Settings, skip=moved)
     scale = keys_of(ScaleOutSettings)
     return {
@@ -978,15 +1107,38 @@ def known_keys() -> Schema:
         "routes": LEAF,  # an array of tables: _routes names its unknown keys
         # keys are data domains / ERP destinations: their parsers name the path and list
         # the valid ones, which says more than a guess
-        "ownership": OPEN, "allowlist": OPEN,
-        "oidc": dict.fromkeys(("issuer", "audience", "jwks_file", "jwks_url", "roles_claim",
-                               "leeway_s", "jwks_max_age_s", "jwks_min_refresh_s"), LEAF),
-        "supply": {**dict.fromkeys(supply_state.KNOWN, OPEN),
-                   **dict.fromkeys(("company", "currency", "price_tolerance", "ap_owner",
-                                    "price_tolerance_per_unit", "quantity_tolerance",
-                                    "unmatched_limit_days"), LEAF),
-                   "accounts": keys_of(SupplyAccounts),
-                   "par_levels": Entries(keys_of(supply_state.ParLevel))},
+        "ownership": OPEN,
+        "allowlist": OPEN,
+        "oidc": dict.fromkeys(
+            (
+                "issuer",
+                "audience",
+                "jwks_file",
+                "jwks_url",
+                "roles_claim",
+                "leeway_s",
+                "jwks_max_age_s",
+                "jwks_min_refresh_s",
+            ),
+            LEAF,
+        ),
+        "supply": {
+            **dict.fromkeys(supply_state.KNOWN, OPEN),
+            **dict.fromkeys(
+                (
+                    "company",
+                    "currency",
+                    "price_tolerance",
+                    "ap_owner",
+                    "price_tolerance_per_unit",
+                    "quantity_tolerance",
+                    "unmatched_limit_days",
+                ),
+                LEAF,
+            ),
+            "accounts": keys_of(SupplyAccounts),
+            "par_levels": Entries(keys_of(supply_state.ParLevel)),
+        },
     }
 
 
@@ -995,8 +1147,10 @@ def _transaction_types(raw: dict[str, Any]) -> dict[str, str]:
     out = dict(TRANSACTION_TYPES)
     for code, kind in raw.items():
         if kind not in TRANSACTION_KINDS:
-            raise ConfigError(f"mappings.transaction_types.{code} must be one of "
-                              f"{', '.join(TRANSACTION_KINDS)}, not {kind!r}")
+            raise ConfigError(
+                f"mappings.transaction_types.{code} must be one of "
+                f"{', '.join(TRANSACTION_KINDS)}, not {kind!r}"
+            )
         out[str(code).strip().upper()] = kind
     return out
 
@@ -1022,8 +1176,9 @@ def load_settings(  # noqa: C901 - one step per configuration table, in preceden
     dd = data_dir or Path(env.get("ISTHMUS_DATA_DIR") or hub.get("data_dir") or "./data")
     s = Settings(data_dir=dd)
     mappings = mappings_from_table(_table(raw, "mappings"))
-    channels = {str(name): _channel(str(name), spec)
-                for name, spec in _table(raw, "channels").items()}
+    channels = {
+        str(name): _channel(str(name), spec) for name, spec in _table(raw, "channels").items()
+    }
     post = _table(raw, "posting")
     policy = post.get("closed_period_policy", "next_open")
     if policy not in ("reject", "next_open"):
@@ -1032,8 +1187,9 @@ def load_settings(  # noqa: C901 - one step per configuration table, in preceden
     scaleout = ScaleOutSettings(
         pg_dsn=str(env.get("ISTHMUS_PG_DSN") or pg.get("dsn", ScaleOutSettings.pg_dsn)),
         pg_schema=str(env.get("ISTHMUS_PG_SCHEMA") or pg.get("schema", "")),
-        nats_servers=str(env.get("ISTHMUS_NATS_URL") or nats.get("servers",
-                                                                  ScaleOutSettings.nats_servers)),
+        nats_servers=str(
+            env.get("ISTHMUS_NATS_URL") or nats.get("servers", ScaleOutSettings.nats_servers)
+        ),
         nats_stream=str(env.get("ISTHMUS_NATS_STREAM") or nats.get("stream", "")),
     )
     rel = _table(raw, "reliability")
@@ -1041,10 +1197,14 @@ def load_settings(  # noqa: C901 - one step per configuration table, in preceden
         reliability = replace(ReliabilitySettings(), **rel)
         if reliability.control_id_reuse_window_hours < 0:
             raise ConfigError("reliability.control_id_reuse_window_hours must be 0 or more")
-        if (min(reliability.mllp_max_connections, reliability.mllp_max_connections_per_peer)
-                < 1 or not reliability.idle_timeout_s > 0):
-            raise ConfigError("reliability.mllp_max_connections, mllp_max_connections_per_peer "
-                              "and idle_timeout_s must be above 0")
+        if (
+            min(reliability.mllp_max_connections, reliability.mllp_max_connections_per_peer) < 1
+            or not reliability.idle_timeout_s > 0
+        ):
+            raise ConfigError(
+                "reliability.mllp_max_connections, mllp_max_connections_per_peer "
+                "and idle_timeout_s must be above 0"
+            )
         quiet = reliability.drop_quiet_period_s
         if isinstance(quiet, bool) or not isinstance(quiet, int | float) or not 0 <= quiet < 1e6:
             raise ConfigError("reliability.drop_quiet_period_s must be seconds, 0 or more")
@@ -1065,12 +1225,16 @@ def load_settings(  # noqa: C901 - one step per configuration table, in preceden
             store=env.get("ISTHMUS_STORE") or hub.get("store", s.store),  # type: ignore[arg-type]
             bus=env.get("ISTHMUS_BUS") or hub.get("bus", s.bus),  # type: ignore[arg-type]
             tenant=str(hub.get("tenant", s.tenant)),
-            token_secret=str(env.get("ISTHMUS_TOKEN_SECRET") or hub.get("token_secret",
-                                                                         s.token_secret)),
+            token_secret=str(
+                env.get("ISTHMUS_TOKEN_SECRET") or hub.get("token_secret", s.token_secret)
+            ),
             tls_cert=Path(hub["tls_cert"]) if hub.get("tls_cert") else None,
             tls_key=Path(hub["tls_key"]) if hub.get("tls_key") else None,
-            tls_client_ca=(Path(_table(raw, "tls")["client_ca"])
-                           if _table(raw, "tls").get("client_ca") else None),
+            tls_client_ca=(
+                Path(_table(raw, "tls")["client_ca"])
+                if _table(raw, "tls").get("client_ca")
+                else None
+            ),
             ownership=ownership.parse(_table(raw, "ownership")),
             allowlist=allowlist.parse(_table(raw, "allowlist")),
             oidc=oidc.parse(_table(raw, "oidc")),
@@ -1098,11 +1262,13 @@ def load_settings(  # noqa: C901 - one step per configuration table, in preceden
         s = replace(s, supply=_table(raw, "supply"))
         s = replace(s, destinations=_destinations(_table(raw, "destinations")))
         if s.claims.destination and s.claims.destination not in s.destinations:
-            raise ConfigError(f"claims.destination {s.claims.destination!r} names no "
-                              "[destinations] entry")
+            raise ConfigError(
+                f"claims.destination {s.claims.destination!r} names no [destinations] entry"
+            )
         s = replace(s, routes=_routes(raw.get("routes", []), s.destinations))
         if s.routes:  # templates and functions compile now: a bad one is a ConfigError
             from isthmus.flows.routes import compile_routes  # noqa: PLC0415 - imports us
+
             compile_routes(s.routes, s.destinations)
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"invalid setting: {exc}") from exc
@@ -1119,13 +1285,20 @@ def load_settings(  # noqa: C901 - one step per configuration table, in preceden
 
 def _scaleout_drivers(s: Settings) -> None:
     """The PostgreSQL and NATS drivers are the `scaleout` extra: name it when one is missing."""
-    for chosen, setting, module in ((s.store == "postgresql", "store = \"postgresql\"", "psycopg"),
-                                    (s.bus == "nats", "bus = \"nats\"", "nats")):
+    for chosen, setting, module in (
+        (s.store == "postgresql", 'store = "postgresql"', "psycopg"),
+        (s.bus == "nats", 'bus = "nats"', "nats"),
+    ):
         if chosen and importlib.util.find_spec(module) is None:
-            raise ConfigError(f"{setting} needs the {module} driver, which is not installed: "
-                              "pip install 'isthmus[scaleout]' (with the lock as constraints)")
+            raise ConfigError(
+                f"{setting} needs the {module} driver, which is not installed: "
+                "pip install 'isthmus[scaleout]' (with the lock as constraints)"
+            )
     sftp = [f"destinations.{d.name}" for d in s.destinations.values() if d.kind == "sftp"] + [
-        f"channels.{c.name}" for c in s.channels.values() if c.transport == "sftp"]
+        f"channels.{c.name}" for c in s.channels.values() if c.transport == "sftp"
+    ]
     if sftp and importlib.util.find_spec("paramiko") is None:
-        raise ConfigError(f"{sftp[0]} uses SFTP, whose client (paramiko) is not installed: "
-                          "pip install 'isthmus[sftp]'")
+        raise ConfigError(
+            f"{sftp[0]} uses SFTP, whose client (paramiko) is not installed: "
+            "pip install 'isthmus[sftp]'"
+        )

@@ -56,8 +56,7 @@ def keys_of(cls: type, *, skip: Iterable[str] = ()) -> dict[str, Node]:
     """The keys of a settings dataclass, nested tables included (see the module docstring)."""
     hints = typing.get_type_hints(cls)
     left_out = set(skip)
-    return {f.name: _node(hints[f.name]) for f in dataclasses.fields(cls)
-            if f.name not in left_out}
+    return {f.name: _node(hints[f.name]) for f in dataclasses.fields(cls) if f.name not in left_out}
 
 
 def _node(tp: Any) -> Node:
@@ -99,8 +98,9 @@ def refusals(raw: Mapping[str, Any], schema: Schema, path: str = "") -> list[Ref
     for key, value in raw.items():
         where = f"{path}.{_quote(key)}" if path else _quote(key)
         if key not in schema:
-            out.append(_refusal(where, key, schema, is_table=isinstance(value, Mapping),
-                                parent=path))
+            out.append(
+                _refusal(where, key, schema, is_table=isinstance(value, Mapping), parent=path)
+            )
             continue
         node = schema[key]
         if not isinstance(value, Mapping):
@@ -123,6 +123,9 @@ def _refusal(where: str, key: str, schema: Schema, *, is_table: bool, parent: st
     close = difflib.get_close_matches(key, [str(k) for k in schema], n=1, cutoff=0.6)
     if close:
         return Refusal(where, is_table, prefix + close[0])
-    homes = tuple(f"[{prefix}{name}]" for name, node in schema.items()
-                  if isinstance(node, Mapping) and key in node)
+    homes = tuple(
+        f"[{prefix}{name}]"
+        for name, node in schema.items()
+        if isinstance(node, Mapping) and key in node
+    )
     return Refusal(where, is_table, homes=homes)

@@ -163,13 +163,31 @@ class StorageUnavailable(TransientError, RuntimeError):
 
 
 FAMILIES: Final[tuple[type[IsthmusError], ...]] = (
-    InvalidInput, TransientError, PermanentError, DuplicateError, ConflictError,
-    RefusedError, NotFoundError, ConfigurationError)
+    InvalidInput,
+    TransientError,
+    PermanentError,
+    DuplicateError,
+    ConflictError,
+    RefusedError,
+    NotFoundError,
+    ConfigurationError,
+)
 
 
 __all__ = [
-    "FAMILIES", "PROBLEM_BASE", "ConfigurationError", "ConflictError", "DuplicateError",
-    "InvalidInput", "IsthmusError", "NotFoundError", "OwnershipRefused", "ParseError",
-    "PermanentError", "PolicyRefused", "RefusedError", "StorageUnavailable",
+    "FAMILIES",
+    "PROBLEM_BASE",
+    "ConfigurationError",
+    "ConflictError",
+    "DuplicateError",
+    "InvalidInput",
+    "IsthmusError",
+    "NotFoundError",
+    "OwnershipRefused",
+    "ParseError",
+    "PermanentError",
+    "PolicyRefused",
+    "RefusedError",
+    "StorageUnavailable",
     "TransientError",
 ]

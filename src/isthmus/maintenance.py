@@ -45,8 +45,10 @@ def backup_embedded(data_dir: Path, target: Path) -> list[Path]:
         if not src.exists():
             continue
         private_database(target / name)
-        with contextlib.closing(sqlite3.connect(src)) as s, \
-                contextlib.closing(sqlite3.connect(target / name)) as d:
+        with (
+            contextlib.closing(sqlite3.connect(src)) as s,
+            contextlib.closing(sqlite3.connect(target / name)) as d,
+        ):
             s.backup(d)
         written.append(target / name)
     key = data_dir / KEY_FILE

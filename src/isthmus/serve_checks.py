@@ -31,8 +31,10 @@ def check_data_dir(settings: Settings) -> None:
     data = settings.data_dir
     why = open_to_others(data)
     if why is not None:
-        raise ConfigError(f"data directory {data} is not private ({why}); it holds patient "
-                          f"data: run `chmod 700 {data}` and start again")
+        raise ConfigError(
+            f"data directory {data} is not private ({why}); it holds patient "
+            f"data: run `chmod 700 {data}` and start again"
+        )
     private_dir(data)
 
 
@@ -52,7 +54,8 @@ def is_loopback(host: str) -> bool:
     except OSError:
         return False
     return bool(infos) and all(
-        ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]).is_loopback for info in infos)
+        ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]).is_loopback for info in infos
+    )
 
 
 def exposure(settings: Settings, role: str, initialized: Callable[[], bool]) -> list[str]:
@@ -62,24 +65,37 @@ def exposure(settings: Settings, role: str, initialized: Callable[[], bool]) -> 
         return []
     # an MLLP channel with an address of its own ([channels.<name>] host, issue 18) is a
     # listener too: it needs TLS there, its own certificate or the hub's
-    channels = [ch for ch in settings.channels.values()
-                if role in ("all", "listener") and ch.transport == "mllp" and ch.host
-                and not is_loopback(ch.host)]
+    channels = [
+        ch
+        for ch in settings.channels.values()
+        if role in ("all", "listener")
+        and ch.transport == "mllp"
+        and ch.host
+        and not is_loopback(ch.host)
+    ]
     if is_loopback(settings.host) and not channels:
         return []
     missing = []
     if not is_loopback(settings.host) and not (settings.tls_cert and settings.tls_key):
         missing.append("TLS ([hub] tls_cert and tls_key)")
-    missing += [f"TLS for channel {ch.name} ([channels.{ch.name}] tls_cert and tls_key, "
-                "or [hub] ones)" for ch in channels
-                if not (ch.tls_cert or (settings.tls_cert and settings.tls_key))]
+    missing += [
+        f"TLS for channel {ch.name} ([channels.{ch.name}] tls_cert and tls_key, or [hub] ones)"
+        for ch in channels
+        if not (ch.tls_cert or (settings.tls_cert and settings.tls_key))
+    ]
     if not initialized():
         missing.append("an admin (run `isthmus init`)")
     return missing
 
 
-def check_serve(settings: Settings, role: str, *, insecure: bool,
-                governance: Callable[[], GovernanceStore], actor: str) -> None:
+def check_serve(
+    settings: Settings,
+    role: str,
+    *,
+    insecure: bool,
+    governance: Callable[[], GovernanceStore],
+    actor: str,
+) -> None:
     """Refuse (ConfigError, exit 2) what `serve` must not start with; with `insecure`,
     an exposed listener is logged as a warning and recorded in the audit trail."""
     check_data_dir(settings)
@@ -91,8 +107,13 @@ def check_serve(settings: Settings, role: str, *, insecure: bool,
         raise ConfigError(
             f"refusing to serve on {where} (not loopback) without {' and '.join(missing)}: "
             "patient data would cross the network in clear or to anyone; set them up, bind "
-            "127.0.0.1 ([hub] host, ISTHMUS_HOST), or pass --insecure to accept the risk")
-    log.warning("serving on %s without %s (--insecure): patient data is exposed", where,
-                " and ".join(missing))
-    audit.record(governance(), actor, "cli serve", where, "ok", insecure=True,
-                 missing=missing, role=role)
+            "127.0.0.1 ([hub] host, ISTHMUS_HOST), or pass --insecure to accept the risk"
+        )
+    log.warning(
+        "serving on %s without %s (--insecure): patient data is exposed",
+        where,
+        " and ".join(missing),
+    )
+    audit.record(
+        governance(), actor, "cli serve", where, "ok", insecure=True, missing=missing, role=role
+    )

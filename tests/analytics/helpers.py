@@ -22,10 +22,10 @@ def cli(capsys: pytest.CaptureFixture[str], *argv: str, code: int = 0) -> Any:
     return json.loads(out) if out.strip() else {"stderr": err}
 
 
-def export(capsys: pytest.CaptureFixture[str], data: Path, conf: Path,
-           *extra: str) -> dict[str, Any]:
-    got = cli(capsys, "analytics", "export", "--data-dir", str(data), "--config", str(conf),
-              *extra)
+def export(
+    capsys: pytest.CaptureFixture[str], data: Path, conf: Path, *extra: str
+) -> dict[str, Any]:
+    got = cli(capsys, "analytics", "export", "--data-dir", str(data), "--config", str(conf), *extra)
     assert isinstance(got, dict)
     return got
 
@@ -38,16 +38,18 @@ def query(db: Path, sql: str) -> list[tuple[Any, ...]]:
         con.close()
 
 
-def trial_balance(capsys: pytest.CaptureFixture[str], data: Path,
-                  conf: Path) -> dict[tuple[str, str], tuple[Decimal, Decimal]]:
+def trial_balance(
+    capsys: pytest.CaptureFixture[str], data: Path, conf: Path
+) -> dict[tuple[str, str], tuple[Decimal, Decimal]]:
     tb = cli(capsys, "ledger", "trial-balance", "--data-dir", str(data), "--config", str(conf))
     assert tb["balanced"] is True
-    return {(r["account"], r["currency"]): (Decimal(r["debit"]), Decimal(r["credit"]))
-            for r in tb["rows"]}
+    return {
+        (r["account"], r["currency"]): (Decimal(r["debit"]), Decimal(r["credit"]))
+        for r in tb["rows"]
+    }
 
 
-TB_SQL = ("SELECT account, currency, sum(debit), sum(credit) FROM {src} "
-          "GROUP BY account, currency")
+TB_SQL = "SELECT account, currency, sum(debit), sum(credit) FROM {src} GROUP BY account, currency"
 
 
 def tb_of(rows: list[tuple[Any, ...]]) -> dict[tuple[str, str], tuple[Decimal, Decimal]]:
@@ -55,5 +57,6 @@ def tb_of(rows: list[tuple[Any, ...]]) -> dict[tuple[str, str], tuple[Decimal, D
 
 
 def parquet(out: Path, table: str) -> str:
-    return (f"read_parquet('{out}/{table}/*/*.parquet', hive_partitioning = true, "
-            f"union_by_name = true)")
+    return (
+        f"read_parquet('{out}/{table}/*/*.parquet', hive_partitioning = true, union_by_name = true)"
+    )

@@ -25,8 +25,15 @@ def main(data: str, conf: str, db: str, out: str, marker: str) -> None:
             while True:
                 time.sleep(1)
 
-    export.run(hub.store, warehouse=Path(db), parquet=Path(out), secret=hub.processor.secret,
-               roles=export.roles_from(settings), page=60, after_files=after_files)
+    export.run(
+        hub.store,
+        warehouse=Path(db),
+        parquet=Path(out),
+        secret=hub.processor.secret,
+        roles=export.roles_from(settings),
+        page=60,
+        after_files=after_files,
+    )
 
 
 if __name__ == "__main__":

@@ -29,8 +29,15 @@ def _cli(*argv: str) -> int:
 def add_day(data: Path, conf: Path, day: date, messages: int = 120) -> None:
     """One day in: its HL7, its 835, and (on even ordinals) the ERP export."""
     site = ("--data-dir", str(data), "--config", str(conf))
-    msgs = hospital_day(messages=messages, seed=day.toordinal(), day=day, malformed=0,
-                        unmapped=1, unsupported=1, control_prefix=f"M{day:%m%d}")
+    msgs = hospital_day(
+        messages=messages,
+        seed=day.toordinal(),
+        day=day,
+        malformed=0,
+        unmapped=1,
+        unsupported=1,
+        control_prefix=f"M{day:%m%d}",
+    )
     hl7 = data.parent / f"day-{day.isoformat()}.hl7"
     hl7.parent.mkdir(parents=True, exist_ok=True)
     # each day's FT1 transaction ids of its own (the generator numbers them from 1 a day):
@@ -39,8 +46,9 @@ def add_day(data: Path, conf: Path, day: date, messages: int = 120) -> None:
     hl7.write_bytes(b"".join(m.raw.replace(b"|T0000", tag) for m in msgs))
     assert _cli("ingest", str(hl7), "--apply", *site) in (0, 1)
     x12 = data.parent / f"day-{day.isoformat()}.835"
-    x12.write_bytes(remittance_835(claims_to_pay(msgs), day=day, seed=day.toordinal(),
-                                   control=day.toordinal()))
+    x12.write_bytes(
+        remittance_835(claims_to_pay(msgs), day=day, seed=day.toordinal(), control=day.toordinal())
+    )
     assert _cli("ingest", str(x12), "--apply", *site) in (0, 1)
     if day.toordinal() % 2 == 0:
         assert _cli("ledger", "export", *site) == 0

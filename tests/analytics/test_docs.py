@@ -47,7 +47,8 @@ def test_every_table_is_documented_and_only_those() -> None:
     names = {t.name for t in FACTS if t.name != "payer_hint"} | {t.name for t in DIMENSIONS}
     names |= set(VIEWS)
     documented = set(re.findall(r"`((?:fact|dim)_[a-z_]+)`", DOC)) | set(
-        re.findall(r"^\| ((?:fact|dim)_[a-z_]+) \|", DOC, re.M))
+        re.findall(r"^\| ((?:fact|dim)_[a-z_]+) \|", DOC, re.M)
+    )
     documented |= {"claim_state"} if "`claim_state`" in DOC else set()
     assert documented == names
     assert f"version {SCHEMA_VERSION}" in DOC

@@ -60,13 +60,20 @@ def test_without_an_export_the_page_says_what_to_run(hub: Hub, site: Site) -> No
 
 
 def test_executive_figures_match_what_the_console_shows(
-        hub: Hub, site: Site, capsys: pytest.CaptureFixture[str]) -> None:
+    hub: Hub, site: Site, capsys: pytest.CaptureFixture[str]
+) -> None:
     export(capsys, Path(site.data_dir), site.config)
     finance = _signed_in(hub, site, rbac.FINANCE)
     page = finance.request("GET", "/console/executive")
     assert page.status_code == 200, page.text[:300]
-    for part in ("Margin per service line", "Denials", "A/R aging by payer class",
-                 "Cash forecast", "Close checklist", "<svg"):
+    for part in (
+        "Margin per service line",
+        "Denials",
+        "A/R aging by payer class",
+        "Cash forecast",
+        "Close checklist",
+        "<svg",
+    ):
         assert part in page.text
     assert 'href="/console/executive"' in page.text  # the nav link
     r = finance.request("GET", "/console/executive.json")
@@ -74,34 +81,52 @@ def test_executive_figures_match_what_the_console_shows(
     d = r.json()
 
     revenue = {m.revenue_account for m in hub.settings.mappings.charge_codes.values()}
-    shown = service_line_margin(hub.store.entries(), revenue_accounts=revenue,
-                                supply_expense_account="6200",
-                                labor_cost=service_line_cost(hub.store, hub.settings.labor))
-    want = {(m["service_line"], m["period"]): tuple(Decimal(m[k]) for k in (
-        "revenue", "supply", "labor", "margin")) for m in shown}
-    got = {(m["service_line"], m["period"]): tuple(Decimal(m[k]) for k in (
-        "revenue", "supply", "labor", "gross_margin")) for m in d["margin"]
-        if m["service_line"] != "(unallocated)"}
+    shown = service_line_margin(
+        hub.store.entries(),
+        revenue_accounts=revenue,
+        supply_expense_account="6200",
+        labor_cost=service_line_cost(hub.store, hub.settings.labor),
+    )
+    want = {
+        (m["service_line"], m["period"]): tuple(
+            Decimal(m[k]) for k in ("revenue", "supply", "labor", "margin")
+        )
+        for m in shown
+    }
+    got = {
+        (m["service_line"], m["period"]): tuple(
+            Decimal(m[k]) for k in ("revenue", "supply", "labor", "gross_margin")
+        )
+        for m in d["margin"]
+        if m["service_line"] != "(unallocated)"
+    }
     assert got == want and any(v[0] > 0 for v in want.values())
 
     k = compute_kpis(hub.store, datetime.now(UTC))
     den = d["denials"]
-    assert (den["remitted_claims"], den["denied_claims"]) == (k.remitted_claims,
-                                                              k.denied_claims) != (0, 0)
+    assert (
+        (den["remitted_claims"], den["denied_claims"])
+        == (k.remitted_claims, k.denied_claims)
+        != (0, 0)
+    )
     assert [(c["carc"], c["denials"]) for c in den["by_carc"]] == [
-        (c.carc, c.denials) for c in k.denials_by_carc]
+        (c.carc, c.denials) for c in k.denials_by_carc
+    ]
 
     (cat,) = den["by_category"]  # the demo's one denial: CO-50 for the whole charge
     assert (cat["group"], cat["carc"], cat["adjustments"]) == ("CO", "50", 1)
     assert sum(Decimal(m["denial"]) for m in d["margin"]) == Decimal(cat["amount"]) > 0
     assert 'id="denials-category"' in page.text
     contractual = sum(Decimal(m["contractual"]) for m in d["margin"])
-    ledger = sum(ln.debit - ln.credit for ln in hub.store.journal_lines()
-                 if ln.account == "4900")
+    ledger = sum(ln.debit - ln.credit for ln in hub.store.journal_lines() if ln.account == "4900")
     assert contractual == ledger > 0
     for m in d["margin"]:
-        net = (Decimal(m["gross_margin"]) - Decimal(m["contractual"]) - Decimal(m["denial"])
-               - Decimal(m["write_off"]))
+        net = (
+            Decimal(m["gross_margin"])
+            - Decimal(m["contractual"])
+            - Decimal(m["denial"])
+            - Decimal(m["write_off"])
+        )
         assert Decimal(m["net_margin"]) == net
     per_token: dict[str, Decimal] = {}
     for ln in hub.store.journal_lines():
@@ -111,8 +136,9 @@ def test_executive_figures_match_what_the_console_shows(
     # open A/R: the debit balances (a credit balance is a refund due, not a receivable)
     assert Decimal(d["ar"]["open"]) == sum(v for v in per_token.values() if v > 0)
     assert any(v < 0 for v in per_token.values())
-    assert {f["payer_class"] for f in d["forecast"]} == {r["payer_class"]
-                                                         for r in d["ar"]["by_class"]}
+    assert {f["payer_class"] for f in d["forecast"]} == {
+        r["payer_class"] for r in d["ar"]["by_class"]
+    }
     assert d["close"] and all("ready" in c for c in d["close"])
 
 
@@ -133,7 +159,8 @@ def _bearer(hub: Hub, token: str, path: str = API) -> Any:
 
 
 def test_the_api_route_answers_what_the_console_json_shows(
-        hub: Hub, site: Site, capsys: pytest.CaptureFixture[str]) -> None:
+    hub: Hub, site: Site, capsys: pytest.CaptureFixture[str]
+) -> None:
     export(capsys, Path(site.data_dir), site.config)  # incremental: nothing new if done
     console = _signed_in(hub, site, rbac.FINANCE).request("GET", "/console/executive.json")
     r = _bearer(hub, site.tokens[rbac.FINANCE])
@@ -150,7 +177,8 @@ def test_the_api_route_answers_what_the_console_json_shows(
 
 
 def test_the_api_route_cuts_the_series_to_one_period(
-        hub: Hub, site: Site, capsys: pytest.CaptureFixture[str]) -> None:
+    hub: Hub, site: Site, capsys: pytest.CaptureFixture[str]
+) -> None:
     export(capsys, Path(site.data_dir), site.config)
     token = site.tokens[rbac.REVENUE]
     whole = _bearer(hub, token).json()
@@ -169,8 +197,9 @@ def test_the_api_route_cuts_the_series_to_one_period(
         assert r.status_code == 400 and r.json()["field"] == "period", bad
 
 
-def test_the_api_route_follows_rbac(hub: Hub, site: Site,
-                                    capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_api_route_follows_rbac(
+    hub: Hub, site: Site, capsys: pytest.CaptureFixture[str]
+) -> None:
     export(capsys, Path(site.data_dir), site.config)
     allowed = {rbac.ADMIN, rbac.FINANCE, rbac.REVENUE, rbac.AUDITOR, rbac.READ_ONLY}
     assert rbac.PERMISSIONS[f"GET {API}"] == rbac.PERMISSIONS["GET /console/executive.json"]
@@ -181,7 +210,8 @@ def test_the_api_route_follows_rbac(hub: Hub, site: Site,
 
 
 def test_the_api_route_answers_503_while_an_export_holds_the_warehouse(
-        hub: Hub, site: Site, capsys: pytest.CaptureFixture[str]) -> None:
+    hub: Hub, site: Site, capsys: pytest.CaptureFixture[str]
+) -> None:
     export(capsys, Path(site.data_dir), site.config)
     writer = duckdb.connect(str(Path(site.data_dir) / WAREHOUSE))  # as an export holds it
     try:
@@ -194,8 +224,9 @@ def test_the_api_route_answers_503_while_an_export_holds_the_warehouse(
     assert _bearer(hub, site.tokens[rbac.FINANCE]).status_code == 200
 
 
-def test_the_api_route_says_what_is_missing(tmp_path: Path,
-                                            monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_api_route_says_what_is_missing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     with admin_hub(tmp_path / "data") as (fresh, token):
         r = _bearer(fresh, token)
         assert r.status_code == 404  # as the console page: nothing exported yet
@@ -205,8 +236,7 @@ def test_the_api_route_says_what_is_missing(tmp_path: Path,
         assert "isthmus analytics export" in p["detail"]
 
         def missing() -> None:
-            raise Missing("analytics needs pyarrow and duckdb (duckdb is missing): "
-                          f"{EXTRA}")
+            raise Missing(f"analytics needs pyarrow and duckdb (duckdb is missing): {EXTRA}")
 
         monkeypatch.setattr(api_analytics, "modules", missing)
         r = _bearer(fresh, token)
@@ -216,16 +246,18 @@ def test_the_api_route_says_what_is_missing(tmp_path: Path,
 
 
 def test_the_kpis_page_says_how_far_its_facts_reach(
-        hub: Hub, site: Site, capsys: pytest.CaptureFixture[str]) -> None:
+    hub: Hub, site: Site, capsys: pytest.CaptureFixture[str]
+) -> None:
     export(capsys, Path(site.data_dir), site.config)  # incremental: nothing twice
     con = duckdb.connect(str(Path(site.data_dir) / WAREHOUSE), read_only=True)
     try:
-        (mark,) = con.execute(
-            "SELECT position FROM watermark WHERE source = 'inbox'").fetchone()
+        (mark,) = con.execute("SELECT position FROM watermark WHERE source = 'inbox'").fetchone()
     finally:
         con.close()
     last = hub.store.inbox_after(0, 1 << 30)[-1][0]
     page = _signed_in(hub, site, rbac.READ_ONLY).request("GET", "/console/kpis")
     assert page.status_code == 200
-    assert (f"the analytics facts up to inbox message {last} (the warehouse up to {mark}, "
-            f"the rest from the store)") in page.text
+    assert (
+        f"the analytics facts up to inbox message {last} (the warehouse up to {mark}, "
+        f"the rest from the store)"
+    ) in page.text

@@ -57,19 +57,22 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 def _lines_in_store(data: Path, conf: Path) -> set[tuple[str, int]]:
     hub = Hub.open(load_settings(conf, data_dir=data))
     try:
-        return {(e.entry_key, i) for e in hub.store.entries(limit=1 << 30)
-                for i in range(1, len(e.lines) + 1)}
+        return {
+            (e.entry_key, i)
+            for e in hub.store.entries(limit=1 << 30)
+            for i in range(1, len(e.lines) + 1)
+        }
     finally:
         hub.close()
 
 
 def _exported(db: Path) -> list[tuple[str, int]]:
-    return [(k, int(n)) for k, n in query(db, "SELECT entry_key, line_no FROM "
-                                           "fact_journal_line")]
+    return [(k, int(n)) for k, n in query(db, "SELECT entry_key, line_no FROM fact_journal_line")]
 
 
-def test_export_reproduces_the_trial_balance(site: tuple[Path, Path],
-                                             capsys: pytest.CaptureFixture[str]) -> None:
+def test_export_reproduces_the_trial_balance(
+    site: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
     data, conf = site
     got = export(capsys, data, conf)
     assert got["rows"]["fact_journal_line"] > 800 and got["rows"]["fact_charge"] > 300
@@ -81,20 +84,31 @@ def test_export_reproduces_the_trial_balance(site: tuple[Path, Path],
     assert tb_of(query(db, TB_SQL.format(src=parquet(out, "fact_journal_line")))) == tb
     # the other facts, read back from Parquet, against the ledger's accounts
     paid = query(db, f"SELECT sum(paid) FROM {parquet(out, 'fact_remit')}")[0][0]
-    co = query(db, f"SELECT sum(amount) FROM {parquet(out, 'fact_adjustment')} "
-                   "WHERE category = 'contractual'")[0][0]
-    cash = query(db, f"SELECT sum(debit) FROM {parquet(out, 'fact_journal_line')} "
-                     "WHERE account = '1010' AND channel = 'x12'")[0][0]
+    co = query(
+        db,
+        f"SELECT sum(amount) FROM {parquet(out, 'fact_adjustment')} WHERE category = 'contractual'",
+    )[0][0]
+    cash = query(
+        db,
+        f"SELECT sum(debit) FROM {parquet(out, 'fact_journal_line')} "
+        "WHERE account = '1010' AND channel = 'x12'",
+    )[0][0]
     assert paid == cash > 0  # 835 claim payments: debited to cash clearing
     assert co == tb[("4900", "USD")][0] - tb[("4900", "USD")][1] > 0  # allowances
-    per_type = {t: (a, d, c) for t, a, d, c in query(
-        db, f"SELECT c.transaction_type, sum(c.amount), sum(j.debit), sum(j.credit) FROM "
+    per_type = {
+        t: (a, d, c)
+        for t, a, d, c in query(
+            db,
+            f"SELECT c.transaction_type, sum(c.amount), sum(j.debit), sum(j.credit) FROM "
             f"{parquet(out, 'fact_charge')} c JOIN {parquet(out, 'fact_journal_line')} j "
-            "ON j.causation_id = c.event_id AND j.account = '1200' GROUP BY ALL")}
+            "ON j.causation_id = c.event_id AND j.account = '1200' GROUP BY ALL",
+        )
+    }
     (cg, cg_dr, _), (cd, _, cd_cr) = per_type["CG"], per_type["CD"]
     assert cg == cg_dr > 0 and cd == cd_cr > 0  # FT1 charges debit A/R, credits credit it
-    net = query(db, "SELECT sum(amount) FROM fact_journal_line WHERE account = '1200' "
-                    "AND channel = 'mllp'")[0][0]
+    net = query(
+        db, "SELECT sum(amount) FROM fact_journal_line WHERE account = '1200' AND channel = 'mllp'"
+    )[0][0]
     assert net == cg - cd  # the rest of the feed's A/R lines (merges) move balances only
     assert query(db, "SELECT version FROM schema_version") == [(1,)]
     marks = dict(query(db, "SELECT source, position FROM watermark"))
@@ -114,29 +128,52 @@ def _more_traffic(capsys: pytest.CaptureFixture[str], data: Path, conf: Path) ->
     claims = sorted(X12.glob("837_005010X222A2/*"))[:4]
     assert claims, f"no 837 corpus at {X12}"
     for path in claims:
-        rc = run(["ingest", str(path), "--apply", "--data-dir", str(data), "--config",
-                  str(conf), "--json"])
+        rc = run(
+            [
+                "ingest",
+                str(path),
+                "--apply",
+                "--data-dir",
+                str(data),
+                "--config",
+                str(conf),
+                "--json",
+            ]
+        )
         assert rc in (0, 1)
     capsys.readouterr()
-    tokens = query(data / "analytics" / "warehouse.duckdb",
-                   "SELECT DISTINCT account_token FROM fact_remit WHERE paid > 0 LIMIT 1")
+    tokens = query(
+        data / "analytics" / "warehouse.duckdb",
+        "SELECT DISTINCT account_token FROM fact_remit WHERE paid > 0 LIMIT 1",
+    )
     assert tokens
     hub = Hub.open(load_settings(conf, data_dir=data))
     try:
-        accounts = sorted({parse_message(m.raw).get("PID-18.1") for m in
-                           hub.store.messages(limit=100_000) if m.message_type.startswith(
-                               "DFT")} - {""})[:3]
+        accounts = sorted(
+            {
+                parse_message(m.raw).get("PID-18.1")
+                for m in hub.store.messages(limit=100_000)
+                if m.message_type.startswith("DFT")
+            }
+            - {""}
+        )[:3]
     finally:
         hub.close()
     path = data.parent / "second.835"
-    path.write_bytes(remittance_835([ClaimToPay(a, Decimal("100.00")) for a in accounts],
-                                    day=date(2026, 11, 9), control=835777, denied=1))
-    cli(capsys, "ingest", str(path), "--apply", "--data-dir", str(data), "--config",
-        str(conf))
+    path.write_bytes(
+        remittance_835(
+            [ClaimToPay(a, Decimal("100.00")) for a in accounts],
+            day=date(2026, 11, 9),
+            control=835777,
+            denied=1,
+        )
+    )
+    cli(capsys, "ingest", str(path), "--apply", "--data-dir", str(data), "--config", str(conf))
 
 
-def test_second_export_writes_only_the_new_rows(site: tuple[Path, Path],
-                                                capsys: pytest.CaptureFixture[str]) -> None:
+def test_second_export_writes_only_the_new_rows(
+    site: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
     data, conf = site
     db = data / "analytics" / "warehouse.duckdb"
     export(capsys, data, conf)
@@ -162,16 +199,30 @@ def test_second_export_writes_only_the_new_rows(site: tuple[Path, Path],
 
 
 def test_kill9_during_an_export_leaves_no_duplicate_and_no_gap(
-        site: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    site: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     data, conf = site
     db, out, marker = tmp_path / "wh.duckdb", tmp_path / "parquet", tmp_path / "marker"
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     proc = subprocess.Popen(
-        [sys.executable, str(Path(__file__).with_name("kill_export.py")), str(data),
-         str(conf), str(db), str(out), str(marker)], env=env, cwd=REPO)
+        [
+            sys.executable,
+            str(Path(__file__).with_name("kill_export.py")),
+            str(data),
+            str(conf),
+            str(db),
+            str(out),
+            str(marker),
+        ],
+        env=env,
+        cwd=REPO,
+    )
     try:
-        wait_until(lambda: marker.exists() or proc.poll() is not None, timeout=120,
-                   what="the export to reach its third commit")
+        wait_until(
+            lambda: marker.exists() or proc.poll() is not None,
+            timeout=120,
+            what="the export to reach its third commit",
+        )
         assert proc.poll() is None, "the export ended before it could be killed"
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
@@ -181,10 +232,24 @@ def test_kill9_during_an_export_leaves_no_duplicate_and_no_gap(
     committed = query(db, "SELECT count(*) FROM fact_journal_line")[0][0]
     assert committed > 0, "two pages committed before the kill"
     mark = dict(query(db, "SELECT source, position FROM watermark"))["journal"]
-    orphans = [p for p in out.glob("fact_journal_line/*/*.parquet")
-               if int(p.stem.split("-")[2]) > mark]  # <table>-<source>-<from>-<to>
-    got = run(["analytics", "export", "--data-dir", str(data), "--config", str(conf),
-               "--warehouse", str(db), "--out", str(out), "--json"])
+    orphans = [
+        p for p in out.glob("fact_journal_line/*/*.parquet") if int(p.stem.split("-")[2]) > mark
+    ]  # <table>-<source>-<from>-<to>
+    got = run(
+        [
+            "analytics",
+            "export",
+            "--data-dir",
+            str(data),
+            "--config",
+            str(conf),
+            "--warehouse",
+            str(db),
+            "--out",
+            str(out),
+            "--json",
+        ]
+    )
     assert got == 0
     assert orphans, "the killed page's files were written, above the committed watermark"
     rows = _exported(db)
@@ -193,8 +258,9 @@ def test_kill9_during_an_export_leaves_no_duplicate_and_no_gap(
     assert tb_of(query(db, TB_SQL.format(src=parquet(out, "fact_journal_line")))) == tb
     in_files = query(db, f"SELECT entry_key, line_no FROM {parquet(out, 'fact_journal_line')}")
     assert len(in_files) == len(set(in_files)) == len(rows)
-    charges = query(db, f"SELECT count(*), count(DISTINCT event_id) FROM "
-                        f"{parquet(out, 'fact_charge')}")[0]
+    charges = query(
+        db, f"SELECT count(*), count(DISTINCT event_id) FROM {parquet(out, 'fact_charge')}"
+    )[0]
     assert charges[0] == charges[1] == query(db, "SELECT count(*) FROM fact_charge")[0][0]
 
 
@@ -218,8 +284,9 @@ def _phi(data: Path, conf: Path) -> set[str]:
     return found
 
 
-def test_no_exported_column_carries_phi(site: tuple[Path, Path],
-                                        capsys: pytest.CaptureFixture[str]) -> None:
+def test_no_exported_column_carries_phi(
+    site: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
     data, conf = site
     export(capsys, data, conf)
     phi = _phi(data, conf)
@@ -227,8 +294,9 @@ def test_no_exported_column_carries_phi(site: tuple[Path, Path],
     con = duckdb.connect(str(data / "analytics" / "warehouse.duckdb"), read_only=True)
     try:
         texts = []
-        for (table,) in con.execute("SELECT table_name FROM information_schema.tables "
-                                    "WHERE table_schema = 'main'").fetchall():
+        for (table,) in con.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'"
+        ).fetchall():
             for row in con.execute(f"SELECT * FROM {table}").fetchall():
                 texts.append(" ".join(str(v) for v in row))
         for path in (data / "analytics" / "parquet").rglob("*.parquet"):
@@ -242,17 +310,19 @@ def test_no_exported_column_carries_phi(site: tuple[Path, Path],
 
 
 def test_without_the_extra_the_cli_names_it_and_exits_2(
-        site: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch,
-        capsys: pytest.CaptureFixture[str]) -> None:
+    site: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     data, conf = site
     monkeypatch.setitem(sys.modules, "duckdb", None)
-    err = cli(capsys, "analytics", "export", "--data-dir", str(data), "--config", str(conf),
-              code=2)["stderr"]
+    err = cli(
+        capsys, "analytics", "export", "--data-dir", str(data), "--config", str(conf), code=2
+    )["stderr"]
     assert "isthmus[analytics]" in err and "duckdb" in err
 
 
 def test_a_warehouse_of_another_schema_version_is_refused(
-        site: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    site: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     data, conf = site
     db = tmp_path / "old.duckdb"
     export(capsys, data, conf, "--warehouse", str(db), "--out", str(tmp_path / "pq"))
@@ -261,6 +331,16 @@ def test_a_warehouse_of_another_schema_version_is_refused(
         con.execute("UPDATE schema_version SET version = 0")
     finally:
         con.close()
-    err = cli(capsys, "analytics", "export", "--data-dir", str(data), "--config", str(conf),
-              "--warehouse", str(db), code=2)["stderr"]
+    err = cli(
+        capsys,
+        "analytics",
+        "export",
+        "--data-dir",
+        str(data),
+        "--config",
+        str(conf),
+        "--warehouse",
+        str(db),
+        code=2,
+    )["stderr"]
     assert "analytics schema 0" in err and "export into a new directory" in err

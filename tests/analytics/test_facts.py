@@ -26,20 +26,49 @@ def test_the_charge_columns_are_charge_fields_with_the_same_types_and_defaults()
 
 
 def test_a_charge_message_becomes_its_row() -> None:
-    ev = Charge(patient=PatientRef(mrn="MRN0042", authority="HOSP"), transaction_id="T1",
-                transaction_type="CG", quantity=2,
-                amount=Money(Decimal("250.00"), "USD"), charge_code="80053",
-                department="LAB", facility="MAIN", performing_provider="1234567893",
-                service_date=date(2026, 11, 30), account_number="A1", negative=False)
+    ev = Charge(
+        patient=PatientRef(mrn="MRN0042", authority="HOSP"),
+        transaction_id="T1",
+        transaction_type="CG",
+        quantity=2,
+        amount=Money(Decimal("250.00"), "USD"),
+        charge_code="80053",
+        department="LAB",
+        facility="MAIN",
+        performing_provider="1234567893",
+        service_date=date(2026, 11, 30),
+        account_number="A1",
+        negative=False,
+    )
     envelope = {"event_id": "E1", "type": "Charge", "payload": ev}
     rows = facts.Rows()
-    facts.inbox_rows([(7, "accepted", 1_764_460_800.0, msgspec.json.encode([envelope])),
-                      (8, "rejected", 1.0, msgspec.json.encode([envelope]))],
-                     lambda n: ("", ""), rows)
+    facts.inbox_rows(
+        [
+            (7, "accepted", 1_764_460_800.0, msgspec.json.encode([envelope])),
+            (8, "rejected", 1.0, msgspec.json.encode([envelope])),
+        ],
+        lambda n: ("", ""),
+        rows,
+    )
     at = datetime.fromtimestamp(1_764_460_800.0, UTC)
     assert rows.tables["fact_charge"] == [
-        (7, "E1", at, date(2026, 11, 30), "2026-11", "CG", "80053", 2, Decimal("250.00"),
-         "USD", "LAB", "MAIN", "1234567893", False)]
+        (
+            7,
+            "E1",
+            at,
+            date(2026, 11, 30),
+            "2026-11",
+            "CG",
+            "80053",
+            2,
+            Decimal("250.00"),
+            "USD",
+            "LAB",
+            "MAIN",
+            "1234567893",
+            False,
+        )
+    ]
     assert "MRN0042" not in repr(rows.tables) and "'A1'" not in repr(rows.tables)
 
 

@@ -35,10 +35,18 @@ from tests.services import POSTGRES, require
 
 def figures(k: Kpis) -> tuple[Kpis, tuple[Latency, Latency]]:
     """The figures but the two latencies, and the latencies apart (compared to 1 ms)."""
-    return (dataclasses.replace(k, facts_mark=0, facts_warehouse_mark=0, facts_refreshed=None,
-                                facts_source="", charge_lag=Latency(),
-                                payment_visibility=Latency()),
-            (k.charge_lag, k.payment_visibility))
+    return (
+        dataclasses.replace(
+            k,
+            facts_mark=0,
+            facts_warehouse_mark=0,
+            facts_refreshed=None,
+            facts_source="",
+            charge_lag=Latency(),
+            payment_visibility=Latency(),
+        ),
+        (k.charge_lag, k.payment_visibility),
+    )
 
 
 def assert_same(got: Kpis, want: Kpis) -> None:
@@ -61,13 +69,13 @@ def demo_day(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     root = tmp_path_factory.mktemp("kpi-demo")
     data, conf = root / "data", demo_config(root)
     assert run(["demo", "--data-dir", str(data), "--messages", "400", "--json"]) == 0
-    assert run(["analytics", "export", "--data-dir", str(data), "--config", str(conf),
-                "--json"]) == 0
+    assert (
+        run(["analytics", "export", "--data-dir", str(data), "--config", str(conf), "--json"]) == 0
+    )
     return data, conf
 
 
-def test_the_demo_day_kpis_from_the_warehouse_equal_the_scan(
-        demo_day: tuple[Path, Path]) -> None:
+def test_the_demo_day_kpis_from_the_warehouse_equal_the_scan(demo_day: tuple[Path, Path]) -> None:
     data, conf = demo_day
     hub = Hub.open(load_settings(conf, data_dir=data))
     try:
@@ -88,14 +96,17 @@ def test_the_demo_day_kpis_from_the_warehouse_equal_the_scan(
 
 @pytest.mark.parametrize("why", ["an export holds it", "no analytics extra"])
 def test_without_a_readable_warehouse_the_store_gives_the_same_kpis(
-        demo_day: tuple[Path, Path], why: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    demo_day: tuple[Path, Path], why: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     data, conf = demo_day
     mark, writer = inbox_mark(data), None
     if why == "an export holds it":
         writer = duckdb.connect(str(data / WAREHOUSE))
     else:
+
         def missing() -> None:
             raise Missing("analytics needs pyarrow and duckdb (duckdb is missing)")
+
         monkeypatch.setattr(feed_module, "modules", missing)
     hub = Hub.open(load_settings(conf, data_dir=data))
     try:
@@ -114,7 +125,8 @@ DAYS = month_days(date(2026, 10, 20), 8)
 
 
 def test_a_generated_month_kpis_equal_the_scan_as_the_facts_advance(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     data, conf = tmp_path / "data", demo_config(tmp_path)
     for day in DAYS[:4]:
         add_day(data, conf, day)

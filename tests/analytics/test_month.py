@@ -24,12 +24,28 @@ DAYS = [date(2026, 10, 20) + timedelta(days=3 * i) for i in range(10)]
 
 
 def _ingest(capsys: pytest.CaptureFixture[str], data: Path, conf: Path, day: date) -> None:
-    msgs = hospital_day(messages=120, seed=day.toordinal(), day=day, malformed=1,
-                        unmapped=1, unsupported=1, control_prefix=f"M{day:%m%d}")
+    msgs = hospital_day(
+        messages=120,
+        seed=day.toordinal(),
+        day=day,
+        malformed=1,
+        unmapped=1,
+        unsupported=1,
+        control_prefix=f"M{day:%m%d}",
+    )
     path = data.parent / f"day-{day.isoformat()}.hl7"
     path.write_bytes(b"".join(m.raw for m in msgs))
-    cli(capsys, "ingest", str(path), "--apply", "--data-dir", str(data), "--config",
-        str(conf), code=1)  # the malformed one makes the file's exit code 1
+    cli(
+        capsys,
+        "ingest",
+        str(path),
+        "--apply",
+        "--data-dir",
+        str(data),
+        "--config",
+        str(conf),
+        code=1,
+    )  # the malformed one makes the file's exit code 1
 
 
 def _journal_lines(data: Path, conf: Path) -> int:
@@ -41,7 +57,8 @@ def _journal_lines(data: Path, conf: Path) -> int:
 
 
 def test_a_generated_month_exports_incrementally_and_adds_up(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     data, conf = tmp_path / "data", demo_config(tmp_path)
     exported = 0
     for chunk in (DAYS[:3], DAYS[3:7], DAYS[7:]):
@@ -58,10 +75,14 @@ def test_a_generated_month_exports_incrementally_and_adds_up(
     assert tb_of(query(db, TB_SQL.format(src=parquet(out, "fact_journal_line")))) == tb
     parts = {p.name for p in (out / "fact_journal_line").iterdir()}
     assert {"period=2026-10", "period=2026-11"} <= parts
-    by_period = dict(query(db, f"SELECT period, count(*) FROM "
-                               f"{parquet(out, 'fact_journal_line')} GROUP BY period"))
-    assert by_period == dict(query(db, "SELECT period, count(*) FROM fact_journal_line "
-                                       "GROUP BY period"))
+    by_period = dict(
+        query(
+            db, f"SELECT period, count(*) FROM {parquet(out, 'fact_journal_line')} GROUP BY period"
+        )
+    )
+    assert by_period == dict(
+        query(db, "SELECT period, count(*) FROM fact_journal_line GROUP BY period")
+    )
 
     from isthmus.analytics.executive import read  # noqa: PLC0415 - needs the extra
 
@@ -69,14 +90,19 @@ def test_a_generated_month_exports_incrementally_and_adds_up(
     try:
         d = read(db, hub.store, DAYS[-1])
         revenue = {m.revenue_account for m in hub.settings.mappings.charge_codes.values()}
-        shown = service_line_margin(hub.store.entries(), revenue_accounts=revenue,
-                                    supply_expense_account="6200",
-                                    labor_cost=service_line_cost(hub.store,
-                                                                 hub.settings.labor))
+        shown = service_line_margin(
+            hub.store.entries(),
+            revenue_accounts=revenue,
+            supply_expense_account="6200",
+            labor_cost=service_line_cost(hub.store, hub.settings.labor),
+        )
     finally:
         hub.close()
     want = {(m["service_line"], m["period"]): Decimal(m["margin"]) for m in shown}
-    got_margin = {(m["service_line"], m["period"]): Decimal(m["gross_margin"])
-                  for m in d["margin"] if m["service_line"] != "(unallocated)"}
+    got_margin = {
+        (m["service_line"], m["period"]): Decimal(m["gross_margin"])
+        for m in d["margin"]
+        if m["service_line"] != "(unallocated)"
+    }
     assert got_margin == want
     assert {p for _sl, p in want} >= {"2026-10", "2026-11"}

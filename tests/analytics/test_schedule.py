@@ -37,11 +37,11 @@ def test_the_scheduled_export_follows_the_journal(tmp_path: Path) -> None:
         post(hub.store, entry("E1", corr="c1"), entry("E2", corr="c2"))
         task = asyncio.create_task(loops.analytics_loop(hub, "worker-1", every_s=0.05))
         try:
-            await await_until(lambda: exported() == 4, timeout=60,
-                              what="the first scheduled export")
+            await await_until(
+                lambda: exported() == 4, timeout=60, what="the first scheduled export"
+            )
             post(hub.store, entry("E3", corr="c3"))
-            await await_until(lambda: exported() == 6, timeout=60,
-                              what="the next scheduled export")
+            await await_until(lambda: exported() == 6, timeout=60, what="the next scheduled export")
         finally:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
@@ -55,17 +55,29 @@ def test_the_scheduled_export_follows_the_journal(tmp_path: Path) -> None:
 
 
 def test_the_hub_runs_without_the_extra(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("ISTHMUS_STORE", "ISTHMUS_BUS", "ISTHMUS_CONFIG")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("ISTHMUS_STORE", "ISTHMUS_BUS", "ISTHMUS_CONFIG")
+    }
     data = str(tmp_path)
-    script = (BLOCK + "import importlib.util; from isthmus.cli.main import run; "
-              "from isthmus.console.app import build_console; "
-              "assert importlib.util.find_spec('duckdb') is None; "
-              f"assert run(['migrate', '--data-dir', {data!r}]) == 0; "
-              f"assert run(['status', '--data-dir', {data!r}]) == 0; "
-              f"sys.exit(run(['analytics', 'export', '--data-dir', {data!r}]))")
-    res = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
-                         text=True, timeout=120, check=False, cwd=REPO)
+    script = (
+        BLOCK + "import importlib.util; from isthmus.cli.main import run; "
+        "from isthmus.console.app import build_console; "
+        "assert importlib.util.find_spec('duckdb') is None; "
+        f"assert run(['migrate', '--data-dir', {data!r}]) == 0; "
+        f"assert run(['status', '--data-dir', {data!r}]) == 0; "
+        f"sys.exit(run(['analytics', 'export', '--data-dir', {data!r}]))"
+    )
+    res = subprocess.run(
+        [sys.executable, "-c", script],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        cwd=REPO,
+    )
     assert res.returncode == 2, res.stderr
     assert "pip install 'isthmus[analytics]'" in res.stderr
     assert "Traceback" not in res.stderr

@@ -57,26 +57,40 @@ def test_journal_pages_continue_at_the_watermark(store: Store) -> None:
     assert all(len(e.lines) == 2 for _p, e in rest)  # with their lines
     assert store.journal_after(rest[-1][0], 100) == []
     assert post(store, entry("E1", corr="c1"), entry("E5", corr="c5")) == [False, True]
-    wait_until(lambda: store.journal_after(rest[-1][0], 100), timeout=60,
-               what="the new entry after the watermark")
+    wait_until(
+        lambda: store.journal_after(rest[-1][0], 100),
+        timeout=60,
+        what="the new entry after the watermark",
+    )
     (new,) = store.journal_after(rest[-1][0], 100)  # only the new one, once
     assert new[1].entry_key == "E5" and new[0] > rest[-1][0]
 
 
 def test_inbox_pages_carry_every_status_after_the_watermark(store: Store) -> None:
-    store.accept([inbound("C1"), inbound("C2", status="rejected", ack_code="AR", events=b""),
-                  inbound("C3", received_at=7.5)])
+    store.accept(
+        [
+            inbound("C1"),
+            inbound("C2", status="rejected", ack_code="AR", events=b""),
+            inbound("C3", received_at=7.5),
+        ]
+    )
     got = store.inbox_after(0, 100)
     assert [(s, ev) for _i, s, _t, ev in got] == [
-        ("accepted", b'[{"e":1}]'), ("rejected", b""), ("accepted", b'[{"e":1}]')]
+        ("accepted", b'[{"e":1}]'),
+        ("rejected", b""),
+        ("accepted", b'[{"e":1}]'),
+    ]
     assert got[2][2] == 7.5
     assert [i for i, *_r in store.inbox_after(got[0][0], 1)] == [got[1][0]]
     store.accept([inbound("C1"), inbound("C4")])  # a duplicate and a new one
     want = [m.id for m in store.messages() if m.control_id == "C4"]
     # PostgreSQL: the duplicate may leave an id hole, crossed once no writer of the
     # database is in flight (other tests may share it): wait for that, never skip it
-    wait_until(lambda: [i for i, *_r in store.inbox_after(got[-1][0], 100)] == want,
-               timeout=60, what="the new message after the watermark")
+    wait_until(
+        lambda: [i for i, *_r in store.inbox_after(got[-1][0], 100)] == want,
+        timeout=60,
+        what="the new message after the watermark",
+    )
     assert [i for i, *_r in store.inbox_after(got[-1][0], 100)] == want
 
 

@@ -14,10 +14,17 @@ from isthmus.api.http import build_app
 FHIR_MEDIA = "application/fhir+json"
 
 
-def call(hub: Any, method: str, path: str, body: Any = None, *, token: str | None,
-         raw: bytes | None = None, media: str = FHIR_MEDIA) -> httpx.Response:
-    content = raw if raw is not None else (
-        json.dumps(body).encode() if body is not None else None)
+def call(
+    hub: Any,
+    method: str,
+    path: str,
+    body: Any = None,
+    *,
+    token: str | None,
+    raw: bytes | None = None,
+    media: str = FHIR_MEDIA,
+) -> httpx.Response:
+    content = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
 
     async def go() -> httpx.Response:
         transport = httpx.ASGITransport(app=build_app(hub, {}), client=("127.0.0.1", 50000))
@@ -26,4 +33,5 @@ def call(hub: Any, method: str, path: str, body: Any = None, *, token: str | Non
             if token:
                 headers["Authorization"] = f"Bearer {token}"
             return await c.request(method, path, content=content, headers=headers)
+
     return asyncio.run(go())

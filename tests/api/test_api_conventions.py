@@ -48,32 +48,69 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Hub, str]]:
         assert hub.governance.initialize(admin, issued.token)
         with hub.store.transaction() as tx:
             for i in range(WORK_ITEMS):
-                tx.add_work_item(kind="unmapped_code", queue="revenue-integrity",
-                                 key=f"k{i}", event_id=f"ev-{i}", correlation_id=f"c/{i}",
-                                 detail=f"item {i}", envelope=b"", now=NOW + i)
+                tx.add_work_item(
+                    kind="unmapped_code",
+                    queue="revenue-integrity",
+                    key=f"k{i}",
+                    event_id=f"ev-{i}",
+                    correlation_id=f"c/{i}",
+                    detail=f"item {i}",
+                    envelope=b"",
+                    now=NOW + i,
+                )
             for i in range(7):
-                assert tx.add_refund(RefundRecord(
-                    id=f"RF-{i:03d}", idempotency_key=f"idem-{i}", account_number="",
-                    account_token=f"tok{i}", company="C100", amount=Decimal("10.00"),
-                    currency="USD", reason="overpaid", status="pending" if i % 2 else
-                    "rejected", requested_by="alice", requested_at=NOW + i))
-        hub.store.accept([Inbound("mllp", f"EHR^NORTH:M{i}", b"MSH|x", NOW + i + 0.125,
-                                  "127.0.0.1:1", "ADT^A01", "accepted", "AA", "", b"")
-                          for i in range(5)])
+                assert tx.add_refund(
+                    RefundRecord(
+                        id=f"RF-{i:03d}",
+                        idempotency_key=f"idem-{i}",
+                        account_number="",
+                        account_token=f"tok{i}",
+                        company="C100",
+                        amount=Decimal("10.00"),
+                        currency="USD",
+                        reason="overpaid",
+                        status="pending" if i % 2 else "rejected",
+                        requested_by="alice",
+                        requested_at=NOW + i,
+                    )
+                )
+        hub.store.accept(
+            [
+                Inbound(
+                    "mllp",
+                    f"EHR^NORTH:M{i}",
+                    b"MSH|x",
+                    NOW + i + 0.125,
+                    "127.0.0.1:1",
+                    "ADT^A01",
+                    "accepted",
+                    "AA",
+                    "",
+                    b"",
+                )
+                for i in range(5)
+            ]
+        )
         yield hub, issued.clear
     finally:
         hub.close()
 
 
-def _get(site: tuple[Hub, str], path: str, headers: dict[str, str] | None = None,
-         client: str = "127.0.0.1") -> httpx.Response:
+def _get(
+    site: tuple[Hub, str],
+    path: str,
+    headers: dict[str, str] | None = None,
+    client: str = "127.0.0.1",
+) -> httpx.Response:
     hub, token = site
 
     async def go() -> httpx.Response:
         transport = httpx.ASGITransport(app=build_app(hub, {}), client=(client, 50000))
         async with httpx.AsyncClient(transport=transport, base_url="http://hub.test") as c:
-            return await c.get(path, headers={"Authorization": f"Bearer {token}",
-                                              **(headers or {})})
+            return await c.get(
+                path, headers={"Authorization": f"Bearer {token}", **(headers or {})}
+            )
+
     return asyncio.run(go())
 
 
@@ -107,7 +144,10 @@ def test_workitems_page_past_the_old_silent_cap(site: tuple[Hub, str]) -> None:
     # the filters ride along in next_url; the default page is 50
     assert len(_get(site, "/api/v1/workitems").json()["workitems"]) == 50
     assert _get(site, "/api/v1/workitems?status=resolved").json() == {
-        "workitems": [], "next": None, "next_url": None}
+        "workitems": [],
+        "next": None,
+        "next_url": None,
+    }
 
 
 def test_refunds_page_with_their_filter(site: tuple[Hub, str]) -> None:
@@ -121,17 +161,26 @@ def test_refunds_page_with_their_filter(site: tuple[Hub, str]) -> None:
 def test_messages_page_and_times_are_iso_8601(site: tuple[Hub, str]) -> None:
     rows, pages = _walk(site, "/api/v1/messages?channel=mllp&limit=2", "messages")
     assert pages == 3 and [m["control_id"] for m in rows] == [
-        f"EHR^NORTH:M{i}" for i in range(4, -1, -1)]
+        f"EHR^NORTH:M{i}" for i in range(4, -1, -1)
+    ]
     assert rows[-1]["received_at"] == "2023-11-14T22:13:20.125+00:00"
     one = _get(site, f"/api/v1/messages/{rows[0]['id']}").json()["message"]
     assert datetime.fromisoformat(one["received_at"]).timestamp() == NOW + 4.125
 
 
-@pytest.mark.parametrize(("query", "field"), [
-    ("limit=0", "limit"), ("limit=501", "limit"), ("limit=x", "limit"),
-    ("cursor=bm9wZQ", "cursor"), ("cursor=%%%", "cursor")])
-def test_a_bad_limit_or_cursor_is_400_naming_it(site: tuple[Hub, str], query: str,
-                                                field: str) -> None:
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ("limit=0", "limit"),
+        ("limit=501", "limit"),
+        ("limit=x", "limit"),
+        ("cursor=bm9wZQ", "cursor"),
+        ("cursor=%%%", "cursor"),
+    ],
+)
+def test_a_bad_limit_or_cursor_is_400_naming_it(
+    site: tuple[Hub, str], query: str, field: str
+) -> None:
     for route in ("workitems", "refunds", "messages"):
         r = _get(site, f"/api/v1/{route}?{query}")
         assert r.status_code == 400 and r.json()["field"] == field, (route, r.text)
@@ -147,8 +196,16 @@ def test_store_keyset_paging_in_memory() -> None:
     store = MemoryStore()
     with store.transaction() as tx:
         for i in range(5):
-            tx.add_work_item(kind="k", queue="q", key=f"k{i}", event_id=f"e{i}",
-                             correlation_id="c", detail="", envelope=b"", now=NOW)
+            tx.add_work_item(
+                kind="k",
+                queue="q",
+                key=f"k{i}",
+                event_id=f"e{i}",
+                correlation_id="c",
+                detail="",
+                envelope=b"",
+                now=NOW,
+            )
     ids = [w.id for w in store.work_items()]
     assert [w.id for w in store.work_items(after=ids[1], limit=2)] == ids[2:4]
     assert store.refunds(after="RF-unknown") == []
@@ -164,16 +221,20 @@ def test_every_answer_has_a_request_id(site: tuple[Hub, str]) -> None:
         r = _get(site, "/api/v1/status", {"X-Request-Id": bad})
         assert r.headers["x-request-id"] != bad and len(r.headers["x-request-id"]) == 32
     # refusals and unknown routes too
-    assert "x-request-id" in _get(site, "/api/v1/status",
-                                  {"Authorization": "Bearer nope"}).headers
+    assert "x-request-id" in _get(site, "/api/v1/status", {"Authorization": "Bearer nope"}).headers
     assert "x-request-id" in _get(site, "/api/v1/nothing-here").headers
 
 
 def test_one_access_record_per_request_without_query_values(
-        site: tuple[Hub, str], caplog: pytest.LogCaptureFixture) -> None:
+    site: tuple[Hub, str], caplog: pytest.LogCaptureFixture
+) -> None:
     with caplog.at_level(logging.INFO, logger="isthmus.access"):
-        _get(site, "/fhir/Account?identifier=MRN-77-SECRET&patient=Patient/p1",
-             {"X-Request-Id": "req-42"}, client="198.51.100.7")
+        _get(
+            site,
+            "/fhir/Account?identifier=MRN-77-SECRET&patient=Patient/p1",
+            {"X-Request-Id": "req-42"},
+            client="198.51.100.7",
+        )
         _get(site, "/api/v1/status", {"Authorization": "Bearer nope"})
     records = [r for r in caplog.records if r.name == "isthmus.access"]
     assert len(records) == 2
@@ -185,8 +246,11 @@ def test_one_access_record_per_request_without_query_values(
     # as JSON: the fields apart, with the bound request id
     line = json.loads(logs.JsonFormatter().format(records[0]))
     assert {k: line[k] for k in ("method", "path", "status", "client")} == {
-        "method": "GET", "path": "/fhir/Account?identifier&patient", "status": 200,
-        "client": "198.51.100.7"}
+        "method": "GET",
+        "path": "/fhir/Account?identifier&patient",
+        "status": 200,
+        "client": "198.51.100.7",
+    }
     assert isinstance(line["duration_ms"], float)
 
 
@@ -201,8 +265,10 @@ def test_the_request_id_is_bound_for_every_record_of_the_request() -> None:
 
 
 def test_loggable_path_keeps_names_only() -> None:
-    assert access.loggable_path("/api/v1/messages", b"control_id=MSG1&since=2025-01-01"
-                                ) == "/api/v1/messages?control_id&since"
+    assert (
+        access.loggable_path("/api/v1/messages", b"control_id=MSG1&since=2025-01-01")
+        == "/api/v1/messages?control_id&since"
+    )
     assert access.loggable_path("/x", b"") == "/x"
     assert access.loggable_path("/x", b"na%20me=Smith&na%20me=Jones") == "/x?na?me"
 
@@ -220,14 +286,15 @@ def spans() -> Iterator[InMemorySpanExporter]:
 
 
 def test_an_incoming_traceparent_is_the_parent_of_the_request_span(
-        site: tuple[Hub, str], spans: InMemorySpanExporter) -> None:
+    site: tuple[Hub, str], spans: InMemorySpanExporter
+) -> None:
     # the W3C Trace Context example (section 3.2.2.3)
     header = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
     r = _get(site, "/api/v1/status", {"traceparent": header})
     assert r.status_code == 200
     [span] = [s for s in spans.get_finished_spans() if s.name.startswith("GET ")]
-    assert span.context.trace_id == 0x4bf92f3577b34da6a3ce929d0e0e4736
-    assert span.parent is not None and span.parent.span_id == 0x00f067aa0ba902b7
+    assert span.context.trace_id == 0x4BF92F3577B34DA6A3CE929D0E0E4736
+    assert span.parent is not None and span.parent.span_id == 0x00F067AA0BA902B7
     assert span.attributes is not None
     assert span.attributes["http.response.status_code"] == 200
     assert span.attributes["isthmus.request_id"] == r.headers["x-request-id"]
@@ -238,10 +305,17 @@ def test_an_incoming_traceparent_is_the_parent_of_the_request_span(
     assert own.parent is None and own.context.trace_id != 0
 
 
-@pytest.mark.parametrize("header", [
-    "", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7", "ff-" + "a" * 32 + "-" +
-    "b" * 16 + "-01", "00-" + "A" * 32 + "-" + "b" * 16 + "-01", "00-" + "a" * 32 + "-" +
-    "0" * 16 + "-01", "00-" + "a" * 32 + "-" + "b" * 16 + "-01-extra"])
+@pytest.mark.parametrize(
+    "header",
+    [
+        "",
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7",
+        "ff-" + "a" * 32 + "-" + "b" * 16 + "-01",
+        "00-" + "A" * 32 + "-" + "b" * 16 + "-01",
+        "00-" + "a" * 32 + "-" + "0" * 16 + "-01",
+        "00-" + "a" * 32 + "-" + "b" * 16 + "-01-extra",
+    ],
+)
 def test_malformed_traceparents_are_ignored(header: str) -> None:
     assert tracing.remote_parent(header) is None
 
@@ -263,8 +337,11 @@ def test_cursor_codec_round_trips_and_refuses_other_tags() -> None:
 
 def test_no_float_times_left_in_the_v1_answers(site: tuple[Hub, str], tmp_path: Path) -> None:
     """Every *_at field of the v1 list answers is an ISO 8601 string."""
-    for route, rows in (("workitems", "workitems"), ("refunds", "refunds"),
-                        ("messages", "messages")):
+    for route, rows in (
+        ("workitems", "workitems"),
+        ("refunds", "refunds"),
+        ("messages", "messages"),
+    ):
         for row in _get(site, f"/api/v1/{route}?limit=3").json()[rows]:
             for k, v in row.items():
                 if k.endswith("_at") and v:

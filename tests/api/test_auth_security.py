@@ -32,8 +32,9 @@ class Site:
     tokens: dict[str, str]
 
 
-def _mint(hub: Hub, name: str, roles: tuple[str, ...], scopes: tuple[str, ...] | None = None,
-          **kw: float) -> str:
+def _mint(
+    hub: Hub, name: str, roles: tuple[str, ...], scopes: tuple[str, ...] | None = None, **kw: float
+) -> str:
     p = identity.principal(name, "service", roles, NOW)
     hub.governance.save_principal(p)
     issued = identity.issue(p, scopes or roles, NOW, **kw)  # type: ignore[arg-type]
@@ -63,19 +64,27 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         hub.close()
 
 
-def _call(hub: Hub, method: str, path: str, headers: dict[str, str] | None = None,
-          client: str = "198.51.100.7", body: bytes | None = None,
-          app: object | None = None) -> httpx.Response:
+def _call(
+    hub: Hub,
+    method: str,
+    path: str,
+    headers: dict[str, str] | None = None,
+    client: str = "198.51.100.7",
+    body: bytes | None = None,
+    app: object | None = None,
+) -> httpx.Response:
     async def go() -> httpx.Response:
-        transport = httpx.ASGITransport(app=app or build_app(hub),  # type: ignore[arg-type]
-                                        client=(client, 40000))
+        transport = httpx.ASGITransport(
+            app=app or build_app(hub),  # type: ignore[arg-type]
+            client=(client, 40000),
+        )
         async with httpx.AsyncClient(transport=transport, base_url="http://hub") as c:
             return await c.request(method, path, headers=headers or {}, content=body)
+
     return asyncio.run(go())
 
 
-PROBLEM_MEMBERS = {"type", "title", "status", "detail", "instance", "errors", "error",
-                   "reason"}
+PROBLEM_MEMBERS = {"type", "title", "status", "detail", "instance", "errors", "error", "reason"}
 
 
 def _reason(r: httpx.Response) -> str:
@@ -92,8 +101,7 @@ def _clean(r: httpx.Response, *secrets: str) -> None:
     if r.request.url.path.startswith("/fhir"):
         assert r.headers["content-type"].startswith("application/fhir+json"), r.headers
         [issue] = r.json()["issue"]
-        assert issue["code"] == {401: "login", 403: "forbidden", 429: "throttled"}[
-            r.status_code]
+        assert issue["code"] == {401: "login", 403: "forbidden", 429: "throttled"}[r.status_code]
         assert set(issue) <= {"severity", "code", "diagnostics", "expression"}, issue
     else:
         assert r.headers["content-type"].startswith("application/problem+json"), r.headers
@@ -106,10 +114,18 @@ def _clean(r: httpx.Response, *secrets: str) -> None:
 
 
 BYPASS_PATHS = [
-    "/api/v1/workitems/", "//api/v1/workitems", "/API/v1/workitems", "/api/v1/./workitems",
-    "/api/v1/workitems%2F", "/fhir/../api/v1/workitems", "/api/v1/workitems;x=1",
-    "/api/v1/ledger/trial-balance?access_token=x", "/openapi.json", "/metrics",
-    "/api/v1/messages/..%2F..%2Fetc%2Fpasswd", "/fhir/Patient/p1",
+    "/api/v1/workitems/",
+    "//api/v1/workitems",
+    "/API/v1/workitems",
+    "/api/v1/./workitems",
+    "/api/v1/workitems%2F",
+    "/fhir/../api/v1/workitems",
+    "/api/v1/workitems;x=1",
+    "/api/v1/ledger/trial-balance?access_token=x",
+    "/openapi.json",
+    "/metrics",
+    "/api/v1/messages/..%2F..%2Fetc%2Fpasswd",
+    "/fhir/Patient/p1",
 ]
 
 
@@ -120,12 +136,18 @@ def test_no_path_variant_answers_without_a_token(site: Site, path: str) -> None:
     _clean(r, site.admin)
 
 
-@pytest.mark.parametrize("headers", [
-    {"Authorization": "Bearer"}, {"Authorization": "Bearer  "}, {"Authorization": "Token x"},
-    {"Authorization": "Basic cm9vdDpyb290"}, {"Authorization": "Bearer a b"},
-    {"X-Forwarded-User": "root", "X-Remote-User": "root"},
-    {"X-HTTP-Method-Override": "GET", "Cookie": "access_token=x; session=x"},
-])
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Authorization": "Bearer"},
+        {"Authorization": "Bearer  "},
+        {"Authorization": "Token x"},
+        {"Authorization": "Basic cm9vdDpyb290"},
+        {"Authorization": "Bearer a b"},
+        {"X-Forwarded-User": "root", "X-Remote-User": "root"},
+        {"X-HTTP-Method-Override": "GET", "Cookie": "access_token=x; session=x"},
+    ],
+)
 def test_malformed_or_foreign_credentials_are_401(site: Site, headers: dict[str, str]) -> None:
     r = _call(site.hub, "GET", "/api/v1/workitems", headers)
     assert r.status_code == 401 and r.headers["www-authenticate"].startswith("Bearer")
@@ -133,37 +155,59 @@ def test_malformed_or_foreign_credentials_are_401(site: Site, headers: dict[str,
 
 
 def test_a_token_in_the_query_string_or_a_cookie_is_not_accepted(site: Site) -> None:
-    for path, headers in ((f"/api/v1/workitems?access_token={site.admin}", {}),
-                          ("/api/v1/workitems", {"Cookie": f"access_token={site.admin}"})):
+    for path, headers in (
+        (f"/api/v1/workitems?access_token={site.admin}", {}),
+        ("/api/v1/workitems", {"Cookie": f"access_token={site.admin}"}),
+    ):
         r = _call(site.hub, "GET", path, headers)
         assert r.status_code == 401, path
 
 
 # one route of each class: ops, v1 reads, lineage, FHIR read, FHIR write, the spec
-ROUTE_CLASSES = [("GET", "/metrics"), ("GET", "/api/v1/ledger/trial-balance"),
-                 ("GET", "/api/v1/messages/mllp/NOPE"), ("GET", "/fhir/Patient/p1"),
-                 ("POST", "/fhir/Patient"), ("PUT", "/fhir/Account/a1"),
-                 ("POST", "/fhir"), ("GET", "/openapi.json")]
+ROUTE_CLASSES = [
+    ("GET", "/metrics"),
+    ("GET", "/api/v1/ledger/trial-balance"),
+    ("GET", "/api/v1/messages/mllp/NOPE"),
+    ("GET", "/fhir/Patient/p1"),
+    ("POST", "/fhir/Patient"),
+    ("PUT", "/fhir/Account/a1"),
+    ("POST", "/fhir"),
+    ("GET", "/openapi.json"),
+]
 
 
 @pytest.mark.parametrize(("method", "path"), ROUTE_CLASSES)
 @pytest.mark.parametrize("kind", ["expired", "revoked"])
 def test_expired_and_revoked_tokens_are_401_on_every_route_class(
-        site: Site, method: str, path: str, kind: str) -> None:
+    site: Site, method: str, path: str, kind: str
+) -> None:
     tok = site.tokens[kind]
-    r = _call(site.hub, method, path, {"Authorization": f"Bearer {tok}"},
-              client=f"198.51.100.{20 + ROUTE_CLASSES.index((method, path))}")
+    r = _call(
+        site.hub,
+        method,
+        path,
+        {"Authorization": f"Bearer {tok}"},
+        client=f"198.51.100.{20 + ROUTE_CLASSES.index((method, path))}",
+    )
     assert r.status_code == 401 and _reason(r) == f"token {kind}"
     _clean(r, tok, site.admin)
 
 
-@pytest.mark.parametrize(("method", "path"), [
-    ("POST", "/fhir/Patient"), ("PUT", "/fhir/Account/a1"), ("POST", "/fhir"),
-    ("GET", "/api/v1/messages/mllp/NOPE")])
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("POST", "/fhir/Patient"),
+        ("PUT", "/fhir/Account/a1"),
+        ("POST", "/fhir"),
+        ("GET", "/api/v1/messages/mllp/NOPE"),
+    ],
+)
 def test_a_token_scoped_below_its_principal_is_held_to_its_scope(
-        site: Site, method: str, path: str) -> None:
-    r = _call(site.hub, method, path, {"Authorization": f"Bearer {site.tokens['narrow']}"},
-              body=b"{}")
+    site: Site, method: str, path: str
+) -> None:
+    r = _call(
+        site.hub, method, path, {"Authorization": f"Bearer {site.tokens['narrow']}"}, body=b"{}"
+    )
     assert r.status_code == 403 and "read-only" in _reason(r)
     _clean(r, site.tokens["narrow"], site.admin)
 
@@ -181,8 +225,10 @@ def test_failed_authentications_are_throttled_per_client(site: Site) -> None:
     bad = {"Authorization": "Bearer isth_0badc0ffee00_" + "x" * 43}
     good = {"Authorization": f"Bearer {site.admin}"}
     ip = "203.0.113.50"
-    codes = [_call(site.hub, "GET", "/metrics", bad, ip, app=app).status_code
-             for _ in range(FailureThrottle.max_failures)]
+    codes = [
+        _call(site.hub, "GET", "/metrics", bad, ip, app=app).status_code
+        for _ in range(FailureThrottle.max_failures)
+    ]
     assert codes == [401] * FailureThrottle.max_failures
     r = _call(site.hub, "GET", "/metrics", bad, ip, app=app)
     assert r.status_code == 429 and 0 < int(r.headers["retry-after"]) <= 60

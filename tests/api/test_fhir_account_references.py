@@ -38,10 +38,14 @@ def site(tmp_path: Path) -> Iterator[Site]:
 
 
 def _account(identifier: str = NUMBER) -> dict[str, Any]:
-    return {"resourceType": "Account", "id": "acc-7", "status": "active",
-            "identifier": [{"system": "urn:oid:1.2.3.4.5", "value": identifier}],
-            "subject": [{"reference": "Patient/p1"}],
-            "owner": {"reference": "Organization/NORTH"}}
+    return {
+        "resourceType": "Account",
+        "id": "acc-7",
+        "status": "active",
+        "identifier": [{"system": "urn:oid:1.2.3.4.5", "value": identifier}],
+        "subject": [{"reference": "Patient/p1"}],
+        "owner": {"reference": "Organization/NORTH"},
+    }
 
 
 def _charge_to_acc7(cid: str = "ci1", amount: float = 125.50) -> dict[str, Any]:
@@ -73,8 +77,11 @@ def _charged_numbers(s: Site) -> list[str]:
     out = []
     for m in s.hub.store.messages(status="accepted"):
         if m.message_type == "ChargeItem" and m.events:
-            out += [e.payload.account_number for e in decode(m.events, type=list[Envelope])
-                    if isinstance(e.payload, Charge)]
+            out += [
+                e.payload.account_number
+                for e in decode(m.events, type=list[Envelope])
+                if isinstance(e.payload, Charge)
+            ]
     return out
 
 
@@ -84,12 +91,15 @@ def _lines(s: Site) -> int:
 
 def _bar_p06(s: Site, number: str) -> None:
     """HL7 BAR^P06 ending billing account `number` of _patient() (PID-3 its MR)."""
-    raw = ("MSH|^~\\&|EHR|NORTH|ISTHMUS|HUB|20250305101500||BAR^P06^BAR_P06|E1|P|2.5.1\r"
-           "EVN|P06|20250305101500\r"
-           f"PID|1||MRN-77^^^{MRN_AUTHORITY}^MR||DOE^JANE||19800101|F||||||||||"
-           f"{number}^^^NORTH^AN\r").encode()
-    inbound, _ = classify(raw, channel="mllp", peer="test", now=1_800_000_000.0,
-                          tenant="default", currency="USD")
+    raw = (
+        "MSH|^~\\&|EHR|NORTH|ISTHMUS|HUB|20250305101500||BAR^P06^BAR_P06|E1|P|2.5.1\r"
+        "EVN|P06|20250305101500\r"
+        f"PID|1||MRN-77^^^{MRN_AUTHORITY}^MR||DOE^JANE||19800101|F||||||||||"
+        f"{number}^^^NORTH^AN\r"
+    ).encode()
+    inbound, _ = classify(
+        raw, channel="mllp", peer="test", now=1_800_000_000.0, tenant="default", currency="USD"
+    )
     s.hub.store.accept([inbound])
     relay_unpublished(s.hub.store, s.hub.bus)
 
@@ -110,16 +120,16 @@ def test_a_charge_posts_to_its_accounts_identifier_not_its_id(site: Site) -> Non
     site.hub.worker().drain()
     _post(site, "/fhir/ChargeItem", _charge_to_acc7("ci2", 10.0))
     site.hub.worker().drain()
-    assert _open(site) == [("charge_to_closed_account", "patient-accounting",
-                            "fhir/ChargeItem/ci2")]
+    assert _open(site) == [
+        ("charge_to_closed_account", "patient-accounting", "fhir/ChargeItem/ci2")
+    ]
     [item] = site.hub.store.work_items("open")
     assert "MRN-77" not in item.detail and "JANE" not in item.detail
     assert _by_account(site, NUMBER) == Decimal("125.50")
     assert trial_balance_view(site.hub.store)["balanced"]
 
 
-def test_a_charge_before_its_account_is_held_then_posts_to_the_identifier(
-        site: Site) -> None:
+def test_a_charge_before_its_account_is_held_then_posts_to_the_identifier(site: Site) -> None:
     _post(site, "/fhir/Patient", _patient())
     _post(site, "/fhir/ChargeItem", _charge_to_acc7())
     site.hub.worker().drain()
@@ -141,9 +151,14 @@ def test_a_charge_before_its_account_is_held_then_posts_to_the_identifier(
     _post(site, "/fhir/ChargeItem", _charge_to_acc7(), 200)
     _post(site, "/fhir/Account", _account(), 200)
     assert site.call("PUT", "/fhir/ChargeItem/ci1", _charge_to_acc7()).status_code == 200
-    bundle = {"resourceType": "Bundle", "type": "transaction", "entry": [
-        {"resource": _charge_to_acc7(), "request": {"method": "PUT", "url": "ChargeItem/ci1"}},
-        {"resource": _account(), "request": {"method": "PUT", "url": "Account/acc-7"}}]}
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [
+            {"resource": _charge_to_acc7(), "request": {"method": "PUT", "url": "ChargeItem/ci1"}},
+            {"resource": _account(), "request": {"method": "PUT", "url": "Account/acc-7"}},
+        ],
+    }
     r = site.call("POST", "/fhir", raw=json.dumps(bundle).encode())
     assert r.status_code == 200, r.text
     site.hub.worker().drain()
@@ -172,10 +187,15 @@ def test_a_charge_before_its_patient_and_account_waits_for_both(site: Site) -> N
 
 
 def test_an_account_later_in_the_same_bundle_gives_its_number_at_once(site: Site) -> None:
-    bundle = {"resourceType": "Bundle", "type": "transaction", "entry": [
-        {"resource": _charge_to_acc7(), "request": {"method": "POST", "url": "ChargeItem"}},
-        {"resource": _patient(), "request": {"method": "POST", "url": "Patient"}},
-        {"resource": _account(), "request": {"method": "POST", "url": "Account"}}]}
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [
+            {"resource": _charge_to_acc7(), "request": {"method": "POST", "url": "ChargeItem"}},
+            {"resource": _patient(), "request": {"method": "POST", "url": "Patient"}},
+            {"resource": _account(), "request": {"method": "POST", "url": "Account"}},
+        ],
+    }
     r = site.call("POST", "/fhir", raw=json.dumps(bundle).encode())
     assert r.status_code == 200, r.text
     site.hub.worker().drain()

@@ -33,10 +33,10 @@ from tests.api.fhir_call import call
 from tests.chart import DEMO_CHART, demo_config
 from tests.synthea_chart import mapping_tables
 
-CORPUS = (Path(__file__).resolve().parents[2] / ".." / "shared" / "corpora" /
-          "fhir-r4").resolve()
-EXAMPLES = sorted(p for p in (CORPUS / "examples").glob("*.json")
-                  if p.name.split("-")[0] in FINANCE_TYPES)
+CORPUS = (Path(__file__).resolve().parents[2] / ".." / "shared" / "corpora" / "fhir-r4").resolve()
+EXAMPLES = sorted(
+    p for p in (CORPUS / "examples").glob("*.json") if p.name.split("-")[0] in FINANCE_TYPES
+)
 SYNTHEA = sorted((CORPUS / "synthea").glob("*.json"))
 NOW = 1_700_000_000.0
 MEDIA = "application/fhir+json"
@@ -48,8 +48,14 @@ class Site:
     token: str
     reader: str
 
-    def call(self, method: str, path: str, body: Any = None, token: str | None = "admin",
-             raw: bytes | None = None) -> httpx.Response:
+    def call(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        token: str | None = "admin",
+        raw: bytes | None = None,
+    ) -> httpx.Response:
         tok = {"admin": self.token, "reader": self.reader}.get(token or "", token)
         return call(self.hub, method, path, body, token=tok, raw=raw, media=MEDIA)
 
@@ -95,37 +101,52 @@ def _patient() -> dict[str, Any]:
 def _ident(code: str, system: str, value: str) -> Any:
     i = Identifier()
     i.system, i.value = system, value
-    i.type = CodeableConcept({"coding": [{"system":
-                             "http://terminology.hl7.org/CodeSystem/v2-0203", "code": code}]})
+    i.type = CodeableConcept(
+        {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0203", "code": code}]}
+    )
     return i
 
 
 def _account() -> dict[str, Any]:
-    a = FcAccount({"resourceType": "Account", "id": "acct1", "status": "active",
-                   "identifier": [{"value": "ACC-1001"}],
-                   "subject": [{"reference": "Patient/p1"}],
-                   "owner": {"reference": "Organization/NORTH"}})
+    a = FcAccount(
+        {
+            "resourceType": "Account",
+            "id": "acct1",
+            "status": "active",
+            "identifier": [{"value": "ACC-1001"}],
+            "subject": [{"reference": "Patient/p1"}],
+            "owner": {"reference": "Organization/NORTH"},
+        }
+    )
     return dict(a.as_json())
 
 
 def _charge(cid: str = "ci1", amount: float = 125.50) -> dict[str, Any]:
-    c = FcChargeItem({"resourceType": "ChargeItem", "id": cid, "status": "billable",
-                      "code": {"coding": [{"system": "http://www.ama-assn.org/go/cpt",
-                                           "code": "80053"}]},
-                      "subject": {"reference": "Patient/p1"},
-                      "occurrenceDateTime": "2025-03-04T10:00:00Z",
-                      "quantity": {"value": 1},
-                      "priceOverride": {"value": amount, "currency": "USD"},
-                      "performingOrganization": {"reference": "Organization/NORTH"},
-                      "costCenter": {"reference": "Organization/LAB"},
-                      "account": [{"reference": "Account/acct1"}]})
+    c = FcChargeItem(
+        {
+            "resourceType": "ChargeItem",
+            "id": cid,
+            "status": "billable",
+            "code": {"coding": [{"system": "http://www.ama-assn.org/go/cpt", "code": "80053"}]},
+            "subject": {"reference": "Patient/p1"},
+            "occurrenceDateTime": "2025-03-04T10:00:00Z",
+            "quantity": {"value": 1},
+            "priceOverride": {"value": amount, "currency": "USD"},
+            "performingOrganization": {"reference": "Organization/NORTH"},
+            "costCenter": {"reference": "Organization/LAB"},
+            "account": [{"reference": "Account/acct1"}],
+        }
+    )
     return dict(c.as_json())
 
 
 def _balance(r: httpx.Response) -> dict[str, Decimal]:
     acct = FcAccount(r.json())
-    return {e.valueMoney.currency: Decimal(str(e.valueMoney.value))
-            for e in acct.extension or [] if e.url == BALANCE_URL}
+    return {
+        e.valueMoney.currency: Decimal(str(e.valueMoney.value))
+        for e in acct.extension or []
+        if e.url == BALANCE_URL
+    }
 
 
 def test_metadata_is_an_r4_capability_statement(site: Site) -> None:
@@ -140,8 +161,11 @@ def test_metadata_is_an_r4_capability_statement(site: Site) -> None:
 
 
 def test_fhirclient_resources_post_read_and_account_balance(site: Site) -> None:
-    for path, body in (("/fhir/Patient", _patient()), ("/fhir/Account", _account()),
-                       ("/fhir/ChargeItem", _charge())):
+    for path, body in (
+        ("/fhir/Patient", _patient()),
+        ("/fhir/Account", _account()),
+        ("/fhir/ChargeItem", _charge()),
+    ):
         r = site.call("POST", path, body)
         assert r.status_code == 201, r.text
         assert r.headers["content-type"].startswith(MEDIA)
@@ -164,8 +188,11 @@ def test_fhirclient_resources_post_read_and_account_balance(site: Site) -> None:
 
 
 def test_resend_has_no_second_effect_and_other_content_conflicts(site: Site) -> None:
-    for path, body in (("/fhir/Patient", _patient()), ("/fhir/Account", _account()),
-                       ("/fhir/ChargeItem", _charge())):
+    for path, body in (
+        ("/fhir/Patient", _patient()),
+        ("/fhir/Account", _account()),
+        ("/fhir/ChargeItem", _charge()),
+    ):
         assert site.call("POST", path, body).status_code == 201
     site.hub.worker().drain()
     before = site.hub.store.counts()
@@ -261,15 +288,22 @@ def test_synthea_eob_payments_are_the_cash_posted(synthea: Site) -> None:
     # one entry per paid EOB, each matched by its patient reference
     paid = [e for e in entries if any(ln.account == "1010" for ln in e.lines)]
     assert len(paid) == n - _zero_payments() and all(
-        "matched by FHIR patient reference" in e.memo for e in paid)
+        "matched by FHIR patient reference" in e.memo for e in paid
+    )
     # explicitly: no unapplied cash, no other hold
     assert site.hub.store.work_items(status="open") == []
     # patient responsibility (coinsurance, deductible) moved to the patient's side of A/R
     assert any(ln.account == "1210" for e in entries for ln in e.lines)
     # no PHI in the journal: memos, keys, dimensions
-    text = "\n".join(f"{e.entry_key} {e.memo} {e.correlation_id} " + " ".join(
-        f"{ln.dims.company} {ln.dims.cost_center} {ln.dims.service_line} "
-        f"{ln.dims.account_token}" for ln in e.lines) for e in entries)
+    text = "\n".join(
+        f"{e.entry_key} {e.memo} {e.correlation_id} "
+        + " ".join(
+            f"{ln.dims.company} {ln.dims.cost_center} {ln.dims.service_line} "
+            f"{ln.dims.account_token}"
+            for ln in e.lines
+        )
+        for e in entries
+    )
     leaks = {x for x in _phi(SYNTHEA) if x in text}
     assert not leaks, sorted(leaks)[:5]
     # the same bundles again: nothing posts twice
@@ -289,8 +323,12 @@ def _zero_payments() -> int:
             if r["resourceType"] != "ExplanationOfBenefit":
                 continue
             pay = r["payment"]["amount"]["value"].quantize(Decimal("0.01"), ROUND_HALF_UP)
-            adjusted = any(a["amount"]["value"] for i in r.get("item", [])
-                           for a in i.get("adjudication", []) if "amount" in a)
+            adjusted = any(
+                a["amount"]["value"]
+                for i in r.get("item", [])
+                for a in i.get("adjudication", [])
+                if "amount" in a
+            )
             n += pay == 0 and not adjusted
     return n
 
@@ -351,23 +389,35 @@ def test_broken_inputs_answer_operation_outcomes_naming_the_field(site: Site) ->
     assert r.status_code == 404 and _issues(r)[0]["code"] == "not-found"
     r = site.call("DELETE", "/fhir/Claim/nope")
     assert r.status_code == 405 and _issues(r)[0]["code"] == "not-supported"
-    bad = {"resourceType": "Bundle", "type": "transaction", "entry": [
-        {"fullUrl": "urn:uuid:00000000-0000-4000-8000-000000000001",
-         "resource": charge, "request": {"method": "POST", "url": "ChargeItem"}}]}
+    bad = {
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [
+            {
+                "fullUrl": "urn:uuid:00000000-0000-4000-8000-000000000001",
+                "resource": charge,
+                "request": {"method": "POST", "url": "ChargeItem"},
+            }
+        ],
+    }
     r = site.call("POST", "/fhir", bad)
     assert r.status_code == 422
-    assert any(e.startswith("Bundle.entry[0]") for i in _issues(r)
-               for e in i.get("expression", []))
+    assert any(e.startswith("Bundle.entry[0]") for i in _issues(r) for e in i.get("expression", []))
     assert site.hub.store.counts()["unpublished"] == 0
 
 
 def test_batch_answers_per_entry(site: Site) -> None:
     charge = _charge()
     del charge["subject"]
-    batch = {"resourceType": "Bundle", "type": "batch", "entry": [
-        {"resource": _patient(), "request": {"method": "PUT", "url": "Patient/p1"}},
-        {"resource": charge, "request": {"method": "POST", "url": "ChargeItem"}},
-        {"request": {"method": "GET", "url": "Patient/p1"}}]}
+    batch = {
+        "resourceType": "Bundle",
+        "type": "batch",
+        "entry": [
+            {"resource": _patient(), "request": {"method": "PUT", "url": "Patient/p1"}},
+            {"resource": charge, "request": {"method": "POST", "url": "ChargeItem"}},
+            {"request": {"method": "GET", "url": "Patient/p1"}},
+        ],
+    }
     r = site.call("POST", "/fhir", batch)
     assert r.status_code == 200
     statuses = [e["response"]["status"] for e in r.json()["entry"]]
@@ -380,10 +430,12 @@ def test_writes_need_a_writing_role(site: Site) -> None:
     assert site.call("POST", "/fhir/Patient", _patient(), token="reader").status_code == 403
 
 
-def test_an_unexpected_failure_is_a_500_outcome(site: Site, monkeypatch: pytest.MonkeyPatch
-                                                ) -> None:
+def test_an_unexpected_failure_is_a_500_outcome(
+    site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
     def boom(*_: object) -> None:
         raise RuntimeError("store down")
+
     monkeypatch.setattr(site.hub.store, "accept", boom)
     r = site.call("POST", "/fhir/Patient", _patient())
     assert r.status_code == 500 and _issues(r)[0]["code"] == "exception"
@@ -400,50 +452,76 @@ def test_official_payer_examples_post_as_remittances(tmp_path: Path) -> None:
     config = tmp_path / "site.toml"
     config.write_text(DEMO_CHART + '[mappings.facility_company]\n"1" = "C100"\n')
     for s in _site(tmp_path / "data", config):
-        charge = {**_charge("ci-1", 500.00), "subject": {"reference": "Patient/1"},
-                  "performingOrganization": {"reference": "Organization/1"}}
+        charge = {
+            **_charge("ci-1", 500.00),
+            "subject": {"reference": "Patient/1"},
+            "performingOrganization": {"reference": "Organization/1"},
+        }
         charge.pop("account")
         assert s.call("POST", "/fhir/ChargeItem", charge).status_code == 201
         s.hub.worker().drain()  # the charge waits for Patient/1 first
-        names = ["ClaimResponse-R3500.json", "ClaimResponse-R3501.json",
-                 "ClaimResponse-R3502.json", "ClaimResponse-UR3503.json",
-                 "ExplanationOfBenefit-EB3500.json", "ExplanationOfBenefit-EB3501.json",
-                 "PaymentNotice-77654.json", "PaymentReconciliation-ER2500.json"]
+        names = [
+            "ClaimResponse-R3500.json",
+            "ClaimResponse-R3501.json",
+            "ClaimResponse-R3502.json",
+            "ClaimResponse-UR3503.json",
+            "ExplanationOfBenefit-EB3500.json",
+            "ExplanationOfBenefit-EB3501.json",
+            "PaymentNotice-77654.json",
+            "PaymentReconciliation-ER2500.json",
+        ]
         for name in names:
-            r = s.call("POST", f"/fhir/{name.split('-')[0]}",
-                       raw=(CORPUS / "examples" / name).read_bytes())
+            r = s.call(
+                "POST", f"/fhir/{name.split('-')[0]}", raw=(CORPUS / "examples" / name).read_bytes()
+            )
             assert r.status_code == 201, (name, r.text)
         s.hub.worker().drain()
         # the claim payments wait for Patient/1 (no billing account for their claims)
-        assert {w.correlation_id for w in s.hub.store.work_items(status="open")
-                if w.kind == "awaiting_patient"} == {"fhir/ClaimResponse/R3500",
-                                                     "fhir/ClaimResponse/R3502",
-                                                     "fhir/ChargeItem/ci-1"}
-        patient = {"resourceType": "Patient", "id": "1",
-                   "identifier": [{"system": "urn:oid:1.2.3", "value": "MRN-1"}]}
+        assert {
+            w.correlation_id
+            for w in s.hub.store.work_items(status="open")
+            if w.kind == "awaiting_patient"
+        } == {"fhir/ClaimResponse/R3500", "fhir/ClaimResponse/R3502", "fhir/ChargeItem/ci-1"}
+        patient = {
+            "resourceType": "Patient",
+            "id": "1",
+            "identifier": [{"system": "urn:oid:1.2.3", "value": "MRN-1"}],
+        }
         assert s.call("POST", "/fhir/Patient", patient).status_code == 201
         s.hub.worker().drain()
         assert trial_balance_view(s.hub.store)["balanced"]
         entries = [e for e in s.hub.store.entries() if e.channel == "fhir"]
         by_source = {e.correlation_id: e for e in entries}
-        assert set(by_source) == {"fhir/ClaimResponse/R3500", "fhir/ClaimResponse/R3502",
-                                  "fhir/ChargeItem/ci-1"}
+        assert set(by_source) == {
+            "fhir/ClaimResponse/R3500",
+            "fhir/ClaimResponse/R3502",
+            "fhir/ChargeItem/ci-1",
+        }
 
-        net = {(corr, ln.account): ln.debit - ln.credit for corr, e in by_source.items()
-               for ln in e.lines if ln.account in ("1010", "1210")}
+        net = {
+            (corr, ln.account): ln.debit - ln.credit
+            for corr, e in by_source.items()
+            for ln in e.lines
+            if ln.account in ("1010", "1210")
+        }
         assert net["fhir/ClaimResponse/R3500", "1010"] == Decimal("100.47")
         assert net["fhir/ClaimResponse/R3500", "1210"] == Decimal("10.00")  # copay, PR-3
         assert net["fhir/ClaimResponse/R3502", "1010"] == Decimal("182.00")
         held = {(w.kind, w.correlation_id) for w in s.hub.store.work_items(status="open")}
-        assert held == {("denial", "fhir/ClaimResponse/R3501"),  # the payee's one item:
-                        ("unmapped_payee", "mapping:payee_company/1")}
+        assert held == {
+            ("denial", "fhir/ClaimResponse/R3501"),  # the payee's one item:
+            ("unmapped_payee", "mapping:payee_company/1"),
+        }
         [eft] = s.hub.store.deposit_records()
         assert (eft.side, eft.reference, eft.amount) == ("eft", "10-12345", Decimal("7000.00"))
 
 
 def test_search_accounts_and_eobs_by_identifier_and_patient(site: Site) -> None:
-    for path, body in (("/fhir/Patient", _patient()), ("/fhir/Account", _account()),
-                       ("/fhir/ChargeItem", _charge())):
+    for path, body in (
+        ("/fhir/Patient", _patient()),
+        ("/fhir/Account", _account()),
+        ("/fhir/ChargeItem", _charge()),
+    ):
         assert site.call("POST", path, body).status_code == 201
     bundle = json.loads(SYNTHEA[0].read_bytes())
     assert site.call("POST", "/fhir", bundle).status_code == 200
@@ -459,15 +537,20 @@ def test_search_accounts_and_eobs_by_identifier_and_patient(site: Site) -> None:
     assert site.call("GET", "/fhir/Account?patient=p1").json()["total"] == 1
     assert site.call("GET", "/fhir/Account?identifier=other|ACC-1001").json()["total"] == 0
     # Synthea: the patient's EOBs, and one by its claim id (system|value)
-    pid = next(e["resource"]["id"] for e in bundle["entry"]
-               if e["resource"]["resourceType"] == "Patient")
-    eobs = [e["resource"] for e in bundle["entry"]
-            if e["resource"]["resourceType"] == "ExplanationOfBenefit"]
+    pid = next(
+        e["resource"]["id"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Patient"
+    )
+    eobs = [
+        e["resource"]
+        for e in bundle["entry"]
+        if e["resource"]["resourceType"] == "ExplanationOfBenefit"
+    ]
     r = site.call("GET", f"/fhir/ExplanationOfBenefit?patient=Patient/{pid}&_count=1000")
     assert r.json()["total"] == len(eobs) > 1
     ident = eobs[0]["identifier"][0]
-    r = site.call("GET", f"/fhir/ExplanationOfBenefit?identifier={ident['system']}|"
-                         f"{ident['value']}")
+    r = site.call(
+        "GET", f"/fhir/ExplanationOfBenefit?identifier={ident['system']}|{ident['value']}"
+    )
     assert [e["resource"]["id"] for e in r.json()["entry"]] == [eobs[0]["id"]]
     r = site.call("GET", f"/fhir/ExplanationOfBenefit?patient={pid}&_count=2")
     assert len(r.json()["entry"]) == 2 and r.json()["total"] == len(eobs)
@@ -483,5 +566,8 @@ def test_search_accounts_and_eobs_by_identifier_and_patient(site: Site) -> None:
 
 
 def _balance_of(doc: dict[str, Any]) -> dict[str, Decimal]:
-    return {e["valueMoney"]["currency"]: Decimal(str(e["valueMoney"]["value"]))
-            for e in doc.get("extension", []) if e["url"] == BALANCE_URL}
+    return {
+        e["valueMoney"]["currency"]: Decimal(str(e["valueMoney"]["value"]))
+        for e in doc.get("extension", [])
+        if e["url"] == BALANCE_URL
+    }

@@ -33,55 +33,84 @@ def _json(capsys: pytest.CaptureFixture[str], argv: list[str], code: int = 0) ->
 
 def _config(tmp_path: Path, orgs: list[str]) -> Path:
     config = tmp_path / "site.toml"
-    config.write_text(DEMO_CHART + "[mappings.facility_company]\n" +
-                      "".join(f'"{o}" = "C100"\n' for o in orgs))
+    config.write_text(
+        DEMO_CHART + "[mappings.facility_company]\n" + "".join(f'"{o}" = "C100"\n' for o in orgs)
+    )
     return config
 
 
 # The payer examples name Patient/1, which the R4 examples do not define: a site gets it
 # from its EHR feed. Without it their cash waits for it (`flows.references`).
-PATIENT_1 = {"resourceType": "Patient", "id": "1",
-             "identifier": [{"system": "urn:oid:1.2.3", "value": "MRN-1"}]}
+PATIENT_1 = {
+    "resourceType": "Patient",
+    "id": "1",
+    "identifier": [{"system": "urn:oid:1.2.3", "value": "MRN-1"}],
+}
 
 
 # What the EHR charged Patient/1 before the payer paid: a payment is applied only to an
 # account with charges (issue 15), so the payer examples' cash needs it.
-CHARGE_1 = {"resourceType": "ChargeItem", "id": "ci-1", "status": "billable",
-            "code": {"coding": [{"system": "http://www.ama-assn.org/go/cpt",
-                                 "code": "80053"}]},
-            "subject": {"reference": "Patient/1"}, "occurrenceDateTime": "2014-08-01",
-            "priceOverride": {"value": 500.00, "currency": "USD"},
-            "performingOrganization": {"reference": "Organization/1"},
-            "costCenter": {"reference": "Organization/LAB"}}
+CHARGE_1 = {
+    "resourceType": "ChargeItem",
+    "id": "ci-1",
+    "status": "billable",
+    "code": {"coding": [{"system": "http://www.ama-assn.org/go/cpt", "code": "80053"}]},
+    "subject": {"reference": "Patient/1"},
+    "occurrenceDateTime": "2014-08-01",
+    "priceOverride": {"value": 500.00, "currency": "USD"},
+    "performingOrganization": {"reference": "Organization/1"},
+    "costCenter": {"reference": "Organization/LAB"},
+}
 
 
 def _charged(tmp_path: Path) -> Path:
     f = tmp_path / "charges.json"
-    f.write_text(json.dumps({"resourceType": "Bundle", "type": "collection", "entry": [
-        {"resource": PATIENT_1}, {"resource": CHARGE_1}]}))
+    f.write_text(
+        json.dumps(
+            {
+                "resourceType": "Bundle",
+                "type": "collection",
+                "entry": [{"resource": PATIENT_1}, {"resource": CHARGE_1}],
+            }
+        )
+    )
     return f
 
 
 def _collection(*names: str) -> bytes:
-    return json.dumps({"resourceType": "Bundle", "type": "collection", "entry": [
-        {"resource": json.loads((EXAMPLES / n).read_bytes())} for n in names] + [
-        {"resource": PATIENT_1}]}).encode()
+    return json.dumps(
+        {
+            "resourceType": "Bundle",
+            "type": "collection",
+            "entry": [{"resource": json.loads((EXAMPLES / n).read_bytes())} for n in names]
+            + [{"resource": PATIENT_1}],
+        }
+    ).encode()
 
 
-def test_ingest_synthea_bundles_posts_the_eob_cash(tmp_path: Path,
-                                                   capsys: pytest.CaptureFixture[str]) -> None:
+def test_ingest_synthea_bundles_posts_the_eob_cash(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     paths = SYNTHEA[:3]
     config = tmp_path / "site.toml"  # charges from the Claims: Synthea sends no ChargeItem
     config.write_text(DEMO_CHART + mapping_tables(paths))
     d = ["--data-dir", str(tmp_path / "hub"), "--config", str(config), "--json"]
     out = _json(capsys, ["ingest", *map(str, paths), "--apply", *d])
-    assert [(r["format"], r["status"], r["ack"]) for r in out["items"]] == \
-        [("fhir", "accepted", "200")] * 3
+    assert [(r["format"], r["status"], r["ack"]) for r in out["items"]] == [
+        ("fhir", "accepted", "200")
+    ] * 3
     assert out["items"][0]["created"] == out["items"][0]["entries"] > 100
-    expected = sum((Decimal(str(e["resource"]["payment"]["amount"]["value"])).quantize(
-        Decimal("0.01"), ROUND_HALF_UP) for p in paths for e in json.loads(
-        p.read_bytes())["entry"] if e["resource"]["resourceType"] == "ExplanationOfBenefit"),
-        Decimal(0))
+    expected = sum(
+        (
+            Decimal(str(e["resource"]["payment"]["amount"]["value"])).quantize(
+                Decimal("0.01"), ROUND_HALF_UP
+            )
+            for p in paths
+            for e in json.loads(p.read_bytes())["entry"]
+            if e["resource"]["resourceType"] == "ExplanationOfBenefit"
+        ),
+        Decimal(0),
+    )
     tb = _json(capsys, ["ledger", "trial-balance", *d])
     assert tb["balanced"] is True
     assert {r["account"]: Decimal(r["balance"]) for r in tb["rows"]}["1010"] == expected
@@ -91,28 +120,37 @@ def test_ingest_synthea_bundles_posts_the_eob_cash(tmp_path: Path,
     assert _json(capsys, ["workitems", "list", "--status", "open", *d]) == []
 
 
-def test_ingest_a_collection_of_payer_resources(tmp_path: Path,
-                                                capsys: pytest.CaptureFixture[str]) -> None:
+def test_ingest_a_collection_of_payer_resources(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     f = tmp_path / "payer.json"
     f.write_bytes(_collection("ClaimResponse-R3500.json", "PaymentReconciliation-ER2500.json"))
-    d = ["--data-dir", str(tmp_path / "hub"), "--config", str(_config(tmp_path, ["1"])),
-         "--json"]
+    d = ["--data-dir", str(tmp_path / "hub"), "--config", str(_config(tmp_path, ["1"])), "--json"]
     _json(capsys, ["ingest", str(_charged(tmp_path)), "--apply", *d])
     [item] = _json(capsys, ["ingest", str(f), "--apply", *d])["items"]
     # Patient/1 came with its charges: 200, the payer resources 201
     assert (item["status"], item["entries"], item["created"]) == ("accepted", 3, 2)
-    rows = {r["account"]: r["balance"] for r in
-            _json(capsys, ["ledger", "trial-balance", *d])["rows"]}
+    rows = {
+        r["account"]: r["balance"] for r in _json(capsys, ["ledger", "trial-balance", *d])["rows"]
+    }
     assert rows["1010"] == "100.47" and rows["1210"] == "10.00"
 
 
 def test_a_bad_bundle_is_refused_with_its_issues_and_kept(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     charge = json.loads((EXAMPLES / "ChargeItem-example.json").read_bytes())
     del charge["subject"]
     bad = tmp_path / "bad.json"
-    bad.write_text(json.dumps({"resourceType": "Bundle", "type": "batch", "entry": [
-        {"resource": charge, "request": {"method": "POST", "url": "ChargeItem"}}]}))
+    bad.write_text(
+        json.dumps(
+            {
+                "resourceType": "Bundle",
+                "type": "batch",
+                "entry": [{"resource": charge, "request": {"method": "POST", "url": "ChargeItem"}}],
+            }
+        )
+    )
     search = tmp_path / "search.json"
     search.write_text('{"resourceType": "Bundle", "type": "searchset", "entry": []}')
     d = ["--data-dir", str(tmp_path / "hub"), "--json"]
@@ -149,8 +187,10 @@ def test_drop_folder_takes_a_bundle_and_fails_a_bad_one(tmp_path: Path) -> None:
         assert (folder.failed / "broken.json").exists()
         assert "structure" in (folder.failed / "broken.json.error.txt").read_text()
         hub.worker().drain()
-        cash = sum((ln.debit - ln.credit for ln in hub.store.journal_lines()
-                    if ln.account == "1010"), Decimal(0))
+        cash = sum(
+            (ln.debit - ln.credit for ln in hub.store.journal_lines() if ln.account == "1010"),
+            Decimal(0),
+        )
         assert cash == Decimal("100.47")
     finally:
         hub.close()

@@ -41,16 +41,14 @@ def site(tmp_path: Path) -> Iterator[Site]:
 
 
 def _tokens(s: Site, account: str) -> set[str]:
-    return {ln.dims.account_token for ln in s.hub.store.journal_lines()
-            if ln.account == account}
+    return {ln.dims.account_token for ln in s.hub.store.journal_lines() if ln.account == account}
 
 
 def _open(s: Site) -> list[tuple[str, str, str]]:
     return [(w.kind, w.queue, w.correlation_id) for w in s.hub.store.work_items("open")]
 
 
-def test_a_charge_before_its_patient_is_held_then_posts_to_the_patients_account(
-        site: Site) -> None:
+def test_a_charge_before_its_patient_is_held_then_posts_to_the_patients_account(site: Site) -> None:
     assert site.call("POST", "/fhir/ChargeItem", _charge()).status_code == 201
     site.hub.worker().drain()
     assert list(site.hub.store.journal_lines()) == []  # nothing on an account of its own
@@ -82,23 +80,31 @@ def test_a_payment_before_its_patient_waits_in_cash_posting(site: Site) -> None:
     site.hub.worker().drain()
     assert list(site.hub.store.journal_lines()) == []
     assert _open(site) == [("awaiting_patient", "cash-posting", "fhir/ClaimResponse/R3500")]
-    patient = {"resourceType": "Patient", "id": "1",
-               "identifier": [{"system": "urn:oid:1.2.3", "value": "MRN-1"}]}
+    patient = {
+        "resourceType": "Patient",
+        "id": "1",
+        "identifier": [{"system": "urn:oid:1.2.3", "value": "MRN-1"}],
+    }
     assert site.call("POST", "/fhir/Patient", patient).status_code == 201
     site.hub.worker().drain()
     # Patient/1 arrived, but nothing was charged to it: unapplied cash (issue 15, rule 6)
     assert list(site.hub.store.journal_lines()) == []
     [unapplied] = site.hub.store.work_items("open")
     assert (unapplied.kind, unapplied.queue) == ("unapplied_cash", "cash-posting")
-    charge = {**_charge("ci-1", 300.00), "subject": {"reference": "Patient/1"},
-              "performingOrganization": {"reference": "Organization/1"}}
+    charge = {
+        **_charge("ci-1", 300.00),
+        "subject": {"reference": "Patient/1"},
+        "performingOrganization": {"reference": "Organization/1"},
+    }
     charge.pop("account")
     assert site.call("POST", "/fhir/ChargeItem", charge).status_code == 201
     site.hub.worker().drain()
     workitems.resubmit(site.hub.store, site.hub.bus, unapplied.id, "", 0.0)
     site.hub.worker().drain()
-    cash = sum((ln.debit - ln.credit for ln in site.hub.store.journal_lines()
-                if ln.account == "1010"), Decimal(0))
+    cash = sum(
+        (ln.debit - ln.credit for ln in site.hub.store.journal_lines() if ln.account == "1010"),
+        Decimal(0),
+    )
     assert cash == Decimal("100.47") and _open(site) == []
     token = account_token(site.hub.processor.secret, "urn:oid:1.2.3|MRN-1")
     assert _tokens(site, "1210") == {token}  # the copay, on the patient's own account
@@ -121,16 +127,22 @@ def test_the_same_resource_version_is_one_fact_on_every_path(site: Site) -> None
         assert site.call("POST", path, body).status_code == 201
     assert site.call("POST", "/fhir/ChargeItem", _versioned_charge()).status_code == 201
     assert site.call("PUT", "/fhir/ChargeItem/ci1", _versioned_charge()).status_code == 200
-    bundle = {"resourceType": "Bundle", "type": "transaction", "entry": [
-        {"resource": _versioned_charge(),
-         "request": {"method": "PUT", "url": "ChargeItem/ci1"}}]}
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [
+            {"resource": _versioned_charge(), "request": {"method": "PUT", "url": "ChargeItem/ci1"}}
+        ],
+    }
     r = site.call("POST", "/fhir", raw=json.dumps(bundle, indent=1).encode())
     assert r.status_code == 200, r.text
     # a file (`isthmus ingest`, the drop folder): the same intake's take_file
-    intake = FhirIntake(site.hub.store, site.hub.bus, site.hub.settings.tenant,
-                        clock=site.hub.clock)
-    assert intake.take_file(json.dumps(_versioned_charge(), indent=3).encode(),
-                            "drop").status == 200
+    intake = FhirIntake(
+        site.hub.store, site.hub.bus, site.hub.settings.tenant, clock=site.hub.clock
+    )
+    assert (
+        intake.take_file(json.dumps(_versioned_charge(), indent=3).encode(), "drop").status == 200
+    )
     site.hub.worker().drain()
     assert _balance(site.call("GET", "/fhir/Account/acct1")) == {"USD": Decimal("125.50")}
     assert set(_business_keys(site)) == {"fhir|ChargeItem/ci1|1"}

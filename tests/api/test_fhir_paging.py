@@ -43,21 +43,35 @@ def _call(site: tuple[Hub, str], method: str, url: str, body: Any = None) -> htt
     async def go() -> httpx.Response:
         transport = httpx.ASGITransport(app=build_app(hub, {}), client=("127.0.0.1", 50000))
         async with httpx.AsyncClient(transport=transport, base_url="http://hub.test") as c:
-            return await c.request(method, url, json=body, headers={
-                "Authorization": f"Bearer {token}", "Content-Type": MEDIA})
+            return await c.request(
+                method,
+                url,
+                json=body,
+                headers={"Authorization": f"Bearer {token}", "Content-Type": MEDIA},
+            )
+
     return asyncio.run(go())
 
 
 def _account(aid: str, patient: str = "p1") -> dict[str, Any]:
-    return {"resourceType": "Account", "id": aid, "status": "active",
-            "identifier": [{"value": f"ACC-{aid}"}],
-            "subject": [{"reference": f"Patient/{patient}"}]}
+    return {
+        "resourceType": "Account",
+        "id": aid,
+        "status": "active",
+        "identifier": [{"value": f"ACC-{aid}"}],
+        "subject": [{"reference": f"Patient/{patient}"}],
+    }
 
 
 def _put_accounts(site: tuple[Hub, str], ids: list[str], patient: str = "p1") -> None:
-    batch = {"resourceType": "Bundle", "type": "batch", "entry": [
-        {"resource": _account(a, patient), "request": {"method": "PUT", "url": f"Account/{a}"}}
-        for a in ids]}
+    batch = {
+        "resourceType": "Bundle",
+        "type": "batch",
+        "entry": [
+            {"resource": _account(a, patient), "request": {"method": "PUT", "url": f"Account/{a}"}}
+            for a in ids
+        ],
+    }
     r = _call(site, "POST", "/fhir", batch)
     assert r.status_code == 200, r.text
     assert all(e["response"]["status"].startswith("201") for e in r.json()["entry"]), r.text
@@ -137,10 +151,12 @@ def test_default_page_is_50_and_a_page_holds_at_most_500(site: tuple[Hub, str]) 
     assert count["total"] == 55 and count["entry"] == [] and "next" not in _links(count)
 
 
-@pytest.mark.parametrize("bad", ["garbage", cursor.encode("messages.1", 5),
-                                 cursor.encode("fhir-Account.1", "x")])
+@pytest.mark.parametrize(
+    "bad", ["garbage", cursor.encode("messages.1", 5), cursor.encode("fhir-Account.1", "x")]
+)
 def test_a_cursor_the_hub_did_not_give_for_this_search_is_400(
-        site: tuple[Hub, str], bad: str) -> None:
+    site: tuple[Hub, str], bad: str
+) -> None:
     _put_accounts(site, ACCOUNTS[:3])
     r = _call(site, "GET", f"/fhir/Account?_cursor={bad}&_count=1")
     assert r.status_code == 400 and r.headers["content-type"].startswith(MEDIA)
@@ -149,8 +165,7 @@ def test_a_cursor_the_hub_did_not_give_for_this_search_is_400(
     assert bad not in issue["diagnostics"]  # the value is not echoed
 
 
-def test_one_types_cursor_is_refused_by_another_types_search(
-        site: tuple[Hub, str]) -> None:
+def test_one_types_cursor_is_refused_by_another_types_search(site: tuple[Hub, str]) -> None:
     _put_accounts(site, ACCOUNTS[:3])
     nxt = _links(_call(site, "GET", "/fhir/Account?_count=1").json())["next"]
     token = parse_qs(urlsplit(nxt).query)["_cursor"][0]

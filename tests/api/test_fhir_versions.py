@@ -43,26 +43,49 @@ def site(tmp_path: Path) -> Iterator[tuple[Hub, str]]:
         yield found
 
 
-def _call(site: tuple[Hub, str], method: str, path: str, body: Any = None,
-          headers: dict[str, str] | None = None) -> httpx.Response:
+def _call(
+    site: tuple[Hub, str],
+    method: str,
+    path: str,
+    body: Any = None,
+    headers: dict[str, str] | None = None,
+) -> httpx.Response:
     hub, token = site
 
     async def go() -> httpx.Response:
         transport = httpx.ASGITransport(app=build_app(hub, {}), client=("127.0.0.1", 50000))
         async with httpx.AsyncClient(transport=transport, base_url="http://hub.test") as c:
-            return await c.request(method, path, json=body, headers={
-                "Authorization": f"Bearer {token}", "Content-Type": MEDIA, **(headers or {})})
+            return await c.request(
+                method,
+                path,
+                json=body,
+                headers={
+                    "Authorization": f"Bearer {token}",
+                    "Content-Type": MEDIA,
+                    **(headers or {}),
+                },
+            )
+
     return asyncio.run(go())
 
 
 def _patient(gender: str = "female", pid: str = "p1") -> dict[str, Any]:
-    return {"resourceType": "Patient", "id": pid, "gender": gender,
-            "identifier": [{"system": "urn:oid:1.2.3", "value": f"MRN-{pid}"}]}
+    return {
+        "resourceType": "Patient",
+        "id": pid,
+        "gender": gender,
+        "identifier": [{"system": "urn:oid:1.2.3", "value": f"MRN-{pid}"}],
+    }
 
 
 def _account(aid: str, number: str) -> dict[str, Any]:
-    return {"resourceType": "Account", "id": aid, "status": "active",
-            "identifier": [{"value": number}], "subject": [{"reference": "Patient/p1"}]}
+    return {
+        "resourceType": "Account",
+        "id": aid,
+        "status": "active",
+        "identifier": [{"value": number}],
+        "subject": [{"reference": "Patient/p1"}],
+    }
 
 
 def test_create_answers_absolute_location_etag_and_version(site: tuple[Hub, str]) -> None:
@@ -79,8 +102,7 @@ def test_create_answers_absolute_location_etag_and_version(site: tuple[Hub, str]
     assert meta.versionId == vid and meta.lastUpdated is not None
 
 
-def test_update_makes_a_new_current_version_and_if_match_guards_it(
-        site: tuple[Hub, str]) -> None:
+def test_update_makes_a_new_current_version_and_if_match_guards_it(site: tuple[Hub, str]) -> None:
     v1 = _call(site, "PUT", "/fhir/Patient/p1", _patient()).headers["etag"]
     changed = _call(site, "PUT", "/fhir/Patient/p1", _patient("male"), {"If-Match": v1})
     assert changed.status_code == 200, changed.text
@@ -101,15 +123,19 @@ def test_update_makes_a_new_current_version_and_if_match_guards_it(
     # back to the first content: a new current version, not a silent no-op
     assert _call(site, "GET", "/fhir/Patient/p1").json()["gender"] == "female"
     # If-Match on a resource that does not exist
-    assert _call(site, "PUT", "/fhir/Patient/zz", _patient(pid="zz"),
-                 {"If-Match": v1}).status_code == 412
+    assert (
+        _call(site, "PUT", "/fhir/Patient/zz", _patient(pid="zz"), {"If-Match": v1}).status_code
+        == 412
+    )
 
 
 def test_search_has_absolute_full_urls_a_total_and_ignores_unknown_parameters(
-        site: tuple[Hub, str]) -> None:
+    site: tuple[Hub, str],
+) -> None:
     for i in range(3):
-        assert _call(site, "POST", "/fhir/Account",
-                     _account(f"a{i}", f"ACC-{i}")).status_code == 201
+        assert (
+            _call(site, "POST", "/fhir/Account", _account(f"a{i}", f"ACC-{i}")).status_code == 201
+        )
     r = _call(site, "GET", "/fhir/Account?patient=Patient/p1&_count=2&_sort=-date&foo=1")
     assert r.status_code == 200, r.text
     bundle = FcBundle(r.json())
@@ -141,18 +167,29 @@ def test_search_shows_the_current_version(site: tuple[Hub, str]) -> None:
 
 
 def test_batch_and_transaction_locations_are_absolute(site: tuple[Hub, str]) -> None:
-    batch = {"resourceType": "Bundle", "type": "batch", "entry": [
-        {"resource": _patient(), "request": {"method": "PUT", "url": "Patient/p1"}}]}
+    batch = {
+        "resourceType": "Bundle",
+        "type": "batch",
+        "entry": [{"resource": _patient(), "request": {"method": "PUT", "url": "Patient/p1"}}],
+    }
     r = _call(site, "POST", "/fhir", batch)
     assert r.status_code == 200, r.text
     [entry] = r.json()["entry"]
     assert entry["response"]["location"].startswith(f"{BASE}/Patient/p1/_history/")
-    tx = {"resourceType": "Bundle", "type": "transaction", "entry": [
-        {"resource": _patient(pid="p2"), "request": {"method": "PUT", "url": "Patient/p2"}}]}
+    tx = {
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [
+            {"resource": _patient(pid="p2"), "request": {"method": "PUT", "url": "Patient/p2"}}
+        ],
+    }
     r = _call(site, "POST", "/fhir", tx)
     assert r.status_code == 200, r.text
-    assert all(e["response"]["location"].startswith(f"{BASE}/")
-               for e in r.json()["entry"] if e["response"].get("location"))
+    assert all(
+        e["response"]["location"].startswith(f"{BASE}/")
+        for e in r.json()["entry"]
+        if e["response"].get("location")
+    )
 
 
 def test_a_trusted_proxy_makes_the_urls_https(tmp_path: Path) -> None:
@@ -163,8 +200,13 @@ def test_a_trusted_proxy_makes_the_urls_https(tmp_path: Path) -> None:
         admin = identity.principal("root", "user", (rbac.ADMIN,), NOW)
         issued = identity.issue(admin, (rbac.ADMIN,), NOW)
         assert hub.governance.initialize(admin, issued.token)
-        r = _call((hub, issued.clear), "POST", "/fhir/Patient", _patient(),
-                  {"X-Forwarded-Proto": "https", "X-Forwarded-For": "203.0.113.5"})
+        r = _call(
+            (hub, issued.clear),
+            "POST",
+            "/fhir/Patient",
+            _patient(),
+            {"X-Forwarded-Proto": "https", "X-Forwarded-For": "203.0.113.5"},
+        )
         assert r.headers["location"].startswith("https://hub.test/fhir/Patient/p1/_history/")
     finally:
         hub.close()
@@ -196,6 +238,7 @@ def served(site: tuple[Hub, str]) -> Iterator[str]:
             return httpx.get(url + "/health", timeout=1).status_code in (200, 503)
         except httpx.TransportError:
             return False
+
     wait_until(up, what="serve's HTTP server to answer")
     try:
         yield url
@@ -206,7 +249,8 @@ def served(site: tuple[Hub, str]) -> Iterator[str]:
 
 
 def test_fhirclient_reads_updates_and_searches_against_the_real_server(
-        site: tuple[Hub, str], served: str) -> None:
+    site: tuple[Hub, str], served: str
+) -> None:
     server = FHIRServer(None, base_uri=f"{served}/fhir")
     server.session.headers["Authorization"] = f"Bearer {site[1]}"
     try:
@@ -219,8 +263,7 @@ def test_fhirclient_reads_updates_and_searches_against_the_real_server(
         found.gender = "male"
         found.update(server)  # the read copy, meta and all, back as the next version
         assert FcPatient.read("p1", server).gender == "male"
-        [hit] = list(FcAccount.where(struct={"identifier": "ACC-7"})
-                     .perform_resources_iter(server))
+        [hit] = list(FcAccount.where(struct={"identifier": "ACC-7"}).perform_resources_iter(server))
         assert hit.id == "a7"
         raw = server.request_json("Account?_count=0&_totalMethod=count")
         assert raw["total"] == 1
@@ -231,13 +274,16 @@ def test_fhirclient_reads_updates_and_searches_against_the_real_server(
 
 
 def test_fhirclient_follows_the_next_links_against_the_real_server(
-        site: tuple[Hub, str], served: str) -> None:
+    site: tuple[Hub, str], served: str
+) -> None:
     """fhirclient's paging (`perform_iter`: the Bundle's `next` link until there is none)
     over `serve`'s HTTP server: every match once, in order, pages of `_count`."""
     ids = [f"pg{i:02d}" for i in range(7)]
     for aid in ids:
-        assert _call(site, "PUT", f"/fhir/Account/{aid}",
-                     _account(aid, f"ACC-{aid}")).status_code == 201
+        assert (
+            _call(site, "PUT", f"/fhir/Account/{aid}", _account(aid, f"ACC-{aid}")).status_code
+            == 201
+        )
     server = FHIRServer(None, base_uri=f"{served}/fhir")
     server.session.headers["Authorization"] = f"Bearer {site[1]}"
     try:

@@ -36,6 +36,7 @@ def _get(hub: Hub, path: str = "/health") -> httpx.Response:
         transport = httpx.ASGITransport(app=build_app(hub))
         async with httpx.AsyncClient(transport=transport, base_url="http://hub") as c:
             return await c.get(path)  # no Authorization header: public
+
     return asyncio.run(go())
 
 
@@ -45,20 +46,25 @@ def _boom(*_: object) -> None:
 
 def test_health_is_ok_when_store_and_bus_answer(hub: Hub) -> None:
     r = _get(hub)
-    assert (r.status_code, r.json()) == (200, {"status": "ok", "store": "ok", "bus": "ok",
-                                          "migrations": "ok"})
+    assert (r.status_code, r.json()) == (
+        200,
+        {"status": "ok", "store": "ok", "bus": "ok", "migrations": "ok"},
+    )
 
 
 @pytest.mark.parametrize("part", ["store", "bus"])
-def test_a_failed_part_is_503_named_without_detail(hub: Hub, part: str,
-                                                   monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(hub.store if part == "store" else hub.bus,
-                        "message" if part == "store" else "pending", _boom)
+def test_a_failed_part_is_503_named_without_detail(
+    hub: Hub, part: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(
+        hub.store if part == "store" else hub.bus,
+        "message" if part == "store" else "pending",
+        _boom,
+    )
     r = _get(hub)
     other = "bus" if part == "store" else "store"
     assert r.status_code == 503
-    assert r.json() == {"status": "unavailable", part: "failed", other: "ok",
-                        "migrations": "ok"}
+    assert r.json() == {"status": "unavailable", part: "failed", other: "ok", "migrations": "ok"}
     assert "hunter2" not in r.text and "db.internal" not in r.text
 
 
@@ -87,8 +93,12 @@ def test_a_hanging_part_answers_within_the_bound_and_is_not_piled_up(hub: Hub) -
     answers = asyncio.run(go())
     assert time.monotonic() - started < 3
     assert [a[0] for a in answers] == [503, 503, 503, 200]
-    assert answers[0][1] == {"status": "unavailable", "store": "ok", "bus": "timeout",
-                             "migrations": "ok"}
+    assert answers[0][1] == {
+        "status": "unavailable",
+        "store": "ok",
+        "bus": "timeout",
+        "migrations": "ok",
+    }
     assert len(calls) == 2  # one stuck probe at a time, then a fresh one once it returned
 
 
@@ -104,8 +114,9 @@ def test_a_schema_not_at_this_release_is_not_ready(hub: Hub) -> None:
     assert r.json()["migrations"] == "failed" and r.json()["store"] == "ok"
 
 
-def test_ready_is_health_and_live_needs_no_dependency(hub: Hub,
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_ready_is_health_and_live_needs_no_dependency(
+    hub: Hub, monkeypatch: pytest.MonkeyPatch
+) -> None:
     assert _get(hub, "/health/ready").json() == _get(hub).json()
     monkeypatch.setattr(hub.store, "message", _boom)
     assert _get(hub, "/health/ready").status_code == 503
@@ -121,8 +132,10 @@ def test_an_open_erp_breaker_is_shown_and_the_hub_stays_ready(hub: Hub) -> None:
 
     async def go() -> httpx.Response:
         app = build_app(hub, {"run": run})
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                                     base_url="http://hub") as c:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://hub"
+        ) as c:
             return await c.get("/health/ready")
+
     r = asyncio.run(go())
     assert (r.status_code, r.json()["erp"], r.json()["status"]) == (200, "open", "ok")

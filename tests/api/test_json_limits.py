@@ -42,14 +42,18 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         hub.close()
 
 
-def _post(site: Site, path: str, content: bytes | AsyncIterator[bytes],
-          media: str = "application/json") -> httpx.Response:
+def _post(
+    site: Site, path: str, content: bytes | AsyncIterator[bytes], media: str = "application/json"
+) -> httpx.Response:
     async def go() -> httpx.Response:
-        transport = httpx.ASGITransport(app=build_app(site.hub),
-                                        client=("127.0.0.1", 50000))
+        transport = httpx.ASGITransport(app=build_app(site.hub), client=("127.0.0.1", 50000))
         async with httpx.AsyncClient(transport=transport, base_url="http://hub") as c:
-            return await c.post(path, content=content, headers={
-                "Authorization": f"Bearer {site.token}", "Content-Type": media})
+            return await c.post(
+                path,
+                content=content,
+                headers={"Authorization": f"Bearer {site.token}", "Content-Type": media},
+            )
+
     return asyncio.run(go())
 
 
@@ -57,8 +61,7 @@ def _nested(depth: int) -> bytes:
     return b'{"account": "A1", "x": ' + b"[" * depth + b"]" * depth + b"}"
 
 
-REFUND_POSTS = ["/api/v1/refunds", "/api/v1/refunds/RF-1/approve",
-                "/api/v1/refunds/RF-1/reject"]
+REFUND_POSTS = ["/api/v1/refunds", "/api/v1/refunds/RF-1/approve", "/api/v1/refunds/RF-1/reject"]
 JSON_POSTS = [*REFUND_POSTS, "/api/v1/workforce/events"]
 
 
@@ -69,7 +72,11 @@ def test_deep_json_is_400_naming_the_limit(site: Site, path: str, depth: int) ->
     assert r.status_code == 400, r.text
     body = r.json()
     assert (body["error"], body["field"], body["limit"], body["max"]) == (
-        "json_too_deep", "body", "max_json_depth", 8)
+        "json_too_deep",
+        "body",
+        "max_json_depth",
+        8,
+    )
     assert "[limits] max_json_depth" in body["reason"]
 
 
@@ -84,8 +91,7 @@ def test_a_body_over_the_size_limit_is_413(site: Site, path: str) -> None:
     r = _post(site, path, big, "text/csv" if "supply" in path else "application/json")
     assert r.status_code == 413, r.text
     body = r.json()
-    assert (body["error"], body["limit"], body["max"]) == (
-        "body_too_large", "max_body_bytes", 4096)
+    assert (body["error"], body["limit"], body["max"]) == ("body_too_large", "max_body_bytes", 4096)
 
 
 def test_a_streamed_body_is_cut_at_the_limit(site: Site) -> None:
@@ -109,8 +115,10 @@ def test_the_workforce_webhook_refuses_duplicate_keys(site: Site, path: str) -> 
 
 
 def test_duplicate_keys_are_refused_naming_the_key(site: Site) -> None:
-    raw = (b'{"account": "A1", "amount": "1.00", "currency": "USD", "reason": "r", '
-           b'"idempotency_key": "k", "amount": "900.00"}')
+    raw = (
+        b'{"account": "A1", "amount": "1.00", "currency": "USD", "reason": "r", '
+        b'"idempotency_key": "k", "amount": "900.00"}'
+    )
     r = _post(site, "/api/v1/refunds", raw)
     assert r.status_code == 400
     assert (r.json()["error"], r.json()["key"]) == ("duplicate_key", "amount")
@@ -126,19 +134,29 @@ def test_nan_and_infinity_are_not_json(site: Site, constant: bytes) -> None:
     assert r.status_code == 400 and r.json()["error"] == "invalid_json"
 
 
-@pytest.mark.parametrize("amount", ['"1_0.00"', '"\uff11\uff10.00"', '"1e3"', "1e3",
-                                    '"NaN"', '"Infinity"'])
+@pytest.mark.parametrize(
+    "amount", ['"1_0.00"', '"\uff11\uff10.00"', '"1e3"', "1e3", '"NaN"', '"Infinity"']
+)
 def test_refund_amounts_are_ascii_decimals(site: Site, amount: str) -> None:
-    raw = ('{"account": "A1", "amount": ' + amount + ', "currency": "USD", "reason": "r", '
-           '"idempotency_key": "k"}').encode()
+    raw = (
+        '{"account": "A1", "amount": ' + amount + ', "currency": "USD", "reason": "r", '
+        '"idempotency_key": "k"}'
+    ).encode()
     r = _post(site, "/api/v1/refunds", raw)
     assert r.status_code == 400, r.text
     assert r.json()["field"] == "amount" and "decimal" in r.json()["reason"]
 
 
-@pytest.mark.parametrize(("raw", "depth"), [
-    (b"1", 0), (b"[]", 1), (b'[{"a": [1]}]', 3), (b'["[[[[", "\\"[[["]', 1),
-    (b'{"k\\\\": "]]]"}', 1)])
+@pytest.mark.parametrize(
+    ("raw", "depth"),
+    [
+        (b"1", 0),
+        (b"[]", 1),
+        (b'[{"a": [1]}]', 3),
+        (b'["[[[[", "\\"[[["]', 1),
+        (b'{"k\\\\": "]]]"}', 1),
+    ],
+)
 def test_depth_counts_brackets_outside_strings(raw: bytes, depth: int) -> None:
     assert json_body.depth_of(raw) == depth
     json.loads(raw)
@@ -149,10 +167,14 @@ def test_loads_reads_decimals_not_floats() -> None:
     assert str(data["a"]) == "0.1" and not isinstance(data["a"], float)
 
 
-@pytest.mark.parametrize(("table", "why"), [
-    ("max_json_depth = 1", "limits.max_json_depth"),
-    ('max_body_bytes = "1MB"', "limits.max_body_bytes"),
-    ("max_depth = 3", "unknown key limits.max_depth")])
+@pytest.mark.parametrize(
+    ("table", "why"),
+    [
+        ("max_json_depth = 1", "limits.max_json_depth"),
+        ('max_body_bytes = "1MB"', "limits.max_body_bytes"),
+        ("max_depth = 3", "unknown key limits.max_depth"),
+    ],
+)
 def test_limit_settings_are_checked(tmp_path: Path, table: str, why: str) -> None:
     cfg = tmp_path / "isthmus.toml"
     cfg.write_text(f"[limits]\n{table}\n")

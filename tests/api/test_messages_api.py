@@ -30,8 +30,13 @@ class Site:
     tokens: dict[str, str]  # role -> clear token
 
     def get(self, query: str = "", role: str = rbac.ENGINEER) -> Any:
-        return call(self.hub, "GET", "/api/v1/messages" + query, token=self.tokens[role],
-                    media="application/json")
+        return call(
+            self.hub,
+            "GET",
+            "/api/v1/messages" + query,
+            token=self.tokens[role],
+            media="application/json",
+        )
 
 
 @pytest.fixture(scope="module")
@@ -49,8 +54,14 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
             minted = identity.issue(p, (role,), NOW)
             gov.add_token(minted.token)
             tokens[role] = minted.clear
-        for i, raw in enumerate((adt("A1", "M1"), charge("C1", "M1"), adt("A2", "M2"),
-                                 b"MSH|^~\\&|EHR|NORTH|ISTHMUS|HUB|2026||DFT^P03|BAD|P|2.5\r")):
+        for i, raw in enumerate(
+            (
+                adt("A1", "M1"),
+                charge("C1", "M1"),
+                adt("A2", "M2"),
+                b"MSH|^~\\&|EHR|NORTH|ISTHMUS|HUB|2026||DFT^P03|BAD|P|2.5\r",
+            )
+        ):
             take_file(hub.store, hub.settings, raw, f"m{i}.hl7", time.time())
         yield Site(hub, tokens)
     finally:
@@ -73,24 +84,35 @@ def test_a_page_newest_first_then_the_next(site: Site) -> None:
     assert _ids(first) + _ids(rest) == _ids(body) and rest["next"] is None
 
 
-@pytest.mark.parametrize(("query", "expected"), [
-    ("?status=rejected", ["EHR^NORTH:BAD"]),
-    ("?type=ADT", ["EHR^NORTH:A2", "EHR^NORTH:A1"]),
-    ("?type=DFT%5EP03&status=accepted", ["EHR^NORTH:C1"]),
-    ("?sender=EHR%5ENORTH&control_id=A1", ["EHR^NORTH:A1"]),
-    ("?channel=x12", []),
-    ("?since=2000-01-01T00:00:00Z&until=2999-01-01", [
-        "EHR^NORTH:BAD", "EHR^NORTH:A2", "EHR^NORTH:C1", "EHR^NORTH:A1"]),
-])
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("?status=rejected", ["EHR^NORTH:BAD"]),
+        ("?type=ADT", ["EHR^NORTH:A2", "EHR^NORTH:A1"]),
+        ("?type=DFT%5EP03&status=accepted", ["EHR^NORTH:C1"]),
+        ("?sender=EHR%5ENORTH&control_id=A1", ["EHR^NORTH:A1"]),
+        ("?channel=x12", []),
+        (
+            "?since=2000-01-01T00:00:00Z&until=2999-01-01",
+            ["EHR^NORTH:BAD", "EHR^NORTH:A2", "EHR^NORTH:C1", "EHR^NORTH:A1"],
+        ),
+    ],
+)
 def test_filters(site: Site, query: str, expected: list[str]) -> None:
     r = site.get(query)
     assert r.status_code == 200 and _ids(r.json()) == expected
 
 
-@pytest.mark.parametrize(("query", "field"), [
-    ("?cursor=bm9wZQ", "cursor"), ("?limit=0", "limit"), ("?limit=x", "limit"),
-    ("?since=yesterday", "since"), ("?until=13/13/2026", "until"),
-])
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ("?cursor=bm9wZQ", "cursor"),
+        ("?limit=0", "limit"),
+        ("?limit=x", "limit"),
+        ("?since=yesterday", "since"),
+        ("?until=13/13/2026", "until"),
+    ],
+)
 def test_a_malformed_parameter_is_a_400_naming_it(site: Site, query: str, field: str) -> None:
     r = site.get(query)
     assert r.status_code == 400 and r.json()["field"] == field and r.json()["error"]

@@ -33,21 +33,30 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Hub, str]]:
 
 
 def _routes(h: Hub) -> list[tuple[str, str]]:
-    return [(m, r.path) for r in build_app(h).routes if isinstance(r, Route)
-            for m in sorted(r.methods or ())]
+    return [
+        (m, r.path)
+        for r in build_app(h).routes
+        if isinstance(r, Route)
+        for m in sorted(r.methods or ())
+    ]
 
 
-def test_every_route_is_described_and_every_description_is_routed(
-        hub: tuple[Hub, str]) -> None:
+def test_every_route_is_described_and_every_description_is_routed(hub: tuple[Hub, str]) -> None:
     missing, stale = openapi.coverage(_routes(hub[0]))
     assert not missing, f"routes without an api/openapi.py Operation: {missing}"
     assert not stale, f"api/openapi.py Operations without a route: {stale}"
 
 
 def test_coverage_finds_an_undescribed_route_and_skips_the_console() -> None:
-    missing, stale = openapi.coverage([("GET", "/health"), ("POST", "/api/v1/new"),
-                                       ("GET", "/console/queues"), ("HEAD", "/health")],
-                                      [openapi.OPERATIONS[0], openapi.OPERATIONS[1]])
+    missing, stale = openapi.coverage(
+        [
+            ("GET", "/health"),
+            ("POST", "/api/v1/new"),
+            ("GET", "/console/queues"),
+            ("HEAD", "/health"),
+        ],
+        [openapi.OPERATIONS[0], openapi.OPERATIONS[1]],
+    )
     assert missing == ["POST /api/v1/new"]
     assert stale == ["GET /openapi.json"]
 
@@ -82,4 +91,5 @@ def test_the_document_is_valid_openapi_3_1() -> None:
     schema = schemathesis.openapi.from_dict(openapi.document())
     ops = [r.ok() for r in schema.get_all_operations()]
     assert {f"{o.method.upper()} {o.path}" for o in ops} == {
-        f"{op.method} {openapi.openapi_path(op.path)}" for op in openapi.OPERATIONS}
+        f"{op.method} {openapi.openapi_path(op.path)}" for op in openapi.OPERATIONS
+    }

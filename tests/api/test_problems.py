@@ -58,13 +58,12 @@ def _outcome(r: httpx.Response, status: int, code: str) -> str:
 
 def test_400_names_the_field(site: tuple[Hub, dict[str, str]]) -> None:
     hub, tokens = site
-    doc = _problem(call(hub, "GET", "/api/v1/workitems?status=lost", token=tokens["admin"]),
-                   400)
+    doc = _problem(call(hub, "GET", "/api/v1/workitems?status=lost", token=tokens["admin"]), 400)
     assert doc["field"] == "status" and doc["errors"] == [
-        {"detail": doc["detail"], "field": "status"}]
+        {"detail": doc["detail"], "field": "status"}
+    ]
     assert doc["instance"] == "/api/v1/workitems"
-    bad = _problem(call(hub, "GET", "/api/v1/messages?limit=lots", token=tokens["admin"]),
-                   400)
+    bad = _problem(call(hub, "GET", "/api/v1/messages?limit=lots", token=tokens["admin"]), 400)
     assert (bad["field"], bad["type"]) == ("limit", PROBLEM_BASE + "invalid-input")
 
 
@@ -79,8 +78,10 @@ def test_401_is_a_problem_that_echoes_nothing(site: tuple[Hub, dict[str, str]]) 
 
 def test_403_is_a_refusal_naming_the_role(site: tuple[Hub, dict[str, str]]) -> None:
     hub, tokens = site
-    doc = _problem(call(hub, "POST", "/api/v1/channels/mllp/pause", {"reason": "x"},
-                        token=tokens["reader"]), 403)
+    doc = _problem(
+        call(hub, "POST", "/api/v1/channels/mllp/pause", {"reason": "x"}, token=tokens["reader"]),
+        403,
+    )
     assert doc["type"] == PROBLEM_BASE + "refused" and doc["error"] == "forbidden"
     assert "read-only" in str(doc["detail"])
 
@@ -96,34 +97,56 @@ def test_404_for_an_unknown_id_and_an_unknown_route(site: tuple[Hub, dict[str, s
 def test_409_from_the_error_tree(site: tuple[Hub, dict[str, str]]) -> None:
     hub, tokens = site
     # x12 is a channel of the site (it has messages) with no listener of its own
-    hub.store.accept([Inbound("x12", "problems-1", b"ISA*00~", time.time(), "file:a.x12",
-                              "835", "rejected", "AR", "kept for the test", b"", "0" * 64)])
-    doc = _problem(call(hub, "POST", "/api/v1/channels/x12/pause", {"reason": "x"},
-                        token=tokens["admin"]), 409)
+    hub.store.accept(
+        [
+            Inbound(
+                "x12",
+                "problems-1",
+                b"ISA*00~",
+                time.time(),
+                "file:a.x12",
+                "835",
+                "rejected",
+                "AR",
+                "kept for the test",
+                b"",
+                "0" * 64,
+            )
+        ]
+    )
+    doc = _problem(
+        call(hub, "POST", "/api/v1/channels/x12/pause", {"reason": "x"}, token=tokens["admin"]), 409
+    )
     assert doc["type"] == PROBLEM_BASE + "conflict" and doc["field"] == "name"
     assert doc["error"] == "no listener" and "no listener of its own" in str(doc["detail"])
 
 
 def test_422_keeps_the_findings_beside(site: tuple[Hub, dict[str, str]]) -> None:
     hub, tokens = site
-    csv = (b"usage_id,item,location,quantity,used_on,department,lot,patient_name\n"
-           b"U1,STENT-01,OR,-1,2026-03-02,OR,L1,x\n")
-    doc = _problem(call(hub, "POST", "/api/v1/supply/usage", raw=csv, media="text/csv",
-                        token=tokens["admin"]), 422)
+    csv = (
+        b"usage_id,item,location,quantity,used_on,department,lot,patient_name\n"
+        b"U1,STENT-01,OR,-1,2026-03-02,OR,L1,x\n"
+    )
+    doc = _problem(
+        call(hub, "POST", "/api/v1/supply/usage", raw=csv, media="text/csv", token=tokens["admin"]),
+        422,
+    )
     assert (doc["field"], doc["row"]) == ("quantity", 2)
     assert isinstance(doc["findings"], list) and isinstance(doc["message_id"], int)
 
 
-def test_under_fhir_401_403_404_are_operation_outcomes(
-        site: tuple[Hub, dict[str, str]]) -> None:
+def test_under_fhir_401_403_404_are_operation_outcomes(site: tuple[Hub, dict[str, str]]) -> None:
     hub, tokens = site
     r = call(hub, "GET", "/fhir/Account/a1", token=None)
     assert "missing bearer token" in _outcome(r, 401, "login")
     assert r.headers["www-authenticate"].startswith("Bearer")
-    forbidden = call(hub, "POST", "/fhir/Account", {"resourceType": "Account"},
-                     token=tokens["reader"])
+    forbidden = call(
+        hub, "POST", "/fhir/Account", {"resourceType": "Account"}, token=tokens["reader"]
+    )
     assert "read-only" in _outcome(forbidden, 403, "forbidden")
     assert "is not known" in _outcome(
-        call(hub, "GET", "/fhir/Account/nope", token=tokens["admin"]), 404, "not-found")
-    assert _outcome(call(hub, "GET", "/fhir/nowhere/at/all", token=tokens["admin"]), 404,
-                    "not-found")
+        call(hub, "GET", "/fhir/Account/nope", token=tokens["admin"]), 404, "not-found"
+    )
+    assert _outcome(
+        call(hub, "GET", "/fhir/nowhere/at/all", token=tokens["admin"]), 404, "not-found"
+    )

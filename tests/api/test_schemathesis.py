@@ -27,8 +27,12 @@ from isthmus.governance.throttle import FailureThrottle
 
 NOW = 1_700_000_000.0
 EXAMPLES = 15
-CHECKS = [checks.not_a_server_error, oa_checks.status_code_conformance,
-          oa_checks.content_type_conformance, oa_checks.response_schema_conformance]
+CHECKS = [
+    checks.not_a_server_error,
+    oa_checks.status_code_conformance,
+    oa_checks.content_type_conformance,
+    oa_checks.response_schema_conformance,
+]
 
 
 @pytest.fixture(scope="module")
@@ -54,8 +58,10 @@ def test_every_operation_conforms(target: tuple[object, str]) -> None:
     auth = {"Authorization": f"Bearer {token}"}
     schema = schemathesis.openapi.from_asgi("/openapi.json", app, headers=auth)
     seen, calls = [], []
-    inputs = {f"{op.method} {openapi.openapi_path(op.path)}": bool(op.parameters or op.body)
-              for op in openapi.OPERATIONS}
+    inputs = {
+        f"{op.method} {openapi.openapi_path(op.path)}": bool(op.parameters or op.body)
+        for op in openapi.OPERATIONS
+    }
     for result in schema.get_all_operations():
         operation = result.ok()
         seen.append(operation.label)
@@ -64,16 +70,23 @@ def test_every_operation_conforms(target: tuple[object, str]) -> None:
         for mode in modes:
 
             @given(case=operation.as_strategy(mode))
-            @settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
-                      suppress_health_check=list(HealthCheck))
+            @settings(
+                max_examples=EXAMPLES,
+                deadline=None,
+                derandomize=True,
+                database=None,
+                suppress_health_check=list(HealthCheck),
+            )
             def run(case: schemathesis.Case) -> None:
                 r = case.call_and_validate(headers=auth, checks=CHECKS)
                 calls.append((case.operation.label, r.status_code))
 
             run()
     # schemathesis leaves out the document's own route
-    assert sorted(seen) == sorted(f"{op.method} {openapi.openapi_path(op.path)}"
-                                  for op in openapi.OPERATIONS
-                                  if op.path != "/openapi.json")
+    assert sorted(seen) == sorted(
+        f"{op.method} {openapi.openapi_path(op.path)}"
+        for op in openapi.OPERATIONS
+        if op.path != "/openapi.json"
+    )
     assert len(calls) > 10 * len(seen)
     assert {s for label, s in calls if label.startswith("PUT")} >= {404}

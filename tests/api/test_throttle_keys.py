@@ -55,6 +55,7 @@ def _get(app: object, token: str, client: str, path: str = "/metrics") -> httpx.
         t = httpx.ASGITransport(app=app, client=(client, 40000))  # type: ignore[arg-type]
         async with httpx.AsyncClient(transport=t, base_url="http://hub") as c:
             return await c.get(path, headers={"Authorization": f"Bearer {token}"})
+
     return asyncio.run(go())
 
 
@@ -76,8 +77,7 @@ def test_bad_tokens_with_a_victims_token_id_do_not_lock_the_victim_out(site: Sit
 def test_one_bad_client_does_not_lock_out_valid_tokens_behind_its_address(site: Site) -> None:
     app = build_app(site.hub)
     nat = "192.0.2.200"
-    codes = [_get(app, "isth_000000000000_" + "y" * 43, nat).status_code
-             for _ in range(TRIES + 2)]
+    codes = [_get(app, "isth_000000000000_" + "y" * 43, nat).status_code for _ in range(TRIES + 2)]
     assert codes == [401] * TRIES + [429, 429]
     assert _get(app, site.victim, nat).status_code == 200  # a valid token always passes
     assert _get(app, "not-a-token", nat).status_code == 429  # the prober stays slowed
@@ -85,22 +85,25 @@ def test_one_bad_client_does_not_lock_out_valid_tokens_behind_its_address(site: 
 
 def test_a_proven_but_revoked_token_is_throttled_by_its_id_from_anywhere(site: Site) -> None:
     app = build_app(site.hub)
-    codes = [_get(app, site.revoked, f"198.51.100.{100 + i}").status_code
-             for i in range(TRIES + 1)]
+    codes = [_get(app, site.revoked, f"198.51.100.{100 + i}").status_code for i in range(TRIES + 1)]
     assert codes == [401] * TRIES + [429]
     assert _get(app, site.victim, "198.51.100.100").status_code == 200
 
 
-@pytest.mark.parametrize(("peer", "hops", "proxies", "client"), [
-    ("127.0.0.1", ["203.0.113.9"], [], "127.0.0.1"),  # no proxy configured: the peer
-    ("10.0.0.5", ["203.0.113.9"], ["10.0.0.0/8"], "203.0.113.9"),
-    ("10.0.0.5", ["6.6.6.6, 203.0.113.9"], ["10.0.0.0/8"], "203.0.113.9"),  # forged left
-    ("10.0.0.5", ["203.0.113.9, 10.0.0.7"], ["10.0.0.0/8"], "203.0.113.9"),  # two proxies
-    ("10.0.0.5", ["garbage"], ["10.0.0.0/8"], "10.0.0.5"),
-    ("198.51.100.1", ["203.0.113.9"], ["10.0.0.0/8"], "198.51.100.1"),  # not a proxy
-])
+@pytest.mark.parametrize(
+    ("peer", "hops", "proxies", "client"),
+    [
+        ("127.0.0.1", ["203.0.113.9"], [], "127.0.0.1"),  # no proxy configured: the peer
+        ("10.0.0.5", ["203.0.113.9"], ["10.0.0.0/8"], "203.0.113.9"),
+        ("10.0.0.5", ["6.6.6.6, 203.0.113.9"], ["10.0.0.0/8"], "203.0.113.9"),  # forged left
+        ("10.0.0.5", ["203.0.113.9, 10.0.0.7"], ["10.0.0.0/8"], "203.0.113.9"),  # two proxies
+        ("10.0.0.5", ["garbage"], ["10.0.0.0/8"], "10.0.0.5"),
+        ("198.51.100.1", ["203.0.113.9"], ["10.0.0.0/8"], "198.51.100.1"),  # not a proxy
+    ],
+)
 def test_client_address_believes_only_configured_proxies(
-        peer: str, hops: list[str], proxies: list[str], client: str) -> None:
+    peer: str, hops: list[str], proxies: list[str], client: str
+) -> None:
     import ipaddress  # noqa: PLC0415
 
     nets = [ipaddress.ip_network(p) for p in proxies]
@@ -153,15 +156,18 @@ def served(site: Site) -> Iterator[tuple[str, Hub]]:
         loop.close()
 
 
-def test_x_forwarded_for_from_loopback_is_not_believed_by_default(
-        served: tuple[str, Hub]) -> None:
+def test_x_forwarded_for_from_loopback_is_not_believed_by_default(served: tuple[str, Hub]) -> None:
     url, hub = served
     before = hub.governance.audit_head()
     bad = "isth_111111111111_" + "z" * 43
-    codes = [httpx.get(url + "/metrics", timeout=5,
-                       headers={"Authorization": f"Bearer {bad}",
-                                "X-Forwarded-For": f"203.0.113.{i}"}).status_code
-             for i in range(TRIES + 1)]
+    codes = [
+        httpx.get(
+            url + "/metrics",
+            timeout=5,
+            headers={"Authorization": f"Bearer {bad}", "X-Forwarded-For": f"203.0.113.{i}"},
+        ).status_code
+        for i in range(TRIES + 1)
+    ]
     assert codes == [401] * TRIES + [429]  # one client, whatever it claims to be
     rows = hub.governance.audit_rows(after=before[0] if before else 0)
     assert rows and {json.loads(r.event.detail)["client"] for r in rows} == {"127.0.0.1"}
@@ -173,22 +179,27 @@ def test_a_configured_proxy_names_the_client_for_throttle_and_audit(tmp_path: Pa
     hub = Hub.open(load_settings(conf, data_dir=tmp_path / "data"))
     try:
         admin = identity.principal("root", "user", (rbac.ADMIN,), NOW)
-        assert hub.governance.initialize(admin, identity.issue(admin, (rbac.ADMIN,),
-                                                               NOW).token)
+        assert hub.governance.initialize(admin, identity.issue(admin, (rbac.ADMIN,), NOW).token)
         app = build_app(hub)
 
         async def go(forwarded: str) -> int:
             t = httpx.ASGITransport(app=app, client=("10.0.0.5", 40000))
             async with httpx.AsyncClient(transport=t, base_url="http://hub") as c:
-                r = await c.get("/metrics", headers={"Authorization": "Bearer nope",
-                                                     "X-Forwarded-For": forwarded})
+                r = await c.get(
+                    "/metrics",
+                    headers={"Authorization": "Bearer nope", "X-Forwarded-For": forwarded},
+                )
                 return r.status_code
+
         codes = [asyncio.run(go(f"6.6.6.6, 203.0.113.{i}")) for i in range(TRIES + 1)]
         assert codes == [401] * (TRIES + 1)  # each client behind the proxy on its own
         codes = [asyncio.run(go("203.0.113.250")) for _ in range(TRIES + 1)]
         assert codes == [401] * TRIES + [429]  # ... and one of them throttled alone
-        clients = {json.loads(r.event.detail)["client"] for r in hub.governance.audit_rows()
-                   if r.event.action.startswith("http.")}
+        clients = {
+            json.loads(r.event.detail)["client"]
+            for r in hub.governance.audit_rows()
+            if r.event.action.startswith("http.")
+        }
         assert "203.0.113.3" in clients and "10.0.0.5" not in clients
         assert "6.6.6.6" not in clients
     finally:

@@ -71,6 +71,7 @@ def _get(app: ASGIApp, path: str, headers: dict[str, str] | None = None) -> http
         transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50000))
         async with httpx.AsyncClient(transport=transport, base_url="http://hub.test") as c:
             return await c.get(path, headers=headers)
+
     return asyncio.run(go())
 
 
@@ -80,16 +81,18 @@ def _console(_hub: Any, _live: dict[str, Any] | None) -> ASGIApp:
 
 @pytest.mark.parametrize("with_console", [False, True], ids=["api", "api+console"])
 def test_a_route_that_raises_answers_500_with_the_request_id(
-        site: tuple[Hub, str], emitted: _Emitted, monkeypatch: pytest.MonkeyPatch,
-        with_console: bool) -> None:
+    site: tuple[Hub, str], emitted: _Emitted, monkeypatch: pytest.MonkeyPatch, with_console: bool
+) -> None:
     hub, token = site
 
     def broken() -> dict[str, int]:
         raise RuntimeError(f"store exploded near {SECRET}")
+
     monkeypatch.setattr(hub.store, "counts", broken)  # GET /api/v1/status reads it first
     app = build_app(hub, {}, console=_console if with_console else None)
-    r = _get(app, "/api/v1/status", {"Authorization": f"Bearer {token}",
-                                     "X-Request-Id": "req-boom-1"})
+    r = _get(
+        app, "/api/v1/status", {"Authorization": f"Bearer {token}", "X-Request-Id": "req-boom-1"}
+    )
     assert r.status_code == 500
     assert r.headers["x-request-id"] == "req-boom-1"
     assert SECRET not in r.text and "RuntimeError" not in r.text and "Traceback" not in r.text
@@ -115,12 +118,14 @@ async def _half(_: Request) -> StreamingResponse:
     async def body() -> Any:
         yield b"partial"
         raise ValueError(SECRET)
+
     return StreamingResponse(body())
 
 
 def _bare_app() -> ASGIApp:
-    app = Starlette(routes=[Route("/fhir/Account", _boom), Route("/other", _boom),
-                            Route("/half", _half)])
+    app = Starlette(
+        routes=[Route("/fhir/Account", _boom), Route("/other", _boom), Route("/half", _half)]
+    )
     app.add_middleware(RequestContext)
     return app
 

@@ -58,8 +58,7 @@ class BusContract:
     def test_nak_persists_retry_state_and_blocks_the_key(self, bus: Bus) -> None:
         bus.publish([msg(1, "a"), msg(2, "a"), msg(3, "b")])
         now = 1000.0
-        deliveries = {d.msg_id: d for d in
-                      bus.fetch(partition_of("a", bus.partitions), 10, now)}
+        deliveries = {d.msg_id: d for d in bus.fetch(partition_of("a", bus.partitions), 10, now)}
         bus.nak(deliveries["m1"], "ERP down", visible_at=now + 60)
         visible = fetch_all(bus, now + 1)
         assert "m1" not in visible and "m2" not in visible  # m2 waits behind m1: per-key order

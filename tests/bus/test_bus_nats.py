@@ -48,8 +48,11 @@ def make() -> Iterator[Factory]:
     opened: list[NatsBus] = []
 
     def factory(**kw: object) -> NatsBus:
-        args: dict[str, object] = {"stream": f"T{tag}", "subject_prefix": f"t{tag}",
-                                   "partitions": 3}
+        args: dict[str, object] = {
+            "stream": f"T{tag}",
+            "subject_prefix": f"t{tag}",
+            "partitions": 3,
+        }
         args.update(kw)
         bus = NatsBus(URL, **args)  # type: ignore[arg-type]
         opened.append(bus)
@@ -103,8 +106,10 @@ def test_unacked_message_is_redelivered_after_ack_wait(make: Factory) -> None:
     # (a test process paused longer than that by a busy machine may see it, rightly)
     assert early == [] or time.monotonic() - taken >= ack_wait, early
     # the first worker "died" holding it: the broker redelivers once the ack wait is over
-    again = early or wait_until(lambda: survivor.fetch(part, 1, time.time()),
-                                what="the broker's redelivery of m1 after its ack wait")
+    again = early or wait_until(
+        lambda: survivor.fetch(part, 1, time.time()),
+        what="the broker's redelivery of m1 after its ack wait",
+    )
     assert time.monotonic() - taken >= ack_wait
     assert [(d.msg_id, d.attempts) for d in again] == [("m1", 0)]  # no failure was recorded
     survivor.ack(again)
@@ -121,15 +126,19 @@ def test_nak_delay_is_kept_in_real_time_and_by_other_instances(make: Factory) ->
     a.nak(first, "ERP down", visible_at=time.time() + delay)
     a.close()  # retry state is in the broker, not in this process
     b = make()
-    held = [d for d in b.fetch(part, 10, time.time()) + b.fetch(part, 10, time.time())
-            if d.key == "acct"]
+    held = [
+        d
+        for d in b.fetch(part, 10, time.time()) + b.fetch(part, 10, time.time())
+        if d.key == "acct"
+    ]
     if time.monotonic() < visible:  # checked only while the delay still runs
         assert held == []  # m1 waits for its retry, m2 behind it: the key is blocked
     later: list[tuple[str, int]] = [(d.msg_id, d.attempts) for d in held]
 
     def both() -> bool:
-        later.extend((d.msg_id, d.attempts) for d in b.fetch(part, 10, time.time())
-                     if d.key == "acct")
+        later.extend(
+            (d.msg_id, d.attempts) for d in b.fetch(part, 10, time.time()) if d.key == "acct"
+        )
         return len(later) >= 2
 
     wait_until(both, what="m1 and m2 after m1's retry delay")
@@ -194,7 +203,8 @@ def _early_end_marker(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_holders_counts_every_live_lease_despite_an_early_end_marker(
-        make: Factory, monkeypatch: pytest.MonkeyPatch) -> None:
+    make: Factory, monkeypatch: pytest.MonkeyPatch
+) -> None:
     a = make()
     assert a.claim("partition:0", "w1", 60.0, time.time())
     assert a.claim("partition:1", "w2", 60.0, time.time())

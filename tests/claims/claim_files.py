@@ -17,5 +17,8 @@ def professional() -> str:
 
 def institutional() -> str:
     """two-claims-single-provider.837i (837I, 756048Q and 756049Q) with valid NPIs."""
-    return (corpus_text("two-claims-single-provider.837i")
-            .replace("1234567890", "1234567893").replace("9999999999", "1234567893"))
+    return (
+        corpus_text("two-claims-single-provider.837i")
+        .replace("1234567890", "1234567893")
+        .replace("9999999999", "1234567893")
+    )

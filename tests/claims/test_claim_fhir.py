@@ -30,48 +30,85 @@ charges_from = "claim"
 [mappings.charge_codes]
 "140" = {{ revenue_account = "4010", service_line = "Pharmacy" }}
 """
-PATIENT = {"resourceType": "Patient", "id": "p-1",
-           "identifier": [{"system": "urn:oid:1.2.3", "value": "MRN-9"}]}
+PATIENT = {
+    "resourceType": "Patient",
+    "id": "p-1",
+    "identifier": [{"system": "urn:oid:1.2.3", "value": "MRN-9"}],
+}
 
 
 def claim(cid: str, total: str, *, items: bool = True) -> dict[str, Any]:
     doc: dict[str, Any] = {
-        "resourceType": "Claim", "id": cid, "status": "active", "use": "claim",
-        "patient": {"reference": "Patient/p-1"}, "insurer": {"reference": "Organization/acme"},
-        "billablePeriod": {"start": "2026-11-02T10:00:00+00:00"}, "created": "2026-11-02",
+        "resourceType": "Claim",
+        "id": cid,
+        "status": "active",
+        "use": "claim",
+        "patient": {"reference": "Patient/p-1"},
+        "insurer": {"reference": "Organization/acme"},
+        "billablePeriod": {"start": "2026-11-02T10:00:00+00:00"},
+        "created": "2026-11-02",
         "provider": {"reference": f"Organization/{ORG}"},
-        "total": {"value": float(total), "currency": "USD"}}
+        "total": {"value": float(total), "currency": "USD"},
+    }
     if items:
-        doc["item"] = [{"sequence": 1, "productOrService": {"coding": [
-            {"system": "http://hl7.org/fhir/sid/cvx", "code": "140"}]},
-            "net": {"value": float(total), "currency": "USD"}}]
+        doc["item"] = [
+            {
+                "sequence": 1,
+                "productOrService": {
+                    "coding": [{"system": "http://hl7.org/fhir/sid/cvx", "code": "140"}]
+                },
+                "net": {"value": float(total), "currency": "USD"},
+            }
+        ]
     return doc
 
 
 def response(rid: str, cid: str, outcome: str, paid: str | None = None) -> dict[str, Any]:
     doc: dict[str, Any] = {
-        "resourceType": "ClaimResponse", "id": rid, "status": "active", "use": "claim",
-        "outcome": outcome, "patient": {"reference": "Patient/p-1"}, "created": "2026-11-03",
-        "insurer": {"reference": "Organization/acme"}, "request": {"reference": f"Claim/{cid}"},
-        "requestor": {"reference": f"Organization/{ORG}"}}
+        "resourceType": "ClaimResponse",
+        "id": rid,
+        "status": "active",
+        "use": "claim",
+        "outcome": outcome,
+        "patient": {"reference": "Patient/p-1"},
+        "created": "2026-11-03",
+        "insurer": {"reference": "Organization/acme"},
+        "request": {"reference": f"Claim/{cid}"},
+        "requestor": {"reference": f"Organization/{ORG}"},
+    }
     if outcome == "error":
         doc["error"] = [{"code": {"coding": [{"code": "a001"}]}}]
     if paid is not None:
-        doc["payment"] = {"amount": {"value": float(paid), "currency": "USD"},
-                          "identifier": {"value": f"EFT-{rid}"}}
+        doc["payment"] = {
+            "amount": {"value": float(paid), "currency": "USD"},
+            "identifier": {"value": f"EFT-{rid}"},
+        }
     return doc
 
 
 def eob(eid: str, cid: str, paid: str, charge: str) -> dict[str, Any]:
-    return {"resourceType": "ExplanationOfBenefit", "id": eid, "status": "active",
-            "use": "claim", "outcome": "complete", "patient": {"reference": "Patient/p-1"},
-            "claim": {"reference": f"Claim/{cid}"}, "created": "2026-11-04",
-            "provider": {"reference": f"Organization/{ORG}"},
-            "insurer": {"reference": "Organization/acme"},
-            "payment": {"amount": {"value": float(paid), "currency": "USD"},
-                        "identifier": {"value": f"EFT-{eid}"}},
-            "total": [{"category": {"coding": [{"code": "submitted"}]},
-                       "amount": {"value": float(charge), "currency": "USD"}}]}
+    return {
+        "resourceType": "ExplanationOfBenefit",
+        "id": eid,
+        "status": "active",
+        "use": "claim",
+        "outcome": "complete",
+        "patient": {"reference": "Patient/p-1"},
+        "claim": {"reference": f"Claim/{cid}"},
+        "created": "2026-11-04",
+        "provider": {"reference": f"Organization/{ORG}"},
+        "insurer": {"reference": "Organization/acme"},
+        "payment": {
+            "amount": {"value": float(paid), "currency": "USD"},
+            "identifier": {"value": f"EFT-{eid}"},
+        },
+        "total": [
+            {
+                "category": {"coding": [{"code": "submitted"}]},
+                "amount": {"value": float(charge), "currency": "USD"},
+            }
+        ],
+    }
 
 
 @pytest.fixture
@@ -86,8 +123,13 @@ def hub(tmp_path: Path) -> Iterator[Hub]:
 
 
 def send(hub: Hub, *resources: dict[str, Any]) -> None:
-    raw = json.dumps({"resourceType": "Bundle", "type": "collection",
-                      "entry": [{"resource": r} for r in resources]}).encode()
+    raw = json.dumps(
+        {
+            "resourceType": "Bundle",
+            "type": "collection",
+            "entry": [{"resource": r} for r in resources],
+        }
+    ).encode()
     [row] = take_file(hub.store, hub.settings, raw, "b.json", time.time())
     assert row["status"] == "accepted", row["error"]
     relay_unpublished(hub.store, hub.bus)
@@ -103,8 +145,10 @@ def items(hub: Hub) -> set[tuple[str, str]]:
 
 
 def ar(hub: Hub) -> Decimal:
-    return sum((ln.debit - ln.credit for ln in hub.store.journal_lines()
-                if ln.account == "1200"), Decimal(0))
+    return sum(
+        (ln.debit - ln.credit for ln in hub.store.journal_lines() if ln.account == "1200"),
+        Decimal(0),
+    )
 
 
 def test_a_fhir_claim_is_scrubbed_accepted_and_paid(hub: Hub) -> None:
@@ -125,8 +169,12 @@ def test_a_fhir_claim_is_scrubbed_accepted_and_paid(hub: Hub) -> None:
     assert trial_balance(hub.store.journal_lines()).balanced
     timeline = hub.store.claim_events("cl-1")
     assert [(e.kind, e.to_state) for e in timeline] == [
-        ("created", "created"), ("edits_passed", "scrubbed"), ("submitted", "submitted"),
-        ("ack_accepted", "accepted"), ("remit_paid", "paid")]
+        ("created", "created"),
+        ("edits_passed", "scrubbed"),
+        ("submitted", "submitted"),
+        ("ack_accepted", "accepted"),
+        ("remit_paid", "paid"),
+    ]
     assert timeline[2].causation_id.startswith("fhir/ClaimResponse/cr-1")
     assert all(e.actor in ("fhir", "hub") for e in timeline)
 

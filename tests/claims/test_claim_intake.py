@@ -77,8 +77,14 @@ class Drop:
 
 def submit(hub: Hub, out: Path) -> bytes:
     """The two institutional claims sent as one 837; its bytes as they left."""
-    got = claim_submission.submit_837(hub.store, institutional(), settings=SETTINGS,
-                                      sender=FileSender(out), now=T0, source="billing/1")
+    got = claim_submission.submit_837(
+        hub.store,
+        institutional(),
+        settings=SETTINGS,
+        sender=FileSender(out),
+        now=T0,
+        source="billing/1",
+    )
     assert got.clean == ["756048Q", "756049Q"]
     return (out / got.sent).read_bytes()
 
@@ -90,9 +96,11 @@ def ack_999(sent: bytes) -> bytes:
 
 def timeline(hub: Hub) -> list[tuple[str, str, str, str, str]]:
     """Every claim's events (kind, from, to, detail) without ids, times or causes."""
-    return [(e.claim_key, e.kind, e.from_state, e.to_state, e.detail)
-            for c in sorted(hub.store.claim_states(), key=lambda c: c.claim_key)
-            for e in hub.store.claim_events(c.claim_key)]
+    return [
+        (e.claim_key, e.kind, e.from_state, e.to_state, e.detail)
+        for c in sorted(hub.store.claim_states(), key=lambda c: c.claim_key)
+        for e in hub.store.claim_events(c.claim_key)
+    ]
 
 
 def outbound(hub: Hub) -> list[str]:
@@ -110,10 +118,12 @@ def test_999_and_277_through_the_drop_folder_as_claims_ack_does(tmp_path: Path) 
     try:  # what `isthmus claims ack` and the direct flow calls do
         sent = submit(direct, tmp_path / "out-direct")
         claim_acks.apply_999(direct.store, ack_999(sent), now=T0, source="999")
-        claim_acks.apply_277(direct.store, ca_277(["756048Q", "756049Q"], "A2:20:PR"),
-                             now=T0, source="277CA")
-        claim_acks.apply_277(direct.store, status_277(["756048Q", "756049Q"], "P3:317"),
-                             now=T0, source="277")
+        claim_acks.apply_277(
+            direct.store, ca_277(["756048Q", "756049Q"], "A2:20:PR"), now=T0, source="277CA"
+        )
+        claim_acks.apply_277(
+            direct.store, status_277(["756048Q", "756049Q"], "P3:317"), now=T0, source="277"
+        )
         expected = timeline(direct)
     finally:
         direct.close()
@@ -131,7 +141,8 @@ def test_999_and_277_through_the_drop_folder_as_claims_ack_does(tmp_path: Path) 
         drop("status.277", status_277(["756048Q", "756049Q"], "P3:317"))
         assert states(hub) == {"756048Q": "pending", "756049Q": "pending"}
         assert {(c.status_category, c.status_code) for c in hub.store.claim_states()} == {
-            ("P3", "317")}
+            ("P3", "317")
+        }
         assert timeline(hub) == expected  # the same transitions, facts and details
         cause = hub.store.claim_events("756048Q")[3]
         assert cause.kind == "ack_accepted" and cause.causation_id.startswith("x12/CLEARING:")
@@ -142,8 +153,10 @@ def test_999_and_277_through_the_drop_folder_as_claims_ack_does(tmp_path: Path) 
         text = ack_999(sent).decode().replace("000000501", "000000777")
         renewed = drop("ack-renewed.999", text)
         assert (renewed["status"], renewed["duplicate"]) == ("accepted", False)
-        drop("status-again.277", status_277(["756048Q", "756049Q"], "P3:317")
-             .replace("000000123", "000000124"))
+        drop(
+            "status-again.277",
+            status_277(["756048Q", "756049Q"], "P3:317").replace("000000123", "000000124"),
+        )
         assert timeline(hub) == expected
         assert hub.store.work_items(status="open") == []
     finally:
@@ -161,12 +174,15 @@ def test_a_rejecting_999_by_cli_ingest_opens_its_work_items(hub: Hub, tmp_path: 
     hub.worker().drain()
     assert states(hub) == {"756048Q": "rejected", "756049Q": "rejected"}
     items = {(w.queue, w.kind, w.key) for w in hub.store.work_items(status="open")}
-    assert items == {("claim-rejections", "claim_rejected", "756048Q"),
-                     ("claim-rejections", "claim_rejected", "756049Q")}
+    assert items == {
+        ("claim-rejections", "claim_rejected", "756048Q"),
+        ("claim-rejections", "claim_rejected", "756049Q"),
+    }
 
 
 def test_a_malformed_response_is_answered_where_it_is_wrong_and_kept(
-        hub: Hub, tmp_path: Path) -> None:
+    hub: Hub, tmp_path: Path
+) -> None:
     drop = Drop(hub, tmp_path / "drop")
     sent = submit(hub, tmp_path / "out")
     good = ack_999(sent).decode()
@@ -208,17 +224,28 @@ def test_271_through_the_drop_folder_keeps_eligibility(hub: Hub, tmp_path: Path)
     drop = Drop(hub, tmp_path / "drop")
     for mrn, acct in (("700010", "ACC10"), ("700011", "ACC11")):
         drop(f"bar-{mrn}.hl7", bar(mrn, acct, "IN1|1|GOLD|99999|TRICARE"))
-    asked = request_eligibility(hub.store, ["ACC10", "ACC11"], settings=SETTINGS,
-                                sender=FileSender(tmp_path / "out"), provider=PROVIDER,
-                                now=T0, member_ids={"ACC10": "M1"}, scheduled={"ACC11"})
+    asked = request_eligibility(
+        hub.store,
+        ["ACC10", "ACC11"],
+        settings=SETTINGS,
+        sender=FileSender(tmp_path / "out"),
+        provider=PROVIDER,
+        now=T0,
+        member_ids={"ACC10": "M1"},
+        scheduled={"ACC11"},
+    )
     by_account = {a: t for t, a in asked.traces.items()}
     body = answer(by_account["ACC10"], by_account["ACC11"])
     got = drop("answer.271", body)
     assert (got["status"], got["events"]) == ("accepted", 2)
     kept = eligibility_of(hub.store, "ACC10")
-    assert (kept["status"], kept["plan"], kept["copay"], kept["deductible_remaining"],
-            kept["out_of_pocket_remaining"]) == ("active", "GOLD PLAN", "25.00", "300.00",
-                                                 "1800.00")
+    assert (
+        kept["status"],
+        kept["plan"],
+        kept["copay"],
+        kept["deductible_remaining"],
+        kept["out_of_pocket_remaining"],
+    ) == ("active", "GOLD PLAN", "25.00", "300.00", "1800.00")
     assert eligibility_of(hub.store, "ACC11")["status"] == "inactive"
     items = [(w.queue, w.kind, w.key) for w in hub.store.work_items(status="open")]
     assert items == [("registration", "eligibility_inactive", "ACC11")]
@@ -266,5 +293,7 @@ def test_claims_ack_finds_a_set_sent_before_sets_were_indexed(hub: Hub, tmp_path
     got = claim_acks.apply_999(hub.store, ack, now=T0, source="999")
     assert (got.claims, got.unknown) == ({"756048Q": "accepted", "756049Q": "accepted"}, 0)
     assert claim_acks.apply_999(hub.store, ack, now=T0, source="999").claims == {
-        "756048Q": "accepted", "756049Q": "accepted"}  # applied again: a fact, no move
+        "756048Q": "accepted",
+        "756049Q": "accepted",
+    }  # applied again: a fact, no move
     assert [e.kind for e in hub.store.claim_events("756048Q")][-2:] == ["ack_accepted", "ack"]

@@ -10,24 +10,29 @@ from isthmus.flows.files import owned_x12, x12_intake
 from isthmus.governance import contracts, ownership
 from tests.claims.test_claim_batch_status import ca_277
 
-ANSWERS = ("AcknowledgementReceived", "ClaimStatusReported", "ClaimBatchStatusReported",
-           "EligibilityReported")
+ANSWERS = (
+    "AcknowledgementReceived",
+    "ClaimStatusReported",
+    "ClaimBatchStatusReported",
+    "EligibilityReported",
+)
 
 
 def test_every_claim_event_type_has_a_domain() -> None:
-    claim_types = [t for t in contracts.event_types()
-                   if t.startswith("Claim") or t in ANSWERS]
+    claim_types = [t for t in contracts.event_types() if t.startswith("Claim") or t in ANSWERS]
     assert set(ANSWERS) <= set(claim_types)
     assert {t: ownership.EVENT_DOMAINS.get(t) for t in claim_types} == {
-        "AcknowledgementReceived": "remittance", "ClaimBatchStatusReported": "remittance",
-        "ClaimRemitted": "remittance", "ClaimStatusReported": "remittance",
-        "ClaimSubmitted": "claim", "EligibilityReported": "remittance"}
+        "AcknowledgementReceived": "remittance",
+        "ClaimBatchStatusReported": "remittance",
+        "ClaimRemitted": "remittance",
+        "ClaimStatusReported": "remittance",
+        "ClaimSubmitted": "claim",
+        "EligibilityReported": "remittance",
+    }
 
 
-@pytest.mark.parametrize(("owners", "status"), [("CLEARING", "accepted"),
-                                                ("PAYERX", "rejected")])
-def test_a_277ca_is_refused_unless_its_sender_owns_remittances(owners: str,
-                                                               status: str) -> None:
+@pytest.mark.parametrize(("owners", "status"), [("CLEARING", "accepted"), ("PAYERX", "rejected")])
+def test_a_277ca_is_refused_unless_its_sender_owns_remittances(owners: str, status: str) -> None:
     # the ISA of the test 277CA names SENDER; the table names who owns remittances
     raw = ca_277("B1", "A3:24").replace("SENDER         ", f"{owners:<15}", 1)
     table = ownership.parse({"remittance": ["CLEARING"]})

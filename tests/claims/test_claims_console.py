@@ -27,9 +27,14 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Site:
 def hub(site: Site, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
     h = Hub.open(site.settings())
     try:
-        claim_submission.submit_837(h.store, institutional(), settings=h.settings.claims,
-                                    sender=FileSender(Path(tmp_path_factory.mktemp("out"))),
-                                    now=time.time() - 3 * 86400, source="console-test")
+        claim_submission.submit_837(
+            h.store,
+            institutional(),
+            settings=h.settings.claims,
+            sender=FileSender(Path(tmp_path_factory.mktemp("out"))),
+            now=time.time() - 3 * 86400,
+            source="console-test",
+        )
         yield h
     finally:
         h.close()
@@ -40,8 +45,7 @@ def test_claims_by_state_and_timeline(hub: Hub, site: Site) -> None:
     b.sign_in(site.tokens[rbac.REVENUE])
     r = b.request("GET", "/console/claims")
     assert r.status_code == 200
-    assert '<a href="/console/claims?state=submitted">submitted</a></td><td class="n">2<' \
-        in r.text
+    assert '<a href="/console/claims?state=submitted">submitted</a></td><td class="n">2<' in r.text
     assert "756048Q" in r.text and ">3.0<" in r.text  # age in days
     r = b.request("GET", "/console/claims/756049Q")
     assert r.status_code == 200

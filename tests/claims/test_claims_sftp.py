@@ -30,18 +30,33 @@ def sshd(tmp_path: Path) -> Iterator[SshServer]:
 
 
 def sender(srv: SshServer) -> SftpSender:
-    got = sender_for(DestinationSettings(
-        name="clearinghouse", kind="sftp", host="127.0.0.1", port=srv.port, user=srv.user,
-        key_file=srv.user_key, known_hosts=srv.known_hosts, path=str(srv.inbox),
-        timeout_s=5.0))
+    got = sender_for(
+        DestinationSettings(
+            name="clearinghouse",
+            kind="sftp",
+            host="127.0.0.1",
+            port=srv.port,
+            user=srv.user,
+            key_file=srv.user_key,
+            known_hosts=srv.known_hosts,
+            path=str(srv.inbox),
+            timeout_s=5.0,
+        )
+    )
     assert isinstance(got, SftpSender)
     return got
 
 
 def test_837_lands_on_the_sftp_server(sshd: SshServer) -> None:
     store = MemoryStore()
-    got = claim_submission.submit_837(store, institutional(), settings=ClaimSettings(),
-                                      sender=sender(sshd), now=T0, source="billing")
+    got = claim_submission.submit_837(
+        store,
+        institutional(),
+        settings=ClaimSettings(),
+        sender=sender(sshd),
+        now=T0,
+        source="billing",
+    )
     assert got.clean == ["756048Q", "756049Q"]
     (landed,) = sorted(sshd.inbox.iterdir())
     assert landed.name == "837-000000001.x12"
@@ -57,13 +72,15 @@ def test_server_down_records_nothing_and_the_retry_sends(sshd: SshServer) -> Non
     out = sender(sshd)
     sshd.stop()
     with pytest.raises(SendFailed, match=r"SFTP 127\.0\.0\.1") as exc:
-        claim_submission.submit_837(store, institutional(), settings=ClaimSettings(),
-                                    sender=out, now=T0, source="billing")
+        claim_submission.submit_837(
+            store, institutional(), settings=ClaimSettings(), sender=out, now=T0, source="billing"
+        )
     assert "CLM" not in str(exc.value) and "DOE" not in str(exc.value)
     assert store.claim_states() == []  # rolled back with the failed send
     sshd.start()
-    got = claim_submission.submit_837(store, institutional(), settings=ClaimSettings(),
-                                      sender=out, now=T0 + 60, source="billing")
+    got = claim_submission.submit_837(
+        store, institutional(), settings=ClaimSettings(), sender=out, now=T0 + 60, source="billing"
+    )
     assert got.clean == ["756048Q", "756049Q"]
     assert [p.name for p in sshd.inbox.iterdir()] == ["837-000000001.x12"]
 
@@ -75,10 +92,8 @@ def test_a_destination_that_cannot_take_x12() -> None:
 
 def test_file_sender_writes_0600_whole_files_once(tmp_path: Path) -> None:
     out = FileSender(tmp_path / "out")
-    assert out.send(name="837-000000001.x12", kind="837", body=b"ISA*first") == \
-        "837-000000001.x12"
-    assert out.send(name="837-000000001.x12", kind="837", body=b"ISA*again") == \
-        "837-000000001.x12"
+    assert out.send(name="837-000000001.x12", kind="837", body=b"ISA*first") == "837-000000001.x12"
+    assert out.send(name="837-000000001.x12", kind="837", body=b"ISA*again") == "837-000000001.x12"
     (f,) = (tmp_path / "out").iterdir()
     assert f.read_bytes() == b"ISA*first" and f.stat().st_mode & 0o777 == 0o600
     with pytest.raises(ValueError, match="plain file name"):

@@ -17,7 +17,7 @@ from isthmus.flows.inbox import classify
 from isthmus.governance import identity, rbac
 from tests.flows.helpers import adt
 
-CONFIG = "[channels.lab]\nport = 2650\n[channels.x12]\nsummarization = \"detailed\"\n"
+CONFIG = '[channels.lab]\nport = 2650\n[channels.x12]\nsummarization = "detailed"\n'
 
 
 @pytest.fixture
@@ -27,10 +27,23 @@ def site(tmp_path: Path) -> tuple[Path, Path]:
     data = tmp_path / "data"
     hub = Hub.open(load_settings(conf, data_dir=data))
     try:
-        taken, _ = classify(adt("CLI-1", "M1"), channel="lab", peer="t", now=1000.0,
-                            tenant="default", currency="USD")
-        refused, _ = classify(adt("CLI-2", "M2"), channel="lab", peer="t", now=2000.0,
-                              tenant="default", currency="USD", senders={"LAB^MAIN"})
+        taken, _ = classify(
+            adt("CLI-1", "M1"),
+            channel="lab",
+            peer="t",
+            now=1000.0,
+            tenant="default",
+            currency="USD",
+        )
+        refused, _ = classify(
+            adt("CLI-2", "M2"),
+            channel="lab",
+            peer="t",
+            now=2000.0,
+            tenant="default",
+            currency="USD",
+            senders={"LAB^MAIN"},
+        )
         hub.store.accept([taken, refused])
     finally:
         hub.close()
@@ -42,14 +55,14 @@ def args(site: tuple[Path, Path], *rest: str) -> list[str]:
 
 
 def test_list_shows_every_channel_with_its_counters(
-        site: tuple[Path, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    site: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
     assert run(args(site, "--json")) == 0
     rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
     assert set(rows) == {"drop", "fhir", "lab", "mllp", "x12"}
     assert rows["x12"]["address"].endswith("drop (via drop)") and not rows["x12"]["pausable"]
     lab = rows["lab"]
-    assert (lab["transport"], lab["address"], lab["state"]) == ("mllp", "127.0.0.1:2650",
-                                                                 "running")
+    assert (lab["transport"], lab["address"], lab["state"]) == ("mllp", "127.0.0.1:2650", "running")
     assert (lab["received"], lab["refused"], lab["queued"], lab["delivered"]) == (2, 1, 1, 0)
     assert lab["last_message_at"].startswith("1970-01-01T00:33:20")
     assert run(args(site)) == 0
@@ -58,7 +71,8 @@ def test_list_shows_every_channel_with_its_counters(
 
 
 def test_pause_and_resume_are_kept_in_the_store_and_audited(
-        site: tuple[Path, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    site: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
     assert run(args(site, "pause", "lab", "--reason", "lab upgrade", "--json")) == 0
     row = json.loads(capsys.readouterr().out)
     assert (row["name"], row["state"], row["reason"]) == ("lab", "paused", "lab upgrade")
@@ -74,12 +88,12 @@ def test_pause_and_resume_are_kept_in_the_store_and_audited(
     assert run(args(site, "resume", "lab")) == 0
     assert "channel lab running" in capsys.readouterr().out
     assert run(args(site, "--json")) == 0
-    assert {r["name"]: r["state"] for r in json.loads(capsys.readouterr().out)}["lab"] == \
-        "running"
+    assert {r["name"]: r["state"] for r in json.loads(capsys.readouterr().out)}["lab"] == "running"
 
 
 def test_an_unknown_channel_exits_2_naming_the_known_ones(
-        site: tuple[Path, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    site: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
     assert run(args(site, "pause", "labb")) == 2
     err = capsys.readouterr().err
     assert "no channel 'labb'" in err and "drop, fhir, lab, mllp" in err
@@ -90,14 +104,13 @@ def test_an_unknown_channel_exits_2_naming_the_known_ones(
 
 
 def test_pause_needs_an_engineer_token_once_initialized(
-        site: tuple[Path, Path], capsys: pytest.CaptureFixture[str],
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    site: tuple[Path, Path], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     hub = Hub.open(load_settings(site[0], data_dir=site[1]))
     now = time.time()
     try:
         admin = identity.principal("root", "user", (rbac.ADMIN,), now)
-        assert hub.governance.initialize(admin, identity.issue(admin, (rbac.ADMIN,),
-                                                               now).token)
+        assert hub.governance.initialize(admin, identity.issue(admin, (rbac.ADMIN,), now).token)
         tokens = {}
         for name, role in (("reader", rbac.READ_ONLY), ("eng", rbac.ENGINEER)):
             p = identity.principal(name, "user", (role,), now)

@@ -57,8 +57,9 @@ def _json(capsys: pytest.CaptureFixture[str], argv: list[str]) -> tuple[int, dic
     return code, json.loads(capsys.readouterr().out)
 
 
-def test_every_problem_at_once_with_its_path(tmp_path: Path,
-                                             capsys: pytest.CaptureFixture[str]) -> None:
+def test_every_problem_at_once_with_its_path(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     cfg = tmp_path / "isthmus.toml"
     cfg.write_text(BAD)
     code, report = _json(capsys, ["config", "check", "--json", str(cfg)])
@@ -68,8 +69,7 @@ def test_every_problem_at_once_with_its_path(tmp_path: Path,
     assert found["mapping"]["suggestion"] == "mappings"
     assert found["mapping"]["problem"] == "unknown table: did you mean [mappings]?"
     assert found["nonsense"]["problem"] == "unknown table"
-    assert found["channels.mllp.summarisation"]["suggestion"] == \
-        "channels.mllp.summarization"
+    assert found["channels.mllp.summarisation"]["suggestion"] == "channels.mllp.summarization"
     assert "whole number" in found["hub.http_port"]["problem"]
     assert "'sqlite', 'postgresql'" in found["hub.store"]["problem"]
     assert "whole number" in found["reliability.workers"]["problem"]
@@ -90,10 +90,13 @@ def test_every_problem_at_once_with_its_path(tmp_path: Path,
 
 
 def test_a_good_file_passes_and_says_the_erp_was_not_asked(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     cfg = tmp_path / "isthmus.toml"
-    cfg.write_text('[hub]\nmllp_port = 2576\n[mappings]\ninclude = "demo"\n'
-                   '[mappings.charge_codes."99999"]\nrevenue_account = "4100"\n')
+    cfg.write_text(
+        '[hub]\nmllp_port = 2576\n[mappings]\ninclude = "demo"\n'
+        '[mappings.charge_codes."99999"]\nrevenue_account = "4100"\n'
+    )
     code, report = _json(capsys, ["config", "check", str(cfg), "--json"])
     assert code == 0 and report["ok"] and report["findings"] == []
     assert report["erp"]["status"] == "not checked: [erp] kind is 'file': no ERP API to ask"
@@ -114,8 +117,8 @@ def test_toml_that_does_not_parse(tmp_path: Path, capsys: pytest.CaptureFixture[
 
 
 def test_a_missing_file_is_exit_3_and_no_file_is_usage(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str],
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     assert run(["config", "check", str(tmp_path / "nope.toml")]) == 3
     assert "does not exist" in capsys.readouterr().err
     monkeypatch.delenv("ISTHMUS_CONFIG", raising=False)
@@ -132,8 +135,9 @@ def test_a_missing_file_is_exit_3_and_no_file_is_usage(
 
 @pytest.fixture(scope="module")
 def erp() -> Iterator[str]:
-    centers = {cc: f"Cost center {cc}"
-               for cc in set(demo_mappings().department_cost_center.values())}
+    centers = {
+        cc: f"Cost center {cc}" for cc in set(demo_mappings().department_cost_center.values())
+    }
     server = StubServer(StubErp(centers))
     server.start()
     try:
@@ -146,30 +150,39 @@ def _rest(tmp_path: Path, url: str, extra: str = "") -> Path:
     token = tmp_path / "erp.token"
     token.write_text(TOKEN + "\n")
     cfg = tmp_path / "isthmus.toml"
-    cfg.write_text(f'[erp]\nkind = "rest"\nurl = "{url}"\ntoken_file = "{token}"\n'
-                   '[mappings]\ninclude = "demo"\n' + extra)
+    cfg.write_text(
+        f'[erp]\nkind = "rest"\nurl = "{url}"\ntoken_file = "{token}"\n'
+        '[mappings]\ninclude = "demo"\n' + extra
+    )
     return cfg
 
 
 def test_mapped_accounts_are_checked_against_a_reachable_erp(
-        tmp_path: Path, erp: str, capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, erp: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     code, report = _json(capsys, ["config", "check", "--json", str(_rest(tmp_path, erp))])
     assert code == 0, report
     assert report["erp"]["checked"] and report["erp"]["missing"] == 0
     assert report["erp"]["accounts"] > 5
-    missing = _rest(tmp_path, erp, '[mappings.charge_codes."71045"]\n'
-                                   'revenue_account = "4999"\n'
-                                   '[mappings.department_cost_center]\nNEURO = "CC-NOPE"\n')
+    missing = _rest(
+        tmp_path,
+        erp,
+        '[mappings.charge_codes."71045"]\n'
+        'revenue_account = "4999"\n'
+        '[mappings.department_cost_center]\nNEURO = "CC-NOPE"\n',
+    )
     code, report = _json(capsys, ["config", "check", "--json", str(missing)])
     assert code == 4 and report["erp"]["missing"] == 2
     found = {f["path"]: f["problem"] for f in report["findings"]}
     assert found["mappings.charge_codes.71045.revenue_account"] == (
-        "account 4999 is not in the ERP (mapped from charge code 71045)")
+        "account 4999 is not in the ERP (mapped from charge code 71045)"
+    )
     assert "cost center CC-NOPE" in found["mappings.department_cost_center.NEURO"]
 
 
 def test_an_unreachable_erp_is_not_checked_and_said_so(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     cfg = _rest(tmp_path, f"http://127.0.0.1:{free_port()}")
     assert run(["config", "check", str(cfg)]) == 0
     out = capsys.readouterr().out

@@ -32,8 +32,14 @@ def cli(capsys: pytest.CaptureFixture[str], data: Path, *argv: str, code: int = 
     return json.loads(out) if out.strip() else {"stderr": err}
 
 
-def ingest(capsys: pytest.CaptureFixture[str], data: Path, raw: bytes, name: str,
-           code: int = 0, conf: Path | None = None) -> Any:
+def ingest(
+    capsys: pytest.CaptureFixture[str],
+    data: Path,
+    raw: bytes,
+    name: str,
+    code: int = 0,
+    conf: Path | None = None,
+) -> Any:
     path = data.parent / name
     path.write_bytes(raw)
     extra = ["--config", str(conf)] if conf else []
@@ -47,19 +53,20 @@ def journal(capsys: pytest.CaptureFixture[str], data: Path) -> list[str]:
 
 
 def test_an_hl7_file_reusing_an_identity_with_other_content_is_ar_205(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     data = tmp_path / "data"
     ingest(capsys, data, charge("F1", "M1", amount="10.00"), "a.hl7")
     r = ingest(capsys, data, charge("F1", "M1", amount="99.00"), "b.hl7", code=1)
     (row,) = r["items"]
     assert (row["status"], row["ack"], row["duplicate"]) == ("rejected", "AR", False)
-    assert row["control_id"].startswith(ident("F1") + "#") and "already identifies" in row[
-        "error"]
+    assert row["control_id"].startswith(ident("F1") + "#") and "already identifies" in row["error"]
     assert journal(capsys, data) == [f"mllp/{ident('F1')}"]  # the first one stands
 
 
 def test_replay_never_posts_an_ar_205_copy_and_release_refuses_it(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     data = tmp_path / "data"
     ingest(capsys, data, charge("F2", "M1", amount="10.00"), "a.hl7")
     ingest(capsys, data, charge("F2", "M1", amount="99.00"), "b.hl7", code=1)
@@ -67,14 +74,14 @@ def test_replay_never_posts_an_ar_205_copy_and_release_refuses_it(
     assert r["still_rejected"] == 1 and r["releasable"] == []
     assert journal(capsys, data) == [f"mllp/{ident('F2')}"]
     (copy,) = cli(capsys, data, "messages", "list", "--status", "rejected")["messages"]
-    err = cli(capsys, data, "messages", "release", str(copy["id"]), "--reason", "fix",
-              code=2)
+    err = cli(capsys, data, "messages", "release", str(copy["id"]), "--reason", "fix", code=2)
     assert "never released over the original" in str(err["stderr"])
     assert journal(capsys, data) == [f"mllp/{ident('F2')}"]
 
 
 def test_replay_keeps_an_ownership_refusal_and_release_is_audited(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     data, conf = tmp_path / "data", tmp_path / "hub.toml"
     conf.write_text(OWN_CHARGES)
     c = ["--config", str(conf)]
@@ -89,12 +96,32 @@ def test_replay_keeps_an_ownership_refusal_and_release_is_audited(
     assert r["released"] is False and "may not write charge data" in str(r["error"])
     assert journal(capsys, data) == []
     cli(capsys, data, "messages", "release", ref, *c, code=2)  # a reason is required
-    r = cli(capsys, data, "messages", "release", ref, "--reason", "billing confirmed",
-            "--override-ownership", "--apply", *c)
+    r = cli(
+        capsys,
+        data,
+        "messages",
+        "release",
+        ref,
+        "--reason",
+        "billing confirmed",
+        "--override-ownership",
+        "--apply",
+        *c,
+    )
     assert r["released"] is True and r["released_as"] == ref + "!released"
     assert journal(capsys, data) == [ref + "!released"]
-    again = cli(capsys, data, "messages", "release", ref, "--reason", "again",
-                "--override-ownership", "--apply", *c)
+    again = cli(
+        capsys,
+        data,
+        "messages",
+        "release",
+        ref,
+        "--reason",
+        "again",
+        "--override-ownership",
+        "--apply",
+        *c,
+    )
     assert again["duplicate"] is True and journal(capsys, data) == [ref + "!released"]
     shown = cli(capsys, data, "messages", "show", ref, *c)
     assert shown["released_as"] == ref + "!released"
@@ -105,7 +132,8 @@ def test_replay_keeps_an_ownership_refusal_and_release_is_audited(
 
 
 def test_messages_show_finds_a_bare_msh10_used_by_one_sender(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     data = tmp_path / "data"
     ingest(capsys, data, charge("B1", "M1"), "a.hl7")
     shown = cli(capsys, data, "messages", "show", "mllp/B1")

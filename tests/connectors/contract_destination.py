@@ -63,12 +63,25 @@ def closed_port() -> int:
     return free_port()
 
 
-def outgoing(n: int, body: bytes, *, destination: str = "dest", prefix: str = "k",
-             event_type: str = "PaymentPosted",
-             content_type: str = "application/json") -> Outgoing:
-    return Outgoing(delivery_id=n, destination=destination, key=f"acct-{n % 3}",
-                    idempotency_key=f"{prefix}{n:06d}", event_type=event_type,
-                    content_type=content_type, body=body, attempt=1)
+def outgoing(
+    n: int,
+    body: bytes,
+    *,
+    destination: str = "dest",
+    prefix: str = "k",
+    event_type: str = "PaymentPosted",
+    content_type: str = "application/json",
+) -> Outgoing:
+    return Outgoing(
+        delivery_id=n,
+        destination=destination,
+        key=f"acct-{n % 3}",
+        idempotency_key=f"{prefix}{n:06d}",
+        event_type=event_type,
+        content_type=content_type,
+        body=body,
+        attempt=1,
+    )
 
 
 def assert_no_phi(*texts: str) -> None:
@@ -85,8 +98,9 @@ def try_send(dest: Destination, items: Sequence[Outgoing]) -> Answer | None:
         return None
 
 
-def deliver_all(dest: Destination, items: Sequence[Outgoing], *,
-                between: Callable[[int], None] = lambda i: None) -> list[Answer]:
+def deliver_all(
+    dest: Destination, items: Sequence[Outgoing], *, between: Callable[[int], None] = lambda i: None
+) -> list[Answer]:
     """Send each item in order, retrying an unavailable one until it goes (the engine's
     at-least-once loop without the backoff); `between(i)` runs before item i."""
     answers: list[Answer] = []
@@ -98,8 +112,9 @@ def deliver_all(dest: Destination, items: Sequence[Outgoing], *,
 
 def sent(dest: Destination, item: Outgoing) -> Answer:
     """Retry one delivery while the destination is unavailable; its answer."""
-    answer = wait_until(lambda: try_send(dest, [item]), what=f"delivery {item.idempotency_key}",
-                        every_s=0.1)
+    answer = wait_until(
+        lambda: try_send(dest, [item]), what=f"delivery {item.idempotency_key}", every_s=0.1
+    )
     assert answer is not None
     return answer
 
@@ -142,8 +157,9 @@ class DestinationContract:
         assert_no_phi(answer.code, answer.detail)
         assert wait_until(lambda: item.idempotency_key in peer.seen(), what="the peer's copy")
 
-    def test_deliveries_arrive_in_order_on_one_connection(self, dest: Destination,
-                                                          peer: Peer) -> None:
+    def test_deliveries_arrive_in_order_on_one_connection(
+        self, dest: Destination, peer: Peer
+    ) -> None:
         items = [self.item(n) for n in range(10, 15)]
         for item in items:
             assert dest.send([item]).code in self.accepted_codes
@@ -160,8 +176,7 @@ class DestinationContract:
         finally:
             d.close()
 
-    def test_refused_content_is_rejected_with_the_answer(self, peer: Peer,
-                                                         tmp_path: Path) -> None:
+    def test_refused_content_is_rejected_with_the_answer(self, peer: Peer, tmp_path: Path) -> None:
         d, item = self.refused(peer, tmp_path)
         try:
             with pytest.raises(DestinationRejected) as caught:
@@ -188,8 +203,9 @@ class DestinationContract:
         wait_until(lambda: second.idempotency_key in peer.seen(), what="the second delivery")
         assert peer.seen().count(first.idempotency_key) == 1
 
-    def test_idempotency_key_reaches_the_peer_and_a_retry(self, dest: Destination,
-                                                          peer: Peer) -> None:
+    def test_idempotency_key_reaches_the_peer_and_a_retry(
+        self, dest: Destination, peer: Peer
+    ) -> None:
         item = self.item(6)
         dest.send([item])
         retry = dataclasses.replace(item, attempt=2)
@@ -257,9 +273,18 @@ class UvicornPeer:
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
-        self._server = _ThreadServer(uvicorn.Config(
-            self.app, host="127.0.0.1", port=self.port, log_level="warning",
-            access_log=False, lifespan="off", ws="none", http="h11"))
+        self._server = _ThreadServer(
+            uvicorn.Config(
+                self.app,
+                host="127.0.0.1",
+                port=self.port,
+                log_level="warning",
+                access_log=False,
+                lifespan="off",
+                ws="none",
+                http="h11",
+            )
+        )
         self._thread = threading.Thread(target=self._server.run, daemon=True)
         self._thread.start()
         server, thread = self._server, self._thread

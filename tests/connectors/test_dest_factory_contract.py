@@ -66,14 +66,22 @@ class TestWebhookDestination(DestinationContract):
 
     def open(self, peer: Peer, tmp_path: Path) -> Destination:
         assert isinstance(peer, WebhookReceiver)
-        found: Destination = destinations.open_destination(DestinationSettings(
-            name="portal", kind="webhook", url=f"{peer.url}/hook", timeout_s=5), "")
+        found: Destination = destinations.open_destination(
+            DestinationSettings(name="portal", kind="webhook", url=f"{peer.url}/hook", timeout_s=5),
+            "",
+        )
         return found
 
     def open_down(self, tmp_path: Path) -> Destination:
-        found: Destination = destinations.open_destination(DestinationSettings(
-            name="portal", kind="webhook", url=f"http://127.0.0.1:{closed_port()}/hook",
-            timeout_s=2), "")
+        found: Destination = destinations.open_destination(
+            DestinationSettings(
+                name="portal",
+                kind="webhook",
+                url=f"http://127.0.0.1:{closed_port()}/hook",
+                timeout_s=2,
+            ),
+            "",
+        )
         return found
 
     def item(self, n: int) -> Outgoing:
@@ -134,8 +142,9 @@ class TestFileDestination(DestinationContract):
 
     def open(self, peer: Peer, tmp_path: Path) -> Destination:
         assert isinstance(peer, Folder)
-        found: Destination = destinations.open_destination(DestinationSettings(
-            name="lockbox", kind="file", path=str(peer.path)), "")
+        found: Destination = destinations.open_destination(
+            DestinationSettings(name="lockbox", kind="file", path=str(peer.path)), ""
+        )
         return found
 
     def item(self, n: int) -> Outgoing:
@@ -147,20 +156,28 @@ class TestFileDestination(DestinationContract):
         return _Redirected(self.open(peer, tmp_path), tmp_path / "plain" / "out"), item(9)
 
     def test_peer_down_is_unavailable(self, tmp_path: Path) -> None:
-        pytest.skip("a local folder has no peer to take down (dest_file's own tests cover "
-                    "its unavailable cases)")
+        pytest.skip(
+            "a local folder has no peer to take down (dest_file's own tests cover "
+            "its unavailable cases)"
+        )
 
     def test_reconnects_after_the_peer_restarts(self, dest: Destination, peer: Peer) -> None:
         pytest.skip("a local folder has no peer to restart")
 
 
-@pytest.mark.parametrize(("kind", "cls", "extra"), [
-    ("mllp", "MllpDestination", {"port": 2575}),
-    ("fhir", "FhirDestination", {"url": "http://127.0.0.1:1/fhir"}),
-    ("nats", "NatsDestination", {"subject": "isthmus.out.x"}),
-    ("sftp", "SftpDestination", {"user": "u", "key_file": Path("k"),
-                                 "known_hosts": Path("kh")}),
-])
+@pytest.mark.parametrize(
+    ("kind", "cls", "extra"),
+    [
+        ("mllp", "MllpDestination", {"port": 2575}),
+        ("fhir", "FhirDestination", {"url": "http://127.0.0.1:1/fhir"}),
+        ("nats", "NatsDestination", {"subject": "isthmus.out.x"}),
+        (
+            "sftp",
+            "SftpDestination",
+            {"user": "u", "key_file": Path("k"), "known_hosts": Path("kh")},
+        ),
+    ],
+)
 def test_factory_opens_each_kind_lazily(kind: str, cls: str, extra: dict[str, object]) -> None:
     settings = DestinationSettings(name="x", kind=kind, **extra)  # type: ignore[arg-type]
     d = destinations.open_destination(settings, "nats://127.0.0.1:1")

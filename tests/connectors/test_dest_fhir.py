@@ -57,10 +57,13 @@ FHIR = "application/fhir+json"
 def outcome(status: int, code: str, diagnostics: str, detail: str = "") -> JSONResponse:
     issue: dict[str, Any] = {"severity": "error", "code": code, "diagnostics": diagnostics}
     if detail:
-        issue["details"] = {"coding": [{"system": "http://hl7.org/fhir/operation-outcome",
-                                        "code": detail}], "text": diagnostics}
-    return JSONResponse({"resourceType": "OperationOutcome", "issue": [issue]},
-                        status_code=status, media_type=FHIR)
+        issue["details"] = {
+            "coding": [{"system": "http://hl7.org/fhir/operation-outcome", "code": detail}],
+            "text": diagnostics,
+        }
+    return JSONResponse(
+        {"resourceType": "OperationOutcome", "issue": [issue]}, status_code=status, media_type=FHIR
+    )
 
 
 @dataclass
@@ -86,15 +89,21 @@ class FhirStore:
         self.request_ids.append(request.headers.get("x-request-id", ""))
         return dict(resource)
 
-    def _stored(self, rtype: str, rid: str, resource: dict[str, Any], base: str,
-                created: bool) -> Response:
+    def _stored(
+        self, rtype: str, rid: str, resource: dict[str, Any], base: str, created: bool
+    ) -> Response:
         version = self.resources.get((rtype, rid), (0, {}))[0] + (1 if created else 0)
         resource = {**resource, "id": rid, "meta": {"versionId": str(version)}}
         self.resources[(rtype, rid)] = (version, resource)
-        return JSONResponse(resource, status_code=201 if version == 1 and created else 200,
-                            media_type=FHIR, headers={
-                                "Location": f"{base}{rtype}/{rid}/_history/{version}",
-                                "ETag": f'W/"{version}"'})
+        return JSONResponse(
+            resource,
+            status_code=201 if version == 1 and created else 200,
+            media_type=FHIR,
+            headers={
+                "Location": f"{base}{rtype}/{rid}/_history/{version}",
+                "ETag": f'W/"{version}"',
+            },
+        )
 
     async def update(self, request: Request) -> Response:
         rtype, rid = request.path_params["type"], request.path_params["id"]
@@ -115,14 +124,20 @@ class FhirStore:
         if cond.startswith("identifier="):
             system, _, value = unquote(cond.removeprefix("identifier=")).rpartition("|")
             for (t, rid), (_, res) in self.resources.items():
-                if t == rtype and any(i.get("value") == value and i.get("system", "") == system
-                                      for i in res.get("identifier", [])):
+                if t == rtype and any(
+                    i.get("value") == value and i.get("system", "") == system
+                    for i in res.get("identifier", [])
+                ):
                     return self._stored(rtype, rid, res, base, False)
         return self._stored(rtype, uuid.uuid4().hex, checked, base, True)
 
     def app(self) -> Starlette:
-        return Starlette(routes=[Route("/fhir/{type}/{id}", self.update, methods=["PUT"]),
-                                 Route("/fhir/{type}", self.create, methods=["POST"])])
+        return Starlette(
+            routes=[
+                Route("/fhir/{type}/{id}", self.update, methods=["PUT"]),
+                Route("/fhir/{type}", self.create, methods=["POST"]),
+            ]
+        )
 
 
 class FhirServer(UvicornPeer):
@@ -147,18 +162,28 @@ def reconciliation(n: int) -> dict[str, Any]:
     return {
         "resourceType": "PaymentReconciliation",
         "identifier": [{"system": "urn:isthmus:payment", "value": f"PAY-{n}"}],
-        "status": "active", "created": "2026-01-01T12:00:00Z",
+        "status": "active",
+        "created": "2026-01-01T12:00:00Z",
         "paymentDate": "2026-01-01",
         "paymentAmount": {"value": 125.00, "currency": "USD"},
         "disposition": "Payment posted for DOE^JANE MRN0042",  # PHI that must not come back
-        "detail": [{"type": {"coding": [{"code": "payment"}]},
-                    "amount": {"value": 125.00, "currency": "USD"}}],
+        "detail": [
+            {
+                "type": {"coding": [{"code": "payment"}]},
+                "amount": {"value": 125.00, "currency": "USD"},
+            }
+        ],
     }
 
 
 def item(n: int, resource: dict[str, Any] | None = None) -> Outgoing:
-    return outgoing(n, json.dumps(resource or reconciliation(n)).encode(), destination="ehr",
-                    prefix="H", content_type=FHIR)
+    return outgoing(
+        n,
+        json.dumps(resource or reconciliation(n)).encode(),
+        destination="ehr",
+        prefix="H",
+        content_type=FHIR,
+    )
 
 
 class TestFhirDestination(DestinationContract):
@@ -173,13 +198,20 @@ class TestFhirDestination(DestinationContract):
 
     def open(self, peer: Peer, tmp_path: Path) -> Destination:
         assert isinstance(peer, FhirServer)
-        return dest_fhir.open_destination(DestinationSettings(
-            name="ehr", kind="fhir", url=peer.base, token_file=token_file(tmp_path),
-            timeout_s=5), "")
+        return dest_fhir.open_destination(
+            DestinationSettings(
+                name="ehr", kind="fhir", url=peer.base, token_file=token_file(tmp_path), timeout_s=5
+            ),
+            "",
+        )
 
     def open_down(self, tmp_path: Path) -> Destination:
-        return FhirDestination("ehr", f"http://127.0.0.1:{closed_port()}/fhir",
-                               token_file=token_file(tmp_path), timeout_s=2)
+        return FhirDestination(
+            "ehr",
+            f"http://127.0.0.1:{closed_port()}/fhir",
+            token_file=token_file(tmp_path),
+            timeout_s=2,
+        )
 
     def item(self, n: int) -> Outgoing:
         return item(n)
@@ -210,18 +242,37 @@ def fhir() -> Iterator[FhirServer]:
     srv.stop()
 
 
-def test_the_three_finance_resources_land_once_as_valid_r4(fhir: FhirServer,
-                                                           tmp_path: Path) -> None:
+def test_the_three_finance_resources_land_once_as_valid_r4(
+    fhir: FhirServer, tmp_path: Path
+) -> None:
     d = FhirDestination("ehr", fhir.base, token_file=token_file(tmp_path))
-    acct = {"resourceType": "Account", "id": "acct-7", "status": "active",
-            "identifier": [{"system": "urn:isthmus:account", "value": "tok-7"}],
-            "name": "Jane Doe", "subject": [{"reference": "Patient/MRN0042"}]}
-    claim = {"resourceType": "ClaimResponse", "id": "cr-1", "status": "active",
-             "type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/claim-type",
-                                  "code": "professional"}]},
-             "use": "claim", "patient": {"reference": "Patient/MRN0042"},
-             "created": "2026-01-02", "insurer": {"display": "Payer"}, "outcome": "error",
-             "error": [{"code": {"coding": [{"code": "a001"}]}}]}
+    acct = {
+        "resourceType": "Account",
+        "id": "acct-7",
+        "status": "active",
+        "identifier": [{"system": "urn:isthmus:account", "value": "tok-7"}],
+        "name": "Jane Doe",
+        "subject": [{"reference": "Patient/MRN0042"}],
+    }
+    claim = {
+        "resourceType": "ClaimResponse",
+        "id": "cr-1",
+        "status": "active",
+        "type": {
+            "coding": [
+                {
+                    "system": "http://terminology.hl7.org/CodeSystem/claim-type",
+                    "code": "professional",
+                }
+            ]
+        },
+        "use": "claim",
+        "patient": {"reference": "Patient/MRN0042"},
+        "created": "2026-01-02",
+        "insurer": {"display": "Payer"},
+        "outcome": "error",
+        "error": [{"code": {"coding": [{"code": "a001"}]}}],
+    }
     try:
         first = d.send([item(1, acct)])
         assert first.code == "201" and "/fhir/Account/acct-7/_history/1" in first.detail
@@ -236,8 +287,11 @@ def test_the_three_finance_resources_land_once_as_valid_r4(fhir: FhirServer,
     finally:
         d.close()
     stored = fhir.store.resources
-    assert sorted(stored) == [("Account", "acct-7"), ("ClaimResponse", "cr-1"),
-                              ("PaymentReconciliation", created.detail.split()[1].split("/")[-3])]
+    assert sorted(stored) == [
+        ("Account", "acct-7"),
+        ("ClaimResponse", "cr-1"),
+        ("PaymentReconciliation", created.detail.split()[1].split("/")[-3]),
+    ]
     assert stored[("Account", "acct-7")][0] == 2
     for (rtype, _), (_, resource) in stored.items():  # each parses as R4, strictly
         MODELS[rtype](resource, strict=True)
@@ -270,8 +324,9 @@ def test_outcome_detail_keeps_codes_not_diagnostics(fhir: FhirServer, tmp_path: 
 
 
 @pytest.mark.parametrize("status", [503, 429, 408])
-def test_busy_or_failing_server_is_unavailable(fhir: FhirServer, tmp_path: Path,
-                                               status: int) -> None:
+def test_busy_or_failing_server_is_unavailable(
+    fhir: FhirServer, tmp_path: Path, status: int
+) -> None:
     fhir.store.outage = status
     d = FhirDestination("ehr", fhir.base, token_file=token_file(tmp_path))
     try:

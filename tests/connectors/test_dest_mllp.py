@@ -46,28 +46,37 @@ from isthmus.ports.destination import (
 
 def dft(control: str, amount: str = "125.00") -> bytes:
     """A DFT^P03 payment posting as a route would render it (PHI in PID on purpose)."""
-    return "\r".join([
-        f"MSH|^~\\&|ISTHMUS|HUB|PATACCT|GH|20260101120000||DFT^P03^DFT_P03|{control}|P|2.5.1",
-        "EVN|P03|20260101120000",
-        "PID|1||MRN0042^^^GH^MR||DOE^JANE||19600102|F",
-        "PV1|1|O|CLINIC||||||||||||||||V0001",
-        f"FT1|1|PAY-{control}||20260101|20260101|PY|PAY01^Patient payment|||1|{amount}",
-    ]).encode()
+    return "\r".join(
+        [
+            f"MSH|^~\\&|ISTHMUS|HUB|PATACCT|GH|20260101120000||DFT^P03^DFT_P03|{control}|P|2.5.1",
+            "EVN|P03|20260101120000",
+            "PID|1||MRN0042^^^GH^MR||DOE^JANE||19600102|F",
+            "PV1|1|O|CLINIC||||||||||||||||V0001",
+            f"FT1|1|PAY-{control}||20260101|20260101|PY|PAY01^Patient payment|||1|{amount}",
+        ]
+    ).encode()
 
 
 def ae_ack(control: str, code: str = "AE") -> str:
-    return "\r".join([
-        f"MSH|^~\\&|PATACCT|GH|ISTHMUS|HUB|20260101120001||ACK^P03^ACK|A{control}|P|2.5.1",
-        f"MSA|{code}|{control}|Unknown patient DOE^JANE born 19600102",
-        "ERR||PID^1^3^1|204^Unknown key identifier^HL70357|E||||MRN0042 Jane Doe not found",
-    ])
+    return "\r".join(
+        [
+            f"MSH|^~\\&|PATACCT|GH|ISTHMUS|HUB|20260101120001||ACK^P03^ACK|A{control}|P|2.5.1",
+            f"MSA|{code}|{control}|Unknown patient DOE^JANE born 19600102",
+            "ERR||PID^1^3^1|204^Unknown key identifier^HL70357|E||||MRN0042 Jane Doe not found",
+        ]
+    )
 
 
 class Hl7Receiver:
     """python-hl7's asyncio MLLP server in a thread; restartable on the same port."""
 
-    def __init__(self, port: int | None = None, *, ssl_context: ssl.SSLContext | None = None,
-                 answer: bool = True) -> None:
+    def __init__(
+        self,
+        port: int | None = None,
+        *,
+        ssl_context: ssl.SSLContext | None = None,
+        answer: bool = True,
+    ) -> None:
         self.port = port or free_port()
         self.keys: list[str] = []
         self.answer = answer
@@ -104,8 +113,11 @@ class Hl7Receiver:
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._thread.start()
         started: Future[Any] = asyncio.run_coroutine_threadsafe(
-            start_hl7_server(self._client, "127.0.0.1", self.port, ssl=self._ssl,
-                             reuse_address=True), self._loop)
+            start_hl7_server(
+                self._client, "127.0.0.1", self.port, ssl=self._ssl, reuse_address=True
+            ),
+            self._loop,
+        )
         self._server = started.result(10)
 
     async def _stop(self) -> None:
@@ -138,9 +150,16 @@ async def _cancel_rest() -> None:
 
 def item(n: int, prefix: str = "M") -> Outgoing:
     key = f"{prefix}{n:06d}"
-    return Outgoing(delivery_id=n, destination="billing", key=f"acct-{n % 3}",
-                    idempotency_key=key, event_type="PaymentPosted",
-                    content_type="x-application/hl7-v2+er7", body=dft(key), attempt=1)
+    return Outgoing(
+        delivery_id=n,
+        destination="billing",
+        key=f"acct-{n % 3}",
+        idempotency_key=key,
+        event_type="PaymentPosted",
+        content_type="x-application/hl7-v2+er7",
+        body=dft(key),
+        attempt=1,
+    )
 
 
 class TestMllpDestination(DestinationContract):
@@ -157,7 +176,8 @@ class TestMllpDestination(DestinationContract):
     def open(self, peer: Peer, tmp_path: Path) -> Destination:
         assert isinstance(peer, Hl7Receiver)
         return dest_mllp.open_destination(
-            DestinationSettings(name="billing", kind="mllp", port=peer.port, timeout_s=5), "")
+            DestinationSettings(name="billing", kind="mllp", port=peer.port, timeout_s=5), ""
+        )
 
     def open_down(self, tmp_path: Path) -> Destination:
         return MllpDestination("billing", "127.0.0.1", closed_port(), timeout_s=2)
@@ -232,8 +252,9 @@ def test_stray_ack_on_the_wire_drops_the_connection() -> None:
                 data += conn.recv(65536)
             cid = data.split(b"|")[9].decode()
             reply = cid if len(connections) == 2 else "OTHER"
-            conn.sendall(b"\x0bMSH|^~\\&|A|B|C|D|1||ACK|1|P|2.5.1\rMSA|AA|"
-                         + reply.encode() + b"\x1c\r")
+            conn.sendall(
+                b"\x0bMSH|^~\\&|A|B|C|D|1||ACK|1|P|2.5.1\rMSA|AA|" + reply.encode() + b"\x1c\r"
+            )
 
     t = threading.Thread(target=serve, daemon=True)
     t.start()
@@ -287,8 +308,14 @@ def test_mutual_tls(tmp_path: Path) -> None:
     receiver = Hl7Receiver(ssl_context=server_ctx)
     receiver.start()
     try:
-        settings = DestinationSettings(name="billing", kind="mllp", port=receiver.port,
-                                       tls_ca=ca_pem, tls_cert=cert_pem, timeout_s=5)
+        settings = DestinationSettings(
+            name="billing",
+            kind="mllp",
+            port=receiver.port,
+            tls_ca=ca_pem,
+            tls_cert=cert_pem,
+            timeout_s=5,
+        )
         d = dest_mllp.open_destination(settings, "")
         try:
             for n in (1, 3, 4):  # TLS 1.3 session tickets do not look like a dead line
@@ -298,8 +325,11 @@ def test_mutual_tls(tmp_path: Path) -> None:
         assert receiver.connections == 1
         # without our client certificate the server refuses the handshake
         anonymous = dest_mllp.open_destination(
-            DestinationSettings(name="billing", kind="mllp", port=receiver.port, tls_ca=ca_pem,
-                                timeout_s=5), "")
+            DestinationSettings(
+                name="billing", kind="mllp", port=receiver.port, tls_ca=ca_pem, timeout_s=5
+            ),
+            "",
+        )
         try:
             with pytest.raises(DestinationUnavailable) as caught:
                 anonymous.send([item(2)])

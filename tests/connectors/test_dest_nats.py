@@ -46,8 +46,10 @@ NATS_SERVER = shutil.which("nats-server") or "/usr/sbin/nats-server"
 
 def body(n: int, size: int = 0) -> bytes:
     pad = f', "pad": "{"x" * size}"' if size else ""
-    return (f'{{"type": "PaymentPosted", "account": "acct-{n % 3}", "amount": "{n}.00", '
-            f'"currency": "USD", "patient": "DOE^JANE"{pad}}}').encode()
+    return (
+        f'{{"type": "PaymentPosted", "account": "acct-{n % 3}", "amount": "{n}.00", '
+        f'"currency": "USD", "patient": "DOE^JANE"{pad}}}'
+    ).encode()
 
 
 async def _stored(servers: str, subject: str) -> list[str]:
@@ -103,8 +105,10 @@ class NatsServer:
 
     def start(self) -> None:
         self._proc = subprocess.Popen(
-            [NATS_SERVER, "-a", "127.0.0.1", "-p", str(self.port), "-js", "-sd",
-             str(self.store)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            [NATS_SERVER, "-a", "127.0.0.1", "-p", str(self.port), "-js", "-sd", str(self.store)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         wait_until(lambda: listening("127.0.0.1", self.port), what="nats-server to listen")
 
     def stop(self) -> None:
@@ -142,13 +146,13 @@ class TestNatsDestination(DestinationContract):
 
     def open(self, peer: Peer, tmp_path: Path) -> Destination:
         assert isinstance(peer, NatsServer)
-        s = DestinationSettings(name="backbone", kind="nats", subject=peer.subject,
-                                timeout_s=2)
+        s = DestinationSettings(name="backbone", kind="nats", subject=peer.subject, timeout_s=2)
         return dest_nats.open_destination(s, peer.url)
 
     def open_down(self, tmp_path: Path) -> Destination:
-        return NatsDestination("backbone", f"nats://127.0.0.1:{closed_port()}",
-                               "isthmus.out.payments", timeout_s=2)
+        return NatsDestination(
+            "backbone", f"nats://127.0.0.1:{closed_port()}", "isthmus.out.payments", timeout_s=2
+        )
 
     def item(self, n: int) -> Outgoing:
         return item(n)
@@ -156,8 +160,11 @@ class TestNatsDestination(DestinationContract):
     def refused(self, peer: Peer, tmp_path: Path) -> tuple[Destination, Outgoing]:
         """A stream that takes messages up to 1 KiB: a bigger one is refused by JetStream."""
         assert isinstance(peer, NatsServer)
-        asyncio.run(_make_stream(peer.url, StreamConfig(
-            name="SMALL", subjects=[peer.subject], max_msg_size=1024)))
+        asyncio.run(
+            _make_stream(
+                peer.url, StreamConfig(name="SMALL", subjects=[peer.subject], max_msg_size=1024)
+            )
+        )
         return self.open(peer, tmp_path), item(8, size=4096)
 
 
@@ -175,7 +182,8 @@ def shared_subject() -> Iterator[str]:
 def test_creates_the_stream_and_dedupes_on_the_shared_server(shared_subject: str) -> None:
     servers = f"nats://{NATS[0]}:{NATS[1]}"
     d = dest_nats.open_destination(
-        DestinationSettings(name="backbone", kind="nats", subject=shared_subject), servers)
+        DestinationSettings(name="backbone", kind="nats", subject=shared_subject), servers
+    )
     try:
         first = d.send([item(1)])
         assert first.code == "published"
@@ -227,8 +235,7 @@ def test_wildcard_subjects_and_no_servers_are_refused_at_open() -> None:
 
 
 @pytest.mark.slow
-def test_server_down_for_a_while_then_back_stores_each_exactly_once(
-        server: NatsServer) -> None:
+def test_server_down_for_a_while_then_back_stores_each_exactly_once(server: NatsServer) -> None:
     """40 deliveries; the server stops after the 15th, several attempts fail meanwhile (a
     publish buffered by the client may be stored when it returns), then it comes back with
     its store: every delivery is in the stream exactly once, in order, thanks to

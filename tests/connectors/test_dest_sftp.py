@@ -53,12 +53,19 @@ SSHD = "/usr/sbin/sshd"
 def _keypair(path: Path) -> str:
     """Write an OpenSSH private key at `path`; return the public key line."""
     key = Ed25519PrivateKey.generate()
-    path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                       serialization.PrivateFormat.OpenSSH,
-                                       serialization.NoEncryption()))
+    path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.OpenSSH,
+            serialization.NoEncryption(),
+        )
+    )
     path.chmod(0o600)
-    return key.public_key().public_bytes(serialization.Encoding.OpenSSH,
-                                         serialization.PublicFormat.OpenSSH).decode()
+    return (
+        key.public_key()
+        .public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
+        .decode()
+    )
 
 
 def _descendants(pid: int) -> list[int]:
@@ -103,29 +110,38 @@ class SshServer:
         self.known_hosts = root / "known_hosts"
         self.known_hosts.write_text(f"[127.0.0.1]:{self.port} {host_pub}\n")
         self.config = root / "sshd_config"
-        self.config.write_text("\n".join([
-            f"Port {self.port}",
-            "ListenAddress 127.0.0.1",
-            f"HostKey {root / 'host_ed25519'}",
-            f"AuthorizedKeysFile {root / 'authorized_keys'}",
-            f"PidFile {root / 'sshd.pid'}",
-            "StrictModes no",
-            "UsePAM no",
-            "PasswordAuthentication no",
-            "KbdInteractiveAuthentication no",
-            "PubkeyAuthentication yes",
-            "PermitRootLogin prohibit-password",
-            "Subsystem sftp internal-sftp",
-            "LogLevel ERROR",
-            "",
-        ]))
+        self.config.write_text(
+            "\n".join(
+                [
+                    f"Port {self.port}",
+                    "ListenAddress 127.0.0.1",
+                    f"HostKey {root / 'host_ed25519'}",
+                    f"AuthorizedKeysFile {root / 'authorized_keys'}",
+                    f"PidFile {root / 'sshd.pid'}",
+                    "StrictModes no",
+                    "UsePAM no",
+                    "PasswordAuthentication no",
+                    "KbdInteractiveAuthentication no",
+                    "PubkeyAuthentication yes",
+                    "PermitRootLogin prohibit-password",
+                    "Subsystem sftp internal-sftp",
+                    "LogLevel ERROR",
+                    "",
+                ]
+            )
+        )
         self._proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        proc = self._proc = subprocess.Popen([SSHD, "-D", "-e", "-f", str(self.config)],
-                                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        wait_until(lambda: listening("127.0.0.1", self.port) or proc.poll() is not None,
-                   what="sshd to listen")
+        proc = self._proc = subprocess.Popen(
+            [SSHD, "-D", "-e", "-f", str(self.config)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        wait_until(
+            lambda: listening("127.0.0.1", self.port) or proc.poll() is not None,
+            what="sshd to listen",
+        )
         if proc.poll() is not None:
             err = proc.stderr.read().decode() if proc.stderr else ""
             raise RuntimeError(f"sshd did not start: {err[-500:]}")
@@ -142,16 +158,22 @@ class SshServer:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 continue
-            wait_until(lambda pid=pid: not Path(f"/proc/{pid}").exists(),  # type: ignore[misc]
-                       what="an sshd session to end", timeout=10, every_s=0.01)
+            wait_until(
+                lambda pid=pid: not Path(f"/proc/{pid}").exists(),  # type: ignore[misc]
+                what="an sshd session to end",
+                timeout=10,
+                every_s=0.01,
+            )
         proc.terminate()
         proc.wait(20)
         if proc.stderr:
             proc.stderr.close()
 
     def files(self) -> list[Path]:
-        return sorted((p for p in self.inbox.iterdir() if p.suffix == ".jsonl"),
-                      key=lambda p: (p.stat().st_mtime_ns, p.name))
+        return sorted(
+            (p for p in self.inbox.iterdir() if p.suffix == ".jsonl"),
+            key=lambda p: (p.stat().st_mtime_ns, p.name),
+        )
 
     def seen(self) -> list[str]:
         out: list[str] = []
@@ -164,9 +186,17 @@ class SshServer:
 
     def settings(self, **kw: object) -> DestinationSettings:
         values: dict[str, object] = {
-            "name": "lockbox", "kind": "sftp", "host": "127.0.0.1", "port": self.port,
-            "user": self.user, "key_file": self.user_key, "known_hosts": self.known_hosts,
-            "path": str(self.inbox), "timeout_s": 5.0, **kw}
+            "name": "lockbox",
+            "kind": "sftp",
+            "host": "127.0.0.1",
+            "port": self.port,
+            "user": self.user,
+            "key_file": self.user_key,
+            "known_hosts": self.known_hosts,
+            "path": str(self.inbox),
+            "timeout_s": 5.0,
+            **kw,
+        }
         return DestinationSettings(**values)  # type: ignore[arg-type]
 
 
@@ -179,9 +209,16 @@ def sshd(tmp_path: Path) -> Iterator[SshServer]:
 
 
 def payment(n: int, amount: str = "12.50", currency: str = "USD") -> bytes:
-    return json.dumps({"type": "PaymentPosted", "account": f"acct-{n % 3}",
-                       "amount": amount, "currency": currency,
-                       "patient": "Jane Doe", "dob": "19600102"}).encode()
+    return json.dumps(
+        {
+            "type": "PaymentPosted",
+            "account": f"acct-{n % 3}",
+            "amount": amount,
+            "currency": currency,
+            "patient": "Jane Doe",
+            "dob": "19600102",
+        }
+    ).encode()
 
 
 def item(n: int, **kw: str) -> Outgoing:
@@ -205,9 +242,16 @@ class TestSftpDestination(DestinationContract):
 
     def open_down(self, tmp_path: Path) -> Destination:
         srv = SshServer(tmp_path / "down")  # keys and known_hosts, but no server running
-        return SftpDestination("lockbox", "127.0.0.1", closed_port(), user=srv.user,
-                               key_file=srv.user_key, known_hosts=srv.known_hosts,
-                               path=str(srv.inbox), timeout_s=2)
+        return SftpDestination(
+            "lockbox",
+            "127.0.0.1",
+            closed_port(),
+            user=srv.user,
+            key_file=srv.user_key,
+            known_hosts=srv.known_hosts,
+            path=str(srv.inbox),
+            timeout_s=2,
+        )
 
     def item(self, n: int) -> Outgoing:
         return item(n)
@@ -239,20 +283,27 @@ class TestSftpDestination(DestinationContract):
 
 
 def test_control_file_counts_and_sums_per_currency_in_decimal() -> None:
-    items = [item(1, amount="0.10"), item(2, amount="0.20"), item(3, amount="5", currency="EUR"),
-             outgoing(4, b"not json DOE^JANE", content_type="text/plain")]
+    items = [
+        item(1, amount="0.10"),
+        item(2, amount="0.20"),
+        item(3, amount="5", currency="EUR"),
+        outgoing(4, b"not json DOE^JANE", content_type="text/plain"),
+    ]
     lines = control_file(items).decode().splitlines()
     assert len(lines) == 5
     assert json.loads(lines[0])["amount"] == "0.10"
     assert json.loads(lines[3]) == {"body": "not json DOE^JANE"}
     control = json.loads(lines[-1])["control"]
-    assert control == {"count": 4, "amounts": {"EUR": "5", "USD": "0.30"},
-                       "first": "S000001", "last": "k000004"}
+    assert control == {
+        "count": 4,
+        "amounts": {"EUR": "5", "USD": "0.30"},
+        "first": "S000001",
+        "last": "k000004",
+    }
     assert Decimal(control["amounts"]["USD"]) == Decimal("0.30")
 
 
-def test_a_run_is_one_file_named_for_its_keys_and_a_retry_rewrites_it(
-        sshd: SshServer) -> None:
+def test_a_run_is_one_file_named_for_its_keys_and_a_retry_rewrites_it(sshd: SshServer) -> None:
     d = dest_sftp.open_destination(sshd.settings(batch=5), "")
     run = [item(n) for n in range(20, 25)]
     try:
@@ -272,7 +323,11 @@ def test_a_run_is_one_file_named_for_its_keys_and_a_retry_rewrites_it(
     lines = files[0].read_text().splitlines()
     assert len(lines) == 6
     assert json.loads(lines[-1])["control"] == {
-        "count": 5, "amounts": {"USD": "62.50"}, "first": "S000020", "last": "S000024"}
+        "count": 5,
+        "amounts": {"USD": "62.50"},
+        "first": "S000020",
+        "last": "S000024",
+    }
 
 
 def test_an_unknown_host_key_is_refused(sshd: SshServer, tmp_path: Path) -> None:
@@ -303,8 +358,9 @@ def test_a_key_the_server_does_not_know_cannot_log_in(sshd: SshServer, tmp_path:
 
 def test_settings_without_host_key_checking_are_refused() -> None:
     with pytest.raises(ValueError, match="known_hosts"):
-        dest_sftp.open_destination(DestinationSettings(name="x", kind="sftp", user="u",
-                                                       key_file=Path("k")), "")
+        dest_sftp.open_destination(
+            DestinationSettings(name="x", kind="sftp", user="u", key_file=Path("k")), ""
+        )
 
 
 def test_a_refused_file_is_rejected(sshd: SshServer) -> None:

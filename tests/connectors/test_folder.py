@@ -20,14 +20,20 @@ def make(tmp_path: Path, **kwargs: Any) -> tuple[DropFolder, SqliteStore, Memory
     settings = load_settings(None, data_dir=tmp_path / "data", env={})
     store, bus = SqliteStore(tmp_path / "store.db"), MemoryBus(partitions=2)
     kwargs.setdefault("quiet_s", 0.0)
-    return (DropFolder(tmp_path / "drop", FileIntake(store, bus, settings), settings, **kwargs),
-            store, bus)
+    return (
+        DropFolder(tmp_path / "drop", FileIntake(store, bus, settings), settings, **kwargs),
+        store,
+        bus,
+    )
 
 
 def remit(seed: int) -> bytes:
-    return remittance_835([ClaimToPay("A1", Decimal("100.00")),
-                           ClaimToPay("A2", Decimal("50.00"))],
-                          day=date(2026, 11, 3), seed=seed, control=900 + seed)
+    return remittance_835(
+        [ClaimToPay("A1", Decimal("100.00")), ClaimToPay("A2", Decimal("50.00"))],
+        day=date(2026, 11, 3),
+        seed=seed,
+        control=900 + seed,
+    )
 
 
 def test_a_settled_file_is_taken_once_and_moved_to_done(tmp_path: Path) -> None:

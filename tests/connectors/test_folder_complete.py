@@ -41,9 +41,13 @@ def rig(tmp_path: Path) -> Any:
         settings = load_settings(None, data_dir=tmp_path / "data", env={})
         store = SqliteStore(tmp_path / f"store{len(made)}.db")
         made.append(store)
-        folder = DropFolder(tmp_path / "drop",
-                            FileIntake(store, MemoryBus(partitions=2), settings), settings,
-                            quiet_s=quiet_s, **kwargs)
+        folder = DropFolder(
+            tmp_path / "drop",
+            FileIntake(store, MemoryBus(partitions=2), settings),
+            settings,
+            quiet_s=quiet_s,
+            **kwargs,
+        )
         return folder, store
 
     yield make
@@ -52,9 +56,12 @@ def rig(tmp_path: Path) -> Any:
 
 
 def remit(seed: int) -> bytes:
-    return remittance_835([ClaimToPay("A1", Decimal("100.00")),
-                           ClaimToPay("A2", Decimal("50.00"))],
-                          day=date(2026, 11, 3), seed=seed, control=700 + seed)
+    return remittance_835(
+        [ClaimToPay("A1", Decimal("100.00")), ClaimToPay("A2", Decimal("50.00"))],
+        day=date(2026, 11, 3),
+        seed=seed,
+        control=700 + seed,
+    )
 
 
 def passes(folder: DropFolder, n: int) -> list[dict[str, Any]]:
@@ -102,8 +109,7 @@ def test_a_file_open_for_writing_is_not_moved_until_closed(rig: Any) -> None:
     assert [m.raw for m in store.messages()] == [whole]
 
 
-def test_a_part_renamed_into_place_is_taken_at_once_and_in_flight_names_never(
-        rig: Any) -> None:
+def test_a_part_renamed_into_place_is_taken_at_once_and_in_flight_names_never(rig: Any) -> None:
     clock = Clock()
     folder, store = rig(quiet_s=3600.0, clock=clock)
     whole = remit(3)
@@ -121,7 +127,11 @@ def test_a_part_renamed_into_place_is_taken_at_once_and_in_flight_names_never(
     clock.t += 10_000
     assert passes(folder, 2) == []
     assert sorted(os.listdir(folder.inbound)) == [
-        ".hidden.835", "later.835~", "upload.tmp", "x.835.filepart"]
+        ".hidden.835",
+        "later.835~",
+        "upload.tmp",
+        "x.835.filepart",
+    ]
     assert len(store.messages()) == 1
 
 
@@ -145,8 +155,7 @@ def test_a_symlink_is_refused_unread_whatever_it_points_to(rig: Any, tmp_path: P
     assert not any(folder.inbound.iterdir()) and not any(folder.processing.iterdir())
 
 
-def test_a_refusal_never_writes_through_a_link_already_in_failed(
-        rig: Any, tmp_path: Path) -> None:
+def test_a_refusal_never_writes_through_a_link_already_in_failed(rig: Any, tmp_path: Path) -> None:
     folder, _ = rig()
     target = tmp_path / "written-through"
     (folder.inbound / "x.835.error.txt").symlink_to(target)
@@ -175,18 +184,24 @@ def test_a_fifo_and_a_hard_link_are_refused_unread(rig: Any, tmp_path: Path) -> 
 def test_any_file_name_is_taken_moved_and_reported(rig: Any) -> None:
     folder, store = rig()
     inbound = os.fsencode(folder.inbound)
-    names = {b"caf\xe9 remit \xff.835": remit(7),  # not UTF-8, spaces
-             "r\u00e9sum\u00e9 \u2603.835".encode(): remit(8),
-             b"line\nbreak.835": remit(9),
-             b"L" * 251 + b".835": remit(10),  # NAME_MAX: no room for .error.txt
-             b"junk \xfe" + b"J" * 240 + b".txt": b"not a healthcare file"}
+    names = {
+        b"caf\xe9 remit \xff.835": remit(7),  # not UTF-8, spaces
+        "r\u00e9sum\u00e9 \u2603.835".encode(): remit(8),
+        b"line\nbreak.835": remit(9),
+        b"L" * 251 + b".835": remit(10),  # NAME_MAX: no room for .error.txt
+        b"junk \xfe" + b"J" * 240 + b".txt": b"not a healthcare file",
+    }
     for raw_name, body in names.items():
         with open(os.path.join(inbound, raw_name), "wb") as f:
             f.write(body)
     reports = {r["file"]: r for r in passes(folder, 2)}
-    assert set(reports) == {"caf\\xe9 remit \\xff.835", "r\u00e9sum\u00e9 \u2603.835",
-                            "line\\nbreak.835", "L" * 251 + ".835",
-                            "junk \\xfe" + "J" * 240 + ".txt"}
+    assert set(reports) == {
+        "caf\\xe9 remit \\xff.835",
+        "r\u00e9sum\u00e9 \u2603.835",
+        "line\\nbreak.835",
+        "L" * 251 + ".835",
+        "junk \\xfe" + "J" * 240 + ".txt",
+    }
     for label in reports:
         label.encode("utf-8")  # shown as valid UTF-8: stored, logged and printed as is
     done = set(os.listdir(os.fsencode(folder.done)))
@@ -199,11 +214,13 @@ def test_any_file_name_is_taken_moved_and_reported(rig: Any) -> None:
     assert "neither X12" in reason(folder.failed, os.fsdecode(kept))
     assert len(store.messages()) == 4
     assert {m.peer for m in store.messages()} == {
-        f"file:{x}" for x in reports if not x.startswith("junk")}
+        f"file:{x}" for x in reports if not x.startswith("junk")
+    }
 
 
 def test_a_file_changed_while_it_was_taken_goes_to_failed_saying_so(
-        rig: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    rig: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A writer the watcher cannot see (another user's) goes on after the move."""
     folder, _ = rig()
     inner = folder._intake
@@ -226,7 +243,8 @@ def test_a_file_changed_while_it_was_taken_goes_to_failed_saying_so(
 
 
 def test_where_open_files_cannot_be_seen_the_quiet_period_alone_decides(
-        rig: Any, tmp_path: Path) -> None:
+    rig: Any, tmp_path: Path
+) -> None:
     blind = tmp_path / "no-proc"
     clock = Clock()
     folder, _ = rig(quiet_s=2.0, clock=clock, proc=blind)

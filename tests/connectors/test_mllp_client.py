@@ -58,8 +58,10 @@ def acked_ids(report: SendReport) -> list[str]:
 
 def test_send_report_helpers() -> None:
     r = SendReport(
-        acks=[b"a", b"b", None, b"c"], errors=[None, None, "x", None],
-        latencies=[0.003, 0.001, math.nan, 0.002], elapsed_s=2.0,
+        acks=[b"a", b"b", None, b"c"],
+        errors=[None, None, "x", None],
+        latencies=[0.003, 0.001, math.nan, 0.002],
+        elapsed_s=2.0,
     )
     assert (r.acked, r.failed) == (3, 1)
     assert r.rate == 1.5
@@ -78,7 +80,11 @@ def test_send_over_several_connections_with_window() -> None:
         await server.start()
         try:
             report = await send_messages(
-                "127.0.0.1", server.port, [msg(c) for c in ids], connections=4, window=8,
+                "127.0.0.1",
+                server.port,
+                [msg(c) for c in ids],
+                connections=4,
+                window=8,
             )
         finally:
             await server.close()
@@ -105,7 +111,11 @@ def test_route_keeps_a_key_on_one_connection() -> None:
         await server.start()
         try:
             report = await send_messages(
-                "127.0.0.1", server.port, [msg(c) for c in ids], connections=2, window=4,
+                "127.0.0.1",
+                server.port,
+                [msg(c) for c in ids],
+                connections=2,
+                window=4,
                 route=lambda i, p: 0 if b"acct-1" in p else 1,
             )
         finally:
@@ -128,7 +138,11 @@ def test_server_dropping_connection_mid_stream_reports_unacked() -> None:
         await server.start()
         try:
             report = await send_messages(
-                "127.0.0.1", server.port, [msg(c) for c in ids], window=1, timeout_s=5,
+                "127.0.0.1",
+                server.port,
+                [msg(c) for c in ids],
+                window=1,
+                timeout_s=5,
             )
         finally:
             await server.close()
@@ -154,7 +168,11 @@ def test_server_that_never_answers_times_out() -> None:
             loop = asyncio.get_running_loop()
             t0 = loop.time()
             report = await send_messages(
-                "127.0.0.1", port, [msg("A"), msg("B"), msg("C")], window=2, timeout_s=0.3,
+                "127.0.0.1",
+                port,
+                [msg("A"), msg("B"), msg("C")],
+                window=2,
+                timeout_s=0.3,
             )
             assert loop.time() - t0 < 3
         finally:
@@ -187,7 +205,11 @@ def test_server_killed_while_client_waits() -> None:
         port = server.sockets[0].getsockname()[1]
         try:
             report = await send_messages(
-                "127.0.0.1", port, [msg(f"K{i}") for i in range(6)], window=3, timeout_s=5,
+                "127.0.0.1",
+                port,
+                [msg(f"K{i}") for i in range(6)],
+                window=3,
+                timeout_s=5,
             )
         finally:
             server.close()

@@ -29,8 +29,9 @@ def msg(cid: str) -> bytes:
 
 
 def ack(cid: str) -> bytes:
-    return f"MSH|^~\\&|ISTHMUS|FIN|EPIC|HOSP|202401011200||ACK|A{cid}|P|2.5.1\rMSA|AA|{cid}\r" \
-        .encode()
+    return (
+        f"MSH|^~\\&|ISTHMUS|FIN|EPIC|HOSP|202401011200||ACK|A{cid}|P|2.5.1\rMSA|AA|{cid}\r".encode()
+    )
 
 
 class Handler:
@@ -60,8 +61,7 @@ class Peer:
 
     @classmethod
     async def connect(cls, port: int, source: str = "127.0.0.1") -> Peer:
-        reader, writer = await asyncio.open_connection("127.0.0.1", port,
-                                                       local_addr=(source, 0))
+        reader, writer = await asyncio.open_connection("127.0.0.1", port, local_addr=(source, 0))
         return cls(reader, writer)
 
     async def ask(self, cid: str) -> bytes:
@@ -203,11 +203,16 @@ def test_idle_timeout_defaults_to_a_minute_and_the_limits_are_settings(tmp_path:
     assert ReliabilitySettings().idle_timeout_s == 60.0
     assert MllpServer(Handler()).idle_timeout_s == 60.0
     cfg = tmp_path / "isthmus.toml"
-    cfg.write_text("[reliability]\nidle_timeout_s = 20.0\nmllp_max_connections = 32\n"
-                   "mllp_max_connections_per_peer = 4\n")
+    cfg.write_text(
+        "[reliability]\nidle_timeout_s = 20.0\nmllp_max_connections = 32\n"
+        "mllp_max_connections_per_peer = 4\n"
+    )
     rel = load_settings(cfg, data_dir=tmp_path, env={}).reliability
-    assert (rel.idle_timeout_s, rel.mllp_max_connections,
-            rel.mllp_max_connections_per_peer) == (20.0, 32, 4)
+    assert (rel.idle_timeout_s, rel.mllp_max_connections, rel.mllp_max_connections_per_peer) == (
+        20.0,
+        32,
+        4,
+    )
     cfg.write_text("[reliability]\nmllp_max_connections_per_peer = 0\n")
     with pytest.raises(ConfigError, match="mllp_max_connections_per_peer"):
         load_settings(cfg, data_dir=tmp_path, env={})
@@ -215,16 +220,21 @@ def test_idle_timeout_defaults_to_a_minute_and_the_limits_are_settings(tmp_path:
 
 def test_serve_wires_the_limits_into_the_listener(tmp_path: Path) -> None:
     cfg = tmp_path / "isthmus.toml"
-    cfg.write_text("[reliability]\nidle_timeout_s = 20.0\nmllp_max_connections = 32\n"
-                   "mllp_max_connections_per_peer = 4\n")
+    cfg.write_text(
+        "[reliability]\nidle_timeout_s = 20.0\nmllp_max_connections = 32\n"
+        "mllp_max_connections_per_peer = 4\n"
+    )
     hub = Hub.open(load_settings(cfg, data_dir=tmp_path / "data", env=dict(os.environ)))
 
     async def main() -> None:
         running = await start(hub, role="listener", mllp_port=0)
         try:
             assert running.mllp is not None
-            assert (running.mllp.idle_timeout_s, running.mllp.max_connections,
-                    running.mllp.max_connections_per_peer) == (20.0, 32, 4)
+            assert (
+                running.mllp.idle_timeout_s,
+                running.mllp.max_connections,
+                running.mllp.max_connections_per_peer,
+            ) == (20.0, 32, 4)
         finally:
             await running.stop()
 

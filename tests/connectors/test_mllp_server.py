@@ -427,14 +427,23 @@ def test_tls_with_verified_client(tls_files: tuple[trustme.CA, Path, Path]) -> N
 
     async def body(server: MllpServer) -> None:
         report = await send_messages(
-            "127.0.0.1", server.port, [msg(f"T{i}") for i in range(20)],
-            connections=2, window=4, ssl_context=client_ctx, timeout_s=5,
+            "127.0.0.1",
+            server.port,
+            [msg(f"T{i}") for i in range(20)],
+            connections=2,
+            window=4,
+            ssl_context=client_ctx,
+            timeout_s=5,
         )
         assert report.errors == [None] * 20
         assert [ack_of(a)[1] for a in report.acks if a] == [f"T{i}" for i in range(20)]
 
         bad = await send_messages(
-            "127.0.0.1", server.port, [msg("T99")], ssl_context=untrusting_ctx, timeout_s=5,
+            "127.0.0.1",
+            server.port,
+            [msg("T99")],
+            ssl_context=untrusting_ctx,
+            timeout_s=5,
         )
         assert bad.acks == [None]
         assert "CERTIFICATE_VERIFY_FAILED" in str(bad.errors[0])
@@ -519,8 +528,14 @@ def test_python_hl7_mllp_send_cli(tmp_path: Path) -> None:
 
     async def body(server: MllpServer) -> None:
         proc = await asyncio.create_subprocess_exec(
-            str(MLLP_SEND), "--port", str(server.port), "--file", str(source), "127.0.0.1",
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            str(MLLP_SEND),
+            "--port",
+            str(server.port),
+            "--file",
+            str(source),
+            "127.0.0.1",
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
         )
         out, err = await proc.communicate()
         assert proc.returncode == 0, err

@@ -28,8 +28,12 @@ from isthmus.runtime import start
 from isthmus.runtime.listeners import SFTP_LEASE
 
 REMIT = Path("/work/shared/corpora/x12/linuxforhealth/835_005010X221A1/managed-care.835")
-BATCH = (b"FHS|^~\\&|EHR|NORTH\rBHS|^~\\&|EHR|NORTH\r" + adt("SFTP-1", "S1")
-         + adt("SFTP-2", "S2") + b"BTS|2\rFTS|1\r")
+BATCH = (
+    b"FHS|^~\\&|EHR|NORTH\rBHS|^~\\&|EHR|NORTH\r"
+    + adt("SFTP-1", "S1")
+    + adt("SFTP-2", "S2")
+    + b"BTS|2\rFTS|1\r"
+)
 
 
 @pytest.fixture
@@ -42,11 +46,20 @@ def sshd(tmp_path: Path) -> Iterator[SshServer]:
 
 
 def config(tmp_path: Path, srv: SshServer, **extra: str) -> Path:
-    lines = ["[reliability]", "drop_quiet_period_s = 0", "", "[channels.payer]",
-             'transport = "sftp"', 'host = "127.0.0.1"', f"port = {srv.port}",
-             f'user = "{srv.user}"', f'key_file = "{srv.user_key}"',
-             f'known_hosts = "{srv.known_hosts}"', f'path = "{srv.root / "payer"}"',
-             *(f"{k} = {v}" for k, v in extra.items())]
+    lines = [
+        "[reliability]",
+        "drop_quiet_period_s = 0",
+        "",
+        "[channels.payer]",
+        'transport = "sftp"',
+        'host = "127.0.0.1"',
+        f"port = {srv.port}",
+        f'user = "{srv.user}"',
+        f'key_file = "{srv.user_key}"',
+        f'known_hosts = "{srv.known_hosts}"',
+        f'path = "{srv.root / "payer"}"',
+        *(f"{k} = {v}" for k, v in extra.items()),
+    ]
     conf = tmp_path / "isthmus.toml"
     conf.write_text("\n".join(lines) + "\n")
     return conf
@@ -54,8 +67,7 @@ def config(tmp_path: Path, srv: SshServer, **extra: str) -> Path:
 
 @pytest.fixture
 def hub(tmp_path: Path, sshd: SshServer) -> Iterator[Hub]:
-    h = Hub.open(load_settings(config(tmp_path, sshd, poll_s="0.05"),
-                               data_dir=tmp_path / "data"))
+    h = Hub.open(load_settings(config(tmp_path, sshd, poll_s="0.05"), data_dir=tmp_path / "data"))
     try:
         yield h
     finally:
@@ -64,10 +76,17 @@ def hub(tmp_path: Path, sshd: SshServer) -> Iterator[Hub]:
 
 def pickup(hub: Hub, srv: SshServer, **kw: object) -> SftpPickup:
     values: dict[str, object] = {
-        "user": srv.user, "key_file": srv.user_key, "known_hosts": srv.known_hosts,
-        "path": str(srv.root / "payer"), "local": hub.settings.data_dir / "sftp" / "payer",
-        "intake": FileIntake(hub.store, hub.bus, hub.settings), "settings": hub.settings,
-        "quiet_s": 0.0, "timeout_s": 5.0, **kw}
+        "user": srv.user,
+        "key_file": srv.user_key,
+        "known_hosts": srv.known_hosts,
+        "path": str(srv.root / "payer"),
+        "local": hub.settings.data_dir / "sftp" / "payer",
+        "intake": FileIntake(hub.store, hub.bus, hub.settings),
+        "settings": hub.settings,
+        "quiet_s": 0.0,
+        "timeout_s": 5.0,
+        **kw,
+    }
     return SftpPickup("payer", "127.0.0.1", srv.port, **values)  # type: ignore[arg-type]
 
 
@@ -82,7 +101,8 @@ def stored(hub: Hub) -> list[tuple[str, str]]:
 
 
 def test_an_835_and_an_hl7_batch_are_taken_once_and_moved_to_done(
-        hub: Hub, sshd: SshServer) -> None:
+    hub: Hub, sshd: SshServer
+) -> None:
     inbound = sshd.root / "payer" / "inbound"
     (inbound / "remit.835").write_bytes(REMIT.read_bytes())
     (inbound / "adt.hl7").write_bytes(BATCH)
@@ -92,7 +112,9 @@ def test_an_835_and_an_hl7_batch_are_taken_once_and_moved_to_done(
         assert remote(sshd, "inbound") == ["adt.hl7", "remit.835"]
         reports = p.run_once()
         assert sorted((r["file"], r["refused"]) for r in reports) == [
-            ("adt.hl7", 0), ("remit.835", 0)]
+            ("adt.hl7", 0),
+            ("remit.835", 0),
+        ]
         assert remote(sshd, "inbound") == []
         assert remote(sshd, "done") == ["adt.hl7", "remit.835"]
         assert remote(sshd, "failed") == []
@@ -106,14 +128,14 @@ def test_an_835_and_an_hl7_batch_are_taken_once_and_moved_to_done(
         p.run_once()
         assert len(p.run_once()) == 2
         assert stored(hub) == got
-        assert remote(sshd, "done") == ["adt-again.hl7", "adt.hl7", "remit-again.835",
-                                        "remit.835"]
+        assert remote(sshd, "done") == ["adt-again.hl7", "adt.hl7", "remit-again.835", "remit.835"]
     finally:
         p.close()
 
 
 def test_a_growing_file_waits_until_stable_and_in_flight_names_are_never_taken(
-        hub: Hub, sshd: SshServer) -> None:
+    hub: Hub, sshd: SshServer
+) -> None:
     inbound = sshd.root / "payer" / "inbound"
     clock = [100.0]
     p = pickup(hub, sshd, quiet_s=5.0, clock=lambda: clock[0])
@@ -140,7 +162,8 @@ def test_a_growing_file_waits_until_stable_and_in_flight_names_are_never_taken(
 
 
 def test_a_crash_between_intake_and_move_downloads_again_and_changes_nothing(
-        hub: Hub, sshd: SshServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    hub: Hub, sshd: SshServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     inbound = sshd.root / "payer" / "inbound"
     (inbound / "remit.835").write_bytes(REMIT.read_bytes())
     first = pickup(hub, sshd)
@@ -168,8 +191,7 @@ def test_a_crash_between_intake_and_move_downloads_again_and_changes_nothing(
         again.close()
 
 
-def test_a_refused_file_ends_in_remote_failed_with_the_reason(
-        hub: Hub, sshd: SshServer) -> None:
+def test_a_refused_file_ends_in_remote_failed_with_the_reason(hub: Hub, sshd: SshServer) -> None:
     (sshd.root / "payer" / "inbound" / "junk.txt").write_bytes(b"not a healthcare file")
     p = pickup(hub, sshd)
     try:
@@ -205,8 +227,11 @@ def test_a_paused_channel_is_not_polled_until_resumed(hub: Hub, sshd: SshServer)
             await await_until(lambda: p.skipped >= 5, what="paused passes skipped")
             assert p.passes == 0 and remote(sshd, "inbound") == ["remit.835"]
             hub.store.set_channel_state("payer", channels.RUNNING, "carol", "", 2.0)
-            await await_until(lambda: remote(sshd, "done") == ["remit.835"],
-                              what="the file taken after resume", timeout=20)
+            await await_until(
+                lambda: remote(sshd, "done") == ["remit.835"],
+                what="the file taken after resume",
+                timeout=20,
+            )
         finally:
             await run.stop()
 
@@ -217,8 +242,7 @@ def test_a_paused_channel_is_not_polled_until_resumed(hub: Hub, sshd: SshServer)
     assert row["address"].startswith(f"sftp://{sshd.user}@127.0.0.1:{sshd.port}/")
 
 
-def test_one_process_of_the_site_polls_the_one_holding_the_lease(
-        hub: Hub, sshd: SshServer) -> None:
+def test_one_process_of_the_site_polls_the_one_holding_the_lease(hub: Hub, sshd: SshServer) -> None:
     inbound = sshd.root / "payer" / "inbound"
     lease = SFTP_LEASE + "payer"
 
@@ -231,8 +255,11 @@ def test_one_process_of_the_site_polls_the_one_holding_the_lease(
             await await_until(lambda: p.waiting >= 5, what="passes left to the holder")
             assert p.passes == 0 and remote(sshd, "inbound") == ["remit.835"]
             hub.bus.release(lease, "another-listener")  # the other process stopped
-            await await_until(lambda: remote(sshd, "done") == ["remit.835"],
-                              what="the file taken by the new holder", timeout=20)
+            await await_until(
+                lambda: remote(sshd, "done") == ["remit.835"],
+                what="the file taken by the new holder",
+                timeout=20,
+            )
         finally:
             await run.stop()
 
@@ -241,23 +268,34 @@ def test_one_process_of_the_site_polls_the_one_holding_the_lease(
 
 
 def test_final_names_of_in_flight_uploads() -> None:
-    assert [final_name(n) for n in ("x.835.part", ".x.835", "x.835.tmp", "x.835~",
-                                    ".x.835.filepart")] == ["x.835"] * 5
+    assert [
+        final_name(n) for n in ("x.835.part", ".x.835", "x.835.tmp", "x.835~", ".x.835.filepart")
+    ] == ["x.835"] * 5
 
 
-@pytest.mark.parametrize(("extra", "message"), [
-    ({"user": None}, r"channels\.payer\.user is required when transport is sftp"),
-    ({"known_hosts": None}, r"channels\.payer\.known_hosts is required"),
-    ({"poll_s": "0"}, r"channels\.payer\.poll_s must be seconds above 0"),
-    ({"port": "0"}, r"channels\.payer\.port must be the SFTP server's port"),
-    ({"folder": '"/x"'}, r"channels\.payer\.folder is for folder channels"),
-    ({"senders": '["A^B"]'}, r"channels\.payer\.senders is for MLLP channels"),
-])
-def test_config_errors_name_the_dotted_key(tmp_path: Path, extra: dict[str, str | None],
-                                           message: str) -> None:
-    lines = ["[channels.payer]", 'transport = "sftp"', 'host = "sftp.payer.example"',
-             'user = "hub"', 'key_file = "/etc/isthmus/id"',
-             'known_hosts = "/etc/isthmus/known_hosts"', 'path = "/out"']
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ({"user": None}, r"channels\.payer\.user is required when transport is sftp"),
+        ({"known_hosts": None}, r"channels\.payer\.known_hosts is required"),
+        ({"poll_s": "0"}, r"channels\.payer\.poll_s must be seconds above 0"),
+        ({"port": "0"}, r"channels\.payer\.port must be the SFTP server's port"),
+        ({"folder": '"/x"'}, r"channels\.payer\.folder is for folder channels"),
+        ({"senders": '["A^B"]'}, r"channels\.payer\.senders is for MLLP channels"),
+    ],
+)
+def test_config_errors_name_the_dotted_key(
+    tmp_path: Path, extra: dict[str, str | None], message: str
+) -> None:
+    lines = [
+        "[channels.payer]",
+        'transport = "sftp"',
+        'host = "sftp.payer.example"',
+        'user = "hub"',
+        'key_file = "/etc/isthmus/id"',
+        'known_hosts = "/etc/isthmus/known_hosts"',
+        'path = "/out"',
+    ]
     lines = [ln for ln in lines if ln.split(" = ")[0] not in extra]
     lines += [f"{k} = {v}" for k, v in extra.items() if v is not None]
     conf = tmp_path / "c.toml"
@@ -272,8 +310,9 @@ def test_sftp_keys_are_refused_on_other_transports(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"channels\.scans\.known_hosts is for sftp"):
         load_settings(conf, data_dir=tmp_path, env={})
     ok = tmp_path / "ok.toml"
-    ok.write_text('[channels.payer]\ntransport = "sftp"\nhost = "h"\nuser = "u"\n'
-                  'key_file = "/k"\nknown_hosts = "/kh"\npath = "/out"\npoll_s = 60\n')
+    ok.write_text(
+        '[channels.payer]\ntransport = "sftp"\nhost = "h"\nuser = "u"\n'
+        'key_file = "/k"\nknown_hosts = "/kh"\npath = "/out"\npoll_s = 60\n'
+    )
     ch = load_settings(ok, data_dir=tmp_path, env={}).channels["payer"]
-    assert (ch.transport, ch.port, ch.poll_s, ch.known_hosts) == (
-        "sftp", None, 60.0, Path("/kh"))
+    assert (ch.transport, ch.port, ch.poll_s, ch.known_hosts) == ("sftp", None, 60.0, Path("/kh"))

@@ -24,10 +24,17 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Site:
 @pytest.fixture(scope="module")
 def hub_url(site: Site, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     # The served hub runs in the mode the site was seeded in (the scale-out pass sets it).
-    mode = {k: v for k, v in os.environ.items()
-            if k.startswith(("ISTHMUS_STORE", "ISTHMUS_BUS", "ISTHMUS_PG_", "ISTHMUS_NATS_"))}
-    serve = Serve(data_dir=site.data_dir, log_dir=tmp_path_factory.mktemp("serve-logs"),
-                  config=site.config, env=mode)
+    mode = {
+        k: v
+        for k, v in os.environ.items()
+        if k.startswith(("ISTHMUS_STORE", "ISTHMUS_BUS", "ISTHMUS_PG_", "ISTHMUS_NATS_"))
+    }
+    serve = Serve(
+        data_dir=site.data_dir,
+        log_dir=tmp_path_factory.mktemp("serve-logs"),
+        config=site.config,
+        env=mode,
+    )
     serve.start()
     try:
         yield f"http://127.0.0.1:{serve.http_port}"

@@ -29,8 +29,14 @@ DEAD = "CHG1003"  # its events dead-lettered
 REJECTED = "BAD1004"
 CREDIT_ACCOUNT = "A5004"  # charged 100.00, credited 800.00: a 700.00 credit to refund
 CHART = '[mappings]\ninclude = "demo"\n'  # the seed's facility, departments and codes
-USERS = {rbac.ADMIN: "root", rbac.ENGINEER: "eli", rbac.REVENUE: "rita",
-         rbac.FINANCE: "fiona", rbac.AUDITOR: "otto", rbac.READ_ONLY: "rod"}
+USERS = {
+    rbac.ADMIN: "root",
+    rbac.ENGINEER: "eli",
+    rbac.REVENUE: "rita",
+    rbac.FINANCE: "fiona",
+    rbac.AUDITOR: "otto",
+    rbac.READ_ONLY: "rod",
+}
 
 
 @dataclass
@@ -41,8 +47,9 @@ class Site:
 
     def settings(self) -> Settings:
         """The settings `isthmus serve --config` reads for this site, in-process."""
-        return dataclasses.replace(load_settings(self.config, data_dir=self.data_dir),
-                                   token_secret=TOKEN_SECRET)
+        return dataclasses.replace(
+            load_settings(self.config, data_dir=self.data_dir), token_secret=TOKEN_SECRET
+        )
 
 
 def _take(hub: Hub, name: str, raw: bytes, now: float) -> None:
@@ -78,11 +85,26 @@ def seed(hub: Hub, now: float) -> None:
         _take(hub, f"adt-{mrn}.hl7", adt(f"ADT{mrn}", mrn), now)
     _take(hub, "c1.hl7", charge(POSTED, "5001", "125.00", code="80053"), now)
     _take(hub, "c2.hl7", charge(UNMAPPED, "5002", "310.00", code="99999"), now)
-    _take(hub, "bad.hl7", b"MSH|^~\\&|EHR|NORTH|ISTHMUS|HUB|20261102||DFT^P03|" +
-          REJECTED.encode() + b"|P|2.5.1\rPID|garbage\r", now)
+    _take(
+        hub,
+        "bad.hl7",
+        b"MSH|^~\\&|EHR|NORTH|ISTHMUS|HUB|20261102||DFT^P03|"
+        + REJECTED.encode()
+        + b"|P|2.5.1\rPID|garbage\r",
+        now,
+    )
     _take(hub, "bar-5004.hl7", bar("BAR5004", "5004"), now)
-    _take(hub, "c4.hl7", dft("CRD1005", "5004", ft1(1, "TC1", amount="100.00"),
-                             ft1(2, "TC2", amount="800.00", ttype="CD")), now)
+    _take(
+        hub,
+        "c4.hl7",
+        dft(
+            "CRD1005",
+            "5004",
+            ft1(1, "TC1", amount="100.00"),
+            ft1(2, "TC2", amount="800.00", ttype="CD"),
+        ),
+        now,
+    )
     hub.worker().drain()
     hub.export()
     _take(hub, "c3.hl7", charge(DEAD, "5003", "88.50", code="85025"), now)

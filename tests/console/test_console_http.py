@@ -45,11 +45,13 @@ class Browser:
     def request(self, method: str, path: str, **kw: Any) -> httpx.Response:
         async def go() -> httpx.Response:
             t = httpx.ASGITransport(app=self.app, client=("127.0.0.1", 50000))
-            async with httpx.AsyncClient(transport=t, base_url="http://hub",
-                                         cookies=self.cookies) as c:
+            async with httpx.AsyncClient(
+                transport=t, base_url="http://hub", cookies=self.cookies
+            ) as c:
                 r = await c.request(method, path, **kw)
                 self.cookies.update(c.cookies)
                 return r
+
         return asyncio.run(go())
 
     def sign_in(self, token: str, nxt: str = "/console/") -> httpx.Response:
@@ -57,8 +59,9 @@ class Browser:
         page = self.request("GET", "/console/login").text
         found = re.search(r'name="csrf" value="([^"]+)"', page)
         assert found, page[:500]
-        return self.request("POST", "/console/login",
-                            data={"token": token, "next": nxt, "csrf": found.group(1)})
+        return self.request(
+            "POST", "/console/login", data={"token": token, "next": nxt, "csrf": found.group(1)}
+        )
 
     def csrf(self) -> str:
         page = self.request("GET", "/console/").text
@@ -82,9 +85,12 @@ def _concrete(path: str) -> str:
 def test_every_console_route_has_a_permission(hub: Hub) -> None:
     routes = _routes(hub)
     assert len(routes) >= 14
-    missing = [f"{m} /console{p}" for m, p in routes
-               if rbac.http_action(m, "/console" + p) not in rbac.PERMISSIONS
-               and rbac.http_action(m, "/console" + p) not in rbac.CONSOLE_PUBLIC]
+    missing = [
+        f"{m} /console{p}"
+        for m, p in routes
+        if rbac.http_action(m, "/console" + p) not in rbac.PERMISSIONS
+        and rbac.http_action(m, "/console" + p) not in rbac.CONSOLE_PUBLIC
+    ]
     assert not missing, f"console routes without an rbac entry: {missing}"
 
 
@@ -158,19 +164,22 @@ def test_post_without_csrf_is_refused_and_audited(hub: Hub, site: Site) -> None:
     r = b.request("POST", "/console/dlq/replay", data={"all": "1", "csrf": "stale"})
     assert r.status_code == 403 and "CSRF" in r.text
     rows = hub.governance.audit_rows(after=before[0] if before else 0)
-    assert rows[-1].event.action == "console.csrf" and rows[-1].event.actor == USERS[
-        rbac.ENGINEER]
+    assert rows[-1].event.action == "console.csrf" and rows[-1].event.actor == USERS[rbac.ENGINEER]
 
 
 def test_bad_form_input_names_the_field(hub: Hub, site: Site) -> None:
     b = Browser(hub)
     b.sign_in(site.tokens[rbac.REVENUE])
     item = next(w for w in hub.store.work_items("open") if w.kind == "unmapped_charge_code")
-    r = b.request("POST", f"/console/workitems/{item.id}/resolve",
-                  data={"csrf": b.csrf(), "set_service_line": "Lab"})
+    r = b.request(
+        "POST",
+        f"/console/workitems/{item.id}/resolve",
+        data={"csrf": b.csrf(), "set_service_line": "Lab"},
+    )
     assert r.status_code == 400 and "revenue_account" in r.text
-    r = b.request("POST", f"/console/workitems/{item.id}/resolve",
-                  data={"csrf": b.csrf(), "set_color": "red"})
+    r = b.request(
+        "POST", f"/console/workitems/{item.id}/resolve", data={"csrf": b.csrf(), "set_color": "red"}
+    )
     assert r.status_code == 400 and "color" in r.text
     assert hub.store.work_item(item.id).status == "open"  # type: ignore[union-attr]
     r = b.request("GET", "/console/messages?since=yesterday")
@@ -201,10 +210,17 @@ def test_raw_message_view_is_audited_and_pages_carry_no_phi(hub: Hub, site: Site
     assert "DOE^JANE" in raw
     rows = hub.governance.audit_rows(after=before[0] if before else 0)
     assert [(x.event.action, x.event.target) for x in rows] == [
-        ("console.messages.raw", f"mllp/{POSTED}")]
+        ("console.messages.raw", f"mllp/{POSTED}")
+    ]
     assert rows[0].event.actor == USERS[rbac.AUDITOR]
-    for path in ("/console/", "/console/queues", "/console/dlq", "/console/kpis",
-                 "/console/recon", f"/console/messages?control_id={POSTED}"):
+    for path in (
+        "/console/",
+        "/console/queues",
+        "/console/dlq",
+        "/console/kpis",
+        "/console/recon",
+        f"/console/messages?control_id={POSTED}",
+    ):
         page = b.request("GET", path).text
         assert "DOE" not in page and "5001^" not in page, path
 
@@ -229,17 +245,35 @@ def test_refund_requester_cannot_approve_their_own(hub: Hub, site: Site) -> None
 
     b = Browser(hub)
     b.sign_in(site.tokens[rbac.ADMIN])  # admin may both ask and decide, but not both
-    r = b.request("POST", "/console/refunds", data={
-        "csrf": b.csrf(), "account": CREDIT_ACCOUNT, "amount": "550.00", "currency": "USD",
-        "reason": "test", "idempotency_key": "sod-1"})
+    r = b.request(
+        "POST",
+        "/console/refunds",
+        data={
+            "csrf": b.csrf(),
+            "account": CREDIT_ACCOUNT,
+            "amount": "550.00",
+            "currency": "USD",
+            "reason": "test",
+            "idempotency_key": "sod-1",
+        },
+    )
     assert r.status_code == 303
     rid = next(x.id for x in hub.refunds().list("pending") if x.requested_by == "root")
     r = b.request("POST", f"/console/refunds/{rid}/approve", data={"csrf": b.csrf()})
     assert r.status_code == 403 and "approve" in r.text
     assert hub.refunds().get(rid).status == "pending"
-    r = b.request("POST", "/console/refunds", data={
-        "csrf": b.csrf(), "account": CREDIT_ACCOUNT, "amount": "ten", "currency": "USD",
-        "reason": "test", "idempotency_key": "sod-2"})
+    r = b.request(
+        "POST",
+        "/console/refunds",
+        data={
+            "csrf": b.csrf(),
+            "account": CREDIT_ACCOUNT,
+            "amount": "ten",
+            "currency": "USD",
+            "reason": "test",
+            "idempotency_key": "sod-2",
+        },
+    )
     assert r.status_code == 400 and "amount" in r.text
 
 
@@ -249,16 +283,24 @@ def test_refund_items_are_not_resolved_from_the_queue(hub: Hub, site: Site) -> N
     b = Browser(hub)
     b.sign_in(site.tokens[rbac.REVENUE])
     # one pending refund on the account (this request, or an earlier test's: one at a time)
-    b.request("POST", "/console/refunds", data={
-        "csrf": b.csrf(), "account": CREDIT_ACCOUNT, "amount": "501.00", "currency": "USD",
-        "reason": "queue test", "idempotency_key": "queue-1"})
+    b.request(
+        "POST",
+        "/console/refunds",
+        data={
+            "csrf": b.csrf(),
+            "account": CREDIT_ACCOUNT,
+            "amount": "501.00",
+            "currency": "USD",
+            "reason": "queue test",
+            "idempotency_key": "queue-1",
+        },
+    )
     item = next(w for w in hub.store.work_items("open") if w.queue == "refunds")
     for act in ("resolve", "resubmit"):
         r = b.request("POST", f"/console/workitems/{item.id}/{act}", data={"csrf": b.csrf()})
         assert r.status_code == 400 and "Refunds page" in r.text
     assert hub.store.work_item(item.id).status == "open"  # type: ignore[union-attr]
-    assert "decide on the Refunds page" in b.request(
-        "GET", "/console/queues?queue=refunds").text
+    assert "decide on the Refunds page" in b.request("GET", "/console/queues?queue=refunds").text
 
 
 def test_work_item_actions_are_audited_with_the_actor(hub: Hub, site: Site) -> None:
@@ -266,11 +308,15 @@ def test_work_item_actions_are_audited_with_the_actor(hub: Hub, site: Site) -> N
     b.sign_in(site.tokens[rbac.ENGINEER])
     item = next(w for w in hub.store.work_items("open") if w.queue == "revenue-integrity")
     before = hub.governance.audit_head()
-    r = b.request("POST", f"/console/workitems/{item.id}/assign",
-                  data={"csrf": b.csrf(), "assignee": "", "queue": "revenue-integrity"})
+    r = b.request(
+        "POST",
+        f"/console/workitems/{item.id}/assign",
+        data={"csrf": b.csrf(), "assignee": "", "queue": "revenue-integrity"},
+    )
     assert r.status_code == 303 and "assigned%20to%20eli" in r.headers["location"]
     rows = hub.governance.audit_rows(after=before[0] if before else 0)
-    assert [(x.event.actor, x.event.action, x.event.target, x.event.outcome)
-            for x in rows] == [("eli", "console.workitems.assign", f"workitem/{item.id}", "ok")]
+    assert [(x.event.actor, x.event.action, x.event.target, x.event.outcome) for x in rows] == [
+        ("eli", "console.workitems.assign", f"workitem/{item.id}", "ok")
+    ]
     page = b.request("GET", "/console/queues?queue=revenue-integrity").text
     assert re.search(rf'id="item-{item.id}".*?class="assignee">eli<', page, re.S)

@@ -33,8 +33,13 @@ def hub(site: Site) -> Iterator[Hub]:
     h = Hub.open(site.settings())
     try:
         for n in (1, 2):  # two more charges of the seed's unmapped code
-            take_file(h.store, h.settings, charge(f"MAP{n}", "5003", "20.00", code="99999"),
-                      f"map{n}.hl7", time.time())
+            take_file(
+                h.store,
+                h.settings,
+                charge(f"MAP{n}", "5003", "20.00", code="99999"),
+                f"map{n}.hl7",
+                time.time(),
+            )
         relay_unpublished(h.store, h.bus)
         h.worker().drain()
         yield h
@@ -68,30 +73,45 @@ def test_resolving_needs_the_role_and_the_session_csrf_token(hub: Hub, site: Sit
     item = _item_id(hub)
     auditor = Browser(hub)
     auditor.sign_in(site.tokens[rbac.AUDITOR])
-    r = auditor.request("POST", f"/console/mappings/{item}/resolve",
-                        data={"csrf": auditor.csrf(), "set_revenue_account": "4999"})
+    r = auditor.request(
+        "POST",
+        f"/console/mappings/{item}/resolve",
+        data={"csrf": auditor.csrf(), "set_revenue_account": "4999"},
+    )
     assert r.status_code == 403
     rita = Browser(hub)
     rita.sign_in(site.tokens[rbac.REVENUE])
-    r = rita.request("POST", f"/console/mappings/{item}/resolve",
-                     data={"csrf": "stale", "set_revenue_account": "4999"})
+    r = rita.request(
+        "POST",
+        f"/console/mappings/{item}/resolve",
+        data={"csrf": "stale", "set_revenue_account": "4999"},
+    )
     assert r.status_code == 403 and "CSRF" in r.text
-    r = rita.request("POST", f"/console/mappings/{item}/resolve",
-                     data={"csrf": rita.csrf(), "set_service_line": "Lab"})
+    r = rita.request(
+        "POST",
+        f"/console/mappings/{item}/resolve",
+        data={"csrf": rita.csrf(), "set_service_line": "Lab"},
+    )
     assert r.status_code == 400 and "revenue_account" in r.text
     assert hub.store.work_item(item).status == "open"  # type: ignore[union-attr]
 
 
-def test_resolving_maps_the_code_and_releases_every_held_charge(hub: Hub, site: Site
-                                                                 ) -> None:
+def test_resolving_maps_the_code_and_releases_every_held_charge(hub: Hub, site: Site) -> None:
     item = _item_id(hub)
     before_entries = len(hub.store.entries())
     rita = Browser(hub)
     rita.sign_in(site.tokens[rbac.REVENUE])
     before = hub.governance.audit_head()
-    r = rita.request("POST", f"/console/mappings/{item}/resolve",
-                     data={"csrf": rita.csrf(), "set_revenue_account": "4999",
-                           "set_service_line": "Lab", "note": "new lab panel"})
+    r = rita.request(
+        "POST",
+        f"/console/mappings/{item}/resolve",
+        data={
+            "csrf": rita.csrf(),
+            "set_revenue_account": "4999",
+            "set_service_line": "Lab",
+            "note": "new lab panel",
+        },
+    )
     assert r.status_code == 303
     said = r.headers["location"]
     assert "released%203%20held%20event" in said and "3%20posted" in said
@@ -102,27 +122,39 @@ def test_resolving_maps_the_code_and_releases_every_held_charge(hub: Hub, site: 
     revenue = [ln for e in posted for ln in e.lines if ln.account == "4999"]
     assert sum((ln.credit - ln.debit for ln in revenue), Decimal(0)) == Decimal("350.00")
     rows = hub.governance.audit_rows(after=before[0] if before else 0)
-    assert [(x.event.actor, x.event.action, x.event.target, x.event.outcome)
-            for x in rows] == [(USERS[rbac.REVENUE], "console.mappings.resolve",
-                                f"workitem/{item}", "ok")]
+    assert [(x.event.actor, x.event.action, x.event.target, x.event.outcome) for x in rows] == [
+        (USERS[rbac.REVENUE], "console.mappings.resolve", f"workitem/{item}", "ok")
+    ]
     page = rita.request("GET", "/console/mappings?table=charge_codes").text
     assert f'id="mapping-{item}"' not in page  # nothing waits for it any more
-    assert re.search(r"<td>99999</td><td>[^<]*4999[^<]*</td><td class=\"source\">override<",
-                     page)
+    assert re.search(r"<td>99999</td><td>[^<]*4999[^<]*</td><td class=\"source\">override<", page)
     # the item is done: a second resolve is refused with its reason
-    r = rita.request("POST", f"/console/mappings/{item}/resolve",
-                     data={"csrf": rita.csrf(), "set_revenue_account": "4998"})
+    r = rita.request(
+        "POST",
+        f"/console/mappings/{item}/resolve",
+        data={"csrf": rita.csrf(), "set_revenue_account": "4998"},
+    )
     assert r.status_code == 400 and "already resolved" in r.text
 
 
 def test_other_items_are_not_resolved_here(hub: Hub, site: Site) -> None:
     with hub.store.transaction() as tx:  # a payment's own item, not a missing mapping
-        tx.add_work_item(kind="unapplied_cash", queue="cash-posting", key="remit|X",
-                         event_id="x12/T:1/0001/0", correlation_id="x12/T:1",
-                         detail="no account", envelope=b"", now=time.time())
+        tx.add_work_item(
+            kind="unapplied_cash",
+            queue="cash-posting",
+            key="remit|X",
+            event_id="x12/T:1/0001/0",
+            correlation_id="x12/T:1",
+            detail="no account",
+            envelope=b"",
+            now=time.time(),
+        )
     [other] = [w for w in hub.store.work_items("open") if w.kind == "unapplied_cash"]
     eli = Browser(hub)
     eli.sign_in(site.tokens[rbac.ENGINEER])
-    r = eli.request("POST", f"/console/mappings/{other.id}/resolve",
-                    data={"csrf": eli.csrf(), "set_company": "C1"})
+    r = eli.request(
+        "POST",
+        f"/console/mappings/{other.id}/resolve",
+        data={"csrf": eli.csrf(), "set_company": "C1"},
+    )
     assert r.status_code == 400 and "not a missing mapping" in r.text

@@ -26,8 +26,7 @@ def hub(site: Site) -> Iterator[Hub]:
     h = Hub.open(site.settings())
     try:
         for i in range(EXTRA):
-            take_file(h.store, h.settings, adt(f"PG{i:03}", f"9{i:03}"), f"pg{i}.hl7",
-                      time.time())
+            take_file(h.store, h.settings, adt(f"PG{i:03}", f"9{i:03}"), f"pg{i}.hl7", time.time())
         yield h
     finally:
         h.close()
@@ -67,8 +66,7 @@ def test_filters_stay_with_the_older_link(hub: Hub, site: Site) -> None:
     assert older and "type=ADT" in older and "sender=EHR%5ENORTH" in older
     page = b.request("GET", older).text
     assert _rows(page) and "DFT^P03" not in page.split('<table id="results">', 1)[1]
-    assert b.request("GET", "/console/messages?channel=x12").text.count(
-        "no message matches") == 1
+    assert b.request("GET", "/console/messages?channel=x12").text.count("no message matches") == 1
 
 
 def test_a_forged_cursor_is_named_not_a_crash(hub: Hub, site: Site) -> None:

@@ -52,21 +52,25 @@ def test_sign_out_needs_the_csrf_token(hub: Hub, site: Site) -> None:
     assert b.request("GET", "/console/").status_code == 200
 
 
-def test_a_session_record_is_not_a_bearer_token_nor_an_admin_token(hub: Hub,
-                                                                    site: Site) -> None:
+def test_a_session_record_is_not_a_bearer_token_nor_an_admin_token(hub: Hub, site: Site) -> None:
     b = Browser(hub)
     b.sign_in(site.tokens[rbac.ADMIN])
     records = [t for t in hub.governance.tokens() if t.created_by.startswith(identity.SESSION)]
     assert records and all(t.scopes == () for t in records)
-    assert identity.refusal(records[-1], hub.governance.principal(records[-1].principal),
-                            0.0) is not None
+    assert (
+        identity.refusal(records[-1], hub.governance.principal(records[-1].principal), 0.0)
+        is not None
+    )
 
 
-def test_failed_sign_ins_are_throttled_per_address_not_per_valid_token(hub: Hub,
-                                                                        site: Site) -> None:
+def test_failed_sign_ins_are_throttled_per_address_not_per_valid_token(
+    hub: Hub, site: Site
+) -> None:
     b = Browser(hub)  # one console app: its throttle lives as long as it does
-    codes = [b.sign_in("isth_nope_" + "B" * 40).status_code
-             for _ in range(FailureThrottle.max_failures + 1)]
+    codes = [
+        b.sign_in("isth_nope_" + "B" * 40).status_code
+        for _ in range(FailureThrottle.max_failures + 1)
+    ]
     assert codes == [401] * FailureThrottle.max_failures + [429]
     r = b.sign_in("isth_nope_" + "B" * 40)
     assert r.status_code == 429 and int(r.headers["retry-after"]) > 0
@@ -83,21 +87,36 @@ def test_sign_in_without_the_forms_csrf_token_is_refused(hub: Hub, site: Site) -
     other = Browser(hub)  # the token of another browser's form (login CSRF)
     r = other.request("POST", "/console/login", data={"token": token, "csrf": csrf})
     assert r.status_code == 403
-    assert b.request("POST", "/console/login",
-                     data={"token": token, "csrf": csrf}).status_code == 303
+    assert (
+        b.request("POST", "/console/login", data={"token": token, "csrf": csrf}).status_code == 303
+    )
 
 
-@pytest.mark.parametrize("headers", [
-    {"Origin": "https://evil.example"}, {"Origin": "null"},
-    {"Referer": "https://evil.example/page"}, {"Origin": "http://hub:8080"},
-])
-def test_sign_in_from_another_origin_is_refused(hub: Hub, site: Site,
-                                                headers: dict[str, str]) -> None:
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Origin": "https://evil.example"},
+        {"Origin": "null"},
+        {"Referer": "https://evil.example/page"},
+        {"Origin": "http://hub:8080"},
+    ],
+)
+def test_sign_in_from_another_origin_is_refused(
+    hub: Hub, site: Site, headers: dict[str, str]
+) -> None:
     b = Browser(hub)
     csrf = _form_csrf(b)
-    r = b.request("POST", "/console/login", headers=headers,
-                  data={"token": site.tokens[rbac.REVENUE], "csrf": csrf})
+    r = b.request(
+        "POST",
+        "/console/login",
+        headers=headers,
+        data={"token": site.tokens[rbac.REVENUE], "csrf": csrf},
+    )
     assert r.status_code == 403 and "isthmus_console=" not in r.headers.get("set-cookie", "")
-    r = b.request("POST", "/console/login", headers={"Origin": "http://hub"},
-                  data={"token": site.tokens[rbac.REVENUE], "csrf": csrf})
+    r = b.request(
+        "POST",
+        "/console/login",
+        headers={"Origin": "http://hub"},
+        data={"token": site.tokens[rbac.REVENUE], "csrf": csrf},
+    )
     assert r.status_code == 303

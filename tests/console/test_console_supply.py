@@ -56,8 +56,9 @@ class SupplySite:
 
 def _toml(table: dict[str, Any], name: str) -> list[str]:
     """A nested table of strings and whole numbers as TOML (JSON strings are TOML's)."""
-    out = [f"[{name}]"] + [f"{json.dumps(k)} = {json.dumps(v)}" for k, v in table.items()
-                           if not isinstance(v, dict)]
+    out = [f"[{name}]"] + [
+        f"{json.dumps(k)} = {json.dumps(v)}" for k, v in table.items() if not isinstance(v, dict)
+    ]
     for k, v in table.items():
         if isinstance(v, dict):
             out += _toml(v, f"{name}.{json.dumps(k)}")
@@ -66,8 +67,11 @@ def _toml(table: dict[str, Any], name: str) -> list[str]:
 
 @contextmanager
 def opened(s: SupplySite) -> Iterator[Hub]:
-    hub = Hub.open(dataclasses.replace(load_settings(s.config, data_dir=s.site.data_dir),
-                                       token_secret=TOKEN_SECRET))
+    hub = Hub.open(
+        dataclasses.replace(
+            load_settings(s.config, data_dir=s.site.data_dir), token_secret=TOKEN_SECRET
+        )
+    )
     try:
         yield hub
     finally:
@@ -79,10 +83,15 @@ def _supply_day(hub: Hub) -> None:
     flow = hub.processor.supply
     assert flow is not None
     with hub.store.transaction() as tx:
-        flow.sync(tx, orders=list(supply_day.ORDERS), receipts=list(supply_day.RECEIPTS),
-                  invoices=[])
-    intake = usage_intake(supply_day.usage_csv(), peer="file:or-usage.csv", now=time.time(),
-                          tenant=hub.settings.tenant)
+        flow.sync(
+            tx, orders=list(supply_day.ORDERS), receipts=list(supply_day.RECEIPTS), invoices=[]
+        )
+    intake = usage_intake(
+        supply_day.usage_csv(),
+        peer="file:or-usage.csv",
+        now=time.time(),
+        tenant=hub.settings.tenant,
+    )
     hub.store.accept([intake.inbound])
     relay_unpublished(hub.store, hub.bus)
     hub.worker().drain()
@@ -111,12 +120,18 @@ def site(supply_site: SupplySite) -> Site:
 
 
 @pytest.fixture(scope="module")
-def hub_url(supply_site: SupplySite, tmp_path_factory: pytest.TempPathFactory
-            ) -> Iterator[str]:
-    mode = {k: v for k, v in os.environ.items()
-            if k.startswith(("ISTHMUS_STORE", "ISTHMUS_BUS", "ISTHMUS_PG_", "ISTHMUS_NATS_"))}
-    serve = Serve(data_dir=supply_site.site.data_dir, config=supply_site.config,
-                  log_dir=tmp_path_factory.mktemp("serve-logs"), env=mode)
+def hub_url(supply_site: SupplySite, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    mode = {
+        k: v
+        for k, v in os.environ.items()
+        if k.startswith(("ISTHMUS_STORE", "ISTHMUS_BUS", "ISTHMUS_PG_", "ISTHMUS_NATS_"))
+    }
+    serve = Serve(
+        data_dir=supply_site.site.data_dir,
+        config=supply_site.config,
+        log_dir=tmp_path_factory.mktemp("serve-logs"),
+        env=mode,
+    )
     serve.start()
     try:
         yield f"http://127.0.0.1:{serve.http_port}"
@@ -132,9 +147,11 @@ def _csrf(page: Any) -> str:
 def _audit_since(s: SupplySite, seq: int) -> list[tuple[str, str, str, str]]:
     """The console's audit rows after `seq` (not the browser's anonymous favicon fetch)."""
     with opened(s) as hub:
-        return [(r.event.actor, r.event.action, r.event.target, r.event.outcome)
-                for r in hub.governance.audit_rows(after=seq)
-                if r.event.action.startswith("console.")]
+        return [
+            (r.event.actor, r.event.action, r.event.target, r.event.outcome)
+            for r in hub.governance.audit_rows(after=seq)
+            if r.event.action.startswith("console.")
+        ]
 
 
 def _audit_seq(s: SupplySite) -> int:
@@ -148,19 +165,23 @@ def _status(page: Any, hub_url: str, req_id: str) -> str:
     return str(page.locator(f"[id='req-{req_id}'] .status").inner_text())
 
 
-def test_supply_is_refused_without_the_role(signed_in: Callable[[str], Any], hub_url: str,
-                                            supply_site: SupplySite) -> None:
+def test_supply_is_refused_without_the_role(
+    signed_in: Callable[[str], Any], hub_url: str, supply_site: SupplySite
+) -> None:
     rita = signed_in(rbac.REVENUE)
     assert "Supply" not in rita.inner_text("header nav")
     resp = rita.goto(f"{hub_url}/console/supply")
     assert resp.status == 403 and "may not GET /console/supply" in rita.inner_text("main")
     assert supply_site.held not in rita.content()
     before = _audit_seq(supply_site)
-    resp = rita.request.post(f"{hub_url}/console/supply/approve",
-                             form={"csrf": _csrf(rita), "requisition": supply_site.held})
+    resp = rita.request.post(
+        f"{hub_url}/console/supply/approve",
+        form={"csrf": _csrf(rita), "requisition": supply_site.held},
+    )
     assert resp.status == 403 and "may not POST /console/supply/approve" in resp.text()
     assert _audit_since(supply_site, before) == [
-        (USERS[rbac.REVENUE], "console.denied", "/console/supply/approve", "denied")]
+        (USERS[rbac.REVENUE], "console.denied", "/console/supply/approve", "denied")
+    ]
 
     rod = signed_in(rbac.READ_ONLY)
     assert rod.goto(f"{hub_url}/console/supply").status == 403
@@ -171,27 +192,32 @@ def test_supply_is_refused_without_the_role(signed_in: Callable[[str], Any], hub
     row = otto.locator(f"[id='req-{supply_site.held}']")
     assert "waits for budget approval" in row.inner_text()
     assert otto.locator("button:has-text('Approve')").count() == 0
-    resp = otto.request.post(f"{hub_url}/console/supply/approve",
-                             form={"csrf": _csrf(otto), "requisition": supply_site.held})
+    resp = otto.request.post(
+        f"{hub_url}/console/supply/approve",
+        form={"csrf": _csrf(otto), "requisition": supply_site.held},
+    )
     assert resp.status == 403
     assert _status(otto, hub_url, supply_site.held) == "waits for budget approval"
 
 
-def test_approve_needs_the_session_csrf_token(signed_in: Callable[[str], Any], hub_url: str,
-                                             supply_site: SupplySite) -> None:
+def test_approve_needs_the_session_csrf_token(
+    signed_in: Callable[[str], Any], hub_url: str, supply_site: SupplySite
+) -> None:
     fiona = signed_in(rbac.FINANCE)
     before = _audit_seq(supply_site)
-    resp = fiona.request.post(f"{hub_url}/console/supply/approve",
-                              form={"csrf": "stale", "requisition": supply_site.held})
+    resp = fiona.request.post(
+        f"{hub_url}/console/supply/approve", form={"csrf": "stale", "requisition": supply_site.held}
+    )
     assert resp.status == 403 and "Form expired" in resp.text()
     assert _audit_since(supply_site, before) == [
-        (USERS[rbac.FINANCE], "console.csrf", "/console/supply/approve", "denied")]
+        (USERS[rbac.FINANCE], "console.csrf", "/console/supply/approve", "denied")
+    ]
     assert _status(fiona, hub_url, supply_site.held) == "waits for budget approval"
 
 
-def test_journey_5_supply_report_and_budget_approval(signed_in: Callable[[str], Any],
-                                                     hub_url: str, supply_site: SupplySite,
-                                                     shots: Path | None) -> None:
+def test_journey_5_supply_report_and_budget_approval(
+    signed_in: Callable[[str], Any], hub_url: str, supply_site: SupplySite, shots: Path | None
+) -> None:
     fiona = signed_in(rbac.FINANCE)
     fiona.click("header nav >> text=Supply")
     fiona.fill("input[name=as_of]", AS_OF)
@@ -219,36 +245,49 @@ def test_journey_5_supply_report_and_budget_approval(signed_in: Callable[[str], 
 
     before = _audit_seq(supply_site)
     held.locator("button:has-text('Approve over budget')").click()
-    assert f"requisition {supply_site.held} approved by {USERS[rbac.FINANCE]}" in \
-        fiona.inner_text(".flash.ok")
+    assert f"requisition {supply_site.held} approved by {USERS[rbac.FINANCE]}" in fiona.inner_text(
+        ".flash.ok"
+    )
     assert fiona.url.split("?")[0].endswith("/console/supply") and AS_OF in fiona.url
     held = fiona.locator(f"[id='req-{supply_site.held}']")
     assert held.locator(".status").inner_text() == "pending"
     assert held.locator("button").count() == 0
     assert _audit_since(supply_site, before) == [
-        (USERS[rbac.FINANCE], "console.supply.approve", f"requisition/{supply_site.held}",
-         "ok")]
+        (USERS[rbac.FINANCE], "console.supply.approve", f"requisition/{supply_site.held}", "ok")
+    ]
     with opened(supply_site) as hub:  # the budget_approval work item is closed with it
-        assert not [w for w in hub.store.work_items("open")
-                    if w.kind == "budget_approval" and w.event_id == supply_site.held]
+        assert not [
+            w
+            for w in hub.store.work_items("open")
+            if w.kind == "budget_approval" and w.event_id == supply_site.held
+        ]
 
     # approving it again (a second tab, a double submit) approves nothing: 404, audited
     before = _audit_seq(supply_site)
-    resp = fiona.request.post(f"{hub_url}/console/supply/approve",
-                              form={"csrf": _csrf(fiona), "requisition": supply_site.held})
+    resp = fiona.request.post(
+        f"{hub_url}/console/supply/approve",
+        form={"csrf": _csrf(fiona), "requisition": supply_site.held},
+    )
     assert resp.status == 404 and "waits for a budget approval" in resp.text()
     assert _audit_since(supply_site, before) == [
-        (USERS[rbac.FINANCE], "console.supply.approve", f"requisition/{supply_site.held}",
-         "failed")]
+        (USERS[rbac.FINANCE], "console.supply.approve", f"requisition/{supply_site.held}", "failed")
+    ]
 
     # second thoughts before the ERP has it: rejected, with a reason, never sent
-    resp = fiona.request.post(f"{hub_url}/console/supply/reject",
-                              form={"csrf": _csrf(fiona), "requisition": supply_site.held})
+    resp = fiona.request.post(
+        f"{hub_url}/console/supply/reject",
+        form={"csrf": _csrf(fiona), "requisition": supply_site.held},
+    )
     assert resp.status == 400 and "say why" in resp.text()
     fiona.reload()
-    fiona.request.post(f"{hub_url}/console/supply/reject",
-                       form={"csrf": _csrf(fiona), "requisition": supply_site.held,
-                             "reason": "covered by a standing order"})
+    fiona.request.post(
+        f"{hub_url}/console/supply/reject",
+        form={
+            "csrf": _csrf(fiona),
+            "requisition": supply_site.held,
+            "reason": "covered by a standing order",
+        },
+    )
     fiona.reload()
     held = fiona.locator(f"[id='req-{supply_site.held}']")
     assert held.locator(".status").inner_text() == "rejected"

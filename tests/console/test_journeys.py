@@ -68,8 +68,9 @@ def test_dashboard(signed_in: Callable[[str], Any], shots: Path | None) -> None:
     shot(page, shots, "dashboard")
 
 
-def test_journey_1_control_id_to_erp_batch(signed_in: Callable[[str], Any],
-                                          shots: Path | None) -> None:
+def test_journey_1_control_id_to_erp_batch(
+    signed_in: Callable[[str], Any], shots: Path | None
+) -> None:
     page = signed_in(rbac.AUDITOR)
     page.click("header nav >> text=Messages")
     page.fill("input[name=control_id]", POSTED)
@@ -91,8 +92,9 @@ def test_journey_1_control_id_to_erp_batch(signed_in: Callable[[str], Any],
     assert "MSH|" in page.inner_text("pre.raw")
 
 
-def test_raw_message_is_not_for_revenue_cycle(signed_in: Callable[[str], Any],
-                                              hub_url: str) -> None:
+def test_raw_message_is_not_for_revenue_cycle(
+    signed_in: Callable[[str], Any], hub_url: str
+) -> None:
     page = signed_in(rbac.REVENUE)
     page.goto(f"{hub_url}/console/messages/mllp/{POSTED}")
     assert "Show raw message" not in page.inner_text("main")
@@ -100,8 +102,9 @@ def test_raw_message_is_not_for_revenue_cycle(signed_in: Callable[[str], Any],
     assert resp.status == 403 and "MSH|" not in page.content()
 
 
-def test_journey_2_resolve_unmapped_code_and_post(signed_in: Callable[[str], Any],
-                                                 hub_url: str, shots: Path | None) -> None:
+def test_journey_2_resolve_unmapped_code_and_post(
+    signed_in: Callable[[str], Any], hub_url: str, shots: Path | None
+) -> None:
     page = signed_in(rbac.REVENUE)
     page.goto(f"{hub_url}/console/messages/mllp/{UNMAPPED}")
     assert page.locator(".entry").count() == 0  # held: nothing posted yet
@@ -131,8 +134,9 @@ def test_journey_2_resolve_unmapped_code_and_post(signed_in: Callable[[str], Any
     assert "4200" in entry and "310.00" in entry
 
 
-def test_journey_3_replay_dead_letter(signed_in: Callable[[str], Any], hub_url: str,
-                                      shots: Path | None) -> None:
+def test_journey_3_replay_dead_letter(
+    signed_in: Callable[[str], Any], hub_url: str, shots: Path | None
+) -> None:
     page = signed_in(rbac.ENGINEER)
     page.goto(f"{hub_url}/console/messages/mllp/{DEAD}")
     assert page.locator(".entry").count() == 0  # its events are dead letters
@@ -163,9 +167,9 @@ def test_recon_and_kpis_pages(signed_in: Callable[[str], Any], shots: Path | Non
     shot(page, shots, "kpis")
 
 
-def test_journey_4_refund_approved_by_a_second_user(signed_in: Callable[[str], Any],
-                                                    hub_url: str,
-                                                    shots: Path | None) -> None:
+def test_journey_4_refund_approved_by_a_second_user(
+    signed_in: Callable[[str], Any], hub_url: str, shots: Path | None
+) -> None:
     rita = signed_in(rbac.REVENUE)
     rita.click("header nav >> text=Refunds")
     form = rita.locator("#request")

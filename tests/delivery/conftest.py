@@ -18,12 +18,10 @@ from isthmus.store.postgres import PostgresStore
 from isthmus.store.sqlite import SqliteStore
 from tests.services import POSTGRES, require
 
-DSN = os.environ.get("ISTHMUS_PG_DSN") or \
-    f"postgresql://postgres@{POSTGRES[0]}:{POSTGRES[1]}/test"
+DSN = os.environ.get("ISTHMUS_PG_DSN") or f"postgresql://postgres@{POSTGRES[0]}:{POSTGRES[1]}/test"
 
 
-@pytest.fixture(params=["memory", "sqlite", pytest.param("postgresql",
-                                                         marks=pytest.mark.service)])
+@pytest.fixture(params=["memory", "sqlite", pytest.param("postgresql", marks=pytest.mark.service)])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
     s: Store
     name = ""

@@ -55,8 +55,7 @@ class Fake:
         pass
 
 
-def queue(store: Store, dest: str, *keys: str, now: float = T0,
-          amount: str = "10.00") -> list[str]:
+def queue(store: Store, dest: str, *keys: str, now: float = T0, amount: str = "10.00") -> list[str]:
     """Queue one delivery per key (in order); their idempotency keys."""
     out: list[str] = []
     base = len(store.deliveries(DeliveryQuery(limit=100_000)))
@@ -65,9 +64,17 @@ def queue(store: Store, dest: str, *keys: str, now: float = T0,
             n = base + len(out)
             idem = f"PaymentPosted:ev-{n}"
             body = json.dumps({"amount": amount, "currency": "USD", "n": n, "key": k})
-            tx.add_delivery(destination=dest, key=k, idempotency_key=idem, event_id=f"ev-{n}",
-                            event_type="PaymentPosted", route="r", content_type="application/json",
-                            body=body.encode(), now=now)
+            tx.add_delivery(
+                destination=dest,
+                key=k,
+                idempotency_key=idem,
+                event_id=f"ev-{n}",
+                event_type="PaymentPosted",
+                route="r",
+                content_type="application/json",
+                body=body.encode(),
+                now=now,
+            )
             out.append(idem)
     return out
 
@@ -85,8 +92,13 @@ def per_key(items: Sequence[Outgoing]) -> dict[str, list[str]]:
 
 def test_a_failing_key_waits_behind_its_retry_and_the_others_go_on(store: Store) -> None:
     ids = queue(store, "fake", "A", "B", "A", "B")
-    fake = Fake(lambda i: RuntimeError("adapter bug") if i.idempotency_key == ids[0] and
-                i.attempt == 1 else Answer("ok"))
+    fake = Fake(
+        lambda i: (
+            RuntimeError("adapter bug")
+            if i.idempotency_key == ids[0] and i.attempt == 1
+            else Answer("ok")
+        )
+    )
     engine = DeliveryEngine(store, fake, settings())
     stats = engine.run_once(T0)
     assert (stats.sent, stats.retried) == (2, 1)
@@ -101,15 +113,18 @@ def test_a_failing_key_waits_behind_its_retry_and_the_others_go_on(store: Store)
 def test_a_60_s_outage_loses_nothing_and_drains_in_order_per_key(store: Store) -> None:
     down_until = T0 + 60
     clock = [T0]
-    fake = Fake(lambda i: DestinationUnavailable("connection refused")
-                if clock[0] < down_until else Answer("ok"))
+    fake = Fake(
+        lambda i: (
+            DestinationUnavailable("connection refused") if clock[0] < down_until else Answer("ok")
+        )
+    )
     engine = DeliveryEngine(store, fake, settings())
     keys = [f"K{n % 5}" for n in range(60)]
     queued: list[str] = []
     opened = False
     while clock[0] < T0 + 300:
         if clock[0] < T0 + 60 and len(queued) < 60:  # load keeps coming during the outage
-            queued += queue(store, "fake", *keys[len(queued):len(queued) + 2], now=clock[0])
+            queued += queue(store, "fake", *keys[len(queued) : len(queued) + 2], now=clock[0])
         engine.run_once(clock[0])
         opened = opened or engine.breaker.state == "open"
         clock[0] += 0.5
@@ -127,13 +142,21 @@ def test_a_60_s_outage_loses_nothing_and_drains_in_order_per_key(store: Store) -
 def test_a_rejection_is_a_dead_letter_with_a_work_item_until_resent(store: Store) -> None:
     (idem,) = queue(store, "fake", "A")
     refuse = [True]
-    fake = Fake(lambda i: DestinationRejected(Answer("AE", "ERR 207 application error"))
-                if refuse[0] else Answer("AA", "MSA AA"))
+    fake = Fake(
+        lambda i: (
+            DestinationRejected(Answer("AE", "ERR 207 application error"))
+            if refuse[0]
+            else Answer("AA", "MSA AA")
+        )
+    )
     engine = DeliveryEngine(store, fake, settings())
     assert engine.run_once(T0).dead == 1
     (row,) = store.deliveries()
     assert (row.status, row.answer_code, row.answer_detail) == (
-        "dead", "AE", "ERR 207 application error")
+        "dead",
+        "AE",
+        "ERR 207 application error",
+    )
     (item,) = store.work_items_for(work_item_ref(row.id))
     assert (item.kind, item.queue, item.status) == ("delivery_rejected", "integration", "open")
     assert "AE ERR 207 application error" in item.detail and "fake" in item.detail
@@ -197,7 +220,8 @@ def receiver() -> Iterator[Receiver]:
 
 
 def test_webhook_signs_keys_retries_5xx_and_dead_letters_4xx(
-        store: Store, receiver: Receiver, tmp_path: Path) -> None:
+    store: Store, receiver: Receiver, tmp_path: Path
+) -> None:
     secret = tmp_path / "hook.key"
     secret.write_text("s3cret\n")
     s = settings("portal", kind="webhook", url=receiver.url, secret_file=secret)
@@ -211,14 +235,16 @@ def test_webhook_signs_keys_retries_5xx_and_dead_letters_4xx(
     finally:
         engine.close()
     assert [(h["idempotency-key"], code) for h, _, code in receiver.got] == [
-        (first, 503), (first, 200), (second, 422)]
+        (first, 503),
+        (first, 200),
+        (second, 422),
+    ]
     for headers, body, _ in receiver.got:
         want = hmac.new(b"s3cret", body, hashlib.sha256).hexdigest()
         assert headers["x-isthmus-signature"] == f"sha256={want}"
         assert headers["content-type"] == "application/json"
     rows = {r.idempotency_key: r for r in store.deliveries()}
-    assert (rows[first].status, rows[first].answer_code, rows[first].attempts) == (
-        "sent", "200", 2)
+    assert (rows[first].status, rows[first].answer_code, rows[first].attempts) == ("sent", "200", 2)
     assert (rows[second].status, rows[second].answer_code) == ("dead", "422")
     assert store.work_items_for(work_item_ref(rows[second].id))[0].queue == "integration"
 
@@ -251,6 +277,8 @@ def test_file_destination_writes_runs_with_control_totals(store: Store, tmp_path
         controls.append(lines[-1]["control"])
         assert len(lines) - 1 == lines[-1]["control"]["count"]
     assert [(c["count"], c["amounts"]) for c in controls] == [
-        (3, {"USD": "31.50"}), (2, {"USD": "0.50"})]
+        (3, {"USD": "31.50"}),
+        (2, {"USD": "0.50"}),
+    ]
     assert sum(Decimal(c["amounts"]["USD"]) for c in controls) == Decimal("32.00")
     assert {r.answer_code for r in store.deliveries()} == {"written"}

@@ -42,8 +42,11 @@ def site(tmp_path: Path) -> Iterator[tuple[Hub, dict[str, str], Path, Path]]:
     try:
         now = time.time()
         tokens = {}
-        for name, role in (("root", rbac.ADMIN), ("eng", rbac.ENGINEER),
-                           ("reader", rbac.READ_ONLY)):
+        for name, role in (
+            ("root", rbac.ADMIN),
+            ("eng", rbac.ENGINEER),
+            ("reader", rbac.READ_ONLY),
+        ):
             p = identity.principal(name, "user", (role,), now)
             issued = identity.issue(p, (role,), now)
             if name == "root":
@@ -53,8 +56,11 @@ def site(tmp_path: Path) -> Iterator[tuple[Hub, dict[str, str], Path, Path]]:
                 hub.governance.add_token(issued.token)
             tokens[name] = issued.clear
         queue(hub.store, "portal", "A", "B", "C", now=now)
-        engine = DeliveryEngine(hub.store, Fake(lambda i: DestinationRejected(
-            Answer("422", "Unprocessable Entity"))), hub.settings.destinations["portal"])
+        engine = DeliveryEngine(
+            hub.store,
+            Fake(lambda i: DestinationRejected(Answer("422", "Unprocessable Entity"))),
+            hub.settings.destinations["portal"],
+        )
         assert engine.run_once(now).dead == 3
         yield hub, tokens, conf, data
     finally:
@@ -62,7 +68,8 @@ def site(tmp_path: Path) -> Iterator[tuple[Hub, dict[str, str], Path, Path]]:
 
 
 def test_api_lists_destinations_and_resends_with_roles_and_audit(
-        site: tuple[Hub, dict[str, str], Path, Path]) -> None:
+    site: tuple[Hub, dict[str, str], Path, Path],
+) -> None:
     hub, tokens, _, _ = site
     r = call(hub, "GET", "/api/v1/destinations", token=tokens["reader"])
     assert r.status_code == 200
@@ -72,13 +79,21 @@ def test_api_lists_destinations_and_resends_with_roles_and_audit(
     assert (rows["drop"]["kind"], rows["drop"]["pending"]) == ("file", 0)
     assert [d["event_type"] for d in r.json()["recent"]] == ["PaymentPosted"] * 3
     first = min(d["id"] for d in r.json()["recent"])
-    assert call(hub, "POST", f"/api/v1/deliveries/{first}/resend", None,
-                token=tokens["reader"]).status_code == 403
+    assert (
+        call(
+            hub, "POST", f"/api/v1/deliveries/{first}/resend", None, token=tokens["reader"]
+        ).status_code
+        == 403
+    )
     r = call(hub, "POST", f"/api/v1/deliveries/{first}/resend", None, token=tokens["eng"])
     assert r.status_code == 200 and r.json() == {"resent": [first]}
     last = hub.governance.audit_rows()[-1].event
     assert (last.action, last.actor, last.target, last.outcome) == (
-        "deliveries.resend", "eng", str(first), "ok")
+        "deliveries.resend",
+        "eng",
+        str(first),
+        "ok",
+    )
     assert hub.store.work_items_for(work_item_ref(first))[0].status == "resubmitted"
     r = call(hub, "POST", f"/api/v1/deliveries/{first}/resend", None, token=tokens["eng"])
     assert r.status_code == 409  # pending already
@@ -86,8 +101,10 @@ def test_api_lists_destinations_and_resends_with_roles_and_audit(
 
 
 def test_cli_lists_and_resends_by_id_and_in_bulk(
-        site: tuple[Hub, dict[str, str], Path, Path], capsys: pytest.CaptureFixture[str],
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    site: tuple[Hub, dict[str, str], Path, Path],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     hub, tokens, conf, data = site
     common = ["--config", str(conf), "--data-dir", str(data)]
     assert run(["destinations", *common, "--json"]) == 0
@@ -104,18 +121,37 @@ def test_cli_lists_and_resends_by_id_and_in_bulk(
     assert run(["destinations", "resend", str(ids[0]), *common, "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["resent"] == [ids[0]]
     assert run(["destinations", "resend", "--destination", "nope", *common]) == 2
-    assert run(["destinations", "resend", "--destination", "portal", "--status", "dead",
-                "--since", "2000-01-01T00:00:00+00:00", *common, "--json"]) == 0
+    assert (
+        run(
+            [
+                "destinations",
+                "resend",
+                "--destination",
+                "portal",
+                "--status",
+                "dead",
+                "--since",
+                "2000-01-01T00:00:00+00:00",
+                *common,
+                "--json",
+            ]
+        )
+        == 0
+    )
     assert json.loads(capsys.readouterr().out)["resent"] == ids[1:]
     assert {d.status for d in hub.store.deliveries()} == {"pending"}
-    audit = [(e.event.action, e.event.actor, e.event.outcome)
-             for e in hub.governance.audit_rows() if "destinations" in e.event.action]
+    audit = [
+        (e.event.action, e.event.actor, e.event.outcome)
+        for e in hub.governance.audit_rows()
+        if "destinations" in e.event.action
+    ]
     assert ("cli destinations resend", "eng", "ok") in audit
     assert ("cli destinations resend", "reader", "denied") in audit
 
 
 def test_console_destinations_page_resends_a_dead_delivery(
-        site: tuple[Hub, dict[str, str], Path, Path]) -> None:
+    site: tuple[Hub, dict[str, str], Path, Path],
+) -> None:
     hub, tokens, _, _ = site
     reader = Browser(hub)
     reader.sign_in(tokens["reader"])
@@ -130,8 +166,12 @@ def test_console_destinations_page_resends_a_dead_delivery(
     assert f'action="/console/deliveries/{dead}/resend"' in page
     csrf = re.search(r'name="csrf" value="([^"]+)"', page)
     assert csrf
-    assert eng.request("POST", f"/console/deliveries/{dead}/resend",
-                       data={"csrf": "forged"}).status_code == 403
+    assert (
+        eng.request(
+            "POST", f"/console/deliveries/{dead}/resend", data={"csrf": "forged"}
+        ).status_code
+        == 403
+    )
     r = eng.request("POST", f"/console/deliveries/{dead}/resend", data={"csrf": csrf.group(1)})
     assert r.status_code == 303
     assert hub.store.deliveries(DeliveryQuery(ids=(dead,)))[0].status == "pending"

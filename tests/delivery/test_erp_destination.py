@@ -66,17 +66,21 @@ def erp_of(rows: list[dict[str, object]]) -> dict[str, object]:
     return row
 
 
-def test_the_erp_row_counts_its_outbox_and_a_dead_batch_is_resent(store: Store,
-                                                                   tmp_path: Path) -> None:
+def test_the_erp_row_counts_its_outbox_and_a_dead_batch_is_resent(
+    store: Store, tmp_path: Path
+) -> None:
     settings = load_settings(None, data_dir=tmp_path / "d", env={})
     t0 = time.time() - 1000
     post(store, "a")
     [batch] = seal_batches(store, policy_of=lambda _c: "summary", now=t0)
     row = erp_of(destinations.table(settings, store, t0 + 90, erp_dir=tmp_path / "x"))
-    assert (row["kind"], row["address"], row["state"]) == ("file", str(tmp_path / "x"),
-                                                           "closed")
+    assert (row["kind"], row["address"], row["state"]) == ("file", str(tmp_path / "x"), "closed")
     assert (row["pending"], row["sent"], row["dead"], row["oldest_pending_age_s"]) == (
-        1, 0, 0, 90.0)
+        1,
+        0,
+        0,
+        90.0,
+    )
     sink = Rejecting()
     Dispatcher(store, sink, RetryPolicy()).run_once(t0 + 100)
     assert sink.seen == [batch.batch_id]
@@ -87,20 +91,25 @@ def test_the_erp_row_counts_its_outbox_and_a_dead_batch_is_resent(store: Store,
     ref = f"erp:{dead.id}"
     recent = destinations.recent(store, status="dead")
     assert [(r["id"], r["destination"], r["event_type"], r["last_error"]) for r in recent] == [
-        (ref, "erp", f"JournalBatch ({BATCH_FORMAT})", REASON)]
+        (ref, "erp", f"JournalBatch ({BATCH_FORMAT})", REASON)
+    ]
     assert "payload" not in recent[0] and recent[0]["bytes"] == len(dead.payload)
     [item] = store.work_items("open")
     assert (item.kind, item.event_id) == (REJECTED_KIND, rejection_event_id(dead.id))
 
-    done = destinations.resend(settings, store, ids=[ref, "erp:999999", 999999], by="eng",
-                               now=t0 + 300)
+    done = destinations.resend(
+        settings, store, ids=[ref, "erp:999999", 999999], by="eng", now=t0 + 300
+    )
     assert (done["resent"], done["skipped"]) == ([ref], ["erp:999999", 999999])
     assert store.work_item(item.id).status == "resubmitted"  # type: ignore[union-attr]
-    assert destinations.why_not(store, ref) == (409, f"ERP batch file {ref} is pending "
-                                                     "already: it will be sent")
+    assert destinations.why_not(store, ref) == (
+        409,
+        f"ERP batch file {ref} is pending already: it will be sent",
+    )
     assert destinations.why_not(store, "erp:999999")[0] == 404
-    assert destinations.resend(settings, store, ids=[ref], by="eng",
-                               now=t0 + 301)["resent"] == []  # pending: not twice
+    assert (
+        destinations.resend(settings, store, ids=[ref], by="eng", now=t0 + 301)["resent"] == []
+    )  # pending: not twice
     sink.fixed = True  # the fix, in the ERP
     assert Dispatcher(store, sink, RetryPolicy()).run_once(t0 + 400) == 1
     row = erp_of(destinations.table(settings, store, t0 + 500))
@@ -118,10 +127,16 @@ def test_erp_address_kind_and_reserved_name(tmp_path: Path) -> None:
 
     row = erp_of(destinations.table(s, MemoryStore(), time.time()))
     assert (row["kind"], row["address"], row["sent"]) == (
-        "rest", "https://erp.example.org:8443/api", 0)
+        "rest",
+        "https://erp.example.org:8443/api",
+        0,
+    )
     conf.write_text('[erp]\nkind = "tryton"\nurl = "http://erp:8000"\ndatabase = "books"\n')
-    row = erp_of(destinations.table(load_settings(conf, data_dir=tmp_path / "d", env={}),
-                                    MemoryStore(), time.time()))
+    row = erp_of(
+        destinations.table(
+            load_settings(conf, data_dir=tmp_path / "d", env={}), MemoryStore(), time.time()
+        )
+    )
     assert (row["kind"], row["address"]) == ("tryton", "http://erp:8000 (books)")
     conf.write_text('[destinations.erp]\nkind = "file"\npath = "/tmp/x"\n')
     with pytest.raises(ConfigError, match=r"destinations\.erp\]: the name erp"):
@@ -146,8 +161,11 @@ def site(tmp_path: Path) -> Iterator[Site]:
     try:
         now = time.time()
         tokens = {}
-        for name, role in (("root", rbac.ADMIN), ("eng", rbac.ENGINEER),
-                           ("reader", rbac.READ_ONLY)):
+        for name, role in (
+            ("root", rbac.ADMIN),
+            ("eng", rbac.ENGINEER),
+            ("reader", rbac.READ_ONLY),
+        ):
             p = identity.principal(name, "user", (role,), now)
             issued = identity.issue(p, (role,), now)
             if name == "root":
@@ -179,11 +197,20 @@ def test_api_lists_the_erp_and_resends_its_dead_batch(site: Site) -> None:
     rows = {d["name"]: d for d in r.json()["destinations"]}
     assert set(rows) == {"erp", "portal"}
     assert (rows["erp"]["kind"], rows["erp"]["address"]) == ("file", str(hub.export_dir))
-    assert (rows["erp"]["sent"], rows["erp"]["dead"], rows["erp"]["pending"],
-            rows["erp"]["state"], rows["erp"]["last_answer"]) == (1, 1, 0, "closed", REASON)
+    assert (
+        rows["erp"]["sent"],
+        rows["erp"]["dead"],
+        rows["erp"]["pending"],
+        rows["erp"]["state"],
+        rows["erp"]["last_answer"],
+    ) == (1, 1, 0, "closed", REASON)
     assert [d["id"] for d in r.json()["recent"]] == [ref]
-    assert call(hub, "POST", f"/api/v1/deliveries/{ref}/resend", None,
-                token=tokens["reader"]).status_code == 403
+    assert (
+        call(
+            hub, "POST", f"/api/v1/deliveries/{ref}/resend", None, token=tokens["reader"]
+        ).status_code
+        == 403
+    )
     for bad, status in (("erp:999999", 404), ("erp:x", 404), ("x", 404)):
         r = call(hub, "POST", f"/api/v1/deliveries/{bad}/resend", None, token=tokens["eng"])
         assert r.status_code == status and r.json()["field"] == "id", bad
@@ -191,7 +218,11 @@ def test_api_lists_the_erp_and_resends_its_dead_batch(site: Site) -> None:
     assert r.status_code == 200 and r.json() == {"resent": [ref]}
     last = hub.governance.audit_rows()[-1].event
     assert (last.action, last.actor, last.target, last.outcome) == (
-        "deliveries.resend", "eng", ref, "ok")
+        "deliveries.resend",
+        "eng",
+        ref,
+        "ok",
+    )
     [item] = [w for w in hub.store.work_items() if w.kind == REJECTED_KIND]
     assert item.status == "resubmitted"
     r = call(hub, "POST", f"/api/v1/deliveries/{ref}/resend", None, token=tokens["eng"])
@@ -199,14 +230,15 @@ def test_api_lists_the_erp_and_resends_its_dead_batch(site: Site) -> None:
     assert hub.governance.audit_rows()[-1].event.outcome == "failed"
     assert hub.export() == (0, 1)  # the ERP's own dispatcher delivers it
     assert hub.store.work_item(item.id).status == "resolved"  # type: ignore[union-attr]
-    erp = erp_of(call(hub, "GET", "/api/v1/destinations",
-                      token=tokens["reader"]).json()["destinations"])
+    erp = erp_of(
+        call(hub, "GET", "/api/v1/destinations", token=tokens["reader"]).json()["destinations"]
+    )
     assert (erp["sent"], erp["dead"], erp["last_answer"]) == (2, 0, "sent")
 
 
 def test_cli_lists_the_erp_and_resends_by_id_and_in_bulk(
-        site: Site, capsys: pytest.CaptureFixture[str],
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    site: Site, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     hub, tokens, conf, data = site
     ref = dead_ref(hub)
     common = ["--config", str(conf), "--data-dir", str(data)]
@@ -226,19 +258,41 @@ def test_cli_lists_the_erp_and_resends_by_id_and_in_bulk(
     assert "no delivery id" in capsys.readouterr().err
     assert run(["destinations", "resend", "--destination", "nope", *common]) == 2
     assert "erp" in capsys.readouterr().err  # the known names, the ERP's among them
-    assert run(["destinations", "resend", "--destination", "erp", "--status", "dead",
-                *common, "--json"]) == 0
+    assert (
+        run(
+            [
+                "destinations",
+                "resend",
+                "--destination",
+                "erp",
+                "--status",
+                "dead",
+                *common,
+                "--json",
+            ]
+        )
+        == 0
+    )
     assert json.loads(capsys.readouterr().out)["resent"] == [ref]
     assert run(["destinations", "resend", ref, *common, "--json"]) == 0
     assert json.loads(capsys.readouterr().out) == {
-        "resent": [], "skipped": [ref], "destination": None, "status": None}
+        "resent": [],
+        "skipped": [ref],
+        "destination": None,
+        "status": None,
+    }
     assert [o.status for o in hub.store.outbox_items() if f"erp:{o.id}" == ref] == ["pending"]
-    audit = [(e.event.action, e.event.actor, e.event.outcome, json.loads(e.event.detail)
-              .get("result"))
-             for e in hub.governance.audit_rows() if "destinations" in e.event.action]
+    audit = [
+        (e.event.action, e.event.actor, e.event.outcome, json.loads(e.event.detail).get("result"))
+        for e in hub.governance.audit_rows()
+        if "destinations" in e.event.action
+    ]
     assert ("cli destinations resend", "reader", "denied", None) in audit
-    ok = [d for a, who, outcome, d in audit if (a, who, outcome) == (
-        "cli destinations resend", "eng", "ok")]
+    ok = [
+        d
+        for a, who, outcome, d in audit
+        if (a, who, outcome) == ("cli destinations resend", "eng", "ok")
+    ]
     assert ok and ok[0]["resent"] == [ref]
     assert hub.export() == (0, 1)
 
@@ -251,23 +305,33 @@ def test_console_lists_the_erp_and_resends_its_dead_batch(site: Site) -> None:
     page = reader.request("GET", "/console/destinations")
     assert page.status_code == 200 and 'id="destination-erp"' in page.text
     assert f'id="delivery-{ref}"' in page.text and "/resend" not in page.text
-    assert reader.request("POST", f"/console/deliveries/{ref}/resend",
-                          data={"csrf": "x"}).status_code == 403
+    assert (
+        reader.request("POST", f"/console/deliveries/{ref}/resend", data={"csrf": "x"}).status_code
+        == 403
+    )
     eng = Browser(hub)
     eng.sign_in(tokens["eng"])
     text = eng.request("GET", "/console/destinations").text
     assert f'action="/console/deliveries/{ref}/resend"' in text
     csrf = re.search(r'name="csrf" value="([^"]+)"', text)
     assert csrf
-    assert eng.request("POST", f"/console/deliveries/{ref}/resend",
-                       data={"csrf": "forged"}).status_code == 403
+    assert (
+        eng.request(
+            "POST", f"/console/deliveries/{ref}/resend", data={"csrf": "forged"}
+        ).status_code
+        == 403
+    )
     r = eng.request("POST", f"/console/deliveries/{ref}/resend", data={"csrf": csrf.group(1)})
     assert r.status_code == 303
     last = hub.governance.audit_rows()[-1].event
     assert (last.action, last.target, last.outcome) == ("console.deliveries.resend", ref, "ok")
     r = eng.request("POST", f"/console/deliveries/{ref}/resend", data={"csrf": csrf.group(1)})
     assert r.status_code == 409
-    assert eng.request("POST", "/console/deliveries/erp:999999/resend",
-                       data={"csrf": csrf.group(1)}).status_code == 404
+    assert (
+        eng.request(
+            "POST", "/console/deliveries/erp:999999/resend", data={"csrf": csrf.group(1)}
+        ).status_code
+        == 404
+    )
     assert hub.export() == (0, 1)
     assert f'id="delivery-{ref}"' not in eng.request("GET", "/console/destinations").text

@@ -42,8 +42,9 @@ def test_a_matched_invoice_line_is_delivered_once(tmp_path: Path) -> None:
         flow = hub.processor.supply
         assert flow is not None and flow.on_status is not None
         with hub.store.transaction() as tx:
-            flow.sync(tx, orders=list(supply_day.ORDERS), receipts=list(supply_day.RECEIPTS),
-                      invoices=[])
+            flow.sync(
+                tx, orders=list(supply_day.ORDERS), receipts=list(supply_day.RECEIPTS), invoices=[]
+            )
         assert hub.store.deliveries(DeliveryQuery(destination="ap")) == []
         stent, suture = supply_day.INVOICES  # at the order price; 6.90 against 6.25
         lines = [dataclasses.replace(stent, supplier="V-ACME"), suture]
@@ -60,19 +61,45 @@ def test_a_matched_invoice_line_is_delivered_once(tmp_path: Path) -> None:
     records = [json.loads(x) for x in sent.read_text().splitlines()]
     body = records[0]
     assert body["type"] == "InvoiceMatched"
-    assert {k: body[k] for k in ("invoice_id", "po", "line", "supplier", "amount",
-                                 "currency", "match", "price_variance")} == {
-        "invoice_id": "SI-77/1", "po": "PO-1001", "line": "1", "supplier": "V-ACME",
-        "amount": "4500.00", "currency": "USD", "match": "matched", "price_variance": "0.00"}
+    assert {
+        k: body[k]
+        for k in (
+            "invoice_id",
+            "po",
+            "line",
+            "supplier",
+            "amount",
+            "currency",
+            "match",
+            "price_variance",
+        )
+    } == {
+        "invoice_id": "SI-77/1",
+        "po": "PO-1001",
+        "line": "1",
+        "supplier": "V-ACME",
+        "amount": "4500.00",
+        "currency": "USD",
+        "match": "matched",
+        "price_variance": "0.00",
+    }
     assert records[-1]["control"]["count"] == 1
 
 
 def test_a_price_within_tolerance_says_so() -> None:
-    ev = invoice_matched(invoice_id="SI-9/1", po="PO-9", line="2", supplier="V1",
-                         quantity=Decimal(40), unit_price=Decimal("6.30"),
-                         order_price=Decimal("6.25"), currency="USD",
-                         invoiced_on=supply_day.INVOICES[0].invoiced_on, channel="supply",
-                         at=1_800_000_000.0)
+    ev = invoice_matched(
+        invoice_id="SI-9/1",
+        po="PO-9",
+        line="2",
+        supplier="V1",
+        quantity=Decimal(40),
+        unit_price=Decimal("6.30"),
+        order_price=Decimal("6.25"),
+        currency="USD",
+        invoiced_on=supply_day.INVOICES[0].invoiced_on,
+        channel="supply",
+        at=1_800_000_000.0,
+    )
     assert (ev.type, ev.key, ev.channel) == ("InvoiceMatched", "PO-9", "supply")
     assert ev.fields["match"] == "matched_within_tolerance"
     assert ev.fields["price_variance"] == "2.00" and ev.fields["amount"] == "252.00"

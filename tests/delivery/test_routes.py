@@ -38,42 +38,76 @@ def settings(tmp_path: Path, routes: str, base: str = BASE) -> Routing:
 
 
 def payment(**fields: str) -> Item:
-    base = {"transaction_id": "T1", "amount": "25.00", "currency": "USD", "ft1_type": "PY",
-            "mrn": "MRN7", "assigning_authority": "HOSP", "account_number": "ACC7",
-            "account_token": "PA-0123456789abcdef"}
-    return Item("PaymentPosted", "HOSP|MRN7", "mllp/EHR^N:1/0", WHEN, {**base, **fields},
-                "mllp")
+    base = {
+        "transaction_id": "T1",
+        "amount": "25.00",
+        "currency": "USD",
+        "ft1_type": "PY",
+        "mrn": "MRN7",
+        "assigning_authority": "HOSP",
+        "account_number": "ACC7",
+        "account_token": "PA-0123456789abcdef",
+    }
+    return Item("PaymentPosted", "HOSP|MRN7", "mllp/EHR^N:1/0", WHEN, {**base, **fields}, "mllp")
 
 
-@pytest.mark.parametrize(("routes", "message"), [
-    ('[[routes]]\nevents = ["PaymentPosted"]\ndestinations = ["nowhere"]\n',
-     r"routes\[0\]\.destinations: unknown destination 'nowhere'"),
-    ('[[routes]]\nevents = ["PaymentPosted"]\ndestinations = ["portal"]\n'
-     'template = "{{ f.amount "\n', r"routes\[0\]\.template: not a valid Jinja2 template"),
-    ('[[routes]]\nevents = ["PaymentPosted"]\ndestinations = ["portal"]\n'
-     'template = "/nonexistent/t.j2"\n', r"routes\[0\]\.template: cannot read template file"),
-    ('[[routes]]\nevents = ["PaymentPosted"]\ndestinations = ["portal"]\n'
-     'function = "no.such.module:fn"\n', r"routes\[0\]\.function: cannot import"),
-    ('[[routes]]\nevents = ["ADT^A01"]\ndestinations = ["portal"]\n',
-     r"routes\[0\]\.events: 'ADT\^A01' forwards source messages \(PHI\)"),
-    ('[[routes]]\nevents = ["Charge"]\ndestinations = ["portal"]\n',
-     r"routes\[0\]\.events: 'Charge' sends canonical events \(PHI\)"),
-    ('[[routes]]\nevents = ["ClaimDenied"]\ndestinations = ["billing"]\n',
-     r"routes\[0\]\.template: no built-in HL7 v2 message for 'ClaimDenied'"),
-    ('[[routes]]\nevents = ["PaymentPosted"]\ndestinations = ["portal"]\ntempalte = "x"\n',
-     r"unknown key routes\[0\]\.tempalte"),
-    ('[[routes]]\nevents = []\ndestinations = ["portal"]\n',
-     r"routes\[0\]\.events must be a list of names, at least one"),
-])
+@pytest.mark.parametrize(
+    ("routes", "message"),
+    [
+        (
+            '[[routes]]\nevents = ["PaymentPosted"]\ndestinations = ["nowhere"]\n',
+            r"routes\[0\]\.destinations: unknown destination 'nowhere'",
+        ),
+        (
+            '[[routes]]\nevents = ["PaymentPosted"]\ndestinations = ["portal"]\n'
+            'template = "{{ f.amount "\n',
+            r"routes\[0\]\.template: not a valid Jinja2 template",
+        ),
+        (
+            '[[routes]]\nevents = ["PaymentPosted"]\ndestinations = ["portal"]\n'
+            'template = "/nonexistent/t.j2"\n',
+            r"routes\[0\]\.template: cannot read template file",
+        ),
+        (
+            '[[routes]]\nevents = ["PaymentPosted"]\ndestinations = ["portal"]\n'
+            'function = "no.such.module:fn"\n',
+            r"routes\[0\]\.function: cannot import",
+        ),
+        (
+            '[[routes]]\nevents = ["ADT^A01"]\ndestinations = ["portal"]\n',
+            r"routes\[0\]\.events: 'ADT\^A01' forwards source messages \(PHI\)",
+        ),
+        (
+            '[[routes]]\nevents = ["Charge"]\ndestinations = ["portal"]\n',
+            r"routes\[0\]\.events: 'Charge' sends canonical events \(PHI\)",
+        ),
+        (
+            '[[routes]]\nevents = ["ClaimDenied"]\ndestinations = ["billing"]\n',
+            r"routes\[0\]\.template: no built-in HL7 v2 message for 'ClaimDenied'",
+        ),
+        (
+            '[[routes]]\nevents = ["PaymentPosted"]\ndestinations = ["portal"]\ntempalte = "x"\n',
+            r"unknown key routes\[0\]\.tempalte",
+        ),
+        (
+            '[[routes]]\nevents = []\ndestinations = ["portal"]\n',
+            r"routes\[0\]\.events must be a list of names, at least one",
+        ),
+    ],
+)
 def test_a_route_that_cannot_run_is_refused_at_load_with_its_key(
-        tmp_path: Path, routes: str, message: str) -> None:
+    tmp_path: Path, routes: str, message: str
+) -> None:
     with pytest.raises(ConfigError, match=message):
         settings(tmp_path, routes)
 
 
 def test_the_allow_list_cuts_phi_before_the_body_is_written(tmp_path: Path) -> None:
-    routing = settings(tmp_path, '[[routes]]\nname = "back"\nevents = ["PaymentPosted"]\n'
-                                 'destinations = ["portal", "billing"]\n')
+    routing = settings(
+        tmp_path,
+        '[[routes]]\nname = "back"\nevents = ["PaymentPosted"]\n'
+        'destinations = ["portal", "billing"]\n',
+    )
     portal, billing = routing.render(payment())
     body = json.loads(portal.body)
     assert (portal.destination, portal.content_type) == ("portal", "application/json")
@@ -88,7 +122,11 @@ def test_the_allow_list_cuts_phi_before_the_body_is_written(tmp_path: Path) -> N
     assert str(msg.segment("PID")[3]) == "MRN7^^^HOSP" and str(msg.segment("PID")[18]) == "ACC7"
     ft1 = msg.segment("FT1")
     assert (str(ft1[2]), str(ft1[4]), str(ft1[6]), str(ft1[11])) == (
-        "T1", "20261102", "PY", "25.00^USD")
+        "T1",
+        "20261102",
+        "PY",
+        "25.00^USD",
+    )
     assert "account_token" not in billing.body.decode()  # not on billing's allow-list
 
 
@@ -98,10 +136,18 @@ def test_control_ids_are_short_and_deterministic() -> None:
 
 
 def test_bar_p05_carries_the_balance_in_pv1_46(tmp_path: Path) -> None:
-    routing = settings(tmp_path, '[[routes]]\nevents = ["AccountBalanceChanged"]\n'
-                                 'destinations = ["billing"]\n')
-    (out,) = routing.render(Item("AccountBalanceChanged", "k", "ev", WHEN, {
-        "balance": "75.00", "currency": "USD", "account_number": "AC|7", "mrn": "M1"}))
+    routing = settings(
+        tmp_path, '[[routes]]\nevents = ["AccountBalanceChanged"]\ndestinations = ["billing"]\n'
+    )
+    (out,) = routing.render(
+        Item(
+            "AccountBalanceChanged",
+            "k",
+            "ev",
+            WHEN,
+            {"balance": "75.00", "currency": "USD", "account_number": "AC|7", "mrn": "M1"},
+        )
+    )
     assert out.body.decode().startswith("MSH|") and BAR_P05.startswith("MSH|")
     msg = hl7.parse(out.body.decode())
     assert str(msg.segment("MSH")[9]) == "BAR^P05^BAR_P05"
@@ -109,9 +155,10 @@ def test_bar_p05_carries_the_balance_in_pv1_46(tmp_path: Path) -> None:
     assert str(msg.segment("PID")[18]) == "AC\\F\\7"  # delimiters escaped (2.7.4)
 
 
-def test_filters_on_channel_and_fields_and_one_delivery_per_destination(
-        tmp_path: Path) -> None:
-    routing = settings(tmp_path, """
+def test_filters_on_channel_and_fields_and_one_delivery_per_destination(tmp_path: Path) -> None:
+    routing = settings(
+        tmp_path,
+        """
 [[routes]]
 name = "usd-payments"
 events = ["PaymentPosted", "AdjustmentPosted"]
@@ -123,14 +170,19 @@ name = "all-payments"
 events = ["PaymentPosted"]
 destinations = ["portal", "drop"]
 template = '{"txn": "{{ f.transaction_id }}", "amount": "{{ f.amount }}"}'
-""")
+""",
+    )
     got = routing.render(payment())
-    assert [(r.destination, r.route) for r in got] == [("portal", "usd-payments"),
-                                                       ("drop", "all-payments")]
+    assert [(r.destination, r.route) for r in got] == [
+        ("portal", "usd-payments"),
+        ("drop", "all-payments"),
+    ]
     assert json.loads(got[1].body) == {"txn": "T1", "amount": "25.00"}
     eur = routing.render(payment(currency="EUR"))
-    assert [(r.destination, r.route) for r in eur] == [("portal", "all-payments"),
-                                                       ("drop", "all-payments")]
+    assert [(r.destination, r.route) for r in eur] == [
+        ("portal", "all-payments"),
+        ("drop", "all-payments"),
+    ]
     other_channel = Item("PaymentPosted", "k", "e", WHEN, payment().fields, "x12")
     assert [r.route for r in routing.render(other_channel)] == ["all-payments"] * 2
     assert routing.render(Item("ChargePosted", "k", "e", WHEN, {})) == []
@@ -142,18 +194,24 @@ def shout(v: dict[str, object]) -> str:
 
 
 def test_a_function_route_writes_what_the_function_returns(tmp_path: Path) -> None:
-    routing = settings(tmp_path, '[[routes]]\nevents = ["PaymentPosted"]\n'
-                                 'destinations = ["drop"]\n'
-                                 'function = "tests.delivery.test_routes:shout"\n'
-                                 'content_type = "text/plain"\n')
+    routing = settings(
+        tmp_path,
+        '[[routes]]\nevents = ["PaymentPosted"]\n'
+        'destinations = ["drop"]\n'
+        'function = "tests.delivery.test_routes:shout"\n'
+        'content_type = "text/plain"\n',
+    )
     (out,) = routing.render(payment())
     assert (out.body, out.content_type) == (b"PaymentPosted:25.00", "text/plain")
 
 
 def test_source_messages_go_only_where_raw_is_allowed(tmp_path: Path) -> None:
     base = BASE + '[destinations.archive]\nkind = "file"\npath = "/tmp/x"\nallow = ["raw"]\n'
-    routing = settings(tmp_path, '[[routes]]\nevents = ["ADT"]\nchannels = ["mllp"]\n'
-                                 'destinations = ["archive"]\n', base)
+    routing = settings(
+        tmp_path,
+        '[[routes]]\nevents = ["ADT"]\nchannels = ["mllp"]\ndestinations = ["archive"]\n',
+        base,
+    )
     raw = "MSH|^~\\&|EHR|N|||20261102||ADT^A01|C1|P|2.5\r"
     item = Item("ADT^A01", "k", "e", WHEN, {}, "mllp", raw, "source:mllp:C1")
     (out,) = routing.render_source(item)
@@ -169,21 +227,43 @@ def test_the_readme_example_loads_and_routes_as_it_says(tmp_path: Path) -> None:
     path.write_text(block)
     s = load_settings(path, data_dir=tmp_path / "d", env={})
     routing = compile_routes(s.routes, s.destinations)
-    assert [r.name for r in routing.routes] == ["postings-to-pas", "portal-payments",
-                                                "denials-to-lockbox"]
+    assert [r.name for r in routing.routes] == [
+        "postings-to-pas",
+        "portal-payments",
+        "denials-to-lockbox",
+    ]
     got = routing.render(payment())
     assert [(r.destination, r.content_type) for r in got] == [
-        ("pas", "x-application/hl7-v2+er7"), ("portal", "application/json")]
+        ("pas", "x-application/hl7-v2+er7"),
+        ("portal", "application/json"),
+    ]
     assert b"MRN7" in got[0].body and b"MRN7" not in got[1].body
-    denial = Item("ClaimDenied", "k", "e", WHEN, {"payer_claim_control_number": "PCN1",
-                                                   "payer_id": "P1", "charge": "90.00",
-                                                   "currency": "USD", "reasons": "CO-29"},
-                  "x12")
+    denial = Item(
+        "ClaimDenied",
+        "k",
+        "e",
+        WHEN,
+        {
+            "payer_claim_control_number": "PCN1",
+            "payer_id": "P1",
+            "charge": "90.00",
+            "currency": "USD",
+            "reasons": "CO-29",
+        },
+        "x12",
+    )
     (out,) = routing.render(denial)
-    assert json.loads(out.body) == {"claim": "PCN1", "payer": "P1", "amount": "90.00",
-                                    "currency": "USD", "reasons": "CO-29"}
-    for command in ("destinations", "destinations resend 41 42",
-                    "destinations resend --destination portal --status dead "
-                    "--since 2026-11-02T00:00:00"):
+    assert json.loads(out.body) == {
+        "claim": "PCN1",
+        "payer": "P1",
+        "amount": "90.00",
+        "currency": "USD",
+        "reasons": "CO-29",
+    }
+    for command in (
+        "destinations",
+        "destinations resend 41 42",
+        "destinations resend --destination portal --status dead --since 2026-11-02T00:00:00",
+    ):
         assert f"isthmus {command}" in " ".join(part.split())
         parser().parse_args(command.split())

@@ -12,15 +12,17 @@ from isthmus.formats.settlement import parse_bank, parse_settlement
 
 def test_demo_card_day_files_parse_and_add_up() -> None:
     accounts = [ClaimToPay(f"A{i}", Decimal(f"{300 + i}.10")) for i in range(10)]
-    day = card_day(accounts, day=date(2026, 11, 3), eft_trace="EFT1",
-                   eft_amount=Decimal("999.99"), seed=3)
+    day = card_day(
+        accounts, day=date(2026, 11, 3), eft_trace="EFT1", eft_amount=Decimal("999.99"), seed=3
+    )
     sf = parse_settlement(day.settlement)
     assert sf.ok and len(sf.deposits) == 2
     kinds = [t.kind for d in sf.deposits for t in d.transactions]
     assert kinds.count("payment") == 8 and kinds.count("refund") == 1
     assert day.card_total == sum((d.gross for d in sf.deposits), Decimal(0)) > 0
-    assert day.deposits == tuple((d.deposit_id, d.net) for d in sorted(
-        sf.deposits, key=lambda d: d.deposit_id))
+    assert day.deposits == tuple(
+        (d.deposit_id, d.net) for d in sorted(sf.deposits, key=lambda d: d.deposit_id)
+    )
     bf = parse_bank(day.bank)
     assert bf.ok
     refs = {(b.reference, b.amount) for b in bf.deposits}

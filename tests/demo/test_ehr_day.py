@@ -25,15 +25,26 @@ from isthmus.demo.ehr_segments import CHARGE_CODES, DEPARTMENTS, FAMILY_NAMES, G
 DAY = date(2026, 11, 2)
 MAPPINGS = demo_mappings()
 TYPES = {
-    "register": {"ADT^A04^ADT_A01"}, "admit": {"ADT^A01^ADT_A01"},
-    "update": {"ADT^A08^ADT_A01"}, "discharge": {"ADT^A03^ADT_A03"},
-    "merge": {"ADT^A40^ADT_A39"}, "bar": {"BAR^P01^BAR_P01"}, "charge": {"DFT^P03^DFT_P03"},
-    "credit": {"DFT^P03^DFT_P03"}, "unmapped": {"DFT^P03^DFT_P03"},
+    "register": {"ADT^A04^ADT_A01"},
+    "admit": {"ADT^A01^ADT_A01"},
+    "update": {"ADT^A08^ADT_A01"},
+    "discharge": {"ADT^A03^ADT_A03"},
+    "merge": {"ADT^A40^ADT_A39"},
+    "bar": {"BAR^P01^BAR_P01"},
+    "charge": {"DFT^P03^DFT_P03"},
+    "credit": {"DFT^P03^DFT_P03"},
+    "unmapped": {"DFT^P03^DFT_P03"},
     "unsupported": {"ORU^R01^ORU_R01", "SIU^S12^SIU_S12"},
 }
 # Per-unit price bounds by service line, as the brief asks for realism.
-PRICE = {"Laboratory": (20, 200), "Imaging": (150, 1500), "Surgery": (5000, 40000),
-         "Emergency": (50, 3000), "Pharmacy": (5, 80), "Cardiology": (50, 2500)}
+PRICE = {
+    "Laboratory": (20, 200),
+    "Imaging": (150, 1500),
+    "Surgery": (5000, 40000),
+    "Emergency": (50, 3000),
+    "Pharmacy": (5, 80),
+    "Cardiology": (50, 2500),
+}
 
 
 def parse(m: SimMessage) -> hl7.Message:
@@ -85,11 +96,23 @@ def test_counts_per_kind_match_the_parameters(day):
 
 
 def test_other_parameters_are_honoured():
-    msgs = hospital_day(messages=500, seed=3, malformed=3, unmapped=0, unsupported=7,
-                        facilities=("EAST",), control_prefix="EX", day=date(2027, 1, 5))
+    msgs = hospital_day(
+        messages=500,
+        seed=3,
+        malformed=3,
+        unmapped=0,
+        unsupported=7,
+        facilities=("EAST",),
+        control_prefix="EX",
+        day=date(2027, 1, 5),
+    )
     kinds = Counter(m.kind for m in msgs)
     assert (len(msgs), kinds["malformed"], kinds["unmapped"], kinds["unsupported"]) == (
-        500, 3, 0, 7)
+        500,
+        3,
+        0,
+        7,
+    )
     for m in msgs:
         if m.control_id:
             assert m.control_id.startswith("EX")
@@ -320,16 +343,21 @@ def test_ten_thousand_messages():
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(messages=st.integers(120, 1500), seed=st.integers(0, 2**32),
-       malformed=st.integers(0, 12), unsupported=st.integers(0, 6))
-def test_any_size_and_seed_keeps_the_counts_and_the_order(messages, seed, malformed,
-                                                          unsupported):
-    msgs = hospital_day(messages=messages, seed=seed, malformed=malformed,
-                        unsupported=unsupported)
+@given(
+    messages=st.integers(120, 1500),
+    seed=st.integers(0, 2**32),
+    malformed=st.integers(0, 12),
+    unsupported=st.integers(0, 6),
+)
+def test_any_size_and_seed_keeps_the_counts_and_the_order(messages, seed, malformed, unsupported):
+    msgs = hospital_day(messages=messages, seed=seed, malformed=malformed, unsupported=unsupported)
     kinds = Counter(m.kind for m in msgs)
     assert len(msgs) == messages
     assert (kinds["malformed"], kinds["unsupported"], kinds["unmapped"]) == (
-        malformed, unsupported, 8)
+        malformed,
+        unsupported,
+        8,
+    )
     first: set[str] = set()
     for m in msgs:
         if m.kind in ("register", "admit"):

@@ -8,10 +8,51 @@ import hl7
 from isthmus.demo.ehr_segments import FAMILY_NAMES, GIVEN_NAMES
 from isthmus.demo.hospital_week import DAYS, VERSIONS, hospital_week
 
-README_EVENTS = {f"ADT^A{n:02d}" for n in (
-    1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 25, 26, 27, 28, 29, 31, 32, 33,
-    38, 40, 41, 42, 44, 45, 47, 49, 50, 51, 60)} | {
-    f"BAR^P{n:02d}" for n in (1, 2, 5, 6, 10, 12)} | {"DFT^P03", "DFT^P11"}
+README_EVENTS = (
+    {
+        f"ADT^A{n:02d}"
+        for n in (
+            1,
+            2,
+            3,
+            4,
+            5,
+            6,
+            7,
+            8,
+            9,
+            10,
+            11,
+            12,
+            13,
+            14,
+            15,
+            16,
+            17,
+            25,
+            26,
+            27,
+            28,
+            29,
+            31,
+            32,
+            33,
+            38,
+            40,
+            41,
+            42,
+            44,
+            45,
+            47,
+            49,
+            50,
+            51,
+            60,
+        )
+    }
+    | {f"BAR^P{n:02d}" for n in (1, 2, 5, 6, 10, 12)}
+    | {"DFT^P03", "DFT^P11"}
+)
 
 
 def test_same_seed_same_bytes_other_seed_other_amounts() -> None:
@@ -30,7 +71,8 @@ def test_every_event_of_the_table_merges_last() -> None:
     assert all(m.day == DAYS - 1 for m in end)
     assert all(m.fact.prior is not None or m.fact.event == "DFT^P03" for m in end)
     assert {m.fact.event for m in end if m.fact.prior is not None} == {
-        f"ADT^A{n}" for n in (40, 41, 42, 44, 45, 47, 49, 50, 51)}
+        f"ADT^A{n}" for n in (40, 41, 42, 44, 45, 47, 49, 50, 51)
+    }
     assert {ln.ttype for m in week for ln in m.fact.lines} == {"CG", "CD", "PY", "AJ"}
     assert [m.day for m in week] == sorted(m.day for m in week)
     assert {m.day for m in week} == set(range(DAYS))
@@ -80,5 +122,6 @@ def test_merges_name_prior_identifiers_and_a_resend_repeats_one() -> None:
     first, again = week[i - 1], week[i]
     assert (first.at, first.fact.event) == (again.at, again.fact.event)
     assert first.control_id != again.control_id
-    assert first.raw.replace(first.control_id.encode(), b"") == \
-        again.raw.replace(again.control_id.encode(), b"")
+    assert first.raw.replace(first.control_id.encode(), b"") == again.raw.replace(
+        again.control_id.encode(), b""
+    )

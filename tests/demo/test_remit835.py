@@ -17,8 +17,7 @@ def test_the_demo_835_is_accepted_and_balances() -> None:
     assert (intake.inbound.status, intake.inbound.ack_code) == ("accepted", "999-A")
     assert not intake.findings and not intake.held
     [remit] = parse_835(raw).remittances
-    assert [c.patient_control_number for c in remit.claims] == [c.account_number
-                                                                for c in claims]
+    assert [c.patient_control_number for c in remit.claims] == [c.account_number for c in claims]
     paid = sum((c.paid for c in remit.claims), Decimal(0))
     assert remit.amount == paid > 0
     assert remit.claims[-1].status == "4" and remit.claims[-1].paid == 0  # denied

@@ -28,8 +28,7 @@ def serve_factory(tmp_path: Path) -> Iterator[ServeFactory]:
         (a hub's own chart is empty, and these tests' charges must post)."""
         if "config" not in kwargs:
             kwargs["config"] = demo_config(tmp_path / name)
-        s = Serve(data_dir=tmp_path / name / "data", log_dir=tmp_path / name / "logs",
-                  **kwargs)  # type: ignore[arg-type]
+        s = Serve(data_dir=tmp_path / name / "data", log_dir=tmp_path / name / "logs", **kwargs)  # type: ignore[arg-type]
         made.append(s)
         if start:
             s.start()

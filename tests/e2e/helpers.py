@@ -75,14 +75,25 @@ def hub_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
-def isthmus(*args: str | Path, data_dir: Path | None = None, timeout: float = 60,
-            env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def isthmus(
+    *args: str | Path,
+    data_dir: Path | None = None,
+    timeout: float = 60,
+    env: dict[str, str] | None = None,
+) -> subprocess.CompletedProcess[str]:
     """Run one `isthmus` CLI command to completion and return what it printed."""
     argv = [sys.executable, "-m", "isthmus.cli.main", *map(str, args)]
     if data_dir is not None:
         argv += ["--data-dir", str(data_dir)]
-    return subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
-                          env=hub_env(env), cwd=REPO, check=False)
+    return subprocess.run(
+        argv,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=hub_env(env),
+        cwd=REPO,
+        check=False,
+    )
 
 
 def isthmus_json(*args: str | Path, data_dir: Path, code: int = 0) -> Any:
@@ -98,8 +109,9 @@ def all_messages(*filters: str, data_dir: Path) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     cursor: list[str] = []
     while True:
-        page = isthmus_json("messages", "list", *filters, "--limit", "500", *cursor,
-                            data_dir=data_dir)
+        page = isthmus_json(
+            "messages", "list", *filters, "--limit", "500", *cursor, data_dir=data_dir
+        )
         out += page["messages"]
         if not page["next"]:
             return out
@@ -141,16 +153,26 @@ class Serve:
         assert self.proc is None or self.proc.poll() is not None, "already running"
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.starts += 1
-        argv = [sys.executable, "-m", "isthmus.cli.main", "serve",
-                "--data-dir", str(self.data_dir), "--mllp-port", str(self.mllp_port),
-                "--http-port", str(self.http_port)]
+        argv = [
+            sys.executable,
+            "-m",
+            "isthmus.cli.main",
+            "serve",
+            "--data-dir",
+            str(self.data_dir),
+            "--mllp-port",
+            str(self.mllp_port),
+            "--http-port",
+            str(self.http_port),
+        ]
         if self.config is not None:
             argv += ["--config", str(self.config)]
         out = (self.log_dir / f"serve-{self.starts}.out").open("wb")
         err = (self.log_dir / f"serve-{self.starts}.err").open("wb")
         try:
-            self.proc = subprocess.Popen(argv, stdout=out, stderr=err, env=hub_env(self.env),
-                                         cwd=REPO)
+            self.proc = subprocess.Popen(
+                argv, stdout=out, stderr=err, env=hub_env(self.env), cwd=REPO
+            )
         finally:
             out.close()
             err.close()
@@ -176,8 +198,7 @@ class Serve:
             if self._mllp_open() and self._healthy():
                 return
             if time.monotonic() > deadline:
-                raise AssertionError(f"serve not ready within {timeout} s:\n"
-                                     f"{self.stderr_text()}")
+                raise AssertionError(f"serve not ready within {timeout} s:\n{self.stderr_text()}")
             time.sleep(0.05)
 
     def _mllp_open(self) -> bool:
@@ -204,8 +225,9 @@ class Serve:
         body: dict[str, Any] = r.json()
         return body
 
-    def wait_idle(self, timeout: float = 60.0, stable_polls: int = 4,
-                  every_s: float = 0.15) -> dict[str, Any]:
+    def wait_idle(
+        self, timeout: float = 60.0, stable_polls: int = 4, every_s: float = 0.15
+    ) -> dict[str, Any]:
         """Wait until nothing is pending on the bus and the store counts stop moving."""
         deadline = time.monotonic() + timeout
         last: dict[str, Any] | None = None
@@ -330,13 +352,18 @@ def parse_framed(stdout: bytes) -> list[bytes]:
     return acks
 
 
-def run_mllp_send(port: int, messages: Sequence[bytes], workdir: Path,
-                  timeout: float = 120) -> list[bytes]:
+def run_mllp_send(
+    port: int, messages: Sequence[bytes], workdir: Path, timeout: float = 120
+) -> list[bytes]:
     """Send with python-hl7's real `mllp_send` CLI; one ACK per message, in order."""
     path = workdir / "mllp_send-input.hl7"
     mllp_send_file(messages, path)
-    res = subprocess.run([str(MLLP_SEND), "--port", str(port), "--file", str(path), HOST],
-                         capture_output=True, timeout=timeout, check=False)
+    res = subprocess.run(
+        [str(MLLP_SEND), "--port", str(port), "--file", str(path), HOST],
+        capture_output=True,
+        timeout=timeout,
+        check=False,
+    )
     assert res.returncode == 0, res.stderr.decode(errors="replace")
     return parse_framed(res.stdout)
 
@@ -345,11 +372,15 @@ def ledger_snapshot(data_dir: Path) -> dict[str, Any]:
     """What a ledger comparison needs: trial balance rows and totals, journal entry keys."""
     tb = isthmus_json("ledger", "trial-balance", data_dir=data_dir)
     journal = isthmus_json("ledger", "journal", "--limit", "100000000", data_dir=data_dir)
-    return {"balanced": tb["balanced"], "rows": tb["rows"], "totals": tb["totals"],
-            "entry_keys": sorted(e["entry_key"] for e in journal),
-            "entries": len(journal)}
+    return {
+        "balanced": tb["balanced"],
+        "rows": tb["rows"],
+        "totals": tb["totals"],
+        "entry_keys": sorted(e["entry_key"] for e in journal),
+        "entries": len(journal),
+    }
 
 
 def iter_chunks(seq: Sequence[Any], n: int) -> Iterator[Sequence[Any]]:
     for i in range(0, len(seq), n):
-        yield seq[i:i + n]
+        yield seq[i : i + n]

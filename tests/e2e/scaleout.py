@@ -54,12 +54,18 @@ class Site:
     config: Path  # the demo chart: the simulated EHR's codes post
 
     def env(self) -> dict[str, str]:
-        return hub_env({
-            "ISTHMUS_STORE": "postgresql", "ISTHMUS_BUS": "nats", "ISTHMUS_PG_DSN": self.dsn,
-            "ISTHMUS_PG_SCHEMA": PG_SCHEMA, "ISTHMUS_NATS_URL": NATS_URL,
-            "ISTHMUS_NATS_STREAM": self.stream, "ISTHMUS_PARTITIONS": str(self.partitions),
-            "ISTHMUS_CONFIG": str(self.config),
-        })
+        return hub_env(
+            {
+                "ISTHMUS_STORE": "postgresql",
+                "ISTHMUS_BUS": "nats",
+                "ISTHMUS_PG_DSN": self.dsn,
+                "ISTHMUS_PG_SCHEMA": PG_SCHEMA,
+                "ISTHMUS_NATS_URL": NATS_URL,
+                "ISTHMUS_NATS_STREAM": self.stream,
+                "ISTHMUS_PARTITIONS": str(self.partitions),
+                "ISTHMUS_CONFIG": str(self.config),
+            }
+        )
 
 
 @contextlib.contextmanager
@@ -164,10 +170,18 @@ def site_messages(site: Site) -> list[dict[str, Any]]:
 
 def site_json(site: Site, *args: str) -> Any:
     """A read command of the CLI (`--json`) against the scale-out hub."""
-    argv = [sys.executable, "-m", "isthmus.cli.main", *args, "--json",
-            "--data-dir", str(site.data_dir)]
-    res = subprocess.run(argv, capture_output=True, text=True, timeout=120, env=site.env(),
-                         cwd=REPO, check=False)
+    argv = [
+        sys.executable,
+        "-m",
+        "isthmus.cli.main",
+        *args,
+        "--json",
+        "--data-dir",
+        str(site.data_dir),
+    ]
+    res = subprocess.run(
+        argv, capture_output=True, text=True, timeout=120, env=site.env(), cwd=REPO, check=False
+    )
     assert res.returncode == 0, (args, res.returncode, res.stderr)
     return json.loads(res.stdout)
 
@@ -195,22 +209,37 @@ class RoleProc:
         assert not self.running, f"{self.name} already running"
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.starts += 1
-        argv = [sys.executable, "-m", "isthmus.cli.main", "serve", "--role", self.role,
-                "--data-dir", str(self.site.data_dir), "--mllp-port", str(self.mllp_port),
-                "--http-port", str(self.http_port)]
-        with (self.log_dir / f"{self.name}-{self.starts}.out").open("wb") as out, \
-                self._err_path().open("wb") as err:
-            self.proc = subprocess.Popen(argv, stdout=out, stderr=err, env=self.site.env(),
-                                         cwd=REPO)
+        argv = [
+            sys.executable,
+            "-m",
+            "isthmus.cli.main",
+            "serve",
+            "--role",
+            self.role,
+            "--data-dir",
+            str(self.site.data_dir),
+            "--mllp-port",
+            str(self.mllp_port),
+            "--http-port",
+            str(self.http_port),
+        ]
+        with (
+            (self.log_dir / f"{self.name}-{self.starts}.out").open("wb") as out,
+            self._err_path().open("wb") as err,
+        ):
+            self.proc = subprocess.Popen(
+                argv, stdout=out, stderr=err, env=self.site.env(), cwd=REPO
+            )
         deadline = time.monotonic() + timeout
         while "serving role" not in self.stderr_text():
             if self.proc.poll() is not None:
-                raise AssertionError(f"{self.name} exited with {self.proc.returncode} while "
-                                     f"starting:\n{self.stderr_text()}")
+                raise AssertionError(
+                    f"{self.name} exited with {self.proc.returncode} while "
+                    f"starting:\n{self.stderr_text()}"
+                )
             if time.monotonic() > deadline:
                 self.kill()
-                raise AssertionError(f"{self.name} not ready in {timeout} s:\n"
-                                     f"{self.stderr_text()}")
+                raise AssertionError(f"{self.name} not ready in {timeout} s:\n{self.stderr_text()}")
             time.sleep(0.05)
         return self
 
@@ -248,8 +277,13 @@ class RoleProc:
         return body
 
 
-def wait_idle_http(port: int, alive: Callable[[], None], timeout: float,
-                   stable_polls: int = 5, every_s: float = 0.3) -> dict[str, Any]:
+def wait_idle_http(
+    port: int,
+    alive: Callable[[], None],
+    timeout: float,
+    stable_polls: int = 5,
+    every_s: float = 0.3,
+) -> dict[str, Any]:
     """Poll an api process's status route until nothing is unpublished or pending on the bus and
     the store counts stop moving; `alive` raises if a process the hub needs has died."""
     deadline = time.monotonic() + timeout
@@ -321,15 +355,21 @@ class RoutedSender:
             while todo:
                 assert time.monotonic() < deadline, f"could not deliver {len(todo)} messages"
                 self.up.wait(60)
-                batch = todo[:self.round_size]
+                batch = todo[: self.round_size]
                 keys = [self.route(i) % self.connections for i, _ in batch]
                 for i, _ in batch:
                     self.attempts[i] = self.attempts.get(i, 0) + 1
                 self.sending.set()
                 try:
-                    rep = send_messages_sync(HOST, self.port(), [m.raw for _, m in batch],
-                                             connections=self.connections, window=16,
-                                             timeout_s=15, route=lambda j, _p, k=keys: k[j])
+                    rep = send_messages_sync(
+                        HOST,
+                        self.port(),
+                        [m.raw for _, m in batch],
+                        connections=self.connections,
+                        window=16,
+                        timeout_s=15,
+                        route=lambda j, _p, k=keys: k[j],
+                    )
                 finally:
                     self.sending.clear()
                 failed = []
@@ -339,7 +379,7 @@ class RoutedSender:
                         failed.append((i, m))
                     else:
                         self.acks[i] = ack
-                todo = failed + todo[len(batch):]
+                todo = failed + todo[len(batch) :]
                 if failed:
                     time.sleep(0.05)
         except BaseException as exc:
@@ -350,8 +390,10 @@ class RoutedSender:
 
 def send_all(senders: Sequence[RoutedSender]) -> None:
     """Run the senders in parallel threads to the end; re-raise the first failure."""
-    threads = [threading.Thread(target=s.run, name=f"sender-{n}", daemon=True)
-               for n, s in enumerate(senders)]
+    threads = [
+        threading.Thread(target=s.run, name=f"sender-{n}", daemon=True)
+        for n, s in enumerate(senders)
+    ]
     for t in threads:
         t.start()
     for t in threads:

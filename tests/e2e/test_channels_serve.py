@@ -20,14 +20,19 @@ from tests.support import wait_until
 
 
 def _mode() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items()
-            if k.startswith(("ISTHMUS_STORE", "ISTHMUS_BUS", "ISTHMUS_PG_", "ISTHMUS_NATS_"))}
+    return {
+        k: v
+        for k, v in os.environ.items()
+        if k.startswith(("ISTHMUS_STORE", "ISTHMUS_BUS", "ISTHMUS_PG_", "ISTHMUS_NATS_"))
+    }
 
 
 def _lab(cid: str) -> bytes:
-    return (f"MSH|^~\\&|LIS|CORE|ISTHMUS|HUB|20261102101500||ADT^A04^ADT_A01|{cid}|P|2.5.1\r"
-            "EVN|A04|20261102101500\rPID|1||L1^^^HOSPMRN^MR||DOE^JANE||19800101|F\r"
-            "PV1|1|O|LAB^1^A^NORTH\r").encode()
+    return (
+        f"MSH|^~\\&|LIS|CORE|ISTHMUS|HUB|20261102101500||ADT^A04^ADT_A01|{cid}|P|2.5.1\r"
+        "EVN|A04|20261102101500\rPID|1||L1^^^HOSPMRN^MR||DOE^JANE||19800101|F\r"
+        "PV1|1|O|LAB^1^A^NORTH\r"
+    ).encode()
 
 
 def _refused(port: int) -> bool:
@@ -39,17 +44,16 @@ def _refused(port: int) -> bool:
 
 
 def _msa(ack: bytes) -> list[str]:
-    line = next(x for x in ack.strip(b"\x0b\x1c\r").decode().split("\r")
-                if x.startswith("MSA|"))
+    line = next(x for x in ack.strip(b"\x0b\x1c\r").decode().split("\r") if x.startswith("MSA|"))
     return line.split("|")[1:3]
 
 
-def test_pause_given_by_another_process_closes_the_port_and_resume_reopens(
-        tmp_path: Path) -> None:
+def test_pause_given_by_another_process_closes_the_port_and_resume_reopens(tmp_path: Path) -> None:
     lab = free_port()
     conf = tmp_path / "isthmus.toml"
-    conf.write_text(f'[channels.lab]\nport = {lab}\nsenders = ["LIS^CORE"]\n'
-                    'ack_application = "HUBLAB"\n')
+    conf.write_text(
+        f'[channels.lab]\nport = {lab}\nsenders = ["LIS^CORE"]\nack_application = "HUBLAB"\n'
+    )
     data, mode = tmp_path / "data", _mode()
     serve = Serve(data_dir=data, log_dir=tmp_path / "logs", config=conf, env=mode).start()
 

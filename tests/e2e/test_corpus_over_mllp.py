@@ -93,9 +93,14 @@ def ft1_lines(raw: bytes) -> list[dict[str, Any]]:
     for seg in raw.decode("utf-8").split("\r"):
         f = seg.split("|")
         if f[0] == "FT1":
-            out.append({"code": f[7].split("^")[0], "amount": Decimal(f[11].split("&")[0]),
-                        "currency": f[11].split("&")[1] if "&" in f[11] else "USD",
-                        "department": f[13].split("^")[0]})
+            out.append(
+                {
+                    "code": f[7].split("^")[0],
+                    "amount": Decimal(f[11].split("&")[0]),
+                    "currency": f[11].split("&")[1] if "&" in f[11] else "USD",
+                    "department": f[13].split("^")[0],
+                }
+            )
     return out
 
 
@@ -107,8 +112,9 @@ def identity(m: CorpusMessage) -> str:
 kinds: dict[str, str] = {}  # identity -> MSH-9 of the first message under it
 
 
-def check_answers(msgs: list[CorpusMessage], acks: list[bytes]
-                  ) -> tuple[dict[str, tuple[str, str, str]], set[str]]:
+def check_answers(
+    msgs: list[CorpusMessage], acks: list[bytes]
+) -> tuple[dict[str, tuple[str, str, str]], set[str]]:
     """Per-message ACK checks; returns the answer of the original of each control id, and
     the keys under which the hub keeps messages that reused a taken MSH-10 (`id#digest`)."""
     assert len(acks) == len(msgs), f"{len(acks)} ACKs for {len(msgs)} messages"
@@ -149,13 +155,16 @@ def send_in_process(port: int, msgs: list[CorpusMessage]) -> list[bytes]:
 
 
 def state(data: Path) -> dict[str, Any]:
-    return {"ledger": ledger_snapshot(data),
-            "messages": all_messages(data_dir=data),
-            "workitems": isthmus_json("workitems", "list", data_dir=data)}
+    return {
+        "ledger": ledger_snapshot(data),
+        "messages": all_messages(data_dir=data),
+        "workitems": isthmus_json("workitems", "list", data_dir=data),
+    }
 
 
-def test_corpus_over_mllp_send_then_again(corpus: list[CorpusMessage],
-                                           serve_factory: ServeFactory, tmp_path: Path) -> None:
+def test_corpus_over_mllp_send_then_again(
+    corpus: list[CorpusMessage], serve_factory: ServeFactory, tmp_path: Path
+) -> None:
     cfg = tmp_path / "isthmus.toml"
     cfg.write_text(CONFIG)
     hub = serve_factory(config=cfg)
@@ -179,7 +188,8 @@ def test_corpus_over_mllp_send_then_again(corpus: list[CorpusMessage],
             assert (x["status"], x["ack"]) == (expected_status(kinds[x["control_id"]]), "AA")
     rejected = all_messages("--status", "rejected", data_dir=data)
     assert {x["control_id"] for x in rejected} == {
-        c for c, a in first.items() if a[0] != "AA"} | conflicts
+        c for c, a in first.items() if a[0] != "AA"
+    } | conflicts
     assert rejected and all(x["error"] for x in rejected)
 
     # The DFT^P03 charge is in the ledger, traced to its message; a line the site cannot
@@ -209,14 +219,18 @@ def test_corpus_over_mllp_send_then_again(corpus: list[CorpusMessage],
     assert trace["message"]["type"] == "DFT^P03"
     # two FT1 charges, then its IN1 coverage and its DG1/PR1 codes kept for claims
     assert [(e["event_id"], e["type"]) for e in trace["events"]] == [
-        (f"{corr}/0", "Charge"), (f"{corr}/1", "Charge"), (f"{corr}/2", "CoverageRecorded"),
-        (f"{corr}/3", "ClinicalCodesRecorded")]
+        (f"{corr}/0", "Charge"),
+        (f"{corr}/1", "Charge"),
+        (f"{corr}/2", "CoverageRecorded"),
+        (f"{corr}/3", "ClinicalCodesRecorded"),
+    ]
     assert [j["entry_key"] for j in trace["journal_entries"]] == [f"{corr}/0"]
 
     tb = isthmus_json("ledger", "trial-balance", data_dir=data)
     assert tb["balanced"] is True
-    assert tb["totals"] == [{"currency": "USD", "debit": amount, "credit": amount,
-                             "balanced": True}]
+    assert tb["totals"] == [
+        {"currency": "USD", "debit": amount, "credit": amount, "balanced": True}
+    ]
 
     # Everything again, after a clean restart, through python-hl7's client in-process:
     # same answers, nothing new stored, posted or queued.
@@ -232,15 +246,15 @@ def test_corpus_over_mllp_send_then_again(corpus: list[CorpusMessage],
     assert after["ledger"]["entries"] == 1
 
 
-def test_mllp_send_cli_resend_is_idempotent(corpus: list[CorpusMessage],
-                                            serve_factory: ServeFactory,
-                                            tmp_path: Path) -> None:
+def test_mllp_send_cli_resend_is_idempotent(
+    corpus: list[CorpusMessage], serve_factory: ServeFactory, tmp_path: Path
+) -> None:
     """The same corpus twice in one `mllp_send` run: the second copy changes nothing."""
     hub = serve_factory()
     msgs = ordered(corpus)
     acks = run_mllp_send(hub.mllp_port, [m.raw for m in msgs] * 2, tmp_path)
     assert len(acks) == 2 * len(msgs)
-    once, twice = acks[:len(msgs)], acks[len(msgs):]
+    once, twice = acks[: len(msgs)], acks[len(msgs) :]
     first, conflicts = check_answers(msgs, once)
     assert [answer(a) for a in twice] == [answer(a) for a in once]
     hub.wait_idle()
@@ -250,13 +264,18 @@ def test_mllp_send_cli_resend_is_idempotent(corpus: list[CorpusMessage],
     assert res.returncode == 0 and json.loads(res.stdout)["balanced"] is True
 
 
-@pytest.mark.parametrize("name", ["python-hl7/sample_file1.hl7", "python-hl7/sample_batch1.hl7",
-                                  "fhir-converter/ADT04-23.hl7"])
+@pytest.mark.parametrize(
+    "name",
+    ["python-hl7/sample_file1.hl7", "python-hl7/sample_batch1.hl7", "fhir-converter/ADT04-23.hl7"],
+)
 def test_corpus_files_split_into_messages(corpus: list[CorpusMessage], name: str) -> None:
     """The splitter the acceptance relies on: batch envelopes gone, one MSH per message."""
     parts = [m for m in corpus if m.source.startswith(name + "#")]
-    want = {"python-hl7/sample_file1.hl7": 3, "python-hl7/sample_batch1.hl7": 2,
-            "fhir-converter/ADT04-23.hl7": 1}[name]
+    want = {
+        "python-hl7/sample_file1.hl7": 3,
+        "python-hl7/sample_batch1.hl7": 2,
+        "fhir-converter/ADT04-23.hl7": 1,
+    }[name]
     assert len(parts) == want
     for m in parts:
         segs = m.raw.rstrip(b"\r").split(b"\r")

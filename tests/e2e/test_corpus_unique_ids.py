@@ -38,9 +38,9 @@ def with_control_id(raw: bytes, cid: str) -> bytes:
     return head[3:4].join(fields) + b"\r" + rest
 
 
-def test_corpus_with_unique_control_ids_over_mllp(corpus: list[CorpusMessage],
-                                                 serve_factory: ServeFactory,
-                                                 tmp_path: Path) -> None:
+def test_corpus_with_unique_control_ids_over_mllp(
+    corpus: list[CorpusMessage], serve_factory: ServeFactory, tmp_path: Path
+) -> None:
     cfg = tmp_path / "isthmus.toml"
     cfg.write_text(CONFIG)
     hub = serve_factory(config=cfg)
@@ -76,9 +76,9 @@ def batch_files() -> list[Path]:
     return out
 
 
-def test_each_batch_file_in_one_block_gets_an_ack_per_message(corpus: list[CorpusMessage],
-                                                              serve_factory: ServeFactory
-                                                              ) -> None:
+def test_each_batch_file_in_one_block_gets_an_ack_per_message(
+    corpus: list[CorpusMessage], serve_factory: ServeFactory
+) -> None:
     files = batch_files()
     assert len(files) >= 4, files
     hub = serve_factory()
@@ -90,8 +90,7 @@ def test_each_batch_file_in_one_block_gets_an_ack_per_message(corpus: list[Corpu
             reply = framed[1:-2]
             segs = reply.rstrip(b"\r").split(b"\r")
             assert segs[0][:3] in (b"FHS", b"BHS"), (path.name, reply[:80])
-            acks = [b"\r".join(segs[i:i + 2]) for i, s in enumerate(segs)
-                    if s.startswith(b"MSH")]
+            acks = [b"\r".join(segs[i : i + 2]) for i, s in enumerate(segs) if s.startswith(b"MSH")]
             # a misplaced BHS or FHS inside a message does not cut it (as in a file)
             assert [ack_code(a)[1] for a in acks] == want, path.name
             assert all(ack_code(a)[0] in ("AA", "AR") for a in acks), path.name

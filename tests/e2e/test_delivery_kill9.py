@@ -71,7 +71,8 @@ def receiver() -> Iterator[Receiver]:
 
 
 def test_kill9_mid_delivery_loses_nothing_and_keeps_order_per_key(
-        serve_factory: ServeFactory, receiver: Receiver, tmp_path: Path) -> None:
+    serve_factory: ServeFactory, receiver: Receiver, tmp_path: Path
+) -> None:
     extra = f"""
 [destinations.portal]
 kind = "webhook"
@@ -88,8 +89,11 @@ destinations = ["portal"]
     env = {k: os.environ[k] for k in SCALE_OUT if os.environ.get(k)}
     hub = serve_factory(config=config, env=env)
     msgs = [adt(f"K9A{p}", f"K9M{p}") for p in range(PATIENTS)]
-    msgs += [charge(f"K9C{p}-{n}", f"K9M{p}", f"{n + 1}.00")
-             for n in range(CHARGES) for p in range(PATIENTS)]
+    msgs += [
+        charge(f"K9C{p}-{n}", f"K9M{p}", f"{n + 1}.00")
+        for n in range(CHARGES)
+        for p in range(PATIENTS)
+    ]
     report = send_messages_sync(HOST, hub.mllp_port, msgs, connections=1, window=1)
     assert report.acked == len(msgs)
     wait_until(lambda: receiver.seen() >= 40, what="deliveries under way")
@@ -97,13 +101,16 @@ destinations = ["portal"]
     before = receiver.seen()
     hub.start()
     expected = PATIENTS * CHARGES * 2  # a ChargePosted and an AccountBalanceChanged each
-    settings = load_settings(config, data_dir=hub.data_dir,
-                             env={**env, "ISTHMUS_TOKEN_SECRET": TOKEN_SECRET})
+    settings = load_settings(
+        config, data_dir=hub.data_dir, env={**env, "ISTHMUS_TOKEN_SECRET": TOKEN_SECRET}
+    )
     store = open_store(settings)
     try:
+
         def all_sent() -> bool:
             rows = store.deliveries(DeliveryQuery(limit=100_000))
             return len(rows) == expected and all(r.status == "sent" for r in rows)
+
         wait_until(all_sent, timeout=120, what="every delivery sent after the restart")
         rows = store.deliveries(DeliveryQuery(limit=100_000))
     finally:

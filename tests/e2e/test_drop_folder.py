@@ -36,8 +36,11 @@ def mode_env() -> Iterator[dict[str, str]]:
         yield {}
         return
     tag = uuid.uuid4().hex[:10]
-    env = {k: os.environ[k] for k in ("ISTHMUS_STORE", "ISTHMUS_BUS", "ISTHMUS_PG_DSN",
-                                      "ISTHMUS_NATS_URL") if os.environ.get(k)}
+    env = {
+        k: os.environ[k]
+        for k in ("ISTHMUS_STORE", "ISTHMUS_BUS", "ISTHMUS_PG_DSN", "ISTHMUS_NATS_URL")
+        if os.environ.get(k)
+    }
     env |= {"ISTHMUS_PG_SCHEMA": f"drop_{tag}", "ISTHMUS_NATS_STREAM": f"DROP{tag.upper()}"}
     try:
         yield env
@@ -65,9 +68,12 @@ def workitems(data_dir: Path, env: dict[str, str]) -> Any:
 
 
 def remit(control: int) -> bytes:
-    return remittance_835([ClaimToPay("NOSUCH1", Decimal("100.00")),
-                           ClaimToPay("NOSUCH2", Decimal("40.00"))],
-                          day=date(2026, 11, 3), seed=1, control=control)
+    return remittance_835(
+        [ClaimToPay("NOSUCH1", Decimal("100.00")), ClaimToPay("NOSUCH2", Decimal("40.00"))],
+        day=date(2026, 11, 3),
+        seed=1,
+        control=control,
+    )
 
 
 def quick(tmp_path: Path) -> Path:
@@ -77,9 +83,9 @@ def quick(tmp_path: Path) -> Path:
     return config
 
 
-def test_a_dropped_835_is_taken_and_moved_to_done(mode_env: dict[str, str],
-                                                  serve_factory: ServeFactory,
-                                                  tmp_path: Path) -> None:
+def test_a_dropped_835_is_taken_and_moved_to_done(
+    mode_env: dict[str, str], serve_factory: ServeFactory, tmp_path: Path
+) -> None:
     hub = serve_factory(config=quick(tmp_path), env=mode_env)
     drop = hub.data_dir / "drop"
     raw = remit(4242)
@@ -99,13 +105,14 @@ def test_a_dropped_835_is_taken_and_moved_to_done(mode_env: dict[str, str],
 
 
 def test_a_writer_that_pauses_mid_file_is_waited_for_and_a_symlink_refused(
-        mode_env: dict[str, str], serve_factory: ServeFactory, tmp_path: Path) -> None:
+    mode_env: dict[str, str], serve_factory: ServeFactory, tmp_path: Path
+) -> None:
     hub = serve_factory(config=quick(tmp_path), env=mode_env)
     drop = hub.data_dir / "drop"
     passwd = (os.stat("/etc/passwd").st_mtime_ns, Path("/etc/passwd").read_bytes())
     whole = remit(4343)
     with (drop / "inbound" / "slow.835").open("wb") as writer:
-        writer.write(whole[:len(whole) // 2])  # the writer pauses here, its file open
+        writer.write(whole[: len(whole) // 2])  # the writer pauses here, its file open
         writer.flush()
         (drop / "inbound" / "passwd.835").symlink_to("/etc/passwd")
         (drop / "inbound" / "quick.835").write_bytes(remit(4344))
@@ -115,7 +122,7 @@ def test_a_writer_that_pauses_mid_file_is_waited_for_and_a_symlink_refused(
         wait_for((drop / "failed" / "passwd.835.error.txt").exists, "the link is refused")
         assert (drop / "inbound" / "slow.835").exists()
         assert not any((drop / "processing").iterdir())
-        writer.write(whole[len(whole) // 2:])  # and goes on
+        writer.write(whole[len(whole) // 2 :])  # and goes on
     wait_for((drop / "done" / "slow.835").exists, "the whole file is taken once closed")
     assert (drop / "done" / "slow.835").read_bytes() == whole
     assert not (drop / "failed" / "slow.835").exists()

@@ -67,6 +67,7 @@ def reader(hub: Serve) -> Rows:
             with psycopg.connect(dsn) as conn:
                 conn.execute(f'SET search_path TO "{schema}"')
                 return list(conn.execute(sql).fetchall())
+
         return pg
     path = hub.data_dir / "store.db"
 
@@ -76,13 +77,15 @@ def reader(hub: Serve) -> Rows:
             return list(conn.execute(sql).fetchall())
         finally:
             conn.close()
+
     return lite
 
 
 def observed(rows: Rows) -> dict[str, Any]:
     """The hub's state in `Expected.state()`'s shape."""
-    inbox = Counter((t, s, a) for t, s, a in rows(
-        "SELECT message_type, status, ack_code FROM inbox"))
+    inbox = Counter(
+        (t, s, a) for t, s, a in rows("SELECT message_type, status, ack_code FROM inbox")
+    )
     patients: dict[str, str] = dict(rows("SELECT token, mrn FROM patients"))
     visits, accounts = {}, {}
     charged = set()  # visits whose lineage record holds postings (flows/lineage.py)
@@ -94,36 +97,51 @@ def observed(rows: Rows) -> dict[str, Any]:
             continue
         doc = json.loads(bytes(body))
         if kind == "visit":
-            visits[key] = {"status": doc.get("status", ""),
-                           "stops": [s["department"] for s in doc.get("stops", [])],
-                           "pending": doc.get("pending", []),
-                           "charged": False,
-                           "diagnoses": [c["code"] for c in doc.get("diagnoses", [])],
-                           "procedures": [c["code"] for c in doc.get("procedures", [])]}
+            visits[key] = {
+                "status": doc.get("status", ""),
+                "stops": [s["department"] for s in doc.get("stops", [])],
+                "pending": doc.get("pending", []),
+                "charged": False,
+                "diagnoses": [c["code"] for c in doc.get("diagnoses", [])],
+                "procedures": [c["code"] for c in doc.get("procedures", [])],
+            }
         elif kind == "account":
-            accounts[key] = (doc.get("status", "open"),
-                             tuple(p["payer_id"] for p in doc.get("plans", [])))
+            accounts[key] = (
+                doc.get("status", "open"),
+                tuple(p["payer_id"] for p in doc.get("plans", [])),
+            )
     for visit in charged:
-        visits.setdefault(visit, {"status": "", "stops": [], "pending": [], "charged": False,
-                                  "diagnoses": [], "procedures": []})["charged"] = True
+        visits.setdefault(
+            visit,
+            {
+                "status": "",
+                "stops": [],
+                "pending": [],
+                "charged": False,
+                "diagnoses": [],
+                "procedures": [],
+            },
+        )["charged"] = True
     ledger: defaultdict[tuple[str, str, str, str], Decimal] = defaultdict(Decimal)
     for account, debit, credit, company, cc, token in rows(
-            "SELECT account, debit, credit, company, cost_center, account_token "
-            "FROM journal_lines"):
+        "SELECT account, debit, credit, company, cost_center, account_token FROM journal_lines"
+    ):
         mrn = patients.get(token, "?" + token) if token else ""
         ledger[(account, company, cc, mrn)] += Decimal(debit) - Decimal(credit)
     return {
         "inbox": dict(inbox),
         "patients": sorted(patients.values()),
-        "billing_accounts": sorted(r[0] for r in rows(
-            "SELECT account_number FROM billing_accounts")),
-        "encounters": {v: (s, c) for v, s, c in rows(
-            "SELECT visit_number, status, patient_class FROM encounters")},
+        "billing_accounts": sorted(
+            r[0] for r in rows("SELECT account_number FROM billing_accounts")
+        ),
+        "encounters": {
+            v: (s, c)
+            for v, s, c in rows("SELECT visit_number, status, patient_class FROM encounters")
+        },
         "visits": visits,
         "accounts": accounts,
         "ledger": {k: v for k, v in ledger.items() if v},
-        "work_items": dict(Counter((k, s) for k, s in rows(
-            "SELECT kind, status FROM work_items"))),
+        "work_items": dict(Counter((k, s) for k, s in rows("SELECT kind, status FROM work_items"))),
     }
 
 
@@ -145,11 +163,58 @@ def same(got: dict[str, Any], want: dict[str, Any], what: str) -> None:
 def test_hospital_week_over_mllp(serve_factory: ServeFactory, tmp_path: Path) -> None:
     week = hospital_week()
     events = {m.fact.event for m in week}
-    assert events >= {f"ADT^A{n:02d}" for n in (
-        1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 25, 26, 27, 28, 29, 31,
-        32, 33, 38, 40, 41, 42, 44, 45, 47, 49, 50, 51, 60)} | {
-            "BAR^P01", "BAR^P02", "BAR^P05", "BAR^P06", "BAR^P10", "BAR^P12", "DFT^P03",
-            "DFT^P11", "ORU^R01", "SIU^S12"}
+    assert events >= {
+        f"ADT^A{n:02d}"
+        for n in (
+            1,
+            2,
+            3,
+            4,
+            5,
+            6,
+            7,
+            8,
+            9,
+            10,
+            11,
+            12,
+            13,
+            14,
+            15,
+            16,
+            17,
+            25,
+            26,
+            27,
+            28,
+            29,
+            31,
+            32,
+            33,
+            38,
+            40,
+            41,
+            42,
+            44,
+            45,
+            47,
+            49,
+            50,
+            51,
+            60,
+        )
+    } | {
+        "BAR^P01",
+        "BAR^P02",
+        "BAR^P05",
+        "BAR^P06",
+        "BAR^P10",
+        "BAR^P12",
+        "DFT^P03",
+        "DFT^P11",
+        "ORU^R01",
+        "SIU^S12",
+    }
     assert {ln.ttype for m in week for ln in m.fact.lines} == {"CG", "CD", "PY", "AJ"}
 
     cfg = tmp_path / "site.toml"
@@ -168,14 +233,14 @@ def test_hospital_week_over_mllp(serve_factory: ServeFactory, tmp_path: Path) ->
                 settle_on(rows, model.state(), f"day {day} {m.fact.event} {m.control_id}")
             hub.wait_idle()
             same(observed(rows), model.state(), f"day {day}, idle")
-            res = isthmus("ledger", "trial-balance", "--json", data_dir=hub.data_dir,
-                          env=hub.env)
+            res = isthmus("ledger", "trial-balance", "--json", data_dir=hub.data_dir, env=hub.env)
             assert res.returncode == 0, res.stderr
             tb = json.loads(res.stdout)
             total = f"{model.debits:.2f}"
             assert tb["balanced"] is True
-            assert tb["totals"] == [{"currency": "USD", "debit": total, "credit": total,
-                                     "balanced": True}]
+            assert tb["totals"] == [
+                {"currency": "USD", "debit": total, "credit": total, "balanced": True}
+            ]
     # what the week proves beyond "it balances": the cost centers of a transfer, a swap and
     # a cancelled transfer; the work items of the documented policies
     state = model.state()
@@ -188,12 +253,20 @@ def test_hospital_week_over_mllp(serve_factory: ServeFactory, tmp_path: Path) ->
     assert state["visits"][admit.person.visit]["stops"][0] == admit.unit
     # every account or visit that changed patient took its A/R along: the patients whose
     # accounts, visits or identifiers went elsewhere hold none; a resent move moved nothing
-    moved = [m.fact.prior.mrn for m in week if m.fact.prior is not None and not m.fact.resent
-             and m.fact.person is not None and m.fact.prior.mrn != m.fact.person.mrn
-             and m.fact.event in ("ADT^A40", "ADT^A41", "ADT^A44", "ADT^A47")]
+    moved = [
+        m.fact.prior.mrn
+        for m in week
+        if m.fact.prior is not None
+        and not m.fact.resent
+        and m.fact.person is not None
+        and m.fact.prior.mrn != m.fact.person.mrn
+        and m.fact.event in ("ADT^A40", "ADT^A41", "ADT^A44", "ADT^A47")
+    ]
     assert len(moved) == 4
     assert not any(k[0] == "1200" and k[3] in moved for k in state["ledger"])
     assert any(m.fact.resent for m in week)
-    assert set(state["work_items"]) == {("cancelled_visit_with_charges", "open"),
-                                        ("person_delete_refused", "open"),
-                                        ("charge_to_closed_account", "open")}
+    assert set(state["work_items"]) == {
+        ("cancelled_visit_with_charges", "open"),
+        ("person_delete_refused", "open"),
+        ("charge_to_closed_account", "open"),
+    }

@@ -89,10 +89,15 @@ class Sender:
                 for i in batch:
                     self.attempts[i] += 1
                 # Same patient, same connection: per-key order holds on the wire.
-                rep = send_messages_sync(HOST, self.serve.mllp_port,
-                                         [self.messages[i].raw for i in batch],
-                                         connections=CONNECTIONS, window=16, timeout_s=15,
-                                         route=by_key(keys))
+                rep = send_messages_sync(
+                    HOST,
+                    self.serve.mllp_port,
+                    [self.messages[i].raw for i in batch],
+                    connections=CONNECTIONS,
+                    window=16,
+                    timeout_s=15,
+                    route=by_key(keys),
+                )
                 failed = []
                 for j, i in enumerate(batch):
                     if must_resend(rep.acks[j]):
@@ -100,7 +105,7 @@ class Sender:
                     else:
                         self.acks[i] = rep.acks[j]
                         self.acked += 1
-                todo = failed + todo[len(batch):]
+                todo = failed + todo[len(batch) :]
                 if failed:
                     time.sleep(0.05)
         finally:
@@ -114,8 +119,13 @@ def kill_points(n: int, kills: int, seed: int) -> list[tuple[int, float]]:
     return [(m, rng.uniform(0.0, 0.3)) for m in marks]
 
 
-def killer(serve: Serve, sender: Sender, points: list[tuple[int, float]], up: threading.Event,
-           log: list[str]) -> None:
+def killer(
+    serve: Serve,
+    sender: Sender,
+    points: list[tuple[int, float]],
+    up: threading.Event,
+    log: list[str],
+) -> None:
     for mark, delay in points:
         while sender.acked < mark and not sender.done.is_set():
             time.sleep(0.005)
@@ -137,15 +147,19 @@ def reference_run(msgs: Sequence[SimMessage], serve: Serve) -> dict[str, Any]:
     sender = Sender(msgs, serve, up)
     sender.run()
     metrics = settle(serve)
-    return {"ledger": ledger_snapshot(serve.data_dir), "store": metrics["store"],
-            "acks": sender.acks}
+    return {
+        "ledger": ledger_snapshot(serve.data_dir),
+        "store": metrics["store"],
+        "acks": sender.acks,
+    }
 
 
 def stored_key(m: SimMessage) -> str:
     """How the hub keys a message: its identity `<MSH-3>^<MSH-4>:<MSH-10>` (or a hash of
     the bytes when there is no MSH-10), exactly as the inbox classifies it."""
-    return classify(m.raw, channel="mllp", peer="", now=0.0, tenant="default",
-                    currency="USD")[0].control_id
+    return classify(m.raw, channel="mllp", peer="", now=0.0, tenant="default", currency="USD")[
+        0
+    ].control_id
 
 
 def test_kill9_mid_stream_loses_nothing_and_posts_once(serve_factory: ServeFactory) -> None:
@@ -181,8 +195,9 @@ def test_kill9_mid_stream_loses_nothing_and_posts_once(serve_factory: ServeFacto
     assert not t.is_alive(), f"killer thread stuck {ctx}"
     assert not errors, f"restart failed: {errors[0]!r} {ctx}"
     assert hub.starts == 1 + KILLS, f"expected {KILLS} kills, log {log} {ctx}"
-    assert any(n > 1 for n in sender.attempts.values()), \
+    assert any(n > 1 for n in sender.attempts.values()), (
         f"no kill interrupted the sender: nothing was resent {log} {ctx}"
+    )
 
     metrics = settle(hub)
     data = hub.data_dir

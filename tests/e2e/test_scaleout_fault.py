@@ -67,16 +67,28 @@ WORKERS = 3
 CONNECTIONS = 3  # per listener
 ROUND = 300  # messages per send call of a source; the listener kill lands inside one
 # Compared with the reference run; batches and the outbox depend on export-loop timing.
-COMPARED_COUNTS = ("messages", "rejected", "unpublished", "patients", "charges",
-                   "journal_entries", "journal_lines", "open_work_items")
+COMPARED_COUNTS = (
+    "messages",
+    "rejected",
+    "unpublished",
+    "patients",
+    "charges",
+    "journal_entries",
+    "journal_lines",
+    "open_work_items",
+)
 
 pytestmark = [
-    pytest.mark.slow, pytest.mark.service, pytest.mark.timeout(420),
+    pytest.mark.slow,
+    pytest.mark.service,
+    pytest.mark.timeout(420),
     # A scale-out test: it runs in the scale-out pass of `python3 dev.py test` (which sets
     # ISTHMUS_STORE=postgresql), not again in the embedded pass. By hand:
     # ISTHMUS_STORE=postgresql pytest tests/e2e/test_scaleout_fault.py
-    pytest.mark.skipif(os.environ.get("ISTHMUS_STORE") != "postgresql",
-                       reason="scale-out pass only (ISTHMUS_STORE=postgresql)"),
+    pytest.mark.skipif(
+        os.environ.get("ISTHMUS_STORE") != "postgresql",
+        reason="scale-out pass only (ISTHMUS_STORE=postgresql)",
+    ),
 ]
 
 
@@ -128,8 +140,9 @@ def routes(msgs: Sequence[SimMessage], keys: Sequence[Sequence[str]]) -> list[in
 def stored_key(m: SimMessage) -> str:
     """How the hub keys a message: its identity `<MSH-3>^<MSH-4>:<MSH-10>` (or a hash of
     the bytes when there is no MSH-10), exactly as the inbox classifies it."""
-    return classify(m.raw, channel="mllp", peer="", now=0.0, tenant="default",
-                    currency="USD")[0].control_id
+    return classify(m.raw, channel="mllp", peer="", now=0.0, tenant="default", currency="USD")[
+        0
+    ].control_id
 
 
 ENTRY = re.compile(r"^mllp/(?P<cid>[^/]+)/(?P<i>\d+)(?:/.*)?$")
@@ -138,18 +151,28 @@ ENTRY = re.compile(r"^mllp/(?P<cid>[^/]+)/(?P<i>\d+)(?:/.*)?$")
 # -- the runs ---------------------------------------------------------------------------
 
 
-def reference_run(msgs: Sequence[SimMessage], route: Sequence[int],
-                  serve_factory: ServeFactory) -> dict[str, Any]:
+def reference_run(
+    msgs: Sequence[SimMessage], route: Sequence[int], serve_factory: ServeFactory
+) -> dict[str, Any]:
     """The same day through one embedded hub (SQLite), uninterrupted."""
     hub = serve_factory("reference")
     up = threading.Event()
     up.set()
-    sender = RoutedSender(list(enumerate(msgs)), lambda: hub.mllp_port,
-                          lambda i: route[i], up, connections=4, round_size=1000)
+    sender = RoutedSender(
+        list(enumerate(msgs)),
+        lambda: hub.mllp_port,
+        lambda i: route[i],
+        up,
+        connections=4,
+        round_size=1000,
+    )
     send_all([sender])
     metrics = hub.wait_idle(timeout=120, stable_polls=5, every_s=0.2)
-    out = {"ledger": ledger_snapshot(hub.data_dir), "store": metrics["store"],
-           "acks": dict(sender.acks)}
+    out = {
+        "ledger": ledger_snapshot(hub.data_dir),
+        "store": metrics["store"],
+        "acks": dict(sender.acks),
+    }
     assert hub.stop() == 0, hub.stderr_text()
     return out
 
@@ -160,13 +183,11 @@ def kill_plan(n: int, share: int, seed: int) -> tuple[int, int, float]:
     flight; fixed by seed."""
     rng = random.Random(seed)
     last = max(share // 5 + 1, min(share * 3 // 4, share - ROUND))
-    return (rng.randrange(n // 10, n // 2), rng.randrange(share // 5, last),
-            rng.uniform(0.02, 0.2))
+    return (rng.randrange(n // 10, n // 2), rng.randrange(share // 5, last), rng.uniform(0.02, 0.2))
 
 
 def logs_of(procs: Sequence[RoleProc]) -> str:
-    return "\n".join(f"--- {p.name} (start {p.starts}):\n{p.stderr_text()[-3000:]}"
-                     for p in procs)
+    return "\n".join(f"--- {p.name} (start {p.starts}):\n{p.stderr_text()[-3000:]}" for p in procs)
 
 
 def start_all(procs: Sequence[RoleProc]) -> None:
@@ -187,8 +208,7 @@ def start_all(procs: Sequence[RoleProc]) -> None:
         raise errors[0]
 
 
-def test_scaleout_kill9_worker_and_listener(serve_factory: ServeFactory,
-                                            tmp_path: Path) -> None:
+def test_scaleout_kill9_worker_and_listener(serve_factory: ServeFactory, tmp_path: Path) -> None:
     require("PostgreSQL", *POSTGRES)
     require("NATS JetStream", *NATS)
     msgs = hospital_day(messages=MESSAGES, seed=SEED)
@@ -202,8 +222,7 @@ def test_scaleout_kill9_worker_and_listener(serve_factory: ServeFactory,
         logs = tmp_path / "scaleout" / "logs"
         api = RoleProc(site, "api", "api", logs)
         workers = [RoleProc(site, "worker", f"worker{n}", logs) for n in range(WORKERS)]
-        listeners = [RoleProc(site, "listener", f"listener{n}", logs)
-                     for n in range(LISTENERS)]
+        listeners = [RoleProc(site, "listener", f"listener{n}", logs) for n in range(LISTENERS)]
         procs = [api, *workers, *listeners]
         try:
             api.start()  # creates the schema and the streams; the others find them
@@ -216,34 +235,51 @@ def test_scaleout_kill9_worker_and_listener(serve_factory: ServeFactory,
                 p.kill()
 
 
-def wait_balanced(site: Site, workers: Sequence[RoleProc], ctx: str,
-                  timeout: float = 30.0) -> None:
+def wait_balanced(site: Site, workers: Sequence[RoleProc], ctx: str, timeout: float = 30.0) -> None:
     """Until every worker holds its share of the partition leases (they start at once, so
     the first may grab them all and give extras back on its next rebalance)."""
     share = -(-PARTITIONS // len(workers))
     deadline = time.monotonic() + timeout
     while True:
-        owners = Counter(o for name, o in lease_owners(site).items()
-                         if name.startswith("partition:"))
-        counts = sorted(sum(n for o, n in owners.items() if f"-{w.proc.pid}-" in o)
-                        for w in workers if w.proc is not None)
+        owners = Counter(
+            o for name, o in lease_owners(site).items() if name.startswith("partition:")
+        )
+        counts = sorted(
+            sum(n for o, n in owners.items() if f"-{w.proc.pid}-" in o)
+            for w in workers
+            if w.proc is not None
+        )
         if sum(counts) == PARTITIONS and max(counts) <= share:
             return
         assert time.monotonic() < deadline, f"leases not shared out: {counts} {ctx}"
         time.sleep(0.2)
 
 
-def run_faulty(site: Site, msgs: Sequence[SimMessage], route: Sequence[int], api: RoleProc,
-               workers: Sequence[RoleProc], listeners: Sequence[RoleProc],
-               ref: dict[str, Any], keys: Sequence[Sequence[str]], ctx: str) -> None:
+def run_faulty(
+    site: Site,
+    msgs: Sequence[SimMessage],
+    route: Sequence[int],
+    api: RoleProc,
+    workers: Sequence[RoleProc],
+    listeners: Sequence[RoleProc],
+    ref: dict[str, Any],
+    keys: Sequence[Sequence[str]],
+    ctx: str,
+) -> None:
     ups = [threading.Event() for _ in listeners]
     for up in ups:
         up.set()
     senders = [
-        RoutedSender([(i, m) for i, m in enumerate(msgs) if route[i] % LISTENERS == n],
-                     (lambda p=p: p.mllp_port), lambda i: route[i] // LISTENERS,
-                     ups[n], connections=CONNECTIONS, round_size=ROUND)
-        for n, p in enumerate(listeners)]
+        RoutedSender(
+            [(i, m) for i, m in enumerate(msgs) if route[i] % LISTENERS == n],
+            (lambda p=p: p.mllp_port),
+            lambda i: route[i] // LISTENERS,
+            ups[n],
+            connections=CONNECTIONS,
+            round_size=ROUND,
+        )
+        for n, p in enumerate(listeners)
+    ]
     rng = random.Random(SEED + 1)
     w_victim, l_victim = rng.randrange(len(workers)), rng.randrange(len(listeners))
     w_mark, l_mark, l_delay = kill_plan(len(msgs), len(senders[l_victim].items), SEED)
@@ -261,21 +297,26 @@ def run_faulty(site: Site, msgs: Sequence[SimMessage], route: Sequence[int], api
         victim = workers[w_victim]
         assert victim.proc is not None
         pid = f"-{victim.proc.pid}-"
-        held = sorted(int(name.split(":")[1]) for name, owner in lease_owners(site).items()
-                      if name.startswith("partition:") and pid in owner)
+        held = sorted(
+            int(name.split(":")[1])
+            for name, owner in lease_owners(site).items()
+            if name.startswith("partition:") and pid in owner
+        )
         victim.kill()
         victim_parts.update(held)
         log.append(f"kill -9 worker{w_victim} (partitions {held}) at {acked()} acked")
 
     def kill_listener() -> None:
         # In the middle of a round of its source, so messages are in flight.
-        while not l_sender.done.is_set() and not (l_sender.acked >= l_mark
-                                                  and l_sender.sending.is_set()):
+        while not l_sender.done.is_set() and not (
+            l_sender.acked >= l_mark and l_sender.sending.is_set()
+        ):
             time.sleep(0.001)
         time.sleep(l_delay)
         ups[l_victim].clear()
-        log.append(f"kill -9 listener{l_victim} at {l_sender.acked} of its "
-                   f"{len(l_sender.items)} acked")
+        log.append(
+            f"kill -9 listener{l_victim} at {l_sender.acked} of its {len(l_sender.items)} acked"
+        )
         listeners[l_victim].kill()
         listeners[l_victim].start()
         ups[l_victim].set()
@@ -289,8 +330,10 @@ def run_faulty(site: Site, msgs: Sequence[SimMessage], route: Sequence[int], api
                 up.set()
 
     wait_balanced(site, workers, ctx)
-    killers = [threading.Thread(target=killer, args=(step,), daemon=True)
-               for step in (kill_worker, kill_listener)]
+    killers = [
+        threading.Thread(target=killer, args=(step,), daemon=True)
+        for step in (kill_worker, kill_listener)
+    ]
     for t in killers:
         t.start()
     send_all(senders)
@@ -314,9 +357,16 @@ def run_faulty(site: Site, msgs: Sequence[SimMessage], route: Sequence[int], api
     check(site, msgs, senders, metrics, ref, keys, victim_parts, ctx)
 
 
-def check(site: Site, msgs: Sequence[SimMessage], senders: Sequence[RoutedSender],
-          metrics: dict[str, Any], ref: dict[str, Any], keys: Sequence[Sequence[str]],
-          victim_parts: set[int], ctx: str) -> None:
+def check(
+    site: Site,
+    msgs: Sequence[SimMessage],
+    senders: Sequence[RoutedSender],
+    metrics: dict[str, Any],
+    ref: dict[str, Any],
+    keys: Sequence[Sequence[str]],
+    victim_parts: set[int],
+    ctx: str,
+) -> None:
     acks: dict[int, bytes] = {}
     for s in senders:
         acks.update(s.acks)
@@ -361,9 +411,11 @@ def check(site: Site, msgs: Sequence[SimMessage], senders: Sequence[RoutedSender
     # books: a broken order can change them, e.g. a merge's reclass amount.)
     journal_keys = [e["entry_key"] for e in journal]
     out_of_order = order_breaks(site, msgs, keys, len(journal_keys), ctx)
-    assert not out_of_order, (f"{len(out_of_order)} keys out of order {ctx} (the killed "
-                              f"worker held partitions {sorted(victim_parts)}): "
-                              f"{out_of_order[:2]}")
+    assert not out_of_order, (
+        f"{len(out_of_order)} keys out of order {ctx} (the killed "
+        f"worker held partitions {sorted(victim_parts)}): "
+        f"{out_of_order[:2]}"
+    )
 
     # Nothing posted twice, and the books equal those of the uninterrupted run.
     tb = site_json(site, "ledger", "trial-balance")
@@ -376,8 +428,9 @@ def check(site: Site, msgs: Sequence[SimMessage], senders: Sequence[RoutedSender
         assert metrics["store"][name] == ref["store"][name], (name, ctx)
 
 
-def order_breaks(site: Site, msgs: Sequence[SimMessage], keys: Sequence[Sequence[str]],
-                 entries: int, ctx: str) -> list[tuple[str, list[str]]]:
+def order_breaks(
+    site: Site, msgs: Sequence[SimMessage], keys: Sequence[Sequence[str]], entries: int, ctx: str
+) -> list[tuple[str, list[str]]]:
     """Business keys whose journal entries were not inserted (journal_entries.seq) in send
     order, with their entry keys in insertion order."""
     index = {stored_key(m): i for i, m in enumerate(msgs) if m.control_id}

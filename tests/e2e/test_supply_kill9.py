@@ -56,12 +56,12 @@ def usage_file(f: int, dept: str) -> tuple[bytes, int]:
 
 
 def open_hub(data: Path, cfg: Path) -> Hub:
-    return Hub.open(load_settings(cfg, data_dir=data,
-                                  env={"ISTHMUS_TOKEN_SECRET": TOKEN_SECRET}))
+    return Hub.open(load_settings(cfg, data_dir=data, env={"ISTHMUS_TOKEN_SECRET": TOKEN_SECRET}))
 
 
-def test_kill9_while_applying_usages_takes_each_one_once(tmp_path: Path,
-                                                          serve_factory: ServeFactory) -> None:
+def test_kill9_while_applying_usages_takes_each_one_once(
+    tmp_path: Path, serve_factory: ServeFactory
+) -> None:
     cfg = tmp_path / "isthmus.toml"
     cfg.write_text(DEMO_CHART + CONFIG)
     serve: Serve = serve_factory("hub", start=False, config=cfg)
@@ -71,12 +71,30 @@ def test_kill9_while_applying_usages_takes_each_one_once(tmp_path: Path,
         flow = hub.processor.supply
         assert flow is not None
         with hub.store.transaction() as tx:  # opening stock: 10,000 at 2.00
-            flow.open_order(tx, OrderLine(po="PO-1", line="1", item="GAUZE", location="SURG",
-                                          quantity=Decimal(STOCK), unit_price=COST,
-                                          currency="USD", company="C100"))
-            assert flow.receive(tx, po="PO-1", line="1", quantity=Decimal(STOCK),
-                                received_on=date(2026, 11, 2),
-                                lineage=Lineage("GR-1", "gr-1")) == "posted"
+            flow.open_order(
+                tx,
+                OrderLine(
+                    po="PO-1",
+                    line="1",
+                    item="GAUZE",
+                    location="SURG",
+                    quantity=Decimal(STOCK),
+                    unit_price=COST,
+                    currency="USD",
+                    company="C100",
+                ),
+            )
+            assert (
+                flow.receive(
+                    tx,
+                    po="PO-1",
+                    line="1",
+                    quantity=Decimal(STOCK),
+                    received_on=date(2026, 11, 2),
+                    lineage=Lineage("GR-1", "gr-1"),
+                )
+                == "posted"
+            )
     finally:
         hub.close()
 

@@ -70,8 +70,17 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 SCALE_OUT = ("ISTHMUS_STORE", "ISTHMUS_BUS", "ISTHMUS_PG_DSN", "ISTHMUS_NATS_URL")
 SECRET = b"portal-hmac-key-two-way"
 STATUS = ("ChargePosted", "PaymentPosted", "AdjustmentPosted", "AccountBalanceChanged")
-PAS_ALLOW = ("mrn", "assigning_authority", "account_number", "amount", "currency",
-             "transaction_id", "ft1_type", "charge_code", "balance")
+PAS_ALLOW = (
+    "mrn",
+    "assigning_authority",
+    "account_number",
+    "amount",
+    "currency",
+    "transaction_id",
+    "ft1_type",
+    "charge_code",
+    "balance",
+)
 
 
 # --- the peers ------------------------------------------------------------------------
@@ -157,9 +166,12 @@ class Consumer:
         nc = await nats.connect(self.url, connect_timeout=2, allow_reconnect=False)
         try:
             js = nc.jetstream(timeout=5)
-            sub = await js.pull_subscribe(self.subject, durable="two-way-reader",
-                                          stream=stream_for(self.subject),
-                                          config=ConsumerConfig(ack_wait=30))
+            sub = await js.pull_subscribe(
+                self.subject,
+                durable="two-way-reader",
+                stream=stream_for(self.subject),
+                config=ConsumerConfig(ack_wait=30),
+            )
             while True:
                 try:
                     batch = await sub.fetch(100, timeout=1)
@@ -167,8 +179,13 @@ class Consumer:
                     return  # deadline ran out between the no-wait probe and the long pull
                 for m in batch:
                     h = m.headers or {}
-                    self.got.append((unquote(h.get("Nats-Msg-Id", "")),
-                                     unquote(h.get("Isthmus-Key", "")), m.data))
+                    self.got.append(
+                        (
+                            unquote(h.get("Nats-Msg-Id", "")),
+                            unquote(h.get("Isthmus-Key", "")),
+                            m.data,
+                        )
+                    )
                     await m.ack()
         finally:
             await nc.close()
@@ -202,9 +219,13 @@ class Patient:
 
     def msg(self, cid: str, mtype: str, *rest: str) -> bytes:
         trigger = mtype.split("^")[1]
-        return segments(msh(cid, mtype, self.facility), f"EVN|{trigger}|20261102101500",
-                        pid(self.mrn, self.family, self.given, self.birth, self.account),
-                        pv1(self.visit, self.facility), *rest)
+        return segments(
+            msh(cid, mtype, self.facility),
+            f"EVN|{trigger}|20261102101500",
+            pid(self.mrn, self.family, self.given, self.birth, self.account),
+            pv1(self.visit, self.facility),
+            *rest,
+        )
 
     @property
     def tag(self) -> str:  # control ids name the patient by position, not by MRN
@@ -214,14 +235,19 @@ class Patient:
         return self.msg(cid, "ADT^A04^ADT_A01")
 
     def line(self, cid: str, ttype: str, amount: str, code: str = "80053") -> bytes:
-        return self.msg(cid, "DFT^P03^DFT_P03",
-                        ft1(1, "TX" + cid.replace("-", ""), code, amount, ttype=ttype))
+        return self.msg(
+            cid, "DFT^P03^DFT_P03", ft1(1, "TX" + cid.replace("-", ""), code, amount, ttype=ttype)
+        )
 
 
-NORTH = [Patient("MR7301", "ABERNATHY", "OCTAVIA", "19610214", "NORTH"),
-         Patient("MR7302", "VILLANUEVA", "THADDEUS", "19750822", "NORTH")]
-SOUTH = [Patient("MR8401", "KOWALCZYK", "BRIGIDA", "19830109", "SOUTH"),
-         Patient("MR8402", "FITZGERALD", "LEOPOLDO", "19920617", "SOUTH")]
+NORTH = [
+    Patient("MR7301", "ABERNATHY", "OCTAVIA", "19610214", "NORTH"),
+    Patient("MR7302", "VILLANUEVA", "THADDEUS", "19750822", "NORTH"),
+]
+SOUTH = [
+    Patient("MR8401", "KOWALCZYK", "BRIGIDA", "19830109", "SOUTH"),
+    Patient("MR8402", "FITZGERALD", "LEOPOLDO", "19920617", "SOUTH"),
+]
 WEEK_DAYS = 6  # Sunday's merges and moves are the hospital week test's business
 FHIR_MRN, FHIR_ACCOUNT = "MR9501", "AC9501"
 FHIR_ACCOUNT_ID = "fa-7"  # a server-assigned logical id: charges post to the identifier
@@ -232,16 +258,20 @@ def day_lines(p: Patient, tag: str, rounds: int) -> list[tuple[bytes, str]]:
     """`rounds` of CG, CG, PY, AJ lines for one patient: (message, FT1 type)."""
     out = []
     for r in range(rounds):
-        for n, (ttype, amount, code) in enumerate((
-                ("CG", f"{120 + r}.00", "80053"), ("CG", f"{35 + r}.50", "85025"),
-                ("PY", f"{60 + r}.00", "PAYMENT"), ("AJ", "-5.25", "ADJUST"))):
+        for n, (ttype, amount, code) in enumerate(
+            (
+                ("CG", f"{120 + r}.00", "80053"),
+                ("CG", f"{35 + r}.50", "85025"),
+                ("PY", f"{60 + r}.00", "PAYMENT"),
+                ("AJ", "-5.25", "ADJUST"),
+            )
+        ):
             cid = f"{tag}-P{p.tag}-{r}{n}"
             out.append((p.line(cid, ttype, amount, code), ttype))
     return out
 
 
-def week_days() -> tuple[list[tuple[bytes, str]], list[tuple[bytes, str]],
-                        list[tuple[str, str]]]:
+def week_days() -> tuple[list[tuple[bytes, str]], list[tuple[bytes, str]], list[tuple[str, str]]]:
     """The hospital week's Monday to Saturday (isthmus.demo.hospital_week: ADT, BAR, DFT,
     ORU and SIU from SIMEHR), NORTH's messages for the `mllp` channel and SOUTH's for
     `south`, with the FT1 lines they post: (FT1 type, channel). Which lines post is the
@@ -264,42 +294,75 @@ def week_days() -> tuple[list[tuple[bytes, str]], list[tuple[bytes, str]],
 
 
 def fhir_resources() -> list[tuple[str, dict[str, Any]]]:
-    ident = {"system": "urn:oid:1.2.36.146.595.217.0.1", "value": FHIR_MRN,
-             "type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0203",
-                                  "code": "MR"}]}}
+    ident = {
+        "system": "urn:oid:1.2.36.146.595.217.0.1",
+        "value": FHIR_MRN,
+        "type": {
+            "coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0203", "code": "MR"}]
+        },
+    }
     out: list[tuple[str, dict[str, Any]]] = [
-        ("Patient", {"resourceType": "Patient", "id": "fp1", "identifier": [ident],
-                     "name": [{"family": "WOJCIECHOWSKA", "given": ["PERPETUA"]}],
-                     "birthDate": "1958-07-21", "gender": "female"}),
-        ("Account", {"resourceType": "Account", "id": FHIR_ACCOUNT_ID, "status": "active",
-                     "identifier": [{"value": FHIR_ACCOUNT}],
-                     "subject": [{"reference": "Patient/fp1"}],
-                     "owner": {"reference": "Organization/NORTH"}})]
+        (
+            "Patient",
+            {
+                "resourceType": "Patient",
+                "id": "fp1",
+                "identifier": [ident],
+                "name": [{"family": "WOJCIECHOWSKA", "given": ["PERPETUA"]}],
+                "birthDate": "1958-07-21",
+                "gender": "female",
+            },
+        ),
+        (
+            "Account",
+            {
+                "resourceType": "Account",
+                "id": FHIR_ACCOUNT_ID,
+                "status": "active",
+                "identifier": [{"value": FHIR_ACCOUNT}],
+                "subject": [{"reference": "Patient/fp1"}],
+                "owner": {"reference": "Organization/NORTH"},
+            },
+        ),
+    ]
     for n, amount in enumerate((210.0, 48.25, 99.99)):
-        out.append(("ChargeItem", {
-            "resourceType": "ChargeItem", "id": f"fci{n}", "status": "billable",
-            "code": {"coding": [{"system": "http://www.ama-assn.org/go/cpt",
-                                 "code": "80053"}]},
-            "subject": {"reference": "Patient/fp1"},
-            "occurrenceDateTime": "2026-11-02T10:00:00Z", "quantity": {"value": 1},
-            "priceOverride": {"value": amount, "currency": "USD"},
-            "performingOrganization": {"reference": "Organization/NORTH"},
-            "costCenter": {"reference": "Organization/LAB"},
-            "account": [{"reference": f"Account/{FHIR_ACCOUNT_ID}"}]}))
+        out.append(
+            (
+                "ChargeItem",
+                {
+                    "resourceType": "ChargeItem",
+                    "id": f"fci{n}",
+                    "status": "billable",
+                    "code": {
+                        "coding": [{"system": "http://www.ama-assn.org/go/cpt", "code": "80053"}]
+                    },
+                    "subject": {"reference": "Patient/fp1"},
+                    "occurrenceDateTime": "2026-11-02T10:00:00Z",
+                    "quantity": {"value": 1},
+                    "priceOverride": {"value": amount, "currency": "USD"},
+                    "performingOrganization": {"reference": "Organization/NORTH"},
+                    "costCenter": {"reference": "Organization/LAB"},
+                    "account": [{"reference": f"Account/{FHIR_ACCOUNT_ID}"}],
+                },
+            )
+        )
     return out
 
 
 # --- checks ---------------------------------------------------------------------------
 
-FT1_EVENT = {"CG": "ChargePosted", "CD": "ChargePosted", "PY": "PaymentPosted",
-             "AJ": "AdjustmentPosted"}
+FT1_EVENT = {
+    "CG": "ChargePosted",
+    "CD": "ChargePosted",
+    "PY": "PaymentPosted",
+    "AJ": "AdjustmentPosted",
+}
 
 
 def routed(lines: list[tuple[str, str]]) -> dict[str, Counter[str]]:
     """What the routes send where, per event type, for posted lines (FT1 type, channel):
     each line is its own status event and an AccountBalanceChanged."""
-    out: dict[str, Counter[str]] = {d: Counter() for d in ("pas", "portal", "backbone",
-                                                            "lockbox")}
+    out: dict[str, Counter[str]] = {d: Counter() for d in ("pas", "portal", "backbone", "lockbox")}
     for ttype, channel in lines:
         for kind in (FT1_EVENT[ttype], "AccountBalanceChanged"):
             out["backbone"][kind] += 1
@@ -331,7 +394,8 @@ def no_phi(texts: list[str], phi: set[str], where: str) -> None:
 
 
 def test_a_day_in_over_two_channels_and_fhir_out_to_four_real_peers(
-        serve_factory: ServeFactory, portal: Portal, tmp_path: Path) -> None:
+    serve_factory: ServeFactory, portal: Portal, tmp_path: Path
+) -> None:
     nats_srv = NatsServer(tmp_path / "js")  # skip (fail under CI) without nats-server
     sshd = SshServer(tmp_path / "ssh")  # the same for sshd
     nats_srv.subject = "hospital.status"
@@ -413,9 +477,17 @@ destinations = ["lockbox"]
         sshd.stop()
 
 
-def run_the_day(hub: Any, env: dict[str, str], config: Path, pas: Pas, portal: Portal,
-                consumer: Consumer, nats_srv: NatsServer, sshd: SshServer,
-                south_port: int) -> None:
+def run_the_day(
+    hub: Any,
+    env: dict[str, str],
+    config: Path,
+    pas: Pas,
+    portal: Portal,
+    consumer: Consumer,
+    nats_srv: NatsServer,
+    sshd: SshServer,
+    south_port: int,
+) -> None:
     # --- the day's traffic: two MLLP channels and FHIR
     week_north, week_south, week_lines = week_days()
     north = week_north + [(p.admit(f"NA-P{p.tag}"), "") for p in NORTH]
@@ -429,18 +501,23 @@ def run_the_day(hub: Any, env: dict[str, str], config: Path, pas: Pas, portal: P
     assert init.returncode == 0, init.stderr
     token = json.loads(init.stdout)["token"]
     for kind, resource in fhir_resources():
-        r = httpx.post(f"http://{HOST}:{hub.http_port}/fhir/{kind}", json=resource,
-                       headers={"Authorization": f"Bearer {token}",
-                                "Content-Type": "application/fhir+json"}, timeout=15)
+        r = httpx.post(
+            f"http://{HOST}:{hub.http_port}/fhir/{kind}",
+            json=resource,
+            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/fhir+json"},
+            timeout=15,
+        )
         assert r.status_code == 201, r.text
     lines = [(t, "mllp") for _, t in north if t] + [(t, "south") for _, t in south if t]
     lines += week_lines + [("CG", "fhir")] * 3  # the three ChargeItems
     expected = routed(lines)
 
-    settings = load_settings(config, data_dir=hub.data_dir,
-                             env={**env, "ISTHMUS_TOKEN_SECRET": TOKEN_SECRET})
+    settings = load_settings(
+        config, data_dir=hub.data_dir, env={**env, "ISTHMUS_TOKEN_SECRET": TOKEN_SECRET}
+    )
     store = open_store(settings)
     try:
+
         def rows(dest: str) -> list[DeliveryRecord]:
             return store.deliveries(DeliveryQuery(destination=dest, limit=100_000))
 
@@ -454,14 +531,16 @@ def run_the_day(hub: Any, env: dict[str, str], config: Path, pas: Pas, portal: P
             except WaitTimeout:  # fail with what differs: queued per type, and not sent
                 got = {d: Counter(r.event_type for r in rows(d)) for d in want}
                 assert got == want
-                assert {d: [r.status for r in rows(d) if r.status != "sent"]
-                        for d in want} == {d: [] for d in want}
+                assert {d: [r.status for r in rows(d) if r.status != "sent"] for d in want} == {
+                    d: [] for d in want
+                }
                 raise
 
         settled(expected)
         check_peers(store, rows, pas, portal, consumer, sshd, expected, exact=True)
-        ledger = json.loads(isthmus("ledger", "trial-balance", "--json",
-                                    data_dir=hub.data_dir, env=env).stdout)
+        ledger = json.loads(
+            isthmus("ledger", "trial-balance", "--json", data_dir=hub.data_dir, env=env).stdout
+        )
         assert ledger["balanced"] is True
 
         # --- the fault part: the MLLP receiver and the NATS server down under traffic
@@ -470,41 +549,59 @@ def run_the_day(hub: Any, env: dict[str, str], config: Path, pas: Pas, portal: P
         more_north = [m for p in NORTH for m in day_lines(p, "NF", 1)]
         more_south = [m for p in SOUTH for m in day_lines(p, "SF", 1)]
         for port, msgs in ((hub.mllp_port, more_north), (south_port, more_south)):
-            report = send_messages_sync(HOST, port, [m for m, _ in msgs], connections=1,
-                                        window=1)
+            report = send_messages_sync(HOST, port, [m for m, _ in msgs], connections=1, window=1)
             assert report.acked == len(msgs)
         lines += [(t, "mllp") for _, t in more_north] + [(t, "south") for _, t in more_south]
         expected = routed(lines)
 
         def retrying() -> bool:
-            down = [r for d in ("pas", "backbone") for r in rows(d)
-                    if r.status == "pending" and r.attempts >= 2]
+            down = [
+                r
+                for d in ("pas", "backbone")
+                for r in rows(d)
+                if r.status == "pending" and r.attempts >= 2
+            ]
             return {r.destination for r in down} == {"pas", "backbone"}
+
         wait_until(retrying, timeout=60, what="pas and backbone retried while down")
-        wait_until(lambda: all_sent({d: expected[d] for d in ("portal", "lockbox")}),
-                   what="portal and lockbox served while pas and backbone are down")
+        wait_until(
+            lambda: all_sent({d: expected[d] for d in ("portal", "lockbox")}),
+            what="portal and lockbox served while pas and backbone are down",
+        )
         pas.start()
         nats_srv.start()
         settled(expected)
         check_peers(store, rows, pas, portal, consumer, sshd, expected, exact=False)
-        ledger = json.loads(isthmus("ledger", "trial-balance", "--json",
-                                    data_dir=hub.data_dir, env=env).stdout)
+        ledger = json.loads(
+            isthmus("ledger", "trial-balance", "--json", data_dir=hub.data_dir, env=env).stdout
+        )
         assert ledger["balanced"] is True
     finally:
         store.close()
 
 
-def check_peers(store: Any, rows: Any, pas: Pas, portal: Portal, consumer: Consumer,
-                sshd: SshServer, expected: dict[str, Counter[str]], *, exact: bool) -> None:
+def check_peers(
+    store: Any,
+    rows: Any,
+    pas: Pas,
+    portal: Portal,
+    consumer: Consumer,
+    sshd: SshServer,
+    expected: dict[str, Counter[str]],
+    *,
+    exact: bool,
+) -> None:
     """Each peer got what the routes say; `exact`: each delivery once (no fault yet)."""
     people = NORTH + SOUTH
     week = [m for m in hospital_week() if m.day < WEEK_DAYS]
     phi = phi_of([p.admit("X") for p in people] + [m.raw for m in week]) | FHIR_PHI
     phi |= {v for m in week if (who := m.fact.person) for v in (who.account, who.visit)}
     # what pas may get: (MRN, account number) -> assigning authority
-    allowed = {(p.mrn, p.account): "HOSPMRN" for p in people} | {
-        (w.mrn, w.account): w.authority for m in week if (w := m.fact.person)} | {
-        (FHIR_MRN, FHIR_ACCOUNT): ""}
+    allowed = (
+        {(p.mrn, p.account): "HOSPMRN" for p in people}
+        | {(w.mrn, w.account): w.authority for m in week if (w := m.fact.person)}
+        | {(FHIR_MRN, FHIR_ACCOUNT): ""}
+    )
     phi |= {v for p in people for v in p.phi()}
     assert {"MR7301", "ABERNATHY", "19610214", "AC7301", "VN7301"} <= phi
 
@@ -527,8 +624,7 @@ def check_peers(store: Any, rows: Any, pas: Pas, portal: Portal, consumer: Consu
         r = by_control[str(m.segment("MSH")[10])]
         got.append(r.idempotency_key)
         mtype = str(m.segment("MSH")[9])
-        want = "BAR^P05^BAR_P05" if r.event_type == "AccountBalanceChanged" else \
-            "DFT^P03^DFT_P03"
+        want = "BAR^P05^BAR_P05" if r.event_type == "AccountBalanceChanged" else "DFT^P03^DFT_P03"
         assert mtype == want
         assert r.event_type in ("PaymentPosted", "AdjustmentPosted", "AccountBalanceChanged")
         # allowed (mrn, assigning_authority, account_number, amount, ...) leave for pas
@@ -544,8 +640,7 @@ def check_peers(store: Any, rows: Any, pas: Pas, portal: Portal, consumer: Consu
             assert Decimal(str(m.segment("PV1")[46]))  # the balance (allowed)
         else:
             ft1_ = m.segment("FT1")
-            assert str(ft1_[6]) == {"PaymentPosted": "PY", "AdjustmentPosted": "AJ"}[
-                r.event_type]
+            assert str(ft1_[6]) == {"PaymentPosted": "PY", "AdjustmentPosted": "AJ"}[r.event_type]
             assert str(ft1_[11][0][1]) == "USD" and Decimal(str(ft1_[11][0][0]))
     delivered("pas", got)
 

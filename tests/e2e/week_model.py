@@ -38,22 +38,44 @@ from typing import Any
 from isthmus.demo.hospital_week import Fact, Line, Person
 
 FACILITY_COMPANY = {"NORTH": "C100", "SOUTH": "C200"}
-DEPARTMENT_COST_CENTER = {"ED": "CC-4300", "LAB": "CC-4200", "RAD": "CC-4100",
-                          "PHARM": "CC-4400", "CARD": "CC-4600", "SURG": "CC-4500",
-                          "4W": "CC-5100", "ICU": "CC-5200", "OPC": "CC-5300"}
-REVENUE = {"71046": "4100", "74177": "4100", "80053": "4200", "85025": "4200",
-           "81001": "4200", "84443": "4200", "99281": "4300", "99283": "4300",
-           "99285": "4300", "J1100": "4400", "J2405": "4400", "J0696": "4400",
-           "93000": "4600", "93306": "4600"}
+DEPARTMENT_COST_CENTER = {
+    "ED": "CC-4300",
+    "LAB": "CC-4200",
+    "RAD": "CC-4100",
+    "PHARM": "CC-4400",
+    "CARD": "CC-4600",
+    "SURG": "CC-4500",
+    "4W": "CC-5100",
+    "ICU": "CC-5200",
+    "OPC": "CC-5300",
+}
+REVENUE = {
+    "71046": "4100",
+    "74177": "4100",
+    "80053": "4200",
+    "85025": "4200",
+    "81001": "4200",
+    "84443": "4200",
+    "99281": "4300",
+    "99283": "4300",
+    "99285": "4300",
+    "J1100": "4400",
+    "J2405": "4400",
+    "J0696": "4400",
+    "93000": "4600",
+    "93306": "4600",
+}
 AR, CASH_CLEARING, OTHER_ADJUSTMENTS = "1200", "1010", "4910"  # README, FT1 PY and AJ
-IGNORED = {"ADT^A09", "ADT^A10", "ADT^A32", "ADT^A33", "ADT^A60", "BAR^P10", "ORU^R01",
-           "SIU^S12"}
+IGNORED = {"ADT^A09", "ADT^A10", "ADT^A32", "ADT^A33", "ADT^A60", "BAR^P10", "ORU^R01", "SIU^S12"}
 PENDING = {"A14", "A15", "A16"}
 CANCELS_PENDING = {"A25": "A16", "A26": "A15", "A27": "A14"}
 COMPLETES_PENDING = {"A01": "A14", "A02": "A15", "A03": "A16"}
 CANCELS_VISIT = {"A11", "A27", "A38"}
-ACCOUNT_MOVES, VISIT_MOVES, PATIENT_MERGES = {"A41", "A44", "A49"}, {"A42", "A45", "A50"}, \
-    {"A40", "A47"}
+ACCOUNT_MOVES, VISIT_MOVES, PATIENT_MERGES = (
+    {"A41", "A44", "A49"},
+    {"A42", "A45", "A50"},
+    {"A40", "A47"},
+)
 KIND = {"CG": "charge", "CD": "credit", "PY": "payment", "AJ": "adjustment"}
 
 
@@ -64,8 +86,9 @@ def chart_toml() -> str:
     out += ["", "[mappings.department_cost_center]"]
     out += [f'"{k}" = "{v}"' for k, v in DEPARTMENT_COST_CENTER.items()]
     out += ["", "[mappings.charge_codes]"]
-    out += [f'"{k}" = {{ revenue_account = "{v}", service_line = "SL{v}" }}'
-            for k, v in REVENUE.items()]
+    out += [
+        f'"{k}" = {{ revenue_account = "{v}", service_line = "SL{v}" }}' for k, v in REVENUE.items()
+    ]
     return "\n".join(out) + "\n"
 
 
@@ -88,12 +111,14 @@ class Expected:
     visits: dict[str, Visit] = field(default_factory=dict)
     accounts: dict[str, list[Any]] = field(default_factory=dict)
     ledger: defaultdict[tuple[str, str, str, str], Decimal] = field(
-        default_factory=lambda: defaultdict(Decimal))
+        default_factory=lambda: defaultdict(Decimal)
+    )
     debits: Decimal = Decimal("0.00")
     work_items: Counter[tuple[str, str]] = field(default_factory=Counter)
     # (billing account, visit) -> (patient MRN, company) -> A/R its lines posted there
     holdings: defaultdict[tuple[str, str], defaultdict[tuple[str, str], Decimal]] = field(
-        default_factory=lambda: defaultdict(lambda: defaultdict(Decimal)))
+        default_factory=lambda: defaultdict(lambda: defaultdict(Decimal))
+    )
     # what the merges made of a number: account or visit -> the one it became; the patient a
     # move gave an account ("a", number) or a visit ("v", number); MRN -> A40/A47 survivor
     became: dict[str, str] = field(default_factory=dict)
@@ -109,10 +134,17 @@ class Expected:
             "patients": sorted(self.patients),
             "billing_accounts": sorted(self.billing_accounts),
             "encounters": {v: tuple(e) for v, e in self.encounters.items()},
-            "visits": {v: {"status": s.status, "stops": [d for _, d in s.stops],
-                           "pending": list(s.pending), "charged": s.charged,
-                           "diagnoses": list(s.diagnoses), "procedures": list(s.procedures)}
-                       for v, s in self.visits.items()},
+            "visits": {
+                v: {
+                    "status": s.status,
+                    "stops": [d for _, d in s.stops],
+                    "pending": list(s.pending),
+                    "charged": s.charged,
+                    "diagnoses": list(s.diagnoses),
+                    "procedures": list(s.procedures),
+                }
+                for v, s in self.visits.items()
+            },
             "accounts": {n: (a[0], tuple(a[1])) for n, a in self.accounts.items()},
             "ledger": {k: v for k, v in self.ledger.items() if v},
             "work_items": dict(self.work_items),
@@ -195,8 +227,12 @@ class Expected:
         elif trigger in ("A06", "A07"):
             self._visit(p.visit)
             self._encounter(p.visit, self.visits[p.visit].status or "active", f.patient_class)
-        elif trigger in PENDING or trigger in CANCELS_PENDING or trigger in CANCELS_VISIT \
-                or trigger == "A13":
+        elif (
+            trigger in PENDING
+            or trigger in CANCELS_PENDING
+            or trigger in CANCELS_VISIT
+            or trigger == "A13"
+        ):
             v = self._visit(p.visit)
             if trigger in PENDING:
                 if trigger not in v.pending:
@@ -221,8 +257,9 @@ class Expected:
         assert p is not None
         self.billing_accounts.add(p.account)
         if trigger in ("P02", "P06"):
-            self.accounts.setdefault(p.account, ["open", ()])[0] = \
+            self.accounts.setdefault(p.account, ["open", ()])[0] = (
                 "purged" if trigger == "P02" else "ended"
+            )
         elif p.account in self.accounts:  # P01 / P05 reopen an ended account
             self.accounts[p.account][0] = "open"
 
@@ -277,7 +314,7 @@ class Expected:
                     if account == AR and mrn == q.mrn:
                         moving[(mrn, company)] += amount
                 for cells in self.holdings.values():
-                    for (mrn, company) in list(cells):
+                    for mrn, company in list(cells):
                         if mrn == q.mrn:
                             cells[(p.mrn, company)] += cells.pop((mrn, company))
                 self._reclass(moving, p.mrn)
@@ -291,8 +328,11 @@ class Expected:
             self.owner[("a", target)] = p.mrn
             for _, visit in (k for k in self.holdings if k[0] in (source, target)):
                 self.owner[("v", visit)] = p.mrn
-            self._move({k for k in self.holdings if k[0] in (source, target)}, p.mrn,
-                       lambda k: (target, k[1]))
+            self._move(
+                {k for k in self.holdings if k[0] in (source, target)},
+                p.mrn,
+                lambda k: (target, k[1]),
+            )
         elif trigger in VISIT_MOVES:
             source, target = q.visit, p.visit
             self.billing_accounts.add(p.account)
@@ -302,12 +342,19 @@ class Expected:
                 self.became[source] = target
             self.owner[("v", target)] = p.mrn
             self.visit_account[target] = p.account
-            self._move({k for k in self.holdings if k[1] in (source, target)}, p.mrn,
-                       lambda k: (p.account, target))
+            self._move(
+                {k for k in self.holdings if k[1] in (source, target)},
+                p.mrn,
+                lambda k: (p.account, target),
+            )
         # A51: the alternate visit id keys nothing
 
-    def _move(self, keys: set[tuple[str, str]], owner: str,
-              dest: Callable[[tuple[str, str]], tuple[str, str]]) -> None:
+    def _move(
+        self,
+        keys: set[tuple[str, str]],
+        owner: str,
+        dest: Callable[[tuple[str, str]], tuple[str, str]],
+    ) -> None:
         moving: defaultdict[tuple[str, str], Decimal] = defaultdict(Decimal)
         for key in sorted(keys):
             for (mrn, company), amount in self.holdings.pop(key).items():
@@ -337,11 +384,11 @@ def joined(into: Visit | None, was: Visit) -> Visit:
     """Visit `was` merged into `into` (A42, A50): stops in time order, charges, pending
     events and codes joined; `into` keeps its own status."""
     new = into or Visit()
-    return Visit(status=new.status or was.status,
-                 stops=sorted([*new.stops, *was.stops], key=lambda s: s[0]),
-                 pending=[*new.pending, *(t for t in was.pending if t not in new.pending)],
-                 charged=new.charged or was.charged,
-                 diagnoses=(*new.diagnoses, *(c for c in was.diagnoses
-                                              if c not in new.diagnoses)),
-                 procedures=(*new.procedures, *(c for c in was.procedures
-                                                if c not in new.procedures)))
+    return Visit(
+        status=new.status or was.status,
+        stops=sorted([*new.stops, *was.stops], key=lambda s: s[0]),
+        pending=[*new.pending, *(t for t in was.pending if t not in new.pending)],
+        charged=new.charged or was.charged,
+        diagnoses=(*new.diagnoses, *(c for c in was.diagnoses if c not in new.diagnoses)),
+        procedures=(*new.procedures, *(c for c in was.procedures if c not in new.procedures)),
+    )

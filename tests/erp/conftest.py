@@ -42,23 +42,28 @@ POOL = 15  # fresh databases served by the session's server, one per test that a
 
 
 def cost_centers() -> dict[str, str]:
-    return {cc: f"Cost center {cc}" for cc in set(demo_mappings()
-                                                  .department_cost_center.values())}
+    return {cc: f"Cost center {cc}" for cc in set(demo_mappings().department_cost_center.values())}
 
 
 @pytest.fixture(scope="session")
 def tryton_template() -> TrytonSite:
     """The built template's site (skips, or fails under CI, when trytond cannot run)."""
     require_trytond()
-    return ensure_template("tryton", TEMPLATE, lambda site, name: build_database(
-        site, name, cost_centers=cost_centers()), [setup_module])
+    return ensure_template(
+        "tryton",
+        TEMPLATE,
+        lambda site, name: build_database(site, name, cost_centers=cost_centers()),
+        [setup_module],
+    )
 
 
 @pytest.fixture(scope="session")
-def tryton_pool(tmp_path_factory: pytest.TempPathFactory,
-                tryton_template: TrytonSite) -> Iterator[TrytonPool]:
-    yield from serve_copies(tmp_path_factory.mktemp("tryton"), tryton_template, TEMPLATE,
-                            [f"t{n}" for n in range(POOL)])
+def tryton_pool(
+    tmp_path_factory: pytest.TempPathFactory, tryton_template: TrytonSite
+) -> Iterator[TrytonPool]:
+    yield from serve_copies(
+        tmp_path_factory.mktemp("tryton"), tryton_template, TEMPLATE, [f"t{n}" for n in range(POOL)]
+    )
 
 
 PG_URI = "postgresql://postgres@{}:{}/".format(*POSTGRES)
@@ -79,8 +84,9 @@ def _pg_template(bin_dir: Path) -> tuple[TrytonSite, str]:
     with open(root / "template.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not database_exists(site, name):
-            for (old,) in setup_module._pg(site, "SELECT datname FROM pg_database WHERE "
-                                                 "datname LIKE 'isthmus\\_tpl\\_%'"):
+            for (old,) in setup_module._pg(
+                site, "SELECT datname FROM pg_database WHERE datname LIKE 'isthmus\\_tpl\\_%'"
+            ):
                 drop_database(site, old)  # built by older setup code, or half built
             build_database(site, f"{name}_wip", cost_centers=cost_centers())
             setup_module._pg(site, f'ALTER DATABASE "{name}_wip" RENAME TO "{name}"')
@@ -89,16 +95,18 @@ def _pg_template(bin_dir: Path) -> tuple[TrytonSite, str]:
 
 def _drop_stale_copies(site: TrytonSite) -> None:
     """Copies left by a run that was killed (its pid is gone)."""
-    for (name,) in setup_module._pg(site, "SELECT datname FROM pg_database WHERE datname "
-                                          "LIKE 'isthmus_t\\_%'"):
+    for (name,) in setup_module._pg(
+        site, "SELECT datname FROM pg_database WHERE datname LIKE 'isthmus_t\\_%'"
+    ):
         pid = name.split("_")[2]
         if pid.isdigit() and not Path(f"/proc/{pid}").exists():
             drop_database(site, name)
 
 
 @pytest.fixture(scope="session")
-def tryton_pg_pool(tmp_path_factory: pytest.TempPathFactory,
-                   tryton_template: TrytonSite) -> Iterator[TrytonPool]:
+def tryton_pg_pool(
+    tmp_path_factory: pytest.TempPathFactory, tryton_template: TrytonSite
+) -> Iterator[TrytonPool]:
     """A trytond on PostgreSQL serving PG_POOL copies of the PostgreSQL template (database
     names unique to this run, dropped afterwards)."""
     require("PostgreSQL", *POSTGRES)

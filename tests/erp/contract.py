@@ -20,9 +20,15 @@ from tests.erp.conftest import unique
 REVENUE = {"4100": "CC-4100", "4200": "CC-4200", "4300": "CC-4300", "4600": "CC-4600"}
 
 
-def charges(n: int, *, prefix: str = "", days: tuple[int, ...] = (2, 3),
-            month: int = 11, account: str | None = None,
-            companies: tuple[str, ...] = ("C100", "C200")) -> list[JournalEntry]:
+def charges(
+    n: int,
+    *,
+    prefix: str = "",
+    days: tuple[int, ...] = (2, 3),
+    month: int = 11,
+    account: str | None = None,
+    companies: tuple[str, ...] = ("C100", "C200"),
+) -> list[JournalEntry]:
     """n balanced charge entries: DR 1200 / CR revenue, cost center on both lines."""
     out = []
     accounts = sorted(REVENUE)
@@ -30,23 +36,39 @@ def charges(n: int, *, prefix: str = "", days: tuple[int, ...] = (2, 3),
         acct = account or accounts[i % len(accounts)]
         cc = REVENUE.get(acct, "CC-4100")
         day = date(2026, month, days[i % len(days)])
-        dims = Dimensions(company=companies[i % len(companies)], cost_center=cc,
-                          service_line="Imaging", account_token=f"tok{i % 5}")
+        dims = Dimensions(
+            company=companies[i % len(companies)],
+            cost_center=cc,
+            service_line="Imaging",
+            account_token=f"tok{i % 5}",
+        )
         amount = Decimal(f"{17 + (i * 7) % 90}.{i % 100:02d}")
         lines = (dr("1200", amount, "USD", dims), cr(acct, amount, "USD", dims))
         if i % 6 == 5:  # a credit (reversal-like) now and then
             lines = (cr("1200", amount, "USD", dims), dr(acct, amount, "USD", dims))
-        out.append(JournalEntry(
-            entry_key=f"{prefix}e{i}", posted_on=day, period=day.strftime("%Y-%m"),
-            channel="mllp", memo="charge", lines=lines, correlation_id=f"mllp/{prefix}{i}",
-            causation_id=f"{prefix}ev{i}"))
+        out.append(
+            JournalEntry(
+                entry_key=f"{prefix}e{i}",
+                posted_on=day,
+                period=day.strftime("%Y-%m"),
+                channel="mllp",
+                memo="charge",
+                lines=lines,
+                correlation_id=f"mllp/{prefix}{i}",
+                causation_id=f"{prefix}ev{i}",
+            )
+        )
     return out
 
 
 def batch(policy: str = "summary", **kw: object) -> JournalBatch:
     bid = unique("JB-t-")
-    return build_batch(bid, charges(prefix=bid, **kw), policy=policy,  # type: ignore[arg-type]
-                       channel="mllp")
+    return build_batch(
+        bid,
+        charges(prefix=bid, **kw),
+        policy=policy,  # type: ignore[arg-type]
+        channel="mllp",
+    )
 
 
 class ErpContract:
@@ -68,8 +90,9 @@ class ErpContract:
 
     def test_summary_and_detailed_of_the_same_charges_agree(self, erp: ErpPort) -> None:
         s = batch("summary", n=24)
-        d = build_batch(unique("JB-d-"), charges(prefix="d", n=24), policy="detailed",
-                        channel="mllp")
+        d = build_batch(
+            unique("JB-d-"), charges(prefix="d", n=24), policy="detailed", channel="mllp"
+        )
         assert len(d.lines) > len(s.lines)
         erp.post_batch(s)
         once = erp.balances("2026-11")
@@ -105,5 +128,4 @@ class ErpContract:
     def test_master_data(self, erp: ErpPort) -> None:
         md = erp.master_data()
         assert {"1200", "4100", "4600", "1000", "2100"} <= set(md.accounts)
-        assert {f"CC-{n}" for n in (4100, 4200, 4300, 4400, 4500, 4600)} <= set(
-            md.cost_centers)
+        assert {f"CC-{n}" for n in (4100, 4200, 4300, 4400, 4500, 4600)} <= set(md.cost_centers)

@@ -34,46 +34,89 @@ VARIANTS: dict[str, frozenset[str]] = {
 }
 
 
-def _entry(key: str, day: date, lines: list[tuple[str, str, str, str, Dimensions]],
-           corr: str) -> JournalEntry:
+def _entry(
+    key: str, day: date, lines: list[tuple[str, str, str, str, Dimensions]], corr: str
+) -> JournalEntry:
     return JournalEntry(
-        entry_key=key, posted_on=day, period=f"{day.year:04d}-{day.month:02d}",
-        channel="odd", memo="", correlation_id=corr, causation_id=f"c-{key}",
-        lines=tuple(JournalLine(account=a, debit=Decimal(d), credit=Decimal(c), currency=cur,
-                                dims=dims) for a, d, c, cur, dims in lines))
+        entry_key=key,
+        posted_on=day,
+        period=f"{day.year:04d}-{day.month:02d}",
+        channel="odd",
+        memo="",
+        correlation_id=corr,
+        causation_id=f"c-{key}",
+        lines=tuple(
+            JournalLine(account=a, debit=Decimal(d), credit=Decimal(c), currency=cur, dims=dims)
+            for a, d, c, cur, dims in lines
+        ),
+    )
 
 
 def _charges(policy: str) -> JournalBatch:
-    entries = [post(make_charge(f"{100 + 7 * i}.{i:02d}", kind="CD" if i % 4 == 3 else "CG",
-                                txn=f"T{i}", service_date=date(2024, 3, 10 + i % 3)),
-                    key=f"evt-{i}:charge", token=f"tok-{i % 5}",
-                    cost_center=("CC10", "CC20")[i % 2], company=("C1", "C2")[i % 3 == 0],
-                    service_line=("Cardiology", "Lab")[i % 2])
-               for i in range(12)]
-    return build_batch(f"JB-dft-{policy}", entries, policy=policy,  # type: ignore[arg-type]
-                       channel="dft-main")
+    entries = [
+        post(
+            make_charge(
+                f"{100 + 7 * i}.{i:02d}",
+                kind="CD" if i % 4 == 3 else "CG",
+                txn=f"T{i}",
+                service_date=date(2024, 3, 10 + i % 3),
+            ),
+            key=f"evt-{i}:charge",
+            token=f"tok-{i % 5}",
+            cost_center=("CC10", "CC20")[i % 2],
+            company=("C1", "C2")[i % 3 == 0],
+            service_line=("Cardiology", "Lab")[i % 2],
+        )
+        for i in range(12)
+    ]
+    return build_batch(
+        f"JB-dft-{policy}",
+        entries,
+        policy=policy,  # type: ignore[arg-type]
+        channel="dft-main",
+    )
 
 
 def _currencies() -> JournalBatch:
-    entries = [post(make_charge(amount, currency=cur, txn=f"T{i}"), key=f"evt-{i}:charge",
-                    token=f"tok-{i}")
-               for i, (amount, cur) in enumerate([("10.00", "USD"), ("12.50", "EUR"),
-                                                  ("1500", "JPY"), ("0.01", "USD")])]
+    entries = [
+        post(
+            make_charge(amount, currency=cur, txn=f"T{i}"), key=f"evt-{i}:charge", token=f"tok-{i}"
+        )
+        for i, (amount, cur) in enumerate(
+            [("10.00", "USD"), ("12.50", "EUR"), ("1500", "JPY"), ("0.01", "USD")]
+        )
+    ]
     return build_batch("JB-fx-1", entries, policy="summary", channel="dft-main")
 
 
 def _awkward() -> JournalBatch:
     """Values with commas, quotes, a newline, non-ASCII text and a netted-to-zero group."""
-    odd = Dimensions(company="C,1", cost_center='CC "10"', service_line="Cardio\nlogy é",
-                     account_token="tok;ü")
+    odd = Dimensions(
+        company="C,1", cost_center='CC "10"', service_line="Cardio\nlogy é", account_token="tok;ü"
+    )
     plain = Dimensions(company="C,1", cost_center="CC9")
     entries = [
-        _entry("k,1", date(2024, 2, 29), [("4000", "0.00", "5.10", "USD", odd),
-                                          ("1200", "5.10", "0.00", "USD", plain)], 'corr "a"'),
-        _entry("k\"2", date(2024, 2, 29), [("4000", "5.10", "0.00", "USD", odd),
-                                           ("1200", "0.00", "5.10", "USD", plain)], "corr é"),
-        _entry("k3", date(2024, 3, 1), [("4000", "0.00", "1234567.89", "USD", odd),
-                                        ("1200", "1234567.89", "0.00", "USD", plain)], "x"),
+        _entry(
+            "k,1",
+            date(2024, 2, 29),
+            [("4000", "0.00", "5.10", "USD", odd), ("1200", "5.10", "0.00", "USD", plain)],
+            'corr "a"',
+        ),
+        _entry(
+            'k"2',
+            date(2024, 2, 29),
+            [("4000", "5.10", "0.00", "USD", odd), ("1200", "0.00", "5.10", "USD", plain)],
+            "corr é",
+        ),
+        _entry(
+            "k3",
+            date(2024, 3, 1),
+            [
+                ("4000", "0.00", "1234567.89", "USD", odd),
+                ("1200", "1234567.89", "0.00", "USD", plain),
+            ],
+            "x",
+        ),
     ]
     return build_batch("JB-odd-1", entries, policy="detailed", channel="odd")
 
@@ -86,19 +129,31 @@ def _awkward_entries() -> list[JournalEntry]:
     odd = Dimensions(company="C,1", cost_center='CC "10"', service_line="Cardio\nlogy é")
     plain = Dimensions(company="C,1", cost_center="CC9")
     return [
-        _entry("k1", date(2024, 2, 29), [("4000", "0.00", "5.10", "USD", odd),
-                                         ("1200", "5.10", "0.00", "USD", plain)], "a"),
-        _entry("k2", date(2024, 2, 29), [("4000", "5.10", "0.00", "USD", odd),
-                                         ("1200", "0.00", "5.10", "USD", plain)], "b"),
-        _entry("k3", date(2024, 2, 29), [("4000", "0.00", "7.00", "USD", odd),
-                                         ("1200", "7.00", "0.00", "USD", plain)], "c"),
+        _entry(
+            "k1",
+            date(2024, 2, 29),
+            [("4000", "0.00", "5.10", "USD", odd), ("1200", "5.10", "0.00", "USD", plain)],
+            "a",
+        ),
+        _entry(
+            "k2",
+            date(2024, 2, 29),
+            [("4000", "5.10", "0.00", "USD", odd), ("1200", "0.00", "5.10", "USD", plain)],
+            "b",
+        ),
+        _entry(
+            "k3",
+            date(2024, 2, 29),
+            [("4000", "0.00", "7.00", "USD", odd), ("1200", "7.00", "0.00", "USD", plain)],
+            "c",
+        ),
     ]
 
 
 def _demo(name: str) -> Callable[[], JournalBatch]:
     def load() -> JournalBatch:
-        return batch_from_jsonl(gzip.decompress((GOLDEN / "demo" / name).read_bytes())
-                                .decode())
+        return batch_from_jsonl(gzip.decompress((GOLDEN / "demo" / name).read_bytes()).decode())
+
     return load
 
 
@@ -108,8 +163,10 @@ CASES: dict[str, Callable[[], JournalBatch]] = {
     "currencies": _currencies,
     "awkward": _awkward,
     "awkward-summary": _awkward_summary,
-    **{f"demo-{p.name.removesuffix('.jsonl.gz')}": _demo(p.name)
-       for p in sorted((GOLDEN / "demo").glob("*.jsonl.gz"))},
+    **{
+        f"demo-{p.name.removesuffix('.jsonl.gz')}": _demo(p.name)
+        for p in sorted((GOLDEN / "demo").glob("*.jsonl.gz"))
+    },
 }
 
 
@@ -127,13 +184,14 @@ class RestRecorder:
         return httpx.Response(201, json={})
 
     def erp(self) -> RestErp:
-        return RestErp("http://erp.test/api", "tok",
-                       transport=httpx.MockTransport(self.handle))
+        return RestErp("http://erp.test/api", "tok", transport=httpx.MockTransport(self.handle))
 
 
 def accounts_of(batch: JournalBatch) -> tuple[list[str], list[str]]:
-    return (sorted({x.account for x in batch.lines}),
-            sorted({x.dims.cost_center for x in batch.lines if x.dims.cost_center}))
+    return (
+        sorted({x.account for x in batch.lines}),
+        sorted({x.dims.cost_center for x in batch.lines if x.dims.cost_center}),
+    )
 
 
 def created(bodies: list[bytes]) -> list[bytes]:

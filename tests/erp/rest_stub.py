@@ -48,20 +48,21 @@ class StubErp:
         self._centers = cost_centers
         self.books: dict[str, Books] = {}
         self._lock = threading.Lock()
-        self.app = Starlette(routes=[
-            Route("/{t}/moves", self.post, methods=["POST"]),
-            Route("/{t}/moves", self.lookup, methods=["GET"]),
-            Route("/{t}/balances", self.balances, methods=["GET"]),
-            Route("/{t}/master-data", self.master_data, methods=["GET"]),
-            Route("/{t}/periods/{p}/close", self.close_period, methods=["POST"]),
-            Route("/{t}/outage/{n:int}", self.set_outage, methods=["POST"]),
-        ])
+        self.app = Starlette(
+            routes=[
+                Route("/{t}/moves", self.post, methods=["POST"]),
+                Route("/{t}/moves", self.lookup, methods=["GET"]),
+                Route("/{t}/balances", self.balances, methods=["GET"]),
+                Route("/{t}/master-data", self.master_data, methods=["GET"]),
+                Route("/{t}/periods/{p}/close", self.close_period, methods=["POST"]),
+                Route("/{t}/outage/{n:int}", self.set_outage, methods=["POST"]),
+            ]
+        )
 
     def tenant(self, t: str) -> Books:
         with self._lock:
             if t not in self.books:
-                self.books[t] = Books({c: n for c, (n, _k) in CHART.items()},
-                                      dict(self._centers))
+                self.books[t] = Books({c: n for c, (n, _k) in CHART.items()}, dict(self._centers))
             return self.books[t]
 
     def _gate(self, request: Request) -> tuple[Books, Response | None]:
@@ -95,11 +96,11 @@ class StubErp:
                 return JSONResponse({"message": f"move {ref} is not balanced"}, 422)
             for x in move["lines"]:
                 if x["account"] not in books.accounts:
-                    return JSONResponse({"message": f"account {x['account']} does not exist"},
-                                        422)
+                    return JSONResponse({"message": f"account {x['account']} does not exist"}, 422)
                 if x["cost_center"] and x["cost_center"] not in books.cost_centers:
-                    return JSONResponse({"message": f"cost center {x['cost_center']} does "
-                                                    "not exist"}, 422)
+                    return JSONResponse(
+                        {"message": f"cost center {x['cost_center']} does not exist"}, 422
+                    )
             books.moves[ref] = move
             books.posts += 1
         return JSONResponse({"reference": ref, "id": len(books.moves)}, 201)
@@ -109,8 +110,7 @@ class StubErp:
         if refused:
             return refused
         prefix = request.query_params.get("prefix", "")
-        return JSONResponse({"references": sorted(r for r in books.moves
-                                                  if r.startswith(prefix))})
+        return JSONResponse({"references": sorted(r for r in books.moves if r.startswith(prefix))})
 
     async def balances(self, request: Request) -> Response:
         books, refused = self._gate(request)
@@ -125,17 +125,26 @@ class StubErp:
                 dc = out.setdefault((x["account"], x["cost_center"]), [Decimal(0), Decimal(0)])
                 dc[0] += Decimal(x["debit"])
                 dc[1] += Decimal(x["credit"])
-        return JSONResponse({"balances": [
-            {"account": a, "cost_center": c, "debit": str(d), "credit": str(k)}
-            for (a, c), (d, k) in sorted(out.items())]})
+        return JSONResponse(
+            {
+                "balances": [
+                    {"account": a, "cost_center": c, "debit": str(d), "credit": str(k)}
+                    for (a, c), (d, k) in sorted(out.items())
+                ]
+            }
+        )
 
     async def master_data(self, request: Request) -> Response:
         books, refused = self._gate(request)
         if refused:
             return refused
-        return JSONResponse({"accounts": [{"code": c, "name": n}
-                                          for c, n in books.accounts.items()],
-                             "cost_centers": books.cost_centers, "parties": PARTIES})
+        return JSONResponse(
+            {
+                "accounts": [{"code": c, "name": n} for c, n in books.accounts.items()],
+                "cost_centers": books.cost_centers,
+                "parties": PARTIES,
+            }
+        )
 
     async def close_period(self, request: Request) -> Response:
         self.tenant(request.path_params["t"]).closed.add(request.path_params["p"])
@@ -158,15 +167,26 @@ class StubServer:
         self.stub = stub
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self._server = _ThreadServer(uvicorn.Config(
-            stub.app, host="127.0.0.1", port=self.port, log_level="warning",
-            access_log=False, lifespan="off", ws="none", http="h11"))
+        self._server = _ThreadServer(
+            uvicorn.Config(
+                stub.app,
+                host="127.0.0.1",
+                port=self.port,
+                log_level="warning",
+                access_log=False,
+                lifespan="off",
+                ws="none",
+                http="h11",
+            )
+        )
         self._thread = threading.Thread(target=self._server.run, daemon=True)
 
     def start(self) -> None:
         self._thread.start()
-        wait_until(lambda: self._server.started or not self._thread.is_alive(),
-                   what="the REST ERP stub's server to start")
+        wait_until(
+            lambda: self._server.started or not self._thread.is_alive(),
+            what="the REST ERP stub's server to start",
+        )
         if not self._server.started:
             raise RuntimeError("the REST ERP stub did not start")
 

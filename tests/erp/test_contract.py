@@ -20,8 +20,9 @@ from tests.erp.contract import ErpContract
 class TestMemoryErp(ErpContract):
     @pytest.fixture
     def erp(self) -> Iterator[ErpPort]:
-        yield MemoryErp(accounts={c: n for c, (n, _k) in CHART.items()},
-                        cost_centers=cost_centers())
+        yield MemoryErp(
+            accounts={c: n for c, (n, _k) in CHART.items()}, cost_centers=cost_centers()
+        )
 
     def close_period(self, erp: ErpPort, period: str) -> None:
         assert isinstance(erp, MemoryErp)
@@ -74,9 +75,10 @@ class TestTrytonOnPostgresql(TestTrytonErp):
         erp.post_batch(batch(n=2))  # loads Tryton's ids (accounts, periods...)
         good = batch(n=4, days=(2,), companies=("C100",))
         at = next(i for i, x in enumerate(good.lines) if x.debit)
-        skewed = msgspec.structs.replace(good.lines[at],
-                                         debit=good.lines[at].debit + Decimal("0.01"))
-        lines = (*good.lines[:at], skewed, *good.lines[at + 1:])
+        skewed = msgspec.structs.replace(
+            good.lines[at], debit=good.lines[at].debit + Decimal("0.01")
+        )
+        lines = (*good.lines[:at], skewed, *good.lines[at + 1 :])
         bad = msgspec.structs.replace(good, lines=lines)
         calls = erp.rpc.calls
         with pytest.raises(ErpRejected, match="does not balance"):
@@ -84,8 +86,9 @@ class TestTrytonOnPostgresql(TestTrytonErp):
         assert erp.rpc.calls == calls  # refused before anything left the hub
         # bypassing our check, Tryton on PostgreSQL refuses it too; nothing is posted
         [spec] = move_specs(good)
-        unbalanced = MoveSpec(spec.reference, spec.posted_on, spec.period, spec.company,
-                              spec.currency, lines)
+        unbalanced = MoveSpec(
+            spec.reference, spec.posted_on, spec.period, spec.company, spec.currency, lines
+        )
         with pytest.raises(ErpRejected) as info:
             ids = erp.rpc.model("account.move", "create", [erp._move_values(unbalanced)])
             erp.rpc.model("account.move", "post", ids)

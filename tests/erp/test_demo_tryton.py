@@ -28,8 +28,9 @@ from tests.supply.conftest import TEMPLATE as PROCURE_TEMPLATE
 from tests.supply.conftest import procure_template
 
 
-def test_without_trytond_it_says_how_to_get_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                               capsys: pytest.CaptureFixture[str]) -> None:
+def test_without_trytond_it_says_how_to_get_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setitem(sys.modules, "trytond", None)  # import trytond -> ImportError
     assert run(["demo", "--erp", "tryton", "--data-dir", str(tmp_path / "d")]) == 2
     err = capsys.readouterr().err
@@ -54,11 +55,28 @@ def tryton_holds(cache: Path, bin_dir: Path) -> dict[str, Any]:
     rpc = TrytonRpc(server.url, "after", "admin", site.password)
     try:
         return {
-            "requisitions": rpc.model("purchase.requisition", "search_read", [], 0, None,
-                                      None, ["number", "state", "description"]),
-            "invoices": {str(r["number"]): r for r in rpc.model(
-                "account.invoice", "search_read", [("type", "=", "in")], 0, None, None,
-                ["number", "state", "move.state"])}}
+            "requisitions": rpc.model(
+                "purchase.requisition",
+                "search_read",
+                [],
+                0,
+                None,
+                None,
+                ["number", "state", "description"],
+            ),
+            "invoices": {
+                str(r["number"]): r
+                for r in rpc.model(
+                    "account.invoice",
+                    "search_read",
+                    [("type", "=", "in")],
+                    0,
+                    None,
+                    None,
+                    ["number", "state", "move.state"],
+                )
+            },
+        }
     finally:
         rpc.close()
         server.stop()
@@ -68,8 +86,11 @@ def tryton_holds(cache: Path, bin_dir: Path) -> dict[str, Any]:
 @pytest.mark.service
 @pytest.mark.timeout(600)
 def test_demo_runs_the_supply_day_through_tryton_and_reconciles(
-        tmp_path: Path, procure_template: TrytonSite, monkeypatch: pytest.MonkeyPatch,
-        capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path,
+    procure_template: TrytonSite,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     cache = tmp_path / "cache"
     cache.mkdir()
     source = procure_template.data_dir / f"{PROCURE_TEMPLATE}.sqlite"
@@ -77,8 +98,18 @@ def test_demo_runs_the_supply_day_through_tryton_and_reconciles(
     shutil.copyfile(source, cache / f"{TEMPLATE}.sqlite")
     (cache / f"{TEMPLATE}.ready").write_text(f"70 {template_digest()}\n")
     monkeypatch.setenv("ISTHMUS_TRYTON_CACHE", str(cache))
-    code = run(["demo", "--erp", "tryton", "--messages", "300", "--json",
-                "--data-dir", str(tmp_path / "data")])
+    code = run(
+        [
+            "demo",
+            "--erp",
+            "tryton",
+            "--messages",
+            "300",
+            "--json",
+            "--data-dir",
+            str(tmp_path / "data"),
+        ]
+    )
     out = json.loads(capsys.readouterr().out)
     erp = out["erp"]
     assert erp["zero_variance"], erp
@@ -96,8 +127,11 @@ def test_demo_runs_the_supply_day_through_tryton_and_reconciles(
     assert supply["invoices"] == {"posted": 1, "held": 1}
     invoices = {i["item"]: i for i in t["invoices"]}
     matched, held = invoices["STENT-01"], invoices["SUTURE-3"]
-    assert (matched["hub"], matched["state"], matched["posted_by_hub"]) == \
-        ("matched", "posted", True)
+    assert (matched["hub"], matched["state"], matched["posted_by_hub"]) == (
+        "matched",
+        "posted",
+        True,
+    )
     assert (held["hub"], held["state"], held["posted_by_hub"]) == ("held", "validated", False)
     assert Decimal(matched["amount"]) == 6 * Decimal("450.00")
     assert Decimal(held["amount"]) == 25 * Decimal("6.90")

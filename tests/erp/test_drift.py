@@ -27,30 +27,39 @@ def _config(tmp_path: Path, base: str, extra: str = "") -> Path:
     token = tmp_path / "erp.token"
     token.write_text(TOKEN)
     cfg = tmp_path / "isthmus.toml"
-    cfg.write_text(DEMO_CHART
-                   + f'[erp]\nkind = "rest"\nurl = "{base}"\ntoken_file = "{token}"\n{extra}')
+    cfg.write_text(
+        DEMO_CHART + f'[erp]\nkind = "rest"\nurl = "{base}"\ntoken_file = "{token}"\n{extra}'
+    )
     return cfg
 
 
 def _drift_items(settings: Settings) -> list[tuple[str, str, str]]:
     hub = Hub.open(settings)
     try:
-        return [(w.key, w.queue, w.status) for w in hub.store.work_items(limit=1000)
-                if w.kind == DRIFT_KIND]
+        return [
+            (w.key, w.queue, w.status)
+            for w in hub.store.work_items(limit=1000)
+            if w.kind == DRIFT_KIND
+        ]
     finally:
         hub.close()
 
 
 def test_find_drift_names_what_maps_to_the_missing_code() -> None:
     settings = Settings(data_dir=Path("/nonexistent"), mappings=demo_mappings())
-    full = MasterData({"1200": "A/R"} | {m.revenue_account: "rev" for m in
-                                         settings.mappings.charge_codes.values()},
-                      {cc: "cc" for cc in settings.mappings.department_cost_center.values()},
-                      {})
+    full = MasterData(
+        {"1200": "A/R"}
+        | {m.revenue_account: "rev" for m in settings.mappings.charge_codes.values()},
+        {cc: "cc" for cc in settings.mappings.department_cost_center.values()},
+        {},
+    )
     assert find_drift(settings, full) == []
     cc = settings.mappings.department_cost_center["LAB"]
-    partial = MasterData({k: v for k, v in full.accounts.items() if k != "1200"},
-                         {k: v for k, v in full.cost_centers.items() if k != cc}, {})
+    partial = MasterData(
+        {k: v for k, v in full.accounts.items() if k != "1200"},
+        {k: v for k, v in full.cost_centers.items() if k != cc},
+        {},
+    )
     drift = find_drift(settings, partial)
     assert Drift("account", "1200", "posting.ar_account") in drift
     [lab] = [d for d in drift if d.kind == "cost_center"]
@@ -58,8 +67,8 @@ def test_find_drift_names_what_maps_to_the_missing_code() -> None:
 
 
 def test_erp_drift_opens_one_item_per_drift_and_closes_it(
-        tmp_path: Path, stub: StubServer, base: str,
-        capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, stub: StubServer, base: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     cfg = _config(tmp_path, base)
     data = tmp_path / "data"
     args = ["--data-dir", str(data), "--config", str(cfg)]
@@ -89,8 +98,9 @@ def test_erp_drift_opens_one_item_per_drift_and_closes_it(
     assert [s for *_x, s in _drift_items(settings)] == ["resolved", "open"]
 
 
-def test_serve_pulls_master_data_on_its_schedule(tmp_path: Path, stub: StubServer,
-                                                 base: str) -> None:
+def test_serve_pulls_master_data_on_its_schedule(
+    tmp_path: Path, stub: StubServer, base: str
+) -> None:
     cfg = _config(tmp_path, base, "master_data_every_s = 0.2\n")
     settings = load_settings(cfg, data_dir=tmp_path / "data")
     books = stub.stub.tenant(base.rsplit("/", 1)[1])
@@ -100,8 +110,10 @@ def test_serve_pulls_master_data_on_its_schedule(tmp_path: Path, stub: StubServe
         hub = Hub.open(settings)
         running = await start(hub, role="worker", export_every_s=3600)
         try:
-            await await_until(lambda: hub.store.work_items("open"),
-                              what="a drift work item from serve's master-data pull")
+            await await_until(
+                lambda: hub.store.work_items("open"),
+                what="a drift work item from serve's master-data pull",
+            )
             await asyncio.sleep(1.0)  # several more pulls
         finally:
             await running.stop()

@@ -44,8 +44,10 @@ def _rows(batch: JournalBatch, form: str) -> list[QueuedBatch]:
     """The batch as the dispatcher decodes it from its outbox row(s)."""
     if form == "batch":
         return [batch_codec.decode(*batch_codec.encode(batch))]
-    return [batch_codec.decode("csv", batch_to_csv(batch).encode()),
-            batch_codec.decode("jsonl", batch_to_jsonl(batch).encode())]
+    return [
+        batch_codec.decode("csv", batch_to_csv(batch).encode()),
+        batch_codec.decode("jsonl", batch_to_jsonl(batch).encode()),
+    ]
 
 
 def _send(sink: BatchSink, rows: list[QueuedBatch], sent: Callable[[], list[bytes]]) -> str:
@@ -75,15 +77,18 @@ def test_sinks_render_the_batch_as_before(name: str, form: str, tmp_path: Path) 
         folder = tmp_path / form / variant
         for row in rows:
             guarded(ErpFileSink(folder), withheld).deliver(row)
-        assert sorted(p.name for p in folder.iterdir()) == [f"{batch.batch_id}.csv",
-                                                           f"{batch.batch_id}.jsonl"]
+        assert sorted(p.name for p in folder.iterdir()) == [
+            f"{batch.batch_id}.csv",
+            f"{batch.batch_id}.jsonl",
+        ]
         for fmt in ("csv", "jsonl"):
-            out[f"file/{variant}/{fmt}"] = _sha((folder / f"{batch.batch_id}.{fmt}")
-                                                .read_bytes())
+            out[f"file/{variant}/{fmt}"] = _sha((folder / f"{batch.batch_id}.{fmt}").read_bytes())
         tryton = RecordingTryton(*accounts_of(batch))
-        out[f"tryton/{variant}"] = _send(guarded(ErpBatchSink(tryton.erp()), withheld), rows,
-                                         lambda t=tryton: created(t.bodies))
+        out[f"tryton/{variant}"] = _send(
+            guarded(ErpBatchSink(tryton.erp()), withheld), rows, lambda t=tryton: created(t.bodies)
+        )
         rest = RestRecorder()
-        out[f"rest/{variant}"] = _send(guarded(ErpBatchSink(rest.erp()), withheld), rows,
-                                       lambda r=rest: r.sent)
+        out[f"rest/{variant}"] = _send(
+            guarded(ErpBatchSink(rest.erp()), withheld), rows, lambda r=rest: r.sent
+        )
     assert out == golden["outputs"]

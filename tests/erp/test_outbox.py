@@ -28,15 +28,23 @@ T0 = 2_000_000_000.0
 
 
 def fake() -> MemoryErp:
-    return MemoryErp(accounts={c: n for c, (n, _k) in CHART.items()},
-                     cost_centers=cost_centers())
+    return MemoryErp(accounts={c: n for c, (n, _k) in CHART.items()}, cost_centers=cost_centers())
 
 
 def charge_day(rig: Rig, tag: str, n: int = 6) -> None:
-    rig.ingest([adt(f"{tag}A", f"{tag}M1"), adt(f"{tag}B", f"{tag}M2")] + [
-        charge(f"{tag}C{i}", f"{tag}M{1 + i % 2}", amount=f"{10 + i}.50",
-               code=("71045", "80053", "99283")[i % 3], dept=("RAD", "LAB", "ED")[i % 3])
-        for i in range(n)])
+    rig.ingest(
+        [adt(f"{tag}A", f"{tag}M1"), adt(f"{tag}B", f"{tag}M2")]
+        + [
+            charge(
+                f"{tag}C{i}",
+                f"{tag}M{1 + i % 2}",
+                amount=f"{10 + i}.50",
+                code=("71045", "80053", "99283")[i % 3],
+                dept=("RAD", "LAB", "ED")[i % 3],
+            )
+            for i in range(n)
+        ]
+    )
     rig.drain()
 
 
@@ -91,8 +99,9 @@ class FlakyErp(MemoryErp):
 
 def test_outage_retries_opens_breaker_and_drains_in_order(rig: Rig) -> None:
     erp = FlakyErp(accounts={c: n for c, (n, _k) in CHART.items()}, cost_centers=cost_centers())
-    d = Dispatcher(rig.store, ErpBatchSink(erp), RetryPolicy(max_attempts=50, base_s=0.0,
-                                                             max_s=0.0))
+    d = Dispatcher(
+        rig.store, ErpBatchSink(erp), RetryPolicy(max_attempts=50, base_s=0.0, max_s=0.0)
+    )
     for n in range(3):
         charge_day(rig, f"o{n}")
         seal(rig)
@@ -120,13 +129,21 @@ def test_rows_of_the_previous_version_post_once_and_reconcile(rig: Rig) -> None:
     still drains: the jsonl row posts the batch, the csv row is skipped."""
     erp = fake()
     charge_day(rig, "v")
-    entries = rig.store.entries(unbatched_channel=rig.store.unbatched_channels()[0],
-                                limit=1000)
-    batch = build_batch(batch_id_for(entries[0].channel, [e.entry_key for e in entries]),
-                        entries, policy="summary", channel=entries[0].channel)
-    assert rig.store.record_batch(batch, [
-        (DESTINATION, "csv", batch_to_csv(batch).encode()),
-        (DESTINATION, "jsonl", batch_to_jsonl(batch).encode())], T0)
+    entries = rig.store.entries(unbatched_channel=rig.store.unbatched_channels()[0], limit=1000)
+    batch = build_batch(
+        batch_id_for(entries[0].channel, [e.entry_key for e in entries]),
+        entries,
+        policy="summary",
+        channel=entries[0].channel,
+    )
+    assert rig.store.record_batch(
+        batch,
+        [
+            (DESTINATION, "csv", batch_to_csv(batch).encode()),
+            (DESTINATION, "jsonl", batch_to_jsonl(batch).encode()),
+        ],
+        T0,
+    )
     sink = ErpBatchSink(erp)
     assert Dispatcher(rig.store, sink, RetryPolicy()).run_once(T0) == 2
     assert erp.calls == 1 and sink.moves_posted == len(erp.moves) > 0

@@ -103,8 +103,12 @@ def test_a_configured_template_and_endpoints(stub: StubServer, base: str) -> Non
         "cost_center": {{ x.cost_center|tojson }}, "debit": {{ x.debit|tojson }},
         "credit": {{ x.credit|tojson }}, "svc": {{ x.service_line|tojson }}}
         {{ "," if not loop.last }}{% endfor %}]}"""
-    erp = RestErp(base, TOKEN, move_template=template, endpoints={
-        "lookup": "GET /moves?prefix={prefix}&batch={batch_id}"})
+    erp = RestErp(
+        base,
+        TOKEN,
+        move_template=template,
+        endpoints={"lookup": "GET /moves?prefix={prefix}&batch={batch_id}"},
+    )
     try:
         b = batch(n=6, policy="detailed")
         body = json.loads(erp.render(move_specs(b)[0]))
@@ -128,14 +132,17 @@ def test_a_configured_template_and_endpoints(stub: StubServer, base: str) -> Non
         bad.close()
 
 
-def test_hub_posts_through_rest_and_reconciles(tmp_path: Path, base: str,
-                                               capsys: pytest.CaptureFixture[str]) -> None:
+def test_hub_posts_through_rest_and_reconciles(
+    tmp_path: Path, base: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     token = tmp_path / "erp.token"
     token.write_text(TOKEN + "\n")
     cfg = tmp_path / "isthmus.toml"
-    cfg.write_text(f'[erp]\nkind = "rest"\nurl = "{base}"\ntoken_file = "{token}"\n'
-                   'idempotency_header = "Idempotency-Key"\n'
-                   '[erp.endpoints]\nbalances = "GET /balances?period={period}"\n')
+    cfg.write_text(
+        f'[erp]\nkind = "rest"\nurl = "{base}"\ntoken_file = "{token}"\n'
+        'idempotency_header = "Idempotency-Key"\n'
+        '[erp.endpoints]\nbalances = "GET /balances?period={period}"\n'
+    )
     data = tmp_path / "data"
     h = Hub.open(load_settings(cfg, data_dir=data))
     try:
@@ -151,7 +158,8 @@ def test_hub_posts_through_rest_and_reconciles(tmp_path: Path, base: str,
     assert run(["erp", "drift", *args]) == 0
     assert json.loads(capsys.readouterr().out)["drift"] == []
     missing = tmp_path / "missing.toml"
-    missing.write_text(f'[erp]\nkind = "rest"\nurl = "{base}"\n'
-                       f'token_file = "{tmp_path / "nope"}"\n')
+    missing.write_text(
+        f'[erp]\nkind = "rest"\nurl = "{base}"\ntoken_file = "{tmp_path / "nope"}"\n'
+    )
     assert run(["recon", "erp", "--data-dir", str(data), "--config", str(missing)]) == 2
     assert "nope" in capsys.readouterr().err

@@ -46,8 +46,9 @@ class LoseAnswer(httpx.BaseTransport):
 
 
 @pytest.mark.parametrize("lost", ["model.account.move.post", "model.account.move.create"])
-def test_retry_after_a_lost_answer_posts_once(tryton_pool: TrytonPool, tryton_db: str,
-                                              lost: str) -> None:
+def test_retry_after_a_lost_answer_posts_once(
+    tryton_pool: TrytonPool, tryton_db: str, lost: str
+) -> None:
     transport = LoseAnswer(lost)
     erp = TrytonErp(tryton_pool.rpc(tryton_db, transport=transport), journal="HUB")
     try:
@@ -67,8 +68,7 @@ def test_retry_after_a_lost_answer_posts_once(tryton_pool: TrytonPool, tryton_db
 
 
 @pytest.mark.parametrize("policy", ["summary", "detailed"])
-def test_hub_to_tryton_reconciles_to_zero(rig: Rig, tryton: TrytonErp,
-                                          policy: str) -> None:
+def test_hub_to_tryton_reconciles_to_zero(rig: Rig, tryton: TrytonErp, policy: str) -> None:
     for tag in ("d1", "d2"):
         charge_day(rig, tag, n=9)
     batches = seal_batches(rig.store, policy_of=lambda _c: policy, now=T0)
@@ -80,10 +80,8 @@ def test_hub_to_tryton_reconciles_to_zero(rig: Rig, tryton: TrytonErp,
     assert {c["state"] for c in report["batches"]} == {"posted"}
 
 
-def test_closed_period_work_item_then_reopen_and_resubmit(rig: Rig,
-                                                          tryton: TrytonErp) -> None:
-    [pid] = tryton.rpc.model("account.period", "search", [("name", "=", "2026-11")], 0, 1,
-                             None)
+def test_closed_period_work_item_then_reopen_and_resubmit(rig: Rig, tryton: TrytonErp) -> None:
+    [pid] = tryton.rpc.model("account.period", "search", [("name", "=", "2026-11")], 0, 1, None)
     tryton.rpc.model("account.period", "close", [pid])
     charge_day(rig, "cp")
     seal_batches(rig.store, policy_of=lambda _c: "summary", now=T0)
@@ -107,8 +105,10 @@ def hub(tmp_path: Path, tryton_pool: TrytonPool, tryton_db: str) -> Iterator[Pat
     pw = tmp_path / "tryton.pass"
     pw.write_text(tryton_pool.site.password)
     cfg = tmp_path / "isthmus.toml"
-    cfg.write_text(f'[erp]\nkind = "tryton"\nurl = "{tryton_pool.server.url}"\n'
-                   f'database = "{tryton_db}"\npassword_file = "{pw}"\njournal = "HUB"\n')
+    cfg.write_text(
+        f'[erp]\nkind = "tryton"\nurl = "{tryton_pool.server.url}"\n'
+        f'database = "{tryton_db}"\npassword_file = "{pw}"\njournal = "HUB"\n'
+    )
     yield cfg
 
 
@@ -133,8 +133,9 @@ def test_cli_recon_erp(tmp_path: Path, hub: Path, capsys: pytest.CaptureFixture[
     assert md["drift"] == {"cost_centers_missing": [], "accounts_missing": []}
 
 
-def test_drafts_posted_by_a_stale_request_count_as_posted(tryton_pool: TrytonPool,
-                                                         tryton_db: str) -> None:
+def test_drafts_posted_by_a_stale_request_count_as_posted(
+    tryton_pool: TrytonPool, tryton_db: str
+) -> None:
     """A try's `post` was queued at Tryton when it timed out; the retry finds its drafts,
     and that stale post lands between the retry's look-up and its delete: the delete is
     refused, the moves count as posted, nothing posts twice and nothing is rejected."""
@@ -142,8 +143,9 @@ def test_drafts_posted_by_a_stale_request_count_as_posted(tryton_pool: TrytonPoo
     try:
         b = batch("summary", n=10)
         erp._load()
-        drafts = erp.rpc.model("account.move", "create",
-                               [erp._move_values(s) for s in move_specs(b)])
+        drafts = erp.rpc.model(
+            "account.move", "create", [erp._move_values(s) for s in move_specs(b)]
+        )
         real = erp.rpc.model
 
         def model(name: str, method: str, *args: object, **kw: object) -> object:

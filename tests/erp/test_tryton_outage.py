@@ -48,11 +48,14 @@ from tests.erp.conftest import TEMPLATE
 from tests.flows.helpers import adt, charge
 
 pytestmark = [
-    pytest.mark.slow, pytest.mark.service,
+    pytest.mark.slow,
+    pytest.mark.service,
     # Once per suite run, in the embedded pass: what is under test is the ERP side (outbox,
     # breaker, Tryton), which the scale-out pass would only repeat two minutes longer.
-    pytest.mark.skipif(os.environ.get("ISTHMUS_STORE") == "postgresql",
-                       reason="embedded pass only (the ERP side does not change)"),
+    pytest.mark.skipif(
+        os.environ.get("ISTHMUS_STORE") == "postgresql",
+        reason="embedded pass only (the ERP side does not change)",
+    ),
 ]
 
 OUTAGE_S = float(os.environ.get("ISTHMUS_FAULT_OUTAGE_S", "60"))
@@ -72,9 +75,15 @@ class Ehr:
             n = next(self._n)
             mrn = f"F{n:05d}"
             msgs = [adt(f"fa{n}", mrn)] + [
-                charge(f"fc{n}x{i}", mrn, amount=f"{20 + n % 50}.{i}5",
-                       code=("71045", "80053", "99283")[i], dept=("RAD", "LAB", "ED")[i])
-                for i in range(3)]
+                charge(
+                    f"fc{n}x{i}",
+                    mrn,
+                    amount=f"{20 + n % 50}.{i}5",
+                    code=("71045", "80053", "99283")[i],
+                    dept=("RAD", "LAB", "ED")[i],
+                )
+                for i in range(3)
+            ]
             report = await send_messages("127.0.0.1", self.port, msgs, timeout_s=30)
             for ack in report.acks:
                 code = ack_code(ack)[0] if ack else "none"
@@ -102,9 +111,12 @@ async def _until(cond: Any, timeout_s: float, what: str) -> None:
 
 
 @pytest.mark.timeout(600)
-def test_tryton_down_for_a_minute_mid_stream(tmp_path: Path, tryton_template: TrytonSite,
-                                             monkeypatch: pytest.MonkeyPatch,
-                                             capsys: pytest.CaptureFixture[str]) -> None:
+def test_tryton_down_for_a_minute_mid_stream(
+    tmp_path: Path,
+    tryton_template: TrytonSite,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     site = TrytonSite(tmp_path / "tryton", tryton_template.bin_dir)
     site.data_dir.mkdir()
     copy_database(site, TEMPLATE, "outage", source=tryton_template.data_dir)
@@ -117,7 +129,8 @@ def test_tryton_down_for_a_minute_mid_stream(tmp_path: Path, tryton_template: Tr
         DEMO_CHART + "[reliability]\nbackoff_base_s = 0.2\nbackoff_max_s = 2.0\n"
         f'[erp]\nkind = "tryton"\nurl = "{server.url}"\ndatabase = "outage"\n'
         f'password_file = "{pw}"\njournal = "HUB"\ntimeout_s = 2.0\nretry_max_s = 2.0\n'
-        "breaker_cooldown_s = 3.0\nmaster_data_every_s = 0\n")
+        "breaker_cooldown_s = 3.0\nmaster_data_every_s = 0\n"
+    )
     data = tmp_path / "data"
     settings = load_settings(cfg, data_dir=data)
 
@@ -157,8 +170,11 @@ def test_tryton_down_for_a_minute_mid_stream(tmp_path: Path, tryton_template: Tr
             # fault 1: a hang while posting
             hang["armed"] = True
             await _until(lambda: hang["fired"], 60, "an account.move.post to hang")
-            await _until(lambda: len(results) > hang["delivered_before"], 60,
-                         "the hung batch to be delivered by a retry")
+            await _until(
+                lambda: len(results) > hang["delivered_before"],
+                60,
+                "the hung batch to be delivered by a retry",
+            )
             # its moves were found posted (the hung post ran first) or the drafts it left
             # were made again (the retry ran first); either way once (checked at the end)
             seen["after_hang"] = results[hang["delivered_before"]]
@@ -181,8 +197,15 @@ def test_tryton_down_for_a_minute_mid_stream(tmp_path: Path, tryton_template: Tr
             await asyncio.sleep(3)  # charges keep coming after recovery
             ehr.stopped.set()
             await stream
-            await _until(lambda: _pending(hub) == 0 and not hub.store.unbatched_channels()
-                         and not hub.bus.pending(), 120, "the outbox to drain")
+            await _until(
+                lambda: (
+                    _pending(hub) == 0
+                    and not hub.store.unbatched_channels()
+                    and not hub.bus.pending()
+                ),
+                120,
+                "the outbox to drain",
+            )
             seen["drain_s"] = time.monotonic() - t_up
             seen["breaker_after"] = running.dispatcher.breaker.state
         finally:
@@ -193,8 +216,11 @@ def test_tryton_down_for_a_minute_mid_stream(tmp_path: Path, tryton_template: Tr
             seen["charges"], seen["acks"] = ehr.charges, ehr.acks
             seen["entries"] = len(hub.store.entries(limit=1_000_000))
             seen["dead"] = hub.store.outbox_items("dead")
-            seen["batches"] = [_batch.decode(b) for bid, *_ in hub.store.batches()
-                               if (b := hub.store.batch_body(bid)) is not None]
+            seen["batches"] = [
+                _batch.decode(b)
+                for bid, *_ in hub.store.batches()
+                if (b := hub.store.batch_body(bid)) is not None
+            ]
             hub.close()
         return seen
 
@@ -221,8 +247,15 @@ def test_tryton_down_for_a_minute_mid_stream(tmp_path: Path, tryton_template: Tr
         # every move once, in outbox order
         rpc = server.rpc("outage")
         try:
-            moves = rpc.model("account.move", "search_read", [], 0, None, [("id", "ASC")],
-                              ["description", "state"])
+            moves = rpc.model(
+                "account.move",
+                "search_read",
+                [],
+                0,
+                None,
+                [("id", "ASC")],
+                ["description", "state"],
+            )
         finally:
             rpc.close()
         refs = [m["description"] for m in moves]
@@ -233,15 +266,16 @@ def test_tryton_down_for_a_minute_mid_stream(tmp_path: Path, tryton_template: Tr
         order = list(dict.fromkeys(r.split(":")[1] for r in refs))
         assert order == [b.batch_id for b in batches]
         # the ledger and Tryton agree
-        assert cli(["recon", "erp", "--data-dir", str(data), "--config", str(cfg),
-                    "--json"]) == 0
+        assert cli(["recon", "erp", "--data-dir", str(data), "--config", str(cfg), "--json"]) == 0
         report = json.loads(capsys.readouterr().out)
         assert report["zero_variance"] and report["rows"], report
         assert {c["state"] for c in report["batches"]} == {"posted"}
         assert cli(["status", "--data-dir", str(data), "--config", str(cfg)]) == 0
-        print(f"hang: {len(hung.existing)} moves found posted, {len(hung.posted)} made "
-              f"again; outage {seen['down_s']:.0f} s: outbox {seen['pending_early']} -> "
-              f"{seen['pending_late']} batches; drained {seen['drain_s']:.1f} s after the "
-              f"restart; {seen['charges']} charges")
+        print(
+            f"hang: {len(hung.existing)} moves found posted, {len(hung.posted)} made "
+            f"again; outage {seen['down_s']:.0f} s: outbox {seen['pending_early']} -> "
+            f"{seen['pending_late']} batches; drained {seen['drain_s']:.1f} s after the "
+            f"restart; {seen['charges']} charges"
+        )
     finally:
         server.stop()

@@ -45,20 +45,38 @@ def corr(cid: str, facility: str = "NORTH") -> str:
     return f"{CHANNEL}/{ident(cid, facility)}"
 
 
-def pid(mrn: str, family: str = "DOE", given: str = "JANE", birth: str = "19800101",
-        account: str = "", auth: str = AUTH) -> str:
-    return (f"PID|1||{mrn}^^^{auth}^MR||{family}^{given}^^^^^L||{birth}|F||||||||||"
-            f"{account or 'A' + mrn}^^^NORTH^AN")
+def pid(
+    mrn: str,
+    family: str = "DOE",
+    given: str = "JANE",
+    birth: str = "19800101",
+    account: str = "",
+    auth: str = AUTH,
+) -> str:
+    return (
+        f"PID|1||{mrn}^^^{auth}^MR||{family}^{given}^^^^^L||{birth}|F||||||||||"
+        f"{account or 'A' + mrn}^^^NORTH^AN"
+    )
 
 
 def pv1(visit: str, facility: str = "NORTH", pclass: str = "O") -> str:
     return f"PV1|1|{pclass}|OPC^1^A^{facility}|R||||||MED|||||||||{visit}^^^{facility}^VN"
 
 
-def ft1(seq: int, txn: str, code: str = "80053", amount: str = "100.00", *,
-        dept: str = "LAB", when: str = DAY, ttype: str = "CG") -> str:
-    return (f"FT1|{seq}|{txn}||{when}|{when}|{ttype}|{code}^TEST^CPT|||1|{amount}&USD|"
-            f"{amount}&USD|{dept}^DEPT")
+def ft1(
+    seq: int,
+    txn: str,
+    code: str = "80053",
+    amount: str = "100.00",
+    *,
+    dept: str = "LAB",
+    when: str = DAY,
+    ttype: str = "CG",
+) -> str:
+    return (
+        f"FT1|{seq}|{txn}||{when}|{when}|{ttype}|{code}^TEST^CPT|||1|{amount}&USD|"
+        f"{amount}&USD|{dept}^DEPT"
+    )
 
 
 def hl7(*segments: str) -> bytes:
@@ -66,8 +84,12 @@ def hl7(*segments: str) -> bytes:
 
 
 def adt(cid: str, mrn: str, trigger: str = "A04", **names: str) -> bytes:
-    return hl7(msh(cid, f"ADT^{trigger}^ADT_A01"), f"EVN|{trigger}|{DAY}101500",
-               pid(mrn, **names), pv1("V" + mrn))
+    return hl7(
+        msh(cid, f"ADT^{trigger}^ADT_A01"),
+        f"EVN|{trigger}|{DAY}101500",
+        pid(mrn, **names),
+        pv1("V" + mrn),
+    )
 
 
 def bar(cid: str, mrn: str) -> bytes:
@@ -75,8 +97,9 @@ def bar(cid: str, mrn: str) -> bytes:
 
 
 def dft(cid: str, mrn: str, *lines: str) -> bytes:
-    return hl7(msh(cid, "DFT^P03^DFT_P03"), f"EVN|P03|{DAY}101500", pid(mrn), pv1("V" + mrn),
-               *lines)
+    return hl7(
+        msh(cid, "DFT^P03^DFT_P03"), f"EVN|P03|{DAY}101500", pid(mrn), pv1("V" + mrn), *lines
+    )
 
 
 def charge(cid: str, mrn: str, amount: str = "100.00", **kw: str) -> bytes:
@@ -84,8 +107,12 @@ def charge(cid: str, mrn: str, amount: str = "100.00", **kw: str) -> bytes:
 
 
 def merge(cid: str, survivor: str, merged: str) -> bytes:
-    return hl7(msh(cid, "ADT^A40^ADT_A39"), f"EVN|A40|{DAY}101500", pid(survivor),
-               f"MRG|{merged}^^^{AUTH}^MR")
+    return hl7(
+        msh(cid, "ADT^A40^ADT_A39"),
+        f"EVN|A40|{DAY}101500",
+        pid(survivor),
+        f"MRG|{merged}^^^{AUTH}^MR",
+    )
 
 
 def key(mrn: str) -> str:
@@ -97,8 +124,12 @@ def token(mrn: str) -> str:
 
 
 def make_processor(calendar: FiscalCalendar | None = None) -> Processor:
-    return Processor(secret=SECRET, mappings=demo_mappings(), ar_account=AR,
-                     calendar=calendar or FiscalCalendar())
+    return Processor(
+        secret=SECRET,
+        mappings=demo_mappings(),
+        ar_account=AR,
+        calendar=calendar or FiscalCalendar(),
+    )
 
 
 @dataclass
@@ -110,8 +141,10 @@ class Rig:
     worker: Worker
 
     def ingest(self, raws: Sequence[bytes], now: float = 1_800_000_000.0) -> list[Inbound]:
-        inbound = [classify(r, channel=CHANNEL, peer="test", now=now, tenant="default",
-                            currency="USD")[0] for r in raws]
+        inbound = [
+            classify(r, channel=CHANNEL, peer="test", now=now, tenant="default", currency="USD")[0]
+            for r in raws
+        ]
         self.store.accept(inbound)
         relay_unpublished(self.store, self.bus)
         return inbound
@@ -136,11 +169,23 @@ class Rig:
         return [e.entry_key for e in self.store.entries()]
 
 
-def make_rig(tmp: Path, *, partitions: int = 2, processor: object | None = None,
-             policy: RetryPolicy | None = None, calendar: FiscalCalendar | None = None) -> Rig:
+def make_rig(
+    tmp: Path,
+    *,
+    partitions: int = 2,
+    processor: object | None = None,
+    policy: RetryPolicy | None = None,
+    calendar: FiscalCalendar | None = None,
+) -> Rig:
     store = SqliteStore(tmp / "store.db", synchronous="NORMAL")
     bus = MemoryBus(partitions=partitions)
     proc = processor or make_processor(calendar)
-    worker = Worker(bus, store, proc, policy or RetryPolicy(),  # type: ignore[arg-type]
-                    partitions=range(partitions), clock=SystemClock())
+    worker = Worker(
+        bus,
+        store,
+        proc,
+        policy or RetryPolicy(),  # type: ignore[arg-type]
+        partitions=range(partitions),
+        clock=SystemClock(),
+    )
     return Rig(store, bus, worker)

@@ -41,8 +41,10 @@ _envs = msgspec.json.Decoder(list[Envelope])
 
 def pg_dsn() -> str:
     """The scale-out DSN when one is set, else the tests' database (one schema per test)."""
-    return os.environ.get("ISTHMUS_PG_DSN") or f"postgresql://postgres@{POSTGRES[0]}:" \
-        f"{POSTGRES[1]}/test"
+    return (
+        os.environ.get("ISTHMUS_PG_DSN")
+        or f"postgresql://postgres@{POSTGRES[0]}:{POSTGRES[1]}/test"
+    )
 
 
 @contextmanager
@@ -63,8 +65,9 @@ def open_store(kind: str, tmp: Path) -> Iterator[Store]:
         store.close()
         if kind == "postgresql":
             with psycopg.connect(pg_dsn(), autocommit=True) as c:
-                c.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE")
-                          .format(sql.Identifier(schema)))
+                c.execute(
+                    sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema))
+                )
 
 
 @dataclass
@@ -78,8 +81,14 @@ class GateRig:
 
     def restart(self) -> None:
         """A new worker (a new process) over the same store and bus."""
-        self.worker = Worker(self.bus, self.store, make_processor(), RetryPolicy(),
-                             partitions=range(self.bus.partitions), clock=SystemClock())
+        self.worker = Worker(
+            self.bus,
+            self.store,
+            make_processor(),
+            RetryPolicy(),
+            partitions=range(self.bus.partitions),
+            clock=SystemClock(),
+        )
 
     def drain(self) -> int:
         assert self.worker is not None
@@ -90,8 +99,10 @@ class GateRig:
 
     def hl7(self, raws: Sequence[bytes]) -> list[Envelope]:
         """Store HL7 messages through the inbox, relay them, return their envelopes."""
-        inbound = [classify(r, channel="mllp", peer="test", now=NOW, tenant="default",
-                            currency="USD")[0] for r in raws]
+        inbound = [
+            classify(r, channel="mllp", peer="test", now=NOW, tenant="default", currency="USD")[0]
+            for r in raws
+        ]
         self.store.accept(inbound)
         relay_unpublished(self.store, self.bus)
         return [e for m in inbound if m.events for e in _envs.decode(m.events)]
@@ -126,10 +137,19 @@ def reenveloped(env: Envelope, tag: str, payload: object | None = None) -> Envel
     """The same business fact in a new envelope (a new control id: a new event id), as a
     clearinghouse or processor re-sends it; `payload` replaces the content (a conflict)."""
     control = f"resent-{tag}"
-    (out,) = envelopes([KeyedEvent(f"{env.event_id}#{tag}", env.key,
-                                   payload or env.payload,  # type: ignore[arg-type]
-                                   env.business_key)],
-                       channel=env.source.channel, control_id=control,
-                       occurred=env.occurred_at, recorded=datetime.fromtimestamp(NOW, UTC),
-                       tenant=env.tenant)
+    (out,) = envelopes(
+        [
+            KeyedEvent(
+                f"{env.event_id}#{tag}",
+                env.key,
+                payload or env.payload,  # type: ignore[arg-type]
+                env.business_key,
+            )
+        ],
+        channel=env.source.channel,
+        control_id=control,
+        occurred=env.occurred_at,
+        recorded=datetime.fromtimestamp(NOW, UTC),
+        tenant=env.tenant,
+    )
     return out

@@ -40,8 +40,9 @@ def charges_of(rig: Rig) -> dict[str, str]:
 
 
 def test_registration_creates_one_account_per_authority_and_mrn(rig: Rig) -> None:
-    rig.ingest([adt("R1", S, family="SMITH"), bar("R2", S), adt("R3", S, trigger="A08",
-                                                               family="SMYTHE")])
+    rig.ingest(
+        [adt("R1", S, family="SMITH"), bar("R2", S), adt("R3", S, trigger="A08", family="SMYTHE")]
+    )
     rig.drain()
     with rig.store.transaction() as tx:
         p = tx.get_patient(key(S))
@@ -52,12 +53,17 @@ def test_registration_creates_one_account_per_authority_and_mrn(rig: Rig) -> Non
 
 
 def test_merge_moves_charges_and_reclassifies_ar(rig: Rig) -> None:
-    rig.ingest([adt("M01", S), adt("M02", D), charge("M03", D, amount="100.00"),
-                charge("M04", S, amount="50.00"), charge("M05", D, amount="20.00",
-                                                        ttype="CD")])
+    rig.ingest(
+        [
+            adt("M01", S),
+            adt("M02", D),
+            charge("M03", D, amount="100.00"),
+            charge("M04", S, amount="50.00"),
+            charge("M05", D, amount="20.00", ttype="CD"),
+        ]
+    )
     rig.drain()
-    assert rig.ar() == {(token(D), "USD"): Decimal("80.00"),
-                        (token(S), "USD"): Decimal("50.00")}
+    assert rig.ar() == {(token(D), "USD"): Decimal("80.00"), (token(S), "USD"): Decimal("50.00")}
     rig.ingest([merge("M06", S, D)])
     rig.drain()
     ar = rig.ar()
@@ -71,8 +77,9 @@ def test_merge_moves_charges_and_reclassifies_ar(rig: Rig) -> None:
     reclass = rig.store.entries(correlation_id=corr("M06"))
     assert len(reclass) == 1 and len(reclass[0].lines) == 2
     assert {(ln.dims.account_token, ln.debit, ln.credit) for ln in reclass[0].lines} == {
-        (token(S), Decimal("80.00"), Decimal("0")), (token(D), Decimal("0"),
-                                                     Decimal("80.00"))}
+        (token(S), Decimal("80.00"), Decimal("0")),
+        (token(D), Decimal("0"), Decimal("80.00")),
+    }
 
     # a later charge for the merged MRN lands on the survivor
     rig.ingest([charge("M07", D, amount="25.00")])
@@ -112,12 +119,20 @@ def test_merge_into_itself_is_a_no_op(rig: Rig) -> None:
 
 
 def test_unmapped_code_waits_in_its_queue_then_posts_once_after_the_fix(rig: Rig) -> None:
-    rig.ingest([adt("W1", S), charge("W2", S, code="Z9999", amount="42.00"),
-                charge("W3", S, code="Z9999", amount="8.00")])
+    rig.ingest(
+        [
+            adt("W1", S),
+            charge("W2", S, code="Z9999", amount="42.00"),
+            charge("W3", S, code="Z9999", amount="8.00"),
+        ]
+    )
     rig.drain()
     (item,) = rig.store.work_items()  # one item for the missing code, not one per charge
-    assert (item.kind, item.queue, item.status) == ("unmapped_charge_code",
-                                                    "revenue-integrity", "open")
+    assert (item.kind, item.queue, item.status) == (
+        "unmapped_charge_code",
+        "revenue-integrity",
+        "open",
+    )
     assert item.event_id == "mapping:charge_codes/Z9999" and item.key == "Z9999"
     assert "Z9999" in item.detail
     assert rig.entry_keys() == [] and rig.ar() == {}
@@ -130,15 +145,20 @@ def test_unmapped_code_waits_in_its_queue_then_posts_once_after_the_fix(rig: Rig
     (again,) = rig.store.work_items()
     assert again.status == "open" and rig.entry_keys() == []
 
-    workitems.resolve(rig.store, item.id, {"revenue_account": "4999", "service_line": "Misc"},
-                      "", 2.0, bus=rig.bus)
+    workitems.resolve(
+        rig.store,
+        item.id,
+        {"revenue_account": "4999", "service_line": "Misc"},
+        "",
+        2.0,
+        bus=rig.bus,
+    )
     rig.drain()
     assert sorted(rig.entry_keys()) == [f"{corr('W2')}/0", f"{corr('W3')}/0"]
     assert rig.ar() == {(token(S), "USD"): Decimal("50.00")}
     assert rig.balanced()
     (item,) = rig.store.work_items()
-    assert item.status == "resolved" and "released 2 held event(s) (50.00 USD)" in \
-        item.resolution
+    assert item.status == "resolved" and "released 2 held event(s) (50.00 USD)" in item.resolution
     assert mapping_holds.outcome(rig.store, item.event_id)["posted"] == 2
     # the same events again (a replay) post nothing twice
     for h in rig.store.held_events(item.event_id):
@@ -147,12 +167,16 @@ def test_unmapped_code_waits_in_its_queue_then_posts_once_after_the_fix(rig: Rig
     assert len(rig.entry_keys()) == 2
 
 
-@pytest.mark.parametrize(("kw", "kind", "queue"), [
-    ({"dept": "NOPE"}, "unmapped_department", "finance-master-data"),
-    ({"code": "Q0000"}, "unmapped_charge_code", "revenue-integrity"),
-])
-def test_each_missing_mapping_goes_to_its_owner(rig: Rig, kw: dict[str, str], kind: str,
-                                                queue: str) -> None:
+@pytest.mark.parametrize(
+    ("kw", "kind", "queue"),
+    [
+        ({"dept": "NOPE"}, "unmapped_department", "finance-master-data"),
+        ({"code": "Q0000"}, "unmapped_charge_code", "revenue-integrity"),
+    ],
+)
+def test_each_missing_mapping_goes_to_its_owner(
+    rig: Rig, kw: dict[str, str], kind: str, queue: str
+) -> None:
     rig.ingest([charge("U1", S, **kw)])
     rig.drain()
     (item,) = rig.store.work_items()
@@ -179,10 +203,14 @@ def test_closed_period_reject_opens_a_finance_close_item(closed_rig: Rig) -> Non
     assert closed_rig.bus.dead_letters() == []
 
 
-@pytest.mark.parametrize(("closed_rig", "period"), [
-    ((("2026-11",), "next_open"), "2026-12"),
-    ((("2026-11", "2026-12"), "next_open"), "2027-01"),
-], indirect=["closed_rig"])
+@pytest.mark.parametrize(
+    ("closed_rig", "period"),
+    [
+        ((("2026-11",), "next_open"), "2026-12"),
+        ((("2026-11", "2026-12"), "next_open"), "2027-01"),
+    ],
+    indirect=["closed_rig"],
+)
 def test_closed_period_next_open_moves_the_posting(closed_rig: Rig, period: str) -> None:
     closed_rig.ingest([charge("P2", S, amount="10.00")])
     closed_rig.drain()
@@ -198,6 +226,5 @@ def test_open_period_posts_on_the_service_date(rig: Rig) -> None:
     rig.ingest([charge("P3", S, when="20261005")])
     rig.drain()
     (entry,) = rig.store.entries()
-    assert (entry.period, entry.posted_on, entry.moved_from) == ("2026-10",
-                                                                 date(2026, 10, 5), None)
+    assert (entry.period, entry.posted_on, entry.moved_from) == ("2026-10", date(2026, 10, 5), None)
     assert {ln.account for ln in entry.lines} == {AR, "4200"}

@@ -45,8 +45,12 @@ folder = "{folder}"
 
 
 def lab_adt(cid: str, mrn: str, app: str = "LAB", facility: str = "MAIN") -> bytes:
-    return segments(f"MSH|^~\\&|{app}|{facility}|ISTHMUS|HUB|20261102101500||ADT^A04^ADT_A01|"
-                    f"{cid}|P|2.5.1", "EVN|A04|20261102101500", pid(mrn), pv1("V" + mrn))
+    return segments(
+        f"MSH|^~\\&|{app}|{facility}|ISTHMUS|HUB|20261102101500||ADT^A04^ADT_A01|{cid}|P|2.5.1",
+        "EVN|A04|20261102101500",
+        pid(mrn),
+        pv1("V" + mrn),
+    )
 
 
 def fields(ack: bytes, segment: str) -> list[str]:
@@ -93,8 +97,12 @@ def test_two_mllp_channels_each_with_its_identity_senders_and_ack(hub: Hub) -> N
             assert main != lab
             on_main = await asyncio.to_thread(send, main, adt("SAME-1", "C1"))
             on_lab = await asyncio.to_thread(
-                send, lab, lab_adt("SAME-1", "C2"), lab_adt("SAME-2", "C3", facility="ANNEX"),
-                adt("FOREIGN-1", "C4"))
+                send,
+                lab,
+                lab_adt("SAME-1", "C2"),
+                lab_adt("SAME-2", "C3", facility="ANNEX"),
+                adt("FOREIGN-1", "C4"),
+            )
             return on_main, on_lab, main, lab
         finally:
             await run.stop()
@@ -129,8 +137,7 @@ def test_two_mllp_channels_each_with_its_identity_senders_and_ack(hub: Hub) -> N
     assert rows["mllp"]["received"] == 1 and rows["lab"]["last_message_at"]
 
 
-def test_pause_from_another_process_refuses_new_connections_and_resume_reopens(
-        hub: Hub) -> None:
+def test_pause_from_another_process_refuses_new_connections_and_resume_reopens(hub: Hub) -> None:
     other = Hub.open(hub.settings)  # another store connection: what another process holds
 
     async def go() -> None:
@@ -139,17 +146,24 @@ def test_pause_from_another_process_refuses_new_connections_and_resume_reopens(
             lab = run.mllps["lab"]
             port = lab.port
             with hl7.client.MLLPClient(HOST, port) as open_before:
-                channels.set_state(other.settings, other.store, "lab", channels.PAUSED,
-                                   by="alice", reason="lab upgrade", now=time.time())
+                channels.set_state(
+                    other.settings,
+                    other.store,
+                    "lab",
+                    channels.PAUSED,
+                    by="alice",
+                    reason="lab upgrade",
+                    now=time.time(),
+                )
                 await await_until(lambda: lab.paused, what="the lab listener paused")
                 assert await asyncio.to_thread(refused, port)
                 assert not run.mllps["mllp"].paused  # only the channel named
                 # the connection opened before the pause finishes its messages: ACKed
-                ack = await asyncio.to_thread(open_before.send_message,
-                                              lab_adt("INFLIGHT-1", "P1"))
+                ack = await asyncio.to_thread(open_before.send_message, lab_adt("INFLIGHT-1", "P1"))
                 assert fields(ack, "MSA")[1:3] == ["AA", "INFLIGHT-1"]
-            channels.set_state(other.settings, other.store, "lab", channels.RUNNING,
-                               by="alice", now=time.time())
+            channels.set_state(
+                other.settings, other.store, "lab", channels.RUNNING, by="alice", now=time.time()
+            )
             await await_until(lambda: not lab.paused, what="the lab listener resumed")
             assert lab.port == port  # the same port again
             [ack] = await asyncio.to_thread(send, port, lab_adt("AFTER-1", "P2"))

@@ -48,45 +48,85 @@ CHART = f"""[mappings.facility_company]
 
 def _claim(cid: str = "cl-1") -> dict[str, Any]:
     """Synthea's shape: an encounter item without a net, a vaccine item with one."""
-    return {"resourceType": "Claim", "id": cid, "status": "active", "use": "claim",
-            "patient": {"reference": "Patient/p-1"},
-            "billablePeriod": {"start": "2026-11-02T10:00:00+00:00"}, "created": "2026-11-02",
-            "provider": {"reference": f"Organization/{ORG}"},
-            "item": [{"sequence": 1, "productOrService": {"coding": [
-                        {"system": "http://snomed.info/sct", "code": "185349003"}]},
-                      "encounter": [{"reference": "Encounter/e-1"}]},
-                     {"sequence": 2, "productOrService": {"coding": [
-                         {"system": "http://hl7.org/fhir/sid/cvx", "code": "140"}]},
-                      "net": {"value": 140.52, "currency": "USD"}}],
-            "total": {"value": 265.52, "currency": "USD"}}
+    return {
+        "resourceType": "Claim",
+        "id": cid,
+        "status": "active",
+        "use": "claim",
+        "patient": {"reference": "Patient/p-1"},
+        "billablePeriod": {"start": "2026-11-02T10:00:00+00:00"},
+        "created": "2026-11-02",
+        "provider": {"reference": f"Organization/{ORG}"},
+        "item": [
+            {
+                "sequence": 1,
+                "productOrService": {
+                    "coding": [{"system": "http://snomed.info/sct", "code": "185349003"}]
+                },
+                "encounter": [{"reference": "Encounter/e-1"}],
+            },
+            {
+                "sequence": 2,
+                "productOrService": {
+                    "coding": [{"system": "http://hl7.org/fhir/sid/cvx", "code": "140"}]
+                },
+                "net": {"value": 140.52, "currency": "USD"},
+            },
+        ],
+        "total": {"value": 265.52, "currency": "USD"},
+    }
 
 
 def _eob(eid: str = "eob-1", claim: str = "cl-1", paid: str = "112.42") -> dict[str, Any]:
-    return {"resourceType": "ExplanationOfBenefit", "id": eid, "status": "active",
-            "use": "claim", "outcome": "complete", "patient": {"reference": "Patient/p-1"},
-            "claim": {"reference": f"Claim/{claim}"},
-            "provider": {"reference": f"Organization/{ORG}"}, "created": "2026-11-03",
-            "insurer": {"display": "ACME"},
-            "payment": {"amount": {"value": float(paid), "currency": "USD"}},
-            "total": [{"category": {"coding": [{"code": "submitted"}]},
-                       "amount": {"value": 265.52, "currency": "USD"}}]}
+    return {
+        "resourceType": "ExplanationOfBenefit",
+        "id": eid,
+        "status": "active",
+        "use": "claim",
+        "outcome": "complete",
+        "patient": {"reference": "Patient/p-1"},
+        "claim": {"reference": f"Claim/{claim}"},
+        "provider": {"reference": f"Organization/{ORG}"},
+        "created": "2026-11-03",
+        "insurer": {"display": "ACME"},
+        "payment": {"amount": {"value": float(paid), "currency": "USD"}},
+        "total": [
+            {
+                "category": {"coding": [{"code": "submitted"}]},
+                "amount": {"value": 265.52, "currency": "USD"},
+            }
+        ],
+    }
 
 
 def _charge_item() -> dict[str, Any]:
-    return {"resourceType": "ChargeItem", "id": "ci-1", "status": "billable",
-            "code": {"coding": [{"code": "80053"}]}, "subject": {"reference": "Patient/p-1"},
-            "occurrenceDateTime": "2026-11-02", "priceOverride": {"value": 40.0,
-                                                                  "currency": "USD"},
-            "performingOrganization": {"reference": f"Organization/{ORG}"}}
+    return {
+        "resourceType": "ChargeItem",
+        "id": "ci-1",
+        "status": "billable",
+        "code": {"coding": [{"code": "80053"}]},
+        "subject": {"reference": "Patient/p-1"},
+        "occurrenceDateTime": "2026-11-02",
+        "priceOverride": {"value": 40.0, "currency": "USD"},
+        "performingOrganization": {"reference": f"Organization/{ORG}"},
+    }
 
 
-PATIENT = {"resourceType": "Patient", "id": "p-1",
-           "identifier": [{"system": "urn:oid:1.2.3", "value": "MRN-9"}]}
+PATIENT = {
+    "resourceType": "Patient",
+    "id": "p-1",
+    "identifier": [{"system": "urn:oid:1.2.3", "value": "MRN-9"}],
+}
 
 
 def _bundle(*resources: dict[str, Any]) -> bytes:
-    return json.dumps({"resourceType": "Bundle", "type": "collection",
-                       "entry": [{"resource": r} for r in resources]}).encode()
+    return json.dumps(
+        {
+            "resourceType": "Bundle",
+            "type": "collection",
+            "entry": [{"resource": r} for r in resources],
+        }
+    ).encode()
 
 
 def _hub(tmp_path: Path, charges_from: str | None) -> Hub:
@@ -123,24 +163,25 @@ def _send(hub: Hub, *files: bytes) -> None:
 
 
 def _net(hub: Hub, account: str) -> Decimal:
-    return sum((ln.debit - ln.credit for ln in hub.store.journal_lines()
-                if ln.account == account), Decimal(0))
+    return sum(
+        (ln.debit - ln.credit for ln in hub.store.journal_lines() if ln.account == account),
+        Decimal(0),
+    )
 
 
 def test_claim_items_become_charges_with_their_own_business_keys() -> None:
     _, claim = decode_resource(json.dumps(_claim()).encode())
     got = claim_charges(claim, lambda ref: PatientRef("MRN-9", "urn:oid:1.2.3"))  # type: ignore[arg-type]
-    assert [(seq, c.charge_code, c.amount.amount, c.department, c.visit_number)
-            for seq, c in got] == [(2, "140", Decimal("140.52"), ORG, ""),
-                                   (1, "185349003", Decimal("125.00"), ORG, "e-1")]
+    assert [
+        (seq, c.charge_code, c.amount.amount, c.department, c.visit_number) for seq, c in got
+    ] == [(2, "140", Decimal("140.52"), ORG, ""), (1, "185349003", Decimal("125.00"), ORG, "e-1")]
     assert {c.transaction_id for _, c in got} == {"Claim/cl-1/item/1", "Claim/cl-1/item/2"}
     assert item_key("cl-1", 2) == "fhir|Claim/cl-1|item/2"
     pre = json.dumps({**_claim(), "use": "preauthorization"}).encode()
     assert claim_charges(decode_resource(pre)[1], lambda ref: None) == []  # type: ignore[arg-type]
 
 
-def test_with_charges_from_claim_the_eob_pays_down_what_the_claim_charged(
-        claims_site: Hub) -> None:
+def test_with_charges_from_claim_the_eob_pays_down_what_the_claim_charged(claims_site: Hub) -> None:
     _send(claims_site, _bundle(PATIENT, _claim(), _eob()))
     assert claims_site.store.work_items("open") == []
     assert _net(claims_site, "1010") == Decimal("112.42")  # the cash posted
@@ -172,8 +213,10 @@ def test_without_charges_an_eob_payment_is_unapplied_cash(default_site: Hub) -> 
     _send(default_site, _bundle(_eob("eob-2", "cl-2", "10.00")))
     assert len(default_site.store.work_items("open")) == 2
     # the charges arrive (a ChargeItem feed): a resubmit applies the first payment
-    _send(default_site, _bundle({**_charge_item(), "priceOverride": {"value": 300.0,
-                                                                    "currency": "USD"}}))
+    _send(
+        default_site,
+        _bundle({**_charge_item(), "priceOverride": {"value": 300.0, "currency": "USD"}}),
+    )
     workitems.resubmit(default_site.store, default_site.bus, item.id, "", time.time())
     default_site.worker().drain()
     assert _net(default_site, "1010") == Decimal("112.42")
@@ -191,15 +234,21 @@ def test_charges_from_takes_chargeitem_or_claim_only(tmp_path: Path) -> None:
         load_settings(config, data_dir=tmp_path / "data")
 
 
-SYNTHEA = sorted((Path(__file__).resolve().parents[2] / ".." / "shared" / "corpora" /
-                  "fhir-r4" / "synthea").resolve().glob("*.json"))[:3]
-VALUES = {"unmapped_facility": {"company": "C1"},
-          "unmapped_department": {"cost_center": "CC-1"},
-          "unmapped_charge_code": {"revenue_account": "4000", "service_line": "General"}}
+SYNTHEA = sorted(
+    (Path(__file__).resolve().parents[2] / ".." / "shared" / "corpora" / "fhir-r4" / "synthea")
+    .resolve()
+    .glob("*.json")
+)[:3]
+VALUES = {
+    "unmapped_facility": {"company": "C1"},
+    "unmapped_department": {"cost_center": "CC-1"},
+    "unmapped_charge_code": {"revenue_account": "4000", "service_line": "General"},
+}
 
 
 def test_a_synthea_site_with_no_chart_maps_each_key_once_and_then_everything_posts(
-        tmp_path: Path) -> None:
+    tmp_path: Path,
+) -> None:
     """The issue's trial: Synthea bundles on a site with no chart opened one item per
     message. Now each missing facility and code is one item; mapping them in any order
     releases the Claims' charges and then their EOBs, which post: no unapplied cash, and
@@ -207,9 +256,11 @@ def test_a_synthea_site_with_no_chart_maps_each_key_once_and_then_everything_pos
     a department longer than an HL7 code is shown by a digest, formats/hl7v2/
     code_display.py, and mapped in the config, not from the item.)"""
     config = tmp_path / "site.toml"
-    config.write_text('[channels.fhir]\ncharges_from = "claim"\n'
-                      "[mappings.department_cost_center]\n" + "".join(
-                          f'"{o}" = "CC-1"\n' for o in organizations(SYNTHEA)))
+    config.write_text(
+        '[channels.fhir]\ncharges_from = "claim"\n'
+        "[mappings.department_cost_center]\n"
+        + "".join(f'"{o}" = "CC-1"\n' for o in organizations(SYNTHEA))
+    )
     hub = Hub.open(load_settings(config, data_dir=tmp_path / "data"))
     try:
         _send(hub, *(p.read_bytes() for p in SYNTHEA))
@@ -217,10 +268,13 @@ def test_a_synthea_site_with_no_chart_maps_each_key_once_and_then_everything_pos
         keys = [(w.kind, w.key) for w in first]
         assert keys and len(keys) == len(set(keys))  # one item per missing key
         assert {k for k, _ in keys} == {"unmapped_facility"}  # the first thing missing
-        eobs = [e["resource"] for p in SYNTHEA for e in json.loads(p.read_bytes())["entry"]
-                if e["resource"]["resourceType"] == "ExplanationOfBenefit"]
-        held = sum(t.count for t in hub.store.hold_totals(
-            [w.event_id for w in first]).values())
+        eobs = [
+            e["resource"]
+            for p in SYNTHEA
+            for e in json.loads(p.read_bytes())["entry"]
+            if e["resource"]["resourceType"] == "ExplanationOfBenefit"
+        ]
+        held = sum(t.count for t in hub.store.hold_totals([w.event_id for w in first]).values())
         assert held > len(eobs) > len(first)  # the charges and the payments, behind few items
         rounds = 0
         while open_items := hub.store.work_items("open"):
@@ -228,11 +282,12 @@ def test_a_synthea_site_with_no_chart_maps_each_key_once_and_then_everything_pos
             assert rounds <= 3, [(w.kind, w.key) for w in open_items]
             for w in open_items:
                 assert w.kind in VALUES, (w.kind, w.detail)  # never unapplied cash
-                workitems.resolve(hub.store, w.id, VALUES[w.kind], "", time.time(),
-                                  bus=hub.bus)
+                workitems.resolve(hub.store, w.id, VALUES[w.kind], "", time.time(), bus=hub.bus)
             hub.worker().drain()
-        cash = sum((Decimal(str(r["payment"]["amount"]["value"])).quantize(Decimal("0.01"))
-                    for r in eobs), Decimal(0))
+        cash = sum(
+            (Decimal(str(r["payment"]["amount"]["value"])).quantize(Decimal("0.01")) for r in eobs),
+            Decimal(0),
+        )
         assert abs(_net(hub, "1010") - cash) <= Decimal("0.01") * len(eobs)
         assert _net(hub, "1010") > 0
         assert trial_balance(hub.store.journal_lines()).balanced

@@ -39,8 +39,9 @@ CORPUS = (Path(__file__).resolve().parents[2] / ".." / "shared" / "corpora" / "h
 
 
 def run(raw: bytes) -> Inbound:
-    inbound, _ = classify(raw, channel=CHANNEL, peer="10.0.0.9:4000", now=NOW,
-                          tenant="acme", currency="USD")
+    inbound, _ = classify(
+        raw, channel=CHANNEL, peer="10.0.0.9:4000", now=NOW, tenant="acme", currency="USD"
+    )
     return inbound
 
 
@@ -49,8 +50,7 @@ def envelopes(inbound: Inbound) -> list[Envelope]:
 
 
 def test_dft_is_accepted_with_one_charge_event_per_ft1() -> None:
-    raw = dft("C1", "M1", ft1(1, "T1", amount="120.50"), ft1(2, "T2", code="85025",
-                                                              amount="30.00"))
+    raw = dft("C1", "M1", ft1(1, "T1", amount="120.50"), ft1(2, "T2", code="85025", amount="30.00"))
     inbound = run(raw)
     assert (inbound.status, inbound.ack_code, inbound.error) == ("accepted", "AA", "")
     assert inbound.control_id == ident("C1") == "EHR^NORTH:C1"
@@ -65,8 +65,7 @@ def test_dft_is_accepted_with_one_charge_event_per_ft1() -> None:
     first, second = (e.payload for e in envs)
     assert isinstance(first, Charge) and isinstance(second, Charge)
     assert first.amount.amount == Decimal("120.50") and first.amount.currency == "USD"
-    assert (first.transaction_type, first.charge_code, first.department) == ("CG", "80053",
-                                                                             "LAB")
+    assert (first.transaction_type, first.charge_code, first.department) == ("CG", "80053", "LAB")
     assert second.charge_code == "85025"
     pubs = publications(inbound.events)
     assert [p.msg_id for p in pubs] == [f"{corr('C1')}/0", f"{corr('C1')}/1"]
@@ -124,8 +123,9 @@ def test_a_type_the_hub_does_not_use_is_ignored_aa_with_its_reason(mtype: str) -
 
 
 def policy(raw: bytes, table: dict[str, str]) -> Inbound:
-    inbound, _ = classify(raw, channel=CHANNEL, peer="p", now=NOW, tenant="acme",
-                          currency="USD", messages=table)
+    inbound, _ = classify(
+        raw, channel=CHANNEL, peer="p", now=NOW, tenant="acme", currency="USD", messages=table
+    )
     return inbound
 
 
@@ -190,8 +190,7 @@ def test_bad_date_is_an_application_error_at_ft1_4() -> None:
 
 
 def test_ft1_before_pid_is_a_segment_sequence_error() -> None:
-    raw = hl7(msh("E4", "DFT^P03^DFT_P03"), "EVN|P03|20261102", ft1(1, "T1"), pid("M1"),
-              pv1("V1"))
+    raw = hl7(msh("E4", "DFT^P03^DFT_P03"), "EVN|P03|20261102", ft1(1, "T1"), pid("M1"), pv1("V1"))
     inbound = run(raw)
     assert inbound.ack_code == "AE"
     err = decode_error(inbound.error)
@@ -200,8 +199,9 @@ def test_ft1_before_pid_is_a_segment_sequence_error() -> None:
 
 
 def test_missing_mrn_is_an_application_error() -> None:
-    raw = hl7(msh("E5", "DFT^P03^DFT_P03"), "PID|1||^^^HOSPMRN^MR||DOE^JANE", pv1("V1"),
-              ft1(1, "T1"))
+    raw = hl7(
+        msh("E5", "DFT^P03^DFT_P03"), "PID|1||^^^HOSPMRN^MR||DOE^JANE", pv1("V1"), ft1(1, "T1")
+    )
     inbound = run(raw)
     assert inbound.ack_code == "AE"
     err = decode_error(inbound.error)
@@ -209,8 +209,9 @@ def test_missing_mrn_is_an_application_error() -> None:
 
 
 def test_garbage_is_rejected_without_a_message() -> None:
-    inbound, msg = classify(b"PRINTER JOB PAPER OUT", channel=CHANNEL, peer="p", now=NOW,
-                            tenant="t", currency="USD")
+    inbound, msg = classify(
+        b"PRINTER JOB PAPER OUT", channel=CHANNEL, peer="p", now=NOW, tenant="t", currency="USD"
+    )
     assert msg is None
     assert (inbound.status, inbound.ack_code, inbound.message_type) == ("rejected", "AR", "")
     assert inbound.raw == b"PRINTER JOB PAPER OUT"
@@ -249,8 +250,11 @@ def test_the_same_msh10_from_two_senders_is_two_identities() -> None:
 
 
 def test_sender_parts_are_percent_encoded_only_where_they_would_be_ambiguous() -> None:
-    raw = hl7("MSH|^~\\&|GHH LAB|A\\S\\B:C/D|H|H|20261102||ADT^A04^ADT_A01|X:1|P|2.5",
-              pid("M1"), pv1("V1"))
+    raw = hl7(
+        "MSH|^~\\&|GHH LAB|A\\S\\B:C/D|H|H|20261102||ADT^A04^ADT_A01|X:1|P|2.5",
+        pid("M1"),
+        pv1("V1"),
+    )
     inbound = run(raw)
     assert inbound.control_id == "GHH LAB^A%5EB%3AC%2FD:X:1"
     assert control_id_of(inbound.control_id) == "X:1"

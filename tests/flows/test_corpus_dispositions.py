@@ -17,8 +17,9 @@ TAKEN = ("ADT", "BAR", "DFT")
 
 
 def corpus() -> list[bytes]:
-    return [t.encode() for f in sorted(CORPUS.glob("*/*.hl7"))
-            for t in split_messages(f.read_bytes())]
+    return [
+        t.encode() for f in sorted(CORPUS.glob("*/*.hl7")) for t in split_messages(f.read_bytes())
+    ]
 
 
 def msa(ack: bytes) -> list[str]:
@@ -37,15 +38,23 @@ def test_each_message_alone_is_taken_or_ignored_and_its_ack_names_it() -> None:
     messages = corpus()
     assert len(messages) > 90
     for raw in messages:
-        inbound, msg = classify(raw, channel="mllp", peer="t", now=1.0, tenant="default",
-                                currency="USD")
+        inbound, msg = classify(
+            raw, channel="mllp", peer="t", now=1.0, tenant="default", currency="USD"
+        )
         assert msg is not None
-        ack = build_ack(msg, inbound.ack_code, error=decode_error(inbound.error),  # type: ignore[arg-type]
-                        original=raw)
+        ack = build_ack(
+            msg,
+            inbound.ack_code,
+            error=decode_error(inbound.error),  # type: ignore[arg-type]
+            original=raw,
+        )
         fields = msa(ack)
         assert fields[2] == msg.control_id, inbound.message_type
         if msg.message_type in TAKEN and inbound.message_type not in (
-                "ADT^A09", "ADT^A10", "ADT^A60"):
+            "ADT^A09",
+            "ADT^A10",
+            "ADT^A60",
+        ):
             assert (inbound.status, fields[1]) == ("accepted", "AA"), inbound.error
         else:
             assert (inbound.status, fields[1]) == ("ignored", "AA"), inbound.message_type
@@ -53,8 +62,7 @@ def test_each_message_alone_is_taken_or_ignored_and_its_ack_names_it() -> None:
             assert reason is not None and re.search(r"no finance effect", reason.text)
 
 
-def test_the_corpus_with_unique_control_ids_posts_balanced_and_ignores_the_rest(
-        rig: Rig) -> None:
+def test_the_corpus_with_unique_control_ids_posts_balanced_and_ignores_the_rest(rig: Rig) -> None:
     raws = [with_control_id(r, f"UQ{i:04d}") for i, r in enumerate(corpus())]
     inbound = rig.ingest(raws)
     rig.drain()
@@ -62,8 +70,12 @@ def test_the_corpus_with_unique_control_ids_posts_balanced_and_ignores_the_rest(
     assert len(stored) == len(raws)
     for m in stored.values():
         assert m.ack_code == "AA", (m.message_type, m.error)
-        assert m.status == ("accepted" if m.message_type[:3] in TAKEN and m.message_type
-                            not in ("ADT^A09", "ADT^A10", "ADT^A60") else "ignored")
+        assert m.status == (
+            "accepted"
+            if m.message_type[:3] in TAKEN
+            and m.message_type not in ("ADT^A09", "ADT^A10", "ADT^A60")
+            else "ignored"
+        )
     ignored = [m for m in inbound if m.status == "ignored"]
     assert {m.message_type[:3] for m in ignored} >= {"ORU", "SIU", "MDM", "VXU", "ORM"}
     counts = rig.store.message_counts()

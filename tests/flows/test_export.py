@@ -35,10 +35,16 @@ T0 = 2_000_000_000.0
 
 
 def ledger(rig: Rig) -> None:
-    rig.ingest([adt("E1", A), adt("E2", B), charge("E3", A, amount="100.00"),
-                charge("E4", B, amount="40.00", code="85025"),
-                charge("E5", A, amount="15.00", ttype="CD"),
-                charge("E6", B, amount="60.00", code="71045", dept="RAD")])
+    rig.ingest(
+        [
+            adt("E1", A),
+            adt("E2", B),
+            charge("E3", A, amount="100.00"),
+            charge("E4", B, amount="40.00", code="85025"),
+            charge("E5", A, amount="15.00", ttype="CD"),
+            charge("E6", B, amount="60.00", code="71045", dept="RAD"),
+        ]
+    )
     rig.drain()
 
 
@@ -54,8 +60,7 @@ def test_sealing_twice_makes_one_batch(rig: Rig) -> None:
     assert [b[0] for b in rig.store.batches()] == made
     assert rig.store.unbatched_channels() == []
     items = rig.store.outbox_items()
-    assert [(i.batch_id, i.fmt, i.status) for i in items] == [
-        (made[0], BATCH_FORMAT, "pending")]
+    assert [(i.batch_id, i.fmt, i.status) for i in items] == [(made[0], BATCH_FORMAT, "pending")]
     batch = read(items[0])
     assert sorted(batch.entry_keys) == sorted(rig.entry_keys())
 
@@ -145,14 +150,12 @@ def queued(rig: Rig) -> Iterator[list[str]]:
     yield [i.batch_id for i in rig.store.outbox_items()]
 
 
-def test_failed_delivery_persists_retry_state(rig: Rig,
-                                              queued: list[str]) -> None:
+def test_failed_delivery_persists_retry_state(rig: Rig, queued: list[str]) -> None:
     sink = FlakySink(failures=1)
     disp = Dispatcher(rig.store, sink, RetryPolicy(max_attempts=5, base_s=4, max_s=4))
     assert disp.run_once(T0) == 0
     first = rig.store.outbox_items()[0]
-    assert (first.status, first.attempts, first.last_error) == ("pending", 1,
-                                                               "ERP down (call 1)")
+    assert (first.status, first.attempts, first.last_error) == ("pending", 1, "ERP down (call 1)")
     assert T0 + 2 <= first.visible_at <= T0 + 4
     assert all(i.attempts == 0 for i in rig.store.outbox_items()[1:])
     assert sink.calls == 1  # stopped at the first failure
@@ -164,12 +167,10 @@ def test_failed_delivery_persists_retry_state(rig: Rig,
     assert disp2.run_once(T0 + 6) == 0
 
 
-def test_breaker_opens_after_threshold_and_waits_for_cooldown(
-        rig: Rig, queued: list[str]) -> None:
+def test_breaker_opens_after_threshold_and_waits_for_cooldown(rig: Rig, queued: list[str]) -> None:
     sink = FlakySink(failures=3)
     breaker = CircuitBreaker(threshold=3, cooldown_s=60)
-    disp = Dispatcher(rig.store, sink, RetryPolicy(max_attempts=10, base_s=2, max_s=2),
-                      breaker)
+    disp = Dispatcher(rig.store, sink, RetryPolicy(max_attempts=10, base_s=2, max_s=2), breaker)
     for i in range(3):
         assert disp.run_once(T0 + 5 * i) == 0
     assert breaker.state == "open"
@@ -185,12 +186,10 @@ def test_breaker_opens_after_threshold_and_waits_for_cooldown(
     assert [i.status for i in rig.store.outbox_items()] == ["sent"] * len(queued)
 
 
-def test_breaker_reopens_when_the_trial_delivery_fails(
-        rig: Rig, queued: list[str]) -> None:
+def test_breaker_reopens_when_the_trial_delivery_fails(rig: Rig, queued: list[str]) -> None:
     sink = FlakySink(failures=4)
     breaker = CircuitBreaker(threshold=3, cooldown_s=60)
-    disp = Dispatcher(rig.store, sink, RetryPolicy(max_attempts=10, base_s=2, max_s=2),
-                      breaker)
+    disp = Dispatcher(rig.store, sink, RetryPolicy(max_attempts=10, base_s=2, max_s=2), breaker)
     for i in range(3):
         disp.run_once(T0 + 5 * i)
     assert disp.run_once(T0 + 100) == 0  # the trial fails
@@ -200,12 +199,16 @@ def test_breaker_reopens_when_the_trial_delivery_fails(
     assert sink.delivered == queued
 
 
-def test_an_erp_outage_never_makes_a_row_dead(rig: Rig,
-                                              queued: list[str]) -> None:
+def test_an_erp_outage_never_makes_a_row_dead(rig: Rig, queued: list[str]) -> None:
     """ErpUnavailable is retried past max_attempts, backing off at most unavailable_max_s."""
     sink = FlakySink(failures=6)
-    disp = Dispatcher(rig.store, sink, RetryPolicy(max_attempts=2, base_s=1, max_s=100),
-                      CircuitBreaker(threshold=100), unavailable_max_s=3)
+    disp = Dispatcher(
+        rig.store,
+        sink,
+        RetryPolicy(max_attempts=2, base_s=1, max_s=100),
+        CircuitBreaker(threshold=100),
+        unavailable_max_s=3,
+    )
     for k in range(6):
         disp.run_once(T0 + 10 * k)
     assert rig.store.outbox_items("dead") == []
@@ -215,11 +218,14 @@ def test_an_erp_outage_never_makes_a_row_dead(rig: Rig,
     assert sink.delivered == queued
 
 
-def test_exhausted_retries_mark_the_row_dead_with_its_error(
-        rig: Rig, queued: list[str]) -> None:
+def test_exhausted_retries_mark_the_row_dead_with_its_error(rig: Rig, queued: list[str]) -> None:
     sink = FlakySink(failures=2, error=RuntimeError)  # a fault that is not an outage
-    disp = Dispatcher(rig.store, sink, RetryPolicy(max_attempts=2, base_s=1, max_s=1),
-                      CircuitBreaker(threshold=100))
+    disp = Dispatcher(
+        rig.store,
+        sink,
+        RetryPolicy(max_attempts=2, base_s=1, max_s=1),
+        CircuitBreaker(threshold=100),
+    )
     disp.run_once(T0)
     disp.run_once(T0 + 5)
     (dead,) = rig.store.outbox_items("dead")
@@ -229,11 +235,14 @@ def test_exhausted_retries_mark_the_row_dead_with_its_error(
     assert sink.delivered == queued[1:]
 
 
-def test_later_batches_wait_behind_a_failed_one(rig: Rig,
-                                                queued: list[str]) -> None:
+def test_later_batches_wait_behind_a_failed_one(rig: Rig, queued: list[str]) -> None:
     sink = FlakySink(failures=1)
-    disp = Dispatcher(rig.store, sink, RetryPolicy(max_attempts=5, base_s=60, max_s=60),
-                      CircuitBreaker(threshold=5))
+    disp = Dispatcher(
+        rig.store,
+        sink,
+        RetryPolicy(max_attempts=5, base_s=60, max_s=60),
+        CircuitBreaker(threshold=5),
+    )
     disp.run_once(T0)
     disp.run_once(T0 + 1)  # the first row waits for its retry (30 to 60 s)
     assert sink.delivered == []
@@ -242,13 +251,14 @@ def test_later_batches_wait_behind_a_failed_one(rig: Rig,
 
 
 def sample(batch_id: str = "JB-mllp-abc") -> JournalBatch:
-    entries = [post(make_charge(f"{10 + i}.25", txn=f"T{i}"), key=f"evt-{i}:charge",
-                    token=f"tok-{i}") for i in range(3)]
+    entries = [
+        post(make_charge(f"{10 + i}.25", txn=f"T{i}"), key=f"evt-{i}:charge", token=f"tok-{i}")
+        for i in range(3)
+    ]
     return build_batch(batch_id, entries, policy="detailed", channel="mllp")
 
 
-def test_a_row_no_sink_can_read_is_dead_with_a_work_item_and_the_rest_drains(
-        rig: Rig) -> None:
+def test_a_row_no_sink_can_read_is_dead_with_a_work_item_and_the_rest_drains(rig: Rig) -> None:
     """A row the dispatcher cannot decode (a format this version does not know, a damaged
     body) reaches no sink: it is dead with an erp_rejected work item, and the rows after
     it still go."""
@@ -273,8 +283,7 @@ def test_file_sink_writes_whole_files_and_rewrites_harmlessly(tmp_path: Path) ->
     folder = tmp_path / "erp" / "in"
     sink = ErpFileSink(folder)
     sink.deliver(queued_batch("JB-mllp-abc"))
-    assert sorted(p.name for p in folder.iterdir()) == ["JB-mllp-abc.csv",
-                                                        "JB-mllp-abc.jsonl"]
+    assert sorted(p.name for p in folder.iterdir()) == ["JB-mllp-abc.csv", "JB-mllp-abc.jsonl"]
     before = {p.name: p.read_bytes() for p in folder.iterdir()}
     assert before["JB-mllp-abc.csv"].startswith(b"record,batch_id,")
     sink.deliver(queued_batch("JB-mllp-abc"))
@@ -283,13 +292,13 @@ def test_file_sink_writes_whole_files_and_rewrites_harmlessly(tmp_path: Path) ->
 
 
 def test_file_sink_writes_only_the_file_an_old_row_stands_for(tmp_path: Path) -> None:
-    ErpFileSink(tmp_path).deliver(msgspec.structs.replace(queued_batch("JB-a"),
-                                                          files=("jsonl",)))
+    ErpFileSink(tmp_path).deliver(msgspec.structs.replace(queued_batch("JB-a"), files=("jsonl",)))
     assert [p.name for p in tmp_path.iterdir()] == ["JB-a.jsonl"]
 
 
-def test_file_sink_never_shows_a_partial_file(tmp_path: Path,
-                                              monkeypatch: pytest.MonkeyPatch) -> None:
+def test_file_sink_never_shows_a_partial_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     folder = tmp_path / "erp"
     sink = ErpFileSink(folder)
 
@@ -324,23 +333,29 @@ def test_dispatcher_to_file_sink_end_to_end(rig: Rig, tmp_path: Path) -> None:
     batch = read(item)
     assert {p.name: p.read_text() for p in folder.iterdir()} == {
         f"{batch.batch_id}.csv": batch_to_csv(batch),
-        f"{batch.batch_id}.jsonl": batch_to_jsonl(batch)}
+        f"{batch.batch_id}.jsonl": batch_to_jsonl(batch),
+    }
 
 
 def test_a_database_of_the_previous_version_drains_as_it_would_have(
-        rig: Rig, tmp_path: Path) -> None:
+    rig: Rig, tmp_path: Path
+) -> None:
     """Rows queued by the previous version (a csv row and a jsonl row per batch, as its
     seal_batches stored them) still drain, into the files it would have written."""
     ledger(rig)
     entries = rig.store.entries(unbatched_channel=CHANNEL, limit=100)
     keys = [e.entry_key for e in entries]
-    batch = build_batch(batch_id_for(CHANNEL, keys), entries, policy="summary",
-                        channel=CHANNEL)
+    batch = build_batch(batch_id_for(CHANNEL, keys), entries, policy="summary", channel=CHANNEL)
     csv_text, jsonl_text = batch_to_csv(batch), batch_to_jsonl(batch)
-    assert rig.store.record_batch(batch, [(DESTINATION, "csv", csv_text.encode()),
-                                          (DESTINATION, "jsonl", jsonl_text.encode())], T0)
+    assert rig.store.record_batch(
+        batch,
+        [(DESTINATION, "csv", csv_text.encode()), (DESTINATION, "jsonl", jsonl_text.encode())],
+        T0,
+    )
     folder = tmp_path / "exports"
     assert Dispatcher(rig.store, ErpFileSink(folder), RetryPolicy()).run_once(T0) == 2
     assert {p.name: p.read_text() for p in folder.iterdir()} == {
-        f"{batch.batch_id}.csv": csv_text, f"{batch.batch_id}.jsonl": jsonl_text}
+        f"{batch.batch_id}.csv": csv_text,
+        f"{batch.batch_id}.jsonl": jsonl_text,
+    }
     assert {i.status for i in rig.store.outbox_items()} == {"sent"}

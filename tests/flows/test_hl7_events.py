@@ -29,16 +29,22 @@ from tests.flows.helpers import (
 P, Q = "EV100", "EV200"
 
 
-def visit_msg(cid: str, mrn: str, trigger: str, location: str = "OPC",
-              pclass: str = "I") -> bytes:
+def visit_msg(cid: str, mrn: str, trigger: str, location: str = "OPC", pclass: str = "I") -> bytes:
     """An ADT visit event on visit V<mrn> with PV1-3 point of care `location`."""
-    return hl7(msh(cid, f"ADT^{trigger}^ADT_A01"), f"EVN|{trigger}|{DAY}101500", pid(mrn),
-               f"PV1|1|{pclass}|{location}^1^A^NORTH|R||||||MED|||||||||V{mrn}^^^NORTH^VN")
+    return hl7(
+        msh(cid, f"ADT^{trigger}^ADT_A01"),
+        f"EVN|{trigger}|{DAY}101500",
+        pid(mrn),
+        f"PV1|1|{pclass}|{location}^1^A^NORTH|R||||||MED|||||||||V{mrn}^^^NORTH^VN",
+    )
 
 
 def cost_centers(rig: Rig) -> list[str]:
-    return [line.dims.cost_center for line in rig.store.journal_lines()
-            if line.account != AR and line.dims.cost_center]
+    return [
+        line.dims.cost_center
+        for line in rig.store.journal_lines()
+        if line.account != AR and line.dims.cost_center
+    ]
 
 
 def kinds(rig: Rig) -> list[str]:
@@ -46,15 +52,15 @@ def kinds(rig: Rig) -> list[str]:
 
 
 def test_charges_after_a_transfer_land_on_the_new_cost_center(rig: Rig) -> None:
-    rig.ingest([adt("T1", P), visit_msg("T2", P, "A02", "LAB"),
-                charge("T3", P, dept="")])
+    rig.ingest([adt("T1", P), visit_msg("T2", P, "A02", "LAB"), charge("T3", P, dept="")])
     rig.drain()
     rig.ingest([visit_msg("T4", P, "A02", "RAD"), charge("T5", P, dept="")])
     rig.drain()
     assert cost_centers(rig) == ["CC-4200", "CC-4100"]
     # A12 undoes the transfer to RAD: the next charge is LAB's again; FT1-13 still wins
-    rig.ingest([visit_msg("T6", P, "A12", "LAB"), charge("T7", P, dept=""),
-                charge("T8", P, dept="ED")])
+    rig.ingest(
+        [visit_msg("T6", P, "A12", "LAB"), charge("T7", P, dept=""), charge("T8", P, dept="ED")]
+    )
     rig.drain()
     assert cost_centers(rig) == ["CC-4200", "CC-4100", "CC-4200", "CC-4300"]
     assert rig.balanced() and not kinds(rig)
@@ -66,15 +72,22 @@ def test_cancel_admit_of_a_visit_with_charges_opens_a_work_item(rig: Rig) -> Non
     rig.ingest([visit_msg("C4", P, "A11"), visit_msg("C5", Q, "A11")])
     rig.drain()
     items = rig.store.work_items("open")
-    assert [(w.kind, w.queue) for w in items] == [("cancelled_visit_with_charges",
-                                                   "patient-accounting")]
+    assert [(w.kind, w.queue) for w in items] == [
+        ("cancelled_visit_with_charges", "patient-accounting")
+    ]
     assert P not in items[0].detail  # no PHI in work items
     assert rig.ar() == {(token(P), "USD"): Decimal("100.00")}  # never reversed by the hub
 
 
 def test_pending_events_are_recorded_without_posting(rig: Rig) -> None:
-    rig.ingest([visit_msg("PE1", P, "A14"), visit_msg("PE2", P, "A16"),
-                visit_msg("PE3", P, "A25"), visit_msg("PE4", P, "A15")])
+    rig.ingest(
+        [
+            visit_msg("PE1", P, "A14"),
+            visit_msg("PE2", P, "A16"),
+            visit_msg("PE3", P, "A25"),
+            visit_msg("PE4", P, "A15"),
+        ]
+    )
     rig.drain()
     with rig.store.transaction() as tx:
         state = visits.load_visit(tx, "V" + P)
@@ -83,8 +96,14 @@ def test_pending_events_are_recorded_without_posting(rig: Rig) -> None:
 
 
 def test_patient_class_change_and_cancel_discharge(rig: Rig) -> None:
-    rig.ingest([adt("K1", P, trigger="A01"), visit_msg("K2", P, "A06", pclass="I"),
-                visit_msg("K3", P, "A03"), visit_msg("K4", P, "A13")])
+    rig.ingest(
+        [
+            adt("K1", P, trigger="A01"),
+            visit_msg("K2", P, "A06", pclass="I"),
+            visit_msg("K3", P, "A03"),
+            visit_msg("K4", P, "A13"),
+        ]
+    )
     rig.drain()
     with rig.store.transaction() as tx:
         state = visits.load_visit(tx, "V" + P)
@@ -104,9 +123,17 @@ def test_identifier_moves_are_applied_without_work_items(rig: Rig) -> None:
     """Each move trigger is taken by flows/merges.py (tests/flows/test_merges*.py say what
     each does): nothing waits for a person and, with no balances, nothing posts."""
     for n, trigger in enumerate(("A41", "A42", "A44", "A45", "A47", "A49", "A50", "A51")):
-        rig.ingest([hl7(msh(f"MV{n}", f"ADT^{trigger}^ADT_A39"), f"EVN|{trigger}|{DAY}",
-                        pid(P), f"PV1|1|I|||||||||||||||||V{P}",
-                        f"MRG|{Q}^^^HOSPMRN^MR||A{Q}||V{Q}")])
+        rig.ingest(
+            [
+                hl7(
+                    msh(f"MV{n}", f"ADT^{trigger}^ADT_A39"),
+                    f"EVN|{trigger}|{DAY}",
+                    pid(P),
+                    f"PV1|1|I|||||||||||||||||V{P}",
+                    f"MRG|{Q}^^^HOSPMRN^MR||A{Q}||V{Q}",
+                )
+            ]
+        )
     rig.drain()
     assert not rig.store.work_items("open")
     assert not list(rig.store.journal_lines())
@@ -125,10 +152,19 @@ def test_an_ended_account_holds_later_charges(rig: Rig) -> None:
 
 
 def test_ft1_payments_and_adjustments_post_against_ar(rig: Rig) -> None:
-    rig.ingest([adt("F1", P), dft("F2", P, ft1(1, "TX1", amount="100.00"),
-                                  ft1(2, "TX2", amount="-30.00", ttype="PY"),
-                                  ft1(3, "TX3", amount="-20.00", ttype="AJ"),
-                                  ft1(4, "TX4", amount="5.00", ttype="AJ"))])
+    rig.ingest(
+        [
+            adt("F1", P),
+            dft(
+                "F2",
+                P,
+                ft1(1, "TX1", amount="100.00"),
+                ft1(2, "TX2", amount="-30.00", ttype="PY"),
+                ft1(3, "TX3", amount="-20.00", ttype="AJ"),
+                ft1(4, "TX4", amount="5.00", ttype="AJ"),
+            ),
+        ]
+    )
     rig.drain()
     assert rig.ar() == {(token(P), "USD"): Decimal("55.00")}
     lines = list(rig.store.journal_lines())
@@ -147,9 +183,12 @@ def timed(cid: str, mrn: str, trigger: str, hhmm: str, location: str = "4W") -> 
     """`visit_msg` sent (MSH-7, EVN-2) at `hhmm` on DAY: a resend under a new control id
     keeps its times, a new event has its own."""
     at = f"{DAY}{hhmm}00"
-    return hl7(f"MSH|^~\\&|EHR|NORTH|ISTHMUS|HUB|{at}||ADT^{trigger}^ADT_A01|{cid}|P|2.5.1",
-               f"EVN|{trigger}|{at}", pid(mrn),
-               f"PV1|1|I|{location}^1^A^NORTH|R||||||MED|||||||||V{mrn}^^^NORTH^VN")
+    return hl7(
+        f"MSH|^~\\&|EHR|NORTH|ISTHMUS|HUB|{at}||ADT^{trigger}^ADT_A01|{cid}|P|2.5.1",
+        f"EVN|{trigger}|{at}",
+        pid(mrn),
+        f"PV1|1|I|{location}^1^A^NORTH|R||||||MED|||||||||V{mrn}^^^NORTH^VN",
+    )
 
 
 def pending_of(rig: Rig, mrn: str) -> list[str]:
@@ -158,15 +197,20 @@ def pending_of(rig: Rig, mrn: str) -> list[str]:
 
 
 @pytest.mark.parametrize("trigger", ["A01", "A04"])
-def test_a_charge_without_a_department_lands_on_the_admit_location(rig: Rig,
-                                                                   trigger: str) -> None:
+def test_a_charge_without_a_department_lands_on_the_admit_location(rig: Rig, trigger: str) -> None:
     """The first location of a visit is its A01/A04's PV1-3, as an A02 sets a later one."""
     rig.ingest([visit_msg("L1", P, trigger, "ED"), charge("L2", P, dept="")])
     rig.drain()
     assert cost_centers(rig) == ["CC-4300"] and not kinds(rig)
     # a transfer moves later charges; cancelling it comes back to the admit location
-    rig.ingest([visit_msg("L3", P, "A02", "LAB"), charge("L4", P, dept=""),
-                visit_msg("L5", P, "A12", "ED"), charge("L6", P, dept="")])
+    rig.ingest(
+        [
+            visit_msg("L3", P, "A02", "LAB"),
+            charge("L4", P, dept=""),
+            visit_msg("L5", P, "A12", "ED"),
+            charge("L6", P, dept=""),
+        ]
+    )
     rig.drain()
     assert cost_centers(rig) == ["CC-4300", "CC-4200", "CC-4300"]
     # a resend of the admit under a new control id adds no second stop
@@ -195,8 +239,12 @@ def test_completed_pending_events_leave_the_pending_list(rig: Rig) -> None:
 
 
 def test_cancelled_pending_events_leave_the_pending_list(rig: Rig) -> None:
-    rig.ingest([timed(f"X{n}", P, t, f"08{n}0") for n, t in enumerate(
-        ("A14", "A15", "A16", "A25", "A26", "A27"))])
+    rig.ingest(
+        [
+            timed(f"X{n}", P, t, f"08{n}0")
+            for n, t in enumerate(("A14", "A15", "A16", "A25", "A26", "A27"))
+        ]
+    )
     rig.drain()
     assert pending_of(rig, P) == []
     with rig.store.transaction() as tx:
@@ -206,8 +254,11 @@ def test_cancelled_pending_events_leave_the_pending_list(rig: Rig) -> None:
 def test_completing_a_pending_event_is_idempotent(rig: Rig) -> None:
     """Resent under new control ids (same MSH-7) or replayed, the pending events and their
     completions change nothing; a new pending event after them stays pending."""
-    msgs = [timed("I1", P, "A15", "0800"), timed("I2", P, "A02", "0900", "ICU"),
-            timed("I3", P, "A15", "1000")]
+    msgs = [
+        timed("I1", P, "A15", "0800"),
+        timed("I2", P, "A02", "0900", "ICU"),
+        timed("I3", P, "A15", "1000"),
+    ]
     inbound = rig.ingest(msgs)
     rig.drain()
     assert pending_of(rig, P) == ["A15"]

@@ -49,7 +49,8 @@ def test_hospital_day_posts_the_expected_totals(rig: Rig) -> None:
     items = rig.store.work_items()
     assert len(unmapped) == exp["kinds"]["unmapped"] > 1
     assert [(w.kind, w.queue, w.status, w.key) for w in items] == [
-        ("unmapped_charge_code", "revenue-integrity", "open", UNMAPPED_CODE.code)]
+        ("unmapped_charge_code", "revenue-integrity", "open", UNMAPPED_CODE.code)
+    ]
     totals = rig.store.hold_totals([items[0].event_id])[items[0].event_id]
     held = sum((m.amount for m in unmapped), Decimal(0))
     assert held == exp["unmapped"]["USD"]
@@ -70,13 +71,23 @@ def test_replaying_the_whole_day_changes_nothing(rig: Rig) -> None:
     msgs = hospital_day(messages=MESSAGES, seed=11)
     inbound = rig.ingest([m.raw for m in msgs])
     rig.drain()
-    before = (rig.store.counts(), rig.entry_keys(), trial_balance(rig.store.journal_lines()),
-              rig.ar(), [(w.id, w.status) for w in rig.store.work_items()])
+    before = (
+        rig.store.counts(),
+        rig.entry_keys(),
+        trial_balance(rig.store.journal_lines()),
+        rig.ar(),
+        [(w.id, w.status) for w in rig.store.work_items()],
+    )
     events = day_events(inbound)
     assert rig.bus.replay(events) == len(events)
     assert rig.drain() == len(events)
-    after = (rig.store.counts(), rig.entry_keys(), trial_balance(rig.store.journal_lines()),
-             rig.ar(), [(w.id, w.status) for w in rig.store.work_items()])
+    after = (
+        rig.store.counts(),
+        rig.entry_keys(),
+        trial_balance(rig.store.journal_lines()),
+        rig.ar(),
+        [(w.id, w.status) for w in rig.store.work_items()],
+    )
     assert after == before
     outcomes = rig.worker.stats.outcomes
     assert outcomes["duplicate"] == outcomes["posted"]  # each posting seen twice, kept once
@@ -118,8 +129,12 @@ def test_the_books_do_not_depend_on_which_partition_runs_first(tmp_path: Path) -
     sent before it, however far each partition has got (here: one partition drained
     completely before the next, forwards, then backwards)."""
     msgs = hospital_day(messages=MESSAGES, seed=4)
-    crossing = [m for m in msgs if m.kind == "merge" and partition_of(
-        m.patient_key, 4) != partition_of(_merged_key(m.raw), 4)]
+    crossing = [
+        m
+        for m in msgs
+        if m.kind == "merge"
+        and partition_of(m.patient_key, 4) != partition_of(_merged_key(m.raw), 4)
+    ]
     assert crossing, "the seed must put a survivor and its duplicate in different partitions"
     books = []
     for name, order in (("fwd", range(4)), ("back", range(3, -1, -1))):

@@ -62,18 +62,34 @@ def test_only_first_and_same_event_run_the_flow() -> None:
 def _card(gross: str = "100.00", deposit: str = "D1") -> PatientPaymentSettled:
     g = Decimal(gross)
     return PatientPaymentSettled(
-        processor="DemoPay", deposit_id=deposit, transaction_id="T1", kind="payment",
-        account_number="AM1", transaction_date=date(2026, 11, 3),
-        deposit_date=date(2026, 11, 4), gross=g, fee=Decimal("3.00"),
-        net=g - Decimal("3.00"), currency="USD")
+        processor="DemoPay",
+        deposit_id=deposit,
+        transaction_id="T1",
+        kind="payment",
+        account_number="AM1",
+        transaction_date=date(2026, 11, 3),
+        deposit_date=date(2026, 11, 4),
+        gross=g,
+        fee=Decimal("3.00"),
+        net=g - Decimal("3.00"),
+        currency="USD",
+    )
 
 
 def _env(ev: object, event_id: str = "e1", control: str = "c1") -> Envelope:
     at = datetime.fromtimestamp(NOW, UTC)
-    return Envelope(event_id=event_id, type=type(ev).__name__, occurred_at=at, recorded_at=at,
-                    source=Source("settlement", control, f"settlement/{control}"),
-                    correlation_id=f"settlement/{control}", causation_id="x", key="k",
-                    payload=ev, business_key="card|DemoPay|T1")  # type: ignore[arg-type]
+    return Envelope(
+        event_id=event_id,
+        type=type(ev).__name__,
+        occurred_at=at,
+        recorded_at=at,
+        source=Source("settlement", control, f"settlement/{control}"),
+        correlation_id=f"settlement/{control}",
+        causation_id="x",
+        key="k",
+        payload=ev,
+        business_key="card|DemoPay|T1",
+    )  # type: ignore[arg-type]
 
 
 def test_the_digest_is_of_the_content_not_of_the_envelope() -> None:
@@ -90,21 +106,45 @@ def test_a_record_key_is_namespaced_beside_the_flows_own_applied_keys() -> None:
 
 
 def test_a_conflict_goes_to_the_queue_that_owns_the_money() -> None:
-    charge = Charge(patient=PatientRef(mrn="M", authority="A"), transaction_id="T",
-                    transaction_type="CG", quantity=1, amount=Money(Decimal(1), "USD"),
-                    charge_code="X", department="LAB", facility="F",
-                    service_date=date(2026, 1, 1))
+    charge = Charge(
+        patient=PatientRef(mrn="M", authority="A"),
+        transaction_id="T",
+        transaction_type="CG",
+        quantity=1,
+        amount=Money(Decimal(1), "USD"),
+        charge_code="X",
+        department="LAB",
+        facility="F",
+        service_date=date(2026, 1, 1),
+    )
     assert identity.queue_of(charge) == "revenue-integrity"
     assert identity.queue_of(_card()) == "cash-posting"
-    bank = BankDeposited(deposit_date=date(2026, 1, 1), amount=Decimal(1), reference="R",
-                         method="ACH", currency="USD", bank_account="")
+    bank = BankDeposited(
+        deposit_date=date(2026, 1, 1),
+        amount=Decimal(1),
+        reference="R",
+        method="ACH",
+        currency="USD",
+        bank_account="",
+    )
     assert identity.queue_of(bank) == "cash-posting"
-    shift = msgspec.convert({"employee_id": "E", "shift_id": "S", "department": "D",
-                             "work_date": "2026-01-01", "regular_hours": "8"}, ShiftWorked,
-                            strict=False)
+    shift = msgspec.convert(
+        {
+            "employee_id": "E",
+            "shift_id": "S",
+            "department": "D",
+            "work_date": "2026-01-01",
+            "regular_hours": "8",
+        },
+        ShiftWorked,
+        strict=False,
+    )
     assert identity.queue_of(shift) == "workforce"
-    usage = msgspec.convert({"usage_id": "U", "item": "I", "location": "L", "quantity": "1",
-                             "used_on": "2026-01-01"}, SupplyConsumed, strict=False)
+    usage = msgspec.convert(
+        {"usage_id": "U", "item": "I", "location": "L", "quantity": "1", "used_on": "2026-01-01"},
+        SupplyConsumed,
+        strict=False,
+    )
     assert identity.queue_of(usage) == "procurement"
 
 
@@ -119,8 +159,9 @@ def rig(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[GateRig]:
 
 def _paid(rig: GateRig, account: str = "AM1") -> Envelope:
     """A card payment of 100.00 on `account` (deposit D1), taken through the inbox."""
-    envs = rig.csv(settlement_csv([("D1", "T1", "payment", account, "100.00", "3.00")]),
-                   "settlement")
+    envs = rig.csv(
+        settlement_csv([("D1", "T1", "payment", account, "100.00", "3.00")]), "settlement"
+    )
     rig.drain()
     (pay,) = [e for e in envs if isinstance(e.payload, PatientPaymentSettled)]
     assert pay.business_key == "card|DemoPay|T1"
@@ -153,16 +194,20 @@ def test_other_content_for_a_known_fact_is_a_conflict_work_item(rig: GateRig) ->
     rig.drain()
     pay = _paid(rig)
     before = rig.ledger()
-    other = reenveloped(pay, "c", msgspec.structs.replace(
-        pay.payload, gross=Decimal("90.00"), net=Decimal("87.00")))
+    other = reenveloped(
+        pay, "c", msgspec.structs.replace(pay.payload, gross=Decimal("90.00"), net=Decimal("87.00"))
+    )
     rig.publish([other])
     rig.drain()
     rig.publish([other], again=True)  # redelivered: still one item, still nothing posted
     rig.drain()
     assert rig.ledger() == before
     (item,) = rig.store.work_items("open")
-    assert (item.kind, item.queue, item.event_id) == (identity.CONFLICT_KIND, "cash-posting",
-                                                      other.event_id)
+    assert (item.kind, item.queue, item.event_id) == (
+        identity.CONFLICT_KIND,
+        "cash-posting",
+        other.event_id,
+    )
     assert "card|DemoPay|T1" in item.detail
     assert pay.event_id in item.detail and other.event_id in item.detail
     assert rig.outcomes()["conflict"] == 2

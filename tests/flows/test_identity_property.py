@@ -36,43 +36,76 @@ _envs = msgspec.json.Decoder(list[Envelope])
 def _charges(rows: Sequence[tuple[int, int]]) -> list[Envelope]:
     out: list[Envelope] = []
     for n, (who, cents) in enumerate(rows):
-        inbound, _ = classify(charge(f"C{n}", MRNS[who], amount=f"{Decimal(cents) / 100:.2f}"),
-                              channel="mllp", peer="test", now=NOW, tenant="default",
-                              currency="USD")
+        inbound, _ = classify(
+            charge(f"C{n}", MRNS[who], amount=f"{Decimal(cents) / 100:.2f}"),
+            channel="mllp",
+            peer="test",
+            now=NOW,
+            tenant="default",
+            currency="USD",
+        )
         first = _envs.decode(inbound.events)
-        keyed = [KeyedEvent(e.event_id, e.key, e.payload, e.business_key or (
-            f"hl7|EHR^NORTH|{e.payload.transaction_id}" if isinstance(e.payload, Charge)
-            else "")) for e in first]
-        out += envelopes(keyed, channel="mllp", control_id=first[0].source.control_id,
-                         occurred=first[0].occurred_at, recorded=first[0].recorded_at,
-                         tenant="default")
+        keyed = [
+            KeyedEvent(
+                e.event_id,
+                e.key,
+                e.payload,
+                e.business_key
+                or (
+                    f"hl7|EHR^NORTH|{e.payload.transaction_id}"
+                    if isinstance(e.payload, Charge)
+                    else ""
+                ),
+            )
+            for e in first
+        ]
+        out += envelopes(
+            keyed,
+            channel="mllp",
+            control_id=first[0].source.control_id,
+            occurred=first[0].occurred_at,
+            recorded=first[0].recorded_at,
+            tenant="default",
+        )
     return out
 
 
 def _money(payments: Sequence[tuple[int, int, int]], banked: bool) -> list[Envelope]:
     if not payments:
         return []
-    rows = [(f"D{dep}", f"T{n}", "payment" if cents > 0 else "refund",
-             f"A{MRNS[who]}" if who < len(MRNS) else "A-UNKNOWN",
-             f"{Decimal(cents) / 100:.2f}", "0.00")
-            for n, (who, cents, dep) in enumerate(payments)]
+    rows = [
+        (
+            f"D{dep}",
+            f"T{n}",
+            "payment" if cents > 0 else "refund",
+            f"A{MRNS[who]}" if who < len(MRNS) else "A-UNKNOWN",
+            f"{Decimal(cents) / 100:.2f}",
+            "0.00",
+        )
+        for n, (who, cents, dep) in enumerate(payments)
+    ]
     raw = settlement_csv(rows)
-    out = _envs.decode(csv_intake(raw, kind="settlement", peer="t", now=NOW,
-                                  tenant="default").inbound.events)
+    out = _envs.decode(
+        csv_intake(raw, kind="settlement", peer="t", now=NOW, tenant="default").inbound.events
+    )
     if banked:
         nets: dict[str, Decimal] = {}
         for dep, _t, _k, _a, gross, _f in rows:
             nets[dep] = nets.get(dep, Decimal(0)) + Decimal(gross)
         credits = [("2026-11-05", f"{v:.2f}", d, "card") for d, v in nets.items() if v > 0]
         if credits:
-            out += _envs.decode(csv_intake(bank_csv(credits), kind="bank", peer="t", now=NOW,
-                                           tenant="default").inbound.events)
+            out += _envs.decode(
+                csv_intake(
+                    bank_csv(credits), kind="bank", peer="t", now=NOW, tenant="default"
+                ).inbound.events
+            )
     return out
 
 
 def _posted(rig: GateRig) -> list[tuple[object, ...]]:
     def what(e: JournalEntry) -> tuple[object, ...]:
         return (e.posted_on, e.period, e.channel, e.memo, e.lines)
+
     return sorted((what(e) for e in rig.store.entries()), key=repr)
 
 
@@ -81,24 +114,37 @@ def _opened(rig: GateRig) -> None:
     rig.drain()
 
 
-OPS = st.lists(st.one_of(
-    st.tuples(st.just("resend"), st.integers(0, 1000)),
-    st.tuples(st.just("reenvelope"), st.integers(0, 1000)),
-    st.tuples(st.just("replay"), st.just(0)),
-    st.tuples(st.just("restart"), st.just(0)),
-    st.tuples(st.just("drain"), st.just(0))), max_size=4)
+OPS = st.lists(
+    st.one_of(
+        st.tuples(st.just("resend"), st.integers(0, 1000)),
+        st.tuples(st.just("reenvelope"), st.integers(0, 1000)),
+        st.tuples(st.just("replay"), st.just(0)),
+        st.tuples(st.just("restart"), st.just(0)),
+        st.tuples(st.just("drain"), st.just(0)),
+    ),
+    max_size=4,
+)
 
 
-@settings(max_examples=40, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(charges=st.lists(st.tuples(st.integers(0, 2), st.integers(1, 90_000)), max_size=5),
-       payments=st.lists(st.tuples(st.integers(0, 3),
-                                   st.integers(-5_000, 60_000).filter(bool),
-                                   st.integers(0, 1)), max_size=6),
-       banked=st.booleans(), data=st.data())
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    charges=st.lists(st.tuples(st.integers(0, 2), st.integers(1, 90_000)), max_size=5),
+    payments=st.lists(
+        st.tuples(st.integers(0, 3), st.integers(-5_000, 60_000).filter(bool), st.integers(0, 1)),
+        max_size=6,
+    ),
+    banked=st.booleans(),
+    data=st.data(),
+)
 def test_any_resends_reenvelopes_replays_and_restarts_leave_one_clean_pass(
-        tmp_path: Path, charges: list[tuple[int, int]],
-        payments: list[tuple[int, int, int]], banked: bool, data: st.DataObject) -> None:
+    tmp_path: Path,
+    charges: list[tuple[int, int]],
+    payments: list[tuple[int, int, int]],
+    banked: bool,
+    data: st.DataObject,
+) -> None:
     feed = _charges(charges) + _money(payments, banked)
     with open_store("memory", tmp_path) as clean_store:
         clean = GateRig(clean_store)
@@ -114,7 +160,7 @@ def test_any_resends_reenvelopes_replays_and_restarts_leave_one_clean_pass(
         for i, env in enumerate(feed):
             rig.publish([env])
             for op, n in data.draw(OPS, label=f"after event {i}"):
-                seen = feed[:i + 1]
+                seen = feed[: i + 1]
                 pick = seen[n % len(seen)]
                 if op == "resend":
                     rig.publish([pick], again=True)

@@ -46,8 +46,9 @@ def store(tmp_path: Path) -> Iterator[SqliteStore]:
     s.close()
 
 
-def serve(store: SqliteStore, bus: MemoryBus, payloads: Sequence[bytes],
-          window_s: float = 24 * 3600) -> list[bytes]:
+def serve(
+    store: SqliteStore, bus: MemoryBus, payloads: Sequence[bytes], window_s: float = 24 * 3600
+) -> list[bytes]:
     """Start a writer, send each payload through the handler (concurrently), stop."""
     writer = GroupCommitWriter(store, bus, reuse_window_s=window_s)
     writer.start()
@@ -116,12 +117,16 @@ def test_reused_control_id_with_other_content_is_refused_and_kept(store: SqliteS
     assert ack_code(same) == ("AA", "X1")  # same content, other line ends: a duplicate
 
 
-@pytest.mark.parametrize(("raw", "code", "err"), [
-    (dft("BAD1", "M1", ft1(1, "T1", amount="12,50")), "AE", "102"),
-    (dft("BAD2", "M1", ft1(1, "T1", when="20261345")), "AE", "102"),
-])
-def test_rejected_message_is_answered_and_kept(store: SqliteStore, raw: bytes, code: str,
-                                               err: str) -> None:
+@pytest.mark.parametrize(
+    ("raw", "code", "err"),
+    [
+        (dft("BAD1", "M1", ft1(1, "T1", amount="12,50")), "AE", "102"),
+        (dft("BAD2", "M1", ft1(1, "T1", when="20261345")), "AE", "102"),
+    ],
+)
+def test_rejected_message_is_answered_and_kept(
+    store: SqliteStore, raw: bytes, code: str, err: str
+) -> None:
     bus = MemoryBus(partitions=2)
     (ack,) = serve(store, bus, [raw])
     cid = parse_message(raw).control_id
@@ -158,7 +163,8 @@ def test_store_failure_answers_ar_207_and_relays_nothing(tmp_path: Path) -> None
 
 
 def test_framing_error_is_answered_ar_and_kept_without_claiming_its_msh10(
-        store: SqliteStore) -> None:
+    store: SqliteStore,
+) -> None:
     bus = MemoryBus(partitions=2)
     writer = GroupCommitWriter(store, bus)
     writer.start()
@@ -180,13 +186,16 @@ def test_framing_error_is_answered_ar_and_kept_without_claiming_its_msh10(
     assert taken is not None and taken.status == "accepted"
 
 
-def test_relay_unpublished_heals_a_crash_between_commit_and_publish(
-        store: SqliteStore) -> None:
+def test_relay_unpublished_heals_a_crash_between_commit_and_publish(store: SqliteStore) -> None:
     bus = MemoryBus(partitions=2)
     # "crash": committed by the inbox, never handed to the bus
     raws = [adt("R1", "M1"), charge("R2", "M1"), charge("R3", "M2"), ORU]
-    store.accept([classify(r, channel=CHANNEL, peer="p", now=1.0, tenant="default",
-                           currency="USD")[0] for r in raws])
+    store.accept(
+        [
+            classify(r, channel=CHANNEL, peer="p", now=1.0, tenant="default", currency="USD")[0]
+            for r in raws
+        ]
+    )
     assert bus.pending() == 0
     assert len(store.unpublished(100)) == 3  # the rejected ORU has nothing to publish
     writer = GroupCommitWriter(store, bus)
@@ -206,8 +215,19 @@ def test_relay_unpublished_heals_a_crash_between_commit_and_publish(
 
 def test_relay_unpublished_pages_through_many(store: SqliteStore) -> None:
     bus = MemoryBus(partitions=3)
-    store.accept([classify(charge(f"P{i}", f"M{i}"), channel=CHANNEL, peer="p", now=1.0,
-                           tenant="default", currency="USD")[0] for i in range(25)])
+    store.accept(
+        [
+            classify(
+                charge(f"P{i}", f"M{i}"),
+                channel=CHANNEL,
+                peer="p",
+                now=1.0,
+                tenant="default",
+                currency="USD",
+            )[0]
+            for i in range(25)
+        ]
+    )
     assert relay_unpublished(store, bus, batch=7) == 25
     assert bus.pending() == 25
     assert relay_unpublished(store, bus, batch=7) == 0
@@ -299,26 +319,40 @@ def test_a_failed_relay_is_retried_while_running(store: SqliteStore) -> None:
 
 # -- identity per sender, and a sender whose counter restarted ------------------------------
 
-CORPUS = (Path(__file__).resolve().parents[2] / ".." / "shared" / "corpora" / "hl7v2"
-          / "fhir-converter").resolve()
+CORPUS = (
+    Path(__file__).resolve().parents[2] / ".." / "shared" / "corpora" / "hl7v2" / "fhir-converter"
+).resolve()
 
 
 def test_the_same_msh10_from_other_senders_is_taken_not_refused(store: SqliteStore) -> None:
     """The public samples reuse MSG00001 across MSH-3 (ADTApp, IMMAPP, BARApp)."""
     bus = MemoryBus(partitions=2)
-    raws = [(CORPUS / n).read_bytes() for n in ("BAR-P01-01.hl7", "DFT-P03-01.hl7",
-                                                 "BAR-P12-01.hl7")]
+    raws = [
+        (CORPUS / n).read_bytes() for n in ("BAR-P01-01.hl7", "DFT-P03-01.hl7", "BAR-P12-01.hl7")
+    ]
     acks = [serve(store, bus, [r])[0] for r in raws]
     assert [ack_code(a)[1] for a in acks] == ["MSG00001"] * 3
     assert all(err3(a) != "205" for a in acks)
     assert {m.control_id for m in store.messages()} == {
-        "ADTApp^GHHSFacility:MSG00001", "IMMAPP^GHHSFacility:MSG00001",
-        "BARApp^GHHSFacility:MSG00001"}
+        "ADTApp^GHHSFacility:MSG00001",
+        "IMMAPP^GHHSFacility:MSG00001",
+        "BARApp^GHHSFacility:MSG00001",
+    }
 
 
 def held_at(store: SqliteStore, raw: bytes, hours_ago: float) -> None:
-    store.accept([classify(raw, channel=CHANNEL, peer="p", now=time.time() - hours_ago * 3600,
-                           tenant="default", currency="USD")[0]])
+    store.accept(
+        [
+            classify(
+                raw,
+                channel=CHANNEL,
+                peer="p",
+                now=time.time() - hours_ago * 3600,
+                tenant="default",
+                currency="USD",
+            )[0]
+        ]
+    )
 
 
 def test_reuse_inside_the_window_is_ar_205(store: SqliteStore) -> None:
@@ -331,7 +365,8 @@ def test_reuse_inside_the_window_is_ar_205(store: SqliteStore) -> None:
 
 
 def test_reuse_after_the_window_is_a_new_message_with_a_note(
-        store: SqliteStore, caplog: pytest.LogCaptureFixture) -> None:
+    store: SqliteStore, caplog: pytest.LogCaptureFixture
+) -> None:
     bus = MemoryBus(partitions=2)
     held_at(store, charge("W2", "M1", amount="10.00"), hours_ago=3)
     restarted = charge("W2", "M1", amount="99.00")

@@ -63,7 +63,9 @@ def test_a_batch_block_gets_one_ack_per_message_and_stores_each(store: SqliteSto
     assert acks_in(reply) == [("AA", "12334456778890"), ("AA", "12334456778891")]
     stored = store.messages(limit=10)
     assert sorted(m.control_id.rsplit(":", 1)[1] for m in stored) == [
-        "12334456778890", "12334456778891"]
+        "12334456778890",
+        "12334456778891",
+    ]
     assert {(m.message_type, m.status) for m in stored} == {("ADT^A04", "accepted")}
 
 
@@ -73,14 +75,19 @@ def test_the_same_block_again_is_answered_alike_and_stores_nothing(store: Sqlite
     assert first.startswith(b"FHS|") and first.rstrip(b"\r").endswith(b"FTS|2")
     assert acks_in(first) == acks_in(again)
     # its second batch repeats the first message as it is: a duplicate, stored once
-    assert acks_in(first) == [("AA", "12334456778890"), ("AA", "12334456778891"),
-                              ("AA", "12334456778890")]
+    assert acks_in(first) == [
+        ("AA", "12334456778890"),
+        ("AA", "12334456778891"),
+        ("AA", "12334456778890"),
+    ]
     assert len(store.messages(limit=10)) == 2
 
 
 def test_a_stray_line_in_a_batch_is_refused_and_answered(store: SqliteStore) -> None:
-    block = (b"BHS|^~\\&\rEVN|A04\rMSH|^~\\&|A|B|C|D|20260302||ADT^A04|77|P|2.5\r"
-             b"PID|1||77^^^H^MR\rBTS|2\r")
+    block = (
+        b"BHS|^~\\&\rEVN|A04\rMSH|^~\\&|A|B|C|D|20260302||ADT^A04|77|P|2.5\r"
+        b"PID|1||77^^^H^MR\rBTS|2\r"
+    )
     [reply] = send(store, block)
     codes = acks_in(reply)
     assert [c[0] for c in codes] == ["AR", "AA"] and codes[1][1] == "77"
@@ -88,8 +95,9 @@ def test_a_stray_line_in_a_batch_is_refused_and_answered(store: SqliteStore) -> 
 
 
 @pytest.mark.parametrize("mtype", ["ADT^A01", "ADT^A04", "ADT^A08", "BAR^P01", "BAR^P05"])
-def test_a_registration_without_pid_is_answered_ae_not_dropped(store: SqliteStore,
-                                                              mtype: str) -> None:
+def test_a_registration_without_pid_is_answered_ae_not_dropped(
+    store: SqliteStore, mtype: str
+) -> None:
     """sample_bad_batch1.hl7 cuts an ADT^A04 after its EVN: the hub once failed on it with
     an AssertionError and closed the connection without any answer."""
     raw = f"MSH|^~\\&|A|B|C|D|20260302||{mtype}|P{mtype[-2:]}|P|2.5\rEVN|A04\r".encode()
@@ -98,8 +106,7 @@ def test_a_registration_without_pid_is_answered_ae_not_dropped(store: SqliteStor
     assert b"PID segment is required" in ack
 
 
-def test_the_bad_batch_of_the_corpus_is_answered_message_by_message(store: SqliteStore
-                                                                    ) -> None:
+def test_the_bad_batch_of_the_corpus_is_answered_message_by_message(store: SqliteStore) -> None:
     [reply] = send(store, (PY / "sample_bad_batch1.hl7").read_bytes())
     # a BHS misplaced inside its one message: the message goes on past it, as in a file;
     # the reply keeps both batches, the second one empty

@@ -15,15 +15,22 @@ from isthmus.flows.supply_intake import usage_intake
 from isthmus.model.envelope import Envelope
 
 _envs = msgspec.json.Decoder(list[Envelope])
-SHIFT = {"shift_id": "J1", "employee_id": "E1", "department": "ED",
-         "work_date": "2026-01-05", "regular_hours": 8}
+SHIFT = {
+    "shift_id": "J1",
+    "employee_id": "E1",
+    "department": "ED",
+    "work_date": "2026-01-05",
+    "regular_hours": 8,
+}
 
 
 def test_a_shift_has_one_business_key_by_webhook_or_timecard() -> None:
-    hook = webhook_intake(json.dumps({"type": "ShiftWorked", **SHIFT}).encode(), peer="t",
-                          now=0.0, tenant="default")
-    card = timecard_intake(json.dumps({"timecards": [SHIFT]}).encode(), peer="t", now=0.0,
-                           tenant="default")
+    hook = webhook_intake(
+        json.dumps({"type": "ShiftWorked", **SHIFT}).encode(), peer="t", now=0.0, tenant="default"
+    )
+    card = timecard_intake(
+        json.dumps({"timecards": [SHIFT]}).encode(), peer="t", now=0.0, tenant="default"
+    )
     (h,) = _envs.decode(hook.inbound.events)
     (c,) = _envs.decode(card.inbound.events)
     assert h.business_key == c.business_key == "shift|J1"
@@ -32,11 +39,24 @@ def test_a_shift_has_one_business_key_by_webhook_or_timecard() -> None:
 
 
 def test_a_payroll_run_is_keyed_by_its_id_other_workforce_events_by_their_id() -> None:
-    body = {"events": [
-        {"type": "PayrollPosted", "payroll_id": "P7", "pay_period_end": "2026-01-10",
-         "posted_on": "2026-01-12"},
-        {"type": "OvertimeRequested", "request_id": "R1", "employee_id": "E1",
-         "shift_id": "J1", "work_date": "2026-01-05", "hours": 2}]}
+    body = {
+        "events": [
+            {
+                "type": "PayrollPosted",
+                "payroll_id": "P7",
+                "pay_period_end": "2026-01-10",
+                "posted_on": "2026-01-12",
+            },
+            {
+                "type": "OvertimeRequested",
+                "request_id": "R1",
+                "employee_id": "E1",
+                "shift_id": "J1",
+                "work_date": "2026-01-05",
+                "hours": 2,
+            },
+        ]
+    }
     hook = webhook_intake(json.dumps(body).encode(), peer="t", now=0.0, tenant="default")
     assert hook.error == ""
     keys = {e.type: e.business_key for e in _envs.decode(hook.inbound.events)}

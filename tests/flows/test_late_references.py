@@ -25,15 +25,29 @@ P9 = PatientRef("MRN-9", "urn:oid:1.2.3")
 
 
 def _env(control_id: str, ev: Event, key_: str) -> Envelope:
-    [env] = envelopes([KeyedEvent(f"fhir/{control_id}/0", key_, ev)], channel="fhir",
-                      control_id=control_id, occurred=AT, recorded=AT, tenant="default")
+    [env] = envelopes(
+        [KeyedEvent(f"fhir/{control_id}/0", key_, ev)],
+        channel="fhir",
+        control_id=control_id,
+        occurred=AT,
+        recorded=AT,
+        tenant="default",
+    )
     return env
 
 
 def _charge(cid: str, patient: PatientRef) -> Envelope:
-    ev = Charge(patient=patient, transaction_id=f"ChargeItem/{cid}", transaction_type="CG",
-                quantity=1, amount=Money(Decimal("10.00"), "USD"), charge_code="80053",
-                department="LAB", facility="NORTH", service_date=date(2026, 11, 2))
+    ev = Charge(
+        patient=patient,
+        transaction_id=f"ChargeItem/{cid}",
+        transaction_type="CG",
+        quantity=1,
+        amount=Money(Decimal("10.00"), "USD"),
+        charge_code="80053",
+        department="LAB",
+        facility="NORTH",
+        service_date=date(2026, 11, 2),
+    )
     return _env(f"ChargeItem/{cid}", ev, patient.key)
 
 
@@ -56,14 +70,18 @@ def test_a_charge_waits_for_its_patient_then_comes_back_linked(rig: Rig) -> None
         assert references.release(tx, _registered("Patient/p8"), reg, NOW) == []
         mllp = replace(_registered(), source=Source("mllp", "Patient/p9", "mllp/x"))
         assert references.release(tx, mllp, reg, NOW) == []
-    assert _held(rig.store) == [("awaiting_patient", "revenue-integrity", first.event_id),
-                                ("awaiting_patient", "revenue-integrity", second.event_id)]
+    assert _held(rig.store) == [
+        ("awaiting_patient", "revenue-integrity", first.event_id),
+        ("awaiting_patient", "revenue-integrity", second.event_id),
+    ]
     with rig.store.transaction() as tx:
-        out = references.release(tx, _registered("Patient/p9/_history/0123abcd"),
-                                 PatientRegistered(patient=P9), NOW)
+        out = references.release(
+            tx, _registered("Patient/p9/_history/0123abcd"), PatientRegistered(patient=P9), NOW
+        )
     assert [e.event_id for e in out] == [first.event_id, second.event_id]
-    assert all(isinstance(e.payload, Charge) and e.payload.patient == P9 and e.key == P9.key
-               for e in out)
+    assert all(
+        isinstance(e.payload, Charge) and e.payload.patient == P9 and e.key == P9.key for e in out
+    )
     assert _held(rig.store) == []
     # the Patient is known now: a pending posting that raced its intake is linked at once
     late = _charge("c3", pending("Patient/p9"))
@@ -76,18 +94,27 @@ def test_a_charge_waits_for_its_patient_then_comes_back_linked(rig: Rig) -> None
 
 def test_known_patients_and_matched_payments_pass(rig: Rig) -> None:
     known = _charge("c1", P9)
-    payment = ClaimRemitted(payer_id="P", payer_name="", payee_npi="1", payee_tin="",
-                            trace_number="T1", payment_method="ACH",
-                            patient_control_number="ACC-9", claim_status="1",
-                            charge=Decimal(10), paid=Decimal(8),
-                            patient=pending("Patient/p9"))
+    payment = ClaimRemitted(
+        payer_id="P",
+        payer_name="",
+        payee_npi="1",
+        payee_tin="",
+        trace_number="T1",
+        payment_method="ACH",
+        patient_control_number="ACC-9",
+        claim_status="1",
+        charge=Decimal(10),
+        paid=Decimal(8),
+        patient=pending("Patient/p9"),
+    )
     env = _env("ClaimResponse/r1", payment, "remit|ACC-9")
     with rig.store.transaction() as tx:
         assert references.admit(tx, known, NOW) is known
         tx.put_billing_account("ACC-9", P9.key, "NORTH")  # CLP01 finds its account
         assert references.admit(tx, env, NOW) is env
-    other = _env("ClaimResponse/r2", replace(payment, patient_control_number="ACC-0"),
-                 "remit|ACC-0")
+    other = _env(
+        "ClaimResponse/r2", replace(payment, patient_control_number="ACC-0"), "remit|ACC-0"
+    )
     with rig.store.transaction() as tx:
         assert references.admit(tx, other, NOW) is None
     assert _held(rig.store) == [("awaiting_patient", "cash-posting", other.event_id)]

@@ -62,14 +62,22 @@ def _resolve(hub: Hub, item: WorkItem, **values: str) -> str:
 
 
 def test_no_chart_holds_every_charge_behind_one_item_per_missing_key(bare: Hub) -> None:
-    _send(bare, adt("R1", "M1"), adt("R2", "M2"),
-          charge("C1", "M1", "100.00"), charge("C2", "M2", "25.50"),
-          charge("C3", "M1", "4.50"))
+    _send(
+        bare,
+        adt("R1", "M1"),
+        adt("R2", "M2"),
+        charge("C1", "M1", "100.00"),
+        charge("C2", "M2", "25.50"),
+        charge("C3", "M1", "4.50"),
+    )
     assert bare.store.entries() == []  # nothing posts to any chart's accounts
     [item] = _open_items(bare)  # three charges, one missing facility: one item
     assert (item.kind, item.queue, item.key, item.event_id) == (
-        "unmapped_facility", "finance-master-data", "NORTH",
-        mapping_holds.ref_of("facility_company", "NORTH"))
+        "unmapped_facility",
+        "finance-master-data",
+        "NORTH",
+        mapping_holds.ref_of("facility_company", "NORTH"),
+    )
     totals = bare.store.hold_totals([item.event_id])[item.event_id]
     assert (totals.count, totals.amounts) == (3, (("USD", Decimal("130.00")),))
     assert totals.oldest > 0
@@ -79,8 +87,7 @@ def test_no_chart_holds_every_charge_behind_one_item_per_missing_key(bare: Hub) 
     assert "M1" not in item.detail and "DOE" not in item.detail  # no patient field
 
 
-def test_resolving_each_missing_mapping_releases_everything_and_the_last_posts(
-        bare: Hub) -> None:
+def test_resolving_each_missing_mapping_releases_everything_and_the_last_posts(bare: Hub) -> None:
     _send(bare, adt("R1", "M1"), charge("C1", "M1", "100.00"), charge("C2", "M1", "20.00"))
     [facility] = _open_items(bare)
     assert "released 2 held event(s) (120.00 USD)" in _resolve(bare, facility, company="C9")
@@ -91,15 +98,14 @@ def test_resolving_each_missing_mapping_releases_everything_and_the_last_posts(
     [code] = _open_items(bare)
     assert (code.kind, code.key) == ("unmapped_charge_code", "80053")
     with pytest.raises(workitems.ActionRefused, match="revenue account is required"):
-        workitems.resolve(bare.store, code.id, {"service_line": "Lab"}, "", time.time(),
-                          bus=bare.bus)
+        workitems.resolve(
+            bare.store, code.id, {"service_line": "Lab"}, "", time.time(), bus=bare.bus
+        )
     _resolve(bare, code, revenue_account="4999", service_line="Lab")
     assert _open_items(bare) == []
     entries = bare.store.entries()
-    assert sorted(e.correlation_id for e in entries) == [
-        "mllp/EHR^NORTH:C1", "mllp/EHR^NORTH:C2"]
-    dims = {(ln.account, ln.dims.company, ln.dims.cost_center)
-            for e in entries for ln in e.lines}
+    assert sorted(e.correlation_id for e in entries) == ["mllp/EHR^NORTH:C1", "mllp/EHR^NORTH:C2"]
+    dims = {(ln.account, ln.dims.company, ln.dims.cost_center) for e in entries for ln in e.lines}
     assert ("4999", "C9", "CC-9") in dims
     done = mapping_holds.outcome(bare.store, code.event_id)
     assert (done["held"], done["posted"]) == (0, 2)
@@ -107,8 +113,10 @@ def test_resolving_each_missing_mapping_releases_everything_and_the_last_posts(
     _send(bare, charge("C3", "M1", "1.00"))
     assert len(bare.store.entries()) == 3 and _open_items(bare) == []
     assert sorted(r[:2] for r in bare.store.mapping_overrides(mapping_holds.TABLES)) == [
-        ("charge_codes", "80053"), ("department_cost_center", "LAB"),
-        ("facility_company", "NORTH")]
+        ("charge_codes", "80053"),
+        ("department_cost_center", "LAB"),
+        ("facility_company", "NORTH"),
+    ]
 
 
 def test_a_resolved_item_releases_nothing_twice(bare: Hub) -> None:
@@ -116,10 +124,11 @@ def test_a_resolved_item_releases_nothing_twice(bare: Hub) -> None:
     [item] = _open_items(bare)
     _resolve(bare, item, company="C9")
     with pytest.raises(workitems.ActionRefused, match="already resolved"):
-        workitems.resolve(bare.store, item.id, {"company": "C8"}, "", time.time(),
-                          bus=bare.bus)
-    assert workitems.resubmit(bare.store, bare.bus, item.id, "", time.time()) == \
-        "released 0 held event(s)"
+        workitems.resolve(bare.store, item.id, {"company": "C8"}, "", time.time(), bus=bare.bus)
+    assert (
+        workitems.resubmit(bare.store, bare.bus, item.id, "", time.time())
+        == "released 0 held event(s)"
+    )
 
 
 def test_the_demo_chart_is_included_by_name(tmp_path: Path) -> None:
@@ -134,13 +143,16 @@ def test_the_demo_chart_is_included_by_name(tmp_path: Path) -> None:
         hub.close()
 
 
-def test_a_name_in_the_department_field_is_held_by_digest_and_never_mapped(
-        tmp_path: Path) -> None:
+def test_a_name_in_the_department_field_is_held_by_digest_and_never_mapped(tmp_path: Path) -> None:
     hub = _open(tmp_path / "data", demo_config(tmp_path))
     try:
         name = "SMITHSON, JANE"  # typed into FT1-13 instead of a department code
-        _send(hub, adt("R1", "M1"), charge("C1", "M1", "100.00", dept=name),
-              charge("C2", "M1", "5.00", dept=name))
+        _send(
+            hub,
+            adt("R1", "M1"),
+            charge("C1", "M1", "100.00", dept=name),
+            charge("C2", "M1", "5.00", dept=name),
+        )
         [item] = _open_items(hub)
         assert item.kind == "unmapped_department"
         assert "SMITHSON" not in item.key + item.event_id + item.detail
@@ -149,8 +161,9 @@ def test_a_name_in_the_department_field_is_held_by_digest_and_never_mapped(
         # a cost center keyed on the digest would never match what the charges carry:
         # refused, and the charges stay held for a corrected resend
         with pytest.raises(workitems.ActionRefused, match="not a code"):
-            workitems.resolve(hub.store, item.id, {"cost_center": "CC-9"}, "", time.time(),
-                              bus=hub.bus)
+            workitems.resolve(
+                hub.store, item.id, {"cost_center": "CC-9"}, "", time.time(), bus=hub.bus
+            )
         assert hub.store.mapping_overrides(mapping_holds.TABLES) == []
         assert hub.store.hold_totals([item.event_id])[item.event_id].count == 2
         # a FHIR Organization id (36 characters) is a code and is shown as one

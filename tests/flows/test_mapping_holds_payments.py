@@ -51,14 +51,19 @@ def _open(hub: Hub) -> list[WorkItem]:
 
 def test_payments_of_an_unmapped_facility_wait_behind_its_one_item(bare: Hub) -> None:
     _send(bare, bar("B1", "M1"), bar("B2", "M2"))
-    _send(bare, Remit([Clp(pcn="AM1", paid="40.00"), Clp(pcn="AM2", paid="60.00",
-                                                         icn="ICN2")]).build(),
-          settlement_csv([("D1", "T1", "payment", "AM1", "25.00", "1.00")]),
-          dft("P1", "M2", ft1(1, "PAY1", amount="-10.00", ttype="PY")))
+    _send(
+        bare,
+        Remit([Clp(pcn="AM1", paid="40.00"), Clp(pcn="AM2", paid="60.00", icn="ICN2")]).build(),
+        settlement_csv([("D1", "T1", "payment", "AM1", "25.00", "1.00")]),
+        dft("P1", "M2", ft1(1, "PAY1", amount="-10.00", ttype="PY")),
+    )
     [item] = _open(bare)  # four payments, three feeds, one facility: one item
     assert (item.kind, item.queue, item.key, item.event_id) == (
-        "unmapped_facility", "finance-master-data", "NORTH",
-        mapping_holds.ref_of("facility_company", "NORTH"))
+        "unmapped_facility",
+        "finance-master-data",
+        "NORTH",
+        mapping_holds.ref_of("facility_company", "NORTH"),
+    )
     totals = bare.store.hold_totals([item.event_id])[item.event_id]
     assert (totals.count, totals.amounts) == (4, (("USD", Decimal("135.00")),))
     payment_entries = [e for e in bare.store.entries() if e.channel != "settlement"]
@@ -71,8 +76,12 @@ def test_payments_of_an_unmapped_facility_wait_behind_its_one_item(bare: Hub) ->
     assert "released 4 held event(s) (135.00 USD)" in after.resolution
     assert mapping_holds.outcome(bare.store, item.event_id)["posted"] == 4
     assert _open(bare) == []
-    ar = [(ln.dims.company, ln.debit - ln.credit)
-          for e in bare.store.entries() for ln in e.lines if ln.account == "1200"]
+    ar = [
+        (ln.dims.company, ln.debit - ln.credit)
+        for e in bare.store.entries()
+        for ln in e.lines
+        if ln.account == "1200"
+    ]
     assert {c for c, _ in ar} == {"C9"}
     assert sum((v for _, v in ar), Decimal(0)) == Decimal("-135.00")
     assert trial_balance(bare.store.journal_lines()).balanced
@@ -81,13 +90,15 @@ def test_payments_of_an_unmapped_facility_wait_behind_its_one_item(bare: Hub) ->
 def test_plb_adjustments_of_a_payee_wait_behind_its_one_item(bare: Hub) -> None:
     _send(bare, bar("B1", "M1"))
     bare.store.set_mapping_override("facility_company", "NORTH", "C9")
-    _send(bare, Remit([Clp(pcn="AM1", paid="40.00")], plb=[("WO", "5.00"),
-                                                         ("L6", "-1.00")]).build(),
-          Remit([Clp(pcn="AM1", paid="10.00", icn="ICN2")], plb=[("WO", "2.00")], icn=2,
-                trace="EFT0002").build())
+    _send(
+        bare,
+        Remit([Clp(pcn="AM1", paid="40.00")], plb=[("WO", "5.00"), ("L6", "-1.00")]).build(),
+        Remit(
+            [Clp(pcn="AM1", paid="10.00", icn="ICN2")], plb=[("WO", "2.00")], icn=2, trace="EFT0002"
+        ).build(),
+    )
     [item] = _open(bare)
-    assert (item.kind, item.event_id) == ("unmapped_payee",
-                                          "mapping:payee_company/1999999984")
+    assert (item.kind, item.event_id) == ("unmapped_payee", "mapping:payee_company/1999999984")
     assert bare.store.hold_totals([item.event_id])[item.event_id].count == 3
     workitems.resolve(bare.store, item.id, {"company": "C9"}, "", time.time(), bus=bare.bus)
     bare.worker().drain()

@@ -35,8 +35,14 @@ def open_items(rig: Rig) -> list[tuple[str, str]]:
 
 
 def test_a44_moves_the_accounts_ar_to_the_new_patient(rig: Rig) -> None:
-    rig.ingest([line("L1", A, "X1", "V1"), line("L2", A, "X1", "V2", "40.00"),
-                line("L3", A, "Z1", "V3", "50.00"), line("L4", B, "Y1", "V4", "10.00")])
+    rig.ingest(
+        [
+            line("L1", A, "X1", "V1"),
+            line("L2", A, "X1", "V2", "40.00"),
+            line("L3", A, "Z1", "V3", "50.00"),
+            line("L4", B, "Y1", "V4", "10.00"),
+        ]
+    )
     rig.drain()
     before = entries(rig)
     rig.ingest([move("M1", "A44", B, account="X1", prior_mrn=A, prior_account="X1")])
@@ -45,7 +51,8 @@ def test_a44_moves_the_accounts_ar_to_the_new_patient(rig: Rig) -> None:
     (reclass,) = moves(rig)
     assert {(ln.dims.account_token, ln.debit, ln.credit) for ln in reclass.lines} == {
         (token(B), Decimal("140.00"), Decimal("0.00")),
-        (token(A), Decimal("0.00"), Decimal("140.00"))}
+        (token(A), Decimal("0.00"), Decimal("140.00")),
+    }
     assert all(entries(rig)[k] == e for k, e in before.items())  # never edited
     # a line sent late under the old patient for the moved account lands on the new one
     rig.ingest([line("L5", A, "X1", "V1", "5.00")])
@@ -59,9 +66,14 @@ def test_a44_moves_the_accounts_ar_to_the_new_patient(rig: Rig) -> None:
 
 
 def test_a44_moves_the_balance_net_of_payments_and_adjustments(rig: Rig) -> None:
-    rig.ingest([line("P1", A, "X2", "V5"), line("P2", A, "X2", "V5", "-30.00", ttype="PY"),
-                line("P3", A, "X2", "V5", "-20.00", ttype="AJ"),
-                line("P4", A, "Z2", "V6", "50.00")])
+    rig.ingest(
+        [
+            line("P1", A, "X2", "V5"),
+            line("P2", A, "X2", "V5", "-30.00", ttype="PY"),
+            line("P3", A, "X2", "V5", "-20.00", ttype="AJ"),
+            line("P4", A, "Z2", "V6", "50.00"),
+        ]
+    )
     rig.drain()
     rig.ingest([move("P5", "A44", B, account="X2", prior_mrn=A, prior_account="X2")])
     rig.drain()
@@ -70,8 +82,9 @@ def test_a44_moves_the_balance_net_of_payments_and_adjustments(rig: Rig) -> None
 
 
 def test_a41_inside_one_patient_moves_no_money_and_later_lines_follow(rig: Rig) -> None:
-    rig.ingest([opened("F0", A, "Y3", "V7"), line("F1", A, "X3", "V7"),
-                line("F2", A, "Y3", "V8", "50.00")])
+    rig.ingest(
+        [opened("F0", A, "Y3", "V7"), line("F1", A, "X3", "V7"), line("F2", A, "Y3", "V8", "50.00")]
+    )
     rig.drain()
     count = len(entries(rig))
     rig.ingest([move("F3", "A41", A, account="Y3", prior_mrn=A, prior_account="X3")])
@@ -83,8 +96,14 @@ def test_a41_inside_one_patient_moves_no_money_and_later_lines_follow(rig: Rig) 
     rig.drain()
     assert cells(rig.store, "Y3")["V7"] == Decimal("107.00")
     # the survivor is ended by BAR P06: a line to the merged number is held like one to it
-    rig.ingest([opened("F5", A, "Y3", "V7").replace(b"BAR^P01^BAR_P01", b"BAR^P06^BAR_P06")
-                .replace(b"EVN|P01", b"EVN|P06"), line("F6", A, "X3", "V7", "9.00")])
+    rig.ingest(
+        [
+            opened("F5", A, "Y3", "V7")
+            .replace(b"BAR^P01^BAR_P01", b"BAR^P06^BAR_P06")
+            .replace(b"EVN|P01", b"EVN|P06"),
+            line("F6", A, "X3", "V7", "9.00"),
+        ]
+    )
     rig.drain()
     assert open_items(rig) == [("charge_to_closed_account", "patient-accounting")]
     assert rig.ar() == {(token(A), USD): Decimal("157.00")} and rig.balanced()
@@ -100,11 +119,28 @@ def test_a41_across_patients_reclassifies_both_accounts_to_the_survivor(rig: Rig
 
 
 def test_a45_moves_one_visit_to_another_patients_account(rig: Rig) -> None:
-    rig.ingest([line("H1", A, "X5", "V11"), line("H2", A, "X5", "V12", "40.00"),
-                line("H3", B, "Y5", "V13", "10.00")])
+    rig.ingest(
+        [
+            line("H1", A, "X5", "V11"),
+            line("H2", A, "X5", "V12", "40.00"),
+            line("H3", B, "Y5", "V13", "10.00"),
+        ]
+    )
     rig.drain()
-    rig.ingest([move("H4", "A45", B, account="Y5", visit="V11", prior_mrn=A,
-                     prior_account="X5", prior_visit="V11")])
+    rig.ingest(
+        [
+            move(
+                "H4",
+                "A45",
+                B,
+                account="Y5",
+                visit="V11",
+                prior_mrn=A,
+                prior_account="X5",
+                prior_visit="V11",
+            )
+        ]
+    )
     rig.drain()
     assert rig.ar() == {(token(A), USD): Decimal("40.00"), (token(B), USD): Decimal("110.00")}
     assert cells(rig.store, "X5") == {"V12": Decimal("40.00")}
@@ -119,14 +155,15 @@ def test_a45_moves_one_visit_to_another_patients_account(rig: Rig) -> None:
 
 
 def test_a42_merges_the_visit_state_and_later_lines_follow_its_location(rig: Rig) -> None:
-    transfer = (b"MSH|^~\\&|EHR|NORTH|ISTHMUS|HUB|20261102101500||ADT^A02^ADT_A02|J2|P|2.5.1\r"
-                b"EVN|A02|20261102101500\r"
-                b"PID|1||MG100^^^HOSPMRN^MR||DOE^JANE\r"
-                b"PV1|1|I|RAD^1^A^NORTH|R||||||MED|||||||||V15^^^NORTH^VN\r")
+    transfer = (
+        b"MSH|^~\\&|EHR|NORTH|ISTHMUS|HUB|20261102101500||ADT^A02^ADT_A02|J2|P|2.5.1\r"
+        b"EVN|A02|20261102101500\r"
+        b"PID|1||MG100^^^HOSPMRN^MR||DOE^JANE\r"
+        b"PV1|1|I|RAD^1^A^NORTH|R||||||MED|||||||||V15^^^NORTH^VN\r"
+    )
     rig.ingest([line("J1", A, "X6", "V14"), transfer])
     rig.drain()
-    rig.ingest([move("J3", "A42", A, account="X6", visit="V15", prior_mrn=A,
-                     prior_visit="V14")])
+    rig.ingest([move("J3", "A42", A, account="X6", visit="V15", prior_mrn=A, prior_visit="V14")])
     rig.drain()
     with rig.store.transaction() as tx:
         merged = visits.load_visit(tx, "V15")
@@ -167,10 +204,13 @@ def test_a47_onto_another_known_patient_is_a_merge_with_reclass(rig: Rig) -> Non
 def test_a49_a50_renumber_and_a51_change_nothing_in_money(rig: Rig) -> None:
     rig.ingest([line("R1", A, "X9", "V19")])
     rig.drain()
-    rig.ingest([move("R2", "A49", A, account="X9B", prior_mrn=A, prior_account="X9"),
-                move("R3", "A50", A, account="X9B", visit="V19B", prior_mrn=A,
-                     prior_visit="V19"),
-                move("R4", "A51", A, account="X9B", visit="V19B", prior_mrn=A)])
+    rig.ingest(
+        [
+            move("R2", "A49", A, account="X9B", prior_mrn=A, prior_account="X9"),
+            move("R3", "A50", A, account="X9B", visit="V19B", prior_mrn=A, prior_visit="V19"),
+            move("R4", "A51", A, account="X9B", visit="V19B", prior_mrn=A),
+        ]
+    )
     rig.drain()
     rig.ingest([line("R5", A, "X9", "V19", "11.00")])
     rig.drain()
@@ -182,8 +222,13 @@ def test_a49_a50_renumber_and_a51_change_nothing_in_money(rig: Rig) -> None:
 
 
 def test_a_merge_across_facilities_is_refused_into_a_work_item(rig: Rig) -> None:
-    rig.ingest([opened("S1", A, "X10", "V20"), opened("S2", B, "Y10", "V21", "SOUTH"),
-                line("S3", A, "X10", "V20")])
+    rig.ingest(
+        [
+            opened("S1", A, "X10", "V20"),
+            opened("S2", B, "Y10", "V21", "SOUTH"),
+            line("S3", A, "X10", "V20"),
+        ]
+    )
     rig.drain()
     rig.ingest([move("S4", "A41", B, account="Y10", prior_mrn=A, prior_account="X10")])
     rig.drain()
@@ -196,8 +241,7 @@ def test_a_merge_across_facilities_is_refused_into_a_work_item(rig: Rig) -> None
 
 
 def test_a_merge_across_currencies_is_refused_into_a_work_item(rig: Rig) -> None:
-    rig.ingest([line("E1", A, "X11", "V22"),
-                line("E2", B, "Y11", "V23", "10.00", currency="EUR")])
+    rig.ingest([line("E1", A, "X11", "V22"), line("E2", B, "Y11", "V23", "10.00", currency="EUR")])
     rig.drain()
     rig.ingest([move("E3", "A41", B, account="Y11", prior_mrn=A, prior_account="X11")])
     rig.drain()
@@ -237,8 +281,19 @@ def test_a_resend_under_a_new_control_id_moves_nothing_twice(rig: Rig) -> None:
     assert len(moves(rig)) == 1
     assert rig.ar() == {(token(A), USD): Decimal("0.00"), (token(B), USD): Decimal("100.00")}
     # moved back later (a new MSH-7): a new fact, it moves again
-    rig.ingest([move("W3", "A44", A, account="X13", prior_mrn=B, prior_account="X13",
-                     when="20261103090000")])
+    rig.ingest(
+        [
+            move(
+                "W3",
+                "A44",
+                A,
+                account="X13",
+                prior_mrn=B,
+                prior_account="X13",
+                when="20261103090000",
+            )
+        ]
+    )
     rig.drain()
     assert len(moves(rig)) == 2 and rig.ar()[(token(A), USD)] == Decimal("100.00")
 
@@ -251,8 +306,7 @@ def test_lines_without_an_account_follow_their_visit(rig: Rig) -> None:
     rig.ingest([move("V3", "A42", A, visit="V31", prior_mrn=A, prior_visit="V30")])
     rig.drain()
     assert not moves(rig) and rig.ar() == {(token(A), USD): Decimal("120.00")}
-    rig.ingest([move("V4", "A45", B, account="Y30", visit="V31", prior_mrn=A,
-                     prior_visit="V31")])
+    rig.ingest([move("V4", "A45", B, account="Y30", visit="V31", prior_mrn=A, prior_visit="V31")])
     rig.drain()
     assert rig.ar() == {(token(A), USD): Decimal("0.00"), (token(B), USD): Decimal("120.00")}
     assert cells(rig.store, "Y30") == {"V31": Decimal("120.00")}
@@ -275,14 +329,35 @@ def test_a44_moves_what_835_and_card_payments_left_on_the_account(rig: Rig) -> N
     """An 835 claim payment (CLP01 = the account) and a card payment are attributed to the
     account they name: the move takes the account's A/R net of them, and its patient A/R
     (PR, 1210) too."""
-    rig.ingest([opened("N1", A, "X40", "V40"), line("N2", A, "X40", "V40", "800.00"),
-                line("N3", A, "Z40", "V41", "50.00")])
+    rig.ingest(
+        [
+            opened("N1", A, "X40", "V40"),
+            line("N2", A, "X40", "V40", "800.00"),
+            line("N3", A, "Z40", "V41", "50.00"),
+        ]
+    )
     rig.drain()
-    ingest_x12(rig, Remit([Clp(pcn="X40", paid="450.00", responsibility="300.00",
-                               cas=[("CO", "45", "50.00")],
-                               line_cas=[("PR", "1", "300.00")])]).build())
-    card = csv_intake(settlement_csv([("D1", "CARD1", "payment", "X40", "100.00", "2.00")]),
-                      kind="settlement", peer="t", now=1_800_000_000.0, tenant="default")
+    ingest_x12(
+        rig,
+        Remit(
+            [
+                Clp(
+                    pcn="X40",
+                    paid="450.00",
+                    responsibility="300.00",
+                    cas=[("CO", "45", "50.00")],
+                    line_cas=[("PR", "1", "300.00")],
+                )
+            ]
+        ).build(),
+    )
+    card = csv_intake(
+        settlement_csv([("D1", "CARD1", "payment", "X40", "100.00", "2.00")]),
+        kind="settlement",
+        peer="t",
+        now=1_800_000_000.0,
+        tenant="default",
+    )
     rig.store.accept([card.inbound])
     relay_unpublished(rig.store, rig.bus)
     rig.drain()
@@ -296,13 +371,23 @@ def test_a44_moves_what_835_and_card_payments_left_on_the_account(rig: Rig) -> N
 
 
 def test_a_move_dated_in_a_closed_month_posts_in_the_next_open_one(tmp_path: Path) -> None:
-    r = make_rig(tmp_path, calendar=FiscalCalendar(closed=frozenset({"2026-10"}),
-                                                   policy="reject"))
+    r = make_rig(tmp_path, calendar=FiscalCalendar(closed=frozenset({"2026-10"}), policy="reject"))
     try:
         r.ingest([line("O1", A, "X50", "V50")])
         r.drain()
-        r.ingest([move("O2", "A44", B, account="X50", prior_mrn=A, prior_account="X50",
-                       when="20261030120000")])
+        r.ingest(
+            [
+                move(
+                    "O2",
+                    "A44",
+                    B,
+                    account="X50",
+                    prior_mrn=A,
+                    prior_account="X50",
+                    when="20261030120000",
+                )
+            ]
+        )
         r.drain()
         (reclass,) = moves(r)
         assert (reclass.period, reclass.moved_from) == ("2026-11", "2026-10")
@@ -316,9 +401,21 @@ def test_a40_moves_the_patient_ar_too(rig: Rig) -> None:
     its A/R, so a merge leaves nothing on the retired token."""
     rig.ingest([opened("Y1", A, "X60", "V60"), line("Y2", A, "X60", "V60", "800.00")])
     rig.drain()
-    ingest_x12(rig, Remit([Clp(pcn="X60", paid="450.00", responsibility="300.00",
-                               cas=[("CO", "45", "50.00")],
-                               line_cas=[("PR", "1", "300.00")])], icn=7).build())
+    ingest_x12(
+        rig,
+        Remit(
+            [
+                Clp(
+                    pcn="X60",
+                    paid="450.00",
+                    responsibility="300.00",
+                    cas=[("CO", "45", "50.00")],
+                    line_cas=[("PR", "1", "300.00")],
+                )
+            ],
+            icn=7,
+        ).build(),
+    )
     rig.drain()
     rig.ingest([merge("Y3", B, A)])
     rig.drain()

@@ -49,14 +49,20 @@ def test_corpus_a41_merges_the_account_inside_one_patient(rig: Rig) -> None:
 def test_corpus_a45_moves_the_visit_and_its_ar_to_the_survivor(rig: Rig) -> None:
     # MRG-3 PACCT002 / MRG-5 5001 -> PID-18 PACCT110 of PATID1234 (ADT1); the visit's
     # lines were posted under another patient of the old account: they are reclassified
-    rig.ingest([line("CB1", "OTHER9", "PACCT002", "5001", auth="ADT1"),
-                line("CB2", "OTHER9", "PACCT002", "5002", "30.00", auth="ADT1")])
+    rig.ingest(
+        [
+            line("CB1", "OTHER9", "PACCT002", "5001", auth="ADT1"),
+            line("CB2", "OTHER9", "PACCT002", "5002", "30.00", auth="ADT1"),
+        ]
+    )
     rig.drain()
     (msg,) = rig.ingest([sample("ADT-A45-01")])
     rig.drain()
     assert (msg.status, msg.ack_code) == ("accepted", "AA")
-    assert rig.ar() == {(tok("OTHER9", "ADT1"), "USD"): Decimal("30.00"),
-                        (tok("PATID1234", "ADT1"), "USD"): Decimal("100.00")}
+    assert rig.ar() == {
+        (tok("OTHER9", "ADT1"), "USD"): Decimal("30.00"),
+        (tok("PATID1234", "ADT1"), "USD"): Decimal("100.00"),
+    }
     assert cells(rig.store, "PACCT110") == {"5001": Decimal("100.00")}
     assert reclasses(rig) == 1 and rig.balanced()
 
@@ -68,8 +74,7 @@ def test_corpus_a47_changes_the_identifier_and_keeps_the_token(rig: Rig) -> None
     (msg,) = rig.ingest([sample("ADT-A47-01")])
     rig.drain()
     assert (msg.status, msg.ack_code) == ("accepted", "AA")
-    rig.ingest([line("CC2", "MR101", "PACCT101", "7001", "20.00",
-                     auth="GOOD HEALTH HOSPITAL")])
+    rig.ingest([line("CC2", "MR101", "PACCT101", "7001", "20.00", auth="GOOD HEALTH HOSPITAL")])
     rig.drain()
     assert rig.ar() == {(tok("MR102", "BCBS"), "USD"): Decimal("120.00")}
     assert reclasses(rig) == 0 and rig.balanced()

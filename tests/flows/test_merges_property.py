@@ -27,10 +27,20 @@ ACCOUNTS = ("AX", "AY", "AZ")
 VISITS = ("VX", "VY", "VZ")
 TRIGGERS = ("A41", "A42", "A44", "A45", "A47", "A49", "A50")
 
-charge_op = st.tuples(st.just("line"), st.integers(0, 2), st.integers(0, 2),
-                      st.integers(0, 2), st.integers(-3000, 20000))
-move_op = st.tuples(st.sampled_from(TRIGGERS), st.integers(0, 2), st.integers(0, 2),
-                    st.integers(0, 2), st.integers(0, 2))
+charge_op = st.tuples(
+    st.just("line"),
+    st.integers(0, 2),
+    st.integers(0, 2),
+    st.integers(0, 2),
+    st.integers(-3000, 20000),
+)
+move_op = st.tuples(
+    st.sampled_from(TRIGGERS),
+    st.integers(0, 2),
+    st.integers(0, 2),
+    st.integers(0, 2),
+    st.integers(0, 2),
+)
 feeds = st.lists(st.one_of(charge_op, move_op), min_size=1, max_size=14)
 
 
@@ -43,14 +53,28 @@ def _messages(feed: Sequence[tuple[str, int, int, int, int]]) -> list[bytes]:
             out.append(line(f"C{n}", MRNS[a], ACCOUNTS[b], VISITS[c], amount, ttype=kind))
             continue
         when = f"202611{3 + n // 10:02d}{n % 10:02d}0000"
-        prior = {"A41": dict(prior_account=ACCOUNTS[b]), "A49": dict(prior_account=ACCOUNTS[b]),
-                 "A44": dict(prior_account=ACCOUNTS[b]), "A42": dict(prior_visit=VISITS[b]),
-                 "A50": dict(prior_visit=VISITS[b]),
-                 "A45": dict(prior_account=ACCOUNTS[b], prior_visit=VISITS[c]),
-                 "A47": {}}[op]
+        prior = {
+            "A41": dict(prior_account=ACCOUNTS[b]),
+            "A49": dict(prior_account=ACCOUNTS[b]),
+            "A44": dict(prior_account=ACCOUNTS[b]),
+            "A42": dict(prior_visit=VISITS[b]),
+            "A50": dict(prior_visit=VISITS[b]),
+            "A45": dict(prior_account=ACCOUNTS[b], prior_visit=VISITS[c]),
+            "A47": {},
+        }[op]
         visit = VISITS[c] if op in ("A45",) else VISITS[d] if op in ("A42", "A50") else ""
-        out.append(move(f"M{n}", op, MRNS[a], account=ACCOUNTS[d], visit=visit,
-                        prior_mrn=MRNS[(a + 1 + c) % 3], when=when, **prior))
+        out.append(
+            move(
+                f"M{n}",
+                op,
+                MRNS[a],
+                account=ACCOUNTS[d],
+                visit=visit,
+                prior_mrn=MRNS[(a + 1 + c) % 3],
+                when=when,
+                **prior,
+            )
+        )
     return out
 
 
@@ -103,21 +127,25 @@ def _same(kind: str, feed: list[tuple[str, int, int, int, int]]) -> None:
     clean = _run(kind, raws, again=False)
     noisy = _run(kind, raws, again=True)
     assert noisy[1] == clean[1]
-    assert [(e.entry_key, e.lines) for e in noisy[0]] == [(e.entry_key, e.lines)
-                                                          for e in clean[0]]
+    assert [(e.entry_key, e.lines) for e in noisy[0]] == [(e.entry_key, e.lines) for e in clean[0]]
 
 
 @pytest.mark.parametrize("kind", ["memory", "sqlite"])
-@settings(max_examples=25, deadline=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 @given(feed=feeds)
 def test_resends_and_replays_of_moves_equal_one_clean_pass(
-        kind: str, feed: list[tuple[str, int, int, int, int]]) -> None:
+    kind: str, feed: list[tuple[str, int, int, int, int]]
+) -> None:
     _same(kind, feed)
 
 
 @settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(feed=feeds)
 def test_resends_and_replays_of_moves_on_postgresql(
-        feed: list[tuple[str, int, int, int, int]]) -> None:
+    feed: list[tuple[str, int, int, int, int]],
+) -> None:
     _same("postgresql", feed)

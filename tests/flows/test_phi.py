@@ -44,8 +44,9 @@ def leaks(text: str, phi: set[str]) -> set[str]:
 
 
 @pytest.mark.parametrize("policy", ["summary", "detailed"])
-def test_nothing_exported_carries_phi(rig: Rig, tmp_path: Path, policy: str,
-                                      caplog: pytest.LogCaptureFixture) -> None:
+def test_nothing_exported_carries_phi(
+    rig: Rig, tmp_path: Path, policy: str, caplog: pytest.LogCaptureFixture
+) -> None:
     msgs = hospital_day(messages=600, seed=21)
     raws = [m.raw for m in msgs]
     phi = phi_of(raws)

@@ -36,14 +36,23 @@ class Unheard:
 
 
 def proc() -> Processor:
-    return Processor(secret="k", mappings=demo_mappings(), ar_account="1200",
-                     calendar=FiscalCalendar())
+    return Processor(
+        secret="k", mappings=demo_mappings(), ar_account="1200", calendar=FiscalCalendar()
+    )
 
 
 def env(payload: Any) -> Envelope:  # Any: a payload of no event type too
-    return Envelope(event_id="e1", type=type(payload).__name__, occurred_at=AT,
-                    recorded_at=AT, source=Source("mllp", "c1", "m1"), correlation_id="c",
-                    causation_id="m1", key="k", payload=payload)
+    return Envelope(
+        event_id="e1",
+        type=type(payload).__name__,
+        occurred_at=AT,
+        recorded_at=AT,
+        source=Source("mllp", "c1", "m1"),
+        correlation_id="c",
+        causation_id="m1",
+        key="k",
+        payload=payload,
+    )
 
 
 def test_a_type_no_flow_handles_is_refused_and_dead_lettered_by_handle() -> None:
@@ -72,9 +81,17 @@ def test_every_event_of_the_model_has_a_handler() -> None:
 
 
 def test_the_worker_dead_letters_a_refused_event_at_the_time_of_its_clock() -> None:
-    used = SupplyConsumed(usage_id="U1", item="STENT-01", location="OR", quantity=Decimal(1),
-                          used_on=AT.date(), department="CATH", facility="MAIN",
-                          account_number="A1", charge_id="FT1")
+    used = SupplyConsumed(
+        usage_id="U1",
+        item="STENT-01",
+        location="OR",
+        quantity=Decimal(1),
+        used_on=AT.date(),
+        department="CATH",
+        facility="MAIN",
+        account_number="A1",
+        charge_id="FT1",
+    )
     bus, store, clock = MemoryBus(partitions=1), MemoryStore(), FixedClock(NOW)
     bus.publish([Publish(TOPIC, "k", "e1", encode_envelope(env(used)))])
     worker = Worker(bus, store, proc(), RetryPolicy(), partitions=[0], clock=clock)

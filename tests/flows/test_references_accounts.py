@@ -35,17 +35,30 @@ ACC = "Account/acc-7"
 
 
 def _env(control_id: str, ev: Event, key_: str) -> Envelope:
-    [env] = envelopes([KeyedEvent(f"fhir/{control_id}/0", key_, ev)], channel="fhir",
-                      control_id=control_id, occurred=AT, recorded=AT, tenant="default")
+    [env] = envelopes(
+        [KeyedEvent(f"fhir/{control_id}/0", key_, ev)],
+        channel="fhir",
+        control_id=control_id,
+        occurred=AT,
+        recorded=AT,
+        tenant="default",
+    )
     return env
 
 
-def _charge(cid: str, patient: PatientRef = P9, account: str = pending_account(ACC)
-            ) -> Envelope:
-    ev = Charge(patient=patient, transaction_id=f"ChargeItem/{cid}", transaction_type="CG",
-                quantity=1, amount=Money(Decimal("10.00"), "USD"), charge_code="80053",
-                department="LAB", facility="NORTH", service_date=date(2026, 11, 2),
-                account_number=account)
+def _charge(cid: str, patient: PatientRef = P9, account: str = pending_account(ACC)) -> Envelope:
+    ev = Charge(
+        patient=patient,
+        transaction_id=f"ChargeItem/{cid}",
+        transaction_type="CG",
+        quantity=1,
+        amount=Money(Decimal("10.00"), "USD"),
+        charge_code="80053",
+        department="LAB",
+        facility="NORTH",
+        service_date=date(2026, 11, 2),
+        account_number=account,
+    )
     return _env(f"ChargeItem/{cid}", ev, patient.key)
 
 
@@ -79,16 +92,23 @@ def test_a_charge_waits_for_its_account_then_comes_back_with_its_number(rig: Rig
         assert references.release(tx, env, ev, NOW) == []
         env, ev = _opened()
         assert references.release(tx, replace(env, source=Source("mllp", ACC, "x")), ev, NOW) == []
-    assert _held(rig.store) == [("awaiting_account", "revenue-integrity", first.event_id),
-                                ("awaiting_account", "revenue-integrity", second.event_id)]
+    assert _held(rig.store) == [
+        ("awaiting_account", "revenue-integrity", first.event_id),
+        ("awaiting_account", "revenue-integrity", second.event_id),
+    ]
     [item, _] = rig.store.work_items("open")
     assert ACC in item.detail and "MRN-9" not in item.detail
     with rig.store.transaction() as tx:
         env, ev = _opened("Account/acc-7/_history/0123abcd")
         out = references.release(tx, env, ev, NOW)
     assert [e.event_id for e in out] == [first.event_id, second.event_id]
-    assert all(isinstance(e.payload, Charge) and e.payload.account_number == "A1007"
-               and e.payload.patient == P9 and e.key == P9.key for e in out)
+    assert all(
+        isinstance(e.payload, Charge)
+        and e.payload.account_number == "A1007"
+        and e.payload.patient == P9
+        and e.key == P9.key
+        for e in out
+    )
     assert _held(rig.store) == []
     # the Account is known now: a charge that raced its intake gets the number at once,
     # and the Account sent again releases nothing more
@@ -143,7 +163,9 @@ def test_the_intake_mapping_resolves_account_references_to_business_numbers() ->
     assert _number('{"reference": "Account/acc-9"}', known) == ""  # the caller knows none
     # a logical reference (by identifier) is the business number itself
     assert _number('{"identifier": {"value": "A2002"}}', known) == "A2002"
-    _, account = decode_resource(b'{"resourceType": "Account", "id": "acc-7", '
-                                 b'"identifier": [{"value": "A1007"}, {"value": "X"}]}')
+    _, account = decode_resource(
+        b'{"resourceType": "Account", "id": "acc-7", '
+        b'"identifier": [{"value": "A1007"}, {"value": "X"}]}'
+    )
     _, bare = decode_resource(b'{"resourceType": "Account", "id": "acc-8"}')
     assert account_number(account) == "A1007" and account_number(bare) == "acc-8"  # type: ignore[arg-type]

@@ -48,8 +48,10 @@ def test_codes_without_a_visit_fall_back_to_the_account_or_write_nothing() -> No
 def test_coverage_is_the_latest_message_s_plans() -> None:
     old = Coverage(plan_id="OLD")
     new = (Coverage(plan_id="P1", payer_id="MCR"), Coverage(plan_id="P2"))
-    d = decide_coverage(CoverageRecorded(patient=P, account_number="A1", plans=new),
-                        AccountState(status="ended", plans=[old]))
+    d = decide_coverage(
+        CoverageRecorded(patient=P, account_number="A1", plans=new),
+        AccountState(status="ended", plans=[old]),
+    )
     after = saved(d, "account:A1", AccountState)
     assert isinstance(after, AccountState)
     assert (after.plans, after.status) == (list(new), "ended")

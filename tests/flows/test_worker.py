@@ -57,10 +57,15 @@ class Flaky:
         return out
 
 
-def flaky_rig(tmp: Path, flaky: Flaky, *, partitions: int = 1,
-              policy: RetryPolicy | None = None) -> Rig:
-    return make_rig(tmp, partitions=partitions, processor=flaky,
-                    policy=policy or RetryPolicy(max_attempts=3, base_s=10, max_s=10))
+def flaky_rig(
+    tmp: Path, flaky: Flaky, *, partitions: int = 1, policy: RetryPolicy | None = None
+) -> Rig:
+    return make_rig(
+        tmp,
+        partitions=partitions,
+        processor=flaky,
+        policy=policy or RetryPolicy(max_attempts=3, base_s=10, max_s=10),
+    )
 
 
 @pytest.fixture
@@ -75,12 +80,16 @@ def frig(tmp_path: Path, flaky: Flaky) -> Iterator[Rig]:
     r.store.close()
 
 
-FEED = [adt("O1", A), charge("O2", A, amount="10.00"), adt("O3", B),
-        charge("O4", A, amount="20.00"), charge("O5", B, amount="7.00")]
+FEED = [
+    adt("O1", A),
+    charge("O2", A, amount="10.00"),
+    adt("O3", B),
+    charge("O4", A, amount="20.00"),
+    charge("O5", B, amount="7.00"),
+]
 
 
-def test_transient_failure_naks_with_backoff_and_holds_its_key(frig: Rig,
-                                                              flaky: Flaky) -> None:
+def test_transient_failure_naks_with_backoff_and_holds_its_key(frig: Rig, flaky: Flaky) -> None:
     flaky.fail[f"{corr('O2')}/0"] = lambda: TransientError("ERP busy", retry_after=30)
     flaky.times = 1
     frig.ingest(FEED)
@@ -141,8 +150,11 @@ def test_permanent_error_is_dead_at_once(frig: Rig, flaky: Flaky) -> None:
     frig.ingest(FEED)
     frig.drain_at(T0)
     (dead,) = frig.bus.dead_letters()
-    assert (dead.msg_id, dead.attempts, dead.reason) == (f"{corr('O2')}/0", 1,
-                                                         "PermanentError: no posting rule")
+    assert (dead.msg_id, dead.attempts, dead.reason) == (
+        f"{corr('O2')}/0",
+        1,
+        "PermanentError: no posting rule",
+    )
     assert frig.worker.stats.retried == 0
     assert flaky.calls[f"{corr('O2')}/0"] == 1
     assert f"{corr('O4')}/0" in flaky.applied  # the key is not blocked by a dead message
@@ -152,8 +164,7 @@ def test_permanent_error_is_dead_at_once(frig: Rig, flaky: Flaky) -> None:
     frig.bus.replay_dead()
     frig.drain_at(T0 + 2)
     assert frig.entry_keys().count(f"{corr('O2')}/0") == 1
-    assert frig.ar() == {(token(A), "USD"): Decimal("30.00"),
-                         (token(B), "USD"): Decimal("7.00")}
+    assert frig.ar() == {(token(A), "USD"): Decimal("30.00"), (token(B), "USD"): Decimal("7.00")}
 
 
 def test_undecodable_envelope_is_dead_at_once(rig: Rig) -> None:
@@ -174,40 +185,47 @@ def test_one_failing_message_does_not_undo_its_neighbours(frig: Rig, flaky: Flak
     assert settled == 7  # one batch, one transaction: 7 events (2 per ADT^A04)
     assert frig.bus.pending() == 0
     assert sorted(frig.entry_keys()) == [f"{corr('O2')}/0", f"{corr('O5')}/0"]
-    assert frig.ar() == {(token(A), "USD"): Decimal("10.00"),
-                         (token(B), "USD"): Decimal("7.00")}
+    assert frig.ar() == {(token(A), "USD"): Decimal("10.00"), (token(B), "USD"): Decimal("7.00")}
     assert frig.balanced()
     assert frig.store.counts()["charges"] == 2
 
 
 def test_a_transient_storm_on_one_key_leaves_the_others_flowing(tmp_path: Path) -> None:
-    flaky = Flaky(make_processor(),
-                  fail={f"{corr('S0')}/0": lambda: TransientError("locked", retry_after=60)},
-                  times=1)
+    flaky = Flaky(
+        make_processor(),
+        fail={f"{corr('S0')}/0": lambda: TransientError("locked", retry_after=60)},
+        times=1,
+    )
     rig = flaky_rig(tmp_path, flaky, partitions=3)
     try:
-        rig.ingest([charge(f"S{i}", A, amount="1.00") for i in range(3)]
-                   + [charge(f"X{i}", f"MX{i}", amount="2.00") for i in range(20)])
+        rig.ingest(
+            [charge(f"S{i}", A, amount="1.00") for i in range(3)]
+            + [charge(f"X{i}", f"MX{i}", amount="2.00") for i in range(20)]
+        )
         rig.drain_at(T0)
         assert [e for e in flaky.applied if e.startswith(corr("S"))] == []
         assert len([e for e in flaky.applied if e.startswith(corr("X"))]) == 20
         rig.drain_at(T0 + 61)
         assert [e for e in flaky.applied if e.startswith(corr("S"))] == [
-            f"{corr('S0')}/0", f"{corr('S1')}/0", f"{corr('S2')}/0"]
+            f"{corr('S0')}/0",
+            f"{corr('S1')}/0",
+            f"{corr('S2')}/0",
+        ]
     finally:
         rig.store.close()
 
 
-def test_merge_in_a_closed_period_moves_the_reclass_to_the_next_open_month(
-        tmp_path: Path) -> None:
+def test_merge_in_a_closed_period_moves_the_reclass_to_the_next_open_month(tmp_path: Path) -> None:
     """A merge is master data: it always happens. Its A/R reclass cannot post into a closed
     month, so it posts on the first day of the next open one (whatever the charge policy)."""
     cal = FiscalCalendar(closed=frozenset({"2026-11"}), policy="reject")
-    rig = make_rig(tmp_path, partitions=1, calendar=cal,
-                   policy=RetryPolicy(max_attempts=2, base_s=1, max_s=1))
+    rig = make_rig(
+        tmp_path, partitions=1, calendar=cal, policy=RetryPolicy(max_attempts=2, base_s=1, max_s=1)
+    )
     try:
-        rig.ingest([adt("C1", A), adt("C2", B), charge("C3", B, when="20261005"),
-                    merge("C4", A, B)])
+        rig.ingest(
+            [adt("C1", A), adt("C2", B), charge("C3", B, when="20261005"), merge("C4", A, B)]
+        )
         for i in range(3):
             rig.drain_at(T0 + 10 * i)
         assert rig.bus.dead_letters() == []

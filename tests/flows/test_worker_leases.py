@@ -18,8 +18,19 @@ def workers(tmp_path: Path, n: int, parts: int = 6) -> tuple[MemoryBus, list[Wor
     bus = MemoryBus(partitions=parts)
     store = SqliteStore(tmp_path / "s.db")
     proc = Processor("k", demo_mappings(), "1200", FiscalCalendar())
-    return bus, [Worker(bus, store, proc, RetryPolicy(), partitions=range(parts),
-                        lease_ttl_s=10.0, owner=f"w{i}", clock=SystemClock()) for i in range(n)]
+    return bus, [
+        Worker(
+            bus,
+            store,
+            proc,
+            RetryPolicy(),
+            partitions=range(parts),
+            lease_ttl_s=10.0,
+            owner=f"w{i}",
+            clock=SystemClock(),
+        )
+        for i in range(n)
+    ]
 
 
 def test_workers_share_partitions_without_overlap(tmp_path: Path) -> None:

@@ -72,8 +72,10 @@ class GovernanceContract:
 
     def test_audit_chain_appends_and_verifies(self, gov: GovernanceStore) -> None:
         assert gov.audit_head() is None and gov.audit_rows() == []
-        rows = [audit.record(gov, "admin", "cli dlq replay", f"seq {i}", n=i, note="é")
-                for i in range(5)]
+        rows = [
+            audit.record(gov, "admin", "cli dlq replay", f"seq {i}", n=i, note="é")
+            for i in range(5)
+        ]
         assert [r.seq for r in rows] == [1, 2, 3, 4, 5]
         assert gov.audit_rows() == rows
         assert gov.audit_rows(after=3) == rows[3:]

@@ -31,13 +31,16 @@ from tests.ledger.builders import make_charge, post
 LEAN = sorted(allowlist.REQUIRED | {"company"})
 
 
-@pytest.mark.parametrize(("table", "message"), [
-    ('[allowlist]\nfile = ["mrn"]\n', "field 'mrn' may not leave the hub"),
-    ('[allowlist]\nfile = ["account", "patient_name"]\n', "'patient_name' may not leave"),
-    ('[allowlist]\nsap = ["account"]\n', "unknown destination"),
-    ('[allowlist]\ntryton = ["account", "debit", "credit"]\n', "must include currency"),
-    ('[allowlist]\nrest = "account"\n', "list of field names"),
-])
+@pytest.mark.parametrize(
+    ("table", "message"),
+    [
+        ('[allowlist]\nfile = ["mrn"]\n', "field 'mrn' may not leave the hub"),
+        ('[allowlist]\nfile = ["account", "patient_name"]\n', "'patient_name' may not leave"),
+        ('[allowlist]\nsap = ["account"]\n', "unknown destination"),
+        ('[allowlist]\ntryton = ["account", "debit", "credit"]\n', "must include currency"),
+        ('[allowlist]\nrest = "account"\n', "list of field names"),
+    ],
+)
 def test_bad_allowlists_are_refused_at_load(tmp_path: Path, table: str, message: str) -> None:
     conf = tmp_path / "c.toml"
     conf.write_text(table)
@@ -46,8 +49,10 @@ def test_bad_allowlists_are_refused_at_load(tmp_path: Path, table: str, message:
 
 
 def _batch() -> JournalBatch:
-    entries = [post(make_charge("120.00", txn=f"T{i}"), key=f"evt-{i}:charge",
-                    token=f"tok-{i}") for i in range(3)]
+    entries = [
+        post(make_charge("120.00", txn=f"T{i}"), key=f"evt-{i}:charge", token=f"tok-{i}")
+        for i in range(3)
+    ]
     return build_batch("JB-mllp-1", entries, policy="detailed", channel="mllp")
 
 
@@ -58,8 +63,13 @@ def test_restrict_blanks_withheld_fields_and_keeps_the_money() -> None:
     lean = restrict(batch, allowlist.OPTIONAL - set(LEAN))
     assert lean.control == batch.control and len(lean.lines) == len(batch.lines)
     for a, b in zip(lean.lines, batch.lines, strict=True):
-        assert (a.account, a.debit, a.credit, a.currency, a.posted_on) == \
-            (b.account, b.debit, b.credit, b.currency, b.posted_on)
+        assert (a.account, a.debit, a.credit, a.currency, a.posted_on) == (
+            b.account,
+            b.debit,
+            b.credit,
+            b.currency,
+            b.posted_on,
+        )
         assert a.dims.company == b.dims.company == "C1"
         assert a.dims.account_token == a.dims.cost_center == a.dims.service_line == ""
         assert a.source_entries == ()
@@ -91,8 +101,7 @@ def test_the_tryton_destination_gets_only_allowed_fields() -> None:
     batch = _batch()
     accounts = sorted({x.account for x in batch.lines})
     full, lean = RecordingTryton(accounts, ["CC10"]), RecordingTryton(accounts, ["CC10"])
-    for fake, withheld in ((full, frozenset[str]()),
-                           (lean, allowlist.OPTIONAL - set(LEAN))):
+    for fake, withheld in ((full, frozenset[str]()), (lean, allowlist.OPTIONAL - set(LEAN))):
         sink = guarded(ErpBatchSink(fake.erp()), withheld)
         sink.deliver(_queued(batch))
         assert fake.created == 1, fake.sent()
@@ -115,8 +124,10 @@ def test_the_allowlist_restricts_the_typed_batch_the_sink_gets() -> None:
     old = batch_codec.decode("csv", batch_to_csv(batch).encode())
     for queued in (_queued(batch), old):
         guarded(Inner(), withheld).deliver(queued)
-    assert got == [QueuedBatch(batch=restrict(batch, withheld)),
-                   QueuedBatch(batch=restrict(batch, withheld), files=("csv",), post=False)]
+    assert got == [
+        QueuedBatch(batch=restrict(batch, withheld)),
+        QueuedBatch(batch=restrict(batch, withheld), files=("csv",), post=False),
+    ]
 
 
 def test_the_configured_sink_is_behind_the_allowlist(tmp_path: Path) -> None:

@@ -23,8 +23,9 @@ from isthmus.config import load_settings
 from isthmus.governance import audit
 from isthmus.store.memory_governance import MemoryGovernance
 
-embedded_only = pytest.mark.skipif(load_settings(None).store != "sqlite",
-                                   reason="tampers with governance.db (embedded mode)")
+embedded_only = pytest.mark.skipif(
+    load_settings(None).store != "sqlite", reason="tampers with governance.db (embedded mode)"
+)
 
 
 @pytest.fixture
@@ -57,8 +58,9 @@ def _verify(capsys: pytest.CaptureFixture[str]) -> tuple[dict[str, Any], str]:
 
 @embedded_only
 @pytest.mark.parametrize("head", ["abc:" + "0" * 64, "3", "3:not-a-hash", ":", ""])
-def test_malformed_head_row_exits_4(data: Path, capsys: pytest.CaptureFixture[str],
-                                    head: str) -> None:
+def test_malformed_head_row_exits_4(
+    data: Path, capsys: pytest.CaptureFixture[str], head: str
+) -> None:
     _sql(data, "UPDATE gov_meta SET value = ? WHERE key = 'audit_head'", args=(head,))
     out, text = _verify(capsys)
     assert not out["ok"] and out["fault"]["seq"] == 3 and out["head"] is None
@@ -81,15 +83,19 @@ def _rehash_last(data: Path, column: str, value: Any) -> None:
 
 
 @embedded_only
-@pytest.mark.parametrize(("column", "value", "why"), [
-    ("detail", "{not json", "detail is not JSON"),
-    ("detail", "[1, 2]", "detail is not a JSON object"),
-    ("outcome", "maybe", "outcome 'maybe' is not one of"),
-    ("at", "yesterday", "at 'yesterday' is not an ISO 8601 time"),
-    ("actor", b"\x00\xff", "actor is bytes, not text"),
-])
-def test_malformed_row_exits_4_with_the_row(data: Path, capsys: pytest.CaptureFixture[str],
-                                            column: str, value: Any, why: str) -> None:
+@pytest.mark.parametrize(
+    ("column", "value", "why"),
+    [
+        ("detail", "{not json", "detail is not JSON"),
+        ("detail", "[1, 2]", "detail is not a JSON object"),
+        ("outcome", "maybe", "outcome 'maybe' is not one of"),
+        ("at", "yesterday", "at 'yesterday' is not an ISO 8601 time"),
+        ("actor", b"\x00\xff", "actor is bytes, not text"),
+    ],
+)
+def test_malformed_row_exits_4_with_the_row(
+    data: Path, capsys: pytest.CaptureFixture[str], column: str, value: Any, why: str
+) -> None:
     _rehash_last(data, column, value)
     out, text = _verify(capsys)
     fault = out["fault"]
@@ -113,8 +119,9 @@ def _chain(n: int = 4) -> MemoryGovernance:
     return gov
 
 
-@pytest.mark.parametrize("change", [
-    {"actor": None}, {"detail": None}, {"at": 5}, {"outcome": b"ok"}])
+@pytest.mark.parametrize(
+    "change", [{"actor": None}, {"detail": None}, {"at": 5}, {"outcome": b"ok"}]
+)
 def test_verify_names_a_row_with_a_missing_or_mistyped_field(change: dict[str, Any]) -> None:
     gov = _chain()
     r = gov.rows[1]
@@ -124,8 +131,9 @@ def test_verify_names_a_row_with_a_missing_or_mistyped_field(change: dict[str, A
     assert fault.row is not None and fault.row["seq"] == "2"
 
 
-@pytest.mark.parametrize("bad", [
-    {"seq": "2"}, {"seq": None}, {"prev_hash": None}, {"hash": 7}, {"event": None}])
+@pytest.mark.parametrize(
+    "bad", [{"seq": "2"}, {"seq": None}, {"prev_hash": None}, {"hash": 7}, {"event": None}]
+)
 def test_verify_never_raises_on_a_mistyped_row(bad: dict[str, Any]) -> None:
     gov = _chain()
     gov.rows[1] = dataclasses.replace(gov.rows[1], **bad)
@@ -155,9 +163,11 @@ def test_a_row_the_adapter_cannot_read_is_named(tmp_path: Path) -> None:
     gov = _Unreadable()
     for i in range(4):
         audit.record(gov, "admin", "cli workitems resolve", str(i))
-    gate = security.Gate(load_settings(None, data_dir=tmp_path), "cli audit verify",
-                         "local:test", False, _gov=gov)
+    gate = security.Gate(
+        load_settings(None, data_dir=tmp_path), "cli audit verify", "local:test", False, _gov=gov
+    )
     data, text, code = security.dispatch(
-        gate.settings, argparse.Namespace(cmd="audit", action="verify", limit=50), gate)
+        gate.settings, argparse.Namespace(cmd="audit", action="verify", limit=50), gate
+    )
     assert code == 4 and data["rows"] == 2 and data["fault"]["seq"] == 3
     assert "the row after row 2 cannot be read (ValueError" in text(data)

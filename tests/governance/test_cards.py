@@ -25,11 +25,28 @@ from tests.flows.helpers import ft1, msh, pid, pv1
 from tests.settlement.files import bank_csv, settlement_csv
 
 CARD = "4111111111111111"
-WRITTEN = ["4111111111111111", "4111 1111 1111 1111", "4111-1111-1111-1111",
-           "4111.1111.1111.1111", "4111  1111  1111  1111", "4111 - 1111 - 1111 - 1111",
-           "ref 4111.1111.1111.1111 x", "378282246310005", "5555 5555 5555 4444"]
-NOT_CARDS = ["4111111111111112", "A500018", "2026110412345", "0000000000000000",
-             "20261104", "1250.00", "ch_001", "4111 1111 1111", "2026-11-04 2026-11-05"]
+WRITTEN = [
+    "4111111111111111",
+    "4111 1111 1111 1111",
+    "4111-1111-1111-1111",
+    "4111.1111.1111.1111",
+    "4111  1111  1111  1111",
+    "4111 - 1111 - 1111 - 1111",
+    "ref 4111.1111.1111.1111 x",
+    "378282246310005",
+    "5555 5555 5555 4444",
+]
+NOT_CARDS = [
+    "4111111111111112",
+    "A500018",
+    "2026110412345",
+    "0000000000000000",
+    "20261104",
+    "1250.00",
+    "ch_001",
+    "4111 1111 1111",
+    "2026-11-04 2026-11-05",
+]
 
 
 @pytest.mark.parametrize("text", WRITTEN)
@@ -48,8 +65,11 @@ def test_what_is_not_a_card_is_left_alone(text: str) -> None:
 def test_luhn_valid_ach_traces_and_ids_are_not_cards() -> None:
     """An ACH trace number is 15 digits opening with the ODFI's routing number (01-12,
     21-32, ...): about one in ten passes the Luhn check, none is a card network's number."""
-    traces = [f"{routing}{seq:07d}" for routing in ("02100002", "12200066", "32107598")
-              for seq in range(200)]
+    traces = [
+        f"{routing}{seq:07d}"
+        for routing in ("02100002", "12200066", "32107598")
+        for seq in range(200)
+    ]
     luhn_valid = [t for t in traces if cards.luhn(t)]
     assert len(luhn_valid) >= 30  # the check alone would refuse these bank deposits
     assert not any(cards.has_card(t) for t in luhn_valid)
@@ -66,8 +86,7 @@ def test_a_settlement_account_with_any_separators_is_refused_and_masked(account:
     raw = settlement_csv([("D1", "T1", "payment", account, "100.00", "3.00")])
     sf = parse_settlement(raw)
     assert [(f.row, f.column) for f in sf.findings] == [(2, "account_number")]
-    assert not sf.deposits or not any(t.account_number for d in sf.deposits
-                                      for t in d.transactions)
+    assert not sf.deposits or not any(t.account_number for d in sf.deposits for t in d.transactions)
     intake = csv_intake(raw, kind=SETTLEMENT, peer="t", now=0.0, tenant="t")
     assert intake.inbound.status == "rejected" and not intake.events
     assert account.encode() not in intake.inbound.raw
@@ -78,9 +97,11 @@ def test_a_settlement_account_with_any_separators_is_refused_and_masked(account:
 
 @pytest.mark.parametrize("column", ["transaction_id", "deposit_id", "processor"])
 def test_a_card_in_an_id_column_never_becomes_a_key(column: str) -> None:
-    rows = {"transaction_id": ("D1", CARD, "payment", "A1", "100.00", "3.00"),
-            "deposit_id": (CARD, "T1", "payment", "A1", "100.00", "3.00"),
-            "processor": ("D1", "T1", "payment", "A1", "100.00", "3.00")}[column]
+    rows = {
+        "transaction_id": ("D1", CARD, "payment", "A1", "100.00", "3.00"),
+        "deposit_id": (CARD, "T1", "payment", "A1", "100.00", "3.00"),
+        "processor": ("D1", "T1", "payment", "A1", "100.00", "3.00"),
+    }[column]
     raw = settlement_csv([rows], processor=CARD if column == "processor" else "DemoPay")
     intake = csv_intake(raw, kind=SETTLEMENT, peer="t", now=0.0, tenant="t")
     assert intake.inbound.status == "rejected" and intake.events == ()
@@ -100,19 +121,23 @@ def test_a_card_in_the_bank_reference_or_an_unread_column_is_refused_and_masked(
 
 
 def _dft(pid_seg: str, ft1_seg: str, cid: str = "C1") -> bytes:
-    return "\r".join([msh(cid, "DFT^P03"), "EVN|P03|20261102", pid_seg, pv1("V1"),
-                      ft1_seg]).encode()
+    return "\r".join(
+        [msh(cid, "DFT^P03"), "EVN|P03|20261102", pid_seg, pv1("V1"), ft1_seg]
+    ).encode()
 
 
-@pytest.mark.parametrize(("where", "raw"), [
-    ("PID-18", _dft(pid("M1", account="4111.1111.1111.1111"), ft1(1, "T1"))),
-    ("FT1-2", _dft(pid("M1"), ft1(1, "4111 1111 1111 1111"))),
-    ("FT1-13", _dft(pid("M1"), ft1(1, "T1", dept="4111-1111-1111-1111"))),
-])
+@pytest.mark.parametrize(
+    ("where", "raw"),
+    [
+        ("PID-18", _dft(pid("M1", account="4111.1111.1111.1111"), ft1(1, "T1"))),
+        ("FT1-2", _dft(pid("M1"), ft1(1, "4111 1111 1111 1111"))),
+        ("FT1-13", _dft(pid("M1"), ft1(1, "T1", dept="4111-1111-1111-1111"))),
+    ],
+)
 def test_hl7_account_fields_with_a_card_are_refused_and_stored_masked(
-        where: str, raw: bytes) -> None:
-    inbound, _ = classify(raw, channel="mllp", peer="t", now=0.0, tenant="t",
-                          currency="USD")
+    where: str, raw: bytes
+) -> None:
+    inbound, _ = classify(raw, channel="mllp", peer="t", now=0.0, tenant="t", currency="USD")
     assert inbound.status == "rejected" and inbound.ack_code == "AE"
     assert inbound.events == b""
     assert where in inbound.error and "card number" in inbound.error
@@ -123,16 +148,18 @@ def test_hl7_account_fields_with_a_card_are_refused_and_stored_masked(
 
 def test_hl7_dates_and_amounts_are_not_taken_for_cards() -> None:
     raw = _dft(pid("M1"), ft1(1, "T1", amount="4111111111111111.00"))
-    inbound, _ = classify(raw, channel="mllp", peer="t", now=0.0, tenant="t",
-                          currency="USD")
+    inbound, _ = classify(raw, channel="mllp", peer="t", now=0.0, tenant="t", currency="USD")
     assert "card" not in inbound.error
 
 
-@pytest.mark.parametrize("body", [
-    b'{"account": "4111 1111 1111 1111", "amount": "10.00"}',
-    b'{"account": "A1", "reason": "card 4111.1111.1111.1111 refunded"}',
-    b'{"items": [{"ref": 4111111111111111}]}',
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"account": "4111 1111 1111 1111", "amount": "10.00"}',
+        b'{"account": "A1", "reason": "card 4111.1111.1111.1111 refunded"}',
+        b'{"items": [{"ref": 4111111111111111}]}',
+    ],
+)
 def test_json_bodies_with_a_card_are_refused_naming_the_path(body: bytes) -> None:
     with pytest.raises(BodyRefused) as caught:
         loads(body, LimitSettings(max_body_bytes=4096, max_json_depth=8))
@@ -142,8 +169,7 @@ def test_json_bodies_with_a_card_are_refused_naming_the_path(body: bytes) -> Non
 
 
 def test_a_timecard_with_a_card_is_refused_and_kept_masked() -> None:
-    raw = (b"shift_id,employee_id,work_date,regular_hours\n"
-           b"S1,4111-1111-1111-1111,2026-11-02,8\n")
+    raw = b"shift_id,employee_id,work_date,regular_hours\nS1,4111-1111-1111-1111,2026-11-02,8\n"
     intake = timecard_intake(raw, peer="t", now=0.0, tenant="t")
     assert intake.inbound.status == "rejected" and intake.field == "employee_id"
     assert b"4111-1111-1111-1111" not in intake.inbound.raw
@@ -155,7 +181,8 @@ _TEXT = st.text(alphabet="0123456789 -.\t|^&A\u2012", max_size=60)
 @given(before=_TEXT, pan=st.sampled_from(WRITTEN), after=_TEXT)
 @settings(max_examples=300)
 def test_the_cheap_prefilter_never_misses_what_the_detector_finds(
-        before: str, pan: str, after: str) -> None:
+    before: str, pan: str, after: str
+) -> None:
     # `may_hold_card` is the HL7 ACK path's first look (most messages stop there): it must
     # let through every text in which `has_card` would find a card number
     for text in (before + pan + after, before + after, pan):

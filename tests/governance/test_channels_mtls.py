@@ -24,9 +24,11 @@ def test_a_channel_with_its_own_client_ca_requires_its_certificates(tmp_path: Pa
     cert.private_key_pem.write_to_path(str(tmp_path / "lab.key"))
     lab_ca.cert_pem.write_to_path(str(tmp_path / "lab-clients.pem"))
     conf = tmp_path / "hub.toml"
-    conf.write_text(f'[channels.lab]\nport = 0\ntls_cert = "{tmp_path / "lab.pem"}"\n'
-                    f'tls_key = "{tmp_path / "lab.key"}"\n'
-                    f'tls_client_ca = "{tmp_path / "lab-clients.pem"}"\n')
+    conf.write_text(
+        f'[channels.lab]\nport = 0\ntls_cert = "{tmp_path / "lab.pem"}"\n'
+        f'tls_key = "{tmp_path / "lab.key"}"\n'
+        f'tls_client_ca = "{tmp_path / "lab-clients.pem"}"\n'
+    )
     hub = Hub.open(load_settings(conf, data_dir=tmp_path / "data"))
 
     async def go() -> tuple[str, str, list[bytes], list[bytes]]:
@@ -35,8 +37,9 @@ def test_a_channel_with_its_own_client_ca_requires_its_certificates(tmp_path: Pa
             lab, main = run.mllps["lab"].port, run.mllps["mllp"].port
             none = await _refused(lab, _client(server_ca, None))
             stranger = await _refused(lab, _client(server_ca, trustme.CA()))
-            ok = await send_messages("127.0.0.1", lab, [adt("CH-MTLS-1", "T1")],
-                                     ssl_context=_client(server_ca, lab_ca))
+            ok = await send_messages(
+                "127.0.0.1", lab, [adt("CH-MTLS-1", "T1")], ssl_context=_client(server_ca, lab_ca)
+            )
             plain = await send_messages("127.0.0.1", main, [adt("CH-PLAIN-1", "T2")])
             return none, stranger, list(ok.acks), list(plain.acks)
         finally:

@@ -40,8 +40,9 @@ def _command_lines() -> list[list[str]]:
 
 
 @pytest.fixture
-def admin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-          capsys: pytest.CaptureFixture[str]) -> str:
+def admin(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> str:
     monkeypatch.delenv("ISTHMUS_TOKEN", raising=False)
     monkeypatch.setenv("ISTHMUS_DATA_DIR", str(tmp_path / "data"))
     capsys.readouterr()
@@ -66,8 +67,7 @@ def test_admin_may_run_every_cli_command(admin: str) -> None:
     assert not refused, refused
 
 
-def test_migrate_runs_with_an_admin_token(admin: str,
-                                          capsys: pytest.CaptureFixture[str]) -> None:
+def test_migrate_runs_with_an_admin_token(admin: str, capsys: pytest.CaptureFixture[str]) -> None:
     capsys.readouterr()
     assert run(["migrate", "--token", admin, "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["schema_version"] >= 1

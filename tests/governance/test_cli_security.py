@@ -40,18 +40,20 @@ def _embedded() -> bool:
 
 
 def test_uninitialized_hub_runs_admin_commands_and_audits_them(
-        data: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert _json(capsys, ["dlq", "replay", "--all"]) == {"replayed": 0, "applied": 0}
     assert run(["workitems", "resolve", "999"]) == 3
     rows = _json(capsys, ["audit", "list"])
     assert [(r["action"], r["outcome"]) for r in rows] == [
-        ("cli dlq replay", "ok"), ("cli workitems resolve", "failed")]
+        ("cli dlq replay", "ok"),
+        ("cli workitems resolve", "failed"),
+    ]
     assert all(r["actor"].startswith("local:") for r in rows)
     assert _err(capsys, ["tokens", "list"], 2).endswith("run `isthmus init` first")
 
 
-def test_init_prints_the_admin_token_once(data: Path,
-                                          capsys: pytest.CaptureFixture[str]) -> None:
+def test_init_prints_the_admin_token_once(data: Path, capsys: pytest.CaptureFixture[str]) -> None:
     first = _json(capsys, ["init"])
     assert first["principal"] == "admin" and first["token"].startswith("isth_")
     assert "initialized already" in _err(capsys, ["init"], 2)
@@ -63,29 +65,48 @@ def test_init_prints_the_admin_token_once(data: Path,
         assert first["token"].encode() not in raw, "only the digest is stored"
 
 
-def test_gate_tokens_and_roles(data: Path, capsys: pytest.CaptureFixture[str],
-                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_gate_tokens_and_roles(
+    data: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     admin = _json(capsys, ["init"])["token"]
     err = _err(capsys, ["dlq", "replay", "--all"], 2)
-    assert err == ("isthmus: dlq replay needs a token: --token or ISTHMUS_TOKEN "
-                   "(this hub is initialized)")
-    assert _err(capsys, ["replay", "--since", "2026-01-01", "--token", "nope"], 2) \
+    assert err == (
+        "isthmus: dlq replay needs a token: --token or ISTHMUS_TOKEN (this hub is initialized)"
+    )
+    assert (
+        _err(capsys, ["replay", "--since", "2026-01-01", "--token", "nope"], 2)
         == "isthmus: replay: invalid token"
+    )
     assert run(["messages", "list"]) == 0, "reads stay open locally"
     monkeypatch.setenv("ISTHMUS_TOKEN", admin)
-    ro = _json(capsys, ["tokens", "create", "--principal", "dash", "--role", "read-only",
-                        "--service", "--expires-days", "7"])
-    eng = _json(capsys, ["tokens", "create", "--principal", "ana", "--role",
-                         "integration-engineer"])
-    assert ro["kind"] == "service" and ro["expires_at"] and eng["scopes"] == [
-        "integration-engineer"]
+    ro = _json(
+        capsys,
+        [
+            "tokens",
+            "create",
+            "--principal",
+            "dash",
+            "--role",
+            "read-only",
+            "--service",
+            "--expires-days",
+            "7",
+        ],
+    )
+    eng = _json(
+        capsys, ["tokens", "create", "--principal", "ana", "--role", "integration-engineer"]
+    )
+    assert (
+        ro["kind"] == "service" and ro["expires_at"] and eng["scopes"] == ["integration-engineer"]
+    )
     monkeypatch.setenv("ISTHMUS_TOKEN", ro["token"])
     assert "may not cli dlq replay" in _err(capsys, ["dlq", "replay", "--all"], 2)
     monkeypatch.setenv("ISTHMUS_TOKEN", eng["token"])
     assert run(["dlq", "replay", "--all"]) == 0
     assert "may not cli backup" in _err(capsys, ["backup", "--to", str(data / "b")], 2)
     assert "may not cli tokens create" in _err(
-        capsys, ["tokens", "create", "--principal", "x", "--role", "admin"], 2)
+        capsys, ["tokens", "create", "--principal", "x", "--role", "admin"], 2
+    )
     monkeypatch.setenv("ISTHMUS_TOKEN", admin)
     assert _json(capsys, ["tokens", "revoke", eng["token_id"]])["id"] == eng["token_id"]
     assert run(["tokens", "revoke", "000000000000"]) == 3
@@ -98,9 +119,13 @@ def test_gate_tokens_and_roles(data: Path, capsys: pytest.CaptureFixture[str],
     assert statuses == {"admin": "active", "dash": "active", "ana": "token revoked"}
     trail = _json(capsys, ["audit", "list", "--limit", "100"])
     seen = {(r["actor"], r["action"], r["outcome"]) for r in trail}
-    assert {("admin", "cli tokens create", "ok"), ("dash", "cli dlq replay", "denied"),
-            ("ana", "cli dlq replay", "ok"), ("admin", "cli tokens revoke", "ok"),
-            ("ana", "cli dlq replay", "denied")} <= seen
+    assert {
+        ("admin", "cli tokens create", "ok"),
+        ("dash", "cli dlq replay", "denied"),
+        ("ana", "cli dlq replay", "ok"),
+        ("admin", "cli tokens revoke", "ok"),
+        ("ana", "cli dlq replay", "denied"),
+    } <= seen
     dump = json.dumps(trail)
     assert all(t not in dump for t in (admin, ro["token"], eng["token"])), "no secrets"
     verified = _json(capsys, ["audit", "verify"])
@@ -109,8 +134,9 @@ def test_gate_tokens_and_roles(data: Path, capsys: pytest.CaptureFixture[str],
 
 @pytest.mark.skipif(not _embedded(), reason="tampers with governance.db (embedded mode)")
 @pytest.mark.parametrize("how", ["edit", "delete"])
-def test_audit_verify_exits_4_on_tampering(data: Path, capsys: pytest.CaptureFixture[str],
-                                           how: str) -> None:
+def test_audit_verify_exits_4_on_tampering(
+    data: Path, capsys: pytest.CaptureFixture[str], how: str
+) -> None:
     for _ in range(3):
         run(["dlq", "replay", "--all"])
     assert run(["audit", "verify"]) == 0
@@ -130,8 +156,7 @@ def test_audit_verify_exits_4_on_tampering(data: Path, capsys: pytest.CaptureFix
 
 
 @pytest.mark.skipif(not _embedded(), reason="backup copies the embedded files")
-def test_backup_takes_the_governance_file(data: Path,
-                                          capsys: pytest.CaptureFixture[str]) -> None:
+def test_backup_takes_the_governance_file(data: Path, capsys: pytest.CaptureFixture[str]) -> None:
     token = _json(capsys, ["init"])["token"]
     out = _json(capsys, ["backup", "--to", str(data.parent / "bk"), "--token", token])
     assert str(data.parent / "bk" / "governance.db") in out["files"]

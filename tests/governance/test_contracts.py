@@ -19,13 +19,17 @@ BASELINE = Path(__file__).resolve().parents[2] / "contracts" / "events.v1.json"
 def test_the_model_keeps_the_committed_contracts(capsys: pytest.CaptureFixture[str]) -> None:
     """A breaking change to an event (or the envelope) fails here, so it fails CI."""
     assert BASELINE.exists(), "run `isthmus contracts update` and commit the baseline"
-    assert run(["contracts", "check", "--baseline", str(BASELINE), "--json"]) == 0, \
+    assert run(["contracts", "check", "--baseline", str(BASELINE), "--json"]) == 0, (
         capsys.readouterr().out
+    )
 
 
 def test_the_baseline_covers_every_event_type() -> None:
     assert set(json.loads(BASELINE.read_text())["events"]) >= {
-        "Charge", "PatientRegistered", "AccountsMerged"}
+        "Charge",
+        "PatientRegistered",
+        "AccountsMerged",
+    }
     assert set(contracts.current()["events"]) == set(contracts.event_types())
 
 
@@ -92,21 +96,28 @@ class EnvUnion(msgspec.Struct, kw_only=True):
 
 def doc(*events: Any, envelope: Any = Env) -> dict[str, Any]:
     schemas = {"Refunded" if e is Refunded else "Paid": msgspec.json.schema(e) for e in events}
-    return {"format": contracts.FORMAT, "version": 1,
-            "envelope": msgspec.json.schema(envelope), "events": schemas}
+    return {
+        "format": contracts.FORMAT,
+        "version": 1,
+        "envelope": msgspec.json.schema(envelope),
+        "events": schemas,
+    }
 
 
 def kinds(old: dict[str, Any], new: dict[str, Any]) -> list[tuple[str, bool]]:
     return [(c.what, c.breaking) for c in contracts.changes(old, new)]
 
 
-@pytest.mark.parametrize(("new", "what"), [
-    (PaidRemoved, "field removed"),
-    (PaidRetyped, "type changed from integer to string"),
-    (PaidRequired, "new required field"),
-    (PaidNullable, "type widened"),
-    (PaidMemoRequired, "optional field became required"),
-])
+@pytest.mark.parametrize(
+    ("new", "what"),
+    [
+        (PaidRemoved, "field removed"),
+        (PaidRetyped, "type changed from integer to string"),
+        (PaidRequired, "new required field"),
+        (PaidNullable, "type widened"),
+        (PaidMemoRequired, "optional field became required"),
+    ],
+)
 def test_breaking_changes(new: Any, what: str) -> None:
     found = contracts.breaking(doc(Paid), doc(new))
     assert found and any(what in c.what for c in found), found
@@ -122,8 +133,7 @@ def test_additive_changes_pass() -> None:
 
 def test_removing_an_event_type_breaks() -> None:
     found = contracts.breaking(doc(Paid, Refunded, envelope=EnvUnion), doc(Paid))
-    assert {c.what for c in found} == {"event type removed",
-                                       "union member tag:Refunded removed"}
+    assert {c.what for c in found} == {"event type removed", "union member tag:Refunded removed"}
 
 
 def test_enum_values() -> None:
@@ -144,7 +154,8 @@ def test_check_and_update_commands(tmp_path: Path, capsys: pytest.CaptureFixture
     assert run(["contracts", "check", "--baseline", str(path)]) == 0
     broken = json.loads(path.read_text())
     broken["events"]["Charge"]["$defs"]["Charge"]["properties"]["retired_field"] = {
-        "type": "string"}
+        "type": "string"
+    }
     path.write_text(json.dumps(broken))
     capsys.readouterr()
     assert run(["contracts", "check", "--baseline", str(path)]) == 4

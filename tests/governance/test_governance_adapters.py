@@ -51,19 +51,26 @@ def test_file_is_owner_only(tmp_path: Path) -> None:
 def test_triggers_refuse_update_and_delete(tmp_path: Path) -> None:
     path = tmp_path / "governance.db"
     _chain(path)
-    for stmt in ("UPDATE gov_audit SET actor = 'x' WHERE seq = 2",
-                 "DELETE FROM gov_audit WHERE seq = 2"):
+    for stmt in (
+        "UPDATE gov_audit SET actor = 'x' WHERE seq = 2",
+        "DELETE FROM gov_audit WHERE seq = 2",
+    ):
         with pytest.raises(sqlite3.IntegrityError, match="append-only"):
             _sql(path, stmt)
 
 
-@pytest.mark.parametrize(("column", "value"), [
-    ("actor", "'mallory'"), ("detail", "'{}'"), ("outcome", "'denied'"), ("at", "'2020'")])
+@pytest.mark.parametrize(
+    ("column", "value"),
+    [("actor", "'mallory'"), ("detail", "'{}'"), ("outcome", "'denied'"), ("at", "'2020'")],
+)
 def test_verify_catches_an_edited_row(tmp_path: Path, column: str, value: str) -> None:
     path = tmp_path / "governance.db"
     gov = _chain(path)
-    _sql(path, "DROP TRIGGER gov_audit_no_update",
-         f"UPDATE gov_audit SET {column} = {value} WHERE seq = 3")
+    _sql(
+        path,
+        "DROP TRIGGER gov_audit_no_update",
+        f"UPDATE gov_audit SET {column} = {value} WHERE seq = 3",
+    )
     fault = audit.verify(gov.audit_rows(), gov.audit_head())
     assert fault is not None and fault.seq == 3 and "edited" in fault.reason
 
@@ -73,11 +80,20 @@ def test_verify_catches_a_rehashed_row(tmp_path: Path) -> None:
     path = tmp_path / "governance.db"
     gov = _chain(path)
     row = gov.audit_rows()[2]
-    forged = audit.AuditEvent(row.event.at, "mallory", row.event.action, row.event.target,
-                              row.event.outcome, row.event.detail)
+    forged = audit.AuditEvent(
+        row.event.at,
+        "mallory",
+        row.event.action,
+        row.event.target,
+        row.event.outcome,
+        row.event.detail,
+    )
     new_hash = audit.chain_hash(row.prev_hash, row.seq, forged)
-    _sql(path, "DROP TRIGGER gov_audit_no_update",
-         f"UPDATE gov_audit SET actor = 'mallory', hash = '{new_hash}' WHERE seq = 3")
+    _sql(
+        path,
+        "DROP TRIGGER gov_audit_no_update",
+        f"UPDATE gov_audit SET actor = 'mallory', hash = '{new_hash}' WHERE seq = 3",
+    )
     fault = audit.verify(gov.audit_rows(), gov.audit_head())
     assert fault is not None and fault.seq == 4 and "prev_hash" in fault.reason
 

@@ -23,8 +23,9 @@ def test_https_with_the_configured_certificate(tmp_path: Path) -> None:
     cert.private_key_and_cert_chain_pem.write_to_path(str(tmp_path / "hub.pem"))
     cert.private_key_pem.write_to_path(str(tmp_path / "hub.key"))
     conf = tmp_path / "hub.toml"
-    conf.write_text(f'[hub]\ntls_cert = "{tmp_path / "hub.pem"}"\n'
-                    f'tls_key = "{tmp_path / "hub.key"}"\n')
+    conf.write_text(
+        f'[hub]\ntls_cert = "{tmp_path / "hub.pem"}"\ntls_key = "{tmp_path / "hub.key"}"\n'
+    )
     hub = Hub.open(load_settings(conf, data_dir=tmp_path / "data"))
     port = free_port()
     client_ctx = ssl.create_default_context()
@@ -33,8 +34,10 @@ def test_https_with_the_configured_certificate(tmp_path: Path) -> None:
     async def go() -> tuple[int, int, str]:
         task = asyncio.create_task(serve_http(hub, {}, "127.0.0.1", port))
         try:
-            await await_until(lambda: listening("127.0.0.1", port),
-                              what="the HTTPS listener to accept connections")
+            await await_until(
+                lambda: listening("127.0.0.1", port),
+                what="the HTTPS listener to accept connections",
+            )
             async with httpx.AsyncClient(verify=client_ctx) as c:
                 ok = await c.get(f"https://127.0.0.1:{port}/health")
                 guarded = await c.get(f"https://127.0.0.1:{port}/metrics")

@@ -43,9 +43,19 @@ def test_refusals() -> None:
     assert identity.refusal(t, demoted, NOW) is not None  # scopes it no longer holds
 
 
-@pytest.mark.parametrize(("header", "token"), [
-    ("Bearer abc", "abc"), ("bearer  abc ", "abc"), (None, None), ("", None),
-    ("Basic abc", None), ("Bearer", None), ("Bearer a b", None), ("abc", None)])
+@pytest.mark.parametrize(
+    ("header", "token"),
+    [
+        ("Bearer abc", "abc"),
+        ("bearer  abc ", "abc"),
+        (None, None),
+        ("", None),
+        ("Basic abc", None),
+        ("Bearer", None),
+        ("Bearer a b", None),
+        ("abc", None),
+    ],
+)
 def test_bearer_header(header: str | None, token: str | None) -> None:
     assert identity.bearer(header) == token
 
@@ -60,13 +70,19 @@ def test_permission_table_is_deny_by_default() -> None:
     assert rbac.http_action("head", "/metrics") == "GET /metrics"
 
 
-events = st.builds(audit.event, st.text(max_size=8), st.sampled_from(["a", "b"]),
-                   st.text(max_size=8), st.sampled_from(audit.OUTCOMES))
+events = st.builds(
+    audit.event,
+    st.text(max_size=8),
+    st.sampled_from(["a", "b"]),
+    st.text(max_size=8),
+    st.sampled_from(audit.OUTCOMES),
+)
 
 
 @given(st.lists(events, min_size=1, max_size=12), st.data())
-def test_any_single_edit_or_deletion_is_caught(evs: list[audit.AuditEvent],
-                                               data: st.DataObject) -> None:
+def test_any_single_edit_or_deletion_is_caught(
+    evs: list[audit.AuditEvent], data: st.DataObject
+) -> None:
     log = MemoryGovernance()
     for e in evs:
         log.append_audit(e)
@@ -77,8 +93,9 @@ def test_any_single_edit_or_deletion_is_caught(evs: list[audit.AuditEvent],
         del rows[i]
     else:
         r = rows[i]
-        rows[i] = dataclasses.replace(r, event=dataclasses.replace(
-            r.event, actor=r.event.actor + "x"))
+        rows[i] = dataclasses.replace(
+            r, event=dataclasses.replace(r.event, actor=r.event.actor + "x")
+        )
     fault = audit.verify(rows, log.head)
     assert fault is not None and fault.seq == i + 1
 

@@ -24,9 +24,11 @@ def _site(tmp_path: Path) -> tuple[Path, trustme.CA, trustme.CA]:
     cert.private_key_pem.write_to_path(str(tmp_path / "hub.key"))
     client_ca.cert_pem.write_to_path(str(tmp_path / "clients.pem"))
     conf = tmp_path / "hub.toml"
-    conf.write_text(f'[hub]\ntls_cert = "{tmp_path / "hub.pem"}"\n'
-                    f'tls_key = "{tmp_path / "hub.key"}"\n'
-                    f'[tls]\nclient_ca = "{tmp_path / "clients.pem"}"\n')
+    conf.write_text(
+        f'[hub]\ntls_cert = "{tmp_path / "hub.pem"}"\n'
+        f'tls_key = "{tmp_path / "hub.key"}"\n'
+        f'[tls]\nclient_ca = "{tmp_path / "clients.pem"}"\n'
+    )
     return conf, server_ca, client_ca
 
 
@@ -41,8 +43,9 @@ def _client(server_ca: trustme.CA, issuer: trustme.CA | None) -> ssl.SSLContext:
 async def _refused(port: int, ctx: ssl.SSLContext) -> str:
     """What a client without an acceptable certificate gets: never an ACK."""
     try:
-        reader, writer = await asyncio.open_connection("127.0.0.1", port, ssl=ctx,
-                                                       server_hostname="127.0.0.1")
+        reader, writer = await asyncio.open_connection(
+            "127.0.0.1", port, ssl=ctx, server_hostname="127.0.0.1"
+        )
         writer.write(b"\x0b" + adt("MTLS-NO", "M9") + b"\x1c\r")
         await writer.drain()
         data = await asyncio.wait_for(reader.read(4096), 10)
@@ -65,8 +68,9 @@ def test_mllp_requires_a_client_certificate_from_the_configured_ca(tmp_path: Pat
             port = run.mllp.port
             none = await _refused(port, _client(server_ca, None))
             stranger = await _refused(port, _client(server_ca, trustme.CA()))
-            report = await send_messages("127.0.0.1", port, [adt("MTLS-OK", "M9")],
-                                         ssl_context=_client(server_ca, client_ca))
+            report = await send_messages(
+                "127.0.0.1", port, [adt("MTLS-OK", "M9")], ssl_context=_client(server_ca, client_ca)
+            )
             return none, stranger, list(report.acks)
         finally:
             await run.stop()

@@ -39,19 +39,22 @@ SRC = Path(__file__).resolve().parents[2] / "src" / "isthmus" / "formats"
 
 
 def _dft(*segments: str) -> bytes:
-    return "\r".join([msh("C1", "DFT^P03"), "EVN|P03|20261102", pid("M1"), pv1("V1"),
-                      *segments]).encode()
+    return "\r".join(
+        [msh("C1", "DFT^P03"), "EVN|P03|20261102", pid("M1"), pv1("V1"), *segments]
+    ).encode()
 
 
-@pytest.mark.parametrize("raw", [
-    _dft(ft1(1, "T1", amount=f"{NAME}^JANE")),  # FT1-11 and FT1-12
-    _dft(f"FT1|1|T1||20261102|20261102|CG|80053^T^CPT|||{NAME}|100.00&USD"),  # FT1-10
-    "\r".join([msh("C2", "DFT^P03"), f"{NAME}|X"]).encode(),  # not a segment
-    f"PID|{NAME}\r".encode(),  # not starting with MSH
-])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        _dft(ft1(1, "T1", amount=f"{NAME}^JANE")),  # FT1-11 and FT1-12
+        _dft(f"FT1|1|T1||20261102|20261102|CG|80053^T^CPT|||{NAME}|100.00&USD"),  # FT1-10
+        "\r".join([msh("C2", "DFT^P03"), f"{NAME}|X"]).encode(),  # not a segment
+        f"PID|{NAME}\r".encode(),  # not starting with MSH
+    ],
+)
 def test_hl7_refusals_name_the_field_not_the_value(raw: bytes) -> None:
-    inbound, _ = classify(raw, channel="mllp", peer="t", now=0.0, tenant="t",
-                          currency="USD")
+    inbound, _ = classify(raw, channel="mllp", peer="t", now=0.0, tenant="t", currency="USD")
     assert inbound.status == "rejected"
     assert NAME not in inbound.error, inbound.error
 
@@ -64,8 +67,7 @@ def test_settlement_findings_name_the_column_not_the_value() -> None:
 
 
 def test_batch_trailer_count_is_not_echoed() -> None:
-    text = "\r".join(["BHS|^~\\&|EHR", msh("C1", "ADT^A08"), "EVN|A08", pid("M1"),
-                      f"BTS|{NAME}"])
+    text = "\r".join(["BHS|^~\\&|EHR", msh("C1", "ADT^A08"), "EVN|A08", pid("M1"), f"BTS|{NAME}"])
     batch = parse_batch(text.encode())
     assert batch.problems and all(NAME not in str(e) for e in batch.problems)
 
@@ -101,22 +103,28 @@ FIELDS = {  # the DFT FT1 line that carries the name in each field
 
 
 def _wrong_messages() -> list[bytes]:
-    return [hl7(msh(f"W{i}", "DFT^P03^DFT_P03"), f"EVN|P03|{DAY}101500", pid(f"W{i}"),
-                pv1(f"VW{i}"), line) for i, line in enumerate(FIELDS.values())]
+    return [
+        hl7(
+            msh(f"W{i}", "DFT^P03^DFT_P03"),
+            f"EVN|P03|{DAY}101500",
+            pid(f"W{i}"),
+            pv1(f"VW{i}"),
+            line,
+        )
+        for i, line in enumerate(FIELDS.values())
+    ]
 
 
 def _leaks(outputs: dict[str, str]) -> dict[str, str]:
     parts = [WRONG, WRONG.split(",", maxsplit=1)[0], WRONG.lower()]
-    return {where: text for where, text in outputs.items()
-            if any(p in text for p in parts)}
+    return {where: text for where, text in outputs.items() if any(p in text for p in parts)}
 
 
 async def _through_mllp(hub: Hub, raws: list[bytes]) -> list[bytes]:
     run = await start(hub, mllp_port=0, export_every_s=3600)
     try:
         assert run.mllp is not None
-        report = await send_messages("127.0.0.1", run.mllp.port, raws, connections=1,
-                                     window=1)
+        report = await send_messages("127.0.0.1", run.mllp.port, raws, connections=1, window=1)
         await await_until(lambda: settled(hub), what="the hub to apply the charges")
     finally:
         await run.stop()
@@ -135,7 +143,8 @@ async def _http_reads(hub: Hub) -> dict[str, str]:
 
 
 def test_a_name_in_a_wrong_ft1_field_is_echoed_nowhere(
-        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.DEBUG, logger="isthmus")
     hub = Hub.open(load_settings(demo_config(tmp_path), data_dir=tmp_path / "hub"))
     try:
@@ -145,8 +154,12 @@ def test_a_name_in_a_wrong_ft1_field_is_echoed_nowhere(
             outputs[f"ack {field}"] = ack.decode("utf-8", "replace")
         assert sum("MSA|AE" in a or "MSA|AR" in a for a in outputs.values()) == 1  # FT1-11
         # the same messages as files in the drop folder: failed/*.error.txt, done/
-        folder = DropFolder(tmp_path / "drop", FileIntake(hub.store, hub.bus, hub.settings),
-                            hub.settings, quiet_s=0.0)
+        folder = DropFolder(
+            tmp_path / "drop",
+            FileIntake(hub.store, hub.bus, hub.settings),
+            hub.settings,
+            quiet_s=0.0,
+        )
         for i, raw in enumerate(_wrong_messages()):
             (folder.inbound / f"dft{i}.hl7").write_bytes(raw.replace(b"|W", b"|F"))
         folder.run_once(0.0)
@@ -160,11 +173,15 @@ def test_a_name_in_a_wrong_ft1_field_is_echoed_nowhere(
             outputs[f"inbox error {m.control_id}"] = m.error
         items = hub.store.work_items(None)
         kinds = {w.kind for w in items}
-        assert {"unmapped_transaction_type", "unmapped_charge_code",
-                "unmapped_department"} <= kinds, kinds  # not vacuous: FT1-6, -7, -13
+        assert {
+            "unmapped_transaction_type",
+            "unmapped_charge_code",
+            "unmapped_department",
+        } <= kinds, kinds  # not vacuous: FT1-6, -7, -13
         for w in items:
             outputs[f"work item {w.id}"] = " ".join(
-                (w.kind, w.queue, w.key, w.event_id, w.correlation_id, w.detail))
+                (w.kind, w.queue, w.key, w.event_id, w.correlation_id, w.detail)
+            )
             for h in hub.store.held_events(w.event_id):
                 outputs[f"held {h.event_id}"] = f"{h.ref} {h.key}"
         outputs |= asyncio.run(_http_reads(hub))
@@ -176,18 +193,25 @@ def test_a_name_in_a_wrong_ft1_field_is_echoed_nowhere(
     assert not _leaks(outputs), _leaks(outputs)
 
 
-@pytest.mark.parametrize(("table", "value", "shown_as_is"), [
-    ("charge_codes", "80053", True), ("charge_codes", "J1100", True),
-    ("department_cost_center", "LAB", True), ("charge_codes", "99213-25", True),
-    ("facility_company", "GHHSFacility", True),
-    ("payee_company", "1234567890", True),
-    ("payee_company", "b0e04623-b02c-3f8b-92ea-943fc4db60da", True),  # a FHIR id
-    ("charge_codes", "SMITHSON, JANE", False), ("department_cost_center", "Jane Smithson",
-                                                  False),
-    ("charge_codes", "ABCDEFGHIJKLMNOPQRSTU", False),  # longer than a CWE identifier
-    ("transaction_types", "CG ", False), ("charge_codes", "O'BRIEN", False),
-    ("charge_codes", "SMITHSON^JANE", False), ("charge_codes", "", False),
-])
+@pytest.mark.parametrize(
+    ("table", "value", "shown_as_is"),
+    [
+        ("charge_codes", "80053", True),
+        ("charge_codes", "J1100", True),
+        ("department_cost_center", "LAB", True),
+        ("charge_codes", "99213-25", True),
+        ("facility_company", "GHHSFacility", True),
+        ("payee_company", "1234567890", True),
+        ("payee_company", "b0e04623-b02c-3f8b-92ea-943fc4db60da", True),  # a FHIR id
+        ("charge_codes", "SMITHSON, JANE", False),
+        ("department_cost_center", "Jane Smithson", False),
+        ("charge_codes", "ABCDEFGHIJKLMNOPQRSTU", False),  # longer than a CWE identifier
+        ("transaction_types", "CG ", False),
+        ("charge_codes", "O'BRIEN", False),
+        ("charge_codes", "SMITHSON^JANE", False),
+        ("charge_codes", "", False),
+    ],
+)
 def test_what_looks_like_a_code(table: str, value: str, shown_as_is: bool) -> None:
     assert code_display.looks_like_code(table, value) is shown_as_is
     display = code_display.shown(table, value)
@@ -197,9 +221,8 @@ def test_what_looks_like_a_code(table: str, value: str, shown_as_is: bool) -> No
 
 
 def test_a_masked_code_leaves_no_copy_in_the_detail() -> None:
-    code, detail = code_display.masked("charge_codes", WRONG,
-                                       f"charge code {WRONG!r} has no revenue account "
-                                       f"({WRONG})")
+    code, detail = code_display.masked(
+        "charge_codes", WRONG, f"charge code {WRONG!r} has no revenue account ({WRONG})"
+    )
     assert WRONG not in code and WRONG not in detail and code in detail
-    assert code_display.masked("charge_codes", "80053", "code '80053'") == \
-        ("80053", "code '80053'")
+    assert code_display.masked("charge_codes", "80053", "code '80053'") == ("80053", "code '80053'")

@@ -34,21 +34,28 @@ def _b64(data: bytes) -> str:
 
 def _jwk(key: rsa.RSAPrivateKey, kid: str) -> dict[str, str]:
     n = key.public_key().public_numbers()
-    return {"kty": "RSA", "kid": kid, "use": "sig", "alg": "RS256",
-            "n": _b64(n.n.to_bytes((n.n.bit_length() + 7) // 8, "big")),
-            "e": _b64(n.e.to_bytes(3, "big"))}
+    return {
+        "kty": "RSA",
+        "kid": kid,
+        "use": "sig",
+        "alg": "RS256",
+        "n": _b64(n.n.to_bytes((n.n.bit_length() + 7) // 8, "big")),
+        "e": _b64(n.e.to_bytes(3, "big")),
+    }
 
 
-def jwt(claims: dict[str, Any], *, key: rsa.RSAPrivateKey = KEY, kid: str = "k1",
-        alg: str = "RS256") -> str:
+def jwt(
+    claims: dict[str, Any], *, key: rsa.RSAPrivateKey = KEY, kid: str = "k1", alg: str = "RS256"
+) -> str:
     head = _b64(json.dumps({"alg": alg, "typ": "JWT", "kid": kid}).encode())
     body = _b64(json.dumps(claims).encode())
     signing = f"{head}.{body}".encode()
     if alg == "RS256":
         sig = key.sign(signing, padding.PKCS1v15(), hashes.SHA256())
     elif alg == "HS256":  # the classic confusion: the public key as an HMAC secret
-        pem = KEY.public_key().public_bytes(serialization.Encoding.PEM,
-                                            serialization.PublicFormat.SubjectPublicKeyInfo)
+        pem = KEY.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
         mac = hmac.HMAC(pem, hashes.SHA256())
         mac.update(signing)
         sig = mac.finalize()
@@ -61,9 +68,15 @@ def claims(**over: Any) -> dict[str, Any]:
     # The real clock, which the app checks against. Parametrized tokens are made at
     # collection, possibly many minutes before the test runs: a day of validity.
     now = time.time()
-    return {"iss": ISS, "aud": [AUD, "other"], "sub": "jdoe@hospital.org",
-            "exp": now + 86_400, "iat": now - 10, "roles": ["finance-approver", "unrelated"],
-            **over}
+    return {
+        "iss": ISS,
+        "aud": [AUD, "other"],
+        "sub": "jdoe@hospital.org",
+        "exp": now + 86_400,
+        "iat": now - 10,
+        "roles": ["finance-approver", "unrelated"],
+        **over,
+    }
 
 
 @pytest.fixture(scope="module")
@@ -71,8 +84,10 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
     tmp = tmp_path_factory.mktemp("oidc")
     (tmp / "jwks.json").write_text(json.dumps({"keys": [_jwk(KEY, "k1")]}))
     conf = tmp / "hub.toml"
-    conf.write_text(f'[oidc]\nissuer = "{ISS}"\naudience = "{AUD}"\n'
-                    f'jwks_file = "{tmp / "jwks.json"}"\nleeway_s = 5\n')
+    conf.write_text(
+        f'[oidc]\nissuer = "{ISS}"\naudience = "{AUD}"\n'
+        f'jwks_file = "{tmp / "jwks.json"}"\nleeway_s = 5\n'
+    )
     h = Hub.open(load_settings(conf, data_dir=tmp / "data"))
     try:
         admin = identity.principal("root", "user", (rbac.ADMIN,), NOW)
@@ -87,6 +102,7 @@ def _get(h: Hub, path: str, token: str) -> httpx.Response:
         transport = httpx.ASGITransport(app=build_app(h), client=("192.0.2.9", 1))
         async with httpx.AsyncClient(transport=transport, base_url="http://hub") as c:
             return await c.get(path, headers={"Authorization": f"Bearer {token}"})
+
     return asyncio.run(go())
 
 
@@ -100,20 +116,23 @@ def test_a_valid_jwt_acts_with_the_roles_of_its_claim(hub: Hub) -> None:
     assert token not in json.dumps(rows[-1].event.detail)
 
 
-@pytest.mark.parametrize(("token", "reason"), [
-    (jwt(claims(), alg="none"), "alg 'none' is not accepted"),
-    (jwt(claims(), alg="HS256"), "alg 'HS256' is not accepted"),
-    (jwt(claims(), key=OTHER), "signature does not verify"),
-    (jwt(claims(), kid="rotated"), "unknown key"),
-    (jwt(claims(iss="https://evil.example")), "issuer"),
-    (jwt(claims(aud="someone-else")), "audience"),
-    (jwt(claims(exp=NOW)), "expired"),
-    (jwt({k: v for k, v in claims().items() if k != "exp"}), "no expiry"),
-    (jwt(claims(nbf=4_000_000_000)), "not valid yet"),
-    (jwt(claims(sub="")), "no subject"),
-    (jwt(claims(roles=["superuser"])), "holds no Isthmus role"),
-    ("a.b.c", "malformed"),
-])
+@pytest.mark.parametrize(
+    ("token", "reason"),
+    [
+        (jwt(claims(), alg="none"), "alg 'none' is not accepted"),
+        (jwt(claims(), alg="HS256"), "alg 'HS256' is not accepted"),
+        (jwt(claims(), key=OTHER), "signature does not verify"),
+        (jwt(claims(), kid="rotated"), "unknown key"),
+        (jwt(claims(iss="https://evil.example")), "issuer"),
+        (jwt(claims(aud="someone-else")), "audience"),
+        (jwt(claims(exp=NOW)), "expired"),
+        (jwt({k: v for k, v in claims().items() if k != "exp"}), "no expiry"),
+        (jwt(claims(nbf=4_000_000_000)), "not valid yet"),
+        (jwt(claims(sub="")), "no subject"),
+        (jwt(claims(roles=["superuser"])), "holds no Isthmus role"),
+        ("a.b.c", "malformed"),
+    ],
+)
 def test_bad_jwts_are_401_with_the_reason(hub: Hub, token: str, reason: str) -> None:
     r = _get(hub, "/metrics", token)
     assert r.status_code == 401, r.text
@@ -138,11 +157,16 @@ def test_isthmus_tokens_still_work_beside_oidc(hub: Hub) -> None:
     assert _get(hub, "/metrics", issued.clear).status_code == 200
 
 
-@pytest.mark.parametrize(("table", "message"), [
-    ('[oidc]\nissuer = "x"\naudience = "y"\n', "oidc.jwks_file is required"),
-    ('[oidc]\nissuer = "x"\naudience = "y"\njwks_file = "/nonexistent/jwks.json"\n',
-     "jwks_file"),
-])
+@pytest.mark.parametrize(
+    ("table", "message"),
+    [
+        ('[oidc]\nissuer = "x"\naudience = "y"\n', "oidc.jwks_file is required"),
+        (
+            '[oidc]\nissuer = "x"\naudience = "y"\njwks_file = "/nonexistent/jwks.json"\n',
+            "jwks_file",
+        ),
+    ],
+)
 def test_bad_oidc_tables_are_refused_at_load(tmp_path: Path, table: str, message: str) -> None:
     conf = tmp_path / "c.toml"
     conf.write_text(table)

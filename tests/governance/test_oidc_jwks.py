@@ -113,14 +113,17 @@ def test_an_unreachable_provider_keeps_the_cached_keys(provider: Provider) -> No
 def test_jwks_url_and_file_over_http(provider: Provider, tmp_path: Path) -> None:
     (tmp_path / "jwks.json").write_text(json.dumps({"keys": [_jwk(K2, "file-key")]}))
     conf = tmp_path / "hub.toml"
-    conf.write_text(f'[oidc]\nissuer = "{ISS}"\naudience = "{AUD}"\n'
-                    f'jwks_url = "{provider.url}"\njwks_file = "{tmp_path / "jwks.json"}"\n'
-                    'jwks_min_refresh_s = 0\n')
+    conf.write_text(
+        f'[oidc]\nissuer = "{ISS}"\naudience = "{AUD}"\n'
+        f'jwks_url = "{provider.url}"\njwks_file = "{tmp_path / "jwks.json"}"\n'
+        "jwks_min_refresh_s = 0\n"
+    )
     hub = Hub.open(load_settings(conf, data_dir=tmp_path / "data"))
     try:
         admin = identity.principal("root", "user", (rbac.ADMIN,), time.time())
-        assert hub.governance.initialize(admin, identity.issue(admin, (rbac.ADMIN,),
-                                                               time.time()).token)
+        assert hub.governance.initialize(
+            admin, identity.issue(admin, (rbac.ADMIN,), time.time()).token
+        )
         app = build_app(hub)
 
         def get(token: str) -> httpx.Response:
@@ -128,6 +131,7 @@ def test_jwks_url_and_file_over_http(provider: Provider, tmp_path: Path) -> None
                 t = httpx.ASGITransport(app=app, client=("192.0.2.9", 1))
                 async with httpx.AsyncClient(transport=t, base_url="http://hub") as c:
                     return await c.get("/metrics", headers={"Authorization": f"Bearer {token}"})
+
             return asyncio.run(go())
 
         assert get(jwt(claims(), key=K1, kid="k1")).status_code == 200  # from the URL
@@ -140,11 +144,16 @@ def test_jwks_url_and_file_over_http(provider: Provider, tmp_path: Path) -> None
         hub.close()
 
 
-@pytest.mark.parametrize(("table", "message"), [
-    ('jwks_url = "http://idp.example.org/certs"', "https"),
-    ('jwks_url = "https://idp.example.org/certs"\nalgorithms = ["HS256"]',
-     "unknown key oidc.algorithms"),
-])
+@pytest.mark.parametrize(
+    ("table", "message"),
+    [
+        ('jwks_url = "http://idp.example.org/certs"', "https"),
+        (
+            'jwks_url = "https://idp.example.org/certs"\nalgorithms = ["HS256"]',
+            "unknown key oidc.algorithms",
+        ),
+    ],
+)
 def test_bad_jwks_urls_are_refused_at_load(tmp_path: Path, table: str, message: str) -> None:
     conf = tmp_path / "c.toml"
     conf.write_text(f'[oidc]\nissuer = "x"\naudience = "y"\n{table}\n')

@@ -40,13 +40,15 @@ def test_decide_is_open_without_owners_and_names_domain_and_owner() -> None:
     assert ownership.decide(owners, ["patient"], ["", " "]) is not None
 
 
-@pytest.mark.parametrize(("table", "message"), [
-    ('[ownership]\nwards = "EPIC"\n', "unknown data domain"),
-    ('[ownership]\npatient = []\n', "non-empty list"),
-    ('[ownership]\npatient = 3\n', "system name"),
-])
-def test_bad_ownership_tables_are_refused_at_load(tmp_path: Path, table: str,
-                                                  message: str) -> None:
+@pytest.mark.parametrize(
+    ("table", "message"),
+    [
+        ('[ownership]\nwards = "EPIC"\n', "unknown data domain"),
+        ("[ownership]\npatient = []\n", "non-empty list"),
+        ("[ownership]\npatient = 3\n", "system name"),
+    ],
+)
+def test_bad_ownership_tables_are_refused_at_load(tmp_path: Path, table: str, message: str) -> None:
     conf = tmp_path / "c.toml"
     conf.write_text(table)
     with pytest.raises(ConfigError, match=message):
@@ -54,8 +56,9 @@ def test_bad_ownership_tables_are_refused_at_load(tmp_path: Path, table: str,
 
 
 def _hl7_answer(raw: bytes, owners: ownership.Owners) -> tuple[str, str, bytes]:
-    inbound, msg = classify(raw, channel="mllp", peer="t", now=NOW, tenant="default",
-                            currency="USD", owners=owners)
+    inbound, msg = classify(
+        raw, channel="mllp", peer="t", now=NOW, tenant="default", currency="USD", owners=owners
+    )
     ack = build_ack(msg, inbound.ack_code, error=decode_error(inbound.error), original=raw)
     return inbound.status, inbound.ack_code, ack
 
@@ -67,10 +70,11 @@ def test_hl7_from_a_non_owner_is_refused_with_an_err_segment() -> None:
     err = next(s for s in ack.split(b"\r") if s.startswith(b"ERR"))
     assert b"patient" in err and b"EPIC" in err and b"MSH^1^3" in err
     # the owner, by sending application or by facility
-    assert _hl7_answer(adt("OWN2", "M1"), {"patient": frozenset({"EHR"})})[:2] == \
-        ("accepted", "AA")
-    assert _hl7_answer(adt("OWN3", "M1"), {"patient": frozenset({"NORTH"})})[:2] == \
-        ("accepted", "AA")
+    assert _hl7_answer(adt("OWN2", "M1"), {"patient": frozenset({"EHR"})})[:2] == ("accepted", "AA")
+    assert _hl7_answer(adt("OWN3", "M1"), {"patient": frozenset({"NORTH"})})[:2] == (
+        "accepted",
+        "AA",
+    )
     # a domain nobody claims stays open: the charge passes, the ADT does not
     assert _hl7_answer(charge("OWN4", "M1"), owners)[0] == "accepted"
 
@@ -88,8 +92,7 @@ def owned_hub(tmp_path: Path) -> Iterator[Hub]:
 
 def test_files_from_a_non_owner_are_rejected_with_the_reason(owned_hub: Hub) -> None:
     rows = take_file(owned_hub.store, owned_hub.settings, adt("FILE1", "M2"), "adt.hl7", NOW)
-    assert rows[0]["status"] == "rejected" and "system of record for patient" in \
-        rows[0]["error"]
+    assert rows[0]["status"] == "rejected" and "system of record for patient" in rows[0]["error"]
     remit = Remit([Clp("PCN1", "100.00")], sender="OTHERPAYER").build()
     [row] = take_file(owned_hub.store, owned_hub.settings, remit, "r.835", NOW)
     assert row["status"] == "rejected" and row["events"] == 0
@@ -124,21 +127,31 @@ def _post(hub: Hub, token: str, path: str, body: dict[str, Any]) -> httpx.Respon
     async def go() -> httpx.Response:
         transport = httpx.ASGITransport(app=build_app(hub), client=("127.0.0.1", 5000))
         async with httpx.AsyncClient(transport=transport, base_url="http://hub") as c:
-            return await c.post(path, content=json.dumps(body).encode(),
-                                headers={"Authorization": f"Bearer {token}",
-                                         "Content-Type": "application/fhir+json"})
+            return await c.post(
+                path,
+                content=json.dumps(body).encode(),
+                headers={
+                    "Authorization": f"Bearer {token}",
+                    "Content-Type": "application/fhir+json",
+                },
+            )
+
     return asyncio.run(go())
 
 
-PATIENT = {"resourceType": "Patient", "id": "own-p1", "gender": "female",
-           "identifier": [{"type": {"coding": [{"code": "MR"}]}, "system": "urn:mrn",
-                           "value": "MRN-OWN-1"}]}
+PATIENT = {
+    "resourceType": "Patient",
+    "id": "own-p1",
+    "gender": "female",
+    "identifier": [
+        {"type": {"coding": [{"code": "MR"}]}, "system": "urn:mrn", "value": "MRN-OWN-1"}
+    ],
+}
 
 
 def test_fhir_writes_from_a_non_owner_are_403_outcomes_and_kept(owned_hub: Hub) -> None:
     admin = identity.principal("root", "user", (rbac.ADMIN,), NOW)
-    assert owned_hub.governance.initialize(admin, identity.issue(admin, (rbac.ADMIN,),
-                                                                 NOW).token)
+    assert owned_hub.governance.initialize(admin, identity.issue(admin, (rbac.ADMIN,), NOW).token)
     other, epic = _token(owned_hub, "lab-feed"), _token(owned_hub, "EPIC")
     before = owned_hub.store.counts()["rejected"]
     r = _post(owned_hub, other, "/fhir/Patient", PATIENT)
@@ -147,9 +160,17 @@ def test_fhir_writes_from_a_non_owner_are_403_outcomes_and_kept(owned_hub: Hub) 
     assert issue["code"] == "forbidden" and issue["expression"] == ["patient"]
     assert "lab-feed may not write patient data" in issue["diagnostics"]
     assert "EPIC" in issue["diagnostics"]
-    bundle = {"resourceType": "Bundle", "type": "transaction", "entry": [
-        {"fullUrl": "urn:uuid:1", "resource": PATIENT,
-         "request": {"method": "POST", "url": "Patient"}}]}
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [
+            {
+                "fullUrl": "urn:uuid:1",
+                "resource": PATIENT,
+                "request": {"method": "POST", "url": "Patient"},
+            }
+        ],
+    }
     assert _post(owned_hub, other, "/fhir", bundle).status_code == 403
     assert owned_hub.store.counts()["rejected"] == before + 2
     assert owned_hub.store.message_by_control_id("fhir", "Patient/own-p1") is None
@@ -162,8 +183,9 @@ def test_the_mllp_listener_applies_the_ownership_table(owned_hub: Hub) -> None:
         run = await start(owned_hub, role="listener", mllp_port=0)
         try:
             assert run.mllp is not None
-            report = await send_messages("127.0.0.1", run.mllp.port,
-                                         [adt("MLLP-OWN1", "M5"), charge("MLLP-OWN2", "M5")])
+            report = await send_messages(
+                "127.0.0.1", run.mllp.port, [adt("MLLP-OWN1", "M5"), charge("MLLP-OWN2", "M5")]
+            )
             return list(report.acks)
         finally:
             await run.stop()
@@ -179,20 +201,29 @@ def test_the_mllp_listener_applies_the_ownership_table(owned_hub: Hub) -> None:
 def test_fhir_files_are_judged_by_their_meta_source(owned_hub: Hub) -> None:
     def bundle(source: str, pid: str) -> bytes:
         patient = {**PATIENT, "id": pid}
-        return json.dumps({"resourceType": "Bundle", "type": "transaction",
-                           "meta": {"source": source}, "entry": [
-                               {"fullUrl": f"urn:uuid:{pid}", "resource": patient,
-                                "request": {"method": "PUT", "url": f"Patient/{pid}"}}]
-                           }).encode()
+        return json.dumps(
+            {
+                "resourceType": "Bundle",
+                "type": "transaction",
+                "meta": {"source": source},
+                "entry": [
+                    {
+                        "fullUrl": f"urn:uuid:{pid}",
+                        "resource": patient,
+                        "request": {"method": "PUT", "url": f"Patient/{pid}"},
+                    }
+                ],
+            }
+        ).encode()
 
     before = owned_hub.store.counts()["rejected"]
-    [row] = take_file(owned_hub.store, owned_hub.settings, bundle("lab-system", "fp1"),
-                      "lab.json", NOW)
+    [row] = take_file(
+        owned_hub.store, owned_hub.settings, bundle("lab-system", "fp1"), "lab.json", NOW
+    )
     assert row["status"] == "rejected" and "lab-system may not write patient" in row["error"]
     assert owned_hub.store.counts()["rejected"] == before + 1  # kept for inspection
     assert owned_hub.store.message_by_control_id("fhir", "Patient/fp1") is None
-    [row] = take_file(owned_hub.store, owned_hub.settings, bundle("EPIC", "fp2"), "epic.json",
-                      NOW)
+    [row] = take_file(owned_hub.store, owned_hub.settings, bundle("EPIC", "fp2"), "epic.json", NOW)
     assert row["status"] == "accepted", row
     assert owned_hub.store.message_by_control_id("fhir", "Patient/fp2") is not None
     assert ownership.fhir_write(b"not json") == ownership.FhirWrite((), "")

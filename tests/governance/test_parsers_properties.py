@@ -22,9 +22,11 @@ def _b64(data: bytes) -> str:
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner,
-                                                                max_size=4),
-    max_leaves=12)
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
 
 
 @settings(max_examples=200, deadline=None)
@@ -41,9 +43,11 @@ def test_any_text_is_a_refused_jwt_or_nothing_else(token: str) -> None:
 @settings(max_examples=200, deadline=None)
 @given(json_values, json_values, st.binary(max_size=64))
 def test_any_header_and_claims_are_refused_without_a_crash(
-        header: object, claims: object, sig: bytes) -> None:
-    token = ".".join(_b64(x) for x in (json.dumps(header).encode(),
-                                       json.dumps(claims).encode(), sig))
+    header: object, claims: object, sig: bytes
+) -> None:
+    token = ".".join(
+        _b64(x) for x in (json.dumps(header).encode(), json.dumps(claims).encode(), sig)
+    )
     try:
         oidc.verify(token, SETTINGS, 1_700_000_000.0)
     except oidc.JwtRejected as exc:

@@ -23,28 +23,43 @@ from isthmus.console.app import PHI_ROLES
 from isthmus.governance import identity, phi_access, rbac
 
 NOW = 1_700_000_000.0
-SECRETS = ("Smithson", "Jane", "1942-08-17", "MRN-77", "555-0100", "Elm Street",
-           "V-12345")
+SECRETS = ("Smithson", "Jane", "1942-08-17", "MRN-77", "555-0100", "Elm Street", "V-12345")
 
-PATIENT = {"resourceType": "Patient", "id": "p1", "gender": "female",
-           "identifier": [{"system": "urn:oid:1.2.36.146.595.217.0.1", "value": "MRN-77"}],
-           "name": [{"family": "Smithson", "given": ["Jane"]}], "birthDate": "1942-08-17",
-           "telecom": [{"system": "phone", "value": "555-0100"}],
-           "address": [{"line": ["1 Elm Street"], "city": "Springfield"}]}
-ENCOUNTER = {"resourceType": "Encounter", "id": "e1", "status": "finished",
-             "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode",
-                       "code": "AMB"},
-             "identifier": [{"value": "V-12345"}],
-             "subject": {"reference": "Patient/p1", "display": "Jane Smithson"},
-             "period": {"start": "2025-03-04T10:00:00Z"}}
-ACCOUNT = {"resourceType": "Account", "id": "acct1", "status": "active",
-           "name": "Jane Smithson", "identifier": [{"value": "ACC-1001"}],
-           "subject": [{"reference": "Patient/p1", "display": "Jane Smithson"}]}
+PATIENT = {
+    "resourceType": "Patient",
+    "id": "p1",
+    "gender": "female",
+    "identifier": [{"system": "urn:oid:1.2.36.146.595.217.0.1", "value": "MRN-77"}],
+    "name": [{"family": "Smithson", "given": ["Jane"]}],
+    "birthDate": "1942-08-17",
+    "telecom": [{"system": "phone", "value": "555-0100"}],
+    "address": [{"line": ["1 Elm Street"], "city": "Springfield"}],
+}
+ENCOUNTER = {
+    "resourceType": "Encounter",
+    "id": "e1",
+    "status": "finished",
+    "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB"},
+    "identifier": [{"value": "V-12345"}],
+    "subject": {"reference": "Patient/p1", "display": "Jane Smithson"},
+    "period": {"start": "2025-03-04T10:00:00Z"},
+}
+ACCOUNT = {
+    "resourceType": "Account",
+    "id": "acct1",
+    "status": "active",
+    "name": "Jane Smithson",
+    "identifier": [{"value": "ACC-1001"}],
+    "subject": [{"reference": "Patient/p1", "display": "Jane Smithson"}],
+}
 # (route, the resource type it answers): every route that can answer patient data
 PHI_ROUTES = [
-    ("/fhir/Patient/p1", "Patient"), ("/fhir/Encounter/e1", "Encounter"),
-    ("/fhir/Account/acct1", "Account"), ("/fhir/Account?patient=Patient/p1", "Account"),
-    ("/api/v1/messages/fhir/Patient/p1", ""), ("/api/v1/messages/fhir/Encounter/e1", ""),
+    ("/fhir/Patient/p1", "Patient"),
+    ("/fhir/Encounter/e1", "Encounter"),
+    ("/fhir/Account/acct1", "Account"),
+    ("/fhir/Account?patient=Patient/p1", "Account"),
+    ("/api/v1/messages/fhir/Patient/p1", ""),
+    ("/api/v1/messages/fhir/Encounter/e1", ""),
     ("/api/v1/workitems", ""),
 ]
 
@@ -65,8 +80,13 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Hub, dict[s
                 gov.add_token(issued.token)
             tokens[role] = issued.clear
         for doc in (PATIENT, ENCOUNTER, ACCOUNT):
-            r = _call(hub, "PUT", f"/fhir/{doc['resourceType']}/{doc['id']}",
-                      tokens[rbac.ADMIN], json.dumps(doc).encode())
+            r = _call(
+                hub,
+                "PUT",
+                f"/fhir/{doc['resourceType']}/{doc['id']}",
+                tokens[rbac.ADMIN],
+                json.dumps(doc).encode(),
+            )
             assert r.status_code in (200, 201), r.text
         yield hub, tokens
     finally:
@@ -77,16 +97,24 @@ def _call(hub: Hub, method: str, path: str, token: str, body: bytes = b"") -> ht
     async def go() -> httpx.Response:
         transport = httpx.ASGITransport(app=build_app(hub), client=("127.0.0.1", 50000))
         async with httpx.AsyncClient(transport=transport, base_url="http://hub") as c:
-            return await c.request(method, path, content=body or None, headers={
-                "Authorization": f"Bearer {token}",
-                "Content-Type": "application/fhir+json"})
+            return await c.request(
+                method,
+                path,
+                content=body or None,
+                headers={
+                    "Authorization": f"Bearer {token}",
+                    "Content-Type": "application/fhir+json",
+                },
+            )
+
     return asyncio.run(go())
 
 
 @pytest.mark.parametrize("role", rbac.ROLES)
 @pytest.mark.parametrize(("path", "rtype"), PHI_ROUTES)
 def test_every_phi_route_answers_each_role_what_the_table_says(
-        site: tuple[Hub, dict[str, str]], role: str, path: str, rtype: str) -> None:
+    site: tuple[Hub, dict[str, str]], role: str, path: str, rtype: str
+) -> None:
     hub, tokens = site
     r = _call(hub, "GET", path, tokens[role])
     assert r.status_code in (200, 403), (path, role, r.status_code, r.text)
@@ -101,8 +129,11 @@ def test_every_phi_route_answers_each_role_what_the_table_says(
     assert not leaked, (path, role, leaked)
     if rtype:
         doc = r.json()
-        docs = [e["resource"] for e in doc.get("entry", [])] if doc.get(
-            "resourceType") == "Bundle" else [doc]
+        docs = (
+            [e["resource"] for e in doc.get("entry", [])]
+            if doc.get("resourceType") == "Bundle"
+            else [doc]
+        )
         for d in docs:
             assert d["resourceType"] == rtype and d["id"]
             assert phi_access.REDACTED in d["meta"]["security"]
@@ -130,5 +161,3 @@ def test_the_raw_message_follows_the_table_in_the_console_and_the_permissions() 
 def test_a_resource_without_a_rule_is_an_error_not_a_silent_pass() -> None:
     with pytest.raises(KeyError):
         phi_access.rule("workitem:detail")
-
-

@@ -82,11 +82,39 @@ HL7_CORPUS = (REPO / ".." / "shared" / "corpora" / "hl7v2").resolve()
 X12_CORPUS = (REPO / ".." / "shared" / "corpora" / "x12").resolve()
 X12_SUFFIXES = (".835", ".837", ".837i")
 
-GENERIC = frozenset({
-    "TEST", "TESTING", "PATIENT", "UNKNOWN", "NONE", "NULL", "DOE", "JOHN", "JANE", "MALE",
-    "FEMALE", "OTHER", "MOTHER", "FATHER", "SPOUSE", "CHILD", "SELF", "BABY", "GIRL", "BOY",
-    "HOME", "WORK", "MAIN", "STREET", "CITY", "NAME", "FIRST", "LAST", "SMITH",
-})
+GENERIC = frozenset(
+    {
+        "TEST",
+        "TESTING",
+        "PATIENT",
+        "UNKNOWN",
+        "NONE",
+        "NULL",
+        "DOE",
+        "JOHN",
+        "JANE",
+        "MALE",
+        "FEMALE",
+        "OTHER",
+        "MOTHER",
+        "FATHER",
+        "SPOUSE",
+        "CHILD",
+        "SELF",
+        "BABY",
+        "GIRL",
+        "BOY",
+        "HOME",
+        "WORK",
+        "MAIN",
+        "STREET",
+        "CITY",
+        "NAME",
+        "FIRST",
+        "LAST",
+        "SMITH",
+    }
+)
 MIN_PHI_VALUES = 150  # the corpora give several hundred; far fewer means extraction broke
 
 
@@ -206,22 +234,47 @@ def misplaced(hl7: list[bytes], count: int = 8) -> list[bytes]:
             continue
         pid = msg.segment("PID")
         family, given = (pid.value(5, 1), pid.value(5, 2)) if pid is not None else ("", "")
-        if meaningful(family) and meaningful(given) and family.isalpha() and \
-                f"{family}, {given}" not in names:
+        if (
+            meaningful(family)
+            and meaningful(given)
+            and family.isalpha()
+            and f"{family}, {given}" not in names
+        ):
             names.append(f"{family}, {given}")
         if len(names) == count:
             break
     out = []
     for i, name in enumerate(names):
-        ft1 = ["FT1", "1", f"TM{i}", "", "20261102", "20261102", "CG", "80053^TEST^CPT",
-               "", "", "1", "100.00&USD", "100.00&USD", "LAB^DEPT"]
+        ft1 = [
+            "FT1",
+            "1",
+            f"TM{i}",
+            "",
+            "20261102",
+            "20261102",
+            "CG",
+            "80053^TEST^CPT",
+            "",
+            "",
+            "1",
+            "100.00&USD",
+            "100.00&USD",
+            "LAB^DEPT",
+        ]
         ft1[(6, 7, 11, 13)[i % 4]] = name
-        out.append("\r".join([
-            f"MSH|^~\\&|EHR|NORTH|ISTHMUS|HUB|20261102101500||DFT^P03^DFT_P03|MISPLACED{i}"
-            "|P|2.5.1", "EVN|P03|20261102101500",
-            f"PID|1||ZZ{i:04d}^^^HOSPMRN^MR||NOONE^NOBODY||19000101|U||||||||||AZZ{i}",
-            f"PV1|1|O|OPC^1^A^NORTH|R||||||MED|||||||||VZZ{i}^^^NORTH^VN",
-            "|".join(ft1)]).encode() + b"\r")
+        out.append(
+            "\r".join(
+                [
+                    f"MSH|^~\\&|EHR|NORTH|ISTHMUS|HUB|20261102101500||DFT^P03^DFT_P03|MISPLACED{i}"
+                    "|P|2.5.1",
+                    "EVN|P03|20261102101500",
+                    f"PID|1||ZZ{i:04d}^^^HOSPMRN^MR||NOONE^NOBODY||19000101|U||||||||||AZZ{i}",
+                    f"PV1|1|O|OPC^1^A^NORTH|R||||||MED|||||||||VZZ{i}^^^NORTH^VN",
+                    "|".join(ft1),
+                ]
+            ).encode()
+            + b"\r"
+        )
     return out
 
 
@@ -243,13 +296,13 @@ async def _push(hub: Hub, hl7: list[bytes], x12: list[Path]) -> dict[str, str]:
     run = await start(hub, mllp_port=0, export_every_s=3600)
     try:
         assert run.mllp is not None
-        report = await send_messages("127.0.0.1", run.mllp.port, hl7, connections=4,
-                                     window=8)
+        report = await send_messages("127.0.0.1", run.mllp.port, hl7, connections=4, window=8)
         assert len(report.acks) == len(hl7)
         assert all(report.acks), "a message got no answer"
         acks = {f"ack {i}": _ack_texts(bytes(a)) for i, a in enumerate(report.acks)}
         code = await asyncio.to_thread(
-            cli_run, ["ingest", *map(str, x12), "--data-dir", str(hub.settings.data_dir)])
+            cli_run, ["ingest", *map(str, x12), "--data-dir", str(hub.settings.data_dir)]
+        )
         assert code in (0, 1), code  # 1: some interchange refused (answered with a 999)
         await _idle(hub)
     finally:
@@ -259,7 +312,8 @@ async def _push(hub: Hub, hl7: list[bytes], x12: list[Path]) -> dict[str, str]:
 
 
 def test_nothing_that_leaves_the_hub_carries_phi(
-        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     _require(HL7_CORPUS)
     _require(X12_CORPUS)
     caplog.set_level(logging.DEBUG, logger="isthmus")
@@ -296,13 +350,14 @@ def test_nothing_that_leaves_the_hub_carries_phi(
                 if f.is_file():
                     leaving[f"file {f.relative_to(data)}"] = f.read_text("utf-8", "replace")
         for item in hub.store.outbox_items():
-            leaving[f"outbox {item.id} {item.destination}"] = \
+            leaving[f"outbox {item.id} {item.destination}"] = (
                 f"{item.batch_id} {item.destination}\n" + item.payload.decode("utf-8", "replace")
+            )
         leaving["journal lines"] = "\n".join(
-            msgspec.json.encode(line).decode() for line in hub.store.journal_lines())
+            msgspec.json.encode(line).decode() for line in hub.store.journal_lines()
+        )
         entries = hub.store.entries()
-        leaving["journal entries"] = "\n".join(
-            msgspec.json.encode(e).decode() for e in entries)
+        leaving["journal entries"] = "\n".join(msgspec.json.encode(e).decode() for e in entries)
         for route, body in http.items():
             leaving[f"http {route}"] = body  # and the ACKs ("ack <n>")
         # what every role reads: the inbox error texts and the work items
@@ -320,8 +375,9 @@ def test_nothing_that_leaves_the_hub_carries_phi(
         for i, rec in enumerate(caplog.records):
             leaving[f"log {i} {rec.name}"] = f"{rec.getMessage()} {rec.args!r}"
         leaving["log text"] = caplog.text
-        control = "\n".join(m.raw.decode("utf-8", "replace")
-                            for m in hub.store.messages(limit=1_000_000))
+        control = "\n".join(
+            m.raw.decode("utf-8", "replace") for m in hub.store.messages(limit=1_000_000)
+        )
         stats = hub.store.counts()
     finally:
         hub.close()
@@ -332,14 +388,16 @@ def test_nothing_that_leaves_the_hub_carries_phi(
     assert any(k.startswith("file exports/") for k in leaving), sorted(leaving)
     assert any(k.startswith("file outbound/") for k in leaving), sorted(leaving)
     assert entries and stats["journal_lines"] > 0, stats
-    assert {w.kind for w in items} >= {"unmapped_transaction_type", "unmapped_charge_code",
-                                       "unmapped_department"}  # the misplaced names waited
+    assert {w.kind for w in items} >= {
+        "unmapped_transaction_type",
+        "unmapped_charge_code",
+        "unmapped_department",
+    }  # the misplaced names waited
     assert caplog.records
     seen = hits(phi, control)
     assert len(seen) >= 0.8 * len(phi), sorted(phi - seen)
 
-    leaks = {where: sorted(found) for where, text in leaving.items()
-             if (found := hits(phi, text))}
+    leaks = {where: sorted(found) for where, text in leaving.items() if (found := hits(phi, text))}
     assert not leaks, {w: (f, _ctx(leaving[w], f)) for w, f in leaks.items()}
 
 
@@ -349,8 +407,7 @@ def _erp_wire(hub: Hub) -> tuple[str, str]:
     batches = batches_of(hub.store.outbox_items())
     assert batches
     accounts = sorted({x.account for b in batches for x in b.lines})
-    centers = sorted({x.dims.cost_center for b in batches for x in b.lines
-                      if x.dims.cost_center})
+    centers = sorted({x.dims.cost_center for b in batches for x in b.lines if x.dims.cost_center})
     tryton = RecordingTryton(accounts, centers)
     erp = tryton.erp()
     rest_bodies: list[bytes] = []
@@ -372,8 +429,9 @@ def _alerts(hub: Hub) -> str:
     """The alert webhook bodies, ten days on (every open work queue is then old)."""
     sent: list[dict[str, object]] = []
     settings = dataclasses.replace(hub.settings.alerts, webhook_url="http://alerts.test/")
-    Alerter(hub.store, hub.bus, settings, hub.settings.sla,
-            post=lambda _url, body: sent.append(body)).run_once(time.time() + 10 * 86400)
+    Alerter(
+        hub.store, hub.bus, settings, hub.settings.sla, post=lambda _url, body: sent.append(body)
+    ).run_once(time.time() + 10 * 86400)
     return "\n".join(json.dumps(b) for b in sent)
 
 
@@ -383,5 +441,5 @@ def _ctx(text: str, found: list[str]) -> list[str]:
     out = []
     for v in found:
         i = low.find(v.lower())
-        out.append(text[max(0, i - 40):i + len(v) + 40])
+        out.append(text[max(0, i - 40) : i + len(v) + 40])
     return out

@@ -70,14 +70,19 @@ def _routes(hub: Hub) -> list[tuple[str, str]]:
     return out
 
 
-def _call(hub: Hub, method: str, path: str, token: str | None = None,
-          client: tuple[str, int] = ("127.0.0.1", 50000)) -> httpx.Response:
+def _call(
+    hub: Hub,
+    method: str,
+    path: str,
+    token: str | None = None,
+    client: tuple[str, int] = ("127.0.0.1", 50000),
+) -> httpx.Response:
     async def go() -> httpx.Response:
         transport = httpx.ASGITransport(app=build_app(hub), client=client)
         async with httpx.AsyncClient(transport=transport, base_url="http://hub") as c:
             headers = {"Authorization": f"Bearer {token}"} if token else {}
-            return await c.request(method, path.replace("{ref:path}", "mllp/NOPE"),
-                                   headers=headers)
+            return await c.request(method, path.replace("{ref:path}", "mllp/NOPE"), headers=headers)
+
     return asyncio.run(go())
 
 
@@ -86,10 +91,14 @@ def test_every_route_has_a_permission(site: Site) -> None:
     assert ("GET", "/health") in routes and len(routes) >= 10
     assert ("GET", "/api/v1/messages") in routes  # issue 15: in the matrix below too
     assert rbac.PERMISSIONS["GET /api/v1/messages"] == frozenset(
-        {rbac.ADMIN, rbac.ENGINEER, rbac.REVENUE, rbac.AUDITOR})
-    missing = [f"{m} {p}" for m, p in routes
-               if rbac.http_action(m, p) not in rbac.PERMISSIONS
-               and rbac.http_action(m, p) not in rbac.PUBLIC]
+        {rbac.ADMIN, rbac.ENGINEER, rbac.REVENUE, rbac.AUDITOR}
+    )
+    missing = [
+        f"{m} {p}"
+        for m, p in routes
+        if rbac.http_action(m, p) not in rbac.PERMISSIONS
+        and rbac.http_action(m, p) not in rbac.PUBLIC
+    ]
     assert not missing, f"routes without an rbac.PERMISSIONS entry: {missing}"
 
 
@@ -114,18 +123,27 @@ def test_route_role_matrix(site: Site) -> None:
             r = _call(site.hub, method, path, site.tokens[role])
             if role in rbac.PERMISSIONS[action]:
                 fhir = path.startswith("/fhir")  # an empty FHIR body is a 400 outcome
-                bodied = fhir or (method == "POST" and path.startswith(
-                    ("/api/v1/refunds", "/api/v1/workforce", "/api/v1/supply")))
-                assert r.status_code in ((200, 400, 404) if bodied else (200, 404)), \
-                    (action, role, r.status_code)
+                bodied = fhir or (
+                    method == "POST"
+                    and path.startswith(("/api/v1/refunds", "/api/v1/workforce", "/api/v1/supply"))
+                )
+                assert r.status_code in ((200, 400, 404) if bodied else (200, 404)), (
+                    action,
+                    role,
+                    r.status_code,
+                )
                 if r.status_code == 404 and method != "HEAD":
-                    assert (r.json()["resourceType"] == "OperationOutcome" if fhir
-                            else r.json()["error"] == "not found")
+                    assert (
+                        r.json()["resourceType"] == "OperationOutcome"
+                        if fhir
+                        else r.json()["error"] == "not found"
+                    )
             else:
                 assert r.status_code == 403, (action, role, r.status_code)
                 if method == "GET":
-                    assert role in _reason(r) and (path.startswith("/fhir")
-                                                   or r.json()["error"] == "forbidden")
+                    assert role in _reason(r) and (
+                        path.startswith("/fhir") or r.json()["error"] == "forbidden"
+                    )
 
 
 @pytest.mark.parametrize("kind", ["garbage", "expired", "revoked", "scheme", "demoted"])
@@ -149,16 +167,22 @@ def test_bad_tokens_are_401_and_never_echoed(site: Site, kind: str) -> None:
     async def go() -> httpx.Response:
         transport = httpx.ASGITransport(app=build_app(site.hub))
         async with httpx.AsyncClient(transport=transport, base_url="http://hub") as c:
-            auth = (f"Basic {site.tokens[rbac.ADMIN]}" if kind == "scheme"
-                    else f"Bearer {header_token}")
+            auth = (
+                f"Basic {site.tokens[rbac.ADMIN]}" if kind == "scheme" else f"Bearer {header_token}"
+            )
             return await c.get("/metrics", headers={"Authorization": auth})
+
     r = asyncio.run(go())
     assert r.status_code == 401
     assert r.headers["www-authenticate"].startswith("Bearer")
     reason = r.json()["reason"]
-    assert reason in ("invalid token", "token expired", "token revoked",
-                      "token has no role its principal still holds",
-                      "missing bearer token (Authorization: Bearer <token>)")
+    assert reason in (
+        "invalid token",
+        "token expired",
+        "token revoked",
+        "token has no role its principal still holds",
+        "missing bearer token (Authorization: Bearer <token>)",
+    )
     assert (header_token or "x" * 50) not in r.text and site.tokens[rbac.ADMIN] not in r.text
     if kind == "expired":
         assert reason == "token expired"  # issued at NOW (2023), a day long
@@ -168,11 +192,9 @@ def test_bad_tokens_are_401_and_never_echoed(site: Site, kind: str) -> None:
 
 def test_unknown_paths_are_401_unauthenticated_and_404_authenticated(site: Site) -> None:
     assert _call(site.hub, "GET", "/api/v1/secret").status_code == 401
-    assert _call(site.hub, "GET", "/api/v1/secret",
-                 site.tokens[rbac.READ_ONLY]).status_code == 404
+    assert _call(site.hub, "GET", "/api/v1/secret", site.tokens[rbac.READ_ONLY]).status_code == 404
     assert _call(site.hub, "POST", "/metrics").status_code == 401
-    assert _call(site.hub, "POST", "/metrics",
-                 site.tokens[rbac.READ_ONLY]).status_code == 405
+    assert _call(site.hub, "POST", "/metrics", site.tokens[rbac.READ_ONLY]).status_code == 405
 
 
 def test_denials_are_audited(site: Site) -> None:
@@ -200,12 +222,11 @@ def test_before_init_only_loopback_reads(tmp_path: Path) -> None:
 STRICT_BAD = {  # a birth date that is not a date, and the same element sent twice
     "date": b'{"resourceType": "Patient", "id": "rbac-p", "birthDate": "1942-08-17X"}',
     "twice": b'{"resourceType": "Patient", "id": "rbac-p", "birthDate": "1942-08-17", '
-             b'"birthDate": "1990-01-01"}',
+    b'"birthDate": "1990-01-01"}',
 }
 
 
-def _send(hub: Hub, method: str, path: str, token: str | None, body: bytes
-          ) -> httpx.Response:
+def _send(hub: Hub, method: str, path: str, token: str | None, body: bytes) -> httpx.Response:
     async def go() -> httpx.Response:
         transport = httpx.ASGITransport(app=build_app(hub), client=("127.0.0.1", 50000))
         async with httpx.AsyncClient(transport=transport, base_url="http://hub") as c:
@@ -213,20 +234,27 @@ def _send(hub: Hub, method: str, path: str, token: str | None, body: bytes
             if token:
                 headers["Authorization"] = f"Bearer {token}"
             return await c.request(method, path, content=body, headers=headers)
+
     return asyncio.run(go())
 
 
 @pytest.mark.parametrize("kind", sorted(STRICT_BAD))
 def test_fhir_bodies_are_judged_after_the_role_and_refused_for_every_writer(
-        site: Site, kind: str) -> None:
+    site: Site, kind: str
+) -> None:
     """A caller that may not write gets 401/403 before the body is read (no oracle); every
     role that may write gets the strictness refusal, naming the element, not the value."""
     raw = STRICT_BAD[kind]
-    bundle = (b'{"resourceType": "Bundle", "type": "transaction", "entry": [{"resource": '
-              + raw + b', "request": {"method": "PUT", "url": "Patient/rbac-p"}}]}')
-    writes = [("POST", "/fhir/{type}", "/fhir/Patient", raw),
-              ("PUT", "/fhir/{type}/{id}", "/fhir/Patient/rbac-p", raw),
-              ("POST", "/fhir", "/fhir", bundle)]
+    bundle = (
+        b'{"resourceType": "Bundle", "type": "transaction", "entry": [{"resource": '
+        + raw
+        + b', "request": {"method": "PUT", "url": "Patient/rbac-p"}}]}'
+    )
+    writes = [
+        ("POST", "/fhir/{type}", "/fhir/Patient", raw),
+        ("PUT", "/fhir/{type}/{id}", "/fhir/Patient/rbac-p", raw),
+        ("POST", "/fhir", "/fhir", bundle),
+    ]
     for method, route, path, body in writes:
         action = rbac.http_action(method, route)
         assert _send(site.hub, method, path, None, body).status_code == 401
@@ -246,15 +274,17 @@ def test_every_role_reads_work_items_without_a_misplaced_name(site: Site) -> Non
     """`GET /api/v1/workitems` is open to every role: a name typed into FT1-6 is there as a
     digest only (formats/hl7v2/code_display.py)."""
     name = "SMITHSON, JANE Q"
-    msg = "\r".join([
-        "MSH|^~\\&|EHR|NORTH|ISTHMUS|HUB|20261102101500||DFT^P03^DFT_P03|RBAC-W1|P|2.5.1",
-        "EVN|P03|20261102101500", "PID|1||RW1^^^HOSPMRN^MR||DOE^JANE||19800101|F",
-        "PV1|1|O|OPC^1^A^NORTH|R||||||MED|||||||||VRW1^^^NORTH^VN",
-        f"FT1|1|TW1||20261102|20261102|{name}|80053^TEST^CPT|||1|100.00&USD|100.00&USD"
-    ]).encode()
+    msg = "\r".join(
+        [
+            "MSH|^~\\&|EHR|NORTH|ISTHMUS|HUB|20261102101500||DFT^P03^DFT_P03|RBAC-W1|P|2.5.1",
+            "EVN|P03|20261102101500",
+            "PID|1||RW1^^^HOSPMRN^MR||DOE^JANE||19800101|F",
+            "PV1|1|O|OPC^1^A^NORTH|R||||||MED|||||||||VRW1^^^NORTH^VN",
+            f"FT1|1|TW1||20261102|20261102|{name}|80053^TEST^CPT|||1|100.00&USD|100.00&USD",
+        ]
+    ).encode()
     hub = site.hub
-    inbound, _ = classify(msg, channel="mllp", peer="t", now=NOW, tenant="default",
-                          currency="USD")
+    inbound, _ = classify(msg, channel="mllp", peer="t", now=NOW, tenant="default", currency="USD")
     hub.store.accept([inbound])
     relay_unpublished(hub.store, hub.bus)
     hub.worker().drain()

@@ -35,8 +35,9 @@ def hub(tmp_path: Path) -> Iterator[tuple[Hub, str]]:
 
 
 def _api(b: Browser, token: str) -> int:
-    return b.request("GET", "/api/v1/status",
-                     headers={"Authorization": f"Bearer {token}"}).status_code
+    return b.request(
+        "GET", "/api/v1/status", headers={"Authorization": f"Bearer {token}"}
+    ).status_code
 
 
 def test_bad_console_sign_ins_do_not_throttle_the_api(hub: tuple[Hub, str]) -> None:

@@ -15,8 +15,10 @@ import httpx
 from isthmus.connectors.erp_rpc import TrytonRpc
 from isthmus.connectors.erp_tryton import TrytonErp
 
-_FAR = ({"__class__": "date", "year": 2000, "month": 1, "day": 1},
-        {"__class__": "date", "year": 2100, "month": 12, "day": 31})
+_FAR = (
+    {"__class__": "date", "year": 2000, "month": 1, "day": 1},
+    {"__class__": "date", "year": 2100, "month": 12, "day": 31},
+)
 
 
 class RecordingTryton:
@@ -31,13 +33,16 @@ class RecordingTryton:
         answers: dict[str, Any] = {
             "model.res.user.get_preferences": {"company": 1},
             "model.company.company.read": [{"id": 1, "currency.": {"code": "USD"}}],
-            "model.account.account.search_read": [{"id": i, "code": c}
-                                                  for i, c in enumerate(self.accounts, 1)],
+            "model.account.account.search_read": [
+                {"id": i, "code": c} for i, c in enumerate(self.accounts, 1)
+            ],
             "model.analytic_account.account.search_read": [
-                {"id": i, "code": c} for i, c in enumerate(self.cost_centers, 1)],
+                {"id": i, "code": c} for i, c in enumerate(self.cost_centers, 1)
+            ],
             "model.account.journal.search_read": [{"id": 1}],
-            "model.account.period.search_read": [{"id": 1, "start_date": _FAR[0],
-                                                  "end_date": _FAR[1], "state": "open"}],
+            "model.account.period.search_read": [
+                {"id": 1, "start_date": _FAR[0], "end_date": _FAR[1], "state": "open"}
+            ],
             "model.account.move.search_read": [],
             "model.account.move.post": None,
         }
@@ -50,13 +55,18 @@ class RecordingTryton:
         body = request.content
         self.bodies.append(body)
         call = json.loads(body)
-        return httpx.Response(200, json={"id": call["id"],
-                                         "result": self._result(call["method"],
-                                                                call["params"])})
+        return httpx.Response(
+            200, json={"id": call["id"], "result": self._result(call["method"], call["params"])}
+        )
 
     def erp(self) -> TrytonErp:
-        rpc = TrytonRpc("http://tryton.test", "db", "admin", "secret-pw",
-                        transport=httpx.MockTransport(self.handle))
+        rpc = TrytonRpc(
+            "http://tryton.test",
+            "db",
+            "admin",
+            "secret-pw",
+            transport=httpx.MockTransport(self.handle),
+        )
         return TrytonErp(rpc, journal="HUB")
 
     def sent(self) -> str:

@@ -35,11 +35,13 @@ def test_the_rule_is_edge_triggered() -> None:
 
 def test_usage_from_the_ledger(tmp_path: Path) -> None:
     cfg = tmp_path / "isthmus.toml"
-    cfg.write_text(DEMO_CHART + '[labor]\nbudget_alert = "0.5"\n[labor.budgets]\nED = "1000.00"\n'
-                   'LAB = "0"\n')
+    cfg.write_text(
+        DEMO_CHART + '[labor]\nbudget_alert = "0.5"\n[labor.budgets]\nED = "1000.00"\nLAB = "0"\n'
+    )
     tc = tmp_path / "t.csv"
-    tc.write_text("shift_id,employee_id,department,work_date,regular_hours\n"
-                  "S1,E1,ED,2026-01-05,12\n")  # 540.00 of 1000.00
+    tc.write_text(
+        "shift_id,employee_id,department,work_date,regular_hours\nS1,E1,ED,2026-01-05,12\n"
+    )  # 540.00 of 1000.00
     d = ["--data-dir", str(tmp_path / "hub"), "--config", str(cfg)]
     assert run(["ingest", str(tc), "--apply", *d]) == 0
     hub = Hub.open(load_settings(cfg, data_dir=tmp_path / "hub"))  # the mode `run` used

@@ -43,15 +43,26 @@ D = Decimal
 
 
 def env(payload: Event, event_id: str = "w1") -> Envelope:
-    return Envelope(event_id=event_id, type=type(payload).__name__, occurred_at=AT,
-                    recorded_at=AT, source=Source("workforce", "t1", "m1"),
-                    correlation_id="workforce/t1", causation_id="m1", key="emp|E1",
-                    payload=payload)
+    return Envelope(
+        event_id=event_id,
+        type=type(payload).__name__,
+        occurred_at=AT,
+        recorded_at=AT,
+        source=Source("workforce", "t1", "m1"),
+        correlation_id="workforce/t1",
+        causation_id="m1",
+        key="emp|E1",
+        payload=payload,
+    )
 
 
 def shift(**kw: object) -> ShiftWorked:
-    fields: dict[str, object] = {"shift_id": "S1", "employee_id": "E1",
-                                 "work_date": date(2026, 3, 3), "regular_hours": D(8)}
+    fields: dict[str, object] = {
+        "shift_id": "S1",
+        "employee_id": "E1",
+        "work_date": date(2026, 3, 3),
+        "regular_hours": D(8),
+    }
     fields.update(kw)
     return ShiftWorked(**fields)  # type: ignore[arg-type]
 
@@ -82,8 +93,7 @@ def test_a_shift_after_the_credential_expired_posts_nothing() -> None:
 
 def test_an_employee_without_a_department_is_held_for_master_data() -> None:
     d = FLOW.decide(env(shift()), Facts())
-    assert [(w.kind, w.queue) for w in d.open] == [("unmapped_employee",
-                                                    "finance-master-data")]
+    assert [(w.kind, w.queue) for w in d.open] == [("unmapped_employee", "finance-master-data")]
 
 
 def test_a_renewal_clears_the_expired_credential_and_is_noted() -> None:
@@ -103,15 +113,18 @@ def test_an_expired_credential_is_kept_and_held_for_compliance() -> None:
 
 
 def test_a_transfer_is_kept_as_the_employees_department_row() -> None:
-    ev = EmployeeTransferred(employee_id="E1", from_department="RAD", to_department="LAB",
-                             effective_on=date(2026, 3, 9))
+    ev = EmployeeTransferred(
+        employee_id="E1", from_department="RAD", to_department="LAB", effective_on=date(2026, 3, 9)
+    )
     assert FLOW.decide(env(ev), Facts()) == Decision(
-        APPLIED, writes=(SetRow(DEPARTMENTS, "E1", "LAB|2026-03-09|RAD"),))
+        APPLIED, writes=(SetRow(DEPARTMENTS, "E1", "LAB|2026-03-09|RAD"),)
+    )
 
 
 def test_payroll_is_not_decided_without_the_journal() -> None:
-    ev = PayrollPosted(payroll_id="P1", pay_period_end=date(2026, 3, 14),
-                       posted_on=date(2026, 3, 16))
+    ev = PayrollPosted(
+        payroll_id="P1", pay_period_end=date(2026, 3, 14), posted_on=date(2026, 3, 16)
+    )
     with pytest.raises(TypeError, match="PayrollPosted"):
         FLOW.decide(env(ev), Facts())
 

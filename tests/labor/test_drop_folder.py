@@ -16,8 +16,10 @@ from tests.chart import demo_config
 
 
 def _wages(hub: Hub) -> Decimal:
-    return sum((x.debit - x.credit for e in hub.store.entries() for x in e.lines
-                if x.account == "5100"), Decimal(0))
+    return sum(
+        (x.debit - x.credit for e in hub.store.entries() for x in e.lines if x.account == "5100"),
+        Decimal(0),
+    )
 
 
 def test_timecards_through_the_drop_folder(tmp_path: Path) -> None:
@@ -25,11 +27,27 @@ def test_timecards_through_the_drop_folder(tmp_path: Path) -> None:
     try:
         intake = FileIntake(hub.store, hub.bus, hub.settings)
         folder = DropFolder(tmp_path / "drop", intake, hub.settings, quiet_s=0.0)
-        week = json.dumps({"timecards": [
-            {"shift_id": "J1", "employee_id": "E1", "department": "ED",
-             "work_date": "2026-01-05", "regular_hours": 8, "employee_name": "Jane Roe"},
-            {"shift_id": "J2", "employee_id": "E1", "department": "ED",
-             "work_date": "2026-01-06", "regular_hours": 4}]}).encode()
+        week = json.dumps(
+            {
+                "timecards": [
+                    {
+                        "shift_id": "J1",
+                        "employee_id": "E1",
+                        "department": "ED",
+                        "work_date": "2026-01-05",
+                        "regular_hours": 8,
+                        "employee_name": "Jane Roe",
+                    },
+                    {
+                        "shift_id": "J2",
+                        "employee_id": "E1",
+                        "department": "ED",
+                        "work_date": "2026-01-06",
+                        "regular_hours": 4,
+                    },
+                ]
+            }
+        ).encode()
         (folder.inbound / "week.json").write_bytes(week)
         folder.run_once()  # sees the size
         [rep] = folder.run_once()  # takes it

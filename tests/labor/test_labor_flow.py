@@ -13,9 +13,11 @@ import pytest
 from isthmus.cli.main import run
 from tests.chart import DEMO_CHART
 
-HEADER = ("shift_id,employee_id,employee_name,department,work_date,regular_hours,"
-          "overtime_hours,differential_hours,on_call_hours,overtime_approval,"
-          "credential_expires_on\n")
+HEADER = (
+    "shift_id,employee_id,employee_name,department,work_date,regular_hours,"
+    "overtime_hours,differential_hours,on_call_hours,overtime_approval,"
+    "credential_expires_on\n"
+)
 CONFIG = """
 [labor]
 budget_alert = "0.90"
@@ -54,13 +56,16 @@ def _file(tmp_path: Path, name: str, rows: list[str]) -> Path:
     return f
 
 
-WEEK = ["S1,E100,Jane Roe,ED,2026-01-05,8,,,,,2027-01-01",
-        "S2,E100,Jane Roe,ED,2026-01-06,8,,2,,,2027-01-01",
-        "S3,E300,Sam Poe,,2026-01-06,8,,,4,,"]
+WEEK = [
+    "S1,E100,Jane Roe,ED,2026-01-05,8,,,,,2027-01-01",
+    "S2,E100,Jane Roe,ED,2026-01-06,8,,2,,,2027-01-01",
+    "S3,E300,Sam Poe,,2026-01-06,8,,,4,,",
+]
 
 
 def test_a_timecard_accrues_once_and_balanced(
-        tmp_path: Path, d: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, d: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
     f = _file(tmp_path, "week.csv", WEEK)
     out = _json(capsys, ["ingest", str(f), "--apply", *d])
     [item] = out["items"]
@@ -85,11 +90,17 @@ def test_a_timecard_accrues_once_and_balanced(
 
 
 def test_unapproved_overtime_and_expired_credential_are_held(
-        tmp_path: Path, d: list[str], capsys: pytest.CaptureFixture[str]) -> None:
-    f = _file(tmp_path, "held.csv", [
-        "S10,E100,Jane Roe,ED,2026-01-05,8,3,,,,",            # overtime, no approval
-        "S11,E200,John Doe,ED,2026-01-06,8,,,,,2026-01-01",    # credential expired 1 Jan
-        "S12,E100,Jane Roe,ED,2026-01-07,8,1,,,OT-1,"])        # approved in the timecard
+    tmp_path: Path, d: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    f = _file(
+        tmp_path,
+        "held.csv",
+        [
+            "S10,E100,Jane Roe,ED,2026-01-05,8,3,,,,",  # overtime, no approval
+            "S11,E200,John Doe,ED,2026-01-06,8,,,,,2026-01-01",  # credential expired 1 Jan
+            "S12,E100,Jane Roe,ED,2026-01-07,8,1,,,OT-1,",
+        ],
+    )  # approved in the timecard
     _json(capsys, ["ingest", str(f), "--apply", *d])
     rows = _balances(capsys, d)
     assert (rows["5100"], rows["5110"]) == ("720.00", "67.50")  # S10 + S12 regular, S12 OT
@@ -99,45 +110,77 @@ def test_unapproved_overtime_and_expired_credential_are_held(
     assert not any("Roe" in w["detail"] or "Doe" in w["detail"] for w in items)
 
 
-def test_budget_variance_report(tmp_path: Path, d: list[str],
-                                capsys: pytest.CaptureFixture[str]) -> None:
+def test_budget_variance_report(
+    tmp_path: Path, d: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
     # ED: 2 x 8 h x 45.00 + 2 h differential x 4.00 = 728.00; LAB: 8 x 45 + 4 x 8 = 392.00
     _json(capsys, ["ingest", str(_file(tmp_path, "week.csv", WEEK)), "--apply", *d])
     rep = _json(capsys, ["labor", "budget", "--period", "2026-01", *d])
-    got = [(r["department"], r["budget"], r["actual"], r["variance"], r["used"], r["alert"])
-           for r in rep["departments"]]
-    assert got == [("ED", "1000.00", "728.00", "272.00", "0.7280", False),
-                   ("LAB", "2000.00", "392.00", "1608.00", "0.1960", False)]
+    got = [
+        (r["department"], r["budget"], r["actual"], r["variance"], r["used"], r["alert"])
+        for r in rep["departments"]
+    ]
+    assert got == [
+        ("ED", "1000.00", "728.00", "272.00", "0.7280", False),
+        ("LAB", "2000.00", "392.00", "1608.00", "0.1960", False),
+    ]
     # 4 more hours of ED regular time: 908.00 of 1000.00 crosses 90%: exit 4
     more = _file(tmp_path, "more.csv", ["S4,E100,Jane Roe,ED,2026-01-08,4,,,,,"])
     _json(capsys, ["ingest", str(more), "--apply", *d])
     rep = _json(capsys, ["labor", "budget", "--period", "2026-01", *d], code=4)
     ed = rep["departments"][0]
-    assert (ed["actual"], ed["variance"], ed["used"], ed["alert"]) == \
-        ("908.00", "92.00", "0.9080", True)
+    assert (ed["actual"], ed["variance"], ed["used"], ed["alert"]) == (
+        "908.00",
+        "92.00",
+        "0.9080",
+        True,
+    )
     assert run(["labor", "budget", "--period", "2026-1", *d]) == 2
 
 
 def test_payroll_reverses_the_pay_period_once(
-        tmp_path: Path, d: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, d: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
     _json(capsys, ["ingest", str(_file(tmp_path, "week.csv", WEEK)), "--apply", *d])
-    out = _json(capsys, ["labor", "payroll-posted", "--pay-period-end", "2026-01-17",
-                         "--posted-on", "2026-01-20", *d])
+    out = _json(
+        capsys,
+        [
+            "labor",
+            "payroll-posted",
+            "--pay-period-end",
+            "2026-01-17",
+            "--posted-on",
+            "2026-01-20",
+            *d,
+        ],
+    )
     assert (out["reversed"], out["amount"]) == (3, "1120.00")
     rows = _balances(capsys, d)
     assert rows["2300"] == "0.00" and rows["5100"] == "0.00"
-    again = _json(capsys, ["labor", "payroll-posted", "--pay-period-end", "2026-01-17",
-                           "--posted-on", "2026-01-20", *d])
+    again = _json(
+        capsys,
+        [
+            "labor",
+            "payroll-posted",
+            "--pay-period-end",
+            "2026-01-17",
+            "--posted-on",
+            "2026-01-20",
+            *d,
+        ],
+    )
     assert again["reversed"] == 0
     # the budget report keeps the accrued cost: payroll's own journal is the ERP's
     rep = _json(capsys, ["labor", "budget", "--period", "2026-01", *d])
     assert rep["departments"][0]["actual"] == "728.00"
 
 
-def test_a_bad_timecard_posts_nothing(tmp_path: Path, d: list[str],
-                                      capsys: pytest.CaptureFixture[str]) -> None:
-    f = _file(tmp_path, "bad.csv", ["S1,E100,x,ED,2026-01-05,8,,,,,",
-                                    "S2,E100,x,ED,2026-01-06,30,,,,,"])
+def test_a_bad_timecard_posts_nothing(
+    tmp_path: Path, d: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    f = _file(
+        tmp_path, "bad.csv", ["S1,E100,x,ED,2026-01-05,8,,,,,", "S2,E100,x,ED,2026-01-06,30,,,,,"]
+    )
     out = _json(capsys, ["ingest", str(f), "--apply", *d], code=1)
     [item] = out["items"]
     assert item["status"] == "rejected" and "regular_hours" in item["error"]
@@ -145,10 +188,13 @@ def test_a_bad_timecard_posts_nothing(tmp_path: Path, d: list[str],
 
 
 def test_labor_in_the_service_line_margin(
-        tmp_path: Path, d: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, d: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
     # ED -> Emergency: 728.00; LAB -> Laboratory: 392.00 ([labor.service_lines] defaults)
     _json(capsys, ["ingest", str(_file(tmp_path, "week.csv", WEEK)), "--apply", *d])
     rows = _json(capsys, ["supply", "margin", *d])
     got = {(r["service_line"], r["period"]): (r["labor"], r["margin"]) for r in rows}
-    assert got == {("Emergency", "2026-01"): ("728.00", "-728.00"),
-                   ("Laboratory", "2026-01"): ("392.00", "-392.00")}
+    assert got == {
+        ("Emergency", "2026-01"): ("728.00", "-728.00"),
+        ("Laboratory", "2026-01"): ("392.00", "-392.00"),
+    }

@@ -10,10 +10,19 @@ from isthmus.ledger.currency import exponent, is_currency_code, is_quantized, qu
 from isthmus.ledger.errors import InvalidAmount
 
 
-@pytest.mark.parametrize(("code", "places"), [
-    ("USD", 2), ("EUR", 2), ("GBP", 2), ("JPY", 0), ("KRW", 0), ("KWD", 3), ("BHD", 3),
-    ("XYZ", 2),
-])
+@pytest.mark.parametrize(
+    ("code", "places"),
+    [
+        ("USD", 2),
+        ("EUR", 2),
+        ("GBP", 2),
+        ("JPY", 0),
+        ("KRW", 0),
+        ("KWD", 3),
+        ("BHD", 3),
+        ("XYZ", 2),
+    ],
+)
 def test_exponents(code: str, places: int) -> None:
     assert exponent(code) == places
 
@@ -22,8 +31,13 @@ def test_quantize_is_exact_or_refuses() -> None:
     assert str(quantize(Decimal("7"), "USD")) == "7.00"
     assert str(quantize(Decimal("7.100"), "USD")) == "7.10"
     assert str(quantize(Decimal("7.1"), "BHD")) == "7.100"
-    for amount, cur in [("7.001", "USD"), ("0.1", "JPY"), ("NaN", "USD"), ("Infinity", "USD"),
-                        ("1E+40", "USD")]:
+    for amount, cur in [
+        ("7.001", "USD"),
+        ("0.1", "JPY"),
+        ("NaN", "USD"),
+        ("Infinity", "USD"),
+        ("1E+40", "USD"),
+    ]:
         with pytest.raises(InvalidAmount):
             quantize(Decimal(amount), cur)
 

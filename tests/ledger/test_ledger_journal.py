@@ -29,18 +29,25 @@ DIMS = Dimensions(company="C1")
 
 def entry(*lines: JournalLine, **over: object) -> JournalEntry:
     fields: dict[str, object] = {
-        "entry_key": "k1", "posted_on": date(2024, 3, 15), "period": "2024-03",
-        "channel": "ch", "memo": "m", "lines": lines, "correlation_id": "c",
+        "entry_key": "k1",
+        "posted_on": date(2024, 3, 15),
+        "period": "2024-03",
+        "channel": "ch",
+        "memo": "m",
+        "lines": lines,
+        "correlation_id": "c",
         "causation_id": "e",
     }
     fields.update(over)
     return JournalEntry(**fields)  # type: ignore[arg-type]
 
 
-def line(account: str, debit: str, credit: str, currency: str = "USD",
-         dims: Dimensions = DIMS) -> JournalLine:
-    return JournalLine(account=account, debit=Decimal(debit), credit=Decimal(credit),
-                       currency=currency, dims=dims)
+def line(
+    account: str, debit: str, credit: str, currency: str = "USD", dims: Dimensions = DIMS
+) -> JournalLine:
+    return JournalLine(
+        account=account, debit=Decimal(debit), credit=Decimal(credit), currency=currency, dims=dims
+    )
 
 
 def codes(e: JournalEntry) -> list[str]:
@@ -65,8 +72,12 @@ def test_balance_is_checked_per_currency() -> None:
     # 10 USD against 10 EUR is not balanced, even though the numbers add up.
     bad = entry(line("1200", "10.00", "0.00", "USD"), line("4000", "0.00", "10.00", "EUR"))
     assert codes(bad) == ["unbalanced", "unbalanced"]
-    ok = entry(line("1200", "10.00", "0.00", "USD"), line("4000", "0.00", "10.00", "USD"),
-               line("1200", "7", "0", "JPY"), line("4000", "0", "7", "JPY"))
+    ok = entry(
+        line("1200", "10.00", "0.00", "USD"),
+        line("4000", "0.00", "10.00", "USD"),
+        line("1200", "7", "0", "JPY"),
+        line("4000", "0", "7", "JPY"),
+    )
     assert codes(ok) == []
 
 
@@ -75,19 +86,29 @@ def test_a_single_line_is_too_few() -> None:
     assert codes(entry()) == ["too_few_lines"]
 
 
-@pytest.mark.parametrize(("debit", "credit"), [
-    ("10.00", "10.00"),  # two-sided
-    ("0.00", "0.00"),  # empty
-    ("-10.00", "0.00"),  # negative
-])
+@pytest.mark.parametrize(
+    ("debit", "credit"),
+    [
+        ("10.00", "10.00"),  # two-sided
+        ("0.00", "0.00"),  # empty
+        ("-10.00", "0.00"),  # negative
+    ],
+)
 def test_lines_must_be_one_sided_and_non_negative(debit: str, credit: str) -> None:
     e = entry(line("1200", debit, credit), line("4000", credit, debit))
     assert "not_one_sided" in codes(e)
 
 
-@pytest.mark.parametrize(("amount", "currency"), [
-    ("10.0", "USD"), ("10.001", "USD"), ("10.00", "JPY"), ("10.00", "KWD"), ("10", "EUR"),
-])
+@pytest.mark.parametrize(
+    ("amount", "currency"),
+    [
+        ("10.0", "USD"),
+        ("10.001", "USD"),
+        ("10.00", "JPY"),
+        ("10.00", "KWD"),
+        ("10", "EUR"),
+    ],
+)
 def test_amounts_must_sit_at_the_minor_unit(amount: str, currency: str) -> None:
     zero = {"JPY": "0", "KWD": "0.000"}.get(currency, "0.00")
     e = entry(line("1200", amount, zero, currency), line("4000", zero, amount, currency))
@@ -95,34 +116,57 @@ def test_amounts_must_sit_at_the_minor_unit(amount: str, currency: str) -> None:
 
 
 def test_bad_lines_are_reported_not_raised() -> None:
-    nan = JournalLine(account="", debit=Decimal("NaN"), credit=Decimal("0.00"), currency="usd",
-                      dims=Dimensions(company=""))
+    nan = JournalLine(
+        account="",
+        debit=Decimal("NaN"),
+        credit=Decimal("0.00"),
+        currency="usd",
+        dims=Dimensions(company=""),
+    )
     errors = validate_entry(entry(nan, line("4000", "0.00", "1.00")))
     assert [(e.code, e.line) for e in errors] == [("bad_line", 0)] * 4 + [("unbalanced", None)]
 
 
 def test_keys_and_lineage_are_required() -> None:
-    e = entry(line("1200", "1.00", "0.00"), line("4000", "0.00", "1.00"),
-              entry_key="", correlation_id="", causation_id="")
+    e = entry(
+        line("1200", "1.00", "0.00"),
+        line("4000", "0.00", "1.00"),
+        entry_key="",
+        correlation_id="",
+        causation_id="",
+    )
     assert codes(e) == ["missing_key"] * 3
 
 
-@pytest.mark.parametrize(("period", "posted_on", "moved_from"), [
-    ("2024-04", date(2024, 3, 15), None),  # period does not contain posted_on
-    ("2024-3", date(2024, 3, 15), None),  # malformed
-    ("2024-13", date(2024, 3, 15), None),
-    ("2024-03", date(2024, 3, 15), "2024-03"),  # moved to itself
-    ("2024-03", date(2024, 3, 15), "2024-05"),  # moved backwards
-])
+@pytest.mark.parametrize(
+    ("period", "posted_on", "moved_from"),
+    [
+        ("2024-04", date(2024, 3, 15), None),  # period does not contain posted_on
+        ("2024-3", date(2024, 3, 15), None),  # malformed
+        ("2024-13", date(2024, 3, 15), None),
+        ("2024-03", date(2024, 3, 15), "2024-03"),  # moved to itself
+        ("2024-03", date(2024, 3, 15), "2024-05"),  # moved backwards
+    ],
+)
 def test_period_findings(period: str, posted_on: date, moved_from: str | None) -> None:
-    e = entry(line("1200", "1.00", "0.00"), line("4000", "0.00", "1.00"),
-              period=period, posted_on=posted_on, moved_from=moved_from)
+    e = entry(
+        line("1200", "1.00", "0.00"),
+        line("4000", "0.00", "1.00"),
+        period=period,
+        posted_on=posted_on,
+        moved_from=moved_from,
+    )
     assert codes(e) == ["bad_period"]
 
 
 def test_moved_entry_is_valid_when_moved_forward() -> None:
-    e = entry(line("1200", "1.00", "0.00"), line("4000", "0.00", "1.00"),
-              period="2024-03", posted_on=date(2024, 3, 1), moved_from="2024-01")
+    e = entry(
+        line("1200", "1.00", "0.00"),
+        line("4000", "0.00", "1.00"),
+        period="2024-03",
+        posted_on=date(2024, 3, 1),
+        moved_from="2024-01",
+    )
     assert codes(e) == []
 
 
@@ -144,8 +188,13 @@ def test_dr_cr_quantize_exactly_and_refuse_lost_digits() -> None:
 
 def test_reverse_swaps_every_line_and_keeps_lineage() -> None:
     original = post(make_charge("125.50"), key="evt-1:charge")
-    rev = reverse(original, entry_key="evt-1:charge:rev", posted_on=date(2024, 4, 2),
-                  period="2024-04", causation_id="evt-9")
+    rev = reverse(
+        original,
+        entry_key="evt-1:charge:rev",
+        posted_on=date(2024, 4, 2),
+        period="2024-04",
+        causation_id="evt-9",
+    )
     assert rev.reverses == "evt-1:charge" and rev.entry_key == "evt-1:charge:rev"
     assert rev.correlation_id == original.correlation_id and rev.causation_id == "evt-9"
     assert rev.period == "2024-04" and rev.posted_on == date(2024, 4, 2)
@@ -162,11 +211,17 @@ def test_reverse_swaps_every_line_and_keeps_lineage() -> None:
 def test_reverse_refuses_a_reversal_into_a_mismatched_period() -> None:
     original = post(make_charge(), key="k")
     with pytest.raises(InvalidEntry):
-        reverse(original, entry_key="k:rev", posted_on=date(2024, 4, 2), period="2024-05",
-                causation_id="e")
+        reverse(
+            original,
+            entry_key="k:rev",
+            posted_on=date(2024, 4, 2),
+            period="2024-05",
+            causation_id="e",
+        )
     with pytest.raises(InvalidEntry):
-        reverse(original, entry_key="k", posted_on=date(2024, 4, 2), period="2024-04",
-                causation_id="e")
+        reverse(
+            original, entry_key="k", posted_on=date(2024, 4, 2), period="2024-04", causation_id="e"
+        )
 
 
 def test_entries_are_immutable() -> None:

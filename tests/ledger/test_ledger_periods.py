@@ -15,7 +15,8 @@ from isthmus.ledger.periods import first_day, next_period, period_of
 def test_open_period_posts_on_the_service_date() -> None:
     cal = FiscalCalendar(closed=frozenset({"2024-01"}), policy="reject")
     assert cal.assign(date(2024, 2, 29)) == PeriodAssignment(
-        period="2024-02", posted_on=date(2024, 2, 29), moved_from=None)
+        period="2024-02", posted_on=date(2024, 2, 29), moved_from=None
+    )
 
 
 def test_closed_period_with_reject_raises() -> None:
@@ -29,17 +30,19 @@ def test_closed_period_with_reject_raises() -> None:
 def test_closed_period_with_next_open_moves_to_first_day_of_next_open_month() -> None:
     cal = FiscalCalendar(closed=frozenset({"2024-01", "2024-02"}), policy="next_open")
     assert cal.assign(date(2024, 1, 17)) == PeriodAssignment(
-        period="2024-03", posted_on=date(2024, 3, 1), moved_from="2024-01")
+        period="2024-03", posted_on=date(2024, 3, 1), moved_from="2024-01"
+    )
 
 
 def test_next_open_spans_the_year_end() -> None:
-    cal = FiscalCalendar(closed=frozenset({"2024-11", "2024-12", "2025-01"}),
-                         policy="next_open")
+    cal = FiscalCalendar(closed=frozenset({"2024-11", "2024-12", "2025-01"}), policy="next_open")
     assert cal.assign(date(2024, 11, 30)) == PeriodAssignment(
-        period="2025-02", posted_on=date(2025, 2, 1), moved_from="2024-11")
+        period="2025-02", posted_on=date(2025, 2, 1), moved_from="2024-11"
+    )
     assert cal.assign(date(2024, 12, 31)).period == "2025-02"
     assert FiscalCalendar(closed=frozenset({"2024-12"})).assign(date(2024, 12, 5)) == (
-        PeriodAssignment(period="2025-01", posted_on=date(2025, 1, 1), moved_from="2024-12"))
+        PeriodAssignment(period="2025-01", posted_on=date(2025, 1, 1), moved_from="2024-12")
+    )
 
 
 def test_period_helpers() -> None:
@@ -63,8 +66,9 @@ def test_calendar_refuses_unknown_policy() -> None:
 
 
 @given(
-    closed=st.frozensets(st.dates(date(2023, 1, 1), date(2025, 12, 31)).map(period_of),
-                         max_size=20),
+    closed=st.frozensets(
+        st.dates(date(2023, 1, 1), date(2025, 12, 31)).map(period_of), max_size=20
+    ),
     day=st.dates(date(2023, 1, 1), date(2025, 12, 31)),
 )
 def test_next_open_never_lands_in_a_closed_period(closed: frozenset[str], day: date) -> None:

@@ -89,8 +89,10 @@ def test_entry_plus_its_reversal_nets_every_account_to_zero(
     entries: list[JournalEntry], day: date
 ) -> None:
     period = f"{day.year}-{day.month:02d}"
-    reversals = [reverse(e, entry_key=e.entry_key + ":rev", posted_on=day, period=period,
-                         causation_id="fix") for e in entries]
+    reversals = [
+        reverse(e, entry_key=e.entry_key + ":rev", posted_on=day, period=period, causation_id="fix")
+        for e in entries
+    ]
     for e, r in zip(entries, reversals, strict=True):
         assert validate_entry(r) == [] and r.reverses == e.entry_key
         assert net_by([e, r]) == {}
@@ -120,7 +122,8 @@ def test_batch_preserves_per_account_and_per_currency_net(
         assert len(batch.lines) == sum(len(e.lines) for e in entries)
         assert consumed == set(batch.entry_keys)
         assert Counter((x.account, x.dims, x.debit, x.credit) for x in batch.lines) == Counter(
-            (x.account, x.dims, x.debit, x.credit) for e in entries for x in e.lines)
+            (x.account, x.dims, x.debit, x.credit) for e in entries for x in e.lines
+        )
     else:
         assert sum(x.source_lines for x in batch.lines) <= sum(len(e.lines) for e in entries)
 
@@ -133,8 +136,10 @@ def test_summary_never_contains_an_account_token(entries: list[JournalEntry]) ->
     assert all(x.dims.account_token == "" for x in batch.lines)
     for text in (batch_to_csv(batch), batch_to_jsonl(batch)):
         assert not any(t in text for t in tokens)
-    groups = {(x.posted_on, x.dims.company, x.dims.cost_center, x.account, x.currency)
-              for x in batch.lines}
+    groups = {
+        (x.posted_on, x.dims.company, x.dims.cost_center, x.account, x.currency)
+        for x in batch.lines
+    }
     assert len(groups) == len(batch.lines)
 
 
@@ -174,14 +179,20 @@ def test_csv_round_trip_is_exact(entries: list[JournalEntry], policy: str) -> No
     # Parse it independently too, and compare amounts as text (exponent included).
     rows = list(csv.DictReader(io.StringIO(text)))
     lines = [r for r in rows if r["record"] == "line"]
-    assert [(r["account"], r["currency"], Decimal(r["debit"]), Decimal(r["credit"]))
-            for r in lines] == [(x.account, x.currency, x.debit, x.credit) for x in batch.lines]
+    assert [
+        (r["account"], r["currency"], Decimal(r["debit"]), Decimal(r["credit"])) for r in lines
+    ] == [(x.account, x.currency, x.debit, x.credit) for x in batch.lines]
     assert [(r["debit"], r["credit"]) for r in lines] == [
-        (str(x.debit), str(x.credit)) for x in batch.lines]
-    controls = {r["currency"]: (Decimal(r["debit"]), Decimal(r["credit"]), int(r["line_count"]))
-                for r in rows if r["record"] == "control"}
-    assert controls == {c.currency: (c.debit_total, c.credit_total, c.line_count)
-                        for c in batch.control}
+        (str(x.debit), str(x.credit)) for x in batch.lines
+    ]
+    controls = {
+        r["currency"]: (Decimal(r["debit"]), Decimal(r["credit"]), int(r["line_count"]))
+        for r in rows
+        if r["record"] == "control"
+    }
+    assert controls == {
+        c.currency: (c.debit_total, c.credit_total, c.line_count) for c in batch.control
+    }
 
 
 @LEDGER
@@ -193,5 +204,6 @@ def test_jsonl_round_trip_is_exact(entries: list[JournalEntry], policy: str) -> 
     records = [json.loads(r) for r in text.splitlines()]
     lines = [r for r in records if r["record"] == "line"]
     assert [(r["debit"], r["credit"]) for r in lines] == [
-        (str(x.debit), str(x.credit)) for x in batch.lines]
+        (str(x.debit), str(x.credit)) for x in batch.lines
+    ]
     assert records[0]["entry_keys"] == list(batch.entry_keys)

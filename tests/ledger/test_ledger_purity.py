@@ -10,8 +10,21 @@ import isthmus.ledger
 
 LEDGER = Path(isthmus.ledger.__file__).parent
 ALLOWED = {
-    "__future__", "collections", "csv", "dataclasses", "datetime", "decimal", "hashlib", "io",
-    "json", "re", "types", "typing", "msgspec", "isthmus.model", "isthmus.ledger",
+    "__future__",
+    "collections",
+    "csv",
+    "dataclasses",
+    "datetime",
+    "decimal",
+    "hashlib",
+    "io",
+    "json",
+    "re",
+    "types",
+    "typing",
+    "msgspec",
+    "isthmus.model",
+    "isthmus.ledger",
     "isthmus.errors",
 }
 

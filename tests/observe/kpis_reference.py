@@ -38,8 +38,11 @@ def delivered_at(store: Store, entry_keys: list[str]) -> dict[str, float]:
     rows: dict[str, list[tuple[str, float]]] = defaultdict(list)
     for item in store.outbox_items():
         rows[item.batch_id].append((item.status, item.visible_at))
-    done = {bid: max(t for _s, t in r) for bid, r in rows.items()
-            if r and all(s == "sent" for s, _t in r)}
+    done = {
+        bid: max(t for _s, t in r)
+        for bid, r in rows.items()
+        if r and all(s == "sent" for s, _t in r)
+    }
     return {k: done[b] for k, b in batch_of.items() if b in done}
 
 
@@ -77,8 +80,7 @@ def _events(store: Store) -> _Inputs:
     return found
 
 
-def _denials(remits: list[tuple[str, ClaimRemitted, float]]
-             ) -> tuple[int, tuple[CarcDenials, ...]]:
+def _denials(remits: list[tuple[str, ClaimRemitted, float]]) -> tuple[int, tuple[CarcDenials, ...]]:
     by_carc: Counter[str] = Counter()
     denied = 0
     for _env, ev, _t in remits:
@@ -88,8 +90,10 @@ def _denials(remits: list[tuple[str, ClaimRemitted, float]]
         carcs = {a.reason for a in ev.adjustments if a.amount > 0} or {"none"}
         by_carc.update(carcs)
     total = len(remits)
-    rows = tuple(CarcDenials(c, n, n / total) for c, n in
-                 sorted(by_carc.items(), key=lambda kv: (-kv[1], kv[0])))
+    rows = tuple(
+        CarcDenials(c, n, n / total)
+        for c, n in sorted(by_carc.items(), key=lambda kv: (-kv[1], kv[0]))
+    )
     return denied, rows
 
 
@@ -121,19 +125,26 @@ def scan_kpis(store: Store, now: datetime, *, sla: SlaSettings | None = None) ->
         if at - received > sla.charge_post_minutes * 60.0:
             late += 1
 
-    visibility = [max(0.0, posted[eid] - received)
-                  for eid, _r, received in found.remits if eid in posted]
+    visibility = [
+        max(0.0, posted[eid] - received) for eid, _r, received in found.remits if eid in posted
+    ]
     denied, by_carc = _denials(found.remits)
     items = store.work_items(limit=ALL)
     breaches = queue_breaches(items, sla, t_now)
     if late:
         breaches[CHARGE_POSTING] += late
     return Kpis(
-        as_of=now, unposted_charges=unposted, unposted_amount=unposted_amount,
-        posted_charges=len(found.charges) - unposted, posted_amount=posted_amount,
+        as_of=now,
+        unposted_charges=unposted,
+        unposted_amount=unposted_amount,
+        posted_charges=len(found.charges) - unposted,
+        posted_amount=posted_amount,
         charge_lag=latency(lags),
-        payment_visibility=latency(visibility), remitted_claims=len(found.remits),
+        payment_visibility=latency(visibility),
+        remitted_claims=len(found.remits),
         denied_claims=denied,
         denial_rate=denied / len(found.remits) if found.remits else 0.0,
-        denials_by_carc=by_carc, unapplied_cash=unapplied_aging(items, t_now),
-        sla_breaches=dict(sorted(breaches.items())))
+        denials_by_carc=by_carc,
+        unapplied_cash=unapplied_aging(items, t_now),
+        sla_breaches=dict(sorted(breaches.items())),
+    )

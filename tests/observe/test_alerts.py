@@ -95,15 +95,23 @@ def settings(url: str, **kw: Any) -> AlertSettings:
 
 def open_item(store: Store, event_id: str, created: float) -> int:
     with store.transaction() as tx:
-        item = tx.add_work_item(kind="denial", queue="denials", key="k", event_id=event_id,
-                                correlation_id="x12/1", detail="denied", envelope=b"{}",
-                                now=created)
+        item = tx.add_work_item(
+            kind="denial",
+            queue="denials",
+            key="k",
+            event_id=event_id,
+            correlation_id="x12/1",
+            detail="denied",
+            envelope=b"{}",
+            now=created,
+        )
     assert item is not None
     return item
 
 
 def test_one_alert_when_a_condition_starts_none_while_it_holds_one_when_it_clears(
-        store: SqliteStore, receiver: Receiver) -> None:
+    store: SqliteStore, receiver: Receiver
+) -> None:
     bus = MemoryBus(partitions=1)
     conf = settings(receiver.url)
     alerter = Alerter(store, bus, conf, SLA)
@@ -125,15 +133,18 @@ def test_one_alert_when_a_condition_starts_none_while_it_holds_one_when_it_clear
     store.set_work_item_status(item, "resolved", "appealed", T + 310)
     restarted.run_once(T + 330)
     restarted.run_once(T + 360)
-    assert receiver.statuses() == [("firing", "queue_age/denials"),
-                                   ("resolved", "queue_age/denials")]
+    assert receiver.statuses() == [
+        ("firing", "queue_age/denials"),
+        ("resolved", "queue_age/denials"),
+    ]
     resolved = receiver.bodies[1]
     assert resolved["starts_at"] == first["starts_at"] and resolved["ends_at"]
     assert resolved["id"] != first["id"]
 
 
 def test_a_failing_webhook_is_retried_with_backoff_and_loses_no_transition(
-        store: SqliteStore, receiver: Receiver) -> None:
+    store: SqliteStore, receiver: Receiver
+) -> None:
     bus = MemoryBus(partitions=1)
     alerter = Alerter(store, bus, settings(receiver.url), SLA)
     item = open_item(store, "e1", created=T - 2 * 3600)
@@ -145,8 +156,10 @@ def test_a_failing_webhook_is_retried_with_backoff_and_loses_no_transition(
     store.set_work_item_status(item, "resolved", "done", T + 2)
     sent = alerter.run_once(T + 3)  # both transitions go, in order
     assert [n.status for n in sent] == ["firing", "resolved"]
-    assert receiver.statuses() == [("firing", "queue_age/denials"),
-                                   ("resolved", "queue_age/denials")]
+    assert receiver.statuses() == [
+        ("firing", "queue_age/denials"),
+        ("resolved", "queue_age/denials"),
+    ]
     assert pending_notifications(store) == ()
 
 
@@ -161,13 +174,23 @@ def test_unreachable_webhook_keeps_the_transition_for_later(store: SqliteStore) 
 
 def test_rules() -> None:
     conf = AlertSettings(queue_age_minutes=10, error_rate=0.1, error_min_count=3)
-    quiet = Inputs({"denials": 599.0}, received=100, errors=10, sla_breaches={"q": 0},
-                   circuit_open=False)
+    quiet = Inputs(
+        {"denials": 599.0}, received=100, errors=10, sla_breaches={"q": 0}, circuit_open=False
+    )
     assert evaluate(quiet, conf) == {}
-    loud = Inputs({"denials": 601.0, "cash-posting": 5.0}, received=20, errors=3,
-                  sla_breaches={"charge-posting": 2}, circuit_open=True)
-    assert sorted(evaluate(loud, conf)) == ["erp_circuit_open", "error_rate",
-                                            "queue_age/denials", "sla_breach/charge-posting"]
+    loud = Inputs(
+        {"denials": 601.0, "cash-posting": 5.0},
+        received=20,
+        errors=3,
+        sla_breaches={"charge-posting": 2},
+        circuit_open=True,
+    )
+    assert sorted(evaluate(loud, conf)) == [
+        "erp_circuit_open",
+        "error_rate",
+        "queue_age/denials",
+        "sla_breach/charge-posting",
+    ]
     few = Inputs({}, received=2, errors=2, sla_breaches={}, circuit_open=False)
     assert evaluate(few, conf) == {}  # 100 % but under error_min_count
     off = AlertSettings(queue_age_minutes=10, sla_breach=False, circuit_open=False)
@@ -192,14 +215,17 @@ def test_transitions_alternate_per_key_and_only_on_change(rounds: list[frozenset
         state = decode_state(encode_state(state))  # survives a restart at any round
         before = holding
     for statuses in seen.values():
-        assert statuses == ["firing", "resolved"] * (len(statuses) // 2) + \
-            ["firing"] * (len(statuses) % 2)
+        assert statuses == ["firing", "resolved"] * (len(statuses) // 2) + ["firing"] * (
+            len(statuses) % 2
+        )
 
 
 def test_serve_runs_the_alert_loop(tmp_path: Path, receiver: Receiver) -> None:
     cfg = tmp_path / "hub.toml"
-    cfg.write_text(f'[alerts]\nwebhook_url = "{receiver.url}"\ninterval_s = 0.1\n'
-                   'queue_age_minutes = 1\nsla_breach = false\n')
+    cfg.write_text(
+        f'[alerts]\nwebhook_url = "{receiver.url}"\ninterval_s = 0.1\n'
+        "queue_age_minutes = 1\nsla_breach = false\n"
+    )
     hub = Hub.open(load_settings(cfg, data_dir=tmp_path / "hub", env={}))
     open_item(hub.store, "e1", created=time.time() - 600)
 
@@ -222,14 +248,18 @@ def test_alert_and_sla_settings_from_the_file(tmp_path: Path) -> None:
     from isthmus.config import ConfigError  # noqa: PLC0415
 
     cfg = tmp_path / "hub.toml"
-    cfg.write_text('[alerts]\nwebhook_url = "http://127.0.0.1:9/h"\nerror_rate = 0.2\n'
-                   '[sla]\ncharge_post_minutes = 15\nqueue_age_hours = { denials = 72 }\n')
+    cfg.write_text(
+        '[alerts]\nwebhook_url = "http://127.0.0.1:9/h"\nerror_rate = 0.2\n'
+        "[sla]\ncharge_post_minutes = 15\nqueue_age_hours = { denials = 72 }\n"
+    )
     s = load_settings(cfg, data_dir=tmp_path, env={})
     assert (s.alerts.webhook_url, s.alerts.error_rate) == ("http://127.0.0.1:9/h", 0.2)
     assert s.sla == SlaSettings(charge_post_minutes=15, queue_age_hours={"denials": 72.0})
-    for bad, field_name in (('[alerts]\nwebhok_url = "x"\n', "webhok_url"),
-                            ("[alerts]\ninterval_s = 0\n", "interval_s"),
-                            ('[sla]\nqueue_age_hours = "x"\n', "queue_age_hours")):
+    for bad, field_name in (
+        ('[alerts]\nwebhok_url = "x"\n', "webhok_url"),
+        ("[alerts]\ninterval_s = 0\n", "interval_s"),
+        ('[sla]\nqueue_age_hours = "x"\n', "queue_age_hours"),
+    ):
         cfg.write_text(bad)
         with pytest.raises(ConfigError, match=field_name):
             load_settings(cfg, data_dir=tmp_path, env={})
@@ -239,8 +269,12 @@ def test_a_setting_of_the_wrong_type_is_refused(tmp_path: Path) -> None:
     from isthmus.config import ConfigError  # noqa: PLC0415
 
     cfg = tmp_path / "hub.toml"
-    for bad in ('[alerts]\nerror_rate = "high"\n', "[alerts]\nsla_breach = 1\n",
-                "[alerts]\nwebhook_url = 5\n", "[sla]\nworkitem_age_hours = true\n"):
+    for bad in (
+        '[alerts]\nerror_rate = "high"\n',
+        "[alerts]\nsla_breach = 1\n",
+        "[alerts]\nwebhook_url = 5\n",
+        "[sla]\nworkitem_age_hours = true\n",
+    ):
         cfg.write_text(bad)
         with pytest.raises(ConfigError, match="must be"):
             load_settings(cfg, data_dir=tmp_path, env={})

@@ -37,8 +37,9 @@ NOV1 = date(2026, 11, 1)
 
 def same_figures(k: Kpis) -> Kpis:
     """The figures only: what the scan never had (where the facts come from) left out."""
-    return dataclasses.replace(k, facts_mark=0, facts_warehouse_mark=0, facts_refreshed=None,
-                               facts_source="")
+    return dataclasses.replace(
+        k, facts_mark=0, facts_warehouse_mark=0, facts_refreshed=None, facts_source=""
+    )
 
 
 class Reads:
@@ -69,15 +70,26 @@ def counted(store: Store) -> tuple[Reads, Store]:
     return r, r  # type: ignore[return-value]  # a Store by duck typing
 
 
-@pytest.mark.parametrize("sla", [None, SlaSettings(
-    charge_post_minutes=24 * 60.0, workitem_age_hours=24 * 50.0,
-    queue_age_hours={"denials": 4.0})])
+@pytest.mark.parametrize(
+    "sla",
+    [
+        None,
+        SlaSettings(
+            charge_post_minutes=24 * 60.0,
+            workitem_age_hours=24 * 50.0,
+            queue_age_hours={"denials": 4.0},
+        ),
+    ],
+)
 def test_the_facts_give_the_numbers_of_the_inbox_scan(sla: SlaSettings | None) -> None:
     store = known_store()
     got = compute_kpis(store, NOW, sla=sla)
     assert same_figures(got) == scan_kpis(store, NOW, sla=sla)
-    assert got.facts_source == "store" and got.facts_mark == max(
-        m.id for m in store.messages()) and got.facts_warehouse_mark == 0
+    assert (
+        got.facts_source == "store"
+        and got.facts_mark == max(m.id for m in store.messages())
+        and got.facts_warehouse_mark == 0
+    )
 
 
 def test_a_feed_reads_only_the_new_messages_and_never_scans() -> None:
@@ -89,8 +101,7 @@ def test_a_feed_reads_only_the_new_messages_and_never_scans() -> None:
     assert compute_kpis(store, NOW, feed=feed) == first  # within max_age: no store read
     assert reads.afters == [0]
 
-    receive(reads.store, "D9", [envelope("c9", charge("70.00", NOV1), control="D9")],
-            T + 10)
+    receive(reads.store, "D9", [envelope("c9", charge("70.00", NOV1), control="D9")], T + 10)
     later = NOW.replace(minute=1)
     k = compute_kpis(store, later, feed=feed)
     assert reads.afters == [0, mark]  # from the watermark on
@@ -109,8 +120,9 @@ def test_full_pages_are_read_on_until_a_short_one() -> None:
 
 def test_a_posting_shows_at_the_next_refresh_and_is_final() -> None:
     reads, store = counted(MemoryStore())
-    receive(reads.store, "D1", [envelope("c1", charge("100.00", NOV1), control="D1")],
-            ts(NOV1) + 3600)
+    receive(
+        reads.store, "D1", [envelope("c1", charge("100.00", NOV1), control="D1")], ts(NOV1) + 3600
+    )
     feed = FactFeed(store, max_age_s=0.0)
     k = compute_kpis(store, NOW, feed=feed)
     assert (k.unposted_charges, k.posted_charges) == (1, 0)
@@ -129,12 +141,26 @@ def test_a_posting_shows_at_the_next_refresh_and_is_final() -> None:
 
 def test_a_held_message_counts_once_its_channel_releases_it() -> None:
     store = MemoryStore()
-    env = envelope("r1", remit("0", status="4", carcs=[("CO", "50", "100.00")]),
-                   channel="x12", control="H1")
-    store.accept([Inbound(channel="x12", control_id="H1", raw=b"ISA", received_at=T - 60,
-                          peer="p", message_type="835", status=HELD, ack_code="999-E",
-                          error="", events=msgspec.json.encode([env]),
-                          hold=Hold("unbalanced_remittance", "cash-posting", "out"))])
+    env = envelope(
+        "r1", remit("0", status="4", carcs=[("CO", "50", "100.00")]), channel="x12", control="H1"
+    )
+    store.accept(
+        [
+            Inbound(
+                channel="x12",
+                control_id="H1",
+                raw=b"ISA",
+                received_at=T - 60,
+                peer="p",
+                message_type="835",
+                status=HELD,
+                ack_code="999-E",
+                error="",
+                events=msgspec.json.encode([env]),
+                hold=Hold("unbalanced_remittance", "cash-posting", "out"),
+            )
+        ]
+    )
     feed = FactFeed(store, max_age_s=0.0)
     k = compute_kpis(store, NOW, feed=feed)
     assert k.remitted_claims == 0 and k.facts_mark == 1  # passed, not counted
@@ -147,7 +173,8 @@ def test_a_held_message_counts_once_its_channel_releases_it() -> None:
 
 @pytest.mark.parametrize("step", [lambda t: t + 30.0, lambda t: t - 30.0])
 def test_a_feed_refreshes_when_older_than_its_age_or_the_clock_went_back(
-        step: Callable[[float], float]) -> None:
+    step: Callable[[float], float],
+) -> None:
     reads, store = counted(MemoryStore())
     feed = FactFeed(store, max_age_s=10.0)
     feed.snapshot(T)

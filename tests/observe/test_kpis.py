@@ -62,10 +62,10 @@ def known_store(store: Store | None = None) -> Store:
         "r7": remit("5.00"),
     }
     envs = {k: envelope(k, v, channel="x12", control="R1") for k, v in rs.items()}
-    reversal = envelope("r8", msgspec.structs.replace(remit("80.00"), reversal=True),
-                        channel="x12", control="R1")
-    receive(store, "R1", [*envs.values(), reversal], T - 5 * 3600, channel="x12",
-            mtype="835")
+    reversal = envelope(
+        "r8", msgspec.structs.replace(remit("80.00"), reversal=True), channel="x12", control="R1"
+    )
+    receive(store, "R1", [*envs.values(), reversal], T - 5 * 3600, channel="x12", mtype="835")
     post_and_send(store, "B4", [entry("r1", "80.00")], sent_at=T - 4 * 3600)
     for k in ("r2", "r4"):
         hold(store, envs[k], kind="denial", queue="denials", created=T - 5 * 3600)
@@ -106,9 +106,12 @@ def test_denial_rate_by_carc_over_remitted_claims(kpis: Kpis) -> None:
 
 def test_unapplied_cash_aging_buckets_open_items_only(kpis: Kpis) -> None:
     rows = {b.label: (b.count, dict(b.amount)) for b in kpis.unapplied_cash}
-    assert rows == {"0-30": (1, {"USD": Decimal("10.00")}),
-                    "31-60": (1, {"USD": Decimal("40.00")}),
-                    "61-90": (0, {}), "90+": (0, {})}
+    assert rows == {
+        "0-30": (1, {"USD": Decimal("10.00")}),
+        "31-60": (1, {"USD": Decimal("40.00")}),
+        "61-90": (0, {}),
+        "90+": (0, {}),
+    }
 
 
 def test_sla_breaches_per_queue(kpis: Kpis) -> None:
@@ -117,8 +120,11 @@ def test_sla_breaches_per_queue(kpis: Kpis) -> None:
 
 
 def test_sla_thresholds_and_per_queue_overrides_apply() -> None:
-    sla = SlaSettings(charge_post_minutes=24 * 60.0, workitem_age_hours=24 * 50.0,
-                      queue_age_hours={"denials": 4.0})
+    sla = SlaSettings(
+        charge_post_minutes=24 * 60.0,
+        workitem_age_hours=24 * 50.0,
+        queue_age_hours={"denials": 4.0},
+    )
     k = compute_kpis(known_store(), NOW, sla=sla)
     assert k.sla_breaches == {"denials": 2}
 
@@ -130,9 +136,20 @@ def test_an_empty_hub_has_zero_kpis_and_no_quantiles() -> None:
     assert [b.count for b in k.unapplied_cash] == [0, 0, 0, 0]
 
 
-@pytest.mark.parametrize(("days", "label"), [(0, "0-30"), (30.9, "0-30"), (31, "31-60"),
-                                             (60, "31-60"), (61, "61-90"), (90.5, "61-90"),
-                                             (91, "90+"), (400, "90+"), (-1, "0-30")])
+@pytest.mark.parametrize(
+    ("days", "label"),
+    [
+        (0, "0-30"),
+        (30.9, "0-30"),
+        (31, "31-60"),
+        (60, "31-60"),
+        (61, "61-90"),
+        (90.5, "61-90"),
+        (91, "90+"),
+        (400, "90+"),
+        (-1, "0-30"),
+    ],
+)
 def test_aging_bucket_edges(days: float, label: str) -> None:
     assert aging_label(days) == label
 

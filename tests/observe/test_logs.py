@@ -50,8 +50,11 @@ def test_a_record_is_one_json_line_with_the_bound_ids(json_lines: io.StringIO) -
     first, second = parsed(json_lines)
     assert first["message"] == "applied 2 of two\nlines"
     assert (first["level"], first["logger"]) == ("WARNING", "isthmus.test")
-    assert (first["correlation_id"], first["control_id"], first["event_id"]) == \
-        ("mllp/MSG1", "MSG1", "mllp/MSG1/0")
+    assert (first["correlation_id"], first["control_id"], first["event_id"]) == (
+        "mllp/MSG1",
+        "MSG1",
+        "mllp/MSG1/0",
+    )
     assert first["ts"].endswith("Z")
     assert "correlation_id" not in second  # nothing bound any more
 
@@ -64,8 +67,7 @@ def test_nested_bindings_restore_the_outer_ids() -> None:
     assert logs.current_ids() == {}
 
 
-def test_a_segment_quoted_in_a_message_or_traceback_is_scrubbed(
-        json_lines: io.StringIO) -> None:
+def test_a_segment_quoted_in_a_message_or_traceback_is_scrubbed(json_lines: io.StringIO) -> None:
     log = logging.getLogger("isthmus.test")
     try:
         raise ValueError("bad PID|1||M000123^^^H^MR||ZEBRAFISH^QUILLON||19800101|F")
@@ -91,7 +93,8 @@ def test_scrub_leaves_ids_and_sizes_alone() -> None:
 
 
 def test_worker_logs_carry_correlation_ids_and_no_phi(
-        tmp_path: Path, json_lines: io.StringIO) -> None:
+    tmp_path: Path, json_lines: io.StringIO
+) -> None:
     rig = make_rig(tmp_path, policy=RetryPolicy(max_attempts=1))
     day = [m.raw for m in hospital_day(messages=200, seed=5)]
     phi = phi_of(day)
@@ -101,10 +104,13 @@ def test_worker_logs_carry_correlation_ids_and_no_phi(
     records = parsed(json_lines)
     applied = [r for r in records if r["logger"] == "isthmus.flows.worker"]
     assert len(applied) >= 100
-    assert all(r["correlation_id"].startswith("mllp/") and r["event_id"].startswith(
-        r["correlation_id"] + "/") and r["control_id"] for r in applied)
-    assert {v for line in json_lines.getvalue().splitlines() for v in leaks(line, phi)} \
-        == set()
+    assert all(
+        r["correlation_id"].startswith("mllp/")
+        and r["event_id"].startswith(r["correlation_id"] + "/")
+        and r["control_id"]
+        for r in applied
+    )
+    assert {v for line in json_lines.getvalue().splitlines() for v in leaks(line, phi)} == set()
 
 
 def test_log_settings_from_file_and_environment(tmp_path: Path) -> None:

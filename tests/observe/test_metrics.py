@@ -37,10 +37,12 @@ def value(samples: Samples, name: str, **labels: str) -> float:
 
 
 def test_render_escapes_label_values_and_names_counters_as_prometheus_client() -> None:
-    fams = [Family("things", "counter", "Things\nseen").add(3, "_total", kind='a"b\\c\nd'),
-            Family("level", "gauge", "A level").add(0.25).add(math.nan, queue="q")]
+    fams = [
+        Family("things", "counter", "Things\nseen").add(3, "_total", kind='a"b\\c\nd'),
+        Family("level", "gauge", "A level").add(0.25).add(math.nan, queue="q"),
+    ]
     text = render(fams)
-    assert '# TYPE isthmus_things_total counter' in text
+    assert "# TYPE isthmus_things_total counter" in text
     assert 'isthmus_things_total{kind="a\\"b\\\\c\\nd"} 3' in text
     parsed = {f.name: f for f in text_string_to_metric_families(text)}
     assert parsed["isthmus_things"].type == "counter"
@@ -80,8 +82,11 @@ async def _scrape(hub: Hub) -> tuple[httpx.Response, httpx.Response, int]:
 
 @pytest.fixture(scope="module")
 def scraped(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, dict[str, Any], int]:
-    hub = Hub.open(load_settings(demo_config(tmp_path_factory.mktemp("chart")),
-                                 data_dir=tmp_path_factory.mktemp("hub")))
+    hub = Hub.open(
+        load_settings(
+            demo_config(tmp_path_factory.mktemp("chart")), data_dir=tmp_path_factory.mktemp("hub")
+        )
+    )
     try:
         metrics, status, received = asyncio.run(_scrape(hub))
     finally:
@@ -91,15 +96,20 @@ def scraped(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, dict[str, An
     return metrics.text, status.json(), received
 
 
-def test_metrics_parse_and_count_the_known_ingest(
-        scraped: tuple[str, dict[str, Any], int]) -> None:
+def test_metrics_parse_and_count_the_known_ingest(scraped: tuple[str, dict[str, Any], int]) -> None:
     text, _status, received_bytes = scraped
     s = parse(text)
-    assert value(s, "isthmus_messages_received_total", channel="mllp", status="accepted",
-                 ack_code="AA") == 3
-    rejected = sum(v for (n, labels), v in s.items()
-                   if n == "isthmus_messages_received_total"
-                   and ("status", "rejected") in labels)
+    assert (
+        value(
+            s, "isthmus_messages_received_total", channel="mllp", status="accepted", ack_code="AA"
+        )
+        == 3
+    )
+    rejected = sum(
+        v
+        for (n, labels), v in s.items()
+        if n == "isthmus_messages_received_total" and ("status", "rejected") in labels
+    )
     assert rejected == 1
     assert value(s, "isthmus_mllp_frames_total") == 4
     assert value(s, "isthmus_mllp_received_bytes_total") == received_bytes > 0
@@ -115,23 +125,22 @@ def test_metrics_parse_and_count_the_known_ingest(
 
 
 def test_business_metrics_and_kpis_of_the_known_ingest(
-        scraped: tuple[str, dict[str, Any], int]) -> None:
+    scraped: tuple[str, dict[str, Any], int],
+) -> None:
     s = parse(scraped[0])
     assert value(s, "isthmus_charges_posted") == 2
     assert value(s, "isthmus_charges_posted_amount", currency="USD") == 300.0
     assert value(s, "isthmus_unposted_charges") == 1
     assert value(s, "isthmus_unposted_charges_amount", currency="USD") == 50.0
     assert value(s, "isthmus_work_items_open", queue="revenue-integrity") == 1
-    assert 0 <= value(s, "isthmus_work_item_oldest_age_seconds",
-                      queue="revenue-integrity") < 120
+    assert 0 <= value(s, "isthmus_work_item_oldest_age_seconds", queue="revenue-integrity") < 120
     assert value(s, "isthmus_journal_entries") == 2
     assert value(s, "isthmus_charge_lag_seconds_count") == 2
     assert value(s, "isthmus_charge_lag_seconds", quantile="0.5") > 0
     assert value(s, "isthmus_unapplied_cash_items", bucket="90+") == 0
 
 
-def test_no_phi_in_metrics_and_status_json_moved(
-        scraped: tuple[str, dict[str, Any], int]) -> None:
+def test_no_phi_in_metrics_and_status_json_moved(scraped: tuple[str, dict[str, Any], int]) -> None:
     text, status, _ = scraped
     for phi in ("ZEBRAFISH", "QUILLON", "700001"):
         assert phi not in text

@@ -39,9 +39,14 @@ async def _run(hub: Hub) -> None:
     run = await start(hub, mllp_port=0, export_every_s=3600)
     try:
         assert run.mllp is not None
-        await send_messages("127.0.0.1", run.mllp.port, [
-            adt("TR1", "800001"),
-            dft("TR2", "800001", ft1(1, "T1", amount="10.00"), ft1(2, "T2", amount="5.00"))])
+        await send_messages(
+            "127.0.0.1",
+            run.mllp.port,
+            [
+                adt("TR1", "800001"),
+                dft("TR2", "800001", ft1(1, "T1", amount="10.00"), ft1(2, "T2", amount="5.00")),
+            ],
+        )
         await await_until(lambda: settled(hub), what="the hub to apply both messages")
         await asyncio.to_thread(hub.export)
     finally:
@@ -71,13 +76,15 @@ def test_ingest_apply_export_spans(tmp_path: Path, spans: InMemorySpanExporter) 
         ing = next(s for s in mine if s.name == "isthmus.ingest")
         assert ing.attributes is not None and ing.attributes["isthmus.ack_code"] == "AA"
         assert ing.parent is not None and ing.parent.span_id == tracing.parent_of(corr).span_id
-    charges = [s for s in applied if s.attributes and s.attributes["isthmus.event_type"]
-               == "Charge"]
-    assert [s.attributes["isthmus.outcome"] for s in charges if s.attributes] == \
-        ["posted", "posted"]
+    charges = [
+        s for s in applied if s.attributes and s.attributes["isthmus.event_type"] == "Charge"
+    ]
+    assert [s.attributes["isthmus.outcome"] for s in charges if s.attributes] == [
+        "posted",
+        "posted",
+    ]
     exports = by_name(got, "isthmus.export")
-    assert exports and all(s.attributes and s.attributes["isthmus.batch_id"]
-                           for s in exports)
+    assert exports and all(s.attributes and s.attributes["isthmus.batch_id"] for s in exports)
 
 
 def test_traceparent_is_w3c_and_stable() -> None:
@@ -110,22 +117,27 @@ def test_exporters_from_settings() -> None:
 
 
 def test_a_file_ingest_and_its_apply_share_the_interchange_trace(
-        tmp_path: Path, spans: InMemorySpanExporter) -> None:
+    tmp_path: Path, spans: InMemorySpanExporter
+) -> None:
     from isthmus.flows.file_intake import take_file  # noqa: PLC0415
     from isthmus.flows.inbox import relay_unpublished  # noqa: PLC0415
     from tests.remit.helpers import Clp, Remit  # noqa: PLC0415
 
     hub = Hub.open(load_settings(None, data_dir=tmp_path / "hub", env={}))
     try:
-        [row] = take_file(hub.store, hub.settings, Remit([Clp("A1", "80.00")]).build(),
-                          "r.835", time.time())
+        [row] = take_file(
+            hub.store, hub.settings, Remit([Clp("A1", "80.00")]).build(), "r.835", time.time()
+        )
         relay_unpublished(hub.store, hub.bus)
         hub.worker().drain()
     finally:
         hub.close()
     corr = f"x12/{row['control_id']}"
-    mine = [s for s in spans.get_finished_spans()
-            if s.context is not None and s.context.trace_id == tracing.trace_id_of(corr)]
+    mine = [
+        s
+        for s in spans.get_finished_spans()
+        if s.context is not None and s.context.trace_id == tracing.trace_id_of(corr)
+    ]
     assert {s.name for s in mine} == {"isthmus.apply", "isthmus.ingest"}
     (ing,) = [s for s in mine if s.name == "isthmus.ingest"]
     assert ing.attributes is not None and ing.attributes["isthmus.channel"] == "x12"

@@ -24,8 +24,10 @@ from isthmus.connectors.mllp_client import send_messages_sync
 from tests.e2e.conftest import ServeFactory
 from tests.e2e.helpers import HOST, Serve, isthmus, isthmus_json, msa_of
 
-PID = ("PID|1||M0000077^^^NORTHMRN^MR||TESTER^PAT^^^^^L||19800101|F|||1 MAIN ST^^ISTHMUS "
-       "CITY^WI^53700^USA||555-0100|||||A0000077^^^NORTH^AN")
+PID = (
+    "PID|1||M0000077^^^NORTHMRN^MR||TESTER^PAT^^^^^L||19800101|F|||1 MAIN ST^^ISTHMUS "
+    "CITY^WI^53700^USA||555-0100|||||A0000077^^^NORTH^AN"
+)
 PV1 = "PV1|1|O|OPC^1^A^NORTH|R|||1000000001^VANTERPOOL^ROBIN|||MED|||||||||V0000077^^^NORTH^VN"
 
 
@@ -33,12 +35,20 @@ def _msg(*segs: str) -> bytes:
     return ("\r".join(segs) + "\r").encode()
 
 
-BAR = _msg("MSH|^~\\&|SIMEHR|NORTH|ISTHMUS|HUB|20261102080000||BAR^P01^BAR_P01|RF-BAR-1|P|"
-           "2.5.1", "EVN|P01|20261102080000", PID, PV1)
-CREDIT = _msg("MSH|^~\\&|SIMEHR|NORTH|ISTHMUS|HUB|20261102090000||DFT^P03^DFT_P03|RF-CD-1|P|"
-              "2.5.1", "EVN|P03|20261102090000", PID, PV1,
-              "FT1|1|TRF-CD-1||20261102|20261102|CD|80053^PANEL^CPT|||1|900.00&USD|"
-              "900.00&USD|LAB^DEPT|||||||1000000001^VANTERPOOL^ROBIN")
+BAR = _msg(
+    "MSH|^~\\&|SIMEHR|NORTH|ISTHMUS|HUB|20261102080000||BAR^P01^BAR_P01|RF-BAR-1|P|2.5.1",
+    "EVN|P01|20261102080000",
+    PID,
+    PV1,
+)
+CREDIT = _msg(
+    "MSH|^~\\&|SIMEHR|NORTH|ISTHMUS|HUB|20261102090000||DFT^P03^DFT_P03|RF-CD-1|P|2.5.1",
+    "EVN|P03|20261102090000",
+    PID,
+    PV1,
+    "FT1|1|TRF-CD-1||20261102|20261102|CD|80053^PANEL^CPT|||1|900.00&USD|"
+    "900.00&USD|LAB^DEPT|||||||1000000001^VANTERPOOL^ROBIN",
+)
 
 
 def _token(data_dir: Path, admin: str, principal: str, *roles: str) -> str:
@@ -51,8 +61,13 @@ def _token(data_dir: Path, admin: str, principal: str, *roles: str) -> str:
 
 
 def _as(hub: Serve, token: str, method: str, path: str, body: Any = None) -> httpx.Response:
-    return httpx.request(method, f"http://{HOST}:{hub.http_port}{path}", json=body,
-                         headers={"Authorization": f"Bearer {token}"}, timeout=15.0)
+    return httpx.request(
+        method,
+        f"http://{HOST}:{hub.http_port}{path}",
+        json=body,
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=15.0,
+    )
 
 
 def test_refund_with_segregation_of_duties_over_http(serve_factory: ServeFactory) -> None:
@@ -65,8 +80,13 @@ def test_refund_with_segregation_of_duties_over_http(serve_factory: ServeFactory
     rita = _token(hub.data_dir, admin, "rita", "revenue-cycle")
     bob = _token(hub.data_dir, admin, "bob", "finance-approver")
 
-    ask = {"account": "A0000077", "amount": "750.00", "currency": "USD",
-           "reason": "overpaid visit", "idempotency_key": "e2e-1"}
+    ask = {
+        "account": "A0000077",
+        "amount": "750.00",
+        "currency": "USD",
+        "reason": "overpaid visit",
+        "idempotency_key": "e2e-1",
+    }
     r = _as(hub, alice, "POST", "/api/v1/refunds", ask)
     assert r.status_code == 201, r.text
     refund = r.json()
@@ -76,8 +96,13 @@ def test_refund_with_segregation_of_duties_over_http(serve_factory: ServeFactory
     assert (again.status_code, again.json()["id"], again.json()["replayed"]) == (200, rid, True)
     over = _as(hub, alice, "POST", "/api/v1/refunds", {**ask, "idempotency_key": "e2e-2"})
     assert over.status_code == 409 and over.json()["error"] == "duplicate_request"
-    bad = _as(hub, alice, "POST", "/api/v1/refunds", {**ask, "amount": "12.345",
-                                                      "idempotency_key": "e2e-3"})
+    bad = _as(
+        hub,
+        alice,
+        "POST",
+        "/api/v1/refunds",
+        {**ask, "amount": "12.345", "idempotency_key": "e2e-3"},
+    )
     assert (bad.status_code, bad.json()["field"]) == (400, "amount")
 
     own = _as(hub, alice, "POST", f"/api/v1/refunds/{rid}/approve")
@@ -99,7 +124,9 @@ def test_refund_with_segregation_of_duties_over_http(serve_factory: ServeFactory
     journal = isthmus_json("ledger", "journal", "--limit", "1000", data_dir=hub.data_dir)
     [entry] = [e for e in journal if e["entry_key"] == f"refund/{rid}"]
     assert [(ln[0], ln[1], ln[2]) for ln in entry["lines"]] == [
-        ("1200", "750.00", "0.00"), ("2100", "0.00", "750.00")]
+        ("1200", "750.00", "0.00"),
+        ("2100", "0.00", "750.00"),
+    ]
     assert hub.stop() == 0  # seals and exports the ERP batches on the way out
 
     files = sorted((hub.data_dir / "exports" / "erp").glob("JB-refunds-*"))
@@ -113,8 +140,11 @@ def test_refund_with_segregation_of_duties_over_http(serve_factory: ServeFactory
     assert Decimal(sum(Decimal(b["credit"]) for b in traced["batch_lines"])) == Decimal("750")
 
     rows = isthmus_json("audit", "list", "--limit", "500", data_dir=hub.data_dir)
-    refund_rows = [(x["actor"], x["action"], x["outcome"]) for x in rows
-                   if x["action"].startswith("refund.") and x["target"] == rid]
+    refund_rows = [
+        (x["actor"], x["action"], x["outcome"])
+        for x in rows
+        if x["action"].startswith("refund.") and x["target"] == rid
+    ]
     assert ("alice", "refund.request", "ok") in refund_rows
     assert ("alice", "refund.approve", "denied") in refund_rows
     assert ("bob", "refund.approve", "ok") in refund_rows

@@ -59,40 +59,60 @@ def credit(store: Store) -> str:
     return token
 
 
-def ask(d: rf.Refunds, amount: str = "600.00", key: str = "k1", who: rf.Actor = ALICE,
-        account: str = "A100", currency: str = "USD") -> rf.Outcome:
-    return d.request(account=account, amount=amount, currency=currency,
-                     reason="overpayment", requested_by=who, idempotency_key=key)
+def ask(
+    d: rf.Refunds,
+    amount: str = "600.00",
+    key: str = "k1",
+    who: rf.Actor = ALICE,
+    account: str = "A100",
+    currency: str = "USD",
+) -> rf.Outcome:
+    return d.request(
+        account=account,
+        amount=amount,
+        currency=currency,
+        reason="overpayment",
+        requested_by=who,
+        idempotency_key=key,
+    )
 
 
 def test_above_threshold_waits_for_approval_in_the_refunds_queue(
-        store: Store, gov: MemoryGovernance, credit: str) -> None:
+    store: Store, gov: MemoryGovernance, credit: str
+) -> None:
     out = ask(desk(store, gov))
     r = out.refund
     assert (r.status, r.amount, r.company, r.account_token) == (
-        "pending", Decimal("600.00"), "C100", credit)
+        "pending",
+        Decimal("600.00"),
+        "C100",
+        credit,
+    )
     assert r.entry_key == "" and store.entries(correlation_id=rf.correlation_of(r.id)) == []
     [item] = store.work_items("open")
     assert (item.kind, item.queue, item.event_id) == (rf.KIND, rf.QUEUE, f"refunds/{r.id}")
     assert ar_balance(store, credit) == Decimal("-750.00")
 
 
-def test_at_or_under_threshold_posts_at_once(store: Store, gov: MemoryGovernance,
-                                             credit: str) -> None:
+def test_at_or_under_threshold_posts_at_once(
+    store: Store, gov: MemoryGovernance, credit: str
+) -> None:
     r = ask(desk(store, gov), amount="500.00").refund
-    assert (r.status, r.decided_by, r.entry_key) == ("posted", rf.AUTO_APPROVER,
-                                                     f"refund/{r.id}")
+    assert (r.status, r.decided_by, r.entry_key) == ("posted", rf.AUTO_APPROVER, f"refund/{r.id}")
     [entry] = store.entries(correlation_id=f"refunds/{r.id}")
     lines = [(ln.account, ln.debit, ln.credit, ln.dims.account_token) for ln in entry.lines]
-    assert lines == [(AR, Decimal("500.00"), Decimal("0.00"), credit),
-                     (PAYABLE, Decimal("0.00"), Decimal("500.00"), "")]
+    assert lines == [
+        (AR, Decimal("500.00"), Decimal("0.00"), credit),
+        (PAYABLE, Decimal("0.00"), Decimal("500.00"), ""),
+    ]
     assert entry.channel == "refunds" and entry.memo == f"refund {r.id}"
     assert ar_balance(store, credit) == Decimal("-250.00")
     assert store.work_items() == []
 
 
-def test_another_approver_approves_and_it_posts(store: Store, gov: MemoryGovernance,
-                                                 credit: str) -> None:
+def test_another_approver_approves_and_it_posts(
+    store: Store, gov: MemoryGovernance, credit: str
+) -> None:
     d = desk(store, gov)
     rid = ask(d).refund.id
     out = d.approve(rid, approver=BOB)
@@ -103,7 +123,8 @@ def test_another_approver_approves_and_it_posts(store: Store, gov: MemoryGoverna
 
 
 def test_the_requester_may_not_approve_segregation_of_duties(
-        store: Store, gov: MemoryGovernance, credit: str) -> None:
+    store: Store, gov: MemoryGovernance, credit: str
+) -> None:
     d = desk(store, gov)
     rid = ask(d, who=ROOT).refund.id
     with pytest.raises(rf.SegregationOfDuties, match="segregation of duties") as err:
@@ -114,11 +135,12 @@ def test_the_requester_may_not_approve_segregation_of_duties(
     assert [(e.actor, e.outcome) for e in denied] == [("root", "denied")]
 
 
-@pytest.mark.parametrize(("who", "action"), [(ALICE, "approve"), (VIEWER, "approve"),
-                                             (ALICE, "reject")])
-def test_roles_that_may_not_decide_are_refused(store: Store, gov: MemoryGovernance,
-                                               credit: str, who: rf.Actor,
-                                               action: str) -> None:
+@pytest.mark.parametrize(
+    ("who", "action"), [(ALICE, "approve"), (VIEWER, "approve"), (ALICE, "reject")]
+)
+def test_roles_that_may_not_decide_are_refused(
+    store: Store, gov: MemoryGovernance, credit: str, who: rf.Actor, action: str
+) -> None:
     d = desk(store, gov)
     rid = ask(d, who=ROOT).refund.id
     with pytest.raises(rf.NotAllowed) as err:
@@ -129,8 +151,9 @@ def test_roles_that_may_not_decide_are_refused(store: Store, gov: MemoryGovernan
     assert err.value.status == 403 and not isinstance(err.value, rf.SegregationOfDuties)
 
 
-def test_only_revenue_cycle_or_admin_may_request(store: Store, gov: MemoryGovernance,
-                                                 credit: str) -> None:
+def test_only_revenue_cycle_or_admin_may_request(
+    store: Store, gov: MemoryGovernance, credit: str
+) -> None:
     with pytest.raises(rf.NotAllowed):
         ask(desk(store, gov), who=BOB)
     assert store.refunds() == []
@@ -144,8 +167,7 @@ def test_no_credit_balance_is_refused(store: Store, gov: MemoryGovernance) -> No
     assert (err.value.status, err.value.field) == (409, "account")
 
 
-def test_more_than_the_credit_is_refused(store: Store, gov: MemoryGovernance,
-                                         credit: str) -> None:
+def test_more_than_the_credit_is_refused(store: Store, gov: MemoryGovernance, credit: str) -> None:
     with pytest.raises(rf.InsufficientCredit, match=r"exceeds the refundable credit 750\.00"):
         ask(desk(store, gov), amount="750.01")
     assert store.refunds() == []
@@ -163,15 +185,23 @@ def test_refund_by_account_token(store: Store, gov: MemoryGovernance, credit: st
     assert (r.status, r.account_number, r.account_token) == ("posted", "", credit)
 
 
-@pytest.mark.parametrize(("field", "kw"), [
-    ("amount", {"amount": "0"}), ("amount", {"amount": "-5"}), ("amount", {"amount": "1.001"}),
-    ("amount", {"amount": "abc"}), ("amount", {"amount": 1.5}), ("amount", {"amount": "NaN"}),
-    ("currency", {"currency": "usd"}), ("account", {"account": ""}),
-    ("idempotency_key", {"key": ""}),
-])
-def test_bad_fields_are_named_and_kept_as_rejected(store: Store, gov: MemoryGovernance,
-                                                   credit: str, field: str,
-                                                   kw: dict[str, object]) -> None:
+@pytest.mark.parametrize(
+    ("field", "kw"),
+    [
+        ("amount", {"amount": "0"}),
+        ("amount", {"amount": "-5"}),
+        ("amount", {"amount": "1.001"}),
+        ("amount", {"amount": "abc"}),
+        ("amount", {"amount": 1.5}),
+        ("amount", {"amount": "NaN"}),
+        ("currency", {"currency": "usd"}),
+        ("account", {"account": ""}),
+        ("idempotency_key", {"key": ""}),
+    ],
+)
+def test_bad_fields_are_named_and_kept_as_rejected(
+    store: Store, gov: MemoryGovernance, credit: str, field: str, kw: dict[str, object]
+) -> None:
     with pytest.raises(rf.InvalidRefund) as err:
         ask(desk(store, gov), **kw)  # type: ignore[arg-type]
     assert (err.value.status, err.value.field) == (400, field)
@@ -179,8 +209,9 @@ def test_bad_fields_are_named_and_kept_as_rejected(store: Store, gov: MemoryGove
     assert kept.channel == "refunds" and "InvalidRefund" in kept.error
 
 
-def test_same_idempotency_key_returns_the_first_answer(store: Store, gov: MemoryGovernance,
-                                                       credit: str) -> None:
+def test_same_idempotency_key_returns_the_first_answer(
+    store: Store, gov: MemoryGovernance, credit: str
+) -> None:
     d = desk(store, gov)
     first = ask(d, amount="100.00")
     again = ask(d, amount="100.00")
@@ -191,8 +222,9 @@ def test_same_idempotency_key_returns_the_first_answer(store: Store, gov: Memory
         ask(d, amount="200.00")
 
 
-def test_idempotency_keys_are_scoped_to_the_requester(store: Store, gov: MemoryGovernance,
-                                                      credit: str) -> None:
+def test_idempotency_keys_are_scoped_to_the_requester(
+    store: Store, gov: MemoryGovernance, credit: str
+) -> None:
     d = desk(store, gov)
     a = ask(d, amount="100.00", who=ALICE).refund
     b = ask(d, amount="100.00", who=ROOT).refund
@@ -200,15 +232,15 @@ def test_idempotency_keys_are_scoped_to_the_requester(store: Store, gov: MemoryG
 
 
 def test_an_open_request_blocks_another_for_the_same_account(
-        store: Store, gov: MemoryGovernance, credit: str) -> None:
+    store: Store, gov: MemoryGovernance, credit: str
+) -> None:
     d = desk(store, gov)
     ask(d, amount="600.00", key="k1")
     with pytest.raises(rf.DuplicateRequest, match="waiting for approval"):
         ask(d, amount="100.00", key="k2")
 
 
-def test_approval_rechecks_the_credit(store: Store, gov: MemoryGovernance,
-                                      credit: str) -> None:
+def test_approval_rechecks_the_credit(store: Store, gov: MemoryGovernance, credit: str) -> None:
     d = desk(store, gov)
     rid = ask(d, amount="700.00").refund.id
     move_ar(store, credit, "100.00", key="late-charge")  # the credit shrinks to 650.00
@@ -220,8 +252,9 @@ def test_approval_rechecks_the_credit(store: Store, gov: MemoryGovernance,
     assert store.work_items()[0].status == "resolved"
 
 
-def test_a_retried_approval_never_posts_twice(store: Store, gov: MemoryGovernance,
-                                              credit: str) -> None:
+def test_a_retried_approval_never_posts_twice(
+    store: Store, gov: MemoryGovernance, credit: str
+) -> None:
     d = desk(store, gov)
     rid = ask(d).refund.id
     first = d.approve(rid, approver=BOB)
@@ -235,8 +268,9 @@ def test_a_retried_approval_never_posts_twice(store: Store, gov: MemoryGovernanc
     assert ar_balance(store, credit) == Decimal("-150.00")
 
 
-def test_reject_needs_a_reason_and_posts_nothing(store: Store, gov: MemoryGovernance,
-                                                 credit: str) -> None:
+def test_reject_needs_a_reason_and_posts_nothing(
+    store: Store, gov: MemoryGovernance, credit: str
+) -> None:
     d = desk(store, gov)
     rid = ask(d).refund.id
     with pytest.raises(rf.InvalidRefund) as err:
@@ -255,7 +289,8 @@ def test_unknown_refund_is_404(store: Store, gov: MemoryGovernance) -> None:
 
 
 def test_closed_period_under_reject_policy_keeps_it_pending(
-        store: Store, gov: MemoryGovernance, credit: str) -> None:
+    store: Store, gov: MemoryGovernance, credit: str
+) -> None:
     d = desk(store, gov, closed=frozenset({"2026-09"}), closed_policy="reject")
     rid = ask(d).refund.id
     with pytest.raises(rf.NotPostable, match="closed"):
@@ -263,20 +298,21 @@ def test_closed_period_under_reject_policy_keeps_it_pending(
     assert d.get(rid).status == "pending"
 
 
-def test_audit_trail_names_both_users_and_verifies(store: Store, gov: MemoryGovernance,
-                                                   credit: str) -> None:
+def test_audit_trail_names_both_users_and_verifies(
+    store: Store, gov: MemoryGovernance, credit: str
+) -> None:
     d = desk(store, gov)
     rid = ask(d).refund.id
     d.approve(rid, approver=BOB)
     rows = [(r.event.actor, r.event.action, r.event.target, r.event.outcome) for r in gov.rows]
-    assert rows == [("alice", "refund.request", rid, "ok"),
-                    ("bob", "refund.approve", rid, "ok")]
+    assert rows == [("alice", "refund.request", rid, "ok"), ("bob", "refund.approve", rid, "ok")]
     assert json.loads(gov.rows[1].event.detail)["requested_by"] == "alice"
     assert verify(gov.rows, gov.head) is None
 
 
 def test_the_request_is_in_the_inbox_and_lineage_reaches_the_entry(
-        store: Store, gov: MemoryGovernance, credit: str) -> None:
+    store: Store, gov: MemoryGovernance, credit: str
+) -> None:
     d = desk(store, gov)
     rid = ask(d).refund.id
     d.approve(rid, approver=BOB)
@@ -287,7 +323,8 @@ def test_the_request_is_in_the_inbox_and_lineage_reaches_the_entry(
 
 
 def test_awaiting_leaves_out_the_approvers_own_requests(
-        store: Store, gov: MemoryGovernance, credit: str) -> None:
+    store: Store, gov: MemoryGovernance, credit: str
+) -> None:
     d = desk(store, gov)
     rid = ask(d, who=ROOT).refund.id
     assert [r.id for r in d.awaiting(BOB)] == [rid]
@@ -347,9 +384,10 @@ def test_two_approvers_at_once_post_exactly_once(shared_store: Store) -> None:
     token = open_account(store)
     move_ar(store, token, "-900.00", key="overpaid")
     rid = ask(desk(store, gov)).refund.id
-    assert _at_once(lambda: desk(store, gov).approve(rid, approver=BOB),
-                    lambda: desk(store, gov).approve(rid, approver=CAROL)) == [
-        "AlreadyDecided", "posted"]
+    assert _at_once(
+        lambda: desk(store, gov).approve(rid, approver=BOB),
+        lambda: desk(store, gov).approve(rid, approver=CAROL),
+    ) == ["AlreadyDecided", "posted"]
     assert len(store.entries(correlation_id=f"refunds/{rid}")) == 1
     assert ar_balance(store, token) == Decimal("-300.00")
 
@@ -360,7 +398,8 @@ def test_two_requests_at_once_never_refund_more_than_the_credit(shared_store: St
     store, gov = shared_store, MemoryGovernance()
     token = open_account(store)
     move_ar(store, token, "-900.00", key="overpaid")
-    assert _at_once(lambda: ask(desk(store, gov, "1000.00"), key="a"),
-                    lambda: ask(desk(store, gov, "1000.00"), key="b", who=ROOT)) == [
-        "InsufficientCredit", "posted"]
+    assert _at_once(
+        lambda: ask(desk(store, gov, "1000.00"), key="a"),
+        lambda: ask(desk(store, gov, "1000.00"), key="b", who=ROOT),
+    ) == ["InsufficientCredit", "posted"]
     assert ar_balance(store, token) == Decimal("-300.00")

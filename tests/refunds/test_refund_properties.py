@@ -18,18 +18,23 @@ from tests.refunds.helpers import ALICE, BOB, CAROL, ROOT, ar_balance, desk, mov
 
 ACTORS = (ALICE, BOB, CAROL, ROOT)
 cents = st.integers(min_value=1, max_value=120_000)
-ops = st.lists(st.one_of(
-    st.tuples(st.just("request"), cents, st.integers(0, 3), st.integers(0, 5)),
-    st.tuples(st.just("approve"), st.integers(0, 9), st.integers(0, 3)),
-    st.tuples(st.just("reject"), st.integers(0, 9), st.integers(0, 3)),
-    st.tuples(st.just("ar"), st.integers(min_value=-90_000, max_value=60_000).filter(bool)),
-), min_size=1, max_size=25)
+ops = st.lists(
+    st.one_of(
+        st.tuples(st.just("request"), cents, st.integers(0, 3), st.integers(0, 5)),
+        st.tuples(st.just("approve"), st.integers(0, 9), st.integers(0, 3)),
+        st.tuples(st.just("reject"), st.integers(0, 9), st.integers(0, 3)),
+        st.tuples(st.just("ar"), st.integers(min_value=-90_000, max_value=60_000).filter(bool)),
+    ),
+    min_size=1,
+    max_size=25,
+)
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
 @given(steps=ops, threshold=st.sampled_from(["0.00", "100.00", "500.00"]))
 def test_no_sequence_refunds_more_than_the_credit(
-        steps: list[tuple[Any, ...]], threshold: str) -> None:
+    steps: list[tuple[Any, ...]], threshold: str
+) -> None:
     store, gov = MemoryStore(), MemoryGovernance()
     d = desk(store, gov, threshold)
     token = open_account(store)
@@ -41,9 +46,14 @@ def test_no_sequence_refunds_more_than_the_credit(
         try:
             if step[0] == "request":
                 _, amount, who, key = step
-                d.request(account="A100", amount=str(Decimal(int(amount)) / 100),
-                          currency="USD", reason="r", requested_by=ACTORS[who],
-                          idempotency_key=f"k{key}")
+                d.request(
+                    account="A100",
+                    amount=str(Decimal(int(amount)) / 100),
+                    currency="USD",
+                    reason="r",
+                    requested_by=ACTORS[who],
+                    idempotency_key=f"k{key}",
+                )
             elif step[0] in ("approve", "reject"):
                 _, pick, who = step
                 known = store.refunds()
@@ -55,8 +65,7 @@ def test_no_sequence_refunds_more_than_the_credit(
                 else:
                     d.reject(rid, approver=ACTORS[who], reason="no")
             else:
-                move_ar(store, token, str(Decimal(int(step[1])) / 100),
-                        key=f"ar-{next(serial)}")
+                move_ar(store, token, str(Decimal(int(step[1])) / 100), key=f"ar-{next(serial)}")
         except rf.RefundError:
             assert ar_balance(store, token) == before  # a refusal changes nothing
             continue

@@ -18,12 +18,22 @@ from isthmus.store.sqlite import SqliteStore
 from tests.services import POSTGRES, require
 
 
-def refund(rid: str, token: str = "PA-1", amount: str = "125.50",
-           status: str = "pending") -> RefundRecord:
-    return RefundRecord(id=rid, idempotency_key=f"key-{rid}", account_number="A1",
-                        account_token=token, company="C100", amount=Decimal(amount),
-                        currency="USD", reason="overpaid", status=status, requested_by="alice",
-                        requested_at=1000.5)
+def refund(
+    rid: str, token: str = "PA-1", amount: str = "125.50", status: str = "pending"
+) -> RefundRecord:
+    return RefundRecord(
+        id=rid,
+        idempotency_key=f"key-{rid}",
+        account_number="A1",
+        account_token=token,
+        company="C100",
+        amount=Decimal(amount),
+        currency="USD",
+        reason="overpaid",
+        status=status,
+        requested_by="alice",
+        requested_at=1000.5,
+    )
 
 
 class RefundRegisterContract:
@@ -42,17 +52,29 @@ class RefundRegisterContract:
             for r in (refund("RF-1"), refund("RF-2"), refund("RF-3", token="PA-2")):
                 tx.add_refund(r)
             assert [r.id for r in tx.pending_refunds("PA-1")] == ["RF-1", "RF-2"]
-            assert tx.decide_refund("RF-1", status="posted", decided_by="bob",
-                                    decided_at=2000.0, note="ok", entry_key="refund/RF-1")
-            assert not tx.decide_refund("RF-1", status="rejected", decided_by="carol",
-                                        decided_at=2001.0, note="late")
-            assert not tx.decide_refund("RF-9", status="posted", decided_by="bob",
-                                        decided_at=1.0, note="")
+            assert tx.decide_refund(
+                "RF-1",
+                status="posted",
+                decided_by="bob",
+                decided_at=2000.0,
+                note="ok",
+                entry_key="refund/RF-1",
+            )
+            assert not tx.decide_refund(
+                "RF-1", status="rejected", decided_by="carol", decided_at=2001.0, note="late"
+            )
+            assert not tx.decide_refund(
+                "RF-9", status="posted", decided_by="bob", decided_at=1.0, note=""
+            )
             assert [r.id for r in tx.pending_refunds("PA-1")] == ["RF-2"]
         got = store.refund("RF-1")
-        assert got is not None and (got.status, got.decided_by, got.decided_at, got.note,
-                                    got.entry_key) == ("posted", "bob", 2000.0, "ok",
-                                                       "refund/RF-1")
+        assert got is not None and (
+            got.status,
+            got.decided_by,
+            got.decided_at,
+            got.note,
+            got.entry_key,
+        ) == ("posted", "bob", 2000.0, "ok", "refund/RF-1")
         assert [r.id for r in store.refunds()] == ["RF-1", "RF-2", "RF-3"]
         assert [r.id for r in store.refunds("pending", limit=1)] == ["RF-2"]
 
@@ -61,8 +83,7 @@ class RefundRegisterContract:
             tx.add_refund(refund("RF-1"))
         with pytest.raises(RuntimeError), store.transaction() as tx:
             tx.add_refund(refund("RF-2"))
-            tx.decide_refund("RF-1", status="rejected", decided_by="bob", decided_at=1.0,
-                             note="no")
+            tx.decide_refund("RF-1", status="rejected", decided_by="bob", decided_at=1.0, note="no")
             raise RuntimeError
         assert [(r.id, r.status) for r in store.refunds()] == [("RF-1", "pending")]
 
@@ -98,5 +119,6 @@ class TestPostgres(RefundRegisterContract):
         finally:
             s.close()
             with psycopg.connect(dsn, autocommit=True) as c:
-                c.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(
-                    sql.Identifier(schema)))
+                c.execute(
+                    sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema))
+                )

@@ -46,16 +46,24 @@ def store() -> Iterator[Store]:
     s.close()
 
 
-def _desk(store: Store, clock: Clock | None = None, *, days: int = 30,
-          threshold: str = "500.00") -> rf.Refunds:
+def _desk(
+    store: Store, clock: Clock | None = None, *, days: int = 30, threshold: str = "500.00"
+) -> rf.Refunds:
     p = dataclasses.replace(policy(threshold), approval_window_days=days)
     return rf.Refunds(store, MemoryGovernance(), p, clock=clock or Clock())
 
 
-def _ask(d: rf.Refunds, amount: str, key: str, who: rf.Actor = ALICE,
-         currency: str = "USD") -> rf.Outcome:
-    return d.request(account="A100", amount=amount, currency=currency, reason="overpaid",
-                     requested_by=who, idempotency_key=key)
+def _ask(
+    d: rf.Refunds, amount: str, key: str, who: rf.Actor = ALICE, currency: str = "USD"
+) -> rf.Outcome:
+    return d.request(
+        account="A100",
+        amount=amount,
+        currency=currency,
+        reason="overpaid",
+        requested_by=who,
+        idempotency_key=key,
+    )
 
 
 def _credit(store: Store, amount: str = "-1500.00", currency: str = "USD") -> str:
@@ -129,23 +137,47 @@ def test_two_split_requests_at_once_do_not_both_post(shared_store: Store) -> Non
     threshold serialize on the account lock: one posts, the other waits for approval."""
     store = shared_store
     _credit(store)
-    assert _at_once(lambda: _ask(_desk(store), "300.00", "a"),
-                    lambda: _ask(_desk(store), "300.00", "b", who=ROOT)) == [
-        "pending", "posted"]
+    assert _at_once(
+        lambda: _ask(_desk(store), "300.00", "a"),
+        lambda: _ask(_desk(store), "300.00", "b", who=ROOT),
+    ) == ["pending", "posted"]
 
 
-@pytest.mark.parametrize("amount", ["1_0.00", "１０.00", "1e3", "1E+3", "NaN", "Infinity",
-                                    "-Infinity", "0x10", "10,00", " ", "٣٠.00", "1.2.3",
-                                    Decimal("1E+1"), Decimal("NaN")])
+@pytest.mark.parametrize(
+    "amount",
+    [
+        "1_0.00",
+        "１０.00",
+        "1e3",
+        "1E+3",
+        "NaN",
+        "Infinity",
+        "-Infinity",
+        "0x10",
+        "10,00",
+        " ",
+        "٣٠.00",
+        "1.2.3",
+        Decimal("1E+1"),
+        Decimal("NaN"),
+    ],
+)
 def test_amounts_are_ascii_decimals_only(store: Store, amount: object) -> None:
     _credit(store)
     with pytest.raises(rf.InvalidRefund, match="decimal") as err:
-        _desk(store).request(account="A100", amount=amount, currency="USD",  # type: ignore[arg-type]
-                             reason="overpaid", requested_by=ALICE, idempotency_key="k1")
+        _desk(store).request(
+            account="A100",
+            amount=amount,
+            currency="USD",  # type: ignore[arg-type]
+            reason="overpaid",
+            requested_by=ALICE,
+            idempotency_key="k1",
+        )
     assert err.value.field == "amount" and store.refunds() == []
 
 
-@pytest.mark.parametrize(("text", "value"), [("10", "10.00"), ("+10.5", "10.50"),
-                                             (" 7.25 ", "7.25"), (10, "10.00")])
+@pytest.mark.parametrize(
+    ("text", "value"), [("10", "10.00"), ("+10.5", "10.50"), (" 7.25 ", "7.25"), (10, "10.00")]
+)
 def test_plain_decimals_still_read(store: Store, text: object, value: str) -> None:
     assert rf.parse_amount(text, "USD") == Decimal(value)

@@ -39,12 +39,15 @@ class Clp:
         return f"{Decimal(self.paid) + cas:.2f}"
 
     def segments(self) -> list[str]:
-        segs = [f"CLP*{self.pcn}*{self.status}*{self.charge_amount}*{self.paid}*"
-                f"{self.responsibility}*12*{self.icn}"]
+        segs = [
+            f"CLP*{self.pcn}*{self.status}*{self.charge_amount}*{self.paid}*"
+            f"{self.responsibility}*12*{self.icn}"
+        ]
         segs += [f"CAS*{g}*{r}*{a}" for g, r, a in self.cas]
         segs.append(f"NM1*QC*1*{PATIENT_FAMILY}*{PATIENT_GIVEN}****MI*W99887766")
-        line_charge = Decimal(self.charge_amount) - sum((Decimal(a) for _, _, a in self.cas),
-                                                 Decimal(0))
+        line_charge = Decimal(self.charge_amount) - sum(
+            (Decimal(a) for _, _, a in self.cas), Decimal(0)
+        )
         line_paid = Decimal(self.paid)
         segs.append(f"SVC*HC:99213*{line_charge}*{line_paid}")
         segs.append("DTM*472*20261102")
@@ -81,14 +84,20 @@ class Remit:
         ]
         for c in self.claims:
             body += c.segments()
-        body += [f"PLB*{PAYEE_NPI}*20261231*{r}:REF{i}*{a}" for i, (r, a) in
-                 enumerate(self.plb)]
+        body += [f"PLB*{PAYEE_NPI}*20261231*{r}:REF{i}*{a}" for i, (r, a) in enumerate(self.plb)]
         body += self.extra
         body.append(f"SE*{len(body) + 1}*{self.st}")
-        isa = (f"ISA*00*          *00*          *ZZ*{self.sender:<15}*ZZ*{'NORTHHOSP':<15}*"
-               f"261105*1200*^*00501*{self.icn:09d}*0*T*:")
-        segs = [isa, f"GS*HP*{self.sender}*NORTHHOSP*20261105*1200*{self.icn}*X*005010X221A1",
-                *body, f"GE*1*{self.icn}", f"IEA*1*{self.icn:09d}"]
+        isa = (
+            f"ISA*00*          *00*          *ZZ*{self.sender:<15}*ZZ*{'NORTHHOSP':<15}*"
+            f"261105*1200*^*00501*{self.icn:09d}*0*T*:"
+        )
+        segs = [
+            isa,
+            f"GS*HP*{self.sender}*NORTHHOSP*20261105*1200*{self.icn}*X*005010X221A1",
+            *body,
+            f"GE*1*{self.icn}",
+            f"IEA*1*{self.icn:09d}",
+        ]
         return ("~\n".join(segs) + "~\n").encode()
 
 

@@ -30,11 +30,29 @@ def test_a_payment_matches_through_the_claim_register(rig: Rig) -> None:
     [claim] = [k.event for k in intake.events if isinstance(k.event, ClaimSubmitted)]
     assert claim.patient_control_number == "26463774"
     assert claim.payer_claim_control_number == "ICN777"
-    rig.ingest([hl7(msh("B1", "BAR^P01^BAR_P01"), "EVN|P01|20261102101500",
-                    pid("700001", account="26463774"), pv1("V1"))])
+    rig.ingest(
+        [
+            hl7(
+                msh("B1", "BAR^P01^BAR_P01"),
+                "EVN|P01|20261102101500",
+                pid("700001", account="26463774"),
+                pv1("V1"),
+            )
+        ]
+    )
     rig.drain()
-    remit = Remit([Clp(pcn="PAYER-ONLY-REF", paid="80.00", charge="100.00",
-                       icn="ICN777", cas=[("CO", "45", "20.00")])], icn=5)
+    remit = Remit(
+        [
+            Clp(
+                pcn="PAYER-ONLY-REF",
+                paid="80.00",
+                charge="100.00",
+                icn="ICN777",
+                cas=[("CO", "45", "20.00")],
+            )
+        ],
+        icn=5,
+    )
     ingest_x12(rig, remit.build())
     rig.drain()
     assert rig.store.work_items() == []

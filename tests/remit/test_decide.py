@@ -21,26 +21,43 @@ D = Decimal
 
 
 def env(payload: Event, event_id: str = "r1") -> Envelope:
-    return Envelope(event_id=event_id, type=type(payload).__name__, occurred_at=AT,
-                    recorded_at=AT, source=Source("x12", "ISA1", "m1"), correlation_id="c",
-                    causation_id="m1", key="remit|T1", payload=payload)
+    return Envelope(
+        event_id=event_id,
+        type=type(payload).__name__,
+        occurred_at=AT,
+        recorded_at=AT,
+        source=Source("x12", "ISA1", "m1"),
+        correlation_id="c",
+        causation_id="m1",
+        key="remit|T1",
+        payload=payload,
+    )
 
 
-PLB = ProviderAdjusted(payer_id="P1", payee_npi="1234567893", payee_tin="", provider_id="",
-                       trace_number="T1", payment_date=date(2026, 4, 1), reason="L6",
-                       amount=D("-12.00"))
+PLB = ProviderAdjusted(
+    payer_id="P1",
+    payee_npi="1234567893",
+    payee_tin="",
+    provider_id="",
+    trace_number="T1",
+    payment_date=date(2026, 4, 1),
+    reason="L6",
+    amount=D("-12.00"),
+)
 
 
 def test_a_plb_whose_payee_has_no_company_waits_behind_the_payee() -> None:
-    d = decide_provider_adjustment(env(PLB), PLB, "", accounts=RemitAccounts(),
-                                   calendar=FiscalCalendar())
+    d = decide_provider_adjustment(
+        env(PLB), PLB, "", accounts=RemitAccounts(), calendar=FiscalCalendar()
+    )
     assert d.outcome is HELD and d.entries == () and d.open == ()
     assert d.writes == (PayeeHold(env(PLB), "1234567893", D("-12.00"), "USD"),)
 
 
 def test_a_plb_posts_against_cash_clearing_in_the_payees_company() -> None:
-    d = decide_provider_adjustment(env(PLB), PLB, "C200", accounts=RemitAccounts(),
-                                   calendar=FiscalCalendar())
+    d = decide_provider_adjustment(
+        env(PLB), PLB, "C200", accounts=RemitAccounts(), calendar=FiscalCalendar()
+    )
     [entry] = d.entries
     assert d.outcome is POSTED and entry.period == "2026-04"
     assert {ln.account for ln in entry.lines} == {"1010", "4920"}
@@ -50,14 +67,17 @@ def test_a_plb_posts_against_cash_clearing_in_the_payees_company() -> None:
 
 def test_a_plb_in_a_closed_period_is_held_for_finance() -> None:
     d = decide_provider_adjustment(
-        env(PLB), PLB, "C200", accounts=RemitAccounts(),
-        calendar=FiscalCalendar(closed=frozenset({"2026-04"}), policy="reject"))
+        env(PLB),
+        PLB,
+        "C200",
+        accounts=RemitAccounts(),
+        calendar=FiscalCalendar(closed=frozenset({"2026-04"}), policy="reject"),
+    )
     assert [(w.kind, w.queue) for w in d.open] == [("closed_period", "finance-close")]
 
 
 def test_a_claim_is_registered_once_per_event() -> None:
-    ev = ClaimSubmitted(patient_control_number="A100", payer_id="P1",
-                        total_charge=D("250.00"))
+    ev = ClaimSubmitted(patient_control_number="A100", payer_id="P1", total_charge=D("250.00"))
     d = decide_claim(env(ev, "c1"), ev)
     assert d.outcome is APPLIED and isinstance(d.claim, RecordClaim)
     assert (d.claim.claim.event_id, d.claim.claim.patient_control_number) == ("c1", "A100")

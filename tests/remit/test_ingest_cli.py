@@ -31,21 +31,37 @@ def files(tmp_path: Path) -> dict[str, Path]:
     hl7 = tmp_path / "day.hl7"
     hl7.write_bytes(b"FHS|^~\\&|EHR\r" + bar("B1", MRN) + charge("D1", MRN, amount="800.00"))
     remit = tmp_path / "remit.835"
-    remit.write_bytes(Remit([Clp(pcn="A" + MRN, paid="450.00", responsibility="300.00",
-                                 cas=[("CO", "45", "50.00")],
-                                 line_cas=[("PR", "1", "300.00")])], icn=42).build())
+    remit.write_bytes(
+        Remit(
+            [
+                Clp(
+                    pcn="A" + MRN,
+                    paid="450.00",
+                    responsibility="300.00",
+                    cas=[("CO", "45", "50.00")],
+                    line_cas=[("PR", "1", "300.00")],
+                )
+            ],
+            icn=42,
+        ).build()
+    )
     return {"hl7": hl7, "remit": remit}
 
 
 def test_ingest_hl7_then_835_posts_and_acknowledges(
-        tmp_path: Path, files: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, files: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
     d = ["--data-dir", str(tmp_path / "hub"), "--config", str(demo_config(tmp_path)), "--json"]
     first = _json(capsys, ["ingest", str(files["hl7"]), "--apply", *d])
     assert [r["ack"] for r in first["items"]] == ["AA", "AA"]
     out = _json(capsys, ["ingest", str(files["remit"]), "--apply", *d])
     [item] = out["items"]
-    assert (item["status"], item["ack"], item["claims"], item["paid"]) == \
-        ("accepted", "999-A", 1, "450.00")
+    assert (item["status"], item["ack"], item["claims"], item["paid"]) == (
+        "accepted",
+        "999-A",
+        1,
+        "450.00",
+    )
     ack = Path(item["ack_file"])
     assert ack == tmp_path / "hub" / "outbound" / "x12" / "000000042.999"
     assert b"IK5*A" in ack.read_bytes()
@@ -62,8 +78,7 @@ def test_ingest_hl7_then_835_posts_and_acknowledges(
     assert run(["ledger", "export", *d]) == 0
     journal = json.dumps(_json(capsys, ["ledger", "journal", *d]))
     shown = json.dumps(_json(capsys, ["messages", "show", "x12/PAYERX:000000042", *d]))
-    exported = b"".join(p.read_bytes() for p in (tmp_path / "hub" / "exports" / "erp")
-                        .iterdir())
+    exported = b"".join(p.read_bytes() for p in (tmp_path / "hub" / "exports" / "erp").iterdir())
     assert exported
     for name in (PATIENT_FAMILY, PATIENT_GIVEN):
         assert name not in journal and name not in shown
@@ -71,7 +86,8 @@ def test_ingest_hl7_then_835_posts_and_acknowledges(
 
 
 def test_truncated_isa_gets_a_ta1_and_is_kept(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     bad = tmp_path / "bad.835"
     bad.write_bytes(b"ISA*00*          *00*   ~GS*HP~")
     d = ["--data-dir", str(tmp_path / "hub"), "--config", str(demo_config(tmp_path)), "--json"]
@@ -86,12 +102,12 @@ def test_truncated_isa_gets_a_ta1_and_is_kept(
 
 
 def test_envelope_error_gets_a_ta1_naming_the_note(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     raw = Remit([Clp(pcn="A1", paid="10.00")], icn=7).build()
     bad = tmp_path / "iea.835"
     bad.write_bytes(raw.replace(b"IEA*1*000000007", b"IEA*1*000000008"))
-    out = _json(capsys, ["ingest", str(bad), "--data-dir", str(tmp_path / "hub"), "--json"],
-                code=1)
+    out = _json(capsys, ["ingest", str(bad), "--data-dir", str(tmp_path / "hub"), "--json"], code=1)
     [item] = out["items"]
     assert item["ack_file"].endswith("000000007.ta1")
     assert b"TA1*000000007*" in Path(item["ack_file"]).read_bytes()
@@ -99,7 +115,8 @@ def test_envelope_error_gets_a_ta1_naming_the_note(
 
 
 def test_bad_claim_amount_gets_a_999_with_its_location_and_posts_nothing(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     raw = Remit([Clp(pcn="A1", paid="10.00", charge="10.00")], icn=8).build()
     bad = tmp_path / "amount.835"
     bad.write_bytes(raw.replace(b"CLP*A1*1*10.00*", b"CLP*A1*1*1O.00*"))
@@ -115,11 +132,11 @@ def test_bad_claim_amount_gets_a_999_with_its_location_and_posts_nothing(
 
 
 def test_unknown_file_is_refused_with_one_line(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     f = tmp_path / "note.txt"
     f.write_text("hello")
     assert run(["ingest", str(f), "--data-dir", str(tmp_path / "hub")]) == 1
-    assert run(["ingest", str(tmp_path / "missing.835"), "--data-dir",
-                str(tmp_path / "hub")]) == 1
+    assert run(["ingest", str(tmp_path / "missing.835"), "--data-dir", str(tmp_path / "hub")]) == 1
     err = capsys.readouterr().err
     assert "missing.835" in err and "Traceback" not in err

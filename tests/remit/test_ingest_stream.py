@@ -26,27 +26,37 @@ def write(path: Path, sets: int, claims: int) -> Path:
 
 
 def test_a_large_file_is_taken_a_set_at_a_time(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(file_intake, "STREAM_OVER", 1000)
     settings = load_settings(None, data_dir=tmp_path / "data", env={})
     store = SqliteStore(tmp_path / "store.db")
     path = write(tmp_path / "big.835", 3, 5)
     rows = take_file(store, settings, path, path.name, 1_800_000_000.0)
     assert [r["control_id"] for r in rows] == [
-        "SENDER:000000123/7/0001", "SENDER:000000123/7/0002", "SENDER:000000123/7/0003"]
+        "SENDER:000000123/7/0001",
+        "SENDER:000000123/7/0002",
+        "SENDER:000000123/7/0003",
+    ]
     assert {(r["status"], r["ack"], r["claims"]) for r in rows} == {("accepted", "999-A", 5)}
-    assert all(Path(r["ack_file"]).name == f"000000123-7-000{n}.999"
-               for n, r in enumerate(rows, start=1))
-    whole = take_file(SqliteStore(tmp_path / "whole.db"),
-                      load_settings(None, data_dir=tmp_path / "whole", env={}),
-                      path.read_bytes(), path.name, 1_800_000_000.0)
+    assert all(
+        Path(r["ack_file"]).name == f"000000123-7-000{n}.999" for n, r in enumerate(rows, start=1)
+    )
+    whole = take_file(
+        SqliteStore(tmp_path / "whole.db"),
+        load_settings(None, data_dir=tmp_path / "whole", env={}),
+        path.read_bytes(),
+        path.name,
+        1_800_000_000.0,
+    )
     assert sum(Decimal(r["paid"]) for r in rows) == Decimal(whole[0]["paid"])
     again = take_file(store, settings, path, path.name, 1_800_000_001.0)
     assert [r["duplicate"] for r in again] == [True, True, True]
 
 
 def test_an_envelope_error_takes_the_file_whole(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(file_intake, "STREAM_OVER", 1000)
     settings = load_settings(None, data_dir=tmp_path / "data", env={})
     path = write(tmp_path / "big.835", 2, 3)
@@ -78,8 +88,13 @@ def test_a_large_file_is_ingested_in_bounded_memory(tmp_path: Path) -> None:
     path = write(tmp_path / "big.835", 400, 200)  # 80,000 claims, about 20 MB
     size = path.stat().st_size
     assert size > file_intake.STREAM_OVER
-    out = subprocess.run([sys.executable, "-c", CHILD, str(tmp_path)], check=True,
-                         capture_output=True, text=True, timeout=280).stdout.split()
+    out = subprocess.run(
+        [sys.executable, "-c", CHILD, str(tmp_path)],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=280,
+    ).stdout.split()
     sets, claims, base, peak = map(int, out)
     assert (sets, claims) == (400, 80_000)
     grown = (peak - base) * 1024  # ru_maxrss is in KiB

@@ -38,9 +38,17 @@ def test_corpus_835_ingests_posts_and_balances(rig: Rig, path: Path) -> None:
     raw = path.read_bytes()
     batch = parse_835(raw)
     pcns = sorted({c.patient_control_number for r in batch.remittances for c in r.claims})
-    rig.ingest([hl7(msh(f"B{i}", "BAR^P01^BAR_P01"), "EVN|P01|20261102101500",
-                    pid(f"9{i:05d}", account=pcn), pv1(f"V{i}"))
-                for i, pcn in enumerate(pcns)])
+    rig.ingest(
+        [
+            hl7(
+                msh(f"B{i}", "BAR^P01^BAR_P01"),
+                "EVN|P01|20261102101500",
+                pid(f"9{i:05d}", account=pcn),
+                pv1(f"V{i}"),
+            )
+            for i, pcn in enumerate(pcns)
+        ]
+    )
     rig.drain()  # the accounts first: a payment resolves its account when processed
     for r in batch.remittances:
         if r.payee is not None:
@@ -53,8 +61,13 @@ def test_corpus_835_ingests_posts_and_balances(rig: Rig, path: Path) -> None:
         assert intake.inbound.status == "held", intake.inbound.error
         rig.drain()
         assert not list(rig.store.journal_lines())
-        remit_holds.release(rig.store, intake.inbound.control_id, actor="pat",
-                            reason="payer confirmed the amounts by phone", now=1.0)
+        remit_holds.release(
+            rig.store,
+            intake.inbound.control_id,
+            actor="pat",
+            reason="payer confirmed the amounts by phone",
+            now=1.0,
+        )
         relay_unpublished(rig.store, rig.bus)
     else:
         assert intake.inbound.status == "accepted", intake.inbound.error
@@ -63,10 +76,13 @@ def test_corpus_835_ingests_posts_and_balances(rig: Rig, path: Path) -> None:
     claims = [k.event for k in intake.events if isinstance(k.event, ClaimRemitted)]
     plbs = [k.event for k in intake.events if isinstance(k.event, ProviderAdjusted)]
     assert len(claims) == sum(len(r.claims) for r in batch.remittances)
-    cash = sum((ln.debit - ln.credit for ln in rig.store.journal_lines()
-                if ln.account == "1010"), Decimal(0))
-    expected = sum((c.paid for c in claims if not is_denial(c)), Decimal(0)) - \
-        sum((p.amount for p in plbs), Decimal(0))
+    cash = sum(
+        (ln.debit - ln.credit for ln in rig.store.journal_lines() if ln.account == "1010"),
+        Decimal(0),
+    )
+    expected = sum((c.paid for c in claims if not is_denial(c)), Decimal(0)) - sum(
+        (p.amount for p in plbs), Decimal(0)
+    )
     assert cash == expected
     if not expected_balance and not any(is_denial(c) for c in claims):
         assert cash == sum((r.amount for r in batch.remittances), Decimal(0))  # BPR02

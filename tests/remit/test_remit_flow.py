@@ -30,9 +30,13 @@ def _open_account(rig: Rig, amount: str = "800.00") -> None:
 
 
 def _paid_claim(**kw: object) -> Clp:
-    args: dict[str, object] = {"pcn": ACCOUNT, "paid": "450.00", "responsibility": "300.00",
-                               "cas": [("CO", "45", "50.00")],
-                               "line_cas": [("PR", "1", "300.00")]}
+    args: dict[str, object] = {
+        "pcn": ACCOUNT,
+        "paid": "450.00",
+        "responsibility": "300.00",
+        "cas": [("CO", "45", "50.00")],
+        "line_cas": [("PR", "1", "300.00")],
+    }
     args.update(kw)
     return Clp(**args)  # type: ignore[arg-type]
 
@@ -46,8 +50,10 @@ def test_payment_contractual_and_patient_responsibility_post_exactly(rig: Rig) -
     assert entry.entry_key == "x12/PAYERX:000000001/0001/0"
     assert entry.correlation_id == "x12/PAYERX:000000001"
     tok = token(MRN)
-    got = [(ln.account, str(ln.debit), str(ln.credit), ln.dims.company, ln.dims.account_token)
-           for ln in entry.lines]
+    got = [
+        (ln.account, str(ln.debit), str(ln.credit), ln.dims.company, ln.dims.account_token)
+        for ln in entry.lines
+    ]
     assert got == [
         ("1010", "450.00", "0.00", "C100", ""),
         ("1200", "0.00", "450.00", "C100", tok),
@@ -68,9 +74,14 @@ def test_reversal_undoes_the_payment(rig: Rig) -> None:
     _open_account(rig)
     ingest_x12(rig, Remit([_paid_claim()]).build())
     rig.drain()
-    reversal = _paid_claim(status="22", charge="-800.00", paid="-450.00",
-                           responsibility="-300.00", cas=[("CO", "45", "-50.00")],
-                           line_cas=[("PR", "1", "-300.00")])
+    reversal = _paid_claim(
+        status="22",
+        charge="-800.00",
+        paid="-450.00",
+        responsibility="-300.00",
+        cas=[("CO", "45", "-50.00")],
+        line_cas=[("PR", "1", "-300.00")],
+    )
     ingest_x12(rig, Remit([reversal], icn=2, trace="EFT0002").build())
     rig.drain()
     b = _balances(rig)
@@ -83,8 +94,9 @@ def test_reversal_undoes_the_payment(rig: Rig) -> None:
 
 def test_denial_becomes_a_work_item_and_posts_nothing(rig: Rig) -> None:
     _open_account(rig)
-    denied = Clp(pcn=ACCOUNT, paid="0.00", status="4", cas=[("CO", "50", "800.00")],
-                 remarks=["N115"])
+    denied = Clp(
+        pcn=ACCOUNT, paid="0.00", status="4", cas=[("CO", "50", "800.00")], remarks=["N115"]
+    )
     ingest_x12(rig, Remit([denied]).build())
     rig.drain()
     [item] = rig.store.work_items()
@@ -95,16 +107,19 @@ def test_denial_becomes_a_work_item_and_posts_nothing(rig: Rig) -> None:
 
 def test_zero_paid_with_a_denial_carc_is_a_denial_too(rig: Rig) -> None:
     _open_account(rig)
-    ingest_x12(rig, Remit([Clp(pcn=ACCOUNT, paid="0.00", cas=[("CO", "197", "800.00")])])
-               .build())
+    ingest_x12(rig, Remit([Clp(pcn=ACCOUNT, paid="0.00", cas=[("CO", "197", "800.00")])]).build())
     rig.drain()
     assert [w.kind for w in rig.store.work_items()] == ["denial"]
 
 
 def test_deductible_with_nothing_paid_is_posted_not_denied(rig: Rig) -> None:
     _open_account(rig)
-    ingest_x12(rig, Remit([Clp(pcn=ACCOUNT, paid="0.00", responsibility="800.00",
-                               cas=[("PR", "1", "800.00")])]).build())
+    ingest_x12(
+        rig,
+        Remit(
+            [Clp(pcn=ACCOUNT, paid="0.00", responsibility="800.00", cas=[("PR", "1", "800.00")])]
+        ).build(),
+    )
     rig.drain()
     assert rig.store.work_items() == []
     b = _balances(rig)
@@ -132,13 +147,19 @@ def test_reingesting_the_same_file_changes_nothing(rig: Rig) -> None:
     raw = Remit([_paid_claim()], plb=[("L6", "-2.50")]).build()
     ingest_x12(rig, raw)
     rig.drain()
-    before = (rig.store.counts(), [e.entry_key for e in rig.store.entries()],
-              [(w.kind, w.status) for w in rig.store.work_items()])
+    before = (
+        rig.store.counts(),
+        [e.entry_key for e in rig.store.entries()],
+        [(w.kind, w.status) for w in rig.store.work_items()],
+    )
     again = ingest_x12(rig, raw)
     assert again.inbound.control_id == "PAYERX:000000001"
     rig.drain()
-    after = (rig.store.counts(), [e.entry_key for e in rig.store.entries()],
-             [(w.kind, w.status) for w in rig.store.work_items()])
+    after = (
+        rig.store.counts(),
+        [e.entry_key for e in rig.store.entries()],
+        [(w.kind, w.status) for w in rig.store.work_items()],
+    )
     assert after == before
 
 
@@ -151,7 +172,10 @@ def test_plb_posts_against_cash_clearing_once_the_payee_has_a_company(rig: Rig) 
     # both PLB adjustments wait behind the ONE item of the payee (flows/mapping_holds.py)
     [held] = [w for w in rig.store.work_items() if w.kind == "unmapped_payee"]
     assert (held.queue, held.key, held.event_id) == (
-        "finance-master-data", "1999999984", "mapping:payee_company/1999999984")
+        "finance-master-data",
+        "1999999984",
+        "mapping:payee_company/1999999984",
+    )
     totals = rig.store.hold_totals([held.event_id])[held.event_id]
     assert (totals.count, totals.amounts) == (2, (("USD", Decimal("17.50")),))
     workitems.resolve(rig.store, held.id, {"company": "C100"}, "", 1.0, bus=rig.bus)
@@ -179,8 +203,11 @@ def test_no_patient_name_in_events_journal_or_work_items(rig: Rig) -> None:
     unmatched = _paid_claim(pcn="NOPE1")
     intake = ingest_x12(rig, Remit([_paid_claim(), denied, unmatched]).build())
     rig.drain()
-    texts = [intake.inbound.events, msgspec.json.encode(list(rig.store.entries())),
-             *(w.envelope + w.detail.encode() for w in rig.store.work_items())]
+    texts = [
+        intake.inbound.events,
+        msgspec.json.encode(list(rig.store.entries())),
+        *(w.envelope + w.detail.encode() for w in rig.store.work_items()),
+    ]
     for blob in texts:
         assert PATIENT_FAMILY.encode() not in blob and PATIENT_GIVEN.encode() not in blob
     assert len(rig.store.work_items()) == 2

@@ -30,14 +30,20 @@ def _open_account(rig: Rig) -> None:
 
 
 def _cash(rig: Rig) -> Decimal:
-    return sum((ln.debit - ln.credit for ln in rig.store.journal_lines()
-                if ln.account == "1010"), Decimal(0))
+    return sum(
+        (ln.debit - ln.credit for ln in rig.store.journal_lines() if ln.account == "1010"),
+        Decimal(0),
+    )
 
 
 def _claim(**kw: object) -> Clp:
-    args: dict[str, object] = {"pcn": ACCOUNT, "paid": "450.00", "responsibility": "300.00",
-                               "cas": [("CO", "45", "50.00")],
-                               "line_cas": [("PR", "1", "300.00")]}
+    args: dict[str, object] = {
+        "pcn": ACCOUNT,
+        "paid": "450.00",
+        "responsibility": "300.00",
+        "cas": [("CO", "45", "50.00")],
+        "line_cas": [("PR", "1", "300.00")],
+    }
     args.update(kw)
     return Clp(**args)  # type: ignore[arg-type]
 
@@ -83,15 +89,18 @@ def test_release_posts_the_held_money_once_and_resolves_the_item(rig: Rig) -> No
     with pytest.raises(remit_holds.HoldError) as no_reason:
         remit_holds.release(rig.store, cid, actor="pat", reason="  ", now=5.0)
     assert no_reason.value.exit_code == 2
-    done = remit_holds.release(rig.store, f"x12/{cid}", actor="pat",
-                               reason="payer confirmed by phone", now=5.0)
+    done = remit_holds.release(
+        rig.store, f"x12/{cid}", actor="pat", reason="payer confirmed by phone", now=5.0
+    )
     assert done.events == 2  # the claim payment and the EFT
     relay_unpublished(rig.store, rig.bus)
     rig.drain()
     assert _cash(rig) == Decimal("450.00")
     [item] = [w for w in rig.store.work_items() if w.kind == "unbalanced_remittance"]
     assert (item.status, item.resolution) == (
-        "resolved", "released by pat: payer confirmed by phone")
+        "resolved",
+        "released by pat: payer confirmed by phone",
+    )
     with pytest.raises(remit_holds.HoldError) as again:
         remit_holds.release(rig.store, cid, actor="pat", reason="again", now=6.0)
     assert again.value.exit_code == 4
@@ -127,7 +136,8 @@ def test_a_balanced_set_waits_with_the_unbalanced_one_of_its_interchange(rig: Ri
 
 
 def test_a_streamed_file_holds_its_unbalanced_set_alone(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(file_intake, "STREAM_OVER", 1000)
     settings = load_settings(None, data_dir=tmp_path / "data", env={})
     store = SqliteStore(tmp_path / "store.db")
@@ -138,10 +148,13 @@ def test_a_streamed_file_holds_its_unbalanced_set_alone(
     assert [(r["control_id"], r["status"], r["ack"]) for r in rows] == [
         ("SENDER:000000123/7/0001", "accepted", "999-A"),
         ("SENDER:000000123/7/0002", HELD, "999-E"),
-        ("SENDER:000000123/7/0003", "accepted", "999-A")]
+        ("SENDER:000000123/7/0003", "accepted", "999-A"),
+    ]
     assert b"IK4*2*782*I12*1.00" in Path(rows[1]["ack_file"]).read_bytes()
     assert [m.control_id for m in store.unpublished(10)] == [
-        "SENDER:000000123/7/0001", "SENDER:000000123/7/0003"]
+        "SENDER:000000123/7/0001",
+        "SENDER:000000123/7/0003",
+    ]
     [item] = store.work_items("open")
     assert item.event_id == "x12/SENDER:000000123/7/0002" and item.queue == "cash-posting"
     assert [h["control_id"] for h in remit_holds.held(store)] == ["SENDER:000000123/7/0002"]

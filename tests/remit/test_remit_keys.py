@@ -21,13 +21,16 @@ from isthmus.store.sqlite import SqliteStore
 from tests.flows.helpers import Rig, bar, charge
 from tests.remit.helpers import Clp, Remit, ingest_x12
 
-CORPUS = Path(__file__).resolve().parents[2] / ".." / "shared" / "corpora" / "x12" / \
-    "linuxforhealth"
+CORPUS = (
+    Path(__file__).resolve().parents[2] / ".." / "shared" / "corpora" / "x12" / "linuxforhealth"
+)
 
 
 def _keys(raw: bytes) -> list[tuple[str, str]]:
-    return [(type(k.event).__name__, k.business_key)
-            for k in remittance_events(parse_835(raw), interchange_id="x")]
+    return [
+        (type(k.event).__name__, k.business_key)
+        for k in remittance_events(parse_835(raw), interchange_id="x")
+    ]
 
 
 def test_corpus_835_keys() -> None:
@@ -42,7 +45,8 @@ def test_corpus_835_keys() -> None:
     assert [k for _, k in _keys(raw)] == [
         "835|1935665544|7170066655|5554555444|94060555410000|pay",
         "835|1935665544|7170066655|8765432112|94077799230000|pay",
-        "835-EFT|1935665544|7170066655"]
+        "835-EFT|1935665544|7170066655",
+    ]
 
 
 def test_corpus_837_keys() -> None:
@@ -53,17 +57,26 @@ def test_corpus_837_keys() -> None:
 
 
 def test_a_reversal_and_its_correction_have_their_own_keys() -> None:
-    raw = Remit([Clp(pcn="A1", paid="-450.00", charge="-800.00", status="22",
-                     cas=[("CO", "45", "-350.00")]),
-                 Clp(pcn="A1", paid="400.00", charge="800.00", status="1",
-                     cas=[("CO", "45", "400.00")])]).build()
+    raw = Remit(
+        [
+            Clp(
+                pcn="A1",
+                paid="-450.00",
+                charge="-800.00",
+                status="22",
+                cas=[("CO", "45", "-350.00")],
+            ),
+            Clp(pcn="A1", paid="400.00", charge="800.00", status="1", cas=[("CO", "45", "400.00")]),
+        ]
+    ).build()
     [rev, pay] = [k for _, k in _keys(raw)][:2]
     assert rev.endswith("|rev") and pay.endswith("|pay") and rev[:-3] == pay[:-3]
 
 
 def test_a_key_repeated_in_one_set_is_numbered() -> None:
-    raw = Remit([Clp(pcn="A1", paid="10.00", charge="10.00"),
-                 Clp(pcn="A1", paid="10.00", charge="10.00")]).build()
+    raw = Remit(
+        [Clp(pcn="A1", paid="10.00", charge="10.00"), Clp(pcn="A1", paid="10.00", charge="10.00")]
+    ).build()
     [first, second, _eft] = [k for _, k in _keys(raw)]
     assert second == first + "#2"
 
@@ -85,13 +98,18 @@ _pcn = st.text("ABCDEFGHJK0123456789", min_size=1, max_size=12)
 
 
 @settings(max_examples=60, deadline=None)
-@given(pcns=st.lists(_pcn, min_size=1, max_size=4, unique=True),
-       icn=st.integers(1, 999_999_999), gs06=st.integers(1, 99_999),
-       st02=st.from_regex(r"\A[0-9]{4,9}\Z"))
+@given(
+    pcns=st.lists(_pcn, min_size=1, max_size=4, unique=True),
+    icn=st.integers(1, 999_999_999),
+    gs06=st.integers(1, 99_999),
+    st02=st.from_regex(r"\A[0-9]{4,9}\Z"),
+)
 def test_keys_do_not_depend_on_the_envelope_and_differ_per_claim(
-        pcns: list[str], icn: int, gs06: int, st02: str) -> None:
-    raw = Remit([Clp(pcn=p, paid="10.00", charge="10.00") for p in pcns],
-                plb=[("WO", "1.00")]).build()
+    pcns: list[str], icn: int, gs06: int, st02: str
+) -> None:
+    raw = Remit(
+        [Clp(pcn=p, paid="10.00", charge="10.00") for p in pcns], plb=[("WO", "1.00")]
+    ).build()
     again = _renumbered(raw, icn, gs06, st02)
     first = x12_intake(raw, peer="t", now=1.0, tenant="default")
     second = x12_intake(again, peer="t", now=2.0, tenant="default")
@@ -127,8 +145,7 @@ def test_an_isa13_reused_with_other_content_is_a_distinct_interchange(tmp_path: 
     settings_ = load_settings(None, data_dir=tmp_path / "data", env={})
     store = SqliteStore(tmp_path / "store.db")
     first = Remit([Clp(pcn="A1", paid="10.00", charge="10.00")], icn=41).build()
-    other = Remit([Clp(pcn="B2", paid="20.00", charge="20.00")], icn=41,
-                  trace="EFT0002").build()
+    other = Remit([Clp(pcn="B2", paid="20.00", charge="20.00")], icn=41, trace="EFT0002").build()
     [a] = take_file(store, settings_, first, "first.835", 1.0)
     [b] = take_file(store, settings_, other, "other.835", 2.0)
     assert a["control_id"] == "PAYERX:000000041" and not b["duplicate"]
@@ -141,14 +158,25 @@ def test_an_isa13_reused_with_other_content_is_a_distinct_interchange(tmp_path: 
 def test_a_re_enveloped_835_posts_its_money_once(rig: Rig) -> None:
     rig.ingest([bar("B1", "500018"), charge("D1", "500018", amount="800.00")])
     rig.drain()
-    raw = Remit([Clp(pcn="A500018", paid="450.00", responsibility="300.00",
-                     cas=[("CO", "45", "50.00")], line_cas=[("PR", "1", "300.00")])],
-                icn=41).build()
+    raw = Remit(
+        [
+            Clp(
+                pcn="A500018",
+                paid="450.00",
+                responsibility="300.00",
+                cas=[("CO", "45", "50.00")],
+                line_cas=[("PR", "1", "300.00")],
+            )
+        ],
+        icn=41,
+    ).build()
     ingest_x12(rig, raw)
     rig.drain()
     ingest_x12(rig, _renumbered(raw, 42, 42, "0002"))
     rig.drain()
-    cash = sum((ln.debit - ln.credit for ln in rig.store.journal_lines()
-                if ln.account == "1010"), Decimal(0))
+    cash = sum(
+        (ln.debit - ln.credit for ln in rig.store.journal_lines() if ln.account == "1010"),
+        Decimal(0),
+    )
     assert cash == Decimal("450.00")
     assert len(rig.store.messages()) == 4  # BAR, DFT and both interchanges, each kept

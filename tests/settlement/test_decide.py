@@ -37,23 +37,36 @@ D = Decimal
 
 
 def env(payload: Event, event_id: str = "e1") -> Envelope:
-    return Envelope(event_id=event_id, type=type(payload).__name__, occurred_at=AT,
-                    recorded_at=AT, source=Source("settlement", "f1", "m1"),
-                    correlation_id="settlement/f1", causation_id="m1", key="k",
-                    payload=payload)
+    return Envelope(
+        event_id=event_id,
+        type=type(payload).__name__,
+        occurred_at=AT,
+        recorded_at=AT,
+        source=Source("settlement", "f1", "m1"),
+        correlation_id="settlement/f1",
+        causation_id="m1",
+        key="k",
+        payload=payload,
+    )
 
 
 def card(gross: str = "40.00") -> PatientPaymentSettled:
-    return PatientPaymentSettled(processor="stripe", deposit_id="PO-1", transaction_id="T1",
-                                 kind="payment", account_number="A100",
-                                 transaction_date=date(2026, 11, 2),
-                                 deposit_date=date(2026, 11, 3), gross=D(gross),
-                                 fee=D("1.20"), net=D(gross) - D("1.20"))
+    return PatientPaymentSettled(
+        processor="stripe",
+        deposit_id="PO-1",
+        transaction_id="T1",
+        kind="payment",
+        account_number="A100",
+        transaction_date=date(2026, 11, 2),
+        deposit_date=date(2026, 11, 3),
+        gross=D(gross),
+        fee=D("1.20"),
+        net=D(gross) - D("1.20"),
+    )
 
 
 def record(event_id: str, side: str, amount: str, reference: str = "REF-9") -> DepositRecord:
-    return DepositRecord(event_id, side, reference, D(amount), "USD", date(2026, 11, 3), "x",
-                         "c")
+    return DepositRecord(event_id, side, reference, D(amount), "USD", date(2026, 11, 3), "x", "c")
 
 
 ACCOUNT = BillingAccount("A100", "urn:oid:1|MRN-1", "MAIN")
@@ -86,17 +99,27 @@ def test_a_card_payment_posts_clearing_against_the_patients_receivable() -> None
 
 
 def test_a_card_payment_in_a_closed_period_is_held_for_finance() -> None:
-    closed = SettlementFlow("s", demo_mappings(), SettlementPolicy(),
-                            FiscalCalendar(closed=frozenset({"2026-11"}), policy="reject"))
+    closed = SettlementFlow(
+        "s",
+        demo_mappings(),
+        SettlementPolicy(),
+        FiscalCalendar(closed=frozenset({"2026-11"}), policy="reject"),
+    )
     d = closed.decide(env(card()), Facts(ACCOUNT, "C100", "PA-1"))
     assert [(w.kind, w.queue) for w in d.open] == [("closed_period", "finance-close")]
     assert d.entries == ()
 
 
 def test_a_processor_deposit_is_recorded_matched_to_its_bank_credit_and_posted() -> None:
-    ev = ProcessorDeposited(processor="stripe", deposit_id=" po-1 ",
-                            deposit_date=date(2026, 11, 3), gross=D("100.00"), fee=D("3.00"),
-                            net=D("97.00"), transactions=2)
+    ev = ProcessorDeposited(
+        processor="stripe",
+        deposit_id=" po-1 ",
+        deposit_date=date(2026, 11, 3),
+        gross=D("100.00"),
+        fee=D("3.00"),
+        net=D("97.00"),
+        transactions=2,
+    )
     bank = record("b1", BANK, "97.00", "PO-1")
     d = FLOW.decide(env(ev, "p1"), Facts(counterpart=bank))
     assert isinstance(d.claim, RecordDeposit)
@@ -113,8 +136,7 @@ def test_a_bank_credit_matching_an_835_payment_posts_the_bank_side() -> None:
     [entry] = d.entries
     assert entry.entry_key == "b2/match"
     assert d.writes == (MatchDeposits("b2", "r1", "b2/match"),)
-    assert {(ln.account, ln.debit) for ln in entry.lines} == {("1050", D("250.00")),
-                                                             ("1010", D(0))}
+    assert {(ln.account, ln.debit) for ln in entry.lines} == {("1050", D("250.00")), ("1010", D(0))}
 
 
 def test_a_bank_credit_matching_a_processor_payout_posts_nothing_more() -> None:
@@ -126,8 +148,9 @@ def test_a_bank_credit_matching_a_processor_payout_posts_nothing_more() -> None:
 
 
 def test_an_unmatched_835_payment_is_only_recorded() -> None:
-    ev = RemittancePaid(payer_id="P1", trace_number="TRN-8", payment_method="ACH",
-                        amount=D("10.00"))
+    ev = RemittancePaid(
+        payer_id="P1", trace_number="TRN-8", payment_method="ACH", amount=D("10.00")
+    )
     d = FLOW.decide(env(ev, "r2"), Facts())
     assert d.outcome is APPLIED and d.entries == () and d.writes == ()
     assert isinstance(d.claim, RecordDeposit) and d.claim.record.on_date == AT.date()
@@ -135,11 +158,16 @@ def test_an_unmatched_835_payment_is_only_recorded() -> None:
 
 
 def test_the_counterpart_is_the_oldest_open_record_of_the_other_side_with_that_amount() -> None:
-    mine = deposit_of(env(BankDeposited(deposit_date=date(2026, 11, 4), amount=D("5.00"),
-                                        reference="R"), "me"))
+    mine = deposit_of(
+        env(BankDeposited(deposit_date=date(2026, 11, 4), amount=D("5.00"), reference="R"), "me")
+    )
     assert mine is not None
-    candidates = [record("me", BANK, "5.00"), record("b0", BANK, "5.00"),
-                  record("e0", EFT, "6.00"), record("e1", EFT, "5.00"),
-                  record("p1", PROCESSOR, "5.00")]
+    candidates = [
+        record("me", BANK, "5.00"),
+        record("b0", BANK, "5.00"),
+        record("e0", EFT, "6.00"),
+        record("e1", EFT, "5.00"),
+        record("p1", PROCESSOR, "5.00"),
+    ]
     assert counterpart(candidates, mine) == candidates[3]
     assert counterpart(candidates[:3], mine) is None

@@ -14,7 +14,8 @@ from isthmus.cli.main import run
 
 
 def test_demo_matches_deposits_and_ages_the_rest(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert run(["demo", "--data-dir", str(tmp_path / "d"), "--messages", "300", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     dp = out["deposits"]
@@ -23,7 +24,8 @@ def test_demo_matches_deposits_and_ages_the_rest(
     assert sorted(m["side"] for m in report["matched"]) == ["eft", "processor"]
     assert [x["bucket"] for x in report["unmatched"]["processor"]["items"]] == ["0-30"]
     assert [(x["reference"], x["bucket"]) for x in report["unmatched"]["bank"]["items"]] == [
-        ("LBX-0917", "31-60")]
+        ("LBX-0917", "31-60")
+    ]
     assert report["unmatched"]["eft"]["items"] == []
     assert out["expected_net_usd"] == out["ledger_ar_usd"]
     rows = {r["account"]: Decimal(r["balance"]) for r in out["trial_balance"]["rows"]}

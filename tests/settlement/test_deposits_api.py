@@ -21,6 +21,7 @@ def _get(hub: Hub, path: str) -> httpx.Response:
         transport = httpx.ASGITransport(app=build_app(hub), client=("127.0.0.1", 5000))
         async with httpx.AsyncClient(transport=transport, base_url="http://hub") as c:
             return await c.get(path)
+
     return asyncio.run(go())
 
 
@@ -28,8 +29,9 @@ def test_deposit_report_over_http(tmp_path: Path) -> None:
     hub = Hub.open(load_settings(None, data_dir=tmp_path, env={}))
     try:
         raw = bank_csv([("2026-10-01", "12.00", "MYSTERY", "ACH")])
-        hub.store.accept([csv_intake(raw, kind="bank", peer="t", now=0.0,
-                                     tenant="default").inbound])
+        hub.store.accept(
+            [csv_intake(raw, kind="bank", peer="t", now=0.0, tenant="default").inbound]
+        )
         relay_unpublished(hub.store, hub.bus)
         hub.worker().drain()
         r = _get(hub, "/api/v1/recon/deposits?as_of=2026-11-20")

@@ -31,8 +31,15 @@ from isthmus.store.sqlite import SqliteStore
 from tests.flows.helpers import Rig, make_rig
 from tests.settlement.files import bank_csv, settlement_csv
 
-P = Posting(entry_key="k", posted_on=date(2026, 11, 4), period="2026-11", channel="settlement",
-            memo="m", correlation_id="c", causation_id="k")
+P = Posting(
+    entry_key="k",
+    posted_on=date(2026, 11, 4),
+    period="2026-11",
+    channel="settlement",
+    memo="m",
+    correlation_id="c",
+    causation_id="k",
+)
 ACC = SettlementAccounts()
 
 
@@ -45,33 +52,80 @@ def _sides(entry: JournalEntry | None) -> dict[str, Decimal]:
 
 
 def test_posting_rules_balance_and_refunds_mirror() -> None:
-    pay = card_payment_entry(gross=Decimal("100.00"), currency="USD", accounts=ACC,
-                             company="C100", account_token="tok", posting=P)
-    refund = card_payment_entry(gross=Decimal("-100.00"), currency="USD", accounts=ACC,
-                                company="C100", account_token="tok", posting=P)
+    pay = card_payment_entry(
+        gross=Decimal("100.00"),
+        currency="USD",
+        accounts=ACC,
+        company="C100",
+        account_token="tok",
+        posting=P,
+    )
+    refund = card_payment_entry(
+        gross=Decimal("-100.00"),
+        currency="USD",
+        accounts=ACC,
+        company="C100",
+        account_token="tok",
+        posting=P,
+    )
     assert _sides(pay) == {"1020": Decimal("100.00"), "1200": Decimal("-100.00")}
     assert _sides(refund) == {k: -v for k, v in _sides(pay).items()}
     assert pay is not None
     assert [x.dims.account_token for x in pay.lines if x.account == "1200"] == ["tok"]
-    dep = processor_deposit_entry(gross=Decimal("100.00"), fee=Decimal("3.20"),
-                                  net=Decimal("96.80"), currency="USD", accounts=ACC,
-                                  company="C100", posting=P)
-    assert _sides(dep) == {"1050": Decimal("96.80"), "6100": Decimal("3.20"),
-                           "1020": Decimal("-100.00")}
-    debit = processor_deposit_entry(gross=Decimal("-75.00"), fee=Decimal("15.00"),
-                                    net=Decimal("-90.00"), currency="USD", accounts=ACC,
-                                    company="C100", posting=P)
-    assert _sides(debit) == {"1050": Decimal("-90.00"), "6100": Decimal("15.00"),
-                             "1020": Decimal("75.00")}
-    assert _sides(bank_match_entry(amount=Decimal("450.00"), currency="USD", accounts=ACC,
-                                   company="C100", posting=P)) == {
-        "1050": Decimal("450.00"), "1010": Decimal("-450.00")}
-    assert card_payment_entry(gross=Decimal(0), currency="USD", accounts=ACC, company="C",
-                              account_token="t", posting=P) is None
+    dep = processor_deposit_entry(
+        gross=Decimal("100.00"),
+        fee=Decimal("3.20"),
+        net=Decimal("96.80"),
+        currency="USD",
+        accounts=ACC,
+        company="C100",
+        posting=P,
+    )
+    assert _sides(dep) == {
+        "1050": Decimal("96.80"),
+        "6100": Decimal("3.20"),
+        "1020": Decimal("-100.00"),
+    }
+    debit = processor_deposit_entry(
+        gross=Decimal("-75.00"),
+        fee=Decimal("15.00"),
+        net=Decimal("-90.00"),
+        currency="USD",
+        accounts=ACC,
+        company="C100",
+        posting=P,
+    )
+    assert _sides(debit) == {
+        "1050": Decimal("-90.00"),
+        "6100": Decimal("15.00"),
+        "1020": Decimal("75.00"),
+    }
+    assert _sides(
+        bank_match_entry(
+            amount=Decimal("450.00"), currency="USD", accounts=ACC, company="C100", posting=P
+        )
+    ) == {"1050": Decimal("450.00"), "1010": Decimal("-450.00")}
+    assert (
+        card_payment_entry(
+            gross=Decimal(0),
+            currency="USD",
+            accounts=ACC,
+            company="C",
+            account_token="t",
+            posting=P,
+        )
+        is None
+    )
     with pytest.raises(InvalidEntry):
-        processor_deposit_entry(gross=Decimal("100.00"), fee=Decimal("3.00"),
-                                net=Decimal("96.80"), currency="USD", accounts=ACC,
-                                company="C100", posting=P)
+        processor_deposit_entry(
+            gross=Decimal("100.00"),
+            fee=Decimal("3.00"),
+            net=Decimal("96.80"),
+            currency="USD",
+            accounts=ACC,
+            company="C100",
+            posting=P,
+        )
 
 
 def _take(rig: Rig, raw: bytes, kind: str, now: float = 1_800_000_000.0) -> None:
@@ -83,13 +137,15 @@ def _take(rig: Rig, raw: bytes, kind: str, now: float = 1_800_000_000.0) -> None
 
 
 def _bank_balance(rig: Rig) -> Decimal:
-    return sum((x.debit - x.credit for x in rig.store.journal_lines() if x.account == "1050"),
-               Decimal(0))
+    return sum(
+        (x.debit - x.credit for x in rig.store.journal_lines() if x.account == "1050"), Decimal(0)
+    )
 
 
 @pytest.mark.parametrize("bank_first", [True, False])
 def test_processor_deposit_and_bank_credit_match_in_either_order(
-        tmp_path: Path, bank_first: bool) -> None:
+    tmp_path: Path, bank_first: bool
+) -> None:
     rig = make_rig(tmp_path)
     try:
         settle = settlement_csv([("D7", "T1", "payment", "A1", "100.00", "3.20")])
@@ -127,8 +183,7 @@ def test_a_closed_period_holds_the_deposit_for_finance(tmp_path: Path) -> None:
     proc = Processor(secret="s", mappings=demo_mappings(), ar_account="1200", calendar=cal)
     rig = make_rig(tmp_path, processor=proc)
     try:
-        _take(rig, settlement_csv([("D9", "T1", "payment", "A1", "10.00", "0.50")]),
-              "settlement")
+        _take(rig, settlement_csv([("D9", "T1", "payment", "A1", "10.00", "0.50")]), "settlement")
         kinds = sorted(w.kind for w in rig.store.work_items("open"))
         assert kinds == ["closed_period", "unapplied_cash"]
         assert rig.entry_keys() == [] and rig.store.deposit_records() == []
@@ -136,20 +191,21 @@ def test_a_closed_period_holds_the_deposit_for_finance(tmp_path: Path) -> None:
         rig.store.close()
 
 
-def test_drop_folder_refuses_a_bad_settlement_file_with_row_and_column(
-        tmp_path: Path) -> None:
+def test_drop_folder_refuses_a_bad_settlement_file_with_row_and_column(tmp_path: Path) -> None:
     settings = load_settings(None, data_dir=tmp_path / "data", env={})
     store, bus = SqliteStore(tmp_path / "store.db"), MemoryBus(partitions=2)
     folder = DropFolder(tmp_path / "drop", FileIntake(store, bus, settings), settings, quiet_s=0.0)
     try:
-        (folder.inbound / "bad.csv").write_bytes(settlement_csv(
-            [("D1", "T1", "payment", "A1", "10.00", "0.50")], net={"T1": "9.00"}))
-        (folder.inbound / "bank.csv").write_bytes(bank_csv([("2026-11-05", "9.50", "D1",
-                                                             "card")]))
+        (folder.inbound / "bad.csv").write_bytes(
+            settlement_csv([("D1", "T1", "payment", "A1", "10.00", "0.50")], net={"T1": "9.00"})
+        )
+        (folder.inbound / "bank.csv").write_bytes(bank_csv([("2026-11-05", "9.50", "D1", "card")]))
         folder.run_once()
         reports = folder.run_once()
         assert sorted((r["file"], r["refused"]) for r in reports) == [
-            ("bad.csv", 1), ("bank.csv", 0)]
+            ("bad.csv", 1),
+            ("bank.csv", 0),
+        ]
         reason = (folder.failed / "bad.csv.error.txt").read_text()
         assert "row 2, column net: gross 10.00 - fee 0.50 is 9.50, not net 9.00" in reason
         assert (folder.done / "bank.csv").exists()

@@ -27,18 +27,21 @@ def rig(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[GateRig]:
 
 
 def _ar(rig: GateRig) -> Decimal:
-    return sum((x.debit - x.credit for x in rig.store.journal_lines() if x.account == "1200"),
-               Decimal(0))
+    return sum(
+        (x.debit - x.credit for x in rig.store.journal_lines() if x.account == "1200"), Decimal(0)
+    )
 
 
 def test_the_same_transaction_under_two_deposit_ids_posts_once(rig: GateRig) -> None:
     rig.hl7([bar("S1", "M1")])
     rig.drain()
-    first = rig.csv(settlement_csv([("D1", "T1", "payment", "AM1", "100.00", "3.00")]),
-                    "settlement")
+    first = rig.csv(
+        settlement_csv([("D1", "T1", "payment", "AM1", "100.00", "3.00")]), "settlement"
+    )
     rig.drain()
-    again = rig.csv(settlement_csv([("D2", "T1", "payment", "AM1", "100.00", "3.00")]),
-                    "settlement")
+    again = rig.csv(
+        settlement_csv([("D2", "T1", "payment", "AM1", "100.00", "3.00")]), "settlement"
+    )
     rig.drain()
     cards = [e.entry_key for e in rig.store.entries() if e.memo.startswith("card ")]
     assert cards == ["settlement/DemoPay/D1/T1"]
@@ -55,16 +58,26 @@ def test_the_same_transaction_under_two_deposit_ids_posts_once(rig: GateRig) -> 
 
 
 def test_business_keys_of_settlement_and_bank_events() -> None:
-    settle = csv_intake(settlement_csv([("D1", "T1", "payment", "AM1", "100.00", "3.00")]),
-                        kind="settlement", peer="t", now=0.0, tenant="default")
-    bank = csv_intake(bank_csv([("2026-11-05", "96.80", "d1", "card")]), kind="bank",
-                      peer="t", now=0.0, tenant="default")
-    keys = {type(k.event): (k.event_id, k.business_key)
-            for k in settle.events + bank.events}
+    settle = csv_intake(
+        settlement_csv([("D1", "T1", "payment", "AM1", "100.00", "3.00")]),
+        kind="settlement",
+        peer="t",
+        now=0.0,
+        tenant="default",
+    )
+    bank = csv_intake(
+        bank_csv([("2026-11-05", "96.80", "d1", "card")]),
+        kind="bank",
+        peer="t",
+        now=0.0,
+        tenant="default",
+    )
+    keys = {type(k.event): (k.event_id, k.business_key) for k in settle.events + bank.events}
     assert keys == {
         PatientPaymentSettled: ("settlement/DemoPay/D1/T1", "card|DemoPay|T1"),
         ProcessorDeposited: ("settlement/DemoPay/D1", "payout|DemoPay|D1"),
-        BankDeposited: ("bank/2026-11-05/D1/96.80", "bank|-|2026-11-05|D1|96.80")}
+        BankDeposited: ("bank/2026-11-05/D1/96.80", "bank|-|2026-11-05|D1|96.80"),
+    }
     # the stored envelopes carry them, built by the one intake (lineage as every channel)
     for intake in (settle, bank):
         envs = intake.inbound.events
@@ -73,8 +86,7 @@ def test_business_keys_of_settlement_and_bank_events() -> None:
 
 
 def test_a_bank_credit_is_keyed_by_its_account_when_the_file_names_one() -> None:
-    raw = (b"Posted Date,Amount,Reference,Type,Bank Account\n"
-           b"2026-11-05,96.80,d1,card,OPERATING-1\n")
+    raw = b"Posted Date,Amount,Reference,Type,Bank Account\n2026-11-05,96.80,d1,card,OPERATING-1\n"
     intake = csv_intake(raw, kind="bank", peer="t", now=0.0, tenant="default")
     (k,) = intake.events
     assert k.business_key == "bank|OPERATING-1|2026-11-05|D1|96.80"

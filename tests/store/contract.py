@@ -35,12 +35,31 @@ from tests.store.contract_journal import JournalContract
 from tests.store.contract_outbox import OutboxContract
 from tests.store.contract_work import WorkContract
 
-__all__ = ["AR", "FILES", "REVENUE", "Boom", "StoreContract", "charge_record", "detailed", "entry",
-           "inbound", "message_ids", "patient", "post", "work"]
+__all__ = [
+    "AR",
+    "FILES",
+    "REVENUE",
+    "Boom",
+    "StoreContract",
+    "charge_record",
+    "detailed",
+    "entry",
+    "inbound",
+    "message_ids",
+    "patient",
+    "post",
+    "work",
+]
 
 
-class StoreContract(InboxContract, AccountsContract, JournalContract, WorkContract,
-                    OutboxContract, FlowStateContract):
+class StoreContract(
+    InboxContract,
+    AccountsContract,
+    JournalContract,
+    WorkContract,
+    OutboxContract,
+    FlowStateContract,
+):
     @pytest.fixture
     def store(self) -> Iterator[Store]:
         raise NotImplementedError
@@ -52,24 +71,47 @@ class StoreContract(InboxContract, AccountsContract, JournalContract, WorkContra
             tx.put_patient(patient("HOSP|1"))
             assert tx.record_charge(charge_record("ev1"))
             assert tx.insert_entry(entry("E1"))
-            assert tx.add_work_item(kind="k", queue="q", key="x", event_id="ev1",
-                                    correlation_id="corr-1", detail="d", envelope=b"",
-                                    now=1.0) is not None
+            assert (
+                tx.add_work_item(
+                    kind="k",
+                    queue="q",
+                    key="x",
+                    event_id="ev1",
+                    correlation_id="corr-1",
+                    detail="d",
+                    envelope=b"",
+                    now=1.0,
+                )
+                is not None
+            )
             assert tx.get_patient("HOSP|1") == patient("HOSP|1")  # reads its own writes
         with store.transaction() as tx:
             assert tx.get_patient("HOSP|1") == patient("HOSP|1")
         assert [e.entry_key for e in store.entries()] == ["E1"]
         c = store.counts()
-        assert (c["patients"], c["charges"], c["journal_entries"], c["journal_lines"],
-                c["open_work_items"]) == (1, 1, 1, 2, 1)
+        assert (
+            c["patients"],
+            c["charges"],
+            c["journal_entries"],
+            c["journal_lines"],
+            c["open_work_items"],
+        ) == (1, 1, 1, 2, 1)
 
     def test_transaction_rolls_back_everything_on_exception(self, store: Store) -> None:
         with pytest.raises(Boom), store.transaction() as tx:
             tx.put_patient(patient("HOSP|1"))
             tx.record_charge(charge_record("ev1"))
             tx.insert_entry(entry("E1"))
-            tx.add_work_item(kind="k", queue="q", key="x", event_id="ev1",
-                             correlation_id="corr-1", detail="d", envelope=b"", now=1.0)
+            tx.add_work_item(
+                kind="k",
+                queue="q",
+                key="x",
+                event_id="ev1",
+                correlation_id="corr-1",
+                detail="d",
+                envelope=b"",
+                now=1.0,
+            )
             raise Boom
         assert store.entries() == [] and list(store.journal_lines()) == []
         assert store.work_items() == []
@@ -78,9 +120,19 @@ class StoreContract(InboxContract, AccountsContract, JournalContract, WorkContra
             assert tx.get_patient("HOSP|1") is None
             assert tx.record_charge(charge_record("ev1")) is True
             assert tx.insert_entry(entry("E1")) is True
-            assert tx.add_work_item(kind="k", queue="q", key="x", event_id="ev1",
-                                    correlation_id="corr-1", detail="d", envelope=b"",
-                                    now=1.0) is not None
+            assert (
+                tx.add_work_item(
+                    kind="k",
+                    queue="q",
+                    key="x",
+                    event_id="ev1",
+                    correlation_id="corr-1",
+                    detail="d",
+                    envelope=b"",
+                    now=1.0,
+                )
+                is not None
+            )
 
     def test_rollback_keeps_what_was_committed_before(self, store: Store) -> None:
         post(store, entry("E1"))
@@ -125,13 +177,27 @@ class StoreContract(InboxContract, AccountsContract, JournalContract, WorkContra
 
     def test_counts_of_an_empty_store(self, store: Store) -> None:
         assert store.counts() == {
-            "messages": 0, "rejected": 0, "unpublished": 0, "patients": 0, "charges": 0,
-            "journal_entries": 0, "journal_lines": 0, "open_work_items": 0, "batches": 0,
-            "outbox_pending": 0, "held": 0}
+            "messages": 0,
+            "rejected": 0,
+            "unpublished": 0,
+            "patients": 0,
+            "charges": 0,
+            "journal_entries": 0,
+            "journal_lines": 0,
+            "open_work_items": 0,
+            "batches": 0,
+            "outbox_pending": 0,
+            "held": 0,
+        }
 
     def test_counts_follow_every_table(self, store: Store) -> None:
-        store.accept([inbound("C1"), inbound("C2", status="rejected", ack_code="AR",
-                                                  events=b""), inbound("C3")])
+        store.accept(
+            [
+                inbound("C1"),
+                inbound("C2", status="rejected", ack_code="AR", events=b""),
+                inbound("C3"),
+            ]
+        )
         with store.transaction() as tx:
             tx.put_patient(patient("HOSP|1"))
             tx.record_charge(charge_record("ev1"))
@@ -147,6 +213,15 @@ class StoreContract(InboxContract, AccountsContract, JournalContract, WorkContra
         [first, _] = store.outbox_items()
         store.outbox_settle(first.id, status="sent", visible_at=2.0)
         assert store.counts() == {
-            "messages": 3, "rejected": 1, "unpublished": 1, "patients": 1, "charges": 2,
-            "journal_entries": 2, "journal_lines": 4, "open_work_items": 1, "batches": 1,
-            "outbox_pending": 1, "held": 0}
+            "messages": 3,
+            "rejected": 1,
+            "unpublished": 1,
+            "patients": 1,
+            "charges": 2,
+            "journal_entries": 2,
+            "journal_lines": 4,
+            "open_work_items": 1,
+            "batches": 1,
+            "outbox_pending": 1,
+            "held": 0,
+        }

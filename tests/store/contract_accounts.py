@@ -25,8 +25,9 @@ from tests.store.builders import (
 class AccountsContract:
     """Mixed into StoreContract (contract.py), which gives the `store` fixture."""
 
-    def encounter_row(self, store: Store,
-                      visit_number: str) -> tuple[str, str, str, str, str] | None:
+    def encounter_row(
+        self, store: Store, visit_number: str
+    ) -> tuple[str, str, str, str, str] | None:
         """(patient_key, facility, patient_class, status, updated_at) as the adapter stored it."""
         raise NotImplementedError
 
@@ -37,8 +38,7 @@ class AccountsContract:
     # patients, encounters, billing accounts --------------------------------------------------
 
     def test_patient_put_and_get(self, store: Store) -> None:
-        p = patient("HOSP|1", family_name="DOE", given_name="JANE", birth_date="19800102",
-                    sex="F")
+        p = patient("HOSP|1", family_name="DOE", given_name="JANE", birth_date="19800102", sex="F")
         with store.transaction() as tx:
             assert tx.get_patient("HOSP|1") is None
             tx.put_patient(p)
@@ -53,28 +53,61 @@ class AccountsContract:
         with store.transaction() as tx:
             tx.put_patient(patient("HOSP|1", family_name="DOE", sex="F"))
         with store.transaction() as tx:
-            tx.put_patient(Patient(key="HOSP|1", mrn="X", authority="Y", token="PA-new",
-                                   family_name="SMITH", given_name="ANN",
-                                   birth_date="19800102", sex="F", merged_into="HOSP|9"))
+            tx.put_patient(
+                Patient(
+                    key="HOSP|1",
+                    mrn="X",
+                    authority="Y",
+                    token="PA-new",
+                    family_name="SMITH",
+                    given_name="ANN",
+                    birth_date="19800102",
+                    sex="F",
+                    merged_into="HOSP|9",
+                )
+            )
         with store.transaction() as tx:
             assert tx.get_patient("HOSP|1") == Patient(
-                key="HOSP|1", mrn="1", authority="HOSP", token="PA-1", family_name="SMITH",
-                given_name="ANN", birth_date="19800102", sex="F", merged_into="HOSP|9")
+                key="HOSP|1",
+                mrn="1",
+                authority="HOSP",
+                token="PA-1",
+                family_name="SMITH",
+                given_name="ANN",
+                birth_date="19800102",
+                sex="F",
+                merged_into="HOSP|9",
+            )
         assert store.counts()["patients"] == 1
 
     def test_put_encounter_upserts_status_and_keeps_a_known_class(self, store: Store) -> None:
         with store.transaction() as tx:
             tx.put_encounter("V1", "HOSP|1", "F1", "I", "active", "2024-03-05T10:00")
-        assert self.encounter_row(store, "V1") == ("HOSP|1", "F1", "I", "active",
-                                                   "2024-03-05T10:00")
+        assert self.encounter_row(store, "V1") == (
+            "HOSP|1",
+            "F1",
+            "I",
+            "active",
+            "2024-03-05T10:00",
+        )
         with store.transaction() as tx:  # A03 discharge carries no class: keep the known one
             tx.put_encounter("V1", "HOSP|1", "F1", "", "discharged", "2024-03-07T09:00")
-        assert self.encounter_row(store, "V1") == ("HOSP|1", "F1", "I", "discharged",
-                                                   "2024-03-07T09:00")
+        assert self.encounter_row(store, "V1") == (
+            "HOSP|1",
+            "F1",
+            "I",
+            "discharged",
+            "2024-03-07T09:00",
+        )
         with store.transaction() as tx:
             tx.put_encounter("V1", "HOSP|1", "F1", "O", "active", "2024-03-08T09:00")
-        assert self.encounter_row(store, "V1") == ("HOSP|1", "F1", "O", "active",
-                                                   "2024-03-08T09:00")
+        assert self.encounter_row(store, "V1") == (
+            "HOSP|1",
+            "F1",
+            "O",
+            "active",
+            "2024-03-08T09:00",
+        )
         assert self.encounter_row(store, "V2") is None
 
     def test_put_billing_account_upserts_its_patient(self, store: Store) -> None:
@@ -106,8 +139,7 @@ class AccountsContract:
         with store.transaction() as tx:
             assert tx.get_billing_account("A1") is None
 
-    def test_claim_register_is_idempotent_and_finds_the_latest_claim(
-            self, store: Store) -> None:
+    def test_claim_register_is_idempotent_and_finds_the_latest_claim(self, store: Store) -> None:
         first = ClaimRecord("x12/S:1/1/0", "A1", "PAYER", "", Decimal("120.50"), "USD")
         second = ClaimRecord("x12/S:2/1/0", "A1", "PAYER", "ICN9", Decimal("99.00"), "USD")
         other = ClaimRecord("x12/S:2/1/1", "A2", "PAYER", "ICN7", Decimal("10.00"), "USD")
@@ -125,13 +157,38 @@ class AccountsContract:
             assert found is not None and found.total_charge == Decimal("99.00")
 
     def test_deposit_records_are_idempotent_matched_in_pairs_and_rolled_back(
-            self, store: Store) -> None:
-        eft = DepositRecord("x12/S:1/0001/eft", "eft", "EFT1", Decimal("450.00"), "USD",
-                            date(2026, 11, 5), "PAYER", "x12/S:1")
-        bank = DepositRecord("bank/2026-11-06/EFT1/450.00", "bank", "EFT1",
-                             Decimal("450.00"), "USD", date(2026, 11, 6), "ACH", "bank/f")
-        other = DepositRecord("bank/2026-11-06/EFT2/1.00", "bank", "EFT2", Decimal("1.00"),
-                              "USD", date(2026, 11, 6), "ACH", "bank/f")
+        self, store: Store
+    ) -> None:
+        eft = DepositRecord(
+            "x12/S:1/0001/eft",
+            "eft",
+            "EFT1",
+            Decimal("450.00"),
+            "USD",
+            date(2026, 11, 5),
+            "PAYER",
+            "x12/S:1",
+        )
+        bank = DepositRecord(
+            "bank/2026-11-06/EFT1/450.00",
+            "bank",
+            "EFT1",
+            Decimal("450.00"),
+            "USD",
+            date(2026, 11, 6),
+            "ACH",
+            "bank/f",
+        )
+        other = DepositRecord(
+            "bank/2026-11-06/EFT2/1.00",
+            "bank",
+            "EFT2",
+            Decimal("1.00"),
+            "USD",
+            date(2026, 11, 6),
+            "ACH",
+            "bank/f",
+        )
         with store.transaction() as tx:
             assert tx.open_deposits("EFT1") == []
             assert tx.record_deposit(eft) is True
@@ -147,8 +204,10 @@ class AccountsContract:
             assert tx.open_deposits("EFT1") == []
         got = store.deposit_records()
         assert [(r.event_id, r.matched_with, r.entry_key) for r in got] == [
-            (eft.event_id, bank.event_id, "K"), (bank.event_id, eft.event_id, "K"),
-            (other.event_id, "", "")]
+            (eft.event_id, bank.event_id, "K"),
+            (bank.event_id, eft.event_id, "K"),
+            (other.event_id, "", ""),
+        ]
         assert got[0].amount == Decimal("450.00") and got[0].on_date == date(2026, 11, 5)
 
     def test_merge_patient_moves_charges_and_returns_their_count(self, store: Store) -> None:

@@ -30,18 +30,28 @@ class ChannelContract:
             store.set_channel_state("lab", "stopped", "alice", "", 1.0)
         assert store.channel_states() == {}
 
-    def test_channel_counts_group_by_channel_status_and_published(
-            self, store: Store) -> None:
-        store.accept([inbound("1", channel="lab", received_at=100.0),
-                      inbound("2", channel="lab", received_at=300.0),
-                      inbound("3", channel="lab", status="rejected", ack_code="AR",
-                              events=b"", received_at=200.0),
-                      inbound("4", channel="adt", status="ignored", events=b"",
-                              received_at=50.0)])
+    def test_channel_counts_group_by_channel_status_and_published(self, store: Store) -> None:
+        store.accept(
+            [
+                inbound("1", channel="lab", received_at=100.0),
+                inbound("2", channel="lab", received_at=300.0),
+                inbound(
+                    "3",
+                    channel="lab",
+                    status="rejected",
+                    ack_code="AR",
+                    events=b"",
+                    received_at=200.0,
+                ),
+                inbound("4", channel="adt", status="ignored", events=b"", received_at=50.0),
+            ]
+        )
         first = next(m for m in store.unpublished(10) if m.control_id == "1")
         store.mark_published([first.id])
-        rows = {(c.channel, c.status, c.published): (c.count, c.last_received_at)
-                for c in store.channel_counts()}
+        rows = {
+            (c.channel, c.status, c.published): (c.count, c.last_received_at)
+            for c in store.channel_counts()
+        }
         assert rows[("lab", "accepted", True)] == (1, 100.0)
         assert rows[("lab", "accepted", False)] == (1, 300.0)
         assert rows[("lab", "rejected", True)] == (1, 200.0)  # nothing to relay

@@ -29,23 +29,46 @@ def _ids(found: list[StoredMessage]) -> list[str]:
 
 def _seed(store: Store) -> None:
     """Six messages, received at 100..105, in this order."""
-    store.accept([
-        inbound("EHR^NORTH:1", channel="mllp", message_type="ADT^A01", received_at=100.0),
-        inbound("EHR^NORTH:2", channel="mllp", message_type="DFT^P03", received_at=101.0),
-        inbound("EHR^NORTHX:3", channel="mllp", message_type="ADT^A08", received_at=102.0,
-                status="rejected", ack_code="AR", error="bad", events=b""),
-        inbound("LAB^SOUTH:2", channel="mllp", message_type="ADTX^Z01", received_at=103.0),
-        inbound("ISA06:000000123", channel="x12", message_type="X12", received_at=104.0),
-        inbound("EHR^NORTH:5", channel="mllp", message_type="ADT", received_at=105.0,
-                status="ignored", events=b""),
-    ])
+    store.accept(
+        [
+            inbound("EHR^NORTH:1", channel="mllp", message_type="ADT^A01", received_at=100.0),
+            inbound("EHR^NORTH:2", channel="mllp", message_type="DFT^P03", received_at=101.0),
+            inbound(
+                "EHR^NORTHX:3",
+                channel="mllp",
+                message_type="ADT^A08",
+                received_at=102.0,
+                status="rejected",
+                ack_code="AR",
+                error="bad",
+                events=b"",
+            ),
+            inbound("LAB^SOUTH:2", channel="mllp", message_type="ADTX^Z01", received_at=103.0),
+            inbound("ISA06:000000123", channel="x12", message_type="X12", received_at=104.0),
+            inbound(
+                "EHR^NORTH:5",
+                channel="mllp",
+                message_type="ADT",
+                received_at=105.0,
+                status="ignored",
+                events=b"",
+            ),
+        ]
+    )
 
 
-def held(ref: str, event_id: str, *, amount: str = "10.50", currency: str = "USD",
-         at: float = 100.0) -> HeldEvent:
-    return HeldEvent(ref=ref, event_id=event_id, key=f"key-{event_id}",
-                     envelope=f'{{"id":"{event_id}"}}'.encode(), amount=Decimal(amount),
-                     currency=currency, held_at=at)
+def held(
+    ref: str, event_id: str, *, amount: str = "10.50", currency: str = "USD", at: float = 100.0
+) -> HeldEvent:
+    return HeldEvent(
+        ref=ref,
+        event_id=event_id,
+        key=f"key-{event_id}",
+        envelope=f'{{"id":"{event_id}"}}'.encode(),
+        amount=Decimal(amount),
+        currency=currency,
+        held_at=at,
+    )
 
 
 A, B = "mapping:charge_codes/Z1", "mapping:facility_company/EAST"
@@ -64,44 +87,67 @@ class FindContract:
         assert [m.id for m in found] == sorted((m.id for m in found), reverse=True)
         assert _ids(found)[0] == "EHR^NORTH:5" and len(found) == 6
 
-    @pytest.mark.parametrize(("query", "expected"), [
-        (MessageQuery(status="rejected"), ["EHR^NORTHX:3"]),
-        (MessageQuery(status="ignored"), ["EHR^NORTH:5"]),
-        (MessageQuery(channel="x12"), ["ISA06:000000123"]),
-        # a bare type is every trigger of it (and itself), never another type's prefix
-        (MessageQuery(message_type="ADT"), ["EHR^NORTH:5", "EHR^NORTHX:3", "EHR^NORTH:1"]),
-        (MessageQuery(message_type="ADT^A08"), ["EHR^NORTHX:3"]),
-        # a sender is MSH-3^MSH-4 whole: EHR^NORTH is not EHR^NORTHX
-        (MessageQuery(sender="EHR^NORTH"), ["EHR^NORTH:5", "EHR^NORTH:2", "EHR^NORTH:1"]),
-        (MessageQuery(sender="EHR^NORTHX"), ["EHR^NORTHX:3"]),
-        # MSH-10 alone finds it from every sender; the whole identity finds one
-        (MessageQuery(control_id="2"), ["LAB^SOUTH:2", "EHR^NORTH:2"]),
-        (MessageQuery(control_id="EHR^NORTH:2"), ["EHR^NORTH:2"]),
-        (MessageQuery(control_id="ISA06:000000123"), ["ISA06:000000123"]),
-        (MessageQuery(since=103.0), ["EHR^NORTH:5", "ISA06:000000123", "LAB^SOUTH:2"]),
-        (MessageQuery(until=101.0), ["EHR^NORTH:1"]),
-        (MessageQuery(since=101.0, until=103.0), ["EHR^NORTHX:3", "EHR^NORTH:2"]),
-        (MessageQuery(channel="mllp", message_type="ADT", sender="EHR^NORTH",
-                      status="accepted"), ["EHR^NORTH:1"]),
-        (MessageQuery(sender="NOBODY"), []),
-    ])
-    def test_each_filter_finds_what_it_names(self, store: Store, query: MessageQuery,
-                                             expected: list[str]) -> None:
+    @pytest.mark.parametrize(
+        ("query", "expected"),
+        [
+            (MessageQuery(status="rejected"), ["EHR^NORTHX:3"]),
+            (MessageQuery(status="ignored"), ["EHR^NORTH:5"]),
+            (MessageQuery(channel="x12"), ["ISA06:000000123"]),
+            # a bare type is every trigger of it (and itself), never another type's prefix
+            (MessageQuery(message_type="ADT"), ["EHR^NORTH:5", "EHR^NORTHX:3", "EHR^NORTH:1"]),
+            (MessageQuery(message_type="ADT^A08"), ["EHR^NORTHX:3"]),
+            # a sender is MSH-3^MSH-4 whole: EHR^NORTH is not EHR^NORTHX
+            (MessageQuery(sender="EHR^NORTH"), ["EHR^NORTH:5", "EHR^NORTH:2", "EHR^NORTH:1"]),
+            (MessageQuery(sender="EHR^NORTHX"), ["EHR^NORTHX:3"]),
+            # MSH-10 alone finds it from every sender; the whole identity finds one
+            (MessageQuery(control_id="2"), ["LAB^SOUTH:2", "EHR^NORTH:2"]),
+            (MessageQuery(control_id="EHR^NORTH:2"), ["EHR^NORTH:2"]),
+            (MessageQuery(control_id="ISA06:000000123"), ["ISA06:000000123"]),
+            (MessageQuery(since=103.0), ["EHR^NORTH:5", "ISA06:000000123", "LAB^SOUTH:2"]),
+            (MessageQuery(until=101.0), ["EHR^NORTH:1"]),
+            (MessageQuery(since=101.0, until=103.0), ["EHR^NORTHX:3", "EHR^NORTH:2"]),
+            (
+                MessageQuery(
+                    channel="mllp", message_type="ADT", sender="EHR^NORTH", status="accepted"
+                ),
+                ["EHR^NORTH:1"],
+            ),
+            (MessageQuery(sender="NOBODY"), []),
+        ],
+    )
+    def test_each_filter_finds_what_it_names(
+        self, store: Store, query: MessageQuery, expected: list[str]
+    ) -> None:
         _seed(store)
         assert _ids(store.message_page(query)) == expected
 
-    @pytest.mark.parametrize(("msh10", "expected"), [
-        ("1", "EHR^NORTH:1"),   # one sender used it: found by MSH-10 alone
-        ("3", "EHR^NORTHX:3"),  # a refused message too
-        ("2", None),            # two senders used it: the whole identity is needed
-        ("5", "EHR^NORTH:5"),   # its conflict copy (`5#<digest>`) is not a second holder
-        ("5#abc", None), ("9", None), ("EHR^NORTH:1", None),
-    ])
+    @pytest.mark.parametrize(
+        ("msh10", "expected"),
+        [
+            ("1", "EHR^NORTH:1"),  # one sender used it: found by MSH-10 alone
+            ("3", "EHR^NORTHX:3"),  # a refused message too
+            ("2", None),  # two senders used it: the whole identity is needed
+            ("5", "EHR^NORTH:5"),  # its conflict copy (`5#<digest>`) is not a second holder
+            ("5#abc", None),
+            ("9", None),
+            ("EHR^NORTH:1", None),
+        ],
+    )
     def test_a_bare_msh10_finds_the_one_message_that_has_it(
-            self, store: Store, msh10: str, expected: str | None) -> None:
+        self, store: Store, msh10: str, expected: str | None
+    ) -> None:
         _seed(store)
-        store.accept([inbound("EHR^NORTH:5#0123456789abcdef", channel="mllp",
-                              status="rejected", ack_code="AR", events=b"")])
+        store.accept(
+            [
+                inbound(
+                    "EHR^NORTH:5#0123456789abcdef",
+                    channel="mllp",
+                    status="rejected",
+                    ack_code="AR",
+                    events=b"",
+                )
+            ]
+        )
         found = message_by_msh10(store, "mllp", msh10)
         assert (found.control_id if found is not None else None) == expected
         assert message_by_msh10(store, "x12", "1") is None
@@ -118,8 +164,7 @@ class FindContract:
         assert _ids(rest) == ["EHR^NORTH:2", "EHR^NORTH:1"]
         assert store.message_page(MessageQuery(), before=rest[-1].id) == []
         # what arrived meanwhile leads a new first page
-        assert _ids(store.message_page(MessageQuery(), limit=2)) == [
-            "EHR^NORTH:10", "EHR^NORTH:9"]
+        assert _ids(store.message_page(MessageQuery(), limit=2)) == ["EHR^NORTH:10", "EHR^NORTH:9"]
 
     def test_paging_keeps_the_filter(self, store: Store) -> None:
         _seed(store)
@@ -170,16 +215,27 @@ class FindContract:
         by_id = {h.event_id: h for h in store.held_events(A)}
         assert [by_id[e].entry_key for e in ("e1", "e2", "e3")] == ["entry-e1", "", ""]
         assert [(h.ref, h.event_id) for h in store.holds_of(["e1", "e3", "zz"])] == [
-            (A, "e1"), (A, "e3")]
+            (A, "e1"),
+            (A, "e3"),
+        ]
 
     def test_pending_events_are_those_with_a_work_item_or_an_unposted_release(
-            self, store: Store) -> None:
+        self, store: Store
+    ) -> None:
         with store.transaction() as tx:
             for e in ("e1", "e2", "e3"):
                 tx.hold_event(held(A, e))
             for e, kind in (("w1", "unmapped_code"), ("w2", "closed_period")):
-                tx.add_work_item(kind=kind, queue="q", key="k", event_id=e,
-                                 correlation_id="c", detail="d", envelope=b"", now=1.0)
+                tx.add_work_item(
+                    kind=kind,
+                    queue="q",
+                    key="k",
+                    event_id=e,
+                    correlation_id="c",
+                    detail="d",
+                    envelope=b"",
+                    now=1.0,
+                )
         store.release_held(A, ["e1", "e2"], 500.0)
         with store.transaction() as tx:
             tx.held_posted("e2", "entry-e2")
@@ -216,13 +272,16 @@ class FindContract:
         store.set_mapping_override("workitem_assignee", "7", "rita")
         with store.transaction() as tx:
             tx.set_mapping_override("department_cost_center", "NURS", "CC-9")
-        assert store.mapping_overrides(["charge_codes", "facility_company",
-                                        "department_cost_center"]) == [
+        assert store.mapping_overrides(
+            ["charge_codes", "facility_company", "department_cost_center"]
+        ) == [
             ("charge_codes", "A9", '{"revenue_account": "4100"}'),
             ("charge_codes", "Z1", '{"revenue_account": "4999"}'),
             ("department_cost_center", "NURS", "CC-9"),
-            ("facility_company", "EAST", "C300")]
+            ("facility_company", "EAST", "C300"),
+        ]
         store.set_mapping_override("facility_company", "EAST", "C301")  # replaced
         assert store.mapping_overrides(["facility_company"]) == [
-            ("facility_company", "EAST", "C301")]
+            ("facility_company", "EAST", "C301")
+        ]
         assert store.mapping_overrides([]) == []

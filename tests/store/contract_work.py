@@ -25,11 +25,33 @@ class WorkContract:
         assert other is not None and other != first
         item = store.work_item(first)
         assert item is not None
-        assert (item.id, item.kind, item.queue, item.status, item.key, item.event_id,
-                item.correlation_id, item.detail, item.created_at, item.updated_at,
-                item.resolution, item.envelope) == (
-            first, "unmapped_code", "charge-master", "open", "acct-1", "ev1", "corr-1",
-            "first", 10.0, 10.0, "", b"env-ev1")
+        assert (
+            item.id,
+            item.kind,
+            item.queue,
+            item.status,
+            item.key,
+            item.event_id,
+            item.correlation_id,
+            item.detail,
+            item.created_at,
+            item.updated_at,
+            item.resolution,
+            item.envelope,
+        ) == (
+            first,
+            "unmapped_code",
+            "charge-master",
+            "open",
+            "acct-1",
+            "ev1",
+            "corr-1",
+            "first",
+            10.0,
+            10.0,
+            "",
+            b"env-ev1",
+        )
         assert store.work_item(first + other + 1000) is None
         assert len(store.work_items()) == 2
 
@@ -41,7 +63,11 @@ class WorkContract:
         item = store.work_item(wid)
         assert item is not None
         assert (item.status, item.detail, item.created_at, item.updated_at) == (
-            "open", "failed again", 10.0, 20.0)
+            "open",
+            "failed again",
+            10.0,
+            20.0,
+        )
         assert store.counts()["open_work_items"] == 1
 
     def test_add_work_item_leaves_open_and_resolved_items_alone(self, store: Store) -> None:
@@ -54,7 +80,11 @@ class WorkContract:
         ia, ib = store.work_item(a), store.work_item(b)
         assert ia is not None and (ia.status, ia.detail, ia.updated_at) == ("open", "a", 10.0)
         assert ib is not None and (ib.status, ib.detail, ib.updated_at, ib.resolution) == (
-            "resolved", "b", 11.0, "written off")
+            "resolved",
+            "b",
+            11.0,
+            "written off",
+        )
 
     def test_work_items_filter_by_status_in_id_order_with_limit(self, store: Store) -> None:
         ids = [work(store, f"ev{i}") for i in range(5)]
@@ -78,12 +108,17 @@ class WorkContract:
         item = store.work_item(wid)
         assert item is not None
         assert (item.status, item.resolution, item.updated_at, item.created_at) == (
-            "resolved", "mapped 99999 -> 4010", 42.0, 10.0)
+            "resolved",
+            "mapped 99999 -> 4010",
+            42.0,
+            10.0,
+        )
         assert store.counts()["open_work_items"] == 0
         assert len(store.work_items()) == 1
 
     def test_close_work_items_resolves_open_and_resubmitted_items_of_the_event(
-            self, store: Store) -> None:
+        self, store: Store
+    ) -> None:
         a = work(store, "ev1", kind="unmapped_code", now=10.0)
         b = work(store, "ev1", kind="unmapped_facility", now=10.0)
         c = work(store, "ev1", kind="unmapped_department", now=10.0)
@@ -96,8 +131,9 @@ class WorkContract:
         with store.transaction() as tx:
             assert tx.close_work_items("ev1", "posted after the fix", now=20.0) == 2
         got = {i: store.work_item(i) for i in (a, b, c, d, other)}
-        summary = {i: None if w is None else (w.status, w.resolution, w.updated_at)
-                   for i, w in got.items()}
+        summary = {
+            i: None if w is None else (w.status, w.resolution, w.updated_at) for i, w in got.items()
+        }
         assert summary == {
             a: ("resolved", "posted after the fix", 20.0),
             b: ("resolved", "mapped F9 -> C1", 20.0),  # a resolution already given stands

@@ -34,8 +34,10 @@ from tests.services import POSTGRES, require
 
 FIXTURES = Path(__file__).parent / "fixtures"
 DSN = f"postgresql://postgres@{POSTGRES[0]}:{POSTGRES[1]}/test"
-DFT_RAW = (b"MSH|^~\\&|EHR|NORTH|||20240305||DFT^P03|MSG00001|P|2.5\r"
-           b"PID|1||MRN1^^^HOSP||DOE^JANE||19800101|F")
+DFT_RAW = (
+    b"MSH|^~\\&|EHR|NORTH|||20240305||DFT^P03|MSG00001|P|2.5\r"
+    b"PID|1||MRN1^^^HOSP||DOE^JANE||19800101|F"
+)
 
 
 # --- building revision-1 stores --------------------------------------------------------
@@ -59,8 +61,14 @@ def postgres_rev1(schema: str) -> None:
 @pytest.fixture(autouse=True)
 def _embedded(monkeypatch: pytest.MonkeyPatch) -> None:
     """The CLI runs here see no scale-out or site variables but the ones a test sets."""
-    for name in ("ISTHMUS_STORE", "ISTHMUS_BUS", "ISTHMUS_PG_SCHEMA", "ISTHMUS_TOKEN",
-                 "ISTHMUS_CONFIG", "ISTHMUS_DATA_DIR"):
+    for name in (
+        "ISTHMUS_STORE",
+        "ISTHMUS_BUS",
+        "ISTHMUS_PG_SCHEMA",
+        "ISTHMUS_TOKEN",
+        "ISTHMUS_CONFIG",
+        "ISTHMUS_DATA_DIR",
+    ):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -79,18 +87,32 @@ def schema() -> Iterator[str]:
 def sqlite_schema(path: Path) -> dict[str, Any]:
     conn = sqlite3.connect(path)
     try:
-        tables = [r[0] for r in conn.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' "
-            "ORDER BY name")]
+        tables = [
+            r[0]
+            for r in conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' "
+                "ORDER BY name"
+            )
+        ]
         return {
             "columns": {t: conn.execute(f"PRAGMA table_info({t})").fetchall() for t in tables},
-            "indexes": sorted(" ".join(r[0].split()) for r in conn.execute(
-                "SELECT sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL")),
-            "unique": {t: sorted(tuple(c[2] for c in conn.execute(
-                f"PRAGMA index_info('{i[1]}')")) for i in conn.execute(
-                f"PRAGMA index_list({t})") if i[2]) for t in tables},
+            "indexes": sorted(
+                " ".join(r[0].split())
+                for r in conn.execute(
+                    "SELECT sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL"
+                )
+            ),
+            "unique": {
+                t: sorted(
+                    tuple(c[2] for c in conn.execute(f"PRAGMA index_info('{i[1]}')"))
+                    for i in conn.execute(f"PRAGMA index_list({t})")
+                    if i[2]
+                )
+                for t in tables
+            },
             "version": conn.execute("SELECT * FROM alembic_version").fetchall()
-            if "alembic_version" in tables else None,
+            if "alembic_version" in tables
+            else None,
             "meta": conn.execute("SELECT * FROM meta").fetchall(),
         }
     finally:
@@ -99,23 +121,36 @@ def sqlite_schema(path: Path) -> dict[str, Any]:
 
 def postgres_schema(schema: str) -> dict[str, Any]:
     with psycopg.connect(DSN, autocommit=True) as c:
+
         def rows(q: str) -> list[tuple[Any, ...]]:
-            return [tuple(str(v).replace(schema, "S") for v in r)
-                    for r in c.execute(q, (schema,)).fetchall()]
+            return [
+                tuple(str(v).replace(schema, "S") for v in r)
+                for r in c.execute(q, (schema,)).fetchall()
+            ]
+
         return {
-            "columns": rows("SELECT table_name, ordinal_position, column_name, data_type, "
-                            "is_nullable, column_default, is_identity, identity_generation "
-                            "FROM information_schema.columns WHERE table_schema = %s "
-                            "ORDER BY 1, 2"),
-            "indexes": rows("SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = %s "
-                            "ORDER BY 1"),
-            "constraints": rows("SELECT conrelid::regclass::text, conname, "
-                                "pg_get_constraintdef(oid) FROM pg_constraint WHERE "
-                                "connamespace = %s::regnamespace ORDER BY 1, 2"),
-            "version": rows(f'SELECT version_num FROM "{schema}".alembic_version WHERE '
-                            "%s::text IS NOT NULL") if c.execute(
+            "columns": rows(
+                "SELECT table_name, ordinal_position, column_name, data_type, "
+                "is_nullable, column_default, is_identity, identity_generation "
+                "FROM information_schema.columns WHERE table_schema = %s "
+                "ORDER BY 1, 2"
+            ),
+            "indexes": rows(
+                "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = %s ORDER BY 1"
+            ),
+            "constraints": rows(
+                "SELECT conrelid::regclass::text, conname, "
+                "pg_get_constraintdef(oid) FROM pg_constraint WHERE "
+                "connamespace = %s::regnamespace ORDER BY 1, 2"
+            ),
+            "version": rows(
+                f'SELECT version_num FROM "{schema}".alembic_version WHERE %s::text IS NOT NULL'
+            )
+            if c.execute(
                 "SELECT to_regclass(%s || '.alembic_version')", (f'"{schema}"',)
-            ).fetchone() != (None,) else None,
+            ).fetchone()
+            != (None,)
+            else None,
             "meta": rows(f'SELECT name, value FROM "{schema}".meta WHERE %s::text IS NOT NULL'),
         }
 
@@ -138,7 +173,11 @@ def read_back(store: Store) -> None:
     assert entries["E-2"].posted_on.isoformat() == "2024-03-06"
     [item] = store.work_items_for("mllp/EHR^NORTH:MSG00001")
     assert (item.kind, item.queue, item.status, item.detail) == (
-        "unmapped_code", "charge-master", "open", "code 99999 unmapped")
+        "unmapped_code",
+        "charge-master",
+        "open",
+        "code 99999 unmapped",
+    )
     assert item.envelope == b"env-3"
     # and today's writes work on the upgraded tables
     assert store.purge_bodies([dft.id], 1_800_000_000.0) == 1
@@ -180,8 +219,9 @@ def test_the_chain_from_nothing_builds_the_head_schema_sqlite(tmp_path: Path) ->
     assert fresh["version"] == [(HEAD,)] and fresh["meta"] == [("schema_version", str(int(HEAD)))]
 
 
-def test_revision_1_upgrades_in_place_sqlite(tmp_path: Path,
-                                             capsys: pytest.CaptureFixture[str]) -> None:
+def test_revision_1_upgrades_in_place_sqlite(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     data = tmp_path / "data"
     sqlite_rev1(data / "store.db")
     with pytest.raises(SchemaNotCurrent, match=f"revision 0001, this release needs {HEAD}"):
@@ -193,15 +233,20 @@ def test_revision_1_upgrades_in_place_sqlite(tmp_path: Path,
     code, out, _ = cli(capsys, "migrate", "--check", "--data-dir", str(data), "--json")
     assert code == 4 and json.loads(out)["pending"] == list(REVISIONS[1:])
     assert json.loads(out)["revision"] == "0001"
-    code, _, err = cli(capsys, "backup", "--to", str(tmp_path / "before"), "--data-dir",
-                       str(data))  # the step before the upgrade works on the old schema
+    code, _, err = cli(
+        capsys, "backup", "--to", str(tmp_path / "before"), "--data-dir", str(data)
+    )  # the step before the upgrade works on the old schema
     assert code == 0, err
     assert sqlite_schema(tmp_path / "before" / "store.db") == sqlite_schema(data / "store.db")
     code, out, _ = cli(capsys, "migrate", "--data-dir", str(data), "--json")
     assert code == 0, out
-    assert json.loads(out) | {"store": ""} == {"store": "", "schema_version": int(HEAD),
-                                               "revision": HEAD, "from": "0001",
-                                               "applied": list(REVISIONS[1:])}
+    assert json.loads(out) | {"store": ""} == {
+        "store": "",
+        "schema_version": int(HEAD),
+        "revision": HEAD,
+        "from": "0001",
+        "applied": list(REVISIONS[1:]),
+    }
     code, out, _ = cli(capsys, "migrate", "--data-dir", str(data), "--json")
     assert (code, json.loads(out)["applied"]) == (0, [])  # idempotent
     code, out, _ = cli(capsys, "migrate", "--check", "--data-dir", str(data))
@@ -216,7 +261,8 @@ def test_revision_1_upgrades_in_place_sqlite(tmp_path: Path,
 
 
 def test_migrate_check_on_a_new_data_directory_creates_nothing(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     code, out, _ = cli(capsys, "migrate", "--check", "--data-dir", str(tmp_path / "d"))
     assert code == 4 and "none (no store yet)" in out
     assert not (tmp_path / "d" / "store.db").exists()
@@ -236,8 +282,9 @@ def test_a_failed_revision_leaves_the_store_at_its_revision(tmp_path: Path) -> N
     assert (state.legacy, state.at) == (True, "0001")  # not even the stamp stayed
 
 
-def test_a_store_of_a_newer_release_is_refused(tmp_path: Path,
-                                                capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_store_of_a_newer_release_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     data = tmp_path / "data"
     SqliteStore(data / "store.db").close()
     conn = sqlite3.connect(data / "store.db")
@@ -274,10 +321,12 @@ def test_the_chain_from_nothing_builds_the_head_schema_postgres(schema: str) -> 
         fresh = postgres_schema(fresh_name)
     finally:
         with psycopg.connect(DSN, autocommit=True) as c:
-            c.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(
-                sql.Identifier(fresh_name)))
-    fresh = {k: [tuple(str(v).replace("S_f", "S") for v in r) for r in rows]
-             for k, rows in fresh.items()}
+            c.execute(
+                sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(fresh_name))
+            )
+    fresh = {
+        k: [tuple(str(v).replace("S_f", "S") for v in r) for r in rows] for k, rows in fresh.items()
+    }
     assert chain == fresh
     assert fresh["version"] == [(HEAD,)] and fresh["meta"] == [("schema_version", str(int(HEAD)))]
 
@@ -293,8 +342,11 @@ def test_the_postgres_fixture_is_revision_0001_exactly(schema: str) -> None:
             c.execute(r0001_baseline.POSTGRESQL)  # type: ignore[arg-type]
             c.execute("INSERT INTO meta VALUES ('schema_version', '1')")
         a = postgres_schema(schema)
-        b = {k: [tuple(str(v).replace("S_m", "S") for v in r) for r in rows]
-             for k, rows in postgres_schema(made).items() if rows is not None}
+        b = {
+            k: [tuple(str(v).replace("S_m", "S") for v in r) for r in rows]
+            for k, rows in postgres_schema(made).items()
+            if rows is not None
+        }
     finally:
         with psycopg.connect(DSN, autocommit=True) as c:
             c.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(made)))
@@ -303,12 +355,16 @@ def test_the_postgres_fixture_is_revision_0001_exactly(schema: str) -> None:
 
 
 @pytest.mark.service
-def test_revision_1_upgrades_in_place_postgres(schema: str, tmp_path: Path,
-                                               monkeypatch: pytest.MonkeyPatch,
-                                               capsys: pytest.CaptureFixture[str]) -> None:
+def test_revision_1_upgrades_in_place_postgres(
+    schema: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     postgres_rev1(schema)
-    for name, value in (("ISTHMUS_STORE", "postgresql"), ("ISTHMUS_PG_DSN", DSN),
-                        ("ISTHMUS_PG_SCHEMA", schema), ("ISTHMUS_BUS", "sqlite")):
+    for name, value in (
+        ("ISTHMUS_STORE", "postgresql"),
+        ("ISTHMUS_PG_DSN", DSN),
+        ("ISTHMUS_PG_SCHEMA", schema),
+        ("ISTHMUS_BUS", "sqlite"),
+    ):
         monkeypatch.setenv(name, value)
     data = tmp_path / "data"
     with pytest.raises(SchemaNotCurrent, match="revision 0001"):

@@ -38,11 +38,13 @@ def schema() -> Iterator[str]:
 def test_a_second_open_does_not_wait_for_a_writer(schema: str) -> None:
     PostgresStore(DSN, schema=schema).close()  # the schema, complete
     with psycopg.connect(DSN) as writer:  # a hub's transaction, mid-way: writing the inbox
-        writer.execute(sql.SQL("LOCK TABLE {}.inbox IN ROW EXCLUSIVE MODE").format(
-            sql.Identifier(schema)))
+        writer.execute(
+            sql.SQL("LOCK TABLE {}.inbox IN ROW EXCLUSIVE MODE").format(sql.Identifier(schema))
+        )
         opened: list[PostgresStore] = []
-        t = threading.Thread(target=lambda: opened.append(PostgresStore(DSN, schema=schema)),
-                             daemon=True)
+        t = threading.Thread(
+            target=lambda: opened.append(PostgresStore(DSN, schema=schema)), daemon=True
+        )
         t.start()
         t.join(10.0)  # generous: the open reads the catalog and takes no table lock
         done = bool(opened)

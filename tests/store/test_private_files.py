@@ -24,12 +24,14 @@ from isthmus.maintenance import backup_embedded
 from isthmus.store.sqlite_connection import connect
 from tests.ledger.builders import make_charge, post
 
-CSV_BATCH = batch_to_csv(build_batch("B-1", [post(make_charge())], policy="summary",
-                                     channel="c")).encode()  # an ERP file, as exported
+CSV_BATCH = batch_to_csv(
+    build_batch("B-1", [post(make_charge())], policy="summary", channel="c")
+).encode()  # an ERP file, as exported
 
-pytestmark = pytest.mark.skipif(os.environ.get("ISTHMUS_STORE") == "postgresql"
-                                or os.environ.get("ISTHMUS_BUS") == "nats",
-                                reason="the embedded SQLite files")
+pytestmark = pytest.mark.skipif(
+    os.environ.get("ISTHMUS_STORE") == "postgresql" or os.environ.get("ISTHMUS_BUS") == "nats",
+    reason="the embedded SQLite files",
+)
 
 
 def mode(path: Path) -> int:
@@ -52,12 +54,18 @@ def test_hub_files_are_private_whatever_the_umask(tmp_path: Path, umask: int) ->
         hub.bus.publish([Publish("e/1", "finance", "k1", b"{}")])  # WAL and SHM in use
         hub.store.counts()
         assert hub.governance.initialized() is False
-        wal_files = [data / f"{db}{side}" for db in ("store.db", "bus.db")
-                     for side in ("-wal", "-shm")]
+        wal_files = [
+            data / f"{db}{side}" for db in ("store.db", "bus.db") for side in ("-wal", "-shm")
+        ]
         assert all(p.exists() for p in wal_files)
         assert mode(data) == 0o700
-        for p in (data / "store.db", data / "bus.db", data / "governance.db",
-                  data / "token.key", *wal_files):
+        for p in (
+            data / "store.db",
+            data / "bus.db",
+            data / "governance.db",
+            data / "token.key",
+            *wal_files,
+        ):
             assert mode(p) == 0o600, p.name
         ErpFileSink(hub.export_dir).deliver(batch_codec.decode("csv", CSV_BATCH))
         exported = hub.export_dir / "B-1.csv"
@@ -73,8 +81,9 @@ def test_hub_files_are_private_whatever_the_umask(tmp_path: Path, umask: int) ->
         assert mode(p) == 0o600, p.name
 
 
-def test_isthmus_backup_writes_owner_only_files(tmp_path: Path, umask: int,
-                                                capsys: pytest.CaptureFixture[str]) -> None:
+def test_isthmus_backup_writes_owner_only_files(
+    tmp_path: Path, umask: int, capsys: pytest.CaptureFixture[str]
+) -> None:
     data = tmp_path / "data"
     assert run(["migrate", "--data-dir", str(data)]) == 0
     assert run(["audit", "list", "--data-dir", str(data)]) == 0  # governance.db exists

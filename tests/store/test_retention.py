@@ -42,14 +42,20 @@ from tests.support import wait_until
 DAY = 86_400.0
 NOW = 1_800_000_000.0
 DSN = f"postgresql://postgres@{POSTGRES[0]}:{POSTGRES[1]}/test"
-SITE = RetentionSettings(raw_days=30, ignored_days=7,
-                         channels={"x12": RetentionRule(raw_days=0)})
+SITE = RetentionSettings(raw_days=30, ignored_days=7, channels={"x12": RetentionRule(raw_days=0)})
 
 
 @pytest.fixture(autouse=True)
 def _embedded(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("ISTHMUS_STORE", "ISTHMUS_BUS", "ISTHMUS_PG_SCHEMA", "ISTHMUS_TOKEN",
-                 "ISTHMUS_CONFIG", "ISTHMUS_DATA_DIR", "ISTHMUS_NATS_STREAM"):
+    for name in (
+        "ISTHMUS_STORE",
+        "ISTHMUS_BUS",
+        "ISTHMUS_PG_SCHEMA",
+        "ISTHMUS_TOKEN",
+        "ISTHMUS_CONFIG",
+        "ISTHMUS_DATA_DIR",
+        "ISTHMUS_NATS_STREAM",
+    ):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -66,12 +72,19 @@ def schema() -> Iterator[str]:
 
 
 def test_rules_per_channel_over_the_site_limits() -> None:
-    got = retention.rules(RetentionSettings(
-        raw_days=90, ignored_days=7, channels={"x12": RetentionRule(ignored_days=1),
-                                               "fhir": RetentionRule(raw_days=365)}), NOW)
+    got = retention.rules(
+        RetentionSettings(
+            raw_days=90,
+            ignored_days=7,
+            channels={"x12": RetentionRule(ignored_days=1), "fhir": RetentionRule(raw_days=365)},
+        ),
+        NOW,
+    )
     assert got == [
-        PurgeRule(NOW - 365 * DAY, False, "fhir"), PurgeRule(NOW - 7 * DAY, True, "fhir"),
-        PurgeRule(NOW - 90 * DAY, False, "x12"), PurgeRule(NOW - 1 * DAY, True, "x12"),
+        PurgeRule(NOW - 365 * DAY, False, "fhir"),
+        PurgeRule(NOW - 7 * DAY, True, "fhir"),
+        PurgeRule(NOW - 90 * DAY, False, "x12"),
+        PurgeRule(NOW - 1 * DAY, True, "x12"),
         PurgeRule(NOW - 90 * DAY, False, None, ("fhir", "x12")),
         PurgeRule(NOW - 7 * DAY, True, None, ("fhir", "x12")),
     ]
@@ -82,23 +95,28 @@ def test_zero_keeps_forever_and_ignored_follows_raw_when_unset() -> None:
     assert not retention.enabled(RetentionSettings())
     assert retention.rules(RetentionSettings(raw_days=30), NOW) == [
         PurgeRule(NOW - 30 * DAY, False, None, ("fhir",)),
-        PurgeRule(NOW - 30 * DAY, True, None, ("fhir",))]
+        PurgeRule(NOW - 30 * DAY, True, None, ("fhir",)),
+    ]
     assert retention.enabled(RetentionSettings(channels={"mllp": RetentionRule(raw_days=1)}))
     assert retention.rules(RetentionSettings(ignored_days=3), NOW) == [
-        PurgeRule(NOW - 3 * DAY, True, None, ("fhir",))]
+        PurgeRule(NOW - 3 * DAY, True, None, ("fhir",))
+    ]
 
 
 def test_the_retention_table_is_checked(tmp_path: Path) -> None:
     conf = tmp_path / "c.toml"
-    conf.write_text("[retention]\nraw_days = 90\nignored_days = 7\n"
-                    "[retention.channels.mllp]\nraw_days = 30\n")
+    conf.write_text(
+        "[retention]\nraw_days = 90\nignored_days = 7\n[retention.channels.mllp]\nraw_days = 30\n"
+    )
     s = load_settings(conf, data_dir=tmp_path)
     assert s.retention == RetentionSettings(90, 7, {"mllp": RetentionRule(raw_days=30)})
-    for bad, says in (("[retention]\nraw_day = 9\n", "did you mean retention.raw_days"),
-                      ("[retention]\nraw_days = -1\n", "retention.raw_days must be"),
-                      ("[retention]\nignored_days = '7'\n", "retention.ignored_days must"),
-                      ("[retention.channels.mllp]\nraw = 1\n", "retention.channels.mllp.raw"),
-                      ("[retention.channels.mllp]\nraw_days = true\n", "must be a whole")):
+    for bad, says in (
+        ("[retention]\nraw_day = 9\n", "did you mean retention.raw_days"),
+        ("[retention]\nraw_days = -1\n", "retention.raw_days must be"),
+        ("[retention]\nignored_days = '7'\n", "retention.ignored_days must"),
+        ("[retention.channels.mllp]\nraw = 1\n", "retention.channels.mllp.raw"),
+        ("[retention.channels.mllp]\nraw_days = true\n", "must be a whole"),
+    ):
         conf.write_text(bad)
         with pytest.raises(ConfigError, match=says.replace(".", r"\.")):
             load_settings(conf, data_dir=tmp_path)
@@ -107,11 +125,29 @@ def test_the_retention_table_is_checked(tmp_path: Path) -> None:
 # --- the purge through each adapter -----------------------------------------------------
 
 
-def _msg(cid: str, age_days: float, *, channel: str = "mllp", status: str = "accepted",
-         events: bytes = b"", hold: Hold | None = None) -> Inbound:
-    return Inbound(channel, cid, f"MSH|{cid}|DOE^JANE".encode(), NOW - age_days * DAY,
-                   "10.0.0.7:1", "ADT^A01", status, "AE" if status == "rejected" else "AA",
-                   "", events, digest=f"dig-{cid}", hold=hold)
+def _msg(
+    cid: str,
+    age_days: float,
+    *,
+    channel: str = "mllp",
+    status: str = "accepted",
+    events: bytes = b"",
+    hold: Hold | None = None,
+) -> Inbound:
+    return Inbound(
+        channel,
+        cid,
+        f"MSH|{cid}|DOE^JANE".encode(),
+        NOW - age_days * DAY,
+        "10.0.0.7:1",
+        "ADT^A01",
+        status,
+        "AE" if status == "rejected" else "AA",
+        "",
+        events,
+        digest=f"dig-{cid}",
+        hold=hold,
+    )
 
 
 @pytest.fixture(params=["memory", "sqlite", "postgresql"])
@@ -130,11 +166,17 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
 
 def test_purge_blanks_what_is_past_its_limit_and_keeps_the_rest(store: Store) -> None:
     held = Hold("mapping", "charge-master", "code unmapped")
-    batch = [_msg("OLD", 100), _msg("UNPUB", 100, events=b"[]"),
-             _msg("HELD", 100, status="held", events=b"[]", hold=held),
-             _msg("IGN", 10, status="ignored"), _msg("REJ", 40, status="rejected"),
-             _msg("FHIR", 100, channel="fhir"), _msg("X12", 100, channel="x12"),
-             _msg("NEW", 5), _msg("IGN-NEW", 3, status="ignored")]
+    batch = [
+        _msg("OLD", 100),
+        _msg("UNPUB", 100, events=b"[]"),
+        _msg("HELD", 100, status="held", events=b"[]", hold=held),
+        _msg("IGN", 10, status="ignored"),
+        _msg("REJ", 40, status="rejected"),
+        _msg("FHIR", 100, channel="fhir"),
+        _msg("X12", 100, channel="x12"),
+        _msg("NEW", 5),
+        _msg("IGN-NEW", 3, status="ignored"),
+    ]
     ids = {m.control_id: a.message_id for m, a in zip(batch, store.accept(batch), strict=True)}
 
     dry = retention.purge(store, SITE, NOW, dry_run=True)
@@ -148,7 +190,11 @@ def test_purge_blanks_what_is_past_its_limit_and_keeps_the_rest(store: Store) ->
     old = store.message(ids["OLD"])
     assert old is not None and old.purged_at == NOW + 1
     assert (old.digest, old.status, old.ack_code, old.control_id) == (
-        "dig-OLD", "accepted", "AA", "OLD")
+        "dig-OLD",
+        "accepted",
+        "AA",
+        "OLD",
+    )
     assert old.received_at == NOW - 100 * DAY
 
     store.mark_published([ids["UNPUB"]])  # on the bus now: its body may go
@@ -190,9 +236,13 @@ def scaleout(schema: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> It
     """Scale-out mode for the CLI: PostgreSQL (a schema of its own) and NATS JetStream (the
     data directory's own stream, dropped afterwards)."""
     require("NATS", *NATS)
-    for name, value in (("ISTHMUS_STORE", "postgresql"), ("ISTHMUS_PG_DSN", DSN),
-                        ("ISTHMUS_PG_SCHEMA", schema), ("ISTHMUS_BUS", "nats"),
-                        ("ISTHMUS_NATS_URL", f"nats://{NATS[0]}:{NATS[1]}")):
+    for name, value in (
+        ("ISTHMUS_STORE", "postgresql"),
+        ("ISTHMUS_PG_DSN", DSN),
+        ("ISTHMUS_PG_SCHEMA", schema),
+        ("ISTHMUS_BUS", "nats"),
+        ("ISTHMUS_NATS_URL", f"nats://{NATS[0]}:{NATS[1]}"),
+    ):
         monkeypatch.setenv(name, value)
     yield schema
     with contextlib.suppress(Exception):
@@ -201,13 +251,19 @@ def scaleout(schema: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> It
 
 @pytest.mark.parametrize("mode", ["embedded", "scale-out"])
 def test_purge_command_keeps_lineage_journal_and_audit(
-        mode: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-        request: pytest.FixtureRequest, capsys: pytest.CaptureFixture[str]) -> None:
+    mode: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     schema = request.getfixturevalue("scaleout") if mode == "scale-out" else ""
     data = tmp_path / "data"
     conf = tmp_path / "isthmus.toml"
-    conf.write_text('[mappings]\ninclude = "demo"\n[channels.mllp.messages]\n'
-                    '"ADT^A08" = "ignore"\n[retention]\nraw_days = 30\nignored_days = 7\n')
+    conf.write_text(
+        '[mappings]\ninclude = "demo"\n[channels.mllp.messages]\n'
+        '"ADT^A08" = "ignore"\n[retention]\nraw_days = 30\nignored_days = 7\n'
+    )
     monkeypatch.setenv("ISTHMUS_CONFIG", str(conf))
     files = []
     for name, raw in (("dft", charge("C1", "M1")), ("a08", adt("A8", "M1", trigger="A08"))):
@@ -224,8 +280,12 @@ def test_purge_command_keeps_lineage_journal_and_audit(
     _age(mode, data, schema, 10)  # the ignored A08 is past 7 days, the DFT not past 30
     dry = _cli(capsys, "purge", "--dry-run", "--data-dir", str(data))
     assert (dry["dry_run"], dry["purged"], dry["ignored"]) == (True, 1, 1)
-    assert _cli(capsys, "messages", "show", "mllp/EHR^NORTH:A8",
-                "--data-dir", str(data))["message"]["bytes"] > 0
+    assert (
+        _cli(capsys, "messages", "show", "mllp/EHR^NORTH:A8", "--data-dir", str(data))["message"][
+            "bytes"
+        ]
+        > 0
+    )
     _age(mode, data, schema, 25)
     done = _cli(capsys, "purge", "--data-dir", str(data))
     assert (done["purged"], done["ignored"], done["by_channel"]) == (2, 1, {"mllp": 2})
@@ -235,7 +295,8 @@ def test_purge_command_keeps_lineage_journal_and_audit(
     assert m["purged_at"] is not None and m["bytes"] == 0
     moved = ("purged_at", "bytes", "received_at")  # received_at: aged by the test
     assert {k: v for k, v in m.items() if k not in moved} == {
-        k: v for k, v in before["message"].items() if k not in moved}
+        k: v for k, v in before["message"].items() if k not in moved
+    }
     assert after["events"] == before["events"]
     assert after["journal_entries"] == before["journal_entries"]
     capsys.readouterr()
@@ -243,15 +304,19 @@ def test_purge_command_keeps_lineage_journal_and_audit(
     assert "body purged at" in capsys.readouterr().out
     assert _cli(capsys, "ledger", "trial-balance", "--data-dir", str(data))["balanced"]
     audit = _cli(capsys, "audit", "list", "--data-dir", str(data))
-    purges = [r for r in (audit if isinstance(audit, list) else audit["rows"])
-              if r["action"] == "cli purge"]
+    purges = [
+        r
+        for r in (audit if isinstance(audit, list) else audit["rows"])
+        if r["action"] == "cli purge"
+    ]
     assert [p["outcome"] for p in purges] == ["ok", "ok"]  # the dry run, then the purge
     assert "DOE" not in json.dumps(purges)
     assert _cli(capsys, "purge", "--data-dir", str(data))["purged"] == 0
 
 
-def test_the_daily_job_purges_and_audits_once_per_site(tmp_path: Path,
-                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_daily_job_purges_and_audits_once_per_site(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     conf = tmp_path / "isthmus.toml"
     conf.write_text("[retention]\nraw_days = 1\n")
     hub = Hub.open(load_settings(conf, data_dir=tmp_path / "data"))
@@ -267,7 +332,8 @@ def test_the_daily_job_purges_and_audits_once_per_site(tmp_path: Path,
         report = retention_round(hub, "worker-1", NOW + 3700)
         assert report is not None and report.purged == 0
         assert [r.event.action for r in hub.governance.audit_rows()].count(
-            "retention purge") == 1  # nothing purged, nothing recorded
+            "retention purge"
+        ) == 1  # nothing purged, nothing recorded
     finally:
         hub.close()
 
@@ -277,8 +343,22 @@ def test_serve_runs_the_purge_on_its_own(tmp_path: Path) -> None:
     conf = tmp_path / "isthmus.toml"
     conf.write_text("[retention]\nraw_days = 1\n")
     hub = Hub.open(load_settings(conf, data_dir=tmp_path / "data"))
-    [old] = hub.store.accept([Inbound("mllp", "OLD", b"MSH|OLD", time.time() - 2 * DAY,
-                                      "p", "ADT^A01", "accepted", "AA", "", b"")])
+    [old] = hub.store.accept(
+        [
+            Inbound(
+                "mllp",
+                "OLD",
+                b"MSH|OLD",
+                time.time() - 2 * DAY,
+                "p",
+                "ADT^A01",
+                "accepted",
+                "AA",
+                "",
+                b"",
+            )
+        ]
+    )
     loop = asyncio.new_event_loop()
     task = loop.create_task(retention_loop(hub, "worker-1", first_s=0.0))
 
@@ -289,8 +369,10 @@ def test_serve_runs_the_purge_on_its_own(tmp_path: Path) -> None:
     thread = threading.Thread(target=serve)
     thread.start()
     try:
-        wait_until(lambda: hub.store.message(old.message_id).purged_at,  # type: ignore[union-attr]
-                   what="the retention job to purge the old body")
+        wait_until(
+            lambda: hub.store.message(old.message_id).purged_at,  # type: ignore[union-attr]
+            what="the retention job to purge the old body",
+        )
     finally:
         loop.call_soon_threadsafe(task.cancel)
         thread.join(10)

@@ -26,8 +26,9 @@ class TestMemoryStore(StoreContract, FindContract, ChannelContract):
         yield s
         s.close()
 
-    def encounter_row(self, store: Store,
-                      visit_number: str) -> tuple[str, str, str, str, str] | None:
+    def encounter_row(
+        self, store: Store, visit_number: str
+    ) -> tuple[str, str, str, str, str] | None:
         return cast(MemoryStore, store).encounter(visit_number)
 
     def billing_account_row(self, store: Store, account_number: str) -> tuple[str, str] | None:
@@ -48,17 +49,23 @@ class TestSqliteStore(StoreContract, FindContract, ChannelContract):
         yield s
         s.close()
 
-    def encounter_row(self, store: Store,
-                      visit_number: str) -> tuple[str, str, str, str, str] | None:
-        r = _row(cast(SqliteStore, store).path,
-                 "SELECT patient_key, facility, patient_class, status, updated_at "
-                 "FROM encounters WHERE visit_number=?", visit_number)
+    def encounter_row(
+        self, store: Store, visit_number: str
+    ) -> tuple[str, str, str, str, str] | None:
+        r = _row(
+            cast(SqliteStore, store).path,
+            "SELECT patient_key, facility, patient_class, status, updated_at "
+            "FROM encounters WHERE visit_number=?",
+            visit_number,
+        )
         return None if r is None else (r[0], r[1], r[2], r[3], r[4])
 
     def billing_account_row(self, store: Store, account_number: str) -> tuple[str, str] | None:
-        r = _row(cast(SqliteStore, store).path,
-                 "SELECT patient_key, facility FROM billing_accounts WHERE account_number=?",
-                 account_number)
+        r = _row(
+            cast(SqliteStore, store).path,
+            "SELECT patient_key, facility FROM billing_accounts WHERE account_number=?",
+            account_number,
+        )
         return None if r is None else (r[0], r[1])
 
 
@@ -73,8 +80,16 @@ def test_sqlite_data_survives_close_and_reopen(tmp_path: Path) -> None:
     post(s, e1, e2)
     with s.transaction() as tx:
         tx.put_patient(Patient(key="HOSP|1", mrn="1", authority="HOSP", token="PA-1"))
-        tx.add_work_item(kind="k", queue="q", key="x", event_id="ev1", correlation_id="c",
-                         detail="d", envelope=b"e", now=1.0)
+        tx.add_work_item(
+            kind="k",
+            queue="q",
+            key="x",
+            event_id="ev1",
+            correlation_id="c",
+            detail="d",
+            envelope=b"e",
+            now=1.0,
+        )
     s.set_mapping_override("charge_codes", "99999", "4010")
     s.record_batch(detailed("B1", [e1]), FILES, now=5.0)
     before = s.counts()
@@ -150,8 +165,10 @@ def test_sqlite_concurrent_accept_across_stores_and_threads(tmp_path: Path) -> N
                 batch = [inbound(f"C{j}") for j in range(i, i + 6)]
                 got = s.accept(batch)
                 with lock:
-                    answers.extend((m.control_id, a.message_id, a.duplicate)
-                                   for m, a in zip(batch, got, strict=True))
+                    answers.extend(
+                        (m.control_id, a.message_id, a.duplicate)
+                        for m, a in zip(batch, got, strict=True)
+                    )
         except BaseException as exc:
             errors.append(exc)
 

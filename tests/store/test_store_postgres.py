@@ -62,17 +62,23 @@ class TestPostgresStore(StoreContract, FindContract, ChannelContract):
         yield s
         s.close()
 
-    def encounter_row(self, store: Store,
-                      visit_number: str) -> tuple[str, str, str, str, str] | None:
-        r = _row(cast(PostgresStore, store).schema,
-                 "SELECT patient_key, facility, patient_class, status, updated_at "
-                 "FROM {}.encounters WHERE visit_number = %s", visit_number)
+    def encounter_row(
+        self, store: Store, visit_number: str
+    ) -> tuple[str, str, str, str, str] | None:
+        r = _row(
+            cast(PostgresStore, store).schema,
+            "SELECT patient_key, facility, patient_class, status, updated_at "
+            "FROM {}.encounters WHERE visit_number = %s",
+            visit_number,
+        )
         return None if r is None else (r[0], r[1], r[2], r[3], r[4])
 
     def billing_account_row(self, store: Store, account_number: str) -> tuple[str, str] | None:
-        r = _row(cast(PostgresStore, store).schema,
-                 "SELECT patient_key, facility FROM {}.billing_accounts "
-                 "WHERE account_number = %s", account_number)
+        r = _row(
+            cast(PostgresStore, store).schema,
+            "SELECT patient_key, facility FROM {}.billing_accounts WHERE account_number = %s",
+            account_number,
+        )
         return None if r is None else (r[0], r[1])
 
 
@@ -162,8 +168,10 @@ def test_pg_concurrent_accept_across_stores_and_threads(schema: str) -> None:
                     batch.reverse()
                 got = s.accept(batch)
                 with lock:
-                    answers.extend((m.control_id, a.message_id, a.duplicate)
-                                   for m, a in zip(batch, got, strict=True))
+                    answers.extend(
+                        (m.control_id, a.message_id, a.duplicate)
+                        for m, a in zip(batch, got, strict=True)
+                    )
         except BaseException as exc:
             errors.append(exc)
 
@@ -197,8 +205,9 @@ def test_pg_migrate_twice_is_a_no_op(schema: str) -> None:
         assert s.counts()["messages"] == 1
         found = s.message(a.message_id)
         assert found is not None and found.control_id == "C1"
-        assert _row(schema, "SELECT count(*)::text FROM {}.meta WHERE name = %s",
-                    "schema_version") == ("1",)
+        assert _row(
+            schema, "SELECT count(*)::text FROM {}.meta WHERE name = %s", "schema_version"
+        ) == ("1",)
     finally:
         s.close()
 
@@ -231,7 +240,9 @@ def test_pg_a_killed_session_fails_one_call_then_reconnects(schema: str) -> None
         with psycopg.connect(DSN, autocommit=True) as admin:
             killed = admin.execute(
                 "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-                "WHERE application_name = %s", (schema,)).fetchone()
+                "WHERE application_name = %s",
+                (schema,),
+            ).fetchone()
         assert killed == (1,)
         with pytest.raises(StorageUnavailable):
             s.counts()
@@ -244,8 +255,14 @@ def test_pg_a_nul_in_a_text_field_is_stored_not_fatal_to_its_batch(schema: str) 
     """PostgreSQL TEXT cannot hold NUL: the inbox keeps it as U+FFFD, the raw bytes exact."""
     s = PostgresStore(DSN, schema=schema)
     try:
-        bad = inbound("C\x001", status="rejected", ack_code="AR", error="NUL \x00 in MSH-10",
-                      events=b"", raw=b"MSH|C\x001")
+        bad = inbound(
+            "C\x001",
+            status="rejected",
+            ack_code="AR",
+            error="NUL \x00 in MSH-10",
+            events=b"",
+            raw=b"MSH|C\x001",
+        )
         a, b = s.accept([bad, inbound("C2")])
         [again] = s.accept([bad])
         assert (a.duplicate, b.duplicate, again.duplicate) == (False, False, True)
@@ -253,7 +270,10 @@ def test_pg_a_nul_in_a_text_field_is_stored_not_fatal_to_its_batch(schema: str) 
         kept = s.message_by_control_id("adt", "C\x001")
         assert kept is not None and kept.id == a.message_id
         assert (kept.control_id, kept.error, kept.raw) == (
-            "C\ufffd1", "NUL \ufffd in MSH-10", b"MSH|C\x001")
+            "C\ufffd1",
+            "NUL \ufffd in MSH-10",
+            b"MSH|C\x001",
+        )
     finally:
         s.close()
 
@@ -263,8 +283,7 @@ def test_pg_racing_exporters_never_seal_an_entry_twice(schema: str) -> None:
     a, b = PostgresStore(DSN, schema=schema), PostgresStore(DSN, schema=schema)
     won: dict[str, bool] = {}
 
-    def seal(s: PostgresStore, start: threading.Barrier, batch_id: str,
-             *es: JournalEntry) -> None:
+    def seal(s: PostgresStore, start: threading.Barrier, batch_id: str, *es: JournalEntry) -> None:
         start.wait()
         won[batch_id] = s.record_batch(detailed(batch_id, list(es)), FILES, now=1.0)
 
@@ -273,8 +292,10 @@ def test_pg_racing_exporters_never_seal_an_entry_twice(schema: str) -> None:
             shared, left, right = entry(f"S{n}"), entry(f"L{n}"), entry(f"R{n}")
             post(a, shared, left, right)
             start = threading.Barrier(2)
-            threads = [threading.Thread(target=seal, args=(a, start, f"A{n}", left, shared)),
-                       threading.Thread(target=seal, args=(b, start, f"B{n}", shared, right))]
+            threads = [
+                threading.Thread(target=seal, args=(a, start, f"A{n}", left, shared)),
+                threading.Thread(target=seal, args=(b, start, f"B{n}", shared, right)),
+            ]
             for t in threads:
                 t.start()
             for t in threads:

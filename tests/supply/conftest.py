@@ -25,14 +25,22 @@ ProcurePool = TrytonPool
 def procure_template() -> TrytonSite:
     """The procurement template's site (built here the first time)."""
     require_trytond()
-    return ensure_template("procure", TEMPLATE, lambda site, name: build_procurement(
-        site, name, cost_centers=cost_centers()), [setup_module, procure_module])
+    return ensure_template(
+        "procure",
+        TEMPLATE,
+        lambda site, name: build_procurement(site, name, cost_centers=cost_centers()),
+        [setup_module, procure_module],
+    )
 
 
 @pytest.fixture(scope="session")
 def procure_pool(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProcurePool]:
-    yield from serve_copies(tmp_path_factory.mktemp("procure"), procure_template(),
-                            TEMPLATE, [f"p{n}" for n in range(POOL)])
+    yield from serve_copies(
+        tmp_path_factory.mktemp("procure"),
+        procure_template(),
+        TEMPLATE,
+        [f"p{n}" for n in range(POOL)],
+    )
 
 
 @pytest.fixture

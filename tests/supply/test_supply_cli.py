@@ -43,20 +43,46 @@ def _site(tmp_path: Path) -> tuple[Path, Path]:
         flow = hub.processor.supply
         assert flow is not None
         with hub.store.transaction() as tx:
-            flow.open_order(tx, OrderLine(po="PO1", line="1", item="STENT-01", location="OR",
-                                          quantity=Decimal(6), unit_price=Decimal("12.50"),
-                                          currency="USD", company="C100", cost_center="CC-OR"))
+            flow.open_order(
+                tx,
+                OrderLine(
+                    po="PO1",
+                    line="1",
+                    item="STENT-01",
+                    location="OR",
+                    quantity=Decimal(6),
+                    unit_price=Decimal("12.50"),
+                    currency="USD",
+                    company="C100",
+                    cost_center="CC-OR",
+                ),
+            )
         dept = next(iter(settings.mappings.department_cost_center))
         ev = usage(1, qty=2, dept=dept)
         e: Envelope = env(ev)
         with hub.store.transaction() as tx:
-            flow.receive(tx, po="PO1", line="1", quantity=Decimal(6),
-                         received_on=date(2026, 3, 1), lineage=Lineage("GR1", "c1"))
+            flow.receive(
+                tx,
+                po="PO1",
+                line="1",
+                quantity=Decimal(6),
+                received_on=date(2026, 3, 1),
+                lineage=Lineage("GR1", "c1"),
+            )
             assert flow.consume(tx, e, ev) == "posted"
-            assert flow.invoice(tx, po="PO1", line="1", quantity=Decimal(6),
-                                unit_price=Decimal("14.00"), currency="USD",
-                                invoiced_on=date(2026, 3, 3),
-                                lineage=Lineage("INV-9", "c2")) == "held"
+            assert (
+                flow.invoice(
+                    tx,
+                    po="PO1",
+                    line="1",
+                    quantity=Decimal(6),
+                    unit_price=Decimal("14.00"),
+                    currency="USD",
+                    invoiced_on=date(2026, 3, 3),
+                    lineage=Lineage("INV-9", "c2"),
+                )
+                == "held"
+            )
     finally:
         hub.close()
     return cfg, data
@@ -69,7 +95,8 @@ def _json(capsys: pytest.CaptureFixture[str], argv: list[str], code: int = 0) ->
 
 
 def test_report_ages_unmatched_and_shows_stock_out_risk(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     cfg, data = _site(tmp_path)
     base = ["--data-dir", str(data), "--config", str(cfg)]
     d = _json(capsys, ["supply", "report", "--as-of", "2026-03-05", *base])
@@ -87,8 +114,7 @@ def test_report_ages_unmatched_and_shows_stock_out_risk(
     assert run(["supply", "report", "--as-of", "yesterday", *base]) == 2
 
 
-def _held(tmp_path: Path, capsys: pytest.CaptureFixture[str]
-          ) -> tuple[list[str], str, list[Any]]:
+def _held(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> tuple[list[str], str, list[Any]]:
     """A site with a requisition held for its budget: the CLI's base arguments, its id,
     and the open work items."""
     cfg, data = _site(tmp_path)
@@ -103,7 +129,9 @@ def _held(tmp_path: Path, capsys: pytest.CaptureFixture[str]
 def test_approve_and_margin(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     base, req_id, items = _held(tmp_path, capsys)
     assert [w["kind"] for w in items if w["queue"] == "procurement"] == [
-        "budget_approval", "invoice_mismatch"]
+        "budget_approval",
+        "invoice_mismatch",
+    ]
     assert run(["supply", "approve", req_id, *base]) == 0
     assert run(["supply", "approve", req_id, *base]) == 3
     items = _json(capsys, ["workitems", "list", "--status", "open", *base])
@@ -114,11 +142,13 @@ def test_approve_and_margin(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     rows = _json(capsys, ["supply", "margin", *base])
     assert isinstance(rows, list)
     assert [(r["period"], r["supply"], r["margin"]) for r in rows] == [
-        ("2026-03", "25.00", "-25.00")]
+        ("2026-03", "25.00", "-25.00")
+    ]
 
 
 def test_reject_releases_nothing_to_the_erp_and_closes_its_work_item(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     base, req_id, items = _held(tmp_path, capsys)
     [held] = [w for w in items if w["kind"] == "budget_approval"]
     assert run(["workitems", "resolve", str(held["id"]), *base]) == 2  # not resolved there
@@ -141,9 +171,12 @@ def test_sync_without_a_tryton_erp_is_a_configuration_error(tmp_path: Path) -> N
 
 
 def test_sync_with_tryton_unreachable_exits_1_and_changes_nothing(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     cfg, data = _site(tmp_path)
-    cfg.write_text(DEMO_CHART + CONFIG + '\n[erp]\nkind = "tryton"\nurl = "http://127.0.0.1:9"\n'
-                   'database = "none"\n')
+    cfg.write_text(
+        DEMO_CHART + CONFIG + '\n[erp]\nkind = "tryton"\nurl = "http://127.0.0.1:9"\n'
+        'database = "none"\n'
+    )
     d = _json(capsys, ["supply", "sync", "--data-dir", str(data), "--config", str(cfg)], 1)
     assert isinstance(d, dict) and d["sent"] == [] and "unreachable" in d["stopped"]

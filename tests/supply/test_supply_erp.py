@@ -28,33 +28,58 @@ class FakeRpc:
         self.answers = answers
         self.calls: list[tuple[str, str, tuple[Any, ...]]] = []
 
-    def model(self, model: str, method: str, *args: Any,
-              context: dict[str, Any] | None = None) -> Any:
+    def model(
+        self, model: str, method: str, *args: Any, context: dict[str, Any] | None = None
+    ) -> Any:
         self.calls.append((model, method, args))
         return self.answers.get((model, method))
 
 
 def _line(price: str) -> dict[str, Any]:
-    return {"id": 42, "quantity": 10.0, "unit_price": D(price), "product.": {"code": "STENT-01"},
-            "purchase.": {"number": "PO-7", "currency.": {"code": "USD"},
-                          "warehouse.": {"code": "WH"}}}
+    return {
+        "id": 42,
+        "quantity": 10.0,
+        "unit_price": D(price),
+        "product.": {"code": "STENT-01"},
+        "purchase.": {"number": "PO-7", "currency.": {"code": "USD"}, "warehouse.": {"code": "WH"}},
+    }
 
 
 def erp(invoice_price: str) -> FakeRpc:
-    return FakeRpc({
-        ("purchase.line", "search_read"): [_line("12.50")],
-        ("stock.move", "search_read"): [
-            {"id": 7, "origin": "purchase.line,42", "quantity": 10.0,
-             "effective_date": date(2026, 3, 3)},
-            {"id": 8, "origin": "purchase.line,99", "quantity": 1.0,
-             "effective_date": date(2026, 3, 3)}],
-        ("account.invoice.line", "search_read"): [
-            {"id": 3, "invoice": 1, "origin": "purchase.line,42", "quantity": 10.0,
-             "unit_price": D(invoice_price),
-             "invoice.": {"number": "SI-1", "invoice_date": "2026-03-04",
-                          "currency.": {"code": "USD"}}}],
-        ("purchase.requisition", "create"): [5],
-    })
+    return FakeRpc(
+        {
+            ("purchase.line", "search_read"): [_line("12.50")],
+            ("stock.move", "search_read"): [
+                {
+                    "id": 7,
+                    "origin": "purchase.line,42",
+                    "quantity": 10.0,
+                    "effective_date": date(2026, 3, 3),
+                },
+                {
+                    "id": 8,
+                    "origin": "purchase.line,99",
+                    "quantity": 1.0,
+                    "effective_date": date(2026, 3, 3),
+                },
+            ],
+            ("account.invoice.line", "search_read"): [
+                {
+                    "id": 3,
+                    "invoice": 1,
+                    "origin": "purchase.line,42",
+                    "quantity": 10.0,
+                    "unit_price": D(invoice_price),
+                    "invoice.": {
+                        "number": "SI-1",
+                        "invoice_date": "2026-03-04",
+                        "currency.": {"code": "USD"},
+                    },
+                }
+            ],
+            ("purchase.requisition", "create"): [5],
+        }
+    )
 
 
 def sync(rpc: FakeRpc) -> tuple[dict[str, int], MemoryStore, SupplyFlow]:
@@ -62,13 +87,26 @@ def sync(rpc: FakeRpc) -> tuple[dict[str, int], MemoryStore, SupplyFlow]:
     orders = tryton.order_lines()
     numbers = {o.line: o.po for o in orders}
     store = MemoryStore()
-    flow = SupplyFlow(store, SupplyPolicy(), Mappings({}, {}, {}), FiscalCalendar(),
-                      clock=FixedClock(1_800_000_000.0))
+    flow = SupplyFlow(
+        store,
+        SupplyPolicy(),
+        Mappings({}, {}, {}),
+        FiscalCalendar(),
+        clock=FixedClock(1_800_000_000.0),
+    )
     with store.transaction() as tx:
-        got = flow.sync(tx, orders=orders, receipts=tryton.receipts(numbers),
-                        invoices=tryton.invoice_lines(numbers)).counts
-        again = flow.sync(tx, orders=orders, receipts=tryton.receipts(numbers),
-                          invoices=tryton.invoice_lines(numbers)).counts
+        got = flow.sync(
+            tx,
+            orders=orders,
+            receipts=tryton.receipts(numbers),
+            invoices=tryton.invoice_lines(numbers),
+        ).counts
+        again = flow.sync(
+            tx,
+            orders=orders,
+            receipts=tryton.receipts(numbers),
+            invoices=tryton.invoice_lines(numbers),
+        ).counts
     assert set(again) <= {"duplicate", "held"}
     return got, store, flow
 
@@ -100,34 +138,63 @@ def test_erp_invoice_beyond_tolerance_is_a_work_item_and_posts_nothing() -> None
 def test_requisition_is_created_and_sent_to_waiting() -> None:
     rpc = erp("12.50")
     rid = TrytonSupply(rpc, company="C100").create_requisition(
-        Requisition(req_id="REQ-1", item="STENT-01", location="OR", quantity=D(4),
-                    cost_center="CC-OR", amount=D("50.00"), created_on=date(2026, 3, 2)),
-        employee=1, warehouse=2, product=3, unit=4, currency=5)
+        Requisition(
+            req_id="REQ-1",
+            item="STENT-01",
+            location="OR",
+            quantity=D(4),
+            cost_center="CC-OR",
+            amount=D("50.00"),
+            created_on=date(2026, 3, 2),
+        ),
+        employee=1,
+        warehouse=2,
+        product=3,
+        unit=4,
+        currency=5,
+    )
     assert rid == "5"
     create, wait = rpc.calls
     assert create[:2] == ("purchase.requisition", "create")
     line = create[2][0][0]["lines"][0][1][0]
     assert line["quantity"] == 4.0 and line["unit_price"] == D("12.50")
     assert wait == ("purchase.requisition", "wait", ([5],))
-    assert all(m not in ("product.product", "party.party") or meth == "search_read"
-               for m, meth, _ in rpc.calls)  # masters are read, never written
+    assert all(
+        m not in ("product.product", "party.party") or meth == "search_read"
+        for m, meth, _ in rpc.calls
+    )  # masters are read, never written
 
 
 def test_push_requisitions_reads_the_masters_and_marks_sent() -> None:
     rpc = erp("12.50")
-    rpc.answers.update({
-        ("product.product", "search_read"): [{"id": 3, "purchase_uom": 4, "default_uom": 9}],
-        ("stock.location", "search_read"): [{"id": 2}],
-        ("company.employee", "search_read"): [{"id": 1, "company": 1}],
-        ("company.company", "search_read"): [{"id": 1, "currency": 5}],
-    })
+    rpc.answers.update(
+        {
+            ("product.product", "search_read"): [{"id": 3, "purchase_uom": 4, "default_uom": 9}],
+            ("stock.location", "search_read"): [{"id": 2}],
+            ("company.employee", "search_read"): [{"id": 1, "company": 1}],
+            ("company.company", "search_read"): [{"id": 1, "currency": 5}],
+        }
+    )
     store = MemoryStore()
-    flow = SupplyFlow(store, SupplyPolicy(), Mappings({}, {}, {}), FiscalCalendar(),
-                      clock=FixedClock(1_800_000_000.0))
+    flow = SupplyFlow(
+        store,
+        SupplyPolicy(),
+        Mappings({}, {}, {}),
+        FiscalCalendar(),
+        clock=FixedClock(1_800_000_000.0),
+    )
     with store.transaction() as tx, session(tx, flow.policy) as state:
-        state.requisitions.append(Requisition(
-            req_id="REQ-1", item="STENT-01", location="OR", quantity=D(4),
-            cost_center="CC-OR", amount=D("50.00"), created_on=date(2026, 3, 2)))
+        state.requisitions.append(
+            Requisition(
+                req_id="REQ-1",
+                item="STENT-01",
+                location="OR",
+                quantity=D(4),
+                cost_center="CC-OR",
+                amount=D("50.00"),
+                created_on=date(2026, 3, 2),
+            )
+        )
     got = flow.push_requisitions(TrytonSupply(rpc, company="C100").push_requisition)
     assert got == {"sent": ["REQ-1"], "refused": [], "stopped": ""}
     assert flow.pending_requisitions() == []
@@ -143,12 +210,25 @@ def test_an_unknown_item_is_refused_and_stays_pending() -> None:
     rpc = erp("12.50")
     rpc.answers[("product.product", "search_read")] = []
     store = MemoryStore()
-    flow = SupplyFlow(store, SupplyPolicy(), Mappings({}, {}, {}), FiscalCalendar(),
-                      clock=FixedClock(1_800_000_000.0))
+    flow = SupplyFlow(
+        store,
+        SupplyPolicy(),
+        Mappings({}, {}, {}),
+        FiscalCalendar(),
+        clock=FixedClock(1_800_000_000.0),
+    )
     with store.transaction() as tx, session(tx, flow.policy) as state:
-        state.requisitions.append(Requisition(
-            req_id="REQ-1", item="NOPE", location="OR", quantity=D(1), cost_center="CC",
-            amount=D("1.00"), created_on=date(2026, 3, 2)))
+        state.requisitions.append(
+            Requisition(
+                req_id="REQ-1",
+                item="NOPE",
+                location="OR",
+                quantity=D(1),
+                cost_center="CC",
+                amount=D("1.00"),
+                created_on=date(2026, 3, 2),
+            )
+        )
     got = flow.push_requisitions(TrytonSupply(rpc, company="C100").push_requisition)
     assert got["sent"] == [] and "no product.product" in got["refused"][0]
     assert [r.req_id for r in flow.pending_requisitions()] == ["REQ-1"]

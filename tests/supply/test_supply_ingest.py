@@ -43,12 +43,29 @@ def _site(tmp_path: Path) -> tuple[list[str], str]:
         flow = hub.processor.supply
         assert flow is not None
         with hub.store.transaction() as tx:
-            flow.open_order(tx, OrderLine(po="PO1", line="1", item="STENT-01", location="OR",
-                                          quantity=Decimal(6), unit_price=Decimal("12.50"),
-                                          currency="USD", company="C100", cost_center="CC-OR"))
+            flow.open_order(
+                tx,
+                OrderLine(
+                    po="PO1",
+                    line="1",
+                    item="STENT-01",
+                    location="OR",
+                    quantity=Decimal(6),
+                    unit_price=Decimal("12.50"),
+                    currency="USD",
+                    company="C100",
+                    cost_center="CC-OR",
+                ),
+            )
         with hub.store.transaction() as tx:
-            flow.receive(tx, po="PO1", line="1", quantity=Decimal(6),
-                         received_on=date(2026, 3, 1), lineage=Lineage("GR1", "c1"))
+            flow.receive(
+                tx,
+                po="PO1",
+                line="1",
+                quantity=Decimal(6),
+                received_on=date(2026, 3, 1),
+                lineage=Lineage("GR1", "c1"),
+            )
     finally:
         hub.close()
     return ["--data-dir", str(data), "--config", str(cfg)], dept
@@ -61,11 +78,14 @@ def _json(capsys: pytest.CaptureFixture[str], argv: list[str], code: int = 0) ->
 
 
 def test_usage_csv_ingested_takes_stock_and_posts_once(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     base, dept = _site(tmp_path)
-    csv = (f"usage_id,item,location,quantity,used_on,department,lot,patient_name\n"
-           f"U1,STENT-01,OR,1,2026-03-02,{dept},L1,Jane Doe\n"
-           f"U2,STENT-01,OR,1,2026-03-02,{dept},L2,Jane Doe\n").encode()
+    csv = (
+        f"usage_id,item,location,quantity,used_on,department,lot,patient_name\n"
+        f"U1,STENT-01,OR,1,2026-03-02,{dept},L1,Jane Doe\n"
+        f"U2,STENT-01,OR,1,2026-03-02,{dept},L2,Jane Doe\n"
+    ).encode()
     assert detect(csv) == USAGE
     f = tmp_path / "usage.csv"
     f.write_bytes(csv)
@@ -84,13 +104,16 @@ def test_usage_csv_ingested_takes_stock_and_posts_once(
     assert "Jane" not in text
 
 
-def test_bad_usage_file_is_refused_whole(tmp_path: Path,
-                                         capsys: pytest.CaptureFixture[str]) -> None:
+def test_bad_usage_file_is_refused_whole(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     base, dept = _site(tmp_path)
     f = tmp_path / "bad.csv"
-    f.write_bytes(f"usage_id,item,location,quantity,used_on,department\n"
-                  f"U1,STENT-01,OR,1,2026-03-02,{dept}\nU2,STENT-01,OR,-1,2026-03-02,"
-                  f"{dept}\n".encode())
+    f.write_bytes(
+        f"usage_id,item,location,quantity,used_on,department\n"
+        f"U1,STENT-01,OR,1,2026-03-02,{dept}\nU2,STENT-01,OR,-1,2026-03-02,"
+        f"{dept}\n".encode()
+    )
     capsys.readouterr()
     run(["ingest", str(f), "--apply", "--json", *base])
     out = capsys.readouterr().out
@@ -104,13 +127,29 @@ def test_ft1_supply_line_takes_stock(tmp_path: Path) -> None:
     settings = load_settings(Path(base[3]), data_dir=Path(base[1]))
     code = next(iter(settings.mappings.charge_codes))
     at = datetime(2026, 3, 2, tzinfo=UTC)
-    charge = Charge(patient=PatientRef("M1", "H"), transaction_id="T9", transaction_type="CG",
-                    quantity=2, amount=Money(Decimal("900.00"), "USD"), charge_code=code,
-                    department="OR", facility="", service_date=date(2026, 3, 2),
-                    account_number="A100")
-    env = Envelope(event_id="e9", type="Charge", occurred_at=at, recorded_at=at,
-                   source=Source("mllp", "m9", "1"), correlation_id="mllp/m9",
-                   causation_id="m9", key="H|M1", payload=charge)
+    charge = Charge(
+        patient=PatientRef("M1", "H"),
+        transaction_id="T9",
+        transaction_type="CG",
+        quantity=2,
+        amount=Money(Decimal("900.00"), "USD"),
+        charge_code=code,
+        department="OR",
+        facility="",
+        service_date=date(2026, 3, 2),
+        account_number="A100",
+    )
+    env = Envelope(
+        event_id="e9",
+        type="Charge",
+        occurred_at=at,
+        recorded_at=at,
+        source=Source("mllp", "m9", "1"),
+        correlation_id="mllp/m9",
+        causation_id="m9",
+        key="H|M1",
+        payload=charge,
+    )
     hub = Hub.open(settings)
     try:
         flow = hub.processor.supply

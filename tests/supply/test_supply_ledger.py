@@ -30,18 +30,35 @@ D = Decimal
 
 
 def post(key: str) -> Posting:
-    return Posting(entry_key=key, posted_on=date(2026, 3, 2), period="2026-03",
-                   channel="supply", memo=key, correlation_id="c-" + key, causation_id=key)
+    return Posting(
+        entry_key=key,
+        posted_on=date(2026, 3, 2),
+        period="2026-03",
+        channel="supply",
+        memo=key,
+        correlation_id="c-" + key,
+        causation_id=key,
+    )
 
 
 def order(po: str = "PO1", line: str = "1", price: str = "12.50") -> OrderLine:
-    return OrderLine(po=po, line=line, item="STENT-01", location="OR", quantity=D(10),
-                     unit_price=D(price), currency="USD", company="MAIN", cost_center="CC-OR")
+    return OrderLine(
+        po=po,
+        line=line,
+        item="STENT-01",
+        location="OR",
+        quantity=D(10),
+        unit_price=D(price),
+        currency="USD",
+        company="MAIN",
+        cost_center="CC-OR",
+    )
 
 
 def balance(entries: list[JournalEntry], account: str) -> Decimal:
-    return sum((ln.debit - ln.credit for e in entries for ln in e.lines
-                if ln.account == account), D(0))
+    return sum(
+        (ln.debit - ln.credit for e in entries for ln in e.lines if ln.account == account), D(0)
+    )
 
 
 def test_receipt_invoice_consumption_post_the_three_rules() -> None:
@@ -49,13 +66,24 @@ def test_receipt_invoice_consumption_post_the_three_rules() -> None:
     book.open_order(order())
     rec = book.receive("PO1", "1", D(4), post("r1"))
     assert [(ln.account, ln.debit, ln.credit) for ln in rec.lines] == [
-        ("1300", D("50.00"), D("0.00")), ("2050", D("0.00"), D("50.00"))]
+        ("1300", D("50.00"), D("0.00")),
+        ("2050", D("0.00"), D("50.00")),
+    ]
     inv = book.invoice("PO1", "1", D(4), D("13.00"), post("i1"))
     assert [(ln.account, ln.debit, ln.credit) for ln in inv.lines] == [
-        ("2050", D("50.00"), D("0.00")), ("6210", D("2.00"), D("0.00")),
-        ("2000", D("0.00"), D("52.00"))]
-    use = book.consume("STENT-01", "OR", D(1), company="MAIN", cost_center="CC-CATH",
-                       service_line="Cardiology", posting=post("u1"))
+        ("2050", D("50.00"), D("0.00")),
+        ("6210", D("2.00"), D("0.00")),
+        ("2000", D("0.00"), D("52.00")),
+    ]
+    use = book.consume(
+        "STENT-01",
+        "OR",
+        D(1),
+        company="MAIN",
+        cost_center="CC-CATH",
+        service_line="Cardiology",
+        posting=post("u1"),
+    )
     assert use is not None
     assert use.lines[0].account == "6200" and use.lines[0].dims.cost_center == "CC-CATH"
     assert use.lines[0].dims.service_line == "Cardiology"
@@ -68,8 +96,7 @@ def test_cheaper_invoice_credits_price_variance() -> None:
     book.open_order(order())
     book.receive("PO1", "1", D(2), post("r1"))
     inv = book.invoice("PO1", "1", D(2), D("12.00"), post("i1"))
-    assert ("6210", D("0.00"), D("1.00")) in [(ln.account, ln.debit, ln.credit)
-                                               for ln in inv.lines]
+    assert ("6210", D("0.00"), D("1.00")) in [(ln.account, ln.debit, ln.credit) for ln in inv.lines]
 
 
 def test_refusals_change_nothing() -> None:
@@ -77,8 +104,15 @@ def test_refusals_change_nothing() -> None:
     book.open_order(order())
     book.receive("PO1", "1", D(2), post("r1"))
     with pytest.raises(InsufficientStock):
-        book.consume("STENT-01", "OR", D(3), company="MAIN", cost_center="X",
-                     service_line="", posting=post("u1"))
+        book.consume(
+            "STENT-01",
+            "OR",
+            D(3),
+            company="MAIN",
+            cost_center="X",
+            service_line="",
+            posting=post("u1"),
+        )
     with pytest.raises(NotReceived):
         book.invoice("PO1", "1", D(3), D("12.50"), post("i1"))
     with pytest.raises(UnknownOrderLine):
@@ -89,14 +123,22 @@ def test_refusals_change_nothing() -> None:
 
 
 def test_three_way_match_tolerances() -> None:
-    tol = Tolerance(price_fraction=D("0.02"), price_per_unit=D("0.10"),
-                    quantity_fraction=D("0.1"))
+    tol = Tolerance(price_fraction=D("0.02"), price_per_unit=D("0.10"), quantity_fraction=D("0.1"))
 
     def m(qty: str, price: str, cur: str = "USD") -> list[str]:
-        return [f.field for f in three_way_match(
-            ordered_qty=D(10), order_price=D("12.50"), order_currency="USD",
-            uninvoiced_qty=D(4), invoice_qty=D(qty), invoice_price=D(price),
-            invoice_currency=cur, tolerance=tol)]
+        return [
+            f.field
+            for f in three_way_match(
+                ordered_qty=D(10),
+                order_price=D("12.50"),
+                order_currency="USD",
+                uninvoiced_qty=D(4),
+                invoice_qty=D(qty),
+                invoice_price=D(price),
+                invoice_currency=cur,
+                tolerance=tol,
+            )
+        ]
 
     assert m("4", "12.75") == []  # 2% of 12.50 = 0.25
     assert m("4", "12.76") == ["unit_price"]
@@ -128,12 +170,33 @@ op = st.one_of(
 @settings(max_examples=300, deadline=None)
 @given(st.lists(op, max_size=40), price, price)
 def test_stock_and_grni_never_negative_and_grni_is_receipts_less_invoices(
-        ops: list[tuple[str, str, Decimal, Decimal]], p1: Decimal, p2: Decimal) -> None:
+    ops: list[tuple[str, str, Decimal, Decimal]], p1: Decimal, p2: Decimal
+) -> None:
     book = SupplyBook()
-    book.open_order(OrderLine(po="PO", line="1", item="A", location="OR", quantity=D(50),
-                              unit_price=p1, currency="USD", company="MAIN"))
-    book.open_order(OrderLine(po="PO", line="2", item="B", location="OR", quantity=D(50),
-                              unit_price=p2, currency="USD", company="MAIN"))
+    book.open_order(
+        OrderLine(
+            po="PO",
+            line="1",
+            item="A",
+            location="OR",
+            quantity=D(50),
+            unit_price=p1,
+            currency="USD",
+            company="MAIN",
+        )
+    )
+    book.open_order(
+        OrderLine(
+            po="PO",
+            line="2",
+            item="B",
+            location="OR",
+            quantity=D(50),
+            unit_price=p2,
+            currency="USD",
+            company="MAIN",
+        )
+    )
     entries: list[JournalEntry] = []
     for n, (kind, line, q, pr) in enumerate(ops):
         try:
@@ -142,8 +205,15 @@ def test_stock_and_grni_never_negative_and_grni_is_receipts_less_invoices(
             elif kind == "invoice":
                 e = book.invoice("PO", line, q, pr, post(f"i{n}"))
             else:
-                e = book.consume("A" if line == "1" else "B", "OR", q, company="MAIN",
-                                 cost_center="CC", service_line="SL", posting=post(f"u{n}"))
+                e = book.consume(
+                    "A" if line == "1" else "B",
+                    "OR",
+                    q,
+                    company="MAIN",
+                    cost_center="CC",
+                    service_line="SL",
+                    posting=post(f"u{n}"),
+                )
         except LedgerRefusal:
             e = None
         if e is not None:

@@ -34,29 +34,63 @@ step = st.one_of(
 @settings(max_examples=150, deadline=None)
 @given(st.lists(step, max_size=25), price, st.sampled_from(["hub", "erp"]))
 def test_ledger_balances_never_go_negative_through_the_hub(
-        steps: list[tuple[str, int, Decimal, Decimal]], order_price: Decimal,
-        ap_owner: str) -> None:
+    steps: list[tuple[str, int, Decimal, Decimal]], order_price: Decimal, ap_owner: str
+) -> None:
     """Also where the ERP owns AP: the mirror and variance entries add up to the same."""
     store = MemoryStore()
-    flow = SupplyFlow(store, SupplyPolicy(ap_owner=ap_owner),
-                      Mappings({"CATH": "CC-CATH"}, {}, {}), FiscalCalendar(),
-                      clock=FixedClock(1_800_000_000.0))
+    flow = SupplyFlow(
+        store,
+        SupplyPolicy(ap_owner=ap_owner),
+        Mappings({"CATH": "CC-CATH"}, {}, {}),
+        FiscalCalendar(),
+        clock=FixedClock(1_800_000_000.0),
+    )
     with store.transaction() as tx:
-        flow.open_order(tx, OrderLine(po="PO", line="1", item="A", location="OR",
-                                      quantity=D(40), unit_price=order_price, currency="USD",
-                                      company="C100"))
+        flow.open_order(
+            tx,
+            OrderLine(
+                po="PO",
+                line="1",
+                item="A",
+                location="OR",
+                quantity=D(40),
+                unit_price=order_price,
+                currency="USD",
+                company="C100",
+            ),
+        )
     for kind, n, q, p in steps:  # n repeats: the same id twice is a resend
         with store.transaction() as tx:
             if kind == "use":
-                ev = SupplyConsumed(usage_id=f"U{n}", item="A", location="OR", quantity=q,
-                                    used_on=date(2026, 3, 2), department="CATH")
+                ev = SupplyConsumed(
+                    usage_id=f"U{n}",
+                    item="A",
+                    location="OR",
+                    quantity=q,
+                    used_on=date(2026, 3, 2),
+                    department="CATH",
+                )
                 flow.consume(tx, env(ev), ev)
             elif kind == "receive":
-                flow.receive(tx, po="PO", line="1", quantity=q, received_on=date(2026, 3, 1),
-                             lineage=Lineage(f"GR{n}", "c"))
+                flow.receive(
+                    tx,
+                    po="PO",
+                    line="1",
+                    quantity=q,
+                    received_on=date(2026, 3, 1),
+                    lineage=Lineage(f"GR{n}", "c"),
+                )
             else:
-                flow.invoice(tx, po="PO", line="1", quantity=q, unit_price=p, currency="USD",
-                             invoiced_on=date(2026, 3, 3), lineage=Lineage(f"INV{n}", "c"))
+                flow.invoice(
+                    tx,
+                    po="PO",
+                    line="1",
+                    quantity=q,
+                    unit_price=p,
+                    currency="USD",
+                    invoiced_on=date(2026, 3, 3),
+                    lineage=Lineage(f"INV{n}", "c"),
+                )
         bal: dict[str, Decimal] = {}
         for line in store.journal_lines():
             bal[line.account] = bal.get(line.account, D(0)) + line.debit - line.credit
@@ -64,12 +98,13 @@ def test_ledger_balances_never_go_negative_through_the_hub(
         assert bal.get("2050", D(0)) <= 0  # GRNI: a credit balance or nothing
     entries = store.entries()
     assert all(validate_entry(e) == [] for e in entries)
-    received = sum((ln.credit for e in entries for ln in e.lines if ln.account == "2050"),
-                   D(0))
+    received = sum((ln.credit for e in entries for ln in e.lines if ln.account == "2050"), D(0))
     cleared = sum((ln.debit for e in entries for ln in e.lines if ln.account == "2050"), D(0))
     state = flow.snapshot()
     assert received - cleared == state.book.open_grni
-    assert -sum((ln.debit - ln.credit for ln in store.journal_lines()
-                 if ln.account == "2050"), D(0)) == state.book.open_grni
+    assert (
+        -sum((ln.debit - ln.credit for ln in store.journal_lines() if ln.account == "2050"), D(0))
+        == state.book.open_grni
+    )
     keys = [e.entry_key for e in entries]
     assert len(keys) == len(set(keys))  # nothing posted twice

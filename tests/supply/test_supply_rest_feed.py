@@ -20,11 +20,14 @@ from tests.supply.test_supply_fhir_api import Site, open_site
 URL = "/api/v1/supply/usage"
 CSV = "text/csv"
 HEAD = "usage_id,item,location,quantity,used_on,department,lot,patient_name\n"
-USAGE = (HEAD + "U1,STENT-01,OR,1,2026-03-02,OR,L1,Jane Doe\n"
-         "U2,STENT-01,OR,1,2026-03-02,OR,L2,Jane Doe\n").encode()
+USAGE = (
+    HEAD + "U1,STENT-01,OR,1,2026-03-02,OR,L1,Jane Doe\n"
+    "U2,STENT-01,OR,1,2026-03-02,OR,L2,Jane Doe\n"
+).encode()
 # one entry per usage, 1 x 12.50 each: DR 6200 (the OR's cost center) / CR 1300
-TWO_USAGES = [("1300", Decimal(0), Decimal("12.50"), "")] * 2 + \
-    [("6200", Decimal("12.50"), Decimal(0), "CC-OR")] * 2
+TWO_USAGES = [("1300", Decimal(0), Decimal("12.50"), "")] * 2 + [
+    ("6200", Decimal("12.50"), Decimal(0), "CC-OR")
+] * 2
 
 
 @pytest.fixture
@@ -32,12 +35,14 @@ def site(tmp_path: Path) -> Iterator[Site]:
     yield from open_site(tmp_path)
 
 
-def post(site: Site, body: bytes, *, media: str = CSV, token: str | None = "admin"
-         ) -> tuple[int, dict[str, object]]:
+def post(
+    site: Site, body: bytes, *, media: str = CSV, token: str | None = "admin"
+) -> tuple[int, dict[str, object]]:
     r = site.call("POST", URL, raw=body, media=media, token=token)
     # an answer is JSON; a refusal RFC 9457 problem+json (api/problems.py)
     assert r.headers["content-type"].startswith(
-        "application/json" if r.status_code < 400 else "application/problem+json")
+        "application/json" if r.status_code < 400 else "application/problem+json"
+    )
     return r.status_code, r.json()
 
 
@@ -68,9 +73,11 @@ def test_same_file_in_the_drop_folder_is_a_duplicate(site: Site, tmp_path: Path)
 
 
 def test_rows_at_fault_are_a_422_naming_row_and_column_and_kept(site: Site) -> None:
-    bad = (HEAD + "U1,STENT-01,OR,1,2026-03-02,OR,L1,x\n"
-           "U2,STENT-01,OR,-1,2026-03-02,OR,L2,x\n"
-           "U3,STENT-01,OR,1,2026-13-45,OR,L3,x\n").encode()
+    bad = (
+        HEAD + "U1,STENT-01,OR,1,2026-03-02,OR,L1,x\n"
+        "U2,STENT-01,OR,-1,2026-03-02,OR,L2,x\n"
+        "U3,STENT-01,OR,1,2026-13-45,OR,L3,x\n"
+    ).encode()
     code, body = post(site, bad)
     assert code == 422
     assert (body["field"], body["row"]) == ("quantity", 3)
@@ -82,11 +89,14 @@ def test_rows_at_fault_are_a_422_naming_row_and_column_and_kept(site: Site) -> N
     assert site.on_hand() == Decimal(6)  # a file with any finding posts nothing
 
 
-@pytest.mark.parametrize(("data", "field"), [
-    (b"usage_id,item,location,quantity\nU1,STENT-01,OR,1\n", "used_on"),
-    (b"", ""),
-    (HEAD.encode(), ""),
-])
+@pytest.mark.parametrize(
+    ("data", "field"),
+    [
+        (b"usage_id,item,location,quantity\nU1,STENT-01,OR,1\n", "used_on"),
+        (b"", ""),
+        (HEAD.encode(), ""),
+    ],
+)
 def test_not_a_usage_file_is_a_400_and_kept(site: Site, data: bytes, field: str) -> None:
     code, body = post(site, data)
     assert code == 400

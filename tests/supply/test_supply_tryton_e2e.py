@@ -57,14 +57,29 @@ PRICE = D("450.00")
 
 
 def usage(n: int) -> tuple[Envelope, SupplyConsumed]:
-    ev = SupplyConsumed(usage_id=f"OR-{n}", item="STENT-01", location="SURG",
-                        quantity=D(1), used_on=TODAY, department="SURG", facility="NORTH",
-                        account_number=f"A{5000 + n}", charge_id=f"FT{n}")
+    ev = SupplyConsumed(
+        usage_id=f"OR-{n}",
+        item="STENT-01",
+        location="SURG",
+        quantity=D(1),
+        used_on=TODAY,
+        department="SURG",
+        facility="NORTH",
+        account_number=f"A{5000 + n}",
+        charge_id=f"FT{n}",
+    )
     now = datetime.now(UTC)
-    return Envelope(event_id=f"e-{ev.usage_id}", type="SupplyConsumed", occurred_at=now,
-                    recorded_at=now, source=Source("supply-csv", ev.usage_id, "1"),
-                    correlation_id=f"c-{ev.usage_id}", causation_id="m1",
-                    key="STENT-01|SURG", payload=ev), ev
+    return Envelope(
+        event_id=f"e-{ev.usage_id}",
+        type="SupplyConsumed",
+        occurred_at=now,
+        recorded_at=now,
+        source=Source("supply-csv", ev.usage_id, "1"),
+        correlation_id=f"c-{ev.usage_id}",
+        causation_id="m1",
+        key="STENT-01|SURG",
+        payload=ev,
+    ), ev
 
 
 class Loop:
@@ -72,12 +87,18 @@ class Loop:
 
     def __init__(self, store: SqliteStore, rpc: TrytonRpc) -> None:
         policy = SupplyPolicy(
-            par_levels={"STENT-01|SURG": ParLevel(par=D(10), reorder_point=D(4),
-                                                  cost_center="CC-4500", unit_price=PRICE)},
-            tolerance=Tolerance(price_fraction=D("0.02")), ap_owner="erp")
+            par_levels={
+                "STENT-01|SURG": ParLevel(
+                    par=D(10), reorder_point=D(4), cost_center="CC-4500", unit_price=PRICE
+                )
+            },
+            tolerance=Tolerance(price_fraction=D("0.02")),
+            ap_owner="erp",
+        )
         self.store, self.rpc = store, rpc
-        self.flow = SupplyFlow(store, policy, demo_mappings(), FiscalCalendar(),
-                               clock=SystemClock())
+        self.flow = SupplyFlow(
+            store, policy, demo_mappings(), FiscalCalendar(), clock=SystemClock()
+        )
         self.erp = TrytonSupply(rpc, company="C100", locations={buyer.WAREHOUSE: "SURG"})
 
     def sync(self) -> tuple[SyncReport, list[str]]:
@@ -110,8 +131,9 @@ class Loop:
         assert pushed["stopped"] == "" and pushed["refused"] == []
         [req] = self.flow.snapshot().requisitions
         assert req.status == "sent"
-        [state] = self.rpc.model("purchase.requisition", "read", [int(req.erp_id)],
-                                 ["state", "description"])
+        [state] = self.rpc.model(
+            "purchase.requisition", "read", [int(req.erp_id)], ["state", "description"]
+        )
         assert (state["state"], state["description"]) == ("waiting", req.req_id)
         requests = buyer.approve_requisitions(self.rpc, [int(req.erp_id)])
         [po] = buyer.create_purchases(self.rpc, requests)
@@ -141,21 +163,25 @@ def loop(tmp_path: Path, procure_rpc: TrytonRpc) -> Iterator[Loop]:
 
 def move_of(rpc: TrytonRpc, invoice: int) -> tuple[str, dict[str, tuple[Decimal, Decimal]]]:
     [inv] = rpc.model("account.invoice", "read", [invoice], ["state", "move"])
-    lines = rpc.model("account.move.line", "search_read", [("move", "=", inv["move"])], 0,
-                      None, None, ["account.code", "debit", "credit", "move.state"])
-    return inv["state"], {str(x["account."]["code"]): (x["debit"], x["credit"])
-                          for x in lines}
+    lines = rpc.model(
+        "account.move.line",
+        "search_read",
+        [("move", "=", inv["move"])],
+        0,
+        None,
+        None,
+        ["account.code", "debit", "credit", "move.state"],
+    )
+    return inv["state"], {str(x["account."]["code"]): (x["debit"], x["credit"]) for x in lines}
 
 
 @pytest.mark.parametrize("billed", ["450.00", "454.50"])  # exact; 1 % over, within 2 %
-def test_reorder_to_matched_invoice_posts_in_tryton_and_reconciles(loop: Loop,
-                                                                   billed: str) -> None:
+def test_reorder_to_matched_invoice_posts_in_tryton_and_reconciles(loop: Loop, billed: str) -> None:
     loop.opening_stock()
     loop.consume_past_reorder_point()
     po, number = loop.requisition_to_receipt()
 
-    invoice = buyer.supplier_invoice(loop.rpc, po, on=TODAY,
-                                     prices={"STENT-01": D(billed)})
+    invoice = buyer.supplier_invoice(loop.rpc, po, on=TODAY, prices={"STENT-01": D(billed)})
     assert move_of(loop.rpc, invoice)[0] == "validated"
     report, posted = loop.sync()
     assert report.counts == {"posted": 1, "duplicate": 2}
@@ -202,8 +228,9 @@ def test_invoice_beyond_tolerance_is_held_and_not_posted(loop: Loop) -> None:
     tryton = loop.export()
     assert reconcile(loop.store, tryton, PERIOD)["zero_variance"]
     assert ("2000", "") not in tryton.balances(PERIOD)
-    [line] = loop.rpc.model("account.invoice.line", "search", [("invoice", "=", invoice)],
-                            0, None, None)
+    [line] = loop.rpc.model(
+        "account.invoice.line", "search", [("invoice", "=", invoice)], 0, None, None
+    )
     [unmatched] = loop.flow.snapshot().unmatched
     assert unmatched.invoice_id == f"invoice/{invoice}/{line}"
 
@@ -229,15 +256,17 @@ unit_price = "450.00"
 
 
 def test_cli_supply_sync_posts_the_matched_invoice_and_recon_is_zero(
-        tmp_path: Path, procure_pool: ProcurePool, procure_db: str,
-        capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, procure_pool: ProcurePool, procure_db: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     """The same loop through `isthmus supply sync` and `isthmus recon erp`, with Tryton's
     warehouse WH mapped to the hub's stock location SURG."""
     pw = tmp_path / "tryton.pass"
     pw.write_text(procure_pool.site.password)
     cfg = tmp_path / "isthmus.toml"
-    cfg.write_text(DEMO_CHART + CLI_CONFIG.format(url=procure_pool.server.url, database=procure_db,
-                                     password_file=pw))
+    cfg.write_text(
+        DEMO_CHART
+        + CLI_CONFIG.format(url=procure_pool.server.url, database=procure_db, password_file=pw)
+    )
     data = tmp_path / "data"
     args = ["--data-dir", str(data), "--config", str(cfg), "--json"]
     rpc = procure_pool.rpc(procure_db)
@@ -263,8 +292,9 @@ def test_cli_supply_sync_posts_the_matched_invoice_and_recon_is_zero(
         finally:
             hub.close()
         assert len(sync()["sent"]) == 1
-        [rid] = rpc.model("purchase.requisition", "search", [("state", "=", "waiting")], 0,
-                          None, None)
+        [rid] = rpc.model(
+            "purchase.requisition", "search", [("state", "=", "waiting")], 0, None, None
+        )
         [po] = buyer.create_purchases(rpc, buyer.approve_requisitions(rpc, [rid]))
         buyer.confirm_purchases(rpc, [po])
         buyer.receive(rpc, po)

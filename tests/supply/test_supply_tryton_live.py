@@ -28,8 +28,15 @@ TODAY = datetime.now(UTC).date()
 
 
 def req(item: str = "STENT-01") -> Requisition:
-    return Requisition(req_id="REQ-L1", item=item, location="SURG", quantity=D(3),
-                       cost_center="CC-4500", amount=D("100.00"), created_on=TODAY)
+    return Requisition(
+        req_id="REQ-L1",
+        item=item,
+        location="SURG",
+        quantity=D(3),
+        cost_center="CC-4500",
+        amount=D("100.00"),
+        created_on=TODAY,
+    )
 
 
 def test_reads_are_accepted_and_masters_are_there(procure_rpc: TrytonRpc) -> None:
@@ -39,14 +46,23 @@ def test_reads_are_accepted_and_masters_are_there(procure_rpc: TrytonRpc) -> Non
 
 
 def test_requisition_waits_in_tryton_with_a_rounded_price(procure_rpc: TrytonRpc) -> None:
-    rid = TrytonSupply(procure_rpc, company="C100",
-                       locations={buyer.WAREHOUSE: "SURG"}).push_requisition(req())
-    [r] = procure_rpc.model("purchase.requisition", "read", [int(rid)],
-                            ["state", "description", "lines", "warehouse.code"])
-    assert (r["state"], r["description"], r["warehouse."]["code"]) == \
-        ("waiting", "REQ-L1", buyer.WAREHOUSE)
-    [line] = procure_rpc.model("purchase.requisition.line", "read", r["lines"],
-                               ["quantity", "unit_price", "product.code"])
+    rid = TrytonSupply(
+        procure_rpc, company="C100", locations={buyer.WAREHOUSE: "SURG"}
+    ).push_requisition(req())
+    [r] = procure_rpc.model(
+        "purchase.requisition",
+        "read",
+        [int(rid)],
+        ["state", "description", "lines", "warehouse.code"],
+    )
+    assert (r["state"], r["description"], r["warehouse."]["code"]) == (
+        "waiting",
+        "REQ-L1",
+        buyer.WAREHOUSE,
+    )
+    [line] = procure_rpc.model(
+        "purchase.requisition.line", "read", r["lines"], ["quantity", "unit_price", "product.code"]
+    )
     assert (line["quantity"], line["unit_price"]) == (3.0, D("33.3333"))  # 100.00 / 3
 
 
@@ -71,21 +87,21 @@ def _received_and_invoiced(rpc: TrytonRpc, on: date) -> tuple[TrytonSupply, int]
     return TrytonSupply(rpc, company="C100"), buyer.supplier_invoice(rpc, po, on=on)
 
 
-def test_post_matched_posts_only_invoices_whose_every_line_matched(
-        procure_rpc: TrytonRpc) -> None:
+def test_post_matched_posts_only_invoices_whose_every_line_matched(procure_rpc: TrytonRpc) -> None:
     t, invoice = _received_and_invoiced(procure_rpc, TODAY)
     _, receipts, lines = t.pull()
     assert len(receipts) == 2 and {ln.erp_invoice for ln in lines} == {str(invoice)}
     first, second = lines
-    assert t.post_matched(lines, {first.invoice_id: "posted",
-                                  second.invoice_id: "held"}) == []
+    assert t.post_matched(lines, {first.invoice_id: "posted", second.invoice_id: "held"}) == []
     assert t.post_matched(lines[:1], {first.invoice_id: "posted"}) == []  # a line unseen
     state = procure_rpc.model("account.invoice", "read", [invoice], ["state"])[0]["state"]
     assert state == "validated"
-    assert t.post_matched(lines, {first.invoice_id: "posted",
-                                  second.invoice_id: "duplicate"}) == [str(invoice)]
-    assert t.post_matched(lines, dict.fromkeys((x.invoice_id for x in lines),
-                                               "posted")) == []  # posted already
+    assert t.post_matched(lines, {first.invoice_id: "posted", second.invoice_id: "duplicate"}) == [
+        str(invoice)
+    ]
+    assert (
+        t.post_matched(lines, dict.fromkeys((x.invoice_id for x in lines), "posted")) == []
+    )  # posted already
     _, _, again = t.pull()  # a posted invoice is still read, under the same ids
     assert [x.invoice_id for x in again] == [x.invoice_id for x in lines]
 
@@ -94,11 +110,13 @@ def test_an_invoice_edited_after_the_match_is_not_posted(procure_rpc: TrytonRpc)
     t, invoice = _received_and_invoiced(procure_rpc, TODAY)
     _, _, lines = t.pull()
     procure_rpc.model("account.invoice", "draft", [invoice])  # someone reprices it
-    procure_rpc.model("account.invoice.line", "write", [int(lines[0].invoice_id
-                                                            .rsplit("/", 1)[1])],
-                      {"unit_price": lines[0].unit_price + 1})
+    procure_rpc.model(
+        "account.invoice.line",
+        "write",
+        [int(lines[0].invoice_id.rsplit("/", 1)[1])],
+        {"unit_price": lines[0].unit_price + 1},
+    )
     procure_rpc.model("account.invoice", "validate_invoice", [invoice])
-    assert t.post_matched(lines, dict.fromkeys((x.invoice_id for x in lines), "posted")) \
-        == []
+    assert t.post_matched(lines, dict.fromkeys((x.invoice_id for x in lines), "posted")) == []
     state = procure_rpc.model("account.invoice", "read", [invoice], ["state"])[0]["state"]
     assert state == "validated"  # the next sync matches it as it now is

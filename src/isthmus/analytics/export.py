@@ -78,9 +78,11 @@ def roles_from(settings: Settings) -> Roles:
         put(p.account, "labor_expense")
     put(settings.labor.accrued_account, "labor_accrued")
     put(settings.posting.refunds_payable_account, "refunds_payable")
-    return Roles(tuple(sorted(found.items())),
-                 tuple(sorted(settings.mappings.facility_company.items())),
-                 tuple(sorted(settings.mappings.department_cost_center.items())))
+    return Roles(
+        tuple(sorted(found.items())),
+        tuple(sorted(settings.mappings.facility_company.items())),
+        tuple(sorted(settings.mappings.department_cost_center.items())),
+    )
 
 
 @dataclass(slots=True)
@@ -99,10 +101,15 @@ class Report:
         return sum(self.rows.values())
 
     def as_dict(self) -> dict[str, Any]:
-        return {"rows": dict(sorted(self.rows.items())), "total": self.total,
-                "files": self.files, "removed_uncommitted": self.removed,
-                "pages": self.pages, "watermarks": dict(sorted(self.marks.items())),
-                "seconds": round(self.seconds, 3)}
+        return {
+            "rows": dict(sorted(self.rows.items())),
+            "total": self.total,
+            "files": self.files,
+            "removed_uncommitted": self.removed,
+            "pages": self.pages,
+            "watermarks": dict(sorted(self.marks.items())),
+            "seconds": round(self.seconds, 3),
+        }
 
 
 def claim_key(secret: str, account_number: str) -> str:
@@ -131,8 +138,9 @@ def _resolver(secret: str, store: Store, stack: ExitStack) -> facts.Resolve:
     return resolve
 
 
-def pages(store: Store, marks: dict[str, int], secret: str,
-          size: int) -> Iterator[tuple[facts.Rows, dict[str, int], dict[str, int]]]:
+def pages(
+    store: Store, marks: dict[str, int], secret: str, size: int
+) -> Iterator[tuple[facts.Rows, dict[str, int], dict[str, int]]]:
     """(rows, watermark before, watermark after) per page, until nothing is left."""
     while True:
         with _bulk():
@@ -180,9 +188,17 @@ def _bulk() -> Iterator[None]:
             gc.enable()
 
 
-def run(store: Store, *, warehouse: Path, parquet: Path | None, secret: str, roles: Roles,
-        page: int = PAGE, clock: Callable[[], float] = time.time,
-        after_files: Callable[[], None] | None = None) -> Report:
+def run(
+    store: Store,
+    *,
+    warehouse: Path,
+    parquet: Path | None,
+    secret: str,
+    roles: Roles,
+    page: int = PAGE,
+    clock: Callable[[], float] = time.time,
+    after_files: Callable[[], None] | None = None,
+) -> Report:
     """Export what changed since the warehouse's watermarks; see the module docstring.
     `after_files` runs between a page's files and its commit (the kill tests' hook)."""
     started = time.perf_counter()
@@ -206,9 +222,16 @@ def run(store: Store, *, warehouse: Path, parquet: Path | None, secret: str, rol
                 for t in FACTS:
                     data = tables[t.name]
                     if t.source and t.name != "payer_hint" and data.num_rows:
-                        report.files += len(fact_files(
-                            parquet, t.name, t.source, before.get(t.source, 0) + 1,
-                            after[t.source], data))
+                        report.files += len(
+                            fact_files(
+                                parquet,
+                                t.name,
+                                t.source,
+                                before.get(t.source, 0) + 1,
+                                after[t.source],
+                                data,
+                            )
+                        )
             if after_files is not None:
                 after_files()
             wh.commit(tables, after, clock())
@@ -217,8 +240,7 @@ def run(store: Store, *, warehouse: Path, parquet: Path | None, secret: str, rol
         wh.rebuild(dimension_sql(roles))
         if parquet is not None:
             for d in DIMENSIONS:
-                dimension_file(parquet, d.name,
-                               wh.arrow(f"SELECT * FROM {d.name} ORDER BY ALL"))
+                dimension_file(parquet, d.name, wh.arrow(f"SELECT * FROM {d.name} ORDER BY ALL"))
                 report.files += 1
         report.marks = wh.watermarks()
     finally:
@@ -254,39 +276,43 @@ PAYER_CLASS = """CASE
 
 def dimension_sql(roles: Roles) -> list[str]:
     """The statements that rebuild every dimension from the facts and the settings."""
-    periods = ("SELECT period FROM fact_journal_line UNION SELECT period FROM fact_charge "
-               "UNION SELECT period FROM fact_claim UNION SELECT period FROM fact_remit")
+    periods = (
+        "SELECT period FROM fact_journal_line UNION SELECT period FROM fact_charge "
+        "UNION SELECT period FROM fact_claim UNION SELECT period FROM fact_remit"
+    )
     names = [d.name for d in DIMENSIONS]
     assert set(names) <= set(TABLES)
-    return [*(f"DELETE FROM {n}" for n in names),
-            f"INSERT INTO dim_period SELECT period, CAST(left(period, 4) AS INTEGER), "
-            f"CAST(right(period, 2) AS INTEGER), CAST(period || '-01' AS DATE), "
-            f"last_day(CAST(period || '-01' AS DATE)) FROM ({periods}) "
-            f"WHERE period IS NOT NULL AND period <> ''",
-            f"INSERT INTO dim_company SELECT DISTINCT company, facility FROM ("
-            f"SELECT b AS company, a AS facility FROM ({_values(roles.facility_company)}) "
-            f"UNION SELECT company, '' FROM fact_journal_line)",
-            f"INSERT INTO dim_cost_center SELECT DISTINCT cost_center, department FROM ("
-            f"SELECT b AS cost_center, a AS department FROM "
-            f"({_values(roles.department_cost_center)}) UNION "
-            f"SELECT cost_center, '' FROM fact_journal_line WHERE cost_center <> '')",
-            "INSERT INTO dim_service_line SELECT DISTINCT service_line FROM fact_journal_line "
-            "WHERE service_line <> '' AND account IN (SELECT a FROM ("
-            f"{_values(roles.accounts)}) WHERE b IN ('revenue', 'supply_expense', "
-            "'labor_expense'))",
-            "INSERT INTO dim_payer SELECT p.payer_id, coalesce(max(h.payer_name), ''), "
-            f"min({PAYER_CLASS}) FROM (SELECT payer_id, '' AS payer_name FROM fact_claim "
-            "UNION SELECT payer_id, '' FROM fact_remit UNION SELECT payer_id, payer_name "
-            "FROM payer_hint) p LEFT JOIN payer_hint h USING (payer_id) GROUP BY p.payer_id",
-            "INSERT INTO dim_provider SELECT DISTINCT npi, role FROM ("
-            "SELECT provider_npi AS npi, 'performing' AS role FROM fact_charge UNION "
-            "SELECT billing_npi, 'billing' FROM fact_claim UNION "
-            "SELECT payee_npi, 'payee' FROM fact_remit) WHERE npi <> ''",
-            "INSERT INTO dim_location SELECT DISTINCT facility, department FROM fact_charge",
-            f"INSERT INTO dim_account SELECT account, coalesce(max(r.b), 'other'), CASE "
-            f"left(account, 1) WHEN '1' THEN 'asset' WHEN '2' THEN 'liability' WHEN '3' THEN "
-            f"'equity' WHEN '4' THEN 'revenue' ELSE 'expense' END FROM (SELECT a AS account "
-            f"FROM ({_values(roles.accounts)}) UNION SELECT account FROM fact_journal_line) "
-            f"LEFT JOIN ({_values(roles.accounts)}) r ON r.a = account GROUP BY account",
-            "INSERT INTO dim_account_token SELECT account_token, min(period) FROM "
-            "fact_journal_line WHERE account_token <> '' GROUP BY account_token"]
+    return [
+        *(f"DELETE FROM {n}" for n in names),
+        f"INSERT INTO dim_period SELECT period, CAST(left(period, 4) AS INTEGER), "
+        f"CAST(right(period, 2) AS INTEGER), CAST(period || '-01' AS DATE), "
+        f"last_day(CAST(period || '-01' AS DATE)) FROM ({periods}) "
+        f"WHERE period IS NOT NULL AND period <> ''",
+        f"INSERT INTO dim_company SELECT DISTINCT company, facility FROM ("
+        f"SELECT b AS company, a AS facility FROM ({_values(roles.facility_company)}) "
+        f"UNION SELECT company, '' FROM fact_journal_line)",
+        f"INSERT INTO dim_cost_center SELECT DISTINCT cost_center, department FROM ("
+        f"SELECT b AS cost_center, a AS department FROM "
+        f"({_values(roles.department_cost_center)}) UNION "
+        f"SELECT cost_center, '' FROM fact_journal_line WHERE cost_center <> '')",
+        "INSERT INTO dim_service_line SELECT DISTINCT service_line FROM fact_journal_line "
+        "WHERE service_line <> '' AND account IN (SELECT a FROM ("
+        f"{_values(roles.accounts)}) WHERE b IN ('revenue', 'supply_expense', "
+        "'labor_expense'))",
+        "INSERT INTO dim_payer SELECT p.payer_id, coalesce(max(h.payer_name), ''), "
+        f"min({PAYER_CLASS}) FROM (SELECT payer_id, '' AS payer_name FROM fact_claim "
+        "UNION SELECT payer_id, '' FROM fact_remit UNION SELECT payer_id, payer_name "
+        "FROM payer_hint) p LEFT JOIN payer_hint h USING (payer_id) GROUP BY p.payer_id",
+        "INSERT INTO dim_provider SELECT DISTINCT npi, role FROM ("
+        "SELECT provider_npi AS npi, 'performing' AS role FROM fact_charge UNION "
+        "SELECT billing_npi, 'billing' FROM fact_claim UNION "
+        "SELECT payee_npi, 'payee' FROM fact_remit) WHERE npi <> ''",
+        "INSERT INTO dim_location SELECT DISTINCT facility, department FROM fact_charge",
+        f"INSERT INTO dim_account SELECT account, coalesce(max(r.b), 'other'), CASE "
+        f"left(account, 1) WHEN '1' THEN 'asset' WHEN '2' THEN 'liability' WHEN '3' THEN "
+        f"'equity' WHEN '4' THEN 'revenue' ELSE 'expense' END FROM (SELECT a AS account "
+        f"FROM ({_values(roles.accounts)}) UNION SELECT account FROM fact_journal_line) "
+        f"LEFT JOIN ({_values(roles.accounts)}) r ON r.a = account GROUP BY account",
+        "INSERT INTO dim_account_token SELECT account_token, min(period) FROM "
+        "fact_journal_line WHERE account_token <> '' GROUP BY account_token",
+    ]

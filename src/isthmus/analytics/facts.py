@@ -34,8 +34,13 @@ Row = tuple[object, ...]
 Resolve = Callable[[str], tuple[str, str]]
 
 # X12 CAS01 claim adjustment group codes -> the executive view's categories
-CATEGORY = {"CO": "contractual", "PR": "patient_responsibility", "OA": "write_off",
-            "PI": "write_off", "CR": "write_off"}
+CATEGORY = {
+    "CO": "contractual",
+    "PR": "patient_responsibility",
+    "OA": "write_off",
+    "PI": "write_off",
+    "CR": "write_off",
+}
 
 
 @dataclass(slots=True)
@@ -75,12 +80,34 @@ def journal_rows(page: Iterable[tuple[int, JournalEntry]], out: Rows) -> None:
     extend = out.into("fact_journal_line").extend
     for pos, e in page:
         key, on, period, channel = e.entry_key, e.posted_on, e.period, e.channel
-        cause, reverses, moved, accrual = e.causation_id, e.reverses, e.moved_from, \
-            is_accrual(e)
-        extend([(pos, key, no, on, period, channel, ln.account, ln.debit, ln.credit,
-                 ln.debit - ln.credit, ln.currency, d.company, d.cost_center,
-                 d.service_line, d.account_token, cause, reverses, moved, accrual)
-                for no, ln in enumerate(e.lines, start=1) for d in (ln.dims,)])
+        cause, reverses, moved, accrual = e.causation_id, e.reverses, e.moved_from, is_accrual(e)
+        extend(
+            [
+                (
+                    pos,
+                    key,
+                    no,
+                    on,
+                    period,
+                    channel,
+                    ln.account,
+                    ln.debit,
+                    ln.credit,
+                    ln.debit - ln.credit,
+                    ln.currency,
+                    d.company,
+                    d.cost_center,
+                    d.service_line,
+                    d.account_token,
+                    cause,
+                    reverses,
+                    moved,
+                    accrual,
+                )
+                for no, ln in enumerate(e.lines, start=1)
+                for d in (ln.dims,)
+            ]
+        )
 
 
 class _Head(msgspec.Struct):
@@ -111,7 +138,8 @@ _charges = msgspec.json.Decoder(_ChargeColumns)
 _decoders: dict[str, msgspec.json.Decoder[object]] = {
     "ClaimRemitted": msgspec.json.Decoder(ClaimRemitted),
     "ClaimSubmitted": msgspec.json.Decoder(ClaimSubmitted),
-    "CoverageRecorded": msgspec.json.Decoder(CoverageRecorded)}
+    "CoverageRecorded": msgspec.json.Decoder(CoverageRecorded),
+}
 
 
 @functools.lru_cache(maxsize=4096)  # a page's charges fall on a few hundred days at most
@@ -120,41 +148,105 @@ def _period(d: date) -> str:
 
 
 def _charge(mid: int, at: datetime, eid: str, ev: _ChargeColumns) -> Row:
-    return (mid, eid, at, ev.service_date, _period(ev.service_date), ev.transaction_type,
-            ev.charge_code, ev.quantity, ev.amount.amount, ev.amount.currency, ev.department,
-            ev.facility, npi(ev.performing_provider), ev.negative)
+    return (
+        mid,
+        eid,
+        at,
+        ev.service_date,
+        _period(ev.service_date),
+        ev.transaction_type,
+        ev.charge_code,
+        ev.quantity,
+        ev.amount.amount,
+        ev.amount.currency,
+        ev.department,
+        ev.facility,
+        npi(ev.performing_provider),
+        ev.negative,
+    )
 
 
-def _claim(mid: int, at: datetime, eid: str, ev: ClaimSubmitted, resolve: Resolve,
-           out: Rows) -> None:
+def _claim(
+    mid: int, at: datetime, eid: str, ev: ClaimSubmitted, resolve: Resolve, out: Rows
+) -> None:
     key, token = resolve(ev.patient_control_number)
-    out.add("fact_claim", (
-        mid, eid, at, _period(at.date()), key, token, ev.payer_id, npi(ev.billing_npi),
-        ev.total_charge, ev.currency, ev.kind, ev.frequency))
+    out.add(
+        "fact_claim",
+        (
+            mid,
+            eid,
+            at,
+            _period(at.date()),
+            key,
+            token,
+            ev.payer_id,
+            npi(ev.billing_npi),
+            ev.total_charge,
+            ev.currency,
+            ev.kind,
+            ev.frequency,
+        ),
+    )
     if ev.payer_name:
         out.add("payer_hint", (ev.payer_id, ev.payer_name, ""))
 
 
-def _remit(mid: int, at: datetime, eid: str, ev: ClaimRemitted, resolve: Resolve,
-           out: Rows) -> None:
+def _remit(
+    mid: int, at: datetime, eid: str, ev: ClaimRemitted, resolve: Resolve, out: Rows
+) -> None:
     key, token = resolve(ev.patient_control_number)
     day = ev.payment_date or at.date()
     period = _period(day)
     denied = is_denial(ev)
-    contractual = sum((a.amount for a in ev.adjustments if a.group == "CO" and not denied),
-                      Decimal(0))
-    out.add("fact_remit", (
-        mid, eid, at, day, period, key, token, ev.payer_id, npi(ev.payee_npi),
-        ev.trace_number, ev.payment_method, ev.claim_status, ev.charge, ev.paid,
-        ev.patient_responsibility, contractual, denied, ev.reversal, ev.currency,
-        ev.facility))
+    contractual = sum(
+        (a.amount for a in ev.adjustments if a.group == "CO" and not denied), Decimal(0)
+    )
+    out.add(
+        "fact_remit",
+        (
+            mid,
+            eid,
+            at,
+            day,
+            period,
+            key,
+            token,
+            ev.payer_id,
+            npi(ev.payee_npi),
+            ev.trace_number,
+            ev.payment_method,
+            ev.claim_status,
+            ev.charge,
+            ev.paid,
+            ev.patient_responsibility,
+            contractual,
+            denied,
+            ev.reversal,
+            ev.currency,
+            ev.facility,
+        ),
+    )
     for no, a in enumerate(ev.adjustments, start=1):
-        category = "denial" if denied and a.group in ("CO", "PR") else \
-            CATEGORY.get(a.group, "write_off")
+        category = (
+            "denial" if denied and a.group in ("CO", "PR") else CATEGORY.get(a.group, "write_off")
+        )
         sign = -1 if ev.reversal else 1
-        out.add("fact_adjustment", (
-            mid, eid, no, period, ev.payer_id, token, a.group, a.reason, category,
-            a.amount * sign, ev.currency))
+        out.add(
+            "fact_adjustment",
+            (
+                mid,
+                eid,
+                no,
+                period,
+                ev.payer_id,
+                token,
+                a.group,
+                a.reason,
+                category,
+                a.amount * sign,
+                ev.currency,
+            ),
+        )
     if ev.payer_name:
         out.add("payer_hint", (ev.payer_id, ev.payer_name, ""))
 
@@ -162,12 +254,13 @@ def _remit(mid: int, at: datetime, eid: str, ev: ClaimRemitted, resolve: Resolve
 def _coverage(ev: CoverageRecorded, out: Rows) -> None:
     for plan in ev.plans:
         if plan.payer_id:
-            out.add("payer_hint", (plan.payer_id, plan.payer_name,
-                                   (plan.financial_class or plan.plan_type).strip()))
+            out.add(
+                "payer_hint",
+                (plan.payer_id, plan.payer_name, (plan.financial_class or plan.plan_type).strip()),
+            )
 
 
-def inbox_rows(page: Iterable[tuple[int, str, float, bytes]], resolve: Resolve,
-               out: Rows) -> None:
+def inbox_rows(page: Iterable[tuple[int, str, float, bytes]], resolve: Resolve, out: Rows) -> None:
     """Rows of the accepted messages' events (other statuses carry none to count)."""
     charges = out.into("fact_charge").append
     for mid, status, received, events in page:

@@ -141,21 +141,26 @@ _AD = TABLES["fact_adjustment"].names.index
 
 def kpi_facts(rows: facts.Rows) -> tuple[list[ChargeFact], list[RemitFact]]:
     """The KPIs' columns of a page of fact rows (analytics/facts.py), by column name."""
-    ev, at, day, amt, cur = (_CH(c) for c in ("event_id", "received_at", "service_date",
-                                                "amount", "currency"))
-    charges = [ChargeFact(str(r[ev]), _ts(r[at]), midnight(_day(r[day])), _dec(r[amt]),
-                          str(r[cur]))
-               for r in rows.tables.get("fact_charge", [])]
+    ev, at, day, amt, cur = (
+        _CH(c) for c in ("event_id", "received_at", "service_date", "amount", "currency")
+    )
+    charges = [
+        ChargeFact(str(r[ev]), _ts(r[at]), midnight(_day(r[day])), _dec(r[amt]), str(r[cur]))
+        for r in rows.tables.get("fact_charge", [])
+    ]
     carcs: dict[str, set[str]] = {}
     a_ev, a_carc, a_amt = _AD("event_id"), _AD("carc"), _AD("amount")
     for r in rows.tables.get("fact_adjustment", []):
         if _dec(r[a_amt]) > 0:
             carcs.setdefault(str(r[a_ev]), set()).add(str(r[a_carc]))
-    r_ev, r_at, r_den, r_rev = (_RE(c) for c in ("event_id", "received_at", "denied",
-                                                   "reversal"))
-    remits = [RemitFact(str(r[r_ev]), _ts(r[r_at]), bool(r[r_den]),
-                        frozenset(carcs.get(str(r[r_ev]), ())))
-              for r in rows.tables.get("fact_remit", []) if not r[r_rev]]
+    r_ev, r_at, r_den, r_rev = (_RE(c) for c in ("event_id", "received_at", "denied", "reversal"))
+    remits = [
+        RemitFact(
+            str(r[r_ev]), _ts(r[r_at]), bool(r[r_den]), frozenset(carcs.get(str(r[r_ev]), ()))
+        )
+        for r in rows.tables.get("fact_remit", [])
+        if not r[r_rev]
+    ]
     return charges, remits
 
 
@@ -199,25 +204,38 @@ def from_warehouse(path: Path) -> tuple[facts.Rows, int] | None:
         marks = dict(con.execute("SELECT source, position FROM watermark").fetchall())
         mark = int(marks.get("inbox", 0))
         rows = facts.Rows()
-        rows.tables["fact_charge"] = [tuple(r) for r in con.execute(
-            f"SELECT {', '.join(TABLES['fact_charge'].names)} FROM fact_charge "
-            f"ORDER BY inbox_id, event_id").fetchall()]
-        rows.tables["fact_remit"] = [tuple(r) for r in con.execute(
-            f"SELECT {', '.join(TABLES['fact_remit'].names)} FROM fact_remit "
-            f"ORDER BY inbox_id, event_id").fetchall()]
-        rows.tables["fact_adjustment"] = [tuple(r) for r in con.execute(
-            f"SELECT {', '.join(TABLES['fact_adjustment'].names)} FROM fact_adjustment "
-            f"WHERE amount > 0").fetchall()]
+        rows.tables["fact_charge"] = [
+            tuple(r)
+            for r in con.execute(
+                f"SELECT {', '.join(TABLES['fact_charge'].names)} FROM fact_charge "
+                f"ORDER BY inbox_id, event_id"
+            ).fetchall()
+        ]
+        rows.tables["fact_remit"] = [
+            tuple(r)
+            for r in con.execute(
+                f"SELECT {', '.join(TABLES['fact_remit'].names)} FROM fact_remit "
+                f"ORDER BY inbox_id, event_id"
+            ).fetchall()
+        ]
+        rows.tables["fact_adjustment"] = [
+            tuple(r)
+            for r in con.execute(
+                f"SELECT {', '.join(TABLES['fact_adjustment'].names)} FROM fact_adjustment "
+                f"WHERE amount > 0"
+            ).fetchall()
+        ]
     except duckdb.Error:  # another schema (VersionMismatch's case) or a broken file
         return None
     finally:
         con.close()
     for name in ("fact_charge", "fact_remit", "fact_adjustment"):
         cols = TABLES[name].names
-        money = [i for i, c in enumerate(cols) if TABLES[name].columns[i][1].startswith(
-            "DECIMAL")]
-        rows.tables[name] = [tuple(_cents(v) if i in money else v for i, v in enumerate(r))
-                             for r in rows.tables[name]]
+        money = [i for i, c in enumerate(cols) if TABLES[name].columns[i][1].startswith("DECIMAL")]
+        rows.tables[name] = [
+            tuple(_cents(v) if i in money else v for i, v in enumerate(r))
+            for r in rows.tables[name]
+        ]
     return rows, mark
 
 
@@ -244,8 +262,14 @@ class FactFeed:
     """One per reader that asks often (the metrics cache, the alert loop, the console), for
     the life of the process; thread-safe. See the module docstring."""
 
-    def __init__(self, store: Store, *, warehouse: Path | None = None,
-                 max_age_s: float = MAX_AGE_S, page: int = PAGE) -> None:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        warehouse: Path | None = None,
+        max_age_s: float = MAX_AGE_S,
+        page: int = PAGE,
+    ) -> None:
         self._store, self._warehouse = store, warehouse
         self._max_age, self._page = max_age_s, page
         self._lock = threading.Lock()
@@ -259,11 +283,22 @@ class FactFeed:
             if not (0 <= now - s.refreshed_at < self._max_age):
                 self._refresh(now)
             return Snapshot(
-                tuple(s.unposted.values()), s.posted_charges, dict(s.posted_amount),
-                s.lags.ascending(), s.lags.sum, s.delays.ascending(), s.remitted, s.denied,
-                dict(s.by_carc), s.visibility.ascending(), s.visibility.sum, s.mark,
-                s.warehouse_mark, s.refreshed_at,
-                "warehouse+store" if s.warehouse_mark else "store")
+                tuple(s.unposted.values()),
+                s.posted_charges,
+                dict(s.posted_amount),
+                s.lags.ascending(),
+                s.lags.sum,
+                s.delays.ascending(),
+                s.remitted,
+                s.denied,
+                dict(s.by_carc),
+                s.visibility.ascending(),
+                s.visibility.sum,
+                s.mark,
+                s.warehouse_mark,
+                s.refreshed_at,
+                "warehouse+store" if s.warehouse_mark else "store",
+            )
 
     def _refresh(self, now: float) -> None:
         s = self._s
@@ -324,8 +359,7 @@ class FactFeed:
         batch_of = self._store.entry_batches([*s.unposted, *s.unposted_remits])
         if not batch_of:
             return
-        open_ = {o.batch_id for st in ("pending", "dead")
-                 for o in self._store.outbox_items(st)}
+        open_ = {o.batch_id for st in ("pending", "dead") for o in self._store.outbox_items(st)}
         maybe = set(batch_of.values()) - open_
         if not maybe:
             return
@@ -333,8 +367,9 @@ class FactFeed:
         for o in self._store.outbox_items():  # one read: every row of a batch, one state
             if o.batch_id in maybe:
                 rows.setdefault(o.batch_id, []).append((o.status, o.visible_at))
-        done = {b: max(t for _s, t in r) for b, r in rows.items()
-                if all(st == "sent" for st, _t in r)}
+        done = {
+            b: max(t for _s, t in r) for b, r in rows.items() if all(st == "sent" for st, _t in r)
+        }
         for key, batch in batch_of.items():
             at = done.get(batch)
             if at is None:
@@ -351,8 +386,9 @@ class FactFeed:
                 s.visibility.add(max(0.0, at - received))
 
 
-def site_feed(store: Store, data_dir: Path | str | None, *,
-              max_age_s: float = MAX_AGE_S) -> FactFeed:
+def site_feed(
+    store: Store, data_dir: Path | str | None, *, max_age_s: float = MAX_AGE_S
+) -> FactFeed:
     """A feed that starts from the site's default warehouse (`<data_dir>/analytics/
     warehouse.duckdb`, where `serve` exports), or from the store without a data dir."""
     wh = Path(data_dir) / WAREHOUSE if data_dir is not None else None

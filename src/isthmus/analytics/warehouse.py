@@ -56,8 +56,9 @@ def modules() -> tuple[ModuleType, ModuleType]:
         import duckdb  # noqa: PLC0415
         import pyarrow  # noqa: PLC0415
     except ImportError as exc:
-        raise Missing(f"analytics needs pyarrow and duckdb ({exc.name} is missing): "
-                      f"{EXTRA}") from exc
+        raise Missing(
+            f"analytics needs pyarrow and duckdb ({exc.name} is missing): {EXTRA}"
+        ) from exc
     return duckdb, pyarrow
 
 
@@ -67,9 +68,14 @@ def arrow_type(pa: Any, sql: str) -> Any:
     if sql.startswith("DECIMAL"):
         p, s = sql[8:-1].split(",")
         return pa.decimal128(int(p), int(s))
-    return {"VARCHAR": pa.string(), "BIGINT": pa.int64(), "INTEGER": pa.int32(),
-            "DATE": pa.date32(), "BOOLEAN": pa.bool_(),
-            "TIMESTAMPTZ": pa.timestamp("us", tz="UTC")}[sql]
+    return {
+        "VARCHAR": pa.string(),
+        "BIGINT": pa.int64(),
+        "INTEGER": pa.int32(),
+        "DATE": pa.date32(),
+        "BOOLEAN": pa.bool_(),
+        "TIMESTAMPTZ": pa.timestamp("us", tz="UTC"),
+    }[sql]
 
 
 def arrow_schema(pa: Any, table: Table) -> Any:
@@ -84,8 +90,9 @@ def to_arrow(pa: Any, table: Table, rows: Sequence[tuple[object, ...]]) -> Any:
     if not rows:
         return schema.empty_table()
     cols = zip(*rows, strict=True)
-    return pa.Table.from_arrays([pa.array(c, type=f.type)
-                                 for c, f in zip(cols, schema, strict=True)], schema=schema)
+    return pa.Table.from_arrays(
+        [pa.array(c, type=f.type) for c, f in zip(cols, schema, strict=True)], schema=schema
+    )
 
 
 def _ddl(t: Table) -> str:
@@ -112,11 +119,14 @@ class Warehouse:
             if found and found[0][0] != SCHEMA_VERSION:
                 raise VersionMismatch(
                     f"warehouse {self.path} is at analytics schema {found[0][0]}, this hub "
-                    f"writes {SCHEMA_VERSION}: export into a new directory")
+                    f"writes {SCHEMA_VERSION}: export into a new directory"
+                )
             if not found:
                 c.execute("INSERT INTO schema_version VALUES (?)", [SCHEMA_VERSION])
-            c.execute("CREATE TABLE IF NOT EXISTS watermark (source VARCHAR PRIMARY KEY, "
-                      "position BIGINT NOT NULL, exported_at TIMESTAMPTZ NOT NULL)")
+            c.execute(
+                "CREATE TABLE IF NOT EXISTS watermark (source VARCHAR PRIMARY KEY, "
+                "position BIGINT NOT NULL, exported_at TIMESTAMPTZ NOT NULL)"
+            )
             for t in FACTS + DIMENSIONS:
                 c.execute(_ddl(t))
             for name, body in VIEWS.items():
@@ -130,8 +140,10 @@ class Warehouse:
         self.con.close()
 
     def watermarks(self) -> dict[str, int]:
-        return {str(s): int(p) for s, p in
-                self.con.execute("SELECT source, position FROM watermark").fetchall()}
+        return {
+            str(s): int(p)
+            for s, p in self.con.execute("SELECT source, position FROM watermark").fetchall()
+        }
 
     def commit(self, tables: Mapping[str, Any], marks: Mapping[str, int], now: float) -> None:
         """Insert arrow tables and move the watermarks, in one transaction."""
@@ -147,8 +159,10 @@ class Warehouse:
                 c.execute(f"{verb} INTO {name} ({cols}) SELECT {cols} FROM _batch")
                 c.unregister("_batch")
             for source, pos in marks.items():
-                c.execute("INSERT OR REPLACE INTO watermark VALUES (?, ?, to_timestamp(?))",
-                          [source, pos, now])
+                c.execute(
+                    "INSERT OR REPLACE INTO watermark VALUES (?, ?, to_timestamp(?))",
+                    [source, pos, now],
+                )
             c.execute("COMMIT")
         except BaseException:
             c.execute("ROLLBACK")
@@ -190,8 +204,7 @@ def fact_files(out: Path, name: str, source: str, lo: int, hi: int, data: Any) -
     written = []
     periods = sorted(pc.unique(data.column("period")).to_pylist())
     for period in periods:  # most pages hold one period: written whole, no filter pass
-        part = data if len(periods) == 1 else data.filter(
-            pc.equal(data.column("period"), period))
+        part = data if len(periods) == 1 else data.filter(pc.equal(data.column("period"), period))
         path = out / name / f"period={period}" / f"{name}-{source}-{lo:012d}-{hi:012d}.parquet"
         _write(pq, part, path)
         written.append(path)

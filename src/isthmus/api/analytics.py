@@ -38,22 +38,28 @@ PROBLEM: Final = problems.PROBLEM
 RETRY_AFTER_S: Final = 5
 
 
-def problem(status: int, missing: str, detail: str,
-            retry_after: int | None = None) -> Response:
+def problem(status: int, missing: str, detail: str, retry_after: int | None = None) -> Response:
     """RFC 9457 problem details (api/problems.py); `missing` is `extra`, `warehouse` or
     `busy`."""
     headers = {"Cache-Control": "no-store"}
     if retry_after is not None:
         headers["Retry-After"] = str(retry_after)
-    return problems.answer(PATH, status, detail, type_=f"{PROBLEM_BASE}analytics-{missing}",
-                           title="the executive view is not available",
-                           extra={"missing": missing}, headers=headers)
+    return problems.answer(
+        PATH,
+        status,
+        detail,
+        type_=f"{PROBLEM_BASE}analytics-{missing}",
+        title="the executive view is not available",
+        extra={"missing": missing},
+        headers=headers,
+    )
 
 
 def routes(hub: Hub, clock: Any = time.time) -> list[Route]:
     """The route of the executive view (GET `PATH`, `?period=YYYY-MM` to narrow it), read
     from the analytics warehouse as of `clock`'s day; an RFC 9457 problem when the extra (503)
     or the warehouse (404) is missing, or an export holds the warehouse (503)."""
+
     def read(db: Path) -> dict[str, Any]:
         as_of = datetime.fromtimestamp(clock(), UTC).date()
         return executive.read(db, hub.store, as_of)
@@ -61,24 +67,37 @@ def routes(hub: Hub, clock: Any = time.time) -> list[Route]:
     async def view(req: Request) -> Response:
         period = req.query_params.get("period")
         if period is not None and not executive.PERIOD.fullmatch(period):
-            return problems.answer(req.url.path, 400, "period must be YYYY-MM",
-                                   field="period", extra={"value": period})
+            return problems.answer(
+                req.url.path, 400, "period must be YYYY-MM", field="period", extra={"value": period}
+            )
         try:
             modules()
         except Missing as exc:
             return problem(503, "extra", str(exc))
         db = Path(hub.settings.data_dir) / WAREHOUSE
         if not db.is_file():
-            return problem(404, "warehouse", "no analytics warehouse yet: run `isthmus analytics "
-                                        "export` (serve runs it on its schedule)")
+            return problem(
+                404,
+                "warehouse",
+                "no analytics warehouse yet: run `isthmus analytics "
+                "export` (serve runs it on its schedule)",
+            )
         try:
             data = await asyncio.to_thread(read, db)
         except executive.Busy:
-            return problem(503, "busy", "the analytics warehouse is busy (an export runs); "
-                                   "ask again shortly", RETRY_AFTER_S)
+            return problem(
+                503,
+                "busy",
+                "the analytics warehouse is busy (an export runs); ask again shortly",
+                RETRY_AFTER_S,
+            )
         if period is not None:
             data = executive.for_period(data, period)
-        return Response(json.dumps(data, default=str), 200, media_type="application/json",
-                        headers={"Cache-Control": "no-store"})
+        return Response(
+            json.dumps(data, default=str),
+            200,
+            media_type="application/json",
+            headers={"Cache-Control": "no-store"},
+        )
 
     return [Route(PATH, view, methods=["GET"])]

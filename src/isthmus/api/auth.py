@@ -91,10 +91,16 @@ class BearerAuth:
     check its roles against the route's action (governance.rbac); refusals are answered as
     RFC 9457 problems, audited, and repeated 401s throttled (429, Retry-After)."""
 
-    def __init__(self, app: ASGIApp, *, routes: Sequence[BaseRoute],
-                 governance: GovernanceStore, clock: Callable[[], float] = time.time,
-                 throttle: FailureThrottle | None = None,
-                 oidc_settings: oidc.OidcSettings | None = None) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        routes: Sequence[BaseRoute],
+        governance: GovernanceStore,
+        clock: Callable[[], float] = time.time,
+        throttle: FailureThrottle | None = None,
+        oidc_settings: oidc.OidcSettings | None = None,
+    ) -> None:
         self.app = app
         self.oidc = oidc_settings
         self.routes = routes
@@ -123,16 +129,19 @@ class BearerAuth:
         holder = self.gov.principal(token.principal) if token is not None else None
         refused = identity.refusal(token, holder, self.clock())
         if refused is not None or token is None or holder is None:
-            return Verdict(401, refused or "invalid token", token_given=True,
-                           actor=holder.name if holder else "anonymous",
-                           proven=token.id if token is not None else None)
+            return Verdict(
+                401,
+                refused or "invalid token",
+                token_given=True,
+                actor=holder.name if holder else "anonymous",
+                proven=token.id if token is not None else None,
+            )
         roles = identity.effective_roles(token, holder)
         if action is None:  # no such route or method: the router answers 404/405
             return Verdict(0, actor=holder.name, roles=roles)
         decision = rbac.decide(action, roles)
         if not decision.allowed:
-            return Verdict(403, decision.reason, actor=holder.name, roles=roles,
-                           token_given=True)
+            return Verdict(403, decision.reason, actor=holder.name, roles=roles, token_given=True)
         return Verdict(0, actor=holder.name, roles=roles)
 
     def _jwt(self, clear: str, action: str | None) -> Verdict:
@@ -145,14 +154,20 @@ class BearerAuth:
         actor = f"oidc:{claims.subject}"
         decision = rbac.decide(action, claims.roles) if action is not None else None
         if decision is not None and not decision.allowed:
-            return Verdict(403, decision.reason, actor=actor, roles=claims.roles,
-                           token_given=True)
+            return Verdict(403, decision.reason, actor=actor, roles=claims.roles, token_given=True)
         return Verdict(0, actor=actor, roles=claims.roles)
 
     def _audit(self, scope: Scope, v: Verdict, action: str = "http.denied") -> None:
-        audit.record(self.gov, v.actor, action,
-                     f"{scope['method']} {str(scope.get('path', ''))[:200]}", "denied",
-                     status=v.status, reason=v.reason, client=_client(scope))
+        audit.record(
+            self.gov,
+            v.actor,
+            action,
+            f"{scope['method']} {str(scope.get('path', ''))[:200]}",
+            "denied",
+            status=v.status,
+            reason=v.reason,
+            client=_client(scope),
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -163,21 +178,30 @@ class BearerAuth:
             v = await asyncio.to_thread(self.decide, scope)
             wait = 0.0
             if v.status == 401:
-                wait = self.throttle.refuse(throttle.failure_key(_client(scope), v.proven),
-                                            self.clock())
+                wait = self.throttle.refuse(
+                    throttle.failure_key(_client(scope), v.proven), self.clock()
+                )
             if wait > 0:
-                v = Verdict(429, "too many failed authentications; try again later",
-                            actor=v.actor)
+                v = Verdict(429, "too many failed authentications; try again later", actor=v.actor)
                 await asyncio.to_thread(self._audit, scope, v, "http.throttled")
-                await problems.answer(path, 429, v.reason, instance=False, headers={
-                    "Retry-After": str(math.ceil(wait))})(scope, receive, send)
+                await problems.answer(
+                    path,
+                    429,
+                    v.reason,
+                    instance=False,
+                    headers={"Retry-After": str(math.ceil(wait))},
+                )(scope, receive, send)
                 return
             if v.status:
                 await asyncio.to_thread(self._audit, scope, v)
         except StorageUnavailable as exc:
-            await problems.answer(path, 503, "the governance store cannot be read",
-                                  type_=exc.problem_type, title=exc.title)(
-                scope, receive, send)
+            await problems.answer(
+                path,
+                503,
+                "the governance store cannot be read",
+                type_=exc.problem_type,
+                title=exc.title,
+            )(scope, receive, send)
             return
         if v.status == 0:
             scope.setdefault("state", {})["principal"] = v.actor
@@ -186,25 +210,40 @@ class BearerAuth:
             return
         headers = {}
         if v.status == 401:
-            headers["WWW-Authenticate"] = ('Bearer realm="isthmus"' +
-                                           (', error="invalid_token"' if v.token_given
-                                            else ""))
-        await problems.answer(path, v.status, v.reason, headers=headers,
-                              instance=v.status != 401, type_=(
-            f"{PROBLEM_BASE}unauthorized" if v.status == 401 else RefusedError.problem_type))(
-            scope, receive, send)
+            headers["WWW-Authenticate"] = 'Bearer realm="isthmus"' + (
+                ', error="invalid_token"' if v.token_given else ""
+            )
+        await problems.answer(
+            path,
+            v.status,
+            v.reason,
+            headers=headers,
+            instance=v.status != 401,
+            type_=(f"{PROBLEM_BASE}unauthorized" if v.status == 401 else RefusedError.problem_type),
+        )(scope, receive, send)
 
 
-def protect(app: Starlette, governance: GovernanceStore, *,
-            owners: ownership.Owners | None = None, store: Store | None = None,
-            oidc_settings: oidc.OidcSettings | None = None,
-            max_body_bytes: int = 0) -> Starlette:
+def protect(
+    app: Starlette,
+    governance: GovernanceStore,
+    *,
+    owners: ownership.Owners | None = None,
+    store: Store | None = None,
+    oidc_settings: oidc.OidcSettings | None = None,
+    max_body_bytes: int = 0,
+) -> Starlette:
     """Install BearerAuth on `app`, over all of its routes (present and added later), and
     inside it, with [ownership] owners, the system-of-record check of FHIR writes (which
     reads a body within `max_body_bytes`, [limits], as the routes do)."""
     if owners and store is not None:
-        app.add_middleware(SystemOfRecord, owners=owners, store=store, governance=governance,
-                           max_body_bytes=max_body_bytes)
-    app.add_middleware(BearerAuth, routes=app.router.routes, governance=governance,
-                       oidc_settings=oidc_settings)
+        app.add_middleware(
+            SystemOfRecord,
+            owners=owners,
+            store=store,
+            governance=governance,
+            max_body_bytes=max_body_bytes,
+        )
+    app.add_middleware(
+        BearerAuth, routes=app.router.routes, governance=governance, oidc_settings=oidc_settings
+    )
     return app

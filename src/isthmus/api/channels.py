@@ -41,6 +41,7 @@ def _bound(live: dict[str, Any] | None) -> dict[str, int]:
 def routes(hub: Hub, live: dict[str, Any] | None = None) -> list[Route]:
     """The inbound-channel routes: GET /api/v1/channels, POST
     /api/v1/channels/{name}/pause (an optional reason) and /api/v1/channels/{name}/resume."""
+
     def rows() -> list[dict[str, Any]]:
         return channels.table(hub.settings, hub.store, hub.bus, bound=_bound(live))
 
@@ -59,30 +60,48 @@ def routes(hub: Hub, live: dict[str, Any] | None = None) -> list[Route]:
                 except BodyRefused as exc:
                     return exc.response(req.url.path)
                 if not isinstance(body, dict) or not isinstance(body.get("reason", ""), str):
-                    return problems.answer(req.url.path, 400, 'the body is {"reason": text}, '
-                                           "or empty", field="reason", pointer="#/reason")
+                    return problems.answer(
+                        req.url.path,
+                        400,
+                        'the body is {"reason": text}, or empty',
+                        field="reason",
+                        pointer="#/reason",
+                    )
                 reason = body.get("reason", "")
 
             def act() -> Response:
                 try:
-                    channels.set_state(hub.settings, hub.store, name, state, by=actor,
-                                       reason=reason, now=time.time())
+                    channels.set_state(
+                        hub.settings,
+                        hub.store,
+                        name,
+                        state,
+                        by=actor,
+                        reason=reason,
+                        now=time.time(),
+                    )
                 except channels.ChannelRefused as exc:
-                    audit.record(hub.governance, actor, f"channels.{verb}", name, "failed",
-                                 reason=str(exc))
-                    return problems.from_error(req.url.path, exc, field="name", error=(
-                        "not found" if exc.http_status == 404 else "no listener"))
-                audit.record(hub.governance, actor, f"channels.{verb}", name, "ok",
-                             reason=reason)
+                    audit.record(
+                        hub.governance, actor, f"channels.{verb}", name, "failed", reason=str(exc)
+                    )
+                    return problems.from_error(
+                        req.url.path,
+                        exc,
+                        field="name",
+                        error=("not found" if exc.http_status == 404 else "no listener"),
+                    )
+                audit.record(hub.governance, actor, f"channels.{verb}", name, "ok", reason=reason)
                 row = next(r for r in rows() if r["name"] == name)
                 return JSONResponse(row)
+
             return await asyncio.to_thread(act)
+
         return endpoint
 
     return [
         Route("/api/v1/channels", listing, methods=["GET"]),
-        Route("/api/v1/channels/{name}/pause", change("pause", channels.PAUSED),
-              methods=["POST"]),
-        Route("/api/v1/channels/{name}/resume", change("resume", channels.RUNNING),
-              methods=["POST"]),
+        Route("/api/v1/channels/{name}/pause", change("pause", channels.PAUSED), methods=["POST"]),
+        Route(
+            "/api/v1/channels/{name}/resume", change("resume", channels.RUNNING), methods=["POST"]
+        ),
     ]

@@ -34,8 +34,7 @@ def _trusted(addr: str, proxies: Sequence[Network]) -> bool:
     return any(ip in net for net in proxies)
 
 
-def client_address(peer: str, forwarded_for: Sequence[str],
-                   proxies: Sequence[Network]) -> str:
+def client_address(peer: str, forwarded_for: Sequence[str], proxies: Sequence[Network]) -> str:
     """The client of a request from `peer` carrying these X-Forwarded-For header values."""
     addr = peer
     hops = [h.strip() for value in forwarded_for for h in value.split(",")]
@@ -58,13 +57,19 @@ class TrustedProxies:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         client = scope.get("client")
-        if self.proxies and scope["type"] in ("http", "websocket") and client and \
-                _trusted(client[0], self.proxies):
+        if (
+            self.proxies
+            and scope["type"] in ("http", "websocket")
+            and client
+            and _trusted(client[0], self.proxies)
+        ):
             headers = Headers(scope=scope)
             hops = headers.getlist("x-forwarded-for")
             if hops:
-                scope = {**scope, "client": (client_address(client[0], hops, self.proxies),
-                                             client[1])}
+                scope = {
+                    **scope,
+                    "client": (client_address(client[0], hops, self.proxies), client[1]),
+                }
             # the scheme the client used, for the absolute URLs the API answers with
             # (FHIR fullUrl/Location, next links) behind a TLS-terminating proxy
             proto = headers.get("x-forwarded-proto", "").split(",")[0].strip().lower()

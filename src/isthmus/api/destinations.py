@@ -36,11 +36,16 @@ from isthmus.governance import audit
 def routes(hub: Hub) -> list[Route]:
     """The outbound routes: GET /api/v1/destinations (outbox counters, the latest dead
     deliveries) and POST /api/v1/deliveries/{id}/resend."""
+
     async def listing(_: Request) -> JSONResponse:
         def read() -> dict[str, Any]:
-            return {"destinations": destinations.table(hub.settings, hub.store, time.time(),
-                                                       erp_dir=hub.export_dir),
-                    "recent": destinations.recent(hub.store, status="dead", limit=50)}
+            return {
+                "destinations": destinations.table(
+                    hub.settings, hub.store, time.time(), erp_dir=hub.export_dir
+                ),
+                "recent": destinations.recent(hub.store, status="dead", limit=50),
+            }
+
         return JSONResponse(await asyncio.to_thread(read))
 
     async def resend(req: Request) -> Response:
@@ -51,17 +56,32 @@ def routes(hub: Hub) -> list[Route]:
         actor = str(req.scope.get("state", {}).get("principal", "anonymous"))
 
         def act() -> Response:
-            done = destinations.resend(hub.settings, hub.store, ids=[delivery_id], by=actor,
-                                       now=time.time())
+            done = destinations.resend(
+                hub.settings, hub.store, ids=[delivery_id], by=actor, now=time.time()
+            )
             if not done["resent"]:
                 status, reason = destinations.why_not(hub.store, delivery_id)
-                audit.record(hub.governance, actor, "deliveries.resend", str(delivery_id),
-                             "failed", reason=reason)
-                return problems.answer(req.url.path, status, reason, field="id",
-                                       error="not found" if status == 404 else "not resent")
+                audit.record(
+                    hub.governance,
+                    actor,
+                    "deliveries.resend",
+                    str(delivery_id),
+                    "failed",
+                    reason=reason,
+                )
+                return problems.answer(
+                    req.url.path,
+                    status,
+                    reason,
+                    field="id",
+                    error="not found" if status == 404 else "not resent",
+                )
             audit.record(hub.governance, actor, "deliveries.resend", str(delivery_id), "ok")
             return JSONResponse({"resent": done["resent"]})
+
         return await asyncio.to_thread(act)
 
-    return [Route("/api/v1/destinations", listing, methods=["GET"]),
-            Route("/api/v1/deliveries/{id}/resend", resend, methods=["POST"])]
+    return [
+        Route("/api/v1/destinations", listing, methods=["GET"]),
+        Route("/api/v1/deliveries/{id}/resend", resend, methods=["POST"]),
+    ]

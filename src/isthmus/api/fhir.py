@@ -101,8 +101,7 @@ _enc = msgspec.json.Encoder(decimal_format="number")
 _json_dec = msgspec.json.Decoder(float_hook=Decimal)
 
 
-def fhir_response(body: Any, status: int = 200, headers: dict[str, str] | None = None
-                  ) -> Response:
+def fhir_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     data = body if isinstance(body, bytes) else _enc.encode(body)
     return Response(data, status, headers=headers, media_type=MEDIA)
 
@@ -131,15 +130,31 @@ class FhirApi:
 
     # --- interactions --------------------------------------------------------------------
 
-    def write(self, rtype: str, rid: str | None, body: bytes, peer: str, *, base: str = "",
-              if_match: str | None = None) -> Response:
+    def write(
+        self,
+        rtype: str,
+        rid: str | None,
+        body: bytes,
+        peer: str,
+        *,
+        base: str = "",
+        if_match: str | None = None,
+    ) -> Response:
         """POST (rid None) or PUT of one resource; with `if_match` (a PUT's If-Match) only
         over that version (FHIR R4 3.1.0.5.1 managing resource contention: 412 otherwise).
         The answer carries the stored resource with its `meta.versionId`, its ETag and its
         absolute Location (`base` is the server's /fhir URL)."""
         if rtype not in WRITABLE:
-            return outcome(404, [FhirError("not-supported", f"resource type {rtype!r} is not "
-                                           "supported; see /fhir/metadata", [rtype])])
+            return outcome(
+                404,
+                [
+                    FhirError(
+                        "not-supported",
+                        f"resource type {rtype!r} is not supported; see /fhir/metadata",
+                        [rtype],
+                    )
+                ],
+            )
         refused, wrong = self.strict(body, rtype)
         if refused is not None:
             return refused
@@ -148,13 +163,28 @@ class FhirApi:
         except FhirError as err:
             return outcome(400, [err])
         if body_type != rtype:
-            return outcome(400, [FhirError("invalid", f"the body is a {body_type}"
-                                           f", not a {rtype}", ["resourceType"])])
+            return outcome(
+                400,
+                [
+                    FhirError(
+                        "invalid", f"the body is a {body_type}, not a {rtype}", ["resourceType"]
+                    )
+                ],
+            )
         if rid is not None and body_id is not None and body_id != rid:
-            return outcome(400, [FhirError("invalid", f"id {body_id!r} does not match "
-                                           f"the URL id {rid!r}", [f"{rtype}.id"])])
-        new_id = rid or (body_id if body_id and ID.fullmatch(body_id)
-                         else str(uuid.UUID(digest(body)[:32])))
+            return outcome(
+                400,
+                [
+                    FhirError(
+                        "invalid",
+                        f"id {body_id!r} does not match the URL id {rid!r}",
+                        [f"{rtype}.id"],
+                    )
+                ],
+            )
+        new_id = rid or (
+            body_id if body_id and ID.fullmatch(body_id) else str(uuid.UUID(digest(body)[:32]))
+        )
         if wrong:  # a date that is not one: kept for inspection, never decoded further
             self.intake.reject(rtype, new_id, body, wrong, peer)
             return outcome(422, wrong)
@@ -165,18 +195,26 @@ class FhirApi:
         # kept as sent, meta too: a sender's meta.versionId is the version in the posting's
         # business key (formats.fhir.identity); answers carry the hub's own (version_id)
         raw = with_id(body, new_id)
-        item, status, errors = self.intake.prepare(rtype, new_id, raw, update=False,
-                                                   peer=peer)
+        item, status, errors = self.intake.prepare(rtype, new_id, raw, update=False, peer=peer)
         if item is None:
             return outcome(status, errors)
         (done,) = self.intake.put([item], peer, Local())
         if done.conflict and rid is None:
-            return outcome(409, [FhirError("duplicate", f"{rtype}/{new_id} already exists "
-                                           "with other content; use PUT to update it",
-                                           [f"{rtype}.id"])])
+            return outcome(
+                409,
+                [
+                    FhirError(
+                        "duplicate",
+                        f"{rtype}/{new_id} already exists with other content; use PUT to update it",
+                        [f"{rtype}.id"],
+                    )
+                ],
+            )
         now = self.current(rtype, new_id)
-        if rid is not None and (done.conflict or (done.duplicate and now is not None and
-                                                  version_id(now.raw) != version_id(raw))):
+        if rid is not None and (
+            done.conflict
+            or (done.duplicate and now is not None and version_id(now.raw) != version_id(raw))
+        ):
             # a new version of a known resource (or a return to its first content): kept
             # under <type>/<id>/_history/<vid> (flows.fhir_intake)
             item.update = True
@@ -188,10 +226,8 @@ class FhirApi:
     def current(self, rtype: str, rid: str) -> StoredMessage | None:
         """The resource's current version: its newest accepted `<type>/<id>` or
         `<type>/<id>/_history/<vid>` inbox row (one index range, not a scan)."""
-        found = self.hub.store.message_page(MessageQuery(history_of=f"{rtype}/{rid}"),
-                                            limit=8)
-        return next((m for m in found if m.channel == CHANNEL and m.status == "accepted"),
-                    None)
+        found = self.hub.store.message_page(MessageQuery(history_of=f"{rtype}/{rid}"), limit=8)
+        return next((m for m in found if m.channel == CHANNEL and m.status == "accepted"), None)
 
     def _precondition(self, rtype: str, rid: str, if_match: str) -> Response | None:
         """None when `If-Match` names the current version, else the 412 OperationOutcome."""
@@ -199,39 +235,51 @@ class FhirApi:
         wanted = _etag_version(if_match)
         if now is not None and wanted == version_id(now.raw):
             return None
-        why = (f"{rtype}/{rid} does not exist" if now is None else
-               f"version {wanted[:40]!r} is not the current version of {rtype}/{rid}; read "
-               "it again and apply the change to the current version")
+        why = (
+            f"{rtype}/{rid} does not exist"
+            if now is None
+            else f"version {wanted[:40]!r} is not the current version of {rtype}/{rid}; read "
+            "it again and apply the change to the current version"
+        )
         return outcome(412, [FhirError("conflict", f"If-Match: {why}", ["If-Match"])])
 
-    def _versioned(self, rtype: str, rid: str, raw: bytes, now: StoredMessage | None,
-                   status: int, base: str) -> Response:
+    def _versioned(
+        self, rtype: str, rid: str, raw: bytes, now: StoredMessage | None, status: int, base: str
+    ) -> Response:
         stored = now.raw if now is not None else raw
         vid = version_id(stored)
         doc = _with_meta(_json_dec.decode(stored), vid, now)
-        return fhir_response(doc, status, {
-            "Location": f"{base}/{rtype}/{rid}/_history/{vid}", "ETag": f'W/"{vid}"'})
+        return fhir_response(
+            doc, status, {"Location": f"{base}/{rtype}/{rid}/_history/{vid}", "ETag": f'W/"{vid}"'}
+        )
 
-    def read(self, rtype: str, rid: str, roles: Sequence[str] = (phi_access.LOCAL,)
-             ) -> Response:
+    def read(self, rtype: str, rid: str, roles: Sequence[str] = (phi_access.LOCAL,)) -> Response:
         """One resource, as the caller's roles may see it (`governance.phi_access`)."""
         if rtype not in WRITABLE:
-            return outcome(404, [FhirError("not-supported",
-                                           f"resource type {rtype!r} is not supported",
-                                           [rtype])])
+            return outcome(
+                404,
+                [FhirError("not-supported", f"resource type {rtype!r} is not supported", [rtype])],
+            )
         m = self.current(rtype, rid)
         if m is None:
-            return outcome(404, [FhirError("not-found", f"{rtype}/{rid} is not known",
-                                           [f"{rtype}.id"])])
+            return outcome(
+                404, [FhirError("not-found", f"{rtype}/{rid} is not known", [f"{rtype}.id"])]
+            )
         vid = version_id(m.raw)
         doc = self.with_balance(m.raw) if rtype == "Account" else _json_dec.decode(m.raw)
         if rtype == "Account" or not phi_access.may_read(f"fhir:{rtype}", roles):
             doc = phi_access.fhir_view(doc, roles)
         return fhir_response(_with_meta(doc, vid, m), 200, {"ETag": f'W/"{vid}"'})
 
-    def search(self, rtype: str, params: Sequence[tuple[str, str]],
-               roles: Sequence[str] = (phi_access.LOCAL,), *, base: str = "",
-               strict: bool = False) -> Response:
+    def search(
+        self,
+        rtype: str,
+        params: Sequence[tuple[str, str]],
+        roles: Sequence[str] = (phi_access.LOCAL,),
+        *,
+        base: str = "",
+        strict: bool = False,
+    ) -> Response:
         """GET /fhir/{type}?identifier=&patient=&_count=&_total=&_cursor= (FHIR R4 3.1.0.8
         search, for Account and ExplanationOfBenefit): a searchset Bundle, Accounts with
         their balance, `total` the number of matches (unless `_total=none`; `_count=0` asks
@@ -247,64 +295,117 @@ class FhirApi:
         is neither shown twice nor skipped over. A cursor the hub did not give out for this
         type is a 400."""
         if rtype not in SEARCHABLE:
-            return outcome(404, [FhirError("not-supported", f"search on {rtype!r} is not "
-                                           f"supported; only {', '.join(sorted(SEARCHABLE))}",
-                                           [rtype])])
+            return outcome(
+                404,
+                [
+                    FhirError(
+                        "not-supported",
+                        f"search on {rtype!r} is not "
+                        f"supported; only {', '.join(sorted(SEARCHABLE))}",
+                        [rtype],
+                    )
+                ],
+            )
         args: dict[str, str] = {}
         for name, value in params:
             if name not in _SEARCH_PARAMS and not strict:
                 continue  # lenient: an unknown parameter is ignored (and not in `self`)
             if name not in _SEARCH_PARAMS or name in args:
                 why = "is not supported" if name not in _SEARCH_PARAMS else "is repeated"
-                return outcome(400, [FhirError("not-supported", f"search parameter {name!r} "
-                                               f"{why}; use {', '.join(_SEARCH_PARAMS)}",
-                                               [name])])
+                return outcome(
+                    400,
+                    [
+                        FhirError(
+                            "not-supported",
+                            f"search parameter {name!r} {why}; use {', '.join(_SEARCH_PARAMS)}",
+                            [name],
+                        )
+                    ],
+                )
             args[name] = value
         count = args.get("_count", str(cursor.DEFAULT_LIMIT)).strip()
         if not (count.isascii() and count.isdigit()):
-            return outcome(400, [FhirError("value", "_count must be a whole number (0 for "
-                                           f"the total alone; at most {cursor.MAX_LIMIT} a "
-                                           "page)", ["_count"])])
+            return outcome(
+                400,
+                [
+                    FhirError(
+                        "value",
+                        "_count must be a whole number (0 for "
+                        f"the total alone; at most {cursor.MAX_LIMIT} a "
+                        "page)",
+                        ["_count"],
+                    )
+                ],
+            )
         want = min(int(count), cursor.MAX_LIMIT)
         if "_count" in args:
             args["_count"] = str(want)  # the `self` link says what was applied
         total = args.get("_total", "accurate")
         if total not in _TOTALS:
-            return outcome(400, [FhirError("value", f"_total must be one of "
-                                           f"{', '.join(_TOTALS)}", ["_total"])])
+            return outcome(
+                400, [FhirError("value", f"_total must be one of {', '.join(_TOTALS)}", ["_total"])]
+            )
         tag = _page_tag(rtype)
         after = None
         if args.get(CURSOR, "").strip():
             try:
                 after = cursor.decode_int(tag, args[CURSOR].strip())
             except cursor.BadCursor:
-                return outcome(400, [FhirError("value", f"{CURSOR} is not one this hub gave "
-                                               f"out for a {rtype} search: follow the "
-                                               "Bundle's `next` link", [CURSOR])])
+                return outcome(
+                    400,
+                    [
+                        FhirError(
+                            "value",
+                            f"{CURSOR} is not one this hub gave "
+                            f"out for a {rtype} search: follow the "
+                            "Bundle's `next` link",
+                            [CURSOR],
+                        )
+                    ],
+                )
         scan = want + 1 if total == "none" and after is None else SCAN_LIMIT
-        found = self.intake.search(rtype, identifier=args.get("identifier"),
-                                   patient=args.get("patient"), count=scan)
+        found = self.intake.search(
+            rtype, identifier=args.get("identifier"), patient=args.get("patient"), count=scan
+        )
         # matches are in inbox order: the page starts after the cursor's inbox id
-        start = 0 if after is None else bisect.bisect_right(
-            found, after, key=lambda raw: self._inbox_id(rtype, raw))
-        shown = found[start:start + want]
+        start = (
+            0
+            if after is None
+            else bisect.bisect_right(found, after, key=lambda raw: self._inbox_id(rtype, raw))
+        )
+        shown = found[start : start + want]
         entries = []
         for raw in shown:
             res_id = _resource_id(raw)
             m = self.current(rtype, res_id)
             latest = m.raw if m is not None else raw
-            doc = _with_meta(self.with_balance(latest) if rtype == "Account"
-                             else _json_dec.decode(latest), version_id(latest), m)
-            entries.append({"fullUrl": f"{base}/{rtype}/{res_id}",
-                            "resource": phi_access.fhir_view(doc, roles),
-                            "search": {"mode": "match"}})
+            doc = _with_meta(
+                self.with_balance(latest) if rtype == "Account" else _json_dec.decode(latest),
+                version_id(latest),
+                m,
+            )
+            entries.append(
+                {
+                    "fullUrl": f"{base}/{rtype}/{res_id}",
+                    "resource": phi_access.fhir_view(doc, roles),
+                    "search": {"mode": "match"},
+                }
+            )
         links = [{"relation": "self", "url": _search_url(base, rtype, args)}]
         if shown and len(found) > start + want:
             nxt = cursor.encode(tag, self._inbox_id(rtype, shown[-1]))
-            links.append({"relation": "next", "url": _search_url(
-                base, rtype, {**args, "_count": str(want), CURSOR: nxt})})
-        bundle: dict[str, Any] = {"resourceType": "Bundle", "type": "searchset",
-                                  "link": links, "entry": entries}
+            links.append(
+                {
+                    "relation": "next",
+                    "url": _search_url(base, rtype, {**args, "_count": str(want), CURSOR: nxt}),
+                }
+            )
+        bundle: dict[str, Any] = {
+            "resourceType": "Bundle",
+            "type": "searchset",
+            "link": links,
+            "entry": entries,
+        }
         if total != "none":
             bundle["total"] = len(found)
         return fhir_response(bundle)
@@ -322,8 +423,14 @@ class FhirApi:
         _, acct = decode_resource(raw)
         assert isinstance(acct, Account)
         balances: dict[str, Decimal] = {}
-        ref = next((s.reference for s in acct.subject
-                    if s.reference and s.reference.startswith("Patient/")), None)
+        ref = next(
+            (
+                s.reference
+                for s in acct.subject
+                if s.reference and s.reference.startswith("Patient/")
+            ),
+            None,
+        )
         patient = self.intake.patient_of(ref, Local()) if ref else None
         if patient is not None:
             proc = self.hub.processor
@@ -339,10 +446,15 @@ class FhirApi:
                     balances[cur] = balances.get(cur, Decimal(0)) + amount
         ext = list(doc.get("extension", []))
         ext = [e for e in ext if not (isinstance(e, dict) and e.get("url") == BALANCE_URL)]
-        ext += [{"url": BALANCE_URL, "valueMoney": {"value": v, "currency": c}}
-                for c, v in sorted(balances.items())] or [
-            {"url": BALANCE_URL, "valueMoney": {"value": Decimal("0.00"),
-                                                "currency": self._currency()}}]
+        ext += [
+            {"url": BALANCE_URL, "valueMoney": {"value": v, "currency": c}}
+            for c, v in sorted(balances.items())
+        ] or [
+            {
+                "url": BALANCE_URL,
+                "valueMoney": {"value": Decimal("0.00"), "currency": self._currency()},
+            }
+        ]
         doc["extension"] = ext
         return doc
 
@@ -367,66 +479,113 @@ class FhirApi:
         result = self.intake.transaction(bundle, peer)
         if result.status != 200:
             return outcome(result.status, result.errors)
-        return fhir_response({"resourceType": "Bundle", "type": "transaction-response",
-                              "entry": [_absolute(e, base) for e in result.entries]})
+        return fhir_response(
+            {
+                "resourceType": "Bundle",
+                "type": "transaction-response",
+                "entry": [_absolute(e, base) for e in result.entries],
+            }
+        )
 
     def batch(self, bundle: Bundle, peer: str, base: str = "") -> Response:
         out: list[dict[str, Any]] = []
         for e in bundle.entry:
             out.append(_absolute(self._batch_entry(e, peer, base), base))
-        return fhir_response({"resourceType": "Bundle", "type": "batch-response",
-                              "entry": out})
+        return fhir_response({"resourceType": "Bundle", "type": "batch-response", "entry": out})
 
     def _batch_entry(self, e: BundleEntry, peer: str, base: str = "") -> dict[str, Any]:
         req = e.request
         if e.error is not None:
             return _entry_error(400, e.error)
         if req is None:
-            return _entry_error(400, FhirError("required", "a batch entry needs a request",
-                                               [f"Bundle.entry[{e.index}].request"]))
+            return _entry_error(
+                400,
+                FhirError(
+                    "required",
+                    "a batch entry needs a request",
+                    [f"Bundle.entry[{e.index}].request"],
+                ),
+            )
         url = req.url.lstrip("/")
         if req.method == "GET":
             return self.intake.get_entry(url)
         if req.method not in ("POST", "PUT") or e.raw is None or e.resource_type is None:
-            return _entry_error(405, FhirError("not-supported", f"{req.method} {url} is not "
-                                               "supported", [f"Bundle.entry[{e.index}]"]))
+            return _entry_error(
+                405,
+                FhirError(
+                    "not-supported",
+                    f"{req.method} {url} is not supported",
+                    [f"Bundle.entry[{e.index}]"],
+                ),
+            )
         rid = url.partition("/")[2] if req.method == "PUT" else None
         resp = self.write(e.resource_type, rid or None, e.raw, peer, base=base)
         body = _json_dec.decode(bytes(resp.body))
         status = f"{resp.status_code} {_REASONS.get(resp.status_code, '')}".strip()
         if resp.status_code >= 400:
             return {"response": {"status": status, "outcome": body}}
-        return {"response": {"status": status, "location": resp.headers.get("location", ""),
-                             "etag": resp.headers.get("etag", "")}}
+        return {
+            "response": {
+                "status": status,
+                "location": resp.headers.get("location", ""),
+                "etag": resp.headers.get("etag", ""),
+            }
+        }
 
     # --- metadata -----------------------------------------------------------------------
 
     def capability(self) -> dict[str, Any]:
         interactions = [{"code": c} for c in ("read", "create", "update")]
         return {
-            "resourceType": "CapabilityStatement", "status": "active",
-            "date": "2026-01-01", "kind": "instance", "fhirVersion": "4.0.1",
+            "resourceType": "CapabilityStatement",
+            "status": "active",
+            "date": "2026-01-01",
+            "kind": "instance",
+            "fhirVersion": "4.0.1",
             "format": ["json"],
             "software": {"name": "Isthmus"},
             "implementation": {"description": "Isthmus healthcare finance hub"},
-            "rest": [{
-                "mode": "server",
-                "resource": [{"type": t, "interaction": interactions + (
-                                  [{"code": "search-type"}] if t in SEARCHABLE else []),
-                              "versioning": "versioned-update", "readHistory": False,
-                              "updateCreate": True, **({"searchParam": [
-                                  {"name": "identifier", "type": "token"},
-                                  {"name": "patient", "type": "reference"}]}
-                                  if t in SEARCHABLE else {})}
-                             for t in sorted(WRITABLE)],
-                "interaction": [{"code": "transaction"}, {"code": "batch"}],
-            }],
+            "rest": [
+                {
+                    "mode": "server",
+                    "resource": [
+                        {
+                            "type": t,
+                            "interaction": interactions
+                            + ([{"code": "search-type"}] if t in SEARCHABLE else []),
+                            "versioning": "versioned-update",
+                            "readHistory": False,
+                            "updateCreate": True,
+                            **(
+                                {
+                                    "searchParam": [
+                                        {"name": "identifier", "type": "token"},
+                                        {"name": "patient", "type": "reference"},
+                                    ]
+                                }
+                                if t in SEARCHABLE
+                                else {}
+                            ),
+                        }
+                        for t in sorted(WRITABLE)
+                    ],
+                    "interaction": [{"code": "transaction"}, {"code": "batch"}],
+                }
+            ],
         }
 
 
-_REASONS: Final = {200: "OK", 201: "Created", 400: "Bad Request", 404: "Not Found",
-                   405: "Method Not Allowed", 409: "Conflict", 412: "Precondition Failed",
-                   422: "Unprocessable Entity", 500: "Internal Server Error"}
+_REASONS: Final = {
+    200: "OK",
+    201: "Created",
+    400: "Bad Request",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    409: "Conflict",
+    412: "Precondition Failed",
+    422: "Unprocessable Entity",
+    500: "Internal Server Error",
+}
 
 
 def version_id(raw: bytes) -> str:
@@ -470,8 +629,13 @@ def _absolute(entry: dict[str, Any], base: str) -> dict[str, Any]:
     """A transaction or batch response entry with its `response.location` absolute."""
     resp = entry.get("response")
     loc = resp.get("location") if isinstance(resp, dict) else None
-    if not base or not isinstance(resp, dict) or not isinstance(loc, str) or not loc \
-            or "://" in loc:
+    if (
+        not base
+        or not isinstance(resp, dict)
+        or not isinstance(loc, str)
+        or not loc
+        or "://" in loc
+    ):
         return entry
     return {**entry, "response": {**resp, "location": f"{base}/{loc.lstrip('/')}"}}
 
@@ -495,8 +659,9 @@ def _identity(rtype: str, body: bytes) -> tuple[str, str | None]:
 
 
 def _entry_error(status: int, err: FhirError) -> dict[str, Any]:
-    return {"response": {"status": f"{status} {_REASONS[status]}",
-                         "outcome": operation_outcome([err])}}
+    return {
+        "response": {"status": f"{status} {_REASONS[status]}", "outcome": operation_outcome([err])}
+    }
 
 
 def _base(req: Request) -> str:
@@ -506,8 +671,11 @@ def _base(req: Request) -> str:
 
 def _strict(req: Request) -> bool:
     """`Prefer: handling=strict` (FHIR R4 3.1.1.5.4; RFC 7240 preference syntax)."""
-    prefs = {p.strip().lower().replace(" ", "") for h in req.headers.getlist("prefer")
-             for p in h.split(",")}
+    prefs = {
+        p.strip().lower().replace(" ", "")
+        for h in req.headers.getlist("prefer")
+        for p in h.split(",")
+    }
     return "handling=strict" in prefs
 
 
@@ -524,16 +692,27 @@ def _roles(req: Request) -> tuple[str, ...]:
     return tuple(state.get("roles") or ())
 
 
-def _guarded(fn: Callable[[Request], Awaitable[Response]]
-             ) -> Callable[[Request], Awaitable[Response]]:
+def _guarded(
+    fn: Callable[[Request], Awaitable[Response]],
+) -> Callable[[Request], Awaitable[Response]]:
     """Anything unexpected is a 500 OperationOutcome, never a traceback."""
+
     async def run(req: Request) -> Response:
         try:
             return await fn(req)
         except Exception as exc:  # the client gets an outcome, the log the rest
             log.exception("FHIR %s %s failed", req.method, req.url.path)
-            return outcome(500, [FhirError("exception", f"the request could not be processed "
-                                           f"({type(exc).__name__}); it was not stored")])
+            return outcome(
+                500,
+                [
+                    FhirError(
+                        "exception",
+                        f"the request could not be processed "
+                        f"({type(exc).__name__}); it was not stored",
+                    )
+                ],
+            )
+
     return run
 
 
@@ -558,9 +737,17 @@ def routes(hub: Hub) -> list[Route]:
         st = states.paused(CHANNEL)
         if st is None:
             return None
-        return fhir_response(operation_outcome([FhirError(
-            "transient", "the FHIR channel is paused by an operator; send again later")]),
-            503, headers={"Retry-After": "30"})
+        return fhir_response(
+            operation_outcome(
+                [
+                    FhirError(
+                        "transient", "the FHIR channel is paused by an operator; send again later"
+                    )
+                ]
+            ),
+            503,
+            headers={"Retry-After": "30"},
+        )
 
     async def metadata(_: Request) -> Response:
         return fhir_response(api.capability())
@@ -579,15 +766,26 @@ def routes(hub: Hub) -> list[Route]:
         body = await _body(req, api)
         if isinstance(body, Response):
             return body
-        return api.write(req.path_params["type"], req.path_params["id"], body, _peer(req),
-                         base=_base(req), if_match=req.headers.get("if-match"))
+        return api.write(
+            req.path_params["type"],
+            req.path_params["id"],
+            body,
+            _peer(req),
+            base=_base(req),
+            if_match=req.headers.get("if-match"),
+        )
 
     async def read(req: Request) -> Response:
         return api.read(req.path_params["type"], req.path_params["id"], _roles(req))
 
     async def search(req: Request) -> Response:
-        return api.search(req.path_params["type"], list(req.query_params.multi_items()),
-                          _roles(req), base=_base(req), strict=_strict(req))
+        return api.search(
+            req.path_params["type"],
+            list(req.query_params.multi_items()),
+            _roles(req),
+            base=_base(req),
+            strict=_strict(req),
+        )
 
     async def transaction(req: Request) -> Response:
         if (closed := paused()) is not None:
@@ -611,9 +809,12 @@ async def http_error(req: Request, exc: Exception) -> Response:
     """The router's 404/405: an OperationOutcome under /fhir, problem+json elsewhere
     (api/problems.py)."""
     assert isinstance(exc, HTTPException)
-    return problems.answer(req.url.path, exc.status_code,
-                           f"{req.method} {req.url.path[:200]}: {exc.detail}",
-                           headers=exc.headers)
+    return problems.answer(
+        req.url.path,
+        exc.status_code,
+        f"{req.method} {req.url.path[:200]}: {exc.detail}",
+        headers=exc.headers,
+    )
 
 
 __all__ = ["MEDIA", "FhirApi", "http_error", "routes"]

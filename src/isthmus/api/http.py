@@ -61,8 +61,12 @@ ConsoleFactory = Callable[[Any, dict[str, Any] | None], ASGIApp]
 WORKITEM_PAGES = "w1"  # the cursor tag of /api/v1/workitems (observe/cursor.py)
 
 
-def build_app(hub: Hub, live: dict[str, Any] | None = None, *,  # noqa: C901 - the API's route table, one branch per route group
-              console: ConsoleFactory | None = None) -> Starlette:
+def build_app(  # noqa: C901 - the API's route table, one branch per route group
+    hub: Hub,
+    live: dict[str, Any] | None = None,
+    *,
+    console: ConsoleFactory | None = None,
+) -> Starlette:
     """The hub's HTTP application: health, metrics, status, the v1 routes and /fhir behind the
     bearer-token check (api/auth.py), wrapped in the request context and the trusted-proxy
     rewrite; with `console`, the operator console is mounted at /console beside it."""
@@ -88,15 +92,18 @@ def build_app(hub: Hub, live: dict[str, Any] | None = None, *,  # noqa: C901 - t
         if run is None:
             return None
         return LiveParts(
-            role=run.role, acks=None if run.inbox is None else dict(run.inbox.acks),
+            role=run.role,
+            acks=None if run.inbox is None else dict(run.inbox.acks),
             mllp=None if run.mllp is None else run.mllp.stats,
             worker=None if run.worker is None else run.worker.stats,
-            breaker=None if run.dispatcher is None else run.dispatcher.breaker.state)
+            breaker=None if run.dispatcher is None else run.dispatcher.breaker.state,
+        )
 
     def exposition() -> str:
         now = time.time()
-        return render(collect(hub.store, hub.bus, now=now, live=live_parts(),
-                              kpis=kpi_cache.get(now)))
+        return render(
+            collect(hub.store, hub.bus, now=now, live=live_parts(), kpis=kpi_cache.get(now))
+        )
 
     async def metrics(_: Request) -> PlainTextResponse:
         text = await asyncio.to_thread(exposition)
@@ -105,8 +112,10 @@ def build_app(hub: Hub, live: dict[str, Any] | None = None, *,  # noqa: C901 - t
     async def status(_: Request) -> JSONResponse:
         counts = hub.store.counts()
         # events not yet applied: still in the inbox relay, or waiting on the bus
-        body: dict[str, Any] = {"store": counts,
-                                "bus_pending": hub.bus.pending() + counts["unpublished"]}
+        body: dict[str, Any] = {
+            "store": counts,
+            "bus_pending": hub.bus.pending() + counts["unpublished"],
+        }
         run = (live or {}).get("run")
         if run is not None:
             body["role"] = run.role
@@ -114,9 +123,11 @@ def build_app(hub: Hub, live: dict[str, Any] | None = None, *,  # noqa: C901 - t
                 body["acks"] = run.inbox.acks
                 body["mllp"] = dataclasses.asdict(run.mllp.stats)
             if run.worker is not None and run.dispatcher is not None:
-                body["worker"] = {"applied": run.worker.stats.applied,
-                                  "retried": run.worker.stats.retried,
-                                  "dead": run.worker.stats.dead}
+                body["worker"] = {
+                    "applied": run.worker.stats.applied,
+                    "retried": run.worker.stats.retried,
+                    "dead": run.worker.stats.dead,
+                }
                 body["erp_breaker"] = run.dispatcher.breaker.state
         return JSONResponse(body)
 
@@ -130,15 +141,21 @@ def build_app(hub: Hub, live: dict[str, Any] | None = None, *,  # noqa: C901 - t
         ref = req.path_params["ref"]
         found = trace(hub.store, ref)
         if found is None:
-            return problems.answer(req.url.path, 404, "no message has this inbox or "
-                                   "correlation id", field="ref", extra={"value": ref})
+            return problems.answer(
+                req.url.path,
+                404,
+                "no message has this inbox or correlation id",
+                field="ref",
+                extra={"value": ref},
+            )
         return JSONResponse(found)
 
     async def messages(req: Request) -> Response:
         try:
             query, cursor, limit = message_list.from_params(req.query_params)
-            found = await asyncio.to_thread(message_list.page, hub.store, query,
-                                            cursor=cursor, limit=limit)
+            found = await asyncio.to_thread(
+                message_list.page, hub.store, query, cursor=cursor, limit=limit
+            )
         except message_list.BadFilter as exc:
             return problems.from_error(req.url.path, exc)
         except message_list.BadCursor as exc:
@@ -150,50 +167,83 @@ def build_app(hub: Hub, live: dict[str, Any] | None = None, *,  # noqa: C901 - t
         try:
             as_of = date.fromisoformat(raw) if raw else datetime.now(UTC).date()
         except ValueError:
-            return problems.answer(req.url.path, 400, "as_of must be YYYY-MM-DD",
-                                   field="as_of", extra={"value": raw})
+            return problems.answer(
+                req.url.path, 400, "as_of must be YYYY-MM-DD", field="as_of", extra={"value": raw}
+            )
         records = await asyncio.to_thread(hub.store.deposit_records)
-        return JSONResponse(deposit_report(records, as_of=as_of,
-                                           limit_days=hub.settings.settlement.match_limit_days))
+        return JSONResponse(
+            deposit_report(
+                records, as_of=as_of, limit_days=hub.settings.settlement.match_limit_days
+            )
+        )
 
     async def workitems(req: Request) -> Response:
         status = req.query_params.get("status")
         if status not in (None, "open", "resolved", "resubmitted"):
-            return problems.answer(req.url.path, 400, "status must be open, resolved or "
-                                   "resubmitted", field="status")
+            return problems.answer(
+                req.url.path, 400, "status must be open, resolved or resubmitted", field="status"
+            )
         try:
             limit, start = pages.limit(req), pages.after(req, WORKITEM_PAGES, number=True)
         except pages.BadPage as exc:
             return problems.from_error(req.url.path, exc)
-        found = await asyncio.to_thread(hub.store.work_items, status, limit + 1,
-                                        start if isinstance(start, int) else None)
+        found = await asyncio.to_thread(
+            hub.store.work_items, status, limit + 1, start if isinstance(start, int) else None
+        )
         shown, more = cursor.cut(found, limit, WORKITEM_PAGES, lambda w: w.id)
-        return pages.answer(req, "workitems", [
-            {"id": w.id, "kind": w.kind, "queue": w.queue, "status": w.status,
-             "event_id": w.event_id, "detail": w.detail, "created_at": instant(w.created_at),
-             "updated_at": instant(w.updated_at)} for w in shown], more)
+        return pages.answer(
+            req,
+            "workitems",
+            [
+                {
+                    "id": w.id,
+                    "kind": w.kind,
+                    "queue": w.queue,
+                    "status": w.status,
+                    "event_id": w.event_id,
+                    "detail": w.detail,
+                    "created_at": instant(w.created_at),
+                    "updated_at": instant(w.updated_at),
+                }
+                for w in shown
+            ],
+            more,
+        )
 
-    api = protect(Starlette(routes=[
-        Route("/health", health), Route("/health/ready", health),
-        Route("/health/live", health_live), Route("/metrics", metrics),
-        Route("/api/v1/status", status),
-        Route("/openapi.json", spec, methods=["GET"]),
-        Route("/api/v1/ledger/trial-balance", tb),
-        Route("/api/v1/messages", messages),
-        Route("/api/v1/messages/{ref:path}", message),
-        Route("/api/v1/workitems", workitems),
-        Route("/api/v1/recon/deposits", deposits),
-        *refunds.routes(hub),
-        *channels.routes(hub, live),
-        *destinations.routes(hub),
-        *workforce.routes(hub),
-        *supply.routes(hub),
-        *analytics.routes(hub),
-        *fhir.routes(hub),
-    ], exception_handlers={404: fhir.http_error, 405: fhir.http_error,
-                           IsthmusError: problems.handler}), hub.governance,
-        owners=hub.settings.ownership, store=hub.store, oidc_settings=hub.settings.oidc,
-        max_body_bytes=hub.settings.limits.max_body_bytes)
+    api = protect(
+        Starlette(
+            routes=[
+                Route("/health", health),
+                Route("/health/ready", health),
+                Route("/health/live", health_live),
+                Route("/metrics", metrics),
+                Route("/api/v1/status", status),
+                Route("/openapi.json", spec, methods=["GET"]),
+                Route("/api/v1/ledger/trial-balance", tb),
+                Route("/api/v1/messages", messages),
+                Route("/api/v1/messages/{ref:path}", message),
+                Route("/api/v1/workitems", workitems),
+                Route("/api/v1/recon/deposits", deposits),
+                *refunds.routes(hub),
+                *channels.routes(hub, live),
+                *destinations.routes(hub),
+                *workforce.routes(hub),
+                *supply.routes(hub),
+                *analytics.routes(hub),
+                *fhir.routes(hub),
+            ],
+            exception_handlers={
+                404: fhir.http_error,
+                405: fhir.http_error,
+                IsthmusError: problems.handler,
+            },
+        ),
+        hub.governance,
+        owners=hub.settings.ownership,
+        store=hub.store,
+        oidc_settings=hub.settings.oidc,
+        max_body_bytes=hub.settings.limits.max_body_bytes,
+    )
     # The client address every layer below sees (throttle, audit, console): X-Forwarded-For
     # only from [api] trusted_proxies (api/clients.py).
     # Every answer, the console's too, carries X-Request-Id and is access-logged
@@ -205,10 +255,14 @@ def build_app(hub: Hub, live: dict[str, Any] | None = None, *,  # noqa: C901 - t
         return api
     # /console signs people in with a session cookie of its own (console/session.py);
     # every other path keeps the bearer-token API above.
-    return Starlette(routes=[
-        Route("/console", lambda _: RedirectResponse("/console/", 307)),
-        Mount("/console", app=console(hub, live)), Mount("", app=api)],
-        middleware=[Middleware(TrustedProxies, proxies=proxies), Middleware(RequestContext)])
+    return Starlette(
+        routes=[
+            Route("/console", lambda _: RedirectResponse("/console/", 307)),
+            Mount("/console", app=console(hub, live)),
+            Mount("", app=api),
+        ],
+        middleware=[Middleware(TrustedProxies, proxies=proxies), Middleware(RequestContext)],
+    )
 
 
 class _QuietServer(uvicorn.Server):
@@ -218,8 +272,9 @@ class _QuietServer(uvicorn.Server):
         return contextlib.nullcontext()
 
 
-def serve_http(hub: Hub, live: dict[str, Any], host: str, port: int, *,
-               console: ConsoleFactory | None = None) -> Coroutine[Any, Any, None]:
+def serve_http(
+    hub: Hub, live: dict[str, Any], host: str, port: int, *, console: ConsoleFactory | None = None
+) -> Coroutine[Any, Any, None]:
     """Bind the HTTP port now (OSError if it is taken, so `serve` fails at once) and return
     the coroutine that serves it. With [hub] tls_cert/tls_key it serves HTTPS (TLS 1.2+),
     with the same certificate as MLLP."""
@@ -236,9 +291,14 @@ def serve_http(hub: Hub, live: dict[str, Any], host: str, port: int, *,
     sock.setblocking(False)
     # proxy_headers off: uvicorn would take X-Forwarded-For from 127.0.0.1 as the client;
     # build_app reads it from [api] trusted_proxies only
-    config = uvicorn.Config(build_app(hub, live, console=console), log_level="warning",
-                            access_log=False, lifespan="off", proxy_headers=False,
-                            ssl_context_factory=None if ctx is None else lambda _c, _d: ctx)
+    config = uvicorn.Config(
+        build_app(hub, live, console=console),
+        log_level="warning",
+        access_log=False,
+        lifespan="off",
+        proxy_headers=False,
+        ssl_context_factory=None if ctx is None else lambda _c, _d: ctx,
+    )
     return _serve(_QuietServer(config), sock)
 
 

@@ -41,8 +41,16 @@ from isthmus.formats.cards import has_card
 _TOKENS: Final = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]')
 _OPEN: Final = frozenset(b"[{")
 
-__all__ = ["BodyLimits", "BodyRefused", "card_path", "check_depth", "depth_of", "loads",
-           "read_body", "read_json"]
+__all__ = [
+    "BodyLimits",
+    "BodyRefused",
+    "card_path",
+    "check_depth",
+    "depth_of",
+    "loads",
+    "read_body",
+    "read_json",
+]
 
 
 class BodyRefused(InvalidInput):
@@ -51,8 +59,16 @@ class BodyRefused(InvalidInput):
 
     field = "body"
 
-    def __init__(self, status: int, error: str, reason: str, *, limit: str = "",
-                 maximum: int | None = None, key: str = "") -> None:
+    def __init__(
+        self,
+        status: int,
+        error: str,
+        reason: str,
+        *,
+        limit: str = "",
+        maximum: int | None = None,
+        key: str = "",
+    ) -> None:
         super().__init__(reason)
         self.http_status, self.error, self.reason = status, error, reason
         self.limit, self.maximum, self.key = limit, maximum, key
@@ -75,9 +91,13 @@ class BodyRefused(InvalidInput):
 
 
 def _too_large(limits: BodyLimits) -> BodyRefused:
-    return BodyRefused(413, "body_too_large", f"the request body is larger than "
-                       f"{limits.max_body_bytes} bytes ([limits] max_body_bytes)",
-                       limit="max_body_bytes", maximum=limits.max_body_bytes)
+    return BodyRefused(
+        413,
+        "body_too_large",
+        f"the request body is larger than {limits.max_body_bytes} bytes ([limits] max_body_bytes)",
+        limit="max_body_bytes",
+        maximum=limits.max_body_bytes,
+    )
 
 
 async def read_body(req: Request, limits: BodyLimits) -> bytes:
@@ -114,23 +134,35 @@ def _unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     for k, v in pairs:
         if k in out:
             shown = k if len(k) <= 64 else k[:64] + "..."
-            raise BodyRefused(400, "duplicate_key", f"the JSON body has the key {shown!r} "
-                              "twice in one object", key=shown)
+            raise BodyRefused(
+                400,
+                "duplicate_key",
+                f"the JSON body has the key {shown!r} twice in one object",
+                key=shown,
+            )
         out[k] = v
     return out
 
 
 def _constant(name: str) -> Any:
-    raise BodyRefused(400, "invalid_json", f"the body is not JSON: {name} is not a JSON "
-                      "value (RFC 8259 section 6)")
+    raise BodyRefused(
+        400,
+        "invalid_json",
+        f"the body is not JSON: {name} is not a JSON value (RFC 8259 section 6)",
+    )
 
 
 def check_depth(raw: bytes, limits: BodyLimits) -> None:
     """Refuse (400) JSON nested deeper than `max_json_depth`, before any decoder sees it."""
     if depth_of(raw) > limits.max_json_depth:
-        raise BodyRefused(400, "json_too_deep", f"the JSON body nests deeper than "
-                          f"{limits.max_json_depth} levels ([limits] max_json_depth)",
-                          limit="max_json_depth", maximum=limits.max_json_depth)
+        raise BodyRefused(
+            400,
+            "json_too_deep",
+            f"the JSON body nests deeper than "
+            f"{limits.max_json_depth} levels ([limits] max_json_depth)",
+            limit="max_json_depth",
+            maximum=limits.max_json_depth,
+        )
 
 
 def card_path(doc: Any, path: str = "$") -> str | None:
@@ -146,8 +178,9 @@ def card_path(doc: Any, path: str = "$") -> str | None:
         for i, v in enumerate(doc):
             if (found := card_path(v, f"{path}[{i}]")) is not None:
                 return found
-    elif (isinstance(doc, str) or (isinstance(doc, int) and not isinstance(doc, bool))) \
-            and has_card(str(doc)):
+    elif (
+        isinstance(doc, str) or (isinstance(doc, int) and not isinstance(doc, bool))
+    ) and has_card(str(doc)):
         return path
     return None
 
@@ -157,17 +190,27 @@ def loads(raw: bytes, limits: BodyLimits) -> Any:
     as Decimal, no card number. Raises BodyRefused (400) naming the rule."""
     check_depth(raw, limits)
     try:
-        doc = json.loads(raw, parse_float=Decimal, parse_constant=_constant,
-                         object_pairs_hook=_unique)
+        doc = json.loads(
+            raw, parse_float=Decimal, parse_constant=_constant, object_pairs_hook=_unique
+        )
     except RecursionError as exc:  # only if max_json_depth is set very high
-        raise BodyRefused(400, "json_too_deep", "the JSON body nests too deep to read",
-                          limit="max_json_depth", maximum=limits.max_json_depth) from exc
+        raise BodyRefused(
+            400,
+            "json_too_deep",
+            "the JSON body nests too deep to read",
+            limit="max_json_depth",
+            maximum=limits.max_json_depth,
+        ) from exc
     except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
         raise BodyRefused(400, "invalid_json", f"the body is not JSON: {exc}") from exc
     found = card_path(doc)
     if found is not None:
-        raise BodyRefused(400, "card_number", f"{found} holds a card number; send account "
-                          "and transaction numbers, never card data", key=found)
+        raise BodyRefused(
+            400,
+            "card_number",
+            f"{found} holds a card number; send account and transaction numbers, never card data",
+            key=found,
+        )
     return doc
 
 

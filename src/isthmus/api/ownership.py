@@ -39,28 +39,52 @@ class SystemOfRecord:
     calling principal does not own ([ownership]), with a 403 OperationOutcome, keeping the
     body as a rejected inbox row and the refusal in the audit trail."""
 
-    def __init__(self, app: ASGIApp, *, owners: ownership.Owners, store: Store,
-                 governance: GovernanceStore, max_body_bytes: int = 0) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        owners: ownership.Owners,
+        store: Store,
+        governance: GovernanceStore,
+        max_body_bytes: int = 0,
+    ) -> None:
         self.app, self.owners, self.store, self.gov = app, owners, store, governance
         self.max_body_bytes = max_body_bytes  # [limits]; 0: no limit
 
     async def _too_large(self, send: Send) -> None:
         """413 before the body is read in full, as the FHIR routes answer it (api/fhir.py)."""
-        await self._answer(send, 413, FhirError(
-            "too-long", f"the request body is larger than {self.max_body_bytes} bytes "
-            "([limits] max_body_bytes)"))
+        await self._answer(
+            send,
+            413,
+            FhirError(
+                "too-long",
+                f"the request body is larger than {self.max_body_bytes} bytes "
+                "([limits] max_body_bytes)",
+            ),
+        )
 
     @staticmethod
     async def _answer(send: Send, status: int, error: FhirError) -> None:
         data = msgspec.json.encode(operation_outcome([error]))
-        await send({"type": "http.response.start", "status": status,
-                    "headers": [(b"content-type", b"application/fhir+json"),
-                                (b"content-length", str(len(data)).encode())]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [
+                    (b"content-type", b"application/fhir+json"),
+                    (b"content-length", str(len(data)).encode()),
+                ],
+            }
+        )
         await send({"type": "http.response.body", "body": data})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if (not self.owners or scope["type"] != "http" or scope["method"] not in _WRITES
-                or not str(scope.get("path", "")).startswith("/fhir")):
+        if (
+            not self.owners
+            or scope["type"] != "http"
+            or scope["method"] not in _WRITES
+            or not str(scope.get("path", "")).startswith("/fhir")
+        ):
             await self.app(scope, receive, send)
             return
         cap = self.max_body_bytes
@@ -99,17 +123,36 @@ class SystemOfRecord:
         await asyncio.to_thread(self._keep, scope, body, types[0] if types else "", refused)
         await self._answer(send, 403, FhirError("forbidden", refused.text, [refused.domain]))
 
-    def _keep(self, scope: Scope, body: bytes, rtype: str, refused: ownership.Refusal
-              ) -> None:
+    def _keep(self, scope: Scope, body: bytes, rtype: str, refused: ownership.Refusal) -> None:
         digest = hashlib.sha256(body).hexdigest()
         client = scope.get("client")
         peer = f"{client[0]}:{client[1]}" if client else ""
-        self.store.accept([Inbound(CHANNEL, f"owner/{rtype or 'unknown'}/{digest[:16]}", body,
-                                   time.time(), peer, rtype, "rejected", "AE", refused.text,
-                                   b"", digest)])
-        audit.record(self.gov, refused.sender or "anonymous", "fhir.refused",
-                     f"{scope['method']} {str(scope.get('path', ''))[:200]}", "denied",
-                     domain=refused.domain, owners=list(refused.owners))
+        self.store.accept(
+            [
+                Inbound(
+                    CHANNEL,
+                    f"owner/{rtype or 'unknown'}/{digest[:16]}",
+                    body,
+                    time.time(),
+                    peer,
+                    rtype,
+                    "rejected",
+                    "AE",
+                    refused.text,
+                    b"",
+                    digest,
+                )
+            ]
+        )
+        audit.record(
+            self.gov,
+            refused.sender or "anonymous",
+            "fhir.refused",
+            f"{scope['method']} {str(scope.get('path', ''))[:200]}",
+            "denied",
+            domain=refused.domain,
+            owners=list(refused.owners),
+        )
 
 
 __all__ = ["SystemOfRecord", "resource_types"]

@@ -56,8 +56,10 @@ def answer(req: Request, name: str, rows: list[Any], next_cursor: str | None) ->
     """A page of `rows` under `name`, with the `next` cursor, its `next_url`, and a `Link:
     rel="next"` header (RFC 8288) when there is a next page."""
     url = next_url(req, next_cursor)
-    return JSONResponse({name: rows, "next": next_cursor, "next_url": url},
-                        headers={"Link": f'<{url}>; rel="next"'} if url else None)
+    return JSONResponse(
+        {name: rows, "next": next_cursor, "next_url": url},
+        headers={"Link": f'<{url}>; rel="next"'} if url else None,
+    )
 
 
 __all__ = ["BadPage", "after", "answer", "limit", "next_url"]

@@ -39,22 +39,49 @@ FHIR: Final = "application/fhir+json"
 
 # FHIR R4 IssueType (http://hl7.org/fhir/R4/valueset-issue-type.html) for an HTTP status
 _ISSUE: Final[Mapping[int, str]] = {
-    400: "invalid", 401: "login", 403: "forbidden", 404: "not-found", 405: "not-supported",
-    409: "conflict", 412: "conflict", 413: "too-long", 415: "not-supported",
-    422: "processing", 429: "throttled", 500: "exception", 503: "transient"}
+    400: "invalid",
+    401: "login",
+    403: "forbidden",
+    404: "not-found",
+    405: "not-supported",
+    409: "conflict",
+    412: "conflict",
+    413: "too-long",
+    415: "not-supported",
+    422: "processing",
+    429: "throttled",
+    500: "exception",
+    503: "transient",
+}
 # the v1 `error` member when the caller names none
 _KIND: Final[Mapping[int, str]] = {
-    400: "invalid", 401: "unauthorized", 403: "forbidden", 404: "not found",
-    405: "method not allowed", 409: "conflict", 413: "body_too_large",
-    415: "unsupported media type", 422: "unprocessable", 429: "too many requests",
-    500: "internal_error", 503: "unavailable"}
+    400: "invalid",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not found",
+    405: "method not allowed",
+    409: "conflict",
+    413: "body_too_large",
+    415: "unsupported media type",
+    422: "unprocessable",
+    429: "too many requests",
+    500: "internal_error",
+    503: "unavailable",
+}
 _TITLE: Final[Mapping[int, str]] = {
-    400: "the request is invalid", 401: "authentication is required",
-    403: "the request is refused", 404: "not found", 405: "method not allowed",
-    409: "the request conflicts with the current state", 413: "the body is too large",
-    415: "unsupported media type", 422: "the content cannot be processed",
-    429: "too many requests", 500: "the request could not be processed",
-    503: "unavailable; try again later"}
+    400: "the request is invalid",
+    401: "authentication is required",
+    403: "the request is refused",
+    404: "not found",
+    405: "method not allowed",
+    409: "the request conflicts with the current state",
+    413: "the body is too large",
+    415: "unsupported media type",
+    422: "the content cannot be processed",
+    429: "too many requests",
+    500: "the request could not be processed",
+    503: "unavailable; try again later",
+}
 
 
 def is_fhir(path: str) -> bool:
@@ -68,9 +95,18 @@ def kind_of(exc: BaseException) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", type(exc).__name__).lower()
 
 
-def body(status: int, detail: str, *, instance: str = "", title: str = "",
-         type_: str = "", field: str = "", pointer: str = "", error: str = "",
-         extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def body(
+    status: int,
+    detail: str,
+    *,
+    instance: str = "",
+    title: str = "",
+    type_: str = "",
+    field: str = "",
+    pointer: str = "",
+    error: str = "",
+    extra: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
     """An RFC 9457 problem object, with the v1 members `error`, `reason`, `field`."""
     where: dict[str, str] = {"detail": detail}
     if field:
@@ -80,7 +116,9 @@ def body(status: int, detail: str, *, instance: str = "", title: str = "",
     out: dict[str, Any] = {
         "type": type_ or f"{PROBLEM_BASE}http-{status}",
         "title": title or _TITLE.get(status, "the request could not be processed"),
-        "status": status, "detail": detail}
+        "status": status,
+        "detail": detail,
+    }
     if instance:
         out["instance"] = instance[:200]
     out["errors"] = [where]
@@ -91,11 +129,21 @@ def body(status: int, detail: str, *, instance: str = "", title: str = "",
     return out | dict(extra or {})
 
 
-def answer(path: str, status: int, detail: str, *, title: str = "", type_: str = "",
-           field: str = "", pointer: str = "", error: str = "",
-           extra: Mapping[str, Any] | None = None,
-           headers: Mapping[str, str] | None = None, issue: str = "",
-           instance: bool = True) -> Response:
+def answer(
+    path: str,
+    status: int,
+    detail: str,
+    *,
+    title: str = "",
+    type_: str = "",
+    field: str = "",
+    pointer: str = "",
+    error: str = "",
+    extra: Mapping[str, Any] | None = None,
+    headers: Mapping[str, str] | None = None,
+    issue: str = "",
+    instance: bool = True,
+) -> Response:
     """The error answer for a request to `path`: problem+json, or an OperationOutcome
     under /fhir (`issue` overrides the IssueType of the status). `instance=False` leaves
     the path out (the answers to unauthenticated callers echo nothing they sent)."""
@@ -104,26 +152,51 @@ def answer(path: str, status: int, detail: str, *, title: str = "", type_: str =
         doc: Any = operation_outcome([FhirError(code, detail, [field] if field else [])])
         media = FHIR
     else:
-        doc = body(status, detail, instance=path if instance else "", title=title,
-                   type_=type_, field=field, pointer=pointer, error=error, extra=extra)
+        doc = body(
+            status,
+            detail,
+            instance=path if instance else "",
+            title=title,
+            type_=type_,
+            field=field,
+            pointer=pointer,
+            error=error,
+            extra=extra,
+        )
         media = PROBLEM
-    return Response(json.dumps(doc, default=str), status, headers=dict(headers or {}),
-                    media_type=media)
+    return Response(
+        json.dumps(doc, default=str), status, headers=dict(headers or {}), media_type=media
+    )
 
 
-def from_error(path: str, exc: IsthmusError, *, error: str = "", field: str = "",
-               pointer: str = "", extra: Mapping[str, Any] | None = None,
-               headers: Mapping[str, str] | None = None) -> Response:
+def from_error(
+    path: str,
+    exc: IsthmusError,
+    *,
+    error: str = "",
+    field: str = "",
+    pointer: str = "",
+    extra: Mapping[str, Any] | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> Response:
     """The answer an error of the tree names: its status, type, title, field; a
     TransientError's `retry_after` as Retry-After (RFC 9110 section 10.2.3)."""
     more = dict(headers or {})
     if isinstance(exc, TransientError) and exc.retry_after is not None:
         more.setdefault("Retry-After", str(math.ceil(exc.retry_after)))
     status = exc.http_status
-    return answer(path, status, str(exc), title=exc.title, type_=exc.problem_type,
-                  field=field or exc.field, pointer=pointer,
-                  error=error or ("not found" if status == 404 else kind_of(exc)),
-                  extra=extra, headers=more)
+    return answer(
+        path,
+        status,
+        str(exc),
+        title=exc.title,
+        type_=exc.problem_type,
+        field=field or exc.field,
+        pointer=pointer,
+        error=error or ("not found" if status == 404 else kind_of(exc)),
+        extra=extra,
+        headers=more,
+    )
 
 
 async def handler(req: Request, exc: Exception) -> Response:
@@ -132,5 +205,4 @@ async def handler(req: Request, exc: Exception) -> Response:
     return from_error(req.url.path, exc)
 
 
-__all__ = ["FHIR", "PROBLEM", "answer", "body", "from_error", "handler", "is_fhir",
-           "kind_of"]
+__all__ = ["FHIR", "PROBLEM", "answer", "body", "from_error", "handler", "is_fhir", "kind_of"]

@@ -50,12 +50,12 @@ def _refused(req: Request, exc: RefundError) -> Response:
 
 
 def _answer(out: Outcome, created: int = 200) -> JSONResponse:
-    return JSONResponse({**view(out.refund), "replayed": out.replayed},
-                        200 if out.replayed else created)
+    return JSONResponse(
+        {**view(out.refund), "replayed": out.replayed}, 200 if out.replayed else created
+    )
 
 
-async def _body(req: Request, limits: BodyLimits, *, required: bool = True
-                ) -> dict[str, Any]:
+async def _body(req: Request, limits: BodyLimits, *, required: bool = True) -> dict[str, Any]:
     raw = await read_body(req, limits)
     if not raw.strip() and not required:
         return {}
@@ -68,6 +68,7 @@ async def _body(req: Request, limits: BodyLimits, *, required: bool = True
 def routes(hub: Hub) -> list[Route]:  # noqa: C901 - the refund API's routes, one branch per endpoint
     """The refund routes: POST and GET /api/v1/refunds, GET /api/v1/refunds/{id}, and POST
     /api/v1/refunds/{id}/approve and /reject."""
+
     def desk() -> Any:
         return hub.refunds()
 
@@ -78,9 +79,15 @@ def routes(hub: Hub) -> list[Route]:  # noqa: C901 - the refund API's routes, on
             b = await _body(req, limits)
             key = b.get("idempotency_key") or req.headers.get("idempotency-key")
             out = await asyncio.to_thread(
-                lambda: desk().request(account=b.get("account"), amount=b.get("amount"),
-                                       currency=b.get("currency"), reason=b.get("reason"),
-                                       requested_by=_actor(req), idempotency_key=key))
+                lambda: desk().request(
+                    account=b.get("account"),
+                    amount=b.get("amount"),
+                    currency=b.get("currency"),
+                    reason=b.get("reason"),
+                    requested_by=_actor(req),
+                    idempotency_key=key,
+                )
+            )
         except RefundError as exc:
             return _refused(req, exc)
         except BodyRefused as exc:
@@ -90,8 +97,12 @@ def routes(hub: Hub) -> list[Route]:  # noqa: C901 - the refund API's routes, on
     async def listing(req: Request) -> Response:
         try:
             limit, start = pages.limit(req), pages.after(req, PAGES)
-            found = await asyncio.to_thread(desk().list, req.query_params.get("status"),
-                                            limit + 1, None if start is None else str(start))
+            found = await asyncio.to_thread(
+                desk().list,
+                req.query_params.get("status"),
+                limit + 1,
+                None if start is None else str(start),
+            )
         except RefundError as exc:
             return _refused(req, exc)
         except pages.BadPage as exc:
@@ -112,8 +123,9 @@ def routes(hub: Hub) -> list[Route]:  # noqa: C901 - the refund API's routes, on
             note = b.get("note", "")
             if not isinstance(note, str):
                 raise InvalidRefund("note must be text", "note")
-            out = await asyncio.to_thread(lambda: desk().approve(
-                req.path_params["id"], approver=_actor(req), note=note))
+            out = await asyncio.to_thread(
+                lambda: desk().approve(req.path_params["id"], approver=_actor(req), note=note)
+            )
         except RefundError as exc:
             return _refused(req, exc)
         except BodyRefused as exc:
@@ -123,8 +135,11 @@ def routes(hub: Hub) -> list[Route]:  # noqa: C901 - the refund API's routes, on
     async def reject(req: Request) -> Response:
         try:
             b = await _body(req, limits)
-            out = await asyncio.to_thread(lambda: desk().reject(
-                req.path_params["id"], approver=_actor(req), reason=b.get("reason")))
+            out = await asyncio.to_thread(
+                lambda: desk().reject(
+                    req.path_params["id"], approver=_actor(req), reason=b.get("reason")
+                )
+            )
         except RefundError as exc:
             return _refused(req, exc)
         except BodyRefused as exc:

@@ -63,10 +63,18 @@ class RequestContext:
                 done = not message.get("more_body", False)
             await send(message)
 
-        with logs.bound(request=rid, trace=trace_id), tracing.http_span(
-                f"{scope['method']} {path.partition('?')[0]}", parent,
-                **{"http.request.method": scope["method"], "url.path": path,
-                   "isthmus.request_id": rid}) as span:
+        with (
+            logs.bound(request=rid, trace=trace_id),
+            tracing.http_span(
+                f"{scope['method']} {path.partition('?')[0]}",
+                parent,
+                **{
+                    "http.request.method": scope["method"],
+                    "url.path": path,
+                    "isthmus.request_id": rid,
+                },
+            ) as span,
+        ):
             try:
                 await self.app(scope, receive, answer)
             except Exception as exc:
@@ -80,24 +88,39 @@ class RequestContext:
             finally:
                 if span is not None:
                     span.set_attribute("http.response.status_code", status)
-                access.record(method=str(scope["method"]), path=path, status=status,
-                              seconds=time.perf_counter() - started, request=rid,
-                              client=str(client[0]) if client else "", trace=trace_id)
+                access.record(
+                    method=str(scope["method"]),
+                    path=path,
+                    status=status,
+                    seconds=time.perf_counter() - started,
+                    request=rid,
+                    client=str(client[0]) if client else "",
+                    trace=trace_id,
+                )
 
 
 async def _failure(send: Send, path: str) -> None:
     """The 500 of an unhandled exception: what failed is in the log, not in the answer."""
-    why = ("the request could not be processed; the log has the details under this "
-           f"answer's {access.HEADER}")
+    why = (
+        "the request could not be processed; the log has the details under this "
+        f"answer's {access.HEADER}"
+    )
     if problems.is_fhir(path):
         doc: object = operation_outcome([FhirError("exception", why)])
         media = problems.FHIR
     else:
         doc, media = problems.body(500, why, instance=path), problems.PROBLEM
     data = json.dumps(doc).encode()
-    await send({"type": "http.response.start", "status": 500,
-                "headers": [(b"content-type", media.encode()),
-                            (b"content-length", str(len(data)).encode())]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 500,
+            "headers": [
+                (b"content-type", media.encode()),
+                (b"content-length", str(len(data)).encode()),
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": data})
 
 

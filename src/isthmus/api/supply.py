@@ -39,6 +39,7 @@ MEDIA: Final = frozenset({"text/csv", "application/csv"})
 def routes(hub: Hub) -> list[Route]:
     """The route of the inventory application's usage feed: POST /api/v1/supply/usage (CSV),
     kept in the inbox; 400 or 422 with the rows' findings when the file is not valid."""
+
     def take(body: bytes, peer: str, path: str) -> Response:
         intake = usage_intake(body, peer=peer, now=time.time(), tenant=hub.settings.tenant)
         spans = tracing.ingest_started([intake.inbound])
@@ -48,19 +49,35 @@ def routes(hub: Hub) -> list[Route]:
         if intake.findings:
             first = intake.findings[0]
             return problems.answer(
-                path, 400 if first.row <= 1 else 422, str(first),
-                error="invalid supply usage CSV", field=first.column,
-                extra={"field": first.column, "row": first.row, "message_id": res.message_id,
-                       "findings": [{"row": f.row, "column": f.column, "problem": f.text,
-                                     "value": f.value} for f in intake.findings]})
-        return JSONResponse({"message_id": res.message_id, "duplicate": res.duplicate,
-                             "usages": intake.events}, 200 if res.duplicate else 202)
+                path,
+                400 if first.row <= 1 else 422,
+                str(first),
+                error="invalid supply usage CSV",
+                field=first.column,
+                extra={
+                    "field": first.column,
+                    "row": first.row,
+                    "message_id": res.message_id,
+                    "findings": [
+                        {"row": f.row, "column": f.column, "problem": f.text, "value": f.value}
+                        for f in intake.findings
+                    ],
+                },
+            )
+        return JSONResponse(
+            {"message_id": res.message_id, "duplicate": res.duplicate, "usages": intake.events},
+            200 if res.duplicate else 202,
+        )
 
     async def usage(req: Request) -> Response:
         media = req.headers.get("content-type", "").split(";")[0].strip().lower()
         if media and media not in MEDIA:
-            return problems.answer(req.url.path, 415, f"send the usage CSV as text/csv, not "
-                                   f"{media or 'no Content-Type'!r}", field="Content-Type")
+            return problems.answer(
+                req.url.path,
+                415,
+                f"send the usage CSV as text/csv, not {media or 'no Content-Type'!r}",
+                field="Content-Type",
+            )
         try:
             body = await read_body(req, hub.settings.limits)
         except BodyRefused as exc:

@@ -31,19 +31,30 @@ from isthmus.observe import tracing
 def routes(hub: Hub) -> list[Route]:
     """The route of the workforce webhook: POST /api/v1/workforce/events, kept in the inbox;
     400 when the event is not valid."""
+
     def take(body: bytes, peer: str, path: str) -> Response:
-        intake = webhook_intake(body, peer=peer, now=time.time(),
-                                tenant=hub.settings.tenant)
+        intake = webhook_intake(body, peer=peer, now=time.time(), tenant=hub.settings.tenant)
         spans = tracing.ingest_started([intake.inbound])
         [res] = hub.store.accept([intake.inbound])
         tracing.ingest_done(spans, [res])
         publish_stored(hub.store, hub.bus, intake.inbound, res)
         if intake.error:
-            return problems.answer(path, 400, intake.error, error="invalid workforce event",
-                                   field=intake.field, extra={"message_id": res.message_id})
-        return JSONResponse({"message_id": res.message_id, "duplicate": res.duplicate,
-                             "events": [k.event_id for k in intake.events]},
-                            200 if res.duplicate else 202)
+            return problems.answer(
+                path,
+                400,
+                intake.error,
+                error="invalid workforce event",
+                field=intake.field,
+                extra={"message_id": res.message_id},
+            )
+        return JSONResponse(
+            {
+                "message_id": res.message_id,
+                "duplicate": res.duplicate,
+                "events": [k.event_id for k in intake.events],
+            },
+            200 if res.duplicate else 202,
+        )
 
     async def events(req: Request) -> Response:
         try:

@@ -81,8 +81,19 @@ class MemoryBus:
     def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
         with self._lock:
             dead = [r for r in sorted(self._rows.values(), key=lambda r: r.seq) if r.status == 2]
-        return [DeadLetter(r.seq, r.item.msg_id, r.item.topic, r.item.key, r.attempts,
-                           r.last_error, r.settled_at, r.item.body) for r in dead[:limit]]
+        return [
+            DeadLetter(
+                r.seq,
+                r.item.msg_id,
+                r.item.topic,
+                r.item.key,
+                r.attempts,
+                r.last_error,
+                r.settled_at,
+                r.item.body,
+            )
+            for r in dead[:limit]
+        ]
 
     def replay(self, items: Sequence[Publish]) -> int:
         items = once_per_id(items)
@@ -96,8 +107,11 @@ class MemoryBus:
 
     def replay_dead(self, seqs: Sequence[int] | None = None) -> int:
         with self._lock:
-            dead = [r.item for r in self._rows.values()
-                    if r.status == 2 and (seqs is None or r.seq in seqs)]
+            dead = [
+                r.item
+                for r in self._rows.values()
+                if r.status == 2 and (seqs is None or r.seq in seqs)
+            ]
         return self.replay(dead) if dead else 0
 
     def pending(self) -> int:
@@ -119,9 +133,9 @@ class MemoryBus:
 
     def holders(self, prefix: str, now: float) -> int:
         with self._lock:
-            return sum(1 for n, (_, exp) in self._leases.items()
-                       if n.startswith(prefix) and exp > now)
+            return sum(
+                1 for n, (_, exp) in self._leases.items() if n.startswith(prefix) and exp > now
+            )
 
     def close(self) -> None:
         self._rows.clear()
-

@@ -95,10 +95,18 @@ def _dead_letters(raws: Sequence[Any]) -> list[DeadLetter]:
     out = []
     for raw in raws:
         h = raw.headers or {}
-        out.append(DeadLetter(
-            raw.seq, unquote(h["Isthmus-Msg-Id"]), unquote(h["Isthmus-Topic"]),
-            unquote(h["Isthmus-Key"]), int(h["Isthmus-Attempts"]),
-            unquote(h["Isthmus-Reason"]), float(h["Isthmus-Failed-At"]), raw.data or b""))
+        out.append(
+            DeadLetter(
+                raw.seq,
+                unquote(h["Isthmus-Msg-Id"]),
+                unquote(h["Isthmus-Topic"]),
+                unquote(h["Isthmus-Key"]),
+                int(h["Isthmus-Attempts"]),
+                unquote(h["Isthmus-Reason"]),
+                float(h["Isthmus-Failed-At"]),
+                raw.data or b"",
+            )
+        )
     return out
 
 
@@ -127,10 +135,18 @@ class NatsBus:
     """The bus port on NATS JetStream: one stream for the log, a dead-letter stream, and a
     key-value bucket for retry state and leases."""
 
-    def __init__(self, servers: str = "nats://127.0.0.1:4222", *, stream: str = "ISTHMUS",
-                 partitions: int = 2, subject_prefix: str = "isthmus.events",
-                 dedupe_window_s: float = 120, max_deliver: int = 8,
-                 ack_wait_s: float = 30, replicas: int = 1) -> None:
+    def __init__(
+        self,
+        servers: str = "nats://127.0.0.1:4222",
+        *,
+        stream: str = "ISTHMUS",
+        partitions: int = 2,
+        subject_prefix: str = "isthmus.events",
+        dedupe_window_s: float = 120,
+        max_deliver: int = 8,
+        ack_wait_s: float = 30,
+        replicas: int = 1,
+    ) -> None:
         self.partitions = partitions
         self.stream, self.dlq, self.bucket = stream, f"{stream}_DLQ", f"{stream}_RETRY"
         self._prefix, self._dlq_subject = subject_prefix, f"{subject_prefix}.dlq"
@@ -139,8 +155,9 @@ class NatsBus:
         self._held: dict[int, _Held] = {}  # stream seq -> message this instance holds
         self._retry: dict[str, _Retry] = {}  # KV key -> mirrored retry state
         self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True,
-                                        name=f"natsbus-{stream}")
+        self._thread = threading.Thread(
+            target=self._loop.run_forever, daemon=True, name=f"natsbus-{stream}"
+        )
         self._thread.start()
         self._closed = False
         try:
@@ -167,42 +184,71 @@ class NatsBus:
         self._closed = True
         if self._thread.is_alive():
             with contextlib.suppress(Exception):
-                asyncio.run_coroutine_threadsafe(self._loop.shutdown_asyncgens(),
-                                                 self._loop).result(5)
+                asyncio.run_coroutine_threadsafe(
+                    self._loop.shutdown_asyncgens(), self._loop
+                ).result(5)
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(5)
         self._loop.close()
 
     async def _open(self, servers: str) -> None:
-        self._nc: Client = await nats.connect(servers, connect_timeout=2, name=self.stream,
-                                              max_reconnect_attempts=2, reconnect_time_wait=0.5)
+        self._nc: Client = await nats.connect(
+            servers,
+            connect_timeout=2,
+            name=self.stream,
+            max_reconnect_attempts=2,
+            reconnect_time_wait=0.5,
+        )
         # Fail fast on the first connect; once up, reconnect forever (calls made during an
         # outage time out as BusUnavailable and succeed again after it).
         self._nc.options["max_reconnect_attempts"] = -1
         self._nc.options["reconnect_time_wait"] = 2
         self._js: JetStreamContext = self._nc.jetstream(timeout=5)
-        await self._ensure_stream(StreamConfig(
-            name=self.stream, subjects=[f"{self._prefix}.*.*"], storage=StorageType.FILE,
-            retention=RetentionPolicy.WORK_QUEUE, duplicate_window=self._dedupe,
-            num_replicas=self._replicas))
-        await self._ensure_stream(StreamConfig(
-            name=self.dlq, subjects=[self._dlq_subject], storage=StorageType.FILE,
-            duplicate_window=self._dedupe, num_replicas=self._replicas))
+        await self._ensure_stream(
+            StreamConfig(
+                name=self.stream,
+                subjects=[f"{self._prefix}.*.*"],
+                storage=StorageType.FILE,
+                retention=RetentionPolicy.WORK_QUEUE,
+                duplicate_window=self._dedupe,
+                num_replicas=self._replicas,
+            )
+        )
+        await self._ensure_stream(
+            StreamConfig(
+                name=self.dlq,
+                subjects=[self._dlq_subject],
+                storage=StorageType.FILE,
+                duplicate_window=self._dedupe,
+                num_replicas=self._replicas,
+            )
+        )
         for p in range(self.partitions):
-            await self._js.add_consumer(self.stream, ConsumerConfig(
-                durable_name=self._durable(p), filter_subject=f"{self._prefix}.{p}.*",
-                ack_policy=AckPolicy.EXPLICIT, ack_wait=self._ack_wait, max_deliver=-1))
+            await self._js.add_consumer(
+                self.stream,
+                ConsumerConfig(
+                    durable_name=self._durable(p),
+                    filter_subject=f"{self._prefix}.{p}.*",
+                    ack_policy=AckPolicy.EXPLICIT,
+                    ack_wait=self._ack_wait,
+                    max_deliver=-1,
+                ),
+            )
         try:
             self._kv: KeyValue = await self._js.key_value(self.bucket)
         except nats.js.errors.BucketNotFoundError:
             self._kv = await self._js.create_key_value(
-                bucket=self.bucket, history=1, storage=StorageType.FILE, replicas=self._replicas)
+                bucket=self.bucket, history=1, storage=StorageType.FILE, replicas=self._replicas
+            )
         try:
             lease_kv = await self._js.key_value(f"{self.stream}_LEASES")
         except nats.js.errors.BucketNotFoundError:
             lease_kv = await self._js.create_key_value(
-                bucket=f"{self.stream}_LEASES", history=1, storage=StorageType.FILE,
-                replicas=self._replicas)
+                bucket=f"{self.stream}_LEASES",
+                history=1,
+                storage=StorageType.FILE,
+                replicas=self._replicas,
+            )
         self._leases = JetStreamLeases(lease_kv, self._js, f"{self.stream}_LEASES")
         self._watcher = await self._kv.watchall()
         async for entry in self._watcher:  # the initial values, up to the None marker
@@ -246,10 +292,13 @@ class NatsBus:
         acks = []
         for p in items:
             broker_id = f"{_q(p.msg_id)}#replay-{uuid.uuid4().hex}" if replay else _q(p.msg_id)
-            headers = {"Nats-Msg-Id": broker_id, "Isthmus-Msg-Id": _q(p.msg_id),
-                       "Isthmus-Key": _q(p.key), "Isthmus-Topic": _q(p.topic)}
-            acks.append(await self._js.publish_async(self._subject(p.key), p.body,
-                                                     headers=headers))
+            headers = {
+                "Nats-Msg-Id": broker_id,
+                "Isthmus-Msg-Id": _q(p.msg_id),
+                "Isthmus-Key": _q(p.key),
+                "Isthmus-Topic": _q(p.topic),
+            }
+            acks.append(await self._js.publish_async(self._subject(p.key), p.body, headers=headers))
         await self._gather(acks)  # every PubAck in: the broker has them all
 
     # -- the port ---------------------------------------------------------------------------
@@ -268,7 +317,9 @@ class NatsBus:
         try:
             await self._nc.publish(
                 f"$JS.API.CONSUMER.MSG.NEXT.{self.stream}.{self._durable(partition)}",
-                json.dumps({"batch": batch, "no_wait": True}).encode(), reply=inbox)
+                json.dumps({"batch": batch, "no_wait": True}).encode(),
+                reply=inbox,
+            )
             out: list[Msg] = []
             while len(out) < batch:
                 try:
@@ -294,8 +345,11 @@ class NatsBus:
         for seq in sorted(s for s, h in self._held.items() if h.partition == partition):
             h = self._held[seq]
             retry = by_seq.get(seq)
-            if (h.key in blocked or absent.get(h.key, seq) < seq
-                    or (retry is not None and retry.visible_at > now)):
+            if (
+                h.key in blocked
+                or absent.get(h.key, seq) < seq
+                or (retry is not None and retry.visible_at > now)
+            ):
                 blocked.add(h.key)
                 waiting.append(seq)
             elif len(out) < limit:
@@ -319,8 +373,9 @@ class NatsBus:
         out = []
         for h in ready:
             seq = h.msg.metadata.sequence.stream
-            out.append(Delivery(seq, h.msg_id, h.topic, h.key, h.msg.data,
-                                self._attempts(h.msg_id, seq)))
+            out.append(
+                Delivery(seq, h.msg_id, h.topic, h.key, h.msg.data, self._attempts(h.msg_id, seq))
+            )
         return out
 
     def _attempts(self, msg_id: str, seq: int) -> int:
@@ -331,16 +386,25 @@ class NatsBus:
     async def _take(self, msg: Msg, partition: int) -> None:
         hdr = msg.headers or {}
         meta = msg.metadata
-        h = _Held(msg, partition, unquote(hdr.get("Isthmus-Msg-Id", "")),
-                  unquote(hdr.get("Isthmus-Topic", "")), unquote(hdr.get("Isthmus-Key", "")),
-                  meta.num_delivered, time.time())
+        h = _Held(
+            msg,
+            partition,
+            unquote(hdr.get("Isthmus-Msg-Id", "")),
+            unquote(hdr.get("Isthmus-Topic", "")),
+            unquote(hdr.get("Isthmus-Key", "")),
+            meta.num_delivered,
+            time.time(),
+        )
         self._held[meta.sequence.stream] = h
         if h.delivered > self._max_deliver:
             state = self._retry.get(self._kv_key(h.msg_id))
             last = state.last_error if state else "none recorded (worker crash or ack timeout)"
-            await self._dead(meta.sequence.stream,
-                             f"max_deliver {self._max_deliver} exhausted; last error: {last}",
-                             time.time(), h.delivered - 1)
+            await self._dead(
+                meta.sequence.stream,
+                f"max_deliver {self._max_deliver} exhausted; last error: {last}",
+                time.time(),
+                h.delivered - 1,
+            )
 
     async def _drop_stale_barriers(self) -> None:
         """A barrier whose message is long overdue and gone from the stream is stale."""
@@ -395,10 +459,15 @@ class NatsBus:
         h = self._pop(seq)
         if attempts is None:
             attempts = self._attempts(h.msg_id, seq) + 1
-        headers = {"Nats-Msg-Id": f"{_q(h.msg_id)}#dead-{seq}", "Isthmus-Msg-Id": _q(h.msg_id),
-                   "Isthmus-Key": _q(h.key), "Isthmus-Topic": _q(h.topic),
-                   "Isthmus-Reason": _q(reason[:2000]), "Isthmus-Attempts": str(attempts),
-                   "Isthmus-Failed-At": repr(now)}
+        headers = {
+            "Nats-Msg-Id": f"{_q(h.msg_id)}#dead-{seq}",
+            "Isthmus-Msg-Id": _q(h.msg_id),
+            "Isthmus-Key": _q(h.key),
+            "Isthmus-Topic": _q(h.topic),
+            "Isthmus-Reason": _q(reason[:2000]),
+            "Isthmus-Attempts": str(attempts),
+            "Isthmus-Failed-At": repr(now),
+        }
         await self._js.publish(self._dlq_subject, h.msg.data, headers=headers)
         await self._forget(h.msg_id)
         await h.msg.term()
@@ -446,8 +515,10 @@ class NatsBus:
         return self._call(self._pending())
 
     async def _pending(self) -> int:
-        infos = [await self._js.consumer_info(self.stream, self._durable(p))
-                 for p in range(self.partitions)]
+        infos = [
+            await self._js.consumer_info(self.stream, self._durable(p))
+            for p in range(self.partitions)
+        ]
         return sum(int(i.num_pending or 0) + int(i.num_ack_pending or 0) for i in infos)
 
     def claim(self, name: str, owner: str, ttl_s: float, now: float) -> bool:

@@ -28,15 +28,17 @@ class JetStreamLeases:
         leases."""
         prefix = f"$KV.{self._bucket}."
         info = await self._js.stream_info(f"KV_{self._bucket}", subjects_filter=f"{prefix}>")
-        return [subject[len(prefix):] for subject in info.state.subjects or {}]
+        return [subject[len(prefix) :] for subject in info.state.subjects or {}]
 
     @staticmethod
     def _key(name: str) -> str:
         return name.encode().hex()
 
     async def claim(self, name: str, owner: str, ttl_s: float, now: float) -> bool:
-        key, value = self._key(name), json.dumps(
-            {"owner": owner, "expires_at": now + ttl_s}).encode()
+        key, value = (
+            self._key(name),
+            json.dumps({"owner": owner, "expires_at": now + ttl_s}).encode(),
+        )
         try:
             entry = await self._kv.get(key)
         except nats.js.errors.KeyNotFoundError:

@@ -67,8 +67,10 @@ class SqliteBus:
         self._tx(
             "INSERT OR IGNORE INTO bus(msg_id, topic, key, part, body, published_at) "
             "VALUES (?,?,?,?,?,?)",
-            [(p.msg_id, p.topic, p.key, partition_of(p.key, self.partitions), p.body, now)
-             for p in items],
+            [
+                (p.msg_id, p.topic, p.key, partition_of(p.key, self.partitions), p.body, now)
+                for p in items
+            ],
         )
 
     def fetch(self, partition: int, limit: int, now: float) -> list[Delivery]:
@@ -93,8 +95,9 @@ class SqliteBus:
 
     def ack(self, deliveries: Sequence[Delivery]) -> None:
         now = time.time()
-        self._tx("UPDATE bus SET status=1, settled_at=? WHERE seq=?",
-                 [(now, d.seq) for d in deliveries])
+        self._tx(
+            "UPDATE bus SET status=1, settled_at=? WHERE seq=?", [(now, d.seq) for d in deliveries]
+        )
 
     def nak(self, delivery: Delivery, error: str, visible_at: float) -> None:
         self._tx(
@@ -104,8 +107,7 @@ class SqliteBus:
 
     def dead(self, delivery: Delivery, reason: str, now: float) -> None:
         self._tx(
-            "UPDATE bus SET status=2, attempts=attempts+1, last_error=?, settled_at=? "
-            "WHERE seq=?",
+            "UPDATE bus SET status=2, attempts=attempts+1, last_error=?, settled_at=? WHERE seq=?",
             [(reason[:2000], now, delivery.seq)],
         )
 
@@ -130,8 +132,17 @@ class SqliteBus:
                 cur.executemany(
                     "INSERT INTO bus(msg_id, topic, key, part, body, published_at) "
                     "VALUES (?,?,?,?,?,?)",
-                    [(p.msg_id, p.topic, p.key, partition_of(p.key, self.partitions), p.body,
-                      now) for p in items],
+                    [
+                        (
+                            p.msg_id,
+                            p.topic,
+                            p.key,
+                            partition_of(p.key, self.partitions),
+                            p.body,
+                            now,
+                        )
+                        for p in items
+                    ],
                 )
                 cur.execute("COMMIT")
             except BaseException:
@@ -154,11 +165,15 @@ class SqliteBus:
         return int(row[0])
 
     def claim(self, name: str, owner: str, ttl_s: float, now: float) -> bool:
-        return self._tx(
-            "INSERT INTO leases VALUES (?,?,?) ON CONFLICT(name) DO UPDATE SET "
-            "owner=excluded.owner, expires_at=excluded.expires_at "
-            "WHERE leases.owner=excluded.owner OR leases.expires_at<=?",
-            [(name, owner, now + ttl_s, now)]) == 1
+        return (
+            self._tx(
+                "INSERT INTO leases VALUES (?,?,?) ON CONFLICT(name) DO UPDATE SET "
+                "owner=excluded.owner, expires_at=excluded.expires_at "
+                "WHERE leases.owner=excluded.owner OR leases.expires_at<=?",
+                [(name, owner, now + ttl_s, now)],
+            )
+            == 1
+        )
 
     def release(self, name: str, owner: str) -> None:
         self._tx("DELETE FROM leases WHERE name=? AND owner=?", [(name, owner)])
@@ -167,7 +182,8 @@ class SqliteBus:
         with self._lock:
             row = self._conn.execute(
                 "SELECT count(*) FROM leases WHERE substr(name, 1, ?)=? AND expires_at>?",
-                (len(prefix), prefix, now)).fetchone()
+                (len(prefix), prefix, now),
+            ).fetchone()
         return int(row[0])
 
     def close(self) -> None:

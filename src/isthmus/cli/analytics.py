@@ -26,29 +26,43 @@ def add_parsers(add: Callable[[str, str], argparse.ArgumentParser]) -> None:
     """Add the `analytics export` command to the parser."""
     a = add("analytics", "finance analytics: export the warehouse feed (DuckDB, Parquet)")
     a.add_argument("action", choices=["export"])
-    a.add_argument("--out", type=Path, default=None,
-                   help="Parquet directory (default <data_dir>/analytics/parquet)")
-    a.add_argument("--warehouse", type=Path, default=None,
-                   help="DuckDB file (default <data_dir>/analytics/warehouse.duckdb)")
-    a.add_argument("--page", type=int, default=export.PAGE,
-                   help="entries and messages read per commit")
+    a.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="Parquet directory (default <data_dir>/analytics/parquet)",
+    )
+    a.add_argument(
+        "--warehouse",
+        type=Path,
+        default=None,
+        help="DuckDB file (default <data_dir>/analytics/warehouse.duckdb)",
+    )
+    a.add_argument(
+        "--page", type=int, default=export.PAGE, help="entries and messages read per commit"
+    )
 
 
-def paths(hub: Hub, out: Path | None = None,
-          warehouse: Path | None = None) -> tuple[Path, Path]:
+def paths(hub: Hub, out: Path | None = None, warehouse: Path | None = None) -> tuple[Path, Path]:
     """The warehouse file and the Parquet directory of an export: the ones given, else the
     defaults under the data directory."""
     data = hub.settings.data_dir
     return (warehouse or data / WAREHOUSE, out or data / export.PARQUET)
 
 
-def run_export(hub: Hub, out: Path | None = None, warehouse: Path | None = None,
-               page: int = export.PAGE) -> export.Report:
+def run_export(
+    hub: Hub, out: Path | None = None, warehouse: Path | None = None, page: int = export.PAGE
+) -> export.Report:
     """Run one incremental export of the store into the warehouse and the Parquet feed."""
     db, parquet = paths(hub, out, warehouse)
-    return export.run(hub.store, warehouse=db, parquet=parquet,
-                      secret=hub.processor.secret, roles=export.roles_from(hub.settings),
-                      page=max(1, page))
+    return export.run(
+        hub.store,
+        warehouse=db,
+        parquet=parquet,
+        secret=hub.processor.secret,
+        roles=export.roles_from(hub.settings),
+        page=max(1, page),
+    )
 
 
 def dispatch(hub: Hub, args: argparse.Namespace) -> Result:
@@ -64,5 +78,7 @@ def dispatch(hub: Hub, args: argparse.Namespace) -> Result:
 def _render(d: dict[str, Any]) -> str:
     rows = ", ".join(f"{k} {v}" for k, v in d["rows"].items()) or "nothing new"
     marks = ", ".join(f"{k} {v}" for k, v in d["watermarks"].items())
-    return (f"exported {d['total']} row(s) in {d['pages']} commit(s): {rows}; "
-            f"{d['files']} file(s); watermarks {marks or 'none'}")
+    return (
+        f"exported {d['total']} row(s) in {d['pages']} commit(s): {rows}; "
+        f"{d['files']} file(s); watermarks {marks or 'none'}"
+    )

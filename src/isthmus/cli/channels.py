@@ -44,29 +44,66 @@ def dispatch(hub: Hub, args: argparse.Namespace, *, gate: Gate) -> Result:
     if args.action == "list":
         return channels.table(hub.settings, hub.store, hub.bus), _render_list, 0
     if not args.id:
-        raise UsageError(f"channels {args.action} needs a channel name: one of "
-                         f"{', '.join(channels.pausable(hub.settings))}")
+        raise UsageError(
+            f"channels {args.action} needs a channel name: one of "
+            f"{', '.join(channels.pausable(hub.settings))}"
+        )
     state = channels.PAUSED if args.action == "pause" else channels.RUNNING
     try:
-        channels.set_state(hub.settings, hub.store, args.id, state, by=gate.actor,
-                           reason=args.reason, now=time.time())
+        channels.set_state(
+            hub.settings,
+            hub.store,
+            args.id,
+            state,
+            by=gate.actor,
+            reason=args.reason,
+            now=time.time(),
+        )
     except channels.ChannelRefused as exc:
         raise UsageError(str(exc)) from exc
-    row = next(r for r in channels.table(hub.settings, hub.store, hub.bus)
-               if r["name"] == args.id)
+    row = next(r for r in channels.table(hub.settings, hub.store, hub.bus) if r["name"] == args.id)
     return row, _render_change, 0
 
 
 def _render_change(row: dict[str, Any]) -> str:
-    said = (" (new connections are refused, messages in flight finish; every listener "
-            "of the site follows within about a second)" if row["state"] == channels.PAUSED
-            else "")
+    said = (
+        " (new connections are refused, messages in flight finish; every listener "
+        "of the site follows within about a second)"
+        if row["state"] == channels.PAUSED
+        else ""
+    )
     return f"channel {row['name']} {row['state']} by {row['changed_by']}{said}"
 
 
 def _render_list(rows: list[dict[str, Any]]) -> str:
-    return _table([[r["name"], r["transport"], r["address"], r["state"], r["received"],
-                    r["ignored"], r["refused"], r["queued"], r["delivered"], r["errored"],
-                    (r["last_message_at"] or "-")[:19]] for r in rows],
-                  ["channel", "transport", "address", "state", "received", "ignored",
-                   "refused", "queued", "delivered", "errored", "last message (UTC)"])
+    return _table(
+        [
+            [
+                r["name"],
+                r["transport"],
+                r["address"],
+                r["state"],
+                r["received"],
+                r["ignored"],
+                r["refused"],
+                r["queued"],
+                r["delivered"],
+                r["errored"],
+                (r["last_message_at"] or "-")[:19],
+            ]
+            for r in rows
+        ],
+        [
+            "channel",
+            "transport",
+            "address",
+            "state",
+            "received",
+            "ignored",
+            "refused",
+            "queued",
+            "delivered",
+            "errored",
+            "last message (UTC)",
+        ],
+    )

@@ -67,21 +67,32 @@ class Finding:
 
 def add_parsers(add: Any, common: Any) -> None:
     """`config check` as a sub-command of its own, so that `--json` may come before FILE."""
-    c = add("config", "check a configuration file: types, unknown keys, mappings, and the "
-                      "mapped accounts against the ERP")
+    c = add(
+        "config",
+        "check a configuration file: types, unknown keys, mappings, and the "
+        "mapped accounts against the ERP",
+    )
     actions = c.add_subparsers(dest="action", required=True)
     chk = actions.add_parser("check", help="validate FILE; exit 4 when it has a problem")
     common(chk)
-    chk.add_argument("file", nargs="?", type=Path, metavar="FILE",
-                     help="the TOML file (default: --config or ISTHMUS_CONFIG)")
+    chk.add_argument(
+        "file",
+        nargs="?",
+        type=Path,
+        metavar="FILE",
+        help="the TOML file (default: --config or ISTHMUS_CONFIG)",
+    )
     chk.add_argument("--token", help="taken as every command takes it; a check needs none")
 
 
 def dispatch(args: argparse.Namespace) -> Result:
     """`isthmus config check`: check the file given (FILE, --config or ISTHMUS_CONFIG); exit
     4 when it has an error."""
-    path = args.file or args.config or (Path(os.environ["ISTHMUS_CONFIG"])
-                                        if os.environ.get("ISTHMUS_CONFIG") else None)
+    path = (
+        args.file
+        or args.config
+        or (Path(os.environ["ISTHMUS_CONFIG"]) if os.environ.get("ISTHMUS_CONFIG") else None)
+    )
     if path is None:
         raise UsageError("config check needs a FILE (or --config, or ISTHMUS_CONFIG)")
     report = check(path)
@@ -101,9 +112,14 @@ def check(path: Path) -> dict[str, Any]:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         return _report(path, [Finding("", f"not valid TOML: {exc}")], _skipped("unread"))
-    found = [Finding(r.path, str(r).replace(f" [{r.path}]" if r.is_table else f" {r.path}",
-                                            "", 1), r.suggestion)
-             for r in refusals(raw, known_keys())]
+    found = [
+        Finding(
+            r.path,
+            str(r).replace(f" [{r.path}]" if r.is_table else f" {r.path}", "", 1),
+            r.suggestion,
+        )
+        for r in refusals(raw, known_keys())
+    ]
     found += _types(raw)
     found += _mappings(raw)
     settings: Settings | None = None
@@ -120,8 +136,12 @@ def check(path: Path) -> dict[str, Any]:
 
 def _report(path: Path, found: list[Finding], erp: dict[str, Any]) -> dict[str, Any]:
     rows = [dataclasses.asdict(f) for f in found]
-    return {"file": str(path), "ok": not any(f.severity == ERROR for f in found),
-            "findings": rows, "erp": erp}
+    return {
+        "file": str(path),
+        "ok": not any(f.severity == ERROR for f in found),
+        "findings": rows,
+        "erp": erp,
+    }
 
 
 def _skipped(why: str) -> dict[str, Any]:
@@ -130,13 +150,17 @@ def _skipped(why: str) -> dict[str, Any]:
 
 # --- types ---------------------------------------------------------------------------------
 
+
 def _layout() -> dict[str, Any]:
     """Each table of the file and what its values are read into: a settings dataclass, or
     {key: type} for the tables config.py assembles itself. [ownership], [allowlist],
     [oidc] and [supply] are parsed (and refused) by their own modules."""
     hints = typing.get_type_hints(Settings)
-    tables: dict[str, Any] = {f.name: hints[f.name] for f in dataclasses.fields(Settings)
-                              if dataclasses.is_dataclass(hints[f.name])}
+    tables: dict[str, Any] = {
+        f.name: hints[f.name]
+        for f in dataclasses.fields(Settings)
+        if dataclasses.is_dataclass(hints[f.name])
+    }
     hub = known_keys()["hub"]
     assert isinstance(hub, dict)
     tables["hub"] = {k: hints[k] for k, node in hub.items() if node is LEAF and k in hints}
@@ -171,8 +195,11 @@ def _fits(value: Any, hint: Any, path: str, *, skip: tuple[str, ...] = ()) -> li
     if hint is Any:
         return []
     if origin is Literal:
-        return [] if value in args else [_wrong(path, "one of " + ", ".join(
-            repr(a) for a in args), value)]
+        return (
+            []
+            if value in args
+            else [_wrong(path, "one of " + ", ".join(repr(a) for a in args), value)]
+        )
     if origin in (typing.Union, types.UnionType):
         options = [a for a in args if a is not type(None)]
         results = [_fits(value, a, path) for a in options]
@@ -193,8 +220,11 @@ def _fits(value: Any, hint: Any, path: str, *, skip: tuple[str, ...] = ()) -> li
             return [_wrong(path, "a table", value)]
         item = args[1] if len(args) == 2 else Any
         extra = ("name",) if item is ChannelSettings else ()
-        return [x for k, v in value.items()
-                for x in _fits(v, item, f"{path}.{_quote(str(k))}", skip=extra)]
+        return [
+            x
+            for k, v in value.items()
+            for x in _fits(v, item, f"{path}.{_quote(str(k))}", skip=extra)
+        ]
     if origin in (list, tuple, frozenset, set):
         if not isinstance(value, list):
             return [_wrong(path, "a list", value)]
@@ -236,8 +266,14 @@ def _decimal(value: str | int) -> bool:
 
 def _wrong(path: str, want: str, value: Any) -> Finding:
     shown = repr(value) if not isinstance(value, dict | list) else type(value).__name__
-    kind = {dict: "table", list: "list", str: "string", bool: "boolean", int: "integer",
-            float: "number"}.get(type(value), type(value).__name__)
+    kind = {
+        dict: "table",
+        list: "list",
+        str: "string",
+        bool: "boolean",
+        int: "integer",
+        float: "number",
+    }.get(type(value), type(value).__name__)
     return Finding(path, f"must be {want}, got {kind} {shown[:60]}")
 
 
@@ -247,6 +283,7 @@ def _quote(key: str) -> str:
 
 # --- mappings ------------------------------------------------------------------------------
 
+
 def _mappings(raw: dict[str, Any]) -> list[Finding]:  # noqa: C901 - one check per mapping table
     maps = raw.get("mappings", {})
     if not isinstance(maps, dict):
@@ -254,8 +291,12 @@ def _mappings(raw: dict[str, Any]) -> list[Finding]:  # noqa: C901 - one check p
     out: list[Finding] = []
     include = maps.get("include", "")
     if include and include not in CHARTS:
-        out.append(Finding("mappings.include", f"must be one of {', '.join(CHARTS)} (or "
-                                               f"left out), got {include!r}"))
+        out.append(
+            Finding(
+                "mappings.include",
+                f"must be one of {', '.join(CHARTS)} (or left out), got {include!r}",
+            )
+        )
     for table in ("department_cost_center", "facility_company"):
         rows = maps.get(table)
         if isinstance(rows, dict):
@@ -273,32 +314,46 @@ def _mappings(raw: dict[str, Any]) -> list[Finding]:  # noqa: C901 - one check p
                 continue  # the type check names it
             if "revenue_account" not in spec:
                 out.append(Finding(f"{where}.revenue_account", "is required"))
-            elif isinstance(spec["revenue_account"], str) and \
-                    not spec["revenue_account"].strip():
-                out.append(Finding(f"{where}.revenue_account", "is empty: name the revenue "
-                                                               "account"))
+            elif isinstance(spec["revenue_account"], str) and not spec["revenue_account"].strip():
+                out.append(
+                    Finding(f"{where}.revenue_account", "is empty: name the revenue account")
+                )
     kinds = maps.get("transaction_types")
     if isinstance(kinds, dict):
         for code, kind in kinds.items():
             if kind not in TRANSACTION_KINDS:
-                out.append(Finding(f"mappings.transaction_types.{_quote(str(code))}",
-                                   f"must be one of {', '.join(TRANSACTION_KINDS)}, got "
-                                   f"{kind!r}"))
+                out.append(
+                    Finding(
+                        f"mappings.transaction_types.{_quote(str(code))}",
+                        f"must be one of {', '.join(TRANSACTION_KINDS)}, got {kind!r}",
+                    )
+                )
     if not include and not codes:
-        out.append(Finding("mappings.charge_codes", "no charge code is mapped: every charge "
-                           "waits behind a mapping work item until it is", severity=NOTE))
+        out.append(
+            Finding(
+                "mappings.charge_codes",
+                "no charge code is mapped: every charge "
+                "waits behind a mapping work item until it is",
+                severity=NOTE,
+            )
+        )
     return out
 
 
 # --- the ERP -------------------------------------------------------------------------------
+
 
 def _erp(settings: Settings) -> tuple[dict[str, Any], list[Finding]]:
     """The ERP part of the report and the drift found; not checked when it has no API or
     does not answer."""
     if settings.erp.kind not in ("tryton", "rest"):
         return _skipped(f"[erp] kind is {settings.erp.kind!r}: no ERP API to ask"), []
-    quick = replace(settings, erp=replace(settings.erp, timeout_s=min(
-        settings.erp.timeout_s or ERP_TIMEOUT_S, ERP_TIMEOUT_S)))
+    quick = replace(
+        settings,
+        erp=replace(
+            settings.erp, timeout_s=min(settings.erp.timeout_s or ERP_TIMEOUT_S, ERP_TIMEOUT_S)
+        ),
+    )
     try:
         erp = open_erp(quick)
     except ConfigError as exc:
@@ -306,19 +361,35 @@ def _erp(settings: Settings) -> tuple[dict[str, Any], list[Finding]]:
     try:
         md = erp.master_data()
     except ErpUnavailable as exc:
-        return {"checked": False, "status": "not checked: ERP unreachable",
-                "reason": str(exc)[:300]}, []
+        return {
+            "checked": False,
+            "status": "not checked: ERP unreachable",
+            "reason": str(exc)[:300],
+        }, []
     except ErpRejected as exc:
-        return {"checked": False, "status": "not checked: the ERP refused the master data "
-                                            "request", "reason": str(exc)[:300]}, []
+        return {
+            "checked": False,
+            "status": "not checked: the ERP refused the master data request",
+            "reason": str(exc)[:300],
+        }, []
     finally:
         erp.close()
     drift = find_drift(settings, md)
-    found = [Finding(_drift_path(d.mapped_from, d.kind),
-                     f"{'account' if d.kind == 'account' else 'cost center'} {d.code} is not "
-                     f"in the ERP (mapped from {d.mapped_from})") for d in drift]
-    return {"checked": True, "status": "checked", "accounts": len(md.accounts),
-            "cost_centers": len(md.cost_centers), "missing": len(drift)}, found
+    found = [
+        Finding(
+            _drift_path(d.mapped_from, d.kind),
+            f"{'account' if d.kind == 'account' else 'cost center'} {d.code} is not "
+            f"in the ERP (mapped from {d.mapped_from})",
+        )
+        for d in drift
+    ]
+    return {
+        "checked": True,
+        "status": "checked",
+        "accounts": len(md.accounts),
+        "cost_centers": len(md.cost_centers),
+        "missing": len(drift),
+    }, found
 
 
 def _drift_path(source: str, kind: str) -> str:
@@ -329,29 +400,37 @@ def _drift_path(source: str, kind: str) -> str:
         dept = first.removeprefix("department ")
         return f"mappings.department_cost_center.{_quote(dept)}"
     if first.startswith("charge code "):
-        return f"mappings.charge_codes.{_quote(first.removeprefix('charge code '))}" \
-               ".revenue_account"
+        return f"mappings.charge_codes.{_quote(first.removeprefix('charge code '))}.revenue_account"
     return first
 
 
 # --- text ----------------------------------------------------------------------------------
+
 
 def render(d: dict[str, Any]) -> str:
     """The check's report as text: each problem and note by key path, then the ERP accounts'
     status."""
     errors = [f for f in d["findings"] if f["severity"] == ERROR]
     notes = [f for f in d["findings"] if f["severity"] != ERROR]
-    head = (f"{d['file']}: ok" if not errors else
-            f"{d['file']}: {len(errors)} problem{'s' if len(errors) != 1 else ''}")
+    head = (
+        f"{d['file']}: ok"
+        if not errors
+        else f"{d['file']}: {len(errors)} problem{'s' if len(errors) != 1 else ''}"
+    )
     lines = [head]
     for f in errors + notes:
         tag = "" if f["severity"] == ERROR else "note: "
         where = f"{f['path']}: " if f["path"] else ""
         lines.append(f"  {tag}{where}{f['problem']}")
     erp = d["erp"]
-    detail = (f" ({erp['accounts']} accounts, {erp['cost_centers']} cost centers, "
-              f"{erp['missing']} mapped code(s) missing)" if erp.get("checked") else
-              f" ({erp['reason']})" if erp.get("reason") else "")
+    detail = (
+        f" ({erp['accounts']} accounts, {erp['cost_centers']} cost centers, "
+        f"{erp['missing']} mapped code(s) missing)"
+        if erp.get("checked")
+        else f" ({erp['reason']})"
+        if erp.get("reason")
+        else ""
+    )
     lines.append(f"ERP accounts: {erp['status']}{detail}")
     return "\n".join(lines)
 

@@ -20,12 +20,18 @@ from isthmus.config import Settings
 
 # the commands (and actions) that only read a hub: None stands for every action
 READS: Final[dict[str, frozenset[str] | None]] = {
-    "status": None, "backup": None,
-    "ledger": frozenset({"trial-balance", "journal"}), "messages": frozenset({"show", "list"}),
-    "dlq": frozenset({"list"}), "workitems": frozenset({"list"}),
-    "audit": frozenset({"list", "verify"}), "recon": frozenset({"erp", "deposits"}),
-    "refunds": frozenset({"list"}), "remits": frozenset({"list"}),
-    "supply": frozenset({"report", "margin"}), "labor": frozenset({"budget", "payroll-posted"}),
+    "status": None,
+    "backup": None,
+    "ledger": frozenset({"trial-balance", "journal"}),
+    "messages": frozenset({"show", "list"}),
+    "dlq": frozenset({"list"}),
+    "workitems": frozenset({"list"}),
+    "audit": frozenset({"list", "verify"}),
+    "recon": frozenset({"erp", "deposits"}),
+    "refunds": frozenset({"list"}),
+    "remits": frozenset({"list"}),
+    "supply": frozenset({"report", "margin"}),
+    "labor": frozenset({"budget", "payroll-posted"}),
     "tokens": frozenset({"list"}),
     "analytics": frozenset({"export"}),  # reads a hub: never makes one
     "purge": None,  # changes a hub, never makes one
@@ -45,8 +51,10 @@ def needs_hub(args: argparse.Namespace) -> bool:
 def missing_hub(settings: Settings) -> str | None:
     """Why `settings` names no hub, or None when there is one (or it cannot be told)."""
     data = settings.data_dir
-    how = ("check --data-dir, ISTHMUS_DATA_DIR or [hub] data_dir; to create a hub there, "
-           "run `isthmus migrate` (or `isthmus serve`)")
+    how = (
+        "check --data-dir, ISTHMUS_DATA_DIR or [hub] data_dir; to create a hub there, "
+        "run `isthmus migrate` (or `isthmus serve`)"
+    )
     if settings.store != "postgresql":
         if any((data / name).is_file() for name in EMBEDDED_FILES):
             return None
@@ -64,7 +72,8 @@ def _pg_schema_exists(dsn: str, schema: str) -> bool | None:
     except ImportError:
         return None
     with contextlib.suppress(psycopg.Error), psycopg.connect(dsn, connect_timeout=5) as conn:
-        row = conn.execute("SELECT 1 FROM information_schema.schemata "
-                           "WHERE schema_name = %s", (schema,)).fetchone()
+        row = conn.execute(
+            "SELECT 1 FROM information_schema.schemata WHERE schema_name = %s", (schema,)
+        ).fetchone()
         return row is not None
     return None

@@ -36,7 +36,8 @@ HOW_TO_GET_IT = (
     "trytond-analytic-account and the purchase modules): the `tryton` extra.\n"
     "  install it:     pip install -c requirements/test.lock 'isthmus[tryton]'\n"
     "  or, from a checkout, build the test environment once (python3 dev.py lint)\n"
-    "  and run:        .venv/test/bin/isthmus demo --erp tryton")
+    "  and run:        .venv/test/bin/isthmus demo --erp tryton"
+)
 
 Report = Callable[[Settings, argparse.Namespace, Callable[[dict[str, Any]], bool]], int]
 
@@ -56,8 +57,9 @@ def template_digest() -> str:
     import isthmus.connectors.erp_tryton_procure as procure  # noqa: PLC0415
     import isthmus.connectors.erp_tryton_setup as setup  # noqa: PLC0415
 
-    return hashlib.sha256(Path(setup.__file__).read_bytes()
-                          + Path(procure.__file__).read_bytes()).hexdigest()[:10]
+    return hashlib.sha256(
+        Path(setup.__file__).read_bytes() + Path(procure.__file__).read_bytes()
+    ).hexdigest()[:10]
 
 
 def tryton_demo(settings: Settings, args: argparse.Namespace, report: Report) -> int:
@@ -83,6 +85,7 @@ def tryton_demo(settings: Settings, args: argparse.Namespace, report: Report) ->
     if not (site.bin_dir / "trytond").exists():
         print(HOW_TO_GET_IT, file=sys.stderr)
         return 2
+
     def say(message: str) -> None:
         if not args.json:
             print(message, flush=True)
@@ -92,29 +95,43 @@ def tryton_demo(settings: Settings, args: argparse.Namespace, report: Report) ->
     t0 = time.monotonic()
     with open(site.data_dir / "build.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        built, _, made_by = (marker.read_text().strip() if marker.exists() else "").partition(
-            " ")
+        built, _, made_by = (marker.read_text().strip() if marker.exists() else "").partition(" ")
         if made_by == digest:
-            say(f"Tryton {trytond.__version__}: reusing the demo database in "
-                f"{site.data_dir} (built in {built} s)")
+            say(
+                f"Tryton {trytond.__version__}: reusing the demo database in "
+                f"{site.data_dir} (built in {built} s)"
+            )
         else:
-            say(f"Tryton {trytond.__version__}: building the demo database in "
-                f"{site.data_dir} (once)")
+            say(
+                f"Tryton {trytond.__version__}: building the demo database in "
+                f"{site.data_dir} (once)"
+            )
             for stale in site.data_dir.glob(f"{TEMPLATE}.sqlite*"):
                 stale.unlink()
-            centers = {cc: f"Cost center {cc} ({dept})" for dept, cc in sorted(
-                settings.mappings.department_cost_center.items(), reverse=True)}
-            seconds = build_procurement(site, TEMPLATE, cost_centers=centers,
-                                        progress=lambda m: say(f"  {m}"))
+            centers = {
+                cc: f"Cost center {cc} ({dept})"
+                for dept, cc in sorted(
+                    settings.mappings.department_cost_center.items(), reverse=True
+                )
+            }
+            seconds = build_procurement(
+                site, TEMPLATE, cost_centers=centers, progress=lambda m: say(f"  {m}")
+            )
             marker.write_text(f"{seconds:.0f} {digest}\n")
     copy_database(site, TEMPLATE, DEMO_DB)
     install_s = time.monotonic() - t0
     server = TrytonServer(site, [DEMO_DB])
     server.start()
     say(f"Tryton ready after {install_s:.1f} s: {server.url}/{DEMO_DB}/ (log {server.log})")
-    erp = ErpSettings(kind="tryton", url=server.url, database=DEMO_DB, user="admin",
-                      password_file=site.data_dir / "admin.pass", journal="HUB",
-                      master_data_every_s=0)
+    erp = ErpSettings(
+        kind="tryton",
+        url=server.url,
+        database=DEMO_DB,
+        user="admin",
+        password_file=site.data_dir / "admin.pass",
+        journal="HUB",
+        master_data_every_s=0,
+    )
     site.env()  # writes admin.pass
     supply = policy(settings.supply or supply_day.POLICY, supply_day.OR_LOCATION)
     settings = dataclasses.replace(settings, erp=erp, supply=supply)
@@ -128,13 +145,17 @@ def tryton_demo(settings: Settings, args: argparse.Namespace, report: Report) ->
         finally:
             port.close()
             hub.close()
-        out["erp"] = {"kind": "tryton", "url": f"{server.url}/{DEMO_DB}/",
-                      "install_seconds": round(install_s, 1),
-                      "batches_posted": sum(c["state"] == "posted" for c in r["batches"]),
-                      "batches": len(r["batches"]), "moves": sum(c["moves_in_erp"]
-                                                                 for c in r["batches"]),
-                      "keys": len(r["rows"]), "absolute_variance": r["absolute_variance"],
-                      "zero_variance": r["zero_variance"]}
+        out["erp"] = {
+            "kind": "tryton",
+            "url": f"{server.url}/{DEMO_DB}/",
+            "install_seconds": round(install_s, 1),
+            "batches_posted": sum(c["state"] == "posted" for c in r["batches"]),
+            "batches": len(r["batches"]),
+            "moves": sum(c["moves_in_erp"] for c in r["batches"]),
+            "keys": len(r["rows"]),
+            "absolute_variance": r["absolute_variance"],
+            "zero_variance": r["zero_variance"],
+        }
         return bool(r["zero_variance"])
 
     try:
@@ -142,4 +163,3 @@ def tryton_demo(settings: Settings, args: argparse.Namespace, report: Report) ->
     finally:
         server.stop()
         say(f"Tryton stopped; the demo database stays in {site.data_dir / DEMO_DB}.sqlite")
-

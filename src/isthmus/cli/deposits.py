@@ -21,12 +21,10 @@ def recon_deposits(settings: Settings, args: argparse.Namespace) -> Result:
     """`isthmus recon deposits`: match 835 payments and processor deposits to the bank,
     aging what is unmatched as of a day; exit 4 when an item is older than the limit."""
     try:
-        as_of = (date.fromisoformat(args.as_of) if args.as_of
-                 else datetime.now(UTC).date())
+        as_of = date.fromisoformat(args.as_of) if args.as_of else datetime.now(UTC).date()
     except ValueError as exc:
         raise UsageError(f"--as-of must be YYYY-MM-DD, got {args.as_of!r}") from exc
-    limit = settings.settlement.match_limit_days if args.limit_days is None \
-        else args.limit_days
+    limit = settings.settlement.match_limit_days if args.limit_days is None else args.limit_days
     if limit < 0:
         raise UsageError("--limit-days must be 0 or more")
     hub = Hub.open(settings)
@@ -45,25 +43,59 @@ def render(d: dict[str, Any]) -> str:
     """The deposit report as text: the matched deposits, then each side's unmatched items
     with their age bucket."""
     out = [f"deposits as of {d['as_of']} (limit {d['limit_days']} days)", ""]
-    m = [[x["reference"], x["side"], x["party"], x["amount"], x["currency"], x["paid_on"],
-          x["bank_on"], x["days_to_bank"]] for x in d["matched"]]
-    out += [f"matched: {len(m)}",
-            _table(m, ["reference", "side", "from", "amount", "cur", "paid", "in bank",
-                       "days"]) if m else "  none", ""]
+    m = [
+        [
+            x["reference"],
+            x["side"],
+            x["party"],
+            x["amount"],
+            x["currency"],
+            x["paid_on"],
+            x["bank_on"],
+            x["days_to_bank"],
+        ]
+        for x in d["matched"]
+    ]
+    out += [
+        f"matched: {len(m)}",
+        _table(m, ["reference", "side", "from", "amount", "cur", "paid", "in bank", "days"])
+        if m
+        else "  none",
+        "",
+    ]
     names = [b for b, _, _ in BUCKETS]
     for side in d["unmatched"].values():
         items = side["items"]
         out.append(f"{side['title']}: {len(items)}")
         if items:
-            out.append(_table([[x["reference"], x["party"], x["amount"], x["currency"],
-                                x["date"], x["age_days"], x["bucket"]] for x in items],
-                              ["reference", "from", "amount", "cur", "date", "age",
-                               "bucket"]))
-            out.append(_table([[b, side["aging"][b]["count"], _totals(side["aging"][b])]
-                               for b in names], ["age (days)", "count", "total"]))
+            out.append(
+                _table(
+                    [
+                        [
+                            x["reference"],
+                            x["party"],
+                            x["amount"],
+                            x["currency"],
+                            x["date"],
+                            x["age_days"],
+                            x["bucket"],
+                        ]
+                        for x in items
+                    ],
+                    ["reference", "from", "amount", "cur", "date", "age", "bucket"],
+                )
+            )
+            out.append(
+                _table(
+                    [[b, side["aging"][b]["count"], _totals(side["aging"][b])] for b in names],
+                    ["age (days)", "count", "total"],
+                )
+            )
         out.append("")
     out += [f"hint: {h}" for h in d["hints"]]
-    out.append(f"OVER LIMIT: {d['over_limit']} unmatched item(s) older than "
-               f"{d['limit_days']} days" if d["over_limit"] else
-               "nothing unmatched is older than the limit")
+    out.append(
+        f"OVER LIMIT: {d['over_limit']} unmatched item(s) older than {d['limit_days']} days"
+        if d["over_limit"]
+        else "nothing unmatched is older than the limit"
+    )
     return "\n".join(out)

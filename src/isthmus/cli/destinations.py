@@ -33,14 +33,17 @@ COMMANDS = ("destinations",)
 
 def add_parsers(add: Callable[[str, str], argparse.ArgumentParser]) -> None:
     """Add the `destinations` command (list, resend) to the parser."""
-    c = add("destinations", "outbound destinations: outbox counters and state; resend "
-            "deliveries")
+    c = add("destinations", "outbound destinations: outbox counters and state; resend deliveries")
     c.add_argument("action", nargs="?", choices=["list", "resend"], default="list")
-    c.add_argument("ids", nargs="*", metavar="ID",
-                   help="resend: delivery ids; erp:<id> for an ERP batch file")
+    c.add_argument(
+        "ids", nargs="*", metavar="ID", help="resend: delivery ids; erp:<id> for an ERP batch file"
+    )
     c.add_argument("--destination", help="resend: every delivery of this destination")
-    c.add_argument("--status", choices=list(destinations.STATUSES),
-                   help="resend: only deliveries in this state (e.g. dead)")
+    c.add_argument(
+        "--status",
+        choices=list(destinations.STATUSES),
+        help="resend: only deliveries in this state (e.g. dead)",
+    )
     c.add_argument("--since", help="resend: only deliveries queued at or after (ISO time)")
     c.set_defaults(until=None)  # the audit trail's target names a --since range
 
@@ -50,11 +53,16 @@ def dispatch(hub: Hub, args: argparse.Namespace, *, gate: Gate) -> Result:
     deliveries by id or by destination (narrowed by status and time)."""
     now = time.time()
     if args.action == "list":
-        return (destinations.table(hub.settings, hub.store, now, erp_dir=hub.export_dir),
-                _render_list, 0)
+        return (
+            destinations.table(hub.settings, hub.store, now, erp_dir=hub.export_dir),
+            _render_list,
+            0,
+        )
     if not args.ids and not args.destination:
-        raise UsageError("destinations resend needs delivery ids, or --destination NAME "
-                         "(with --status dead, --since TIME to narrow it)")
+        raise UsageError(
+            "destinations resend needs delivery ids, or --destination NAME "
+            "(with --status dead, --since TIME to narrow it)"
+        )
     try:
         ids = [destinations.parse_id(raw) for raw in args.ids]
     except ValueError as exc:
@@ -66,9 +74,16 @@ def dispatch(hub: Hub, args: argparse.Namespace, *, gate: Gate) -> Result:
         except ValueError as exc:
             raise UsageError(f"--since must be an ISO time, got {args.since!r}") from exc
     try:
-        done = destinations.resend(hub.settings, hub.store, ids=ids,
-                                   destination=args.destination, status=args.status,
-                                   since=since, by=gate.actor, now=now)
+        done = destinations.resend(
+            hub.settings,
+            hub.store,
+            ids=ids,
+            destination=args.destination,
+            status=args.status,
+            since=since,
+            by=gate.actor,
+            now=now,
+        )
     except destinations.UnknownDestination as exc:
         raise UsageError(str(exc)) from exc
     return done, _render_resend, 0
@@ -76,19 +91,45 @@ def dispatch(hub: Hub, args: argparse.Namespace, *, gate: Gate) -> Result:
 
 def _render_resend(d: dict[str, Any]) -> str:
     text = f"resent {len(d['resent'])} deliveries" + (
-        f": {', '.join(map(str, d['resent']))}" if d["resent"] else "")
+        f": {', '.join(map(str, d['resent']))}" if d["resent"] else ""
+    )
     if d["skipped"]:
-        text += (f"\nnot resent (unknown, pending already, or an ERP batch file that was "
-                 f"sent): "
-                 f"{', '.join(map(str, d['skipped']))}")
+        text += (
+            f"\nnot resent (unknown, pending already, or an ERP batch file that was "
+            f"sent): "
+            f"{', '.join(map(str, d['skipped']))}"
+        )
     return text
 
 
 def _render_list(rows: list[dict[str, Any]]) -> str:
     def age(s: float | None) -> str:
         return "-" if s is None else f"{s:.0f} s"
-    return _table([[r["name"], r["kind"], r["address"], r["state"], r["pending"], r["sent"],
-                    r["dead"], age(r["oldest_pending_age_s"]), r["last_answer"] or "-"]
-                   for r in rows],
-                  ["destination", "kind", "address", "state", "pending", "sent", "dead",
-                   "oldest pending", "last answer"])
+
+    return _table(
+        [
+            [
+                r["name"],
+                r["kind"],
+                r["address"],
+                r["state"],
+                r["pending"],
+                r["sent"],
+                r["dead"],
+                age(r["oldest_pending_age_s"]),
+                r["last_answer"] or "-",
+            ]
+            for r in rows
+        ],
+        [
+            "destination",
+            "kind",
+            "address",
+            "state",
+            "pending",
+            "sent",
+            "dead",
+            "oldest pending",
+            "last answer",
+        ],
+    )

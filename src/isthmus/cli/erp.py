@@ -35,16 +35,25 @@ def add_parsers(add: Callable[[str, str], argparse.ArgumentParser]) -> None:
     e = add("erp", "the ERP connector: build a local Tryton, master data and drift")
     e.add_argument("action", choices=["setup-tryton", "master-data", "drift"])
     e.add_argument("--database", help="Tryton database to create (setup-tryton)")
-    e.add_argument("--tryton-dir", type=Path, help="where Tryton keeps its databases "
-                   "(default: DATA_DIR/tryton)")
-    e.add_argument("--dsn", help="Tryton's database server: sqlite:// (the default) or "
-                   "postgresql://user@host:port/")
+    e.add_argument(
+        "--tryton-dir",
+        type=Path,
+        help="where Tryton keeps its databases (default: DATA_DIR/tryton)",
+    )
+    e.add_argument(
+        "--dsn",
+        help="Tryton's database server: sqlite:// (the default) or postgresql://user@host:port/",
+    )
     r = add("recon", "reconciliation reports")
     r.add_argument("action", choices=["erp", "deposits"])
     r.add_argument("--period", help="YYYY-MM (default: every period)")
     r.add_argument("--as-of", help="deposits: age unmatched items as of YYYY-MM-DD (today)")
-    r.add_argument("--limit-days", type=int, help="deposits: exit 4 when something unmatched "
-                   "is older (default: [settlement] match_limit_days)")
+    r.add_argument(
+        "--limit-days",
+        type=int,
+        help="deposits: exit 4 when something unmatched "
+        "is older (default: [settlement] match_limit_days)",
+    )
 
 
 def dispatch(settings: Settings, args: argparse.Namespace) -> Result:
@@ -85,17 +94,24 @@ def _setup(settings: Settings, args: argparse.Namespace) -> Result:
         raise UsageError("erp setup-tryton needs --database NAME")
     uri = args.dsn or "sqlite://"
     if not uri.startswith(("sqlite:", "postgresql:")):
-        raise UsageError("--dsn must be sqlite:// or postgresql://user@host:port/ (the "
-                         "server; the database is --database)")
+        raise UsageError(
+            "--dsn must be sqlite:// or postgresql://user@host:port/ (the "
+            "server; the database is --database)"
+        )
     site_dir = (args.tryton_dir or settings.data_dir / "tryton").resolve()
     site = TrytonSite(site_dir, default_bin_dir(), uri=uri)
     if not (site.bin_dir / "trytond-admin").exists():
-        raise UsageError(f"trytond-admin not found in {site.bin_dir}: install trytond, "
-                         "trytond-account and trytond-analytic-account")
-    centers = {cc: f"Cost center {cc} ({dept})" for dept, cc in sorted(
-        settings.mappings.department_cost_center.items(), reverse=True)}
-    seconds = build_database(site, args.database, cost_centers=centers,
-                             progress=lambda m: print(f"  {m}", flush=True))
+        raise UsageError(
+            f"trytond-admin not found in {site.bin_dir}: install trytond, "
+            "trytond-account and trytond-analytic-account"
+        )
+    centers = {
+        cc: f"Cost center {cc} ({dept})"
+        for dept, cc in sorted(settings.mappings.department_cost_center.items(), reverse=True)
+    }
+    seconds = build_database(
+        site, args.database, cost_centers=centers, progress=lambda m: print(f"  {m}", flush=True)
+    )
     mapping = site_dir / "erp-tryton.toml"
     mapping.write_text(
         "# [erp] table for the hub's config: start Tryton with\n"
@@ -103,33 +119,55 @@ def _setup(settings: Settings, args: argparse.Namespace) -> Result:
         f"-c {site_dir}/trytond.conf -d {args.database}\n"
         f'[erp]\nkind = "tryton"\nurl = "http://127.0.0.1:8000"\n'
         f'database = "{args.database}"\nuser = "admin"\n'
-        f'password_file = "{site_dir}/admin.pass"\njournal = "HUB"\n')
+        f'password_file = "{site_dir}/admin.pass"\njournal = "HUB"\n'
+    )
     (site_dir / "trytond.conf").write_text(
-        f"[database]\nuri = {uri}\npath = {site_dir}\n[web]\nlisten = 127.0.0.1:8000\n")
-    where = (site_dir / f"{args.database}.sqlite") if site.sqlite else \
-        f"{uri.split('@')[-1]} (PostgreSQL)"
-    d = {"database": args.database, "path": str(where),
-         "seconds": round(seconds, 1), "config": str(mapping)}
-    return d, lambda x: (f"Tryton database {x['database']} built in {x['seconds']} s at "
-                         f"{x['path']}\n[erp] settings written to {x['config']}"), 0
+        f"[database]\nuri = {uri}\npath = {site_dir}\n[web]\nlisten = 127.0.0.1:8000\n"
+    )
+    where = (
+        (site_dir / f"{args.database}.sqlite")
+        if site.sqlite
+        else f"{uri.split('@')[-1]} (PostgreSQL)"
+    )
+    d = {
+        "database": args.database,
+        "path": str(where),
+        "seconds": round(seconds, 1),
+        "config": str(mapping),
+    }
+    return (
+        d,
+        lambda x: (
+            f"Tryton database {x['database']} built in {x['seconds']} s at "
+            f"{x['path']}\n[erp] settings written to {x['config']}"
+        ),
+        0,
+    )
 
 
 def _master_data(settings: Settings, md: Any) -> Result:
     drift = find_drift(settings, md)
-    d = {"accounts": md.accounts, "cost_centers": md.cost_centers, "parties": md.parties,
-         "drift": {"cost_centers_missing": sorted(x.code for x in drift
-                                                  if x.kind == "cost_center"),
-                   "accounts_missing": sorted(x.code for x in drift if x.kind == "account")}}
+    d = {
+        "accounts": md.accounts,
+        "cost_centers": md.cost_centers,
+        "parties": md.parties,
+        "drift": {
+            "cost_centers_missing": sorted(x.code for x in drift if x.kind == "cost_center"),
+            "accounts_missing": sorted(x.code for x in drift if x.kind == "account"),
+        },
+    }
 
     def text(x: dict[str, Any]) -> str:
         rows = [["account", k, v] for k, v in sorted(x["accounts"].items())]
         rows += [["cost center", k, v] for k, v in sorted(x["cost_centers"].items())]
         rows += [["party", k, v] for k, v in sorted(x["parties"].items())]
         drift = x["drift"]
-        tail = ("no drift: every mapped account and cost center exists in the ERP"
-                if not any(drift.values()) else
-                f"DRIFT: accounts missing {drift['accounts_missing']}, cost centers "
-                f"missing {drift['cost_centers_missing']}")
+        tail = (
+            "no drift: every mapped account and cost center exists in the ERP"
+            if not any(drift.values())
+            else f"DRIFT: accounts missing {drift['accounts_missing']}, cost centers "
+            f"missing {drift['cost_centers_missing']}"
+        )
         return _table(rows, ["kind", "code", "name"]) + "\n" + tail
 
     return d, text, 0 if not drift else 4
@@ -141,17 +179,24 @@ def _drift(settings: Settings) -> Result:
         report = hub.pull_master_data()
     finally:
         hub.close()
-    d = {"drift": [{"kind": x.kind, "code": x.code, "mapped_from": x.mapped_from}
-                   for x in report.drift],
-         "work_items_opened": list(report.opened), "work_items_closed": list(report.closed),
-         "queue": DRIFT_QUEUE}
+    d = {
+        "drift": [
+            {"kind": x.kind, "code": x.code, "mapped_from": x.mapped_from} for x in report.drift
+        ],
+        "work_items_opened": list(report.opened),
+        "work_items_closed": list(report.closed),
+        "queue": DRIFT_QUEUE,
+    }
 
     def text(x: dict[str, Any]) -> str:
         rows = [[r["kind"].replace("_", " "), r["code"], r["mapped_from"]] for r in x["drift"]]
         out = [_table(rows, ["missing in ERP", "code", "mapped from"])] if rows else []
-        out.append(f"DRIFT: {len(rows)} mapping(s) point at what the ERP lacks; work items "
-                   f"in queue {x['queue']} ({len(x['work_items_opened'])} new)" if rows else
-                   "no drift: every mapped account and cost center exists in the ERP")
+        out.append(
+            f"DRIFT: {len(rows)} mapping(s) point at what the ERP lacks; work items "
+            f"in queue {x['queue']} ({len(x['work_items_opened'])} new)"
+            if rows
+            else "no drift: every mapped account and cost center exists in the ERP"
+        )
         if x["work_items_closed"]:
             out.append(f"cleared: {', '.join(x['work_items_closed'])}")
         return "\n".join(out)
@@ -162,15 +207,34 @@ def _drift(settings: Settings) -> Result:
 def render_recon(d: dict[str, Any]) -> str:
     """The ERP reconciliation as text: hub against ERP balance per account and cost center
     (variance, in transit), then each batch's state in the outbox and the ERP."""
-    rows = [[r["account"], r["cost_center"] or "-", r["hub"], r["erp"], r["variance"],
-             r["in_transit"]] for r in d["rows"]]
-    out = [f"period {d['period']}",
-           _table(rows, ["account", "cost center", "hub", "erp", "variance", "in transit"])]
-    b = [[c["batch_id"], c["policy"], c["lines"], c["debit"], c["credit"], c["outbox"],
-          f"{c['moves_in_erp']}/{c['moves']}", c["state"]] for c in d["batches"]]
-    out += ["", _table(b, ["batch", "policy", "lines", "debit", "credit", "outbox",
-                           "moves", "erp"])]
-    out.append("zero variance" if d["zero_variance"]
-               else f"VARIANCE: {d['absolute_variance']} (absolute, all keys)")
+    rows = [
+        [r["account"], r["cost_center"] or "-", r["hub"], r["erp"], r["variance"], r["in_transit"]]
+        for r in d["rows"]
+    ]
+    out = [
+        f"period {d['period']}",
+        _table(rows, ["account", "cost center", "hub", "erp", "variance", "in transit"]),
+    ]
+    b = [
+        [
+            c["batch_id"],
+            c["policy"],
+            c["lines"],
+            c["debit"],
+            c["credit"],
+            c["outbox"],
+            f"{c['moves_in_erp']}/{c['moves']}",
+            c["state"],
+        ]
+        for c in d["batches"]
+    ]
+    out += [
+        "",
+        _table(b, ["batch", "policy", "lines", "debit", "credit", "outbox", "moves", "erp"]),
+    ]
+    out.append(
+        "zero variance"
+        if d["zero_variance"]
+        else f"VARIANCE: {d['absolute_variance']} (absolute, all keys)"
+    )
     return "\n".join(out)
-

@@ -56,17 +56,22 @@ def _render(d: dict[str, Any]) -> str:
         if r.get("duplicate"):
             line += ", already taken: nothing changed"
         if r["format"] == "x12" and r.get("claims") is not None:
-            line += (f", {r['claims']} claim payment(s) paid {r['paid']}, "
-                     f"{r['provider_adjustments']} PLB, {r['balance_findings']} balancing "
-                     f"finding(s); ack {r['ack_file'] or 'none (not acknowledged)'}")
+            line += (
+                f", {r['claims']} claim payment(s) paid {r['paid']}, "
+                f"{r['provider_adjustments']} PLB, {r['balance_findings']} balancing "
+                f"finding(s); ack {r['ack_file'] or 'none (not acknowledged)'}"
+            )
         if r.get("held_transaction_sets"):
-            line += (f"\n    held (nothing posted): transaction set(s) "
-                     f"{', '.join(r['held_transaction_sets'])}")
+            line += (
+                f"\n    held (nothing posted): transaction set(s) "
+                f"{', '.join(r['held_transaction_sets'])}"
+            )
         if r.get("error"):
             line += f"\n    error: {r['error']}"
         for f in r.get("findings", [])[:10]:
             line += f"\n    finding: {f}"
         out.append(line)
-    out.append(f"{len(d['items'])} item(s), {d['refused']} refused; "
-               f"{d['applied']} event(s) applied now")
+    out.append(
+        f"{len(d['items'])} item(s), {d['refused']} refused; {d['applied']} event(s) applied now"
+    )
     return "\n".join(out)

@@ -27,8 +27,7 @@ COMMANDS = ("labor",)
 
 def add_parsers(add: Callable[[str, str], argparse.ArgumentParser]) -> None:
     """Add the `labor` command (budget, payroll-posted) to the parser."""
-    p = add("labor", "labor cost: budget variance per department, payroll reversal of "
-            "accruals")
+    p = add("labor", "labor cost: budget variance per department, payroll reversal of accruals")
     p.add_argument("action", choices=["budget", "payroll-posted"])
     p.add_argument("--period", help="budget: accounting period YYYY-MM (this month)")
     p.add_argument("--pay-period-end", help="payroll-posted: last day of the pay period")
@@ -54,20 +53,33 @@ def dispatch(hub: Hub, args: argparse.Namespace) -> Result:
         if not is_period(period):
             raise UsageError(f"--period must be YYYY-MM, got {period!r}")
         rows = budget_report(hub.store, s.labor, s.mappings, period)
-        data = {"period": period, "threshold": str(s.labor.budget_alert),
-                "departments": [{k: str(v) if not isinstance(v, bool | str) else v
-                                 for k, v in asdict(r).items()} for r in rows]}
+        data = {
+            "period": period,
+            "threshold": str(s.labor.budget_alert),
+            "departments": [
+                {k: str(v) if not isinstance(v, bool | str) else v for k, v in asdict(r).items()}
+                for r in rows
+            ],
+        }
         return data, _render, 4 if any(r.alert for r in rows) else 0
     if not args.pay_period_end:
         raise UsageError("payroll-posted needs --pay-period-end YYYY-MM-DD")
     end = _day(args.pay_period_end, "--pay-period-end")
-    n, total = reverse_pay_period(hub.store, pay_period_end=end,
-                                  payroll_id=args.payroll_id or f"pp-{end}",
-                                  posted_on=_day(args.posted_on, "--posted-on"),
-                                  calendar=hub.processor.calendar)
-    return ({"pay_period_end": str(end), "reversed": n, "amount": str(total)},
-            lambda d: f"pay period ending {d['pay_period_end']}: {d['reversed']} "
-                      f"accrual(s) reversed, {d['amount']}", 0)
+    n, total = reverse_pay_period(
+        hub.store,
+        pay_period_end=end,
+        payroll_id=args.payroll_id or f"pp-{end}",
+        posted_on=_day(args.posted_on, "--posted-on"),
+        calendar=hub.processor.calendar,
+    )
+    return (
+        {"pay_period_end": str(end), "reversed": n, "amount": str(total)},
+        lambda d: (
+            f"pay period ending {d['pay_period_end']}: {d['reversed']} "
+            f"accrual(s) reversed, {d['amount']}"
+        ),
+        0,
+    )
 
 
 def _render(d: dict[str, object]) -> str:
@@ -76,9 +88,21 @@ def _render(d: dict[str, object]) -> str:
     lines = [f"labor budget {d['period']} (alert at {d['threshold']} of budget)"]
     if not rows:
         return lines[0] + "\n  no department budgets ([labor.budgets])"
-    lines.append(_table([[r["department"], r["cost_center"], r["budget"], r["actual"],
-                          r["variance"], r["used"], "ALERT" if r["alert"] else ""]
-                         for r in rows],
-                        ["department", "cost center", "budget", "actual", "variance",
-                         "used", ""]))
+    lines.append(
+        _table(
+            [
+                [
+                    r["department"],
+                    r["cost_center"],
+                    r["budget"],
+                    r["actual"],
+                    r["variance"],
+                    r["used"],
+                    "ALERT" if r["alert"] else "",
+                ]
+                for r in rows
+            ],
+            ["department", "cost center", "budget", "actual", "variance", "used", ""],
+        )
+    )
     return "\n".join(lines)

@@ -63,35 +63,59 @@ def parser() -> argparse.ArgumentParser:
     s = add("serve", "run the hub: MLLP listener, HTTP API, workers, ERP export")
     s.add_argument("--mllp-port", type=int)
     s.add_argument("--http-port", type=int)
-    s.add_argument("--role", choices=["all", "listener", "worker", "api"], default="all",
-                   help="which parts this process runs (scale-out: several processes)")
-    s.add_argument("--insecure", action="store_true",
-                   help="serve on a non-loopback address without TLS or without `isthmus "
-                        "init` (logged and audited; refused otherwise)")
+    s.add_argument(
+        "--role",
+        choices=["all", "listener", "worker", "api"],
+        default="all",
+        help="which parts this process runs (scale-out: several processes)",
+    )
+    s.add_argument(
+        "--insecure",
+        action="store_true",
+        help="serve on a non-loopback address without TLS or without `isthmus "
+        "init` (logged and audited; refused otherwise)",
+    )
     mg = add("migrate", "create or upgrade the store's schema (PostgreSQL or SQLite)")
     mg.set_defaults(action="migrate")
-    mg.add_argument("--check", dest="action", action="store_const", const="check",
-                    help="change nothing; exit 4 when a migration is pending, 0 when current")
-    pu = add("purge", "blank message bodies past the [retention] limits (lineage, journal "
-             "and audit stay)")
+    mg.add_argument(
+        "--check",
+        dest="action",
+        action="store_const",
+        const="check",
+        help="change nothing; exit 4 when a migration is pending, 0 when current",
+    )
+    pu = add(
+        "purge",
+        "blank message bodies past the [retention] limits (lineage, journal and audit stay)",
+    )
     pu.add_argument("--dry-run", action="store_true", help="count what would go; change nothing")
     d = add("demo", "run the hub and a simulated EHR day over real MLLP, then summarize")
     d.add_argument("--messages", type=int, default=2400)
     d.add_argument("--connections", type=int, default=4)
     d.add_argument("--seed", type=int, default=7)
-    d.add_argument("--erp", choices=["file", "tryton"], default="file",
-                   help="where the batches go: files (default) or a local Tryton "
-                        "(needs the tryton extra)")
+    d.add_argument(
+        "--erp",
+        choices=["file", "tryton"],
+        default="file",
+        help="where the batches go: files (default) or a local Tryton (needs the tryton extra)",
+    )
     led = add("ledger", "trial balance, journal, export")
     led.add_argument("action", choices=["trial-balance", "journal", "export"])
     led.add_argument("--limit", type=int, default=50)
     m = add("messages", "inbound messages and their lineage; release one refused message")
     m.add_argument("action", choices=["show", "list", "release"])
-    m.add_argument("ref", nargs="?", help="inbox id or correlation id "
-                   "(mllp/<MSH-3>^<MSH-4>:<MSH-10>, or mllp/<MSH-10> when one sender used it)")
+    m.add_argument(
+        "ref",
+        nargs="?",
+        help="inbox id or correlation id "
+        "(mllp/<MSH-3>^<MSH-4>:<MSH-10>, or mllp/<MSH-10> when one sender used it)",
+    )
     m.add_argument("--reason", help="release: why this refusal is overridden (audited)")
-    m.add_argument("--override-ownership", action="store_true",
-                   help="release: take it even if [ownership] refuses its sender")
+    m.add_argument(
+        "--override-ownership",
+        action="store_true",
+        help="release: take it even if [ownership] refuses its sender",
+    )
     m.add_argument("--apply", action="store_true", help="release: process its events now")
     m.add_argument("--status", choices=["accepted", "rejected", "held", "ignored"])
     m.add_argument("--raw", action="store_true", help="include the raw message (PHI!)")
@@ -114,17 +138,29 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--correlation", help="correlation id (channel/control id) or inbox id")
     r.add_argument("--apply", action="store_true", help="process the replayed events now")
     w = add("workitems", "exception work queues")
-    w.add_argument("action", choices=["list", "resolve", "resubmit", "mappings"],
-                   help="mappings: the chart in force, config rows and overrides")
+    w.add_argument(
+        "action",
+        choices=["list", "resolve", "resubmit", "mappings"],
+        help="mappings: the chart in force, config rows and overrides",
+    )
     w.add_argument("id", nargs="?", type=int)
     w.add_argument("--status", choices=["open", "resolved", "resubmitted"])
-    w.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
-                   help="mapping to add when resolving, e.g. revenue_account=4100")
+    w.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="mapping to add when resolving, e.g. revenue_account=4100",
+    )
     w.add_argument("--note", default="")
-    w.add_argument("--apply", action="store_true",
-                   help="process the resubmitted or released events now")
-    ing = add("ingest", "take X12 (835, 837), HL7 v2, settlement or bank deposit CSV, or "
-              "workforce timecard files once through the inbox")
+    w.add_argument(
+        "--apply", action="store_true", help="process the resubmitted or released events now"
+    )
+    ing = add(
+        "ingest",
+        "take X12 (835, 837), HL7 v2, settlement or bank deposit CSV, or "
+        "workforce timecard files once through the inbox",
+    )
     ing.add_argument("files", nargs="+", type=Path, metavar="FILE")
     ing.add_argument("--apply", action="store_true", help="process the events now")
     add("status", "backlogs at a glance: unapplied events, dead letters, ERP outbox, work queues")
@@ -154,8 +190,11 @@ def _emit(args: argparse.Namespace, data: Any, text: Callable[[Any], str]) -> No
 def _say(exc: IsthmusError, args: argparse.Namespace, settings: Settings | None) -> str:
     """The one stderr line of a refusal: its message, and what to run when it is known."""
     if isinstance(exc, SchemaNotCurrent):  # serve, a worker, the API or a command
-        hint = "" if exc.state.newer or settings is None else \
-            f": {migrate_cli.upgrade_hint(args, settings)}"
+        hint = (
+            ""
+            if exc.state.newer or settings is None
+            else f": {migrate_cli.upgrade_hint(args, settings)}"
+        )
         return f"{exc}{hint}"
     if isinstance(exc, StorageUnavailable):
         return f"storage unavailable: {exc}"
@@ -166,8 +205,11 @@ def run(argv: list[str]) -> int:  # noqa: C901 - the CLI's dispatch, one branch 
     """Run the `isthmus` command line on `argv` and return the exit code: an error's own
     (isthmus/errors.py), 1 on an OS error, 130 on Ctrl-C."""
     args = parser().parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: "
-                        "%(message)s", stream=sys.stderr)
+    logging.basicConfig(
+        level=logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
     settings: Settings | None = None
     try:
         if args.cmd == "config":  # checks a file: it must not need that file to load
@@ -185,17 +227,29 @@ def run(argv: list[str]) -> int:  # noqa: C901 - the CLI's dispatch, one branch 
             return code
         if args.cmd == "serve":
             tracing.configure(settings.tracing)  # ConfigError (exit 2) without the exporter
-            serve_checks.check_serve(settings, args.role, insecure=args.insecure,
-                                     governance=lambda: gate.gov, actor=gate.actor)
+            serve_checks.check_serve(
+                settings,
+                args.role,
+                insecure=args.insecure,
+                governance=lambda: gate.gov,
+                actor=gate.actor,
+            )
             from isthmus.console.app import build_console  # noqa: PLC0415 - serve only
 
             hub = Hub.open(settings)
             try:
-                asyncio.run(serve_forever(
-                    hub, role=args.role, mllp_port=args.mllp_port, http_port=args.http_port,
-                    http=functools.partial(serve_http, console=build_console),
-                    on_ready=lambda: logging.getLogger("isthmus").setLevel(
-                        settings.logging.level.upper() or logging.INFO)))
+                asyncio.run(
+                    serve_forever(
+                        hub,
+                        role=args.role,
+                        mllp_port=args.mllp_port,
+                        http_port=args.http_port,
+                        http=functools.partial(serve_http, console=build_console),
+                        on_ready=lambda: logging.getLogger("isthmus").setLevel(
+                            settings.logging.level.upper() or logging.INFO
+                        ),
+                    )
+                )
             finally:
                 hub.close()
             return 0
@@ -219,19 +273,24 @@ def run(argv: list[str]) -> int:  # noqa: C901 - the CLI's dispatch, one branch 
                 data, text, code = gate.run(ingest, hub, args)
             elif args.cmd in claims_cli.COMMANDS:
                 data, text, code = gate.run(
-                    lambda h, a: claims_cli.dispatch(h, a, gate=gate), hub, args)
+                    lambda h, a: claims_cli.dispatch(h, a, gate=gate), hub, args
+                )
             elif args.cmd in refunds_cli.COMMANDS:
                 data, text, code = gate.run(
-                    lambda h, a: refunds_cli.dispatch(h, a, gate=gate), hub, args)
+                    lambda h, a: refunds_cli.dispatch(h, a, gate=gate), hub, args
+                )
             elif args.cmd in channels_cli.COMMANDS:
                 data, text, code = gate.run(
-                    lambda h, a: channels_cli.dispatch(h, a, gate=gate), hub, args)
+                    lambda h, a: channels_cli.dispatch(h, a, gate=gate), hub, args
+                )
             elif args.cmd in destinations_cli.COMMANDS:
                 data, text, code = gate.run(
-                    lambda h, a: destinations_cli.dispatch(h, a, gate=gate), hub, args)
+                    lambda h, a: destinations_cli.dispatch(h, a, gate=gate), hub, args
+                )
             elif args.cmd in remits_cli.COMMANDS:
                 data, text, code = gate.run(
-                    lambda h, a: remits_cli.dispatch(h, a, gate=gate), hub, args)
+                    lambda h, a: remits_cli.dispatch(h, a, gate=gate), hub, args
+                )
             elif args.cmd in supply_cli.COMMANDS:
                 data, text, code = gate.run(supply_cli.dispatch, hub, args)
             elif args.cmd in labor_cli.COMMANDS:
@@ -242,7 +301,8 @@ def run(argv: list[str]) -> int:  # noqa: C901 - the CLI's dispatch, one branch 
                 data, text, code = gate.run(purge_cli.dispatch, hub, args)
             elif args.cmd == "messages" and args.action == "release":
                 data, text, code = gate.run(
-                    lambda h, a: commands.release(h, a, actor=gate.actor), hub, args)
+                    lambda h, a: commands.release(h, a, actor=gate.actor), hub, args
+                )
             else:
                 data, text, code = gate.run(commands.dispatch, hub, args)
         finally:

@@ -28,8 +28,9 @@ def target_of(settings: Settings) -> Any:
     from isthmus.store.migrations.runner import Target  # noqa: PLC0415 - loads Alembic
 
     if settings.store == "postgresql":
-        return Target(dsn=settings.scaleout.pg_dsn,
-                      schema=settings.scaleout.pg_schema or site_name(settings))
+        return Target(
+            dsn=settings.scaleout.pg_dsn, schema=settings.scaleout.pg_schema or site_name(settings)
+        )
     return Target(sqlite_path=settings.data_dir / "store.db")
 
 
@@ -53,25 +54,44 @@ def dispatch(settings: Settings, args: argparse.Namespace, gate: Gate) -> Result
         d = {"store": settings.store, **runner.describe(state)}
         if state.newer:
             d["error"] = str(SchemaNotCurrent(state, target.where))
-        return d, lambda x: (
-            f"{x['store']} store at revision {x['revision'] or 'none (no store yet)'}, "
-            f"head {x['head']}: " + (f"pending {', '.join(x['pending'])}; run `isthmus "
-                                      "migrate`" if x["pending"] else
-                                      x.get("error", "current"))), 0 if state.current else 4
+        return (
+            d,
+            lambda x: (
+                f"{x['store']} store at revision {x['revision'] or 'none (no store yet)'}, "
+                f"head {x['head']}: "
+                + (
+                    f"pending {', '.join(x['pending'])}; run `isthmus migrate`"
+                    if x["pending"]
+                    else x.get("error", "current")
+                )
+            ),
+            0 if state.current else 4,
+        )
     try:
         done = runner.upgrade(target)
     except SchemaNotCurrent as exc:
         if gate.audited:
             gate.record("failed", target.where, error=str(exc))
         raise
-    d = {"store": settings.store, "schema_version": int(HEAD), "revision": done.after,
-         "from": done.before, "applied": list(done.applied)}
+    d = {
+        "store": settings.store,
+        "schema_version": int(HEAD),
+        "revision": done.after,
+        "from": done.before,
+        "applied": list(done.applied),
+    }
     if gate.audited and done.applied:
         gate.record("ok", target.where, **{k: v for k, v in d.items() if k != "store"})
-    return d, lambda x: (f"{x['store']} store upgraded from revision {x['from'] or 'none'} "
-                         f"to {x['revision']} (applied {', '.join(x['applied'])})"
-                         if x["applied"] else
-                         f"{x['store']} store at revision {x['revision']}: nothing to do"), 0
+    return (
+        d,
+        lambda x: (
+            f"{x['store']} store upgraded from revision {x['from'] or 'none'} "
+            f"to {x['revision']} (applied {', '.join(x['applied'])})"
+            if x["applied"]
+            else f"{x['store']} store at revision {x['revision']}: nothing to do"
+        ),
+        0,
+    )
 
 
 def upgrade_hint(args: argparse.Namespace, settings: Settings) -> str:

@@ -28,7 +28,11 @@ def dispatch(hub: Hub, args: argparse.Namespace) -> Result:
             return "no [retention] limit is set: every message body is kept"
         verb = "would purge" if x["dry_run"] else "purged"
         by = ", ".join(f"{c}: {n}" for c, n in x["by_channel"].items())
-        return (f"{verb} {x['purged']} message body(ies)" + (f" ({by})" if by else "")
-                + f", {x['ignored']} of them ignored messages; rows, lineage, journal and "
-                  "audit kept")
+        return (
+            f"{verb} {x['purged']} message body(ies)"
+            + (f" ({by})" if by else "")
+            + f", {x['ignored']} of them ignored messages; rows, lineage, journal and "
+            "audit kept"
+        )
+
     return d, text, 0

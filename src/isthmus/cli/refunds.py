@@ -40,8 +40,10 @@ def add_parsers(add: Callable[[str, str], argparse.ArgumentParser]) -> None:
     r.add_argument("--amount", help="request: amount, e.g. 125.00")
     r.add_argument("--currency", default="USD", help="request: ISO 4217 code (USD)")
     r.add_argument("--reason", help="request: why; reject: why not (required)")
-    r.add_argument("--idempotency-key", help="request: the same key returns the first "
-                   "answer (default: a new random key)")
+    r.add_argument(
+        "--idempotency-key",
+        help="request: the same key returns the first answer (default: a new random key)",
+    )
     r.add_argument("--note", default="", help="approve: a note for the record")
 
 
@@ -59,14 +61,16 @@ def actor_of(gate: Gate, args: argparse.Namespace) -> Actor:
 
 def render(d: dict[str, Any]) -> str:
     """One refund as a line of text: amount, account and where it stands."""
-    state = {"pending": "waits for approval by a finance-approver other than "
-                        f"{d['requested_by']}",
-             "posted": f"posted as journal entry {d['entry_key']} (approved by "
-                       f"{d['decided_by']})",
-             "rejected": f"rejected by {d['decided_by']}: {d['note']}"}[d["status"]]
+    state = {
+        "pending": f"waits for approval by a finance-approver other than {d['requested_by']}",
+        "posted": f"posted as journal entry {d['entry_key']} (approved by {d['decided_by']})",
+        "rejected": f"rejected by {d['decided_by']}: {d['note']}",
+    }[d["status"]]
     again = " (the same request again: first answer)" if d.get("replayed") else ""
-    return (f"refund {d['id']}: {d['amount']} {d['currency']} to account "
-            f"{d['account_number'] or d['account_token']}; {state}{again}")
+    return (
+        f"refund {d['id']}: {d['amount']} {d['currency']} to account "
+        f"{d['account_number'] or d['account_token']}; {state}{again}"
+    )
 
 
 def _one(out: Outcome) -> Result:
@@ -79,23 +83,44 @@ def dispatch(hub: Hub, args: argparse.Namespace, *, gate: Gate) -> Result:
     desk = hub.refunds()
     if args.action == "list":
         rows = [view(r) for r in desk.list(args.status, max(1, args.limit))]
-        return rows, lambda d: _table(
-            [[x["id"], x["status"], x["amount"], x["currency"],
-              x["account_number"] or x["account_token"], x["requested_by"],
-              x["decided_by"] or "-"] for x in d],
-            ["id", "status", "amount", "cur", "account", "requested by", "decided by"]), 0
+        return (
+            rows,
+            lambda d: _table(
+                [
+                    [
+                        x["id"],
+                        x["status"],
+                        x["amount"],
+                        x["currency"],
+                        x["account_number"] or x["account_token"],
+                        x["requested_by"],
+                        x["decided_by"] or "-",
+                    ]
+                    for x in d
+                ],
+                ["id", "status", "amount", "cur", "account", "requested by", "decided by"],
+            ),
+            0,
+        )
     actor = actor_of(gate, args)
     if args.action == "request":
         missing = [f"--{n}" for n in ("account", "amount", "reason") if not getattr(args, n)]
         if missing:
             raise UsageError(f"refunds request needs {', '.join(missing)}")
-        return _one(desk.request(
-            account=args.account, amount=args.amount, currency=args.currency,
-            reason=args.reason, requested_by=actor,
-            idempotency_key=args.idempotency_key or f"cli-{uuid.uuid4().hex}"))
+        return _one(
+            desk.request(
+                account=args.account,
+                amount=args.amount,
+                currency=args.currency,
+                reason=args.reason,
+                requested_by=actor,
+                idempotency_key=args.idempotency_key or f"cli-{uuid.uuid4().hex}",
+            )
+        )
     if not args.id:
-        raise UsageError(f"refunds {args.action} needs a refund id (see `isthmus refunds "
-                         "list --status pending`)")
+        raise UsageError(
+            f"refunds {args.action} needs a refund id (see `isthmus refunds list --status pending`)"
+        )
     if args.action == "approve":
         return _one(desk.approve(args.id, approver=actor, note=args.note))
     if not args.reason:

@@ -34,10 +34,12 @@ def add_parsers(add: Callable[[str, str], argparse.ArgumentParser]) -> None:
     """Add the `remits` command (list, release) to the parser."""
     r = add("remits", "835 remittances held because they do not balance: list, release")
     r.add_argument("action", choices=["list", "release"])
-    r.add_argument("id", nargs="?", help="release: control id <ISA06>:<ISA13>, x12/... or "
-                   "inbox id")
-    r.add_argument("--reason", default="", help="release: why it may post (required; "
-                   "kept in the audit trail and on the work item)")
+    r.add_argument("id", nargs="?", help="release: control id <ISA06>:<ISA13>, x12/... or inbox id")
+    r.add_argument(
+        "--reason",
+        default="",
+        help="release: why it may post (required; kept in the audit trail and on the work item)",
+    )
     r.add_argument("--limit", type=int, default=100, help="list: at most this many")
     r.add_argument("--apply", action="store_true", help="release: post the events now")
 
@@ -49,11 +51,11 @@ def dispatch(hub: Hub, args: argparse.Namespace, *, gate: Gate) -> Result:
         rows = remit_holds.held(hub.store, max(1, args.limit))
         return rows, _render_list, 0
     if not args.id:
-        raise UsageError("remits release needs the interchange id (see `isthmus remits "
-                         "list`)")
+        raise UsageError("remits release needs the interchange id (see `isthmus remits list`)")
     try:
-        done = remit_holds.release(hub.store, args.id, actor=gate.actor, reason=args.reason,
-                                   now=time.time())
+        done = remit_holds.release(
+            hub.store, args.id, actor=gate.actor, reason=args.reason, now=time.time()
+        )
     except remit_holds.HoldError as exc:
         if exc.exit_code == 3:
             raise NotFound(str(exc)) from exc
@@ -62,21 +64,39 @@ def dispatch(hub: Hub, args: argparse.Namespace, *, gate: Gate) -> Result:
         return {"id": args.id, "error": str(exc)}, lambda d: str(d["error"]), 4
     relayed = relay_unpublished(hub.store, hub.bus)
     applied = hub.worker().drain() if args.apply else 0
-    d = {"message_id": done.message_id, "control_id": done.control_id, "status": "accepted",
-         "events": done.events, "released_by": done.released_by, "reason": done.reason,
-         "relayed_messages": relayed, "applied": applied}
+    d = {
+        "message_id": done.message_id,
+        "control_id": done.control_id,
+        "status": "accepted",
+        "events": done.events,
+        "released_by": done.released_by,
+        "reason": done.reason,
+        "relayed_messages": relayed,
+        "applied": applied,
+    }
     return d, _render_release, 0
 
 
 def _render_release(d: dict[str, Any]) -> str:
-    return (f"interchange {d['control_id']} released by {d['released_by']}: "
-            f"{d['events']} event(s) may post; applied {d['applied']} now")
+    return (
+        f"interchange {d['control_id']} released by {d['released_by']}: "
+        f"{d['events']} event(s) may post; applied {d['applied']} now"
+    )
 
 
 def _render_list(rows: list[dict[str, Any]]) -> str:
     if not rows:
         return "no 835 on hold"
-    return _table([[str(r["message_id"]), r["control_id"],
-                    datetime.fromtimestamp(r["received_at"], UTC).isoformat()[:19],
-                    str(r["work_item"] or "-"), r["detail"]] for r in rows],
-                  ["id", "control id", "received", "work item", "what is out"])
+    return _table(
+        [
+            [
+                str(r["message_id"]),
+                r["control_id"],
+                datetime.fromtimestamp(r["received_at"], UTC).isoformat()[:19],
+                str(r["work_item"] or "-"),
+                r["detail"],
+            ]
+            for r in rows
+        ],
+        ["id", "control id", "received", "work item", "what is out"],
+    )

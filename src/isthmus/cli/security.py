@@ -47,24 +47,41 @@ def add_parsers(sub: Any, add: Callable[[str, str], argparse.ArgumentParser]) ->
     t.add_argument("action", choices=["create", "list", "revoke"])
     t.add_argument("id", nargs="?", help="token id (revoke)")
     t.add_argument("--principal", help="user or service account the token is for")
-    t.add_argument("--role", action="append", default=[], choices=rbac.ROLES,
-                   help="a role the token carries (repeat for several)")
-    t.add_argument("--service", action="store_true", help="a new principal is a service "
-                   "account, not a user")
-    t.add_argument("--expires-days", type=float, default=90.0,
-                   help="lifetime in days (default 90; 0: never expires)")
+    t.add_argument(
+        "--role",
+        action="append",
+        default=[],
+        choices=rbac.ROLES,
+        help="a role the token carries (repeat for several)",
+    )
+    t.add_argument(
+        "--service", action="store_true", help="a new principal is a service account, not a user"
+    )
+    t.add_argument(
+        "--expires-days",
+        type=float,
+        default=90.0,
+        help="lifetime in days (default 90; 0: never expires)",
+    )
     a = add("audit", "the audit trail: list the last events, or verify the hash chain")
     a.add_argument("action", choices=["list", "verify"])
     a.add_argument("--limit", type=int, default=50)
     c = add("contracts", "event contracts: check the model against the baseline, or update it")
     c.add_argument("action", choices=["check", "update"])
-    c.add_argument("--baseline", type=Path, default=None,
-                   help="the baseline file (default: check against the one packaged with "
-                        f"this release; update writes {BASELINE})")
+    c.add_argument(
+        "--baseline",
+        type=Path,
+        default=None,
+        help="the baseline file (default: check against the one packaged with "
+        f"this release; update writes {BASELINE})",
+    )
     for p in sub.choices.values():
         if "--token" not in p._option_string_actions:
-            p.add_argument("--token", help="API token for commands that change state "
-                           "(ISTHMUS_TOKEN; prefer the variable, argv is visible to ps)")
+            p.add_argument(
+                "--token",
+                help="API token for commands that change state "
+                "(ISTHMUS_TOKEN; prefer the variable, argv is visible to ps)",
+            )
 
 
 def _local_user() -> str:
@@ -101,8 +118,12 @@ class Gate:
     def record(self, outcome: str = "ok", target: str = "", **detail: Any) -> None:
         audit.record(self.gov, self.actor, self.action, target, outcome, **detail)
 
-    def run(self, handler: Callable[[Hub, argparse.Namespace], Result], hub: Hub,
-            args: argparse.Namespace) -> Result:
+    def run(
+        self,
+        handler: Callable[[Hub, argparse.Namespace], Result],
+        hub: Hub,
+        args: argparse.Namespace,
+    ) -> Result:
         """Run a command handler; audit it (with its outcome) when it is audited."""
         if not self.audited:
             return handler(hub, args)
@@ -111,8 +132,12 @@ class Gate:
         except (NotFound, UsageError) as exc:
             self.record("failed", _target(args), error=str(exc))
             raise
-        self.record("ok" if code == 0 else "failed", _target(args), exit=code,
-                    result=data if isinstance(data, dict) else None)
+        self.record(
+            "ok" if code == 0 else "failed",
+            _target(args),
+            exit=code,
+            result=data if isinstance(data, dict) else None,
+        )
         return data, text, code
 
 
@@ -144,8 +169,10 @@ def guard(settings: Settings, args: argparse.Namespace) -> Gate:
     clear = getattr(args, "token", None) or os.environ.get("ISTHMUS_TOKEN")
     if not clear:
         gate.record("denied", _target(args), reason="no token")
-        raise Unauthorized(f"{action.removeprefix('cli ')} needs a token: --token or "
-                           "ISTHMUS_TOKEN (this hub is initialized)")
+        raise Unauthorized(
+            f"{action.removeprefix('cli ')} needs a token: --token or "
+            "ISTHMUS_TOKEN (this hub is initialized)"
+        )
     token = gate.gov.token_by_digest(identity.digest(clear))
     holder = gate.gov.principal(token.principal) if token is not None else None
     refused = identity.refusal(token, holder, time.time())
@@ -157,8 +184,7 @@ def guard(settings: Settings, args: argparse.Namespace) -> Gate:
     gate.actor = holder.name
     decision = rbac.decide(action, identity.effective_roles(token, holder))
     if not decision.allowed:
-        gate.record("denied", _target(args), reason=decision.reason,
-                    token_id=token.id)
+        gate.record("denied", _target(args), reason=decision.reason, token_id=token.id)
         raise Unauthorized(f"{holder.name}: {decision.reason}")
     return gate
 
@@ -186,15 +212,27 @@ def _init(gate: Gate, args: argparse.Namespace) -> Result:
     issued = identity.issue(admin, (rbac.ADMIN,), now, created_by="isthmus init")
     if not gate.gov.initialize(admin, issued.token):
         gate.record("failed", admin.name, reason="already initialized")
-        raise UsageError("this hub is initialized already; an admin can create tokens "
-                         "with `isthmus tokens create`")
+        raise UsageError(
+            "this hub is initialized already; an admin can create tokens "
+            "with `isthmus tokens create`"
+        )
     gate.record("ok", admin.name, token_id=issued.token.id)
-    d = {"principal": admin.name, "roles": list(admin.roles), "token_id": issued.token.id,
-         "token": issued.clear}
-    return d, lambda x: (f"admin {x['principal']} created. Its token is shown this once; keep "
-                         f"it in a secret store:\n\n  {x['token']}\n\n(token id "
-                         f"{x['token_id']}; use it as ISTHMUS_TOKEN or Authorization: "
-                         "Bearer)"), 0
+    d = {
+        "principal": admin.name,
+        "roles": list(admin.roles),
+        "token_id": issued.token.id,
+        "token": issued.clear,
+    }
+    return (
+        d,
+        lambda x: (
+            f"admin {x['principal']} created. Its token is shown this once; keep "
+            f"it in a secret store:\n\n  {x['token']}\n\n(token id "
+            f"{x['token_id']}; use it as ISTHMUS_TOKEN or Authorization: "
+            "Bearer)"
+        ),
+        0,
+    )
 
 
 def _when(ts: float | None) -> str:
@@ -207,49 +245,97 @@ def _tokens(gate: Gate, args: argparse.Namespace) -> Result:
         raise UsageError("this hub is not initialized: run `isthmus init` first")
     now = time.time()
     if args.action == "list":
-        data = [{"id": t.id, "principal": t.principal, "scopes": list(t.scopes),
-                 "created_at": _when(t.created_at), "expires_at": _when(t.expires_at),
-                 "status": identity.refusal(t, gov.principal(t.principal), now) or "active",
-                 "created_by": t.created_by} for t in gov.tokens()]
-        return data, lambda d: _table(
-            [[x["id"], x["principal"], ",".join(x["scopes"]), x["status"], x["expires_at"]]
-             for x in d], ["id", "principal", "scopes", "status", "expires"]), 0
+        data = [
+            {
+                "id": t.id,
+                "principal": t.principal,
+                "scopes": list(t.scopes),
+                "created_at": _when(t.created_at),
+                "expires_at": _when(t.expires_at),
+                "status": identity.refusal(t, gov.principal(t.principal), now) or "active",
+                "created_by": t.created_by,
+            }
+            for t in gov.tokens()
+        ]
+        return (
+            data,
+            lambda d: _table(
+                [
+                    [x["id"], x["principal"], ",".join(x["scopes"]), x["status"], x["expires_at"]]
+                    for x in d
+                ],
+                ["id", "principal", "scopes", "status", "expires"],
+            ),
+            0,
+        )
     if args.action == "revoke":
         if not args.id:
             raise UsageError("tokens revoke needs a token id (see `isthmus tokens list`)")
         target = next((t for t in gov.tokens() if t.id == args.id), None)
         if target is None:
             raise NotFound(f"no token {args.id}")
-        others = [t for t in gov.tokens() if t.id != args.id and rbac.ADMIN in t.scopes
-                  and identity.refusal(t, gov.principal(t.principal), now) is None]
+        others = [
+            t
+            for t in gov.tokens()
+            if t.id != args.id
+            and rbac.ADMIN in t.scopes
+            and identity.refusal(t, gov.principal(t.principal), now) is None
+        ]
         if rbac.ADMIN in target.scopes and not others:
-            raise UsageError(f"token {args.id} is the last admin token: create another "
-                             "admin token before revoking it")
+            raise UsageError(
+                f"token {args.id} is the last admin token: create another "
+                "admin token before revoking it"
+            )
         t = gov.revoke_token(args.id, now)
         gate.record("ok", args.id, principal=target.principal)
-        return {"id": args.id, "revoked_at": _when(t.revoked_at if t else now)}, lambda d: (
-            f"token {d['id']} revoked"), 0
+        return (
+            {"id": args.id, "revoked_at": _when(t.revoked_at if t else now)},
+            lambda d: f"token {d['id']} revoked",
+            0,
+        )
     if not args.principal or not args.role:
         raise UsageError("tokens create needs --principal NAME and at least one --role")
     roles = tuple(args.role)
     try:
         found = gov.principal(args.principal)
-        p = identity.grant(found, roles) if found else identity.principal(
-            args.principal, "service" if args.service else "user", roles, now)
-        issued = identity.issue(p, roles, now, created_by=gate.actor,
-                                expires_days=args.expires_days or None)
+        p = (
+            identity.grant(found, roles)
+            if found
+            else identity.principal(
+                args.principal, "service" if args.service else "user", roles, now
+            )
+        )
+        issued = identity.issue(
+            p, roles, now, created_by=gate.actor, expires_days=args.expires_days or None
+        )
     except identity.IdentityError as exc:
         raise UsageError(str(exc)) from exc
     gov.save_principal(p)
     gov.add_token(issued.token)
-    gate.record("ok", p.name, token_id=issued.token.id, scopes=list(issued.token.scopes),
-                expires_at=_when(issued.token.expires_at))
-    d = {"principal": p.name, "kind": p.kind, "token_id": issued.token.id,
-         "scopes": list(issued.token.scopes), "expires_at": _when(issued.token.expires_at),
-         "token": issued.clear}
-    return d, lambda x: (f"token {x['token_id']} for {x['principal']} "
-                         f"({', '.join(x['scopes'])}; expires {x['expires_at'] or 'never'}),"
-                         f" shown this once:\n\n  {x['token']}\n"), 0
+    gate.record(
+        "ok",
+        p.name,
+        token_id=issued.token.id,
+        scopes=list(issued.token.scopes),
+        expires_at=_when(issued.token.expires_at),
+    )
+    d = {
+        "principal": p.name,
+        "kind": p.kind,
+        "token_id": issued.token.id,
+        "scopes": list(issued.token.scopes),
+        "expires_at": _when(issued.token.expires_at),
+        "token": issued.clear,
+    }
+    return (
+        d,
+        lambda x: (
+            f"token {x['token_id']} for {x['principal']} "
+            f"({', '.join(x['scopes'])}; expires {x['expires_at'] or 'never'}),"
+            f" shown this once:\n\n  {x['token']}\n"
+        ),
+        0,
+    )
 
 
 # What an adapter raises on a stored row it cannot even read back (a head that is not
@@ -257,9 +343,9 @@ def _tokens(gate: Gate, args: argparse.Namespace) -> Result:
 _UNREADABLE = (ValueError, TypeError, IndexError, KeyError, AttributeError)
 
 
-def _read_chain(gov: GovernanceStore) -> tuple[list[audit.AuditRow],
-                                                tuple[int, str] | None,
-                                                audit.ChainFault | None]:
+def _read_chain(
+    gov: GovernanceStore,
+) -> tuple[list[audit.AuditRow], tuple[int, str] | None, audit.ChainFault | None]:
     """The rows and the head as stored, or the first one that cannot be read."""
     try:
         rows = gov.audit_rows()
@@ -270,9 +356,16 @@ def _read_chain(gov: GovernanceStore) -> tuple[list[audit.AuditRow],
             try:
                 page = gov.audit_rows(after=last, limit=1)
             except _UNREADABLE as exc:
-                return rows, None, audit.ChainFault(
-                    last + 1, f"malformed row: the row after row {last} cannot be read "
-                              f"({type(exc).__name__}: {str(exc)[:200]})", {})
+                return (
+                    rows,
+                    None,
+                    audit.ChainFault(
+                        last + 1,
+                        f"malformed row: the row after row {last} cannot be read "
+                        f"({type(exc).__name__}: {str(exc)[:200]})",
+                        {},
+                    ),
+                )
             if not page:
                 break
             rows += page
@@ -280,9 +373,13 @@ def _read_chain(gov: GovernanceStore) -> tuple[list[audit.AuditRow],
         head = gov.audit_head()
     except _UNREADABLE as exc:
         last = rows[-1].seq if rows and isinstance(rows[-1].seq, int) else 0
-        return rows, None, audit.ChainFault(
-            last, f"the head record is malformed ({type(exc).__name__}: {str(exc)[:200]})",
-            {})
+        return (
+            rows,
+            None,
+            audit.ChainFault(
+                last, f"the head record is malformed ({type(exc).__name__}: {str(exc)[:200]})", {}
+            ),
+        )
     return rows, head, None
 
 
@@ -293,33 +390,62 @@ def _audit(gov: GovernanceStore, args: argparse.Namespace) -> Result:
         except _UNREADABLE:
             head = None  # `audit verify` says what is wrong; list what can be read
         after = max(0, (head[0] if head else 0) - max(0, args.limit))
-        data = [{"seq": r.seq, "at": r.event.at, "actor": r.event.actor,
-                 "action": r.event.action, "target": r.event.target,
-                 "outcome": r.event.outcome, "detail": r.event.detail}
-                for r in gov.audit_rows(after=after)]
-        return data, lambda d: _table(
-            [[x["seq"], x["at"][:19], x["actor"], x["action"], x["target"][:40],
-              x["outcome"]] for x in d],
-            ["seq", "at", "actor", "action", "target", "outcome"]), 0
+        data = [
+            {
+                "seq": r.seq,
+                "at": r.event.at,
+                "actor": r.event.actor,
+                "action": r.event.action,
+                "target": r.event.target,
+                "outcome": r.event.outcome,
+                "detail": r.event.detail,
+            }
+            for r in gov.audit_rows(after=after)
+        ]
+        return (
+            data,
+            lambda d: _table(
+                [
+                    [
+                        x["seq"],
+                        x["at"][:19],
+                        x["actor"],
+                        x["action"],
+                        x["target"][:40],
+                        x["outcome"],
+                    ]
+                    for x in d
+                ],
+                ["seq", "at", "actor", "action", "target", "outcome"],
+            ),
+            0,
+        )
     rows, head, fault = _read_chain(gov)
     if fault is None:
         fault = audit.verify(rows, head)
-    d: dict[str, Any] = {"ok": fault is None, "rows": len(rows),
-                         "head": {"seq": head[0], "hash": head[1]}
-                         if head and audit.head_fault(head, 0) is None else None,
-                         "fault": None if fault is None else {
-                             "seq": fault.seq, "reason": fault.reason, "row": fault.row}}
+    d: dict[str, Any] = {
+        "ok": fault is None,
+        "rows": len(rows),
+        "head": {"seq": head[0], "hash": head[1]}
+        if head and audit.head_fault(head, 0) is None
+        else None,
+        "fault": None
+        if fault is None
+        else {"seq": fault.seq, "reason": fault.reason, "row": fault.row},
+    }
 
     def text(x: dict[str, Any]) -> str:
         if x["fault"]:
             f = x["fault"]
             stored = "; ".join(f"{k}={v}" for k, v in (f["row"] or {}).items())
-            return (f"audit trail BROKEN at row {f['seq']}: {f['reason']}" +
-                    (f"\n  stored: {stored}" if stored else ""))
+            return f"audit trail BROKEN at row {f['seq']}: {f['reason']}" + (
+                f"\n  stored: {stored}" if stored else ""
+            )
         h = x["head"]
-        return (f"audit trail verified: {x['rows']} row(s)" +
-                (f"; head row {h['seq']} hash {h['hash']} (record it outside the hub)"
-                 if h else ""))
+        return f"audit trail verified: {x['rows']} row(s)" + (
+            f"; head row {h['seq']} hash {h['hash']} (record it outside the hub)" if h else ""
+        )
+
     return d, text, 0 if fault is None else 4
 
 
@@ -333,27 +459,35 @@ def _contracts(args: argparse.Namespace) -> Result:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(contracts.dumps(now))
         changed = [str(c) for c in contracts.changes(old, now)] if old else []
-        return {"written": str(path), "events": len(now["events"]), "changes": changed}, \
-            lambda d: "\n".join([*d["changes"], f"wrote {d['written']} "
-                                                 f"({d['events']} event types)"]), 0
+        return (
+            {"written": str(path), "events": len(now["events"]), "changes": changed},
+            lambda d: "\n".join(
+                [*d["changes"], f"wrote {d['written']} ({d['events']} event types)"]
+            ),
+            0,
+        )
     if not path.exists():
-        raise UsageError(f"no contract baseline at {path}: run `isthmus contracts update` "
-                         "and commit it")
+        raise UsageError(
+            f"no contract baseline at {path}: run `isthmus contracts update` and commit it"
+        )
     return _verdict(str(path), _load(path), now)
 
 
 def _verdict(name: str, old: contracts.Schema, now: contracts.Schema) -> Result:
     found = contracts.changes(old, now)
     bad = [str(c) for c in found if c.breaking]
-    d = {"baseline": name, "breaking": bad,
-         "additive": [str(c) for c in found if not c.breaking]}
+    d = {"baseline": name, "breaking": bad, "additive": [str(c) for c in found if not c.breaking]}
 
     def text(x: dict[str, Any]) -> str:
         lines = [*x["breaking"], *x["additive"]]
-        verdict = (f"{len(x['breaking'])} breaking change(s) against {x['baseline']}: bump "
-                   "the event's schema_version or keep the field" if x["breaking"]
-                   else f"no breaking change against {x['baseline']}")
+        verdict = (
+            f"{len(x['breaking'])} breaking change(s) against {x['baseline']}: bump "
+            "the event's schema_version or keep the field"
+            if x["breaking"]
+            else f"no breaking change against {x['baseline']}"
+        )
         return "\n".join([*lines, verdict])
+
     return d, text, 4 if bad else 0
 
 

@@ -60,8 +60,7 @@ def dispatch(hub: Hub, args: argparse.Namespace) -> Result:
         raise UsageError("this hub has no supply flow")
     if args.action == "report":
         try:
-            as_of = (date.fromisoformat(args.as_of) if args.as_of
-                     else datetime.now(UTC).date())
+            as_of = date.fromisoformat(args.as_of) if args.as_of else datetime.now(UTC).date()
         except ValueError as exc:
             raise UsageError(f"--as-of must be YYYY-MM-DD, got {args.as_of!r}") from exc
         if args.limit_days is not None:
@@ -72,9 +71,12 @@ def dispatch(hub: Hub, args: argparse.Namespace) -> Result:
         return d, render, 4 if d["unmatched"]["over_limit"] else 0
     if args.action == "margin":
         revenue = {m.revenue_account for m in hub.settings.mappings.charge_codes.values()}
-        rows = service_line_margin(hub.store.entries(), revenue_accounts=revenue,
-                                   supply_expense_account=policy.accounts.supply_expense,
-                                   labor_cost=service_line_cost(hub.store, hub.settings.labor))
+        rows = service_line_margin(
+            hub.store.entries(),
+            revenue_accounts=revenue,
+            supply_expense_account=policy.accounts.supply_expense,
+            labor_cost=service_line_cost(hub.store, hub.settings.labor),
+        )
         return rows, render_margin, 0
     if args.action == "sync":
         return _sync(hub, flow, policy)
@@ -97,8 +99,9 @@ def dispatch(hub: Hub, args: argparse.Namespace) -> Result:
 
 def _sync(hub: Hub, flow: SupplyFlow, policy: SupplyPolicy) -> Result:
     """Pending requisitions to Tryton; its orders, receipts and supplier invoices back."""
-    erp = TrytonSupply.from_settings(hub.settings.erp, company=policy.company,
-                                     locations=policy.locations)
+    erp = TrytonSupply.from_settings(
+        hub.settings.erp, company=policy.company, locations=policy.locations
+    )
     try:
         pushed = flow.push_requisitions(erp.push_requisition)
         try:
@@ -111,8 +114,13 @@ def _sync(hub: Hub, flow: SupplyFlow, policy: SupplyPolicy) -> Result:
         try:  # after the commit: a crash before this posts them on the next sync
             posted = erp.post_matched(invoices, report.invoices)
         except (ErpUnavailable, ErpRejected) as exc:
-            d = {**pushed, "stopped": str(exc), "orders": len(orders),
-                 "applied": report.counts, "posted_in_erp": []}
+            d = {
+                **pushed,
+                "stopped": str(exc),
+                "orders": len(orders),
+                "applied": report.counts,
+                "posted_in_erp": [],
+            }
             return d, _render_sync, 1
     finally:
         erp.close()
@@ -125,8 +133,10 @@ def _render_sync(d: dict[str, Any]) -> str:
     out += [f"  refused {r}" for r in d["refused"]]
     if d["stopped"]:
         out.append(f"stopped: {d['stopped']}")
-    out.append("receipts and invoices: " + (", ".join(
-        f"{k} {v}" for k, v in sorted(d["applied"].items())) or "nothing new"))
+    out.append(
+        "receipts and invoices: "
+        + (", ".join(f"{k} {v}" for k, v in sorted(d["applied"].items())) or "nothing new")
+    )
     if d.get("posted_in_erp"):
         out.append("invoices posted in the ERP: " + ", ".join(d["posted_in_erp"]))
     return "\n".join(out)
@@ -136,35 +146,88 @@ def render(d: dict[str, Any]) -> str:
     """The supply report as text: unmatched supplier invoices and their aging, items below
     par, open GRNI (received, not invoiced), and the requisitions."""
     u = d["unmatched"]
-    out = [f"supply as of {d['as_of']} (unmatched limit {d['limit_days']} days)", "",
-           f"unmatched supplier invoices: {len(u['items'])}"]
+    out = [
+        f"supply as of {d['as_of']} (unmatched limit {d['limit_days']} days)",
+        "",
+        f"unmatched supplier invoices: {len(u['items'])}",
+    ]
     if u["items"]:
-        out.append(_table([[x["invoice"], f"{x['po']}/{x['line']}", x["amount"],
-                            x["invoiced_on"], x["age_days"], x["bucket"],
-                            "; ".join(x["findings"])] for x in u["items"]],
-                          ["invoice", "po/line", "amount", "date", "age", "bucket", "why"]))
-        out.append(_table([[b, u["aging"][b]["count"], u["aging"][b]["total"]]
-                           for b, _, _ in BUCKETS], ["age (days)", "count", "total"]))
+        out.append(
+            _table(
+                [
+                    [
+                        x["invoice"],
+                        f"{x['po']}/{x['line']}",
+                        x["amount"],
+                        x["invoiced_on"],
+                        x["age_days"],
+                        x["bucket"],
+                        "; ".join(x["findings"]),
+                    ]
+                    for x in u["items"]
+                ],
+                ["invoice", "po/line", "amount", "date", "age", "bucket", "why"],
+            )
+        )
+        out.append(
+            _table(
+                [[b, u["aging"][b]["count"], u["aging"][b]["total"]] for b, _, _ in BUCKETS],
+                ["age (days)", "count", "total"],
+            )
+        )
     risk = d["stock_out_risk"]
     out += ["", f"below par: {len(risk)}"]
     if risk:
-        out.append(_table([[x["item"], x["location"], x["on_hand"], x["par"],
-                            x["reorder_point"], x["on_order"], ",".join(x["open_pos"]) or "-",
-                            "AT RISK" if x["at_risk"] else ""] for x in risk],
-                          ["item", "location", "on hand", "par", "reorder", "on order",
-                           "open POs", ""]))
+        out.append(
+            _table(
+                [
+                    [
+                        x["item"],
+                        x["location"],
+                        x["on_hand"],
+                        x["par"],
+                        x["reorder_point"],
+                        x["on_order"],
+                        ",".join(x["open_pos"]) or "-",
+                        "AT RISK" if x["at_risk"] else "",
+                    ]
+                    for x in risk
+                ],
+                ["item", "location", "on hand", "par", "reorder", "on order", "open POs", ""],
+            )
+        )
     out += ["", f"open GRNI: {d['open_grni_total']}"]
     if d["open_grni"]:
-        out.append(_table([[x["po"], x["line"], x["item"], x["uninvoiced"], x["open_value"]]
-                           for x in d["open_grni"]],
-                          ["po", "line", "item", "uninvoiced", "value"]))
+        out.append(
+            _table(
+                [
+                    [x["po"], x["line"], x["item"], x["uninvoiced"], x["open_value"]]
+                    for x in d["open_grni"]
+                ],
+                ["po", "line", "item", "uninvoiced", "value"],
+            )
+        )
     reqs = d["requisitions"]
     out += ["", f"requisitions: {len(reqs)}"]
     if reqs:
-        out.append(_table([[r["req_id"], r["item"], r["location"], r["quantity"],
-                            r["cost_center"], r["amount"], r["status"], r["erp_id"] or "-"]
-                           for r in reqs], ["id", "item", "location", "qty", "cost center",
-                                            "amount", "status", "ERP"]))
+        out.append(
+            _table(
+                [
+                    [
+                        r["req_id"],
+                        r["item"],
+                        r["location"],
+                        r["quantity"],
+                        r["cost_center"],
+                        r["amount"],
+                        r["status"],
+                        r["erp_id"] or "-",
+                    ]
+                    for r in reqs
+                ],
+                ["id", "item", "location", "qty", "cost center", "amount", "status", "ERP"],
+            )
+        )
     return "\n".join(out)
 
 
@@ -172,6 +235,10 @@ def render_margin(rows: list[dict[str, Any]]) -> str:
     """The margin per service line and period as text: revenue, supply, labor, margin."""
     if not rows:
         return "no revenue or supply cost posted"
-    return _table([[r["service_line"], r["period"], r["revenue"], r["supply"], r["labor"],
-                    r["margin"]] for r in rows],
-                  ["service line", "period", "revenue", "supply", "labor", "margin"])
+    return _table(
+        [
+            [r["service_line"], r["period"], r["revenue"], r["supply"], r["labor"], r["margin"]]
+            for r in rows
+        ],
+        ["service line", "period", "revenue", "supply", "labor", "margin"],
+    )

@@ -63,8 +63,17 @@ class FileSender:
 class SftpSender:
     """One SFTP server and folder; a session per send (claims leave in a few batches)."""
 
-    def __init__(self, host: str, port: int, *, user: str, key_file: Path,
-                 known_hosts: Path, path: str, timeout_s: float = 10.0) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        *,
+        user: str,
+        key_file: Path,
+        known_hosts: Path,
+        path: str,
+        timeout_s: float = 10.0,
+    ) -> None:
         self._host, self._port, self._user = host, port or 22, user
         self._key_file, self._known_hosts = key_file, known_hosts
         self._path, self._timeout = path or ".", timeout_s
@@ -81,18 +90,26 @@ class SftpSender:
 
         target = posixpath.join(self._path, name)
         try:
-            ssh, sftp = open_session(SftpPeer(self._host, self._port, self._user,
-                                              self._key_file, self._known_hosts,
-                                              self._timeout))
+            ssh, sftp = open_session(
+                SftpPeer(
+                    self._host,
+                    self._port,
+                    self._user,
+                    self._key_file,
+                    self._known_hosts,
+                    self._timeout,
+                )
+            )
         except SftpUnreachable as exc:
             raise SendFailed(str(exc)) from exc
         try:
             sftp.putfo(io.BytesIO(body), target + ".part", file_size=len(body), confirm=True)
             sftp.posix_rename(target + ".part", target)
         except (OSError, EOFError, paramiko.SSHException) as exc:
-            raise SendFailed(f"SFTP {self._host}:{self._port}: {kind} file not written "
-                             f"({getattr(exc, 'strerror', None) or type(exc).__name__})"
-                             ) from exc
+            raise SendFailed(
+                f"SFTP {self._host}:{self._port}: {kind} file not written "
+                f"({getattr(exc, 'strerror', None) or type(exc).__name__})"
+            ) from exc
         finally:
             ssh.close()
         return f"sftp://{self._host}:{self._port}{target}"
@@ -103,7 +120,16 @@ def sender_for(d: DestinationSettings) -> FileSender | SftpSender:
     if d.kind == "file":
         return FileSender(Path(d.path))
     if d.kind == "sftp" and d.key_file is not None and d.known_hosts is not None:
-        return SftpSender(d.host, d.port, user=d.user, key_file=d.key_file,
-                          known_hosts=d.known_hosts, path=d.path, timeout_s=d.timeout_s)
-    raise ValueError(f"destination {d.name!r} ({d.kind}) cannot take X12 files: use a "
-                     "file or sftp destination with key_file and known_hosts")
+        return SftpSender(
+            d.host,
+            d.port,
+            user=d.user,
+            key_file=d.key_file,
+            known_hosts=d.known_hosts,
+            path=d.path,
+            timeout_s=d.timeout_s,
+        )
+    raise ValueError(
+        f"destination {d.name!r} ({d.kind}) cannot take X12 files: use a "
+        "file or sftp destination with key_file and known_hosts"
+    )

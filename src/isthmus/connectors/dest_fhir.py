@@ -98,10 +98,17 @@ class FhirDestination:
 
     batch = 1
 
-    def __init__(self, name: str, base_url: str, *, token_file: Path | None = None,
-                 verify: ssl.SSLContext | bool = True, timeout_s: float = 10.0) -> None:
+    def __init__(
+        self,
+        name: str,
+        base_url: str,
+        *,
+        token_file: Path | None = None,
+        verify: ssl.SSLContext | bool = True,
+        timeout_s: float = 10.0,
+    ) -> None:
         if not base_url.startswith(("http://", "https://")):
-            raise ValueError(f"[destinations.{name}] kind = \"fhir\" needs an http(s) url")
+            raise ValueError(f'[destinations.{name}] kind = "fhir" needs an http(s) url')
         self.name = name
         self._base = base_url.rstrip("/") + "/"
         self._token_file = token_file
@@ -114,7 +121,8 @@ class FhirDestination:
                 token = self._token_file.read_text().strip()
             except OSError as exc:
                 raise DestinationUnavailable(
-                    f"FHIR token_file unreadable [{exc.errno}] {exc.strerror}") from exc
+                    f"FHIR token_file unreadable [{exc.errno}] {exc.strerror}"
+                ) from exc
             headers["Authorization"] = f"Bearer {token}"
         return headers
 
@@ -131,20 +139,24 @@ class FhirDestination:
         method, path, extra = interaction(resource)
         headers = {**self._headers(), **extra, "X-Request-Id": item.idempotency_key}
         try:
-            response = self._client.request(method, self._base + path, content=item.body,
-                                            headers=headers)
+            response = self._client.request(
+                method, self._base + path, content=item.body, headers=headers
+            )
         except httpx.TransportError as exc:
             raise DestinationUnavailable(
-                f"FHIR {method} {path.split('/')[0]}: {type(exc).__name__}") from exc
+                f"FHIR {method} {path.split('/')[0]}: {type(exc).__name__}"
+            ) from exc
         status = response.status_code
         if 200 <= status < 300:
-            where = response.headers.get("Location") or response.headers.get(
-                "Content-Location") or ""
+            where = (
+                response.headers.get("Location") or response.headers.get("Content-Location") or ""
+            )
             etag = response.headers.get("ETag", "")
             return Answer(str(status), " ".join(x for x in (method, where, etag) if x))
         codes = outcome_codes(response)
         reason = f"FHIR {method} {path.split('/')[0]}: HTTP {status}" + (
-            f" {codes}" if codes else "")
+            f" {codes}" if codes else ""
+        )
         if status in _RETRY_4XX or status >= 500 or status < 200:
             raise DestinationUnavailable(reason)
         raise DestinationRejected(Answer(str(status), reason))
@@ -156,5 +168,6 @@ class FhirDestination:
 def open_destination(s: DestinationSettings, nats_servers: str = "") -> FhirDestination:
     """The adapter for `[destinations.<name>] kind = "fhir"` (`url` is the FHIR base)."""
     del nats_servers
-    return FhirDestination(s.name, s.url, token_file=s.token_file, verify=_ssl_context(s),
-                           timeout_s=s.timeout_s)
+    return FhirDestination(
+        s.name, s.url, token_file=s.token_file, verify=_ssl_context(s), timeout_s=s.timeout_s
+    )

@@ -75,10 +75,13 @@ def control_file(items: Sequence[Outgoing]) -> bytes:
         record, amount, currency = _record(item)
         if amount is not None:
             sums[currency] = sums.get(currency, Decimal(0)) + amount
-        lines.append(json.dumps(record, separators=(",", ":"), ensure_ascii=False,
-                                default=str))
-    control = {"count": len(items), "amounts": {c: str(v) for c, v in sorted(sums.items())},
-               "first": items[0].idempotency_key, "last": items[-1].idempotency_key}
+        lines.append(json.dumps(record, separators=(",", ":"), ensure_ascii=False, default=str))
+    control = {
+        "count": len(items),
+        "amounts": {c: str(v) for c, v in sorted(sums.items())},
+        "first": items[0].idempotency_key,
+        "last": items[-1].idempotency_key,
+    }
     lines.append(json.dumps({"control": control}, separators=(",", ":")))
     return ("\n".join(lines) + "\n").encode()
 

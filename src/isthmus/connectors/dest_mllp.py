@@ -110,8 +110,9 @@ def ack_answer(ack: bytes, expected_id: str) -> Answer:
     code = msa[1].decode("ascii", "replace").strip().upper()
     acked = msa[2].decode("ascii", "replace").strip() if len(msa) > 2 else ""
     if acked != expected_id:
-        raise DestinationUnavailable(f"MLLP ACK for another message (MSA-2 {acked[:40]!r}); "
-                                     "stray answer, connection dropped")
+        raise DestinationUnavailable(
+            f"MLLP ACK for another message (MSA-2 {acked[:40]!r}); stray answer, connection dropped"
+        )
     if code in _ACCEPT:
         return Answer("AA", f"MSA-1={code} MSA-2={acked}")
     if code not in _REFUSE:
@@ -123,14 +124,21 @@ def ack_answer(ack: bytes, expected_id: str) -> Answer:
         if len(seg) > 3 and seg[3]:  # v2.5: ERR-3 code (table 0357), ERR-4 severity, ERR-2
             where = _code(seg[2], comp, 4) if len(seg) > 2 else ""
             sev = seg[4].decode("ascii", "replace").strip() if len(seg) > 4 else ""
-            errors.append(" ".join(x for x in (f"ERR-3={_code(seg[3], comp, 2)}",
-                                                 f"ERR-4={sev}" if sev else "",
-                                                 f"at {where}" if where else "") if x))
+            errors.append(
+                " ".join(
+                    x
+                    for x in (
+                        f"ERR-3={_code(seg[3], comp, 2)}",
+                        f"ERR-4={sev}" if sev else "",
+                        f"at {where}" if where else "",
+                    )
+                    if x
+                )
+            )
         elif len(seg) > 1 and seg[1]:  # v2.3 ERR-1 (CM_ELD): segment^seq^field^code
             parts = seg[1].split(comp)
             where = "^".join(p.decode("ascii", "replace") for p in parts[:3])
-            code_part = parts[3].split(b"&")[0].decode("ascii", "replace") if len(parts) > 3 \
-                else ""
+            code_part = parts[3].split(b"&")[0].decode("ascii", "replace") if len(parts) > 3 else ""
             errors.append(f"ERR-1={code_part or '?'} at {where}")
     detail = f"MSA-1={code} MSA-2={acked}" + (f"; {'; '.join(errors)}" if errors else "")
     raise DestinationRejected(Answer(code, detail))
@@ -150,8 +158,15 @@ class MllpDestination:
 
     batch = 1
 
-    def __init__(self, name: str, host: str, port: int, *, timeout_s: float = 10.0,
-                 ssl_context: ssl.SSLContext | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        host: str,
+        port: int,
+        *,
+        timeout_s: float = 10.0,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
         self.name = name
         self._host, self._port = host, port
         self._timeout = timeout_s
@@ -166,7 +181,8 @@ class MllpDestination:
             raw = socket.create_connection((self._host, self._port), timeout=self._timeout)
         except OSError as exc:
             raise DestinationUnavailable(
-                f"MLLP peer {self._host}:{self._port} unreachable: {_why(exc)}") from exc
+                f"MLLP peer {self._host}:{self._port} unreachable: {_why(exc)}"
+            ) from exc
         raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if self._ssl is None:
             return raw
@@ -239,14 +255,20 @@ class MllpDestination:
             sock.sendall(block)
             while True:
                 data = sock.recv(65536)
-                if (data[:1] == SB and data[-2:] == EB + CR and data.count(EB) == 1
-                        and data.count(SB) == 1 and not self._framer.buffered):
+                if (
+                    data[:1] == SB
+                    and data[-2:] == EB + CR
+                    and data.count(EB) == 1
+                    and data.count(SB) == 1
+                    and not self._framer.buffered
+                ):
                     if deadline:
                         sock.settimeout(self._timeout)
                     return data[1:-2]  # the usual case: the whole ACK block in one read
                 if not data:
                     raise DestinationUnavailable(
-                        f"MLLP peer {self._host}:{self._port} closed before its ACK")
+                        f"MLLP peer {self._host}:{self._port} closed before its ACK"
+                    )
                 for f in self._framer.feed_data(data):
                     if f.ok:
                         if deadline:
@@ -258,11 +280,13 @@ class MllpDestination:
                     raise TimeoutError
                 sock.settimeout(deadline - now)
         except TimeoutError as exc:
-            raise DestinationUnavailable(f"MLLP peer {self._host}:{self._port}: no ACK within "
-                                         f"{self._timeout:g} s") from exc
+            raise DestinationUnavailable(
+                f"MLLP peer {self._host}:{self._port}: no ACK within {self._timeout:g} s"
+            ) from exc
         except OSError as exc:
             raise DestinationUnavailable(
-                f"MLLP peer {self._host}:{self._port}: {_why(exc)}") from exc
+                f"MLLP peer {self._host}:{self._port}: {_why(exc)}"
+            ) from exc
 
     def close(self) -> None:
         self._drop()
@@ -281,6 +305,7 @@ def open_destination(s: DestinationSettings, nats_servers: str = "") -> MllpDest
     """The adapter for `[destinations.<name>] kind = "mllp"` (`host`, `port`, TLS keys)."""
     del nats_servers
     if not s.port:
-        raise ValueError(f"[destinations.{s.name}] kind = \"mllp\" needs a port")
-    return MllpDestination(s.name, s.host, s.port, timeout_s=s.timeout_s,
-                           ssl_context=_client_context(s))
+        raise ValueError(f'[destinations.{s.name}] kind = "mllp" needs a port')
+    return MllpDestination(
+        s.name, s.host, s.port, timeout_s=s.timeout_s, ssl_context=_client_context(s)
+    )

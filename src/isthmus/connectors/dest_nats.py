@@ -68,15 +68,23 @@ class NatsDestination:
 
     batch = 1
 
-    def __init__(self, name: str, servers: str, subject: str, *, timeout_s: float = 10.0,
-                 dedupe_window_s: float = 120.0) -> None:
+    def __init__(
+        self,
+        name: str,
+        servers: str,
+        subject: str,
+        *,
+        timeout_s: float = 10.0,
+        dedupe_window_s: float = 120.0,
+    ) -> None:
         if not subject or any(c in subject for c in " \t\r\n*>"):
             raise ValueError(f"[destinations.{name}] needs a literal NATS subject")
         self.name = name
         self._servers = [s.strip() for s in servers.split(",") if s.strip()]
         if not self._servers:
-            raise ValueError(f"[destinations.{name}] kind = \"nats\" needs servers "
-                             "(or [nats] servers)")
+            raise ValueError(
+                f'[destinations.{name}] kind = "nats" needs servers (or [nats] servers)'
+            )
         self._subject = subject
         self._timeout = timeout_s
         self._dedupe = dedupe_window_s
@@ -84,8 +92,9 @@ class NatsDestination:
         self._stream: str | None = None
         self._closed = False
         self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True,
-                                        name=f"dest-nats-{name}")
+        self._thread = threading.Thread(
+            target=self._loop.run_forever, daemon=True, name=f"dest-nats-{name}"
+        )
         self._thread.start()
 
     # -- plumbing ---------------------------------------------------------------------------
@@ -109,12 +118,18 @@ class NatsDestination:
         try:
             # Fail fast on the first connect; once up, the client reconnects on its own and
             # publishes made meanwhile time out as DestinationUnavailable.
-            nc = await nats.connect(self._servers, connect_timeout=min(self._timeout, 2.0),
-                                    max_reconnect_attempts=1, reconnect_time_wait=0.2,
-                                    allow_reconnect=False, name=f"isthmus-dest-{self.name}")
+            nc = await nats.connect(
+                self._servers,
+                connect_timeout=min(self._timeout, 2.0),
+                max_reconnect_attempts=1,
+                reconnect_time_wait=0.2,
+                allow_reconnect=False,
+                name=f"isthmus-dest-{self.name}",
+            )
         except (nats.errors.Error, OSError, TimeoutError) as exc:
             raise DestinationUnavailable(
-                f"NATS {','.join(self._servers)} unreachable: {type(exc).__name__}") from exc
+                f"NATS {','.join(self._servers)} unreachable: {type(exc).__name__}"
+            ) from exc
         nc.options["allow_reconnect"] = True
         nc.options["max_reconnect_attempts"] = -1
         nc.options["reconnect_time_wait"] = 0.5
@@ -130,17 +145,27 @@ class NatsDestination:
         except nats.js.errors.NotFoundError:
             name = stream_for(self._subject)
             try:
-                await js.add_stream(StreamConfig(
-                    name=name, subjects=[self._subject], storage=StorageType.FILE,
-                    retention=RetentionPolicy.LIMITS, duplicate_window=self._dedupe))
+                await js.add_stream(
+                    StreamConfig(
+                        name=name,
+                        subjects=[self._subject],
+                        storage=StorageType.FILE,
+                        retention=RetentionPolicy.LIMITS,
+                        duplicate_window=self._dedupe,
+                    )
+                )
             except nats.js.errors.BadRequestError as exc:  # a racing creator, or overlap
                 with contextlib.suppress(nats.js.errors.NotFoundError):
                     name = await js.find_stream_name_by_subject(self._subject)
                     self._stream = name
                     return name
-                raise DestinationRejected(Answer(
-                    "stream", f"cannot create stream {name} for the subject: "
-                    f"{exc.err_code} {exc.description or ''}".strip())) from exc
+                raise DestinationRejected(
+                    Answer(
+                        "stream",
+                        f"cannot create stream {name} for the subject: "
+                        f"{exc.err_code} {exc.description or ''}".strip(),
+                    )
+                ) from exc
         self._stream = name
         return name
 
@@ -155,27 +180,36 @@ class NatsDestination:
                 "Isthmus-Key": quote(item.key, safe=_HEADER_SAFE),
                 "Content-Type": item.content_type,
             }
-            ack = await js.publish(self._subject, item.body, timeout=self._timeout,
-                                   stream=stream, headers=headers)
+            ack = await js.publish(
+                self._subject, item.body, timeout=self._timeout, stream=stream, headers=headers
+            )
         except nats.errors.NoRespondersError as exc:
             self._stream = None  # the stream went away: look for (or make) it again
             raise DestinationUnavailable(f"NATS {self._subject}: no stream answered") from exc
         except nats.errors.MaxPayloadError as exc:
-            raise DestinationRejected(Answer("max_payload", f"{len(item.body)} bytes exceed "
-                                             "the server's max_payload")) from exc
+            raise DestinationRejected(
+                Answer("max_payload", f"{len(item.body)} bytes exceed the server's max_payload")
+            ) from exc
         except (nats.js.errors.ServiceUnavailableError, nats.js.errors.ServerError) as exc:
-            raise DestinationUnavailable(f"NATS JetStream {exc.code} {exc.err_code}: "
-                                         f"{exc.description or ''}".strip()) from exc
+            raise DestinationUnavailable(
+                f"NATS JetStream {exc.code} {exc.err_code}: {exc.description or ''}".strip()
+            ) from exc
         except nats.js.errors.APIError as exc:
             if exc.err_code == 10060:  # expected stream does not match: re-resolve it
                 self._stream = None
                 raise DestinationUnavailable(
-                    f"NATS {self._subject}: the stream moved ({exc.err_code})") from exc
-            raise DestinationRejected(Answer(str(exc.code or "rejected"), (
-                f"JetStream {exc.err_code}: {exc.description or ''}").strip())) from exc
+                    f"NATS {self._subject}: the stream moved ({exc.err_code})"
+                ) from exc
+            raise DestinationRejected(
+                Answer(
+                    str(exc.code or "rejected"),
+                    (f"JetStream {exc.err_code}: {exc.description or ''}").strip(),
+                )
+            ) from exc
         except (nats.errors.Error, OSError, TimeoutError) as exc:
             raise DestinationUnavailable(
-                f"NATS {self._subject}: {type(exc).__name__}, no PubAck") from exc
+                f"NATS {self._subject}: {type(exc).__name__}, no PubAck"
+            ) from exc
         detail = f"stream={ack.stream} seq={ack.seq}" + (" duplicate" if ack.duplicate else "")
         return Answer("published", detail)
 
@@ -200,8 +234,9 @@ class NatsDestination:
         self._closed = True
         if self._thread.is_alive():
             with contextlib.suppress(Exception):
-                asyncio.run_coroutine_threadsafe(self._loop.shutdown_asyncgens(),
-                                                 self._loop).result(5)
+                asyncio.run_coroutine_threadsafe(
+                    self._loop.shutdown_asyncgens(), self._loop
+                ).result(5)
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(5)
         self._loop.close()

@@ -55,9 +55,19 @@ _REFUSED = {errno.EACCES, errno.EPERM, errno.ENOENT, errno.ENOTDIR, errno.EROFS}
 class SftpDestination:
     """One SFTP server and folder; an SSH session held across sends and re-made after a drop."""
 
-    def __init__(self, name: str, host: str, port: int, *, user: str, key_file: Path,
-                 known_hosts: Path, path: str, batch: int = 100,
-                 timeout_s: float = 10.0) -> None:
+    def __init__(
+        self,
+        name: str,
+        host: str,
+        port: int,
+        *,
+        user: str,
+        key_file: Path,
+        known_hosts: Path,
+        path: str,
+        batch: int = 100,
+        timeout_s: float = 10.0,
+    ) -> None:
         self.name = name
         self.batch = max(1, batch)
         self._host, self._port, self._user = host, port or 22, user
@@ -76,9 +86,16 @@ class SftpDestination:
             return sftp
         self._drop()
         try:
-            ssh, sftp = open_session(SftpPeer(self._host, self._port, self._user,
-                                              self._key_file, self._known_hosts,
-                                              self._timeout))
+            ssh, sftp = open_session(
+                SftpPeer(
+                    self._host,
+                    self._port,
+                    self._user,
+                    self._key_file,
+                    self._known_hosts,
+                    self._timeout,
+                )
+            )
         except SftpUnreachable as exc:
             raise DestinationUnavailable(str(exc)) from exc
         self._ssh, self._sftp = ssh, sftp
@@ -95,8 +112,9 @@ class SftpDestination:
 
     def send(self, items: Sequence[Outgoing]) -> Answer:
         if not 1 <= len(items) <= self.batch:
-            raise ValueError(f"the sftp destination takes 1..{self.batch} deliveries, "
-                             f"got {len(items)}")
+            raise ValueError(
+                f"the sftp destination takes 1..{self.batch} deliveries, got {len(items)}"
+            )
         name = file_name(self.name, items)
         data = control_file(items)
         target = posixpath.join(self._path, name)
@@ -112,14 +130,16 @@ class SftpDestination:
                 _replace(sftp, part, target)  # a server without OpenSSH's extension
         except OSError as exc:
             if exc.errno in _REFUSED:
-                raise DestinationRejected(Answer(
-                    "refused", f"SFTP server refused {name}: {why(exc)}")) from exc
+                raise DestinationRejected(
+                    Answer("refused", f"SFTP server refused {name}: {why(exc)}")
+                ) from exc
             self._drop()
             raise DestinationUnavailable(f"SFTP upload of {name} failed: {why(exc)}") from exc
         except (TimeoutError, EOFError, paramiko.SSHException) as exc:
             self._drop()
             raise DestinationUnavailable(
-                f"SFTP session lost during {name}: {type(exc).__name__}") from exc
+                f"SFTP session lost during {name}: {type(exc).__name__}"
+            ) from exc
         return Answer("uploaded", f"{name} records={len(items)} bytes={len(data)}")
 
     def close(self) -> None:
@@ -136,16 +156,24 @@ def _replace(sftp: paramiko.SFTPClient, part: str, target: str) -> None:
     sftp.rename(part, target)
 
 
-
-
 def open_destination(s: DestinationSettings, nats_servers: str = "") -> SftpDestination:
     """The adapter for `[destinations.<name>] kind = "sftp"` (`host`, `port`, `user`,
     `key_file`, `known_hosts`, `path`, `batch`)."""
     del nats_servers
     where = f"[destinations.{s.name}]"
     if s.key_file is None or s.known_hosts is None or not s.user:
-        raise ValueError(f"{where} kind = \"sftp\" needs user, key_file and known_hosts "
-                         "(host keys are always checked)")
-    return SftpDestination(s.name, s.host, s.port, user=s.user, key_file=s.key_file,
-                           known_hosts=s.known_hosts, path=s.path, batch=s.batch,
-                           timeout_s=s.timeout_s)
+        raise ValueError(
+            f'{where} kind = "sftp" needs user, key_file and known_hosts '
+            "(host keys are always checked)"
+        )
+    return SftpDestination(
+        s.name,
+        s.host,
+        s.port,
+        user=s.user,
+        key_file=s.key_file,
+        known_hosts=s.known_hosts,
+        path=s.path,
+        batch=s.batch,
+        timeout_s=s.timeout_s,
+    )

@@ -53,8 +53,16 @@ class WebhookDestination:
 
     batch = 1
 
-    def __init__(self, name: str, url: str, *, secret: bytes = b"", token: str = "",
-                 timeout_s: float = 10.0, verify: ssl.SSLContext | bool = True) -> None:
+    def __init__(
+        self,
+        name: str,
+        url: str,
+        *,
+        secret: bytes = b"",
+        token: str = "",
+        timeout_s: float = 10.0,
+        verify: ssl.SSLContext | bool = True,
+    ) -> None:
         self.name, self.url, self._secret, self._token = name, url, secret, token
         self._client = httpx.Client(timeout=timeout_s, verify=verify, follow_redirects=False)
 
@@ -65,9 +73,12 @@ class WebhookDestination:
         return answer
 
     def _post(self, item: Outgoing) -> Answer:
-        headers = {"Content-Type": item.content_type, "Idempotency-Key": item.idempotency_key,
-                   "X-Isthmus-Event": item.event_type,
-                   "X-Isthmus-Delivery": str(item.delivery_id)}
+        headers = {
+            "Content-Type": item.content_type,
+            "Idempotency-Key": item.idempotency_key,
+            "X-Isthmus-Event": item.event_type,
+            "X-Isthmus-Delivery": str(item.delivery_id),
+        }
         if self._secret:
             headers[SIGNATURE_HEADER] = signature(self._secret, item.body)
         if self._token:
@@ -94,8 +105,9 @@ def _read(path: Path | None, what: str, name: str) -> bytes:
     try:
         return path.read_bytes().strip()
     except OSError as exc:
-        raise ConfigError(f"destinations.{name}.{what}: cannot read {path}: "
-                          f"{exc.strerror or exc}") from exc
+        raise ConfigError(
+            f"destinations.{name}.{what}: cannot read {path}: {exc.strerror or exc}"
+        ) from exc
 
 
 def open_destination(s: DestinationSettings, nats_servers: str = "") -> WebhookDestination:
@@ -107,6 +119,11 @@ def open_destination(s: DestinationSettings, nats_servers: str = "") -> WebhookD
         verify = ssl.create_default_context(cafile=str(s.tls_ca) if s.tls_ca else None)
         if s.tls_cert is not None:
             verify.load_cert_chain(str(s.tls_cert), str(s.tls_key) if s.tls_key else None)
-    return WebhookDestination(s.name, s.url, secret=_read(s.secret_file, "secret_file", s.name),
-                              token=_read(s.token_file, "token_file", s.name).decode(),
-                              timeout_s=s.timeout_s, verify=verify)
+    return WebhookDestination(
+        s.name,
+        s.url,
+        secret=_read(s.secret_file, "secret_file", s.name),
+        token=_read(s.token_file, "token_file", s.name).decode(),
+        timeout_s=s.timeout_s,
+        verify=verify,
+    )

@@ -25,8 +25,10 @@ def open_destination(s: DestinationSettings, nats_servers: str) -> Destination:
     try:
         opener = importlib.import_module(module).open_destination
     except ImportError as exc:  # an optional driver (paramiko, nats-py) is missing
-        raise ConfigError(f"destinations.{s.name}: kind {s.kind!r} needs {exc.name or exc}, "
-                          "which is not installed") from exc
+        raise ConfigError(
+            f"destinations.{s.name}: kind {s.kind!r} needs {exc.name or exc}, "
+            "which is not installed"
+        ) from exc
     try:
         found: Destination = opener(s, nats_servers)
     except ValueError as exc:

@@ -27,8 +27,9 @@ class AllowListSink:
         self.withheld = frozenset(withheld)
 
     def deliver(self, queued: QueuedBatch) -> None:
-        self.inner.deliver(msgspec.structs.replace(
-            queued, batch=restrict(queued.batch, self.withheld)))
+        self.inner.deliver(
+            msgspec.structs.replace(queued, batch=restrict(queued.batch, self.withheld))
+        )
 
     def __getattr__(self, name: str) -> object:  # the wrapped sink's state (erp, last...)
         return getattr(self.inner, name)

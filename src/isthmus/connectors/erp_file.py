@@ -20,8 +20,7 @@ from isthmus.ledger.batch_codec import QueuedBatch
 from isthmus.ports.erp import ErpUnavailable
 from isthmus.store.private_files import write_private
 
-RENDER: dict[str, Callable[[JournalBatch], str]] = {"csv": batch_to_csv,
-                                                   "jsonl": batch_to_jsonl}
+RENDER: dict[str, Callable[[JournalBatch], str]] = {"csv": batch_to_csv, "jsonl": batch_to_jsonl}
 
 
 class ErpFileSink:

@@ -33,8 +33,19 @@ from isthmus.ports.erp import (
 )
 from isthmus.store.ports import OutboxItem
 
-__all__ = ["BalanceKey", "ErpBatchSink", "ErpPort", "MasterData", "MemoryErp", "MoveSpec",
-           "PostResult", "batches_of", "expected_balances", "move_specs", "reference"]
+__all__ = [
+    "BalanceKey",
+    "ErpBatchSink",
+    "ErpPort",
+    "MasterData",
+    "MemoryErp",
+    "MoveSpec",
+    "PostResult",
+    "batches_of",
+    "expected_balances",
+    "move_specs",
+    "reference",
+]
 
 
 @dataclass
@@ -60,12 +71,17 @@ class MemoryErp:
                 if x.account not in self.accounts:
                     raise ErpRejected(f"{spec.reference}: account {x.account} is unknown")
                 if x.dims.cost_center and x.dims.cost_center not in self.cost_centers:
-                    raise ErpRejected(f"{spec.reference}: cost center {x.dims.cost_center} "
-                                      "is unknown")
+                    raise ErpRejected(
+                        f"{spec.reference}: cost center {x.dims.cost_center} is unknown"
+                    )
         for spec in todo:
             self.moves[spec.reference] = spec
-        return PostResult(batch.batch_id, tuple(s.reference for s in todo), existing,
-                          sum(len(s.lines) for s in todo))
+        return PostResult(
+            batch.batch_id,
+            tuple(s.reference for s in todo),
+            existing,
+            sum(len(s.lines) for s in todo),
+        )
 
     def find_posted(self, batch_id: str = "") -> set[str]:
         prefix = f"isthmus:{batch_id}:" if batch_id else "isthmus:"
@@ -104,5 +120,8 @@ class ErpBatchSink:
 
 def batches_of(items: Sequence[OutboxItem]) -> list[JournalBatch]:
     """The batches held by outbox rows (one per batch), in outbox order."""
-    return [batch_codec.decode(i.fmt, i.payload).batch for i in items
-            if i.fmt in batch_codec.POSTING_FORMATS]
+    return [
+        batch_codec.decode(i.fmt, i.payload).batch
+        for i in items
+        if i.fmt in batch_codec.POSTING_FORMATS
+    ]

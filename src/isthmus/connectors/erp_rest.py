@@ -74,16 +74,32 @@ DEFAULT_MOVE_TEMPLATE = """{
 
 def move_context(spec: MoveSpec) -> dict[str, Any]:
     """What a move template may use: amounts as strings (exact decimals), no PHI."""
-    lines = [{"line_no": x.line_no, "account": x.account, "cost_center": x.dims.cost_center,
-              "company": x.dims.company, "service_line": x.dims.service_line,
-              "account_token": x.dims.account_token, "debit": str(x.debit),
-              "credit": str(x.credit), "amount": str(x.debit - x.credit),
-              "description": " ".join(p for p in (f"#{x.line_no}", x.dims.service_line,
-                                                  x.dims.account_token) if p)}
-             for x in spec.lines]
-    move = {"reference": spec.reference, "date": spec.posted_on.isoformat(),
-            "period": spec.period, "company": spec.company, "currency": spec.currency,
-            "debit": str(spec.debit), "credit": str(spec.credit)}
+    lines = [
+        {
+            "line_no": x.line_no,
+            "account": x.account,
+            "cost_center": x.dims.cost_center,
+            "company": x.dims.company,
+            "service_line": x.dims.service_line,
+            "account_token": x.dims.account_token,
+            "debit": str(x.debit),
+            "credit": str(x.credit),
+            "amount": str(x.debit - x.credit),
+            "description": " ".join(
+                p for p in (f"#{x.line_no}", x.dims.service_line, x.dims.account_token) if p
+            ),
+        }
+        for x in spec.lines
+    ]
+    move = {
+        "reference": spec.reference,
+        "date": spec.posted_on.isoformat(),
+        "period": spec.period,
+        "company": spec.company,
+        "currency": spec.currency,
+        "debit": str(spec.debit),
+        "credit": str(spec.credit),
+    }
     return {"move": move, "lines": lines}
 
 
@@ -91,11 +107,19 @@ class RestErp:
     """The ERP port over a configured JSON-over-HTTP API: endpoints, auth header and move
     template from the [erp] table."""
 
-    def __init__(self, base_url: str, token: str, *, endpoints: dict[str, str] | None = None,
-                 move_template: str = DEFAULT_MOVE_TEMPLATE,
-                 auth_header: str = "Authorization", auth_scheme: str = "Bearer",
-                 idempotency_header: str = "Idempotency-Key", timeout_s: float = 30.0,
-                 transport: httpx.BaseTransport | None = None) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        token: str,
+        *,
+        endpoints: dict[str, str] | None = None,
+        move_template: str = DEFAULT_MOVE_TEMPLATE,
+        auth_header: str = "Authorization",
+        auth_scheme: str = "Bearer",
+        idempotency_header: str = "Idempotency-Key",
+        timeout_s: float = 30.0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
         self.base = base_url.rstrip("/")
         self.endpoints = {**DEFAULT_ENDPOINTS, **(endpoints or {})}
         for name, spec in self.endpoints.items():
@@ -103,7 +127,8 @@ class RestErp:
                 raise ConfigError(f"erp.endpoints.{name} must be 'METHOD /path', got {spec!r}")
         try:
             self._template = SandboxedEnvironment(
-                undefined=jinja2.StrictUndefined, autoescape=False).from_string(move_template)
+                undefined=jinja2.StrictUndefined, autoescape=False
+            ).from_string(move_template)
         except jinja2.TemplateSyntaxError as exc:
             raise ConfigError(f"erp.templates.move: {exc.message} (line {exc.lineno})") from exc
         headers = {"Accept": "application/json"}
@@ -119,9 +144,16 @@ class RestErp:
         template = erp.templates.get("move", DEFAULT_MOVE_TEMPLATE)
         if template.startswith("@"):  # "@/path/to/move.json.j2": the template in a file
             template = _read_secret(Path(template[1:]))
-        return cls(erp.url, token, endpoints=erp.endpoints, move_template=template,
-                   auth_header=erp.auth_header, auth_scheme=erp.auth_scheme,
-                   idempotency_header=erp.idempotency_header, timeout_s=erp.timeout_s)
+        return cls(
+            erp.url,
+            token,
+            endpoints=erp.endpoints,
+            move_template=template,
+            auth_header=erp.auth_header,
+            auth_scheme=erp.auth_scheme,
+            idempotency_header=erp.idempotency_header,
+            timeout_s=erp.timeout_s,
+        )
 
     def close(self) -> None:
         self._http.close()
@@ -136,9 +168,13 @@ class RestErp:
             if spec.reference in already:
                 continue
             body = self.render(spec)
-            status, _data = self._call("post", {"reference": spec.reference,
-                                                "batch_id": batch.batch_id},
-                                       body=body, key=spec.reference, ok_conflict=True)
+            status, _data = self._call(
+                "post",
+                {"reference": spec.reference, "batch_id": batch.batch_id},
+                body=body,
+                key=spec.reference,
+                ok_conflict=True,
+            )
             (existing if status == 409 else posted).append(spec.reference)
         lines = sum(len(s.lines) for s in specs if s.reference in posted)
         return PostResult(batch.batch_id, tuple(posted), tuple(existing), lines)
@@ -150,8 +186,9 @@ class RestErp:
         except jinja2.TemplateError as exc:
             raise ErpRejected(f"{spec.reference}: erp.templates.move fails: {exc}") from exc
         except ValueError as exc:
-            raise ErpRejected(f"{spec.reference}: erp.templates.move renders invalid JSON: "
-                              f"{exc}") from exc
+            raise ErpRejected(
+                f"{spec.reference}: erp.templates.move renders invalid JSON: {exc}"
+            ) from exc
         return text.encode()
 
     def find_posted(self, batch_id: str = "") -> set[str]:
@@ -159,8 +196,7 @@ class RestErp:
         _status, data = self._call("lookup", {"prefix": prefix, "batch_id": batch_id})
         if isinstance(data, dict):
             data = data.get("references", data.get("items", []))
-        refs = {str(r.get("reference", "")) if isinstance(r, dict) else str(r)
-                for r in data or []}
+        refs = {str(r.get("reference", "")) if isinstance(r, dict) else str(r) for r in data or []}
         return {r for r in refs if r.startswith(prefix)}
 
     def balances(self, period: str | None = None) -> dict[BalanceKey, Decimal]:
@@ -169,8 +205,11 @@ class RestErp:
         out: dict[BalanceKey, Decimal] = {}
         for r in rows:
             try:
-                amount = Decimal(str(r["balance"])) if "balance" in r else \
-                    Decimal(str(r.get("debit", 0))) - Decimal(str(r.get("credit", 0)))
+                amount = (
+                    Decimal(str(r["balance"]))
+                    if "balance" in r
+                    else Decimal(str(r.get("debit", 0))) - Decimal(str(r.get("credit", 0)))
+                )
                 key = (str(r["account"]), str(r.get("cost_center") or ""))
             except (KeyError, TypeError, InvalidOperation) as exc:
                 raise ErpUnavailable(f"ERP balances answer unreadable at {r!r}") from exc
@@ -182,12 +221,22 @@ class RestErp:
         _status, data = self._call("master_data", {})
         if not isinstance(data, dict):
             raise ErpUnavailable("ERP master data answer is not a JSON object")
-        return MasterData(_codes(data.get("accounts")), _codes(data.get("cost_centers")),
-                          _codes(data.get("parties")))
+        return MasterData(
+            _codes(data.get("accounts")),
+            _codes(data.get("cost_centers")),
+            _codes(data.get("parties")),
+        )
 
     # --- HTTP --------------------------------------------------------------------------
-    def _call(self, name: str, values: dict[str, str], *, body: bytes | None = None,
-              key: str = "", ok_conflict: bool = False) -> tuple[int, Any]:
+    def _call(
+        self,
+        name: str,
+        values: dict[str, str],
+        *,
+        body: bytes | None = None,
+        key: str = "",
+        ok_conflict: bool = False,
+    ) -> tuple[int, Any]:
         method, path = self.endpoints[name].split(" ", 1)
         try:
             url = self.base + path.format(**{k: quote(v, safe="") for k, v in values.items()})
@@ -206,11 +255,14 @@ class RestErp:
         if resp.status_code == 409 and ok_conflict:
             return 409, None
         if resp.status_code == 429 or resp.status_code >= 500:
-            raise ErpUnavailable(f"ERP answered HTTP {resp.status_code} to {name}",
-                                 retry_after=_retry_after(resp))
+            raise ErpUnavailable(
+                f"ERP answered HTTP {resp.status_code} to {name}", retry_after=_retry_after(resp)
+            )
         if resp.status_code >= 400:
-            raise ErpRejected(f"ERP refused {name} (HTTP {resp.status_code}): "
-                              f"{_message(resp)}" + (f" [{key}]" if key else ""))
+            raise ErpRejected(
+                f"ERP refused {name} (HTTP {resp.status_code}): "
+                f"{_message(resp)}" + (f" [{key}]" if key else "")
+            )
         if not resp.content:
             return resp.status_code, None
         try:
@@ -245,8 +297,11 @@ def _codes(value: Any) -> dict[str, str]:
     if isinstance(value, dict):
         return {str(k): str(v) for k, v in value.items()}
     if isinstance(value, list):
-        return {str(x["code"]): str(x.get("name", "")) for x in value
-                if isinstance(x, dict) and x.get("code")}
+        return {
+            str(x["code"]): str(x.get("name", ""))
+            for x in value
+            if isinstance(x, dict) and x.get("code")
+        }
     return {}
 
 

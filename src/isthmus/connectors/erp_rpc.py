@@ -34,12 +34,18 @@ def encode(value: Any) -> Any:
     if isinstance(value, Decimal):
         return {"__class__": "Decimal", "decimal": str(value)}
     if isinstance(value, dt.datetime):
-        return {"__class__": "datetime", "year": value.year, "month": value.month,
-                "day": value.day, "hour": value.hour, "minute": value.minute,
-                "second": value.second, "microsecond": value.microsecond}
+        return {
+            "__class__": "datetime",
+            "year": value.year,
+            "month": value.month,
+            "day": value.day,
+            "hour": value.hour,
+            "minute": value.minute,
+            "second": value.second,
+            "microsecond": value.microsecond,
+        }
     if isinstance(value, dt.date):
-        return {"__class__": "date", "year": value.year, "month": value.month,
-                "day": value.day}
+        return {"__class__": "date", "year": value.year, "month": value.month, "day": value.day}
     if isinstance(value, dict):
         return {k: encode(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -54,9 +60,15 @@ def _decode_object(obj: dict[str, Any]) -> Any:
     if cls == "date":
         return dt.date(obj["year"], obj["month"], obj["day"])
     if cls == "datetime":
-        return dt.datetime(obj["year"], obj["month"], obj["day"], obj.get("hour", 0),
-                           obj.get("minute", 0), obj.get("second", 0),
-                           obj.get("microsecond", 0))
+        return dt.datetime(
+            obj["year"],
+            obj["month"],
+            obj["day"],
+            obj.get("hour", 0),
+            obj.get("minute", 0),
+            obj.get("second", 0),
+            obj.get("microsecond", 0),
+        )
     if cls == "bytes":
         return base64.b64decode(obj["base64"])
     if cls == "timedelta":
@@ -86,8 +98,16 @@ def _message(error: Any) -> str:
 class TrytonRpc:
     """One authenticated JSON-RPC session against one Tryton database."""
 
-    def __init__(self, url: str, database: str, user: str, password: str, *,
-                 timeout_s: float = 60.0, transport: httpx.BaseTransport | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        database: str,
+        user: str,
+        password: str,
+        *,
+        timeout_s: float = 60.0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
         self.endpoint = f"{url.rstrip('/')}/{database}/rpc/"
         self._user, self._password = user, password
         self._http = httpx.Client(timeout=timeout_s, transport=transport)
@@ -101,16 +121,18 @@ class TrytonRpc:
         self._http.close()
 
     def login(self) -> None:
-        result = self._post("common.db.login",
-                            [self._user, {"password": self._password}, "en"], auth=False)
+        result = self._post(
+            "common.db.login", [self._user, {"password": self._password}, "en"], auth=False
+        )
         user_id, session = result[0], result[1]
         self.user_id = int(user_id)
         token = base64.b64encode(f"{self._user}:{user_id}:{session}".encode()).decode()
         self._auth = f"Session {token}"
         self.context = dict(self._post("model.res.user.get_preferences", [True, {}]))
 
-    def model(self, model: str, method: str, *args: Any,
-              context: dict[str, Any] | None = None) -> Any:
+    def model(
+        self, model: str, method: str, *args: Any, context: dict[str, Any] | None = None
+    ) -> Any:
         """Call `model.<model>.<method>(*args, context)` with the session's context."""
         if not self._auth:
             self.login()
@@ -120,8 +142,9 @@ class TrytonRpc:
             return self._post(f"model.{model}.{method}", params)
         except _SessionExpired:
             self.login()
-            return self._post(f"model.{model}.{method}", [*args, {**self.context,
-                                                                 **(context or {})}])
+            return self._post(
+                f"model.{model}.{method}", [*args, {**self.context, **(context or {})}]
+            )
 
     def call(self, method: str, params: list[Any]) -> Any:
         """Any other JSON-RPC method of the session (a wizard's `wizard.<name>.create`,
@@ -131,8 +154,9 @@ class TrytonRpc:
         return self._post(method, params)
 
     def _post(self, method: str, params: list[Any], *, auth: bool = True) -> Any:
-        body = json.dumps({"id": next(self._ids), "method": method,
-                           "params": encode(params)}).encode()
+        body = json.dumps(
+            {"id": next(self._ids), "method": method, "params": encode(params)}
+        ).encode()
         headers = {"Content-Type": "application/json"}
         if auth and self._auth:
             headers["Authorization"] = self._auth
@@ -148,8 +172,9 @@ class TrytonRpc:
         if resp.status_code == 429 or resp.status_code >= 500:
             raise ErpUnavailable(f"Tryton answered HTTP {resp.status_code} to {method}")
         if resp.status_code != 200:
-            raise ErpRejected(f"Tryton answered HTTP {resp.status_code} to {method}: "
-                              f"{resp.text[:200]}")
+            raise ErpRejected(
+                f"Tryton answered HTTP {resp.status_code} to {method}: {resp.text[:200]}"
+            )
         try:
             data = decode(resp.content)
         except ValueError as exc:
@@ -159,12 +184,10 @@ class TrytonRpc:
             kind = error[0] if isinstance(error, list) and error else ""
             if kind in ("UserError", "UserWarning"):
                 raise ErpRejected(_message(error))
-            if kind in ("ConcurrencyException", "DatabaseOperationalError",
-                        "RateLimitException"):
+            if kind in ("ConcurrencyException", "DatabaseOperationalError", "RateLimitException"):
                 raise ErpUnavailable(_message(error))
             if method == "common.db.login" or kind == "LoginException":
-                raise ErpRejected(f"Tryton login refused for {self._user!r}: "
-                                  f"{_message(error)}")
+                raise ErpRejected(f"Tryton login refused for {self._user!r}: {_message(error)}")
             raise ErpRejected(f"Tryton error on {method}: {_message(error)}")
         return data.get("result") if isinstance(data, dict) else data
 

@@ -56,8 +56,9 @@ class TrytonErp:
     """The ERP port on Tryton over JSON-RPC: batches posted as `account.move` records, with
     their analytic lines per cost center."""
 
-    def __init__(self, rpc: TrytonRpc, *, journal: str = "MISC",
-                 account_map: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, rpc: TrytonRpc, *, journal: str = "MISC", account_map: dict[str, str] | None = None
+    ) -> None:
         self.rpc = rpc
         self.journal_code = journal
         self.account_map = dict(account_map or {})  # hub account code -> Tryton code
@@ -83,15 +84,29 @@ class TrytonErp:
         self._company = int(company)
         [rec] = self.rpc.model("company.company", "read", [self._company], ["currency.code"])
         self._currency = str((rec.get("currency.") or {}).get("code", ""))
-        accounts = self.rpc.model("account.account", "search_read",
-                                  [("company", "=", self._company), ("type", "!=", None)],
-                                  0, None, None, ["code"])
+        accounts = self.rpc.model(
+            "account.account",
+            "search_read",
+            [("company", "=", self._company), ("type", "!=", None)],
+            0,
+            None,
+            None,
+            ["code"],
+        )
         self._accounts = {a["code"]: a["id"] for a in accounts if a.get("code")}
-        centers = self.rpc.model("analytic_account.account", "search_read",
-                                 [("type", "=", "normal")], 0, None, None, ["code"])
+        centers = self.rpc.model(
+            "analytic_account.account",
+            "search_read",
+            [("type", "=", "normal")],
+            0,
+            None,
+            None,
+            ["code"],
+        )
         self._cost_centers = {a["code"]: a["id"] for a in centers if a.get("code")}
-        journals = self.rpc.model("account.journal", "search_read",
-                                  [("code", "=", self.journal_code)], 0, 1, None, ["id"])
+        journals = self.rpc.model(
+            "account.journal", "search_read", [("code", "=", self.journal_code)], 0, 1, None, ["id"]
+        )
         if not journals:
             raise ErpRejected(f"Tryton has no journal with code {self.journal_code!r}")
         self._journal = journals[0]["id"]
@@ -99,9 +114,14 @@ class TrytonErp:
 
     def _load_periods(self) -> None:
         self._periods = self.rpc.model(
-            "account.period", "search_read",
-            [("company", "=", self._company), ("type", "=", "standard")], 0, None, None,
-            ["start_date", "end_date", "state"])
+            "account.period",
+            "search_read",
+            [("company", "=", self._company), ("type", "=", "standard")],
+            0,
+            None,
+            None,
+            ["start_date", "end_date", "state"],
+        )
 
     def _period_id(self, day: date, ref: str) -> int:
         for attempt in (0, 1):
@@ -115,8 +135,10 @@ class TrytonErp:
     def _account_id(self, code: str, ref: str) -> int:
         tryton_code = self.account_map.get(code, code)
         if tryton_code not in self._accounts:
-            raise ErpRejected(f"{ref}: account {tryton_code} is not in Tryton's chart of "
-                              "accounts (or has no type)")
+            raise ErpRejected(
+                f"{ref}: account {tryton_code} is not in Tryton's chart of "
+                "accounts (or has no type)"
+            )
         return self._accounts[tryton_code]
 
     def _cost_center_id(self, code: str, ref: str) -> int:
@@ -149,43 +171,84 @@ class TrytonErp:
         values = [self._move_values(s) for s in todo]
         move_ids: list[int] = self.rpc.model("account.move", "create", values)
         self.rpc.model("account.move", "post", move_ids)
-        return PostResult(batch.batch_id, tuple(s.reference for s in todo), existing,
-                          sum(len(s.lines) for s in todo))
+        return PostResult(
+            batch.batch_id,
+            tuple(s.reference for s in todo),
+            existing,
+            sum(len(s.lines) for s in todo),
+        )
 
     def _moves(self, refs: list[str]) -> list[Record]:
         if not refs:
             return []
-        return list(self.rpc.model("account.move", "search_read",
-                                   [("description", "in", refs),
-                                    ("company", "=", self._company)],
-                                   0, None, None, ["description", "state"]))
+        return list(
+            self.rpc.model(
+                "account.move",
+                "search_read",
+                [("description", "in", refs), ("company", "=", self._company)],
+                0,
+                None,
+                None,
+                ["description", "state"],
+            )
+        )
 
     def _move_values(self, spec: MoveSpec) -> Record:
         if spec.currency != self._currency:
-            raise ErpRejected(f"{spec.reference}: {spec.currency} lines, but the Tryton "
-                              f"company keeps its books in {self._currency}")
+            raise ErpRejected(
+                f"{spec.reference}: {spec.currency} lines, but the Tryton "
+                f"company keeps its books in {self._currency}"
+            )
         lines = []
         for x in spec.lines:
-            line: Record = {"account": self._account_id(x.account, spec.reference),
-                            "debit": x.debit, "credit": x.credit,
-                            "description": _line_description(x.line_no, x.dims.service_line,
-                                                             x.dims.account_token)}
+            line: Record = {
+                "account": self._account_id(x.account, spec.reference),
+                "debit": x.debit,
+                "credit": x.credit,
+                "description": _line_description(
+                    x.line_no, x.dims.service_line, x.dims.account_token
+                ),
+            }
             if x.dims.cost_center:
-                line["analytic_lines"] = [("create", [{
-                    "account": self._cost_center_id(x.dims.cost_center, spec.reference),
-                    "date": spec.posted_on, "debit": x.debit, "credit": x.credit}])]
+                line["analytic_lines"] = [
+                    (
+                        "create",
+                        [
+                            {
+                                "account": self._cost_center_id(x.dims.cost_center, spec.reference),
+                                "date": spec.posted_on,
+                                "debit": x.debit,
+                                "credit": x.credit,
+                            }
+                        ],
+                    )
+                ]
             lines.append(line)
-        return {"company": self._company, "journal": self._journal, "date": spec.posted_on,
-                "period": self._period_id(spec.posted_on, spec.reference),
-                "description": spec.reference, "lines": [("create", lines)]}
+        return {
+            "company": self._company,
+            "journal": self._journal,
+            "date": spec.posted_on,
+            "period": self._period_id(spec.posted_on, spec.reference),
+            "description": spec.reference,
+            "lines": [("create", lines)],
+        }
 
     def find_posted(self, batch_id: str = "") -> set[str]:
         self._load()
         pattern = f"isthmus:{batch_id}:%" if batch_id else "isthmus:%"
-        rows = self.rpc.model("account.move", "search_read",
-                              [("description", "like", pattern),
-                               ("state", "=", "posted"), ("company", "=", self._company)],
-                              0, None, None, ["description"])
+        rows = self.rpc.model(
+            "account.move",
+            "search_read",
+            [
+                ("description", "like", pattern),
+                ("state", "=", "posted"),
+                ("company", "=", self._company),
+            ],
+            0,
+            None,
+            None,
+            ["description"],
+        )
         return {r["description"] for r in rows if r["description"].startswith(pattern[:-1])}
 
     def balances(self, period: str | None = None) -> dict[BalanceKey, Decimal]:
@@ -195,12 +258,25 @@ class TrytonErp:
         if period is not None:
             first, last = period_bounds(period)
             domain += [("move.date", ">=", first), ("move.date", "<=", last)]
-        lines = self.rpc.model("account.move.line", "search_read", domain, 0, None, None,
-                               ["account.code", "debit", "credit"], context={"posted": True})
-        analytic = self.rpc.model("analytic_account.line", "search_read",
-                                  [("move_line", "in", [x["id"] for x in lines])] if lines
-                                  else [("id", "=", -1)], 0, None, None,
-                                  ["move_line", "account.code", "debit", "credit"])
+        lines = self.rpc.model(
+            "account.move.line",
+            "search_read",
+            domain,
+            0,
+            None,
+            None,
+            ["account.code", "debit", "credit"],
+            context={"posted": True},
+        )
+        analytic = self.rpc.model(
+            "analytic_account.line",
+            "search_read",
+            [("move_line", "in", [x["id"] for x in lines])] if lines else [("id", "=", -1)],
+            0,
+            None,
+            None,
+            ["move_line", "account.code", "debit", "credit"],
+        )
         split: dict[int, list[Record]] = {}
         for a in analytic:
             split.setdefault(a["move_line"], []).append(a)
@@ -223,26 +299,49 @@ class TrytonErp:
         control figure that the line-level `balances` must agree with."""
         self._load()
         first, last = period_bounds(period)
-        rows = self.rpc.model("account.account", "search_read",
-                              [("company", "=", self._company), ("type", "!=", None)],
-                              0, None, None, ["code", "debit", "credit"],
-                              context={"posted": True, "from_date": first, "to_date": last})
+        rows = self.rpc.model(
+            "account.account",
+            "search_read",
+            [("company", "=", self._company), ("type", "!=", None)],
+            0,
+            None,
+            None,
+            ["code", "debit", "credit"],
+            context={"posted": True, "from_date": first, "to_date": last},
+        )
         reverse = {v: k for k, v in self.account_map.items()}
-        return {reverse.get(r["code"], r["code"]): r["debit"] - r["credit"] for r in rows
-                if r["debit"] or r["credit"]}
+        return {
+            reverse.get(r["code"], r["code"]): r["debit"] - r["credit"]
+            for r in rows
+            if r["debit"] or r["credit"]
+        }
 
     def master_data(self) -> MasterData:
         self._load()
-        accounts = self.rpc.model("account.account", "search_read",
-                                  [("company", "=", self._company), ("code", "!=", None)],
-                                  0, None, None, ["code", "name"])
-        centers = self.rpc.model("analytic_account.account", "search_read",
-                                 [("type", "=", "normal")], 0, None, None, ["code", "name"])
-        parties = self.rpc.model("party.party", "search_read", [], 0, None, None,
-                                 ["code", "name"])
-        return MasterData({a["code"]: a["name"] for a in accounts if a["code"]},
-                          {a["code"]: a["name"] for a in centers if a["code"]},
-                          {p["code"]: p["name"] for p in parties if p["code"]})
+        accounts = self.rpc.model(
+            "account.account",
+            "search_read",
+            [("company", "=", self._company), ("code", "!=", None)],
+            0,
+            None,
+            None,
+            ["code", "name"],
+        )
+        centers = self.rpc.model(
+            "analytic_account.account",
+            "search_read",
+            [("type", "=", "normal")],
+            0,
+            None,
+            None,
+            ["code", "name"],
+        )
+        parties = self.rpc.model("party.party", "search_read", [], 0, None, None, ["code", "name"])
+        return MasterData(
+            {a["code"]: a["name"] for a in accounts if a["code"]},
+            {a["code"]: a["name"] for a in centers if a["code"]},
+            {p["code"]: p["name"] for p in parties if p["code"]},
+        )
 
 
 def _line_description(line_no: int, service_line: str, token: str) -> str:

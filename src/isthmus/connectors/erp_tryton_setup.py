@@ -42,26 +42,39 @@ from isthmus.connectors.erp_tryton import period_bounds
 
 MODULES = ("account", "analytic_account")
 CHART = {
-    "1000": ("Cash clearing", "asset"), "1010": ("Cash clearing (remittances)", "asset"),
-    "1020": ("Card clearing", "asset"), "1050": ("Bank", "asset"),
-    "1200": ("Patient A/R", "asset"), "1210": ("Patient responsibility A/R", "asset"),
-    "2100": ("Refunds payable", "liability"), "6100": ("Card processing fees", "expense"),
-    "4100": ("Revenue - Imaging", "revenue"), "4200": ("Revenue - Laboratory", "revenue"),
-    "4300": ("Revenue - Emergency", "revenue"), "4400": ("Revenue - Pharmacy", "revenue"),
-    "4500": ("Revenue - Surgery", "revenue"), "4600": ("Revenue - Cardiology", "revenue"),
-    "4900": ("Contractual adjustments", "revenue"), "4910": ("Other adjustments", "revenue"),
+    "1000": ("Cash clearing", "asset"),
+    "1010": ("Cash clearing (remittances)", "asset"),
+    "1020": ("Card clearing", "asset"),
+    "1050": ("Bank", "asset"),
+    "1200": ("Patient A/R", "asset"),
+    "1210": ("Patient responsibility A/R", "asset"),
+    "2100": ("Refunds payable", "liability"),
+    "6100": ("Card processing fees", "expense"),
+    "4100": ("Revenue - Imaging", "revenue"),
+    "4200": ("Revenue - Laboratory", "revenue"),
+    "4300": ("Revenue - Emergency", "revenue"),
+    "4400": ("Revenue - Pharmacy", "revenue"),
+    "4500": ("Revenue - Surgery", "revenue"),
+    "4600": ("Revenue - Cardiology", "revenue"),
+    "4900": ("Contractual adjustments", "revenue"),
+    "4910": ("Other adjustments", "revenue"),
     "4920": ("Provider adjustments", "revenue"),
     "2300": ("Accrued payroll", "liability"),
     "5100": ("Salaries and wages - regular", "expense"),
     "5110": ("Salaries and wages - overtime", "expense"),
     "5120": ("Salaries and wages - shift differential", "expense"),
     "5130": ("Salaries and wages - on-call", "expense"),
-    "1300": ("Supply inventory", "asset"), "2000": ("Accounts payable - supplies", "liability"),
+    "1300": ("Supply inventory", "asset"),
+    "2000": ("Accounts payable - supplies", "liability"),
     "2050": ("Goods received not invoiced", "liability"),
-    "6200": ("Supply expense", "expense"), "6210": ("Purchase price variance", "expense"),
+    "6200": ("Supply expense", "expense"),
+    "6210": ("Purchase price variance", "expense"),
 }
-PARTIES = {"PAYER-MCR": "Medicare", "PAYER-BCBS": "Blue Cross Blue Shield",
-           "SUP-MEDLINE": "Medline Industries"}
+PARTIES = {
+    "PAYER-MCR": "Medicare",
+    "PAYER-BCBS": "Blue Cross Blue Shield",
+    "SUP-MEDLINE": "Medline Industries",
+}
 Progress = Callable[[str], None]
 
 
@@ -80,8 +93,10 @@ class TrytonSite:
 
     def config(self, port: int) -> Path:
         path = self.data_dir / f"trytond-{port}.conf"
-        path.write_text(f"[database]\nuri = {self.uri}\npath = {self.data_dir}\n"
-                        f"[web]\nlisten = 127.0.0.1:{port}\n")
+        path.write_text(
+            f"[database]\nuri = {self.uri}\npath = {self.data_dir}\n"
+            f"[web]\nlisten = 127.0.0.1:{port}\n"
+        )
         return path
 
     def env(self) -> dict[str, str]:
@@ -120,13 +135,18 @@ class TrytonServer:
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(  # noqa: S603 - our own trytond binary
                 [str(self.site.bin_dir / "trytond"), "-c", str(conf), "-d", *self.databases],
-                stdout=log, stderr=subprocess.STDOUT, env=self.site.env())
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=self.site.env(),
+            )
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"trytond exited with {self.proc.returncode}; see {self.log}")
-            with contextlib.suppress(OSError), socket.create_connection(
-                    ("127.0.0.1", self.port), timeout=0.5):
+            with (
+                contextlib.suppress(OSError),
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.5),
+            ):
                 return
             time.sleep(0.1)
         self.stop()
@@ -190,8 +210,9 @@ def drop_database(site: TrytonSite, name: str) -> None:
         _pg(site, f"DROP DATABASE IF EXISTS {_ident(name)} WITH (FORCE)")
 
 
-def copy_database(site: TrytonSite, template: str, name: str, *,
-                  source: Path | None = None) -> None:
+def copy_database(
+    site: TrytonSite, template: str, name: str, *, source: Path | None = None
+) -> None:
     """Copy a built database: on PostgreSQL `CREATE DATABASE name TEMPLATE template` (no
     one may be connected to the template); on SQLite the file (from `source`, default the
     site's folder), stale -wal/-shm files of the target removed first."""
@@ -212,10 +233,16 @@ def checkpoint(db: Path) -> None:
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
 
-def build_database(site: TrytonSite, name: str, *, company: str = "Isthmus General Hospital",
-                   cost_centers: dict[str, str] | None = None,
-                   progress: Progress = lambda _m: None, modules: tuple[str, ...] = MODULES,
-                   extra: Callable[[TrytonRpc, Progress], None] | None = None) -> float:
+def build_database(
+    site: TrytonSite,
+    name: str,
+    *,
+    company: str = "Isthmus General Hospital",
+    cost_centers: dict[str, str] | None = None,
+    progress: Progress = lambda _m: None,
+    modules: tuple[str, ...] = MODULES,
+    extra: Callable[[TrytonRpc, Progress], None] | None = None,
+) -> float:
     """Create and configure database `name`; returns the seconds it took.
 
     `modules` are activated (with their dependencies) instead of just MODULES, and `extra`
@@ -224,21 +251,38 @@ def build_database(site: TrytonSite, name: str, *, company: str = "Isthmus Gener
     site.data_dir.mkdir(parents=True, exist_ok=True)
     db = site.data_dir / f"{name}.sqlite"
     if database_exists(site, name):
-        raise FileExistsError(f"Tryton database {name} exists already"
-                              + (f" ({db})" if site.sqlite else ""))
+        raise FileExistsError(
+            f"Tryton database {name} exists already" + (f" ({db})" if site.sqlite else "")
+        )
     if site.sqlite:
         db.touch()
     else:
         _pg(site, f"CREATE DATABASE {_ident(name)} ENCODING 'UTF8' TEMPLATE template0")
     where = db if site.sqlite else f"PostgreSQL database {name}"
-    progress(f"activating {', '.join(modules)} in {where} (trytond-admin, "
-             f"~{40 if site.sqlite else 90} s)")
+    progress(
+        f"activating {', '.join(modules)} in {where} (trytond-admin, "
+        f"~{40 if site.sqlite else 90} s)"
+    )
     try:
         subprocess.run(  # noqa: S603 - our own trytond-admin binary
-            [str(site.bin_dir / "trytond-admin"), "-c", str(site.config(free_port())),
-             "-d", name, "--all", "-u", *modules, "--activate-dependencies",
-             "--email", "admin@localhost"],
-            env=site.env(), check=True, capture_output=True, timeout=600)
+            [
+                str(site.bin_dir / "trytond-admin"),
+                "-c",
+                str(site.config(free_port())),
+                "-d",
+                name,
+                "--all",
+                "-u",
+                *modules,
+                "--activate-dependencies",
+                "--email",
+                "admin@localhost",
+            ],
+            env=site.env(),
+            check=True,
+            capture_output=True,
+            timeout=600,
+        )
     except subprocess.CalledProcessError as exc:
         drop_database(site, name)
         tail = exc.stderr.decode(errors="replace").strip().splitlines()[-1:] or [""]
@@ -247,8 +291,7 @@ def build_database(site: TrytonSite, name: str, *, company: str = "Isthmus Gener
     with running(site, [name]) as server:
         rpc = server.rpc(name)
         try:
-            configure(rpc, company=company, cost_centers=cost_centers or {},
-                      progress=progress)
+            configure(rpc, company=company, cost_centers=cost_centers or {}, progress=progress)
             if extra is not None:
                 extra(rpc, progress)
         finally:
@@ -259,55 +302,111 @@ def build_database(site: TrytonSite, name: str, *, company: str = "Isthmus Gener
     return time.monotonic() - t0
 
 
-def configure(rpc: TrytonRpc, *, company: str, cost_centers: dict[str, str],
-              progress: Progress) -> None:
+def configure(
+    rpc: TrytonRpc, *, company: str, cost_centers: dict[str, str], progress: Progress
+) -> None:
     """Configure the books of a new Tryton database over JSON-RPC: USD, the company, the chart
     with the hub's account codes, fiscal years, the journal, one analytic account per cost
     center and the parties."""
     rpc.login()
     m = rpc.model
-    [usd] = m("currency.currency", "create", [{
-        "name": "U.S. Dollar", "code": "USD", "symbol": "$", "rounding": Decimal("0.01"),
-        "digits": 2}])
+    [usd] = m(
+        "currency.currency",
+        "create",
+        [
+            {
+                "name": "U.S. Dollar",
+                "code": "USD",
+                "symbol": "$",
+                "rounding": Decimal("0.01"),
+                "digits": 2,
+            }
+        ],
+    )
     [party] = m("party.party", "create", [{"name": company}])
     [cid] = m("company.company", "create", [{"party": party, "currency": usd}])
-    m("res.user", "write", [rpc.user_id],
-      {"companies": [("add", [cid])], "company": cid})
+    m("res.user", "write", [rpc.user_id], {"companies": [("add", [cid])], "company": cid})
     rpc.login()  # the session context now carries the company
     progress(f"company {company!r} (id {cid}) in USD")
     kinds: dict[str, dict[str, Any]] = {
         "asset": {"name": "Assets", "statement": "balance", "assets": True},
         "liability": {"name": "Liabilities", "statement": "balance"},
         "revenue": {"name": "Revenue", "statement": "income", "revenue": True},
-        "expense": {"name": "Expenses", "statement": "income", "expense": True}}
-    type_ids = m("account.account.type", "create",
-                 [{**v, "company": cid} for v in kinds.values()])
+        "expense": {"name": "Expenses", "statement": "income", "expense": True},
+    }
+    type_ids = m("account.account.type", "create", [{**v, "company": cid} for v in kinds.values()])
     type_of = dict(zip(kinds, type_ids, strict=True))
-    m("account.account", "create", [
-        {"name": name, "code": code, "company": cid, "type": type_of[kind]}
-        for code, (name, kind) in CHART.items()])
+    m(
+        "account.account",
+        "create",
+        [
+            {"name": name, "code": code, "company": cid, "type": type_of[kind]}
+            for code, (name, kind) in CHART.items()
+        ],
+    )
     progress(f"chart of accounts: {len(CHART)} accounts")
     [seq_type] = m("ir.sequence.type", "search", [("name", "=", "Account Move")], 0, 1, None)
     last_year = max(2026, date.today().year)
     for year in range(2026, last_year + 1):
-        [seq] = m("ir.sequence.strict", "create", [{
-            "name": f"Moves {year}", "sequence_type": seq_type, "company": cid}])
-        [fy] = m("account.fiscalyear", "create", [{
-            "name": str(year), "start_date": date(year, 1, 1), "end_date": date(year, 12, 31),
-            "company": cid, "move_sequence": seq}])
-        m("account.period", "create", [{
-            "name": f"{year}-{month:02d}", "fiscalyear": fy, "type": "standard",
-            "start_date": period_bounds(f"{year}-{month:02d}")[0],
-            "end_date": period_bounds(f"{year}-{month:02d}")[1]} for month in range(1, 13)])
+        [seq] = m(
+            "ir.sequence.strict",
+            "create",
+            [{"name": f"Moves {year}", "sequence_type": seq_type, "company": cid}],
+        )
+        [fy] = m(
+            "account.fiscalyear",
+            "create",
+            [
+                {
+                    "name": str(year),
+                    "start_date": date(year, 1, 1),
+                    "end_date": date(year, 12, 31),
+                    "company": cid,
+                    "move_sequence": seq,
+                }
+            ],
+        )
+        m(
+            "account.period",
+            "create",
+            [
+                {
+                    "name": f"{year}-{month:02d}",
+                    "fiscalyear": fy,
+                    "type": "standard",
+                    "start_date": period_bounds(f"{year}-{month:02d}")[0],
+                    "end_date": period_bounds(f"{year}-{month:02d}")[1],
+                }
+                for month in range(1, 13)
+            ],
+        )
     progress(f"fiscal years 2026-{last_year} with monthly periods")
-    m("account.journal", "create", [{"name": "Isthmus hub postings", "code": "HUB",
-                                     "type": "general"}])
-    [root] = m("analytic_account.account", "create", [{
-        "name": "Cost centers", "code": "CC", "type": "root", "company": cid}])
+    m(
+        "account.journal",
+        "create",
+        [{"name": "Isthmus hub postings", "code": "HUB", "type": "general"}],
+    )
+    [root] = m(
+        "analytic_account.account",
+        "create",
+        [{"name": "Cost centers", "code": "CC", "type": "root", "company": cid}],
+    )
     centers = cost_centers or {}
     if centers:
-        m("analytic_account.account", "create", [
-            {"name": label, "code": code, "type": "normal", "company": cid, "root": root,
-             "parent": root} for code, label in sorted(centers.items())])
+        m(
+            "analytic_account.account",
+            "create",
+            [
+                {
+                    "name": label,
+                    "code": code,
+                    "type": "normal",
+                    "company": cid,
+                    "root": root,
+                    "parent": root,
+                }
+                for code, label in sorted(centers.items())
+            ],
+        )
     m("party.party", "create", [{"name": n, "code": c} for c, n in PARTIES.items()])
     progress(f"journal HUB, {len(centers)} cost centers, {len(PARTIES)} parties")

@@ -52,8 +52,9 @@ class Rpc(Protocol):
     """The one JSON-RPC call the supply adapter needs: a model method, with an optional
     context."""
 
-    def model(self, model: str, method: str, *args: Any,
-              context: dict[str, Any] | None = None) -> Any: ...
+    def model(
+        self, model: str, method: str, *args: Any, context: dict[str, Any] | None = None
+    ) -> Any: ...
 
 
 def _origin_id(origin: Any) -> str:
@@ -88,8 +89,13 @@ class TrytonSupply:
     """Tryton's procurement side for the supply flow: requisitions written, orders, receipts
     and supplier invoices read back, matched invoices posted."""
 
-    def __init__(self, rpc: Rpc, *, company: str, locations: Mapping[str, str] | None = None,
-                 ) -> None:
+    def __init__(
+        self,
+        rpc: Rpc,
+        *,
+        company: str,
+        locations: Mapping[str, str] | None = None,
+    ) -> None:
         self.rpc = rpc
         self.company = company
         self.locations = dict(locations or {})
@@ -98,19 +104,22 @@ class TrytonSupply:
         return self.locations.get(code, code)
 
     @classmethod
-    def from_settings(cls, erp: ErpSettings, *, company: str,
-                      locations: Mapping[str, str] | None = None) -> TrytonSupply:
+    def from_settings(
+        cls, erp: ErpSettings, *, company: str, locations: Mapping[str, str] | None = None
+    ) -> TrytonSupply:
         """A session on the [erp] Tryton (kind "tryton"; the password from its file);
         `locations` maps Tryton warehouse codes to the hub's stock locations."""
         if erp.kind != "tryton":
-            raise ConfigError("supply sync needs [erp] kind = \"tryton\"")
+            raise ConfigError('supply sync needs [erp] kind = "tryton"')
         try:
             password = erp.password_file.read_text().strip() if erp.password_file else ""
         except OSError as exc:
-            raise ConfigError(f"erp.password_file {erp.password_file}: {exc.strerror}") \
-                from exc
-        return cls(TrytonRpc(erp.url, erp.database, erp.user, password,
-                             timeout_s=erp.timeout_s), company=company, locations=locations)
+            raise ConfigError(f"erp.password_file {erp.password_file}: {exc.strerror}") from exc
+        return cls(
+            TrytonRpc(erp.url, erp.database, erp.user, password, timeout_s=erp.timeout_s),
+            company=company,
+            locations=locations,
+        )
 
     def close(self) -> None:
         close = getattr(self.rpc, "close", None)
@@ -128,20 +137,26 @@ class TrytonSupply:
         warehouse whose code maps to the requisition's location (`locations`; the
         location's own code when none does), the first employee and the company's
         currency, all read."""
-        product = self._first("product.product", [("code", "=", req.item)],
-                              ["id", "purchase_uom", "default_uom"])
+        product = self._first(
+            "product.product", [("code", "=", req.item)], ["id", "purchase_uom", "default_uom"]
+        )
         unit = product.get("purchase_uom") or product.get("default_uom")
-        code = next((c for c, hub in self.locations.items() if hub == req.location),
-                    req.location)
-        warehouse = self._first("stock.location", [("type", "=", "warehouse"),
-                                                   ("code", "=", code)], ["id"])
+        code = next((c for c, hub in self.locations.items() if hub == req.location), req.location)
+        warehouse = self._first(
+            "stock.location", [("type", "=", "warehouse"), ("code", "=", code)], ["id"]
+        )
         employee = self._first("company.employee", [], ["id", "company"])
-        company = self._first("company.company", [("id", "=", employee["company"])],
-                              ["id", "currency"])
-        return self.create_requisition(req, employee=int(employee["id"]),
-                                       warehouse=int(warehouse["id"]),
-                                       product=int(product["id"]), unit=int(unit or 0),
-                                       currency=int(company["currency"]))
+        company = self._first(
+            "company.company", [("id", "=", employee["company"])], ["id", "currency"]
+        )
+        return self.create_requisition(
+            req,
+            employee=int(employee["id"]),
+            warehouse=int(warehouse["id"]),
+            product=int(product["id"]),
+            unit=int(unit or 0),
+            currency=int(company["currency"]),
+        )
 
     def pull(self) -> tuple[list[OrderLine], list[ReceiptLine], list[InvoiceLine]]:
         """Order lines, receipts and supplier invoice lines, as the supply flow takes them."""
@@ -151,80 +166,157 @@ class TrytonSupply:
 
     def product_ids(self, codes: list[str]) -> dict[str, int]:
         """Item number -> Tryton product id (read only)."""
-        rows = self.rpc.model("product.product", "search_read", [("code", "in", codes)],
-                              0, None, None, ["id", "code"])
+        rows = self.rpc.model(
+            "product.product", "search_read", [("code", "in", codes)], 0, None, None, ["id", "code"]
+        )
         return {str(r["code"]): int(r["id"]) for r in rows}
 
-    def create_requisition(self, req: Requisition, *, employee: int, warehouse: int,
-                           product: int, unit: int, currency: int) -> str:
+    def create_requisition(
+        self,
+        req: Requisition,
+        *,
+        employee: int,
+        warehouse: int,
+        product: int,
+        unit: int,
+        currency: int,
+    ) -> str:
         """A draft requisition with one line, moved to waiting; its Tryton id."""
-        [rid] = self.rpc.model("purchase.requisition", "create", [{
-            "description": req.req_id, "employee": employee, "warehouse": warehouse,
-            "supply_date": req.created_on, "currency": currency,
-            "lines": [["create", [{"product": product, "quantity": float(req.quantity),
-                                   "unit": unit, "unit_price": (req.amount / req.quantity
-                                                                ).quantize(PRICE)
-                                   if req.quantity else Decimal(0)}]]]}])
+        [rid] = self.rpc.model(
+            "purchase.requisition",
+            "create",
+            [
+                {
+                    "description": req.req_id,
+                    "employee": employee,
+                    "warehouse": warehouse,
+                    "supply_date": req.created_on,
+                    "currency": currency,
+                    "lines": [
+                        [
+                            "create",
+                            [
+                                {
+                                    "product": product,
+                                    "quantity": float(req.quantity),
+                                    "unit": unit,
+                                    "unit_price": (req.amount / req.quantity).quantize(PRICE)
+                                    if req.quantity
+                                    else Decimal(0),
+                                }
+                            ],
+                        ]
+                    ],
+                }
+            ],
+        )
         self.rpc.model("purchase.requisition", "wait", [rid])
         return str(rid)
 
     def order_lines(self) -> list[OrderLine]:
         rows = self.rpc.model(
-            "purchase.line", "search_read",
-            [("purchase.state", "in", ["confirmed", "processing", "done"]),
-             ("type", "=", "line")], 0, None, None,
-            ["id", "quantity", "unit_price", "product.code", "purchase.number",
-             "purchase.currency.code", "purchase.warehouse.code"])
-        return [OrderLine(po=_code(r, "purchase.", "number"), line=str(r["id"]),
-                          item=_code(r, "product.", "code"),
-                          location=self._where(_code(r, "purchase.", "warehouse.", "code")),
-                          quantity=_quantity(r["quantity"]),
-                          unit_price=Decimal(str(r["unit_price"])),
-                          currency=_code(r, "purchase.", "currency.", "code"),
-                          company=self.company) for r in rows
-                if _code(r, "product.", "code")]  # a text-only line is no stock
+            "purchase.line",
+            "search_read",
+            [("purchase.state", "in", ["confirmed", "processing", "done"]), ("type", "=", "line")],
+            0,
+            None,
+            None,
+            [
+                "id",
+                "quantity",
+                "unit_price",
+                "product.code",
+                "purchase.number",
+                "purchase.currency.code",
+                "purchase.warehouse.code",
+            ],
+        )
+        return [
+            OrderLine(
+                po=_code(r, "purchase.", "number"),
+                line=str(r["id"]),
+                item=_code(r, "product.", "code"),
+                location=self._where(_code(r, "purchase.", "warehouse.", "code")),
+                quantity=_quantity(r["quantity"]),
+                unit_price=Decimal(str(r["unit_price"])),
+                currency=_code(r, "purchase.", "currency.", "code"),
+                company=self.company,
+            )
+            for r in rows
+            if _code(r, "product.", "code")
+        ]  # a text-only line is no stock
 
     def receipts(self, po_numbers: Mapping[str, str]) -> list[ReceiptLine]:
         """Done moves from purchase lines; `po_numbers` maps a line id to its order."""
         rows = self.rpc.model(
-            "stock.move", "search_read",
-            [("state", "=", "done"), ("origin", "like", "purchase.line,%")], 0, None, None,
-            ["id", "origin", "quantity", "effective_date"])
+            "stock.move",
+            "search_read",
+            [("state", "=", "done"), ("origin", "like", "purchase.line,%")],
+            0,
+            None,
+            None,
+            ["id", "origin", "quantity", "effective_date"],
+        )
         out = []
         for r in rows:
             line = _origin_id(r["origin"])
             if line in po_numbers:
-                out.append(ReceiptLine(receipt_id=f"move/{r['id']}", po=po_numbers[line],
-                                       line=line, quantity=_quantity(r["quantity"]),
-                                       received_on=_day(r["effective_date"])))
+                out.append(
+                    ReceiptLine(
+                        receipt_id=f"move/{r['id']}",
+                        po=po_numbers[line],
+                        line=line,
+                        quantity=_quantity(r["quantity"]),
+                        received_on=_day(r["effective_date"]),
+                    )
+                )
         return out
 
     def invoice_lines(self, po_numbers: Mapping[str, str]) -> list[InvoiceLine]:
         """Lines of validated, posted or paid supplier invoices against known order lines."""
         rows = self.rpc.model(
-            "account.invoice.line", "search_read",
-            [("invoice.type", "=", "in"),
-             ("invoice.state", "in", ["validated", "posted", "paid"]),
-             ("origin", "like", "purchase.line,%")], 0, None, None,
-            ["id", "origin", "quantity", "unit_price", "invoice", "invoice.invoice_date",
-             "invoice.accounting_date", "invoice.currency.code"])
+            "account.invoice.line",
+            "search_read",
+            [
+                ("invoice.type", "=", "in"),
+                ("invoice.state", "in", ["validated", "posted", "paid"]),
+                ("origin", "like", "purchase.line,%"),
+            ],
+            0,
+            None,
+            None,
+            [
+                "id",
+                "origin",
+                "quantity",
+                "unit_price",
+                "invoice",
+                "invoice.invoice_date",
+                "invoice.accounting_date",
+                "invoice.currency.code",
+            ],
+        )
         out = []
         for r in rows:
             line = _origin_id(r["origin"])
             inv = r.get("invoice.") or {}
             when = inv.get("accounting_date") or inv.get("invoice_date")
             if line in po_numbers and when:
-                out.append(InvoiceLine(invoice_id=f"invoice/{r['invoice']}/{r['id']}",
-                                       po=po_numbers[line], line=line,
-                                       quantity=_quantity(r["quantity"]),
-                                       unit_price=Decimal(str(r["unit_price"])),
-                                       currency=_code(inv, "currency.", "code"),
-                                       invoiced_on=_day(when),
-                                       erp_invoice=str(r["invoice"])))
+                out.append(
+                    InvoiceLine(
+                        invoice_id=f"invoice/{r['invoice']}/{r['id']}",
+                        po=po_numbers[line],
+                        line=line,
+                        quantity=_quantity(r["quantity"]),
+                        unit_price=Decimal(str(r["unit_price"])),
+                        currency=_code(inv, "currency.", "code"),
+                        invoiced_on=_day(when),
+                        erp_invoice=str(r["invoice"]),
+                    )
+                )
         return out
 
-    def post_matched(self, lines: list[InvoiceLine], outcomes: Mapping[str, str]
-                     ) -> list[str]:
+    def post_matched(self, lines: list[InvoiceLine], outcomes: Mapping[str, str]) -> list[str]:
         """Post in Tryton each validated invoice all of whose lines matched: every line
         of it in `lines` has outcome "posted" or "duplicate" (`SyncReport.invoices`), it
         has no other line, and its lines still hold what was matched. The ids posted.
@@ -235,18 +327,29 @@ class TrytonSupply:
         for ln in lines:
             if ln.erp_invoice:
                 mine.setdefault(ln.erp_invoice, {})[int(ln.invoice_id.rsplit("/", 1)[1])] = ln
-        ready = [inv for inv, by_id in mine.items()
-                 if all(outcomes.get(x.invoice_id) in POSTABLE for x in by_id.values())]
+        ready = [
+            inv
+            for inv, by_id in mine.items()
+            if all(outcomes.get(x.invoice_id) in POSTABLE for x in by_id.values())
+        ]
         if not ready:
             return []
-        states = {str(r["id"]): r["state"] for r in self.rpc.model(
-            "account.invoice", "read", [int(i) for i in ready], ["state"])}
+        states = {
+            str(r["id"]): r["state"]
+            for r in self.rpc.model("account.invoice", "read", [int(i) for i in ready], ["state"])
+        }
         ready = [i for i in ready if states.get(i) == "validated"]
         if not ready:
             return []
-        now = self.rpc.model("account.invoice.line", "search_read",
-                             [("invoice", "in", [int(i) for i in ready])], 0, None, None,
-                             ["id", "invoice", "type", "quantity", "unit_price"])
+        now = self.rpc.model(
+            "account.invoice.line",
+            "search_read",
+            [("invoice", "in", [int(i) for i in ready])],
+            0,
+            None,
+            None,
+            ["id", "invoice", "type", "quantity", "unit_price"],
+        )
         changed: set[str] = set()
         for r in now:
             inv = str(r["invoice"])
@@ -254,8 +357,10 @@ class TrytonSupply:
             if seen is None:
                 if r.get("type", "line") == "line":
                     changed.add(inv)  # a line the hub did not match (no order line)
-            elif (Decimal(str(r["quantity"])), Decimal(str(r["unit_price"]))) != \
-                    (seen.quantity, seen.unit_price):
+            elif (Decimal(str(r["quantity"])), Decimal(str(r["unit_price"]))) != (
+                seen.quantity,
+                seen.unit_price,
+            ):
                 changed.add(inv)  # edited since it was read: the next sync matches it
         posted: list[str] = []
         refused: list[str] = []
@@ -269,6 +374,7 @@ class TrytonSupply:
                 continue
             posted.append(inv)
         if refused:
-            raise ErpRejected("; ".join(refused) + (f" (posted: {', '.join(posted)})"
-                                                     if posted else ""))
+            raise ErpRejected(
+                "; ".join(refused) + (f" (posted: {', '.join(posted)})" if posted else "")
+            )
         return posted

@@ -63,14 +63,19 @@ def shown(name: str) -> str:
     """A file name as reports, logs and the inbox show it: UTF-8, printable; bytes that are
     not UTF-8 and control characters escaped."""
     text = os.fsencode(name).decode("utf-8", "backslashreplace")
-    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii")
-                   for c in text)
+    return "".join(
+        c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text
+    )
 
 
 def leaves(name: str) -> bool:
     """A name that would not stay one entry of the folder it is joined to."""
-    return name in ("", ".", "..") or "/" in name or "\0" in name or (
-        os.altsep is not None and os.altsep in name)
+    return (
+        name in ("", ".", "..")
+        or "/" in name
+        or "\0" in name
+        or (os.altsep is not None and os.altsep in name)
+    )
 
 
 def fitted(name: str, reserve: int = _RESERVE) -> str:
@@ -82,19 +87,28 @@ def fitted(name: str, reserve: int = _RESERVE) -> str:
     tag = b"~" + hashlib.sha256(raw).hexdigest()[:12].encode()
     stem, dot, ext = raw.rpartition(b".")
     suffix = b"." + ext if dot and stem and len(ext) <= 8 else b""
-    return os.fsdecode(raw[:NAME_MAX - reserve - len(tag) - len(suffix)] + tag + suffix)
+    return os.fsdecode(raw[: NAME_MAX - reserve - len(tag) - len(suffix)] + tag + suffix)
 
 
 def refusal(st: os.stat_result) -> str | None:
     """Why an entry of the folder is refused without being read, or None."""
     mode = st.st_mode
     if stat.S_ISLNK(mode):
-        return ("a symbolic link: refused without following it (its target was neither "
-                "read nor resolved); drop the file itself")
+        return (
+            "a symbolic link: refused without following it (its target was neither "
+            "read nor resolved); drop the file itself"
+        )
     if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
         return None
-    kind = ("a FIFO" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode)
-            else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "special")
+    kind = (
+        "a FIFO"
+        if stat.S_ISFIFO(mode)
+        else "a socket"
+        if stat.S_ISSOCK(mode)
+        else "a device"
+        if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
+        else "special"
+    )
     return f"not a regular file ({kind}): only files are taken"
 
 
@@ -120,16 +134,22 @@ class DropFolder:
     """A watched drop folder (inbound, processing, done, failed): each settled file moved to
     processing, handed to the intake, then to done or failed."""
 
-    def __init__(self, root: Path, intake: Intake, settings: Settings, *,
-                 quiet_s: float | None = None, clock: Callable[[], float] = time.monotonic,
-                 proc: Path = PROC) -> None:
+    def __init__(
+        self,
+        root: Path,
+        intake: Intake,
+        settings: Settings,
+        *,
+        quiet_s: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        proc: Path = PROC,
+    ) -> None:
         self.root, self._intake, self._settings = root, intake, settings
         self.inbound, self.processing = root / "inbound", root / "processing"
         self.done, self.failed = root / "done", root / "failed"
         for d in (self.inbound, self.processing, self.done, self.failed):
             d.mkdir(parents=True, exist_ok=True)
-        self.quiet_s = (settings.reliability.drop_quiet_period_s if quiet_s is None
-                        else quiet_s)
+        self.quiet_s = settings.reliability.drop_quiet_period_s if quiet_s is None else quiet_s
         self._clock, self._proc = clock, proc
         self._seen: dict[str, Seen] = {}  # inbound names, as at the previous pass
         self._parked: dict[str, Seen] = {}  # processing/ names that we did not just move
@@ -166,8 +186,9 @@ class DropFolder:
                 continue
         return out
 
-    def _scan_inbound(self, mono: float, wall: float, now: float,
-                      reports: list[dict[str, Any]]) -> Stats:
+    def _scan_inbound(
+        self, mono: float, wall: float, now: float, reports: list[dict[str, Any]]
+    ) -> Stats:
         seen: dict[str, Seen] = {}
         flying: set[Inode] = set()
         ready: Stats = {}
@@ -184,25 +205,39 @@ class DropFolder:
                 continue
             prev = self._seen.get(name)
             seen[name] = observe(prev, st, mono)
-            if (renamed_into_place(st, self._in_flight)
-                    or stable(prev, st, mono, wall, self.quiet_s)):
+            if renamed_into_place(st, self._in_flight) or stable(
+                prev, st, mono, wall, self.quiet_s
+            ):
                 ready[name] = st
         self._seen, self._in_flight = seen, flying
         return self._complete(self.inbound, ready, now, reports)
 
-    def _complete(self, directory: Path, ready: Stats, now: float,
-                  reports: list[dict[str, Any]]) -> Stats:
+    def _complete(
+        self, directory: Path, ready: Stats, now: float, reports: list[dict[str, Any]]
+    ) -> Stats:
         """Of files that look settled: hard links refused, those open for writing left."""
         for name in [n for n, st in ready.items() if st.st_nlink > 1]:
             del ready[name]
-            reports.extend(self._refuse(directory, name, (
-                "a file with other hard links (another name for the same content, maybe "
-                "outside the folder): refused unread; drop a file of its own"), now))
+            reports.extend(
+                self._refuse(
+                    directory,
+                    name,
+                    (
+                        "a file with other hard links (another name for the same content, maybe "
+                        "outside the folder): refused unread; drop a file of its own"
+                    ),
+                    now,
+                )
+            )
         writers = open_for_writing({inode(st) for st in ready.values()}, self._proc)
         if writers is None:
             if not self._blind_noted:
-                log.info("drop folder: open files cannot be seen here (%s); the quiet "
-                         "period of %.1f s alone decides", self._proc, self.quiet_s)
+                log.info(
+                    "drop folder: open files cannot be seen here (%s); the quiet "
+                    "period of %.1f s alone decides",
+                    self._proc,
+                    self.quiet_s,
+                )
                 self._blind_noted = True
             return ready
         return {n: st for n, st in ready.items() if inode(st) not in writers}
@@ -225,12 +260,16 @@ class DropFolder:
             if stat.S_ISREG(after.st_mode) and same_content(st, after):
                 moved[name] = after
             else:
-                log.warning("drop folder: %s changed as it was moved; it waits in "
-                            "processing/ until settled", shown(name))
+                log.warning(
+                    "drop folder: %s changed as it was moved; it waits in "
+                    "processing/ until settled",
+                    shown(name),
+                )
         return moved
 
-    def _scan_processing(self, moved: Stats, mono: float, wall: float, now: float,
-                         reports: list[dict[str, Any]]) -> list[tuple[str, os.stat_result]]:
+    def _scan_processing(
+        self, moved: Stats, mono: float, wall: float, now: float, reports: list[dict[str, Any]]
+    ) -> list[tuple[str, os.stat_result]]:
         parked: dict[str, Seen] = {}
         ready: Stats = {}
         candidates: Stats = {}
@@ -261,47 +300,62 @@ class DropFolder:
         try:
             rows = self._intake.take(path, label, now)
         except Exception as exc:  # noqa: BLE001 - the file goes to failed/ with the reason
-            rows = [{"file": label, "status": "error", "error": f"{type(exc).__name__}: "
-                     f"{exc}"}]
+            rows = [{"file": label, "status": "error", "error": f"{type(exc).__name__}: {exc}"}]
         try:
             after = os.lstat(path)
         except FileNotFoundError:
             log.warning("drop folder: %s left processing/ while being taken", label)
             return {"file": label, "items": len(rows), "refused": 0, "moved_to": ""}
         if not same_content(st, after):
-            rows.append({"file": label, "status": "error", "error": (
-                f"the file changed while it was being taken ({st.st_size} -> "
-                f"{after.st_size} bytes): what was read is stored; send the whole file "
-                "again")})
+            rows.append(
+                {
+                    "file": label,
+                    "status": "error",
+                    "error": (
+                        f"the file changed while it was being taken ({st.st_size} -> "
+                        f"{after.st_size} bytes): what was read is stored; send the whole file "
+                        "again"
+                    ),
+                }
+            )
         bad = [r for r in rows if r.get("status") != "accepted"]
         dest = self._put(path, name, self.failed if bad else self.done, now, bad)
         if bad:
             log.warning("drop folder: %s refused (%d item(s))", label, len(bad))
         self.taken += 1
-        return {"file": label, "items": len(rows), "refused": len(bad),
-                "moved_to": shown(str(dest))}
+        return {
+            "file": label,
+            "items": len(rows),
+            "refused": len(bad),
+            "moved_to": shown(str(dest)),
+        }
 
-    def _refuse(self, directory: Path, name: str, reason: str,
-                now: float) -> list[dict[str, Any]]:
+    def _refuse(self, directory: Path, name: str, reason: str, now: float) -> list[dict[str, Any]]:
         """Move an entry that is not taken to failed/, unread, with the reason beside it."""
         label = shown(name)
         try:
-            dest = self._put(directory / name, name, self.failed, now,
-                             [{"file": label, "status": "refused", "error": reason}])
+            dest = self._put(
+                directory / name,
+                name,
+                self.failed,
+                now,
+                [{"file": label, "status": "refused", "error": reason}],
+            )
         except FileNotFoundError:
             return []  # gone meanwhile
         log.warning("drop folder: %s refused: %s", label, reason)
         return [{"file": label, "items": 0, "refused": 1, "moved_to": shown(str(dest))}]
 
-    def _put(self, src: Path, name: str, into: Path, now: float,
-             bad: list[dict[str, Any]]) -> Path:
+    def _put(self, src: Path, name: str, into: Path, now: float, bad: list[dict[str, Any]]) -> Path:
         """Rename `src` (the entry itself, a link is not followed) into `into` under a free
         name, with `<name>.error.txt` beside it when there is something to say."""
         dest = self._free(into, name, now, bool(bad))
         os.replace(src, dest)
         if bad:
-            _write_new(dest.with_name(dest.name + ERROR_SUFFIX),
-                       json.dumps(bad, indent=2, default=str).encode())
+            _write_new(
+                dest.with_name(dest.name + ERROR_SUFFIX),
+                json.dumps(bad, indent=2, default=str).encode(),
+            )
         return dest
 
     @staticmethod

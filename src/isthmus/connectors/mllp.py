@@ -104,8 +104,10 @@ class MllpServer:
         max_connections_per_peer: int = 64,
         max_in_flight_per_connection: int = 64,
     ) -> None:
-        if (min(max_in_flight_per_connection, max_connections, max_connections_per_peer) < 1
-                or idle_timeout_s <= 0):
+        if (
+            min(max_in_flight_per_connection, max_connections, max_connections_per_peer) < 1
+            or idle_timeout_s <= 0
+        ):
             raise ValueError("limits must be positive")
         self.handler = handler
         self.host = host
@@ -146,8 +148,12 @@ class MllpServer:
         self._port = self.port  # the bound one, so resume() binds it again after port=0
         self.paused = True
         self._server.close()
-        log.info("mllp paused on %s:%d: new connections refused, %d open carry on",
-                 self.host, self._port, len(self.connections))
+        log.info(
+            "mllp paused on %s:%d: new connections refused, %d open carry on",
+            self.host,
+            self._port,
+            len(self.connections),
+        )
 
     async def resume(self) -> None:
         """Listen again on the same port after :meth:`pause`."""
@@ -166,8 +172,9 @@ class MllpServer:
             ssl=self.ssl_context,
             backlog=min(max(self.max_connections, 100), 4096),
         )
-        log.info("mllp listening on %s:%d%s", self.host, self.port,
-                 " (TLS)" if self.ssl_context else "")
+        log.info(
+            "mllp listening on %s:%d%s", self.host, self.port, " (TLS)" if self.ssl_context else ""
+        )
 
     async def serve_forever(self) -> None:
         """Start if needed and run until :meth:`close` (or cancellation, which closes)."""
@@ -197,8 +204,9 @@ class MllpServer:
             for task in pending:
                 task.cancel()
             if pending:
-                log.warning("mllp close: cancelled %d handler calls after %.1f s",
-                            len(pending), grace_s)
+                log.warning(
+                    "mllp close: cancelled %d handler calls after %.1f s", len(pending), grace_s
+                )
                 await asyncio.wait(pending)
         for conn in list(self.connections):
             conn.stop()
@@ -229,14 +237,19 @@ class MllpServer:
         else:
             pool = set()
         if pool:
-            victim = min((c for c in pool if c.idle), key=lambda c: c.last_activity,
-                         default=None)
+            victim = min((c for c in pool if c.idle), key=lambda c: c.last_activity, default=None)
             if victim is None:
                 if not mine:
                     del self._by_peer[conn.peer_host]
                 return f"{len(pool)} open {scope} (limit {limit}), none idle"
-            log.info("mllp closing idle connection from %s to admit one from %s: %d open %s "
-                     "(limit %d)", victim.peer, conn.peer, len(pool), scope, limit)
+            log.info(
+                "mllp closing idle connection from %s to admit one from %s: %d open %s (limit %d)",
+                victim.peer,
+                conn.peer,
+                len(pool),
+                scope,
+                limit,
+            )
             self.stats.idle_closes += 1
             self.stats.evictions += 1
             victim.evict()

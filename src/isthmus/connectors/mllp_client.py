@@ -175,7 +175,10 @@ async def _run_connection(
     try:
         transport, _ = await asyncio.wait_for(
             loop.create_connection(
-                lambda: sender, host, port, ssl=ssl_context,
+                lambda: sender,
+                host,
+                port,
+                ssl=ssl_context,
                 server_hostname=host if ssl_context is not None else None,
             ),
             timeout=timeout_s,
@@ -219,19 +222,32 @@ async def send_messages(
         raise ValueError("connections, window and timeout_s must be positive")
     n = len(messages)
     report = SendReport(
-        acks=[None] * n, errors=[None] * n, latencies=[math.nan] * n,
-        connections=connections, window=window,
+        acks=[None] * n,
+        errors=[None] * n,
+        latencies=[math.nan] * n,
+        connections=connections,
+        window=window,
     )
     shares: list[list[tuple[int, bytes]]] = [[] for _ in range(connections)]
     for i, payload in enumerate(messages):
         c = i % connections if route is None else route(i, payload) % connections
         shares[c].append((i, payload))
     started = time.perf_counter()
-    await asyncio.gather(*(
-        _run_connection(host, port, report, share, window=window, timeout_s=timeout_s,
-                        ssl_context=ssl_context)
-        for share in shares if share
-    ))
+    await asyncio.gather(
+        *(
+            _run_connection(
+                host,
+                port,
+                report,
+                share,
+                window=window,
+                timeout_s=timeout_s,
+                ssl_context=ssl_context,
+            )
+            for share in shares
+            if share
+        )
+    )
     report.elapsed_s = time.perf_counter() - started
     return report
 
@@ -248,7 +264,15 @@ def send_messages_sync(
     route: Route | None = None,
 ) -> SendReport:
     """:func:`send_messages` for callers without an event loop (scripts, the CLI)."""
-    return asyncio.run(send_messages(
-        host, port, messages, connections=connections, window=window,
-        timeout_s=timeout_s, ssl_context=ssl_context, route=route,
-    ))
+    return asyncio.run(
+        send_messages(
+            host,
+            port,
+            messages,
+            connections=connections,
+            window=window,
+            timeout_s=timeout_s,
+            ssl_context=ssl_context,
+            route=route,
+        )
+    )

@@ -215,9 +215,14 @@ class Connection(asyncio.Protocol):
         except Exception as exc:  # noqa: BLE001 -- a handler bug must not kill the server
             slot.failed = True
             self._stats.handler_errors += 1
-            log.error("mllp handler failed on a %d-byte %s from %s: %s; closing without ACK\n%s",
-                      len(f.payload), "message" if f.error is None else "framing error",
-                      self._peer, type(exc).__name__, _stack(exc))
+            log.error(
+                "mllp handler failed on a %d-byte %s from %s: %s; closing without ACK\n%s",
+                len(f.payload),
+                "message" if f.error is None else "framing error",
+                self._peer,
+                type(exc).__name__,
+                _stack(exc),
+            )
         finally:
             slot.done = True
             self._flush()

@@ -71,8 +71,7 @@ def observe(prev: Seen | None, st: os.stat_result, now: float) -> Seen:
     return prev if prev is not None and prev.signature == sig else Seen(sig, now)
 
 
-def stable(prev: Seen | None, st: os.stat_result, now: float, wall: float,
-           quiet_s: float) -> bool:
+def stable(prev: Seen | None, st: os.stat_result, now: float, wall: float, quiet_s: float) -> bool:
     """Unchanged since the previous pass, and quiet for `quiet_s` seconds: on the monotonic
     clock since first seen like this, or on the wall clock since the file's ctime."""
     if prev is None or prev.signature != signature(st):

@@ -80,17 +80,29 @@ def final_name(name: str) -> str:
 class SftpPickup:
     """One channel's remote folder on one SFTP server; one SSH session held across passes."""
 
-    def __init__(self, name: str, host: str, port: int, *, user: str, key_file: Path,
-                 known_hosts: Path, path: str, local: Path, intake: Intake,
-                 settings: Settings, quiet_s: float | None = None,
-                 clock: Callable[[], float] = time.monotonic, timeout_s: float = 10.0) -> None:
+    def __init__(
+        self,
+        name: str,
+        host: str,
+        port: int,
+        *,
+        user: str,
+        key_file: Path,
+        known_hosts: Path,
+        path: str,
+        local: Path,
+        intake: Intake,
+        settings: Settings,
+        quiet_s: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        timeout_s: float = 10.0,
+    ) -> None:
         self.name = name
         self._host, self._port, self._user = host, port or 22, user
         self._key_file, self._known_hosts, self._timeout = key_file, known_hosts, timeout_s
         self.remote = path.rstrip("/") or "."
         self.local, self._intake, self._settings = local, intake, settings
-        self.quiet_s = (settings.reliability.drop_quiet_period_s if quiet_s is None
-                        else quiet_s)
+        self.quiet_s = settings.reliability.drop_quiet_period_s if quiet_s is None else quiet_s
         self._clock = clock
         self._seen: dict[str, _Seen] = {}
         self._flying: dict[str, int] = {}  # final name -> size, under an in-flight name
@@ -109,9 +121,16 @@ class SftpPickup:
             return self._sftp
         self.close()
         try:
-            ssh, sftp = open_session(SftpPeer(self._host, self._port, self._user,
-                                              self._key_file, self._known_hosts,
-                                              self._timeout))
+            ssh, sftp = open_session(
+                SftpPeer(
+                    self._host,
+                    self._port,
+                    self._user,
+                    self._key_file,
+                    self._known_hosts,
+                    self._timeout,
+                )
+            )
         except SftpUnreachable as exc:
             raise PickupUnavailable(str(exc)) from exc
         for sub in ("inbound", "done", "failed"):
@@ -141,8 +160,9 @@ class SftpPickup:
             self.close()
             if isinstance(exc, PickupUnavailable):
                 raise
-            raise PickupUnavailable(f"SFTP {self._host}:{self._port} pass failed: "
-                                    f"{type(exc).__name__}") from exc
+            raise PickupUnavailable(
+                f"SFTP {self._host}:{self._port} pass failed: {type(exc).__name__}"
+            ) from exc
         if not any(fetched.values()):
             return []
         # a fresh folder's first pass takes everything in processing/: what was just
@@ -172,11 +192,15 @@ class SftpPickup:
                 flying[final_name(name)] = size
                 continue
             prev = self._seen.get(name)
-            now_seen = (prev if prev is not None and (prev.size, prev.mtime) == (
-                size, a.st_mtime or 0) else _Seen(size, a.st_mtime or 0, mono))
+            now_seen = (
+                prev
+                if prev is not None and (prev.size, prev.mtime) == (size, a.st_mtime or 0)
+                else _Seen(size, a.st_mtime or 0, mono)
+            )
             seen[name] = now_seen
-            if (self._flying.get(name) == size
-                    or (prev is now_seen and mono - now_seen.since >= self.quiet_s)):
+            if self._flying.get(name) == size or (
+                prev is now_seen and mono - now_seen.since >= self.quiet_s
+            ):
                 ready.append(name)
         self._seen, self._flying = seen, flying
         return ready
@@ -193,17 +217,24 @@ class SftpPickup:
         sftp.get(remote, str(part))
         after = sftp.stat(remote)
         if (part.stat().st_size, after.st_size, after.st_mtime or 0) != (
-                seen.size, seen.size, seen.mtime):
+            seen.size,
+            seen.size,
+            seen.mtime,
+        ):
             part.unlink()
             self._seen.pop(name, None)
-            log.warning("sftp pickup %s: %s changed while it was downloaded; it waits",
-                        self.name, shown(name))
+            log.warning(
+                "sftp pickup %s: %s changed while it was downloaded; it waits",
+                self.name,
+                shown(name),
+            )
             return False
         os.replace(part, processing / name)
         return True
 
-    def _finish(self, sftp: paramiko.SFTPClient, name: str, report: dict[str, Any],
-                now: float) -> None:
+    def _finish(
+        self, sftp: paramiko.SFTPClient, name: str, report: dict[str, Any], now: float
+    ) -> None:
         """Move the remote file to done/, or to failed/ with the intake's reasons."""
         refused = bool(report.get("refused"))
         target = self._free(sftp, "failed" if refused else "done", name, now)
@@ -214,19 +245,16 @@ class SftpPickup:
             try:
                 body = reasons.read_bytes()
             except OSError:
-                body = json.dumps([{"file": shown(name), "refused": report["refused"]}]
-                                  ).encode()
+                body = json.dumps([{"file": shown(name), "refused": report["refused"]}]).encode()
             sftp.putfo(io.BytesIO(body), target + ERROR_SUFFIX)
-            log.warning("sftp pickup %s: %s refused, moved to failed/", self.name,
-                        shown(name))
+            log.warning("sftp pickup %s: %s refused, moved to failed/", self.name, shown(name))
 
     def _free(self, sftp: paramiko.SFTPClient, into: str, name: str, now: float) -> str:
         """A path in the remote folder `into` at which nothing (nor its .error.txt) is."""
         stem, dot, ext = name.rpartition(".")
         for k in range(1000):
             tag = "" if k == 0 else f"-{int(now)}" + ("" if k == 1 else f"-{k}")
-            base = name if not tag else (f"{stem}{tag}.{ext}" if dot and stem
-                                         else f"{name}{tag}")
+            base = name if not tag else (f"{stem}{tag}.{ext}" if dot and stem else f"{name}{tag}")
             path = posixpath.join(self.remote, into, base)
             if not (_exists(sftp, path) or _exists(sftp, path + ERROR_SUFFIX)):
                 return path
@@ -246,10 +274,18 @@ def open_pickup(ch: ChannelSettings, settings: Settings, intake: Intake) -> Sftp
     `<data_dir>/sftp/<name>`."""
     if ch.key_file is None or ch.known_hosts is None:
         raise ValueError(f"channels.{ch.name}: an sftp channel needs key_file and known_hosts")
-    return SftpPickup(ch.name, ch.host, ch.port or 22, user=ch.user, key_file=ch.key_file,
-                      known_hosts=ch.known_hosts, path=ch.path,
-                      local=settings.data_dir / "sftp" / ch.name, intake=intake,
-                      settings=settings)
+    return SftpPickup(
+        ch.name,
+        ch.host,
+        ch.port or 22,
+        user=ch.user,
+        key_file=ch.key_file,
+        known_hosts=ch.known_hosts,
+        path=ch.path,
+        local=settings.data_dir / "sftp" / ch.name,
+        intake=intake,
+        settings=settings,
+    )
 
 
 __all__ = ["PickupUnavailable", "SftpPickup", "final_name", "open_pickup"]

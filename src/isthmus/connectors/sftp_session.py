@@ -50,14 +50,22 @@ def open_session(peer: SftpPeer) -> tuple[paramiko.SSHClient, paramiko.SFTPClien
     try:
         ssh.load_host_keys(str(peer.known_hosts))  # only these; never the user's own
     except OSError as exc:
-        raise SftpUnreachable(f"{peer.where}: known_hosts unreadable [{exc.errno}] "
-                              f"{exc.strerror}") from exc
+        raise SftpUnreachable(
+            f"{peer.where}: known_hosts unreadable [{exc.errno}] {exc.strerror}"
+        ) from exc
     ssh.set_missing_host_key_policy(paramiko.RejectPolicy())
     try:
-        ssh.connect(peer.host, peer.port, username=peer.user,
-                    key_filename=str(peer.key_file), look_for_keys=False, allow_agent=False,
-                    timeout=peer.timeout_s, banner_timeout=peer.timeout_s,
-                    auth_timeout=peer.timeout_s)
+        ssh.connect(
+            peer.host,
+            peer.port,
+            username=peer.user,
+            key_filename=str(peer.key_file),
+            look_for_keys=False,
+            allow_agent=False,
+            timeout=peer.timeout_s,
+            banner_timeout=peer.timeout_s,
+            auth_timeout=peer.timeout_s,
+        )
         sftp = ssh.open_sftp()
     except paramiko.BadHostKeyException as exc:
         ssh.close()
@@ -67,8 +75,7 @@ def open_session(peer: SftpPeer) -> tuple[paramiko.SSHClient, paramiko.SFTPClien
         raise SftpUnreachable(f"{peer.where}: public key authentication refused") from exc
     except paramiko.SSHException as exc:
         ssh.close()
-        reason = "host key not in known_hosts" if "known_hosts" in str(exc) \
-            else type(exc).__name__
+        reason = "host key not in known_hosts" if "known_hosts" in str(exc) else type(exc).__name__
         raise SftpUnreachable(f"{peer.where}: {reason}") from exc
     except (OSError, EOFError) as exc:
         ssh.close()

@@ -30,8 +30,13 @@ def page(console: Console, ctx: Ctx) -> Response:
     resume forms for those who may use them."""
     hub = console.hub
     rows = channels.table(hub.settings, hub.store, hub.bus, bound=_bound(console.live))
-    return console.render(ctx, "channels.html", title="Channels", rows=rows,
-                          may_act=ctx.may("POST", PATH + "/{name}/pause"))
+    return console.render(
+        ctx,
+        "channels.html",
+        title="Channels",
+        rows=rows,
+        may_act=ctx.may("POST", PATH + "/{name}/pause"),
+    )
 
 
 def change(console: Console, ctx: Ctx, *, pause: bool) -> Response:
@@ -41,12 +46,25 @@ def change(console: Console, ctx: Ctx, *, pause: bool) -> Response:
     verb = "pause" if pause else "resume"
     reason = ctx.value("reason").strip() if pause else ""
     try:
-        channels.set_state(console.hub.settings, console.hub.store, name,
-                           channels.PAUSED if pause else channels.RUNNING, by=ctx.actor,
-                           reason=reason, now=console.clock())
+        channels.set_state(
+            console.hub.settings,
+            console.hub.store,
+            name,
+            channels.PAUSED if pause else channels.RUNNING,
+            by=ctx.actor,
+            reason=reason,
+            now=console.clock(),
+        )
     except channels.ChannelRefused as exc:
         console.audit(ctx, f"channels.{verb}", name, "failed", reason=str(exc))
-        return console.render(ctx, "error.html", exc.http_status, title=f"Not {verb}d",
-                              message=str(exc), field="name", back=console.prefix + PATH)
+        return console.render(
+            ctx,
+            "error.html",
+            exc.http_status,
+            title=f"Not {verb}d",
+            message=str(exc),
+            field="name",
+            back=console.prefix + PATH,
+        )
     console.audit(ctx, f"channels.{verb}", name, "ok", reason=reason)
     return console.done(PATH, f"channel {name} {'paused' if pause else 'resumed'}")

@@ -31,14 +31,33 @@ def page(console: Console, ctx: Ctx) -> Response:
     for c in claims:
         counts[c.state] = counts.get(c.state, 0) + 1
         oldest[c.state] = max(oldest.get(c.state, 0.0), (now - c.updated_at) / 86400)
-    rows = [{"claim": c.claim_key, "state": c.state, "payer": c.payer_id,
-             "charge": f"{c.total_charge} {c.currency}", "paid": str(c.paid),
-             "age": round((now - c.updated_at) / 86400, 1), "denial": c.denial_category,
-             "appeal_due": c.appeal_due} for c in claims if not want or c.state == want]
-    summary = [{"state": s, "count": counts[s], "oldest": round(oldest[s], 1)}
-               for s in STATES if counts[s]]
-    return console.render(ctx, "claims.html", title="Claims", rows=rows[:1000],
-                          summary=summary, state=want, timeline=None, claim=None)
+    rows = [
+        {
+            "claim": c.claim_key,
+            "state": c.state,
+            "payer": c.payer_id,
+            "charge": f"{c.total_charge} {c.currency}",
+            "paid": str(c.paid),
+            "age": round((now - c.updated_at) / 86400, 1),
+            "denial": c.denial_category,
+            "appeal_due": c.appeal_due,
+        }
+        for c in claims
+        if not want or c.state == want
+    ]
+    summary = [
+        {"state": s, "count": counts[s], "oldest": round(oldest[s], 1)} for s in STATES if counts[s]
+    ]
+    return console.render(
+        ctx,
+        "claims.html",
+        title="Claims",
+        rows=rows[:1000],
+        summary=summary,
+        state=want,
+        timeline=None,
+        claim=None,
+    )
 
 
 def timeline(console: Console, ctx: Ctx) -> Response:
@@ -47,9 +66,23 @@ def timeline(console: Console, ctx: Ctx) -> Response:
     with console.hub.store.transaction() as tx:
         claim = tx.get_claim_state(key)
     if claim is None:
-        return console.render(ctx, "error.html", 404, title="No such claim",
-                              message=f"no claim {key!r}", field="claim",
-                              back=console.prefix + PATH)
+        return console.render(
+            ctx,
+            "error.html",
+            404,
+            title="No such claim",
+            message=f"no claim {key!r}",
+            field="claim",
+            back=console.prefix + PATH,
+        )
     events = console.hub.store.claim_events(key)
-    return console.render(ctx, "claims.html", title=f"Claim {key}", rows=[], summary=[],
-                          state="", claim=claim, timeline=events)
+    return console.render(
+        ctx,
+        "claims.html",
+        title=f"Claim {key}",
+        rows=[],
+        summary=[],
+        state="",
+        claim=claim,
+        timeline=events,
+    )

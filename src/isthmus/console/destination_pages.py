@@ -32,11 +32,14 @@ def page(console: Console, ctx: Ctx) -> Response:
     hub = console.hub
     now = console.clock()
     return console.render(
-        ctx, "destinations.html", title="Destinations",
+        ctx,
+        "destinations.html",
+        title="Destinations",
         rows=destinations.table(hub.settings, hub.store, now, erp_dir=hub.export_dir),
         dead=destinations.recent(hub.store, status="dead", limit=50),
         pending=destinations.recent(hub.store, status="pending", limit=20),
-        may_act=ctx.may("POST", RESEND))
+        may_act=ctx.may("POST", RESEND),
+    )
 
 
 def resend(console: Console, ctx: Ctx, *, erp: bool = False) -> Response:
@@ -44,12 +47,24 @@ def resend(console: Console, ctx: Ctx, *, erp: bool = False) -> Response:
     say why when it cannot be resent."""
     number = int(ctx.request.path_params["id"])
     delivery_id: int | str = f"{destinations.ERP_ID}{number}" if erp else number
-    done = destinations.resend(console.hub.settings, console.hub.store, ids=[delivery_id],
-                               by=ctx.actor, now=console.clock())
+    done = destinations.resend(
+        console.hub.settings,
+        console.hub.store,
+        ids=[delivery_id],
+        by=ctx.actor,
+        now=console.clock(),
+    )
     if not done["resent"]:
         status, reason = destinations.why_not(console.hub.store, delivery_id)
         console.audit(ctx, "deliveries.resend", str(delivery_id), "failed", reason=reason)
-        return console.render(ctx, "error.html", status, title="Not resent", message=reason,
-                              field="id", back=console.prefix + PATH)
+        return console.render(
+            ctx,
+            "error.html",
+            status,
+            title="Not resent",
+            message=reason,
+            field="id",
+            back=console.prefix + PATH,
+        )
     console.audit(ctx, "deliveries.resend", str(delivery_id), "ok")
     return console.done(PATH, f"delivery {delivery_id} resent")

@@ -34,8 +34,14 @@ def warehouse(console: Console) -> Path:
 def _data(console: Console) -> tuple[dict[str, Any] | None, int, str]:
     db = warehouse(console)
     if not db.is_file():
-        return None, 404, ("no analytics warehouse yet: run `isthmus analytics export` "
-                           "(serve runs it on its schedule)")
+        return (
+            None,
+            404,
+            (
+                "no analytics warehouse yet: run `isthmus analytics export` "
+                "(serve runs it on its schedule)"
+            ),
+        )
     as_of = datetime.fromtimestamp(console.clock(), UTC).date()
     try:
         return executive.read(db, console.hub.store, as_of), 200, ""
@@ -48,8 +54,12 @@ def as_json(console: Console, ctx: Ctx) -> Response:
     no warehouse to read."""
     data, code, why = _data(console)
     body = data if data is not None else {"error": why}
-    return Response(json.dumps(body, default=str), code, media_type="application/json",
-                    headers={"Cache-Control": "no-store"})
+    return Response(
+        json.dumps(body, default=str),
+        code,
+        media_type="application/json",
+        headers={"Cache-Control": "no-store"},
+    )
 
 
 def page(console: Console, ctx: Ctx) -> Response:
@@ -57,15 +67,38 @@ def page(console: Console, ctx: Ctx) -> Response:
     checklist charts read from the warehouse, or what to run or install when there is none."""
     data, code, why = _data(console)
     if data is None:
-        return console.render(ctx, "error.html", code, title="No executive view",
-                              message=why, field="", back=console.prefix + "/")
-    margin = charts.bars([(f"{r['service_line']} {r['period']}", max(0.0, float(r["net_margin"])))
-                          for r in data["margin"]],
-                         title="Net margin per service line and period (a loss shows as 0)")
-    denials = charts.columns([(r["period"], r["denied"]) for r in
-                              data["denials"]["by_month"]], title="Denied claims by month")
-    aging = charts.bars([(r["payer_class"], float(r["open"])) for r in data["ar"]["by_class"]],
-                        title="Open A/R by payer class", color="#a23b3b")
-    return console.render(ctx, "executive.html", title="Executive", d=data, margin=margin,
-                          denials_chart=denials, aging=aging,
-                          buckets=[b[0] for b in executive.BUCKETS])
+        return console.render(
+            ctx,
+            "error.html",
+            code,
+            title="No executive view",
+            message=why,
+            field="",
+            back=console.prefix + "/",
+        )
+    margin = charts.bars(
+        [
+            (f"{r['service_line']} {r['period']}", max(0.0, float(r["net_margin"])))
+            for r in data["margin"]
+        ],
+        title="Net margin per service line and period (a loss shows as 0)",
+    )
+    denials = charts.columns(
+        [(r["period"], r["denied"]) for r in data["denials"]["by_month"]],
+        title="Denied claims by month",
+    )
+    aging = charts.bars(
+        [(r["payer_class"], float(r["open"])) for r in data["ar"]["by_class"]],
+        title="Open A/R by payer class",
+        color="#a23b3b",
+    )
+    return console.render(
+        ctx,
+        "executive.html",
+        title="Executive",
+        d=data,
+        margin=margin,
+        denials_chart=denials,
+        aging=aging,
+        buckets=[b[0] for b in executive.BUCKETS],
+    )

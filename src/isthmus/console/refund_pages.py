@@ -27,9 +27,15 @@ def _actor(ctx: Ctx) -> Actor:
 
 
 def _refused(console: Console, ctx: Ctx, exc: RefundError) -> Response:
-    return console.render(ctx, "error.html", exc.http_status, title="Refund not done",
-                          message=str(exc), field=exc.field,
-                          back=console.prefix + "/refunds")
+    return console.render(
+        ctx,
+        "error.html",
+        exc.http_status,
+        title="Refund not done",
+        message=str(exc),
+        field=exc.field,
+        back=console.prefix + "/refunds",
+    )
 
 
 def page(console: Console, ctx: Ctx) -> Response:
@@ -39,13 +45,18 @@ def page(console: Console, ctx: Ctx) -> Response:
     service = console.hub.refunds()
     rows = [view(r) for r in service.list(status if status in STATUSES else None)]
     rows.sort(key=lambda r: (r["status"] != "pending", r["requested_at"]))
-    return console.render(ctx, "refunds.html", title="Refunds", rows=rows, status=status,
-                          statuses=STATUSES, key=secrets.token_urlsafe(12),
-                          may_trace=ctx.may("GET", "/messages/{ref:path}"),
-                          may_request=bool(REQUESTERS & set(ctx.roles)) and
-                          ctx.may("POST", "/refunds"),
-                          may_decide=bool(APPROVERS & set(ctx.roles)) and
-                          ctx.may("POST", "/refunds/{id}/approve"))
+    return console.render(
+        ctx,
+        "refunds.html",
+        title="Refunds",
+        rows=rows,
+        status=status,
+        statuses=STATUSES,
+        key=secrets.token_urlsafe(12),
+        may_trace=ctx.may("GET", "/messages/{ref:path}"),
+        may_request=bool(REQUESTERS & set(ctx.roles)) and ctx.may("POST", "/refunds"),
+        may_decide=bool(APPROVERS & set(ctx.roles)) and ctx.may("POST", "/refunds/{id}/approve"),
+    )
 
 
 def request(console: Console, ctx: Ctx) -> Response:
@@ -53,10 +64,13 @@ def request(console: Console, ctx: Ctx) -> Response:
     shown with its field and status."""
     try:
         out = console.hub.refunds().request(
-            account=ctx.value("account").strip(), amount=ctx.value("amount").strip(),
+            account=ctx.value("account").strip(),
+            amount=ctx.value("amount").strip(),
             currency=ctx.value("currency", "USD").strip().upper(),
-            reason=ctx.value("reason"), requested_by=_actor(ctx),
-            idempotency_key=ctx.value("idempotency_key"))
+            reason=ctx.value("reason"),
+            requested_by=_actor(ctx),
+            idempotency_key=ctx.value("idempotency_key"),
+        )
     except RefundError as exc:
         return _refused(console, ctx, exc)
     r = out.refund

@@ -72,8 +72,12 @@ def _mac(key: bytes, body: str) -> str:
 def seal(session: Session, key: bytes) -> str:
     """The cookie value of a session: its fields as base64url JSON, then ".", then their
     HMAC-SHA256 under `key`."""
-    body = _b64(json.dumps({"d": session.digest, "e": session.expires_at, "c": session.csrf,
-                            "r": session.record}, separators=(",", ":")).encode())
+    body = _b64(
+        json.dumps(
+            {"d": session.digest, "e": session.expires_at, "c": session.csrf, "r": session.record},
+            separators=(",", ":"),
+        ).encode()
+    )
     return f"{body}.{_mac(key, body)}"
 
 
@@ -130,8 +134,7 @@ def foreign_origin(origin: str | None, referer: str | None, host: str | None) ->
         if parts.scheme not in ("http", "https") or not parts.hostname:
             return "the request's Origin is not a web origin"
         default = {"http": 80, "https": 443}[parts.scheme]
-        same = mine.hostname == parts.hostname and \
-            (mine.port or default) == (parts.port or default)
+        same = mine.hostname == parts.hostname and (mine.port or default) == (parts.port or default)
     except ValueError:
         return "the request's Origin is not a web origin"
     return None if same else "the request comes from another site (Origin)"

@@ -54,9 +54,12 @@ def read(hub: Hub, as_of: date) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     assert flow is not None  # Hub.open builds the supply flow of every hub
     report = supply_report(flow.snapshot(), policy, as_of=as_of, limit_days=limit)
     revenue = {m.revenue_account for m in hub.settings.mappings.charge_codes.values()}
-    margin = service_line_margin(hub.store.entries(), revenue_accounts=revenue,
-                                 supply_expense_account=policy.accounts.supply_expense,
-                                 labor_cost=service_line_cost(hub.store, hub.settings.labor))
+    margin = service_line_margin(
+        hub.store.entries(),
+        revenue_accounts=revenue,
+        supply_expense_account=policy.accounts.supply_expense,
+        labor_cost=service_line_cost(hub.store, hub.settings.labor),
+    )
     return report, margin
 
 
@@ -64,22 +67,39 @@ def page(console: Console, ctx: Ctx) -> Response:
     """The Supply page: stock-out risk, unmatched invoice aging, open GRNI, requisitions and
     service-line margin, as of `?as_of=` or today; 404 without a supply flow."""
     if console.hub.processor.supply is None:
-        return console.render(ctx, "error.html", 404, title="No supply flow",
-                              message="this hub runs without a supply flow", field="",
-                              back=console.prefix + "/")
+        return console.render(
+            ctx,
+            "error.html",
+            404,
+            title="No supply flow",
+            message="this hub runs without a supply flow",
+            field="",
+            back=console.prefix + "/",
+        )
     problems: list[str] = []
     as_of = _as_of(console, ctx, problems)
     report, margin = read(console.hub, as_of)
     unmatched = report["unmatched"]
-    aging = charts.bars([(f"{name} days", unmatched["aging"][name]["count"])
-                         for name, _, _ in BUCKETS],
-                        title="Unmatched supplier invoice lines by age", color="#a23b3b")
+    aging = charts.bars(
+        [(f"{name} days", unmatched["aging"][name]["count"]) for name, _, _ in BUCKETS],
+        title="Unmatched supplier invoice lines by age",
+        color="#a23b3b",
+    )
     held = sum(1 for r in report["requisitions"] if r["status"] == HELD)
-    return console.render(ctx, "supply.html", 400 if problems else 200, title="Supply",
-                          r=report, margin=margin, aging=aging, held=held,
-                          problems=problems, as_of=ctx.request.query_params.get("as_of", ""),
-                          at_risk=sum(1 for x in report["stock_out_risk"] if x["at_risk"]),
-                          may_approve=ctx.may("POST", "/supply/approve"))
+    return console.render(
+        ctx,
+        "supply.html",
+        400 if problems else 200,
+        title="Supply",
+        r=report,
+        margin=margin,
+        aging=aging,
+        held=held,
+        problems=problems,
+        as_of=ctx.request.query_params.get("as_of", ""),
+        at_risk=sum(1 for x in report["stock_out_risk"] if x["at_risk"]),
+        may_approve=ctx.may("POST", "/supply/approve"),
+    )
 
 
 def decide(console: Console, ctx: Ctx, *, approve: bool) -> Response:
@@ -90,27 +110,57 @@ def decide(console: Console, ctx: Ctx, *, approve: bool) -> Response:
     reason = ctx.value("reason").strip()
     back = console.prefix + "/supply"
     flow = console.hub.processor.supply
-    why = ("this hub runs without a supply flow" if flow is None else
-           "name the requisition" if not req_id else
-           "" if approve or reason else "say why it is rejected")
+    why = (
+        "this hub runs without a supply flow"
+        if flow is None
+        else "name the requisition"
+        if not req_id
+        else ""
+        if approve or reason
+        else "say why it is rejected"
+    )
     if why or flow is None:
         console.audit(ctx, f"supply.{verb}", f"requisition/{req_id}", "failed", reason=why)
-        return console.render(ctx, "error.html", 400, title=f"Not {verb}d", message=why,
-                              field="requisition" if req_id else "reason", back=back)
+        return console.render(
+            ctx,
+            "error.html",
+            400,
+            title=f"Not {verb}d",
+            message=why,
+            field="requisition" if req_id else "reason",
+            back=back,
+        )
     with console.hub.store.transaction() as tx:
         done = flow.approve(tx, req_id) if approve else flow.reject(tx, req_id, reason)
     if not done:
-        why = (f"no requisition {req_id} waits for a budget approval"
-               f"{'' if approve else ' or for the ERP'} (decided already, or never held): "
-               "reload the Supply page")
+        why = (
+            f"no requisition {req_id} waits for a budget approval"
+            f"{'' if approve else ' or for the ERP'} (decided already, or never held): "
+            "reload the Supply page"
+        )
         console.audit(ctx, f"supply.{verb}", f"requisition/{req_id}", "failed", reason=why)
-        return console.render(ctx, "error.html", 404, title=f"Not {verb}d", message=why,
-                              field="requisition", back=back)
-    console.audit(ctx, f"supply.{verb}", f"requisition/{req_id}", "ok",
-                  **({} if approve else {"reason": reason}))
+        return console.render(
+            ctx,
+            "error.html",
+            404,
+            title=f"Not {verb}d",
+            message=why,
+            field="requisition",
+            back=back,
+        )
+    console.audit(
+        ctx,
+        f"supply.{verb}",
+        f"requisition/{req_id}",
+        "ok",
+        **({} if approve else {"reason": reason}),
+    )
     path = "/supply"
     with contextlib.suppress(ValueError):  # back to the day the approver was looking at
         path += f"?as_of={date.fromisoformat(ctx.value('as_of')).isoformat()}"
-    said = ("pending for the ERP (the next `isthmus supply sync` sends it)" if approve
-            else "it will not be sent to the ERP")
+    said = (
+        "pending for the ERP (the next `isthmus supply sync` sends it)"
+        if approve
+        else "it will not be sent to the ERP"
+    )
     return console.done(path, f"requisition {req_id} {verb}d by {ctx.actor}: {said}")

@@ -55,10 +55,29 @@ from isthmus.demo.ehr_segments import (
     timestamp,
 )
 
-KINDS = ("register", "admit", "update", "discharge", "merge", "bar", "charge", "credit",
-         "malformed", "unmapped", "unsupported")
-MALFORMED_VARIANTS = ("no_type", "no_control_id", "garbage", "truncated", "segment_order",
-                      "bad_amount", "bad_date", "empty_pid3")
+KINDS = (
+    "register",
+    "admit",
+    "update",
+    "discharge",
+    "merge",
+    "bar",
+    "charge",
+    "credit",
+    "malformed",
+    "unmapped",
+    "unsupported",
+)
+MALFORMED_VARIANTS = (
+    "no_type",
+    "no_control_id",
+    "garbage",
+    "truncated",
+    "segment_order",
+    "bad_amount",
+    "bad_date",
+    "empty_pid3",
+)
 _MSH_BROKEN = frozenset({"no_type", "no_control_id", "garbage", "truncated"})
 _NO_CONTROL_ID = frozenset({"no_control_id", "garbage", "truncated"})
 _END = 86_340  # last second a visit may still be running (23:59:00)
@@ -131,8 +150,16 @@ class _Plan:
             specs = [s for s in CHARGE_CODES if cls in s.classes]
             self._by_class[cls] = (specs, [s.weight for s in specs])
 
-    def add(self, t: int, kind: str, p: SimPatient, *, lines: tuple[ChargeLine, ...] = (),
-            duplicate: SimPatient | None = None, variant: str = "") -> _Event:
+    def add(
+        self,
+        t: int,
+        kind: str,
+        p: SimPatient,
+        *,
+        lines: tuple[ChargeLine, ...] = (),
+        duplicate: SimPatient | None = None,
+        variant: str = "",
+    ) -> _Event:
         ev = _Event(t, len(self.events), kind, p, lines, duplicate, variant)
         self.events.append(ev)
         return ev
@@ -145,12 +172,18 @@ class _Plan:
         arrival = int(rng.triangular(600, 79_200, 39_600))
         return SimPatient(
             facility=facility or rng.choice(self.facilities),
-            mrn=f"M{200_001 + n:07d}", account=f"A{500_001 + n:08d}",
-            visit=f"V{800_001 + n:08d}", family=rng.choice(FAMILY_NAMES),
+            mrn=f"M{200_001 + n:07d}",
+            account=f"A{500_001 + n:08d}",
+            visit=f"V{800_001 + n:08d}",
+            family=rng.choice(FAMILY_NAMES),
             given=rng.choice(GIVEN_NAMES),
-            birth=day - timedelta(days=rng.randint(30, 90 * 365)), sex=rng.choice("FM"),
-            pclass=pclass, room=rng.randint(1, 40), street=rng.choice(STREETS),
-            provider=rng.choice(PROVIDERS), arrival=arrival,
+            birth=day - timedelta(days=rng.randint(30, 90 * 365)),
+            sex=rng.choice("FM"),
+            pclass=pclass,
+            room=rng.randint(1, 40),
+            street=rng.choice(STREETS),
+            provider=rng.choice(PROVIDERS),
+            arrival=arrival,
             until=min(arrival + rng.randint(*los), _END),
         )
 
@@ -158,8 +191,16 @@ class _Plan:
         self._txns += 1
         qty = self.rng.randint(1, spec.max_qty)
         unit = Decimal(self.rng.randint(spec.low * 100, spec.high * 100)).scaleb(-2)
-        return ChargeLine(f"T{self._txns:08d}", spec, "CG", qty, unit, unit * qty, _CURRENCY,
-                          self.rng.choice(PROVIDERS) if self.rng.random() < 0.5 else p.provider)
+        return ChargeLine(
+            f"T{self._txns:08d}",
+            spec,
+            "CG",
+            qty,
+            unit,
+            unit * qty,
+            _CURRENCY,
+            self.rng.choice(PROVIDERS) if self.rng.random() < 0.5 else p.provider,
+        )
 
     def charge_lines(self, p: SimPatient) -> tuple[ChargeLine, ...]:
         specs, weights = self._by_class[p.pclass]
@@ -180,14 +221,25 @@ def _sizes(messages: int, fixed: int, merges: int, rng: random.Random) -> dict[s
     if rest < 0 or charges < patients:
         raise ValueError(f"messages={messages} is too few for {fixed} fixed extras")
     discharges = min(patients - merges, round(rest * 0.7))
-    return {"charges": charges, "credits": credits, "patients": patients,
-            "discharges": discharges, "updates": rest - discharges}
+    return {
+        "charges": charges,
+        "credits": credits,
+        "patients": patients,
+        "discharges": discharges,
+        "updates": rest - discharges,
+    }
 
 
 def hospital_day(
-    *, messages: int = 2000, seed: int = 7, day: date = date(2026, 11, 2),
-    facilities: tuple[str, ...] = ("NORTH", "SOUTH"), malformed: int = 10, unmapped: int = 8,
-    unsupported: int = 4, control_prefix: str = "SIM",
+    *,
+    messages: int = 2000,
+    seed: int = 7,
+    day: date = date(2026, 11, 2),
+    facilities: tuple[str, ...] = ("NORTH", "SOUTH"),
+    malformed: int = 10,
+    unmapped: int = 8,
+    unsupported: int = 4,
+    control_prefix: str = "SIM",
 ) -> list[SimMessage]:
     """Exactly `messages` messages of one synthetic day, in MSH-7 order, fixed by `seed`."""
     if min(malformed, unmapped, unsupported) < 0 or not facilities:
@@ -201,31 +253,41 @@ def hospital_day(
     regular = [plan.patient(day) for _ in range(size["patients"] - merges)]
     survivors = rng.sample(regular, merges)
     dups = [plan.patient(day, s.facility) for s in survivors]
-    dups = [replace(d, family=s.family, given=s.given, birth=s.birth, sex=s.sex)
-            for d, s in zip(dups, survivors, strict=True)]
+    dups = [
+        replace(d, family=s.family, given=s.given, birth=s.birth, sex=s.sex)
+        for d, s in zip(dups, survivors, strict=True)
+    ]
     everyone = regular + dups
     for p in everyone:
         plan.add(p.arrival, "admit" if p.pclass == "I" else "register", p)
         plan.add(plan.during(p), "bar", p)
     # Every patient is charged at least once; busier classes get more of the rest.
     charged = everyone + rng.choices(
-        everyone, weights=[{"I": 3.0, "E": 1.5, "O": 1.0}[p.pclass] for p in everyone],
-        k=size["charges"] - len(everyone))
-    charge_events = [plan.add(plan.during(p), "charge", p, lines=plan.charge_lines(p))
-                     for p in charged]
+        everyone,
+        weights=[{"I": 3.0, "E": 1.5, "O": 1.0}[p.pclass] for p in everyone],
+        k=size["charges"] - len(everyone),
+    )
+    charge_events = [
+        plan.add(plan.during(p), "charge", p, lines=plan.charge_lines(p)) for p in charged
+    ]
     dup_keys = {d.key for d in dups}
-    candidates = [(ev, ln) for ev in charge_events if ev.patient.key not in dup_keys
-                  and ev.t < ev.patient.until - 1 for ln in ev.lines]
+    candidates = [
+        (ev, ln)
+        for ev in charge_events
+        if ev.patient.key not in dup_keys and ev.t < ev.patient.until - 1
+        for ln in ev.lines
+    ]
     for ev, ln in rng.sample(candidates, size["credits"]):
         cents = int(ln.extended * 100)
         amount = ln.extended if rng.random() < 0.4 else Decimal(rng.randint(1, cents)).scaleb(-2)
-        credit = replace(ln, txn_id=f"{ln.txn_id}-CR", ttype="CD", quantity=1, unit=amount,
-                         extended=amount)
-        plan.add(rng.randint(ev.t + 1, ev.patient.until - 1), "credit", ev.patient,
-                 lines=(credit,))
+        credit = replace(
+            ln, txn_id=f"{ln.txn_id}-CR", ttype="CD", quantity=1, unit=amount, extended=amount
+        )
+        plan.add(rng.randint(ev.t + 1, ev.patient.until - 1), "credit", ev.patient, lines=(credit,))
     for s, d in zip(survivors, dups, strict=True):
-        plan.add(min(max(d.until, s.arrival) + rng.randint(60, 1800), 86_399), "merge", s,
-                 duplicate=d)
+        plan.add(
+            min(max(d.until, s.arrival) + rng.randint(60, 1800), 86_399), "merge", s, duplicate=d
+        )
     for p in rng.choices(regular, k=size["updates"]):
         plan.add(plan.during(p), "update", p)
     for _ in range(unmapped):
@@ -235,8 +297,13 @@ def hospital_day(
     rng.shuffle(variants)
     for i in range(malformed):
         p = rng.choice(regular)
-        plan.add(plan.during(p), "malformed", p, lines=plan.charge_lines(p),
-                 variant=variants[i % len(variants)])
+        plan.add(
+            plan.during(p),
+            "malformed",
+            p,
+            lines=plan.charge_lines(p),
+            variant=variants[i % len(variants)],
+        )
     for i in range(unsupported):
         p = rng.choice(regular)
         plan.add(plan.during(p), "unsupported", p, variant=("ORU", "SIU")[i % 2])
@@ -248,13 +315,20 @@ def hospital_day(
         plan.add(p.until, "discharge", p)
     plan.events.sort(key=lambda e: (e.t, e.order))
     width = max(6, len(str(messages)))
-    return [_render(ev, f"{control_prefix}{i:0{width}d}", day)
-            for i, ev in enumerate(plan.events, start=1)]
+    return [
+        _render(ev, f"{control_prefix}{i:0{width}d}", day)
+        for i, ev in enumerate(plan.events, start=1)
+    ]
 
 
 def _dft(head: str, p: SimPatient, ts: str, day: date, lines: tuple[ChargeLine, ...]) -> list[str]:
-    return [head, evn("P03", ts), pid(p), pv1(p, timestamp(day, p.arrival)),
-            *(ft1(i, ln, day) for i, ln in enumerate(lines, start=1))]
+    return [
+        head,
+        evn("P03", ts),
+        pid(p),
+        pv1(p, timestamp(day, p.arrival)),
+        *(ft1(i, ln, day) for i, ln in enumerate(lines, start=1)),
+    ]
 
 
 def _malformed(ev: _Event, control_id: str, ts: str, day: date) -> list[str]:
@@ -286,29 +360,49 @@ def _render(ev: _Event, control_id: str, day: date) -> SimMessage:
     amount, currency, ack, key = Decimal("0.00"), "", "AA", p.key
     if kind in ("register", "admit", "update"):
         event = {"register": "A04", "admit": "A01", "update": "A08"}[kind]
-        segs = [msh(p.facility, ts, f"ADT^{event}^ADT_A01", control_id), evn(event, ts),
-                pid(p, updated=kind == "update"), pv1(p, admit_ts)]
+        segs = [
+            msh(p.facility, ts, f"ADT^{event}^ADT_A01", control_id),
+            evn(event, ts),
+            pid(p, updated=kind == "update"),
+            pv1(p, admit_ts),
+        ]
     elif kind == "discharge":
-        segs = [msh(p.facility, ts, "ADT^A03^ADT_A03", control_id), evn("A03", ts), pid(p),
-                pv1(p, admit_ts, discharge_ts=ts)]
+        segs = [
+            msh(p.facility, ts, "ADT^A03^ADT_A03", control_id),
+            evn("A03", ts),
+            pid(p),
+            pv1(p, admit_ts, discharge_ts=ts),
+        ]
     elif kind == "merge":
         assert ev.duplicate is not None
-        segs = [msh(p.facility, ts, "ADT^A40^ADT_A39", control_id), evn("A40", ts), pid(p),
-                mrg(ev.duplicate)]
+        segs = [
+            msh(p.facility, ts, "ADT^A40^ADT_A39", control_id),
+            evn("A40", ts),
+            pid(p),
+            mrg(ev.duplicate),
+        ]
     elif kind == "bar":
-        segs = [msh(p.facility, ts, "BAR^P01^BAR_P01", control_id), evn("P01", ts), pid(p),
-                pv1(p, admit_ts)]
+        segs = [
+            msh(p.facility, ts, "BAR^P01^BAR_P01", control_id),
+            evn("P01", ts),
+            pid(p),
+            pv1(p, admit_ts),
+        ]
     elif kind in ("charge", "credit", "unmapped"):
         segs = _dft(msh(p.facility, ts, "DFT^P03^DFT_P03", control_id), p, ts, day, ev.lines)
         amount, currency = sum((ln.extended for ln in ev.lines), Decimal("0.00")), _CURRENCY
     elif kind == "unsupported":  # accepted and ignored: an EHR feed must never stop on them
         ack = "AA"
         if ev.variant == "ORU":
-            segs = [msh(p.facility, ts, "ORU^R01^ORU_R01", control_id),
-                    *oru_body(p, ts, f"R{control_id}")]
+            segs = [
+                msh(p.facility, ts, "ORU^R01^ORU_R01", control_id),
+                *oru_body(p, ts, f"R{control_id}"),
+            ]
         else:
-            segs = [msh(p.facility, ts, "SIU^S12^SIU_S12", control_id),
-                    *siu_body(p, ts, f"S{control_id}")]
+            segs = [
+                msh(p.facility, ts, "SIU^S12^SIU_S12", control_id),
+                *siu_body(p, ts, f"S{control_id}"),
+            ]
     else:
         segs = _malformed(ev, control_id, ts, day)
         ack = "AR" if ev.variant in _MSH_BROKEN else "AE"
@@ -333,13 +427,20 @@ def expected_totals(msgs: Sequence[SimMessage]) -> ExpectedTotals:
             bucket = sums[m.kind]
             bucket[m.currency] = bucket.get(m.currency, Decimal("0.00")) + m.amount
     currencies = sorted(set(sums["charge"]) | set(sums["credit"]))
-    net = {c: sums["charge"].get(c, Decimal("0.00")) - sums["credit"].get(c, Decimal("0.00"))
-           for c in currencies}
+    net = {
+        c: sums["charge"].get(c, Decimal("0.00")) - sums["credit"].get(c, Decimal("0.00"))
+        for c in currencies
+    }
     patients = len({m.patient_key for m in msgs if m.kind in ("register", "admit")})
     return ExpectedTotals(
-        messages=len(msgs), kinds={k: kinds.get(k, 0) for k in KINDS},
-        charges=sums["charge"], credits=sums["credit"], net=net, unmapped=sums["unmapped"],
-        patients=patients, patients_after_merge=patients - kinds.get("merge", 0),
+        messages=len(msgs),
+        kinds={k: kinds.get(k, 0) for k in KINDS},
+        charges=sums["charge"],
+        credits=sums["credit"],
+        net=net,
+        unmapped=sums["unmapped"],
+        patients=patients,
+        patients_after_merge=patients - kinds.get("merge", 0),
     )
 
 

@@ -21,26 +21,66 @@ _FORBIDDEN = frozenset("|^~\\&\r\n")
 
 # Invented surnames and common given names: no combination names a real patient or clinician.
 FAMILY_NAMES = (
-    "ALDERWICK", "BRAMBLETON", "CASTELLANE", "DUNMORROW", "ELLSWORTHY", "FENWICKE",
-    "GARLANDER", "HOLLISTONE", "IVERSBY", "JARDINELL", "KESTRELL", "LANGMEADE",
-    "MARLOWBY", "NORCROFT", "OAKHURSTE", "PELLINGHAM", "QUINLOWE", "RADCLEVE",
-    "SEDGEWORTH", "THORNBRIDGE",
+    "ALDERWICK",
+    "BRAMBLETON",
+    "CASTELLANE",
+    "DUNMORROW",
+    "ELLSWORTHY",
+    "FENWICKE",
+    "GARLANDER",
+    "HOLLISTONE",
+    "IVERSBY",
+    "JARDINELL",
+    "KESTRELL",
+    "LANGMEADE",
+    "MARLOWBY",
+    "NORCROFT",
+    "OAKHURSTE",
+    "PELLINGHAM",
+    "QUINLOWE",
+    "RADCLEVE",
+    "SEDGEWORTH",
+    "THORNBRIDGE",
 )
 GIVEN_NAMES = (
-    "ALEX", "BLAIR", "CASEY", "DANA", "EMERY", "FINLEY", "GRAY", "HARPER", "IVY", "JORDAN",
-    "KAI", "LOGAN", "MORGAN", "NOEL", "OAKLEY", "PARKER", "QUINN", "REESE", "SAGE", "TAYLOR",
+    "ALEX",
+    "BLAIR",
+    "CASEY",
+    "DANA",
+    "EMERY",
+    "FINLEY",
+    "GRAY",
+    "HARPER",
+    "IVY",
+    "JORDAN",
+    "KAI",
+    "LOGAN",
+    "MORGAN",
+    "NOEL",
+    "OAKLEY",
+    "PARKER",
+    "QUINN",
+    "REESE",
+    "SAGE",
+    "TAYLOR",
 )
 STREETS = ("1 HARBOR WAY", "22 ELM ROW", "305 MILL LANE", "48 CANAL STREET", "9 RIDGE ROAD")
 # Fictitious providers; the ten digits are not issued NPIs.
 PROVIDERS = (
-    ("1000000001", "VANTERPOOL", "ROBIN"), ("1000000002", "ESKERDALE", "JAMIE"),
-    ("1000000003", "HALVERSTON", "SKYLER"), ("1000000004", "MIREBROOK", "AVERY"),
-    ("1000000005", "TOLLENBERG", "CAMERON"), ("1000000006", "WESTRAVEN", "DREW"),
+    ("1000000001", "VANTERPOOL", "ROBIN"),
+    ("1000000002", "ESKERDALE", "JAMIE"),
+    ("1000000003", "HALVERSTON", "SKYLER"),
+    ("1000000004", "MIREBROOK", "AVERY"),
+    ("1000000005", "TOLLENBERG", "CAMERON"),
+    ("1000000006", "WESTRAVEN", "DREW"),
 )
 DEPARTMENTS = {
-    "Imaging": ("RAD", "RADIOLOGY"), "Laboratory": ("LAB", "LABORATORY"),
-    "Emergency": ("ED", "EMERGENCY DEPARTMENT"), "Pharmacy": ("PHARM", "PHARMACY"),
-    "Surgery": ("SURG", "SURGERY"), "Cardiology": ("CARD", "CARDIOLOGY"),
+    "Imaging": ("RAD", "RADIOLOGY"),
+    "Laboratory": ("LAB", "LABORATORY"),
+    "Emergency": ("ED", "EMERGENCY DEPARTMENT"),
+    "Pharmacy": ("PHARM", "PHARMACY"),
+    "Surgery": ("SURG", "SURGERY"),
+    "Cardiology": ("CARD", "CARDIOLOGY"),
 }
 
 
@@ -69,8 +109,7 @@ CHARGE_CODES = (
     CodeSpec("71046", "XR CHEST 2 VIEWS", "CPT", "Imaging", 180, 450, 1, "EOI", 5),
     CodeSpec("74177", "CT ABD PELVIS W CONTRAST", "CPT", "Imaging", 900, 1500, 1, "EOI", 2),
     CodeSpec("70450", "CT HEAD WO CONTRAST", "CPT", "Imaging", 600, 1200, 1, "EOI", 2),
-    CodeSpec("80053", "COMPREHENSIVE METABOLIC PANEL", "CPT", "Laboratory", 40, 200, 1, "EOI",
-             12),
+    CodeSpec("80053", "COMPREHENSIVE METABOLIC PANEL", "CPT", "Laboratory", 40, 200, 1, "EOI", 12),
     CodeSpec("85025", "CBC W AUTO DIFF", "CPT", "Laboratory", 20, 90, 1, "EOI", 12),
     CodeSpec("81001", "URINALYSIS AUTO W SCOPE", "CPT", "Laboratory", 20, 60, 1, "EOI", 6),
     CodeSpec("84443", "THYROID STIMULATING HORMONE", "CPT", "Laboratory", 40, 150, 1, "OI", 4),
@@ -78,8 +117,7 @@ CHARGE_CODES = (
     CodeSpec("99283", "ED VISIT LEVEL 3", "CPT", "Emergency", 400, 900, 1, "E", 4),
     CodeSpec("99285", "ED VISIT LEVEL 5", "CPT", "Emergency", 1200, 3000, 1, "E", 2),
     CodeSpec("99011", "ED SPECIAL SERVICE", "CPT", "Emergency", 50, 250, 1, "E", 2),
-    CodeSpec("J1100", "DEXAMETHASONE SODIUM PHOS 1 MG", "HCPCS", "Pharmacy", 5, 40, 10, "EOI",
-             6),
+    CodeSpec("J1100", "DEXAMETHASONE SODIUM PHOS 1 MG", "HCPCS", "Pharmacy", 5, 40, 10, "EOI", 6),
     CodeSpec("J2405", "ONDANSETRON HCL 1 MG", "HCPCS", "Pharmacy", 5, 30, 8, "EI", 5),
     CodeSpec("J0696", "CEFTRIAXONE SODIUM 250 MG", "HCPCS", "Pharmacy", 20, 80, 4, "EI", 4),
     CodeSpec("27447", "TOTAL KNEE ARTHROPLASTY", "CPT", "Surgery", 18000, 40000, 1, "I", 1),
@@ -185,16 +223,19 @@ def pid(p: SimPatient, *, updated: bool = False, mrn_field: str | None = None) -
     """PID: 3 identifier (MR), 5 name, 7 birth, 8 sex, 11 address, 13 phone, 18 account."""
     phone = f"555-{(int(p.mrn[-4:]) + (7 if updated else 0)) % 100:04d}"
     street = STREETS[(STREETS.index(p.street) + 1) % len(STREETS)] if updated else p.street
-    return segment("PID", {
-        1: "1",
-        3: cx(p.mrn, p.auth, "MR") if mrn_field is None else mrn_field,
-        5: f"{field(p.family)}^{field(p.given)}^^^^^L",
-        7: f"{p.birth:%Y%m%d}",
-        8: p.sex,
-        11: f"{street}^^ISTHMUS CITY^WI^53700^USA",
-        13: phone,
-        18: cx(p.account, p.facility, "AN"),
-    })
+    return segment(
+        "PID",
+        {
+            1: "1",
+            3: cx(p.mrn, p.auth, "MR") if mrn_field is None else mrn_field,
+            5: f"{field(p.family)}^{field(p.given)}^^^^^L",
+            7: f"{p.birth:%Y%m%d}",
+            8: p.sex,
+            11: f"{street}^^ISTHMUS CITY^WI^53700^USA",
+            13: phone,
+            18: cx(p.account, p.facility, "AN"),
+        },
+    )
 
 
 def location(p: SimPatient) -> str:
@@ -206,9 +247,14 @@ def location(p: SimPatient) -> str:
 def pv1(p: SimPatient, admit_ts: str, *, discharge_ts: str = "") -> str:
     """PV1: 2 class, 3 location, 4 admission type, 7 attending, 10 service, 19 visit number."""
     fields = {
-        1: "1", 2: p.pclass, 3: location(p), 4: {"E": "E", "O": "R", "I": "U"}[p.pclass],
-        7: xcn(p.provider), 10: {"E": "EME", "O": "MED", "I": "MED"}[p.pclass],
-        19: cx(p.visit, p.facility, "VN"), 44: admit_ts,
+        1: "1",
+        2: p.pclass,
+        3: location(p),
+        4: {"E": "E", "O": "R", "I": "U"}[p.pclass],
+        7: xcn(p.provider),
+        10: {"E": "EME", "O": "MED", "I": "MED"}[p.pclass],
+        19: cx(p.visit, p.facility, "VN"),
+        44: admit_ts,
     }
     if discharge_ts:
         fields[36] = "01"  # discharge disposition (user table 0112): home
@@ -216,32 +262,40 @@ def pv1(p: SimPatient, admit_ts: str, *, discharge_ts: str = "") -> str:
     return segment("PV1", fields)
 
 
-def ft1(set_id: int, line: ChargeLine, day: date, *, date_field: str = "",
-        amount_field: str = "") -> str:
+def ft1(
+    set_id: int, line: ChargeLine, day: date, *, date_field: str = "", amount_field: str = ""
+) -> str:
     """FT1 (HL7 2.5.1 section 6.5.1); FT1-11/12 are CP whose MO is amount&currency."""
     spec = line.spec
     dept, dept_name = spec.department
-    return segment("FT1", {
-        1: str(set_id),
-        2: field(line.txn_id),
-        4: date_field or f"{day:%Y%m%d}",
-        5: f"{day:%Y%m%d}",
-        6: line.ttype,
-        7: f"{field(spec.code)}^{spec.description}^{spec.system}",
-        10: str(line.quantity),
-        11: amount_field or f"{line.extended}&{line.currency}",
-        12: f"{line.unit}&{line.currency}",
-        13: f"{dept}^{dept_name}",
-        20: xcn(line.provider),
-    })
+    return segment(
+        "FT1",
+        {
+            1: str(set_id),
+            2: field(line.txn_id),
+            4: date_field or f"{day:%Y%m%d}",
+            5: f"{day:%Y%m%d}",
+            6: line.ttype,
+            7: f"{field(spec.code)}^{spec.description}^{spec.system}",
+            10: str(line.quantity),
+            11: amount_field or f"{line.extended}&{line.currency}",
+            12: f"{line.unit}&{line.currency}",
+            13: f"{dept}^{dept_name}",
+            20: xcn(line.provider),
+        },
+    )
 
 
 def mrg(dup: SimPatient) -> str:
     """MRG: 1 prior patient identifier list, 3 prior account number, 5 prior visit."""
-    return segment("MRG", {
-        1: cx(dup.mrn, dup.auth, "MR"), 3: cx(dup.account, dup.facility, "AN"),
-        5: cx(dup.visit, dup.facility, "VN"),
-    })
+    return segment(
+        "MRG",
+        {
+            1: cx(dup.mrn, dup.auth, "MR"),
+            3: cx(dup.account, dup.facility, "AN"),
+            5: cx(dup.visit, dup.facility, "VN"),
+        },
+    )
 
 
 def oru_body(p: SimPatient, ts: str, order: str) -> list[str]:
@@ -249,16 +303,35 @@ def oru_body(p: SimPatient, ts: str, order: str) -> list[str]:
     return [
         pid(p),
         segment("OBR", {1: "1", 3: f"{order}^SIMLAB", 4: "2345-7^GLUCOSE^LN", 7: ts}),
-        segment("OBX", {1: "1", 2: "NM", 3: "2345-7^GLUCOSE^LN", 5: "98", 6: "mg/dL",
-                        7: "70-99", 8: "N", 11: "F"}),
+        segment(
+            "OBX",
+            {
+                1: "1",
+                2: "NM",
+                3: "2345-7^GLUCOSE^LN",
+                5: "98",
+                6: "mg/dL",
+                7: "70-99",
+                8: "N",
+                11: "F",
+            },
+        ),
     ]
 
 
 def siu_body(p: SimPatient, ts: str, appt: str) -> list[str]:
     """SIU^S12 new appointment (chapter 10): SCH, PID, RGS, AIS."""
     return [
-        segment("SCH", {1: f"{appt}^SIMEHR", 2: f"{appt}^SIMEHR", 7: "FOLLOWUP^FOLLOW UP",
-                        11: f"^^30^{ts}", 25: "Booked"}),
+        segment(
+            "SCH",
+            {
+                1: f"{appt}^SIMEHR",
+                2: f"{appt}^SIMEHR",
+                7: "FOLLOWUP^FOLLOW UP",
+                11: f"^^30^{ts}",
+                25: "Booked",
+            },
+        ),
         pid(p),
         segment("RGS", {1: "1"}),
         segment("AIS", {1: "1", 3: "99213^OFFICE VISIT^CPT", 4: ts}),

@@ -43,8 +43,12 @@ from isthmus.demo.ehr_segments import field as checked
 START = date(2026, 3, 2)  # a Monday
 DAYS = 7
 VERSIONS = ("2.3", "2.4", "2.5", "2.5.1", "2.6", "2.7", "2.8")
-PAYERS = {"BCBS01": ("BLUE PLAN PPO", "PPO"), "AETNA02": ("AETNA CHOICE", "HMO"),
-          "MCARE03": ("MEDICARE PART A", "MC"), "SELF00": ("SELF PAY", "SP")}
+PAYERS = {
+    "BCBS01": ("BLUE PLAN PPO", "PPO"),
+    "AETNA02": ("AETNA CHOICE", "HMO"),
+    "MCARE03": ("MEDICARE PART A", "MC"),
+    "SELF00": ("SELF PAY", "SP"),
+}
 DIAGNOSES = ("I10", "E11.9", "J18.9", "K80.20", "M17.11", "R07.9")
 PROCEDURES = ("0SRD0JZ", "0FT44ZZ", "4A02X4Z", "BW28ZZZ")
 # FT1-7 of payments and adjustments: a site's own transaction codes (no revenue mapping)
@@ -133,10 +137,16 @@ class _Week:
         n, rng = self.people, self.rng
         self.people += 1
         birth = date(1940, 1, 1) + timedelta(days=rng.randrange(0, 365 * 80))
-        return Person(mrn=f"W{100000 + n * 37:06d}", facility=facility, account=f"AC{5000 + n}",
-                      visit=f"VN{7000 + n}", family=FAMILY_NAMES[rng.randrange(20)],
-                      given=GIVEN_NAMES[rng.randrange(20)], birth=birth,
-                      sex=rng.choice("FM"))
+        return Person(
+            mrn=f"W{100000 + n * 37:06d}",
+            facility=facility,
+            account=f"AC{5000 + n}",
+            visit=f"VN{7000 + n}",
+            family=FAMILY_NAMES[rng.randrange(20)],
+            given=GIVEN_NAMES[rng.randrange(20)],
+            birth=birth,
+            sex=rng.choice("FM"),
+        )
 
     def next_day(self) -> None:
         self.day += 1
@@ -158,9 +168,14 @@ class _Week:
 
     def credit(self, of: Line, amount: Decimal, *, negative_cg: bool = False) -> Line:
         self.txns += 1
-        return replace(of, txn=f"T{self.txns:05d}", ttype="CG" if negative_cg else "CD",
-                       quantity=1, amount=-amount if negative_cg else amount,
-                       service_date=self.today)
+        return replace(
+            of,
+            txn=f"T{self.txns:05d}",
+            ttype="CG" if negative_cg else "CD",
+            quantity=1,
+            amount=-amount if negative_cg else amount,
+            service_date=self.today,
+        )
 
     def send(self, fact: Fact) -> Fact:
         self.minute += self.rng.randrange(4, 12)
@@ -178,8 +193,9 @@ class _Week:
         last = self.out[-1]
         cid = f"HW{START:%y%m%d}{len(self.out) + 1:04d}"
         raw = last.raw.replace(last.control_id.encode(), cid.encode())
-        self.out.append(WeekMessage(self.day, last.at, cid, last.version, raw,
-                                    replace(last.fact, resent=True)))
+        self.out.append(
+            WeekMessage(self.day, last.at, cid, last.version, raw, replace(last.fact, resent=True))
+        )
 
 
 # -- rendering -------------------------------------------------------------------------------
@@ -191,18 +207,32 @@ def _ts(at: datetime) -> str:
 
 def _pid(p: Person) -> str:
     street = STREETS[int(p.mrn[1:]) % len(STREETS)]
-    return segment("PID", {
-        1: "1", 3: cx(p.mrn, p.authority, "MR"),
-        5: f"{checked(p.family)}^{checked(p.given)}^^^^^L", 7: f"{p.birth:%Y%m%d}", 8: p.sex,
-        11: f"{street}^^ISTHMUS CITY^WI^53700^USA", 18: cx(p.account, p.facility, "AN")})
+    return segment(
+        "PID",
+        {
+            1: "1",
+            3: cx(p.mrn, p.authority, "MR"),
+            5: f"{checked(p.family)}^{checked(p.given)}^^^^^L",
+            7: f"{p.birth:%Y%m%d}",
+            8: p.sex,
+            11: f"{street}^^ISTHMUS CITY^WI^53700^USA",
+            18: cx(p.account, p.facility, "AN"),
+        },
+    )
 
 
 def _pv1(p: Person, pclass: str, unit: str, at: datetime, *, discharge: bool = False) -> str:
     provider = PROVIDERS[int(p.mrn[1:]) % len(PROVIDERS)]
-    fields = {1: "1", 2: pclass or "N", 3: f"{unit}^{int(p.mrn[-2:]) + 100}^A^{p.facility}"
-              if unit else f"^^^{p.facility}", 7: xcn(provider),
-              10: {"E": "EME", "O": "MED", "I": "MED"}.get(pclass, "MED"),
-              19: cx(p.visit, p.facility, "VN"), 20: "01", 44: _ts(at)}
+    fields = {
+        1: "1",
+        2: pclass or "N",
+        3: f"{unit}^{int(p.mrn[-2:]) + 100}^A^{p.facility}" if unit else f"^^^{p.facility}",
+        7: xcn(provider),
+        10: {"E": "EME", "O": "MED", "I": "MED"}.get(pclass, "MED"),
+        19: cx(p.visit, p.facility, "VN"),
+        20: "01",
+        44: _ts(at),
+    }
     if discharge:
         fields[36], fields[45] = "01", _ts(at)  # table 0112 discharge disposition: home
     return segment("PV1", fields)
@@ -215,15 +245,27 @@ def _ft1(i: int, line: Line) -> str:
         _, _, desc, system = _PRICES[line.code]
         code = f"{line.code}^{desc}^{system}"
     dept = f"{line.department}^{line.department}" if line.department else ""
-    return segment("FT1", {1: str(i), 2: line.txn, 4: f"{line.service_date:%Y%m%d}",
-                           6: line.ttype, 7: code, 10: str(line.quantity),
-                           11: f"{line.amount}&USD", 13: dept})
+    return segment(
+        "FT1",
+        {
+            1: str(i),
+            2: line.txn,
+            4: f"{line.service_date:%Y%m%d}",
+            6: line.ttype,
+            7: code,
+            10: str(line.quantity),
+            11: f"{line.amount}&USD",
+            13: dept,
+        },
+    )
 
 
 def _in1(i: int, payer: str) -> list[str]:
     name, plan_type = PAYERS[payer]
-    return [segment("IN1", {1: str(i), 2: f"PL-{payer}", 3: payer, 4: name, 15: plan_type}),
-            segment("IN2", {1: f"EMP{i:03d}", 6: ""})]
+    return [
+        segment("IN1", {1: str(i), 2: f"PL-{payer}", 3: payer, 4: name, 15: plan_type}),
+        segment("IN2", {1: f"EMP{i:03d}", 6: ""}),
+    ]
 
 
 def _mrg(prior: Person, trigger: str) -> str:
@@ -238,10 +280,14 @@ def _mrg(prior: Person, trigger: str) -> str:
 
 
 def _codes(f: Fact) -> list[str]:
-    out = [segment("DG1", {1: str(i), 3: f"{c}^^I10", 6: "F" if i > 1 else "A"})
-           for i, c in enumerate(f.diagnoses, 1)]
-    out += [segment("PR1", {1: str(i), 3: f"{c}^^I10P", 5: "20260302"})
-            for i, c in enumerate(f.procedures, 1)]
+    out = [
+        segment("DG1", {1: str(i), 3: f"{c}^^I10", 6: "F" if i > 1 else "A"})
+        for i, c in enumerate(f.diagnoses, 1)
+    ]
+    out += [
+        segment("PR1", {1: str(i), 3: f"{c}^^I10P", 5: "20260302"})
+        for i, c in enumerate(f.procedures, 1)
+    ]
     return out
 
 
@@ -250,20 +296,41 @@ def render(f: Fact, at: datetime, cid: str, version: str, *, zseg: bool = False)
     mtype, trigger = f.event.split("^")
     p = f.person
     facility = p.facility if p is not None else "NORTH"
-    segs = ["MSH|^~\\&|" + "|".join(("SIMEHR", facility, "ISTHMUS", "HUB", _ts(at), "",
-                                      f"{mtype}^{trigger}", cid, "P", version))]
+    segs = [
+        "MSH|^~\\&|"
+        + "|".join(
+            (
+                "SIMEHR",
+                facility,
+                "ISTHMUS",
+                "HUB",
+                _ts(at),
+                "",
+                f"{mtype}^{trigger}",
+                cid,
+                "P",
+                version,
+            )
+        )
+    ]
     if mtype == "ORU" and p is not None:
-        segs += [_pid(p), segment("OBR", {1: "1", 3: f"R{cid}^SIMLAB",
-                                          4: "2345-7^GLUCOSE^LN", 7: _ts(at)}),
-                 segment("OBX", {1: "1", 2: "NM", 3: "2345-7^GLUCOSE^LN", 5: "98",
-                                 6: "mg/dL", 11: "F"})]
+        segs += [
+            _pid(p),
+            segment("OBR", {1: "1", 3: f"R{cid}^SIMLAB", 4: "2345-7^GLUCOSE^LN", 7: _ts(at)}),
+            segment("OBX", {1: "1", 2: "NM", 3: "2345-7^GLUCOSE^LN", 5: "98", 6: "mg/dL", 11: "F"}),
+        ]
     elif mtype == "SIU" and p is not None:
-        segs += [segment("SCH", {1: f"S{cid}^SIMEHR", 7: "FOLLOWUP", 25: "Booked"}), _pid(p),
-                 segment("RGS", {1: "1"}), segment("AIS", {1: "1", 3: "99213^VISIT^CPT",
-                                                           4: _ts(at)})]
+        segs += [
+            segment("SCH", {1: f"S{cid}^SIMEHR", 7: "FOLLOWUP", 25: "Booked"}),
+            _pid(p),
+            segment("RGS", {1: "1"}),
+            segment("AIS", {1: "1", 3: "99213^VISIT^CPT", 4: _ts(at)}),
+        ]
     elif p is not None:
-        segs += [segment("EVN", {1: trigger if mtype == "ADT" else "", 2: _ts(at), 6: _ts(at)}),
-                 _pid(p)]
+        segs += [
+            segment("EVN", {1: trigger if mtype == "ADT" else "", 2: _ts(at), 6: _ts(at)}),
+            _pid(p),
+        ]
         if f.prior is not None:
             segs.append(_mrg(f.prior, trigger))
         if trigger not in NO_PV1:
@@ -290,10 +357,13 @@ def hospital_week(seed: int = 15) -> list[WeekMessage]:
     """Seven days of a two-facility hospital's feed (module docstring), in sending order."""
     w = _Week(random.Random(seed))
     s = w.send
-    ada, bo, cy, dee = (w.person("NORTH"), w.person("NORTH"), w.person("SOUTH"),
-                        w.person("NORTH"))
-    eli, fay, gus, hal = (w.person("SOUTH"), w.person("NORTH"), w.person("NORTH"),
-                          w.person("NORTH"))
+    ada, bo, cy, dee = (w.person("NORTH"), w.person("NORTH"), w.person("SOUTH"), w.person("NORTH"))
+    eli, fay, gus, hal = (
+        w.person("SOUTH"),
+        w.person("NORTH"),
+        w.person("NORTH"),
+        w.person("NORTH"),
+    )
     ivo, jo = w.person("NORTH"), w.person("SOUTH")
 
     # Monday: a pre-admission becomes an admission; an ED visit; an outpatient visit
@@ -305,12 +375,21 @@ def hospital_week(seed: int = 15) -> list[WeekMessage]:
     s(Fact("BAR^P01", ada, "I", "4W", payers=("BCBS01",), diagnoses=("M17.11",)))
     s(Fact("ADT^A04", bo, "E", "ED"))
     bo_ed = w.line("99283", "ED")
-    s(Fact("DFT^P03", bo, "E", "ED", (bo_ed, w.line("85025", "LAB"),
-                                      w.line("J1100", "PHARM", 2))))
+    s(Fact("DFT^P03", bo, "E", "ED", (bo_ed, w.line("85025", "LAB"), w.line("J1100", "PHARM", 2))))
     s(Fact("ORU^R01", bo))
     s(Fact("ADT^A04", cy, "O", "OPC", payers=("MCARE03",)))
-    s(Fact("DFT^P11", cy, "O", "OPC", (w.line("93000", "CARD"), w.line("80053", "LAB")),
-           payers=("MCARE03",), diagnoses=("I10", "R07.9"), procedures=("4A02X4Z",)))
+    s(
+        Fact(
+            "DFT^P11",
+            cy,
+            "O",
+            "OPC",
+            (w.line("93000", "CARD"), w.line("80053", "LAB")),
+            payers=("MCARE03",),
+            diagnoses=("I10", "R07.9"),
+            procedures=("4A02X4Z",),
+        )
+    )
     s(Fact("ADT^A03", cy, "O", "OPC"))
     s(Fact("SIU^S12", dee))
     s(Fact("ADT^A31", dee))
@@ -377,9 +456,16 @@ def hospital_week(seed: int = 15) -> list[WeekMessage]:
     s(Fact("ADT^A04", jo, "E", "ED", payers=("SELF00",)))
     ct = w.line("74177", "RAD")
     s(Fact("DFT^P03", jo, "E", "ED", (w.line("99285", "ED"), w.line("71046", "RAD"), ct)))
-    s(Fact("DFT^P11", jo, "E", "ED", (w.credit(ct, Decimal("100.00")),
-                                      w.credit(ct, Decimal("25.50"), negative_cg=True)),
-           diagnoses=("R07.9",)))
+    s(
+        Fact(
+            "DFT^P11",
+            jo,
+            "E",
+            "ED",
+            (w.credit(ct, Decimal("100.00")), w.credit(ct, Decimal("25.50"), negative_cg=True)),
+            diagnoses=("R07.9",),
+        )
+    )
     s(Fact("ORU^R01", jo))
     s(Fact("ADT^A03", jo, "E", "ED"))
     s(Fact("SIU^S12", jo))
@@ -388,8 +474,16 @@ def hospital_week(seed: int = 15) -> list[WeekMessage]:
     w.next_day()
     s(Fact("ADT^A16", ada, "I", "4W"))
     s(Fact("ADT^A03", ada, "I", "4W"))
-    s(Fact("DFT^P03", ada, "I", "4W", (w.money("PY", "1500.00"), w.money("AJ", "12.34")),
-           payers=("AETNA02",)))
+    s(
+        Fact(
+            "DFT^P03",
+            ada,
+            "I",
+            "4W",
+            (w.money("PY", "1500.00"), w.money("AJ", "12.34")),
+            payers=("AETNA02",),
+        )
+    )
     s(Fact("ADT^A03", bo, "O", "ICU"))
     s(Fact("DFT^P03", bo, "O", "ICU", (w.credit(bo_ed, Decimal("40.00")),)))
 
@@ -404,8 +498,14 @@ def hospital_week(seed: int = 15) -> list[WeekMessage]:
     s(Fact("DFT^P03", bo, "O", "ICU", (w.line("85025", "LAB"),)))  # late, to the old number
     s(Fact("ADT^A50", replace(hal, visit="VN7107"), "E", prior=mrg(hal, visit=hal.visit)))
     s(Fact("ADT^A42", dee, "I", prior=mrg(hal, visit="VN7107")))
-    s(Fact("ADT^A45", replace(eli, account="AC5104", visit=jo.visit), "E",
-           prior=replace(cy, account=jo.account, visit=jo.visit)))
+    s(
+        Fact(
+            "ADT^A45",
+            replace(eli, account="AC5104", visit=jo.visit),
+            "E",
+            prior=replace(cy, account=jo.account, visit=jo.visit),
+        )
+    )
     s(Fact("DFT^P03", ada, "I", "4W", (w.money("PY", "400.00"),)))  # a credit balance now
     s(Fact("ADT^A51", ada, "I", "4W", prior=mrg(ada)))
     s(Fact("ADT^A47", eli, prior=mrg(cy)))

@@ -12,14 +12,20 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Final
 
-HEADER: Final = ("shift_id,employee_id,employee_name,department,work_date,regular_hours,"
-                 "overtime_hours,differential_hours,on_call_hours,overtime_approval,"
-                 "credential_expires_on")
+HEADER: Final = (
+    "shift_id,employee_id,employee_name,department,work_date,regular_hours,"
+    "overtime_hours,differential_hours,on_call_hours,overtime_approval,"
+    "credential_expires_on"
+)
 START: Final = date(2026, 11, 2)
 BUDGETS: Final = {"ED": Decimal("4000.00"), "LAB": Decimal("6000.00")}
 # employee id, name (never stored), department, night differential hours per shift
-STAFF: Final = (("E1001", "Avery Quinn", "ED", 2), ("E1002", "Blake Rowe", "ED", 0),
-                ("E2001", "Casey Stone", "LAB", 0), ("E2002", "Drew Tate", "LAB", 0))
+STAFF: Final = (
+    ("E1001", "Avery Quinn", "ED", 2),
+    ("E1002", "Blake Rowe", "ED", 0),
+    ("E2001", "Casey Stone", "LAB", 0),
+    ("E2002", "Drew Tate", "LAB", 0),
+)
 UNAPPROVED: Final = ("E1002", 4)  # day index of 3 overtime hours with no approval
 APPROVED: Final = ("E2001", 2)  # 2 overtime hours approved as OT-55
 EXPIRED: Final = ("E2002", date(2026, 11, 5))  # licence expiry; the shift of 6 Nov is held
@@ -37,6 +43,8 @@ def timecards() -> bytes:
             if (emp, i) == APPROVED:
                 ot, approval = "2", "OT-55"
             expires = str(EXPIRED[1]) if emp == EXPIRED[0] else ""
-            rows.append(f"S-{emp}-{day:%m%d},{emp},{name},{dept},{day},8,{ot},"
-                        f"{diff or ''},,{approval},{expires}")
+            rows.append(
+                f"S-{emp}-{day:%m%d},{emp},{name},{dept},{day},8,{ot},"
+                f"{diff or ''},,{approval},{expires}"
+            )
     return ("\n".join(rows) + "\n").encode()

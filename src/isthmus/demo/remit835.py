@@ -27,12 +27,20 @@ class ClaimToPay:
 
 
 def _isa(sender: str, receiver: str, day: date, control: int) -> str:
-    return ("ISA*00*" + " " * 10 + "*00*" + " " * 10 + f"*ZZ*{sender:<15}*ZZ*{receiver:<15}"
-            f"*{day:%y%m%d}*1200*^*00501*{control:09d}*0*P*:")
+    return (
+        "ISA*00*" + " " * 10 + "*00*" + " " * 10 + f"*ZZ*{sender:<15}*ZZ*{receiver:<15}"
+        f"*{day:%y%m%d}*1200*^*00501*{control:09d}*0*P*:"
+    )
 
 
-def remittance_835(claims: Sequence[ClaimToPay], *, day: date, seed: int = 7,
-                   control: int = 835001, denied: int = 1) -> bytes:
+def remittance_835(
+    claims: Sequence[ClaimToPay],
+    *,
+    day: date,
+    seed: int = 7,
+    control: int = 835001,
+    denied: int = 1,
+) -> bytes:
     """The 835 paying `claims` (about 70% paid, 20% contractual, the rest deductible), the
     last `denied` of them denied."""
     rng = random.Random(seed)
@@ -41,15 +49,13 @@ def remittance_835(claims: Sequence[ClaimToPay], *, day: date, seed: int = 7,
     for i, c in enumerate(claims):
         pcn = c.account_number
         if i >= len(claims) - denied:
-            body += [f"CLP*{pcn}*4*{c.charged}*0*0*12*PCN{i:06d}*11*1",
-                     f"CAS*CO*50*{c.charged}"]
+            body += [f"CLP*{pcn}*4*{c.charged}*0*0*12*PCN{i:06d}*11*1", f"CAS*CO*50*{c.charged}"]
             continue
         paid = (c.charged * Decimal(rng.uniform(0.6, 0.8))).quantize(CENT)
         co = (c.charged * Decimal("0.2")).quantize(CENT)
         pr = c.charged - paid - co
         total += paid
-        body += [f"CLP*{pcn}*1*{c.charged}*{paid}*{pr}*12*PCN{i:06d}*11*1",
-                 f"CAS*CO*45*{co}"]
+        body += [f"CLP*{pcn}*1*{c.charged}*{paid}*{pr}*12*PCN{i:06d}*11*1", f"CAS*CO*45*{co}"]
         if pr:
             body.append(f"CAS*PR*1*{pr}")
     header = [
@@ -71,6 +77,9 @@ def remittance_835(claims: Sequence[ClaimToPay], *, day: date, seed: int = 7,
     segments = [
         _isa("DEMOPAYER", "ISTHMUS", day, control),
         f"GS*HP*DEMOPAYER*ISTHMUS*{day:%Y%m%d}*1200*1*X*005010X221A1",
-        *st, f"SE*{len(st) + 1}*0001", "GE*1*1", f"IEA*1*{control:09d}",
+        *st,
+        f"SE*{len(st) + 1}*0001",
+        "GE*1*1",
+        f"IEA*1*{control:09d}",
     ]
     return ("~\n".join(segments) + "~\n").encode()

@@ -25,39 +25,89 @@ POLICY: Final[dict[str, Any]] = {
     "budgets": {"CC-4500": "5000.00"},
     "service_lines": {"SURG": "Surgery", "CARD": "Cardiology"},
     "par_levels": {
-        "STENT-01|SURG": {"par": 10, "reorder_point": 4, "cost_center": "CC-4500",
-                          "unit_price": "450.00"},
-        "SUTURE-3|SURG": {"par": 40, "reorder_point": 15, "cost_center": "CC-4500",
-                          "unit_price": "6.25"},
+        "STENT-01|SURG": {
+            "par": 10,
+            "reorder_point": 4,
+            "cost_center": "CC-4500",
+            "unit_price": "450.00",
+        },
+        "SUTURE-3|SURG": {
+            "par": 40,
+            "reorder_point": 15,
+            "cost_center": "CC-4500",
+            "unit_price": "6.25",
+        },
     },
 }
 ORDERS: Final = (
-    OrderLine(po="PO-1001", line="1", item="STENT-01", location="SURG", quantity=Decimal(10),
-              unit_price=Decimal("450.00"), currency="USD", company="C100",
-              cost_center="CC-4500"),
-    OrderLine(po="PO-1001", line="2", item="SUTURE-3", location="SURG", quantity=Decimal(40),
-              unit_price=Decimal("6.25"), currency="USD", company="C100",
-              cost_center="CC-4500"),
+    OrderLine(
+        po="PO-1001",
+        line="1",
+        item="STENT-01",
+        location="SURG",
+        quantity=Decimal(10),
+        unit_price=Decimal("450.00"),
+        currency="USD",
+        company="C100",
+        cost_center="CC-4500",
+    ),
+    OrderLine(
+        po="PO-1001",
+        line="2",
+        item="SUTURE-3",
+        location="SURG",
+        quantity=Decimal(40),
+        unit_price=Decimal("6.25"),
+        currency="USD",
+        company="C100",
+        cost_center="CC-4500",
+    ),
 )
-RECEIPTS: Final = tuple(ReceiptLine(receipt_id=f"GR-1001-{o.line}", po=o.po, line=o.line,
-                                    quantity=o.quantity, received_on=date(2026, 11, 2))
-                        for o in ORDERS)
+RECEIPTS: Final = tuple(
+    ReceiptLine(
+        receipt_id=f"GR-1001-{o.line}",
+        po=o.po,
+        line=o.line,
+        quantity=o.quantity,
+        received_on=date(2026, 11, 2),
+    )
+    for o in ORDERS
+)
 INVOICES: Final = (
-    InvoiceLine(invoice_id="SI-77/1", po="PO-1001", line="1", quantity=Decimal(10),
-                unit_price=Decimal("450.00"), currency="USD", invoiced_on=date(2026, 11, 4)),
-    InvoiceLine(invoice_id="SI-77/2", po="PO-1001", line="2", quantity=Decimal(40),
-                unit_price=Decimal("6.90"), currency="USD", invoiced_on=date(2026, 11, 4)),
+    InvoiceLine(
+        invoice_id="SI-77/1",
+        po="PO-1001",
+        line="1",
+        quantity=Decimal(10),
+        unit_price=Decimal("450.00"),
+        currency="USD",
+        invoiced_on=date(2026, 11, 4),
+    ),
+    InvoiceLine(
+        invoice_id="SI-77/2",
+        po="PO-1001",
+        line="2",
+        quantity=Decimal(40),
+        unit_price=Decimal("6.90"),
+        currency="USD",
+        invoiced_on=date(2026, 11, 4),
+    ),
 )
 
 
 def usage_csv() -> bytes:
     """The OR cabinet's usage export for 3 November: one row per item used."""
-    rows = ["usage_id,item,location,quantity,used_on,department,facility,lot,"
-            "account_number,patient_name"]
+    rows = [
+        "usage_id,item,location,quantity,used_on,department,facility,lot,"
+        "account_number,patient_name"
+    ]
     for i in range(7):
-        rows.append(f"OR-{i + 1:03},STENT-01,SURG,1,2026-11-03,SURG,NORTH,LOT-{880 + i},"
-                    f"A{5000 + i},Patient {i}")
+        rows.append(
+            f"OR-{i + 1:03},STENT-01,SURG,1,2026-11-03,SURG,NORTH,LOT-{880 + i},"
+            f"A{5000 + i},Patient {i}"
+        )
     for i in range(6):
-        rows.append(f"OR-{i + 101:03},SUTURE-3,SURG,5,2026-11-03,SURG,NORTH,,A{5000 + i},"
-                    f"Patient {i}")
+        rows.append(
+            f"OR-{i + 101:03},SUTURE-3,SURG,5,2026-11-03,SURG,NORTH,,A{5000 + i},Patient {i}"
+        )
     return ("\n".join(rows) + "\n").encode()

@@ -50,19 +50,21 @@ def policy(base: Mapping[str, Any], location: str) -> dict[str, Any]:
 class TrytonSupplyDay:
     """The hub's supply flow and the demo's Tryton, one step of the day a method."""
 
-    def __init__(self, flow: SupplyFlow, rpc: TrytonRpc,
-                 say: Callable[[str], None] = lambda _m: None) -> None:
+    def __init__(
+        self, flow: SupplyFlow, rpc: TrytonRpc, say: Callable[[str], None] = lambda _m: None
+    ) -> None:
         self.flow, self.rpc, self.say = flow, rpc, say
-        self.erp = TrytonSupply(rpc, company=flow.policy.company,
-                                locations=flow.policy.locations)
+        self.erp = TrytonSupply(rpc, company=flow.policy.company, locations=flow.policy.locations)
 
     @classmethod
-    def open(cls, erp: ErpSettings, flow: SupplyFlow,
-             say: Callable[[str], None] = lambda _m: None) -> TrytonSupplyDay:
+    def open(
+        cls, erp: ErpSettings, flow: SupplyFlow, say: Callable[[str], None] = lambda _m: None
+    ) -> TrytonSupplyDay:
         """A session on the [erp] Tryton (its password from the file)."""
         password = erp.password_file.read_text().strip() if erp.password_file else ""
-        return cls(flow, TrytonRpc(erp.url, erp.database, erp.user, password,
-                                   timeout_s=erp.timeout_s), say)
+        return cls(
+            flow, TrytonRpc(erp.url, erp.database, erp.user, password, timeout_s=erp.timeout_s), say
+        )
 
     def close(self) -> None:
         self.rpc.close()
@@ -82,9 +84,11 @@ class TrytonSupplyDay:
         [number] = buyer.confirm_purchases(self.rpc, [po])
         buyer.receive(self.rpc, po)
         report, _ = self.sync()
-        self.say(f"in Tryton, the buyer orders opening stock ({_items(OPENING)}) from "
-                 f"{buyer.SUPPLIER} as purchase {number} and receives it; the hub syncs "
-                 f"{report.counts.get('posted', 0)} receipt(s) to inventory")
+        self.say(
+            f"in Tryton, the buyer orders opening stock ({_items(OPENING)}) from "
+            f"{buyer.SUPPLIER} as purchase {number} and receives it; the hub syncs "
+            f"{report.counts.get('posted', 0)} receipt(s) to inventory"
+        )
         return number
 
     def procure(self) -> dict[str, Any]:
@@ -94,53 +98,94 @@ class TrytonSupplyDay:
         if pushed["stopped"] or pushed["refused"]:
             raise RuntimeError(f"requisitions not sent to Tryton: {pushed}")
         sent = [r for r in self.flow.snapshot().requisitions if r.req_id in pushed["sent"]]
-        numbers = {str(r["id"]): str(r["number"]) for r in self.rpc.model(
-            "purchase.requisition", "read", [int(r.erp_id) for r in sent], ["number"])}
-        self.say(f"the hub sends {len(sent)} requisition(s) to Tryton: " + ", ".join(
-            f"{numbers[r.erp_id]} ({_qty(r.quantity)} x {r.item}, {r.req_id})" for r in sent))
+        numbers = {
+            str(r["id"]): str(r["number"])
+            for r in self.rpc.model(
+                "purchase.requisition", "read", [int(r.erp_id) for r in sent], ["number"]
+            )
+        }
+        self.say(
+            f"the hub sends {len(sent)} requisition(s) to Tryton: "
+            + ", ".join(
+                f"{numbers[r.erp_id]} ({_qty(r.quantity)} x {r.item}, {r.req_id})" for r in sent
+            )
+        )
         reqs, purchases = [], {}
         for r in sent:
             [po] = buyer.create_purchases(
-                self.rpc, buyer.approve_requisitions(self.rpc, [int(r.erp_id)]))
+                self.rpc, buyer.approve_requisitions(self.rpc, [int(r.erp_id)])
+            )
             [number] = buyer.confirm_purchases(self.rpc, [po])
             buyer.receive(self.rpc, po)
-            self.say(f"in Tryton, the buyer approves requisition {numbers[r.erp_id]}, turns "
-                     f"its purchase request into purchase {number}, confirms it and "
-                     f"receives {_qty(r.quantity)} x {r.item}")
-            reqs.append({"req_id": r.req_id, "item": r.item, "quantity": _qty(r.quantity),
-                         "tryton_id": r.erp_id, "number": numbers[r.erp_id],
-                         "purchase": number})
+            self.say(
+                f"in Tryton, the buyer approves requisition {numbers[r.erp_id]}, turns "
+                f"its purchase request into purchase {number}, confirms it and "
+                f"receives {_qty(r.quantity)} x {r.item}"
+            )
+            reqs.append(
+                {
+                    "req_id": r.req_id,
+                    "item": r.item,
+                    "quantity": _qty(r.quantity),
+                    "tryton_id": r.erp_id,
+                    "number": numbers[r.erp_id],
+                    "purchase": number,
+                }
+            )
             purchases[po] = (number, r.item)
         receipts, _ = self.sync()
         self.say(f"the hub syncs {receipts.counts.get('posted', 0)} receipt(s)")
         today = datetime.now(UTC).date()
-        made = {buyer.supplier_invoice(
-            self.rpc, po, on=today, reference=f"MED-{number}",
-            prices={item: BILLED[item]} if item in BILLED else None): (number, item)
-            for po, (number, item) in purchases.items()}
+        made = {
+            buyer.supplier_invoice(
+                self.rpc,
+                po,
+                on=today,
+                reference=f"MED-{number}",
+                prices={item: BILLED[item]} if item in BILLED else None,
+            ): (number, item)
+            for po, (number, item) in purchases.items()
+        }
         report, posted = self.sync()
-        return {"requisitions": reqs,
-                "invoices": self._invoices(made, report, posted),
-                "invoice_lines": _count(report.invoices.values())}
+        return {
+            "requisitions": reqs,
+            "invoices": self._invoices(made, report, posted),
+            "invoice_lines": _count(report.invoices.values()),
+        }
 
-    def _invoices(self, made: dict[int, tuple[str, str]], report: SyncReport,
-                  posted: list[str]) -> list[dict[str, Any]]:
-        rows = self.rpc.model("account.invoice", "read", list(made),
-                              ["number", "reference", "state", "total_amount"])
+    def _invoices(
+        self, made: dict[int, tuple[str, str]], report: SyncReport, posted: list[str]
+    ) -> list[dict[str, Any]]:
+        rows = self.rpc.model(
+            "account.invoice", "read", list(made), ["number", "reference", "state", "total_amount"]
+        )
         out = []
         for r in rows:
             number, item = made[int(r["id"])]
             lines = [o for k, o in report.invoices.items() if k.split("/")[1] == str(r["id"])]
             matched = bool(lines) and all(o in POSTABLE for o in lines)
-            out.append({"id": str(r["id"]), "number": str(r["number"]),
-                        "reference": str(r["reference"]), "purchase": number, "item": item,
-                        "amount": str(r["total_amount"]),
-                        "hub": "matched" if matched else "held", "state": str(r["state"]),
-                        "posted_by_hub": str(r["id"]) in posted})
-            self.say(f"the supplier bills purchase {number} ({item}): invoice {r['number']} "
-                     + ("matched: the hub posts it in Tryton" if matched else
-                        "beyond tolerance: held by the hub, left unposted in Tryton")
-                     + f" ({r['state']})")
+            out.append(
+                {
+                    "id": str(r["id"]),
+                    "number": str(r["number"]),
+                    "reference": str(r["reference"]),
+                    "purchase": number,
+                    "item": item,
+                    "amount": str(r["total_amount"]),
+                    "hub": "matched" if matched else "held",
+                    "state": str(r["state"]),
+                    "posted_by_hub": str(r["id"]) in posted,
+                }
+            )
+            self.say(
+                f"the supplier bills purchase {number} ({item}): invoice {r['number']} "
+                + (
+                    "matched: the hub posts it in Tryton"
+                    if matched
+                    else "beyond tolerance: held by the hub, left unposted in Tryton"
+                )
+                + f" ({r['state']})"
+            )
         return out
 
 

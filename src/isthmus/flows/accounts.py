@@ -59,8 +59,9 @@ def resolve(tx: Tx, secret: str, ref: PatientRef) -> Patient:
     while True:
         p = tx.get_patient(key)
         if p is None:
-            p = Patient(key=key, mrn=ref.mrn, authority=ref.authority,
-                        token=account_token(secret, key))
+            p = Patient(
+                key=key, mrn=ref.mrn, authority=ref.authority, token=account_token(secret, key)
+            )
             tx.put_patient(p)
             return p
         if not p.merged_into or p.merged_into in seen:
@@ -73,17 +74,22 @@ def register(tx: Tx, secret: str, ev: PatientRegistered) -> None:
     """Keep a registered patient's demographics (PID-5, PID-7, PID-8), keeping stored values
     the event leaves empty."""
     current = resolve(tx, secret, ev.patient)
-    tx.put_patient(Patient(
-        key=current.key, mrn=current.mrn, authority=current.authority, token=current.token,
-        family_name=ev.family_name or current.family_name,
-        given_name=ev.given_name or current.given_name,
-        birth_date=ev.birth_date or current.birth_date, sex=ev.sex or current.sex,
-        merged_into=current.merged_into,
-    ))
+    tx.put_patient(
+        Patient(
+            key=current.key,
+            mrn=current.mrn,
+            authority=current.authority,
+            token=current.token,
+            family_name=ev.family_name or current.family_name,
+            given_name=ev.given_name or current.given_name,
+            birth_date=ev.birth_date or current.birth_date,
+            sex=ev.sex or current.sex,
+            merged_into=current.merged_into,
+        )
+    )
 
 
-def encounter(tx: Tx, secret: str, ev: EncounterStarted | EncounterDischarged,
-              at: str) -> None:
+def encounter(tx: Tx, secret: str, ev: EncounterStarted | EncounterDischarged, at: str) -> None:
     """Record a visit (PV1-19) under its patient: active when it starts, discharged when it ends."""
     p = resolve(tx, secret, ev.patient)
     if isinstance(ev, EncounterStarted):
@@ -98,8 +104,16 @@ def billing_account(tx: Tx, secret: str, ev: BillingAccountOpened) -> None:
     tx.put_billing_account(ev.account_number, p.key, ev.facility)
 
 
-def merge(tx: Tx, secret: str, env: Envelope, ev: AccountsMerged, *, ar_account: str,
-          calendar: FiscalCalendar, patient_ar: str = "") -> None:
+def merge(
+    tx: Tx,
+    secret: str,
+    env: Envelope,
+    ev: AccountsMerged,
+    *,
+    ar_account: str,
+    calendar: FiscalCalendar,
+    patient_ar: str = "",
+) -> None:
     """ADT A40 (module docstring); `patient_ar`, when given, is a second receivable account
     whose balance on the merged token moves too (835 patient responsibility)."""
     survivor = resolve(tx, secret, ev.survivor)
@@ -108,18 +122,27 @@ def merge(tx: Tx, secret: str, env: Envelope, ev: AccountsMerged, *, ar_account:
         merged = resolve(tx, secret, ev.merged)
     if merged.key == survivor.key:
         return
-    tx.put_patient(Patient(
-        key=merged.key, mrn=merged.mrn, authority=merged.authority, token=merged.token,
-        family_name=merged.family_name, given_name=merged.given_name,
-        birth_date=merged.birth_date, sex=merged.sex, merged_into=survivor.key,
-    ))
+    tx.put_patient(
+        Patient(
+            key=merged.key,
+            mrn=merged.mrn,
+            authority=merged.authority,
+            token=merged.token,
+            family_name=merged.family_name,
+            given_name=merged.given_name,
+            birth_date=merged.birth_date,
+            sex=merged.sex,
+            merged_into=survivor.key,
+        )
+    )
     tx.merge_patient(merged.key, survivor.key)
     try:
         where = calendar.assign(env.occurred_at.date())
     except ClosedPeriod:  # an A/R move between tokens goes to the next open month
         period = calendar.next_open(period_of(env.occurred_at.date()))
-        where = PeriodAssignment(period=period, posted_on=first_day(period),
-                                 moved_from=period_of(env.occurred_at.date()))
+        where = PeriodAssignment(
+            period=period, posted_on=first_day(period), moved_from=period_of(env.occurred_at.date())
+        )
     for account in dict.fromkeys(a for a in (ar_account, patient_ar) if a):
         by_company: dict[str, dict[str, Decimal]] = {}
         for (company, currency), amount in tx.ar_balances(account, merged.token).items():
@@ -127,11 +150,17 @@ def merge(tx: Tx, secret: str, env: Envelope, ev: AccountsMerged, *, ar_account:
         for company, balances in sorted(by_company.items()):
             suffix = "" if account == ar_account else f"/{account}"
             entry = merge_reclass_entry(
-                balances, from_token=merged.token, to_token=survivor.token,
-                ar_account=account, company=company,
+                balances,
+                from_token=merged.token,
+                to_token=survivor.token,
+                ar_account=account,
+                company=company,
                 entry_key=f"{env.event_id}/reclass/{company}{suffix}",
-                posted_on=where.posted_on, period=where.period, channel=env.source.channel,
-                correlation_id=env.correlation_id, causation_id=env.event_id,
+                posted_on=where.posted_on,
+                period=where.period,
+                channel=env.source.channel,
+                correlation_id=env.correlation_id,
+                causation_id=env.event_id,
                 moved_from=where.moved_from,
             )
             if entry is not None:
@@ -155,13 +184,17 @@ def decide_delete(env: Envelope, active: bool) -> Decision:
     remove: the patient row stays."""
     if not active:
         return Decision(APPLIED)
-    return hold(env, kind="person_delete_refused", queue=PATIENT_ACCOUNTING,
-                detail="ADT^A29 deletes a person whose account has postings: not deleted; "
-                       "merge or settle the account first, then resolve")
+    return hold(
+        env,
+        kind="person_delete_refused",
+        queue=PATIENT_ACCOUNTING,
+        detail="ADT^A29 deletes a person whose account has postings: not deleted; "
+        "merge or settle the account first, then resolve",
+    )
 
 
-def delete_person(tx: Tx, secret: str, env: Envelope, ev: PatientDeleted, *,
-                  ar_account: str, now: float) -> Outcome:
+def delete_person(
+    tx: Tx, secret: str, env: Envelope, ev: PatientDeleted, *, ar_account: str, now: float
+) -> Outcome:
     """ADT A29 (`decide_delete`), written at `now`."""
-    return apply(tx, decide_delete(env, has_activity(tx, secret, ev, ar_account=ar_account)),
-                 now)
+    return apply(tx, decide_delete(env, has_activity(tx, secret, ev, ar_account=ar_account)), now)

@@ -88,8 +88,7 @@ def settings_of(settings: Settings) -> dict[str, ChannelSettings]:
     return out
 
 
-def address(ch: ChannelSettings, settings: Settings, bound: Mapping[str, int] | None = None
-            ) -> str:
+def address(ch: ChannelSettings, settings: Settings, bound: Mapping[str, int] | None = None) -> str:
     """Where the channel takes its messages: host:port, the FHIR base, or the folder."""
     if ch.transport == MLLP:
         port = (bound or {}).get(ch.name)
@@ -115,17 +114,22 @@ def folder_of(ch: ChannelSettings, settings: Settings) -> Path | None:
 
 def pausable(settings: Settings) -> list[str]:
     """The channels with a listener of their own: what pause and resume may name."""
-    return sorted(name for name, ch in settings_of(settings).items()
-                  if ch.transport in (MLLP, FHIR, SFTP) or folder_of(ch, settings) is not None)
+    return sorted(
+        name
+        for name, ch in settings_of(settings).items()
+        if ch.transport in (MLLP, FHIR, SFTP) or folder_of(ch, settings) is not None
+    )
 
 
 def counters(store: Store, bus: Bus | None = None) -> dict[str, Counters]:
     """Per channel: one grouped inbox query, and the dead letters by channel."""
     acc: dict[str, dict[str, Any]] = {}
     for row in store.channel_counts():
-        c = acc.setdefault(row.channel, dict.fromkeys(
-            ("received", "ignored", "refused", "queued", "delivered", "errored"), 0)
-            | {"last_message_at": 0.0})
+        c = acc.setdefault(
+            row.channel,
+            dict.fromkeys(("received", "ignored", "refused", "queued", "delivered", "errored"), 0)
+            | {"last_message_at": 0.0},
+        )
         c["received"] += row.count
         c["last_message_at"] = max(c["last_message_at"], row.last_received_at)
         if row.status == "ignored":
@@ -144,8 +148,13 @@ def counters(store: Store, bus: Bus | None = None) -> dict[str, Counters]:
     return {name: Counters(**c) for name, c in acc.items()}
 
 
-def table(settings: Settings, store: Store, bus: Bus | None = None, *,
-          bound: Mapping[str, int] | None = None) -> list[dict[str, Any]]:
+def table(
+    settings: Settings,
+    store: Store,
+    bus: Bus | None = None,
+    *,
+    bound: Mapping[str, int] | None = None,
+) -> list[dict[str, Any]]:
     """The channel list: every channel the hub has or has received on, with its transport,
     address, state and counters, by name."""
     chans = settings_of(settings)
@@ -157,20 +166,33 @@ def table(settings: Settings, store: Store, bus: Bus | None = None, *,
         ch = chans.get(name) or settings.channel(name)
         st = states.get(name)
         c = counts.get(name, Counters())
-        rows.append({
-            "name": name, "transport": ch.transport, "address": address(ch, settings, bound),
-            "state": st.state if st is not None and name in own else RUNNING,
-            "pausable": name in own,
-            "changed_by": st.by if st else "", "reason": st.reason if st else "",
-            "changed_at": instant(st.at) if st and st.at else None,
-            **{k: v for k, v in asdict(c).items() if k != "last_message_at"},
-            "last_message_at": instant(c.last_message_at) if c.last_message_at else None,
-        })
+        rows.append(
+            {
+                "name": name,
+                "transport": ch.transport,
+                "address": address(ch, settings, bound),
+                "state": st.state if st is not None and name in own else RUNNING,
+                "pausable": name in own,
+                "changed_by": st.by if st else "",
+                "reason": st.reason if st else "",
+                "changed_at": instant(st.at) if st and st.at else None,
+                **{k: v for k, v in asdict(c).items() if k != "last_message_at"},
+                "last_message_at": instant(c.last_message_at) if c.last_message_at else None,
+            }
+        )
     return rows
 
 
-def set_state(settings: Settings, store: Store, name: str, state: str, *, by: str,
-              reason: str = "", now: float) -> ChannelState:
+def set_state(
+    settings: Settings,
+    store: Store,
+    name: str,
+    state: str,
+    *,
+    by: str,
+    reason: str = "",
+    now: float,
+) -> ChannelState:
     """Pause or resume one channel, for every process of the site. Raises UnknownChannel
     (naming the known ones) or ChannelRefused (no listener of its own)."""
     own = pausable(settings)
@@ -180,11 +202,12 @@ def set_state(settings: Settings, store: Store, name: str, state: str, *, by: st
             raise ChannelRefused(
                 f"channel {name!r} has no listener of its own: its files come in through "
                 f"the {DROP!r} folder; pause {DROP!r}, or give it a folder "
-                f"(channels.{name}.folder)")
-        raise UnknownChannel(f"no channel {name!r}; the channels that can be paused are: "
-                             f"{', '.join(own)}")
-    return store.set_channel_state(name, state, by, reason[:500],
-                                   now)
+                f"(channels.{name}.folder)"
+            )
+        raise UnknownChannel(
+            f"no channel {name!r}; the channels that can be paused are: {', '.join(own)}"
+        )
+    return store.set_channel_state(name, state, by, reason[:500], now)
 
 
 def is_paused(states: Mapping[str, ChannelState], name: str) -> bool:
@@ -230,8 +253,7 @@ async def apply_states(store: Store, targets: Mapping[str, Pausable]) -> None:
             await target.resume()
 
 
-async def follow(store: Store, targets: Mapping[str, Pausable], every_s: float = 1.0
-                 ) -> None:
+async def follow(store: Store, targets: Mapping[str, Pausable], every_s: float = 1.0) -> None:
     """Follow the channel states of the store for as long as it runs: a pause or resume
     given in any process takes effect here within about `every_s`."""
     while True:
@@ -259,7 +281,25 @@ class StateCache:
         return st if st is not None and st.state == PAUSED else None
 
 
-__all__ = ["DROP", "PAUSED", "RUNNING", "SFTP", "ChannelRefused", "Counters", "Pausable",
-           "StateCache", "Switch", "UnknownChannel", "address", "apply_states", "counters",
-           "folder_of", "follow", "is_paused", "pausable", "set_state", "settings_of",
-           "table"]
+__all__ = [
+    "DROP",
+    "PAUSED",
+    "RUNNING",
+    "SFTP",
+    "ChannelRefused",
+    "Counters",
+    "Pausable",
+    "StateCache",
+    "Switch",
+    "UnknownChannel",
+    "address",
+    "apply_states",
+    "counters",
+    "folder_of",
+    "follow",
+    "is_paused",
+    "pausable",
+    "set_state",
+    "settings_of",
+    "table",
+]

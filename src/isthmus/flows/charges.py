@@ -55,16 +55,26 @@ class Missing:
 
 def lookup(tx: Tx, maps: Mappings, charge: Charge) -> Enrichment | Missing:
     """The dimensions of a charge, or the mapping row that is missing."""
-    company = tx.mapping_override("facility_company", charge.facility) or \
-        maps.facility_company.get(charge.facility)
+    company = tx.mapping_override("facility_company", charge.facility) or maps.facility_company.get(
+        charge.facility
+    )
     if not company:
-        return Missing("unmapped_facility", "facility_company", charge.facility,
-                       f"facility {charge.facility!r} has no ERP company")
-    cost_center = tx.mapping_override("department_cost_center", charge.department) or \
-        maps.department_cost_center.get(charge.department)
+        return Missing(
+            "unmapped_facility",
+            "facility_company",
+            charge.facility,
+            f"facility {charge.facility!r} has no ERP company",
+        )
+    cost_center = tx.mapping_override(
+        "department_cost_center", charge.department
+    ) or maps.department_cost_center.get(charge.department)
     if not cost_center:
-        return Missing("unmapped_department", "department_cost_center", charge.department,
-                       f"department {charge.department!r} has no cost center")
+        return Missing(
+            "unmapped_department",
+            "department_cost_center",
+            charge.department,
+            f"department {charge.department!r} has no cost center",
+        )
     override = tx.mapping_override("charge_codes", charge.charge_code)
     if override:
         spec = json.loads(override)
@@ -72,21 +82,42 @@ def lookup(tx: Tx, maps: Mappings, charge: Charge) -> Enrichment | Missing:
     elif charge.charge_code in maps.charge_codes:
         revenue = maps.charge_codes[charge.charge_code]
     else:
-        return Missing("unmapped_charge_code", "charge_codes", charge.charge_code,
-                       f"charge code {charge.charge_code!r} has no revenue account")
+        return Missing(
+            "unmapped_charge_code",
+            "charge_codes",
+            charge.charge_code,
+            f"charge code {charge.charge_code!r} has no revenue account",
+        )
     return Enrichment(company, cost_center, revenue)
 
 
-def post_charge(tx: Tx, env: Envelope, charge: Charge, *, secret: str, maps: Mappings,
-                ar_account: str, calendar: FiscalCalendar, now: float) -> str:
+def post_charge(
+    tx: Tx,
+    env: Envelope,
+    charge: Charge,
+    *,
+    secret: str,
+    maps: Mappings,
+    ar_account: str,
+    calendar: FiscalCalendar,
+    now: float,
+) -> str:
     """Post one charge; returns "posted", "duplicate" or "held" (a work item was opened)."""
     patient = resolve(tx, secret, charge.patient)
     found = lookup(tx, maps, charge)
     if isinstance(found, Missing):
-        mapping_holds.hold(tx, env, kind=found.kind, queue=QUEUES[found.kind],
-                           table=found.table, code=found.code, detail=found.detail,
-                           amount=charge.amount.amount, currency=charge.amount.currency,
-                           now=now)
+        mapping_holds.hold(
+            tx,
+            env,
+            kind=found.kind,
+            queue=QUEUES[found.kind],
+            table=found.table,
+            code=found.code,
+            detail=found.detail,
+            amount=charge.amount.amount,
+            currency=charge.amount.currency,
+            now=now,
+        )
         return "held"
     hold: tuple[str, str] | None = None
     entry = None
@@ -94,29 +125,52 @@ def post_charge(tx: Tx, env: Envelope, charge: Charge, *, secret: str, maps: Map
         try:
             where = calendar.assign(charge.service_date)
             entry = charge_entry(
-                charge, entry_key=env.event_id, ar_account=ar_account,
+                charge,
+                entry_key=env.event_id,
+                ar_account=ar_account,
                 revenue_account=found.revenue.revenue_account,
-                service_line=found.revenue.service_line, cost_center=found.cost_center,
-                company=found.company, account_token=patient.token, period=where.period,
-                posted_on=where.posted_on, channel=env.source.channel,
-                correlation_id=env.correlation_id, causation_id=env.event_id,
-                moved_from=where.moved_from)
+                service_line=found.revenue.service_line,
+                cost_center=found.cost_center,
+                company=found.company,
+                account_token=patient.token,
+                period=where.period,
+                posted_on=where.posted_on,
+                channel=env.source.channel,
+                correlation_id=env.correlation_id,
+                causation_id=env.event_id,
+                moved_from=where.moved_from,
+            )
         except ClosedPeriod as exc:
             hold = ("closed_period", str(exc))
         except LedgerRefusal as exc:
             hold = ("unpostable_charge", str(exc))
     if hold is not None or entry is None:
         kind, detail = hold or ("unpostable_charge", "no entry")
-        tx.add_work_item(kind=kind, queue=QUEUES[kind], key=env.key, event_id=env.event_id,
-                         correlation_id=env.correlation_id, detail=detail,
-                         envelope=encode_envelope(env), now=now)
+        tx.add_work_item(
+            kind=kind,
+            queue=QUEUES[kind],
+            key=env.key,
+            event_id=env.event_id,
+            correlation_id=env.correlation_id,
+            detail=detail,
+            envelope=encode_envelope(env),
+            now=now,
+        )
         return "held"
-    tx.record_charge(ChargeRecord(
-        event_id=env.event_id, patient_key=patient.key, account_token=patient.token,
-        transaction_id=charge.transaction_id, transaction_type=charge.transaction_type,
-        charge_code=charge.charge_code, amount=charge.amount.amount,
-        currency=charge.amount.currency, service_date=charge.service_date,
-        entry_key=entry.entry_key))
+    tx.record_charge(
+        ChargeRecord(
+            event_id=env.event_id,
+            patient_key=patient.key,
+            account_token=patient.token,
+            transaction_id=charge.transaction_id,
+            transaction_type=charge.transaction_type,
+            charge_code=charge.charge_code,
+            amount=charge.amount.amount,
+            currency=charge.amount.currency,
+            service_date=charge.service_date,
+            entry_key=entry.entry_key,
+        )
+    )
     posted = tx.insert_entry(entry)
     tx.close_work_items(env.event_id, "posted after the fix", now)
     tx.held_posted(env.event_id, entry.entry_key)

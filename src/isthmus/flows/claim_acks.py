@@ -86,10 +86,16 @@ class Applied:
 
 
 def _reject_item(tx: Tx, claim: ClaimState, *, source: str, detail: str, now: float) -> None:
-    tx.add_work_item(kind=KIND, queue=QUEUE, key=claim.claim_key,
-                     event_id=f"claim-rejected/{claim.claim_key}/{source}",
-                     correlation_id=f"claims/{claim.claim_key}", detail=detail, envelope=b"",
-                     now=now)
+    tx.add_work_item(
+        kind=KIND,
+        queue=QUEUE,
+        key=claim.claim_key,
+        event_id=f"claim-rejected/{claim.claim_key}/{source}",
+        correlation_id=f"claims/{claim.claim_key}",
+        detail=detail,
+        envelope=b"",
+        now=now,
+    )
 
 
 def _once(tx: Tx, event_id: str) -> bool:
@@ -101,23 +107,30 @@ def _once(tx: Tx, event_id: str) -> bool:
     return True
 
 
-def on_acknowledged(tx: Tx, ev: AcknowledgementReceived, *, now: float, source: str,
-                    event_id: str = "") -> Applied:
+def on_acknowledged(
+    tx: Tx, ev: AcknowledgementReceived, *, now: float, source: str, event_id: str = ""
+) -> Applied:
     """Accept or reject the claims of the set one received 999 loop 2000 names."""
     out = Applied()
     if event_id and not _once(tx, event_id):
         return out
     raw = tx.load_state(sent_set_state(ev.group_control, ev.set_control))
-    named = [c for c in (tx.get_claim_state(k) for k in (raw or b"").decode().split())
-             if c is not None]
+    named = [
+        c for c in (tx.get_claim_state(k) for k in (raw or b"").decode().split()) if c is not None
+    ]
     if not named:
         out.unknown += 1
         return out
     errors = "; ".join(
         f"IK3 {e.segment_id} position {e.position} loop {e.loop} code {e.code}"
-        + "".join(f", IK4 {x}" for x in e.elements) for e in ev.errors)
-    detail = f"999 IK501 {ev.status or '-'} for set {ev.set_control}" + (
-        f" ({', '.join(ev.codes)})" if ev.codes else "") + (f": {errors}" if errors else "")
+        + "".join(f", IK4 {x}" for x in e.elements)
+        for e in ev.errors
+    )
+    detail = (
+        f"999 IK501 {ev.status or '-'} for set {ev.set_control}"
+        + (f" ({', '.join(ev.codes)})" if ev.codes else "")
+        + (f": {errors}" if errors else "")
+    )
     kind = "ack_accepted" if ev.accepted else "ack_rejected"
     for c in named:
         if not life.can(c.state, kind):  # a 277CA came first: a fact now
@@ -131,14 +144,14 @@ def on_acknowledged(tx: Tx, ev: AcknowledgementReceived, *, now: float, source: 
     return out
 
 
-def on_status(tx: Tx, ev: ClaimStatusReported, *, now: float, source: str,
-              event_id: str = "") -> Applied:
+def on_status(
+    tx: Tx, ev: ClaimStatusReported, *, now: float, source: str, event_id: str = ""
+) -> Applied:
     """Apply one claim status of a 277 or 277CA to the claim it names."""
     out = Applied()
     if event_id and not _once(tx, event_id):
         return out
-    claim = life.find(tx, ev.patient_control_number or ev.trace,
-                      ev.payer_claim_control_number)
+    claim = life.find(tx, ev.patient_control_number or ev.trace, ev.payer_claim_control_number)
     if claim is None or not ev.statuses:
         out.unknown += 1
         return out
@@ -159,8 +172,9 @@ def billing_npi(claim: ClaimState) -> str:
     return ""
 
 
-def on_batch_status(tx: Tx, ev: ClaimBatchStatusReported, *, now: float, source: str,
-                    event_id: str = "") -> Applied:
+def on_batch_status(
+    tx: Tx, ev: ClaimBatchStatusReported, *, now: float, source: str, event_id: str = ""
+) -> Applied:
     """A 277CA rejection above the claims: every claim of the batch it names (2200B TRN02
     = our BHT03), of the billing provider it names on level 19 (NPI), still awaiting its
     acknowledgement moves to ``rejected`` with the status code; one work item per batch
@@ -173,55 +187,76 @@ def on_batch_status(tx: Tx, ev: ClaimBatchStatusReported, *, now: float, source:
     if first is None or category(first.category) != "rejected":
         return out
     raw = tx.load_state(sent_batch_state(ev.batch)) if ev.batch else None
-    named = [c for c in (tx.get_claim_state(k) for k in (raw or b"").decode().split())
-             if c is not None and (ev.level != "19" or billing_npi(c) == ev.provider_npi)]
+    named = [
+        c
+        for c in (tx.get_claim_state(k) for k in (raw or b"").decode().split())
+        if c is not None and (ev.level != "19" or billing_npi(c) == ev.provider_npi)
+    ]
     if not named:
         out.unknown += 1
         return out
-    codes = ", ".join(f"{s.category}:{s.code}" + (f":{s.entity}" if s.entity else "")
-                      for s in ev.statuses)
-    where = ("billing provider NPI " + ev.provider_npi if ev.level == "19"
-             else "information receiver")
+    codes = ", ".join(
+        f"{s.category}:{s.code}" + (f":{s.entity}" if s.entity else "") for s in ev.statuses
+    )
+    where = (
+        "billing provider NPI " + ev.provider_npi if ev.level == "19" else "information receiver"
+    )
     detail = f"{ev.report} rejected batch {ev.batch} at the {where} level: {codes}"
     moved: list[str] = []
     for c in named:
         changes = {"status_category": first.category, "status_code": first.code}
         if life.can(c.state, "ack_rejected"):
-            new = life.advance(tx, c, "ack_rejected", now=now, causation_id=source,
-                               detail=detail, **changes)
+            new = life.advance(
+                tx, c, "ack_rejected", now=now, causation_id=source, detail=detail, **changes
+            )
             moved.append(c.claim_key)
         else:  # already adjudicated or rejected: a fact on its timeline
-            new = life.note(tx, c, "status", now=now, causation_id=source, detail=detail,
-                            **changes)
+            new = life.note(tx, c, "status", now=now, causation_id=source, detail=detail, **changes)
         out.claims[c.claim_key] = new.state
     if moved:
         who = f"{ev.batch}/{ev.provider_npi}" if ev.level == "19" else ev.batch
-        tx.add_work_item(kind=BATCH_KIND, queue=QUEUE, key=f"batch {who}",
-                         event_id=f"claim-batch-rejected/{who}/{source}",
-                         correlation_id=f"claims/batch/{ev.batch}",
-                         detail=f"{detail}; {len(moved)} claim(s) rejected: "
-                                f"{', '.join(moved)}", envelope=b"", now=now)
+        tx.add_work_item(
+            kind=BATCH_KIND,
+            queue=QUEUE,
+            key=f"batch {who}",
+            event_id=f"claim-batch-rejected/{who}/{source}",
+            correlation_id=f"claims/batch/{ev.batch}",
+            detail=f"{detail}; {len(moved)} claim(s) rejected: {', '.join(moved)}",
+            envelope=b"",
+            now=now,
+        )
     return out
 
 
-def on_response(tx: Tx, env: Envelope,
-                ev: AcknowledgementReceived | ClaimStatusReported | ClaimBatchStatusReported
-                | EligibilityReported) -> str:
+def on_response(
+    tx: Tx,
+    env: Envelope,
+    ev: AcknowledgementReceived
+    | ClaimStatusReported
+    | ClaimBatchStatusReported
+    | EligibilityReported,
+) -> str:
     """The worker's entry (`flows.processor`): a received 999 set, 277/277CA claim status
     or 271 answer applied once per event id to the claims or the account it names
     (`flows.claim_eligibility`); outcome ``unknown`` when it names nothing the hub sent."""
     now, source = env.recorded_at.timestamp(), env.event_id
     if isinstance(ev, EligibilityReported):
-        return "applied" if claim_eligibility.on_eligibility(
-            tx, ev, now=now, source=source, event_id=env.event_id) else "unknown"
+        return (
+            "applied"
+            if claim_eligibility.on_eligibility(
+                tx, ev, now=now, source=source, event_id=env.event_id
+            )
+            else "unknown"
+        )
     if isinstance(ev, AcknowledgementReceived):
         got = on_acknowledged(tx, ev, now=now, source=source, event_id=env.event_id)
     elif isinstance(ev, ClaimBatchStatusReported):
         got = on_batch_status(tx, ev, now=now, source=source, event_id=env.event_id)
     else:
         if ev.report == CLAIM_RESPONSE:  # a FHIR claim's payer answers: it was submitted
-            found = life.find(tx, ev.patient_control_number or ev.trace,
-                              ev.payer_claim_control_number)
+            found = life.find(
+                tx, ev.patient_control_number or ev.trace, ev.payer_claim_control_number
+            )
             if found is not None:
                 claim_fhir.answered(tx, found, env, now=now)
         got = on_status(tx, ev, now=now, source=source, event_id=env.event_id)
@@ -256,9 +291,13 @@ def _index_sent(store: Store, tx: Tx, ev: AcknowledgementReceived) -> None:
     if tx.load_state(name):
         return
     want = [ev.group_control.strip().lstrip("0") or "0", ev.set_control.strip()]
-    keys = [c.claim_key for c in store.claim_states(limit=1_000_000) if c.controls
-            and [x.lstrip("0") or "0" for x in c.controls.split("/")[1:2]]
-            + c.controls.split("/")[2:] == want]
+    keys = [
+        c.claim_key
+        for c in store.claim_states(limit=1_000_000)
+        if c.controls
+        and [x.lstrip("0") or "0" for x in c.controls.split("/")[1:2]] + c.controls.split("/")[2:]
+        == want
+    ]
     if keys:
         tx.save_state(name, " ".join(keys).encode())
 
@@ -266,8 +305,11 @@ def _index_sent(store: Store, tx: Tx, ev: AcknowledgementReceived) -> None:
 def store_claims(store: Store, tx: Tx, state: str) -> list[ClaimState]:
     """Claims in ``state``, read again inside ``tx`` (the list comes from the store)."""
     rows = store.claim_states(state, limit=100_000)
-    return [c for c in (tx.get_claim_state(r.claim_key) for r in rows)
-            if c is not None and c.state == state]
+    return [
+        c
+        for c in (tx.get_claim_state(r.claim_key) for r in rows)
+        if c is not None and c.state == state
+    ]
 
 
 def apply_277(store: Store, data: bytes | str, *, now: float, source: str) -> Applied:
@@ -287,21 +329,24 @@ def apply_277(store: Store, data: bytes | str, *, now: float, source: str) -> Ap
     return out
 
 
-def _apply_status(tx: Tx, claim: ClaimState, st: ClaimStatusReported, *, now: float,
-                  source: str) -> str:
+def _apply_status(
+    tx: Tx, claim: ClaimState, st: ClaimStatusReported, *, now: float, source: str
+) -> str:
     first = st.statuses[0]
-    codes = ", ".join(f"{s.category}:{s.code}" + (f":{s.entity}" if s.entity else "")
-                      for s in st.statuses)
+    codes = ", ".join(
+        f"{s.category}:{s.code}" + (f":{s.entity}" if s.entity else "") for s in st.statuses
+    )
     detail = f"{st.report} {codes}"
-    changes: dict[str, Any] = {"status_category": first.category,
-                                  "status_code": first.code}
+    changes: dict[str, Any] = {"status_category": first.category, "status_code": first.code}
     if st.payer_claim_control_number:
         changes["payer_claim_id"] = st.payer_claim_control_number
-    kind = {"accepted": "ack_accepted", "rejected": "ack_rejected",
-            "pending": "status_pending"}.get(category(first.category), "")
+    kind = {
+        "accepted": "ack_accepted",
+        "rejected": "ack_rejected",
+        "pending": "status_pending",
+    }.get(category(first.category), "")
     if kind and life.can(claim.state, kind):
-        new = life.advance(tx, claim, kind, now=now, causation_id=source, detail=detail,
-                           **changes)
+        new = life.advance(tx, claim, kind, now=now, causation_id=source, detail=detail, **changes)
         if kind == "ack_rejected":
             _reject_item(tx, new, source=source, detail=detail, now=now)
         return new.state
@@ -319,8 +364,9 @@ def category(c: str) -> str:
     return {"P": "pending", "F": "finalized", "R": "info"}.get(c[:1], "")
 
 
-def due_for_status(tx: Tx, claims: list[ClaimState], settings: ClaimSettings,
-                   now: float) -> list[ClaimState]:
+def due_for_status(
+    tx: Tx, claims: list[ClaimState], settings: ClaimSettings, now: float
+) -> list[ClaimState]:
     """Claims awaiting their payer past its turnaround, not asked about in that period."""
     out = []
     for c in claims:
@@ -339,22 +385,37 @@ def due_for_status(tx: Tx, claims: list[ClaimState], settings: ClaimSettings,
 def status_request_of(c: ClaimState) -> ClaimStatus:
     """The 276 question for a claim, from the claim it was submitted with."""
     scrubbed = claim_from_body(c)
-    text = build_837([scrubbed], sender="X", receiver="Y", interchange_control=1,
-                     group_control=1, transaction_control=1, reference="R",
-                     at=datetime(2000, 1, 1, tzinfo=UTC)).text
+    text = build_837(
+        [scrubbed],
+        sender="X",
+        receiver="Y",
+        interchange_control=1,
+        group_control=1,
+        transaction_control=1,
+        reference="R",
+        at=datetime(2000, 1, 1, tzinfo=UTC),
+    ).text
     (entry,) = parse_837(text).claims
     dates = [x.service_date for x in entry.lines if x.service_date]
     ends = [x.service_end or x.service_date for x in entry.lines if x.service_date]
-    return ClaimStatus(transaction_control="", trace=c.claim_key, payer=entry.payer,
-                       provider=entry.billing_provider, subscriber=entry.subscriber,
-                       patient=entry.patient, patient_control_number=c.claim_key,
-                       payer_claim_control_number=c.payer_claim_id,
-                       charge=c.total_charge, service_date=min(dates) if dates else None,
-                       service_end=max(e for e in ends if e) if ends else None)
+    return ClaimStatus(
+        transaction_control="",
+        trace=c.claim_key,
+        payer=entry.payer,
+        provider=entry.billing_provider,
+        subscriber=entry.subscriber,
+        patient=entry.patient,
+        patient_control_number=c.claim_key,
+        payer_claim_control_number=c.payer_claim_id,
+        charge=c.total_charge,
+        service_date=min(dates) if dates else None,
+        service_end=max(e for e in ends if e) if ends else None,
+    )
 
 
-def request_status(store: Store, *, settings: ClaimSettings, sender: X12Sender,
-                   now: float) -> list[str]:
+def request_status(
+    store: Store, *, settings: ClaimSettings, sender: X12Sender, now: float
+) -> list[str]:
     """Send one 276 for every claim past its payer's turnaround; returns their CLM01s."""
     with store.transaction() as tx:
         waiting = [c for s in sorted(life.AWAITING_PAYER) for c in store_claims(store, tx, s)]
@@ -362,13 +423,24 @@ def request_status(store: Store, *, settings: ClaimSettings, sender: X12Sender,
         if not due:
             return []
         first = next_controls(tx)
-        text = build_276([status_request_of(c) for c in due], sender=settings.sender_id,
-                         receiver=settings.receiver_id, interchange_control=first,
-                         group_control=first, at=datetime.fromtimestamp(now, UTC),
-                         usage=settings.usage)
+        text = build_276(
+            [status_request_of(c) for c in due],
+            sender=settings.sender_id,
+            receiver=settings.receiver_id,
+            interchange_control=first,
+            group_control=first,
+            at=datetime.fromtimestamp(now, UTC),
+            usage=settings.usage,
+        )
         ref = sender.send(name=f"276-{first:09d}.x12", kind="276", body=text.encode())
         for c in due:
             tx.save_state(_ASKED + c.claim_key, repr(now).encode())
-            life.note(tx, c, "status_requested", now=now, causation_id=ref,
-                      detail=f"276 {first:09d} sent as {ref}")
+            life.note(
+                tx,
+                c,
+                "status_requested",
+                now=now,
+                causation_id=ref,
+                detail=f"276 {first:09d} sent as {ref}",
+            )
     return [c.claim_key for c in due]

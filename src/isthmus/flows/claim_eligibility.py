@@ -54,10 +54,17 @@ class Asked:
     skipped: dict[str, str]  # account -> why (no coverage, no patient)
 
 
-def request_eligibility(store: Store, accounts: Collection[str], *, settings: ClaimSettings,
-                        sender: X12Sender, provider: Party, now: float,
-                        member_ids: Mapping[str, str] | None = None,
-                        scheduled: Collection[str] = ()) -> Asked:
+def request_eligibility(
+    store: Store,
+    accounts: Collection[str],
+    *,
+    settings: ClaimSettings,
+    sender: X12Sender,
+    provider: Party,
+    now: float,
+    member_ids: Mapping[str, str] | None = None,
+    scheduled: Collection[str] = (),
+) -> Asked:
     """One 270 for the accounts that have a plan and a known patient. ``scheduled``: the
     accounts with a scheduled encounter, kept with the trace so that an inactive 271,
     however it arrives, opens a registration work item."""
@@ -74,22 +81,36 @@ def request_eligibility(store: Store, accounts: Collection[str], *, settings: Cl
                 continue
             plan = plans[0]
             trace = f"{number}-{int(now)}"
-            asks.append(EligibilityRequest(
-                transaction_control="", trace=trace,
-                payer=Party(name=plan.payer_name or plan.payer_id, id_qualifier="PI",
-                            id=plan.payer_id),
-                provider=provider,
-                subscriber=Person(last=patient.family_name, first=patient.given_name,
-                                  id_qualifier="MI",
-                                  id=(member_ids or {}).get(number, number)),
-                plan_date=datetime.fromtimestamp(now, UTC).date()))
+            asks.append(
+                EligibilityRequest(
+                    transaction_control="",
+                    trace=trace,
+                    payer=Party(
+                        name=plan.payer_name or plan.payer_id, id_qualifier="PI", id=plan.payer_id
+                    ),
+                    provider=provider,
+                    subscriber=Person(
+                        last=patient.family_name,
+                        first=patient.given_name,
+                        id_qualifier="MI",
+                        id=(member_ids or {}).get(number, number),
+                    ),
+                    plan_date=datetime.fromtimestamp(now, UTC).date(),
+                )
+            )
             traces[trace] = number
         if not asks:
             return Asked("", {}, skipped)
         first = next_controls(tx)
-        text = build_270(asks, sender=settings.sender_id, receiver=settings.receiver_id,
-                         interchange_control=first, group_control=first,
-                         at=datetime.fromtimestamp(now, UTC), usage=settings.usage)
+        text = build_270(
+            asks,
+            sender=settings.sender_id,
+            receiver=settings.receiver_id,
+            interchange_control=first,
+            group_control=first,
+            at=datetime.fromtimestamp(now, UTC),
+            usage=settings.usage,
+        )
         ref = sender.send(name=f"270-{first:09d}.x12", kind="270", body=text.encode())
         for trace, number in traces.items():
             tx.save_state(_TRACE + trace, number.encode())
@@ -98,8 +119,15 @@ def request_eligibility(store: Store, accounts: Collection[str], *, settings: Cl
     return Asked(ref, traces, skipped)
 
 
-def on_eligibility(tx: Tx, ev: EligibilityReported, *, now: float, source: str,
-                   scheduled: Collection[str] | None = None, event_id: str = "") -> str:
+def on_eligibility(
+    tx: Tx,
+    ev: EligibilityReported,
+    *,
+    now: float,
+    source: str,
+    scheduled: Collection[str] | None = None,
+    event_id: str = "",
+) -> str:
     """Keep one 271 answer on the account its trace names; its status, "" when the trace
     is none of ours. ``scheduled``: the accounts with a scheduled encounter (None: those
     named when the 270 was sent, see :func:`request_eligibility`)."""
@@ -117,27 +145,45 @@ def on_eligibility(tx: Tx, ev: EligibilityReported, *, now: float, source: str,
     else:
         is_scheduled = number in scheduled
     kept: dict[str, Any] = {
-        "status": ev.status, "plan": ev.plan, "payer": ev.payer_id,
+        "status": ev.status,
+        "plan": ev.plan,
+        "payer": ev.payer_id,
         "copay": str(ev.copay) if ev.copay is not None else "",
-        "deductible_remaining": "" if ev.deductible_remaining is None
+        "deductible_remaining": ""
+        if ev.deductible_remaining is None
         else str(ev.deductible_remaining),
-        "out_of_pocket_remaining": "" if ev.out_of_pocket_remaining is None
+        "out_of_pocket_remaining": ""
+        if ev.out_of_pocket_remaining is None
         else str(ev.out_of_pocket_remaining),
-        "rejections": list(ev.rejections), "at": now, "source": source}
+        "rejections": list(ev.rejections),
+        "at": now,
+        "source": source,
+    }
     tx.save_state(_KEPT + number, json.dumps(kept).encode())
     if ev.status == "inactive" and is_scheduled:
-        tx.add_work_item(kind=KIND, queue=QUEUE, key=number,
-                         event_id=f"eligibility/{number}/{ev.trace}",
-                         correlation_id=f"eligibility/{number}",
-                         detail=f"271 from payer {ev.payer_id}: coverage inactive for "
-                                f"account {number} with a scheduled encounter; "
-                                "update the coverage before the visit",
-                         envelope=b"", now=now)
+        tx.add_work_item(
+            kind=KIND,
+            queue=QUEUE,
+            key=number,
+            event_id=f"eligibility/{number}/{ev.trace}",
+            correlation_id=f"eligibility/{number}",
+            detail=f"271 from payer {ev.payer_id}: coverage inactive for "
+            f"account {number} with a scheduled encounter; "
+            "update the coverage before the visit",
+            envelope=b"",
+            now=now,
+        )
     return ev.status
 
 
-def apply_271(store: Store, data: bytes | str, *, now: float, source: str,
-              scheduled: Collection[str] | None = None) -> dict[str, str]:
+def apply_271(
+    store: Store,
+    data: bytes | str,
+    *,
+    now: float,
+    source: str,
+    scheduled: Collection[str] | None = None,
+) -> dict[str, str]:
     """Keep each answer on its account; account -> status ("active", "inactive", ...). A
     direct call; the intake routes the same events through :func:`on_eligibility`."""
     out: dict[str, str] = {}
@@ -147,8 +193,7 @@ def apply_271(store: Store, data: bytes | str, *, now: float, source: str,
         for k in response_events(ic, kinds, interchange_id="direct"):
             if isinstance(k.event, EligibilityReported):
                 raw = tx.load_state(_TRACE + k.event.trace)
-                status = on_eligibility(tx, k.event, now=now, source=source,
-                                        scheduled=scheduled)
+                status = on_eligibility(tx, k.event, now=now, source=source, scheduled=scheduled)
                 if raw and status:
                     out[raw.decode()] = status
     return out

@@ -54,8 +54,7 @@ def edits(ev: ClaimSubmitted, existing: ClaimState | None) -> list[str]:
     and amounts only, no PHI); [] when it is clean."""
     out = []  # Claim.insurer is optional in R4 (the payer may be named by its Coverage)
     if ev.total_charge <= 0:
-        out.append(f"charge-total: Claim.total {ev.total_charge} {ev.currency} is not "
-                   "positive")
+        out.append(f"charge-total: Claim.total {ev.total_charge} {ev.currency} is not positive")
     if ev.service_date is None:
         out.append("required: Claim.billablePeriod.start (or Claim.created) is missing")
     npi = ev.billing_npi
@@ -77,24 +76,45 @@ def on_claim(tx: Tx, env: Envelope, ev: ClaimSubmitted, *, now: float) -> str:
     elif old is not None and old.state == life.CORRECTED:
         state = old
     else:
-        state = life.create(tx, claim_key=key, payer_id=ev.payer_id,
-                            total_charge=ev.total_charge, currency=ev.currency, now=now,
-                            causation_id=env.event_id, frequency=ev.frequency or "1",
-                            account_number=key,
-                            payer_claim_id=ev.payer_claim_control_number, actor=CHANNEL)
+        state = life.create(
+            tx,
+            claim_key=key,
+            payer_id=ev.payer_id,
+            total_charge=ev.total_charge,
+            currency=ev.currency,
+            now=now,
+            causation_id=env.event_id,
+            frequency=ev.frequency or "1",
+            account_number=key,
+            payer_claim_id=ev.payer_claim_control_number,
+            actor=CHANNEL,
+        )
     if failures:
         detail = "; ".join(failures)
-        life.note(tx, state, "edits_failed", now=now, causation_id=env.event_id,
-                  detail=detail)
-        tx.add_work_item(kind=KIND, queue=QUEUE, key=key,
-                         event_id=f"claim-edits/{env.event_id}",
-                         correlation_id=env.correlation_id, detail=detail, envelope=b"",
-                         now=now)
+        life.note(tx, state, "edits_failed", now=now, causation_id=env.event_id, detail=detail)
+        tx.add_work_item(
+            kind=KIND,
+            queue=QUEUE,
+            key=key,
+            event_id=f"claim-edits/{env.event_id}",
+            correlation_id=env.correlation_id,
+            detail=detail,
+            envelope=b"",
+            now=now,
+        )
         return state.state
-    new = life.advance(tx, state, "edits_passed", now=now, causation_id=env.event_id,
-                       correlation_id=env.correlation_id, actor=CHANNEL,
-                       detail=f"FHIR {env.source.control_id}: every applicable edit passed",
-                       total_charge=ev.total_charge, frequency=ev.frequency or "1")
+    new = life.advance(
+        tx,
+        state,
+        "edits_passed",
+        now=now,
+        causation_id=env.event_id,
+        correlation_id=env.correlation_id,
+        actor=CHANNEL,
+        detail=f"FHIR {env.source.control_id}: every applicable edit passed",
+        total_charge=ev.total_charge,
+        frequency=ev.frequency or "1",
+    )
     return new.state
 
 
@@ -103,7 +123,14 @@ def answered(tx: Tx, claim: ClaimState, env: Envelope, *, now: float) -> ClaimSt
     once, before the answer applies."""
     if claim.state != life.SCRUBBED or not from_fhir(env):
         return claim
-    return life.advance(tx, claim, "submitted", now=now, causation_id=env.event_id,
-                        correlation_id=env.correlation_id, actor=CHANNEL,
-                        detail=f"sent to its payer over FHIR, answered by "
-                               f"{env.source.control_id}", submitted_at=now)
+    return life.advance(
+        tx,
+        claim,
+        "submitted",
+        now=now,
+        causation_id=env.event_id,
+        correlation_id=env.correlation_id,
+        actor=CHANNEL,
+        detail=f"sent to its payer over FHIR, answered by {env.source.control_id}",
+        submitted_at=now,
+    )

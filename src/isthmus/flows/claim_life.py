@@ -34,13 +34,27 @@ ACCEPTED, REJECTED, PENDING = "accepted", "rejected", "pending"
 PAID, PARTIALLY_PAID, DENIED = "paid", "partially_paid", "denied"
 APPEALED, CORRECTED = "appealed", "corrected"
 CLOSED, WRITTEN_OFF = "closed", "written_off"
-STATES: Final = (CREATED, SCRUBBED, SUBMITTED, ACCEPTED, REJECTED, PENDING, PAID,
-                 PARTIALLY_PAID, DENIED, APPEALED, CORRECTED, CLOSED, WRITTEN_OFF)
+STATES: Final = (
+    CREATED,
+    SCRUBBED,
+    SUBMITTED,
+    ACCEPTED,
+    REJECTED,
+    PENDING,
+    PAID,
+    PARTIALLY_PAID,
+    DENIED,
+    APPEALED,
+    CORRECTED,
+    CLOSED,
+    WRITTEN_OFF,
+)
 OPEN_STATES: Final = frozenset(STATES) - {CLOSED, WRITTEN_OFF}
 AWAITING_PAYER: Final = frozenset({SUBMITTED, ACCEPTED, PENDING, APPEALED})
 
-_ADJUDICABLE: Final = frozenset({SUBMITTED, ACCEPTED, PENDING, APPEALED, REJECTED,
-                                 PAID, PARTIALLY_PAID, DENIED})
+_ADJUDICABLE: Final = frozenset(
+    {SUBMITTED, ACCEPTED, PENDING, APPEALED, REJECTED, PAID, PARTIALLY_PAID, DENIED}
+)
 # what happened -> (the states it may happen in, the state it leads to)
 TRANSITIONS: Final[dict[str, tuple[frozenset[str], str]]] = {
     "edits_passed": (frozenset({CREATED, CORRECTED}), SCRUBBED),
@@ -64,9 +78,10 @@ class InvalidTransition(ConflictError):
     def __init__(self, claim_key: str, state: str, kind: str) -> None:
         self.claim_key, self.state, self.kind = claim_key, state, kind
         allowed = sorted(TRANSITIONS[kind][0]) if kind in TRANSITIONS else []
-        super().__init__(f"claim {claim_key}: {kind!r} cannot happen in state {state!r}"
-                         + (f" (only in {', '.join(allowed)})" if allowed else
-                            " (unknown transition)"))
+        super().__init__(
+            f"claim {claim_key}: {kind!r} cannot happen in state {state!r}"
+            + (f" (only in {', '.join(allowed)})" if allowed else " (unknown transition)")
+        )
 
 
 def decide(claim_key: str, state: str, kind: str) -> str:
@@ -83,14 +98,33 @@ def can(state: str, kind: str) -> bool:
     return rule is not None and state in rule[0]
 
 
-def _event(tx: Tx, claim: ClaimState, kind: str, to: str, *, now: float, causation_id: str,
-           correlation_id: str, actor: str, detail: str, event_id: str) -> ClaimEvent:
+def _event(
+    tx: Tx,
+    claim: ClaimState,
+    kind: str,
+    to: str,
+    *,
+    now: float,
+    causation_id: str,
+    correlation_id: str,
+    actor: str,
+    detail: str,
+    event_id: str,
+) -> ClaimEvent:
     seq = _next_seq(tx, claim.claim_key)
-    return ClaimEvent(event_id=event_id or f"claim-{uuid.uuid4().hex}",
-                      claim_key=claim.claim_key, seq=seq, kind=kind, from_state=claim.state,
-                      to_state=to, at=now, causation_id=causation_id,
-                      correlation_id=correlation_id or f"claims/{claim.claim_key}",
-                      actor=actor, detail=detail)
+    return ClaimEvent(
+        event_id=event_id or f"claim-{uuid.uuid4().hex}",
+        claim_key=claim.claim_key,
+        seq=seq,
+        kind=kind,
+        from_state=claim.state,
+        to_state=to,
+        at=now,
+        causation_id=causation_id,
+        correlation_id=correlation_id or f"claims/{claim.claim_key}",
+        actor=actor,
+        detail=detail,
+    )
 
 
 _SEQ_STATE = "claim-seq/"
@@ -105,46 +139,115 @@ def _next_seq(tx: Tx, claim_key: str) -> int:
     return n
 
 
-def create(tx: Tx, *, claim_key: str, payer_id: str, total_charge: Decimal, currency: str,
-           now: float, causation_id: str, account_number: str = "", frequency: str = "1",
-           payer_claim_id: str = "", body: bytes = b"", actor: str = "hub") -> ClaimState:
+def create(
+    tx: Tx,
+    *,
+    claim_key: str,
+    payer_id: str,
+    total_charge: Decimal,
+    currency: str,
+    now: float,
+    causation_id: str,
+    account_number: str = "",
+    frequency: str = "1",
+    payer_claim_id: str = "",
+    body: bytes = b"",
+    actor: str = "hub",
+) -> ClaimState:
     """A new claim in state created (or a replacement, frequency 7/8, of one that exists:
     its row is reused, state ``created`` again, the history kept)."""
     old = tx.get_claim_state(claim_key)
-    claim = ClaimState(claim_key=claim_key, state=CREATED, payer_id=payer_id,
-                       total_charge=total_charge, currency=currency,
-                       created_at=old.created_at if old else now, updated_at=now,
-                       payer_claim_id=payer_claim_id or (old.payer_claim_id if old else ""),
-                       account_number=account_number, frequency=frequency, body=body)
+    claim = ClaimState(
+        claim_key=claim_key,
+        state=CREATED,
+        payer_id=payer_id,
+        total_charge=total_charge,
+        currency=currency,
+        created_at=old.created_at if old else now,
+        updated_at=now,
+        payer_claim_id=payer_claim_id or (old.payer_claim_id if old else ""),
+        account_number=account_number,
+        frequency=frequency,
+        body=body,
+    )
     prior = old.state if old else ""
     tx.put_claim_state(claim)
-    tx.add_claim_event(ClaimEvent(
-        event_id=f"claim-{uuid.uuid4().hex}", claim_key=claim_key,
-        seq=_next_seq(tx, claim_key), kind="created", from_state=prior, to_state=CREATED,
-        at=now, causation_id=causation_id, correlation_id=f"claims/{claim_key}",
-        actor=actor, detail=f"frequency {frequency}, charge {total_charge} {currency}"))
+    tx.add_claim_event(
+        ClaimEvent(
+            event_id=f"claim-{uuid.uuid4().hex}",
+            claim_key=claim_key,
+            seq=_next_seq(tx, claim_key),
+            kind="created",
+            from_state=prior,
+            to_state=CREATED,
+            at=now,
+            causation_id=causation_id,
+            correlation_id=f"claims/{claim_key}",
+            actor=actor,
+            detail=f"frequency {frequency}, charge {total_charge} {currency}",
+        )
+    )
     return claim
 
 
-def advance(tx: Tx, claim: ClaimState, kind: str, *, now: float, causation_id: str = "",
-            correlation_id: str = "", actor: str = "hub", detail: str = "",
-            event_id: str = "", **changes: Any) -> ClaimState:
+def advance(
+    tx: Tx,
+    claim: ClaimState,
+    kind: str,
+    *,
+    now: float,
+    causation_id: str = "",
+    correlation_id: str = "",
+    actor: str = "hub",
+    detail: str = "",
+    event_id: str = "",
+    **changes: Any,
+) -> ClaimState:
     """Move ``claim`` by ``kind`` (raises InvalidTransition), with field ``changes``; the
     state row and its event are written in ``tx``. Returns the new state."""
     to = decide(claim.claim_key, claim.state, kind)
-    ev = _event(tx, claim, kind, to, now=now, causation_id=causation_id,
-                correlation_id=correlation_id, actor=actor, detail=detail, event_id=event_id)
+    ev = _event(
+        tx,
+        claim,
+        kind,
+        to,
+        now=now,
+        causation_id=causation_id,
+        correlation_id=correlation_id,
+        actor=actor,
+        detail=detail,
+        event_id=event_id,
+    )
     new = replace(claim, state=to, updated_at=now, **changes)
     tx.put_claim_state(new)
     tx.add_claim_event(ev)
     return new
 
 
-def note(tx: Tx, claim: ClaimState, kind: str, *, now: float, causation_id: str = "",
-         actor: str = "hub", detail: str = "", **changes: Any) -> ClaimState:
+def note(
+    tx: Tx,
+    claim: ClaimState,
+    kind: str,
+    *,
+    now: float,
+    causation_id: str = "",
+    actor: str = "hub",
+    detail: str = "",
+    **changes: Any,
+) -> ClaimState:
     """Keep a fact on the claim without moving it (an event with from = to)."""
-    ev = _event(tx, claim, kind, claim.state, now=now, causation_id=causation_id,
-                correlation_id="", actor=actor, detail=detail, event_id="")
+    ev = _event(
+        tx,
+        claim,
+        kind,
+        claim.state,
+        now=now,
+        causation_id=causation_id,
+        correlation_id="",
+        actor=actor,
+        detail=detail,
+        event_id="",
+    )
     new = replace(claim, updated_at=now, **changes) if changes else claim
     if changes:
         tx.put_claim_state(new)

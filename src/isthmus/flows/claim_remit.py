@@ -69,11 +69,33 @@ from isthmus.store.ports import ClaimState, Tx
 CATEGORIES: Final[dict[str, frozenset[str]]] = {
     "eligibility": frozenset({"26", "27", "31", "32", "33", "177", "200", "B1", "N30"}),
     "authorization": frozenset({"15", "39", "62", "197", "198", "243", "N54"}),
-    "coding": frozenset({"4", "5", "6", "7", "8", "9", "10", "11", "12", "16", "181", "182",
-                         "185", "189", "199", "236", "M20", "M51", "N56"}),
+    "coding": frozenset(
+        {
+            "4",
+            "5",
+            "6",
+            "7",
+            "8",
+            "9",
+            "10",
+            "11",
+            "12",
+            "16",
+            "181",
+            "182",
+            "185",
+            "189",
+            "199",
+            "236",
+            "M20",
+            "M51",
+            "N56",
+        }
+    ),
     "timely-filing": frozenset({"29"}),
-    "medical-necessity": frozenset({"50", "55", "56", "57", "58", "150", "151", "152",
-                                    "167", "N115"}),
+    "medical-necessity": frozenset(
+        {"50", "55", "56", "57", "58", "150", "151", "152", "167", "N115"}
+    ),
     "duplicate": frozenset({"18", "B13"}),
 }
 OTHER: Final = "other"
@@ -129,8 +151,10 @@ class ClaimPolicy:
 
     @classmethod
     def load(cls, settings: ClaimSettings, base: Path) -> ClaimPolicy:
-        schedules = {key: FeeSchedule.from_csv((base / path).read_text(), settings.currency)
-                     for key, path in settings.fee_schedules.items()}
+        schedules = {
+            key: FeeSchedule.from_csv((base / path).read_text(), settings.currency)
+            for key, path in settings.fee_schedules.items()
+        }
         return cls(settings=settings, schedules=schedules)
 
     def schedule(self, payer: str, plan: str = "") -> FeeSchedule | None:
@@ -170,12 +194,13 @@ class LineVariance:
 
     def describe(self) -> str:
         ctl = f" (REF*6R {self.control_number})" if self.control_number else ""
-        return (f"line {self.number}{ctl} code {self.code}: expected {self.expected}, paid "
-                f"{self.paid}, payer allowed {self.allowed}, variance {self.variance}")
+        return (
+            f"line {self.number}{ctl} code {self.code}: expected {self.expected}, paid "
+            f"{self.paid}, payer allowed {self.allowed}, variance {self.variance}"
+        )
 
 
-def compare_lines(lines: tuple[RemitServiceLine, ...], schedule: FeeSchedule
-                  ) -> list[LineVariance]:
+def compare_lines(lines: tuple[RemitServiceLine, ...], schedule: FeeSchedule) -> list[LineVariance]:
     """Each paid line whose code (else revenue code) the schedule prices, with its
     expected amount; lines it does not price are left out (pure)."""
     out: list[LineVariance] = []
@@ -187,10 +212,17 @@ def compare_lines(lines: tuple[RemitServiceLine, ...], schedule: FeeSchedule
         units = line.units if line.units is not None and line.units > 0 else Decimal(1)
         pr = sum((a.amount for a in line.adjustments if a.group == "PR"), Decimal(0))
         co = sum((a.amount for a in line.adjustments if a.group == "CO"), Decimal(0))
-        out.append(LineVariance(number=n, control_number=line.control_number, code=code,
-                                expected=_cents(rate * units, schedule.currency),
-                                allowed=line.paid + pr,
-                                paid=line.paid, contractual=co))
+        out.append(
+            LineVariance(
+                number=n,
+                control_number=line.control_number,
+                code=code,
+                expected=_cents(rate * units, schedule.currency),
+                allowed=line.paid + pr,
+                paid=line.paid,
+                contractual=co,
+            )
+        )
     return out
 
 
@@ -207,9 +239,16 @@ def expected_allowed(claim: ClaimState, policy: ClaimPolicy) -> Decimal | None:
     schedule = policy.schedule(claim.payer_id, plan_of(claim))
     if schedule is None:
         return None
-    text = build_837([claim_from_body(claim)], sender="X", receiver="Y",
-                     interchange_control=1, group_control=1, transaction_control=1,
-                     reference="R", at=_EPOCH).text
+    text = build_837(
+        [claim_from_body(claim)],
+        sender="X",
+        receiver="Y",
+        interchange_control=1,
+        group_control=1,
+        transaction_control=1,
+        reference="R",
+        at=_EPOCH,
+    ).text
     total = Decimal(0)
     for entry in parse_837(text).claims:
         for line in entry.lines:
@@ -226,8 +265,9 @@ def _cents(amount: Decimal, currency: str) -> Decimal:
     return amount.quantize(quantum(currency), rounding=ROUND_HALF_UP)
 
 
-def on_remitted(tx: Tx, env: Envelope, ev: ClaimRemitted, *, policy: ClaimPolicy,
-                books: Books, outcome: str) -> str:
+def on_remitted(
+    tx: Tx, env: Envelope, ev: ClaimRemitted, *, policy: ClaimPolicy, books: Books, outcome: str
+) -> str:
     """Move the claim an 835 CLP names; "" when the hub did not submit it."""
     claim = life.find(tx, ev.patient_control_number, ev.payer_claim_control_number)
     if claim is None:
@@ -239,11 +279,21 @@ def on_remitted(tx: Tx, env: Envelope, ev: ClaimRemitted, *, policy: ClaimPolicy
     if ev.payer_claim_control_number:
         changes["payer_claim_id"] = ev.payer_claim_control_number
     codes = [a.reason for a in ev.adjustments if a.amount] + list(ev.remarks)
-    summary = (f"835 trace {ev.trace_number} CLP02 {ev.claim_status} paid {ev.paid} "
-               f"{ev.currency}; {remittance.codes_of(ev)}")
+    summary = (
+        f"835 trace {ev.trace_number} CLP02 {ev.claim_status} paid {ev.paid} "
+        f"{ev.currency}; {remittance.codes_of(ev)}"
+    )
     if ev.reversal or ev.claim_status == REVERSAL:
-        life.note(tx, claim, "remit_reversed", now=now, causation_id=env.event_id,
-                  detail=summary, paid=claim.paid + ev.paid, **changes)
+        life.note(
+            tx,
+            claim,
+            "remit_reversed",
+            now=now,
+            causation_id=env.event_id,
+            detail=summary,
+            paid=claim.paid + ev.paid,
+            **changes,
+        )
         return claim.state
     if claim_fhir.from_claim_response(env):
         claim = _responded(tx, env, ev, claim, summary=summary)
@@ -256,23 +306,46 @@ def on_remitted(tx: Tx, env: Envelope, ev: ClaimRemitted, *, policy: ClaimPolicy
         if not life.can(claim.state, kind):
             life.note(tx, claim, "remit", now=now, causation_id=env.event_id, detail=summary)
             return claim.state
-        new = life.advance(tx, claim, kind, now=now, causation_id=env.event_id,
-                           correlation_id=env.correlation_id,
-                           detail=f"{summary}; category {category}, appeal by {due}",
-                           denial_category=category, appeal_due=due.isoformat(), **changes)
+        new = life.advance(
+            tx,
+            claim,
+            kind,
+            now=now,
+            causation_id=env.event_id,
+            correlation_id=env.correlation_id,
+            detail=f"{summary}; category {category}, appeal by {due}",
+            denial_category=category,
+            appeal_due=due.isoformat(),
+            **changes,
+        )
         tx.close_work_items(env.event_id, f"worked in {denial_queue(category)}", now)
-        tx.add_work_item(kind="claim_denial", queue=denial_queue(category),
-                         key=claim.claim_key, event_id=f"claim-denial/{env.event_id}",
-                         correlation_id=env.correlation_id,
-                         detail=f"claim {claim.claim_key} denied by payer {claim.payer_id} "
-                                f"({category}): {remittance.codes_of(ev)}; appeal by {due}",
-                         envelope=b"", now=now)
+        tx.add_work_item(
+            kind="claim_denial",
+            queue=denial_queue(category),
+            key=claim.claim_key,
+            event_id=f"claim-denial/{env.event_id}",
+            correlation_id=env.correlation_id,
+            detail=f"claim {claim.claim_key} denied by payer {claim.payer_id} "
+            f"({category}): {remittance.codes_of(ev)}; appeal by {due}",
+            envelope=b"",
+            now=now,
+        )
         return new.state
     schedule = policy.schedule(claim.payer_id, plan_of(claim)) if ev.lines else None
     priced = compare_lines(ev.lines, schedule) if schedule is not None else []
     if priced:
-        return _by_line(tx, env, ev, claim, priced, policy=policy, books=books,
-                        outcome=outcome, summary=summary, changes=changes)
+        return _by_line(
+            tx,
+            env,
+            ev,
+            claim,
+            priced,
+            policy=policy,
+            books=books,
+            outcome=outcome,
+            summary=summary,
+            changes=changes,
+        )
     allowed = ev.paid + sum((a.amount for a in ev.adjustments if a.group == "PR"), Decimal(0))
     expected = expected_allowed(claim, policy)
     short = (expected - allowed) if expected is not None else Decimal(0)
@@ -281,25 +354,41 @@ def on_remitted(tx: Tx, env: Envelope, ev: ClaimRemitted, *, policy: ClaimPolicy
     if not life.can(claim.state, kind):
         life.note(tx, claim, "remit", now=now, causation_id=env.event_id, detail=summary)
         return claim.state
-    detail = summary + (f"; expected allowed {expected}, payer allowed {allowed}"
-                        if expected is not None else "")
-    new = life.advance(tx, claim, kind, now=now, causation_id=env.event_id,
-                       correlation_id=env.correlation_id, detail=detail,
-                       paid=claim.paid + ev.paid, **changes)
+    detail = summary + (
+        f"; expected allowed {expected}, payer allowed {allowed}" if expected is not None else ""
+    )
+    new = life.advance(
+        tx,
+        claim,
+        kind,
+        now=now,
+        causation_id=env.event_id,
+        correlation_id=env.correlation_id,
+        detail=detail,
+        paid=claim.paid + ev.paid,
+        **changes,
+    )
     if kind == "remit_partial":
-        tx.add_work_item(kind="underpayment", queue=UNDERPAYMENTS, key=claim.claim_key,
-                         event_id=f"claim-underpaid/{env.event_id}",
-                         correlation_id=env.correlation_id,
-                         detail=f"claim {claim.claim_key} payer {claim.payer_id}: allowed "
-                                f"{allowed} {ev.currency}, fee schedule {expected} (short "
-                                f"{short}, tolerance {tolerance})", envelope=b"", now=now)
+        tx.add_work_item(
+            kind="underpayment",
+            queue=UNDERPAYMENTS,
+            key=claim.claim_key,
+            event_id=f"claim-underpaid/{env.event_id}",
+            correlation_id=env.correlation_id,
+            detail=f"claim {claim.claim_key} payer {claim.payer_id}: allowed "
+            f"{allowed} {ev.currency}, fee schedule {expected} (short "
+            f"{short}, tolerance {tolerance})",
+            envelope=b"",
+            now=now,
+        )
         if outcome == "posted":
             _restore_expected(tx, env, ev, books=books, amount=short, claim=new)
     return new.state
 
 
-def _responded(tx: Tx, env: Envelope, ev: ClaimRemitted, claim: ClaimState, *,
-               summary: str) -> ClaimState:
+def _responded(
+    tx: Tx, env: Envelope, ev: ClaimRemitted, claim: ClaimState, *, summary: str
+) -> ClaimState:
     """A FHIR ClaimResponse answers the claim first: one that pays nothing rejects it
     (a ``claim-rejections`` item; the generic ``denial`` item is closed in its favour),
     one that pays accepts it before the payment applies."""
@@ -307,26 +396,54 @@ def _responded(tx: Tx, env: Envelope, ev: ClaimRemitted, claim: ClaimState, *,
     if remittance.is_denial(ev):
         if not life.can(claim.state, "ack_rejected"):
             return claim
-        new = life.advance(tx, claim, "ack_rejected", now=now, causation_id=env.event_id,
-                           correlation_id=env.correlation_id, detail=f"ClaimResponse {summary}")
+        new = life.advance(
+            tx,
+            claim,
+            "ack_rejected",
+            now=now,
+            causation_id=env.event_id,
+            correlation_id=env.correlation_id,
+            detail=f"ClaimResponse {summary}",
+        )
         tx.close_work_items(env.event_id, f"worked in {claim_acks.QUEUE}", now)
-        tx.add_work_item(kind=claim_acks.KIND, queue=claim_acks.QUEUE, key=claim.claim_key,
-                         event_id=f"claim-rejected/{claim.claim_key}/{env.event_id}",
-                         correlation_id=env.correlation_id,
-                         detail=f"claim {claim.claim_key} rejected by payer {claim.payer_id} "
-                                f"(FHIR ClaimResponse): {remittance.codes_of(ev)}",
-                         envelope=b"", now=now)
+        tx.add_work_item(
+            kind=claim_acks.KIND,
+            queue=claim_acks.QUEUE,
+            key=claim.claim_key,
+            event_id=f"claim-rejected/{claim.claim_key}/{env.event_id}",
+            correlation_id=env.correlation_id,
+            detail=f"claim {claim.claim_key} rejected by payer {claim.payer_id} "
+            f"(FHIR ClaimResponse): {remittance.codes_of(ev)}",
+            envelope=b"",
+            now=now,
+        )
         return new
     if life.can(claim.state, "ack_accepted"):
-        return life.advance(tx, claim, "ack_accepted", now=now, causation_id=env.event_id,
-                            correlation_id=env.correlation_id,
-                            detail=f"ClaimResponse {summary}")
+        return life.advance(
+            tx,
+            claim,
+            "ack_accepted",
+            now=now,
+            causation_id=env.event_id,
+            correlation_id=env.correlation_id,
+            detail=f"ClaimResponse {summary}",
+        )
     return claim
 
 
-def _by_line(tx: Tx, env: Envelope, ev: ClaimRemitted, claim: ClaimState,
-             priced: list[LineVariance], *, policy: ClaimPolicy, books: Books, outcome: str,
-             summary: str, changes: dict[str, Any]) -> str:
+def _by_line(
+    tx: Tx,
+    env: Envelope,
+    ev: ClaimRemitted,
+    claim: ClaimState,
+    priced: list[LineVariance],
+    *,
+    policy: ClaimPolicy,
+    books: Books,
+    outcome: str,
+    summary: str,
+    changes: dict[str, Any],
+) -> str:
     """Paid or partially paid by the lines the schedule prices: an item per short line,
     and its contractual allowance posted against the expected amount."""
     now = env.recorded_at.timestamp()
@@ -337,34 +454,55 @@ def _by_line(tx: Tx, env: Envelope, ev: ClaimRemitted, claim: ClaimState,
         life.note(tx, claim, "remit", now=now, causation_id=env.event_id, detail=summary)
         return claim.state
     detail = summary + "; " + "; ".join(v.describe() for v in priced)
-    new = life.advance(tx, claim, kind, now=now, causation_id=env.event_id,
-                       correlation_id=env.correlation_id, detail=detail,
-                       paid=claim.paid + ev.paid, **changes)
+    new = life.advance(
+        tx,
+        claim,
+        kind,
+        now=now,
+        causation_id=env.event_id,
+        correlation_id=env.correlation_id,
+        detail=detail,
+        paid=claim.paid + ev.paid,
+        **changes,
+    )
     for v in short:
-        tx.add_work_item(kind="underpayment", queue=UNDERPAYMENTS, key=claim.claim_key,
-                         event_id=f"claim-underpaid/{env.event_id}/{v.number}",
-                         correlation_id=env.correlation_id,
-                         detail=f"claim {claim.claim_key} payer {claim.payer_id} "
-                                f"{v.describe()} {ev.currency} (tolerance {tolerance})",
-                         envelope=b"", now=now)
+        tx.add_work_item(
+            kind="underpayment",
+            queue=UNDERPAYMENTS,
+            key=claim.claim_key,
+            event_id=f"claim-underpaid/{env.event_id}/{v.number}",
+            correlation_id=env.correlation_id,
+            detail=f"claim {claim.claim_key} payer {claim.payer_id} "
+            f"{v.describe()} {ev.currency} (tolerance {tolerance})",
+            envelope=b"",
+            now=now,
+        )
     if outcome == "posted":
-        restore = [(f"line {v.number} {v.code}", min(v.variance, v.contractual))
-                   for v in short]
+        restore = [(f"line {v.number} {v.code}", min(v.variance, v.contractual)) for v in short]
         _post_expected(tx, env, ev, books=books, claim=new, amounts=restore)
     return new.state
 
 
-def _restore_expected(tx: Tx, env: Envelope, ev: ClaimRemitted, *, books: Books,
-                      amount: Decimal, claim: ClaimState) -> None:
+def _restore_expected(
+    tx: Tx, env: Envelope, ev: ClaimRemitted, *, books: Books, amount: Decimal, claim: ClaimState
+) -> None:
     """Post the contractual allowance against the expected amount: the part of the CO
     write-off beyond (charge - expected) goes back to the claim's A/R."""
     contractual = sum((a.amount for a in ev.adjustments if a.group == "CO"), Decimal(0))
-    _post_expected(tx, env, ev, books=books, claim=claim,
-                   amounts=[("claim", min(amount, contractual))])
+    _post_expected(
+        tx, env, ev, books=books, claim=claim, amounts=[("claim", min(amount, contractual))]
+    )
 
 
-def _post_expected(tx: Tx, env: Envelope, ev: ClaimRemitted, *, books: Books,
-                   claim: ClaimState, amounts: list[tuple[str, Decimal]]) -> None:
+def _post_expected(
+    tx: Tx,
+    env: Envelope,
+    ev: ClaimRemitted,
+    *,
+    books: Books,
+    claim: ClaimState,
+    amounts: list[tuple[str, Decimal]],
+) -> None:
     """DR A/R / CR contractual allowance, one pair per (what, amount) with amount > 0."""
     amounts = [(what, a) for what, a in amounts if a > 0]
     if not amounts:
@@ -379,17 +517,26 @@ def _post_expected(tx: Tx, env: Envelope, ev: ClaimRemitted, *, books: Books,
     where = books.calendar.assign(ev.payment_date or env.occurred_at.date())
     ar = Dimensions(company=company, account_token=token)
     under = Dimensions(company=company, service_line="underpayment")
-    pairs = tuple(x for _, a in amounts for x in (dr(books.accounts.ar, a, ev.currency, ar),
-                                                  cr(books.accounts.contractual, a,
-                                                     ev.currency, under)))
-    entry = require_valid(JournalEntry(
-        entry_key=f"claim-expected/{env.event_id}", posted_on=where.posted_on,
-        period=where.period, channel="claims",
-        memo=f"claim {claim.claim_key} underpaid by payer {claim.payer_id}: contractual "
-             f"allowance against the fee schedule ({', '.join(w for w, _ in amounts)})",
-        lines=pairs,
-        correlation_id=env.correlation_id, causation_id=env.event_id,
-        moved_from=where.moved_from))
+    pairs = tuple(
+        x
+        for _, a in amounts
+        for x in (
+            dr(books.accounts.ar, a, ev.currency, ar),
+            cr(books.accounts.contractual, a, ev.currency, under),
+        )
+    )
+    entry = require_valid(
+        JournalEntry(
+            entry_key=f"claim-expected/{env.event_id}",
+            posted_on=where.posted_on,
+            period=where.period,
+            channel="claims",
+            memo=f"claim {claim.claim_key} underpaid by payer {claim.payer_id}: contractual "
+            f"allowance against the fee schedule ({', '.join(w for w, _ in amounts)})",
+            lines=pairs,
+            correlation_id=env.correlation_id,
+            causation_id=env.event_id,
+            moved_from=where.moved_from,
+        )
+    )
     tx.insert_entry(entry)
-
-

@@ -113,11 +113,20 @@ def plan_of(c: ScrubbedClaim) -> str:
 def claim_body(c: ScrubbedClaim) -> bytes:
     """What a claim state keeps of its claim: the segments to rebuild it (276, resubmit)."""
     d = c.delimiters
-    return json.dumps({
-        "digest": c.digest, "guide": c.guide, "kind": c.kind, "plan": plan_of(c),
-        "delimiters": [d.element, d.repetition, d.component, d.segment],
-        "header": c.header, "billing": c.billing, "subscriber": c.subscriber,
-        "patient": c.patient, "claim": c.claim}).encode()
+    return json.dumps(
+        {
+            "digest": c.digest,
+            "guide": c.guide,
+            "kind": c.kind,
+            "plan": plan_of(c),
+            "delimiters": [d.element, d.repetition, d.component, d.segment],
+            "header": c.header,
+            "billing": c.billing,
+            "subscriber": c.subscriber,
+            "patient": c.patient,
+            "claim": c.claim,
+        }
+    ).encode()
 
 
 def claim_from_body(state: ClaimState) -> ScrubbedClaim:
@@ -125,13 +134,22 @@ def claim_from_body(state: ClaimState) -> ScrubbedClaim:
     b = _body(state)
     es, rs, cs, term = (str(x) for x in b["delimiters"])  # type: ignore[attr-defined]
     return ScrubbedClaim(
-        kind=str(b["kind"]), guide=str(b["guide"]), patient_control_number=state.claim_key,
-        payer_id=state.payer_id, total_charge=state.total_charge, frequency=state.frequency,
-        payer_claim_control_number=state.payer_claim_id, digest=str(b["digest"]),
-        failures=(), delimiters=Delimiters(es, rs, cs, term),
-        header=tuple(b["header"]), billing=tuple(b["billing"]),  # type: ignore[arg-type]
-        subscriber=tuple(b["subscriber"]), patient=tuple(b["patient"]),  # type: ignore[arg-type]
-        claim=tuple(b["claim"]))  # type: ignore[arg-type]
+        kind=str(b["kind"]),
+        guide=str(b["guide"]),
+        patient_control_number=state.claim_key,
+        payer_id=state.payer_id,
+        total_charge=state.total_charge,
+        frequency=state.frequency,
+        payer_claim_control_number=state.payer_claim_id,
+        digest=str(b["digest"]),
+        failures=(),
+        delimiters=Delimiters(es, rs, cs, term),
+        header=tuple(b["header"]),  # type: ignore[arg-type]
+        billing=tuple(b["billing"]),  # type: ignore[arg-type]
+        subscriber=tuple(b["subscriber"]),  # type: ignore[arg-type]
+        patient=tuple(b["patient"]),  # type: ignore[arg-type]
+        claim=tuple(b["claim"]),  # type: ignore[arg-type]
+    )
 
 
 def edits_detail(failures: tuple[EditFailure, ...] | list[EditFailure]) -> str:
@@ -139,9 +157,17 @@ def edits_detail(failures: tuple[EditFailure, ...] | list[EditFailure]) -> str:
     return "; ".join(str(f) for f in failures)
 
 
-def submit_837(store: Store, data: bytes | str, *, settings: ClaimSettings, sender: X12Sender,
-               now: float, source: str = "", account_of: Mapping[str, str] | None = None,
-               actor: str = "hub") -> Submission:
+def submit_837(
+    store: Store,
+    data: bytes | str,
+    *,
+    settings: ClaimSettings,
+    sender: X12Sender,
+    now: float,
+    source: str = "",
+    account_of: Mapping[str, str] | None = None,
+    actor: str = "hub",
+) -> Submission:
     """Scrub an 837 from billing, open edit items, send the clean claims in one batch."""
     out = Submission()
     with store.transaction() as tx:
@@ -151,76 +177,130 @@ def submit_837(store: Store, data: bytes | str, *, settings: ClaimSettings, send
             pcn = c.patient_control_number or "(none)"
             failures = list(c.failures)
             old = tx.get_claim_state(pcn)
-            if old is not None and old.state not in RESENDABLE and \
-                    not any(f.code == DUPLICATE for f in failures):
-                failures.append(EditFailure(
-                    code=DUPLICATE, text=f"claim number already {old.state}: send a "
-                    "replacement (CLM05-3 7) once it is corrected, rejected or denied",
-                    segment_id="CLM", element=1, loop="2300"))
+            if (
+                old is not None
+                and old.state not in RESENDABLE
+                and not any(f.code == DUPLICATE for f in failures)
+            ):
+                failures.append(
+                    EditFailure(
+                        code=DUPLICATE,
+                        text=f"claim number already {old.state}: send a "
+                        "replacement (CLM05-3 7) once it is corrected, rejected or denied",
+                        segment_id="CLM",
+                        element=1,
+                        loop="2300",
+                    )
+                )
             if old is not None and old.state not in RESENDABLE:
                 state = old  # in flight: leave it as it is, the item says why
             elif old is not None and old.state == life.CORRECTED:
                 state = old
             else:
                 state = life.create(
-                    tx, claim_key=pcn, payer_id=c.payer_id, total_charge=c.total_charge,
-                    currency=settings.currency, now=now, causation_id=source,
+                    tx,
+                    claim_key=pcn,
+                    payer_id=c.payer_id,
+                    total_charge=c.total_charge,
+                    currency=settings.currency,
+                    now=now,
+                    causation_id=source,
                     account_number=(account_of or {}).get(pcn, pcn),
                     frequency=c.frequency or "1",
-                    payer_claim_id=c.payer_claim_control_number, body=claim_body(c),
-                    actor=actor)
+                    payer_claim_id=c.payer_claim_control_number,
+                    body=claim_body(c),
+                    actor=actor,
+                )
             if failures:
                 detail = edits_detail(failures)
                 out.failed[pcn] = [str(f) for f in failures]
-                life.note(tx, state, "edits_failed", now=now, causation_id=source,
-                          detail=detail)
-                tx.add_work_item(kind=KIND, queue=QUEUE, key=pcn,
-                                 event_id=f"claim-edits/{pcn}/{c.digest[:16]}",
-                                 correlation_id=f"claims/{pcn}", detail=detail,
-                                 envelope=b"", now=now)
+                life.note(tx, state, "edits_failed", now=now, causation_id=source, detail=detail)
+                tx.add_work_item(
+                    kind=KIND,
+                    queue=QUEUE,
+                    key=pcn,
+                    event_id=f"claim-edits/{pcn}/{c.digest[:16]}",
+                    correlation_id=f"claims/{pcn}",
+                    detail=detail,
+                    envelope=b"",
+                    now=now,
+                )
                 continue
-            life.advance(tx, state, "edits_passed", now=now, causation_id=source,
-                         detail=f"{c.guide}: every edit passed", body=claim_body(c),
-                         total_charge=c.total_charge, frequency=c.frequency or "1")
+            life.advance(
+                tx,
+                state,
+                "edits_passed",
+                now=now,
+                causation_id=source,
+                detail=f"{c.guide}: every edit passed",
+                body=claim_body(c),
+                total_charge=c.total_charge,
+                frequency=c.frequency or "1",
+            )
             clean.append(c)
         if clean:
-            batch, out.sent = send_batch(tx, clean, settings=settings, sender=sender,
-                                         now=now, source=source)
+            batch, out.sent = send_batch(
+                tx, clean, settings=settings, sender=sender, now=now, source=source
+            )
             out.clean = [p.patient_control_number for p in batch.placements]
             out.interchange_control = batch.interchange_control
     return out
 
 
-def send_batch(tx: Tx, claims: list[ScrubbedClaim], *, settings: ClaimSettings,
-               sender: X12Sender, now: float, source: str) -> tuple[OutboundBatch, str]:
+def send_batch(
+    tx: Tx,
+    claims: list[ScrubbedClaim],
+    *,
+    settings: ClaimSettings,
+    sender: X12Sender,
+    now: float,
+    source: str,
+) -> tuple[OutboundBatch, str]:
     """Number, build and send clean claims; mark each submitted with its controls.
     Returns the batch and the sender's reference."""
     guides = len({c.guide for c in claims})
     first = next_controls(tx, guides)
     at = datetime.fromtimestamp(now, UTC)
-    batch = build_837(claims, sender=settings.sender_id, receiver=settings.receiver_id,
-                      interchange_control=first, group_control=first,
-                      transaction_control=first % 10000 or 1, reference=f"B{first}", at=at,
-                      usage=settings.usage)
-    ref = sender.send(name=f"837-{batch.interchange_control}.x12", kind="837",
-                      body=batch.text.encode())
+    batch = build_837(
+        claims,
+        sender=settings.sender_id,
+        receiver=settings.receiver_id,
+        interchange_control=first,
+        group_control=first,
+        transaction_control=first % 10000 or 1,
+        reference=f"B{first}",
+        at=at,
+        usage=settings.usage,
+    )
+    ref = sender.send(
+        name=f"837-{batch.interchange_control}.x12", kind="837", body=batch.text.encode()
+    )
     sets: dict[str, list[str]] = {}
     for p in batch.placements:
         state = tx.get_claim_state(p.patient_control_number)
         if state is None:
             continue
-        sets.setdefault(sent_set_state(p.group_control, p.transaction_control),
-                        []).append(p.patient_control_number)
-        life.advance(tx, state, "submitted", now=now, causation_id=source or ref,
-                     detail=f"837 {p.interchange_control}/{p.group_control}/"
-                            f"{p.transaction_control} sent as {ref}",
-                     controls=f"{p.interchange_control}/{p.group_control}/"
-                              f"{p.transaction_control}", submitted_at=now)
+        sets.setdefault(sent_set_state(p.group_control, p.transaction_control), []).append(
+            p.patient_control_number
+        )
+        life.advance(
+            tx,
+            state,
+            "submitted",
+            now=now,
+            causation_id=source or ref,
+            detail=f"837 {p.interchange_control}/{p.group_control}/"
+            f"{p.transaction_control} sent as {ref}",
+            controls=f"{p.interchange_control}/{p.group_control}/{p.transaction_control}",
+            submitted_at=now,
+        )
     for name, keys in sets.items():  # what a 999 naming the set applies to (claim_acks)
         tx.save_state(name, " ".join(keys).encode())
     # what a 277CA rejecting the batch (2200B TRN02 = our BHT03) applies to (claim_acks)
-    tx.save_state(sent_batch_state(f"B{first}"),
-                  " ".join(p.patient_control_number for p in batch.placements).encode())
+    tx.save_state(
+        sent_batch_state(f"B{first}"),
+        " ".join(p.patient_control_number for p in batch.placements).encode(),
+    )
     return batch, ref
 
 

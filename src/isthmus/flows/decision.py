@@ -77,8 +77,9 @@ class FacilityHold:
     currency: str
 
     def write(self, tx: Tx, now: float) -> bool:
-        mapping_holds.hold_facility(tx, self.env, self.facility, amount=self.amount,
-                                    currency=self.currency, now=now)
+        mapping_holds.hold_facility(
+            tx, self.env, self.facility, amount=self.amount, currency=self.currency, now=now
+        )
         return True
 
 
@@ -105,8 +106,9 @@ class PayeeHold:
     currency: str
 
     def write(self, tx: Tx, now: float) -> bool:
-        mapping_holds.hold_payee(tx, self.env, self.payee, amount=self.amount,
-                                 currency=self.currency, now=now)
+        mapping_holds.hold_payee(
+            tx, self.env, self.payee, amount=self.amount, currency=self.currency, now=now
+        )
         return True
 
 
@@ -125,19 +127,28 @@ class Decision:
 def hold(env: Envelope, *, kind: str, queue: str, detail: str) -> Decision:
     """A work item of the event's own, holding it for a resubmit (a closed period, an
     amount the ledger refuses, a payment that matches no account)."""
-    return Decision(Held(queue, detail), open=(WorkItem(
-        kind, queue, env.key, env.event_id, env.correlation_id, detail,
-        encode_envelope(env)),))
+    return Decision(
+        Held(queue, detail),
+        open=(
+            WorkItem(
+                kind, queue, env.key, env.event_id, env.correlation_id, detail, encode_envelope(env)
+            ),
+        ),
+    )
 
 
-def post(env: Envelope, entry: JournalEntry | None, *,
-         nothing: str = "nothing to post") -> Decision:
+def post(
+    env: Envelope, entry: JournalEntry | None, *, nothing: str = "nothing to post"
+) -> Decision:
     """Post `entry` and settle what held the event; no entry: resolve its items with
     `nothing` and the outcome is `Applied`."""
     if entry is None:
         return Decision(APPLIED, resolve=(Resolve(env.event_id, nothing),))
-    return Decision(POSTED, entries=(entry,),
-                    resolve=(Resolve(env.event_id, "posted after the fix", entry.entry_key),))
+    return Decision(
+        POSTED,
+        entries=(entry,),
+        resolve=(Resolve(env.event_id, "posted after the fix", entry.entry_key),),
+    )
 
 
 def apply(tx: Tx, decision: Decision, now: float) -> Outcome:
@@ -150,9 +161,16 @@ def apply(tx: Tx, decision: Decision, now: float) -> Outcome:
         if r.entry_key:
             tx.held_posted(r.event_id, r.entry_key)
     for w in d.open:
-        tx.add_work_item(kind=w.kind, queue=w.queue, key=w.key, event_id=w.event_id,
-                         correlation_id=w.correlation_id, detail=w.detail,
-                         envelope=w.envelope, now=now)
+        tx.add_work_item(
+            kind=w.kind,
+            queue=w.queue,
+            key=w.key,
+            event_id=w.event_id,
+            correlation_id=w.correlation_id,
+            detail=w.detail,
+            envelope=w.envelope,
+            now=now,
+        )
     for record in d.writes:
         record.write(tx, now)
     new = True
@@ -161,5 +179,15 @@ def apply(tx: Tx, decision: Decision, now: float) -> Outcome:
     return DUPLICATE if d.outcome is POSTED and not new else d.outcome
 
 
-__all__ = ["Decision", "FacilityHold", "PayeeHold", "Resolve", "SaveState", "WorkItem", "Write",
-           "apply", "hold", "post"]
+__all__ = [
+    "Decision",
+    "FacilityHold",
+    "PayeeHold",
+    "Resolve",
+    "SaveState",
+    "WorkItem",
+    "Write",
+    "apply",
+    "hold",
+    "post",
+]

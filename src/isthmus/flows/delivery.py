@@ -64,13 +64,21 @@ class RoundStats:
 class DeliveryEngine:
     """Deliver one destination's outbox; see the module docstring."""
 
-    def __init__(self, store: Store, destination: Destination, settings: DestinationSettings,
-                 *, breaker: CircuitBreaker | None = None,
-                 clock: Callable[[], float] = time.time, window: int = 200,
-                 round_s: float = 5.0) -> None:
+    def __init__(
+        self,
+        store: Store,
+        destination: Destination,
+        settings: DestinationSettings,
+        *,
+        breaker: CircuitBreaker | None = None,
+        clock: Callable[[], float] = time.time,
+        window: int = 200,
+        round_s: float = 5.0,
+    ) -> None:
         self._store, self.destination, self.settings = store, destination, settings
-        self.policy = RetryPolicy(settings.max_attempts, settings.backoff_base_s,
-                                  settings.backoff_max_s)
+        self.policy = RetryPolicy(
+            settings.max_attempts, settings.backoff_base_s, settings.backoff_max_s
+        )
         self.breaker = breaker or CircuitBreaker(cooldown_s=settings.breaker_cooldown_s)
         self._clock = clock
         self._window = max(window, settings.batch)
@@ -108,15 +116,25 @@ class DeliveryEngine:
         return stats
 
     def _send(self, run: Sequence[DeliveryRecord], now: float, stats: RoundStats) -> str:
-        items = [Outgoing(delivery_id=d.id, destination=d.destination, key=d.key,
-                          idempotency_key=d.idempotency_key, event_type=d.event_type,
-                          content_type=d.content_type, body=d.body, attempt=d.attempts + 1)
-                 for d in run]
+        items = [
+            Outgoing(
+                delivery_id=d.id,
+                destination=d.destination,
+                key=d.key,
+                idempotency_key=d.idempotency_key,
+                event_type=d.event_type,
+                content_type=d.content_type,
+                body=d.body,
+                attempt=d.attempts + 1,
+            )
+            for d in run
+        ]
         ids = [d.id for d in run]
         attempts = max(d.attempts for d in run) + 1
         try:
-            with tracing.span("isthmus.deliver", destination=self.name, deliveries=len(run),
-                              attempt=attempts):
+            with tracing.span(
+                "isthmus.deliver", destination=self.name, deliveries=len(run), attempt=attempts
+            ):
                 answer = self.destination.send(items)
         except DestinationRejected as exc:  # up, but a person must act
             self.breaker.success()
@@ -126,11 +144,17 @@ class DeliveryEngine:
         except DestinationUnavailable as exc:
             self.breaker.failure(now)
             delay = min(self.policy.delay(attempts), self.settings.backoff_max_s)
-            self._store.settle_deliveries(ids, status="pending", now=now,
-                                          visible_at=now + delay, error=_error(exc))
+            self._store.settle_deliveries(
+                ids, status="pending", now=now, visible_at=now + delay, error=_error(exc)
+            )
             stats.retried += len(run)
-            log.warning("destination %s unavailable (%d deliveries wait %.1f s): %s",
-                        self.name, len(run), delay, exc)
+            log.warning(
+                "destination %s unavailable (%d deliveries wait %.1f s): %s",
+                self.name,
+                len(run),
+                delay,
+                exc,
+            )
             return "down"
         except Exception as exc:  # noqa: BLE001 - an adapter's bug: persisted, counted
             self.breaker.failure(now)
@@ -139,14 +163,24 @@ class DeliveryEngine:
                 stats.dead += len(run)
             else:
                 self._store.settle_deliveries(
-                    ids, status="pending", now=now,
-                    visible_at=now + self.policy.delay(attempts), error=_error(exc))
+                    ids,
+                    status="pending",
+                    now=now,
+                    visible_at=now + self.policy.delay(attempts),
+                    error=_error(exc),
+                )
                 stats.retried += len(run)
             log.warning("delivery to %s failed: %s", self.name, _error(exc))
             return "failed"
         self.breaker.success()
-        self._store.settle_deliveries(ids, status="sent", now=now, visible_at=now,
-                                      answer_code=answer.code, answer_detail=answer.detail)
+        self._store.settle_deliveries(
+            ids,
+            status="sent",
+            now=now,
+            visible_at=now,
+            answer_code=answer.code,
+            answer_detail=answer.detail,
+        )
         again = [d.id for d in run if d.attempts]
         if again:  # retried or resent: a rejection's work item may be open
             with self._store.transaction() as tx:
@@ -159,16 +193,27 @@ class DeliveryEngine:
         with self._store.transaction() as tx:
             for d in run:
                 tx.add_work_item(
-                    kind=REJECTED_KIND, queue=REJECTED_QUEUE, key=self.name,
-                    event_id=work_item_ref(d.id), correlation_id=work_item_ref(d.id),
-                    envelope=b"", now=now,
-                    detail=(f"destination {self.name} refused delivery {d.id} ({d.event_type},"
-                            f" route {d.route}): {answer.code} {answer.detail}")[:2000])
-        self._store.settle_deliveries([d.id for d in run], status="dead", now=now,
-                                      answer_code=answer.code, answer_detail=answer.detail,
-                                      error=f"rejected: {answer.code}")
-        log.warning("destination %s rejected %d deliveries: %s", self.name, len(run),
-                    answer.code)
+                    kind=REJECTED_KIND,
+                    queue=REJECTED_QUEUE,
+                    key=self.name,
+                    event_id=work_item_ref(d.id),
+                    correlation_id=work_item_ref(d.id),
+                    envelope=b"",
+                    now=now,
+                    detail=(
+                        f"destination {self.name} refused delivery {d.id} ({d.event_type},"
+                        f" route {d.route}): {answer.code} {answer.detail}"
+                    )[:2000],
+                )
+        self._store.settle_deliveries(
+            [d.id for d in run],
+            status="dead",
+            now=now,
+            answer_code=answer.code,
+            answer_detail=answer.detail,
+            error=f"rejected: {answer.code}",
+        )
+        log.warning("destination %s rejected %d deliveries: %s", self.name, len(run), answer.code)
 
     def close(self) -> None:
         self.destination.close()
@@ -190,19 +235,28 @@ def resend(store: Store, ids: Sequence[int], now: float, *, by: str) -> list[int
     return done
 
 
-def select(store: Store, *, destination: str | None, status: str | None,
-           since: float | None, limit: int = 10_000) -> list[int]:
+def select(
+    store: Store,
+    *,
+    destination: str | None,
+    status: str | None,
+    since: float | None,
+    limit: int = 10_000,
+) -> list[int]:
     """The ids a bulk resend takes: every delivery of these filters, oldest first."""
-    return [d.id for d in store.deliveries(DeliveryQuery(
-        destination=destination, status=status, since=since, limit=limit))]
+    return [
+        d.id
+        for d in store.deliveries(
+            DeliveryQuery(destination=destination, status=status, since=since, limit=limit)
+        )
+    ]
 
 
 def breaker_state(store: Store, destination: str) -> str:
     """The breaker as another process sees it (`isthmus destinations`): open when a due
     delivery failed as many times in a row as the breaker allows, retrying when one
     waits for a retry, else closed."""
-    head = store.deliveries(DeliveryQuery(destination=destination, status="pending",
-                                          limit=50))
+    head = store.deliveries(DeliveryQuery(destination=destination, status="pending", limit=50))
     if any(d.attempts >= BREAKER_THRESHOLD and d.last_error for d in head):
         return "open"
     if any(d.attempts and d.last_error and d.last_error != "resent" for d in head):

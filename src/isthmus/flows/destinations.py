@@ -40,8 +40,13 @@ def address(d: DestinationSettings) -> str:
     """Where a destination sends, without any credentials a URL may carry."""
     if d.kind in ("webhook", "fhir"):
         parts = urlsplit(d.url)
-        return urlunsplit(parts._replace(netloc=parts.hostname or "" if parts.port is None
-                                         else f"{parts.hostname}:{parts.port}"))
+        return urlunsplit(
+            parts._replace(
+                netloc=parts.hostname or ""
+                if parts.port is None
+                else f"{parts.hostname}:{parts.port}"
+            )
+        )
     if d.kind == "mllp":
         return f"{d.host}:{d.port}"
     if d.kind == "nats":
@@ -51,8 +56,9 @@ def address(d: DestinationSettings) -> str:
     return d.path
 
 
-def table(settings: Settings, store: Store, now: float, *,
-          erp_dir: Path | None = None) -> list[dict[str, Any]]:
+def table(
+    settings: Settings, store: Store, now: float, *, erp_dir: Path | None = None
+) -> list[dict[str, Any]]:
     """One row per configured destination (and per one with deliveries left from an older
     configuration), by name, the ERP's among them (`erp_dir`: its file drop)."""
     rows = [*_delivery_rows(settings, store, now), erp_row(settings, store, now, erp_dir)]
@@ -66,34 +72,52 @@ def _delivery_rows(settings: Settings, store: Store, now: float) -> list[dict[st
         d = settings.destinations.get(name)
         t = totals.get(name)
         oldest = t.oldest_pending if t is not None else 0.0
-        rows.append({
-            "name": name, "kind": d.kind if d else "(not configured)",
-            "address": address(d) if d else "",
-            "state": delivery.breaker_state(store, name) if t and t.pending else "closed",
-            "pending": t.pending if t else 0, "sent": t.sent if t else 0,
-            "dead": t.dead if t else 0,
-            "oldest_pending_age_s": round(max(0.0, now - oldest), 1) if oldest else None,
-            "last_answer": t.last_answer if t else "",
-            "last_answer_at": instant(t.last_answer_at) if t and t.last_answer_at else None,
-        })
+        rows.append(
+            {
+                "name": name,
+                "kind": d.kind if d else "(not configured)",
+                "address": address(d) if d else "",
+                "state": delivery.breaker_state(store, name) if t and t.pending else "closed",
+                "pending": t.pending if t else 0,
+                "sent": t.sent if t else 0,
+                "dead": t.dead if t else 0,
+                "oldest_pending_age_s": round(max(0.0, now - oldest), 1) if oldest else None,
+                "last_answer": t.last_answer if t else "",
+                "last_answer_at": instant(t.last_answer_at) if t and t.last_answer_at else None,
+            }
+        )
     return rows
 
 
 def row(d: DeliveryRecord) -> dict[str, Any]:
     """One delivery as the shells show it (the body is not shown: it may hold PHI)."""
-    return {"id": d.id, "destination": d.destination, "route": d.route,
-            "event_type": d.event_type, "event_id": d.event_id, "status": d.status,
-            "attempts": d.attempts, "created_at": instant(d.created_at),
-            "sent_at": instant(d.sent_at) if d.sent_at else None, "answer": d.answer_code,
-            "detail": d.answer_detail, "last_error": d.last_error, "bytes": len(d.body)}
+    return {
+        "id": d.id,
+        "destination": d.destination,
+        "route": d.route,
+        "event_type": d.event_type,
+        "event_id": d.event_id,
+        "status": d.status,
+        "attempts": d.attempts,
+        "created_at": instant(d.created_at),
+        "sent_at": instant(d.sent_at) if d.sent_at else None,
+        "answer": d.answer_code,
+        "detail": d.answer_detail,
+        "last_error": d.last_error,
+        "bytes": len(d.body),
+    }
 
 
-def recent(store: Store, *, destination: str | None = None, status: str | None = None,
-           limit: int = 50) -> list[dict[str, Any]]:
+def recent(
+    store: Store, *, destination: str | None = None, status: str | None = None, limit: int = 50
+) -> list[dict[str, Any]]:
     """The newest deliveries of these filters (the ERP's outbox rows among them), newest
     first."""
-    found = [] if destination == ERP else store.deliveries(DeliveryQuery(
-        destination=destination, status=status, limit=100_000))
+    found = (
+        []
+        if destination == ERP
+        else store.deliveries(DeliveryQuery(destination=destination, status=status, limit=100_000))
+    )
     rows = [row(d) for d in reversed(found[-limit:])]
     if destination in (None, ERP):
         created = _batch_times(store)
@@ -109,35 +133,54 @@ def parse_id(raw: str) -> int | str:
     number = raw.removeprefix(ERP_ID)
     if number.isascii() and number.isdigit() and 0 < int(number) < 1 << 63:
         return int(number) if number == raw else f"{ERP_ID}{int(number)}"
-    raise ValueError(f"{raw[:40]!r} is no delivery id: a number, or {ERP_ID}<number> for "
-                     "an ERP batch file")
+    raise ValueError(
+        f"{raw[:40]!r} is no delivery id: a number, or {ERP_ID}<number> for an ERP batch file"
+    )
 
 
-def resend(settings: Settings, store: Store, *, ids: Sequence[int | str] = (),
-           destination: str | None = None, status: str | None = None,
-           since: float | None = None, by: str, now: float) -> dict[str, Any]:
+def resend(
+    settings: Settings,
+    store: Store,
+    *,
+    ids: Sequence[int | str] = (),
+    destination: str | None = None,
+    status: str | None = None,
+    since: float | None = None,
+    by: str,
+    now: float,
+) -> dict[str, Any]:
     """Resend deliveries by id (`erp:<id>`: an ERP outbox row), or every one of a
     destination (and status, and since): what was put back, and what was not (unknown,
     pending already, or an ERP batch file that was sent)."""
-    if destination is not None and destination not in settings.destinations \
-            and destination != ERP:
-        raise UnknownDestination(f"no destination {destination!r}; configured: "
-                                 f"{', '.join(sorted([*settings.destinations, ERP]))}")
+    if destination is not None and destination not in settings.destinations and destination != ERP:
+        raise UnknownDestination(
+            f"no destination {destination!r}; configured: "
+            f"{', '.join(sorted([*settings.destinations, ERP]))}"
+        )
     wanted: list[int | str] = list(ids)
     if not wanted and destination == ERP:
         created = _batch_times(store)
-        wanted = [f"{ERP_ID}{o.id}" for o in _erp_items(store, status)
-                  if since is None or created.get(o.batch_id, 0.0) >= since]
+        wanted = [
+            f"{ERP_ID}{o.id}"
+            for o in _erp_items(store, status)
+            if since is None or created.get(o.batch_id, 0.0) >= since
+        ]
     elif not wanted:
-        wanted = list(delivery.select(store, destination=destination, status=status,
-                                      since=since))
+        wanted = list(delivery.select(store, destination=destination, status=status, since=since))
     numbers = [i for i in wanted if isinstance(i, int) and 0 < i < 1 << 63]
     done: list[int | str] = list(delivery.resend(store, numbers, now, by=by))
-    erp = [int(i.removeprefix(ERP_ID)) for i in wanted if isinstance(i, str)
-           and i.startswith(ERP_ID) and i[len(ERP_ID):].isdigit()]
+    erp = [
+        int(i.removeprefix(ERP_ID))
+        for i in wanted
+        if isinstance(i, str) and i.startswith(ERP_ID) and i[len(ERP_ID) :].isdigit()
+    ]
     done += [f"{ERP_ID}{i}" for i in erp_resend(store, erp, now, by=by)]
-    return {"resent": done, "skipped": [i for i in wanted if i not in set(done)],
-            "destination": destination, "status": status}
+    return {
+        "resent": done,
+        "skipped": [i for i in wanted if i not in set(done)],
+        "destination": destination,
+        "status": status,
+    }
 
 
 def erp_resend(store: Store, outbox_ids: Sequence[int], now: float, *, by: str) -> list[int]:
@@ -170,10 +213,11 @@ def why_not(store: Store, delivery_id: int | str) -> tuple[int, str]:
             return 404, f"no ERP batch file {delivery_id}"
         if item.status == "pending":
             return 409, f"ERP batch file {delivery_id} is pending already: it will be sent"
-        return 409, (f"ERP batch file {delivery_id} is {item.status}: only a dead one is "
-                     "resent (sent again, it would post twice)")
-    found = store.deliveries(DeliveryQuery(ids=(delivery_id,))) \
-        if 0 < delivery_id < 1 << 63 else []
+        return 409, (
+            f"ERP batch file {delivery_id} is {item.status}: only a dead one is "
+            "resent (sent again, it would post twice)"
+        )
+    found = store.deliveries(DeliveryQuery(ids=(delivery_id,))) if 0 < delivery_id < 1 << 63 else []
     if not found:
         return 404, f"no delivery {delivery_id}"
     return 409, f"delivery {delivery_id} is {found[0].status} already: it will be sent"
@@ -184,8 +228,11 @@ def erp_address(erp: ErpSettings, erp_dir: Path) -> str:
     if erp.kind == "file":
         return str(erp_dir)
     parts = urlsplit(erp.url)
-    url = urlunsplit(parts._replace(netloc=parts.hostname or "" if parts.port is None
-                                    else f"{parts.hostname}:{parts.port}"))
+    url = urlunsplit(
+        parts._replace(
+            netloc=parts.hostname or "" if parts.port is None else f"{parts.hostname}:{parts.port}"
+        )
+    )
     return f"{url} ({erp.database})" if erp.kind == "tryton" and erp.database else url
 
 
@@ -197,8 +244,9 @@ def _batch_times(store: Store) -> dict[str, float]:
     return {batch_id: created for batch_id, _ch, _n, created in store.batches()}
 
 
-def erp_row(settings: Settings, store: Store, now: float,
-            erp_dir: Path | None = None) -> dict[str, Any]:
+def erp_row(
+    settings: Settings, store: Store, now: float, erp_dir: Path | None = None
+) -> dict[str, Any]:
     """The ERP as a destination row, from its outbox: the breaker as `isthmus status`
     infers it (`retrying` while a failed row waits), counts of outbox rows, the oldest
     pending batch's age, and the newest tried row's outcome (`sent`, or its error: the
@@ -208,31 +256,44 @@ def erp_row(settings: Settings, store: Store, now: float,
     created = _batch_times(store) if pending else {}
     oldest = min((created.get(o.batch_id, 0.0) for o in pending), default=0.0)
     state = export.breaker_state(pending)
-    if state == "closed" and any(o.attempts and o.last_error and o.last_error != "resubmitted"
-                                 for o in pending):
+    if state == "closed" and any(
+        o.attempts and o.last_error and o.last_error != "resubmitted" for o in pending
+    ):
         state = "retrying"
     tried = max((o for o in items if o.attempts), key=lambda o: o.id, default=None)
-    answer = "" if tried is None else "sent" if tried.status == "sent" \
-        else tried.last_error[:200]
+    answer = "" if tried is None else "sent" if tried.status == "sent" else tried.last_error[:200]
     return {
-        "name": ERP, "kind": settings.erp.kind,
-        "address": erp_address(settings.erp, erp_dir if erp_dir is not None
-                               else settings.data_dir / "exports" / "erp"),
-        "state": state, "pending": len(pending),
+        "name": ERP,
+        "kind": settings.erp.kind,
+        "address": erp_address(
+            settings.erp, erp_dir if erp_dir is not None else settings.data_dir / "exports" / "erp"
+        ),
+        "state": state,
+        "pending": len(pending),
         "sent": sum(o.status == "sent" for o in items),
         "dead": sum(o.status == "dead" for o in items),
         "oldest_pending_age_s": round(max(0.0, now - oldest), 1) if oldest else None,
         "last_answer": answer,
-        "last_answer_at": instant(tried.visible_at) if tried is not None
-        and tried.status == "sent" and tried.visible_at else None,
+        "last_answer_at": instant(tried.visible_at)
+        if tried is not None and tried.status == "sent" and tried.visible_at
+        else None,
     }
 
 
 def erp_item_row(o: OutboxItem, created_at: float) -> dict[str, Any]:
     """One ERP outbox row as the shells show a delivery (its payload is not shown)."""
-    return {"id": f"{ERP_ID}{o.id}", "destination": ERP, "route": "export",
-            "event_type": f"JournalBatch ({o.fmt})", "event_id": o.batch_id,
-            "status": o.status, "attempts": o.attempts,
-            "created_at": instant(created_at) if created_at else "",
-            "sent_at": instant(o.visible_at) if o.status == "sent" and o.visible_at else None,
-            "answer": "", "detail": "", "last_error": o.last_error, "bytes": len(o.payload)}
+    return {
+        "id": f"{ERP_ID}{o.id}",
+        "destination": ERP,
+        "route": "export",
+        "event_type": f"JournalBatch ({o.fmt})",
+        "event_id": o.batch_id,
+        "status": o.status,
+        "attempts": o.attempts,
+        "created_at": instant(created_at) if created_at else "",
+        "sent_at": instant(o.visible_at) if o.status == "sent" and o.visible_at else None,
+        "answer": "",
+        "detail": "",
+        "last_error": o.last_error,
+        "bytes": len(o.payload),
+    }

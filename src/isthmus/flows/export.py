@@ -35,8 +35,9 @@ def batch_id_for(channel: str, entry_keys: list[str]) -> str:
     return f"JB-{channel}-{digest}"
 
 
-def seal_batches(store: Store, *, policy_of: Callable[[str], str], max_entries: int = 20_000,
-                 now: float) -> list[JournalBatch]:
+def seal_batches(
+    store: Store, *, policy_of: Callable[[str], str], max_entries: int = 20_000, now: float
+) -> list[JournalBatch]:
     """Seal every channel's unbatched entries into batches; returns the batches made.
 
     Entries on a mirror channel (`ledger.supply.MIRROR_CHANNELS`: what the ERP posts
@@ -48,11 +49,14 @@ def seal_batches(store: Store, *, policy_of: Callable[[str], str], max_entries: 
             continue
         while entries := store.entries(unbatched_channel=channel, limit=max_entries):
             keys = [e.entry_key for e in entries]
-            batch = build_batch(batch_id_for(channel, keys), entries,
-                                policy=policy_of(channel), channel=channel)  # type: ignore[arg-type]
+            batch = build_batch(
+                batch_id_for(channel, keys),
+                entries,
+                policy=policy_of(channel),  # type: ignore[arg-type]
+                channel=channel,
+            )
             fmt, payload = batch_codec.encode(batch)
-            if store.record_batch(batch, [(DESTINATION, fmt, payload)],
-                                  now):
+            if store.record_batch(batch, [(DESTINATION, fmt, payload)], now):
                 made.append(batch)
             else:
                 break
@@ -84,12 +88,10 @@ class CircuitBreaker:
         return "open" if self.failures >= self.threshold else "closed"
 
 
-def breaker_state(pending: Sequence[OutboxItem], threshold: int = CircuitBreaker.threshold
-                  ) -> str:
+def breaker_state(pending: Sequence[OutboxItem], threshold: int = CircuitBreaker.threshold) -> str:
     """The breaker as another process sees it (`isthmus status`): the dispatcher stops at
     the first failure, so the head row's attempts count the consecutive failures."""
-    return "open" if any(o.attempts >= threshold and o.last_error for o in pending) \
-        else "closed"
+    return "open" if any(o.attempts >= threshold and o.last_error for o in pending) else "closed"
 
 
 class Dispatcher:
@@ -100,9 +102,15 @@ class Dispatcher:
     against the retry policy's attempts.
     """
 
-    def __init__(self, store: Store, sink: BatchSink, policy: RetryPolicy,
-                 breaker: CircuitBreaker | None = None, *,
-                 unavailable_max_s: float = 60.0) -> None:
+    def __init__(
+        self,
+        store: Store,
+        sink: BatchSink,
+        policy: RetryPolicy,
+        breaker: CircuitBreaker | None = None,
+        *,
+        unavailable_max_s: float = 60.0,
+    ) -> None:
         self._store, self._sink, self._policy = store, sink, policy
         self.breaker = breaker or CircuitBreaker()
         self.unavailable_max_s = unavailable_max_s
@@ -123,8 +131,13 @@ class Dispatcher:
                 self._reject(item, f"outbox row {item.id} holds no readable batch: {exc}", now)
                 continue
             try:
-                with tracing.span("isthmus.export", batch_id=item.batch_id, fmt=item.fmt,
-                                  destination=item.destination, attempt=item.attempts + 1):
+                with tracing.span(
+                    "isthmus.export",
+                    batch_id=item.batch_id,
+                    fmt=item.fmt,
+                    destination=item.destination,
+                    attempt=item.attempts + 1,
+                ):
                     self._sink.deliver(queued)
             except ErpRejected as exc:  # the ERP answered: it is up, but a person must act
                 self.breaker.success()
@@ -134,14 +147,21 @@ class Dispatcher:
                 attempts = item.attempts + 1
                 self.breaker.failure(now)
                 if isinstance(exc, ErpUnavailable):
-                    self._store.outbox_settle(item.id, status="pending", error=str(exc),
-                                              visible_at=now + min(self._policy.delay(
-                                                  attempts), self.unavailable_max_s))
+                    self._store.outbox_settle(
+                        item.id,
+                        status="pending",
+                        error=str(exc),
+                        visible_at=now + min(self._policy.delay(attempts), self.unavailable_max_s),
+                    )
                 elif self._policy.exhausted(attempts):
                     self._store.outbox_settle(item.id, status="dead", error=str(exc))
                 else:
-                    self._store.outbox_settle(item.id, status="pending", error=str(exc),
-                                              visible_at=now + self._policy.delay(attempts))
+                    self._store.outbox_settle(
+                        item.id,
+                        status="pending",
+                        error=str(exc),
+                        visible_at=now + self._policy.delay(attempts),
+                    )
                 log.warning("ERP delivery of %s failed: %s", item.batch_id, exc)
                 break
             self.breaker.success()
@@ -157,10 +177,16 @@ class Dispatcher:
         """Dead outbox row + an `erp_rejected` work item for finance (reopened if it was
         resubmitted and rejected again)."""
         with self._store.transaction() as tx:
-            tx.add_work_item(kind=REJECTED_KIND, queue=REJECTED_QUEUE, key=item.batch_id,
-                             event_id=rejection_event_id(item.id),
-                             correlation_id=item.batch_id, detail=reason[:2000],
-                             envelope=b"", now=now)
+            tx.add_work_item(
+                kind=REJECTED_KIND,
+                queue=REJECTED_QUEUE,
+                key=item.batch_id,
+                event_id=rejection_event_id(item.id),
+                correlation_id=item.batch_id,
+                detail=reason[:2000],
+                envelope=b"",
+                now=now,
+            )
         self._store.outbox_settle(item.id, status="dead", error=reason)
         log.warning("ERP rejected %s: %s", item.batch_id, reason)
 

@@ -128,8 +128,11 @@ def with_id(raw: bytes, rid: str) -> bytes:
     """The JSON resource with its ``id`` set (a create without one gets the server's)."""
     doc = _json_dec.decode(raw)
     if isinstance(doc, dict) and doc.get("id") != rid:
-        doc = {"resourceType": doc.get("resourceType"), "id": rid,
-               **{k: v for k, v in doc.items() if k not in ("resourceType", "id")}}
+        doc = {
+            "resourceType": doc.get("resourceType"),
+            "id": rid,
+            **{k: v for k, v in doc.items() if k not in ("resourceType", "id")},
+        }
         return _enc.encode(doc)
     return raw
 
@@ -186,12 +189,17 @@ def as_transaction(raw: bytes) -> bytes:
         assert isinstance(doc, dict)
         doc = {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": doc}]}
     elif rtype != "Bundle":
-        raise FhirError("invalid", f"expected a Bundle or a finance resource, got {rtype!r}",
-                        ["resourceType"])
+        raise FhirError(
+            "invalid", f"expected a Bundle or a finance resource, got {rtype!r}", ["resourceType"]
+        )
     assert isinstance(doc, dict)
     if doc.get("type") not in FILE_BUNDLES:
-        raise FhirError("invalid", f"a {doc.get('type')!r} Bundle is not taken from a file "
-                        "(transaction, batch or collection)", ["Bundle.type"])
+        raise FhirError(
+            "invalid",
+            f"a {doc.get('type')!r} Bundle is not taken from a file "
+            "(transaction, batch or collection)",
+            ["Bundle.type"],
+        )
     if doc["type"] == "transaction":
         return raw
     entries = doc.get("entry")
@@ -239,8 +247,15 @@ class TransactionResult:
 class FhirIntake:
     """Takes FHIR R4 resources and Bundles into the inbox on channel ``fhir`` (module docstring)."""
 
-    def __init__(self, store: Store, bus: Bus | None, tenant: str, *,
-                 clock: Clock, charges_from: str = CHARGE_ITEM) -> None:
+    def __init__(
+        self,
+        store: Store,
+        bus: Bus | None,
+        tenant: str,
+        *,
+        clock: Clock,
+        charges_from: str = CHARGE_ITEM,
+    ) -> None:
         self.store, self.bus, self.tenant = store, bus, tenant
         self.clock = clock  # the receipt time each resource is stored with
         self.charges_from = charges_from  # [channels.fhir] charges_from (_charge_source)
@@ -268,8 +283,7 @@ class FhirIntake:
         """The newest accepted version of a resource (``<type>/<id>`` or an update under
         ``<type>/<id>/_history/<digest16>``), as the FHIR API reads it back."""
         found = self.store.message_page(MessageQuery(history_of=f"{rtype}/{rid}"), limit=8)
-        return next((m for m in found if m.channel == CHANNEL and m.status == "accepted"),
-                    None)
+        return next((m for m in found if m.channel == CHANNEL and m.status == "accepted"), None)
 
     def account_of(self, reference: str, local: Local) -> str | None:
         """The account number ``Account/<id>`` stands for: the Account's business
@@ -310,26 +324,59 @@ class FhirIntake:
         keys: dict[int, str] = {}  # event index -> its business key, when not the version's
         if not item.update or item.rtype in _UPDATE_EVENTS:
             if item.resource is not None:
-                evs = events_of(item.resource, lambda ref: self.patient_of(ref, local),
-                                lambda ref: self.claim_of(ref, local),
-                                lambda ref: self.account_of(ref, local))
+                evs = events_of(
+                    item.resource,
+                    lambda ref: self.patient_of(ref, local),
+                    lambda ref: self.claim_of(ref, local),
+                    lambda ref: self.account_of(ref, local),
+                )
                 evs = self._charge_source(item.resource, item.rid, evs, keys, local)
             elif item.rtype in SUPPLY_TYPES:
                 evs = list(supply_of(item.raw, at.date()).events)
         item.events = evs
         corr = correlation_of(CHANNEL, item.cid)
         version = version_of(item.raw) if evs else ""
-        keyed = [KeyedEvent(f"{corr}/{i}", key, ev, "" if isinstance(ev, _STATE_EVENTS)
-                            else keys.get(i) or business_key(item.rtype, item.rid, version, i))
-                 for i, (key, ev) in enumerate(evs)]
-        envs = envelopes(keyed, channel=CHANNEL, control_id=item.cid, occurred=at,
-                         recorded=at, tenant=self.tenant)
-        return Inbound(CHANNEL, item.cid, item.raw, now, peer, item.rtype, "accepted", "AA",
-                       "", encoded(envs), dig)
+        keyed = [
+            KeyedEvent(
+                f"{corr}/{i}",
+                key,
+                ev,
+                ""
+                if isinstance(ev, _STATE_EVENTS)
+                else keys.get(i) or business_key(item.rtype, item.rid, version, i),
+            )
+            for i, (key, ev) in enumerate(evs)
+        ]
+        envs = envelopes(
+            keyed,
+            channel=CHANNEL,
+            control_id=item.cid,
+            occurred=at,
+            recorded=at,
+            tenant=self.tenant,
+        )
+        return Inbound(
+            CHANNEL,
+            item.cid,
+            item.raw,
+            now,
+            peer,
+            item.rtype,
+            "accepted",
+            "AA",
+            "",
+            encoded(envs),
+            dig,
+        )
 
-    def _charge_source(self, resource: FinanceResource, rid: str,
-                       evs: list[tuple[str, Any]], keys: dict[int, str], local: Local
-                       ) -> list[tuple[str, Any]]:
+    def _charge_source(
+        self,
+        resource: FinanceResource,
+        rid: str,
+        evs: list[tuple[str, Any]],
+        keys: dict[int, str],
+        local: Local,
+    ) -> list[tuple[str, Any]]:
         """Where this channel's charges come from (`[channels.fhir] charges_from`): the
         ChargeItems (the default), or the Claim items (`formats.fhir.claim_charges`).
         Only one source charges: under "claim" a ChargeItem is kept with no charge, under
@@ -349,13 +396,28 @@ class FhirIntake:
             out.append((part, charge))
         return out
 
-    def reject(self, rtype: str, rid: str, raw: bytes, errors: Sequence[FhirError],
-               peer: str) -> Accepted:
+    def reject(
+        self, rtype: str, rid: str, raw: bytes, errors: Sequence[FhirError], peer: str
+    ) -> Accepted:
         dig = digest(raw)
         text = "; ".join(str(e) for e in errors)[:2000]
-        [done] = self.store.accept([Inbound(CHANNEL, f"{rtype}/{rid}#{dig[:16]}", raw,
-                                            self.clock.now(), peer, rtype, "rejected", "AE",
-                                            text, b"", dig)])
+        [done] = self.store.accept(
+            [
+                Inbound(
+                    CHANNEL,
+                    f"{rtype}/{rid}#{dig[:16]}",
+                    raw,
+                    self.clock.now(),
+                    peer,
+                    rtype,
+                    "rejected",
+                    "AE",
+                    text,
+                    b"",
+                    dig,
+                )
+            ]
+        )
         return done
 
     def put(self, items: list[Item], peer: str, local: Local) -> list[Accepted]:
@@ -365,15 +427,19 @@ class FhirIntake:
         spans = tracing.ingest_started(inbound)
         done = self.store.accept(inbound)
         tracing.ingest_done(spans, done)
-        fresh = [(a.message_id, i.events) for a, i in zip(done, inbound, strict=True)
-                 if not a.duplicate and not a.conflict and i.events]
+        fresh = [
+            (a.message_id, i.events)
+            for a, i in zip(done, inbound, strict=True)
+            if not a.duplicate and not a.conflict and i.events
+        ]
         if fresh and self.bus is not None:
             self.bus.publish([p for _, ev in fresh for p in publications(ev)])
             self.store.mark_published([mid for mid, _ in fresh])
         return list(done)
 
-    def prepare(self, rtype: str, rid: str, raw: bytes, *, update: bool, peer: str
-                ) -> tuple[Item | None, int, list[FhirError]]:
+    def prepare(
+        self, rtype: str, rid: str, raw: bytes, *, update: bool, peer: str
+    ) -> tuple[Item | None, int, list[FhirError]]:
         """Decode and check one resource: (item, 0, []) or (None, status, errors)."""
         if rtype in FINANCE_TYPES:
             try:
@@ -413,12 +479,16 @@ class FhirIntake:
                 responses[e.index] = self.get_entry(step.target)
                 continue
             if step.method not in ("POST", "PUT") or step.target is None:
-                errors.append(FhirError("not-supported", f"{step.method} is not supported in "
-                                        "a transaction", [f"Bundle.entry[{e.index}].request"]))
+                errors.append(
+                    FhirError(
+                        "not-supported",
+                        f"{step.method} is not supported in a transaction",
+                        [f"Bundle.entry[{e.index}].request"],
+                    )
+                )
                 continue
             if step.noop:
-                responses[e.index] = {"response": {"status": "200 OK",
-                                                   "location": step.target}}
+                responses[e.index] = {"response": {"status": "200 OK", "location": step.target}}
                 continue
             rtype, _, rid = step.target.partition("/")
             assert e.raw is not None
@@ -429,11 +499,16 @@ class FhirIntake:
                 errors.append(err.within(e.expression))
                 continue
             if rtype in SUPPLY_TYPES:
-                errors += [x.within(e.expression) for x in supply_errors(
-                    rtype, supply_of(raw, datetime.fromtimestamp(self.clock.now(), UTC).date()))]
+                errors += [
+                    x.within(e.expression)
+                    for x in supply_errors(
+                        rtype, supply_of(raw, datetime.fromtimestamp(self.clock.now(), UTC).date())
+                    )
+                ]
             if resource is not None:
-                errors += [x.within(e.expression)
-                           for x in blocking(rtype, check_resource(resource))]
+                errors += [
+                    x.within(e.expression) for x in blocking(rtype, check_resource(resource))
+                ]
                 if isinstance(resource, Patient) and (ref := patient_ref(resource)):
                     local.patients[step.target] = ref
                 elif isinstance(resource, Claim):
@@ -451,11 +526,16 @@ class FhirIntake:
                 status = "200 OK"
             else:
                 status = "200 OK" if acc.duplicate else "201 Created"
-            responses[index] = {"response": {"status": status,
-                                             "location": f"{item.rtype}/{item.rid}"}}
-        return TransactionResult(200, entries=tuple(
-            responses.get(e.index, {"response": {"status": "200 OK"}}) for e in bundle.entry),
-            stored=tuple(done))
+            responses[index] = {
+                "response": {"status": status, "location": f"{item.rtype}/{item.rid}"}
+            }
+        return TransactionResult(
+            200,
+            entries=tuple(
+                responses.get(e.index, {"response": {"status": "200 OK"}}) for e in bundle.entry
+            ),
+            stored=tuple(done),
+        )
 
     def take_file(self, raw: bytes, peer: str) -> TransactionResult:
         """A FHIR JSON file (`isthmus ingest`, the drop folder): a Bundle of type
@@ -477,8 +557,14 @@ class FhirIntake:
             self.reject("Bundle", dig[:16], raw, result.errors, peer)
         return result
 
-    def search(self, rtype: str, *, identifier: str | None = None,
-               patient: str | None = None, count: int = 100) -> list[bytes]:
+    def search(
+        self,
+        rtype: str,
+        *,
+        identifier: str | None = None,
+        patient: str | None = None,
+        count: int = 100,
+    ) -> list[bytes]:
         """The stored resources of ``rtype`` (SEARCHABLE) matching FHIR R4 token search
         ``identifier`` (``system|value``, ``|value`` for no system, or ``value``) and
         reference search ``patient`` (``Patient/id`` or ``id``: Account.subject,
@@ -487,8 +573,9 @@ class FhirIntake:
         A scan of the accepted inbox rows, not an index: fine for an embedded site, to be
         replaced by a store index before large volumes (see the README)."""
         out: list[bytes] = []
-        want_patient = None if patient is None else (
-            patient if "/" in patient else f"Patient/{patient}")
+        want_patient = (
+            None if patient is None else (patient if "/" in patient else f"Patient/{patient}")
+        )
         for m in self.store.messages(status="accepted", limit=SCAN_LIMIT):
             if m.channel != CHANNEL or m.message_type != rtype or "/_history/" in m.control_id:
                 continue
@@ -497,8 +584,8 @@ class FhirIntake:
             except FhirError:
                 continue
             if identifier is not None and not any(
-                    _token_match(identifier, i.system, i.value)
-                    for i in getattr(res, "identifier", ())):
+                _token_match(identifier, i.system, i.value) for i in getattr(res, "identifier", ())
+            ):
                 continue
             if want_patient is not None and want_patient not in _patients_of(res):
                 continue
@@ -511,11 +598,29 @@ class FhirIntake:
         rtype, _, rid = (target or "").partition("/")
         m = self.stored(rtype, rid) if rid else None
         if m is None:
-            return {"response": {"status": "404 Not Found", "outcome": operation_outcome(
-                [FhirError("not-found", f"{target} is not known")])}}
+            return {
+                "response": {
+                    "status": "404 Not Found",
+                    "outcome": operation_outcome(
+                        [FhirError("not-found", f"{target} is not known")]
+                    ),
+                }
+            }
         return {"resource": _json_dec.decode(m.raw), "response": {"status": "200 OK"}}
 
 
-__all__ = ["FILE_BUNDLES", "ID", "SEARCHABLE", "FhirIntake", "Item", "Local",
-           "TransactionResult", "as_transaction", "blocking", "digest", "entry_id", "own_id",
-           "with_id"]
+__all__ = [
+    "FILE_BUNDLES",
+    "ID",
+    "SEARCHABLE",
+    "FhirIntake",
+    "Item",
+    "Local",
+    "TransactionResult",
+    "as_transaction",
+    "blocking",
+    "digest",
+    "entry_id",
+    "own_id",
+    "with_id",
+]

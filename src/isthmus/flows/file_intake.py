@@ -73,8 +73,9 @@ class FileIntake:
         return relay_unpublished(self._store, self._bus)
 
 
-def take_file(store: Store, settings: Settings, raw: bytes | Path, name: str,
-              now: float) -> list[dict[str, Any]]:
+def take_file(
+    store: Store, settings: Settings, raw: bytes | Path, name: str, now: float
+) -> list[dict[str, Any]]:
     """Store every message or interchange of one file (its bytes, or its path: then a large
     X12 file is streamed); one report row each."""
     if isinstance(raw, Path):
@@ -99,39 +100,80 @@ def take_file(store: Store, settings: Settings, raw: bytes | Path, name: str,
         return [_timecard(store, settings, raw, name, now)]
     if kind == USAGE:
         return [_usage(store, settings, raw, name, now)]
-    return [{"file": name, "format": "unknown", "status": "unreadable", "ack": "",
-             "duplicate": False, "error": "neither X12 (ISA), HL7 v2 (MSH, FHS, BHS), "
-             "FHIR JSON, a settlement CSV nor a timecard"}]
+    return [
+        {
+            "file": name,
+            "format": "unknown",
+            "status": "unreadable",
+            "ack": "",
+            "duplicate": False,
+            "error": "neither X12 (ISA), HL7 v2 (MSH, FHS, BHS), "
+            "FHIR JSON, a settlement CSV nor a timecard",
+        }
+    ]
 
 
-def _fhir(store: Store, settings: Settings, raw: bytes, name: str,
-          now: float) -> dict[str, Any]:
+def _fhir(store: Store, settings: Settings, raw: bytes, name: str, now: float) -> dict[str, Any]:
     """A FHIR Bundle (or resource) file as one transaction (`flows.fhir_intake`); events are
     left for `relay_unpublished`. A file writing a data domain that its `meta.source` does
     not own ([ownership]) is kept as rejected, with the reason, and takes no effect."""
     write = ownership.fhir_write(raw)
-    refused = ownership.decide(settings.ownership, ownership.fhir_domains(write.types),
-                               (write.source,))
+    refused = ownership.decide(
+        settings.ownership, ownership.fhir_domains(write.types), (write.source,)
+    )
     if refused is not None:
         digest = hashlib.sha256(raw).hexdigest()
         rtype = write.types[0] if write.types else "unknown"
-        [kept] = store.accept([Inbound("fhir", f"owner/{rtype}/{digest[:16]}", raw, now,
-                                       f"file:{name}", "Bundle", "rejected", "AE",
-                                       refused.text, b"", digest)])
-        return {"file": name, "format": "fhir", "kind": "Bundle",
-                "entries": len(write.types), "created": 0, "status": "rejected",
-                "ack": "403", "duplicate": kept.duplicate, "error": refused.text,
-                "message_id": kept.message_id, "findings": []}
-    res = FhirIntake(store, None, settings.tenant, clock=FixedClock(now),
-                     charges_from=settings.channel("fhir").charges_from
-                     ).take_file(raw, f"file:{name}")
+        [kept] = store.accept(
+            [
+                Inbound(
+                    "fhir",
+                    f"owner/{rtype}/{digest[:16]}",
+                    raw,
+                    now,
+                    f"file:{name}",
+                    "Bundle",
+                    "rejected",
+                    "AE",
+                    refused.text,
+                    b"",
+                    digest,
+                )
+            ]
+        )
+        return {
+            "file": name,
+            "format": "fhir",
+            "kind": "Bundle",
+            "entries": len(write.types),
+            "created": 0,
+            "status": "rejected",
+            "ack": "403",
+            "duplicate": kept.duplicate,
+            "error": refused.text,
+            "message_id": kept.message_id,
+            "findings": [],
+        }
+    res = FhirIntake(
+        store,
+        None,
+        settings.tenant,
+        clock=FixedClock(now),
+        charges_from=settings.channel("fhir").charges_from,
+    ).take_file(raw, f"file:{name}")
     statuses = [e.get("response", {}).get("status", "") for e in res.entries]
-    return {"file": name, "format": "fhir", "kind": "Bundle", "entries": len(statuses),
-            "created": sum(s.startswith("201") for s in statuses),
-            "status": "accepted" if res.status == 200 else "rejected", "ack": str(res.status),
-            "duplicate": res.status == 200 and not any(s.startswith("201") for s in statuses),
-            "error": "; ".join(str(e) for e in res.errors[:3]),
-            "findings": [str(e) for e in res.errors[3:]]}
+    return {
+        "file": name,
+        "format": "fhir",
+        "kind": "Bundle",
+        "entries": len(statuses),
+        "created": sum(s.startswith("201") for s in statuses),
+        "status": "accepted" if res.status == 200 else "rejected",
+        "ack": str(res.status),
+        "duplicate": res.status == 200 and not any(s.startswith("201") for s in statuses),
+        "error": "; ".join(str(e) for e in res.errors[:3]),
+        "findings": [str(e) for e in res.errors[3:]],
+    }
 
 
 def _write_atomic(path: Path, body: bytes) -> None:
@@ -141,16 +183,19 @@ def _write_atomic(path: Path, body: bytes) -> None:
     os.replace(tmp, path)
 
 
-def _x12_streamed(store: Store, settings: Settings, path: Path, name: str,
-                  now: float) -> list[dict[str, Any]] | None:
+def _x12_streamed(
+    store: Store, settings: Settings, path: Path, name: str, now: float
+) -> list[dict[str, Any]] | None:
     """A large interchange a transaction set at a time; None when it must be taken whole."""
     try:
         with path.open("rb") as f:
             env = X12Stream(blocks(f)).check()
     except X12Error:
         return None  # the ISA is unusable: the whole-file path answers with a TA1
-    if any(x.level in (Level.INTERCHANGE, Level.GROUP) or x.code == IK5_CONTROL_NOT_UNIQUE
-           for x in env.findings):
+    if any(
+        x.level in (Level.INTERCHANGE, Level.GROUP) or x.code == IK5_CONTROL_NOT_UNIQUE
+        for x in env.findings
+    ):
         return None
     rows = []
     with path.open("rb") as f:
@@ -162,28 +207,41 @@ def _x12_streamed(store: Store, settings: Settings, path: Path, name: str,
     return rows
 
 
-def _x12(store: Store, settings: Settings, raw: bytes, name: str,
-         now: float, part: str = "") -> dict[str, Any]:
+def _x12(
+    store: Store, settings: Settings, raw: bytes, name: str, now: float, part: str = ""
+) -> dict[str, Any]:
     out_dir = settings.data_dir / "outbound" / "x12"
-    intake: X12Intake = owned_x12(x12_intake(raw, peer=f"file:{name}", now=now,
-                                             tenant=settings.tenant, part=part),
-                                  settings.ownership)
+    intake: X12Intake = owned_x12(
+        x12_intake(raw, peer=f"file:{name}", now=now, tenant=settings.tenant, part=part),
+        settings.ownership,
+    )
     spans = tracing.ingest_started([intake.inbound])
     stored = store.accept([intake.inbound])
     tracing.ingest_done(spans, stored)
     renewed: list[X12Intake] = []
 
     def distinct(_m: Inbound, _held: StoredMessage) -> Inbound:
-        renewed.append(owned_x12(x12_intake(raw, peer=f"file:{name}", now=now,
-                                            tenant=settings.tenant, distinct=True, part=part),
-                                 settings.ownership))
+        renewed.append(
+            owned_x12(
+                x12_intake(
+                    raw,
+                    peer=f"file:{name}",
+                    now=now,
+                    tenant=settings.tenant,
+                    distinct=True,
+                    part=part,
+                ),
+                settings.ownership,
+            )
+        )
         return renewed[0].inbound
 
     # An ISA13 reused with other content (sample files, senders that restart their
     # counters) is always a distinct interchange: X12 answers duplicates with its own
     # acknowledgements, so the reuse window is "none" (flows.intake.settle_reuse).
-    [(_, res)] = settle_reuse(store, [intake.inbound], stored, window_s=-1.0,
-                              refuse=lambda m: m, renew=distinct)
+    [(_, res)] = settle_reuse(
+        store, [intake.inbound], stored, window_s=-1.0, refuse=lambda m: m, renew=distinct
+    )
     if isinstance(res, Exception):
         raise res
     intake = renewed[0] if renewed else intake
@@ -193,11 +251,18 @@ def _x12(store: Store, settings: Settings, raw: bytes, name: str,
     claims = [k.event for k in intake.events if isinstance(k.event, ClaimRemitted)]
     plbs = [k.event for k in intake.events if isinstance(k.event, ProviderAdjusted)]
     return {
-        "file": name, "format": "x12", "kind": "+".join(intake.kinds),
-        "message_id": res.message_id, "control_id": intake.inbound.control_id,
-        "status": res.status, "ack": res.ack_code, "duplicate": res.duplicate,
-        "ack_file": str(ack_path or ""), "events": len(intake.events),
-        "claims": len(claims), "paid": str(sum((c.paid for c in claims), Decimal(0))),
+        "file": name,
+        "format": "x12",
+        "kind": "+".join(intake.kinds),
+        "message_id": res.message_id,
+        "control_id": intake.inbound.control_id,
+        "status": res.status,
+        "ack": res.ack_code,
+        "duplicate": res.duplicate,
+        "ack_file": str(ack_path or ""),
+        "events": len(intake.events),
+        "claims": len(claims),
+        "paid": str(sum((c.paid for c in claims), Decimal(0))),
         "provider_adjustments": len(plbs),
         "error": res.error.split("|")[-1] if res.error else "",
         "findings": [str(x) for x in intake.findings],
@@ -215,64 +280,115 @@ def _store_one(store: Store, inbound: Inbound) -> Accepted:
     return res
 
 
-def _csv(store: Store, settings: Settings, raw: bytes, name: str, now: float,
-         kind: str) -> dict[str, Any]:
+def _csv(
+    store: Store, settings: Settings, raw: bytes, name: str, now: float, kind: str
+) -> dict[str, Any]:
     """A settlement or bank deposit file: one inbox record, all its rows or none."""
     intake = csv_intake(raw, kind=kind, peer=f"file:{name}", now=now, tenant=settings.tenant)
     res = _store_one(store, intake.inbound)
-    return {"file": name, "format": kind, "kind": "CSV", "message_id": res.message_id,
-            "control_id": intake.inbound.control_id, "status": res.status,
-            "ack": res.ack_code, "duplicate": res.duplicate, "events": len(intake.events),
-            "deposits": intake.deposits, "rows": intake.rows, "total": str(intake.total),
-            "error": res.error.split("|")[-1] if res.error else "",
-            "findings": [str(x) for x in intake.findings]}
+    return {
+        "file": name,
+        "format": kind,
+        "kind": "CSV",
+        "message_id": res.message_id,
+        "control_id": intake.inbound.control_id,
+        "status": res.status,
+        "ack": res.ack_code,
+        "duplicate": res.duplicate,
+        "events": len(intake.events),
+        "deposits": intake.deposits,
+        "rows": intake.rows,
+        "total": str(intake.total),
+        "error": res.error.split("|")[-1] if res.error else "",
+        "findings": [str(x) for x in intake.findings],
+    }
 
 
-def _usage(store: Store, settings: Settings, raw: bytes, name: str,
-           now: float) -> dict[str, Any]:
+def _usage(store: Store, settings: Settings, raw: bytes, name: str, now: float) -> dict[str, Any]:
     """A supply usage CSV (`flows.supply_intake`): one inbox record, all its rows or none."""
     intake = usage_intake(raw, peer=f"file:{name}", now=now, tenant=settings.tenant)
     res = _store_one(store, intake.inbound)
-    return {"file": name, "format": USAGE, "kind": "CSV", "message_id": res.message_id,
-            "control_id": intake.inbound.control_id, "status": res.status,
-            "ack": res.ack_code, "duplicate": res.duplicate, "events": intake.events,
-            "error": res.error.split("|")[-1] if res.error else "",
-            "findings": [str(x) for x in intake.findings]}
+    return {
+        "file": name,
+        "format": USAGE,
+        "kind": "CSV",
+        "message_id": res.message_id,
+        "control_id": intake.inbound.control_id,
+        "status": res.status,
+        "ack": res.ack_code,
+        "duplicate": res.duplicate,
+        "events": intake.events,
+        "error": res.error.split("|")[-1] if res.error else "",
+        "findings": [str(x) for x in intake.findings],
+    }
 
 
-def _timecard(store: Store, settings: Settings, raw: bytes, name: str,
-              now: float) -> dict[str, Any]:
+def _timecard(
+    store: Store, settings: Settings, raw: bytes, name: str, now: float
+) -> dict[str, Any]:
     """A workforce timecard file (CSV or JSON): one inbox record, all its shifts or none."""
     intake = timecard_intake(raw, peer=f"file:{name}", now=now, tenant=settings.tenant)
     res = _store_one(store, intake.inbound)
-    return {"file": name, "format": TIMECARD, "kind": "timecard",
-            "message_id": res.message_id, "control_id": intake.inbound.control_id,
-            "status": res.status, "ack": res.ack_code, "duplicate": res.duplicate,
-            "events": len(intake.events), "error": intake.error,
-            "findings": [str(x) for x in intake.findings]}
+    return {
+        "file": name,
+        "format": TIMECARD,
+        "kind": "timecard",
+        "message_id": res.message_id,
+        "control_id": intake.inbound.control_id,
+        "status": res.status,
+        "ack": res.ack_code,
+        "duplicate": res.duplicate,
+        "events": len(intake.events),
+        "error": intake.error,
+        "findings": [str(x) for x in intake.findings],
+    }
 
 
-def _hl7(store: Store, settings: Settings, raw: bytes, name: str,
-         now: float) -> list[dict[str, Any]]:
+def _hl7(
+    store: Store, settings: Settings, raw: bytes, name: str, now: float
+) -> list[dict[str, Any]]:
     s = settings
     try:
-        inbound = hl7_intake(raw, channel=MLLP_CHANNEL, peer=f"file:{name}", now=now,
-                             tenant=s.tenant, currency=s.channel(MLLP_CHANNEL).currency,
-                             owners=s.ownership, messages=s.channel(MLLP_CHANNEL).messages)
+        inbound = hl7_intake(
+            raw,
+            channel=MLLP_CHANNEL,
+            peer=f"file:{name}",
+            now=now,
+            tenant=s.tenant,
+            currency=s.channel(MLLP_CHANNEL).currency,
+            owners=s.ownership,
+            messages=s.channel(MLLP_CHANNEL).messages,
+        )
     except HL7ParseError as exc:
-        return [{"file": name, "format": "hl7", "status": "unreadable", "ack": "",
-                 "duplicate": False, "error": str(exc)}]
+        return [
+            {
+                "file": name,
+                "format": "hl7",
+                "status": "unreadable",
+                "ack": "",
+                "duplicate": False,
+                "error": str(exc),
+            }
+        ]
     # the MLLP listener's conflict mechanism: a reused identity is AR 205 or a renewal
-    settled = settle(store, inbound, store.accept(inbound),
-                     s.reliability.control_id_reuse_window_hours * 3600)
+    settled = settle(
+        store, inbound, store.accept(inbound), s.reliability.control_id_reuse_window_hours * 3600
+    )
     rows = []
     for m, r in settled:
         if isinstance(r, Exception):
             raise r
-        rows.append({"file": name, "format": "hl7", "kind": m.message_type,
-                     "message_id": r.message_id, "control_id": m.control_id,
-                     "status": r.status, "ack": r.ack_code, "duplicate": r.duplicate,
-                     "error": r.error.split("|")[-1] if r.error else ""})
+        rows.append(
+            {
+                "file": name,
+                "format": "hl7",
+                "kind": m.message_type,
+                "message_id": r.message_id,
+                "control_id": m.control_id,
+                "status": r.status,
+                "ack": r.ack_code,
+                "duplicate": r.duplicate,
+                "error": r.error.split("|")[-1] if r.error else "",
+            }
+        )
     return rows
-
-

@@ -89,15 +89,19 @@ _SYNTAX: Final = (Level.TRANSACTION, Level.SEGMENT)
 # The amount elements (X12 element 782) a posting is made of: CLP03-05, CAS03/06/../18,
 # SVC02-03, PLB04/06/../14 (005010X221A1), CLM02, SV102, SV203 (X222A2/X223A3).
 _MONEY: Final[dict[str, frozenset[int]]] = {
-    "CLP": frozenset({3, 4, 5}), "CAS": frozenset({3, 6, 9, 12, 15, 18}),
-    "SVC": frozenset({2, 3}), "PLB": frozenset({4, 6, 8, 10, 12, 14}),
-    "CLM": frozenset({2}), "SV1": frozenset({2}), "SV2": frozenset({3}),
+    "CLP": frozenset({3, 4, 5}),
+    "CAS": frozenset({3, 6, 9, 12, 15, 18}),
+    "SVC": frozenset({2, 3}),
+    "PLB": frozenset({4, 6, 8, 10, 12, 14}),
+    "CLM": frozenset({2}),
+    "SV1": frozenset({2}),
+    "SV2": frozenset({3}),
 }
 HOLD_KIND: Final = "unbalanced_remittance"
 
 
 def detect(data: bytes) -> str:
-    """"x12" (ISA), "hl7" (MSH, FHS or BHS) or "unknown", from the first bytes."""
+    """ "x12" (ISA), "hl7" (MSH, FHS or BHS) or "unknown", from the first bytes."""
     head = data[:16].lstrip(b"\xef\xbb\xbf \t\r\n\x00")
     if head.startswith(b"ISA"):
         return X12
@@ -118,11 +122,12 @@ def split_interchanges(data: bytes) -> list[bytes]:
         d = read(data).delimiters
     except X12Error:
         return [data]
-    cut = re.compile(re.escape(d.segment.encode()) + rb"[\r\n]*(?=ISA" +
-                     re.escape(d.element.encode()) + rb")")
+    cut = re.compile(
+        re.escape(d.segment.encode()) + rb"[\r\n]*(?=ISA" + re.escape(d.element.encode()) + rb")"
+    )
     parts, start = [], 0
     for m in cut.finditer(data):
-        parts.append(data[start:m.end()])
+        parts.append(data[start : m.end()])
         start = m.end()
     parts.append(data[start:])
     return [p for p in parts if p.strip()]
@@ -167,8 +172,9 @@ def _unpostable(x: Finding) -> bool:
     """A finding that leaves money unknown: the 999 rejects the set (transaction or segment
     level), or an amount of a claim, adjustment or service line could not be read (the
     reader takes it as zero, which must never be posted)."""
-    return x.level in _SYNTAX or (x.level is Level.ELEMENT and
-                                   x.element in _MONEY.get(x.segment_id, ()))
+    return x.level in _SYNTAX or (
+        x.level is Level.ELEMENT and x.element in _MONEY.get(x.segment_id, ())
+    )
 
 
 def _rejected_sets(ic: Interchange, findings: list[Finding]) -> set[str]:
@@ -183,8 +189,11 @@ def _rejected_sets(ic: Interchange, findings: list[Finding]) -> set[str]:
 
 def _ak901(ack: str, segment: str, element: str) -> str:
     """The worst AK901 of a 999 (R, P, E, A): what the ack told the sender."""
-    codes = {seg.split(element)[1] for seg in ack.split(segment)
-             if seg.startswith("AK9" + element) and len(seg.split(element)) > 1}
+    codes = {
+        seg.split(element)[1]
+        for seg in ack.split(segment)
+        if seg.startswith("AK9" + element) and len(seg.split(element)) > 1
+    }
     return next((c for c in "RPEA" if c in codes), "A")
 
 
@@ -194,26 +203,38 @@ def _unbalanced(batch: RemittanceBatch | None, skip: set[str]) -> list[tuple[str
     for rem in batch.remittances if batch is not None else ():
         found = [x for x in rem.findings if x.level is Level.BALANCE]
         if found and rem.control_number not in skip:
-            out.append((rem.control_number, "; ".join(
-                f"{x.segment_id} at set position {x.position}: {x.text}" for x in found)))
+            out.append(
+                (
+                    rem.control_number,
+                    "; ".join(
+                        f"{x.segment_id} at set position {x.position}: {x.text}" for x in found
+                    ),
+                )
+            )
     return out
 
 
-def _hold(cid: str, rem_batch: RemittanceBatch | None,
-          unbalanced: list[tuple[str, str]]) -> Hold:
+def _hold(cid: str, rem_batch: RemittanceBatch | None, unbalanced: list[tuple[str, str]]) -> Hold:
     """The work item of a held interchange: which sets, which totals, by how much (amounts
     and segment positions, never a patient control number or a name)."""
-    traces = {r.control_number: (r.trace_number, r.amount)
-              for r in (rem_batch.remittances if rem_batch is not None else ())}
-    parts = [f"set {st} (TRN02 {traces[st][0] or '-'}, BPR02 {traces[st][1]}): {what}"
-             for st, what in unbalanced]
-    detail = (f"835 interchange {cid} held, nothing posted: it does not balance "
-              f"(005010X221A1 1.10.2.1). " + " | ".join(parts))
+    traces = {
+        r.control_number: (r.trace_number, r.amount)
+        for r in (rem_batch.remittances if rem_batch is not None else ())
+    }
+    parts = [
+        f"set {st} (TRN02 {traces[st][0] or '-'}, BPR02 {traces[st][1]}): {what}"
+        for st, what in unbalanced
+    ]
+    detail = (
+        f"835 interchange {cid} held, nothing posted: it does not balance "
+        f"(005010X221A1 1.10.2.1). " + " | ".join(parts)
+    )
     return Hold(HOLD_KIND, QUEUES[HOLD_KIND], detail[:2000])
 
 
-def x12_intake(raw: bytes, *, peer: str, now: float, tenant: str,
-               distinct: bool = False, part: str = "") -> X12Intake:
+def x12_intake(
+    raw: bytes, *, peer: str, now: float, tenant: str, distinct: bool = False, part: str = ""
+) -> X12Intake:
     """Read, check and map one interchange; never raises. ``distinct``: its ISA13 is taken
     by another interchange, so its ids carry its content hash too. ``part``: the interchange
     is one set of a larger one taken a set at a time (``<GS06>/<ST02>``), part of its ids."""
@@ -228,10 +249,26 @@ def x12_intake(raw: bytes, *, peer: str, now: float, tenant: str,
         cid = x12_control_id(sender, icn) if icn else f"sha256:{digest}"
         ack = build_ta1(isa, err.code, at=at)
         return X12Intake(
-            Inbound(CHANNEL, cid, raw, now, peer, "X12", "rejected", "TA1-R",
-                    _error_text(err.code, err.segment_id, err.segment_index, err.element,
-                                str(err)), b"", digest),
-            f"{icn or digest[:16]}.ta1", ack, (), (), (), tuple(isa))
+            Inbound(
+                CHANNEL,
+                cid,
+                raw,
+                now,
+                peer,
+                "X12",
+                "rejected",
+                "TA1-R",
+                _error_text(err.code, err.segment_id, err.segment_index, err.element, str(err)),
+                b"",
+                digest,
+            ),
+            f"{icn or digest[:16]}.ta1",
+            ack,
+            (),
+            (),
+            (),
+            tuple(isa),
+        )
     isa = ic.isa
     sender, icn = isa[6], ic.control_number.strip()
     cid = x12_control_id(sender, icn)
@@ -246,20 +283,39 @@ def x12_intake(raw: bytes, *, peer: str, now: float, tenant: str,
     silent = is_acknowledgement(ic, kinds)  # a 999 or TA1 is not acknowledged
     if env.rejected:
         first = next(x for x in env.findings if x.level is Level.INTERCHANGE)
-        ack = b"" if silent else build_ta1(isa, ta1_note(env.findings), at=at,
-                                           delimiters=ic.delimiters)
+        ack = (
+            b""
+            if silent
+            else build_ta1(isa, ta1_note(env.findings), at=at, delimiters=ic.delimiters)
+        )
         return X12Intake(
-            Inbound(CHANNEL, cid, raw, now, peer, mtype, "rejected",
-                    NO_ACK if silent else "TA1-R", _finding_error(first), b"", digest),
-            "" if silent else f"{ack_stem}.ta1", ack, kinds, tuple(env.findings), (),
-            tuple(isa))
+            Inbound(
+                CHANNEL,
+                cid,
+                raw,
+                now,
+                peer,
+                mtype,
+                "rejected",
+                NO_ACK if silent else "TA1-R",
+                _finding_error(first),
+                b"",
+                digest,
+            ),
+            "" if silent else f"{ack_stem}.ta1",
+            ack,
+            kinds,
+            tuple(env.findings),
+            (),
+            tuple(isa),
+        )
     findings = list(env.findings)
     rem_batch = parse_835(ic) if "835" in kinds else None
     claim_batch = parse_837(ic) if "837" in kinds else None
     if rem_batch is not None:
         findings += [x for r in rem_batch.remittances for x in r.findings]
     if claim_batch is not None:
-        findings += list(claim_batch.findings[len(env.findings):])
+        findings += list(claim_batch.findings[len(env.findings) :])
     skip = _rejected_sets(ic, findings)
     keyed: list[KeyedEvent] = []
     if rem_batch is not None:
@@ -273,33 +329,74 @@ def x12_intake(raw: bytes, *, peer: str, now: float, tenant: str,
     unbalanced = _unbalanced(rem_batch, skip) if keyed else []
     hold = _hold(cid, rem_batch, unbalanced) if unbalanced else None
     status = "rejected" if skip and not keyed else HELD if hold else "accepted"
-    code = "999-" + _ak901(ack.decode("latin-1"), ic.delimiters.segment,
-                           ic.delimiters.element)
+    code = "999-" + _ak901(ack.decode("latin-1"), ic.delimiters.segment, ic.delimiters.element)
     if silent:
         ack, code = b"", NO_ACK
     balance = [x for x in findings if x.level is Level.BALANCE]
-    error = (_finding_error(syntax[0]) if syntax
-             else _finding_error(balance[0]) if hold and balance else "")
-    envs = intake.envelopes(keyed, channel=CHANNEL, control_id=cid, occurred=_stamp(isa, at),
-                            recorded=at, tenant=tenant)
+    error = (
+        _finding_error(syntax[0])
+        if syntax
+        else _finding_error(balance[0])
+        if hold and balance
+        else ""
+    )
+    envs = intake.envelopes(
+        keyed, channel=CHANNEL, control_id=cid, occurred=_stamp(isa, at), recorded=at, tenant=tenant
+    )
     return X12Intake(
-        Inbound(CHANNEL, cid, raw, now, peer, mtype, status, code, error,
-                intake.encoded(envs), digest, hold),
-        "" if silent else f"{ack_stem}.999", ack, kinds, tuple(findings), tuple(keyed),
+        Inbound(
+            CHANNEL,
+            cid,
+            raw,
+            now,
+            peer,
+            mtype,
+            status,
+            code,
+            error,
+            intake.encoded(envs),
+            digest,
+            hold,
+        ),
+        "" if silent else f"{ack_stem}.999",
+        ack,
+        kinds,
+        tuple(findings),
+        tuple(keyed),
         tuple(isa),
-        tuple(sorted(skip)), tuple(st for st, _ in unbalanced))
+        tuple(sorted(skip)),
+        tuple(st for st, _ in unbalanced),
+    )
 
 
-def hl7_intake(raw: bytes, *, channel: str, peer: str, now: float, tenant: str,
-               currency: str, owners: ownership.Owners | None = None,
-               messages: Mapping[str, str] | None = None) -> list[Inbound]:
+def hl7_intake(
+    raw: bytes,
+    *,
+    channel: str,
+    peer: str,
+    now: float,
+    tenant: str,
+    currency: str,
+    owners: ownership.Owners | None = None,
+    messages: Mapping[str, str] | None = None,
+) -> list[Inbound]:
     """Every message of an HL7 v2 file or batch, classified as the MLLP inbox does (same
     identity, gates and envelopes); the shell stores them and settles a reused identity
     with `inbox.settle`, as the MLLP writer does. Raises HL7ParseError when the file has
     data before its first MSH."""
-    return [classify(text.encode("utf-8"), channel=channel, peer=peer, now=now,
-                     tenant=tenant, currency=currency, owners=owners, messages=messages)[0]
-            for text in split_messages(raw)]
+    return [
+        classify(
+            text.encode("utf-8"),
+            channel=channel,
+            peer=peer,
+            now=now,
+            tenant=tenant,
+            currency=currency,
+            owners=owners,
+            messages=messages,
+        )[0]
+        for text in split_messages(raw)
+    ]
 
 
 def owned_x12(intake: X12Intake, owners: ownership.Owners) -> X12Intake:
@@ -309,15 +406,34 @@ def owned_x12(intake: X12Intake, owners: ownership.Owners) -> X12Intake:
     if not owners or intake.inbound.status not in ("accepted", HELD):
         return intake
     refused = ownership.decide(
-        owners, ownership.event_domains(type(k.event).__name__ for k in intake.events),
-        (intake.isa[6] if len(intake.isa) > 6 else "",))
+        owners,
+        ownership.event_domains(type(k.event).__name__ for k in intake.events),
+        (intake.isa[6] if len(intake.isa) > 6 else "",),
+    )
     if refused is None:
         return intake
-    inbound = replace(intake.inbound, status="rejected",
-                      error=_error_text("owner", "ISA", 1, 6, refused.text), events=b"",
-                      hold=None)
+    inbound = replace(
+        intake.inbound,
+        status="rejected",
+        error=_error_text("owner", "ISA", 1, 6, refused.text),
+        events=b"",
+        hold=None,
+    )
     return replace(intake, inbound=inbound, events=(), unbalanced=())
 
 
-__all__ = ["FHIR", "HL7", "TIMECARD", "UNKNOWN", "USAGE", "X12", "HL7ParseError", "X12Intake",
-           "detect", "hl7_intake", "owned_x12", "split_interchanges", "x12_intake"]
+__all__ = [
+    "FHIR",
+    "HL7",
+    "TIMECARD",
+    "UNKNOWN",
+    "USAGE",
+    "X12",
+    "HL7ParseError",
+    "X12Intake",
+    "detect",
+    "hl7_intake",
+    "owned_x12",
+    "split_interchanges",
+    "x12_intake",
+]

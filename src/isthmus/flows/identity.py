@@ -142,10 +142,17 @@ def gate(tx: Tx, env: Envelope, now: float) -> str | None:
     if decision is Decision.DUPLICATE or seen is None:
         return DUPLICATE
     tx.add_work_item(
-        kind=CONFLICT_KIND, queue=queue_of(env.payload), key=env.key, event_id=env.event_id,
+        kind=CONFLICT_KIND,
+        queue=queue_of(env.payload),
+        key=env.key,
+        event_id=env.event_id,
         correlation_id=env.correlation_id,
-        detail=(f"business key {env.business_key!r} came first with event {seen.event_id}; "
-                f"event {env.event_id} ({env.type}) carries other content for it and was "
-                "not posted: decide which is right and correct it at the source"),
-        envelope=encode_envelope(env), now=now)
+        detail=(
+            f"business key {env.business_key!r} came first with event {seen.event_id}; "
+            f"event {env.event_id} ({env.type}) carries other content for it and was "
+            "not posted: decide which is right and correct it at the source"
+        ),
+        envelope=encode_envelope(env),
+        now=now,
+    )
     return CONFLICT

@@ -76,8 +76,11 @@ def encode_error(err: HL7ParseError) -> str:
     (HL7 v2.5.1 ERR-3 code, ERR-2 location)."""
     loc = err.location
     parts = [str(err.code)]
-    parts += ([loc.segment, str(loc.sequence), str(loc.field), str(loc.component)]
-              if loc else ["", "0", "0", "0"])
+    parts += (
+        [loc.segment, str(loc.sequence), str(loc.field), str(loc.component)]
+        if loc
+        else ["", "0", "0", "0"]
+    )
     return "|".join([*parts, err.text])
 
 
@@ -105,11 +108,20 @@ def conflict_copy(m: Inbound) -> Inbound:
     """A message whose identity (sender + MSH-10) another message with other content holds,
     inside the reuse window: kept under `<id>#<digest>`, refused AR with HL7 table 0357
     code 205 (duplicate key identifier) at MSH-10. It never posts, and is never released."""
-    err = HL7ParseError(DUPLICATE_KEY, f"MSH-10 {m.control_id!r} already identifies a "
-                        "different message; send it with a new control id",
-                        ErrorLocation("MSH", 1, 10))
-    return replace(m, control_id=f"{m.control_id}#{m.digest[:16]}", status="rejected",
-                   ack_code="AR", error=encode_error(err), events=b"")
+    err = HL7ParseError(
+        DUPLICATE_KEY,
+        f"MSH-10 {m.control_id!r} already identifies a "
+        "different message; send it with a new control id",
+        ErrorLocation("MSH", 1, 10),
+    )
+    return replace(
+        m,
+        control_id=f"{m.control_id}#{m.digest[:16]}",
+        status="rejected",
+        ack_code="AR",
+        error=encode_error(err),
+        events=b"",
+    )
 
 
 def is_conflict_copy(m: StoredMessage) -> bool:
@@ -126,12 +138,14 @@ def renewed(m: Inbound, held: StoredMessage) -> Inbound:
     return rekeyed(m, f"{m.control_id}~{m.digest[:16]}", error=encode_error(note))
 
 
-def settle(store: Store, batch: Sequence[Inbound], stored: Sequence[Accepted],
-           window_s: float) -> list[tuple[Inbound, Accepted | Exception]]:
+def settle(
+    store: Store, batch: Sequence[Inbound], stored: Sequence[Accepted], window_s: float
+) -> list[tuple[Inbound, Accepted | Exception]]:
     """HL7 v2 messages as stored, reused identities settled (`flows.intake.settle_reuse`):
     the one conflict mechanism of the MLLP listener and HL7 files."""
-    return settle_reuse(store, batch, stored, window_s=window_s, refuse=conflict_copy,
-                        renew=renewed)
+    return settle_reuse(
+        store, batch, stored, window_s=window_s, refuse=conflict_copy, renew=renewed
+    )
 
 
 def message_by_msh10(store: Store, channel: str, msh10: str) -> StoredMessage | None:
@@ -141,8 +155,7 @@ def message_by_msh10(store: Store, channel: str, msh10: str) -> StoredMessage | 
     if is_identity(msh10):
         return None
     page = store.message_page(MessageQuery(channel=channel, control_id=msh10), limit=3)
-    found = [m for m in page if control_id_of(m.control_id) == msh10
-             and is_identity(m.control_id)]
+    found = [m for m in page if control_id_of(m.control_id) == msh10 and is_identity(m.control_id)]
     return found[0] if len(found) == 1 else None
 
 
@@ -155,15 +168,25 @@ def sender_refusal(msg: Message, senders: Collection[str]) -> HL7ParseError | No
     app, facility = msg.sending_application.strip(), msg.sending_facility.strip()
     if f"{app}^{facility}" in senders:
         return None
-    return HL7ParseError(APPLICATION_INTERNAL_ERROR, f"sender MSH-3 {app[:40]!r} MSH-4 "
-                         f"{facility[:40]!r} is not one this channel accepts",
-                         ErrorLocation("MSH", 1, 3))
+    return HL7ParseError(
+        APPLICATION_INTERNAL_ERROR,
+        f"sender MSH-3 {app[:40]!r} MSH-4 {facility[:40]!r} is not one this channel accepts",
+        ErrorLocation("MSH", 1, 3),
+    )
 
 
-def classify(raw: bytes, *, channel: str, peer: str, now: float, tenant: str,
-             currency: str, owners: ownership.Owners | None = None,
-             messages: Mapping[str, str] | None = None, senders: Collection[str] = (),
-             ) -> tuple[Inbound, Message | None]:
+def classify(
+    raw: bytes,
+    *,
+    channel: str,
+    peer: str,
+    now: float,
+    tenant: str,
+    currency: str,
+    owners: ownership.Owners | None = None,
+    messages: Mapping[str, str] | None = None,
+    senders: Collection[str] = (),
+) -> tuple[Inbound, Message | None]:
     """Parse and map one message; the decision is pure, the answer travels with it.
     With `senders`, a message from another sending identity is refused (`sender_refusal`)
     and kept for inspection; it never posts.
@@ -176,8 +199,9 @@ def classify(raw: bytes, *, channel: str, peer: str, now: float, tenant: str,
     try:
         msg = parse_message(raw)
         if not msg.control_id.strip():
-            raise HL7ParseError(101, "MSH-10 message control id is required",
-                                ErrorLocation("MSH", 1, 10))
+            raise HL7ParseError(
+                101, "MSH-10 message control id is required", ErrorLocation("MSH", 1, 10)
+            )
         control_id = identity_of(msg)
         foreign = sender_refusal(msg, senders)
         if foreign is not None:
@@ -187,24 +211,41 @@ def classify(raw: bytes, *, channel: str, peer: str, now: float, tenant: str,
             raise carded
         mtype, trigger = msg.message_type.strip().upper(), msg.trigger_event.strip().upper()
         if not mtype:
-            raise HL7ParseError(101, "MSH-9 message type is required",
-                                ErrorLocation("MSH", 1, 9, 1))
+            raise HL7ParseError(
+                101, "MSH-9 message type is required", ErrorLocation("MSH", 1, 9, 1)
+            )
         decision = decide_type(mtype, trigger, messages, channel=channel)
         if decision.disposition == "refuse":
-            raise HL7ParseError(UNSUPPORTED_EVENT_CODE, decision.reason,
-                                ErrorLocation("MSH", 1, 9))
+            raise HL7ParseError(UNSUPPORTED_EVENT_CODE, decision.reason, ErrorLocation("MSH", 1, 9))
         if decision.disposition == "ignore":
             note = HL7ParseError(0, decision.reason, ErrorLocation("MSH", 1, 9))
-            return Inbound(channel, control_id, raw, now, peer, f"{mtype}^{trigger}",
-                           "ignored", "AA", encode_error(note), b"",
-                           content_digest(raw)), msg
+            return Inbound(
+                channel,
+                control_id,
+                raw,
+                now,
+                peer,
+                f"{mtype}^{trigger}",
+                "ignored",
+                "AA",
+                encode_error(note),
+                b"",
+                content_digest(raw),
+            ), msg
         events = events_of(msg, currency=currency)
-        refused = ownership.decide(
-            owners, ownership.event_domains(type(ev).__name__ for ev in events),
-            (msg.sending_application, msg.sending_facility)) if owners else None
+        refused = (
+            ownership.decide(
+                owners,
+                ownership.event_domains(type(ev).__name__ for ev in events),
+                (msg.sending_application, msg.sending_facility),
+            )
+            if owners
+            else None
+        )
         if refused is not None:
-            raise HL7ParseError(APPLICATION_INTERNAL_ERROR, refused.text,
-                                ErrorLocation("MSH", 1, 3))
+            raise HL7ParseError(
+                APPLICATION_INTERNAL_ERROR, refused.text, ErrorLocation("MSH", 1, 3)
+            )
     except HL7ParseError as err:
         if msg is not None:
             cid = identity_of(msg) if msg.control_id.strip() else ""
@@ -216,21 +257,51 @@ def classify(raw: bytes, *, channel: str, peer: str, now: float, tenant: str,
         in_header = err.location is None or err.location.segment == "MSH"
         code = "AR" if in_header or err.code in (200, 201, 202, 203) else "AE"
         mtype = f"{msg.message_type}^{msg.trigger_event}" if msg is not None else ""
-        return Inbound(channel, cid, masked(raw, msg), now, peer, mtype, "rejected", code,
-                       encode_error(err), b"", content_digest(raw)), msg
+        return Inbound(
+            channel,
+            cid,
+            masked(raw, msg),
+            now,
+            peer,
+            mtype,
+            "rejected",
+            code,
+            encode_error(err),
+            b"",
+            content_digest(raw),
+        ), msg
     recorded = datetime.fromtimestamp(now, UTC)
     occurred = parse_ts(msg.timestamp) or recorded
     corr = correlation_of(channel, control_id)
     # a charge posts once per sending system and FT1-2 (its business key), not per message
     bkeys = iter(charge_keys(msg) if any(isinstance(ev, Charge) for ev in events) else ())
-    keyed = [KeyedEvent(f"{corr}/{i}", event_key(ev), ev,
-                        next(bkeys, "") if isinstance(ev, Charge) else "")
-             for i, ev in enumerate(events)]
-    envs = envelopes(keyed, channel=channel, control_id=control_id, occurred=occurred,
-                     recorded=recorded, tenant=tenant)
-    return Inbound(channel, control_id, raw, now, peer,
-                   f"{msg.message_type}^{msg.trigger_event}", "accepted", "AA", "",
-                   encoded(envs), content_digest(raw)), msg
+    keyed = [
+        KeyedEvent(
+            f"{corr}/{i}", event_key(ev), ev, next(bkeys, "") if isinstance(ev, Charge) else ""
+        )
+        for i, ev in enumerate(events)
+    ]
+    envs = envelopes(
+        keyed,
+        channel=channel,
+        control_id=control_id,
+        occurred=occurred,
+        recorded=recorded,
+        tenant=tenant,
+    )
+    return Inbound(
+        channel,
+        control_id,
+        raw,
+        now,
+        peer,
+        f"{msg.message_type}^{msg.trigger_event}",
+        "accepted",
+        "AA",
+        "",
+        encoded(envs),
+        content_digest(raw),
+    ), msg
 
 
 class _Head(msgspec.Struct):
@@ -247,8 +318,7 @@ def publications(events: bytes) -> list[Publish]:
     """The bus messages for a stored event list, without re-encoding any envelope."""
     bodies = _list_dec.decode(events)
     heads = _heads_dec.decode(events)
-    return [Publish(h.event_id, TOPIC, h.key, bytes(b)) for h, b in zip(heads, bodies,
-                                                                       strict=True)]
+    return [Publish(h.event_id, TOPIC, h.key, bytes(b)) for h, b in zip(heads, bodies, strict=True)]
 
 
 def publish_stored(store: Store, bus: Bus, item: Inbound, res: Accepted) -> None:
@@ -275,13 +345,21 @@ class GroupCommitWriter:
     """One thread stores queued messages in batches (one commit, many ACKs); a second thread
     relays the committed events to the bus, so the next group commit never waits for it."""
 
-    def __init__(self, store: Store, bus: Bus, *, max_batch: int = 512,
-                 reuse_window_s: float = REUSE_WINDOW_S, linger_s: float = 0.05) -> None:
+    def __init__(
+        self,
+        store: Store,
+        bus: Bus,
+        *,
+        max_batch: int = 512,
+        reuse_window_s: float = REUSE_WINDOW_S,
+        linger_s: float = 0.05,
+    ) -> None:
         self._store, self._bus, self._max = store, bus, max_batch
         self._linger_s = linger_s
         self._settle = partial(settle, store, window_s=reuse_window_s)
-        self._q: queue.SimpleQueue[tuple[Inbound, Callable[[Accepted | Exception], None]]
-                                   | None] = queue.SimpleQueue()
+        self._q: queue.SimpleQueue[
+            tuple[Inbound, Callable[[Accepted | Exception], None]] | None
+        ] = queue.SimpleQueue()
         self._relay_q: queue.SimpleQueue[list[tuple[int, bytes]] | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="inbox-writer", daemon=True)
         self._relay = threading.Thread(target=self._run_relay, name="inbox-relay", daemon=True)
@@ -320,8 +398,9 @@ class GroupCommitWriter:
                 batch.append(nxt)
             self._commit(batch)
 
-    def _commit(self, batch: Sequence[tuple[Inbound, Callable[[Accepted | Exception], None]]]
-                ) -> None:
+    def _commit(
+        self, batch: Sequence[tuple[Inbound, Callable[[Accepted | Exception], None]]]
+    ) -> None:
         try:
             stored = self._store.accept([b[0] for b in batch])
         except Exception as exc:  # noqa: BLE001 - every caller must get its NAK
@@ -334,8 +413,11 @@ class GroupCommitWriter:
         self.stored += len(batch)
         for (_, done), (_, res) in zip(batch, settled, strict=True):
             done(res)
-        fresh = [(r.message_id, m.events) for m, r in settled
-                 if isinstance(r, Accepted) and not r.duplicate and m.events]
+        fresh = [
+            (r.message_id, m.events)
+            for m, r in settled
+            if isinstance(r, Accepted) and not r.duplicate and m.events
+        ]
         if fresh:
             self._relay_q.put(fresh)
 
@@ -382,11 +464,20 @@ class Inbox:
     loop with one wake-up per batch rather than one per message (a wake-up is a syscall).
     """
 
-    def __init__(self, writer: GroupCommitWriter, *, channel: str, tenant: str,
-                 currency: str, owners: ownership.Owners | None = None,
-                 messages: Mapping[str, str] | None = None, senders: Collection[str] = (),
-                 ack_application: str = "ISTHMUS", ack_facility: str = "ISTHMUS",
-                 clock: Clock) -> None:
+    def __init__(
+        self,
+        writer: GroupCommitWriter,
+        *,
+        channel: str,
+        tenant: str,
+        currency: str,
+        owners: ownership.Owners | None = None,
+        messages: Mapping[str, str] | None = None,
+        senders: Collection[str] = (),
+        ack_application: str = "ISTHMUS",
+        ack_facility: str = "ISTHMUS",
+        clock: Clock,
+    ) -> None:
         self._writer = writer
         self._clock = clock  # the receipt time each message is stored with
         self.channel, self.tenant, self.currency = channel, tenant, currency
@@ -396,8 +487,9 @@ class Inbox:
         # the ACK's own MSH-3/MSH-4 ([channels.<name>] ack_application, ack_facility)
         self.ack_application, self.ack_facility = ack_application, ack_facility
         self.acks: dict[str, int] = {"AA": 0, "AE": 0, "AR": 0}
-        self._completed: deque[tuple[asyncio.Future[Accepted | Exception],
-                                     Accepted | Exception]] = deque()
+        self._completed: deque[
+            tuple[asyncio.Future[Accepted | Exception], Accepted | Exception]
+        ] = deque()
         self._wake_pending = False
 
     def _store(self, inbound: Inbound) -> asyncio.Future[Accepted | Exception]:
@@ -426,60 +518,118 @@ class Inbox:
         its message to the writer before it first waits); the answer is the batch of their
         ACKs (`formats.hl7v2.batch_reply`); sent again, each message gets its first answer."""
         block = batch_blocks(payload)
-        groups = [[asyncio.ensure_future(self.on_message(m, peer)) for m in b.messages]
-                  for b in block.batches]
+        groups = [
+            [asyncio.ensure_future(self.on_message(m, peer)) for m in b.messages]
+            for b in block.batches
+        ]
         acks = [list(await asyncio.gather(*g)) for g in groups]
-        return batch_reply(block, acks, now=datetime.fromtimestamp(self._clock.now(), UTC),
-                           control_id="B" + hashlib.sha256(payload).hexdigest()[:19])
+        return batch_reply(
+            block,
+            acks,
+            now=datetime.fromtimestamp(self._clock.now(), UTC),
+            control_id="B" + hashlib.sha256(payload).hexdigest()[:19],
+        )
 
     async def on_message(self, payload: bytes, peer: str) -> bytes:
         if is_batch(payload):
             return await self._on_batch(payload, peer)
-        inbound, msg = classify(payload, channel=self.channel, peer=peer, now=self._clock.now(),
-                                tenant=self.tenant, currency=self.currency,
-                                owners=self.owners, messages=self.messages,
-                                senders=self.senders)
+        inbound, msg = classify(
+            payload,
+            channel=self.channel,
+            peer=peer,
+            now=self._clock.now(),
+            tenant=self.tenant,
+            currency=self.currency,
+            owners=self.owners,
+            messages=self.messages,
+            senders=self.senders,
+        )
         corr = correlation_of(inbound.channel, inbound.control_id)
         # a span that is not made current, and ids bound only around synchronous code: an
         # eagerly started handler resumes in another context after the await
-        sp = tracing.start("isthmus.ingest", correlation=corr, channel=inbound.channel,
-                           message_type=inbound.message_type, status=inbound.status,
-                           bytes=len(payload))
+        sp = tracing.start(
+            "isthmus.ingest",
+            correlation=corr,
+            channel=inbound.channel,
+            message_type=inbound.message_type,
+            status=inbound.status,
+            bytes=len(payload),
+        )
         res = await self._store(inbound)
         if sp is not None:
-            sp.set_attribute("isthmus.ack_code",
-                             "AR" if isinstance(res, Exception) else res.ack_code)
+            sp.set_attribute(
+                "isthmus.ack_code", "AR" if isinstance(res, Exception) else res.ack_code
+            )
             sp.end()
         if isinstance(res, Exception):
             with logs.bound(correlation=corr, control=inbound.control_id):
                 log.error("inbox could not store %s: %s", corr, res)
             self.acks["AR"] += 1
-            err = HL7ParseError(APPLICATION_INTERNAL_ERROR,
-                                "message not stored, resend later")
-            return build_ack(msg, "AR", error=err, original=payload,
-                             sending_application=self.ack_application,
-                             sending_facility=self.ack_facility)
+            err = HL7ParseError(APPLICATION_INTERNAL_ERROR, "message not stored, resend later")
+            return build_ack(
+                msg,
+                "AR",
+                error=err,
+                original=payload,
+                sending_application=self.ack_application,
+                sending_facility=self.ack_facility,
+            )
         self.acks[res.ack_code] = self.acks.get(res.ack_code, 0) + 1
-        return build_ack(msg, res.ack_code, error=decode_error(res.error),  # type: ignore[arg-type]
-                         original=payload, sending_application=self.ack_application,
-                         sending_facility=self.ack_facility)
+        return build_ack(
+            msg,
+            res.ack_code,  # type: ignore[arg-type]
+            error=decode_error(res.error),
+            original=payload,
+            sending_application=self.ack_application,
+            sending_facility=self.ack_facility,
+        )
 
     async def on_framing_error(self, payload_head: bytes, peer: str, reason: str) -> bytes:
         # kept under `frame:<hash>`: the MSH-10 a broken block shows is never claimed, so
         # the whole message, resent, is taken under its own identity
         now = self._clock.now()
         err = HL7ParseError(100, f"framing error: {reason}")
-        inbound = Inbound(self.channel, FRAMING_PREFIX + hashlib.sha256(
-            payload_head + reason.encode()).hexdigest(), payload_head, now, peer, "",
-            "rejected", "AR", encode_error(err), b"")
+        inbound = Inbound(
+            self.channel,
+            FRAMING_PREFIX + hashlib.sha256(payload_head + reason.encode()).hexdigest(),
+            payload_head,
+            now,
+            peer,
+            "",
+            "rejected",
+            "AR",
+            encode_error(err),
+            b"",
+        )
         await self._store(inbound)
         self.acks["AR"] += 1
-        return build_ack(None, "AR", error=err, original=payload_head,
-                         sending_application=self.ack_application,
-                         sending_facility=self.ack_facility)
+        return build_ack(
+            None,
+            "AR",
+            error=err,
+            original=payload_head,
+            sending_application=self.ack_application,
+            sending_facility=self.ack_facility,
+        )
 
 
-__all__ = ["MLLP_CHANNEL", "TOPIC", "GroupCommitWriter", "Inbox", "classify", "conflict_copy",
-           "content_digest", "correlation_of", "decode_error", "encode_error",
-           "is_conflict_copy", "message_by_msh10", "publications", "publish_stored",
-           "relay_unpublished", "renewed", "sender_refusal", "settle"]
+__all__ = [
+    "MLLP_CHANNEL",
+    "TOPIC",
+    "GroupCommitWriter",
+    "Inbox",
+    "classify",
+    "conflict_copy",
+    "content_digest",
+    "correlation_of",
+    "decode_error",
+    "encode_error",
+    "is_conflict_copy",
+    "message_by_msh10",
+    "publications",
+    "publish_stored",
+    "relay_unpublished",
+    "renewed",
+    "sender_refusal",
+    "settle",
+]

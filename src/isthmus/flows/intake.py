@@ -32,15 +32,34 @@ def correlation_of(channel: str, control_id: str) -> str:
     return f"{channel}/{control_id}"
 
 
-def envelopes(keyed: Iterable[KeyedEvent], *, channel: str, control_id: str,
-              occurred: datetime, recorded: datetime, tenant: str) -> list[Envelope]:
+def envelopes(
+    keyed: Iterable[KeyedEvent],
+    *,
+    channel: str,
+    control_id: str,
+    occurred: datetime,
+    recorded: datetime,
+    tenant: str,
+) -> list[Envelope]:
     """The envelopes of one message's events, in order."""
     corr = correlation_of(channel, control_id)
     source = Source(channel=channel, control_id=control_id, message_id=corr)
-    return [Envelope(event_id=k.event_id, type=type(k.event).__name__, occurred_at=occurred,
-                     recorded_at=recorded, source=source, correlation_id=corr,
-                     causation_id=corr, tenant=tenant, key=k.key, payload=k.event,
-                     business_key=k.business_key) for k in keyed]
+    return [
+        Envelope(
+            event_id=k.event_id,
+            type=type(k.event).__name__,
+            occurred_at=occurred,
+            recorded_at=recorded,
+            source=source,
+            correlation_id=corr,
+            causation_id=corr,
+            tenant=tenant,
+            key=k.key,
+            payload=k.event,
+            business_key=k.business_key,
+        )
+        for k in keyed
+    ]
 
 
 def encoded(envs: list[Envelope]) -> bytes:
@@ -75,11 +94,18 @@ def rekeyed(m: Inbound, control_id: str, *, error: str = "") -> Inbound:
     old = correlation_of(m.channel, m.control_id) + "/"
     new = correlation_of(m.channel, control_id) + "/"
     first = _envs_dec.decode(m.events)
-    keyed = [KeyedEvent(new + e.event_id.removeprefix(old), e.key, e.payload, e.business_key)
-             for e in first]
-    envs = envelopes(keyed, channel=m.channel, control_id=control_id,
-                     occurred=first[0].occurred_at, recorded=first[0].recorded_at,
-                     tenant=first[0].tenant)
+    keyed = [
+        KeyedEvent(new + e.event_id.removeprefix(old), e.key, e.payload, e.business_key)
+        for e in first
+    ]
+    envs = envelopes(
+        keyed,
+        channel=m.channel,
+        control_id=control_id,
+        occurred=first[0].occurred_at,
+        recorded=first[0].recorded_at,
+        tenant=first[0].tenant,
+    )
     return replace(m, control_id=control_id, events=encoded(envs), error=error or m.error)
 
 
@@ -87,13 +113,21 @@ def renewal_note(m: Inbound, held: StoredMessage) -> str:
     """What a renewed message says about the identity it reused (no PHI: ids and times)."""
     hours = (m.received_at - held.received_at) / 3600
     since = datetime.fromtimestamp(held.received_at, UTC).isoformat(timespec="seconds")
-    return (f"control id {m.control_id!r} reused {hours:.1f} h after message #{held.id} "
-            f"({since}) took it: taken as a new message (sender counter restart)")
+    return (
+        f"control id {m.control_id!r} reused {hours:.1f} h after message #{held.id} "
+        f"({since}) took it: taken as a new message (sender counter restart)"
+    )
 
 
-def settle_reuse(store: Store, batch: Sequence[Inbound], stored: Sequence[Accepted], *,
-                 window_s: float, refuse: Refuse, renew: Renew
-                 ) -> list[tuple[Inbound, Accepted | Exception]]:
+def settle_reuse(
+    store: Store,
+    batch: Sequence[Inbound],
+    stored: Sequence[Accepted],
+    *,
+    window_s: float,
+    refuse: Refuse,
+    renew: Renew,
+) -> list[tuple[Inbound, Accepted | Exception]]:
     """Each message of a committed batch with what the store made of it; a reused identity
     (`Accepted.conflict`) is replaced by its conflict copy or its renewal, stored now.
     Reads the store only when there is a reuse (rare): the ACK path stays one commit."""
@@ -107,9 +141,14 @@ def settle_reuse(store: Store, batch: Sequence[Inbound], stored: Sequence[Accept
             held = store.message(stored[i].message_id)
             if held is not None and restarted(batch[i], held, window_s):
                 copies.append(renew(batch[i], held))
-                log.warning("%s/%s reused %.1f h after message #%d: taken as a new message "
-                            "(sender counter restart)", batch[i].channel, batch[i].control_id,
-                            (batch[i].received_at - held.received_at) / 3600, held.id)
+                log.warning(
+                    "%s/%s reused %.1f h after message #%d: taken as a new message "
+                    "(sender counter restart)",
+                    batch[i].channel,
+                    batch[i].control_id,
+                    (batch[i].received_at - held.received_at) / 3600,
+                    held.id,
+                )
             else:
                 copies.append(refuse(batch[i]))
         results: list[Accepted | Exception] = list(store.accept(copies))

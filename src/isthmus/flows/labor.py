@@ -128,11 +128,13 @@ def combine(parts: Sequence[Decision]) -> Decision:
     if not parts:
         return Decision(APPLIED)
     held = next((d.outcome for d in parts if isinstance(d.outcome, Held)), None)
-    return Decision(held or parts[-1].outcome,
-                    open=tuple(w for d in parts for w in d.open),
-                    writes=tuple(w for d in parts for w in d.writes),
-                    entries=tuple(e for d in parts for e in d.entries),
-                    resolve=tuple(r for d in parts for r in d.resolve))
+    return Decision(
+        held or parts[-1].outcome,
+        open=tuple(w for d in parts for w in d.open),
+        writes=tuple(w for d in parts for w in d.writes),
+        entries=tuple(e for d in parts for e in d.entries),
+        resolve=tuple(r for d in parts for r in d.resolve),
+    )
 
 
 @dataclass(frozen=True)
@@ -153,15 +155,20 @@ class LaborFlow:
             if self.accruals is None:
                 raise PermanentError("PayrollPosted needs the journal (LaborFlow.accruals)")
             try:
-                n, _ = reverse_accruals(tx, self.accruals(ev.pay_period_end),
-                                        payroll_id=ev.payroll_id, posted_on=ev.posted_on,
-                                        calendar=self.calendar)
+                n, _ = reverse_accruals(
+                    tx,
+                    self.accruals(ev.pay_period_end),
+                    payroll_id=ev.payroll_id,
+                    posted_on=ev.posted_on,
+                    calendar=self.calendar,
+                )
             except ClosedPeriod as exc:
                 return apply(tx, self._hold(env, "closed_period", str(exc)), now)
             return REVERSED if n else APPLIED
         if isinstance(ev, OvertimeRejected):
-            n = tx.close_work_items(overtime_item(ev.shift_id),
-                                    f"overtime rejected ({ev.request_id})", now)
+            n = tx.close_work_items(
+                overtime_item(ev.shift_id), f"overtime rejected ({ev.request_id})", now
+            )
             return REJECTED if n else APPLIED
         return apply(tx, self.decide(env, self.facts(tx, env)), now)
 
@@ -173,10 +180,14 @@ class LaborFlow:
         if isinstance(ev, CredentialExpiring):
             return Facts(tx.mapping_override(CREDENTIALS, ev.employee_id) or "")
         if isinstance(ev, ShiftWorked):
-            credential = "" if ev.credential_expires_on else \
-                tx.mapping_override(CREDENTIALS, ev.employee_id) or ""
-            return replace(self._where(tx, ev.employee_id, ev.department, ev.work_date),
-                           credential=credential)
+            credential = (
+                ""
+                if ev.credential_expires_on
+                else tx.mapping_override(CREDENTIALS, ev.employee_id) or ""
+            )
+            return replace(
+                self._where(tx, ev.employee_id, ev.department, ev.work_date), credential=credential
+            )
         if isinstance(ev, OvertimeApproved):
             return self._where(tx, ev.employee_id, ev.department, ev.work_date)
         return Facts()
@@ -184,12 +195,16 @@ class LaborFlow:
     def _where(self, tx: Tx, employee: str, department: str, work_date: date) -> Facts:
         """The department the hours go to (the shift's own, else the feed's transfer row,
         else the home department) and its cost center (an override, else the chart)."""
-        dept = department or department_of(tx.mapping_override(DEPARTMENTS, employee),
-                                           work_date) or self.settings.employees.get(employee, "")
+        dept = (
+            department
+            or department_of(tx.mapping_override(DEPARTMENTS, employee), work_date)
+            or self.settings.employees.get(employee, "")
+        )
         if not dept:
             return Facts()
-        cc = tx.mapping_override("department_cost_center", dept) or \
-            self.mappings.department_cost_center.get(dept, "")
+        cc = tx.mapping_override(
+            "department_cost_center", dept
+        ) or self.mappings.department_cost_center.get(dept, "")
         return Facts(department=dept, cost_center=cc)
 
     # -- the decisions (no store) ------------------------------------------------------
@@ -198,98 +213,178 @@ class LaborFlow:
         if isinstance(ev, ShiftWorked):
             return self._shift(env, ev, facts)
         if isinstance(ev, OvertimeApproved):
-            return self._accrual(env, facts, employee=ev.employee_id, work_date=ev.work_date,
-                                 hours={"overtime": ev.hours},
-                                 entry_key=f"{labor.ACCRUAL_PREFIX}overtime:{ev.shift_id}",
-                                 memo=f"Approved overtime, shift {ev.shift_id}",
-                                 item_id=overtime_item(ev.shift_id))
+            return self._accrual(
+                env,
+                facts,
+                employee=ev.employee_id,
+                work_date=ev.work_date,
+                hours={"overtime": ev.hours},
+                entry_key=f"{labor.ACCRUAL_PREFIX}overtime:{ev.shift_id}",
+                memo=f"Approved overtime, shift {ev.shift_id}",
+                item_id=overtime_item(ev.shift_id),
+            )
         if isinstance(ev, PayrollPosted | OvertimeRejected):
             raise TypeError(f"{type(ev).__name__} is applied as it is decided (handle)")
         if isinstance(ev, CredentialExpired):
-            d = self._hold(env, "expired_credential",
-                           f"credential {ev.credential} of employee {ev.employee_id} "
-                           f"expired on {ev.expires_on}: shifts after it are held")
-            return replace(d, writes=(SetRow(CREDENTIALS, ev.employee_id,
-                                             f"{ev.expires_on}|{ev.credential}"),))
+            d = self._hold(
+                env,
+                "expired_credential",
+                f"credential {ev.credential} of employee {ev.employee_id} "
+                f"expired on {ev.expires_on}: shifts after it are held",
+            )
+            return replace(
+                d, writes=(SetRow(CREDENTIALS, ev.employee_id, f"{ev.expires_on}|{ev.credential}"),)
+            )
         if isinstance(ev, CredentialExpiring):
-            d = self._hold(env, "credential_expiring",
-                           f"credential {ev.credential} of employee {ev.employee_id} "
-                           f"expires on {ev.expires_on}")
+            d = self._hold(
+                env,
+                "credential_expiring",
+                f"credential {ev.credential} of employee {ev.employee_id} "
+                f"expires on {ev.expires_on}",
+            )
             known = facts.credential.split("|")
             expired = _date(known[0])
-            if len(known) == 2 and known[1] == ev.credential and expired is not None \
-                    and ev.expires_on > expired:  # the expired credential was renewed
+            if (
+                len(known) == 2
+                and known[1] == ev.credential
+                and expired is not None
+                and ev.expires_on > expired
+            ):  # the expired credential was renewed
                 return replace(d, writes=(SetRow(CREDENTIALS, ev.employee_id, ""),))
             return d
         if isinstance(ev, EmployeeTransferred):
-            return Decision(APPLIED, writes=(SetRow(
-                DEPARTMENTS, ev.employee_id,
-                f"{ev.to_department}|{ev.effective_on}|{ev.from_department}"),))
+            return Decision(
+                APPLIED,
+                writes=(
+                    SetRow(
+                        DEPARTMENTS,
+                        ev.employee_id,
+                        f"{ev.to_department}|{ev.effective_on}|{ev.from_department}",
+                    ),
+                ),
+            )
         # ShiftChanged, OvertimeRequested: no money moves until the shift is worked.
         return Decision(APPLIED)
 
     def _hold(self, env: Envelope, kind: str, detail: str, item_id: str = "") -> Decision:
         queue = QUEUES[kind]
-        return Decision(Held(queue, detail), open=(WorkItem(
-            kind, queue, env.key, item_id or env.event_id, env.correlation_id, detail,
-            encode_envelope(env)),))
+        return Decision(
+            Held(queue, detail),
+            open=(
+                WorkItem(
+                    kind,
+                    queue,
+                    env.key,
+                    item_id or env.event_id,
+                    env.correlation_id,
+                    detail,
+                    encode_envelope(env),
+                ),
+            ),
+        )
 
     def _shift(self, env: Envelope, ev: ShiftWorked, facts: Facts) -> Decision:
         expires = ev.credential_expires_on or _date(facts.credential.partition("|")[0])
         if expires is not None and ev.work_date > expires:
-            return self._hold(env, "expired_credential",
-                              f"shift {ev.shift_id} on {ev.work_date} worked by employee "
-                              f"{ev.employee_id} after their credential expired on "
-                              f"{expires}: not posted")
-        hours = {"regular": ev.regular_hours, "differential": ev.differential_hours,
-                 "on_call": ev.on_call_hours}
+            return self._hold(
+                env,
+                "expired_credential",
+                f"shift {ev.shift_id} on {ev.work_date} worked by employee "
+                f"{ev.employee_id} after their credential expired on "
+                f"{expires}: not posted",
+            )
+        hours = {
+            "regular": ev.regular_hours,
+            "differential": ev.differential_hours,
+            "on_call": ev.on_call_hours,
+        }
         parts: list[Decision] = []
         if any(hours.values()):
-            parts.append(self._accrual(env, facts, employee=ev.employee_id,
-                                       work_date=ev.work_date, hours=hours,
-                                       entry_key=f"{labor.ACCRUAL_PREFIX}{env.event_id}",
-                                       memo=f"Labor accrual, shift {ev.shift_id}"))
+            parts.append(
+                self._accrual(
+                    env,
+                    facts,
+                    employee=ev.employee_id,
+                    work_date=ev.work_date,
+                    hours=hours,
+                    entry_key=f"{labor.ACCRUAL_PREFIX}{env.event_id}",
+                    memo=f"Labor accrual, shift {ev.shift_id}",
+                )
+            )
         if ev.overtime_hours and ev.overtime_approval:
-            parts.append(self._accrual(
-                env, facts, employee=ev.employee_id, work_date=ev.work_date,
-                hours={"overtime": ev.overtime_hours},
-                entry_key=f"{labor.ACCRUAL_PREFIX}overtime:{ev.shift_id}",
-                memo=f"Approved overtime, shift {ev.shift_id}"))
+            parts.append(
+                self._accrual(
+                    env,
+                    facts,
+                    employee=ev.employee_id,
+                    work_date=ev.work_date,
+                    hours={"overtime": ev.overtime_hours},
+                    entry_key=f"{labor.ACCRUAL_PREFIX}overtime:{ev.shift_id}",
+                    memo=f"Approved overtime, shift {ev.shift_id}",
+                )
+            )
         elif ev.overtime_hours:
-            parts.append(self._hold(
-                env, "unapproved_overtime",
-                f"shift {ev.shift_id} on {ev.work_date}: {ev.overtime_hours} overtime hours "
-                f"of employee {ev.employee_id} have no approval: not posted",
-                overtime_item(ev.shift_id)))
+            parts.append(
+                self._hold(
+                    env,
+                    "unapproved_overtime",
+                    f"shift {ev.shift_id} on {ev.work_date}: {ev.overtime_hours} overtime hours "
+                    f"of employee {ev.employee_id} have no approval: not posted",
+                    overtime_item(ev.shift_id),
+                )
+            )
         return combine(parts)
 
-    def _accrual(self, env: Envelope, facts: Facts, *, employee: str, work_date: date,
-                 hours: dict[str, Decimal], entry_key: str, memo: str,
-                 item_id: str = "") -> Decision:
+    def _accrual(
+        self,
+        env: Envelope,
+        facts: Facts,
+        *,
+        employee: str,
+        work_date: date,
+        hours: dict[str, Decimal],
+        entry_key: str,
+        memo: str,
+        item_id: str = "",
+    ) -> Decision:
         s = self.settings
         if not facts.department:
-            return self._hold(env, "unmapped_employee",
-                              f"employee {employee} has no department", item_id)
+            return self._hold(
+                env, "unmapped_employee", f"employee {employee} has no department", item_id
+            )
         if not facts.cost_center:
-            return self._hold(env, "unmapped_department",
-                              f"department {facts.department!r} has no cost center", item_id)
+            return self._hold(
+                env,
+                "unmapped_department",
+                f"department {facts.department!r} has no cost center",
+                item_id,
+            )
         rates = _rates(s)
         try:
-            where = self.calendar.assign(labor.pay_period_end(
-                work_date, anchor=s.pay_period_anchor, days=s.pay_period_days))
+            where = self.calendar.assign(
+                labor.pay_period_end(work_date, anchor=s.pay_period_anchor, days=s.pay_period_days)
+            )
             entry = labor.accrual_entry(
-                entry_key=entry_key, costs=labor.shift_cost(hours, rates), rates=rates,
-                accrued_account=s.accrued_account, company=s.company,
-                cost_center=facts.cost_center, posted_on=where.posted_on, period=where.period,
-                memo=memo, correlation_id=env.correlation_id, causation_id=env.event_id,
-                service_line=s.service_lines.get(facts.department, ""))
+                entry_key=entry_key,
+                costs=labor.shift_cost(hours, rates),
+                rates=rates,
+                accrued_account=s.accrued_account,
+                company=s.company,
+                cost_center=facts.cost_center,
+                posted_on=where.posted_on,
+                period=where.period,
+                memo=memo,
+                correlation_id=env.correlation_id,
+                causation_id=env.event_id,
+                service_line=s.service_lines.get(facts.department, ""),
+            )
         except ClosedPeriod as exc:
             return self._hold(env, "closed_period", str(exc), item_id)
         except (LedgerRefusal, KeyError) as exc:
-            return self._hold(env, "unpostable_labor", f"labor accrual refused: {exc}",
-                              item_id)
-        return Decision(POSTED, entries=(entry,),
-                        resolve=(Resolve(item_id or env.event_id, "posted"),))
+            return self._hold(env, "unpostable_labor", f"labor accrual refused: {exc}", item_id)
+        return Decision(
+            POSTED, entries=(entry,), resolve=(Resolve(item_id or env.event_id, "posted"),)
+        )
 
 
 def pay_period_accruals(store: Store, pay_period_end: date) -> list[JournalEntry]:
@@ -297,53 +392,76 @@ def pay_period_accruals(store: Store, pay_period_end: date) -> list[JournalEntry
     return [e for e in store.entries() if labor.is_accrual(e) and e.posted_on == pay_period_end]
 
 
-def reverse_accruals(tx: Tx, accruals: Sequence[JournalEntry], *, payroll_id: str,
-                     posted_on: date, calendar: FiscalCalendar) -> tuple[int, Decimal]:
+def reverse_accruals(
+    tx: Tx,
+    accruals: Sequence[JournalEntry],
+    *,
+    payroll_id: str,
+    posted_on: date,
+    calendar: FiscalCalendar,
+) -> tuple[int, Decimal]:
     """Reverse each accrual once (the reversal's key names it); (entries reversed, amount).
     ClosedPeriod when `posted_on` is in a closed period under the reject policy."""
     where = calendar.assign(posted_on)
     n, total = 0, Decimal(0)
     for e in accruals:
-        rev = reverse(e, entry_key=f"{REVERSAL_PREFIX}{e.entry_key}",
-                      posted_on=where.posted_on, period=where.period,
-                      causation_id=f"workforce:payroll:{payroll_id}")
+        rev = reverse(
+            e,
+            entry_key=f"{REVERSAL_PREFIX}{e.entry_key}",
+            posted_on=where.posted_on,
+            period=where.period,
+            causation_id=f"workforce:payroll:{payroll_id}",
+        )
         if tx.insert_entry(rev):
             n += 1
             total += sum((x.credit for x in e.lines), Decimal(0))
     return n, total
 
 
-def reverse_pay_period(store: Store, *, pay_period_end: date, payroll_id: str,
-                       posted_on: date, calendar: FiscalCalendar) -> tuple[int, Decimal]:
+def reverse_pay_period(
+    store: Store,
+    *,
+    pay_period_end: date,
+    payroll_id: str,
+    posted_on: date,
+    calendar: FiscalCalendar,
+) -> tuple[int, Decimal]:
     """Payroll for the pay period ending `pay_period_end` has posted (`isthmus labor
     payroll-posted`): reverse each of its accruals, once."""
     accruals = pay_period_accruals(store, pay_period_end)
     with store.transaction() as tx:
-        return reverse_accruals(tx, accruals, payroll_id=payroll_id, posted_on=posted_on,
-                                calendar=calendar)
+        return reverse_accruals(
+            tx, accruals, payroll_id=payroll_id, posted_on=posted_on, calendar=calendar
+        )
 
 
 def service_line_cost(store: Store, settings: LaborSettings) -> dict[tuple[str, str], Decimal]:
     """Accrued labor cost per (service line, period): the labor column of `isthmus supply
     margin`."""
-    return labor.labor_by_service_line(store.entries(),
-                                       [p.account for p in settings.pay_codes.values()])
+    return labor.labor_by_service_line(
+        store.entries(), [p.account for p in settings.pay_codes.values()]
+    )
 
 
-def budget_report(store: Store, settings: LaborSettings, mappings: Mappings,
-                  period: str) -> list[labor.BudgetLine]:
+def budget_report(
+    store: Store, settings: LaborSettings, mappings: Mappings, period: str
+) -> list[labor.BudgetLine]:
     """Each budgeted department's accrued labor cost for `period` (YYYY-MM) against its
     budget ([labor.budgets]); `alert` once `budget_alert` of the budget is used."""
     accounts = [p.account for p in settings.pay_codes.values()]
     actual = labor.labor_cost(store.entries(), accounts, period)
     with store.transaction() as tx:
-        ccs = {d: tx.mapping_override("department_cost_center", d) or
-               mappings.department_cost_center.get(d, "") for d in settings.budgets}
+        ccs = {
+            d: tx.mapping_override("department_cost_center", d)
+            or mappings.department_cost_center.get(d, "")
+            for d in settings.budgets
+        }
     return labor.budget_variance(actual, settings.budgets, ccs, settings.budget_alert)
 
 
-def budget_usage(store: Store, settings: LaborSettings, mappings: Mappings,
-                 now: float) -> dict[str, tuple[float, float]]:
+def budget_usage(
+    store: Store, settings: LaborSettings, mappings: Mappings, now: float
+) -> dict[str, tuple[float, float]]:
     """For the alert rule `labor_budget` (observe/alerts.py): each budgeted department's
     share of its budget used this month (UTC), with the alert threshold. Empty, and
     nothing read, when no budget is configured."""
@@ -351,5 +469,8 @@ def budget_usage(store: Store, settings: LaborSettings, mappings: Mappings,
         return {}
     period = datetime.fromtimestamp(now, UTC).strftime("%Y-%m")
     threshold = float(settings.budget_alert)
-    return {r.department: (float(r.used), threshold)
-            for r in budget_report(store, settings, mappings, period) if r.budget}
+    return {
+        r.department: (float(r.used), threshold)
+        for r in budget_report(store, settings, mappings, period)
+        if r.budget
+    }

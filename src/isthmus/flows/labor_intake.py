@@ -44,10 +44,12 @@ class WorkforceIntake:
     findings: tuple[Finding, ...] = ()
 
 
-def _envelopes(keyed_events: list[KeyedEvent], *, cid: str, at: datetime,
-               tenant: str) -> bytes:
-    return encoded(envelopes(keyed_events, channel=CHANNEL, control_id=cid, occurred=at,
-                             recorded=at, tenant=tenant))
+def _envelopes(keyed_events: list[KeyedEvent], *, cid: str, at: datetime, tenant: str) -> bytes:
+    return encoded(
+        envelopes(
+            keyed_events, channel=CHANNEL, control_id=cid, occurred=at, recorded=at, tenant=tenant
+        )
+    )
 
 
 def webhook_intake(body: bytes, *, peer: str, now: float, tenant: str) -> WorkforceIntake:
@@ -59,13 +61,40 @@ def webhook_intake(body: bytes, *, peer: str, now: float, tenant: str) -> Workfo
         events = decode_webhook(body)
     except WebhookError as exc:
         return WorkforceIntake(
-            Inbound(CHANNEL, cid, mask_bytes(body), now, peer, "workforce event", "rejected",
-                    "AR",
-                    f"JSON|{exc.field}|0|0|0|{exc}", b"", digest), (), str(exc), exc.field)
+            Inbound(
+                CHANNEL,
+                cid,
+                mask_bytes(body),
+                now,
+                peer,
+                "workforce event",
+                "rejected",
+                "AR",
+                f"JSON|{exc.field}|0|0|0|{exc}",
+                b"",
+                digest,
+            ),
+            (),
+            str(exc),
+            exc.field,
+        )
     mtype = "+".join(dict.fromkeys(type(k.event).__name__ for k in events))
     return WorkforceIntake(
-        Inbound(CHANNEL, cid, body, now, peer, mtype, "accepted", "AA", "",
-                _envelopes(events, cid=cid, at=at, tenant=tenant), digest), tuple(events))
+        Inbound(
+            CHANNEL,
+            cid,
+            body,
+            now,
+            peer,
+            mtype,
+            "accepted",
+            "AA",
+            "",
+            _envelopes(events, cid=cid, at=at, tenant=tenant),
+            digest,
+        ),
+        tuple(events),
+    )
 
 
 def timecard_intake(raw: bytes, *, peer: str, now: float, tenant: str) -> WorkforceIntake:
@@ -77,11 +106,39 @@ def timecard_intake(raw: bytes, *, peer: str, now: float, tenant: str) -> Workfo
         f = tf.findings[0]
         more = f" (and {len(tf.findings) - 1} more finding(s))" if len(tf.findings) > 1 else ""
         return WorkforceIntake(
-            Inbound(CHANNEL, cid, mask_bytes(raw), now, peer, "timecard", "rejected", "AR",
-                    f"CSV|{f.column}|{f.row}|0|0|{f}{more}", b"", digest),
-            (), str(f), f.column, tf.findings)
+            Inbound(
+                CHANNEL,
+                cid,
+                mask_bytes(raw),
+                now,
+                peer,
+                "timecard",
+                "rejected",
+                "AR",
+                f"CSV|{f.column}|{f.row}|0|0|{f}{more}",
+                b"",
+                digest,
+            ),
+            (),
+            str(f),
+            f.column,
+            tf.findings,
+        )
     events = [keyed(s) for s in tf.shifts]
     at = datetime.fromtimestamp(now, UTC)
     return WorkforceIntake(
-        Inbound(CHANNEL, cid, mask_bytes(raw), now, peer, "timecard", "accepted", "AA", "",
-                _envelopes(events, cid=cid, at=at, tenant=tenant), digest), tuple(events))
+        Inbound(
+            CHANNEL,
+            cid,
+            mask_bytes(raw),
+            now,
+            peer,
+            "timecard",
+            "accepted",
+            "AA",
+            "",
+            _envelopes(events, cid=cid, at=at, tenant=tenant),
+            digest,
+        ),
+        tuple(events),
+    )

@@ -153,8 +153,7 @@ def books(tx: Tx, *, account: str, visit: str, patient_key: str) -> Books | None
     chain = _final_account(tx, account) if account else None
     trail = _final_visit(tx, visit) if visit else None
     number, held = chain or _final_account(tx, unbilled(trail[0] if trail else ""))
-    return Books(number, trail[0] if trail else "", patient_key, held,
-                 trail[1] if trail else None)
+    return Books(number, trail[0] if trail else "", patient_key, held, trail[1] if trail else None)
 
 
 def unbilled(visit: str) -> str:
@@ -172,8 +171,7 @@ def is_account(holder: str) -> bool:
 def follow(tx: Tx, ev: Charge) -> tuple[Charge, Books | None]:
     """The FT1 line as the merges have it: its account and visit numbers as they are now,
     its patient the one a move gave them (the visit's move wins over the account's)."""
-    found = books(tx, account=ev.account_number, visit=ev.visit_number,
-                  patient_key=ev.patient.key)
+    found = books(tx, account=ev.account_number, visit=ev.visit_number, patient_key=ev.patient.key)
     if found is None:
         return ev, None
     owner = found.trail.owner if found.trail is not None else ""
@@ -189,8 +187,9 @@ def follow(tx: Tx, ev: Charge) -> tuple[Charge, Books | None]:
     account = found.account if is_account(found.account) else ev.account_number
     if (account, found.visit, patient) == (ev.account_number, ev.visit_number, ev.patient):
         return ev, found
-    return msgspec.structs.replace(ev, account_number=account, visit_number=found.visit,
-                                   patient=patient), found
+    return msgspec.structs.replace(
+        ev, account_number=account, visit_number=found.visit, patient=patient
+    ), found
 
 
 # -- attribution ---------------------------------------------------------------------------
@@ -238,8 +237,12 @@ def add_cell(cells: list[Cell], cell: Cell) -> None:
     currency)."""
     for i, c in enumerate(cells):
         if (c.visit, c.patient_key, c.ledger_account, c.company, c.currency) == (
-                cell.visit, cell.patient_key, cell.ledger_account, cell.company,
-                cell.currency):
+            cell.visit,
+            cell.patient_key,
+            cell.ledger_account,
+            cell.company,
+            cell.currency,
+        ):
             total = c.amount + cell.amount
             if total:
                 cells[i] = msgspec.structs.replace(c, amount=total)
@@ -250,8 +253,9 @@ def add_cell(cells: list[Cell], cell: Cell) -> None:
         cells.append(cell)
 
 
-def settle(tx: Tx, receivables: Collection[str], found: Books | None,
-           posted: list[JournalEntry]) -> None:
+def settle(
+    tx: Tx, receivables: Collection[str], found: Books | None, posted: list[JournalEntry]
+) -> None:
     """Attribute the lines the flow posted to a patient token in a receivable account (A/R,
     patient A/R) to the billing account and visit the posting named, under the patient the
     posting was for (resolved through merges when a move reads the cells)."""
@@ -267,9 +271,12 @@ def settle(tx: Tx, receivables: Collection[str], found: Books | None,
     if not any(changed.values()):
         return
     for (account, company, currency), amount in (
-            sorted(changed.items()) if len(changed) > 1 else changed.items()):
-        add_cell(found.held.cells, Cell(found.visit, found.patient_key, account, company,
-                                        currency, amount))
+        sorted(changed.items()) if len(changed) > 1 else changed.items()
+    ):
+        add_cell(
+            found.held.cells,
+            Cell(found.visit, found.patient_key, account, company, currency, amount),
+        )
     save_account(tx, found.account, found.held)
     if found.trail is not None and found.account not in found.trail.accounts:
         found.trail.accounts.append(found.account)

@@ -33,14 +33,19 @@ PREFIX = "mapping:"
 QUEUE = "finance-master-data"  # who owns facility and payee rows (the ERP's master data)
 # the mapping tables whose rows an operator may add (flows/workitems.py FIELDS)
 TABLES = ("facility_company", "department_cost_center", "charge_codes", "payee_company")
-KINDS = {"facility_company": "unmapped_facility", "department_cost_center":
-         "unmapped_department", "charge_codes": "unmapped_charge_code",
-         "payee_company": "unmapped_payee"}  # the work item kind of each table's rows
+KINDS = {
+    "facility_company": "unmapped_facility",
+    "department_cost_center": "unmapped_department",
+    "charge_codes": "unmapped_charge_code",
+    "payee_company": "unmapped_payee",
+}  # the work item kind of each table's rows
 QUEUES = {"unmapped_charge_code": "revenue-integrity"}  # else QUEUE (flows/charges.py)
-DETAILS = {"facility_company": "facility {code!r} has no ERP company",  # as flows/charges.py
-           "department_cost_center": "department {code!r} has no cost center",
-           "charge_codes": "charge code {code!r} has no revenue account",
-           "payee_company": "payee {code!r} has no ERP company; resolve with --set company=..."}
+DETAILS = {
+    "facility_company": "facility {code!r} has no ERP company",  # as flows/charges.py
+    "department_cost_center": "department {code!r} has no cost center",
+    "charge_codes": "charge code {code!r} has no revenue account",
+    "payee_company": "payee {code!r} has no ERP company; resolve with --set company=...",
+}
 # flow state, not a mapping: FHIR claim key -> the ref its charges wait behind
 CLAIM_HOLDS = "claim_charges_held"
 CLAIM_CHARGED = "claim-charged:"  # applied record: a charge of this FHIR claim key posted
@@ -55,23 +60,50 @@ def parse_ref(ref: str) -> tuple[str, str] | None:
     """(table, code) of a mapping work item's event id; None for any other item."""
     if not ref.startswith(PREFIX):
         return None
-    table, sep, code = ref[len(PREFIX):].partition("/")
+    table, sep, code = ref[len(PREFIX) :].partition("/")
     return (table, code) if sep and table in TABLES else None
 
 
-def hold(tx: Tx, env: Envelope, *, kind: str, queue: str, table: str, code: str,
-         detail: str, amount: Decimal, currency: str, now: float) -> str:
+def hold(
+    tx: Tx,
+    env: Envelope,
+    *,
+    kind: str,
+    queue: str,
+    table: str,
+    code: str,
+    detail: str,
+    amount: Decimal,
+    currency: str,
+    now: float,
+) -> str:
     """Hold `env` behind the work item of the missing (table, code), opening it (or opening
     it again, when it was resubmitted and its events came back) as needed; returns its ref.
     A code that does not look like one (a name typed into FT1-7 or FT1-13) is shown by its
     digest in the key, the ref and the detail (formats/hl7v2/code_display.py)."""
     code, detail = code_display.masked(table, code, detail)
     ref = ref_of(table, code)
-    tx.hold_event(HeldEvent(ref=ref, event_id=env.event_id, key=env.key,
-                            envelope=encode_envelope(env), amount=amount,
-                            currency=currency, held_at=now))
-    tx.add_work_item(kind=kind, queue=queue, key=code, event_id=ref, correlation_id=ref,
-                     detail=detail, envelope=b"", now=now)
+    tx.hold_event(
+        HeldEvent(
+            ref=ref,
+            event_id=env.event_id,
+            key=env.key,
+            envelope=encode_envelope(env),
+            amount=amount,
+            currency=currency,
+            held_at=now,
+        )
+    )
+    tx.add_work_item(
+        kind=kind,
+        queue=queue,
+        key=code,
+        event_id=ref,
+        correlation_id=ref,
+        detail=detail,
+        envelope=b"",
+        now=now,
+    )
     return ref
 
 
@@ -103,47 +135,79 @@ def claim_charged(tx: Tx, claim_key: str) -> bool:
     return tx.applied(CLAIM_CHARGED + claim_key) is not None
 
 
-def hold_behind_claim(tx: Tx, env: Envelope, maps: Mappings, *, amount: Decimal,
-                      currency: str, now: float) -> str | None:
+def hold_behind_claim(
+    tx: Tx, env: Envelope, maps: Mappings, *, amount: Decimal, currency: str, now: float
+) -> str | None:
     """Hold a payment of a claim whose charges wait behind a mapping item behind that same
     item, so resolving it releases the charges and then the payment, in that order (one
     partition); the ref, or None when the claim's charges wait for no mapping."""
     ref = tx.mapping_override(CLAIM_HOLDS, env.key) or ""
     found = parse_ref(ref)
-    if found is None or not still_missing(tx, maps, *found) or \
-            not code_display.looks_like_code(*found):  # a digest: no key to hold behind
+    if (
+        found is None
+        or not still_missing(tx, maps, *found)
+        or not code_display.looks_like_code(*found)
+    ):  # a digest: no key to hold behind
         return None
     table, code = found
-    hold(tx, env, kind=KINDS[table], queue=QUEUES.get(KINDS[table], QUEUE), table=table,
-         code=code, detail=DETAILS[table].format(code=code), amount=amount,
-         currency=currency, now=now)
+    hold(
+        tx,
+        env,
+        kind=KINDS[table],
+        queue=QUEUES.get(KINDS[table], QUEUE),
+        table=table,
+        code=code,
+        detail=DETAILS[table].format(code=code),
+        amount=amount,
+        currency=currency,
+        now=now,
+    )
     return ref
 
 
 def company(tx: Tx, maps: Mappings, facility: str) -> str | None:
     """The ERP company of a facility: an operator's override (a resolved item), else the
     chart's `[mappings.facility_company]`."""
-    return tx.mapping_override("facility_company", facility) or \
-        maps.facility_company.get(facility)
+    return tx.mapping_override("facility_company", facility) or maps.facility_company.get(facility)
 
 
-def hold_facility(tx: Tx, env: Envelope, facility: str, *, amount: Decimal, currency: str,
-                  now: float) -> str:
+def hold_facility(
+    tx: Tx, env: Envelope, facility: str, *, amount: Decimal, currency: str, now: float
+) -> str:
     """Hold a posting whose facility has no ERP company behind that facility's one item;
     outcome "held"."""
-    hold(tx, env, kind="unmapped_facility", queue=QUEUE, table="facility_company",
-         code=facility, detail=DETAILS["facility_company"].format(code=facility),
-         amount=amount, currency=currency, now=now)
+    hold(
+        tx,
+        env,
+        kind="unmapped_facility",
+        queue=QUEUE,
+        table="facility_company",
+        code=facility,
+        detail=DETAILS["facility_company"].format(code=facility),
+        amount=amount,
+        currency=currency,
+        now=now,
+    )
     return "held"
 
 
-def hold_payee(tx: Tx, env: Envelope, payee: str, *, amount: Decimal, currency: str,
-               now: float) -> str:
+def hold_payee(
+    tx: Tx, env: Envelope, payee: str, *, amount: Decimal, currency: str, now: float
+) -> str:
     """Hold a payee-level posting (835 PLB, a FHIR payment adjustment) whose payee (NPI,
     TIN or provider id) has no ERP company behind that payee's one item."""
-    hold(tx, env, kind="unmapped_payee", queue=QUEUE, table="payee_company", code=payee,
-         detail=DETAILS["payee_company"].format(code=payee),
-         amount=amount, currency=currency, now=now)
+    hold(
+        tx,
+        env,
+        kind="unmapped_payee",
+        queue=QUEUE,
+        table="payee_company",
+        code=payee,
+        detail=DETAILS["payee_company"].format(code=payee),
+        amount=amount,
+        currency=currency,
+        now=now,
+    )
     return "held"
 
 
@@ -166,7 +230,9 @@ def outcome(store: Store, ref: str) -> dict[str, object]:
     the worker) and posted, with the journal entries they posted."""
     rows = store.held_events(ref, limit=1 << 30)
     posted = [h for h in rows if h.entry_key]
-    return {"held": sum(not h.released_at for h in rows),
-            "released": sum(bool(h.released_at) and not h.entry_key for h in rows),
-            "posted": len(posted),
-            "entries": [h.entry_key for h in posted][:100]}
+    return {
+        "held": sum(not h.released_at for h in rows),
+        "released": sum(bool(h.released_at) and not h.entry_key for h in rows),
+        "posted": len(posted),
+        "entries": [h.entry_key for h in posted][:100],
+    }

@@ -59,17 +59,33 @@ VISIT_MOVES = frozenset({"A42", "A45", "A50"})
 def business_key(env: Envelope, ev: IdentifiersMoved) -> str:
     """The fact a move message states: its trigger, the identifiers and MSH-7, hashed
     (the identifiers are patient data: they never reach an entry key or a work item)."""
-    parts = [ev.trigger, ev.prior_patient.key if ev.prior_patient else "", ev.prior_account,
-             ev.prior_visit, ev.patient.key, ev.account_number, ev.visit_number,
-             env.occurred_at.isoformat()]
+    parts = [
+        ev.trigger,
+        ev.prior_patient.key if ev.prior_patient else "",
+        ev.prior_account,
+        ev.prior_visit,
+        ev.patient.key,
+        ev.account_number,
+        ev.visit_number,
+        env.occurred_at.isoformat(),
+    ]
     return "move:" + hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:32]
 
 
 class Mover:
     """One move message applied inside the caller's transaction."""
 
-    def __init__(self, tx: Tx, secret: str, env: Envelope, ev: IdentifiersMoved, *,
-                 receivables: Sequence[str], calendar: FiscalCalendar, now: float) -> None:
+    def __init__(
+        self,
+        tx: Tx,
+        secret: str,
+        env: Envelope,
+        ev: IdentifiersMoved,
+        *,
+        receivables: Sequence[str],
+        calendar: FiscalCalendar,
+        now: float,
+    ) -> None:
         self.tx, self.secret, self.env, self.ev = tx, secret, env, ev
         self.now = now
         self.receivables, self.calendar = receivables, calendar
@@ -78,7 +94,7 @@ class Mover:
     # -- the decision of one message ----------------------------------------------------
 
     def run(self) -> str:
-        """"applied", "duplicate" (the same move seen before) or "held" (refused)."""
+        """ "applied", "duplicate" (the same move seen before) or "held" (refused)."""
         done = self.tx.load_state(self.key)
         if done is not None and not done.startswith(f"held {self.env.event_id}".encode()):
             return "duplicate"
@@ -101,11 +117,16 @@ class Mover:
 
     def refuse(self, reason: str) -> str:
         self.tx.add_work_item(
-            kind=REFUSED, queue=QUEUE, key=self.env.key, event_id=self.env.event_id,
+            kind=REFUSED,
+            queue=QUEUE,
+            key=self.env.key,
+            event_id=self.env.event_id,
             correlation_id=self.env.correlation_id,
             detail=f"ADT^{self.ev.trigger}: {reason}; nothing was moved: move the balance "
-                   "by hand or have the source correct it, then resolve",
-            envelope=encode_envelope(self.env), now=self.now)
+            "by hand or have the source correct it, then resolve",
+            envelope=encode_envelope(self.env),
+            now=self.now,
+        )
         return "held"
 
     # -- A47: the patient identifier changes ------------------------------------------
@@ -122,15 +143,29 @@ class Mover:
         new = tx.get_patient(ev.patient.key)
         if old is None:  # nothing known under the old id: later messages follow the alias
             survivor = resolve(tx, self.secret, ev.patient)
-            tx.put_patient(Patient(key=ev.prior_patient.key, mrn=ev.prior_patient.mrn,
-                                   authority=ev.prior_patient.authority,
-                                   token=survivor.token, merged_into=survivor.key))
+            tx.put_patient(
+                Patient(
+                    key=ev.prior_patient.key,
+                    mrn=ev.prior_patient.mrn,
+                    authority=ev.prior_patient.authority,
+                    token=survivor.token,
+                    merged_into=survivor.key,
+                )
+            )
             return "applied"
         if new is None:  # the old account under its new identifier: same token
-            tx.put_patient(Patient(
-                key=ev.patient.key, mrn=ev.patient.mrn, authority=ev.patient.authority,
-                token=old.token, family_name=old.family_name, given_name=old.given_name,
-                birth_date=old.birth_date, sex=old.sex))
+            tx.put_patient(
+                Patient(
+                    key=ev.patient.key,
+                    mrn=ev.patient.mrn,
+                    authority=ev.patient.authority,
+                    token=old.token,
+                    family_name=old.family_name,
+                    given_name=old.given_name,
+                    birth_date=old.birth_date,
+                    sex=old.sex,
+                )
+            )
             self._retire(old, ev.patient.key)
             return "applied"
         survivor = resolve(tx, self.secret, ev.patient)
@@ -146,10 +181,19 @@ class Mover:
         return "applied"
 
     def _retire(self, old: Patient, into: str) -> None:
-        self.tx.put_patient(Patient(
-            key=old.key, mrn=old.mrn, authority=old.authority, token=old.token,
-            family_name=old.family_name, given_name=old.given_name,
-            birth_date=old.birth_date, sex=old.sex, merged_into=into))
+        self.tx.put_patient(
+            Patient(
+                key=old.key,
+                mrn=old.mrn,
+                authority=old.authority,
+                token=old.token,
+                family_name=old.family_name,
+                given_name=old.given_name,
+                birth_date=old.birth_date,
+                sex=old.sex,
+                merged_into=into,
+            )
+        )
         self.tx.merge_patient(old.key, into)
 
     # -- A41, A44, A49: a billing account ---------------------------------------------
@@ -182,8 +226,9 @@ class Mover:
         for visit in sorted({c.visit for c in into.cells if c.visit} | set(into.visits)):
             moved = lineage.load_visit(tx, visit)
             moved.owner, moved.account = survivor.key, target
-            moved.accounts = list(dict.fromkeys(
-                target if a == source else a for a in moved.accounts))
+            moved.accounts = list(
+                dict.fromkeys(target if a == source else a for a in moved.accounts)
+            )
             lineage.save_visit(tx, visit, moved)
             visits.merge_visit_state(tx, visit, visit, survivor.key)
         return "applied"
@@ -200,17 +245,22 @@ class Mover:
         old = lineage.load_visit(tx, source)
         new = old if target == source else lineage.load_visit(tx, target)
         homes = list(dict.fromkeys([*old.accounts, *new.accounts]))
-        account = lineage.final_account(tx, ev.account_number) if ev.account_number else \
-            (new.account or old.account or next(
-                (h for h in homes if lineage.is_account(h)), lineage.unbilled(target)))
+        account = (
+            lineage.final_account(tx, ev.account_number)
+            if ev.account_number
+            else (
+                new.account
+                or old.account
+                or next((h for h in homes if lineage.is_account(h)), lineage.unbilled(target))
+            )
+        )
         books = {a: lineage.load_account(tx, a) for a in dict.fromkeys([*homes, account])}
         mine = [c for a in homes for c in books[a].cells if c.visit in (source, target)]
         staying = [c for c in books[account].cells if c.visit not in (source, target)]
         why = self._conflict(homes[0] if homes else account, account, mine, staying)
         if why:
             return self.refuse(why)
-        moved = self._move_cells([msgspec.structs.replace(c, visit=target) for c in mine],
-                                 survivor)
+        moved = self._move_cells([msgspec.structs.replace(c, visit=target) for c in mine], survivor)
         for a in homes:
             books[a].cells = [c for c in books[a].cells if c.visit not in (source, target)]
             books[a].visits = [v for v in books[a].visits if v not in (source, target)]
@@ -221,16 +271,13 @@ class Mover:
         for a, book in books.items():
             lineage.save_account(tx, a, book)
         if target != source:
-            old.moved_to, old.owner, old.account, old.accounts = target, survivor.key, \
-                account, []
+            old.moved_to, old.owner, old.account, old.accounts = target, survivor.key, account, []
             lineage.save_visit(tx, source, old)
         visits.merge_visit_state(tx, source, target, survivor.key)
-        new.moved_to, new.owner, new.account, new.accounts = "", survivor.key, account, \
-            [account]
+        new.moved_to, new.owner, new.account, new.accounts = "", survivor.key, account, [account]
         lineage.save_visit(tx, target, new)
         if lineage.is_account(account) and tx.get_billing_account(account) is None:
-            tx.put_billing_account(account, survivor.key,
-                                   self._facility(homes[0]) if homes else "")
+            tx.put_billing_account(account, survivor.key, self._facility(homes[0]) if homes else "")
         return "applied"
 
     # -- shared steps -------------------------------------------------------------------
@@ -239,8 +286,7 @@ class Mover:
         found = self.tx.get_billing_account(account) if account else None
         return found.facility if found is not None else ""
 
-    def _conflict(self, source: str, target: str, moving: list[Cell],
-                  staying: list[Cell]) -> str:
+    def _conflict(self, source: str, target: str, moving: list[Cell], staying: list[Cell]) -> str:
         """Why the move is refused, or "" (module docstring, policy)."""
         if source and target and source != target:
             a, b = self._facility(source), self._facility(target)
@@ -248,8 +294,10 @@ class Mover:
                 return f"the prior account is of facility {a!r}, the survivor of {b!r}"
         have, into = set(lineage.balance(moving)), set(lineage.balance(staying))
         if have and into and not have <= into:
-            return (f"the prior holds A/R in {', '.join(sorted(have))}, the survivor in "
-                    f"{', '.join(sorted(into))}")
+            return (
+                f"the prior holds A/R in {', '.join(sorted(have))}, the survivor in "
+                f"{', '.join(sorted(into))}"
+            )
         return ""
 
     def _move_cells(self, cells: Iterable[Cell], survivor: Patient) -> list[Cell]:
@@ -270,32 +318,54 @@ class Mover:
             add_cell(folded, cell)
         return folded
 
-    def _reclass(self, amounts: dict[str, Decimal], from_token: str, to_token: str,
-                 account: str, company: str) -> None:
+    def _reclass(
+        self,
+        amounts: dict[str, Decimal],
+        from_token: str,
+        to_token: str,
+        account: str,
+        company: str,
+    ) -> None:
         day = self.env.occurred_at.date()
         try:
             where = self.calendar.assign(day)
         except ClosedPeriod:  # a move between tokens goes to the next open month
             period = self.calendar.next_open(period_of(day))
-            where = PeriodAssignment(period=period, posted_on=first_day(period),
-                                     moved_from=period_of(day))
+            where = PeriodAssignment(
+                period=period, posted_on=first_day(period), moved_from=period_of(day)
+            )
         entry = merge_reclass_entry(
-            amounts, from_token=from_token, to_token=to_token, ar_account=account,
-            company=company, entry_key=f"{self.key}/{account}/{company}/{from_token}",
-            posted_on=where.posted_on, period=where.period, channel=self.env.source.channel,
-            correlation_id=self.env.correlation_id, causation_id=self.env.event_id,
+            amounts,
+            from_token=from_token,
+            to_token=to_token,
+            ar_account=account,
+            company=company,
+            entry_key=f"{self.key}/{account}/{company}/{from_token}",
+            posted_on=where.posted_on,
+            period=where.period,
+            channel=self.env.source.channel,
+            correlation_id=self.env.correlation_id,
+            causation_id=self.env.event_id,
             memo=f"{self.ev.trigger} move: A/R reclass to the surviving account",
-            moved_from=where.moved_from)
+            moved_from=where.moved_from,
+        )
         if entry is not None:
             self.tx.insert_entry(entry)
 
 
-def apply(tx: Tx, secret: str, env: Envelope, ev: IdentifiersMoved, *,
-          receivables: Sequence[str], calendar: FiscalCalendar, now: float) -> str:
+def apply(
+    tx: Tx,
+    secret: str,
+    env: Envelope,
+    ev: IdentifiersMoved,
+    *,
+    receivables: Sequence[str],
+    calendar: FiscalCalendar,
+    now: float,
+) -> str:
     """Apply one ADT move message (module docstring); `receivables` are the ledger accounts
     whose balances carry the patient's token (A/R, patient A/R)."""
-    return Mover(tx, secret, env, ev, receivables=receivables, calendar=calendar,
-                 now=now).run()
+    return Mover(tx, secret, env, ev, receivables=receivables, calendar=calendar, now=now).run()
 
 
 __all__ = ["QUEUE", "REFUSED", "AccountLineage", "apply", "business_key"]

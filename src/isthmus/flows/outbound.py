@@ -33,9 +33,14 @@ MessageOf = Callable[[str, str], StoredMessage | None]  # (channel, control id)
 class Outbound:
     """Queues the deliveries the routes ask for, once a flow has applied something."""
 
-    def __init__(self, routing: Routing, derivation: Derivation, *,
-                 message_of: MessageOf | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        routing: Routing,
+        derivation: Derivation,
+        *,
+        message_of: MessageOf | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.routing, self.derivation = routing, derivation
         self._message_of, self._clock = message_of, clock
         self._status = routing.status_types
@@ -55,8 +60,9 @@ class Outbound:
         if outcome == "duplicate":
             return
         if self._status:
-            events = [e for e in derive(tx, env, outcome, self.derivation)
-                      if e.type in self._status]
+            events = [
+                e for e in derive(tx, env, outcome, self.derivation) if e.type in self._status
+            ]
             if events:
                 self.publish(tx, events)
         if env.type in self._canonical:
@@ -69,9 +75,19 @@ class Outbound:
         n = 0
         for e in events:
             if e.type in self._status:
-                n += self._queue(tx, self.routing.render(Item(
-                    e.type, self.key_of(e.key), e.event_id, e.occurred_at, e.fields,
-                    e.channel)))
+                n += self._queue(
+                    tx,
+                    self.routing.render(
+                        Item(
+                            e.type,
+                            self.key_of(e.key),
+                            e.event_id,
+                            e.occurred_at,
+                            e.fields,
+                            e.channel,
+                        )
+                    ),
+                )
         return n
 
     def _forward(self, tx: Tx, env: Envelope) -> None:
@@ -79,20 +95,33 @@ class Outbound:
         message = self._message_of(env.source.channel, env.source.control_id)
         if message is None or not message.raw:
             return
-        item = Item(message.message_type, self.key_of(env.key), env.event_id, env.recorded_at,
-                    {"channel": message.channel, "message_type": message.message_type},
-                    message.channel, message.raw.decode("utf-8", "replace"),
-                    idempotency_key=f"source:{message.channel}:{message.control_id}")
+        item = Item(
+            message.message_type,
+            self.key_of(env.key),
+            env.event_id,
+            env.recorded_at,
+            {"channel": message.channel, "message_type": message.message_type},
+            message.channel,
+            message.raw.decode("utf-8", "replace"),
+            idempotency_key=f"source:{message.channel}:{message.control_id}",
+        )
         self._queue(tx, self.routing.render_source(item))
 
     def _queue(self, tx: Tx, rendered: Sequence[Rendered]) -> int:
         n = 0
         now = self._clock()
         for r in rendered:
-            n += tx.add_delivery(destination=r.destination, key=r.key,
-                                 idempotency_key=r.idempotency_key, event_id=r.event_id,
-                                 event_type=r.event_type, route=r.route,
-                                 content_type=r.content_type, body=r.body, now=now)
+            n += tx.add_delivery(
+                destination=r.destination,
+                key=r.key,
+                idempotency_key=r.idempotency_key,
+                event_id=r.event_id,
+                event_type=r.event_type,
+                route=r.route,
+                content_type=r.content_type,
+                body=r.body,
+                now=now,
+            )
         self.queued += n
         return n
 
@@ -110,6 +139,7 @@ def _canonical(env: Envelope, key: str) -> Item:
                 walk(f"{prefix}{i}.", v)
         elif value is not None:
             fields[prefix[:-1]] = str(value)
+
     walk("", msgspec.to_builtins(env.payload))
     fields.pop("type", None)
     return Item(env.type, key, env.event_id, env.occurred_at, fields, env.source.channel)

@@ -97,8 +97,9 @@ REJECTED: Final = Rejected()
 
 # the shared instances by their word: `of` for any word, `SHARED[word]` on a hot path
 # whose words are all among them (the FT1 line's posted / duplicate / held / applied)
-SHARED: Final[dict[str, Outcome]] = {o.label: o for o in (
-    POSTED, APPLIED, DUPLICATE, HELD, CONFLICT, REVERSED, REJECTED)}
+SHARED: Final[dict[str, Outcome]] = {
+    o.label: o for o in (POSTED, APPLIED, DUPLICATE, HELD, CONFLICT, REVERSED, REJECTED)
+}
 
 
 def of(label: str) -> Outcome:

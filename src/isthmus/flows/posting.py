@@ -22,9 +22,16 @@ HELD = "held"
 
 def hold(tx: Tx, env: Envelope, *, kind: str, queue: str, detail: str, now: float) -> str:
     """A work item of the event's own, holding it for a resubmit; outcome "held"."""
-    tx.add_work_item(kind=kind, queue=queue, key=env.key, event_id=env.event_id,
-                     correlation_id=env.correlation_id, detail=detail,
-                     envelope=encode_envelope(env), now=now)
+    tx.add_work_item(
+        kind=kind,
+        queue=queue,
+        key=env.key,
+        event_id=env.event_id,
+        correlation_id=env.correlation_id,
+        detail=detail,
+        envelope=encode_envelope(env),
+        now=now,
+    )
     return HELD
 
 

@@ -102,16 +102,26 @@ class Processor:
 
     def __post_init__(self) -> None:
         # built once: the flows and the registry depend only on the settings above
-        object.__setattr__(self, "_settlement", SettlementFlow(
-            self.secret, self.mappings, self.settlement, self.calendar, self.ar_account))
-        object.__setattr__(self, "_labor", LaborFlow(self.labor, self.mappings, self.calendar,
-                                                     self.labor_accruals))
+        object.__setattr__(
+            self,
+            "_settlement",
+            SettlementFlow(
+                self.secret, self.mappings, self.settlement, self.calendar, self.ar_account
+            ),
+        )
+        object.__setattr__(
+            self, "_labor", LaborFlow(self.labor, self.mappings, self.calendar, self.labor_accruals)
+        )
         # the remittance chart with this site's A/R, and the receivables: every event asks
-        chart = self.remit_accounts if self.remit_accounts.ar == self.ar_account else \
-            replace(self.remit_accounts, ar=self.ar_account)
+        chart = (
+            self.remit_accounts
+            if self.remit_accounts.ar == self.ar_account
+            else replace(self.remit_accounts, ar=self.ar_account)
+        )
         object.__setattr__(self, "_chart", chart)
-        object.__setattr__(self, "_ar_accounts",
-                           tuple(dict.fromkeys((self.ar_account, chart.patient_ar))))
+        object.__setattr__(
+            self, "_ar_accounts", tuple(dict.fromkeys((self.ar_account, chart.patient_ar)))
+        )
         object.__setattr__(self, "_handlers", self._registry())
 
     def _registry(self) -> dict[type, Handler]:
@@ -190,8 +200,7 @@ class Processor:
         """The handler of a payload type, or of its nearest registered parent."""
         found = self._handlers.get(kind)
         if found is None:
-            found = next((self._handlers[t] for t in kind.__mro__ if t in self._handlers),
-                         None)
+            found = next((self._handlers[t] for t in kind.__mro__ if t in self._handlers), None)
             if found is not None:
                 self._handlers[kind] = found  # the next one of its kind looks up once
         return found
@@ -202,9 +211,16 @@ class Processor:
         assert isinstance(ev, Charge)
         ev, found = lineage.follow(tx, ev)
         rec = lineage.Recorder(tx)
-        outcome = transactions.post_line(rec.tx, env, ev, secret=self.secret,
-                                         maps=self.mappings, accounts=self._remit_accounts(),
-                                         calendar=self.calendar, now=now)
+        outcome = transactions.post_line(
+            rec.tx,
+            env,
+            ev,
+            secret=self.secret,
+            maps=self.mappings,
+            accounts=self._remit_accounts(),
+            calendar=self.calendar,
+            now=now,
+        )
         lineage.settle(tx, self._receivables(), found, rec.posted)
         if self.supply is not None:  # an FT1 supply line also takes stock
             self.supply.on_charge(tx, env, ev)
@@ -232,17 +248,35 @@ class Processor:
         ev = env.payload
         assert isinstance(ev, ClaimRemitted)
         acct, _ = remittance.match_account(tx, ev)
-        found = None if acct is None else lineage.books(
-            tx, account=acct.account_number, visit="", patient_key=acct.patient_key)
+        found = (
+            None
+            if acct is None
+            else lineage.books(
+                tx, account=acct.account_number, visit="", patient_key=acct.patient_key
+            )
+        )
         rec = lineage.Recorder(tx)
         outcome = remittance.post_claim_payment(
-            rec.tx, env, ev, secret=self.secret, maps=self.mappings,
-            accounts=self._remit_accounts(), calendar=self.calendar, now=now)
+            rec.tx,
+            env,
+            ev,
+            secret=self.secret,
+            maps=self.mappings,
+            accounts=self._remit_accounts(),
+            calendar=self.calendar,
+            now=now,
+        )
         if self.claims is not None:  # issue 20: paid, underpaid or denied
-            claim_remit.on_remitted(rec.tx, env, ev, policy=self.claims, outcome=outcome,
-                                    books=claim_remit.Books(
-                                        self.secret, self.mappings, self.calendar,
-                                        self._remit_accounts()))
+            claim_remit.on_remitted(
+                rec.tx,
+                env,
+                ev,
+                policy=self.claims,
+                outcome=outcome,
+                books=claim_remit.Books(
+                    self.secret, self.mappings, self.calendar, self._remit_accounts()
+                ),
+            )
         lineage.settle(tx, self._receivables(), found, rec.posted)
         return of(outcome)
 
@@ -250,14 +284,20 @@ class Processor:
         ev = env.payload
         assert isinstance(ev, ProviderAdjusted)
         return remittance.post_provider_adjustment(
-            tx, env, ev, accounts=self._remit_accounts(), calendar=self.calendar, now=now)
+            tx, env, ev, accounts=self._remit_accounts(), calendar=self.calendar, now=now
+        )
 
     def _card_payment(self, tx: Tx, env: Envelope, now: float) -> Outcome:
         ev = env.payload
         assert isinstance(ev, PatientPaymentSettled)
         acct = tx.get_billing_account(ev.account_number)
-        found = None if acct is None else lineage.books(
-            tx, account=acct.account_number, visit="", patient_key=acct.patient_key)
+        found = (
+            None
+            if acct is None
+            else lineage.books(
+                tx, account=acct.account_number, visit="", patient_key=acct.patient_key
+            )
+        )
         rec = lineage.Recorder(tx)
         outcome = self._settlement.handle(rec.tx, env, now)
         lineage.settle(tx, self._receivables(), found, rec.posted)
@@ -279,12 +319,18 @@ class Processor:
 
     def _claim_response(self, tx: Tx, env: Envelope, now: float) -> Outcome:
         ev = env.payload
-        assert isinstance(ev, AcknowledgementReceived | ClaimStatusReported |
-                          ClaimBatchStatusReported | EligibilityReported)
+        assert isinstance(
+            ev,
+            AcknowledgementReceived
+            | ClaimStatusReported
+            | ClaimBatchStatusReported
+            | EligibilityReported,
+        )
         return of(claim_acks.on_response(tx, env, ev))
 
-    def _release(self, tx: Tx, env: Envelope, ev: PatientRegistered | BillingAccountOpened,
-                 now: float) -> None:
+    def _release(
+        self, tx: Tx, env: Envelope, ev: PatientRegistered | BillingAccountOpened, now: float
+    ) -> None:
         """Handle, in this transaction, the postings that waited for `ev` (references)."""
         for held in references.release(tx, env, ev, now):
             self.handle(tx, held, now)  # a refusal fails the releasing event, as before
@@ -314,8 +360,15 @@ class Processor:
     def _merged(self, tx: Tx, env: Envelope, now: float) -> Outcome:
         ev = env.payload
         assert isinstance(ev, AccountsMerged)
-        accounts.merge(tx, self.secret, env, ev, ar_account=self.ar_account,
-                       calendar=self.calendar, patient_ar=self._remit_accounts().patient_ar)
+        accounts.merge(
+            tx,
+            self.secret,
+            env,
+            ev,
+            ar_account=self.ar_account,
+            calendar=self.calendar,
+            patient_ar=self._remit_accounts().patient_ar,
+        )
         return APPLIED
 
     # the ADT visit / identifier events and BAR account events of issue 15
@@ -352,11 +405,19 @@ class Processor:
     def _deleted(self, tx: Tx, env: Envelope, now: float) -> Outcome:
         ev = env.payload
         assert isinstance(ev, PatientDeleted)
-        return accounts.delete_person(tx, self.secret, env, ev, ar_account=self.ar_account,
-                                      now=now)
+        return accounts.delete_person(tx, self.secret, env, ev, ar_account=self.ar_account, now=now)
 
     def _moved(self, tx: Tx, env: Envelope, now: float) -> Outcome:
         ev = env.payload
         assert isinstance(ev, IdentifiersMoved)
-        return of(merges.apply(tx, self.secret, env, ev, receivables=self._receivables(),
-                               calendar=self.calendar, now=now))
+        return of(
+            merges.apply(
+                tx,
+                self.secret,
+                env,
+                ev,
+                receivables=self._receivables(),
+                calendar=self.calendar,
+                now=now,
+            )
+        )

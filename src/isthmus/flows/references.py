@@ -100,7 +100,8 @@ def account_of(env: Envelope) -> str | None:
 def linked_account(env: Envelope, number: str) -> Envelope:
     """`env` (a charge) with its pending account number replaced by `number`."""
     return msgspec.structs.replace(
-        env, payload=msgspec.structs.replace(env.payload, account_number=number))
+        env, payload=msgspec.structs.replace(env.payload, account_number=number)
+    )
 
 
 def linked(env: Envelope, patient: PatientRef) -> Envelope:
@@ -117,8 +118,10 @@ def _needs_patient(tx: Tx, ev: Event) -> bool:
     patient control number (or claim) matches to a billing account (`match_account`)."""
     if not isinstance(ev, ClaimRemitted):
         return True
-    return not is_denial(ev) and \
-        match_account(tx, msgspec.structs.replace(ev, patient=None))[0] is None
+    return (
+        not is_denial(ev)
+        and match_account(tx, msgspec.structs.replace(ev, patient=None))[0] is None
+    )
 
 
 def _load(tx: Tx, reference: str) -> Waiting:
@@ -126,19 +129,27 @@ def _load(tx: Tx, reference: str) -> Waiting:
     return _dec.decode(body) if body else Waiting()
 
 
-def _hold(tx: Tx, env: Envelope, reference: str, state: Waiting, kind: str, whose: str,
-          now: float) -> None:
+def _hold(
+    tx: Tx, env: Envelope, reference: str, state: Waiting, kind: str, whose: str, now: float
+) -> None:
     if all(h.event_id != env.event_id for h in state.held):
         state.held.append(env)
         tx.save_state(STATE_PREFIX + reference, _enc.encode(state))
     tx.add_work_item(
-        kind=kind, queue=queue_of(env.payload), key=env.key, event_id=env.event_id,
+        kind=kind,
+        queue=queue_of(env.payload),
+        key=env.key,
+        event_id=env.event_id,
         correlation_id=env.correlation_id,
-        detail=(f"{env.type} from {env.source.control_id} names {reference}, which has not "
-                f"arrived: held, not posted. It posts by itself to {whose} when {reference} "
-                "arrives (FHIR create/update, a Bundle or a file); if it does not, ask the "
-                "sender for it"),
-        envelope=encode_envelope(env), now=now)
+        detail=(
+            f"{env.type} from {env.source.control_id} names {reference}, which has not "
+            f"arrived: held, not posted. It posts by itself to {whose} when {reference} "
+            "arrives (FHIR create/update, a Bundle or a file); if it does not, ask the "
+            "sender for it"
+        ),
+        envelope=encode_envelope(env),
+        now=now,
+    )
 
 
 def admit(tx: Tx, env: Envelope, now: float) -> Envelope | None:
@@ -161,8 +172,9 @@ def admit(tx: Tx, env: Envelope, now: float) -> Envelope | None:
     return None
 
 
-def release(tx: Tx, env: Envelope, ev: PatientRegistered | BillingAccountOpened,
-            now: float) -> list[Envelope]:
+def release(
+    tx: Tx, env: Envelope, ev: PatientRegistered | BillingAccountOpened, now: float
+) -> list[Envelope]:
     """Link the FHIR Patient `env` registers to `ev.patient` (the FHIR Account to
     `ev.account_number`); the envelopes held for it, linked, in arrival order (the caller
     handles them in this transaction: `admit` again, for a charge whose Patient came and
@@ -178,8 +190,10 @@ def release(tx: Tx, env: Envelope, ev: PatientRegistered | BillingAccountOpened,
     if reference is None:
         return []
     state = _load(tx, reference)
-    if (state.patient, state.account) == (now_linked.patient, now_linked.account) and \
-            not state.held:
+    if (state.patient, state.account) == (
+        now_linked.patient,
+        now_linked.account,
+    ) and not state.held:
         return []
     tx.save_state(STATE_PREFIX + reference, _enc.encode(now_linked))
     for h in state.held:
@@ -189,5 +203,16 @@ def release(tx: Tx, env: Envelope, ev: PatientRegistered | BillingAccountOpened,
     return [linked(h, ev.patient) for h in state.held]
 
 
-__all__ = ["ACCOUNT_KIND", "HELD", "KIND", "STATE_PREFIX", "Waiting", "account_of", "admit",
-           "linked", "linked_account", "reference_of", "release"]
+__all__ = [
+    "ACCOUNT_KIND",
+    "HELD",
+    "KIND",
+    "STATE_PREFIX",
+    "Waiting",
+    "account_of",
+    "admit",
+    "linked",
+    "linked_account",
+    "reference_of",
+    "release",
+]

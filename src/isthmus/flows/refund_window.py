@@ -47,8 +47,9 @@ def since(now: float, window_days: int) -> float:
 
 def counts(r: RefundRecord, currency: str, start: float) -> bool:
     """Whether a refund counts toward the window starting at `start` (pure)."""
-    return r.status in COUNTED and r.currency == currency and \
-        max(r.requested_at, r.decided_at) > start
+    return (
+        r.status in COUNTED and r.currency == currency and max(r.requested_at, r.decided_at) > start
+    )
 
 
 def window_total(records: Iterable[RefundRecord], currency: str, start: float) -> Decimal:
@@ -76,7 +77,10 @@ def recent(tx: Tx, token: str, seed: Sequence[str] | None) -> list[RefundRecord]
 
 def remember(tx: Tx, token: str, records: Iterable[RefundRecord], start: float) -> None:
     """Write the index: the ids that may still count (any currency), oldest first."""
-    keep = [r.id for r in records
-            if r.status == "pending" or (r.status in COUNTED and
-                                         max(r.requested_at, r.decided_at) > start)]
+    keep = [
+        r.id
+        for r in records
+        if r.status == "pending"
+        or (r.status in COUNTED and max(r.requested_at, r.decided_at) > start)
+    ]
     tx.save_state(STATE_PREFIX + token, json.dumps(keep).encode())

@@ -200,13 +200,24 @@ def correlation_of(rid: str) -> str:
 
 def view(r: RefundRecord) -> dict[str, Any]:
     """Plain data for the CLI, the HTTP API and the console (they all say the same)."""
-    return {"id": r.id, "status": r.status, "account_number": r.account_number,
-            "account_token": r.account_token, "company": r.company, "amount": str(r.amount),
-            "currency": r.currency, "reason": r.reason, "requested_by": r.requested_by,
-            "requested_at": _iso(r.requested_at), "decided_by": r.decided_by,
-            "decided_at": _iso(r.decided_at) if r.decided_at else "", "note": r.note,
-            "entry_key": r.entry_key, "idempotency_key": r.idempotency_key,
-            "correlation_id": correlation_of(r.id)}
+    return {
+        "id": r.id,
+        "status": r.status,
+        "account_number": r.account_number,
+        "account_token": r.account_token,
+        "company": r.company,
+        "amount": str(r.amount),
+        "currency": r.currency,
+        "reason": r.reason,
+        "requested_by": r.requested_by,
+        "requested_at": _iso(r.requested_at),
+        "decided_by": r.decided_by,
+        "decided_at": _iso(r.decided_at) if r.decided_at else "",
+        "note": r.note,
+        "entry_key": r.entry_key,
+        "idempotency_key": r.idempotency_key,
+        "correlation_id": correlation_of(r.id),
+    }
 
 
 def _iso(ts: float) -> str:
@@ -241,8 +252,9 @@ def parse_amount(value: object, currency: str) -> Decimal:
     except InvalidOperation as exc:
         raise InvalidRefund(f"amount {value!r} is too large", "amount") from exc
     if exact != amount:
-        raise InvalidRefund(f"amount {value!r} is finer than the minor unit of {currency}",
-                            "amount")
+        raise InvalidRefund(
+            f"amount {value!r} is finer than the minor unit of {currency}", "amount"
+        )
     return exact
 
 
@@ -255,18 +267,27 @@ class _Ask:
     key: str
 
     def raw(self, requested_by: str) -> bytes:
-        return json.dumps({"account": self.account, "amount": str(self.amount),
-                           "currency": self.currency, "reason": self.reason,
-                           "idempotency_key": self.key, "requested_by": requested_by},
-                          sort_keys=True).encode()
+        return json.dumps(
+            {
+                "account": self.account,
+                "amount": str(self.amount),
+                "currency": self.currency,
+                "reason": self.reason,
+                "idempotency_key": self.key,
+                "requested_by": requested_by,
+            },
+            sort_keys=True,
+        ).encode()
 
 
-def _checked(account: object, amount: object, currency: object, reason: object,
-             idempotency_key: object) -> _Ask:
+def _checked(
+    account: object, amount: object, currency: object, reason: object, idempotency_key: object
+) -> _Ask:
     acct = _text(account, "account", limit=64)
     if not isinstance(currency, str) or not is_currency_code(currency):
-        raise InvalidRefund(f"currency {currency!r} is not an ISO 4217 code such as USD",
-                            "currency")
+        raise InvalidRefund(
+            f"currency {currency!r} is not an ISO 4217 code such as USD", "currency"
+        )
     key = _text(idempotency_key, "idempotency_key", limit=128)
     return _Ask(acct, parse_amount(amount, currency), currency, _text(reason, "reason"), key)
 
@@ -274,8 +295,10 @@ def _checked(account: object, amount: object, currency: object, reason: object,
 def _may(actor: Actor, allowed: frozenset[str], what: str) -> None:
     if not actor.roles & allowed:
         held = ", ".join(sorted(actor.roles)) or "none"
-        raise NotAllowed(f"{actor.name} (roles: {held}) may not {what}; allowed: "
-                         f"{', '.join(sorted(allowed))}", "roles")
+        raise NotAllowed(
+            f"{actor.name} (roles: {held}) may not {what}; allowed: {', '.join(sorted(allowed))}",
+            "roles",
+        )
 
 
 def refund_status(rec: RefundRecord) -> StatusEvent:
@@ -283,13 +306,22 @@ def refund_status(rec: RefundRecord) -> StatusEvent:
     text (free text stays in the register)."""
     return StatusEvent(
         type=REFUND_APPROVED if rec.status == POSTED else REFUND_REJECTED,
-        key=rec.account_token, event_id=correlation_of(rec.id),
+        key=rec.account_token,
+        event_id=correlation_of(rec.id),
         occurred_at=datetime.fromtimestamp(rec.decided_at or rec.requested_at, UTC),
         channel=CHANNEL,
-        fields={"refund_id": rec.id, "account_token": rec.account_token,
-                "account_number": rec.account_number, "company": rec.company,
-                "amount": StatusEvent.amount(rec.amount), "currency": rec.currency,
-                "status": rec.status, "decided_by": rec.decided_by, "entry_key": rec.entry_key})
+        fields={
+            "refund_id": rec.id,
+            "account_token": rec.account_token,
+            "account_number": rec.account_number,
+            "company": rec.company,
+            "amount": StatusEvent.amount(rec.amount),
+            "currency": rec.currency,
+            "status": rec.status,
+            "decided_by": rec.decided_by,
+            "entry_key": rec.entry_key,
+        },
+    )
 
 
 # --- the service -----------------------------------------------------------------------
@@ -298,8 +330,14 @@ def refund_status(rec: RefundRecord) -> StatusEvent:
 class Refunds:
     """Request, approve, reject, get and list refunds; see the module docstring."""
 
-    def __init__(self, store: Store, audit_log: AuditLog, policy: RefundPolicy, *,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        store: Store,
+        audit_log: AuditLog,
+        policy: RefundPolicy,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.store, self.audit_log, self.policy, self.clock = store, audit_log, policy, clock
 
     # issue 18: RefundApproved / RefundRejected to the routes, in the deciding transaction
@@ -316,8 +354,9 @@ class Refunds:
             raise RefundNotFound(f"no refund {rid!r}", "id")
         return found
 
-    def list(self, status: str | None = None, limit: int = 1000,
-             after: str | None = None) -> Sequence[RefundRecord]:
+    def list(
+        self, status: str | None = None, limit: int = 1000, after: str | None = None
+    ) -> Sequence[RefundRecord]:
         """The register, oldest first, optionally of one status (pending, posted,
         rejected), those recorded after refund `after` when given (the next page)."""
         if status is not None and status not in STATUSES:
@@ -329,13 +368,27 @@ class Refunds:
         return [r for r in self.store.refunds(PENDING) if r.requested_by != approver.name]
 
     # actions ----------------------------------------------------------------------------
-    def request(self, *, account: str, amount: Decimal | str | int, currency: str,
-                reason: str, requested_by: Actor, idempotency_key: str) -> Outcome:
+    def request(
+        self,
+        *,
+        account: str,
+        amount: Decimal | str | int,
+        currency: str,
+        reason: str,
+        requested_by: Actor,
+        idempotency_key: str,
+    ) -> Outcome:
         """Check and record a refund; at or under the threshold it posts at once."""
-        raw = json.dumps({"account": str(account)[:64], "amount": str(amount)[:40],
-                          "currency": str(currency)[:8], "idempotency_key":
-                          str(idempotency_key)[:128], "requested_by": requested_by.name},
-                         sort_keys=True).encode()
+        raw = json.dumps(
+            {
+                "account": str(account)[:64],
+                "amount": str(amount)[:40],
+                "currency": str(currency)[:8],
+                "idempotency_key": str(idempotency_key)[:128],
+                "requested_by": requested_by.name,
+            },
+            sort_keys=True,
+        ).encode()
         rid = ""
         try:
             _may(requested_by, REQUESTERS, "request refunds")
@@ -345,9 +398,16 @@ class Refunds:
             try:
                 out = self._request(rid, ask, requested_by)
             except refund_window.Unindexed as first:  # once per account: index its history
-                out = self._request(rid, ask, requested_by, seed=[
-                    r.id for r in self.store.refunds(None, limit=10**9)
-                    if r.account_token == first.token])
+                out = self._request(
+                    rid,
+                    ask,
+                    requested_by,
+                    seed=[
+                        r.id
+                        for r in self.store.refunds(None, limit=10**9)
+                        if r.account_token == first.token
+                    ],
+                )
         except RefundError as exc:
             self._keep(rid or "invalid", raw, requested_by.name, error=exc)
             self._audit(requested_by, "refund.request", rid, exc)
@@ -380,50 +440,84 @@ class Refunds:
         return out
 
     # steps ------------------------------------------------------------------------------
-    def _request(self, rid: str, ask: _Ask, actor: Actor,
-                 seed: Sequence[str] | None = None) -> Outcome:
+    def _request(
+        self, rid: str, ask: _Ask, actor: Actor, seed: Sequence[str] | None = None
+    ) -> Outcome:
         p = self.policy
         with self.store.transaction() as tx:
             number, token, company = self._account(tx, ask.account, ask.currency)
             tx.lock_refunds(token)
             first = tx.get_refund(rid)
             if first is not None:
-                if ask.account in (first.account_number, first.account_token) and \
-                        ask.amount == first.amount and ask.currency == first.currency:
+                if (
+                    ask.account in (first.account_number, first.account_token)
+                    and ask.amount == first.amount
+                    and ask.currency == first.currency
+                ):
                     return Outcome(first, replayed=True)
                 raise IdempotencyConflict(
                     f"idempotency key {ask.key!r} already made refund {first.id} "
-                    f"({first.amount} {first.currency}); use a new key", "idempotency_key")
+                    f"({first.amount} {first.currency}); use a new key",
+                    "idempotency_key",
+                )
             waiting = tx.pending_refunds(token)
             if waiting:
                 raise DuplicateRequest(
                     f"refund {waiting[0].id} ({waiting[0].amount} {waiting[0].currency}) for "
                     "this account is waiting for approval; approve or reject it first",
-                    "account")
+                    "account",
+                )
             self._check_credit(tx, token, company, ask.currency, ask.amount, rid)
             now = self.clock()
             start = refund_window.since(now, p.approval_window_days)
             earlier = refund_window.recent(tx, token, seed)
             before = refund_window.window_total(earlier, ask.currency, start)
             rec = RefundRecord(
-                id=rid, idempotency_key=ask.key, account_number=number, account_token=token,
-                company=company, amount=ask.amount, currency=ask.currency, reason=ask.reason,
-                status=PENDING, requested_by=actor.name, requested_at=now)
+                id=rid,
+                idempotency_key=ask.key,
+                account_number=number,
+                account_token=token,
+                company=company,
+                amount=ask.amount,
+                currency=ask.currency,
+                reason=ask.reason,
+                status=PENDING,
+                requested_by=actor.name,
+                requested_at=now,
+            )
             tx.add_refund(rec)
             refund_window.remember(tx, token, [*earlier, rec], start)
-            window = (f"with the account's refunds of the last {p.approval_window_days} "
-                      f"day(s) ({before} {ask.currency}) {ask.amount + before} {ask.currency}")
+            window = (
+                f"with the account's refunds of the last {p.approval_window_days} "
+                f"day(s) ({before} {ask.currency}) {ask.amount + before} {ask.currency}"
+            )
             if not refund_window.needs_approval(ask.amount, before, p.approval_threshold):
-                return Outcome(self._post(tx, rec, AUTO_APPROVER, now, note=(
-                    f"at or under the approval threshold {p.approval_threshold} "
-                    f"{window}")[:_MAX_TEXT]))
+                return Outcome(
+                    self._post(
+                        tx,
+                        rec,
+                        AUTO_APPROVER,
+                        now,
+                        note=(
+                            f"at or under the approval threshold {p.approval_threshold} {window}"
+                        )[:_MAX_TEXT],
+                    )
+                )
             tx.add_work_item(
-                kind=KIND, queue=QUEUE, key=token, event_id=correlation_of(rid),
-                correlation_id=correlation_of(rid), envelope=b"", now=now,
-                detail=(f"refund {rid}: {ask.amount} {ask.currency} to account token {token} "
-                        f"({company}) requested by {actor.name}; {window}, above the "
-                        f"approval threshold {p.approval_threshold}: a finance-approver "
-                        f"other than {actor.name} must approve or reject it"))
+                kind=KIND,
+                queue=QUEUE,
+                key=token,
+                event_id=correlation_of(rid),
+                correlation_id=correlation_of(rid),
+                envelope=b"",
+                now=now,
+                detail=(
+                    f"refund {rid}: {ask.amount} {ask.currency} to account token {token} "
+                    f"({company}) requested by {actor.name}; {window}, above the "
+                    f"approval threshold {p.approval_threshold}: a finance-approver "
+                    f"other than {actor.name} must approve or reject it"
+                ),
+            )
             return Outcome(rec)
 
     def _decide(self, rid: str, actor: Actor, *, approve: bool, note: str) -> Outcome:
@@ -437,58 +531,77 @@ class Refunds:
             if rec.status != PENDING:
                 if rec.status == wanted and rec.decided_by == actor.name:
                     return Outcome(rec, replayed=True)  # a retry: the first answer
-                raise AlreadyDecided(f"refund {rid} is {rec.status} already (by "
-                                     f"{rec.decided_by})", "id")
+                raise AlreadyDecided(
+                    f"refund {rid} is {rec.status} already (by {rec.decided_by})", "id"
+                )
             now = self.clock()
             if not approve:
-                tx.decide_refund(rid, status=REJECTED, decided_by=actor.name,
-                                 decided_at=now, note=note)
-                tx.close_work_items(correlation_of(rid), f"rejected by {actor.name}: {note}",
-                                    now)
+                tx.decide_refund(
+                    rid, status=REJECTED, decided_by=actor.name, decided_at=now, note=note
+                )
+                tx.close_work_items(correlation_of(rid), f"rejected by {actor.name}: {note}", now)
                 self._tell(tx, tx.get_refund(rid) or rec)
                 return Outcome(tx.get_refund(rid) or rec)
             if rec.requested_by == actor.name:
                 raise SegregationOfDuties(
                     f"segregation of duties: {actor.name} requested refund {rid} and may not "
-                    "approve it; another finance-approver must", "approver")
-            self._check_credit(tx, rec.account_token, rec.company, rec.currency, rec.amount,
-                               rid)
-            return Outcome(self._post(tx, rec, actor.name, now,
-                                      note=note or f"approved by {actor.name}"))
+                    "approve it; another finance-approver must",
+                    "approver",
+                )
+            self._check_credit(tx, rec.account_token, rec.company, rec.currency, rec.amount, rid)
+            return Outcome(
+                self._post(tx, rec, actor.name, now, note=note or f"approved by {actor.name}")
+            )
 
-    def _check_credit(self, tx: Tx, token: str, company: str, currency: str,
-                      amount: Decimal, rid: str) -> None:
-        balance = tx.ar_balances(self.policy.ar_account, token).get((company, currency),
-                                                                     Decimal(0))
-        others = [r.amount for r in tx.pending_refunds(token)
-                  if r.id != rid and r.company == company and r.currency == currency]
+    def _check_credit(
+        self, tx: Tx, token: str, company: str, currency: str, amount: Decimal, rid: str
+    ) -> None:
+        balance = tx.ar_balances(self.policy.ar_account, token).get((company, currency), Decimal(0))
+        others = [
+            r.amount
+            for r in tx.pending_refunds(token)
+            if r.id != rid and r.company == company and r.currency == currency
+        ]
         left = refundable(balance, others)
         if credit_of(balance) == 0:
-            raise InsufficientCredit(f"the account has no credit balance in {currency} "
-                                     f"(A/R {balance} {currency} at {company})", "account")
+            raise InsufficientCredit(
+                f"the account has no credit balance in {currency} "
+                f"(A/R {balance} {currency} at {company})",
+                "account",
+            )
         if amount > left:
             raise InsufficientCredit(
                 f"amount {amount} {currency} exceeds the refundable credit {left} {currency} "
                 f"(credit {credit_of(balance)}, pending refunds {sum(others, Decimal(0))})",
-                "amount")
+                "amount",
+            )
 
-    def _post(self, tx: Tx, rec: RefundRecord, by: str, now: float, *, note: str
-              ) -> RefundRecord:
+    def _post(self, tx: Tx, rec: RefundRecord, by: str, now: float, *, note: str) -> RefundRecord:
         p = self.policy
         entry_key = f"refund/{rec.id}"
         try:
             where = p.calendar.assign(datetime.fromtimestamp(now, UTC).date())
             entry = refund_entry(
-                amount=rec.amount, currency=rec.currency, ar_account=p.ar_account,
-                refunds_payable_account=p.refunds_payable_account, company=rec.company,
-                account_token=rec.account_token, entry_key=entry_key,
-                posted_on=where.posted_on, period=where.period, channel=CHANNEL,
-                memo=f"refund {rec.id}", correlation_id=correlation_of(rec.id),
-                causation_id=f"{correlation_of(rec.id)}/approval", moved_from=where.moved_from)
+                amount=rec.amount,
+                currency=rec.currency,
+                ar_account=p.ar_account,
+                refunds_payable_account=p.refunds_payable_account,
+                company=rec.company,
+                account_token=rec.account_token,
+                entry_key=entry_key,
+                posted_on=where.posted_on,
+                period=where.period,
+                channel=CHANNEL,
+                memo=f"refund {rec.id}",
+                correlation_id=correlation_of(rec.id),
+                causation_id=f"{correlation_of(rec.id)}/approval",
+                moved_from=where.moved_from,
+            )
         except LedgerRefusal as exc:
             raise NotPostable(f"refund {rec.id} cannot post: {exc}", "amount") from exc
-        if not tx.decide_refund(rec.id, status=POSTED, decided_by=by, decided_at=now,
-                                note=note, entry_key=entry_key):
+        if not tx.decide_refund(
+            rec.id, status=POSTED, decided_by=by, decided_at=now, note=note, entry_key=entry_key
+        ):
             raise AlreadyDecided(f"refund {rec.id} was decided meanwhile", "id")
         tx.insert_entry(entry)
         tx.close_work_items(correlation_of(rec.id), f"approved by {by}", now)
@@ -500,43 +613,86 @@ class Refunds:
         p = self.policy
         acct = tx.get_billing_account(account)
         if acct is not None:
-            company = tx.mapping_override("facility_company", acct.facility) or \
-                p.mappings.facility_company.get(acct.facility)
+            company = tx.mapping_override(
+                "facility_company", acct.facility
+            ) or p.mappings.facility_company.get(acct.facility)
             if not company:
-                raise NotPostable(f"facility {acct.facility!r} of account {account} has no "
-                                  "ERP company", "account")
+                raise NotPostable(
+                    f"facility {acct.facility!r} of account {account} has no ERP company", "account"
+                )
             return account, live_token(tx, p.secret, acct.patient_key), company
         balances = tx.ar_balances(p.ar_account, account)
         if not balances:
-            raise UnknownAccount(f"no billing account or account token {account!r} with "
-                                 "A/R", "account")
+            raise UnknownAccount(
+                f"no billing account or account token {account!r} with A/R", "account"
+            )
         # the company holding the largest credit in this currency (a token may span two)
         in_currency = {co: b for (co, cur), b in balances.items() if cur == currency}
-        company = (min(in_currency, key=in_currency.__getitem__) if in_currency
-                   else next(iter(balances))[0])
+        company = (
+            min(in_currency, key=in_currency.__getitem__)
+            if in_currency
+            else next(iter(balances))[0]
+        )
         return "", account, company
 
     # records ----------------------------------------------------------------------------
-    def _keep(self, rid: str, raw: bytes, who: str, *, error: RefundError | None = None
-              ) -> None:
+    def _keep(self, rid: str, raw: bytes, who: str, *, error: RefundError | None = None) -> None:
         """The request in the inbox: accepted under the refund id, or rejected with why."""
         digest = hashlib.sha256(raw).hexdigest()
         cid = rid if error is None else f"{rid}#{digest[:16]}"
         why = "" if error is None else f"{type(error).__name__}: {error}"[:2000]
-        self.store.accept([Inbound(
-            channel=CHANNEL, control_id=cid, raw=raw, received_at=self.clock(), peer=who,
-            message_type="refund/request", status="rejected" if error else "accepted",
-            ack_code="AR" if error else "AA", error=why, events=b"", digest=digest)])
+        self.store.accept(
+            [
+                Inbound(
+                    channel=CHANNEL,
+                    control_id=cid,
+                    raw=raw,
+                    received_at=self.clock(),
+                    peer=who,
+                    message_type="refund/request",
+                    status="rejected" if error else "accepted",
+                    ack_code="AR" if error else "AA",
+                    error=why,
+                    events=b"",
+                    digest=digest,
+                )
+            ]
+        )
 
-    def _audit(self, actor: Actor, action: str, rid: str, error: RefundError | None,
-               out: Outcome | None = None) -> None:
+    def _audit(
+        self,
+        actor: Actor,
+        action: str,
+        rid: str,
+        error: RefundError | None,
+        out: Outcome | None = None,
+    ) -> None:
         if error is not None:
-            record(self.audit_log, actor.name, action, rid, error.outcome,
-                   error=str(error), field=error.field, kind=type(error).__name__)
+            record(
+                self.audit_log,
+                actor.name,
+                action,
+                rid,
+                error.outcome,
+                error=str(error),
+                field=error.field,
+                kind=type(error).__name__,
+            )
             return
         assert out is not None
         r = out.refund
-        record(self.audit_log, actor.name, action, r.id, "ok", status=r.status,
-               amount=str(r.amount), currency=r.currency, account_token=r.account_token,
-               requested_by=r.requested_by, decided_by=r.decided_by, entry_key=r.entry_key,
-               replayed=out.replayed)
+        record(
+            self.audit_log,
+            actor.name,
+            action,
+            r.id,
+            "ok",
+            status=r.status,
+            amount=str(r.amount),
+            currency=r.currency,
+            account_token=r.account_token,
+            requested_by=r.requested_by,
+            decided_by=r.decided_by,
+            entry_key=r.entry_key,
+            replayed=out.replayed,
+        )

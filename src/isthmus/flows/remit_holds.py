@@ -62,38 +62,49 @@ def find(store: Store, ref: str) -> StoredMessage | None:
 
 def view(store: Store, m: StoredMessage) -> dict[str, Any]:
     """One held (or formerly held) interchange as the CLI and its JSON show it."""
-    items = [w for w in store.work_items_for(held_ref(m.channel, m.control_id))
-             if w.kind == HOLD_KIND]
+    items = [
+        w for w in store.work_items_for(held_ref(m.channel, m.control_id)) if w.kind == HOLD_KIND
+    ]
     item = items[-1] if items else None
-    return {"message_id": m.id, "control_id": m.control_id, "status": m.status,
-            "ack": m.ack_code, "received_at": m.received_at,
-            "work_item": item.id if item else None,
-            "work_item_status": item.status if item else "",
-            "detail": item.detail if item else m.error.split("|")[-1],
-            "resolution": item.resolution if item else ""}
+    return {
+        "message_id": m.id,
+        "control_id": m.control_id,
+        "status": m.status,
+        "ack": m.ack_code,
+        "received_at": m.received_at,
+        "work_item": item.id if item else None,
+        "work_item_status": item.status if item else "",
+        "detail": item.detail if item else m.error.split("|")[-1],
+        "resolution": item.resolution if item else "",
+    }
 
 
 def held(store: Store, limit: int = 1000) -> list[dict[str, Any]]:
     """The X12 interchanges on hold, oldest first."""
-    return [view(store, m) for m in store.messages(status=HELD, limit=limit)
-            if m.channel == CHANNEL]
+    return [
+        view(store, m) for m in store.messages(status=HELD, limit=limit) if m.channel == CHANNEL
+    ]
 
 
 def release(store: Store, ref: str, *, actor: str, reason: str, now: float) -> Released:
     """Release a held interchange: its events may post, its work item is resolved."""
     why = " ".join(reason.split())
     if not why:
-        raise HoldError("a release needs a reason (--reason TEXT): it goes to the audit "
-                        "trail and the work item", 2)
+        raise HoldError(
+            "a release needs a reason (--reason TEXT): it goes to the audit "
+            "trail and the work item",
+            2,
+        )
     m = find(store, ref)
     if m is None:
         raise HoldError(f"no X12 interchange {ref!r}", 3)
     if m.status != HELD:
-        raise HoldError(f"interchange {m.control_id} is {m.status}, not held: nothing to "
-                        "release", 4)
-    done = store.release(CHANNEL, m.control_id, resolution=f"released by {actor}: {why}",
-                         now=now)
+        raise HoldError(
+            f"interchange {m.control_id} is {m.status}, not held: nothing to release", 4
+        )
+    done = store.release(CHANNEL, m.control_id, resolution=f"released by {actor}: {why}", now=now)
     if done is None:  # someone released it between our read and our write
         raise HoldError(f"interchange {m.control_id} was released already", 4)
-    return Released(done.id, done.control_id,
-                    len(publications(done.events)) if done.events else 0, actor, why)
+    return Released(
+        done.id, done.control_id, len(publications(done.events)) if done.events else 0, actor, why
+    )

@@ -45,8 +45,11 @@ def limits_of(settings: RetentionSettings, channel: str | None) -> Limits:
     """The limits in force for `channel` (None: a channel without a rule of its own)."""
     rule = settings.channels.get(channel) if channel is not None else None
     raw = rule.raw_days if rule is not None and rule.raw_days is not None else settings.raw_days
-    ignored = (rule.ignored_days if rule is not None and rule.ignored_days is not None
-               else settings.ignored_days)
+    ignored = (
+        rule.ignored_days
+        if rule is not None and rule.ignored_days is not None
+        else settings.ignored_days
+    )
     return Limits(raw, ignored)
 
 
@@ -61,8 +64,9 @@ def rules(settings: RetentionSettings, now: float) -> list[PurgeRule]:
     return out
 
 
-def _rules(limits: Limits, now: float, channel: str | None,
-           others: tuple[str, ...]) -> list[PurgeRule]:
+def _rules(
+    limits: Limits, now: float, channel: str | None, others: tuple[str, ...]
+) -> list[PurgeRule]:
     out = []
     if limits.raw_days:
         out.append(PurgeRule(now - limits.raw_days * DAY_S, False, channel, others))
@@ -74,8 +78,11 @@ def _rules(limits: Limits, now: float, channel: str | None,
 
 def enabled(settings: RetentionSettings) -> bool:
     """True when some limit is set (the daily job has something to do)."""
-    return bool(settings.raw_days or settings.ignored_days or any(
-        r.raw_days or r.ignored_days for r in settings.channels.values()))
+    return bool(
+        settings.raw_days
+        or settings.ignored_days
+        or any(r.raw_days or r.ignored_days for r in settings.channels.values())
+    )
 
 
 @dataclass
@@ -90,13 +97,18 @@ class PurgeReport:
     newest_id: int = 0
 
     def as_dict(self) -> dict[str, Any]:
-        return {"dry_run": self.dry_run, "purged": self.purged,
-                "by_channel": dict(sorted(self.by_channel.items())), "ignored": self.ignored,
-                "ids": [self.oldest_id, self.newest_id] if self.purged else []}
+        return {
+            "dry_run": self.dry_run,
+            "purged": self.purged,
+            "by_channel": dict(sorted(self.by_channel.items())),
+            "ignored": self.ignored,
+            "ids": [self.oldest_id, self.newest_id] if self.purged else [],
+        }
 
 
-def purge(store: Store, settings: RetentionSettings, now: float, *,
-          dry_run: bool = False) -> PurgeReport:
+def purge(
+    store: Store, settings: RetentionSettings, now: float, *, dry_run: bool = False
+) -> PurgeReport:
     """Blank every body past its limit (see the module docstring); `dry_run` only counts."""
     report = PurgeReport(dry_run)
     for rule in rules(settings, now):
@@ -110,7 +122,6 @@ def purge(store: Store, settings: RetentionSettings, now: float, *,
             report.ignored += done if rule.ignored else 0
             report.by_channel.update(m.channel for m in page)
             ids = [m.id for m in page]
-            report.oldest_id = min(ids) if not report.oldest_id else min(report.oldest_id,
-                                                                          *ids)
+            report.oldest_id = min(ids) if not report.oldest_id else min(report.oldest_id, *ids)
             report.newest_id = max(report.newest_id, *ids)
     return report

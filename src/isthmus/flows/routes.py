@@ -112,23 +112,41 @@ def variables(item: Item, dest: DestinationSettings) -> dict[str, Any]:
     names (HL7 v2.5.1 sending/receiving application and facility)."""
     when = item.occurred_at.astimezone(UTC) if item.occurred_at.tzinfo else item.occurred_at
     key = item.identity()
-    return {"type": item.type, "key": item.key, "event_id": item.event_id,
-            "occurred_at": when.isoformat(), "hl7_ts": when.strftime("%Y%m%d%H%M%S"),
-            "hl7_date": when.strftime("%Y%m%d"), "control_id": control_id(key),
-            "idempotency_key": key, "f": cut(item.fields, dest.allow),
-            "raw": item.raw if RAW in dest.allow else None,
-            "d": {"name": dest.name, "sending_application": dest.sending_application,
-                  "sending_facility": dest.sending_facility,
-                  "receiving_application": dest.receiving_application,
-                  "receiving_facility": dest.receiving_facility}}
+    return {
+        "type": item.type,
+        "key": item.key,
+        "event_id": item.event_id,
+        "occurred_at": when.isoformat(),
+        "hl7_ts": when.strftime("%Y%m%d%H%M%S"),
+        "hl7_date": when.strftime("%Y%m%d"),
+        "control_id": control_id(key),
+        "idempotency_key": key,
+        "f": cut(item.fields, dest.allow),
+        "raw": item.raw if RAW in dest.allow else None,
+        "d": {
+            "name": dest.name,
+            "sending_application": dest.sending_application,
+            "sending_facility": dest.sending_facility,
+            "receiving_application": dest.receiving_application,
+            "receiving_facility": dest.receiving_facility,
+        },
+    }
 
 
 def default_json(v: dict[str, Any]) -> bytes:
     """The default body: the event's (cut) fields at the top level, `amount` and `currency`
     among them (what a file's control record sums), with its type, id and time."""
-    return json.dumps({**v["f"], "type": v["type"], "event_id": v["event_id"],
-                       "occurred_at": v["occurred_at"], "idempotency_key": v["idempotency_key"]},
-                      sort_keys=True, separators=(",", ":")).encode()
+    return json.dumps(
+        {
+            **v["f"],
+            "type": v["type"],
+            "event_id": v["event_id"],
+            "occurred_at": v["occurred_at"],
+            "idempotency_key": v["idempotency_key"],
+        },
+        sort_keys=True,
+        separators=(",", ":"),
+    ).encode()
 
 
 # --- built-in HL7 v2 templates (mllp destinations) --------------------------------------
@@ -140,30 +158,75 @@ def _segment(name: str, values: dict[int, str]) -> str:
     return "|".join([name] + [values.get(i, "") for i in range(1, last + 1)])
 
 
-_MSH = ("MSH|^~\\&|{{ d.sending_application|hl7 }}|{{ d.sending_facility|hl7 }}|"
-        "{{ d.receiving_application|hl7 }}|{{ d.receiving_facility|hl7 }}|{{ hl7_ts }}||"
-        "{{ message_type }}|{{ control_id }}|P|2.5")
-_PID = _segment("PID", {1: "1", 3: "{{ f.mrn|default('')|hl7 }}{% if f.assigning_authority %}"
-                                   "^^^{{ f.assigning_authority|hl7 }}{% endif %}",
-                        18: "{{ f.account_number|default('')|hl7 }}"})
-_FT1 = _segment("FT1", {
-    1: "1", 2: "{{ (f.transaction_id or f.trace_number or control_id)|hl7 }}",
-    4: "{{ hl7_date }}", 5: "{{ hl7_date }}", 6: "{{ f.ft1_type|default('')|hl7 }}",
-    7: "{{ f.charge_code|default('')|hl7 }}", 10: "{{ f.quantity|default('1')|hl7 }}",
-    11: "{{ f.amount|default('')|hl7 }}^{{ f.currency|default('')|hl7 }}"})
-_PV1_VISIT = ("{% if f.visit_number %}\r" + _segment("PV1", {
-    1: "1", 2: "U", 19: "{{ f.visit_number|hl7 }}"}) + "{% endif %}")
-_PV1_BALANCE = _segment("PV1", {1: "1", 2: "U", 19: "{{ f.visit_number|default('')|hl7 }}",
-                                46: "{{ f.balance|default('')|hl7 }}"})
-DFT_P03: Final = "\r".join([_MSH.replace("{{ message_type }}", "DFT^P03^DFT_P03"),
-                            "EVN|P03|{{ hl7_ts }}", _PID]) + _PV1_VISIT + "\r" + _FT1 + "\r"
-BAR_P05: Final = "\r".join([_MSH.replace("{{ message_type }}", "BAR^P05^BAR_P05"),
-                            "EVN|P05|{{ hl7_ts }}", _PID, _PV1_BALANCE]) + "\r"
-HL7_TEMPLATES: Final = {CHARGE_POSTED: DFT_P03, PAYMENT_POSTED: DFT_P03,
-                        ADJUSTMENT_POSTED: DFT_P03, ACCOUNT_BALANCE_CHANGED: BAR_P05}
+_MSH = (
+    "MSH|^~\\&|{{ d.sending_application|hl7 }}|{{ d.sending_facility|hl7 }}|"
+    "{{ d.receiving_application|hl7 }}|{{ d.receiving_facility|hl7 }}|{{ hl7_ts }}||"
+    "{{ message_type }}|{{ control_id }}|P|2.5"
+)
+_PID = _segment(
+    "PID",
+    {
+        1: "1",
+        3: "{{ f.mrn|default('')|hl7 }}{% if f.assigning_authority %}"
+        "^^^{{ f.assigning_authority|hl7 }}{% endif %}",
+        18: "{{ f.account_number|default('')|hl7 }}",
+    },
+)
+_FT1 = _segment(
+    "FT1",
+    {
+        1: "1",
+        2: "{{ (f.transaction_id or f.trace_number or control_id)|hl7 }}",
+        4: "{{ hl7_date }}",
+        5: "{{ hl7_date }}",
+        6: "{{ f.ft1_type|default('')|hl7 }}",
+        7: "{{ f.charge_code|default('')|hl7 }}",
+        10: "{{ f.quantity|default('1')|hl7 }}",
+        11: "{{ f.amount|default('')|hl7 }}^{{ f.currency|default('')|hl7 }}",
+    },
+)
+_PV1_VISIT = (
+    "{% if f.visit_number %}\r"
+    + _segment("PV1", {1: "1", 2: "U", 19: "{{ f.visit_number|hl7 }}"})
+    + "{% endif %}"
+)
+_PV1_BALANCE = _segment(
+    "PV1",
+    {
+        1: "1",
+        2: "U",
+        19: "{{ f.visit_number|default('')|hl7 }}",
+        46: "{{ f.balance|default('')|hl7 }}",
+    },
+)
+DFT_P03: Final = (
+    "\r".join([_MSH.replace("{{ message_type }}", "DFT^P03^DFT_P03"), "EVN|P03|{{ hl7_ts }}", _PID])
+    + _PV1_VISIT
+    + "\r"
+    + _FT1
+    + "\r"
+)
+BAR_P05: Final = (
+    "\r".join(
+        [
+            _MSH.replace("{{ message_type }}", "BAR^P05^BAR_P05"),
+            "EVN|P05|{{ hl7_ts }}",
+            _PID,
+            _PV1_BALANCE,
+        ]
+    )
+    + "\r"
+)
+HL7_TEMPLATES: Final = {
+    CHARGE_POSTED: DFT_P03,
+    PAYMENT_POSTED: DFT_P03,
+    ADJUSTMENT_POSTED: DFT_P03,
+    ACCOUNT_BALANCE_CHANGED: BAR_P05,
+}
 
-_env = SandboxedEnvironment(autoescape=False, keep_trailing_newline=True,
-                            undefined=jinja2.ChainableUndefined)
+_env = SandboxedEnvironment(
+    autoescape=False, keep_trailing_newline=True, undefined=jinja2.ChainableUndefined
+)
 _env.filters["hl7"] = hl7_escape
 
 
@@ -172,6 +235,7 @@ def _template(source: str) -> Render:
 
     def render(v: dict[str, Any]) -> bytes:
         return template.render(**v).encode()
+
     return render
 
 
@@ -217,18 +281,17 @@ class Routing:
 
     @property
     def status_types(self) -> frozenset[str]:
-        return frozenset(e for r in self.routes for e in r.settings.events
-                         if e in STATUS_TYPES)
+        return frozenset(e for r in self.routes for e in r.settings.events if e in STATUS_TYPES)
 
     @property
     def canonical_types(self) -> frozenset[str]:
-        return frozenset(e for r in self.routes for e in r.settings.events
-                         if e in CANONICAL_TYPES)
+        return frozenset(e for r in self.routes for e in r.settings.events if e in CANONICAL_TYPES)
 
     @property
     def source_types(self) -> frozenset[str]:
-        return frozenset(e for r in self.routes for e in r.settings.events
-                         if kind_of(e) == "source")
+        return frozenset(
+            e for r in self.routes for e in r.settings.events if kind_of(e) == "source"
+        )
 
     def routes_for(self, item: Item, *, source: bool = False) -> list[Route]:
         """The routes that take this item, in config order."""
@@ -256,11 +319,22 @@ class Routing:
                 render = route.render or _default(dest, item.type, source=source)
                 body = render(v)
                 content_type = route.content_type or _content_type(
-                    dest, item.type, source=source, custom=route.render)
+                    dest, item.type, source=source, custom=route.render
+                )
                 if content_type == HL7:  # Jinja2 writes "\n"; HL7 v2 segments end in CR
                     body = body.replace(b"\r\n", b"\r").replace(b"\n", b"\r")
-                out.append(Rendered(name, route.name, item.key, idem, item.event_id,
-                                    item.type, content_type, body))
+                out.append(
+                    Rendered(
+                        name,
+                        route.name,
+                        item.key,
+                        idem,
+                        item.event_id,
+                        item.type,
+                        content_type,
+                        body,
+                    )
+                )
         return out
 
 
@@ -277,8 +351,10 @@ def _matches(route: RouteSettings, item: Item, *, source: bool) -> bool:
     if route.channels and item.channel not in route.channels:
         return False
     if source:
-        if not any(kind_of(e) == "source" and (item.type == e or item.type.startswith(e + "^"))
-                   for e in route.events):
+        if not any(
+            kind_of(e) == "source" and (item.type == e or item.type.startswith(e + "^"))
+            for e in route.events
+        ):
             return False
     elif item.type not in route.events:
         return False
@@ -297,8 +373,9 @@ def _raw(v: dict[str, Any]) -> bytes:
     return (v["raw"] or "").encode()
 
 
-def _content_type(dest: DestinationSettings, event_type: str, *, source: bool,
-                  custom: Render | None) -> str:
+def _content_type(
+    dest: DestinationSettings, event_type: str, *, source: bool, custom: Render | None
+) -> str:
     if source:
         return HL7 if "^" in event_type or dest.kind == "mllp" else "application/octet-stream"
     if dest.kind == "mllp" and (custom is not None or event_type in _BUILT_IN):
@@ -306,8 +383,9 @@ def _content_type(dest: DestinationSettings, event_type: str, *, source: bool,
     return JSON
 
 
-def compile_routes(routes: Sequence[RouteSettings],
-                   destinations: Mapping[str, DestinationSettings]) -> Routing:
+def compile_routes(
+    routes: Sequence[RouteSettings], destinations: Mapping[str, DestinationSettings]
+) -> Routing:
     """Check and compile [[routes]]; ConfigError (with the dotted key) on what cannot run."""
     out: list[Route] = []
     for i, r in enumerate(routes):
@@ -324,17 +402,24 @@ def compile_routes(routes: Sequence[RouteSettings],
                 if kind == "source" and RAW not in dest.allow:
                     raise ConfigError(
                         f"{where}.events: {e!r} forwards source messages (PHI) to destination "
-                        f"{name!r}, whose allow list does not name {RAW!r}")
+                        f"{name!r}, whose allow list does not name {RAW!r}"
+                    )
                 if kind == "canonical" and not dest.allow:
                     raise ConfigError(
                         f"{where}.events: {e!r} sends canonical events (PHI) to destination "
-                        f"{name!r}, whose allow list is empty: name the fields it may receive")
-                if kind == "status" and dest.kind == "mllp" and render is None and \
-                        e not in _BUILT_IN:
+                        f"{name!r}, whose allow list is empty: name the fields it may receive"
+                    )
+                if (
+                    kind == "status"
+                    and dest.kind == "mllp"
+                    and render is None
+                    and e not in _BUILT_IN
+                ):
                     raise ConfigError(
                         f"{where}.template: no built-in HL7 v2 message for {e!r} (there is "
                         f"one for {', '.join(sorted(_BUILT_IN))}); give the route a template "
-                        f"for mllp destination {name!r}")
+                        f"for mllp destination {name!r}"
+                    )
         out.append(Route(r, render, r.content_type))
     return Routing(tuple(out), dict(destinations))
 
@@ -345,13 +430,15 @@ def _compile_template(text: str, where: str) -> Render:
         try:
             source = Path(text).read_text(encoding="utf-8")
         except OSError as exc:
-            raise ConfigError(f"{where}: cannot read template file {text}: "
-                              f"{exc.strerror or exc}") from exc
+            raise ConfigError(
+                f"{where}: cannot read template file {text}: {exc.strerror or exc}"
+            ) from exc
     try:
         return _template(source)
     except jinja2.TemplateSyntaxError as exc:
-        raise ConfigError(f"{where}: not a valid Jinja2 template (line {exc.lineno}: "
-                          f"{exc.message})") from exc
+        raise ConfigError(
+            f"{where}: not a valid Jinja2 template (line {exc.lineno}: {exc.message})"
+        ) from exc
 
 
 def _import_function(spec: str, where: str) -> Render:
@@ -361,9 +448,10 @@ def _import_function(spec: str, where: str) -> Render:
     except (ImportError, AttributeError) as exc:
         raise ConfigError(f"{where}: cannot import {spec!r}: {exc}") from exc
     if not callable(fn):
-        raise ConfigError(f"{where}: {spec!r} is not a callable \"module:function\"")
+        raise ConfigError(f'{where}: {spec!r} is not a callable "module:function"')
 
     def render(v: dict[str, Any]) -> bytes:
         result = fn(v)
         return result.encode() if isinstance(result, str) else bytes(result)
+
     return render

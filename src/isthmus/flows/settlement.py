@@ -103,15 +103,38 @@ def deposit_of(env: Envelope) -> DepositRecord | None:
     """The record a deposit event is matched by (None for a card payment)."""
     ev = env.payload
     if isinstance(ev, ProcessorDeposited):
-        return DepositRecord(env.event_id, PROCESSOR, reference_of(ev.deposit_id), ev.net,
-                             ev.currency, ev.deposit_date, ev.processor, env.correlation_id)
+        return DepositRecord(
+            env.event_id,
+            PROCESSOR,
+            reference_of(ev.deposit_id),
+            ev.net,
+            ev.currency,
+            ev.deposit_date,
+            ev.processor,
+            env.correlation_id,
+        )
     if isinstance(ev, RemittancePaid):
-        return DepositRecord(env.event_id, EFT, reference_of(ev.trace_number), ev.amount,
-                             ev.currency, ev.payment_date or env.occurred_at.date(),
-                             ev.payer_id or ev.payer_name, env.correlation_id)
+        return DepositRecord(
+            env.event_id,
+            EFT,
+            reference_of(ev.trace_number),
+            ev.amount,
+            ev.currency,
+            ev.payment_date or env.occurred_at.date(),
+            ev.payer_id or ev.payer_name,
+            env.correlation_id,
+        )
     if isinstance(ev, BankDeposited):
-        return DepositRecord(env.event_id, BANK, reference_of(ev.reference), ev.amount,
-                             ev.currency, ev.deposit_date, ev.method, env.correlation_id)
+        return DepositRecord(
+            env.event_id,
+            BANK,
+            reference_of(ev.reference),
+            ev.amount,
+            ev.currency,
+            ev.deposit_date,
+            ev.method,
+            env.correlation_id,
+        )
     return None
 
 
@@ -125,9 +148,17 @@ def counterpart(open_records: list[DepositRecord], mine: DepositRecord) -> Depos
     """The oldest unmatched record of another side with the same reference, amount and
     currency."""
     sides = matches(mine)
-    return next((d for d in open_records
-                 if d.side in sides and d.amount == mine.amount
-                 and d.currency == mine.currency and d.event_id != mine.event_id), None)
+    return next(
+        (
+            d
+            for d in open_records
+            if d.side in sides
+            and d.amount == mine.amount
+            and d.currency == mine.currency
+            and d.event_id != mine.event_id
+        ),
+        None,
+    )
 
 
 @dataclass(frozen=True)
@@ -143,10 +174,13 @@ class SettlementFlow:
     @property
     def accounts(self) -> SettlementAccounts:
         p = self.policy
-        return SettlementAccounts(ar=self.ar_account, bank=p.bank_account,
-                                  card_clearing=p.card_clearing_account,
-                                  cash_clearing=p.cash_clearing_account,
-                                  processor_fees=p.fees_account)
+        return SettlementAccounts(
+            ar=self.ar_account,
+            bank=p.bank_account,
+            card_clearing=p.card_clearing_account,
+            cash_clearing=p.cash_clearing_account,
+            processor_fees=p.fees_account,
+        )
 
     def handle(self, tx: Tx, env: Envelope, now: float) -> Outcome:
         """Read the facts, decide, write the decision at `now`."""
@@ -184,42 +218,66 @@ class SettlementFlow:
 
     def _posting(self, env: Envelope, when: date, memo: str, key: str = "") -> Posting:
         where = self.calendar.assign(when)
-        return Posting(entry_key=key or env.event_id, posted_on=where.posted_on,
-                       period=where.period, channel=env.source.channel, memo=memo,
-                       correlation_id=env.correlation_id, causation_id=env.event_id,
-                       moved_from=where.moved_from)
+        return Posting(
+            entry_key=key or env.event_id,
+            posted_on=where.posted_on,
+            period=where.period,
+            channel=env.source.channel,
+            memo=memo,
+            correlation_id=env.correlation_id,
+            causation_id=env.event_id,
+            moved_from=where.moved_from,
+        )
 
     def card_payment(self, env: Envelope, ev: PatientPaymentSettled, facts: Facts) -> Decision:
         acct = facts.account
         if acct is None:
-            return _hold(env, "unapplied_cash", f"card {ev.kind} {ev.gross} "
-                         f"{ev.currency} ({ev.processor} {ev.transaction_id}, deposit "
-                         f"{ev.deposit_id}) matches no billing account {ev.account_number!r}; "
-                         "resubmit once it is known")
+            return _hold(
+                env,
+                "unapplied_cash",
+                f"card {ev.kind} {ev.gross} "
+                f"{ev.currency} ({ev.processor} {ev.transaction_id}, deposit "
+                f"{ev.deposit_id}) matches no billing account {ev.account_number!r}; "
+                "resubmit once it is known",
+            )
         if not facts.company:
-            return Decision(HELD, writes=(FacilityHold(env, acct.facility, ev.gross,
-                                                       ev.currency),))
+            return Decision(HELD, writes=(FacilityHold(env, acct.facility, ev.gross, ev.currency),))
         try:
             entry = card_payment_entry(
-                gross=ev.gross, currency=ev.currency, accounts=self.accounts,
-                company=facts.company, account_token=facts.token,
-                posting=self._posting(env, ev.transaction_date, f"card {ev.kind} "
-                                      f"{ev.processor} {ev.transaction_id} deposit "
-                                      f"{ev.deposit_id}"))
+                gross=ev.gross,
+                currency=ev.currency,
+                accounts=self.accounts,
+                company=facts.company,
+                account_token=facts.token,
+                posting=self._posting(
+                    env,
+                    ev.transaction_date,
+                    f"card {ev.kind} {ev.processor} {ev.transaction_id} deposit {ev.deposit_id}",
+                ),
+            )
         except ClosedPeriod as exc:
             return _hold(env, "closed_period", str(exc))
         except LedgerRefusal as exc:
             return _hold(env, "unpostable_settlement", str(exc))
         return _post(env, entry)
 
-    def processor_deposit(self, env: Envelope, ev: ProcessorDeposited, mine: DepositRecord,
-                          bank: DepositRecord | None) -> Decision:
+    def processor_deposit(
+        self, env: Envelope, ev: ProcessorDeposited, mine: DepositRecord, bank: DepositRecord | None
+    ) -> Decision:
         try:
             entry = processor_deposit_entry(
-                gross=ev.gross, fee=ev.fee, net=ev.net, currency=ev.currency,
-                accounts=self.accounts, company=self.policy.company,
-                posting=self._posting(env, ev.deposit_date, f"{ev.processor} deposit "
-                                      f"{ev.deposit_id}: {ev.transactions} transaction(s)"))
+                gross=ev.gross,
+                fee=ev.fee,
+                net=ev.net,
+                currency=ev.currency,
+                accounts=self.accounts,
+                company=self.policy.company,
+                posting=self._posting(
+                    env,
+                    ev.deposit_date,
+                    f"{ev.processor} deposit {ev.deposit_id}: {ev.transactions} transaction(s)",
+                ),
+            )
         except ClosedPeriod as exc:
             return _hold(env, "closed_period", str(exc))
         except LedgerRefusal as exc:
@@ -227,21 +285,33 @@ class SettlementFlow:
         matched = () if bank is None else (MatchDeposits(mine.event_id, bank.event_id),)
         return replace(_post(env, entry), claim=RecordDeposit(mine), writes=matched)
 
-    def _settle(self, env: Envelope, mine: DepositRecord, other: DepositRecord | None,
-                bank: DepositRecord | None) -> Decision:
+    def _settle(
+        self,
+        env: Envelope,
+        mine: DepositRecord,
+        other: DepositRecord | None,
+        bank: DepositRecord | None,
+    ) -> Decision:
         """Record `mine`; when `other` matches it and is an 835 payment, post the bank
         side (keyed by the bank record) on the bank's date."""
         entry: JournalEntry | None = None
-        eft = other if other is not None and other.side == EFT else \
-            mine if mine.side == EFT else None
+        eft = (
+            other if other is not None and other.side == EFT else mine if mine.side == EFT else None
+        )
         if other is not None and bank is not None and eft is not None:
             try:
                 entry = bank_match_entry(
-                    amount=bank.amount, currency=bank.currency, accounts=self.accounts,
+                    amount=bank.amount,
+                    currency=bank.currency,
+                    accounts=self.accounts,
                     company=self.policy.company,
-                    posting=self._posting(env, bank.on_date, f"bank deposit {bank.reference} "
-                                          f"matched to 835 payment (payer {eft.party})",
-                                          key=f"{bank.event_id}/match"))
+                    posting=self._posting(
+                        env,
+                        bank.on_date,
+                        f"bank deposit {bank.reference} matched to 835 payment (payer {eft.party})",
+                        key=f"{bank.event_id}/match",
+                    ),
+                )
             except ClosedPeriod as exc:
                 return _hold(env, "closed_period", str(exc))
             except LedgerRefusal as exc:

@@ -72,12 +72,35 @@ def csv_intake(raw: bytes, *, kind: str, peer: str, now: float, tenant: str) -> 
         deposits = rows = len(bf.deposits)
         total = sum((b.amount for b in bf.deposits), Decimal(0))
     if findings:
-        return CsvIntake(Inbound(kind, cid, kept, now, peer, TYPES[kind], "rejected", "AR",
-                                 _error(findings), b"", digest),
-                         findings, (), deposits, rows, total)
+        return CsvIntake(
+            Inbound(
+                kind,
+                cid,
+                kept,
+                now,
+                peer,
+                TYPES[kind],
+                "rejected",
+                "AR",
+                _error(findings),
+                b"",
+                digest,
+            ),
+            findings,
+            (),
+            deposits,
+            rows,
+            total,
+        )
     at = datetime.fromtimestamp(now, UTC)
-    envs = envelopes(keyed, channel=kind, control_id=cid, occurred=at, recorded=at,
-                     tenant=tenant)
-    return CsvIntake(Inbound(kind, cid, kept, now, peer, TYPES[kind], "accepted", "AA", "",
-                             encoded(envs), digest),
-                     (), tuple(keyed), deposits, rows, total)
+    envs = envelopes(keyed, channel=kind, control_id=cid, occurred=at, recorded=at, tenant=tenant)
+    return CsvIntake(
+        Inbound(
+            kind, cid, kept, now, peer, TYPES[kind], "accepted", "AA", "", encoded(envs), digest
+        ),
+        (),
+        tuple(keyed),
+        deposits,
+        rows,
+        total,
+    )

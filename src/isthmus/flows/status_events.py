@@ -45,8 +45,12 @@ from isthmus.model.status import (
 from isthmus.store.ports import Tx
 
 POSTED = frozenset({"posted", "applied"})
-_KIND_EVENT = {"charge": CHARGE_POSTED, "credit": CHARGE_POSTED, "payment": PAYMENT_POSTED,
-               "adjustment": ADJUSTMENT_POSTED}
+_KIND_EVENT = {
+    "charge": CHARGE_POSTED,
+    "credit": CHARGE_POSTED,
+    "payment": PAYMENT_POSTED,
+    "adjustment": ADJUSTMENT_POSTED,
+}
 _FT1_CODE = {CHARGE_POSTED: "CG", PAYMENT_POSTED: "PY", ADJUSTMENT_POSTED: "AJ"}
 
 
@@ -65,12 +69,22 @@ def derive(tx: Tx, env: Envelope, outcome: str, how: Derivation) -> list[StatusE
     otherwise."""
     ev = env.payload
     if isinstance(ev, ClaimRemitted) and is_denial(ev) and outcome in ("posted", "held"):
-        return [_event(env, CLAIM_DENIED, {
-            "payer_id": ev.payer_id, "payer_claim_control_number":
-            ev.payer_claim_control_number, "patient_control_number": ev.patient_control_number,
-            "claim_status": ev.claim_status, "charge": StatusEvent.amount(ev.charge),
-            "paid": StatusEvent.amount(ev.paid), "currency": ev.currency,
-            "reasons": " ".join(f"{a.group}-{a.reason}" for a in ev.adjustments)})]
+        return [
+            _event(
+                env,
+                CLAIM_DENIED,
+                {
+                    "payer_id": ev.payer_id,
+                    "payer_claim_control_number": ev.payer_claim_control_number,
+                    "patient_control_number": ev.patient_control_number,
+                    "claim_status": ev.claim_status,
+                    "charge": StatusEvent.amount(ev.charge),
+                    "paid": StatusEvent.amount(ev.paid),
+                    "currency": ev.currency,
+                    "reasons": " ".join(f"{a.group}-{a.reason}" for a in ev.adjustments),
+                },
+            )
+        ]
     if outcome not in POSTED:
         return []
     if isinstance(ev, Charge):
@@ -78,89 +92,180 @@ def derive(tx: Tx, env: Envelope, outcome: str, how: Derivation) -> list[StatusE
         kind_event = _KIND_EVENT.get(kind)
         if kind_event is None:
             return []
-        fields = {"transaction_id": ev.transaction_id,
-                  "transaction_type": ev.transaction_type,
-                  "ft1_type": "CD" if kind == "credit" else _FT1_CODE[kind_event],
-                  "charge_code": ev.charge_code,
-                  "quantity": str(ev.quantity), "amount": StatusEvent.amount(ev.amount.amount),
-                  "currency": ev.amount.currency, "department": ev.department,
-                  "facility": ev.facility, "service_date": ev.service_date.isoformat(),
-                  **_patient(tx, how, ev.patient), "account_number": ev.account_number,
-                  "visit_number": ev.visit_number}
-        out = [_event(env, kind_event, fields)]
-        return out + _balance(tx, env, how, ev.patient, ev.account_number, ev.facility,
-                              ev.amount.currency)
-    if isinstance(ev, ClaimRemitted) and ev.paid:
-        return [_event(env, PAYMENT_POSTED, {
-            "payer_id": ev.payer_id, "trace_number": ev.trace_number,
-            "payment_method": ev.payment_method, "amount": StatusEvent.amount(ev.paid),
-            "currency": ev.currency, "ft1_type": "PY",
-            "payer_claim_control_number": ev.payer_claim_control_number,
-            "patient_control_number": ev.patient_control_number,
-            "account_number": ev.patient_control_number,
-            "payment_date": ev.payment_date.isoformat() if ev.payment_date else ""})]
-    if isinstance(ev, PatientPaymentSettled) and ev.kind == "payment":
-        return [_event(env, PAYMENT_POSTED, {
-            "processor": ev.processor, "transaction_id": ev.transaction_id,
-            "amount": StatusEvent.amount(ev.gross), "currency": ev.currency, "ft1_type": "PY",
+        fields = {
+            "transaction_id": ev.transaction_id,
+            "transaction_type": ev.transaction_type,
+            "ft1_type": "CD" if kind == "credit" else _FT1_CODE[kind_event],
+            "charge_code": ev.charge_code,
+            "quantity": str(ev.quantity),
+            "amount": StatusEvent.amount(ev.amount.amount),
+            "currency": ev.amount.currency,
+            "department": ev.department,
+            "facility": ev.facility,
+            "service_date": ev.service_date.isoformat(),
+            **_patient(tx, how, ev.patient),
             "account_number": ev.account_number,
-            "payment_date": ev.transaction_date.isoformat()})]
+            "visit_number": ev.visit_number,
+        }
+        out = [_event(env, kind_event, fields)]
+        return out + _balance(
+            tx, env, how, ev.patient, ev.account_number, ev.facility, ev.amount.currency
+        )
+    if isinstance(ev, ClaimRemitted) and ev.paid:
+        return [
+            _event(
+                env,
+                PAYMENT_POSTED,
+                {
+                    "payer_id": ev.payer_id,
+                    "trace_number": ev.trace_number,
+                    "payment_method": ev.payment_method,
+                    "amount": StatusEvent.amount(ev.paid),
+                    "currency": ev.currency,
+                    "ft1_type": "PY",
+                    "payer_claim_control_number": ev.payer_claim_control_number,
+                    "patient_control_number": ev.patient_control_number,
+                    "account_number": ev.patient_control_number,
+                    "payment_date": ev.payment_date.isoformat() if ev.payment_date else "",
+                },
+            )
+        ]
+    if isinstance(ev, PatientPaymentSettled) and ev.kind == "payment":
+        return [
+            _event(
+                env,
+                PAYMENT_POSTED,
+                {
+                    "processor": ev.processor,
+                    "transaction_id": ev.transaction_id,
+                    "amount": StatusEvent.amount(ev.gross),
+                    "currency": ev.currency,
+                    "ft1_type": "PY",
+                    "account_number": ev.account_number,
+                    "payment_date": ev.transaction_date.isoformat(),
+                },
+            )
+        ]
     if isinstance(ev, SupplyRequested):
-        return [_event(env, REQUISITION_SENT, {
-            "request_id": ev.request_id, "item": ev.item, "location": ev.location,
-            "quantity": StatusEvent.amount(ev.quantity), "department": ev.department,
-            "requested_on": ev.requested_on.isoformat()})]
+        return [
+            _event(
+                env,
+                REQUISITION_SENT,
+                {
+                    "request_id": ev.request_id,
+                    "item": ev.item,
+                    "location": ev.location,
+                    "quantity": StatusEvent.amount(ev.quantity),
+                    "department": ev.department,
+                    "requested_on": ev.requested_on.isoformat(),
+                },
+            )
+        ]
     if isinstance(ev, ShiftWorked):
-        hours = ev.regular_hours + ev.overtime_hours + ev.differential_hours + \
-            ev.on_call_hours
-        return [_event(env, PAYROLL_ACCRUED, {
-            "shift_id": ev.shift_id, "employee_id": ev.employee_id,
-            "department": ev.department, "work_date": ev.work_date.isoformat(),
-            "hours": StatusEvent.amount(hours),
-            "overtime_hours": StatusEvent.amount(ev.overtime_hours)})]
+        hours = ev.regular_hours + ev.overtime_hours + ev.differential_hours + ev.on_call_hours
+        return [
+            _event(
+                env,
+                PAYROLL_ACCRUED,
+                {
+                    "shift_id": ev.shift_id,
+                    "employee_id": ev.employee_id,
+                    "department": ev.department,
+                    "work_date": ev.work_date.isoformat(),
+                    "hours": StatusEvent.amount(hours),
+                    "overtime_hours": StatusEvent.amount(ev.overtime_hours),
+                },
+            )
+        ]
     return []
 
 
-def invoice_matched(*, invoice_id: str, po: str, line: str, supplier: str,
-                    quantity: Decimal, unit_price: Decimal, order_price: Decimal,
-                    currency: str, invoiced_on: date, channel: str,
-                    at: float) -> StatusEvent:
+def invoice_matched(
+    *,
+    invoice_id: str,
+    po: str,
+    line: str,
+    supplier: str,
+    quantity: Decimal,
+    unit_price: Decimal,
+    order_price: Decimal,
+    currency: str,
+    invoiced_on: date,
+    channel: str,
+    at: float,
+) -> StatusEvent:
     """A supplier invoice line that passed the three-way match (flows/supply.py decides it
     outside any applied event: the ERP's invoices come in through a sync). Keyed by the
     purchase order, so its lines' events keep their order; nothing about a patient."""
     variance = quantize((unit_price - order_price) * quantity, currency)
     return StatusEvent(
-        type=INVOICE_MATCHED, key=po, event_id=f"supply/invoice/{invoice_id}",
-        occurred_at=datetime.fromtimestamp(at, UTC), channel=channel,
-        fields={"invoice_id": invoice_id, "po": po, "line": line, "supplier": supplier,
-                "quantity": StatusEvent.amount(quantity),
-                "unit_price": StatusEvent.amount(unit_price),
-                "amount": StatusEvent.amount(quantize(quantity * unit_price, currency)),
-                "currency": currency,
-                "price_variance": StatusEvent.amount(variance),
-                "match": "matched" if not variance else "matched_within_tolerance",
-                "invoiced_on": invoiced_on.isoformat()})
+        type=INVOICE_MATCHED,
+        key=po,
+        event_id=f"supply/invoice/{invoice_id}",
+        occurred_at=datetime.fromtimestamp(at, UTC),
+        channel=channel,
+        fields={
+            "invoice_id": invoice_id,
+            "po": po,
+            "line": line,
+            "supplier": supplier,
+            "quantity": StatusEvent.amount(quantity),
+            "unit_price": StatusEvent.amount(unit_price),
+            "amount": StatusEvent.amount(quantize(quantity * unit_price, currency)),
+            "currency": currency,
+            "price_variance": StatusEvent.amount(variance),
+            "match": "matched" if not variance else "matched_within_tolerance",
+            "invoiced_on": invoiced_on.isoformat(),
+        },
+    )
 
 
 def _event(env: Envelope, kind: str, fields: dict[str, str]) -> StatusEvent:
-    return StatusEvent(type=kind, key=env.key, event_id=env.event_id,
-                       occurred_at=env.occurred_at, fields=fields, channel=env.source.channel)
+    return StatusEvent(
+        type=kind,
+        key=env.key,
+        event_id=env.event_id,
+        occurred_at=env.occurred_at,
+        fields=fields,
+        channel=env.source.channel,
+    )
 
 
 def _patient(tx: Tx, how: Derivation, patient: PatientRef) -> dict[str, str]:
-    return {"account_token": live_token(tx, how.secret, patient.key), "mrn": patient.mrn,
-            "assigning_authority": patient.authority}
+    return {
+        "account_token": live_token(tx, how.secret, patient.key),
+        "mrn": patient.mrn,
+        "assigning_authority": patient.authority,
+    }
 
 
-def _balance(tx: Tx, env: Envelope, how: Derivation, patient: PatientRef, account: str,
-             facility: str, currency: str) -> list[StatusEvent]:
+def _balance(
+    tx: Tx,
+    env: Envelope,
+    how: Derivation,
+    patient: PatientRef,
+    account: str,
+    facility: str,
+    currency: str,
+) -> list[StatusEvent]:
     token = live_token(tx, how.secret, patient.key)
     balances = tx.ar_balances(how.ar_account, token)
     balance = sum((v for (_, cur), v in balances.items() if cur == currency), Decimal(0))
-    return [StatusEvent(type=ACCOUNT_BALANCE_CHANGED, key=env.key,
-                        event_id=env.event_id, occurred_at=env.occurred_at,
-                        channel=env.source.channel,
-                        fields={"account_token": token, "balance": StatusEvent.amount(balance),
-                                "currency": currency, "facility": facility,
-                                "account_number": account, "mrn": patient.mrn,
-                                "assigning_authority": patient.authority})]
+    return [
+        StatusEvent(
+            type=ACCOUNT_BALANCE_CHANGED,
+            key=env.key,
+            event_id=env.event_id,
+            occurred_at=env.occurred_at,
+            channel=env.source.channel,
+            fields={
+                "account_token": token,
+                "balance": StatusEvent.amount(balance),
+                "currency": currency,
+                "facility": facility,
+                "account_number": account,
+                "mrn": patient.mrn,
+                "assigning_authority": patient.authority,
+            },
+        )
+    ]

@@ -80,26 +80,56 @@ class SupplyFlow:
     # issue 18: InvoiceMatched to the routes, in the transaction that posts the match
     on_status: Callable[[Tx, Sequence[StatusEvent]], object] | None = None
 
-    def __init__(self, store: Store, policy: SupplyPolicy, maps: Mappings,
-                 calendar: FiscalCalendar, *, clock: Clock) -> None:
+    def __init__(
+        self,
+        store: Store,
+        policy: SupplyPolicy,
+        maps: Mappings,
+        calendar: FiscalCalendar,
+        *,
+        clock: Clock,
+    ) -> None:
         self.store = store  # for what no event's transaction carries: approvals, the ERP
         self.clock = clock  # the time its work items and status events carry
         self.policy = policy
         self.maps = maps
         self.calendar = calendar
 
-    def _posting(self, key: str, when: date, memo: str, correlation_id: str,
-                 causation_id: str) -> Posting:
+    def _posting(
+        self, key: str, when: date, memo: str, correlation_id: str, causation_id: str
+    ) -> Posting:
         where = self.calendar.assign(when)
-        return Posting(entry_key=key, posted_on=where.posted_on, period=where.period,
-                       channel=CHANNEL, memo=memo, correlation_id=correlation_id,
-                       causation_id=causation_id, moved_from=where.moved_from)
+        return Posting(
+            entry_key=key,
+            posted_on=where.posted_on,
+            period=where.period,
+            channel=CHANNEL,
+            memo=memo,
+            correlation_id=correlation_id,
+            causation_id=causation_id,
+            moved_from=where.moved_from,
+        )
 
-    def _hold(self, tx: Tx, kind: str, key: str, event_id: str, correlation_id: str,
-              detail: str, envelope: bytes = b"") -> None:
-        tx.add_work_item(kind=kind, queue=QUEUE, key=key, event_id=event_id,
-                         correlation_id=correlation_id, detail=detail, envelope=envelope,
-                         now=self.clock.now())
+    def _hold(
+        self,
+        tx: Tx,
+        kind: str,
+        key: str,
+        event_id: str,
+        correlation_id: str,
+        detail: str,
+        envelope: bytes = b"",
+    ) -> None:
+        tx.add_work_item(
+            kind=kind,
+            queue=QUEUE,
+            key=key,
+            event_id=event_id,
+            correlation_id=correlation_id,
+            detail=detail,
+            envelope=envelope,
+            now=self.clock.now(),
+        )
 
     def snapshot(self) -> SupplyState:
         """The state as committed (for reports); changes to it are not saved."""
@@ -117,32 +147,55 @@ class SupplyFlow:
         company = self.maps.facility_company.get(ev.facility, self.policy.company)
         cost_center = self.maps.department_cost_center.get(ev.department, "")
         if not cost_center:
-            self._hold(tx, "unmapped_department", env.key, env.event_id, env.correlation_id,
-                       f"department {shown('department_cost_center', ev.department)!r} "
-                       "has no cost center",
-                       encode_envelope(env))
+            self._hold(
+                tx,
+                "unmapped_department",
+                env.key,
+                env.event_id,
+                env.correlation_id,
+                f"department {shown('department_cost_center', ev.department)!r} has no cost center",
+                encode_envelope(env),
+            )
             return "held"
         with session(tx, self.policy) as state:
             before = state.book.quantity(ev.item, ev.location)
             try:
                 entry = state.book.consume(
-                    ev.item, ev.location, ev.quantity, company=company,
+                    ev.item,
+                    ev.location,
+                    ev.quantity,
+                    company=company,
                     cost_center=cost_center,
                     service_line=self.policy.service_lines.get(ev.department, ev.department),
-                    posting=self._posting(applied_id, ev.used_on,
-                                          f"usage {ev.usage_id} item {ev.item}",
-                                          env.correlation_id, env.event_id))
+                    posting=self._posting(
+                        applied_id,
+                        ev.used_on,
+                        f"usage {ev.usage_id} item {ev.item}",
+                        env.correlation_id,
+                        env.event_id,
+                    ),
+                )
             except LedgerRefusal as exc:
-                self._hold(tx, "insufficient_stock", env.key, env.event_id,
-                           env.correlation_id, str(exc), encode_envelope(env))
+                self._hold(
+                    tx,
+                    "insufficient_stock",
+                    env.key,
+                    env.event_id,
+                    env.correlation_id,
+                    str(exc),
+                    encode_envelope(env),
+                )
                 return "held"
             if entry is not None:
                 tx.insert_entry(entry)
             value = sum((ln.credit for ln in entry.lines), Decimal(0)) if entry else Decimal(0)
-            tx.mark_applied(applied_id, _taken_enc.encode(Taken(
-                ev.item, ev.location, ev.quantity, value, entry)))
-            self._replenish(tx, state, ev.item, ev.location, before, ev.used_on,
-                            ev.usage_id, env.correlation_id)
+            tx.mark_applied(
+                applied_id,
+                _taken_enc.encode(Taken(ev.item, ev.location, ev.quantity, value, entry)),
+            )
+            self._replenish(
+                tx, state, ev.item, ev.location, before, ev.used_on, ev.usage_id, env.correlation_id
+            )
         if env.payload is ev:  # not when a charge's FT1 line brought it (on_charge)
             tx.close_work_items(env.event_id, "posted after the fix", self.clock.now())
         return "posted"
@@ -155,11 +208,17 @@ class SupplyFlow:
             return "duplicate"  # voided before it came: it takes nothing
         was = _taken_dec.decode(kept)
         if (was.item, was.location, was.quantity) != (ev.item, ev.location, ev.quantity):
-            self._hold(tx, "usage_changed", env.key, env.event_id, env.correlation_id,
-                       f"usage {ev.usage_id} was applied as {was.quantity} x {was.item} at "
-                       f"{was.location}; this version says {ev.quantity} x {ev.item} at "
-                       f"{ev.location}: void it and send the correction under a new id",
-                       encode_envelope(env))
+            self._hold(
+                tx,
+                "usage_changed",
+                env.key,
+                env.event_id,
+                env.correlation_id,
+                f"usage {ev.usage_id} was applied as {was.quantity} x {was.item} at "
+                f"{was.location}; this version says {ev.quantity} x {ev.item} at "
+                f"{ev.location}: void it and send the correction under a new id",
+                encode_envelope(env),
+            )
             return "held"
         return "duplicate"
 
@@ -181,9 +240,15 @@ class SupplyFlow:
             state.book.restock(was.item, was.location, was.quantity, was.value)
         if was.entry is not None:
             where = self.calendar.assign(ev.voided_on)
-            tx.insert_entry(reverse(was.entry, entry_key=f"{was.entry.entry_key}/void",
-                                    posted_on=where.posted_on, period=where.period,
-                                    causation_id=env.event_id))
+            tx.insert_entry(
+                reverse(
+                    was.entry,
+                    entry_key=f"{was.entry.entry_key}/void",
+                    posted_on=where.posted_on,
+                    period=where.period,
+                    causation_id=env.event_id,
+                )
+            )
         return "posted"
 
     def on_charge(self, tx: Tx, env: Envelope, charge: Charge) -> str | None:
@@ -195,41 +260,90 @@ class SupplyFlow:
         if item is None or charge.transaction_type != "CG" or charge.quantity <= 0:
             return None
         usage = SupplyConsumed(
-            usage_id=f"ft1/{charge.account_number}/{charge.transaction_id}", item=item,
-            location=charge.department, quantity=Decimal(charge.quantity),
-            used_on=charge.service_date, department=charge.department,
-            facility=charge.facility, account_number=charge.account_number,
-            visit_number=charge.visit_number, charge_id=charge.transaction_id)
+            usage_id=f"ft1/{charge.account_number}/{charge.transaction_id}",
+            item=item,
+            location=charge.department,
+            quantity=Decimal(charge.quantity),
+            used_on=charge.service_date,
+            department=charge.department,
+            facility=charge.facility,
+            account_number=charge.account_number,
+            visit_number=charge.visit_number,
+            charge_id=charge.transaction_id,
+        )
         return self.consume(tx, env, usage)
 
-    def _replenish(self, tx: Tx, state: SupplyState, item: str, location: str,
-                   before: Decimal, on: date, source: str, correlation_id: str) -> None:
+    def _replenish(
+        self,
+        tx: Tx,
+        state: SupplyState,
+        item: str,
+        location: str,
+        before: Decimal,
+        on: date,
+        source: str,
+        correlation_id: str,
+    ) -> None:
         rule = self.policy.par_levels.get(f"{item}|{location}")
         after = state.book.quantity(item, location)
         if rule is None or not crossed_reorder_point(before, after, rule.reorder_point):
             return
         qty = reorder_quantity(rule.par, after, state.on_order(item, location))
         if qty > 0:
-            self._requisition(tx, state, f"REQ-{item}-{location}-{source}", item, location,
-                              qty, rule.cost_center, rule.unit_price, on, correlation_id)
+            self._requisition(
+                tx,
+                state,
+                f"REQ-{item}-{location}-{source}",
+                item,
+                location,
+                qty,
+                rule.cost_center,
+                rule.unit_price,
+                on,
+                correlation_id,
+            )
 
-    def _requisition(self, tx: Tx, state: SupplyState, req_id: str, item: str,
-                     location: str, qty: Decimal, cost_center: str, unit_price: Decimal,
-                     on: date, correlation_id: str) -> str:
+    def _requisition(
+        self,
+        tx: Tx,
+        state: SupplyState,
+        req_id: str,
+        item: str,
+        location: str,
+        qty: Decimal,
+        cost_center: str,
+        unit_price: Decimal,
+        on: date,
+        correlation_id: str,
+    ) -> str:
         """A requisition, budget-checked: "posted" (pending for the ERP) or "held"."""
         amount = quantize(qty * unit_price, self.policy.currency)
-        req = Requisition(req_id=req_id, item=item, location=location, quantity=qty,
-                          cost_center=cost_center, amount=amount, created_on=on)
+        req = Requisition(
+            req_id=req_id,
+            item=item,
+            location=location,
+            quantity=qty,
+            cost_center=cost_center,
+            amount=amount,
+            created_on=on,
+        )
         committed = state.committed(cost_center)
         state.requisitions.append(req)
-        if within_budget(budget=self.policy.budgets.get(cost_center), committed=committed,
-                         amount=amount):
+        if within_budget(
+            budget=self.policy.budgets.get(cost_center), committed=committed, amount=amount
+        ):
             return "posted"
         req.status = "approval"
-        self._hold(tx, "budget_approval", cost_center, req_id, correlation_id,
-                   f"requisition {req_id} for {qty} x {item} ({amount} "
-                   f"{self.policy.currency}) exceeds the budget of cost center "
-                   f"{cost_center} ({committed} committed)")
+        self._hold(
+            tx,
+            "budget_approval",
+            cost_center,
+            req_id,
+            correlation_id,
+            f"requisition {req_id} for {qty} x {item} ({amount} "
+            f"{self.policy.currency}) exceeds the budget of cost center "
+            f"{cost_center} ({committed} committed)",
+        )
         return "held"
 
     def request(self, tx: Tx, env: Envelope, ev: SupplyRequested) -> str:
@@ -239,20 +353,36 @@ class SupplyFlow:
         if tx.applied(applied_id) is not None:
             return "duplicate"
         rule = self.policy.par_levels.get(f"{ev.item}|{ev.location}")
-        cost_center = self.maps.department_cost_center.get(ev.department, "") or \
-            (rule.cost_center if rule else "")
+        cost_center = self.maps.department_cost_center.get(ev.department, "") or (
+            rule.cost_center if rule else ""
+        )
         if not cost_center:
-            self._hold(tx, "unmapped_department", env.key, env.event_id, env.correlation_id,
-                       f"request {ev.request_id}: neither department "
-                       f"{shown('department_cost_center', ev.department)!r} nor "
-                       f"{ev.item}|{ev.location} names a cost center", encode_envelope(env))
+            self._hold(
+                tx,
+                "unmapped_department",
+                env.key,
+                env.event_id,
+                env.correlation_id,
+                f"request {ev.request_id}: neither department "
+                f"{shown('department_cost_center', ev.department)!r} nor "
+                f"{ev.item}|{ev.location} names a cost center",
+                encode_envelope(env),
+            )
             return "held"
         with session(tx, self.policy) as state:
             tx.mark_applied(applied_id, b"")
             got = self._requisition(
-                tx, state, f"REQ-{ev.request_id}", ev.item, ev.location, ev.quantity,
-                cost_center, rule.unit_price if rule else Decimal(0), ev.requested_on,
-                env.correlation_id)
+                tx,
+                state,
+                f"REQ-{ev.request_id}",
+                ev.item,
+                ev.location,
+                ev.quantity,
+                cost_center,
+                rule.unit_price if rule else Decimal(0),
+                ev.requested_on,
+                env.correlation_id,
+            )
         tx.close_work_items(env.event_id, "requested after the fix", self.clock.now())
         return got
 
@@ -286,28 +416,54 @@ class SupplyFlow:
         with session(tx, self.policy) as state:
             state.book.open_order(order)
 
-    def receive(self, tx: Tx, *, po: str, line: str, quantity: Decimal, received_on: date,
-                lineage: Lineage) -> str:
+    def receive(
+        self, tx: Tx, *, po: str, line: str, quantity: Decimal, received_on: date, lineage: Lineage
+    ) -> str:
         """A goods receipt: "posted", "duplicate" or "held"."""
         applied_id = f"supply/receipt/{lineage.source_id}"
         if tx.applied(applied_id) is not None:
             return "duplicate"
         with session(tx, self.policy) as state:
             try:
-                entry = state.book.receive(po, line, quantity, self._posting(
-                    applied_id, received_on, f"receipt {lineage.source_id} {po}/{line}",
-                    lineage.correlation_id, applied_id))
+                entry = state.book.receive(
+                    po,
+                    line,
+                    quantity,
+                    self._posting(
+                        applied_id,
+                        received_on,
+                        f"receipt {lineage.source_id} {po}/{line}",
+                        lineage.correlation_id,
+                        applied_id,
+                    ),
+                )
             except LedgerRefusal as exc:
-                self._hold(tx, "receipt_refused", f"{po}/{line}", applied_id,
-                           lineage.correlation_id, str(exc))
+                self._hold(
+                    tx,
+                    "receipt_refused",
+                    f"{po}/{line}",
+                    applied_id,
+                    lineage.correlation_id,
+                    str(exc),
+                )
                 return "held"
             tx.insert_entry(entry)
             tx.mark_applied(applied_id, b"")
             return "posted"
 
-    def invoice(self, tx: Tx, *, po: str, line: str, quantity: Decimal, unit_price: Decimal,
-                currency: str, invoiced_on: date, lineage: Lineage,
-                supplier: str = "") -> str:
+    def invoice(
+        self,
+        tx: Tx,
+        *,
+        po: str,
+        line: str,
+        quantity: Decimal,
+        unit_price: Decimal,
+        currency: str,
+        invoiced_on: date,
+        lineage: Lineage,
+        supplier: str = "",
+    ) -> str:
         """A supplier invoice line: "posted", "duplicate" or "held" (mismatch)."""
         applied_id = f"supply/invoice/{lineage.source_id}"
         if tx.applied(applied_id) is not None:
@@ -317,26 +473,58 @@ class SupplyFlow:
             if g is None:
                 findings = [f"order line {po}/{line} is not known"]
             else:
-                findings = [f"{f.field}: {f.detail}" for f in three_way_match(
-                    ordered_qty=g.order.quantity, order_price=g.order.unit_price,
-                    order_currency=g.order.currency, uninvoiced_qty=g.uninvoiced,
-                    invoice_qty=quantity, invoice_price=unit_price, invoice_currency=currency,
-                    tolerance=self.policy.tolerance)]
+                findings = [
+                    f"{f.field}: {f.detail}"
+                    for f in three_way_match(
+                        ordered_qty=g.order.quantity,
+                        order_price=g.order.unit_price,
+                        order_currency=g.order.currency,
+                        uninvoiced_qty=g.uninvoiced,
+                        invoice_qty=quantity,
+                        invoice_price=unit_price,
+                        invoice_currency=currency,
+                        tolerance=self.policy.tolerance,
+                    )
+                ]
             entry = None
             if not findings:
                 try:
-                    entry = state.book.invoice(po, line, quantity, unit_price, self._posting(
-                        applied_id, invoiced_on, f"invoice {lineage.source_id} {po}/{line}",
-                        lineage.correlation_id, applied_id))
+                    entry = state.book.invoice(
+                        po,
+                        line,
+                        quantity,
+                        unit_price,
+                        self._posting(
+                            applied_id,
+                            invoiced_on,
+                            f"invoice {lineage.source_id} {po}/{line}",
+                            lineage.correlation_id,
+                            applied_id,
+                        ),
+                    )
                 except LedgerRefusal as exc:
                     findings = [str(exc)]
             if entry is None:
                 if not any(u.invoice_id == lineage.source_id for u in state.unmatched):
-                    state.unmatched.append(Unmatched(
-                        invoice_id=lineage.source_id, po=po, line=line, quantity=quantity,
-                        unit_price=unit_price, invoiced_on=invoiced_on, findings=findings))
-                    self._hold(tx, "invoice_mismatch", f"{po}/{line}", applied_id,
-                               lineage.correlation_id, "; ".join(findings))
+                    state.unmatched.append(
+                        Unmatched(
+                            invoice_id=lineage.source_id,
+                            po=po,
+                            line=line,
+                            quantity=quantity,
+                            unit_price=unit_price,
+                            invoiced_on=invoiced_on,
+                            findings=findings,
+                        )
+                    )
+                    self._hold(
+                        tx,
+                        "invoice_mismatch",
+                        f"{po}/{line}",
+                        applied_id,
+                        lineage.correlation_id,
+                        "; ".join(findings),
+                    )
                 return "held"
             if self.policy.ap_owner == "erp":
                 mirror, variance = split_erp_ap(entry, state.book.accounts)
@@ -347,20 +535,40 @@ class SupplyFlow:
                 tx.insert_entry(entry)
             tx.mark_applied(applied_id, b"")
             if self.on_status is not None and g is not None:
-                self.on_status(tx, [invoice_matched(
-                    invoice_id=lineage.source_id, po=po, line=line, supplier=supplier,
-                    quantity=quantity, unit_price=unit_price, order_price=g.order.unit_price,
-                    currency=currency, invoiced_on=invoiced_on, channel=CHANNEL,
-                    at=self.clock.now())])
+                self.on_status(
+                    tx,
+                    [
+                        invoice_matched(
+                            invoice_id=lineage.source_id,
+                            po=po,
+                            line=line,
+                            supplier=supplier,
+                            quantity=quantity,
+                            unit_price=unit_price,
+                            order_price=g.order.unit_price,
+                            currency=currency,
+                            invoiced_on=invoiced_on,
+                            channel=CHANNEL,
+                            at=self.clock.now(),
+                        )
+                    ],
+                )
             for u in state.unmatched:
                 if u.invoice_id == lineage.source_id and u.status == "open":
                     u.status = "resolved"
-                    tx.close_work_items(applied_id, "matched after the receipt or fix",
-                                        self.clock.now())
+                    tx.close_work_items(
+                        applied_id, "matched after the receipt or fix", self.clock.now()
+                    )
             return "posted"
 
-    def sync(self, tx: Tx, *, orders: list[OrderLine], receipts: list[ReceiptLine],
-             invoices: list[InvoiceLine]) -> SyncReport:
+    def sync(
+        self,
+        tx: Tx,
+        *,
+        orders: list[OrderLine],
+        receipts: list[ReceiptLine],
+        invoices: list[InvoiceLine],
+    ) -> SyncReport:
         """Apply what the ERP holds: order lines, then receipts, then invoice lines.
 
         Idempotent: what was applied before counts as "duplicate"."""
@@ -368,15 +576,30 @@ class SupplyFlow:
         for order in orders:
             self.open_order(tx, order)
         for r in receipts:
-            report.add(self.receive(
-                tx, po=r.po, line=r.line, quantity=r.quantity, received_on=r.received_on,
-                lineage=Lineage(r.receipt_id, f"erp/receipt/{r.receipt_id}")))
+            report.add(
+                self.receive(
+                    tx,
+                    po=r.po,
+                    line=r.line,
+                    quantity=r.quantity,
+                    received_on=r.received_on,
+                    lineage=Lineage(r.receipt_id, f"erp/receipt/{r.receipt_id}"),
+                )
+            )
         for i in invoices:
-            report.invoices[i.invoice_id] = report.add(self.invoice(
-                tx, po=i.po, line=i.line, quantity=i.quantity, unit_price=i.unit_price,
-                currency=i.currency, invoiced_on=i.invoiced_on,
-                lineage=Lineage(i.invoice_id, f"erp/invoice/{i.invoice_id}"),
-                supplier=i.supplier))
+            report.invoices[i.invoice_id] = report.add(
+                self.invoice(
+                    tx,
+                    po=i.po,
+                    line=i.line,
+                    quantity=i.quantity,
+                    unit_price=i.unit_price,
+                    currency=i.currency,
+                    invoiced_on=i.invoiced_on,
+                    lineage=Lineage(i.invoice_id, f"erp/invoice/{i.invoice_id}"),
+                    supplier=i.supplier,
+                )
+            )
         return report
 
     # --- requisitions for the ERP --------------------------------------------------------

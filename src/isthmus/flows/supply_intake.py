@@ -44,16 +44,53 @@ def usage_intake(raw: bytes, *, peer: str, now: float, tenant: str) -> UsageInta
     parsed = parse_usage(raw)
     if parsed.findings:
         f = parsed.findings[0]
-        more = f" (and {len(parsed.findings) - 1} more finding(s))" \
-            if len(parsed.findings) > 1 else ""
-        return UsageIntake(Inbound(CHANNEL, cid, raw, now, peer, "supply usage CSV",
-                                   "rejected", "AR", f"CSV|{f.column}|{f.row}|0|0|{f}{more}",
-                                   b"", digest), parsed.findings, 0)
+        more = (
+            f" (and {len(parsed.findings) - 1} more finding(s))" if len(parsed.findings) > 1 else ""
+        )
+        return UsageIntake(
+            Inbound(
+                CHANNEL,
+                cid,
+                raw,
+                now,
+                peer,
+                "supply usage CSV",
+                "rejected",
+                "AR",
+                f"CSV|{f.column}|{f.row}|0|0|{f}{more}",
+                b"",
+                digest,
+            ),
+            parsed.findings,
+            0,
+        )
     at = datetime.fromtimestamp(now, UTC)
-    keyed = [KeyedEvent(str(uuid.uuid5(_NS, f"usage/{ev.usage_id}")),
-                        f"supply/{ev.item}|{ev.location}", ev, f"usage|{ev.usage_id}")
-             for ev in parsed.events]
-    envs = envelopes(keyed, channel=CHANNEL, control_id=cid, occurred=at, recorded=at,
-                     tenant=tenant)
-    return UsageIntake(Inbound(CHANNEL, cid, raw, now, peer, "supply usage CSV", "accepted",
-                               "AA", "", encoded(envs), digest), (), len(envs))
+    keyed = [
+        KeyedEvent(
+            str(uuid.uuid5(_NS, f"usage/{ev.usage_id}")),
+            f"supply/{ev.item}|{ev.location}",
+            ev,
+            f"usage|{ev.usage_id}",
+        )
+        for ev in parsed.events
+    ]
+    envs = envelopes(
+        keyed, channel=CHANNEL, control_id=cid, occurred=at, recorded=at, tenant=tenant
+    )
+    return UsageIntake(
+        Inbound(
+            CHANNEL,
+            cid,
+            raw,
+            now,
+            peer,
+            "supply usage CSV",
+            "accepted",
+            "AA",
+            "",
+            encoded(envs),
+            digest,
+        ),
+        (),
+        len(envs),
+    )

@@ -125,17 +125,34 @@ class SupplyState:
     def committed(self, cost_center: str) -> Decimal:
         """What the cost center's requisitions hold of its budget: those pending for the
         ERP or sent (a held or rejected one holds nothing)."""
-        return sum((r.amount for r in self.requisitions if r.cost_center == cost_center
-                    and r.status in ("pending", "sent")), Decimal(0))
+        return sum(
+            (
+                r.amount
+                for r in self.requisitions
+                if r.cost_center == cost_center and r.status in ("pending", "sent")
+            ),
+            Decimal(0),
+        )
 
     def on_order(self, item: str, location: str) -> Decimal:
         """Ordered and not yet received, plus requisitions not yet rejected."""
-        ordered = sum((g.order.quantity - g.received for g in self.book.grni.values()
-                       if (g.order.item, g.order.location) == (item, location)
-                       and g.order.quantity > g.received), Decimal(0))
-        asked = sum((r.quantity for r in self.requisitions
-                     if (r.item, r.location) == (item, location)
-                     and r.status in ("pending", "approval")), Decimal(0))
+        ordered = sum(
+            (
+                g.order.quantity - g.received
+                for g in self.book.grni.values()
+                if (g.order.item, g.order.location) == (item, location)
+                and g.order.quantity > g.received
+            ),
+            Decimal(0),
+        )
+        asked = sum(
+            (
+                r.quantity
+                for r in self.requisitions
+                if (r.item, r.location) == (item, location) and r.status in ("pending", "approval")
+            ),
+            Decimal(0),
+        )
         return ordered + asked
 
 
@@ -154,13 +171,20 @@ _decoder = msgspec.json.Decoder(_Stored)
 def encode_state(state: SupplyState) -> bytes:
     """The supply state as the bytes the store keeps."""
     b = state.book
-    return _enc.encode(_Stored(
-        currency=b.currency,
-        stock=[(i, loc, q, b.value.get((i, loc), Decimal(0))) for (i, loc), q in
-               sorted(b.on_hand.items())],
-        lines=[(g.order, g.received, g.invoiced, g.open_value) for _, g in
-               sorted(b.grni.items())],
-        requisitions=state.requisitions, unmatched=state.unmatched))
+    return _enc.encode(
+        _Stored(
+            currency=b.currency,
+            stock=[
+                (i, loc, q, b.value.get((i, loc), Decimal(0)))
+                for (i, loc), q in sorted(b.on_hand.items())
+            ],
+            lines=[
+                (g.order, g.received, g.invoiced, g.open_value) for _, g in sorted(b.grni.items())
+            ],
+            requisitions=state.requisitions,
+            unmatched=state.unmatched,
+        )
+    )
 
 
 def decode_state(data: bytes, accounts: SupplyAccounts | None = None) -> SupplyState:
@@ -182,8 +206,11 @@ def load(tx: Tx, policy: SupplyPolicy) -> SupplyState:
     """The supply state as the store holds it (held against other writers until the
     transaction ends); a new one when none was saved."""
     raw = tx.load_state(STATE)
-    return decode_state(raw, policy.accounts) if raw is not None else SupplyState(
-        book=SupplyBook(currency=policy.currency, accounts=policy.accounts))
+    return (
+        decode_state(raw, policy.accounts)
+        if raw is not None
+        else SupplyState(book=SupplyBook(currency=policy.currency, accounts=policy.accounts))
+    )
 
 
 @contextmanager
@@ -217,9 +244,21 @@ def _sub(raw: dict[str, object], name: str) -> dict[str, object]:
     return value
 
 
-KNOWN = {"company", "currency", "price_tolerance", "price_tolerance_per_unit",
-         "quantity_tolerance", "unmatched_limit_days", "accounts", "budgets", "par_levels",
-         "charge_items", "service_lines", "ap_owner", "locations"}
+KNOWN = {
+    "company",
+    "currency",
+    "price_tolerance",
+    "price_tolerance_per_unit",
+    "quantity_tolerance",
+    "unmatched_limit_days",
+    "accounts",
+    "budgets",
+    "par_levels",
+    "charge_items",
+    "service_lines",
+    "ap_owner",
+    "locations",
+}
 
 
 def policy_from_table(raw: dict[str, object]) -> tuple[SupplyPolicy, int]:
@@ -231,36 +270,46 @@ def policy_from_table(raw: dict[str, object]) -> tuple[SupplyPolicy, int]:
     pars = {}
     for key, spec in _sub(raw, "par_levels").items():
         if not isinstance(spec, dict) or "|" not in key:
-            raise SupplyConfigError(f"supply.par_levels.{key!r} must be a table keyed "
-                                    "\"item|location\"")
+            raise SupplyConfigError(
+                f'supply.par_levels.{key!r} must be a table keyed "item|location"'
+            )
         missing = {"par", "reorder_point", "cost_center"} - set(spec)
         if missing:
-            raise SupplyConfigError(f"supply.par_levels.{key!r} needs "
-                                    f"{', '.join(sorted(missing))}")
-        pars[key] = ParLevel(par=_dec(spec["par"], f"{key}.par"),
-                             reorder_point=_dec(spec["reorder_point"], f"{key}.reorder_point"),
-                             cost_center=str(spec["cost_center"]),
-                             unit_price=_dec(spec.get("unit_price", 0), f"{key}.unit_price"),
-                             company=str(spec.get("company", raw.get("company", d.company))))
-    accounts = SupplyAccounts(**{k: str(v) for k, v in _sub(raw, "accounts").items()
-                                 if k in SupplyAccounts.__dataclass_fields__})
-    tol = Tolerance(price_fraction=_dec(raw.get("price_tolerance", "0.02"), "price_tolerance"),
-                    price_per_unit=_dec(raw.get("price_tolerance_per_unit", "0"),
-                                        "price_tolerance_per_unit"),
-                    quantity_fraction=_dec(raw.get("quantity_tolerance", "0"),
-                                           "quantity_tolerance"))
+            raise SupplyConfigError(f"supply.par_levels.{key!r} needs {', '.join(sorted(missing))}")
+        pars[key] = ParLevel(
+            par=_dec(spec["par"], f"{key}.par"),
+            reorder_point=_dec(spec["reorder_point"], f"{key}.reorder_point"),
+            cost_center=str(spec["cost_center"]),
+            unit_price=_dec(spec.get("unit_price", 0), f"{key}.unit_price"),
+            company=str(spec.get("company", raw.get("company", d.company))),
+        )
+    accounts = SupplyAccounts(
+        **{
+            k: str(v)
+            for k, v in _sub(raw, "accounts").items()
+            if k in SupplyAccounts.__dataclass_fields__
+        }
+    )
+    tol = Tolerance(
+        price_fraction=_dec(raw.get("price_tolerance", "0.02"), "price_tolerance"),
+        price_per_unit=_dec(raw.get("price_tolerance_per_unit", "0"), "price_tolerance_per_unit"),
+        quantity_fraction=_dec(raw.get("quantity_tolerance", "0"), "quantity_tolerance"),
+    )
     ap_owner = str(raw.get("ap_owner", d.ap_owner))
     if ap_owner not in ("hub", "erp"):
-        raise SupplyConfigError(f"supply.ap_owner must be \"hub\" or \"erp\", not {ap_owner!r}")
+        raise SupplyConfigError(f'supply.ap_owner must be "hub" or "erp", not {ap_owner!r}')
     limit = raw.get("unmatched_limit_days", 30)
     if not isinstance(limit, int) or limit < 0:
         raise SupplyConfigError("supply.unmatched_limit_days must be a whole number >= 0")
     return SupplyPolicy(
         par_levels=pars,
         budgets={str(k): _dec(v, f"budgets.{k}") for k, v in _sub(raw, "budgets").items()},
-        tolerance=tol, accounts=accounts, currency=str(raw.get("currency", d.currency)),
+        tolerance=tol,
+        accounts=accounts,
+        currency=str(raw.get("currency", d.currency)),
         company=str(raw.get("company", d.company)),
         charge_items={str(k): str(v) for k, v in _sub(raw, "charge_items").items()},
         service_lines={str(k): str(v) for k, v in _sub(raw, "service_lines").items()},
         ap_owner=ap_owner,
-        locations={str(k): str(v) for k, v in _sub(raw, "locations").items()}), limit
+        locations={str(k): str(v) for k, v in _sub(raw, "locations").items()},
+    ), limit

@@ -36,30 +36,52 @@ from isthmus.model.envelope import Envelope
 from isthmus.store.ports import Tx
 
 CLAIM_ITEM = "Claim/"  # a charge from a FHIR Claim item (formats.fhir.claim_charges)
-QUEUES = {"unmapped_transaction_type": "finance-master-data",
-          "charge_to_closed_account": "patient-accounting",
-          "closed_period": "finance-close", "unpostable_charge": "revenue-integrity"}
+QUEUES = {
+    "unmapped_transaction_type": "finance-master-data",
+    "charge_to_closed_account": "patient-accounting",
+    "closed_period": "finance-close",
+    "unpostable_charge": "revenue-integrity",
+}
 
 
 def _hold(tx: Tx, env: Envelope, kind: str, detail: str, now: float) -> str:
     return posting.hold(tx, env, kind=kind, queue=QUEUES[kind], detail=detail, now=now)
 
 
-def post_line(tx: Tx, env: Envelope, line: Charge, *, secret: str, maps: Mappings,
-              accounts: RemitAccounts, calendar: FiscalCalendar, now: float) -> str:
+def post_line(
+    tx: Tx,
+    env: Envelope,
+    line: Charge,
+    *,
+    secret: str,
+    maps: Mappings,
+    accounts: RemitAccounts,
+    calendar: FiscalCalendar,
+    now: float,
+) -> str:
     """Post one FT1 line (module docstring): "posted", "duplicate" or "held"."""
     kind = maps.transaction_types.get(line.transaction_type)
     if kind is None:
-        return _hold(tx, env, "unmapped_transaction_type",
-                     "FT1-6 transaction type "
-                     f"{code_display.shown('transaction_types', line.transaction_type)!r} "
-                     "has no posting kind: add it to [mappings.transaction_types]", now)
+        return _hold(
+            tx,
+            env,
+            "unmapped_transaction_type",
+            "FT1-6 transaction type "
+            f"{code_display.shown('transaction_types', line.transaction_type)!r} "
+            "has no posting kind: add it to [mappings.transaction_types]",
+            now,
+        )
     closed = visits.closed_status(tx, line.account_number)
     if closed:
-        return _hold(tx, env, "charge_to_closed_account",
-                     f"FT1 {line.transaction_type} {line.transaction_id} to a billing account "
-                     f"{closed} by BAR^{'P02' if closed == 'purged' else 'P06'}: reopen it "
-                     "(BAR P01/P05) and resubmit, or resolve", now)
+        return _hold(
+            tx,
+            env,
+            "charge_to_closed_account",
+            f"FT1 {line.transaction_type} {line.transaction_id} to a billing account "
+            f"{closed} by BAR^{'P02' if closed == 'purged' else 'P06'}: reopen it "
+            "(BAR P01/P05) and resubmit, or resolve",
+            now,
+        )
     if not line.department:
         department = visits.department_at(tx, line.visit_number, line.service_date)
         if department:
@@ -68,42 +90,83 @@ def post_line(tx: Tx, env: Envelope, line: Charge, *, secret: str, maps: Mapping
         code = "CD" if kind == "credit" or line.negative else "CG"
         if code != line.transaction_type:
             line = replace(line, transaction_type=code)
-        outcome = post_charge(tx, env, line, secret=secret, maps=maps,
-                              ar_account=accounts.ar, calendar=calendar, now=now)
+        outcome = post_charge(
+            tx,
+            env,
+            line,
+            secret=secret,
+            maps=maps,
+            ar_account=accounts.ar,
+            calendar=calendar,
+            now=now,
+        )
         if outcome == "posted":
             if line.transaction_id.startswith(CLAIM_ITEM):  # its EOB may apply now
                 mapping_holds.note_claim_charged(tx, env.key)
         elif outcome == "held" and line.transaction_id.startswith(CLAIM_ITEM):
             missing = lookup(tx, maps, line)  # its EOB waits behind the same item
             if isinstance(missing, Missing):
-                mapping_holds.note_claim_hold(tx, env.key,
-                                              mapping_holds.ref_of(missing.table, missing.code))
+                mapping_holds.note_claim_hold(
+                    tx, env.key, mapping_holds.ref_of(missing.table, missing.code)
+                )
         return outcome
-    return _post_balance(tx, env, line, "payment" if kind == "payment" else "adjustment",
-                         secret=secret, maps=maps, accounts=accounts, calendar=calendar,
-                         now=now)
+    return _post_balance(
+        tx,
+        env,
+        line,
+        "payment" if kind == "payment" else "adjustment",
+        secret=secret,
+        maps=maps,
+        accounts=accounts,
+        calendar=calendar,
+        now=now,
+    )
 
 
-def _post_balance(tx: Tx, env: Envelope, line: Charge, kind: str, *, secret: str,
-                  maps: Mappings, accounts: RemitAccounts, calendar: FiscalCalendar,
-                  now: float) -> str:
+def _post_balance(
+    tx: Tx,
+    env: Envelope,
+    line: Charge,
+    kind: str,
+    *,
+    secret: str,
+    maps: Mappings,
+    accounts: RemitAccounts,
+    calendar: FiscalCalendar,
+    now: float,
+) -> str:
     company = mapping_holds.company(tx, maps, line.facility)
     if not company:
-        return mapping_holds.hold_facility(tx, env, line.facility, amount=line.amount.amount,
-                                           currency=line.amount.currency, now=now)
+        return mapping_holds.hold_facility(
+            tx,
+            env,
+            line.facility,
+            amount=line.amount.amount,
+            currency=line.amount.currency,
+            now=now,
+        )
     patient = resolve(tx, secret, line.patient)
     try:
         where = calendar.assign(line.service_date)
         entry = balance_entry(
-            "payment" if kind == "payment" else "adjustment", line.amount,
-            raises=not line.negative, ar_account=accounts.ar,
-            counter_account=accounts.cash_clearing if kind == "payment"
+            "payment" if kind == "payment" else "adjustment",
+            line.amount,
+            raises=not line.negative,
+            ar_account=accounts.ar,
+            counter_account=accounts.cash_clearing
+            if kind == "payment"
             else accounts.other_adjustments,
-            company=company, account_token=patient.token, entry_key=env.event_id,
-            posted_on=where.posted_on, period=where.period, channel=env.source.channel,
+            company=company,
+            account_token=patient.token,
+            entry_key=env.event_id,
+            posted_on=where.posted_on,
+            period=where.period,
+            channel=env.source.channel,
             memo=f"{line.transaction_type} {kind} txn {line.transaction_id}",
-            correlation_id=env.correlation_id, causation_id=env.event_id,
-            moved_from=where.moved_from)
+            correlation_id=env.correlation_id,
+            causation_id=env.event_id,
+            moved_from=where.moved_from,
+        )
     except ClosedPeriod as exc:
         return _hold(tx, env, "closed_period", str(exc), now)
     except LedgerRefusal as exc:

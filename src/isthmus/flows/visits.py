@@ -52,8 +52,11 @@ from isthmus.store.ports import Tx
 PENDING = {"A14": "pending admit", "A15": "pending transfer", "A16": "pending discharge"}
 CANCELS_PENDING = {"A25": "A16", "A26": "A15", "A27": "A14"}
 COMPLETES_PENDING = {"A01": "A14", "A02": "A15", "A03": "A16"}  # HL7 v2.5.1 3.3.14-16
-CANCELS_VISIT = {"A11": "cancel admit/visit", "A27": "cancel pending admit",
-                 "A38": "cancel pre-admit"}
+CANCELS_VISIT = {
+    "A11": "cancel admit/visit",
+    "A27": "cancel pending admit",
+    "A38": "cancel pre-admit",
+}
 QUEUE = "patient-accounting"
 
 
@@ -113,9 +116,16 @@ def _save_visit(tx: Tx, visit: str, state: VisitState) -> None:
 
 
 def _hold(tx: Tx, env: Envelope, kind: str, detail: str, now: float) -> str:
-    tx.add_work_item(kind=kind, queue=QUEUE, key=env.key, event_id=env.event_id,
-                     correlation_id=env.correlation_id, detail=detail,
-                     envelope=encode_envelope(env), now=now)
+    tx.add_work_item(
+        kind=kind,
+        queue=QUEUE,
+        key=env.key,
+        event_id=env.event_id,
+        correlation_id=env.correlation_id,
+        detail=detail,
+        envelope=encode_envelope(env),
+        now=now,
+    )
     return "held"
 
 
@@ -170,12 +180,19 @@ def transfer(tx: Tx, secret: str, env: Envelope, ev: EncounterTransferred) -> st
                 break
     else:
         _settle(state, ev.trigger)
-        state.stops.append(Stop(env.event_id, _at(env, ev.at), ev.location, ev.department,
-                                ev.trigger))
+        state.stops.append(
+            Stop(env.event_id, _at(env, ev.at), ev.location, ev.department, ev.trigger)
+        )
     state.patient_key = p.key
     _save_visit(tx, ev.visit_number, state)
-    tx.put_encounter(ev.visit_number, p.key, ev.facility, "", state.status or "active",
-                     env.occurred_at.isoformat())
+    tx.put_encounter(
+        ev.visit_number,
+        p.key,
+        ev.facility,
+        "",
+        state.status or "active",
+        env.occurred_at.isoformat(),
+    )
     return "applied"
 
 
@@ -200,8 +217,14 @@ def class_change(tx: Tx, secret: str, env: Envelope, ev: PatientClassChanged) ->
         state = load_visit(tx, ev.visit_number)
         state.patient_class, state.patient_key = ev.patient_class, p.key
         _save_visit(tx, ev.visit_number, state)
-        tx.put_encounter(ev.visit_number, p.key, ev.facility, ev.patient_class,
-                         state.status or "active", env.occurred_at.isoformat())
+        tx.put_encounter(
+            ev.visit_number,
+            p.key,
+            ev.facility,
+            ev.patient_class,
+            state.status or "active",
+            env.occurred_at.isoformat(),
+        )
     return "applied"
 
 
@@ -212,16 +235,16 @@ def record(tx: Tx, secret: str, env: Envelope, ev: VisitEventRecorded, now: floa
         return "applied"
     # whether anything posted on the visit, read before its state (a charge takes the lineage
     # record first too: one lock order on PostgreSQL)
-    posted = ev.trigger in CANCELS_VISIT and bool(lineage.load_visit(tx, ev.visit_number)
-                                                  .accounts)
+    posted = ev.trigger in CANCELS_VISIT and bool(lineage.load_visit(tx, ev.visit_number).accounts)
     state = load_visit(tx, ev.visit_number)
     if env.event_id in state.seen:
         return "duplicate"
     state.seen.append(env.event_id)
     state.patient_key = p.key
     outcome = "applied"
-    if (ev.trigger in PENDING or ev.trigger in CANCELS_PENDING) \
-            and _once(state, env, ev.trigger, ev.at):  # not resent under a new control id
+    if (ev.trigger in PENDING or ev.trigger in CANCELS_PENDING) and _once(
+        state, env, ev.trigger, ev.at
+    ):  # not resent under a new control id
         if ev.trigger not in PENDING:
             _settle(state, ev.trigger)  # A25, A26, A27
         elif ev.trigger not in state.pending:
@@ -231,14 +254,20 @@ def record(tx: Tx, secret: str, env: Envelope, ev: VisitEventRecorded, now: floa
     elif ev.trigger in CANCELS_VISIT:
         state.status = "cancelled"
         if state.charges or posted:
-            outcome = _hold(tx, env, "cancelled_visit_with_charges",
-                            f"ADT^{ev.trigger} ({CANCELS_VISIT[ev.trigger]}) on a visit with "
-                            "posted charges: they are not reversed by the hub; credit them "
-                            "in the source system or resolve", now)
+            outcome = _hold(
+                tx,
+                env,
+                "cancelled_visit_with_charges",
+                f"ADT^{ev.trigger} ({CANCELS_VISIT[ev.trigger]}) on a visit with "
+                "posted charges: they are not reversed by the hub; credit them "
+                "in the source system or resolve",
+                now,
+            )
     _save_visit(tx, ev.visit_number, state)
     if state.status:
-        tx.put_encounter(ev.visit_number, p.key, ev.facility, "", state.status,
-                         env.occurred_at.isoformat())
+        tx.put_encounter(
+            ev.visit_number, p.key, ev.facility, "", state.status, env.occurred_at.isoformat()
+        )
     return outcome
 
 
@@ -253,13 +282,20 @@ def start_or_end(tx: Tx, env: Envelope, ev: EncounterStarted | EncounterDischarg
     changed = state.status != ("active" if isinstance(ev, EncounterStarted) else "discharged")
     if isinstance(ev, EncounterStarted):
         state.status = "active"
-        if _once(state, env, ev.trigger or "start", ev.started_at, ev.location,
-                 ev.department):
+        if _once(state, env, ev.trigger or "start", ev.started_at, ev.location, ev.department):
             changed = True
             _settle(state, ev.trigger)
             if ev.department:
-                _add_stop(state, Stop(env.event_id, _at(env, ev.started_at), ev.location,
-                                      ev.department, ev.trigger or "start"))
+                _add_stop(
+                    state,
+                    Stop(
+                        env.event_id,
+                        _at(env, ev.started_at),
+                        ev.location,
+                        ev.department,
+                        ev.trigger or "start",
+                    ),
+                )
     else:
         state.status = "discharged"
         if _once(state, env, "A03", ev.discharged_at):
@@ -276,8 +312,11 @@ def decide_codes(ev: ClinicalCodesRecorded, state: VisitState | None) -> Decisio
     visit = ev.visit_number or ev.account_number
     if state is None or not visit:
         return Decision(APPLIED)
-    kept = msgspec.structs.replace(state, diagnoses=list(ev.diagnoses) or state.diagnoses,
-                                   procedures=list(ev.procedures) or state.procedures)
+    kept = msgspec.structs.replace(
+        state,
+        diagnoses=list(ev.diagnoses) or state.diagnoses,
+        procedures=list(ev.procedures) or state.procedures,
+    )
     return Decision(APPLIED, writes=(SaveState(f"visit:{visit}", _enc.encode(kept)),))
 
 
@@ -290,8 +329,7 @@ def codes(tx: Tx, env: Envelope, ev: ClinicalCodesRecorded, now: float) -> Outco
 def decide_coverage(ev: CoverageRecorded, state: AccountState) -> Decision:
     """IN1: the account's payers and plans, as the latest message states them."""
     kept = msgspec.structs.replace(state, plans=list(ev.plans))
-    return Decision(APPLIED, writes=(SaveState(f"account:{ev.account_number}",
-                                               _enc.encode(kept)),))
+    return Decision(APPLIED, writes=(SaveState(f"account:{ev.account_number}", _enc.encode(kept)),))
 
 
 def coverage(tx: Tx, ev: CoverageRecorded, now: float) -> Outcome:
@@ -319,7 +357,7 @@ def reopen(tx: Tx, account_number: str) -> None:
 
 
 def closed_status(tx: Tx, account_number: str) -> str:
-    """"ended" or "purged" when BAR P06 / P02 closed the account, else ""."""
+    """ "ended" or "purged" when BAR P06 / P02 closed the account, else ""."""
     if not account_number:
         return ""
     status = load_account(tx, account_number).status
@@ -339,8 +377,9 @@ def merge_visit_state(tx: Tx, old: str, new: str, patient_key: str) -> None:
         return
     was = load_visit(tx, old)
     known = {s.event_id for s in into.stops}
-    into.stops = sorted([*into.stops, *(s for s in was.stops if s.event_id not in known)],
-                        key=lambda s: s.at)
+    into.stops = sorted(
+        [*into.stops, *(s for s in was.stops if s.event_id not in known)], key=lambda s: s.at
+    )
     into.charges += [c for c in was.charges if c not in into.charges]
     into.pending += [p for p in was.pending if p not in into.pending]
     into.diagnoses += [d for d in was.diagnoses if d not in into.diagnoses]

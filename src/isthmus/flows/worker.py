@@ -48,8 +48,9 @@ class _BatchTx:
     post (`Tx.pending_events`, read once): for the others, `close_work_items` and
     `held_posted` have nothing to change and write nothing."""
 
-    def __init__(self, tx: Tx, event_ids: Collection[str] = (), *,
-                 keep_states: bool = False) -> None:
+    def __init__(
+        self, tx: Tx, event_ids: Collection[str] = (), *, keep_states: bool = False
+    ) -> None:
         self._tx = tx
         self._overrides: dict[tuple[str, str], str | None] = {}
         self._batch = frozenset(event_ids)
@@ -163,9 +164,19 @@ class Worker:
     # issue 18: queues the deliveries the routes ask for, with the event's effects
     on_applied: Callable[[Tx, Envelope, str], None] | None = None
 
-    def __init__(self, bus: Bus, store: Store, processor: Processor, policy: RetryPolicy,
-                 *, partitions: Sequence[int], batch: int = 256, lease_ttl_s: float = 15.0,
-                 owner: str | None = None, clock: Clock) -> None:
+    def __init__(
+        self,
+        bus: Bus,
+        store: Store,
+        processor: Processor,
+        policy: RetryPolicy,
+        *,
+        partitions: Sequence[int],
+        batch: int = 256,
+        lease_ttl_s: float = 15.0,
+        owner: str | None = None,
+        clock: Clock,
+    ) -> None:
         self._bus, self._store, self._proc, self._policy = bus, store, processor, policy
         self._clock = clock  # the time each batch is applied at (`run_once`)
         self._parts = list(partitions)
@@ -184,7 +195,7 @@ class Worker:
         bus.claim(f"worker:{me}", me, ttl, now)
         cap = -(-len(self._parts) // max(1, bus.holders("worker:", now)))
         self.owned = {p for p in self.owned if bus.claim(f"partition:{p}", me, ttl, now)}
-        for p in sorted(self.owned, reverse=True)[:max(0, len(self.owned) - cap)]:
+        for p in sorted(self.owned, reverse=True)[: max(0, len(self.owned) - cap)]:
             bus.release(f"partition:{p}", me)
             self.owned.discard(p)
         start = zlib.crc32(me.encode()) % max(1, len(self._parts))
@@ -227,9 +238,14 @@ class Worker:
             self._settle_failure(d, error, now)
         return len(done) + len(failed)
 
-    def _apply(self, deliveries: Sequence[Delivery], partition: int, now: float, *,
-               failed: _Undo | None = None
-               ) -> tuple[list[Delivery], list[tuple[Delivery, Exception]], dict[str, int]]:
+    def _apply(
+        self,
+        deliveries: Sequence[Delivery],
+        partition: int,
+        now: float,
+        *,
+        failed: _Undo | None = None,
+    ) -> tuple[list[Delivery], list[tuple[Delivery, Exception]], dict[str, int]]:
         """Apply the batch in one transaction: (applied, failed with why, outcome counts).
         The first pass raises `_Undo` at the first failure, which rolls it back; the second
         (`failed`: that failure) isolates each event in a savepoint and does not run the one
@@ -257,12 +273,22 @@ class Worker:
                     blocked.add(d.key)
                     continue
                 try:
-                    with logs.bound(correlation=env.correlation_id, event=env.event_id,
-                                    control=env.source.control_id):
+                    with logs.bound(
+                        correlation=env.correlation_id,
+                        event=env.event_id,
+                        control=env.source.control_id,
+                    ):
                         if traced:
-                            with tracing.span("isthmus.apply", correlation=env.correlation_id,
-                                              event_id=env.event_id, event_type=env.type,
-                                              partition=partition) as sp, tx.savepoint():
+                            with (
+                                tracing.span(
+                                    "isthmus.apply",
+                                    correlation=env.correlation_id,
+                                    event_id=env.event_id,
+                                    event_type=env.type,
+                                    partition=partition,
+                                ) as sp,
+                                tx.savepoint(),
+                            ):
                                 outcome = self._applied(tx, env, now)
                                 if sp is not None:
                                     sp.set_attribute("isthmus.outcome", outcome)
@@ -296,13 +322,15 @@ class Worker:
         attempts = d.attempts + 1
         if isinstance(exc, PermanentError) or self._policy.exhausted(attempts):
             with logs.bound(event=d.msg_id):
-                log.warning("dead-lettering %s after %d attempts: %s", d.msg_id, attempts,
-                            reason)
+                log.warning("dead-lettering %s after %d attempts: %s", d.msg_id, attempts, reason)
             self._bus.dead(d, reason, now)
             self.stats.dead += 1
             return
-        delay = exc.retry_after if isinstance(exc, TransientError) and \
-            exc.retry_after is not None else self._policy.delay(attempts)
+        delay = (
+            exc.retry_after
+            if isinstance(exc, TransientError) and exc.retry_after is not None
+            else self._policy.delay(attempts)
+        )
         self._bus.nak(d, reason, now + delay)
         self.stats.retried += 1
 

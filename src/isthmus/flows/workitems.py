@@ -30,21 +30,25 @@ from isthmus.store.ports import Store, WorkItem
 
 ASSIGNEE_TABLE = "workitem_assignee"
 # Items decided by their own flow, never by a generic resolve or resubmit.
-ELSEWHERE = {"refund_approval": "is a refund approval, decided by a second user "
-                                "(segregation of duties): `isthmus refunds approve|reject "
-                                "{ref}` or the console's Refunds page, not resolved here",
-             "budget_approval": "holds requisition {event} for its cost center's budget: "
-                                "`isthmus supply approve|reject {event}` or the console's "
-                                "Supply page, not resolved here",
-             "unbalanced_remittance": "holds 835 interchange {event} (it does not balance): "
-                                      "`isthmus remits release` posts it, with a reason; "
-                                      "not resolved here"}
+ELSEWHERE = {
+    "refund_approval": "is a refund approval, decided by a second user "
+    "(segregation of duties): `isthmus refunds approve|reject "
+    "{ref}` or the console's Refunds page, not resolved here",
+    "budget_approval": "holds requisition {event} for its cost center's budget: "
+    "`isthmus supply approve|reject {event}` or the console's "
+    "Supply page, not resolved here",
+    "unbalanced_remittance": "holds 835 interchange {event} (it does not balance): "
+    "`isthmus remits release` posts it, with a reason; "
+    "not resolved here",
+}
 
 # work item kind -> (mapping table, fields the resolution may set); as the CLI's --set
-FIELDS = {"unmapped_charge_code": ("charge_codes", ("revenue_account", "service_line")),
-          "unmapped_department": ("department_cost_center", ("cost_center",)),
-          "unmapped_facility": ("facility_company", ("company",)),
-          "unmapped_payee": ("payee_company", ("company",))}
+FIELDS = {
+    "unmapped_charge_code": ("charge_codes", ("revenue_account", "service_line")),
+    "unmapped_department": ("department_cost_center", ("cost_center",)),
+    "unmapped_facility": ("facility_company", ("company",)),
+    "unmapped_payee": ("payee_company", ("company",)),
+}
 
 
 class ActionRefused(InvalidInput, ValueError):
@@ -68,25 +72,26 @@ def item(store: Store, item_id: int, *, acting: bool = True) -> WorkItem:
         raise NoSuchWorkItem(f"no work item {item_id}", "id")
     if acting and found.kind in ELSEWHERE:
         ref = found.event_id.rpartition("/")[2]
-        raise ActionRefused(f"work item {item_id} "
-                            + ELSEWHERE[found.kind].format(ref=ref, event=found.event_id),
-                            "id")
+        raise ActionRefused(
+            f"work item {item_id} " + ELSEWHERE[found.kind].format(ref=ref, event=found.event_id),
+            "id",
+        )
     return found
 
 
 def assignees(store: Store, ids: list[int]) -> dict[int, str]:
     """Who each of the work items is assigned to (unassigned ones left out)."""
     with store.transaction() as tx:
-        return {i: who for i in ids
-                if (who := tx.mapping_override(ASSIGNEE_TABLE, str(i)))}
+        return {i: who for i in ids if (who := tx.mapping_override(ASSIGNEE_TABLE, str(i)))}
 
 
 def assign(store: Store, item_id: int, who: str) -> None:
     """Assign an open work item to a person."""
     w = item(store, item_id, acting=False)
     if w.status != "open":
-        raise ActionRefused(f"work item {item_id} is {w.status}; only open items are assigned",
-                            "id")
+        raise ActionRefused(
+            f"work item {item_id} is {w.status}; only open items are assigned", "id"
+        )
     store.set_mapping_override(ASSIGNEE_TABLE, str(item_id), who.strip())
 
 
@@ -95,8 +100,15 @@ def _released(count: int, sums: dict[str, Decimal]) -> str:
     return f"released {count} held event(s)" + (f" ({money})" if money else "")
 
 
-def resolve(store: Store, item_id: int, values: dict[str, str], note: str,
-            now: float, *, bus: Bus | None = None) -> dict[str, str]:
+def resolve(
+    store: Store,
+    item_id: int,
+    values: dict[str, str],
+    note: str,
+    now: float,
+    *,
+    bus: Bus | None = None,
+) -> dict[str, str]:
     """Mark the item resolved; with values, add the mapping it was missing first. The item
     of a missing mapping needs the mapping (or a resubmit, after a config fix) and `bus`:
     every event held behind it goes back on the bus, and the resolution says so."""
@@ -109,57 +121,80 @@ def resolve(store: Store, item_id: int, values: dict[str, str], note: str,
     values = {k: v.strip() for k, v in values.items() if v.strip()}
     if values:
         if w.kind not in FIELDS:
-            raise ActionRefused(f"a {w.kind} item takes no mapping; fix it at the source "
-                                "and resubmit", next(iter(values)))
+            raise ActionRefused(
+                f"a {w.kind} item takes no mapping; fix it at the source and resubmit",
+                next(iter(values)),
+            )
         table, allowed = FIELDS[w.kind]
         unknown = sorted(set(values) - set(allowed))
         if unknown:
             raise ActionRefused(f"{unknown[0]} is not one of {list(allowed)}", unknown[0])
         if table == "charge_codes" and "revenue_account" not in values:
-            raise ActionRefused("a revenue account is required to map a charge code",
-                                "revenue_account")
+            raise ActionRefused(
+                "a revenue account is required to map a charge code", "revenue_account"
+            )
         payload = decode_envelope(w.envelope).payload
-        code = str(getattr(payload, {"charge_codes": "charge_code",
-                                     "department_cost_center": "department",
-                                     "facility_company": "facility",
-                                     "payee_company": "payee_key"}[table], ""))
+        code = str(
+            getattr(
+                payload,
+                {
+                    "charge_codes": "charge_code",
+                    "department_cost_center": "department",
+                    "facility_company": "facility",
+                    "payee_company": "payee_key",
+                }[table],
+                "",
+            )
+        )
         value = json.dumps(values) if table == "charge_codes" else next(iter(values.values()))
         store.set_mapping_override(table, code, value)
     store.set_work_item_status(w.id, "resolved", note or json.dumps(values), now)
     return values
 
 
-def _resolve_mapping(store: Store, w: WorkItem, ref: tuple[str, str], values: dict[str, str],
-                     note: str, now: float, bus: Bus | None) -> dict[str, str]:
+def _resolve_mapping(
+    store: Store,
+    w: WorkItem,
+    ref: tuple[str, str],
+    values: dict[str, str],
+    note: str,
+    now: float,
+    bus: Bus | None,
+) -> dict[str, str]:
     table, code = ref
     if w.status != "open":
         raise ActionRefused(f"work item {w.id} is already {w.status}", "id")
     if not code_display.looks_like_code(table, code):
         # shown by its digest: what the field holds is not a code (a name typed into it?),
         # and a mapping row keyed on it would never match what the events carry
-        raise ActionRefused(f"work item {w.id} holds a value that is not a code, so it "
-                            "cannot be mapped: correct the field at the source and send "
-                            "the messages again", "id")
+        raise ActionRefused(
+            f"work item {w.id} holds a value that is not a code, so it "
+            "cannot be mapped: correct the field at the source and send "
+            "the messages again",
+            "id",
+        )
     allowed = FIELDS[w.kind][1] if w.kind in FIELDS else ()
     values = {k: v.strip() for k, v in values.items() if v.strip()}
     unknown = sorted(set(values) - set(allowed))
     if unknown:
         raise ActionRefused(f"{unknown[0]} is not one of {list(allowed)}", unknown[0])
     if not values:
-        raise ActionRefused(f"work item {w.id} waits for a mapping of {code!r}: give "
-                            f"{' and '.join(allowed)} (or fix the config and resubmit it)",
-                            allowed[0] if allowed else "id")
+        raise ActionRefused(
+            f"work item {w.id} waits for a mapping of {code!r}: give "
+            f"{' and '.join(allowed)} (or fix the config and resubmit it)",
+            allowed[0] if allowed else "id",
+        )
     if table == "charge_codes" and "revenue_account" not in values:
-        raise ActionRefused("a revenue account is required to map a charge code",
-                            "revenue_account")
+        raise ActionRefused("a revenue account is required to map a charge code", "revenue_account")
     if bus is None:
         raise ActionRefused("releasing the held events needs the bus", "id")
-    store.set_mapping_override(table, code, json.dumps(values) if table == "charge_codes"
-                               else next(iter(values.values())))
+    store.set_mapping_override(
+        table, code, json.dumps(values) if table == "charge_codes" else next(iter(values.values()))
+    )
     said = _released(*mapping_holds.release(store, bus, w.event_id, now))
-    store.set_work_item_status(w.id, "resolved",
-                               f"{json.dumps(values)}; {said}" + (f"; {note}" if note else ""),
-                               now)
+    store.set_work_item_status(
+        w.id, "resolved", f"{json.dumps(values)}; {said}" + (f"; {note}" if note else ""), now
+    )
     return values
 
 

@@ -51,28 +51,34 @@ def luhn(digits: str) -> bool:
 # like, so that other Luhn-valid identifiers (a 15-digit ACH trace opens with the ODFI's
 # routing number, 01-12, 21-32, 61-72 or 80) are not taken for one.
 _NETWORKS: Final[tuple[tuple[str, str, frozenset[int]], ...]] = (
-    ("4", "4", frozenset({13, 16, 19})),                       # Visa
-    ("51", "55", frozenset({16})), ("2221", "2720", frozenset({16})),  # Mastercard
-    ("34", "34", frozenset({15})), ("37", "37", frozenset({15})),      # American Express
-    ("6011", "6011", frozenset(range(16, 20))), ("644", "649", frozenset(range(16, 20))),
-    ("65", "65", frozenset(range(16, 20))),                     # Discover
-    ("3528", "3589", frozenset(range(16, 20))),                 # JCB
-    ("300", "305", frozenset(range(14, 20))), ("36", "36", frozenset(range(14, 20))),
-    ("38", "39", frozenset(range(16, 20))),                     # Diners Club
-    ("62", "62", frozenset(range(16, 20))),                     # UnionPay
-    ("2200", "2204", frozenset(range(16, 20))),                 # Mir
-    ("50", "50", frozenset(range(13, 20))), ("56", "69", frozenset(range(13, 20))),  # Maestro
+    ("4", "4", frozenset({13, 16, 19})),  # Visa
+    ("51", "55", frozenset({16})),
+    ("2221", "2720", frozenset({16})),  # Mastercard
+    ("34", "34", frozenset({15})),
+    ("37", "37", frozenset({15})),  # American Express
+    ("6011", "6011", frozenset(range(16, 20))),
+    ("644", "649", frozenset(range(16, 20))),
+    ("65", "65", frozenset(range(16, 20))),  # Discover
+    ("3528", "3589", frozenset(range(16, 20))),  # JCB
+    ("300", "305", frozenset(range(14, 20))),
+    ("36", "36", frozenset(range(14, 20))),
+    ("38", "39", frozenset(range(16, 20))),  # Diners Club
+    ("62", "62", frozenset(range(16, 20))),  # UnionPay
+    ("2200", "2204", frozenset(range(16, 20))),  # Mir
+    ("50", "50", frozenset(range(13, 20))),
+    ("56", "69", frozenset(range(13, 20))),  # Maestro
 )
 
 
 def issued(digits: str) -> bool:
     """True when `digits` opens with a card network's issuer range and has its length."""
-    return any(lo <= digits[:len(lo)] <= hi and len(digits) in lengths
-               for lo, hi, lengths in _NETWORKS)
+    return any(
+        lo <= digits[: len(lo)] <= hi and len(digits) in lengths for lo, hi, lengths in _NETWORKS
+    )
 
 
 def _is_pan(digits: str) -> bool:
-    return (MIN_DIGITS <= len(digits) <= MAX_DIGITS and issued(digits) and luhn(digits))
+    return MIN_DIGITS <= len(digits) <= MAX_DIGITS and issued(digits) and luhn(digits)
 
 
 def spans(text: str) -> Iterator[tuple[int, int]]:
@@ -91,7 +97,7 @@ def spans(text: str) -> Iterator[tuple[int, int]]:
                 if count > MAX_DIGITS:
                     break
                 if count >= MIN_DIGITS:
-                    body = run.group()[groups[i][0]:groups[j][1]]
+                    body = run.group()[groups[i][0] : groups[j][1]]
                     if _is_pan(re.sub(r"[^0-9]", "", body)):
                         hit = j  # the longest stretch from group i that is a PAN
             if hit is None:
@@ -154,5 +160,15 @@ def mask_bytes(data: bytes) -> bytes:
     return data if masked is text else masked.encode("latin-1")
 
 
-__all__ = ["MAX_DIGITS", "MIN_DIGITS", "has_card", "issued", "looks_like_card", "luhn",
-           "mask", "mask_bytes", "may_hold_card", "spans"]
+__all__ = [
+    "MAX_DIGITS",
+    "MIN_DIGITS",
+    "has_card",
+    "issued",
+    "looks_like_card",
+    "luhn",
+    "mask",
+    "mask_bytes",
+    "may_hold_card",
+    "spans",
+]

@@ -26,11 +26,13 @@ from typing import Any, Final
 from isthmus.errors import ConfigurationError
 
 DESTINATIONS: Final = ("file", "tryton", "rest")
-REQUIRED: Final = frozenset({"line_no", "posted_on", "period", "account", "currency",
-                             "debit", "credit"})
+REQUIRED: Final = frozenset(
+    {"line_no", "posted_on", "period", "account", "currency", "debit", "credit"}
+)
 # may be left out: dimensions, the opaque account token, and the source references
-OPTIONAL: Final = frozenset({"company", "cost_center", "service_line", "account_token",
-                             "source_entries", "correlation_ids"})
+OPTIONAL: Final = frozenset(
+    {"company", "cost_center", "service_line", "account_token", "source_entries", "correlation_ids"}
+)
 FIELDS: Final = REQUIRED | OPTIONAL
 
 
@@ -45,19 +47,22 @@ def parse(raw: Mapping[str, Any]) -> dict[str, frozenset[str]]:
     out: dict[str, frozenset[str]] = {}
     for dest, value in raw.items():
         if dest not in DESTINATIONS:
-            raise AllowListConfigError(f"allowlist.{dest}: unknown destination; "
-                                       f"destinations are {', '.join(DESTINATIONS)}")
+            raise AllowListConfigError(
+                f"allowlist.{dest}: unknown destination; destinations are {', '.join(DESTINATIONS)}"
+            )
         if not isinstance(value, list) or not all(isinstance(f, str) for f in value):
             raise AllowListConfigError(f"allowlist.{dest} must be a list of field names")
         wider = sorted(set(value) - FIELDS)
         if wider:
             raise AllowListConfigError(
                 f"allowlist.{dest}: field {wider[0]!r} may not leave the hub; fields are "
-                f"{', '.join(sorted(FIELDS))}")
+                f"{', '.join(sorted(FIELDS))}"
+            )
         missing = sorted(REQUIRED - set(value))
         if missing:
-            raise AllowListConfigError(f"allowlist.{dest} must include {', '.join(missing)} "
-                                       "(a journal line needs them)")
+            raise AllowListConfigError(
+                f"allowlist.{dest} must include {', '.join(missing)} (a journal line needs them)"
+            )
         out[dest] = frozenset(value)
     return out
 
@@ -72,5 +77,13 @@ def withheld(table: Mapping[str, frozenset[str]], destination: str) -> frozenset
     return OPTIONAL - allowed(table, destination)
 
 
-__all__ = ["DESTINATIONS", "FIELDS", "OPTIONAL", "REQUIRED", "AllowListConfigError",
-           "allowed", "parse", "withheld"]
+__all__ = [
+    "DESTINATIONS",
+    "FIELDS",
+    "OPTIONAL",
+    "REQUIRED",
+    "AllowListConfigError",
+    "allowed",
+    "parse",
+    "withheld",
+]

@@ -71,12 +71,18 @@ class AuditLog(Protocol):
 def canonical_json(data: Any) -> str:
     """The one JSON text of `data` that is hashed: sorted keys, no blanks, non-JSON values
     as their str()."""
-    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                      default=str)
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
 
 
-def event(actor: str, action: str, target: str = "", outcome: str = "ok", *,
-          at: datetime | None = None, **detail: Any) -> AuditEvent:
+def event(
+    actor: str,
+    action: str,
+    target: str = "",
+    outcome: str = "ok",
+    *,
+    at: datetime | None = None,
+    **detail: Any,
+) -> AuditEvent:
     """Build an audit event at `at` (default now, UTC, microseconds), its extra keyword
     arguments as canonical JSON detail; the outcome must be one of `OUTCOMES`."""
     if outcome not in OUTCOMES:
@@ -88,8 +94,17 @@ def event(actor: str, action: str, target: str = "", outcome: str = "ok", *,
 def chain_hash(prev_hash: str, seq: int, ev: AuditEvent) -> str:
     """The hash of a row: SHA-256 of the previous row's hash followed by the canonical JSON
     of the event and its sequence number."""
-    body = canonical_json({"seq": seq, "at": ev.at, "actor": ev.actor, "action": ev.action,
-                           "target": ev.target, "outcome": ev.outcome, "detail": ev.detail})
+    body = canonical_json(
+        {
+            "seq": seq,
+            "at": ev.at,
+            "actor": ev.actor,
+            "action": ev.action,
+            "target": ev.target,
+            "outcome": ev.outcome,
+            "detail": ev.detail,
+        }
+    )
     return hashlib.sha256((prev_hash + body).encode()).hexdigest()
 
 
@@ -112,8 +127,7 @@ def malformed(row: object) -> str | None:
     for f in fields(AuditEvent):
         value = getattr(ev, f.name)
         if not isinstance(value, str):
-            return f"{f.name} is {'missing' if value is None else type(value).__name__}, " \
-                   "not text"
+            return f"{f.name} is {'missing' if value is None else type(value).__name__}, not text"
     for name in ("prev_hash", "hash"):
         value = getattr(row, name)
         if not isinstance(value, str) or not _HASH.fullmatch(value):
@@ -155,11 +169,19 @@ def head_fault(head: object, last: int) -> ChainFault | None:
     """Why the stored head (last sequence number, hash) is malformed, or None."""
     if head is None:
         return None
-    if (not isinstance(head, tuple) or len(head) != 2 or isinstance(head[0], bool)
-            or not isinstance(head[0], int) or not isinstance(head[1], str)
-            or not _HASH.fullmatch(head[1])):
-        return ChainFault(last, f"the head record is malformed: {head!r:.120} is not "
-                                "(row number, 64 hex digits)", {"head": repr(head)[:200]})
+    if (
+        not isinstance(head, tuple)
+        or len(head) != 2
+        or isinstance(head[0], bool)
+        or not isinstance(head[0], int)
+        or not isinstance(head[1], str)
+        or not _HASH.fullmatch(head[1])
+    ):
+        return ChainFault(
+            last,
+            f"the head record is malformed: {head!r:.120} is not (row number, 64 hex digits)",
+            {"head": repr(head)[:200]},
+        )
     return None
 
 
@@ -170,18 +192,22 @@ def verify(rows: Iterable[AuditRow], head: tuple[int, str] | None) -> ChainFault
     for row in rows:
         why = malformed(row)
         if why is not None:
-            seq = row.seq if isinstance(row, AuditRow) and isinstance(row.seq, int) \
-                else expected_seq
+            seq = (
+                row.seq if isinstance(row, AuditRow) and isinstance(row.seq, int) else expected_seq
+            )
             return ChainFault(seq, f"malformed row: {why}", shown(row))
         if row.seq != expected_seq:
-            return ChainFault(expected_seq, f"row {expected_seq} is missing (next row is "
-                                            f"{row.seq}): deleted", {})
+            return ChainFault(
+                expected_seq, f"row {expected_seq} is missing (next row is {row.seq}): deleted", {}
+            )
         if row.prev_hash != prev:
-            return ChainFault(row.seq, "prev_hash does not match the row before: a row "
-                                       "before it was changed or deleted", shown(row))
+            return ChainFault(
+                row.seq,
+                "prev_hash does not match the row before: a row before it was changed or deleted",
+                shown(row),
+            )
         if chain_hash(prev, row.seq, row.event) != row.hash:
-            return ChainFault(row.seq, "hash does not match the row's content: edited",
-                              shown(row))
+            return ChainFault(row.seq, "hash does not match the row's content: edited", shown(row))
         why = unsound(row.event)
         if why is not None:
             return ChainFault(row.seq, f"malformed row: {why}", shown(row))
@@ -193,15 +219,20 @@ def verify(rows: Iterable[AuditRow], head: tuple[int, str] | None) -> ChainFault
     if head is None:
         return None if last == 0 else ChainFault(1, "rows exist but the head is missing")
     if head[0] > last:
-        return ChainFault(last + 1, f"the head names row {head[0]} but the chain ends at "
-                                    f"row {last}: rows at the end were deleted")
+        return ChainFault(
+            last + 1,
+            f"the head names row {head[0]} but the chain ends at "
+            f"row {last}: rows at the end were deleted",
+        )
     if head != (last, prev):
-        return ChainFault(head[0], "the head does not match the last row",
-                          {"head": f"{head[0]}:{head[1]}"})
+        return ChainFault(
+            head[0], "the head does not match the last row", {"head": f"{head[0]}:{head[1]}"}
+        )
     return None
 
 
-def record(log: AuditLog, actor: str, action: str, target: str = "", outcome: str = "ok",
-           **detail: Any) -> AuditRow:
+def record(
+    log: AuditLog, actor: str, action: str, target: str = "", outcome: str = "ok", **detail: Any
+) -> AuditRow:
     """Append one event; what the shells call (`audit(...)` in the CLI and HTTP auth)."""
     return log.append_audit(event(actor, action, target, outcome, **detail))

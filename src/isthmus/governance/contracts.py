@@ -34,8 +34,9 @@ from isthmus.model import events as events_module
 
 FORMAT = "isthmus-event-contracts"
 VERSION = 1
-_NOTES = frozenset({"title", "description", "default", "examples", "$comment",
-                    "discriminator"})  # discriminator: follows anyOf, compared there
+_NOTES = frozenset(
+    {"title", "description", "default", "examples", "$comment", "discriminator"}
+)  # discriminator: follows anyOf, compared there
 
 Schema = dict[str, Any]
 BASELINE_NAME = f"events.v{VERSION}.json"  # beside this module, in the wheel too
@@ -43,8 +44,11 @@ BASELINE_NAME = f"events.v{VERSION}.json"  # beside this module, in the wheel to
 
 def packaged_baseline() -> Schema:
     """The baseline this release was built against (package data of isthmus.governance)."""
-    text = resources.files(__package__ or "isthmus.governance").joinpath(BASELINE_NAME) \
+    text = (
+        resources.files(__package__ or "isthmus.governance")
+        .joinpath(BASELINE_NAME)
         .read_text(encoding="utf-8")
+    )
     doc: Schema = json.loads(text)
     return doc
 
@@ -76,9 +80,12 @@ def event_types() -> dict[str, type[msgspec.Struct]]:
 def current() -> Schema:
     """The contract document of the running model: a JSON Schema for the Envelope and one
     per tagged event type."""
-    return {"format": FORMAT, "version": VERSION,
-            "envelope": msgspec.json.schema(envelope_module.Envelope),
-            "events": {tag: msgspec.json.schema(t) for tag, t in event_types().items()}}
+    return {
+        "format": FORMAT,
+        "version": VERSION,
+        "envelope": msgspec.json.schema(envelope_module.Envelope),
+        "events": {tag: msgspec.json.schema(t) for tag, t in event_types().items()},
+    }
 
 
 def dumps(doc: Schema) -> str:
@@ -147,8 +154,10 @@ def _signature(node: Schema, defs: Schema) -> str:
     target, name = _deref(node, defs)
     if name:
         return f"ref:{name}"
-    return json.dumps({k: v for k, v in target.items() if k in ("type", "format", "enum",
-                                                                "const")}, sort_keys=True)
+    return json.dumps(
+        {k: v for k, v in target.items() if k in ("type", "format", "enum", "const")},
+        sort_keys=True,
+    )
 
 
 def _node(path: str, old: Schema, new: Schema, w: _Walk) -> None:
@@ -164,8 +173,7 @@ def _node(path: str, old: Schema, new: Schema, w: _Walk) -> None:
     o = {k: v for k, v in old.items() if k not in _NOTES}
     n = {k: v for k, v in new.items() if k not in _NOTES}
     if o.get("type") != n.get("type"):
-        w.out.append(Change(path, f"type changed from {o.get('type')} to {n.get('type')}",
-                            True))
+        w.out.append(Change(path, f"type changed from {o.get('type')} to {n.get('type')}", True))
         return
     if "enum" in o or "enum" in n:
         gone = [v for v in o.get("enum", []) if v not in n.get("enum", [])]
@@ -182,8 +190,7 @@ def _node(path: str, old: Schema, new: Schema, w: _Walk) -> None:
         if key in ("type", "enum", "properties", "required", "items", "$ref"):
             continue
         if o.get(key) != n.get(key):
-            w.out.append(Change(path, f"{key} changed from {o.get(key)!r} to {n.get(key)!r}",
-                                True))
+            w.out.append(Change(path, f"{key} changed from {o.get(key)!r} to {n.get(key)!r}", True))
 
 
 def _object(path: str, o: Schema, n: Schema, w: _Walk) -> None:
@@ -195,8 +202,11 @@ def _object(path: str, o: Schema, n: Schema, w: _Walk) -> None:
             w.out.append(Change(where, "field removed", True))
         elif name not in oprops:
             required = name in nreq
-            w.out.append(Change(where, "new required field" if required
-                                else "optional field added", required))
+            w.out.append(
+                Change(
+                    where, "new required field" if required else "optional field added", required
+                )
+            )
         else:
             if name in nreq and name not in oreq:
                 w.out.append(Change(where, "optional field became required", True))
@@ -212,8 +222,12 @@ def _union(path: str, old: Schema, new: Schema, w: _Walk) -> None:
     for sig in sorted(set(osig) - set(nsig)):
         w.out.append(Change(path, f"union member {sig} removed", True))
     for sig in sorted(set(nsig) - set(osig)):
-        w.out.append(Change(path, f"union member {sig} added" if tagged
-                            else f"type widened with {sig}", not tagged))
+        w.out.append(
+            Change(
+                path,
+                f"union member {sig} added" if tagged else f"type widened with {sig}",
+                not tagged,
+            )
+        )
     for sig in sorted(set(osig) & set(nsig)):
-        _node(f"{path}<{sig.removeprefix('tag:')}>" if tagged else path, osig[sig],
-              nsig[sig], w)
+        _node(f"{path}<{sig.removeprefix('tag:')}>" if tagged else path, osig[sig], nsig[sig], w)

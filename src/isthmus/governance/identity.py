@@ -85,8 +85,7 @@ def check_roles(roles: tuple[str, ...]) -> tuple[str, ...]:
 def principal(name: str, kind: Kind, roles: tuple[str, ...], now: float) -> Principal:
     """A new principal, its name and roles checked."""
     if not _NAME.match(name):
-        raise IdentityError(f"principal name {name!r}: letters, digits and ._@- only, "
-                            "at most 64")
+        raise IdentityError(f"principal name {name!r}: letters, digits and ._@- only, at most 64")
     return Principal(name, kind, check_roles(roles), now)
 
 
@@ -95,8 +94,14 @@ def grant(p: Principal, roles: tuple[str, ...]) -> Principal:
     return Principal(p.name, p.kind, check_roles(p.roles + roles), p.created_at)
 
 
-def issue(p: Principal, scopes: tuple[str, ...], now: float, *,
-          expires_days: float | None = None, created_by: str = "") -> Issued:
+def issue(
+    p: Principal,
+    scopes: tuple[str, ...],
+    now: float,
+    *,
+    expires_days: float | None = None,
+    created_by: str = "",
+) -> Issued:
     """Issue a token for `p` with `scopes` (a subset of its roles), expiring after
     `expires_days` or never: the clear token, shown once, and the record that keeps its
     digest."""
@@ -109,8 +114,9 @@ def issue(p: Principal, scopes: tuple[str, ...], now: float, *,
     token_id = secrets.token_hex(6)
     clear = f"{PREFIX}{token_id}_{secrets.token_urlsafe(32)}"
     expires = None if expires_days is None else now + expires_days * DAY_S
-    return Issued(clear, Token(token_id, p.name, scopes, digest(clear), now, expires,
-                               None, created_by))
+    return Issued(
+        clear, Token(token_id, p.name, scopes, digest(clear), now, expires, None, created_by)
+    )
 
 
 def bearer(header: str | None) -> str | None:
@@ -124,14 +130,21 @@ def bearer(header: str | None) -> str | None:
     return value
 
 
-def session_record(holder: Principal, opened_with: Token, now: float,
-                   expires_at: float) -> Token:
+def session_record(holder: Principal, opened_with: Token, now: float, expires_at: float) -> Token:
     """The server-side record of a console session (console/session.py), kept with the
     tokens: revoking it (sign-out, or `isthmus tokens revoke`) ends the session. It has no
     scopes and no clear text exists, so it is never a usable bearer token, nor counted as
     an admin token."""
-    return Token(secrets.token_hex(6), holder.name, (), digest(secrets.token_urlsafe(32)),
-                 now, expires_at, None, f"{SESSION}{opened_with.id}")
+    return Token(
+        secrets.token_hex(6),
+        holder.name,
+        (),
+        digest(secrets.token_urlsafe(32)),
+        now,
+        expires_at,
+        None,
+        f"{SESSION}{opened_with.id}",
+    )
 
 
 def session_refusal(record: Token | None, now: float) -> str | None:

@@ -29,8 +29,10 @@ Parse = Callable[[bytes], Mapping[str, rsa.RSAPublicKey]]
 
 def http_get(url: str, timeout_s: float) -> bytes:
     """GET the document, no redirects, at most MAX_BYTES."""
-    with httpx.Client(timeout=timeout_s, follow_redirects=False) as client, \
-            client.stream("GET", url, headers={"Accept": "application/json"}) as r:
+    with (
+        httpx.Client(timeout=timeout_s, follow_redirects=False) as client,
+        client.stream("GET", url, headers={"Accept": "application/json"}) as r,
+    ):
         r.raise_for_status()
         body = b""
         for chunk in r.iter_bytes():
@@ -43,9 +45,16 @@ def http_get(url: str, timeout_s: float) -> bytes:
 class RemoteJwks:
     """The keys of one JWKS URL; `parse` raises ValueError on a document that is not one."""
 
-    def __init__(self, url: str, parse: Parse, *, max_age_s: float = 3600.0,
-                 min_refresh_s: float = 60.0, timeout_s: float = 5.0,
-                 get: Callable[[str, float], bytes] = http_get) -> None:
+    def __init__(
+        self,
+        url: str,
+        parse: Parse,
+        *,
+        max_age_s: float = 3600.0,
+        min_refresh_s: float = 60.0,
+        timeout_s: float = 5.0,
+        get: Callable[[str, float], bytes] = http_get,
+    ) -> None:
         self.url = url
         self.parse = parse
         self.max_age_s = max_age_s
@@ -58,16 +67,23 @@ class RemoteJwks:
         self._lock = threading.Lock()
 
     def _may_try(self, now: float) -> bool:
-        return self._tried_at is None or now - self._tried_at >= self.min_refresh_s \
-            or now < self._tried_at  # the clock went back: do not wait for it
+        return (
+            self._tried_at is None
+            or now - self._tried_at >= self.min_refresh_s
+            or now < self._tried_at
+        )  # the clock went back: do not wait for it
 
     def _refresh(self, now: float) -> None:
         self._tried_at = now
         try:
             keys = self.parse(self.get(self.url, self.timeout_s))
         except (httpx.HTTPError, OSError, ValueError) as exc:
-            log.warning("oidc: cannot refresh the JWKS from %s (%s); keeping %d key(s)",
-                        self.url, type(exc).__name__, len(self._keys))
+            log.warning(
+                "oidc: cannot refresh the JWKS from %s (%s); keeping %d key(s)",
+                self.url,
+                type(exc).__name__,
+                len(self._keys),
+            )
             return
         self._keys, self._fetched_at = dict(keys), now
         log.info("oidc: JWKS from %s: %d key(s)", self.url, len(keys))

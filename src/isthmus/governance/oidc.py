@@ -90,8 +90,11 @@ def load_jwks(text: str | bytes) -> dict[str, rsa.RSAPublicKey]:
         doc = json.loads(text)
         keys = {}
         for jwk in doc["keys"]:
-            if jwk.get("kty") != "RSA" or jwk.get("use", "sig") != "sig" or \
-                    jwk.get("alg", ALG) != ALG:
+            if (
+                jwk.get("kty") != "RSA"
+                or jwk.get("use", "sig") != "sig"
+                or jwk.get("alg", ALG) != ALG
+            ):
                 continue
             key = jwt.PyJWK({**jwk, "alg": ALG}).key
             if isinstance(key, rsa.RSAPublicKey):
@@ -107,8 +110,7 @@ def _url(raw: str) -> str:
     """https, or http to a loopback host only (a provider on the same machine, tests)."""
     parts = urlsplit(raw)
     local = parts.hostname in ("127.0.0.1", "::1", "localhost")
-    if (parts.scheme != "https" and not (parts.scheme == "http" and local)) or \
-            not parts.hostname:
+    if (parts.scheme != "https" and not (parts.scheme == "http" and local)) or not parts.hostname:
         raise OidcConfigError(f"oidc.jwks_url must be an https URL, got {raw[:200]!r}")
     return raw
 
@@ -117,8 +119,16 @@ def parse(raw: Mapping[str, Any]) -> OidcSettings | None:
     """The [oidc] table; None when there is none. Reads jwks_file, never the network."""
     if not raw:
         return None
-    known = {"issuer", "audience", "jwks_file", "jwks_url", "roles_claim", "leeway_s",
-             "jwks_max_age_s", "jwks_min_refresh_s"}
+    known = {
+        "issuer",
+        "audience",
+        "jwks_file",
+        "jwks_url",
+        "roles_claim",
+        "leeway_s",
+        "jwks_max_age_s",
+        "jwks_min_refresh_s",
+    }
     unknown = sorted(set(raw) - known)
     if unknown:
         raise OidcConfigError(f"[oidc] has no setting {', '.join(unknown)}")
@@ -136,15 +146,23 @@ def parse(raw: Mapping[str, Any]) -> OidcSettings | None:
             raise OidcConfigError(f"oidc.jwks_file {path}: {exc.strerror}") from exc
     remote = None
     if raw.get("jwks_url"):
-        max_age, min_refresh = (float(raw.get("jwks_max_age_s", 3600.0)),
-                                float(raw.get("jwks_min_refresh_s", 60.0)))
+        max_age, min_refresh = (
+            float(raw.get("jwks_max_age_s", 3600.0)),
+            float(raw.get("jwks_min_refresh_s", 60.0)),
+        )
         if max_age <= 0 or min_refresh < 0:
             raise OidcConfigError("oidc.jwks_max_age_s must be > 0, jwks_min_refresh_s >= 0")
-        remote = RemoteJwks(_url(str(raw["jwks_url"])), load_jwks, max_age_s=max_age,
-                            min_refresh_s=min_refresh)
-    return OidcSettings(str(raw["issuer"]), str(raw["audience"]), keys,
-                        str(raw.get("roles_claim", "roles")),
-                        float(raw.get("leeway_s", 60.0)), remote)
+        remote = RemoteJwks(
+            _url(str(raw["jwks_url"])), load_jwks, max_age_s=max_age, min_refresh_s=min_refresh
+        )
+    return OidcSettings(
+        str(raw["issuer"]),
+        str(raw["audience"]),
+        keys,
+        str(raw.get("roles_claim", "roles")),
+        float(raw.get("leeway_s", 60.0)),
+        remote,
+    )
 
 
 def looks_like_jwt(token: str) -> bool:
@@ -179,8 +197,12 @@ _REFUSALS: tuple[tuple[type[Exception], str], ...] = (
     (InvalidSubjectError, "JWT has no subject (sub)"),
     (InvalidIssuedAtError, "JWT issue time (iat) is not a time"),
 )
-_MISSING = {"exp": "JWT has no expiry (exp)", "iss": "JWT issuer is not the configured one",
-            "aud": "JWT audience does not include this hub", "sub": "JWT has no subject (sub)"}
+_MISSING = {
+    "exp": "JWT has no expiry (exp)",
+    "iss": "JWT issuer is not the configured one",
+    "aud": "JWT audience does not include this hub",
+    "sub": "JWT has no subject (sub)",
+}
 
 
 def verify(token: str, settings: OidcSettings, now: float) -> Claims:
@@ -196,14 +218,22 @@ def verify(token: str, settings: OidcSettings, now: float) -> Claims:
     if key is None:
         raise JwtRejected("JWT signed by an unknown key (kid)")
     try:
-        claims = jwt.decode(token, key, algorithms=[ALG], audience=settings.audience,
-                            issuer=settings.issuer, leeway=settings.leeway_s,
-                            options={"require": ["exp", "iss", "aud", "sub"]})
+        claims = jwt.decode(
+            token,
+            key,
+            algorithms=[ALG],
+            audience=settings.audience,
+            issuer=settings.issuer,
+            leeway=settings.leeway_s,
+            options={"require": ["exp", "iss", "aud", "sub"]},
+        )
     except jwt.MissingRequiredClaimError as exc:
         raise JwtRejected(_MISSING.get(exc.claim, "JWT lacks a claim")) from exc
     except jwt.PyJWTError as exc:
-        why = next((text for kind, text in _REFUSALS if isinstance(exc, kind)),
-                   "malformed JWT" if isinstance(exc, jwt.DecodeError) else "JWT refused")
+        why = next(
+            (text for kind, text in _REFUSALS if isinstance(exc, kind)),
+            "malformed JWT" if isinstance(exc, jwt.DecodeError) else "JWT refused",
+        )
         raise JwtRejected(why) from exc
     sub = claims.get("sub")
     if not isinstance(sub, str) or not sub or len(sub) > 128:
@@ -214,5 +244,13 @@ def verify(token: str, settings: OidcSettings, now: float) -> Claims:
     return Claims(sub, roles, float(claims["exp"]))
 
 
-__all__ = ["Claims", "JwtRejected", "OidcConfigError", "OidcSettings", "load_jwks",
-           "looks_like_jwt", "parse", "verify"]
+__all__ = [
+    "Claims",
+    "JwtRejected",
+    "OidcConfigError",
+    "OidcSettings",
+    "load_jwks",
+    "looks_like_jwt",
+    "parse",
+    "verify",
+]

@@ -31,37 +31,54 @@ import msgspec
 
 from isthmus.errors import ConfigurationError
 
-DOMAINS: Final = ("patient", "encounter", "account", "charge", "claim", "remittance",
-                  "payment")
+DOMAINS: Final = ("patient", "encounter", "account", "charge", "claim", "remittance", "payment")
 
 # model.events type name -> the domain it writes
 EVENT_DOMAINS: Final[Mapping[str, str]] = {
-    "PatientRegistered": "patient", "AccountsMerged": "patient",
-    "EncounterStarted": "encounter", "EncounterDischarged": "encounter",
+    "PatientRegistered": "patient",
+    "AccountsMerged": "patient",
+    "EncounterStarted": "encounter",
+    "EncounterDischarged": "encounter",
     "BillingAccountOpened": "account",
     # issue 15: the other ADT and BAR events write the same domains
-    "PatientUpdated": "patient", "PatientDeleted": "patient", "IdentifiersMoved": "patient",
-    "EncounterTransferred": "encounter", "PatientClassChanged": "encounter",
-    "VisitEventRecorded": "encounter", "ClinicalCodesRecorded": "encounter",
-    "CoverageRecorded": "account", "BillingAccountClosed": "account",
+    "PatientUpdated": "patient",
+    "PatientDeleted": "patient",
+    "IdentifiersMoved": "patient",
+    "EncounterTransferred": "encounter",
+    "PatientClassChanged": "encounter",
+    "VisitEventRecorded": "encounter",
+    "ClinicalCodesRecorded": "encounter",
+    "CoverageRecorded": "account",
+    "BillingAccountClosed": "account",
     "Charge": "charge",
     "ClaimSubmitted": "claim",
-    "ClaimRemitted": "remittance", "ProviderAdjusted": "remittance",
+    "ClaimRemitted": "remittance",
+    "ProviderAdjusted": "remittance",
     "RemittancePaid": "remittance",
     # issue 20: the payer's or clearinghouse's other answers about claims (999, 277CA and
     # 277 claim or batch status, 271 eligibility) come from whoever sends the 835s
-    "AcknowledgementReceived": "remittance", "ClaimStatusReported": "remittance",
-    "ClaimBatchStatusReported": "remittance", "EligibilityReported": "remittance",
-    "PatientPaymentSettled": "payment", "ProcessorDeposited": "payment",
+    "AcknowledgementReceived": "remittance",
+    "ClaimStatusReported": "remittance",
+    "ClaimBatchStatusReported": "remittance",
+    "EligibilityReported": "remittance",
+    "PatientPaymentSettled": "payment",
+    "ProcessorDeposited": "payment",
     "BankDeposited": "payment",
 }
 
 # FHIR R4 resource type -> the domain it writes
 FHIR_DOMAINS: Final[Mapping[str, str]] = {
-    "Patient": "patient", "Encounter": "encounter", "Account": "account",
-    "Coverage": "account", "ChargeItem": "charge", "Invoice": "charge", "Claim": "claim",
-    "ClaimResponse": "remittance", "ExplanationOfBenefit": "remittance",
-    "PaymentReconciliation": "payment", "PaymentNotice": "payment",
+    "Patient": "patient",
+    "Encounter": "encounter",
+    "Account": "account",
+    "Coverage": "account",
+    "ChargeItem": "charge",
+    "Invoice": "charge",
+    "Claim": "claim",
+    "ClaimResponse": "remittance",
+    "ExplanationOfBenefit": "remittance",
+    "PaymentReconciliation": "payment",
+    "PaymentNotice": "payment",
 }
 
 Owners = Mapping[str, frozenset[str]]
@@ -82,8 +99,10 @@ class Refusal:
     @property
     def text(self) -> str:
         who = self.sender or "an unidentified system"
-        return (f"{who} may not write {self.domain} data: the system of record for "
-                f"{self.domain} is {', '.join(self.owners)} ([ownership] {self.domain})")
+        return (
+            f"{who} may not write {self.domain} data: the system of record for "
+            f"{self.domain} is {', '.join(self.owners)} ([ownership] {self.domain})"
+        )
 
 
 def parse(raw: Mapping[str, Any]) -> dict[str, frozenset[str]]:
@@ -91,13 +110,18 @@ def parse(raw: Mapping[str, Any]) -> dict[str, frozenset[str]]:
     out: dict[str, frozenset[str]] = {}
     for domain, value in raw.items():
         if domain not in DOMAINS:
-            raise OwnershipConfigError(f"ownership.{domain}: unknown data domain; domains "
-                                       f"are {', '.join(DOMAINS)}")
+            raise OwnershipConfigError(
+                f"ownership.{domain}: unknown data domain; domains are {', '.join(DOMAINS)}"
+            )
         names = [value] if isinstance(value, str) else value
-        if (not isinstance(names, list) or not names
-                or not all(isinstance(n, str) and n.strip() for n in names)):
-            raise OwnershipConfigError(f"ownership.{domain} must be a system name or a "
-                                       "non-empty list of them")
+        if (
+            not isinstance(names, list)
+            or not names
+            or not all(isinstance(n, str) and n.strip() for n in names)
+        ):
+            raise OwnershipConfigError(
+                f"ownership.{domain} must be a system name or a non-empty list of them"
+            )
         out[domain] = frozenset(n.strip() for n in names)
     return out
 
@@ -150,8 +174,9 @@ def fhir_write(body: bytes) -> FhirWrite:
     source = doc.meta.source if doc.meta is not None else ""
     if doc.resourceType != "Bundle":
         return FhirWrite((doc.resourceType,), source)
-    types = tuple(str(e.resource.get("resourceType", "")) for e in doc.entry
-                  if e.resource is not None)
+    types = tuple(
+        str(e.resource.get("resourceType", "")) for e in doc.entry if e.resource is not None
+    )
     return FhirWrite(types, source)
 
 
@@ -165,5 +190,16 @@ def fhir_domains(resource_types: Iterable[str]) -> list[str]:
     return [FHIR_DOMAINS[t] for t in resource_types if t in FHIR_DOMAINS]
 
 
-__all__ = ["DOMAINS", "EVENT_DOMAINS", "FHIR_DOMAINS", "FhirWrite", "OwnershipConfigError",
-           "Refusal", "decide", "event_domains", "fhir_domains", "fhir_write", "parse"]
+__all__ = [
+    "DOMAINS",
+    "EVENT_DOMAINS",
+    "FHIR_DOMAINS",
+    "FhirWrite",
+    "OwnershipConfigError",
+    "Refusal",
+    "decide",
+    "event_domains",
+    "fhir_domains",
+    "fhir_write",
+    "parse",
+]

@@ -36,8 +36,11 @@ READERS: Final = frozenset({ADMIN, ENGINEER, AUDITOR})
 # the caller of the API before `isthmus init` (loopback reads only): as trusted as the
 # local CLI's read commands, which show raw messages to whoever can read the data directory
 LOCAL: Final = "local"
-REDACTED: Final = {"system": "http://terminology.hl7.org/CodeSystem/v3-ObservationValue",
-                   "code": "REDACTED", "display": "redacted"}
+REDACTED: Final = {
+    "system": "http://terminology.hl7.org/CodeSystem/v3-ObservationValue",
+    "code": "REDACTED",
+    "display": "redacted",
+}
 
 
 @dataclass(frozen=True)
@@ -52,11 +55,25 @@ class Rule:
 
 _BASE = frozenset({"resourceType", "id", "meta"})
 TABLE: Final[Mapping[str, Rule]] = {
-    "fhir:Patient": Rule(READERS, "redacted", _BASE | {
-        "active", "gender", "deceasedBoolean", "managingOrganization"}),
-    "fhir:Encounter": Rule(READERS, "redacted", _BASE | {
-        "status", "class", "type", "serviceType", "priority", "subject", "account",
-        "serviceProvider", "partOf"}),
+    "fhir:Patient": Rule(
+        READERS, "redacted", _BASE | {"active", "gender", "deceasedBoolean", "managingOrganization"}
+    ),
+    "fhir:Encounter": Rule(
+        READERS,
+        "redacted",
+        _BASE
+        | {
+            "status",
+            "class",
+            "type",
+            "serviceType",
+            "priority",
+            "subject",
+            "account",
+            "serviceProvider",
+            "partOf",
+        },
+    ),
     "fhir:*": Rule(READERS, "redacted"),  # the finance types: displays and narrative go
     "message:raw": Rule(READERS, "forbidden"),
 }
@@ -83,8 +100,11 @@ def may_read(resource: str, roles: Iterable[str]) -> bool:
 
 def _no_displays(node: Any) -> Any:
     if isinstance(node, dict):
-        return {k: _no_displays(v) for k, v in node.items()
-                if not (k == "display" and "reference" in node)}
+        return {
+            k: _no_displays(v)
+            for k, v in node.items()
+            if not (k == "display" and "reference" in node)
+        }
     if isinstance(node, list):
         return [_no_displays(v) for v in node]
     return node

@@ -32,29 +32,31 @@ EVERYONE = frozenset(ROLES)
 # HTTP routes that answer without a token: a load balancer's liveness probe.
 PUBLIC: frozenset[str] = frozenset({"GET /health", "GET /health/ready", "GET /health/live"})
 # The console's sign-in page and its stylesheet: they open a session, they show no data.
-CONSOLE_PUBLIC: frozenset[str] = frozenset({
-    "GET /console/login", "POST /console/login", "POST /console/logout",
-    "GET /console/static/console.css"})
+CONSOLE_PUBLIC: frozenset[str] = frozenset(
+    {
+        "GET /console/login",
+        "POST /console/login",
+        "POST /console/logout",
+        "GET /console/static/console.css",
+    }
+)
 
 PERMISSIONS: Mapping[str, frozenset[str]] = {
     # HTTP API v1 (read only for now)
     "GET /metrics": EVERYONE,  # Prometheus text; no PHI in it
     "GET /api/v1/status": EVERYONE,
     "GET /openapi.json": EVERYONE,  # the route list: not public (api/auth.py)
-    "GET /api/v1/ledger/trial-balance": frozenset({ADMIN, FINANCE, REVENUE, AUDITOR,
-                                                   READ_ONLY}),
+    "GET /api/v1/ledger/trial-balance": frozenset({ADMIN, FINANCE, REVENUE, AUDITOR, READ_ONLY}),
     "GET /api/v1/messages": frozenset({ADMIN, ENGINEER, REVENUE, AUDITOR}),
     "GET /api/v1/messages/{ref:path}": frozenset({ADMIN, ENGINEER, REVENUE, AUDITOR}),
     "GET /api/v1/workitems": EVERYONE,
     "GET /api/v1/recon/deposits": frozenset({ADMIN, FINANCE, REVENUE, AUDITOR, READ_ONLY}),
     # the executive view (issue 21) for a token: as GET /console/executive.json
-    "GET /api/v1/analytics/executive": frozenset({ADMIN, FINANCE, REVENUE, AUDITOR,
-                                                  READ_ONLY}),
+    "GET /api/v1/analytics/executive": frozenset({ADMIN, FINANCE, REVENUE, AUDITOR, READ_ONLY}),
     # FHIR R4 API: integration feeds write, readers read
     "GET /fhir/metadata": EVERYONE,
     "GET /fhir/{type}": frozenset({ADMIN, ENGINEER, REVENUE, FINANCE, AUDITOR, READ_ONLY}),
-    "GET /fhir/{type}/{id}": frozenset({ADMIN, ENGINEER, REVENUE, FINANCE, AUDITOR,
-                                        READ_ONLY}),
+    "GET /fhir/{type}/{id}": frozenset({ADMIN, ENGINEER, REVENUE, FINANCE, AUDITOR, READ_ONLY}),
     "POST /fhir": frozenset({ADMIN, ENGINEER}),
     "POST /fhir/{type}": frozenset({ADMIN, ENGINEER}),
     "PUT /fhir/{type}/{id}": frozenset({ADMIN, ENGINEER}),
@@ -150,23 +152,42 @@ PERMISSIONS: Mapping[str, frozenset[str]] = {
 
 # CLI commands open to whoever can read the data directory (filesystem permissions): they
 # read, or they are the bootstrap (`init`) and developer tools (`contracts`).
-LOCAL: frozenset[str] = frozenset({
-    "cli serve", "cli demo", "cli init", "cli contracts check", "cli contracts update",
-    "cli ledger trial-balance", "cli ledger journal", "cli messages list",
-    "cli messages show", "cli dlq list", "cli workitems list", "cli audit list",
-    "cli workitems mappings", "cli audit verify", "cli erp master-data", "cli recon erp",
-    "cli recon deposits", "cli status",
-    "cli analytics export",  # reads the hub; writes the analytics warehouse only
-    "cli refunds list",
-    "cli remits list",
-    "cli claims list", "cli claims show",
-    "cli supply report", "cli supply margin",
-    "cli labor budget",
-    "cli channels", "cli channels list",
-    "cli destinations", "cli destinations list",
-    "cli migrate check",  # reads the schema revision, changes nothing
-    "cli config check",  # reads a configuration file (and the ERP's master data), no hub
-})
+LOCAL: frozenset[str] = frozenset(
+    {
+        "cli serve",
+        "cli demo",
+        "cli init",
+        "cli contracts check",
+        "cli contracts update",
+        "cli ledger trial-balance",
+        "cli ledger journal",
+        "cli messages list",
+        "cli messages show",
+        "cli dlq list",
+        "cli workitems list",
+        "cli audit list",
+        "cli workitems mappings",
+        "cli audit verify",
+        "cli erp master-data",
+        "cli recon erp",
+        "cli recon deposits",
+        "cli status",
+        "cli analytics export",  # reads the hub; writes the analytics warehouse only
+        "cli refunds list",
+        "cli remits list",
+        "cli claims list",
+        "cli claims show",
+        "cli supply report",
+        "cli supply margin",
+        "cli labor budget",
+        "cli channels",
+        "cli channels list",
+        "cli destinations",
+        "cli destinations list",
+        "cli migrate check",  # reads the schema revision, changes nothing
+        "cli config check",  # reads a configuration file (and the ERP's master data), no hub
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -197,5 +218,8 @@ def decide(action: str, roles: Iterable[str]) -> Decision:
         return Decision(False, f"no permission covers {action!r}")
     if allowed.intersection(held):
         return Decision(True)
-    return Decision(False, f"role(s) {', '.join(held) or 'none'} may not {action}; "
-                           f"allowed: {', '.join(r for r in ROLES if r in allowed)}")
+    return Decision(
+        False,
+        f"role(s) {', '.join(held) or 'none'} may not {action}; "
+        f"allowed: {', '.join(r for r in ROLES if r in allowed)}",
+    )

@@ -112,10 +112,13 @@ def validate_batch(batch: JournalBatch) -> list[LedgerError]:
     errors: list[LedgerError] = []
     for total in batch.control:
         if total.debit_total != total.credit_total:
-            errors.append(LedgerError(
-                code="unbalanced",
-                message=f"{total.currency} debits {total.debit_total} != "
-                        f"credits {total.credit_total}"))
+            errors.append(
+                LedgerError(
+                    code="unbalanced",
+                    message=f"{total.currency} debits {total.debit_total} != "
+                    f"credits {total.credit_total}",
+                )
+            )
     if batch.control != control_totals(batch.lines):
         errors.append(LedgerError(code="unbalanced", message="control totals differ from lines"))
     if [x.line_no for x in batch.lines] != list(range(1, len(batch.lines) + 1)):
@@ -137,13 +140,14 @@ def build_batch(
     for entry in entries:
         errors.extend(validate_entry(entry))
     if errors:
-        raise UnbalancedBatch(f"batch {batch_id!r}: {len(errors)} invalid entr(ies)",
-                              tuple(errors))
+        raise UnbalancedBatch(f"batch {batch_id!r}: {len(errors)} invalid entr(ies)", tuple(errors))
     keys = [e.entry_key for e in entries]
     dupes = sorted(k for k, n in Counter(keys).items() if n > 1)
     if dupes:
-        twice = tuple(LedgerError(code="duplicate_entry", message="entry twice in batch",
-                                  entry_key=k) for k in dupes)
+        twice = tuple(
+            LedgerError(code="duplicate_entry", message="entry twice in batch", entry_key=k)
+            for k in dupes
+        )
         raise InvalidBatch(f"batch {batch_id!r}: duplicate entries {dupes}", twice)
     if policy not in ("detailed", "summary"):
         raise InvalidBatch(f"policy {policy!r} is not detailed or summary")
@@ -160,19 +164,27 @@ def build_batch(
     )
     found = validate_batch(batch)
     if found:
-        raise UnbalancedBatch(f"batch {batch_id!r} refused: " + "; ".join(map(str, found)),
-                              tuple(found))
+        raise UnbalancedBatch(
+            f"batch {batch_id!r} refused: " + "; ".join(map(str, found)), tuple(found)
+        )
     return batch
 
 
 def _detailed(entries: Sequence[JournalEntry]) -> tuple[BatchLine, ...]:
     return tuple(
-        BatchLine(line_no=n, posted_on=entry.posted_on, period=entry.period,
-                  account=line.account, dims=line.dims, currency=line.currency,
-                  debit=line.debit, credit=line.credit, source_entries=(entry.entry_key,),
-                  source_lines=1)
-        for n, (entry, line) in enumerate(
-            ((e, x) for e in entries for x in e.lines), start=1)
+        BatchLine(
+            line_no=n,
+            posted_on=entry.posted_on,
+            period=entry.period,
+            account=line.account,
+            dims=line.dims,
+            currency=line.currency,
+            debit=line.debit,
+            credit=line.credit,
+            source_entries=(entry.entry_key,),
+            source_lines=1,
+        )
+        for n, (entry, line) in enumerate(((e, x) for e in entries for x in e.lines), start=1)
     )
 
 
@@ -191,8 +203,14 @@ def _summary(entries: Sequence[JournalEntry]) -> tuple[BatchLine, ...]:
     groups: dict[tuple[date, str, str, str, str, str], _Group] = {}
     for entry in entries:
         for line in entry.lines:
-            key = (entry.posted_on, entry.period, line.dims.company, line.dims.cost_center,
-                   line.account, line.currency)
+            key = (
+                entry.posted_on,
+                entry.period,
+                line.dims.company,
+                line.dims.cost_center,
+                line.account,
+                line.currency,
+            )
             group = groups.get(key)
             if group is None:
                 group = groups[key] = _Group(line.currency)
@@ -202,19 +220,28 @@ def _summary(entries: Sequence[JournalEntry]) -> tuple[BatchLine, ...]:
             group.entries.add(entry.entry_key)
             group.count += 1
     out: list[BatchLine] = []
-    for (posted_on, period, company, cost_center, account, currency), g in sorted(
-        groups.items()
-    ):
+    for (posted_on, period, company, cost_center, account, currency), g in sorted(groups.items()):
         net = g.debit - g.credit
         if net == 0:
             continue
         zero = quantize(Decimal(0), currency)
         service_line = next(iter(g.service_lines)) if len(g.service_lines) == 1 else ""
-        out.append(BatchLine(
-            line_no=len(out) + 1, posted_on=posted_on, period=period, account=account,
-            dims=Dimensions(company=company, cost_center=cost_center, service_line=service_line),
-            currency=currency, debit=net if net > 0 else zero, credit=-net if net < 0 else zero,
-            source_entries=tuple(sorted(g.entries)), source_lines=g.count))
+        out.append(
+            BatchLine(
+                line_no=len(out) + 1,
+                posted_on=posted_on,
+                period=period,
+                account=account,
+                dims=Dimensions(
+                    company=company, cost_center=cost_center, service_line=service_line
+                ),
+                currency=currency,
+                debit=net if net > 0 else zero,
+                credit=-net if net < 0 else zero,
+                source_entries=tuple(sorted(g.entries)),
+                source_lines=g.count,
+            )
+        )
     return tuple(out)
 
 
@@ -232,12 +259,20 @@ def restrict(batch: JournalBatch, withheld: Collection[str]) -> JournalBatch:
         return batch
     blank = {k: "" for k in _DIMENSIONS if k in withheld}
     keys = "source_entries" not in withheld
-    lines = tuple(msgspec.structs.replace(
-        x, dims=msgspec.structs.replace(x.dims, **blank),
-        source_entries=x.source_entries if keys else ()) for x in batch.lines)
+    lines = tuple(
+        msgspec.structs.replace(
+            x,
+            dims=msgspec.structs.replace(x.dims, **blank),
+            source_entries=x.source_entries if keys else (),
+        )
+        for x in batch.lines
+    )
     return msgspec.structs.replace(
-        batch, lines=lines, entry_keys=batch.entry_keys if keys else (),
-        correlation_ids=() if "correlation_ids" in withheld else batch.correlation_ids)
+        batch,
+        lines=lines,
+        entry_keys=batch.entry_keys if keys else (),
+        correlation_ids=() if "correlation_ids" in withheld else batch.correlation_ids,
+    )
 
 
 # --- file formats ------------------------------------------------------------------------
@@ -258,19 +293,80 @@ def batch_to_csv(batch: JournalBatch) -> str:
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
     bid, channel, policy = batch.batch_id, batch.channel, batch.policy
-    writer.writerow(("batch", bid, channel, policy, "", "", "", "", "", "", "", "", "", "", "",
-                     len(batch.lines), "", json.dumps(list(batch.entry_keys)), "",
-                     json.dumps(list(batch.correlation_ids))))
+    writer.writerow(
+        (
+            "batch",
+            bid,
+            channel,
+            policy,
+            "",
+            "",
+            "",
+            "",
+            "",
+            "",
+            "",
+            "",
+            "",
+            "",
+            "",
+            len(batch.lines),
+            "",
+            json.dumps(list(batch.entry_keys)),
+            "",
+            json.dumps(list(batch.correlation_ids)),
+        )
+    )
     writer.writerows(
-        ("line", bid, channel, policy, x.line_no, x.posted_on.isoformat(), x.period, x.account,
-         x.dims.company, x.dims.cost_center, x.dims.service_line, x.dims.account_token,
-         x.currency, str(x.debit), str(x.credit), "", x.source_lines,
-         json.dumps(list(x.source_entries)), "", "")
-        for x in batch.lines)
+        (
+            "line",
+            bid,
+            channel,
+            policy,
+            x.line_no,
+            x.posted_on.isoformat(),
+            x.period,
+            x.account,
+            x.dims.company,
+            x.dims.cost_center,
+            x.dims.service_line,
+            x.dims.account_token,
+            x.currency,
+            str(x.debit),
+            str(x.credit),
+            "",
+            x.source_lines,
+            json.dumps(list(x.source_entries)),
+            "",
+            "",
+        )
+        for x in batch.lines
+    )
     writer.writerows(
-        ("control", bid, channel, policy, "", "", "", "", "", "", "", "", c.currency,
-         str(c.debit_total), str(c.credit_total), c.line_count, "", "", c.hash_total, "")
-        for c in batch.control)
+        (
+            "control",
+            bid,
+            channel,
+            policy,
+            "",
+            "",
+            "",
+            "",
+            "",
+            "",
+            "",
+            "",
+            c.currency,
+            str(c.debit_total),
+            str(c.credit_total),
+            c.line_count,
+            "",
+            "",
+            c.hash_total,
+            "",
+        )
+        for c in batch.control
+    )
     return buf.getvalue()
 
 
@@ -294,27 +390,47 @@ def batch_from_csv(text: str) -> JournalBatch:
         head, body = rows[0], rows[1:]
         lines = tuple(
             BatchLine(
-                line_no=int(r["line_no"]), posted_on=date.fromisoformat(r["posted_on"]),
-                period=r["period"], account=r["account"],
-                dims=Dimensions(company=r["company"], cost_center=r["cost_center"],
-                                service_line=r["service_line"],
-                                account_token=r["account_token"]),
-                currency=r["currency"], debit=Decimal(r["debit"]), credit=Decimal(r["credit"]),
+                line_no=int(r["line_no"]),
+                posted_on=date.fromisoformat(r["posted_on"]),
+                period=r["period"],
+                account=r["account"],
+                dims=Dimensions(
+                    company=r["company"],
+                    cost_center=r["cost_center"],
+                    service_line=r["service_line"],
+                    account_token=r["account_token"],
+                ),
+                currency=r["currency"],
+                debit=Decimal(r["debit"]),
+                credit=Decimal(r["credit"]),
                 source_entries=tuple(json.loads(r["source_entries"])),
-                source_lines=int(r["source_lines"]))
-            for r in body if r["record"] == "line"
+                source_lines=int(r["source_lines"]),
+            )
+            for r in body
+            if r["record"] == "line"
         )
         control = tuple(
-            ControlTotal(currency=r["currency"], line_count=int(r["line_count"]),
-                         debit_total=Decimal(r["debit"]), credit_total=Decimal(r["credit"]),
-                         hash_total=r["hash_total"])
-            for r in body if r["record"] == "control"
+            ControlTotal(
+                currency=r["currency"],
+                line_count=int(r["line_count"]),
+                debit_total=Decimal(r["debit"]),
+                credit_total=Decimal(r["credit"]),
+                hash_total=r["hash_total"],
+            )
+            for r in body
+            if r["record"] == "control"
         )
-        return _assemble(record=head["record"], batch_id=head["batch_id"],
-                         channel=head["channel"], policy=head["policy"], lines=lines,
-                         control=control, entry_keys=json.loads(head["source_entries"]),
-                         correlation_ids=json.loads(head["correlation_ids"]),
-                         line_count=int(head["line_count"]))
+        return _assemble(
+            record=head["record"],
+            batch_id=head["batch_id"],
+            channel=head["channel"],
+            policy=head["policy"],
+            lines=lines,
+            control=control,
+            entry_keys=json.loads(head["source_entries"]),
+            correlation_ids=json.loads(head["correlation_ids"]),
+            line_count=int(head["line_count"]),
+        )
     except (KeyError, IndexError, ValueError, ArithmeticError, TypeError) as exc:
         raise InvalidBatch(f"CSV batch is malformed: {exc}") from exc
 
@@ -324,13 +440,22 @@ def batch_to_jsonl(batch: JournalBatch) -> str:
     Amounts are strings (exact Decimals); key order follows the struct field order: each
     record is the struct's own JSON behind its `record` and `batch_id` keys."""
     encode = _json.encode
-    head = encode({"record": "batch", "batch_id": batch.batch_id, "channel": batch.channel,
-                   "policy": batch.policy, "line_count": len(batch.lines),
-                   "entry_keys": batch.entry_keys,
-                   "correlation_ids": batch.correlation_ids})
+    head = encode(
+        {
+            "record": "batch",
+            "batch_id": batch.batch_id,
+            "channel": batch.channel,
+            "policy": batch.policy,
+            "line_count": len(batch.lines),
+            "entry_keys": batch.entry_keys,
+            "correlation_ids": batch.correlation_ids,
+        }
+    )
     bid = encode(batch.batch_id)
-    line, control = b'{"record":"line","batch_id":' + bid + b",", \
-        b'{"record":"control","batch_id":' + bid + b","
+    line, control = (
+        b'{"record":"line","batch_id":' + bid + b",",
+        b'{"record":"control","batch_id":' + bid + b",",
+    )
     out = [head, b"\n"]
     for x in batch.lines:
         out += (line, encode(x)[1:], b"\n")
@@ -348,23 +473,48 @@ def batch_from_jsonl(text: str) -> JournalBatch:
         records = [msgspec.json.decode(row) for row in text.splitlines() if row.strip()]
         head, body = records[0], records[1:]
         strip = ("record", "batch_id")
-        lines = tuple(msgspec.convert({k: v for k, v in r.items() if k not in strip},
-                                      BatchLine) for r in body if r["record"] == "line")
-        control = tuple(msgspec.convert({k: v for k, v in r.items() if k not in strip},
-                                        ControlTotal) for r in body if r["record"] == "control")
-        return _assemble(record=head["record"], batch_id=head["batch_id"],
-                         channel=head["channel"], policy=head["policy"], lines=lines,
-                         control=control, entry_keys=head["entry_keys"],
-                         correlation_ids=head["correlation_ids"], line_count=head["line_count"])
-    except (KeyError, IndexError, TypeError, AttributeError, msgspec.ValidationError,
-            msgspec.DecodeError) as exc:
+        lines = tuple(
+            msgspec.convert({k: v for k, v in r.items() if k not in strip}, BatchLine)
+            for r in body
+            if r["record"] == "line"
+        )
+        control = tuple(
+            msgspec.convert({k: v for k, v in r.items() if k not in strip}, ControlTotal)
+            for r in body
+            if r["record"] == "control"
+        )
+        return _assemble(
+            record=head["record"],
+            batch_id=head["batch_id"],
+            channel=head["channel"],
+            policy=head["policy"],
+            lines=lines,
+            control=control,
+            entry_keys=head["entry_keys"],
+            correlation_ids=head["correlation_ids"],
+            line_count=head["line_count"],
+        )
+    except (
+        KeyError,
+        IndexError,
+        TypeError,
+        AttributeError,
+        msgspec.ValidationError,
+        msgspec.DecodeError,
+    ) as exc:
         raise InvalidBatch(f"JSONL batch is malformed: {exc}") from exc
 
 
 def _assemble(
     *,
-    record: str, batch_id: str, channel: str, policy: str, lines: tuple[BatchLine, ...],
-    control: tuple[ControlTotal, ...], entry_keys: list[str], correlation_ids: list[str],
+    record: str,
+    batch_id: str,
+    channel: str,
+    policy: str,
+    lines: tuple[BatchLine, ...],
+    control: tuple[ControlTotal, ...],
+    entry_keys: list[str],
+    correlation_ids: list[str],
     line_count: int,
 ) -> JournalBatch:
     if record != "batch" or policy not in ("detailed", "summary"):
@@ -372,7 +522,11 @@ def _assemble(
     if line_count != len(lines):
         raise InvalidBatch(f"batch record announces {line_count} lines, file has {len(lines)}")
     return JournalBatch(
-        batch_id=batch_id, channel=channel,
-        policy="detailed" if policy == "detailed" else "summary", lines=lines,
-        control=control, entry_keys=tuple(entry_keys), correlation_ids=tuple(correlation_ids),
+        batch_id=batch_id,
+        channel=channel,
+        policy="detailed" if policy == "detailed" else "summary",
+        lines=lines,
+        control=control,
+        entry_keys=tuple(entry_keys),
+        correlation_ids=tuple(correlation_ids),
     )

@@ -63,5 +63,4 @@ def decode(fmt: str, payload: bytes) -> QueuedBatch:
     return QueuedBatch(batch=read(text), files=(fmt,), post=fmt in POSTING_FORMATS)
 
 
-__all__ = ["BATCH_FORMAT", "FILE_FORMATS", "POSTING_FORMATS", "QueuedBatch", "decode",
-           "encode"]
+__all__ = ["BATCH_FORMAT", "FILE_FORMATS", "POSTING_FORMATS", "QueuedBatch", "decode", "encode"]

@@ -23,27 +23,54 @@ from isthmus.model import Money
 BalanceKind = Literal["payment", "adjustment"]
 
 
-def balance_entry(kind: BalanceKind, money: Money, *, raises: bool, ar_account: str,
-                  counter_account: str, company: str, account_token: str, entry_key: str,
-                  posted_on: date, period: str, channel: str, memo: str,
-                  correlation_id: str, causation_id: str,
-                  moved_from: str | None = None) -> JournalEntry:
+def balance_entry(
+    kind: BalanceKind,
+    money: Money,
+    *,
+    raises: bool,
+    ar_account: str,
+    counter_account: str,
+    company: str,
+    account_token: str,
+    entry_key: str,
+    posted_on: date,
+    period: str,
+    channel: str,
+    memo: str,
+    correlation_id: str,
+    causation_id: str,
+    moved_from: str | None = None,
+) -> JournalEntry:
     """The entry of one FT1 payment or adjustment (module docstring)."""
     amount = quantize(money.amount, money.currency)
     if amount <= 0:
         refusal = ZeroAmount if amount == 0 else InvalidAmount
         message = f"{kind}: amount {amount} {money.currency} not > 0"
-        raise refusal(message, (LedgerError(code="bad_amount", message=message,
-                                            entry_key=entry_key),))
+        raise refusal(
+            message, (LedgerError(code="bad_amount", message=message, entry_key=entry_key),)
+        )
     ar = Dimensions(company=company, account_token=account_token)
     counter = Dimensions(company=company)
     if kind == "adjustment" and raises:
-        lines = (dr(ar_account, amount, money.currency, ar),
-                 cr(counter_account, amount, money.currency, counter))
+        lines = (
+            dr(ar_account, amount, money.currency, ar),
+            cr(counter_account, amount, money.currency, counter),
+        )
     else:
-        lines = (dr(counter_account, amount, money.currency, counter),
-                 cr(ar_account, amount, money.currency, ar))
-    return require_valid(JournalEntry(
-        entry_key=entry_key, posted_on=posted_on, period=period, channel=channel, memo=memo,
-        lines=lines, correlation_id=correlation_id, causation_id=causation_id,
-        moved_from=moved_from))
+        lines = (
+            dr(counter_account, amount, money.currency, counter),
+            cr(ar_account, amount, money.currency, ar),
+        )
+    return require_valid(
+        JournalEntry(
+            entry_key=entry_key,
+            posted_on=posted_on,
+            period=period,
+            channel=channel,
+            memo=memo,
+            lines=lines,
+            correlation_id=correlation_id,
+            causation_id=causation_id,
+            moved_from=moved_from,
+        )
+    )

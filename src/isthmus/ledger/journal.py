@@ -95,16 +95,22 @@ def _zero(currency: str) -> Decimal:
 def dr(account: str, amount: Decimal, currency: str, dims: Dimensions) -> JournalLine:
     """A debit line, amount quantized exactly to the currency's minor unit."""
     return JournalLine(
-        account=account, debit=quantize(amount, currency), credit=_zero(currency),
-        currency=currency, dims=dims,
+        account=account,
+        debit=quantize(amount, currency),
+        credit=_zero(currency),
+        currency=currency,
+        dims=dims,
     )
 
 
 def cr(account: str, amount: Decimal, currency: str, dims: Dimensions) -> JournalLine:
     """A credit line, amount quantized exactly to the currency's minor unit."""
     return JournalLine(
-        account=account, debit=_zero(currency), credit=quantize(amount, currency),
-        currency=currency, dims=dims,
+        account=account,
+        debit=_zero(currency),
+        credit=quantize(amount, currency),
+        currency=currency,
+        dims=dims,
     )
 
 
@@ -158,14 +164,23 @@ def check_lines(entry: JournalEntry) -> list[LedgerError]:
             continue
         if line.debit < 0 or line.credit < 0 or (line.debit > 0) == (line.credit > 0):
             errors.append(
-                _err(entry, "not_one_sided",
-                     f"debit {line.debit} / credit {line.credit}: exactly one must be > 0", i)
+                _err(
+                    entry,
+                    "not_one_sided",
+                    f"debit {line.debit} / credit {line.credit}: exactly one must be > 0",
+                    i,
+                )
             )
-        if not (is_quantized(line.debit, line.currency)
-                and is_quantized(line.credit, line.currency)):
+        if not (
+            is_quantized(line.debit, line.currency) and is_quantized(line.credit, line.currency)
+        ):
             errors.append(
-                _err(entry, "not_quantized",
-                     f"{line.debit}/{line.credit} not at the minor unit of {line.currency}", i)
+                _err(
+                    entry,
+                    "not_quantized",
+                    f"{line.debit}/{line.credit} not at the minor unit of {line.currency}",
+                    i,
+                )
             )
     return errors
 
@@ -190,15 +205,21 @@ def check_period(entry: JournalEntry) -> list[LedgerError]:
     errors = []
     if entry.period != period_of(entry.posted_on):
         errors.append(
-            _err(entry, "bad_period",
-                 f"period {entry.period} does not contain posted_on {entry.posted_on}")
+            _err(
+                entry,
+                "bad_period",
+                f"period {entry.period} does not contain posted_on {entry.posted_on}",
+            )
         )
     if entry.moved_from is not None and not (
         is_period(entry.moved_from) and entry.moved_from < entry.period
     ):
         errors.append(
-            _err(entry, "bad_period",
-                 f"moved_from {entry.moved_from!r} is not a period before {entry.period}")
+            _err(
+                entry,
+                "bad_period",
+                f"moved_from {entry.moved_from!r} is not a period before {entry.period}",
+            )
         )
     return errors
 
@@ -242,9 +263,15 @@ def is_valid(entry: JournalEntry) -> bool:
     net: dict[str, Decimal] = {}
     for line in lines:
         debit, credit, currency = line.debit, line.credit, line.currency
-        if not (line.account and line.dims.company and type(debit) is Decimal
-                and type(credit) is Decimal and debit.is_finite() and credit.is_finite()
-                and is_currency_code(currency)):
+        if not (
+            line.account
+            and line.dims.company
+            and type(debit) is Decimal
+            and type(credit) is Decimal
+            and debit.is_finite()
+            and credit.is_finite()
+            and is_currency_code(currency)
+        ):
             return False
         if debit < 0 or credit < 0 or (debit > 0) == (credit > 0):
             return False

@@ -40,8 +40,9 @@ def pay_period_end(work_date: date, *, anchor: date, days: int) -> date:
     return anchor + timedelta(days=(offset + 1) * days - 1)
 
 
-def shift_cost(hours: Mapping[str, Decimal], rates: Mapping[str, Rate],
-               currency: str = "USD") -> dict[str, Decimal]:
+def shift_cost(
+    hours: Mapping[str, Decimal], rates: Mapping[str, Rate], currency: str = "USD"
+) -> dict[str, Decimal]:
     """Cost per pay code (hours x rate, to the cent), pay codes with no hours left out.
     KeyError names a pay code with hours and no rate."""
     out: dict[str, Decimal] = {}
@@ -51,21 +52,41 @@ def shift_cost(hours: Mapping[str, Decimal], rates: Mapping[str, Rate],
     return out
 
 
-def accrual_entry(*, entry_key: str, costs: Mapping[str, Decimal],
-                  rates: Mapping[str, Rate], accrued_account: str, company: str,
-                  cost_center: str, posted_on: date, period: str, memo: str,
-                  correlation_id: str, causation_id: str, service_line: str = "",
-                  currency: str = "USD") -> JournalEntry:
+def accrual_entry(
+    *,
+    entry_key: str,
+    costs: Mapping[str, Decimal],
+    rates: Mapping[str, Rate],
+    accrued_account: str,
+    company: str,
+    cost_center: str,
+    posted_on: date,
+    period: str,
+    memo: str,
+    correlation_id: str,
+    causation_id: str,
+    service_line: str = "",
+    currency: str = "USD",
+) -> JournalEntry:
     """DR wages expense per pay code on the cost center (and service line), CR accrued
     payroll: balanced, or `InvalidEntry` / `UnbalancedEntry`."""
     dims = Dimensions(company=company, cost_center=cost_center, service_line=service_line)
-    lines = [dr(rates[code].account, amount, currency, dims)
-             for code, amount in sorted(costs.items())]
+    lines = [
+        dr(rates[code].account, amount, currency, dims) for code, amount in sorted(costs.items())
+    ]
     lines.append(cr(accrued_account, sum(costs.values(), Decimal(0)), currency, dims))
-    return require_valid(JournalEntry(
-        entry_key=entry_key, posted_on=posted_on, period=period, channel=CHANNEL,
-        memo=memo, lines=tuple(lines), correlation_id=correlation_id,
-        causation_id=causation_id))
+    return require_valid(
+        JournalEntry(
+            entry_key=entry_key,
+            posted_on=posted_on,
+            period=period,
+            channel=CHANNEL,
+            memo=memo,
+            lines=tuple(lines),
+            correlation_id=correlation_id,
+            causation_id=causation_id,
+        )
+    )
 
 
 def is_accrual(entry: JournalEntry) -> bool:
@@ -73,8 +94,9 @@ def is_accrual(entry: JournalEntry) -> bool:
     return entry.entry_key.startswith(ACCRUAL_PREFIX) and entry.reverses is None
 
 
-def labor_cost(entries: Iterable[JournalEntry], expense_accounts: Iterable[str],
-               period: str) -> dict[str, Decimal]:
+def labor_cost(
+    entries: Iterable[JournalEntry], expense_accounts: Iterable[str], period: str
+) -> dict[str, Decimal]:
     """Accrued labor cost per cost center in one accounting period (YYYY-MM): the net of
     the wages expense lines of the accruals. Payroll reversals are left out: once payroll
     posts, its own journal in the ERP carries the cost the accrual stood for."""
@@ -90,8 +112,10 @@ def labor_cost(entries: Iterable[JournalEntry], expense_accounts: Iterable[str],
     return out
 
 
-def labor_by_service_line(entries: Iterable[JournalEntry], expense_accounts: Iterable[str],
-                          ) -> dict[tuple[str, str], Decimal]:
+def labor_by_service_line(
+    entries: Iterable[JournalEntry],
+    expense_accounts: Iterable[str],
+) -> dict[tuple[str, str], Decimal]:
     """Accrued labor cost per (service line, period), for the service-line margin report
     (`recon.supply.service_line_margin`); reversals left out as in `labor_cost`."""
     accounts = set(expense_accounts)
@@ -120,9 +144,12 @@ class BudgetLine:
     alert: bool
 
 
-def budget_variance(actual_by_cost_center: Mapping[str, Decimal],
-                    budgets: Mapping[str, Decimal], cost_centers: Mapping[str, str],
-                    threshold: Decimal) -> list[BudgetLine]:
+def budget_variance(
+    actual_by_cost_center: Mapping[str, Decimal],
+    budgets: Mapping[str, Decimal],
+    cost_centers: Mapping[str, str],
+    threshold: Decimal,
+) -> list[BudgetLine]:
     """Each budgeted department (by name) against the accrued cost of its cost center; a
     department flags `alert` once it has used `threshold` (a fraction) of its budget."""
     rows = []
@@ -130,6 +157,15 @@ def budget_variance(actual_by_cost_center: Mapping[str, Decimal],
         budget, cc = budgets[dept], cost_centers.get(dept, "")
         actual = actual_by_cost_center.get(cc, Decimal(0)) if cc else Decimal(0)
         used = (actual / budget).quantize(Decimal("0.0001")) if budget else Decimal(0)
-        rows.append(BudgetLine(dept, cc, budget, actual, budget - actual, used,
-                               bool(budget) and actual >= budget * threshold))
+        rows.append(
+            BudgetLine(
+                dept,
+                cc,
+                budget,
+                actual,
+                budget - actual,
+                used,
+                bool(budget) and actual >= budget * threshold,
+            )
+        )
     return rows

@@ -62,14 +62,23 @@ def refund_entry(
     if value <= 0:
         refusal = ZeroAmount if value == 0 else InvalidAmount
         message = f"refund amount {value} {currency} is not > 0"
-        raise refusal(message, (LedgerError(code="bad_amount", message=message,
-                                            entry_key=entry_key),))
+        raise refusal(
+            message, (LedgerError(code="bad_amount", message=message, entry_key=entry_key),)
+        )
     lines = (
-        dr(ar_account, value, currency, Dimensions(company=company,
-                                                  account_token=account_token)),
+        dr(ar_account, value, currency, Dimensions(company=company, account_token=account_token)),
         cr(refunds_payable_account, value, currency, Dimensions(company=company)),
     )
-    return require_valid(JournalEntry(
-        entry_key=entry_key, posted_on=posted_on, period=period, channel=channel, memo=memo,
-        lines=lines, correlation_id=correlation_id, causation_id=causation_id,
-        moved_from=moved_from))
+    return require_valid(
+        JournalEntry(
+            entry_key=entry_key,
+            posted_on=posted_on,
+            period=period,
+            channel=channel,
+            memo=memo,
+            lines=lines,
+            correlation_id=correlation_id,
+            causation_id=causation_id,
+            moved_from=moved_from,
+        )
+    )

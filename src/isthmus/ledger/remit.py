@@ -51,16 +51,26 @@ class RemitAccounts:
         return self.other_adjustments
 
 
-def _pair(debit_account: str, credit_account: str, amount: Decimal, currency: str,
-          debit_dims: Dimensions, credit_dims: Dimensions) -> list[JournalLine]:
+def _pair(
+    debit_account: str,
+    credit_account: str,
+    amount: Decimal,
+    currency: str,
+    debit_dims: Dimensions,
+    credit_dims: Dimensions,
+) -> list[JournalLine]:
     """DR/CR for a positive amount, the sides swapped for a negative one, nothing for 0."""
     amount = quantize(amount, currency)
     if amount > 0:
-        return [dr(debit_account, amount, currency, debit_dims),
-                cr(credit_account, amount, currency, credit_dims)]
+        return [
+            dr(debit_account, amount, currency, debit_dims),
+            cr(credit_account, amount, currency, credit_dims),
+        ]
     if amount < 0:
-        return [dr(credit_account, -amount, currency, credit_dims),
-                cr(debit_account, -amount, currency, debit_dims)]
+        return [
+            dr(credit_account, -amount, currency, credit_dims),
+            cr(debit_account, -amount, currency, debit_dims),
+        ]
     return []
 
 
@@ -90,16 +100,27 @@ def claim_payment_entry(
     cash = Dimensions(company=company)
     lines = _pair(accounts.cash_clearing, accounts.ar, paid, currency, cash, ar)
     for group, reason, amount in adjustments:
-        debit_dims = ar if group == PATIENT_RESPONSIBILITY else Dimensions(
-            company=company, service_line=f"CARC {group}-{reason}")
-        lines += _pair(accounts.for_group(group), accounts.ar, amount, currency,
-                       debit_dims, ar)
+        debit_dims = (
+            ar
+            if group == PATIENT_RESPONSIBILITY
+            else Dimensions(company=company, service_line=f"CARC {group}-{reason}")
+        )
+        lines += _pair(accounts.for_group(group), accounts.ar, amount, currency, debit_dims, ar)
     if not lines:
         return None
-    return require_valid(JournalEntry(
-        entry_key=entry_key, posted_on=posted_on, period=period, channel=channel, memo=memo,
-        lines=tuple(lines), correlation_id=correlation_id, causation_id=causation_id,
-        moved_from=moved_from))
+    return require_valid(
+        JournalEntry(
+            entry_key=entry_key,
+            posted_on=posted_on,
+            period=period,
+            channel=channel,
+            memo=memo,
+            lines=tuple(lines),
+            correlation_id=correlation_id,
+            causation_id=causation_id,
+            moved_from=moved_from,
+        )
+    )
 
 
 def provider_adjustment_entry(
@@ -120,11 +141,21 @@ def provider_adjustment_entry(
     """PLB04: positive (withheld) DR provider adjustments / CR cash clearing, negative
     the mirror. None for a zero amount."""
     dims = Dimensions(company=company)
-    lines = _pair(accounts.provider_adjustments, accounts.cash_clearing, amount, currency,
-                  dims, dims)
+    lines = _pair(
+        accounts.provider_adjustments, accounts.cash_clearing, amount, currency, dims, dims
+    )
     if not lines:
         return None
-    return require_valid(JournalEntry(
-        entry_key=entry_key, posted_on=posted_on, period=period, channel=channel, memo=memo,
-        lines=tuple(lines), correlation_id=correlation_id, causation_id=causation_id,
-        moved_from=moved_from))
+    return require_valid(
+        JournalEntry(
+            entry_key=entry_key,
+            posted_on=posted_on,
+            period=period,
+            channel=channel,
+            memo=memo,
+            lines=tuple(lines),
+            correlation_id=correlation_id,
+            causation_id=causation_id,
+            moved_from=moved_from,
+        )
+    )

@@ -56,36 +56,69 @@ def _signed(account: str, amount: Decimal, currency: str, dims: Dimensions) -> l
 def _entry(p: Posting, lines: list[JournalLine]) -> JournalEntry | None:
     if not lines:
         return None
-    return require_valid(JournalEntry(
-        entry_key=p.entry_key, posted_on=p.posted_on, period=p.period, channel=p.channel,
-        memo=p.memo, lines=tuple(lines), correlation_id=p.correlation_id,
-        causation_id=p.causation_id, moved_from=p.moved_from))
+    return require_valid(
+        JournalEntry(
+            entry_key=p.entry_key,
+            posted_on=p.posted_on,
+            period=p.period,
+            channel=p.channel,
+            memo=p.memo,
+            lines=tuple(lines),
+            correlation_id=p.correlation_id,
+            causation_id=p.causation_id,
+            moved_from=p.moved_from,
+        )
+    )
 
 
-def card_payment_entry(*, gross: Decimal, currency: str, accounts: SettlementAccounts,
-                       company: str, account_token: str, posting: Posting) -> JournalEntry | None:
+def card_payment_entry(
+    *,
+    gross: Decimal,
+    currency: str,
+    accounts: SettlementAccounts,
+    company: str,
+    account_token: str,
+    posting: Posting,
+) -> JournalEntry | None:
     """DR card clearing / CR A/R (the token's) for a payment; the mirror for a refund or
     chargeback. None for a zero amount."""
     ar = Dimensions(company=company, account_token=account_token)
     clearing = Dimensions(company=company)
-    return _entry(posting, _signed(accounts.card_clearing, gross, currency, clearing)
-                  + _signed(accounts.ar, -gross, currency, ar))
+    return _entry(
+        posting,
+        _signed(accounts.card_clearing, gross, currency, clearing)
+        + _signed(accounts.ar, -gross, currency, ar),
+    )
 
 
-def processor_deposit_entry(*, gross: Decimal, fee: Decimal, net: Decimal, currency: str,
-                            accounts: SettlementAccounts, company: str,
-                            posting: Posting) -> JournalEntry | None:
+def processor_deposit_entry(
+    *,
+    gross: Decimal,
+    fee: Decimal,
+    net: Decimal,
+    currency: str,
+    accounts: SettlementAccounts,
+    company: str,
+    posting: Posting,
+) -> JournalEntry | None:
     """DR bank (net), DR processor fees (fee), CR card clearing (gross). Raises
     InvalidEntry (through `require_valid`) when gross - fee is not net."""
     dims = Dimensions(company=company)
-    return _entry(posting, _signed(accounts.bank, net, currency, dims)
-                  + _signed(accounts.processor_fees, fee, currency, dims)
-                  + _signed(accounts.card_clearing, -gross, currency, dims))
+    return _entry(
+        posting,
+        _signed(accounts.bank, net, currency, dims)
+        + _signed(accounts.processor_fees, fee, currency, dims)
+        + _signed(accounts.card_clearing, -gross, currency, dims),
+    )
 
 
-def bank_match_entry(*, amount: Decimal, currency: str, accounts: SettlementAccounts,
-                     company: str, posting: Posting) -> JournalEntry | None:
+def bank_match_entry(
+    *, amount: Decimal, currency: str, accounts: SettlementAccounts, company: str, posting: Posting
+) -> JournalEntry | None:
     """DR bank / CR cash clearing: an 835 payment seen arriving in the bank."""
     dims = Dimensions(company=company)
-    return _entry(posting, _signed(accounts.bank, amount, currency, dims)
-                  + _signed(accounts.cash_clearing, -amount, currency, dims))
+    return _entry(
+        posting,
+        _signed(accounts.bank, amount, currency, dims)
+        + _signed(accounts.cash_clearing, -amount, currency, dims),
+    )

@@ -105,10 +105,19 @@ def _positive(qty: Decimal, key: str) -> Decimal:
 
 
 def _entry(p: Posting, lines: list[JournalLine]) -> JournalEntry:
-    return require_valid(JournalEntry(
-        entry_key=p.entry_key, posted_on=p.posted_on, period=p.period, channel=p.channel,
-        memo=p.memo, lines=tuple(lines), correlation_id=p.correlation_id,
-        causation_id=p.causation_id, moved_from=p.moved_from))
+    return require_valid(
+        JournalEntry(
+            entry_key=p.entry_key,
+            posted_on=p.posted_on,
+            period=p.period,
+            channel=p.channel,
+            memo=p.memo,
+            lines=tuple(lines),
+            correlation_id=p.correlation_id,
+            causation_id=p.causation_id,
+            moved_from=p.moved_from,
+        )
+    )
 
 
 @dataclass
@@ -164,8 +173,13 @@ class SupplyBook:
         o = g.order
         amount = quantize(qty * o.unit_price, self.currency)
         dims = Dimensions(company=o.company)
-        entry = _entry(posting, [dr(self.accounts.inventory, amount, self.currency, dims),
-                                 cr(self.accounts.grni, amount, self.currency, dims)])
+        entry = _entry(
+            posting,
+            [
+                dr(self.accounts.inventory, amount, self.currency, dims),
+                cr(self.accounts.grni, amount, self.currency, dims),
+            ],
+        )
         key = (o.item, o.location)
         self.on_hand[key] = self.quantity(*key) + qty
         self.value[key] = self.value.get(key, ZERO) + amount
@@ -173,8 +187,9 @@ class SupplyBook:
         g.open_value += amount
         return entry
 
-    def invoice(self, po: str, line: str, quantity: Decimal, unit_price: Decimal,
-                posting: Posting) -> JournalEntry:
+    def invoice(
+        self, po: str, line: str, quantity: Decimal, unit_price: Decimal, posting: Posting
+    ) -> JournalEntry:
         """Supplier invoice line: DR GRNI / CR AP, the price variance to its own account.
 
         Refuses (NotReceived) to bill more than is received and not yet invoiced: the GRNI
@@ -183,9 +198,11 @@ class SupplyBook:
         qty = _positive(quantity, posting.entry_key)
         g = self._line(po, line, posting.entry_key)
         if qty > g.uninvoiced:
-            raise _refuse(NotReceived, posting.entry_key,
-                          f"invoice for {qty} of {po}/{line}: only {g.uninvoiced} received "
-                          "and not invoiced")
+            raise _refuse(
+                NotReceived,
+                posting.entry_key,
+                f"invoice for {qty} of {po}/{line}: only {g.uninvoiced} received and not invoiced",
+            )
         o = g.order
         if qty == g.uninvoiced:
             clear = g.open_value
@@ -215,8 +232,17 @@ class SupplyBook:
         self.on_hand[key] = self.quantity(item, location) + quantity
         self.value[key] = self.value.get(key, ZERO) + value
 
-    def consume(self, item: str, location: str, quantity: Decimal, *, company: str,
-                cost_center: str, service_line: str, posting: Posting) -> JournalEntry | None:
+    def consume(
+        self,
+        item: str,
+        location: str,
+        quantity: Decimal,
+        *,
+        company: str,
+        cost_center: str,
+        service_line: str,
+        posting: Posting,
+    ) -> JournalEntry | None:
         """Used by a procedure: DR supply expense (cost center) / CR inventory at average cost.
 
         Refuses (InsufficientStock) to take more than is on hand. None when the stock has no
@@ -226,39 +252,58 @@ class SupplyBook:
         key = (item, location)
         have = self.quantity(item, location)
         if qty > have:
-            raise _refuse(InsufficientStock, posting.entry_key,
-                          f"{qty} of item {item} used at {location}: only {have} on hand")
+            raise _refuse(
+                InsufficientStock,
+                posting.entry_key,
+                f"{qty} of item {item} used at {location}: only {have} on hand",
+            )
         held = self.value.get(key, ZERO)
         amount = held if qty == have else min(quantize(held * qty / have, self.currency), held)
         entry = None
         if amount > 0:
-            expense = Dimensions(company=company, cost_center=cost_center,
-                                 service_line=service_line)
-            entry = _entry(posting, [
-                dr(self.accounts.supply_expense, amount, self.currency, expense),
-                cr(self.accounts.inventory, amount, self.currency, Dimensions(company=company))])
+            expense = Dimensions(
+                company=company, cost_center=cost_center, service_line=service_line
+            )
+            entry = _entry(
+                posting,
+                [
+                    dr(self.accounts.supply_expense, amount, self.currency, expense),
+                    cr(self.accounts.inventory, amount, self.currency, Dimensions(company=company)),
+                ],
+            )
         self.on_hand[key] = have - qty
         self.value[key] = held - amount
         return entry
 
 
-def split_erp_ap(entry: JournalEntry, accounts: SupplyAccounts
-                 ) -> tuple[JournalEntry, JournalEntry | None]:
+def split_erp_ap(
+    entry: JournalEntry, accounts: SupplyAccounts
+) -> tuple[JournalEntry, JournalEntry | None]:
     """An invoice entry (`SupplyBook.invoice`) as (the ERP's AP move, the hub's variance).
 
     The AP move mirrors what the ERP posts for the invoice: DR GRNI / CR AP, both at the
     amount billed. The rest of the entry (GRNI at the order price less the amount billed,
     and the variance line) is the variance entry, None when the price matched exactly."""
     [ap] = [ln for ln in entry.lines if ln.account == accounts.ap]
-    mirror = require_valid(msgspec.structs.replace(
-        entry, entry_key=f"{entry.entry_key}/ap", channel=ERP_AP_CHANNEL,
-        lines=(dr(accounts.grni, ap.credit, ap.currency, ap.dims), ap)))
-    grni = sum((ln.debit - ln.credit for ln in entry.lines if ln.account == accounts.grni),
-               ZERO) - ap.credit
+    mirror = require_valid(
+        msgspec.structs.replace(
+            entry,
+            entry_key=f"{entry.entry_key}/ap",
+            channel=ERP_AP_CHANNEL,
+            lines=(dr(accounts.grni, ap.credit, ap.currency, ap.dims), ap),
+        )
+    )
+    grni = (
+        sum((ln.debit - ln.credit for ln in entry.lines if ln.account == accounts.grni), ZERO)
+        - ap.credit
+    )
     rest = [ln for ln in entry.lines if ln.account not in (accounts.grni, accounts.ap)]
     if not rest:
         return mirror, None
     side = dr if grni > 0 else cr
-    variance = require_valid(msgspec.structs.replace(
-        entry, lines=(*rest, side(accounts.grni, abs(grni), ap.currency, ap.dims))))
+    variance = require_valid(
+        msgspec.structs.replace(
+            entry, lines=(*rest, side(accounts.grni, abs(grni), ap.currency, ap.dims))
+        )
+    )
     return mirror, variance

@@ -41,23 +41,39 @@ class MatchFinding:
     detail: str
 
 
-def three_way_match(*, ordered_qty: Decimal, order_price: Decimal, order_currency: str,
-                    uninvoiced_qty: Decimal, invoice_qty: Decimal, invoice_price: Decimal,
-                    invoice_currency: str, tolerance: Tolerance) -> list[MatchFinding]:
+def three_way_match(
+    *,
+    ordered_qty: Decimal,
+    order_price: Decimal,
+    order_currency: str,
+    uninvoiced_qty: Decimal,
+    invoice_qty: Decimal,
+    invoice_price: Decimal,
+    invoice_currency: str,
+    tolerance: Tolerance,
+) -> list[MatchFinding]:
     """Findings for one invoice line; an empty list means it matches and may post."""
     findings: list[MatchFinding] = []
     if invoice_currency != order_currency:
-        findings.append(MatchFinding("currency", f"invoice in {invoice_currency}, order in "
-                                                 f"{order_currency}"))
+        findings.append(
+            MatchFinding("currency", f"invoice in {invoice_currency}, order in {order_currency}")
+        )
     allowed_qty = uninvoiced_qty + ordered_qty * tolerance.quantity_fraction
     if invoice_qty > allowed_qty:
-        findings.append(MatchFinding(
-            "quantity", f"billed {invoice_qty}, received and not invoiced {uninvoiced_qty}"))
+        findings.append(
+            MatchFinding(
+                "quantity", f"billed {invoice_qty}, received and not invoiced {uninvoiced_qty}"
+            )
+        )
     allowed_price = max(abs(order_price) * tolerance.price_fraction, tolerance.price_per_unit)
     if abs(invoice_price - order_price) > allowed_price:
-        findings.append(MatchFinding(
-            "unit_price", f"billed {invoice_price}, ordered at {order_price} (tolerance "
-                          f"{allowed_price} per unit)"))
+        findings.append(
+            MatchFinding(
+                "unit_price",
+                f"billed {invoice_price}, ordered at {order_price} (tolerance "
+                f"{allowed_price} per unit)",
+            )
+        )
     return findings
 
 

@@ -626,9 +626,17 @@ class PayrollPosted(msgspec.Struct, frozen=True, tag=True, kw_only=True):
     posted_on: date
 
 
-WORKFORCE_EVENTS = (ShiftWorked, ShiftChanged, OvertimeRequested, OvertimeApproved,
-                    OvertimeRejected, CredentialExpiring, CredentialExpired,
-                    EmployeeTransferred, PayrollPosted)
+WORKFORCE_EVENTS = (
+    ShiftWorked,
+    ShiftChanged,
+    OvertimeRequested,
+    OvertimeApproved,
+    OvertimeRejected,
+    CredentialExpiring,
+    CredentialExpired,
+    EmployeeTransferred,
+    PayrollPosted,
+)
 
 
 Event = (

@@ -38,8 +38,10 @@ def parse_decimal(text: str, what: str = "amount") -> Decimal:
         raise MoneyError(f"{what} must be text, not {type(text).__name__}")
     core = text.strip(_SPACE)
     if not _DECIMAL.fullmatch(core):
-        raise MoneyError(f"{what} is not a decimal number (ASCII digits with an optional "
-                         "sign and decimal point, e.g. 125.00)")  # the value may be PHI
+        raise MoneyError(
+            f"{what} is not a decimal number (ASCII digits with an optional "
+            "sign and decimal point, e.g. 125.00)"
+        )  # the value may be PHI
     return Decimal(core)
 
 

@@ -28,13 +28,30 @@ ACCOUNT_BALANCE_CHANGED: Final = "AccountBalanceChanged"
 REQUISITION_SENT: Final = "RequisitionSent"
 INVOICE_MATCHED: Final = "InvoiceMatched"
 PAYROLL_ACCRUED: Final = "PayrollAccrued"
-STATUS_TYPES: Final = (CHARGE_POSTED, PAYMENT_POSTED, ADJUSTMENT_POSTED, CLAIM_DENIED,
-                       REFUND_APPROVED, REFUND_REJECTED, ACCOUNT_BALANCE_CHANGED,
-                       REQUISITION_SENT, INVOICE_MATCHED, PAYROLL_ACCRUED)
+STATUS_TYPES: Final = (
+    CHARGE_POSTED,
+    PAYMENT_POSTED,
+    ADJUSTMENT_POSTED,
+    CLAIM_DENIED,
+    REFUND_APPROVED,
+    REFUND_REJECTED,
+    ACCOUNT_BALANCE_CHANGED,
+    REQUISITION_SENT,
+    INVOICE_MATCHED,
+    PAYROLL_ACCRUED,
+)
 
 # identifiers of a person or their stay: out unless a destination's allow-list names them
-PHI_FIELDS: Final = frozenset({"mrn", "assigning_authority", "account_number", "visit_number",
-                               "patient_control_number", "employee_id"})
+PHI_FIELDS: Final = frozenset(
+    {
+        "mrn",
+        "assigning_authority",
+        "account_number",
+        "visit_number",
+        "patient_control_number",
+        "employee_id",
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)

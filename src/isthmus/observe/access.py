@@ -40,18 +40,38 @@ def loggable_path(path: str, query: bytes | str) -> str:
     return path[:300] + (f"?{safe}" if safe else "")
 
 
-def record(*, method: str, path: str, status: int, seconds: float, request: str,
-           client: str, trace: str = "") -> None:
+def record(
+    *,
+    method: str,
+    path: str,
+    status: int,
+    seconds: float,
+    request: str,
+    client: str,
+    trace: str = "",
+) -> None:
     """Write one access record (the request id and trace id are the bound ones too)."""
     if not log.isEnabledFor(logging.INFO):
         return
     ms = round(seconds * 1000, 1)
     fields: dict[str, str | int | float] = {
-        "method": method, "path": path, "status": status, "duration_ms": ms,
-        "client": client}
-    log.info("%s %s %d %.1f ms client=%s request_id=%s%s", method, path, status, ms,
-             client or "-", request, f" trace_id={trace}" if trace else "",
-             extra={"fields": fields})
+        "method": method,
+        "path": path,
+        "status": status,
+        "duration_ms": ms,
+        "client": client,
+    }
+    log.info(
+        "%s %s %d %.1f ms client=%s request_id=%s%s",
+        method,
+        path,
+        status,
+        ms,
+        client or "-",
+        request,
+        f" trace_id={trace}" if trace else "",
+        extra={"fields": fields},
+    )
 
 
 __all__ = ["HEADER", "loggable_path", "record", "request_id"]

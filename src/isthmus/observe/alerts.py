@@ -83,10 +83,20 @@ class Notification:
     def body(self) -> dict[str, object]:
         def iso(t: float | None) -> str | None:
             return None if t is None else datetime.fromtimestamp(t, UTC).isoformat()
-        return {"version": "1", "id": self.id, "status": self.status, "rule": self.rule,
-                "key": self.key, "labels": dict(self.labels), "summary": self.summary,
-                "value": self.value, "threshold": self.threshold,
-                "starts_at": iso(self.starts_at), "ends_at": iso(self.ends_at)}
+
+        return {
+            "version": "1",
+            "id": self.id,
+            "status": self.status,
+            "rule": self.rule,
+            "key": self.key,
+            "labels": dict(self.labels),
+            "summary": self.summary,
+            "value": self.value,
+            "threshold": self.threshold,
+            "starts_at": iso(self.starts_at),
+            "ends_at": iso(self.ends_at),
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +135,7 @@ class Inputs:
 
 # -- rules (pure) -------------------------------------------------------------------------
 
+
 def evaluate(inputs: Inputs, settings: AlertSettings) -> dict[str, Condition]:
     """The conditions that hold, by key."""
     out: dict[str, Condition] = {}
@@ -132,32 +143,54 @@ def evaluate(inputs: Inputs, settings: AlertSettings) -> dict[str, Condition]:
     for queue, age in sorted(inputs.oldest_open_s.items()):
         if age > limit:
             out[f"queue_age/{queue}"] = Condition(
-                "queue_age", f"queue_age/{queue}",
+                "queue_age",
+                f"queue_age/{queue}",
                 f"oldest open work item in {queue} is {age / 60:.0f} min old "
-                f"(limit {settings.queue_age_minutes:g} min)", age, limit, {"queue": queue})
+                f"(limit {settings.queue_age_minutes:g} min)",
+                age,
+                limit,
+                {"queue": queue},
+            )
     rate = inputs.errors / max(inputs.received, 1)
     if inputs.errors >= max(settings.error_min_count, 1) and rate > settings.error_rate:
         out["error_rate"] = Condition(
-            "error_rate", "error_rate",
+            "error_rate",
+            "error_rate",
             f"{inputs.errors} rejected or dead-lettered of {inputs.received} messages in "
             f"{settings.error_window_minutes:g} min ({rate:.1%} > "
-            f"{settings.error_rate:.1%})", rate, settings.error_rate)
+            f"{settings.error_rate:.1%})",
+            rate,
+            settings.error_rate,
+        )
     if settings.sla_breach:
         for queue, n in sorted(inputs.sla_breaches.items()):
             if n > 0:
                 out[f"sla_breach/{queue}"] = Condition(
-                    "sla_breach", f"sla_breach/{queue}",
-                    f"{n} item(s) past their SLA in {queue}", float(n), 0.0, {"queue": queue})
+                    "sla_breach",
+                    f"sla_breach/{queue}",
+                    f"{n} item(s) past their SLA in {queue}",
+                    float(n),
+                    0.0,
+                    {"queue": queue},
+                )
     if settings.circuit_open and inputs.circuit_open:
         out["erp_circuit_open"] = Condition(
-            "erp_circuit_open", "erp_circuit_open",
-            "the ERP circuit breaker is open: deliveries are held", 1.0, 0.0)
+            "erp_circuit_open",
+            "erp_circuit_open",
+            "the ERP circuit breaker is open: deliveries are held",
+            1.0,
+            0.0,
+        )
     for dept, (used, limit) in sorted(inputs.labor_budget.items()):
         if used >= limit:
             out[f"labor_budget/{dept}"] = Condition(
-                "labor_budget", f"labor_budget/{dept}",
-                f"department {dept} has used {used:.1%} of its labor budget "
-                f"(alert at {limit:.0%})", used, limit, {"department": dept})
+                "labor_budget",
+                f"labor_budget/{dept}",
+                f"department {dept} has used {used:.1%} of its labor budget (alert at {limit:.0%})",
+                used,
+                limit,
+                {"department": dept},
+            )
     return out
 
 
@@ -165,8 +198,9 @@ def _id(key: str, status: str, since: float) -> str:
     return hashlib.sha256(f"{key}|{status}|{since!r}".encode()).hexdigest()[:24]
 
 
-def step(state: AlertState, holding: Mapping[str, Condition], now: float
-         ) -> tuple[AlertState, list[Notification]]:
+def step(
+    state: AlertState, holding: Mapping[str, Condition], now: float
+) -> tuple[AlertState, list[Notification]]:
     """Compare what holds now with what was firing: one notification per start and per
     clear, none while a condition holds. The new notifications are queued in the state."""
     active = dict(state.active)
@@ -174,13 +208,35 @@ def step(state: AlertState, holding: Mapping[str, Condition], now: float
     for key, c in holding.items():
         if key not in active:
             active[key] = Active(c.rule, now, c.summary, c.value, c.threshold, c.labels)
-            new.append(Notification(_id(key, "firing", now), "firing", c.rule, key,
-                                    c.labels, c.summary, c.value, c.threshold, now))
+            new.append(
+                Notification(
+                    _id(key, "firing", now),
+                    "firing",
+                    c.rule,
+                    key,
+                    c.labels,
+                    c.summary,
+                    c.value,
+                    c.threshold,
+                    now,
+                )
+            )
     for key in sorted(set(active) - set(holding)):
         a = active.pop(key)
-        new.append(Notification(_id(key, "resolved", a.since), "resolved", a.rule, key,
-                                a.labels, f"cleared: {a.summary}", a.value, a.threshold,
-                                a.since, now))
+        new.append(
+            Notification(
+                _id(key, "resolved", a.since),
+                "resolved",
+                a.rule,
+                key,
+                a.labels,
+                f"cleared: {a.summary}",
+                a.value,
+                a.threshold,
+                a.since,
+                now,
+            )
+        )
     return AlertState(active, (*state.pending, *new)), new
 
 
@@ -192,10 +248,16 @@ def backoff(attempts: int, cap_s: float) -> float:
 
 # -- persistence --------------------------------------------------------------------------
 
+
 def encode_state(state: AlertState) -> str:
     """The alert state as JSON text, for the store."""
-    return json.dumps({"active": {k: asdict(a) for k, a in state.active.items()},
-                       "pending": [asdict(n) for n in state.pending]}, sort_keys=True)
+    return json.dumps(
+        {
+            "active": {k: asdict(a) for k, a in state.active.items()},
+            "pending": [asdict(n) for n in state.pending],
+        },
+        sort_keys=True,
+    )
 
 
 def decode_state(text: str | None) -> AlertState:
@@ -203,8 +265,10 @@ def decode_state(text: str | None) -> AlertState:
     if not text:
         return AlertState()
     raw = json.loads(text)
-    return AlertState({k: Active(**a) for k, a in raw.get("active", {}).items()},
-                      tuple(Notification(**n) for n in raw.get("pending", [])))
+    return AlertState(
+        {k: Active(**a) for k, a in raw.get("active", {}).items()},
+        tuple(Notification(**n) for n in raw.get("pending", [])),
+    )
 
 
 def load_state(store: Store) -> AlertState:
@@ -223,9 +287,16 @@ def save_state(store: Store, state: AlertState) -> None:
 LaborUsage = Callable[[float], Mapping[str, tuple[float, float]]]
 
 
-def gather(store: Store, bus: Bus, settings: AlertSettings, sla: SlaSettings, now: float,
-           breaker: str | None = None, labor: LaborUsage | None = None,
-           feed: FactFeed | None = None) -> Inputs:
+def gather(
+    store: Store,
+    bus: Bus,
+    settings: AlertSettings,
+    sla: SlaSettings,
+    now: float,
+    breaker: str | None = None,
+    labor: LaborUsage | None = None,
+    feed: FactFeed | None = None,
+) -> Inputs:
     """Read the rule inputs; `breaker` is this process's breaker state when it exports.
     `feed` keeps the KPIs' facts between rounds (the Alerter's refreshes every round)."""
     oldest: dict[str, float] = {}
@@ -236,12 +307,20 @@ def gather(store: Store, bus: Bus, settings: AlertSettings, sla: SlaSettings, no
     received = sum(counts.values())
     rejected = sum(n for (_ch, status, _ack), n in counts.items() if status == "rejected")
     dead = sum(1 for d in bus.dead_letters(limit=1_000_000) if d.failed_at >= since)
-    kpis = compute_kpis(store, datetime.fromtimestamp(now, UTC), sla=sla, feed=feed) \
-        if settings.sla_breach else None
+    kpis = (
+        compute_kpis(store, datetime.fromtimestamp(now, UTC), sla=sla, feed=feed)
+        if settings.sla_breach
+        else None
+    )
     state = breaker if breaker is not None else breaker_state(store.outbox_items("pending"))
-    return Inputs(oldest, received, rejected + dead,
-                  dict(kpis.sla_breaches) if kpis else {}, state == "open",
-                  dict(labor(now)) if labor is not None else {})
+    return Inputs(
+        oldest,
+        received,
+        rejected + dead,
+        dict(kpis.sla_breaches) if kpis else {},
+        state == "open",
+        dict(labor(now)) if labor is not None else {},
+    )
 
 
 Post = Callable[[str, dict[str, object]], None]
@@ -249,27 +328,38 @@ Post = Callable[[str, dict[str, object]], None]
 
 def http_post(timeout_s: float) -> Post:
     """POST JSON; any transport error or non-2xx answer raises (the caller retries)."""
+
     def post(url: str, body: dict[str, object]) -> None:
         r = httpx.post(url, json=body, timeout=timeout_s)
         r.raise_for_status()
+
     return post
 
 
 class Alerter:
     """Evaluate the rules, persist the transitions, deliver them; one round per call."""
 
-    def __init__(self, store: Store, bus: Bus, settings: AlertSettings, sla: SlaSettings,
-                 post: Post | None = None, labor: LaborUsage | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        bus: Bus,
+        settings: AlertSettings,
+        sla: SlaSettings,
+        post: Post | None = None,
+        labor: LaborUsage | None = None,
+    ) -> None:
         self._store, self._bus, self._settings, self._sla = store, bus, settings, sla
         self._labor = labor
         self._feed = FactFeed(store, max_age_s=0.0)  # current as of each round
         self._post = post or http_post(settings.timeout_s)
 
-    def run_once(self, now: float, *, breaker: str | None = None,
-                 inputs: Inputs | None = None) -> list[Notification]:
+    def run_once(
+        self, now: float, *, breaker: str | None = None, inputs: Inputs | None = None
+    ) -> list[Notification]:
         """One evaluation; returns the notifications delivered in this round."""
-        found = inputs or gather(self._store, self._bus, self._settings, self._sla, now,
-                                 breaker, self._labor, self._feed)
+        found = inputs or gather(
+            self._store, self._bus, self._settings, self._sla, now, breaker, self._labor, self._feed
+        )
         state, new = step(load_state(self._store), evaluate(found, self._settings), now)
         if new:
             save_state(self._store, state)  # before sending: a crash loses nothing
@@ -286,10 +376,18 @@ class Alerter:
                 self._post(self._settings.webhook_url, head.body())
             except (httpx.HTTPError, OSError) as exc:
                 attempts = head.attempts + 1
-                pending[0] = replace(head, attempts=attempts, next_attempt=now + backoff(
-                    attempts, self._settings.retry_max_s))
-                log.warning("alert webhook failed (attempt %d, %s %s): %s", attempts,
-                            head.status, head.key, exc)
+                pending[0] = replace(
+                    head,
+                    attempts=attempts,
+                    next_attempt=now + backoff(attempts, self._settings.retry_max_s),
+                )
+                log.warning(
+                    "alert webhook failed (attempt %d, %s %s): %s",
+                    attempts,
+                    head.status,
+                    head.key,
+                    exc,
+                )
                 break
             sent.append(pending.pop(0))
         if tuple(pending) != state.pending:

@@ -39,7 +39,7 @@ def decode(tag: str, cursor: str) -> str:
     except (binascii.Error, UnicodeDecodeError, ValueError):
         text = ""
     if text.startswith(f"{tag}:") and len(text) > len(tag) + 1:
-        return text[len(tag) + 1:]
+        return text[len(tag) + 1 :]
     raise BadCursor("cursor is not one this hub gave out: use the `next` of a page")
 
 
@@ -59,13 +59,22 @@ def limit_of(text: str | None, default: int = DEFAULT_LIMIT, maximum: int = MAX_
     return int(value)
 
 
-def cut(rows: Sequence[T], limit: int, tag: str, key: Callable[[T], int | str]
-        ) -> tuple[list[T], str | None]:
+def cut(
+    rows: Sequence[T], limit: int, tag: str, key: Callable[[T], int | str]
+) -> tuple[list[T], str | None]:
     """(the page shown, the next page's cursor or None) from up to `limit + 1` rows."""
     shown = list(rows[:limit])
     more = len(rows) > limit and shown
     return shown, encode(tag, key(shown[-1])) if more else None
 
 
-__all__ = ["DEFAULT_LIMIT", "MAX_LIMIT", "BadCursor", "cut", "decode", "decode_int", "encode",
-           "limit_of"]
+__all__ = [
+    "DEFAULT_LIMIT",
+    "MAX_LIMIT",
+    "BadCursor",
+    "cut",
+    "decode",
+    "decode_int",
+    "encode",
+    "limit_of",
+]

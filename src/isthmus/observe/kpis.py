@@ -36,6 +36,7 @@ one-shot call (no `feed`) builds a feed and reads the store's facts from the sta
 
 No PHI: the result holds counts, amounts, currencies, CARCs and queue names only.
 """
+
 from __future__ import annotations
 
 import bisect
@@ -56,7 +57,11 @@ from isthmus.store.ports import Store, WorkItem
 
 CHARGE_POSTING = "charge-posting"
 AGING_BUCKETS: tuple[tuple[str, int, int | None], ...] = (
-    ("0-30", 0, 30), ("31-60", 31, 60), ("61-90", 61, 90), ("90+", 91, None))
+    ("0-30", 0, 30),
+    ("31-60", 31, 60),
+    ("61-90", 61, 90),
+    ("90+", 91, None),
+)
 ALL = 1 << 62  # "no limit" for the store's list reads
 _DAY_S = 86_400.0
 
@@ -126,8 +131,7 @@ def quantile(values: Iterable[float], q: float) -> float | None:
 
 def latency(values: list[float]) -> Latency:
     """Count, median, 95th percentile (nearest rank) and sum of latencies in seconds."""
-    return Latency(len(values), quantile(values, 0.50), quantile(values, 0.95),
-                   sum(values))
+    return Latency(len(values), quantile(values, 0.50), quantile(values, 0.95), sum(values))
 
 
 def ascending_latency(values: Sequence[float], total: float) -> Latency:
@@ -135,8 +139,9 @@ def ascending_latency(values: Sequence[float], total: float) -> Latency:
     n = len(values)
     if not n:
         return Latency()
-    return Latency(n, values[max(1, math.ceil(0.50 * n)) - 1],
-                   values[max(1, math.ceil(0.95 * n)) - 1], total)
+    return Latency(
+        n, values[max(1, math.ceil(0.50 * n)) - 1], values[max(1, math.ceil(0.95 * n)) - 1], total
+    )
 
 
 def aging_label(age_days: float) -> str:
@@ -165,8 +170,7 @@ def unapplied_aging(items: list[WorkItem], now: float) -> tuple[AgingBucket, ...
         if isinstance(ev, ClaimRemitted):
             per = amount[label]
             per[ev.currency] = per.get(ev.currency, Decimal(0)) + ev.paid
-    return tuple(AgingBucket(label, count[label], amount[label]) for label, _l, _h in
-                 AGING_BUCKETS)
+    return tuple(AgingBucket(label, count[label], amount[label]) for label, _l, _h in AGING_BUCKETS)
 
 
 def queue_breaches(items: list[WorkItem], sla: SlaSettings, now: float) -> Counter[str]:
@@ -182,8 +186,9 @@ def queue_breaches(items: list[WorkItem], sla: SlaSettings, now: float) -> Count
     return out
 
 
-def compute_kpis(store: Store, now: datetime, *, sla: SlaSettings | None = None,
-                 feed: FactFeed | None = None) -> Kpis:
+def compute_kpis(
+    store: Store, now: datetime, *, sla: SlaSettings | None = None, feed: FactFeed | None = None
+) -> Kpis:
     """Every KPI as of `now` (timezone-aware): the business figures from `feed`'s facts
     (a new feed when None: the one-shot case), the work-item figures from the store."""
     sla = sla or SlaSettings()
@@ -203,17 +208,26 @@ def compute_kpis(store: Store, now: datetime, *, sla: SlaSettings | None = None,
     if late:
         breaches[CHARGE_POSTING] += late
     total = snap.remitted
-    by_carc = tuple(CarcDenials(c, n, n / total) for c, n in
-                    sorted(snap.denials_by_carc.items(), key=lambda kv: (-kv[1], kv[0])))
+    by_carc = tuple(
+        CarcDenials(c, n, n / total)
+        for c, n in sorted(snap.denials_by_carc.items(), key=lambda kv: (-kv[1], kv[0]))
+    )
     return Kpis(
-        as_of=now, unposted_charges=len(snap.unposted), unposted_amount=unposted_amount,
-        posted_charges=snap.posted_charges, posted_amount=dict(snap.posted_amount),
+        as_of=now,
+        unposted_charges=len(snap.unposted),
+        unposted_amount=unposted_amount,
+        posted_charges=snap.posted_charges,
+        posted_amount=dict(snap.posted_amount),
         charge_lag=ascending_latency(snap.charge_lags, snap.charge_lag_sum),
         payment_visibility=ascending_latency(snap.visibility, snap.visibility_sum),
-        remitted_claims=total, denied_claims=snap.denied,
-        denial_rate=snap.denied / total if total else 0.0, denials_by_carc=by_carc,
+        remitted_claims=total,
+        denied_claims=snap.denied,
+        denial_rate=snap.denied / total if total else 0.0,
+        denials_by_carc=by_carc,
         unapplied_cash=unapplied_aging(items, t_now),
-        sla_breaches=dict(sorted(breaches.items())), facts_mark=snap.mark,
+        sla_breaches=dict(sorted(breaches.items())),
+        facts_mark=snap.mark,
         facts_warehouse_mark=snap.warehouse_mark,
         facts_refreshed=datetime.fromtimestamp(snap.refreshed_at, UTC),
-        facts_source=snap.source)
+        facts_source=snap.source,
+    )

@@ -46,8 +46,9 @@ def trace(store: Store, ref: str, *, include_raw: bool = False) -> dict[str, Any
     events = []
     for p in publications(msg.events) if msg.events else []:
         env = decode_envelope(p.body)
-        events.append({"event_id": env.event_id, "type": env.type,
-                       "causation_id": env.causation_id})
+        events.append(
+            {"event_id": env.event_id, "type": env.type, "causation_id": env.causation_id}
+        )
     entries = store.entries(correlation_id=corr)
     batch_of = store.entry_batches([e.entry_key for e in entries])
     batches: dict[str, JournalBatch] = {}
@@ -61,48 +62,113 @@ def trace(store: Store, ref: str, *, include_raw: bool = False) -> dict[str, Any
                 if body:
                     batches[bid] = _batch_dec.decode(body)
             if bid in batches:
-                refs = [{"batch_id": bid, "line_no": bl.line_no, "account": bl.account,
-                         "debit": str(bl.debit), "credit": str(bl.credit),
-                         "currency": bl.currency}
-                        for bl in batches[bid].lines if e.entry_key in bl.source_entries]
-        out_entries.append({
-            "entry_key": e.entry_key, "causation_id": e.causation_id, "period": e.period,
-            "posted_on": e.posted_on.isoformat(), "reverses": e.reverses,
-            "lines": [{"account": ln.account, "debit": str(ln.debit), "credit": str(ln.credit),
-                       "currency": ln.currency, "company": ln.dims.company,
-                       "cost_center": ln.dims.cost_center,
-                       "service_line": ln.dims.service_line,
-                       "account_token": ln.dims.account_token} for ln in e.lines],
-            "batch_id": bid, "batch_lines": refs,
-        })
+                refs = [
+                    {
+                        "batch_id": bid,
+                        "line_no": bl.line_no,
+                        "account": bl.account,
+                        "debit": str(bl.debit),
+                        "credit": str(bl.credit),
+                        "currency": bl.currency,
+                    }
+                    for bl in batches[bid].lines
+                    if e.entry_key in bl.source_entries
+                ]
+        out_entries.append(
+            {
+                "entry_key": e.entry_key,
+                "causation_id": e.causation_id,
+                "period": e.period,
+                "posted_on": e.posted_on.isoformat(),
+                "reverses": e.reverses,
+                "lines": [
+                    {
+                        "account": ln.account,
+                        "debit": str(ln.debit),
+                        "credit": str(ln.credit),
+                        "currency": ln.currency,
+                        "company": ln.dims.company,
+                        "cost_center": ln.dims.cost_center,
+                        "service_line": ln.dims.service_line,
+                        "account_token": ln.dims.account_token,
+                    }
+                    for ln in e.lines
+                ],
+                "batch_id": bid,
+                "batch_lines": refs,
+            }
+        )
     # its own work items, and the one item of each missing mapping an event waits behind
     # (its correlation id is the hold's ref: flows/mapping_holds.py)
     holding = sorted({h.ref for h in store.holds_of([e["event_id"] for e in events])})
-    work = [{"id": w.id, "kind": w.kind, "queue": w.queue, "status": w.status,
-             "event_id": w.event_id, "detail": w.detail}
-            for c in (corr, *holding) for w in store.work_items_for(c)]
+    work = [
+        {
+            "id": w.id,
+            "kind": w.kind,
+            "queue": w.queue,
+            "status": w.status,
+            "event_id": w.event_id,
+            "detail": w.detail,
+        }
+        for c in (corr, *holding)
+        for w in store.work_items_for(c)
+    ]
     # issue 18: what went out because of it, each delivery with its destination's answer
-    found = store.deliveries(DeliveryQuery(event_ids=tuple(e["event_id"] for e in events),
-                                           limit=10_000)) if events else []
+    found = (
+        store.deliveries(
+            DeliveryQuery(event_ids=tuple(e["event_id"] for e in events), limit=10_000)
+        )
+        if events
+        else []
+    )
     deliveries: list[dict[str, Any]] = [
-        {"id": d.id, "destination": d.destination, "route": d.route,
-         "event_type": d.event_type, "event_id": d.event_id, "status": d.status,
-         "attempts": d.attempts, "answer": d.answer_code, "detail": d.answer_detail,
-         "sent_at": instant(d.sent_at) if d.sent_at else None, "last_error": d.last_error}
-        for d in found]
-    work += [{"id": w.id, "kind": w.kind, "queue": w.queue, "status": w.status,
-              "event_id": w.event_id, "detail": w.detail}
-             for d in deliveries if d["status"] == "dead" or d["attempts"] > 1
-             for w in store.work_items_for(f"delivery:{d['id']}")]
+        {
+            "id": d.id,
+            "destination": d.destination,
+            "route": d.route,
+            "event_type": d.event_type,
+            "event_id": d.event_id,
+            "status": d.status,
+            "attempts": d.attempts,
+            "answer": d.answer_code,
+            "detail": d.answer_detail,
+            "sent_at": instant(d.sent_at) if d.sent_at else None,
+            "last_error": d.last_error,
+        }
+        for d in found
+    ]
+    work += [
+        {
+            "id": w.id,
+            "kind": w.kind,
+            "queue": w.queue,
+            "status": w.status,
+            "event_id": w.event_id,
+            "detail": w.detail,
+        }
+        for d in deliveries
+        if d["status"] == "dead" or d["attempts"] > 1
+        for w in store.work_items_for(f"delivery:{d['id']}")
+    ]
     out: dict[str, Any] = {
-        "message": {"id": msg.id, "correlation_id": corr, "channel": msg.channel,
-                    "control_id": msg.control_id, "type": msg.message_type,
-                    "status": msg.status, "ack": msg.ack_code, "error": msg.error,
-                    "received_at": instant(msg.received_at), "peer": msg.peer,
-                    "bytes": len(msg.raw),
-                    # retention blanked the body then (flows/retention.py); None: kept
-                    "purged_at": instant(msg.purged_at) if msg.purged_at else None},
-        "events": events, "journal_entries": out_entries, "work_items": work,
+        "message": {
+            "id": msg.id,
+            "correlation_id": corr,
+            "channel": msg.channel,
+            "control_id": msg.control_id,
+            "type": msg.message_type,
+            "status": msg.status,
+            "ack": msg.ack_code,
+            "error": msg.error,
+            "received_at": instant(msg.received_at),
+            "peer": msg.peer,
+            "bytes": len(msg.raw),
+            # retention blanked the body then (flows/retention.py); None: kept
+            "purged_at": instant(msg.purged_at) if msg.purged_at else None,
+        },
+        "events": events,
+        "journal_entries": out_entries,
+        "work_items": work,
         "deliveries": deliveries,
     }
     if include_raw:

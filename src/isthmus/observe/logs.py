@@ -29,17 +29,15 @@ from typing import IO
 from isthmus.config import LogSettings
 
 correlation_id: contextvars.ContextVar[str] = contextvars.ContextVar(
-    "isthmus_correlation_id", default="")
-control_id: contextvars.ContextVar[str] = contextvars.ContextVar(
-    "isthmus_control_id", default="")
+    "isthmus_correlation_id", default=""
+)
+control_id: contextvars.ContextVar[str] = contextvars.ContextVar("isthmus_control_id", default="")
 event_id: contextvars.ContextVar[str] = contextvars.ContextVar("isthmus_event_id", default="")
 # the HTTP request being answered (api/request_context.py): X-Request-Id and W3C trace id
-request_id: contextvars.ContextVar[str] = contextvars.ContextVar(
-    "isthmus_request_id", default="")
+request_id: contextvars.ContextVar[str] = contextvars.ContextVar("isthmus_request_id", default="")
 trace_id: contextvars.ContextVar[str] = contextvars.ContextVar("isthmus_trace_id", default="")
 
-_HL7_SEGMENT = re.compile(
-    r"\b(PID|PD1|NK1|GT1|IN1|IN2|DG1|MRG|PV1|PV2|OBX|NTE)\|[^\r\n'\"]*")
+_HL7_SEGMENT = re.compile(r"\b(PID|PD1|NK1|GT1|IN1|IN2|DG1|MRG|PV1|PV2|OBX|NTE)\|[^\r\n'\"]*")
 _X12_SEGMENT = re.compile(r"\b(NM1|N3|N4|DMG|PER|REF)\*[^~\r\n'\"]*")
 
 
@@ -58,14 +56,22 @@ class bound:
 
     __slots__ = ("_tokens", "_values")
 
-    def __init__(self, *, correlation: str = "", control: str = "", event: str = "",
-                 request: str = "", trace: str = "") -> None:
+    def __init__(
+        self,
+        *,
+        correlation: str = "",
+        control: str = "",
+        event: str = "",
+        request: str = "",
+        trace: str = "",
+    ) -> None:
         self._values = (correlation, control, event, request, trace)
         self._tokens: list[tuple[contextvars.ContextVar[str], contextvars.Token[str]]] = []
 
     def __enter__(self) -> None:
-        self._tokens = [(var, var.set(value)) for var, value in zip(_BOUND, self._values,
-                                                                      strict=True) if value]
+        self._tokens = [
+            (var, var.set(value)) for var, value in zip(_BOUND, self._values, strict=True) if value
+        ]
 
     def __exit__(self, *exc: object) -> None:
         for var, token in reversed(self._tokens):
@@ -78,11 +84,17 @@ _BOUND = (correlation_id, control_id, event_id, request_id, trace_id)
 def current_ids() -> dict[str, str]:
     """The ids bound to the current context (correlation, control, event, request, trace),
     the empty ones left out."""
-    return {k: v for k, v in (("correlation_id", correlation_id.get()),
-                              ("control_id", control_id.get()),
-                              ("event_id", event_id.get()),
-                              ("request_id", request_id.get()),
-                              ("trace_id", trace_id.get())) if v}
+    return {
+        k: v
+        for k, v in (
+            ("correlation_id", correlation_id.get()),
+            ("control_id", control_id.get()),
+            ("event_id", event_id.get()),
+            ("request_id", request_id.get()),
+            ("trace_id", trace_id.get()),
+        )
+        if v
+    }
 
 
 class JsonFormatter(logging.Formatter):
@@ -90,9 +102,11 @@ class JsonFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         out: dict[str, str | int | float] = {
-            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(
-                timespec="milliseconds").replace("+00:00", "Z"),
-            "level": record.levelname, "logger": record.name,
+            "ts": datetime.fromtimestamp(record.created, UTC)
+            .isoformat(timespec="milliseconds")
+            .replace("+00:00", "Z"),
+            "level": record.levelname,
+            "logger": record.name,
             "message": scrub(record.getMessage()),
         }
         out.update(current_ids())
@@ -113,8 +127,13 @@ class TextFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         ids = current_ids()
-        record.ids = (f" [{ids['correlation_id']}]" if "correlation_id" in ids else
-                      f" [req {ids['request_id']}]" if "request_id" in ids else "")
+        record.ids = (
+            f" [{ids['correlation_id']}]"
+            if "correlation_id" in ids
+            else f" [req {ids['request_id']}]"
+            if "request_id" in ids
+            else ""
+        )
         return scrub(super().format(record))
 
 
@@ -129,8 +148,7 @@ def configure(settings: LogSettings, stream: IO[str] | None = None) -> list[logg
     handler at all, as `basicConfig` does. Other handlers (a test's capture, a file) are
     left alone. [logging] level, when set, applies to the isthmus loggers."""
     root = logging.getLogger()
-    plain: list[logging.Handler] = [h for h in root.handlers
-                                    if type(h) is logging.StreamHandler]
+    plain: list[logging.Handler] = [h for h in root.handlers if type(h) is logging.StreamHandler]
     if not root.handlers:
         plain = [logging.StreamHandler(stream or sys.stderr)]
         root.addHandler(plain[0])

@@ -35,13 +35,21 @@ def decode_cursor(cursor: str) -> int:
 def row(m: StoredMessage) -> dict[str, Any]:
     """A message as a list row: identity, type, status, ACK, time received and the last part
     of its error (200 characters at most), never the raw message."""
-    return {"id": m.id, "channel": m.channel, "control_id": m.control_id,
-            "type": m.message_type, "status": m.status, "ack": m.ack_code,
-            "received_at": instant(m.received_at), "error": m.error.split("|")[-1][:200]}
+    return {
+        "id": m.id,
+        "channel": m.channel,
+        "control_id": m.control_id,
+        "type": m.message_type,
+        "status": m.status,
+        "ack": m.ack_code,
+        "received_at": instant(m.received_at),
+        "error": m.error.split("|")[-1][:200],
+    }
 
 
-def page(store: Store, query: MessageQuery, *, cursor: str | None = None,
-         limit: int = 50) -> dict[str, Any]:
+def page(
+    store: Store, query: MessageQuery, *, cursor: str | None = None, limit: int = 50
+) -> dict[str, Any]:
     """{"messages": [...], "next": cursor or None}: `next` is None on the last page."""
     if not 1 <= limit <= MAX_LIMIT:
         raise ValueError(f"limit must be from 1 to {MAX_LIMIT}")
@@ -68,21 +76,35 @@ def _time(text: str, name: str) -> float:
 
 def from_params(params: Any) -> tuple[MessageQuery, str | None, int]:
     """(query, cursor, limit) from query-string parameters (a mapping of str)."""
+
     def get(name: str) -> str | None:
         value = params.get(name)
         return value.strip() if value and value.strip() else None
+
     since, until = get("since"), get("until")
     try:
         limit = pages.limit_of(get("limit"))
     except ValueError as exc:
         raise BadFilter(str(exc), "limit") from exc
-    query = MessageQuery(status=get("status"), channel=get("channel"),
-                         message_type=get("type"), sender=get("sender"),
-                         control_id=get("control_id"),
-                         since=_time(since, "since") if since else None,
-                         until=_time(until, "until") if until else None)
+    query = MessageQuery(
+        status=get("status"),
+        channel=get("channel"),
+        message_type=get("type"),
+        sender=get("sender"),
+        control_id=get("control_id"),
+        since=_time(since, "since") if since else None,
+        until=_time(until, "until") if until else None,
+    )
     return query, get("cursor"), limit
 
 
-__all__ = ["MAX_LIMIT", "BadCursor", "BadFilter", "decode_cursor", "encode_cursor",
-           "from_params", "page", "row"]
+__all__ = [
+    "MAX_LIMIT",
+    "BadCursor",
+    "BadFilter",
+    "decode_cursor",
+    "encode_cursor",
+    "from_params",
+    "page",
+    "row",
+]

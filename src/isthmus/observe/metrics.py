@@ -95,8 +95,7 @@ def render(families: Sequence[Family]) -> str:
         out.append(f"# TYPE {declared} {f.kind}")
         for s in f.samples:
             labels = ",".join(f'{k}="{_escape(v)}"' for k, v in s.labels)
-            out.append(f"{name}{s.suffix}{'{' + labels + '}' if labels else ''} "
-                       f"{_number(s.value)}")
+            out.append(f"{name}{s.suffix}{'{' + labels + '}' if labels else ''} {_number(s.value)}")
     return "\n".join(out) + "\n"
 
 
@@ -109,15 +108,20 @@ def _summary(name: str, help_text: str, lat: Latency) -> Family:
 
 def kpi_families(k: Kpis) -> list[Family]:
     """The finance KPIs as metric families (gauges, and summaries for the latencies)."""
-    unposted = Family("unposted_charges", "gauge",
-                      "Charges not yet delivered to the ERP (held or waiting for export)")
+    unposted = Family(
+        "unposted_charges",
+        "gauge",
+        "Charges not yet delivered to the ERP (held or waiting for export)",
+    )
     unposted.add(k.unposted_charges)
-    unposted_amt = Family("unposted_charges_amount", "gauge",
-                          "Amount of the unposted charges, per currency")
+    unposted_amt = Family(
+        "unposted_charges_amount", "gauge", "Amount of the unposted charges, per currency"
+    )
     for cur, amt in sorted(k.unposted_amount.items()):
         unposted_amt.add(amt, currency=cur)
-    posted = Family("charges_posted_amount", "gauge",
-                    "Amount of the charges delivered to the ERP, per currency")
+    posted = Family(
+        "charges_posted_amount", "gauge", "Amount of the charges delivered to the ERP, per currency"
+    )
     for cur, amt in sorted(k.posted_amount.items()):
         posted.add(amt, currency=cur)
     remitted = Family("remitted_claims", "gauge", "Claims remitted (835 CLP, reversals out)")
@@ -126,16 +130,21 @@ def kpi_families(k: Kpis) -> list[Family]:
     denied.add(k.denied_claims)
     rate = Family("denial_rate", "gauge", "Denied claims over remitted claims")
     rate.add(k.denial_rate)
-    by_carc = Family("denial_rate_by_carc", "gauge",
-                     "Denied claims citing a CARC over remitted claims (X12 code list 139)")
+    by_carc = Family(
+        "denial_rate_by_carc",
+        "gauge",
+        "Denied claims citing a CARC over remitted claims (X12 code list 139)",
+    )
     carc_n = Family("denials_by_carc", "gauge", "Denied claims citing a CARC")
     for row in k.denials_by_carc:
         by_carc.add(row.rate, carc=row.carc)
         carc_n.add(row.denials, carc=row.carc)
-    aging = Family("unapplied_cash_items", "gauge",
-                   "Open unapplied cash work items per age bucket (days)")
-    aging_amt = Family("unapplied_cash_amount", "gauge",
-                       "Unapplied cash per age bucket (days) and currency")
+    aging = Family(
+        "unapplied_cash_items", "gauge", "Open unapplied cash work items per age bucket (days)"
+    )
+    aging_amt = Family(
+        "unapplied_cash_amount", "gauge", "Unapplied cash per age bucket (days) and currency"
+    )
     for b in k.unapplied_cash:
         aging.add(b.count, bucket=b.label)
         for cur, amt in sorted(b.amount.items()):
@@ -143,19 +152,33 @@ def kpi_families(k: Kpis) -> list[Family]:
     sla = Family("sla_breaches", "gauge", "Items past their SLA, per queue")
     for queue, n in sorted(k.sla_breaches.items()):
         sla.add(n, queue=queue)
-    return [unposted, unposted_amt, posted,
-            _summary("charge_lag_seconds", "Service date to ERP delivery of a charge",
-                     k.charge_lag),
-            _summary("payment_visibility_seconds", "835 receipt to ERP delivery of its "
-                     "claim payments", k.payment_visibility),
-            remitted, denied, rate, by_carc, carc_n, aging, aging_amt, sla]
+    return [
+        unposted,
+        unposted_amt,
+        posted,
+        _summary("charge_lag_seconds", "Service date to ERP delivery of a charge", k.charge_lag),
+        _summary(
+            "payment_visibility_seconds",
+            "835 receipt to ERP delivery of its claim payments",
+            k.payment_visibility,
+        ),
+        remitted,
+        denied,
+        rate,
+        by_carc,
+        carc_n,
+        aging,
+        aging_amt,
+        sla,
+    ]
 
 
 def _live_families(live: LiveParts) -> list[Family]:
     out: list[Family] = []
     if live.role:
-        out.append(Family("process_role", "gauge", "The role this process serves")
-                   .add(1, role=live.role))
+        out.append(
+            Family("process_role", "gauge", "The role this process serves").add(1, role=live.role)
+        )
     if live.acks is not None:
         acks = Family("mllp_acks", "counter", "MLLP acknowledgements by code (this process)")
         for code, n in sorted(live.acks.items()):
@@ -165,25 +188,35 @@ def _live_families(live: LiveParts) -> list[Family]:
         m = live.mllp
         out += [
             Family("mllp_connections", "gauge", "Open MLLP connections").add(m.connections),
-            Family("mllp_connections_accepted", "counter", "MLLP connections accepted")
-            .add(m.connections_total, "_total"),
-            Family("mllp_connections_refused", "counter", "MLLP connections refused")
-            .add(m.connections_refused, "_total"),
-            Family("mllp_frames", "counter", "Well-framed MLLP blocks received")
-            .add(m.messages, "_total"),
-            Family("mllp_framing_errors", "counter", "MLLP framing problems")
-            .add(m.errors, "_total"),
-            Family("mllp_received_bytes", "counter", "Bytes read from MLLP peers")
-            .add(m.bytes_received, "_total"),
-            Family("mllp_sent_bytes", "counter", "Bytes of answers written to MLLP peers")
-            .add(m.bytes_sent, "_total"),
-            Family("mllp_idle_closes", "counter", "MLLP connections closed when idle")
-            .add(m.idle_closes, "_total"),
+            Family("mllp_connections_accepted", "counter", "MLLP connections accepted").add(
+                m.connections_total, "_total"
+            ),
+            Family("mllp_connections_refused", "counter", "MLLP connections refused").add(
+                m.connections_refused, "_total"
+            ),
+            Family("mllp_frames", "counter", "Well-framed MLLP blocks received").add(
+                m.messages, "_total"
+            ),
+            Family("mllp_framing_errors", "counter", "MLLP framing problems").add(
+                m.errors, "_total"
+            ),
+            Family("mllp_received_bytes", "counter", "Bytes read from MLLP peers").add(
+                m.bytes_received, "_total"
+            ),
+            Family("mllp_sent_bytes", "counter", "Bytes of answers written to MLLP peers").add(
+                m.bytes_sent, "_total"
+            ),
+            Family("mllp_idle_closes", "counter", "MLLP connections closed when idle").add(
+                m.idle_closes, "_total"
+            ),
         ]
     if live.worker is not None:
         w = Family("worker_events", "counter", "Bus events by worker outcome (this process)")
-        for outcome, n in (("applied", live.worker.applied), ("retried", live.worker.retried),
-                           ("dead", live.worker.dead)):
+        for outcome, n in (
+            ("applied", live.worker.applied),
+            ("retried", live.worker.retried),
+            ("dead", live.worker.dead),
+        ):
             w.add(n, "_total", outcome=outcome)
         out.append(w)
         # what the flows made of the applied events: posted, duplicate (a business fact
@@ -195,12 +228,14 @@ def _live_families(live: LiveParts) -> list[Family]:
     return out
 
 
-def collect(store: Store, bus: Bus, *, now: float, live: LiveParts | None = None,
-            kpis: Kpis | None = None) -> list[Family]:
+def collect(
+    store: Store, bus: Bus, *, now: float, live: LiveParts | None = None, kpis: Kpis | None = None
+) -> list[Family]:
     """Every metric family, read now. `kpis` is computed when not given."""
     counts = store.counts()
-    received = Family("messages_received", "counter",
-                      "Inbound messages stored, per channel, status and ACK code")
+    received = Family(
+        "messages_received", "counter", "Inbound messages stored, per channel, status and ACK code"
+    )
     for (channel, status, ack), n in sorted(store.message_counts().items()):
         received.add(n, "_total", channel=channel, status=status, ack_code=ack)
     pending = store.outbox_items("pending")
@@ -209,13 +244,15 @@ def collect(store: Store, bus: Bus, *, now: float, live: LiveParts | None = None
     outbox.add(len(store.outbox_items("dead")), status="dead")
     failing = Family("outbox_failing", "gauge", "Pending outbox rows whose last try failed")
     failing.add(sum(1 for o in pending if o.last_error))
-    state = (live.breaker if live is not None and live.breaker is not None
-             else breaker_state(pending))
+    state = (
+        live.breaker if live is not None and live.breaker is not None else breaker_state(pending)
+    )
     breaker = Family("erp_circuit_open", "gauge", "1 when the ERP circuit breaker is open")
     breaker.add(1 if state == "open" else 0)
     wi = Family("work_items_open", "gauge", "Open exception work items per queue")
-    oldest = Family("work_item_oldest_age_seconds", "gauge",
-                    "Age of the oldest open work item per queue")
+    oldest = Family(
+        "work_item_oldest_age_seconds", "gauge", "Age of the oldest open work item per queue"
+    )
     first: dict[str, float] = {}
     per_queue: dict[str, int] = {}
     for w in store.work_items("open", limit=_ALL):
@@ -229,18 +266,25 @@ def collect(store: Store, bus: Bus, *, now: float, live: LiveParts | None = None
     posted_n.add(k.posted_charges)
     families = [
         received,
-        Family("inbox_unpublished", "gauge", "Stored messages not yet relayed to the bus")
-        .add(counts.get("unpublished", 0)),
-        Family("bus_pending", "gauge", "Events on the bus not yet applied")
-        .add(bus.pending()),
-        Family("bus_dead_letters", "gauge", "Events in the dead-letter queue")
-        .add(len(bus.dead_letters(limit=_DLQ_LIMIT))),
-        outbox, failing, breaker,
-        Family("journal_entries", "gauge", "Journal entries in the hub ledger")
-        .add(counts.get("journal_entries", 0)),
-        Family("journal_batches", "gauge", "ERP journal batches sealed")
-        .add(counts.get("batches", 0)),
-        posted_n, wi, oldest,
+        Family("inbox_unpublished", "gauge", "Stored messages not yet relayed to the bus").add(
+            counts.get("unpublished", 0)
+        ),
+        Family("bus_pending", "gauge", "Events on the bus not yet applied").add(bus.pending()),
+        Family("bus_dead_letters", "gauge", "Events in the dead-letter queue").add(
+            len(bus.dead_letters(limit=_DLQ_LIMIT))
+        ),
+        outbox,
+        failing,
+        breaker,
+        Family("journal_entries", "gauge", "Journal entries in the hub ledger").add(
+            counts.get("journal_entries", 0)
+        ),
+        Family("journal_batches", "gauge", "ERP journal batches sealed").add(
+            counts.get("batches", 0)
+        ),
+        posted_n,
+        wi,
+        oldest,
         *kpi_families(k),
     ]
     if live is not None:
@@ -255,8 +299,14 @@ class KpiCache:
     refreshes on each recompute, so /metrics lags the store by at most `ttl_s` (plus the
     store's commit lag). One per process, owned by whoever serves (no module global)."""
 
-    def __init__(self, store: Store, sla: SlaSettings, ttl_s: float = 10.0, *,
-                 data_dir: Path | str | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        sla: SlaSettings,
+        ttl_s: float = 10.0,
+        *,
+        data_dir: Path | str | None = None,
+    ) -> None:
         self._store, self._sla, self._ttl = store, sla, ttl_s
         self._feed = site_feed(store, data_dir, max_age_s=0.0)
         self._lock = threading.Lock()
@@ -267,7 +317,8 @@ class KpiCache:
         now = time.time() if now is None else now
         with self._lock:
             if self._value is None or now - self._at >= self._ttl:
-                self._value = compute_kpis(self._store, datetime.fromtimestamp(now, UTC),
-                                           sla=self._sla, feed=self._feed)
+                self._value = compute_kpis(
+                    self._store, datetime.fromtimestamp(now, UTC), sla=self._sla, feed=self._feed
+                )
                 self._at = now
             return self._value

@@ -63,12 +63,14 @@ def _otlp_exporter(endpoint: str) -> SpanExporter:
     try:
         module = importlib.import_module("opentelemetry.exporter.otlp.proto.http.trace_exporter")
     except ImportError as exc:
-        raise ConfigError("tracing.exporter = \"otlp\" needs the OTLP exporter "
-                          "(opentelemetry-exporter-otlp-proto-http), which is not installed: "
-                          "pip install 'isthmus[otlp]', or use \"console\" or \"none\""
-                          ) from exc
-    exporter: SpanExporter = module.OTLPSpanExporter(endpoint=endpoint) if endpoint else \
-        module.OTLPSpanExporter()
+        raise ConfigError(
+            'tracing.exporter = "otlp" needs the OTLP exporter '
+            "(opentelemetry-exporter-otlp-proto-http), which is not installed: "
+            'pip install \'isthmus[otlp]\', or use "console" or "none"'
+        ) from exc
+    exporter: SpanExporter = (
+        module.OTLPSpanExporter(endpoint=endpoint) if endpoint else module.OTLPSpanExporter()
+    )
     return exporter
 
 
@@ -77,10 +79,12 @@ def configure(settings: TracingSettings) -> TracerProvider | None:
     if settings.exporter == "none":
         install(None)
         return None
-    exporter = (ConsoleSpanExporter() if settings.exporter == "console"
-                else _otlp_exporter(settings.endpoint))
-    provider = TracerProvider(resource=Resource.create({"service.name":
-                                                        settings.service_name}))
+    exporter = (
+        ConsoleSpanExporter()
+        if settings.exporter == "console"
+        else _otlp_exporter(settings.endpoint)
+    )
+    provider = TracerProvider(resource=Resource.create({"service.name": settings.service_name}))
     provider.add_span_processor(BatchSpanProcessor(exporter))
     install(provider)
     return provider
@@ -99,9 +103,12 @@ def trace_id_of(correlation: str) -> int:
 def parent_of(correlation: str) -> SpanContext:
     """The remote parent every span of one source message hangs under."""
     d = _digest(correlation)
-    return SpanContext(trace_id=int.from_bytes(d[:16], "big") or 1,
-                       span_id=int.from_bytes(d[16:24], "big") or 1, is_remote=True,
-                       trace_flags=TraceFlags(TraceFlags.SAMPLED))
+    return SpanContext(
+        trace_id=int.from_bytes(d[:16], "big") or 1,
+        span_id=int.from_bytes(d[16:24], "big") or 1,
+        is_remote=True,
+        trace_flags=TraceFlags(TraceFlags.SAMPLED),
+    )
 
 
 def traceparent(correlation: str) -> str:
@@ -126,18 +133,29 @@ def remote_parent(header: str | None) -> SpanContext | None:
     if len(parts) < 4:
         return None
     version, tid, pid, flags = parts[:4]
-    if (len(version) != 2 or not set(version) <= _HEX or version == "ff"
-            or (version == "00" and len(parts) != 4)
-            or not _hex(tid, 32) or not _hex(pid, 16) or len(flags) != 2
-            or not set(flags) <= _HEX):
+    if (
+        len(version) != 2
+        or not set(version) <= _HEX
+        or version == "ff"
+        or (version == "00" and len(parts) != 4)
+        or not _hex(tid, 32)
+        or not _hex(pid, 16)
+        or len(flags) != 2
+        or not set(flags) <= _HEX
+    ):
         return None
-    return SpanContext(trace_id=int(tid, 16), span_id=int(pid, 16), is_remote=True,
-                       trace_flags=TraceFlags(int(flags, 16) & 0x01))
+    return SpanContext(
+        trace_id=int(tid, 16),
+        span_id=int(pid, 16),
+        is_remote=True,
+        trace_flags=TraceFlags(int(flags, 16) & 0x01),
+    )
 
 
 @contextmanager
-def http_span(name: str, parent: SpanContext | None, **attributes: Any
-              ) -> Iterator[trace.Span | None]:
+def http_span(
+    name: str, parent: SpanContext | None, **attributes: Any
+) -> Iterator[trace.Span | None]:
     """A SERVER span for one HTTP request, a child of the caller's `traceparent` span when
     it sent one; yields None, doing nothing, when tracing is off."""
     tracer = _Installed.tracer
@@ -145,9 +163,12 @@ def http_span(name: str, parent: SpanContext | None, **attributes: Any
         yield None
         return
     ctx = trace.set_span_in_context(NonRecordingSpan(parent)) if parent is not None else None
-    with tracer.start_as_current_span(name, context=ctx, kind=trace.SpanKind.SERVER,
-                                      attributes={k: v for k, v in attributes.items()
-                                                  if v is not None}) as s:
+    with tracer.start_as_current_span(
+        name,
+        context=ctx,
+        kind=trace.SpanKind.SERVER,
+        attributes={k: v for k, v in attributes.items() if v is not None},
+    ) as s:
         yield s
 
 
@@ -159,8 +180,9 @@ def span(name: str, *, correlation: str = "", **attributes: Any) -> Iterator[tra
     if tracer is None:
         yield None
         return
-    ctx = trace.set_span_in_context(NonRecordingSpan(parent_of(correlation))) \
-        if correlation else None
+    ctx = (
+        trace.set_span_in_context(NonRecordingSpan(parent_of(correlation))) if correlation else None
+    )
     attrs = {f"isthmus.{k}": v for k, v in attributes.items() if v is not None}
     with tracer.start_as_current_span(name, context=ctx, attributes=attrs) as s:
         yield s
@@ -173,19 +195,31 @@ def start(name: str, *, correlation: str = "", **attributes: Any) -> trace.Span 
     tracer = _Installed.tracer
     if tracer is None:
         return None
-    ctx = trace.set_span_in_context(NonRecordingSpan(parent_of(correlation))) \
-        if correlation else None
-    return tracer.start_span(name, context=ctx, attributes={
-        f"isthmus.{k}": v for k, v in attributes.items() if v is not None})
+    ctx = (
+        trace.set_span_in_context(NonRecordingSpan(parent_of(correlation))) if correlation else None
+    )
+    return tracer.start_span(
+        name,
+        context=ctx,
+        attributes={f"isthmus.{k}": v for k, v in attributes.items() if v is not None},
+    )
 
 
 def ingest_started(inbound: Sequence[Inbound]) -> list[trace.Span | None]:
     """`isthmus.ingest` spans for messages about to be stored (files, FHIR); [] when off."""
     if _Installed.tracer is None:
         return []
-    return [start("isthmus.ingest", correlation=f"{m.channel}/{m.control_id}",
-                  channel=m.channel, message_type=m.message_type, status=m.status,
-                  bytes=len(m.raw)) for m in inbound]
+    return [
+        start(
+            "isthmus.ingest",
+            correlation=f"{m.channel}/{m.control_id}",
+            channel=m.channel,
+            message_type=m.message_type,
+            status=m.status,
+            bytes=len(m.raw),
+        )
+        for m in inbound
+    ]
 
 
 def ingest_done(spans: Sequence[trace.Span | None], results: Sequence[Accepted]) -> None:

@@ -133,17 +133,25 @@ def move_specs(batch: JournalBatch) -> list[MoveSpec]:
         currencies = {x.currency for x in lines}
         if len(currencies) != 1:
             raise ErpRejected(f"{ref}: one move per currency expected, got {sorted(currencies)}")
-        spec = MoveSpec(reference=ref, posted_on=posted_on, period=lines[0].period,
-                        company=company, currency=lines[0].currency, lines=tuple(lines))
+        spec = MoveSpec(
+            reference=ref,
+            posted_on=posted_on,
+            period=lines[0].period,
+            company=company,
+            currency=lines[0].currency,
+            lines=tuple(lines),
+        )
         if spec.debit != spec.credit:
-            raise ErpRejected(f"{ref}: move does not balance (debit {spec.debit} != credit "
-                              f"{spec.credit})")
+            raise ErpRejected(
+                f"{ref}: move does not balance (debit {spec.debit} != credit {spec.credit})"
+            )
         specs.append(spec)
     return specs
 
 
-def expected_balances(batches: Iterable[JournalBatch],
-                      period: str | None = None) -> dict[BalanceKey, Decimal]:
+def expected_balances(
+    batches: Iterable[JournalBatch], period: str | None = None
+) -> dict[BalanceKey, Decimal]:
     """What the ERP should show for these batches: net per (account, cost center)."""
     out: dict[BalanceKey, Decimal] = {}
     for batch in batches:

@@ -28,9 +28,11 @@ from typing import Any, Final
 from isthmus.store.ports import DepositRecord
 
 BUCKETS: Final = (("0-30", 0, 30), ("31-60", 31, 60), ("61-90", 61, 90), ("90+", 91, None))
-SIDES: Final = {"eft": "835 payments not in the bank",
-                "processor": "processor deposits not in the bank",
-                "bank": "bank deposits matching nothing"}
+SIDES: Final = {
+    "eft": "835 payments not in the bank",
+    "processor": "processor deposits not in the bank",
+    "bank": "bank deposits matching nothing",
+}
 
 
 def bucket_of(age_days: int) -> str:
@@ -44,10 +46,18 @@ def bucket_of(age_days: int) -> str:
 
 def _row(r: DepositRecord, as_of: date) -> dict[str, Any]:
     age = max(0, (as_of - r.on_date).days)
-    return {"event_id": r.event_id, "side": r.side, "reference": r.reference,
-            "amount": str(r.amount), "currency": r.currency, "date": r.on_date.isoformat(),
-            "party": r.party, "age_days": age, "bucket": bucket_of(age),
-            "correlation_id": r.correlation_id}
+    return {
+        "event_id": r.event_id,
+        "side": r.side,
+        "reference": r.reference,
+        "amount": str(r.amount),
+        "currency": r.currency,
+        "date": r.on_date.isoformat(),
+        "party": r.party,
+        "age_days": age,
+        "bucket": bucket_of(age),
+        "correlation_id": r.correlation_id,
+    }
 
 
 def aging(rows: Iterable[dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -61,8 +71,9 @@ def aging(rows: Iterable[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return out
 
 
-def deposit_report(records: Sequence[DepositRecord], *, as_of: date,
-                   limit_days: int) -> dict[str, Any]:
+def deposit_report(
+    records: Sequence[DepositRecord], *, as_of: date, limit_days: int
+) -> dict[str, Any]:
     """The matching status of every record as of `as_of` (see the module docstring)."""
     by_id = {r.event_id: r for r in records}
     matched = []
@@ -70,30 +81,47 @@ def deposit_report(records: Sequence[DepositRecord], *, as_of: date,
         other = by_id.get(r.matched_with)
         if r.side == "bank" or other is None:
             continue
-        matched.append({"reference": r.reference, "side": r.side, "amount": str(r.amount),
-                        "currency": r.currency, "party": r.party,
-                        "paid_on": r.on_date.isoformat(),
-                        "bank_on": other.on_date.isoformat(),
-                        "days_to_bank": (other.on_date - r.on_date).days,
-                        "entry_key": r.entry_key, "event_id": r.event_id,
-                        "bank_event_id": other.event_id})
+        matched.append(
+            {
+                "reference": r.reference,
+                "side": r.side,
+                "amount": str(r.amount),
+                "currency": r.currency,
+                "party": r.party,
+                "paid_on": r.on_date.isoformat(),
+                "bank_on": other.on_date.isoformat(),
+                "days_to_bank": (other.on_date - r.on_date).days,
+                "entry_key": r.entry_key,
+                "event_id": r.event_id,
+                "bank_event_id": other.event_id,
+            }
+        )
     open_rows = [_row(r, as_of) for r in records if not r.matched_with and r.on_date <= as_of]
     unmatched: dict[str, Any] = {}
     for side, title in SIDES.items():
-        rows = sorted((x for x in open_rows if x["side"] == side),
-                      key=lambda x: (-x["age_days"], x["reference"]))
+        rows = sorted(
+            (x for x in open_rows if x["side"] == side),
+            key=lambda x: (-x["age_days"], x["reference"]),
+        )
         unmatched[side] = {"title": title, "items": rows, "aging": aging(rows)}
     waiting = {(x["reference"], x["currency"]): x for x in open_rows if x["side"] != "bank"}
     hints = []
     for b in unmatched["bank"]["items"]:
         w = waiting.get((b["reference"], b["currency"]))
         if w is not None:
-            hints.append(f"bank deposit {b['reference']} of {b['amount']} {b['currency']} on "
-                         f"{b['date']}: the {w['side']} with this reference is "
-                         f"{w['amount']} (differs by "
-                         f"{Decimal(b['amount']) - Decimal(w['amount'])})")
+            hints.append(
+                f"bank deposit {b['reference']} of {b['amount']} {b['currency']} on "
+                f"{b['date']}: the {w['side']} with this reference is "
+                f"{w['amount']} (differs by "
+                f"{Decimal(b['amount']) - Decimal(w['amount'])})"
+            )
     over = [x for x in open_rows if x["age_days"] > limit_days]
-    return {"as_of": as_of.isoformat(), "limit_days": limit_days,
-            "matched": matched, "unmatched": unmatched, "hints": hints,
-            "over_limit": len(over),
-            "oldest_unmatched_days": max((x["age_days"] for x in open_rows), default=0)}
+    return {
+        "as_of": as_of.isoformat(),
+        "limit_days": limit_days,
+        "matched": matched,
+        "unmatched": unmatched,
+        "hints": hints,
+        "over_limit": len(over),
+        "oldest_unmatched_days": max((x["age_days"] for x in open_rows), default=0),
+    }

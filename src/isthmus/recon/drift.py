@@ -36,8 +36,10 @@ class Drift:
 
     def describe(self) -> str:
         label = "account" if self.kind == "account" else "cost center"
-        return (f"{label} {self.code} (mapped from {self.mapped_from}) is not in the ERP: "
-                "create it there, or change the hub mapping")
+        return (
+            f"{label} {self.code} (mapped from {self.mapped_from}) is not in the ERP: "
+            "create it there, or change the hub mapping"
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,15 +59,17 @@ def find_drift(settings: Settings, md: MasterData) -> list[Drift]:
     for dept, cc in sorted(maps.department_cost_center.items()):
         if cc not in md.cost_centers:
             by_code.setdefault(("cost_center", cc), []).append(f"department {dept}")
-    wanted = [(f"charge code {code}", m.revenue_account)
-              for code, m in sorted(maps.charge_codes.items())]
+    wanted = [
+        (f"charge code {code}", m.revenue_account) for code, m in sorted(maps.charge_codes.items())
+    ]
     wanted.append(("posting.ar_account", settings.posting.ar_account))
     for source, account in wanted:
         code = settings.erp.account_map.get(account, account)
         if code not in md.accounts:
             by_code.setdefault(("account", code), []).append(source)
-    return sorted(Drift(kind, code, ", ".join(sources))
-                  for (kind, code), sources in by_code.items())
+    return sorted(
+        Drift(kind, code, ", ".join(sources)) for (kind, code), sources in by_code.items()
+    )
 
 
 def _key_of(event_id: str) -> str:
@@ -75,8 +79,11 @@ def _key_of(event_id: str) -> str:
 
 def open_drift(store: Store) -> dict[str, str]:
     """Drift keys with an open work item -> that item's event id."""
-    return {_key_of(w.event_id): w.event_id
-            for w in store.work_items("open", limit=1_000_000) if w.kind == DRIFT_KIND}
+    return {
+        _key_of(w.event_id): w.event_id
+        for w in store.work_items("open", limit=1_000_000)
+        if w.kind == DRIFT_KIND
+    }
 
 
 def record_drift(store: Store, drift: list[Drift], now: float) -> DriftReport:
@@ -88,9 +95,16 @@ def record_drift(store: Store, drift: list[Drift], now: float) -> DriftReport:
         for key, d in sorted(found.items()):
             if key in current:
                 continue
-            tx.add_work_item(kind=DRIFT_KIND, queue=DRIFT_QUEUE, key=key,
-                             event_id=f"erp-drift:{key}:{now:.6f}", correlation_id=key,
-                             detail=d.describe(), envelope=b"", now=now)
+            tx.add_work_item(
+                kind=DRIFT_KIND,
+                queue=DRIFT_QUEUE,
+                key=key,
+                event_id=f"erp-drift:{key}:{now:.6f}",
+                correlation_id=key,
+                detail=d.describe(),
+                envelope=b"",
+                now=now,
+            )
             opened.append(key)
         for key, event_id in sorted(current.items()):
             if key not in found:

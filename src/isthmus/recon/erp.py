@@ -28,8 +28,9 @@ from isthmus.store.ports import Store
 _batch = msgspec.json.Decoder(JournalBatch)
 
 
-def hub_balances(store: Store, period: str | None) -> tuple[dict[BalanceKey, Decimal],
-                                                             dict[BalanceKey, Decimal]]:
+def hub_balances(
+    store: Store, period: str | None
+) -> tuple[dict[BalanceKey, Decimal], dict[BalanceKey, Decimal]]:
     """(all journal lines, those not yet sealed into a batch) per (account, cost center).
 
     Mirror entries (what the ERP posts itself, `ledger.supply.MIRROR_CHANNELS`) are never
@@ -49,8 +50,12 @@ def hub_balances(store: Store, period: str | None) -> tuple[dict[BalanceKey, Dec
     return total, unsealed
 
 
-def batch_controls(store: Store, posted: set[str], period: str | None,
-                   batches: Sequence[JournalBatch] | None = None) -> list[dict[str, Any]]:
+def batch_controls(
+    store: Store,
+    posted: set[str],
+    period: str | None,
+    batches: Sequence[JournalBatch] | None = None,
+) -> list[dict[str, Any]]:
     """Per sealed batch: hub control totals, moves expected and moves found in the ERP."""
     status = {}
     for item in store.outbox_items():
@@ -58,20 +63,29 @@ def batch_controls(store: Store, posted: set[str], period: str | None,
             status[item.batch_id] = item.status
     out = []
     if batches is None:
-        batches = [_batch.decode(b) for bid, *_ in store.batches()
-                   if (b := store.batch_body(bid)) is not None]
+        batches = [
+            _batch.decode(b)
+            for bid, *_ in store.batches()
+            if (b := store.batch_body(bid)) is not None
+        ]
     for batch in batches:
         if period is not None and all(x.period != period for x in batch.lines):
             continue
         refs = {s.reference for s in move_specs(batch)}
         found = len(refs & posted)
-        out.append({
-            "batch_id": batch.batch_id, "policy": batch.policy, "lines": len(batch.lines),
-            "debit": str(sum((c.debit_total for c in batch.control), Decimal(0))),
-            "credit": str(sum((c.credit_total for c in batch.control), Decimal(0))),
-            "outbox": status.get(batch.batch_id, "none"), "moves": len(refs),
-            "moves_in_erp": found,
-            "state": "posted" if found == len(refs) else "partial" if found else "missing"})
+        out.append(
+            {
+                "batch_id": batch.batch_id,
+                "policy": batch.policy,
+                "lines": len(batch.lines),
+                "debit": str(sum((c.debit_total for c in batch.control), Decimal(0))),
+                "credit": str(sum((c.credit_total for c in batch.control), Decimal(0))),
+                "outbox": status.get(batch.batch_id, "none"),
+                "moves": len(refs),
+                "moves_in_erp": found,
+                "state": "posted" if found == len(refs) else "partial" if found else "missing",
+            }
+        )
     return out
 
 
@@ -81,8 +95,9 @@ def reconcile(store: Store, erp: ErpPort, period: str | None = None) -> dict[str
     control state."""
     hub, unsealed = hub_balances(store, period)
     erp_side = erp.balances(period)
-    batches = [_batch.decode(b) for bid, *_ in store.batches()
-               if (b := store.batch_body(bid)) is not None]
+    batches = [
+        _batch.decode(b) for bid, *_ in store.batches() if (b := store.batch_body(bid)) is not None
+    ]
     controls = batch_controls(store, erp.find_posted(), period, batches)
     undelivered = {c["batch_id"] for c in controls if c["state"] != "posted"}
     transit = dict(unsealed)
@@ -97,8 +112,21 @@ def reconcile(store: Store, erp: ErpPort, period: str | None = None) -> dict[str
         h, e = hub.get(key, Decimal(0)), erp_side.get(key, Decimal(0))
         if h == 0 and e == 0:
             continue
-        rows.append({"account": key[0], "cost_center": key[1], "hub": str(h), "erp": str(e),
-                     "variance": str(h - e), "in_transit": str(transit.get(key, Decimal(0)))})
+        rows.append(
+            {
+                "account": key[0],
+                "cost_center": key[1],
+                "hub": str(h),
+                "erp": str(e),
+                "variance": str(h - e),
+                "in_transit": str(transit.get(key, Decimal(0))),
+            }
+        )
     variance = sum((abs(Decimal(r["variance"])) for r in rows), Decimal(0))
-    return {"period": period or "all", "rows": rows, "batches": controls,
-            "absolute_variance": str(variance), "zero_variance": variance == 0}
+    return {
+        "period": period or "all",
+        "rows": rows,
+        "batches": controls,
+        "absolute_variance": str(variance),
+        "zero_variance": variance == 0,
+    }

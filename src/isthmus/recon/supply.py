@@ -49,13 +49,25 @@ def unmatched_aging(state: SupplyState, *, as_of: date, limit_days: int) -> dict
         bucket = _bucket(age)
         counts[bucket] += 1
         totals[bucket] += amount
-        items.append({"invoice": u.invoice_id, "po": u.po, "line": u.line,
-                      "quantity": str(u.quantity), "unit_price": str(u.unit_price),
-                      "amount": str(amount), "invoiced_on": u.invoiced_on.isoformat(),
-                      "age_days": age, "bucket": bucket, "findings": list(u.findings)})
-    return {"items": items,
-            "aging": {k: {"count": counts[k], "total": str(totals[k])} for k in counts},
-            "over_limit": [x["invoice"] for x in items if x["age_days"] > limit_days]}
+        items.append(
+            {
+                "invoice": u.invoice_id,
+                "po": u.po,
+                "line": u.line,
+                "quantity": str(u.quantity),
+                "unit_price": str(u.unit_price),
+                "amount": str(amount),
+                "invoiced_on": u.invoiced_on.isoformat(),
+                "age_days": age,
+                "bucket": bucket,
+                "findings": list(u.findings),
+            }
+        )
+    return {
+        "items": items,
+        "aging": {k: {"count": counts[k], "total": str(totals[k])} for k in counts},
+        "over_limit": [x["invoice"] for x in items if x["age_days"] > limit_days],
+    }
 
 
 def stock_out_risk(state: SupplyState, policy: SupplyPolicy) -> list[dict[str, Any]]:
@@ -68,27 +80,52 @@ def stock_out_risk(state: SupplyState, policy: SupplyPolicy) -> list[dict[str, A
         if on_hand >= rule.par:
             continue
         on_order = state.on_order(item, location)
-        open_pos = sorted({g.order.po for g in state.book.grni.values()
-                           if (g.order.item, g.order.location) == (item, location)
-                           and g.order.quantity > g.received})
-        out.append({"item": item, "location": location, "on_hand": str(on_hand),
-                    "par": str(rule.par), "reorder_point": str(rule.reorder_point),
-                    "on_order": str(on_order), "open_pos": open_pos,
-                    "at_risk": on_hand <= rule.reorder_point and on_order == 0})
+        open_pos = sorted(
+            {
+                g.order.po
+                for g in state.book.grni.values()
+                if (g.order.item, g.order.location) == (item, location)
+                and g.order.quantity > g.received
+            }
+        )
+        out.append(
+            {
+                "item": item,
+                "location": location,
+                "on_hand": str(on_hand),
+                "par": str(rule.par),
+                "reorder_point": str(rule.reorder_point),
+                "on_order": str(on_order),
+                "open_pos": open_pos,
+                "at_risk": on_hand <= rule.reorder_point and on_order == 0,
+            }
+        )
     return out
 
 
 def open_grni(state: SupplyState) -> list[dict[str, Any]]:
     """Purchase-order lines received but not yet (fully) invoiced: goods received not invoiced."""
-    return [{"po": g.order.po, "line": g.order.line, "item": g.order.item,
-             "uninvoiced": str(g.uninvoiced), "open_value": str(g.open_value)}
-            for _, g in sorted(state.book.grni.items()) if g.open_value or g.uninvoiced]
+    return [
+        {
+            "po": g.order.po,
+            "line": g.order.line,
+            "item": g.order.item,
+            "uninvoiced": str(g.uninvoiced),
+            "open_value": str(g.open_value),
+        }
+        for _, g in sorted(state.book.grni.items())
+        if g.open_value or g.uninvoiced
+    ]
 
 
-def service_line_margin(entries: Iterable[JournalEntry], *, revenue_accounts: Iterable[str],
-                        supply_expense_account: str, payment_accounts: Iterable[str] = (),
-                        labor_cost: Mapping[tuple[str, str], Decimal] | None = None,
-                        ) -> list[dict[str, Any]]:
+def service_line_margin(
+    entries: Iterable[JournalEntry],
+    *,
+    revenue_accounts: Iterable[str],
+    supply_expense_account: str,
+    payment_accounts: Iterable[str] = (),
+    labor_cost: Mapping[tuple[str, str], Decimal] | None = None,
+) -> list[dict[str, Any]]:
     """Revenue, payments, supply and labor cost and margin per (service line, period).
 
     `labor_cost` maps (service line, period) to labor cost from the workforce flow; the
@@ -99,8 +136,10 @@ def service_line_margin(entries: Iterable[JournalEntry], *, revenue_accounts: It
     rows: dict[tuple[str, str], dict[str, Decimal]] = {}
 
     def row(sl: str, period: str) -> dict[str, Decimal]:
-        return rows.setdefault((sl or "(none)", period), {
-            "revenue": ZERO, "payments": ZERO, "supply": ZERO, "labor": ZERO})
+        return rows.setdefault(
+            (sl or "(none)", period),
+            {"revenue": ZERO, "payments": ZERO, "supply": ZERO, "labor": ZERO},
+        )
 
     for e in entries:
         for ln in e.lines:
@@ -112,21 +151,40 @@ def service_line_margin(entries: Iterable[JournalEntry], *, revenue_accounts: It
                 row(ln.dims.service_line, e.period)["payments"] += ln.debit - ln.credit
     for (sl, period), cost in (labor_cost or {}).items():
         row(sl, period)["labor"] += cost
-    return [{"service_line": sl, "period": period,
-             **{k: str(v) for k, v in r.items()},
-             "margin": str(r["revenue"] - r["supply"] - r["labor"])}
-            for (sl, period), r in sorted(rows.items())]
+    return [
+        {
+            "service_line": sl,
+            "period": period,
+            **{k: str(v) for k, v in r.items()},
+            "margin": str(r["revenue"] - r["supply"] - r["labor"]),
+        }
+        for (sl, period), r in sorted(rows.items())
+    ]
 
 
-def supply_report(state: SupplyState, policy: SupplyPolicy, *, as_of: date,
-                  limit_days: int) -> dict[str, Any]:
+def supply_report(
+    state: SupplyState, policy: SupplyPolicy, *, as_of: date, limit_days: int
+) -> dict[str, Any]:
     """The supply report as plain data: unmatched invoice aging, stock-out risk, open GRNI and
     requisitions."""
-    return {"as_of": as_of.isoformat(), "limit_days": limit_days,
-            "unmatched": unmatched_aging(state, as_of=as_of, limit_days=limit_days),
-            "stock_out_risk": stock_out_risk(state, policy),
-            "open_grni": open_grni(state), "open_grni_total": str(state.book.open_grni),
-            "requisitions": [{"req_id": r.req_id, "item": r.item, "location": r.location,
-                              "quantity": str(r.quantity), "cost_center": r.cost_center,
-                              "amount": str(r.amount), "status": r.status,
-                              "erp_id": r.erp_id} for r in state.requisitions]}
+    return {
+        "as_of": as_of.isoformat(),
+        "limit_days": limit_days,
+        "unmatched": unmatched_aging(state, as_of=as_of, limit_days=limit_days),
+        "stock_out_risk": stock_out_risk(state, policy),
+        "open_grni": open_grni(state),
+        "open_grni_total": str(state.book.open_grni),
+        "requisitions": [
+            {
+                "req_id": r.req_id,
+                "item": r.item,
+                "location": r.location,
+                "quantity": str(r.quantity),
+                "cost_center": r.cost_center,
+                "amount": str(r.amount),
+                "status": r.status,
+                "erp_id": r.erp_id,
+            }
+            for r in state.requisitions
+        ],
+    }

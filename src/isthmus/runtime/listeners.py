@@ -29,8 +29,9 @@ if TYPE_CHECKING:  # paramiko is the `sftp` extra: imported where an sftp channe
 log = logging.getLogger(__name__)
 
 
-async def drop_loop(drop: DropFolder, every_s: float = 2.0,
-                    switch: channels.Switch | None = None) -> None:
+async def drop_loop(
+    drop: DropFolder, every_s: float = 2.0, switch: channels.Switch | None = None
+) -> None:
     """The watched drop folder (X12 and HL7 files), one pass every `every_s` seconds; no
     pass while its channel is paused (the files wait in inbound/)."""
     while True:
@@ -46,8 +47,9 @@ async def drop_loop(drop: DropFolder, every_s: float = 2.0,
 SFTP_LEASE = "sftp-pickup:"  # + the channel's name
 
 
-async def sftp_loop(hub: Hub, pickup: SftpPickup, switch: channels.Switch, owner: str,
-                    every_s: float) -> None:
+async def sftp_loop(
+    hub: Hub, pickup: SftpPickup, switch: channels.Switch, owner: str, every_s: float
+) -> None:
     """An sftp channel's remote folder, one pass every `every_s` seconds by the one process
     of the site holding its lease; no pass while the channel is paused (the files wait on
     the server)."""
@@ -59,8 +61,9 @@ async def sftp_loop(hub: Hub, pickup: SftpPickup, switch: channels.Switch, owner
                 pickup.skipped += 1
                 continue
             try:
-                if await asyncio.to_thread(hub.bus.claim, SFTP_LEASE + pickup.name, owner,
-                                           ttl, time.time()):
+                if await asyncio.to_thread(
+                    hub.bus.claim, SFTP_LEASE + pickup.name, owner, ttl, time.time()
+                ):
                     await asyncio.to_thread(pickup.run_once)
                 else:
                     pickup.waiting += 1
@@ -70,22 +73,40 @@ async def sftp_loop(hub: Hub, pickup: SftpPickup, switch: channels.Switch, owner
         pickup.close()
 
 
-def mllp_server(hub: Hub, ch: ChannelSettings, writer: GroupCommitWriter,
-                port: int) -> tuple[Inbox, MllpServer]:
+def mllp_server(
+    hub: Hub, ch: ChannelSettings, writer: GroupCommitWriter, port: int
+) -> tuple[Inbox, MllpServer]:
     """One MLLP channel's inbox (stamped with its name: message identity is channel +
     MSH-3 + MSH-4 + MSH-10) and listener, with its own TLS keys or the hub's."""
     s = hub.settings
-    inbox = Inbox(writer, channel=ch.name, tenant=s.tenant, currency=ch.currency,
-                  clock=hub.clock, owners=s.ownership, messages=ch.messages, senders=ch.senders,
-                  ack_application=ch.ack_application, ack_facility=ch.ack_facility)
+    inbox = Inbox(
+        writer,
+        channel=ch.name,
+        tenant=s.tenant,
+        currency=ch.currency,
+        clock=hub.clock,
+        owners=s.ownership,
+        messages=ch.messages,
+        senders=ch.senders,
+        ack_application=ch.ack_application,
+        ack_facility=ch.ack_facility,
+    )
     cert, key = (ch.tls_cert, ch.tls_key) if ch.tls_cert else (s.tls_cert, s.tls_key)
-    ssl_ctx = (tls_context(cert, key, client_ca=ch.tls_client_ca or s.tls_client_ca)
-               if cert and key else None)
+    ssl_ctx = (
+        tls_context(cert, key, client_ca=ch.tls_client_ca or s.tls_client_ca)
+        if cert and key
+        else None
+    )
     server = MllpServer(
-        inbox, ch.host or s.host, port, max_message_bytes=s.reliability.max_message_bytes,
-        idle_timeout_s=s.reliability.idle_timeout_s, ssl_context=ssl_ctx,
+        inbox,
+        ch.host or s.host,
+        port,
+        max_message_bytes=s.reliability.max_message_bytes,
+        idle_timeout_s=s.reliability.idle_timeout_s,
+        ssl_context=ssl_ctx,
         max_connections=s.reliability.mllp_max_connections,
-        max_connections_per_peer=s.reliability.mllp_max_connections_per_peer)
+        max_connections_per_peer=s.reliability.mllp_max_connections_per_peer,
+    )
     return inbox, server
 
 
@@ -105,8 +126,9 @@ async def start_channels(hub: Hub, run: Running, mllp_port: int | None) -> None:
             try:
                 await server.start()
             except OSError as exc:
-                raise OSError(exc.errno, f"MLLP channel {name!r} port {server.host}:{port}: "
-                              f"{exc.strerror}") from exc
+                raise OSError(
+                    exc.errno, f"MLLP channel {name!r} port {server.host}:{port}: {exc.strerror}"
+                ) from exc
         elif (folder := channels.folder_of(ch, s)) is not None:
             switch = run.switches[name] = channels.Switch()
             drop = DropFolder(folder, hub.file_intake(), s)
@@ -116,9 +138,17 @@ async def start_channels(hub: Hub, run: Running, mllp_port: int | None) -> None:
 
             switch = run.switches[name] = channels.Switch()
             pickup = run.pickups[name] = open_pickup(ch, s, hub.file_intake())
-            run.tasks.append(asyncio.create_task(sftp_loop(
-                hub, pickup, switch, f"{socket.gethostname()}-{os.getpid()}-{id(run):x}",
-                ch.poll_s)))
+            run.tasks.append(
+                asyncio.create_task(
+                    sftp_loop(
+                        hub,
+                        pickup,
+                        switch,
+                        f"{socket.gethostname()}-{os.getpid()}-{id(run):x}",
+                        ch.poll_s,
+                    )
+                )
+            )
     run.inbox, run.mllp = run.inboxes.get(MLLP_CHANNEL), run.mllps.get(MLLP_CHANNEL)
     targets: dict[str, channels.Pausable] = {**run.mllps, **run.switches}
     await channels.apply_states(hub.store, targets)

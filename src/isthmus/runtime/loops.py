@@ -37,12 +37,14 @@ async def export_loop(hub: Hub, dispatcher: Dispatcher, every_s: float, owner: s
         await asyncio.sleep(every_s)
         try:
             ttl = max(3 * every_s, 15.0)
-            if not await asyncio.to_thread(hub.bus.claim, EXPORTER_LEASE, owner, ttl,
-                                           time.time()):
+            if not await asyncio.to_thread(hub.bus.claim, EXPORTER_LEASE, owner, ttl, time.time()):
                 continue
             await asyncio.to_thread(
-                seal_batches, hub.store, now=time.time(),
-                policy_of=lambda ch: hub.settings.channel(ch).summarization)
+                seal_batches,
+                hub.store,
+                now=time.time(),
+                policy_of=lambda ch: hub.settings.channel(ch).summarization,
+            )
             await asyncio.to_thread(dispatcher.run_once, time.time())
         except Exception as exc:  # noqa: BLE001 - retried next round
             log.error("export round failed: %s", exc)
@@ -64,8 +66,9 @@ async def delivery_loop(hub: Hub, name: str, owner: str, idle_s: float = 0.25) -
             try:
                 now = time.time()
                 if now - renewed >= ttl / 5:  # the lease is a bus write: renew, not spin
-                    held = await asyncio.to_thread(hub.bus.claim, DESTINATION_LEASE + name,
-                                                   owner, ttl, now)
+                    held = await asyncio.to_thread(
+                        hub.bus.claim, DESTINATION_LEASE + name, owner, ttl, now
+                    )
                     renewed = now
                 if held:
                     if engine is None:
@@ -93,8 +96,9 @@ async def alert_loop(hub: Hub, owner: str) -> None:
     while True:
         await asyncio.sleep(conf.interval_s)
         try:
-            if await asyncio.to_thread(hub.bus.claim, ALERTS_LEASE, owner,
-                                       max(3 * conf.interval_s, 15.0), time.time()):
+            if await asyncio.to_thread(
+                hub.bus.claim, ALERTS_LEASE, owner, max(3 * conf.interval_s, 15.0), time.time()
+            ):
                 await asyncio.to_thread(alerter.run_once, time.time())
         except Exception as exc:  # noqa: BLE001 - retried next round
             log.error("alert round failed: %s", exc)
@@ -108,12 +112,17 @@ async def master_data_loop(hub: Hub, every_s: float, owner: str) -> None:
     mapping drift becomes `erp-mapping` work items, closed when it clears."""
     while True:
         try:
-            if await asyncio.to_thread(hub.bus.claim, MASTER_DATA_LEASE, owner,
-                                       max(2 * every_s, 15.0), time.time()):
+            if await asyncio.to_thread(
+                hub.bus.claim, MASTER_DATA_LEASE, owner, max(2 * every_s, 15.0), time.time()
+            ):
                 report = await asyncio.to_thread(hub.pull_master_data)
                 if report.opened or report.closed:
-                    log.warning("ERP mapping drift: %d new, %d cleared, %d open",
-                                len(report.opened), len(report.closed), len(report.drift))
+                    log.warning(
+                        "ERP mapping drift: %d new, %d cleared, %d open",
+                        len(report.opened),
+                        len(report.closed),
+                        len(report.drift),
+                    )
         except Exception as exc:  # noqa: BLE001 - retried next round
             log.error("ERP master-data pull failed: %s", exc)
         await asyncio.sleep(every_s)
@@ -133,12 +142,17 @@ async def analytics_loop(hub: Hub, owner: str, every_s: float = ANALYTICS_EVERY_
     while True:
         await asyncio.sleep(every_s)
         try:
-            if await asyncio.to_thread(hub.bus.claim, ANALYTICS_LEASE, owner, 2 * every_s,
-                                       time.time()):
+            if await asyncio.to_thread(
+                hub.bus.claim, ANALYTICS_LEASE, owner, 2 * every_s, time.time()
+            ):
                 await asyncio.to_thread(
-                    export.run, hub.store, warehouse=data / WAREHOUSE,
-                    parquet=data / export.PARQUET, secret=hub.processor.secret,
-                    roles=export.roles_from(hub.settings))
+                    export.run,
+                    hub.store,
+                    warehouse=data / WAREHOUSE,
+                    parquet=data / export.PARQUET,
+                    secret=hub.processor.secret,
+                    roles=export.roles_from(hub.settings),
+                )
         except Exception as exc:  # noqa: BLE001 - retried next round
             log.error("analytics export failed: %s", exc)
 
@@ -154,14 +168,16 @@ def retention_round(hub: Hub, owner: str, now: float) -> retention.PurgeReport |
         return None
     report = retention.purge(hub.store, hub.settings.retention, now)
     if report.purged:
-        audit.record(hub.governance, "system:retention", "retention purge", "inbox", "ok",
-                     **report.as_dict())
+        audit.record(
+            hub.governance, "system:retention", "retention purge", "inbox", "ok", **report.as_dict()
+        )
         log.info("retention: purged %d message bodies", report.purged)
     return report
 
 
-async def retention_loop(hub: Hub, owner: str, first_s: float = 60.0,
-                         every_s: float = 86_400.0) -> None:
+async def retention_loop(
+    hub: Hub, owner: str, first_s: float = 60.0, every_s: float = 86_400.0
+) -> None:
     """The daily retention job: a minute after start, then every day."""
     await asyncio.sleep(first_s)
     while True:

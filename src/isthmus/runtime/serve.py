@@ -37,9 +37,15 @@ log = logging.getLogger(__name__)
 HttpShell = Callable[[Hub, dict[str, Running], str, int], Coroutine[Any, Any, None]]
 
 
-async def start(hub: Hub, *, role: str = "all", mllp_port: int | None = None,
-                http_port: int | None = None, export_every_s: float = 30.0,
-                http: HttpShell | None = None) -> Running:
+async def start(
+    hub: Hub,
+    *,
+    role: str = "all",
+    mllp_port: int | None = None,
+    http_port: int | None = None,
+    export_every_s: float = 30.0,
+    http: HttpShell | None = None,
+) -> Running:
     """Bring up the parts of `role`; `http` is the HTTP shell to run beside them (the CLI
     passes it in, so the composition root never imports a shell). Ports are bound first,
     so a taken port stops start-up with OSError before anything runs."""
@@ -64,11 +70,15 @@ async def start(hub: Hub, *, role: str = "all", mllp_port: int | None = None,
         if s.reliability.workers > 0:
             run.worker.start()
         run.dispatcher = hub.erp_dispatcher()
-        run.tasks.append(asyncio.create_task(export_loop(hub, run.dispatcher,
-                                                         export_every_s, run.worker.owner)))
+        run.tasks.append(
+            asyncio.create_task(export_loop(hub, run.dispatcher, export_every_s, run.worker.owner))
+        )
         if s.erp.kind != "file" and s.erp.master_data_every_s > 0:
-            run.tasks.append(asyncio.create_task(master_data_loop(
-                hub, s.erp.master_data_every_s, run.worker.owner)))
+            run.tasks.append(
+                asyncio.create_task(
+                    master_data_loop(hub, s.erp.master_data_every_s, run.worker.owner)
+                )
+            )
         if s.alerts.webhook_url:
             run.tasks.append(asyncio.create_task(alert_loop(hub, run.worker.owner)))
         for name in s.destinations:  # issue 18
@@ -82,9 +92,15 @@ async def start(hub: Hub, *, role: str = "all", mllp_port: int | None = None,
     return run
 
 
-async def serve_forever(hub: Hub, *, role: str = "all", mllp_port: int | None = None,
-                        http_port: int | None = None, http: HttpShell | None = None,
-                        on_ready: Callable[[], None] | None = None) -> None:
+async def serve_forever(
+    hub: Hub,
+    *,
+    role: str = "all",
+    mllp_port: int | None = None,
+    http_port: int | None = None,
+    http: HttpShell | None = None,
+    on_ready: Callable[[], None] | None = None,
+) -> None:
     """Start the parts of `role` and serve until SIGINT or SIGTERM, then stop them;
     `on_ready` runs once everything is up."""
     run = await start(hub, role=role, mllp_port=mllp_port, http_port=http_port, http=http)
@@ -95,8 +111,11 @@ async def serve_forever(hub: Hub, *, role: str = "all", mllp_port: int | None = 
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
-    log.info("serving role %s%s, data in %s", role, "".join(
-        f", MLLP {name} {m.host}:{m.port}" for name, m in run.mllps.items()),
-        hub.settings.data_dir)
+    log.info(
+        "serving role %s%s, data in %s",
+        role,
+        "".join(f", MLLP {name} {m.host}:{m.port}" for name, m in run.mllps.items()),
+        hub.settings.data_dir,
+    )
     await stop.wait()
     await run.stop()

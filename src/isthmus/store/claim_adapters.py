@@ -29,8 +29,11 @@ class MemoryClaimTx:
         return got
 
     def claim_by_payer_id(self, payer_claim_id: str) -> ClaimState | None:
-        found = [s for s in _tx_state(self).claim_states.values()
-                 if payer_claim_id and s.payer_claim_id == payer_claim_id]
+        found = [
+            s
+            for s in _tx_state(self).claim_states.values()
+            if payer_claim_id and s.payer_claim_id == payer_claim_id
+        ]
         return max(found, key=lambda s: s.updated_at) if found else None
 
     def put_claim_state(self, state: ClaimState) -> None:
@@ -49,8 +52,7 @@ class MemoryClaims:
     def claim_states(self, state: str | None = None, limit: int = 1000) -> list[ClaimState]:
         lock, st = _store_state(self)
         with lock:
-            rows = [s for s in st.claim_states.values()
-                    if state is None or s.state == state]
+            rows = [s for s in st.claim_states.values() if state is None or s.state == state]
         return sorted(rows, key=lambda s: (s.updated_at, s.claim_key))[:limit]
 
     def claim_events(self, claim_key: str) -> list[ClaimEvent]:

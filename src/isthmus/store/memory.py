@@ -35,8 +35,14 @@ from isthmus.store.migrations import HEAD
 from isthmus.store.ports import HELD
 
 
-class MemoryTx(MemoryAccountsTx, MemoryJournalTx, MemoryWorkTx, MemoryRefundsTx,
-               MemoryDeliveryTx, MemoryClaimTx):
+class MemoryTx(
+    MemoryAccountsTx,
+    MemoryJournalTx,
+    MemoryWorkTx,
+    MemoryRefundsTx,
+    MemoryDeliveryTx,
+    MemoryClaimTx,
+):
     """Effects of one unit of work on a `MemoryStore`; the store's lock is held throughout."""
 
     def __init__(self, store: MemoryStore) -> None:
@@ -52,8 +58,15 @@ class MemoryTx(MemoryAccountsTx, MemoryJournalTx, MemoryWorkTx, MemoryRefundsTx,
             yield
 
 
-class MemoryStore(MemoryInbox, MemoryAccounts, MemoryJournal, MemoryWork, MemoryRefunds,
-                  MemoryDeliveries, MemoryClaims):
+class MemoryStore(
+    MemoryInbox,
+    MemoryAccounts,
+    MemoryJournal,
+    MemoryWork,
+    MemoryRefunds,
+    MemoryDeliveries,
+    MemoryClaims,
+):
     """The store port in memory; see the module docstring."""
 
     def __init__(self) -> None:
@@ -83,6 +96,7 @@ class MemoryStore(MemoryInbox, MemoryAccounts, MemoryJournal, MemoryWork, Memory
         def tx() -> Iterator[MemoryTx]:
             with self._write():
                 yield MemoryTx(self)
+
         return tx()
 
     def migrate(self) -> int:
@@ -94,8 +108,7 @@ class MemoryStore(MemoryInbox, MemoryAccounts, MemoryJournal, MemoryWork, Memory
             return {
                 "messages": len(s.inbox),
                 "rejected": sum(m.status == "rejected" for m in s.inbox.values()),
-                "unpublished": sum(not m.published and m.status != HELD
-                                   for m in s.inbox.values()),
+                "unpublished": sum(not m.published and m.status != HELD for m in s.inbox.values()),
                 "held": sum(m.status == HELD for m in s.inbox.values()),
                 "patients": len(s.patients),
                 "charges": len(s.charges),

@@ -26,23 +26,29 @@ class MemoryAccountsTx(MemoryTxBase):
     def put_patient(self, patient: Patient) -> None:
         old = self._s.patients.get(patient.key)
         if old is not None:  # upsert keeps the identity: mrn, authority, token
-            patient = dataclasses.replace(patient, mrn=old.mrn, authority=old.authority,
-                                          token=old.token)
+            patient = dataclasses.replace(
+                patient, mrn=old.mrn, authority=old.authority, token=old.token
+            )
         self._s.patients[patient.key] = patient
 
-    def put_encounter(self, visit_number: str, patient_key: str, facility: str,
-                      patient_class: str, status: str, at: str) -> None:
+    def put_encounter(
+        self,
+        visit_number: str,
+        patient_key: str,
+        facility: str,
+        patient_class: str,
+        status: str,
+        at: str,
+    ) -> None:
         old = self._s.encounters.get(visit_number)
         if old is None:
             self._s.encounters[visit_number] = (patient_key, facility, patient_class, status, at)
         else:
-            self._s.encounters[visit_number] = (old[0], old[1], patient_class or old[2],
-                                                status, at)
+            self._s.encounters[visit_number] = (old[0], old[1], patient_class or old[2], status, at)
 
     def put_billing_account(self, account_number: str, patient_key: str, facility: str) -> None:
         old = self._s.billing_accounts.get(account_number)
-        self._s.billing_accounts[account_number] = (patient_key,
-                                                    old[1] if old else facility)
+        self._s.billing_accounts[account_number] = (patient_key, old[1] if old else facility)
 
     def get_billing_account(self, account_number: str) -> BillingAccount | None:
         row = self._s.billing_accounts.get(account_number)
@@ -54,11 +60,13 @@ class MemoryAccountsTx(MemoryTxBase):
         self._s.claims[claim.event_id] = claim
         return True
 
-    def find_claim(self, patient_control_number: str,
-                   payer_claim_id: str = "") -> ClaimRecord | None:
+    def find_claim(
+        self, patient_control_number: str, payer_claim_id: str = ""
+    ) -> ClaimRecord | None:
         claims = list(self._s.claims.values())[::-1]
-        found = next((c for c in claims if c.patient_control_number ==
-                      patient_control_number), None)
+        found = next(
+            (c for c in claims if c.patient_control_number == patient_control_number), None
+        )
         if found is None and payer_claim_id:
             found = next((c for c in claims if c.payer_claim_id == payer_claim_id), None)
         return found
@@ -66,8 +74,9 @@ class MemoryAccountsTx(MemoryTxBase):
     def merge_patient(self, merged_key: str, survivor_key: str) -> int:
         s = self._s
         if merged_key in s.patients:
-            s.patients[merged_key] = dataclasses.replace(s.patients[merged_key],
-                                                         merged_into=survivor_key)
+            s.patients[merged_key] = dataclasses.replace(
+                s.patients[merged_key], merged_into=survivor_key
+            )
         for visit, enc in s.encounters.items():
             if enc[0] == merged_key:
                 s.encounters[visit] = (survivor_key, *enc[1:])
@@ -94,14 +103,16 @@ class MemoryAccountsTx(MemoryTxBase):
         return True
 
     def open_deposits(self, reference: str) -> list[DepositRecord]:
-        return [d for d in self._s.deposits.values()
-                if d.reference == reference and not d.matched_with]
+        return [
+            d for d in self._s.deposits.values() if d.reference == reference and not d.matched_with
+        ]
 
     def match_deposits(self, event_id: str, other_event_id: str, entry_key: str) -> None:
         for a, b in ((event_id, other_event_id), (other_event_id, event_id)):
             if a in self._s.deposits:
                 self._s.deposits[a] = dataclasses.replace(
-                    self._s.deposits[a], matched_with=b, entry_key=entry_key)
+                    self._s.deposits[a], matched_with=b, entry_key=entry_key
+                )
 
 
 class MemoryAccounts(MemoryStoreBase):

@@ -13,15 +13,42 @@ from isthmus.store.sql_deliveries import MAX_TEXT
 __all__ = ["DeliveryRecord", "MemoryDeliveries", "MemoryDeliveryTx"]
 
 
-def _add(s: Any, *, destination: str, key: str, idempotency_key: str, event_id: str,
-         event_type: str, route: str, content_type: str, body: bytes, now: float) -> bool:
+def _add(
+    s: Any,
+    *,
+    destination: str,
+    key: str,
+    idempotency_key: str,
+    event_id: str,
+    event_type: str,
+    route: str,
+    content_type: str,
+    body: bytes,
+    now: float,
+) -> bool:
     if (destination, idempotency_key) in s.delivery_keys:
         return False
     i = s.next_id("deliveries")
     s.delivery_keys[(destination, idempotency_key)] = i
-    s.deliveries[i] = DeliveryRecord(i, destination, key, idempotency_key, event_id,
-                                     event_type, route, content_type, body, "pending", 0, now,
-                                     now, 0.0, "", "", "")
+    s.deliveries[i] = DeliveryRecord(
+        i,
+        destination,
+        key,
+        idempotency_key,
+        event_id,
+        event_type,
+        route,
+        content_type,
+        body,
+        "pending",
+        0,
+        now,
+        now,
+        0.0,
+        "",
+        "",
+        "",
+    )
     return True
 
 
@@ -31,12 +58,31 @@ class MemoryDeliveryTx:
     def _tx(self) -> Any:
         return self  # the MemoryTx this is mixed into
 
-    def add_delivery(self, *, destination: str, key: str, idempotency_key: str,
-                     event_id: str, event_type: str, route: str, content_type: str,
-                     body: bytes, now: float) -> bool:
-        return _add(self._tx()._s, destination=destination, key=key,
-                    idempotency_key=idempotency_key, event_id=event_id, event_type=event_type,
-                    route=route, content_type=content_type, body=body, now=now)
+    def add_delivery(
+        self,
+        *,
+        destination: str,
+        key: str,
+        idempotency_key: str,
+        event_id: str,
+        event_type: str,
+        route: str,
+        content_type: str,
+        body: bytes,
+        now: float,
+    ) -> bool:
+        return _add(
+            self._tx()._s,
+            destination=destination,
+            key=key,
+            idempotency_key=idempotency_key,
+            event_id=event_id,
+            event_type=event_type,
+            route=route,
+            content_type=content_type,
+            body=body,
+            now=now,
+        )
 
 
 class MemoryDeliveries:
@@ -61,20 +107,32 @@ class MemoryDeliveries:
                     due.append(d)
         return due
 
-    def settle_deliveries(self, ids: Sequence[int], *, status: str, now: float,
-                          visible_at: float = 0.0, error: str = "", answer_code: str = "",
-                          answer_detail: str = "") -> None:
+    def settle_deliveries(
+        self,
+        ids: Sequence[int],
+        *,
+        status: str,
+        now: float,
+        visible_at: float = 0.0,
+        error: str = "",
+        answer_code: str = "",
+        answer_detail: str = "",
+    ) -> None:
         with self._m()._write() as s:
             for i in ids:
                 d = s.deliveries.get(i)
                 if d is None:
                     continue
                 s.deliveries[i] = dataclasses.replace(
-                    d, status=status, visible_at=visible_at, attempts=d.attempts + 1,
+                    d,
+                    status=status,
+                    visible_at=visible_at,
+                    attempts=d.attempts + 1,
                     last_error=error[:MAX_TEXT],
                     answer_code=answer_code[:64] if answer_code else d.answer_code,
                     answer_detail=answer_detail[:MAX_TEXT] if answer_code else d.answer_detail,
-                    sent_at=now if status == "sent" else d.sent_at)
+                    sent_at=now if status == "sent" else d.sent_at,
+                )
 
     def deliveries(self, query: DeliveryQuery = ANY_DELIVERY) -> list[DeliveryRecord]:
         out: list[DeliveryRecord] = []
@@ -82,11 +140,14 @@ class MemoryDeliveries:
             for d in self._all():
                 if len(out) >= query.limit:
                     break
-                if d.id <= query.after or query.destination not in (None, d.destination) \
-                        or query.status not in (None, d.status) \
-                        or (query.since is not None and d.created_at < query.since) \
-                        or (query.event_ids is not None and d.event_id not in query.event_ids) \
-                        or (query.ids is not None and d.id not in query.ids):
+                if (
+                    d.id <= query.after
+                    or query.destination not in (None, d.destination)
+                    or query.status not in (None, d.status)
+                    or (query.since is not None and d.created_at < query.since)
+                    or (query.event_ids is not None and d.event_id not in query.event_ids)
+                    or (query.ids is not None and d.id not in query.ids)
+                ):
                     continue
                 out.append(d)
         return out
@@ -109,7 +170,8 @@ class MemoryDeliveries:
             for i in ids:
                 d = s.deliveries.get(i)
                 if d is not None and d.status in ("sent", "dead"):
-                    s.deliveries[i] = dataclasses.replace(d, status="pending", visible_at=now,
-                                                          last_error="resent")
+                    s.deliveries[i] = dataclasses.replace(
+                        d, status="pending", visible_at=now, last_error="resent"
+                    )
                     done.append(i)
         return done

@@ -36,8 +36,9 @@ class MemoryGovernance:
     def save_principal(self, principal: Principal) -> None:
         with self._lock:
             old = self._principals.get(principal.name)
-            self._principals[principal.name] = principal if old is None else \
-                dataclasses.replace(old, roles=principal.roles)
+            self._principals[principal.name] = (
+                principal if old is None else dataclasses.replace(old, roles=principal.roles)
+            )
 
     def principal(self, name: str) -> Principal | None:
         return self._principals.get(name)
@@ -47,8 +48,7 @@ class MemoryGovernance:
             self._add(token)
 
     def _add(self, token: Token) -> None:
-        if token.id in self._tokens or any(t.digest == token.digest
-                                           for t in self._tokens.values()):
+        if token.id in self._tokens or any(t.digest == token.digest for t in self._tokens.values()):
             raise ValueError(f"token {token.id} exists already")
         self._tokens[token.id] = token
 

@@ -35,33 +35,58 @@ class MemoryInbox(MemoryStoreBase):
                 known = s.inbox_keys.get((m.channel, m.control_id))
                 if known is not None:
                     first = s.inbox[known]
-                    out.append(Accepted(known, True, first.ack_code, first.status, first.error,
-                                        conflict=bool(m.digest and first.digest
-                                                      and m.digest != first.digest)))
+                    out.append(
+                        Accepted(
+                            known,
+                            True,
+                            first.ack_code,
+                            first.status,
+                            first.error,
+                            conflict=bool(m.digest and first.digest and m.digest != first.digest),
+                        )
+                    )
                     continue
                 mid = s.next_id("inbox")
                 s.inbox[mid] = StoredMessage(
-                    id=mid, channel=m.channel, control_id=m.control_id,
-                    received_at=m.received_at, peer=m.peer, message_type=m.message_type,
-                    status=m.status, ack_code=m.ack_code, error=m.error, raw=m.raw,
-                    events=m.events, published=not m.events, digest=m.digest)
+                    id=mid,
+                    channel=m.channel,
+                    control_id=m.control_id,
+                    received_at=m.received_at,
+                    peer=m.peer,
+                    message_type=m.message_type,
+                    status=m.status,
+                    ack_code=m.ack_code,
+                    error=m.error,
+                    raw=m.raw,
+                    events=m.events,
+                    published=not m.events,
+                    digest=m.digest,
+                )
                 s.inbox_keys[(m.channel, m.control_id)] = mid
                 if m.hold is not None:
                     ref = held_ref(m.channel, m.control_id)
                     self._tx().add_work_item(
-                        kind=m.hold.kind, queue=m.hold.queue, key=m.control_id,
-                        event_id=ref, correlation_id=ref, detail=m.hold.detail,
-                        envelope=b"", now=m.received_at)
+                        kind=m.hold.kind,
+                        queue=m.hold.queue,
+                        key=m.control_id,
+                        event_id=ref,
+                        correlation_id=ref,
+                        detail=m.hold.detail,
+                        envelope=b"",
+                        now=m.received_at,
+                    )
                 out.append(Accepted(mid, False, m.ack_code, m.status, m.error))
         return out
 
     def unpublished(self, limit: int) -> list[StoredMessage]:
         with self._lock:
-            return [m for m in self._state.inbox.values()
-                    if not m.published and m.status != HELD][:limit]
+            return [m for m in self._state.inbox.values() if not m.published and m.status != HELD][
+                :limit
+            ]
 
-    def release(self, channel: str, control_id: str, *, resolution: str,
-                now: float) -> StoredMessage | None:
+    def release(
+        self, channel: str, control_id: str, *, resolution: str, now: float
+    ) -> StoredMessage | None:
         with self._write() as s:
             mid = s.inbox_keys.get((channel, control_id))
             if mid is None or s.inbox[mid].status != HELD:
@@ -85,19 +110,30 @@ class MemoryInbox(MemoryStoreBase):
             known = self._state.inbox_keys.get((channel, control_id))
             return None if known is None else self._state.inbox[known]
 
-    def messages(self, *, since: float | None = None, until: float | None = None,
-                 status: str | None = None, limit: int = 1000) -> list[StoredMessage]:
+    def messages(
+        self,
+        *,
+        since: float | None = None,
+        until: float | None = None,
+        status: str | None = None,
+        limit: int = 1000,
+    ) -> list[StoredMessage]:
         with self._lock:
-            return [m for m in self._state.inbox.values()
-                    if (since is None or m.received_at >= since)
-                    and (until is None or m.received_at < until)
-                    and (status is None or m.status == status)][:limit]
+            return [
+                m
+                for m in self._state.inbox.values()
+                if (since is None or m.received_at >= since)
+                and (until is None or m.received_at < until)
+                and (status is None or m.status == status)
+            ][:limit]
 
-    def purge_candidates(self, rule: PurgeRule, *, after: int = 0,
-                         limit: int = 500) -> list[StoredMessage]:
+    def purge_candidates(
+        self, rule: PurgeRule, *, after: int = 0, limit: int = 500
+    ) -> list[StoredMessage]:
         with self._lock:
-            return [m for _, m in sorted(self._state.inbox.items())
-                    if purge_matches(rule, after, m)][:limit]
+            return [
+                m for _, m in sorted(self._state.inbox.items()) if purge_matches(rule, after, m)
+            ][:limit]
 
     def purge_bodies(self, ids: Sequence[int], now: float) -> int:
         done = 0
@@ -109,8 +145,9 @@ class MemoryInbox(MemoryStoreBase):
                     done += 1
         return done
 
-    def message_page(self, query: MessageQuery, *, before: int | None = None,
-                     limit: int = 50) -> list[StoredMessage]:
+    def message_page(
+        self, query: MessageQuery, *, before: int | None = None, limit: int = 50
+    ) -> list[StoredMessage]:
         out: list[StoredMessage] = []
         with self._lock:
             for mid in sorted(self._state.inbox, reverse=True):
@@ -132,21 +169,27 @@ class MemoryInbox(MemoryStoreBase):
 
     def accepted_events(self, since: float | None = None) -> list[tuple[float, bytes]]:
         with self._lock:
-            return [(m.received_at, m.events) for m in self._state.inbox.values()
-                    if m.status == "accepted" and (since is None or m.received_at >= since)]
+            return [
+                (m.received_at, m.events)
+                for m in self._state.inbox.values()
+                if m.status == "accepted" and (since is None or m.received_at >= since)
+            ]
 
-    def inbox_after(self, after: int,
-                    limit: int = 10_000) -> list[tuple[int, str, float, bytes]]:
+    def inbox_after(self, after: int, limit: int = 10_000) -> list[tuple[int, str, float, bytes]]:
         with self._lock:
-            return [(i, m.status, m.received_at, m.events)
-                    for i, m in self._state.inbox.items() if i > after][:limit]
+            return [
+                (i, m.status, m.received_at, m.events)
+                for i, m in self._state.inbox.items()
+                if i > after
+            ][:limit]
 
     def channel_states(self) -> dict[str, ChannelState]:
         with self._lock:
             return channel_meta.states(self._state.meta.items())
 
-    def set_channel_state(self, name: str, state: str, by: str, reason: str,
-                          now: float) -> ChannelState:
+    def set_channel_state(
+        self, name: str, state: str, by: str, reason: str, now: float
+    ) -> ChannelState:
         out = ChannelState(state, by, reason, now)
         value = channel_meta.encode(out)
         with self._write() as s:
@@ -160,5 +203,4 @@ class MemoryInbox(MemoryStoreBase):
                 k = (m.channel, m.status, m.published)
                 n, last = groups.get(k, (0, 0.0))
                 groups[k] = (n + 1, max(last, m.received_at))
-        return [ChannelCount(ch, st, pub, n, last)
-                for (ch, st, pub), (n, last) in groups.items()]
+        return [ChannelCount(ch, st, pub, n, last) for (ch, st, pub), (n, last) in groups.items()]

@@ -45,45 +45,58 @@ class MemoryJournal(MemoryStoreBase):
         """Position: 1 + the entry's index in posting order (entries are never removed)."""
         with self._lock:
             found = list(self._state.entries.values())
-        return list(enumerate(found, start=1))[after:after + limit]
+        return list(enumerate(found, start=1))[after : after + limit]
 
     def journal_lines(self) -> Iterator[JournalLine]:
         with self._lock:
             lines = [ln for e in self._state.entries.values() for ln in e.lines]
         yield from lines
 
-    def entries(self, *, correlation_id: str | None = None,
-                unbatched_channel: str | None = None, limit: int = 100_000) -> list[JournalEntry]:
+    def entries(
+        self,
+        *,
+        correlation_id: str | None = None,
+        unbatched_channel: str | None = None,
+        limit: int = 100_000,
+    ) -> list[JournalEntry]:
         with self._lock:
             s = self._state
             found = list(s.entries.values())
             if correlation_id is not None:
                 found = [e for e in found if e.correlation_id == correlation_id]
             elif unbatched_channel is not None:
-                found = [e for e in found
-                         if e.channel == unbatched_channel and e.entry_key not in s.entry_batch]
+                found = [
+                    e
+                    for e in found
+                    if e.channel == unbatched_channel and e.entry_key not in s.entry_batch
+                ]
             return found[:limit]
 
     def entry_batches(self, entry_keys: Sequence[str]) -> dict[str, str]:
         with self._lock:
-            return {k: self._state.entry_batch[k] for k in entry_keys
-                    if k in self._state.entry_batch}
+            return {
+                k: self._state.entry_batch[k] for k in entry_keys if k in self._state.entry_batch
+            }
 
     def unbatched_channels(self) -> list[str]:
         with self._lock:
             s = self._state
-            return sorted({e.channel for e in s.entries.values()
-                           if e.entry_key not in s.entry_batch})
+            return sorted(
+                {e.channel for e in s.entries.values() if e.entry_key not in s.entry_batch}
+            )
 
-    def record_batch(self, batch: JournalBatch, outbox: Sequence[tuple[str, str, bytes]],
-                     now: float) -> bool:
+    def record_batch(
+        self, batch: JournalBatch, outbox: Sequence[tuple[str, str, bytes]], now: float
+    ) -> bool:
         """Seal a batch: mark its entries, keep its body, queue its files. All or nothing."""
         with self._write() as s:
             if batch.batch_id in s.batches or any(
-                    k in s.entry_batch or k not in s.entries for k in batch.entry_keys):
+                k in s.entry_batch or k not in s.entries for k in batch.entry_keys
+            ):
                 return False
-            s.batches[batch.batch_id] = Batch(batch.channel, batch.policy, len(batch.lines),
-                                               now, _batch_enc.encode(batch))
+            s.batches[batch.batch_id] = Batch(
+                batch.channel, batch.policy, len(batch.lines), now, _batch_enc.encode(batch)
+            )
             for k in batch.entry_keys:
                 s.entry_batch[k] = batch.batch_id
             for destination, fmt, payload in outbox:
@@ -93,15 +106,24 @@ class MemoryJournal(MemoryStoreBase):
                 s.outbox_keys.add(key)
                 item_id = s.next_id("outbox")
                 s.outbox[item_id] = OutboxItem(
-                    id=item_id, destination=destination, batch_id=batch.batch_id, fmt=fmt,
-                    payload=payload, status="pending", attempts=0, visible_at=0.0,
-                    last_error="")
+                    id=item_id,
+                    destination=destination,
+                    batch_id=batch.batch_id,
+                    fmt=fmt,
+                    payload=payload,
+                    status="pending",
+                    attempts=0,
+                    visible_at=0.0,
+                    last_error="",
+                )
         return True
 
     def batches(self) -> list[tuple[str, str, int, float]]:
         with self._lock:
-            rows = [(bid, b.channel, b.line_count, b.created_at)
-                    for bid, b in self._state.batches.items()]
+            rows = [
+                (bid, b.channel, b.line_count, b.created_at)
+                for bid, b in self._state.batches.items()
+            ]
         return sorted(rows, key=lambda r: r[3])
 
     def batch_body(self, batch_id: str) -> bytes | None:
@@ -122,14 +144,19 @@ class MemoryJournal(MemoryStoreBase):
                 due.append(o)
         return due
 
-    def outbox_settle(self, item_id: int, *, status: str, error: str = "",
-                      visible_at: float = 0.0) -> None:
+    def outbox_settle(
+        self, item_id: int, *, status: str, error: str = "", visible_at: float = 0.0
+    ) -> None:
         with self._write() as s:
             item = s.outbox.get(item_id)
             if item is not None:
                 s.outbox[item_id] = dataclasses.replace(
-                    item, status=status, last_error=error[:_MAX_ERROR], visible_at=visible_at,
-                    attempts=item.attempts + 1)
+                    item,
+                    status=status,
+                    last_error=error[:_MAX_ERROR],
+                    visible_at=visible_at,
+                    attempts=item.attempts + 1,
+                )
 
     def outbox_items(self, status: str | None = None) -> list[OutboxItem]:
         with self._lock:

@@ -27,17 +27,33 @@ class MemoryRefundsTx(MemoryTxBase):
         return self._s.refunds.get(refund_id)
 
     def pending_refunds(self, account_token: str) -> list[RefundRecord]:
-        return [r for r in self._s.refunds.values()
-                if r.account_token == account_token and r.status == "pending"]
+        return [
+            r
+            for r in self._s.refunds.values()
+            if r.account_token == account_token and r.status == "pending"
+        ]
 
-    def decide_refund(self, refund_id: str, *, status: str, decided_by: str,
-                      decided_at: float, note: str, entry_key: str = "") -> bool:
+    def decide_refund(
+        self,
+        refund_id: str,
+        *,
+        status: str,
+        decided_by: str,
+        decided_at: float,
+        note: str,
+        entry_key: str = "",
+    ) -> bool:
         r = self._s.refunds.get(refund_id)
         if r is None or r.status != "pending":
             return False
         self._s.refunds[refund_id] = dataclasses.replace(
-            r, status=status, decided_by=decided_by, decided_at=decided_at, note=note,
-            entry_key=entry_key)
+            r,
+            status=status,
+            decided_by=decided_by,
+            decided_at=decided_at,
+            note=note,
+            entry_key=entry_key,
+        )
         return True
 
     def load_state(self, name: str) -> bytes | None:
@@ -59,13 +75,14 @@ class MemoryRefundsTx(MemoryTxBase):
 class MemoryRefunds(MemoryStoreBase):
     """The refund register of the in-memory store (mixin of MemoryStore)."""
 
-    def refunds(self, status: str | None = None, limit: int = 1000,
-                after: str | None = None) -> list[RefundRecord]:
+    def refunds(
+        self, status: str | None = None, limit: int = 1000, after: str | None = None
+    ) -> list[RefundRecord]:
         with self._lock:
             rows = list(self._state.refunds.values())
             if after is not None:
                 ids = [r.id for r in rows]
-                rows = rows[ids.index(after) + 1:] if after in ids else []
+                rows = rows[ids.index(after) + 1 :] if after in ids else []
             return [r for r in rows if status in (None, r.status)][:limit]
 
     def refund(self, refund_id: str) -> RefundRecord | None:

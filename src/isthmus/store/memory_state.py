@@ -78,8 +78,7 @@ class State:
     last_ids: dict[str, int] = field(default_factory=dict)
 
     def snapshot(self) -> State:
-        return State(**{f.name: copy.copy(getattr(self, f.name))
-                        for f in dataclasses.fields(self)})
+        return State(**{f.name: copy.copy(getattr(self, f.name)) for f in dataclasses.fields(self)})
 
     def next_id(self, table: str) -> int:
         self.last_ids[table] = self.last_ids.get(table, 0) + 1

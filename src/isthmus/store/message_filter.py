@@ -54,8 +54,11 @@ def where(q: MessageQuery, before: int | None, d: Dialect) -> tuple[str, list[ob
         c = f"control_id{d.bytewise}"
         conds.append(f"(control_id = {m} OR ({c} >= {m} AND {c} < {m}))")
         args += [q.history_of, *_history_range(q.history_of)]
-    for cond, value in ((f"received_at >= {m}", q.since), (f"received_at < {m}", q.until),
-                        (f"id < {m}", before)):
+    for cond, value in (
+        (f"received_at >= {m}", q.since),
+        (f"received_at < {m}", q.until),
+        (f"id < {m}", before),
+    ):
         if value is not None:
             conds.append(cond)
             args.append(value)
@@ -67,13 +70,20 @@ def matches(q: MessageQuery, msg: StoredMessage) -> bool:
     t = msg.message_type
     lo, hi = _type_range(q.message_type or "")
     slo, shi = _sender_range(q.sender or "")
-    return ((q.status is None or msg.status == q.status)
-            and (q.channel is None or msg.channel == q.channel)
-            and (q.message_type is None or t == q.message_type or lo <= t < hi)
-            and (q.sender is None or slo <= msg.control_id < shi)
-            and (q.control_id is None or q.control_id in
-                 (msg.control_id, msg.control_id[msg.control_id.find(":") + 1:]))
-            and (q.history_of is None or msg.control_id == q.history_of
-                 or msg.control_id.startswith(q.history_of + "/_history/"))
-            and (q.since is None or msg.received_at >= q.since)
-            and (q.until is None or msg.received_at < q.until))
+    return (
+        (q.status is None or msg.status == q.status)
+        and (q.channel is None or msg.channel == q.channel)
+        and (q.message_type is None or t == q.message_type or lo <= t < hi)
+        and (q.sender is None or slo <= msg.control_id < shi)
+        and (
+            q.control_id is None
+            or q.control_id in (msg.control_id, msg.control_id[msg.control_id.find(":") + 1 :])
+        )
+        and (
+            q.history_of is None
+            or msg.control_id == q.history_of
+            or msg.control_id.startswith(q.history_of + "/_history/")
+        )
+        and (q.since is None or msg.received_at >= q.since)
+        and (q.until is None or msg.received_at < q.until)
+    )

@@ -71,11 +71,34 @@ from isthmus.store.ports_refunds import RefundRecord, RefundsStore, RefundsTx
 from isthmus.store.ports_work import HeldEvent, HoldTotals, WorkItem, WorkStore, WorkTx
 
 __all__ = [
-    "ANY_DELIVERY", "HELD", "Accepted", "BillingAccount", "ChannelCount", "ChannelState",
-    "ChargeRecord", "ClaimEvent", "ClaimRecord", "ClaimState", "DeliveryQuery",
-    "DeliveryRecord", "DeliveryTotals", "DepositRecord", "HeldEvent", "Hold", "HoldTotals",
-    "Inbound", "MessageQuery", "OutboxItem", "Patient", "PurgeRule", "RefundRecord", "Store",
-    "StoredMessage", "Tx", "WorkItem", "held_ref",
+    "ANY_DELIVERY",
+    "HELD",
+    "Accepted",
+    "BillingAccount",
+    "ChannelCount",
+    "ChannelState",
+    "ChargeRecord",
+    "ClaimEvent",
+    "ClaimRecord",
+    "ClaimState",
+    "DeliveryQuery",
+    "DeliveryRecord",
+    "DeliveryTotals",
+    "DepositRecord",
+    "HeldEvent",
+    "Hold",
+    "HoldTotals",
+    "Inbound",
+    "MessageQuery",
+    "OutboxItem",
+    "Patient",
+    "PurgeRule",
+    "RefundRecord",
+    "Store",
+    "StoredMessage",
+    "Tx",
+    "WorkItem",
+    "held_ref",
 ]
 
 
@@ -85,8 +108,16 @@ class Tx(AccountsTx, JournalTx, WorkTx, RefundsTx, FlowStateTx, DeliveriesTx, Pr
     def savepoint(self) -> AbstractContextManager[None]: ...
 
 
-class Store(InboxStore, JournalStore, OutboxStore, WorkStore, AccountsStore, RefundsStore,
-            DeliveriesStore, Protocol):
+class Store(
+    InboxStore,
+    JournalStore,
+    OutboxStore,
+    WorkStore,
+    AccountsStore,
+    RefundsStore,
+    DeliveriesStore,
+    Protocol,
+):
     """The hub's durable state: every aggregate's port, plus transactions, migration,
     counts and close."""
 

@@ -141,8 +141,13 @@ class AccountsTx(Protocol):
     def put_patient(self, patient: Patient) -> None: ...
 
     def put_encounter(
-        self, visit_number: str, patient_key: str, facility: str, patient_class: str,
-        status: str, at: str,
+        self,
+        visit_number: str,
+        patient_key: str,
+        facility: str,
+        patient_class: str,
+        status: str,
+        at: str,
     ) -> None: ...
 
     def put_billing_account(self, account_number: str, patient_key: str, facility: str) -> None: ...
@@ -155,8 +160,9 @@ class AccountsTx(Protocol):
         """Add a claim to the claim register; False (no change) when its event id is known."""
         ...
 
-    def find_claim(self, patient_control_number: str,
-                   payer_claim_id: str = "") -> ClaimRecord | None:
+    def find_claim(
+        self, patient_control_number: str, payer_claim_id: str = ""
+    ) -> ClaimRecord | None:
         """The latest registered claim with this patient control number, else (when
         `payer_claim_id` is given) the latest one with that payer claim id."""
         ...

@@ -69,9 +69,19 @@ class DeliveryTotals:
 class DeliveriesTx(Protocol):
     """The delivery writes inside a store transaction: queue one."""
 
-    def add_delivery(self, *, destination: str, key: str, idempotency_key: str,
-                     event_id: str, event_type: str, route: str, content_type: str,
-                     body: bytes, now: float) -> bool:
+    def add_delivery(
+        self,
+        *,
+        destination: str,
+        key: str,
+        idempotency_key: str,
+        event_id: str,
+        event_type: str,
+        route: str,
+        content_type: str,
+        body: bytes,
+        now: float,
+    ) -> bool:
         """Queue a delivery in this transaction (it commits with the effects that caused
         it); False when (destination, idempotency_key) is queued already."""
         ...
@@ -87,9 +97,17 @@ class DeliveriesStore(Protocol):
         (order per key; other keys go on)."""
         ...
 
-    def settle_deliveries(self, ids: Sequence[int], *, status: str, now: float,
-                          visible_at: float = 0.0, error: str = "", answer_code: str = "",
-                          answer_detail: str = "") -> None:
+    def settle_deliveries(
+        self,
+        ids: Sequence[int],
+        *,
+        status: str,
+        now: float,
+        visible_at: float = 0.0,
+        error: str = "",
+        answer_code: str = "",
+        answer_detail: str = "",
+    ) -> None:
         """Record one try of these deliveries: its outcome (`sent`, `dead`, or `pending`
         again, visible at `visible_at`), the answer and error; attempts + 1."""
         ...

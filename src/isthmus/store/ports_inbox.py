@@ -148,8 +148,9 @@ class InboxStore(Protocol):
         messages are not among them until released."""
         ...
 
-    def release(self, channel: str, control_id: str, *, resolution: str,
-                now: float) -> StoredMessage | None:
+    def release(
+        self, channel: str, control_id: str, *, resolution: str, now: float
+    ) -> StoredMessage | None:
         """A held message becomes accepted (its events then go out as unpublished ones) and
         its work item is resolved with `resolution`, in one transaction. None (no change)
         when the message is not held: unknown, or released already."""
@@ -162,12 +163,17 @@ class InboxStore(Protocol):
     def message_by_control_id(self, channel: str, control_id: str) -> StoredMessage | None: ...
 
     def messages(
-        self, *, since: float | None = None, until: float | None = None,
-        status: str | None = None, limit: int = 1000,
+        self,
+        *,
+        since: float | None = None,
+        until: float | None = None,
+        status: str | None = None,
+        limit: int = 1000,
     ) -> list[StoredMessage]: ...
 
-    def purge_candidates(self, rule: PurgeRule, *, after: int = 0,
-                         limit: int = 500) -> list[StoredMessage]:
+    def purge_candidates(
+        self, rule: PurgeRule, *, after: int = 0, limit: int = 500
+    ) -> list[StoredMessage]:
         """Messages `rule` covers, by id above `after`, oldest first."""
         ...
 
@@ -177,8 +183,9 @@ class InboxStore(Protocol):
         are. One transaction; returns how many were purged."""
         ...
 
-    def message_page(self, query: MessageQuery, *, before: int | None = None,
-                     limit: int = 50) -> list[StoredMessage]:
+    def message_page(
+        self, query: MessageQuery, *, before: int | None = None, limit: int = 50
+    ) -> list[StoredMessage]:
         """Messages matching every filter of `query`, newest first (by id), those with an id
         below `before` when given: the next page starts before the last id of this one."""
         ...
@@ -193,8 +200,7 @@ class InboxStore(Protocol):
         received at or after `since` when given: what the KPIs read, without raw bytes."""
         ...
 
-    def inbox_after(self, after: int,
-                    limit: int = 10_000) -> list[tuple[int, str, float, bytes]]:
+    def inbox_after(self, after: int, limit: int = 10_000) -> list[tuple[int, str, float, bytes]]:
         """(message id, status, received_at, encoded events) of inbox messages with an id
         above `after`, by id, only as far as every message below is committed (no id still
         in flight can come in under the last one): the analytics feed's watermark."""
@@ -205,8 +211,9 @@ class InboxStore(Protocol):
         a channel not in it is running."""
         ...
 
-    def set_channel_state(self, name: str, state: str, by: str, reason: str,
-                          now: float) -> ChannelState:
+    def set_channel_state(
+        self, name: str, state: str, by: str, reason: str, now: float
+    ) -> ChannelState:
         """Record a channel's state ("running" or "paused"), who set it and why; returns
         what was recorded."""
         ...

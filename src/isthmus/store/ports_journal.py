@@ -35,7 +35,10 @@ class JournalStore(Protocol):
     def journal_lines(self) -> Iterator[JournalLine]: ...
 
     def entries(
-        self, *, correlation_id: str | None = None, unbatched_channel: str | None = None,
+        self,
+        *,
+        correlation_id: str | None = None,
+        unbatched_channel: str | None = None,
         limit: int = 100_000,
     ) -> list[JournalEntry]: ...
 
@@ -43,8 +46,9 @@ class JournalStore(Protocol):
 
     def unbatched_channels(self) -> list[str]: ...
 
-    def record_batch(self, batch: JournalBatch, outbox: Sequence[tuple[str, str, bytes]],
-                     now: float) -> bool:
+    def record_batch(
+        self, batch: JournalBatch, outbox: Sequence[tuple[str, str, bytes]], now: float
+    ) -> bool:
         """Seal a batch with its outbox rows, all or nothing. False (nothing stored) when
         the batch id exists or any of its entries is sealed by another batch already."""
         ...

@@ -54,8 +54,16 @@ class RefundsTx(Protocol):
         """The refunds of this account token still waiting for a decision."""
         ...
 
-    def decide_refund(self, refund_id: str, *, status: str, decided_by: str,
-                      decided_at: float, note: str, entry_key: str = "") -> bool:
+    def decide_refund(
+        self,
+        refund_id: str,
+        *,
+        status: str,
+        decided_by: str,
+        decided_at: float,
+        note: str,
+        entry_key: str = "",
+    ) -> bool:
         """Move a pending refund to `status` (posted | rejected); False (no change) when it
         is not pending any more: someone else decided first."""
         ...
@@ -64,8 +72,9 @@ class RefundsTx(Protocol):
 class RefundsStore(Protocol):
     """The refund register's reads."""
 
-    def refunds(self, status: str | None = None, limit: int = 1000,
-                after: str | None = None) -> list[RefundRecord]:
+    def refunds(
+        self, status: str | None = None, limit: int = 1000, after: str | None = None
+    ) -> list[RefundRecord]:
         """The refund register, oldest first, optionally of one status, those recorded
         after refund `after` when given (keyset paging on the register's order)."""
         ...

@@ -59,8 +59,16 @@ class WorkTx(Protocol):
     held events."""
 
     def add_work_item(
-        self, *, kind: str, queue: str, key: str, event_id: str, correlation_id: str,
-        detail: str, envelope: bytes, now: float,
+        self,
+        *,
+        kind: str,
+        queue: str,
+        key: str,
+        event_id: str,
+        correlation_id: str,
+        detail: str,
+        envelope: bytes,
+        now: float,
     ) -> int | None: ...
 
     def mapping_override(self, table: str, code: str) -> str | None: ...
@@ -95,16 +103,18 @@ class WorkStore(Protocol):
     """Work items, mapping overrides and held events, read and changed in a transaction of
     their own."""
 
-    def work_items(self, status: str | None = None, limit: int = 1000,
-                   after: int | None = None) -> list[WorkItem]:
+    def work_items(
+        self, status: str | None = None, limit: int = 1000, after: int | None = None
+    ) -> list[WorkItem]:
         """Work items by id, optionally of one status, those with an id above `after`
         when given (keyset paging: the next page starts after the last id shown)."""
         ...
 
     def work_item(self, item_id: int) -> WorkItem | None: ...
 
-    def set_work_item_status(self, item_id: int, status: str, resolution: str,
-                             now: float) -> None: ...
+    def set_work_item_status(
+        self, item_id: int, status: str, resolution: str, now: float
+    ) -> None: ...
 
     def set_mapping_override(self, table: str, code: str, value: str) -> None: ...
 

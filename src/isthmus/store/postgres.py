@@ -104,8 +104,12 @@ class _Pool:
 
     def _give_back(self, gen: int, conn: Conn) -> None:
         with self._lock:
-            if (not self._closed and gen == self._generation and not conn.closed
-                    and conn.info.transaction_status == TransactionStatus.IDLE):
+            if (
+                not self._closed
+                and gen == self._generation
+                and not conn.closed
+                and conn.info.transaction_status == TransactionStatus.IDLE
+            ):
                 self._idle.append((gen, conn))
                 return
         conn.close()
@@ -146,8 +150,10 @@ class PostgresStore(SqlStore):
         params = conninfo_to_dict(dsn)
         extra = {} if "connect_timeout" in params else {"connect_timeout": _CONNECT_TIMEOUT}
         # where, for messages: never the password
-        self.where = (f"{params.get('host', 'localhost')}:{params.get('port', 5432)}"
-                      f"/{params.get('dbname', '')} schema {schema}")
+        self.where = (
+            f"{params.get('host', 'localhost')}:{params.get('port', 5432)}"
+            f"/{params.get('dbname', '')} schema {schema}"
+        )
         self.schema = schema
         self._pool = _Pool(make_conninfo(dsn, **extra), schema, pool_size)
         try:
@@ -180,7 +186,8 @@ class PostgresStore(SqlStore):
                     return work(c)
             except StorageUnavailable as exc:
                 lost = isinstance(exc.__cause__, psycopg.Error) and (
-                    exc.__cause__.sqlstate in _RERUN_SQLSTATES)
+                    exc.__cause__.sqlstate in _RERUN_SQLSTATES
+                )
                 if attempt >= _ATTEMPTS or not lost:
                     raise
                 time.sleep(random.uniform(0.01, 0.05) * attempt)  # let the winner commit
@@ -202,6 +209,7 @@ class PostgresStore(SqlStore):
         def tx() -> Iterator[PostgresTx]:
             with self._use() as c, c.transaction():
                 yield PostgresTx(c)
+
         return tx()
 
     # inbox ---------------------------------------------------------------
@@ -212,16 +220,38 @@ class PostgresStore(SqlStore):
     def _accept(c: Conn, batch: Sequence[Inbound]) -> list[Accepted]:
         insert, first = _Q["inbox_insert"] + " RETURNING id", _Q["inbox_first"]
         with c.pipeline():  # one round trip for the inserts, one for the duplicates
-            inserted = [c.execute(insert, (
-                _t(m.channel), _t(m.control_id), m.received_at, _t(m.peer),
-                _t(m.message_type), m.status, m.ack_code, _t(m.error), m.raw, m.events,
-                not m.events, _t(m.digest))) for m in batch]
+            inserted = [
+                c.execute(
+                    insert,
+                    (
+                        _t(m.channel),
+                        _t(m.control_id),
+                        m.received_at,
+                        _t(m.peer),
+                        _t(m.message_type),
+                        m.status,
+                        m.ack_code,
+                        _t(m.error),
+                        m.raw,
+                        m.events,
+                        not m.events,
+                        _t(m.digest),
+                    ),
+                )
+                for m in batch
+            ]
             ids = [cur.fetchone() for cur in inserted]
-            taken = {i: c.execute(first, (_t(m.channel), _t(m.control_id)))
-                     for i, (m, r) in enumerate(zip(batch, ids, strict=True)) if r is None}
-            out = [Accepted(int(r[0]), False, m.ack_code, m.status, m.error) if r is not None
-                   else duplicate(m, taken[i].fetchone(), _t)
-                   for i, (m, r) in enumerate(zip(batch, ids, strict=True))]
+            taken = {
+                i: c.execute(first, (_t(m.channel), _t(m.control_id)))
+                for i, (m, r) in enumerate(zip(batch, ids, strict=True))
+                if r is None
+            }
+            out = [
+                Accepted(int(r[0]), False, m.ack_code, m.status, m.error)
+                if r is not None
+                else duplicate(m, taken[i].fetchone(), _t)
+                for i, (m, r) in enumerate(zip(batch, ids, strict=True))
+            ]
         tx = PostgresTx(c)
         for m, r in zip(batch, ids, strict=True):
             if r is not None and m.hold is not None:  # a new held message: its work item
@@ -230,13 +260,17 @@ class PostgresStore(SqlStore):
 
     def mark_published(self, ids: Sequence[int]) -> None:
         if ids:
-            self._run(lambda c: c.execute(
-                "UPDATE inbox SET published = TRUE WHERE id = ANY(%s)", (list(ids),)))
+            self._run(
+                lambda c: c.execute(
+                    "UPDATE inbox SET published = TRUE WHERE id = ANY(%s)", (list(ids),)
+                )
+            )
 
     _SETTLE_WAIT_S = 2.0
 
-    def _settled(self, table: str, column: str, cols: str, after: int,
-                 limit: int) -> list[tuple[Any, ...]]:
+    def _settled(
+        self, table: str, column: str, cols: str, after: int, limit: int
+    ) -> list[tuple[Any, ...]]:
         """Rows of `table` (`cols`, the identity `column` first) above `after`, as far as
         no transaction still in flight can commit one below the last. Identities are
         handed out before commit (a conflict or a rollback leaves a hole for good), so: note
@@ -244,25 +278,30 @@ class PostgresStore(SqlStore):
         most `_SETTLE_WAIT_S`) until those writers end, then every identity up to the
         noted one is final, a row or a hole for good. When they do not end in time, only
         the gapless run after `after` is returned (the rest waits for the next read)."""
-        writers = ("SELECT coalesce(array_agg(backend_xid::text), '{}') FROM "
-                   "pg_stat_activity WHERE datname = current_database() AND backend_xid IS "
-                   "NOT NULL AND pid <> pg_backend_pid()")
+        writers = (
+            "SELECT coalesce(array_agg(backend_xid::text), '{}') FROM "
+            "pg_stat_activity WHERE datname = current_database() AND backend_xid IS "
+            "NOT NULL AND pid <> pg_backend_pid()"
+        )
         with self._use() as c:  # autocommit: each statement sees what is committed now
-            found = c.execute(f"SELECT pg_sequence_last_value(pg_get_serial_sequence("
-                              f"'{table}', '{column}')), ({writers})").fetchone()
+            found = c.execute(
+                f"SELECT pg_sequence_last_value(pg_get_serial_sequence("
+                f"'{table}', '{column}')), ({writers})"
+            ).fetchone()
             last, xids = (found[0], list(found[1])) if found else (None, [])
             deadline = time.monotonic() + self._SETTLE_WAIT_S
             while xids and time.monotonic() < deadline:
                 time.sleep(0.005)
-                row = c.execute(writers + " AND backend_xid::text = ANY(%s)",
-                                (xids,)).fetchone()
+                row = c.execute(writers + " AND backend_xid::text = ANY(%s)", (xids,)).fetchone()
                 xids = list(row[0]) if row else []
             if last is None:
                 return []
             bound = int(last) if not xids else after + limit
-            rows = c.execute(f"SELECT {cols} FROM {table} WHERE {column} > %s AND "
-                             f"{column} <= %s ORDER BY {column} LIMIT %s",
-                             (after, bound, limit)).fetchall()
+            rows = c.execute(
+                f"SELECT {cols} FROM {table} WHERE {column} > %s AND "
+                f"{column} <= %s ORDER BY {column} LIMIT %s",
+                (after, bound, limit),
+            ).fetchall()
         if not xids:
             return rows
         run: list[tuple[Any, ...]] = []
@@ -272,8 +311,7 @@ class PostgresStore(SqlStore):
             run.append(r)
         return run
 
-    def inbox_after(self, after: int,
-                    limit: int = 10_000) -> list[tuple[int, str, float, bytes]]:
+    def inbox_after(self, after: int, limit: int = 10_000) -> list[tuple[int, str, float, bytes]]:
         rows = self._settled("inbox", "id", "id, status, received_at, events", after, limit)
         return [(int(i), str(st), float(t), bytes(ev)) for i, st, t, ev in rows]
 

@@ -26,12 +26,15 @@ from isthmus.store.sql_governance import DDL, SqlGovernance
 Conn = psycopg.Connection[TupleRow]
 _DDL_LOCK = 0x15_7406  # one more than postgres_schema's migration lock
 _AUDIT_LOCK = 0x15_7407
-_SCHEMA: Final = DDL.replace("{TIME}", "DOUBLE PRECISION").replace("{SEQ}", "BIGINT") + """
+_SCHEMA: Final = (
+    DDL.replace("{TIME}", "DOUBLE PRECISION").replace("{SEQ}", "BIGINT")
+    + """
 CREATE OR REPLACE FUNCTION gov_audit_append_only() RETURNS trigger LANGUAGE plpgsql AS
     $$ BEGIN RAISE EXCEPTION 'the audit trail is append-only'; END $$;
 CREATE OR REPLACE TRIGGER gov_audit_append_only BEFORE UPDATE OR DELETE ON gov_audit
     FOR EACH ROW EXECUTE FUNCTION gov_audit_append_only();
 """
+)
 
 
 class PostgresGovernance(SqlGovernance):
@@ -53,8 +56,7 @@ class PostgresGovernance(SqlGovernance):
     def _conn(self) -> Iterator[Conn]:
         try:
             with psycopg.connect(self.dsn, autocommit=True, connect_timeout=5) as conn:
-                conn.execute(sql.SQL("SET search_path TO {}").format(
-                    sql.Identifier(self.schema)))
+                conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(self.schema)))
                 yield conn
         except psycopg.OperationalError as exc:
             raise StorageUnavailable(f"PostgreSQL: {exc}") from exc

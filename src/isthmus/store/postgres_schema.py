@@ -56,15 +56,17 @@ def migrate(conn: psycopg.Connection[Any], schema: str) -> int:
             conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
             state = postgres_state(conn.execute, schema)
             if state.fresh:
-                conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(
-                    sql.Identifier(schema)))
-                conn.execute(sql.SQL("SET LOCAL search_path TO {}").format(
-                    sql.Identifier(schema)))
+                conn.execute(
+                    sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema))
+                )
+                conn.execute(sql.SQL("SET LOCAL search_path TO {}").format(sql.Identifier(schema)))
                 conn.execute(DDL)
                 conn.execute(VERSION_DDL)
                 conn.execute(f"INSERT INTO {VERSION_TABLE} VALUES (%s)", (HEAD,))
-                conn.execute("INSERT INTO meta VALUES ('schema_version', %s) "
-                             "ON CONFLICT DO NOTHING", (str(SCHEMA_VERSION),))
+                conn.execute(
+                    "INSERT INTO meta VALUES ('schema_version', %s) ON CONFLICT DO NOTHING",
+                    (str(SCHEMA_VERSION),),
+                )
                 state = postgres_state(conn.execute, schema)
     if not state.current:
         raise SchemaNotCurrent(state, f"PostgreSQL schema {schema}")

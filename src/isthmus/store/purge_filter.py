@@ -13,8 +13,7 @@ from isthmus.store.ports import PurgeRule, StoredMessage
 _KEPT = ("ignored", "held")  # the rule for "other" statuses leaves these two
 
 
-def purge_where(rule: PurgeRule, after: int, mark: str,
-                published: str) -> tuple[str, list[object]]:
+def purge_where(rule: PurgeRule, after: int, mark: str, published: str) -> tuple[str, list[object]]:
     """The condition (without WHERE) and its arguments; `published` is the dialect's test
     for a published row ("published = 1", "published")."""
     conds = [f"id > {mark}", f"received_at < {mark}", "purged_at = 0"]
@@ -22,8 +21,9 @@ def purge_where(rule: PurgeRule, after: int, mark: str,
     if rule.ignored:
         conds.append("status = 'ignored'")
     else:
-        conds.append(f"status NOT IN ('{_KEPT[0]}', '{_KEPT[1]}') "
-                     f"AND (status <> 'accepted' OR {published})")
+        conds.append(
+            f"status NOT IN ('{_KEPT[0]}', '{_KEPT[1]}') AND (status <> 'accepted' OR {published})"
+        )
     if rule.channel is not None:
         conds.append(f"channel = {mark}")
         args.append(rule.channel)
@@ -35,9 +35,18 @@ def purge_where(rule: PurgeRule, after: int, mark: str,
 
 def purge_matches(rule: PurgeRule, after: int, m: StoredMessage) -> bool:
     """The same rule over one stored message (the in-memory store)."""
-    status_ok = (m.status == "ignored" if rule.ignored else
-                 m.status not in _KEPT and (m.status != "accepted" or m.published))
-    channel_ok = (m.channel == rule.channel if rule.channel is not None
-                  else m.channel not in rule.others)
-    return (m.id > after and m.received_at < rule.before and not m.purged_at and status_ok
-            and channel_ok)
+    status_ok = (
+        m.status == "ignored"
+        if rule.ignored
+        else m.status not in _KEPT and (m.status != "accepted" or m.published)
+    )
+    channel_ok = (
+        m.channel == rule.channel if rule.channel is not None else m.channel not in rule.others
+    )
+    return (
+        m.id > after
+        and m.received_at < rule.before
+        and not m.purged_at
+        and status_ok
+        and channel_ok
+    )

@@ -75,9 +75,13 @@ class Dialect:
 
     def sql(self, statement: str) -> str:
         out = statement.replace("?", self.mark)
-        for token, text in (("{seq}", self.seq), ("{C}", self.bytewise),
-                            ("{published}", self.published),
-                            ("{unpublished}", self.unpublished), ("{blob0}", self.blob0)):
+        for token, text in (
+            ("{seq}", self.seq),
+            ("{C}", self.bytewise),
+            ("{published}", self.published),
+            ("{unpublished}", self.unpublished),
+            ("{blob0}", self.blob0),
+        ):
             out = out.replace(token, text)
         return out
 
@@ -90,7 +94,7 @@ class Dialect:
         return [list(values)] if self.array else list(values)
 
     def chunks(self, values: Sequence[Any]) -> list[Sequence[Any]]:
-        return [values[i:i + self.chunk] for i in range(0, len(values), self.chunk)]
+        return [values[i : i + self.chunk] for i in range(0, len(values), self.chunk)]
 
 
 @functools.lru_cache(maxsize=256)
@@ -104,16 +108,36 @@ def day(value: date | str) -> date:
 
 
 SQLITE = Dialect(
-    name="sqlite", mark="?", tail="substr(control_id, instr(control_id, ':') + 1)",
-    bytewise="", seq="rowid", published="published = 1", unpublished="published = 0",
-    blob0="x''", array=False, chunk=500, lock="", text=_same, many=_sqlite_many)
+    name="sqlite",
+    mark="?",
+    tail="substr(control_id, instr(control_id, ':') + 1)",
+    bytewise="",
+    seq="rowid",
+    published="published = 1",
+    unpublished="published = 0",
+    blob0="x''",
+    array=False,
+    chunk=500,
+    lock="",
+    text=_same,
+    many=_sqlite_many,
+)
 # a PostgreSQL locale collation skips punctuation when it sorts: ranges and orders want "C"
 POSTGRES = Dialect(
-    name="postgresql", mark="%s", tail="substr(control_id, strpos(control_id, ':') + 1)",
-    bytewise=' COLLATE "C"', seq="seq", published="published", unpublished="NOT published",
-    blob0="''::bytea", array=True, chunk=1 << 30,
-    lock="SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", text=_no_nul,
-    many=_postgres_many)
+    name="postgresql",
+    mark="%s",
+    tail="substr(control_id, strpos(control_id, ':') + 1)",
+    bytewise=' COLLATE "C"',
+    seq="seq",
+    published="published",
+    unpublished="NOT published",
+    blob0="''::bytea",
+    array=True,
+    chunk=1 << 30,
+    lock="SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
+    text=_no_nul,
+    many=_postgres_many,
+)
 
 
 class TxBase:
@@ -148,12 +172,14 @@ class StoreBase:
         """The adapter's transaction object on this connection (the Tx port)."""
         raise NotImplementedError
 
-    def _chunked(self, statement: str, values: Sequence[Any],
-                 before: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+    def _chunked(
+        self, statement: str, values: Sequence[Any], before: Sequence[Any] = ()
+    ) -> list[tuple[Any, ...]]:
         """The rows of `statement` (one `{any}`, after the arguments `before`) for every
         chunk of `values`."""
         rows: list[tuple[Any, ...]] = []
         for chunk in self._d.chunks(values):
-            rows += self._rows(self._d.expand(statement, len(chunk)),
-                               (*before, *self._d.values(chunk)))
+            rows += self._rows(
+                self._d.expand(statement, len(chunk)), (*before, *self._d.values(chunk))
+            )
         return rows

@@ -17,7 +17,7 @@ from isthmus.store.sql_dialect import TxBase
 SQL: Final = {
     "state_get": "SELECT body FROM flow_state WHERE name = ?",
     "state_put": "INSERT INTO flow_state (name, body) VALUES (?,?) ON CONFLICT (name) "
-                 "DO UPDATE SET body = excluded.body",
+    "DO UPDATE SET body = excluded.body",
     "applied_get": "SELECT body FROM applied WHERE key = ?",
     "applied_add": "INSERT INTO applied (key, body) VALUES (?,?) ON CONFLICT (key) DO NOTHING",
 }

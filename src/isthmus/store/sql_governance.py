@@ -31,15 +31,14 @@ CREATE TABLE IF NOT EXISTS gov_audit (
     target TEXT NOT NULL, outcome TEXT NOT NULL, detail TEXT NOT NULL,
     prev_hash TEXT NOT NULL, hash TEXT NOT NULL);
 """
-_TCOLS: Final = ("id, principal, scopes, digest, created_at, expires_at, revoked_at, "
-                  "created_by")
+_TCOLS: Final = "id, principal, scopes, digest, created_at, expires_at, revoked_at, created_by"
 _AUDIT: Final = "seq, at, actor, action, target, outcome, detail, prev_hash, hash"
 SQL: Final = {
     "initialized": "SELECT 1 FROM gov_meta WHERE key = 'initialized_at'",
     "meta_put": "INSERT INTO gov_meta (key, value) VALUES (?, ?) ON CONFLICT (key) "
-                "DO UPDATE SET value = excluded.value",
+    "DO UPDATE SET value = excluded.value",
     "principal_put": "INSERT INTO gov_principals (name, kind, roles, created_at) "
-                     "VALUES (?,?,?,?) ON CONFLICT (name) DO UPDATE SET roles = excluded.roles",
+    "VALUES (?,?,?,?) ON CONFLICT (name) DO UPDATE SET roles = excluded.roles",
     "principal_get": "SELECT name, kind, roles, created_at FROM gov_principals WHERE name = ?",
     "token_add": f"INSERT INTO gov_tokens ({_TCOLS}) VALUES (?,?,?,?,?,?,?,?)",
     "token_by_digest": f"SELECT {_TCOLS} FROM gov_tokens WHERE digest = ?",
@@ -54,9 +53,16 @@ SQL: Final = {
 
 def token_of(r: Sequence[Any]) -> Token:
     """A Token from a `gov_tokens` row (scopes comma-separated)."""
-    return Token(r[0], r[1], tuple(x for x in r[2].split(",") if x), r[3], float(r[4]),
-                 None if r[5] is None else float(r[5]),
-                 None if r[6] is None else float(r[6]), r[7])
+    return Token(
+        r[0],
+        r[1],
+        tuple(x for x in r[2].split(",") if x),
+        r[3],
+        float(r[4]),
+        None if r[5] is None else float(r[5]),
+        None if r[6] is None else float(r[6]),
+        r[7],
+    )
 
 
 def principal_of(r: Sequence[Any]) -> Principal:
@@ -71,15 +77,32 @@ def row_of(r: Sequence[Any]) -> AuditRow:
 
 def token_params(t: Token) -> tuple[Any, ...]:
     """The parameters that insert a token (scopes comma-separated)."""
-    return (t.id, t.principal, ",".join(t.scopes), t.digest, t.created_at, t.expires_at,
-            t.revoked_at, t.created_by)
+    return (
+        t.id,
+        t.principal,
+        ",".join(t.scopes),
+        t.digest,
+        t.created_at,
+        t.expires_at,
+        t.revoked_at,
+        t.created_by,
+    )
 
 
 def audit_params(row: AuditRow) -> tuple[Any, ...]:
     """The parameters that append an audit row."""
     e = row.event
-    return (row.seq, e.at, e.actor, e.action, e.target, e.outcome, e.detail, row.prev_hash,
-            row.hash)
+    return (
+        row.seq,
+        e.at,
+        e.actor,
+        e.action,
+        e.target,
+        e.outcome,
+        e.detail,
+        row.prev_hash,
+        row.hash,
+    )
 
 
 class SqlGovernance:
@@ -167,8 +190,9 @@ class SqlGovernance:
 
     def audit_rows(self, *, after: int = 0, limit: int | None = None) -> list[AuditRow]:
         with self._conn() as c:
-            rows = c.execute(self._q["audit_after"],
-                             (after, self._unlimited if limit is None else limit)).fetchall()
+            rows = c.execute(
+                self._q["audit_after"], (after, self._unlimited if limit is None else limit)
+            ).fetchall()
         return [row_of(r) for r in rows]
 
     def audit_head(self) -> tuple[int, str] | None:

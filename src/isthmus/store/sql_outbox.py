@@ -14,37 +14,41 @@ from typing import Any, Final
 from isthmus.store.ports_outbox import OutboxItem
 from isthmus.store.sql_dialect import StoreBase
 
-_COLS: Final = ("id, destination, batch_id, fmt, payload, status, attempts, visible_at, "
-                "last_error")
+_COLS: Final = "id, destination, batch_id, fmt, payload, status, attempts, visible_at, last_error"
 MAX_ERROR: Final = 2000  # what an outbox row keeps of the last error
 SQL: Final = {
     "outbox_due": f"SELECT {_COLS} FROM outbox WHERE destination = ? AND status = 'pending' "
-                  "AND visible_at <= ? AND id < coalesce((SELECT min(id) FROM outbox WHERE "
-                  "destination = ? AND status = 'pending' AND visible_at > ?), "
-                  "4611686018427387904) ORDER BY id LIMIT ?",
+    "AND visible_at <= ? AND id < coalesce((SELECT min(id) FROM outbox WHERE "
+    "destination = ? AND status = 'pending' AND visible_at > ?), "
+    "4611686018427387904) ORDER BY id LIMIT ?",
     "outbox_settle": "UPDATE outbox SET status = ?, last_error = ?, visible_at = ?, "
-                     "attempts = attempts + 1, sent_at = ? WHERE id = ?",
+    "attempts = attempts + 1, sent_at = ? WHERE id = ?",
     "outbox_items": f"SELECT {_COLS} FROM outbox",
 }
 
 
 def _item(r: Sequence[Any]) -> OutboxItem:
-    return OutboxItem(int(r[0]), r[1], r[2], r[3], bytes(r[4]), r[5], int(r[6]), float(r[7]),
-                      r[8])
+    return OutboxItem(int(r[0]), r[1], r[2], r[3], bytes(r[4]), r[5], int(r[6]), float(r[7]), r[8])
 
 
 class SqlOutbox(StoreBase):
     """The outbox port on SQL (mixin of SqlStore)."""
 
     def outbox_due(self, destination: str, now: float, limit: int) -> list[OutboxItem]:
-        return [_item(r) for r in self._rows(self._q["outbox_due"],
-                                             (destination, now, destination, now, limit))]
+        return [
+            _item(r)
+            for r in self._rows(self._q["outbox_due"], (destination, now, destination, now, limit))
+        ]
 
-    def outbox_settle(self, item_id: int, *, status: str, error: str = "",
-                      visible_at: float = 0.0) -> None:
+    def outbox_settle(
+        self, item_id: int, *, status: str, error: str = "", visible_at: float = 0.0
+    ) -> None:
         sent_at = visible_at if status == "sent" else None
-        self._run(lambda c: c.execute(self._q["outbox_settle"], (
-            status, error[:MAX_ERROR], visible_at, sent_at, item_id)))
+        self._run(
+            lambda c: c.execute(
+                self._q["outbox_settle"], (status, error[:MAX_ERROR], visible_at, sent_at, item_id)
+            )
+        )
 
     def outbox_items(self, status: str | None = None) -> list[OutboxItem]:
         q = self._q["outbox_items"] + (f" WHERE status = {self._d.mark}" if status else "")

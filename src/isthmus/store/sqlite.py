@@ -28,10 +28,9 @@ from isthmus.store.sqlite_schema import prepare
 T = TypeVar("T")
 _Q: Final = statements(SQLITE)
 _AFTER: Final = {  # one writer at a time: rowids commit in order, every committed one is final
-    "inbox": "SELECT id, status, received_at, events FROM inbox WHERE id > ? "
-             "ORDER BY id LIMIT ?",
+    "inbox": "SELECT id, status, received_at, events FROM inbox WHERE id > ? ORDER BY id LIMIT ?",
     "journal": f"SELECT rowid, {ENTRY_COLS} FROM journal_entries WHERE rowid > ? "
-               "ORDER BY rowid LIMIT ?",
+    "ORDER BY rowid LIMIT ?",
 }
 
 
@@ -129,6 +128,7 @@ class SqliteStore(SqlStore):
         def tx() -> Iterator[SqliteTx]:
             with self._write() as c:
                 yield SqliteTx(c)
+
         return tx()
 
     # inbox ---------------------------------------------------------------
@@ -137,17 +137,35 @@ class SqliteStore(SqlStore):
         insert, first = _Q["inbox_insert"], _Q["inbox_first"]
         with self._write() as c:
             for m in batch:
-                cur = c.execute(insert, (
-                    m.channel, m.control_id, m.received_at, m.peer, m.message_type, m.status,
-                    m.ack_code, m.error, m.raw, m.events, 0 if m.events else 1, m.digest))
+                cur = c.execute(
+                    insert,
+                    (
+                        m.channel,
+                        m.control_id,
+                        m.received_at,
+                        m.peer,
+                        m.message_type,
+                        m.status,
+                        m.ack_code,
+                        m.error,
+                        m.raw,
+                        m.events,
+                        0 if m.events else 1,
+                        m.digest,
+                    ),
+                )
                 if cur.rowcount == 1:
                     if m.hold is not None:
                         open_hold(SqliteTx(c), m, SQLITE.text)
-                    out.append(Accepted(int(cur.lastrowid or 0), False, m.ack_code, m.status,
-                                        m.error))
+                    out.append(
+                        Accepted(int(cur.lastrowid or 0), False, m.ack_code, m.status, m.error)
+                    )
                     continue
-                out.append(duplicate(m, c.execute(first, (m.channel, m.control_id)).fetchone(),
-                                     SQLITE.text))
+                out.append(
+                    duplicate(
+                        m, c.execute(first, (m.channel, m.control_id)).fetchone(), SQLITE.text
+                    )
+                )
         return out
 
     def mark_published(self, ids: Sequence[int]) -> None:
@@ -162,10 +180,11 @@ class SqliteStore(SqlStore):
         finally:
             c.execute(f"PRAGMA synchronous={'FULL' if self._sync == 'FULL' else 'NORMAL'}")
 
-    def inbox_after(self, after: int,
-                    limit: int = 10_000) -> list[tuple[int, str, float, bytes]]:
-        return [(int(i), st, t, bytes(ev))
-                for i, st, t, ev in self._rows(_AFTER["inbox"], (after, limit))]
+    def inbox_after(self, after: int, limit: int = 10_000) -> list[tuple[int, str, float, bytes]]:
+        return [
+            (int(i), st, t, bytes(ev))
+            for i, st, t, ev in self._rows(_AFTER["inbox"], (after, limit))
+        ]
 
     def journal_after(self, after: int, limit: int = 10_000) -> list[tuple[int, JournalEntry]]:
         rows = self._rows(_AFTER["journal"], (after, limit))

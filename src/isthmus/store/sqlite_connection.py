@@ -23,7 +23,10 @@ def connect(path: Path, *, synchronous: str = "FULL", readonly: bool = False) ->
         private_dir(path.parent)
         if readonly:
             conn = sqlite3.connect(
-                f"file:{path}?mode=ro", uri=True, timeout=30.0, check_same_thread=False,
+                f"file:{path}?mode=ro",
+                uri=True,
+                timeout=30.0,
+                check_same_thread=False,
                 isolation_level=None,
             )
         else:

@@ -22,12 +22,15 @@ from isthmus.store.sql_dialect import SQLITE
 from isthmus.store.sql_governance import DDL, SqlGovernance
 from isthmus.store.sqlite_connection import StorageUnavailable, connect
 
-SCHEMA: Final = DDL.replace("{TIME}", "REAL").replace("{SEQ}", "INTEGER") + """
+SCHEMA: Final = (
+    DDL.replace("{TIME}", "REAL").replace("{SEQ}", "INTEGER")
+    + """
 CREATE TRIGGER IF NOT EXISTS gov_audit_no_update BEFORE UPDATE ON gov_audit
     BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;
 CREATE TRIGGER IF NOT EXISTS gov_audit_no_delete BEFORE DELETE ON gov_audit
     BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;
 """
+)
 
 
 class SqliteGovernance(SqlGovernance):

@@ -36,7 +36,8 @@ def prepare(conn: sqlite3.Connection, where: str) -> int:
                 f"BEGIN IMMEDIATE;\n{SCHEMA}\n{VERSION_DDL};\n"
                 f"INSERT OR IGNORE INTO {VERSION_TABLE} VALUES ('{HEAD}');\n"
                 f"INSERT OR IGNORE INTO meta VALUES ('schema_version', '{SCHEMA_VERSION}');\n"
-                "COMMIT;")
+                "COMMIT;"
+            )
         except BaseException:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")

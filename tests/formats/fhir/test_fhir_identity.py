@@ -15,9 +15,13 @@ from isthmus.formats.fhir.identity import (
 )
 from isthmus.model import PatientRef
 
-_CHARGE = {"resourceType": "ChargeItem", "id": "ci1", "status": "billable",
-           "subject": {"reference": "Patient/p1"},
-           "priceOverride": {"value": 125.5, "currency": "USD"}}
+_CHARGE = {
+    "resourceType": "ChargeItem",
+    "id": "ci1",
+    "status": "billable",
+    "subject": {"reference": "Patient/p1"},
+    "priceOverride": {"value": 125.5, "currency": "USD"},
+}
 
 
 def test_the_version_is_meta_version_id_when_the_sender_gives_one() -> None:

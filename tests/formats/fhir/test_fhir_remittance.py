@@ -21,9 +21,12 @@ _NUMBERS = msgspec.json.Encoder(decimal_format="number")
 
 def _events(name: str, claims: dict[str, Claim] | None = None) -> list[object]:
     _, res = decode_resource((EXAMPLES / name).read_bytes())
-    return [ev for _, ev in events_of(
-        res, lambda ref: PatientRef(ref.split("/")[-1], "urn:test"),
-        (claims or {}).get)]
+    return [
+        ev
+        for _, ev in events_of(
+            res, lambda ref: PatientRef(ref.split("/")[-1], "urn:test"), (claims or {}).get
+        )
+    ]
 
 
 def test_claim_response_posts_payment_and_copay_as_patient_responsibility() -> None:
@@ -75,8 +78,10 @@ def test_eob_claim_reference_resolves_to_the_registered_claim_number() -> None:
 
 
 def test_payment_reconciliation_is_the_835_bpr_trn() -> None:
-    [(key, ev)] = events_of(decode_resource(
-        (EXAMPLES / "PaymentReconciliation-ER2500.json").read_bytes())[1], lambda _: None)
+    [(key, ev)] = events_of(
+        decode_resource((EXAMPLES / "PaymentReconciliation-ER2500.json").read_bytes())[1],
+        lambda _: None,
+    )
     assert isinstance(ev, RemittancePaid)
     assert (ev.trace_number, ev.amount, ev.currency) == ("10-12345", Decimal("7000.00"), "USD")
     assert key == "deposit|10-12345" and str(ev.payment_date) == "2014-08-01"
@@ -98,21 +103,27 @@ def test_every_synthea_eob_pays_its_payment_amount_rounded_to_the_cent() -> None
             [ev] = evs
             assert isinstance(ev, ClaimRemitted)
             want = Decimal(str(r["payment"]["amount"]["value"])).quantize(
-                Decimal("0.01"), ROUND_HALF_UP)
+                Decimal("0.01"), ROUND_HALF_UP
+            )
             assert ev.paid == want and ev.claim_status == "1"
             assert ev.patient is not None and ev.patient.mrn == r["patient"]["reference"]
-            coins = sum((Decimal(str(a["amount"]["value"])) for i in r.get("item", [])
-                         for a in i.get("adjudication", [])
-                         if a["category"]["coding"][0]["code"].endswith("line_coinsrnc_amt")),
-                        Decimal(0))
-            assert ev.patient_responsibility >= coins.quantize(Decimal("0.01"),
-                                                               ROUND_HALF_UP) - Decimal("0.01")
+            coins = sum(
+                (
+                    Decimal(str(a["amount"]["value"]))
+                    for i in r.get("item", [])
+                    for a in i.get("adjudication", [])
+                    if a["category"]["coding"][0]["code"].endswith("line_coinsrnc_amt")
+                ),
+                Decimal(0),
+            )
+            assert ev.patient_responsibility >= coins.quantize(
+                Decimal("0.01"), ROUND_HALF_UP
+            ) - Decimal("0.01")
             n += 1
     assert n == 398
 
 
-@given(st.decimals(min_value=Decimal("-1e9"), max_value=Decimal("1e9"), allow_nan=False,
-                   places=6))
+@given(st.decimals(min_value=Decimal("-1e9"), max_value=Decimal("1e9"), allow_nan=False, places=6))
 def test_cents_is_within_half_a_cent_and_on_the_cent(value: Decimal) -> None:
     c = cents(value, "USD")
     assert c.as_tuple().exponent == -2
@@ -120,21 +131,41 @@ def test_cents_is_within_half_a_cent_and_on_the_cent(value: Decimal) -> None:
     assert cents(value, "JPY").as_tuple().exponent == 0
 
 
-_amount = st.decimals(min_value=Decimal("-99999"), max_value=Decimal("99999"),
-                      allow_nan=False, allow_infinity=False, places=4)
-_category = st.sampled_from(["submitted", "eligible", "copay", "deductible", "benefit",
-                             "https://bluebutton.cms.gov/resources/variables/line_coinsrnc_amt",
-                             "eligpercent", "tax"])
+_amount = st.decimals(
+    min_value=Decimal("-99999"),
+    max_value=Decimal("99999"),
+    allow_nan=False,
+    allow_infinity=False,
+    places=4,
+)
+_category = st.sampled_from(
+    [
+        "submitted",
+        "eligible",
+        "copay",
+        "deductible",
+        "benefit",
+        "https://bluebutton.cms.gov/resources/variables/line_coinsrnc_amt",
+        "eligpercent",
+        "tax",
+    ]
+)
 
 
-@given(payment=st.none() | _amount, adjustment=st.none() | _amount,
-       outcome=st.sampled_from(["complete", "partial", "error", "queued"]),
-       items=st.lists(st.lists(st.tuples(_category, _amount), max_size=6), max_size=4),
-       currency=st.sampled_from(["USD", "JPY", "EUR"]))
-def test_any_eob_maps_to_postable_835_amounts(payment: Decimal | None,
-                                              adjustment: Decimal | None, outcome: str,
-                                              items: list[list[tuple[str, Decimal]]],
-                                              currency: str) -> None:
+@given(
+    payment=st.none() | _amount,
+    adjustment=st.none() | _amount,
+    outcome=st.sampled_from(["complete", "partial", "error", "queued"]),
+    items=st.lists(st.lists(st.tuples(_category, _amount), max_size=6), max_size=4),
+    currency=st.sampled_from(["USD", "JPY", "EUR"]),
+)
+def test_any_eob_maps_to_postable_835_amounts(
+    payment: Decimal | None,
+    adjustment: Decimal | None,
+    outcome: str,
+    items: list[list[tuple[str, Decimal]]],
+    currency: str,
+) -> None:
     """Whatever the adjudication says, the event carries amounts a ledger can post (on the
     currency's minor unit), cash (paid - PLB) is payment.amount, a denial pays nothing."""
     pay: dict[str, object] = {}
@@ -142,15 +173,35 @@ def test_any_eob_maps_to_postable_835_amounts(payment: Decimal | None,
         pay["amount"] = {"value": payment, "currency": currency}
     if adjustment is not None:
         pay["adjustment"] = {"value": adjustment, "currency": currency}
-    doc = {"resourceType": "ExplanationOfBenefit", "id": "e1", "status": "active",
-           "use": "claim", "outcome": outcome, "patient": {"reference": "Patient/p"},
-           "claim": {"reference": "Claim/c1"}, "payment": pay,
-           "total": [{"category": {"coding": [{"code": "submitted"}]},
-                      "amount": {"value": Decimal(100), "currency": currency}}],
-           "item": [{"sequence": i + 1, "adjudication": [
-               {"category": {"coding": [{"code": c}]},
-                "amount": {"value": v, "currency": currency}} for c, v in adj]}
-               for i, adj in enumerate(items)]}
+    doc = {
+        "resourceType": "ExplanationOfBenefit",
+        "id": "e1",
+        "status": "active",
+        "use": "claim",
+        "outcome": outcome,
+        "patient": {"reference": "Patient/p"},
+        "claim": {"reference": "Claim/c1"},
+        "payment": pay,
+        "total": [
+            {
+                "category": {"coding": [{"code": "submitted"}]},
+                "amount": {"value": Decimal(100), "currency": currency},
+            }
+        ],
+        "item": [
+            {
+                "sequence": i + 1,
+                "adjudication": [
+                    {
+                        "category": {"coding": [{"code": c}]},
+                        "amount": {"value": v, "currency": currency},
+                    }
+                    for c, v in adj
+                ],
+            }
+            for i, adj in enumerate(items)
+        ],
+    }
     _, eob = decode_resource(_NUMBERS.encode(doc))
     evs = [ev for _, ev in events_of(eob, lambda ref: PatientRef(ref, "urn:t"))]
     if outcome == "queued" or (payment is None and outcome != "error"):

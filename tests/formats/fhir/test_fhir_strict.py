@@ -23,8 +23,11 @@ from isthmus.formats.fhir.strict import (
 )
 
 MODELS = Path(fhir.resources.__file__).parent / "R4B"
-_FIELD = re.compile(r'^    \w+: ([^\n=]+)= Field\(\s*(?:default=None|\.\.\.|None),\s*'
-                    r'alias="(\w+)"', re.M)
+_FIELD = re.compile(
+    r"^    \w+: ([^\n=]+)= Field\(\s*(?:default=None|\.\.\.|None),\s*"
+    r'alias="(\w+)"',
+    re.M,
+)
 DATES = {"Date", "DateTime", "Instant"}
 
 
@@ -51,15 +54,23 @@ def test_every_element_that_is_always_a_date_is_checked_with_its_type() -> None:
     assert set(DATE_ELEMENTS) == set(always)
     for name, kinds in always.items():
         want = {frozenset({"Date"}): DATE, frozenset({"Instant"}): INSTANT}.get(
-            frozenset(kinds), DATE_TIME)
+            frozenset(kinds), DATE_TIME
+        )
         assert DATE_ELEMENTS[name] is want, name
 
 
-@pytest.mark.parametrize(("table", "kind"), [
-    (strict.PERIOD_ELEMENTS, "Period"), (strict.TIMING_ELEMENTS, "Timing"),
-    (strict.SIGNATURE_ELEMENTS, "Signature"), (strict.META_ELEMENTS, "Meta")])
+@pytest.mark.parametrize(
+    ("table", "kind"),
+    [
+        (strict.PERIOD_ELEMENTS, "Period"),
+        (strict.TIMING_ELEMENTS, "Timing"),
+        (strict.SIGNATURE_ELEMENTS, "Signature"),
+        (strict.META_ELEMENTS, "Meta"),
+    ],
+)
 def test_context_elements_are_of_their_type_or_never_an_object_of_another(
-        table: frozenset[str], kind: str) -> None:
+    table: frozenset[str], kind: str
+) -> None:
     only = {k for k, v in TYPES.items() if v == {kind}}
     assert only <= table, sorted(only - table)
     objects_too = {"Duration", "Quantity", "CodeableConcept"}  # no start/end/event/when
@@ -73,22 +84,47 @@ def test_dates(value: str) -> None:
     assert valid_date(value, DATE) and valid_date(value, DATE_TIME)
 
 
-@pytest.mark.parametrize("value", ["1942-08-17X", "1942-8-17", "19420817", "1942-02-30",
-                                   "1900-02-29", "0000", "1942-13", " 1942", "1942-08-17 ",
-                                   "1942-08-17T10:00:00Z", "١٩٤٢", "", "1942-08-17\n"])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "1942-08-17X",
+        "1942-8-17",
+        "19420817",
+        "1942-02-30",
+        "1900-02-29",
+        "0000",
+        "1942-13",
+        " 1942",
+        "1942-08-17 ",
+        "1942-08-17T10:00:00Z",
+        "١٩٤٢",
+        "",
+        "1942-08-17\n",
+    ],
+)
 def test_not_dates(value: str) -> None:
     assert not valid_date(value, DATE)
 
 
-@pytest.mark.parametrize("value", ["2026-11-02T10:00:00Z", "2026-11-02T10:00:00.123+05:30",
-                                   "2026-11-02T23:59:60+14:00", "2026"])
+@pytest.mark.parametrize(
+    "value",
+    ["2026-11-02T10:00:00Z", "2026-11-02T10:00:00.123+05:30", "2026-11-02T23:59:60+14:00", "2026"],
+)
 def test_date_times(value: str) -> None:
     assert valid_date(value, DATE_TIME)
 
 
-@pytest.mark.parametrize("value", ["2026-11-02T10:00:00", "2026-11-02T10:00Z",
-                                   "2026-11-02T24:00:00Z", "2026-11-02T10:00:00+15:00",
-                                   "2026-11-02t10:00:00Z", "2026-11-02T10:00:00.Z"])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "2026-11-02T10:00:00",
+        "2026-11-02T10:00Z",
+        "2026-11-02T24:00:00Z",
+        "2026-11-02T10:00:00+15:00",
+        "2026-11-02t10:00:00Z",
+        "2026-11-02T10:00:00.Z",
+    ],
+)
 def test_not_date_times(value: str) -> None:
     assert not valid_date(value, DATE_TIME)
 
@@ -99,14 +135,19 @@ def test_instants_need_a_full_time() -> None:
 
 
 def test_issues_name_the_element_never_the_value() -> None:
-    raw = (b'{"resourceType": "Patient", "birthDate": "SMITHSON", "contained": [{'
-           b'"resourceType": "Appointment", "start": "2026-11-02"}], "name": [{"period": '
-           b'{"end": "JANE"}}], "_birthDate": {"extension": [{"url": "u", "valueDate": '
-           b'"Q"}]}}')
+    raw = (
+        b'{"resourceType": "Patient", "birthDate": "SMITHSON", "contained": [{'
+        b'"resourceType": "Appointment", "start": "2026-11-02"}], "name": [{"period": '
+        b'{"end": "JANE"}}], "_birthDate": {"extension": [{"url": "u", "valueDate": '
+        b'"Q"}]}}'
+    )
     errors = strict_errors(raw)
     assert sorted(e.expression[0] for e in errors) == [
-        "Patient._birthDate.extension[0].valueDate", "Patient.birthDate",
-        "Patient.contained[0].start", "Patient.name[0].period.end"]
+        "Patient._birthDate.extension[0].valueDate",
+        "Patient.birthDate",
+        "Patient.contained[0].start",
+        "Patient.name[0].period.end",
+    ]
     text = " ".join(str(e) for e in errors)
     assert "SMITHSON" not in text and "JANE" not in text
 
@@ -115,12 +156,15 @@ def test_repeated_members_are_named_once_each() -> None:
     raw = b'{"resourceType": "Claim", "created": "2026", "created": "2027", "x y": 1, "x y": 2}'
     errors = strict_errors(raw)
     assert [(e.code, e.expression) for e in errors] == [
-        ("structure", ("Claim.created",)), ("structure", ("Claim",))]
+        ("structure", ("Claim.created",)),
+        ("structure", ("Claim",)),
+    ]
     assert "x y" not in str(errors[1])  # a member name that is not an element: not shown
 
 
-@pytest.mark.parametrize("raw", [b'{"resourceType": "Patient", "x": NaN}', b"\xff{",
-                                 b'{"resourceType": "Patient"'])
+@pytest.mark.parametrize(
+    "raw", [b'{"resourceType": "Patient", "x": NaN}', b"\xff{", b'{"resourceType": "Patient"']
+)
 def test_what_is_not_json_is_a_structure_issue(raw: bytes) -> None:
     [e] = strict_errors(raw)
     assert e.code == "structure"
@@ -139,5 +183,6 @@ def test_the_public_corpus_is_strict() -> None:
     files = sorted(CORPUS.rglob("*.json"))
     if not files:
         pytest.skip(f"no FHIR corpus at {CORPUS}")
-    assert [(f.name, strict_errors(f.read_bytes())) for f in files
-            if strict_errors(f.read_bytes())] == []
+    assert [
+        (f.name, strict_errors(f.read_bytes())) for f in files if strict_errors(f.read_bytes())
+    ] == []

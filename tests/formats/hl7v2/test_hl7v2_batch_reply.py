@@ -21,8 +21,9 @@ def msh(cid: str) -> bytes:
 
 def answer(block: bytes) -> bytes:
     parsed = batch_blocks(block)
-    acks = [[build_ack(parse_message(m), "AA", now=NOW) for m in b.messages]
-            for b in parsed.batches]
+    acks = [
+        [build_ack(parse_message(m), "AA", now=NOW) for m in b.messages] for b in parsed.batches
+    ]
     return batch_reply(parsed, acks, control_id="R1", now=NOW)
 
 
@@ -35,8 +36,20 @@ def test_a_file_of_two_batches_is_answered_in_the_same_envelopes() -> None:
     assert all(m.startswith(b"MSH|") and m.endswith(b"\r") for m in block.messages)
     segs = answer(data).rstrip(b"\r").split(b"\r")
     names = [s[:3] for s in segs]
-    assert names == [b"FHS", b"BHS", b"MSH", b"MSA", b"MSH", b"MSA", b"BTS",
-                     b"BHS", b"MSH", b"MSA", b"BTS", b"FTS"]
+    assert names == [
+        b"FHS",
+        b"BHS",
+        b"MSH",
+        b"MSA",
+        b"MSH",
+        b"MSA",
+        b"BTS",
+        b"BHS",
+        b"MSH",
+        b"MSA",
+        b"BTS",
+        b"FTS",
+    ]
     fhs, bhs1, bhs2 = segs[0].split(b"|"), segs[1].split(b"|"), segs[7].split(b"|")
     assert fhs[11] == b""  # FHS-12 = the original FHS-11, which this file leaves empty
     assert fhs[10] == b"R1" and fhs[6] == b"20260302083000"
@@ -49,8 +62,9 @@ def test_a_file_of_two_batches_is_answered_in_the_same_envelopes() -> None:
 
 
 def test_a_batch_without_file_header_and_lf_endings() -> None:
-    data = b"BHS|^~\\&|S|F|||20260302||||B7\n" + msh("1").replace(b"\r", b"\n") + \
-        msh("2") + b"BTS|2\n"
+    data = (
+        b"BHS|^~\\&|S|F|||20260302||||B7\n" + msh("1").replace(b"\r", b"\n") + msh("2") + b"BTS|2\n"
+    )
     block = batch_blocks(data)
     assert block.header is None
     assert block.messages == [msh("1"), msh("2")]

@@ -40,8 +40,10 @@ def golden_path(path: Path) -> Path:
 
 
 def test_corpus_has_every_file() -> None:
-    counts = {k: sum(1 for p in FILES if p.parent.name.startswith(k))
-              for k in ("270", "271", "276", "277", "837")}
+    counts = {
+        k: sum(1 for p in FILES if p.parent.name.startswith(k))
+        for k in ("270", "271", "276", "277", "837")
+    }
     assert counts == {"270": 2, "271": 3, "276": 4, "277": 4, "837": 33}
 
 
@@ -59,8 +61,10 @@ def test_corpus_file_yields_its_business_content(path: Path) -> None:
     result = parsed(path)
     kind = path.parent.name[:3]
     if kind == "270":
-        assert result.requests and all(r.trace and r.payer.name  # type: ignore[attr-defined]
-                                       for r in result.requests)  # type: ignore[attr-defined]
+        assert result.requests and all(
+            r.trace and r.payer.name  # type: ignore[attr-defined]
+            for r in result.requests
+        )  # type: ignore[attr-defined]
     elif kind == "271":
         assert result.responses  # type: ignore[attr-defined]
     elif kind == "276":
@@ -75,8 +79,9 @@ def test_corpus_file_yields_its_business_content(path: Path) -> None:
 
 
 def test_271_summary_reads_active_plan_and_in_network_copay() -> None:
-    (r,) = parsed(next(p for p in FILES if p.name == "subscriber-health-benefit-check.271")
-                  ).responses  # type: ignore[attr-defined]
+    (r,) = parsed(
+        next(p for p in FILES if p.name == "subscriber-health-benefit-check.271")
+    ).responses  # type: ignore[attr-defined]
     s = r.summary()
     assert (s.status, s.plan, s.copay) == ("active", "GOLD 123 PLAN", Decimal("10.00"))
 
@@ -90,13 +95,22 @@ def test_271_rejection_is_unknown_status_with_reason() -> None:
 
 
 def test_277_claim_statuses_categorized() -> None:
-    batch = parsed(next(p for p in FILES if p.name == "claim-level-status.277"
-                        and p.parent.name.startswith("277")))
-    got = [(c.patient_control_number, c.payer_claim_control_number, c.category(),
-            c.statuses[0].code) for c in batch.claims]  # type: ignore[attr-defined]
-    assert got == [("SM123456", "05347006051", "pending", "317"),
-                   ("J0234567", "0529675341", "finalized", "3"),
-                   ("MA345678", "051681010827", "finalized", "88")]
+    batch = parsed(
+        next(
+            p
+            for p in FILES
+            if p.name == "claim-level-status.277" and p.parent.name.startswith("277")
+        )
+    )
+    got = [
+        (c.patient_control_number, c.payer_claim_control_number, c.category(), c.statuses[0].code)
+        for c in batch.claims
+    ]  # type: ignore[attr-defined]
+    assert got == [
+        ("SM123456", "05347006051", "pending", "317"),
+        ("J0234567", "0529675341", "finalized", "3"),
+        ("MA345678", "051681010827", "finalized", "88"),
+    ]
     assert batch.claims[2].lines[0].statuses  # type: ignore[attr-defined]
 
 

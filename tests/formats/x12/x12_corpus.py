@@ -50,9 +50,17 @@ def synthetic_835(sets: int, claims: int, *, seed: int = 1) -> Iterator[bytes]:
     file that never sits whole in memory."""
     yield (ISA + "GS*HP*SENDER*RECEIVER*20240102*1200*7*X*005010X221A1~").encode()
     for s in range(1, sets + 1):
-        body = [f"ST*835*{s:04d}", "", f"TRN*1*{seed}{s:08d}*1512345678",
-                "DTM*405*20240102", "N1*PR*SYNTHETIC PAYER", "N3*1 MAIN ST",
-                "N4*CITY*ST*12345", "N1*PE*CLINIC*XX*1234567893", "LX*1"]
+        body = [
+            f"ST*835*{s:04d}",
+            "",
+            f"TRN*1*{seed}{s:08d}*1512345678",
+            "DTM*405*20240102",
+            "N1*PR*SYNTHETIC PAYER",
+            "N3*1 MAIN ST",
+            "N4*CITY*ST*12345",
+            "N1*PE*CLINIC*XX*1234567893",
+            "LX*1",
+        ]
         total = 0
         for c in range(claims):
             a = 100 + (c * 37 + s) % 900  # cents vary so amounts are not all alike
@@ -61,15 +69,23 @@ def synthetic_835(sets: int, claims: int, *, seed: int = 1) -> Iterator[bytes]:
             total += paid
             body += [
                 f"CLP*PCN{s}-{c}*1*{a + b}.{c % 100:02d}*{paid}.{c % 100:02d}**12*PAYER{c}",
-                f"NM1*QC*1*DOE*JANE****MI*M{c:07d}", "DTM*232*20240101",
-                f"SVC*HC:99213*{a}.{c % 100:02d}*{a - 20}.{c % 100:02d}**1", "DTM*472*20240101",
-                "CAS*CO*45*20.00", f"REF*6R*L{c}A", f"AMT*B6*{a - 20}.{c % 100:02d}",
-                f"SVC*HC:85025*{b}.00*{b}.00**1", "DTM*472*20240101", f"REF*6R*L{c}B",
+                f"NM1*QC*1*DOE*JANE****MI*M{c:07d}",
+                "DTM*232*20240101",
+                f"SVC*HC:99213*{a}.{c % 100:02d}*{a - 20}.{c % 100:02d}**1",
+                "DTM*472*20240101",
+                "CAS*CO*45*20.00",
+                f"REF*6R*L{c}A",
+                f"AMT*B6*{a - 20}.{c % 100:02d}",
+                f"SVC*HC:85025*{b}.00*{b}.00**1",
+                "DTM*472*20240101",
+                f"REF*6R*L{c}B",
             ]
         cents = sum((c % 100) for c in range(claims))
         amount = f"{total + cents // 100}.{cents % 100:02d}"
-        body[1] = (f"BPR*I*{amount}*C*ACH*CCP*01*999999999*DA*123456*1512345678**01*999988880"
-                   "*DA*98765*20240105")
+        body[1] = (
+            f"BPR*I*{amount}*C*ACH*CCP*01*999999999*DA*123456*1512345678**01*999988880"
+            "*DA*98765*20240105"
+        )
         body.append(f"SE*{len(body) + 1}*{s:04d}")
         yield ("~".join(body) + "~\n").encode()
     yield f"GE*{sets}*7~IEA*1*000000123~\n".encode()

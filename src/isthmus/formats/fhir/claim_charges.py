@@ -79,8 +79,10 @@ def _amounts(claim: Claim) -> list[tuple[ClaimItem, Decimal, str]]:
     """Each item with its amount and currency (see the module doc)."""
     given = [(i, _amount(i)) for i in claim.item]
     known = [(i, m) for i, m in given if m is not None]
-    currencies = {(m.currency or (claim.total.currency if claim.total else None) or "")
-                  .upper() for _, m in known}
+    currencies = {
+        (m.currency or (claim.total.currency if claim.total else None) or "").upper()
+        for _, m in known
+    }
     if claim.total is not None and claim.total.currency:
         currencies.add(claim.total.currency.upper())
     if len(currencies) != 1:
@@ -99,30 +101,48 @@ def claim_charges(claim: Claim, lookup: Lookup) -> list[tuple[int, Charge]]:
     (see the module doc) or names no known patient."""
     if claim.use not in (None, "claim") or claim.status not in (None, "active"):
         return []
-    if claim.patient is None or not claim.patient.reference or \
-            not claim.patient.reference.startswith("Patient/"):
+    if (
+        claim.patient is None
+        or not claim.patient.reference
+        or not claim.patient.reference.startswith("Patient/")
+    ):
         return []
     patient = lookup(claim.patient.reference)
     if patient is None:
         return []
     billing = _ref_id(claim.provider)
-    served = _day(claim.billable_period.start if claim.billable_period else None) or \
-        _day(claim.created)
+    served = _day(claim.billable_period.start if claim.billable_period else None) or _day(
+        claim.created
+    )
     out: list[tuple[int, Charge]] = []
     for n, (item, amount, currency) in enumerate(_amounts(claim), start=1):
         seq = item.sequence or n
-        when = _day(item.serviced_date) or _day(
-            item.serviced_period.start if item.serviced_period else None) or served
+        when = (
+            _day(item.serviced_date)
+            or _day(item.serviced_period.start if item.serviced_period else None)
+            or served
+        )
         code = item.product_or_service.code_in() if item.product_or_service else None
         if when is None or not code:
             continue
         qty = item.quantity.value if item.quantity is not None and item.quantity.value else 1
-        out.append((seq, Charge(
-            patient=patient, transaction_id=f"Claim/{claim.id}/item/{seq}",
-            transaction_type="CD" if amount < 0 else "CG", quantity=int(qty),
-            amount=Money(abs(amount), currency), charge_code=code, department=billing,
-            facility=billing, service_date=when,
-            visit_number=_ref_id(item.encounter[0]) if item.encounter else "")))
+        out.append(
+            (
+                seq,
+                Charge(
+                    patient=patient,
+                    transaction_id=f"Claim/{claim.id}/item/{seq}",
+                    transaction_type="CD" if amount < 0 else "CG",
+                    quantity=int(qty),
+                    amount=Money(abs(amount), currency),
+                    charge_code=code,
+                    department=billing,
+                    facility=billing,
+                    service_date=when,
+                    visit_number=_ref_id(item.encounter[0]) if item.encounter else "",
+                ),
+            )
+        )
     return out
 
 

@@ -157,8 +157,11 @@ def _charge(c: ChargeItem, lookup: Lookup, accounts: AccountLookup) -> Charge | 
     price = c.price_override
     if patient is None or price is None or price.value is None or not price.currency:
         return None
-    when = c.occurrence_date_time or (c.occurrence_period.start if c.occurrence_period
-                                      else None) or c.entered_date
+    when = (
+        c.occurrence_date_time
+        or (c.occurrence_period.start if c.occurrence_period else None)
+        or c.entered_date
+    )
     day = _day(when)
     if day is None:
         return None
@@ -166,13 +169,18 @@ def _charge(c: ChargeItem, lookup: Lookup, accounts: AccountLookup) -> Charge | 
     qty = c.quantity.value if c.quantity is not None and c.quantity.value is not None else 1
     code = c.code.code_in() if c.code is not None else None
     return Charge(
-        patient=patient, transaction_id=f"ChargeItem/{c.id}",
-        transaction_type="CD" if amount < 0 else "CG", quantity=int(qty),
-        amount=Money(abs(amount), price.currency.upper()), charge_code=code or "",
+        patient=patient,
+        transaction_id=f"ChargeItem/{c.id}",
+        transaction_type="CD" if amount < 0 else "CG",
+        quantity=int(qty),
+        amount=Money(abs(amount), price.currency.upper()),
+        charge_code=code or "",
         department=_ref_id(c.cost_center or c.performing_organization),
-        facility=_ref_id(c.performing_organization), service_date=day,
+        facility=_ref_id(c.performing_organization),
+        service_date=day,
         account_number=_account_of(c.account[0], accounts) if c.account else "",
-        visit_number=_ref_id(c.context))
+        visit_number=_ref_id(c.context),
+    )
 
 
 def _claim(c: Claim) -> ClaimSubmitted | None:
@@ -188,47 +196,77 @@ def _claim(c: Claim) -> ClaimSubmitted | None:
     kind = c.type.code_in() if c.type is not None else None
     served = c.billable_period.start if c.billable_period is not None else c.created
     return ClaimSubmitted(
-        patient_control_number=ident, payer_id=_ref_id(c.insurer),
+        patient_control_number=ident,
+        payer_id=_ref_id(c.insurer),
         payer_name=c.insurer.display or "" if c.insurer is not None else "",
-        billing_npi=_ref_id(c.provider), total_charge=total,
-        currency=(currency or "USD").upper(), kind=kind or "", service_date=_day(served))
+        billing_npi=_ref_id(c.provider),
+        total_charge=total,
+        currency=(currency or "USD").upper(),
+        kind=kind or "",
+        service_date=_day(served),
+    )
 
 
 def _no_claim(_: str) -> Claim | None:
     return None
 
 
-def events_of(resource: FinanceResource, lookup: Lookup,
-              claims: ClaimLookup = _no_claim,
-              accounts: AccountLookup = _own_id) -> list[tuple[str, Event]]:
+def events_of(
+    resource: FinanceResource,
+    lookup: Lookup,
+    claims: ClaimLookup = _no_claim,
+    accounts: AccountLookup = _own_id,
+) -> list[tuple[str, Event]]:
     """(partition key, event) pairs for one accepted resource, in order."""
     if isinstance(resource, Patient):
         ref = patient_ref(resource)
         if ref is None:
             return []
         name = resource.name[0] if resource.name else None
-        return [(ref.key, PatientRegistered(
-            patient=ref, family_name=name.family or "" if name else "",
-            given_name=" ".join(name.given) if name else "",
-            birth_date=(resource.birth_date or "").replace("-", ""),
-            sex={"male": "M", "female": "F", "other": "O", "unknown": "U"}.get(
-                resource.gender or "", "")))]
+        return [
+            (
+                ref.key,
+                PatientRegistered(
+                    patient=ref,
+                    family_name=name.family or "" if name else "",
+                    given_name=" ".join(name.given) if name else "",
+                    birth_date=(resource.birth_date or "").replace("-", ""),
+                    sex={"male": "M", "female": "F", "other": "O", "unknown": "U"}.get(
+                        resource.gender or "", ""
+                    ),
+                ),
+            )
+        ]
     if isinstance(resource, Encounter):
         patient = _subject(resource.subject, lookup)
         if patient is None:
             return []
-        return [(patient.key, EncounterStarted(
-            patient=patient, visit_number=_first_value(resource.identifier, resource.id),
-            patient_class=resource.class_.code or "" if resource.class_ else "",
-            facility=_ref_id(resource.service_provider),
-            started_at=_instant(resource.period.start if resource.period else None)))]
+        return [
+            (
+                patient.key,
+                EncounterStarted(
+                    patient=patient,
+                    visit_number=_first_value(resource.identifier, resource.id),
+                    patient_class=resource.class_.code or "" if resource.class_ else "",
+                    facility=_ref_id(resource.service_provider),
+                    started_at=_instant(resource.period.start if resource.period else None),
+                ),
+            )
+        ]
     if isinstance(resource, Account):
         patient = next((p for s in resource.subject if (p := _subject(s, lookup))), None)
         if patient is None:
             return []
-        return [(patient.key, BillingAccountOpened(
-            patient=patient, account_number=account_number(resource),
-            facility=_ref_id(resource.owner)))]
+        return [
+            (
+                patient.key,
+                BillingAccountOpened(
+                    patient=patient,
+                    account_number=account_number(resource),
+                    facility=_ref_id(resource.owner),
+                ),
+            )
+        ]
     if isinstance(resource, ChargeItem):
         charge = _charge(resource, lookup, accounts)
         return [(charge.patient.key, charge)] if charge is not None else []
@@ -242,5 +280,14 @@ def events_of(resource: FinanceResource, lookup: Lookup,
     return []
 
 
-__all__ = ["CHANNEL", "DEFAULT_AUTHORITY", "AccountLookup", "Lookup", "account_number",
-           "account_target", "control_id", "events_of", "patient_ref"]
+__all__ = [
+    "CHANNEL",
+    "DEFAULT_AUTHORITY",
+    "AccountLookup",
+    "Lookup",
+    "account_number",
+    "account_target",
+    "control_id",
+    "events_of",
+    "patient_ref",
+]

@@ -116,9 +116,17 @@ def pending_account(reference: str) -> str:
 def account_waiting_for(account_number: str) -> str | None:
     """The reference (``Account/<id>``) a `pending_account` number waits for, else None."""
     authority, sep, ref = account_number.partition("|")
-    return ref if sep and authority == PENDING_AUTHORITY and ref.startswith(_ACCOUNT) \
-        else None
+    return ref if sep and authority == PENDING_AUTHORITY and ref.startswith(_ACCOUNT) else None
 
 
-__all__ = ["PENDING_AUTHORITY", "account_reference", "account_waiting_for", "business_key",
-           "patient_reference", "pending", "pending_account", "version_of", "waiting_for"]
+__all__ = [
+    "PENDING_AUTHORITY",
+    "account_reference",
+    "account_waiting_for",
+    "business_key",
+    "patient_reference",
+    "pending",
+    "pending_account",
+    "version_of",
+    "waiting_for",
+]

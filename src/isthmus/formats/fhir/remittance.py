@@ -155,8 +155,9 @@ def _money(m: Money | None, currency: str) -> Decimal | None:
     return m.value if (m.currency or currency).upper() == currency else None
 
 
-def _adjustments(adjudications: Iterable[Sequence[Adjudication]],
-                 currency: str) -> tuple[RemitAdjustment, ...]:
+def _adjustments(
+    adjudications: Iterable[Sequence[Adjudication]], currency: str
+) -> tuple[RemitAdjustment, ...]:
     """CAS-like (group, CARC, amount) sums over the adjudications of each item."""
     totals: dict[tuple[str, str], Decimal] = {}
     for item in adjudications:
@@ -174,12 +175,14 @@ def _adjustments(adjudications: Iterable[Sequence[Adjudication]],
                 totals[k] = totals.get(k, Decimal(0)) + amount
         if submitted is not None and allowed is not None and submitted > allowed:
             totals[CONTRACTUAL] = totals.get(CONTRACTUAL, Decimal(0)) + submitted - allowed
-    return tuple(RemitAdjustment(g, r, cents(v, currency))
-                 for (g, r), v in totals.items() if cents(v, currency) != 0)
+    return tuple(
+        RemitAdjustment(g, r, cents(v, currency))
+        for (g, r), v in totals.items()
+        if cents(v, currency) != 0
+    )
 
 
-def _submitted(totals: Sequence[Total], nets: Iterable[Money | None],
-               currency: str) -> Decimal:
+def _submitted(totals: Sequence[Total], nets: Iterable[Money | None], currency: str) -> Decimal:
     for t in totals:
         if _code(t.category) in SUBMITTED and (v := _money(t.amount, currency)) is not None:
             return v
@@ -199,27 +202,40 @@ def _claim_number(ref: Reference | None, claims: ClaimLookup) -> str:
 RemitSource = ExplanationOfBenefit | ClaimResponse
 
 
-def claim_remitted(r: RemitSource, patients: PatientLookup, claims: ClaimLookup
-                   ) -> list[tuple[str, Event]]:
+def claim_remitted(
+    r: RemitSource, patients: PatientLookup, claims: ClaimLookup
+) -> list[tuple[str, Event]]:
     """(partition key, event) pairs for one EOB or ClaimResponse; [] when nothing moves."""
-    if (r.use in NO_MONEY_MOVES or r.outcome == "queued" or r.status not in (None, "active")
-            or (isinstance(r, ExplanationOfBenefit) and r.claim_response is not None)):
+    if (
+        r.use in NO_MONEY_MOVES
+        or r.outcome == "queued"
+        or r.status not in (None, "active")
+        or (isinstance(r, ExplanationOfBenefit) and r.claim_response is not None)
+    ):
         return []
     pay = r.payment
     amount = pay.amount if pay is not None else None
-    currency = ((amount.currency if amount is not None else None)
-                or next((t.amount.currency for t in r.total
-                         if t.amount is not None and t.amount.currency), None)
-                or ("USD" if r.outcome == "error" else "")).upper()  # a denial posts nothing
+    currency = (
+        (amount.currency if amount is not None else None)
+        or next(
+            (t.amount.currency for t in r.total if t.amount is not None and t.amount.currency), None
+        )
+        or ("USD" if r.outcome == "error" else "")
+    ).upper()  # a denial posts nothing
     claim_ref = r.claim if isinstance(r, ExplanationOfBenefit) else r.request
-    pcn = _claim_number(claim_ref, claims) or next(
-        (i.value for i in r.identifier if i.value), None) or r.id or ""
+    pcn = (
+        _claim_number(claim_ref, claims)
+        or next((i.value for i in r.identifier if i.value), None)
+        or r.id
+        or ""
+    )
     if currency not in MINOR_UNITS:
         return _accepted(r, pcn) if amount is None else []
     payment = _money(amount, currency)
     adjustment = _money(pay.adjustment, currency) if pay is not None else None
-    charge = _submitted(r.total, (i.net for i in r.item) if isinstance(
-        r, ExplanationOfBenefit) else (), currency)
+    charge = _submitted(
+        r.total, (i.net for i in r.item) if isinstance(r, ExplanationOfBenefit) else (), currency
+    )
     reasons = [c for i in r.item for a in i.adjudication if (c := _code(a.reason))]
     if isinstance(r, ClaimResponse):
         reasons += [c for e in r.error if (c := _code(e.code))]
@@ -228,33 +244,65 @@ def claim_remitted(r: RemitSource, patients: PatientLookup, claims: ClaimLookup
     if payment is None and not denied:
         return _accepted(r, pcn)
     items: list[Sequence[Adjudication]] = [i.adjudication for i in r.item] or [
-        [Adjudication(category=t.category, amount=t.amount) for t in r.total]]
+        [Adjudication(category=t.category, amount=t.amount) for t in r.total]
+    ]
     adjustments = () if denied else _adjustments(items, currency)
     payer_id, payer_name = _party(r.insurer)
-    claim = claims(claim_ref.reference) if claim_ref is not None and claim_ref.reference \
-        else None
+    claim = claims(claim_ref.reference) if claim_ref is not None and claim_ref.reference else None
     own = r.provider if isinstance(r, ExplanationOfBenefit) else r.requestor
     trace = pay.identifier.value or "" if pay is not None and pay.identifier else ""
     when = _day(pay.date if pay is not None else None) or _day(r.created)
     key = f"remit|{pcn}"
-    out: list[tuple[str, Event]] = [(key, ClaimRemitted(
-        payer_id=payer_id, payer_name=payer_name, payee_npi="", payee_tin="",
-        trace_number=trace, payment_method="", payment_date=when,
-        patient_control_number=pcn, claim_status=DENIED if denied else PROCESSED,
-        charge=cents(charge, currency), paid=cents(Decimal(0), currency) if denied else paid,
-        patient_responsibility=cents(sum((a.amount for a in adjustments
-                                          if a.group == "PR"), Decimal(0)), currency),
-        payer_claim_control_number=next((i.value for i in r.identifier if i.value), ""),
-        adjustments=adjustments, remarks=tuple(dict.fromkeys(reasons)),
-        currency=currency, facility=_org(claim.provider if claim else None) or _org(own),
-        patient=patients(r.patient.reference) if r.patient is not None
-        and r.patient.reference and r.patient.reference.startswith("Patient/") else None))]
+    out: list[tuple[str, Event]] = [
+        (
+            key,
+            ClaimRemitted(
+                payer_id=payer_id,
+                payer_name=payer_name,
+                payee_npi="",
+                payee_tin="",
+                trace_number=trace,
+                payment_method="",
+                payment_date=when,
+                patient_control_number=pcn,
+                claim_status=DENIED if denied else PROCESSED,
+                charge=cents(charge, currency),
+                paid=cents(Decimal(0), currency) if denied else paid,
+                patient_responsibility=cents(
+                    sum((a.amount for a in adjustments if a.group == "PR"), Decimal(0)), currency
+                ),
+                payer_claim_control_number=next((i.value for i in r.identifier if i.value), ""),
+                adjustments=adjustments,
+                remarks=tuple(dict.fromkeys(reasons)),
+                currency=currency,
+                facility=_org(claim.provider if claim else None) or _org(own),
+                patient=patients(r.patient.reference)
+                if r.patient is not None
+                and r.patient.reference
+                and r.patient.reference.startswith("Patient/")
+                else None,
+            ),
+        )
+    ]
     if adjustment and not denied and pay is not None:
         provider = _ref_id(own) or _ref_id(claim.provider if claim else None)
-        out.append((f"remit|PLB|{provider}|{trace}", ProviderAdjusted(
-            payer_id=payer_id, payee_npi="", payee_tin="", provider_id=provider,
-            trace_number=trace, payment_date=when, reason=_code(pay.adjustment_reason),
-            reference=pcn, amount=cents(adjustment, currency), currency=currency)))
+        out.append(
+            (
+                f"remit|PLB|{provider}|{trace}",
+                ProviderAdjusted(
+                    payer_id=payer_id,
+                    payee_npi="",
+                    payee_tin="",
+                    provider_id=provider,
+                    trace_number=trace,
+                    payment_date=when,
+                    reason=_code(pay.adjustment_reason),
+                    reference=pcn,
+                    amount=cents(adjustment, currency),
+                    currency=currency,
+                ),
+            )
+        )
     return out
 
 
@@ -265,11 +313,20 @@ def _accepted(r: RemitSource, pcn: str) -> list[tuple[str, Event]]:
     if not isinstance(r, ClaimResponse) or r.outcome not in ("complete", "partial") or not pcn:
         return []
     payer_id, payer_name = _party(r.insurer)
-    return [(f"remit|{pcn}", ClaimStatusReported(
-        report=CLAIM_RESPONSE, payer_id=payer_id, payer_name=payer_name, trace=pcn,
-        patient_control_number=pcn,
-        payer_claim_control_number=next((i.value for i in r.identifier if i.value), ""),
-        statuses=(ClaimStatusEntry("A2", "20", "PR", _day(r.created)),)))]
+    return [
+        (
+            f"remit|{pcn}",
+            ClaimStatusReported(
+                report=CLAIM_RESPONSE,
+                payer_id=payer_id,
+                payer_name=payer_name,
+                trace=pcn,
+                patient_control_number=pcn,
+                payer_claim_control_number=next((i.value for i in r.identifier if i.value), ""),
+                statuses=(ClaimStatusEntry("A2", "20", "PR", _day(r.created)),),
+            ),
+        )
+    ]
 
 
 def remittance_paid(r: PaymentReconciliation) -> list[tuple[str, Event]]:
@@ -283,11 +340,27 @@ def remittance_paid(r: PaymentReconciliation) -> list[tuple[str, Event]]:
     if amount is None or amount <= 0 or not trace or r.status not in (None, "active"):
         return []
     payer_id, payer_name = _party(r.payment_issuer)
-    return [(f"deposit|{trace.upper()}", RemittancePaid(
-        payer_id=payer_id, payer_name=payer_name, trace_number=trace, payment_method="",
-        payment_date=_day(r.payment_date), amount=cents(amount, currency),
-        currency=currency))]
+    return [
+        (
+            f"deposit|{trace.upper()}",
+            RemittancePaid(
+                payer_id=payer_id,
+                payer_name=payer_name,
+                trace_number=trace,
+                payment_method="",
+                payment_date=_day(r.payment_date),
+                amount=cents(amount, currency),
+                currency=currency,
+            ),
+        )
+    ]
 
 
-__all__ = ["ADJUSTMENT_CATEGORIES", "ClaimLookup", "PatientLookup", "cents",
-           "claim_remitted", "remittance_paid"]
+__all__ = [
+    "ADJUSTMENT_CATEGORIES",
+    "ClaimLookup",
+    "PatientLookup",
+    "cents",
+    "claim_remitted",
+    "remittance_paid",
+]

@@ -44,8 +44,10 @@ from isthmus.formats.fhir.outcome import FhirError
 _YEAR: Final = r"([0-9]([0-9]([0-9][1-9]|[1-9]0)|[1-9]00)|[1-9]000)"
 _MONTH: Final = r"(0[1-9]|1[0-2])"
 _DAY: Final = r"(0[1-9]|[1-2][0-9]|3[0-1])"
-_TIME: Final = (r"([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)(\.[0-9]+)?"
-                r"(Z|(\+|-)((0[0-9]|1[0-3]):[0-5][0-9]|14:00))")
+_TIME: Final = (
+    r"([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)(\.[0-9]+)?"
+    r"(Z|(\+|-)((0[0-9]|1[0-3]):[0-5][0-9]|14:00))"
+)
 DATE: Final = re.compile(rf"{_YEAR}(-{_MONTH}(-{_DAY})?)?")
 DATE_TIME: Final = re.compile(rf"{_YEAR}(-{_MONTH}(-{_DAY}(T{_TIME})?)?)?")
 INSTANT: Final = re.compile(rf"{_YEAR}-{_MONTH}-{_DAY}T{_TIME}")
@@ -53,7 +55,7 @@ INSTANT: Final = re.compile(rf"{_YEAR}-{_MONTH}-{_DAY}T{_TIME}")
 _RULES: Final = {
     DATE: "is not a FHIR R4 date (YYYY, YYYY-MM or YYYY-MM-DD, a real day)",
     DATE_TIME: "is not a FHIR R4 dateTime (YYYY, YYYY-MM, YYYY-MM-DD or "
-               "YYYY-MM-DDThh:mm:ss with a time zone, a real day)",
+    "YYYY-MM-DDThh:mm:ss with a time zone, a real day)",
     INSTANT: "is not a FHIR R4 instant (YYYY-MM-DDThh:mm:ss with a time zone, a real day)",
 }
 
@@ -62,58 +64,185 @@ _RULES: Final = {
 # of those types matches; a name that is also a string, code or number somewhere is not
 # here (start, end, when, event, value... are checked in their context below).
 _DATE_ONLY: Final = (
-    "answerDate", "approvalDate", "birthDate", "bornDate", "deceasedDate",
-    "defaultValueDate", "dueDate", "fixedDate", "lastReviewDate", "lockedDate",
-    "maxValueDate", "minValueDate", "nextScheduled", "patternDate", "servicedDate",
-    "startDate", "timingDate", "valueDate",
+    "answerDate",
+    "approvalDate",
+    "birthDate",
+    "bornDate",
+    "deceasedDate",
+    "defaultValueDate",
+    "dueDate",
+    "fixedDate",
+    "lastReviewDate",
+    "lockedDate",
+    "maxValueDate",
+    "minValueDate",
+    "nextScheduled",
+    "patternDate",
+    "servicedDate",
+    "startDate",
+    "timingDate",
+    "valueDate",
 )
 _INSTANT_ONLY: Final = (
-    "defaultValueInstant", "effectiveInstant", "fixedInstant", "ifModifiedSince",
-    "maxValueInstant", "minValueInstant", "patternInstant", "valueInstant",
+    "defaultValueInstant",
+    "effectiveInstant",
+    "fixedInstant",
+    "ifModifiedSince",
+    "maxValueInstant",
+    "minValueInstant",
+    "patternInstant",
+    "valueInstant",
 )
 _DATE_TIME: Final = (
-    "abatementDateTime", "answerDateTime", "articleDate", "authored", "authoredOn",
-    "collectedDateTime", "created", "createdDateTime", "creation", "date", "dateAccessed",
-    "dateAsserted", "dateDateTime", "dateTime", "dateWritten", "deceasedDateTime",
-    "defaultValueDateTime", "detected", "effectiveDateTime", "effectiveTime", "enteredDate",
-    "expirationDate", "expiry", "fixedDateTime", "identifiedDateTime", "issued",
-    "lastModified", "lastOccurrence", "lastPerformed", "lastRevisionDate", "lastUpdated",
-    "manufactureDate", "maxValueDateTime", "minValueDateTime", "occurredDateTime",
-    "occurrenceDateTime", "onset", "onsetDateTime", "participantEffectiveDateTime",
-    "patternDateTime", "paymentDate", "performedDateTime", "presentationDate",
-    "publicationDate", "received", "receivedTime", "recorded", "recordedDate", "recordedOn",
-    "releaseDate", "restoreDate", "sent", "started", "studyEffectiveDateTime", "time",
-    "timeDateTime", "timestamp", "timingDateTime", "useBy", "validTo", "validationDate",
-    "valueDateTime", "verificationDate", "whenHandedOver", "whenPrepared",
+    "abatementDateTime",
+    "answerDateTime",
+    "articleDate",
+    "authored",
+    "authoredOn",
+    "collectedDateTime",
+    "created",
+    "createdDateTime",
+    "creation",
+    "date",
+    "dateAccessed",
+    "dateAsserted",
+    "dateDateTime",
+    "dateTime",
+    "dateWritten",
+    "deceasedDateTime",
+    "defaultValueDateTime",
+    "detected",
+    "effectiveDateTime",
+    "effectiveTime",
+    "enteredDate",
+    "expirationDate",
+    "expiry",
+    "fixedDateTime",
+    "identifiedDateTime",
+    "issued",
+    "lastModified",
+    "lastOccurrence",
+    "lastPerformed",
+    "lastRevisionDate",
+    "lastUpdated",
+    "manufactureDate",
+    "maxValueDateTime",
+    "minValueDateTime",
+    "occurredDateTime",
+    "occurrenceDateTime",
+    "onset",
+    "onsetDateTime",
+    "participantEffectiveDateTime",
+    "patternDateTime",
+    "paymentDate",
+    "performedDateTime",
+    "presentationDate",
+    "publicationDate",
+    "received",
+    "receivedTime",
+    "recorded",
+    "recordedDate",
+    "recordedOn",
+    "releaseDate",
+    "restoreDate",
+    "sent",
+    "started",
+    "studyEffectiveDateTime",
+    "time",
+    "timeDateTime",
+    "timestamp",
+    "timingDateTime",
+    "useBy",
+    "validTo",
+    "validationDate",
+    "valueDateTime",
+    "verificationDate",
+    "whenHandedOver",
+    "whenPrepared",
 )
 DATE_ELEMENTS: Final[dict[str, re.Pattern[str]]] = {
-    **dict.fromkeys(_DATE_ONLY, DATE), **dict.fromkeys(_INSTANT_ONLY, INSTANT),
-    **dict.fromkeys(_DATE_TIME, DATE_TIME)}
+    **dict.fromkeys(_DATE_ONLY, DATE),
+    **dict.fromkeys(_INSTANT_ONLY, INSTANT),
+    **dict.fromkeys(_DATE_TIME, DATE_TIME),
+}
 
 # Elements of type Period (start and end are dateTimes) and of the types holding a date
 # under a name that is not a date elsewhere: Timing.event, Signature.when. `period` and
 # `duration` are also a Duration (no start, no end) or a number, never an object with a
 # start of another type.
-PERIOD_ELEMENTS: Final = frozenset({
-    "abatementPeriod", "applies", "benefitPeriod", "billablePeriod", "bornPeriod",
-    "boundsPeriod", "collectedPeriod", "createdPeriod", "dataPeriod", "datePeriod",
-    "dateRange", "defaultValuePeriod", "during", "duration", "effectiveDate",
-    "effectivePeriod", "executionPeriod", "fixedPeriod", "identifiedPeriod",
-    "occurredPeriod", "occurrencePeriod", "onsetPeriod", "participantEffectivePeriod",
-    "patternPeriod", "performedPeriod", "period", "planningHorizon", "preAuthPeriod",
-    "preAuthRefPeriod", "requestedPeriod", "scheduledPeriod", "servicePeriod",
-    "servicedPeriod", "studyEffectivePeriod", "timePeriod", "timingPeriod", "usePeriod",
-    "validityPeriod", "valuePeriod", "whenPeriod",
-})
-TIMING_ELEMENTS: Final = frozenset({
-    "defaultValueTiming", "effectiveTiming", "fixedTiming", "measurementPeriod",
-    "occurrenceTiming", "participantEffectiveTiming", "patternTiming", "schedule",
-    "scheduledTiming", "studyEffectiveTiming", "timing", "timingTiming", "valueTiming",
-})
-SIGNATURE_ELEMENTS: Final = frozenset({
-    "attestationSignature", "defaultValueSignature", "fixedSignature", "patternSignature",
-    "proxySignature", "signature", "sourceSignature", "valueSignature",
-})
+PERIOD_ELEMENTS: Final = frozenset(
+    {
+        "abatementPeriod",
+        "applies",
+        "benefitPeriod",
+        "billablePeriod",
+        "bornPeriod",
+        "boundsPeriod",
+        "collectedPeriod",
+        "createdPeriod",
+        "dataPeriod",
+        "datePeriod",
+        "dateRange",
+        "defaultValuePeriod",
+        "during",
+        "duration",
+        "effectiveDate",
+        "effectivePeriod",
+        "executionPeriod",
+        "fixedPeriod",
+        "identifiedPeriod",
+        "occurredPeriod",
+        "occurrencePeriod",
+        "onsetPeriod",
+        "participantEffectivePeriod",
+        "patternPeriod",
+        "performedPeriod",
+        "period",
+        "planningHorizon",
+        "preAuthPeriod",
+        "preAuthRefPeriod",
+        "requestedPeriod",
+        "scheduledPeriod",
+        "servicePeriod",
+        "servicedPeriod",
+        "studyEffectivePeriod",
+        "timePeriod",
+        "timingPeriod",
+        "usePeriod",
+        "validityPeriod",
+        "valuePeriod",
+        "whenPeriod",
+    }
+)
+TIMING_ELEMENTS: Final = frozenset(
+    {
+        "defaultValueTiming",
+        "effectiveTiming",
+        "fixedTiming",
+        "measurementPeriod",
+        "occurrenceTiming",
+        "participantEffectiveTiming",
+        "patternTiming",
+        "schedule",
+        "scheduledTiming",
+        "studyEffectiveTiming",
+        "timing",
+        "timingTiming",
+        "valueTiming",
+    }
+)
+SIGNATURE_ELEMENTS: Final = frozenset(
+    {
+        "attestationSignature",
+        "defaultValueSignature",
+        "fixedSignature",
+        "patternSignature",
+        "proxySignature",
+        "signature",
+        "sourceSignature",
+        "valueSignature",
+    }
+)
 META_ELEMENTS: Final = frozenset({"defaultValueMeta", "meta", "valueMeta"})
 _IN_CONTEXT: Final[dict[str, dict[str, re.Pattern[str]]]] = {
     "Period": {"start": DATE_TIME, "end": DATE_TIME},
@@ -196,9 +325,14 @@ class _Walk:
 
     def too_deep(self, path: str) -> None:
         if not any(e.code == "too-costly" for e in self.errors):
-            self.errors.append(FhirError(
-                "too-costly", f"the JSON nests deeper than {self.max_depth} arrays and "
-                "objects ([limits] max_json_depth)", [path]))
+            self.errors.append(
+                FhirError(
+                    "too-costly",
+                    f"the JSON nests deeper than {self.max_depth} arrays and "
+                    "objects ([limits] max_json_depth)",
+                    [path],
+                )
+            )
 
     def obj(self, node: dict[str, Any], path: str, context: str, depth: int) -> None:
         if depth > self.max_depth:
@@ -210,11 +344,16 @@ class _Walk:
         if isinstance(node, _Repeated):
             for key in dict.fromkeys(node.repeated):
                 named = _named(key)
-                self.errors.append(FhirError(
-                    "structure", ("the element" if named else "a member that is not a FHIR "
-                                  "element name") + " appears more than once in one JSON "
-                    "object; send it once (RFC 8259 section 4: readers disagree on which "
-                    "one counts)", [_where(path, key)]))
+                self.errors.append(
+                    FhirError(
+                        "structure",
+                        ("the element" if named else "a member that is not a FHIR element name")
+                        + " appears more than once in one JSON "
+                        "object; send it once (RFC 8259 section 4: readers disagree on which "
+                        "one counts)",
+                        [_where(path, key)],
+                    )
+                )
         local = _IN_CONTEXT.get(context)
         for key, item in node.items():
             pattern = (local.get(key) if local else None) or DATE_ELEMENTS.get(key)
@@ -235,23 +374,34 @@ class _Walk:
 
 # the data type an element's object is, when it holds dates under names of its own
 _CONTEXT_OF: Final[dict[str, str]] = {
-    **dict.fromkeys(PERIOD_ELEMENTS, "Period"), **dict.fromkeys(TIMING_ELEMENTS, "Timing"),
-    **dict.fromkeys(SIGNATURE_ELEMENTS, "Signature"), **dict.fromkeys(META_ELEMENTS, "Meta")}
+    **dict.fromkeys(PERIOD_ELEMENTS, "Period"),
+    **dict.fromkeys(TIMING_ELEMENTS, "Timing"),
+    **dict.fromkeys(SIGNATURE_ELEMENTS, "Signature"),
+    **dict.fromkeys(META_ELEMENTS, "Meta"),
+}
 
 
-def strict_errors(raw: bytes | str, root: str = "", *,
-                  max_depth: int = DEFAULT_MAX_DEPTH) -> list[FhirError]:
+def strict_errors(
+    raw: bytes | str, root: str = "", *, max_depth: int = DEFAULT_MAX_DEPTH
+) -> list[FhirError]:
     """The issues that make `raw` unacceptable FHIR JSON (module docstring); [] when none.
 
     `root` names the document in the expressions when it has no ``resourceType`` of its
     own (the URL's type, say); the resource's own ``resourceType`` wins.
     """
     try:
-        doc = json.loads(raw, object_pairs_hook=_pairs, parse_constant=_constant,
-                         parse_float=str, parse_int=str)
+        doc = json.loads(
+            raw, object_pairs_hook=_pairs, parse_constant=_constant, parse_float=str, parse_int=str
+        )
     except RecursionError:
-        return [FhirError("too-costly", f"the JSON nests deeper than {max_depth} arrays "
-                          "and objects ([limits] max_json_depth)", [root] if root else [])]
+        return [
+            FhirError(
+                "too-costly",
+                f"the JSON nests deeper than {max_depth} arrays "
+                "and objects ([limits] max_json_depth)",
+                [root] if root else [],
+            )
+        ]
     except _NotJson as exc:
         return [FhirError("structure", f"the body is not JSON: {exc}")]
     except UnicodeDecodeError:
@@ -268,6 +418,16 @@ def strict_errors(raw: bytes | str, root: str = "", *,
     return walk.errors
 
 
-__all__ = ["DATE", "DATE_ELEMENTS", "DATE_TIME", "DEFAULT_MAX_DEPTH", "INSTANT",
-           "META_ELEMENTS", "PERIOD_ELEMENTS", "SIGNATURE_ELEMENTS", "TIMING_ELEMENTS",
-           "strict_errors", "valid_date"]
+__all__ = [
+    "DATE",
+    "DATE_ELEMENTS",
+    "DATE_TIME",
+    "DEFAULT_MAX_DEPTH",
+    "INSTANT",
+    "META_ELEMENTS",
+    "PERIOD_ELEMENTS",
+    "SIGNATURE_ELEMENTS",
+    "TIMING_ELEMENTS",
+    "strict_errors",
+    "valid_date",
+]

@@ -146,9 +146,16 @@ def build_ack(
     is AA an ERR segment follows: ERR-2 the error location, ERR-3 the table 0357 code (207
     when no error is given), ERR-4 ``E``, ERR-8 the message.
     """
-    if (code == "AA" and message is not None and now is None and error is None and not text
-            and not control_id and sending_application is not None
-            and sending_facility is not None):
+    if (
+        code == "AA"
+        and message is not None
+        and now is None
+        and error is None
+        and not text
+        and not control_id
+        and sending_application is not None
+        and sending_facility is not None
+    ):
         fast = _accepted(message, sending_application, sending_facility)
         if fast is not None:
             return fast
@@ -210,8 +217,7 @@ def build_ack(
     return ("\r".join(segments) + "\r").encode("utf-8")
 
 
-def _accepted(message: Message, sending_application: str,
-              sending_facility: str) -> bytes | None:
+def _accepted(message: Message, sending_application: str, sending_facility: str) -> bytes | None:
     """The AA of a parsed message with an MSH-10, as `build_ack` writes it, on the fewest
     steps: every message the hub takes gets one (the ACK path). None without an MSH-10."""
     enc = message.encoding
@@ -226,10 +232,20 @@ def _accepted(message: Message, sending_application: str,
     parts = field(9).split(enc.repetition)[0].split(cs)
     trigger = unescape(parts[1], enc) if len(parts) > 1 else ""
     derived = _derive_control_id(orig_id, _EPOCH)
-    msh_out = ["MSH", enc.msh2, sending_application.translate(table),
-               sending_facility.translate(table), field(3), field(4), _now_dtm(), "",
-               f"ACK{cs}{trigger.translate(table)}{cs}ACK", derived.translate(table),
-               field(11) or "P", field(12) or "2.5"]
+    msh_out = [
+        "MSH",
+        enc.msh2,
+        sending_application.translate(table),
+        sending_facility.translate(table),
+        field(3),
+        field(4),
+        _now_dtm(),
+        "",
+        f"ACK{cs}{trigger.translate(table)}{cs}ACK",
+        derived.translate(table),
+        field(11) or "P",
+        field(12) or "2.5",
+    ]
     fs = enc.field
     return f"{fs.join(msh_out)}\r{fs.join(('MSA', 'AA', original))}\r".encode()
 

@@ -49,14 +49,21 @@ def location_of(pv1: Segment | None) -> tuple[str, str]:
     return location, location or service
 
 
-def _transfer(msg: Message, trigger: str, pid: Segment | None = None,
-              pv1: Segment | None = None) -> EncounterTransferred:
+def _transfer(
+    msg: Message, trigger: str, pid: Segment | None = None, pv1: Segment | None = None
+) -> EncounterTransferred:
     pv1 = pv1 or msg.segment("PV1")
     location, department = location_of(pv1)
     return EncounterTransferred(
-        patient=patient_of(msg, pid), visit_number=visit_of(msg, pv1, pid),
-        location=location, department=department, facility=facility_of(msg),
-        at=event_time(msg), trigger=trigger, cancelled=trigger == "A12")
+        patient=patient_of(msg, pid),
+        visit_number=visit_of(msg, pv1, pid),
+        location=location,
+        department=department,
+        facility=facility_of(msg),
+        at=event_time(msg),
+        trigger=trigger,
+        cancelled=trigger == "A12",
+    )
 
 
 def _swap(msg: Message) -> list[Event]:
@@ -71,10 +78,14 @@ def _moved(msg: Message, trigger: str) -> IdentifiersMoved:
     if mrg is not None and mrg.value(1, 1).strip():
         prior = patient_of(msg, mrg, 1)
     return IdentifiersMoved(
-        trigger=trigger, patient=patient_of(msg), prior_patient=prior,
+        trigger=trigger,
+        patient=patient_of(msg),
+        prior_patient=prior,
         prior_account=mrg.value(3, 1).strip() if mrg is not None else "",
         prior_visit=mrg.value(5, 1).strip() if mrg is not None else "",
-        account_number=msg.get("PID-18.1").strip(), visit_number=msg.get("PV1-19.1").strip())
+        account_number=msg.get("PID-18.1").strip(),
+        visit_number=msg.get("PV1-19.1").strip(),
+    )
 
 
 def adt_events(msg: Message, trigger: str) -> list[Event] | None:
@@ -84,14 +95,26 @@ def adt_events(msg: Message, trigger: str) -> list[Event] | None:
     if trigger == "A17":
         return _swap(msg)
     if trigger in CLASS_CHANGES:
-        return [PatientClassChanged(
-            patient=patient_of(msg), visit_number=visit_of(msg),
-            patient_class=msg.get("PV1-2.1").strip(), facility=facility_of(msg),
-            at=event_time(msg), trigger=trigger)]
+        return [
+            PatientClassChanged(
+                patient=patient_of(msg),
+                visit_number=visit_of(msg),
+                patient_class=msg.get("PV1-2.1").strip(),
+                facility=facility_of(msg),
+                at=event_time(msg),
+                trigger=trigger,
+            )
+        ]
     if trigger in VISIT_RECORDS:
-        return [VisitEventRecorded(patient=patient_of(msg), visit_number=visit_of(msg),
-                                   trigger=trigger, facility=facility_of(msg),
-                                   at=event_time(msg))]
+        return [
+            VisitEventRecorded(
+                patient=patient_of(msg),
+                visit_number=visit_of(msg),
+                trigger=trigger,
+                facility=facility_of(msg),
+                at=event_time(msg),
+            )
+        ]
     if trigger == "A29":
         return [PatientDeleted(patient=patient_of(msg))]
     if trigger in IDENTIFIER_MOVES:

@@ -221,9 +221,7 @@ class _Reader:
             return
         declared = _count(trailer)
         if declared is None:
-            self.problem(
-                DATA_TYPE_ERROR, f"{name}-1 is not a count", name, seq, 1
-            )
+            self.problem(DATA_TYPE_ERROR, f"{name}-1 is not a count", name, seq, 1)
         elif declared != actual:
             self.problem(
                 SEGMENT_SEQUENCE_ERROR,

@@ -53,7 +53,7 @@ class FileBlock:
 
 def _lines(data: bytes) -> list[bytes]:
     if data.startswith(_BOM):
-        data = data[len(_BOM):]
+        data = data[len(_BOM) :]
     text = data.replace(b"\r\n", b"\r").replace(b"\n", b"\r")
     return [s for s in text.split(b"\r") if s.strip()]
 
@@ -84,9 +84,13 @@ def batch_blocks(data: bytes) -> FileBlock:
                 batches[-1][1].append([line])
             else:  # the message goes on, even past a misplaced BHS (as `split_messages`)
                 current.append(line)
-    return FileBlock(fhs, tuple(
-        BatchBlock(header, tuple(b"\r".join(m) + b"\r" for m in messages))
-        for header, messages in batches))
+    return FileBlock(
+        fhs,
+        tuple(
+            BatchBlock(header, tuple(b"\r".join(m) + b"\r" for m in messages))
+            for header, messages in batches
+        ),
+    )
 
 
 def _reply_header(line: bytes, control_id: str, now: datetime) -> bytes:
@@ -99,17 +103,31 @@ def _reply_header(line: bytes, control_id: str, now: datetime) -> bytes:
     def get(n: int) -> bytes:  # field n of FHS/BHS (f[1] is field 2: the encoding chars)
         return f[n - 1] if n >= 2 else b""
 
-    out = [line[:3], get(2), get(5), get(6), get(3), get(4), f"{now:%Y%m%d%H%M%S}".encode(),
-           b"", b"", b"", control_id.encode(), get(11)]
+    out = [
+        line[:3],
+        get(2),
+        get(5),
+        get(6),
+        get(3),
+        get(4),
+        f"{now:%Y%m%d%H%M%S}".encode(),
+        b"",
+        b"",
+        b"",
+        control_id.encode(),
+        get(11),
+    ]
     return fs.join(out)
 
 
-def batch_reply(block: FileBlock, acks: Sequence[Sequence[bytes]], *, control_id: str,
-                now: datetime) -> bytes:
+def batch_reply(
+    block: FileBlock, acks: Sequence[Sequence[bytes]], *, control_id: str, now: datetime
+) -> bytes:
     """The batch of ACKs answering `block`: `acks[i]` answers `block.batches[i]`, one ACK
     per message in order (module docstring)."""
     if len(acks) != len(block.batches) or any(
-            len(a) != len(b.messages) for a, b in zip(acks, block.batches, strict=False)):
+        len(a) != len(b.messages) for a, b in zip(acks, block.batches, strict=False)
+    ):
         raise ValueError("one ACK per message of each batch")
     out: list[bytes] = []
     if block.header is not None:

@@ -29,32 +29,45 @@ def _coded(seg: Segment, field: int, kind_field: int = 0) -> CodedEntry | None:
     code = seg.value(field, 1).strip()
     if not code:
         return None
-    return CodedEntry(code=code, system=seg.value(field, 3).strip(),
-                      kind=seg.value(kind_field, 1).strip() if kind_field else "")
+    return CodedEntry(
+        code=code,
+        system=seg.value(field, 3).strip(),
+        kind=seg.value(kind_field, 1).strip() if kind_field else "",
+    )
 
 
-def account_facts(msg: Message, patient: PatientRef, account: str,
-                  visit: str) -> list[Event]:
+def account_facts(msg: Message, patient: PatientRef, account: str, visit: str) -> list[Event]:
     """The coverage and the clinical codes a message carries, when it carries any."""
     out: list[Event] = []
     in1s, dg1s = msg.segments_named("IN1"), msg.segments_named("DG1")
     pr1s = msg.segments_named("PR1")
     if in1s and account:
         financial_class = msg.get("PV1-20.1").strip()
-        plans = tuple(Coverage(plan_id=in1.value(2, 1).strip(),
-                               payer_id=in1.value(3, 1).strip(),
-                               payer_name=in1.value(4, 1).strip(),
-                               plan_type=in1.value(15, 1).strip(),
-                               financial_class=financial_class) for in1 in in1s)
+        plans = tuple(
+            Coverage(
+                plan_id=in1.value(2, 1).strip(),
+                payer_id=in1.value(3, 1).strip(),
+                payer_name=in1.value(4, 1).strip(),
+                plan_type=in1.value(15, 1).strip(),
+                financial_class=financial_class,
+            )
+            for in1 in in1s
+        )
         out.append(CoverageRecorded(patient=patient, account_number=account, plans=plans))
     if not (dg1s or pr1s):  # most charge messages carry neither
         return out
     diagnoses = tuple(c for c in (_coded(s, 3, 6) for s in dg1s) if c)
     procedures = tuple(c for c in (_coded(s, 3) for s in pr1s) if c)
     if diagnoses or procedures:
-        out.append(ClinicalCodesRecorded(patient=patient, visit_number=visit,
-                                         account_number=account, diagnoses=diagnoses,
-                                         procedures=procedures))
+        out.append(
+            ClinicalCodesRecorded(
+                patient=patient,
+                visit_number=visit,
+                account_number=account,
+                diagnoses=diagnoses,
+                procedures=procedures,
+            )
+        )
     return out
 
 
@@ -63,12 +76,17 @@ def closed_accounts(msg: Message, purged: bool) -> list[Event]:
     out: list[Event] = []
     pv1s = msg.segments_named("PV1")
     for i, pid in enumerate(msg.segments_named("PID")):
-        number = pid.value(18, 1).strip() or (pv1s[i].value(19, 1).strip()
-                                              if i < len(pv1s) else "")
+        number = pid.value(18, 1).strip() or (pv1s[i].value(19, 1).strip() if i < len(pv1s) else "")
         if not number:
             raise missing("PID", 18, "patient account number (PID-18)", 1)
-        out.append(BillingAccountClosed(patient=patient_of(msg, pid), account_number=number,
-                                        purged=purged, at=event_time(msg)))
+        out.append(
+            BillingAccountClosed(
+                patient=patient_of(msg, pid),
+                account_number=number,
+                purged=purged,
+                at=event_time(msg),
+            )
+        )
     if not out:
         raise missing("PID", 3, "a PID segment")
     return out

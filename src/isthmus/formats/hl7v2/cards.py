@@ -34,8 +34,11 @@ def _checked(msg: Message) -> list[tuple[str, int, int, str]]:
         if text := pid.field(18):
             out.append(("PID", seq, 18, text))
     for seq, ft1 in enumerate(msg.segments_named("FT1"), 1):
-        out += [("FT1", seq, n, text) for n, text in enumerate(ft1.fields(), 1)
-                if text and n > 1 and n not in _FT1_TYPED]
+        out += [
+            ("FT1", seq, n, text)
+            for n, text in enumerate(ft1.fields(), 1)
+            if text and n > 1 and n not in _FT1_TYPED
+        ]
     return out
 
 
@@ -43,15 +46,19 @@ def card_locations(msg: Message) -> list[ErrorLocation]:
     """Where the message's account fields hold a card number, in message order."""
     # the whole FT1 segments and PID-18 first, in one cheap search: most messages stop here
     pids = msg.segments_named("PID")
-    if not may_hold_card("\r".join([*(s.raw for s in msg.segments_named("FT1")),
-                                     *(p.field(18) for p in pids)])):
+    if not may_hold_card(
+        "\r".join([*(s.raw for s in msg.segments_named("FT1")), *(p.field(18) for p in pids)])
+    ):
         return []
     checked = _checked(msg)
     # one search over them all first ('|' joins no digit run): most messages stop here
     if not has_card("|".join(c[3] for c in checked)):
         return []
-    return [ErrorLocation(seg, seq, n) for seg, seq, n, text in checked
-            if next(spans(text), None) is not None]
+    return [
+        ErrorLocation(seg, seq, n)
+        for seg, seq, n, text in checked
+        if next(spans(text), None) is not None
+    ]
 
 
 def card_error(msg: Message) -> HL7ParseError | None:
@@ -60,8 +67,7 @@ def card_error(msg: Message) -> HL7ParseError | None:
     if not found:
         return None
     loc = found[0]
-    where = f"{loc.segment}-{loc.field}" + (f" (repeat {loc.sequence})" if loc.sequence > 1
-                                            else "")
+    where = f"{loc.segment}-{loc.field}" + (f" (repeat {loc.sequence})" if loc.sequence > 1 else "")
     more = f"; {len(found) - 1} more field(s) too" if len(found) > 1 else ""
     return HL7ParseError(DATA_TYPE_ERROR, f"{where} {RULE}{more}", loc)
 

@@ -32,17 +32,19 @@ from typing import Final
 
 DEFAULT_MAX: Final = 20
 MAX_LENGTH: Final[dict[str, int]] = {
-    "charge_codes": 20, "transaction_types": 20,
+    "charge_codes": 20,
+    "transaction_types": 20,
     # departments, facilities and payees may be FHIR ids (a 36-character Organization UUID)
-    "department_cost_center": 64, "facility_company": 64, "payee_company": 64,
+    "department_cost_center": 64,
+    "facility_company": 64,
+    "payee_company": 64,
 }
 _CODE: Final = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._\-/:+*#]*[A-Za-z0-9])?")
 
 
 def looks_like_code(table: str, value: str) -> bool:
     """True when `value` may be shown as it is (module docstring)."""
-    return len(value) <= MAX_LENGTH.get(table, DEFAULT_MAX) and \
-        _CODE.fullmatch(value) is not None
+    return len(value) <= MAX_LENGTH.get(table, DEFAULT_MAX) and _CODE.fullmatch(value) is not None
 
 
 def digest_of(value: str) -> str:

@@ -120,8 +120,9 @@ def _amount(ft1: Segment, seq: int, currency: str, qty_text: str) -> Money:
         qty = Decimal(qty_text)
     except (MoneyError, InvalidOperation) as exc:
         raise HL7ParseError(
-            DATA_TYPE_ERROR, f"FT1-{field} is not a valid amount (a decimal number)",
-            ErrorLocation("FT1", seq, field, 1)
+            DATA_TYPE_ERROR,
+            f"FT1-{field} is not a valid amount (a decimal number)",
+            ErrorLocation("FT1", seq, field, 1),
         ) from exc
     return money * qty if multiply else money
 
@@ -146,9 +147,11 @@ def _charges(msg: Message, currency: str, name: str) -> list[Event]:
     for seq, ft1 in enumerate(ft1s, 1):
         ttype = ft1.value(6).strip().upper()
         if not ttype:
-            raise HL7ParseError(REQUIRED_FIELD_MISSING,
-                                "transaction type (FT1-6, HL7 table 0017) is required",
-                                ErrorLocation("FT1", seq, 6))
+            raise HL7ParseError(
+                REQUIRED_FIELD_MISSING,
+                "transaction type (FT1-6, HL7 table 0017) is required",
+                ErrorLocation("FT1", seq, 6),
+            )
         code = ft1.value(7, 1).strip()
         if not code:
             raise missing("FT1", 7, "transaction code (FT1-7)", 1)
@@ -282,9 +285,27 @@ def event_key(event: Event) -> str:
     raise TypeError(f"{type(event).__name__} is not keyed by a patient (HL7 v2)")
 
 
-PATIENT_KEYED = (PatientRegistered, EncounterStarted, EncounterDischarged, BillingAccountOpened,
-                 Charge, EncounterTransferred, PatientClassChanged, VisitEventRecorded,
-                 PatientDeleted, ClinicalCodesRecorded, CoverageRecorded, BillingAccountClosed)
+PATIENT_KEYED = (
+    PatientRegistered,
+    EncounterStarted,
+    EncounterDischarged,
+    BillingAccountOpened,
+    Charge,
+    EncounterTransferred,
+    PatientClassChanged,
+    VisitEventRecorded,
+    PatientDeleted,
+    ClinicalCodesRecorded,
+    CoverageRecorded,
+    BillingAccountClosed,
+)
 
-__all__ = ["PATIENT_KEYED", "event_key", "events_of", "facility_of", "parse_date", "parse_ts",
-           "patient_of"]
+__all__ = [
+    "PATIENT_KEYED",
+    "event_key",
+    "events_of",
+    "facility_of",
+    "parse_date",
+    "parse_ts",
+    "patient_of",
+]

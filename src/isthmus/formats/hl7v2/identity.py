@@ -63,8 +63,10 @@ def is_identity(text: str) -> bool:
 def charge_keys(msg: Message) -> list[str]:
     """The business key of each FT1 charge, in order ("" where FT1-2 is empty)."""
     sender = f"hl7|{msg.sending_application.strip()}|{msg.sending_facility.strip()}|"
-    return [f"{sender}{txn}|{_code(ft1.value(6))}" if (txn := ft1.value(2).strip()) else ""
-            for ft1 in msg.segments_named("FT1")]
+    return [
+        f"{sender}{txn}|{_code(ft1.value(6))}" if (txn := ft1.value(2).strip()) else ""
+        for ft1 in msg.segments_named("FT1")
+    ]
 
 
 TABLE_0017: Final = frozenset({"AJ", "CD", "CG", "CO", "PY"})  # HL7 table 0017, transaction type
@@ -77,5 +79,11 @@ def _code(text: str) -> str:
     return text if text in TABLE_0017 else "#" + hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-__all__ = ["FRAMING_PREFIX", "charge_keys", "control_id_of", "identity_of", "is_identity",
-           "message_identity"]
+__all__ = [
+    "FRAMING_PREFIX",
+    "charge_keys",
+    "control_id_of",
+    "identity_of",
+    "is_identity",
+    "message_identity",
+]

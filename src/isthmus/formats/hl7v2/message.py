@@ -34,8 +34,9 @@ class Message:
 
     __slots__ = ("_header", "_index", "_lines", "_named", "_segs", "encoding")
 
-    def __init__(self, lines: list[str], encoding: EncodingChars,
-                 index: dict[str, list[int]] | None = None) -> None:
+    def __init__(
+        self, lines: list[str], encoding: EncodingChars, index: dict[str, list[int]] | None = None
+    ) -> None:
         self._lines = lines
         self.encoding = encoding
         self._segs: list[Segment | None] = [None] * len(lines)

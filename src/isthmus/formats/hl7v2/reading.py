@@ -94,8 +94,9 @@ def visit_of(msg: Message, pv1: Segment | None = None, pid: Segment | None = Non
     """PV1-19 visit number (CX-1), else PID-18 patient account number."""
     pv1 = pv1 or msg.segment("PV1")
     pid = pid or msg.segment("PID")
-    return ((pv1.value(19, 1).strip() if pv1 is not None else "")
-            or (pid.value(18, 1).strip() if pid is not None else ""))
+    return (pv1.value(19, 1).strip() if pv1 is not None else "") or (
+        pid.value(18, 1).strip() if pid is not None else ""
+    )
 
 
 def event_time(msg: Message) -> datetime | None:

@@ -26,11 +26,41 @@ DISPOSITIONS: tuple[Disposition, ...] = ("accept", "ignore", "refuse")
 
 # HL7 v2.5.1 chapters 3 (ADT) and 6 (BAR, DFT): the events a flow turns into finance facts
 HANDLED: dict[str, frozenset[str]] = {
-    "ADT": frozenset({
-        "A01", "A02", "A03", "A04", "A05", "A06", "A07", "A08", "A11", "A12", "A13", "A14",
-        "A15", "A16", "A17", "A25", "A26", "A27", "A28", "A29", "A31", "A38", "A40", "A41",
-        "A42", "A44", "A45", "A47", "A49", "A50", "A51",
-    }),
+    "ADT": frozenset(
+        {
+            "A01",
+            "A02",
+            "A03",
+            "A04",
+            "A05",
+            "A06",
+            "A07",
+            "A08",
+            "A11",
+            "A12",
+            "A13",
+            "A14",
+            "A15",
+            "A16",
+            "A17",
+            "A25",
+            "A26",
+            "A27",
+            "A28",
+            "A29",
+            "A31",
+            "A38",
+            "A40",
+            "A41",
+            "A42",
+            "A44",
+            "A45",
+            "A47",
+            "A49",
+            "A50",
+            "A51",
+        }
+    ),
     "BAR": frozenset({"P01", "P02", "P05", "P06", "P12"}),
     "DFT": frozenset({"P03", "P11"}),
 }
@@ -68,16 +98,16 @@ def policy_table(raw: object, where: str) -> dict[str, Disposition]:
     for key, value in raw.items():
         norm = str(key).strip().upper()
         if not _KEY.fullmatch(norm):
-            raise ValueError(f"{where}.{key!r}: a key is TYPE, TYPE^TRIGGER or * (ADT, "
-                             "ADT^A29)")
+            raise ValueError(f"{where}.{key!r}: a key is TYPE, TYPE^TRIGGER or * (ADT, ADT^A29)")
         if value not in DISPOSITIONS:
             raise ValueError(f"{where}.{key!r} must be accept, ignore or refuse, not {value!r}")
         out[norm] = value
     return out
 
 
-def decide(mtype: str, trigger: str, table: Mapping[str, str] | None = None,
-           *, channel: str = "") -> Decision:
+def decide(
+    mtype: str, trigger: str, table: Mapping[str, str] | None = None, *, channel: str = ""
+) -> Decision:
     """The disposition of one message type and trigger on a channel (module docstring)."""
     name = f"{mtype}^{trigger}"
     chosen = None

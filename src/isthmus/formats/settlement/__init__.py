@@ -25,12 +25,13 @@ BANK: Final = "bank"
 
 
 def _has(header: set[str], required: dict[str, tuple[str, ...]]) -> bool:
-    return all(any(norm(a) in header for a in (name, *aliases))
-               for name, aliases in required.items())
+    return all(
+        any(norm(a) in header for a in (name, *aliases)) for name, aliases in required.items()
+    )
 
 
 def detect(data: bytes) -> str:
-    """"settlement", "bank" or "" from the header line of a CSV file."""
+    """ "settlement", "bank" or "" from the header line of a CSV file."""
     header = set(header_of(data))
     if _has(header, processor.REQUIRED):
         return SETTLEMENT
@@ -39,6 +40,18 @@ def detect(data: bytes) -> str:
     return ""
 
 
-__all__ = ["BANK", "SETTLEMENT", "BankDeposit", "BankFile", "CardPayment", "Deposit",
-           "Finding", "SettlementFile", "detect", "looks_like_card", "mask_cards",
-           "parse_bank", "parse_settlement"]
+__all__ = [
+    "BANK",
+    "SETTLEMENT",
+    "BankDeposit",
+    "BankFile",
+    "CardPayment",
+    "Deposit",
+    "Finding",
+    "SettlementFile",
+    "detect",
+    "looks_like_card",
+    "mask_cards",
+    "parse_bank",
+    "parse_settlement",
+]

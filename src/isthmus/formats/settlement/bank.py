@@ -34,8 +34,17 @@ OPTIONAL: Final[dict[str, tuple[str, ...]]] = {
     "currency": ("currency_code", "ccy"),
     "bank_account": ("account_id", "bank_account_number"),
 }
-METHODS: Final = {"ach": "ACH", "eft": "ACH", "card": "CARD", "check": "CHECK",
-                  "chk": "CHECK", "wire": "WIRE", "fwt": "WIRE", "other": "OTHER", "": ""}
+METHODS: Final = {
+    "ach": "ACH",
+    "eft": "ACH",
+    "card": "CARD",
+    "check": "CHECK",
+    "chk": "CHECK",
+    "wire": "WIRE",
+    "fwt": "WIRE",
+    "other": "OTHER",
+    "": "",
+}
 
 
 @dataclass(frozen=True)
@@ -79,22 +88,34 @@ def parse_bank(data: bytes) -> BankFile:
         raw_method = c.text("type", required=False)
         method = METHODS.get(raw_method.lower())
         if method is None:
-            findings.append(Finding(row.number, "type", "is not ACH, card, check, wire or "
-                                    "other", raw_method))
+            findings.append(
+                Finding(row.number, "type", "is not ACH, card, check, wire or other", raw_method)
+            )
         currency = c.currency("currency", "USD")
         if len(findings) > before or when is None or method is None or row.carded:
             continue
         if amount <= 0:
-            findings.append(Finding(row.number, "amount", "a deposit must be positive",
-                                    str(amount)))
+            findings.append(
+                Finding(row.number, "amount", "a deposit must be positive", str(amount))
+            )
             continue
         key = (when, reference.upper(), amount)
         if key in seen:
-            findings.append(Finding(row.number, "reference", f"the same deposit as row "
-                                    f"{seen[key]}", reference))
+            findings.append(
+                Finding(row.number, "reference", f"the same deposit as row {seen[key]}", reference)
+            )
             continue
         seen[key] = row.number
-        out.append(BankDeposit(row.number, when, amount, reference, method, currency,
-                               c.text("bank_account", required=False)))
+        out.append(
+            BankDeposit(
+                row.number,
+                when,
+                amount,
+                reference,
+                method,
+                currency,
+                c.text("bank_account", required=False),
+            )
+        )
     findings.sort(key=lambda f: (f.row, f.column))
     return BankFile(tuple(out), tuple(findings))

@@ -45,18 +45,43 @@ def settlement_events(sf: SettlementFile) -> list[KeyedEvent]:
     for d in sf.deposits:
         prefix = f"settlement/{d.processor or '-'}/{d.deposit_id}"
         for t in d.transactions:
-            out.append(KeyedEvent(f"{prefix}/{t.transaction_id}", remit_key(t.account_number),
-                                  PatientPaymentSettled(
-                processor=d.processor, deposit_id=d.deposit_id, transaction_id=t.transaction_id,
-                kind=t.kind, account_number=t.account_number,
-                transaction_date=t.transaction_date, deposit_date=d.deposit_date,
-                gross=t.gross, fee=t.fee, net=t.net, currency=d.currency),
-                card_key(d.processor, t.transaction_id)))
-        out.append(KeyedEvent(prefix, deposit_key(d.deposit_id), ProcessorDeposited(
-            processor=d.processor, deposit_id=d.deposit_id, deposit_date=d.deposit_date,
-            gross=d.gross, fee=d.fee, net=d.net, currency=d.currency,
-            transactions=len(d.transactions)),
-            f"payout|{d.processor or '-'}|{d.deposit_id}"))
+            out.append(
+                KeyedEvent(
+                    f"{prefix}/{t.transaction_id}",
+                    remit_key(t.account_number),
+                    PatientPaymentSettled(
+                        processor=d.processor,
+                        deposit_id=d.deposit_id,
+                        transaction_id=t.transaction_id,
+                        kind=t.kind,
+                        account_number=t.account_number,
+                        transaction_date=t.transaction_date,
+                        deposit_date=d.deposit_date,
+                        gross=t.gross,
+                        fee=t.fee,
+                        net=t.net,
+                        currency=d.currency,
+                    ),
+                    card_key(d.processor, t.transaction_id),
+                )
+            )
+        out.append(
+            KeyedEvent(
+                prefix,
+                deposit_key(d.deposit_id),
+                ProcessorDeposited(
+                    processor=d.processor,
+                    deposit_id=d.deposit_id,
+                    deposit_date=d.deposit_date,
+                    gross=d.gross,
+                    fee=d.fee,
+                    net=d.net,
+                    currency=d.currency,
+                    transactions=len(d.transactions),
+                ),
+                f"payout|{d.processor or '-'}|{d.deposit_id}",
+            )
+        )
     return out
 
 
@@ -66,9 +91,19 @@ def bank_events(bf: BankFile) -> list[KeyedEvent]:
     out: list[KeyedEvent] = []
     for b in bf.deposits:
         on, ref = b.deposit_date.isoformat(), b.reference.strip().upper()
-        out.append(KeyedEvent(
-            f"bank/{on}/{ref}/{b.amount}", deposit_key(b.reference),
-            BankDeposited(deposit_date=b.deposit_date, amount=b.amount, reference=b.reference,
-                          method=b.method, currency=b.currency, bank_account=b.bank_account),
-            f"bank|{b.bank_account.strip() or '-'}|{on}|{ref}|{b.amount}"))
+        out.append(
+            KeyedEvent(
+                f"bank/{on}/{ref}/{b.amount}",
+                deposit_key(b.reference),
+                BankDeposited(
+                    deposit_date=b.deposit_date,
+                    amount=b.amount,
+                    reference=b.reference,
+                    method=b.method,
+                    currency=b.currency,
+                    bank_account=b.bank_account,
+                ),
+                f"bank|{b.bank_account.strip() or '-'}|{on}|{ref}|{b.amount}",
+            )
+        )
     return out

@@ -37,8 +37,13 @@ REQUIRED: Final[dict[str, tuple[str, ...]]] = {
     "deposit_id": ("batch_id", "payout_id", "settlement_id", "deposit"),
     "deposit_date": ("payout_date", "settlement_date", "batch_date", "funding_date"),
     "transaction_id": ("txn_id", "payment_id", "charge_id", "reference"),
-    "account_number": ("patient_account", "billing_account", "account", "account_no",
-                       "guarantor_account"),
+    "account_number": (
+        "patient_account",
+        "billing_account",
+        "account",
+        "account_no",
+        "guarantor_account",
+    ),
     "gross": ("amount", "gross_amount", "charge_amount"),
     "fee": ("fees", "fee_amount", "processing_fee"),
     "net": ("net_amount", "payout_amount"),
@@ -51,9 +56,16 @@ OPTIONAL: Final[dict[str, tuple[str, ...]]] = {
 }
 KINDS: Final = ("payment", "refund", "chargeback")
 CONTROL: Final = "deposit"
-_ALIASES: Final = {"sale": "payment", "charge": "payment", "capture": "payment",
-                   "return": "refund", "dispute": "chargeback", "payout": CONTROL,
-                   "batch": CONTROL, "total": CONTROL}
+_ALIASES: Final = {
+    "sale": "payment",
+    "charge": "payment",
+    "capture": "payment",
+    "return": "refund",
+    "dispute": "chargeback",
+    "payout": CONTROL,
+    "batch": CONTROL,
+    "total": CONTROL,
+}
 
 
 @dataclass(frozen=True)
@@ -116,8 +128,9 @@ def _kind(cells: Cells) -> str:
     raw = cells.text("type", required=False).lower() or "payment"
     kind = _ALIASES.get(raw, raw)
     if kind not in (*KINDS, CONTROL):
-        cells.findings.append(Finding(cells.row.number, "type", "is not payment, refund, "
-                                      "chargeback or deposit", raw))
+        cells.findings.append(
+            Finding(cells.row.number, "type", "is not payment, refund, chargeback or deposit", raw)
+        )
     return kind
 
 
@@ -145,52 +158,93 @@ def _line(row: Row, findings: list[Finding]) -> _Line:
     when = c.day("transaction_date", required=False) or deposit_date or date.min
     if len(findings) == before:
         if gross - fee != net:
-            findings.append(Finding(row.number, "net", f"gross {gross} - fee {fee} is "
-                                    f"{gross - fee}, not net {net}"))
+            findings.append(
+                Finding(
+                    row.number, "net", f"gross {gross} - fee {fee} is {gross - fee}, not net {net}"
+                )
+            )
         if kind == "payment" and gross <= 0:
-            findings.append(Finding(row.number, "gross", "a payment must be positive",
-                                    str(gross)))
+            findings.append(Finding(row.number, "gross", "a payment must be positive", str(gross)))
         if kind in ("refund", "chargeback") and gross >= 0:
-            findings.append(Finding(row.number, "gross", f"a {kind} must be negative",
-                                    str(gross)))
-    return _Line(row, c.text("processor", required=False), deposit_id, deposit_date,
-                 currency, kind, CardPayment(row.number, txn, when, kind, account, gross,
-                                             fee, net))
+            findings.append(Finding(row.number, "gross", f"a {kind} must be negative", str(gross)))
+    return _Line(
+        row,
+        c.text("processor", required=False),
+        deposit_id,
+        deposit_date,
+        currency,
+        kind,
+        CardPayment(row.number, txn, when, kind, account, gross, fee, net),
+    )
 
 
 def _deposit(lines: Sequence[_Line], findings: list[Finding]) -> Deposit | None:
     first = lines[0]
-    for col, attr in (("processor", "processor"), ("deposit_date", "deposit_date"),
-                      ("currency", "currency")):
+    for col, attr in (
+        ("processor", "processor"),
+        ("deposit_date", "deposit_date"),
+        ("currency", "currency"),
+    ):
         for x in lines[1:]:
             if getattr(x, attr) != getattr(first, attr):
-                findings.append(Finding(x.row.number, col, f"deposit {first.deposit_id} "
-                                        f"has {getattr(first, attr)} on row "
-                                        f"{first.row.number}", str(getattr(x, attr))))
+                findings.append(
+                    Finding(
+                        x.row.number,
+                        col,
+                        f"deposit {first.deposit_id} "
+                        f"has {getattr(first, attr)} on row "
+                        f"{first.row.number}",
+                        str(getattr(x, attr)),
+                    )
+                )
     controls = [x for x in lines if x.kind == CONTROL]
     txns = [x.payment for x in lines if x.kind != CONTROL]
     seen: dict[str, int] = {}
     for t in txns:
         if t.transaction_id in seen:
-            findings.append(Finding(t.row, "transaction_id", "appears twice in deposit "
-                                    f"{first.deposit_id} (first on row "
-                                    f"{seen[t.transaction_id]})", t.transaction_id))
+            findings.append(
+                Finding(
+                    t.row,
+                    "transaction_id",
+                    "appears twice in deposit "
+                    f"{first.deposit_id} (first on row "
+                    f"{seen[t.transaction_id]})",
+                    t.transaction_id,
+                )
+            )
         seen.setdefault(t.transaction_id, t.row)
     if not txns:
-        findings.append(Finding(first.row.number, "deposit_id", "deposit has no "
-                                "transactions", first.deposit_id))
-    dep = Deposit(first.processor, first.deposit_id, first.deposit_date or date.min,
-                  first.currency, tuple(txns))
+        findings.append(
+            Finding(first.row.number, "deposit_id", "deposit has no transactions", first.deposit_id)
+        )
+    dep = Deposit(
+        first.processor,
+        first.deposit_id,
+        first.deposit_date or date.min,
+        first.currency,
+        tuple(txns),
+    )
     if len(controls) > 1:
-        findings.append(Finding(controls[1].row.number, "type", "a second deposit control "
-                                f"row for {first.deposit_id}"))
+        findings.append(
+            Finding(
+                controls[1].row.number,
+                "type",
+                f"a second deposit control row for {first.deposit_id}",
+            )
+        )
     for ctl in controls[:1]:
         for col in ("gross", "fee", "net"):
             stated, summed = getattr(ctl.payment, col), getattr(dep, col)
             if stated != summed:
-                findings.append(Finding(ctl.row.number, col, f"deposit {first.deposit_id} "
-                                        f"control total {stated} but its transactions sum "
-                                        f"to {summed}"))
+                findings.append(
+                    Finding(
+                        ctl.row.number,
+                        col,
+                        f"deposit {first.deposit_id} "
+                        f"control total {stated} but its transactions sum "
+                        f"to {summed}",
+                    )
+                )
     return dep
 
 

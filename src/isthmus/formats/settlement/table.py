@@ -29,14 +29,18 @@ from typing import Final
 
 from isthmus.formats.cards import has_card
 
-CARD_RULE: Final = ("holds a card number; send the patient's billing account number or the "
-                    "processor's ids, never card data")
+CARD_RULE: Final = (
+    "holds a card number; send the patient's billing account number or the "
+    "processor's ids, never card data"
+)
 _CURRENCY: Final = re.compile(r"^[A-Z]{3}$")
 _AMOUNT: Final = re.compile(r"[+-]?\d+(\.\d+)?")
 _TIME: Final = re.compile(r"[T ]")
-_DATES: Final = (re.compile(r"(?P<y>\d{4})-(?P<m>\d{1,2})-(?P<d>\d{1,2})"),
-                  re.compile(r"(?P<y>\d{4})(?P<m>\d{2})(?P<d>\d{2})"),
-                  re.compile(r"(?P<m>\d{1,2})/(?P<d>\d{1,2})/(?P<y>\d{4})"))
+_DATES: Final = (
+    re.compile(r"(?P<y>\d{4})-(?P<m>\d{1,2})-(?P<d>\d{1,2})"),
+    re.compile(r"(?P<y>\d{4})(?P<m>\d{2})(?P<d>\d{2})"),
+    re.compile(r"(?P<m>\d{1,2})/(?P<d>\d{1,2})/(?P<y>\d{4})"),
+)
 
 
 @dataclass(frozen=True)
@@ -117,8 +121,9 @@ class Table:
     findings: tuple[Finding, ...]
 
 
-def read_table(data: bytes, *, required: Mapping[str, Sequence[str]],
-               optional: Mapping[str, Sequence[str]]) -> Table:
+def read_table(
+    data: bytes, *, required: Mapping[str, Sequence[str]], optional: Mapping[str, Sequence[str]]
+) -> Table:
     """Read `data` by its header. `required` and `optional` map each canonical column name
     to its accepted spellings (the canonical name is always accepted). Blank lines are
     skipped; a row with more cells than the header is a finding."""
@@ -139,13 +144,20 @@ def read_table(data: bytes, *, required: Mapping[str, Sequence[str]],
     columns: dict[str, str] = {}
     for group, is_required in ((required, True), (optional, False)):
         for name, aliases in group.items():
-            hit = next((spelled[a] for a in (norm(name), *map(norm, aliases)) if a in spelled),
-                       None)
+            hit = next(
+                (spelled[a] for a in (norm(name), *map(norm, aliases)) if a in spelled), None
+            )
             if hit is not None:
                 where[name], columns[name] = hit
             elif is_required:
-                findings.append(Finding(head_no, name, "required column missing from the "
-                                        f"header (also accepted: {', '.join(aliases) or '-'})"))
+                findings.append(
+                    Finding(
+                        head_no,
+                        name,
+                        "required column missing from the "
+                        f"header (also accepted: {', '.join(aliases) or '-'})",
+                    )
+                )
     if findings:
         return Table(columns, (), tuple(findings))
     rows: list[Row] = []
@@ -156,12 +168,15 @@ def read_table(data: bytes, *, required: Mapping[str, Sequence[str]],
             column = names.get(i) or (head[i].strip() if i < len(head) else f"#{i + 1}")
             findings.append(Finding(number, column, CARD_RULE))
         if len(rec) > len(head):
-            findings.append(Finding(number, "", f"{len(rec)} cells for {len(head)} header "
-                                    "columns"))
+            findings.append(Finding(number, "", f"{len(rec)} cells for {len(head)} header columns"))
             continue
-        rows.append(Row(number, {n: rec[i] if i < len(rec) and i not in carded else ""
-                                 for n, i in where.items()},
-                        frozenset(n for n, i in where.items() if i in carded)))
+        rows.append(
+            Row(
+                number,
+                {n: rec[i] if i < len(rec) and i not in carded else "" for n, i in where.items()},
+                frozenset(n for n, i in where.items() if i in carded),
+            )
+        )
     if not rows and not findings:
         findings.append(Finding(0, "", "the file has a header and no data rows"))
     return Table(columns, tuple(rows), tuple(findings))

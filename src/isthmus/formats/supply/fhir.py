@@ -54,10 +54,10 @@ SERIAL_URL: Final = "http://isthmus.example/fhir/StructureDefinition/serial-numb
 
 Problem = tuple[str, str]
 # R4 value sets http://hl7.org/fhir/ValueSet/supplydelivery-status and supplyrequest-status
-DELIVERY_STATUSES: Final = frozenset({"in-progress", "completed", "abandoned",
-                                      "entered-in-error"})
-REQUEST_STATUSES: Final = frozenset({"draft", "active", "suspended", "cancelled",
-                                     "completed", "entered-in-error", "unknown"})
+DELIVERY_STATUSES: Final = frozenset({"in-progress", "completed", "abandoned", "entered-in-error"})
+REQUEST_STATUSES: Final = frozenset(
+    {"draft", "active", "suspended", "cancelled", "completed", "entered-in-error", "unknown"}
+)
 
 
 @dataclass(frozen=True)
@@ -95,8 +95,11 @@ def _ref_id(ref: Any) -> str:
 def _quantity(value: Any, path: str, problems: list[Problem]) -> Decimal:
     raw = _obj(value).get("value")
     try:
-        qty = Decimal(str(raw)) if isinstance(raw, int | float | str) and \
-            not isinstance(raw, bool) else Decimal("NaN")
+        qty = (
+            Decimal(str(raw))
+            if isinstance(raw, int | float | str) and not isinstance(raw, bool)
+            else Decimal("NaN")
+        )
     except InvalidOperation:
         qty = Decimal("NaN")
     if not qty.is_finite() or qty <= 0:
@@ -135,8 +138,9 @@ def supply_delivery(resource: dict[str, Any]) -> SupplyConsumed | list[Problem]:
     if not item:
         problems.append(("suppliedItem.itemCodeableConcept.coding[0].code", "is required"))
     qty = _quantity(supplied.get("quantity"), "suppliedItem.quantity.value", problems)
-    when_text = resource.get("occurrenceDateTime") or \
-        _obj(resource.get("occurrencePeriod")).get("end")
+    when_text = resource.get("occurrenceDateTime") or _obj(resource.get("occurrencePeriod")).get(
+        "end"
+    )
     when = _day(when_text, "occurrenceDateTime", problems)
     location = _ref_id(resource.get("destination"))
     if not location:
@@ -145,9 +149,16 @@ def supply_delivery(resource: dict[str, Any]) -> SupplyConsumed | list[Problem]:
         return problems
     part_of = resource.get("partOf")
     charge = _ref_id(part_of[0]) if isinstance(part_of, list) and part_of else ""
-    return SupplyConsumed(usage_id=f"SupplyDelivery/{rid}", item=item, location=location,
-                          quantity=qty, used_on=when, lot=_extension(resource, LOT_URL),
-                          serial=_extension(resource, SERIAL_URL), charge_id=charge)
+    return SupplyConsumed(
+        usage_id=f"SupplyDelivery/{rid}",
+        item=item,
+        location=location,
+        quantity=qty,
+        used_on=when,
+        lot=_extension(resource, LOT_URL),
+        serial=_extension(resource, SERIAL_URL),
+        charge_id=charge,
+    )
 
 
 def supply_request(resource: dict[str, Any]) -> SupplyRequestLine | list[Problem]:
@@ -166,9 +177,14 @@ def supply_request(resource: dict[str, Any]) -> SupplyRequestLine | list[Problem
     when = _day(authored, "authoredOn", problems) if authored else None
     if problems:
         return problems
-    return SupplyRequestLine(request_id=rid, item=item, quantity=qty,
-                             location=_ref_id(resource.get("deliverTo")),
-                             status=str(resource.get("status") or ""), authored_on=when)
+    return SupplyRequestLine(
+        request_id=rid,
+        item=item,
+        quantity=qty,
+        location=_ref_id(resource.get("deliverTo")),
+        status=str(resource.get("status") or ""),
+        authored_on=when,
+    )
 
 
 @dataclass(frozen=True)
@@ -185,8 +201,11 @@ def _department(resource: dict[str, Any], location: str) -> str:
         ext = _obj(each)
         if ext.get("url") != DEPARTMENT_URL:
             continue
-        text = str(ext.get("valueString") or "").strip() or \
-            _ref_id(ext.get("valueReference")) or _code(ext.get("valueCodeableConcept"))
+        text = (
+            str(ext.get("valueString") or "").strip()
+            or _ref_id(ext.get("valueReference"))
+            or _code(ext.get("valueCodeableConcept"))
+        )
         if text:
             return text
     return location
@@ -226,8 +245,7 @@ def supply_events(resource: dict[str, Any], received: date) -> SupplyEvents:
         return SupplyEvents(events=((_key(used.item, used.location), used),))
     if rtype == "SupplyRequest":
         return _requested(resource, received)
-    return SupplyEvents(problems=(("resourceType", "must be SupplyDelivery or "
-                                                   "SupplyRequest"),))
+    return SupplyEvents(problems=(("resourceType", "must be SupplyDelivery or SupplyRequest"),))
 
 
 def _voided(resource: dict[str, Any], received: date) -> SupplyEvents:
@@ -239,26 +257,36 @@ def _voided(resource: dict[str, Any], received: date) -> SupplyEvents:
     item = _code(_obj(resource.get("suppliedItem")).get("itemCodeableConcept"))
     location = _ref_id(resource.get("destination"))
     key = _key(item, location) if item and location else f"supply/SupplyDelivery/{rid}"
-    return SupplyEvents(events=((key, SupplyUsageVoided(usage_id=f"SupplyDelivery/{rid}",
-                                                        voided_on=received)),))
+    return SupplyEvents(
+        events=((key, SupplyUsageVoided(usage_id=f"SupplyDelivery/{rid}", voided_on=received)),)
+    )
 
 
 def _requested(resource: dict[str, Any], received: date) -> SupplyEvents:
     bad = _status(resource, REQUEST_STATUSES)
     line = supply_request(resource)
     problems = ([bad] if bad is not None else []) + (line if isinstance(line, list) else [])
-    if isinstance(line, SupplyRequestLine) and bad is None and line.status == "active" \
-            and not line.location:
-        problems.append(("deliverTo", "is required for an active request (the stock "
-                                      "location to replenish)"))
+    if (
+        isinstance(line, SupplyRequestLine)
+        and bad is None
+        and line.status == "active"
+        and not line.location
+    ):
+        problems.append(
+            ("deliverTo", "is required for an active request (the stock location to replenish)")
+        )
     if problems or not isinstance(line, SupplyRequestLine):
         return SupplyEvents(problems=tuple(problems))
     if line.status != "active":
         return SupplyEvents()
-    ev = SupplyRequested(request_id=f"SupplyRequest/{line.request_id}", item=line.item,
-                         location=line.location, quantity=line.quantity,
-                         requested_on=line.authored_on or received,
-                         department=_department(resource, line.location))
+    ev = SupplyRequested(
+        request_id=f"SupplyRequest/{line.request_id}",
+        item=line.item,
+        location=line.location,
+        quantity=line.quantity,
+        requested_on=line.authored_on or received,
+        department=_department(resource, line.location),
+    )
     return SupplyEvents(events=((_key(ev.item, ev.location), ev),))
 
 
@@ -277,7 +305,11 @@ def supply_of(raw: bytes, received: date) -> SupplyEvents:
 def supply_errors(rtype: str, found: SupplyEvents) -> list[FhirError]:
     """The problems of a supply resource as OperationOutcome issues, each naming its element
     (FHIRPath ``<type>.<path>``)."""
-    return [FhirError("required" if text == "is required" else "invalid",
-                      f"{path or rtype} {text}",
-                      [f"{rtype}.{path}" if path else rtype])
-            for path, text in found.problems]
+    return [
+        FhirError(
+            "required" if text == "is required" else "invalid",
+            f"{path or rtype} {text}",
+            [f"{rtype}.{path}" if path else rtype],
+        )
+        for path, text in found.problems
+    ]

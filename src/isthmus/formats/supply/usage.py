@@ -58,8 +58,9 @@ class UsageFile:
 def looks_like_usage(data: bytes) -> bool:
     """True when the header names a usage feed (usage id, item and quantity columns)."""
     names = {norm(h) for h in header_of(data)}
-    return all(names & {norm(n) for n in (col, *REQUIRED[col])}
-               for col in ("usage_id", "item", "quantity"))
+    return all(
+        names & {norm(n) for n in (col, *REQUIRED[col])} for col in ("usage_id", "item", "quantity")
+    )
 
 
 def parse_usage(data: bytes) -> UsageFile:
@@ -81,12 +82,21 @@ def parse_usage(data: bytes) -> UsageFile:
             findings.append(Finding(row.number, "quantity", "must be > 0", str(qty)))
             continue
         if usage_id in seen:
-            findings.append(Finding(row.number, "usage_id",
-                                    f"the same usage as row {seen[usage_id]}", usage_id))
+            findings.append(
+                Finding(row.number, "usage_id", f"the same usage as row {seen[usage_id]}", usage_id)
+            )
             continue
         seen[usage_id] = row.number
         opt = {name: c.text(name, required=False) for name in OPTIONAL}
-        out.append(SupplyConsumed(usage_id=usage_id, item=item, location=location,
-                                  quantity=Decimal(qty), used_on=when, **opt))
+        out.append(
+            SupplyConsumed(
+                usage_id=usage_id,
+                item=item,
+                location=location,
+                quantity=Decimal(qty),
+                used_on=when,
+                **opt,
+            )
+        )
     findings.sort(key=lambda f: (f.row, f.column))
     return UsageFile(tuple(out), tuple(findings))

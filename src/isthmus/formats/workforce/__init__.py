@@ -9,5 +9,13 @@ from isthmus.formats.workforce.events import (
 )
 from isthmus.formats.workforce.timecard import TimecardFile, detect, parse_timecards
 
-__all__ = ["TYPES", "TimecardFile", "WebhookError", "decode_webhook", "detect", "event_id",
-           "keyed", "parse_timecards"]
+__all__ = [
+    "TYPES",
+    "TimecardFile",
+    "WebhookError",
+    "decode_webhook",
+    "detect",
+    "event_id",
+    "keyed",
+    "parse_timecards",
+]

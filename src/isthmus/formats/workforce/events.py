@@ -33,12 +33,31 @@ from isthmus.model import (
     ShiftWorked,
 )
 
-WorkforceEvent = (ShiftWorked | ShiftChanged | OvertimeRequested | OvertimeApproved |
-                  OvertimeRejected | CredentialExpiring | CredentialExpired |
-                  EmployeeTransferred | PayrollPosted)
-TYPES: Final[dict[str, type[Any]]] = {t.__name__: t for t in (
-    ShiftWorked, ShiftChanged, OvertimeRequested, OvertimeApproved, OvertimeRejected,
-    CredentialExpiring, CredentialExpired, EmployeeTransferred, PayrollPosted)}
+WorkforceEvent = (
+    ShiftWorked
+    | ShiftChanged
+    | OvertimeRequested
+    | OvertimeApproved
+    | OvertimeRejected
+    | CredentialExpiring
+    | CredentialExpired
+    | EmployeeTransferred
+    | PayrollPosted
+)
+TYPES: Final[dict[str, type[Any]]] = {
+    t.__name__: t
+    for t in (
+        ShiftWorked,
+        ShiftChanged,
+        OvertimeRequested,
+        OvertimeApproved,
+        OvertimeRejected,
+        CredentialExpiring,
+        CredentialExpired,
+        EmployeeTransferred,
+        PayrollPosted,
+    )
+}
 MAX_HOURS: Final = Decimal(24)
 
 
@@ -51,8 +70,7 @@ def event_id(ev: WorkforceEvent) -> str:
     if isinstance(ev, OvertimeRequested):  # approved and rejected too
         return f"workforce:{type(ev).__name__}:{ev.request_id}"
     if isinstance(ev, CredentialExpiring):  # expired too
-        return (f"workforce:{type(ev).__name__}:{ev.employee_id}:{ev.credential}:"
-                f"{ev.expires_on}")
+        return f"workforce:{type(ev).__name__}:{ev.employee_id}:{ev.credential}:{ev.expires_on}"
     if isinstance(ev, PayrollPosted):
         return f"workforce:payroll:{ev.payroll_id}"
     return f"workforce:transfer:{ev.employee_id}:{ev.effective_on}"
@@ -94,8 +112,9 @@ def check(ev: WorkforceEvent, where: str = "") -> None:
     for name in hours:
         h: Decimal = getattr(ev, name)
         if not h.is_finite() or h < 0 or h > MAX_HOURS or h != round(h, 2):
-            raise WebhookError(f"{name} must be 0 to 24 hours, to the hundredth, "
-                               f"got {h}", where + name)
+            raise WebhookError(
+                f"{name} must be 0 to 24 hours, to the hundredth, got {h}", where + name
+            )
     if isinstance(ev, ShiftWorked) and not any(getattr(ev, n) for n in hours):
         raise WebhookError("a worked shift needs hours", where + "regular_hours")
 
@@ -105,11 +124,11 @@ def _one(obj: object, where: str) -> KeyedEvent:
         raise WebhookError("an event must be a JSON object", where or "body")
     kind = obj.get("type")
     if not isinstance(kind, str) or kind not in TYPES:
-        raise WebhookError(f"type must be one of {', '.join(TYPES)}, got {kind!r}",
-                           where + "type")
+        raise WebhookError(f"type must be one of {', '.join(TYPES)}, got {kind!r}", where + "type")
     try:
-        ev = msgspec.convert({k: v for k, v in obj.items() if k != "type"}, TYPES[kind],
-                             strict=False)
+        ev = msgspec.convert(
+            {k: v for k, v in obj.items() if k != "type"}, TYPES[kind], strict=False
+        )
     except msgspec.ValidationError as exc:
         text = str(exc)
         field = text.rpartition("at `$.")[2].rstrip("`") if "at `$." in text else ""

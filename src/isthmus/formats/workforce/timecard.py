@@ -57,8 +57,12 @@ def _shift(row: dict[str, str], n: int) -> ShiftWorked | Finding:
     if row.get("credential_expires_on", "").strip():
         expires = parse_day(row["credential_expires_on"].strip())
         if expires is None:
-            return Finding(n, "credential_expires_on", "is not a date (YYYY-MM-DD)",
-                           row["credential_expires_on"])
+            return Finding(
+                n,
+                "credential_expires_on",
+                "is not a date (YYYY-MM-DD)",
+                row["credential_expires_on"],
+            )
     hours: dict[str, Decimal] = {}
     for c in HOURS:
         text = row.get(c, "").strip() or "0"
@@ -66,10 +70,15 @@ def _shift(row: dict[str, str], n: int) -> ShiftWorked | Finding:
             hours[c] = Decimal(text)
         except InvalidOperation:
             return Finding(n, c, "is not a number of hours", text)
-    ev = ShiftWorked(shift_id=row["shift_id"].strip(), employee_id=row["employee_id"].strip(),
-                     department=row.get("department", "").strip(), work_date=day,
-                     overtime_approval=row.get("overtime_approval", "").strip(),
-                     credential_expires_on=expires, **hours)
+    ev = ShiftWorked(
+        shift_id=row["shift_id"].strip(),
+        employee_id=row["employee_id"].strip(),
+        department=row.get("department", "").strip(),
+        work_date=day,
+        overtime_approval=row.get("overtime_approval", "").strip(),
+        credential_expires_on=expires,
+        **hours,
+    )
     try:
         check(ev)
     except WebhookError as exc:
@@ -85,8 +94,7 @@ def _rows_csv(data: bytes) -> list[dict[str, str]]:
         return []
     names = [norm(h) for h in rows[0]]
     wanted = {norm(c): c for c in (*REQUIRED, *OPTIONAL)}
-    return [{wanted[k]: v for k, v in zip(names, r, strict=False) if k in wanted}
-            for r in rows[1:]]
+    return [{wanted[k]: v for k, v in zip(names, r, strict=False) if k in wanted} for r in rows[1:]]
 
 
 def _rows_json(data: bytes) -> list[dict[str, str]] | Finding:
@@ -101,8 +109,7 @@ def _rows_json(data: bytes) -> list[dict[str, str]] | Finding:
     for item in items:
         if not isinstance(item, dict):
             return Finding(len(out) + 2, "", "a timecard must be an object")
-        out.append({c: "" if item.get(c) is None else str(item[c])
-                    for c in (*REQUIRED, *OPTIONAL)})
+        out.append({c: "" if item.get(c) is None else str(item[c]) for c in (*REQUIRED, *OPTIONAL)})
     return out
 
 
@@ -124,8 +131,9 @@ def parse_timecards(data: bytes) -> TimecardFile:
         if isinstance(got, Finding):
             findings.append(got)
         elif got.shift_id in seen:
-            findings.append(Finding(n, "shift_id", f"repeats row {seen[got.shift_id]}",
-                                    got.shift_id))
+            findings.append(
+                Finding(n, "shift_id", f"repeats row {seen[got.shift_id]}", got.shift_id)
+            )
         else:
             seen[got.shift_id] = n
             shifts.append(got)

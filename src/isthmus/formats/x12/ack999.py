@@ -45,7 +45,11 @@ _ELEMENT_ERRORS: Final = "8"  # IK304: segment has data element errors
 _PATTERN_FAILURE: Final = "I12"  # IK403: implementation pattern match failure
 # The amount a balancing finding points at: (element position, X12 data element reference).
 _OUT_OF_BALANCE: Final[dict[str, tuple[int, str]]] = {
-    "BPR": (2, "782"), "CLP": (4, "782"), "SVC": (3, "782"), "CLM": (2, "782")}
+    "BPR": (2, "782"),
+    "CLP": (4, "782"),
+    "SVC": (3, "782"),
+    "CLM": (2, "782"),
+}
 _WIDTHS: Final = (2, 10, 2, 10, 2, 15, 2, 15, 6, 4, 1, 5, 9, 1, 1, 1)
 
 
@@ -134,10 +138,17 @@ def _balance_as_element(x: Finding, interchange: Interchange) -> Finding:
     element, ref = _OUT_OF_BALANCE.get(x.segment_id, (0, ""))
     es = interchange.delimiters.element
     parts = interchange.raw[x.segment_index].split(es) if element else []
-    return Finding(level=Level.ELEMENT, code=_PATTERN_FAILURE, text=x.text,
-                   segment_index=x.segment_index, segment_id=x.segment_id, loop=x.loop,
-                   element=element, element_ref=ref,
-                   value=parts[element] if element < len(parts) else "")
+    return Finding(
+        level=Level.ELEMENT,
+        code=_PATTERN_FAILURE,
+        text=x.text,
+        segment_index=x.segment_index,
+        segment_id=x.segment_id,
+        loop=x.loop,
+        element=element,
+        element_ref=ref,
+        value=parts[element] if element < len(parts) else "",
+    )
 
 
 def build_999(  # noqa: C901 - one branch per 999 finding (005010X231A1)
@@ -158,8 +169,11 @@ def build_999(  # noqa: C901 - one branch per 999 finding (005010X231A1)
     env = check_envelope(interchange)
     wanted = (Level.TRANSACTION, Level.SEGMENT, Level.ELEMENT)
     syntax = [x for x in findings if x.level in wanted]
-    syntax += [_balance_as_element(x, interchange) for x in findings
-               if x.level is Level.BALANCE and x.segment_index >= 0]
+    syntax += [
+        _balance_as_element(x, interchange)
+        for x in findings
+        if x.level is Level.BALANCE and x.segment_index >= 0
+    ]
     group_findings = [x for x in findings if x.level is Level.GROUP]
     isa = interchange.isa
     segs: list[list[str]] = []

@@ -101,8 +101,9 @@ def parse_999(data: bytes | str | Interchange) -> Ack999:
             if t.id != "999":
                 continue
             groups += read_999_set(ic, t)
-    return Ack999(interchange_control=ic.control_number, groups=tuple(groups),
-                  findings=tuple(env.findings))
+    return Ack999(
+        interchange_control=ic.control_number, groups=tuple(groups), findings=tuple(env.findings)
+    )
 
 
 def read_999_set(ic: Interchange, t: TransactionSpan) -> list[GroupAck]:
@@ -144,13 +145,19 @@ def read_999_set(ic: Interchange, t: TransactionSpan) -> list[GroupAck]:
         elif sid == "IK3":
             close_segment()
             e = padded(e, 5)
-            seg = {"segment_id": e[1], "position": _int(e[2]), "loop": e[3],
-                   "code": e[4]}
+            seg = {"segment_id": e[1], "position": _int(e[2]), "loop": e[3], "code": e[4]}
         elif sid == "IK4" and seg is not None:
             e = padded(e, 5)
             pos = padded(e[1].split(cs), 2)
-            elems.append(ElementError(element=_int(pos[0]), component=_int(pos[1]),
-                                      reference=e[2], code=e[3], value=e[4]))
+            elems.append(
+                ElementError(
+                    element=_int(pos[0]),
+                    component=_int(pos[1]),
+                    reference=e[2],
+                    code=e[3],
+                    value=e[4],
+                )
+            )
         elif sid == "IK5" and current is not None:
             close_segment()
             current["status"] = e[1] if len(e) > 1 else ""
@@ -158,10 +165,17 @@ def read_999_set(ic: Interchange, t: TransactionSpan) -> list[GroupAck]:
         elif sid == "AK9" and group is not None:
             close_set()
             e = padded(e, 5)
-            groups.append(GroupAck(
-                status=e[1], included=_int(e[2]), received=_int(e[3]),
-                accepted=_int(e[4]), codes=tuple(x for x in e[5:10] if x),
-                sets=tuple(sets), **group))  # type: ignore[arg-type]
+            groups.append(
+                GroupAck(
+                    status=e[1],
+                    included=_int(e[2]),
+                    received=_int(e[3]),
+                    accepted=_int(e[4]),
+                    codes=tuple(x for x in e[5:10] if x),
+                    sets=tuple(sets),
+                    **group,  # type: ignore[arg-type]
+                )
+            )
             group = None
     close_set()
     if group is not None:  # AK9 missing: keep what the sets said

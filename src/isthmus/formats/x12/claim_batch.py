@@ -58,9 +58,18 @@ def _convert(raw: str, src: Delimiters) -> list[str]:
     return out
 
 
-def build_837(claims: Sequence[ScrubbedClaim], *, sender: str, receiver: str,
-              interchange_control: int, group_control: int, transaction_control: int,
-              reference: str, at: datetime, usage: str = "P") -> OutboundBatch:
+def build_837(
+    claims: Sequence[ScrubbedClaim],
+    *,
+    sender: str,
+    receiver: str,
+    interchange_control: int,
+    group_control: int,
+    transaction_control: int,
+    reference: str,
+    at: datetime,
+    usage: str = "P",
+) -> OutboundBatch:
     """One interchange of the given clean claims. Group and set control numbers count up
     from ``group_control`` and ``transaction_control``, one per guide present."""
     if any(not c.clean for c in claims):
@@ -75,23 +84,39 @@ def build_837(claims: Sequence[ScrubbedClaim], *, sender: str, receiver: str,
         gs06 = str(group_control + n)
         st02 = f"{transaction_control + n:04d}"
         segs = _set_segments(members, st02=st02, reference=reference, at=at)
-        placements += [Placement(patient_control_number=c.patient_control_number,
-                                 interchange_control=isa13, group_control=gs06,
-                                 transaction_control=st02) for c in members]
+        placements += [
+            Placement(
+                patient_control_number=c.patient_control_number,
+                interchange_control=isa13,
+                group_control=gs06,
+                transaction_control=st02,
+            )
+            for c in members
+        ]
         segs.append(["SE", str(len(segs) + 1), st02])
         groups.append((guide, segs))
     text = "".join(
-        envelope(segs, functional_id="HC", guide=guide, sender=sender, receiver=receiver,
-                 interchange_control=interchange_control, group_control=group_control + n,
-                 at=at, usage=usage)
-        for n, (guide, segs) in enumerate(groups))
+        envelope(
+            segs,
+            functional_id="HC",
+            guide=guide,
+            sender=sender,
+            receiver=receiver,
+            interchange_control=interchange_control,
+            group_control=group_control + n,
+            at=at,
+            usage=usage,
+        )
+        for n, (guide, segs) in enumerate(groups)
+    )
     if len(groups) > 1:  # one interchange, several groups: keep one ISA and one IEA
         text = _merge(text, len(groups), isa13)
     return OutboundBatch(text=text, interchange_control=isa13, placements=tuple(placements))
 
 
-def _set_segments(members: list[ScrubbedClaim], *, st02: str, reference: str,
-                  at: datetime) -> list[list[str]]:
+def _set_segments(
+    members: list[ScrubbedClaim], *, st02: str, reference: str, at: datetime
+) -> list[list[str]]:
     """ST, the first claim's header (BHT03 our reference), the HL levels renumbered (a level
     equal to the one before is written once) and each claim; SE is added by the caller."""
     d = members[0].delimiters
@@ -110,8 +135,13 @@ def _set_segments(members: list[ScrubbedClaim], *, st02: str, reference: str,
             return prev[1]
         first = _convert(block[0], src)
         number = len(hls) + 1
-        hl = ["HL", str(number), str(parent) if parent else "",
-              first[3] if len(first) > 3 else "", "0"]
+        hl = [
+            "HL",
+            str(number),
+            str(parent) if parent else "",
+            first[3] if len(first) > 3 else "",
+            "0",
+        ]
         hls.append(hl)
         segs.append(hl)
         segs.extend(_convert(s, src) for s in block[1:])

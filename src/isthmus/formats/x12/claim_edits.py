@@ -135,8 +135,9 @@ class _Claim:
         self.seen: set[str] = set()
 
 
-def scrub(data: bytes | str | Interchange,
-          submitted: Mapping[str, str] | None = None) -> list[ScrubbedClaim]:
+def scrub(
+    data: bytes | str | Interchange, submitted: Mapping[str, str] | None = None
+) -> list[ScrubbedClaim]:
     """Every 837 claim of an interchange with the edits it fails.
 
     ``submitted`` maps a patient control number to the digest of the claim last sent under
@@ -146,8 +147,11 @@ def scrub(data: bytes | str | Interchange,
     ic = data if isinstance(data, Interchange) else read(data)
     env = check_envelope(ic)
     sent = submitted or {}
-    outer = [_envelope_failure(x.segment_id, x.element, x.text) for x in env.findings
-             if x.level in (Level.INTERCHANGE, Level.GROUP)]
+    outer = [
+        _envelope_failure(x.segment_id, x.element, x.text)
+        for x in env.findings
+        if x.level in (Level.INTERCHANGE, Level.GROUP)
+    ]
     out: list[ScrubbedClaim] = []
     seen_in_file: dict[str, str] = {}
     for g in env.groups:
@@ -155,10 +159,20 @@ def scrub(data: bytes | str | Interchange,
             if t.id != "837":
                 continue
             set_failures = outer + [
-                _envelope_failure(x.segment_id, x.element, x.text) for x in env.findings
-                if x.level is Level.TRANSACTION and t.start <= x.segment_index < max(t.stop, 1)]
-            out += _scrub_set(ic, t.start, t.end, t.stop, t.convention or g.version,
-                              set_failures, sent, seen_in_file)
+                _envelope_failure(x.segment_id, x.element, x.text)
+                for x in env.findings
+                if x.level is Level.TRANSACTION and t.start <= x.segment_index < max(t.stop, 1)
+            ]
+            out += _scrub_set(
+                ic,
+                t.start,
+                t.end,
+                t.stop,
+                t.convention or g.version,
+                set_failures,
+                sent,
+                seen_in_file,
+            )
     return out
 
 
@@ -166,9 +180,16 @@ def _envelope_failure(segment_id: str, element: int, text: str) -> EditFailure:
     return EditFailure(code=ENVELOPE, text=text, segment_id=segment_id, element=element)
 
 
-def _scrub_set(ic: Interchange, start: int, end: int, stop: int, guide: str,  # noqa: C901 - one edit per 837 rule, in segment order
-               set_failures: list[EditFailure], sent: Mapping[str, str],
-               seen_in_file: dict[str, str]) -> list[ScrubbedClaim]:
+def _scrub_set(  # noqa: C901 - one edit per 837 rule, in segment order
+    ic: Interchange,
+    start: int,
+    end: int,
+    stop: int,
+    guide: str,
+    set_failures: list[EditFailure],
+    sent: Mapping[str, str],
+    seen_in_file: dict[str, str],
+) -> list[ScrubbedClaim]:
     raw = ic.raw
     d = ic.delimiters
     es, cs = d.element, d.component
@@ -183,45 +204,75 @@ def _scrub_set(ic: Interchange, start: int, end: int, stop: int, guide: str,  # 
     out: list[ScrubbedClaim] = []
     payer_id = ""
 
-    def fail(c: _Claim, code: str, text: str, sid: str, pos: int, el: int = 0,
-             comp: int = 0, loop: str = "") -> None:
-        c.failures.append(EditFailure(code=code, text=text, segment_id=sid, position=pos,
-                                      element=el, component=comp, loop=loop))
+    def fail(
+        c: _Claim,
+        code: str,
+        text: str,
+        sid: str,
+        pos: int,
+        el: int = 0,
+        comp: int = 0,
+        loop: str = "",
+    ) -> None:
+        c.failures.append(
+            EditFailure(
+                code=code,
+                text=text,
+                segment_id=sid,
+                position=pos,
+                element=el,
+                component=comp,
+                loop=loop,
+            )
+        )
 
     def finish(c: _Claim) -> None:  # noqa: C901 - the end-of-claim edits, one per rule
         clm = padded(raw[c.at].split(es), 6)
         pos = c.at - start + 1
         total = parse_amount(clm[2]) if clm[2] else None
-        for name, sid, loop in (("billing provider", "NM1*85", "2010AA"),
-                                ("subscriber", "NM1*IL", "2010BA"),
-                                ("payer", "NM1*PR", "2010BB"), ("SBR", "SBR", "2000B")):
+        for name, sid, loop in (
+            ("billing provider", "NM1*85", "2010AA"),
+            ("subscriber", "NM1*IL", "2010BA"),
+            ("payer", "NM1*PR", "2010BB"),
+            ("SBR", "SBR", "2000B"),
+        ):
             if sid not in found:
-                fail(c, REQUIRED, f"{name} ({sid}, loop {loop}) missing", sid[:3], pos,
-                     loop=loop)
+                fail(c, REQUIRED, f"{name} ({sid}, loop {loop}) missing", sid[:3], pos, loop=loop)
         if not clm[1]:
             fail(c, REQUIRED, "patient control number missing", "CLM", pos, 1, loop="2300")
         if total is None:
-            fail(c, REQUIRED if not clm[2] else CODE_SET, "total charge missing or invalid",
-                 "CLM", pos, 2, loop="2300")
+            fail(
+                c,
+                REQUIRED if not clm[2] else CODE_SET,
+                "total charge missing or invalid",
+                "CLM",
+                pos,
+                2,
+                loop="2300",
+            )
         c05 = split_composite(clm[5], cs) if clm[5] else []
         c05 += [""] * (3 - len(c05))
         if not (len(c05[0]) == 2 and c05[0].isdigit()):
             fail(c, CODE_SET, "facility code is not 2 digits", "CLM", pos, 5, 1, "2300")
         want = "A" if institutional else "B"
         if c05[1] and c05[1] != want:
-            fail(c, CODE_SET, f"facility code qualifier is not {want}", "CLM", pos, 5, 2,
-                 "2300")
+            fail(c, CODE_SET, f"facility code qualifier is not {want}", "CLM", pos, 5, 2, "2300")
         if c05[2] not in FREQUENCIES:
             fail(c, CODE_SET, "claim frequency is not 1, 7 or 8", "CLM", pos, 5, 3, "2300")
         elif c05[2] in REPLACEMENTS and "F8" not in c.refs:
-            fail(c, REQUIRED, "a replacement or void needs REF*F8 (payer claim control "
-                 "number)", "REF", pos, 1, loop="2300")
+            fail(
+                c,
+                REQUIRED,
+                "a replacement or void needs REF*F8 (payer claim control number)",
+                "REF",
+                pos,
+                1,
+                loop="2300",
+            )
         if "HI" not in c.seen:
-            fail(c, REQUIRED, "principal diagnosis (HI ABK/BK) missing", "HI", pos,
-                 loop="2300")
+            fail(c, REQUIRED, "principal diagnosis (HI ABK/BK) missing", "HI", pos, loop="2300")
         if institutional:
-            for sid, what in (("DTP*434", "statement dates"), ("CL1", "institutional "
-                                                               "claim code")):
+            for sid, what in (("DTP*434", "statement dates"), ("CL1", "institutional claim code")):
                 if sid not in c.seen:
                     fail(c, REQUIRED, f"{what} ({sid}) missing", sid[:3], pos, loop="2300")
         if not c.lines:
@@ -229,23 +280,48 @@ def _scrub_set(ic: Interchange, start: int, end: int, stop: int, guide: str,  # 
         elif total is not None:
             lines = sum((x for _, x in c.lines), ZERO)
             if lines != total:
-                fail(c, CHARGE_TOTAL, f"CLM02 differs from the sum of {len(c.lines)} line "
-                     f"charges by {total - lines}", "CLM", pos, 2, loop="2300")
+                fail(
+                    c,
+                    CHARGE_TOTAL,
+                    f"CLM02 differs from the sum of {len(c.lines)} line charges by {total - lines}",
+                    "CLM",
+                    pos,
+                    2,
+                    loop="2300",
+                )
         pcn = clm[1]
         dig = digest(c.raw)
         if pcn and (sent.get(pcn) == dig or seen_in_file.get(pcn) == dig):
-            fail(c, DUPLICATE, "same patient control number and content already submitted",
-                 "CLM", pos, 1, loop="2300")
+            fail(
+                c,
+                DUPLICATE,
+                "same patient control number and content already submitted",
+                "CLM",
+                pos,
+                1,
+                loop="2300",
+            )
         if pcn:
             seen_in_file[pcn] = dig
-        out.append(ScrubbedClaim(
-            kind=kind, guide=guide, patient_control_number=pcn, payer_id=payer_id,
-            total_charge=total if total is not None else ZERO,
-            frequency=c05[2], payer_claim_control_number=_ref(raw, c, es, "F8"),
-            digest=dig, failures=tuple(set_failures + c.failures), delimiters=d,
-            header=tuple(header), billing=tuple(blocks["20"]),
-            subscriber=tuple(blocks["22"]), patient=tuple(blocks["23"]),
-            claim=tuple(c.raw)))
+        out.append(
+            ScrubbedClaim(
+                kind=kind,
+                guide=guide,
+                patient_control_number=pcn,
+                payer_id=payer_id,
+                total_charge=total if total is not None else ZERO,
+                frequency=c05[2],
+                payer_claim_control_number=_ref(raw, c, es, "F8"),
+                digest=dig,
+                failures=tuple(set_failures + c.failures),
+                delimiters=d,
+                header=tuple(header),
+                billing=tuple(blocks["20"]),
+                subscriber=tuple(blocks["22"]),
+                patient=tuple(blocks["23"]),
+                claim=tuple(c.raw),
+            )
+        )
 
     pending: list[EditFailure] = []  # hierarchy failures, charged to its claims
     line_open = False
@@ -292,18 +368,38 @@ def _scrub_set(ic: Interchange, start: int, end: int, stop: int, guide: str,  # 
                 if q == "PR":
                     payer_id = e[9]
                 if q == "85" and e[8] != "XX":
-                    pending.append(EditFailure(code=REQUIRED, text="billing provider has "
-                                               "no NPI (NM108 XX)", segment_id="NM1",
-                                               position=pos, element=8, loop=loop))
+                    pending.append(
+                        EditFailure(
+                            code=REQUIRED,
+                            text="billing provider has no NPI (NM108 XX)",
+                            segment_id="NM1",
+                            position=pos,
+                            element=8,
+                            loop=loop,
+                        )
+                    )
                 if q in ("IL", "PR") and not e[9]:
-                    pending.append(EditFailure(code=REQUIRED, text="identifier missing",
-                                               segment_id="NM1", position=pos, element=9,
-                                               loop=loop))
+                    pending.append(
+                        EditFailure(
+                            code=REQUIRED,
+                            text="identifier missing",
+                            segment_id="NM1",
+                            position=pos,
+                            element=9,
+                            loop=loop,
+                        )
+                    )
                 if e[8] == "XX" and not npi_valid(e[9]):
-                    pending.append(EditFailure(code=NPI_CHECK_DIGIT, text="NPI check digit "
-                                               "does not match", segment_id="NM1",
-                                               position=pos, element=9,
-                                               loop=loop or "2010A"))
+                    pending.append(
+                        EditFailure(
+                            code=NPI_CHECK_DIGIT,
+                            text="NPI check digit does not match",
+                            segment_id="NM1",
+                            position=pos,
+                            element=9,
+                            loop=loop or "2010A",
+                        )
+                    )
             elif sid == "SBR":
                 found["SBR"] = pos
             continue
@@ -315,23 +411,45 @@ def _scrub_set(ic: Interchange, start: int, end: int, stop: int, guide: str,  # 
             n = 2 if sid == "SV1" else 3
             amt = parse_amount(e[n]) if e[n] else None
             if amt is None:
-                fail(claim, REQUIRED if not e[n] else CODE_SET, "line charge missing or "
-                     "invalid", sid, pos, n, loop="2400")
+                fail(
+                    claim,
+                    REQUIRED if not e[n] else CODE_SET,
+                    "line charge missing or invalid",
+                    sid,
+                    pos,
+                    n,
+                    loop="2400",
+                )
             claim.lines.append((i, amt or ZERO))
             if sid == "SV1":
                 q = split_composite(e[1], cs)[0]
                 if q not in PROFESSIONAL_PROCEDURE_QUALIFIERS:
-                    fail(claim, CODE_SET, "procedure qualifier is not HC, ER, IV or WK",
-                         sid, pos, 1, 1, "2400")
+                    fail(
+                        claim,
+                        CODE_SET,
+                        "procedure qualifier is not HC, ER, IV or WK",
+                        sid,
+                        pos,
+                        1,
+                        1,
+                        "2400",
+                    )
             else:
                 if not (len(e[1]) == 4 and e[1].isdigit()):
-                    fail(claim, CODE_SET, "revenue code is not 4 digits", sid, pos, 1,
-                         loop="2400")
+                    fail(claim, CODE_SET, "revenue code is not 4 digits", sid, pos, 1, loop="2400")
                 if e[2]:
                     q = split_composite(e[2], cs)[0]
                     if q not in INSTITUTIONAL_PROCEDURE_QUALIFIERS:
-                        fail(claim, CODE_SET, "procedure qualifier is not HC, HP, IV or WK",
-                             sid, pos, 2, 1, "2400")
+                        fail(
+                            claim,
+                            CODE_SET,
+                            "procedure qualifier is not HC, HP, IV or WK",
+                            sid,
+                            pos,
+                            2,
+                            1,
+                            "2400",
+                        )
         elif sid == "DTP":
             e = padded(e, 4)
             if e[1] == "434":
@@ -339,8 +457,15 @@ def _scrub_set(ic: Interchange, start: int, end: int, stop: int, guide: str,  # 
             if e[1] in ("472", "434"):
                 for part in e[3].split("-"):
                     if parse_date(part) is None:
-                        fail(claim, CODE_SET, "date is not a valid CCYYMMDD", "DTP", pos, 3,
-                             loop="2400" if line_open else "2300")
+                        fail(
+                            claim,
+                            CODE_SET,
+                            "date is not a valid CCYYMMDD",
+                            "DTP",
+                            pos,
+                            3,
+                            loop="2400" if line_open else "2300",
+                        )
                         break
         elif sid == "HI" and not line_open:
             q = split_composite(padded(e, 2)[1], cs)[0]
@@ -355,8 +480,15 @@ def _scrub_set(ic: Interchange, start: int, end: int, stop: int, guide: str,  # 
         elif sid == "NM1":
             e = padded(e, 10)
             if e[8] == "XX" and not npi_valid(e[9]):
-                fail(claim, NPI_CHECK_DIGIT, "NPI check digit does not match", "NM1", pos, 9,
-                     loop="2420" if line_open else "2310")
+                fail(
+                    claim,
+                    NPI_CHECK_DIGIT,
+                    "NPI check digit does not match",
+                    "NM1",
+                    pos,
+                    9,
+                    loop="2420" if line_open else "2310",
+                )
     if claim is not None:
         finish(claim)
     return out

@@ -83,7 +83,7 @@ class ClaimStatus(msgspec.Struct, frozen=True, kw_only=True):
     lines: tuple[LineStatus, ...] = ()
 
     def category(self) -> str:
-        """"accepted", "rejected", "pending", "finalized", "info" or "" from the first
+        """ "accepted", "rejected", "pending", "finalized", "info" or "" from the first
         status: A1/A2/A5/A6 accepted, A3/A4/A7/A8 and E* rejected (005010X214 1.10.2),
         P* pending, F* finalized, R* a request for more information."""
         if not self.statuses:
@@ -129,12 +129,17 @@ def _status(e: list[str], cs: str, first: int = 1) -> list[Status]:
         if not e[n]:
             continue
         c = padded(e[n].split(cs), 3)
-        out.append(Status(
-            category=c[0], code=c[1], entity=c[2],
-            effective=parse_date(e[2]) if n == first else None,
-            action=e[3] if n == first else "",
-            charge=parse_amount(e[4]) if n == first and e[4] else None,
-            paid=parse_amount(e[5]) if n == first and e[5] else None))
+        out.append(
+            Status(
+                category=c[0],
+                code=c[1],
+                entity=c[2],
+                effective=parse_date(e[2]) if n == first else None,
+                action=e[3] if n == first else "",
+                charge=parse_amount(e[4]) if n == first and e[4] else None,
+                paid=parse_amount(e[5]) if n == first and e[5] else None,
+            )
+        )
     return out
 
 
@@ -168,12 +173,22 @@ def parse_status(data: bytes | str | Interchange) -> StatusBatch:
                 continue
             kind, guide = t.id, t.convention or g.version
             _read_set(ic, t, claims, levels)
-    return StatusBatch(interchange_control=ic.control_number, transaction=kind, guide=guide,
-                       claims=tuple(claims), levels=tuple(levels), findings=tuple(findings))
+    return StatusBatch(
+        interchange_control=ic.control_number,
+        transaction=kind,
+        guide=guide,
+        claims=tuple(claims),
+        levels=tuple(levels),
+        findings=tuple(findings),
+    )
 
 
-def _read_set(ic: Interchange, t: TransactionSpan, claims: list[ClaimStatus],  # noqa: C901 - one branch per 277 segment (005010X212)
-              levels: list[LevelStatus]) -> None:
+def _read_set(  # noqa: C901 - one branch per 277 segment (005010X212)
+    ic: Interchange,
+    t: TransactionSpan,
+    claims: list[ClaimStatus],
+    levels: list[LevelStatus],
+) -> None:
     es, cs = ic.delimiters.element, ic.delimiters.component
     stop = t.stop - 1 if t.end >= 0 else t.stop
     parties: dict[str, Party] = {}
@@ -190,24 +205,36 @@ def _read_set(ic: Interchange, t: TransactionSpan, claims: list[ClaimStatus],  #
         if claim is not None:
             lines = tuple(LineStatus(**x) for x in claim.lines)  # type: ignore[arg-type]
             refs = claim.refs
-            claims.append(ClaimStatus(
-                transaction_control=t.control, trace=claim.trace,
-                payer=parties.get("20", _NOPARTY),
-                provider=parties.get("19", parties.get("21", _NOPARTY)),
-                subscriber=subscriber,
-                patient=patient or subscriber,
-                patient_control_number=refs.get("EJ", "") or refs.get("D9", ""),
-                payer_claim_control_number=refs.get("1K", ""),
-                bill_type=refs.get("BLT", ""), charge=claim.charge,
-                service_date=claim.dates[0], service_end=claim.dates[1],
-                statuses=tuple(claim.statuses), lines=lines))
+            claims.append(
+                ClaimStatus(
+                    transaction_control=t.control,
+                    trace=claim.trace,
+                    payer=parties.get("20", _NOPARTY),
+                    provider=parties.get("19", parties.get("21", _NOPARTY)),
+                    subscriber=subscriber,
+                    patient=patient or subscriber,
+                    patient_control_number=refs.get("EJ", "") or refs.get("D9", ""),
+                    payer_claim_control_number=refs.get("1K", ""),
+                    bill_type=refs.get("BLT", ""),
+                    charge=claim.charge,
+                    service_date=claim.dates[0],
+                    service_end=claim.dates[1],
+                    statuses=tuple(claim.statuses),
+                    lines=lines,
+                )
+            )
         elif level_status and level in ("20", "21", "19"):
-            levels.append(LevelStatus(level=level, trace=level_trace,
-                                      party=parties.get(level, _NOPARTY),
-                                      statuses=tuple(level_status),
-                                      batch=receiver_trace if level in ("21", "19") else "",
-                                      transaction_control=t.control,
-                                      payer=parties.get("20")))
+            levels.append(
+                LevelStatus(
+                    level=level,
+                    trace=level_trace,
+                    party=parties.get(level, _NOPARTY),
+                    statuses=tuple(level_status),
+                    batch=receiver_trace if level in ("21", "19") else "",
+                    transaction_control=t.control,
+                    payer=parties.get("20"),
+                )
+            )
         claim, level_status, level_trace = None, [], ""
 
     for i in range(t.start + 1, stop):
@@ -259,20 +286,28 @@ def _read_set(ic: Interchange, t: TransactionSpan, claims: list[ClaimStatus],  #
             e = padded(e, 4)
             if e[1] in ("472", "232"):
                 v = e[3].split("-")
-                claim.dates = (parse_date(v[0]),
-                               parse_date(v[1]) if len(v) > 1 else None)
+                claim.dates = (parse_date(v[0]), parse_date(v[1]) if len(v) > 1 else None)
         elif sid == "SVC" and claim is not None:
             e = padded(e, 4)
-            line = {"procedure": procedure(e[1], cs),
-                    "charge": parse_amount(e[2]) if e[2] else None,
-                    "paid": parse_amount(e[3]) if e[3] else None}
+            line = {
+                "procedure": procedure(e[1], cs),
+                "charge": parse_amount(e[2]) if e[2] else None,
+                "paid": parse_amount(e[3]) if e[3] else None,
+            }
             claim.lines.append(line)
     flush()
 
 
-def build_276(claims: Sequence[ClaimStatus], *, sender: str, receiver: str,
-              interchange_control: int, group_control: int, at: datetime,
-              usage: str = "P") -> str:
+def build_276(
+    claims: Sequence[ClaimStatus],
+    *,
+    sender: str,
+    receiver: str,
+    interchange_control: int,
+    group_control: int,
+    at: datetime,
+    usage: str = "P",
+) -> str:
     """One 276 set per claim asked about (a subscriber level each, TRN*1 its trace,
     REF*1K/EJ, AMT*T3 and DTP*472 when known). Control numbers from the caller's counter."""
     body: list[list[str]] = []
@@ -287,11 +322,22 @@ def build_276(claims: Sequence[ClaimStatus], *, sender: str, receiver: str,
             ["HL", "2", "1", "21", "1"],
             ["NM1", "41", "2", sender, "", "", "", "", "46", sender],
             ["HL", "3", "2", "19", "1"],
-            ["NM1", "1P", "2", c.provider.name, "", "", "", "", "XX",
-             c.provider.npi or c.provider.id],
+            [
+                "NM1",
+                "1P",
+                "2",
+                c.provider.name,
+                "",
+                "",
+                "",
+                "",
+                "XX",
+                c.provider.npi or c.provider.id,
+            ],
             ["HL", "4", "3", "22", "0"],
             ["NM1", "IL", "1", sub.last, sub.first, "", "", "", "MI", sub.id],
-            ["TRN", "1", c.trace]]
+            ["TRN", "1", c.trace],
+        ]
         if c.payer_claim_control_number:
             segs.append(["REF", "1K", c.payer_claim_control_number])
         if c.patient_control_number:
@@ -304,6 +350,14 @@ def build_276(claims: Sequence[ClaimStatus], *, sender: str, receiver: str,
             segs.append(["DTP", "472", "RD8", f"{d0}-{d1}"])
         segs.append(["SE", str(len(segs) + 1), ctl])
         body += segs
-    return envelope(body, functional_id="HR", guide=GUIDE_276, sender=sender,
-                    receiver=receiver, interchange_control=interchange_control,
-                    group_control=group_control, at=at, usage=usage)
+    return envelope(
+        body,
+        functional_id="HR",
+        guide=GUIDE_276,
+        sender=sender,
+        receiver=receiver,
+        interchange_control=interchange_control,
+        group_control=group_control,
+        at=at,
+        usage=usage,
+    )

@@ -118,8 +118,11 @@ class EligibilityResponse(msgspec.Struct, frozen=True, kw_only=True):
         )
 
     def _amount(self, info: str, *, remaining: bool) -> Decimal | None:
-        found = [b for b in self.benefits if b.info == info and b.amount is not None
-                 and (not remaining or b.period == REMAINING)]
+        found = [
+            b
+            for b in self.benefits
+            if b.info == info and b.amount is not None and (not remaining or b.period == REMAINING)
+        ]
         found.sort(key=lambda b: b.in_network != "Y")
         return found[0].amount if found else None
 
@@ -139,8 +142,18 @@ _NOPARTY: Final = Party(name="")
 class _Level:
     """What one HL level (and those above it) has said so far."""
 
-    __slots__ = ("benefits", "dependent", "eq", "level", "payer", "plan_date", "provider",
-                 "rejections", "subscriber", "trace")
+    __slots__ = (
+        "benefits",
+        "dependent",
+        "eq",
+        "level",
+        "payer",
+        "plan_date",
+        "provider",
+        "rejections",
+        "subscriber",
+        "trace",
+    )
 
     def __init__(self) -> None:
         self.level = ""
@@ -158,8 +171,13 @@ class _Level:
 _LOOP: Final = {"20": "2000A", "21": "2000B", "22": "2000C", "23": "2000D"}
 
 
-def _read(ic: Interchange, set_id: str, requests: list[EligibilityRequest],
-          responses: list[EligibilityResponse], findings: list[Finding]) -> None:
+def _read(
+    ic: Interchange,
+    set_id: str,
+    requests: list[EligibilityRequest],
+    responses: list[EligibilityResponse],
+    findings: list[Finding],
+) -> None:
     env = check_envelope(ic)
     findings.extend(env.findings)
     for g in env.groups:
@@ -168,9 +186,13 @@ def _read(ic: Interchange, set_id: str, requests: list[EligibilityRequest],
                 _read_set(ic, t, set_id, requests, responses)
 
 
-def _read_set(ic: Interchange, t: TransactionSpan, set_id: str,  # noqa: C901 - one branch per 271 segment (005010X279A1)
-              requests: list[EligibilityRequest],
-              responses: list[EligibilityResponse]) -> None:
+def _read_set(  # noqa: C901 - one branch per 271 segment (005010X279A1)
+    ic: Interchange,
+    t: TransactionSpan,
+    set_id: str,
+    requests: list[EligibilityRequest],
+    responses: list[EligibilityResponse],
+) -> None:
     es, rs, cs = ic.delimiters.element, ic.delimiters.repetition, ic.delimiters.component
     stop = t.stop - 1 if t.end >= 0 else t.stop
     cur = _Level()
@@ -181,16 +203,31 @@ def _read_set(ic: Interchange, t: TransactionSpan, set_id: str,  # noqa: C901 - 
     def flush(c: _Level) -> None:
         if set_id == "270":
             if c.trace and c.subscriber is not None:
-                requests.append(EligibilityRequest(
-                    transaction_control=t.control, trace=c.trace, payer=c.payer,
-                    provider=c.provider, subscriber=c.subscriber,
-                    dependent=c.dependent, service_types=tuple(c.eq),
-                    plan_date=c.plan_date))
+                requests.append(
+                    EligibilityRequest(
+                        transaction_control=t.control,
+                        trace=c.trace,
+                        payer=c.payer,
+                        provider=c.provider,
+                        subscriber=c.subscriber,
+                        dependent=c.dependent,
+                        service_types=tuple(c.eq),
+                        plan_date=c.plan_date,
+                    )
+                )
         elif c.trace or c.benefits or c.rejections:
-            responses.append(EligibilityResponse(
-                transaction_control=t.control, trace=c.trace, payer=c.payer,
-                provider=c.provider, subscriber=c.subscriber, dependent=c.dependent,
-                benefits=tuple(c.benefits), rejections=tuple(c.rejections)))
+            responses.append(
+                EligibilityResponse(
+                    transaction_control=t.control,
+                    trace=c.trace,
+                    payer=c.payer,
+                    provider=c.provider,
+                    subscriber=c.subscriber,
+                    dependent=c.dependent,
+                    benefits=tuple(c.benefits),
+                    rejections=tuple(c.rejections),
+                )
+            )
 
     for i in range(t.start + 1, stop):
         e = ic.raw[i].split(es)
@@ -227,11 +264,19 @@ def _read_set(ic: Interchange, t: TransactionSpan, set_id: str,  # noqa: C901 - 
         elif sid == "EB":
             e = padded(e, 13)
             st = tuple(x for x in (e[3].split(rs) if rs else [e[3]]) if x)
-            cur.benefits.append(Benefit(
-                info=e[1], coverage_level=e[2], service_types=st,
-                insurance_type=e[4], plan=e[5], period=e[6],
-                amount=parse_amount(e[7]) if e[7] else None,
-                percent=parse_amount(e[8]) if e[8] else None, in_network=e[12]))
+            cur.benefits.append(
+                Benefit(
+                    info=e[1],
+                    coverage_level=e[2],
+                    service_types=st,
+                    insurance_type=e[4],
+                    plan=e[5],
+                    period=e[6],
+                    amount=parse_amount(e[7]) if e[7] else None,
+                    percent=parse_amount(e[8]) if e[8] else None,
+                    in_network=e[12],
+                )
+            )
             in_benefit = False
         elif sid == "LS":
             in_benefit = True
@@ -239,8 +284,9 @@ def _read_set(ic: Interchange, t: TransactionSpan, set_id: str,  # noqa: C901 - 
             in_benefit = False
         elif sid == "AAA":
             e = padded(e, 5)
-            cur.rejections.append(Rejection(loop=_LOOP.get(cur.level, ""),
-                                            valid=e[1], reason=e[3], follow_up=e[4]))
+            cur.rejections.append(
+                Rejection(loop=_LOOP.get(cur.level, ""), valid=e[1], reason=e[3], follow_up=e[4])
+            )
     flush(cur)
 
 
@@ -250,8 +296,9 @@ def parse_270(data: bytes | str | Interchange) -> EligibilityBatch:
     requests: list[EligibilityRequest] = []
     findings: list[Finding] = []
     _read(ic, "270", requests, [], findings)
-    return EligibilityBatch(interchange_control=ic.control_number, requests=tuple(requests),
-                            findings=tuple(findings))
+    return EligibilityBatch(
+        interchange_control=ic.control_number, requests=tuple(requests), findings=tuple(findings)
+    )
 
 
 def parse_271(data: bytes | str | Interchange) -> EligibilityBatch:
@@ -260,8 +307,9 @@ def parse_271(data: bytes | str | Interchange) -> EligibilityBatch:
     responses: list[EligibilityResponse] = []
     findings: list[Finding] = []
     _read(ic, "271", [], responses, findings)
-    return EligibilityBatch(interchange_control=ic.control_number,
-                            responses=tuple(responses), findings=tuple(findings))
+    return EligibilityBatch(
+        interchange_control=ic.control_number, responses=tuple(responses), findings=tuple(findings)
+    )
 
 
 def _nm1(entity: str, kind: str, last: str, first: str, qualifier: str, ident: str) -> list[str]:
@@ -276,40 +324,81 @@ def _trim(seg: list[str]) -> list[str]:
     return seg[:n]
 
 
-def envelope(body: Sequence[list[str]], *, functional_id: str, guide: str, sender: str,
-             receiver: str, interchange_control: int, group_control: int,
-             at: datetime, usage: str = "P", delimiters: Delimiters | None = None) -> str:
+def envelope(
+    body: Sequence[list[str]],
+    *,
+    functional_id: str,
+    guide: str,
+    sender: str,
+    receiver: str,
+    interchange_control: int,
+    group_control: int,
+    at: datetime,
+    usage: str = "P",
+    delimiters: Delimiters | None = None,
+) -> str:
     """ISA/GS/GE/IEA around already complete transaction sets (each ST..SE)."""
     d = delimiters or Delimiters()
-    isa = ["ISA", "00", " " * 10, "00", " " * 10, "ZZ", sender.ljust(15)[:15], "ZZ",
-           receiver.ljust(15)[:15], at.strftime("%y%m%d"), at.strftime("%H%M"),
-           d.repetition or "U", "00501", f"{interchange_control:09d}", "0", usage,
-           d.component]
+    isa = [
+        "ISA",
+        "00",
+        " " * 10,
+        "00",
+        " " * 10,
+        "ZZ",
+        sender.ljust(15)[:15],
+        "ZZ",
+        receiver.ljust(15)[:15],
+        at.strftime("%y%m%d"),
+        at.strftime("%H%M"),
+        d.repetition or "U",
+        "00501",
+        f"{interchange_control:09d}",
+        "0",
+        usage,
+        d.component,
+    ]
     sets = sum(1 for s in body if s[0] == "ST")
-    gs = ["GS", functional_id, sender, receiver, at.strftime("%Y%m%d"), at.strftime("%H%M"),
-          str(group_control), "X", guide]
+    gs = [
+        "GS",
+        functional_id,
+        sender,
+        receiver,
+        at.strftime("%Y%m%d"),
+        at.strftime("%H%M"),
+        str(group_control),
+        "X",
+        guide,
+    ]
     tail = [["GE", str(sets), str(group_control)], ["IEA", "1", f"{interchange_control:09d}"]]
     segs = [isa, *[_trim(s) for s in [gs, *body, *tail]]]
     return serialize(segs, d, newline=True)
 
 
-def build_270(inquiries: Sequence[EligibilityRequest], *, sender: str, receiver: str,
-              interchange_control: int, group_control: int, at: datetime,
-              usage: str = "P") -> str:
+def build_270(
+    inquiries: Sequence[EligibilityRequest],
+    *,
+    sender: str,
+    receiver: str,
+    interchange_control: int,
+    group_control: int,
+    at: datetime,
+    usage: str = "P",
+) -> str:
     """One 270 set per payer and provider, a subscriber level (HL 22) per inquiry; a
     dependent inquiry adds HL 23. Control numbers come from the caller's counter."""
     body: list[list[str]] = []
     for n, q in enumerate(inquiries, start=1):
         ctl = f"{n:04d}"
-        segs: list[list[str]] = [["ST", "270", ctl, GUIDE],
-                                 ["BHT", "0022", "13", q.trace, at.strftime("%Y%m%d"),
-                                  at.strftime("%H%M")],
-                                 ["HL", "1", "", "20", "1"],
-                                 _nm1("PR", "2", q.payer.name, "", "PI", q.payer.id),
-                                 ["HL", "2", "1", "21", "1"],
-                                 _nm1("1P", "2", q.provider.name, "", "XX",
-                                      q.provider.npi or q.provider.id),
-                                 ["HL", "3", "2", "22", "1" if q.dependent else "0"]]
+        segs: list[list[str]] = [
+            ["ST", "270", ctl, GUIDE],
+            ["BHT", "0022", "13", q.trace, at.strftime("%Y%m%d"), at.strftime("%H%M")],
+            ["HL", "1", "", "20", "1"],
+            _nm1("PR", "2", q.payer.name, "", "PI", q.payer.id),
+            ["HL", "2", "1", "21", "1"],
+            _nm1("1P", "2", q.provider.name, "", "XX", q.provider.npi or q.provider.id),
+            ["HL", "3", "2", "22", "1" if q.dependent else "0"],
+        ]
         sub = q.subscriber
         who = [["TRN", "1", q.trace, "9" + (receiver[:9] or "000000000").rjust(9, "0")]]
         subscriber_nm1 = _nm1("IL", "1", sub.last, sub.first, "MI", sub.id)
@@ -321,10 +410,23 @@ def build_270(inquiries: Sequence[EligibilityRequest], *, sender: str, receiver:
             segs += [*who, subscriber_nm1, *tail]
         else:
             dep = q.dependent
-            segs += [subscriber_nm1, ["HL", "4", "3", "23", "0"], *who,
-                     _nm1("03", "1", dep.last, dep.first, "", ""), *tail]
+            segs += [
+                subscriber_nm1,
+                ["HL", "4", "3", "23", "0"],
+                *who,
+                _nm1("03", "1", dep.last, dep.first, "", ""),
+                *tail,
+            ]
         segs.append(["SE", str(len(segs) + 1), ctl])
         body += segs
-    return envelope(body, functional_id="HS", guide=GUIDE, sender=sender, receiver=receiver,
-                    interchange_control=interchange_control, group_control=group_control,
-                    at=at, usage=usage)
+    return envelope(
+        body,
+        functional_id="HS",
+        guide=GUIDE,
+        sender=sender,
+        receiver=receiver,
+        interchange_control=interchange_control,
+        group_control=group_control,
+        at=at,
+        usage=usage,
+    )

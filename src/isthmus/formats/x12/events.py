@@ -88,18 +88,32 @@ def _payer(rem: Remittance) -> str:
 
 def claim_business_key(rem: Remittance, claim: Claim) -> str:
     """``835|<payer>|<TRN02>|<CLP01>|<CLP07>|pay`` (``|rev`` for a reversal, CLP02 22)."""
-    return "|".join(("835", _payer(rem), rem.trace_number.strip(),
-                     claim.patient_control_number.strip(),
-                     claim.payer_claim_control_number.strip(),
-                     "rev" if claim.is_reversal else "pay"))
+    return "|".join(
+        (
+            "835",
+            _payer(rem),
+            rem.trace_number.strip(),
+            claim.patient_control_number.strip(),
+            claim.payer_claim_control_number.strip(),
+            "rev" if claim.is_reversal else "pay",
+        )
+    )
 
 
 def plb_business_key(rem: Remittance, plb: ProviderAdjustment) -> str:
     """``835-PLB|<payer>|<TRN02>|<PLB01>|<PLB02>|<PLB03-1>|<PLB03-2>``."""
     period = plb.fiscal_period.isoformat() if plb.fiscal_period is not None else ""
-    return "|".join(("835-PLB", _payer(rem), rem.trace_number.strip(),
-                     plb.provider_id.strip(), period, plb.reason.strip(),
-                     plb.reference.strip()))
+    return "|".join(
+        (
+            "835-PLB",
+            _payer(rem),
+            rem.trace_number.strip(),
+            plb.provider_id.strip(),
+            period,
+            plb.reason.strip(),
+            plb.reference.strip(),
+        )
+    )
 
 
 def eft_business_key(rem: Remittance) -> str:
@@ -148,14 +162,28 @@ _SERVICE_DATES: Final = ("472", "150")  # service date, else the service period'
 def service_line(line: ServiceLine) -> RemitServiceLine:
     """One 2110 loop as the event carries it: SVC, its CAS (summed per group and CARC),
     DTM*472 (else DTM*150) and REF*6R; no remark, name or other reference."""
-    when = next((d.date for q in _SERVICE_DATES for d in line.dates
-                 if d.qualifier == q and d.date is not None), None)
+    when = next(
+        (
+            d.date
+            for q in _SERVICE_DATES
+            for d in line.dates
+            if d.qualifier == q and d.date is not None
+        ),
+        None,
+    )
     p = line.procedure
     return RemitServiceLine(
-        code=p.code, qualifier=p.qualifier, modifiers=p.modifiers, charge=line.charge,
-        paid=line.paid, revenue_code=line.revenue_code, units=line.units,
-        adjustments=summed_adjustments(line.adjustments), service_date=when,
-        control_number=line.control_number)
+        code=p.code,
+        qualifier=p.qualifier,
+        modifiers=p.modifiers,
+        charge=line.charge,
+        paid=line.paid,
+        revenue_code=line.revenue_code,
+        units=line.units,
+        adjustments=summed_adjustments(line.adjustments),
+        service_date=when,
+        control_number=line.control_number,
+    )
 
 
 def _claim_event(rem: Remittance, claim: Claim) -> ClaimRemitted:
@@ -182,8 +210,9 @@ def _claim_event(rem: Remittance, claim: Claim) -> ClaimRemitted:
     )
 
 
-def remittance_events(batch: RemittanceBatch, *, interchange_id: str,
-                      skip: Sequence[str] = ()) -> list[KeyedEvent]:
+def remittance_events(
+    batch: RemittanceBatch, *, interchange_id: str, skip: Sequence[str] = ()
+) -> list[KeyedEvent]:
     """The events of every 835 in ``batch`` except the transaction sets (ST02) in ``skip``
     (those a 999 rejects). ``interchange_id`` is :func:`control_id` of the interchange."""
     corr = correlation_id(interchange_id)
@@ -195,29 +224,46 @@ def remittance_events(batch: RemittanceBatch, *, interchange_id: str,
         once = _Once()
         n = 0
         for claim in rem.claims:
-            out.append(KeyedEvent(f"{prefix}/{n}", remit_key(claim.patient_control_number),
-                                  _claim_event(rem, claim),
-                                  once(claim_business_key(rem, claim))))
+            out.append(
+                KeyedEvent(
+                    f"{prefix}/{n}",
+                    remit_key(claim.patient_control_number),
+                    _claim_event(rem, claim),
+                    once(claim_business_key(rem, claim)),
+                )
+            )
             n += 1
         payee = rem.payee
         for plb in rem.provider_adjustments:
             ev = ProviderAdjusted(
-                payer_id=(rem.payer.id if rem.payer is not None and rem.payer.id
-                          else rem.payer_id),
+                payer_id=(rem.payer.id if rem.payer is not None and rem.payer.id else rem.payer_id),
                 payee_npi=payee.npi if payee is not None else "",
                 payee_tin=payee.tin if payee is not None else "",
-                provider_id=plb.provider_id, trace_number=rem.trace_number,
+                provider_id=plb.provider_id,
+                trace_number=rem.trace_number,
                 payment_date=rem.payment_date or rem.production_date,
-                fiscal_period=plb.fiscal_period, reason=plb.reason, reference=plb.reference,
-                amount=plb.amount, currency=rem.currency or "USD")
-            out.append(KeyedEvent(f"{prefix}/{n}",
-                                  f"remit|PLB|{ev.payee_key}|{rem.trace_number}", ev,
-                                  once(plb_business_key(rem, plb))))
+                fiscal_period=plb.fiscal_period,
+                reason=plb.reason,
+                reference=plb.reference,
+                amount=plb.amount,
+                currency=rem.currency or "USD",
+            )
+            out.append(
+                KeyedEvent(
+                    f"{prefix}/{n}",
+                    f"remit|PLB|{ev.payee_key}|{rem.trace_number}",
+                    ev,
+                    once(plb_business_key(rem, plb)),
+                )
+            )
             n += 1
         paid = _payment(rem)
         if paid is not None:
-            out.append(KeyedEvent(f"{prefix}/eft", deposit_key(rem.trace_number), paid,
-                                  eft_business_key(rem)))
+            out.append(
+                KeyedEvent(
+                    f"{prefix}/eft", deposit_key(rem.trace_number), paid, eft_business_key(rem)
+                )
+            )
     return out
 
 
@@ -230,8 +276,13 @@ def deposit_key(reference: str) -> str:
 def _payment(rem: Remittance) -> RemittancePaid | None:
     """The money of an 835 (BPR02, TRN02), unless no money moves: BPR01 H (advice only) or
     P (prenote), BPR04 NON, a zero amount, a debit (BPR03 D) or no trace number."""
-    if (rem.handling_code in ("H", "P") or rem.method == "NON" or rem.amount <= 0
-            or rem.credit_debit == "D" or not rem.trace_number):
+    if (
+        rem.handling_code in ("H", "P")
+        or rem.method == "NON"
+        or rem.amount <= 0
+        or rem.credit_debit == "D"
+        or not rem.trace_number
+    ):
         return None
     payer, payee = rem.payer, rem.payee
     return RemittancePaid(
@@ -239,22 +290,32 @@ def _payment(rem: Remittance) -> RemittancePaid | None:
         payer_name=payer.name if payer is not None else "",
         payee_npi=payee.npi if payee is not None else "",
         payee_tin=payee.tin if payee is not None else "",
-        trace_number=rem.trace_number, payment_method=rem.method,
-        payment_date=rem.payment_date or rem.production_date, amount=rem.amount,
-        currency=rem.currency or "USD")
+        trace_number=rem.trace_number,
+        payment_method=rem.method,
+        payment_date=rem.payment_date or rem.production_date,
+        amount=rem.amount,
+        currency=rem.currency or "USD",
+    )
 
 
 def _claim_submitted(c: ClaimEntry) -> ClaimSubmitted:
     first = next((ln.service_date for ln in c.lines if ln.service_date), None)
     return ClaimSubmitted(
-        patient_control_number=c.patient_control_number, payer_id=c.payer.id,
-        payer_name=c.payer.name, billing_npi=c.billing_provider.npi,
-        total_charge=c.total_charge, kind=c.kind, frequency=c.frequency,
-        payer_claim_control_number=c.payer_claim_control_number, service_date=first)
+        patient_control_number=c.patient_control_number,
+        payer_id=c.payer.id,
+        payer_name=c.payer.name,
+        billing_npi=c.billing_provider.npi,
+        total_charge=c.total_charge,
+        kind=c.kind,
+        frequency=c.frequency,
+        payer_claim_control_number=c.payer_claim_control_number,
+        service_date=first,
+    )
 
 
-def claim_events(batch: ClaimBatch, *, interchange_id: str,
-                 skip: Sequence[str] = ()) -> list[KeyedEvent]:
+def claim_events(
+    batch: ClaimBatch, *, interchange_id: str, skip: Sequence[str] = ()
+) -> list[KeyedEvent]:
     """One ClaimSubmitted per 837 claim, except those of the sets (ST02) in ``skip``."""
     corr = correlation_id(interchange_id)
     out: list[KeyedEvent] = []
@@ -266,7 +327,12 @@ def claim_events(batch: ClaimBatch, *, interchange_id: str,
         n = counters.get(c.transaction_control, 0)
         counters[c.transaction_control] = n + 1
         unique = once.setdefault(c.transaction_control, _Once())
-        out.append(KeyedEvent(f"{corr}/{c.transaction_control}/{n}",
-                              remit_key(c.patient_control_number), _claim_submitted(c),
-                              unique(submitted_business_key(c))))
+        out.append(
+            KeyedEvent(
+                f"{corr}/{c.transaction_control}/{n}",
+                remit_key(c.patient_control_number),
+                _claim_submitted(c),
+                unique(submitted_business_key(c)),
+            )
+        )
     return out

@@ -113,8 +113,13 @@ def party_from_nm1(e: list[str], tin: str = "") -> Party:
     or FI (or `tin`, from a REF, when given)."""
     e = padded(e, 10)
     q, ident = e[8], e[9]
-    return Party(name=e[3], id_qualifier=q, id=ident, npi=ident if q == "XX" else "",
-                 tin=tin or (ident if q in ("24", "FI") else ""))
+    return Party(
+        name=e[3],
+        id_qualifier=q,
+        id=ident,
+        npi=ident if q == "XX" else "",
+        tin=tin or (ident if q in ("24", "FI") else ""),
+    )
 
 
 def party_from_n1(e: list[str], refs: list[Reference]) -> Party:

@@ -74,19 +74,33 @@ def status_key(ev: ClaimStatusReported) -> str:
     """``<277CA or 277>|<payer>|<CLM01 or TRN02>|<REF*1K>|<STC02>|<STC01-1>``."""
     first = ev.statuses[0] if ev.statuses else None
     when = first.effective.isoformat() if first is not None and first.effective else ""
-    return "|".join((ev.report, ev.payer_id.strip(),
-                     (ev.patient_control_number or ev.trace).strip(),
-                     ev.payer_claim_control_number.strip(), when,
-                     first.category if first is not None else ""))
+    return "|".join(
+        (
+            ev.report,
+            ev.payer_id.strip(),
+            (ev.patient_control_number or ev.trace).strip(),
+            ev.payer_claim_control_number.strip(),
+            when,
+            first.category if first is not None else "",
+        )
+    )
 
 
 def batch_status_key(ev: ClaimBatchStatusReported) -> str:
     """``<277CA or 277>-batch|<payer>|<batch>|<HL03>|<provider NPI>|<STC02>|<STC01-1>``."""
     first = ev.statuses[0] if ev.statuses else None
     when = first.effective.isoformat() if first is not None and first.effective else ""
-    return "|".join((f"{ev.report}-batch", ev.payer_id.strip(), ev.batch.strip(), ev.level,
-                     ev.provider_npi.strip(), when,
-                     first.category if first is not None else ""))
+    return "|".join(
+        (
+            f"{ev.report}-batch",
+            ev.payer_id.strip(),
+            ev.batch.strip(),
+            ev.level,
+            ev.provider_npi.strip(),
+            when,
+            first.category if first is not None else "",
+        )
+    )
 
 
 def eligibility_key(ev: EligibilityReported) -> str:
@@ -110,48 +124,86 @@ def _acks(ic: Interchange, corr: str, skip: Sequence[str]) -> list[KeyedEvent]:
             for ga in read_999_set(ic, t):
                 for s in ga.sets:
                     ev = AcknowledgementReceived(
-                        sender=sender, functional_id=ga.functional_id,
-                        group_control=ga.control, set_id=s.set_id, set_control=s.control,
-                        convention=s.convention, status=s.status, codes=s.codes,
-                        group_status=ga.status, errors=tuple(
-                            AckError(e.segment_id, e.position, e.loop, e.code, tuple(
-                                f"{x.element}:{x.component}/{x.reference}/{x.code}"
-                                for x in e.elements)) for e in s.segments))
-                    out.append(KeyedEvent(f"{corr}/{t.control}/{n}",
-                                          f"claim-ack|{ga.control}|{s.control}", ev,
-                                          ack_key(ev)))
+                        sender=sender,
+                        functional_id=ga.functional_id,
+                        group_control=ga.control,
+                        set_id=s.set_id,
+                        set_control=s.control,
+                        convention=s.convention,
+                        status=s.status,
+                        codes=s.codes,
+                        group_status=ga.status,
+                        errors=tuple(
+                            AckError(
+                                e.segment_id,
+                                e.position,
+                                e.loop,
+                                e.code,
+                                tuple(
+                                    f"{x.element}:{x.component}/{x.reference}/{x.code}"
+                                    for x in e.elements
+                                ),
+                            )
+                            for e in s.segments
+                        ),
+                    )
+                    out.append(
+                        KeyedEvent(
+                            f"{corr}/{t.control}/{n}",
+                            f"claim-ack|{ga.control}|{s.control}",
+                            ev,
+                            ack_key(ev),
+                        )
+                    )
                     n += 1
     return out
 
 
 def _status(c: ClaimStatus, report: str) -> ClaimStatusReported:
     return ClaimStatusReported(
-        report=report, payer_id=c.payer.id, payer_name=c.payer.name, trace=c.trace,
+        report=report,
+        payer_id=c.payer.id,
+        payer_name=c.payer.name,
+        trace=c.trace,
         patient_control_number=c.patient_control_number,
         payer_claim_control_number=c.payer_claim_control_number,
-        statuses=_entries(c.statuses))
+        statuses=_entries(c.statuses),
+    )
 
 
 def _entries(statuses: Sequence[Status]) -> tuple[ClaimStatusEntry, ...]:
-    return tuple(ClaimStatusEntry(s.category, s.code, s.entity, s.effective, s.charge, s.paid)
-                 for s in statuses)
+    return tuple(
+        ClaimStatusEntry(s.category, s.code, s.entity, s.effective, s.charge, s.paid)
+        for s in statuses
+    )
 
 
 def _level(lv: LevelStatus, payer: Party, report: str) -> ClaimBatchStatusReported:
     return ClaimBatchStatusReported(
-        report=report, payer_id=payer.id, payer_name=payer.name, level=lv.level,
-        batch=lv.batch, trace=lv.trace,
+        report=report,
+        payer_id=payer.id,
+        payer_name=payer.name,
+        level=lv.level,
+        batch=lv.batch,
+        trace=lv.trace,
         provider_npi=lv.party.npi if lv.level == "19" else "",
-        statuses=_entries(lv.statuses))
+        statuses=_entries(lv.statuses),
+    )
 
 
 def _eligibility(r: EligibilityResponse) -> EligibilityReported:
     s = r.summary()
     return EligibilityReported(
-        payer_id=r.payer.id, payer_name=r.payer.name, trace=r.trace, status=s.status,
-        plan=s.plan, copay=s.copay, deductible_remaining=s.deductible_remaining,
+        payer_id=r.payer.id,
+        payer_name=r.payer.name,
+        trace=r.trace,
+        status=s.status,
+        plan=s.plan,
+        copay=s.copay,
+        deductible_remaining=s.deductible_remaining,
         out_of_pocket_remaining=s.out_of_pocket_remaining,
-        rejections=tuple(x.reason for x in r.rejections if x.reason))
+        rejections=tuple(x.reason for x in r.rejections if x.reason),
+    )
 
 
 class _Numbered:
@@ -162,19 +214,25 @@ class _Numbered:
         self._n: dict[str, int] = {}
         self._seen: dict[str, int] = {}
 
-    def __call__(self, st02: str, partition: str,
-                 ev: ClaimStatusReported | ClaimBatchStatusReported | EligibilityReported,
-                 key: str) -> KeyedEvent:
+    def __call__(
+        self,
+        st02: str,
+        partition: str,
+        ev: ClaimStatusReported | ClaimBatchStatusReported | EligibilityReported,
+        key: str,
+    ) -> KeyedEvent:
         n = self._n.get(st02, 0)
         self._n[st02] = n + 1
         seen = self._seen.get(f"{st02}|{key}", 0) + 1
         self._seen[f"{st02}|{key}"] = seen
-        return KeyedEvent(f"{self._corr}/{st02}/{n}", partition, ev,
-                          key if seen == 1 else f"{key}#{seen}")
+        return KeyedEvent(
+            f"{self._corr}/{st02}/{n}", partition, ev, key if seen == 1 else f"{key}#{seen}"
+        )
 
 
-def response_events(ic: Interchange, kinds: Sequence[str], *, interchange_id: str,
-                    skip: Sequence[str] = ()) -> list[KeyedEvent]:
+def response_events(
+    ic: Interchange, kinds: Sequence[str], *, interchange_id: str, skip: Sequence[str] = ()
+) -> list[KeyedEvent]:
     """The events of every 999, 277 and 271 set of ``ic`` except the sets (ST02) in
     ``skip`` (those our own 999 rejects); ``kinds`` the set ids the interchange holds."""
     corr = correlation_id(interchange_id)
@@ -189,22 +247,37 @@ def response_events(ic: Interchange, kinds: Sequence[str], *, interchange_id: st
             if c.transaction_control in skip or not c.statuses:
                 continue
             ev = _status(c, report)
-            out.append(numbered(c.transaction_control,
-                                claim_key(c.patient_control_number or c.trace), ev,
-                                status_key(ev)))
+            out.append(
+                numbered(
+                    c.transaction_control,
+                    claim_key(c.patient_control_number or c.trace),
+                    ev,
+                    status_key(ev),
+                )
+            )
         for lv in batch.levels:
             if lv.transaction_control in skip or lv.level not in ("21", "19"):
                 continue
             ev3 = _level(lv, lv.payer or Party(name=""), report)
-            out.append(numbered(lv.transaction_control,
-                                f"claim-batch|{ev3.batch or ev3.provider_npi}", ev3,
-                                batch_status_key(ev3)))
+            out.append(
+                numbered(
+                    lv.transaction_control,
+                    f"claim-batch|{ev3.batch or ev3.provider_npi}",
+                    ev3,
+                    batch_status_key(ev3),
+                )
+            )
     if "271" in kinds:
         for r in parse_271(ic).responses:
             if r.transaction_control in skip or not r.trace:
                 continue
             ev2 = _eligibility(r)
-            out.append(numbered(r.transaction_control,
-                                f"eligibility|{ev2.payer_id}|{ev2.trace}", ev2,
-                                eligibility_key(ev2)))
+            out.append(
+                numbered(
+                    r.transaction_control,
+                    f"eligibility|{ev2.payer_id}|{ev2.trace}",
+                    ev2,
+                    eligibility_key(ev2),
+                )
+            )
     return out

@@ -30,8 +30,10 @@ HEAD: Final = REVISIONS[-1]
 LEGACY: Final = REVISIONS[0]  # what a store made before migrations is
 VERSION_TABLE: Final = "alembic_version"
 # Alembic's own version table, made here for a store created at HEAD without Alembic.
-VERSION_DDL: Final = (f"CREATE TABLE IF NOT EXISTS {VERSION_TABLE} (version_num VARCHAR(32) "
-                      "NOT NULL, CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num))")
+VERSION_DDL: Final = (
+    f"CREATE TABLE IF NOT EXISTS {VERSION_TABLE} (version_num VARCHAR(32) "
+    "NOT NULL, CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num))"
+)
 
 Execute = Callable[[str, tuple[Any, ...]], Any]  # (sql, params) -> a cursor with fetchone()
 
@@ -72,7 +74,7 @@ class SchemaState:
             return []
         if self.at is None:
             return list(REVISIONS)
-        return list(REVISIONS[REVISIONS.index(self.at) + 1:])
+        return list(REVISIONS[REVISIONS.index(self.at) + 1 :])
 
 
 class SchemaNotCurrent(StorageUnavailable):
@@ -86,20 +88,28 @@ class SchemaNotCurrent(StorageUnavailable):
         self.state = state
         self.where = where
         if state.newer:
-            why = (f"the store at {where} is at schema revision {state.revision}, made by a "
-                   f"newer release of Isthmus (this one knows up to {HEAD}): run that "
-                   "release, or restore the backup taken before it upgraded")
+            why = (
+                f"the store at {where} is at schema revision {state.revision}, made by a "
+                f"newer release of Isthmus (this one knows up to {HEAD}): run that "
+                "release, or restore the backup taken before it upgraded"
+            )
         else:
-            why = (f"the store at {where} is at schema revision {state.at}, this release "
-                   f"needs {HEAD}: back it up, then run `isthmus migrate`")
+            why = (
+                f"the store at {where} is at schema revision {state.at}, this release "
+                f"needs {HEAD}: back it up, then run `isthmus migrate`"
+            )
         super().__init__(why)
 
 
 def sqlite_state(execute: Execute) -> SchemaState:
     """Where an embedded (SQLite) store stands; reads the catalog and the version row."""
-    names = {r[0] for r in execute(
-        "SELECT name FROM sqlite_master WHERE type = 'table' AND name IN (?, ?)",
-        ("inbox", VERSION_TABLE)).fetchall()}
+    names = {
+        r[0]
+        for r in execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name IN (?, ?)",
+            ("inbox", VERSION_TABLE),
+        ).fetchall()
+    }
     revision = None
     if VERSION_TABLE in names:
         row = execute(f"SELECT version_num FROM {VERSION_TABLE}", ()).fetchone()
@@ -110,9 +120,11 @@ def sqlite_state(execute: Execute) -> SchemaState:
 def postgres_state(execute: Execute, schema: str) -> SchemaState:
     """Where a scale-out (PostgreSQL) store in `schema` stands; reads the catalog only
     (no lock: see postgres_schema._complete) and the version row."""
-    row = execute("SELECT to_regclass(format('%%I.inbox', %s::text)) IS NOT NULL, "
-                  "to_regclass(format('%%I.%%I', %s::text, %s::text)) IS NOT NULL",
-                  (schema, schema, VERSION_TABLE)).fetchone()
+    row = execute(
+        "SELECT to_regclass(format('%%I.inbox', %s::text)) IS NOT NULL, "
+        "to_regclass(format('%%I.%%I', %s::text, %s::text)) IS NOT NULL",
+        (schema, schema, VERSION_TABLE),
+    ).fetchone()
     exists, versioned = bool(row[0]), bool(row[1])
     revision = None
     if versioned:

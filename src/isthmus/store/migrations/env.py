@@ -12,7 +12,10 @@ from alembic import context
 
 config = context.config
 connection = config.attributes["connection"]
-context.configure(connection=connection, version_table_schema=config.attributes.get("schema"),
-                  transactional_ddl=True)
+context.configure(
+    connection=connection,
+    version_table_schema=config.attributes.get("schema"),
+    transactional_ddl=True,
+)
 with context.begin_transaction():
     context.run_migrations()

@@ -90,9 +90,11 @@ def _engine(target: Target) -> sa.Engine:
     import psycopg  # noqa: PLC0415 - scale-out only
 
     dsn = target.dsn
-    return sa.create_engine("postgresql+psycopg://",
-                            creator=lambda: psycopg.connect(dsn, connect_timeout=5),
-                            poolclass=NullPool)
+    return sa.create_engine(
+        "postgresql+psycopg://",
+        creator=lambda: psycopg.connect(dsn, connect_timeout=5),
+        poolclass=NullPool,
+    )
 
 
 def upgrade(target: Target) -> Outcome:
@@ -149,5 +151,9 @@ def downgrade(target: Target, revision: str) -> None:
 def describe(state: SchemaState) -> dict[str, Any]:
     """A schema state as `isthmus migrate --check` reports it: revision, head, the pending
     revisions, and whether it is current."""
-    return {"revision": state.at, "head": HEAD, "pending": state.pending(),
-            "current": state.current}
+    return {
+        "revision": state.at,
+        "head": HEAD,
+        "pending": state.pending(),
+        "current": state.current,
+    }

@@ -281,8 +281,10 @@ def upgrade() -> None:
     sqlite = op.get_bind().dialect.name == "sqlite"
     for stmt in statements(SQLITE if sqlite else POSTGRESQL):
         op.execute(stmt)
-    op.execute("INSERT INTO meta (name, value) VALUES ('schema_version', '1') "
-               "ON CONFLICT (name) DO NOTHING")
+    op.execute(
+        "INSERT INTO meta (name, value) VALUES ('schema_version', '1') "
+        "ON CONFLICT (name) DO NOTHING"
+    )
 
 
 def downgrade() -> None:
