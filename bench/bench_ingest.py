@@ -25,6 +25,7 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
+from typing import IO
 
 from isthmus.connectors.mllp_client import send_messages
 from isthmus.demo.ehr_day import corpus_like
@@ -48,7 +49,17 @@ def wait_port(port: int, timeout: float = 20) -> None:
     raise RuntimeError(f"port {port} never opened")
 
 
-def start_ours(data: Path, *, workers: int, sync: str) -> tuple[subprocess.Popen[bytes], int, int]:
+def start_ours(
+    data: Path,
+    *,
+    workers: int,
+    sync: str,
+    prefix: tuple[str, ...] = (),
+    env_extra: dict[str, str] | None = None,
+    stderr: int | IO[bytes] = subprocess.DEVNULL,
+    wait_s: float = 20,
+) -> tuple[subprocess.Popen[bytes], int, int]:
+    """`serve` on `data` (a tool such as valgrind in `prefix`); (process, MLLP, HTTP port)."""
     mp, hp = free_port(), free_port()
     data.mkdir(mode=0o700, parents=True, exist_ok=True)  # serve refuses a readable one
     cfg = data / "bench.toml"
@@ -58,9 +69,11 @@ def start_ours(data: Path, *, workers: int, sync: str) -> tuple[subprocess.Popen
         "ISTHMUS_WORKERS": str(workers),
         "ISTHMUS_SQLITE_SYNCHRONOUS": sync,
         "ISTHMUS_CONFIG": str(cfg),
+        **(env_extra or {}),
     }
     proc = subprocess.Popen(
         [
+            *prefix,
             sys.executable,
             "-m",
             "isthmus.cli.main",
@@ -74,10 +87,10 @@ def start_ours(data: Path, *, workers: int, sync: str) -> tuple[subprocess.Popen
         ],
         env=env,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=stderr,
     )
-    wait_port(mp)
-    wait_port(hp)
+    wait_port(mp, wait_s)
+    wait_port(hp, wait_s)
     return proc, mp, hp
 
 
@@ -108,10 +121,10 @@ def start_floor(data: Path) -> tuple[subprocess.Popen[bytes], int]:
     return proc, port
 
 
-def stop(proc: subprocess.Popen[bytes]) -> None:
+def stop(proc: subprocess.Popen[bytes], wait_s: float = 30) -> None:
     proc.terminate()
     try:
-        proc.wait(30)
+        proc.wait(wait_s)
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()

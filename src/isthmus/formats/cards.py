@@ -113,10 +113,25 @@ _LONG: Final = re.compile(r"[0-9][0-9 \t.\-\u2010-\u2015]{12,}")
 _NOT_ISSUER_AFTER_2: Final = frozenset("0189")  # 2200-2204 and 2221-2720 only
 
 
+# every byte a `_LONG` stretch is made of in UTF-8 (the dashes U+2010-U+2015 are E2 80 9x)
+# becomes "0", any other "\n": a stretch is then 13 zeros in a row, which a substring
+# search finds in C far faster than the regular expression scans the text
+_STRETCH: Final = bytes.maketrans(
+    bytes(range(256)),
+    bytes(
+        0x30 if b in b"0123456789 \t.-" or b in (0xE2, 0x80) or 0x90 <= b <= 0x95 else 0x0A
+        for b in range(256)
+    ),
+)
+_THIRTEEN: Final = b"0" * MIN_DIGITS
+
+
 def may_hold_card(text: str) -> bool:
     """A cheap necessary condition for `has_card`: some digit run of `text` holds 13
     digits and has a group opening as an issuer range does (2-6: `_NETWORKS`). Dates and
     timestamps (19xx, 20xx) never pass, so ordinary messages stop here."""
+    if _THIRTEEN not in text.encode("utf-8", "surrogatepass").translate(_STRETCH):
+        return False  # no stretch of 13 digits and separators at all: the usual answer
     for run in _LONG.findall(text):
         groups = _GROUP.findall(run)
         if sum(map(len, groups)) < MIN_DIGITS:

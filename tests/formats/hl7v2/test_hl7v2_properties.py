@@ -21,6 +21,7 @@ from isthmus.formats.hl7v2 import (
     split_messages,
     unescape,
 )
+from isthmus.formats.hl7v2.text import segment_lines
 
 NOW = datetime(2024, 1, 1, tzinfo=UTC)
 NASTY = "MSHPIDFT1BTS|^~\\&#X0D9aF\\.br\r\n \t\x0b\x1c\ufeff\xe9"
@@ -157,3 +158,11 @@ def test_escaped_values_round_trip(
                 for s, value in enumerate(comp, 1):
                     assert seg.value(n, c, s, r) == value
                     assert msg.get(f"ZZZ-{n}({r}).{c}.{s}") == value
+
+
+@given(st.text(alphabet=st.sampled_from("AB|\r\n \t\x0b\x0c\x1c\x1d\u2003\u3000"), max_size=40))
+@settings(max_examples=500)
+def test_segment_lines_are_the_non_blank_lines_in_order(text: str) -> None:
+    # the quick test for blank lines (one search) must decide as reading every line would
+    normal = text.replace("\r\n", "\r").replace("\n", "\r").strip()
+    assert segment_lines(text) == [s for s in normal.split("\r") if s and not s.isspace()]

@@ -74,6 +74,10 @@ class ErrorLocation:
         ]
 
 
+# table 0357: unsupported message type, event code, processing id, version id
+_REJECT_CODES: Final = frozenset({200, 201, 202, 203})
+
+
 class HL7ParseError(ParseError):
     """The message cannot be read; dead-letter it and answer with a negative ACK.
 
@@ -96,6 +100,13 @@ class HL7ParseError(ParseError):
         self.code = code
         self.text = text
         self.location = location
+        # the tree's answer for this instance: ERR-3 is the table 0357 code; MSA-1 is AR
+        # when the header is unusable or the message is not one taken (HL7 v2.5.1 2.9.2:
+        # unsupported message type, event, processing id or version), else AE (the
+        # message was understood, its content is in error)
+        self.err_code = code
+        header = location is None or location.segment == "MSH"
+        self.ack_code = "AR" if header or code in _REJECT_CODES else "AE"
 
     @property
     def code_text(self) -> str:

@@ -12,6 +12,12 @@ valid UTF-8 are read as Latin-1, which never fails, so no input is rejected for 
 
 from __future__ import annotations
 
+import re
+from typing import Final
+
+# a blank or whitespace-only line between two others (`\s` is `str.isspace`, CR included)
+_BLANK: Final = re.compile(r"\r\s*\r")
+
 
 def decode(data: bytes | bytearray | memoryview | str) -> str:
     """Bytes to text (UTF-8, else Latin-1) without a leading byte order mark."""
@@ -36,7 +42,8 @@ def segment_lines(text: str) -> list[str]:
     """
     if "\n" in text:
         text = text.replace("\r\n", "\r").replace("\n", "\r")
-    lines = text.strip().split("\r")
-    if "" in lines or any(s[:1].isspace() or s[-1:].isspace() for s in lines):
+    text = text.strip()
+    lines = text.split("\r")
+    if not text or _BLANK.search(text) is not None:
         return [s for s in lines if s and not s.isspace()]
     return lines
