@@ -252,10 +252,7 @@ def classify(
         else:
             cid = recover_identity(raw)
         cid = cid or "sha256:" + hashlib.sha256(raw).hexdigest()
-        # AR: the header is unusable or the message is not one we take (HL7 2.9.2);
-        # AE: the message was understood but its content is in error.
-        in_header = err.location is None or err.location.segment == "MSH"
-        code = "AR" if in_header or err.code in (200, 201, 202, 203) else "AE"
+        code = err.ack_code  # AR for the header or a message not taken, else AE
         mtype = f"{msg.message_type}^{msg.trigger_event}" if msg is not None else ""
         return Inbound(
             channel,
