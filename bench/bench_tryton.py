@@ -34,14 +34,12 @@ from typing import Any
 
 from isthmus.connectors.erp_ports import ErpBatchSink, move_specs
 from isthmus.connectors.erp_tryton import TrytonErp
+from isthmus.connectors.erp_tryton_server import TrytonServer, TrytonSite, default_bin_dir
 from isthmus.connectors.erp_tryton_setup import (
-    TrytonServer,
-    TrytonSite,
     _pg,
     build_database,
     copy_database,
     database_exists,
-    default_bin_dir,
     drop_database,
 )
 from isthmus.demo.chart import demo_mappings

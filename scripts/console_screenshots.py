@@ -24,7 +24,7 @@ from tests.e2e.helpers import Serve, hub_env  # noqa: E402
 from tests.services import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
 
 from isthmus.app import Hub  # noqa: E402
-from isthmus.flows.refunds import Actor  # noqa: E402
+from isthmus.flows.refund_request import Actor  # noqa: E402
 from isthmus.governance import rbac  # noqa: E402
 
 PAGES = [  # (file name, role, path)

@@ -67,8 +67,8 @@ def test_the_walk_finds_the_errors_of_every_layer() -> None:
     for expected in (
         "isthmus.formats.hl7v2.errors.HL7ParseError",
         "isthmus.ports.erp.ErpRejected",
-        "isthmus.flows.refunds.NotAllowed",
-        "isthmus.config.ConfigError",
+        "isthmus.flows.refund_errors.NotAllowed",
+        "isthmus.config.values.ConfigError",
         "isthmus.api.json_body.BodyRefused",
         "isthmus.errors.StorageUnavailable",
         "isthmus.cli.commands.NotFound",
@@ -176,7 +176,7 @@ def test_the_tree_imports_nothing_of_ours() -> None:
 
 
 def test_an_error_answers_problem_json_outside_fhir() -> None:
-    from isthmus.flows.refunds import InsufficientCredit  # noqa: PLC0415
+    from isthmus.flows.refund_errors import InsufficientCredit  # noqa: PLC0415
 
     r = problems.from_error(
         "/api/v1/refunds", InsufficientCredit("the amount exceeds the refundable credit", "amount")

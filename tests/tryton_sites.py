@@ -22,12 +22,8 @@ from typing import NoReturn
 import pytest
 
 from isthmus.connectors.erp_rpc import TrytonRpc
-from isthmus.connectors.erp_tryton_setup import (
-    TrytonServer,
-    TrytonSite,
-    copy_database,
-    default_bin_dir,
-)
+from isthmus.connectors.erp_tryton_server import TrytonServer, TrytonSite, default_bin_dir
+from isthmus.connectors.erp_tryton_setup import copy_database
 from tests.e2e.helpers import free_port
 
 

@@ -24,17 +24,19 @@ from isthmus.connectors.destinations import open_destination
 from isthmus.connectors.erp_allowlist import guarded
 from isthmus.connectors.erp_file import ErpFileSink
 from isthmus.connectors.erp_ports import ErpBatchSink
-from isthmus.flows.claim_remit import ClaimPolicy
+from isthmus.flows.claim_pricing import ClaimPolicy
 from isthmus.flows.clock import Clock
 from isthmus.flows.delivery import DeliveryEngine
 from isthmus.flows.export import CircuitBreaker, Dispatcher, seal_batches
 from isthmus.flows.fhir_intake import FhirIntake
 from isthmus.flows.file_intake import FileIntake
-from isthmus.flows.inbox import GroupCommitWriter
-from isthmus.flows.labor import budget_usage, pay_period_accruals
+from isthmus.flows.group_commit import GroupCommitWriter
+from isthmus.flows.labor_budget import budget_usage
+from isthmus.flows.labor_payroll import pay_period_accruals
 from isthmus.flows.outbound import Outbound
 from isthmus.flows.processor import Processor
-from isthmus.flows.refunds import RefundPolicy, Refunds
+from isthmus.flows.refund_request import RefundPolicy
+from isthmus.flows.refunds import Refunds
 from isthmus.flows.retry import RetryPolicy
 from isthmus.flows.routes import compile_routes
 from isthmus.flows.status_events import Derivation
@@ -309,7 +311,7 @@ class Hub:
         return FileIntake(self.store, self.bus, self.settings)
 
     def inbox_writer(self) -> GroupCommitWriter:
-        """The listener role's group-commit writer (flows/inbox.py): every inbound channel's
+        """The listener role's group-commit writer (flows/group_commit.py): every inbound channel's
         inbox commits through it, with the [reliability] control-id reuse window."""
         window_s = self.settings.reliability.control_id_reuse_window_hours * 3600
         return GroupCommitWriter(self.store, self.bus, reuse_window_s=window_s)

@@ -9,9 +9,10 @@ refused, each with its dotted path and, when one is close, the key that was mean
 The schema is derived from the settings dataclasses of `isthmus.config` (`keys_of`): a field
 is a key, a dataclass-typed field is a sub-table, a `dict[str, <dataclass>]` field is a table
 of entries the site names (charge codes, pay codes), each following that dataclass, and any
-other dict is a table of site-named plain values (department -> cost center). `config.py`
-assembles the file's layout from them where it differs (the `[hub]` table holds the
-top-level settings). Adding a field to a settings dataclass adds its key here.
+other dict is a table of site-named plain values (department -> cost center). The loader
+(`isthmus.config.known_keys`) assembles the file's layout from them where it differs (the
+`[hub]` table holds the top-level settings). Adding a field to a settings dataclass adds its
+key here.
 
 Pure: no I/O; the caller raises.
 """

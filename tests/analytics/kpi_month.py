@@ -11,7 +11,7 @@ import io
 from datetime import date, timedelta
 from pathlib import Path
 
-from isthmus.cli.demo import claims_to_pay
+from isthmus.cli.demo_money import claims_to_pay
 from isthmus.cli.main import run
 from isthmus.demo.ehr_day import hospital_day
 from isthmus.demo.remit835 import remittance_835

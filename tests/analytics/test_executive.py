@@ -18,7 +18,7 @@ from isthmus.analytics.warehouse import EXTRA, WAREHOUSE, Missing
 from isthmus.api import analytics as api_analytics
 from isthmus.app import Hub
 from isthmus.cli.main import run
-from isthmus.flows.labor import service_line_cost
+from isthmus.flows.labor_budget import service_line_cost
 from isthmus.governance import rbac
 from isthmus.observe.kpis import compute_kpis
 from isthmus.recon.supply import service_line_margin

@@ -15,7 +15,7 @@ import pytest
 from isthmus.app import Hub
 from isthmus.config import load_settings
 from isthmus.demo.ehr_day import hospital_day
-from isthmus.flows.labor import service_line_cost
+from isthmus.flows.labor_budget import service_line_cost
 from isthmus.recon.supply import service_line_margin
 from tests.analytics.helpers import TB_SQL, cli, export, parquet, query, tb_of, trial_balance
 from tests.chart import demo_config

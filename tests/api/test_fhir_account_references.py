@@ -19,7 +19,8 @@ import pytest
 from msgspec.json import decode
 
 from isthmus.flows import lineage
-from isthmus.flows.inbox import classify, relay_unpublished
+from isthmus.flows.hl7_inbound import classify
+from isthmus.flows.relay import relay_unpublished
 from isthmus.model import Charge
 from isthmus.model.envelope import Envelope
 from isthmus.observe.views import trial_balance_view

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from isthmus.config import ConfigError, load_settings
-from isthmus.flows.claim_remit import ClaimPolicy
+from isthmus.flows.claim_pricing import ClaimPolicy
 
 
 def settings(tmp_path: Path, text: str):  # type: ignore[no-untyped-def]

@@ -17,7 +17,7 @@ import pytest
 from isthmus.app import Hub
 from isthmus.config import load_settings
 from isthmus.flows.file_intake import take_file
-from isthmus.flows.inbox import relay_unpublished
+from isthmus.flows.relay import relay_unpublished
 from isthmus.ledger.balance import trial_balance
 
 ORG = "org-north"

@@ -20,7 +20,7 @@ from isthmus.connectors.folder import DropFolder
 from isthmus.flows import claim_acks, claim_submission
 from isthmus.flows.claim_eligibility import eligibility_of, request_eligibility
 from isthmus.flows.file_intake import FileIntake, take_file
-from isthmus.flows.inbox import relay_unpublished
+from isthmus.flows.relay import relay_unpublished
 from isthmus.formats.x12 import build_999, parse_837, read
 from isthmus.formats.x12.remittance import Party
 from tests.chart import demo_config

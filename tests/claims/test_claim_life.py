@@ -15,13 +15,9 @@ from isthmus.connectors.claim_files import FileSender
 from isthmus.demo.chart import demo_mappings
 from isthmus.flows import claim_acks, claim_denials, claim_submission
 from isthmus.flows import claim_life as life
-from isthmus.flows.claim_remit import (
-    Books,
-    ClaimPolicy,
-    FeeSchedule,
-    category_of,
-    expected_allowed,
-)
+from isthmus.flows.claim_pricing import ClaimPolicy, FeeSchedule, expected_allowed
+from isthmus.flows.claim_remit import Books
+from isthmus.flows.denial_codes import category_of
 from isthmus.ledger.periods import FiscalCalendar
 from isthmus.store.memory import MemoryStore
 from tests.claims.claim_files import institutional, professional

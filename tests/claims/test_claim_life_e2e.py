@@ -16,8 +16,15 @@ import pytest
 
 from isthmus.config import ClaimSettings
 from isthmus.connectors.claim_files import SftpSender
-from isthmus.flows import claim_acks, claim_denials, claim_life, claim_submission
-from isthmus.flows.claim_remit import Books, ClaimPolicy, FeeSchedule
+from isthmus.flows import (
+    claim_acks,
+    claim_denials,
+    claim_inquiries,
+    claim_life,
+    claim_submission,
+)
+from isthmus.flows.claim_pricing import ClaimPolicy, FeeSchedule
+from isthmus.flows.claim_remit import Books
 from isthmus.formats.x12 import build_999, parse_837, read
 from isthmus.formats.x12.claim_status import parse_status
 from isthmus.governance import rbac
@@ -256,10 +263,12 @@ def test_claim_whole_life(rig: Rig, sshd: SshServer) -> None:
 
     # 4. 276/277 round: past the turnaround the 276 asks, the 277 answers pending
     assert (
-        claim_acks.request_status(rig.store, settings=SETTINGS, sender=sender, now=T0 + 10 * DAY)
+        claim_inquiries.request_status(
+            rig.store, settings=SETTINGS, sender=sender, now=T0 + 10 * DAY
+        )
         == []
     )
-    asked = claim_acks.request_status(
+    asked = claim_inquiries.request_status(
         rig.store, settings=SETTINGS, sender=sender, now=T0 + 31 * DAY
     )
     assert sorted(asked) == ["26463774", "756048Q", "756049Q"]
@@ -268,7 +277,9 @@ def test_claim_whole_life(rig: Rig, sshd: SshServer) -> None:
         c.patient_control_number for c in parse_status(q276.read_bytes()).claims
     ) == sorted(asked)
     assert (
-        claim_acks.request_status(rig.store, settings=SETTINGS, sender=sender, now=T0 + 32 * DAY)
+        claim_inquiries.request_status(
+            rig.store, settings=SETTINGS, sender=sender, now=T0 + 32 * DAY
+        )
         == []
     )  # asked once per period
     claim_acks.apply_277(rig.store, status_277(asked, "P3:317"), now=T0 + 33 * DAY, source="277")

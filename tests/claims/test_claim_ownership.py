@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from isthmus.flows.files import owned_x12, x12_intake
+from isthmus.flows.interchanges import owned_x12, x12_intake
 from isthmus.governance import contracts, ownership
 from tests.claims.test_claim_batch_status import ca_277
 

@@ -13,13 +13,8 @@ from isthmus.config import ClaimSettings
 from isthmus.connectors.claim_files import FileSender
 from isthmus.demo.chart import demo_mappings
 from isthmus.flows import claim_submission
-from isthmus.flows.claim_remit import (
-    Books,
-    ClaimPolicy,
-    FeeSchedule,
-    compare_lines,
-    on_remitted,
-)
+from isthmus.flows.claim_pricing import ClaimPolicy, FeeSchedule, compare_lines
+from isthmus.flows.claim_remit import Books, on_remitted
 from isthmus.ledger.periods import FiscalCalendar
 from isthmus.model import ClaimRemitted, RemitAdjustment, RemitServiceLine
 from isthmus.model.envelope import Envelope, Source

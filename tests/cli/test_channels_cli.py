@@ -13,7 +13,7 @@ import pytest
 from isthmus.app import Hub
 from isthmus.cli.main import run
 from isthmus.config import load_settings
-from isthmus.flows.inbox import classify
+from isthmus.flows.hl7_inbound import classify
 from isthmus.governance import identity, rbac
 from tests.flows.helpers import adt
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from isthmus.app import Hub
 from isthmus.config import Settings, load_settings
 from isthmus.flows.file_intake import take_file
-from isthmus.flows.inbox import relay_unpublished
+from isthmus.flows.relay import relay_unpublished
 from isthmus.governance import identity, rbac
 from tests.e2e.helpers import TOKEN_SECRET
 from tests.flows.helpers import adt, bar, charge, dft, ft1

@@ -19,7 +19,7 @@ import pytest
 from isthmus.app import Hub
 from isthmus.flows import mapping_holds
 from isthmus.flows.file_intake import take_file
-from isthmus.flows.inbox import relay_unpublished
+from isthmus.flows.relay import relay_unpublished
 from isthmus.governance import rbac
 from tests.console.site import USERS, Site
 from tests.console.test_console_http import Browser

@@ -31,7 +31,7 @@ import pytest
 from isthmus.app import Hub
 from isthmus.config import load_settings
 from isthmus.demo import supply_day
-from isthmus.flows.inbox import relay_unpublished
+from isthmus.flows.relay import relay_unpublished
 from isthmus.flows.supply_intake import usage_intake
 from isthmus.governance import rbac
 from tests.console.site import CHART, USERS, Site, dress
@@ -79,7 +79,7 @@ def opened(s: SupplySite) -> Iterator[Hub]:
 
 
 def _supply_day(hub: Hub) -> None:
-    """The demo's supply day (cli/demo.py `_supply_day`), applied in process."""
+    """The demo's supply day (cli/demo_supply.py `supply_day_in_hub`), applied in process."""
     flow = hub.processor.supply
     assert flow is not None
     with hub.store.transaction() as tx:

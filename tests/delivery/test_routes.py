@@ -11,7 +11,8 @@ import pytest
 
 from isthmus.cli.main import parser
 from isthmus.config import ConfigError, load_settings
-from isthmus.flows.routes import BAR_P05, Item, Routing, compile_routes, control_id
+from isthmus.flows.renderers import BAR_P05
+from isthmus.flows.routes import Item, Routing, compile_routes, control_id
 
 WHEN = datetime(2026, 11, 2, 10, 15, tzinfo=UTC)
 BASE = """

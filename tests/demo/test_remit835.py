@@ -6,7 +6,7 @@ from datetime import date
 from decimal import Decimal
 
 from isthmus.demo.remit835 import ClaimToPay, remittance_835
-from isthmus.flows.files import x12_intake
+from isthmus.flows.interchanges import x12_intake
 from isthmus.formats.x12 import parse_835
 
 

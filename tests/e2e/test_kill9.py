@@ -29,7 +29,7 @@ import pytest
 
 from isthmus.connectors.mllp_client import send_messages_sync
 from isthmus.demo.ehr_day import SimMessage, expected_totals, hospital_day
-from isthmus.flows.inbox import classify
+from isthmus.flows.hl7_inbound import classify
 from tests.e2e.conftest import ServeFactory
 from tests.e2e.helpers import HOST, Serve, all_messages, isthmus_json, ledger_snapshot, msa_of
 

@@ -39,7 +39,7 @@ from typing import Any
 import pytest
 
 from isthmus.demo.ehr_day import SimMessage, expected_totals, hospital_day
-from isthmus.flows.inbox import classify
+from isthmus.flows.hl7_inbound import classify
 from isthmus.formats.hl7v2 import HL7ParseError, parse_message
 from isthmus.formats.hl7v2.events import event_key, events_of
 from tests.e2e.conftest import ServeFactory

@@ -35,7 +35,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from isthmus.demo.hospital_week import Fact, Line, Person
+from isthmus.demo.week_render import Fact, Line, Person
 
 FACILITY_COMPANY = {"NORTH": "C100", "SOUTH": "C200"}
 DEPARTMENT_COST_CENTER = {

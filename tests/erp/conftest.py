@@ -17,8 +17,8 @@ import pytest
 
 import isthmus.connectors.erp_tryton_setup as setup_module
 from isthmus.connectors.erp_tryton import TrytonErp
+from isthmus.connectors.erp_tryton_server import TrytonSite
 from isthmus.connectors.erp_tryton_setup import (
-    TrytonSite,
     build_database,
     copy_database,
     database_exists,

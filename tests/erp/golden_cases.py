@@ -21,7 +21,8 @@ import httpx
 
 from isthmus.connectors.erp_rest import RestErp
 from isthmus.governance import allowlist
-from isthmus.ledger.batch import JournalBatch, batch_from_jsonl, build_batch
+from isthmus.ledger.batch import JournalBatch, build_batch
+from isthmus.ledger.batch_file import batch_from_jsonl
 from isthmus.ledger.journal import Dimensions, JournalEntry, JournalLine
 from tests.ledger.builders import make_charge, post
 

@@ -18,12 +18,8 @@ import pytest
 from isthmus.cli.demo_erp import DEMO_DB, TEMPLATE, template_digest
 from isthmus.cli.main import run
 from isthmus.connectors.erp_rpc import TrytonRpc
-from isthmus.connectors.erp_tryton_setup import (
-    TrytonServer,
-    TrytonSite,
-    checkpoint,
-    copy_database,
-)
+from isthmus.connectors.erp_tryton_server import TrytonServer, TrytonSite
+from isthmus.connectors.erp_tryton_setup import checkpoint, copy_database
 from tests.supply.conftest import TEMPLATE as PROCURE_TEMPLATE
 from tests.supply.conftest import procure_template
 

@@ -19,8 +19,9 @@ from isthmus.connectors.erp_allowlist import guarded
 from isthmus.connectors.erp_file import ErpFileSink
 from isthmus.connectors.erp_ports import ErpBatchSink
 from isthmus.ledger import batch_codec
-from isthmus.ledger.batch import JournalBatch, batch_to_csv, batch_to_jsonl
+from isthmus.ledger.batch import JournalBatch
 from isthmus.ledger.batch_codec import QueuedBatch
+from isthmus.ledger.batch_file import batch_to_csv, batch_to_jsonl
 from isthmus.ports.erp import BatchSink, ErpRejected
 from tests.erp.golden_cases import (
     CASES,

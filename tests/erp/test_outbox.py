@@ -18,8 +18,9 @@ from isthmus.flows.export import (
     seal_batches,
 )
 from isthmus.flows.retry import RetryPolicy
-from isthmus.ledger.batch import JournalBatch, batch_to_csv, batch_to_jsonl, build_batch
+from isthmus.ledger.batch import JournalBatch, build_batch
 from isthmus.ledger.batch_codec import BATCH_FORMAT
+from isthmus.ledger.batch_file import batch_to_csv, batch_to_jsonl
 from isthmus.recon.erp import reconcile
 from tests.erp.conftest import cost_centers
 from tests.flows.helpers import Rig, adt, charge

@@ -36,7 +36,8 @@ from isthmus.config import load_settings
 from isthmus.connectors.erp_ports import PostResult, move_specs
 from isthmus.connectors.erp_rpc import TrytonRpc
 from isthmus.connectors.erp_tryton import TrytonErp
-from isthmus.connectors.erp_tryton_setup import TrytonServer, TrytonSite, copy_database
+from isthmus.connectors.erp_tryton_server import TrytonServer, TrytonSite
+from isthmus.connectors.erp_tryton_setup import copy_database
 from isthmus.connectors.mllp_client import send_messages
 from isthmus.formats.hl7v2 import ack_code
 from isthmus.ledger.batch import JournalBatch

@@ -15,8 +15,9 @@ from isthmus.app import SystemClock
 from isthmus.bus.memory import MemoryBus
 from isthmus.demo.chart import demo_mappings
 from isthmus.flows.accounts import account_token
-from isthmus.flows.inbox import classify, relay_unpublished
+from isthmus.flows.hl7_inbound import classify
 from isthmus.flows.processor import Processor
+from isthmus.flows.relay import relay_unpublished
 from isthmus.flows.retry import RetryPolicy
 from isthmus.flows.worker import Worker
 from isthmus.ledger.balance import account_balances, trial_balance

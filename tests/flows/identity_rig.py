@@ -19,8 +19,9 @@ from psycopg import sql
 from isthmus.app import SystemClock
 from isthmus.bus.memory import MemoryBus
 from isthmus.bus.ports import Publish
-from isthmus.flows.inbox import TOPIC, classify, relay_unpublished
+from isthmus.flows.hl7_inbound import classify
 from isthmus.flows.intake import envelopes
+from isthmus.flows.relay import TOPIC, relay_unpublished
 from isthmus.flows.retry import RetryPolicy
 from isthmus.flows.settlement_intake import csv_intake
 from isthmus.flows.worker import Worker

@@ -13,7 +13,7 @@ import pytest
 
 from isthmus.bus.ports import Publish
 from isthmus.flows import mapping_holds, workitems
-from isthmus.flows.inbox import TOPIC, publications
+from isthmus.flows.relay import TOPIC, publications
 from isthmus.ledger.periods import FiscalCalendar
 from tests.flows.helpers import (
     AR,

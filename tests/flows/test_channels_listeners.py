@@ -22,7 +22,7 @@ import pytest
 from isthmus.app import Hub
 from isthmus.config import load_settings
 from isthmus.flows import channels
-from isthmus.flows.inbox import decode_error
+from isthmus.flows.hl7_inbound import decode_error
 from isthmus.runtime import Running, start
 from tests.flows.helpers import adt, pid, pv1
 from tests.flows.helpers import hl7 as segments

@@ -26,7 +26,7 @@ from isthmus.app import Hub
 from isthmus.config import ConfigError, load_settings
 from isthmus.flows import workitems
 from isthmus.flows.file_intake import take_file
-from isthmus.flows.inbox import relay_unpublished
+from isthmus.flows.relay import relay_unpublished
 from isthmus.formats.fhir import decode_resource
 from isthmus.formats.fhir.claim_charges import claim_charges, item_key
 from isthmus.ledger.balance import trial_balance

@@ -8,7 +8,8 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from isthmus.flows.inbox import classify, decode_error, publications
+from isthmus.flows.hl7_inbound import classify, decode_error
+from isthmus.flows.relay import publications
 from isthmus.formats.hl7v2 import ErrorLocation, control_id_of
 from isthmus.model import (
     BillingAccountOpened,

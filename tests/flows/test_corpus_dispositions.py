@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from isthmus.flows.inbox import classify, decode_error
+from isthmus.flows.hl7_inbound import classify, decode_error
 from isthmus.formats.hl7v2 import build_ack, split_messages
 from tests.flows.helpers import Rig
 

@@ -24,8 +24,9 @@ from isthmus.flows.export import (
 )
 from isthmus.flows.retry import RetryPolicy
 from isthmus.ledger import batch_codec
-from isthmus.ledger.batch import JournalBatch, batch_to_csv, batch_to_jsonl, build_batch
+from isthmus.ledger.batch import JournalBatch, build_batch
 from isthmus.ledger.batch_codec import BATCH_FORMAT, QueuedBatch
+from isthmus.ledger.batch_file import batch_to_csv, batch_to_jsonl
 from isthmus.store.ports import OutboxItem
 from tests.flows.helpers import CHANNEL, Rig, adt, charge, corr, token
 from tests.ledger.builders import make_charge, post

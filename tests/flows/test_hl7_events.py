@@ -10,7 +10,7 @@ from decimal import Decimal
 import pytest
 
 from isthmus.flows import visits
-from isthmus.flows.inbox import publications
+from isthmus.flows.relay import publications
 from tests.flows.helpers import (
     AR,
     DAY,

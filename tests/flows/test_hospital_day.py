@@ -14,7 +14,7 @@ from pathlib import Path
 from isthmus.bus.ports import Publish, partition_of
 from isthmus.demo.ehr_day import UNMAPPED_CODE, expected_totals, hospital_day
 from isthmus.flows.accounts import account_token
-from isthmus.flows.inbox import publications
+from isthmus.flows.relay import publications
 from isthmus.formats.hl7v2 import parse_message
 from isthmus.ledger.balance import trial_balance
 from isthmus.store.ports import Inbound

@@ -19,7 +19,7 @@ import msgspec
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from isthmus.flows.inbox import classify
+from isthmus.flows.hl7_inbound import classify
 from isthmus.flows.intake import envelopes
 from isthmus.flows.settlement_intake import csv_intake
 from isthmus.ledger.journal import JournalEntry

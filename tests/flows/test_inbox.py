@@ -16,13 +16,10 @@ import pytest
 from isthmus.app import SystemClock
 from isthmus.bus.memory import MemoryBus
 from isthmus.bus.ports import Publish
-from isthmus.flows.inbox import (
-    GroupCommitWriter,
-    Inbox,
-    classify,
-    decode_error,
-    relay_unpublished,
-)
+from isthmus.flows.group_commit import GroupCommitWriter
+from isthmus.flows.hl7_inbound import classify, decode_error
+from isthmus.flows.inbox import Inbox
+from isthmus.flows.relay import relay_unpublished
 from isthmus.formats.hl7v2 import ack_code, parse_message
 from isthmus.store.ports import Accepted, Inbound
 from isthmus.store.sqlite import SqliteStore

@@ -11,7 +11,8 @@ import pytest
 
 from isthmus.app import SystemClock
 from isthmus.bus.memory import MemoryBus
-from isthmus.flows.inbox import GroupCommitWriter, Inbox
+from isthmus.flows.group_commit import GroupCommitWriter
+from isthmus.flows.inbox import Inbox
 from isthmus.formats.hl7v2 import ack_code
 from isthmus.store.sqlite import SqliteStore
 from tests.flows.helpers import CHANNEL

@@ -21,7 +21,7 @@ from isthmus.app import Hub
 from isthmus.config import load_settings
 from isthmus.flows import mapping_holds, workitems
 from isthmus.flows.file_intake import take_file
-from isthmus.flows.inbox import relay_unpublished
+from isthmus.flows.relay import relay_unpublished
 from isthmus.ledger.balance import trial_balance
 from isthmus.store.ports import WorkItem
 from tests.flows.helpers import bar, dft, ft1

@@ -9,7 +9,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from isthmus.flows import lineage, visits, workitems
-from isthmus.flows.inbox import relay_unpublished
+from isthmus.flows.relay import relay_unpublished
 from isthmus.flows.settlement_intake import csv_intake
 from isthmus.ledger.journal import JournalEntry
 from isthmus.ledger.periods import FiscalCalendar

@@ -15,9 +15,9 @@ from isthmus.bus.ports import Publish
 from isthmus.demo.chart import demo_mappings
 from isthmus.flows.clock import FixedClock
 from isthmus.flows.errors import PermanentError
-from isthmus.flows.inbox import TOPIC
 from isthmus.flows.outcome import Refused
 from isthmus.flows.processor import Processor
+from isthmus.flows.relay import TOPIC
 from isthmus.flows.retry import RetryPolicy
 from isthmus.flows.worker import Worker
 from isthmus.ledger.periods import FiscalCalendar

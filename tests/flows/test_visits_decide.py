@@ -1,18 +1,39 @@
-"""The visit's codes and the account's coverage decided without a store (issue 17)."""
+"""The visit's codes, transfers and recorded events and the account's coverage and closing
+decided without a store (issue 17)."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import msgspec
 
+from isthmus.flows.account_state import (
+    AccountState,
+    PutBillingAccount,
+    decide_close,
+    decide_coverage,
+)
 from isthmus.flows.decision import Decision, SaveState
-from isthmus.flows.outcome import APPLIED
-from isthmus.flows.visits import AccountState, VisitState, decide_codes, decide_coverage
+from isthmus.flows.outcome import APPLIED, DUPLICATE, Held
+from isthmus.flows.visits import (
+    PutEncounter,
+    Stop,
+    VisitState,
+    decide_codes,
+    decide_record,
+    decide_transfer,
+)
+from isthmus.model.envelope import Envelope, Source
 from isthmus.model.events import (
+    BillingAccountClosed,
     ClinicalCodesRecorded,
     CodedEntry,
     Coverage,
     CoverageRecorded,
+    EncounterTransferred,
+    Event,
     PatientRef,
+    VisitEventRecorded,
 )
 
 P = PatientRef("MRN-1", "urn:oid:1.2.3")
@@ -21,10 +42,28 @@ J18 = CodedEntry("J18.9", "I10")
 PR = CodedEntry("0BH17EZ", "I10P")
 
 
+AT = datetime(2026, 3, 3, 9, 30, tzinfo=UTC)
+ADMIT = Stop("e0", "2026-03-01T08:00:00+00:00", "ED^01", "ED", "A01")
+
+
 def saved(d: Decision, name: str, kind: type[msgspec.Struct]) -> msgspec.Struct:
-    [write] = d.writes
-    assert isinstance(write, SaveState) and write.name == name
+    [write] = [w for w in d.writes if isinstance(w, SaveState)]
+    assert write.name == name
     return msgspec.json.decode(write.body, type=kind)
+
+
+def env(payload: Event, event_id: str = "e1") -> Envelope:
+    return Envelope(
+        event_id=event_id,
+        type=type(payload).__name__,
+        occurred_at=AT,
+        recorded_at=AT,
+        source=Source("adt", "EHR", "m1"),
+        correlation_id="c",
+        causation_id="m1",
+        key="visit|V1",
+        payload=payload,
+    )
 
 
 def test_codes_replace_what_the_message_states_and_keep_what_it_leaves_out() -> None:
@@ -55,3 +94,55 @@ def test_coverage_is_the_latest_message_s_plans() -> None:
     after = saved(d, "account:A1", AccountState)
     assert isinstance(after, AccountState)
     assert (after.plans, after.status) == (list(new), "ended")
+
+
+def test_a_transfer_adds_a_stop_and_keeps_the_encounter_active() -> None:
+    before = VisitState(status="active", stops=[ADMIT], pending=["A15"])
+    ev = EncounterTransferred(
+        patient=P, visit_number="V1", location="ICU^02", department="ICU", facility="NORTH"
+    )
+    d = decide_transfer(env(ev), ev, "k1", before)
+    after = saved(d, "visit:V1", VisitState)
+    assert isinstance(after, VisitState) and d.outcome is APPLIED
+    assert [(s.department, s.trigger) for s in after.stops] == [("ED", "A01"), ("ICU", "A02")]
+    assert after.pending == [] and after.patient_key == "k1"  # the A02 completes the A15
+    assert PutEncounter("V1", "k1", "NORTH", "", "active", AT.isoformat()) in d.writes
+    assert before.stops == [ADMIT] and before.pending == ["A15"]  # facts stay as read
+    assert decide_transfer(env(ev), ev, "k1", after) == Decision(DUPLICATE)
+
+
+def test_a_cancelled_transfer_undoes_the_last_one() -> None:
+    icu = Stop("e1", "2026-03-02T10:00:00+00:00", "ICU^02", "ICU", "A02")
+    ev = EncounterTransferred(patient=P, visit_number="V1", trigger="A12", cancelled=True)
+    after = saved(
+        decide_transfer(env(ev, "e2"), ev, "k1", VisitState(stops=[ADMIT, icu])),
+        "visit:V1",
+        VisitState,
+    )
+    assert isinstance(after, VisitState) and after.stops == [ADMIT]
+
+
+def test_a_pending_admit_is_recorded_and_a_cancelled_visit_with_charges_is_held() -> None:
+    a14 = VisitEventRecorded(patient=P, visit_number="V1", trigger="A14")
+    pending = saved(decide_record(env(a14), a14, "k1", False, VisitState()), "visit:V1", VisitState)
+    assert isinstance(pending, VisitState) and pending.pending == ["A14"]
+    a11 = VisitEventRecorded(patient=P, visit_number="V1", trigger="A11", facility="NORTH")
+    d = decide_record(env(a11, "e2"), a11, "k1", True, VisitState(status="active"))
+    [item] = d.open
+    assert isinstance(d.outcome, Held) and d.outcome.queue == "patient-accounting"
+    assert (item.kind, item.queue) == ("cancelled_visit_with_charges", "patient-accounting")
+    assert PutEncounter("V1", "k1", "NORTH", "", "cancelled", AT.isoformat()) in d.writes
+    quiet = decide_record(env(a11, "e3"), a11, "k1", False, VisitState(status="active"))
+    assert quiet.outcome is APPLIED and quiet.open == ()
+
+
+def test_closing_an_account_ends_or_purges_it_and_records_an_unknown_one() -> None:
+    p06 = BillingAccountClosed(patient=P, account_number="A1")
+    d = decide_close(p06, "k1", False, AccountState(plans=[Coverage(plan_id="P1")]))
+    assert d.writes[0] == PutBillingAccount("A1", "k1", "")
+    after = saved(d, "account:A1", AccountState)
+    assert isinstance(after, AccountState) and after.status == "ended" and after.plans
+    p02 = BillingAccountClosed(patient=P, account_number="A1", purged=True)
+    d = decide_close(p02, "k1", True, AccountState())
+    purged = saved(d, "account:A1", AccountState)
+    assert len(d.writes) == 1 and isinstance(purged, AccountState) and purged.status == "purged"

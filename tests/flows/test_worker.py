@@ -12,8 +12,8 @@ import pytest
 
 from isthmus.bus.ports import Publish
 from isthmus.flows.errors import PermanentError, TransientError
-from isthmus.flows.inbox import TOPIC
 from isthmus.flows.processor import Processor
+from isthmus.flows.relay import TOPIC
 from isthmus.flows.retry import RetryPolicy
 from isthmus.ledger.periods import FiscalCalendar
 from isthmus.model.envelope import Envelope

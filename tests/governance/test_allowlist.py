@@ -16,15 +16,9 @@ from isthmus.connectors.erp_file import ErpFileSink
 from isthmus.connectors.erp_ports import ErpBatchSink
 from isthmus.governance import allowlist
 from isthmus.ledger import batch_codec
-from isthmus.ledger.batch import (
-    JournalBatch,
-    batch_from_csv,
-    batch_from_jsonl,
-    batch_to_csv,
-    build_batch,
-    restrict,
-)
+from isthmus.ledger.batch import JournalBatch, build_batch, restrict
 from isthmus.ledger.batch_codec import QueuedBatch
+from isthmus.ledger.batch_file import batch_from_csv, batch_from_jsonl, batch_to_csv
 from tests.governance.tryton_fake import RecordingTryton
 from tests.ledger.builders import make_charge, post
 

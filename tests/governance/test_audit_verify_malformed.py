@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from isthmus.cli import security
+from isthmus.cli.gate import Gate
 from isthmus.cli.main import run
 from isthmus.config import load_settings
 from isthmus.governance import audit
@@ -163,7 +164,7 @@ def test_a_row_the_adapter_cannot_read_is_named(tmp_path: Path) -> None:
     gov = _Unreadable()
     for i in range(4):
         audit.record(gov, "admin", "cli workitems resolve", str(i))
-    gate = security.Gate(
+    gate = Gate(
         load_settings(None, data_dir=tmp_path), "cli audit verify", "local:test", False, _gov=gov
     )
     data, text, code = security.dispatch(

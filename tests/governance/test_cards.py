@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from isthmus.api.json_body import BodyRefused, loads
 from isthmus.config import LimitSettings
-from isthmus.flows.inbox import classify
+from isthmus.flows.hl7_inbound import classify
 from isthmus.flows.labor_intake import timecard_intake
 from isthmus.flows.settlement_intake import csv_intake
 from isthmus.formats import cards

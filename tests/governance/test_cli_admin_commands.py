@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from isthmus.cli import security
+from isthmus.cli import gate as cli_gate
 from isthmus.cli.main import parser, run
 from isthmus.config import load_settings
 from isthmus.governance import rbac
@@ -58,11 +58,11 @@ def test_admin_may_run_every_cli_command(admin: str) -> None:
     refused: list[str] = []
     for argv in lines:
         args = parser().parse_args([*argv, "--token", admin])
-        action = security.action_of(args)
+        action = cli_gate.action_of(args)
         assert action in rbac.PERMISSIONS or action in rbac.LOCAL, action
         try:
-            security.guard(settings, args)
-        except security.Unauthorized as exc:
+            cli_gate.guard(settings, args)
+        except cli_gate.Unauthorized as exc:
             refused.append(f"{' '.join(argv)}: {exc}")
     assert not refused, refused
 

@@ -25,7 +25,7 @@ from isthmus.config import load_settings
 from isthmus.connectors.folder import DropFolder
 from isthmus.connectors.mllp_client import send_messages
 from isthmus.flows.file_intake import FileIntake
-from isthmus.flows.inbox import classify
+from isthmus.flows.hl7_inbound import classify
 from isthmus.formats.hl7v2 import code_display, parse_batch, parse_message
 from isthmus.formats.settlement import parse_settlement
 from isthmus.runtime import start

@@ -18,7 +18,7 @@ from isthmus.app import Hub
 from isthmus.config import ConfigError, load_settings
 from isthmus.connectors.mllp_client import send_messages
 from isthmus.flows.file_intake import take_file
-from isthmus.flows.inbox import classify, decode_error
+from isthmus.flows.hl7_inbound import classify, decode_error
 from isthmus.formats.hl7v2 import build_ack
 from isthmus.governance import identity, ownership, rbac
 from isthmus.runtime import start

@@ -20,10 +20,11 @@ from starlette.routing import Route
 
 from isthmus.api.http import build_app
 from isthmus.app import Hub
-from isthmus.cli import security
+from isthmus.cli import gate as cli_gate
 from isthmus.cli.main import parser
 from isthmus.config import load_settings
-from isthmus.flows.inbox import classify, relay_unpublished
+from isthmus.flows.hl7_inbound import classify
+from isthmus.flows.relay import relay_unpublished
 from isthmus.governance import identity, rbac
 from isthmus.governance.ports import GovernanceStore
 
@@ -324,15 +325,15 @@ def test_cli_role_matrix(site: Site, monkeypatch: pytest.MonkeyPatch) -> None:
         action = rbac.cli_action(cmd, act)
         args = argparse.Namespace(cmd=cmd, action=act, token=None)
         if action in rbac.LOCAL:
-            assert security.guard(settings, args).action == action
+            assert cli_gate.guard(settings, args).action == action
             continue
-        with pytest.raises(security.Unauthorized, match="needs a token"):
-            security.guard(settings, args)
+        with pytest.raises(cli_gate.Unauthorized, match="needs a token"):
+            cli_gate.guard(settings, args)
         for role in rbac.ROLES:
             args.token = site.tokens[role]
             if role in rbac.PERMISSIONS[action]:
-                gate = security.guard(settings, args)
+                gate = cli_gate.guard(settings, args)
                 assert gate.actor in ("root", f"svc-{role}")
             else:
-                with pytest.raises(security.Unauthorized, match="may not"):
-                    security.guard(settings, args)
+                with pytest.raises(cli_gate.Unauthorized, match="may not"):
+                    cli_gate.guard(settings, args)

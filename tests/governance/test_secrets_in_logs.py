@@ -18,7 +18,8 @@ from isthmus.app import Hub, erp_dispatcher, erp_sink
 from isthmus.cli.main import run as cli_run
 from isthmus.config import load_settings
 from isthmus.flows.export import DESTINATION
-from isthmus.ledger.batch import batch_to_csv, batch_to_jsonl, build_batch
+from isthmus.ledger.batch import build_batch
+from isthmus.ledger.batch_file import batch_to_csv, batch_to_jsonl
 from tests.ledger.builders import make_charge, post
 
 SITE_KEY = "site-key-0123456789abcdef-DO-NOT-LOG"

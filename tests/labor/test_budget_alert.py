@@ -9,7 +9,7 @@ from pathlib import Path
 from isthmus.app import Hub
 from isthmus.cli.main import run
 from isthmus.config import AlertSettings, load_settings
-from isthmus.flows.labor import budget_usage
+from isthmus.flows.labor_budget import budget_usage
 from isthmus.observe.alerts import AlertState, Inputs, evaluate, step
 from tests.chart import DEMO_CHART
 

@@ -18,7 +18,7 @@ import uvicorn
 from isthmus.api.http import build_app
 from isthmus.app import Hub
 from isthmus.config import load_settings
-from isthmus.flows.inbox import relay_unpublished
+from isthmus.flows.relay import relay_unpublished
 from isthmus.governance import identity, rbac
 from isthmus.ledger.journal import validate_entry
 from tests.chart import demo_config

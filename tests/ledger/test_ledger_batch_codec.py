@@ -10,14 +10,9 @@ import msgspec
 import pytest
 
 from isthmus.ledger import batch_codec
-from isthmus.ledger.batch import (
-    JournalBatch,
-    batch_from_csv,
-    batch_to_csv,
-    batch_to_jsonl,
-    build_batch,
-)
+from isthmus.ledger.batch import JournalBatch, build_batch
 from isthmus.ledger.batch_codec import BATCH_FORMAT, FILE_FORMATS, QueuedBatch
+from isthmus.ledger.batch_file import batch_from_csv, batch_to_csv, batch_to_jsonl
 from isthmus.ledger.errors import InvalidBatch
 from tests.ledger.builders import make_charge, post
 

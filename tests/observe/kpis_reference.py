@@ -13,7 +13,7 @@ from decimal import Decimal
 import msgspec
 
 from isthmus.config import SlaSettings
-from isthmus.flows.remittance import is_denial
+from isthmus.flows.denial_codes import is_denial
 from isthmus.model.events import Charge, ClaimRemitted
 from isthmus.observe.kpis import (
     ALL,

@@ -8,7 +8,8 @@ from decimal import Decimal
 
 from isthmus.demo.chart import demo_mappings
 from isthmus.flows.accounts import account_token
-from isthmus.flows.refunds import Actor, RefundPolicy, Refunds
+from isthmus.flows.refund_request import Actor, RefundPolicy
+from isthmus.flows.refunds import Refunds
 from isthmus.governance import rbac
 from isthmus.governance.audit import AuditLog
 from isthmus.ledger.journal import Dimensions, JournalEntry, cr, dr

@@ -11,8 +11,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from isthmus.flows.files import X12Intake, x12_intake
-from isthmus.flows.inbox import relay_unpublished
+from isthmus.flows.interchanges import X12Intake, x12_intake
+from isthmus.flows.relay import relay_unpublished
 from tests.flows.helpers import Rig
 
 PATIENT_FAMILY, PATIENT_GIVEN = "ZEBULON", "QUIXANDRA"  # NM1*QC: PHI that must stay out

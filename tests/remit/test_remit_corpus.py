@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from isthmus.flows import remit_holds
-from isthmus.flows.inbox import relay_unpublished
-from isthmus.flows.remittance import is_denial
+from isthmus.flows.denial_codes import is_denial
+from isthmus.flows.relay import relay_unpublished
 from isthmus.formats.x12 import Level, parse_835
 from isthmus.model import ClaimRemitted, ProviderAdjusted
 from tests.flows.helpers import Rig, hl7, msh, pid, pv1

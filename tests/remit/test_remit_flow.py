@@ -8,7 +8,7 @@ import msgspec
 
 from isthmus.bus.ports import Publish
 from isthmus.flows import mapping_holds, workitems
-from isthmus.flows.inbox import TOPIC
+from isthmus.flows.relay import TOPIC
 from isthmus.model.envelope import decode_envelope
 from tests.flows.helpers import Rig, bar, charge, token
 from tests.remit.helpers import PATIENT_FAMILY, PATIENT_GIVEN, Clp, Remit, ingest_x12

@@ -13,7 +13,7 @@ import pytest
 from isthmus.config import load_settings
 from isthmus.flows import file_intake, remit_holds
 from isthmus.flows.file_intake import take_file
-from isthmus.flows.inbox import relay_unpublished
+from isthmus.flows.relay import relay_unpublished
 from isthmus.flows.workitems import ActionRefused, resolve
 from isthmus.store.ports import HELD
 from isthmus.store.sqlite import SqliteStore

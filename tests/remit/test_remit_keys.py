@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from isthmus.config import load_settings
 from isthmus.flows.file_intake import take_file
-from isthmus.flows.files import x12_intake
+from isthmus.flows.interchanges import x12_intake
 from isthmus.formats.x12 import parse_835, parse_837
 from isthmus.formats.x12.events import claim_events, remittance_events
 from isthmus.store.sqlite import SqliteStore

@@ -11,7 +11,7 @@ import httpx
 from isthmus.api.http import build_app
 from isthmus.app import Hub
 from isthmus.config import load_settings
-from isthmus.flows.inbox import relay_unpublished
+from isthmus.flows.relay import relay_unpublished
 from isthmus.flows.settlement_intake import csv_intake
 from tests.settlement.files import bank_csv
 

@@ -15,8 +15,8 @@ from isthmus.config import load_settings
 from isthmus.connectors.folder import DropFolder
 from isthmus.demo.chart import demo_mappings
 from isthmus.flows.file_intake import FileIntake
-from isthmus.flows.inbox import publications, relay_unpublished
 from isthmus.flows.processor import Processor
+from isthmus.flows.relay import publications, relay_unpublished
 from isthmus.flows.settlement_intake import csv_intake
 from isthmus.ledger.errors import InvalidEntry
 from isthmus.ledger.journal import JournalEntry, Posting

@@ -19,7 +19,8 @@ from isthmus.cli.main import run
 from isthmus.config import load_settings
 from isthmus.connectors.erp_file import ErpFileSink
 from isthmus.ledger import batch_codec
-from isthmus.ledger.batch import batch_to_csv, build_batch
+from isthmus.ledger.batch import build_batch
+from isthmus.ledger.batch_file import batch_to_csv
 from isthmus.maintenance import backup_embedded
 from isthmus.store.sqlite_connection import connect
 from tests.ledger.builders import make_charge, post

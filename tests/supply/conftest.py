@@ -13,7 +13,7 @@ import isthmus.connectors.erp_tryton_procure as procure_module
 import isthmus.connectors.erp_tryton_setup as setup_module
 from isthmus.connectors.erp_rpc import TrytonRpc
 from isthmus.connectors.erp_tryton_procure import build_procurement
-from isthmus.connectors.erp_tryton_setup import TrytonSite
+from isthmus.connectors.erp_tryton_server import TrytonSite
 from tests.erp.conftest import cost_centers
 from tests.tryton_sites import TrytonPool, ensure_template, require_trytond, serve_copies
 

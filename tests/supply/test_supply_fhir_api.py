@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 from isthmus.app import Hub
 from isthmus.config import load_settings
 from isthmus.flows.file_intake import take_file
-from isthmus.flows.inbox import publications, relay_unpublished
+from isthmus.flows.relay import publications, relay_unpublished
 from isthmus.flows.supply import SupplyFlow
 from isthmus.flows.supply_state import Lineage
 from isthmus.formats.supply.fhir import DEPARTMENT_URL, LOT_URL, supply_events

@@ -29,7 +29,8 @@ import pytest
 from isthmus.app import Hub, SystemClock
 from isthmus.cli.main import run
 from isthmus.config import load_settings
-from isthmus.connectors import erp_tryton_procure as buyer
+from isthmus.connectors import erp_tryton_buyer as buyer
+from isthmus.connectors import erp_tryton_procure as procure
 from isthmus.connectors.erp_ports import ErpBatchSink
 from isthmus.connectors.erp_rpc import TrytonRpc
 from isthmus.connectors.erp_tryton import TrytonErp
@@ -99,7 +100,7 @@ class Loop:
         self.flow = SupplyFlow(
             store, policy, demo_mappings(), FiscalCalendar(), clock=SystemClock()
         )
-        self.erp = TrytonSupply(rpc, company="C100", locations={buyer.WAREHOUSE: "SURG"})
+        self.erp = TrytonSupply(rpc, company="C100", locations={procure.WAREHOUSE: "SURG"})
 
     def sync(self) -> tuple[SyncReport, list[str]]:
         """What `isthmus supply sync` does: pull, apply in one transaction, then post in

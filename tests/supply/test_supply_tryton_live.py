@@ -14,9 +14,10 @@ from decimal import Decimal
 
 import pytest
 
-from isthmus.connectors import erp_tryton_procure as buyer
+from isthmus.connectors import erp_tryton_buyer as buyer
+from isthmus.connectors import erp_tryton_procure as procure
 from isthmus.connectors.erp_rpc import TrytonRpc
-from isthmus.connectors.erp_tryton_setup import free_port
+from isthmus.connectors.erp_tryton_server import free_port
 from isthmus.connectors.erp_tryton_supply import TrytonSupply
 from isthmus.flows.export import ErpRejected, ErpUnavailable
 from isthmus.flows.supply_state import Requisition
@@ -42,12 +43,12 @@ def req(item: str = "STENT-01") -> Requisition:
 def test_reads_are_accepted_and_masters_are_there(procure_rpc: TrytonRpc) -> None:
     t = TrytonSupply(procure_rpc, company="C100")
     assert t.pull() == ([], [], [])
-    assert set(t.product_ids([*buyer.ITEMS, "NOPE"])) == set(buyer.ITEMS)
+    assert set(t.product_ids([*procure.ITEMS, "NOPE"])) == set(procure.ITEMS)
 
 
 def test_requisition_waits_in_tryton_with_a_rounded_price(procure_rpc: TrytonRpc) -> None:
     rid = TrytonSupply(
-        procure_rpc, company="C100", locations={buyer.WAREHOUSE: "SURG"}
+        procure_rpc, company="C100", locations={procure.WAREHOUSE: "SURG"}
     ).push_requisition(req())
     [r] = procure_rpc.model(
         "purchase.requisition",
@@ -58,7 +59,7 @@ def test_requisition_waits_in_tryton_with_a_rounded_price(procure_rpc: TrytonRpc
     assert (r["state"], r["description"], r["warehouse."]["code"]) == (
         "waiting",
         "REQ-L1",
-        buyer.WAREHOUSE,
+        procure.WAREHOUSE,
     )
     [line] = procure_rpc.model(
         "purchase.requisition.line", "read", r["lines"], ["quantity", "unit_price", "product.code"]
@@ -67,7 +68,7 @@ def test_requisition_waits_in_tryton_with_a_rounded_price(procure_rpc: TrytonRpc
 
 
 def test_an_unknown_item_or_an_unmapped_location_is_refused(procure_rpc: TrytonRpc) -> None:
-    mapped = TrytonSupply(procure_rpc, company="C100", locations={buyer.WAREHOUSE: "SURG"})
+    mapped = TrytonSupply(procure_rpc, company="C100", locations={procure.WAREHOUSE: "SURG"})
     with pytest.raises(ErpRejected, match=r"no product\.product"):
         mapped.push_requisition(req("NOPE"))
     with pytest.raises(ErpRejected, match=r"no stock\.location .*'SURG'"):

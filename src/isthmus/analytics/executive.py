@@ -7,7 +7,7 @@ Figures, all per currency-less sums of one-currency sites (as recon.supply does)
   share of revenue; less supply (`supply_expense`) and accrued labor (`labor_expense`
   accruals). `gross_margin` is revenue - supply - labor, what `recon.supply.
   service_line_margin` shows on the Supply page.
-- denials: remitted and denied claims (flows.remittance.is_denial) by month, by CARC
+- denials: remitted and denied claims (flows.denial_codes.is_denial) by month, by CARC
   (X12 code list 139) and by payer, with the rate over remitted claims (observe.kpis
   counts the same fact rows, through analytics.feed: the two agree);
   the denied amounts by category (CAS01 group code and CARC).

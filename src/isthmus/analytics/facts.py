@@ -23,7 +23,7 @@ from decimal import Decimal
 
 import msgspec
 
-from isthmus.flows.remittance import is_denial
+from isthmus.flows.denial_codes import is_denial
 from isthmus.ledger.journal import JournalEntry
 from isthmus.ledger.labor import is_accrual
 from isthmus.model.events import ClaimRemitted, ClaimSubmitted, CoverageRecorded

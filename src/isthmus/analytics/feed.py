@@ -3,8 +3,8 @@
 The KPIs (observe/kpis.py) count charges, remitted claims and their CARCs. Those are the
 warehouse's `fact_charge`, `fact_remit` and `fact_adjustment` rows, and they come from one
 definition, `facts.inbox_rows`, for both readers: the export writes them to DuckDB and
-Parquet, and this feed keeps the few columns the KPIs read. A feed never decodes the whole
-inbox on a request:
+Parquet, and this feed keeps the few columns the KPIs read (`kpi_facts`). A feed never
+decodes the whole inbox on a request:
 
 - it starts from the warehouse when there is one (`warehouse` given, the `analytics` extra
   installed, the file exported): the rows up to its `inbox` watermark, read once. Without
@@ -42,18 +42,17 @@ are not even computed: the KPIs do not need them).
 
 from __future__ import annotations
 
-import functools
 import threading
 from array import array
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from isthmus.analytics import facts
+from isthmus.analytics.kpi_facts import ChargeFact, kpi_facts
 from isthmus.analytics.schema import TABLES
 from isthmus.analytics.warehouse import WAREHOUSE, Missing, modules
 from isthmus.store.ports import HELD, Store
@@ -61,28 +60,6 @@ from isthmus.store.ports import HELD, Store
 MAX_AGE_S = 10.0  # a snapshot's facts are at most this old (plus the store's commit lag)
 PAGE = 20_000  # inbox messages read a page, as the export
 _CENT = Decimal("0.01")
-
-
-@dataclass(frozen=True, slots=True)
-class ChargeFact:
-    """A charge event (fact_charge): when the hub got it, its service day, its amount."""
-
-    event_id: str
-    received: float  # epoch seconds
-    service_start: float  # the service date's midnight (UTC), where its charge lag starts
-    amount: Decimal
-    currency: str
-
-
-@dataclass(frozen=True, slots=True)
-class RemitFact:
-    """A remitted claim that is not a reversal (fact_remit), with the CARCs of its positive
-    adjustments (fact_adjustment)."""
-
-    event_id: str
-    received: float
-    denied: bool
-    carcs: frozenset[str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,51 +109,6 @@ class _Sorted:
 
 def _no_claims(_number: str) -> tuple[str, str]:
     return "", ""  # the KPIs read no claim key nor account token
-
-
-_CH = TABLES["fact_charge"].names.index
-_RE = TABLES["fact_remit"].names.index
-_AD = TABLES["fact_adjustment"].names.index
-
-
-def kpi_facts(rows: facts.Rows) -> tuple[list[ChargeFact], list[RemitFact]]:
-    """The KPIs' columns of a page of fact rows (analytics/facts.py), by column name."""
-    ev, at, day, amt, cur = (
-        _CH(c) for c in ("event_id", "received_at", "service_date", "amount", "currency")
-    )
-    charges = [
-        ChargeFact(str(r[ev]), _ts(r[at]), midnight(_day(r[day])), _dec(r[amt]), str(r[cur]))
-        for r in rows.tables.get("fact_charge", [])
-    ]
-    carcs: dict[str, set[str]] = {}
-    a_ev, a_carc, a_amt = _AD("event_id"), _AD("carc"), _AD("amount")
-    for r in rows.tables.get("fact_adjustment", []):
-        if _dec(r[a_amt]) > 0:
-            carcs.setdefault(str(r[a_ev]), set()).add(str(r[a_carc]))
-    r_ev, r_at, r_den, r_rev = (_RE(c) for c in ("event_id", "received_at", "denied", "reversal"))
-    remits = [
-        RemitFact(
-            str(r[r_ev]), _ts(r[r_at]), bool(r[r_den]), frozenset(carcs.get(str(r[r_ev]), ()))
-        )
-        for r in rows.tables.get("fact_remit", [])
-        if not r[r_rev]
-    ]
-    return charges, remits
-
-
-def _ts(v: object) -> float:
-    assert isinstance(v, datetime)
-    return v.timestamp()
-
-
-def _day(v: object) -> date:
-    assert isinstance(v, date)
-    return v
-
-
-def _dec(v: object) -> Decimal:
-    assert isinstance(v, Decimal)
-    return v
 
 
 def _cents(v: Any) -> Decimal:
@@ -393,9 +325,3 @@ def site_feed(
     warehouse.duckdb`, where `serve` exports), or from the store without a data dir."""
     wh = Path(data_dir) / WAREHOUSE if data_dir is not None else None
     return FactFeed(store, warehouse=wh, max_age_s=max_age_s)
-
-
-@functools.lru_cache(maxsize=4096)  # a site's charges fall on a few hundred days
-def midnight(d: date) -> float:
-    """A service date's start (UTC), where a charge's lag starts."""
-    return datetime.combine(d, time(0), tzinfo=UTC).timestamp()

@@ -9,15 +9,10 @@ events (upserts), a changed ChargeItem or Claim is kept without a second posting
 A resource that fails the finance checks is kept as rejected (``<type>/<id>#<digest16>``)
 and answered 422. Every error is an OperationOutcome (application/fhir+json).
 
-Transactions follow FHIR R4 3.1.0.11 (formats.fhir.bundle): ids come from the resources'
-own ids (else a content hash), ``urn:uuid`` references are rewritten to ``Type/id`` in the
-stored JSON, and all entries are stored in one ``accept`` (all or nothing). Resources
-outside the finance set (Observation, Condition...) are kept without events. The intake
-itself (checks, storing, transactions) is `flows.fhir_intake`, shared with
-`isthmus ingest`; this shell turns its answers into HTTP. Account and ExplanationOfBenefit
-can be searched by ``identifier`` and ``patient`` (a searchset Bundle, paged by ``_count``
-with a ``next`` link holding an opaque ``_cursor``: hl7.org/fhir/R4/search.html#count
-and http.html#paging).
+Transaction and batch Bundles are api/fhir_bundle.py, searches api/fhir_search.py, and the
+routes (body limits, the paused channel, the caller's roles, 500s) api/fhir_routes.py. The
+intake itself (checks, storing, transactions) is `flows.fhir_intake`, shared with
+`isthmus ingest`; these shells turn its answers into HTTP.
 
 Versions (FHIR R4 3.1.0.4, 3.1.0.5.1): a resource's current version is its newest
 accepted inbox row (`<type>/<id>` or `<type>/<id>/_history/<vid>`); its `meta.versionId`
@@ -45,40 +40,22 @@ never its value: 400 for JSON that is not strict (nothing stored), 422 for a wro
 
 from __future__ import annotations
 
-import bisect
-import logging
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any, Final
-from urllib.parse import quote
 
 import msgspec
-from starlette.exceptions import HTTPException
-from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
-from isthmus.api import problems
-from isthmus.api.json_body import BodyRefused, read_body
 from isthmus.app import Hub
-from isthmus.flows import channels
 from isthmus.flows.accounts import account_token
-from isthmus.flows.fhir_intake import (
-    ID,
-    SCAN_LIMIT,
-    SEARCHABLE,
-    Local,
-    digest,
-    with_id,
-)
+from isthmus.flows.fhir_ids import ID, digest, with_id
+from isthmus.flows.fhir_resources import SEARCHABLE, Local
 from isthmus.formats.fhir import (
     FINANCE_TYPES,
     Account,
-    Bundle,
-    BundleEntry,
     FhirError,
-    decode_bundle,
     decode_resource,
     operation_outcome,
 )
@@ -86,33 +63,32 @@ from isthmus.formats.fhir.events import CHANNEL
 from isthmus.formats.fhir.strict import strict_errors
 from isthmus.formats.supply.fhir import SUPPLY_TYPES
 from isthmus.governance import phi_access
-from isthmus.observe import cursor
 from isthmus.observe.instant import instant
 from isthmus.store.ports import MessageQuery, StoredMessage
 
-log = logging.getLogger(__name__)
 MEDIA: Final = "application/fhir+json"
 BALANCE_URL: Final = "https://isthmus.dev/fhir/StructureDefinition/account-balance"
-CURSOR: Final = "_cursor"  # the opaque page cursor of a searchset's `next` link
-_SEARCH_PARAMS: Final = ("identifier", "patient", "_count", "_total", CURSOR)
-_TOTALS: Final = ("none", "estimate", "accurate")
 WRITABLE: Final = frozenset(FINANCE_TYPES) | SUPPLY_TYPES
 _enc = msgspec.json.Encoder(decimal_format="number")
 _json_dec = msgspec.json.Decoder(float_hook=Decimal)
 
 
 def fhir_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    """An `application/fhir+json` answer (decimals as JSON numbers)."""
     data = body if isinstance(body, bytes) else _enc.encode(body)
     return Response(data, status, headers=headers, media_type=MEDIA)
 
 
 def outcome(status: int, errors: Sequence[FhirError]) -> Response:
+    """An OperationOutcome answer of these errors."""
     return fhir_response(operation_outcome(errors), status)
 
 
 class FhirApi:
-    """The FHIR R4 interactions on the hub's FHIR intake (capabilities, create, update, read,
-    search, transaction/batch) and the body checks they share; `routes` calls them."""
+    """The FHIR R4 interactions on the hub's FHIR intake (capabilities, create, update, read)
+    and what search and transaction/batch share with them (api/fhir_search.py,
+    api/fhir_bundle.py): the body checks, the current version, the Account's balance;
+    api/fhir_routes.py calls them."""
 
     def __init__(self, hub: Hub) -> None:
         self.hub = hub
@@ -248,7 +224,7 @@ class FhirApi:
     ) -> Response:
         stored = now.raw if now is not None else raw
         vid = version_id(stored)
-        doc = _with_meta(_json_dec.decode(stored), vid, now)
+        doc = with_meta(_json_dec.decode(stored), vid, now)
         return fhir_response(
             doc, status, {"Location": f"{base}/{rtype}/{rid}/_history/{vid}", "ETag": f'W/"{vid}"'}
         )
@@ -269,152 +245,7 @@ class FhirApi:
         doc = self.with_balance(m.raw) if rtype == "Account" else _json_dec.decode(m.raw)
         if rtype == "Account" or not phi_access.may_read(f"fhir:{rtype}", roles):
             doc = phi_access.fhir_view(doc, roles)
-        return fhir_response(_with_meta(doc, vid, m), 200, {"ETag": f'W/"{vid}"'})
-
-    def search(
-        self,
-        rtype: str,
-        params: Sequence[tuple[str, str]],
-        roles: Sequence[str] = (phi_access.LOCAL,),
-        *,
-        base: str = "",
-        strict: bool = False,
-    ) -> Response:
-        """GET /fhir/{type}?identifier=&patient=&_count=&_total=&_cursor= (FHIR R4 3.1.0.8
-        search, for Account and ExplanationOfBenefit): a searchset Bundle, Accounts with
-        their balance, `total` the number of matches (unless `_total=none`; `_count=0` asks
-        for the total alone, as fhirpy's `.count()` does). Parameters the hub does not
-        support are ignored and left out of the `self` link (3.1.1.5.4 handling=lenient,
-        the default); with `Prefer: handling=strict` they are a 400 OperationOutcome.
-
-        Paging (hl7.org/fhir/R4/search.html#count, http.html#paging): `_count` matches a
-        page (default 50; above 500 a page holds 500, as a server may return fewer than
-        asked), and when more remain the Bundle has a `next` link, the same search with
-        `_cursor` set to an opaque keyset cursor (observe/cursor.py: the inbox id of the
-        last resource shown, matches being in inbox order), so a resource created meanwhile
-        is neither shown twice nor skipped over. A cursor the hub did not give out for this
-        type is a 400."""
-        if rtype not in SEARCHABLE:
-            return outcome(
-                404,
-                [
-                    FhirError(
-                        "not-supported",
-                        f"search on {rtype!r} is not "
-                        f"supported; only {', '.join(sorted(SEARCHABLE))}",
-                        [rtype],
-                    )
-                ],
-            )
-        args: dict[str, str] = {}
-        for name, value in params:
-            if name not in _SEARCH_PARAMS and not strict:
-                continue  # lenient: an unknown parameter is ignored (and not in `self`)
-            if name not in _SEARCH_PARAMS or name in args:
-                why = "is not supported" if name not in _SEARCH_PARAMS else "is repeated"
-                return outcome(
-                    400,
-                    [
-                        FhirError(
-                            "not-supported",
-                            f"search parameter {name!r} {why}; use {', '.join(_SEARCH_PARAMS)}",
-                            [name],
-                        )
-                    ],
-                )
-            args[name] = value
-        count = args.get("_count", str(cursor.DEFAULT_LIMIT)).strip()
-        if not (count.isascii() and count.isdigit()):
-            return outcome(
-                400,
-                [
-                    FhirError(
-                        "value",
-                        "_count must be a whole number (0 for "
-                        f"the total alone; at most {cursor.MAX_LIMIT} a "
-                        "page)",
-                        ["_count"],
-                    )
-                ],
-            )
-        want = min(int(count), cursor.MAX_LIMIT)
-        if "_count" in args:
-            args["_count"] = str(want)  # the `self` link says what was applied
-        total = args.get("_total", "accurate")
-        if total not in _TOTALS:
-            return outcome(
-                400, [FhirError("value", f"_total must be one of {', '.join(_TOTALS)}", ["_total"])]
-            )
-        tag = _page_tag(rtype)
-        after = None
-        if args.get(CURSOR, "").strip():
-            try:
-                after = cursor.decode_int(tag, args[CURSOR].strip())
-            except cursor.BadCursor:
-                return outcome(
-                    400,
-                    [
-                        FhirError(
-                            "value",
-                            f"{CURSOR} is not one this hub gave "
-                            f"out for a {rtype} search: follow the "
-                            "Bundle's `next` link",
-                            [CURSOR],
-                        )
-                    ],
-                )
-        scan = want + 1 if total == "none" and after is None else SCAN_LIMIT
-        found = self.intake.search(
-            rtype, identifier=args.get("identifier"), patient=args.get("patient"), count=scan
-        )
-        # matches are in inbox order: the page starts after the cursor's inbox id
-        start = (
-            0
-            if after is None
-            else bisect.bisect_right(found, after, key=lambda raw: self._inbox_id(rtype, raw))
-        )
-        shown = found[start : start + want]
-        entries = []
-        for raw in shown:
-            res_id = _resource_id(raw)
-            m = self.current(rtype, res_id)
-            latest = m.raw if m is not None else raw
-            doc = _with_meta(
-                self.with_balance(latest) if rtype == "Account" else _json_dec.decode(latest),
-                version_id(latest),
-                m,
-            )
-            entries.append(
-                {
-                    "fullUrl": f"{base}/{rtype}/{res_id}",
-                    "resource": phi_access.fhir_view(doc, roles),
-                    "search": {"mode": "match"},
-                }
-            )
-        links = [{"relation": "self", "url": _search_url(base, rtype, args)}]
-        if shown and len(found) > start + want:
-            nxt = cursor.encode(tag, self._inbox_id(rtype, shown[-1]))
-            links.append(
-                {
-                    "relation": "next",
-                    "url": _search_url(base, rtype, {**args, "_count": str(want), CURSOR: nxt}),
-                }
-            )
-        bundle: dict[str, Any] = {
-            "resourceType": "Bundle",
-            "type": "searchset",
-            "link": links,
-            "entry": entries,
-        }
-        if total != "none":
-            bundle["total"] = len(found)
-        return fhir_response(bundle)
-
-    def _inbox_id(self, rtype: str, raw: bytes) -> int:
-        """The inbox id of a match (its `<type>/<id>` row: one index lookup), its key in
-        the search order."""
-        m = self.intake.stored(rtype, _resource_id(raw))
-        return m.id if m is not None else 0
+        return fhir_response(with_meta(doc, vid, m), 200, {"ETag": f'W/"{vid}"'})
 
     def with_balance(self, raw: bytes) -> dict[str, Any]:
         """The Account with its current A/R balance (the ledger's, per currency) attached
@@ -464,74 +295,6 @@ class FhirApi:
         except Exception:  # noqa: BLE001 - a channel not configured: the default currency
             return "USD"
 
-    def bundle(self, body: bytes, peer: str, base: str = "") -> Response:
-        refused, wrong = self.strict(body, "Bundle")
-        if refused is not None:
-            return refused
-        try:
-            bundle = decode_bundle(body)
-        except FhirError as err:
-            return outcome(400, [err])
-        if bundle.type == "batch":  # entries stand alone: each is checked by `write`
-            return self.batch(bundle, peer, base)
-        if wrong:
-            return outcome(422, wrong)
-        result = self.intake.transaction(bundle, peer)
-        if result.status != 200:
-            return outcome(result.status, result.errors)
-        return fhir_response(
-            {
-                "resourceType": "Bundle",
-                "type": "transaction-response",
-                "entry": [_absolute(e, base) for e in result.entries],
-            }
-        )
-
-    def batch(self, bundle: Bundle, peer: str, base: str = "") -> Response:
-        out: list[dict[str, Any]] = []
-        for e in bundle.entry:
-            out.append(_absolute(self._batch_entry(e, peer, base), base))
-        return fhir_response({"resourceType": "Bundle", "type": "batch-response", "entry": out})
-
-    def _batch_entry(self, e: BundleEntry, peer: str, base: str = "") -> dict[str, Any]:
-        req = e.request
-        if e.error is not None:
-            return _entry_error(400, e.error)
-        if req is None:
-            return _entry_error(
-                400,
-                FhirError(
-                    "required",
-                    "a batch entry needs a request",
-                    [f"Bundle.entry[{e.index}].request"],
-                ),
-            )
-        url = req.url.lstrip("/")
-        if req.method == "GET":
-            return self.intake.get_entry(url)
-        if req.method not in ("POST", "PUT") or e.raw is None or e.resource_type is None:
-            return _entry_error(
-                405,
-                FhirError(
-                    "not-supported",
-                    f"{req.method} {url} is not supported",
-                    [f"Bundle.entry[{e.index}]"],
-                ),
-            )
-        rid = url.partition("/")[2] if req.method == "PUT" else None
-        resp = self.write(e.resource_type, rid or None, e.raw, peer, base=base)
-        body = _json_dec.decode(bytes(resp.body))
-        status = f"{resp.status_code} {_REASONS.get(resp.status_code, '')}".strip()
-        if resp.status_code >= 400:
-            return {"response": {"status": status, "outcome": body}}
-        return {
-            "response": {
-                "status": status,
-                "location": resp.headers.get("location", ""),
-                "etag": resp.headers.get("etag", ""),
-            }
-        }
-
     # --- metadata -----------------------------------------------------------------------
 
     def capability(self) -> dict[str, Any]:
@@ -575,38 +338,10 @@ class FhirApi:
         }
 
 
-_REASONS: Final = {
-    200: "OK",
-    201: "Created",
-    400: "Bad Request",
-    404: "Not Found",
-    405: "Method Not Allowed",
-    409: "Conflict",
-    412: "Precondition Failed",
-    422: "Unprocessable Entity",
-    500: "Internal Server Error",
-}
-
-
 def version_id(raw: bytes) -> str:
     """A version's id: the first 16 hex digits of the SHA-256 of its stored JSON, the same
     that names it in the inbox (`<type>/<id>/_history/<vid>`, flows.fhir_intake)."""
     return digest(raw)[:16]
-
-
-def _page_tag(rtype: str) -> str:
-    """The cursor tag of a type's search (observe/cursor.py): one type's cursor is refused
-    by another's search."""
-    return f"fhir-{rtype}.1"
-
-
-def _resource_id(raw: bytes) -> str:
-    return str(_json_dec.decode(raw).get("id", ""))
-
-
-def _search_url(base: str, rtype: str, args: dict[str, str]) -> str:
-    query = "&".join(f"{k}={quote(v, safe='|/:')}" for k, v in args.items())
-    return f"{base}/{rtype}" + (f"?{query}" if query else "")
 
 
 def _etag_version(header: str) -> str:
@@ -614,7 +349,7 @@ def _etag_version(header: str) -> str:
     return header.strip().removeprefix("W/").strip().strip('"')
 
 
-def _with_meta(doc: Any, vid: str, m: StoredMessage | None) -> Any:
+def with_meta(doc: Any, vid: str, m: StoredMessage | None) -> Any:
     """The resource with the server's meta.versionId and meta.lastUpdated (FHIR R4 2.22)."""
     if not isinstance(doc, dict):
         return doc
@@ -623,21 +358,6 @@ def _with_meta(doc: Any, vid: str, m: StoredMessage | None) -> Any:
     if m is not None:
         meta["lastUpdated"] = instant(m.received_at)
     return {**doc, "meta": meta}
-
-
-def _absolute(entry: dict[str, Any], base: str) -> dict[str, Any]:
-    """A transaction or batch response entry with its `response.location` absolute."""
-    resp = entry.get("response")
-    loc = resp.get("location") if isinstance(resp, dict) else None
-    if (
-        not base
-        or not isinstance(resp, dict)
-        or not isinstance(loc, str)
-        or not loc
-        or "://" in loc
-    ):
-        return entry
-    return {**entry, "response": {**resp, "location": f"{base}/{loc.lstrip('/')}"}}
 
 
 def _identity(rtype: str, body: bytes) -> tuple[str, str | None]:
@@ -658,163 +378,13 @@ def _identity(rtype: str, body: bytes) -> tuple[str, str | None]:
     return str(doc.get("resourceType") or ""), rid
 
 
-def _entry_error(status: int, err: FhirError) -> dict[str, Any]:
-    return {
-        "response": {"status": f"{status} {_REASONS[status]}", "outcome": operation_outcome([err])}
-    }
-
-
-def _base(req: Request) -> str:
-    """The server's FHIR base URL as the client reached it (scheme: api/clients.py)."""
-    return f"{str(req.base_url).rstrip('/')}/fhir"
-
-
-def _strict(req: Request) -> bool:
-    """`Prefer: handling=strict` (FHIR R4 3.1.1.5.4; RFC 7240 preference syntax)."""
-    prefs = {
-        p.strip().lower().replace(" ", "")
-        for h in req.headers.getlist("prefer")
-        for p in h.split(",")
-    }
-    return "handling=strict" in prefs
-
-
-def _peer(req: Request) -> str:
-    return f"{req.client.host}:{req.client.port}" if req.client else ""
-
-
-def _roles(req: Request) -> tuple[str, ...]:
-    """The caller's roles, as api/auth.py found them (the loopback caller before `init`
-    is `local`: it reads as the local CLI does)."""
-    state = req.scope.get("state") or {}
-    if state.get("principal") == phi_access.LOCAL:
-        return (phi_access.LOCAL,)
-    return tuple(state.get("roles") or ())
-
-
-def _guarded(
-    fn: Callable[[Request], Awaitable[Response]],
-) -> Callable[[Request], Awaitable[Response]]:
-    """Anything unexpected is a 500 OperationOutcome, never a traceback."""
-
-    async def run(req: Request) -> Response:
-        try:
-            return await fn(req)
-        except Exception as exc:  # the client gets an outcome, the log the rest
-            log.exception("FHIR %s %s failed", req.method, req.url.path)
-            return outcome(
-                500,
-                [
-                    FhirError(
-                        "exception",
-                        f"the request could not be processed "
-                        f"({type(exc).__name__}); it was not stored",
-                    )
-                ],
-            )
-
-    return run
-
-
-async def _body(req: Request, api: FhirApi) -> bytes | Response:
-    """The request body within `[limits] max_body_bytes`, else a 413 OperationOutcome."""
-    try:
-        return await read_body(req, api.limits)
-    except BodyRefused as exc:
-        return outcome(exc.status, [FhirError("too-long", exc.reason)])
-
-
-def routes(hub: Hub) -> list[Route]:
-    """The /fhir routes (FHIR R4 RESTful API): metadata (CapabilityStatement), transaction or
-    batch on the base, and create, search, read and update by type; writes answer 503 while
-    the channel "fhir" is paused."""
-    api = FhirApi(hub)
-    states = channels.StateCache(hub.store)
-
-    def paused() -> Response | None:
-        """While the channel "fhir" is paused (issue 18), writes answer 503 with
-        Retry-After and an OperationOutcome (code transient): nothing is taken."""
-        st = states.paused(CHANNEL)
-        if st is None:
-            return None
-        return fhir_response(
-            operation_outcome(
-                [
-                    FhirError(
-                        "transient", "the FHIR channel is paused by an operator; send again later"
-                    )
-                ]
-            ),
-            503,
-            headers={"Retry-After": "30"},
-        )
-
-    async def metadata(_: Request) -> Response:
-        return fhir_response(api.capability())
-
-    async def create(req: Request) -> Response:
-        if (closed := paused()) is not None:
-            return closed
-        body = await _body(req, api)
-        if isinstance(body, Response):
-            return body
-        return api.write(req.path_params["type"], None, body, _peer(req), base=_base(req))
-
-    async def update(req: Request) -> Response:
-        if (closed := paused()) is not None:
-            return closed
-        body = await _body(req, api)
-        if isinstance(body, Response):
-            return body
-        return api.write(
-            req.path_params["type"],
-            req.path_params["id"],
-            body,
-            _peer(req),
-            base=_base(req),
-            if_match=req.headers.get("if-match"),
-        )
-
-    async def read(req: Request) -> Response:
-        return api.read(req.path_params["type"], req.path_params["id"], _roles(req))
-
-    async def search(req: Request) -> Response:
-        return api.search(
-            req.path_params["type"],
-            list(req.query_params.multi_items()),
-            _roles(req),
-            base=_base(req),
-            strict=_strict(req),
-        )
-
-    async def transaction(req: Request) -> Response:
-        if (closed := paused()) is not None:
-            return closed
-        body = await _body(req, api)
-        if isinstance(body, Response):
-            return body
-        return api.bundle(body, _peer(req), _base(req))
-
-    return [
-        Route("/fhir/metadata", _guarded(metadata), methods=["GET"]),
-        Route("/fhir", _guarded(transaction), methods=["POST"]),
-        Route("/fhir/{type}", _guarded(create), methods=["POST"]),
-        Route("/fhir/{type}", _guarded(search), methods=["GET"]),
-        Route("/fhir/{type}/{id}", _guarded(read), methods=["GET"]),
-        Route("/fhir/{type}/{id}", _guarded(update), methods=["PUT"]),
-    ]
-
-
-async def http_error(req: Request, exc: Exception) -> Response:
-    """The router's 404/405: an OperationOutcome under /fhir, problem+json elsewhere
-    (api/problems.py)."""
-    assert isinstance(exc, HTTPException)
-    return problems.answer(
-        req.url.path,
-        exc.status_code,
-        f"{req.method} {req.url.path[:200]}: {exc.detail}",
-        headers=exc.headers,
-    )
-
-
-__all__ = ["MEDIA", "FhirApi", "http_error", "routes"]
+__all__ = [
+    "BALANCE_URL",
+    "MEDIA",
+    "WRITABLE",
+    "FhirApi",
+    "fhir_response",
+    "outcome",
+    "version_id",
+    "with_meta",
+]

@@ -52,7 +52,7 @@ class SystemOfRecord:
         self.max_body_bytes = max_body_bytes  # [limits]; 0: no limit
 
     async def _too_large(self, send: Send) -> None:
-        """413 before the body is read in full, as the FHIR routes answer it (api/fhir.py)."""
+        """413 before the body is read in full, as the FHIR routes do (api/fhir_routes.py)."""
         await self._answer(
             send,
             413,

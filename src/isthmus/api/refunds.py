@@ -34,7 +34,8 @@ from starlette.routing import Route
 from isthmus.api import pages, problems
 from isthmus.api.json_body import BodyLimits, BodyRefused, loads, read_body
 from isthmus.app import Hub
-from isthmus.flows.refunds import Actor, InvalidRefund, Outcome, RefundError, view
+from isthmus.flows.refund_errors import InvalidRefund, RefundError
+from isthmus.flows.refund_request import Actor, Outcome, view
 from isthmus.observe import cursor
 
 PAGES = "r1"  # the cursor tag of the register's pages (observe/cursor.py)

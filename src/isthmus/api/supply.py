@@ -29,7 +29,7 @@ from starlette.routing import Route
 from isthmus.api import problems
 from isthmus.api.json_body import BodyRefused, read_body
 from isthmus.app import Hub
-from isthmus.flows.inbox import publish_stored
+from isthmus.flows.relay import publish_stored
 from isthmus.flows.supply_intake import usage_intake
 from isthmus.observe import tracing
 

@@ -23,8 +23,8 @@ from starlette.routing import Route
 from isthmus.api import problems
 from isthmus.api.json_body import BodyRefused, loads, read_body
 from isthmus.app import Hub
-from isthmus.flows.inbox import publish_stored
 from isthmus.flows.labor_intake import webhook_intake
+from isthmus.flows.relay import publish_stored
 from isthmus.observe import tracing
 
 

@@ -4,7 +4,10 @@ Why: in scale-out mode listeners and workers run on several machines, and consum
 replication and redelivery must be the broker's (DESIGN.md, "Two runtime modes"). This
 adapter is a synchronous facade (the port is synchronous) over nats-py's asyncio client,
 which runs on a private event loop in a daemon thread. Every nats error leaves as
-`BusUnavailable` ("retry later"), raised from the original.
+`BusUnavailable` ("retry later"), raised from the original. Its parts, one module each:
+the streams, consumers and buckets (`nats_streams`), the held messages and the per-key
+barrier (`nats_held`), the retry state (`nats_retries`), the dead letters
+(`nats_dead_letters`), the leases (`nats_leases`).
 
 Which JetStream feature carries which guarantee:
 - Durable ACK: `publish` returns only after every PubAck, i.e. the stream has stored it.
@@ -47,8 +50,6 @@ Honest limits:
 - `now` is compared only with the `visible_at` values the caller gave `nak`; the broker's
   delay uses the real clock (`visible_at - time.time()`). Both agree when callers use
   `time.time()`.
-- The retry bucket is the authority; each instance's copy follows it through a KV watch,
-  so another worker's fresh nak reaches it after the watch's latency (milliseconds).
 - Held (key-blocked) messages count against the consumer's max_ack_pending (1000), and the
   partition count is fixed for the life of a stream (subjects carry it).
 """
@@ -62,20 +63,21 @@ import threading
 import time
 import uuid
 from collections.abc import Awaitable, Coroutine, Sequence
-from dataclasses import dataclass
 from typing import Any, TypeVar
-from urllib.parse import quote, unquote
+from urllib.parse import unquote
 
 import nats
 import nats.errors
 import nats.js.errors
 from nats.aio.client import Client
 from nats.aio.msg import Msg
-from nats.js.api import AckPolicy, ConsumerConfig, RetentionPolicy, StorageType, StreamConfig
 from nats.js.client import JetStreamContext
-from nats.js.kv import KeyValue
 
+from isthmus.bus.nats_dead_letters import DeadLetterStream, quoted
+from isthmus.bus.nats_held import Held, select
 from isthmus.bus.nats_leases import JetStreamLeases
+from isthmus.bus.nats_retries import Retry, RetryBucket
+from isthmus.bus.nats_streams import declare, durable
 from isthmus.bus.ports import DeadLetter, Delivery, Publish, once_per_id, partition_of
 from isthmus.errors import TransientError
 
@@ -85,50 +87,6 @@ _TIMEOUT = 10.0
 
 class BusUnavailable(TransientError, RuntimeError):
     """The broker cannot be reached or refused the call: retry later."""
-
-
-def _q(text: str) -> str:
-    return quote(text, safe="")
-
-
-def _dead_letters(raws: Sequence[Any]) -> list[DeadLetter]:
-    out = []
-    for raw in raws:
-        h = raw.headers or {}
-        out.append(
-            DeadLetter(
-                raw.seq,
-                unquote(h["Isthmus-Msg-Id"]),
-                unquote(h["Isthmus-Topic"]),
-                unquote(h["Isthmus-Key"]),
-                int(h["Isthmus-Attempts"]),
-                unquote(h["Isthmus-Reason"]),
-                float(h["Isthmus-Failed-At"]),
-                raw.data or b"",
-            )
-        )
-    return out
-
-
-@dataclass
-class _Held:
-    msg: Msg
-    partition: int
-    msg_id: str
-    topic: str
-    key: str
-    delivered: int
-    touched: float
-
-
-@dataclass(frozen=True)
-class _Retry:
-    seq: int
-    key: str
-    attempts: int
-    visible_at: float
-    due: float  # real-clock time the broker redelivers
-    last_error: str
 
 
 class NatsBus:
@@ -152,8 +110,7 @@ class NatsBus:
         self._prefix, self._dlq_subject = subject_prefix, f"{subject_prefix}.dlq"
         self._dedupe, self._max_deliver, self._ack_wait = dedupe_window_s, max_deliver, ack_wait_s
         self._replicas = replicas
-        self._held: dict[int, _Held] = {}  # stream seq -> message this instance holds
-        self._retry: dict[str, _Retry] = {}  # KV key -> mirrored retry state
+        self._held: dict[int, Held] = {}  # stream seq -> message this instance holds
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(
             target=self._loop.run_forever, daemon=True, name=f"natsbus-{stream}"
@@ -204,86 +161,24 @@ class NatsBus:
         self._nc.options["max_reconnect_attempts"] = -1
         self._nc.options["reconnect_time_wait"] = 2
         self._js: JetStreamContext = self._nc.jetstream(timeout=5)
-        await self._ensure_stream(
-            StreamConfig(
-                name=self.stream,
-                subjects=[f"{self._prefix}.*.*"],
-                storage=StorageType.FILE,
-                retention=RetentionPolicy.WORK_QUEUE,
-                duplicate_window=self._dedupe,
-                num_replicas=self._replicas,
-            )
+        kv, lease_kv = await declare(
+            self._js,
+            stream=self.stream,
+            dlq=self.dlq,
+            prefix=self._prefix,
+            dlq_subject=self._dlq_subject,
+            partitions=self.partitions,
+            dedupe_window_s=self._dedupe,
+            ack_wait_s=self._ack_wait,
+            replicas=self._replicas,
         )
-        await self._ensure_stream(
-            StreamConfig(
-                name=self.dlq,
-                subjects=[self._dlq_subject],
-                storage=StorageType.FILE,
-                duplicate_window=self._dedupe,
-                num_replicas=self._replicas,
-            )
-        )
-        for p in range(self.partitions):
-            await self._js.add_consumer(
-                self.stream,
-                ConsumerConfig(
-                    durable_name=self._durable(p),
-                    filter_subject=f"{self._prefix}.{p}.*",
-                    ack_policy=AckPolicy.EXPLICIT,
-                    ack_wait=self._ack_wait,
-                    max_deliver=-1,
-                ),
-            )
-        try:
-            self._kv: KeyValue = await self._js.key_value(self.bucket)
-        except nats.js.errors.BucketNotFoundError:
-            self._kv = await self._js.create_key_value(
-                bucket=self.bucket, history=1, storage=StorageType.FILE, replicas=self._replicas
-            )
-        try:
-            lease_kv = await self._js.key_value(f"{self.stream}_LEASES")
-        except nats.js.errors.BucketNotFoundError:
-            lease_kv = await self._js.create_key_value(
-                bucket=f"{self.stream}_LEASES",
-                history=1,
-                storage=StorageType.FILE,
-                replicas=self._replicas,
-            )
+        self._retries = RetryBucket(kv)
+        self._dead_letters = DeadLetterStream(self._js, self.dlq, self._dlq_subject)
         self._leases = JetStreamLeases(lease_kv, self._js, f"{self.stream}_LEASES")
-        self._watcher = await self._kv.watchall()
-        async for entry in self._watcher:  # the initial values, up to the None marker
-            if entry is None:
-                break
-            self._mirror(entry)
-        self._watch_task = asyncio.ensure_future(self._watch())
-
-    async def _ensure_stream(self, config: StreamConfig) -> None:
-        assert config.name is not None
-        try:
-            await self._js.stream_info(config.name)
-        except nats.js.errors.NotFoundError:
-            await self._js.add_stream(config)
-
-    def _mirror(self, entry: KeyValue.Entry) -> None:
-        if entry.operation in ("DEL", "PURGE") or not entry.value:
-            self._retry.pop(entry.key, None)
-        else:
-            self._retry[entry.key] = _Retry(**json.loads(entry.value))
-
-    async def _watch(self) -> None:
-        async for entry in self._watcher:
-            if entry is not None:
-                self._mirror(entry)
-
-    def _durable(self, partition: int) -> str:
-        return f"{self.stream}_p{partition}"
+        await self._retries.start()
 
     def _subject(self, key: str) -> str:
         return f"{self._prefix}.{partition_of(key, self.partitions)}.{key.encode().hex()}"
-
-    @staticmethod
-    def _kv_key(msg_id: str) -> str:
-        return msg_id.encode().hex()
 
     async def _gather(self, futures: Sequence[Awaitable[T]]) -> list[T]:
         return list(await asyncio.wait_for(asyncio.gather(*futures), _TIMEOUT))
@@ -291,12 +186,14 @@ class NatsBus:
     async def _publish(self, items: Sequence[Publish], replay: bool) -> None:
         acks = []
         for p in items:
-            broker_id = f"{_q(p.msg_id)}#replay-{uuid.uuid4().hex}" if replay else _q(p.msg_id)
+            broker_id = (
+                f"{quoted(p.msg_id)}#replay-{uuid.uuid4().hex}" if replay else quoted(p.msg_id)
+            )
             headers = {
                 "Nats-Msg-Id": broker_id,
-                "Isthmus-Msg-Id": _q(p.msg_id),
-                "Isthmus-Key": _q(p.key),
-                "Isthmus-Topic": _q(p.topic),
+                "Isthmus-Msg-Id": quoted(p.msg_id),
+                "Isthmus-Key": quoted(p.key),
+                "Isthmus-Topic": quoted(p.topic),
             }
             acks.append(await self._js.publish_async(self._subject(p.key), p.body, headers=headers))
         await self._gather(acks)  # every PubAck in: the broker has them all
@@ -316,7 +213,7 @@ class NatsBus:
         sub = await self._nc.subscribe(inbox)
         try:
             await self._nc.publish(
-                f"$JS.API.CONSUMER.MSG.NEXT.{self.stream}.{self._durable(partition)}",
+                f"$JS.API.CONSUMER.MSG.NEXT.{self.stream}.{durable(self.stream, partition)}",
                 json.dumps({"batch": batch, "no_wait": True}).encode(),
                 reply=inbox,
             )
@@ -333,37 +230,14 @@ class NatsBus:
         finally:
             await sub.unsubscribe()
 
-    def _select(self, partition: int, limit: int, now: float) -> tuple[list[_Held], list[int]]:
-        by_seq = {r.seq: r for r in self._retry.values()}
-        absent: dict[str, int] = {}
-        for r in self._retry.values():
-            if r.seq not in self._held:
-                absent[r.key] = min(r.seq, absent.get(r.key, r.seq))
-        out: list[_Held] = []
-        waiting: list[int] = []
-        blocked: set[str] = set()
-        for seq in sorted(s for s, h in self._held.items() if h.partition == partition):
-            h = self._held[seq]
-            retry = by_seq.get(seq)
-            if (
-                h.key in blocked
-                or absent.get(h.key, seq) < seq
-                or (retry is not None and retry.visible_at > now)
-            ):
-                blocked.add(h.key)
-                waiting.append(seq)
-            elif len(out) < limit:
-                out.append(h)
-        return out, waiting
-
     async def _fetch(self, partition: int, limit: int, now: float) -> list[Delivery]:
-        ready, _ = self._select(partition, limit, now)
+        ready, _ = select(self._held, self._retries.state, partition, limit, now)
         if len(ready) < limit:
             for msg in await self._pull(partition, limit - len(ready)):
                 await self._take(msg, partition)
             await self._drop_stale_barriers()
-            ready, _ = self._select(partition, limit, now)
-        _, waiting = self._select(partition, len(self._held), now)
+            ready, _ = select(self._held, self._retries.state, partition, limit, now)
+        _, waiting = select(self._held, self._retries.state, partition, len(self._held), now)
         real = time.time()
         for seq in waiting:  # keep held messages alive without spending deliveries
             h = self._held[seq]
@@ -374,19 +248,16 @@ class NatsBus:
         for h in ready:
             seq = h.msg.metadata.sequence.stream
             out.append(
-                Delivery(seq, h.msg_id, h.topic, h.key, h.msg.data, self._attempts(h.msg_id, seq))
+                Delivery(
+                    seq, h.msg_id, h.topic, h.key, h.msg.data, self._retries.attempts(h.msg_id, seq)
+                )
             )
         return out
-
-    def _attempts(self, msg_id: str, seq: int) -> int:
-        """Failed attempts (naks) recorded for this copy of the message; 0 when none."""
-        r = self._retry.get(self._kv_key(msg_id))
-        return r.attempts if r is not None and r.seq == seq else 0
 
     async def _take(self, msg: Msg, partition: int) -> None:
         hdr = msg.headers or {}
         meta = msg.metadata
-        h = _Held(
+        h = Held(
             msg,
             partition,
             unquote(hdr.get("Isthmus-Msg-Id", "")),
@@ -397,7 +268,7 @@ class NatsBus:
         )
         self._held[meta.sequence.stream] = h
         if h.delivered > self._max_deliver:
-            state = self._retry.get(self._kv_key(h.msg_id))
+            state = self._retries.state.get(RetryBucket.key(h.msg_id))
             last = state.last_error if state else "none recorded (worker crash or ack timeout)"
             await self._dead(
                 meta.sequence.stream,
@@ -409,16 +280,15 @@ class NatsBus:
     async def _drop_stale_barriers(self) -> None:
         """A barrier whose message is long overdue and gone from the stream is stale."""
         real = time.time()
-        for kv_key, r in list(self._retry.items()):
+        for kv_key, r in list(self._retries.state.items()):
             if r.seq in self._held or real < r.due + self._ack_wait:
                 continue
             try:
                 await self._js.get_msg(self.stream, r.seq)
             except nats.js.errors.NotFoundError:
-                self._retry.pop(kv_key, None)
-                await self._kv.delete(kv_key)
+                await self._retries.delete(kv_key)
 
-    def _pop(self, seq: int) -> _Held:
+    def _pop(self, seq: int) -> Held:
         h = self._held.pop(seq, None)
         if h is None:
             raise BusUnavailable(f"delivery {seq} is not held by this worker (redelivered?)")
@@ -431,24 +301,18 @@ class NatsBus:
     async def _ack(self, seqs: Sequence[int]) -> None:
         held = [self._pop(s) for s in seqs if s in self._held]
         for h in held:  # barrier first: a crash in between costs a redelivery, not a stall
-            await self._forget(h.msg_id)
+            await self._retries.forget(h.msg_id)
         await self._gather([h.msg.ack_sync(timeout=5) for h in held])
-
-    async def _forget(self, msg_id: str) -> None:
-        if self._retry.pop(self._kv_key(msg_id), None) is not None:
-            await self._kv.delete(self._kv_key(msg_id))
 
     def nak(self, delivery: Delivery, error: str, visible_at: float) -> None:
         self._call(self._nak(delivery.seq, error, visible_at))
 
     async def _nak(self, seq: int, error: str, visible_at: float) -> None:
         h = self._pop(seq)
-        kv_key = self._kv_key(h.msg_id)
-        attempts = self._attempts(h.msg_id, seq) + 1
+        attempts = self._retries.attempts(h.msg_id, seq) + 1
         delay = max(0.0, visible_at - time.time())
-        state = _Retry(seq, h.key, attempts, visible_at, time.time() + delay, error[:2000])
-        self._retry[kv_key] = state
-        await self._kv.put(kv_key, json.dumps(state.__dict__).encode())
+        state = Retry(seq, h.key, attempts, visible_at, time.time() + delay, error[:2000])
+        await self._retries.put(h.msg_id, state)
         await h.msg.nak(delay=delay)
         await self._nc.flush()
 
@@ -458,35 +322,23 @@ class NatsBus:
     async def _dead(self, seq: int, reason: str, now: float, attempts: int | None) -> None:
         h = self._pop(seq)
         if attempts is None:
-            attempts = self._attempts(h.msg_id, seq) + 1
-        headers = {
-            "Nats-Msg-Id": f"{_q(h.msg_id)}#dead-{seq}",
-            "Isthmus-Msg-Id": _q(h.msg_id),
-            "Isthmus-Key": _q(h.key),
-            "Isthmus-Topic": _q(h.topic),
-            "Isthmus-Reason": _q(reason[:2000]),
-            "Isthmus-Attempts": str(attempts),
-            "Isthmus-Failed-At": repr(now),
-        }
-        await self._js.publish(self._dlq_subject, h.msg.data, headers=headers)
-        await self._forget(h.msg_id)
+            attempts = self._retries.attempts(h.msg_id, seq) + 1
+        await self._dead_letters.put(
+            h.msg.data,
+            seq=seq,
+            msg_id=h.msg_id,
+            key=h.key,
+            topic=h.topic,
+            reason=reason,
+            attempts=attempts,
+            now=now,
+        )
+        await self._retries.forget(h.msg_id)
         await h.msg.term()
         await self._nc.flush()
 
-    async def _dead_msgs(self, limit: int) -> list[Any]:
-        out: list[Any] = []
-        seq = 1
-        while len(out) < limit:
-            try:
-                raw = await self._js.get_msg(self.dlq, seq, subject=self._dlq_subject, next=True)
-            except nats.js.errors.NotFoundError:
-                break
-            out.append(raw)
-            seq = (raw.seq or seq) + 1
-        return out
-
     def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
-        return _dead_letters(self._call(self._dead_msgs(limit)))
+        return self._call(self._dead_letters.read(limit))
 
     def replay(self, items: Sequence[Publish]) -> int:
         items = once_per_id(items)
@@ -495,7 +347,7 @@ class NatsBus:
 
     async def _replay(self, items: Sequence[Publish]) -> None:
         for p in items:
-            await self._forget(p.msg_id)
+            await self._retries.forget(p.msg_id)
         await self._publish(items, replay=True)
 
     def replay_dead(self, seqs: Sequence[int] | None = None) -> int:
@@ -504,10 +356,10 @@ class NatsBus:
     async def _replay_dead(self, seqs: Sequence[int] | None) -> int:
         wanted = None if seqs is None else set(seqs)
         n = 0
-        for dl in _dead_letters(await self._dead_msgs(1_000_000)):
+        for dl in await self._dead_letters.read(1_000_000):
             if wanted is None or dl.seq in wanted:
                 await self._replay([Publish(dl.msg_id, dl.topic, dl.key, dl.body)])
-                await self._js.delete_msg(self.dlq, dl.seq)  # after the republish: no loss
+                await self._dead_letters.delete(dl.seq)  # after the republish: no loss
                 n += 1
         return n
 
@@ -516,7 +368,7 @@ class NatsBus:
 
     async def _pending(self) -> int:
         infos = [
-            await self._js.consumer_info(self.stream, self._durable(p))
+            await self._js.consumer_info(self.stream, durable(self.stream, p))
             for p in range(self.partitions)
         ]
         return sum(int(i.num_pending or 0) + int(i.num_ack_pending or 0) for i in infos)
@@ -542,8 +394,5 @@ class NatsBus:
             with contextlib.suppress(nats.errors.Error):
                 await h.msg.nak()
         self._held.clear()
-        self._watch_task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, nats.errors.Error):
-            await self._watcher.stop()  # type: ignore[no-untyped-call]
-            await self._watch_task
+        await self._retries.stop()
         await self._nc.drain()

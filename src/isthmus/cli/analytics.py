@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from isthmus.analytics import export
-from isthmus.analytics.warehouse import WAREHOUSE, Missing, VersionMismatch
+from isthmus.analytics.warehouse import WAREHOUSE
 from isthmus.app import Hub
-from isthmus.cli.commands import Result, UsageError
+from isthmus.cli.commands import Result
 
 COMMANDS = ("analytics",)
 
@@ -67,11 +67,8 @@ def run_export(
 
 def dispatch(hub: Hub, args: argparse.Namespace) -> Result:
     """`isthmus analytics export`: the export's report; a missing extra or a warehouse of
-    another version is a usage error."""
-    try:
-        report = run_export(hub, args.out, args.warehouse, args.page)
-    except (Missing, VersionMismatch) as exc:
-        raise UsageError(str(exc)) from exc
+    another version is a configuration error (exit 2)."""
+    report = run_export(hub, args.out, args.warehouse, args.page)
     return report.as_dict(), _render, 0
 
 

@@ -8,7 +8,7 @@
   is not read, or the FHIR API answers 503) in every process of the site within about a
   second; messages in flight are stored and ACKed first, nothing is lost. `resume NAME`
   opens it again. Both need a token with role integration-engineer or admin once the hub
-  is initialized (cli/security.py) and are written to the audit trail with who, why and
+  is initialized (cli/gate.py) and are written to the audit trail with who, why and
   the outcome.
 
 Exit codes as cli/main.py: 2 for an unknown channel (the message names the known ones)
@@ -24,7 +24,7 @@ from typing import Any
 
 from isthmus.app import Hub
 from isthmus.cli.commands import Result, UsageError, _table
-from isthmus.cli.security import Gate
+from isthmus.cli.gate import Gate
 from isthmus.flows import channels
 
 COMMANDS = ("channels",)
@@ -49,18 +49,15 @@ def dispatch(hub: Hub, args: argparse.Namespace, *, gate: Gate) -> Result:
             f"{', '.join(channels.pausable(hub.settings))}"
         )
     state = channels.PAUSED if args.action == "pause" else channels.RUNNING
-    try:
-        channels.set_state(
-            hub.settings,
-            hub.store,
-            args.id,
-            state,
-            by=gate.actor,
-            reason=args.reason,
-            now=time.time(),
-        )
-    except channels.ChannelRefused as exc:
-        raise UsageError(str(exc)) from exc
+    channels.set_state(  # ChannelRefused: exit 2
+        hub.settings,
+        hub.store,
+        args.id,
+        state,
+        by=gate.actor,
+        reason=args.reason,
+        now=time.time(),
+    )
     row = next(r for r in channels.table(hub.settings, hub.store, hub.bus) if r["name"] == args.id)
     return row, _render_change, 0
 

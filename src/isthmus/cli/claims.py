@@ -25,9 +25,15 @@ from typing import Any
 
 from isthmus.app import Hub
 from isthmus.cli.commands import NotFound, Result, UsageError, _table
-from isthmus.cli.security import Gate
-from isthmus.connectors.claim_files import FileSender, SendFailed, SftpSender, sender_for
-from isthmus.flows import claim_acks, claim_denials, claim_eligibility, claim_submission
+from isthmus.cli.gate import Gate
+from isthmus.connectors.claim_files import FileSender, SftpSender, sender_for
+from isthmus.flows import (
+    claim_acks,
+    claim_denials,
+    claim_eligibility,
+    claim_inquiries,
+    claim_submission,
+)
 from isthmus.flows.claim_life import STATES
 from isthmus.flows.claim_remit import Books
 from isthmus.formats.x12 import X12Error, read
@@ -84,14 +90,7 @@ def _books(hub: Hub) -> Books:
 
 def dispatch(hub: Hub, args: argparse.Namespace, *, gate: Gate) -> Result:
     """`isthmus claims ACTION`; a send that failed before anything was recorded as sent
-    exits 4, and the same command may run again."""
-    try:
-        return _dispatch(hub, args, gate)
-    except SendFailed as exc:  # nothing recorded as sent: the same command may run again
-        return {"error": str(exc)}, lambda d: str(d["error"]), 4
-
-
-def _dispatch(hub: Hub, args: argparse.Namespace, gate: Gate) -> Result:
+    (SendFailed) exits 4, and the same command may run again."""
     now = time.time()
     act = args.action
     files = ([Path(args.id)] if args.id else []) + list(args.files)
@@ -116,7 +115,7 @@ def _dispatch(hub: Hub, args: argparse.Namespace, gate: Gate) -> Result:
             raise UsageError(f"claims {act} needs at least one file")
         return _files(hub, act, files, now)
     if act == "status-requests":
-        asked = claim_acks.request_status(
+        asked = claim_inquiries.request_status(
             hub.store, settings=hub.settings.claims, sender=_sender(hub), now=now
         )
         return {"asked": asked}, lambda d: f"276 sent for {len(d['asked'])} claim(s)", 0
@@ -153,16 +152,21 @@ def _dispatch(hub: Hub, args: argparse.Namespace, gate: Gate) -> Result:
             "timeline": events,
         }
         return d, _render_show, 0
-    try:
-        return _action(hub, args, gate, now)
-    except claim_denials.ClaimActionRefused as exc:
-        if "no claim" in str(exc):
-            raise NotFound(str(exc)) from exc
-        return {"claim": args.id, "error": str(exc)}, lambda d: str(d["error"]), 4
+    return _action(hub, args, gate, now)
+
+
+def _known(hub: Hub, claim_key: str) -> None:
+    """NotFound (exit 3) when no claim has this key; any other refusal of the flow is a
+    ClaimActionRefused (exit 4)."""
+    with hub.store.transaction() as tx:
+        if tx.get_claim_state(claim_key) is None:
+            raise NotFound(f"no claim {claim_key!r} is known")
 
 
 def _action(hub: Hub, args: argparse.Namespace, gate: Gate, now: float) -> Result:
     act = args.action
+    if act in ("correct", "appeal"):
+        _known(hub, args.id)
     if act == "correct":
         s = claim_denials.mark_corrected(hub.store, args.id, actor=gate.actor, now=now)
         return {"claim": args.id, "state": s.state}, lambda d: f"{d['claim']}: {d['state']}", 0
@@ -179,6 +183,7 @@ def _action(hub: Hub, args: argparse.Namespace, gate: Gate, now: float) -> Resul
             amount = Decimal(args.amount)
         except InvalidOperation as exc:
             raise UsageError("claims write-off needs --amount, a decimal string") from exc
+        _known(hub, args.id)
         w = claim_denials.request_write_off(
             hub.store,
             args.id,
@@ -190,6 +195,7 @@ def _action(hub: Hub, args: argparse.Namespace, gate: Gate, now: float) -> Resul
             books=_books(hub),
         )
     else:  # approve-write-off: the gate let only finance-approver or admin through
+        _known(hub, args.id)
         w = claim_denials.approve_write_off(
             hub.store,
             args.id,

@@ -1,4 +1,9 @@
-"""The read and operate commands behind `isthmus`: each returns (data, renderer, exit code)."""
+"""The read and operate commands behind `isthmus`: each returns (data, renderer, exit code).
+
+Here: `ledger`, `dlq`, `status` and `backup`, and what every command module shares (the
+`Result` shape, `UsageError`, `NotFound`, the text table, `--apply`, `--since`/`--until`).
+`messages` and `replay` are in cli/messages.py, `workitems` in cli/workitems.py.
+"""
 
 from __future__ import annotations
 
@@ -9,27 +14,12 @@ from pathlib import Path
 from typing import Any
 
 from isthmus.app import Hub
-from isthmus.bus.ports import Publish
 from isthmus.config import Settings
 from isthmus.errors import InvalidInput, NotFoundError
-from isthmus.flows import mapping_holds, workitems
+from isthmus.flows import workitems
 from isthmus.flows.export import breaker_state
-from isthmus.flows.inbox import (
-    MLLP_CHANNEL,
-    classify,
-    decode_error,
-    encode_error,
-    is_conflict_copy,
-    publications,
-    publish_stored,
-)
-from isthmus.flows.intake import rekeyed
-from isthmus.formats.hl7v2 import FRAMING_PREFIX, HL7ParseError
 from isthmus.maintenance import backup_embedded
-from isthmus.observe import message_list
-from isthmus.observe.lineage import find_message, trace
 from isthmus.observe.views import trial_balance_view
-from isthmus.store.ports import Inbound, MessageQuery, StoredMessage
 
 Result = tuple[Any, Callable[[Any], str], int]
 
@@ -120,97 +110,8 @@ def _ledger(hub: Hub, args: argparse.Namespace) -> Result:
     )
 
 
-def _render_trace(t: dict[str, Any]) -> str:
-    m = t["message"]
-    said = "note" if m["status"] == "accepted" else "error"  # an accepted one: a note
-    out = [
-        f"message {m['id']}  {m['correlation_id']}  {m['type']}  {m['status']}  "
-        f"ACK {m['ack']}" + (f"  {said}: {m['error'].split('|')[-1]}" if m["error"] else "")
-    ]
-    if m.get("purged_at"):
-        out.append(f"  body purged at {m['purged_at']} (retention); lineage kept")
-    if t.get("released_as"):
-        out.append(f"  released as {t['released_as']}")
-    for e in t["events"]:
-        out.append(f"  -> event {e['event_id']} {e['type']}")
-    for j in t["journal_entries"]:
-        out.append(
-            f"     -> journal entry {j['entry_key']} ({j['period']}) caused by {j['causation_id']}"
-        )
-        for ln in j["lines"]:
-            out.append(
-                f"          {ln['account']:<6} DR {ln['debit']:>10} CR {ln['credit']:>10}"
-                f" {ln['currency']} {ln['company']} {ln['cost_center']} "
-                f"{ln['account_token']}"
-            )
-        for b in j["batch_lines"]:
-            out.append(
-                f"        -> ERP batch {b['batch_id']} line {b['line_no']} "
-                f"{b['account']} DR {b['debit']} CR {b['credit']} {b['currency']}"
-            )
-        if not j["batch_id"]:
-            out.append("        -> not yet exported")
-    for w in t["work_items"]:
-        out.append(
-            f"     -> work item #{w['id']} {w['kind']} [{w['queue']}] {w['status']}: {w['detail']}"
-        )
-    for d in t.get("deliveries", ()):  # issue 18: what went out, and the answer
-        out.append(
-            f"     -> delivery #{d['id']} {d['event_type']} to {d['destination']} "
-            f"({d['route']}) {d['status']}, {d['attempts']} attempt(s)"
-            + (f", answer {d['answer']} {d['detail']}".rstrip() if d["answer"] else "")
-        )
-    return "\n".join(out)
-
-
-def _messages(hub: Hub, args: argparse.Namespace) -> Result:
-    if args.action == "show":
-        if not args.ref:
-            raise UsageError("messages show needs an id or a correlation id")
-        t = trace(hub.store, args.ref, include_raw=args.raw)
-        if t is None:
-            raise NotFound(f"no message {args.ref!r}")
-        m = t["message"]
-        if m["status"] == "rejected":
-            rel = hub.store.message_by_control_id(m["channel"], m["control_id"] + RELEASED)
-            t["released_as"] = f"{rel.channel}/{rel.control_id}" if rel is not None else ""
-        return t, _render_trace, 0
-    query = MessageQuery(
-        status=args.status,
-        channel=args.channel,
-        message_type=args.type,
-        sender=args.sender,
-        control_id=args.control_id,
-        since=_when(args.since, "since"),
-        until=_when(args.until, "until"),
-    )
-    try:
-        data = message_list.page(hub.store, query, cursor=args.cursor, limit=args.limit)
-    except ValueError as exc:  # a bad cursor or limit
-        raise UsageError(str(exc)) from exc
-
-    def text(d: dict[str, Any]) -> str:
-        out = _table(
-            [
-                [
-                    x["id"],
-                    x["channel"],
-                    x["control_id"],
-                    x["type"],
-                    x["status"],
-                    x["ack"],
-                    x["error"][:60],
-                ]
-                for x in d["messages"]
-            ],
-            ["id", "channel", "control_id", "type", "status", "ack", "error"],
-        )
-        return out + (f"\nmore: --cursor {d['next']}" if d["next"] else "")
-
-    return data, text, 0
-
-
-def _apply(hub: Hub, args: argparse.Namespace) -> int:
+def apply_now(hub: Hub, args: argparse.Namespace) -> int:
+    """With `--apply`, process the events waiting on the bus now; the count applied."""
     return hub.worker().drain() if getattr(args, "apply", False) else 0
 
 
@@ -237,7 +138,7 @@ def _dlq(hub: Hub, args: argparse.Namespace) -> Result:
     if not args.seqs and not args.all:
         raise UsageError("dlq replay needs sequence numbers or --all")
     n = workitems.replay_dead(hub.bus, None if args.all else args.seqs)
-    applied = _apply(hub, args)
+    applied = apply_now(hub, args)
     return (
         {"replayed": n, "applied": applied},
         lambda d: f"replayed {d['replayed']} dead letter(s); applied {d['applied']}",
@@ -245,7 +146,9 @@ def _dlq(hub: Hub, args: argparse.Namespace) -> Result:
     )
 
 
-def _when(text: str | None, name: str) -> float | None:
+def parse_when(text: str | None, name: str) -> float | None:
+    """`--since`/`--until` as epoch seconds (UTC when the time has no zone); UsageError
+    (exit 2) when it is not ISO."""
     if text is None:
         return None
     try:
@@ -253,270 +156,6 @@ def _when(text: str | None, name: str) -> float | None:
     except ValueError as exc:
         raise UsageError(f"--{name} {text!r} is not an ISO date/time") from exc
     return (dt if dt.tzinfo else dt.replace(tzinfo=UTC)).timestamp()
-
-
-def _replay(hub: Hub, args: argparse.Namespace) -> Result:
-    if args.correlation:
-        m = find_message(hub.store, args.correlation)
-        if m is None:
-            raise NotFound(f"no message {args.correlation!r}")
-        msgs = [m]
-    elif args.since or args.until:
-        msgs = hub.store.messages(
-            since=_when(args.since, "since"), until=_when(args.until, "until"), limit=10_000_000
-        )
-    else:
-        raise UsageError("replay needs --since/--until or --correlation")
-    pubs: list[Publish] = []
-    still_rejected, releasable = 0, []
-    for m in msgs:
-        if m.status == "accepted":  # what intake accepted, again (event ids: idempotent)
-            pubs += publications(m.events) if m.events else []
-            continue
-        if m.status != "rejected":  # held: its events wait for a person's release
-            continue
-        # a refusal stays a refusal: never published here. The same intake and gates say
-        # whether it would be taken now; a person releases it (`messages release`).
-        still_rejected += 1
-        if _refusal(m) is None and _reclassified(hub, m, gates=True).status == "accepted":
-            releasable.append(m.id)
-    n = hub.bus.replay(pubs) if pubs else 0
-    applied = _apply(hub, args)
-    d = {
-        "messages": len(msgs),
-        "events_replayed": n,
-        "still_rejected": still_rejected,
-        "releasable": releasable,
-        "applied": applied,
-    }
-    return (
-        d,
-        lambda x: (
-            f"{x['messages']} message(s): {x['events_replayed']} event(s) "
-            f"replayed, {x['still_rejected']} still rejected"
-            + (
-                f" ({len(x['releasable'])} would be taken now: "
-                "`isthmus messages release ID --reason TEXT`)"
-                if x["releasable"]
-                else ""
-            )
-            + f", {x['applied']} applied now"
-        ),
-        0,
-    )
-
-
-RELEASED = "!released"  # the control id suffix of a released message
-
-
-def _refusal(m: StoredMessage) -> str | None:
-    """Why a stored message cannot be released, None when it may be."""
-    if m.status != "rejected":
-        return f"message {m.id} is {m.status}: only a rejected message is released"
-    if m.purged_at:
-        return (
-            f"message {m.id}'s body was purged (retention): it cannot be released; "
-            "the sender must send it again"
-        )
-    if m.channel != MLLP_CHANNEL:
-        return f"message {m.id} is on channel {m.channel}: only HL7 v2 messages are released"
-    if is_conflict_copy(m):
-        return (
-            f"message {m.id} reused the control id of another message with other "
-            "content (AR 205): it is never released over the original; the sender "
-            "must send it under a new control id"
-        )
-    if m.control_id.startswith(FRAMING_PREFIX):
-        return f"message {m.id} is a broken MLLP block: the sender must resend it whole"
-    return None
-
-
-def _reclassified(hub: Hub, m: StoredMessage, *, gates: bool) -> Inbound:
-    """The stored message through intake again (`inbox.classify`), with today's config;
-    `gates` False: without the [ownership] gate (a person's override)."""
-    s = hub.settings
-    inbound, _ = classify(
-        m.raw,
-        channel=m.channel,
-        peer=m.peer,
-        now=m.received_at,
-        tenant=s.tenant,
-        currency=s.channel(m.channel).currency,
-        owners=s.ownership if gates else None,
-        messages=s.channel(m.channel).messages,
-    )
-    return inbound
-
-
-def release(hub: Hub, args: argparse.Namespace, *, actor: str) -> Result:
-    """`messages release ID --reason TEXT`: a person overrides one refusal. The message goes
-    through intake again with the current config and every gate but the one overridden
-    (`--override-ownership`); taken, it is stored as a new message `<id>!released` (the
-    refused one stays as it was, for the record) and its events are published. An AR 205
-    conflict copy, a broken frame or a message of another channel is never released."""
-    reason = (args.reason or "").strip()
-    if not args.ref or not reason:
-        raise UsageError("messages release needs an id and --reason")
-    m = find_message(hub.store, args.ref)
-    if m is None:
-        raise NotFound(f"no message {args.ref!r}")
-    refused = _refusal(m)
-    if refused is not None:
-        raise UsageError(refused)
-    inbound = _reclassified(hub, m, gates=not args.override_ownership)
-    d: dict[str, Any] = {
-        "id": m.id,
-        "reason": reason,
-        "actor": actor,
-        "override": "ownership" if args.override_ownership else "",
-    }
-    if inbound.status != "accepted":
-        err = decode_error(inbound.error)
-        d.update(released=False, error=err.text if err is not None else inbound.error)
-        return d, lambda x: f"message {x['id']} is still refused: {x['error']}", 4
-    note = HL7ParseError(
-        0,
-        f"released from message #{m.id} by {actor}"
-        + (" over [ownership]" if args.override_ownership else "")
-        + f": {reason}",
-    )
-    taken = rekeyed(inbound, m.control_id + RELEASED, error=encode_error(note))
-    [res] = hub.store.accept([taken])
-    publish_stored(hub.store, hub.bus, taken, res)
-    d.update(
-        released=True,
-        released_as=f"{taken.channel}/{taken.control_id}",
-        message_id=res.message_id,
-        duplicate=res.duplicate,
-        applied=_apply(hub, args),
-    )
-    return (
-        d,
-        lambda x: (
-            f"message {x['id']} "
-            + ("was already released" if x["duplicate"] else "released")
-            + f" as {x['released_as']} (#{x['message_id']}); applied "
-            f"{x['applied']}"
-        ),
-        0,
-    )
-
-
-def _workitems(hub: Hub, args: argparse.Namespace) -> Result:
-    store = hub.store
-    if args.action == "list":
-        items = store.work_items(args.status)
-        held = store.hold_totals([w.event_id for w in items if mapping_holds.parse_ref(w.event_id)])
-        data = []
-        for w in items:
-            t = held.get(w.event_id)
-            data.append(
-                {
-                    "id": w.id,
-                    "kind": w.kind,
-                    "queue": w.queue,
-                    "status": w.status,
-                    "event_id": w.event_id,
-                    "detail": w.detail,
-                    "held": t.count if t else 0,
-                    "held_amount": {c: str(a) for c, a in t.amounts} if t else {},
-                    "oldest_held_at": t.oldest if t else None,
-                }
-            )
-        return (
-            data,
-            lambda d: _table(
-                [
-                    [
-                        x["id"],
-                        x["queue"],
-                        x["kind"],
-                        x["status"],
-                        x["held"] or "",
-                        " ".join(f"{a} {c}" for c, a in x["held_amount"].items()),
-                        x["detail"],
-                    ]
-                    for x in d
-                ],
-                ["id", "queue", "kind", "status", "held", "amount", "detail"],
-            ),
-            0,
-        )
-    if args.action == "mappings":
-        rows = [
-            {"table": t, "code": c, "value": v, "source": "override"}
-            for t, c, v in store.mapping_overrides(mapping_holds.TABLES)
-        ]
-        maps = hub.settings.mappings
-        chart = (
-            [("facility_company", c, v) for c, v in maps.facility_company.items()]
-            + [("department_cost_center", c, v) for c, v in maps.department_cost_center.items()]
-            + [
-                ("charge_codes", c, f"{m.revenue_account} {m.service_line}")
-                for c, m in maps.charge_codes.items()
-            ]
-        )
-        overridden = {(r["table"], r["code"]) for r in rows}
-        rows += [
-            {
-                "table": t,
-                "code": c,
-                "value": v,
-                "source": f"config ({maps.include} chart)" if maps.include else "config",
-            }
-            for t, c, v in sorted(chart)
-            if (t, c) not in overridden
-        ]
-        return (
-            rows,
-            lambda d: _table(
-                [[x["table"], x["code"], x["value"], x["source"]] for x in d],
-                ["table", "code", "value", "source"],
-            ),
-            0,
-        )
-    if args.id is None:
-        raise UsageError(f"workitems {args.action} needs an id")
-    now = datetime.now(UTC).timestamp()
-    try:
-        if args.action == "resolve":
-            values = dict(s.split("=", 1) for s in args.set if "=" in s)
-            if len(values) != len(args.set):
-                raise UsageError("--set takes FIELD=VALUE")
-            values = workitems.resolve(store, args.id, values, args.note, now, bus=hub.bus)
-            applied = _apply(hub, args)
-            after = store.work_item(args.id)
-            done = {
-                "id": args.id,
-                "status": "resolved",
-                "mapping": values,
-                "resolution": after.resolution if after else "",
-                "applied": applied,
-            }
-            ref = after.event_id if after and mapping_holds.parse_ref(after.event_id) else ""
-            if ref:
-                done["outcome"] = mapping_holds.outcome(store, ref)
-            return (
-                done,
-                lambda d: (
-                    f"work item {d['id']} resolved"
-                    + (f"; mapping {d['mapping']} added" if d["mapping"] else "")
-                    + (f"; {d['resolution']}" if "outcome" in d else "")
-                    + (f"; posted {d['outcome']['posted']}" if "outcome" in d else "")
-                ),
-                0,
-            )
-        said = workitems.resubmit(store, hub.bus, args.id, args.note, now)
-    except workitems.NoSuchWorkItem as exc:
-        raise NotFound(str(exc)) from exc
-    except workitems.ActionRefused as exc:
-        raise UsageError(str(exc)) from exc
-    applied = _apply(hub, args)
-    return (
-        {"id": args.id, "status": "resubmitted", "applied": applied},
-        lambda d: f"work item {d['id']} resubmitted; {said}; applied {d['applied']}",
-        0,
-    )
 
 
 def _backup(hub: Hub, args: argparse.Namespace) -> Result:
@@ -603,15 +242,13 @@ def _status(hub: Hub, _args: argparse.Namespace) -> Result:
 
 
 def dispatch(hub: Hub, args: argparse.Namespace) -> Result:
-    """Run one of the read and operate commands (migrate, ledger, messages, dlq, replay,
-    workitems, backup, status) on the open hub."""
+    """Run one of the read and operate commands (migrate, ledger, dlq, backup, status) on
+    the open hub; `messages`, `replay` (cli/messages.py) and `workitems` (cli/workitems.py)
+    have their own modules."""
     handler = {
         "migrate": _migrate,
         "ledger": _ledger,
-        "messages": _messages,
         "dlq": _dlq,
-        "replay": _replay,
-        "workitems": _workitems,
         "backup": _backup,
         "status": _status,
     }[args.cmd]

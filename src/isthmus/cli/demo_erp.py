@@ -20,7 +20,6 @@ import dataclasses
 import fcntl
 import hashlib
 import os
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -28,11 +27,12 @@ from typing import Any
 
 from isthmus.app import Hub, open_erp
 from isthmus.config import ErpSettings, Settings
+from isthmus.errors import ConfigurationError
 
 DEMO_DB = "isthmus_demo"
 TEMPLATE = "isthmus_demo_template"
 HOW_TO_GET_IT = (
-    "isthmus: the Tryton demo needs trytond (with trytond-account, "
+    "the Tryton demo needs trytond (with trytond-account, "
     "trytond-analytic-account and the purchase modules): the `tryton` extra.\n"
     "  install it:     pip install -c requirements/test.lock 'isthmus[tryton]'\n"
     "  or, from a checkout, build the test environment once (python3 dev.py lint)\n"
@@ -67,24 +67,22 @@ def tryton_demo(settings: Settings, args: argparse.Namespace, report: Report) ->
     start trytond and report the day through `report`; exit 2 without the `tryton` extra."""
     try:
         import trytond  # noqa: PLC0415 - test extras only
-    except ImportError:
-        print(HOW_TO_GET_IT, file=sys.stderr)
-        return 2
+    except ImportError as exc:
+        raise ConfigurationError(HOW_TO_GET_IT) from exc
     from isthmus.connectors.erp_tryton_procure import build_procurement  # noqa: PLC0415
-    from isthmus.connectors.erp_tryton_setup import (  # noqa: PLC0415
+    from isthmus.connectors.erp_tryton_server import (  # noqa: PLC0415
         TrytonServer,
         TrytonSite,
-        copy_database,
         default_bin_dir,
     )
+    from isthmus.connectors.erp_tryton_setup import copy_database  # noqa: PLC0415
     from isthmus.demo import supply_day  # noqa: PLC0415
     from isthmus.demo.supply_tryton import policy  # noqa: PLC0415
 
     site = TrytonSite(cache_dir(trytond.__version__), default_bin_dir())
     digest = template_digest()
     if not (site.bin_dir / "trytond").exists():
-        print(HOW_TO_GET_IT, file=sys.stderr)
-        return 2
+        raise ConfigurationError(HOW_TO_GET_IT)
 
     def say(message: str) -> None:
         if not args.json:

@@ -9,7 +9,7 @@
   is the destination `erp` (its own batch outbox, flows/export.py): its dead batch files
   go by `erp:<outbox id>`, or `--destination erp --status dead`. Needs a
   token with role integration-engineer or admin once the hub is initialized and goes into
-  the audit trail with what it resent (cli/security.py).
+  the audit trail with what it resent (cli/gate.py).
 
 Exit codes as cli/main.py: 2 for an unknown destination, an id that is neither a number
 nor `erp:<number>`, or a resend that names nothing.
@@ -25,7 +25,7 @@ from typing import Any
 
 from isthmus.app import Hub
 from isthmus.cli.commands import Result, UsageError, _table
-from isthmus.cli.security import Gate
+from isthmus.cli.gate import Gate
 from isthmus.flows import destinations
 
 COMMANDS = ("destinations",)
@@ -73,19 +73,16 @@ def dispatch(hub: Hub, args: argparse.Namespace, *, gate: Gate) -> Result:
             since = datetime.fromisoformat(args.since).timestamp()
         except ValueError as exc:
             raise UsageError(f"--since must be an ISO time, got {args.since!r}") from exc
-    try:
-        done = destinations.resend(
-            hub.settings,
-            hub.store,
-            ids=ids,
-            destination=args.destination,
-            status=args.status,
-            since=since,
-            by=gate.actor,
-            now=now,
-        )
-    except destinations.UnknownDestination as exc:
-        raise UsageError(str(exc)) from exc
+    done = destinations.resend(  # UnknownDestination: exit 2
+        hub.settings,
+        hub.store,
+        ids=ids,
+        destination=args.destination,
+        status=args.status,
+        since=since,
+        by=gate.actor,
+        now=now,
+    )
     return done, _render_resend, 0
 
 

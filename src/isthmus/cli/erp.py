@@ -10,7 +10,8 @@
   prints the drift (exit 4 while there is any).
 - `recon erp [--period YYYY-MM]` compares the hub ledger with the ERP's posted balances;
   exit 4 when a variance is not zero.
-An ERP that cannot be reached is exit 1 with the reason, not a traceback.
+An ERP that cannot be reached (or refuses) is exit 1 with the reason on stderr, `isthmus:
+ERP: ...` (cli/main.py), not a traceback.
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ from isthmus.app import Hub, open_erp
 from isthmus.cli.commands import Result, UsageError, _table
 from isthmus.cli.deposits import recon_deposits
 from isthmus.config import Settings
-from isthmus.ports.erp import ErpRejected, ErpUnavailable
 from isthmus.recon.drift import DRIFT_QUEUE, find_drift
 
 COMMANDS = ("erp", "recon")
@@ -60,35 +60,32 @@ def dispatch(settings: Settings, args: argparse.Namespace) -> Result:
     """`isthmus erp setup-tryton|master-data|drift` and `isthmus recon erp|deposits`."""
     if args.cmd == "recon" and args.action == "deposits":
         return recon_deposits(settings, args)
+    if args.cmd == "erp" and args.action == "setup-tryton":
+        return _setup(settings, args)
+    if args.cmd == "erp" and args.action == "drift":
+        return _drift(settings)
+    erp = open_erp(settings)
     try:
-        if args.cmd == "erp" and args.action == "setup-tryton":
-            return _setup(settings, args)
-        if args.cmd == "erp" and args.action == "drift":
-            return _drift(settings)
-        erp = open_erp(settings)
+        if args.cmd == "erp":
+            return _master_data(settings, erp.master_data())
+        hub = Hub.open(settings)
         try:
-            if args.cmd == "erp":
-                return _master_data(settings, erp.master_data())
-            hub = Hub.open(settings)
-            try:
-                from isthmus.recon.erp import reconcile  # noqa: PLC0415
+            from isthmus.recon.erp import reconcile  # noqa: PLC0415
 
-                d = reconcile(hub.store, erp, args.period)
-            finally:
-                hub.close()
-            return d, render_recon, 0 if d["zero_variance"] else 4
+            d = reconcile(hub.store, erp, args.period)
         finally:
-            erp.close()
-    except (ErpUnavailable, ErpRejected) as exc:
-        return {"error": str(exc)}, lambda d: f"isthmus: ERP: {d['error']}", 1
+            hub.close()
+        return d, render_recon, 0 if d["zero_variance"] else 4
+    finally:
+        erp.close()
 
 
 def _setup(settings: Settings, args: argparse.Namespace) -> Result:
-    from isthmus.connectors.erp_tryton_setup import (  # noqa: PLC0415 - heavy, setup only
+    from isthmus.connectors.erp_tryton_server import (  # noqa: PLC0415 - heavy, setup only
         TrytonSite,
-        build_database,
         default_bin_dir,
     )
+    from isthmus.connectors.erp_tryton_setup import build_database  # noqa: PLC0415 - heavy, setup only
 
     if not args.database:
         raise UsageError("erp setup-tryton needs --database NAME")

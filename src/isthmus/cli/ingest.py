@@ -26,7 +26,7 @@ from typing import Any
 
 from isthmus.app import Hub
 from isthmus.flows.file_intake import take_file
-from isthmus.flows.inbox import relay_unpublished
+from isthmus.flows.relay import relay_unpublished
 
 Result = tuple[Any, Callable[[Any], str], int]
 

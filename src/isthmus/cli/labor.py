@@ -19,7 +19,8 @@ from datetime import UTC, date, datetime
 
 from isthmus.app import Hub
 from isthmus.cli.commands import Result, UsageError, _table
-from isthmus.flows.labor import budget_report, reverse_pay_period
+from isthmus.flows.labor_budget import budget_report
+from isthmus.flows.labor_payroll import reverse_pay_period
 from isthmus.ledger.periods import is_period
 
 COMMANDS = ("labor",)

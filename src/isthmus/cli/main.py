@@ -30,15 +30,19 @@ from isthmus.cli import claims as claims_cli
 from isthmus.cli import commands, config_check, datadir, security
 from isthmus.cli import destinations as destinations_cli
 from isthmus.cli import erp as erp_cli
+from isthmus.cli import gate as gate_cli
 from isthmus.cli import labor as labor_cli
+from isthmus.cli import messages as messages_cli
 from isthmus.cli import migrate as migrate_cli
 from isthmus.cli import purge as purge_cli
 from isthmus.cli import refunds as refunds_cli
 from isthmus.cli import remits as remits_cli
 from isthmus.cli import supply as supply_cli
+from isthmus.cli import workitems as workitems_cli
 from isthmus.config import Settings, load_settings
 from isthmus.errors import IsthmusError, StorageUnavailable
 from isthmus.observe import logs, tracing
+from isthmus.ports.erp import ErpRejected, ErpUnavailable
 from isthmus.runtime import serve_forever
 from isthmus.store.migrations import SchemaNotCurrent
 
@@ -198,6 +202,8 @@ def _say(exc: IsthmusError, args: argparse.Namespace, settings: Settings | None)
         return f"{exc}{hint}"
     if isinstance(exc, StorageUnavailable):
         return f"storage unavailable: {exc}"
+    if isinstance(exc, ErpUnavailable | ErpRejected):
+        return f"ERP: {exc}"
     return str(exc)
 
 
@@ -220,7 +226,7 @@ def run(argv: list[str]) -> int:  # noqa: C901 - the CLI's dispatch, one branch 
         if datadir.needs_hub(args) and (missing := datadir.missing_hub(settings)):
             raise commands.NotFound(missing)  # exit 3: a typo must not open an empty hub
         logs.configure(settings.logging)
-        gate = security.guard(settings, args)  # exit 2 without a token where one is needed
+        gate = gate_cli.guard(settings, args)  # exit 2 without a token where one is needed
         if args.cmd in security.COMMANDS:
             data, text, code = security.dispatch(settings, args, gate)
             _emit(args, data, text)
@@ -299,10 +305,12 @@ def run(argv: list[str]) -> int:  # noqa: C901 - the CLI's dispatch, one branch 
                 data, text, code = gate.run(analytics_cli.dispatch, hub, args)
             elif args.cmd == "purge":
                 data, text, code = gate.run(purge_cli.dispatch, hub, args)
-            elif args.cmd == "messages" and args.action == "release":
+            elif args.cmd in messages_cli.COMMANDS:
                 data, text, code = gate.run(
-                    lambda h, a: commands.release(h, a, actor=gate.actor), hub, args
+                    lambda h, a: messages_cli.dispatch(h, a, actor=gate.actor), hub, args
                 )
+            elif args.cmd in workitems_cli.COMMANDS:
+                data, text, code = gate.run(workitems_cli.dispatch, hub, args)
             else:
                 data, text, code = gate.run(commands.dispatch, hub, args)
         finally:

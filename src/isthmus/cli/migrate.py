@@ -17,7 +17,7 @@ from typing import Any
 from isthmus.app import site_name
 from isthmus.cli import commands
 from isthmus.cli.commands import Result
-from isthmus.cli.security import Gate
+from isthmus.cli.gate import Gate
 from isthmus.config import Settings
 from isthmus.store.migrations import HEAD, SchemaNotCurrent
 

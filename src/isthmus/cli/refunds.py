@@ -1,7 +1,7 @@
 """`isthmus refunds list|request|approve|reject`: the refund flow from the command line.
 
 Thin over flows/refunds.py, as the principal of the token (`--token` or ISTHMUS_TOKEN, the
-gate of cli/security.py checked its role): `request` needs revenue-cycle or admin,
+gate of cli/gate.py checked its role): `request` needs revenue-cycle or admin,
 `approve`/`reject` finance-approver or admin, and the requester may not approve their own
 refund (segregation of duties). `list` reads, like the other read commands. Before
 `isthmus init` there are no identities: the local user acts with every role, so one local
@@ -22,8 +22,8 @@ from typing import Any
 
 from isthmus.app import Hub
 from isthmus.cli.commands import Result, UsageError, _table
-from isthmus.cli.security import Gate
-from isthmus.flows.refunds import STATUSES, Actor, Outcome, view
+from isthmus.cli.gate import Gate
+from isthmus.flows.refund_request import STATUSES, Actor, Outcome, view
 from isthmus.governance import identity, rbac
 
 COMMANDS = ("refunds",)

@@ -5,7 +5,7 @@
 * `release ID --reason TEXT [--apply]`: a person's decision that a held interchange may
   post (ID: its control id `<ISA06>:<ISA13>`, its correlation id `x12/...` or its inbox
   id). Needs a token with role finance-approver or admin once the hub is initialized (the
-  gate of cli/security.py); the audit trail gets who and why, and the work item is
+  gate of cli/gate.py); the audit trail gets who and why, and the work item is
   resolved with both. Its events then go to the bus (`--apply` processes them now,
   otherwise a running `serve` does), through the business-key gate like any other.
 
@@ -22,10 +22,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from isthmus.app import Hub
-from isthmus.cli.commands import NotFound, Result, UsageError, _table
-from isthmus.cli.security import Gate
+from isthmus.cli.commands import Result, UsageError, _table
+from isthmus.cli.gate import Gate
 from isthmus.flows import remit_holds
-from isthmus.flows.inbox import relay_unpublished
+from isthmus.flows.relay import relay_unpublished
 
 COMMANDS = ("remits",)
 
@@ -52,16 +52,9 @@ def dispatch(hub: Hub, args: argparse.Namespace, *, gate: Gate) -> Result:
         return rows, _render_list, 0
     if not args.id:
         raise UsageError("remits release needs the interchange id (see `isthmus remits list`)")
-    try:
-        done = remit_holds.release(
-            hub.store, args.id, actor=gate.actor, reason=args.reason, now=time.time()
-        )
-    except remit_holds.HoldError as exc:
-        if exc.exit_code == 3:
-            raise NotFound(str(exc)) from exc
-        if exc.exit_code == 2:
-            raise UsageError(str(exc)) from exc
-        return {"id": args.id, "error": str(exc)}, lambda d: str(d["error"]), 4
+    done = remit_holds.release(  # a HoldError carries its exit code: 2, 3 or 4
+        hub.store, args.id, actor=gate.actor, reason=args.reason, now=time.time()
+    )
     relayed = relay_unpublished(hub.store, hub.bus)
     applied = hub.worker().drain() if args.apply else 0
     d = {

@@ -1,41 +1,28 @@
-"""`isthmus init`, `tokens`, `audit`, `contracts`, and the gate in front of admin commands.
+"""`isthmus init`, `tokens`, `audit` and `contracts`: the governance commands.
 
-The gate: once the hub is initialized, a command that changes state (governance.rbac
-PERMISSIONS, `cli ...` entries) needs `--token` or ISTHMUS_TOKEN with a role allowed to run
-it; without one it stops with exit 2 and one line saying why. Read commands stay open to
-whoever can read the data directory. Before `isthmus init` every command is open (a fresh
-data directory is only reachable through the filesystem). State-changing commands, and
-`messages show --raw` (PHI), are written to the audit trail either way, with their outcome.
+`init` creates the first admin once; `tokens create|list|revoke` manages API tokens (admin);
+`audit` reads and verifies the trail (cli/audit_trail.py); `contracts check|update` holds
+the event model against its baseline. The gate in front of every command is cli/gate.py.
 """
 
 from __future__ import annotations
 
 import argparse
-import getpass
 import json
-import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from isthmus.app import Hub, open_governance
+from isthmus.cli.audit_trail import audit_trail
 from isthmus.cli.commands import NotFound, Result, UsageError, _table
+from isthmus.cli.gate import Gate
 from isthmus.config import Settings
-from isthmus.errors import PolicyRefused
-from isthmus.governance import audit, contracts, identity, rbac
-from isthmus.governance.ports import GovernanceStore
+from isthmus.governance import contracts, identity, rbac
 
 COMMANDS = ("init", "tokens", "audit", "contracts")
 BASELINE = Path("contracts") / f"events.v{contracts.VERSION}.json"
-
-
-class Unauthorized(PolicyRefused, UsageError):
-    """No token, a bad one, or a role that may not run the command; exit 2."""
-
-    http_status, exit_code = 403, 2
 
 
 def add_parsers(sub: Any, add: Callable[[str, str], argparse.ArgumentParser]) -> None:
@@ -84,114 +71,6 @@ def add_parsers(sub: Any, add: Callable[[str, str], argparse.ArgumentParser]) ->
             )
 
 
-def _local_user() -> str:
-    try:
-        return f"local:{getpass.getuser()}"
-    except (KeyError, OSError):
-        return f"local:uid{os.getuid()}"
-
-
-def action_of(args: argparse.Namespace) -> str:
-    """The permission table's name of the command: `cli <cmd>` or `cli <cmd> <action>`. A
-    command without sub-actions may still carry `action` as a default (`migrate` sets it
-    to its own name): that names no sub-action."""
-    sub = getattr(args, "action", None)
-    return rbac.cli_action(args.cmd, sub if isinstance(sub, str) and sub != args.cmd else None)
-
-
-@dataclass
-class Gate:
-    """Who runs this command, and the audit log its outcome goes to."""
-
-    settings: Settings
-    action: str
-    actor: str
-    audited: bool
-    _gov: GovernanceStore | None = field(default=None, repr=False)
-
-    @property
-    def gov(self) -> GovernanceStore:
-        if self._gov is None:
-            self._gov = open_governance(self.settings)
-        return self._gov
-
-    def record(self, outcome: str = "ok", target: str = "", **detail: Any) -> None:
-        audit.record(self.gov, self.actor, self.action, target, outcome, **detail)
-
-    def run(
-        self,
-        handler: Callable[[Hub, argparse.Namespace], Result],
-        hub: Hub,
-        args: argparse.Namespace,
-    ) -> Result:
-        """Run a command handler; audit it (with its outcome) when it is audited."""
-        if not self.audited:
-            return handler(hub, args)
-        try:
-            data, text, code = handler(hub, args)
-        except (NotFound, UsageError) as exc:
-            self.record("failed", _target(args), error=str(exc))
-            raise
-        self.record(
-            "ok" if code == 0 else "failed",
-            _target(args),
-            exit=code,
-            result=data if isinstance(data, dict) else None,
-        )
-        return data, text, code
-
-
-def _target(args: argparse.Namespace) -> str:
-    for name in ("id", "ref", "correlation"):
-        value = getattr(args, name, None)
-        if value:
-            return str(value)
-    seqs = getattr(args, "seqs", None)
-    if seqs:
-        return "dead letters " + ",".join(map(str, seqs))
-    if getattr(args, "all", False):
-        return "all dead letters"
-    if getattr(args, "since", None) or getattr(args, "until", None):
-        return f"{args.since or ''}..{args.until or ''}"
-    return str(getattr(args, "to", "") or "")
-
-
-def guard(settings: Settings, args: argparse.Namespace) -> Gate:
-    """Authorize the command before it runs; raise Unauthorized (exit 2) if it may not."""
-    action = action_of(args)
-    raw = args.cmd == "messages" and getattr(args, "raw", False)
-    audited = (action in rbac.PERMISSIONS and action != "cli tokens list") or raw
-    gate = Gate(settings, action, _local_user(), audited)
-    if action in rbac.LOCAL:
-        return gate
-    if not gate.gov.initialized():
-        return gate
-    clear = getattr(args, "token", None) or os.environ.get("ISTHMUS_TOKEN")
-    if not clear:
-        gate.record("denied", _target(args), reason="no token")
-        raise Unauthorized(
-            f"{action.removeprefix('cli ')} needs a token: --token or "
-            "ISTHMUS_TOKEN (this hub is initialized)"
-        )
-    token = gate.gov.token_by_digest(identity.digest(clear))
-    holder = gate.gov.principal(token.principal) if token is not None else None
-    refused = identity.refusal(token, holder, time.time())
-    if refused is not None or token is None or holder is None:
-        if holder is not None:
-            gate.actor = holder.name  # whose token it was (revoked, expired)
-        gate.record("denied", _target(args), reason=refused or "invalid token")
-        raise Unauthorized(f"{action.removeprefix('cli ')}: {refused or 'invalid token'}")
-    gate.actor = holder.name
-    decision = rbac.decide(action, identity.effective_roles(token, holder))
-    if not decision.allowed:
-        gate.record("denied", _target(args), reason=decision.reason, token_id=token.id)
-        raise Unauthorized(f"{holder.name}: {decision.reason}")
-    return gate
-
-
-# --- init, tokens, audit, contracts --------------------------------------------------------
-
-
 def dispatch(settings: Settings, args: argparse.Namespace, gate: Gate) -> Result:
     """Run `contracts`, `init`, `audit` or `tokens`, as the caller the gate names."""
     if args.cmd == "contracts":
@@ -199,16 +78,13 @@ def dispatch(settings: Settings, args: argparse.Namespace, gate: Gate) -> Result
     if args.cmd == "init":
         return _init(gate, args)
     if args.cmd == "audit":
-        return _audit(gate.gov, args)
+        return audit_trail(gate.gov, args)
     return _tokens(gate, args)
 
 
 def _init(gate: Gate, args: argparse.Namespace) -> Result:
     now = time.time()
-    try:
-        admin = identity.principal(args.name, "user", (rbac.ADMIN,), now)
-    except identity.IdentityError as exc:
-        raise UsageError(str(exc)) from exc
+    admin = identity.principal(args.name, "user", (rbac.ADMIN,), now)  # IdentityError: exit 2
     issued = identity.issue(admin, (rbac.ADMIN,), now, created_by="isthmus init")
     if not gate.gov.initialize(admin, issued.token):
         gate.record("failed", admin.name, reason="already initialized")
@@ -296,20 +172,15 @@ def _tokens(gate: Gate, args: argparse.Namespace) -> Result:
     if not args.principal or not args.role:
         raise UsageError("tokens create needs --principal NAME and at least one --role")
     roles = tuple(args.role)
-    try:
-        found = gov.principal(args.principal)
-        p = (
-            identity.grant(found, roles)
-            if found
-            else identity.principal(
-                args.principal, "service" if args.service else "user", roles, now
-            )
-        )
-        issued = identity.issue(
-            p, roles, now, created_by=gate.actor, expires_days=args.expires_days or None
-        )
-    except identity.IdentityError as exc:
-        raise UsageError(str(exc)) from exc
+    found = gov.principal(args.principal)  # an IdentityError below exits 2
+    p = (
+        identity.grant(found, roles)
+        if found
+        else identity.principal(args.principal, "service" if args.service else "user", roles, now)
+    )
+    issued = identity.issue(
+        p, roles, now, created_by=gate.actor, expires_days=args.expires_days or None
+    )
     gov.save_principal(p)
     gov.add_token(issued.token)
     gate.record(
@@ -336,117 +207,6 @@ def _tokens(gate: Gate, args: argparse.Namespace) -> Result:
         ),
         0,
     )
-
-
-# What an adapter raises on a stored row it cannot even read back (a head that is not
-# "seq:hash", a column of the wrong type): `audit verify` reports it, it does not crash.
-_UNREADABLE = (ValueError, TypeError, IndexError, KeyError, AttributeError)
-
-
-def _read_chain(
-    gov: GovernanceStore,
-) -> tuple[list[audit.AuditRow], tuple[int, str] | None, audit.ChainFault | None]:
-    """The rows and the head as stored, or the first one that cannot be read."""
-    try:
-        rows = gov.audit_rows()
-    except _UNREADABLE:
-        rows = []
-        while True:  # again one row at a time, to name the one that cannot be read
-            last = rows[-1].seq if rows else 0
-            try:
-                page = gov.audit_rows(after=last, limit=1)
-            except _UNREADABLE as exc:
-                return (
-                    rows,
-                    None,
-                    audit.ChainFault(
-                        last + 1,
-                        f"malformed row: the row after row {last} cannot be read "
-                        f"({type(exc).__name__}: {str(exc)[:200]})",
-                        {},
-                    ),
-                )
-            if not page:
-                break
-            rows += page
-    try:
-        head = gov.audit_head()
-    except _UNREADABLE as exc:
-        last = rows[-1].seq if rows and isinstance(rows[-1].seq, int) else 0
-        return (
-            rows,
-            None,
-            audit.ChainFault(
-                last, f"the head record is malformed ({type(exc).__name__}: {str(exc)[:200]})", {}
-            ),
-        )
-    return rows, head, None
-
-
-def _audit(gov: GovernanceStore, args: argparse.Namespace) -> Result:
-    if args.action == "list":
-        try:
-            head = gov.audit_head()
-        except _UNREADABLE:
-            head = None  # `audit verify` says what is wrong; list what can be read
-        after = max(0, (head[0] if head else 0) - max(0, args.limit))
-        data = [
-            {
-                "seq": r.seq,
-                "at": r.event.at,
-                "actor": r.event.actor,
-                "action": r.event.action,
-                "target": r.event.target,
-                "outcome": r.event.outcome,
-                "detail": r.event.detail,
-            }
-            for r in gov.audit_rows(after=after)
-        ]
-        return (
-            data,
-            lambda d: _table(
-                [
-                    [
-                        x["seq"],
-                        x["at"][:19],
-                        x["actor"],
-                        x["action"],
-                        x["target"][:40],
-                        x["outcome"],
-                    ]
-                    for x in d
-                ],
-                ["seq", "at", "actor", "action", "target", "outcome"],
-            ),
-            0,
-        )
-    rows, head, fault = _read_chain(gov)
-    if fault is None:
-        fault = audit.verify(rows, head)
-    d: dict[str, Any] = {
-        "ok": fault is None,
-        "rows": len(rows),
-        "head": {"seq": head[0], "hash": head[1]}
-        if head and audit.head_fault(head, 0) is None
-        else None,
-        "fault": None
-        if fault is None
-        else {"seq": fault.seq, "reason": fault.reason, "row": fault.row},
-    }
-
-    def text(x: dict[str, Any]) -> str:
-        if x["fault"]:
-            f = x["fault"]
-            stored = "; ".join(f"{k}={v}" for k, v in (f["row"] or {}).items())
-            return f"audit trail BROKEN at row {f['seq']}: {f['reason']}" + (
-                f"\n  stored: {stored}" if stored else ""
-            )
-        h = x["head"]
-        return f"audit trail verified: {x['rows']} row(s)" + (
-            f"; head row {h['seq']} hash {h['hash']} (record it outside the hub)" if h else ""
-        )
-
-    return d, text, 0 if fault is None else 4
 
 
 def _contracts(args: argparse.Namespace) -> Result:

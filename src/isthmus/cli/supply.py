@@ -23,11 +23,11 @@ from typing import Any
 
 from isthmus.app import Hub
 from isthmus.cli.commands import NotFound, Result, UsageError, _table
-from isthmus.config import ConfigError, Settings
+from isthmus.config import Settings
 from isthmus.connectors.erp_tryton_supply import TrytonSupply
-from isthmus.flows.labor import service_line_cost
+from isthmus.flows.labor_budget import service_line_cost
 from isthmus.flows.supply import SupplyFlow
-from isthmus.flows.supply_state import SupplyConfigError, SupplyPolicy, policy_from_table
+from isthmus.flows.supply_state import SupplyPolicy, policy_from_table
 from isthmus.ports.erp import ErpRejected, ErpUnavailable
 from isthmus.recon.supply import BUCKETS, service_line_margin, supply_report
 
@@ -45,11 +45,9 @@ def add_parsers(add: Callable[[str, str], argparse.ArgumentParser]) -> None:
 
 
 def policy_of(settings: Settings) -> tuple[SupplyPolicy, int]:
-    """The [supply] table of the config in use (defaults without one)."""
-    try:
-        return policy_from_table(settings.supply)
-    except SupplyConfigError as exc:
-        raise ConfigError(str(exc)) from exc
+    """The [supply] table of the config in use (defaults without one); a SupplyConfigError
+    (exit 2) when it is wrong."""
+    return policy_from_table(settings.supply)
 
 
 def dispatch(hub: Hub, args: argparse.Namespace) -> Result:
@@ -98,7 +96,9 @@ def dispatch(hub: Hub, args: argparse.Namespace) -> Result:
 
 
 def _sync(hub: Hub, flow: SupplyFlow, policy: SupplyPolicy) -> Result:
-    """Pending requisitions to Tryton; its orders, receipts and supplier invoices back."""
+    """Pending requisitions to Tryton; its orders, receipts and supplier invoices back. An
+    ERP that stops answering midway is a partial result (exit 1), not a refusal: the report
+    says what was pushed and applied before it stopped."""
     erp = TrytonSupply.from_settings(
         hub.settings.erp, company=policy.company, locations=policy.locations
     )

@@ -22,12 +22,15 @@ import os
 import posixpath
 from pathlib import Path
 
-from isthmus.config import DestinationSettings
+from isthmus.config.destinations import DestinationSettings
 from isthmus.errors import TransientError
 
 
 class SendFailed(TransientError):
-    """The file did not reach its destination; nothing was recorded as sent."""
+    """The file did not reach its destination; nothing was recorded as sent (the CLI exits
+    4: the same command may run again)."""
+
+    exit_code = 4
 
 
 def _plain(name: str) -> str:

@@ -34,7 +34,7 @@ from urllib.parse import quote
 
 import httpx
 
-from isthmus.config import DestinationSettings
+from isthmus.config.destinations import DestinationSettings
 from isthmus.ports.destination import (
     Answer,
     DestinationRejected,

@@ -31,7 +31,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-from isthmus.config import DestinationSettings
+from isthmus.config.destinations import DestinationSettings
 from isthmus.ports.destination import (
     Answer,
     DestinationRejected,

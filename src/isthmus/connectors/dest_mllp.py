@@ -39,7 +39,7 @@ import ssl
 import time
 from collections.abc import Sequence
 
-from isthmus.config import DestinationSettings
+from isthmus.config.destinations import DestinationSettings
 from isthmus.connectors.mllp_framing import CR, EB, SB, MllpFramer, frame
 from isthmus.ports.destination import (
     Answer,

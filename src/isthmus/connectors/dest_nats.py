@@ -44,7 +44,7 @@ import nats.js.errors
 from nats.aio.client import Client
 from nats.js.api import RetentionPolicy, StorageType, StreamConfig
 
-from isthmus.config import DestinationSettings
+from isthmus.config.destinations import DestinationSettings
 from isthmus.ports.destination import (
     Answer,
     DestinationRejected,

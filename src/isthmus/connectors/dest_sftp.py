@@ -37,7 +37,7 @@ from pathlib import Path
 
 import paramiko
 
-from isthmus.config import DestinationSettings
+from isthmus.config.destinations import DestinationSettings
 from isthmus.connectors.dest_file import control_file, file_name
 from isthmus.connectors.sftp_session import SftpPeer, SftpUnreachable, open_session, why
 from isthmus.ports.destination import (

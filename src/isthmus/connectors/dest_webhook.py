@@ -30,7 +30,8 @@ from pathlib import Path
 
 import httpx
 
-from isthmus.config import ConfigError, DestinationSettings
+from isthmus.config.destinations import DestinationSettings
+from isthmus.config.values import ConfigError
 from isthmus.ports.destination import (
     Answer,
     DestinationRejected,

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import importlib
 
-from isthmus.config import DESTINATION_KINDS, ConfigError, DestinationSettings
+from isthmus.config.destinations import DESTINATION_KINDS, DestinationSettings
+from isthmus.config.values import ConfigError
 from isthmus.ports.destination import Destination
 
 MODULES = {kind: f"isthmus.connectors.dest_{kind}" for kind in DESTINATION_KINDS}

@@ -1,7 +1,7 @@
 """ERP file export: journal batches dropped as CSV and JSON Lines files into a folder.
 
 For ERPs without an API. The sink renders the typed batch the dispatcher decoded
-(`ledger.batch.batch_to_csv`, `batch_to_jsonl`: `<batch_id>.csv` then `<batch_id>.jsonl`;
+(`ledger.batch_file.batch_to_csv`, `batch_to_jsonl`: `<batch_id>.csv` then `<batch_id>.jsonl`;
 an outbox row of the previous version stands for one of the two). Each file is written to
 a temporary name, fsynced, then renamed, so the ERP's import job never sees half a file;
 delivering the same batch again rewrites identical bytes, so a retried delivery is
@@ -15,8 +15,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from isthmus.ledger.batch import JournalBatch, batch_to_csv, batch_to_jsonl
+from isthmus.ledger.batch import JournalBatch
 from isthmus.ledger.batch_codec import QueuedBatch
+from isthmus.ledger.batch_file import batch_to_csv, batch_to_jsonl
 from isthmus.ports.erp import ErpUnavailable
 from isthmus.store.private_files import write_private
 

@@ -41,7 +41,8 @@ import httpx
 import jinja2
 from jinja2.sandbox import SandboxedEnvironment
 
-from isthmus.config import ConfigError, ErpSettings
+from isthmus.config.erp import ErpSettings
+from isthmus.config.values import ConfigError
 from isthmus.ledger.batch import JournalBatch
 from isthmus.ports.erp import (
     BalanceKey,

@@ -1,4 +1,4 @@
-"""Build a local Tryton database for the hub (demo and tests), and run a trytond server.
+"""Build a local Tryton database for the hub (demo and tests), and copy or drop one.
 
 `build_database` activates the modules with `trytond-admin` (about 40 s on SQLite), then
 starts a server and configures the books over JSON-RPC, as any client would:
@@ -10,8 +10,7 @@ fiscal years with monthly periods (2026 through this year), a `HUB` journal, one
 account per cost center (CC-4100...), and a few parties (payers, suppliers).
 
 Facts from a trial with trytond 8.2: `trytond-admin` waits at a prompt on a new database
-unless given `--email`; the admin password comes from TRYTONPASSFILE; a server must be
-started with `-d` naming its databases or logins fail (KeyError 'res.user').
+unless given `--email`. The server it configures through is `erp_tryton_server`'s.
 
 SQLite (the default) or PostgreSQL (`TrytonSite.uri = "postgresql://user@host:port/"`;
 trytond's backend uses psycopg 3 and psycopg_pool). Building takes ~46 s on SQLite and
@@ -23,15 +22,11 @@ accepts an unbalanced move; PostgreSQL's deferred balance check refuses it.
 from __future__ import annotations
 
 import contextlib
-import os
 import shutil
-import socket
 import sqlite3
 import subprocess
-import sys
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -39,6 +34,7 @@ from typing import Any
 
 from isthmus.connectors.erp_rpc import TrytonRpc
 from isthmus.connectors.erp_tryton import period_bounds
+from isthmus.connectors.erp_tryton_server import TrytonSite, free_port, running
 
 MODULES = ("account", "analytic_account")
 CHART = {
@@ -76,105 +72,6 @@ PARTIES = {
     "SUP-MEDLINE": "Medline Industries",
 }
 Progress = Callable[[str], None]
-
-
-@dataclass(frozen=True)
-class TrytonSite:
-    """Where a local Tryton keeps its databases, and its binaries."""
-
-    data_dir: Path  # holds <database>.sqlite (SQLite) and trytond.conf
-    bin_dir: Path  # holds trytond and trytond-admin
-    password: str = "admin"  # noqa: S105 - local demo/test database only
-    uri: str = "sqlite://"  # or postgresql://user@host:port/ (one server, many databases)
-
-    @property
-    def sqlite(self) -> bool:
-        return self.uri.startswith("sqlite")
-
-    def config(self, port: int) -> Path:
-        path = self.data_dir / f"trytond-{port}.conf"
-        path.write_text(
-            f"[database]\nuri = {self.uri}\npath = {self.data_dir}\n"
-            f"[web]\nlisten = 127.0.0.1:{port}\n"
-        )
-        return path
-
-    def env(self) -> dict[str, str]:
-        pw = self.data_dir / "admin.pass"
-        if not pw.exists():
-            pw.write_text(self.password + "\n")
-            pw.chmod(0o600)
-        return {**os.environ, "TRYTONPASSFILE": str(pw)}
-
-
-def default_bin_dir() -> Path:
-    """The directory of the `trytond-admin` on PATH, else that of the running Python."""
-    found = shutil.which("trytond-admin")
-    return Path(found).parent if found else Path(sys.executable).parent
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 free at the time of asking, for a test trytond server."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class TrytonServer:
-    """A trytond process serving the named databases on a local port."""
-
-    def __init__(self, site: TrytonSite, databases: list[str], port: int | None = None) -> None:
-        self.site, self.databases = site, databases
-        self.port = port or free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.log = site.data_dir / f"trytond-{self.port}.log"
-
-    def start(self, timeout_s: float = 60.0) -> None:
-        conf = self.site.config(self.port)
-        with open(self.log, "ab") as log:
-            self.proc = subprocess.Popen(  # noqa: S603 - our own trytond binary
-                [str(self.site.bin_dir / "trytond"), "-c", str(conf), "-d", *self.databases],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env=self.site.env(),
-            )
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"trytond exited with {self.proc.returncode}; see {self.log}")
-            with (
-                contextlib.suppress(OSError),
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.5),
-            ):
-                return
-            time.sleep(0.1)
-        self.stop()
-        raise RuntimeError(f"trytond did not listen on {self.port} in {timeout_s:.0f} s")
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.proc = None
-
-    def rpc(self, database: str, *, timeout_s: float = 60.0) -> TrytonRpc:
-        return TrytonRpc(self.url, database, "admin", self.site.password, timeout_s=timeout_s)
-
-
-@contextlib.contextmanager
-def running(site: TrytonSite, databases: list[str]) -> Iterator[TrytonServer]:
-    """A trytond server serving `databases` for the duration of the block, stopped after it."""
-    server = TrytonServer(site, databases)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def _pg(site: TrytonSite, sql: str) -> list[tuple[Any, ...]]:

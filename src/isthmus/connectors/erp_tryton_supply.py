@@ -41,7 +41,8 @@ from datetime import date
 from decimal import Decimal
 from typing import Any, Protocol
 
-from isthmus.config import ConfigError, ErpSettings
+from isthmus.config.erp import ErpSettings
+from isthmus.config.values import ConfigError
 from isthmus.connectors.erp_rpc import TrytonRpc
 from isthmus.ledger.supply import OrderLine
 from isthmus.ports.erp import ErpRejected

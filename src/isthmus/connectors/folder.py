@@ -36,7 +36,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Final, Protocol
 
-from isthmus.config import Settings
+from isthmus.config.settings import Settings
 from isthmus.connectors.settled import (
     PROC,
     Inode,

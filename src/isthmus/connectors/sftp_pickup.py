@@ -47,7 +47,8 @@ from typing import Any, Final
 
 import paramiko
 
-from isthmus.config import ChannelSettings, Settings
+from isthmus.config.channels import ChannelSettings
+from isthmus.config.settings import Settings
 from isthmus.connectors.folder import ERROR_SUFFIX, DropFolder, Intake, leaves, shown
 from isthmus.connectors.settled import IN_FLIGHT_ENDINGS, in_flight
 from isthmus.connectors.sftp_session import SftpPeer, SftpUnreachable, open_session

@@ -8,19 +8,23 @@ forms carry a CSRF token and are written to the audit trail with their outcome, 
 CLI's commands. The raw message (PHI) has its own route and permission, and each view of
 it is audited.
 
-The shell stays thin: pages read through console/reads.py, observe.lineage and
-observe.kpis; buttons act through flows/workitems.py, as the CLI does.
+This module is the frame every page shares: the `Console` (rendering, the audit, the gate
+in front of every page: session, permission, form size, CSRF) and the route table. The pages
+are one module per group: sign_in.py (sign-in and sign-out), report_pages.py (dashboard,
+reconciliation, KPIs), message_pages.py (search, trace, raw), queue_pages.py (work queues,
+dead letters), and refund_pages.py, supply_pages.py, mapping_pages.py, channel_pages.py,
+destination_pages.py, claim_pages.py, executive_pages.py. The shell stays thin: pages read
+through console/reads.py, observe.lineage and observe.kpis; buttons act through
+flows/workitems.py, as the CLI does.
 """
 
 from __future__ import annotations
 
 import asyncio
-import math
 import time
 import urllib.parse
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
 
@@ -32,25 +36,24 @@ from starlette.routing import Route
 
 from isthmus.analytics.feed import site_feed
 from isthmus.app import Hub
-from isthmus.config import ConfigError
 from isthmus.console import (
     channel_pages,
-    charts,
     claim_pages,
     destination_pages,
     executive_pages,
     mapping_pages,
+    message_pages,
+    queue_pages,
     reads,
     refund_pages,
+    report_pages,
     session,
+    sign_in,
     supply_pages,
 )
-from isthmus.flows import workitems as actions
 from isthmus.flows.workitems import ActionRefused
-from isthmus.governance import audit, identity, phi_access, rbac, throttle
+from isthmus.governance import audit, identity, phi_access, rbac
 from isthmus.governance.throttle import FailureThrottle
-from isthmus.observe.kpis import compute_kpis
-from isthmus.observe.lineage import trace
 
 PREFIX = "/console"
 MAX_FORM = 64 * 1024
@@ -194,7 +197,7 @@ class Console:
                     return RedirectResponse(
                         f"{PREFIX}/login?next={back}&why={urllib.parse.quote(found)}", 303
                     )
-                return self.sign_in_form(request, 401, why=found, nxt=PREFIX + "/")
+                return sign_in.form(self, request, 401, why=found, nxt=PREFIX + "/")
             sess, actor, roles = found
             ctx = Ctx(request, actor, roles, sess.csrf)
             decision = rbac.decide(action, roles)
@@ -249,183 +252,6 @@ class Console:
                 return None
         return urllib.parse.parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True)
 
-    # --- sign in / out -----------------------------------------------------------------
-
-    def sign_in_form(
-        self,
-        request: Request,
-        code: int = 200,
-        *,
-        why: str = "",
-        nxt: str = PREFIX + "/",
-        headers: dict[str, str] | None = None,
-    ) -> Response:
-        """The sign-in form with its CSRF token, set in its cookie too (session.py); a
-        token the browser already holds is kept, so two open forms both work."""
-        now = self.clock()
-        held = request.cookies.get(session.LOGIN_COOKIE)
-        token = (
-            held
-            if session.login_token_ok(self.key, held, held, now)
-            else session.login_token(self.key, now)
-        )
-        resp = self.render(
-            None,
-            "login.html",
-            code,
-            why=why,
-            csrf=token,
-            next=nxt if _local_path(nxt) else PREFIX + "/",
-        )
-        resp.headers.update(headers or {})
-        resp.set_cookie(
-            session.LOGIN_COOKIE,
-            token or "",
-            max_age=int(session.LOGIN_TTL_S),
-            path=PREFIX,
-            httponly=True,
-            samesite="strict",
-            secure=request.url.scheme == "https",
-        )
-        return resp
-
-    async def login_page(self, request: Request) -> Response:
-        return self.sign_in_form(
-            request,
-            why=request.query_params.get("why", ""),
-            nxt=request.query_params.get("next", PREFIX + "/"),
-        )
-
-    async def login(self, request: Request) -> Response:
-        form = await self.read_form(request) or {}
-        return await asyncio.to_thread(self._login, request, form)
-
-    def _login(self, request: Request, form: dict[str, list[str]]) -> Response:
-        gov, now = self.hub.governance, self.clock()
-        clear = (form.get("token") or [""])[0].strip()
-        nxt = (form.get("next") or [PREFIX + "/"])[0]
-        client = request.client.host if request.client else ""
-        foreign = session.foreign_origin(
-            request.headers.get("origin"),
-            request.headers.get("referer"),
-            request.headers.get("host"),
-        )
-        if foreign or not session.login_token_ok(
-            self.key, request.cookies.get(session.LOGIN_COOKIE), (form.get("csrf") or [""])[0], now
-        ):
-            why = foreign or "the sign-in form expired: sign in again"
-            audit.record(
-                gov, "anonymous", "console.login", "console", "denied", reason=why, client=client
-            )
-            return self.sign_in_form(request, 403, why=why, nxt=nxt)
-        if not gov.initialized():
-            return self.sign_in_form(
-                request,
-                401,
-                nxt=nxt,
-                why="hub not initialized: run `isthmus init` and sign in with its token",
-            )
-        if not clear:
-            return self.sign_in_form(request, 400, nxt=nxt, why="enter an API token")
-        token = gov.token_by_digest(identity.digest(clear))
-        holder = gov.principal(token.principal) if token is not None else None
-        refused = identity.refusal(token, holder, now)
-        if refused is not None or token is None or holder is None:
-            # counted against what the caller proved, as for the API (governance/throttle.py)
-            wait = self.throttle.refuse(
-                throttle.failure_key(client, token.id if token is not None else None), now
-            )
-            why = (
-                "too many failed sign-ins; try again later"
-                if wait > 0
-                else refused or "invalid token"
-            )
-            audit.record(
-                gov,
-                holder.name if holder else "anonymous",
-                "console.throttled" if wait > 0 else "console.login",
-                "console",
-                "denied",
-                reason=why,
-                client=client,
-            )
-            return self.sign_in_form(
-                request,
-                429 if wait > 0 else 401,
-                nxt=nxt,
-                why=why,
-                headers={"Retry-After": str(math.ceil(wait))} if wait > 0 else None,
-            )
-        s = session.open_session(token.digest, now, token.expires_at)
-        record = identity.session_record(holder, token, now, s.expires_at)
-        gov.add_token(record)
-        s = replace(s, record=record.digest)
-        audit.record(
-            gov,
-            holder.name,
-            "console.login",
-            "console",
-            "ok",
-            token_id=token.id,
-            session=record.id,
-            client=client,
-        )
-        resp = RedirectResponse(nxt if _local_path(nxt) else PREFIX + "/", 303)
-        resp.set_cookie(
-            session.COOKIE,
-            session.seal(s, self.key),
-            max_age=int(s.expires_at - now),
-            path=PREFIX,
-            httponly=True,
-            samesite="strict",
-            secure=request.url.scheme == "https",
-        )
-        resp.delete_cookie(session.LOGIN_COOKIE, path=PREFIX, httponly=True, samesite="strict")
-        return resp
-
-    async def logout(self, request: Request) -> Response:
-        form = await self.read_form(request) or {}
-        return await asyncio.to_thread(self._logout, request, (form.get("csrf") or [""])[0])
-
-    def _logout(self, request: Request, csrf: str) -> Response:
-        """End the session on the server (its record revoked), then drop the cookie."""
-        foreign = session.foreign_origin(
-            request.headers.get("origin"),
-            request.headers.get("referer"),
-            request.headers.get("host"),
-        )
-        found = self.who(request)
-        if not isinstance(found, str):
-            sess, actor, _ = found
-            if foreign or not session.csrf_ok(sess, csrf):
-                return self.render(
-                    None,
-                    "error.html",
-                    403,
-                    title="Not signed out",
-                    message=foreign
-                    or "the form's CSRF token does not match "
-                    "your session: reload the page and try again",
-                    field="csrf",
-                    back=PREFIX + "/",
-                )
-            gov = self.hub.governance
-            record = gov.token_by_digest(sess.record)
-            if record is not None:
-                gov.revoke_token(record.id, self.clock())
-            audit.record(
-                gov,
-                actor,
-                "console.logout",
-                "console",
-                "ok",
-                session=record.id if record else "",
-                client=request.client.host if request.client else "",
-            )
-        resp = RedirectResponse(f"{PREFIX}/login?why=signed+out", 303)
-        resp.delete_cookie(session.COOKIE, path=PREFIX, httponly=True, samesite="strict")
-        return resp
-
     async def stylesheet(self, _: Request) -> Response:
         css = resources.files("isthmus.console").joinpath("static/console.css").read_text()
         return Response(
@@ -434,276 +260,28 @@ class Console:
             headers={"Cache-Control": "max-age=3600", "X-Content-Type-Options": "nosniff"},
         )
 
-    # --- pages -------------------------------------------------------------------------
-
-    def dashboard(self, ctx: Ctx) -> Response:
-        d = reads.dashboard(self.hub, self.live, self.clock())
-        return self.render(
-            ctx,
-            "dashboard.html",
-            d=d,
-            title="Dashboard",
-            throughput=charts.columns(
-                d["throughput"], title="Messages received per hour, last 24 h"
-            ),
-            depths=charts.bars(
-                d["queue_depths"], title="Open work items per queue", color="#b5651d"
-            ),
-        )
-
-    def messages(self, ctx: Ctx) -> Response:
-        q = ctx.request.query_params
-        problems: list[str] = []
-        crit = reads.Search(
-            control_id=q.get("control_id", ""),
-            account_token=q.get("account_token", ""),
-            correlation_id=q.get("correlation_id", ""),
-            since=_ts(q.get("since", ""), "since", problems),
-            until=_ts(q.get("until", ""), "until", problems),
-            status=q.get("status", ""),
-        )
-        if crit.status not in ("", *reads.STATUSES):
-            problems.append(f"status must be one of {', '.join(reads.STATUSES)}")
-        found: dict[str, Any] = {"rows": [], "next": None}
-        if not problems:
-            try:
-                found = reads.search_page(self.hub.store, crit, q)
-            except ValueError as exc:  # a bad cursor
-                problems.append(str(exc))
-        return self.render(
-            ctx,
-            "messages.html",
-            400 if problems else 200,
-            title="Messages",
-            rows=found["rows"],
-            q=q,
-            problems=problems,
-            next=found["next"],
-            next_query=reads.next_query(q, found["next"]),
-        )
-
-    def lineage(self, ctx: Ctx) -> Response:
-        ref = ctx.request.path_params["ref"]
-        t = trace(self.hub.store, ref)
-        if t is None:
-            return self.render(
-                ctx,
-                "error.html",
-                404,
-                title="Not found",
-                message=f"no message {ref!r}",
-                field="ref",
-                back=PREFIX + "/messages",
-            )
-        return self.render(
-            ctx,
-            "trace.html",
-            t=t,
-            ref=ref,
-            title=f"Trace {ref}",
-            may_raw=ctx.may("GET", "/raw/{ref:path}"),
-        )
-
-    def raw(self, ctx: Ctx) -> Response:
-        ref = ctx.request.path_params["ref"]
-        t = trace(self.hub.store, ref, include_raw=True)
-        self.audit(ctx, "messages.raw", ref, "ok" if t else "failed")
-        if t is None:
-            return self.render(
-                ctx,
-                "error.html",
-                404,
-                title="Not found",
-                message=f"no message {ref!r}",
-                field="ref",
-                back=PREFIX + "/messages",
-            )
-        segments = t["raw"].replace("\r\n", "\r").replace("\n", "\r").split("\r")
-        return self.render(
-            ctx, "raw.html", t=t, ref=ref, title=f"Raw {ref}", segments=[s for s in segments if s]
-        )
-
-    def queues(self, ctx: Ctx) -> Response:
-        q = ctx.request.query_params
-        status = q.get("status", "open")
-        if status not in ("open", "resolved", "resubmitted"):
-            status = "open"
-        store, now = self.hub.store, self.clock()
-        items = store.work_items(status, limit=5000)
-        counts: dict[str, int] = dict.fromkeys(reads.WORK_QUEUES, 0)
-        for w in items:
-            counts[w.queue] = counts.get(w.queue, 0) + 1
-        queue = q.get("queue", "") or next((k for k, n in counts.items() if n), "")
-        shown = [w for w in items if w.queue == queue]
-        who = actions.assignees(store, [w.id for w in shown])
-        rows = [reads.work_item_row(w, now, who.get(w.id, "")) for w in shown]
-        return self.render(
-            ctx,
-            "queues.html",
-            title="Work queues",
-            counts=counts,
-            queue=queue,
-            status=status,
-            rows=rows,
-            fields=actions.FIELDS,
-            elsewhere=actions.ELSEWHERE,
-            may_act=ctx.may("POST", "/workitems/{id:int}/resolve"),
-        )
-
-    def _item_action(self, ctx: Ctx, name: str, act: Callable[[int], str]) -> Response:
-        item_id = int(ctx.request.path_params["id"])
-        back = "/queues?queue=" + urllib.parse.quote(ctx.value("queue"))
-        try:
-            message = act(item_id)
-        except ActionRefused as exc:
-            self.audit(ctx, f"workitems.{name}", f"workitem/{item_id}", "failed", reason=str(exc))
-            return self.refuse(ctx, exc, PREFIX + back)
-        self.audit(ctx, f"workitems.{name}", f"workitem/{item_id}", "ok", result=message)
-        return self.done(back, f"work item {item_id}: {message}")
-
-    def assign(self, ctx: Ctx) -> Response:
-        who = ctx.value("assignee").strip() or ctx.actor
-
-        def act(i: int) -> str:
-            actions.assign(self.hub.store, i, who)
-            return f"assigned to {who}"
-
-        return self._item_action(ctx, "assign", act)
-
-    def resolve(self, ctx: Ctx) -> Response:
-        values = {k[4:]: v[0] for k, v in ctx.form.items() if k.startswith("set_") and v}
-
-        def act(i: int) -> str:
-            done = actions.resolve(
-                self.hub.store, i, values, ctx.value("note"), self.clock(), bus=self.hub.bus
-            )
-            return "resolved" + (f", mapping {done} added" if done else "")
-
-        return self._item_action(ctx, "resolve", act)
-
-    def resubmit(self, ctx: Ctx) -> Response:
-        def act(i: int) -> str:
-            said = actions.resubmit(
-                self.hub.store, self.hub.bus, i, ctx.value("note"), self.clock()
-            )
-            applied = self.apply_here()
-            return f"resubmitted; {said}" + (f"; {applied} applied" if applied else "")
-
-        return self._item_action(ctx, "resubmit", act)
-
-    def dlq(self, ctx: Ctx) -> Response:
-        now = self.clock()
-        rows = [
-            {
-                "seq": d.seq,
-                "event_id": d.msg_id,
-                "key": d.key,
-                "attempts": d.attempts,
-                "reason": d.reason,
-                "failed": reads.when(d.failed_at),
-                "age": reads.age(now - d.failed_at),
-            }
-            for d in self.hub.bus.dead_letters(1000)
-        ]
-        return self.render(
-            ctx,
-            "dlq.html",
-            title="Dead letters",
-            rows=rows,
-            may_replay=ctx.may("POST", "/dlq/replay"),
-        )
-
-    def dlq_replay(self, ctx: Ctx) -> Response:
-        everything = ctx.value("all") == "1"
-        try:
-            seqs = None if everything else [int(s) for s in ctx.form.get("seq", [])]
-            n = actions.replay_dead(self.hub.bus, seqs)
-        except ValueError as exc:
-            refused = (
-                exc
-                if isinstance(exc, ActionRefused)
-                else ActionRefused("a dead letter's sequence number is a whole number", "seq")
-            )
-            self.audit(ctx, "dlq.replay", "dlq", "failed", reason=str(refused))
-            return self.refuse(ctx, refused, PREFIX + "/dlq")
-        applied = self.apply_here()
-        self.audit(ctx, "dlq.replay", "dlq", "ok", replayed=n, seqs=seqs or "all")
-        return self.done(
-            "/dlq", f"replayed {n} dead letter(s)" + (f"; {applied} applied" if applied else "")
-        )
-
-    def recon(self, ctx: Ctx) -> Response:
-        erp, why = None, ""
-        if self.hub.settings.erp.kind == "tryton":
-            try:
-                erp = self.hub.open_erp()
-            except ConfigError as exc:
-                why = str(exc)
-        try:
-            r = reads.recon(self.hub.store, erp)
-        except Exception as exc:  # noqa: BLE001 - the ERP adapter's errors, shown, not raised
-            why = f"the ERP could not be read ({type(exc).__name__}: {exc})"
-            r = reads.recon(self.hub.store, None)
-        finally:
-            if erp is not None:
-                erp.close()
-        return self.render(
-            ctx,
-            "recon.html",
-            title="Reconciliation",
-            r=r,
-            why=why,
-            erp_kind=self.hub.settings.erp.kind,
-            states=charts.bars(sorted(r["states"].items()), title="ERP batches by state"),
-        )
-
-    def kpis(self, ctx: Ctx) -> Response:
-        k = compute_kpis(
-            self.hub.store,
-            datetime.fromtimestamp(self.clock(), UTC),
-            sla=self.hub.settings.sla,
-            feed=self.kpi_feed,
-        )
-        return self.render(
-            ctx,
-            "kpis.html",
-            title="KPIs",
-            k=k,
-            carc=charts.bars(
-                [(f"CARC {c.carc}", c.denials) for c in k.denials_by_carc],
-                title="Denied claims by CARC",
-                color="#a23b3b",
-            ),
-            aging=charts.bars(
-                [(b.label + " days", b.count) for b in k.unapplied_cash],
-                title="Unapplied cash items by age",
-                color="#6a4c93",
-            ),
-            sla=charts.bars(
-                list(k.sla_breaches.items()), title="SLA breaches per queue", color="#a23b3b"
-            ),
-        )
-
     # --- the app -----------------------------------------------------------------------
 
     def routes(self) -> list[Route]:
         return [
-            Route("/login", self.login_page, methods=["GET"]),
-            Route("/login", self.login, methods=["POST"]),
-            Route("/logout", self.logout, methods=["POST"]),
+            *sign_in.routes(self),
             Route("/static/console.css", self.stylesheet, methods=["GET"]),
-            self.page("/", self.dashboard),
-            self.page("/messages", self.messages),
-            self.page("/messages/{ref:path}", self.lineage),
-            self.page("/raw/{ref:path}", self.raw),
-            self.page("/queues", self.queues),
-            self.page("/workitems/{id:int}/assign", self.assign, "POST"),
-            self.page("/workitems/{id:int}/resolve", self.resolve, "POST"),
-            self.page("/workitems/{id:int}/resubmit", self.resubmit, "POST"),
-            self.page("/dlq", self.dlq),
-            self.page("/dlq/replay", self.dlq_replay, "POST"),
-            self.page("/recon", self.recon),
-            self.page("/kpis", self.kpis),
+            self.page("/", lambda c: report_pages.dashboard(self, c)),
+            self.page("/messages", lambda c: message_pages.search(self, c)),
+            self.page("/messages/{ref:path}", lambda c: message_pages.lineage(self, c)),
+            self.page("/raw/{ref:path}", lambda c: message_pages.raw(self, c)),
+            self.page("/queues", lambda c: queue_pages.queues(self, c)),
+            self.page("/workitems/{id:int}/assign", lambda c: queue_pages.assign(self, c), "POST"),
+            self.page(
+                "/workitems/{id:int}/resolve", lambda c: queue_pages.resolve(self, c), "POST"
+            ),
+            self.page(
+                "/workitems/{id:int}/resubmit", lambda c: queue_pages.resubmit(self, c), "POST"
+            ),
+            self.page("/dlq", lambda c: queue_pages.dlq(self, c)),
+            self.page("/dlq/replay", lambda c: queue_pages.dlq_replay(self, c), "POST"),
+            self.page("/recon", lambda c: report_pages.recon(self, c)),
+            self.page("/kpis", lambda c: report_pages.kpis(self, c)),
             self.page("/executive", lambda c: executive_pages.page(self, c)),
             self.page("/executive.json", lambda c: executive_pages.as_json(self, c)),
             self.page("/refunds", lambda c: refund_pages.page(self, c)),
@@ -750,22 +328,6 @@ class Console:
                 "/supply/reject", lambda c: supply_pages.decide(self, c, approve=False), "POST"
             ),
         ]
-
-
-def _local_path(path: str) -> bool:
-    """A redirect target inside the console (no open redirect to another site)."""
-    return path.startswith(PREFIX + "/") and not path.startswith("//") and "\\" not in path
-
-
-def _ts(text: str, name: str, problems: list[str]) -> float | None:
-    if not text:
-        return None
-    try:
-        dt = datetime.fromisoformat(text)
-    except ValueError:
-        problems.append(f"{name}: {text!r} is not a date/time (YYYY-MM-DD or YYYY-MM-DDTHH:MM)")
-        return None
-    return (dt if dt.tzinfo else dt.replace(tzinfo=UTC)).timestamp()
 
 
 def build_console(hub: Hub, live: dict[str, Any] | None = None) -> Starlette:

@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING
 
 from starlette.responses import Response
 
-from isthmus.flows.refunds import APPROVERS, REQUESTERS, STATUSES, Actor, RefundError, view
+from isthmus.flows.refund_errors import RefundError
+from isthmus.flows.refund_request import APPROVERS, REQUESTERS, STATUSES, Actor, view
 
 if TYPE_CHECKING:
     from isthmus.console.app import Console, Ctx

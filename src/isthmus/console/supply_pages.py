@@ -4,7 +4,7 @@ It shows what `isthmus supply report` and `isthmus supply margin` print, read fr
 places: the supply flow's committed state (`SupplyFlow.snapshot`) through
 `recon.supply.supply_report` (stock-out risk, unmatched supplier invoices aged into
 buckets, open GRNI, requisitions) and the journal through `recon.supply.service_line_margin`
-(labor cost from `flows.labor.service_line_cost`). `?as_of=YYYY-MM-DD` ages the invoices
+(labor cost from `flows.labor_budget.service_line_cost`). `?as_of=YYYY-MM-DD` ages the invoices
 as of another day, like `--as-of`.
 
 Two actions, like `isthmus supply approve|reject`: a person allowed to release a budget
@@ -24,7 +24,7 @@ from starlette.responses import Response
 
 from isthmus.app import Hub
 from isthmus.console import charts
-from isthmus.flows.labor import service_line_cost
+from isthmus.flows.labor_budget import service_line_cost
 from isthmus.flows.supply_state import policy_from_table
 from isthmus.recon.supply import BUCKETS, service_line_margin, supply_report
 

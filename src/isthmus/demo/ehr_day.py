@@ -5,6 +5,8 @@ balanced ERP posting, and that every bad message gets a clear negative answer. S
 testing that needs a realistic, reproducible feed with known totals, without any real
 patient data. `hospital_day` is that feed; `expected_totals` states what the ledger must
 show after it; `corpus_like` is a charge-only stream for throughput runs. Pure: no I/O.
+The day's patients, visits and events are drawn in demo/ehr_plan.py; here they become
+HL7 v2.5.1 messages with what the hub must answer.
 
 What a day contains (HL7 v2.5.1; chapter 2 control: MSH-7 time, MSH-9 type, MSH-10 control
 id, MSH-11 "P", MSH-12 "2.5.1"; chapter 3 patient administration; chapter 6 financial
@@ -29,19 +31,14 @@ import random
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import date, timedelta
+from datetime import date
 from decimal import Decimal
 from typing import TypedDict
 
+from isthmus.demo.ehr_plan import CURRENCY, Event, Plan
 from isthmus.demo.ehr_segments import (
-    CHARGE_CODES,
-    FAMILY_NAMES,
-    GIVEN_NAMES,
-    PROVIDERS,
-    STREETS,
     UNMAPPED_CODE,
     ChargeLine,
-    CodeSpec,
     SimPatient,
     evn,
     field,
@@ -80,8 +77,6 @@ MALFORMED_VARIANTS = (
 )
 _MSH_BROKEN = frozenset({"no_type", "no_control_id", "garbage", "truncated"})
 _NO_CONTROL_ID = frozenset({"no_control_id", "garbage", "truncated"})
-_END = 86_340  # last second a visit may still be running (23:59:00)
-_CURRENCY = "USD"
 
 
 @dataclass(frozen=True)
@@ -125,93 +120,6 @@ class ExpectedTotals(TypedDict):
     patients_after_merge: int
 
 
-@dataclass(frozen=True)
-class _Event:
-    t: int
-    order: int
-    kind: str
-    patient: SimPatient
-    lines: tuple[ChargeLine, ...] = ()
-    duplicate: SimPatient | None = None
-    variant: str = ""
-
-
-class _Plan:
-    """Accumulates events; ids come from counters so they are unique by construction."""
-
-    def __init__(self, rng: random.Random, facilities: tuple[str, ...]) -> None:
-        self.rng = rng
-        self.facilities = facilities
-        self.events: list[_Event] = []
-        self._patients = 0
-        self._txns = 0
-        self._by_class: dict[str, tuple[list[CodeSpec], list[int]]] = {}
-        for cls in "EOI":
-            specs = [s for s in CHARGE_CODES if cls in s.classes]
-            self._by_class[cls] = (specs, [s.weight for s in specs])
-
-    def add(
-        self,
-        t: int,
-        kind: str,
-        p: SimPatient,
-        *,
-        lines: tuple[ChargeLine, ...] = (),
-        duplicate: SimPatient | None = None,
-        variant: str = "",
-    ) -> _Event:
-        ev = _Event(t, len(self.events), kind, p, lines, duplicate, variant)
-        self.events.append(ev)
-        return ev
-
-    def patient(self, day: date, facility: str | None = None, pclass: str = "") -> SimPatient:
-        rng, n = self.rng, self._patients
-        self._patients += 1
-        pclass = pclass or rng.choices("EOI", weights=(35, 40, 25))[0]
-        los = {"E": (3600, 21600), "O": (1800, 14400), "I": (14400, 86400)}[pclass]
-        arrival = int(rng.triangular(600, 79_200, 39_600))
-        return SimPatient(
-            facility=facility or rng.choice(self.facilities),
-            mrn=f"M{200_001 + n:07d}",
-            account=f"A{500_001 + n:08d}",
-            visit=f"V{800_001 + n:08d}",
-            family=rng.choice(FAMILY_NAMES),
-            given=rng.choice(GIVEN_NAMES),
-            birth=day - timedelta(days=rng.randint(30, 90 * 365)),
-            sex=rng.choice("FM"),
-            pclass=pclass,
-            room=rng.randint(1, 40),
-            street=rng.choice(STREETS),
-            provider=rng.choice(PROVIDERS),
-            arrival=arrival,
-            until=min(arrival + rng.randint(*los), _END),
-        )
-
-    def line(self, spec: CodeSpec, p: SimPatient) -> ChargeLine:
-        self._txns += 1
-        qty = self.rng.randint(1, spec.max_qty)
-        unit = Decimal(self.rng.randint(spec.low * 100, spec.high * 100)).scaleb(-2)
-        return ChargeLine(
-            f"T{self._txns:08d}",
-            spec,
-            "CG",
-            qty,
-            unit,
-            unit * qty,
-            _CURRENCY,
-            self.rng.choice(PROVIDERS) if self.rng.random() < 0.5 else p.provider,
-        )
-
-    def charge_lines(self, p: SimPatient) -> tuple[ChargeLine, ...]:
-        specs, weights = self._by_class[p.pclass]
-        k = self.rng.choices((1, 2, 3), weights=(70, 20, 10))[0]
-        return tuple(self.line(s, p) for s in self.rng.choices(specs, weights=weights, k=k))
-
-    def during(self, p: SimPatient) -> int:
-        """A second strictly inside the visit: after arrival, before discharge."""
-        return self.rng.randint(p.arrival + 1, p.until - 1)
-
-
 def _sizes(messages: int, fixed: int, merges: int, rng: random.Random) -> dict[str, int]:
     charges = round(messages * rng.uniform(0.57, 0.63))
     credits = max(1, messages // 100)
@@ -249,7 +157,7 @@ def hospital_day(
     rng = random.Random(seed)
     merges = 0 if messages < 200 else max(2, messages // 1000)
     size = _sizes(messages, malformed + unmapped + unsupported + merges, merges, rng)
-    plan = _Plan(rng, tuple(facilities))
+    plan = Plan(rng, tuple(facilities))
     regular = [plan.patient(day) for _ in range(size["patients"] - merges)]
     survivors = rng.sample(regular, merges)
     dups = [plan.patient(day, s.facility) for s in survivors]
@@ -331,7 +239,7 @@ def _dft(head: str, p: SimPatient, ts: str, day: date, lines: tuple[ChargeLine, 
     ]
 
 
-def _malformed(ev: _Event, control_id: str, ts: str, day: date) -> list[str]:
+def _malformed(ev: Event, control_id: str, ts: str, day: date) -> list[str]:
     p, v = ev.patient, ev.variant
     head = msh(p.facility, ts, "DFT^P03^DFT_P03", control_id)
     segs = _dft(head, p, ts, day, ev.lines)
@@ -354,7 +262,7 @@ def _malformed(ev: _Event, control_id: str, ts: str, day: date) -> list[str]:
     return segs
 
 
-def _render(ev: _Event, control_id: str, day: date) -> SimMessage:
+def _render(ev: Event, control_id: str, day: date) -> SimMessage:
     p, kind, ts = ev.patient, ev.kind, timestamp(day, ev.t)
     admit_ts = timestamp(day, p.arrival)
     amount, currency, ack, key = Decimal("0.00"), "", "AA", p.key
@@ -390,7 +298,7 @@ def _render(ev: _Event, control_id: str, day: date) -> SimMessage:
         ]
     elif kind in ("charge", "credit", "unmapped"):
         segs = _dft(msh(p.facility, ts, "DFT^P03^DFT_P03", control_id), p, ts, day, ev.lines)
-        amount, currency = sum((ln.extended for ln in ev.lines), Decimal("0.00")), _CURRENCY
+        amount, currency = sum((ln.extended for ln in ev.lines), Decimal("0.00")), CURRENCY
     elif kind == "unsupported":  # accepted and ignored: an EHR feed must never stop on them
         ack = "AA"
         if ev.variant == "ORU":
@@ -447,7 +355,7 @@ def expected_totals(msgs: Sequence[SimMessage]) -> ExpectedTotals:
 def corpus_like(n: int, seed: int, *, day: date = date(2026, 11, 2)) -> list[bytes]:
     """`n` valid DFT^P03 charges over about n/4 patients, unique MSH-10, for throughput runs."""
     rng = random.Random(seed)
-    plan = _Plan(rng, ("NORTH", "SOUTH"))
+    plan = Plan(rng, ("NORTH", "SOUTH"))
     patients = [plan.patient(day) for _ in range(max(1, n // 4))]
     out: list[bytes] = []
     width = max(6, len(str(n)))

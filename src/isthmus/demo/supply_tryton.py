@@ -31,7 +31,8 @@ from decimal import Decimal
 from typing import Any, Final
 
 from isthmus.config import ErpSettings
-from isthmus.connectors import erp_tryton_procure as buyer
+from isthmus.connectors import erp_tryton_buyer as buyer
+from isthmus.connectors import erp_tryton_procure as procurement
 from isthmus.connectors.erp_rpc import TrytonRpc
 from isthmus.connectors.erp_tryton_supply import POSTABLE, TrytonSupply
 from isthmus.flows.supply import SupplyFlow
@@ -44,7 +45,7 @@ BILLED: Final = {"SUTURE-3": Decimal("6.90")}  # what the supplier bills off the
 def policy(base: Mapping[str, Any], location: str) -> dict[str, Any]:
     """The demo's `[supply]` table with AP owned by Tryton and its warehouse WH mapped to
     the hub's stock location `location`."""
-    return {**base, "ap_owner": "erp", "locations": {buyer.WAREHOUSE: location}}
+    return {**base, "ap_owner": "erp", "locations": {procurement.WAREHOUSE: location}}
 
 
 class TrytonSupplyDay:
@@ -86,7 +87,7 @@ class TrytonSupplyDay:
         report, _ = self.sync()
         self.say(
             f"in Tryton, the buyer orders opening stock ({_items(OPENING)}) from "
-            f"{buyer.SUPPLIER} as purchase {number} and receives it; the hub syncs "
+            f"{procurement.SUPPLIER} as purchase {number} and receives it; the hub syncs "
             f"{report.counts.get('posted', 0)} receipt(s) to inventory"
         )
         return number

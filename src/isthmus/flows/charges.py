@@ -7,6 +7,10 @@ service line. Anything unmapped is held behind the ONE work item of the missing 
 a service date in a closed period under the `reject` policy, or a charge the ledger
 refuses, becomes a work item of its own with the event inside it, to be resubmitted. It is
 never a crash and never a partial posting.
+
+`post_charge` reads the facts (the live patient account, the mapping lookup with its
+overrides), `decide_charge` decides without the store, and `flows.decision.apply` writes
+the decision at the worker's `now` (issue 17).
 """
 
 from __future__ import annotations
@@ -15,14 +19,16 @@ import json
 from dataclasses import dataclass
 
 from isthmus.config import Mappings, RevenueMapping
-from isthmus.flows import mapping_holds
 from isthmus.flows.accounts import resolve
+from isthmus.flows.decision import Decision, Resolve, apply, hold
+from isthmus.flows.mapping_holds import MappingHold
+from isthmus.flows.outcome import POSTED, Held
 from isthmus.ledger.errors import ClosedPeriod, LedgerRefusal
 from isthmus.ledger.periods import FiscalCalendar
 from isthmus.ledger.rules import charge_entry
 from isthmus.model import Charge
-from isthmus.model.envelope import Envelope, encode_envelope
-from isthmus.store.ports import ChargeRecord, Tx
+from isthmus.model.envelope import Envelope
+from isthmus.store.ports import ChargeRecord, Patient, Tx
 
 # work item kind -> (owning queue, what the operator must supply)
 QUEUES = {
@@ -91,6 +97,79 @@ def lookup(tx: Tx, maps: Mappings, charge: Charge) -> Enrichment | Missing:
     return Enrichment(company, cost_center, revenue)
 
 
+@dataclass(frozen=True, slots=True)
+class RecordCharge:
+    """The charge's own record (patient, account token, amounts, the entry it posts): a
+    `flows.decision` write."""
+
+    record: ChargeRecord
+
+    def write(self, tx: Tx, now: float) -> bool:
+        tx.record_charge(self.record)
+        return True
+
+
+def decide_charge(
+    env: Envelope,
+    charge: Charge,
+    patient: Patient,
+    found: Enrichment | Missing,
+    *,
+    ar_account: str,
+    calendar: FiscalCalendar,
+) -> Decision:
+    """What one charge comes to, from its facts (the live patient account and the mapping
+    lookup), without the store: held behind a missing mapping row, held in a work item of
+    its own (closed period, refused by the ledger), or posted with its record."""
+    if isinstance(found, Missing):
+        amount = charge.amount
+        return Decision(
+            Held(QUEUES[found.kind], found.detail),
+            writes=(MappingHold(env, found.table, found.code, amount.amount, amount.currency),),
+        )
+    try:
+        where = calendar.assign(charge.service_date)
+        entry = charge_entry(
+            charge,
+            entry_key=env.event_id,
+            ar_account=ar_account,
+            revenue_account=found.revenue.revenue_account,
+            service_line=found.revenue.service_line,
+            cost_center=found.cost_center,
+            company=found.company,
+            account_token=patient.token,
+            period=where.period,
+            posted_on=where.posted_on,
+            channel=env.source.channel,
+            correlation_id=env.correlation_id,
+            causation_id=env.event_id,
+            moved_from=where.moved_from,
+        )
+    except ClosedPeriod as exc:
+        return hold(env, kind="closed_period", queue=QUEUES["closed_period"], detail=str(exc))
+    except LedgerRefusal as exc:
+        kind = "unpostable_charge"
+        return hold(env, kind=kind, queue=QUEUES[kind], detail=str(exc))
+    record = ChargeRecord(
+        event_id=env.event_id,
+        patient_key=patient.key,
+        account_token=patient.token,
+        transaction_id=charge.transaction_id,
+        transaction_type=charge.transaction_type,
+        charge_code=charge.charge_code,
+        amount=charge.amount.amount,
+        currency=charge.amount.currency,
+        service_date=charge.service_date,
+        entry_key=entry.entry_key,
+    )
+    return Decision(
+        POSTED,
+        writes=(RecordCharge(record),),
+        entries=(entry,),
+        resolve=(Resolve(env.event_id, "posted after the fix", entry.entry_key),),
+    )
+
+
 def post_charge(
     tx: Tx,
     env: Envelope,
@@ -105,73 +184,5 @@ def post_charge(
     """Post one charge; returns "posted", "duplicate" or "held" (a work item was opened)."""
     patient = resolve(tx, secret, charge.patient)
     found = lookup(tx, maps, charge)
-    if isinstance(found, Missing):
-        mapping_holds.hold(
-            tx,
-            env,
-            kind=found.kind,
-            queue=QUEUES[found.kind],
-            table=found.table,
-            code=found.code,
-            detail=found.detail,
-            amount=charge.amount.amount,
-            currency=charge.amount.currency,
-            now=now,
-        )
-        return "held"
-    hold: tuple[str, str] | None = None
-    entry = None
-    if isinstance(found, Enrichment):
-        try:
-            where = calendar.assign(charge.service_date)
-            entry = charge_entry(
-                charge,
-                entry_key=env.event_id,
-                ar_account=ar_account,
-                revenue_account=found.revenue.revenue_account,
-                service_line=found.revenue.service_line,
-                cost_center=found.cost_center,
-                company=found.company,
-                account_token=patient.token,
-                period=where.period,
-                posted_on=where.posted_on,
-                channel=env.source.channel,
-                correlation_id=env.correlation_id,
-                causation_id=env.event_id,
-                moved_from=where.moved_from,
-            )
-        except ClosedPeriod as exc:
-            hold = ("closed_period", str(exc))
-        except LedgerRefusal as exc:
-            hold = ("unpostable_charge", str(exc))
-    if hold is not None or entry is None:
-        kind, detail = hold or ("unpostable_charge", "no entry")
-        tx.add_work_item(
-            kind=kind,
-            queue=QUEUES[kind],
-            key=env.key,
-            event_id=env.event_id,
-            correlation_id=env.correlation_id,
-            detail=detail,
-            envelope=encode_envelope(env),
-            now=now,
-        )
-        return "held"
-    tx.record_charge(
-        ChargeRecord(
-            event_id=env.event_id,
-            patient_key=patient.key,
-            account_token=patient.token,
-            transaction_id=charge.transaction_id,
-            transaction_type=charge.transaction_type,
-            charge_code=charge.charge_code,
-            amount=charge.amount.amount,
-            currency=charge.amount.currency,
-            service_date=charge.service_date,
-            entry_key=entry.entry_key,
-        )
-    )
-    posted = tx.insert_entry(entry)
-    tx.close_work_items(env.event_id, "posted after the fix", now)
-    tx.held_posted(env.event_id, entry.entry_key)
-    return "posted" if posted else "duplicate"
+    decision = decide_charge(env, charge, patient, found, ar_account=ar_account, calendar=calendar)
+    return apply(tx, decision, now).label

@@ -1,4 +1,4 @@
-"""What comes back about submitted claims: 999, 277CA and 277, and the 276 that asks.
+"""What comes back about submitted claims: 999, 277CA and 277.
 
 Issue 20.
 
@@ -20,9 +20,8 @@ Issue 20.
   names: each still awaiting its acknowledgement is ``rejected`` with the status code,
   and one ``claim_batch_rejected`` item per batch names the reason
   (:func:`on_batch_status`).
-* :func:`request_status` builds a 276 for claims still awaiting their payer longer than
-  its expected turnaround (`[claims] turnaround_days.<payer>`, else `status_after_days`),
-  at most once per turnaround period each, and sends it like the 837.
+* The 276 that asks about claims awaiting their payer past its turnaround is
+  `flows.claim_inquiries` (:func:`request_status`, for `isthmus claims status-requests`).
 
 999s, 277CAs and 277s dropped in the drop folder or taken by `isthmus ingest` arrive as
 events (`formats.x12.responses`) routed here by `flows.processor` (:func:`on_acknowledged`,
@@ -37,28 +36,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any, Final
 
-from isthmus.config import ClaimSettings
 from isthmus.flows import claim_eligibility, claim_fhir
 from isthmus.flows import claim_life as life
-from isthmus.flows.claim_submission import (
-    X12Sender,
-    claim_from_body,
-    next_controls,
-    sent_batch_state,
-    sent_set_state,
-)
+from isthmus.flows.claim_submission import sent_batch_state, sent_set_state
 from isthmus.formats.fhir.remittance import CLAIM_RESPONSE
-from isthmus.formats.x12 import check_envelope, parse_837, read
-from isthmus.formats.x12.claim_batch import build_837
-from isthmus.formats.x12.claim_status import (
-    ACCEPTED_CATEGORIES,
-    REJECTED_CATEGORIES,
-    ClaimStatus,
-    build_276,
-)
+from isthmus.formats.x12 import check_envelope, read
+from isthmus.formats.x12.claim_status import ACCEPTED_CATEGORIES, REJECTED_CATEGORIES
 from isthmus.formats.x12.responses import response_events
 from isthmus.model import (
     AcknowledgementReceived,
@@ -72,9 +57,7 @@ from isthmus.store.ports import ClaimState, Store, Tx
 QUEUE: Final = "claim-rejections"
 KIND: Final = "claim_rejected"
 BATCH_KIND: Final = "claim_batch_rejected"
-_ASKED: Final = "claims/276/"
 _APPLIED: Final = "claims/applied/"
-DAY: Final = 86400.0
 
 
 @dataclass
@@ -302,16 +285,6 @@ def _index_sent(store: Store, tx: Tx, ev: AcknowledgementReceived) -> None:
         tx.save_state(name, " ".join(keys).encode())
 
 
-def store_claims(store: Store, tx: Tx, state: str) -> list[ClaimState]:
-    """Claims in ``state``, read again inside ``tx`` (the list comes from the store)."""
-    rows = store.claim_states(state, limit=100_000)
-    return [
-        c
-        for c in (tx.get_claim_state(r.claim_key) for r in rows)
-        if c is not None and c.state == state
-    ]
-
-
 def apply_277(store: Store, data: bytes | str, *, now: float, source: str) -> Applied:
     """Apply each claim status of a 277 or 277CA to the claim it names (a direct call; the
     intake routes the same events through `on_status`)."""
@@ -364,83 +337,17 @@ def category(c: str) -> str:
     return {"P": "pending", "F": "finalized", "R": "info"}.get(c[:1], "")
 
 
-def due_for_status(
-    tx: Tx, claims: list[ClaimState], settings: ClaimSettings, now: float
-) -> list[ClaimState]:
-    """Claims awaiting their payer past its turnaround, not asked about in that period."""
-    out = []
-    for c in claims:
-        days = settings.turnaround_days.get(c.payer_id, settings.status_after_days)
-        if c.state not in life.AWAITING_PAYER or not c.submitted_at or not c.body:
-            continue  # no 837 kept (a FHIR claim): no 276 can name it
-        if now - c.submitted_at < days * DAY:
-            continue
-        asked = tx.load_state(_ASKED + c.claim_key)
-        if asked and now - float(asked.decode()) < days * DAY:
-            continue
-        out.append(c)
-    return out
-
-
-def status_request_of(c: ClaimState) -> ClaimStatus:
-    """The 276 question for a claim, from the claim it was submitted with."""
-    scrubbed = claim_from_body(c)
-    text = build_837(
-        [scrubbed],
-        sender="X",
-        receiver="Y",
-        interchange_control=1,
-        group_control=1,
-        transaction_control=1,
-        reference="R",
-        at=datetime(2000, 1, 1, tzinfo=UTC),
-    ).text
-    (entry,) = parse_837(text).claims
-    dates = [x.service_date for x in entry.lines if x.service_date]
-    ends = [x.service_end or x.service_date for x in entry.lines if x.service_date]
-    return ClaimStatus(
-        transaction_control="",
-        trace=c.claim_key,
-        payer=entry.payer,
-        provider=entry.billing_provider,
-        subscriber=entry.subscriber,
-        patient=entry.patient,
-        patient_control_number=c.claim_key,
-        payer_claim_control_number=c.payer_claim_id,
-        charge=c.total_charge,
-        service_date=min(dates) if dates else None,
-        service_end=max(e for e in ends if e) if ends else None,
-    )
-
-
-def request_status(
-    store: Store, *, settings: ClaimSettings, sender: X12Sender, now: float
-) -> list[str]:
-    """Send one 276 for every claim past its payer's turnaround; returns their CLM01s."""
-    with store.transaction() as tx:
-        waiting = [c for s in sorted(life.AWAITING_PAYER) for c in store_claims(store, tx, s)]
-        due = due_for_status(tx, waiting, settings, now)
-        if not due:
-            return []
-        first = next_controls(tx)
-        text = build_276(
-            [status_request_of(c) for c in due],
-            sender=settings.sender_id,
-            receiver=settings.receiver_id,
-            interchange_control=first,
-            group_control=first,
-            at=datetime.fromtimestamp(now, UTC),
-            usage=settings.usage,
-        )
-        ref = sender.send(name=f"276-{first:09d}.x12", kind="276", body=text.encode())
-        for c in due:
-            tx.save_state(_ASKED + c.claim_key, repr(now).encode())
-            life.note(
-                tx,
-                c,
-                "status_requested",
-                now=now,
-                causation_id=ref,
-                detail=f"276 {first:09d} sent as {ref}",
-            )
-    return [c.claim_key for c in due]
+__all__ = [
+    "BATCH_KIND",
+    "KIND",
+    "QUEUE",
+    "Applied",
+    "apply_277",
+    "apply_999",
+    "billing_npi",
+    "category",
+    "on_acknowledged",
+    "on_batch_status",
+    "on_response",
+    "on_status",
+]

@@ -36,7 +36,8 @@ from isthmus.errors import ConflictError
 from isthmus.flows import claim_life as life
 from isthmus.flows import mapping_holds
 from isthmus.flows.accounts import live_token
-from isthmus.flows.claim_remit import Books, ClaimPolicy
+from isthmus.flows.claim_pricing import ClaimPolicy
+from isthmus.flows.claim_remit import Books
 from isthmus.flows.claim_submission import X12Sender
 from isthmus.governance import rbac
 from isthmus.ledger.currency import quantize

@@ -27,8 +27,8 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 from isthmus.config import ClaimSettings
+from isthmus.flows.account_state import load_account
 from isthmus.flows.claim_submission import X12Sender, next_controls
-from isthmus.flows.visits import load_account
 from isthmus.formats.x12 import check_envelope, read
 from isthmus.formats.x12.eligibility import EligibilityRequest, build_270
 from isthmus.formats.x12.remittance import Party, Person

@@ -4,14 +4,14 @@ Issue 20. Runs in the transaction that posts the payment (`flows.processor`, aft
 `flows.remittance.post_claim_payment`), for a claim the hub submitted (found by CLP01 =
 CLM01, else CLP07 = the payer's claim control number):
 
-* **denied** (CLP02 4, or nothing paid with a denial CARC; `remittance.is_denial`): the
-  CARC/RARC codes give a category (:data:`CATEGORIES`: eligibility, authorization, coding,
+* **denied** (CLP02 4, or nothing paid with a denial CARC; `denial_codes.is_denial`): the
+  CARC/RARC codes give a category (`denial_codes.CATEGORIES`: eligibility, authorization, coding,
   timely filing, medical necessity, duplicate, else other), each with its work queue
   ``denials-<category>``; the claim gets an appeal deadline (payment date + the payer's
   `[claims] appeal_deadline_days`, else `appeal_days`). The generic ``denial`` item the
   payment flow opened is closed in favour of that one (one item per cause).
 * **expected vs paid**: the claim's lines (as submitted) priced with the payer's fee
-  schedule (:class:`FeeSchedule`, a CSV of code -> allowed amount per "payer/plan", else
+  schedule (`claim_pricing.FeeSchedule`, a CSV of code -> allowed amount per "payer/plan", else
   per payer) give the expected allowed amount. The payer's allowed amount is CLP04 paid +
   the PR (patient responsibility) adjustments. Short by more than `underpayment_tolerance`:
   ``partially_paid``, an ``underpayment`` work item in queue ``underpayments``, and the
@@ -22,7 +22,7 @@ CLM01, else CLP07 = the payer's claim control number):
   it is collected or written off (`flows.claim_denials`). Else ``paid``.
 * **expected vs paid per service line**: when the 835 names its service lines (SVC, on
   the event as ``ClaimRemitted.lines``) each paid line is priced on its own
-  (:func:`compare_lines`): SVC01 code (else the SVC04 revenue code) x SVC05 units (1 when
+  (`claim_pricing.compare_lines`): SVC01 code (else the SVC04 revenue code) x SVC05 units (1 when
   not sent) with the payer/plan schedule is the expected amount; the payer allowed
   SVC03 paid + the line's PR adjustments. A line short by more than the tolerance opens
   one ``underpayment`` item per line (its number, REF*6R, code, expected, paid, variance;
@@ -36,133 +36,38 @@ CLM01, else CLP07 = the payer's claim control number):
 * a FHIR answer (`flows.claim_fhir`): a scrubbed FHIR claim is marked submitted first; a
   ClaimResponse accepts the claim before its payment applies, or rejects it when it pays
   nothing (outcome error).
+
+The fee schedules, the `[claims]` policy and the pricing of a claim and of its lines are
+`flows.claim_pricing`.
 """
 
 from __future__ import annotations
 
-import csv
-import io
-import json
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
-from pathlib import Path
+from decimal import Decimal
 from typing import Any, Final
 
-from isthmus.config import ClaimSettings, Mappings
+from isthmus.config import Mappings
 from isthmus.flows import claim_acks, claim_fhir, mapping_holds, remittance
 from isthmus.flows import claim_life as life
 from isthmus.flows.accounts import live_token
-from isthmus.flows.claim_submission import claim_from_body
-from isthmus.formats.x12 import parse_837
-from isthmus.formats.x12.claim_batch import build_837
-from isthmus.ledger.currency import quantum
+from isthmus.flows.claim_pricing import (
+    ClaimPolicy,
+    LineVariance,
+    compare_lines,
+    expected_allowed,
+    plan_of,
+)
+from isthmus.flows.denial_codes import category_of, codes_of, denial_queue, is_denial
 from isthmus.ledger.journal import Dimensions, JournalEntry, cr, dr, require_valid
 from isthmus.ledger.periods import FiscalCalendar
 from isthmus.ledger.remit import RemitAccounts
-from isthmus.model import ClaimRemitted, RemitServiceLine
+from isthmus.model import ClaimRemitted
 from isthmus.model.envelope import Envelope
 from isthmus.store.ports import ClaimState, Tx
 
-# CARC (X12 code list 139) -> denial category; RARC (code list 411) where the CARC is generic
-CATEGORIES: Final[dict[str, frozenset[str]]] = {
-    "eligibility": frozenset({"26", "27", "31", "32", "33", "177", "200", "B1", "N30"}),
-    "authorization": frozenset({"15", "39", "62", "197", "198", "243", "N54"}),
-    "coding": frozenset(
-        {
-            "4",
-            "5",
-            "6",
-            "7",
-            "8",
-            "9",
-            "10",
-            "11",
-            "12",
-            "16",
-            "181",
-            "182",
-            "185",
-            "189",
-            "199",
-            "236",
-            "M20",
-            "M51",
-            "N56",
-        }
-    ),
-    "timely-filing": frozenset({"29"}),
-    "medical-necessity": frozenset(
-        {"50", "55", "56", "57", "58", "150", "151", "152", "167", "N115"}
-    ),
-    "duplicate": frozenset({"18", "B13"}),
-}
-OTHER: Final = "other"
 UNDERPAYMENTS: Final = "underpayments"
 REVERSAL: Final = "22"
-_SCHEDULE_COLUMNS: Final = ("code", "allowed")
-_EPOCH: Final = datetime(2000, 1, 1, tzinfo=UTC)  # the stamp of a rebuilt claim: not read
-
-
-def category_of(codes: list[str]) -> str:
-    """The first category any CARC/RARC of a denial falls in (in CARC order), else other."""
-    for code in codes:
-        for name, members in CATEGORIES.items():
-            if code in members:
-                return name
-    return OTHER
-
-
-def denial_queue(category: str) -> str:
-    """The work queue for denials of a category."""
-    return f"denials-{category}"
-
-
-@dataclass(frozen=True)
-class FeeSchedule:
-    """Allowed amount per procedure code (CPT/HCPCS, or a revenue code for 837I lines)."""
-
-    currency: str
-    allowed: Mapping[str, Decimal]
-
-    @classmethod
-    def from_csv(cls, text: str, currency: str) -> FeeSchedule:
-        """Columns ``code,allowed`` (a header row; amounts as decimals, no float)."""
-        rows = csv.DictReader(io.StringIO(text))
-        if tuple(rows.fieldnames or ())[:2] != _SCHEDULE_COLUMNS:
-            raise ValueError("a fee schedule has the columns code,allowed")
-        out: dict[str, Decimal] = {}
-        for n, row in enumerate(rows, start=2):
-            try:
-                amount = Decimal(row["allowed"].strip())
-            except (InvalidOperation, AttributeError) as exc:
-                raise ValueError(f"fee schedule line {n}: allowed is not a decimal") from exc
-            out[row["code"].strip()] = amount
-        return cls(currency=currency, allowed=out)
-
-
-@dataclass(frozen=True)
-class ClaimPolicy:
-    """What the claim flows need of `[claims]` and the chart, built once at start."""
-
-    settings: ClaimSettings = field(default_factory=ClaimSettings)
-    schedules: Mapping[str, FeeSchedule] = field(default_factory=dict)  # "payer/plan", "payer"
-
-    @classmethod
-    def load(cls, settings: ClaimSettings, base: Path) -> ClaimPolicy:
-        schedules = {
-            key: FeeSchedule.from_csv((base / path).read_text(), settings.currency)
-            for key, path in settings.fee_schedules.items()
-        }
-        return cls(settings=settings, schedules=schedules)
-
-    def schedule(self, payer: str, plan: str = "") -> FeeSchedule | None:
-        return self.schedules.get(f"{payer}/{plan}") or self.schedules.get(payer)
-
-    def appeal_due(self, payer: str, on: date) -> date:
-        days = self.settings.appeal_deadline_days.get(payer, self.settings.appeal_days)
-        return on + timedelta(days=days)
 
 
 @dataclass(frozen=True)
@@ -173,96 +78,6 @@ class Books:
     mappings: Mappings
     calendar: FiscalCalendar
     accounts: RemitAccounts = field(default_factory=RemitAccounts)
-
-
-@dataclass(frozen=True)
-class LineVariance:
-    """One paid 835 service line compared with the fee schedule (amounts, codes, no PHI)."""
-
-    number: int  # the line's position in its CLP loop, from 1
-    control_number: str  # REF*6R
-    code: str
-    expected: Decimal  # allowed amount x units
-    allowed: Decimal  # SVC03 paid + the line's PR adjustments
-    paid: Decimal
-    contractual: Decimal  # the line's CO adjustments
-
-    @property
-    def variance(self) -> Decimal:
-        """What the payer still owes against the schedule (negative: paid above it)."""
-        return self.expected - self.allowed
-
-    def describe(self) -> str:
-        ctl = f" (REF*6R {self.control_number})" if self.control_number else ""
-        return (
-            f"line {self.number}{ctl} code {self.code}: expected {self.expected}, paid "
-            f"{self.paid}, payer allowed {self.allowed}, variance {self.variance}"
-        )
-
-
-def compare_lines(lines: tuple[RemitServiceLine, ...], schedule: FeeSchedule) -> list[LineVariance]:
-    """Each paid line whose code (else revenue code) the schedule prices, with its
-    expected amount; lines it does not price are left out (pure)."""
-    out: list[LineVariance] = []
-    for n, line in enumerate(lines, start=1):
-        code = line.code if line.code in schedule.allowed else line.revenue_code
-        rate = schedule.allowed.get(code) if code else None
-        if rate is None:
-            continue
-        units = line.units if line.units is not None and line.units > 0 else Decimal(1)
-        pr = sum((a.amount for a in line.adjustments if a.group == "PR"), Decimal(0))
-        co = sum((a.amount for a in line.adjustments if a.group == "CO"), Decimal(0))
-        out.append(
-            LineVariance(
-                number=n,
-                control_number=line.control_number,
-                code=code,
-                expected=_cents(rate * units, schedule.currency),
-                allowed=line.paid + pr,
-                paid=line.paid,
-                contractual=co,
-            )
-        )
-    return out
-
-
-def plan_of(claim: ClaimState) -> str:
-    """The plan the claim was submitted under (SBR03/SBR04, kept on its body)."""
-    return str(json.loads(claim.body).get("plan", "")) if claim.body else ""
-
-
-def expected_allowed(claim: ClaimState, policy: ClaimPolicy) -> Decimal | None:
-    """The claim's lines as submitted, priced with its payer's fee schedule; None when no
-    schedule applies or a line's code is not in it."""
-    if not claim.body:
-        return None
-    schedule = policy.schedule(claim.payer_id, plan_of(claim))
-    if schedule is None:
-        return None
-    text = build_837(
-        [claim_from_body(claim)],
-        sender="X",
-        receiver="Y",
-        interchange_control=1,
-        group_control=1,
-        transaction_control=1,
-        reference="R",
-        at=_EPOCH,
-    ).text
-    total = Decimal(0)
-    for entry in parse_837(text).claims:
-        for line in entry.lines:
-            code = line.procedure.code or line.revenue_code
-            amount = schedule.allowed.get(code)
-            if amount is None:
-                return None
-            total += amount * (line.units or 1)
-    return _cents(total, schedule.currency)
-
-
-def _cents(amount: Decimal, currency: str) -> Decimal:
-    """An expected amount at the currency's minor unit (rate x units), rounded half up."""
-    return amount.quantize(quantum(currency), rounding=ROUND_HALF_UP)
 
 
 def on_remitted(
@@ -281,7 +96,7 @@ def on_remitted(
     codes = [a.reason for a in ev.adjustments if a.amount] + list(ev.remarks)
     summary = (
         f"835 trace {ev.trace_number} CLP02 {ev.claim_status} paid {ev.paid} "
-        f"{ev.currency}; {remittance.codes_of(ev)}"
+        f"{ev.currency}; {codes_of(ev)}"
     )
     if ev.reversal or ev.claim_status == REVERSAL:
         life.note(
@@ -299,7 +114,7 @@ def on_remitted(
         claim = _responded(tx, env, ev, claim, summary=summary)
         if claim.state == life.REJECTED:
             return claim.state
-    if remittance.is_denial(ev):
+    if is_denial(ev):
         category = category_of(codes)
         due = policy.appeal_due(claim.payer_id, paid_on)
         kind = "remit_denied"
@@ -326,7 +141,7 @@ def on_remitted(
             event_id=f"claim-denial/{env.event_id}",
             correlation_id=env.correlation_id,
             detail=f"claim {claim.claim_key} denied by payer {claim.payer_id} "
-            f"({category}): {remittance.codes_of(ev)}; appeal by {due}",
+            f"({category}): {codes_of(ev)}; appeal by {due}",
             envelope=b"",
             now=now,
         )
@@ -393,7 +208,7 @@ def _responded(
     (a ``claim-rejections`` item; the generic ``denial`` item is closed in its favour),
     one that pays accepts it before the payment applies."""
     now = env.recorded_at.timestamp()
-    if remittance.is_denial(ev):
+    if is_denial(ev):
         if not life.can(claim.state, "ack_rejected"):
             return claim
         new = life.advance(
@@ -413,7 +228,7 @@ def _responded(
             event_id=f"claim-rejected/{claim.claim_key}/{env.event_id}",
             correlation_id=env.correlation_id,
             detail=f"claim {claim.claim_key} rejected by payer {claim.payer_id} "
-            f"(FHIR ClaimResponse): {remittance.codes_of(ev)}",
+            f"(FHIR ClaimResponse): {codes_of(ev)}",
             envelope=b"",
             now=now,
         )
@@ -540,3 +355,11 @@ def _post_expected(
         )
     )
     tx.insert_entry(entry)
+
+
+__all__ = [
+    "REVERSAL",
+    "UNDERPAYMENTS",
+    "Books",
+    "on_remitted",
+]

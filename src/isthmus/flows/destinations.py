@@ -33,7 +33,10 @@ ERP_ID = "erp:"  # an ERP outbox row's id here: erp:<outbox id>
 
 
 class UnknownDestination(NotFoundError, LookupError):
-    """A name that is no configured destination (the message names the known ones)."""
+    """A name that is no configured destination (the message names the known ones); on the
+    command line a wrong `--destination`, a usage error (exit 2) like UnknownChannel's."""
+
+    exit_code = 2
 
 
 def address(d: DestinationSettings) -> str:

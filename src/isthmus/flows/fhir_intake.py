@@ -19,13 +19,14 @@ registers): from the Bundle, else its current stored version, else `pending_acco
 by the worker until the Account arrives.
 
 Transactions follow FHIR R4 3.1.0.11 (`formats.fhir.bundle`): ids come from the
-resources' own ids (else a content hash), ``urn:uuid`` references are rewritten to
-``Type/id`` in the stored JSON, and all entries are stored in one ``accept`` (all or
-nothing). References to Patients and Claims resolve against the Bundle first, then the
-store, so an ExplanationOfBenefit finds its patient and its claim's patient control number
+resources' own ids (else a content hash: `flows.fhir_ids`), ``urn:uuid`` references are
+rewritten to ``Type/id`` in the stored JSON, and all entries are stored in one ``accept``
+(all or nothing). References to Patients and Claims resolve against the Bundle first, then
+the store (`flows.fhir_resources`, which the FHIR API reads and searches through too), so
+an ExplanationOfBenefit finds its patient and its claim's patient control number
 (`formats.fhir.remittance`). Events are published when a bus is given, else left for
-`relay_unpublished`. A file (`take_file`) is a transaction too: batch and collection
-Bundles, and single resources, are taken whole (`as_transaction`).
+`relay_unpublished`. A file (`take_file`) is taken whole, as one transaction
+(`flows.fhir_files`).
 
 Where charges come from (`[channels.fhir] charges_from`, issue 15): ChargeItems by default,
 each Claim registering only; "claim" for a site whose feed has Claims but no ChargeItems
@@ -44,55 +45,43 @@ each usage id and request id once, so a resend or a replay takes no more stock.
 
 from __future__ import annotations
 
-import hashlib
-import re
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any, Final
-
-import msgspec
 
 from isthmus.bus.ports import Bus
 from isthmus.flows.clock import Clock
-from isthmus.flows.inbox import publications
+from isthmus.flows.fhir_files import as_transaction
+from isthmus.flows.fhir_ids import digest, entry_id, with_id
+from isthmus.flows.fhir_resources import FhirResources, Local
 from isthmus.flows.intake import correlation_of, encoded, envelopes
+from isthmus.flows.relay import publications
 from isthmus.formats.fhir import (
     FINANCE_TYPES,
     Account,
     Bundle,
-    BundleEntry,
     ChargeItem,
     Claim,
-    ExplanationOfBenefit,
     FhirError,
     FinanceResource,
     Patient,
     check_resource,
     decode_bundle,
     decode_resource,
-    operation_outcome,
     plan_transaction,
     resolve_raw,
 )
 from isthmus.formats.fhir.claim_charges import CHARGE_ITEM, CLAIM, claim_charges, item_key
 from isthmus.formats.fhir.events import CHANNEL, account_number, events_of, patient_ref
-from isthmus.formats.fhir.identity import business_key, pending, pending_account, version_of
+from isthmus.formats.fhir.identity import business_key, version_of
 from isthmus.formats.fhir.strict import strict_errors
 from isthmus.formats.supply.fhir import SUPPLY_TYPES, supply_errors, supply_of
 from isthmus.model.envelope import KeyedEvent
-from isthmus.model.events import (
-    BillingAccountOpened,
-    EncounterStarted,
-    PatientRef,
-    PatientRegistered,
-)
+from isthmus.model.events import BillingAccountOpened, EncounterStarted, PatientRegistered
 from isthmus.observe import tracing
-from isthmus.store.ports import Accepted, Inbound, MessageQuery, Store, StoredMessage
+from isthmus.store.ports import Accepted, Inbound, Store
 
-ID: Final = re.compile(r"[A-Za-z0-9\-.]{1,64}")
 _UPDATE_EVENTS: Final = frozenset({"Patient", "Encounter", "Account", *SUPPLY_TYPES})
 # The check errors of these types refuse them. The payer-side ones (EOB, ClaimResponse,
 # PaymentReconciliation) post through `formats.fhir.remittance`, which rounds amounts to
@@ -103,113 +92,11 @@ _POSTING: Final = frozenset({"Patient", "Encounter", "Account", "ChargeItem", "C
 # Registration state (upserts, idempotent): no business key, so a later version that only
 # resolves a reference is never taken for other content of the same fact.
 _STATE_EVENTS: Final = (PatientRegistered, EncounterStarted, BillingAccountOpened)
-_enc = msgspec.json.Encoder(decimal_format="number")
-_json_dec = msgspec.json.Decoder(float_hook=Decimal)
-
-
-class _IdOnly(msgspec.Struct):
-    id: str | None = None
-
-
-_id_dec = msgspec.json.Decoder(_IdOnly)
 
 
 def blocking(rtype: str, errors: Sequence[FhirError]) -> list[FhirError]:
     """The errors that refuse a resource: its error-level ones if its type posts, else none."""
     return [e for e in errors if e.is_error] if rtype in _POSTING else []
-
-
-def digest(raw: bytes) -> str:
-    """The hex SHA-256 of a resource's bytes."""
-    return hashlib.sha256(raw).hexdigest()
-
-
-def with_id(raw: bytes, rid: str) -> bytes:
-    """The JSON resource with its ``id`` set (a create without one gets the server's)."""
-    doc = _json_dec.decode(raw)
-    if isinstance(doc, dict) and doc.get("id") != rid:
-        doc = {
-            "resourceType": doc.get("resourceType"),
-            "id": rid,
-            **{k: v for k, v in doc.items() if k not in ("resourceType", "id")},
-        }
-        return _enc.encode(doc)
-    return raw
-
-
-def own_id(raw: bytes) -> str | None:
-    """The resource's own ``id`` when it is a valid FHIR R4 id, else None."""
-    try:
-        rid = _id_dec.decode(raw).id
-    except msgspec.MsgspecError:
-        return None
-    return rid if rid and ID.fullmatch(rid) else None
-
-
-def entry_id(e: BundleEntry) -> str:
-    """A Bundle entry's id: its resource's own, else a UUID from its bytes (or fullUrl), so a
-    resend gets the same one."""
-    if e.raw is not None and (rid := own_id(e.raw)):
-        return rid
-    return str(uuid.UUID(digest(e.raw or (e.full_url or "").encode())[:32]))
-
-
-FILE_BUNDLES: Final = frozenset({"transaction", "batch", "collection"})
-SEARCHABLE: Final = frozenset({"Account", "ExplanationOfBenefit"})
-SCAN_LIMIT: Final = 1_000_000
-
-
-def _token_match(token: str, system: str | None, value: str | None) -> bool:
-    """FHIR R4 token search (3.1.1.5.6) on one Identifier."""
-    if "|" not in token:
-        return value == token
-    sys, _, val = token.partition("|")
-    return value == val and (system or "") == sys
-
-
-def _patients_of(res: FinanceResource) -> set[str]:
-    if isinstance(res, Account):
-        return {s.reference for s in res.subject if s.reference}
-    if isinstance(res, ExplanationOfBenefit) and res.patient is not None:
-        return {res.patient.reference} if res.patient.reference else set()
-    return set()
-
-
-def as_transaction(raw: bytes) -> bytes:
-    """The transaction a FHIR file stands for: a batch or collection Bundle becomes a
-    transaction (entries without a ``request`` are POSTs of their resource, under its own
-    id), one finance or supply resource a one-entry transaction. Raises FhirError
-    otherwise."""
-    try:
-        doc = _json_dec.decode(raw)
-    except msgspec.MsgspecError as exc:
-        raise FhirError("structure", f"the file is not JSON: {exc}") from exc
-    rtype = doc.get("resourceType") if isinstance(doc, dict) else None
-    if rtype in FINANCE_TYPES or rtype in SUPPLY_TYPES:
-        assert isinstance(doc, dict)
-        doc = {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": doc}]}
-    elif rtype != "Bundle":
-        raise FhirError(
-            "invalid", f"expected a Bundle or a finance resource, got {rtype!r}", ["resourceType"]
-        )
-    assert isinstance(doc, dict)
-    if doc.get("type") not in FILE_BUNDLES:
-        raise FhirError(
-            "invalid",
-            f"a {doc.get('type')!r} Bundle is not taken from a file "
-            "(transaction, batch or collection)",
-            ["Bundle.type"],
-        )
-    if doc["type"] == "transaction":
-        return raw
-    entries = doc.get("entry")
-    if not isinstance(entries, list):
-        entries = []
-    for e in entries:
-        res = e.get("resource") if isinstance(e, dict) else None
-        if isinstance(e, dict) and isinstance(res, dict) and "request" not in e:
-            e["request"] = {"method": "POST", "url": str(res.get("resourceType", ""))}
-    return _enc.encode({**doc, "type": "transaction", "entry": entries})
 
 
 @dataclass
@@ -225,15 +112,6 @@ class Item:
     events: list[tuple[str, Any]] = field(default_factory=list)
 
 
-@dataclass
-class Local:
-    """What a Bundle itself says about the references its entries make."""
-
-    patients: dict[str, PatientRef] = field(default_factory=dict)
-    claims: dict[str, Claim] = field(default_factory=dict)
-    accounts: dict[str, str] = field(default_factory=dict)  # Account/<id> -> its number
-
-
 @dataclass(frozen=True)
 class TransactionResult:
     """A transaction's answer: 200 and one response per entry, or the error status."""
@@ -244,8 +122,9 @@ class TransactionResult:
     stored: tuple[Accepted, ...] = ()
 
 
-class FhirIntake:
-    """Takes FHIR R4 resources and Bundles into the inbox on channel ``fhir`` (module docstring)."""
+class FhirIntake(FhirResources):
+    """Takes FHIR R4 resources and Bundles into the inbox on channel ``fhir`` (module
+    docstring); reads back what it stored (`FhirResources`) to resolve references."""
 
     def __init__(
         self,
@@ -256,62 +135,10 @@ class FhirIntake:
         clock: Clock,
         charges_from: str = CHARGE_ITEM,
     ) -> None:
-        self.store, self.bus, self.tenant = store, bus, tenant
+        super().__init__(store)
+        self.bus, self.tenant = bus, tenant
         self.clock = clock  # the receipt time each resource is stored with
         self.charges_from = charges_from  # [channels.fhir] charges_from (_charge_source)
-
-    # --- look-ups -----------------------------------------------------------------------
-
-    def stored(self, rtype: str, rid: str) -> StoredMessage | None:
-        m = self.store.message_by_control_id(CHANNEL, f"{rtype}/{rid}")
-        return m if m is not None and m.status == "accepted" else None
-
-    def patient_of(self, reference: str, local: Local) -> PatientRef | None:
-        if reference in local.patients:
-            return local.patients[reference]
-        rtype, _, rid = reference.partition("/")
-        m = self.stored(rtype, rid)
-        if m is None:  # not known yet: the posting waits for it (`flows.references`)
-            return pending(reference) if rid else None
-        try:
-            _, p = decode_resource(m.raw)
-        except FhirError:
-            return None
-        return patient_ref(p) if isinstance(p, Patient) else None
-
-    def current(self, rtype: str, rid: str) -> StoredMessage | None:
-        """The newest accepted version of a resource (``<type>/<id>`` or an update under
-        ``<type>/<id>/_history/<digest16>``), as the FHIR API reads it back."""
-        found = self.store.message_page(MessageQuery(history_of=f"{rtype}/{rid}"), limit=8)
-        return next((m for m in found if m.channel == CHANNEL and m.status == "accepted"), None)
-
-    def account_of(self, reference: str, local: Local) -> str | None:
-        """The account number ``Account/<id>`` stands for: the Account's business
-        identifier (`account_number`, the rule its BillingAccountOpened follows), from the
-        Bundle, else its current stored version; `pending_account` while it has not
-        arrived (the worker holds the posting: `flows.references`)."""
-        if reference in local.accounts:
-            return local.accounts[reference]
-        _, _, rid = reference.partition("/")
-        m = self.current("Account", rid) if rid else None
-        if m is None:
-            return pending_account(reference) if rid else None
-        try:
-            _, a = decode_resource(m.raw)
-        except FhirError:
-            return None
-        return account_number(a) if isinstance(a, Account) else None
-
-    def claim_of(self, reference: str, local: Local) -> Claim | None:
-        if reference in local.claims:
-            return local.claims[reference]
-        rtype, _, rid = reference.partition("/")
-        m = self.stored(rtype, rid) if rtype == "Claim" and rid else None
-        try:
-            c = decode_resource(m.raw)[1] if m is not None else None
-        except FhirError:
-            return None
-        return c if isinstance(c, Claim) else None
 
     # --- storing ------------------------------------------------------------------------
 
@@ -557,70 +384,10 @@ class FhirIntake:
             self.reject("Bundle", dig[:16], raw, result.errors, peer)
         return result
 
-    def search(
-        self,
-        rtype: str,
-        *,
-        identifier: str | None = None,
-        patient: str | None = None,
-        count: int = 100,
-    ) -> list[bytes]:
-        """The stored resources of ``rtype`` (SEARCHABLE) matching FHIR R4 token search
-        ``identifier`` (``system|value``, ``|value`` for no system, or ``value``) and
-        reference search ``patient`` (``Patient/id`` or ``id``: Account.subject,
-        ExplanationOfBenefit.patient), oldest first, at most ``count``.
-
-        A scan of the accepted inbox rows, not an index: fine for an embedded site, to be
-        replaced by a store index before large volumes (see the README)."""
-        out: list[bytes] = []
-        want_patient = (
-            None if patient is None else (patient if "/" in patient else f"Patient/{patient}")
-        )
-        for m in self.store.messages(status="accepted", limit=SCAN_LIMIT):
-            if m.channel != CHANNEL or m.message_type != rtype or "/_history/" in m.control_id:
-                continue
-            try:
-                _, res = decode_resource(m.raw)
-            except FhirError:
-                continue
-            if identifier is not None and not any(
-                _token_match(identifier, i.system, i.value) for i in getattr(res, "identifier", ())
-            ):
-                continue
-            if want_patient is not None and want_patient not in _patients_of(res):
-                continue
-            out.append(m.raw)
-            if len(out) >= count:
-                break
-        return out
-
-    def get_entry(self, target: str | None) -> dict[str, Any]:
-        rtype, _, rid = (target or "").partition("/")
-        m = self.stored(rtype, rid) if rid else None
-        if m is None:
-            return {
-                "response": {
-                    "status": "404 Not Found",
-                    "outcome": operation_outcome(
-                        [FhirError("not-found", f"{target} is not known")]
-                    ),
-                }
-            }
-        return {"resource": _json_dec.decode(m.raw), "response": {"status": "200 OK"}}
-
 
 __all__ = [
-    "FILE_BUNDLES",
-    "ID",
-    "SEARCHABLE",
     "FhirIntake",
     "Item",
-    "Local",
     "TransactionResult",
-    "as_transaction",
     "blocking",
-    "digest",
-    "entry_id",
-    "own_id",
-    "with_id",
 ]

@@ -6,7 +6,8 @@ Shared by `isthmus ingest` (the CLI shell) and the watched drop folder (`connect
 Each X12 interchange is stored on channel `x12`, idempotent on `<ISA06>:<ISA13>` and its
 content hash, and answered with a 999 (or a TA1 for an envelope error) written to
 `<data_dir>/outbound/x12/<ISA13>.999`; HL7 messages are classified exactly as the MLLP
-listener does. The decisions are in `flows/files.py`; this module stores and writes.
+listener does. The decisions are in `flows/files.py` and `flows/interchanges.py`; this
+module stores and writes.
 
 An X12 file over `STREAM_OVER` bytes is never loaded whole: it is read in 1 MiB blocks
 (`formats.x12.stream`), once for the envelope checks of the whole interchange, then a
@@ -29,23 +30,12 @@ from isthmus.bus.ports import Bus
 from isthmus.config import Settings
 from isthmus.flows.clock import FixedClock
 from isthmus.flows.fhir_intake import FhirIntake
-from isthmus.flows.files import (
-    FHIR,
-    HL7,
-    TIMECARD,
-    USAGE,
-    X12,
-    HL7ParseError,
-    X12Intake,
-    detect,
-    hl7_intake,
-    owned_x12,
-    split_interchanges,
-    x12_intake,
-)
-from isthmus.flows.inbox import MLLP_CHANNEL, relay_unpublished, settle
+from isthmus.flows.files import FHIR, HL7, TIMECARD, USAGE, X12, HL7ParseError, detect, hl7_intake
+from isthmus.flows.inbox import MLLP_CHANNEL, settle
 from isthmus.flows.intake import settle_reuse
+from isthmus.flows.interchanges import X12Intake, owned_x12, split_interchanges, x12_intake
 from isthmus.flows.labor_intake import timecard_intake
+from isthmus.flows.relay import relay_unpublished
 from isthmus.flows.settlement_intake import TYPES, csv_intake
 from isthmus.flows.supply_intake import usage_intake
 from isthmus.formats.x12 import Level, X12Error, X12Stream

@@ -31,7 +31,7 @@ from typing import Final
 
 import msgspec
 
-from isthmus.flows import charges, remittance, settlement, supply
+from isthmus.flows import charges, remittance, settlement, supply_rules
 from isthmus.flows import labor as labor_flow
 from isthmus.model import (
     WORKFORCE_EVENTS,
@@ -113,7 +113,7 @@ def queue_of(ev: Event) -> str:
     if isinstance(ev, WORKFORCE_EVENTS):
         return labor_flow.QUEUES["unapproved_overtime"]
     if isinstance(ev, SupplyConsumed | SupplyRequested | SupplyUsageVoided):
-        return supply.QUEUE
+        return supply_rules.QUEUE
     return DEFAULT_QUEUE
 
 

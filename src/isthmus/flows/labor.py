@@ -18,7 +18,8 @@ idempotent on them.
 When payroll posts (a `PayrollPosted` event, or `isthmus labor payroll-posted`), every
 accrual of the pay period is reversed (a new entry naming it, never an edit), once. The
 event reverses the accruals committed when it is applied; one that comes later is reversed
-by replaying the event or by the command.
+by replaying the event or by the command (`flows.labor_payroll`). What the accruals come
+to, per department against its budget and per service line, is `flows.labor_budget`.
 
 Issue 17: the flow reads the facts an event needs (the employee's credential and
 department rows, the cost center), decides without the store (`LaborFlow.decide`, a
@@ -29,16 +30,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime
+from datetime import date
 from decimal import Decimal
 
 from isthmus.config import LaborSettings, Mappings
 from isthmus.flows.decision import Decision, Resolve, WorkItem, apply
 from isthmus.flows.errors import PermanentError
+from isthmus.flows.labor_payroll import reverse_accruals
 from isthmus.flows.outcome import APPLIED, POSTED, REJECTED, REVERSED, Held, Outcome
 from isthmus.ledger import labor
 from isthmus.ledger.errors import ClosedPeriod, LedgerRefusal
-from isthmus.ledger.journal import JournalEntry, reverse
+from isthmus.ledger.journal import JournalEntry
 from isthmus.ledger.periods import FiscalCalendar
 from isthmus.model import (
     CredentialExpired,
@@ -50,7 +52,7 @@ from isthmus.model import (
     ShiftWorked,
 )
 from isthmus.model.envelope import Envelope, encode_envelope
-from isthmus.store.ports import Store, Tx
+from isthmus.store.ports import Tx
 
 QUEUES = {
     "unapproved_overtime": "workforce",
@@ -61,7 +63,6 @@ QUEUES = {
     "closed_period": "finance-close",
     "unpostable_labor": "finance-master-data",
 }
-REVERSAL_PREFIX = "labor:reversal:"
 # What the feed tells, kept as mapping rows (Tx.set_mapping_override), per employee id:
 CREDENTIALS = "employee_credential_expired"  # "<expired on>|<credential>", "" once renewed
 DEPARTMENTS = "employee_department"  # "<to>|<effective on>|<from>" (a transfer)
@@ -385,92 +386,3 @@ class LaborFlow:
         return Decision(
             POSTED, entries=(entry,), resolve=(Resolve(item_id or env.event_id, "posted"),)
         )
-
-
-def pay_period_accruals(store: Store, pay_period_end: date) -> list[JournalEntry]:
-    """The labor accruals of the pay period ending `pay_period_end` (committed ones)."""
-    return [e for e in store.entries() if labor.is_accrual(e) and e.posted_on == pay_period_end]
-
-
-def reverse_accruals(
-    tx: Tx,
-    accruals: Sequence[JournalEntry],
-    *,
-    payroll_id: str,
-    posted_on: date,
-    calendar: FiscalCalendar,
-) -> tuple[int, Decimal]:
-    """Reverse each accrual once (the reversal's key names it); (entries reversed, amount).
-    ClosedPeriod when `posted_on` is in a closed period under the reject policy."""
-    where = calendar.assign(posted_on)
-    n, total = 0, Decimal(0)
-    for e in accruals:
-        rev = reverse(
-            e,
-            entry_key=f"{REVERSAL_PREFIX}{e.entry_key}",
-            posted_on=where.posted_on,
-            period=where.period,
-            causation_id=f"workforce:payroll:{payroll_id}",
-        )
-        if tx.insert_entry(rev):
-            n += 1
-            total += sum((x.credit for x in e.lines), Decimal(0))
-    return n, total
-
-
-def reverse_pay_period(
-    store: Store,
-    *,
-    pay_period_end: date,
-    payroll_id: str,
-    posted_on: date,
-    calendar: FiscalCalendar,
-) -> tuple[int, Decimal]:
-    """Payroll for the pay period ending `pay_period_end` has posted (`isthmus labor
-    payroll-posted`): reverse each of its accruals, once."""
-    accruals = pay_period_accruals(store, pay_period_end)
-    with store.transaction() as tx:
-        return reverse_accruals(
-            tx, accruals, payroll_id=payroll_id, posted_on=posted_on, calendar=calendar
-        )
-
-
-def service_line_cost(store: Store, settings: LaborSettings) -> dict[tuple[str, str], Decimal]:
-    """Accrued labor cost per (service line, period): the labor column of `isthmus supply
-    margin`."""
-    return labor.labor_by_service_line(
-        store.entries(), [p.account for p in settings.pay_codes.values()]
-    )
-
-
-def budget_report(
-    store: Store, settings: LaborSettings, mappings: Mappings, period: str
-) -> list[labor.BudgetLine]:
-    """Each budgeted department's accrued labor cost for `period` (YYYY-MM) against its
-    budget ([labor.budgets]); `alert` once `budget_alert` of the budget is used."""
-    accounts = [p.account for p in settings.pay_codes.values()]
-    actual = labor.labor_cost(store.entries(), accounts, period)
-    with store.transaction() as tx:
-        ccs = {
-            d: tx.mapping_override("department_cost_center", d)
-            or mappings.department_cost_center.get(d, "")
-            for d in settings.budgets
-        }
-    return labor.budget_variance(actual, settings.budgets, ccs, settings.budget_alert)
-
-
-def budget_usage(
-    store: Store, settings: LaborSettings, mappings: Mappings, now: float
-) -> dict[str, tuple[float, float]]:
-    """For the alert rule `labor_budget` (observe/alerts.py): each budgeted department's
-    share of its budget used this month (UTC), with the alert threshold. Empty, and
-    nothing read, when no budget is configured."""
-    if not settings.budgets:
-        return {}
-    period = datetime.fromtimestamp(now, UTC).strftime("%Y-%m")
-    threshold = float(settings.budget_alert)
-    return {
-        r.department: (float(r.used), threshold)
-        for r in budget_report(store, settings, mappings, period)
-        if r.budget
-    }

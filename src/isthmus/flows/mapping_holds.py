@@ -13,18 +13,23 @@ records what each one posted (`Tx.held_posted`).
 The remittance, settlement and FT1 flows hold payments the same way: behind the one item
 of their facility (or, for a PLB, their payee). A FHIR payment whose Claim's charges
 (`[channels.fhir] charges_from = "claim"`) wait behind a mapping waits behind that same item
-(`hold_behind_claim`), so it posts after them instead of becoming unapplied cash.
+(`claim_hold`), so it posts after them instead of becoming unapplied cash.
+
+Issue 17: a flow decides on what it read here (`company`, `claim_hold`, `claim_charged`)
+without the store and holds by returning a `MappingHold` among its decision's writes;
+`hold` and the `hold_*` helpers write one (the flows not converted yet call them).
 
 Nothing here names a patient: the ref carries a code of the chart, never a patient field.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from decimal import Decimal
 
 from isthmus.bus.ports import Bus, Publish
 from isthmus.config import Mappings
-from isthmus.flows.inbox import TOPIC
+from isthmus.flows.relay import TOPIC
 from isthmus.formats.hl7v2 import code_display
 from isthmus.model.envelope import Envelope, encode_envelope
 from isthmus.store.ports import HeldEvent, Store, Tx
@@ -135,34 +140,19 @@ def claim_charged(tx: Tx, claim_key: str) -> bool:
     return tx.applied(CLAIM_CHARGED + claim_key) is not None
 
 
-def hold_behind_claim(
-    tx: Tx, env: Envelope, maps: Mappings, *, amount: Decimal, currency: str, now: float
-) -> str | None:
-    """Hold a payment of a claim whose charges wait behind a mapping item behind that same
-    item, so resolving it releases the charges and then the payment, in that order (one
-    partition); the ref, or None when the claim's charges wait for no mapping."""
-    ref = tx.mapping_override(CLAIM_HOLDS, env.key) or ""
-    found = parse_ref(ref)
+def claim_hold(tx: Tx, maps: Mappings, claim_key: str) -> tuple[str, str] | None:
+    """The missing mapping row (table, code) a FHIR Claim's charges wait behind, when they
+    wait for one that is still missing and has a code to hold behind (not a digest); None
+    else. A payment of that claim waits behind the same item (`MappingHold`), so resolving
+    it releases the charges and then the payment, in that order (one partition)."""
+    found = parse_ref(tx.mapping_override(CLAIM_HOLDS, claim_key) or "")
     if (
         found is None
         or not still_missing(tx, maps, *found)
         or not code_display.looks_like_code(*found)
-    ):  # a digest: no key to hold behind
+    ):
         return None
-    table, code = found
-    hold(
-        tx,
-        env,
-        kind=KINDS[table],
-        queue=QUEUES.get(KINDS[table], QUEUE),
-        table=table,
-        code=code,
-        detail=DETAILS[table].format(code=code),
-        amount=amount,
-        currency=currency,
-        now=now,
-    )
-    return ref
+    return found
 
 
 def company(tx: Tx, maps: Mappings, facility: str) -> str | None:
@@ -171,23 +161,41 @@ def company(tx: Tx, maps: Mappings, facility: str) -> str | None:
     return tx.mapping_override("facility_company", facility) or maps.facility_company.get(facility)
 
 
+@dataclass(frozen=True, slots=True)
+class MappingHold:
+    """Hold `env` behind the one item of the missing mapping row (table, code), with its
+    amount: a `flows.decision` write (the decision is made without the store, this writes
+    it: `hold`)."""
+
+    env: Envelope
+    table: str
+    code: str
+    amount: Decimal
+    currency: str
+
+    def write(self, tx: Tx, now: float) -> bool:
+        kind = KINDS[self.table]
+        hold(
+            tx,
+            self.env,
+            kind=kind,
+            queue=QUEUES.get(kind, QUEUE),
+            table=self.table,
+            code=self.code,
+            detail=DETAILS[self.table].format(code=self.code),
+            amount=self.amount,
+            currency=self.currency,
+            now=now,
+        )
+        return True
+
+
 def hold_facility(
     tx: Tx, env: Envelope, facility: str, *, amount: Decimal, currency: str, now: float
 ) -> str:
     """Hold a posting whose facility has no ERP company behind that facility's one item;
     outcome "held"."""
-    hold(
-        tx,
-        env,
-        kind="unmapped_facility",
-        queue=QUEUE,
-        table="facility_company",
-        code=facility,
-        detail=DETAILS["facility_company"].format(code=facility),
-        amount=amount,
-        currency=currency,
-        now=now,
-    )
+    MappingHold(env, "facility_company", facility, amount, currency).write(tx, now)
     return "held"
 
 
@@ -196,18 +204,7 @@ def hold_payee(
 ) -> str:
     """Hold a payee-level posting (835 PLB, a FHIR payment adjustment) whose payee (NPI,
     TIN or provider id) has no ERP company behind that payee's one item."""
-    hold(
-        tx,
-        env,
-        kind="unmapped_payee",
-        queue=QUEUE,
-        table="payee_company",
-        code=payee,
-        detail=DETAILS["payee_company"].format(code=payee),
-        amount=amount,
-        currency=currency,
-        now=now,
-    )
+    MappingHold(env, "payee_company", payee, amount, currency).write(tx, now)
     return "held"
 
 

@@ -30,30 +30,42 @@ Policy where the standard is silent:
 - a survivor (account, visit or patient) not known yet is created; an MRG-less message or
   an unknown prior number changes nothing but the survivor's existence.
 - A51 (alternate visit id, PV1-50) has no finance effect: the hub keys nothing on it.
+
+Issue 17: `facts` reads what a message needs, in the order the flow always took the records
+(PostgreSQL locks each record name until the commit: one order, no deadlock), and stops
+where the decision needs no more (a duplicate, a refusal); `decide` works out the records,
+patients and reclassification entries without the store (`flows.merge_decide`), and
+`flows.decision.apply` writes them.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
+from dataclasses import replace
 from decimal import Decimal
 
-import msgspec
-
-from isthmus.flows import lineage, visits
+from isthmus.flows import account_state, lineage, visits
 from isthmus.flows.accounts import resolve
-from isthmus.flows.lineage import AccountLineage, Cell, add_cell, live_key
-from isthmus.ledger.errors import ClosedPeriod
-from isthmus.ledger.periods import FiscalCalendar, PeriodAssignment, first_day, period_of
-from isthmus.ledger.rules import merge_reclass_entry
-from isthmus.model.envelope import Envelope, encode_envelope
+from isthmus.flows.decision import apply as write
+from isthmus.flows.lineage import AccountLineage, live_key
+from isthmus.flows.merge_decide import (
+    ACCOUNT_MOVES,
+    QUEUE,
+    REFUSED,
+    VISIT_MOVES,
+    Facts,
+    conflict,
+    decide,
+    folded,
+    moved_visits,
+    visit_cells,
+)
+from isthmus.flows.outcome import label
+from isthmus.ledger.periods import FiscalCalendar
+from isthmus.model.envelope import Envelope
 from isthmus.model.events import IdentifiersMoved
-from isthmus.store.ports import Patient, Tx
-
-QUEUE = "merge-review"
-REFUSED = "merge_refused"
-ACCOUNT_MOVES = frozenset({"A41", "A44", "A49"})
-VISIT_MOVES = frozenset({"A42", "A45", "A50"})
+from isthmus.store.ports import Tx
 
 
 def business_key(env: Envelope, ev: IdentifiersMoved) -> str:
@@ -72,174 +84,94 @@ def business_key(env: Envelope, ev: IdentifiersMoved) -> str:
     return "move:" + hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:32]
 
 
-class Mover:
-    """One move message applied inside the caller's transaction."""
+class Reader:
+    """The reads of one move message, each record once, in the flow's order."""
 
-    def __init__(
-        self,
-        tx: Tx,
-        secret: str,
-        env: Envelope,
-        ev: IdentifiersMoved,
-        *,
-        receivables: Sequence[str],
-        calendar: FiscalCalendar,
-        now: float,
-    ) -> None:
-        self.tx, self.secret, self.env, self.ev = tx, secret, env, ev
-        self.now = now
-        self.receivables, self.calendar = receivables, calendar
-        self.key = business_key(env, ev)
+    def __init__(self, tx: Tx, secret: str, receivables: Sequence[str]) -> None:
+        self.tx, self.secret, self.receivables = tx, secret, receivables
+        self.facilities: dict[str, str] = {}
+        self.known: set[str] = set()
+        self.tokens: dict[str, str] = {}
 
-    # -- the decision of one message ----------------------------------------------------
+    def facility(self, account: str) -> str:
+        if account and account not in self.facilities:
+            found = self.tx.get_billing_account(account)
+            self.facilities[account] = found.facility if found is not None else ""
+            if found is not None:
+                self.known.add(account)
+        return self.facilities.get(account, "")
 
-    def run(self) -> str:
-        """ "applied", "duplicate" (the same move seen before) or "held" (refused)."""
-        done = self.tx.load_state(self.key)
-        if done is not None and not done.startswith(f"held {self.env.event_id}".encode()):
-            return "duplicate"
-        ev = self.ev
-        if ev.trigger == "A47":
-            outcome = self.patient_change()
-        else:
-            survivor = resolve(self.tx, self.secret, ev.patient)  # created if unknown
-            if ev.trigger in ACCOUNT_MOVES:
-                outcome = self.account_move(survivor)
-            elif ev.trigger in VISIT_MOVES:
-                outcome = self.visit_move(survivor)
-            else:  # A51: the alternate visit id is not a key of anything here
-                outcome = "applied"
-        mark = f"{outcome} {self.env.event_id}".encode()
-        self.tx.save_state(self.key, mark)
-        if outcome == "applied" and done is not None:  # a resubmitted refusal went through
-            self.tx.close_work_items(self.env.event_id, "moved after the fix", self.now)
-        return outcome
+    def owners(self, cells: Sequence[lineage.Cell]) -> None:
+        """The live owner's token of each cell's patient ("" when none is stored)."""
+        for c in cells:
+            if c.patient_key not in self.tokens:
+                owner = self.tx.get_patient(live_key(self.tx, c.patient_key))
+                self.tokens[c.patient_key] = owner.token if owner is not None else ""
 
-    def refuse(self, reason: str) -> str:
-        self.tx.add_work_item(
-            kind=REFUSED,
-            queue=QUEUE,
-            key=self.env.key,
-            event_id=self.env.event_id,
-            correlation_id=self.env.correlation_id,
-            detail=f"ADT^{self.ev.trigger}: {reason}; nothing was moved: move the balance "
-            "by hand or have the source correct it, then resolve",
-            envelope=encode_envelope(self.env),
-            now=self.now,
+    def done(self, facts: Facts) -> Facts:
+        return replace(
+            facts, facilities=dict(self.facilities), known=frozenset(self.known), tokens=self.tokens
         )
-        return "held"
 
-    # -- A47: the patient identifier changes ------------------------------------------
-
-    def patient_change(self) -> str:
-        """The new identifier takes over the old one's token (an alias, no money moves);
-        onto an identifier that is already another patient, the account changes: a merge
-        as A40, whose A/R moves by reclassification."""
-        ev, tx = self.ev, self.tx
+    def patient_change(self, ev: IdentifiersMoved, facts: Facts) -> Facts:
+        """A47: the prior identifier's live patient, the new identifier's, the survivor
+        when the change needs it and the A/R on the prior's token."""
+        tx = self.tx
         if ev.prior_patient is None or ev.prior_patient.key == ev.patient.key:
-            resolve(tx, self.secret, ev.patient)
-            return "applied"
+            return replace(facts, survivor=resolve(tx, self.secret, ev.patient))
         old = tx.get_patient(live_key(tx, ev.prior_patient.key))
         new = tx.get_patient(ev.patient.key)
-        if old is None:  # nothing known under the old id: later messages follow the alias
-            survivor = resolve(tx, self.secret, ev.patient)
-            tx.put_patient(
-                Patient(
-                    key=ev.prior_patient.key,
-                    mrn=ev.prior_patient.mrn,
-                    authority=ev.prior_patient.authority,
-                    token=survivor.token,
-                    merged_into=survivor.key,
-                )
-            )
-            return "applied"
-        if new is None:  # the old account under its new identifier: same token
-            tx.put_patient(
-                Patient(
-                    key=ev.patient.key,
-                    mrn=ev.patient.mrn,
-                    authority=ev.patient.authority,
-                    token=old.token,
-                    family_name=old.family_name,
-                    given_name=old.given_name,
-                    birth_date=old.birth_date,
-                    sex=old.sex,
-                )
-            )
-            self._retire(old, ev.patient.key)
-            return "applied"
+        if new is None and old is not None:
+            return replace(facts, old=old)
         survivor = resolve(tx, self.secret, ev.patient)
-        if survivor.key == old.key:
-            return "applied"
+        facts = replace(facts, old=old, new=new, survivor=survivor)
+        if old is None or survivor.key == old.key:
+            return facts
         balances: dict[tuple[str, str], dict[str, Decimal]] = {}
         for account in self.receivables:
             for (company, currency), amount in tx.ar_balances(account, old.token).items():
                 balances.setdefault((account, company), {})[currency] = amount
-        self._retire(old, survivor.key)
-        for (account, company), amounts in sorted(balances.items()):
-            self._reclass(amounts, old.token, survivor.token, account, company)
-        return "applied"
+        return replace(facts, balances=balances)
 
-    def _retire(self, old: Patient, into: str) -> None:
-        self.tx.put_patient(
-            Patient(
-                key=old.key,
-                mrn=old.mrn,
-                authority=old.authority,
-                token=old.token,
-                family_name=old.family_name,
-                given_name=old.given_name,
-                birth_date=old.birth_date,
-                sex=old.sex,
-                merged_into=into,
-            )
-        )
-        self.tx.merge_patient(old.key, into)
-
-    # -- A41, A44, A49: a billing account ---------------------------------------------
-
-    def account_move(self, survivor: Patient) -> str:
-        ev, tx = self.ev, self.tx
+    def account_move(self, ev: IdentifiersMoved, facts: Facts) -> Facts:
+        tx = self.tx
         prior = ev.prior_account or ev.account_number
         if not prior:
-            return "applied"
+            return facts
         source = lineage.final_account(tx, prior)
         target = lineage.final_account(tx, ev.account_number) if ev.account_number else source
         held = lineage.load_account(tx, source)
         into = held if target == source else lineage.load_account(tx, target)
-        why = self._conflict(source, target, held.cells, into.cells)
-        if why:
-            return self.refuse(why)
-        facility = self._facility(target) or self._facility(source)
-        if target != source:  # the survivor's own A/R goes to the survivor too
-            into.cells = self._move_cells([*held.cells, *into.cells], survivor)
-            into.visits += [v for v in held.visits if v not in into.visits]
-            held.cells, held.moved_to, held.owner = [], target, survivor.key
-            lineage.save_account(tx, source, held)
-            visits.merge_account_state(tx, source, target)
-            tx.put_billing_account(source, survivor.key, self._facility(source) or facility)
-        else:
-            into.cells = self._move_cells(held.cells, survivor)
-        into.moved_to, into.owner = "", survivor.key
-        lineage.save_account(tx, target, into)
-        tx.put_billing_account(target, survivor.key, facility)
-        for visit in sorted({c.visit for c in into.cells if c.visit} | set(into.visits)):
-            moved = lineage.load_visit(tx, visit)
-            moved.owner, moved.account = survivor.key, target
-            moved.accounts = list(
-                dict.fromkeys(target if a == source else a for a in moved.accounts)
-            )
-            lineage.save_visit(tx, visit, moved)
-            visits.merge_visit_state(tx, visit, visit, survivor.key)
-        return "applied"
+        books = {source: held, target: into}
+        facts = replace(facts, source=source, target=target, books=books)
+        if source != target:
+            self.facility(source)
+            self.facility(target)
+        if conflict(self.facilities, source, target, held.cells, into.cells):
+            return self.done(facts)
+        self.facility(target)
+        self.facility(source)
+        cells = [*held.cells, *into.cells] if target != source else held.cells
+        self.owners(cells)
+        on = list(into.visits)
+        if target != source:
+            on += held.visits
+            known = tx.load_state(account_state.state_name(target)) is not None
+            was = None if known else account_state.load_account(tx, source)
+            facts = replace(facts, survivor_state=known, prior_state=was)
+        assert facts.survivor is not None
+        trail: dict[str, lineage.VisitLineage] = {}
+        states: dict[str, visits.VisitState] = {}
+        for visit in moved_visits(folded(cells, facts.survivor.key), on):
+            trail[visit] = lineage.load_visit(tx, visit)
+            states[visit] = visits.load_visit(tx, visit)
+        return self.done(replace(facts, trail=trail, states=states))
 
-    # -- A42, A45, A50: a visit ---------------------------------------------------------
-
-    def visit_move(self, survivor: Patient) -> str:
-        ev, tx = self.ev, self.tx
+    def visit_move(self, ev: IdentifiersMoved, facts: Facts) -> Facts:
+        tx = self.tx
         prior = ev.prior_visit or ev.visit_number
         if not prior:
-            return "applied"
+            return facts
         source = lineage.final_visit(tx, prior)
         target = lineage.final_visit(tx, ev.visit_number) if ev.visit_number else source
         old = lineage.load_visit(tx, source)
@@ -255,102 +187,49 @@ class Mover:
             )
         )
         books = {a: lineage.load_account(tx, a) for a in dict.fromkeys([*homes, account])}
-        mine = [c for a in homes for c in books[a].cells if c.visit in (source, target)]
-        staying = [c for c in books[account].cells if c.visit not in (source, target)]
-        why = self._conflict(homes[0] if homes else account, account, mine, staying)
-        if why:
-            return self.refuse(why)
-        moved = self._move_cells([msgspec.structs.replace(c, visit=target) for c in mine], survivor)
-        for a in homes:
-            books[a].cells = [c for c in books[a].cells if c.visit not in (source, target)]
-            books[a].visits = [v for v in books[a].visits if v not in (source, target)]
-        for cell in moved:
-            add_cell(books[account].cells, cell)
-        if lineage.is_account(account) and target not in books[account].visits:
-            books[account].visits.append(target)
-        for a, book in books.items():
-            lineage.save_account(tx, a, book)
-        if target != source:
-            old.moved_to, old.owner, old.account, old.accounts = target, survivor.key, account, []
-            lineage.save_visit(tx, source, old)
-        visits.merge_visit_state(tx, source, target, survivor.key)
-        new.moved_to, new.owner, new.account, new.accounts = "", survivor.key, account, [account]
-        lineage.save_visit(tx, target, new)
-        if lineage.is_account(account) and tx.get_billing_account(account) is None:
-            tx.put_billing_account(account, survivor.key, self._facility(homes[0]) if homes else "")
-        return "applied"
-
-    # -- shared steps -------------------------------------------------------------------
-
-    def _facility(self, account: str) -> str:
-        found = self.tx.get_billing_account(account) if account else None
-        return found.facility if found is not None else ""
-
-    def _conflict(self, source: str, target: str, moving: list[Cell], staying: list[Cell]) -> str:
-        """Why the move is refused, or "" (module docstring, policy)."""
-        if source and target and source != target:
-            a, b = self._facility(source), self._facility(target)
-            if a and b and a != b:
-                return f"the prior account is of facility {a!r}, the survivor of {b!r}"
-        have, into = set(lineage.balance(moving)), set(lineage.balance(staying))
-        if have and into and not have <= into:
-            return (
-                f"the prior holds A/R in {', '.join(sorted(have))}, the survivor in "
-                f"{', '.join(sorted(into))}"
-            )
-        return ""
-
-    def _move_cells(self, cells: Iterable[Cell], survivor: Patient) -> list[Cell]:
-        """The cells relabelled to the survivor; the A/R of every other token reclassified
-        onto the survivor's token, one entry per company and source token."""
-        out: list[Cell] = []
-        moving: dict[tuple[str, str, str], dict[str, Decimal]] = {}
-        for c in cells:
-            owner = self.tx.get_patient(live_key(self.tx, c.patient_key))
-            if owner is not None and owner.token != survivor.token:
-                by_currency = moving.setdefault((owner.token, c.ledger_account, c.company), {})
-                by_currency[c.currency] = by_currency.get(c.currency, Decimal(0)) + c.amount
-            out.append(msgspec.structs.replace(c, patient_key=survivor.key))
-        for (token, account, company), amounts in sorted(moving.items()):
-            self._reclass(amounts, token, survivor.token, account, company)
-        folded: list[Cell] = []
-        for cell in out:
-            add_cell(folded, cell)
-        return folded
-
-    def _reclass(
-        self,
-        amounts: dict[str, Decimal],
-        from_token: str,
-        to_token: str,
-        account: str,
-        company: str,
-    ) -> None:
-        day = self.env.occurred_at.date()
-        try:
-            where = self.calendar.assign(day)
-        except ClosedPeriod:  # a move between tokens goes to the next open month
-            period = self.calendar.next_open(period_of(day))
-            where = PeriodAssignment(
-                period=period, posted_on=first_day(period), moved_from=period_of(day)
-            )
-        entry = merge_reclass_entry(
-            amounts,
-            from_token=from_token,
-            to_token=to_token,
-            ar_account=account,
-            company=company,
-            entry_key=f"{self.key}/{account}/{company}/{from_token}",
-            posted_on=where.posted_on,
-            period=where.period,
-            channel=self.env.source.channel,
-            correlation_id=self.env.correlation_id,
-            causation_id=self.env.event_id,
-            memo=f"{self.ev.trigger} move: A/R reclass to the surviving account",
-            moved_from=where.moved_from,
+        facts = replace(
+            facts,
+            source=source,
+            target=target,
+            account=account,
+            books=books,
+            trail={source: old, target: new},
         )
-        if entry is not None:
-            self.tx.insert_entry(entry)
+        mine, staying = visit_cells(books, homes, account, source, target)
+        first = homes[0] if homes else account
+        if first and account and first != account:
+            self.facility(first)
+            self.facility(account)
+        if conflict(self.facilities, first, account, mine, staying):
+            return self.done(facts)
+        self.owners(mine)
+        states = {target: visits.load_visit(tx, target)}
+        if target != source:
+            states[source] = visits.load_visit(tx, source)
+        if lineage.is_account(account):
+            self.facility(account)
+            if homes:
+                self.facility(homes[0])
+        return self.done(replace(facts, states=states))
+
+
+def facts(
+    tx: Tx, secret: str, env: Envelope, ev: IdentifiersMoved, receivables: Sequence[str]
+) -> Facts:
+    """What `decide` needs of the store for one move message (module docstring)."""
+    key = business_key(env, ev)
+    facts = Facts(key=key, done=tx.load_state(key))
+    if facts.done is not None and not facts.done.startswith(f"held {env.event_id}".encode()):
+        return facts  # a duplicate: nothing more to read
+    read = Reader(tx, secret, receivables)
+    if ev.trigger == "A47":
+        return read.patient_change(ev, facts)
+    facts = replace(facts, survivor=resolve(tx, secret, ev.patient))  # created if unknown
+    if ev.trigger in ACCOUNT_MOVES:
+        return read.account_move(ev, facts)
+    if ev.trigger in VISIT_MOVES:
+        return read.visit_move(ev, facts)
+    return facts  # A51: the alternate visit id is not a key of anything here
 
 
 def apply(
@@ -365,7 +244,8 @@ def apply(
 ) -> str:
     """Apply one ADT move message (module docstring); `receivables` are the ledger accounts
     whose balances carry the patient's token (A/R, patient A/R)."""
-    return Mover(tx, secret, env, ev, receivables=receivables, calendar=calendar, now=now).run()
+    decision = decide(env, ev, facts(tx, secret, env, ev, receivables), calendar=calendar)
+    return label(write(tx, decision, now))
 
 
-__all__ = ["QUEUE", "REFUSED", "AccountLineage", "apply", "business_key"]
+__all__ = ["QUEUE", "REFUSED", "AccountLineage", "apply", "business_key", "decide", "facts"]

@@ -2,10 +2,10 @@
 
 HL7 v2 FT1 lines go to `flows.transactions`, the visit and billing-account events of
 issue 15 to `flows.visits` and `flows.accounts`, the ADT merges and moves to
-`flows.merges`. An FT1 line first follows the merges (`flows.lineage.follow`), and what a
-posting that names a billing account or visit does to A/R is attributed to it
-(`lineage.books`, a `lineage.Recorder` around the flow's transaction, `lineage.settle`), so
-a later move knows what to reclassify.
+`flows.merges` (those handlers are `flows.admissions`). An FT1 line first follows the
+merges (`flows.lineage.follow`), and what a posting that names a billing account or visit
+does to A/R is attributed to it (`lineage.books`, a `lineage.Recorder` around the flow's
+transaction, `lineage.settle`), so a later move knows what to reclassify.
 
 Issue 17: a registry maps each payload type to its handler, built once with the processor
 (`Processor.__post_init__`), in place of an isinstance ladder run per event: adding an event
@@ -21,18 +21,18 @@ from dataclasses import dataclass, field, replace
 
 from isthmus.config import LaborSettings, Mappings, SettlementPolicy
 from isthmus.flows import (
+    account_state,
     accounts,
     claim_acks,
     claim_fhir,
     claim_remit,
     lineage,
-    merges,
     references,
     remittance,
     transactions,
-    visits,
 )
-from isthmus.flows.claim_remit import ClaimPolicy
+from isthmus.flows.admissions import Admissions
+from isthmus.flows.claim_pricing import ClaimPolicy
 from isthmus.flows.errors import PermanentError
 from isthmus.flows.labor import Accruals, LaborFlow
 from isthmus.flows.outcome import APPLIED, SHARED, Outcome, Refused, of
@@ -99,6 +99,7 @@ class Processor:
     _labor: LaborFlow = field(init=False, repr=False, compare=False)
     _chart: RemitAccounts = field(init=False, repr=False, compare=False)
     _ar_accounts: tuple[str, ...] = field(init=False, repr=False, compare=False)
+    _admissions: Admissions = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         # built once: the flows and the registry depend only on the settings above
@@ -122,10 +123,18 @@ class Processor:
         object.__setattr__(
             self, "_ar_accounts", tuple(dict.fromkeys((self.ar_account, chart.patient_ar)))
         )
+        object.__setattr__(
+            self,
+            "_admissions",
+            Admissions(
+                self.secret, self.ar_account, chart.patient_ar, self._ar_accounts, self.calendar
+            ),
+        )
         object.__setattr__(self, "_handlers", self._registry())
 
     def _registry(self) -> dict[type, Handler]:
         """Payload type -> handler: one line per event type."""
+        adt = self._admissions  # issue 15: the ADT visit / identifier and BAR account events
         return {
             Charge: self._charge,  # FT1 CG/CD/PY/AJ by [mappings.transaction_types]
             SupplyConsumed: self._consumed,
@@ -144,18 +153,18 @@ class Processor:
             ClaimBatchStatusReported: self._claim_response,
             EligibilityReported: self._claim_response,
             PatientRegistered: self._registered,  # PatientUpdated too
-            EncounterStarted: self._encounter,
-            EncounterDischarged: self._encounter,
+            EncounterStarted: adt.encounter,
+            EncounterDischarged: adt.encounter,
             BillingAccountOpened: self._account_opened,
-            AccountsMerged: self._merged,
-            EncounterTransferred: self._transferred,
-            PatientClassChanged: self._class_changed,
-            VisitEventRecorded: self._visit_recorded,
-            ClinicalCodesRecorded: self._codes,
-            CoverageRecorded: self._coverage,
-            BillingAccountClosed: self._account_closed,
-            PatientDeleted: self._deleted,
-            IdentifiersMoved: self._moved,
+            AccountsMerged: adt.merged,
+            EncounterTransferred: adt.transferred,
+            PatientClassChanged: adt.class_changed,
+            VisitEventRecorded: adt.visit_recorded,
+            ClinicalCodesRecorded: adt.codes,
+            CoverageRecorded: adt.coverage,
+            BillingAccountClosed: adt.account_closed,
+            PatientDeleted: adt.deleted,
+            IdentifiersMoved: adt.moved,
         }
 
     def _remit_accounts(self) -> RemitAccounts:
@@ -342,82 +351,10 @@ class Processor:
         self._release(tx, env, ev, now)
         return APPLIED
 
-    def _encounter(self, tx: Tx, env: Envelope, now: float) -> Outcome:
-        ev = env.payload
-        assert isinstance(ev, EncounterStarted | EncounterDischarged)
-        accounts.encounter(tx, self.secret, ev, env.occurred_at.isoformat())
-        visits.start_or_end(tx, env, ev)
-        return APPLIED
-
     def _account_opened(self, tx: Tx, env: Envelope, now: float) -> Outcome:
         ev = env.payload
         assert isinstance(ev, BillingAccountOpened)
         accounts.billing_account(tx, self.secret, ev)
-        visits.reopen(tx, ev.account_number)
+        account_state.reopen(tx, ev.account_number)
         self._release(tx, env, ev, now)
         return APPLIED
-
-    def _merged(self, tx: Tx, env: Envelope, now: float) -> Outcome:
-        ev = env.payload
-        assert isinstance(ev, AccountsMerged)
-        accounts.merge(
-            tx,
-            self.secret,
-            env,
-            ev,
-            ar_account=self.ar_account,
-            calendar=self.calendar,
-            patient_ar=self._remit_accounts().patient_ar,
-        )
-        return APPLIED
-
-    # the ADT visit / identifier events and BAR account events of issue 15
-    def _transferred(self, tx: Tx, env: Envelope, now: float) -> Outcome:
-        ev = env.payload
-        assert isinstance(ev, EncounterTransferred)
-        return of(visits.transfer(tx, self.secret, env, ev))
-
-    def _class_changed(self, tx: Tx, env: Envelope, now: float) -> Outcome:
-        ev = env.payload
-        assert isinstance(ev, PatientClassChanged)
-        return of(visits.class_change(tx, self.secret, env, ev))
-
-    def _visit_recorded(self, tx: Tx, env: Envelope, now: float) -> Outcome:
-        ev = env.payload
-        assert isinstance(ev, VisitEventRecorded)
-        return of(visits.record(tx, self.secret, env, ev, now))
-
-    def _codes(self, tx: Tx, env: Envelope, now: float) -> Outcome:
-        ev = env.payload
-        assert isinstance(ev, ClinicalCodesRecorded)
-        return visits.codes(tx, env, ev, now)
-
-    def _coverage(self, tx: Tx, env: Envelope, now: float) -> Outcome:
-        ev = env.payload
-        assert isinstance(ev, CoverageRecorded)
-        return visits.coverage(tx, ev, now)
-
-    def _account_closed(self, tx: Tx, env: Envelope, now: float) -> Outcome:
-        ev = env.payload
-        assert isinstance(ev, BillingAccountClosed)
-        return of(visits.close_account(tx, self.secret, ev))
-
-    def _deleted(self, tx: Tx, env: Envelope, now: float) -> Outcome:
-        ev = env.payload
-        assert isinstance(ev, PatientDeleted)
-        return accounts.delete_person(tx, self.secret, env, ev, ar_account=self.ar_account, now=now)
-
-    def _moved(self, tx: Tx, env: Envelope, now: float) -> Outcome:
-        ev = env.payload
-        assert isinstance(ev, IdentifiersMoved)
-        return of(
-            merges.apply(
-                tx,
-                self.secret,
-                env,
-                ev,
-                receivables=self._receivables(),
-                calendar=self.calendar,
-                now=now,
-            )
-        )

@@ -46,8 +46,9 @@ from typing import Final
 
 import msgspec
 
+from isthmus.flows.denial_codes import is_denial
 from isthmus.flows.identity import queue_of
-from isthmus.flows.remittance import is_denial, match_account
+from isthmus.flows.remittance import match_account
 from isthmus.formats.fhir.events import CHANNEL
 from isthmus.formats.fhir.identity import (
     account_reference,

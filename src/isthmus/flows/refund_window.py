@@ -12,10 +12,11 @@ each request alone.
 Which refunds an account has is kept as a small index per account token in the flow state
 (`Tx.load_state`, name `refunds.window/<token>`: the refund ids, nothing else; the register
 stays the record of amounts and statuses), written in the same transaction as the refund
-and under the account's refund lock (`Tx.lock_refunds`), so two requests at once see each
-other. An account with refunds from before the index existed is indexed once from the
-register (`seed`). Entries that can no longer count (rejected, or decided before the
-window) are dropped when the index is written.
+(`index`: a `flows.decision.SaveState` in the request's decision) and under the account's
+refund lock (`Tx.lock_refunds`), so two requests at once see each other. An account with
+refunds from before the index existed is indexed once from the register (`seed`). Entries
+that can no longer count (rejected, or decided before the window) are dropped when the
+index is written.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from typing import Final
 
+from isthmus.flows.decision import SaveState
 from isthmus.store.ports import RefundRecord, Tx
 
 STATE_PREFIX: Final = "refunds.window/"
@@ -75,12 +77,12 @@ def recent(tx: Tx, token: str, seed: Sequence[str] | None) -> list[RefundRecord]
     return [r for rid in dict.fromkeys(ids) if (r := tx.get_refund(rid)) is not None]
 
 
-def remember(tx: Tx, token: str, records: Iterable[RefundRecord], start: float) -> None:
-    """Write the index: the ids that may still count (any currency), oldest first."""
+def index(token: str, records: Iterable[RefundRecord], start: float) -> SaveState:
+    """The index to write (pure): the ids that may still count (any currency), oldest first."""
     keep = [
         r.id
         for r in records
         if r.status == "pending"
         or (r.status in COUNTED and max(r.requested_at, r.decided_at) > start)
     ]
-    tx.save_state(STATE_PREFIX + token, json.dumps(keep).encode())
+    return SaveState(STATE_PREFIX + token, json.dumps(keep).encode())

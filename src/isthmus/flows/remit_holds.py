@@ -1,12 +1,12 @@
 """835s held at intake because they do not balance: what is held, and releasing one.
 
-`flows.files.x12_intake` holds an interchange whose 835 claims or BPR do not balance
+`flows.interchanges.x12_intake` holds an interchange whose 835 claims or BPR do not balance
 (005010X221A1 section 1.10.2.1): it is stored with status "held" and its events, none of
 which reach the bus, and an `unbalanced_remittance` work item in queue `cash-posting`
 names the imbalance (`Store.accept` with a `Hold`, one transaction). Nothing of it posts
 until a person decides it may: `release` moves it to "accepted" and resolves its work item
 with who released it and why, in one transaction (`Store.release`); the caller then relays
-its events like any committed message's (`flows.inbox.relay_unpublished`), and the worker
+its events like any committed message's (`flows.relay.relay_unpublished`), and the worker
 posts them through the business-key gate (`flows.identity`), so a release can never post a
 payment that another envelope posted already. The shell writes the audit row (who, why).
 
@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from isthmus.errors import ConflictError
-from isthmus.flows.files import HOLD_KIND
-from isthmus.flows.inbox import publications
+from isthmus.flows.interchanges import HOLD_KIND
+from isthmus.flows.relay import publications
 from isthmus.formats.x12.events import CHANNEL
 from isthmus.store.ports import HELD, Store, StoredMessage, held_ref
 

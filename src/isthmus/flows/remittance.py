@@ -18,8 +18,9 @@ Business problems become work items with the event inside, never crashes:
   with the claim, so they come first) or the patient has charges open in its company and
   currency (A/R a debit: a ChargeItem or DFT feed); else it is `unapplied_cash` too, never
   a credit balance on an account nothing was charged to. While its Claim's charges wait
-  behind a mapping item, it waits behind the same item (`mapping_holds.hold_behind_claim`);
-- a denial (CLP02 = 4, or nothing paid with a denial CARC on a CO/PR adjustment):
+  behind a mapping item, it waits behind the same item (`mapping_holds.claim_hold`);
+- a denial (CLP02 = 4, or nothing paid with a denial CARC on a CO/PR adjustment,
+  `flows.denial_codes`):
   `denial` in queue `denials` with the CARC/RARC codes; no payment is posted;
 - the period is closed, an amount cannot be posted.
 A `ProviderAdjusted` (PLB) posts against cash clearing; its company comes from the payee
@@ -28,6 +29,12 @@ A facility with no ERP company, or a payee with none, is a missing mapping: the 
 waits behind the ONE `unmapped_facility` / `unmapped_payee` item of that facility or payee
 (`flows.mapping_holds`), which releases every payment it holds once resolved.
 A `ClaimSubmitted` (837 CLM) is recorded in the claim register.
+
+Issue 17: each event's facts are read first (`payment_facts`: the account, its company and
+token, what its claim's charges wait behind; `payee_company`), then decided without the
+store (`decide_claim_payment`, `decide_provider_adjustment`, `decide_claim`: a
+`flows.decision.Decision`), and `flows.decision.apply` writes it at the worker's `now`.
+Which payments are denials is `flows.denial_codes`.
 """
 
 from __future__ import annotations
@@ -37,10 +44,12 @@ from decimal import Decimal
 from typing import Final
 
 from isthmus.config import Mappings
-from isthmus.flows import mapping_holds, posting
+from isthmus.flows import mapping_holds
 from isthmus.flows.accounts import live_token
 from isthmus.flows.decision import Decision, PayeeHold, apply, hold, post
-from isthmus.flows.outcome import APPLIED, HELD, Outcome
+from isthmus.flows.denial_codes import codes_of, is_denial
+from isthmus.flows.mapping_holds import MappingHold
+from isthmus.flows.outcome import APPLIED, HELD, Outcome, label
 from isthmus.ledger.errors import ClosedPeriod, LedgerRefusal
 from isthmus.ledger.periods import FiscalCalendar
 from isthmus.ledger.remit import RemitAccounts, claim_payment_entry, provider_adjustment_entry
@@ -55,113 +64,7 @@ QUEUES: Final = {
     "unpostable_remittance": "cash-posting",
     "unbalanced_remittance": "cash-posting",  # an 835 held at intake (flows.remit_holds)
 }
-DENIED: Final = "4"
 BY_PATIENT: Final = "FHIR patient reference"  # matched to no account, only to its patient
-# CARCs that deny a claim (or a line) outright rather than reduce it (X12 code list 139).
-DENIAL_CARCS: Final = frozenset(
-    {
-        "4",
-        "5",
-        "6",
-        "7",
-        "8",
-        "9",
-        "11",
-        "13",
-        "15",
-        "16",
-        "18",
-        "19",
-        "20",
-        "21",
-        "22",
-        "26",
-        "27",
-        "29",
-        "31",
-        "32",
-        "33",
-        "34",
-        "35",
-        "39",
-        "40",
-        "49",
-        "50",
-        "51",
-        "54",
-        "55",
-        "56",
-        "58",
-        "96",
-        "97",
-        "107",
-        "109",
-        "110",
-        "111",
-        "114",
-        "119",
-        "129",
-        "146",
-        "147",
-        "149",
-        "150",
-        "151",
-        "160",
-        "167",
-        "170",
-        "171",
-        "172",
-        "181",
-        "182",
-        "183",
-        "184",
-        "185",
-        "197",
-        "198",
-        "200",
-        "204",
-        "208",
-        "213",
-        "219",
-        "222",
-        "226",
-        "227",
-        "234",
-        "236",
-        "242",
-        "243",
-        "A1",
-        "B1",
-        "B5",
-        "B7",
-        "B9",
-        "B12",
-        "B15",
-        "B20",
-    }
-)
-
-
-def is_denial(ev: ClaimRemitted) -> bool:
-    """CLP02 = 4, or nothing paid and a CO/PR adjustment with a denial reason code."""
-    if ev.reversal:
-        return False
-    if ev.claim_status == DENIED:
-        return True
-    return ev.paid == 0 and any(
-        a.group in ("CO", "PR") and a.reason in DENIAL_CARCS and a.amount > 0
-        for a in ev.adjustments
-    )
-
-
-def codes_of(ev: ClaimRemitted) -> str:
-    """A claim payment's adjustments (835 CAS group-CARC amount) and remark codes (RARC) as text."""
-    carc = ", ".join(f"{a.group}-{a.reason} {a.amount}" for a in ev.adjustments) or "none"
-    return f"CARC {carc}; RARC {', '.join(ev.remarks) or 'none'}"
-
-
-def _hold(tx: Tx, env: Envelope, now: float, kind: str, detail: str) -> str:
-    return posting.hold(tx, env, kind=kind, queue=QUEUES[kind], detail=detail, now=now)
 
 
 def match_account(tx: Tx, ev: ClaimRemitted) -> tuple[BillingAccount | None, str]:
@@ -188,59 +91,86 @@ def charged(tx: Tx, ar_account: str, token: str, company: str, ev: ClaimRemitted
     return tx.ar_balances(ar_account, token).get((company, ev.currency), Decimal(0)) > 0
 
 
-def post_claim_payment(
-    tx: Tx,
+@dataclass(frozen=True, slots=True)
+class PaymentFacts:
+    """What the store knows that a claim payment's decision needs (issue 17)."""
+
+    account: BillingAccount | None = None  # the account it pays (None: matches none)
+    how: str = ""  # how that account was found (`match_account`)
+    company: str = ""  # the account's facility's ERP company ("" unmapped)
+    token: str = ""  # the account's patient's live A/R token
+    claim_hold: tuple[str, str] | None = None  # by patient: the row its claim's charges await
+    charged: bool = True  # by patient: its claim's charges posted, or the patient has A/R
+
+
+def payment_facts(
+    tx: Tx, env: Envelope, ev: ClaimRemitted, *, secret: str, maps: Mappings, ar_account: str
+) -> PaymentFacts:
+    """Read what `decide_claim_payment` needs, in the order the flow always read it; a
+    denial needs nothing."""
+    if is_denial(ev):
+        return PaymentFacts()
+    acct, how = match_account(tx, ev)
+    if acct is None:
+        return PaymentFacts()
+    company = mapping_holds.company(tx, maps, acct.facility)
+    if not company:
+        return PaymentFacts(acct, how)
+    token = live_token(tx, secret, acct.patient_key)
+    if how != BY_PATIENT:
+        return PaymentFacts(acct, how, company, token)
+    waits = mapping_holds.claim_hold(tx, maps, env.key)
+    if waits is not None:
+        return PaymentFacts(acct, how, company, token, claim_hold=waits)
+    paid_for = mapping_holds.claim_charged(tx, env.key) or charged(
+        tx, ar_account, token, company, ev
+    )
+    return PaymentFacts(acct, how, company, token, charged=paid_for)
+
+
+def _hold(env: Envelope, kind: str, detail: str) -> Decision:
+    return hold(env, kind=kind, queue=QUEUES[kind], detail=detail)
+
+
+def decide_claim_payment(
     env: Envelope,
     ev: ClaimRemitted,
+    facts: PaymentFacts,
     *,
-    secret: str,
-    maps: Mappings,
     accounts: RemitAccounts,
     calendar: FiscalCalendar,
-    now: float,
-) -> str:
-    """Post one CLP; "posted", "duplicate", "applied" (nothing to post) or "held"."""
+) -> Decision:
+    """One CLP decided without the store (issue 17): a denial, unapplied cash, a hold
+    behind a mapping item, or the payment's entry (module docstring)."""
     if is_denial(ev):
         return _hold(
-            tx,
             env,
-            now,
             "denial",
             f"claim {ev.payer_claim_control_number or '-'} "
             f"from payer {ev.payer_id or ev.payer_name} denied (CLP02 "
             f"{ev.claim_status}, charge {ev.charge} {ev.currency}): {codes_of(ev)}",
         )
-    acct, how = match_account(tx, ev)
+    acct, how = facts.account, facts.how
     if acct is None:
         return _hold(
-            tx,
             env,
-            now,
             "unapplied_cash",
             f"payment {ev.paid} {ev.currency} (trace "
             f"{ev.trace_number}) matches no billing account or claim for patient "
             f"control number {ev.patient_control_number!r}; resubmit once it is "
             "known",
         )
-    company = mapping_holds.company(tx, maps, acct.facility)
-    if not company:
-        return mapping_holds.hold_facility(
-            tx, env, acct.facility, amount=ev.paid, currency=ev.currency, now=now
+    if not facts.company:
+        return Decision(
+            HELD,
+            writes=(MappingHold(env, "facility_company", acct.facility, ev.paid, ev.currency),),
         )
-    token = live_token(tx, secret, acct.patient_key)
-    if how == BY_PATIENT and mapping_holds.hold_behind_claim(
-        tx, env, maps, amount=ev.paid, currency=ev.currency, now=now
-    ):
-        return "held"  # its claim's charges wait for a mapping: it waits with them
-    if (
-        how == BY_PATIENT
-        and not mapping_holds.claim_charged(tx, env.key)
-        and not charged(tx, accounts.ar, token, company, ev)
-    ):
+    if facts.claim_hold is not None:  # its claim's charges wait for a mapping: it waits too
+        table, code = facts.claim_hold
+        return Decision(HELD, writes=(MappingHold(env, table, code, ev.paid, ev.currency),))
+    if not facts.charged:
         return _hold(
-            tx,
             env,
-            now,
             "unapplied_cash",
             f"FHIR payment {ev.paid} {ev.currency} "
             f"(trace {ev.trace_number or '-'}, claim {ev.patient_control_number!r}) "
@@ -248,16 +178,15 @@ def post_claim_payment(
             "apply it to: resubmit once the charges are known (a ChargeItem or DFT "
             'feed, or [channels.fhir] charges_from = "claim")',
         )
-    when = ev.payment_date or env.occurred_at.date()
     try:
-        where = calendar.assign(when)
+        where = calendar.assign(ev.payment_date or env.occurred_at.date())
         entry = claim_payment_entry(
             paid=ev.paid,
             adjustments=[(a.group, a.reason, a.amount) for a in ev.adjustments],
             currency=ev.currency,
             accounts=accounts,
-            company=company,
-            account_token=token,
+            company=facts.company,
+            account_token=facts.token,
             entry_key=env.event_id,
             posted_on=where.posted_on,
             period=where.period,
@@ -273,10 +202,28 @@ def post_claim_payment(
             moved_from=where.moved_from,
         )
     except ClosedPeriod as exc:
-        return _hold(tx, env, now, "closed_period", str(exc))
+        return _hold(env, "closed_period", str(exc))
     except LedgerRefusal as exc:
-        return _hold(tx, env, now, "unpostable_remittance", str(exc))
-    return posting.post(tx, env, entry, now)
+        return _hold(env, "unpostable_remittance", str(exc))
+    return post(env, entry)
+
+
+def post_claim_payment(
+    tx: Tx,
+    env: Envelope,
+    ev: ClaimRemitted,
+    *,
+    secret: str,
+    maps: Mappings,
+    accounts: RemitAccounts,
+    calendar: FiscalCalendar,
+    now: float,
+) -> str:
+    """Post one CLP (`payment_facts`, `decide_claim_payment`, written at `now`);
+    "posted", "duplicate", "applied" (nothing to post) or "held"."""
+    facts = payment_facts(tx, env, ev, secret=secret, maps=maps, ar_account=accounts.ar)
+    decision = decide_claim_payment(env, ev, facts, accounts=accounts, calendar=calendar)
+    return label(apply(tx, decision, now))
 
 
 def payee_company(tx: Tx, ev: ProviderAdjusted) -> str:
@@ -322,14 +269,9 @@ def decide_provider_adjustment(
             moved_from=where.moved_from,
         )
     except ClosedPeriod as exc:
-        return hold(env, kind="closed_period", queue=QUEUES["closed_period"], detail=str(exc))
+        return _hold(env, "closed_period", str(exc))
     except LedgerRefusal as exc:
-        return hold(
-            env,
-            kind="unpostable_remittance",
-            queue=QUEUES["unpostable_remittance"],
-            detail=str(exc),
-        )
+        return _hold(env, "unpostable_remittance", str(exc))
     return post(env, entry)
 
 
@@ -382,3 +324,23 @@ def decide_claim(env: Envelope, ev: ClaimSubmitted) -> Decision:
 def register_claim(tx: Tx, env: Envelope, ev: ClaimSubmitted, now: float) -> Outcome:
     """Record an 837 claim in the claim register (idempotent on the event id)."""
     return apply(tx, decide_claim(env, ev), now)
+
+
+# `is_denial` and `codes_of` (`flows.denial_codes`) stay importable from here for the
+# flows, analytics and tests that import them so
+__all__ = [
+    "BY_PATIENT",
+    "QUEUES",
+    "PaymentFacts",
+    "RecordClaim",
+    "charged",
+    "decide_claim",
+    "decide_claim_payment",
+    "decide_provider_adjustment",
+    "match_account",
+    "payee_company",
+    "payment_facts",
+    "post_claim_payment",
+    "post_provider_adjustment",
+    "register_claim",
+]

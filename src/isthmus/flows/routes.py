@@ -1,5 +1,6 @@
 """Routes (issue 18): which status events and source messages go to which destinations,
-cut to each destination's allow-list, and written by a template, a function or a default.
+cut to each destination's allow-list, and written by a template, a function or a default
+(the renderers: flows/renderers.py).
 
 Pure: matching and rendering only (the worker hook that queues what this renders is
 flows/outbound.py). Compiled once at load (`compile_routes`, from `load_settings`), so an
@@ -16,50 +17,38 @@ names what it may receive ("raw" for a forwarded message).
 The allow-list cuts the fields before rendering: a template cannot print what it was not
 given. Empty `allow`: the status event's non-PHI fields (model.status.PHI_FIELDS out).
 
-Templates run in Jinja2's SandboxedEnvironment (as the REST ERP adapter's do); a field the
-allow-list cut renders empty (`f.mrn` is undefined, never an error). The variables:
-`type`, `key`, `event_id`,
+The variables a template or function sees (`variables`): `type`, `key`, `event_id`,
 `occurred_at` (ISO 8601), `hl7_ts` (YYYYMMDDHHMMSS, UTC) and `hl7_date`, `control_id` (20
 characters at most, for MSH-10, stable across retries and resends), `idempotency_key`,
 `f` (the fields left after the allow-list), `d` (the destination's name and MSH-3..6),
-`raw` (a forwarded message's text), and the filter `hl7` (HL7 v2 escaping, section 2.7).
-The built-in HL7 v2 templates for mllp destinations: DFT^P03 for ChargePosted,
-PaymentPosted and AdjustmentPosted (FT1), BAR^P05 for AccountBalanceChanged (PV1-46, the
-current patient balance). Anything else defaults to JSON.
+`raw` (a forwarded message's text).
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
-import importlib
-import json
 import typing
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any, Final
 
-import jinja2
-from jinja2.sandbox import SandboxedEnvironment
-
 from isthmus.config import ConfigError, DestinationSettings, RouteSettings
-from isthmus.model.events import Event
-from isthmus.model.status import (
-    ACCOUNT_BALANCE_CHANGED,
-    ADJUSTMENT_POSTED,
-    CHARGE_POSTED,
-    PAYMENT_POSTED,
-    PHI_FIELDS,
-    STATUS_TYPES,
+from isthmus.flows.renderers import (
+    BUILT_IN,
+    Render,
+    compile_template,
+    default_json,
+    import_function,
 )
+from isthmus.model.events import Event
+from isthmus.model.status import PHI_FIELDS, STATUS_TYPES
 
 JSON: Final = "application/json"
 HL7: Final = "x-application/hl7-v2+er7"
 RAW: Final = "raw"  # the allow-list name that lets a destination receive source messages
 CANONICAL_TYPES: Final = frozenset(t.__name__ for t in typing.get_args(Event))
-Render = Callable[[dict[str, Any]], bytes]
 
 
 # --- the variables a template sees ----------------------------------------------------
@@ -69,15 +58,6 @@ def control_id(idempotency_key: str) -> str:
     """A short deterministic control id (MSH-10 is ST, 20 characters in v2.5)."""
     digest = hashlib.sha256(idempotency_key.encode()).digest()
     return "IS" + base64.b32encode(digest).decode()[:18]
-
-
-def hl7_escape(value: object) -> str:
-    """HL7 v2 escape sequences for the delimiters (v2.5 section 2.7.4), CR/LF removed."""
-    text = "" if value is None else str(value)
-    text = text.replace("\\", "\\E\\")
-    for ch, esc in (("|", "\\F\\"), ("^", "\\S\\"), ("~", "\\R\\"), ("&", "\\T\\")):
-        text = text.replace(ch, esc)
-    return text.replace("\r", " ").replace("\n", " ")
 
 
 def cut(fields: Mapping[str, str], allow: Sequence[str]) -> dict[str, str]:
@@ -131,115 +111,6 @@ def variables(item: Item, dest: DestinationSettings) -> dict[str, Any]:
             "receiving_facility": dest.receiving_facility,
         },
     }
-
-
-def default_json(v: dict[str, Any]) -> bytes:
-    """The default body: the event's (cut) fields at the top level, `amount` and `currency`
-    among them (what a file's control record sums), with its type, id and time."""
-    return json.dumps(
-        {
-            **v["f"],
-            "type": v["type"],
-            "event_id": v["event_id"],
-            "occurred_at": v["occurred_at"],
-            "idempotency_key": v["idempotency_key"],
-        },
-        sort_keys=True,
-        separators=(",", ":"),
-    ).encode()
-
-
-# --- built-in HL7 v2 templates (mllp destinations) --------------------------------------
-
-
-def _segment(name: str, values: dict[int, str]) -> str:
-    """A segment template: field n of `values` at position n (MSH counts its separator)."""
-    last = max(values)
-    return "|".join([name] + [values.get(i, "") for i in range(1, last + 1)])
-
-
-_MSH = (
-    "MSH|^~\\&|{{ d.sending_application|hl7 }}|{{ d.sending_facility|hl7 }}|"
-    "{{ d.receiving_application|hl7 }}|{{ d.receiving_facility|hl7 }}|{{ hl7_ts }}||"
-    "{{ message_type }}|{{ control_id }}|P|2.5"
-)
-_PID = _segment(
-    "PID",
-    {
-        1: "1",
-        3: "{{ f.mrn|default('')|hl7 }}{% if f.assigning_authority %}"
-        "^^^{{ f.assigning_authority|hl7 }}{% endif %}",
-        18: "{{ f.account_number|default('')|hl7 }}",
-    },
-)
-_FT1 = _segment(
-    "FT1",
-    {
-        1: "1",
-        2: "{{ (f.transaction_id or f.trace_number or control_id)|hl7 }}",
-        4: "{{ hl7_date }}",
-        5: "{{ hl7_date }}",
-        6: "{{ f.ft1_type|default('')|hl7 }}",
-        7: "{{ f.charge_code|default('')|hl7 }}",
-        10: "{{ f.quantity|default('1')|hl7 }}",
-        11: "{{ f.amount|default('')|hl7 }}^{{ f.currency|default('')|hl7 }}",
-    },
-)
-_PV1_VISIT = (
-    "{% if f.visit_number %}\r"
-    + _segment("PV1", {1: "1", 2: "U", 19: "{{ f.visit_number|hl7 }}"})
-    + "{% endif %}"
-)
-_PV1_BALANCE = _segment(
-    "PV1",
-    {
-        1: "1",
-        2: "U",
-        19: "{{ f.visit_number|default('')|hl7 }}",
-        46: "{{ f.balance|default('')|hl7 }}",
-    },
-)
-DFT_P03: Final = (
-    "\r".join([_MSH.replace("{{ message_type }}", "DFT^P03^DFT_P03"), "EVN|P03|{{ hl7_ts }}", _PID])
-    + _PV1_VISIT
-    + "\r"
-    + _FT1
-    + "\r"
-)
-BAR_P05: Final = (
-    "\r".join(
-        [
-            _MSH.replace("{{ message_type }}", "BAR^P05^BAR_P05"),
-            "EVN|P05|{{ hl7_ts }}",
-            _PID,
-            _PV1_BALANCE,
-        ]
-    )
-    + "\r"
-)
-HL7_TEMPLATES: Final = {
-    CHARGE_POSTED: DFT_P03,
-    PAYMENT_POSTED: DFT_P03,
-    ADJUSTMENT_POSTED: DFT_P03,
-    ACCOUNT_BALANCE_CHANGED: BAR_P05,
-}
-
-_env = SandboxedEnvironment(
-    autoescape=False, keep_trailing_newline=True, undefined=jinja2.ChainableUndefined
-)
-_env.filters["hl7"] = hl7_escape
-
-
-def _template(source: str) -> Render:
-    template = _env.from_string(source)
-
-    def render(v: dict[str, Any]) -> bytes:
-        return template.render(**v).encode()
-
-    return render
-
-
-_BUILT_IN = {name: _template(source) for name, source in HL7_TEMPLATES.items()}
 
 
 # --- compiled routes ------------------------------------------------------------------
@@ -364,8 +235,8 @@ def _matches(route: RouteSettings, item: Item, *, source: bool) -> bool:
 def _default(dest: DestinationSettings, event_type: str, *, source: bool) -> Render:
     if source:
         return _raw
-    if dest.kind == "mllp" and event_type in _BUILT_IN:
-        return _BUILT_IN[event_type]
+    if dest.kind == "mllp" and event_type in BUILT_IN:
+        return BUILT_IN[event_type]
     return default_json
 
 
@@ -378,7 +249,7 @@ def _content_type(
 ) -> str:
     if source:
         return HL7 if "^" in event_type or dest.kind == "mllp" else "application/octet-stream"
-    if dest.kind == "mllp" and (custom is not None or event_type in _BUILT_IN):
+    if dest.kind == "mllp" and (custom is not None or event_type in BUILT_IN):
         return HL7
     return JSON
 
@@ -392,9 +263,9 @@ def compile_routes(
         where = f"routes[{i}]"
         render: Render | None = None
         if r.template:
-            render = _compile_template(r.template, f"{where}.template")
+            render = compile_template(r.template, f"{where}.template")
         elif r.function:
-            render = _import_function(r.function, f"{where}.function")
+            render = import_function(r.function, f"{where}.function")
         for name in r.destinations:
             dest = destinations[name]
             for e in r.events:
@@ -413,45 +284,12 @@ def compile_routes(
                     kind == "status"
                     and dest.kind == "mllp"
                     and render is None
-                    and e not in _BUILT_IN
+                    and e not in BUILT_IN
                 ):
                     raise ConfigError(
                         f"{where}.template: no built-in HL7 v2 message for {e!r} (there is "
-                        f"one for {', '.join(sorted(_BUILT_IN))}); give the route a template "
+                        f"one for {', '.join(sorted(BUILT_IN))}); give the route a template "
                         f"for mllp destination {name!r}"
                     )
         out.append(Route(r, render, r.content_type))
     return Routing(tuple(out), dict(destinations))
-
-
-def _compile_template(text: str, where: str) -> Render:
-    source = text
-    if "{{" not in text and "{%" not in text and "\n" not in text:
-        try:
-            source = Path(text).read_text(encoding="utf-8")
-        except OSError as exc:
-            raise ConfigError(
-                f"{where}: cannot read template file {text}: {exc.strerror or exc}"
-            ) from exc
-    try:
-        return _template(source)
-    except jinja2.TemplateSyntaxError as exc:
-        raise ConfigError(
-            f"{where}: not a valid Jinja2 template (line {exc.lineno}: {exc.message})"
-        ) from exc
-
-
-def _import_function(spec: str, where: str) -> Render:
-    module, _, name = spec.partition(":")
-    try:
-        fn = getattr(importlib.import_module(module), name) if module and name else None
-    except (ImportError, AttributeError) as exc:
-        raise ConfigError(f"{where}: cannot import {spec!r}: {exc}") from exc
-    if not callable(fn):
-        raise ConfigError(f'{where}: {spec!r} is not a callable "module:function"')
-
-    def render(v: dict[str, Any]) -> bytes:
-        result = fn(v)
-        return result.encode() if isinstance(result, str) else bytes(result)
-
-    return render

@@ -20,7 +20,7 @@ from decimal import Decimal
 
 from isthmus.config import TRANSACTION_TYPES
 from isthmus.flows.accounts import live_token
-from isthmus.flows.remittance import is_denial
+from isthmus.flows.denial_codes import is_denial
 from isthmus.ledger.currency import quantize
 from isthmus.model.envelope import Envelope
 from isthmus.model.events import (

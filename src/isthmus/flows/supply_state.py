@@ -202,15 +202,20 @@ def decode_state(data: bytes, accounts: SupplyAccounts | None = None) -> SupplyS
 STATE = "supply"  # its name among the store's flow states
 
 
-def load(tx: Tx, policy: SupplyPolicy) -> SupplyState:
-    """The supply state as the store holds it (held against other writers until the
-    transaction ends); a new one when none was saved."""
-    raw = tx.load_state(STATE)
+def state_of(raw: bytes | None, policy: SupplyPolicy) -> SupplyState:
+    """The supply state from its saved bytes, a new one when none was saved (pure: each
+    call decodes a state of its own, which a decision may change)."""
     return (
         decode_state(raw, policy.accounts)
         if raw is not None
         else SupplyState(book=SupplyBook(currency=policy.currency, accounts=policy.accounts))
     )
+
+
+def load(tx: Tx, policy: SupplyPolicy) -> SupplyState:
+    """The supply state as the store holds it (held against other writers until the
+    transaction ends); a new one when none was saved."""
+    return state_of(tx.load_state(STATE), policy)
 
 
 @contextmanager

@@ -5,7 +5,7 @@ code) is mapped by `[mappings.transaction_types]` to charge, credit, payment or 
 Before any posting:
 - a type with no mapping holds the line with an `unmapped_transaction_type` work item;
 - a line to a billing account that BAR P06 ended or P02 purged is held with a
-  `charge_to_closed_account` work item (`flows.visits.closed_status`);
+  `charge_to_closed_account` work item (`flows.account_state.closed_status`);
 - a line with no department (FT1-13) takes the department of the location the visit was in
   on the service date (ADT A02/A12/A17, `flows.visits.department_at`), so charges after a
   transfer land on the new cost center; an FT1-13 department always wins.
@@ -23,7 +23,7 @@ from __future__ import annotations
 from msgspec.structs import replace
 
 from isthmus.config import Mappings
-from isthmus.flows import mapping_holds, posting, visits
+from isthmus.flows import account_state, mapping_holds, posting, visits
 from isthmus.flows.accounts import resolve
 from isthmus.flows.charges import Missing, lookup, post_charge
 from isthmus.formats.hl7v2 import code_display
@@ -71,7 +71,7 @@ def post_line(
             "has no posting kind: add it to [mappings.transaction_types]",
             now,
         )
-    closed = visits.closed_status(tx, line.account_number)
+    closed = account_state.closed_status(tx, line.account_number)
     if closed:
         return _hold(
             tx,

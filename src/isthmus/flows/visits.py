@@ -13,34 +13,35 @@ per visit (`visit:<PV1-19>`) and per billing account (`account:<PID-18>`):
   `cancelled_visit_with_charges` work item: the hub never reverses them by itself, the
   source must send the credits (documented policy, README);
 - the diagnoses and procedures (DG1, PR1; BAR P12), kept for claims;
-- per billing account: the coverage (IN1: payer, plan, plan type, PV1-20 financial class)
-  and whether BAR P06 ended it or P02 purged it (a later charge is held);
-- when `flows.merges` merges or renumbers a visit (A42, A45, A50) or an account (A41,
-  A49), the survivor's record takes what the old one held (`merge_visit_state`,
-  `merge_account_state`).
+- per billing account: the coverage (IN1) and whether BAR P06 ended it or P02 purged it
+  (`flows.account_state`);
+- when `flows.merges` merges or renumbers a visit (A42, A45, A50), the survivor's record
+  takes what the old one held (`merged_visit`).
 
 Every update is idempotent on the event id: a redelivered event changes nothing. A
 visit's stops and pending events are also idempotent on what the message says (trigger and
 MSH-7, as for `flows.merges`): a resend under a new control id changes nothing either.
+
+Issue 17: transfers, recorded events, codes and cancellations are decided without the store
+(`decide_transfer`, `decide_record`, `decide_codes`) on the visit's state and patient as
+read, and `flows.decision.apply` writes the decision.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 
 import msgspec
 
 from isthmus.flows import lineage
 from isthmus.flows.accounts import resolve
-from isthmus.flows.decision import Decision, SaveState, apply
-from isthmus.flows.outcome import APPLIED, Outcome
-from isthmus.model.envelope import Envelope, encode_envelope
+from isthmus.flows.decision import Decision, SaveState, Write, apply, hold
+from isthmus.flows.outcome import APPLIED, DUPLICATE, Outcome, label
+from isthmus.model.envelope import Envelope
 from isthmus.model.events import (
-    BillingAccountClosed,
     ClinicalCodesRecorded,
     CodedEntry,
-    Coverage,
-    CoverageRecorded,
     EncounterDischarged,
     EncounterStarted,
     EncounterTransferred,
@@ -86,16 +87,7 @@ class VisitState(msgspec.Struct):
     seen: list[str] = msgspec.field(default_factory=list)  # applied event ids, `_once` marks
 
 
-class AccountState(msgspec.Struct):
-    """A billing account's flow state: open, ended or purged, and its coverage plans."""
-
-    status: str = "open"  # open | ended | purged
-    plans: list[Coverage] = msgspec.field(default_factory=list)
-    seen: list[str] = msgspec.field(default_factory=list)
-
-
 _visit_dec = msgspec.json.Decoder(VisitState)
-_account_dec = msgspec.json.Decoder(AccountState)
 _enc = msgspec.json.Encoder()
 
 
@@ -105,28 +97,8 @@ def load_visit(tx: Tx, visit: str) -> VisitState:
     return _visit_dec.decode(body) if body else VisitState()
 
 
-def load_account(tx: Tx, number: str) -> AccountState:
-    """A billing account's flow state (a new one when none is stored)."""
-    body = tx.load_state(f"account:{number}")
-    return _account_dec.decode(body) if body else AccountState()
-
-
 def _save_visit(tx: Tx, visit: str, state: VisitState) -> None:
     tx.save_state(f"visit:{visit}", _enc.encode(state))
-
-
-def _hold(tx: Tx, env: Envelope, kind: str, detail: str, now: float) -> str:
-    tx.add_work_item(
-        kind=kind,
-        queue=QUEUE,
-        key=env.key,
-        event_id=env.event_id,
-        correlation_id=env.correlation_id,
-        detail=detail,
-        envelope=encode_envelope(env),
-        now=now,
-    )
-    return "held"
 
 
 def _at(env: Envelope, when: datetime | None) -> str:
@@ -136,7 +108,7 @@ def _at(env: Envelope, when: datetime | None) -> str:
 def _once(state: VisitState, env: Envelope, *what: object) -> bool:
     """True the first time the visit sees `what` (trigger, event time, location) in a
     message of this MSH-7: the same event resent under a new control id is no news. The
-    mark joins `seen`, so a merged visit keeps it (`merge_visit_state`)."""
+    mark joins `seen`, so a merged visit keeps it (`merged_visit`)."""
     mark = "@".join([*(str(w) for w in what), env.occurred_at.isoformat()])
     if mark in state.seen:
         return False
@@ -160,16 +132,50 @@ def _add_stop(state: VisitState, stop: Stop) -> None:
     state.stops.insert(i, stop)
 
 
-def transfer(tx: Tx, secret: str, env: Envelope, ev: EncounterTransferred) -> str:
+@dataclass(frozen=True, slots=True)
+class PutEncounter:
+    """Keep a visit's row in the store (`Tx.put_encounter`): patient, facility, class,
+    status, at."""
+
+    visit: str
+    patient_key: str
+    facility: str
+    patient_class: str
+    status: str
+    at: str
+
+    def write(self, tx: Tx, now: float) -> bool:
+        tx.put_encounter(
+            self.visit, self.patient_key, self.facility, self.patient_class, self.status, self.at
+        )
+        return True
+
+
+def _copy(state: VisitState) -> VisitState:
+    """A copy whose lists a decision may change: the facts it was given stay as read."""
+    return msgspec.structs.replace(
+        state,
+        stops=list(state.stops),
+        pending=list(state.pending),
+        seen=list(state.seen),
+        charges=list(state.charges),
+    )
+
+
+def save_visit(visit: str, state: VisitState) -> SaveState:
+    """The write that keeps `state` as the visit's (a `flows.decision` write)."""
+    return SaveState(f"visit:{visit}", _enc.encode(state))
+
+
+def decide_transfer(
+    env: Envelope, ev: EncounterTransferred, patient_key: str, before: VisitState
+) -> Decision:
     """A02 / A17: a new stop (an A02 completes a pending transfer, A15); A12: the last
     transfer is undone. The encounter row keeps its status; its facility follows the
-    message."""
-    if not ev.visit_number:
-        return "applied"
-    p = resolve(tx, secret, ev.patient)
-    state = load_visit(tx, ev.visit_number)
-    if env.event_id in state.seen:
-        return "duplicate"
+    message. `before`: the visit's state, `patient_key` its patient's live key."""
+    if env.event_id in before.seen:
+        return Decision(DUPLICATE)
+    state = _copy(before)
     state.seen.append(env.event_id)
     if not _once(state, env, ev.trigger, ev.at, ev.location, ev.department):
         pass  # resent under a new control id: applied already
@@ -183,17 +189,26 @@ def transfer(tx: Tx, secret: str, env: Envelope, ev: EncounterTransferred) -> st
         state.stops.append(
             Stop(env.event_id, _at(env, ev.at), ev.location, ev.department, ev.trigger)
         )
-    state.patient_key = p.key
-    _save_visit(tx, ev.visit_number, state)
-    tx.put_encounter(
+    state.patient_key = patient_key
+    row = PutEncounter(
         ev.visit_number,
-        p.key,
+        patient_key,
         ev.facility,
         "",
         state.status or "active",
         env.occurred_at.isoformat(),
     )
-    return "applied"
+    return Decision(APPLIED, writes=(save_visit(ev.visit_number, state), row))
+
+
+def transfer(tx: Tx, secret: str, env: Envelope, ev: EncounterTransferred, now: float = 0.0) -> str:
+    """`decide_transfer` on the visit's state, written at `now` (no write of it keeps a
+    time); a message with no visit number is applied with nothing to do."""
+    if not ev.visit_number:
+        return "applied"
+    p = resolve(tx, secret, ev.patient)
+    decision = decide_transfer(env, ev, p.key, load_visit(tx, ev.visit_number))
+    return label(apply(tx, decision, now))
 
 
 def department_at(tx: Tx, visit: str, on: date) -> str:
@@ -228,20 +243,16 @@ def class_change(tx: Tx, secret: str, env: Envelope, ev: PatientClassChanged) ->
     return "applied"
 
 
-def record(tx: Tx, secret: str, env: Envelope, ev: VisitEventRecorded, now: float) -> str:
-    """Pending events and cancellations (module docstring)."""
-    p = resolve(tx, secret, ev.patient)
-    if not ev.visit_number:
-        return "applied"
-    # whether anything posted on the visit, read before its state (a charge takes the lineage
-    # record first too: one lock order on PostgreSQL)
-    posted = ev.trigger in CANCELS_VISIT and bool(lineage.load_visit(tx, ev.visit_number).accounts)
-    state = load_visit(tx, ev.visit_number)
-    if env.event_id in state.seen:
-        return "duplicate"
+def decide_record(
+    env: Envelope, ev: VisitEventRecorded, patient_key: str, posted: bool, before: VisitState
+) -> Decision:
+    """Pending events and cancellations (module docstring). `posted`: whether anything
+    posted on the visit (its lineage record names an account); `before`: its state."""
+    if env.event_id in before.seen:
+        return Decision(DUPLICATE)
+    state = _copy(before)
     state.seen.append(env.event_id)
-    state.patient_key = p.key
-    outcome = "applied"
+    state.patient_key = patient_key
     if (ev.trigger in PENDING or ev.trigger in CANCELS_PENDING) and _once(
         state, env, ev.trigger, ev.at
     ):  # not resent under a new control id
@@ -249,26 +260,47 @@ def record(tx: Tx, secret: str, env: Envelope, ev: VisitEventRecorded, now: floa
             _settle(state, ev.trigger)  # A25, A26, A27
         elif ev.trigger not in state.pending:
             state.pending.append(ev.trigger)
+    held: Decision | None = None
     if ev.trigger == "A13":  # cancel discharge: the visit is active again
         state.status = "active"
     elif ev.trigger in CANCELS_VISIT:
         state.status = "cancelled"
         if state.charges or posted:
-            outcome = _hold(
-                tx,
+            held = hold(
                 env,
-                "cancelled_visit_with_charges",
-                f"ADT^{ev.trigger} ({CANCELS_VISIT[ev.trigger]}) on a visit with "
+                kind="cancelled_visit_with_charges",
+                queue=QUEUE,
+                detail=f"ADT^{ev.trigger} ({CANCELS_VISIT[ev.trigger]}) on a visit with "
                 "posted charges: they are not reversed by the hub; credit them "
                 "in the source system or resolve",
-                now,
             )
-    _save_visit(tx, ev.visit_number, state)
+    writes: tuple[Write, ...] = (save_visit(ev.visit_number, state),)
     if state.status:
-        tx.put_encounter(
-            ev.visit_number, p.key, ev.facility, "", state.status, env.occurred_at.isoformat()
+        writes += (
+            PutEncounter(
+                ev.visit_number,
+                patient_key,
+                ev.facility,
+                "",
+                state.status,
+                env.occurred_at.isoformat(),
+            ),
         )
-    return outcome
+    if held is None:
+        return Decision(APPLIED, writes=writes)
+    return replace(held, writes=writes)
+
+
+def record(tx: Tx, secret: str, env: Envelope, ev: VisitEventRecorded, now: float) -> str:
+    """`decide_record` on the visit's state and postings, written at `now`."""
+    p = resolve(tx, secret, ev.patient)
+    if not ev.visit_number:
+        return "applied"
+    # whether anything posted on the visit, read before its state (a charge takes the lineage
+    # record first too: one lock order on PostgreSQL)
+    posted = ev.trigger in CANCELS_VISIT and bool(lineage.load_visit(tx, ev.visit_number).accounts)
+    decision = decide_record(env, ev, p.key, posted, load_visit(tx, ev.visit_number))
+    return label(apply(tx, decision, now))
 
 
 def start_or_end(tx: Tx, env: Envelope, ev: EncounterStarted | EncounterDischarged) -> None:
@@ -326,75 +358,26 @@ def codes(tx: Tx, env: Envelope, ev: ClinicalCodesRecorded, now: float) -> Outco
     return apply(tx, decide_codes(ev, load_visit(tx, visit) if visit else None), now)
 
 
-def decide_coverage(ev: CoverageRecorded, state: AccountState) -> Decision:
-    """IN1: the account's payers and plans, as the latest message states them."""
-    kept = msgspec.structs.replace(state, plans=list(ev.plans))
-    return Decision(APPLIED, writes=(SaveState(f"account:{ev.account_number}", _enc.encode(kept)),))
-
-
-def coverage(tx: Tx, ev: CoverageRecorded, now: float) -> Outcome:
-    """`decide_coverage` on the account's state, written at `now`."""
-    return apply(tx, decide_coverage(ev, load_account(tx, ev.account_number)), now)
-
-
-def close_account(tx: Tx, secret: str, ev: BillingAccountClosed) -> str:
-    """P06 end account / P02 purge: later charges to it are held (`closed_status`)."""
-    p = resolve(tx, secret, ev.patient)
-    if tx.get_billing_account(ev.account_number) is None:
-        tx.put_billing_account(ev.account_number, p.key, "")
-    state = load_account(tx, ev.account_number)
-    state.status = "purged" if ev.purged else "ended"
-    tx.save_state(f"account:{ev.account_number}", _enc.encode(state))
-    return "applied"
-
-
-def reopen(tx: Tx, account_number: str) -> None:
-    """BAR P01 / P05 for an account P06 ended or P02 purged: it is open again."""
-    if account_number and closed_status(tx, account_number):
-        state = load_account(tx, account_number)
-        state.status = "open"
-        tx.save_state(f"account:{account_number}", _enc.encode(state))
-
-
-def closed_status(tx: Tx, account_number: str) -> str:
-    """ "ended" or "purged" when BAR P06 / P02 closed the account, else ""."""
-    if not account_number:
-        return ""
-    status = load_account(tx, account_number).status
-    return "" if status == "open" else status
-
-
-def merge_visit_state(tx: Tx, old: str, new: str, patient_key: str) -> None:
-    """A42 / A45 / A50 (`flows.merges`): what the hub keeps of visit `old` joins visit
-    `new`: its stops (in time order), posted charges, pending events, codes; `new` keeps
-    its own status and class when it has them. `old` stays as it was (never edited away).
-    With `old == new` (A45 keeps the number) only the patient changes. The store's
-    encounter row keeps the patient it was opened under."""
-    into = load_visit(tx, new)
-    if old == new:
-        into.patient_key = patient_key
-        _save_visit(tx, new, into)
-        return
-    was = load_visit(tx, old)
+def merged_visit(into: VisitState, was: VisitState | None, patient_key: str) -> VisitState:
+    """A42 / A45 / A50 (`flows.merges`): what the hub keeps of a visit (`was`) joins the
+    survivor's (`into`): its stops (in time order), posted charges, pending events, codes;
+    the survivor keeps its own status and class when it has them, and takes `patient_key`.
+    With no other visit (`was` None: A45 keeps the number) only the patient changes. The
+    store's encounter row keeps the patient it was opened under."""
+    if was is None:
+        return msgspec.structs.replace(into, patient_key=patient_key)
     known = {s.event_id for s in into.stops}
-    into.stops = sorted(
-        [*into.stops, *(s for s in was.stops if s.event_id not in known)], key=lambda s: s.at
+    return msgspec.structs.replace(
+        into,
+        stops=sorted(
+            [*into.stops, *(s for s in was.stops if s.event_id not in known)], key=lambda s: s.at
+        ),
+        charges=into.charges + [c for c in was.charges if c not in into.charges],
+        pending=into.pending + [p for p in was.pending if p not in into.pending],
+        diagnoses=into.diagnoses + [d for d in was.diagnoses if d not in into.diagnoses],
+        procedures=into.procedures + [p for p in was.procedures if p not in into.procedures],
+        seen=into.seen + [e for e in was.seen if e not in into.seen],
+        status=into.status or was.status,
+        patient_class=into.patient_class or was.patient_class,
+        patient_key=patient_key,
     )
-    into.charges += [c for c in was.charges if c not in into.charges]
-    into.pending += [p for p in was.pending if p not in into.pending]
-    into.diagnoses += [d for d in was.diagnoses if d not in into.diagnoses]
-    into.procedures += [p for p in was.procedures if p not in into.procedures]
-    into.seen += [e for e in was.seen if e not in into.seen]
-    into.status = into.status or was.status
-    into.patient_class = into.patient_class or was.patient_class
-    into.patient_key = patient_key
-    _save_visit(tx, new, into)
-
-
-def merge_account_state(tx: Tx, old: str, new: str) -> None:
-    """A41 / A49 (`flows.merges`): a survivor account the hub knows nothing of takes the
-    coverage of the account merged into it; a known one keeps its own coverage and status."""
-    if old == new or tx.load_state(f"account:{new}") is not None:
-        return
-    was = load_account(tx, old)
-    tx.save_state(f"account:{new}", _enc.encode(AccountState(plans=list(was.plans))))

@@ -23,7 +23,7 @@ from isthmus.bus.ports import Bus, Publish
 from isthmus.errors import InvalidInput, NotFoundError
 from isthmus.flows import mapping_holds
 from isthmus.flows.export import REJECTED_KIND, resubmit_rejected
-from isthmus.flows.inbox import TOPIC
+from isthmus.flows.relay import TOPIC
 from isthmus.formats.hl7v2 import code_display
 from isthmus.model.envelope import decode_envelope
 from isthmus.store.ports import Store, WorkItem

@@ -67,10 +67,11 @@ class Change:
 
 
 def event_types() -> dict[str, type[msgspec.Struct]]:
-    """Every tagged Struct defined in isthmus.model.events, by tag."""
+    """Every tagged Struct of isthmus.model.events (defined there or in its events_* modules,
+    which it re-exports), by tag."""
     found: dict[str, type[msgspec.Struct]] = {}
     for _, cls in inspect.getmembers(events_module, inspect.isclass):
-        if issubclass(cls, msgspec.Struct) and cls.__module__ == events_module.__name__:
+        if issubclass(cls, msgspec.Struct) and cls.__module__.startswith(events_module.__name__):
             tag = cls.__struct_config__.tag
             if tag is not None:
                 found[str(tag)] = cls

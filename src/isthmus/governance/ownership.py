@@ -1,5 +1,5 @@
 """System-of-record ownership: each data domain has owners; a write from another system is
-refused. Pure decisions, called at each boundary (MLLP and HL7 files: flows/inbox.py;
+refused. Pure decisions, called at each boundary (MLLP and HL7 files: flows/hl7_inbound.py;
 X12 files: flows/file_intake.py; FHIR: api/auth.py).
 
 DESIGN.md "Governance and security": patient and encounter belong to the EHR, claims and

@@ -12,17 +12,8 @@ from isthmus.ledger.balance import (
     token_balances,
     trial_balance,
 )
-from isthmus.ledger.batch import (
-    BatchLine,
-    ControlTotal,
-    JournalBatch,
-    batch_from_csv,
-    batch_from_jsonl,
-    batch_to_csv,
-    batch_to_jsonl,
-    build_batch,
-    validate_batch,
-)
+from isthmus.ledger.batch import BatchLine, ControlTotal, JournalBatch, build_batch, validate_batch
+from isthmus.ledger.batch_file import batch_from_csv, batch_from_jsonl, batch_to_csv, batch_to_jsonl
 from isthmus.ledger.errors import (
     ClosedPeriod,
     InvalidAmount,

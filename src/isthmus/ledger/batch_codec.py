@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import msgspec
 
-from isthmus.ledger.batch import JournalBatch, batch_from_csv, batch_from_jsonl
+from isthmus.ledger.batch import JournalBatch
+from isthmus.ledger.batch_file import batch_from_csv, batch_from_jsonl
 from isthmus.ledger.errors import InvalidBatch
 
 BATCH_FORMAT = "batch.v1"  # one row per batch: msgspec JSON of the JournalBatch

@@ -9,7 +9,7 @@ Rules ([alerts] thresholds), each condition with a key of its own:
   the charge-posting count from the KPIs' fact feed, refreshed at every round);
 - `erp_circuit_open`: the ERP circuit breaker is open;
 - `labor_budget/<department>`: the department's accrued labor cost this month has reached
-  [labor] budget_alert of its [labor.budgets] budget (`flows.labor.budget_usage`).
+  [labor] budget_alert of its [labor.budgets] budget (`flows.labor_budget.budget_usage`).
 
 Edge-triggered, never a storm: `step` (pure) compares the conditions that hold now with
 the ones that held at the last evaluation and emits one `firing` notification when a

@@ -21,7 +21,7 @@ entry is `sent` (for a sent row the adapters keep the delivery time in `visible_
 - charge lag: service date (FT1-4, midnight UTC) -> posted, p50/p95 in seconds.
 - payment visibility latency: 835 received by the hub -> its claim payments posted.
 - denial rate by CARC: denied claims (CLP02 = 4, or nothing paid with a denial CARC, as
-  in `flows.remittance.is_denial`) citing a CARC (X12 code list 139), over remitted claims.
+  in `flows.denial_codes.is_denial`) citing a CARC (X12 code list 139), over remitted claims.
 - unapplied cash aging: open `unapplied_cash` work items in 0-30/31-60/61-90/90+ day
   buckets of their age in the hub, count and amount per currency.
 - SLA breaches per queue: open work items older than `workitem_age_hours` (per queue

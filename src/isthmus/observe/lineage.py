@@ -14,7 +14,8 @@ from typing import Any
 
 import msgspec
 
-from isthmus.flows.inbox import MLLP_CHANNEL, correlation_of, message_by_msh10, publications
+from isthmus.flows.inbox import MLLP_CHANNEL, correlation_of, message_by_msh10
+from isthmus.flows.relay import publications
 from isthmus.ledger.batch import JournalBatch
 from isthmus.model.envelope import decode_envelope
 from isthmus.observe.instant import instant

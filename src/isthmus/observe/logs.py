@@ -26,7 +26,7 @@ import sys
 from datetime import UTC, datetime
 from typing import IO
 
-from isthmus.config import LogSettings
+from isthmus.config.observe import LogSettings
 
 correlation_id: contextvars.ContextVar[str] = contextvars.ContextVar(
     "isthmus_correlation_id", default=""

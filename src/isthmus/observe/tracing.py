@@ -34,7 +34,8 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 
-from isthmus.config import ConfigError, TracingSettings
+from isthmus.config.observe import TracingSettings
+from isthmus.config.values import ConfigError
 from isthmus.store.ports import Accepted, Inbound
 
 INSTRUMENTATION = "isthmus"

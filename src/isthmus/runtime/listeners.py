@@ -20,7 +20,8 @@ from isthmus.config import ChannelSettings
 from isthmus.connectors.folder import DropFolder
 from isthmus.connectors.mllp import MllpServer, tls_context
 from isthmus.flows import channels
-from isthmus.flows.inbox import MLLP_CHANNEL, GroupCommitWriter, Inbox
+from isthmus.flows.group_commit import GroupCommitWriter
+from isthmus.flows.inbox import MLLP_CHANNEL, Inbox
 from isthmus.runtime.running import Running
 
 if TYPE_CHECKING:  # paramiko is the `sftp` extra: imported where an sftp channel starts

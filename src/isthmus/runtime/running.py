@@ -15,7 +15,8 @@ from isthmus.app import Hub, close_sink
 from isthmus.connectors.mllp import MllpServer
 from isthmus.flows import channels
 from isthmus.flows.export import Dispatcher
-from isthmus.flows.inbox import GroupCommitWriter, Inbox
+from isthmus.flows.group_commit import GroupCommitWriter
+from isthmus.flows.inbox import Inbox
 from isthmus.flows.worker import Worker
 
 if TYPE_CHECKING:  # paramiko is the `sftp` extra: imported where an sftp channel starts

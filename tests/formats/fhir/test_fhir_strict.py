@@ -12,15 +12,15 @@ import fhir.resources
 import pytest
 from tests.api.test_fhir_api import CORPUS
 
-from isthmus.formats.fhir import strict
-from isthmus.formats.fhir.strict import (
+from isthmus.formats.fhir import date_elements
+from isthmus.formats.fhir.date_elements import (
     DATE,
     DATE_ELEMENTS,
     DATE_TIME,
     INSTANT,
-    strict_errors,
     valid_date,
 )
+from isthmus.formats.fhir.strict import strict_errors
 
 MODELS = Path(fhir.resources.__file__).parent / "R4B"
 _FIELD = re.compile(
@@ -62,10 +62,10 @@ def test_every_element_that_is_always_a_date_is_checked_with_its_type() -> None:
 @pytest.mark.parametrize(
     ("table", "kind"),
     [
-        (strict.PERIOD_ELEMENTS, "Period"),
-        (strict.TIMING_ELEMENTS, "Timing"),
-        (strict.SIGNATURE_ELEMENTS, "Signature"),
-        (strict.META_ELEMENTS, "Meta"),
+        (date_elements.PERIOD_ELEMENTS, "Period"),
+        (date_elements.TIMING_ELEMENTS, "Timing"),
+        (date_elements.SIGNATURE_ELEMENTS, "Signature"),
+        (date_elements.META_ELEMENTS, "Meta"),
     ],
 )
 def test_context_elements_are_of_their_type_or_never_an_object_of_another(

@@ -12,6 +12,7 @@
 Pure: no I/O. Amounts are Decimal, decoded from the JSON text exactly.
 """
 
+from isthmus.formats.fhir.adjudication import Claim, ClaimResponse, ExplanationOfBenefit
 from isthmus.formats.fhir.bundle import (
     Step,
     TransactionPlan,
@@ -46,17 +47,13 @@ from isthmus.formats.fhir.decode import (
     decode_resource,
     resource_type_of,
 )
+from isthmus.formats.fhir.finance_types import FINANCE_TYPES, FinanceResource
 from isthmus.formats.fhir.outcome import ISSUE_TYPES, FhirError, operation_outcome
 from isthmus.formats.fhir.resources import (
-    FINANCE_TYPES,
     Account,
     ChargeItem,
-    Claim,
-    ClaimResponse,
     Coverage,
     Encounter,
-    ExplanationOfBenefit,
-    FinanceResource,
     Invoice,
     Patient,
     PaymentNotice,

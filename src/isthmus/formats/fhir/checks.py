@@ -25,23 +25,20 @@ from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Any, Final
 
+from isthmus.formats.fhir.adjudication import Claim, ClaimResponse, ExplanationOfBenefit, Total
 from isthmus.formats.fhir.currency import MINOR_UNITS
 from isthmus.formats.fhir.datatypes import Money, Reference
 from isthmus.formats.fhir.outcome import FhirError
 from isthmus.formats.fhir.resources import (
     Account,
     ChargeItem,
-    Claim,
-    ClaimResponse,
     Coverage,
     Encounter,
-    ExplanationOfBenefit,
     Invoice,
     Patient,
     PaymentNotice,
     PaymentReconciliation,
     Resource,
-    Total,
 )
 
 Errors = list[FhirError]

@@ -33,11 +33,11 @@ from datetime import date
 from decimal import Decimal
 from typing import Final
 
+from isthmus.formats.fhir.adjudication import Claim, ClaimItem
 from isthmus.formats.fhir.currency import MINOR_UNITS
 from isthmus.formats.fhir.datatypes import Money as FhirMoney
 from isthmus.formats.fhir.datatypes import Reference
 from isthmus.formats.fhir.remittance import cents
-from isthmus.formats.fhir.resources import Claim, ClaimItem
 from isthmus.model.events import Charge, PatientRef
 from isthmus.model.money import Money
 

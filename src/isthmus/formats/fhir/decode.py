@@ -26,8 +26,9 @@ from typing import Any, Final, Literal, TypeVar, cast
 import msgspec
 
 from isthmus.formats.fhir.datatypes import FhirStruct
+from isthmus.formats.fhir.finance_types import FINANCE_TYPES, FinanceResource
 from isthmus.formats.fhir.outcome import FhirError, from_validation_error
-from isthmus.formats.fhir.resources import FINANCE_TYPES, FinanceResource, Resource
+from isthmus.formats.fhir.resources import Resource
 
 Data = bytes | bytearray | memoryview | str
 R = TypeVar("R", bound=Resource)

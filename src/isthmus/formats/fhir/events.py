@@ -32,16 +32,14 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Final
 
+from isthmus.formats.fhir.adjudication import Claim, ClaimResponse, ExplanationOfBenefit
 from isthmus.formats.fhir.datatypes import Identifier, Reference
+from isthmus.formats.fhir.finance_types import FinanceResource
 from isthmus.formats.fhir.remittance import ClaimLookup, claim_remitted, remittance_paid
 from isthmus.formats.fhir.resources import (
     Account,
     ChargeItem,
-    Claim,
-    ClaimResponse,
     Encounter,
-    ExplanationOfBenefit,
-    FinanceResource,
     Patient,
     PaymentReconciliation,
 )

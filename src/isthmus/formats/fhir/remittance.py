@@ -66,16 +66,16 @@ from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Final
 
-from isthmus.formats.fhir.currency import MINOR_UNITS
-from isthmus.formats.fhir.datatypes import CodeableConcept, Money, Reference
-from isthmus.formats.fhir.resources import (
+from isthmus.formats.fhir.adjudication import (
     Adjudication,
     Claim,
     ClaimResponse,
     ExplanationOfBenefit,
-    PaymentReconciliation,
     Total,
 )
+from isthmus.formats.fhir.currency import MINOR_UNITS
+from isthmus.formats.fhir.datatypes import CodeableConcept, Money, Reference
+from isthmus.formats.fhir.resources import PaymentReconciliation
 from isthmus.model.events import (
     ClaimRemitted,
     ClaimStatusEntry,

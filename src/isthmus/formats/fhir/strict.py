@@ -8,12 +8,13 @@ inputs), for every /fhir write (create, update, transaction, batch) and every FH
 - **Dates.** A date, dateTime or instant matches the regular expression of its type (FHIR
   R4 2.24.0.0 primitive types, https://hl7.org/fhir/R4/datatypes.html#primitive) and is a
   real calendar day ("Dates SHALL be valid dates"): ``1942-08-17X``, ``1942-02-30`` and a
-  time without a time zone are refused. Which elements are dates comes from their names:
-  `DATE_ELEMENTS` lists every element name that has a date type wherever FHIR R4(B) uses
-  it (``birthDate``, ``created``, ``occurrenceDateTime``, ``valueInstant``...);
-  ``start``/``end`` are checked inside a Period (an element of type Period: ``period``,
-  ``billablePeriod``, ``servicedPeriod``...) and in Appointment and Slot, ``event`` inside
-  a Timing, ``when`` inside a Signature; ``lastUpdated`` inside ``meta`` is an instant.
+  time without a time zone are refused. Which elements are dates comes from their names
+  (the tables of `date_elements`): `DATE_ELEMENTS` lists every element name that has a
+  date type wherever FHIR R4(B) uses it (``birthDate``, ``created``,
+  ``occurrenceDateTime``, ``valueInstant``...); ``start``/``end`` are checked inside a
+  Period (an element of type Period: ``period``, ``billablePeriod``, ``servicedPeriod``...)
+  and in Appointment and Slot, ``event`` inside a Timing, ``when`` inside a Signature;
+  ``lastUpdated`` inside ``meta`` is an instant.
   tests/formats/fhir/test_fhir_strict.py derives the same lists from the R4B models of
   fhir.resources, so none is missing or wrong.
 - **One member per name.** RFC 8259 section 4 leaves an object with a name twice to the
@@ -35,224 +36,17 @@ from __future__ import annotations
 import functools
 import json
 import re
-from datetime import date
 from typing import Any, Final
 
+from isthmus.formats.fhir.date_elements import (
+    CONTEXT_OF,
+    DATE_ELEMENTS,
+    IN_CONTEXT,
+    RULES,
+    valid_date,
+)
 from isthmus.formats.fhir.outcome import FhirError
 
-# FHIR R4 2.24.0.0: the regular expressions of date, dateTime and instant, as published.
-_YEAR: Final = r"([0-9]([0-9]([0-9][1-9]|[1-9]0)|[1-9]00)|[1-9]000)"
-_MONTH: Final = r"(0[1-9]|1[0-2])"
-_DAY: Final = r"(0[1-9]|[1-2][0-9]|3[0-1])"
-_TIME: Final = (
-    r"([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)(\.[0-9]+)?"
-    r"(Z|(\+|-)((0[0-9]|1[0-3]):[0-5][0-9]|14:00))"
-)
-DATE: Final = re.compile(rf"{_YEAR}(-{_MONTH}(-{_DAY})?)?")
-DATE_TIME: Final = re.compile(rf"{_YEAR}(-{_MONTH}(-{_DAY}(T{_TIME})?)?)?")
-INSTANT: Final = re.compile(rf"{_YEAR}-{_MONTH}-{_DAY}T{_TIME}")
-
-_RULES: Final = {
-    DATE: "is not a FHIR R4 date (YYYY, YYYY-MM or YYYY-MM-DD, a real day)",
-    DATE_TIME: "is not a FHIR R4 dateTime (YYYY, YYYY-MM, YYYY-MM-DD or "
-    "YYYY-MM-DDThh:mm:ss with a time zone, a real day)",
-    INSTANT: "is not a FHIR R4 instant (YYYY-MM-DDThh:mm:ss with a time zone, a real day)",
-}
-
-# Element names whose type is a date wherever FHIR R4(B) defines them. A name typed date in
-# one place and dateTime (or instant) in another takes DATE_TIME, which every valid value
-# of those types matches; a name that is also a string, code or number somewhere is not
-# here (start, end, when, event, value... are checked in their context below).
-_DATE_ONLY: Final = (
-    "answerDate",
-    "approvalDate",
-    "birthDate",
-    "bornDate",
-    "deceasedDate",
-    "defaultValueDate",
-    "dueDate",
-    "fixedDate",
-    "lastReviewDate",
-    "lockedDate",
-    "maxValueDate",
-    "minValueDate",
-    "nextScheduled",
-    "patternDate",
-    "servicedDate",
-    "startDate",
-    "timingDate",
-    "valueDate",
-)
-_INSTANT_ONLY: Final = (
-    "defaultValueInstant",
-    "effectiveInstant",
-    "fixedInstant",
-    "ifModifiedSince",
-    "maxValueInstant",
-    "minValueInstant",
-    "patternInstant",
-    "valueInstant",
-)
-_DATE_TIME: Final = (
-    "abatementDateTime",
-    "answerDateTime",
-    "articleDate",
-    "authored",
-    "authoredOn",
-    "collectedDateTime",
-    "created",
-    "createdDateTime",
-    "creation",
-    "date",
-    "dateAccessed",
-    "dateAsserted",
-    "dateDateTime",
-    "dateTime",
-    "dateWritten",
-    "deceasedDateTime",
-    "defaultValueDateTime",
-    "detected",
-    "effectiveDateTime",
-    "effectiveTime",
-    "enteredDate",
-    "expirationDate",
-    "expiry",
-    "fixedDateTime",
-    "identifiedDateTime",
-    "issued",
-    "lastModified",
-    "lastOccurrence",
-    "lastPerformed",
-    "lastRevisionDate",
-    "lastUpdated",
-    "manufactureDate",
-    "maxValueDateTime",
-    "minValueDateTime",
-    "occurredDateTime",
-    "occurrenceDateTime",
-    "onset",
-    "onsetDateTime",
-    "participantEffectiveDateTime",
-    "patternDateTime",
-    "paymentDate",
-    "performedDateTime",
-    "presentationDate",
-    "publicationDate",
-    "received",
-    "receivedTime",
-    "recorded",
-    "recordedDate",
-    "recordedOn",
-    "releaseDate",
-    "restoreDate",
-    "sent",
-    "started",
-    "studyEffectiveDateTime",
-    "time",
-    "timeDateTime",
-    "timestamp",
-    "timingDateTime",
-    "useBy",
-    "validTo",
-    "validationDate",
-    "valueDateTime",
-    "verificationDate",
-    "whenHandedOver",
-    "whenPrepared",
-)
-DATE_ELEMENTS: Final[dict[str, re.Pattern[str]]] = {
-    **dict.fromkeys(_DATE_ONLY, DATE),
-    **dict.fromkeys(_INSTANT_ONLY, INSTANT),
-    **dict.fromkeys(_DATE_TIME, DATE_TIME),
-}
-
-# Elements of type Period (start and end are dateTimes) and of the types holding a date
-# under a name that is not a date elsewhere: Timing.event, Signature.when. `period` and
-# `duration` are also a Duration (no start, no end) or a number, never an object with a
-# start of another type.
-PERIOD_ELEMENTS: Final = frozenset(
-    {
-        "abatementPeriod",
-        "applies",
-        "benefitPeriod",
-        "billablePeriod",
-        "bornPeriod",
-        "boundsPeriod",
-        "collectedPeriod",
-        "createdPeriod",
-        "dataPeriod",
-        "datePeriod",
-        "dateRange",
-        "defaultValuePeriod",
-        "during",
-        "duration",
-        "effectiveDate",
-        "effectivePeriod",
-        "executionPeriod",
-        "fixedPeriod",
-        "identifiedPeriod",
-        "occurredPeriod",
-        "occurrencePeriod",
-        "onsetPeriod",
-        "participantEffectivePeriod",
-        "patternPeriod",
-        "performedPeriod",
-        "period",
-        "planningHorizon",
-        "preAuthPeriod",
-        "preAuthRefPeriod",
-        "requestedPeriod",
-        "scheduledPeriod",
-        "servicePeriod",
-        "servicedPeriod",
-        "studyEffectivePeriod",
-        "timePeriod",
-        "timingPeriod",
-        "usePeriod",
-        "validityPeriod",
-        "valuePeriod",
-        "whenPeriod",
-    }
-)
-TIMING_ELEMENTS: Final = frozenset(
-    {
-        "defaultValueTiming",
-        "effectiveTiming",
-        "fixedTiming",
-        "measurementPeriod",
-        "occurrenceTiming",
-        "participantEffectiveTiming",
-        "patternTiming",
-        "schedule",
-        "scheduledTiming",
-        "studyEffectiveTiming",
-        "timing",
-        "timingTiming",
-        "valueTiming",
-    }
-)
-SIGNATURE_ELEMENTS: Final = frozenset(
-    {
-        "attestationSignature",
-        "defaultValueSignature",
-        "fixedSignature",
-        "patternSignature",
-        "proxySignature",
-        "signature",
-        "sourceSignature",
-        "valueSignature",
-    }
-)
-META_ELEMENTS: Final = frozenset({"defaultValueMeta", "meta", "valueMeta"})
-_IN_CONTEXT: Final[dict[str, dict[str, re.Pattern[str]]]] = {
-    "Period": {"start": DATE_TIME, "end": DATE_TIME},
-    "Meta": {"lastUpdated": INSTANT},  # a dateTime elsewhere (R4 2.24.0.0 Meta)
-    "Timing": {"event": DATE_TIME},
-    "Signature": {"when": INSTANT},
-    # resources whose own start/end are instants (R4 12.10 Appointment, 12.12 Slot)
-    "Appointment": {"start": INSTANT, "end": INSTANT},
-    "Slot": {"start": INSTANT, "end": INSTANT},
-}
 _ELEMENT_NAME: Final = re.compile(r"_?[A-Za-z][A-Za-z0-9_]{0,63}")
 _RESOURCE_TYPE: Final = re.compile(r"[A-Z][A-Za-z]{1,63}")
 DEFAULT_MAX_DEPTH: Final = 64
@@ -284,19 +78,6 @@ def _pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 def _constant(name: str) -> Any:
     raise _NotJson(f"{name} is not a JSON value (RFC 8259 section 6)")
-
-
-def valid_date(value: str, pattern: re.Pattern[str]) -> bool:
-    """`value` matches the R4 expression of its type and names a real calendar day."""
-    if not pattern.fullmatch(value):
-        return False
-    if len(value) < 10:
-        return True  # a year or a year and month: nothing more to check
-    try:
-        date.fromisoformat(value[:10])
-    except ValueError:
-        return False
-    return True
 
 
 @functools.lru_cache(maxsize=4096)
@@ -354,31 +135,22 @@ class _Walk:
                         [_where(path, key)],
                     )
                 )
-        local = _IN_CONTEXT.get(context)
+        local = IN_CONTEXT.get(context)
         for key, item in node.items():
             pattern = (local.get(key) if local else None) or DATE_ELEMENTS.get(key)
             if pattern is not None:
                 self.dates(item, _where(path, key), pattern)
             if isinstance(item, (dict, list)):
-                self.value(item, _where(path, key), _CONTEXT_OF.get(key, ""), depth)
+                self.value(item, _where(path, key), CONTEXT_OF.get(key, ""), depth)
 
     def dates(self, item: Any, path: str, pattern: re.Pattern[str]) -> None:
         if isinstance(item, str):
             if not valid_date(item, pattern):
-                self.errors.append(FhirError("value", _RULES[pattern], [path]))
+                self.errors.append(FhirError("value", RULES[pattern], [path]))
         elif isinstance(item, list):
             for i, each in enumerate(item):
                 if isinstance(each, str) and not valid_date(each, pattern):
-                    self.errors.append(FhirError("value", _RULES[pattern], [f"{path}[{i}]"]))
-
-
-# the data type an element's object is, when it holds dates under names of its own
-_CONTEXT_OF: Final[dict[str, str]] = {
-    **dict.fromkeys(PERIOD_ELEMENTS, "Period"),
-    **dict.fromkeys(TIMING_ELEMENTS, "Timing"),
-    **dict.fromkeys(SIGNATURE_ELEMENTS, "Signature"),
-    **dict.fromkeys(META_ELEMENTS, "Meta"),
-}
+                    self.errors.append(FhirError("value", RULES[pattern], [f"{path}[{i}]"]))
 
 
 def strict_errors(
@@ -418,16 +190,4 @@ def strict_errors(
     return walk.errors
 
 
-__all__ = [
-    "DATE",
-    "DATE_ELEMENTS",
-    "DATE_TIME",
-    "DEFAULT_MAX_DEPTH",
-    "INSTANT",
-    "META_ELEMENTS",
-    "PERIOD_ELEMENTS",
-    "SIGNATURE_ELEMENTS",
-    "TIMING_ELEMENTS",
-    "strict_errors",
-    "valid_date",
-]
+__all__ = ["DEFAULT_MAX_DEPTH", "strict_errors"]

@@ -18,7 +18,7 @@ the hub takes, ignores or refuses is `formats.hl7v2.triggers`):
 - IN1, DG1 and PR1 of ADT, BAR and DFT messages: CoverageRecorded, ClinicalCodesRecorded
 
 The patient, facility and visit are read by `formats.hl7v2.reading`. A message of a type
-no flow takes raises HL7ParseError (201): `inbox.classify` asks `triggers.decide` first.
+no flow takes raises HL7ParseError (201): `flows.hl7_inbound.classify` asks `triggers.decide` first.
 """
 
 from __future__ import annotations

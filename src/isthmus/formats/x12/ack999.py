@@ -16,7 +16,7 @@ CLM for an 837) with IK304 8 (segment has data element errors), IK4 at the amoun
 out (BPR02, CLP04, SVC03, CLM02; element 782) with IK403 I12 (implementation pattern match
 failure) and IK404 a copy of that amount, and IK5 E with IK502 I5 (implementation: one or
 more segments in error): the set is kept, not rejected. The hub holds its money for a
-person to release (flows/files.py); asking the sender to send it again (R) would bring a
+person to release (flows/interchanges.py); asking the sender to send it again (R) would bring a
 second copy of the same payment.
 
 TA1 follows X12.5 (interchange acknowledgment): TA101-TA103 repeat ISA13, ISA09, ISA10

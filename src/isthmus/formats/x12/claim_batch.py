@@ -20,7 +20,7 @@ from datetime import datetime
 import msgspec
 
 from isthmus.formats.x12.claim_edits import ScrubbedClaim
-from isthmus.formats.x12.eligibility import envelope
+from isthmus.formats.x12.envelope_writer import envelope
 from isthmus.formats.x12.reader import Delimiters
 
 OUT = Delimiters()

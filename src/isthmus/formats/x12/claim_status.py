@@ -29,8 +29,8 @@ from typing import Final
 import msgspec
 
 from isthmus.formats.x12.elements import Procedure, padded, parse_amount, parse_date, procedure
-from isthmus.formats.x12.eligibility import envelope
 from isthmus.formats.x12.envelope import TransactionSpan, check_envelope
+from isthmus.formats.x12.envelope_writer import envelope
 from isthmus.formats.x12.finding import Finding
 from isthmus.formats.x12.reader import Interchange, read
 from isthmus.formats.x12.remittance import Party, Person, party_from_nm1, person_from_nm1

@@ -29,8 +29,9 @@ import msgspec
 
 from isthmus.formats.x12.elements import padded, parse_amount, parse_date
 from isthmus.formats.x12.envelope import TransactionSpan, check_envelope
+from isthmus.formats.x12.envelope_writer import envelope
 from isthmus.formats.x12.finding import Finding
-from isthmus.formats.x12.reader import Delimiters, Interchange, read, serialize
+from isthmus.formats.x12.reader import Interchange, read
 from isthmus.formats.x12.remittance import Party, Person, party_from_nm1, person_from_nm1
 
 GUIDE: Final = "005010X279A1"
@@ -314,65 +315,6 @@ def parse_271(data: bytes | str | Interchange) -> EligibilityBatch:
 
 def _nm1(entity: str, kind: str, last: str, first: str, qualifier: str, ident: str) -> list[str]:
     return ["NM1", entity, kind, last, first, "", "", "", qualifier, ident]
-
-
-def _trim(seg: list[str]) -> list[str]:
-    """Without trailing empty elements (X12.6: no trailing element separators)."""
-    n = len(seg)
-    while n > 1 and not seg[n - 1]:
-        n -= 1
-    return seg[:n]
-
-
-def envelope(
-    body: Sequence[list[str]],
-    *,
-    functional_id: str,
-    guide: str,
-    sender: str,
-    receiver: str,
-    interchange_control: int,
-    group_control: int,
-    at: datetime,
-    usage: str = "P",
-    delimiters: Delimiters | None = None,
-) -> str:
-    """ISA/GS/GE/IEA around already complete transaction sets (each ST..SE)."""
-    d = delimiters or Delimiters()
-    isa = [
-        "ISA",
-        "00",
-        " " * 10,
-        "00",
-        " " * 10,
-        "ZZ",
-        sender.ljust(15)[:15],
-        "ZZ",
-        receiver.ljust(15)[:15],
-        at.strftime("%y%m%d"),
-        at.strftime("%H%M"),
-        d.repetition or "U",
-        "00501",
-        f"{interchange_control:09d}",
-        "0",
-        usage,
-        d.component,
-    ]
-    sets = sum(1 for s in body if s[0] == "ST")
-    gs = [
-        "GS",
-        functional_id,
-        sender,
-        receiver,
-        at.strftime("%Y%m%d"),
-        at.strftime("%H%M"),
-        str(group_control),
-        "X",
-        guide,
-    ]
-    tail = [["GE", str(sets), str(group_control)], ["IEA", "1", f"{interchange_control:09d}"]]
-    segs = [isa, *[_trim(s) for s in [gs, *body, *tail]]]
-    return serialize(segs, d, newline=True)
 
 
 def build_270(

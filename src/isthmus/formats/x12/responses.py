@@ -2,7 +2,7 @@
 
 Issue 20. A clearinghouse or payer answers the 837, 276 and 270 the hub sends with files
 that arrive like every other X12 (drop folder, `isthmus ingest`) and go through the one
-intake (`flows.files.x12_intake`); this module turns their transaction sets into events
+intake (`flows.interchanges.x12_intake`); this module turns their transaction sets into events
 with business keys (README "Identity and business keys"), from the content alone:
 
 * 999 (005010X231A1) loop 2000 -> one :class:`~isthmus.model.AcknowledgementReceived` per
