@@ -1,4 +1,4 @@
-"""Real Tryton databases for the tests, shared by tests/erp and tests/supply.
+"""Real Tryton databases for the tests, shared by tests/connectors/erp and tests/flows/supply.
 
 A template database is built once per machine, trytond version and setup code (a marker
 file under a file lock: one builder, the others wait and reuse it), and a test session

@@ -1,6 +1,6 @@
 """`isthmus config check [--json] FILE` (issue 19 item 2): every problem of a file at once,
 each with its dotted path (and the key meant), exit 4; a good file exit 0; the mapped
-accounts checked against a REST ERP that answers (the stub of tests/erp), "not checked:
+accounts checked against a REST ERP that answers (the stub of tests/connectors/erp), "not checked:
 ERP unreachable" when it does not; a missing file exit 3, no file at all exit 2."""
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ import pytest
 from isthmus.cli.config_check import check
 from isthmus.cli.main import run
 from isthmus.demo.chart import demo_mappings
+from tests.connectors.erp.rest_stub import TOKEN, StubErp, StubServer
 from tests.e2e.helpers import free_port
-from tests.erp.rest_stub import TOKEN, StubErp, StubServer
 
 BAD = """\
 [hub]

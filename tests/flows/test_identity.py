@@ -32,7 +32,7 @@ from isthmus.model.events import SupplyConsumed
 from isthmus.model.money import Money
 from tests.flows.helpers import bar
 from tests.flows.identity_rig import NOW, STORES, GateRig, open_store, reenveloped
-from tests.settlement.files import settlement_csv
+from tests.flows.settlement.files import settlement_csv
 
 # -- the decision (pure) ---------------------------------------------------------------------
 

@@ -27,7 +27,7 @@ from isthmus.model import Charge
 from isthmus.model.envelope import Envelope, KeyedEvent
 from tests.flows.helpers import bar, charge
 from tests.flows.identity_rig import NOW, GateRig, open_store, reenveloped
-from tests.settlement.files import bank_csv, settlement_csv
+from tests.flows.settlement.files import bank_csv, settlement_csv
 
 MRNS = ("P1", "P2", "P3")
 _envs = msgspec.json.Decoder(list[Envelope])

@@ -25,8 +25,8 @@ from isthmus.flows.relay import relay_unpublished
 from isthmus.ledger.balance import trial_balance
 from isthmus.store.ports import WorkItem
 from tests.flows.helpers import bar, dft, ft1
-from tests.remit.helpers import Clp, Remit
-from tests.settlement.files import settlement_csv
+from tests.flows.remit.helpers import Clp, Remit
+from tests.flows.settlement.files import settlement_csv
 
 
 @pytest.fixture

@@ -15,8 +15,8 @@ from isthmus.ledger.journal import JournalEntry
 from isthmus.ledger.periods import FiscalCalendar
 from tests.flows.helpers import AR, Rig, key, make_rig, merge, token
 from tests.flows.merges_rig import cells, line, move, opened
-from tests.remit.helpers import Clp, Remit, ingest_x12
-from tests.settlement.files import settlement_csv
+from tests.flows.remit.helpers import Clp, Remit, ingest_x12
+from tests.flows.settlement.files import settlement_csv
 
 A, B, N = "MG100", "MG200", "MG300"
 USD = "USD"

@@ -22,7 +22,7 @@ from isthmus.flows.settlement_intake import csv_intake
 from isthmus.formats import cards
 from isthmus.formats.settlement import BANK, SETTLEMENT, mask_cards, parse_bank, parse_settlement
 from tests.flows.helpers import ft1, msh, pid, pv1
-from tests.settlement.files import bank_csv, settlement_csv
+from tests.flows.settlement.files import bank_csv, settlement_csv
 
 CARD = "4111111111111111"
 WRITTEN = [

@@ -31,7 +31,7 @@ from isthmus.formats.settlement import parse_settlement
 from isthmus.runtime import start
 from tests.chart import demo_config
 from tests.flows.helpers import DAY, ft1, hl7, msh, pid, pv1
-from tests.settlement.files import settlement_csv
+from tests.flows.settlement.files import settlement_csv
 from tests.support import await_until, settled
 
 NAME = "SMITHSON"

@@ -23,7 +23,7 @@ from isthmus.formats.hl7v2 import build_ack
 from isthmus.governance import identity, ownership, rbac
 from isthmus.runtime import start
 from tests.flows.helpers import adt, charge
-from tests.remit.helpers import Clp, Remit
+from tests.flows.remit.helpers import Clp, Remit
 
 NOW = 1_700_000_000.0
 OWNERS = '[ownership]\npatient = "EPIC"\nencounter = ["EPIC"]\nremittance = "PAYERX"\n'

@@ -121,7 +121,7 @@ def test_a_file_ingest_and_its_apply_share_the_interchange_trace(
 ) -> None:
     from isthmus.flows.file_intake import take_file  # noqa: PLC0415
     from isthmus.flows.relay import relay_unpublished  # noqa: PLC0415
-    from tests.remit.helpers import Clp, Remit  # noqa: PLC0415
+    from tests.flows.remit.helpers import Clp, Remit  # noqa: PLC0415
 
     hub = Hub.open(load_settings(None, data_dir=tmp_path / "hub", env={}))
     try:

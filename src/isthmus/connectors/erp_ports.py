@@ -5,8 +5,8 @@ The port itself (`ErpPort`, `MoveSpec`, `PostResult`, `MasterData`, `move_specs`
 errors) is `ports/erp.py`; its names are re-exported here for the adapters and tests that
 know them by this module.
 
-`MemoryErp` behaves as the port's contract says (tests/erp/contract.py), Tryton's messages
-aside. `ErpBatchSink` adapts a port to the outbox dispatcher: it posts the typed batch the
+`MemoryErp` behaves as the port's contract says (tests/connectors/erp/contract.py), Tryton's
+messages aside. `ErpBatchSink` adapts a port to the outbox dispatcher: it posts the typed batch the
 dispatcher decoded (of the previous version's two rows per batch, only the `jsonl` one:
 the `csv` row is the same batch again, kept for a file export).
 """

@@ -13,7 +13,7 @@ Configured, not coded, per ERP ([erp] kind = "rest"):
   (line_no, account, cost_center, service_line, account_token, debit, credit, amount). Only
   these fields exist: there is no PHI to render.
 
-Behaviour, as the port's contract says (tests/erp/contract.py runs against a stub ERP):
+Behaviour, as the port's contract says (tests/connectors/erp/contract.py runs against a stub ERP):
 - idempotent: every move carries its source reference as the idempotency key header, and
   before posting, `lookup` lists what the ERP already holds for the batch (a retry after a
   timeout posts nothing twice); a 409 answer counts as "already there";

@@ -30,7 +30,7 @@ arrive as `ErpRejected` (a person must act) or `ErpUnavailable` (retry later), t
 by the transport (`erp_rpc`).
 
 Field names follow trytond 8 modules purchase, stock, account_invoice and
-purchase_requisition; run against a live trytond 8.2 by tests/supply/test_supply_tryton_*.py
+purchase_requisition; run against a live trytond 8.2 by tests/flows/supply/test_supply_tryton_*.py
 (the database set up by `erp_tryton_procure`).
 """
 

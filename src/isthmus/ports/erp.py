@@ -1,7 +1,7 @@
 """The ERP port: post journal batches, see what is posted, read balances and master data;
 and the outbox sink port the ERP dispatcher (`flows/export.py`) delivers batches through.
 
-Contract (tests/erp/contract.py runs it against the in-memory fake and against Tryton):
+Contract (tests/connectors/erp/contract.py runs it against the in-memory fake and against Tryton):
 - `post_batch` turns a batch into one ERP move per (posted_on, company) group of its lines
   (`move_specs`), each carrying its source reference `isthmus:<batch_id>:<date>:<company>`.
   It is idempotent on that reference: moves already posted are skipped, so a retry after a
