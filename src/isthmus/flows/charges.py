@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from isthmus.config import Mappings, RevenueMapping
 from isthmus.flows.accounts import resolve
@@ -97,10 +98,9 @@ def lookup(tx: Tx, maps: Mappings, charge: Charge) -> Enrichment | Missing:
     return Enrichment(company, cost_center, revenue)
 
 
-@dataclass(frozen=True, slots=True)
-class RecordCharge:
+class RecordCharge(NamedTuple):
     """The charge's own record (patient, account token, amounts, the entry it posts): a
-    `flows.decision` write."""
+    `flows.decision` write (a named tuple, as the decision: made for every charge)."""
 
     record: ChargeRecord
 
@@ -162,12 +162,8 @@ def decide_charge(
         service_date=charge.service_date,
         entry_key=entry.entry_key,
     )
-    return Decision(
-        POSTED,
-        writes=(RecordCharge(record),),
-        entries=(entry,),
-        resolve=(Resolve(env.event_id, "posted after the fix", entry.entry_key),),
-    )
+    settled = (Resolve(env.event_id, "posted after the fix", entry.entry_key),)
+    return Decision(POSTED, None, (), (RecordCharge(record),), (entry,), settled)
 
 
 def post_charge(

@@ -233,8 +233,8 @@ class LaborFlow:
                 f"credential {ev.credential} of employee {ev.employee_id} "
                 f"expired on {ev.expires_on}: shifts after it are held",
             )
-            return replace(
-                d, writes=(SetRow(CREDENTIALS, ev.employee_id, f"{ev.expires_on}|{ev.credential}"),)
+            return d._replace(
+                writes=(SetRow(CREDENTIALS, ev.employee_id, f"{ev.expires_on}|{ev.credential}"),)
             )
         if isinstance(ev, CredentialExpiring):
             d = self._hold(
@@ -251,7 +251,7 @@ class LaborFlow:
                 and expired is not None
                 and ev.expires_on > expired
             ):  # the expired credential was renewed
-                return replace(d, writes=(SetRow(CREDENTIALS, ev.employee_id, ""),))
+                return d._replace(writes=(SetRow(CREDENTIALS, ev.employee_id, ""),))
             return d
         if isinstance(ev, EmployeeTransferred):
             return Decision(

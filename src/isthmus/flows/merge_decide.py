@@ -12,7 +12,7 @@ writes the decision (issue 17). The policy is the module docstring of `flows.mer
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Final
 
@@ -197,7 +197,7 @@ class _Plan:
         return folded(cells, survivor.key)
 
     def retire(self, old: Patient, into: str) -> None:
-        self.writes += [PutPatient(replace(old, merged_into=into))]
+        self.writes += [PutPatient(msgspec.structs.replace(old, merged_into=into))]
         self.writes += [MergePatient(old.key, into)]
 
     # -- A47: the patient identifier changes ------------------------------------------
@@ -223,7 +223,9 @@ class _Plan:
             p = ev.patient
             self.writes.append(
                 PutPatient(
-                    replace(old, key=p.key, mrn=p.mrn, authority=p.authority, merged_into="")
+                    msgspec.structs.replace(
+                        old, key=p.key, mrn=p.mrn, authority=p.authority, merged_into=""
+                    )
                 )
             )
             self.retire(old, p.key)

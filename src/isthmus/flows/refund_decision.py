@@ -22,7 +22,7 @@ window; `apply` stamps the register and the work items with the same `now`.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -187,7 +187,7 @@ def decide_request(
             at=rec.requested_at,
             note=(f"at or under the approval threshold {p.approval_threshold} {window}")[:MAX_TEXT],
         )
-        return replace(posted, writes=kept + posted.writes)
+        return posted._replace(writes=kept + posted.writes)
     cid = correlation_of(rec.id)
     detail = (
         f"refund {rec.id}: {rec.amount} {rec.currency} to account token {token} "

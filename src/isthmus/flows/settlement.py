@@ -28,7 +28,7 @@ the decision at the worker's `now`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import date
 from typing import Final
 
@@ -283,7 +283,7 @@ class SettlementFlow:
         except LedgerRefusal as exc:
             return _hold(env, "unpostable_settlement", str(exc))
         matched = () if bank is None else (MatchDeposits(mine.event_id, bank.event_id),)
-        return replace(_post(env, entry), claim=RecordDeposit(mine), writes=matched)
+        return _post(env, entry)._replace(claim=RecordDeposit(mine), writes=matched)
 
     def _settle(
         self,
@@ -320,7 +320,7 @@ class SettlementFlow:
         if other is None:
             return Decision(APPLIED, claim=claim, resolve=(Resolve(env.event_id, RECORDED),))
         match = MatchDeposits(mine.event_id, other.event_id, entry.entry_key if entry else "")
-        return replace(_post(env, entry), claim=claim, writes=(match,))
+        return _post(env, entry)._replace(claim=claim, writes=(match,))
 
 
 def _hold(env: Envelope, kind: str, detail: str) -> Decision:

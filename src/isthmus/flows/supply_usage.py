@@ -20,7 +20,6 @@ Each function takes the facts the flow read (`supply_rules.Facts`) and returns a
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import date
 from decimal import Decimal
 
@@ -93,7 +92,7 @@ def decide_usage(rules: SupplyRules, env: Envelope, ev: SupplyConsumed, facts: F
         )
     except LedgerRefusal as exc:
         refused = hold(env, kind="insufficient_stock", queue=QUEUE, detail=str(exc))
-        return replace(refused, writes=(saved(state),))
+        return refused._replace(writes=(saved(state),))
     value = sum((ln.credit for ln in entry.lines), Decimal(0)) if entry else Decimal(0)
     taken = _taken_enc.encode(Taken(ev.item, ev.location, ev.quantity, value, entry))
     opened = replenish(

@@ -29,7 +29,7 @@ read, and `flows.decision.apply` writes the decision.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import date, datetime
 
 import msgspec
@@ -288,7 +288,7 @@ def decide_record(
         )
     if held is None:
         return Decision(APPLIED, writes=writes)
-    return replace(held, writes=writes)
+    return held._replace(writes=writes)
 
 
 def record(tx: Tx, secret: str, env: Envelope, ev: VisitEventRecorded, now: float) -> str:

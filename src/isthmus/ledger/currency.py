@@ -27,9 +27,18 @@ EXPONENTS = MappingProxyType(
 )  # fmt: skip
 
 
+_CODES: set[str] = set()  # codes seen to pass, so that every posting line asks once
+
+
 def is_currency_code(code: str) -> bool:
     """True for a three-letter upper-case code, the shape of ISO 4217 alphabetic codes."""
-    return len(code) == 3 and code.isascii() and code.isalpha() and code.isupper()
+    if code in _CODES:
+        return True
+    if len(code) == 3 and code.isascii() and code.isalpha() and code.isupper():
+        if len(_CODES) < 1024:  # bounded: a feed cannot grow it without end
+            _CODES.add(code)
+        return True
+    return False
 
 
 def exponent(currency: str) -> int:

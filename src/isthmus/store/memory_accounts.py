@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import dataclasses
 
+import msgspec
+
 from isthmus.store.memory_state import Encounter, MemoryStoreBase, MemoryTxBase
 from isthmus.store.ports import (
     BillingAccount,
@@ -26,7 +28,7 @@ class MemoryAccountsTx(MemoryTxBase):
     def put_patient(self, patient: Patient) -> None:
         old = self._s.patients.get(patient.key)
         if old is not None:  # upsert keeps the identity: mrn, authority, token
-            patient = dataclasses.replace(
+            patient = msgspec.structs.replace(
                 patient, mrn=old.mrn, authority=old.authority, token=old.token
             )
         self._s.patients[patient.key] = patient
@@ -74,7 +76,7 @@ class MemoryAccountsTx(MemoryTxBase):
     def merge_patient(self, merged_key: str, survivor_key: str) -> int:
         s = self._s
         if merged_key in s.patients:
-            s.patients[merged_key] = dataclasses.replace(
+            s.patients[merged_key] = msgspec.structs.replace(
                 s.patients[merged_key], merged_into=survivor_key
             )
         for visit, enc in s.encounters.items():
@@ -86,7 +88,7 @@ class MemoryAccountsTx(MemoryTxBase):
         moved = 0
         for event_id, charge in s.charges.items():
             if charge.patient_key == merged_key:
-                s.charges[event_id] = dataclasses.replace(charge, patient_key=survivor_key)
+                s.charges[event_id] = msgspec.structs.replace(charge, patient_key=survivor_key)
                 moved += 1
         return moved
 
