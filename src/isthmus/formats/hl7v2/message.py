@@ -69,7 +69,11 @@ class Message:
 
     @property
     def segments(self) -> Sequence[Segment]:
-        return tuple(self._at(i) for i in range(len(self._lines)))
+        segs, lines, enc = self._segs, self._lines, self.encoding
+        for i, seg in enumerate(segs):  # the ones not made yet, made now
+            if seg is None:
+                segs[i] = Segment(lines[i], enc)
+        return tuple(segs)  # type: ignore[arg-type]  # none is None now
 
     @property
     def segment_names(self) -> list[str]:
