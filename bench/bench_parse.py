@@ -12,13 +12,22 @@ Workloads:
   python-hl7      hl7.parse (builds the whole tree, like "full")
   hl7apy          hl7apy.parser.parse_message, tolerant validation, find_groups=False
 
-Usage: .venv/test/bin/python bench/bench_parse.py [--seconds N]
+With `--count` the two isthmus workloads run under valgrind's callgrind instead, over every
+corpus message isthmus parses (hl7apy is not asked), and the result is instructions per
+message (20 rounds minus none, so start-up cancels out), for this tree and, with
+`--base-src`, another checkout's `src` in the same run.
+
+Usage: .venv/test/bin/python bench/bench_parse.py [--seconds N] [--count [--base-src DIR]]
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
+import re
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -97,10 +106,64 @@ def rate(fn: Callable[[str], object], texts: list[str], seconds: float) -> float
     return best
 
 
+def _counted(rounds: int, workload: str) -> None:
+    """The child of `--count`: `rounds` passes of one workload over the corpus."""
+    texts = []
+    for path in sorted(CORPUS.glob("*/*.hl7")):
+        try:
+            texts.extend(split_messages(path.read_bytes()))
+        except HL7ParseError:
+            continue
+    usable = []
+    for text in texts:
+        try:
+            parse_message(text)
+        except HL7ParseError:
+            continue
+        usable.append(text)
+    fn = hub if workload == "hub" else full
+    for _ in range(rounds):
+        for text in usable:
+            fn(text)
+    print(len(usable))
+
+
+def count(base_src: str | None, rounds: int = 20) -> None:
+    """Instructions per message of both workloads, this tree and `base_src`."""
+    trees: list[tuple[str, str | None]] = [("this tree", None)]
+    if base_src:
+        trees.append((f"base ({base_src})", base_src))
+    print("| tree | workload | instructions / message |\n|---|---|---:|")
+    for name, src in trees:
+        env = {**os.environ, **({"PYTHONPATH": src} if src else {})}
+        for workload in ("hub", "full"):
+            got = []
+            for n in (rounds, 0):
+                out = subprocess.run(
+                    ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
+                     sys.executable, __file__, "--child", str(n), workload],
+                    env=env, check=True, capture_output=True, text=True,
+                )  # fmt: skip
+                found = re.search(r"Collected : (\d+)", out.stderr)
+                assert found, "valgrind printed no instruction count"
+                got.append((int(found.group(1)), int(out.stdout.split()[-1])))
+            (full_n, messages), (empty, _) = got
+            print(f"| {name} | {workload} | {(full_n - empty) // (rounds * messages):,} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=float, default=2.0, help="time per measurement")
+    parser.add_argument("--count", action="store_true", help="instructions, under callgrind")
+    parser.add_argument("--base-src", default=None, help="with --count: another tree's src")
+    parser.add_argument("--child", nargs=2, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.child:
+        _counted(int(args.child[0]), args.child[1])
+        return
+    if args.count:
+        count(args.base_src)
+        return
     logging.disable(logging.CRITICAL)  # hl7apy logs every tolerated deviation
     texts, refused = load()
     print(f"{len(texts)} messages ({refused} left out: hl7apy could not parse them)\n")

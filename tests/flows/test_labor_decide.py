@@ -15,6 +15,7 @@ import pytest
 from isthmus.config import LaborSettings
 from isthmus.demo.chart import demo_mappings
 from isthmus.flows.decision import Decision, Resolve
+from isthmus.flows.errors import PermanentError
 from isthmus.flows.labor import (
     CREDENTIALS,
     DEPARTMENTS,
@@ -24,12 +25,14 @@ from isthmus.flows.labor import (
     combine,
     overtime_item,
 )
-from isthmus.flows.outcome import APPLIED, POSTED, Held
+from isthmus.flows.labor_payroll import Reversals
+from isthmus.flows.outcome import APPLIED, POSTED, REJECTED, REVERSED, Held
 from isthmus.ledger.periods import FiscalCalendar
 from isthmus.model import (
     CredentialExpired,
     CredentialExpiring,
     EmployeeTransferred,
+    OvertimeRejected,
     PayrollPosted,
     ShiftWorked,
 )
@@ -121,12 +124,50 @@ def test_a_transfer_is_kept_as_the_employees_department_row() -> None:
     )
 
 
-def test_payroll_is_not_decided_without_the_journal() -> None:
-    ev = PayrollPosted(
-        payroll_id="P1", pay_period_end=date(2026, 3, 14), posted_on=date(2026, 3, 16)
+PAYROLL = PayrollPosted(
+    payroll_id="P1", pay_period_end=date(2026, 3, 14), posted_on=date(2026, 4, 2)
+)
+
+
+def test_payroll_claims_the_reversal_of_each_accrual_of_its_pay_period() -> None:
+    accruals = FLOW.decide(env(shift(overtime_hours=D(2), overtime_approval="A-1")), MAPPED)
+    d = FLOW.decide(env(PAYROLL, "w9"), Facts(accruals=accruals.entries))
+    assert d.outcome is REVERSED and isinstance(d.claim, Reversals)
+    assert [e.entry_key for e in d.claim.entries] == [
+        "labor:reversal:labor:accrual:w1",
+        "labor:reversal:labor:accrual:overtime:S1",
+    ]
+    assert [e.reverses for e in d.claim.entries] == [e.entry_key for e in accruals.entries]
+    assert {(e.posted_on, e.period) for e in d.claim.entries} == {(date(2026, 4, 2), "2026-04")}
+    assert {e.causation_id for e in d.claim.entries} == {"workforce:payroll:P1"}
+    assert FLOW.decide(env(PAYROLL), Facts()) == Decision(APPLIED)  # nothing accrued
+
+
+def test_payroll_in_a_closed_period_is_held_for_the_close() -> None:
+    closed = LaborFlow(
+        LaborSettings(),
+        demo_mappings(),
+        FiscalCalendar(closed=frozenset({"2026-04"}), policy="reject"),
     )
-    with pytest.raises(TypeError, match="PayrollPosted"):
-        FLOW.decide(env(ev), Facts())
+    d = closed.decide(env(PAYROLL), Facts())
+    assert isinstance(d.outcome, Held) and d.claim is None
+    assert [(w.kind, w.queue) for w in d.open] == [("closed_period", "finance-close")]
+
+
+def test_payroll_is_not_decided_without_the_journal() -> None:
+    with pytest.raises(PermanentError, match="PayrollPosted"):
+        FLOW.facts(None, env(PAYROLL))  # type: ignore[arg-type]  # refused before any read
+
+
+def test_rejected_overtime_closes_its_item_and_is_rejected_only_when_one_waited() -> None:
+    ev = OvertimeRejected(
+        request_id="R1", shift_id="S1", employee_id="E1", work_date=date(2026, 3, 3), hours=D(2)
+    )
+    waited = FLOW.decide(env(ev), Facts(waiting=True))
+    assert waited == Decision(
+        REJECTED, resolve=(Resolve(overtime_item("S1"), "overtime rejected (R1)"),)
+    )
+    assert FLOW.decide(env(ev), Facts()) == waited._replace(outcome=APPLIED)
 
 
 def test_combined_parts_are_held_when_any_is_and_nothing_is_applied() -> None:

@@ -1,5 +1,5 @@
-"""The visit's codes, transfers and recorded events and the account's coverage and closing
-decided without a store (issue 17)."""
+"""The visit's starts and discharges, codes, transfers, class changes and recorded events
+and the account's coverage, closing and reopening decided without a store (issue 17)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from isthmus.flows.account_state import (
     PutBillingAccount,
     decide_close,
     decide_coverage,
+    decide_reopen,
 )
 from isthmus.flows.decision import Decision, SaveState
 from isthmus.flows.outcome import APPLIED, DUPLICATE, Held
@@ -19,8 +20,10 @@ from isthmus.flows.visits import (
     PutEncounter,
     Stop,
     VisitState,
+    decide_class,
     decide_codes,
     decide_record,
+    decide_start_or_end,
     decide_transfer,
 )
 from isthmus.model.envelope import Envelope, Source
@@ -30,8 +33,11 @@ from isthmus.model.events import (
     CodedEntry,
     Coverage,
     CoverageRecorded,
+    EncounterDischarged,
+    EncounterStarted,
     EncounterTransferred,
     Event,
+    PatientClassChanged,
     PatientRef,
     VisitEventRecorded,
 )
@@ -146,3 +152,52 @@ def test_closing_an_account_ends_or_purges_it_and_records_an_unknown_one() -> No
     d = decide_close(p02, "k1", True, AccountState())
     purged = saved(d, "account:A1", AccountState)
     assert len(d.writes) == 1 and isinstance(purged, AccountState) and purged.status == "purged"
+
+
+def test_an_admit_opens_the_visit_at_its_first_location_once() -> None:
+    a01 = EncounterStarted(
+        patient=P, visit_number="V1", location="ED^01", department="ED", trigger="A01"
+    )
+    before = VisitState(pending=["A14"])
+    d = decide_start_or_end(env(a01, "e0"), a01, before)
+    after = saved(d, "visit:V1", VisitState)
+    assert isinstance(after, VisitState) and d.outcome is APPLIED
+    assert (after.status, after.pending) == ("active", [])  # the A01 completes the A14
+    assert [(s.event_id, s.department, s.trigger) for s in after.stops] == [("e0", "ED", "A01")]
+    assert before.stops == [] and before.pending == ["A14"]  # facts stay as read
+    # the same admit resent under a new control id: nothing to write
+    assert decide_start_or_end(env(a01, "e9"), a01, after) == Decision(APPLIED)
+    assert decide_start_or_end(env(a01), EncounterStarted(patient=P, visit_number=""), before) == (
+        Decision(APPLIED)
+    )
+
+
+def test_a_discharge_ends_the_visit_and_its_pending_discharge() -> None:
+    a03 = EncounterDischarged(patient=P, visit_number="V1")
+    before = VisitState(status="active", stops=[ADMIT], pending=["A16"])
+    after = saved(decide_start_or_end(env(a03), a03, before), "visit:V1", VisitState)
+    assert isinstance(after, VisitState)
+    assert (after.status, after.pending, after.stops) == ("discharged", [], [ADMIT])
+    assert decide_start_or_end(env(a03, "e2"), a03, after) == Decision(APPLIED)
+
+
+def test_a_class_change_is_kept_in_the_visit_and_its_encounter_row() -> None:
+    a06 = PatientClassChanged(patient=P, visit_number="V1", patient_class="I", facility="NORTH")
+    d = decide_class(env(a06), a06, "k2", VisitState(patient_class="O", status="discharged"))
+    after = saved(d, "visit:V1", VisitState)
+    assert isinstance(after, VisitState) and d.outcome is APPLIED
+    assert (after.patient_class, after.patient_key) == ("I", "k2")
+    assert PutEncounter("V1", "k2", "NORTH", "I", "discharged", AT.isoformat()) in d.writes
+    fresh = decide_class(env(a06), a06, "k2", VisitState())
+    assert PutEncounter("V1", "k2", "NORTH", "I", "active", AT.isoformat()) in fresh.writes
+    nowhere = PatientClassChanged(patient=P, visit_number="", patient_class="I")
+    assert decide_class(env(nowhere), nowhere, "k2", VisitState()) == Decision(APPLIED)
+
+
+def test_reopening_opens_an_ended_or_purged_account_and_leaves_an_open_one() -> None:
+    plans = [Coverage(plan_id="P1")]
+    d = decide_reopen("A1", AccountState(status="purged", plans=plans))
+    after = saved(d, "account:A1", AccountState)
+    assert isinstance(after, AccountState) and (after.status, after.plans) == ("open", plans)
+    assert decide_reopen("A1", AccountState()) == Decision(APPLIED)
+    assert decide_reopen("", None) == Decision(APPLIED)

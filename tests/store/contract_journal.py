@@ -12,6 +12,7 @@ import msgspec
 from isthmus.ledger.batch import JournalBatch
 from isthmus.ledger.journal import all_lines, reverse
 from isthmus.store.ports import Store
+from isthmus.store.ports_journal import BATCH_BODY
 from tests.store.builders import (
     AR,
     FILES,
@@ -211,3 +212,20 @@ class JournalContract:
         ]
         assert [o.id for o in items] == sorted(o.id for o in items)
         assert store.counts()["outbox_pending"] == 3
+
+    def test_a_batch_body_row_holds_no_copy_and_reads_back_the_body(self, store: Store) -> None:
+        e1 = entry("E1")
+        post(store, e1)
+        batch = detailed("B1", [e1])
+        store.record_batch(batch, [("erp", "batch.v1", BATCH_BODY), *FILES[:1]], now=5.0)
+        body = store.batch_body("B1")
+        assert body is not None and msgspec.json.decode(body, type=JournalBatch) == batch
+        assert [(o.fmt, o.payload) for o in store.outbox_items()] == [
+            ("batch.v1", body),
+            ("csv", b"csv body"),
+        ]
+        assert [(o.fmt, o.payload) for o in store.outbox_due("erp", 5.0, 10)] == [
+            ("batch.v1", body),
+            ("csv", b"csv body"),
+        ]
+        assert [o.payload for o in store.outbox_items("pending")] == [body, b"csv body"]

@@ -8,9 +8,9 @@ it again (`reopen`). When `flows.merges` merges or renumbers an account (A41, A4
 survivor the hub knows nothing of takes the coverage of the account merged into it
 (`merged_account`).
 
-Issue 17: `decide_coverage` and `decide_close` decide without the store on the facts read
-(the account's state, whether the store has the account), and `flows.decision.apply`
-writes the decision.
+Issue 17: `decide_coverage`, `decide_close` and `decide_reopen` decide without the store on
+the facts read (the account's state, whether the store has the account), and
+`flows.decision.apply` writes the decision.
 """
 
 from __future__ import annotations
@@ -96,12 +96,20 @@ def close_account(tx: Tx, secret: str, ev: BillingAccountClosed, now: float = 0.
     return label(apply(tx, decision, now))
 
 
-def reopen(tx: Tx, account_number: str) -> None:
-    """BAR P01 / P05 for an account P06 ended or P02 purged: it is open again."""
-    if account_number and closed_status(tx, account_number):
-        state = load_account(tx, account_number)
-        state.status = "open"
-        tx.save_state(state_name(account_number), _enc.encode(state))
+def decide_reopen(account_number: str, state: AccountState | None) -> Decision:
+    """BAR P01 / P05 for an account P06 ended or P02 purged: it is open again. `state`:
+    the account's (None: the message names no account); an open one stays as it is."""
+    if state is None or state.status == "open":
+        return Decision(APPLIED)
+    return Decision(
+        APPLIED, writes=(save(account_number, msgspec.structs.replace(state, status="open")),)
+    )
+
+
+def reopen(tx: Tx, account_number: str, now: float) -> Outcome:
+    """`decide_reopen` on the account's state, written at `now`."""
+    state = load_account(tx, account_number) if account_number else None
+    return apply(tx, decide_reopen(account_number, state), now)
 
 
 def closed_status(tx: Tx, account_number: str) -> str:

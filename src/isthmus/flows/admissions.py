@@ -45,8 +45,7 @@ class Admissions:
         ev = env.payload
         assert isinstance(ev, EncounterStarted | EncounterDischarged)
         accounts.encounter(tx, self.secret, ev, env.occurred_at.isoformat())
-        visits.start_or_end(tx, env, ev)
-        return APPLIED
+        return visits.start_or_end(tx, env, ev, now)
 
     def merged(self, tx: Tx, env: Envelope, now: float) -> Outcome:
         ev = env.payload
@@ -65,12 +64,12 @@ class Admissions:
     def transferred(self, tx: Tx, env: Envelope, now: float) -> Outcome:
         ev = env.payload
         assert isinstance(ev, EncounterTransferred)
-        return of(visits.transfer(tx, self.secret, env, ev))
+        return of(visits.transfer(tx, self.secret, env, ev, now))
 
     def class_changed(self, tx: Tx, env: Envelope, now: float) -> Outcome:
         ev = env.payload
         assert isinstance(ev, PatientClassChanged)
-        return of(visits.class_change(tx, self.secret, env, ev))
+        return visits.class_change(tx, self.secret, env, ev, now)
 
     def visit_recorded(self, tx: Tx, env: Envelope, now: float) -> Outcome:
         ev = env.payload
@@ -90,7 +89,7 @@ class Admissions:
     def account_closed(self, tx: Tx, env: Envelope, now: float) -> Outcome:
         ev = env.payload
         assert isinstance(ev, BillingAccountClosed)
-        return of(account_state.close_account(tx, self.secret, ev))
+        return of(account_state.close_account(tx, self.secret, ev, now))
 
     def deleted(self, tx: Tx, env: Envelope, now: float) -> Outcome:
         ev = env.payload

@@ -11,7 +11,8 @@ does with edits and acknowledgements, this does with those resources:
   check digit when it is an NPI, no claim of that number in flight) make it ``scrubbed``,
   or leave it ``created`` with a ``claim-edits`` item naming the FHIR elements. No 837
   leaves for it: the Claim went to its payer over FHIR, so the payer's first answer marks
-  it ``submitted`` (:func:`answered`) before applying what the answer says.
+  it ``submitted`` (:func:`answered`; :func:`answer` decides it without the store)
+  before applying what the answer says.
 * a ClaimResponse that adjudicated with nothing paid yet (outcome complete or partial) is
   a status A2 (`formats.fhir.remittance`): ``accepted`` (`flows.claim_acks`); one that
   pays is accepted, then paid as an 835 is; one that pays nothing (outcome error, or no
@@ -29,6 +30,7 @@ from __future__ import annotations
 from typing import Final
 
 from isthmus.flows import claim_life as life
+from isthmus.flows.claim_life import ClaimMove
 from isthmus.flows.claim_submission import KIND, QUEUE, RESENDABLE
 from isthmus.formats.x12.claim_edits import npi_valid
 from isthmus.model import ClaimSubmitted
@@ -121,10 +123,18 @@ def on_claim(tx: Tx, env: Envelope, ev: ClaimSubmitted, *, now: float) -> str:
 def answered(tx: Tx, claim: ClaimState, env: Envelope, *, now: float) -> ClaimState:
     """A scrubbed FHIR claim its payer answers was submitted to it over FHIR: mark it so,
     once, before the answer applies."""
+    new, m = answer(claim, env, now=now)
+    if m is not None:
+        m.write(tx, now)
+    return new
+
+
+def answer(claim: ClaimState, env: Envelope, *, now: float) -> tuple[ClaimState, ClaimMove | None]:
+    """:func:`answered` decided without the store: the claim after it, and the move to
+    write (None: not a scrubbed claim answered over FHIR)."""
     if claim.state != life.SCRUBBED or not from_fhir(env):
-        return claim
-    return life.advance(
-        tx,
+        return claim, None
+    return life.move(
         claim,
         "submitted",
         now=now,

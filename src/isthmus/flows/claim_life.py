@@ -16,13 +16,14 @@ crash). :func:`advance` applies a decision in the caller's transaction: the new 
 and a :class:`ClaimEvent` with the cause (the file or event id), the correlation id, who
 did it and when, so the console can show a claim's timeline. A fact that does not move the
 claim (a 277 finalized status while the 835 is awaited, an edit failure) is kept as an
-event with from = to (:func:`note`).
+event with from = to (:func:`note`). :func:`move` and :func:`noted` decide the same
+without the store, as a :class:`ClaimMove` that `flows.decision.apply` writes (issue 17).
 """
 
 from __future__ import annotations
 
 import uuid
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any, Final
 
@@ -190,6 +191,84 @@ def create(
     return claim
 
 
+@dataclass(frozen=True, slots=True)
+class ClaimMove:
+    """A claim-life transition (or a fact kept with from = to) as a `flows.decision` write:
+    the claim's next sequence number, its state row (when it moved or a field changed) and
+    its event, in that order (the order :func:`advance` always wrote them)."""
+
+    claim: ClaimState  # the claim before the move
+    kind: str
+    to: str
+    changes: dict[str, Any] = field(default_factory=dict)
+    causation_id: str = ""
+    correlation_id: str = ""
+    actor: str = "hub"
+    detail: str = ""
+    event_id: str = ""
+    moves: bool = True  # False: a fact (:func:`noted`), the row written only with changes
+
+    def after(self, now: float) -> ClaimState:
+        """The claim after the move at `now`."""
+        if not self.moves and not self.changes:
+            return self.claim
+        return replace(self.claim, state=self.to, updated_at=now, **self.changes)
+
+    def write(self, tx: Tx, now: float) -> bool:
+        ev = _event(
+            tx,
+            self.claim,
+            self.kind,
+            self.to,
+            now=now,
+            causation_id=self.causation_id,
+            correlation_id=self.correlation_id,
+            actor=self.actor,
+            detail=self.detail,
+            event_id=self.event_id,
+        )
+        if self.moves or self.changes:
+            tx.put_claim_state(self.after(now))
+        tx.add_claim_event(ev)
+        return True
+
+
+def move(
+    claim: ClaimState,
+    kind: str,
+    *,
+    now: float,
+    causation_id: str = "",
+    correlation_id: str = "",
+    actor: str = "hub",
+    detail: str = "",
+    event_id: str = "",
+    **changes: Any,
+) -> tuple[ClaimState, ClaimMove]:
+    """Decide moving ``claim`` by ``kind`` (raises InvalidTransition), without the store:
+    the claim after it at ``now`` and the write that records it."""
+    to = decide(claim.claim_key, claim.state, kind)
+    m = ClaimMove(claim, kind, to, changes, causation_id, correlation_id, actor, detail, event_id)
+    return m.after(now), m
+
+
+def noted(
+    claim: ClaimState,
+    kind: str,
+    *,
+    now: float,
+    causation_id: str = "",
+    actor: str = "hub",
+    detail: str = "",
+    **changes: Any,
+) -> tuple[ClaimState, ClaimMove]:
+    """Decide keeping a fact on the claim without moving it (an event with from = to)."""
+    m = ClaimMove(
+        claim, kind, claim.state, changes, causation_id, "", actor, detail, "", moves=False
+    )
+    return m.after(now), m
+
+
 def advance(
     tx: Tx,
     claim: ClaimState,
@@ -205,22 +284,18 @@ def advance(
 ) -> ClaimState:
     """Move ``claim`` by ``kind`` (raises InvalidTransition), with field ``changes``; the
     state row and its event are written in ``tx``. Returns the new state."""
-    to = decide(claim.claim_key, claim.state, kind)
-    ev = _event(
-        tx,
+    new, m = move(
         claim,
         kind,
-        to,
         now=now,
         causation_id=causation_id,
         correlation_id=correlation_id,
         actor=actor,
         detail=detail,
         event_id=event_id,
+        **changes,
     )
-    new = replace(claim, state=to, updated_at=now, **changes)
-    tx.put_claim_state(new)
-    tx.add_claim_event(ev)
+    m.write(tx, now)
     return new
 
 
@@ -236,22 +311,10 @@ def note(
     **changes: Any,
 ) -> ClaimState:
     """Keep a fact on the claim without moving it (an event with from = to)."""
-    ev = _event(
-        tx,
-        claim,
-        kind,
-        claim.state,
-        now=now,
-        causation_id=causation_id,
-        correlation_id="",
-        actor=actor,
-        detail=detail,
-        event_id="",
+    new, m = noted(
+        claim, kind, now=now, causation_id=causation_id, actor=actor, detail=detail, **changes
     )
-    new = replace(claim, updated_at=now, **changes) if changes else claim
-    if changes:
-        tx.put_claim_state(new)
-    tx.add_claim_event(ev)
+    m.write(tx, now)
     return new
 
 

@@ -2,8 +2,9 @@
 
 A batch is sealed in one transaction with its outbox row (transactional outbox), so a
 batch is either fully queued for the ERP or not at all. The batch id is a hash of its entry
-keys, so sealing the same entries twice is a no-op. The row holds the typed batch, encoded
-once (`ledger.batch_codec`); the dispatcher decodes each row once and hands the batch to
+keys, so sealing the same entries twice is a no-op. The row stands for the typed batch,
+encoded once (`ledger.batch_codec`) and stored once (the store keeps the body, the row
+no copy: `BATCH_BODY`); the dispatcher decodes each row once and hands the batch to
 the sink, which renders it for its ERP (files, JSON-RPC, REST), with persisted retries and
 a circuit breaker; on recovery it drains in order.
 """
@@ -23,6 +24,7 @@ from isthmus.ledger.supply import MIRROR_CHANNELS
 from isthmus.observe import tracing
 from isthmus.ports.erp import BatchSink, ErpRejected, ErpUnavailable
 from isthmus.store.ports import OutboxItem, Store
+from isthmus.store.ports_journal import BATCH_BODY
 
 log = logging.getLogger(__name__)
 DESTINATION = "erp_file"
@@ -55,8 +57,8 @@ def seal_batches(
                 policy=policy_of(channel),  # type: ignore[arg-type]
                 channel=channel,
             )
-            fmt, payload = batch_codec.encode(batch)
-            if store.record_batch(batch, [(DESTINATION, fmt, payload)], now):
+            row = (DESTINATION, batch_codec.BATCH_FORMAT, BATCH_BODY)  # the stored body
+            if store.record_batch(batch, [row], now):
                 made.append(batch)
             else:
                 break

@@ -22,8 +22,9 @@ by replaying the event or by the command (`flows.labor_payroll`). What the accru
 to, per department against its budget and per service line, is `flows.labor_budget`.
 
 Issue 17: the flow reads the facts an event needs (the employee's credential and
-department rows, the cost center), decides without the store (`LaborFlow.decide`, a
-`flows.decision.Decision`) and `flows.decision.apply` writes it at the worker's `now`.
+department rows, the cost center, the pay period's accruals, whether overtime waits),
+decides without the store (`LaborFlow.decide`, a `flows.decision.Decision`) and
+`flows.decision.apply` writes it at the worker's `now`.
 """
 
 from __future__ import annotations
@@ -36,8 +37,8 @@ from decimal import Decimal
 from isthmus.config import LaborSettings, Mappings
 from isthmus.flows.decision import Decision, Resolve, WorkItem, apply
 from isthmus.flows.errors import PermanentError
-from isthmus.flows.labor_payroll import reverse_accruals
-from isthmus.flows.outcome import APPLIED, POSTED, REJECTED, REVERSED, Held, Outcome
+from isthmus.flows.labor_payroll import Reversals, reversals
+from isthmus.flows.outcome import APPLIED, DUPLICATE, POSTED, REJECTED, REVERSED, Held, Outcome
 from isthmus.ledger import labor
 from isthmus.ledger.errors import ClosedPeriod, LedgerRefusal
 from isthmus.ledger.journal import JournalEntry
@@ -108,6 +109,8 @@ class Facts:
     credential: str = ""  # the employee's `CREDENTIALS` row: "<expired on>|<credential>"
     department: str = ""  # the department the hours go to ("" unknown)
     cost_center: str = ""  # that department's cost center ("" unmapped)
+    accruals: tuple[JournalEntry, ...] = ()  # PayrollPosted: its pay period's, committed
+    waiting: bool = False  # OvertimeRejected: the shift's overtime item is open
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,9 +144,7 @@ def combine(parts: Sequence[Decision]) -> Decision:
 @dataclass(frozen=True)
 class LaborFlow:
     """Reads the facts an event needs (`facts`), decides without the store (`decide`),
-    and `flows.decision.apply` writes the decision at the worker's `now`. PayrollPosted
-    (it reverses what the journal holds) and OvertimeRejected (its outcome is whether an
-    item was waiting) still write as they decide."""
+    and `flows.decision.apply` writes the decision at the worker's `now`."""
 
     settings: LaborSettings
     mappings: Mappings
@@ -151,27 +152,9 @@ class LaborFlow:
     accruals: Accruals | None = None  # for PayrollPosted: `pay_period_accruals` on the store
 
     def handle(self, tx: Tx, env: Envelope, now: float) -> Outcome:
-        ev = env.payload
-        if isinstance(ev, PayrollPosted):
-            if self.accruals is None:
-                raise PermanentError("PayrollPosted needs the journal (LaborFlow.accruals)")
-            try:
-                n, _ = reverse_accruals(
-                    tx,
-                    self.accruals(ev.pay_period_end),
-                    payroll_id=ev.payroll_id,
-                    posted_on=ev.posted_on,
-                    calendar=self.calendar,
-                )
-            except ClosedPeriod as exc:
-                return apply(tx, self._hold(env, "closed_period", str(exc)), now)
-            return REVERSED if n else APPLIED
-        if isinstance(ev, OvertimeRejected):
-            n = tx.close_work_items(
-                overtime_item(ev.shift_id), f"overtime rejected ({ev.request_id})", now
-            )
-            return REJECTED if n else APPLIED
-        return apply(tx, self.decide(env, self.facts(tx, env)), now)
+        out = apply(tx, self.decide(env, self.facts(tx, env)), now)
+        # a payroll whose reversals were all posted before is applied, as it always was
+        return APPLIED if out is DUPLICATE and type(env.payload) is PayrollPosted else out
 
     # -- the reads ---------------------------------------------------------------------
     def facts(self, tx: Tx, env: Envelope) -> Facts:
@@ -191,6 +174,13 @@ class LaborFlow:
             )
         if isinstance(ev, OvertimeApproved):
             return self._where(tx, ev.employee_id, ev.department, ev.work_date)
+        if isinstance(ev, PayrollPosted):
+            if self.accruals is None:
+                raise PermanentError("PayrollPosted needs the journal (LaborFlow.accruals)")
+            return Facts(accruals=tuple(self.accruals(ev.pay_period_end)))
+        if isinstance(ev, OvertimeRejected):
+            item = overtime_item(ev.shift_id)
+            return Facts(waiting=item in tx.pending_events((item,)))
         return Facts()
 
     def _where(self, tx: Tx, employee: str, department: str, work_date: date) -> Facts:
@@ -224,8 +214,23 @@ class LaborFlow:
                 memo=f"Approved overtime, shift {ev.shift_id}",
                 item_id=overtime_item(ev.shift_id),
             )
-        if isinstance(ev, PayrollPosted | OvertimeRejected):
-            raise TypeError(f"{type(ev).__name__} is applied as it is decided (handle)")
+        if isinstance(ev, PayrollPosted):
+            try:  # every accrual of the pay period reversed, once (the claim: `Reversals`)
+                revs = reversals(
+                    facts.accruals,
+                    payroll_id=ev.payroll_id,
+                    posted_on=ev.posted_on,
+                    calendar=self.calendar,
+                )
+            except ClosedPeriod as exc:
+                return self._hold(env, "closed_period", str(exc))
+            return Decision(REVERSED, claim=Reversals(revs)) if revs else Decision(APPLIED)
+        if isinstance(ev, OvertimeRejected):
+            done = f"overtime rejected ({ev.request_id})"
+            return Decision(
+                REJECTED if facts.waiting else APPLIED,
+                resolve=(Resolve(overtime_item(ev.shift_id), done),),
+            )
         if isinstance(ev, CredentialExpired):
             d = self._hold(
                 env,

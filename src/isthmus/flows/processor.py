@@ -232,7 +232,7 @@ class Processor:
         )
         lineage.settle(tx, self._receivables(), found, rec.posted)
         if self.supply is not None:  # an FT1 supply line also takes stock
-            self.supply.on_charge(tx, env, ev)
+            self.supply.on_charge(tx, env, ev, now)
         return SHARED[outcome]  # "posted", "duplicate", "held" or "applied"
 
     def _supply_flow(self, env: Envelope) -> SupplyFlow | Refused:
@@ -241,17 +241,17 @@ class Processor:
     def _consumed(self, tx: Tx, env: Envelope, now: float) -> Outcome:
         ev, flow = env.payload, self._supply_flow(env)
         assert isinstance(ev, SupplyConsumed)
-        return flow if isinstance(flow, Refused) else of(flow.consume(tx, env, ev))
+        return flow if isinstance(flow, Refused) else of(flow.consume(tx, env, ev, now))
 
     def _requested(self, tx: Tx, env: Envelope, now: float) -> Outcome:
         ev, flow = env.payload, self._supply_flow(env)
         assert isinstance(ev, SupplyRequested)
-        return flow if isinstance(flow, Refused) else of(flow.request(tx, env, ev))
+        return flow if isinstance(flow, Refused) else of(flow.request(tx, env, ev, now))
 
     def _voided(self, tx: Tx, env: Envelope, now: float) -> Outcome:
         ev, flow = env.payload, self._supply_flow(env)
         assert isinstance(ev, SupplyUsageVoided)
-        return flow if isinstance(flow, Refused) else of(flow.void(tx, env, ev))
+        return flow if isinstance(flow, Refused) else of(flow.void(tx, env, ev, now))
 
     def _claim_remitted(self, tx: Tx, env: Envelope, now: float) -> Outcome:
         ev = env.payload
@@ -355,6 +355,6 @@ class Processor:
         ev = env.payload
         assert isinstance(ev, BillingAccountOpened)
         accounts.billing_account(tx, self.secret, ev)
-        account_state.reopen(tx, ev.account_number)
+        account_state.reopen(tx, ev.account_number, now)
         self._release(tx, env, ev, now)
         return APPLIED

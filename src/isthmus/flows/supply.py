@@ -26,8 +26,10 @@ go into the caller's store transaction: they commit or roll back together.
 Issue 17: this module is the flow's service: for each operation it reads the facts
 (`supply_rules.Facts`: the applied records, the state as saved), a pure decision decides
 (flows/supply_usage.py: usages, voids, requests; flows/supply_orders.py: receipts and
-invoice lines) and `flows.decision.apply` writes it at the flow clock's `now`. Approving or
-rejecting a requisition, the order lines and the ERP round stay here.
+invoice lines) and `flows.decision.apply` writes it: on the worker's path (usages, voids,
+requests, FT1 supply lines) at the `now` the worker passes, on the CLI's and the API's
+(receipts, invoices, approvals) at the flow clock's. Approving or rejecting a requisition,
+the order lines and the ERP round stay here.
 """
 
 from __future__ import annotations
@@ -88,6 +90,10 @@ class SupplyFlow:
         """The policy, mappings and calendar the decisions read (as they are now)."""
         return SupplyRules(self.policy, self.maps, self.calendar)
 
+    def _now(self, now: float | None) -> float:
+        """The worker's `now` on its path; the flow clock's for the CLI and the API."""
+        return self.clock.now() if now is None else now
+
     def snapshot(self) -> SupplyState:
         """The state as committed (for reports); changes to it are not saved."""
         with self.store.transaction() as tx:
@@ -95,28 +101,32 @@ class SupplyFlow:
 
     # --- consumption -------------------------------------------------------------------
 
-    def consume(self, tx: Tx, env: Envelope, ev: SupplyConsumed) -> str:
-        """Apply one usage: "posted", "duplicate" or "held" (a work item was opened)."""
+    def consume(self, tx: Tx, env: Envelope, ev: SupplyConsumed, now: float | None = None) -> str:
+        """Apply one usage at `now` (the worker's; else the flow clock's): "posted",
+        "duplicate" or "held" (a work item was opened)."""
         kept = tx.applied(usage_key(ev.usage_id))
         mapped = bool(self.maps.department_cost_center.get(ev.department))
         facts = Facts(kept, state=tx.load_state(STATE) if kept is None and mapped else None)
-        return apply(tx, decide_usage(self.rules, env, ev, facts), self.clock.now()).label
+        return apply(tx, decide_usage(self.rules, env, ev, facts), self._now(now)).label
 
-    def void(self, tx: Tx, env: Envelope, ev: SupplyUsageVoided) -> str:
-        """A usage recorded in error: the stock goes back at the value it was taken at and
-        its entry is reversed ("posted"); voided before it arrived, the usage will take
-        nothing ("posted" too); "duplicate" for a second void."""
+    def void(self, tx: Tx, env: Envelope, ev: SupplyUsageVoided, now: float | None = None) -> str:
+        """A usage recorded in error (applied at `now`, as `consume`): the stock goes back
+        at the value it was taken at and its entry is reversed ("posted"); voided before it
+        arrived, the usage will take nothing ("posted" too); "duplicate" for a second void."""
         done = tx.applied(f"supply/void/{ev.usage_id}")
         kept = None if done is not None else tx.applied(usage_key(ev.usage_id))
         state = tx.load_state(STATE) if kept is not None else None
         facts = Facts(done, kept, state)
-        return apply(tx, decide_void(self.rules, env, ev, facts), self.clock.now()).label
+        return apply(tx, decide_void(self.rules, env, ev, facts), self._now(now)).label
 
-    def on_charge(self, tx: Tx, env: Envelope, charge: Charge) -> str | None:
+    def on_charge(
+        self, tx: Tx, env: Envelope, charge: Charge, now: float | None = None
+    ) -> str | None:
         """An HL7 v2 DFT FT1 supply line: a charge (FT1-6 CG) whose code (FT1-7) is mapped
         to an item in `[supply.charge_items]` also takes FT1-10 units of that item off the
         stock of its department (FT1-13, as the location). Linked by FT1-2 (charge id),
-        PID-18 and PV1-19. None when the code is not a supply item."""
+        PID-18 and PV1-19, applied at `now` as `consume`. None when the code is not a supply
+        item."""
         item = self.policy.charge_items.get(charge.charge_code)
         if item is None or charge.transaction_type != "CG" or charge.quantity <= 0:
             return None
@@ -132,18 +142,19 @@ class SupplyFlow:
             visit_number=charge.visit_number,
             charge_id=charge.transaction_id,
         )
-        return self.consume(tx, env, usage)
+        return self.consume(tx, env, usage, now)
 
-    def request(self, tx: Tx, env: Envelope, ev: SupplyRequested) -> str:
-        """A department's request for stock: a requisition ("posted" when it waits for the
-        ERP, "held" for a budget approval or an unknown cost center, "duplicate")."""
+    def request(self, tx: Tx, env: Envelope, ev: SupplyRequested, now: float | None = None) -> str:
+        """A department's request for stock (applied at `now`, as `consume`): a
+        requisition ("posted" when it waits for the ERP, "held" for a budget approval or an
+        unknown cost center, "duplicate")."""
         done = tx.applied(f"supply/request/{ev.request_id}")
         rule = self.policy.par_levels.get(f"{ev.item}|{ev.location}")
         mapped = bool(
             self.maps.department_cost_center.get(ev.department) or (rule and rule.cost_center)
         )
         facts = Facts(done, state=tx.load_state(STATE) if done is None and mapped else None)
-        return apply(tx, decide_request(self.rules, env, ev, facts), self.clock.now()).label
+        return apply(tx, decide_request(self.rules, env, ev, facts), self._now(now)).label
 
     def approve(self, tx: Tx, req_id: str) -> bool:
         """A person approved a budget breach: the requisition goes to the ERP, and its

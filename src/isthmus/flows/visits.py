@@ -22,9 +22,10 @@ Every update is idempotent on the event id: a redelivered event changes nothing.
 visit's stops and pending events are also idempotent on what the message says (trigger and
 MSH-7, as for `flows.merges`): a resend under a new control id changes nothing either.
 
-Issue 17: transfers, recorded events, codes and cancellations are decided without the store
-(`decide_transfer`, `decide_record`, `decide_codes`) on the visit's state and patient as
-read, and `flows.decision.apply` writes the decision.
+Issue 17: starts and discharges, transfers, class changes, recorded events, codes and
+cancellations are decided without the store (`decide_start_or_end`, `decide_transfer`,
+`decide_class`, `decide_record`, `decide_codes`) on the visit's state and patient as read,
+and `flows.decision.apply` writes the decision.
 """
 
 from __future__ import annotations
@@ -95,10 +96,6 @@ def load_visit(tx: Tx, visit: str) -> VisitState:
     """A visit's flow state (a new one when none is stored)."""
     body = tx.load_state(f"visit:{visit}")
     return _visit_dec.decode(body) if body else VisitState()
-
-
-def _save_visit(tx: Tx, visit: str, state: VisitState) -> None:
-    tx.save_state(f"visit:{visit}", _enc.encode(state))
 
 
 def _at(env: Envelope, when: datetime | None) -> str:
@@ -225,22 +222,33 @@ def department_at(tx: Tx, visit: str, on: date) -> str:
     return chosen
 
 
-def class_change(tx: Tx, secret: str, env: Envelope, ev: PatientClassChanged) -> str:
-    """A06 / A07: the visit's patient class (HL7 table 0004), which is its account type."""
+def decide_class(
+    env: Envelope, ev: PatientClassChanged, patient_key: str, before: VisitState
+) -> Decision:
+    """A06 / A07: the visit's patient class (HL7 table 0004), which is its account type,
+    kept in its state and its encounter row. `before`: its state, `patient_key` its
+    patient's live key."""
+    if not ev.visit_number:
+        return Decision(APPLIED)
+    state = msgspec.structs.replace(before, patient_class=ev.patient_class, patient_key=patient_key)
+    row = PutEncounter(
+        ev.visit_number,
+        patient_key,
+        ev.facility,
+        ev.patient_class,
+        state.status or "active",
+        env.occurred_at.isoformat(),
+    )
+    return Decision(APPLIED, writes=(save_visit(ev.visit_number, state), row))
+
+
+def class_change(
+    tx: Tx, secret: str, env: Envelope, ev: PatientClassChanged, now: float
+) -> Outcome:
+    """`decide_class` on the visit's state, written at `now`."""
     p = resolve(tx, secret, ev.patient)
-    if ev.visit_number:
-        state = load_visit(tx, ev.visit_number)
-        state.patient_class, state.patient_key = ev.patient_class, p.key
-        _save_visit(tx, ev.visit_number, state)
-        tx.put_encounter(
-            ev.visit_number,
-            p.key,
-            ev.facility,
-            ev.patient_class,
-            state.status or "active",
-            env.occurred_at.isoformat(),
-        )
-    return "applied"
+    before = load_visit(tx, ev.visit_number) if ev.visit_number else VisitState()
+    return apply(tx, decide_class(env, ev, p.key, before), now)
 
 
 def decide_record(
@@ -303,38 +311,39 @@ def record(tx: Tx, secret: str, env: Envelope, ev: VisitEventRecorded, now: floa
     return label(apply(tx, decision, now))
 
 
-def start_or_end(tx: Tx, env: Envelope, ev: EncounterStarted | EncounterDischarged) -> None:
+def decide_start_or_end(
+    env: Envelope, ev: EncounterStarted | EncounterDischarged, before: VisitState
+) -> Decision:
     """A01/A04 (active) and A03 (discharged) as the visit's status, so later events keep it.
     A01/A04 also give the visit its first location (PV1-3: a charge with no FT1-13 lands on
     its cost center until a transfer); A01 completes a pending admit (A14), A03 a pending
-    discharge (A16)."""
+    discharge (A16). Nothing to write when the state stays as it was (`before`)."""
     if not ev.visit_number:
-        return
-    state = load_visit(tx, ev.visit_number)
-    changed = state.status != ("active" if isinstance(ev, EncounterStarted) else "discharged")
+        return Decision(APPLIED)
+    state = _copy(before)
     if isinstance(ev, EncounterStarted):
         state.status = "active"
         if _once(state, env, ev.trigger or "start", ev.started_at, ev.location, ev.department):
-            changed = True
             _settle(state, ev.trigger)
             if ev.department:
-                _add_stop(
-                    state,
-                    Stop(
-                        env.event_id,
-                        _at(env, ev.started_at),
-                        ev.location,
-                        ev.department,
-                        ev.trigger or "start",
-                    ),
-                )
+                trigger = ev.trigger or "start"
+                at = _at(env, ev.started_at)
+                _add_stop(state, Stop(env.event_id, at, ev.location, ev.department, trigger))
     else:
         state.status = "discharged"
         if _once(state, env, "A03", ev.discharged_at):
-            changed = True
             _settle(state, "A03")
-    if changed:
-        _save_visit(tx, ev.visit_number, state)
+    if state.status == before.status and len(state.seen) == len(before.seen):
+        return Decision(APPLIED)  # the same status, and the message was seen before
+    return Decision(APPLIED, writes=(save_visit(ev.visit_number, state),))
+
+
+def start_or_end(
+    tx: Tx, env: Envelope, ev: EncounterStarted | EncounterDischarged, now: float
+) -> Outcome:
+    """`decide_start_or_end` on the visit's state, written at `now`."""
+    before = load_visit(tx, ev.visit_number) if ev.visit_number else VisitState()
+    return apply(tx, decide_start_or_end(env, ev, before), now)
 
 
 def decide_codes(ev: ClinicalCodesRecorded, state: VisitState | None) -> Decision:

@@ -2,7 +2,9 @@
 
 A sealed batch is queued as ONE outbox row (`BATCH_FORMAT`, the row's `fmt`): the
 `JournalBatch` itself, msgspec JSON (amounts as exact decimal strings, dates ISO 8601,
-no PHI: the batch holds none, ledger/batch.py). The dispatcher decodes the row once into a
+no PHI: the batch holds none, ledger/batch.py), stored once: the store keeps this encoding
+as the batch's body and the row refers to it (`store.ports_journal.BATCH_BODY`), reading it
+back as the row's payload. The dispatcher decodes the row once into a
 `QueuedBatch` and each sink renders it as its ERP wants it: CSV and JSON Lines files
 (connectors/erp_file.py), Tryton JSON-RPC (connectors/erp_tryton.py), REST
 (connectors/erp_rest.py), after its allow-list left out what that destination may not

@@ -1,5 +1,6 @@
 """The journal and outbox aggregates in memory (the fakes of ports_journal and
 ports_outbox): entries in posting order, the batches that seal them, and their files.
+A row queued as `BATCH_BODY` holds its batch's body itself (the same bytes, not a copy).
 """
 
 from __future__ import annotations
@@ -8,15 +9,13 @@ import dataclasses
 from collections.abc import Iterator, Sequence
 from decimal import Decimal
 
-import msgspec
-
+from isthmus.ledger import batch_codec
 from isthmus.ledger.batch import JournalBatch
 from isthmus.ledger.journal import JournalEntry, JournalLine
 from isthmus.store.memory_state import Batch, MemoryStoreBase, MemoryTxBase
 from isthmus.store.ports import OutboxItem
+from isthmus.store.ports_journal import BATCH_BODY
 from isthmus.store.sql_outbox import MAX_ERROR as _MAX_ERROR
-
-_batch_enc = msgspec.json.Encoder(decimal_format="string")
 
 
 class MemoryJournalTx(MemoryTxBase):
@@ -88,14 +87,16 @@ class MemoryJournal(MemoryStoreBase):
     def record_batch(
         self, batch: JournalBatch, outbox: Sequence[tuple[str, str, bytes]], now: float
     ) -> bool:
-        """Seal a batch: mark its entries, keep its body, queue its files. All or nothing."""
+        """Seal a batch: mark its entries, keep its body, queue its files (a `BATCH_BODY` row
+        is the body). All or nothing."""
         with self._write() as s:
             if batch.batch_id in s.batches or any(
                 k in s.entry_batch or k not in s.entries for k in batch.entry_keys
             ):
                 return False
+            body = batch_codec.encode(batch)[1]
             s.batches[batch.batch_id] = Batch(
-                batch.channel, batch.policy, len(batch.lines), now, _batch_enc.encode(batch)
+                batch.channel, batch.policy, len(batch.lines), now, body
             )
             for k in batch.entry_keys:
                 s.entry_batch[k] = batch.batch_id
@@ -110,7 +111,7 @@ class MemoryJournal(MemoryStoreBase):
                     destination=destination,
                     batch_id=batch.batch_id,
                     fmt=fmt,
-                    payload=payload,
+                    payload=body if payload == BATCH_BODY else payload,
                     status="pending",
                     attempts=0,
                     visible_at=0.0,

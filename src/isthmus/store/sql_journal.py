@@ -5,7 +5,9 @@ and `record_batch`).
 Money goes in as decimal text and comes back as Decimal (SQLite keeps TEXT, PostgreSQL
 NUMERIC); the posting order is the dialect's `{seq}` (SQLite's rowid, PostgreSQL's
 identity). A batch seals its entries all or nothing: a sealed count short of the batch's
-entries means another batch holds one of them, and the write rolls back.
+entries means another batch holds one of them, and the write rolls back. The batch is
+stored once, in `batches.body`: an outbox row queued as `BATCH_BODY` holds no copy
+(sql_outbox.py reads it back with the body).
 """
 
 from __future__ import annotations
@@ -14,13 +16,11 @@ from collections.abc import Iterator, Sequence
 from decimal import Decimal
 from typing import Any, Final
 
-import msgspec
-
+from isthmus.ledger import batch_codec
 from isthmus.ledger.batch import JournalBatch
 from isthmus.ledger.journal import Dimensions, JournalEntry, JournalLine
 from isthmus.store.sql_dialect import StoreBase, TxBase, day
 
-_batch_enc = msgspec.json.Encoder(decimal_format="string")
 _LINE: Final = "account, debit, credit, currency, company, cost_center, service_line, account_token"
 ENTRY_COLS: Final = (
     "entry_key, posted_on, period, channel, memo, correlation_id, "
@@ -176,8 +176,9 @@ class SqlJournal(StoreBase):
     def record_batch(
         self, batch: JournalBatch, outbox: Sequence[tuple[str, str, bytes]], now: float
     ) -> bool:
-        """Seal a batch: mark its entries, keep its body, queue its files. All or nothing:
-        refused (False) when the batch id exists or another batch sealed one of its entries."""
+        """Seal a batch: mark its entries, keep its body, queue its files (a `BATCH_BODY` row
+        is the body, not a copy of it). All or nothing: refused (False) when the batch id
+        exists or another batch sealed one of its entries."""
         q, d, keys = self._q, self._d, list(batch.entry_keys)
 
         def work(c: Any) -> bool:
@@ -190,7 +191,7 @@ class SqlJournal(StoreBase):
                         batch.policy,
                         len(batch.lines),
                         now,
-                        _batch_enc.encode(batch),
+                        batch_codec.encode(batch)[1],
                     ),
                 ).rowcount
                 != 1

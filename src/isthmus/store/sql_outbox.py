@@ -3,7 +3,9 @@ for their destination (ports.py: `outbox_due`, `outbox_settle`, `outbox_items`).
 
 The due query keeps order per destination: a row waits while an earlier row of its
 destination waits for its retry (`visible_at` later than now), so files leave in sequence.
-`record_batch` (sql_journal.py) queues the rows with the batch that seals them.
+`record_batch` (sql_journal.py) queues the rows with the batch that seals them. A row
+queued as `BATCH_BODY` (an empty payload) is the batch itself: it reads back with the
+body its batch keeps (`batches.body`), so the batch is stored once.
 """
 
 from __future__ import annotations
@@ -14,16 +16,20 @@ from typing import Any, Final
 from isthmus.store.ports_outbox import OutboxItem
 from isthmus.store.sql_dialect import StoreBase
 
-_COLS: Final = "id, destination, batch_id, fmt, payload, status, attempts, visible_at, last_error"
+_COLS: Final = (
+    "o.id, o.destination, o.batch_id, o.fmt, CASE WHEN length(o.payload) = 0 AND b.body IS "
+    "NOT NULL THEN b.body ELSE o.payload END, o.status, o.attempts, o.visible_at, o.last_error"
+)
+_FROM: Final = "outbox o LEFT JOIN batches b ON b.batch_id = o.batch_id"
 MAX_ERROR: Final = 2000  # what an outbox row keeps of the last error
 SQL: Final = {
-    "outbox_due": f"SELECT {_COLS} FROM outbox WHERE destination = ? AND status = 'pending' "
-    "AND visible_at <= ? AND id < coalesce((SELECT min(id) FROM outbox WHERE "
+    "outbox_due": f"SELECT {_COLS} FROM {_FROM} WHERE o.destination = ? AND o.status = 'pending' "
+    "AND o.visible_at <= ? AND o.id < coalesce((SELECT min(id) FROM outbox WHERE "
     "destination = ? AND status = 'pending' AND visible_at > ?), "
-    "4611686018427387904) ORDER BY id LIMIT ?",
+    "4611686018427387904) ORDER BY o.id LIMIT ?",
     "outbox_settle": "UPDATE outbox SET status = ?, last_error = ?, visible_at = ?, "
     "attempts = attempts + 1, sent_at = ? WHERE id = ?",
-    "outbox_items": f"SELECT {_COLS} FROM outbox",
+    "outbox_items": f"SELECT {_COLS} FROM {_FROM}",
 }
 
 
@@ -51,5 +57,5 @@ class SqlOutbox(StoreBase):
         )
 
     def outbox_items(self, status: str | None = None) -> list[OutboxItem]:
-        q = self._q["outbox_items"] + (f" WHERE status = {self._d.mark}" if status else "")
-        return [_item(r) for r in self._rows(q + " ORDER BY id", (status,) if status else ())]
+        q = self._q["outbox_items"] + (f" WHERE o.status = {self._d.mark}" if status else "")
+        return [_item(r) for r in self._rows(q + " ORDER BY o.id", (status,) if status else ())]

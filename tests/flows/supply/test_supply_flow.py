@@ -156,6 +156,16 @@ def test_more_than_on_hand_is_a_work_item_and_changes_nothing() -> None:
     assert balances(store)["1300"] == D("12.50")
 
 
+def test_the_worker_s_now_stamps_what_a_usage_opens_else_the_flow_clock_does() -> None:
+    f, store = flow()
+    stock(f, store, qty=1)
+    with store.transaction() as tx:  # the worker passes its `now` (issue 17)
+        assert f.consume(tx, env(usage(1, qty=2)), usage(1, qty=2), 1234.5) == "held"
+        assert f.consume(tx, env(usage(2, qty=2)), usage(2, qty=2)) == "held"  # the CLI's path
+    stamps = [w.created_at for w in store.work_items()]
+    assert stamps == [1234.5, f.clock.now()] and f.clock.now() != 1234.5
+
+
 def test_matched_invoice_posts_to_ap_and_a_price_variance_beyond_tolerance_posts_nothing() -> None:
     f, store = flow()
     stock(f, store, qty=4)

@@ -25,7 +25,8 @@ from typing import Any, Final
 
 from isthmus.errors import StorageUnavailable
 
-REVISIONS: Final = ("0001", "0002", "0003", "0004")  # oldest first; each is versions/r<rev>_*.py
+# oldest first; each is versions/r<rev>_*.py
+REVISIONS: Final = ("0001", "0002", "0003", "0004", "0005")
 HEAD: Final = REVISIONS[-1]
 LEGACY: Final = REVISIONS[0]  # what a store made before migrations is
 VERSION_TABLE: Final = "alembic_version"
