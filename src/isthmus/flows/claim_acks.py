@@ -30,20 +30,33 @@ decode a file the same way and apply it in one transaction (`isthmus claims ack`
 claims of a set are found by the flow state `claims/sent/<GS06>/<ST02>` written when the
 set left. A status for a claim the hub does not know is counted and left (``unknown``); a status
 that cannot move a claim in its state (a late 277CA after the 835) is kept as a fact.
+
+Issue 17: each response is read (its facts), decided without the store and applied by
+`flows.decision.apply`, the worker's at its `now` (`flows.claim_responses`).
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
-from typing import Any, Final
 
-from isthmus.flows import claim_eligibility, claim_fhir
-from isthmus.flows import claim_life as life
-from isthmus.flows.claim_submission import sent_batch_state, sent_set_state
-from isthmus.formats.fhir.remittance import CLAIM_RESPONSE
+from isthmus.flows import claim_eligibility
+from isthmus.flows.claim_responses import (
+    BATCH_KIND,
+    KIND,
+    QUEUE,
+    Answer,
+    ack_facts,
+    batch_facts,
+    billing_npi,
+    category,
+    decide_acknowledged,
+    decide_batch_status,
+    decide_status,
+    status_facts,
+)
+from isthmus.flows.claim_submission import sent_set_state
+from isthmus.flows.decision import apply
 from isthmus.formats.x12 import check_envelope, read
-from isthmus.formats.x12.claim_status import ACCEPTED_CATEGORIES, REJECTED_CATEGORIES
 from isthmus.formats.x12.responses import response_events
 from isthmus.model import (
     AcknowledgementReceived,
@@ -52,12 +65,7 @@ from isthmus.model import (
     EligibilityReported,
 )
 from isthmus.model.envelope import Envelope, KeyedEvent
-from isthmus.store.ports import ClaimState, Store, Tx
-
-QUEUE: Final = "claim-rejections"
-KIND: Final = "claim_rejected"
-BATCH_KIND: Final = "claim_batch_rejected"
-_APPLIED: Final = "claims/applied/"
+from isthmus.store.ports import Store, Tx
 
 
 @dataclass
@@ -68,91 +76,25 @@ class Applied:
     unknown: int = 0
 
 
-def _reject_item(tx: Tx, claim: ClaimState, *, source: str, detail: str, now: float) -> None:
-    tx.add_work_item(
-        kind=KIND,
-        queue=QUEUE,
-        key=claim.claim_key,
-        event_id=f"claim-rejected/{claim.claim_key}/{source}",
-        correlation_id=f"claims/{claim.claim_key}",
-        detail=detail,
-        envelope=b"",
-        now=now,
-    )
-
-
-def _once(tx: Tx, event_id: str) -> bool:
-    """True the first time an event is applied (a redelivery of it changes nothing)."""
-    mark = _APPLIED + event_id
-    if tx.load_state(mark):
-        return False
-    tx.save_state(mark, b"1")
-    return True
+def _applied(tx: Tx, got: Answer, now: float) -> Applied:
+    apply(tx, got.decision, now)
+    return Applied(got.claims, got.unknown)
 
 
 def on_acknowledged(
     tx: Tx, ev: AcknowledgementReceived, *, now: float, source: str, event_id: str = ""
 ) -> Applied:
     """Accept or reject the claims of the set one received 999 loop 2000 names."""
-    out = Applied()
-    if event_id and not _once(tx, event_id):
-        return out
-    raw = tx.load_state(sent_set_state(ev.group_control, ev.set_control))
-    named = [
-        c for c in (tx.get_claim_state(k) for k in (raw or b"").decode().split()) if c is not None
-    ]
-    if not named:
-        out.unknown += 1
-        return out
-    errors = "; ".join(
-        f"IK3 {e.segment_id} position {e.position} loop {e.loop} code {e.code}"
-        + "".join(f", IK4 {x}" for x in e.elements)
-        for e in ev.errors
-    )
-    detail = (
-        f"999 IK501 {ev.status or '-'} for set {ev.set_control}"
-        + (f" ({', '.join(ev.codes)})" if ev.codes else "")
-        + (f": {errors}" if errors else "")
-    )
-    kind = "ack_accepted" if ev.accepted else "ack_rejected"
-    for c in named:
-        if not life.can(c.state, kind):  # a 277CA came first: a fact now
-            life.note(tx, c, "ack", now=now, causation_id=source, detail=detail)
-            out.claims[c.claim_key] = c.state
-            continue
-        new = life.advance(tx, c, kind, now=now, causation_id=source, detail=detail)
-        if not ev.accepted:
-            _reject_item(tx, new, source=source, detail=detail, now=now)
-        out.claims[c.claim_key] = new.state
-    return out
+    facts = ack_facts(tx, ev, event_id)
+    return _applied(tx, decide_acknowledged(ev, facts, source=source, now=now), now)
 
 
 def on_status(
     tx: Tx, ev: ClaimStatusReported, *, now: float, source: str, event_id: str = ""
 ) -> Applied:
     """Apply one claim status of a 277 or 277CA to the claim it names."""
-    out = Applied()
-    if event_id and not _once(tx, event_id):
-        return out
-    claim = life.find(tx, ev.patient_control_number or ev.trace, ev.payer_claim_control_number)
-    if claim is None or not ev.statuses:
-        out.unknown += 1
-        return out
-    out.claims[claim.claim_key] = _apply_status(tx, claim, ev, now=now, source=source)
-    return out
-
-
-def billing_npi(claim: ClaimState) -> str:
-    """The billing provider NPI (2010AA NM109, NM108 XX) the claim was submitted with."""
-    if not claim.body:
-        return ""
-    body = json.loads(claim.body)
-    es = str(body["delimiters"][0])
-    for seg in body.get("billing", ()):
-        e = str(seg).split(es)
-        if e[0] == "NM1" and len(e) > 9 and e[1] == "85" and e[8] == "XX":
-            return e[9].strip()
-    return ""
+    facts = status_facts(tx, ev, event_id)
+    return _applied(tx, decide_status(ev, facts, source=source, now=now), now)
 
 
 def on_batch_status(
@@ -163,52 +105,8 @@ def on_batch_status(
     acknowledgement moves to ``rejected`` with the status code; one work item per batch
     names the reason. An acceptance at these levels changes nothing (the claims' own
     statuses follow)."""
-    out = Applied()
-    if event_id and not _once(tx, event_id):
-        return out
-    first = ev.statuses[0] if ev.statuses else None
-    if first is None or category(first.category) != "rejected":
-        return out
-    raw = tx.load_state(sent_batch_state(ev.batch)) if ev.batch else None
-    named = [
-        c
-        for c in (tx.get_claim_state(k) for k in (raw or b"").decode().split())
-        if c is not None and (ev.level != "19" or billing_npi(c) == ev.provider_npi)
-    ]
-    if not named:
-        out.unknown += 1
-        return out
-    codes = ", ".join(
-        f"{s.category}:{s.code}" + (f":{s.entity}" if s.entity else "") for s in ev.statuses
-    )
-    where = (
-        "billing provider NPI " + ev.provider_npi if ev.level == "19" else "information receiver"
-    )
-    detail = f"{ev.report} rejected batch {ev.batch} at the {where} level: {codes}"
-    moved: list[str] = []
-    for c in named:
-        changes = {"status_category": first.category, "status_code": first.code}
-        if life.can(c.state, "ack_rejected"):
-            new = life.advance(
-                tx, c, "ack_rejected", now=now, causation_id=source, detail=detail, **changes
-            )
-            moved.append(c.claim_key)
-        else:  # already adjudicated or rejected: a fact on its timeline
-            new = life.note(tx, c, "status", now=now, causation_id=source, detail=detail, **changes)
-        out.claims[c.claim_key] = new.state
-    if moved:
-        who = f"{ev.batch}/{ev.provider_npi}" if ev.level == "19" else ev.batch
-        tx.add_work_item(
-            kind=BATCH_KIND,
-            queue=QUEUE,
-            key=f"batch {who}",
-            event_id=f"claim-batch-rejected/{who}/{source}",
-            correlation_id=f"claims/batch/{ev.batch}",
-            detail=f"{detail}; {len(moved)} claim(s) rejected: {', '.join(moved)}",
-            envelope=b"",
-            now=now,
-        )
-    return out
+    facts = batch_facts(tx, ev, event_id)
+    return _applied(tx, decide_batch_status(ev, facts, source=source, now=now), now)
 
 
 def on_response(
@@ -218,31 +116,27 @@ def on_response(
     | ClaimStatusReported
     | ClaimBatchStatusReported
     | EligibilityReported,
+    now: float,
 ) -> str:
     """The worker's entry (`flows.processor`): a received 999 set, 277/277CA claim status
-    or 271 answer applied once per event id to the claims or the account it names
-    (`flows.claim_eligibility`); outcome ``unknown`` when it names nothing the hub sent."""
-    now, source = env.recorded_at.timestamp(), env.event_id
+    or 271 answer applied once per event id, at the worker's `now`, to the claims or the
+    account it names (`flows.claim_eligibility`); outcome ``unknown`` when it names
+    nothing the hub sent."""
+    source = env.event_id
     if isinstance(ev, EligibilityReported):
         return (
             "applied"
-            if claim_eligibility.on_eligibility(
-                tx, ev, now=now, source=source, event_id=env.event_id
-            )
+            if claim_eligibility.on_eligibility(tx, ev, now=now, source=source, event_id=source)
             else "unknown"
         )
     if isinstance(ev, AcknowledgementReceived):
-        got = on_acknowledged(tx, ev, now=now, source=source, event_id=env.event_id)
+        got = decide_acknowledged(ev, ack_facts(tx, ev, source), source=source, now=now)
     elif isinstance(ev, ClaimBatchStatusReported):
-        got = on_batch_status(tx, ev, now=now, source=source, event_id=env.event_id)
+        got = decide_batch_status(ev, batch_facts(tx, ev, source), source=source, now=now)
     else:
-        if ev.report == CLAIM_RESPONSE:  # a FHIR claim's payer answers: it was submitted
-            found = life.find(
-                tx, ev.patient_control_number or ev.trace, ev.payer_claim_control_number
-            )
-            if found is not None:
-                claim_fhir.answered(tx, found, env, now=now)
-        got = on_status(tx, ev, now=now, source=source, event_id=env.event_id)
+        facts = status_facts(tx, ev, source)
+        got = decide_status(ev, facts, source=source, now=now, env=env)
+    apply(tx, got.decision, now)
     return "applied" if got.claims else "unknown"
 
 
@@ -300,41 +194,6 @@ def apply_277(store: Store, data: bytes | str, *, now: float, source: str) -> Ap
             out.claims.update(got.claims)
             out.unknown += got.unknown
     return out
-
-
-def _apply_status(
-    tx: Tx, claim: ClaimState, st: ClaimStatusReported, *, now: float, source: str
-) -> str:
-    first = st.statuses[0]
-    codes = ", ".join(
-        f"{s.category}:{s.code}" + (f":{s.entity}" if s.entity else "") for s in st.statuses
-    )
-    detail = f"{st.report} {codes}"
-    changes: dict[str, Any] = {"status_category": first.category, "status_code": first.code}
-    if st.payer_claim_control_number:
-        changes["payer_claim_id"] = st.payer_claim_control_number
-    kind = {
-        "accepted": "ack_accepted",
-        "rejected": "ack_rejected",
-        "pending": "status_pending",
-    }.get(category(first.category), "")
-    if kind and life.can(claim.state, kind):
-        new = life.advance(tx, claim, kind, now=now, causation_id=source, detail=detail, **changes)
-        if kind == "ack_rejected":
-            _reject_item(tx, new, source=source, detail=detail, now=now)
-        return new.state
-    life.note(tx, claim, "status", now=now, causation_id=source, detail=detail, **changes)
-    return claim.state
-
-
-def category(c: str) -> str:
-    """As ``ClaimStatus.category``: A1/A2/A5/A6 accepted, A3/A4/A7/A8 and E* rejected
-    (005010X214 1.10.2), P* pending, F* finalized, R* a request for information."""
-    if c in ACCEPTED_CATEGORIES:
-        return "accepted"
-    if c in REJECTED_CATEGORIES or c.startswith("E"):
-        return "rejected"
-    return {"P": "pending", "F": "finalized", "R": "info"}.get(c[:1], "")
 
 
 __all__ = [

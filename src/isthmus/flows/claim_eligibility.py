@@ -16,6 +16,8 @@ fixed before the visit. A rejected inquiry (AAA) is kept with its reason code. A
 the drop folder or taken by `isthmus ingest` arrives as `EligibilityReported` events
 (`formats.x12.responses`) that `flows.processor` routes to :func:`on_eligibility`; the
 accounts with a scheduled encounter are then those named when the 270 was sent.
+Issue 17: :func:`eligibility_facts` reads, :func:`decide_eligibility` decides without the
+store, `flows.decision.apply` writes.
 """
 
 from __future__ import annotations
@@ -24,11 +26,13 @@ import json
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 from isthmus.config import ClaimSettings
 from isthmus.flows.account_state import load_account
 from isthmus.flows.claim_submission import X12Sender, next_controls
+from isthmus.flows.decision import Decision, SaveState, WorkItem, Write, apply
+from isthmus.flows.outcome import APPLIED
 from isthmus.formats.x12 import check_envelope, read
 from isthmus.formats.x12.eligibility import EligibilityRequest, build_270
 from isthmus.formats.x12.remittance import Party, Person
@@ -119,31 +123,46 @@ def request_eligibility(
     return Asked(ref, traces, skipped)
 
 
-def on_eligibility(
-    tx: Tx,
-    ev: EligibilityReported,
-    *,
-    now: float,
-    source: str,
-    scheduled: Collection[str] | None = None,
-    event_id: str = "",
-) -> str:
-    """Keep one 271 answer on the account its trace names; its status, "" when the trace
-    is none of ours. ``scheduled``: the accounts with a scheduled encounter (None: those
-    named when the 270 was sent, see :func:`request_eligibility`)."""
-    if event_id:
-        mark = _APPLIED + event_id
-        if tx.load_state(mark):
-            return ""
-        tx.save_state(mark, b"1")
+class EligibilityFacts(NamedTuple):
+    """What the store knows about one 271 answer: whether it is applied for the first time,
+    the flow state that marks it applied ("" for a direct call), the account its trace
+    names ("" for none of ours) and whether that account was scheduled when the 270 left."""
+
+    first: bool = True
+    mark: str = ""
+    account: str = ""
+    scheduled: bool = False
+
+
+def eligibility_facts(tx: Tx, ev: EligibilityReported, event_id: str = "") -> EligibilityFacts:
+    """Read what `decide_eligibility` needs (nothing more for a redelivery)."""
+    mark = _APPLIED + event_id if event_id else ""
+    if mark and tx.load_state(mark):
+        return EligibilityFacts(False, mark)
     raw = tx.load_state(_TRACE + ev.trace) if ev.trace else None
     if not raw:
-        return ""
-    number = raw.decode()
-    if scheduled is None:
-        is_scheduled = bool(tx.load_state(_SCHEDULED + ev.trace))
-    else:
-        is_scheduled = number in scheduled
+        return EligibilityFacts(True, mark)
+    return EligibilityFacts(True, mark, raw.decode(), bool(tx.load_state(_SCHEDULED + ev.trace)))
+
+
+def decide_eligibility(
+    ev: EligibilityReported,
+    facts: EligibilityFacts,
+    *,
+    source: str,
+    now: float,
+    scheduled: Collection[str] | None = None,
+) -> tuple[str, Decision]:
+    """One 271 answer kept on the account its trace names, decided without the store; its
+    status ("" when the trace is none of ours) and the decision. ``scheduled``: the
+    accounts with a scheduled encounter (None: those named when the 270 was sent)."""
+    if not facts.first:
+        return "", Decision(APPLIED)
+    writes: list[Write] = [SaveState(facts.mark, b"1")] if facts.mark else []
+    number = facts.account
+    if not number:
+        return "", Decision(APPLIED, writes=tuple(writes))
+    is_scheduled = facts.scheduled if scheduled is None else number in scheduled
     kept: dict[str, Any] = {
         "status": ev.status,
         "plan": ev.plan,
@@ -159,21 +178,40 @@ def on_eligibility(
         "at": now,
         "source": source,
     }
-    tx.save_state(_KEPT + number, json.dumps(kept).encode())
+    writes.append(SaveState(_KEPT + number, json.dumps(kept).encode()))
+    items: tuple[WorkItem, ...] = ()
     if ev.status == "inactive" and is_scheduled:
-        tx.add_work_item(
-            kind=KIND,
-            queue=QUEUE,
-            key=number,
-            event_id=f"eligibility/{number}/{ev.trace}",
-            correlation_id=f"eligibility/{number}",
-            detail=f"271 from payer {ev.payer_id}: coverage inactive for "
-            f"account {number} with a scheduled encounter; "
-            "update the coverage before the visit",
-            envelope=b"",
-            now=now,
+        items = (
+            WorkItem(
+                KIND,
+                QUEUE,
+                number,
+                f"eligibility/{number}/{ev.trace}",
+                f"eligibility/{number}",
+                f"271 from payer {ev.payer_id}: coverage inactive for "
+                f"account {number} with a scheduled encounter; "
+                "update the coverage before the visit",
+            ),
         )
-    return ev.status
+    return ev.status, Decision(APPLIED, open=items, writes=tuple(writes))
+
+
+def on_eligibility(
+    tx: Tx,
+    ev: EligibilityReported,
+    *,
+    now: float,
+    source: str,
+    scheduled: Collection[str] | None = None,
+    event_id: str = "",
+) -> str:
+    """Keep one 271 answer on the account its trace names (`eligibility_facts`,
+    `decide_eligibility`, applied at `now`); its status, "" when the trace is none of
+    ours."""
+    facts = eligibility_facts(tx, ev, event_id)
+    status, decision = decide_eligibility(ev, facts, source=source, now=now, scheduled=scheduled)
+    apply(tx, decision, now)
+    return status
 
 
 def apply_271(

@@ -22,16 +22,21 @@ does with edits and acknowledgements, this does with those resources:
   ``denied`` with the posting rules of an 835 (`flows.remittance.post_claim_payment`,
   which keeps the rule for a FHIR payment whose claim has no billing account).
 
-Decisions over the caller's transaction, at the caller's ``now``.
+Decisions over the caller's transaction, at the caller's ``now``: read, decided without
+the store (:func:`claim_decision`, :func:`answer`), applied by `flows.decision.apply`
+(issue 17).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Final
 
 from isthmus.flows import claim_life as life
 from isthmus.flows.claim_life import ClaimMove
 from isthmus.flows.claim_submission import KIND, QUEUE, RESENDABLE
+from isthmus.flows.decision import Decision, WorkItem, Write, apply
+from isthmus.flows.outcome import APPLIED
 from isthmus.formats.x12.claim_edits import npi_valid
 from isthmus.model import ClaimSubmitted
 from isthmus.model.envelope import Envelope
@@ -67,46 +72,66 @@ def edits(ev: ClaimSubmitted, existing: ClaimState | None) -> list[str]:
     return out
 
 
-def on_claim(tx: Tx, env: Envelope, ev: ClaimSubmitted, *, now: float) -> str:
-    """Create (or recreate, once corrected, rejected or denied) the claim a FHIR Claim
-    names, and scrub it; returns its state."""
-    key = ev.patient_control_number
-    old = tx.get_claim_state(key)
-    failures = edits(ev, old)
-    if old is not None and old.state not in RESENDABLE:
-        state = old  # in flight: left as it is, the item says why
-    elif old is not None and old.state == life.CORRECTED:
-        state = old
-    else:
-        state = life.create(
+@dataclass(frozen=True, slots=True)
+class CreateClaim:
+    """Create (or recreate) the claim a FHIR Claim names, as `claim_life.create` writes it
+    (its state row and its ``created`` event); `claim` is the row it writes."""
+
+    claim: ClaimState
+    causation_id: str
+
+    def write(self, tx: Tx, now: float) -> bool:
+        c = self.claim
+        life.create(
             tx,
+            claim_key=c.claim_key,
+            payer_id=c.payer_id,
+            total_charge=c.total_charge,
+            currency=c.currency,
+            now=now,
+            causation_id=self.causation_id,
+            frequency=c.frequency,
+            account_number=c.account_number,
+            payer_claim_id=c.payer_claim_id,
+            actor=CHANNEL,
+        )
+        return True
+
+
+def claim_decision(
+    env: Envelope, ev: ClaimSubmitted, old: ClaimState | None, *, now: float
+) -> tuple[str, Decision]:
+    """:func:`on_claim` decided without the store, from the claim of that number already
+    kept (`old`, None for a new one): the claim's state after it and the decision (the
+    claim created, then its edits noted with a ``claim-edits`` item, or passed)."""
+    key = ev.patient_control_number
+    failures = edits(ev, old)
+    writes: list[Write] = []
+    if old is None or (old.state in RESENDABLE and old.state != life.CORRECTED):
+        state = ClaimState(  # as `claim_life.create` writes it (`CreateClaim`)
             claim_key=key,
+            state=life.CREATED,
             payer_id=ev.payer_id,
             total_charge=ev.total_charge,
             currency=ev.currency,
-            now=now,
-            causation_id=env.event_id,
-            frequency=ev.frequency or "1",
+            created_at=old.created_at if old else now,
+            updated_at=now,
+            payer_claim_id=ev.payer_claim_control_number or (old.payer_claim_id if old else ""),
             account_number=key,
-            payer_claim_id=ev.payer_claim_control_number,
-            actor=CHANNEL,
+            frequency=ev.frequency or "1",
         )
+        writes.append(CreateClaim(state, env.event_id))
+    else:  # in flight (left as it is, the item says why), or corrected
+        state = old
     if failures:
         detail = "; ".join(failures)
-        life.note(tx, state, "edits_failed", now=now, causation_id=env.event_id, detail=detail)
-        tx.add_work_item(
-            kind=KIND,
-            queue=QUEUE,
-            key=key,
-            event_id=f"claim-edits/{env.event_id}",
-            correlation_id=env.correlation_id,
-            detail=detail,
-            envelope=b"",
-            now=now,
+        state, m = life.noted(
+            state, "edits_failed", now=now, causation_id=env.event_id, detail=detail
         )
-        return state.state
-    new = life.advance(
-        tx,
+        writes.append(m)
+        item = WorkItem(KIND, QUEUE, key, f"claim-edits/{env.event_id}", env.correlation_id, detail)
+        return state.state, Decision(APPLIED, open=(item,), writes=tuple(writes))
+    state, m = life.move(
         state,
         "edits_passed",
         now=now,
@@ -117,7 +142,18 @@ def on_claim(tx: Tx, env: Envelope, ev: ClaimSubmitted, *, now: float) -> str:
         total_charge=ev.total_charge,
         frequency=ev.frequency or "1",
     )
-    return new.state
+    writes.append(m)
+    return state.state, Decision(APPLIED, writes=tuple(writes))
+
+
+def on_claim(tx: Tx, env: Envelope, ev: ClaimSubmitted, *, now: float) -> str:
+    """Create (or recreate, once corrected, rejected or denied) the claim a FHIR Claim
+    names, and scrub it; returns its state."""
+    state, decision = claim_decision(
+        env, ev, tx.get_claim_state(ev.patient_control_number), now=now
+    )
+    apply(tx, decision, now)
+    return state
 
 
 def answered(tx: Tx, claim: ClaimState, env: Envelope, *, now: float) -> ClaimState:

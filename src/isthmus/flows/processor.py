@@ -335,7 +335,7 @@ class Processor:
             | ClaimBatchStatusReported
             | EligibilityReported,
         )
-        return of(claim_acks.on_response(tx, env, ev))
+        return of(claim_acks.on_response(tx, env, ev, now))
 
     def _release(
         self, tx: Tx, env: Envelope, ev: PatientRegistered | BillingAccountOpened, now: float
