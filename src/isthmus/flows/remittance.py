@@ -326,8 +326,6 @@ def register_claim(tx: Tx, env: Envelope, ev: ClaimSubmitted, now: float) -> Out
     return apply(tx, decide_claim(env, ev), now)
 
 
-# `is_denial` and `codes_of` (`flows.denial_codes`) stay importable from here for the
-# flows, analytics and tests that import them so
 __all__ = [
     "BY_PATIENT",
     "QUEUES",
