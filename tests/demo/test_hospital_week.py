@@ -7,52 +7,7 @@ import hl7
 
 from isthmus.demo.ehr_segments import FAMILY_NAMES, GIVEN_NAMES
 from isthmus.demo.hospital_week import DAYS, VERSIONS, hospital_week
-
-README_EVENTS = (
-    {
-        f"ADT^A{n:02d}"
-        for n in (
-            1,
-            2,
-            3,
-            4,
-            5,
-            6,
-            7,
-            8,
-            9,
-            10,
-            11,
-            12,
-            13,
-            14,
-            15,
-            16,
-            17,
-            25,
-            26,
-            27,
-            28,
-            29,
-            31,
-            32,
-            33,
-            38,
-            40,
-            41,
-            42,
-            44,
-            45,
-            47,
-            49,
-            50,
-            51,
-            60,
-        )
-    }
-    | {f"BAR^P{n:02d}" for n in (1, 2, 5, 6, 10, 12)}
-    | {"DFT^P03", "DFT^P11"}
-)
+from tests.e2e.week_model import README_EVENTS
 
 
 def test_same_seed_same_bytes_other_seed_other_amounts() -> None:

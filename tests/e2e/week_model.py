@@ -37,6 +37,13 @@ from typing import Any
 
 from isthmus.demo.week_render import Fact, Line, Person
 
+# every message type the README's hospital-week table lists (ORU and SIU come too, ignored)
+README_EVENTS = frozenset(
+    {f"ADT^A{n:02d}" for n in (*range(1, 18), 25, 26, 27, 28, 29, 31, 32, 33, 38, 40, 41, 42,
+                               44, 45, 47, 49, 50, 51, 60)}
+    | {f"BAR^P{n:02d}" for n in (1, 2, 5, 6, 10, 12)}
+    | {"DFT^P03", "DFT^P11"}
+)  # fmt: skip
 FACILITY_COMPANY = {"NORTH": "C100", "SOUTH": "C200"}
 DEPARTMENT_COST_CENTER = {
     "ED": "CC-4300",
