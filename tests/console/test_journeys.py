@@ -158,7 +158,9 @@ def test_journey_3_replay_dead_letter(
 def test_recon_and_kpis_pages(signed_in: Callable[[str], Any], shots: Path | None) -> None:
     page = signed_in(rbac.FINANCE)
     page.click("header nav >> text=Reconciliation")
-    assert page.locator("#batches tbody tr").count() >= 1
+    batches = page.locator("#batches tbody tr")
+    batches.first.wait_for()  # the page has loaded (count() does not wait)
+    assert batches.count() >= 1
     assert "1200" in page.inner_text("#balances")
     shot(page, shots, "recon")
     page.click("header nav >> text=KPIs")
